@@ -1,0 +1,200 @@
+// Package category defines Relais's data categories and sensitivity labels,
+// carried in meta.security, on which consent decisions are made.
+//
+// Categories (our own code system, System): ADM identity, contact and
+// encounter dates; CLIN diagnoses, procedures, results, allergies; MED
+// medication; ORD orders, tasks and activities addressed to a recipient; FUNC
+// autonomy, GIR, mobility; SOC living situation, carers, housing, benefits.
+//
+// Sensitivity labels are HL7 v3 ActCode PSY, HIV, ETH, SEX and v3
+// Confidentiality R; data carrying one is never routed automatically.
+package category
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// Code systems of the labels.
+const (
+	System          = "https://relais-health.github.io/fhir/CodeSystem/data-category"
+	ActCode         = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	Confidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+)
+
+// Code is a data category.
+type Code string
+
+// The data categories.
+const (
+	ADM  Code = "ADM"
+	CLIN Code = "CLIN"
+	MED  Code = "MED"
+	ORD  Code = "ORD"
+	FUNC Code = "FUNC"
+	SOC  Code = "SOC"
+)
+
+// All lists the categories in a fixed order.
+var All = []Code{ADM, CLIN, MED, ORD, FUNC, SOC}
+
+// Display names of the categories, also used by the published CodeSystem.
+var Display = map[Code]string{
+	ADM:  "Administrative: identity, contact, encounter dates",
+	CLIN: "Clinical: diagnoses, procedures, results, allergies",
+	MED:  "Medication",
+	ORD:  "Orders, tasks and activities addressed to a recipient",
+	FUNC: "Functional status: autonomy, GIR, mobility",
+	SOC:  "Social: living situation, carers, housing, benefits",
+}
+
+// Sensitivity is a sensitivity label: a (system, code) pair.
+type Sensitivity struct{ System, Code string }
+
+// The sensitivity labels that are never released without a provision naming them.
+var (
+	PSY = Sensitivity{ActCode, "PSY"}
+	HIV = Sensitivity{ActCode, "HIV"}
+	ETH = Sensitivity{ActCode, "ETH"}
+	SEX = Sensitivity{ActCode, "SEX"}
+	R   = Sensitivity{Confidentiality, "R"}
+)
+
+// Sensitive lists every sensitivity label.
+var Sensitive = []Sensitivity{PSY, HIV, ETH, SEX, R}
+
+// IsSensitive reports whether (system, code) is a sensitivity label.
+func IsSensitive(system, code string) bool {
+	for _, s := range Sensitive {
+		if s.System == system && s.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// defaults gives the category of a resource type without labels. Types not
+// listed are ADM (they describe people, places and organisations) unless
+// isClinical says otherwise.
+var defaults = map[string]Code{
+	"Patient": ADM, "RelatedPerson": ADM, "Encounter": ADM, "EpisodeOfCare": ADM,
+	"Practitioner": ADM, "PractitionerRole": ADM, "Organization": ADM, "Location": ADM,
+	"HealthcareService": ADM, "Endpoint": ADM, "CareTeam": ADM, "Coverage": ADM,
+	"Appointment": ADM, "Consent": ADM, "Device": ADM, "Binary": ADM,
+
+	"Condition": CLIN, "Procedure": CLIN, "AllergyIntolerance": CLIN, "Observation": CLIN,
+	"DiagnosticReport": CLIN, "Immunization": CLIN, "FamilyMemberHistory": CLIN,
+	"ClinicalImpression": CLIN, "DocumentReference": CLIN, "Composition": CLIN,
+	"Specimen": CLIN, "ImagingStudy": CLIN, "Goal": CLIN, "RiskAssessment": CLIN,
+	"Provenance": CLIN, "OperationOutcome": CLIN, "Bundle": CLIN,
+
+	"Medication": MED, "MedicationRequest": MED, "MedicationStatement": MED,
+	"MedicationAdministration": MED, "MedicationDispense": MED,
+
+	"ServiceRequest": ORD, "Task": ORD, "CarePlan": ORD, "Communication": ORD,
+	"CommunicationRequest": ORD, "DeviceRequest": ORD, "NutritionOrder": ORD,
+
+	"QuestionnaireResponse": FUNC,
+}
+
+// Default returns the category a resource of the given type has when it
+// carries no category label. Autonomy observations are labelled FUNC by the
+// mappings that make them; an unlabelled Observation is CLIN.
+func Default(resourceType string) Code {
+	if c, ok := defaults[resourceType]; ok {
+		return c
+	}
+	return CLIN
+}
+
+// Coding returns the meta.security coding for c.
+func (c Code) Coding() *dtpb.Coding {
+	return &dtpb.Coding{
+		System:  &dtpb.Uri{Value: System},
+		Code:    &dtpb.Code{Value: string(c)},
+		Display: &dtpb.String{Value: Display[c]},
+	}
+}
+
+// Coding returns the meta.security coding for s.
+func (s Sensitivity) Coding() *dtpb.Coding {
+	return &dtpb.Coding{System: &dtpb.Uri{Value: s.System}, Code: &dtpb.Code{Value: s.Code}}
+}
+
+// Label adds the category labels to m's meta.security, skipping those it
+// already has. With no codes it adds the default category of m's type when m
+// has no category label at all.
+func Label(m proto.Message, codes ...Code) {
+	meta := resource.Meta(m)
+	if len(codes) == 0 {
+		if len(Of(m)) > 0 {
+			return
+		}
+		codes = []Code{Default(resource.Type(m))}
+	}
+	for _, c := range codes {
+		if !has(meta.Security, System, string(c)) {
+			meta.Security = append(meta.Security, c.Coding())
+		}
+	}
+}
+
+// LabelSensitive adds sensitivity labels to m's meta.security.
+func LabelSensitive(m proto.Message, labels ...Sensitivity) {
+	meta := resource.Meta(m)
+	for _, s := range labels {
+		if !has(meta.Security, s.System, s.Code) {
+			meta.Security = append(meta.Security, s.Coding())
+		}
+	}
+}
+
+// Of returns the category labels m carries, in meta.security order.
+func Of(m proto.Message) []Code {
+	var out []Code
+	for _, c := range securityOf(m) {
+		if c.GetSystem().GetValue() == System {
+			out = append(out, Code(c.GetCode().GetValue()))
+		}
+	}
+	return out
+}
+
+// Effective returns the categories that govern m: its labels, or its type's
+// default when it has none.
+func Effective(m proto.Message) []Code {
+	if cs := Of(m); len(cs) > 0 {
+		return cs
+	}
+	return []Code{Default(resource.Type(m))}
+}
+
+// SensitivityOf returns the sensitivity labels m carries.
+func SensitivityOf(m proto.Message) []Sensitivity {
+	var out []Sensitivity
+	for _, c := range securityOf(m) {
+		if IsSensitive(c.GetSystem().GetValue(), c.GetCode().GetValue()) {
+			out = append(out, Sensitivity{c.GetSystem().GetValue(), c.GetCode().GetValue()})
+		}
+	}
+	return out
+}
+
+func securityOf(m proto.Message) []*dtpb.Coding {
+	if meta := resource.PeekMeta(m); meta != nil {
+		return meta.Security
+	}
+	return nil
+}
+
+func has(cs []*dtpb.Coding, system, code string) bool {
+	for _, c := range cs {
+		if c.GetSystem().GetValue() == system && c.GetCode().GetValue() == code {
+			return true
+		}
+	}
+	return false
+}

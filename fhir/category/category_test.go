@@ -1,0 +1,46 @@
+package category
+
+import (
+	"slices"
+	"testing"
+
+	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+)
+
+func TestLabel(t *testing.T) {
+	p := &ppb.Patient{}
+	if got := Effective(p); !slices.Equal(got, []Code{ADM}) {
+		t.Errorf("Effective(unlabelled Patient) = %v, want [ADM]", got)
+	}
+	Label(p)
+	Label(p) // idempotent
+	if got := Of(p); !slices.Equal(got, []Code{ADM}) {
+		t.Errorf("Of after Label() = %v", got)
+	}
+
+	o := &obspb.Observation{}
+	Label(o, FUNC, SOC, FUNC)
+	LabelSensitive(o, PSY, PSY)
+	if got := Of(o); !slices.Equal(got, []Code{FUNC, SOC}) {
+		t.Errorf("Of = %v, want [FUNC SOC]", got)
+	}
+	if got := SensitivityOf(o); !slices.Equal(got, []Sensitivity{PSY}) {
+		t.Errorf("SensitivityOf = %v", got)
+	}
+	Label(o) // has labels already: no default added
+	if got := Of(o); len(got) != 2 {
+		t.Errorf("default label added to a labelled resource: %v", got)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	for typ, want := range map[string]Code{
+		"Patient": ADM, "Encounter": ADM, "Condition": CLIN, "MedicationRequest": MED,
+		"Task": ORD, "CarePlan": ORD, "QuestionnaireResponse": FUNC, "Questionnaire": CLIN,
+	} {
+		if got := Default(typ); got != want {
+			t.Errorf("Default(%s) = %s, want %s", typ, got, want)
+		}
+	}
+}

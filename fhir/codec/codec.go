@@ -1,0 +1,142 @@
+// Package codec reads and writes FHIR R4 JSON through one google/fhir
+// jsonformat Unmarshaller and Marshaller, built once at start-up.
+//
+// Decode validates as it parses (required fields, primitive formats,
+// reference types) and reports every problem with its element path. Encode
+// prints the compact JSON that the store keeps with each version, so that the
+// read path never marshals again.
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/fhir/go/fhirversion"
+	"github.com/google/fhir/go/jsonformat"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// maxDepth bounds JSON nesting so hostile input cannot exhaust the stack.
+const maxDepth = 64
+
+// Codec converts between FHIR R4 JSON and google/fhir protos. It is safe for
+// concurrent use.
+type Codec struct {
+	un     *jsonformat.Unmarshaller
+	mar    *jsonformat.Marshaller
+	pretty *jsonformat.Marshaller
+}
+
+// New builds a Codec. Times without a zone are read as UTC.
+func New() (*Codec, error) {
+	un, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
+	if err != nil {
+		return nil, fmt.Errorf("jsonformat unmarshaller: %w", err)
+	}
+	un.MaxNestingDepth = maxDepth
+	mar, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
+	if err != nil {
+		return nil, fmt.Errorf("jsonformat marshaller: %w", err)
+	}
+	pretty, err := jsonformat.NewPrettyMarshaller(fhirversion.R4)
+	if err != nil {
+		return nil, fmt.Errorf("jsonformat pretty marshaller: %w", err)
+	}
+	return &Codec{un: un, mar: mar, pretty: pretty}, nil
+}
+
+// MustNew is New for tests and start-up code where failure is fatal.
+func MustNew() *Codec {
+	c, err := New()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Decode parses and validates one resource and returns it unwrapped (a
+// *Patient, not a ContainedResource). Failures are *outcome.Error of kind
+// Invalid with one issue per problem.
+func (c *Codec) Decode(b []byte) (proto.Message, error) {
+	if err := checkResourceType(b); err != nil {
+		return nil, err
+	}
+	rep := &reporter{}
+	m, err := c.un.UnmarshalWithErrorReporter(b, rep)
+	if err != nil {
+		rep.issues = append(rep.issues, outcome.Issue{Severity: outcome.SevError, Text: err.Error()})
+	}
+	if len(rep.issues) > 0 {
+		return nil, &outcome.Error{Kind: outcome.Invalid, Summary: "invalid resource", Issues: rep.issues}
+	}
+	res := resource.Unwrap(m.(*bcrpb.ContainedResource))
+	if res == nil {
+		return nil, outcome.New(outcome.Invalid, "empty resource")
+	}
+	return res, nil
+}
+
+// checkResourceType gives a clear error for JSON that is not an object or
+// names no known resource type, before jsonformat's terser messages.
+func checkResourceType(b []byte) error {
+	var head struct {
+		ResourceType *string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return &outcome.Error{Kind: outcome.Invalid, Summary: "invalid JSON",
+			Issues: []outcome.Issue{{Severity: outcome.SevError, Text: "invalid JSON: " + err.Error()}}}
+	}
+	switch {
+	case head.ResourceType == nil:
+		return outcome.New(outcome.Invalid, "missing resourceType",
+			outcome.Issue{Severity: outcome.SevError, Path: "resourceType", Text: "resourceType is required"})
+	case !resource.Known(*head.ResourceType):
+		return outcome.New(outcome.Invalid, "unknown resourceType",
+			outcome.Issue{Severity: outcome.SevError, Path: "resourceType", Text: fmt.Sprintf("unknown resource type %q", *head.ResourceType)})
+	}
+	return nil
+}
+
+// Encode prints m (a resource or a ContainedResource) as compact JSON.
+func (c *Codec) Encode(m proto.Message) ([]byte, error) { return encode(c.mar, m) }
+
+// EncodeIndent prints m as indented JSON, for people and golden files.
+func (c *Codec) EncodeIndent(m proto.Message) ([]byte, error) { return encode(c.pretty, m) }
+
+func encode(mar *jsonformat.Marshaller, m proto.Message) ([]byte, error) {
+	if cr, ok := m.(*bcrpb.ContainedResource); ok {
+		m = resource.Unwrap(cr)
+		if m == nil {
+			return nil, fmt.Errorf("encode: empty ContainedResource")
+		}
+	}
+	b, err := mar.MarshalResource(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", resource.Type(m), err)
+	}
+	return b, nil
+}
+
+// Compact removes insignificant white space from JSON, for comparing documents.
+func Compact(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// reporter collects jsonformat validation problems as outcome issues.
+type reporter struct{ issues []outcome.Issue }
+
+func (r *reporter) ReportValidationError(path string, err error) error {
+	r.issues = append(r.issues, outcome.Issue{Severity: outcome.SevError, Path: path, Text: err.Error()})
+	return nil
+}
+
+func (r *reporter) ReportValidationWarning(string, error) error { return nil }

@@ -1,0 +1,109 @@
+package resource
+
+import (
+	"strings"
+	"unicode"
+
+	"github.com/google/fhir/go/jsonformat"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// refFields maps a resource type to its typed field in Reference's
+// "reference" oneof (google/fhir stores "Patient/1" as patient_id {value:1}),
+// and back.
+var (
+	refDesc        = (&dtpb.Reference{}).ProtoReflect().Descriptor()
+	refOneof       = refDesc.Oneofs().ByName("reference")
+	refFieldByType = map[string]protoreflect.FieldDescriptor{}
+	refTypeByField = map[protoreflect.FieldNumber]string{}
+)
+
+func init() {
+	for _, t := range typeNames {
+		if f := refDesc.Fields().ByName(protoreflect.Name(snake(t) + "_id")); f != nil {
+			refFieldByType[t] = f
+			refTypeByField[f.Number()] = t
+		}
+	}
+}
+
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Ref returns a reference to typ/id in google/fhir's typed form.
+func Ref(typ, id string) *dtpb.Reference {
+	ref := &dtpb.Reference{}
+	f, ok := refFieldByType[typ]
+	if !ok {
+		ref.Reference = &dtpb.Reference_Uri{Uri: &dtpb.String{Value: typ + "/" + id}}
+		return ref
+	}
+	r := ref.ProtoReflect()
+	r.Set(f, protoreflect.ValueOfMessage((&dtpb.ReferenceId{Value: id}).ProtoReflect()))
+	return ref
+}
+
+// RefTo returns a reference to the resource m, which must have an id.
+func RefTo(m interface{ ProtoReflect() protoreflect.Message }) *dtpb.Reference {
+	return Ref(string(m.ProtoReflect().Descriptor().Name()), ID(m))
+}
+
+// RefTarget returns the type and id a reference points to, in either the
+// typed form or a relative "Type/id[/_history/n]" URI. Absolute, urn: and
+// fragment references give ok == false with uri set to the literal.
+func RefTarget(ref *dtpb.Reference) (typ, id, uri string, ok bool) {
+	if ref == nil {
+		return "", "", "", false
+	}
+	r := ref.ProtoReflect()
+	f := r.WhichOneof(refOneof)
+	if f == nil {
+		return "", "", "", false
+	}
+	if t, found := refTypeByField[f.Number()]; found {
+		return t, r.Get(f).Message().Interface().(*dtpb.ReferenceId).GetValue(), "", true
+	}
+	switch v := ref.Reference.(type) {
+	case *dtpb.Reference_Uri:
+		uri = v.Uri.GetValue()
+	case *dtpb.Reference_Fragment:
+		return "", "", "#" + v.Fragment.GetValue(), false
+	default:
+		return "", "", "", false
+	}
+	t, rest, found := strings.Cut(uri, "/")
+	if !found || !Known(t) {
+		return "", "", uri, false
+	}
+	id, _, _ = strings.Cut(rest, "/")
+	return t, id, uri, id != ""
+}
+
+// RefString renders a reference as the literal string it stands for
+// ("Patient/1", "urn:uuid:...", "#frag"), or "".
+func RefString(ref *dtpb.Reference) string {
+	t, id, uri, ok := RefTarget(ref)
+	if ok {
+		return t + "/" + id
+	}
+	return uri
+}
+
+// SetRefString points ref at a literal string, normalising "Type/id" to the
+// typed form.
+func SetRefString(ref *dtpb.Reference, s string) {
+	ref.Reference = &dtpb.Reference_Uri{Uri: &dtpb.String{Value: s}}
+	_ = jsonformat.NormalizeReference(ref) // leaves non-relative URIs as they are
+}

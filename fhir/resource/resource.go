@@ -1,0 +1,152 @@
+// Package resource gives uniform access to any FHIR R4 resource held as a
+// google/fhir proto: its type name, id and meta, and the ContainedResource
+// wrapper that jsonformat reads and that Bundle entries carry.
+//
+// Everything here works through protoreflect on the generated R4 messages,
+// so it applies to all 146 R4 resource types without a per-type switch.
+package resource
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// oneof describes ContainedResource.oneof_resource; every R4 resource type is
+// one of its fields, so it doubles as the registry of resource types.
+var (
+	containedDesc = (&bcrpb.ContainedResource{}).ProtoReflect().Descriptor()
+	oneof         = containedDesc.Oneofs().ByName("oneof_resource")
+	fieldByType   = func() map[string]protoreflect.FieldDescriptor {
+		m := make(map[string]protoreflect.FieldDescriptor, oneof.Fields().Len())
+		for i := 0; i < oneof.Fields().Len(); i++ {
+			f := oneof.Fields().Get(i)
+			m[string(f.Message().Name())] = f
+		}
+		return m
+	}()
+	typeNames = func() []string {
+		names := make([]string, 0, len(fieldByType))
+		for n := range fieldByType {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return names
+	}()
+)
+
+// Types returns the names of every R4 resource type, sorted. The caller must
+// not modify the slice.
+func Types() []string { return typeNames }
+
+// Known reports whether name is an R4 resource type.
+func Known(name string) bool { _, ok := fieldByType[name]; return ok }
+
+// Type returns the FHIR resource type of m, e.g. "Patient".
+func Type(m proto.Message) string { return string(m.ProtoReflect().Descriptor().Name()) }
+
+// New returns an empty resource of the named type.
+func New(typeName string) (proto.Message, error) {
+	f, ok := fieldByType[typeName]
+	if !ok {
+		return nil, fmt.Errorf("unknown resource type %q", typeName)
+	}
+	cr := (&bcrpb.ContainedResource{}).ProtoReflect()
+	return cr.NewField(f).Message().Interface(), nil
+}
+
+// Wrap puts a resource into a ContainedResource, as Bundle entries hold them.
+func Wrap(m proto.Message) (*bcrpb.ContainedResource, error) {
+	if cr, ok := m.(*bcrpb.ContainedResource); ok {
+		return cr, nil
+	}
+	f, ok := fieldByType[Type(m)]
+	if !ok || f.Message().FullName() != m.ProtoReflect().Descriptor().FullName() {
+		return nil, fmt.Errorf("%s is not an R4 resource", m.ProtoReflect().Descriptor().FullName())
+	}
+	cr := &bcrpb.ContainedResource{}
+	cr.ProtoReflect().Set(f, protoreflect.ValueOfMessage(m.ProtoReflect()))
+	return cr, nil
+}
+
+// MustWrap is Wrap for resources built by our own code, where a failure is a
+// programming error.
+func MustWrap(m proto.Message) *bcrpb.ContainedResource {
+	cr, err := Wrap(m)
+	if err != nil {
+		panic(err)
+	}
+	return cr
+}
+
+// Unwrap returns the resource inside a ContainedResource, or nil if it is empty.
+func Unwrap(cr *bcrpb.ContainedResource) proto.Message {
+	if cr == nil {
+		return nil
+	}
+	r := cr.ProtoReflect()
+	f := r.WhichOneof(oneof)
+	if f == nil {
+		return nil
+	}
+	return r.Get(f).Message().Interface()
+}
+
+// ID returns the logical id of m, or "".
+func ID(m proto.Message) string {
+	r := m.ProtoReflect()
+	f := r.Descriptor().Fields().ByName("id")
+	if f == nil || !r.Has(f) {
+		return ""
+	}
+	return r.Get(f).Message().Interface().(*dtpb.Id).GetValue()
+}
+
+// SetID sets the logical id of m; an empty id clears it.
+func SetID(m proto.Message, id string) {
+	r := m.ProtoReflect()
+	f := r.Descriptor().Fields().ByName("id")
+	if id == "" {
+		r.Clear(f)
+		return
+	}
+	r.Set(f, protoreflect.ValueOfMessage((&dtpb.Id{Value: id}).ProtoReflect()))
+}
+
+// Meta returns the meta of m, creating an empty one if it has none.
+func Meta(m proto.Message) *dtpb.Meta {
+	r := m.ProtoReflect()
+	f := r.Descriptor().Fields().ByName("meta")
+	return r.Mutable(f).Message().Interface().(*dtpb.Meta)
+}
+
+// PeekMeta returns the meta of m without creating one (possibly nil).
+func PeekMeta(m proto.Message) *dtpb.Meta {
+	r := m.ProtoReflect()
+	f := r.Descriptor().Fields().ByName("meta")
+	if !r.Has(f) {
+		return nil
+	}
+	return r.Get(f).Message().Interface().(*dtpb.Meta)
+}
+
+// SetVersion stamps meta.versionId and meta.lastUpdated.
+func SetVersion(m proto.Message, version uint64, at time.Time) {
+	meta := Meta(m)
+	meta.VersionId = &dtpb.Id{Value: fmt.Sprint(version)}
+	meta.LastUpdated = Instant(at)
+}
+
+// Instant converts t to a FHIR instant at microsecond precision in UTC.
+func Instant(t time.Time) *dtpb.Instant {
+	return &dtpb.Instant{
+		ValueUs:   t.UnixMicro(),
+		Timezone:  "Z",
+		Precision: dtpb.Instant_MICROSECOND,
+	}
+}

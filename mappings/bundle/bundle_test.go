@@ -1,0 +1,84 @@
+package bundle
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	condpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+func sample() *Result {
+	b := New(Mapping{Name: "test", Version: "1"})
+	pid := ID("patient", "urn:oid:1.2.250.1.213.1.4.8", "123")
+	pref := b.Put(&ppb.Patient{Id: &dtpb.Id{Value: pid}})
+	b.Put(&condpb.Condition{
+		Id:      &dtpb.Id{Value: ID("condition", "1")},
+		Subject: resource.Ref("Patient", pid),
+		Code:    &dtpb.CodeableConcept{Text: &dtpb.String{Value: "heart failure"}},
+	})
+	b.Put(&ppb.Patient{Id: &dtpb.Id{Value: pid}, Gender: &ppb.Patient_GenderCode{Value: cpb.AdministrativeGenderCode_FEMALE}}) // replaces
+	b.Warn("/ClinicalDocument/component[3]", "unknown section")
+	return b.Finish(Source{Data: []byte("MSH|^~\\&|..."), ContentType: "text/plain", Key: []string{"A", "42"},
+		Recorded: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Patient: pref})
+}
+
+func TestFinish(t *testing.T) {
+	r := sample()
+	types := map[string]int{}
+	for _, e := range r.Bundle.Entry {
+		types[resource.Type(resource.Unwrap(e.Resource))]++
+	}
+	want := map[string]int{"Patient": 1, "Condition": 1, "Binary": 1, "Device": 1, "OperationOutcome": 1, "Provenance": 1}
+	for k, v := range want {
+		if types[k] != v {
+			t.Errorf("%d %s entries, want %d (all: %v)", types[k], k, v, types)
+		}
+	}
+	var prov *provpb.Provenance
+	for _, e := range r.Bundle.Entry {
+		res := resource.Unwrap(e.Resource)
+		if len(category.Of(res)) == 0 {
+			t.Errorf("%s has no category label", resource.Type(res))
+		}
+		if p, ok := res.(*provpb.Provenance); ok {
+			prov = p
+		}
+	}
+	if len(prov.Target) != 2 {
+		t.Errorf("provenance targets %d resources, want 2 (the mapped resources)", len(prov.Target))
+	}
+	if len(r.Issues) != 1 {
+		t.Errorf("issues = %v", r.Issues)
+	}
+	if a, b := sample().Bundle.Entry[0].Request.Url.Value, r.Bundle.Entry[0].Request.Url.Value; a != b {
+		t.Errorf("ids are not deterministic: %s vs %s", a, b)
+	}
+}
+
+// TestValidates runs the independent FHIR validator over the builder's output
+// when RELAIS_VALIDATE is set (make validate; CI sets it).
+func TestValidates(t *testing.T) {
+	if os.Getenv("RELAIS_VALIDATE") == "" {
+		t.Skip("set RELAIS_VALIDATE=1 to run the npm FHIR validator")
+	}
+	dir := t.TempDir()
+	out, err := codec.MustNew().EncodeIndent(sample().Bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bundle.json"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fhirtest.RunValidator(t, dir)
+}

@@ -1,0 +1,77 @@
+// Package terminology maps the code-system identifiers found in HL7 v2 and
+// CDA (OIDs, HL7 table names) to the canonical FHIR URIs of those systems.
+//
+// An OID without a known URI becomes "urn:oid:<oid>", which FHIR accepts as a
+// system (https://hl7.org/fhir/R4/terminologies-systems.html).
+package terminology
+
+import "strings"
+
+// Canonical FHIR URIs of the systems the mappings name directly.
+const (
+	LOINC      = "http://loinc.org"
+	SNOMED     = "http://snomed.info/sct"
+	ICD10      = "http://hl7.org/fhir/sid/icd-10"
+	CIM10      = "https://smt.esante.gouv.fr/terminologie-cim-10/"
+	CCAM       = "https://smt.esante.gouv.fr/terminologie-ccam/"
+	CIS        = "https://smt.esante.gouv.fr/terminologie-cis/"
+	ATC        = "http://www.whocc.no/atc"
+	UCUM       = "http://unitsofmeasure.org"
+	RxNorm     = "http://www.nlm.nih.gov/research/umls/rxnorm"
+	CVX        = "http://hl7.org/fhir/sid/cvx"
+	NDC        = "http://hl7.org/fhir/sid/ndc"
+	CPT        = "http://www.ama-assn.org/go/cpt"
+	ICD10CM    = "http://hl7.org/fhir/sid/icd-10-cm"
+	ICD9CM     = "http://hl7.org/fhir/sid/icd-9-cm"
+	NUCC       = "http://nucc.org/provider-taxonomy"
+	TAASIP     = "https://smt.esante.gouv.fr/fhir/CodeSystem/terminologie-cisis"
+	INSNIR     = "urn:oid:1.2.250.1.213.1.4.8"
+	INSNIRTest = "urn:oid:1.2.250.1.213.1.4.10"
+	INSNIA     = "urn:oid:1.2.250.1.213.1.4.9"
+	RPPS       = "https://rpps.esante.gouv.fr"
+	FINESS     = "https://finess.esante.gouv.fr"
+	IDNPS      = "urn:oid:1.2.250.1.71.4.2.1"
+	TREG15     = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+	TRER85     = "https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge"
+	TRER94     = "https://mos.esante.gouv.fr/NOS/TRE_R94-ProfessionSocial/FHIR/TRE-R94-ProfessionSocial"
+	V3ActCode  = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+)
+
+// byOID lists the OIDs with a canonical FHIR URI. Keep it sorted by OID.
+// Extend it with str_replace-style edits: several mappings share it.
+var byOID = map[string]string{
+	"1.2.250.1.213.1.1.4.322":  TAASIP,
+	"1.2.250.1.213.1.4.8":      INSNIR,
+	"1.2.250.1.213.2.3.1":      CIS,
+	"1.2.250.1.213.2.5":        CCAM,
+	"1.2.250.1.71.4.2.1":       IDNPS,
+	"2.16.840.1.113883.12.292": CVX,
+	"2.16.840.1.113883.5.4":    V3ActCode,
+	"2.16.840.1.113883.6.1":    LOINC,
+	"2.16.840.1.113883.6.101":  NUCC,
+	"2.16.840.1.113883.6.103":  ICD9CM,
+	"2.16.840.1.113883.6.12":   CPT,
+	"2.16.840.1.113883.6.3":    ICD10,
+	"2.16.840.1.113883.6.69":   NDC,
+	"2.16.840.1.113883.6.73":   ATC,
+	"2.16.840.1.113883.6.8":    UCUM,
+	"2.16.840.1.113883.6.88":   RxNorm,
+	"2.16.840.1.113883.6.90":   ICD10CM,
+	"2.16.840.1.113883.6.96":   SNOMED,
+}
+
+// SystemForOID returns the FHIR system URI for an OID: its canonical URI
+// when known, else "urn:oid:<oid>".
+func SystemForOID(oid string) string {
+	oid = strings.TrimPrefix(strings.TrimSpace(oid), "urn:oid:")
+	if uri, ok := byOID[oid]; ok {
+		return uri
+	}
+	return "urn:oid:" + oid
+}
+
+// KnownOID reports whether the OID has a canonical FHIR URI here.
+func KnownOID(oid string) bool {
+	_, ok := byOID[strings.TrimPrefix(oid, "urn:oid:")]
+	return ok
+}
