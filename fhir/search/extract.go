@@ -1,0 +1,339 @@
+package search
+
+import (
+	"strings"
+	"time"
+	"unicode"
+
+	annpb "github.com/google/fhir/go/proto/google/fhir/proto/annotations_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	"golang.org/x/text/unicode/norm"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// Value is one index entry of a resource: the value a parameter takes.
+//
+// Token values are "system|code" (system empty when absent) and the bare
+// code; String values are normalised (lower case, accents removed); Reference
+// values are "Type/id"; Date values are the half-open range [Start, End) in
+// Unix microseconds.
+type Value struct {
+	Param string
+	Kind  Kind
+	Text  string
+	Start int64
+	End   int64
+}
+
+// maxText bounds an indexed text value (bbolt keys are at most 32 KiB, and
+// nobody searches on a novel).
+const maxText = 256
+
+// Extract returns the index entries of res for every parameter of its type.
+func Extract(res proto.Message) []Value {
+	typ := resource.Type(res)
+	var out []Value
+	for _, p := range registry[typ] {
+		for _, path := range p.Paths {
+			walk(res.ProtoReflect(), strings.Split(path, "."), func(m protoreflect.Message) {
+				out = appendValues(out, p, m)
+			})
+		}
+	}
+	return dedupe(out)
+}
+
+// walk visits the messages reached by following path from m; repeated fields
+// fan out and choice types ([x]) are entered transparently.
+func walk(m protoreflect.Message, path []string, visit func(protoreflect.Message)) {
+	m = enterChoice(m)
+	if len(path) == 0 {
+		visit(m)
+		return
+	}
+	f := m.Descriptor().Fields().ByName(protoreflect.Name(path[0]))
+	if f == nil || f.Kind() != protoreflect.MessageKind || !m.Has(f) {
+		return
+	}
+	if f.IsList() {
+		l := m.Get(f).List()
+		for i := 0; i < l.Len(); i++ {
+			walk(l.Get(i).Message(), path[1:], visit)
+		}
+		return
+	}
+	walk(m.Get(f).Message(), path[1:], visit)
+}
+
+// enterChoice returns the chosen value of a google/fhir choice-type message
+// (a message whose only content is a "choice" oneof), else m itself.
+func enterChoice(m protoreflect.Message) protoreflect.Message {
+	od := m.Descriptor().Oneofs().ByName("choice")
+	if od == nil {
+		return m
+	}
+	f := m.WhichOneof(od)
+	if f == nil || f.Kind() != protoreflect.MessageKind {
+		return m
+	}
+	return m.Get(f).Message()
+}
+
+func appendValues(out []Value, p Param, m protoreflect.Message) []Value {
+	switch p.Kind {
+	case Token:
+		for _, t := range tokens(m) {
+			out = append(out, Value{Param: p.Name, Kind: Token, Text: clip(t)})
+		}
+	case String:
+		for _, s := range strs(m) {
+			if n := Normalize(s); n != "" {
+				out = append(out, Value{Param: p.Name, Kind: String, Text: clip(n)})
+			}
+		}
+	case Reference:
+		if r, ok := m.Interface().(*dtpb.Reference); ok {
+			typ, id, _, ok := resource.RefTarget(r)
+			if ok && (p.Target == "" || p.Target == typ) {
+				out = append(out, Value{Param: p.Name, Kind: Reference, Text: clip(typ + "/" + id)})
+			}
+		}
+	case Date:
+		if start, end, ok := dateRange(m.Interface()); ok {
+			out = append(out, Value{Param: p.Name, Kind: Date, Start: start, End: end})
+		}
+	}
+	return out
+}
+
+// tokens gives the token values of a coded element: "system|code" for each
+// coding or identifier, and the FHIR code of enum-coded and primitive fields.
+func tokens(m protoreflect.Message) []string {
+	switch v := m.Interface().(type) {
+	case *dtpb.CodeableConcept:
+		var out []string
+		for _, c := range v.Coding {
+			out = append(out, pair(c.GetSystem().GetValue(), c.GetCode().GetValue()))
+		}
+		return out
+	case *dtpb.Coding:
+		return []string{pair(v.GetSystem().GetValue(), v.GetCode().GetValue())}
+	case *dtpb.Identifier:
+		return []string{pair(v.GetSystem().GetValue(), v.GetValue().GetValue())}
+	case *dtpb.ContactPoint:
+		return []string{pair("", v.GetValue().GetValue())}
+	case *dtpb.Boolean:
+		if v.Value {
+			return []string{pair("", "true")}
+		}
+		return []string{pair("", "false")}
+	case *dtpb.Code:
+		return []string{pair("", v.Value)}
+	case *dtpb.String:
+		return []string{pair("", v.Value)}
+	case *dtpb.Uri:
+		return []string{pair("", v.Value)}
+	case *dtpb.Canonical:
+		return []string{pair("", v.Value)}
+	case *dtpb.Url:
+		return []string{pair("", v.Value)}
+	case *dtpb.Id:
+		return []string{pair("", v.Value)}
+	}
+	// A google/fhir code enum wrapper: a message with an enum field "value".
+	if f := m.Descriptor().Fields().ByName("value"); f != nil && f.Kind() == protoreflect.EnumKind {
+		if c := enumCode(f, m.Get(f).Enum()); c != "" {
+			return []string{pair("", c)}
+		}
+	}
+	return nil
+}
+
+// pair renders a token as "system|code"; an empty code gives no token.
+func pair(system, code string) string {
+	if code == "" {
+		return ""
+	}
+	return system + "|" + code
+}
+
+// enumCode returns the FHIR code of a google/fhir enum value: its
+// fhir_original_code annotation, else the value name in lower-kebab case.
+func enumCode(f protoreflect.FieldDescriptor, n protoreflect.EnumNumber) string {
+	ev := f.Enum().Values().ByNumber(n)
+	if ev == nil || n == 0 {
+		return ""
+	}
+	if opts := ev.Options(); opts != nil && proto.HasExtension(opts, annpb.E_FhirOriginalCode) {
+		return proto.GetExtension(opts, annpb.E_FhirOriginalCode).(string)
+	}
+	return strings.ReplaceAll(strings.ToLower(string(ev.Name())), "_", "-")
+}
+
+// strs gives the searchable texts of a string-ish element.
+func strs(m protoreflect.Message) []string {
+	switch v := m.Interface().(type) {
+	case *dtpb.String:
+		return []string{v.Value}
+	case *dtpb.Markdown:
+		return []string{v.Value}
+	case *dtpb.HumanName:
+		out := []string{v.GetText().GetValue(), v.GetFamily().GetValue()}
+		for _, g := range v.Given {
+			out = append(out, g.Value)
+		}
+		for _, g := range v.Prefix {
+			out = append(out, g.Value)
+		}
+		return out
+	case *dtpb.Address:
+		out := []string{v.GetText().GetValue(), v.GetCity().GetValue(), v.GetDistrict().GetValue(),
+			v.GetState().GetValue(), v.GetPostalCode().GetValue(), v.GetCountry().GetValue()}
+		for _, l := range v.Line {
+			out = append(out, l.Value)
+		}
+		return out
+	}
+	return nil
+}
+
+// Normalize folds a string for string search: NFD, combining marks removed,
+// lower case, runs of space collapsed. "Élodie  Dupré" -> "elodie dupre".
+func Normalize(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+		default:
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
+}
+
+func clip(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "")
+	if len(s) > maxText {
+		s = s[:maxText]
+	}
+	return s
+}
+
+func dedupe(vs []Value) []Value {
+	seen := make(map[Value]bool, len(vs))
+	out := vs[:0]
+	for _, v := range vs {
+		if (v.Kind != Date && v.Text == "") || seen[v] {
+			continue
+		}
+		seen[v] = true
+		out = append(out, v)
+	}
+	return out
+}
+
+// dateRange gives the range a date-ish element covers.
+func dateRange(v any) (start, end int64, ok bool) {
+	switch d := v.(type) {
+	case *dtpb.Date:
+		return precisionRange(d.ValueUs, d.Timezone, datePrecision[d.Precision])
+	case *dtpb.DateTime:
+		return precisionRange(d.ValueUs, d.Timezone, dateTimePrecision[d.Precision])
+	case *dtpb.Instant:
+		return precisionRange(d.ValueUs, d.Timezone, instantPrecision[d.Precision])
+	case *dtpb.Period:
+		start, end = minTime, maxTime
+		if d.Start != nil {
+			start, _, _ = precisionRange(d.Start.ValueUs, d.Start.Timezone, dateTimePrecision[d.Start.Precision])
+		}
+		if d.End != nil {
+			_, end, _ = precisionRange(d.End.ValueUs, d.End.Timezone, dateTimePrecision[d.End.Precision])
+		}
+		return start, end, d.Start != nil || d.End != nil
+	}
+	return 0, 0, false
+}
+
+// Open ends of ranges.
+const (
+	minTime int64 = -1 << 62
+	maxTime int64 = 1 << 62
+)
+
+type precision int
+
+const (
+	year precision = iota + 1
+	month
+	day
+	second
+	milli
+	micro
+)
+
+var (
+	datePrecision = map[dtpb.Date_Precision]precision{
+		dtpb.Date_YEAR: year, dtpb.Date_MONTH: month, dtpb.Date_DAY: day}
+	dateTimePrecision = map[dtpb.DateTime_Precision]precision{
+		dtpb.DateTime_YEAR: year, dtpb.DateTime_MONTH: month, dtpb.DateTime_DAY: day,
+		dtpb.DateTime_SECOND: second, dtpb.DateTime_MILLISECOND: milli, dtpb.DateTime_MICROSECOND: micro}
+	instantPrecision = map[dtpb.Instant_Precision]precision{
+		dtpb.Instant_SECOND: second, dtpb.Instant_MILLISECOND: milli, dtpb.Instant_MICROSECOND: micro}
+)
+
+// precisionRange widens an instant to the range its precision denotes, in
+// the value's own time zone (a day is midnight to midnight there).
+func precisionRange(us int64, tz string, p precision) (int64, int64, bool) {
+	if p == 0 {
+		p = micro
+	}
+	t := time.UnixMicro(us).In(location(tz))
+	var end time.Time
+	switch p {
+	case year:
+		end = t.AddDate(1, 0, 0)
+	case month:
+		end = t.AddDate(0, 1, 0)
+	case day:
+		end = t.AddDate(0, 0, 1)
+	case second:
+		end = t.Add(time.Second)
+	case milli:
+		end = t.Add(time.Millisecond)
+	default:
+		end = t.Add(time.Microsecond)
+	}
+	return us, end.UnixMicro(), true
+}
+
+// location resolves google/fhir's timezone strings: "Z", "UTC", "+01:00",
+// or an IANA name.
+func location(tz string) *time.Location {
+	switch tz {
+	case "", "Z", "UTC":
+		return time.UTC
+	}
+	if len(tz) == 6 && (tz[0] == '+' || tz[0] == '-') && tz[3] == ':' {
+		h := int(tz[1]-'0')*10 + int(tz[2]-'0')
+		m := int(tz[4]-'0')*10 + int(tz[5]-'0')
+		off := (h*60 + m) * 60
+		if tz[0] == '-' {
+			off = -off
+		}
+		return time.FixedZone(tz, off)
+	}
+	if l, err := time.LoadLocation(tz); err == nil {
+		return l
+	}
+	return time.UTC
+}

@@ -1,0 +1,355 @@
+package search
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// Paging limits.
+const (
+	DefaultCount = 20
+	MaxCount     = 1000
+)
+
+// Query is a parsed search on one resource type. Clauses are ANDed; the
+// Conds of one clause are ORed.
+type Query struct {
+	Type       string
+	IDs        []string // _id values (ORed); nil means any
+	Clauses    []Clause
+	Count      int
+	Sort       []SortKey
+	SummaryCount bool // _summary=count
+	Total      string // _total: none, estimate, accurate ("" = accurate)
+	Include    []Include
+	RevInclude []Include
+	Warnings   []string // parameters ignored, for the OperationOutcome in the Bundle
+}
+
+// Clause is one parameter occurrence.
+type Clause struct {
+	Param Param
+	Conds []Cond
+}
+
+// Cond is one value of a clause, planned as an index lookup.
+type Cond struct {
+	// Tag and Key select index entries: for tokens 't' (system|code) or 'c'
+	// (code only); for strings 's'; for references 'r' (Type/id) or 'i' (id).
+	Tag    byte
+	Key    string
+	Prefix bool // Key is a prefix (string search, "system|" tokens)
+	Contains bool // string :contains
+	// Date conditions: the comparator and the range of the query value.
+	Cmp        string // eq lt le gt ge sa eb
+	Start, End int64
+}
+
+// SortKey orders results by a date parameter, _lastUpdated or _id.
+type SortKey struct {
+	Param string
+	Desc  bool
+}
+
+// Include is _include=Source:param[:Target] or _revinclude likewise.
+type Include struct {
+	Source, Param, Target string
+}
+
+// control lists the result parameters; they never name an index.
+var control = map[string]bool{
+	"_count": true, "_sort": true, "_summary": true, "_total": true, "_include": true,
+	"_revinclude": true, "_format": true, "_pretty": true, "_id": true, "_elements": true,
+}
+
+// Parse parses the query string of a search on typ. Unknown parameters are
+// ignored with a warning, or rejected when strict (Prefer: handling=strict).
+func Parse(typ string, v url.Values, strict bool) (*Query, error) {
+	if !resource.Known(typ) {
+		return nil, outcome.New(outcome.NotFound, "unknown resource type")
+	}
+	q := &Query{Type: typ, Count: DefaultCount}
+	names := make([]string, 0, len(v))
+	for k := range v {
+		names = append(names, k)
+	}
+	sort.Strings(names) // deterministic plans and warnings
+	for _, raw := range names {
+		for _, val := range v[raw] {
+			if err := q.add(raw, val, strict); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return q, nil
+}
+
+func invalid(format string, args ...any) error {
+	text := fmt.Sprintf(format, args...)
+	return outcome.New(outcome.Invalid, "invalid search parameter",
+		outcome.Issue{Severity: outcome.SevError, Text: text})
+}
+
+func (q *Query) add(raw, val string, strict bool) error {
+	name, modifier, _ := strings.Cut(raw, ":")
+	switch name {
+	case "_id":
+		for _, id := range strings.Split(val, ",") {
+			if id != "" {
+				q.IDs = append(q.IDs, id)
+			}
+		}
+		if q.IDs == nil {
+			q.IDs = []string{}
+		}
+		return nil
+	case "_count":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 {
+			return invalid("_count must be a non-negative integer")
+		}
+		q.Count = min(n, MaxCount)
+		return nil
+	case "_sort":
+		return q.addSort(val)
+	case "_summary":
+		switch val {
+		case "count":
+			q.SummaryCount = true
+		case "false":
+		default:
+			return q.ignore(raw, "only _summary=count is supported", strict)
+		}
+		return nil
+	case "_total":
+		switch val {
+		case "none", "estimate", "accurate":
+			q.Total = val
+			return nil
+		}
+		return invalid("_total must be none, estimate or accurate")
+	case "_include", "_revinclude":
+		return q.addInclude(name, modifier, val)
+	case "_format", "_pretty":
+		return nil
+	case "_elements":
+		return q.ignore(raw, "_elements is not supported", strict)
+	}
+	p, ok := Lookup(q.Type, name)
+	if !ok {
+		return q.ignore(raw, "unknown search parameter", strict)
+	}
+	c, err := plan(p, modifier, val)
+	if err != nil {
+		return err
+	}
+	q.Clauses = append(q.Clauses, c)
+	return nil
+}
+
+func (q *Query) ignore(raw, why string, strict bool) error {
+	if strict {
+		return invalid("%s: %s", raw, why)
+	}
+	q.Warnings = append(q.Warnings, fmt.Sprintf("%s ignored: %s", raw, why))
+	return nil
+}
+
+func (q *Query) addSort(val string) error {
+	for _, k := range strings.Split(val, ",") {
+		desc := strings.HasPrefix(k, "-")
+		k = strings.TrimPrefix(k, "-")
+		if k == "_lastUpdated" || k == "_id" {
+			q.Sort = append(q.Sort, SortKey{Param: k, Desc: desc})
+			continue
+		}
+		p, ok := Lookup(q.Type, k)
+		if !ok || p.Kind != Date {
+			return invalid("cannot sort by %q: only _id, _lastUpdated and date parameters", k)
+		}
+		q.Sort = append(q.Sort, SortKey{Param: k, Desc: desc})
+	}
+	return nil
+}
+
+func (q *Query) addInclude(name, modifier, val string) error {
+	if modifier != "" && modifier != "iterate" {
+		return invalid("%s:%s is not supported", name, modifier)
+	}
+	parts := strings.Split(val, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return invalid("%s must be Type:param[:Target]", name)
+	}
+	inc := Include{Source: parts[0], Param: parts[1]}
+	if len(parts) == 3 {
+		inc.Target = parts[2]
+	}
+	p, ok := Lookup(inc.Source, inc.Param)
+	if !ok || p.Kind != Reference {
+		return invalid("%s: %s is not a reference parameter of %s", name, inc.Param, inc.Source)
+	}
+	if name == "_include" {
+		if inc.Source != q.Type {
+			return invalid("_include source must be %s", q.Type)
+		}
+		q.Include = append(q.Include, inc)
+	} else {
+		q.RevInclude = append(q.RevInclude, inc)
+	}
+	return nil
+}
+
+// plan turns one parameter value (a comma-separated OR list) into index lookups.
+func plan(p Param, modifier, val string) (Clause, error) {
+	c := Clause{Param: p}
+	for _, v := range splitValues(val) {
+		if v == "" {
+			continue
+		}
+		var cond Cond
+		var err error
+		switch p.Kind {
+		case Token:
+			cond, err = planToken(modifier, v)
+		case String:
+			cond, err = planString(modifier, v)
+		case Reference:
+			cond, err = planReference(p, modifier, v)
+		case Date:
+			cond, err = planDate(modifier, v)
+		}
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		c.Conds = append(c.Conds, cond)
+	}
+	if len(c.Conds) == 0 {
+		return c, invalid("%s has no value", p.Name)
+	}
+	return c, nil
+}
+
+// splitValues splits on commas not escaped with a backslash, and unescapes
+// \, \| \$ and \\ (https://hl7.org/fhir/R4/search.html#escaping).
+func splitValues(s string) []string {
+	var out []string
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == ',':
+			b.WriteByte(',')
+			i++
+		case s[i] == ',':
+			out = append(out, b.String())
+			b.Reset()
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return append(out, b.String())
+}
+
+func planToken(modifier, v string) (Cond, error) {
+	if modifier != "" {
+		return Cond{}, invalid("token modifier :%s is not supported", modifier)
+	}
+	system, code, hasBar := strings.Cut(v, "|")
+	switch {
+	case !hasBar:
+		return Cond{Tag: 'c', Key: v}, nil
+	case code == "":
+		return Cond{Tag: 't', Key: system + "|", Prefix: true}, nil
+	default:
+		return Cond{Tag: 't', Key: system + "|" + code}, nil
+	}
+}
+
+func planString(modifier, v string) (Cond, error) {
+	n := Normalize(v)
+	switch modifier {
+	case "":
+		return Cond{Tag: 's', Key: n, Prefix: true}, nil
+	case "exact":
+		return Cond{Tag: 's', Key: n}, nil
+	case "contains":
+		return Cond{Tag: 's', Key: n, Contains: true}, nil
+	}
+	return Cond{}, invalid("string modifier :%s is not supported", modifier)
+}
+
+func planReference(p Param, modifier, v string) (Cond, error) {
+	target := p.Target
+	if modifier != "" {
+		if !resource.Known(modifier) {
+			return Cond{}, invalid("reference modifier :%s is not a resource type", modifier)
+		}
+		target = modifier
+	}
+	// Absolute references to this server reduce to Type/id; others never match.
+	if i := strings.Index(v, "/fhir/"); i >= 0 && strings.Contains(v[:i], "://") {
+		v = v[i+len("/fhir/"):]
+	}
+	typ, id, hasType := strings.Cut(v, "/")
+	if !hasType {
+		if target != "" {
+			return Cond{Tag: 'r', Key: target + "/" + v}, nil
+		}
+		return Cond{Tag: 'i', Key: v}, nil
+	}
+	if !resource.Known(typ) || id == "" {
+		return Cond{}, invalid("reference %q is not Type/id", v)
+	}
+	if target != "" && typ != target {
+		return Cond{}, invalid("reference must be to %s", target)
+	}
+	id, _, _ = strings.Cut(id, "/") // drop /_history/n
+	return Cond{Tag: 'r', Key: typ + "/" + id}, nil
+}
+
+func planDate(modifier, v string) (Cond, error) {
+	if modifier != "" {
+		return Cond{}, invalid("date modifier :%s is not supported", modifier)
+	}
+	cmp := "eq"
+	if len(v) > 2 && v[0] >= 'a' && v[0] <= 'z' {
+		cmp, v = v[:2], v[2:]
+	}
+	switch cmp {
+	case "eq", "lt", "le", "gt", "ge", "sa", "eb":
+	default:
+		return Cond{}, invalid("date prefix %q is not supported", cmp)
+	}
+	start, end, err := ParseDate(v)
+	if err != nil {
+		return Cond{}, err
+	}
+	return Cond{Tag: 'd', Cmp: cmp, Start: start, End: end}, nil
+}
+
+// Matches reports whether an indexed date range [s, e) satisfies the date
+// condition (https://hl7.org/fhir/R4/search.html#prefix).
+func (c Cond) Matches(s, e int64) bool {
+	switch c.Cmp {
+	case "eq":
+		return s >= c.Start && e <= c.End
+	case "lt":
+		return s < c.Start
+	case "le":
+		return s < c.End
+	case "gt":
+		return e > c.End
+	case "ge":
+		return e > c.Start
+	case "sa":
+		return s >= c.End
+	case "eb":
+		return e <= c.Start
+	}
+	return false
+}

@@ -1,0 +1,222 @@
+package search
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// TestPathsResolve checks every parameter path names real proto fields, so a
+// typo cannot silently leave a parameter unindexed.
+func TestPathsResolve(t *testing.T) {
+	for typ, params := range registry {
+		m, err := resource.New(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range params {
+			for _, path := range p.Paths {
+				if err := resolve(m.ProtoReflect().Descriptor(), strings.Split(path, ".")); err != "" {
+					t.Errorf("%s.%s path %s: %s", typ, p.Name, path, err)
+				}
+			}
+		}
+	}
+}
+
+func resolve(d protoreflect.MessageDescriptor, path []string) string {
+	if od := d.Oneofs().ByName("choice"); od != nil && len(path) > 0 {
+		return "" // inside a choice type: checked at run time
+	}
+	if len(path) == 0 {
+		return ""
+	}
+	f := d.Fields().ByName(protoreflect.Name(path[0]))
+	if f == nil {
+		return "no field " + path[0] + " in " + string(d.Name())
+	}
+	if f.Kind() != protoreflect.MessageKind {
+		return path[0] + " is not a message"
+	}
+	return resolve(f.Message(), path[1:])
+}
+
+func decode(t *testing.T, name string) []Value {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../../shared/corpus/fhir", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := codec.MustNew().Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Extract(m)
+}
+
+func has(vs []Value, param string, kind Kind, text string) bool {
+	return slices.ContainsFunc(vs, func(v Value) bool { return v.Param == param && v.Kind == kind && v.Text == text })
+}
+
+func TestExtract(t *testing.T) {
+	t.Parallel()
+	pat := decode(t, "r4-Patient-example.json")
+	for _, c := range []struct {
+		param string
+		kind  Kind
+		text  string
+	}{
+		{"identifier", Token, "urn:oid:1.2.36.146.595.217.0.1|12345"},
+		{"family", String, "chalmers"},
+		{"given", String, "peter"},
+		{"name", String, "chalmers"},
+		{"gender", Token, "|male"},
+		{"active", Token, "|true"},
+		{"organization", Reference, "Organization/1"},
+		{"address-city", String, "pleasantville"},
+	} {
+		if !has(pat, c.param, c.kind, c.text) {
+			t.Errorf("Patient example: no %s %c %q in %+v", c.param, c.kind, c.text, pat)
+		}
+	}
+	for _, v := range pat {
+		if v.Param == "birthdate" {
+			want := time.Date(1974, 12, 25, 0, 0, 0, 0, time.UTC)
+			if v.Start != want.UnixMicro() || v.End != want.AddDate(0, 0, 1).UnixMicro() {
+				t.Errorf("birthdate range %d..%d", v.Start, v.End)
+			}
+		}
+	}
+	cp := decode(t, "r4-CarePlan-f001.json")
+	if !has(cp, "patient", Reference, "Patient/f001") || !has(cp, "status", Token, "|completed") {
+		t.Errorf("CarePlan f001 values: %+v", cp)
+	}
+	c := decode(t, "r4-Consent-consent-example-notThem.json")
+	if !has(c, "status", Token, "|active") || !has(c, "patient", Reference, "Patient/f001") {
+		t.Errorf("Consent values: %+v", c)
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{"Élodie  Dupré": "elodie dupre", " ÇA ": "ca", "Müller-Lüdenscheidt": "muller-ludenscheidt"} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		typ, query string
+		strict     bool
+		wantErr    bool
+		check      func(*Query) bool
+	}{
+		{"Observation", "patient=123", false, false, func(q *Query) bool {
+			return q.Clauses[0].Conds[0] == Cond{Tag: 'r', Key: "Patient/123"}
+		}},
+		{"Observation", "subject=123", false, false, func(q *Query) bool { return q.Clauses[0].Conds[0].Tag == 'i' }},
+		{"Observation", "subject:Patient=123", false, false, func(q *Query) bool { return q.Clauses[0].Conds[0].Key == "Patient/123" }},
+		{"Observation", "code=http://loinc.org|1234-5,abc", false, false, func(q *Query) bool {
+			c := q.Clauses[0].Conds
+			return len(c) == 2 && c[0].Tag == 't' && c[0].Key == "http://loinc.org|1234-5" && c[1].Tag == 'c'
+		}},
+		{"Observation", "code=http://loinc.org|", false, false, func(q *Query) bool { return q.Clauses[0].Conds[0].Prefix }},
+		{"Patient", "family=Dupré", false, false, func(q *Query) bool { return q.Clauses[0].Conds[0].Key == "dupre" }},
+		{"Patient", "birthdate=ge2000-01&birthdate=lt2001", false, false, func(q *Query) bool {
+			return len(q.Clauses) == 2 && q.Clauses[0].Conds[0].Cmp == "ge"
+		}},
+		{"Patient", "colour=blue", false, false, func(q *Query) bool { return len(q.Warnings) == 1 && len(q.Clauses) == 0 }},
+		{"Patient", "colour=blue", true, true, nil},
+		{"Patient", "_count=5&_sort=-_lastUpdated&_total=accurate", false, false, func(q *Query) bool {
+			return q.Count == 5 && q.Sort[0] == SortKey{"_lastUpdated", true}
+		}},
+		{"Patient", "_count=-1", false, true, nil},
+		{"Patient", "_sort=family", false, true, nil},
+		{"Patient", "birthdate=xx2000", false, true, nil},
+		{"Patient", "birthdate=2000-13", false, true, nil},
+		{"Observation", "patient=Observation/1", false, true, nil},
+		{"Observation", "_include=Observation:patient&_revinclude=Provenance:target", false, false, func(q *Query) bool {
+			return q.Include[0].Param == "patient" && q.RevInclude[0].Source == "Provenance"
+		}},
+		{"Observation", "_include=Patient:organization", false, true, nil},
+		{"Spaceship", "", false, true, nil},
+		{"Patient", "_id=a,b", false, false, func(q *Query) bool { return slices.Equal(q.IDs, []string{"a", "b"}) }},
+	}
+	for _, tt := range tests {
+		v, _ := url.ParseQuery(tt.query)
+		q, err := Parse(tt.typ, v, tt.strict)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s?%s: err = %v, wantErr %v", tt.typ, tt.query, err, tt.wantErr)
+			continue
+		}
+		if err == nil && tt.check != nil && !tt.check(q) {
+			t.Errorf("%s?%s: unexpected plan %+v", tt.typ, tt.query, q)
+		}
+	}
+}
+
+func TestDateMatches(t *testing.T) {
+	day := func(s string) (int64, int64) {
+		a, b, err := ParseDate(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	}
+	s, e := day("2026-03-01") // the indexed value: one day
+	tests := []struct {
+		q    string
+		want bool
+	}{
+		{"2026-03-01", true}, {"2026-03", true}, {"2026", true}, {"2026-03-02", false},
+		{"lt2026-03-02", true}, {"lt2026-03-01", false}, {"le2026-03-01", true},
+		{"gt2026-02-28", true}, {"gt2026-03-01", false}, {"ge2026-03-01", true}, {"ge2026-03-02", false},
+		{"sa2026-02-28", true}, {"eb2026-03-02", true}, {"eb2026-03-01", false},
+		{"2026-03-01T10:00:00Z", false}, {"ge2026-03-01T10:00:00+01:00", true},
+	}
+	for _, tt := range tests {
+		c, err := planDate("", tt.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.q, err)
+		}
+		if got := c.Matches(s, e); got != tt.want {
+			t.Errorf("2026-03-01 matches %s = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"patient=123", "code=a|b,c", "date=ge2020-01-01T00:00:00Z", "_sort=-date&_count=3",
+		"name:contains=x", "_include=Observation:patient", "subject:Patient=1", "date=2020-13"} {
+		f.Add("Observation", s)
+	}
+	f.Fuzz(func(t *testing.T, typ, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := Parse(typ, v, false)
+		if err == nil && q.Type != typ {
+			t.Fatalf("type changed")
+		}
+	})
+}
+
+func BenchmarkExtractCarePlan(b *testing.B) {
+	data, _ := os.ReadFile("../../../shared/corpus/fhir/r4-CarePlan-f001.json")
+	m, _ := codec.MustNew().Decode(data)
+	for b.Loop() {
+		Extract(m)
+	}
+}
