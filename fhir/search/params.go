@@ -50,8 +50,8 @@ var common = []Param{
 	{Name: "_profile", Kind: Token, Paths: []string{"meta.profile"}},
 }
 
-func tok(name string, paths ...string) Param { return Param{Name: name, Kind: Token, Paths: paths} }
-func str(name string, paths ...string) Param { return Param{Name: name, Kind: String, Paths: paths} }
+func tok(name string, paths ...string) Param  { return Param{Name: name, Kind: Token, Paths: paths} }
+func str(name string, paths ...string) Param  { return Param{Name: name, Kind: String, Paths: paths} }
 func date(name string, paths ...string) Param { return Param{Name: name, Kind: Date, Paths: paths} }
 func ref(name string, paths ...string) Param  { return Param{Name: name, Kind: Reference, Paths: paths} }
 func refTo(name, target string, paths ...string) Param {
@@ -98,7 +98,7 @@ var byType = map[string][]Param{
 		ref("general-practitioner", "general_practitioner"),
 		ref("organization", "managing_organization"),
 	}),
-	"Practitioner": person(""),
+	"Practitioner":  person(""),
 	"RelatedPerson": join(person(""), subjectOf("patient")[:1]),
 	"PractitionerRole": {
 		tok("identifier", "identifier"), tok("active", "active"),

@@ -20,16 +20,16 @@ const (
 // Query is a parsed search on one resource type. Clauses are ANDed; the
 // Conds of one clause are ORed.
 type Query struct {
-	Type       string
-	IDs        []string // _id values (ORed); nil means any
-	Clauses    []Clause
-	Count      int
-	Sort       []SortKey
-	SummaryCount bool // _summary=count
-	Total      string // _total: none, estimate, accurate ("" = accurate)
-	Include    []Include
-	RevInclude []Include
-	Warnings   []string // parameters ignored, for the OperationOutcome in the Bundle
+	Type         string
+	IDs          []string // _id values (ORed); nil means any
+	Clauses      []Clause
+	Count        int
+	Sort         []SortKey
+	SummaryCount bool   // _summary=count
+	Total        string // _total: none, estimate, accurate ("" = accurate)
+	Include      []Include
+	RevInclude   []Include
+	Warnings     []string // parameters ignored, for the OperationOutcome in the Bundle
 }
 
 // Clause is one parameter occurrence.
@@ -42,9 +42,9 @@ type Clause struct {
 type Cond struct {
 	// Tag and Key select index entries: for tokens 't' (system|code) or 'c'
 	// (code only); for strings 's'; for references 'r' (Type/id) or 'i' (id).
-	Tag    byte
-	Key    string
-	Prefix bool // Key is a prefix (string search, "system|" tokens)
+	Tag      byte
+	Key      string
+	Prefix   bool // Key is a prefix (string search, "system|" tokens)
 	Contains bool // string :contains
 	// Date conditions: the comparator and the range of the query value.
 	Cmp        string // eq lt le gt ge sa eb
