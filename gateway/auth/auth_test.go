@@ -280,7 +280,7 @@ func checkRefusal(t *testing.T, err error, want, raw string) {
 	}
 }
 
-func noneToken(t *testing.T, c jwt.MapClaims) string {
+func noneToken(t testing.TB, c jwt.MapClaims) string {
 	t.Helper()
 	raw, err := jwt.NewWithClaims(jwt.SigningMethodNone, c).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {

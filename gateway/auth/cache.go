@@ -5,6 +5,9 @@ import (
 	"sync"
 )
 
+// hashTail is how many trailing bytes of a token are hashed for lookup.
+const hashTail = 64
+
 // cacheShards spreads the cache over independently locked maps so that
 // concurrent requests with different tokens rarely meet on a lock.
 const cacheShards = 64
@@ -13,13 +16,15 @@ const cacheShards = 64
 // presented again skips the signature check (20-40 µs) and costs a hash and a
 // map lookup.
 //
-// Entries are keyed by a seeded maphash of the raw token; the entry keeps
-// the raw token and a hit requires byte equality. maphash is not
-// collision-resistant, so the hash alone must never stand for the token;
-// SHA-256 would be, but costs about 4 µs per token on this hardware (no
-// SHA extensions), several times the whole cached path. The raw tokens
-// therefore live in this package's memory until they expire, and nowhere
-// else.
+// Entries are keyed by a seeded maphash of the token's last hashTail bytes,
+// which are signature bytes and so as good as random; the entry keeps the raw
+// token and a hit requires equality of the whole token. Hashing only the tail
+// keeps a hit at a short hash, a map lookup and a memory compare; the hash
+// decides nothing on its own (maphash is not collision-resistant, and only
+// verified tokens are ever inserted). Keying by SHA-256 instead, which would
+// spare keeping the tokens, costs about 4 µs per token on this hardware (no
+// SHA extensions), many times the whole cached path. The raw tokens therefore
+// stay in this package's memory until they expire, and go nowhere else.
 type tokenCache struct {
 	seed     maphash.Seed
 	perShard int
@@ -52,7 +57,7 @@ func newTokenCache(size int) *tokenCache {
 }
 
 func (c *tokenCache) shard(raw string) (*cacheShard, uint64) {
-	h := maphash.String(c.seed, raw)
+	h := maphash.String(c.seed, raw[max(0, len(raw)-hashTail):])
 	return &c.shards[h%cacheShards], h
 }
 

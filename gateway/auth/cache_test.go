@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,12 @@ func TestCacheSkipsSignature(t *testing.T) {
 	tampered := raw[:len(raw)-5] + flipChar(raw[len(raw)-5:], 0)
 	if _, err := v.Verify(tampered); err == nil {
 		t.Error("a tampered copy of a cached token was accepted")
+	}
+	// Same signature, so same cache key: only the full comparison stops it.
+	parts := strings.Split(raw, ".")
+	forged := parts[0] + "." + tamperedPayload(t, parts[1]) + "." + parts[2]
+	if _, err := v.Verify(forged); err == nil {
+		t.Error("a forged payload under a cached signature was accepted")
 	}
 }
 
