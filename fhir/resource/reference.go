@@ -107,3 +107,34 @@ func SetRefString(ref *dtpb.Reference, s string) {
 	ref.Reference = &dtpb.Reference_Uri{Uri: &dtpb.String{Value: s}}
 	_ = jsonformat.NormalizeReference(ref) // leaves non-relative URIs as they are
 }
+
+// WalkReferences calls fn for every Reference anywhere inside m, including
+// inside contained resources.
+func WalkReferences(m interface{ ProtoReflect() protoreflect.Message }, fn func(*dtpb.Reference)) {
+	walkRefs(m.ProtoReflect(), fn)
+}
+
+var refFullName = refDesc.FullName()
+
+func walkRefs(m protoreflect.Message, fn func(*dtpb.Reference)) {
+	if m.Descriptor().FullName() == refFullName {
+		fn(m.Interface().(*dtpb.Reference))
+		return
+	}
+	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if f.Kind() != protoreflect.MessageKind && f.Kind() != protoreflect.GroupKind {
+			return true
+		}
+		switch {
+		case f.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walkRefs(l.Get(i).Message(), fn)
+			}
+		case f.IsMap():
+		default:
+			walkRefs(v.Message(), fn)
+		}
+		return true
+	})
+}

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/outcome"
+)
+
+// Record is one stored version of a resource.
+type Record struct {
+	Type, ID    string
+	Version     uint64
+	LastUpdated time.Time
+	Deleted     bool
+	Method      string // the interaction that made it: POST, PUT or DELETE
+	JSON        []byte // the resource as stored; nil for a deletion
+}
+
+var methods = map[byte]string{'C': "POST", 'U': "PUT", 'D': "DELETE"}
+
+// ETag is the weak ETag of the record's version.
+func (r *Record) ETag() string { return `W/"` + itoa(r.Version) + `"` }
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// decodeRecord builds a Record from a version value, copying the bytes out
+// of the transaction.
+func decodeRecord(typ, id string, ver uint64, v []byte) (*Record, error) {
+	if len(v) < versionHeader {
+		return nil, errBadKey
+	}
+	r := &Record{
+		Type: typ, ID: id, Version: ver,
+		Deleted:     v[0]&flagDeleted != 0,
+		Method:      methods[v[1]],
+		LastUpdated: time.UnixMicro(int64(binary.BigEndian.Uint64(v[2:]))).UTC(),
+	}
+	if !r.Deleted {
+		r.JSON = bytes.Clone(v[versionHeader:])
+	}
+	return r, nil
+}
+
+func notFound() error { return outcome.New(outcome.NotFound, "resource not found") }
+
+// Read returns the current version of typ/id. A deleted resource gives an
+// outcome.Gone error together with its deletion record.
+func (s *Store) Read(typ, id string) (*Record, error) {
+	var rec *Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = readCurrent(tx, typ, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec.Deleted {
+		return rec, outcome.New(outcome.Gone, "resource deleted")
+	}
+	return rec, nil
+}
+
+func readCurrent(tx *bolt.Tx, typ, id string) (*Record, error) {
+	pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+	if pv == nil {
+		return nil, notFound()
+	}
+	p, err := decodePointer(pv)
+	if err != nil {
+		return nil, err
+	}
+	return readVersion(tx, typ, id, p.version)
+}
+
+func readVersion(tx *bolt.Tx, typ, id string, ver uint64) (*Record, error) {
+	v := tx.Bucket(bucketVersions).Get(versionKey(typ, id, ver))
+	if v == nil {
+		return nil, notFound()
+	}
+	return decodeRecord(typ, id, ver, v)
+}
+
+// VRead returns version ver of typ/id. Reading the version that deleted a
+// resource gives outcome.Gone.
+func (s *Store) VRead(typ, id string, ver uint64) (*Record, error) {
+	var rec *Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = readVersion(tx, typ, id, ver)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec.Deleted {
+		return rec, outcome.New(outcome.Gone, "version is a deletion")
+	}
+	return rec, nil
+}
+
+// HistoryOptions page through a history, newest first.
+type HistoryOptions struct {
+	Since  time.Time // only versions updated at or after Since
+	Before uint64    // cursor: only entries older than this one (0 = from the newest)
+	Count  int       // page size (default 20)
+}
+
+// History is one page of a history, newest first. Next is the cursor for
+// the following page, 0 when there is none.
+type History struct {
+	Records []*Record
+	Next    uint64
+}
+
+// InstanceHistory lists the versions of typ/id; the cursor is a version.
+func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (*History, error) {
+	h := &History{}
+	count := pageSize(o.Count)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketCurrent).Get(currentKey(typ, id)) == nil {
+			return notFound()
+		}
+		prefix := versionPrefix(typ, id)
+		c := tx.Bucket(bucketVersions).Cursor()
+		var k, v []byte
+		if o.Before > 0 {
+			c.Seek(versionKey(typ, id, o.Before))
+			k, v = c.Prev()
+		} else {
+			k, v = seekLast(c, prefix)
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			_, _, ver, err := splitVersionKey(k)
+			if err != nil {
+				return err
+			}
+			if len(h.Records) == count {
+				h.Next = ver + 1
+				return nil
+			}
+			rec, err := decodeRecord(typ, id, ver, v)
+			if err != nil {
+				return err
+			}
+			if rec.LastUpdated.Before(o.Since) {
+				return nil
+			}
+			h.Records = append(h.Records, rec)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// TypeHistory lists the changes to every resource of typ, or of all types
+// when typ is ""; the cursor is a change sequence number.
+func (s *Store) TypeHistory(typ string, o HistoryOptions) (*History, error) {
+	h := &History{}
+	count := pageSize(o.Count)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		bucket, prefix := bucketLog, []byte(nil)
+		if typ != "" {
+			bucket, prefix = bucketTypeLog, typePrefix(typ)
+		}
+		c := tx.Bucket(bucket).Cursor()
+		var k, v []byte
+		if o.Before > 0 {
+			c.Seek(append(bytes.Clone(prefix), u64(o.Before)...))
+			k, v = c.Prev()
+		} else {
+			k, v = seekLast(c, prefix)
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if len(k) != len(prefix)+8 {
+				return errBadKey
+			}
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			if len(h.Records) == count {
+				h.Next = seq + 1
+				return nil
+			}
+			rec, err := recordOfLog(tx, typ, v)
+			if err != nil {
+				return err
+			}
+			if rec.LastUpdated.Before(o.Since) {
+				return nil
+			}
+			h.Records = append(h.Records, rec)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// recordOfLog reads the version a log entry points to. System log values
+// are full version keys; type log values omit the type.
+func recordOfLog(tx *bolt.Tx, typ string, v []byte) (*Record, error) {
+	var key []byte
+	if typ == "" {
+		key = v
+	} else {
+		key = append(typePrefix(typ), v...)
+	}
+	t, id, ver, err := splitVersionKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return readVersion(tx, t, id, ver)
+}
+
+// seekLast positions c on the last key with prefix (nil if none).
+func seekLast(c *bolt.Cursor, prefix []byte) ([]byte, []byte) {
+	if len(prefix) == 0 {
+		return c.Last()
+	}
+	end := append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	k, _ := c.Seek(end)
+	if k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+func pageSize(n int) int {
+	if n <= 0 {
+		return 20
+	}
+	return min(n, 1000)
+}

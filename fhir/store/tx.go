@@ -1,0 +1,226 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+)
+
+// TxEntry is one entry of a transaction Bundle, already parsed.
+type TxEntry struct {
+	FullURL     string        // e.g. "urn:uuid:…", used to rewrite references
+	Method      string        // POST, PUT, DELETE or GET
+	Type, ID    string        // target; ID empty for POST
+	Resource    proto.Message // for POST and PUT
+	IfMatch     uint64        // PUT/DELETE precondition (0: none)
+	IfNoneExist *search.Query // POST conditional create
+}
+
+// TxResult is the outcome of one entry.
+type TxResult struct {
+	Status string  // "201 Created", "200 OK", "204 No Content"
+	Record *Record // the version written or read (nil for a no-op delete)
+}
+
+// txOrder is FHIR's processing order for transactions:
+// https://hl7.org/fhir/R4/http.html#trules
+var txOrder = map[string]int{"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
+
+// Transaction applies entries in one bbolt transaction: all succeed or
+// nothing is stored. References to an entry's fullUrl (urn:uuid:…) are
+// rewritten to the id the entry gets. Results are in entry order.
+func (s *Store) Transaction(ctx context.Context, entries []TxEntry) ([]TxResult, error) {
+	if err := checkTargets(entries); err != nil {
+		return nil, err
+	}
+	var results []TxResult
+	err := s.commit(ctx, func(tx *bolt.Tx) error {
+		var err error
+		results, err = s.applyTx(tx, entries)
+		return err
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// checkTargets refuses two entries that write the same resource.
+func checkTargets(entries []TxEntry) error {
+	seen := map[string]int{}
+	for i, e := range entries {
+		if e.Method == "POST" || e.Method == "GET" {
+			continue
+		}
+		k := e.Type + "/" + e.ID
+		if j, ok := seen[k]; ok {
+			return entryError(outcome.Invalid, i, fmt.Sprintf("entries %d and %d both write %s", j, i, k))
+		}
+		seen[k] = i
+	}
+	return nil
+}
+
+func entryError(k outcome.Kind, i int, text string) error {
+	return outcome.New(k, "transaction entry failed", outcome.Issue{
+		Severity: outcome.SevError, Path: fmt.Sprintf("Bundle.entry[%d]", i), Text: text,
+	})
+}
+
+// entryFailed attaches the entry location to an error from the store.
+func entryFailed(i int, err error) error {
+	oe, ok := err.(*outcome.Error)
+	if !ok {
+		return fmt.Errorf("entry %d: %w", i, err)
+	}
+	out := *oe
+	out.Issues = append([]outcome.Issue{{Severity: outcome.SevError, Path: fmt.Sprintf("Bundle.entry[%d]", i), Text: oe.Summary}}, oe.Issues...)
+	return &out
+}
+
+func (s *Store) applyTx(tx *bolt.Tx, entries []TxEntry) ([]TxResult, error) {
+	results := make([]TxResult, len(entries))
+	targets, existing, err := s.resolveTargets(tx, entries)
+	if err != nil {
+		return nil, err
+	}
+	rewriteRefs(entries, targets)
+	order := make([]int, len(entries))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return txOrder[entries[order[a]].Method] < txOrder[entries[order[b]].Method]
+	})
+	now := s.now()
+	for _, i := range order {
+		e := entries[i]
+		if rec := existing[i]; rec != nil {
+			results[i] = TxResult{Status: "200 OK", Record: rec}
+			continue
+		}
+		res, err := s.applyEntry(tx, e, targets[i], now)
+		if err != nil {
+			return nil, entryFailed(i, err)
+		}
+		results[i] = res
+	}
+	return results, nil
+}
+
+// resolveTargets gives every entry its Type/id: POSTs get new ids, or the id
+// of the one resource their If-None-Exist matches (returned in existing).
+func (s *Store) resolveTargets(tx *bolt.Tx, entries []TxEntry) ([]string, map[int]*Record, error) {
+	targets := make([]string, len(entries))
+	existing := map[int]*Record{}
+	for i, e := range entries {
+		if e.Method != "POST" {
+			targets[i] = e.Type + "/" + e.ID
+			continue
+		}
+		if e.IfNoneExist != nil {
+			hits, err := s.match(tx, e.IfNoneExist, nil)
+			if err != nil {
+				return nil, nil, entryFailed(i, err)
+			}
+			if len(hits) > 1 {
+				return nil, nil, entryError(outcome.PreconditionFailed, i, "If-None-Exist matches several resources")
+			}
+			if len(hits) == 1 {
+				rec, err := readVersion(tx, e.Type, hits[0].ID, hits[0].Version)
+				if err != nil {
+					return nil, nil, err
+				}
+				existing[i] = rec
+				targets[i] = e.Type + "/" + hits[0].ID
+				continue
+			}
+		}
+		targets[i] = e.Type + "/" + NewID()
+	}
+	return targets, existing, nil
+}
+
+// rewriteRefs points references to an entry's fullUrl at its target.
+func rewriteRefs(entries []TxEntry, targets []string) {
+	byURL := map[string]string{}
+	for i, e := range entries {
+		if e.FullURL != "" {
+			byURL[e.FullURL] = targets[i]
+		}
+	}
+	if len(byURL) == 0 {
+		return
+	}
+	for _, e := range entries {
+		if e.Resource == nil {
+			continue
+		}
+		resource.WalkReferences(e.Resource, func(r *dtpb.Reference) {
+			if u, ok := r.Reference.(*dtpb.Reference_Uri); ok {
+				if t, found := byURL[u.Uri.GetValue()]; found {
+					resource.SetRefString(r, t)
+				}
+			}
+		})
+	}
+}
+
+func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time) (TxResult, error) {
+	typ, id, _ := strings.Cut(target, "/")
+	cur := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+	var p pointer
+	if cur != nil {
+		var err error
+		if p, err = decodePointer(cur); err != nil {
+			return TxResult{}, err
+		}
+	}
+	if e.IfMatch > 0 && p.version != e.IfMatch {
+		return TxResult{}, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
+	}
+	switch e.Method {
+	case "GET":
+		rec, err := readCurrent(tx, typ, id)
+		if err != nil {
+			return TxResult{}, err
+		}
+		if rec.Deleted {
+			return TxResult{}, outcome.New(outcome.Gone, "resource deleted")
+		}
+		return TxResult{Status: "200 OK", Record: rec}, nil
+	case "DELETE":
+		if p.version == 0 || p.deleted {
+			return TxResult{Status: "204 No Content"}, nil
+		}
+		c := &change{typ: typ, id: id, method: 'D', version: p.version + 1, lastUpdated: now.UnixMicro(), expect: p.version}
+		return TxResult{Status: "204 No Content", Record: c.record()}, apply(tx, c)
+	}
+	resource.SetID(e.Resource, id)
+	method, status := byte('U'), "200 OK"
+	if p.version == 0 || p.deleted {
+		status = "201 Created"
+	}
+	if p.version == 0 {
+		method = 'C'
+	}
+	c, err := s.prepare(e.Resource, method, p.version+1, now)
+	if err != nil {
+		return TxResult{}, err
+	}
+	c.expect = p.version
+	if err := apply(tx, c); err != nil {
+		return TxResult{}, err
+	}
+	return TxResult{Status: status, Record: c.record()}, nil
+}

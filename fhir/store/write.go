@@ -1,0 +1,326 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// ValidID reports whether id is a valid FHIR logical id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// NewID returns a fresh server-assigned id (128 random bits, hex).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// change is a prepared write: everything computed, ready to apply in a
+// transaction. expect is the current version the preparation was based on
+// (0: the resource did not exist or the caller does not care).
+type change struct {
+	typ, id     string
+	method      byte // 'C', 'U' or 'D'
+	version     uint64
+	lastUpdated int64
+	json        []byte
+	values      []search.Value
+	expect      uint64
+	fresh       bool // must not exist yet (server-assigned id)
+}
+
+// prepare stamps res with version ver and time at, labels it, renders its
+// JSON and extracts its index values.
+func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time) (*change, error) {
+	resource.SetVersion(res, ver, at)
+	category.Label(res)
+	js, err := s.codec.Encode(res)
+	if err != nil {
+		return nil, outcome.Wrap(outcome.Invalid, "resource cannot be rendered", err)
+	}
+	return &change{
+		typ: resource.Type(res), id: resource.ID(res), method: method, version: ver,
+		lastUpdated: at.UnixMicro(), json: js, values: search.Extract(res),
+	}, nil
+}
+
+// apply writes c in tx: the version, the current pointer, the logs and the
+// index entries. It checks first and fails before writing anything.
+func apply(tx *bolt.Tx, c *change) error {
+	cur := tx.Bucket(bucketCurrent)
+	ck := currentKey(c.typ, c.id)
+	var have pointer
+	if pv := cur.Get(ck); pv != nil {
+		p, err := decodePointer(pv)
+		if err != nil {
+			return err
+		}
+		have = p
+	}
+	switch {
+	case c.fresh && have.version != 0:
+		return outcome.New(outcome.Conflict, "id already in use")
+	case have.version != c.expect:
+		return errStale
+	}
+	if err := tx.Bucket(bucketVersions).Put(versionKey(c.typ, c.id, c.version),
+		encodeVersion(c.method == 'D', c.method, c.lastUpdated, c.json)); err != nil {
+		return err
+	}
+	p := pointer{version: c.version, deleted: c.method == 'D', lastUpdated: c.lastUpdated}
+	if err := cur.Put(ck, p.encode()); err != nil {
+		return err
+	}
+	if err := appendLogs(tx, c); err != nil {
+		return err
+	}
+	return reindex(tx, c)
+}
+
+// errStale means the resource changed between preparation and commit; the
+// write is prepared again.
+var errStale = outcome.New(outcome.Conflict, "concurrent update")
+
+func appendLogs(tx *bolt.Tx, c *change) error {
+	log := tx.Bucket(bucketLog)
+	seq, err := log.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := log.Put(u64(seq), logValue(c.typ, c.id, c.version)); err != nil {
+		return err
+	}
+	tk := append(typePrefix(c.typ), u64(seq)...)
+	tv := append(append([]byte(c.id), 0), u64(c.version)...)
+	return tx.Bucket(bucketTypeLog).Put(tk, tv)
+}
+
+// reindex replaces the index entries of c's resource with those of c.
+func reindex(tx *bolt.Tx, c *change) error {
+	idx, rev := tx.Bucket(bucketIndex), tx.Bucket(bucketIdxRev)
+	ck := currentKey(c.typ, c.id)
+	if old := rev.Get(ck); old != nil {
+		keys, err := decodeKeys(old)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	if c.method == 'D' {
+		return rev.Delete(ck)
+	}
+	keys := indexKeys(c.typ, c.id, c.values)
+	for _, k := range keys {
+		if err := idx.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	return rev.Put(ck, encodeKeys(keys))
+}
+
+// indexKeys renders the index entries of a resource. Tokens are indexed as
+// system|code ('t') and code alone ('c'); references as Type/id ('r') and id
+// ('i'); dates by start ('d') and by end ('e'), each key holding both bounds.
+func indexKeys(typ, id string, values []search.Value) [][]byte {
+	keys := make([][]byte, 0, 2*len(values))
+	for _, v := range values {
+		switch v.Kind {
+		case search.Token:
+			keys = append(keys, indexKey(typ, v.Param, 't', []byte(v.Text), id))
+			if _, code, ok := cutBar(v.Text); ok {
+				keys = append(keys, indexKey(typ, v.Param, 'c', []byte(code), id))
+			}
+		case search.String:
+			keys = append(keys, indexKey(typ, v.Param, 's', []byte(v.Text), id))
+		case search.Reference:
+			keys = append(keys, indexKey(typ, v.Param, 'r', []byte(v.Text), id))
+			if _, rid, ok := cutSlash(v.Text); ok {
+				keys = append(keys, indexKey(typ, v.Param, 'i', []byte(rid), id))
+			}
+		case search.Date:
+			keys = append(keys,
+				indexKey(typ, v.Param, 'd', append(i64key(v.Start), i64key(v.End)...), id),
+				indexKey(typ, v.Param, 'e', append(i64key(v.End), i64key(v.Start)...), id))
+		}
+	}
+	return keys
+}
+
+func cutBar(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '|' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", s, false
+}
+
+func cutSlash(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", s, false
+}
+
+// Create stores res under a new server-assigned id (any id it carries is
+// replaced) and returns the stored record.
+func (s *Store) Create(ctx context.Context, res proto.Message) (*Record, error) {
+	resource.SetID(res, NewID())
+	c, err := s.prepare(res, 'C', 1, s.now())
+	if err != nil {
+		return nil, err
+	}
+	c.fresh = true
+	if err := s.commit(ctx, func(tx *bolt.Tx) error { return apply(tx, c) }, false); err != nil {
+		return nil, err
+	}
+	return c.record(), nil
+}
+
+// ConditionalCreate creates res unless a resource matches q (If-None-Exist).
+// With one match it returns that resource and created == false; with more it
+// fails with PreconditionFailed. The check is repeated inside the write
+// transaction, so two racing conditional creates cannot both create.
+func (s *Store) ConditionalCreate(ctx context.Context, res proto.Message, q *search.Query) (rec *Record, created bool, err error) {
+	resource.SetID(res, NewID())
+	c, err := s.prepare(res, 'C', 1, s.now())
+	if err != nil {
+		return nil, false, err
+	}
+	c.fresh = true
+	err = s.commit(ctx, func(tx *bolt.Tx) error {
+		hits, err := s.match(tx, q, nil)
+		if err != nil {
+			return err
+		}
+		switch len(hits) {
+		case 0:
+			created = true
+			return apply(tx, c)
+		case 1:
+			rec, err = readVersion(tx, q.Type, hits[0].ID, hits[0].Version)
+			return err
+		}
+		return outcome.New(outcome.PreconditionFailed, "If-None-Exist matches several resources")
+	}, false)
+	if err != nil {
+		return nil, false, err
+	}
+	if created {
+		rec = c.record()
+	}
+	return rec, created, nil
+}
+
+// Update stores res as the next version of its id, creating it when absent
+// (update-as-create). ifMatch > 0 requires the current version to be ifMatch.
+func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (rec *Record, created bool, err error) {
+	typ, id := resource.Type(res), resource.ID(res)
+	if !ValidID(id) {
+		return nil, false, outcome.New(outcome.Invalid, "invalid resource id")
+	}
+	for attempt := 0; attempt < 8; attempt++ {
+		cur, err := s.pointer(typ, id)
+		if err != nil {
+			return nil, false, err
+		}
+		if ifMatch > 0 && cur.version != ifMatch {
+			return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
+		}
+		method := byte('U')
+		if cur.version == 0 {
+			method = 'C'
+		}
+		c, err := s.prepare(proto.Clone(res), method, cur.version+1, s.now())
+		if err != nil {
+			return nil, false, err
+		}
+		c.expect = cur.version
+		err = s.commit(ctx, func(tx *bolt.Tx) error { return apply(tx, c) }, false)
+		if err == errStale {
+			if ifMatch > 0 {
+				return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
+			}
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return c.record(), cur.version == 0 || cur.deleted, nil
+	}
+	return nil, false, outcome.New(outcome.Conflict, "resource is being updated concurrently")
+}
+
+// Delete records the deletion of typ/id as a new version. Deleting a missing
+// or already deleted resource succeeds with a nil record (FHIR delete is
+// idempotent).
+func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch uint64) (*Record, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		cur, err := s.pointer(typ, id)
+		if err != nil {
+			return nil, err
+		}
+		if ifMatch > 0 && cur.version != ifMatch {
+			return nil, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
+		}
+		if cur.version == 0 || cur.deleted {
+			return nil, nil
+		}
+		c := &change{typ: typ, id: id, method: 'D', version: cur.version + 1,
+			lastUpdated: s.now().UnixMicro(), expect: cur.version}
+		err = s.commit(ctx, func(tx *bolt.Tx) error { return apply(tx, c) }, false)
+		if err == errStale {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c.record(), nil
+	}
+	return nil, outcome.New(outcome.Conflict, "resource is being updated concurrently")
+}
+
+// pointer reads the current pointer of typ/id (zero when absent).
+func (s *Store) pointer(typ, id string) (pointer, error) {
+	var p pointer
+	err := s.db.View(func(tx *bolt.Tx) error {
+		pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+		if pv == nil {
+			return nil
+		}
+		var err error
+		p, err = decodePointer(pv)
+		return err
+	})
+	if err != nil {
+		return p, fmt.Errorf("read pointer: %w", err)
+	}
+	return p, nil
+}
+
+func (c *change) record() *Record {
+	return &Record{
+		Type: c.typ, ID: c.id, Version: c.version, LastUpdated: time.UnixMicro(c.lastUpdated).UTC(),
+		Deleted: c.method == 'D', Method: methods[c.method], JSON: c.json,
+	}
+}
