@@ -479,4 +479,3 @@ func clearEmptyMeta(m proto.Message) {
 		r.Clear(r.Descriptor().Fields().ByName("meta"))
 	}
 }
-
