@@ -407,3 +407,22 @@ func TestNewVerifierConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestChallenge(t *testing.T) {
+	t.Parallel()
+	v := newTestVerifier(t, fixed(t0), 0)
+	_, noTok := v.VerifyHeader("")
+	_, bad := v.Verify("a.b.c")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{noTok, `Bearer realm="relais"`},
+		{bad, `Bearer realm="relais", error="invalid_token", error_description="malformed bearer token"`},
+	}
+	for _, tt := range tests {
+		if got := Challenge(tt.err); got != tt.want {
+			t.Errorf("Challenge(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}

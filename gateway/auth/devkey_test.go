@@ -179,3 +179,32 @@ func TestMintWrongServer(t *testing.T) {
 		}
 	}
 }
+
+// TestDevKeyRelativeDir is the `relais token` / `relais serve --dev` contract:
+// run from the same working directory, both resolve DevKeyDir to one key.
+// Not parallel: it changes the working directory.
+func TestDevKeyRelativeDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	tokenSide, err := LoadOrCreateDevKey(DevKeyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tokenSide.Mint(MintOptions{Scope: "system/*.cruds", FHIRUser: "PractitionerRole/123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveSide, err := LoadOrCreateDevKey(DevKeyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(serveSide.VerifierConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(raw); err != nil {
+		t.Fatalf("server refused the minted token: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(DevKeyDir, DevKeyFile)); err != nil {
+		t.Error(err)
+	}
+}

@@ -81,3 +81,15 @@ func claimsReason(err error, c *claims) string {
 func allowedAlg(alg string) bool {
 	return alg == AlgES256 || alg == AlgRS256 || alg == AlgEdDSA
 }
+
+// Challenge returns the WWW-Authenticate header value to send with a 401
+// for err (RFC 6750 section 3): no error code when no token was presented,
+// invalid_token with the static summary otherwise.
+func Challenge(err error) string {
+	const base = `Bearer realm="relais"`
+	var oe *outcome.Error
+	if !errors.As(err, &oe) || oe.Summary == msgNoToken {
+		return base
+	}
+	return base + `, error="invalid_token", error_description="` + oe.Summary + `"`
+}
