@@ -1,0 +1,210 @@
+package hl7v2
+
+import (
+	"time"
+
+	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// conv is one conversion in progress.
+type conv struct {
+	msg   *er7.Message
+	b     *bundle.Builder
+	opts  Options
+	zone  *time.Location
+	h     Header
+	code  string // MSH-9.1
+	event string // MSH-9.2
+	// scope keys the ids of things the sender names without an assigning
+	// authority: MSH-4 (or MSH-3).
+	scope string
+
+	patient    *ppb.Patient
+	patientID  string
+	encounter  *encpb.Encounter
+	encKey     string // what identifies the encounter, for child resource ids
+	restricted bool   // PD1-12 or ARV: label everything R
+	outputs    []proto.Message
+}
+
+func newConv(msg *er7.Message, opts Options) *conv {
+	c := &conv{msg: msg, b: bundle.New(Mapping), opts: opts, zone: opts.Zone}
+	if c.zone == nil {
+		c.zone = senderZone(msg)
+	}
+	c.code, c.event, _ = msg.Type()
+	return c
+}
+
+// senderZone: HL7 reads a time without offset in the sender's zone, which
+// MSH-7's offset (when given) tells; else UTC.
+func senderZone(msg *er7.Message) *time.Location {
+	if _, off, ok := splitOffset(text(msg.MSH().Field(7).Comp(1))); ok {
+		return time.FixedZone("", off)
+	}
+	return time.UTC
+}
+
+func (c *conv) now() time.Time {
+	if c.opts.Now != nil {
+		return c.opts.Now()
+	}
+	return time.Now()
+}
+
+// run maps every segment. PID and PV1 go first: the others refer to them.
+func (c *conv) run() error {
+	c.header()
+	pid := c.msg.First("PID")
+	if pid == nil {
+		return &er7.Error{Loc: er7.Location{Segment: "PID"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required PID segment missing"}
+	}
+	if err := c.mapPatient(pid); err != nil {
+		return err
+	}
+	if pv1 := c.msg.First("PV1"); pv1 != nil {
+		c.mapEncounter(pv1)
+	}
+	var doc *docBuilder
+	for _, s := range c.msg.Segments {
+		switch s.Name {
+		case "MSH", "EVN", "SFT":
+		case "PID", "PV1":
+			if s.Seq > 1 {
+				c.warnSegment(s)
+			}
+		case "PD1":
+			c.mapPD1(s)
+		case "ROL":
+			c.mapROL(s)
+		case "NK1":
+			c.mapNK1(s)
+		case "PV2":
+			c.mapPV2(s)
+		case "ZBE":
+			c.mapZBE(s)
+		case "DG1":
+			c.mapDG1(s)
+		case "PR1":
+			c.mapPR1(s)
+		case "AL1":
+			c.mapAL1(s)
+		case "ARV":
+			c.restricted = true
+		case "TXA":
+			doc = c.startDocument(s)
+		case "OBX":
+			if c.code == "MDM" && doc != nil {
+				doc.add(s)
+				continue
+			}
+			c.mapOBX(s)
+		default:
+			c.warnSegment(s)
+		}
+	}
+	if c.code == "MDM" {
+		if doc == nil {
+			return &er7.Error{Loc: er7.Location{Segment: "TXA"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required TXA segment missing"}
+		}
+		if err := doc.finish(); err != nil {
+			return err
+		}
+	}
+	c.finishEncounter()
+	c.label()
+	return nil
+}
+
+// header fills c.h from MSH and EVN.
+func (c *conv) header() {
+	msh, evn := c.msg.MSH(), c.msg.First("EVN")
+	h := &c.h
+	h.SendingApplication, h.SendingFacility = text(msh.Field(3).Comp(1)), text(msh.Field(4).Comp(1))
+	h.ReceivingApplication, h.ReceivingFacility = text(msh.Field(5).Comp(1)), text(msh.Field(6).Comp(1))
+	h.ControlID = text(msh.Field(10))
+	h.MessageCode, h.TriggerEvent, h.Structure = c.code, c.event, text(msh.Field(9).Comp(3))
+	h.Version = c.msg.Version()
+	h.ProcessingID = text(msh.Field(11).Comp(1))
+	h.AcceptAckType, h.ApplicationAckType = text(msh.Field(15)), text(msh.Field(16))
+	if t, ok := c.dtm(msh, 7); ok {
+		h.MessageTime = t.t
+	}
+	h.EventTime = h.MessageTime
+	if t, ok := c.dtm(evn, 2); ok {
+		h.EventTime = t.t
+	}
+	if t, ok := c.dtm(evn, 6); ok {
+		h.Occurred = t.t
+	}
+	c.scope = hdComps(msh.Field(4)).key
+	if c.scope == "" {
+		c.scope = "app:" + h.SendingApplication
+	}
+}
+
+// dtm reads the first component of a date-time field, warning when it is
+// malformed.
+func (c *conv) dtm(s *er7.Segment, field int) (dtm, bool) {
+	raw := text(s.Field(field).Comp(1))
+	if raw == "" {
+		return dtm{}, false
+	}
+	t, ok := parseDTM(raw, c.zone)
+	if !ok {
+		c.warn(s, field, "invalid date/time, not mapped")
+	}
+	return t, ok
+}
+
+// put adds a resource with its categories and remembers it for labelling.
+func (c *conv) put(res proto.Message, cats ...category.Code) string {
+	c.outputs = append(c.outputs, res)
+	return c.b.Put(res, cats...)
+}
+
+// label marks everything restricted when the sender asked for it.
+func (c *conv) label() {
+	if !c.restricted {
+		return
+	}
+	for _, res := range c.outputs {
+		category.LabelSensitive(res, category.R)
+	}
+}
+
+func (c *conv) warn(s *er7.Segment, field int, what string) {
+	c.b.Warn(s.Loc(field).String(), what)
+}
+
+func (c *conv) warnSegment(s *er7.Segment) {
+	what := "segment not mapped"
+	if s.Name[0] == 'Z' {
+		what = "Z-segment not mapped"
+	}
+	c.b.Warn(s.Loc(0).String(), what)
+}
+
+// unmapped warns about every valued field of s not in mapped.
+func (c *conv) unmapped(s *er7.Segment, mapped ...int) {
+	for f := 1; f <= s.Len(); f++ {
+		if !s.Field(f).Empty() && !hasInt(mapped, f) {
+			c.warn(s, f, "field not mapped")
+		}
+	}
+}
+
+func hasInt(list []int, n int) bool {
+	for _, x := range list {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,386 @@
+package hl7v2
+
+import (
+	"strings"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+// HL7 v2 data types to FHIR R4 data types, after the v2-to-FHIR guide's
+// datatype maps (CX[Identifier], XPN[HumanName], XAD[Address],
+// XTN[ContactPoint], CWE[CodeableConcept]).
+
+func str(s string) *dtpb.String {
+	if s = strings.TrimSpace(s); s == "" {
+		return nil
+	}
+	return &dtpb.String{Value: s}
+}
+
+func text(v er7.Value) string { return strings.TrimSpace(v.String()) }
+
+// v2System is the canonical URI of HL7 table nnnn.
+func v2System(table string) string { return "http://terminology.hl7.org/CodeSystem/v2-" + table }
+
+// codingSystems maps HL7 table 0396 coding-system names to FHIR URIs.
+var codingSystems = map[string]string{
+	"LN": terminology.LOINC, "LOINC": terminology.LOINC,
+	"SCT": terminology.SNOMED, "SNM": terminology.SNOMED, "SNM3": terminology.SNOMED, "SNOMED": terminology.SNOMED, "SNOMED-CT": terminology.SNOMED,
+	"I10": terminology.ICD10, "ICD10": terminology.ICD10, "ICD-10": terminology.ICD10,
+	"CIM10": terminology.CIM10, "CIM-10": terminology.CIM10,
+	"I10C": terminology.ICD10CM, "ICD10CM": terminology.ICD10CM,
+	"I9": terminology.ICD9CM, "I9C": terminology.ICD9CM, "I9CM": terminology.ICD9CM,
+	"CCAM": terminology.CCAM, "ATC": terminology.ATC, "WC": terminology.ATC,
+	"UCUM": terminology.UCUM, "RXNORM": terminology.RxNorm, "CVX": terminology.CVX,
+	"NDC": terminology.NDC, "C4": terminology.CPT, "CPT": terminology.CPT, "CIS": terminology.CIS,
+	"DCM": "http://dicom.nema.org/resources/ontology/DCM",
+}
+
+// codingSystem resolves a coding-system name: table 0396 names, HL7
+// tables ("HL70112"), OIDs and URIs. ok is false for local names.
+func codingSystem(name string) (string, bool) {
+	n := strings.TrimSpace(name)
+	if n == "" {
+		return "", false
+	}
+	if uri, ok := codingSystems[strings.ToUpper(n)]; ok {
+		return uri, true
+	}
+	if up := strings.ToUpper(n); strings.HasPrefix(up, "HL7") && len(n) == 7 && isDigits(n[3:]) {
+		return v2System(n[3:]), true
+	}
+	if isOID(n) {
+		return systemForOID(n), true
+	}
+	if strings.HasPrefix(n, "http://") || strings.HasPrefix(n, "https://") || strings.HasPrefix(n, "urn:") {
+		return n, true
+	}
+	return "", false
+}
+
+// systemForOID also knows FINESS, which terminology does not list yet.
+func systemForOID(oid string) string {
+	if oid == "1.2.250.1.71.4.2.2" {
+		return terminology.FINESS
+	}
+	return terminology.SystemForOID(oid)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isOID(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || !strings.Contains(s, ".") {
+		return false
+	}
+	for _, p := range strings.Split(s, ".") {
+		if !isDigits(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// coding builds a Coding; system is a 0396 name or URI, resolved here.
+func coding(code, display, system string) *dtpb.Coding {
+	code, display = strings.TrimSpace(code), strings.TrimSpace(display)
+	if code == "" {
+		return nil
+	}
+	c := &dtpb.Coding{Code: &dtpb.Code{Value: code}, Display: str(display)}
+	if uri, ok := codingSystem(system); ok {
+		c.System = &dtpb.Uri{Value: uri}
+	}
+	return c
+}
+
+// concept reads a CE/CWE/CNE: the primary and alternate codings, and the
+// text when there is no code.
+func concept(v er7.Value) *dtpb.CodeableConcept {
+	cc := &dtpb.CodeableConcept{}
+	for _, base := range []int{1, 4} {
+		if c := coding(text(v.Comp(base)), text(v.Comp(base+1)), text(v.Comp(base+2))); c != nil {
+			cc.Coding = append(cc.Coding, c)
+		}
+	}
+	if t := text(v.Comp(9)); t != "" { // CWE-9 original text
+		cc.Text = str(t)
+	}
+	if len(cc.Coding) == 0 && cc.Text == nil {
+		if t := text(v.Comp(2)); t != "" {
+			cc.Text = str(t)
+		} else if t := text(v.Comp(1)); t != "" {
+			cc.Text = str(t)
+		}
+	}
+	if len(cc.Coding) == 0 && cc.Text == nil {
+		return nil
+	}
+	return cc
+}
+
+// tableConcept is a code from HL7 table nnnn (an ID or IS field, or a CWE
+// without a coding system).
+func tableConcept(v er7.Value, table string) *dtpb.CodeableConcept {
+	code := text(v.Comp(1))
+	if code == "" {
+		return nil
+	}
+	sys := text(v.Comp(3))
+	if _, ok := codingSystem(sys); !ok {
+		sys = v2System(table)
+	}
+	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{coding(code, text(v.Comp(2)), sys)}}
+}
+
+// authority reads an HD (as components or subcomponents): the identifier
+// system it stands for, if any, and a key that names it for resource ids.
+type authority struct {
+	system, namespace, key string
+}
+
+// knownNamespaces gives systems for assigning authorities senders name
+// without an OID.
+var knownNamespaces = map[string]string{
+	"NHSNBR": "https://fhir.nhs.uk/Id/nhs-number", "NHS": "https://fhir.nhs.uk/Id/nhs-number",
+	"SS": "http://hl7.org/fhir/sid/us-ssn", "SSA": "http://hl7.org/fhir/sid/us-ssn", "USSSA": "http://hl7.org/fhir/sid/us-ssn",
+	"NPI": "http://hl7.org/fhir/sid/us-npi", "RPPS": terminology.RPPS, "FINESS": terminology.FINESS,
+}
+
+func hdOf(namespace, universal, typ string) authority {
+	a := authority{namespace: strings.TrimSpace(namespace)}
+	universal = strings.TrimSpace(universal)
+	switch {
+	case universal != "" && isOID(universal):
+		a.system = systemForOID(universal)
+	case universal != "" && (strings.EqualFold(typ, "URI") || strings.HasPrefix(universal, "http")):
+		a.system = universal
+	case a.namespace != "":
+		a.system = knownNamespaces[strings.ToUpper(a.namespace)]
+	}
+	a.key = a.system
+	if a.key == "" {
+		a.key = "ns:" + a.namespace
+	}
+	if a.system == "" && a.namespace == "" {
+		a.key = ""
+	}
+	return a
+}
+
+// hdSubs reads an HD held in the subcomponents of one component (CX-4, XCN-9).
+func hdSubs(v er7.Value) authority {
+	return hdOf(text(v.Sub(1)), text(v.Sub(2)), text(v.Sub(3)))
+}
+
+// hdComps reads an HD that is a whole field (MSH-4).
+func hdComps(v er7.Value) authority {
+	return hdOf(text(v.Comp(1)), text(v.Comp(2)), text(v.Comp(3)))
+}
+
+// identifier builds an Identifier from an id, its authority and its type
+// code (table 0203).
+func identifier(value string, a authority, typ string) *dtpb.Identifier {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return nil
+	}
+	id := &dtpb.Identifier{Value: &dtpb.String{Value: value}}
+	if a.system != "" {
+		id.System = &dtpb.Uri{Value: a.system}
+	} else if a.namespace != "" {
+		id.Assigner = &dtpb.Reference{Display: str(a.namespace)}
+	}
+	if typ = strings.TrimSpace(typ); typ != "" {
+		id.Type = identifierType(typ, a.system)
+	}
+	return id
+}
+
+// The FR Core identifier types for INS (fr-core-cs-v2-0203), by INS OID.
+const frCoreIdentifierTypes = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+
+var insTypes = map[string]string{
+	terminology.INSNIR: "INS-NIR", terminology.INSNIA: "INS-NIA", terminology.INSNIRTest: "INS-NIR-TEST",
+	"urn:oid:1.2.250.1.213.1.4.11": "INS-NIA-TEST",
+}
+
+func identifierType(code, system string) *dtpb.CodeableConcept {
+	if ins, ok := insTypes[system]; ok {
+		return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
+			System: &dtpb.Uri{Value: frCoreIdentifierTypes}, Code: &dtpb.Code{Value: ins},
+		}}}
+	}
+	if !v2IdentifierTypes[strings.ToUpper(code)] {
+		return &dtpb.CodeableConcept{Text: str(code)}
+	}
+	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
+		System: &dtpb.Uri{Value: v2System("0203")}, Code: &dtpb.Code{Value: strings.ToUpper(code)},
+	}}}
+}
+
+// v2IdentifierTypes are the common codes of HL7 table 0203; others (RPPS,
+// ADELI, local codes) are kept as text.
+var v2IdentifierTypes = map[string]bool{
+	"MR": true, "PI": true, "PT": true, "AN": true, "VN": true, "SS": true, "NI": true, "NH": true,
+	"DL": true, "PPN": true, "DN": true, "NPI": true, "MD": true, "PRN": true, "EI": true, "XX": true,
+	"FI": true, "TAX": true, "PN": true, "BC": true, "BR": true, "MC": true, "MA": true, "RRI": true,
+}
+
+// cx reads one CX repetition.
+func cx(v er7.Value) (*dtpb.Identifier, authority) {
+	a := hdSubs(v.Comp(4))
+	id := identifier(text(v.Comp(1)), a, text(v.Comp(5)))
+	if id != nil {
+		if _, ins := insTypes[a.system]; ins {
+			id.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_OFFICIAL}
+		}
+	}
+	return id, a
+}
+
+var nameUses = map[string]cpb.NameUseCode_Value{
+	"L": cpb.NameUseCode_OFFICIAL, "B": cpb.NameUseCode_OFFICIAL, "D": cpb.NameUseCode_USUAL,
+	"A": cpb.NameUseCode_USUAL, "M": cpb.NameUseCode_MAIDEN, "N": cpb.NameUseCode_NICKNAME,
+	"S": cpb.NameUseCode_ANONYMOUS, "T": cpb.NameUseCode_TEMP, "C": cpb.NameUseCode_OLD,
+}
+
+// xpn reads an XPN repetition (also the name part of an XCN, starting at
+// component first: 1 for XPN, 2 for XCN).
+func humanName(v er7.Value, first int, typeComp int) *dtpb.HumanName {
+	n := &dtpb.HumanName{Family: str(text(v.Comp(first).Sub(1)))}
+	for _, c := range []int{first + 1, first + 2} {
+		if g := str(text(v.Comp(c))); g != nil && !hasString(n.Given, g.Value) {
+			n.Given = append(n.Given, g)
+		}
+	}
+	if s := str(text(v.Comp(first + 3))); s != nil {
+		n.Suffix = append(n.Suffix, s)
+	}
+	if p := str(text(v.Comp(first + 4))); p != nil {
+		n.Prefix = append(n.Prefix, p)
+	}
+	if n.Family == nil && len(n.Given) == 0 {
+		return nil
+	}
+	if u, ok := nameUses[strings.ToUpper(text(v.Comp(typeComp)))]; ok {
+		n.Use = &dtpb.HumanName_UseCode{Value: u}
+	}
+	return n
+}
+
+func hasString(list []*dtpb.String, s string) bool {
+	for _, x := range list {
+		if x.GetValue() == s {
+			return true
+		}
+	}
+	return false
+}
+
+// address reads an XAD repetition. Birth places (types BDL, BR) are not
+// addresses of the person and give nil.
+func address(v er7.Value) *dtpb.Address {
+	a := &dtpb.Address{
+		City: str(text(v.Comp(3))), State: str(text(v.Comp(4))),
+		PostalCode: str(text(v.Comp(5))), Country: str(text(v.Comp(6))),
+		District: str(text(v.Comp(9))),
+	}
+	for _, l := range []er7.Value{v.Comp(1).Sub(1), v.Comp(2)} {
+		if s := str(text(l)); s != nil {
+			a.Line = append(a.Line, s)
+		}
+	}
+	if a.City == nil && a.State == nil && a.PostalCode == nil && a.Country == nil && len(a.Line) == 0 {
+		return nil
+	}
+	switch strings.ToUpper(text(v.Comp(7))) {
+	case "BDL", "BR", "N":
+		return nil
+	case "H", "P":
+		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_HOME}
+	case "B", "O":
+		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_WORK}
+	case "C":
+		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_TEMP}
+	case "BA":
+		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_OLD}
+	case "M":
+		a.Type = &dtpb.Address_TypeCode{Value: cpb.AddressTypeCode_POSTAL}
+	}
+	return a
+}
+
+// telecom reads an XTN repetition; use is the default ContactPoint.use for
+// the field (home for PID-13, work for PID-14).
+func telecom(v er7.Value, use cpb.ContactPointUseCode_Value) *dtpb.ContactPoint {
+	equip := strings.ToUpper(text(v.Comp(3)))
+	kind := strings.ToUpper(text(v.Comp(2)))
+	cp := &dtpb.ContactPoint{}
+	value := ""
+	switch {
+	case equip == "INTERNET" || equip == "X.400" || kind == "NET":
+		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_EMAIL}
+		value = text(v.Comp(4))
+	case equip == "FX":
+		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_FAX}
+	case equip == "BP" || kind == "BPN":
+		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_PAGER}
+	default:
+		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_PHONE}
+	}
+	if value == "" {
+		value = phoneNumber(v)
+	}
+	if value == "" {
+		return nil
+	}
+	cp.Value = &dtpb.String{Value: value}
+	switch {
+	case equip == "CP":
+		use = cpb.ContactPointUseCode_MOBILE
+	case kind == "WPN":
+		use = cpb.ContactPointUseCode_WORK
+	case kind == "PRN" || kind == "ORN":
+		use = cpb.ContactPointUseCode_HOME
+	case kind == "VHN":
+		use = cpb.ContactPointUseCode_TEMP
+	}
+	if use != cpb.ContactPointUseCode_INVALID_UNINITIALIZED {
+		cp.Use = &dtpb.ContactPoint_UseCode{Value: use}
+	}
+	return cp
+}
+
+// phoneNumber: XTN-12 unformatted number, else +country (area) local
+// xextension, else the v2.3 free-text XTN-1.
+func phoneNumber(v er7.Value) string {
+	if s := text(v.Comp(12)); s != "" {
+		return s
+	}
+	if local := text(v.Comp(7)); local != "" {
+		var b strings.Builder
+		if c := text(v.Comp(5)); c != "" {
+			b.WriteString("+" + strings.TrimPrefix(c, "+") + " ")
+		}
+		if a := text(v.Comp(6)); a != "" {
+			b.WriteString("(" + a + ") ")
+		}
+		b.WriteString(local)
+		if x := text(v.Comp(8)); x != "" {
+			b.WriteString(" x" + x)
+		}
+		return b.String()
+	}
+	return text(v.Comp(1))
+}

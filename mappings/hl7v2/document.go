@@ -1,0 +1,242 @@
+package hl7v2
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// CDAContentType is the attachment type of an embedded CDA document.
+const CDAContentType = "application/hl7-cda+xml"
+
+// docBuilder collects an MDM message's TXA and the OBX segments that
+// carry the document: text lines (TX, FT, ST) become one text/plain
+// attachment, each encapsulated-data value (ED) an attachment of its own.
+type docBuilder struct {
+	c     *conv
+	txa   *er7.Segment
+	doc   *drpb.DocumentReference
+	lines []string
+	parts []*drpb.DocumentReference_Content
+	err   error
+}
+
+var txaMapped = []int{1, 2, 3, 4, 5, 6, 9, 12, 13, 17, 18, 19, 22}
+
+// startDocument maps TXA (HL7 v2.5 section 9.6.1) to a DocumentReference.
+func (c *conv) startDocument(txa *er7.Segment) *docBuilder {
+	d := &docBuilder{c: c, txa: txa}
+	doc := &drpb.DocumentReference{
+		Status:  &drpb.DocumentReference_StatusCode{Value: availability(text(txa.Field(19)))},
+		Subject: c.subject(),
+		Type:    tableConcept(txa.Field(2), "0270"),
+	}
+	if ds, ok := completion[strings.ToUpper(text(txa.Field(17)))]; ok {
+		doc.DocStatus = &drpb.DocumentReference_DocStatusCode{Value: ds}
+	}
+	for _, f := range []int{6, 4} {
+		if t, ok := c.dtm(txa, f); ok && doc.Date == nil {
+			doc.Date = t.instant()
+		}
+	}
+	for _, f := range []int{5, 9} {
+		for _, r := range txa.Field(f).Reps() {
+			if ref := c.practitioner(r); ref != nil && !hasRef(doc.Author, ref) {
+				doc.Author = append(doc.Author, ref)
+			}
+		}
+	}
+	doc.Authenticator = c.practitioner(txa.Field(22))
+	doc.MasterIdentifier = c.entityID(txa.Field(12))
+	doc.Id = &dtpb.Id{Value: c.documentID(doc.MasterIdentifier)}
+	if parent := c.entityID(txa.Field(13)); parent != nil && c.event == "T10" {
+		doc.RelatesTo = []*drpb.DocumentReference_RelatesTo{{
+			Code:   &drpb.DocumentReference_RelatesTo_CodeType{Value: cpb.DocumentRelationshipTypeCode_REPLACES},
+			Target: resource.Ref("DocumentReference", c.documentID(parent)),
+		}}
+	}
+	if enc := c.encounterRef(); enc != nil {
+		doc.Context = &drpb.DocumentReference_Context{Encounter: []*dtpb.Reference{enc}}
+	}
+	d.doc = doc
+	c.unmapped(txa, txaMapped...)
+	return d
+}
+
+func hasRef(refs []*dtpb.Reference, r *dtpb.Reference) bool {
+	for _, x := range refs {
+		if resource.RefString(x) == resource.RefString(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// entityID reads an EI (id^namespace^universal id^type) as an Identifier.
+func (c *conv) entityID(v er7.Value) *dtpb.Identifier {
+	return identifier(text(v.Comp(1)), hdOf(text(v.Comp(2)), text(v.Comp(3)), text(v.Comp(4))), "")
+}
+
+func (c *conv) documentID(id *dtpb.Identifier) string {
+	if id == nil {
+		return bundle.ID("DocumentReference", c.scope, "message", c.h.ControlID)
+	}
+	key := id.GetSystem().GetValue()
+	if key == "" {
+		key = c.scope + "\x1f" + id.GetAssigner().GetDisplay().GetValue()
+	}
+	return bundle.ID("DocumentReference", key, id.Value.Value)
+}
+
+// availability maps TXA-19 (HL7 table 0273) to DocumentReference.status.
+func availability(code string) cpb.DocumentReferenceStatusCode_Value {
+	switch strings.ToUpper(code) {
+	case "CA":
+		return cpb.DocumentReferenceStatusCode_ENTERED_IN_ERROR
+	case "OB":
+		return cpb.DocumentReferenceStatusCode_SUPERSEDED
+	}
+	return cpb.DocumentReferenceStatusCode_CURRENT
+}
+
+// completion maps TXA-17 (HL7 table 0271) to docStatus.
+var completion = map[string]cpb.CompositionStatusCode_Value{
+	"AU": cpb.CompositionStatusCode_FINAL, "LA": cpb.CompositionStatusCode_FINAL, "DO": cpb.CompositionStatusCode_FINAL,
+	"IP": cpb.CompositionStatusCode_PRELIMINARY, "IN": cpb.CompositionStatusCode_PRELIMINARY,
+	"PA": cpb.CompositionStatusCode_PRELIMINARY, "DI": cpb.CompositionStatusCode_PRELIMINARY,
+}
+
+// add takes one OBX of the document.
+func (d *docBuilder) add(obx *er7.Segment) {
+	if d == nil || d.err != nil {
+		return
+	}
+	switch typ := strings.ToUpper(text(obx.Field(2))); typ {
+	case "TX", "FT", "ST", "":
+		for _, r := range obx.Field(5).Reps() {
+			d.lines = append(d.lines, r.String())
+		}
+	case "ED":
+		for _, r := range obx.Field(5).Reps() {
+			d.encapsulated(obx, r)
+		}
+	case "RP":
+		if u := text(obx.Field(5).Comp(1)); strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+			d.parts = append(d.parts, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{
+				Url: &dtpb.Url{Value: u}, ContentType: mediaType(text(obx.Field(5).Comp(3)), text(obx.Field(5).Comp(4))),
+			}})
+		} else {
+			d.c.warn(obx, 5, "reference pointer that is not a URL not mapped")
+		}
+	default:
+		d.c.warn(obx, 2, "value type not mapped in a document")
+	}
+	d.c.unmapped(obx, 1, 2, 3, 4, 5, 11)
+}
+
+// encapsulated decodes an ED value: source^type^subtype^encoding^data.
+func (d *docBuilder) encapsulated(obx *er7.Segment, v er7.Value) {
+	data := v.Comp(5).String()
+	loc := obx.Loc(5)
+	loc.Component = 5
+	if strings.TrimSpace(data) == "" {
+		d.c.b.Warn(loc.String(), "encapsulated data without content")
+		d.parts = append(d.parts, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{
+			ContentType: mediaType(text(v.Comp(2)), text(v.Comp(3))),
+		}})
+		return
+	}
+	raw, err := decodeED(text(v.Comp(4)), data)
+	if err != nil {
+		d.err = &er7.Error{Loc: loc, Offset: -1, Condition: er7.DataTypeError, Reason: "encapsulated data does not match its encoding (OBX-5.4)"}
+		return
+	}
+	ct := mediaType(text(v.Comp(2)), text(v.Comp(3)))
+	if isCDA(raw) {
+		ct = &dtpb.Attachment_ContentTypeCode{Value: CDAContentType}
+		d.c.embeddedCDA(obx, raw, d.doc)
+	}
+	d.parts = append(d.parts, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{ContentType: ct, Data: &dtpb.Base64Binary{Value: raw}}})
+}
+
+// decodeED decodes ED data by its encoding (HL7 table 0299).
+func decodeED(encoding, data string) ([]byte, error) {
+	switch strings.ToUpper(encoding) {
+	case "BASE64":
+		clean := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+				return -1
+			}
+			return r
+		}, data)
+		return base64.StdEncoding.DecodeString(clean)
+	case "HEX":
+		return hex.DecodeString(strings.TrimSpace(data))
+	}
+	return []byte(data), nil // "A": ASCII text as it is
+}
+
+// mediaType builds a MIME type from ED type of data and subtype.
+func mediaType(typ, sub string) *dtpb.Attachment_ContentTypeCode {
+	typ, sub = strings.ToLower(strings.TrimSpace(typ)), strings.ToLower(strings.TrimSpace(sub))
+	switch {
+	case typ == "" && sub == "":
+		return &dtpb.Attachment_ContentTypeCode{Value: "application/octet-stream"}
+	case sub == "":
+		sub = "octet-stream"
+	case typ == "":
+		typ = "application"
+	}
+	if strings.ContainsAny(typ+sub, " /;") {
+		return &dtpb.Attachment_ContentTypeCode{Value: "application/octet-stream"}
+	}
+	return &dtpb.Attachment_ContentTypeCode{Value: typ + "/" + sub}
+}
+
+// isCDA: an XML document whose root is ClinicalDocument.
+func isCDA(b []byte) bool {
+	head := b
+	if len(head) > 4096 {
+		head = head[:4096]
+	}
+	return bytes.Contains(head, []byte("<ClinicalDocument")) || bytes.Contains(head, []byte(":ClinicalDocument"))
+}
+
+// finish puts the DocumentReference. TXA-18 V or R (very restricted,
+// restricted) labels it R; a psychiatric document type (PC, PH) PSY.
+func (d *docBuilder) finish() error {
+	if d.err != nil {
+		return d.err
+	}
+	doc := d.doc
+	if t := strings.TrimSpace(strings.Join(d.lines, "\n")); t != "" {
+		doc.Content = append(doc.Content, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{
+			ContentType: &dtpb.Attachment_ContentTypeCode{Value: "text/plain"},
+			Data:        &dtpb.Base64Binary{Value: []byte(t)},
+		}})
+	}
+	doc.Content = append(doc.Content, d.parts...)
+	if len(doc.Content) == 0 { // a notification (T01) without the content
+		doc.Content = []*drpb.DocumentReference_Content{{Attachment: &dtpb.Attachment{Title: str("document not transmitted")}}}
+	}
+	switch strings.ToUpper(text(d.txa.Field(18))) {
+	case "V", "R":
+		category.LabelSensitive(doc, category.R)
+	}
+	switch strings.ToUpper(text(d.txa.Field(2).Comp(1))) {
+	case "PC", "PH":
+		category.LabelSensitive(doc, category.PSY)
+	}
+	d.c.put(doc)
+	return nil
+}

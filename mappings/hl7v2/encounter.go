@@ -1,0 +1,292 @@
+package hl7v2
+
+import (
+	"strings"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+const (
+	actCode           = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	participationType = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+	locationType      = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+)
+
+// patientClasses maps PV1-2 (HL7 table 0004) to Encounter.class (v3 ActCode).
+var patientClasses = map[string][2]string{
+	"I": {"IMP", "inpatient encounter"}, "B": {"IMP", "inpatient encounter"},
+	"O": {"AMB", "ambulatory"}, "R": {"AMB", "ambulatory"}, "C": {"AMB", "ambulatory"},
+	"E": {"EMER", "emergency"}, "P": {"PRENC", "pre-admission"},
+}
+
+var pv1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 17, 19, 36, 44, 45}
+
+// mapEncounter maps PV1 to the Encounter. Its id comes from the visit
+// number PV1-19 and its assigning authority; without one, from the
+// patient and the admission time (PV1-44), so that the A01 and the A03 of
+// a stay still meet. PV1-2 = N with no visit number means "no visit".
+func (c *conv) mapEncounter(pv1 *er7.Segment) {
+	class := strings.ToUpper(text(pv1.Field(2)))
+	visit, a := cx(pv1.Field(19))
+	if visit == nil && class == "N" {
+		c.unmapped(pv1, pv1Mapped...)
+		return
+	}
+	e := &encpb.Encounter{Subject: resource.Ref("Patient", c.patientID)}
+	switch {
+	case visit != nil:
+		e.Identifier = append(e.Identifier, visit)
+		c.encKey = authorityKey(a, c.scope) + "\x1f" + visit.Value.Value
+	case !pv1.Field(44).Empty():
+		c.encKey = c.patientID + "\x1fadmit\x1f" + text(pv1.Field(44).Comp(1))
+		c.warn(pv1, 19, "no visit number: encounter identified by patient and admission time")
+	default:
+		c.encKey = c.patientID + "\x1fmessage\x1f" + c.h.ControlID
+		c.warn(pv1, 19, "no visit number nor admission time: encounter identified by this message only")
+	}
+	e.Id = &dtpb.Id{Value: bundle.ID("Encounter", c.encKey)}
+	e.ClassValue = encounterClass(class)
+	if pre, _ := cx(pv1.Field(5)); pre != nil {
+		e.Hospitalization = &encpb.Encounter_Hospitalization{PreAdmissionIdentifier: pre}
+	}
+	if t := tableConcept(pv1.Field(4), "0007"); t != nil {
+		e.Type = append(e.Type, t)
+	}
+	e.ServiceType = tableConcept(pv1.Field(10), "0069")
+	c.encounter = e
+	c.visitPeople(pv1)
+	c.visitLocations(pv1)
+	c.visitPeriod(pv1)
+	c.hospitalization(pv1)
+	c.h.Encounter = c.put(e)
+	c.unmapped(pv1, pv1Mapped...)
+}
+
+func encounterClass(code string) *dtpb.Coding {
+	if cl, ok := patientClasses[code]; ok {
+		return &dtpb.Coding{System: &dtpb.Uri{Value: actCode}, Code: &dtpb.Code{Value: cl[0]}, Display: str(cl[1])}
+	}
+	// Encounter.class is required; the v3 null flavour says we do not know.
+	return &dtpb.Coding{
+		System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"},
+		Code:   &dtpb.Code{Value: "UNK"}, Display: str("unknown"),
+	}
+}
+
+// visitPeople: attending (PV1-7), referring (PV1-8), consulting (PV1-9)
+// and admitting (PV1-17) doctors.
+func (c *conv) visitPeople(pv1 *er7.Segment) {
+	for _, p := range []struct {
+		field   int
+		code    string
+		display string
+	}{{7, "ATND", "attender"}, {8, "REF", "referrer"}, {9, "CON", "consultant"}, {17, "ADM", "admitter"}} {
+		role := &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
+			System: &dtpb.Uri{Value: participationType}, Code: &dtpb.Code{Value: p.code}, Display: str(p.display),
+		}}}
+		for _, r := range pv1.Field(p.field).Reps() {
+			if ref := c.practitioner(r); ref != nil {
+				c.addParticipant(role, ref)
+			}
+		}
+	}
+}
+
+func (c *conv) addParticipant(role *dtpb.CodeableConcept, ref *dtpb.Reference) {
+	part := &encpb.Encounter_Participant{Individual: ref}
+	if role != nil {
+		part.Type = []*dtpb.CodeableConcept{role}
+	}
+	c.encounter.Participant = append(c.encounter.Participant, part)
+}
+
+// visitLocations: the current (PV1-3) and prior (PV1-6) locations.
+func (c *conv) visitLocations(pv1 *er7.Segment) {
+	for _, l := range []struct {
+		field  int
+		status cpb.EncounterLocationStatusCode_Value
+	}{{3, cpb.EncounterLocationStatusCode_ACTIVE}, {6, cpb.EncounterLocationStatusCode_COMPLETED}} {
+		if ref := c.location(pv1.Field(l.field)); ref != nil {
+			c.encounter.Location = append(c.encounter.Location, &encpb.Encounter_Location{
+				Location: ref,
+				Status:   &encpb.Encounter_Location_StatusCode{Value: l.status},
+			})
+		}
+	}
+}
+
+// location maps a PL (point of care^room^bed^facility^...^building^floor)
+// to a Location identified by its facility and parts.
+func (c *conv) location(v er7.Value) *dtpb.Reference {
+	var parts []string
+	for _, i := range []int{1, 2, 3} {
+		if p := text(v.Comp(i).Sub(1)); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	fac := hdSubs(v.Comp(4))
+	facKey := fac.key
+	if facKey == "" {
+		facKey = c.scope
+	}
+	l := &locpb.Location{
+		Id:   &dtpb.Id{Value: bundle.ID(append([]string{"Location", facKey}, parts...)...)},
+		Name: str(strings.Join(parts, " ")),
+		Mode: &locpb.Location_ModeCode{Value: cpb.LocationModeCode_INSTANCE},
+	}
+	if d := text(v.Comp(9)); d != "" {
+		l.Description = str(d)
+	}
+	phys := [2]string{"wa", "Ward"}
+	switch {
+	case text(v.Comp(3).Sub(1)) != "":
+		phys = [2]string{"bd", "Bed"}
+	case text(v.Comp(2).Sub(1)) != "":
+		phys = [2]string{"ro", "Room"}
+	}
+	l.PhysicalType = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
+		System: &dtpb.Uri{Value: locationType}, Code: &dtpb.Code{Value: phys[0]}, Display: str(phys[1]),
+	}}}
+	c.put(l)
+	return resource.Ref("Location", l.Id.Value)
+}
+
+// visitPeriod: admission (PV1-44) and discharge (PV1-45) date-times.
+func (c *conv) visitPeriod(pv1 *er7.Segment) {
+	p := &dtpb.Period{}
+	if t, ok := c.dtm(pv1, 44); ok {
+		p.Start = t.dateTime()
+	}
+	if t, ok := c.dtm(pv1, 45); ok {
+		p.End = t.dateTime()
+	}
+	if p.Start != nil || p.End != nil {
+		c.encounter.Period = p
+	}
+}
+
+// hospitalization: re-admission (PV1-13), admit source (PV1-14), VIP
+// indicator (PV1-16) and discharge disposition (PV1-36).
+func (c *conv) hospitalization(pv1 *er7.Segment) {
+	h := c.encounter.Hospitalization
+	if h == nil {
+		h = &encpb.Encounter_Hospitalization{}
+	}
+	h.ReAdmission = tableConcept(pv1.Field(13), "0092")
+	h.AdmitSource = tableConcept(pv1.Field(14), "0023")
+	if vip := tableConcept(pv1.Field(16), "0099"); vip != nil {
+		h.SpecialCourtesy = append(h.SpecialCourtesy, vip)
+	}
+	h.DischargeDisposition = tableConcept(pv1.Field(36), "0112")
+	if h.PreAdmissionIdentifier != nil || h.ReAdmission != nil || h.AdmitSource != nil ||
+		len(h.SpecialCourtesy) > 0 || h.DischargeDisposition != nil {
+		c.encounter.Hospitalization = h
+	}
+}
+
+// mapPV2: the admit reason (PV2-3).
+func (c *conv) mapPV2(s *er7.Segment) {
+	if c.encounter == nil {
+		c.warnSegment(s)
+		return
+	}
+	if r := concept(s.Field(3)); r != nil {
+		c.encounter.ReasonCode = append(c.encounter.ReasonCode, r)
+	}
+	c.unmapped(s, 3)
+}
+
+// mapZBE maps the IHE PAM France movement segment: the movement id
+// (ZBE-1) as a secondary identifier, its start (ZBE-2) on the current
+// location, and the responsible medical unit (ZBE-7, an XON) as the
+// Encounter's service provider.
+func (c *conv) mapZBE(s *er7.Segment) {
+	if c.encounter == nil {
+		c.warnSegment(s)
+		return
+	}
+	e := c.encounter
+	// ZBE-1 is an EI: id^namespace^universal id^universal id type.
+	ei := s.Field(1)
+	if mv := identifier(text(ei.Comp(1)), hdOf(text(ei.Comp(2)), text(ei.Comp(3)), text(ei.Comp(4))), ""); mv != nil {
+		mv.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_SECONDARY}
+		mv.Type = &dtpb.CodeableConcept{Text: str("movement")}
+		e.Identifier = append(e.Identifier, mv)
+	}
+	if t, ok := c.dtm(s, 2); ok && len(e.Location) > 0 {
+		e.Location[0].Period = &dtpb.Period{Start: t.dateTime()}
+	}
+	if org := c.organization(s.Field(7)); org != nil {
+		e.ServiceProvider = org
+	}
+	c.unmapped(s, 1, 2, 4, 5, 6, 7)
+}
+
+// finishEncounter sets the status the trigger event implies: A03 finishes
+// the stay (ending it at PV1-45, else at the event), A11 cancels the
+// admission, A13 cancels the discharge.
+func (c *conv) finishEncounter() {
+	e := c.encounter
+	if e == nil {
+		return
+	}
+	status := cpb.EncounterStatusCode_IN_PROGRESS
+	switch c.event {
+	case "A03":
+		status = cpb.EncounterStatusCode_FINISHED
+		if e.Period == nil {
+			e.Period = &dtpb.Period{}
+		}
+		if e.Period.End == nil {
+			e.Period.End = c.eventDateTime()
+		}
+	case "A11":
+		status = cpb.EncounterStatusCode_CANCELLED
+	case "A13":
+		if e.Period != nil {
+			e.Period.End = nil
+		}
+		if e.Hospitalization != nil {
+			e.Hospitalization.DischargeDisposition = nil
+		}
+	default:
+		// An update or a document tells where the stay is only through
+		// PV1-45; an MDM without it does not know.
+		if c.code == "MDM" {
+			status = cpb.EncounterStatusCode_UNKNOWN
+		}
+		if (c.code == "MDM" || c.event == "A08") && e.Period != nil && e.Period.End != nil {
+			status = cpb.EncounterStatusCode_FINISHED
+		}
+	}
+	if status == cpb.EncounterStatusCode_FINISHED {
+		for _, l := range e.Location {
+			l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
+		}
+	}
+	e.Status = &encpb.Encounter_StatusCode{Value: status}
+}
+
+// eventDateTime: when the event happened (EVN-6), else was recorded.
+func (c *conv) eventDateTime() *dtpb.DateTime {
+	evn := c.msg.First("EVN")
+	for _, f := range []int{6, 2} {
+		if t, ok := parseDTM(text(evn.Field(f).Comp(1)), c.zone); ok {
+			return t.dateTime()
+		}
+	}
+	if t, ok := parseDTM(text(c.msg.MSH().Field(7).Comp(1)), c.zone); ok {
+		return t.dateTime()
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+// Package hl7v2 translates HL7 v2 ADT and MDM messages into a FHIR R4
+// transaction Bundle (see mappings/bundle): Patient, RelatedPerson,
+// Practitioner, Organization, Location, Encounter, Condition, Procedure,
+// AllergyIntolerance, Observation and DocumentReference, each labelled with
+// its data category, plus the source message as a Binary and a Provenance.
+//
+// Supported: ADT A01, A02, A03, A04, A08, A11, A13 and MDM T01, T02, T04,
+// T10, versions 2.3 to 2.8, including the IHE PAM France profile (INS in
+// PID-3, identity reliability in PID-32, the ZBE movement segment, RPPS in
+// XCN). Anything else is refused with an *er7.Error that an AR/CR
+// acknowledgement can carry.
+//
+// Resource ids are derived (bundle.ID) from the sender's own identifiers:
+// the patient's PID-3 identifier and assigning authority, the visit number
+// PV1-19, the practitioner's XCN-1 and XCN-9, the document's TXA-12. An A01
+// and a later A03 for the same stay therefore update one Patient and one
+// Encounter. Field-level mapping follows the HL7 v2-to-FHIR implementation
+// guide (https://build.fhir.org/ig/HL7/v2-to-fhir/) where it has one.
+//
+// The package is pure: bytes in, protos out. It logs nothing; warnings about
+// unmapped content go into the Bundle's OperationOutcome with their HL7
+// location, never with their value.
+package hl7v2
+
+import (
+	"time"
+
+	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// Mapping identifies this mapping and its version in Provenance.
+var Mapping = bundle.Mapping{Name: "hl7v2", Version: "1.0.0"}
+
+// ContentType is the media type of the source Binary (and of ACKs).
+const ContentType = "x-application/hl7-v2+er7"
+
+// Options configure a conversion. The zero Options are usable.
+type Options struct {
+	// EmbeddedCDA maps a CDA document carried in an MDM message; its
+	// resources join the Bundle. Nil: the document is only attached to the
+	// DocumentReference.
+	EmbeddedCDA func(doc []byte) (*bundle.Result, error)
+	// Now is the clock for Provenance.recorded; nil means time.Now.
+	Now func() time.Time
+	// Zone reads date-times that carry no UTC offset; nil means UTC.
+	Zone *time.Location
+}
+
+// Header is what the gateway needs from a message besides its resources:
+// resend detection (sender + control ID), ordering of events (EventTime)
+// and the acknowledgement mode.
+type Header struct {
+	SendingApplication, SendingFacility     string    // MSH-3, MSH-4 (first component)
+	ReceivingApplication, ReceivingFacility string    // MSH-5, MSH-6
+	ControlID                               string    // MSH-10
+	MessageCode, TriggerEvent, Structure    string    // MSH-9
+	Version                                 string    // MSH-12
+	ProcessingID                            string    // MSH-11
+	AcceptAckType, ApplicationAckType       string    // MSH-15, MSH-16
+	MessageTime                             time.Time // MSH-7
+	// EventTime orders events about the same patient: EVN-2, else MSH-7.
+	EventTime time.Time
+	// Occurred is EVN-6, when the event actually happened (zero if absent).
+	Occurred time.Time
+	// Patient and Encounter are the "Type/id" references of the subject
+	// resources ("" when the message has none).
+	Patient, Encounter string
+}
+
+// Converted is the result of a conversion.
+type Converted struct {
+	*bundle.Result
+	Header  Header
+	Message *er7.Message
+}
+
+// Convert parses data and translates it. Errors are *er7.Error (so that
+// er7.Ack or er7.Nack can report them): parse errors, an unsupported
+// message type, event or version (conditions 200, 201, 203, for which
+// er7.CodeFor chooses AR/CR), or content that cannot be mapped (AE/CE).
+func Convert(data []byte, opts Options) (*Converted, error) {
+	msg, err := er7.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return ConvertMessage(msg, data, opts)
+}
+
+// ConvertMessage translates a message already parsed from data (which is
+// kept as the source Binary).
+func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, error) {
+	if err := supported(msg); err != nil {
+		return nil, err
+	}
+	c := newConv(msg, opts)
+	if err := c.run(); err != nil {
+		return nil, err
+	}
+	res := c.b.Finish(bundle.Source{
+		Data:        data,
+		ContentType: ContentType,
+		Key:         []string{c.h.SendingApplication, c.h.SendingFacility, c.h.ControlID},
+		Recorded:    c.now(),
+		Patient:     c.h.Patient,
+	})
+	return &Converted{Result: res, Header: c.h, Message: msg}, nil
+}
+
+// Supported lists the message types and events Convert accepts.
+var supportedEvents = map[string][]string{
+	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13"},
+	"MDM": {"T01", "T02", "T04", "T10"},
+}
+
+var supportedVersions = []string{"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"}
+
+// supported refuses messages outside the mapping's scope.
+func supported(msg *er7.Message) error {
+	msh := msg.MSH()
+	code, trigger, _ := msg.Type()
+	events, ok := supportedEvents[code]
+	if !ok {
+		return &er7.Error{Loc: loc(msh, 9, 1), Offset: -1, Condition: er7.UnsupportedMessageType, Reason: "unsupported message type (ADT and MDM are)"}
+	}
+	if !contains(events, trigger) {
+		return &er7.Error{Loc: loc(msh, 9, 2), Offset: -1, Condition: er7.UnsupportedEventCode, Reason: "unsupported trigger event for this message type"}
+	}
+	if !contains(supportedVersions, msg.Version()) {
+		return &er7.Error{Loc: loc(msh, 12, 1), Offset: -1, Condition: er7.UnsupportedVersion, Reason: "unsupported HL7 version (2.3 to 2.8 are)"}
+	}
+	return nil
+}
+
+func loc(s *er7.Segment, field, comp int) er7.Location {
+	l := s.Loc(field)
+	l.Component = comp
+	return l
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,263 @@
+package hl7v2
+
+import (
+	"strings"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	rppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/related_person_go_proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// FR Core identity reliability (PID-32, IHE PAM France).
+const (
+	identityReliabilityURL = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability"
+	identityStatusSystem   = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"
+	mothersMaidenNameURL   = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
+	birthPlaceURL          = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+)
+
+// pidMapped lists the PID fields mapPatient reads.
+var pidMapped = []int{1, 2, 3, 4, 5, 6, 7, 8, 11, 13, 14, 16, 23, 24, 25, 29, 30, 32}
+
+// mapPatient maps PID to the Patient. Its id comes from the sender's own
+// patient identifier: the first PID-3 repetition typed PI or MR, else the
+// first PID-3, PID-2 or PID-4 identifier.
+func (c *conv) mapPatient(pid *er7.Segment) error {
+	p := &ppb.Patient{}
+	var key []string
+	for _, f := range []int{3, 2, 4} {
+		for _, r := range pid.Field(f).Reps() {
+			id, a := cx(r)
+			if id == nil {
+				continue
+			}
+			p.Identifier = append(p.Identifier, id)
+			typ := strings.ToUpper(text(r.Comp(5)))
+			if key == nil || (f == 3 && (typ == "PI" || typ == "MR") && !strongKey(key)) {
+				key = []string{authorityKey(a, c.scope), id.Value.Value, typ}
+			}
+		}
+	}
+	if key == nil {
+		return &er7.Error{Loc: pid.Loc(3), Offset: -1, Condition: er7.RequiredFieldMissing, Reason: "no patient identifier in PID-3"}
+	}
+	c.patientID = bundle.ID("Patient", key[0], key[1])
+	p.Id = &dtpb.Id{Value: c.patientID}
+	c.demographics(pid, p)
+	c.patient = p
+	c.h.Patient = c.put(p)
+	c.unmapped(pid, pidMapped...)
+	return nil
+}
+
+// strongKey: the key already comes from a PI/MR identifier.
+func strongKey(key []string) bool { return key[2] == "PI" || key[2] == "MR" }
+
+func authorityKey(a authority, scope string) string {
+	if a.key != "" {
+		return a.key
+	}
+	return scope
+}
+
+func (c *conv) demographics(pid *er7.Segment, p *ppb.Patient) {
+	for _, r := range pid.Field(5).Reps() {
+		if n := humanName(r, 1, 7); n != nil {
+			p.Name = append(p.Name, n)
+		}
+	}
+	if m := text(pid.Field(6).Comp(1).Sub(1)); m != "" {
+		p.Extension = append(p.Extension, &dtpb.Extension{
+			Url:   &dtpb.Uri{Value: mothersMaidenNameURL},
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_StringValue{StringValue: &dtpb.String{Value: m}}},
+		})
+	}
+	if t, ok := c.dtm(pid, 7); ok {
+		p.BirthDate = t.date()
+	}
+	if place := text(pid.Field(23)); place != "" {
+		p.Extension = append(p.Extension, &dtpb.Extension{
+			Url:   &dtpb.Uri{Value: birthPlaceURL},
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Address{Address: &dtpb.Address{City: str(place)}}},
+		})
+	}
+	if g, ok := genders[strings.ToUpper(text(pid.Field(8)))]; ok {
+		p.Gender = &ppb.Patient_GenderCode{Value: g}
+	}
+	for _, r := range pid.Field(11).Reps() {
+		if a := address(r); a != nil {
+			p.Address = append(p.Address, a)
+		}
+	}
+	p.Telecom = append(telecoms(pid.Field(13), cpb.ContactPointUseCode_HOME), telecoms(pid.Field(14), cpb.ContactPointUseCode_WORK)...)
+	p.MaritalStatus = maritalStatus(text(pid.Field(16)))
+	c.birthAndDeath(pid, p)
+	p.Extension = append(p.Extension, identityReliability(pid.Field(32))...)
+}
+
+func telecoms(v er7.Value, use cpb.ContactPointUseCode_Value) []*dtpb.ContactPoint {
+	var out []*dtpb.ContactPoint
+	for _, r := range v.Reps() {
+		if t := telecom(r, use); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+var genders = map[string]cpb.AdministrativeGenderCode_Value{
+	"M": cpb.AdministrativeGenderCode_MALE, "F": cpb.AdministrativeGenderCode_FEMALE,
+	"O": cpb.AdministrativeGenderCode_OTHER, "A": cpb.AdministrativeGenderCode_OTHER,
+	"U": cpb.AdministrativeGenderCode_UNKNOWN, "N": cpb.AdministrativeGenderCode_UNKNOWN,
+}
+
+// maritalStatus maps HL7 table 0002 to v3-MaritalStatus.
+func maritalStatus(code string) *dtpb.CodeableConcept {
+	v3 := map[string]string{"M": "M", "S": "S", "D": "D", "W": "W", "A": "L", "P": "T", "C": "C", "U": "UNK", "I": "I"}[strings.ToUpper(code)]
+	if v3 == "" {
+		return nil
+	}
+	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
+		System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"}, Code: &dtpb.Code{Value: v3},
+	}}}
+}
+
+// birthAndDeath maps multiple birth (PID-24/25) and death (PID-29/30).
+func (c *conv) birthAndDeath(pid *er7.Segment, p *ppb.Patient) {
+	if order := text(pid.Field(25)); isDigits(order) {
+		n := int32(0)
+		for _, d := range order {
+			n = n*10 + int32(d-'0')
+		}
+		p.MultipleBirth = &ppb.Patient_MultipleBirthX{Choice: &ppb.Patient_MultipleBirthX_Integer{Integer: &dtpb.Integer{Value: n}}}
+	} else if yn := strings.ToUpper(text(pid.Field(24))); yn == "Y" || yn == "N" {
+		p.MultipleBirth = &ppb.Patient_MultipleBirthX{Choice: &ppb.Patient_MultipleBirthX_Boolean{Boolean: &dtpb.Boolean{Value: yn == "Y"}}}
+	}
+	if t, ok := c.dtm(pid, 29); ok {
+		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_DateTime{DateTime: t.dateTime()}}
+	} else if yn := strings.ToUpper(text(pid.Field(30))); yn == "Y" || yn == "N" {
+		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_Boolean{Boolean: &dtpb.Boolean{Value: yn == "Y"}}}
+	}
+}
+
+// identityReliability maps each PID-32 code (VIDE, PROV, VALI, DOUTE,
+// FICTI, ...) to an FR Core identity-reliability extension.
+func identityReliability(v er7.Value) []*dtpb.Extension {
+	var out []*dtpb.Extension
+	for _, r := range v.Reps() {
+		code := strings.ToUpper(text(r.Comp(1)))
+		if code == "" {
+			continue
+		}
+		out = append(out, &dtpb.Extension{
+			Url: &dtpb.Uri{Value: identityReliabilityURL},
+			Extension: []*dtpb.Extension{{
+				Url: &dtpb.Uri{Value: "identityStatus"},
+				Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Coding{Coding: &dtpb.Coding{
+					System: &dtpb.Uri{Value: identityStatusSystem}, Code: &dtpb.Code{Value: code},
+				}}}},
+			},
+		})
+	}
+	return out
+}
+
+// mapPD1: PD1-4 (primary care provider) and PD1-3 (primary facility)
+// become Patient.generalPractitioner; PD1-12 = Y (protection indicator)
+// restricts everything the message gives.
+func (c *conv) mapPD1(s *er7.Segment) {
+	for _, r := range s.Field(3).Reps() {
+		c.addGP(c.organization(r))
+	}
+	for _, r := range s.Field(4).Reps() {
+		c.addGP(c.practitioner(r))
+	}
+	if strings.EqualFold(text(s.Field(12)), "Y") {
+		c.restricted = true
+	}
+	c.unmapped(s, 3, 4, 12)
+}
+
+// primaryCareRoles are ROL-3 codes for the patient's own doctor: PP
+// (primary care provider, HL7 table 0443), ODRP (médecin traitant, IHE PAM
+// France) and FHCP (family health care professional).
+var primaryCareRoles = map[string]bool{"PP": true, "ODRP": true, "FHCP": true}
+
+// mapROL: a primary-care ROL becomes Patient.generalPractitioner; other
+// roles join the Encounter's participants.
+func (c *conv) mapROL(s *er7.Segment) {
+	if strings.EqualFold(text(s.Field(2)), "DE") { // the role is being removed
+		return
+	}
+	role := strings.ToUpper(text(s.Field(3).Comp(1)))
+	for _, r := range s.Field(4).Reps() {
+		ref := c.practitioner(r)
+		switch {
+		case ref == nil:
+		case primaryCareRoles[role]:
+			c.addGP(ref)
+		case c.encounter != nil:
+			c.addParticipant(concept(s.Field(3)), ref)
+		default:
+			c.warn(s, 3, "role without an encounter not mapped")
+		}
+	}
+	c.unmapped(s, 1, 2, 3, 4)
+}
+
+func (c *conv) addGP(ref *dtpb.Reference) {
+	if ref == nil {
+		return
+	}
+	want := resource.RefString(ref)
+	for _, g := range c.patient.GeneralPractitioner {
+		if resource.RefString(g) == want {
+			return
+		}
+	}
+	c.patient.GeneralPractitioner = append(c.patient.GeneralPractitioner, ref)
+}
+
+var nk1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 15, 16}
+
+// mapNK1 maps a next of kin or associated party to a RelatedPerson,
+// labelled ADM and SOC (carers and family are social information).
+func (c *conv) mapNK1(s *er7.Segment) {
+	rp := &rppb.RelatedPerson{Patient: resource.Ref("Patient", c.patientID)}
+	for _, r := range s.Field(2).Reps() {
+		if n := humanName(r, 1, 7); n != nil {
+			rp.Name = append(rp.Name, n)
+		}
+	}
+	if len(rp.Name) == 0 {
+		c.warn(s, 2, "next of kin without a person name not mapped")
+		return
+	}
+	for _, rel := range []*dtpb.CodeableConcept{tableConcept(s.Field(3), "0063"), tableConcept(s.Field(7), "0131")} {
+		if rel != nil {
+			rp.Relationship = append(rp.Relationship, rel)
+		}
+	}
+	for _, r := range s.Field(4).Reps() {
+		if a := address(r); a != nil {
+			rp.Address = append(rp.Address, a)
+		}
+	}
+	rp.Telecom = append(telecoms(s.Field(5), cpb.ContactPointUseCode_HOME), telecoms(s.Field(6), cpb.ContactPointUseCode_WORK)...)
+	if g, ok := genders[strings.ToUpper(text(s.Field(15)))]; ok {
+		rp.Gender = &rppb.RelatedPerson_GenderCode{Value: g}
+	}
+	if t, ok := c.dtm(s, 16); ok {
+		rp.BirthDate = t.date()
+	}
+	n := rp.Name[0]
+	rp.Id = &dtpb.Id{Value: bundle.ID("RelatedPerson", c.patientID, n.GetFamily().GetValue(), givenOf(n))}
+	c.put(rp, category.ADM, category.SOC)
+	c.unmapped(s, nk1Mapped...)
+}

@@ -1,0 +1,98 @@
+package hl7v2
+
+import (
+	"strings"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+// practitioner maps one XCN repetition to a Practitioner and returns a
+// reference to it, or nil when the XCN names nobody.
+//
+// French senders (IHE PAM France) put the IDNPS in XCN-1 ("8" + RPPS
+// number for RPPS professionals) with XCN-9 = ASIP-SANTE-PS &
+// 1.2.250.1.71.4.2.1 and XCN-13 = RPPS or ADELI; the RPPS number is then
+// added as an identifier of its own.
+func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
+	idValue := text(v.Comp(1).Sub(1))
+	a := hdSubs(v.Comp(9))
+	name := humanName(v, 2, 10)
+	if idValue == "" && name == nil {
+		return nil
+	}
+	p := &prpb.Practitioner{}
+	if name != nil {
+		p.Name = []*dtpb.HumanName{name}
+	}
+	typ := strings.ToUpper(text(v.Comp(13)))
+	if id := identifier(idValue, a, typ); id != nil {
+		p.Identifier = append(p.Identifier, id)
+	}
+	if a.system == terminology.IDNPS && typ == "RPPS" && len(idValue) == 12 && idValue[0] == '8' {
+		p.Identifier = append(p.Identifier, &dtpb.Identifier{
+			System: &dtpb.Uri{Value: terminology.RPPS}, Value: &dtpb.String{Value: idValue[1:]},
+		})
+	}
+	switch {
+	case idValue != "":
+		key := a.key
+		if key == "" {
+			key = c.scope
+		}
+		p.Id = &dtpb.Id{Value: bundle.ID("Practitioner", key, idValue)}
+	default:
+		p.Id = &dtpb.Id{Value: bundle.ID("Practitioner", c.scope, "name", name.GetFamily().GetValue(), givenOf(name))}
+	}
+	ref := "Practitioner/" + p.Id.Value
+	if c.b.Get(ref) == nil {
+		c.put(p)
+	}
+	return resource.Ref("Practitioner", p.Id.Value)
+}
+
+func givenOf(n *dtpb.HumanName) string {
+	var parts []string
+	for _, g := range n.GetGiven() {
+		parts = append(parts, g.GetValue())
+	}
+	return strings.Join(parts, " ")
+}
+
+// organization maps an XON (the whole field value v) to an Organization.
+// The identifier is XON-10 (v2.5+) or XON-3, its authority XON-6 and its
+// type XON-7.
+func (c *conv) organization(v er7.Value) *dtpb.Reference {
+	name := text(v.Comp(1))
+	idValue := text(v.Comp(10))
+	if idValue == "" {
+		idValue = text(v.Comp(3))
+	}
+	if name == "" && idValue == "" {
+		return nil
+	}
+	a := hdSubs(v.Comp(6))
+	o := &orgpb.Organization{Name: str(name)}
+	if id := identifier(idValue, a, text(v.Comp(7))); id != nil {
+		o.Identifier = append(o.Identifier, id)
+	}
+	key := a.key
+	if key == "" {
+		key = c.scope
+	}
+	if idValue != "" {
+		o.Id = &dtpb.Id{Value: bundle.ID("Organization", key, idValue)}
+	} else {
+		o.Id = &dtpb.Id{Value: bundle.ID("Organization", c.scope, "name", name)}
+	}
+	if c.b.Get("Organization/"+o.Id.Value) == nil {
+		c.put(o)
+	}
+	return resource.Ref("Organization", o.Id.Value)
+}
