@@ -2,6 +2,7 @@ package auth
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 )
 
@@ -87,7 +88,8 @@ func (c *tokenCache) put(raw string, p *Principal, exp, now int64) {
 	if _, ok := s.m[h]; !ok && len(s.m) >= c.perShard {
 		s.evict(now)
 	}
-	s.m[h] = cacheEntry{raw: raw, p: p, exp: exp}
+	// Clone: raw may share memory with a whole header or request buffer.
+	s.m[h] = cacheEntry{raw: strings.Clone(raw), p: p, exp: exp}
 }
 
 func (s *cacheShard) evict(now int64) {
