@@ -12,7 +12,6 @@ import (
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	procpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
 
-	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
@@ -21,13 +20,13 @@ import (
 // the segment is about (its code), not the segment's position, so that the
 // same diagnosis sent in an A01 and again in the A03 is one Condition.
 
-func (c *conv) subject() *dtpb.Reference { return resource.Ref("Patient", c.patientID) }
+func (c *conv) subject() *dtpb.Reference { return patientRef(c.patientID) }
 
 func (c *conv) encounterRef() *dtpb.Reference {
 	if c.encounter == nil {
 		return nil
 	}
-	return resource.Ref("Encounter", c.encounter.Id.Value)
+	return encounterRef(c.encounter.Id.Value)
 }
 
 // codeKey identifies a concept for ids: its first coding, else its text.
@@ -93,7 +92,7 @@ func (c *conv) listDiagnosis(s *er7.Segment, id string) {
 	if c.encounter == nil {
 		return
 	}
-	d := &encpb.Encounter_Diagnosis{Condition: resource.Ref("Condition", id)}
+	d := &encpb.Encounter_Diagnosis{Condition: conditionRef(id)}
 	if role, ok := diagnosisRoles[strings.ToUpper(text(s.Field(6)))]; ok {
 		d.Use = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
 			System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/diagnosis-role"},

@@ -8,7 +8,6 @@ import (
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 
-	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
@@ -39,7 +38,7 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 		c.unmapped(pv1, pv1Mapped...)
 		return
 	}
-	e := &encpb.Encounter{Subject: resource.Ref("Patient", c.patientID)}
+	e := &encpb.Encounter{Subject: patientRef(c.patientID)}
 	switch {
 	case visit != nil:
 		e.Identifier = append(e.Identifier, visit)
@@ -158,7 +157,7 @@ func (c *conv) location(v er7.Value) *dtpb.Reference {
 		System: &dtpb.Uri{Value: locationType}, Code: &dtpb.Code{Value: phys[0]}, Display: str(phys[1]),
 	}}}
 	c.put(l)
-	return resource.Ref("Location", l.Id.Value)
+	return locationRef(l.Id.Value)
 }
 
 // visitPeriod: admission (PV1-44) and discharge (PV1-45) date-times.

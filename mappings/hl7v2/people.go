@@ -7,7 +7,6 @@ import (
 	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
 
-	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 	"github.com/relais-health/relais/mappings/terminology"
@@ -54,7 +53,7 @@ func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 	if c.b.Get(ref) == nil {
 		c.put(p)
 	}
-	return resource.Ref("Practitioner", p.Id.Value)
+	return practitionerRef(p.Id.Value)
 }
 
 func givenOf(n *dtpb.HumanName) string {
@@ -94,5 +93,5 @@ func (c *conv) organization(v er7.Value) *dtpb.Reference {
 	if c.b.Get("Organization/"+o.Id.Value) == nil {
 		c.put(o)
 	}
-	return resource.Ref("Organization", o.Id.Value)
+	return organizationRef(o.Id.Value)
 }

@@ -86,6 +86,9 @@ const errFieldSep = parseErr("invalid field separator")
 
 // readDelimiters reads MSH-1 and MSH-2 from b, which starts at MSH-1.
 func readDelimiters(b []byte) (Delimiters, error) {
+	if len(b) < 5 {
+		return Delimiters{}, parseErr("MSH too short for its encoding characters")
+	}
 	fs := b[0]
 	if !delimiterOK(fs) {
 		return Delimiters{}, errFieldSep
