@@ -293,3 +293,15 @@ func earliest(vs [][]byte) int64 {
 	}
 	return best
 }
+
+// Refs returns the Type/id references param holds in the current version of
+// typ/id (for _include).
+func (s *Store) Refs(typ, id, param string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		lv := &lazyValues{tx: tx, typ: typ, id: id}
+		out = lv.Refs(param)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,73 @@
+// Command relais is the Relais gateway: one binary with subcommands.
+//
+//	relais serve   serve the FHIR API (and the MLLP listener when configured)
+//	relais token   print a development token that `serve --dev` accepts
+//	relais certs   create development keys and certificates
+//	relais backup  write a consistent copy of a stopped server's database
+//	relais version print the version
+//
+// main only turns flags into configuration and calls the packages that act.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"serve":   serve,
+	"token":   token,
+	"certs":   certs,
+	"backup":  backup,
+	"version": version,
+}
+
+const usage = `usage: relais <command> [flags]
+
+commands:
+  serve    serve the FHIR API            (relais serve -h for flags)
+  token    print a development token     (relais token -h)
+  certs    create development keys/certs (relais certs -h)
+  backup   copy a stopped server's database to stdout (relais backup -h)
+  version  print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "relais:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return cmd(ctx, args[1:], stdout, stderr)
+}
+
+// newLogger logs to stderr as text at the given level.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/demo"
+	"github.com/relais-health/relais/gateway/server"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg server.Config
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory (holds "+server.DBFile+")")
+	fs.StringVar(&cfg.BaseURL, "base-url", "", "public base URL (default: from each request)")
+	fs.BoolVar(&cfg.Dev, "dev", false, "trust the development signing key under ./"+auth.DevKeyDir+" (created if absent)")
+	fs.BoolVar(&cfg.Demo, "demo", false, "load the demo directory and patient, print a token and curl examples")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key serves HTTPS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&cfg.JWTKeyFile, "jwt-key", "", "PEM file of public keys trusted to sign bearer tokens")
+	fs.StringVar(&cfg.JWTIssuer, "jwt-issuer", "", "required token issuer (iss)")
+	fs.StringVar(&cfg.JWTAudience, "jwt-audience", "", "required token audience (aud)")
+	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest accepted request body, in bytes")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	var srv *server.Server
+	cfg.Ready = func(addr string) {
+		log.Info("listening", "addr", addr)
+		if cfg.Demo && srv.DevKey() != nil {
+			tok, err := srv.DevKey().Mint(auth.MintOptions{Scope: "system/*.cruds"})
+			if err == nil {
+				scheme := "http"
+				if cfg.TLSCert != "" {
+					scheme = "https"
+				}
+				fmt.Fprint(stdout, demo.Banner(scheme+"://"+addr, tok))
+			}
+		}
+	}
+	if srv, err = server.New(cfg); err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/api"
+	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/devcert"
+	"github.com/relais-health/relais/gateway/server"
+)
+
+// token prints a development token signed with ./certs' dev key.
+func token(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o auth.MintOptions
+	fs.StringVar(&o.Scope, "scope", "system/*.cruds", "space-separated SMART scopes")
+	fs.StringVar(&o.FHIRUser, "fhir-user", "", "fhirUser claim, e.g. PractitionerRole/123")
+	fs.StringVar(&o.Subject, "subject", "", "sub claim (default: fhir-user, else the dev client id)")
+	fs.DurationVar(&o.TTL, "ttl", time.Hour, "lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	k, err := auth.LoadOrCreateDevKey(auth.DevKeyDir)
+	if err != nil {
+		return err
+	}
+	tok, err := k.Mint(o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// certs creates development keys and certificates.
+func certs(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", auth.DevKeyDir, "output directory")
+	force := fs.Bool("force", false, "recreate every file, the JWT key included")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := devcert.GenerateWith(*dir, devcert.Options{Overwrite: *force})
+	if err != nil {
+		return err
+	}
+	for _, f := range res.Created {
+		fmt.Fprintln(stdout, "created", filepath.Join(*dir, f))
+	}
+	for _, f := range res.Kept {
+		fmt.Fprintln(stdout, "kept   ", filepath.Join(*dir, f))
+	}
+	return nil
+}
+
+// backup copies the database of a stopped server to stdout. A running
+// server holds the file lock: use GET /admin/backup instead.
+func backup(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "./data", "data directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := codec.New()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(filepath.Join(*data, server.DBFile), store.Options{Codec: c})
+	if err != nil {
+		return fmt.Errorf("%w (if a server is running, use GET /admin/backup)", err)
+	}
+	defer st.Close()
+	_, err = st.Backup(stdout)
+	return err
+}
+
+func version(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintln(stdout, "relais", api.Version)
+	return nil
+}

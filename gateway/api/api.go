@@ -1,0 +1,76 @@
+// Package api is Relais's HTTP interface: the FHIR R4 REST API under /fhir,
+// health endpoints and administration. Handlers are thin: they decode the
+// request, call the store or a domain package, and write the response; every
+// route is listed in routes.go and every error becomes an OperationOutcome
+// in errors.go.
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auth"
+)
+
+// Config configures the API.
+type Config struct {
+	Store    *store.Store
+	Codec    *codec.Codec
+	Verifier *auth.Verifier
+	Logger   *slog.Logger
+	// BaseURL is the public base of the server (e.g. https://relais.example);
+	// empty means: from each request's scheme and Host.
+	BaseURL string
+	// MaxBody bounds request bodies (default 16 MiB).
+	MaxBody int64
+	Now     func() time.Time
+}
+
+// API serves HTTP requests.
+type API struct {
+	store    *store.Store
+	codec    *codec.Codec
+	verifier *auth.Verifier
+	log      *slog.Logger
+	baseURL  string
+	maxBody  int64
+	now      func() time.Time
+	pages    *pages
+	capStmt  []byte
+	handler  http.Handler
+}
+
+// New builds the API handler.
+func New(cfg Config) (*API, error) {
+	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil {
+		return nil, fmt.Errorf("api: Store, Codec and Verifier are required")
+	}
+	a := &API{
+		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
+		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = 16 << 20
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.pages = newPages(4096, 30*time.Minute, a.now)
+	capStmt, err := capabilityStatement(a.codec, a.now())
+	if err != nil {
+		return nil, err
+	}
+	a.capStmt = capStmt
+	a.handler = a.routes()
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+
+	"github.com/relais-health/relais/fhir/bundlejson"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auth"
+)
+
+// batch: POST /fhir with a transaction or batch Bundle.
+func (a *API) batch(w http.ResponseWriter, r *http.Request) error {
+	res, err := a.readResource(r, "Bundle")
+	if err != nil {
+		return err
+	}
+	b := res.(*bcrpb.Bundle)
+	switch b.GetType().GetValue() {
+	case cpb.BundleTypeCode_TRANSACTION:
+		return a.transaction(w, r, b)
+	case cpb.BundleTypeCode_BATCH:
+		return a.batchEntries(w, r, b)
+	}
+	return outcome.New(outcome.Invalid, "Bundle.type must be transaction or batch")
+}
+
+// transaction applies the Bundle all or nothing.
+func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundle) error {
+	entries := make([]store.TxEntry, len(b.Entry))
+	for i, e := range b.Entry {
+		te, err := a.txEntry(r, e)
+		if err != nil {
+			return atEntry(i, err)
+		}
+		entries[i] = te
+	}
+	results, err := a.store.Transaction(r.Context(), entries)
+	if err != nil {
+		return err
+	}
+	out := &bundlejson.Bundle{Type: "transaction-response", ID: newRequestID(), Timestamp: a.now()}
+	for _, res := range results {
+		out.Entries = append(out.Entries, a.responseEntry(r, res.Status, res.Record))
+	}
+	writeJSON(w, http.StatusOK, out.Marshal())
+	return nil
+}
+
+// batchEntries applies each entry on its own; failures are reported in the
+// entry's response and do not affect the others.
+func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundle) error {
+	out := &bundlejson.Bundle{Type: "batch-response", ID: newRequestID(), Timestamp: a.now()}
+	for _, e := range b.Entry {
+		te, err := a.txEntry(r, e)
+		if err == nil && te.FullURL != "" && strings.HasPrefix(te.FullURL, "urn:") {
+			te.FullURL = "" // batch entries cannot reference each other
+		}
+		var results []store.TxResult
+		if err == nil {
+			results, err = a.store.Transaction(r.Context(), []store.TxEntry{te})
+		}
+		if err != nil {
+			body, mErr := a.codec.Encode(outcome.FromError(err, requestID(r)))
+			if mErr != nil {
+				return mErr
+			}
+			status := outcome.KindOf(err).Status()
+			out.Entries = append(out.Entries, bundlejson.Entry{Response: &bundlejson.Response{
+				Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), Outcome: body}})
+			continue
+		}
+		out.Entries = append(out.Entries, a.responseEntry(r, results[0].Status, results[0].Record))
+	}
+	writeJSON(w, http.StatusOK, out.Marshal())
+	return nil
+}
+
+func (a *API) responseEntry(r *http.Request, status string, rec *store.Record) bundlejson.Entry {
+	e := bundlejson.Entry{Response: &bundlejson.Response{Status: status}}
+	if rec == nil {
+		return e
+	}
+	e.Response.ETag = rec.ETag()
+	e.Response.LastModified = rec.LastUpdated
+	if rec.JSON != nil {
+		e.FullURL = a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID
+		e.Response.Location = rec.Type + "/" + rec.ID + "/_history/" + strconv.FormatUint(rec.Version, 10)
+		if prefer(r, "return") == "representation" {
+			e.Resource = rec.JSON
+		}
+	}
+	return e
+}
+
+// txEntry checks one Bundle entry and the caller's scope for it.
+func (a *API) txEntry(r *http.Request, e *bcrpb.Bundle_Entry) (store.TxEntry, error) {
+	req := e.GetRequest()
+	if req == nil {
+		return store.TxEntry{}, outcome.New(outcome.Invalid, "entry.request is required")
+	}
+	te := store.TxEntry{FullURL: e.GetFullUrl().GetValue()}
+	method := req.GetMethod().GetValue()
+	typ, id, query, err := a.entryURL(r, req.GetUrl().GetValue())
+	if err != nil {
+		return te, err
+	}
+	te.Type, te.ID = typ, id
+	if m := e.GetResource(); m != nil {
+		te.Resource = resource.Unwrap(m)
+		if resource.Type(te.Resource) != typ {
+			return te, outcome.New(outcome.Invalid, "entry resource type does not match request.url")
+		}
+	}
+	if te.IfMatch, err = parseETag(req.GetIfMatch().GetValue()); err != nil {
+		return te, err
+	}
+	var op auth.Op
+	switch method {
+	case cpb.HTTPVerbCode_POST:
+		te.Method, op = "POST", auth.Create
+		if id != "" || te.Resource == nil {
+			return te, outcome.New(outcome.Invalid, "POST needs request.url Type and a resource")
+		}
+		if cond := req.GetIfNoneExist().GetValue(); cond != "" {
+			if te.IfNoneExist, err = conditionQuery(typ, cond); err != nil {
+				return te, err
+			}
+		}
+	case cpb.HTTPVerbCode_PUT:
+		te.Method, op = "PUT", auth.Update
+		if id == "" || te.Resource == nil || resource.ID(te.Resource) != id {
+			return te, outcome.New(outcome.Invalid, "PUT needs request.url Type/id and a resource with that id")
+		}
+	case cpb.HTTPVerbCode_DELETE:
+		te.Method, op = "DELETE", auth.Delete
+	case cpb.HTTPVerbCode_GET:
+		te.Method, op = "GET", auth.Read
+	default:
+		return te, outcome.New(outcome.NotSupported, "entry method not supported")
+	}
+	if query != "" || (id == "" && te.Method != "POST") {
+		return te, outcome.New(outcome.NotSupported, "conditional and search entries are not supported; use Type/id")
+	}
+	return te, allow(r, typ, op)
+}
+
+// entryURL splits a request.url (relative, or absolute on this server).
+func (a *API) entryURL(r *http.Request, raw string) (typ, id, query string, err error) {
+	raw = strings.TrimPrefix(raw, a.base(r)+"/fhir/")
+	u, perr := url.Parse(raw)
+	if perr != nil || u.IsAbs() || raw == "" {
+		return "", "", "", outcome.New(outcome.Invalid, "request.url must be a relative Type[/id] URL")
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	typ = parts[0]
+	if !resource.Known(typ) || len(parts) > 2 {
+		return "", "", "", outcome.New(outcome.Invalid, "request.url must be Type or Type/id")
+	}
+	if len(parts) == 2 {
+		id = parts[1]
+		if !store.ValidID(id) {
+			return "", "", "", outcome.New(outcome.Invalid, "invalid id in request.url")
+		}
+	}
+	return typ, id, u.RawQuery, nil
+}
+
+// atEntry locates an error at Bundle.entry[i].
+func atEntry(i int, err error) error {
+	oe, ok := err.(*outcome.Error)
+	if !ok {
+		return err
+	}
+	out := *oe
+	out.Issues = append([]outcome.Issue{{Severity: outcome.SevError, Path: fmt.Sprintf("Bundle.entry[%d]", i), Text: oe.Summary}}, oe.Issues...)
+	return &out
+}

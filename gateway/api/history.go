@@ -1,0 +1,128 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/relais-health/relais/fhir/bundlejson"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auth"
+)
+
+// systemHistory: GET /fhir/_history. Every type must be readable.
+func (a *API) systemHistory(w http.ResponseWriter, r *http.Request) error {
+	if err := allow(r, "*", auth.Read); err != nil {
+		return err
+	}
+	return a.history(w, r, "/fhir/_history", func(o store.HistoryOptions) (*store.History, error) {
+		return a.store.TypeHistory("", o)
+	})
+}
+
+// typeHistory: GET /fhir/{type}/_history
+func (a *API) typeHistory(w http.ResponseWriter, r *http.Request) error {
+	typ, err := pathType(r)
+	if err != nil {
+		return err
+	}
+	if err := allow(r, typ, auth.Read); err != nil {
+		return err
+	}
+	return a.history(w, r, "/fhir/"+typ+"/_history", func(o store.HistoryOptions) (*store.History, error) {
+		return a.store.TypeHistory(typ, o)
+	})
+}
+
+// instanceHistory: GET /fhir/{type}/{id}/_history
+func (a *API) instanceHistory(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := pathTypeID(r)
+	if err != nil {
+		return err
+	}
+	if err := allow(r, typ, auth.Read); err != nil {
+		return err
+	}
+	return a.history(w, r, "/fhir/"+typ+"/"+id+"/_history", func(o store.HistoryOptions) (*store.History, error) {
+		return a.store.InstanceHistory(typ, id, o)
+	})
+}
+
+// history writes one page of a history Bundle, newest first. Paging uses a
+// cursor (_before), so writes between pages shift nothing.
+func (a *API) history(w http.ResponseWriter, r *http.Request, path string, load func(store.HistoryOptions) (*store.History, error)) error {
+	o, err := historyOptions(r)
+	if err != nil {
+		return err
+	}
+	h, err := load(o)
+	if err != nil {
+		return err
+	}
+	base := a.base(r)
+	b := &bundlejson.Bundle{Type: "history", ID: newRequestID(), Timestamp: a.now()}
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: base + path + "?" + r.URL.RawQuery})
+	if h.Next != 0 {
+		next := base + path + "?_count=" + strconv.Itoa(o.Count) + "&_before=" + strconv.FormatUint(h.Next, 10)
+		if !o.Since.IsZero() {
+			next += "&_since=" + o.Since.UTC().Format(time.RFC3339Nano)
+		}
+		b.Links = append(b.Links, bundlejson.Link{Relation: "next", URL: next})
+	}
+	for _, rec := range h.Records {
+		if allow(r, rec.Type, auth.Read) != nil {
+			continue
+		}
+		e := bundlejson.Entry{
+			FullURL:  base + "/fhir/" + rec.Type + "/" + rec.ID,
+			Resource: rec.JSON,
+			Request:  &bundlejson.Request{Method: rec.Method, URL: rec.Type + "/" + rec.ID},
+			Response: &bundlejson.Response{Status: historyStatus(rec), ETag: rec.ETag(), LastModified: rec.LastUpdated},
+		}
+		if rec.Method == "POST" {
+			e.Request.URL = rec.Type
+		}
+		b.Entries = append(b.Entries, e)
+	}
+	writeJSON(w, http.StatusOK, b.Marshal())
+	return nil
+}
+
+func historyStatus(rec *store.Record) string {
+	switch rec.Method {
+	case "POST":
+		return "201 Created"
+	case "DELETE":
+		return "204 No Content"
+	}
+	return "200 OK"
+}
+
+func historyOptions(r *http.Request) (store.HistoryOptions, error) {
+	v := r.URL.Query()
+	o := store.HistoryOptions{Count: search.DefaultCount}
+	if s := v.Get("_count"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return o, outcome.New(outcome.Invalid, "_count must be a positive integer")
+		}
+		o.Count = min(n, search.MaxCount)
+	}
+	if s := v.Get("_since"); s != "" {
+		start, _, err := search.ParseDate(s)
+		if err != nil {
+			return o, err
+		}
+		o.Since = time.UnixMicro(start)
+	}
+	if s := v.Get("_before"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return o, outcome.New(outcome.Invalid, "_before must be a history cursor")
+		}
+		o.Before = n
+	}
+	return o, nil
+}

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// handlerFunc is an HTTP handler that returns its error; serve turns errors
+// into OperationOutcome responses.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type route struct {
+	method, path string
+	h            handlerFunc
+}
+
+// routes is the one route table. The unauthenticated routes are the short
+// list in open; everything else requires a bearer token.
+func (a *API) routes() http.Handler {
+	open := []route{
+		{"GET", "/healthz", a.healthz},
+		{"GET", "/readyz", a.readyz},
+		{"GET", "/fhir/metadata", a.metadata},
+	}
+	authed := []route{
+		{"GET", "/admin/backup", a.backup},
+		{"POST", "/fhir", a.batch},
+		{"GET", "/fhir/_history", a.systemHistory},
+		{"GET", "/fhir/{type}", a.search},
+		{"POST", "/fhir/{type}/_search", a.searchPost},
+		{"POST", "/fhir/{type}", a.create},
+		{"GET", "/fhir/{type}/_history", a.typeHistory},
+		{"GET", "/fhir/{type}/{id}", a.read},
+		{"PUT", "/fhir/{type}/{id}", a.update},
+		{"DELETE", "/fhir/{type}/{id}", a.delete},
+		{"GET", "/fhir/{type}/{id}/_history", a.instanceHistory},
+		{"GET", "/fhir/{type}/{id}/_history/{vid}", a.vread},
+	}
+	r := mux.NewRouter()
+	for _, rt := range open {
+		r.Handle(rt.path, a.serve(rt.h)).Methods(rt.method)
+	}
+	for _, rt := range authed {
+		r.Handle(rt.path, a.authenticate(a.serve(rt.h))).Methods(rt.method)
+	}
+	r.NotFoundHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errNoRoute })
+	r.MethodNotAllowedHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errMethod })
+	return a.common(r)
+}

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/relais-health/relais/fhir/bundlejson"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auth"
+)
+
+// search: GET /fhir/{type}?params; also serves the pages of an earlier
+// search (_page=<snapshot>&_offset=n).
+func (a *API) search(w http.ResponseWriter, r *http.Request) error {
+	return a.searchValues(w, r, r.URL.Query())
+}
+
+// searchPost: POST /fhir/{type}/_search with a form body.
+func (a *API) searchPost(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return outcome.New(outcome.Invalid, "invalid form body")
+	}
+	return a.searchValues(w, r, r.Form)
+}
+
+func (a *API) searchValues(w http.ResponseWriter, r *http.Request, v url.Values) error {
+	typ, err := pathType(r)
+	if err != nil {
+		return err
+	}
+	if err := allow(r, typ, auth.Search); err != nil {
+		return err
+	}
+	if id := v.Get("_page"); id != "" {
+		return a.nextPage(w, r, typ, id, v)
+	}
+	q, err := search.Parse(typ, v, prefer(r, "handling") == "strict")
+	if err != nil {
+		return err
+	}
+	hits, err := a.store.Search(q, nil)
+	if err != nil {
+		return err
+	}
+	snap := &snapshot{q: q, hits: hits}
+	if !q.SummaryCount && len(hits) > q.Count {
+		snap.id = a.pages.put(q, hits, owner(r))
+	}
+	return a.writePage(w, r, snap, 0, q.Count)
+}
+
+func (a *API) nextPage(w http.ResponseWriter, r *http.Request, typ, id string, v url.Values) error {
+	snap, ok := a.pages.get(id, owner(r))
+	if !ok || snap.q.Type != typ {
+		return outcome.New(outcome.Gone, "search results expired; run the search again")
+	}
+	offset, err1 := strconv.Atoi(v.Get("_offset"))
+	count, err2 := strconv.Atoi(v.Get("_count"))
+	if err1 != nil || err2 != nil || offset < 0 || count <= 0 {
+		return outcome.New(outcome.Invalid, "_offset and _count must be non-negative integers")
+	}
+	return a.writePage(w, r, snap, offset, min(count, search.MaxCount))
+}
+
+// owner identifies the caller for page snapshots.
+func owner(r *http.Request) string {
+	p, _ := auth.FromContext(r.Context())
+	return p.Subject + "\x00" + p.ClientID
+}
+
+// writePage answers with entries [offset, offset+count) of a snapshot.
+func (a *API) writePage(w http.ResponseWriter, r *http.Request, snap *snapshot, offset, count int) error {
+	q := snap.q
+	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now(),
+		Total: len(snap.hits), HasTotal: q.Total != "none"}
+	base := a.base(r) + "/fhir/" + q.Type
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: base + "?" + r.URL.RawQuery})
+	if q.SummaryCount {
+		writeJSON(w, http.StatusOK, b.Marshal())
+		return nil
+	}
+	end := min(offset+count, len(snap.hits))
+	if snap.id != "" && end < len(snap.hits) {
+		b.Links = append(b.Links, bundlejson.Link{Relation: "next", URL: pageURL(base, snap.id, end, count)})
+	}
+	if snap.id != "" && offset > 0 {
+		b.Links = append(b.Links, bundlejson.Link{Relation: "previous", URL: pageURL(base, snap.id, max(0, offset-count), count)})
+	}
+	var page []*store.Record
+	if offset < end {
+		for _, h := range snap.hits[offset:end] {
+			rec, err := a.store.VRead(q.Type, h.ID, h.Version)
+			if err != nil {
+				continue // gone from the snapshot's version: nothing to show
+			}
+			page = append(page, rec)
+			b.Entries = append(b.Entries, a.entry(r, rec, "match"))
+		}
+	}
+	included, err := a.includes(r, q, page)
+	if err != nil {
+		return err
+	}
+	b.Entries = append(b.Entries, included...)
+	if len(q.Warnings) > 0 {
+		oo, err := a.warnings(q.Warnings)
+		if err != nil {
+			return err
+		}
+		b.Entries = append(b.Entries, bundlejson.Entry{Resource: oo, Search: "outcome"})
+	}
+	writeJSON(w, http.StatusOK, b.Marshal())
+	return nil
+}
+
+func pageURL(base, id string, offset, count int) string {
+	return base + "?_page=" + id + "&_offset=" + strconv.Itoa(offset) + "&_count=" + strconv.Itoa(count)
+}
+
+func (a *API) entry(r *http.Request, rec *store.Record, mode string) bundlejson.Entry {
+	return bundlejson.Entry{FullURL: a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID, Resource: rec.JSON, Search: mode}
+}
+
+func (a *API) warnings(ws []string) ([]byte, error) {
+	issues := make([]outcome.Issue, len(ws))
+	for i, w := range ws {
+		issues[i] = outcome.Issue{Severity: outcome.SevWarning, Text: w}
+	}
+	return a.codec.Encode(outcome.Resource(outcome.NotSupported, issues))
+}
+
+// includes resolves _include and _revinclude one level deep for the page.
+// Resources the caller's scopes do not let it read are left out.
+func (a *API) includes(r *http.Request, q *search.Query, page []*store.Record) ([]bundlejson.Entry, error) {
+	seen := map[string]bool{}
+	for _, rec := range page {
+		seen[rec.Type+"/"+rec.ID] = true
+	}
+	var out []bundlejson.Entry
+	add := func(typ, id string) {
+		key := typ + "/" + id
+		if seen[key] || allow(r, typ, auth.Read) != nil {
+			return
+		}
+		seen[key] = true
+		if rec, err := a.store.Read(typ, id); err == nil {
+			out = append(out, a.entry(r, rec, "include"))
+		}
+	}
+	for _, inc := range q.Include {
+		for _, rec := range page {
+			refs, err := a.store.Refs(rec.Type, rec.ID, inc.Param)
+			if err != nil {
+				return nil, err
+			}
+			for _, ref := range refs {
+				typ, id, _ := cutRef(ref)
+				if inc.Target == "" || inc.Target == typ {
+					add(typ, id)
+				}
+			}
+		}
+	}
+	for _, inc := range q.RevInclude {
+		p, _ := search.Lookup(inc.Source, inc.Param)
+		rq := &search.Query{Type: inc.Source, Clauses: []search.Clause{{Param: p}}}
+		for _, rec := range page {
+			rq.Clauses[0].Conds = append(rq.Clauses[0].Conds, search.Cond{Tag: 'r', Key: rec.Type + "/" + rec.ID})
+		}
+		if len(page) == 0 {
+			continue
+		}
+		hits, err := a.store.Search(rq, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hits {
+			add(inc.Source, h.ID)
+		}
+	}
+	return out, nil
+}
+
+func cutRef(ref string) (typ, id string, ok bool) {
+	for i := 0; i < len(ref); i++ {
+		if ref[i] == '/' {
+			return ref[:i], ref[i+1:], true
+		}
+	}
+	return "", ref, false
+}

@@ -1,0 +1,179 @@
+// Package server assembles a running Relais: it opens the store, sets up
+// authentication, the HTTP API and (optionally) the demo data, serves, and
+// shuts down cleanly when its context ends: in-flight requests finish, then
+// the bbolt file is closed.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/api"
+	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/demo"
+)
+
+// DBFile is the name of the database file inside the data directory.
+const DBFile = "relais.db"
+
+// Config is everything `relais serve` can be told.
+type Config struct {
+	Addr    string // listen address, e.g. 127.0.0.1:8080
+	DataDir string // holds DBFile
+	BaseURL string // public base URL; empty: from each request
+
+	Dev  bool // trust the development signing key under auth.DevKeyDir
+	Demo bool // load the demo directory and patient
+
+	TLSCert, TLSKey string // serve HTTPS when both are set
+
+	JWTKeyFile  string // PEM public keys trusted to sign tokens
+	JWTIssuer   string
+	JWTAudience string
+
+	MaxBody int64
+	Logger  *slog.Logger
+	// Ready, when set, receives the bound address once the server listens.
+	Ready func(addr string)
+}
+
+// Server is a configured Relais.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *store.Store
+	api    *api.API
+	devKey *auth.DevKey
+}
+
+// New opens the database and builds the server.
+func New(cfg Config) (*Server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	c, err := codec.New()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st}
+	verifier, err := s.verifier()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.api, err = api.New(api.Config{Store: st, Codec: c, Verifier: verifier, Logger: log,
+		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// verifier trusts the configured keys, plus the dev key with --dev.
+func (s *Server) verifier() (*auth.Verifier, error) {
+	cfg := auth.Config{Issuer: s.cfg.JWTIssuer, Audience: s.cfg.JWTAudience}
+	if s.cfg.JWTKeyFile != "" {
+		keys, err := auth.LoadPublicKeys(s.cfg.JWTKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Keys = keys
+	}
+	if s.cfg.Dev {
+		k, err := auth.LoadOrCreateDevKey(auth.DevKeyDir)
+		if err != nil {
+			return nil, fmt.Errorf("dev key: %w", err)
+		}
+		s.devKey = k
+		dev := k.VerifierConfig()
+		if cfg.Issuer == "" {
+			cfg.Issuer = dev.Issuer
+		}
+		if cfg.Audience == "" {
+			cfg.Audience = dev.Audience
+		}
+		if cfg.Issuer != dev.Issuer || cfg.Audience != dev.Audience {
+			return nil, errors.New("--dev uses the development issuer and audience; do not combine it with --jwt-issuer/--jwt-audience")
+		}
+		cfg.Keys = append(cfg.Keys, dev.Keys...)
+	}
+	if len(cfg.Keys) == 0 {
+		return nil, errors.New("no token signing key trusted: give --jwt-key (with --jwt-issuer and --jwt-audience) or --dev")
+	}
+	return auth.NewVerifier(cfg)
+}
+
+// Handler is the HTTP handler (for tests that serve it with httptest).
+func (s *Server) Handler() http.Handler { return s.api }
+
+// Store is the open store.
+func (s *Server) Store() *store.Store { return s.store }
+
+// DevKey is the development signing key (nil without --dev).
+func (s *Server) DevKey() *auth.DevKey { return s.devKey }
+
+// Run serves until ctx ends, then shuts down gracefully and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
+	if s.cfg.Demo {
+		if err := demo.Load(ctx, s.store); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      5 * time.Minute, // backups stream for a while
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	if s.cfg.Ready != nil {
+		s.cfg.Ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	return nil
+}
