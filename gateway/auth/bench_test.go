@@ -3,7 +3,10 @@ package auth
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // callers is the number of concurrent goroutines in parallel benchmarks.
@@ -30,6 +33,7 @@ func BenchmarkVerify(b *testing.B) {
 			name := fmt.Sprintf("%s/cached=%v", alg, cached)
 			b.Run(name, func(b *testing.B) {
 				b.ReportAllocs()
+				defer reportCPU(b, cpuTime())
 				for b.Loop() {
 					if _, err := v.Verify(raw); err != nil {
 						b.Fatal(err)
@@ -39,6 +43,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.Run(name+"/parallel64", func(b *testing.B) {
 				b.ReportAllocs()
 				parallel64(b)
+				defer reportCPU(b, cpuTime())
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						if _, err := v.Verify(raw); err != nil {
@@ -67,6 +72,7 @@ func BenchmarkVerifyCachedManyClients(b *testing.B) {
 	b.ReportAllocs()
 	parallel64(b)
 	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
@@ -97,5 +103,28 @@ func BenchmarkMint(b *testing.B) {
 		if _, err := k.Mint(MintOptions{Scope: "system/*.cruds"}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkSignatureOnly is the floor under uncached Verify: the bare
+// signature check of the same token, without parsing or claims.
+func BenchmarkSignatureOnly(b *testing.B) {
+	for _, alg := range []string{AlgES256, AlgRS256, AlgEdDSA} {
+		s := testKeys()[alg]
+		raw := s.sign(b, goodClaims(), s.kid)
+		i := strings.LastIndexByte(raw, '.')
+		sig, err := jwt.NewParser().DecodeSegment(raw[i+1:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		pub := s.priv.Public()
+		b.Run(alg, func(b *testing.B) {
+			defer reportCPU(b, cpuTime())
+			for b.Loop() {
+				if err := s.method.Verify(raw[:i], sig, pub); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
