@@ -317,13 +317,13 @@ func planDate(modifier, v string) (Cond, error) {
 		return Cond{}, invalid("date modifier :%s is not supported", modifier)
 	}
 	cmp := "eq"
-	if len(v) > 2 && v[0] >= 'a' && v[0] <= 'z' {
-		cmp, v = v[:2], v[2:]
-	}
-	switch cmp {
-	case "eq", "lt", "le", "gt", "ge", "sa", "eb":
-	default:
-		return Cond{}, invalid("date prefix %q is not supported", cmp)
+	if len(v) > 2 {
+		switch v[:2] {
+		case "eq", "lt", "le", "gt", "ge", "sa", "eb":
+			cmp, v = v[:2], v[2:]
+		case "ne", "ap":
+			return Cond{}, invalid("date prefix %q is not supported", v[:2])
+		}
 	}
 	start, end, err := ParseDate(v)
 	if err != nil {

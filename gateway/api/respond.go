@@ -66,7 +66,7 @@ func (a *API) readResource(r *http.Request, typ string) (proto.Message, error) {
 	}
 	if typ != "" && resource.Type(res) != typ {
 		return nil, outcome.New(outcome.Invalid, "resource type does not match the URL",
-			outcome.Issue{Severity: outcome.SevError, Path: "resourceType", Text: "expected " + typ})
+			outcome.Issue{Severity: outcome.SevError, Path: "resourceType", Text: "resource type does not match the URL: expected " + typ})
 	}
 	return res, nil
 }
