@@ -40,10 +40,15 @@ type env struct {
 	token string // system/*.cruds
 }
 
-func newEnv(t testing.TB, maxBody int64) *env {
+func newEnv(t testing.TB, maxBody int64) *env { return newEnvWith(t, maxBody, true) }
+
+// newEnvSync is newEnv with fsync on, for write benchmarks.
+func newEnvSync(t testing.TB) *env { return newEnvWith(t, 0, false) }
+
+func newEnvWith(t testing.TB, maxBody int64, noSync bool) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: testCodec, NoSync: true})
+	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: testCodec, NoSync: noSync})
 	if err != nil {
 		t.Fatal(err)
 	}

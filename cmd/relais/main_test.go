@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/store"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestTokenServeShutdown runs the newcomer's path in-process: serve --dev
+// --demo, a token from `relais token` in the same directory, a read of the
+// demo patient, then a clean shutdown that leaves a database that reopens.
+func TestTokenServeShutdown(t *testing.T) {
+	t.Chdir(t.TempDir())
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--dev", "--demo", "--addr", addr, "--data", "data", "--log-level", "warn"}, &out, &logs)
+	}()
+	waitReady(t, "http://"+addr+"/readyz")
+
+	var tok bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--scope", "user/Patient.rs", "--fhir-user", "PractitionerRole/demo-gp-role"}, &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/fhir/Patient/demo-patient", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !bytes.Contains(body, []byte(`"family":"Dupont"`)) {
+		t.Fatalf("read demo patient with minted token = %d %s", res.StatusCode, body)
+	}
+	if !strings.Contains(out.String(), "export TOKEN=") || !strings.Contains(out.String(), "curl -s") {
+		t.Errorf("demo banner missing: %q", out.String())
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	st, err := store.Open(filepath.Join("data", "relais.db"), store.Options{Codec: codec.MustNew()})
+	if err != nil {
+		t.Fatalf("database not closed cleanly: %v", err)
+	}
+	st.Close()
+
+	// relais backup works on the stopped server's data.
+	var backup bytes.Buffer
+	if err := run(context.Background(), []string{"backup", "--data", "data"}, &backup, io.Discard); err != nil || backup.Len() == 0 {
+		t.Fatalf("backup: %v (%d bytes)", err, backup.Len())
+	}
+	if err := os.WriteFile("copy.db", backup.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := store.Open("copy.db", store.Options{Codec: codec.MustNew()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if _, err := cp.Read("Patient", "demo-patient"); err != nil {
+		t.Errorf("backup lacks the demo patient: %v", err)
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("server never became ready")
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nope"}, {"serve", "--no-such-flag"}} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("relais %v succeeded", args)
+		}
+	}
+	// serve without any trusted key refuses to start.
+	t.Chdir(t.TempDir())
+	err := run(context.Background(), []string{"serve", "--data", "d", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no token signing key") {
+		t.Errorf("serve without keys = %v", err)
+	}
+}
+
+func TestCerts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"certs", "--dir", dir}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca.crt", "server.crt", "server.key", "client.crt", "dev-jwt-es256.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s not created: %v", f, err)
+		}
+	}
+}
