@@ -27,14 +27,16 @@ func (a *aggirAssessment) id(kind string) string {
 	return bundle.ID(append([]string{"aggir", kind}, a.key...)...)
 }
 
-// bundle assembles the AGGIR resources, all labelled FUNC.
+// bundle assembles the AGGIR resources, all labelled FUNC; the Patient and
+// the assessor also carry ADM, as they do from the needs mapping, so that
+// whichever form arrives last leaves the same labels on them.
 func (a *aggirAssessment) bundle(input []byte, opts Options) (*bundle.Result, error) {
 	now := opts.now()
 	b := bundle.New(bundle.Mapping{Name: "assessment-aggir", Version: Version})
-	patRef := b.Put(a.patient.patient(""), category.FUNC)
+	patRef := b.Put(a.patient.patient(""), category.ADM, category.FUNC)
 	var prRef string
 	if a.assessor != nil {
-		prRef = b.Put(a.assessor.practitioner(), category.FUNC)
+		prRef = b.Put(a.assessor.practitioner(), category.ADM, category.FUNC)
 	}
 	qrRef := b.Put(a.questionnaireResponse(patRef, prRef), category.FUNC)
 	b.Put(a.observation(patRef, prRef, qrRef, now), category.FUNC)

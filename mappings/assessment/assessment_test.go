@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
@@ -74,8 +75,9 @@ func TestForcedKind(t *testing.T) {
 	}
 }
 
-// TestAGGIRLabelsAndCodes: every resource of an AGGIR Bundle is FUNC, and
-// the Observation carries MED-346 and the GIR code.
+// TestAGGIRLabelsAndCodes: every resource of an AGGIR Bundle is FUNC (the
+// Patient and assessor ADM too), and the Observation carries MED-346 and
+// the GIR code.
 func TestAGGIRLabelsAndCodes(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"aggir-variables", "tddui-qualifiers"} {
@@ -89,8 +91,12 @@ func TestAGGIRLabelsAndCodes(t *testing.T) {
 			case "Binary", "Device", "Provenance", "OperationOutcome":
 				continue
 			}
-			if cats := category.Of(m); len(cats) != 1 || cats[0] != category.FUNC {
-				t.Errorf("%s: %s labelled %v, want FUNC", name, resource.Type(m), cats)
+			want := []category.Code{category.FUNC}
+			if typ := resource.Type(m); typ == "Patient" || typ == "Practitioner" {
+				want = []category.Code{category.ADM, category.FUNC}
+			}
+			if cats := category.Of(m); !slices.Equal(cats, want) {
+				t.Errorf("%s: %s labelled %v, want %v", name, resource.Type(m), cats, want)
 			}
 			if o, ok := m.(*obspb.Observation); ok {
 				obs = o

@@ -107,10 +107,10 @@ func (n *needsAssessment) bundle(input []byte, opts Options) (*bundle.Result, er
 	if country == "" {
 		country = "FR"
 	}
-	patRef := b.Put(n.form.Patient.patient(country), category.ADM)
+	patRef := b.Put(n.form.Patient.patient(country), category.ADM, category.FUNC)
 	var prRef string
 	if n.form.Assessor != nil {
-		prRef = b.Put(n.form.Assessor.practitioner(), category.ADM)
+		prRef = b.Put(n.form.Assessor.practitioner(), category.ADM, category.FUNC)
 	}
 	var soc []string
 	for _, obs := range n.observations(patRef, prRef, now) {
