@@ -17,6 +17,15 @@ import (
 //	typelog   type 0 seq(8)             -> id 0 version(8)          (type history)
 //	index     type 0 param 0 tag value 0 id -> tag-specific (date: the other bound)
 //	idxrev    type 0 id                 -> the index keys of the current version
+//
+// Buckets kept by gateway packages through DB(), written in the same
+// transaction as the data they describe (TxOptions.Extra):
+//
+//	hl7ack    sendingApp 0 sendingFacility 0 controlID -> the ACK record of a
+//	          committed HL7 v2 message (gateway/ingest: resend detection)
+//	eventtime type 0 id  -> int64 BE (Unix µs, sign bit flipped): the event
+//	          time (EVN-2, else MSH-7) of the newest HL7 v2 message that wrote
+//	          the resource (gateway/ingest: older events never overwrite)
 var (
 	bucketMeta     = []byte("meta")
 	bucketCurrent  = []byte("current")
@@ -26,7 +35,12 @@ var (
 	bucketIndex    = []byte("index")
 	bucketIdxRev   = []byte("idxrev")
 
-	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex, bucketIdxRev}
+	// BucketHL7Ack and BucketEventTime belong to gateway/ingest.
+	BucketHL7Ack    = []byte("hl7ack")
+	BucketEventTime = []byte("eventtime")
+
+	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex, bucketIdxRev,
+		BucketHL7Ack, BucketEventTime}
 
 	keyStorageVersion = []byte("storage-version")
 )

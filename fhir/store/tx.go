@@ -24,6 +24,9 @@ type TxEntry struct {
 	Resource    proto.Message // for POST and PUT
 	IfMatch     uint64        // PUT/DELETE precondition (0: none)
 	IfNoneExist *search.Query // POST conditional create
+	// IfAbsent makes a PUT create only: when Type/id exists (and is not
+	// deleted) nothing is written and the result is its current version.
+	IfAbsent bool
 }
 
 // TxResult is the outcome of one entry.
@@ -205,6 +208,10 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 		}
 		c := &change{typ: typ, id: id, method: 'D', version: p.version + 1, lastUpdated: now.UnixMicro(), expect: p.version}
 		return TxResult{Status: "204 No Content", Record: c.record()}, apply(tx, c)
+	}
+	if e.IfAbsent && p.version != 0 && !p.deleted {
+		rec, err := readCurrent(tx, typ, id)
+		return TxResult{Status: "200 OK", Record: rec}, err
 	}
 	resource.SetID(e.Resource, id)
 	method, status := byte('U'), "200 OK"

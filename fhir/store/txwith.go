@@ -1,0 +1,184 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// TxOptions extend a transaction of PUTs (TransactionWith).
+type TxOptions struct {
+	// Extra runs in the same bbolt write transaction as the entries, after
+	// their preconditions were checked and before any of them is written,
+	// so that a caller keeps records of its own (in buckets declared in
+	// schema.go) atomically with the data. The transaction may be shared
+	// with other writers: Extra must return an error only before it has
+	// written anything. Its error is TransactionWith's, unchanged.
+	Extra func(tx *bolt.Tx) error
+	// KeepUnchanged makes a PUT whose resource equals the current version
+	// (apart from meta.versionId and meta.lastUpdated) write nothing: its
+	// result is the current version, "200 OK". Resources that a source
+	// repeats in every message (the mapping's Device, the sending
+	// hospital's Organization) then keep one version instead of one per
+	// message, and concurrent transactions do not conflict on them.
+	KeepUnchanged bool
+}
+
+// TransactionWith stores PUT entries all or nothing, like Transaction, but
+// prepared on the caller's goroutine (stamping, JSON, index values) and
+// committed together with concurrent writes, so that many small
+// transactions share fsyncs. Entries must be PUTs to Type/id; references
+// are not rewritten. If a target changes between preparation and commit,
+// the transaction is prepared again.
+func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOptions) ([]TxResult, error) {
+	for i, e := range entries {
+		if e.Method != "PUT" || e.Resource == nil || !ValidID(e.ID) || resource.Type(e.Resource) != e.Type {
+			return nil, entryError(outcome.NotSupported, i, "TransactionWith takes PUT entries with a resource and a valid Type/id")
+		}
+	}
+	if err := checkTargets(entries); err != nil {
+		return nil, err
+	}
+	for attempt := 0; attempt < 8; attempt++ {
+		p, err := s.plan(entries, o.KeepUnchanged)
+		if err != nil {
+			return nil, err
+		}
+		err = s.commit(ctx, func(tx *bolt.Tx) error { return p.apply(tx, o.Extra) }, false)
+		if err == errStale {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p.results, nil
+	}
+	return nil, outcome.New(outcome.Conflict, "resources are being updated concurrently")
+}
+
+// txPlan is a prepared transaction of PUTs: per entry the pointer it was
+// prepared against and either a change to apply or (kept) nothing.
+type txPlan struct {
+	keys    [][]byte
+	expect  []pointer
+	changes []*change // nil: the entry keeps the current version
+	results []TxResult
+}
+
+// plan reads the targets' current state in one snapshot, then prepares each
+// entry outside any transaction.
+func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
+	p := &txPlan{
+		keys: make([][]byte, len(entries)), expect: make([]pointer, len(entries)),
+		changes: make([]*change, len(entries)), results: make([]TxResult, len(entries)),
+	}
+	current := make([]*Record, len(entries))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for i, e := range entries {
+			p.keys[i] = currentKey(e.Type, e.ID)
+			pv := tx.Bucket(bucketCurrent).Get(p.keys[i])
+			if pv == nil {
+				continue
+			}
+			ptr, err := decodePointer(pv)
+			if err != nil {
+				return err
+			}
+			p.expect[i] = ptr
+			if !ptr.deleted && (e.IfAbsent || keepUnchanged) {
+				if current[i], err = readVersion(tx, e.Type, e.ID, ptr.version); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	for i, e := range entries {
+		if err := p.prepareEntry(s, i, e, current[i], now); err != nil {
+			return nil, entryFailed(i, err)
+		}
+	}
+	return p, nil
+}
+
+func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.Time) error {
+	ptr := p.expect[i]
+	if e.IfMatch > 0 && ptr.version != e.IfMatch {
+		return outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
+	}
+	resource.SetID(e.Resource, e.ID)
+	if cur != nil && (e.IfAbsent || s.unchanged(e.Resource, cur)) {
+		p.results[i] = TxResult{Status: "200 OK", Record: cur}
+		return nil
+	}
+	method, status := byte('U'), "200 OK"
+	if ptr.version == 0 || ptr.deleted {
+		status = "201 Created"
+	}
+	if ptr.version == 0 {
+		method = 'C'
+	}
+	c, err := s.prepare(e.Resource, method, ptr.version+1, now)
+	if err != nil {
+		return err
+	}
+	c.expect = ptr.version
+	p.changes[i] = c
+	p.results[i] = TxResult{Status: status, Record: c.record()}
+	return nil
+}
+
+// unchanged reports whether res, stamped as cur, renders exactly as cur.
+// A false "changed" only costs a version; a false "unchanged" is impossible
+// since the bytes are compared.
+func (s *Store) unchanged(res proto.Message, cur *Record) bool {
+	r := proto.Clone(res)
+	resource.SetVersion(r, cur.Version, cur.LastUpdated)
+	category.Label(r)
+	js, err := s.codec.Encode(r)
+	return err == nil && bytes.Equal(js, cur.JSON)
+}
+
+// apply runs in the writer's transaction: every target must still be as
+// planned (else errStale, before anything is written), then extra, then
+// the writes.
+func (p *txPlan) apply(tx *bolt.Tx, extra func(*bolt.Tx) error) error {
+	cur := tx.Bucket(bucketCurrent)
+	for i, k := range p.keys {
+		var have pointer
+		if pv := cur.Get(k); pv != nil {
+			var err error
+			if have, err = decodePointer(pv); err != nil {
+				return err
+			}
+		}
+		if have != p.expect[i] {
+			return errStale
+		}
+	}
+	if extra != nil {
+		if err := extra(tx); err != nil {
+			return err
+		}
+	}
+	for _, c := range p.changes {
+		if c == nil {
+			continue
+		}
+		if err := apply(tx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
