@@ -97,7 +97,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		}
 		p, err := a.verifier.VerifyHeader(h)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="relais", error="invalid_token"`)
+			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 			a.writeError(w, r, err)
 			return
 		}
