@@ -130,40 +130,15 @@ type History struct {
 
 // InstanceHistory lists the versions of typ/id; the cursor is a version.
 func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (*History, error) {
-	h := &History{}
-	count := pageSize(o.Count)
+	var h *History
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketCurrent).Get(currentKey(typ, id)) == nil {
 			return notFound()
 		}
-		prefix := versionPrefix(typ, id)
-		c := tx.Bucket(bucketVersions).Cursor()
-		var k, v []byte
-		if o.Before > 0 {
-			c.Seek(versionKey(typ, id, o.Before))
-			k, v = c.Prev()
-		} else {
-			k, v = seekLast(c, prefix)
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-			_, _, ver, err := splitVersionKey(k)
-			if err != nil {
-				return err
-			}
-			if len(h.Records) == count {
-				h.Next = ver + 1
-				return nil
-			}
-			rec, err := decodeRecord(typ, id, ver, v)
-			if err != nil {
-				return err
-			}
-			if rec.LastUpdated.Before(o.Since) {
-				return nil
-			}
-			h.Records = append(h.Records, rec)
-		}
-		return nil
+		var err error
+		h, err = pageBackwards(tx.Bucket(bucketVersions), versionPrefix(typ, id), o,
+			func(ver uint64, v []byte) (*Record, error) { return decodeRecord(typ, id, ver, v) })
+		return err
 	})
 	return h, err
 }
@@ -171,42 +146,53 @@ func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (*History, err
 // TypeHistory lists the changes to every resource of typ, or of all types
 // when typ is ""; the cursor is a change sequence number.
 func (s *Store) TypeHistory(typ string, o HistoryOptions) (*History, error) {
-	h := &History{}
-	count := pageSize(o.Count)
+	var h *History
 	err := s.db.View(func(tx *bolt.Tx) error {
 		bucket, prefix := bucketLog, []byte(nil)
 		if typ != "" {
 			bucket, prefix = bucketTypeLog, typePrefix(typ)
 		}
-		c := tx.Bucket(bucket).Cursor()
-		var k, v []byte
-		if o.Before > 0 {
-			c.Seek(append(bytes.Clone(prefix), u64(o.Before)...))
-			k, v = c.Prev()
-		} else {
-			k, v = seekLast(c, prefix)
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-			if len(k) != len(prefix)+8 {
-				return errBadKey
-			}
-			seq := binary.BigEndian.Uint64(k[len(prefix):])
-			if len(h.Records) == count {
-				h.Next = seq + 1
-				return nil
-			}
-			rec, err := recordOfLog(tx, typ, v)
-			if err != nil {
-				return err
-			}
-			if rec.LastUpdated.Before(o.Since) {
-				return nil
-			}
-			h.Records = append(h.Records, rec)
-		}
-		return nil
+		var err error
+		h, err = pageBackwards(tx.Bucket(bucket), prefix, o,
+			func(_ uint64, v []byte) (*Record, error) { return recordOfLog(tx, typ, v) })
+		return err
 	})
 	return h, err
+}
+
+// pageBackwards reads one page of the entries prefix+cursor(8) of b, newest
+// first, starting below o.Before when set and stopping at o.Since. Version
+// keys and (type) log keys share this shape; record decodes one entry.
+func pageBackwards(b *bolt.Bucket, prefix []byte, o HistoryOptions, record func(cursor uint64, v []byte) (*Record, error)) (*History, error) {
+	h := &History{}
+	count := pageSize(o.Count)
+	c := b.Cursor()
+	var k, v []byte
+	if o.Before > 0 {
+		c.Seek(append(bytes.Clone(prefix), u64(o.Before)...))
+		k, v = c.Prev()
+	} else {
+		k, v = seekLast(c, prefix)
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		if len(k) != len(prefix)+8 {
+			return nil, errBadKey
+		}
+		cursor := binary.BigEndian.Uint64(k[len(prefix):])
+		if len(h.Records) == count {
+			h.Next = cursor + 1
+			return h, nil
+		}
+		rec, err := record(cursor, v)
+		if err != nil {
+			return nil, err
+		}
+		if rec.LastUpdated.Before(o.Since) {
+			return h, nil
+		}
+		h.Records = append(h.Records, rec)
+	}
+	return h, nil
 }
 
 // recordOfLog reads the version a log entry points to. System log values

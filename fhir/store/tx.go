@@ -214,13 +214,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 		return TxResult{Status: "200 OK", Record: rec}, err
 	}
 	resource.SetID(e.Resource, id)
-	method, status := byte('U'), "200 OK"
-	if p.version == 0 || p.deleted {
-		status = "201 Created"
-	}
-	if p.version == 0 {
-		method = 'C'
-	}
+	method, status := writeKind(p)
 	c, err := s.prepare(e.Resource, method, p.version+1, now)
 	if err != nil {
 		return TxResult{}, err

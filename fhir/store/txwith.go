@@ -122,13 +122,7 @@ func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.
 		p.results[i] = TxResult{Status: "200 OK", Record: cur}
 		return nil
 	}
-	method, status := byte('U'), "200 OK"
-	if ptr.version == 0 || ptr.deleted {
-		status = "201 Created"
-	}
-	if ptr.version == 0 {
-		method = 'C'
-	}
+	method, status := writeKind(ptr)
 	c, err := s.prepare(e.Resource, method, ptr.version+1, now)
 	if err != nil {
 		return err

@@ -247,10 +247,7 @@ func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (
 		if ifMatch > 0 && cur.version != ifMatch {
 			return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 		}
-		method := byte('U')
-		if cur.version == 0 {
-			method = 'C'
-		}
+		method, status := writeKind(cur)
 		c, err := s.prepare(proto.Clone(res), method, cur.version+1, s.now())
 		if err != nil {
 			return nil, false, err
@@ -266,7 +263,7 @@ func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (
 		if err != nil {
 			return nil, false, err
 		}
-		return c.record(), cur.version == 0 || cur.deleted, nil
+		return c.record(), status == "201 Created", nil
 	}
 	return nil, false, outcome.New(outcome.Conflict, "resource is being updated concurrently")
 }
@@ -316,6 +313,20 @@ func (s *Store) pointer(typ, id string) (pointer, error) {
 		return p, fmt.Errorf("read pointer: %w", err)
 	}
 	return p, nil
+}
+
+// writeKind gives the method and response status of a PUT over the current
+// pointer p: a create when the resource never existed, else an update; a
+// revived deleted resource is an update that answers 201.
+func writeKind(p pointer) (method byte, status string) {
+	method, status = 'U', "200 OK"
+	if p.version == 0 || p.deleted {
+		status = "201 Created"
+	}
+	if p.version == 0 {
+		method = 'C'
+	}
+	return method, status
 }
 
 func (c *change) record() *Record {
