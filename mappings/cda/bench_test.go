@@ -1,0 +1,134 @@
+package cda
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/mappings/bundle"
+)
+
+func loadCorpus(b testing.TB) (docs [][]byte, bytes int64) {
+	files, err := filepath.Glob(filepath.Join(corpusDir, "*.xml"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("corpus: %v", err)
+	}
+	for _, f := range files {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, d)
+		bytes += int64(len(d))
+	}
+	return docs, bytes
+}
+
+func benchCorpus(b *testing.B, encode func(*testing.B, *bundle.Result)) {
+	docs, size := loadCorpus(b)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		for _, d := range docs {
+			res, err := Convert(d, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			encode(b, res)
+		}
+	}
+	n := float64(b.N * len(docs))
+	b.ReportMetric(n/b.Elapsed().Seconds(), "docs/s")
+	// The machine is shared: CPU time (user+system, GC included) tells what
+	// the code costs when it has a core to itself.
+	b.ReportMetric(n/(cpuTime()-cpu0).Seconds(), "docs/cpu-s")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCorpus converts every corpus document and prints its Bundle:
+// the measure (the npm converter does about 130 docs/s here).
+func BenchmarkCorpus(b *testing.B) {
+	benchCorpus(b, func(b *testing.B, r *bundle.Result) {
+		if _, err := EncodeJSON(r.Bundle); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkCorpusConvertOnly leaves printing out.
+func BenchmarkCorpusConvertOnly(b *testing.B) { benchCorpus(b, func(*testing.B, *bundle.Result) {}) }
+
+// BenchmarkCorpusJSONFormat prints with fhir/codec (jsonformat), for
+// comparison.
+func BenchmarkCorpusJSONFormat(b *testing.B) {
+	cd := codec.MustNew()
+	benchCorpus(b, func(b *testing.B, r *bundle.Result) {
+		if _, err := cd.Encode(r.Bundle); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+const largeDoc = corpusDir + "/sampleccdas-vitera-large-ccd.xml"
+
+// BenchmarkLarge converts and prints the 855 kB document; see -benchmem.
+func BenchmarkLarge(b *testing.B) {
+	d, err := os.ReadFile(largeDoc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(d)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		res, err := Convert(d, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := EncodeJSON(res.Bundle); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestLargeDocumentMemory bounds what converting and printing the largest
+// corpus document allocates: a small multiple of its size (the output
+// itself holds the document in base64, plus every resource).
+func TestLargeDocumentMemory(t *testing.T) {
+	d, err := os.ReadFile(largeDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() {
+		res, err := Convert(d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := EncodeJSON(res.Bundle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run() // warm descriptor caches
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	run()
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	const ceiling = 40 // times the input size
+	if limit := uint64(ceiling * len(d)); allocated > limit {
+		t.Errorf("converting %d bytes allocated %d bytes, more than %d× the input", len(d), allocated, ceiling)
+	}
+	t.Logf("%d kB in, %d kB allocated (%.1f×)", len(d)>>10, allocated>>10, float64(allocated)/float64(len(d)))
+}

@@ -1,0 +1,409 @@
+package fhirjson
+
+import (
+	"strconv"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Fast paths for the data types that make up most elements: they read the
+// generated structs directly instead of going through protoreflect, which
+// allocates for every field it hands out. Each handles only the plain case
+// (no element ids or extensions) and returns handled == false otherwise, so
+// the generic path prints it.
+
+type plain interface {
+	GetId() *dtpb.String
+	GetExtension() []*dtpb.Extension
+}
+
+func isPlain(p plain) bool { return p.GetId() == nil && len(p.GetExtension()) == 0 }
+
+// fastValue prints m if it is one of the fast types in its plain form.
+func (w *writer) fastValue(m protoreflect.Message) (handled bool, err error) {
+	switch x := m.Interface().(type) {
+	case *dtpb.String:
+		return w.fastStr(x, x.Value), nil
+	case *dtpb.Uri:
+		return w.fastStr(x, x.Value), nil
+	case *dtpb.Code:
+		return w.fastStr(x, x.Value), nil
+	case *dtpb.Id:
+		return w.fastStr(x, x.Value), nil
+	case *dtpb.Markdown:
+		return w.fastStr(x, x.Value), nil
+	case *dtpb.Xhtml:
+		if x.Id != nil {
+			return false, nil
+		}
+		w.str(x.Value)
+		return true, nil
+	case *dtpb.Url:
+		return w.fastStr(x, x.Value), nil
+	case *dtpb.Boolean:
+		if !isPlain(x) {
+			return false, nil
+		}
+		w.buf = strconv.AppendBool(w.buf, x.Value)
+		return true, nil
+	case *dtpb.Integer:
+		if !isPlain(x) {
+			return false, nil
+		}
+		w.buf = strconv.AppendInt(w.buf, int64(x.Value), 10)
+		return true, nil
+	case *dtpb.PositiveInt:
+		if !isPlain(x) {
+			return false, nil
+		}
+		w.buf = strconv.AppendUint(w.buf, uint64(x.Value), 10)
+		return true, nil
+	case *dtpb.Decimal:
+		if !isPlain(x) || !validNumber(x.Value) {
+			return false, nil
+		}
+		w.buf = append(w.buf, x.Value...)
+		return true, nil
+	case *dtpb.Coding:
+		return w.coding(x)
+	case *dtpb.CodeableConcept:
+		return w.codeableConcept(x)
+	case *dtpb.Period:
+		return w.period(x)
+	case *dtpb.Reference:
+		return w.fastReference(x)
+	case *dtpb.Meta:
+		return w.meta(x)
+	case *dtpb.Identifier:
+		return w.identifier(x)
+	case *dtpb.Narrative:
+		return w.narrative(x)
+	case *bcrpb.Bundle_Entry:
+		return w.entry(x)
+	case *bcrpb.Bundle_Entry_Request:
+		return w.request(x)
+	}
+	return false, nil
+}
+
+func (w *writer) meta(x *dtpb.Meta) (bool, error) {
+	if !isPlain(x) || x.VersionId != nil || x.Source != nil || x.Profile != nil || x.Tag != nil {
+		return false, nil
+	}
+	o := w.open()
+	if x.LastUpdated != nil {
+		if err := o.sub("lastUpdated", x.LastUpdated); err != nil {
+			return false, err
+		}
+	}
+	if len(x.Security) > 0 {
+		o.key("security")
+		if err := w.codings(x.Security); err != nil {
+			return false, err
+		}
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) codings(cs []*dtpb.Coding) error {
+	w.buf = append(w.buf, '[')
+	for i, c := range cs {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		ok, err := w.coding(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			r := c.ProtoReflect()
+			if _, err := w.value(r.Descriptor(), r); err != nil {
+				return err
+			}
+		}
+	}
+	w.buf = append(w.buf, ']')
+	return nil
+}
+
+func (w *writer) identifier(x *dtpb.Identifier) (bool, error) {
+	if !isPlain(x) || !plainStr(x.System) || !plainStr(x.Value) {
+		return false, nil
+	}
+	o := w.open()
+	for _, f := range [...]struct {
+		key string
+		m   protoreflect.ProtoMessage
+		set bool
+	}{
+		{"assigner", x.Assigner, x.Assigner != nil},
+		{"period", x.Period, x.Period != nil},
+	} {
+		if f.set {
+			if err := o.sub(f.key, f.m); err != nil {
+				return false, err
+			}
+		}
+	}
+	if x.System != nil {
+		o.key("system")
+		w.str(x.System.Value)
+	}
+	if x.Type != nil {
+		if err := o.sub("type", x.Type); err != nil {
+			return false, err
+		}
+	}
+	if x.Use != nil {
+		if err := o.sub("use", x.Use); err != nil {
+			return false, err
+		}
+	}
+	if x.Value != nil {
+		o.key("value")
+		w.str(x.Value.Value)
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) narrative(x *dtpb.Narrative) (bool, error) {
+	if !isPlain(x) || x.Div == nil || x.Div.Id != nil {
+		return false, nil
+	}
+	o := w.open()
+	o.key("div")
+	w.str(x.Div.Value)
+	if x.Status != nil {
+		if err := o.sub("status", x.Status); err != nil {
+			return false, err
+		}
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) entry(x *bcrpb.Bundle_Entry) (bool, error) {
+	if x.Id != nil || x.Extension != nil || x.ModifierExtension != nil || x.FullUrl != nil || x.Link != nil || x.Search != nil || x.Response != nil {
+		return false, nil
+	}
+	o := w.open()
+	if x.Request != nil {
+		if err := o.sub("request", x.Request); err != nil {
+			return false, err
+		}
+	}
+	if x.Resource != nil {
+		o.key("resource")
+		if err := w.contained(x.Resource.ProtoReflect()); err != nil {
+			return false, err
+		}
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) request(x *bcrpb.Bundle_Entry_Request) (bool, error) {
+	if x.Id != nil || x.Extension != nil || x.ModifierExtension != nil || x.IfNoneMatch != nil || x.IfModifiedSince != nil || x.IfMatch != nil || x.IfNoneExist != nil || !plainStr(x.Url) {
+		return false, nil
+	}
+	o := w.open()
+	if x.Method != nil {
+		if err := o.sub("method", x.Method); err != nil {
+			return false, err
+		}
+	}
+	if x.Url != nil {
+		o.key("url")
+		w.str(x.Url.Value)
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) fastStr(p plain, s string) bool {
+	if !isPlain(p) {
+		return false
+	}
+	w.str(s)
+	return true
+}
+
+// obj writes the keys of an object in the order given (callers give them
+// sorted, as jsonformat prints them).
+type obj struct {
+	w     *writer
+	first bool
+}
+
+func (w *writer) open() obj { w.buf = append(w.buf, '{'); return obj{w, true} }
+
+func (o *obj) key(k string) {
+	if !o.first {
+		o.w.buf = append(o.w.buf, ',')
+	}
+	o.first = false
+	o.w.str(k)
+	o.w.buf = append(o.w.buf, ':')
+}
+
+func (o *obj) close() { o.w.buf = append(o.w.buf, '}') }
+
+// sub prints a nested message through the general path.
+func (o *obj) sub(k string, m protoreflect.ProtoMessage) error {
+	mark, first := len(o.w.buf), o.first
+	o.key(k)
+	r := m.ProtoReflect()
+	ok, err := o.w.value(r.Descriptor(), r)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		o.w.buf, o.first = o.w.buf[:mark], first
+	}
+	return nil
+}
+
+func plainStr(p interface {
+	plain
+	GetValue() string
+}) bool {
+	return p == nil || isPlain(p)
+}
+
+func (w *writer) coding(x *dtpb.Coding) (bool, error) {
+	if !isPlain(x) || !plainStr(x.Code) || !plainStr(x.Display) || !plainStr(x.System) || !plainStr(x.Version) || x.UserSelected != nil {
+		return false, nil
+	}
+	o := w.open()
+	if x.Code != nil {
+		o.key("code")
+		w.str(x.Code.Value)
+	}
+	if x.Display != nil {
+		o.key("display")
+		w.str(x.Display.Value)
+	}
+	if x.System != nil {
+		o.key("system")
+		w.str(x.System.Value)
+	}
+	if x.Version != nil {
+		o.key("version")
+		w.str(x.Version.Value)
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) codeableConcept(x *dtpb.CodeableConcept) (bool, error) {
+	if !isPlain(x) || !plainStr(x.Text) {
+		return false, nil
+	}
+	o := w.open()
+	if len(x.Coding) > 0 {
+		o.key("coding")
+		if err := w.codings(x.Coding); err != nil {
+			return false, err
+		}
+	}
+	if x.Text != nil {
+		o.key("text")
+		w.str(x.Text.Value)
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) period(x *dtpb.Period) (bool, error) {
+	if !isPlain(x) {
+		return false, nil
+	}
+	o := w.open()
+	if x.End != nil {
+		if err := o.sub("end", x.End); err != nil {
+			return false, err
+		}
+	}
+	if x.Start != nil {
+		if err := o.sub("start", x.Start); err != nil {
+			return false, err
+		}
+	}
+	o.close()
+	return true, nil
+}
+
+// fastReference handles plain references whose target is a relative URI,
+// a fragment or a typed id (through the general reference path for the
+// literal).
+func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
+	if !isPlain(x) || x.Identifier != nil || x.Type != nil || !plainStr(x.Display) {
+		return false, nil
+	}
+	lit, ok := "", true
+	switch r := x.Reference.(type) {
+	case nil:
+		ok = false
+	case *dtpb.Reference_Uri:
+		if !isPlain(r.Uri) {
+			return false, nil
+		}
+		lit = r.Uri.Value
+	case *dtpb.Reference_Fragment:
+		if !isPlain(r.Fragment) {
+			return false, nil
+		}
+		lit = "#" + r.Fragment.Value
+	default:
+		return false, nil
+	}
+	o := w.open()
+	if x.Display != nil {
+		o.key("display")
+		w.str(x.Display.Value)
+	}
+	if ok {
+		o.key("reference")
+		w.str(lit)
+	}
+	o.close()
+	return true, nil
+}
+
+// fastTime prints DateTime values without reflection.
+func (w *writer) fastTime(m protoreflect.Message) (handled bool, err error) {
+	x, ok := m.Interface().(*dtpb.DateTime)
+	if !ok || !isPlain(x) {
+		return false, nil
+	}
+	loc, ok := zone(x.Timezone)
+	if !ok {
+		return false, nil
+	}
+	utc := x.Timezone == "Z"
+	var layout string
+	switch x.Precision {
+	case dtpb.DateTime_YEAR:
+		layout = "2006"
+	case dtpb.DateTime_MONTH:
+		layout = "2006-01"
+	case dtpb.DateTime_DAY:
+		layout = "2006-01-02"
+	case dtpb.DateTime_SECOND:
+		layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
+	case dtpb.DateTime_MILLISECOND:
+		layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
+	case dtpb.DateTime_MICROSECOND:
+		layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
+	default:
+		return false, nil
+	}
+	w.buf = append(w.buf, '"')
+	w.buf = unixMicro(x.ValueUs, loc).AppendFormat(w.buf, layout)
+	w.buf = append(w.buf, '"')
+	return true, nil
+}
