@@ -1,0 +1,439 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/mappings/hl7v2"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// HL7 v2 rules (issue 4):
+//
+//   - Resends. A message whose sender (MSH-3, MSH-4) and control ID (MSH-10)
+//     were already committed is answered with the ACK bytes sent the first
+//     time, and nothing is stored. The ACK record is written in the same
+//     bbolt transaction as the data (store.BucketHL7Ack), so an ACK exists
+//     if and only if the data does.
+//   - Ordering. Each resource an HL7 v2 message writes remembers the event
+//     time of that message (EVN-2, else MSH-7; store.BucketEventTime). A PUT
+//     from an older event is not applied: the resource keeps its newer
+//     version, the message is still accepted (AA/CA, with an ERR segment of
+//     severity W in v2.5+ saying how many resources were kept), and the
+//     Provenance of the message no longer claims those resources. Equal times
+//     apply in arrival order. A message without an event time is not
+//     ordered.
+//   - MDM and the Encounter. The ADT feed owns the Encounter: an MDM
+//     message creates its Encounter only when absent (so the
+//     DocumentReference has a context) and never changes an existing one,
+//     since its PV1 usually lacks the discharge (PV1-45) and status that
+//     an A03 wrote. It records no event time for it either, so that a
+//     delayed ADT event still applies.
+//   - Durability. The ACK is built before the commit but returned only
+//     after it: a transport that gets an error must not acknowledge.
+
+// Reply is the answer to one HL7 v2 message.
+type Reply struct {
+	// ACK is the acknowledgement: AA, AE or AR in original mode; in
+	// enhanced mode the accept acknowledgement CA, CE or CR. Nil when the
+	// message needs no answer (it is itself an ACK).
+	ACK []byte
+	// AppACK is the enhanced-mode application acknowledgement (AA, AE or
+	// AR), nil in original mode.
+	AppACK []byte
+	// SendACK and SendAppACK say whether MSH-15 and MSH-16 ask for ACK and
+	// AppACK given the outcome (AL, NE, ER, SU). In original mode SendACK
+	// is true.
+	SendACK, SendAppACK bool
+	Code                er7.AckCode // MSA-1 of ACK (of AppACK in enhanced mode)
+	// Resent: the message was already committed; the ACKs are the
+	// original ones and nothing was stored.
+	Resent bool
+	// Older counts the PUTs not applied because newer data was stored.
+	Older int
+	// LogID identifies the message in logs without revealing it: a hash
+	// of sender and control ID.
+	LogID string
+	// Stored is what the message wrote; nil when nothing was.
+	Stored *Stored
+}
+
+// errAgain means the stored event times changed between the check and the
+// commit: the message is planned again.
+var errAgain = errors.New("event times changed")
+
+// resentError carries the stored ACK record found inside the transaction.
+type resentError struct{ rec []byte }
+
+func (resentError) Error() string { return "message already committed" }
+
+// HL7v2 maps an HL7 v2 message, stores it unless it is a resend and
+// returns the reply to send. Problems with the message become AE/AR (CE/CR)
+// replies, not errors. The error is for what a transport must not
+// acknowledge: authz refusing, or the store being unavailable (outcome
+// kinds Forbidden, Busy).
+func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*Reply, error) {
+	msg, err := er7.Parse(data)
+	if err != nil {
+		nack := in.acker.Nack(data, err)
+		return &Reply{ACK: nack, SendACK: true, Code: ackCode(nack), LogID: logID(nil)}, nil
+	}
+	r := &Reply{LogID: logID(msg)}
+	if code, _, _ := msg.Type(); code == "ACK" {
+		return r, nil // a sender's commit ACK of our application ACK
+	}
+	key := ackKey(msg)
+	if rec, err := in.storedACK(key); err != nil {
+		return nil, err
+	} else if rec != nil {
+		return r.resent(msg, rec), nil
+	}
+	cv, err := hl7v2.ConvertMessage(msg, data, in.opts.hl7v2())
+	if err != nil {
+		return in.refuse(r, msg, err), nil
+	}
+	for attempt := 0; attempt < 8; attempt++ {
+		err = in.storeHL7(ctx, r, msg, cv, key, authz)
+		if !errors.Is(err, errAgain) {
+			break
+		}
+	}
+	var re resentError
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.As(err, &re):
+		return r.resent(msg, re.rec), nil
+	case outcome.KindOf(err) == outcome.Forbidden, outcome.KindOf(err) == outcome.Busy:
+		return nil, err
+	case errors.Is(err, errAgain), outcome.KindOf(err) == outcome.Conflict:
+		in.log.Warn("hl7v2 message kept meeting concurrent updates", "msg", r.LogID)
+		return in.refuse(r, msg, &er7.Error{Offset: -1, Condition: er7.ApplicationRecordLock, Reason: "records busy; send again"}), nil
+	}
+	in.log.Error("hl7v2 store failed", "msg", r.LogID, "error", summary(err))
+	return in.refuse(r, msg, err), nil
+}
+
+// storeHL7 plans the message against the stored event times and commits it
+// with its ACK record.
+func (in *Ingester) storeHL7(ctx context.Context, r *Reply, msg *er7.Message, cv *hl7v2.Converted, key []byte, authz Authorize) error {
+	entries, err := Entries(cv.Result)
+	if err != nil {
+		return err
+	}
+	if err := authorize(authz, entries); err != nil {
+		return err
+	}
+	at := cv.Header.EventTime
+	ordered := ordered(entries, cv.Header)
+	times, err := in.eventTimes(entries, ordered)
+	if err != nil {
+		return err
+	}
+	kept, older := in.planOrder(entries, ordered, times, at)
+	r.Older = len(entries) - len(kept)
+	if r.Older > 0 {
+		dropTargets(kept, older)
+	}
+	r.buildACKs(in.acker, msg, r.Older)
+	rec := encodeACKRecord(r)
+	extra := func(tx *bolt.Tx) error {
+		if key != nil {
+			b := tx.Bucket(store.BucketHL7Ack)
+			if v := b.Get(key); v != nil {
+				return resentError{bytes.Clone(v)}
+			}
+		}
+		et := tx.Bucket(store.BucketEventTime)
+		for _, e := range kept {
+			if !ordered[e.Type+"/"+e.ID] || at.IsZero() {
+				continue
+			}
+			if v := et.Get(timeKey(e)); v != nil && decodeTime(v).After(at) {
+				return errAgain
+			}
+		}
+		for _, e := range kept {
+			if ordered[e.Type+"/"+e.ID] && !at.IsZero() {
+				if err := et.Put(timeKey(e), encodeTime(at)); err != nil {
+					return err
+				}
+			}
+		}
+		if key == nil {
+			return nil
+		}
+		return tx.Bucket(store.BucketHL7Ack).Put(key, rec)
+	}
+	results, err := in.store.TransactionWith(ctx, kept, store.TxOptions{KeepUnchanged: true, Extra: extra})
+	if err != nil {
+		return err
+	}
+	r.Stored = &Stored{Results: results, Issues: cv.Issues}
+	return nil
+}
+
+// ordered marks the entries subject to event ordering: all but an MDM's
+// Encounter, which is only created when absent (see the package rules).
+func ordered(entries []store.TxEntry, h hl7v2.Header) map[string]bool {
+	out := make(map[string]bool, len(entries))
+	for i := range entries {
+		ref := entries[i].Type + "/" + entries[i].ID
+		if h.MessageCode == "MDM" && ref == h.Encounter {
+			entries[i].IfAbsent = true
+			continue
+		}
+		out[ref] = true
+	}
+	return out
+}
+
+// eventTimes reads the stored event time of every ordered entry.
+func (in *Ingester) eventTimes(entries []store.TxEntry, ordered map[string]bool) (map[string]time.Time, error) {
+	times := map[string]time.Time{}
+	err := in.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(store.BucketEventTime)
+		for _, e := range entries {
+			if !ordered[e.Type+"/"+e.ID] {
+				continue
+			}
+			if v := b.Get(timeKey(e)); v != nil {
+				times[e.Type+"/"+e.ID] = decodeTime(v)
+			}
+		}
+		return nil
+	})
+	return times, err
+}
+
+// planOrder splits entries into those to apply and those a newer event
+// already wrote.
+func (in *Ingester) planOrder(entries []store.TxEntry, ordered map[string]bool, times map[string]time.Time, at time.Time) (kept []store.TxEntry, older map[string]bool) {
+	older = map[string]bool{}
+	for _, e := range entries {
+		ref := e.Type + "/" + e.ID
+		if t, ok := times[ref]; ok && ordered[ref] && !at.IsZero() && t.After(at) {
+			older[ref] = true
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return kept, older
+}
+
+// dropTargets replaces the message's Provenance by a copy that no longer
+// claims the resources the message did not write.
+func dropTargets(entries []store.TxEntry, older map[string]bool) {
+	for i, e := range entries {
+		p, ok := e.Resource.(*provpb.Provenance)
+		if !ok {
+			continue
+		}
+		p = proto.Clone(p).(*provpb.Provenance)
+		var targets []*dtpb.Reference
+		for _, t := range p.Target {
+			if !older[resource.RefString(t)] {
+				targets = append(targets, t)
+			}
+		}
+		p.Target = targets
+		entries[i].Resource = p
+	}
+}
+
+// buildACKs fills the accept ACKs for a message about to be committed.
+func (r *Reply) buildACKs(a er7.Acker, msg *er7.Message, older int) {
+	var warn []byte
+	if older > 0 {
+		warn = olderWarning(msg, older)
+	}
+	if !msg.Enhanced() {
+		r.Code, r.SendACK = er7.AA, true
+		r.ACK = append(a.Ack(msg, er7.AA), warn...)
+		return
+	}
+	r.Code = er7.AA
+	r.ACK = append(a.Ack(msg, er7.CA), warn...)
+	r.AppACK = append(a.Ack(msg, er7.AA), warn...)
+	r.SendACK = wants(msg.MSH().Field(15).Text(), true)
+	r.SendAppACK = wants(msg.MSH().Field(16).Text(), true)
+}
+
+// refuse answers a message that is not stored: AE/AR, or CE/CR and AE/AR.
+func (in *Ingester) refuse(r *Reply, msg *er7.Message, err error) *Reply {
+	code := er7.CodeFor(false, err)
+	if !msg.Enhanced() {
+		r.Code, r.SendACK, r.ACK = code, true, in.acker.Ack(msg, code, err)
+		return r
+	}
+	r.Code = code
+	r.ACK = in.acker.Ack(msg, er7.CodeFor(true, err), err)
+	r.AppACK = in.acker.Ack(msg, code, err)
+	r.SendACK = wants(msg.MSH().Field(15).Text(), false)
+	r.SendAppACK = wants(msg.MSH().Field(16).Text(), false)
+	return r
+}
+
+// wants applies an MSH-15/16 acknowledgement condition (HL7 table 0155):
+// AL always, NE never, SU on success, ER on error. Empty means AL.
+func wants(cond string, ok bool) bool {
+	switch cond {
+	case "NE":
+		return false
+	case "SU":
+		return ok
+	case "ER":
+		return !ok
+	}
+	return true
+}
+
+// resent fills r from a stored ACK record.
+func (r *Reply) resent(msg *er7.Message, rec []byte) *Reply {
+	ack, app, err := decodeACKRecord(rec)
+	if err != nil {
+		ack = er7.Ack(msg, er7.AA) // unreadable record: still accepted
+	}
+	r.Resent, r.ACK, r.AppACK, r.Code = true, ack, app, er7.AA
+	r.SendACK = !msg.Enhanced() || wants(msg.MSH().Field(15).Text(), true)
+	r.SendAppACK = msg.Enhanced() && app != nil && wants(msg.MSH().Field(16).Text(), true)
+	return r
+}
+
+// olderWarning is an ERR segment (v2.5+ only: earlier versions have no
+// severity) telling that the message was accepted but some of its data
+// was older than what is stored. Condition 0 is "message accepted".
+func olderWarning(msg *er7.Message, n int) []byte {
+	switch msg.Version() {
+	case "2.1", "2.2", "2.3", "2.3.1", "2.4":
+		return nil
+	}
+	d := msg.Delims
+	f, c := string(d.Field), string(d.Component)
+	text := er7.Escape(fmt.Sprintf("event older than stored data: %d resources kept at their newer version", n), d)
+	return []byte("ERR" + f + f + f + "0" + c + "Message accepted" + c + "HL70357" + f + "W" + f + f + f + text + "\r")
+}
+
+func (in *Ingester) storedACK(key []byte) ([]byte, error) {
+	if key == nil {
+		return nil, nil
+	}
+	var rec []byte
+	err := in.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(store.BucketHL7Ack).Get(key); v != nil {
+			rec = bytes.Clone(v)
+		}
+		return nil
+	})
+	return rec, err
+}
+
+// view reads the gateway's own buckets; a closed store is Busy.
+func (in *Ingester) view(fn func(tx *bolt.Tx) error) error {
+	if !in.store.Ready() {
+		return store.ErrClosed
+	}
+	err := in.store.DB().View(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return store.ErrClosed
+	}
+	return err
+}
+
+// ackKey is the hl7ack key: MSH-3 0 MSH-4 0 MSH-10, as sent (escapes kept).
+// Nil when there is no control ID to recognise a resend by.
+func ackKey(msg *er7.Message) []byte {
+	h := msg.MSH()
+	ctl := h.Field(10).Raw()
+	if ctl == "" {
+		return nil
+	}
+	k := append([]byte(h.Field(3).Raw()), 0)
+	k = append(append(k, h.Field(4).Raw()...), 0)
+	return append(k, ctl...)
+}
+
+// The ACK record: version(1)=1, len(ACK) uint32 BE, ACK, AppACK (may be empty).
+func encodeACKRecord(r *Reply) []byte {
+	b := make([]byte, 5, 5+len(r.ACK)+len(r.AppACK))
+	b[0] = 1
+	binary.BigEndian.PutUint32(b[1:], uint32(len(r.ACK)))
+	return append(append(b, r.ACK...), r.AppACK...)
+}
+
+func decodeACKRecord(b []byte) (ack, app []byte, err error) {
+	if len(b) < 5 || b[0] != 1 {
+		return nil, nil, errors.New("bad ACK record")
+	}
+	n := binary.BigEndian.Uint32(b[1:])
+	if uint64(n) > uint64(len(b)-5) {
+		return nil, nil, errors.New("bad ACK record")
+	}
+	ack, app = b[5:5+n], b[5+n:]
+	if len(app) == 0 {
+		app = nil
+	}
+	return ack, app, nil
+}
+
+// timeKey is the eventtime key: type 0 id.
+func timeKey(e store.TxEntry) []byte { return append(append([]byte(e.Type), 0), e.ID...) }
+
+// Event times are Unix µs, big-endian with the sign bit flipped so that
+// they sort.
+func encodeTime(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixMicro())^1<<63)
+}
+
+func decodeTime(b []byte) time.Time {
+	if len(b) != 8 {
+		return time.Time{}
+	}
+	return time.UnixMicro(int64(binary.BigEndian.Uint64(b) ^ 1<<63))
+}
+
+// ackCode reads MSA-1 of an ACK we built.
+func ackCode(ack []byte) er7.AckCode {
+	if m, err := er7.Parse(ack); err == nil {
+		return er7.AckCode(m.First("MSA").Field(1).Text())
+	}
+	return er7.AR
+}
+
+// logID hashes sender and control ID: enough to correlate log lines with a
+// sender's records, useless to anyone else.
+func logID(msg *er7.Message) string {
+	if msg == nil {
+		return "unparsed"
+	}
+	h := msg.MSH()
+	sum := sha256.Sum256([]byte(h.Field(3).Raw() + "\x1f" + h.Field(4).Raw() + "\x1f" + h.Field(10).Raw()))
+	return hex.EncodeToString(sum[:6])
+}
+
+// summary is the static, PHI-free text of an error.
+func summary(err error) string {
+	var oe *outcome.Error
+	if errors.As(err, &oe) {
+		return oe.Summary
+	}
+	var ee *er7.Error
+	if errors.As(err, &ee) {
+		return ee.Reason
+	}
+	return "internal error"
+}

@@ -1,0 +1,351 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/ingest/ingesttest"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// ack parses an ACK and returns MSA-1, MSA-2 and its ERR segments.
+func ack(t testing.TB, b []byte) (code, control string, errs []string) {
+	t.Helper()
+	m, err := er7.Parse(b)
+	if err != nil {
+		t.Fatalf("ACK does not parse: %v\n%q", err, b)
+	}
+	for _, s := range m.All("ERR") {
+		errs = append(errs, s.Field(4).Text()+":"+s.Field(3).Comp(1).Text())
+	}
+	return m.First("MSA").Field(1).Text(), m.First("MSA").Field(2).Text(), errs
+}
+
+// record returns the result for the first resource of typ.
+func record(t testing.TB, s *Stored, typ string) *store.Record {
+	t.Helper()
+	if s == nil {
+		t.Fatalf("nothing stored")
+	}
+	for _, r := range s.Results {
+		if r.Record != nil && r.Record.Type == typ {
+			return r.Record
+		}
+	}
+	t.Fatalf("no %s stored", typ)
+	return nil
+}
+
+// field reads a top-level JSON field of a stored resource.
+func field(t testing.TB, st *store.Store, typ, id, path string) string {
+	t.Helper()
+	rec, err := st.Read(typ, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(rec.JSON, &v); err != nil {
+		t.Fatal(err)
+	}
+	var cur any = v
+	for _, p := range strings.Split(path, ".") {
+		switch c := cur.(type) {
+		case map[string]any:
+			cur = c[p]
+		case []any:
+			if len(c) == 0 {
+				return ""
+			}
+			cur = c[0].(map[string]any)[p]
+		}
+	}
+	s, _ := cur.(string)
+	return s
+}
+
+func send(t testing.TB, in *Ingester, data []byte) *Reply {
+	t.Helper()
+	r, err := in.HL7v2(context.Background(), data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestAdmitThenDischarge(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	r1 := send(t, in, ingesttest.Admit(1))
+	if code, ctl, errs := ack(t, r1.ACK); code != "AA" || ctl != "A01-1" || errs != nil {
+		t.Fatalf("A01 ACK %s %s %v", code, ctl, errs)
+	}
+	r2 := send(t, in, ingesttest.Discharge(1))
+	if code, ctl, _ := ack(t, r2.ACK); code != "AA" || ctl != "A03-1" {
+		t.Fatalf("A03 ACK %s %s", code, ctl)
+	}
+	p1, p2 := record(t, r1.Stored, "Patient"), record(t, r2.Stored, "Patient")
+	e1, e2 := record(t, r1.Stored, "Encounter"), record(t, r2.Stored, "Encounter")
+	if p1.ID != p2.ID || e1.ID != e2.ID {
+		t.Fatalf("A01 and A03 wrote different resources: %s/%s, %s/%s", p1.ID, p2.ID, e1.ID, e2.ID)
+	}
+	if got := field(t, st, "Encounter", e2.ID, "status"); got != "finished" {
+		t.Errorf("Encounter status %q after A03", got)
+	}
+	if e2.Version != 2 {
+		t.Errorf("Encounter version %d, want 2", e2.Version)
+	}
+	if !r1.SendACK || r1.AppACK != nil || r1.Resent {
+		t.Errorf("original mode reply: %+v", r1)
+	}
+}
+
+// TestResend: the same sender and control ID again gets the same ACK bytes
+// (the clock moved on, so a rebuilt ACK would differ) and stores nothing.
+func TestResend(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	first := send(t, in, ingesttest.Admit(1))
+	before := changes(t, st)
+	for _, data := range [][]byte{
+		ingesttest.Admit(1),
+		ingesttest.ADT{Event: "A01", N: 1, Family: "CHANGED"}.Bytes(), // same control ID, other content
+	} {
+		again := send(t, in, data)
+		if !bytes.Equal(again.ACK, first.ACK) || !again.Resent || again.Stored != nil {
+			t.Errorf("resend: ACK %q (resent %v), want the original %q", again.ACK, again.Resent, first.ACK)
+		}
+	}
+	if after := changes(t, st); after != before {
+		t.Errorf("resends stored %d new versions", after-before)
+	}
+	other := send(t, in, ingesttest.ADT{Event: "A01", N: 1, Control: "A01-1b"}.Bytes())
+	if other.Resent {
+		t.Error("a new control ID was taken for a resend")
+	}
+}
+
+// TestResendConcurrent: the same message on two connections at once is
+// stored once and both get the same ACK.
+func TestResendConcurrent(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	const n = 8
+	replies := make([]*Reply, n)
+	var wg sync.WaitGroup
+	for i := range replies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := in.HL7v2(context.Background(), ingesttest.Admit(3), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			replies[i] = r
+		}()
+	}
+	wg.Wait()
+	stored := 0
+	for _, r := range replies {
+		if r == nil {
+			t.FailNow()
+		}
+		if !bytes.Equal(r.ACK, replies[0].ACK) {
+			t.Errorf("ACKs differ: %q vs %q", r.ACK, replies[0].ACK)
+		}
+		if !r.Resent {
+			stored++
+		}
+	}
+	if stored != 1 {
+		t.Errorf("%d of %d identical messages stored, want 1", stored, n)
+	}
+	if rec, err := st.Read("Patient", record(t, firstStored(replies), "Patient").ID); err != nil || rec.Version != 1 {
+		t.Errorf("patient %v %v, want one version", rec, err)
+	}
+}
+
+func firstStored(rs []*Reply) *Stored {
+	for _, r := range rs {
+		if r.Stored != nil {
+			return r.Stored
+		}
+	}
+	return nil
+}
+
+// TestOlderEventKept: an A08 whose event precedes the stored A03 does not
+// overwrite the patient or the encounter; the message is still accepted,
+// with a warning, and its Provenance does not claim them.
+func TestOlderEventKept(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	send(t, in, ingesttest.Admit(4))
+	dis := send(t, in, ingesttest.Discharge(4))
+	pat, enc := record(t, dis.Stored, "Patient"), record(t, dis.Stored, "Encounter")
+	late := send(t, in, ingesttest.ADT{Event: "A08", N: 4, Family: "RENAMED",
+		At: ingesttest.Base.Add(4*time.Minute + time.Hour)}.Bytes())
+	code, _, errs := ack(t, late.ACK)
+	if code != "AA" || late.Older == 0 || len(errs) != 1 || errs[0] != "W:0" {
+		t.Fatalf("older A08: ACK %s, ERR %v, older %d; want AA with one warning", code, errs, late.Older)
+	}
+	if got := field(t, st, "Patient", pat.ID, "name.family"); got != "FAMILY4" {
+		t.Errorf("older A08 overwrote the patient's name: %q", got)
+	}
+	if got := field(t, st, "Encounter", enc.ID, "status"); got != "finished" {
+		t.Errorf("older A08 reopened the encounter: %q", got)
+	}
+	prov := record(t, late.Stored, "Provenance")
+	if bytes.Contains(prov.JSON, []byte("Patient/"+pat.ID)) || bytes.Contains(prov.JSON, []byte("Encounter/"+enc.ID)) {
+		t.Error("the older message's Provenance claims resources it did not write")
+	}
+	// A newer A08 still applies.
+	send(t, in, ingesttest.ADT{Event: "A08", N: 4, Family: "RENAMED", Control: "A08-4b",
+		At: ingesttest.Base.Add(48 * time.Hour)}.Bytes())
+	if got := field(t, st, "Patient", pat.ID, "name.family"); got != "RENAMED" {
+		t.Errorf("newer A08 not applied: %q", got)
+	}
+}
+
+// TestMDMDoesNotReopenEncounter: a document notification after the
+// discharge (newer, but its PV1 has no PV1-45) leaves the finished
+// Encounter alone; one before the admission creates the Encounter, which
+// the (older) ADT events still update.
+func TestMDMDoesNotReopenEncounter(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	send(t, in, ingesttest.Admit(5))
+	dis := send(t, in, ingesttest.Discharge(5))
+	enc := record(t, dis.Stored, "Encounter")
+	mdm := send(t, in, ingesttest.ADT{Event: "T02", N: 5, At: ingesttest.Base.Add(72 * time.Hour)}.Bytes())
+	if code, _, _ := ack(t, mdm.ACK); code != "AA" {
+		t.Fatalf("MDM ACK %s", code)
+	}
+	if got := field(t, st, "Encounter", enc.ID, "status"); got != "finished" {
+		t.Errorf("MDM changed the finished encounter to %q", got)
+	}
+	record(t, mdm.Stored, "DocumentReference")
+
+	mdmFirst := send(t, in, ingesttest.ADT{Event: "T02", N: 6, At: ingesttest.Base.Add(72 * time.Hour)}.Bytes())
+	enc6 := record(t, mdmFirst.Stored, "Encounter")
+	send(t, in, ingesttest.Discharge(6))
+	if got := field(t, st, "Encounter", enc6.ID, "status"); got != "finished" {
+		t.Errorf("A03 after an MDM left the encounter %q", got)
+	}
+}
+
+// TestRefused: input that cannot be accepted gets AR/AE with ERR, and
+// nothing is stored.
+func TestRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, data string
+		code       string
+	}{
+		{"not hl7", "hello, world", "AR"},
+		{"bad delimiters", "MSH|^~\\", "AR"},
+		{"unsupported type", "MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X1|P|2.5\rPID|1||1^^^H^PI\r", "AR"},
+		{"no PID", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X2|P|2.5\rEVN||20260301\rPV1|1|I\r", "AR"},
+		{"no patient identifier", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X4|P|2.5\rEVN||20260301\rPID|1||\rPV1|1|I\r", "AE"},
+		{"enhanced mode", "MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X3|P|2.5|||AL|AL\r", "CR"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in, st := newTest(t)
+			r := send(t, in, []byte(tc.data))
+			code, _, errs := ack(t, r.ACK)
+			if code != tc.code || len(errs) == 0 || r.Stored != nil || !r.SendACK {
+				t.Errorf("ACK %s %v stored %v, want %s with ERR", code, errs, r.Stored, tc.code)
+			}
+			if n := changes(t, st); n != 0 {
+				t.Errorf("%d versions stored", n)
+			}
+		})
+	}
+}
+
+func TestEnhancedMode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		accept, app      string
+		sendACK, sendApp bool
+	}{
+		{"AL", "AL", true, true},
+		{"AL", "NE", true, false},
+		{"NE", "AL", false, true},
+		{"ER", "SU", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.accept+"-"+tc.app, func(t *testing.T) {
+			t.Parallel()
+			in, _ := newTest(t)
+			r := send(t, in, ingesttest.ADT{N: 9, Accept: tc.accept, App: tc.app}.Bytes())
+			if code, ctl, _ := ack(t, r.ACK); code != "CA" || ctl != "A01-9" {
+				t.Errorf("accept ACK %s %s, want CA", code, ctl)
+			}
+			if code, _, _ := ack(t, r.AppACK); code != "AA" {
+				t.Errorf("application ACK %s, want AA", code)
+			}
+			if r.SendACK != tc.sendACK || r.SendAppACK != tc.sendApp {
+				t.Errorf("send %v/%v, want %v/%v", r.SendACK, r.SendAppACK, tc.sendACK, tc.sendApp)
+			}
+		})
+	}
+}
+
+func TestIncomingACKIgnored(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	r := send(t, in, []byte("MSH|^~\\&|A|B|C|D|20260301||ACK^A01^ACK|X9|P|2.5\rMSA|CA|Z1\r"))
+	if r.ACK != nil || r.AppACK != nil || changes(t, st) != 0 {
+		t.Errorf("an incoming ACK was answered or stored: %+v", r)
+	}
+}
+
+func TestAuthorizeRefuses(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	var asked []string
+	_, err := in.HL7v2(context.Background(), ingesttest.Admit(1), func(types []string) error {
+		asked = types
+		return outcome.New(outcome.Forbidden, "no")
+	})
+	if outcome.KindOf(err) != outcome.Forbidden {
+		t.Fatalf("err %v, want Forbidden", err)
+	}
+	if !strings.Contains(strings.Join(asked, ","), "Encounter") || changes(t, st) != 0 {
+		t.Errorf("asked %v; stored %d", asked, changes(t, st))
+	}
+}
+
+func TestClosedStoreIsNotAcknowledged(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	st.Close()
+	if _, err := in.HL7v2(context.Background(), ingesttest.Admit(1), nil); outcome.KindOf(err) != outcome.Busy {
+		t.Fatalf("err %v, want Busy (no ACK)", err)
+	}
+}
+
+func TestACKRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, r := range []*Reply{{ACK: []byte("MSH|a\r")}, {ACK: []byte("MSH|a\r"), AppACK: []byte("MSH|b\r")}} {
+		ack, app, err := decodeACKRecord(encodeACKRecord(r))
+		if err != nil || !bytes.Equal(ack, r.ACK) || !bytes.Equal(app, r.AppACK) {
+			t.Errorf("round trip of %q/%q: %q/%q %v", r.ACK, r.AppACK, ack, app, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {2, 0, 0, 0, 0}, {1, 0, 0, 0, 9, 'x'}} {
+		if _, _, err := decodeACKRecord(bad); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+}

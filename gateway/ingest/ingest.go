@@ -1,0 +1,256 @@
+// Package ingest stores what the mappings produce: it turns a mapping's
+// transaction Bundle (every entry a PUT to a deterministic Type/id) into one
+// store transaction, and applies the rules of HL7 v2 feeds on the way
+// (hl7v2.go): resends are answered with the original ACK, older events never
+// overwrite newer data, and the ACK exists only once the data is durably
+// committed.
+//
+// The transports (gateway/api's /ingest routes, gateway/mllp, `relais
+// convert`) call this package; it holds no HTTP or socket code. Map gives
+// the mapping alone, with the same options the server uses, so that `relais
+// convert` prints exactly what would be stored.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/mappings/assessment"
+	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/cda"
+	"github.com/relais-health/relais/mappings/hl7v2"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// Format names a source format, as `relais convert --from` spells it.
+type Format string
+
+// The formats.
+const (
+	HL7v2      Format = "hl7v2"
+	CDA        Format = "cda"
+	AGGIR      Format = "aggir"      // AGGIR JSON or a TDDUI QuestionnaireResponse
+	Assessment Format = "assessment" // any assessment input (AGGIR, QuestionnaireResponse, needs)
+)
+
+// Formats lists the accepted formats.
+var Formats = []Format{HL7v2, CDA, AGGIR, Assessment}
+
+// Options configure the mappings, for the server and `relais convert` alike.
+type Options struct {
+	// Now is the clock for Provenance, ACKs and lastUpdated; default time.Now.
+	Now func() time.Time
+	// Zone reads HL7 v2 and CDA times written without an offset; default UTC.
+	Zone *time.Location
+	// MaxCDA bounds a CDA document, embedded ones included; default
+	// cda.DefaultMaxSize.
+	MaxCDA int
+	// Codec parses QuestionnaireResponse input; default: a shared one.
+	Codec *codec.Codec
+}
+
+// Map translates data from format f into a transaction Bundle, storing
+// nothing. HL7 v2 errors are *er7.Error; the others *outcome.Error (kind
+// Invalid or TooLarge) whose issues say what was wrong.
+func Map(f Format, data []byte, o Options) (*bundle.Result, error) {
+	switch f {
+	case HL7v2:
+		cv, err := hl7v2.Convert(data, o.hl7v2())
+		if err != nil {
+			return nil, err
+		}
+		return cv.Result, nil
+	case CDA:
+		return cda.Convert(data, o.cda())
+	case AGGIR:
+		return assessment.ConvertAGGIR(data, o.assessment(""))
+	case Assessment:
+		return assessment.Convert(data, o.assessment(""))
+	}
+	return nil, fmt.Errorf("unknown format %q", f)
+}
+
+func (o Options) cda() cda.Options { return cda.Options{Now: o.Now, MaxSize: o.MaxCDA, Location: o.Zone} }
+
+// hl7v2 wires MDM documents that carry CDA to the CDA mapping.
+func (o Options) hl7v2() hl7v2.Options {
+	return hl7v2.Options{
+		Now: o.Now, Zone: o.Zone,
+		EmbeddedCDA: func(doc []byte) (*bundle.Result, error) { return cda.Convert(doc, o.cda()) },
+	}
+}
+
+func (o Options) assessment(carePlan string) assessment.Options {
+	return assessment.Options{Now: o.Now, CarePlan: carePlan, Codec: o.Codec}
+}
+
+// Config configures an Ingester.
+type Config struct {
+	Store  *store.Store // required
+	Logger *slog.Logger // default slog.Default()
+	Options
+}
+
+// Ingester maps and stores source documents and messages. It is safe for
+// concurrent use.
+type Ingester struct {
+	store *store.Store
+	log   *slog.Logger
+	opts  Options
+	acker er7.Acker
+}
+
+// New builds an Ingester.
+func New(cfg Config) (*Ingester, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("ingest: Config.Store is required")
+	}
+	in := &Ingester{store: cfg.Store, log: cfg.Logger, opts: cfg.Options}
+	if in.log == nil {
+		in.log = slog.Default()
+	}
+	if in.opts.Now == nil {
+		in.opts.Now = time.Now
+	}
+	in.acker = er7.Acker{Now: in.opts.Now}
+	return in, nil
+}
+
+// Authorize is asked, before anything is stored, whether the caller may
+// create and update resources of the given types (sorted, distinct).
+// Nil allows everything.
+type Authorize func(types []string) error
+
+// Stored is the outcome of storing one mapping result.
+type Stored struct {
+	// Results has one entry per Bundle entry, in order: the version each
+	// PUT wrote, or the current version where nothing was written (an
+	// unchanged resource, or one kept because newer data was stored).
+	Results []store.TxResult
+	// Issues are the mapping's warnings (also stored, as the Bundle's
+	// OperationOutcome).
+	Issues []outcome.Issue
+}
+
+// Store stores res with one transaction.
+func (in *Ingester) Store(ctx context.Context, res *bundle.Result, authz Authorize) (*Stored, error) {
+	entries, err := Entries(res)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(authz, entries); err != nil {
+		return nil, err
+	}
+	results, err := in.store.TransactionWith(ctx, entries, store.TxOptions{KeepUnchanged: true})
+	if err != nil {
+		return nil, err
+	}
+	return &Stored{Results: results, Issues: res.Issues}, nil
+}
+
+// CDA maps a CDA document and stores it.
+func (in *Ingester) CDA(ctx context.Context, doc []byte, authz Authorize) (*Stored, error) {
+	res, err := cda.Convert(doc, in.opts.cda())
+	if err != nil {
+		return nil, err
+	}
+	return in.Store(ctx, res, authz)
+}
+
+// Assessment maps an assessment (AGGIR JSON, a TDDUI QuestionnaireResponse
+// or a needs assessment) and stores it. A needs assessment is linked to the
+// patient's active CarePlan when the store has one.
+func (in *Ingester) Assessment(ctx context.Context, input []byte, authz Authorize) (*Stored, error) {
+	res, err := assessment.Convert(input, in.opts.assessment(""))
+	if err != nil {
+		return nil, err
+	}
+	if kind, _ := assessment.Detect(input); kind == assessment.KindNeeds {
+		plan, err := in.activeCarePlan(subjectOf(res))
+		if err != nil {
+			return nil, err
+		}
+		if plan != "" {
+			if res, err = assessment.Convert(input, in.opts.assessment(plan)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return in.Store(ctx, res, authz)
+}
+
+// subjectOf is the "Patient/id" the Bundle is about: its first Patient.
+func subjectOf(res *bundle.Result) string {
+	for _, e := range res.Bundle.GetEntry() {
+		if r := resource.Unwrap(e.GetResource()); r != nil && resource.Type(r) == "Patient" {
+			return "Patient/" + resource.ID(r)
+		}
+	}
+	return ""
+}
+
+// activeCarePlan returns "CarePlan/id" of the patient's most recently
+// updated active CarePlan, or "".
+func (in *Ingester) activeCarePlan(patient string) (string, error) {
+	if patient == "" {
+		return "", nil
+	}
+	q, err := search.Parse("CarePlan", url.Values{"subject": {patient}, "status": {"active"}}, true)
+	if err != nil {
+		return "", fmt.Errorf("care plan query: %w", err)
+	}
+	hits, err := in.store.Search(q, nil)
+	if err != nil || len(hits) == 0 {
+		return "", err
+	}
+	best := hits[0]
+	for _, h := range hits[1:] {
+		if h.LastUpdated > best.LastUpdated {
+			best = h
+		}
+	}
+	return "CarePlan/" + best.ID, nil
+}
+
+// Entries turns a mapping's Bundle into store entries: every entry must be
+// a PUT of a resource to its own Type/id.
+func Entries(res *bundle.Result) ([]store.TxEntry, error) {
+	entries := make([]store.TxEntry, 0, len(res.Bundle.GetEntry()))
+	for i, e := range res.Bundle.GetEntry() {
+		r := resource.Unwrap(e.GetResource())
+		if r == nil || e.GetRequest().GetMethod().GetValue().String() != "PUT" {
+			return nil, outcome.New(outcome.Internal, fmt.Sprintf("mapping entry %d is not a PUT of a resource", i))
+		}
+		typ, id := resource.Type(r), resource.ID(r)
+		if e.GetRequest().GetUrl().GetValue() != typ+"/"+id {
+			return nil, outcome.New(outcome.Internal, fmt.Sprintf("mapping entry %d: request.url is not its resource's Type/id", i))
+		}
+		entries = append(entries, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: r})
+	}
+	return entries, nil
+}
+
+func authorize(authz Authorize, entries []store.TxEntry) error {
+	if authz == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var types []string
+	for _, e := range entries {
+		if !seen[e.Type] {
+			seen[e.Type] = true
+			types = append(types, e.Type)
+		}
+	}
+	sort.Strings(types)
+	return authz(types)
+}
