@@ -79,7 +79,9 @@ func Map(f Format, data []byte, o Options) (*bundle.Result, error) {
 	return nil, fmt.Errorf("unknown format %q", f)
 }
 
-func (o Options) cda() cda.Options { return cda.Options{Now: o.Now, MaxSize: o.MaxCDA, Location: o.Zone} }
+func (o Options) cda() cda.Options {
+	return cda.Options{Now: o.Now, MaxSize: o.MaxCDA, Location: o.Zone}
+}
 
 // hl7v2 wires MDM documents that carry CDA to the CDA mapping.
 func (o Options) hl7v2() hl7v2.Options {
