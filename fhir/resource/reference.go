@@ -44,6 +44,13 @@ func snake(s string) string {
 
 // Ref returns a reference to typ/id in google/fhir's typed form.
 func Ref(typ, id string) *dtpb.Reference {
+	if ref := refKnown(typ, id); ref != nil {
+		return ref
+	}
+	return refReflect(typ, id)
+}
+
+func refReflect(typ, id string) *dtpb.Reference {
 	ref := &dtpb.Reference{}
 	f, ok := refFieldByType[typ]
 	if !ok {

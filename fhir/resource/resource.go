@@ -3,7 +3,9 @@
 // wrapper that jsonformat reads and that Bundle entries carry.
 //
 // Everything here works through protoreflect on the generated R4 messages,
-// so it applies to all 146 R4 resource types without a per-type switch.
+// so it applies to all 146 R4 resource types without a per-type switch; the
+// types Relais produces take faster paths through the generated code
+// (known.go), with the same results.
 package resource
 
 import (
@@ -65,6 +67,13 @@ func Wrap(m proto.Message) (*bcrpb.ContainedResource, error) {
 	if cr, ok := m.(*bcrpb.ContainedResource); ok {
 		return cr, nil
 	}
+	if cr := wrapKnown(m); cr != nil {
+		return cr, nil
+	}
+	return wrapReflect(m)
+}
+
+func wrapReflect(m proto.Message) (*bcrpb.ContainedResource, error) {
 	f, ok := fieldByType[Type(m)]
 	if !ok || f.Message().FullName() != m.ProtoReflect().Descriptor().FullName() {
 		return nil, fmt.Errorf("%s is not an R4 resource", m.ProtoReflect().Descriptor().FullName())
@@ -89,6 +98,13 @@ func Unwrap(cr *bcrpb.ContainedResource) proto.Message {
 	if cr == nil {
 		return nil
 	}
+	if m, ok := unwrapKnown(cr); ok {
+		return m
+	}
+	return unwrapReflect(cr)
+}
+
+func unwrapReflect(cr *bcrpb.ContainedResource) proto.Message {
 	r := cr.ProtoReflect()
 	f := r.WhichOneof(oneof)
 	if f == nil {
@@ -97,8 +113,18 @@ func Unwrap(cr *bcrpb.ContainedResource) proto.Message {
 	return r.Get(f).Message().Interface()
 }
 
+// The generated getters of every resource type, which plain method calls
+// reach faster than protoreflect.
+type (
+	idGetter   interface{ GetId() *dtpb.Id }
+	metaGetter interface{ GetMeta() *dtpb.Meta }
+)
+
 // ID returns the logical id of m, or "".
 func ID(m proto.Message) string {
+	if g, ok := m.(idGetter); ok {
+		return g.GetId().GetValue()
+	}
 	r := m.ProtoReflect()
 	f := r.Descriptor().Fields().ByName("id")
 	if f == nil || !r.Has(f) {
@@ -120,6 +146,14 @@ func SetID(m proto.Message, id string) {
 
 // Meta returns the meta of m, creating an empty one if it has none.
 func Meta(m proto.Message) *dtpb.Meta {
+	if g, ok := m.(metaGetter); ok {
+		if meta := g.GetMeta(); meta != nil {
+			return meta
+		}
+		if meta := newMetaKnown(m); meta != nil {
+			return meta
+		}
+	}
 	r := m.ProtoReflect()
 	f := r.Descriptor().Fields().ByName("meta")
 	return r.Mutable(f).Message().Interface().(*dtpb.Meta)
@@ -127,6 +161,9 @@ func Meta(m proto.Message) *dtpb.Meta {
 
 // PeekMeta returns the meta of m without creating one (possibly nil).
 func PeekMeta(m proto.Message) *dtpb.Meta {
+	if g, ok := m.(metaGetter); ok {
+		return g.GetMeta()
+	}
 	r := m.ProtoReflect()
 	f := r.Descriptor().Fields().ByName("meta")
 	if !r.Has(f) {
