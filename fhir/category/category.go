@@ -112,16 +112,29 @@ func Default(resourceType string) Code {
 
 // Coding returns the meta.security coding for c.
 func (c Code) Coding() *dtpb.Coding {
-	return &dtpb.Coding{
-		System:  &dtpb.Uri{Value: System},
-		Code:    &dtpb.Code{Value: string(c)},
-		Display: &dtpb.String{Value: Display[c]},
-	}
+	// Every resource written gets labels: the coding and its elements are
+	// allocated together.
+	e := &struct {
+		coding  dtpb.Coding
+		system  dtpb.Uri
+		code    dtpb.Code
+		display dtpb.String
+	}{}
+	e.system.Value, e.code.Value, e.display.Value = System, string(c), Display[c]
+	e.coding.System, e.coding.Code, e.coding.Display = &e.system, &e.code, &e.display
+	return &e.coding
 }
 
 // Coding returns the meta.security coding for s.
 func (s Sensitivity) Coding() *dtpb.Coding {
-	return &dtpb.Coding{System: &dtpb.Uri{Value: s.System}, Code: &dtpb.Code{Value: s.Code}}
+	e := &struct {
+		coding dtpb.Coding
+		system dtpb.Uri
+		code   dtpb.Code
+	}{}
+	e.system.Value, e.code.Value = s.System, s.Code
+	e.coding.System, e.coding.Code = &e.system, &e.code
+	return &e.coding
 }
 
 // Label adds the category labels to m's meta.security, skipping those it
@@ -130,8 +143,10 @@ func (s Sensitivity) Coding() *dtpb.Coding {
 func Label(m proto.Message, codes ...Code) {
 	meta := resource.Meta(m)
 	if len(codes) == 0 {
-		if len(Of(m)) > 0 {
-			return
+		for _, c := range meta.Security {
+			if c.GetSystem().GetValue() == System {
+				return
+			}
 		}
 		codes = []Code{Default(resource.Type(m))}
 	}

@@ -4,8 +4,10 @@ import (
 	"slices"
 	"testing"
 
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestLabel(t *testing.T) {
@@ -42,5 +44,16 @@ func TestDefault(t *testing.T) {
 		if got := Default(typ); got != want {
 			t.Errorf("Default(%s) = %s, want %s", typ, got, want)
 		}
+	}
+}
+
+func TestCoding(t *testing.T) {
+	want := &dtpb.Coding{System: &dtpb.Uri{Value: System}, Code: &dtpb.Code{Value: "SOC"}, Display: &dtpb.String{Value: Display[SOC]}}
+	if got := SOC.Coding(); !proto.Equal(got, want) {
+		t.Errorf("SOC.Coding() = %v", got)
+	}
+	want = &dtpb.Coding{System: &dtpb.Uri{Value: ActCode}, Code: &dtpb.Code{Value: "PSY"}}
+	if got := PSY.Coding(); !proto.Equal(got, want) {
+		t.Errorf("PSY.Coding() = %v", got)
 	}
 }
