@@ -12,7 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -33,8 +33,18 @@ import (
 // an identifier). The same parts always give the same id; the id is a hash,
 // so no identifier (such as an INS-NIR) appears in URLs or logs.
 func ID(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x1f")))
-	return hex.EncodeToString(h[:16])
+	var buf [256]byte // ids are made for every resource: keep the input off the heap
+	in := buf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			in = append(in, 0x1f)
+		}
+		in = append(in, p...)
+	}
+	h := sha256.Sum256(in)
+	var out [32]byte
+	hex.Encode(out[:], h[:16])
+	return string(out[:])
 }
 
 // Mapping names a mapping and its version; the Provenance records it.
@@ -62,8 +72,15 @@ type Result struct {
 type Builder struct {
 	mapping Mapping
 	entries []*bcrpb.Bundle_Entry
+	puts    []put          // what each entry holds, without unwrapping it
 	index   map[string]int // "Type/id" -> entry
 	issues  []outcome.Issue
+}
+
+// put is the resource of an entry, with its type.
+type put struct {
+	typ string
+	res proto.Message
 }
 
 // New starts a Bundle for the given mapping.
@@ -75,26 +92,38 @@ func New(m Mapping) *Builder {
 // category when none is given), and returns its "Type/id" reference. res must
 // have an id. Putting the same Type/id again replaces the earlier entry.
 func (b *Builder) Put(res proto.Message, cats ...category.Code) string {
-	id := resource.ID(res)
+	id, typ := resource.ID(res), resource.Type(res)
 	if id == "" {
-		panic(fmt.Sprintf("bundle: %s without id", resource.Type(res)))
+		panic(fmt.Sprintf("bundle: %s without id", typ))
 	}
 	category.Label(res, cats...)
-	ref := resource.Type(res) + "/" + id
-	e := &bcrpb.Bundle_Entry{
-		Resource: resource.MustWrap(res),
-		Request: &bcrpb.Bundle_Entry_Request{
-			Method: &bcrpb.Bundle_Entry_Request_MethodCode{Value: cpb.HTTPVerbCode_PUT},
-			Url:    &dtpb.Uri{Value: ref},
-		},
-	}
+	ref := typ + "/" + id
+	e := newPut(resource.MustWrap(res), ref)
 	if i, ok := b.index[ref]; ok {
 		b.entries[i] = e
+		b.puts[i] = put{typ, res}
 		return ref
 	}
 	b.index[ref] = len(b.entries)
 	b.entries = append(b.entries, e)
+	b.puts = append(b.puts, put{typ, res})
 	return ref
+}
+
+// newPut allocates an entry and its request together: every resource put
+// needs one.
+func newPut(res *bcrpb.ContainedResource, ref string) *bcrpb.Bundle_Entry {
+	e := &struct {
+		entry   bcrpb.Bundle_Entry
+		request bcrpb.Bundle_Entry_Request
+		method  bcrpb.Bundle_Entry_Request_MethodCode
+		url     dtpb.Uri
+	}{}
+	e.method.Value = cpb.HTTPVerbCode_PUT
+	e.url.Value = ref
+	e.request.Method, e.request.Url = &e.method, &e.url
+	e.entry.Resource, e.entry.Request = res, &e.request
+	return &e.entry
 }
 
 // Get returns the resource already put at ref ("Type/id"), or nil.
@@ -103,7 +132,7 @@ func (b *Builder) Get(ref string) proto.Message {
 	if !ok {
 		return nil
 	}
-	return resource.Unwrap(b.entries[i].Resource)
+	return b.puts[i].res
 }
 
 // Warn records something in the source that was not mapped. path locates it
@@ -135,18 +164,17 @@ func (b *Builder) Finish(src Source) *Result {
 		key = []string{hex.EncodeToString(sum[:])}
 	}
 	key = append([]string{"source", b.mapping.Name}, key...)
-	targets := make([]*dtpb.Reference, 0, len(b.entries))
+	targets := make([]*dtpb.Reference, 0, len(b.puts))
 	var cats []category.Code
 	var sens []category.Sensitivity
-	for _, e := range b.entries {
-		res := resource.Unwrap(e.Resource)
-		targets = append(targets, resource.RefTo(res))
-		cats = append(cats, category.Of(res)...)
-		sens = append(sens, category.SensitivityOf(res)...)
+	for _, p := range b.puts {
+		targets = append(targets, resource.Ref(p.typ, resource.ID(p.res)))
+		cats, sens = appendLabels(cats, sens, p.res)
 	}
 
+	binID := ID(key...)
 	bin := &binpb.Binary{
-		Id:          &dtpb.Id{Value: ID(key...)},
+		Id:          &dtpb.Id{Value: binID},
 		ContentType: &binpb.Binary_ContentTypeCode{Value: src.ContentType},
 		Data:        &dtpb.Base64Binary{Value: src.Data},
 	}
@@ -158,17 +186,18 @@ func (b *Builder) Finish(src Source) *Result {
 		cats = []category.Code{category.CLIN}
 	}
 	category.LabelSensitive(bin, sens...)
-	binRef := b.Put(bin, cats...)
+	b.Put(bin, cats...)
 
+	devID := ID("mapping", b.mapping.Name, b.mapping.Version)
 	dev := &devpb.Device{
-		Id: &dtpb.Id{Value: ID("mapping", b.mapping.Name, b.mapping.Version)},
+		Id: &dtpb.Id{Value: devID},
 		DeviceName: []*devpb.Device_DeviceName{{
 			Name: &dtpb.String{Value: "Relais " + b.mapping.Name + " mapping"},
 			Type: &devpb.Device_DeviceName_TypeCode{Value: cpb.DeviceNameTypeCode_MANUFACTURER_NAME},
 		}},
 		Version: []*devpb.Device_Version{{Value: &dtpb.String{Value: b.mapping.Version}}},
 	}
-	devRef := b.Put(dev, category.ADM)
+	b.Put(dev, category.ADM)
 
 	prov := &provpb.Provenance{
 		Id:       &dtpb.Id{Value: ID(append([]string{"provenance"}, key...)...)},
@@ -184,20 +213,20 @@ func (b *Builder) Finish(src Source) *Result {
 				System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/provenance-participant-type"},
 				Code:   &dtpb.Code{Value: "assembler"},
 			}}},
-			Who: refOf(devRef),
+			Who: resource.Ref("Device", devID),
 		}},
 		Entity: []*provpb.Provenance_Entity{{
 			Role: &provpb.Provenance_Entity_RoleCode{Value: cpb.ProvenanceEntityRoleCode_SOURCE},
-			What: refOf(binRef),
+			What: resource.Ref("Binary", binID),
 		}},
 	}
 	if len(b.issues) > 0 {
-		oo := outcome.Resource(outcome.Invalid, b.issues)
+		oo := warnings(b.issues)
 		oo.Id = &dtpb.Id{Value: ID(append([]string{"outcome"}, key...)...)}
-		ooRef := b.Put(oo, category.CLIN)
+		b.Put(oo, category.CLIN)
 		prov.Entity = append(prov.Entity, &provpb.Provenance_Entity{
 			Role: &provpb.Provenance_Entity_RoleCode{Value: cpb.ProvenanceEntityRoleCode_DERIVATION},
-			What: refOf(ooRef),
+			What: resource.Ref("OperationOutcome", oo.Id.Value),
 		})
 	}
 	b.Put(prov, cats...)
@@ -211,6 +240,26 @@ func (b *Builder) Finish(src Source) *Result {
 		},
 		Issues: b.issues,
 	}
+}
+
+// appendLabels adds the category and sensitivity labels of res that cats and
+// sens do not hold yet, in meta.security order (category.Of and
+// category.SensitivityOf, without their slices).
+func appendLabels(cats []category.Code, sens []category.Sensitivity, res proto.Message) ([]category.Code, []category.Sensitivity) {
+	for _, c := range resource.PeekMeta(res).GetSecurity() {
+		system, code := c.GetSystem().GetValue(), c.GetCode().GetValue()
+		switch {
+		case system == category.System:
+			if !slices.Contains(cats, category.Code(code)) {
+				cats = append(cats, category.Code(code))
+			}
+		case category.IsSensitive(system, code):
+			if s := (category.Sensitivity{System: system, Code: code}); !slices.Contains(sens, s) {
+				sens = append(sens, s)
+			}
+		}
+	}
+	return cats, sens
 }
 
 func refOf(s string) *dtpb.Reference {

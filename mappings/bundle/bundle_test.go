@@ -11,10 +11,12 @@ import (
 	condpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 )
 
@@ -81,4 +83,17 @@ func TestValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	fhirtest.RunValidator(t, dir)
+}
+
+// TestWarningsAsOutcome: the Builder's own OperationOutcome is the one
+// outcome.Resource builds from the same warnings.
+func TestWarningsAsOutcome(t *testing.T) {
+	b := New(Mapping{Name: "test", Version: "1"})
+	b.Warn("PID-9", "field not mapped")
+	b.Warn("", "no path")
+	b.Warn("ZBE-3", "")
+	want := outcome.Resource(outcome.Invalid, b.Issues())
+	if got := warnings(b.Issues()); !proto.Equal(got, want) {
+		t.Errorf("warnings() = %v, want %v", got, want)
+	}
 }
