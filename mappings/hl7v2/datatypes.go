@@ -40,6 +40,16 @@ var codingSystems = map[string]string{
 	"DCM": "http://dicom.nema.org/resources/ontology/DCM",
 }
 
+// longestCodingSystem is the length of the longest name in codingSystems:
+// longer names (URIs, OIDs) need no upper-casing to be looked up.
+var longestCodingSystem = func() int {
+	n := 0
+	for name := range codingSystems {
+		n = max(n, len(name))
+	}
+	return n
+}()
+
 // codingSystem resolves a coding-system name: table 0396 names, HL7
 // tables ("HL70112"), OIDs and URIs. ok is false for local names.
 func codingSystem(name string) (string, bool) {
@@ -47,10 +57,12 @@ func codingSystem(name string) (string, bool) {
 	if n == "" {
 		return "", false
 	}
-	if uri, ok := codingSystems[strings.ToUpper(n)]; ok {
-		return uri, true
+	if len(n) <= longestCodingSystem {
+		if uri, ok := codingSystems[strings.ToUpper(n)]; ok {
+			return uri, true
+		}
 	}
-	if up := strings.ToUpper(n); strings.HasPrefix(up, "HL7") && len(n) == 7 && isDigits(n[3:]) {
+	if len(n) == 7 && strings.EqualFold(n[:3], "HL7") && isDigits(n[3:]) {
 		return v2System(n[3:]), true
 	}
 	if isOID(n) {
@@ -79,12 +91,18 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
+// isOID: digits in dot-separated arcs, at least two of them.
 func isOID(s string) bool {
 	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || !strings.Contains(s, ".") {
 		return false
 	}
-	for _, p := range strings.Split(s, ".") {
-		if !isDigits(p) {
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '.':
+			if s[i-1] == '.' {
+				return false
+			}
+		case s[i] < '0' || s[i] > '9':
 			return false
 		}
 	}

@@ -87,13 +87,18 @@ func (c *conv) visitPeople(pv1 *er7.Segment) {
 		code    string
 		display string
 	}{{7, "ATND", "attender"}, {8, "REF", "referrer"}, {9, "CON", "consultant"}, {17, "ADM", "admitter"}} {
-		role := &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-			System: &dtpb.Uri{Value: participationType}, Code: &dtpb.Code{Value: p.code}, Display: str(p.display),
-		}}}
+		var role *dtpb.CodeableConcept // shared by the field's repetitions
 		for _, r := range pv1.Field(p.field).Reps() {
-			if ref := c.practitioner(r); ref != nil {
-				c.addParticipant(role, ref)
+			ref := c.practitioner(r)
+			if ref == nil {
+				continue
 			}
+			if role == nil {
+				role = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
+					System: &dtpb.Uri{Value: participationType}, Code: &dtpb.Code{Value: p.code}, Display: str(p.display),
+				}}}
+			}
+			c.addParticipant(role, ref)
 		}
 	}
 }

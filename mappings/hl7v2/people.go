@@ -22,11 +22,28 @@ import (
 func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 	idValue := text(v.Comp(1).Sub(1))
 	a := hdSubs(v.Comp(9))
-	name := humanName(v, 2, 10)
-	if idValue == "" && name == nil {
-		return nil
+	var id string
+	var name *dtpb.HumanName
+	if idValue != "" {
+		key := a.key
+		if key == "" {
+			key = c.scope
+		}
+		id = bundle.ID("Practitioner", key, idValue)
+	} else {
+		if name = humanName(v, 2, 10); name == nil {
+			return nil
+		}
+		id = bundle.ID("Practitioner", c.scope, "name", name.GetFamily().GetValue(), givenOf(name))
 	}
-	p := &prpb.Practitioner{}
+	// The first mention of a practitioner in a message is the one kept.
+	if c.b.Get("Practitioner/"+id) != nil {
+		return practitionerRef(id)
+	}
+	if name == nil {
+		name = humanName(v, 2, 10)
+	}
+	p := &prpb.Practitioner{Id: &dtpb.Id{Value: id}}
 	if name != nil {
 		p.Name = []*dtpb.HumanName{name}
 	}
@@ -39,21 +56,8 @@ func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 			System: &dtpb.Uri{Value: terminology.RPPS}, Value: &dtpb.String{Value: idValue[1:]},
 		})
 	}
-	switch {
-	case idValue != "":
-		key := a.key
-		if key == "" {
-			key = c.scope
-		}
-		p.Id = &dtpb.Id{Value: bundle.ID("Practitioner", key, idValue)}
-	default:
-		p.Id = &dtpb.Id{Value: bundle.ID("Practitioner", c.scope, "name", name.GetFamily().GetValue(), givenOf(name))}
-	}
-	ref := "Practitioner/" + p.Id.Value
-	if c.b.Get(ref) == nil {
-		c.put(p)
-	}
-	return practitionerRef(p.Id.Value)
+	c.put(p)
+	return practitionerRef(id)
 }
 
 func givenOf(n *dtpb.HumanName) string {
@@ -77,21 +81,24 @@ func (c *conv) organization(v er7.Value) *dtpb.Reference {
 		return nil
 	}
 	a := hdSubs(v.Comp(6))
-	o := &orgpb.Organization{Name: str(name)}
-	if id := identifier(idValue, a, text(v.Comp(7))); id != nil {
-		o.Identifier = append(o.Identifier, id)
-	}
 	key := a.key
 	if key == "" {
 		key = c.scope
 	}
+	var id string
 	if idValue != "" {
-		o.Id = &dtpb.Id{Value: bundle.ID("Organization", key, idValue)}
+		id = bundle.ID("Organization", key, idValue)
 	} else {
-		o.Id = &dtpb.Id{Value: bundle.ID("Organization", c.scope, "name", name)}
+		id = bundle.ID("Organization", c.scope, "name", name)
 	}
-	if c.b.Get("Organization/"+o.Id.Value) == nil {
-		c.put(o)
+	// The first mention of an organization in a message is the one kept.
+	if c.b.Get("Organization/"+id) != nil {
+		return organizationRef(id)
 	}
-	return organizationRef(o.Id.Value)
+	o := &orgpb.Organization{Id: &dtpb.Id{Value: id}, Name: str(name)}
+	if ident := identifier(idValue, a, text(v.Comp(7))); ident != nil {
+		o.Identifier = append(o.Identifier, ident)
+	}
+	c.put(o)
+	return organizationRef(id)
 }

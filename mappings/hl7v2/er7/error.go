@@ -1,9 +1,6 @@
 package er7
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // Condition is an HL7 message error condition code (HL7 table 0357), carried
 // in ERR-3 of an acknowledgement.
@@ -64,28 +61,39 @@ type Location struct {
 // String renders the location as "PID-3[2].4.1", or "OBX(3)-5" for the third
 // occurrence of a segment.
 func (l Location) String() string {
-	var b strings.Builder
-	b.WriteString(l.Segment)
+	var buf [32]byte
+	return string(l.appendTo(buf[:0]))
+}
+
+func (l Location) appendTo(b []byte) []byte {
+	b = append(b, l.Segment...)
 	if l.Segment == "" {
-		b.WriteString("segment")
+		b = append(b, "segment"...)
 	}
 	if l.Seq > 1 {
-		b.WriteString("(" + strconv.Itoa(l.Seq) + ")")
+		b = append(b, '(')
+		b = strconv.AppendInt(b, int64(l.Seq), 10)
+		b = append(b, ')')
 	}
 	if l.Field == 0 {
-		return b.String()
+		return b
 	}
-	b.WriteString("-" + strconv.Itoa(l.Field))
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(l.Field), 10)
 	if l.Rep > 1 {
-		b.WriteString("[" + strconv.Itoa(l.Rep) + "]")
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(l.Rep), 10)
+		b = append(b, ']')
 	}
 	if l.Component > 0 {
-		b.WriteString("." + strconv.Itoa(l.Component))
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(l.Component), 10)
 		if l.Sub > 0 {
-			b.WriteString("." + strconv.Itoa(l.Sub))
+			b = append(b, '.')
+			b = strconv.AppendInt(b, int64(l.Sub), 10)
 		}
 	}
-	return b.String()
+	return b
 }
 
 // Error is a problem with a message: where it is, which table 0357 condition
