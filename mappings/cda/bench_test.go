@@ -68,6 +68,31 @@ func BenchmarkCorpus(b *testing.B) {
 	})
 }
 
+// BenchmarkCorpusParallel is BenchmarkCorpus with documents converted
+// concurrently on every core, as the gateway converts concurrent requests.
+func BenchmarkCorpusParallel(b *testing.B) {
+	docs, size := loadCorpus(b)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			for _, d := range docs {
+				res, err := Convert(d, Options{})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := EncodeJSON(res.Bundle); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
+}
+
 // BenchmarkCorpusConvertOnly leaves printing out.
 func BenchmarkCorpusConvertOnly(b *testing.B) { benchCorpus(b, func(*testing.B, *bundle.Result) {}) }
 

@@ -2,6 +2,7 @@ package cda
 
 import (
 	"encoding/base64"
+	"path"
 	"strings"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -332,11 +333,12 @@ func (c *conv) nonXMLBody(comp *comppb.Composition, body el) {
 	t := body.child("text")
 	att := &dtpb.Attachment{Title: str(c.root.child("title").text())}
 	mt := strings.TrimSpace(t.attr("mediaType"))
+	ref := strings.TrimSpace(t.child("reference").attr("value"))
 	if mt == "" {
-		mt = "text/plain"
+		mt = mediaTypeOf(ref) // CDA's default is text/plain; a referenced file's extension says better
 	}
 	att.ContentType = &dtpb.Attachment_ContentTypeCode{Value: mt}
-	if ref := strings.TrimSpace(t.child("reference").attr("value")); ref != "" {
+	if ref != "" {
 		att.Url = &dtpb.Url{Value: ref}
 	} else if data, ok := c.bodyData(t); ok {
 		att.Data = &dtpb.Base64Binary{Value: data}
@@ -350,11 +352,11 @@ func (c *conv) nonXMLBody(comp *comppb.Composition, body el) {
 		Code:   &drpb.DocumentReference_RelatesTo_CodeType{Value: cpb.DocumentRelationshipTypeCode_TRANSFORMS},
 		Target: resource.Ref("DocumentReference", bundle.ID(append([]string{"DocumentReference", "original"}, c.setKey...)...)),
 	}}
-	ref := c.put(dr, category.CLIN)
+	drRef := c.put(dr, category.CLIN)
 	comp.Section = append(comp.Section, &comppb.Composition_Section{
 		Title: comp.Title,
 		Text:  textNarrative("Unstructured document: see the attached "+mt+" content.", cpb.NarrativeStatusCode_GENERATED),
-		Entry: []*dtpb.Reference{ref},
+		Entry: []*dtpb.Reference{drRef},
 	})
 }
 
@@ -379,4 +381,27 @@ func (c *conv) bodyData(t el) ([]byte, bool) {
 		return nil, false
 	}
 	return []byte(raw), raw != ""
+}
+
+// mediaTypeOf guesses the media type of a referenced file from its
+// extension; text/plain (the CDA default) otherwise.
+func mediaTypeOf(ref string) string {
+	ext := strings.ToLower(path.Ext(strings.SplitN(ref, "?", 2)[0]))
+	switch ext {
+	case ".pdf":
+		return "application/pdf"
+	case ".rtf":
+		return "text/rtf"
+	case ".html", ".htm":
+		return "text/html"
+	case ".xml":
+		return "text/xml"
+	case ".jpg", ".jpeg":
+		return "image/jpeg"
+	case ".png":
+		return "image/png"
+	case ".tif", ".tiff":
+		return "image/tiff"
+	}
+	return "text/plain"
 }

@@ -125,10 +125,11 @@ func parseXML(doc []byte) (*tree, error) {
 	if err != nil {
 		return nil, &syntaxError{0, err}
 	}
-	// Rough capacity guesses: about one element per 40 bytes of CDA.
+	// Size the arenas once: every node starts with '<' (end tags too, so
+	// this over-counts by about half) and every attribute has a '='.
 	p := &parser{s: s, t: &tree{
-		nodes: make([]node, 0, len(s)/40+16),
-		attrs: make([]attr, 0, len(s)/40+16),
+		nodes: make([]node, 0, strings.Count(s, "<")*2/3+16),
+		attrs: make([]attr, 0, strings.Count(s, "=")+16),
 		ids:   map[string]int32{},
 	}}
 	p.bindings = append(p.bindings, binding{prefix: "xml", ns: nsXML, depth: -1})

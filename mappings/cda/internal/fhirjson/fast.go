@@ -359,7 +359,26 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 		}
 		lit = "#" + r.Fragment.Value
 	default:
-		return false, nil
+		// A typed id (patient_id, ...): its field number gives the type.
+		m := x.ProtoReflect()
+		f := m.WhichOneof(w.p.refOneof)
+		prefix, known := w.p.refPrefixes[f.Number()]
+		id, isID := m.Get(f).Message().Interface().(*dtpb.ReferenceId)
+		if !known || !isID || id.Id != nil || id.Extension != nil || id.History != nil {
+			return false, nil
+		}
+		o := w.open()
+		if x.Display != nil {
+			o.key("display")
+			w.str(x.Display.Value)
+		}
+		o.key("reference")
+		w.buf = append(w.buf, '"')
+		w.buf = append(w.buf, prefix...)
+		w.strBody(id.Value)
+		w.buf = append(w.buf, '"')
+		o.close()
+		return true, nil
 	}
 	o := w.open()
 	if x.Display != nil {

@@ -24,6 +24,8 @@ import (
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
 	apb "github.com/google/fhir/go/proto/google/fhir/proto/annotations_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -44,9 +46,11 @@ const (
 
 // Printer prints resources. It is safe for concurrent use.
 type Printer struct {
-	fallback *jsonformat.Marshaller
-	kinds    sync.Map // protoreflect.MessageDescriptor -> kind
-	names    sync.Map // protoreflect.FieldDescriptor (choice member) -> capitalised JSON name
+	fallback    *jsonformat.Marshaller
+	refOneof    protoreflect.OneofDescriptor
+	refPrefixes map[protoreflect.FieldNumber]string // typed reference field -> "Type/"
+	kinds       sync.Map                            // protoreflect.MessageDescriptor -> kind
+	names       sync.Map                            // protoreflect.FieldDescriptor (choice member) -> capitalised JSON name
 }
 
 // New returns a Printer.
@@ -55,12 +59,38 @@ func New() (*Printer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsonformat marshaller: %w", err)
 	}
-	return &Printer{fallback: m}, nil
+	p := &Printer{fallback: m, refPrefixes: map[protoreflect.FieldNumber]string{}}
+	p.refOneof = (&dtpb.Reference{}).ProtoReflect().Descriptor().Oneofs().ByName("reference")
+	fs := p.refOneof.Fields()
+	for i := 0; i < fs.Len(); i++ {
+		if f := fs.Get(i); f.Message() != nil && f.Message().Name() == "ReferenceId" {
+			p.refPrefixes[f.Number()] = refType(f.Name()) + "/"
+		}
+	}
+	return p, nil
+}
+
+// sizeHint guesses the printed size of a Bundle, so the buffer rarely grows:
+// base64 of each Binary plus about 2 kB per other entry.
+func sizeHint(m proto.Message) int {
+	b, ok := m.(*bcrpb.Bundle)
+	if !ok {
+		return 16 << 10
+	}
+	n := 1024
+	for _, e := range b.Entry {
+		if bin := e.GetResource().GetBinary(); bin != nil {
+			n += len(bin.GetData().GetValue())*4/3 + 512
+			continue
+		}
+		n += 2048
+	}
+	return n
 }
 
 // Marshal prints a resource (or a ContainedResource) as compact JSON.
 func (p *Printer) Marshal(m proto.Message) ([]byte, error) {
-	w := &writer{p: p, buf: make([]byte, 0, 64<<10)}
+	w := &writer{p: p, buf: make([]byte, 0, sizeHint(m))}
 	r := m.ProtoReflect()
 	if p.kindOf(r.Descriptor()) == kindContained {
 		if err := w.contained(r); err != nil {
@@ -440,11 +470,7 @@ func (w *writer) primitive(m protoreflect.Message) (bool, error) {
 		if ev == nil {
 			return false, errFallback
 		}
-		if orig := proto.GetExtension(ev.Options(), apb.E_FhirOriginalCode).(string); orig != "" {
-			w.str(orig)
-			return true, nil
-		}
-		w.str(strings.ReplaceAll(strings.ToLower(string(ev.Name())), "_", "-"))
+		w.str(w.p.enumCode(ev))
 		return true, nil
 	}
 	return false, errFallback
@@ -619,4 +645,19 @@ func unixMicro(us int64, loc *time.Location) time.Time { return time.UnixMicro(u
 func isChoice(d protoreflect.MessageDescriptor) bool {
 	o := d.Oneofs()
 	return o.Len() == 1 && o.Get(0).Name() == "choice"
+}
+
+// enumCode is the FHIR code of a google/fhir code enum value: its original
+// code when the enum name could not hold it, else the name lower-cased with
+// hyphens.
+func (p *Printer) enumCode(ev protoreflect.EnumValueDescriptor) string {
+	if c, ok := p.names.Load(ev); ok {
+		return c.(string)
+	}
+	c := proto.GetExtension(ev.Options(), apb.E_FhirOriginalCode).(string)
+	if c == "" {
+		c = strings.ReplaceAll(strings.ToLower(string(ev.Name())), "_", "-")
+	}
+	p.names.Store(ev, c)
+	return c
 }
