@@ -14,6 +14,7 @@ import (
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/ingest"
 )
 
 // Config configures the API.
@@ -28,6 +29,9 @@ type Config struct {
 	// MaxBody bounds request bodies (default 16 MiB).
 	MaxBody int64
 	Now     func() time.Time
+	// Ingester serves the /ingest routes; nil: one on Store with default
+	// mapping options.
+	Ingester *ingest.Ingester
 }
 
 // API serves HTTP requests.
@@ -39,6 +43,7 @@ type API struct {
 	baseURL  string
 	maxBody  int64
 	now      func() time.Time
+	ingest   *ingest.Ingester
 	pages    *pages
 	capStmt  []byte
 	handler  http.Handler
@@ -61,6 +66,14 @@ func New(cfg Config) (*API, error) {
 	}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.ingest = cfg.Ingester; a.ingest == nil {
+		var err error
+		a.ingest, err = ingest.New(ingest.Config{Store: cfg.Store, Logger: a.log,
+			Options: ingest.Options{Now: a.now, Codec: cfg.Codec}})
+		if err != nil {
+			return nil, err
+		}
 	}
 	a.pages = newPages(4096, 30*time.Minute, a.now)
 	capStmt, err := capabilityStatement(a.codec, a.now())

@@ -36,6 +36,10 @@ func (a *API) routes() http.Handler {
 		{"DELETE", "/fhir/{type}/{id}", a.delete},
 		{"GET", "/fhir/{type}/{id}/_history", a.instanceHistory},
 		{"GET", "/fhir/{type}/{id}/_history/{vid}", a.vread},
+		// Source documents mapped to FHIR and stored (ingest.go).
+		{"POST", "/ingest/hl7v2", a.ingestHL7v2},
+		{"POST", "/ingest/cda", a.ingestCDA},
+		{"POST", "/ingest/assessment", a.ingestAssessment},
 	}
 	r := mux.NewRouter()
 	for _, rt := range open {
