@@ -151,7 +151,7 @@ func TestLargeDocumentMemory(t *testing.T) {
 	run()
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
-	const ceiling = 40 // times the input size
+	const ceiling = 16 // times the input size
 	if limit := uint64(ceiling * len(d)); allocated > limit {
 		t.Errorf("converting %d bytes allocated %d bytes, more than %d× the input", len(d), allocated, ceiling)
 	}

@@ -104,26 +104,83 @@ func (p *Printer) Marshal(m proto.Message) ([]byte, error) {
 	return w.buf, nil
 }
 
-func (p *Printer) kindOf(d protoreflect.MessageDescriptor) kind {
-	if k, ok := p.kinds.Load(d); ok {
-		return k.(kind)
+// info is what the printer needs to know about a message type, computed
+// once per type.
+type info struct {
+	kind  kind
+	prim  primClass
+	value protoreflect.FieldDescriptor // primitives: the value field
+}
+
+type primClass uint8
+
+const (
+	primOther primClass = iota
+	primString
+	primBase64
+	primBool
+	primInt
+	primUint
+	primDecimal
+	primTime // Date, DateTime, Instant
+	primEnumCode
+	primStringCode
+)
+
+func (p *Printer) kindOf(d protoreflect.MessageDescriptor) kind { return p.infoOf(d).kind }
+
+func (p *Printer) infoOf(d protoreflect.MessageDescriptor) *info {
+	if in, ok := p.kinds.Load(d); ok {
+		return in.(*info)
 	}
-	k := kindMessage
+	in := &info{kind: kindMessage}
 	opts := d.Options()
 	switch {
 	case d.FullName() == "google.protobuf.Any":
-		k = kindAny
+		in.kind = kindAny
 	case d.Name() == "ContainedResource":
-		k = kindContained
+		in.kind = kindContained
 	case proto.GetExtension(opts, apb.E_StructureDefinitionKind).(apb.StructureDefinitionKindValue) == apb.StructureDefinitionKindValue_KIND_PRIMITIVE_TYPE:
-		k = kindPrimitive
+		in.kind = kindPrimitive
+		in.value = d.Fields().ByName("value")
+		in.prim = primClassOf(d, in.value)
 	case proto.HasExtension(opts, apb.E_IsChoiceType):
-		k = kindChoice
+		in.kind = kindChoice
 	case proto.HasExtension(opts, apb.E_FhirReferenceType):
-		k = kindReference
+		in.kind = kindReference
 	}
-	p.kinds.Store(d, k)
-	return k
+	p.kinds.Store(d, in)
+	return in
+}
+
+func primClassOf(d protoreflect.MessageDescriptor, value protoreflect.FieldDescriptor) primClass {
+	switch d.Name() {
+	case "Base64Binary":
+		return primBase64
+	case "Canonical", "Code", "Markdown", "Oid", "String", "Uri", "Url", "Uuid", "Xhtml", "ReferenceId", "Id":
+		return primString
+	case "Boolean":
+		return primBool
+	case "Integer":
+		return primInt
+	case "PositiveInt", "UnsignedInt":
+		return primUint
+	case "Decimal":
+		return primDecimal
+	case "Date", "DateTime", "Instant":
+		return primTime
+	case "Time":
+		return primOther
+	}
+	switch {
+	case value == nil:
+		return primOther
+	case value.Kind() == protoreflect.StringKind:
+		return primStringCode
+	case value.Kind() == protoreflect.EnumKind:
+		return primEnumCode
+	}
+	return primOther
 }
 
 // choiceName is field + capitalised member name: value + quantity -> valueQuantity.
@@ -420,48 +477,36 @@ func (w *writer) primitive(m protoreflect.Message) (bool, error) {
 	if hasMeta(m) {
 		return false, errFallback
 	}
-	d := m.Descriptor()
-	fs := d.Fields()
-	switch d.Name() {
-	case "Base64Binary":
-		v := m.Get(fs.ByName("value")).Bytes()
+	in := w.p.infoOf(m.Descriptor())
+	f := in.value
+	switch in.prim {
+	case primBase64:
 		w.buf = append(w.buf, '"')
-		w.buf = base64.StdEncoding.AppendEncode(w.buf, v)
+		w.buf = base64.StdEncoding.AppendEncode(w.buf, m.Get(f).Bytes())
 		w.buf = append(w.buf, '"')
 		return true, nil
-	case "Canonical", "Code", "Markdown", "Oid", "String", "Uri", "Url", "Uuid", "Xhtml", "ReferenceId", "Id":
-		w.str(m.Get(fs.ByName("value")).String())
+	case primString, primStringCode:
+		w.str(m.Get(f).String())
 		return true, nil
-	case "Boolean":
-		w.buf = strconv.AppendBool(w.buf, m.Get(fs.ByName("value")).Bool())
+	case primBool:
+		w.buf = strconv.AppendBool(w.buf, m.Get(f).Bool())
 		return true, nil
-	case "Integer":
-		w.buf = strconv.AppendInt(w.buf, m.Get(fs.ByName("value")).Int(), 10)
+	case primInt:
+		w.buf = strconv.AppendInt(w.buf, m.Get(f).Int(), 10)
 		return true, nil
-	case "PositiveInt", "UnsignedInt":
-		w.buf = strconv.AppendUint(w.buf, m.Get(fs.ByName("value")).Uint(), 10)
+	case primUint:
+		w.buf = strconv.AppendUint(w.buf, m.Get(f).Uint(), 10)
 		return true, nil
-	case "Decimal":
-		s := m.Get(fs.ByName("value")).String()
+	case primDecimal:
+		s := m.Get(f).String()
 		if !validNumber(s) {
 			return false, errFallback
 		}
 		w.buf = append(w.buf, s...)
 		return true, nil
-	case "Date", "DateTime", "Instant":
+	case primTime:
 		return true, w.instant(m)
-	case "Time":
-		return false, errFallback
-	}
-	f := fs.ByName("value")
-	if f == nil {
-		return false, errFallback
-	}
-	switch f.Kind() {
-	case protoreflect.StringKind:
-		w.str(m.Get(f).String())
-		return true, nil
-	case protoreflect.EnumKind:
+	case primEnumCode:
 		num := m.Get(f).Enum()
 		if num == 0 {
 			return false, nil
