@@ -7,11 +7,8 @@ import "strings"
 func Encode(m *Message) []byte {
 	w := writer{d: m.Delims}
 	for _, s := range m.Segments {
-		fields := s.fields[1:]
-		if s.Name == "MSH" && len(fields) > 0 {
-			fields = fields[1:] // MSH-1 is the separator written after the ID
-		}
-		w.segment(s.Name, fields...)
+		w.b.WriteString(s.text) // fields as they were read
+		w.b.WriteByte('\r')
 	}
 	return m.Charset.fromUTF8(w.String())
 }

@@ -140,16 +140,16 @@ func (p *parser) charset(msh []byte) (Charset, error) {
 	return cs, nil
 }
 
-// segments splits the input into segments and fields.
+// segments splits the input into segments and fields. The segments of a
+// message and the offsets of its fields are each allocated once, sized by
+// counting terminators and field separators (all ASCII, so their number
+// does not change when the text is converted to UTF-8).
 func (p *parser) segments() error {
 	in := p.in
-	seqs := map[string]int{}
-	var fields []string
-	type span struct {
-		seg      *Segment
-		from, to int
-	}
-	var spans []span
+	segs := make([]Segment, 0, bytes.Count(in, []byte{'\r'})+bytes.Count(in, []byte{'\n'})+1)
+	p.segs = make([]*Segment, 0, cap(segs))
+	seps := make([]int, 0, bytes.Count(in, []byte{p.d.Field}))
+	var seqs seqCounter
 	for pos := 0; pos < len(in); {
 		end := segmentEnd(in, pos)
 		raw := in[pos:end]
@@ -158,46 +158,71 @@ func (p *parser) segments() error {
 		if isBlank(raw) {
 			continue
 		}
-		seg, err := p.segment(raw, start, seqs)
-		if err != nil {
+		segs = append(segs, Segment{})
+		seg := &segs[len(segs)-1]
+		if err := p.segment(seg, raw, start, &seqs); err != nil {
 			return err
 		}
-		seqs[seg.Name] = seg.Seq
 		if seg.Name == "MSH" && seg.Seq > 1 {
 			return errAt(Location{Segment: "MSH", Seq: seg.Seq}, p.base+start, SegmentSequenceError, "more than one MSH segment (batches are not supported)")
 		}
-		from := len(fields)
-		fields = p.split(fields, raw, start, seg.Name == "MSH")
-		spans = append(spans, span{seg, from, len(fields)})
+		from := len(seps)
+		seg.text, seps = p.split(seps, raw, start)
+		seg.seps = seps[from:len(seps):len(seps)]
 		p.segs = append(p.segs, seg)
-	}
-	for _, s := range spans {
-		s.seg.fields = fields[s.from:s.to:s.to]
 	}
 	return nil
 }
 
-// segment checks one segment's ID, encoding and escape sequences.
-func (p *parser) segment(raw []byte, start int, seqs map[string]int) (*Segment, error) {
+// seqCounter numbers the occurrences of each segment ID. A message has few
+// distinct IDs, so a list beats a map.
+type seqCounter []struct {
+	name string
+	n    int
+}
+
+// next returns the number of the next occurrence of name.
+func (c *seqCounter) next(name string) int {
+	for i := range *c {
+		if e := &(*c)[i]; e.name == name {
+			e.n++
+			return e.n
+		}
+	}
+	*c = append(*c, struct {
+		name string
+		n    int
+	}{name, 1})
+	return 1
+}
+
+// segment checks one segment's ID, encoding and escape sequences, and fills
+// in seg but for its fields.
+func (p *parser) segment(seg *Segment, raw []byte, start int, seqs *seqCounter) error {
 	off := p.base + start
 	first := len(p.segs) == 0
 	if len(raw) < 3 || !segmentID(raw[:3]) || (len(raw) > 3 && raw[3] != p.d.Field) {
-		return nil, errAt(Location{Seq: len(p.segs) + 1}, off, SegmentSequenceError, "invalid segment ID: expected 3 upper-case letters or digits then the field separator")
+		return errAt(Location{Seq: len(p.segs) + 1}, off, SegmentSequenceError, "invalid segment ID: expected 3 upper-case letters or digits then the field separator")
 	}
-	name := string(raw[:3])
+	var name string
+	if p.text != "" {
+		name = p.text[start : start+3] // no copy
+	} else {
+		name = string(raw[:3])
+	}
 	if first && name != "MSH" {
-		return nil, errAt(Location{Segment: name, Seq: 1}, off, SegmentSequenceError, "message does not start with an MSH segment")
+		return errAt(Location{Segment: name, Seq: 1}, off, SegmentSequenceError, "message does not start with an MSH segment")
 	}
-	seg := &Segment{Name: name, Seq: seqs[name] + 1, Offset: off, d: p.d}
+	*seg = Segment{Name: name, Seq: seqs.next(name), Offset: off, d: p.d}
 	if p.d.charset == UTF8 && !utf8.Valid(raw) {
 		i := firstInvalidUTF8(raw)
-		return nil, p.fieldErr(seg, raw, i, DataTypeError, "invalid UTF-8")
+		return p.fieldErr(seg, raw, i, DataTypeError, "invalid UTF-8")
 	}
 	from := 4
 	if name == "MSH" {
 		from = 4 + bytes.IndexByte(raw[4:], p.d.Field) + 1 // after MSH-2
 		if from <= 4 {
-			return seg, nil
+			return nil
 		}
 	}
 	for i := from; i < len(raw); {
@@ -206,11 +231,11 @@ func (p *parser) segment(raw []byte, start int, seqs map[string]int) (*Segment, 
 			j = len(raw) - i
 		}
 		if k, reason, ok := checkEscapes(raw[i:i+j], p.d); !ok {
-			return nil, p.fieldErr(seg, raw, i+k, DataTypeError, reason)
+			return p.fieldErr(seg, raw, i+k, DataTypeError, reason)
 		}
 		i += j + 1
 	}
-	return seg, nil
+	return nil
 }
 
 // fieldErr builds an error located at byte i of a segment's raw text.
@@ -230,26 +255,22 @@ func (p *parser) fieldErr(seg *Segment, raw []byte, i int, c Condition, reason s
 	return errAt(loc, seg.Offset+i, c, reason)
 }
 
-// split appends the fields of a segment, as text, to fields.
-func (p *parser) split(fields []string, raw []byte, start int, msh bool) []string {
+// split returns a segment's text in UTF-8 and appends the offsets of its
+// field separators to seps.
+func (p *parser) split(seps []int, raw []byte, start int) (string, []int) {
 	var s string
 	if p.text != "" {
 		s = p.text[start : start+len(raw)]
 	} else {
 		s = p.d.charset.toUTF8(raw)
 	}
-	first := true
-	for {
-		i := strings.IndexByte(s, p.d.Field)
-		if i < 0 {
-			return append(fields, s)
+	for i := 0; ; i++ {
+		j := strings.IndexByte(s[i:], p.d.Field)
+		if j < 0 {
+			return s, seps
 		}
-		fields = append(fields, s[:i])
-		if msh && first {
-			fields = append(fields, string(p.d.Field))
-			first = false
-		}
-		s = s[i+1:]
+		i += j
+		seps = append(seps, i)
 	}
 }
 

@@ -77,8 +77,13 @@ func sameMessage(a, b *Message) bool {
 	}
 	for i, s := range a.Segments {
 		o := b.Segments[i]
-		if s.Name != o.Name || s.Seq != o.Seq || strings.Join(s.fields, "\x00") != strings.Join(o.fields, "\x00") {
+		if s.Name != o.Name || s.Seq != o.Seq || s.Len() != o.Len() {
 			return false
+		}
+		for f := 1; f <= s.Len(); f++ {
+			if s.Field(f).Raw() != o.Field(f).Raw() {
+				return false
+			}
 		}
 	}
 	return true
