@@ -11,6 +11,8 @@
 package category
 
 import (
+	"slices"
+
 	"google.golang.org/protobuf/proto"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -150,6 +152,7 @@ func Label(m proto.Message, codes ...Code) {
 		}
 		codes = []Code{Default(resource.Type(m))}
 	}
+	meta.Security = slices.Grow(meta.Security, len(codes))
 	for _, c := range codes {
 		if !has(meta.Security, System, string(c)) {
 			meta.Security = append(meta.Security, c.Coding())

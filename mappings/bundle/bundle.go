@@ -85,7 +85,13 @@ type put struct {
 
 // New starts a Bundle for the given mapping.
 func New(m Mapping) *Builder {
-	return &Builder{mapping: m, index: map[string]int{}}
+	const n = 16 // room for the resources of a typical message
+	return &Builder{
+		mapping: m,
+		entries: make([]*bcrpb.Bundle_Entry, 0, n),
+		puts:    make([]put, 0, n),
+		index:   make(map[string]int, n),
+	}
 }
 
 // Put adds res as a PUT to its id, labelled with cats (or its type's default
@@ -139,6 +145,9 @@ func (b *Builder) Get(ref string) proto.Message {
 // (an XPath, an HL7 location such as "PID-11[2]"); text says what it was, free
 // of patient data where possible.
 func (b *Builder) Warn(path, text string) {
+	if b.issues == nil {
+		b.issues = make([]outcome.Issue, 0, 16)
+	}
 	b.issues = append(b.issues, outcome.Issue{
 		Severity: outcome.SevWarning, Code: cpb.IssueTypeCode_NOT_SUPPORTED, Path: path, Text: text,
 	})

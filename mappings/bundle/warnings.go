@@ -15,17 +15,24 @@ import (
 // allocations of a mapping. Every issue comes from Warn, so it is a
 // not-supported warning. TestWarningsAsOutcome checks both agree.
 func warnings(issues []outcome.Issue) *oopb.OperationOutcome {
-	elems := make([]struct {
+	type elements struct {
 		issue      oopb.OperationOutcome_Issue
 		severity   oopb.OperationOutcome_Issue_SeverityCode
 		code       oopb.OperationOutcome_Issue_CodeType
 		details    dtpb.CodeableConcept
 		text, path dtpb.String
 		expression [1]*dtpb.String
-	}, len(issues))
+	}
+	// In blocks of 16 issues (about 10 KB): larger blocks take the runtime's
+	// slower path for large objects.
+	var block []elements
 	oo := &oopb.OperationOutcome{Issue: make([]*oopb.OperationOutcome_Issue, len(issues))}
 	for i, is := range issues {
-		e := &elems[i]
+		if len(block) == 0 {
+			block = make([]elements, min(16, len(issues)-i))
+		}
+		e := &block[0]
+		block = block[1:]
 		e.severity.Value = cpb.IssueSeverityCode_WARNING
 		e.code.Value = cpb.IssueTypeCode_NOT_SUPPORTED
 		e.issue.Severity, e.issue.Code = &e.severity, &e.code

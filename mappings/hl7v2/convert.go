@@ -34,7 +34,7 @@ type conv struct {
 }
 
 func newConv(msg *er7.Message, opts Options) *conv {
-	c := &conv{msg: msg, b: bundle.New(Mapping), opts: opts, zone: opts.Zone}
+	c := &conv{msg: msg, b: bundle.New(Mapping), opts: opts, zone: opts.Zone, outputs: make([]proto.Message, 0, 16)}
 	if c.zone == nil {
 		c.zone = senderZone(msg)
 	}
