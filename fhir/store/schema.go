@@ -26,6 +26,11 @@ import (
 //	eventtime type 0 id  -> int64 BE (Unix µs, sign bit flipped): the event
 //	          time (EVN-2, else MSH-7) of the newest HL7 v2 message that wrote
 //	          the resource (gateway/ingest: older events never overwrite)
+//	consentlog    time(8) decisionID -> JSON decision record (gateway/consent:
+//	              append-only; time is Unix µs BE with the sign bit flipped)
+//	consentlogidx 'p' patient 0 time(8) decisionID | 'a' actor 0 time(8)
+//	              decisionID | 'b' 0 time(8) decisionID (break-the-glass) -> empty:
+//	              the consentlog key follows the prefix
 var (
 	bucketMeta     = []byte("meta")
 	bucketCurrent  = []byte("current")
@@ -39,8 +44,12 @@ var (
 	BucketHL7Ack    = []byte("hl7ack")
 	BucketEventTime = []byte("eventtime")
 
+	// BucketConsentLog and BucketConsentLogIdx belong to gateway/consent.
+	BucketConsentLog    = []byte("consentlog")
+	BucketConsentLogIdx = []byte("consentlogidx")
+
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex, bucketIdxRev,
-		BucketHL7Ack, BucketEventTime}
+		BucketHL7Ack, BucketEventTime, BucketConsentLog, BucketConsentLogIdx}
 
 	keyStorageVersion = []byte("storage-version")
 )

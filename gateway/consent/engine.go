@@ -1,0 +1,189 @@
+// Package consent is the consent decision engine; see doc.go.
+package consent
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/relais-health/relais/fhir/category"
+)
+
+// Config configures an Engine.
+type Config struct {
+	Directory Directory // required
+	CareTeams CareTeams // required
+	Consents  Consents  // required
+	Policy    *Policy   // default FrenchLaw()
+	Now       func() time.Time
+	Logger    *slog.Logger // default slog.Default()
+	// HashKey keys the HMAC of patient and actor references in log lines
+	// (required: no PHI in logs).
+	HashKey []byte
+	// Recorder, when set, records every decision before Decide returns; if
+	// it fails, Decide fails (and denies).
+	Recorder Recorder
+	// BreakGlass is how long a break-the-glass grant lasts (default 4 h).
+	BreakGlass time.Duration
+	// CacheSize bounds the patients whose compiled Consents are kept
+	// (default 4096).
+	CacheSize int
+}
+
+// Recorder keeps decision records; Log implements it.
+type Recorder interface {
+	Record(ctx context.Context, r Record) error
+}
+
+// Engine decides. It is safe for concurrent use.
+type Engine struct {
+	cfg         Config
+	pol         Policy
+	teamMask    uint8
+	permitMask  uint8
+	obligations [64][]category.Code
+	cache       *cache
+	grants      *grants
+	idPrefix    string
+	seq         atomic.Uint64
+}
+
+// New builds an Engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Directory == nil || cfg.CareTeams == nil || cfg.Consents == nil {
+		return nil, errors.New("consent: Directory, CareTeams and Consents are required")
+	}
+	if len(cfg.HashKey) == 0 {
+		return nil, errors.New("consent: HashKey is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BreakGlass <= 0 {
+		cfg.BreakGlass = 4 * time.Hour
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 4096
+	}
+	pol := FrenchLaw()
+	if cfg.Policy != nil {
+		pol = *cfg.Policy
+	}
+	var prefix [8]byte
+	if _, err := rand.Read(prefix[:]); err != nil {
+		return nil, fmt.Errorf("consent: decision id prefix: %w", err)
+	}
+	return &Engine{
+		cfg: cfg, pol: pol,
+		teamMask: mask(pol.CareTeam), permitMask: mask(pol.Permit),
+		obligations: obligationTable(),
+		cache:       newCache(cfg.CacheSize),
+		grants:      newGrants(),
+		idPrefix:    hex.EncodeToString(prefix[:]),
+	}, nil
+}
+
+// Hash is the HMAC of an identifier for log lines.
+func (e *Engine) Hash(ref string) string {
+	m := hmac.New(sha256.New, e.cfg.HashKey)
+	m.Write([]byte(ref))
+	return hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// newID returns a unique decision ID: a random per-engine prefix and a
+// sequence number.
+func (e *Engine) newID() string {
+	return e.idPrefix + "-" + strconv.FormatUint(e.seq.Add(1), 36)
+}
+
+// Decide answers req. On error the decision denies; the caller must fail
+// the request. Every decision (including system access) is recorded when a
+// Recorder is configured.
+func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
+	now := e.cfg.Now()
+	d, err := e.decide(ctx, &req, now)
+	d.ID, d.Time = e.newID(), now
+	if err != nil {
+		d = Decision{ID: d.ID, Time: now, Policy: PolicyBadRequest}
+		return d, err
+	}
+	if rerr := e.record(ctx, &req, &d); rerr != nil {
+		return Decision{ID: d.ID, Time: now}, fmt.Errorf("record decision %s: %w", d.ID, rerr)
+	}
+	return d, nil
+}
+
+func (e *Engine) decide(ctx context.Context, req *Request, now time.Time) (Decision, error) {
+	normalize(req)
+	if req.System {
+		return Decision{Permit: true, Policy: PolicySystem, Obligations: e.obligations[63]}, nil
+	}
+	if reason := badRequest(req); reason != "" {
+		d := Decision{Policy: PolicyBadRequest}
+		if req.Explain {
+			d.Trace = []string{reason}
+		}
+		return d, nil
+	}
+	sc, err := e.scope(ctx, req.Patient, req.Actor, req.Draft)
+	if err != nil {
+		return Decision{}, err
+	}
+	if d, ok := e.breakGlass(req, sc, now); ok {
+		return d, nil
+	}
+	f := factsOf(&req.Resource)
+	return e.evaluate(sc, req, &f, now), nil
+}
+
+// normalize applies the defaults.
+func normalize(req *Request) {
+	if req.Action == "" {
+		req.Action = ActionAccess
+	}
+	if req.Purpose == "" {
+		req.Purpose = PurposeTreat
+	}
+}
+
+// badRequest says what makes req undecidable, "" when nothing does.
+func badRequest(req *Request) string {
+	switch {
+	case !strings.HasPrefix(req.Patient, "Patient/") || len(req.Patient) == len("Patient/"):
+		return "no patient"
+	case req.Actor == "" || !strings.Contains(req.Actor, "/"):
+		return "no actor"
+	case req.Action != ActionAccess && req.Action != ActionDisclose:
+		return "unknown action " + req.Action
+	case req.Resource.Type == "":
+		return "no resource type"
+	}
+	return ""
+}
+
+// record writes the decision record and the PHI-free log line.
+func (e *Engine) record(ctx context.Context, req *Request, d *Decision) error {
+	if d.BreakGlass {
+		e.cfg.Logger.WarnContext(ctx, "consent: break-the-glass access", "decision", d.ID,
+			"patient", e.Hash(req.Patient), "actor", e.Hash(req.Actor), "until", d.Expires)
+	} else if e.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
+		e.cfg.Logger.DebugContext(ctx, "consent: decision", "decision", d.ID, "permit", d.Permit,
+			"patient", e.Hash(req.Patient), "actor", e.Hash(req.Actor), "policy", d.Policy, "provision", d.Provision)
+	}
+	if e.cfg.Recorder == nil {
+		return nil
+	}
+	return e.cfg.Recorder.Record(ctx, recordOf(req, d))
+}

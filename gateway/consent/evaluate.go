@@ -1,0 +1,197 @@
+package consent
+
+import (
+	"slices"
+	"time"
+
+	"github.com/relais-health/relais/fhir/category"
+)
+
+// verdict is one Consent's answer: its deepest matching provision.
+type verdict struct {
+	c        *compiled
+	r        *rule
+	effect   effect
+	depth    int
+	cats     uint8 // categories named along the path from the root
+	sens     uint8 // sensitive labels named along the path
+	explicit bool  // a criterion on the path named the resource itself
+}
+
+// tracer collects explanations; a nil tracer collects nothing.
+type tracer struct{ lines []string }
+
+func (t *tracer) add(s string) {
+	if t != nil {
+		t.lines = append(t.lines, s)
+	}
+}
+
+func (t *tracer) result() []string {
+	if t == nil {
+		return nil
+	}
+	return t.lines
+}
+
+var triNames = [...]string{no: "no match", yes: "match", unknown: "cannot tell"}
+
+// decide evaluates r and its exceptions: the deepest matching provision
+// wins, deny between equally deep siblings. A criterion that cannot be told
+// matches a deny and misses a permit.
+func (r *rule) decide(q *query, c *compiled, depth int, cats, sens uint8, explicit bool, tr *tracer) (verdict, bool) {
+	t, ex := r.match(q)
+	matched := t == yes || (t == unknown && r.effect == deny)
+	if tr != nil {
+		tr.add(c.ref + "#" + r.path + " (" + r.effect.String() + "): " + triNames[t])
+	}
+	if !matched {
+		return verdict{}, false
+	}
+	best := verdict{c: c, r: r, effect: r.effect, depth: depth,
+		cats: cats | r.namesCats, sens: sens | r.namesSens, explicit: explicit || ex}
+	for _, child := range r.children {
+		v, ok := child.decide(q, c, depth+1, best.cats, best.sens, best.explicit, tr)
+		if ok && (v.depth > best.depth || (v.depth == best.depth && v.effect == deny && best.effect == permit)) {
+			best = v
+		}
+	}
+	return best, true
+}
+
+// judgement is the outcome of the rules before it becomes a Decision.
+type judgement struct {
+	permit  bool
+	policy  string
+	vs      []verdict // the deciding Consents: the denies, else the permits
+	allowed uint8     // categories allowed, on permit
+}
+
+// evaluate decides for one resource in a resolved scope.
+func (e *Engine) evaluate(sc *scope, req *Request, f *facts, now time.Time) Decision {
+	var tr *tracer
+	if req.Explain {
+		tr = &tracer{}
+		tr.add("actor standing: " + sc.standing.policy)
+	}
+	var buf [8]verdict
+	j := e.judge(sc, req, f, now, tr, buf[:0])
+	d := Decision{Permit: j.permit, Policy: j.policy, Trace: tr.result()}
+	if j.permit {
+		d.Obligations = e.obligations[j.allowed&63]
+	}
+	if len(j.vs) > 0 {
+		d.Basis, d.Provision = refs(j.vs), path(j.vs[0])
+	}
+	return d
+}
+
+// judge applies the Consents (deny overrides permit), else the base policy.
+// buf holds the verdicts, so that the search filter does not allocate.
+func (e *Engine) judge(sc *scope, req *Request, f *facts, now time.Time, tr *tracer, buf []verdict) judgement {
+	q := query{now: now.UnixMicro(), action: req.Action, purpose: req.Purpose, who: &sc.who, f: f}
+	denied := false
+	for _, c := range sc.consents {
+		if !c.active() {
+			tr.add(c.ref + ": not active")
+			continue
+		}
+		if v, ok := c.root.decide(&q, c, 0, 0, 0, false, tr); ok {
+			buf = append(buf, v)
+			denied = denied || v.effect == deny
+		}
+	}
+	if denied {
+		return judgement{vs: keep(buf, deny)}
+	}
+	if len(buf) > 0 {
+		return e.permitted(sc, req, f, buf)
+	}
+	return e.base(sc, req, f)
+}
+
+// keep filters vs in place to the verdicts of effect x.
+func keep(vs []verdict, x effect) []verdict {
+	out := vs[:0]
+	for _, v := range vs {
+		if v.effect == x {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// permitted applies the limits of an explicit permit: categories beyond the
+// default need naming, sensitive labels always do.
+func (e *Engine) permitted(sc *scope, req *Request, f *facts, vs []verdict) judgement {
+	allowed := e.permitMask
+	if sc.standing.policy == PolicyCareTeam && slices.Contains(e.pol.CarePurposes, req.Purpose) {
+		allowed |= e.teamMask
+	}
+	var named uint8
+	for _, v := range vs {
+		allowed |= v.cats
+		named |= v.sens
+		if v.explicit {
+			allowed |= f.cats
+		}
+	}
+	j := judgement{vs: vs, allowed: allowed}
+	switch {
+	case f.cats&^allowed != 0:
+		j.policy = PolicyCategory
+	case f.sens&^named != 0:
+		j.policy = PolicySensitive
+	default:
+		j.permit = true
+	}
+	return j
+}
+
+// base applies the base policy when no Consent applies.
+func (e *Engine) base(sc *scope, req *Request, f *facts) judgement {
+	switch {
+	case sc.standing.policy != PolicyCareTeam:
+		return judgement{policy: sc.standing.policy}
+	case !slices.Contains(e.pol.CarePurposes, req.Purpose):
+		return judgement{policy: PolicyPurpose}
+	case f.cats&^e.teamMask != 0:
+		return judgement{policy: PolicyCategory}
+	case f.sens != 0:
+		return judgement{policy: PolicySensitive}
+	}
+	return judgement{permit: true, policy: PolicyCareTeam, allowed: e.teamMask}
+}
+
+func refs(vs []verdict) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.c.ref
+	}
+	return out
+}
+
+func path(v verdict) string { return v.c.ref + "#" + v.r.path }
+
+// factsOf converts the caller's facts; unlabelled resources take their
+// type's default category.
+func factsOf(r *ResourceFacts) facts {
+	f := facts{typ: r.Type, ref: r.Ref, related: r.Related, codes: r.Codes}
+	for _, c := range r.Categories {
+		f.cats |= catMask(c)
+	}
+	if f.cats == 0 {
+		f.cats = catMask(category.Default(r.Type))
+	}
+	for _, l := range r.Labels {
+		if b := sensBit(l.System, l.Code); b != 0 {
+			f.sens |= b
+		} else {
+			f.labels = append(f.labels, l.System+"|"+l.Code)
+		}
+	}
+	if !r.Date.IsZero() {
+		f.date, f.hasDate = r.Date.UnixMicro(), true
+	}
+	return f
+}

@@ -1,0 +1,172 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+)
+
+// Filter applies the engine to every resource of a search, history or
+// Bundle, before paging: Allow is a store.Filter. It resolves each patient
+// once (actor, care team, Consents) and then decides per resource from the
+// index values. A Filter serves one request; it is not safe for concurrent
+// use.
+type Filter struct {
+	e      *Engine
+	ctx    context.Context
+	req    Request
+	now    time.Time
+	scopes map[string]*filterScope
+	err    error
+}
+
+type filterScope struct {
+	sc                *scope
+	fixed             *Decision // a decision for all the patient's resources (break-the-glass, bad request)
+	permitted, denied int
+}
+
+// NewFilter returns a filter for req's actor, purpose and action;
+// req.Patient and req.Resource are ignored (each resource gives its own).
+func (e *Engine) NewFilter(ctx context.Context, req Request) *Filter {
+	normalize(&req)
+	return &Filter{e: e, ctx: ctx, req: req, now: e.cfg.Now(), scopes: make(map[string]*filterScope)}
+}
+
+// Allow reports whether the requester may see typ/id. Resources about no
+// patient pass when their type is in Policy.Unrestricted. A resource about
+// several patients passes only if every one permits. After a source error
+// nothing passes and Err reports it.
+func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
+	if f.err != nil {
+		return false
+	}
+	if f.req.System {
+		return true
+	}
+	patients := patientsOf(typ, id, v)
+	if len(patients) == 0 {
+		return slices.Contains(f.e.pol.Unrestricted, typ)
+	}
+	var x Indexed
+	loaded := false
+	for _, p := range patients {
+		fs := f.scope(p)
+		if fs == nil {
+			return false
+		}
+		if !loaded {
+			x, loaded = fromIndex(typ, id, v, f.needs(patients)), true
+		}
+		if !f.allowOne(fs, &x) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *Filter) needs(patients []string) needs {
+	var n needs
+	for _, p := range patients {
+		if fs := f.scopes[p]; fs != nil {
+			n |= fs.sc.needs
+		}
+	}
+	return n
+}
+
+func (f *Filter) allowOne(fs *filterScope, x *Indexed) bool {
+	ok := fs.fixed != nil && fs.fixed.Permit
+	if fs.fixed == nil {
+		facts := factsOf(&x.Facts)
+		var buf [8]verdict
+		req := f.req
+		ok = f.e.judge(fs.sc, &req, &facts, f.now, nil, buf[:0]).permit
+	}
+	if ok {
+		fs.permitted++
+	} else {
+		fs.denied++
+	}
+	return ok
+}
+
+// scope resolves a patient once per filter; nil after an error.
+func (f *Filter) scope(patient string) *filterScope {
+	if fs, ok := f.scopes[patient]; ok {
+		return fs
+	}
+	sc, err := f.e.scope(f.ctx, patient, f.req.Actor, nil)
+	if err != nil {
+		f.err = err
+		return nil
+	}
+	fs := &filterScope{sc: sc}
+	req := f.req
+	req.Patient, req.Resource.Type = patient, "-"
+	if badRequest(&req) != "" {
+		fs.fixed = &Decision{Policy: PolicyBadRequest}
+	} else if d, ok := f.e.breakGlass(&req, sc, f.now); ok {
+		fs.fixed = &d
+	}
+	f.scopes[patient] = fs
+	return fs
+}
+
+// Err is the first source error met; the request must then fail.
+func (f *Filter) Err() error { return f.err }
+
+// Visible decides for one stored resource (read): it runs Allow on the
+// current version's index values. found is false when typ/id does not exist
+// or is deleted.
+func (f *Filter) Visible(st *store.Store, typ, id string) (found, visible bool, err error) {
+	hits, err := st.Search(&search.Query{Type: typ, IDs: []string{id}}, func(t, i string, v store.IndexValues) bool {
+		found = true
+		return f.Allow(t, i, v)
+	})
+	if err == nil {
+		err = f.err
+	}
+	return found, len(hits) > 0, err
+}
+
+// Record appends one decision record per patient the filter decided for,
+// with the counts of resources permitted and denied. System access is
+// recorded once, without a patient.
+func (f *Filter) Record(ctx context.Context) ([]Record, error) {
+	if f.e.cfg.Recorder == nil {
+		return nil, errors.New("consent: no recorder configured")
+	}
+	var out []Record
+	if f.req.System {
+		out = append(out, f.summary("", &filterScope{}))
+	}
+	for p, fs := range f.scopes {
+		out = append(out, f.summary(p, fs))
+	}
+	for _, r := range out {
+		if err := f.e.cfg.Recorder.Record(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (f *Filter) summary(patient string, fs *filterScope) Record {
+	r := Record{
+		ID: f.e.newID(), Time: f.now, Actor: f.req.Actor, Patient: patient, Permit: fs.permitted > 0,
+		Purpose: f.req.Purpose, Action: f.req.Action, System: f.req.System, Reason: f.req.BreakGlassReason,
+		Permitted: fs.permitted, Denied: fs.denied, Resource: "search",
+	}
+	switch {
+	case f.req.System:
+		r.Policy, r.Permit = PolicySystem, true
+	case fs.fixed != nil:
+		r.Policy, r.BreakGlass, r.Expires = fs.fixed.Policy, fs.fixed.BreakGlass, fs.fixed.Expires
+	}
+	return r
+}

@@ -1,0 +1,118 @@
+package consent
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+const categorySystem = category.System
+
+// Policy is the base policy: what the law allows when no Consent applies,
+// and what an explicit permit passes by default.
+type Policy struct {
+	// HealthSystems code health professions in PractitionerRole.code.
+	HealthSystems []string
+	// NonHealthSystems code social and care-support roles; a requester
+	// holding one needs an explicit permit even if it also holds a health
+	// profession.
+	NonHealthSystems []string
+	// CareTeam are the categories health professionals of the care team
+	// receive without a Consent.
+	CareTeam []category.Code
+	// Permit are the categories an explicit permit passes without naming them.
+	Permit []category.Code
+	// CarePurposes are the purposes of use under which the care team shares
+	// by law; any other purpose needs an explicit permit.
+	CarePurposes []string
+	// BreakGlassPurposes open a break-the-glass grant when a reason is given.
+	BreakGlassPurposes []string
+	// CrossBorderSystems are identifier-system prefixes of recipients in
+	// another jurisdiction, who always need an explicit permit.
+	CrossBorderSystems []string
+	// Unrestricted are resource types that hold no patient data (the
+	// directory); the search filter passes them when they name no patient.
+	Unrestricted []string
+}
+
+// FrenchLaw is the default base policy (CSP L.1110-4, L.1110-12).
+func FrenchLaw() Policy {
+	return Policy{
+		HealthSystems:      []string{terminology.TREG15},
+		NonHealthSystems:   []string{terminology.TRER85, terminology.TRER94},
+		CareTeam:           []category.Code{category.ADM, category.CLIN, category.MED, category.ORD, category.FUNC},
+		Permit:             []category.Code{category.ADM, category.ORD, category.FUNC, category.SOC},
+		CarePurposes:       []string{PurposeTreat, PurposeEmergency, PurposeBreakGlas, "COC", "CAREMGT"},
+		BreakGlassPurposes: []string{PurposeEmergency, PurposeBreakGlas},
+		CrossBorderSystems: []string{"https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/"},
+		Unrestricted: []string{"Practitioner", "PractitionerRole", "Organization", "Location",
+			"HealthcareService", "Endpoint", "CodeSystem", "ValueSet", "Subscription"},
+	}
+}
+
+// standing is the requester's position under the base policy.
+type standing struct {
+	policy string // PolicyCareTeam, or why the base policy does not share
+	health bool   // a health professional (break-the-glass allowed)
+}
+
+// classify places the requester: unknown actors, cross-border recipients,
+// non-health roles and health professionals outside the care team all need
+// an explicit permit.
+func (p *Policy) classify(a *Actor, inTeam bool) standing {
+	health := a.Known && a.Active && p.holds(a.Roles, p.HealthSystems) && !p.holds(a.Roles, p.NonHealthSystems)
+	st := standing{health: health}
+	switch {
+	case !a.Known || !a.Active:
+		st.policy = PolicyUnclassified
+	case p.crossBorder(a.Identifiers):
+		st.policy = PolicyCrossBorder
+	case p.holds(a.Roles, p.NonHealthSystems):
+		st.policy = PolicyNonHealth
+	case !health:
+		st.policy = PolicyUnclassified
+	case !inTeam:
+		st.policy = PolicyOutsideTeam
+	default:
+		st.policy = PolicyCareTeam
+	}
+	return st
+}
+
+// holds reports whether some role token is coded in one of systems.
+func (p *Policy) holds(roles, systems []string) bool {
+	return slices.ContainsFunc(roles, func(r string) bool {
+		sys, _, _ := strings.Cut(r, "|")
+		return slices.Contains(systems, sys)
+	})
+}
+
+func (p *Policy) crossBorder(ids []string) bool {
+	return slices.ContainsFunc(ids, func(id string) bool {
+		return slices.ContainsFunc(p.CrossBorderSystems, func(pre string) bool { return strings.HasPrefix(id, pre) })
+	})
+}
+
+func mask(cs []category.Code) uint8 {
+	var m uint8
+	for _, c := range cs {
+		m |= catMask(c)
+	}
+	return m &^ bitOther
+}
+
+// obligationTable precomputes the category lists of every mask, so that
+// decisions do not allocate them.
+func obligationTable() [64][]category.Code {
+	var t [64][]category.Code
+	for m := range t {
+		for i, c := range category.All {
+			if m&(1<<i) != 0 {
+				t[m] = append(t[m], c)
+			}
+		}
+	}
+	return t
+}

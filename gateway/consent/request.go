@@ -1,0 +1,99 @@
+package consent
+
+import (
+	"time"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
+
+	"github.com/relais-health/relais/fhir/category"
+)
+
+// Actions a request may take (http://terminology.hl7.org/CodeSystem/consentaction).
+const (
+	ActionAccess   = "access"
+	ActionDisclose = "disclose"
+)
+
+// Purposes of use with a meaning of their own here (v3-ActReason).
+const (
+	PurposeTreat     = "TREAT"
+	PurposeEmergency = "ETREAT"
+	PurposeBreakGlas = "BTG"
+)
+
+// Request is one question to the engine: may Actor receive this resource of
+// Patient for Purpose?
+type Request struct {
+	Patient string // "Patient/id"
+	// Actor is the requester: a Practitioner, PractitionerRole, Organization
+	// or CareTeam reference ("PractitionerRole/123").
+	Actor   string
+	Action  string // access (default) or disclose
+	Purpose string // v3-ActReason code, default TREAT
+	// System marks a caller with system scopes (the hospital's integration):
+	// permitted by configuration, still recorded.
+	System bool
+	// BreakGlassReason, with purpose ETREAT or BTG, opens a time-limited
+	// break-the-glass grant (X-Break-Glass-Reason).
+	BreakGlassReason string
+	Resource         ResourceFacts
+	// Draft is evaluated as if saved: it replaces the stored Consent with its
+	// id, or is added. A what-if for administrators; never cached.
+	Draft   *cpb.Consent
+	Explain bool // fill Decision.Trace
+}
+
+// ResourceFacts are what the engine needs to know of the data.
+type ResourceFacts struct {
+	Type       string          // resource type
+	Categories []category.Code // data-category labels; none: category.Default(Type)
+	// Labels are the other meta.security labels: the sensitive ones
+	// (category.Sensitive) and any other (e.g. v3-Confidentiality N) that a
+	// securityLabel criterion may name.
+	Labels []category.Sensitivity
+	Date   time.Time // clinically relevant date; zero when unknown
+	Ref    string    // "Type/id", for data criteria; empty when unknown
+	// Related are the references the resource holds (for data meaning
+	// related: the resource refers to the named instance).
+	Related []string
+	Codes   []string // "system|code" of the resource's code; empty when unknown
+}
+
+// Decision is the engine's answer.
+type Decision struct {
+	ID     string
+	Time   time.Time
+	Permit bool
+	// Basis are the Consents ("Consent/id") that decided; empty when the
+	// base policy decided.
+	Basis []string
+	// Provision is the path of the deciding provision, e.g.
+	// "Consent/c1#provision.provision[1]".
+	Provision string
+	// Policy is the base-policy rule that decided, or that limited a
+	// Consent's permit (category or label not named).
+	Policy string
+	// Obligations are the data categories the actor may receive for this
+	// patient under the deciding rule; empty on deny.
+	Obligations []category.Code
+	BreakGlass  bool      // access under a break-the-glass grant, to review
+	Expires     time.Time // end of the break-the-glass grant
+	Trace       []string  // the evaluation, when Request.Explain
+}
+
+// Base-policy rules named in Decision.Policy.
+const (
+	PolicySystem           = "system-access"
+	PolicyBreakGlass       = "break-glass"
+	PolicyBreakGlassDenied = "break-glass-health-professionals-only"
+	PolicyCareTeam         = "care-team"
+	PolicyCategory         = "category-not-permitted"
+	PolicySensitive        = "sensitive-label-not-named"
+	PolicyExplicitPermit   = "explicit-permit-required"
+	PolicyNonHealth        = "non-health-professional"
+	PolicyOutsideTeam      = "outside-care-team"
+	PolicyCrossBorder      = "cross-border"
+	PolicyUnclassified     = "unclassified-actor"
+	PolicyPurpose          = "purpose-requires-permit"
+	PolicyBadRequest       = "invalid-request"
+)

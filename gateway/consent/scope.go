@@ -1,0 +1,141 @@
+package consent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
+)
+
+// scope is everything about one (patient, actor) pair that does not depend
+// on the resource: who the actor is to this patient and the patient's
+// compiled Consents.
+type scope struct {
+	patient  string
+	actor    string
+	who      who
+	standing standing
+	consents []*compiled
+	needs    needs
+}
+
+// scope resolves the actor, the care team and the Consents. draft, if any,
+// is compiled in as if saved.
+func (e *Engine) scope(ctx context.Context, patient, actorRef string, draft *cpb.Consent) (*scope, error) {
+	actor, err := e.cfg.Directory.Actor(ctx, actorRef)
+	if err != nil {
+		return nil, fmt.Errorf("resolve actor: %w", err)
+	}
+	circle, err := e.cfg.CareTeams.Circle(ctx, patient)
+	if err != nil {
+		return nil, fmt.Errorf("resolve care team: %w", err)
+	}
+	set, err := e.consents(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	if draft != nil {
+		set = withDraft(set, compile(draft), patient)
+	}
+	sc := &scope{patient: patient, actor: actorRef, consents: set}
+	sc.who.roles = actor.Roles
+	sc.who.refs = append(append(make([]string, 0, 4+len(actor.Belongs)), actorRef), actor.Belongs...)
+	inTeam := sc.join(&circle)
+	sc.standing = e.pol.classify(&actor, inTeam)
+	for _, c := range set {
+		sc.needs |= c.root.needs
+	}
+	return sc, nil
+}
+
+// join adds to who.refs the patient's CareTeams the actor is a member of
+// (as itself or through what it belongs to) and reports whether the actor
+// is in the patient's care team at all.
+func (sc *scope) join(c *Circle) bool {
+	ids := sc.who.refs
+	in := slices.ContainsFunc(c.GeneralPractitioners, func(r string) bool { return slices.Contains(ids, r) })
+	for _, t := range c.Teams {
+		if slices.ContainsFunc(t.Members, func(r string) bool { return slices.Contains(ids, r) }) {
+			sc.who.refs = append(sc.who.refs, t.Ref)
+			in = true
+		}
+	}
+	return in
+}
+
+func withDraft(set []*compiled, d *compiled, patient string) []*compiled {
+	out := make([]*compiled, 0, len(set)+1)
+	for _, c := range set {
+		if c.ref != d.ref {
+			out = append(out, c)
+		}
+	}
+	if d.patient == patient {
+		out = append(out, d)
+	}
+	return out
+}
+
+// consents returns the patient's compiled Consents, from the cache when the
+// source's stamp has not changed since they were compiled.
+func (e *Engine) consents(ctx context.Context, patient string) ([]*compiled, error) {
+	stamp, err := e.cfg.Consents.Stamp(ctx, patient)
+	if err != nil {
+		return nil, fmt.Errorf("consent stamp: %w", err)
+	}
+	if set, ok := e.cache.get(patient, stamp); ok {
+		return set, nil
+	}
+	list, stamp, err := e.cfg.Consents.Consents(ctx, patient)
+	if err != nil {
+		return nil, fmt.Errorf("load consents: %w", err)
+	}
+	set := make([]*compiled, 0, len(list))
+	for _, c := range list {
+		if cc := compile(c); cc.patient == patient {
+			set = append(set, cc)
+		}
+	}
+	e.cache.put(patient, stamp, set)
+	return set, nil
+}
+
+// cache keeps compiled Consents per patient with the stamp they were read
+// at. An entry is only ever used when the stamp still matches.
+type cache struct {
+	mu  sync.Mutex
+	m   map[string]cached
+	max int
+}
+
+type cached struct {
+	stamp string
+	set   []*compiled
+}
+
+func newCache(max int) *cache { return &cache{m: make(map[string]cached), max: max} }
+
+func (c *cache) get(patient, stamp string) ([]*compiled, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[patient]
+	if !ok || v.stamp != stamp {
+		return nil, false
+	}
+	return v.set, true
+}
+
+// put stores an entry, dropping an arbitrary one when full.
+func (c *cache) put(patient, stamp string, set []*compiled) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[patient]; !ok && len(c.m) >= c.max {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[patient] = cached{stamp: stamp, set: set}
+}

@@ -1,0 +1,215 @@
+package consent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+)
+
+// StoreSource implements Directory, CareTeams and Consents over the FHIR
+// store. It reads the search indexes (through a capturing store.Filter), so
+// only Consents are ever parsed, and only when they change.
+type StoreSource struct {
+	st    *store.Store
+	codec *codec.Codec
+	now   func() time.Time
+}
+
+// NewStoreSource returns the store-backed source. now is the clock used to
+// tell active CareTeams.
+func NewStoreSource(st *store.Store, c *codec.Codec, now func() time.Time) *StoreSource {
+	if now == nil {
+		now = time.Now
+	}
+	return &StoreSource{st: st, codec: c, now: now}
+}
+
+// Tokens of the status codes the source reads.
+const (
+	tokenActive     = "|active"
+	tokenTrue       = "|true"
+	tokenFalse      = "|false"
+	careTeamPatient = "patient"
+)
+
+// index calls fn with the index values of the current typ/id, inside the
+// store's read transaction (the values must not be kept); found is false
+// when typ/id does not exist or is deleted.
+func (s *StoreSource) index(typ, id string, fn func(v store.IndexValues)) (found bool, err error) {
+	hits, err := s.st.Search(&search.Query{Type: typ, IDs: []string{id}}, func(_, _ string, v store.IndexValues) bool {
+		fn(v)
+		return true
+	})
+	return len(hits) > 0, err
+}
+
+// refQuery is a search of typ by one reference parameter.
+func refQuery(typ, param, ref string) *search.Query {
+	p, _ := search.Lookup(typ, param)
+	return &search.Query{Type: typ, Clauses: []search.Clause{{Param: p, Conds: []search.Cond{{Tag: 'r', Key: ref}}}}}
+}
+
+// Actor implements Directory. A PractitionerRole gives its codes, its
+// Practitioner and Organization; a Practitioner the union of its active
+// roles; an Organization only its identifiers.
+func (s *StoreSource) Actor(_ context.Context, ref string) (Actor, error) {
+	typ, id, _ := strings.Cut(ref, "/")
+	a := Actor{Ref: ref}
+	var err error
+	switch typ {
+	case "PractitionerRole":
+		err = s.role(id, &a)
+	case "Practitioner":
+		err = s.practitioner(id, &a)
+	case "Organization":
+		err = s.organization(id, &a)
+	}
+	return a, err
+}
+
+func (s *StoreSource) role(id string, a *Actor) error {
+	found, err := s.index("PractitionerRole", id, func(v store.IndexValues) {
+		a.Active = !slices.Contains(v.Tokens("active"), tokenFalse)
+		a.Roles = append(v.Tokens("role"), v.Tokens("specialty")...)
+		a.Identifiers = v.Tokens("identifier")
+		a.Belongs = append(v.Refs("practitioner"), v.Refs("organization")...)
+	})
+	if err != nil || !found {
+		return err
+	}
+	a.Known = true
+	for _, b := range a.Belongs {
+		if err := s.identifiers(b, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *StoreSource) practitioner(id string, a *Actor) error {
+	found, err := s.index("Practitioner", id, func(v store.IndexValues) { a.Identifiers = v.Tokens("identifier") })
+	if err != nil || !found {
+		return err
+	}
+	a.Known = true
+	_, err = s.st.Search(refQuery("PractitionerRole", "practitioner", "Practitioner/"+id), func(_, _ string, v store.IndexValues) bool {
+		if slices.Contains(v.Tokens("active"), tokenFalse) {
+			return false
+		}
+		a.Active = true
+		a.Roles = append(append(a.Roles, v.Tokens("role")...), v.Tokens("specialty")...)
+		a.Belongs = append(a.Belongs, v.Refs("organization")...)
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	for _, b := range a.Belongs {
+		if err := s.identifiers(b, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *StoreSource) organization(id string, a *Actor) error {
+	found, err := s.index("Organization", id, func(v store.IndexValues) {
+		a.Active = !slices.Contains(v.Tokens("active"), tokenFalse)
+		a.Identifiers = v.Tokens("identifier")
+	})
+	a.Known = found
+	return err
+}
+
+// identifiers adds the identifiers of a Practitioner or Organization the
+// actor belongs to.
+func (s *StoreSource) identifiers(ref string, a *Actor) error {
+	typ, id, _ := strings.Cut(ref, "/")
+	_, err := s.index(typ, id, func(v store.IndexValues) { a.Identifiers = append(a.Identifiers, v.Tokens("identifier")...) })
+	return err
+}
+
+// Circle implements CareTeams: the Patient's generalPractitioner and the
+// members of its CareTeams whose status is active and whose period, if
+// any, includes now.
+func (s *StoreSource) Circle(_ context.Context, patient string) (Circle, error) {
+	var c Circle
+	_, id, _ := strings.Cut(patient, "/")
+	found, err := s.index("Patient", id, func(v store.IndexValues) { c.GeneralPractitioners = v.Refs("general-practitioner") })
+	if err != nil || !found {
+		return c, err
+	}
+	now := s.now().UnixMicro()
+	_, err = s.st.Search(refQuery("CareTeam", careTeamPatient, patient), func(_, id string, v store.IndexValues) bool {
+		if !slices.Contains(v.Tokens("status"), tokenActive) || !current(v.Dates("date"), now) {
+			return false
+		}
+		c.Teams = append(c.Teams, Team{Ref: "CareTeam/" + id, Members: v.Refs("member")})
+		return false
+	})
+	return c, err
+}
+
+// current reports whether now is inside every period (none: always).
+func current(periods [][2]int64, now int64) bool {
+	for _, p := range periods {
+		if now < p[0] || now >= p[1] {
+			return false
+		}
+	}
+	return true
+}
+
+// Stamp implements Consents: the sorted (id, version) pairs of the
+// patient's current Consents, read from the index in one snapshot.
+func (s *StoreSource) Stamp(_ context.Context, patient string) (string, error) {
+	hits, err := s.st.Search(refQuery("Consent", "patient", patient), nil)
+	if err != nil {
+		return "", err
+	}
+	return stampOf(hits), nil
+}
+
+func stampOf(hits []store.Hit) string {
+	slices.SortFunc(hits, func(a, b store.Hit) int { return strings.Compare(a.ID, b.ID) })
+	var b []byte
+	for _, h := range hits {
+		b = append(b, h.ID...)
+		b = append(b, '@')
+		b = strconv.AppendUint(b, h.Version, 10)
+		b = append(b, ';')
+	}
+	return string(b)
+}
+
+// Consents implements Consents: the versions named by the stamp, parsed.
+func (s *StoreSource) Consents(_ context.Context, patient string) ([]*cpb.Consent, string, error) {
+	hits, err := s.st.Search(refQuery("Consent", "patient", patient), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*cpb.Consent, 0, len(hits))
+	for _, h := range hits {
+		rec, err := s.st.VRead("Consent", h.ID, h.Version)
+		if err != nil {
+			return nil, "", fmt.Errorf("read Consent/%s: %w", h.ID, err)
+		}
+		m, err := s.codec.Decode(rec.JSON)
+		if err != nil {
+			return nil, "", fmt.Errorf("parse Consent/%s: %w", h.ID, err)
+		}
+		if c, ok := m.(*cpb.Consent); ok {
+			out = append(out, c)
+		}
+	}
+	return out, stampOf(hits), nil
+}

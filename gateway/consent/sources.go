@@ -1,0 +1,58 @@
+package consent
+
+import (
+	"context"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
+)
+
+// Actor is what the directory knows of a requester.
+type Actor struct {
+	Ref   string // as asked: "PractitionerRole/r1"
+	Known bool   // the reference resolved to a stored, current resource
+	// Active is false for a PractitionerRole (or every role of a
+	// Practitioner) marked inactive.
+	Active bool
+	// Belongs are the references the actor acts for: a PractitionerRole's
+	// Practitioner and Organization, a Practitioner's organisations through
+	// its roles.
+	Belongs []string
+	// Roles are "system|code" of PractitionerRole.code and specialty (of all
+	// the Practitioner's active roles when the actor is a Practitioner).
+	Roles []string
+	// Identifiers are "system|value" of the actor's, its Practitioner's and
+	// its Organization's identifiers (for cross-border recipients).
+	Identifiers []string
+}
+
+// Circle is the patient's care team.
+type Circle struct {
+	GeneralPractitioners []string // Patient.generalPractitioner references
+	Teams                []Team   // the patient's active CareTeams
+}
+
+// Team is one active CareTeam and the references of its members.
+type Team struct {
+	Ref     string // "CareTeam/id"
+	Members []string
+}
+
+// Directory resolves requesters.
+type Directory interface {
+	Actor(ctx context.Context, ref string) (Actor, error)
+}
+
+// CareTeams gives a patient's care team.
+type CareTeams interface {
+	Circle(ctx context.Context, patient string) (Circle, error)
+}
+
+// Consents gives a patient's Consents. Stamp must change whenever one of
+// them is created, updated or deleted (or moves to another patient): it is
+// checked before every decision, so it must be cheap.
+type Consents interface {
+	Stamp(ctx context.Context, patient string) (string, error)
+	// Consents returns the current Consents of the patient (any status) and
+	// the stamp they correspond to.
+	Consents(ctx context.Context, patient string) ([]*cpb.Consent, string, error)
+}
