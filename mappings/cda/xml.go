@@ -125,10 +125,11 @@ func parseXML(doc []byte) (*tree, error) {
 	if err != nil {
 		return nil, &syntaxError{0, err}
 	}
-	// Size the arenas once: every node starts with '<' (end tags too, so
-	// this over-counts by about half) and every attribute has a '='.
+	// Size the arenas once: an element starts at a '<' and a text node ends
+	// at one, and end tags rarely follow text outside narrative, so nodes
+	// are about as many as '<'; every attribute has a '='.
 	p := &parser{s: s, t: &tree{
-		nodes: make([]node, 0, strings.Count(s, "<")*2/3+16),
+		nodes: make([]node, 0, strings.Count(s, "<")+16),
 		attrs: make([]attr, 0, strings.Count(s, "=")+16),
 		ids:   map[string]int32{},
 	}}
