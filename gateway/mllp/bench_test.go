@@ -1,0 +1,57 @@
+package mllp_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkMLLP is issue 4's end-to-end figure: messages (A01 then A03 of
+// distinct stays) sent over 4 MLLP connections, each waiting for its ACK,
+// which comes only after the fsync'd commit. Reports messages/s and the
+// CPU time per message.
+//
+//	go test -run '^$' -bench MLLP -benchtime 4000x ./gateway/mllp
+func BenchmarkMLLP(b *testing.B) {
+	e := newEnv(b, envOptions{sync: true})
+	e.discharges(b, 1<<30, 64, 4) // warm up: connections, codec, file
+	stays := max(b.N/2, 4)
+	cpu := cpuTime()
+	b.ResetTimer()
+	elapsed := e.discharges(b, 0, stays, 4)
+	b.StopTimer()
+	msgs := float64(2 * stays)
+	b.ReportMetric(msgs/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/msgs, "cpu-µs/msg")
+	st := e.store.Stats()
+	b.ReportMetric(float64(st.Writes)/float64(st.Commits), "writes/commit")
+}
+
+// BenchmarkDischarges10k is the full proof of issue 4 (TestDischarges runs
+// 2,000 stays): 10,000 distinct stays, A01 then A03, on 8 connections with
+// durable commits, then every ACK and every Encounter checked. Each
+// iteration is the whole run, on a fresh store.
+//
+//	go test -run '^$' -bench Discharges10k -benchtime 1x ./gateway/mllp
+func BenchmarkDischarges10k(b *testing.B) {
+	const n = 10000
+	for range b.N {
+		b.StopTimer()
+		e := newEnv(b, envOptions{sync: true})
+		b.StartTimer()
+		elapsed := e.discharges(b, 0, n, 8)
+		b.ReportMetric(2*n/elapsed.Seconds(), "msgs/s")
+		b.StopTimer()
+		if !b.Failed() {
+			e.checkEncounters(b, n)
+		}
+		b.StartTimer()
+	}
+}
