@@ -41,77 +41,239 @@ import (
 // The resource types Relais's mappings and gateway produce get direct,
 // generated-code access here: protoreflect, which the generic paths of
 // Wrap, Unwrap, Meta and Ref use for all 146 types, costs several times
-// more and dominated the cost of mapping small messages. Every function
-// returns its zero value for other types, and the caller falls back to the
-// generic path. TestKnownAgreesWithGeneric checks both agree.
+// more and dominated the cost of mapping small messages. A wrapper or a
+// reference is allocated together with its oneof case (one allocation
+// instead of two or three: mappings make them for every resource). Every
+// function returns its zero value for other types, and the caller falls
+// back to the generic path. TestKnownAgreesWithGeneric checks both agree.
 
 // wrapKnown puts m into a ContainedResource, or returns nil.
 func wrapKnown(m proto.Message) *bcrpb.ContainedResource {
 	switch r := m.(type) {
 	case *ppb.Patient:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Patient{Patient: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Patient
+		}{}
+		e.w.Patient, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *rppb.RelatedPerson:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_RelatedPerson{RelatedPerson: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_RelatedPerson
+		}{}
+		e.w.RelatedPerson, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *prpb.Practitioner:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Practitioner{Practitioner: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Practitioner
+		}{}
+		e.w.Practitioner, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *prrpb.PractitionerRole:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_PractitionerRole{PractitionerRole: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_PractitionerRole
+		}{}
+		e.w.PractitionerRole, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *orgpb.Organization:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Organization{Organization: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Organization
+		}{}
+		e.w.Organization, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *locpb.Location:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Location{Location: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Location
+		}{}
+		e.w.Location, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *ctpb.CareTeam:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_CareTeam{CareTeam: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_CareTeam
+		}{}
+		e.w.CareTeam, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *encpb.Encounter:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Encounter{Encounter: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Encounter
+		}{}
+		e.w.Encounter, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *eocpb.EpisodeOfCare:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_EpisodeOfCare{EpisodeOfCare: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_EpisodeOfCare
+		}{}
+		e.w.EpisodeOfCare, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *condpb.Condition:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Condition{Condition: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Condition
+		}{}
+		e.w.Condition, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *procpb.Procedure:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Procedure{Procedure: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Procedure
+		}{}
+		e.w.Procedure, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *aipb.AllergyIntolerance:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_AllergyIntolerance{AllergyIntolerance: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_AllergyIntolerance
+		}{}
+		e.w.AllergyIntolerance, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *obspb.Observation:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Observation{Observation: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Observation
+		}{}
+		e.w.Observation, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *diagpb.DiagnosticReport:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_DiagnosticReport{DiagnosticReport: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_DiagnosticReport
+		}{}
+		e.w.DiagnosticReport, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *docpb.DocumentReference:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_DocumentReference{DocumentReference: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_DocumentReference
+		}{}
+		e.w.DocumentReference, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *comppb.Composition:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Composition{Composition: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Composition
+		}{}
+		e.w.Composition, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *immpb.Immunization:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Immunization{Immunization: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Immunization
+		}{}
+		e.w.Immunization, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *medpb.Medication:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Medication{Medication: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Medication
+		}{}
+		e.w.Medication, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *mrpb.MedicationRequest:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_MedicationRequest{MedicationRequest: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_MedicationRequest
+		}{}
+		e.w.MedicationRequest, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *mspb.MedicationStatement:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_MedicationStatement{MedicationStatement: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_MedicationStatement
+		}{}
+		e.w.MedicationStatement, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *goalpb.Goal:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Goal{Goal: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Goal
+		}{}
+		e.w.Goal, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *cppb.CarePlan:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_CarePlan{CarePlan: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_CarePlan
+		}{}
+		e.w.CarePlan, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *srpb.ServiceRequest:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_ServiceRequest{ServiceRequest: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_ServiceRequest
+		}{}
+		e.w.ServiceRequest, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *taskpb.Task:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Task{Task: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Task
+		}{}
+		e.w.Task, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *qrpb.QuestionnaireResponse:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_QuestionnaireResponse{QuestionnaireResponse: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_QuestionnaireResponse
+		}{}
+		e.w.QuestionnaireResponse, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *conspb.Consent:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Consent{Consent: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Consent
+		}{}
+		e.w.Consent, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *binpb.Binary:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Binary{Binary: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Binary
+		}{}
+		e.w.Binary, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *devpb.Device:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Device{Device: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Device
+		}{}
+		e.w.Device, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *provpb.Provenance:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Provenance{Provenance: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Provenance
+		}{}
+		e.w.Provenance, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *oopb.OperationOutcome:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_OperationOutcome{OperationOutcome: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_OperationOutcome
+		}{}
+		e.w.OperationOutcome, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *aepb.AuditEvent:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_AuditEvent{AuditEvent: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_AuditEvent
+		}{}
+		e.w.AuditEvent, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	case *subpb.Subscription:
-		return &bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Subscription{Subscription: r}}
+		e := &struct {
+			cr bcrpb.ContainedResource
+			w  bcrpb.ContainedResource_Subscription
+		}{}
+		e.w.Subscription, e.cr.OneofResource = r, &e.w
+		return &e.cr
 	}
 	return nil
 }
@@ -294,69 +456,293 @@ func newMetaKnown(m proto.Message) *dtpb.Meta {
 func refKnown(typ, id string) *dtpb.Reference {
 	switch typ {
 	case "Patient":
-		return &dtpb.Reference{Reference: &dtpb.Reference_PatientId{PatientId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_PatientId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.PatientId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "RelatedPerson":
-		return &dtpb.Reference{Reference: &dtpb.Reference_RelatedPersonId{RelatedPersonId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_RelatedPersonId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.RelatedPersonId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Practitioner":
-		return &dtpb.Reference{Reference: &dtpb.Reference_PractitionerId{PractitionerId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_PractitionerId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.PractitionerId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "PractitionerRole":
-		return &dtpb.Reference{Reference: &dtpb.Reference_PractitionerRoleId{PractitionerRoleId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_PractitionerRoleId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.PractitionerRoleId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Organization":
-		return &dtpb.Reference{Reference: &dtpb.Reference_OrganizationId{OrganizationId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_OrganizationId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.OrganizationId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Location":
-		return &dtpb.Reference{Reference: &dtpb.Reference_LocationId{LocationId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_LocationId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.LocationId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "CareTeam":
-		return &dtpb.Reference{Reference: &dtpb.Reference_CareTeamId{CareTeamId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_CareTeamId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.CareTeamId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Encounter":
-		return &dtpb.Reference{Reference: &dtpb.Reference_EncounterId{EncounterId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_EncounterId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.EncounterId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "EpisodeOfCare":
-		return &dtpb.Reference{Reference: &dtpb.Reference_EpisodeOfCareId{EpisodeOfCareId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_EpisodeOfCareId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.EpisodeOfCareId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Condition":
-		return &dtpb.Reference{Reference: &dtpb.Reference_ConditionId{ConditionId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_ConditionId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.ConditionId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Procedure":
-		return &dtpb.Reference{Reference: &dtpb.Reference_ProcedureId{ProcedureId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_ProcedureId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.ProcedureId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "AllergyIntolerance":
-		return &dtpb.Reference{Reference: &dtpb.Reference_AllergyIntoleranceId{AllergyIntoleranceId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_AllergyIntoleranceId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.AllergyIntoleranceId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Observation":
-		return &dtpb.Reference{Reference: &dtpb.Reference_ObservationId{ObservationId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_ObservationId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.ObservationId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "DiagnosticReport":
-		return &dtpb.Reference{Reference: &dtpb.Reference_DiagnosticReportId{DiagnosticReportId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_DiagnosticReportId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.DiagnosticReportId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "DocumentReference":
-		return &dtpb.Reference{Reference: &dtpb.Reference_DocumentReferenceId{DocumentReferenceId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_DocumentReferenceId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.DocumentReferenceId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Composition":
-		return &dtpb.Reference{Reference: &dtpb.Reference_CompositionId{CompositionId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_CompositionId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.CompositionId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Immunization":
-		return &dtpb.Reference{Reference: &dtpb.Reference_ImmunizationId{ImmunizationId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_ImmunizationId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.ImmunizationId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Medication":
-		return &dtpb.Reference{Reference: &dtpb.Reference_MedicationId{MedicationId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_MedicationId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.MedicationId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "MedicationRequest":
-		return &dtpb.Reference{Reference: &dtpb.Reference_MedicationRequestId{MedicationRequestId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_MedicationRequestId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.MedicationRequestId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "MedicationStatement":
-		return &dtpb.Reference{Reference: &dtpb.Reference_MedicationStatementId{MedicationStatementId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_MedicationStatementId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.MedicationStatementId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Goal":
-		return &dtpb.Reference{Reference: &dtpb.Reference_GoalId{GoalId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_GoalId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.GoalId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "CarePlan":
-		return &dtpb.Reference{Reference: &dtpb.Reference_CarePlanId{CarePlanId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_CarePlanId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.CarePlanId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "ServiceRequest":
-		return &dtpb.Reference{Reference: &dtpb.Reference_ServiceRequestId{ServiceRequestId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_ServiceRequestId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.ServiceRequestId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Task":
-		return &dtpb.Reference{Reference: &dtpb.Reference_TaskId{TaskId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_TaskId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.TaskId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "QuestionnaireResponse":
-		return &dtpb.Reference{Reference: &dtpb.Reference_QuestionnaireResponseId{QuestionnaireResponseId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_QuestionnaireResponseId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.QuestionnaireResponseId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Consent":
-		return &dtpb.Reference{Reference: &dtpb.Reference_ConsentId{ConsentId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_ConsentId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.ConsentId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Binary":
-		return &dtpb.Reference{Reference: &dtpb.Reference_BinaryId{BinaryId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_BinaryId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.BinaryId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Device":
-		return &dtpb.Reference{Reference: &dtpb.Reference_DeviceId{DeviceId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_DeviceId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.DeviceId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Provenance":
-		return &dtpb.Reference{Reference: &dtpb.Reference_ProvenanceId{ProvenanceId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_ProvenanceId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.ProvenanceId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "OperationOutcome":
-		return &dtpb.Reference{Reference: &dtpb.Reference_OperationOutcomeId{OperationOutcomeId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_OperationOutcomeId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.OperationOutcomeId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "AuditEvent":
-		return &dtpb.Reference{Reference: &dtpb.Reference_AuditEventId{AuditEventId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_AuditEventId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.AuditEventId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	case "Subscription":
-		return &dtpb.Reference{Reference: &dtpb.Reference_SubscriptionId{SubscriptionId: &dtpb.ReferenceId{Value: id}}}
+		e := &struct {
+			ref dtpb.Reference
+			w   dtpb.Reference_SubscriptionId
+			id  dtpb.ReferenceId
+		}{}
+		e.id.Value = id
+		e.w.SubscriptionId, e.ref.Reference = &e.id, &e.w
+		return &e.ref
 	}
 	return nil
 }
