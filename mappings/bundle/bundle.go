@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -187,9 +188,7 @@ func (b *Builder) Finish(src Source) *Result {
 		ContentType: &binpb.Binary_ContentTypeCode{Value: src.ContentType},
 		Data:        &dtpb.Base64Binary{Value: src.Data},
 	}
-	if typ, id, _, ok := resource.RefTarget(refOf(src.Patient)); ok {
-		bin.SecurityContext = resource.Ref(typ, id)
-	}
+	bin.SecurityContext = securityContext(src.Patient)
 	// The source holds everything its outputs hold: it carries their labels.
 	if len(cats) == 0 {
 		cats = []category.Code{category.CLIN}
@@ -269,6 +268,18 @@ func appendLabels(cats []category.Code, sens []category.Sensitivity, res proto.M
 		}
 	}
 	return cats, sens
+}
+
+// securityContext reads Source.Patient. It is normally a "Type/id" as Put
+// returns it, which needs no reference parsing.
+func securityContext(s string) *dtpb.Reference {
+	if typ, id, ok := strings.Cut(s, "/"); ok && id != "" && !strings.Contains(id, "/") && resource.Known(typ) {
+		return resource.Ref(typ, id)
+	}
+	if typ, id, _, ok := resource.RefTarget(refOf(s)); ok {
+		return resource.Ref(typ, id)
+	}
+	return nil
 }
 
 func refOf(s string) *dtpb.Reference {

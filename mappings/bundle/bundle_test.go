@@ -97,3 +97,15 @@ func TestWarningsAsOutcome(t *testing.T) {
 		t.Errorf("warnings() = %v, want %v", got, want)
 	}
 }
+
+func TestSecurityContext(t *testing.T) {
+	for _, s := range []string{"", "Patient/p1", "Patient/", "Patient/p1/_history/2", "Spaceship/1", "urn:uuid:1", "#frag", "Group/g1"} {
+		var want *dtpb.Reference
+		if typ, id, _, ok := resource.RefTarget(refOf(s)); ok {
+			want = resource.Ref(typ, id)
+		}
+		if got := securityContext(s); !proto.Equal(got, want) {
+			t.Errorf("securityContext(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
