@@ -60,7 +60,8 @@ func refQuery(typ, param, ref string) *search.Query {
 
 // Actor implements Directory. A PractitionerRole gives its codes, its
 // Practitioner and Organization; a Practitioner the union of its active
-// roles; an Organization only its identifiers.
+// roles (and belongs to them and their organisations); an Organization only
+// its identifiers.
 func (s *StoreSource) Actor(_ context.Context, ref string) (Actor, error) {
 	typ, id, _ := strings.Cut(ref, "/")
 	a := Actor{Ref: ref}
@@ -101,11 +102,12 @@ func (s *StoreSource) practitioner(id string, a *Actor) error {
 		return err
 	}
 	a.Known = true
-	_, err = s.st.Search(refQuery("PractitionerRole", "practitioner", "Practitioner/"+id), func(_, _ string, v store.IndexValues) bool {
+	_, err = s.st.Search(refQuery("PractitionerRole", "practitioner", "Practitioner/"+id), func(_, roleID string, v store.IndexValues) bool {
 		if slices.Contains(v.Tokens("active"), tokenFalse) {
 			return false
 		}
 		a.Active = true
+		a.Belongs = append(a.Belongs, "PractitionerRole/"+roleID)
 		a.Roles = append(append(a.Roles, v.Tokens("role")...), v.Tokens("specialty")...)
 		a.Belongs = append(a.Belongs, v.Refs("organization")...)
 		return false
