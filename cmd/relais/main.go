@@ -1,6 +1,7 @@
 // Command relais is the Relais gateway: one binary with subcommands.
 //
 //	relais serve   serve the FHIR API (and the MLLP listener when configured)
+//	relais convert print the FHIR Bundle an HL7 v2, CDA or assessment file maps to
 //	relais token   print a development token that `serve --dev` accepts
 //	relais certs   create development keys and certificates
 //	relais backup  write a consistent copy of a stopped server's database
@@ -23,6 +24,7 @@ import (
 
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 	"serve":   serve,
+	"convert": convert,
 	"token":   token,
 	"certs":   certs,
 	"backup":  backup,
@@ -33,6 +35,7 @@ const usage = `usage: relais <command> [flags]
 
 commands:
   serve    serve the FHIR API            (relais serve -h for flags)
+  convert  map HL7 v2/CDA/assessment files to FHIR Bundles, no server (relais convert -h)
   token    print a development token     (relais token -h)
   certs    create development keys/certs (relais certs -h)
   backup   copy a stopped server's database to stdout (relais backup -h)

@@ -25,7 +25,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.JWTKeyFile, "jwt-key", "", "PEM file of public keys trusted to sign bearer tokens")
 	fs.StringVar(&cfg.JWTIssuer, "jwt-issuer", "", "required token issuer (iss)")
 	fs.StringVar(&cfg.JWTAudience, "jwt-audience", "", "required token audience (aud)")
-	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest accepted request body, in bytes")
+	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest accepted request body (and MLLP message), in bytes")
+	fs.StringVar(&cfg.MLLPAddr, "mllp-addr", "", "HL7 v2 MLLP listen address, e.g. 0.0.0.0:2575 (default: no MLLP listener)")
+	fs.StringVar(&cfg.MLLPTLSCert, "mllp-tls-cert", "", "MLLP TLS certificate (PEM); with --mllp-tls-key serves MLLP over TLS")
+	fs.StringVar(&cfg.MLLPTLSKey, "mllp-tls-key", "", "MLLP TLS private key (PEM)")
+	fs.StringVar(&cfg.MLLPClientCA, "mllp-client-ca", "", "CA certificates (PEM) that MLLP client certificates must chain to; requires them")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,8 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
+	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/gateway/mllp"
 )
 
 // DBFile is the name of the database file inside the data directory.
@@ -45,6 +48,15 @@ type Config struct {
 	Logger  *slog.Logger
 	// Ready, when set, receives the bound address once the server listens.
 	Ready func(addr string)
+
+	// MLLPAddr enables the HL7 v2 MLLP listener (package mllp) on this
+	// address; it shares the store and mappings with POST /ingest/hl7v2.
+	MLLPAddr string
+	// MLLPTLSCert and MLLPTLSKey make it TLS; MLLPClientCA (PEM) then
+	// requires client certificates signed by one of those CAs.
+	MLLPTLSCert, MLLPTLSKey, MLLPClientCA string
+	// MLLPReady, when set, receives the MLLP listener's bound address.
+	MLLPReady func(addr string)
 }
 
 // Server is a configured Relais.
@@ -52,6 +64,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	store  *store.Store
+	ingest *ingest.Ingester
 	api    *api.API
 	devKey *auth.DevKey
 }
@@ -79,8 +92,13 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.ingest, err = ingest.New(ingest.Config{Store: st, Logger: log, Options: ingest.Options{Codec: c}})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.api, err = api.New(api.Config{Store: st, Codec: c, Verifier: verifier, Logger: log,
-		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody})
+		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Ingester: s.ingest})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -139,6 +157,17 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mllpErr, err := s.startMLLP(ctx)
+	if err != nil {
+		return err
+	}
+	if mllpErr != nil {
+		// The MLLP listener ends before the store closes: messages in
+		// flight are committed and acknowledged first.
+		defer func() { cancel(); <-mllpErr }()
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return err
@@ -167,6 +196,12 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		return err
+	case err := <-mllpErr:
+		mllpErr <- err // for the deferred wait
+		if err != nil {
+			srv.Close()
+			return err
+		}
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
@@ -176,4 +211,61 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// startMLLP starts the MLLP listener when configured. The channel yields
+// Serve's result once the listener has shut down; it is nil when there is
+// no listener.
+func (s *Server) startMLLP(ctx context.Context) (chan error, error) {
+	if s.cfg.MLLPAddr == "" {
+		return nil, nil
+	}
+	done := make(chan error, 1)
+	cfg := mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody)}
+	if s.cfg.MLLPTLSCert != "" || s.cfg.MLLPTLSKey != "" {
+		tc, err := serverTLS(s.cfg.MLLPTLSCert, s.cfg.MLLPTLSKey, s.cfg.MLLPClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("mllp: %w", err)
+		}
+		cfg.TLS = tc
+	} else if s.cfg.MLLPClientCA != "" {
+		return nil, errors.New("mllp: a client CA needs --mllp-tls-cert and --mllp-tls-key")
+	}
+	m, err := mllp.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", s.cfg.MLLPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("mllp: %w", err)
+	}
+	s.log.Info("mllp listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil,
+		"client_certs", cfg.TLS != nil && cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert)
+	if s.cfg.MLLPReady != nil {
+		s.cfg.MLLPReady(ln.Addr().String())
+	}
+	go func() { done <- m.Serve(ctx, ln) }()
+	return done, nil
+}
+
+// serverTLS loads a certificate and, when caFile is set, requires client
+// certificates signed by its CAs.
+func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("client CA: no certificate in " + caFile)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
