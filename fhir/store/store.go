@@ -53,6 +53,7 @@ type Store struct {
 	once     sync.Once
 
 	commits, writes atomic.Uint64
+	same            sameCache // TransactionWith's KeepUnchanged (txwith.go)
 }
 
 // Stats counts the store's work since Open.

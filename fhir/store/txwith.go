@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -135,13 +137,72 @@ func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.
 
 // unchanged reports whether res, stamped as cur, renders exactly as cur.
 // A false "changed" only costs a version; a false "unchanged" is impossible
-// since the bytes are compared.
+// since the bytes are compared. Resources found unchanged are remembered by
+// a hash of their content, so that a resource a feed repeats in every
+// message is recognised without rendering it again.
 func (s *Store) unchanged(res proto.Message, cur *Record) bool {
+	key := cur.Type + "/" + cur.ID
+	sum, sumOK := contentSum(res)
+	if sumOK && s.same.has(key, cur, sum) {
+		return true
+	}
 	r := proto.Clone(res)
 	resource.SetVersion(r, cur.Version, cur.LastUpdated)
 	category.Label(r)
 	js, err := s.codec.Encode(r)
-	return err == nil && bytes.Equal(js, cur.JSON)
+	if err != nil || !bytes.Equal(js, cur.JSON) {
+		return false
+	}
+	if sumOK {
+		s.same.put(key, cur, sum)
+	}
+	return true
+}
+
+// contentSum hashes res as it would be stored, apart from meta.versionId
+// and meta.lastUpdated (labelled, deterministic proto encoding).
+func contentSum(res proto.Message) ([32]byte, bool) {
+	category.Label(res)
+	meta := resource.Meta(res)
+	ver, at := meta.VersionId, meta.LastUpdated
+	meta.VersionId, meta.LastUpdated = nil, nil
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res)
+	meta.VersionId, meta.LastUpdated = ver, at
+	if err != nil {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256(b), true
+}
+
+// sameCache maps "Type/id" to the content hash of its current version,
+// for resources found unchanged. It is bounded: when full it starts over.
+type sameCache struct {
+	mu sync.Mutex
+	m  map[string]sameEntry
+}
+
+type sameEntry struct {
+	version     uint64
+	lastUpdated time.Time
+	sum         [32]byte
+}
+
+const sameCacheMax = 4096
+
+func (c *sameCache) has(key string, cur *Record, sum [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	return ok && e.version == cur.Version && e.lastUpdated.Equal(cur.LastUpdated) && e.sum == sum
+}
+
+func (c *sameCache) put(key string, cur *Record, sum [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= sameCacheMax {
+		c.m = make(map[string]sameEntry)
+	}
+	c.m[key] = sameEntry{version: cur.Version, lastUpdated: cur.LastUpdated, sum: sum}
 }
 
 // apply runs in the writer's transaction: every target must still be as

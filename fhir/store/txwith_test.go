@@ -202,3 +202,35 @@ func TestTransactionIfAbsent(t *testing.T) {
 		t.Errorf("IfAbsent PUT over an existing resource: %s v%d, want 200 OK v1", rs[0].Status, rs[0].Record.Version)
 	}
 }
+
+// TestKeepUnchangedCache: a resource found unchanged is then recognised by
+// its hash; a change is still written, and a write by another path is
+// noticed.
+func TestKeepUnchangedCache(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	put := func(js string) uint64 {
+		t.Helper()
+		rs, err := s.TransactionWith(ctx, []TxEntry{putEntry(t, js)}, TxOptions{KeepUnchanged: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs[0].Record.Version
+	}
+	const active = `{"resourceType":"Device","id":"d1","status":"active"}`
+	const inactive = `{"resourceType":"Device","id":"d1","status":"inactive"}`
+	var got []uint64
+	for _, js := range []string{active, active, active, inactive, inactive, active} {
+		got = append(got, put(js))
+	}
+	if fmt.Sprint(got) != "[1 1 1 2 2 3]" {
+		t.Errorf("versions %v, want [1 1 1 2 2 3]", got)
+	}
+	if _, _, err := s.Update(ctx, decode(t, active), 0); err != nil { // v4, same content
+		t.Fatal(err)
+	}
+	if v := put(active); v != 4 {
+		t.Errorf("after an update elsewhere: version %d, want 4 (kept, re-checked)", v)
+	}
+}
