@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/google/fhir/go/fhirversion"
+	"github.com/google/fhir/go/jsonformat"
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/relais-health/relais/fhir/codec"
 )
 
 // TestMatchesJSONFormat covers what the corpus test may not: escaping,
@@ -22,7 +22,10 @@ func TestMatchesJSONFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cd := codec.MustNew()
+	ref, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ext := &dtpb.Extension{Url: &dtpb.Uri{Value: "http://example.org/x"},
 		Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Boolean{Boolean: &dtpb.Boolean{Value: true}}}}
 	tests := []struct {
@@ -55,7 +58,7 @@ func TestMatchesJSONFormat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := cd.Encode(proto.Clone(tt.res))
+			want, err := ref.MarshalResource(proto.Clone(tt.res))
 			if err != nil {
 				t.Fatal(err)
 			}
