@@ -40,8 +40,7 @@
 // updates the same resources. Code system OIDs become FHIR URIs through
 // mappings/terminology; unknown ones become urn:oid: systems.
 //
-// [EncodeJSON] prints the result as compact FHIR JSON, byte for byte what
-// fhir/codec prints, several times faster.
+// fhir/codec.Codec.Encode prints the result as FHIR JSON.
 //
 // # Caveats
 //
