@@ -91,7 +91,12 @@ type rule struct {
 	// Categories (bits of category.All) and sensitive labels (bits of
 	// category.Sensitive) this provision names in class or securityLabel.
 	namesCats, namesSens uint8
-	needs                needs // of the subtree
+	own                  needs // facts its own criteria read
+	needs                needs // facts its subtree reads
+	// specialized rules (search filters) have had their request criteria
+	// evaluated: pre is the result, and only data criteria remain.
+	specialized bool
+	pre         tri
 }
 
 // compiled is a Consent ready for evaluation.
@@ -169,7 +174,7 @@ func compileRule(p *cpb.Consent_Provision, path string, eff effect, withChildren
 	r.period = periodSpan(p.GetPeriod())
 	r.dataPeriod = periodSpan(p.GetDataPeriod())
 	if r.dataPeriod != nil {
-		r.needs |= needDate
+		r.own |= needDate
 	}
 	r.actors = actorRules(p.GetActor())
 	r.actions = conceptCodes(p.GetAction())
@@ -177,6 +182,7 @@ func compileRule(p *cpb.Consent_Provision, path string, eff effect, withChildren
 		r.purposes = append(r.purposes, cd.GetCode().GetValue())
 	}
 	r.compileData(p)
+	r.needs = r.own
 	if withChildren {
 		for i, child := range p.GetProvision() {
 			ce, ok := typeOf(child)
@@ -204,14 +210,14 @@ func (r *rule) compileData(p *cpb.Consent_Provision) {
 		}
 	}
 	if len(r.codes) > 0 {
-		r.needs |= needCodes
+		r.own |= needCodes
 	}
 	for _, cd := range p.GetSecurityLabel() {
 		c := coding{cd.GetSystem().GetValue(), cd.GetCode().GetValue()}
 		r.labels = append(r.labels, c)
 		r.namesCats |= catBit(c)
 		r.namesSens |= sensBit(c.system, c.code)
-		r.needs |= needLabels
+		r.own |= needLabels
 	}
 	for _, d := range p.GetData() {
 		typ, id, _, _ := resource.RefTarget(d.GetReference())
@@ -220,9 +226,9 @@ func (r *rule) compileData(p *cpb.Consent_Provision) {
 			dr.ref = typ + "/" + id
 		}
 		r.data = append(r.data, dr)
-		r.needs |= needRef
+		r.own |= needRef
 		if dr.meaning == cdpb.ConsentDataMeaningCode_RELATED {
-			r.needs |= needRelated
+			r.own |= needRelated
 		}
 	}
 }

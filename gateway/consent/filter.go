@@ -106,6 +106,7 @@ func (f *Filter) scope(patient string) *filterScope {
 		return nil
 	}
 	fs := &filterScope{sc: sc}
+	f.specialize(sc)
 	req := f.req
 	req.Patient, req.Resource.Type = patient, "-"
 	if badRequest(&req) != "" {
@@ -115,6 +116,28 @@ func (f *Filter) scope(patient string) *filterScope {
 	}
 	f.scopes[patient] = fs
 	return fs
+}
+
+// specialize replaces the scope's Consents by their trees with the request
+// criteria evaluated (the filter's actor, purpose and action are fixed), so
+// that per resource only data criteria run and only the facts they need are
+// read. The compiled Consents are shared with the cache: copies are made.
+func (f *Filter) specialize(sc *scope) {
+	q := query{now: f.now.UnixMicro(), action: f.req.Action, purpose: f.req.Purpose, who: &sc.who}
+	out := make([]*compiled, 0, len(sc.consents))
+	sc.needs = 0
+	for _, c := range sc.consents {
+		if !c.active() {
+			continue
+		}
+		if root := c.root.specialize(&q); root != nil {
+			cc := *c
+			cc.root = root
+			out = append(out, &cc)
+			sc.needs |= root.needs
+		}
+	}
+	sc.consents = out
 }
 
 // Err is the first source error met; the request must then fail.

@@ -72,23 +72,51 @@ type query struct {
 // match evaluates r's own criteria. explicit reports that a criterion named
 // the resource itself (its type, code or instance).
 func (r *rule) match(q *query) (t tri, explicit bool) {
-	t = yes
-	if r.period != nil && !r.period.contains(q.now) {
-		return no, false
-	}
-	if len(r.actors) > 0 {
-		t = t.and(anyOf(len(r.actors), func(i int) tri { return r.actors[i].match(q.who) }))
-	}
-	if len(r.actions) > 0 && !slices.Contains(r.actions, q.action) {
-		return no, false
-	}
-	if len(r.purposes) > 0 && !slices.ContainsFunc(r.purposes, func(p string) bool { return subsumes(p, q.purpose) }) {
-		return no, false
-	}
-	if t == no {
+	if r.specialized {
+		t = r.pre
+	} else if t = r.matchRequest(q); t == no {
 		return no, false
 	}
 	return r.matchData(q.f, t)
+}
+
+// matchRequest evaluates the criteria that do not depend on the resource:
+// period, actor, action and purpose.
+func (r *rule) matchRequest(q *query) tri {
+	if r.period != nil && !r.period.contains(q.now) {
+		return no
+	}
+	if len(r.actions) > 0 && !slices.Contains(r.actions, q.action) {
+		return no
+	}
+	if len(r.purposes) > 0 && !slices.ContainsFunc(r.purposes, func(p string) bool { return subsumes(p, q.purpose) }) {
+		return no
+	}
+	if len(r.actors) > 0 {
+		return anyOf(len(r.actors), func(i int) tri { return r.actors[i].match(q.who) })
+	}
+	return yes
+}
+
+// specialize returns a copy of r's subtree with the request criteria
+// already evaluated for q (a search filter's fixed actor, purpose, action
+// and clock), without the provisions that can no longer match; nil when r
+// itself cannot.
+func (r *rule) specialize(q *query) *rule {
+	pre := r.matchRequest(q)
+	if pre == no || (pre == unknown && r.effect == permit) {
+		return nil
+	}
+	s := &rule{path: r.path, effect: r.effect, specialized: true, pre: pre,
+		dataPeriod: r.dataPeriod, classes: r.classes, codes: r.codes, labels: r.labels, data: r.data,
+		namesCats: r.namesCats, namesSens: r.namesSens, own: r.own, needs: r.own}
+	for _, c := range r.children {
+		if sc := c.specialize(q); sc != nil {
+			s.children = append(s.children, sc)
+			s.needs |= sc.needs
+		}
+	}
+	return s
 }
 
 // matchData evaluates the criteria on the resource.

@@ -6,7 +6,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 
@@ -18,10 +21,15 @@ import (
 // StoreSource implements Directory, CareTeams and Consents over the FHIR
 // store. It reads the search indexes (through a capturing store.Filter), so
 // only Consents are ever parsed, and only when they change.
+//
+// Answers are memoised with the bbolt transaction ID they were read after:
+// an answer is reused only while no write transaction has committed since
+// (one read-only transaction tells), so no memo outlives a write.
 type StoreSource struct {
 	st    *store.Store
 	codec *codec.Codec
 	now   func() time.Time
+	memo  memo
 }
 
 // NewStoreSource returns the store-backed source. now is the clock used to
@@ -30,7 +38,49 @@ func NewStoreSource(st *store.Store, c *codec.Codec, now func() time.Time) *Stor
 	if now == nil {
 		now = time.Now
 	}
-	return &StoreSource{st: st, codec: c, now: now}
+	return &StoreSource{st: st, codec: c, now: now, memo: memo{m: make(map[string]memoEntry)}}
+}
+
+// memoSize bounds the memo; it is emptied when full.
+const memoSize = 8192
+
+type memo struct {
+	mu sync.Mutex
+	m  map[string]memoEntry
+}
+
+type memoEntry struct {
+	txid int
+	v    any
+}
+
+// memoised returns the value memoised under key if the database has not
+// changed since, else computes it with fn. The transaction ID is read
+// before fn runs, so a value is never filed under a later ID than the
+// snapshot it was read from.
+func memoised[T any](s *StoreSource, key string, fn func() (T, error)) (T, error) {
+	var zero T
+	var txid int
+	if err := s.st.DB().View(func(tx *bolt.Tx) error { txid = tx.ID(); return nil }); err != nil {
+		return zero, err
+	}
+	s.memo.mu.Lock()
+	e, ok := s.memo.m[key]
+	s.memo.mu.Unlock()
+	if ok && e.txid == txid {
+		return e.v.(T), nil
+	}
+	v, err := fn()
+	if err != nil {
+		return zero, err
+	}
+	s.memo.mu.Lock()
+	if len(s.memo.m) >= memoSize {
+		clear(s.memo.m)
+	}
+	s.memo.m[key] = memoEntry{txid: txid, v: v}
+	s.memo.mu.Unlock()
+	return v, nil
 }
 
 // Tokens of the status codes the source reads.
@@ -61,8 +111,12 @@ func refQuery(typ, param, ref string) *search.Query {
 // Actor implements Directory. A PractitionerRole gives its codes, its
 // Practitioner and Organization; a Practitioner the union of its active
 // roles (and belongs to them and their organisations); an Organization only
-// its identifiers.
+// its identifiers. The Actor's slices are shared: read only.
 func (s *StoreSource) Actor(_ context.Context, ref string) (Actor, error) {
+	return memoised(s, "a\x00"+ref, func() (Actor, error) { return s.actor(ref) })
+}
+
+func (s *StoreSource) actor(ref string) (Actor, error) {
 	typ, id, _ := strings.Cut(ref, "/")
 	a := Actor{Ref: ref}
 	var err error
@@ -142,8 +196,13 @@ func (s *StoreSource) identifiers(ref string, a *Actor) error {
 
 // Circle implements CareTeams: the Patient's generalPractitioner and the
 // members of its CareTeams whose status is active and whose period, if
-// any, includes now.
+// any, includes now (the memo is also keyed by the minute, for periods).
 func (s *StoreSource) Circle(_ context.Context, patient string) (Circle, error) {
+	minute := strconv.FormatInt(s.now().Unix()/60, 10)
+	return memoised(s, "c\x00"+minute+"\x00"+patient, func() (Circle, error) { return s.circle(patient) })
+}
+
+func (s *StoreSource) circle(patient string) (Circle, error) {
 	var c Circle
 	_, id, _ := strings.Cut(patient, "/")
 	found, err := s.index("Patient", id, func(v store.IndexValues) { c.GeneralPractitioners = v.Refs("general-practitioner") })
@@ -174,6 +233,10 @@ func current(periods [][2]int64, now int64) bool {
 // Stamp implements Consents: the sorted (id, version) pairs of the
 // patient's current Consents, read from the index in one snapshot.
 func (s *StoreSource) Stamp(_ context.Context, patient string) (string, error) {
+	return memoised(s, "s\x00"+patient, func() (string, error) { return s.stamp(patient) })
+}
+
+func (s *StoreSource) stamp(patient string) (string, error) {
 	hits, err := s.st.Search(refQuery("Consent", "patient", patient), nil)
 	if err != nil {
 		return "", err
