@@ -47,14 +47,18 @@ provision naming the label. Unlabelled resources take [category.Default].
 
 Facts come through small interfaces ([Directory], [CareTeams], [Consents]);
 [StoreSource] implements them over the FHIR store, reading search indexes
-rather than JSON. Compiled Consents are cached per patient and revalidated on
-every decision against the (id, version) set of the patient's Consents, so a
-revocation is seen by the very next decision.
+rather than JSON, and memoises its answers under the bbolt transaction ID
+they were read after (reused only while no write has committed since).
+Compiled Consents are cached per patient and revalidated on every decision
+against the (id, version) set of the patient's Consents, so a revocation is
+seen by the very next decision.
 
-[Filter] applies the engine to search results before paging (one decision per
-resource from the store's index values); [Log] keeps the append-only decision
-record in bbolt; [Validate] checks a Consent before it is written; and
-[CodeSystem] publishes the data-category code system.
+[Filter] applies the engine to search results before paging: per patient it
+resolves the actor once and specialises each Consent's rule tree to the
+request (actor, purpose, action, clock), so that per resource only the data
+criteria run, on the few index values they need. [Log] keeps the
+append-only decision record in bbolt; [Validate] checks a Consent before it
+is written; and [CodeSystem] publishes the data-category code system.
 
 # Caveats
 
@@ -70,5 +74,14 @@ record in bbolt; [Validate] checks a Consent before it is written; and
   - The search filter sees the current version's index; history and vread of
     older versions should decide on the facts of the version served
     ([FactsOf]).
+  - A store.Filter pays the store's first index-values access per resource
+    (an idxrev read and decode), several times an unfiltered search's
+    per-resource cost: see BenchmarkIndexValuesFloor. The engine's own share
+    is small; a cheaper per-resource facts record in the store would bring a
+    filtered search near the unfiltered one.
+  - Several R4 Consent examples (notThem, notThis, notTime, notAuthor,
+    grantor, Emergency) encode the opposite of their narratives under these
+    semantics (OPTIN roots without type permit); TestCorpusConsents says
+    which and asserts what the encoding means.
 */
 package consent
