@@ -1,4 +1,3 @@
-// Package consent is the consent decision engine; see doc.go.
 package consent
 
 import (
