@@ -6,10 +6,10 @@
 // reference types) and reports every problem with its element path. Encode
 // prints the compact JSON that the store keeps with each version, so that the
 // read path never marshals again. It goes through a direct printer
-// (internal/fhirjson), byte-identical to jsonformat and several times
-// faster, which hands what it does not handle to jsonformat. Neither Encode
-// nor EncodeIndent modifies its argument, although jsonformat's Marshaller
-// would.
+// (internal/fhirjson), byte-identical to jsonformat's Marshaller and several
+// times faster, which hands what it does not handle to jsonformat. Neither
+// Encode nor EncodeIndent modifies its argument, although jsonformat's
+// Marshaller would. Package codectest checks all this against jsonformat.
 package codec
 
 import (
@@ -33,9 +33,8 @@ const maxDepth = 64
 // Codec converts between FHIR R4 JSON and google/fhir protos. It is safe for
 // concurrent use.
 type Codec struct {
-	un     *jsonformat.Unmarshaller
-	mar    *fhirjson.Printer
-	pretty *jsonformat.Marshaller
+	un  *jsonformat.Unmarshaller
+	mar *fhirjson.Printer
 }
 
 // New builds a Codec. Times without a zone are read as UTC.
@@ -49,11 +48,7 @@ func New() (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	pretty, err := jsonformat.NewPrettyMarshaller(fhirversion.R4)
-	if err != nil {
-		return nil, fmt.Errorf("jsonformat pretty marshaller: %w", err)
-	}
-	return &Codec{un: un, mar: mar, pretty: pretty}, nil
+	return &Codec{un: un, mar: mar}, nil
 }
 
 // MustNew is New for tests and start-up code where failure is fatal.
@@ -123,19 +118,21 @@ func (c *Codec) Encode(m proto.Message) ([]byte, error) {
 	return b, nil
 }
 
-// EncodeIndent prints m as indented JSON, for people and golden files. It
-// does not modify m.
+// EncodeIndent prints m as indented JSON, for people and golden files:
+// Encode's output indented by two spaces, which is what jsonformat's pretty
+// Marshaller prints (encoding/json indents its compact output the same
+// way). It does not modify m.
 func (c *Codec) EncodeIndent(m proto.Message) ([]byte, error) {
-	m, err := unwrap(m)
+	b, err := c.Encode(m)
 	if err != nil {
 		return nil, err
 	}
-	// jsonformat rewrites references in what it prints: give it a copy.
-	b, err := c.pretty.MarshalResource(proto.Clone(m))
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", resource.Type(m), err)
+	var buf bytes.Buffer
+	buf.Grow(2 * len(b))
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		return nil, fmt.Errorf("indent: %w", err)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 func unwrap(m proto.Message) (proto.Message, error) {

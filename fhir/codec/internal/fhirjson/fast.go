@@ -364,7 +364,7 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 		f := m.WhichOneof(w.p.refOneof)
 		prefix, known := w.p.refPrefixes[f.Number()]
 		id, isID := m.Get(f).Message().Interface().(*dtpb.ReferenceId)
-		if !known || !isID || id.Id != nil || id.Extension != nil || id.History != nil {
+		if !known || !isID || id.Id != nil || id.Extension != nil {
 			return false, nil
 		}
 		o := w.open()
@@ -373,10 +373,7 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 			w.str(x.Display.Value)
 		}
 		o.key("reference")
-		w.buf = append(w.buf, '"')
-		w.buf = append(w.buf, prefix...)
-		w.strBody(id.Value)
-		w.buf = append(w.buf, '"')
+		w.refLiteral(prefix, id.Value, id.GetHistory().GetValue())
 		o.close()
 		return true, nil
 	}

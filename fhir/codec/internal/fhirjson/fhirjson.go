@@ -14,11 +14,12 @@
 // typed references printed as their "Type/id" literal, and keys whose
 // value jsonformat drops (an unset code) left out. Second, it prints only
 // what it knows to print that way: anything else inside a resource
-// (extensions or ids on primitive values, contained Any resources, binary
-// stride extensions, named time zones, reference history, invalid
-// decimals...) makes it print that resource with jsonformat instead.
-// Tests compare both on every resource of the FHIR corpus and of every
-// mapping's golden inputs, on fuzzed input and on every typed reference.
+// (extensions or ids on primitive values, which include base64 layout and
+// missing-value extensions; named time zones; invalid decimals; unknown
+// enum values...) makes it print that resource with jsonformat instead.
+// fhir/codec's tests compare both on every resource of the FHIR corpus, on
+// fuzzed input and on every typed reference, and mappings/internal/codeccheck
+// on everything the mappings produce from their golden inputs.
 //
 // jsonformat's Marshaller rewrites the message it prints (typed references
 // become URIs, some extensions are removed), so the fallback prints a copy:
@@ -42,6 +43,7 @@ import (
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // ErrNotHandled means: the direct printer does not print this resource the
@@ -76,10 +78,15 @@ func New() (*Printer, error) {
 	}
 	p := &Printer{fallback: m, refPrefixes: map[protoreflect.FieldNumber]string{}}
 	p.refOneof = (&dtpb.Reference{}).ProtoReflect().Descriptor().Oneofs().ByName("reference")
+	// The typed fields jsonformat prints as "Type/id": those ending in _id
+	// whose referenced_fhir_type option names the type
+	// (jsonpbhelper.ResourceIDField and ResourceTypeForReference).
 	fs := p.refOneof.Fields()
 	for i := 0; i < fs.Len(); i++ {
-		if f := fs.Get(i); f.Message() != nil && f.Message().Name() == "ReferenceId" {
-			p.refPrefixes[f.Number()] = refType(f.Name()) + "/"
+		f := fs.Get(i)
+		t := proto.GetExtension(f.Options(), apb.E_ReferencedFhirType).(string)
+		if t != "" && strings.HasSuffix(string(f.Name()), "_id") && f.Message() != nil && f.Message().Name() == "ReferenceId" {
+			p.refPrefixes[f.Number()] = t + "/"
 		}
 	}
 	return p, nil
@@ -145,7 +152,8 @@ const (
 	primInt
 	primUint
 	primDecimal
-	primTime // Date, DateTime, Instant
+	primTime      // Date, DateTime, Instant
+	primTimeOfDay // Time
 	primEnumCode
 	primStringCode
 )
@@ -193,7 +201,7 @@ func primClassOf(d protoreflect.MessageDescriptor, value protoreflect.FieldDescr
 	case "Date", "DateTime", "Instant":
 		return primTime
 	case "Time":
-		return primOther
+		return primTimeOfDay
 	}
 	switch {
 	case value == nil:
@@ -340,6 +348,9 @@ func (w *writer) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) (w
 		return w.value(fd.Message(), v.Message())
 	}
 	l := v.List()
+	if fd.Message().FullName() == anyName {
+		return true, w.containedAny(fd, l)
+	}
 	w.buf = append(w.buf, '[')
 	for i := 0; i < l.Len(); i++ {
 		if i > 0 {
@@ -377,12 +388,39 @@ func (w *writer) value(d protoreflect.MessageDescriptor, m protoreflect.Message)
 	return true, w.object(m, "")
 }
 
+const anyName = "google.protobuf.Any"
+
+// containedAny prints resources held in google.protobuf.Any, as jsonformat
+// does for the field "contained" only: each unpacked into a
+// ContainedResource. Anything else is jsonformat's to print (or refuse).
+func (w *writer) containedAny(fd protoreflect.FieldDescriptor, l protoreflect.List) error {
+	if fd.JSONName() != "contained" {
+		return ErrNotHandled
+	}
+	w.buf = append(w.buf, '[')
+	for i := 0; i < l.Len(); i++ {
+		a, ok := l.Get(i).Message().Interface().(*anypb.Any)
+		cr := &bcrpb.ContainedResource{}
+		if !ok || a.UnmarshalTo(cr) != nil {
+			return ErrNotHandled
+		}
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		if err := w.contained(cr.ProtoReflect()); err != nil {
+			return err
+		}
+	}
+	w.buf = append(w.buf, ']')
+	return nil
+}
+
 // reference prints a Reference with its typed id or fragment as the
 // literal "reference" string, as jsonformat.DenormalizeReference does.
 func (w *writer) reference(m protoreflect.Message) error {
 	od := m.Descriptor().Oneofs().ByName("reference")
 	f := m.WhichOneof(od)
-	lit, prefix := "", ""
+	lit, prefix, history := "", "", ""
 	if f != nil {
 		rm := m.Get(f).Message()
 		if hasMeta(rm) {
@@ -395,14 +433,12 @@ func (w *writer) reference(m protoreflect.Message) error {
 		case f.Name() == "fragment":
 			lit, prefix = val, "#"
 		default:
-			if h := rm.Descriptor().Fields().ByName("history"); h != nil && rm.Has(h) {
+			p, ok := w.p.refPrefixes[f.Number()]
+			id, isID := rm.Interface().(*dtpb.ReferenceId)
+			if !ok || !isID {
 				return ErrNotHandled
 			}
-			typ := string(f.Message().Name())
-			if typ != "ReferenceId" {
-				return ErrNotHandled
-			}
-			lit, prefix = val, w.p.refPrefix(f)
+			lit, prefix, history = val, p, id.GetHistory().GetValue()
 		}
 	}
 	base := len(w.members)
@@ -436,10 +472,7 @@ func (w *writer) reference(m protoreflect.Message) error {
 		w.str(mb.key)
 		w.buf = append(w.buf, ':')
 		if mb.fd == nil {
-			w.buf = append(w.buf, '"')
-			w.buf = append(w.buf, prefix...)
-			w.strBody(lit)
-			w.buf = append(w.buf, '"')
+			w.refLiteral(prefix, lit, history)
 			continue
 		}
 		ok, err := w.field(mb.fd, mb.v)
@@ -454,35 +487,18 @@ func (w *writer) reference(m protoreflect.Message) error {
 	return nil
 }
 
-// refPrefix gives "PractitionerRole/" for the typed field practitioner_role_id.
-func (p *Printer) refPrefix(f protoreflect.FieldDescriptor) string {
-	if n, ok := p.names.Load(f); ok {
-		return n.(string)
+// refLiteral prints the literal of a reference: prefix and value, and
+// "/_history/" and the version when there is one, as
+// jsonformat.DenormalizeReference joins them.
+func (w *writer) refLiteral(prefix, value, history string) {
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, prefix...)
+	w.strBody(value)
+	if history != "" {
+		w.buf = append(w.buf, "/_history/"...)
+		w.strBody(history)
 	}
-	n := refType(f.Name()) + "/"
-	p.names.Store(f, n)
-	return n
-}
-
-// refType turns a typed reference field name (practitioner_role_id) into
-// its resource type (PractitionerRole).
-func refType(name protoreflect.Name) string {
-	s := strings.TrimSuffix(string(name), "_id")
-	var b strings.Builder
-	up := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '_' {
-			up = true
-			continue
-		}
-		if up && c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		up = false
-		b.WriteByte(c)
-	}
-	return b.String()
+	w.buf = append(w.buf, '"')
 }
 
 // hasMeta reports whether a primitive carries an element id or extensions,
@@ -531,6 +547,8 @@ func (w *writer) primitive(m protoreflect.Message) (bool, error) {
 		return true, nil
 	case primTime:
 		return true, w.instant(m)
+	case primTimeOfDay:
+		return true, w.timeOfDay(m)
 	case primEnumCode:
 		num := m.Get(f).Enum()
 		if num == 0 {
@@ -551,8 +569,7 @@ func (w *writer) instant(m protoreflect.Message) error {
 	fs := m.Descriptor().Fields()
 	us := m.Get(fs.ByName("value_us")).Int()
 	tz := m.Get(fs.ByName("timezone")).String()
-	prec := fs.ByName("precision")
-	precName := string(prec.Enum().Values().ByNumber(m.Get(prec).Enum()).Name())
+	precName := precision(m)
 	loc, ok := zone(tz)
 	if !ok {
 		return ErrNotHandled
@@ -582,6 +599,40 @@ func (w *writer) instant(m protoreflect.Message) error {
 	return nil
 }
 
+// timeOfDay prints a Time value (microseconds since midnight) at its
+// precision.
+func (w *writer) timeOfDay(m protoreflect.Message) error {
+	var layout string
+	switch precision(m) {
+	case "SECOND":
+		layout = "15:04:05"
+	case "MILLISECOND":
+		layout = "15:04:05.000"
+	case "MICROSECOND":
+		layout = "15:04:05.000000"
+	default:
+		return ErrNotHandled
+	}
+	us := m.Get(m.Descriptor().Fields().ByName("value_us")).Int()
+	w.buf = append(w.buf, '"')
+	w.buf = unixMicro(us, time.UTC).AppendFormat(w.buf, layout)
+	w.buf = append(w.buf, '"')
+	return nil
+}
+
+// precision is the name of a time value's precision, or "" if unknown.
+func precision(m protoreflect.Message) string {
+	f := m.Descriptor().Fields().ByName("precision")
+	if f == nil || f.Enum() == nil {
+		return ""
+	}
+	ev := f.Enum().Values().ByNumber(m.Get(f).Enum())
+	if ev == nil {
+		return ""
+	}
+	return string(ev.Name())
+}
+
 func pick(c bool, a, b string) string {
 	if c {
 		return a
@@ -589,9 +640,12 @@ func pick(c bool, a, b string) string {
 	return b
 }
 
-// zone reads "Z" and "+hh:mm"/"-hh:mm"; named zones are left to jsonformat.
+// zone gives the location jsonformat prints a time in (its
+// jsonpbhelper.GetLocation): "Z", "UTC" (what the codec's Unmarshaller
+// records for dates) and "" are UTC, "+hh:mm" and "-hh:mm" fixed offsets.
+// Named zones are left to jsonformat.
 func zone(tz string) (*time.Location, bool) {
-	if tz == "Z" {
+	if tz == "Z" || tz == "UTC" || tz == "" {
 		return time.UTC, true
 	}
 	if len(tz) != 6 || tz[0] != '+' && tz[0] != '-' || tz[3] != ':' {
@@ -711,7 +765,7 @@ func unixMicro(us int64, loc *time.Location) time.Time { return time.UnixMicro(u
 
 // isChoice recognises google/fhir choice types (ValueX and the like) by
 // their single oneof "choice", without a descriptor-option lookup; kindOf
-// agrees (TestEncodeJSONMatchesJSONFormat covers both).
+// agrees (the codec's corpus and fuzz tests cover both).
 func isChoice(d protoreflect.MessageDescriptor) bool {
 	o := d.Oneofs()
 	return o.Len() == 1 && o.Get(0).Name() == "choice"
