@@ -230,9 +230,9 @@ func subsumes(p, req string) bool {
 	case p == req:
 		return true
 	case p == PurposeTreat:
-		return req == PurposeEmergency || req == PurposeBreakGlas
+		return req == PurposeEmergency || req == PurposeBreakGlass
 	case p == PurposeEmergency:
-		return req == PurposeBreakGlas
+		return req == PurposeBreakGlass
 	}
 	return false
 }

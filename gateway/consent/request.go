@@ -16,9 +16,9 @@ const (
 
 // Purposes of use with a meaning of their own here (v3-ActReason).
 const (
-	PurposeTreat     = "TREAT"
-	PurposeEmergency = "ETREAT"
-	PurposeBreakGlas = "BTG"
+	PurposeTreat      = "TREAT"
+	PurposeEmergency  = "ETREAT"
+	PurposeBreakGlass = "BTG"
 )
 
 // Request is one question to the engine: may Actor receive this resource of
