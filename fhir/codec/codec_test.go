@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/fhir/go/fhirversion"
+	"github.com/google/fhir/go/jsonformat"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 )
@@ -128,8 +132,40 @@ func BenchmarkEncodeCarePlan(b *testing.B) {
 	c := MustNew()
 	data, _ := os.ReadFile(filepath.Join(corpus, "r4-CarePlan-f001.json"))
 	m, _ := c.Decode(data)
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Encode(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeCarePlanJSONFormat prints the same CarePlan with
+// jsonformat's Marshaller, the reference Encode replaces.
+func BenchmarkEncodeCarePlanJSONFormat(b *testing.B) {
+	c := MustNew()
+	data, _ := os.ReadFile(filepath.Join(corpus, "r4-CarePlan-f001.json"))
+	m, _ := c.Decode(data)
+	mar, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mar.MarshalResource(proto.Clone(m)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeIndentCarePlan is Encode plus indentation.
+func BenchmarkEncodeIndentCarePlan(b *testing.B) {
+	c := MustNew()
+	data, _ := os.ReadFile(filepath.Join(corpus, "r4-CarePlan-f001.json"))
+	m, _ := c.Decode(data)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.EncodeIndent(m); err != nil {
 			b.Fatal(err)
 		}
 	}
