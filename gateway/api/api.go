@@ -14,6 +14,7 @@ import (
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/ingest"
 )
 
@@ -22,6 +23,8 @@ type Config struct {
 	Store    *store.Store
 	Codec    *codec.Codec
 	Verifier *auth.Verifier
+	Consent  *consent.Engine // decides every disclosure
+	Log      *consent.Log    // the decision log administrators query
 	Logger   *slog.Logger
 	// BaseURL is the public base of the server (e.g. https://relais.example);
 	// empty means: from each request's scheme and Host.
@@ -36,26 +39,29 @@ type Config struct {
 
 // API serves HTTP requests.
 type API struct {
-	store    *store.Store
-	codec    *codec.Codec
-	verifier *auth.Verifier
-	log      *slog.Logger
-	baseURL  string
-	maxBody  int64
-	now      func() time.Time
-	ingest   *ingest.Ingester
-	pages    *pages
-	capStmt  []byte
-	handler  http.Handler
+	store     *store.Store
+	codec     *codec.Codec
+	verifier  *auth.Verifier
+	consent   *consent.Engine
+	decisions *consent.Log
+	log       *slog.Logger
+	baseURL   string
+	maxBody   int64
+	now       func() time.Time
+	ingest    *ingest.Ingester
+	pages     *pages
+	capStmt   []byte
+	handler   http.Handler
 }
 
 // New builds the API handler.
 func New(cfg Config) (*API, error) {
-	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil {
-		return nil, fmt.Errorf("api: Store, Codec and Verifier are required")
+	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil || cfg.Consent == nil || cfg.Log == nil {
+		return nil, fmt.Errorf("api: Store, Codec, Verifier, Consent and Log are required")
 	}
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
+		consent: cfg.Consent, decisions: cfg.Log,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
 )
 
 // batch: POST /fhir with a transaction or batch Bundle.
@@ -43,13 +44,24 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundl
 		}
 		entries[i] = te
 	}
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
 	results, err := a.store.Transaction(r.Context(), entries)
 	if err != nil {
 		return err
 	}
 	out := &bundlejson.Bundle{Type: "transaction-response", ID: newRequestID(), Timestamp: a.now()}
-	for _, res := range results {
-		out.Entries = append(out.Entries, a.responseEntry(r, res.Status, res.Record))
+	for i, res := range results {
+		e, err := a.responseEntry(r, f, entries[i].Method, res.Status, res.Record)
+		if err != nil {
+			return err
+		}
+		out.Entries = append(out.Entries, e)
+	}
+	if err := a.record(w, r, f); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil
@@ -58,6 +70,10 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundl
 // batchEntries applies each entry on its own; failures are reported in the
 // entry's response and do not affect the others.
 func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundle) error {
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
 	out := &bundlejson.Bundle{Type: "batch-response", ID: newRequestID(), Timestamp: a.now()}
 	for _, e := range b.Entry {
 		te, err := a.txEntry(r, e)
@@ -78,27 +94,47 @@ func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bund
 				Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), Outcome: body}})
 			continue
 		}
-		out.Entries = append(out.Entries, a.responseEntry(r, results[0].Status, results[0].Record))
+		re, err := a.responseEntry(r, f, te.Method, results[0].Status, results[0].Record)
+		if err != nil {
+			return err
+		}
+		out.Entries = append(out.Entries, re)
+	}
+	if err := a.record(w, r, f); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil
 }
 
-func (a *API) responseEntry(r *http.Request, status string, rec *store.Record) bundlejson.Entry {
+// responseEntry answers one entry. GET entries carry their resource, writes
+// only with Prefer: return=representation; either way the resource passes
+// the consent filter first (a GET the caller may not see is a 404).
+func (a *API) responseEntry(r *http.Request, f *consent.Filter, method, status string, rec *store.Record) (bundlejson.Entry, error) {
 	e := bundlejson.Entry{Response: &bundlejson.Response{Status: status}}
 	if rec == nil {
-		return e
+		return e, nil
+	}
+	if rec.JSON != nil && (method == "GET" || prefer(r, "return") == "representation") {
+		ok, err := a.allowRecord(f, rec)
+		if err != nil {
+			return e, err
+		}
+		if !ok && method == "GET" {
+			e.Response.Status = "404 Not Found"
+			return e, nil
+		}
+		if ok {
+			e.Resource = rec.JSON
+		}
 	}
 	e.Response.ETag = rec.ETag()
 	e.Response.LastModified = rec.LastUpdated
 	if rec.JSON != nil {
 		e.FullURL = a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID
 		e.Response.Location = rec.Type + "/" + rec.ID + "/_history/" + strconv.FormatUint(rec.Version, 10)
-		if prefer(r, "return") == "representation" {
-			e.Resource = rec.JSON
-		}
 	}
-	return e
+	return e, nil
 }
 
 // txEntry checks one Bundle entry and the caller's scope for it.
@@ -118,6 +154,9 @@ func (a *API) txEntry(r *http.Request, e *bcrpb.Bundle_Entry) (store.TxEntry, er
 		te.Resource = resource.Unwrap(m)
 		if resource.Type(te.Resource) != typ {
 			return te, outcome.New(outcome.Invalid, "entry resource type does not match request.url")
+		}
+		if err := validateWrite(te.Resource); err != nil {
+			return te, err
 		}
 	}
 	if te.IfMatch, err = parseETag(req.GetIfMatch().GetValue()); err != nil {

@@ -57,6 +57,10 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, load 
 	if err != nil {
 		return err
 	}
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
 	h, err := load(o)
 	if err != nil {
 		return err
@@ -75,6 +79,11 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, load 
 		if allow(r, rec.Type, auth.Read) != nil {
 			continue
 		}
+		if ok, err := a.allowRecord(f, rec); err != nil {
+			return err
+		} else if !ok {
+			continue
+		}
 		e := bundlejson.Entry{
 			FullURL:  base + "/fhir/" + rec.Type + "/" + rec.ID,
 			Resource: rec.JSON,
@@ -85,6 +94,9 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, load 
 			e.Request.URL = rec.Type
 		}
 		b.Entries = append(b.Entries, e)
+	}
+	if err := a.record(w, r, f); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, b.Marshal())
 	return nil

@@ -84,13 +84,23 @@ func (a *API) ingestAssessment(w http.ResponseWriter, r *http.Request) error {
 // warnings are the OperationOutcome among those resources; its entry always
 // carries the resource, so the caller sees them without another request.
 func (a *API) writeStored(w http.ResponseWriter, r *http.Request, s *ingest.Stored) error {
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
 	out := &bundlejson.Bundle{Type: "transaction-response", ID: newRequestID(), Timestamp: a.now()}
 	for _, res := range s.Results {
-		e := a.responseEntry(r, res.Status, res.Record)
+		e, err := a.responseEntry(r, f, "PUT", res.Status, res.Record)
+		if err != nil {
+			return err
+		}
 		if res.Record != nil && res.Record.Type == "OperationOutcome" && len(s.Issues) > 0 {
 			e.Resource = res.Record.JSON
 		}
 		out.Entries = append(out.Entries, e)
+	}
+	if err := a.record(w, r, f); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil

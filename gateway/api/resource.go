@@ -22,8 +22,18 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Read); err != nil {
 		return err
 	}
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
 	rec, err := a.store.Read(typ, id)
 	if err != nil {
+		return err
+	}
+	if err := a.visible(f, typ, id); err != nil {
+		return err
+	}
+	if err := a.record(w, r, f); err != nil {
 		return err
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == rec.ETag() {
@@ -47,8 +57,21 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || v == 0 {
 		return outcome.New(outcome.NotFound, "no such version")
 	}
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
 	rec, err := a.store.VRead(typ, id, v)
 	if err != nil {
+		return err
+	}
+	if ok, err := a.allowRecord(f, rec); err != nil || !ok {
+		if err == nil {
+			err = outcome.New(outcome.NotFound, "no such version")
+		}
+		return err
+	}
+	if err := a.record(w, r, f); err != nil {
 		return err
 	}
 	writeRecord(w, http.StatusOK, rec)
@@ -66,6 +89,9 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.readResource(r, typ)
 	if err != nil {
+		return err
+	}
+	if err := validateWrite(res); err != nil {
 		return err
 	}
 	if cond := r.Header.Get("If-None-Exist"); cond != "" {
@@ -122,6 +148,9 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if resource.ID(res) != id {
 		return outcome.New(outcome.Invalid, "resource id does not match the URL",
 			outcome.Issue{Severity: outcome.SevError, Path: typ + ".id", Text: "the body's id must equal the id in the URL"})
+	}
+	if err := validateWrite(res); err != nil {
+		return err
 	}
 	// An update that creates (or revives a deleted resource) needs the
 	// create scope as well.

@@ -25,6 +25,8 @@ func (a *API) routes() http.Handler {
 	}
 	authed := []route{
 		{"GET", "/admin/backup", a.backup},
+		{"GET", "/admin/decisions", a.listDecisions},
+		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
 		{"POST", "/fhir", a.batch},
 		{"GET", "/fhir/_history", a.systemHistory},
 		{"GET", "/fhir/{type}", a.search},

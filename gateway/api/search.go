@@ -10,6 +10,7 @@ import (
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
 )
 
 // search: GET /fhir/{type}?params; also serves the pages of an earlier
@@ -41,18 +42,31 @@ func (a *API) searchValues(w http.ResponseWriter, r *http.Request, v url.Values)
 	if err != nil {
 		return err
 	}
-	hits, err := a.store.Search(q, nil)
+	f, err := a.guard(r)
 	if err != nil {
+		return err
+	}
+	// Consent filters before paging: pages are full and the total counts
+	// only what the caller may see.
+	hits, err := a.store.Search(q, f.Allow)
+	if err != nil {
+		return err
+	}
+	if err := f.Err(); err != nil {
 		return err
 	}
 	snap := &snapshot{q: q, hits: hits}
 	if !q.SummaryCount && len(hits) > q.Count {
 		snap.id = a.pages.put(q, hits, owner(r))
 	}
-	return a.writePage(w, r, snap, 0, q.Count)
+	return a.writePage(w, r, f, snap, 0, q.Count, false)
 }
 
 func (a *API) nextPage(w http.ResponseWriter, r *http.Request, typ, id string, v url.Values) error {
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
 	snap, ok := a.pages.get(id, owner(r))
 	if !ok || snap.q.Type != typ {
 		return outcome.New(outcome.Gone, "search results expired; run the search again")
@@ -62,7 +76,7 @@ func (a *API) nextPage(w http.ResponseWriter, r *http.Request, typ, id string, v
 	if err1 != nil || err2 != nil || offset < 0 || count <= 0 {
 		return outcome.New(outcome.Invalid, "_offset and _count must be non-negative integers")
 	}
-	return a.writePage(w, r, snap, offset, min(count, search.MaxCount))
+	return a.writePage(w, r, f, snap, offset, min(count, search.MaxCount), true)
 }
 
 // owner identifies the caller for page snapshots.
@@ -71,14 +85,19 @@ func owner(r *http.Request) string {
 	return p.Subject + "\x00" + p.ClientID
 }
 
-// writePage answers with entries [offset, offset+count) of a snapshot.
-func (a *API) writePage(w http.ResponseWriter, r *http.Request, snap *snapshot, offset, count int) error {
+// writePage answers with entries [offset, offset+count) of a snapshot. On a
+// later page (recheck) every entry passes the consent filter again, so that
+// a revocation since the search took place is honoured at once.
+func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filter, snap *snapshot, offset, count int, recheck bool) error {
 	q := snap.q
 	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now(),
 		Total: len(snap.hits), HasTotal: q.Total != "none"}
 	base := a.base(r) + "/fhir/" + q.Type
 	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: base + "?" + r.URL.RawQuery})
 	if q.SummaryCount {
+		if err := a.record(w, r, f); err != nil {
+			return err
+		}
 		writeJSON(w, http.StatusOK, b.Marshal())
 		return nil
 	}
@@ -92,6 +111,13 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, snap *snapshot, 
 	var page []*store.Record
 	if offset < end {
 		for _, h := range snap.hits[offset:end] {
+			if recheck {
+				if _, ok, err := f.Visible(a.store, q.Type, h.ID); err != nil {
+					return err
+				} else if !ok {
+					continue
+				}
+			}
 			rec, err := a.store.VRead(q.Type, h.ID, h.Version)
 			if err != nil {
 				continue // gone from the snapshot's version: nothing to show
@@ -100,7 +126,7 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, snap *snapshot, 
 			b.Entries = append(b.Entries, a.entry(r, rec, "match"))
 		}
 	}
-	included, err := a.includes(r, q, page)
+	included, err := a.includes(r, f, q, page)
 	if err != nil {
 		return err
 	}
@@ -111,6 +137,9 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, snap *snapshot, 
 			return err
 		}
 		b.Entries = append(b.Entries, bundlejson.Entry{Resource: oo, Search: "outcome"})
+	}
+	if err := a.record(w, r, f); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, b.Marshal())
 	return nil
@@ -133,22 +162,27 @@ func (a *API) warnings(ws []string) ([]byte, error) {
 }
 
 // includes resolves _include and _revinclude one level deep for the page.
-// Resources the caller's scopes do not let it read are left out.
-func (a *API) includes(r *http.Request, q *search.Query, page []*store.Record) ([]bundlejson.Entry, error) {
+// Resources the caller's scopes or the consent filter do not let it read
+// are left out.
+func (a *API) includes(r *http.Request, f *consent.Filter, q *search.Query, page []*store.Record) ([]bundlejson.Entry, error) {
 	seen := map[string]bool{}
 	for _, rec := range page {
 		seen[rec.Type+"/"+rec.ID] = true
 	}
 	var out []bundlejson.Entry
-	add := func(typ, id string) {
+	add := func(typ, id string) error {
 		key := typ + "/" + id
 		if seen[key] || allow(r, typ, auth.Read) != nil {
-			return
+			return nil
 		}
 		seen[key] = true
+		if _, ok, err := f.Visible(a.store, typ, id); err != nil || !ok {
+			return err
+		}
 		if rec, err := a.store.Read(typ, id); err == nil {
 			out = append(out, a.entry(r, rec, "include"))
 		}
+		return nil
 	}
 	for _, inc := range q.Include {
 		for _, rec := range page {
@@ -159,7 +193,9 @@ func (a *API) includes(r *http.Request, q *search.Query, page []*store.Record) (
 			for _, ref := range refs {
 				typ, id, _ := cutRef(ref)
 				if inc.Target == "" || inc.Target == typ {
-					add(typ, id)
+					if err := add(typ, id); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
@@ -173,12 +209,17 @@ func (a *API) includes(r *http.Request, q *search.Query, page []*store.Record) (
 		if len(page) == 0 {
 			continue
 		}
-		hits, err := a.store.Search(rq, nil)
+		if allow(r, inc.Source, auth.Read) != nil {
+			continue
+		}
+		hits, err := a.store.Search(rq, f.Allow)
 		if err != nil {
 			return nil, err
 		}
 		for _, h := range hits {
-			add(inc.Source, h.ID)
+			if err := add(inc.Source, h.ID); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil

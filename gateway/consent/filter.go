@@ -49,6 +49,25 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 		return true
 	}
 	patients := patientsOf(typ, id, v)
+	return f.allowPatients(typ, patients, func() Indexed { return fromIndex(typ, id, v, f.needs(patients)) })
+}
+
+// AllowFacts decides like Allow for a resource whose facts come from its
+// JSON (FactsOf) rather than the current index: vread and history serve
+// older versions, whose labels and dates may differ.
+func (f *Filter) AllowFacts(typ string, x Indexed) bool {
+	if f.err != nil {
+		return false
+	}
+	if f.req.System {
+		return true
+	}
+	return f.allowPatients(typ, x.Patients, func() Indexed { return x })
+}
+
+// allowPatients permits a resource when every patient it concerns permits
+// it; facts are loaded only if some patient's decision needs them.
+func (f *Filter) allowPatients(typ string, patients []string, load func() Indexed) bool {
 	if len(patients) == 0 {
 		return slices.Contains(f.e.pol.Unrestricted, typ)
 	}
@@ -60,7 +79,7 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 			return false
 		}
 		if !loaded {
-			x, loaded = fromIndex(typ, id, v, f.needs(patients)), true
+			x, loaded = load(), true
 		}
 		if !f.allowOne(fs, &x) {
 			return false

@@ -97,8 +97,13 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	engine, decisions, err := s.consentEngine(c)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.api, err = api.New(api.Config{Store: st, Codec: c, Verifier: verifier, Logger: log,
-		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Ingester: s.ingest})
+		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions})
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -1,0 +1,219 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+// consentEnv stores one patient with a GP and a nurse in her care team, a
+// social worker outside it, and four Observations: plain (CLIN), FUNC, and
+// one labelled PSY; plus another patient's Observation.
+func consentEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t, 0)
+	put := func(path, body string) {
+		t.Helper()
+		if r := e.do("PUT", path, body); r.status != 201 && r.status != 200 {
+			t.Fatalf("PUT %s = %d %s", path, r.status, r.body)
+		}
+	}
+	role := func(id, system, code string) {
+		put("/fhir/PractitionerRole/"+id, fmt.Sprintf(`{"resourceType":"PractitionerRole","id":"%s","active":true,"code":[{"coding":[{"system":"%s","code":"%s"}]}]}`, id, system, code))
+	}
+	role("gp", terminology.TREG15, "10")
+	role("nurse", terminology.TREG15, "60")
+	role("physio-elsewhere", terminology.TREG15, "70")
+	role("social", terminology.TRER94, "SW")
+	put("/fhir/Patient/p1", `{"resourceType":"Patient","id":"p1","generalPractitioner":[{"reference":"PractitionerRole/gp"}]}`)
+	put("/fhir/Patient/p2", `{"resourceType":"Patient","id":"p2"}`)
+	put("/fhir/CareTeam/ct1", `{"resourceType":"CareTeam","id":"ct1","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"member":{"reference":"PractitionerRole/nurse"}}]}`)
+	obs := func(id, patient, meta string) {
+		put("/fhir/Observation/"+id, fmt.Sprintf(`{"resourceType":"Observation","id":"%s","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/%s"}%s}`, id, patient, meta))
+	}
+	obs("o-clin", "p1", "")
+	obs("o-func", "p1", `,"meta":{"security":[{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"FUNC"}]}`)
+	obs("o-psy", "p1", `,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]}`)
+	obs("o-other", "p2", "")
+	return e
+}
+
+func (e *env) as(fhirUser string) string { return "Bearer " + e.mint("user/*.cruds", fhirUser) }
+
+func ids(t *testing.T, body []byte) (total int, out []string) {
+	t.Helper()
+	var b struct {
+		Total *int
+		Entry []struct {
+			Resource struct{ ResourceType, ID string }
+			Search   struct{ Mode string }
+		}
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatalf("not a Bundle: %s", body)
+	}
+	for _, en := range b.Entry {
+		if en.Search.Mode != "outcome" && en.Resource.ID != "" {
+			out = append(out, en.Resource.ResourceType+"/"+en.Resource.ID)
+		}
+	}
+	if b.Total != nil {
+		total = *b.Total
+	}
+	return total, out
+}
+
+func TestConsentNoLeak(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	gp, social, stranger := e.as("PractitionerRole/gp"), e.as("PractitionerRole/social"), e.as("PractitionerRole/physio-elsewhere")
+
+	// Search: the PSY Observation and the other patient's are filtered
+	// before paging; total counts only what may be seen, pages are full.
+	total, got := ids(t, e.do("GET", "/fhir/Observation?_count=1&_sort=_id", "", "Authorization", gp).body)
+	if total != 2 || len(got) != 1 || got[0] != "Observation/o-clin" {
+		t.Fatalf("GP first page: total %d %v", total, got)
+	}
+	r := e.do("GET", "/fhir/Observation?_count=1&_sort=_id", "", "Authorization", gp)
+	var page struct {
+		Link []struct{ Relation, URL string }
+	}
+	_ = json.Unmarshal(r.body, &page)
+	next := ""
+	for _, l := range page.Link {
+		if l.Relation == "next" {
+			next = l.URL
+		}
+	}
+	if _, got := ids(t, e.do("GET", next, "", "Authorization", gp).body); len(got) != 1 || got[0] != "Observation/o-func" {
+		t.Errorf("GP second page: %v", got)
+	}
+	if total, _ := ids(t, e.do("GET", "/fhir/Observation?_summary=count", "", "Authorization", gp).body); total != 2 {
+		t.Errorf("_summary=count = %d, want 2", total)
+	}
+	// _revinclude and _include.
+	_, got = ids(t, e.do("GET", "/fhir/Patient?_id=p1&_revinclude=Observation:subject", "", "Authorization", gp).body)
+	if strings.Contains(strings.Join(got, " "), "o-psy") || len(got) != 3 {
+		t.Errorf("revinclude leaks or misses: %v", got)
+	}
+	_, got = ids(t, e.do("GET", "/fhir/Observation?_id=o-clin,o-other&_include=Observation:subject", "", "Authorization", gp).body)
+	if strings.Join(got, " ") != "Observation/o-clin Patient/p1" {
+		t.Errorf("include: %v", got)
+	}
+	// History and reads.
+	_, got = ids(t, e.do("GET", "/fhir/Observation/_history", "", "Authorization", gp).body)
+	if strings.Contains(strings.Join(got, " "), "o-psy") || strings.Contains(strings.Join(got, " "), "o-other") || len(got) != 2 {
+		t.Errorf("history leaks: %v", got)
+	}
+	for _, c := range []struct {
+		who, path string
+		status    int
+	}{
+		{gp, "/fhir/Observation/o-clin", 200},
+		{gp, "/fhir/Observation/o-psy", 404},
+		{gp, "/fhir/Observation/o-psy/_history/1", 404},
+		{gp, "/fhir/Observation/o-other", 404},
+		{e.as("PractitionerRole/nurse"), "/fhir/Observation/o-clin", 200},
+		{social, "/fhir/Patient/p1", 404},
+		{social, "/fhir/Observation/o-func", 404},
+		{stranger, "/fhir/Observation/o-clin", 404},
+		{"Bearer " + e.token, "/fhir/Observation/o-psy", 200}, // system scope
+	} {
+		if r := e.do("GET", c.path, "", "Authorization", c.who); r.status != c.status {
+			t.Errorf("GET %s = %d, want %d", c.path, r.status, c.status)
+		}
+	}
+	if total, _ := ids(t, e.do("GET", "/fhir/Observation", "", "Authorization", social).body); total != 0 {
+		t.Errorf("social worker without a permit sees %d Observations", total)
+	}
+	// An explicit permit lets the social worker receive FUNC, not CLIN.
+	e.do("PUT", "/fhir/Consent/sw", `{"resourceType":"Consent","id":"sw","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"text":"x"}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"actor":[{"role":{"text":"social worker"},"reference":{"reference":"PractitionerRole/social"}}]}}`)
+	_, got = ids(t, e.do("GET", "/fhir/Observation?patient=p1", "", "Authorization", social).body)
+	if strings.Join(got, " ") != "Observation/o-func" {
+		t.Errorf("social worker with a permit sees %v, want only the FUNC Observation", got)
+	}
+}
+
+// TestConsentRevocationIsImmediate objects and withdraws the objection in a
+// loop, reading after each write: no read may see a stale answer.
+func TestConsentRevocationIsImmediate(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	gp := e.as("PractitionerRole/gp")
+	objection := func(status string) string {
+		return `{"resourceType":"Consent","id":"obj","status":"` + status + `","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"text":"objection"}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"text":"GP"},"reference":{"reference":"PractitionerRole/gp"}}]}}`
+	}
+	stale := 0
+	for i := 0; i < 40; i++ {
+		e.do("PUT", "/fhir/Consent/obj", objection("active"))
+		if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", gp); r.status != 404 {
+			stale++
+		}
+		if total, _ := ids(t, e.do("GET", "/fhir/Observation?patient=p1", "", "Authorization", gp).body); total != 0 {
+			stale++
+		}
+		e.do("PUT", "/fhir/Consent/obj", objection("inactive"))
+		if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", gp); r.status != 200 {
+			stale++
+		}
+	}
+	if stale != 0 {
+		t.Errorf("%d stale answers after consent writes", stale)
+	}
+}
+
+func TestConsentEvaluateAndBreakGlass(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	eval := func(params string) map[string]any {
+		t.Helper()
+		r := e.do("POST", "/fhir/Consent/$evaluate", `{"resourceType":"Parameters","parameter":[`+params+`]}`)
+		if r.status != 200 {
+			t.Fatalf("$evaluate = %d %s", r.status, r.body)
+		}
+		out := map[string]any{}
+		var p struct{ Parameter []map[string]any }
+		_ = json.Unmarshal(r.body, &p)
+		for _, x := range p.Parameter {
+			out[x["name"].(string)] = x
+		}
+		return out
+	}
+	base := `{"name":"patient","valueReference":{"reference":"Patient/p1"}},{"name":"actor","valueReference":{"reference":"PractitionerRole/gp"}}`
+	d := eval(base + `,{"name":"resource","valueReference":{"reference":"Observation/o-clin"}}`)
+	if d["decision"].(map[string]any)["valueCode"] != "permit" || d["policy"] == nil || d["decisionId"] == nil {
+		t.Errorf("GP on a clinical Observation: %v", d)
+	}
+	d = eval(base + `,{"name":"resourceType","valueCode":"Observation"},{"name":"securityLabel","valueCoding":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}},{"name":"explain","valueBoolean":true}`)
+	if d["decision"].(map[string]any)["valueCode"] != "deny" || d["explanation"] == nil {
+		t.Errorf("GP on PSY: %v", d)
+	}
+	draft := `{"name":"consent","resource":{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"text":"x"}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"text":"GP"},"reference":{"reference":"PractitionerRole/gp"}}]}}}`
+	d = eval(base + `,{"name":"resource","valueReference":{"reference":"Observation/o-clin"}},` + draft)
+	if d["decision"].(map[string]any)["valueCode"] != "deny" || d["basis"] == nil {
+		t.Errorf("what-if objection: %v", d)
+	}
+	if r := e.do("POST", "/fhir/Consent/$evaluate", `{"resourceType":"Parameters","parameter":[{"name":"actor","valueReference":{"reference":"PractitionerRole/gp"}}]}`); r.status != 400 {
+		t.Errorf("$evaluate without patient = %d", r.status)
+	}
+
+	gp := e.as("PractitionerRole/gp")
+	if r := e.do("GET", "/fhir/Observation/o-psy", "", "Authorization", gp, "X-Purpose-Of-Use", "ETREAT"); r.status != 400 {
+		t.Errorf("ETREAT without a reason = %d", r.status)
+	}
+	if r := e.do("GET", "/fhir/Observation/o-psy", "", "Authorization", gp, "X-Purpose-Of-Use", "ETREAT", "X-Break-Glass-Reason", "unconscious in A&E"); r.status != 200 || r.header.Get("X-Consent-Decision") == "" {
+		t.Errorf("break the glass = %d", r.status)
+	}
+	r := e.do("GET", "/admin/decisions?breakGlass=true", "")
+	var log struct{ Decisions []map[string]any }
+	_ = json.Unmarshal(r.body, &log)
+	if r.status != 200 || len(log.Decisions) == 0 || log.Decisions[0]["breakGlass"] != true {
+		t.Errorf("decision log for review = %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/admin/decisions", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 200 {
+		t.Errorf("decision log with AuditEvent scope = %d", r.status)
+	}
+}

@@ -1,0 +1,270 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/parameters_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
+)
+
+// evaluateConsent: POST /fhir/Consent/$evaluate. It takes and answers a
+// Parameters resource (issue 3): may actor receive this resource of patient
+// for purpose? A draft Consent is evaluated as if saved, for administrators'
+// what-ifs. Needs read access to Consents.
+func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
+	if err := allow(r, "Consent", auth.Read); err != nil {
+		return err
+	}
+	if err := checkContentType(r); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	params, embedded, err := a.decodeParameters(body)
+	if err != nil {
+		return err
+	}
+	req, err := a.evaluationRequest(params, embedded)
+	if err != nil {
+		return err
+	}
+	d, err := a.consent.Decide(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	out, err := a.codec.Encode(decisionParameters(d))
+	if err != nil {
+		return err
+	}
+	w.Header().Set(headerDecision, d.ID)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// decodeParameters decodes a Parameters resource. google/fhir v0.7.4's
+// jsonformat reads an Any only under "contained", not Parameters.parameter
+// .resource, so the embedded resources are lifted out of the JSON and
+// decoded on their own; they are returned by parameter index.
+func (a *API) decodeParameters(body []byte) (*ppb.Parameters, map[int]proto.Message, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, nil, outcome.New(outcome.Invalid, "invalid JSON")
+	}
+	var params []map[string]json.RawMessage
+	if raw, ok := doc["parameter"]; ok {
+		if err := json.Unmarshal(raw, &params); err != nil {
+			return nil, nil, outcome.New(outcome.Invalid, "Parameters.parameter must be an array of objects")
+		}
+	}
+	embedded := map[int]proto.Message{}
+	for i, p := range params {
+		raw, ok := p["resource"]
+		if !ok {
+			continue
+		}
+		m, err := a.codec.Decode(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		embedded[i] = m
+		delete(p, "resource")
+	}
+	if len(embedded) > 0 {
+		rest, err := json.Marshal(params)
+		if err != nil {
+			return nil, nil, err
+		}
+		doc["parameter"] = rest
+		if body, err = json.Marshal(doc); err != nil {
+			return nil, nil, err
+		}
+	}
+	m, err := a.codec.Decode(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	params2, ok := m.(*ppb.Parameters)
+	if !ok {
+		return nil, nil, outcome.New(outcome.Invalid, "the body must be a Parameters resource")
+	}
+	return params2, embedded, nil
+}
+
+// evaluationRequest reads the input parameters into an engine request.
+func (a *API) evaluationRequest(in *ppb.Parameters, embedded map[int]proto.Message) (consent.Request, error) {
+	req := consent.Request{Action: consent.ActionAccess, Purpose: consent.PurposeTreat}
+	bad := func(name, text string) error {
+		return outcome.New(outcome.Invalid, "invalid $evaluate parameters",
+			outcome.Issue{Severity: outcome.SevError, Path: "Parameters.parameter." + name, Text: text})
+	}
+	var resourceRef string
+	for i, p := range in.GetParameter() {
+		v := p.GetValue()
+		switch name := p.GetName().GetValue(); name {
+		case "patient":
+			req.Patient = resource.RefString(v.GetReference())
+		case "actor":
+			req.Actor = resource.RefString(v.GetReference())
+		case "action":
+			req.Action = v.GetCode().GetValue()
+		case "purpose":
+			req.Purpose = v.GetCoding().GetCode().GetValue()
+		case "resource":
+			resourceRef = resource.RefString(v.GetReference())
+		case "resourceType":
+			req.Resource.Type = v.GetCode().GetValue()
+		case "securityLabel":
+			c := v.GetCoding()
+			if c.GetSystem().GetValue() == category.System {
+				req.Resource.Categories = append(req.Resource.Categories, category.Code(c.GetCode().GetValue()))
+			} else {
+				req.Resource.Labels = append(req.Resource.Labels, category.Sensitivity{System: c.GetSystem().GetValue(), Code: c.GetCode().GetValue()})
+			}
+		case "date":
+			if dt := v.GetDateTime(); dt != nil {
+				req.Resource.Date = time.UnixMicro(dt.GetValueUs())
+			}
+		case "explain":
+			req.Explain = v.GetBoolean().GetValue()
+		case "consent":
+			draft, ok := embedded[i].(*cpb.Consent)
+			if !ok {
+				return req, bad(name, "consent must carry a Consent resource")
+			}
+			if err := validateWrite(draft); err != nil {
+				return req, err
+			}
+			req.Draft = draft
+		default:
+			return req, bad(name, "unknown parameter "+strconv.Quote(name))
+		}
+	}
+	if resourceRef != "" {
+		if err := a.resourceFacts(&req, resourceRef); err != nil {
+			return req, err
+		}
+	}
+	switch {
+	case !strings.HasPrefix(req.Patient, "Patient/"):
+		return req, bad("patient", "patient is required, as a reference to a Patient")
+	case req.Actor == "":
+		return req, bad("actor", "actor is required")
+	case req.Resource.Type == "" || !resource.Known(req.Resource.Type):
+		return req, bad("resourceType", "give resource, or resourceType with securityLabel and date")
+	}
+	return req, nil
+}
+
+// resourceFacts fills the request from a stored resource.
+func (a *API) resourceFacts(req *consent.Request, ref string) error {
+	typ, id, ok := strings.Cut(ref, "/")
+	if !ok {
+		return outcome.New(outcome.Invalid, "resource must be a Type/id reference")
+	}
+	rec, err := a.store.Read(typ, id)
+	if err != nil {
+		return err
+	}
+	m, err := a.codec.Decode(rec.JSON)
+	if err != nil {
+		return outcome.Wrap(outcome.Internal, "stored resource unreadable", err)
+	}
+	x := consent.FactsOf(m)
+	req.Resource = x.Facts
+	if req.Patient == "" && len(x.Patients) > 0 {
+		req.Patient = x.Patients[0]
+	}
+	return nil
+}
+
+// decisionParameters renders a decision as the output Parameters.
+func decisionParameters(d consent.Decision) *ppb.Parameters {
+	out := &ppb.Parameters{}
+	add := func(name string, v *ppb.Parameters_Parameter_ValueX) {
+		out.Parameter = append(out.Parameter, &ppb.Parameters_Parameter{Name: &dtpb.String{Value: name}, Value: v})
+	}
+	str := func(s string) *ppb.Parameters_Parameter_ValueX {
+		return &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_StringValue{StringValue: &dtpb.String{Value: s}}}
+	}
+	outcomeCode := "deny"
+	if d.Permit {
+		outcomeCode = "permit"
+	}
+	add("decision", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Code{Code: &dtpb.Code{Value: outcomeCode}}})
+	add("decisionId", str(d.ID))
+	for _, b := range d.Basis {
+		ref := &dtpb.Reference{}
+		resource.SetRefString(ref, b)
+		add("basis", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Reference{Reference: ref}})
+	}
+	if d.Provision != "" {
+		add("provision", str(d.Provision))
+	}
+	if d.Policy != "" {
+		add("policy", str(d.Policy))
+	}
+	for _, c := range d.Obligations {
+		add("obligation", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Coding{Coding: c.Coding()}})
+	}
+	if len(d.Trace) > 0 {
+		ex := &ppb.Parameters_Parameter{Name: &dtpb.String{Value: "explanation"}}
+		for _, line := range d.Trace {
+			ex.Part = append(ex.Part, &ppb.Parameters_Parameter{Name: &dtpb.String{Value: "step"}, Value: str(line)})
+		}
+		out.Parameter = append(out.Parameter, ex)
+	}
+	return out
+}
+
+// decisions: GET /admin/decisions?patient=&actor=&breakGlass=true&since=&until=&_count=
+// lists decision records, newest first, for administrators (those who may
+// read AuditEvents). The answer is JSON, not FHIR.
+func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
+	if err := allow(r, "AuditEvent", auth.Search); err != nil {
+		return err
+	}
+	v := r.URL.Query()
+	q := consent.Query{Patient: v.Get("patient"), Actor: v.Get("actor"), BreakGlass: v.Get("breakGlass") == "true"}
+	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
+		if s := v.Get(name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return outcome.New(outcome.Invalid, name+" must be an RFC 3339 time")
+			}
+			*dst = t
+		}
+	}
+	if s := v.Get("_count"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return outcome.New(outcome.Invalid, "_count must be a positive integer")
+		}
+		q.Limit = n
+	}
+	recs, err := a.decisions.List(q)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(map[string]any{"decisions": recs})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+	return nil
+}

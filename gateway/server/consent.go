@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/consent"
+)
+
+// HashKeyFile, in the data directory, keys the HMAC of patient and actor
+// references in log lines; it is created at first start.
+const HashKeyFile = "log-hmac.key"
+
+// consentEngine builds the consent engine over the store, with its decision
+// log, and publishes the data-category CodeSystem.
+func (s *Server) consentEngine(c *codec.Codec) (*consent.Engine, *consent.Log, error) {
+	key, err := loadOrCreateKey(filepath.Join(s.cfg.DataDir, HashKeyFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	src := consent.NewStoreSource(s.store, c, nil)
+	decisions := consent.NewLog(s.store)
+	e, err := consent.New(consent.Config{
+		Directory: src, CareTeams: src, Consents: src,
+		HashKey: key, Recorder: decisions, Logger: s.log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := publishCodeSystem(s.store); err != nil {
+		return nil, nil, fmt.Errorf("publish data-category CodeSystem: %w", err)
+	}
+	return e, decisions, nil
+}
+
+// publishCodeSystem stores the data-category CodeSystem when it is missing,
+// so that GET /fhir/CodeSystem/relais-data-category serves it.
+func publishCodeSystem(st *store.Store) error {
+	_, err := st.Read("CodeSystem", consent.CodeSystemID)
+	if err == nil {
+		return nil
+	}
+	if outcome.KindOf(err) != outcome.NotFound && outcome.KindOf(err) != outcome.Gone {
+		return err
+	}
+	_, _, err = st.Update(context.Background(), consent.CodeSystem(), 0)
+	return err
+}
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) == 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return key, nil
+}
