@@ -205,3 +205,31 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeChoiceNames prints an extension value of every type, so every
+// value[x] name (valueBase64Binary, valueUnsignedInt...) is compared.
+func TestEncodeChoiceNames(t *testing.T) {
+	t.Parallel()
+	k := codectest.MustNew(codec.MustNew())
+	oneof := (&dtpb.Extension_ValueX{}).ProtoReflect().Descriptor().Oneofs().Get(0)
+	direct := 0
+	for i := 0; i < oneof.Fields().Len(); i++ {
+		f := oneof.Fields().Get(i)
+		v := &dtpb.Extension_ValueX{}
+		v.ProtoReflect().Set(f, protoreflect.ValueOfMessage(v.ProtoReflect().NewField(f).Message()))
+		obs := &obspb.Observation{Id: &dtpb.Id{Value: "o"}, Extension: []*dtpb.Extension{{
+			Url: &dtpb.Uri{Value: "http://example.org/" + string(f.Name())}, Value: v}}}
+		ok, err := k.Check(obs)
+		if err != nil {
+			t.Errorf("%s: %v", f.Name(), err)
+		}
+		if ok {
+			direct++
+		}
+	}
+	t.Logf("%d of %d value types printed directly", direct, oneof.Fields().Len())
+	// Empty dates and times have no precision: jsonformat prints those.
+	if direct < oneof.Fields().Len()-6 {
+		t.Errorf("only %d of %d value types printed directly", direct, oneof.Fields().Len())
+	}
+}
