@@ -5,7 +5,7 @@
 // A second printer exists for speed: jsonformat builds a map per element
 // and hands the tree to encoding/json, which costs about 0.25–0.3 ms per
 // 5 KB resource and dominated the write path and the mappings. This package
-// writes each element once into one buffer, about four times faster.
+// writes each element once into one buffer, three to four times faster.
 //
 // Byte equality rests on two things. First, it follows jsonformat's rules
 // exactly: keys sorted in byte order (encoding/json's order for map keys),
