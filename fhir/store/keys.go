@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/relais-health/relais/fhir/search"
 )
 
 // Key layouts. Type names and ids never contain a zero byte (FHIR ids are
@@ -60,8 +62,21 @@ func splitVersionKey(k []byte) (typ, id string, v uint64, err error) {
 	return typ, id, binary.BigEndian.Uint64(k[len(k)-8:]), err
 }
 
-// current values: version(8) flags(1) lastUpdated(8).
+// current values: version(8) flags(1) lastUpdated(8) values. values (since
+// storage version 2) are the index values of the current version (none for a
+// deletion), so that a search filter reads them with the pointer it already
+// has and a write finds the index keys to replace without another lookup.
+// They are grouped by parameter, in extraction order; a reader skips the
+// groups it does not want by their size:
+//
+//	group: len(param) uvarint, param, kind(1) ('t' 's' 'r' 'd'), count uvarint,
+//	       len(body) uvarint, body: count × value
+//	value: token, string, reference: len uvarint, text; date: start(8) end(8)
+//
+// Dates are sign-flipped big-endian Unix µs, as in index keys.
 const flagDeleted = 1
+
+const pointerSize = 17
 
 type pointer struct {
 	version     uint64
@@ -69,18 +84,21 @@ type pointer struct {
 	lastUpdated int64 // Unix µs
 }
 
-func (p pointer) encode() []byte {
-	b := make([]byte, 17)
+// encode renders p followed by values (the output of encodeValues).
+func (p pointer) encode(values []byte) []byte {
+	b := make([]byte, pointerSize, pointerSize+len(values))
 	binary.BigEndian.PutUint64(b, p.version)
 	if p.deleted {
 		b[8] = flagDeleted
 	}
 	binary.BigEndian.PutUint64(b[9:], uint64(p.lastUpdated))
-	return b
+	return append(b, values...)
 }
 
+// decodePointer reads the pointer part of a current value; the values
+// follow at pointerSize.
 func decodePointer(b []byte) (pointer, error) {
-	if len(b) != 17 {
+	if len(b) < pointerSize {
 		return pointer{}, fmt.Errorf("current pointer: %w", errBadKey)
 	}
 	return pointer{
@@ -88,6 +106,133 @@ func decodePointer(b []byte) (pointer, error) {
 		deleted:     b[8]&flagDeleted != 0,
 		lastUpdated: int64(binary.BigEndian.Uint64(b[9:])),
 	}, nil
+}
+
+// encodeValues renders index values in the layout above; consecutive values
+// of one parameter share a group.
+func encodeValues(vs []search.Value) []byte {
+	if len(vs) == 0 {
+		return nil
+	}
+	n := 0
+	for _, v := range vs {
+		n += len(v.Param) + len(v.Text) + 24
+	}
+	b := make([]byte, 0, n)
+	var body []byte
+	for i := 0; i < len(vs); {
+		j := i + 1
+		for j < len(vs) && vs[j].Param == vs[i].Param && vs[j].Kind == vs[i].Kind {
+			j++
+		}
+		body = body[:0]
+		for _, v := range vs[i:j] {
+			if v.Kind == search.Date {
+				body = binary.BigEndian.AppendUint64(body, uint64(v.Start)^1<<63)
+				body = binary.BigEndian.AppendUint64(body, uint64(v.End)^1<<63)
+				continue
+			}
+			body = binary.AppendUvarint(body, uint64(len(v.Text)))
+			body = append(body, v.Text...)
+		}
+		b = binary.AppendUvarint(b, uint64(len(vs[i].Param)))
+		b = append(b, vs[i].Param...)
+		b = append(b, byte(vs[i].Kind))
+		b = binary.AppendUvarint(b, uint64(j-i))
+		b = binary.AppendUvarint(b, uint64(len(body)))
+		b = append(b, body...)
+		i = j
+	}
+	return b
+}
+
+// valueGroup is one parameter's values in encoded form.
+type valueGroup struct {
+	param []byte
+	kind  search.Kind
+	count int
+	body  []byte
+}
+
+// groupReader walks the groups of encoded values without allocating.
+type groupReader struct {
+	b   []byte
+	err error
+}
+
+// next returns the next group; ok is false at the end or on malformed
+// input (r.err).
+func (r *groupReader) next() (g valueGroup, ok bool) {
+	if len(r.b) == 0 {
+		return g, false
+	}
+	b := r.b
+	n, w := binary.Uvarint(b)
+	if w <= 0 || uint64(len(b)-w) < n+1 {
+		return r.fail()
+	}
+	g.param, g.kind, b = b[w:w+int(n)], search.Kind(b[w+int(n)]), b[w+int(n)+1:]
+	count, w := binary.Uvarint(b)
+	if w <= 0 || count == 0 || count > uint64(len(b)) {
+		return r.fail()
+	}
+	b = b[w:]
+	size, w := binary.Uvarint(b)
+	if w <= 0 || uint64(len(b)-w) < size {
+		return r.fail()
+	}
+	g.count, g.body, r.b = int(count), b[w:w+int(size)], b[w+int(size):]
+	return g, true
+}
+
+func (r *groupReader) fail() (valueGroup, bool) {
+	r.err, r.b = fmt.Errorf("current values: %w", errBadKey), nil
+	return valueGroup{}, false
+}
+
+// each calls fn with each value of g: its text (token, string, reference)
+// or its range (date). It fails on a body that does not hold count values.
+func (g valueGroup) each(fn func(text []byte, start, end int64)) error {
+	b := g.body
+	for range g.count {
+		if g.kind == search.Date {
+			if len(b) < 16 {
+				return fmt.Errorf("current values: %w", errBadKey)
+			}
+			fn(nil, i64of(b[:8]), i64of(b[8:16]))
+			b = b[16:]
+			continue
+		}
+		n, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < n {
+			return fmt.Errorf("current values: %w", errBadKey)
+		}
+		fn(b[w:w+int(n)], 0, 0)
+		b = b[w+int(n):]
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("current values: %w", errBadKey)
+	}
+	return nil
+}
+
+// decodeValues reverses encodeValues.
+func decodeValues(b []byte) ([]search.Value, error) {
+	var out []search.Value
+	r := groupReader{b: b}
+	for {
+		g, ok := r.next()
+		if !ok {
+			return out, r.err
+		}
+		param := string(g.param)
+		err := g.each(func(text []byte, start, end int64) {
+			out = append(out, search.Value{Param: param, Kind: g.kind, Text: string(text), Start: start, End: end})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // version values: flags(1) method(1) lastUpdated(8) JSON.
@@ -143,20 +288,8 @@ func idOfIndexKey(k []byte, off, fixed int) (string, []byte, error) {
 // logValue is type 0 id 0 version(8), the same as a version key.
 func logValue(typ, id string, v uint64) []byte { return versionKey(typ, id, v) }
 
-// encodeKeys and decodeKeys store a list of keys as uvarint-prefixed bytes.
-func encodeKeys(keys [][]byte) []byte {
-	n := 0
-	for _, k := range keys {
-		n += binary.MaxVarintLen32 + len(k)
-	}
-	b := make([]byte, 0, n)
-	for _, k := range keys {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-	}
-	return b
-}
-
+// decodeKeys reads the idxrev values of storage version 1: a list of keys,
+// each uvarint-length-prefixed (used only by the migration to version 2).
 func decodeKeys(b []byte) ([][]byte, error) {
 	var out [][]byte
 	for len(b) > 0 {

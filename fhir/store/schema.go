@@ -1,22 +1,30 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/search"
 )
 
 // The bbolt schema: every bucket and meta key the store uses. Buckets are
 // created at Open; the layout of their keys is in keys.go.
 //
 //	meta      "storage-version" -> uint64 BE: the schema version of the file
-//	current   type 0 id                 -> version(8) flags(1) lastUpdated(8)
+//	current   type 0 id                 -> version(8) flags(1) lastUpdated(8) values
+//	          (values: the index values of the current version, keys.go)
 //	versions  type 0 id 0 version(8)    -> flags(1) method(1) lastUpdated(8) JSON
 //	log       seq(8)                    -> type 0 id 0 version(8)   (system history)
 //	typelog   type 0 seq(8)             -> id 0 version(8)          (type history)
-//	index     type 0 param 0 tag value 0 id -> tag-specific (date: the other bound)
-//	idxrev    type 0 id                 -> the index keys of the current version
+//	index     type 0 param 0 tag value 0 id -> empty
+//
+// Storage version 1 kept the index keys of each current version in a bucket
+// of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
+// 17-byte current values; version 2 moves the index values into the
+// current value and drops idxrev.
 //
 // Buckets kept by gateway packages through DB(), written in the same
 // transaction as the data they describe (TxOptions.Extra):
@@ -38,7 +46,7 @@ var (
 	bucketLog      = []byte("log")
 	bucketTypeLog  = []byte("typelog")
 	bucketIndex    = []byte("index")
-	bucketIdxRev   = []byte("idxrev")
+	bucketIdxRev   = []byte("idxrev") // storage version 1 only
 
 	// BucketHL7Ack and BucketEventTime belong to gateway/ingest.
 	BucketHL7Ack    = []byte("hl7ack")
@@ -48,7 +56,7 @@ var (
 	BucketConsentLog    = []byte("consentlog")
 	BucketConsentLogIdx = []byte("consentlogidx")
 
-	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex, bucketIdxRev,
+	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex,
 		BucketHL7Ack, BucketEventTime, BucketConsentLog, BucketConsentLogIdx}
 
 	keyStorageVersion = []byte("storage-version")
@@ -56,12 +64,92 @@ var (
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 1
+const storageVersion = 2
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
 var migrations = []func(tx *bolt.Tx) error{
 	0: func(tx *bolt.Tx) error { return nil },
+	1: moveIdxRev,
+}
+
+// moveIdxRev (version 1 to 2) rebuilds every current value with the index
+// values its idxrev keys hold, then drops idxrev. The index itself is
+// unchanged: the keys rebuilt from the values are the keys it holds.
+func moveIdxRev(tx *bolt.Tx) error {
+	rev := tx.Bucket(bucketIdxRev)
+	if rev == nil {
+		return nil
+	}
+	cur := tx.Bucket(bucketCurrent)
+	type update struct{ k, v []byte }
+	var updates []update
+	err := cur.ForEach(func(k, pv []byte) error {
+		p, err := decodePointer(pv)
+		if err != nil {
+			return err
+		}
+		typ, _, err := splitCurrentKey(k)
+		if err != nil {
+			return err
+		}
+		var values []byte
+		if rv := rev.Get(k); rv != nil && !p.deleted {
+			keys, err := decodeKeys(rv)
+			if err != nil {
+				return err
+			}
+			vs, err := valuesOfKeys(typ, keys)
+			if err != nil {
+				return fmt.Errorf("idxrev of %s: %w", k, err)
+			}
+			values = encodeValues(vs)
+		}
+		updates = append(updates, update{bytes.Clone(k), p.encode(values)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range updates {
+		if err := cur.Put(u.k, u.v); err != nil {
+			return err
+		}
+	}
+	return tx.DeleteBucket(bucketIdxRev)
+}
+
+// valuesOfKeys recovers index values from the version 1 index keys of one
+// resource of type typ, in key order: one value per 't', 's', 'r' and 'd'
+// key ('c', 'i' and 'e' keys repeat them).
+func valuesOfKeys(typ string, keys [][]byte) ([]search.Value, error) {
+	var out []search.Value
+	pre := len(typ) + 1
+	for _, k := range keys {
+		if len(k) <= pre || string(k[:pre-1]) != typ || k[pre-1] != 0 {
+			return nil, errBadKey
+		}
+		end := bytes.IndexByte(k[pre:], 0)
+		if end < 0 || pre+end+2 > len(k) {
+			return nil, errBadKey
+		}
+		param, tag, off := string(k[pre:pre+end]), k[pre+end+1], pre+end+2
+		switch tag {
+		case 't', 's', 'r':
+			_, v, err := idOfIndexKey(k, off, 0)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, search.Value{Param: param, Kind: search.Kind(tag), Text: string(v)})
+		case 'd':
+			_, v, err := idOfIndexKey(k, off, 16)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, search.Value{Param: param, Kind: search.Date, Start: i64of(v[:8]), End: i64of(v[8:])})
+		}
+	}
+	return out, nil
 }
 
 // initSchema creates missing buckets and brings the file to storageVersion.

@@ -2,7 +2,9 @@ package store
 
 import (
 	"bytes"
-	"sort"
+	"cmp"
+	"encoding/binary"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,7 +25,10 @@ type Hit struct {
 // (labels in _security, references, dates), so no JSON is parsed.
 type Filter func(typ, id string, values IndexValues) bool
 
-// IndexValues gives a filter the indexed facts of one resource.
+// IndexValues gives a filter the indexed facts of one resource. They are
+// read from the values stored with the current pointer, which the search
+// has already found, so a filter costs no further lookup. An IndexValues is
+// valid only during the Filter call it is passed to.
 type IndexValues interface {
 	// Tokens returns the system|code tokens of param.
 	Tokens(param string) []string
@@ -53,6 +58,7 @@ func (s *Store) match(tx *bolt.Tx, q *search.Query, filter Filter) ([]Hit, error
 	}
 	cur := tx.Bucket(bucketCurrent)
 	var hits []Hit
+	fv := &storedValues{}
 	visit := func(id string, pv []byte) error {
 		p, err := decodePointer(pv)
 		if err != nil {
@@ -61,10 +67,11 @@ func (s *Store) match(tx *bolt.Tx, q *search.Query, filter Filter) ([]Hit, error
 		if p.deleted {
 			return nil
 		}
-		if filter != nil && !filter(q.Type, id, &lazyValues{tx: tx, typ: q.Type, id: id}) {
+		fv.b = pv[pointerSize:]
+		if filter != nil && !filter(q.Type, id, fv) {
 			return nil
 		}
-		hits = append(hits, Hit{ID: id, Version: p.version, LastUpdated: p.lastUpdated})
+		hits = append(hits, Hit{ID: id, Version: p.version, LastUpdated: p.lastUpdated, sortKey: sortKey(q.Sort, fv.b)})
 		return nil
 	}
 	if all {
@@ -84,9 +91,7 @@ func (s *Store) match(tx *bolt.Tx, q *search.Query, filter Filter) ([]Hit, error
 			}
 		}
 	}
-	if err := sortHits(tx, q, hits); err != nil {
-		return nil, err
-	}
+	sortHits(q, hits)
 	return hits, nil
 }
 
@@ -189,109 +194,128 @@ func scanDate(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string
 	return nil
 }
 
-// lazyValues reads a resource's index entries from idxrev on first use.
-type lazyValues struct {
-	tx      *bolt.Tx
-	typ, id string
-	keys    [][]byte
-	loaded  bool
+// storedValues serves IndexValues from the encoded values of a current
+// pointer (keys.go). One storedValues serves a whole search, so texts that
+// recur across resources (the patient, the category labels) are allocated
+// once per search.
+type storedValues struct {
+	b      []byte
+	intern map[string]string
 }
 
-func (l *lazyValues) load() [][]byte {
-	if !l.loaded {
-		l.loaded = true
-		if v := l.tx.Bucket(bucketIdxRev).Get(currentKey(l.typ, l.id)); v != nil {
-			l.keys, _ = decodeKeys(v)
+// maxIntern bounds the texts a search keeps.
+const maxIntern = 4096
+
+// texts returns the texts of param's values of kind k.
+func (v *storedValues) texts(param string, k search.Kind) []string {
+	var out []string
+	r := groupReader{b: v.b}
+	for g, ok := r.next(); ok; g, ok = r.next() {
+		if g.kind != k || string(g.param) != param {
+			continue
 		}
-	}
-	return l.keys
-}
-
-// values returns the value parts of the entries of param with tag.
-func (l *lazyValues) values(param string, tag byte, fixed int) [][]byte {
-	prefix := indexPrefix(nil, l.typ, param, tag)
-	var out [][]byte
-	for _, k := range l.load() {
-		if bytes.HasPrefix(k, prefix) {
-			if _, v, err := idOfIndexKey(k, len(prefix), fixed); err == nil {
-				out = append(out, v)
+		if out == nil {
+			out = make([]string, 0, g.count)
+		}
+		for b := g.body; len(b) > 0; {
+			n, w := binary.Uvarint(b)
+			if w <= 0 || n > uint64(len(b)-w) {
+				break
 			}
+			out = append(out, v.str(b[w:w+int(n)]))
+			b = b[w+int(n):]
 		}
 	}
 	return out
+}
+
+// str returns text as a string, shared with earlier equal texts.
+func (v *storedValues) str(text []byte) string {
+	if s, ok := v.intern[string(text)]; ok {
+		return s
+	}
+	s := string(text)
+	if v.intern == nil {
+		v.intern = make(map[string]string)
+	}
+	if len(v.intern) < maxIntern {
+		v.intern[s] = s
+	}
+	return s
 }
 
 // Tokens implements IndexValues.
-func (l *lazyValues) Tokens(param string) []string { return strs(l.values(param, 't', 0)) }
+func (v *storedValues) Tokens(param string) []string { return v.texts(param, search.Token) }
 
 // Refs implements IndexValues.
-func (l *lazyValues) Refs(param string) []string { return strs(l.values(param, 'r', 0)) }
+func (v *storedValues) Refs(param string) []string { return v.texts(param, search.Reference) }
 
 // Dates implements IndexValues.
-func (l *lazyValues) Dates(param string) [][2]int64 {
+func (v *storedValues) Dates(param string) [][2]int64 {
 	var out [][2]int64
-	for _, v := range l.values(param, 'd', 16) {
-		out = append(out, [2]int64{i64of(v[:8]), i64of(v[8:])})
+	r := groupReader{b: v.b}
+	for g, ok := r.next(); ok; g, ok = r.next() {
+		if g.kind == search.Date && string(g.param) == param {
+			_ = g.each(func(_ []byte, start, end int64) { out = append(out, [2]int64{start, end}) })
+		}
 	}
 	return out
 }
 
-func strs(bs [][]byte) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = string(b)
+// earliest is the smallest start among param's dates in the encoded values
+// b; resources without the parameter sort last.
+func earliest(b []byte, param string) int64 {
+	best := int64(1<<63 - 1)
+	r := groupReader{b: b}
+	for g, ok := r.next(); ok; g, ok = r.next() {
+		if g.kind == search.Date && string(g.param) == param {
+			_ = g.each(func(_ []byte, start, _ int64) { best = min(best, start) })
+		}
+	}
+	return best
+}
+
+// sortKey gives a hit the date keys of q's sort, from its encoded values.
+func sortKey(keys []search.SortKey, values []byte) []int64 {
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make([]int64, len(keys))
+	for j, k := range keys {
+		if k.Param != "_lastUpdated" && k.Param != "_id" {
+			out[j] = earliest(values, k.Param)
+		}
 	}
 	return out
 }
 
 // sortHits orders hits by q.Sort, then by _lastUpdated descending, then id.
-func sortHits(tx *bolt.Tx, q *search.Query, hits []Hit) error {
+// Ids are unique, so the order is total and need not be a stable sort.
+func sortHits(q *search.Query, hits []Hit) {
 	keys := q.Sort
-	for i := range hits {
-		h := &hits[i]
-		h.sortKey = make([]int64, len(keys))
+	slices.SortFunc(hits, func(ha, hb Hit) int {
 		for j, k := range keys {
+			var c int
 			switch k.Param {
-			case "_lastUpdated":
-				h.sortKey[j] = h.LastUpdated
 			case "_id":
+				c = strings.Compare(ha.ID, hb.ID)
+			case "_lastUpdated":
+				c = cmp.Compare(ha.LastUpdated, hb.LastUpdated)
 			default:
-				lv := &lazyValues{tx: tx, typ: q.Type, id: h.ID}
-				h.sortKey[j] = earliest(lv.values(k.Param, 'd', 16))
+				c = cmp.Compare(ha.sortKey[j], hb.sortKey[j])
 			}
-		}
-	}
-	sort.SliceStable(hits, func(a, b int) bool {
-		ha, hb := &hits[a], &hits[b]
-		for j, k := range keys {
-			if k.Param == "_id" {
-				if ha.ID != hb.ID {
-					return (ha.ID < hb.ID) != k.Desc
+			if c != 0 {
+				if k.Desc {
+					return -c
 				}
-				continue
-			}
-			if ha.sortKey[j] != hb.sortKey[j] {
-				return (ha.sortKey[j] < hb.sortKey[j]) != k.Desc
+				return c
 			}
 		}
-		if ha.LastUpdated != hb.LastUpdated {
-			return ha.LastUpdated > hb.LastUpdated
+		if c := cmp.Compare(hb.LastUpdated, ha.LastUpdated); c != 0 {
+			return c
 		}
-		return ha.ID < hb.ID
+		return strings.Compare(ha.ID, hb.ID)
 	})
-	return nil
-}
-
-// earliest is the smallest start among date values; resources without the
-// parameter sort last.
-func earliest(vs [][]byte) int64 {
-	best := int64(1<<63 - 1)
-	for _, v := range vs {
-		if s := i64of(v[:8]); s < best {
-			best = s
-		}
-	}
-	return best
 }
 
 // Refs returns the Type/id references param holds in the current version of
@@ -299,8 +323,10 @@ func earliest(vs [][]byte) int64 {
 func (s *Store) Refs(typ, id, param string) ([]string, error) {
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		lv := &lazyValues{tx: tx, typ: typ, id: id}
-		out = lv.Refs(param)
+		pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+		if len(pv) > pointerSize {
+			out = (&storedValues{b: pv[pointerSize:]}).Refs(param)
+		}
 		return nil
 	})
 	return out, err

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,7 +40,8 @@ type change struct {
 	version     uint64
 	lastUpdated int64
 	json        []byte
-	values      []search.Value
+	values      []byte   // encoded index values (encodeValues)
+	keys        [][]byte // index keys, sorted, without duplicates
 	expect      uint64
 	fresh       bool // must not exist yet (server-assigned id)
 }
@@ -52,24 +55,29 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 	if err != nil {
 		return nil, outcome.Wrap(outcome.Invalid, "resource cannot be rendered", err)
 	}
-	return &change{
+	c := &change{
 		typ: resource.Type(res), id: resource.ID(res), method: method, version: ver,
-		lastUpdated: at.UnixMicro(), json: js, values: search.Extract(res),
-	}, nil
+		lastUpdated: at.UnixMicro(), json: js,
+	}
+	vs := search.Extract(res)
+	c.values, c.keys = encodeValues(vs), indexKeys(c.typ, c.id, vs)
+	return c, nil
 }
 
 // apply writes c in tx: the version, the current pointer, the logs and the
-// index entries. It checks first and fails before writing anything.
+// index entries. It checks first and fails before writing anything. Keys
+// and values were encoded in prepare, so the writer only compares and puts.
 func apply(tx *bolt.Tx, c *change) error {
 	cur := tx.Bucket(bucketCurrent)
 	ck := currentKey(c.typ, c.id)
 	var have pointer
+	var old []byte // the index values replaced
 	if pv := cur.Get(ck); pv != nil {
 		p, err := decodePointer(pv)
 		if err != nil {
 			return err
 		}
-		have = p
+		have, old = p, bytes.Clone(pv[pointerSize:])
 	}
 	switch {
 	case c.fresh && have.version != 0:
@@ -82,13 +90,13 @@ func apply(tx *bolt.Tx, c *change) error {
 		return err
 	}
 	p := pointer{version: c.version, deleted: c.method == 'D', lastUpdated: c.lastUpdated}
-	if err := cur.Put(ck, p.encode()); err != nil {
+	if err := cur.Put(ck, p.encode(c.values)); err != nil {
 		return err
 	}
 	if err := appendLogs(tx, c); err != nil {
 		return err
 	}
-	return reindex(tx, c)
+	return reindex(tx.Bucket(bucketIndex), c, old)
 }
 
 // errStale means the resource changed between preparation and commit; the
@@ -109,36 +117,54 @@ func appendLogs(tx *bolt.Tx, c *change) error {
 	return tx.Bucket(bucketTypeLog).Put(tk, tv)
 }
 
-// reindex replaces the index entries of c's resource with those of c.
-func reindex(tx *bolt.Tx, c *change) error {
-	idx, rev := tx.Bucket(bucketIndex), tx.Bucket(bucketIdxRev)
-	ck := currentKey(c.typ, c.id)
-	if old := rev.Get(ck); old != nil {
-		keys, err := decodeKeys(old)
+// reindex turns the index entries of the values old (those the current
+// pointer held) into c.keys: only the keys that differ are deleted or put,
+// so that rewriting a resource that barely changed touches few index pages.
+func reindex(idx *bolt.Bucket, c *change, old []byte) error {
+	if bytes.Equal(old, c.values) {
+		return nil
+	}
+	var was [][]byte
+	if len(old) > 0 {
+		vs, err := decodeValues(old)
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			if err := idx.Delete(k); err != nil {
+		was = indexKeys(c.typ, c.id, vs)
+	}
+	now := c.keys
+	for len(was) > 0 || len(now) > 0 {
+		cmp := 1
+		switch {
+		case len(was) == 0:
+			cmp = 1
+		case len(now) == 0:
+			cmp = -1
+		default:
+			cmp = bytes.Compare(was[0], now[0])
+		}
+		switch {
+		case cmp < 0:
+			if err := idx.Delete(was[0]); err != nil {
 				return err
 			}
+			was = was[1:]
+		case cmp > 0:
+			if err := idx.Put(now[0], nil); err != nil {
+				return err
+			}
+			now = now[1:]
+		default:
+			was, now = was[1:], now[1:]
 		}
 	}
-	if c.method == 'D' {
-		return rev.Delete(ck)
-	}
-	keys := indexKeys(c.typ, c.id, c.values)
-	for _, k := range keys {
-		if err := idx.Put(k, nil); err != nil {
-			return err
-		}
-	}
-	return rev.Put(ck, encodeKeys(keys))
+	return nil
 }
 
-// indexKeys renders the index entries of a resource. Tokens are indexed as
-// system|code ('t') and code alone ('c'); references as Type/id ('r') and id
-// ('i'); dates by start ('d') and by end ('e'), each key holding both bounds.
+// indexKeys renders the index entries of a resource, sorted and without
+// duplicates. Tokens are indexed as system|code ('t') and code alone ('c');
+// references as Type/id ('r') and id ('i'); dates by start ('d') and by end
+// ('e'), each key holding both bounds.
 func indexKeys(typ, id string, values []search.Value) [][]byte {
 	keys := make([][]byte, 0, 2*len(values))
 	for _, v := range values {
@@ -161,7 +187,8 @@ func indexKeys(typ, id string, values []search.Value) [][]byte {
 				indexKey(typ, v.Param, 'e', append(i64key(v.End), i64key(v.Start)...), id))
 		}
 	}
-	return keys
+	slices.SortFunc(keys, bytes.Compare)
+	return slices.CompactFunc(keys, bytes.Equal)
 }
 
 func cutBar(s string) (string, string, bool) {

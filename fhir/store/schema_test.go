@@ -1,0 +1,248 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/search"
+)
+
+// checkIndex verifies that the index holds exactly the keys of the values
+// stored with the current pointers.
+func checkIndex(t *testing.T, db *bolt.DB) {
+	t.Helper()
+	err := db.View(func(tx *bolt.Tx) error {
+		var want [][]byte
+		err := tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+			typ, id, err := splitCurrentKey(k)
+			if err != nil {
+				return err
+			}
+			vs, err := decodeValues(pv[pointerSize:])
+			if err != nil {
+				return err
+			}
+			want = append(want, indexKeys(typ, id, vs)...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(want, bytes.Compare)
+		var have [][]byte
+		err = tx.Bucket(bucketIndex).ForEach(func(k, _ []byte) error {
+			have = append(have, bytes.Clone(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !slices.EqualFunc(want, have, bytes.Equal) {
+			return fmt.Errorf("index has %d keys, the current values give %d", len(have), len(want))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValuesRoundTrip(t *testing.T) {
+	t.Parallel()
+	vs := []search.Value{
+		{Param: "_lastUpdated", Kind: search.Date, Start: -5, End: 1 << 40},
+		{Param: "_security", Kind: search.Token, Text: "http://x|PSY"},
+		{Param: "_security", Kind: search.Token, Text: "|R"},
+		{Param: "name", Kind: search.String, Text: "dupont"},
+		{Param: "subject", Kind: search.Reference, Text: "Patient/p1"},
+		{Param: "_security", Kind: search.Token, Text: "http://y|CLIN"},
+	}
+	b := encodeValues(vs)
+	got, err := decodeValues(b)
+	if err != nil || !slices.Equal(got, vs) {
+		t.Fatalf("decodeValues = %v, %v; want %v", got, err, vs)
+	}
+	sv := &storedValues{b: b}
+	if got := sv.Tokens("_security"); !slices.Equal(got, []string{"http://x|PSY", "|R", "http://y|CLIN"}) {
+		t.Errorf("Tokens = %q", got)
+	}
+	if got := sv.Refs("subject"); !slices.Equal(got, []string{"Patient/p1"}) {
+		t.Errorf("Refs = %q", got)
+	}
+	if got := sv.Dates("_lastUpdated"); !slices.Equal(got, [][2]int64{{-5, 1 << 40}}) {
+		t.Errorf("Dates = %v", got)
+	}
+	for n := 1; n < len(b); n++ { // a cut between groups is a shorter list
+		if got, err := decodeValues(b[:n]); err == nil && (len(got) == 0 || !slices.Equal(got, vs[:len(got)])) {
+			t.Errorf("decodeValues(%d of %d bytes) = %v", n, len(b), got)
+		}
+	}
+}
+
+// TestIndexFollowsUpdates rewrites resources with changing, unchanged and
+// removed values, deletes and revives one, and checks that the index holds
+// exactly the keys of the current values.
+func TestIndexFollowsUpdates(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	obs := func(id, code, sec string) string {
+		return fmt.Sprintf(`{"resourceType":"Observation","id":%q,"status":"final",%s"code":{"coding":[{"system":"http://loinc.org","code":%q}]},
+			"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2025-06-01"}`, id, sec, code)
+	}
+	psy := `"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]},`
+	for i, js := range []string{obs("o1", "1-1", ""), obs("o1", "1-1", ""), obs("o1", "2-2", psy), obs("o2", "3-3", psy), obs("o1", "1-1", "")} {
+		if _, _, err := s.Update(ctx, decode(t, js), 0); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		checkIndex(t, s.db)
+	}
+	if _, err := s.Delete(ctx, "Observation", "o2", 0); err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, s.db)
+	if hits, _ := s.Search(query(t, "Observation", "code=2-2"), nil); len(hits) != 0 {
+		t.Errorf("code=2-2 finds %v after it was replaced", ids(hits))
+	}
+	if _, _, err := s.Update(ctx, decode(t, obs("o2", "3-3", "")), 0); err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, s.db)
+	if hits, _ := s.Search(query(t, "Observation", "_security=PSY"), nil); len(hits) != 0 {
+		t.Errorf("_security=PSY finds %v", ids(hits))
+	}
+}
+
+// TestMigrateIdxRev writes a store, turns its file back into storage
+// version 1 (17-byte pointers, idxrev), reopens it and expects the same
+// current values, no idxrev, a consistent index and working filters.
+func TestMigrateIdxRev(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 30 {
+		sec := ""
+		if i%3 == 0 {
+			sec = `"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]},`
+		}
+		js := fmt.Sprintf(`{"resourceType":"Observation","id":"o%d",%s"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"1234-5"}]},
+			"subject":{"reference":"Patient/p%d"},"effectiveDateTime":"2025-06-0%d"}`, i, sec, i%4, 1+i%9)
+		if _, _, err := s.Update(ctx, decode(t, js), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Update(ctx, decode(t, `{"resourceType":"Patient","id":"p1","name":[{"family":"Dupont"}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "Observation", "o5", 0); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		rev, err := tx.CreateBucket(bucketIdxRev)
+		if err != nil {
+			return err
+		}
+		cur := tx.Bucket(bucketCurrent)
+		if err := cur.ForEach(func(k, v []byte) error {
+			want[string(k)] = bytes.Clone(v)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for k, v := range want {
+			typ, id, _ := splitCurrentKey([]byte(k))
+			vs, err := decodeValues(v[pointerSize:])
+			if err != nil {
+				return err
+			}
+			var keys [][]byte // version 1 order: value by value
+			for _, x := range vs {
+				keys = append(keys, indexKeys(typ, id, []search.Value{x})...)
+			}
+			if len(keys) > 0 {
+				if err := rev.Put([]byte(k), v1Keys(keys)); err != nil {
+					return err
+				}
+			}
+			if err := cur.Put([]byte(k), v[:pointerSize]); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketIdxRev) != nil {
+			t.Error("idxrev survives the migration")
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyStorageVersion); binary.BigEndian.Uint64(v) != storageVersion {
+			t.Errorf("storage version %x", v)
+		}
+		n := 0
+		err := tx.Bucket(bucketCurrent).ForEach(func(k, v []byte) error {
+			n++
+			if !bytes.Equal(v, want[string(k)]) {
+				t.Errorf("%s: current value %x, want %x", k, v, want[string(k)])
+			}
+			return nil
+		})
+		if n != len(want) {
+			t.Errorf("%d current values, want %d", n, len(want))
+		}
+		for err := range tx.Check() {
+			return err
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, s.db)
+	var psy int
+	hits, err := s.Search(query(t, "Observation", "patient=p1"), func(_, _ string, v IndexValues) bool {
+		if len(v.Tokens("_security")) > 1 {
+			psy++
+		}
+		return len(v.Refs("patient")) == 1
+	})
+	if err != nil || len(hits) != 7 || psy != 2 {
+		t.Errorf("filtered search after migration: %v, %v, %d labelled", ids(hits), err, psy)
+	}
+	if _, _, err := s.Update(ctx, decode(t, `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"}}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, s.db)
+}
+
+// v1Keys encodes index keys as version 1 idxrev values did.
+func v1Keys(keys [][]byte) []byte {
+	var b []byte
+	for _, k := range keys {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+	}
+	return b
+}
