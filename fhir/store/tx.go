@@ -47,7 +47,7 @@ func (s *Store) Transaction(ctx context.Context, entries []TxEntry) ([]TxResult,
 		return nil, err
 	}
 	var results []TxResult
-	err := s.commit(ctx, func(tx *bolt.Tx) error {
+	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
 		var err error
 		results, err = s.applyTx(tx, entries)
 		return err

@@ -48,12 +48,14 @@ func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOpti
 	if err := checkTargets(entries); err != nil {
 		return nil, err
 	}
+	w := s.begin()
+	defer w.end()
 	for attempt := 0; attempt < 8; attempt++ {
 		p, err := s.plan(entries, o.KeepUnchanged)
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(ctx, func(tx *bolt.Tx) error { return p.apply(tx, o.Extra) }, false)
+		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return p.apply(tx, o.Extra) }, false)
 		if err == errStale {
 			continue
 		}
