@@ -67,7 +67,7 @@ func (s *Store) match(tx *bolt.Tx, q *search.Query, filter Filter) ([]Hit, error
 		if p.deleted {
 			return nil
 		}
-		fv.b = pv[pointerSize:]
+		fv.reset(pv[pointerSize:])
 		if filter != nil && !filter(q.Type, id, fv) {
 			return nil
 		}
@@ -195,23 +195,45 @@ func scanDate(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string
 }
 
 // storedValues serves IndexValues from the encoded values of a current
-// pointer (keys.go). One storedValues serves a whole search, so texts that
-// recur across resources (the patient, the category labels) are allocated
-// once per search.
+// pointer (keys.go). One storedValues serves a whole search: the groups of
+// the resource at hand are parsed once whatever the number of calls, and
+// texts that recur across resources (the patient, the category labels) are
+// allocated once per search.
 type storedValues struct {
 	b      []byte
+	groups []valueGroup // parsed from b when parsed
+	parsed bool
+	recent [4]string // the last texts returned, checked before intern
+	next   int
 	intern map[string]string
 }
 
 // maxIntern bounds the texts a search keeps.
 const maxIntern = 4096
 
+// reset points v at the encoded values of another resource.
+func (v *storedValues) reset(b []byte) {
+	v.b, v.groups, v.parsed = b, v.groups[:0], false
+}
+
+func (v *storedValues) all() []valueGroup {
+	if !v.parsed {
+		v.parsed = true
+		r := groupReader{b: v.b}
+		for g, ok := r.next(); ok; g, ok = r.next() {
+			v.groups = append(v.groups, g)
+		}
+	}
+	return v.groups
+}
+
 // texts returns the texts of param's values of kind k.
 func (v *storedValues) texts(param string, k search.Kind) []string {
 	var out []string
-	r := groupReader{b: v.b}
-	for g, ok := r.next(); ok; g, ok = r.next() {
-		if g.kind != k || string(g.param) != param {
+	groups := v.all()
+	for i := range groups {
+		g := &groups[i]
+		if g.kind != k || len(g.param) != len(param) || string(g.param) != param {
 			continue
 		}
 		if out == nil {
@@ -231,16 +253,23 @@ func (v *storedValues) texts(param string, k search.Kind) []string {
 
 // str returns text as a string, shared with earlier equal texts.
 func (v *storedValues) str(text []byte) string {
-	if s, ok := v.intern[string(text)]; ok {
-		return s
+	for _, s := range v.recent {
+		if len(s) == len(text) && s == string(text) {
+			return s
+		}
 	}
-	s := string(text)
-	if v.intern == nil {
-		v.intern = make(map[string]string)
+	s, ok := v.intern[string(text)]
+	if !ok {
+		s = string(text)
+		if v.intern == nil {
+			v.intern = make(map[string]string)
+		}
+		if len(v.intern) < maxIntern {
+			v.intern[s] = s
+		}
 	}
-	if len(v.intern) < maxIntern {
-		v.intern[s] = s
-	}
+	v.recent[v.next] = s
+	v.next = (v.next + 1) % len(v.recent)
 	return s
 }
 
@@ -253,8 +282,7 @@ func (v *storedValues) Refs(param string) []string { return v.texts(param, searc
 // Dates implements IndexValues.
 func (v *storedValues) Dates(param string) [][2]int64 {
 	var out [][2]int64
-	r := groupReader{b: v.b}
-	for g, ok := r.next(); ok; g, ok = r.next() {
+	for _, g := range v.all() {
 		if g.kind == search.Date && string(g.param) == param {
 			_ = g.each(func(_ []byte, start, end int64) { out = append(out, [2]int64{start, end}) })
 		}
