@@ -3,7 +3,10 @@
 // Every version of every resource is kept with its validated JSON rendering,
 // so reads never marshal; a current-version pointer per resource and search
 // index entries are maintained in the same bbolt transaction as the write
-// (see schema.go for the buckets and keys.go for the key layouts).
+// (see schema.go for the buckets and keys.go for the key layouts). The
+// pointer also holds the resource's index values: a search filter reads
+// them without another lookup, and a write replaces only the index keys
+// that changed.
 //
 // Writes are grouped: a single writer goroutine takes every write waiting
 // when the previous commit ends and applies them in one bbolt transaction,
