@@ -74,11 +74,11 @@ is written; and [CodeSystem] publishes the data-category code system.
   - The search filter sees the current version's index; history and vread of
     older versions should decide on the facts of the version served
     ([FactsOf]).
-  - A store.Filter pays the store's first index-values access per resource
-    (an idxrev read and decode), several times an unfiltered search's
-    per-resource cost: see BenchmarkIndexValuesFloor. The engine's own share
-    is small; a cheaper per-resource facts record in the store would bring a
-    filtered search near the unfiltered one.
+  - A filtered search costs several times an unfiltered one (about 6x on
+    this machine: BenchmarkSearchFilter). The store now hands filters the
+    index values kept with each current pointer (about 0.5 µs a resource);
+    most of the remaining ~2 µs is here (patientsOf, fromIndex, judge), and
+    caching decisions per (patients, labels) is the next step.
   - Several R4 Consent examples (notThem, notThis, notTime, notAuthor,
     grantor, Emergency) encode the opposite of their narratives under these
     semantics (OPTIN roots without type permit); TestCorpusConsents says
