@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"github.com/relais-health/relais/fhir/resource"
 	"regexp"
 	"strings"
 
@@ -20,13 +21,13 @@ import (
 // the segment is about (its code), not the segment's position, so that the
 // same diagnosis sent in an A01 and again in the A03 is one Condition.
 
-func (c *conv) subject() *dtpb.Reference { return patientRef(c.patientID) }
+func (c *conv) subject() *dtpb.Reference { return resource.Ref("Patient", c.patientID) }
 
 func (c *conv) encounterRef() *dtpb.Reference {
 	if c.encounter == nil {
 		return nil
 	}
-	return encounterRef(c.encounter.Id.Value)
+	return resource.Ref("Encounter", c.encounter.Id.Value)
 }
 
 // codeKey identifies a concept for ids: its first coding, else its text.
@@ -92,7 +93,7 @@ func (c *conv) listDiagnosis(s *er7.Segment, id string) {
 	if c.encounter == nil {
 		return
 	}
-	d := &encpb.Encounter_Diagnosis{Condition: conditionRef(id)}
+	d := &encpb.Encounter_Diagnosis{Condition: resource.Ref("Condition", id)}
 	if role, ok := diagnosisRoles[strings.ToUpper(text(s.Field(6)))]; ok {
 		d.Use = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
 			System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/diagnosis-role"},

@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"github.com/relais-health/relais/fhir/resource"
 	"strings"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -38,7 +39,7 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 		c.unmapped(pv1, pv1Mapped...)
 		return
 	}
-	e := &encpb.Encounter{Subject: patientRef(c.patientID)}
+	e := &encpb.Encounter{Subject: resource.Ref("Patient", c.patientID)}
 	switch {
 	case visit != nil:
 		e.Identifier = append(e.Identifier, visit)
@@ -162,7 +163,7 @@ func (c *conv) location(v er7.Value) *dtpb.Reference {
 		System: &dtpb.Uri{Value: locationType}, Code: &dtpb.Code{Value: phys[0]}, Display: str(phys[1]),
 	}}}
 	c.put(l)
-	return locationRef(l.Id.Value)
+	return resource.Ref("Location", l.Id.Value)
 }
 
 // visitPeriod: admission (PV1-44) and discharge (PV1-45) date-times.

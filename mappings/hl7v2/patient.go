@@ -229,7 +229,7 @@ var nk1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 15, 16}
 // mapNK1 maps a next of kin or associated party to a RelatedPerson,
 // labelled ADM and SOC (carers and family are social information).
 func (c *conv) mapNK1(s *er7.Segment) {
-	rp := &rppb.RelatedPerson{Patient: patientRef(c.patientID)}
+	rp := &rppb.RelatedPerson{Patient: resource.Ref("Patient", c.patientID)}
 	for _, r := range s.Field(2).Reps() {
 		if n := humanName(r, 1, 7); n != nil {
 			rp.Name = append(rp.Name, n)

@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"github.com/relais-health/relais/fhir/resource"
 	"strings"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -38,7 +39,7 @@ func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 	}
 	// The first mention of a practitioner in a message is the one kept.
 	if c.b.Get("Practitioner/"+id) != nil {
-		return practitionerRef(id)
+		return resource.Ref("Practitioner", id)
 	}
 	if name == nil {
 		name = humanName(v, 2, 10)
@@ -57,7 +58,7 @@ func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 		})
 	}
 	c.put(p)
-	return practitionerRef(id)
+	return resource.Ref("Practitioner", id)
 }
 
 func givenOf(n *dtpb.HumanName) string {
@@ -93,12 +94,12 @@ func (c *conv) organization(v er7.Value) *dtpb.Reference {
 	}
 	// The first mention of an organization in a message is the one kept.
 	if c.b.Get("Organization/"+id) != nil {
-		return organizationRef(id)
+		return resource.Ref("Organization", id)
 	}
 	o := &orgpb.Organization{Id: &dtpb.Id{Value: id}, Name: str(name)}
 	if ident := identifier(idValue, a, text(v.Comp(7))); ident != nil {
 		o.Identifier = append(o.Identifier, ident)
 	}
 	c.put(o)
-	return organizationRef(id)
+	return resource.Ref("Organization", id)
 }
