@@ -206,43 +206,30 @@ func validXMLID(s string) bool {
 	return true
 }
 
-func escapeText(b *strings.Builder, s string) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var rep string
-		switch s[i] {
-		case '&':
-			rep = "&amp;"
-		case '<':
-			rep = "&lt;"
-		case '>':
-			rep = "&gt;"
-		default:
-			continue
-		}
-		b.WriteString(s[last:i])
-		b.WriteString(rep)
-		last = i + 1
-	}
-	b.WriteString(s[last:])
-}
+// escapeText escapes XHTML text content (& < >).
+func escapeText(b *strings.Builder, s string) { escapeXML(b, s, '>', "&gt;") }
 
-func escapeAttr(b *strings.Builder, s string) {
+// escapeAttr escapes a double-quoted XHTML attribute value (& < ").
+func escapeAttr(b *strings.Builder, s string) { escapeXML(b, s, '"', "&quot;") }
+
+// escapeXML writes s with & and < escaped, plus one more character (> in
+// text, " in attributes) replaced by rep.
+func escapeXML(b *strings.Builder, s string, extra byte, rep string) {
 	last := 0
 	for i := 0; i < len(s); i++ {
-		var rep string
+		var r string
 		switch s[i] {
 		case '&':
-			rep = "&amp;"
+			r = "&amp;"
 		case '<':
-			rep = "&lt;"
-		case '"':
-			rep = "&quot;"
+			r = "&lt;"
+		case extra:
+			r = rep
 		default:
 			continue
 		}
 		b.WriteString(s[last:i])
-		b.WriteString(rep)
+		b.WriteString(r)
 		last = i + 1
 	}
 	b.WriteString(s[last:])
