@@ -39,9 +39,21 @@ func FromIndex(typ, id string, v store.IndexValues) Indexed {
 
 func fromIndex(typ, id string, v store.IndexValues, want needs) Indexed {
 	x := Indexed{Patients: patientsOf(typ, id, v)}
-	f := &x.Facts
-	f.Type, f.Ref = typ, typ+"/"+id
-	for _, tok := range v.Tokens("_security") {
+	readFacts(&x.Facts, typ, id, v, v.Tokens("_security"), want)
+	return x
+}
+
+// readFacts fills f with the facts of typ/id that want asks for, reusing
+// f's slices (the search filter keeps one ResourceFacts per request). sec
+// are the resource's _security tokens. Ref is only set when a data
+// criterion may read it.
+func readFacts(f *ResourceFacts, typ, id string, v store.IndexValues, sec []string, want needs) {
+	f.Type, f.Ref = typ, ""
+	if want&(needRef|needRelated) != 0 {
+		f.Ref = typ + "/" + id
+	}
+	f.Categories, f.Labels = f.Categories[:0], f.Labels[:0]
+	for _, tok := range sec {
 		sys, code, _ := strings.Cut(tok, "|")
 		if sys == category.System {
 			f.Categories = append(f.Categories, category.Code(code))
@@ -49,12 +61,15 @@ func fromIndex(typ, id string, v store.IndexValues, want needs) Indexed {
 			f.Labels = append(f.Labels, category.Sensitivity{System: sys, Code: code})
 		}
 	}
+	f.Date = time.Time{}
 	if want&needDate != 0 {
 		f.Date = dateOf(typ, v)
 	}
+	f.Codes = nil
 	if want&needCodes != 0 {
 		f.Codes = v.Tokens("code")
 	}
+	f.Related = f.Related[:0]
 	if want&needRelated != 0 {
 		for _, p := range search.Params(typ) {
 			if p.Kind == search.Reference {
@@ -62,7 +77,6 @@ func fromIndex(typ, id string, v store.IndexValues, want needs) Indexed {
 			}
 		}
 	}
-	return x
 }
 
 // patientsOf finds the patients a resource is about.
@@ -85,10 +99,13 @@ func patientsOf(typ, id string, v store.IndexValues) []string {
 }
 
 func dateOf(typ string, v store.IndexValues) time.Time {
-	for _, p := range append(datePaths[typ], "_lastUpdated") {
+	for _, p := range datePaths[typ] {
 		if ds := v.Dates(p); len(ds) > 0 {
 			return time.UnixMicro(ds[0][0]).UTC()
 		}
+	}
+	if ds := v.Dates("_lastUpdated"); len(ds) > 0 {
+		return time.UnixMicro(ds[0][0]).UTC()
 	}
 	return time.Time{}
 }

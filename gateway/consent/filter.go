@@ -22,13 +22,26 @@ type Filter struct {
 	now    time.Time
 	scopes map[string]*filterScope
 	err    error
+	rf     ResourceFacts // the facts of the resource at hand, slices reused
+	key    []byte        // verdict-cache key buffer
 }
 
 type filterScope struct {
 	sc                *scope
 	fixed             *Decision // a decision for all the patient's resources (break-the-glass, bad request)
 	permitted, denied int
+	// verdicts caches, when the patient's specialized Consents read no
+	// fact beyond the labels, the decision per resource type and
+	// _security tokens. It lives as long as the Filter (one request).
+	verdicts map[string]bool
 }
+
+// maxVerdicts bounds the verdicts a filterScope keeps.
+const maxVerdicts = 1024
+
+// labelOnly are the facts a cached verdict may depend on: the type and the
+// _security labels are its key; any other need disables the cache.
+const labelOnly = needLabels
 
 // NewFilter returns a filter for req's actor, purpose and action;
 // req.Patient and req.Resource are ignored (each resource gives its own).
@@ -49,7 +62,74 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 		return true
 	}
 	patients := patientsOf(typ, id, v)
-	return f.allowPatients(typ, patients, func() Indexed { return fromIndex(typ, id, v, f.needs(patients)) })
+	if len(patients) == 0 {
+		return slices.Contains(f.e.pol.Unrestricted, typ)
+	}
+	var (
+		sec            []string
+		secRead        bool
+		loaded         needs
+		factsRead      bool
+		facts          facts
+		factsConverted bool
+	)
+	for _, p := range patients {
+		fs := f.scope(p)
+		if fs == nil {
+			return false
+		}
+		var ok bool
+		switch {
+		case fs.fixed != nil:
+			ok = fs.fixed.Permit
+		default:
+			if !secRead {
+				sec, secRead = v.Tokens("_security"), true
+			}
+			n := fs.sc.needs
+			var key []byte
+			if n&^labelOnly == 0 {
+				key = f.verdictKey(typ, sec)
+				if c, hit := fs.verdicts[string(key)]; hit {
+					ok = c
+					break
+				}
+			}
+			if !factsRead || n&^loaded != 0 {
+				loaded |= n
+				readFacts(&f.rf, typ, id, v, sec, loaded)
+				factsRead, factsConverted = true, false
+			}
+			if !factsConverted {
+				facts, factsConverted = factsOf(&f.rf), true
+			}
+			var buf [8]verdict
+			ok = f.e.judge(fs.sc, &f.req, &facts, f.now, nil, buf[:0]).permit
+			if key != nil && len(fs.verdicts) < maxVerdicts {
+				if fs.verdicts == nil {
+					fs.verdicts = make(map[string]bool)
+				}
+				fs.verdicts[string(key)] = ok
+			}
+		}
+		fs.count(ok)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// verdictKey is the cache key of a resource for a label-only scope: its
+// type and its _security tokens, in the Filter's reused buffer.
+func (f *Filter) verdictKey(typ string, sec []string) []byte {
+	k := append(f.key[:0], typ...)
+	for _, t := range sec {
+		k = append(k, 0)
+		k = append(k, t...)
+	}
+	f.key = k
+	return k
 }
 
 // AllowFacts decides like Allow for a resource whose facts come from its
@@ -62,56 +142,38 @@ func (f *Filter) AllowFacts(typ string, x Indexed) bool {
 	if f.req.System {
 		return true
 	}
-	return f.allowPatients(typ, x.Patients, func() Indexed { return x })
-}
-
-// allowPatients permits a resource when every patient it concerns permits
-// it; facts are loaded only if some patient's decision needs them.
-func (f *Filter) allowPatients(typ string, patients []string, load func() Indexed) bool {
-	if len(patients) == 0 {
+	if len(x.Patients) == 0 {
 		return slices.Contains(f.e.pol.Unrestricted, typ)
 	}
-	var x Indexed
-	loaded := false
-	for _, p := range patients {
+	var facts facts
+	converted := false
+	for _, p := range x.Patients {
 		fs := f.scope(p)
 		if fs == nil {
 			return false
 		}
-		if !loaded {
-			x, loaded = load(), true
+		ok := fs.fixed != nil && fs.fixed.Permit
+		if fs.fixed == nil {
+			if !converted {
+				facts, converted = factsOf(&x.Facts), true
+			}
+			var buf [8]verdict
+			ok = f.e.judge(fs.sc, &f.req, &facts, f.now, nil, buf[:0]).permit
 		}
-		if !f.allowOne(fs, &x) {
+		fs.count(ok)
+		if !ok {
 			return false
 		}
 	}
 	return true
 }
 
-func (f *Filter) needs(patients []string) needs {
-	var n needs
-	for _, p := range patients {
-		if fs := f.scopes[p]; fs != nil {
-			n |= fs.sc.needs
-		}
-	}
-	return n
-}
-
-func (f *Filter) allowOne(fs *filterScope, x *Indexed) bool {
-	ok := fs.fixed != nil && fs.fixed.Permit
-	if fs.fixed == nil {
-		facts := factsOf(&x.Facts)
-		var buf [8]verdict
-		req := f.req
-		ok = f.e.judge(fs.sc, &req, &facts, f.now, nil, buf[:0]).permit
-	}
+func (fs *filterScope) count(ok bool) {
 	if ok {
 		fs.permitted++
 	} else {
 		fs.denied++
 	}
-	return ok
 }
 
 // scope resolves a patient once per filter; nil after an error.
