@@ -1,6 +1,7 @@
 package fhirjson
 
 import (
+	"encoding/base64"
 	"strconv"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -42,6 +43,14 @@ func (w *writer) fastValue(m protoreflect.Message) (handled bool, err error) {
 		return true, nil
 	case *dtpb.Url:
 		return w.fastStr(x, x.Value), nil
+	case *dtpb.Base64Binary:
+		if !isPlain(x) {
+			return false, nil
+		}
+		w.buf = append(w.buf, '"')
+		w.buf = base64.StdEncoding.AppendEncode(w.buf, x.Value)
+		w.buf = append(w.buf, '"')
+		return true, nil
 	case *dtpb.Boolean:
 		if !isPlain(x) {
 			return false, nil
@@ -390,36 +399,77 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 	return true, nil
 }
 
-// fastTime prints DateTime values without reflection.
+// fastTime prints DateTime, Date and Instant values without reflection, as
+// instant does.
 func (w *writer) fastTime(m protoreflect.Message) (handled bool, err error) {
-	x, ok := m.Interface().(*dtpb.DateTime)
-	if !ok || !isPlain(x) {
-		return false, nil
-	}
-	loc, ok := zone(x.Timezone)
-	if !ok {
-		return false, nil
-	}
-	utc := x.Timezone == "Z"
-	var layout string
-	switch x.Precision {
-	case dtpb.DateTime_YEAR:
-		layout = "2006"
-	case dtpb.DateTime_MONTH:
-		layout = "2006-01"
-	case dtpb.DateTime_DAY:
-		layout = "2006-01-02"
-	case dtpb.DateTime_SECOND:
-		layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
-	case dtpb.DateTime_MILLISECOND:
-		layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
-	case dtpb.DateTime_MICROSECOND:
-		layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
+	var (
+		us     int64
+		tz     string
+		layout string
+	)
+	switch x := m.Interface().(type) {
+	case *dtpb.DateTime:
+		if !isPlain(x) {
+			return false, nil
+		}
+		us, tz = x.ValueUs, x.Timezone
+		utc := tz == "Z"
+		switch x.Precision {
+		case dtpb.DateTime_YEAR:
+			layout = "2006"
+		case dtpb.DateTime_MONTH:
+			layout = "2006-01"
+		case dtpb.DateTime_DAY:
+			layout = "2006-01-02"
+		case dtpb.DateTime_SECOND:
+			layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
+		case dtpb.DateTime_MILLISECOND:
+			layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
+		case dtpb.DateTime_MICROSECOND:
+			layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
+		default:
+			return false, nil
+		}
+	case *dtpb.Date:
+		if !isPlain(x) {
+			return false, nil
+		}
+		us, tz = x.ValueUs, x.Timezone
+		switch x.Precision {
+		case dtpb.Date_YEAR:
+			layout = "2006"
+		case dtpb.Date_MONTH:
+			layout = "2006-01"
+		case dtpb.Date_DAY:
+			layout = "2006-01-02"
+		default:
+			return false, nil
+		}
+	case *dtpb.Instant:
+		if !isPlain(x) {
+			return false, nil
+		}
+		us, tz = x.ValueUs, x.Timezone
+		utc := tz == "Z"
+		switch x.Precision {
+		case dtpb.Instant_SECOND:
+			layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
+		case dtpb.Instant_MILLISECOND:
+			layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
+		case dtpb.Instant_MICROSECOND:
+			layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
+		default:
+			return false, nil
+		}
 	default:
 		return false, nil
 	}
+	loc, ok := zone(tz)
+	if !ok {
+		return false, nil
+	}
 	w.buf = append(w.buf, '"')
-	w.buf = unixMicro(x.ValueUs, loc).AppendFormat(w.buf, layout)
+	w.buf = unixMicro(us, loc).AppendFormat(w.buf, layout)
 	w.buf = append(w.buf, '"')
 	return true, nil
 }

@@ -140,6 +140,8 @@ type info struct {
 	kind  kind
 	prim  primClass
 	value protoreflect.FieldDescriptor // primitives: the value field
+	id    protoreflect.FieldDescriptor // primitives: the id field, if any
+	ext   protoreflect.FieldDescriptor // primitives: the extension field, if any
 }
 
 type primClass uint8
@@ -174,6 +176,8 @@ func (p *Printer) infoOf(d protoreflect.MessageDescriptor) *info {
 	case proto.GetExtension(opts, apb.E_StructureDefinitionKind).(apb.StructureDefinitionKindValue) == apb.StructureDefinitionKindValue_KIND_PRIMITIVE_TYPE:
 		in.kind = kindPrimitive
 		in.value = d.Fields().ByName("value")
+		in.id = d.Fields().ByName("id")
+		in.ext = d.Fields().ByName("extension")
 		in.prim = primClassOf(d, in.value)
 	case proto.HasExtension(opts, apb.E_IsChoiceType):
 		in.kind = kindChoice
@@ -375,9 +379,10 @@ func (w *writer) value(d protoreflect.MessageDescriptor, m protoreflect.Message)
 	if ok, err := w.fastTime(m); ok || err != nil {
 		return ok, err
 	}
-	switch w.p.kindOf(d) {
+	in := w.p.infoOf(d)
+	switch in.kind {
 	case kindPrimitive:
-		return w.primitive(m)
+		return w.primitive(m, in)
 	case kindContained:
 		return true, w.contained(m)
 	case kindReference:
@@ -514,11 +519,11 @@ func hasMeta(m protoreflect.Message) bool {
 	return false
 }
 
-func (w *writer) primitive(m protoreflect.Message) (bool, error) {
-	if hasMeta(m) {
+// primitive prints a primitive value; in is the info of its type.
+func (w *writer) primitive(m protoreflect.Message, in *info) (bool, error) {
+	if in.id != nil && m.Has(in.id) || in.ext != nil && m.Has(in.ext) {
 		return false, ErrNotHandled
 	}
-	in := w.p.infoOf(m.Descriptor())
 	f := in.value
 	switch in.prim {
 	case primBase64:
