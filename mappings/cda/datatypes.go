@@ -93,15 +93,27 @@ func coding(cd el) *dtpb.Coding {
 	if c == "" {
 		return nil
 	}
-	out := &dtpb.Coding{Code: &dtpb.Code{Value: c}}
+	// One allocation for the Coding and its usual elements: concepts are
+	// the most frequent values of a document.
+	k := &struct {
+		coding  dtpb.Coding
+		code    dtpb.Code
+		system  dtpb.Uri
+		display dtpb.String
+	}{}
+	out := &k.coding
+	k.code.Value = c
+	out.Code = &k.code
 	if s := systemFor(cd.attr("codeSystem")); s != "" {
-		out.System = uri(s)
+		k.system.Value = s
+		out.System = &k.system
 	}
 	if v := cd.attr("codeSystemVersion"); v != "" {
 		out.Version = str(v)
 	}
 	if d := collapse(cd.attr("displayName")); d != "" {
-		out.Display = str(d)
+		k.display.Value = d
+		out.Display = &k.display
 	}
 	return out
 }
@@ -112,9 +124,14 @@ func (c *conv) concept(cd el) *dtpb.CodeableConcept {
 	if !cd.ok() {
 		return nil
 	}
-	cc := &dtpb.CodeableConcept{}
+	// The concept and room for its first coding in one allocation.
+	x := &struct {
+		cc     dtpb.CodeableConcept
+		coding [1]*dtpb.Coding
+	}{}
+	cc := &x.cc
 	if k := coding(cd); k != nil {
-		cc.Coding = append(cc.Coding, k)
+		cc.Coding = append(x.coding[:0], k)
 	}
 	cd.each("translation", func(t el) {
 		if k := coding(t); k != nil {
@@ -167,19 +184,32 @@ func identifier(ii el) *dtpb.Identifier {
 	}
 	root := strings.TrimSpace(ii.attr("root"))
 	ext := strings.TrimSpace(ii.attr("extension"))
+	// One allocation for the Identifier, its system and its value.
+	newID := func(system, value string) *dtpb.Identifier {
+		x := &struct {
+			id     dtpb.Identifier
+			system dtpb.Uri
+			value  dtpb.String
+		}{}
+		if system != "" {
+			x.system.Value = system
+			x.id.System = &x.system
+		}
+		if value != "" {
+			x.value.Value = value
+			x.id.Value = &x.value
+		}
+		return &x.id
+	}
 	switch {
 	case ext != "":
-		id := &dtpb.Identifier{Value: str(ext)}
-		if s := systemFor(root); s != "" {
-			id.System = uri(s)
-		}
-		return id
+		return newID(systemFor(root), ext)
 	case isOID(root):
-		return &dtpb.Identifier{System: uri("urn:ietf:rfc:3986"), Value: str("urn:oid:" + root)}
+		return newID("urn:ietf:rfc:3986", "urn:oid:"+root)
 	case isUUID(root):
-		return &dtpb.Identifier{System: uri("urn:ietf:rfc:3986"), Value: str("urn:uuid:" + strings.ToLower(root))}
+		return newID("urn:ietf:rfc:3986", "urn:uuid:"+strings.ToLower(root))
 	case root != "":
-		return &dtpb.Identifier{Value: str(root)}
+		return newID("", root)
 	}
 	return nil
 }
