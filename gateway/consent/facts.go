@@ -81,21 +81,46 @@ func readFacts(f *ResourceFacts, typ, id string, v store.IndexValues, sec []stri
 
 // patientsOf finds the patients a resource is about.
 func patientsOf(typ, id string, v store.IndexValues) []string {
+	return patientsBy(patientParamOf(typ), typ, id, v)
+}
+
+// patientParam says where a type names its patient.
+type patientParam uint8
+
+const (
+	byNone patientParam = iota
+	byPatient
+	bySubject
+)
+
+func patientParamOf(typ string) patientParam {
+	if _, ok := search.Lookup(typ, "patient"); ok {
+		return byPatient
+	}
+	if _, ok := search.Lookup(typ, "subject"); ok {
+		return bySubject
+	}
+	return byNone
+}
+
+// patientsBy is patientsOf with the type's patientParam already looked up.
+func patientsBy(pp patientParam, typ, id string, v store.IndexValues) []string {
 	if typ == "Patient" {
 		return []string{"Patient/" + id}
 	}
-	if _, ok := search.Lookup(typ, "patient"); ok {
+	switch pp {
+	case byPatient:
 		return v.Refs("patient")
-	}
-	var out []string
-	if _, ok := search.Lookup(typ, "subject"); ok {
+	case bySubject:
+		var out []string
 		for _, r := range v.Refs("subject") {
 			if strings.HasPrefix(r, "Patient/") {
 				out = append(out, r)
 			}
 		}
+		return out
 	}
-	return out
+	return nil
 }
 
 func dateOf(typ string, v store.IndexValues) time.Time {

@@ -24,6 +24,12 @@ type Filter struct {
 	err    error
 	rf     ResourceFacts // the facts of the resource at hand, slices reused
 	key    []byte        // verdict-cache key buffer
+	// the last resource type seen and where it names its patient
+	lastTyp string
+	lastPP  patientParam
+	// the last patient resolved, checked before the scopes map
+	lastPatient string
+	lastScope   *filterScope
 }
 
 type filterScope struct {
@@ -61,7 +67,10 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 	if f.req.System {
 		return true
 	}
-	patients := patientsOf(typ, id, v)
+	if typ != f.lastTyp || f.lastTyp == "" {
+		f.lastTyp, f.lastPP = typ, patientParamOf(typ)
+	}
+	patients := patientsBy(f.lastPP, typ, id, v)
 	if len(patients) == 0 {
 		return slices.Contains(f.e.pol.Unrestricted, typ)
 	}
@@ -178,7 +187,11 @@ func (fs *filterScope) count(ok bool) {
 
 // scope resolves a patient once per filter; nil after an error.
 func (f *Filter) scope(patient string) *filterScope {
+	if f.lastScope != nil && patient == f.lastPatient {
+		return f.lastScope
+	}
 	if fs, ok := f.scopes[patient]; ok {
+		f.lastPatient, f.lastScope = patient, fs
 		return fs
 	}
 	sc, err := f.e.scope(f.ctx, patient, f.req.Actor, nil)
@@ -196,6 +209,7 @@ func (f *Filter) scope(patient string) *filterScope {
 		fs.fixed = &d
 	}
 	f.scopes[patient] = fs
+	f.lastPatient, f.lastScope = patient, fs
 	return fs
 }
 
