@@ -25,7 +25,19 @@ const (
 )
 
 func codeConcept(system, c string) *dtpb.CodeableConcept {
-	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{System: uri(system), Code: &dtpb.Code{Value: c}}}}
+	// One allocation for the concept, its coding and their elements.
+	x := &struct {
+		cc      dtpb.CodeableConcept
+		codings [1]*dtpb.Coding
+		coding  dtpb.Coding
+		system  dtpb.Uri
+		code    dtpb.Code
+	}{}
+	x.system.Value, x.code.Value = system, c
+	x.coding.System, x.coding.Code = &x.system, &x.code
+	x.codings[0] = &x.coding
+	x.cc.Coding = x.codings[:]
+	return &x.cc
 }
 
 // problemStatus reads the status of a problem: the Problem Status

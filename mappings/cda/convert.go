@@ -178,6 +178,16 @@ func (c *conv) putOnce(res proto.Message, cats ...category.Code) *dtpb.Reference
 	return c.put(res, cats...)
 }
 
+// already returns a reference to the resource typ/id when it was already
+// put, as putOnce would, so that callers need not build it again (people
+// and organisations recur in every entry); else nil.
+func (c *conv) already(typ, id string) *dtpb.Reference {
+	if c.b.Get(typ+"/"+id) == nil {
+		return nil
+	}
+	return resource.Ref(typ, id)
+}
+
 // entryID gives a statement's resource id: from its first usable id (so a
 // resent or updated document updates the same resource), else from the
 // document and the statement's position. An id already used in this

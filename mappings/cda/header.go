@@ -287,8 +287,12 @@ func (c *conv) practitioner(role, person el) *dtpb.Reference {
 			key = append(key, role.xpath())
 		}
 	}
+	id := bundle.ID(key...)
+	if ref := c.already("Practitioner", id); ref != nil {
+		return ref
+	}
 	p := &pracpb.Practitioner{
-		Id:         &dtpb.Id{Value: bundle.ID(key...)},
+		Id:         &dtpb.Id{Value: id},
 		Identifier: ids,
 		Name:       ns,
 		Telecom:    telecoms(role),
@@ -339,8 +343,12 @@ func (c *conv) organization(org el) *dtpb.Reference {
 		}
 		key = append(append([]string{"Organization", "doc"}, c.setKey...), name)
 	}
+	id := bundle.ID(key...)
+	if ref := c.already("Organization", id); ref != nil {
+		return ref
+	}
 	o := &orgpb.Organization{
-		Id:         &dtpb.Id{Value: bundle.ID(key...)},
+		Id:         &dtpb.Id{Value: id},
 		Identifier: identifiers(org),
 		Name:       str(name),
 		Telecom:    telecoms(org),
