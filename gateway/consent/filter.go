@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -40,6 +41,9 @@ type filterScope struct {
 	// fact beyond the labels, the decision per resource type and
 	// _security tokens. It lives as long as the Filter (one request).
 	verdicts map[string]bool
+	lastKey  []byte // the last key looked up, checked before the map
+	lastOK   bool
+	hasLast  bool
 }
 
 // maxVerdicts bounds the verdicts a filterScope keeps.
@@ -99,8 +103,13 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 			var key []byte
 			if n&^labelOnly == 0 {
 				key = f.verdictKey(typ, sec)
+				if fs.hasLast && bytes.Equal(fs.lastKey, key) {
+					ok = fs.lastOK
+					break
+				}
 				if c, hit := fs.verdicts[string(key)]; hit {
 					ok = c
+					fs.lastKey, fs.lastOK, fs.hasLast = append(fs.lastKey[:0], key...), c, true
 					break
 				}
 			}
@@ -119,6 +128,9 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 					fs.verdicts = make(map[string]bool)
 				}
 				fs.verdicts[string(key)] = ok
+			}
+			if key != nil {
+				fs.lastKey, fs.lastOK, fs.hasLast = append(fs.lastKey[:0], key...), ok, true
 			}
 		}
 		fs.count(ok)
