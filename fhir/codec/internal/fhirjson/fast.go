@@ -87,6 +87,16 @@ func (w *writer) fastValue(m protoreflect.Message) (handled bool, err error) {
 		return w.meta(x)
 	case *dtpb.Identifier:
 		return w.identifier(x)
+	case *dtpb.Quantity:
+		return w.quantity(x, x.Code, x.Comparator, x.System, x.Unit, x.Value)
+	case *dtpb.SimpleQuantity:
+		return w.quantity(x, x.Code, nil, x.System, x.Unit, x.Value)
+	case *dtpb.ContactPoint:
+		return w.contactPoint(x)
+	case *dtpb.HumanName:
+		return w.humanName(x)
+	case *dtpb.Address:
+		return w.address(x)
 	case *dtpb.Narrative:
 		return w.narrative(x)
 	case *bcrpb.Bundle_Entry:
@@ -471,5 +481,137 @@ func (w *writer) fastTime(m protoreflect.Message) (handled bool, err error) {
 	w.buf = append(w.buf, '"')
 	w.buf = unixMicro(us, loc).AppendFormat(w.buf, layout)
 	w.buf = append(w.buf, '"')
+	return true, nil
+}
+
+// optStr prints a string element under k when it is set (callers checked it
+// is plain).
+func (o *obj) optStr(k string, p interface {
+	plain
+	GetValue() string
+}, set bool) {
+	if set {
+		o.key(k)
+		o.w.str(p.GetValue())
+	}
+}
+
+// optSub prints a nested message under k when it is set.
+func (o *obj) optSub(k string, m protoreflect.ProtoMessage, set bool) error {
+	if !set {
+		return nil
+	}
+	return o.sub(k, m)
+}
+
+func plainStrs(ss []*dtpb.String) bool {
+	for _, s := range ss {
+		if s == nil || !isPlain(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// strs prints a list of plain strings under k when it is not empty.
+func (o *obj) strs(k string, ss []*dtpb.String) {
+	if len(ss) == 0 {
+		return
+	}
+	o.key(k)
+	o.w.buf = append(o.w.buf, '[')
+	for i, s := range ss {
+		if i > 0 {
+			o.w.buf = append(o.w.buf, ',')
+		}
+		o.w.str(s.Value)
+	}
+	o.w.buf = append(o.w.buf, ']')
+}
+
+// quantity prints Quantity and SimpleQuantity (comparator nil).
+func (w *writer) quantity(x plain, code *dtpb.Code, comparator *dtpb.Quantity_ComparatorCode, system *dtpb.Uri, unit *dtpb.String, value *dtpb.Decimal) (bool, error) {
+	if !isPlain(x) || !plainStr(code) || !plainStr(system) || !plainStr(unit) {
+		return false, nil
+	}
+	o := w.open()
+	o.optStr("code", code, code != nil)
+	if err := o.optSub("comparator", comparator, comparator != nil); err != nil {
+		return false, err
+	}
+	o.optStr("system", system, system != nil)
+	o.optStr("unit", unit, unit != nil)
+	if err := o.optSub("value", value, value != nil); err != nil {
+		return false, err
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) contactPoint(x *dtpb.ContactPoint) (bool, error) {
+	if !isPlain(x) || !plainStr(x.Value) {
+		return false, nil
+	}
+	o := w.open()
+	if err := o.optSub("period", x.Period, x.Period != nil); err != nil {
+		return false, err
+	}
+	if err := o.optSub("rank", x.Rank, x.Rank != nil); err != nil {
+		return false, err
+	}
+	if err := o.optSub("system", x.System, x.System != nil); err != nil {
+		return false, err
+	}
+	if err := o.optSub("use", x.Use, x.Use != nil); err != nil {
+		return false, err
+	}
+	o.optStr("value", x.Value, x.Value != nil)
+	o.close()
+	return true, nil
+}
+
+func (w *writer) humanName(x *dtpb.HumanName) (bool, error) {
+	if !isPlain(x) || !plainStr(x.Family) || !plainStr(x.Text) || !plainStrs(x.Given) || !plainStrs(x.Prefix) || !plainStrs(x.Suffix) {
+		return false, nil
+	}
+	o := w.open()
+	o.optStr("family", x.Family, x.Family != nil)
+	o.strs("given", x.Given)
+	if err := o.optSub("period", x.Period, x.Period != nil); err != nil {
+		return false, err
+	}
+	o.strs("prefix", x.Prefix)
+	o.strs("suffix", x.Suffix)
+	o.optStr("text", x.Text, x.Text != nil)
+	if err := o.optSub("use", x.Use, x.Use != nil); err != nil {
+		return false, err
+	}
+	o.close()
+	return true, nil
+}
+
+func (w *writer) address(x *dtpb.Address) (bool, error) {
+	if !isPlain(x) || !plainStr(x.City) || !plainStr(x.Country) || !plainStr(x.District) || !plainStrs(x.Line) ||
+		!plainStr(x.PostalCode) || !plainStr(x.State) || !plainStr(x.Text) {
+		return false, nil
+	}
+	o := w.open()
+	o.optStr("city", x.City, x.City != nil)
+	o.optStr("country", x.Country, x.Country != nil)
+	o.optStr("district", x.District, x.District != nil)
+	o.strs("line", x.Line)
+	if err := o.optSub("period", x.Period, x.Period != nil); err != nil {
+		return false, err
+	}
+	o.optStr("postalCode", x.PostalCode, x.PostalCode != nil)
+	o.optStr("state", x.State, x.State != nil)
+	o.optStr("text", x.Text, x.Text != nil)
+	if err := o.optSub("type", x.Type, x.Type != nil); err != nil {
+		return false, err
+	}
+	if err := o.optSub("use", x.Use, x.Use != nil); err != nil {
+		return false, err
+	}
+	o.close()
 	return true, nil
 }
