@@ -81,3 +81,48 @@ func TestFilterAgreesWithDecide(t *testing.T) {
 		t.Errorf("only %d cases compared", n)
 	}
 }
+
+// TestFilterReuseAgreesWithDecide passes many resources through one filter
+// per case, twice, so that the per-request verdict cache and the reused
+// fact buffers are hit, and requires Decide's answer for every one.
+func TestFilterReuseAgreesWithDecide(t *testing.T) {
+	t.Parallel()
+	all := []ResourceFacts{obs, obs2, oldObs, undated, result, order, task, med, para, pat, gir, social, qr, odd, psy, hiv, restr, normal}
+	for _, tc := range decideCases() {
+		if tc.system || tc.reason != "" || tc.patient != "" || tc.res.Type == "" || tc.action == "delete" {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := world()
+			var cs []*cpb.Consent
+			for _, js := range tc.consents {
+				cs = append(cs, parseConsent(t, js))
+			}
+			m.set("Patient/p1", cs...)
+			e := newEngine(t, m, testNow)
+			req := Request{Actor: tc.actor, Purpose: tc.purpose, Action: tc.action}
+			f := e.NewFilter(context.Background(), req)
+			res := append(append(append([]ResourceFacts{}, all...), tc.res), all...)
+			for _, r := range append(res, tc.res) {
+				if r.Ref == "" {
+					continue
+				}
+				typ, id, _ := strings.Cut(r.Ref, "/")
+				got := f.Allow(typ, id, factIndex{r})
+				if f.Err() != nil {
+					t.Fatal(f.Err())
+				}
+				dr := req
+				dr.Patient, dr.Resource = "Patient/p1", r
+				d, err := e.Decide(context.Background(), dr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != d.Permit {
+					t.Errorf("%s: filter allows %v, Decide permits %v", r.Ref, got, d.Permit)
+				}
+			}
+		})
+	}
+}
