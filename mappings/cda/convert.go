@@ -193,16 +193,15 @@ func (c *conv) already(typ, id string) *dtpb.Reference {
 // document and the statement's position. An id already used in this
 // document (vendors reuse ids across sections) is made unique by position.
 func (c *conv) entryID(typ string, stmt el) string {
+	var buf [8]string // the parts stay on the stack
 	var parts []string
 	stmt.each("id", func(ii el) {
-		if parts == nil {
-			if k := idKey(ii); k != nil && ii.attr("nullFlavor") == "" {
-				parts = append([]string{typ}, k...)
-			}
+		if parts == nil && ii.attr("root") != "" && ii.attr("nullFlavor") == "" {
+			parts = append(buf[:0], typ, strings.TrimSpace(ii.attr("root")), strings.TrimSpace(ii.attr("extension"))) // idKey
 		}
 	})
 	if parts == nil {
-		parts = append(append([]string{typ, "doc"}, c.setKey...), stmt.xpath())
+		parts = append(append(append(buf[:0], typ, "doc"), c.setKey...), stmt.xpath())
 	}
 	id := bundle.ID(parts...)
 	if c.used[id] {

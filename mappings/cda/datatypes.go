@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -530,7 +531,7 @@ func addNamePart(n *dtpb.HumanName, part, v string) {
 }
 
 func nameUse(u string) cpb.NameUseCode_Value {
-	switch strings.Fields(u + " x")[0] {
+	switch firstUse(u) {
 	case "L", "OR":
 		return cpb.NameUseCode_OFFICIAL
 	case "C":
@@ -589,7 +590,7 @@ func address(ad el) *dtpb.Address {
 	if a.Line == nil && a.City == nil && a.State == nil && a.PostalCode == nil && a.Country == nil && a.District == nil && a.Text == nil {
 		return nil
 	}
-	switch strings.Fields(ad.attr("use") + " x")[0] {
+	switch firstUse(ad.attr("use")) {
 	case "H", "HP", "HV":
 		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_HOME}
 	case "WP", "DIR", "PUB":
@@ -642,7 +643,7 @@ func telecom(tel el) *dtpb.ContactPoint {
 	}
 	cp.System = &dtpb.ContactPoint_SystemCode{Value: sys}
 	cp.Value = str(rest)
-	switch strings.Fields(tel.attr("use") + " x")[0] {
+	switch firstUse(tel.attr("use")) {
 	case "H", "HP", "HV":
 		cp.Use = &dtpb.ContactPoint_UseCode{Value: cpb.ContactPointUseCode_HOME}
 	case "WP", "DIR", "PUB", "AS", "EC":
@@ -671,4 +672,18 @@ func note(s string) []*dtpb.Annotation {
 		return nil
 	}
 	return []*dtpb.Annotation{{Text: &dtpb.Markdown{Value: s}}}
+}
+
+// firstUse returns the first of the space-separated codes of a use
+// attribute, or "x" when there is none: strings.Fields(u + " x")[0], without
+// allocating.
+func firstUse(u string) string {
+	u = strings.TrimLeftFunc(u, unicode.IsSpace)
+	if u == "" {
+		return "x"
+	}
+	if i := strings.IndexFunc(u, unicode.IsSpace); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
