@@ -555,7 +555,17 @@ func address(ad el) *dtpb.Address {
 	if !ad.ok() || ad.null() && !ad.n().hasElement {
 		return nil
 	}
-	a := &dtpb.Address{}
+	// One allocation for the Address and its single-valued parts.
+	x := &struct {
+		a                                                dtpb.Address
+		city, state, postalCode, country, district, text dtpb.String
+		use                                              dtpb.Address_UseCode
+	}{}
+	a := &x.a
+	set := func(dst **dtpb.String, s *dtpb.String, v string) {
+		s.Value = v
+		*dst = s
+	}
 	var street []string
 	ad.each("", func(p el) {
 		v := p.text()
@@ -570,35 +580,38 @@ func address(ad el) *dtpb.Address {
 		case "postBox", "careOf", "deliveryAddressLine":
 			a.Line = append(a.Line, str(v))
 		case "city":
-			a.City = str(v)
+			set(&a.City, &x.city, v)
 		case "state":
-			a.State = str(v)
+			set(&a.State, &x.state, v)
 		case "postalCode":
-			a.PostalCode = str(v)
+			set(&a.PostalCode, &x.postalCode, v)
 		case "country":
-			a.Country = str(v)
+			set(&a.Country, &x.country, v)
 		case "county":
-			a.District = str(v)
+			set(&a.District, &x.district, v)
 		}
 	})
 	if len(street) > 0 {
 		a.Line = append(a.Line, str(strings.Join(street, " ")))
 	}
 	if !ad.n().hasElement {
-		a.Text = str(ad.text())
+		if t := ad.text(); t != "" {
+			set(&a.Text, &x.text, t)
+		}
 	}
 	if a.Line == nil && a.City == nil && a.State == nil && a.PostalCode == nil && a.Country == nil && a.District == nil && a.Text == nil {
 		return nil
 	}
+	use := func(u cpb.AddressUseCode_Value) { x.use.Value = u; a.Use = &x.use }
 	switch firstUse(ad.attr("use")) {
 	case "H", "HP", "HV":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_HOME}
+		use(cpb.AddressUseCode_HOME)
 	case "WP", "DIR", "PUB":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_WORK}
+		use(cpb.AddressUseCode_WORK)
 	case "TMP":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_TEMP}
+		use(cpb.AddressUseCode_TEMP)
 	case "BAD", "OLD":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_OLD}
+		use(cpb.AddressUseCode_OLD)
 	}
 	return a
 }
@@ -619,7 +632,6 @@ func telecom(tel el) *dtpb.ContactPoint {
 	if v == "" {
 		return nil
 	}
-	cp := &dtpb.ContactPoint{}
 	scheme, rest, found := strings.Cut(v, ":")
 	sys := cpb.ContactPointSystemCode_OTHER
 	switch strings.ToLower(scheme) {
@@ -641,17 +653,26 @@ func telecom(tel el) *dtpb.ContactPoint {
 	if rest == "" {
 		return nil
 	}
-	cp.System = &dtpb.ContactPoint_SystemCode{Value: sys}
-	cp.Value = str(rest)
+	// One allocation for the ContactPoint and its elements.
+	x := &struct {
+		cp     dtpb.ContactPoint
+		system dtpb.ContactPoint_SystemCode
+		value  dtpb.String
+		use    dtpb.ContactPoint_UseCode
+	}{}
+	cp := &x.cp
+	x.system.Value, x.value.Value = sys, rest
+	cp.System, cp.Value = &x.system, &x.value
+	use := func(u cpb.ContactPointUseCode_Value) { x.use.Value = u; cp.Use = &x.use }
 	switch firstUse(tel.attr("use")) {
 	case "H", "HP", "HV":
-		cp.Use = &dtpb.ContactPoint_UseCode{Value: cpb.ContactPointUseCode_HOME}
+		use(cpb.ContactPointUseCode_HOME)
 	case "WP", "DIR", "PUB", "AS", "EC":
-		cp.Use = &dtpb.ContactPoint_UseCode{Value: cpb.ContactPointUseCode_WORK}
+		use(cpb.ContactPointUseCode_WORK)
 	case "MC", "PG":
-		cp.Use = &dtpb.ContactPoint_UseCode{Value: cpb.ContactPointUseCode_MOBILE}
+		use(cpb.ContactPointUseCode_MOBILE)
 	case "TMP":
-		cp.Use = &dtpb.ContactPoint_UseCode{Value: cpb.ContactPointUseCode_TEMP}
+		use(cpb.ContactPointUseCode_TEMP)
 	}
 	return cp
 }
