@@ -378,6 +378,21 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 		}
 		lit = "#" + r.Fragment.Value
 	default:
+		// The most frequent typed ids, without reflection.
+		if id, prefix := w.p.typedRef(r); prefix != "" {
+			if id == nil || id.Id != nil || id.Extension != nil {
+				return false, nil
+			}
+			o := w.open()
+			if x.Display != nil {
+				o.key("display")
+				w.str(x.Display.Value)
+			}
+			o.key("reference")
+			w.refLiteral(prefix, id.Value, id.GetHistory().GetValue())
+			o.close()
+			return true, nil
+		}
 		// A typed id (patient_id, ...): its field number gives the type.
 		m := x.ProtoReflect()
 		f := m.WhichOneof(w.p.refOneof)
@@ -614,4 +629,63 @@ func (w *writer) address(x *dtpb.Address) (bool, error) {
 	}
 	o.close()
 	return true, nil
+}
+
+// The typed reference fields fastReference reads without reflection, in
+// the order of Printer.fastRefs.
+const (
+	refPatient = iota
+	refPractitioner
+	refPractitionerRole
+	refOrganization
+	refEncounter
+	refDevice
+	refBinary
+	refOperationOutcome
+	refGoal
+	refObservation
+	refCondition
+	refMedication
+	numFastRefs
+)
+
+var fastRefNames = [numFastRefs]string{
+	"patient_id", "practitioner_id", "practitioner_role_id", "organization_id", "encounter_id", "device_id",
+	"binary_id", "operation_outcome_id", "goal_id", "observation_id", "condition_id", "medication_id",
+}
+
+// typedRef returns the ReferenceId of one of the fastRefs fields and its
+// "Type/" prefix, or prefix "" for any other field.
+func (p *Printer) typedRef(r any) (*dtpb.ReferenceId, string) {
+	var id *dtpb.ReferenceId
+	var i int
+	switch r := r.(type) {
+	case *dtpb.Reference_PatientId:
+		id, i = r.PatientId, refPatient
+	case *dtpb.Reference_PractitionerId:
+		id, i = r.PractitionerId, refPractitioner
+	case *dtpb.Reference_PractitionerRoleId:
+		id, i = r.PractitionerRoleId, refPractitionerRole
+	case *dtpb.Reference_OrganizationId:
+		id, i = r.OrganizationId, refOrganization
+	case *dtpb.Reference_EncounterId:
+		id, i = r.EncounterId, refEncounter
+	case *dtpb.Reference_DeviceId:
+		id, i = r.DeviceId, refDevice
+	case *dtpb.Reference_BinaryId:
+		id, i = r.BinaryId, refBinary
+	case *dtpb.Reference_OperationOutcomeId:
+		id, i = r.OperationOutcomeId, refOperationOutcome
+	case *dtpb.Reference_GoalId:
+		id, i = r.GoalId, refGoal
+	case *dtpb.Reference_ObservationId:
+		id, i = r.ObservationId, refObservation
+	case *dtpb.Reference_ConditionId:
+		id, i = r.ConditionId, refCondition
+	case *dtpb.Reference_MedicationId:
+		id, i = r.MedicationId, refMedication
+	default:
+		return nil, ""
+	}
+	return id, p.fastRefs[i]
 }

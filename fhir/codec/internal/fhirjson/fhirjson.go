@@ -66,6 +66,7 @@ type Printer struct {
 	fallback    *jsonformat.Marshaller
 	refOneof    protoreflect.OneofDescriptor
 	refPrefixes map[protoreflect.FieldNumber]string // typed reference field -> "Type/"
+	fastRefs    [numFastRefs]string                 // refPrefixes of the typed fields fastReference reads directly
 	kinds       sync.Map                            // protoreflect.MessageDescriptor -> kind
 	names       sync.Map                            // protoreflect.FieldDescriptor (choice member) -> capitalised JSON name
 }
@@ -87,6 +88,11 @@ func New() (*Printer, error) {
 		t := proto.GetExtension(f.Options(), apb.E_ReferencedFhirType).(string)
 		if t != "" && strings.HasSuffix(string(f.Name()), "_id") && f.Message() != nil && f.Message().Name() == "ReferenceId" {
 			p.refPrefixes[f.Number()] = t + "/"
+		}
+	}
+	for i, name := range fastRefNames {
+		if f := fs.ByName(protoreflect.Name(name)); f != nil {
+			p.fastRefs[i] = p.refPrefixes[f.Number()] // "" (not handled) if not a typed id
 		}
 	}
 	return p, nil

@@ -91,3 +91,16 @@ func TestMatchesJSONFormat(t *testing.T) {
 		})
 	}
 }
+
+// Every typed reference field read without reflection has its prefix.
+func TestFastRefPrefixes(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, prefix := range p.fastRefs {
+		if prefix == "" {
+			t.Errorf("%s: no Type/ prefix", fastRefNames[i])
+		}
+	}
+}
