@@ -343,10 +343,17 @@ func (p *parser) link(parent int32, n node) int32 {
 	return idx
 }
 
-func isNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == ':' || c == '_' || c == '-' || c == '.' || c >= 0x80
-}
+func isNameByte(c byte) bool { return nameBytes[c] }
+
+// nameBytes tells the bytes names are made of.
+var nameBytes = func() (t [256]bool) {
+	for i := range t {
+		c := byte(i)
+		t[i] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == ':' || c == '_' || c == '-' || c == '.' || c >= 0x80
+	}
+	return t
+}()
 
 func (p *parser) name() (string, error) {
 	j := p.i
