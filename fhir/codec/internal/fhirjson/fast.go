@@ -378,27 +378,16 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 		}
 		lit = "#" + r.Fragment.Value
 	default:
-		// The most frequent typed ids, without reflection.
-		if id, prefix := w.p.typedRef(r); prefix != "" {
-			if id == nil || id.Id != nil || id.Extension != nil {
-				return false, nil
-			}
-			o := w.open()
-			if x.Display != nil {
-				o.key("display")
-				w.str(x.Display.Value)
-			}
-			o.key("reference")
-			w.refLiteral(prefix, id.Value, id.GetHistory().GetValue())
-			o.close()
-			return true, nil
+		// A typed id (patient_id, ...): the most frequent types without
+		// reflection, else its field number gives the type.
+		id, prefix := w.p.typedRef(r)
+		if prefix == "" {
+			m := x.ProtoReflect()
+			f := m.WhichOneof(w.p.refOneof)
+			prefix = w.p.refPrefixes[f.Number()]
+			id, _ = m.Get(f).Message().Interface().(*dtpb.ReferenceId)
 		}
-		// A typed id (patient_id, ...): its field number gives the type.
-		m := x.ProtoReflect()
-		f := m.WhichOneof(w.p.refOneof)
-		prefix, known := w.p.refPrefixes[f.Number()]
-		id, isID := m.Get(f).Message().Interface().(*dtpb.ReferenceId)
-		if !known || !isID || id.Id != nil || id.Extension != nil {
+		if prefix == "" || id == nil || id.Id != nil || id.Extension != nil {
 			return false, nil
 		}
 		o := w.open()
