@@ -249,12 +249,36 @@ func encodeVersion(deleted bool, method byte, lastUpdated int64, json []byte) []
 	return b
 }
 
+// Index key tags (storage version 3). Versions 1 and 2 keyed tokens as
+// system|code ('t') and again as code ('c'), references as Type/id ('r') and
+// again as id ('i'): twice the keys, twice the B+tree pages a write dirties.
+const (
+	tagToken  = 'k' // value: code 0 system
+	tagString = 's' // value: the normalised string
+	tagRef    = 'f' // value: id 0 Type
+	tagStart  = 'd' // value: start(8) end(8)
+	tagEnd    = 'e' // value: end(8) start(8)
+)
+
 // indexKey is type 0 param 0 tag value 0 id. For dates value is the 8-byte
-// bound the key orders by.
+// bound the key orders by, then the other bound.
 func indexKey(typ, param string, tag byte, value []byte, id string) []byte {
 	k := make([]byte, 0, len(typ)+len(param)+len(value)+len(id)+4)
 	k = indexPrefix(k, typ, param, tag)
 	k = append(k, value...)
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+// indexKey2 is type 0 param 0 tag first 0 second 0 id: the token and
+// reference keys, whose value has two parts (neither holds a zero byte:
+// search.Extract removes them).
+func indexKey2(typ, param string, tag byte, first, second, id string) []byte {
+	k := make([]byte, 0, len(typ)+len(param)+len(first)+len(second)+len(id)+6)
+	k = indexPrefix(k, typ, param, tag)
+	k = append(k, first...)
+	k = append(k, 0)
+	k = append(k, second...)
 	k = append(k, 0)
 	return append(k, id...)
 }

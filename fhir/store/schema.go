@@ -20,11 +20,15 @@ import (
 //	log       seq(8)                    -> type 0 id 0 version(8)   (system history)
 //	typelog   type 0 seq(8)             -> id 0 version(8)          (type history)
 //	index     type 0 param 0 tag value 0 id -> empty
+//	          (tags and values in keys.go: one key per token, string and
+//	          reference value, two per date)
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
 // 17-byte current values; version 2 moves the index values into the
-// current value and drops idxrev.
+// current value and drops idxrev. Version 3 keys tokens code first and
+// references id first, one key each where versions 1 and 2 had two; its
+// migration rebuilds the index from the current values.
 //
 // Buckets kept by gateway packages through DB(), written in the same
 // transaction as the data they describe (TxOptions.Extra):
@@ -64,13 +68,45 @@ var (
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 2
+const storageVersion = 3
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
 var migrations = []func(tx *bolt.Tx) error{
 	0: func(tx *bolt.Tx) error { return nil },
 	1: moveIdxRev,
+	2: rebuildIndex,
+}
+
+// rebuildIndex (version 2 to 3) replaces the index with the keys of the
+// index values each current pointer holds.
+func rebuildIndex(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketIndex); err != nil {
+		return err
+	}
+	idx, err := tx.CreateBucket(bucketIndex)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+		if len(pv) <= pointerSize {
+			return nil
+		}
+		typ, id, err := splitCurrentKey(k)
+		if err != nil {
+			return err
+		}
+		vs, err := decodeValues(pv[pointerSize:])
+		if err != nil {
+			return fmt.Errorf("current values of %s: %w", k, err)
+		}
+		for _, key := range indexKeys(typ, id, vs) {
+			if err := idx.Put(key, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // moveIdxRev (version 1 to 2) rebuilds every current value with the index

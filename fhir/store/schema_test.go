@@ -169,7 +169,7 @@ func TestMigrateIdxRev(t *testing.T) {
 			}
 			var keys [][]byte // version 1 order: value by value
 			for _, x := range vs {
-				keys = append(keys, indexKeys(typ, id, []search.Value{x})...)
+				keys = append(keys, v2IndexKeys(typ, id, []search.Value{x})...)
 			}
 			if len(keys) > 0 {
 				if err := rev.Put([]byte(k), v1Keys(keys)); err != nil {
@@ -179,6 +179,9 @@ func TestMigrateIdxRev(t *testing.T) {
 			if err := cur.Put([]byte(k), v[:pointerSize]); err != nil {
 				return err
 			}
+		}
+		if err := writeV2Index(tx); err != nil {
+			return err
 		}
 		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(1))
 	})
@@ -245,4 +248,115 @@ func v1Keys(keys [][]byte) []byte {
 		b = append(b, k...)
 	}
 	return b
+}
+
+// v2IndexKeys renders index keys as storage versions 1 and 2 did: tokens as
+// system|code ('t') and code ('c'), references as Type/id ('r') and id
+// ('i'), dates by start and by end.
+func v2IndexKeys(typ, id string, values []search.Value) [][]byte {
+	var keys [][]byte
+	for _, v := range values {
+		switch v.Kind {
+		case search.Token:
+			keys = append(keys, indexKey(typ, v.Param, 't', []byte(v.Text), id))
+			if _, code, ok := cutBar(v.Text); ok {
+				keys = append(keys, indexKey(typ, v.Param, 'c', []byte(code), id))
+			}
+		case search.String:
+			keys = append(keys, indexKey(typ, v.Param, 's', []byte(v.Text), id))
+		case search.Reference:
+			keys = append(keys, indexKey(typ, v.Param, 'r', []byte(v.Text), id))
+			if _, rid, ok := cutSlash(v.Text); ok {
+				keys = append(keys, indexKey(typ, v.Param, 'i', []byte(rid), id))
+			}
+		case search.Date:
+			keys = append(keys,
+				indexKey(typ, v.Param, 'd', append(i64key(v.Start), i64key(v.End)...), id),
+				indexKey(typ, v.Param, 'e', append(i64key(v.End), i64key(v.Start)...), id))
+		}
+	}
+	return keys
+}
+
+// writeV2Index replaces the index with the keys storage version 2 had.
+func writeV2Index(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketIndex); err != nil {
+		return err
+	}
+	idx, err := tx.CreateBucket(bucketIndex)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+		typ, id, _ := splitCurrentKey(k)
+		vs, err := decodeValues(pv[pointerSize:])
+		if err != nil {
+			return err
+		}
+		for _, key := range v2IndexKeys(typ, id, vs) {
+			if err := idx.Put(key, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TestMigrateIndexKeys turns a store's file back into storage version 2
+// (two keys per token and reference), reopens it and expects the version 3
+// index, with every kind of search answering as before.
+func TestMigrateIndexKeys(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		js := fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"%d-5"},{"code":"x%d"}]},
+			"subject":{"reference":"Patient/p%d"},"effectiveDateTime":"2025-06-0%d"}`, i, i%3, i%2, i%4, 1+i%9)
+		if _, _, err := s.Update(ctx, decode(t, js), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []string{"code=1-5", "code=http://loinc.org|2-5", "code=http://loinc.org|", "code=|x1", "code=x0",
+		"patient=p1", "subject=Patient/p2", "subject:Patient=p3", "date=ge2025-06-05", "date=lt2025-06-03"}
+	want := map[string][]string{}
+	for _, q := range queries {
+		hits, err := s.Search(query(t, "Observation", q), nil)
+		if err != nil || len(hits) == 0 {
+			t.Fatalf("%s: %v, %v", q, ids(hits), err)
+		}
+		want[q] = ids(hits)
+	}
+	for q, n := range map[string]int{"code=http://loinc.org|": 20, "code=|x1": 10, "code=x0": 10, "code=1-5": 7,
+		"code=http://loinc.org|2-5": 6, "patient=p1": 5, "subject=Patient/p2": 5, "subject:Patient=p3": 5} {
+		if len(want[q]) != n {
+			t.Errorf("%s finds %d, want %d", q, len(want[q]), n)
+		}
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := writeV2Index(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(2))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkIndex(t, s.db)
+	for _, q := range queries {
+		hits, err := s.Search(query(t, "Observation", q), nil)
+		if err != nil || !slices.Equal(ids(hits), want[q]) {
+			t.Errorf("%s after migration: %v, %v; want %v", q, ids(hits), err, want[q])
+		}
+	}
 }

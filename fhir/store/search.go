@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -130,19 +131,49 @@ func candidates(tx *bolt.Tx, q *search.Query) (ids map[string]struct{}, all bool
 	return ids, all, nil
 }
 
-// scan adds to set the ids whose index entries satisfy c.
+// scan adds to set the ids whose index entries satisfy c. Tokens and
+// references are keyed by their second part first (keys.go): code alone and
+// system|code, id alone and Type/id are each a prefix of those keys; a
+// search for any code of a system ("system|") reads the parameter's keys
+// and compares the systems.
 func scan(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string]struct{}) error {
-	if c.Tag == 'd' {
+	var (
+		tag          byte
+		first, after string // the key's value starts with first 0 after
+		exact        = true // first is the whole first part
+		system       string // "system|": every key of the parameter, this system
+		anySystem    bool
+	)
+	switch c.Tag {
+	case 'd':
 		return scanDate(idx, typ, param, c, set)
+	case 'c':
+		tag, first = tagToken, c.Key
+	case 't':
+		sys, code, _ := cutBar(c.Key)
+		if c.Prefix {
+			tag, system, anySystem = tagToken, sys, true
+			break
+		}
+		tag, first, after = tagToken, code, sys+"\x00"
+	case 'i':
+		tag, first = tagRef, c.Key
+	case 'r':
+		rtyp, rid, _ := cutSlash(c.Key)
+		tag, first, after = tagRef, rid, rtyp+"\x00"
+	case 's':
+		tag, first, exact = tagString, c.Key, !c.Prefix && !c.Contains
+	default:
+		return fmt.Errorf("search condition tag %q: %w", c.Tag, errBadKey)
 	}
-	prefix := indexPrefix(nil, typ, param, c.Tag)
+	prefix := indexPrefix(nil, typ, param, tag)
 	off := len(prefix)
-	seek := append(bytes.Clone(prefix), c.Key...)
-	if !c.Prefix && !c.Contains {
-		seek = append(seek, 0)
-	}
-	if c.Contains {
-		seek = prefix
+	seek := prefix
+	if !anySystem && !c.Contains {
+		seek = append(bytes.Clone(prefix), first...)
+		if exact {
+			seek = append(append(seek, 0), after...)
+		}
 	}
 	cur := idx.Cursor()
 	for k, _ := cur.Seek(seek); k != nil && bytes.HasPrefix(k, seek); k, _ = cur.Next() {
@@ -150,8 +181,13 @@ func scan(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string]str
 		if err != nil {
 			return err
 		}
-		if c.Contains && !strings.Contains(string(val), c.Key) {
+		switch {
+		case c.Contains && !strings.Contains(string(val), c.Key):
 			continue
+		case anySystem:
+			if _, sys, ok := bytes.Cut(val, []byte{0}); !ok || string(sys) != system {
+				continue
+			}
 		}
 		set[id] = struct{}{}
 	}
@@ -162,14 +198,14 @@ func scan(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string]str
 // whichever bounds the comparison, and checks each range exactly. Date
 // index values are primary bound(8) other bound(8).
 func scanDate(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string]struct{}) error {
-	tag, from, to := byte('d'), int64(-1<<63), int64(1<<63-1)
+	tag, from, to := byte(tagStart), int64(-1<<63), int64(1<<63-1)
 	switch c.Cmp {
 	case "eq":
 		from, to = c.Start, c.End
 	case "lt", "le", "eb":
 		to = c.End // starts at or after the query's end cannot match
 	case "gt", "ge", "sa":
-		tag, from = 'e', c.Start // ends at or before the query's start cannot match
+		tag, from = tagEnd, c.Start // ends at or before the query's start cannot match
 	}
 	prefix := indexPrefix(nil, typ, param, tag)
 	off := len(prefix)
@@ -180,11 +216,11 @@ func scanDate(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string
 			return err
 		}
 		primary, other := i64of(val[:8]), i64of(val[8:])
-		if tag == 'd' && primary >= to {
+		if tag == tagStart && primary >= to {
 			break
 		}
 		start, end := primary, other
-		if tag == 'e' {
+		if tag == tagEnd {
 			start, end = other, primary
 		}
 		if c.Matches(start, end) {

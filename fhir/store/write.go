@@ -177,29 +177,27 @@ func reindex(idx *bolt.Bucket, c *change, old []byte) error {
 }
 
 // indexKeys renders the index entries of a resource, sorted and without
-// duplicates. Tokens are indexed as system|code ('t') and code alone ('c');
-// references as Type/id ('r') and id ('i'); dates by start ('d') and by end
-// ('e'), each key holding both bounds.
+// duplicates: one key per value, except dates, which are indexed by start
+// ('d') and by end ('e'), each key holding both bounds. Tokens are keyed
+// code first ('k': code 0 system), so that one key serves a search by code
+// alone and by system|code; references id first ('f': id 0 Type), so that
+// one key serves a search by id alone and by Type/id (keys.go).
 func indexKeys(typ, id string, values []search.Value) [][]byte {
-	keys := make([][]byte, 0, 2*len(values))
+	keys := make([][]byte, 0, len(values)+4)
 	for _, v := range values {
 		switch v.Kind {
 		case search.Token:
-			keys = append(keys, indexKey(typ, v.Param, 't', []byte(v.Text), id))
-			if _, code, ok := cutBar(v.Text); ok {
-				keys = append(keys, indexKey(typ, v.Param, 'c', []byte(code), id))
-			}
+			system, code, _ := cutBar(v.Text)
+			keys = append(keys, indexKey2(typ, v.Param, tagToken, code, system, id))
 		case search.String:
-			keys = append(keys, indexKey(typ, v.Param, 's', []byte(v.Text), id))
+			keys = append(keys, indexKey(typ, v.Param, tagString, []byte(v.Text), id))
 		case search.Reference:
-			keys = append(keys, indexKey(typ, v.Param, 'r', []byte(v.Text), id))
-			if _, rid, ok := cutSlash(v.Text); ok {
-				keys = append(keys, indexKey(typ, v.Param, 'i', []byte(rid), id))
-			}
+			rtyp, rid, _ := cutSlash(v.Text)
+			keys = append(keys, indexKey2(typ, v.Param, tagRef, rid, rtyp, id))
 		case search.Date:
 			keys = append(keys,
-				indexKey(typ, v.Param, 'd', append(i64key(v.Start), i64key(v.End)...), id),
-				indexKey(typ, v.Param, 'e', append(i64key(v.End), i64key(v.Start)...), id))
+				indexKey(typ, v.Param, tagStart, append(i64key(v.Start), i64key(v.End)...), id),
+				indexKey(typ, v.Param, tagEnd, append(i64key(v.End), i64key(v.Start)...), id))
 		}
 	}
 	slices.SortFunc(keys, bytes.Compare)
