@@ -149,3 +149,34 @@ func TestLargeDocumentMemory(t *testing.T) {
 	}
 	t.Logf("%d kB in, %d kB allocated (%.1f×)", len(d)>>10, allocated>>10, float64(allocated)/float64(len(d)))
 }
+
+// BenchmarkCorpusEncodeOnly prints the Bundles of every corpus document,
+// converted once beforehand.
+func BenchmarkCorpusEncodeOnly(b *testing.B) {
+	docs, _ := loadCorpus(b)
+	var bundles []*bundle.Result
+	var size int64
+	for _, d := range docs {
+		res, err := Convert(d, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := benchCodec.Encode(res.Bundle)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bundles = append(bundles, res)
+		size += int64(len(out))
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, r := range bundles {
+			if _, err := benchCodec.Encode(r.Bundle); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
+}

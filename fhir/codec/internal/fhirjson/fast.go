@@ -2,10 +2,12 @@ package fhirjson
 
 import (
 	"encoding/base64"
+	"reflect"
 	"strconv"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -22,9 +24,9 @@ type plain interface {
 
 func isPlain(p plain) bool { return p.GetId() == nil && len(p.GetExtension()) == 0 }
 
-// fastValue prints m if it is one of the fast types in its plain form.
-func (w *writer) fastValue(m protoreflect.Message) (handled bool, err error) {
-	switch x := m.Interface().(type) {
+// fastValue prints x if it is one of the fast types in its plain form.
+func (w *writer) fastValue(x any) (handled bool, err error) {
+	switch x := x.(type) {
 	case *dtpb.String:
 		return w.fastStr(x, x.Value), nil
 	case *dtpb.Uri:
@@ -103,6 +105,12 @@ func (w *writer) fastValue(m protoreflect.Message) (handled bool, err error) {
 		return w.entry(x)
 	case *bcrpb.Bundle_Entry_Request:
 		return w.request(x)
+	case *dtpb.DateTime:
+		return w.dateTime(x), nil
+	case *dtpb.Date:
+		return w.date(x), nil
+	case *dtpb.Instant:
+		return w.instantValue(x), nil
 	}
 	return false, nil
 }
@@ -138,8 +146,7 @@ func (w *writer) codings(cs []*dtpb.Coding) error {
 			return err
 		}
 		if !ok {
-			r := c.ProtoReflect()
-			if _, err := w.value(r.Descriptor(), r); err != nil {
+			if _, err := w.msg(c); err != nil {
 				return err
 			}
 		}
@@ -217,7 +224,7 @@ func (w *writer) entry(x *bcrpb.Bundle_Entry) (bool, error) {
 	}
 	if x.Resource != nil {
 		o.key("resource")
-		if err := w.contained(x.Resource.ProtoReflect()); err != nil {
+		if err := w.containedV(w.p.entryPlan, reflect.ValueOf(x.Resource)); err != nil {
 			return false, err
 		}
 	}
@@ -265,18 +272,18 @@ func (o *obj) key(k string) {
 		o.w.buf = append(o.w.buf, ',')
 	}
 	o.first = false
-	o.w.str(k)
-	o.w.buf = append(o.w.buf, ':')
+	o.w.buf = append(o.w.buf, '"')
+	o.w.buf = append(o.w.buf, k...) // keys need no escaping
+	o.w.buf = append(o.w.buf, '"', ':')
 }
 
 func (o *obj) close() { o.w.buf = append(o.w.buf, '}') }
 
 // sub prints a nested message through the general path.
-func (o *obj) sub(k string, m protoreflect.ProtoMessage) error {
+func (o *obj) sub(k string, m proto.Message) error {
 	mark, first := len(o.w.buf), o.first
 	o.key(k)
-	r := m.ProtoReflect()
-	ok, err := o.w.value(r.Descriptor(), r)
+	ok, err := o.w.msg(m)
 	if err != nil {
 		return err
 	}
@@ -413,79 +420,79 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 	return true, nil
 }
 
-// fastTime prints DateTime, Date and Instant values without reflection, as
-// instant does.
-func (w *writer) fastTime(m protoreflect.Message) (handled bool, err error) {
-	var (
-		us     int64
-		tz     string
-		layout string
-	)
-	switch x := m.Interface().(type) {
-	case *dtpb.DateTime:
-		if !isPlain(x) {
-			return false, nil
-		}
-		us, tz = x.ValueUs, x.Timezone
-		utc := tz == "Z"
-		switch x.Precision {
-		case dtpb.DateTime_YEAR:
-			layout = "2006"
-		case dtpb.DateTime_MONTH:
-			layout = "2006-01"
-		case dtpb.DateTime_DAY:
-			layout = "2006-01-02"
-		case dtpb.DateTime_SECOND:
-			layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
-		case dtpb.DateTime_MILLISECOND:
-			layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
-		case dtpb.DateTime_MICROSECOND:
-			layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
-		default:
-			return false, nil
-		}
-	case *dtpb.Date:
-		if !isPlain(x) {
-			return false, nil
-		}
-		us, tz = x.ValueUs, x.Timezone
-		switch x.Precision {
-		case dtpb.Date_YEAR:
-			layout = "2006"
-		case dtpb.Date_MONTH:
-			layout = "2006-01"
-		case dtpb.Date_DAY:
-			layout = "2006-01-02"
-		default:
-			return false, nil
-		}
-	case *dtpb.Instant:
-		if !isPlain(x) {
-			return false, nil
-		}
-		us, tz = x.ValueUs, x.Timezone
-		utc := tz == "Z"
-		switch x.Precision {
-		case dtpb.Instant_SECOND:
-			layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
-		case dtpb.Instant_MILLISECOND:
-			layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
-		case dtpb.Instant_MICROSECOND:
-			layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
-		default:
-			return false, nil
-		}
-	default:
-		return false, nil
+// dateTime, date and instantValue print DateTime, Date and Instant values
+// without reflection, as instant does; handled is false when they cannot.
+func (w *writer) dateTime(x *dtpb.DateTime) (handled bool) {
+	if !isPlain(x) {
+		return false
 	}
+	utc := x.Timezone == "Z"
+	var layout string
+	switch x.Precision {
+	case dtpb.DateTime_YEAR:
+		layout = "2006"
+	case dtpb.DateTime_MONTH:
+		layout = "2006-01"
+	case dtpb.DateTime_DAY:
+		layout = "2006-01-02"
+	case dtpb.DateTime_SECOND:
+		layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
+	case dtpb.DateTime_MILLISECOND:
+		layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
+	case dtpb.DateTime_MICROSECOND:
+		layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
+	default:
+		return false
+	}
+	return w.timeValue(x.ValueUs, x.Timezone, layout)
+}
+
+func (w *writer) date(x *dtpb.Date) (handled bool) {
+	if !isPlain(x) {
+		return false
+	}
+	var layout string
+	switch x.Precision {
+	case dtpb.Date_YEAR:
+		layout = "2006"
+	case dtpb.Date_MONTH:
+		layout = "2006-01"
+	case dtpb.Date_DAY:
+		layout = "2006-01-02"
+	default:
+		return false
+	}
+	return w.timeValue(x.ValueUs, x.Timezone, layout)
+}
+
+func (w *writer) instantValue(x *dtpb.Instant) (handled bool) {
+	if !isPlain(x) {
+		return false
+	}
+	utc := x.Timezone == "Z"
+	var layout string
+	switch x.Precision {
+	case dtpb.Instant_SECOND:
+		layout = pick(utc, "2006-01-02T15:04:05Z", "2006-01-02T15:04:05-07:00")
+	case dtpb.Instant_MILLISECOND:
+		layout = pick(utc, "2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05.000-07:00")
+	case dtpb.Instant_MICROSECOND:
+		layout = pick(utc, "2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000000-07:00")
+	default:
+		return false
+	}
+	return w.timeValue(x.ValueUs, x.Timezone, layout)
+}
+
+func (w *writer) timeValue(us int64, tz, layout string) (handled bool) {
 	loc, ok := zone(tz)
 	if !ok {
-		return false, nil
+		return false
 	}
 	w.buf = append(w.buf, '"')
 	w.buf = unixMicro(us, loc).AppendFormat(w.buf, layout)
 	w.buf = append(w.buf, '"')
-	return true, nil
+	return true
 }
 
 // optStr prints a string element under k when it is set (callers checked it
@@ -501,7 +508,7 @@ func (o *obj) optStr(k string, p interface {
 }
 
 // optSub prints a nested message under k when it is set.
-func (o *obj) optSub(k string, m protoreflect.ProtoMessage, set bool) error {
+func (o *obj) optSub(k string, m proto.Message, set bool) error {
 	if !set {
 		return nil
 	}

@@ -5,7 +5,10 @@
 // A second printer exists for speed: jsonformat builds a map per element
 // and hands the tree to encoding/json, which costs about 0.25–0.3 ms per
 // 5 KB resource and dominated the write path and the mappings. This package
-// writes each element once into one buffer, three to four times faster.
+// writes each element once into one buffer, several times faster: the most
+// frequent data types by hand (fast.go), other messages by a plan per type
+// that reads the generated structs with package reflect (plan), and what
+// neither handles through protoreflect (object).
 //
 // Byte equality rests on two things. First, it follows jsonformat's rules
 // exactly: keys sorted in byte order (encoding/json's order for map keys),
@@ -30,9 +33,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +75,8 @@ type Printer struct {
 	fastRefs    [numFastRefs]string                 // refPrefixes of the typed fields fastReference reads directly
 	kinds       sync.Map                            // protoreflect.MessageDescriptor -> kind
 	names       sync.Map                            // protoreflect.FieldDescriptor (choice member) -> capitalised JSON name
+	plans       sync.Map                            // reflect.Type -> *plan
+	entryPlan   *plan                               // ContainedResource, as Bundle entries hold resources
 }
 
 // New returns a Printer.
@@ -95,6 +103,7 @@ func New() (*Printer, error) {
 			p.fastRefs[i] = p.refPrefixes[f.Number()] // "" (not handled) if not a typed id
 		}
 	}
+	p.entryPlan = p.planOf(reflect.TypeOf(&bcrpb.ContainedResource{}))
 	return p, nil
 }
 
@@ -127,14 +136,15 @@ func (p *Printer) MarshalDirect(m proto.Message) ([]byte, error) { return p.mars
 
 func (p *Printer) marshal(m proto.Message, fallback bool) ([]byte, error) {
 	w := &writer{p: p, fallback: fallback, buf: make([]byte, 0, sizeHint(m))}
-	r := m.ProtoReflect()
-	if p.kindOf(r.Descriptor()) == kindContained {
-		if err := w.contained(r); err != nil {
-			return nil, err
-		}
-		return w.buf, nil
+	v := reflect.ValueOf(m)
+	pl := p.planOf(v.Type())
+	var err error
+	if pl.kind == kindContained && !v.IsNil() {
+		err = w.containedV(pl, v)
+	} else {
+		err = w.resource(v, pl)
 	}
-	if err := w.resource(r); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return w.buf, nil
@@ -250,12 +260,20 @@ func (w *writer) contained(cr protoreflect.Message) error {
 	if f == nil {
 		return fmt.Errorf("fhirjson: empty ContainedResource")
 	}
-	return w.resource(cr.Get(f).Message())
+	v := reflect.ValueOf(cr.Get(f).Message().Interface())
+	return w.resource(v, w.p.planOf(v.Type()))
 }
 
-func (w *writer) resource(r protoreflect.Message) error {
+// resource prints the resource v (a pointer to a generated struct) of
+// plan pl, with jsonformat if the direct printer does not handle it.
+func (w *writer) resource(v reflect.Value, pl *plan) error {
 	start := len(w.buf)
-	err := w.object(r, string(r.Descriptor().Name()))
+	var err error
+	if pl.kind == kindMessage && !pl.generic && !v.IsNil() {
+		err = w.fields(pl, v.Elem(), pl.name)
+	} else {
+		err = w.object(v.Interface().(proto.Message).ProtoReflect(), pl.name)
+	}
 	if err == nil {
 		return nil
 	}
@@ -264,7 +282,7 @@ func (w *writer) resource(r protoreflect.Message) error {
 	}
 	w.buf = w.buf[:start]
 	// jsonformat rewrites what it prints: give it a copy.
-	b, err := w.p.fallback.MarshalResource(proto.Clone(r.Interface()))
+	b, err := w.p.fallback.MarshalResource(proto.Clone(v.Interface().(proto.Message)))
 	if err != nil {
 		return err
 	}
@@ -359,7 +377,18 @@ func (w *writer) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) (w
 	}
 	l := v.List()
 	if fd.Message().FullName() == anyName {
-		return true, w.containedAny(fd, l)
+		if fd.JSONName() != "contained" {
+			return false, ErrNotHandled
+		}
+		as := make([]*anypb.Any, l.Len())
+		for i := range as {
+			a, ok := l.Get(i).Message().Interface().(*anypb.Any)
+			if !ok {
+				return false, ErrNotHandled
+			}
+			as[i] = a
+		}
+		return true, w.containedAny(as)
 	}
 	w.buf = append(w.buf, '[')
 	for i := 0; i < l.Len(); i++ {
@@ -378,25 +407,17 @@ func (w *writer) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) (w
 	return true, nil
 }
 
-func (w *writer) value(d protoreflect.MessageDescriptor, m protoreflect.Message) (bool, error) {
-	if ok, err := w.fastValue(m); ok || err != nil {
+func (w *writer) value(_ protoreflect.MessageDescriptor, m protoreflect.Message) (bool, error) {
+	return w.msg(m.Interface())
+}
+
+// msg prints a message value: a fast type directly, else by its plan.
+func (w *writer) msg(x proto.Message) (bool, error) {
+	if ok, err := w.fastValue(x); ok || err != nil {
 		return ok, err
 	}
-	if ok, err := w.fastTime(m); ok || err != nil {
-		return ok, err
-	}
-	in := w.p.infoOf(d)
-	switch in.kind {
-	case kindPrimitive:
-		return w.primitive(m, in)
-	case kindContained:
-		return true, w.contained(m)
-	case kindReference:
-		return true, w.reference(m)
-	case kindAny, kindChoice:
-		return false, ErrNotHandled
-	}
-	return true, w.object(m, "")
+	v := reflect.ValueOf(x)
+	return w.planned(w.p.planOf(v.Type()), v)
 }
 
 const anyName = "google.protobuf.Any"
@@ -404,21 +425,17 @@ const anyName = "google.protobuf.Any"
 // containedAny prints resources held in google.protobuf.Any, as jsonformat
 // does for the field "contained" only: each unpacked into a
 // ContainedResource. Anything else is jsonformat's to print (or refuse).
-func (w *writer) containedAny(fd protoreflect.FieldDescriptor, l protoreflect.List) error {
-	if fd.JSONName() != "contained" {
-		return ErrNotHandled
-	}
+func (w *writer) containedAny(as []*anypb.Any) error {
 	w.buf = append(w.buf, '[')
-	for i := 0; i < l.Len(); i++ {
-		a, ok := l.Get(i).Message().Interface().(*anypb.Any)
+	for i, a := range as {
 		cr := &bcrpb.ContainedResource{}
-		if !ok || a.UnmarshalTo(cr) != nil {
+		if a == nil || a.UnmarshalTo(cr) != nil {
 			return ErrNotHandled
 		}
 		if i > 0 {
 			w.buf = append(w.buf, ',')
 		}
-		if err := w.contained(cr.ProtoReflect()); err != nil {
+		if err := w.containedV(w.p.entryPlan, reflect.ValueOf(cr)); err != nil {
 			return err
 		}
 	}
@@ -795,4 +812,373 @@ func (p *Printer) enumCode(ev protoreflect.EnumValueDescriptor) string {
 	}
 	p.names.Store(ev, c)
 	return c
+}
+
+// plan is how the direct printer walks one message type with package
+// reflect, built once per type: protoreflect's Range and Get cost a
+// reflect.NewAt per field, set or not, which made up a quarter of the
+// printing of a mapped Bundle. A plan reads the generated struct's fields
+// by index instead, in the order jsonformat prints their keys.
+type plan struct {
+	kind kind
+	in   *info
+	name string // the message name: a resource's resourceType
+	// generic: print through protoreflect (object) because a key's place
+	// depends on the value (choice names that sort across other keys) or
+	// the type has fields object refuses (scalars, maps, oneofs).
+	generic bool
+	fields  []planField // kindMessage, sorted by key
+
+	// Primitives: the indices of the id, extension and value fields (-1 if
+	// absent) and, for enum codes, the code of each enum number.
+	id, ext, val int
+	codes        []string
+
+	// ContainedResource: the oneof's field index and its members, by the
+	// wrapper type of each.
+	oneof   int
+	members map[reflect.Type]*oneofMember
+}
+
+// planField is one key of an object. index is -1 for the resourceType key.
+type planField struct {
+	key     string // `"key":`
+	index   int
+	list    bool
+	any     bool                          // a list of google.protobuf.Any
+	oneof   int                           // choice fields: the oneof's index in the choice type
+	members map[reflect.Type]*oneofMember // choice fields: members by wrapper type
+	sub     atomic.Pointer[plan]          // the plan of the field's type, once needed
+}
+
+// oneofMember is one member of a oneof: its key (`"valueQuantity":`) or,
+// for ContainedResource, the resource's name.
+type oneofMember struct {
+	key string
+	sub atomic.Pointer[plan]
+}
+
+// planOf returns the plan of the message type t (a pointer to a generated
+// struct).
+func (p *Printer) planOf(t reflect.Type) *plan {
+	if pl, ok := p.plans.Load(t); ok {
+		return pl.(*plan)
+	}
+	pl, _ := p.plans.LoadOrStore(t, p.newPlan(t))
+	return pl.(*plan)
+}
+
+// subPlan returns the plan cached in c, building it on first use.
+func (p *Printer) subPlan(c *atomic.Pointer[plan], t reflect.Type) *plan {
+	if pl := c.Load(); pl != nil {
+		return pl
+	}
+	pl := p.planOf(t)
+	c.Store(pl)
+	return pl
+}
+
+func (p *Printer) newPlan(t reflect.Type) *plan {
+	d := reflect.New(t.Elem()).Interface().(proto.Message).ProtoReflect().Descriptor()
+	in := p.infoOf(d)
+	pl := &plan{kind: in.kind, in: in, name: string(d.Name()), id: -1, ext: -1, val: -1}
+	idx := structFields(t.Elem())
+	switch in.kind {
+	case kindPrimitive:
+		pl.id, pl.ext, pl.val = fieldIndex(idx, in.id), fieldIndex(idx, in.ext), fieldIndex(idx, in.value)
+		if in.prim == primEnumCode {
+			vals := in.value.Enum().Values()
+			for i := 0; i < vals.Len(); i++ {
+				ev := vals.Get(i)
+				n := int(ev.Number())
+				if n < 0 || n > 4096 {
+					pl.codes = nil // read through protoreflect
+					break
+				}
+				for len(pl.codes) <= n {
+					pl.codes = append(pl.codes, "")
+				}
+				pl.codes[n] = p.enumCode(ev)
+			}
+		}
+	case kindContained:
+		od := d.Oneofs().ByName("oneof_resource")
+		pl.oneof = idx[string(od.Name())]
+		pl.members = p.oneofMembers(t, od, pl.oneof, func(f protoreflect.FieldDescriptor) string { return string(f.Message().Name()) })
+	case kindMessage:
+		p.planFields(pl, d, t, idx)
+	}
+	return pl
+}
+
+// planFields lists the keys of a message type in jsonformat's order, or
+// marks the plan generic.
+func (p *Printer) planFields(pl *plan, d protoreflect.MessageDescriptor, t reflect.Type, idx map[string]int) {
+	type keyed struct {
+		f        *planField
+		min, max string
+	}
+	ks := []keyed{{f: &planField{key: `"resourceType":`, index: -1}, min: "resourceType", max: "resourceType"}}
+	fs := d.Fields()
+	for i := 0; i < fs.Len(); i++ {
+		fd := fs.Get(i)
+		if fd.Message() == nil || fd.IsMap() || fd.ContainingOneof() != nil {
+			pl.generic = true
+			return
+		}
+		k := keyed{f: &planField{key: jsonKey(fd.JSONName()), index: fieldIndex(idx, fd), list: fd.IsList()}, min: fd.JSONName(), max: fd.JSONName()}
+		switch {
+		case k.f.list && fd.Message().FullName() == anyName:
+			if fd.JSONName() != "contained" {
+				pl.generic = true // refused when set
+				return
+			}
+			k.f.any = true
+		case k.f.list && isChoice(fd.Message()):
+			pl.generic = true
+			return
+		case !k.f.list && isChoice(fd.Message()):
+			ct := t.Elem().Field(k.f.index).Type
+			od := fd.Message().Oneofs().Get(0)
+			k.f.oneof = structFields(ct.Elem())[string(od.Name())]
+			k.f.members = p.oneofMembers(ct, od, k.f.oneof, func(m protoreflect.FieldDescriptor) string { return jsonKey(p.choiceName(fd, m)) })
+			k.min, k.max = "", ""
+			for j := 0; j < od.Fields().Len(); j++ {
+				n := p.choiceName(fd, od.Fields().Get(j))
+				if k.min == "" || n < k.min {
+					k.min = n
+				}
+				if n > k.max {
+					k.max = n
+				}
+			}
+		}
+		if k.f.index < 0 {
+			pl.generic = true
+			return
+		}
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].min < ks[j].min })
+	pl.fields = make([]planField, len(ks))
+	for i := range ks {
+		if i > 0 && ks[i-1].max >= ks[i].min {
+			pl.generic = true // a choice key may sort across another key
+			return
+		}
+		pl.fields[i].key, pl.fields[i].index, pl.fields[i].list, pl.fields[i].any = ks[i].f.key, ks[i].f.index, ks[i].f.list, ks[i].f.any
+		pl.fields[i].oneof, pl.fields[i].members = ks[i].f.oneof, ks[i].f.members
+	}
+}
+
+// oneofMembers maps the wrapper type of each message member of od to its
+// key. t is the type holding the oneof, at struct field index field.
+func (p *Printer) oneofMembers(t reflect.Type, od protoreflect.OneofDescriptor, field int, key func(protoreflect.FieldDescriptor) string) map[reflect.Type]*oneofMember {
+	ms := map[reflect.Type]*oneofMember{}
+	fs := od.Fields()
+	for i := 0; i < fs.Len(); i++ {
+		fd := fs.Get(i)
+		if fd.Message() == nil {
+			continue // not a message: unknown to the plan, refused when met
+		}
+		m := reflect.New(t.Elem()).Interface().(proto.Message).ProtoReflect()
+		m.Set(fd, m.NewField(fd))
+		wt := reflect.ValueOf(m.Interface()).Elem().Field(field).Elem().Type()
+		ms[wt] = &oneofMember{key: key(fd)}
+	}
+	return ms
+}
+
+// structFields maps the proto names of a generated struct's fields (and
+// its oneofs) to their indices.
+func structFields(t reflect.Type) map[string]int {
+	idx := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if o := sf.Tag.Get("protobuf_oneof"); o != "" {
+			idx[o] = i
+			continue
+		}
+		for _, part := range strings.Split(sf.Tag.Get("protobuf"), ",") {
+			if name, ok := strings.CutPrefix(part, "name="); ok {
+				idx[name] = i
+			}
+		}
+	}
+	return idx
+}
+
+func fieldIndex(idx map[string]int, fd protoreflect.FieldDescriptor) int {
+	if fd == nil {
+		return -1
+	}
+	if i, ok := idx[string(fd.Name())]; ok {
+		return i
+	}
+	return -1
+}
+
+// jsonKey is a key with its quotes and colon; keys need no escaping.
+func jsonKey(k string) string { return `"` + k + `":` }
+
+// planned prints the message v (a non-nil pointer) by its plan.
+func (w *writer) planned(pl *plan, v reflect.Value) (bool, error) {
+	switch pl.kind {
+	case kindMessage:
+		if pl.generic {
+			return true, w.object(v.Interface().(proto.Message).ProtoReflect(), "")
+		}
+		return true, w.fields(pl, v.Elem(), "")
+	case kindPrimitive:
+		return w.prim(pl, v)
+	case kindContained:
+		return true, w.containedV(pl, v)
+	case kindReference:
+		return true, w.reference(v.Interface().(proto.Message).ProtoReflect())
+	}
+	return false, ErrNotHandled
+}
+
+// child prints a field's message value v (non-nil), trying the fast types
+// first; c caches the plan of v's type.
+func (w *writer) child(c *atomic.Pointer[plan], v reflect.Value) (bool, error) {
+	if ok, err := w.fastValue(v.Interface()); ok || err != nil {
+		return ok, err
+	}
+	return w.planned(w.p.subPlan(c, v.Type()), v)
+}
+
+// fields prints the struct s as an object; resourceType is printed when
+// not empty.
+func (w *writer) fields(pl *plan, s reflect.Value, resourceType string) error {
+	w.buf = append(w.buf, '{')
+	first := true
+	for i := range pl.fields {
+		f := &pl.fields[i]
+		if f.index < 0 {
+			if resourceType != "" {
+				if !first {
+					w.buf = append(w.buf, ',')
+				}
+				first = false
+				w.buf = append(w.buf, f.key...)
+				w.str(resourceType)
+			}
+			continue
+		}
+		fv := s.Field(f.index)
+		if f.list {
+			n := fv.Len()
+			if n == 0 {
+				continue
+			}
+			if !first {
+				w.buf = append(w.buf, ',')
+			}
+			first = false
+			w.buf = append(w.buf, f.key...)
+			if f.any {
+				if err := w.containedAny(fv.Interface().([]*anypb.Any)); err != nil {
+					return err
+				}
+				continue
+			}
+			w.buf = append(w.buf, '[')
+			for j := 0; j < n; j++ {
+				if j > 0 {
+					w.buf = append(w.buf, ',')
+				}
+				ev := fv.Index(j)
+				if ev.IsNil() {
+					return ErrNotHandled
+				}
+				ok, err := w.child(&f.sub, ev)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return ErrNotHandled // jsonformat would print null here
+				}
+			}
+			w.buf = append(w.buf, ']')
+			continue
+		}
+		if fv.IsNil() {
+			continue
+		}
+		key, sub := f.key, &f.sub
+		if f.members != nil {
+			c := fv.Elem().Field(f.oneof)
+			if c.IsNil() {
+				return ErrNotHandled
+			}
+			wv := c.Elem()
+			mb := f.members[wv.Type()]
+			if mb == nil {
+				return ErrNotHandled
+			}
+			key, sub, fv = mb.key, &mb.sub, wv.Elem().Field(0)
+			if fv.IsNil() {
+				return ErrNotHandled
+			}
+		}
+		mark, wasFirst := len(w.buf), first
+		if !first {
+			w.buf = append(w.buf, ',')
+		}
+		first = false
+		w.buf = append(w.buf, key...)
+		ok, err := w.child(sub, fv)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			w.buf, first = w.buf[:mark], wasFirst // jsonformat omits a key whose value is empty (an unset code)
+		}
+	}
+	w.buf = append(w.buf, '}')
+	return nil
+}
+
+// prim prints a primitive: codes read with package reflect, others
+// through protoreflect.
+func (w *writer) prim(pl *plan, v reflect.Value) (bool, error) {
+	s := v.Elem()
+	if pl.val < 0 || pl.id >= 0 && !s.Field(pl.id).IsNil() || pl.ext >= 0 && s.Field(pl.ext).Len() > 0 {
+		return w.primitive(v.Interface().(proto.Message).ProtoReflect(), pl.in)
+	}
+	switch pl.in.prim {
+	case primEnumCode:
+		if pl.codes == nil {
+			break
+		}
+		n := s.Field(pl.val).Int()
+		if n == 0 {
+			return false, nil
+		}
+		if n < 0 || n >= int64(len(pl.codes)) || pl.codes[n] == "" {
+			return false, ErrNotHandled
+		}
+		w.str(pl.codes[n])
+		return true, nil
+	case primString, primStringCode:
+		w.str(s.Field(pl.val).String())
+		return true, nil
+	}
+	return w.primitive(v.Interface().(proto.Message).ProtoReflect(), pl.in)
+}
+
+// containedV prints the resource inside a ContainedResource v.
+func (w *writer) containedV(pl *plan, v reflect.Value) error {
+	c := v.Elem().Field(pl.oneof)
+	if c.IsNil() {
+		return fmt.Errorf("fhirjson: empty ContainedResource")
+	}
+	wv := c.Elem()
+	mb := pl.members[wv.Type()]
+	rv := wv.Elem().Field(0)
+	if mb == nil || rv.IsNil() {
+		return w.contained(v.Interface().(proto.Message).ProtoReflect())
+	}
+	return w.resource(rv, w.p.subPlan(&mb.sub, rv.Type()))
 }

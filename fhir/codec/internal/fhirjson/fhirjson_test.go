@@ -12,6 +12,7 @@ import (
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -66,6 +67,23 @@ func TestMatchesJSONFormat(t *testing.T) {
 			Value: &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_Time{Time: &dtpb.Time{ValueUs: 45_296_789_000, Precision: dtpb.Time_MILLISECOND}}}}, true},
 		{"named time zone falls back", &ppb.Patient{Id: &dtpb.Id{Value: "p4"},
 			BirthDate: &dtpb.Date{ValueUs: 631_148_400_000_000, Timezone: "Europe/Paris", Precision: dtpb.Date_DAY}}, false},
+		{"unset code omitted, empty element kept", &obspb.Observation{Id: &dtpb.Id{Value: "o3"},
+			Status:         &obspb.Observation_StatusCode{},
+			Code:           &dtpb.CodeableConcept{},
+			Category:       []*dtpb.CodeableConcept{},
+			ReferenceRange: []*obspb.Observation_ReferenceRange{{Id: &dtpb.String{Value: "rr1"}, Text: &dtpb.String{Value: "<5 & >1"}}},
+			Component: []*obspb.Observation_Component{{
+				Code: &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{Code: &dtpb.Code{Value: "c"}, Id: &dtpb.String{Value: "cd1"}}}},
+				Value: &obspb.Observation_Component_ValueX{Choice: &obspb.Observation_Component_ValueX_StringValue{
+					StringValue: &dtpb.String{Value: "v"}}}}},
+			Extension: []*dtpb.Extension{ext},
+		}, true},
+		{"code extension falls back", &obspb.Observation{Id: &dtpb.Id{Value: "o4"},
+			Status: &obspb.Observation_StatusCode{Value: cpb.ObservationStatusCode_FINAL, Extension: []*dtpb.Extension{ext}},
+			Code:   &dtpb.CodeableConcept{Text: &dtpb.String{Value: "x"}}}, false},
+		{"code id falls back", &obspb.Observation{Id: &dtpb.Id{Value: "o5"},
+			Status: &obspb.Observation_StatusCode{Value: cpb.ObservationStatusCode_FINAL, Id: &dtpb.String{Value: "s"}},
+			Code:   &dtpb.CodeableConcept{Text: &dtpb.String{Value: "x"}}}, false},
 		{"primitive extension falls back", &ppb.Patient{Id: &dtpb.Id{Value: "p2"},
 			BirthDate: &dtpb.Date{ValueUs: 0, Timezone: "Z", Precision: dtpb.Date_DAY, Extension: []*dtpb.Extension{ext}},
 			Active:    &dtpb.Boolean{Value: true}}, false},
@@ -102,5 +120,50 @@ func TestFastRefPrefixes(t *testing.T) {
 		if prefix == "" {
 			t.Errorf("%s: no Type/ prefix", fastRefNames[i])
 		}
+	}
+}
+
+// TestChoiceKeysEveryResource prints every resource type with each member
+// of each of its top-level choice fields in turn, as jsonformat does: the
+// plans place a choice key among the others by its possible names.
+func TestChoiceKeysEveryResource(t *testing.T) {
+	t.Parallel()
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resources := (&bcrpb.ContainedResource{}).ProtoReflect().Descriptor().Oneofs().ByName("oneof_resource").Fields()
+	cases := 0
+	for i := 0; i < resources.Len(); i++ {
+		rd := resources.Get(i).Message()
+		fs := rd.Fields()
+		for j := 0; j < fs.Len(); j++ {
+			fd := fs.Get(j)
+			if fd.IsList() || fd.Message() == nil || !isChoice(fd.Message()) {
+				continue
+			}
+			members := fd.Message().Oneofs().Get(0).Fields()
+			for k := 0; k < members.Len(); k++ {
+				mf := members.Get(k)
+				res := (&bcrpb.ContainedResource{}).ProtoReflect().NewField(resources.Get(i)).Message()
+				res.Set(fs.ByName("id"), protoreflect.ValueOfMessage((&dtpb.Id{Value: "x"}).ProtoReflect()))
+				choice := res.NewField(fd).Message()
+				choice.Set(mf, choice.NewField(mf))
+				res.Set(fd, protoreflect.ValueOfMessage(choice))
+				got, gotErr := p.Marshal(res.Interface())
+				want, wantErr := ref.MarshalResource(proto.Clone(res.Interface()))
+				if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+					t.Errorf("%s.%s %s: got %s (%v)\nwant %s (%v)", rd.Name(), fd.Name(), mf.Name(), got, gotErr, want, wantErr)
+				}
+				cases++
+			}
+		}
+	}
+	if cases < 150 {
+		t.Errorf("only %d cases", cases)
 	}
 }
