@@ -34,10 +34,21 @@ import (
 // an identifier). The same parts always give the same id; the id is a hash,
 // so no identifier (such as an INS-NIR) appears in URLs or logs.
 func ID(parts ...string) string {
+	return idOf(nil, parts)
+}
+
+// idOf is ID(append(prefix, parts...)...) without building that slice.
+func idOf(prefix, parts []string) string {
 	var buf [256]byte // ids are made for every resource: keep the input off the heap
 	in := buf[:0]
-	for i, p := range parts {
+	for i, p := range prefix {
 		if i > 0 {
+			in = append(in, 0x1f)
+		}
+		in = append(in, p...)
+	}
+	for i, p := range parts {
+		if i > 0 || len(prefix) > 0 {
 			in = append(in, 0x1f)
 		}
 		in = append(in, p...)
@@ -74,15 +85,19 @@ type Builder struct {
 	mapping Mapping
 	entries []*bcrpb.Bundle_Entry
 	puts    []put          // what each entry holds, without unwrapping it
-	index   map[string]int // "Type/id" -> entry
+	index   map[refKey]int // type and id -> entry
 	issues  []outcome.Issue
 }
 
-// put is the resource of an entry, with its type.
+// put is the resource of an entry, with its type and id.
 type put struct {
-	typ string
-	res proto.Message
+	typ, id string
+	res     proto.Message
 }
+
+// refKey identifies a resource put; a pair of strings rather than
+// "Type/id", which would be concatenated for every look-up.
+type refKey struct{ typ, id string }
 
 // New starts a Bundle for the given mapping.
 func New(m Mapping) *Builder {
@@ -91,7 +106,7 @@ func New(m Mapping) *Builder {
 		mapping: m,
 		entries: make([]*bcrpb.Bundle_Entry, 0, n),
 		puts:    make([]put, 0, n),
-		index:   make(map[string]int, n),
+		index:   make(map[refKey]int, n),
 	}
 }
 
@@ -103,17 +118,18 @@ func (b *Builder) Put(res proto.Message, cats ...category.Code) string {
 	if id == "" {
 		panic(fmt.Sprintf("bundle: %s without id", typ))
 	}
-	category.Label(res, cats...)
+	label(res, typ, cats)
 	ref := typ + "/" + id
 	e := newPut(resource.MustWrap(res), ref)
-	if i, ok := b.index[ref]; ok {
+	k := refKey{typ, id}
+	if i, ok := b.index[k]; ok {
 		b.entries[i] = e
-		b.puts[i] = put{typ, res}
+		b.puts[i] = put{typ, id, res}
 		return ref
 	}
-	b.index[ref] = len(b.entries)
+	b.index[k] = len(b.entries)
 	b.entries = append(b.entries, e)
-	b.puts = append(b.puts, put{typ, res})
+	b.puts = append(b.puts, put{typ, id, res})
 	return ref
 }
 
@@ -135,7 +151,13 @@ func newPut(res *bcrpb.ContainedResource, ref string) *bcrpb.Bundle_Entry {
 
 // Get returns the resource already put at ref ("Type/id"), or nil.
 func (b *Builder) Get(ref string) proto.Message {
-	i, ok := b.index[ref]
+	typ, id, _ := strings.Cut(ref, "/")
+	return b.GetID(typ, id)
+}
+
+// GetID returns the resource of the given type and id already put, or nil.
+func (b *Builder) GetID(typ, id string) proto.Message {
+	i, ok := b.index[refKey{typ, id}]
 	if !ok {
 		return nil
 	}
@@ -173,81 +195,137 @@ func (b *Builder) Finish(src Source) *Result {
 		sum := sha256.Sum256(src.Data)
 		key = []string{hex.EncodeToString(sum[:])}
 	}
-	key = append([]string{"source", b.mapping.Name}, key...)
+	source := []string{"source", b.mapping.Name} // prefixes the key in every id below
 	targets := make([]*dtpb.Reference, 0, len(b.puts))
-	var cats []category.Code
-	var sens []category.Sensitivity
+	var catBuf [8]category.Code
+	var sensBuf [4]category.Sensitivity
+	cats, sens := catBuf[:0], sensBuf[:0]
 	for _, p := range b.puts {
-		targets = append(targets, resource.Ref(p.typ, resource.ID(p.res)))
+		targets = append(targets, resource.Ref(p.typ, p.id))
 		cats, sens = appendLabels(cats, sens, p.res)
 	}
+	// The resources Finish adds are the same for every source but for their
+	// ids and values: they are allocated together.
+	f := &finished{}
 
-	binID := ID(key...)
-	bin := &binpb.Binary{
-		Id:          &dtpb.Id{Value: binID},
-		ContentType: &binpb.Binary_ContentTypeCode{Value: src.ContentType},
-		Data:        &dtpb.Base64Binary{Value: src.Data},
-	}
+	binID := idOf(source, key)
+	bin := &f.bin
+	f.binID.Value, f.binType.Value, f.binData.Value = binID, src.ContentType, src.Data
+	bin.Id, bin.ContentType, bin.Data = &f.binID, &f.binType, &f.binData
 	bin.SecurityContext = securityContext(src.Patient)
 	// The source holds everything its outputs hold: it carries their labels.
 	if len(cats) == 0 {
-		cats = []category.Code{category.CLIN}
+		cats = append(cats, category.CLIN)
 	}
 	category.LabelSensitive(bin, sens...)
 	b.Put(bin, cats...)
 
 	devID := ID("mapping", b.mapping.Name, b.mapping.Version)
-	dev := &devpb.Device{
-		Id: &dtpb.Id{Value: devID},
-		DeviceName: []*devpb.Device_DeviceName{{
-			Name: &dtpb.String{Value: "Relais " + b.mapping.Name + " mapping"},
-			Type: &devpb.Device_DeviceName_TypeCode{Value: cpb.DeviceNameTypeCode_MANUFACTURER_NAME},
-		}},
-		Version: []*devpb.Device_Version{{Value: &dtpb.String{Value: b.mapping.Version}}},
-	}
-	b.Put(dev, category.ADM)
+	b.Put(f.device(devID, b.mapping), category.ADM)
 
-	prov := &provpb.Provenance{
-		Id:       &dtpb.Id{Value: ID(append([]string{"provenance"}, key...)...)},
-		Target:   targets,
-		Recorded: resource.Instant(recorded),
-		Activity: &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-			System:  &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-DataOperation"},
-			Code:    &dtpb.Code{Value: "CREATE"},
-			Display: &dtpb.String{Value: "create"},
-		}}},
-		Agent: []*provpb.Provenance_Agent{{
-			Type: &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-				System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/provenance-participant-type"},
-				Code:   &dtpb.Code{Value: "assembler"},
-			}}},
-			Who: resource.Ref("Device", devID),
-		}},
-		Entity: []*provpb.Provenance_Entity{{
-			Role: &provpb.Provenance_Entity_RoleCode{Value: cpb.ProvenanceEntityRoleCode_SOURCE},
-			What: resource.Ref("Binary", binID),
-		}},
-	}
+	prov := f.provenance(idOf([]string{"provenance", "source", b.mapping.Name}, key), recorded)
+	prov.Target = targets
+	prov.Agent[0].Who = resource.Ref("Device", devID)
+	prov.Entity[0].What = resource.Ref("Binary", binID)
 	if len(b.issues) > 0 {
 		oo := warnings(b.issues)
-		oo.Id = &dtpb.Id{Value: ID(append([]string{"outcome"}, key...)...)}
+		oo.Id = &dtpb.Id{Value: idOf([]string{"outcome", "source", b.mapping.Name}, key)}
 		b.Put(oo, category.CLIN)
-		prov.Entity = append(prov.Entity, &provpb.Provenance_Entity{
-			Role: &provpb.Provenance_Entity_RoleCode{Value: cpb.ProvenanceEntityRoleCode_DERIVATION},
-			What: resource.Ref("OperationOutcome", oo.Id.Value),
-		})
+		prov.Entity = append(prov.Entity, &f.derivation)
+		f.derivationRole.Value = cpb.ProvenanceEntityRoleCode_DERIVATION
+		f.derivation.Role, f.derivation.What = &f.derivationRole, resource.Ref("OperationOutcome", oo.Id.Value)
 	}
 	b.Put(prov, cats...)
 
-	return &Result{
-		Bundle: &bcrpb.Bundle{
-			Type:  &bcrpb.Bundle_TypeCode{Value: cpb.BundleTypeCode_TRANSACTION},
-			Entry: b.entries,
-			Meta:  &dtpb.Meta{LastUpdated: resource.Instant(recorded)},
-			Id:    &dtpb.Id{Value: ID(append([]string{"bundle"}, key...)...)},
-		},
-		Issues: b.issues,
-	}
+	bdl := &f.bundle
+	f.bundleType.Value = cpb.BundleTypeCode_TRANSACTION
+	f.lastUpdated = dtpb.Instant{ValueUs: recorded.UnixMicro(), Timezone: "Z", Precision: dtpb.Instant_MICROSECOND}
+	f.bundleMeta.LastUpdated = &f.lastUpdated
+	f.bundleID.Value = idOf([]string{"bundle", "source", b.mapping.Name}, key)
+	bdl.Type, bdl.Entry, bdl.Meta, bdl.Id = &f.bundleType, b.entries, &f.bundleMeta, &f.bundleID
+	return &Result{Bundle: bdl, Issues: b.issues}
+}
+
+// finished holds what Finish adds, but for references and the warnings.
+type finished struct {
+	bin     binpb.Binary
+	binID   dtpb.Id
+	binType binpb.Binary_ContentTypeCode
+	binData dtpb.Base64Binary
+
+	dev                 devpb.Device
+	devID               dtpb.Id
+	devName             devpb.Device_DeviceName
+	devNames            [1]*devpb.Device_DeviceName
+	devNameValue        dtpb.String
+	devNameType         devpb.Device_DeviceName_TypeCode
+	devVersion          devpb.Device_Version
+	devVersions         [1]*devpb.Device_Version
+	devVersionValue     dtpb.String
+	prov                provpb.Provenance
+	provID              dtpb.Id
+	recorded            dtpb.Instant
+	activity, agentType dtpb.CodeableConcept
+	activityCodings     [1]*dtpb.Coding
+	activityCoding      dtpb.Coding
+	activitySystem      dtpb.Uri
+	activityCode        dtpb.Code
+	activityDisplay     dtpb.String
+	agent               provpb.Provenance_Agent
+	agents              [1]*provpb.Provenance_Agent
+	agentCodings        [1]*dtpb.Coding
+	agentCoding         dtpb.Coding
+	agentSystem         dtpb.Uri
+	agentCode           dtpb.Code
+	entities            [2]*provpb.Provenance_Entity // source, then derivation when there are warnings
+	sourceEntity        provpb.Provenance_Entity
+	sourceRole          provpb.Provenance_Entity_RoleCode
+	derivation          provpb.Provenance_Entity
+	derivationRole      provpb.Provenance_Entity_RoleCode
+	bundle              bcrpb.Bundle
+	bundleType          bcrpb.Bundle_TypeCode
+	bundleMeta          dtpb.Meta
+	lastUpdated         dtpb.Instant
+	bundleID            dtpb.Id
+}
+
+// device is the Device standing for mapping m.
+func (f *finished) device(id string, m Mapping) *devpb.Device {
+	f.devID.Value = id
+	f.devNameValue.Value = "Relais " + m.Name + " mapping"
+	f.devNameType.Value = cpb.DeviceNameTypeCode_MANUFACTURER_NAME
+	f.devName.Name, f.devName.Type = &f.devNameValue, &f.devNameType
+	f.devNames[0] = &f.devName
+	f.devVersionValue.Value = m.Version
+	f.devVersion.Value = &f.devVersionValue
+	f.devVersions[0] = &f.devVersion
+	f.dev.Id, f.dev.DeviceName, f.dev.Version = &f.devID, f.devNames[:], f.devVersions[:]
+	return &f.dev
+}
+
+// provenance is the Provenance but for its targets, agent and entity
+// references.
+func (f *finished) provenance(id string, recorded time.Time) *provpb.Provenance {
+	p := &f.prov
+	f.provID.Value = id
+	f.recorded = dtpb.Instant{ValueUs: recorded.UnixMicro(), Timezone: "Z", Precision: dtpb.Instant_MICROSECOND}
+	f.activitySystem.Value = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+	f.activityCode.Value, f.activityDisplay.Value = "CREATE", "create"
+	f.activityCoding.System, f.activityCoding.Code, f.activityCoding.Display = &f.activitySystem, &f.activityCode, &f.activityDisplay
+	f.activityCodings[0] = &f.activityCoding
+	f.activity.Coding = f.activityCodings[:]
+	f.agentSystem.Value = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+	f.agentCode.Value = "assembler"
+	f.agentCoding.System, f.agentCoding.Code = &f.agentSystem, &f.agentCode
+	f.agentCodings[0] = &f.agentCoding
+	f.agentType.Coding = f.agentCodings[:]
+	f.agent.Type = &f.agentType
+	f.agents[0] = &f.agent
+	f.sourceRole.Value = cpb.ProvenanceEntityRoleCode_SOURCE
+	f.sourceEntity.Role = &f.sourceRole
+	f.entities[0] = &f.sourceEntity
+	p.Id, p.Recorded, p.Activity, p.Agent, p.Entity = &f.provID, &f.recorded, &f.activity, f.agents[:], f.entities[:1]
+	return p
 }
 
 // appendLabels adds the category and sensitivity labels of res that cats and

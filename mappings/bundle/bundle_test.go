@@ -109,3 +109,43 @@ func TestSecurityContext(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelAsCategory: the Builder's own labelling gives the labels
+// category.Label gives, in the same order.
+func TestLabelAsCategory(t *testing.T) {
+	sensitive := func() *ppb.Patient {
+		p := &ppb.Patient{}
+		category.LabelSensitive(p, category.R)
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		res  func() *ppb.Patient
+		cats []category.Code
+	}{
+		{"default", func() *ppb.Patient { return &ppb.Patient{} }, nil},
+		{"given", func() *ppb.Patient { return &ppb.Patient{} }, []category.Code{category.ADM, category.SOC}},
+		{"repeated", func() *ppb.Patient { return &ppb.Patient{} }, []category.Code{category.ADM, category.ADM}},
+		{"many", func() *ppb.Patient { return &ppb.Patient{} }, []category.Code{category.ADM, category.SOC, category.CLIN}},
+		{"after sensitivity", sensitive, []category.Code{category.CLIN}},
+		{"already labelled", func() *ppb.Patient {
+			p := &ppb.Patient{}
+			category.Label(p, category.SOC)
+			return p
+		}, nil},
+		{"partly labelled", func() *ppb.Patient {
+			p := &ppb.Patient{}
+			category.Label(p, category.SOC)
+			return p
+		}, []category.Code{category.ADM, category.SOC}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, got := tc.res(), tc.res()
+			category.Label(want, tc.cats...)
+			label(got, "Patient", tc.cats)
+			if !proto.Equal(want, got) {
+				t.Errorf("label gives %v, category.Label %v", got, want)
+			}
+		})
+	}
+}
