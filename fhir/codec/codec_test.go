@@ -121,9 +121,57 @@ func BenchmarkDecodeCarePlan(b *testing.B) {
 	c := MustNew()
 	data, _ := os.ReadFile(filepath.Join(corpus, "r4-CarePlan-f001.json"))
 	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Decode(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeCarePlanJSONFormat decodes the same CarePlan with
+// jsonformat only, the path Decode takes when the direct decoder declines.
+func BenchmarkDecodeCarePlanJSONFormat(b *testing.B) {
+	c := MustNew()
+	data, _ := os.ReadFile(filepath.Join(corpus, "r4-CarePlan-f001.json"))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.decodeJSONFormat(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeCorpus decodes all 94 corpus files per iteration.
+func BenchmarkDecodeCorpus(b *testing.B) {
+	benchmarkCorpus(b, (*Codec).Decode)
+}
+
+// BenchmarkDecodeCorpusJSONFormat is BenchmarkDecodeCorpus through jsonformat only.
+func BenchmarkDecodeCorpusJSONFormat(b *testing.B) {
+	benchmarkCorpus(b, (*Codec).decodeJSONFormat)
+}
+
+func benchmarkCorpus(b *testing.B, decode func(*Codec, []byte) (proto.Message, error)) {
+	c := MustNew()
+	var files [][]byte
+	n := 0
+	for _, f := range corpusFiles(b) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		files = append(files, data)
+		n += len(data)
+	}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, data := range files {
+			if _, err := decode(c, data); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
