@@ -76,6 +76,37 @@ func (s *Store) Read(typ, id string) (*Record, error) {
 	return rec, nil
 }
 
+// ReadAllowed is Read for a caller that may not see every resource: allow
+// decides on the index values stored with the current version, read in the
+// same snapshot as the version returned, so that a change of labels or
+// subject committed in between cannot be served under the earlier decision.
+// A resource allow refuses is NotFound, as if it did not exist.
+func (s *Store) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
+	var rec *Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+		if pv == nil {
+			return notFound()
+		}
+		p, err := decodePointer(pv)
+		if err != nil {
+			return err
+		}
+		if !p.deleted && !allow(typ, id, &storedValues{b: pv[pointerSize:]}) {
+			return notFound()
+		}
+		rec, err = readVersion(tx, typ, id, p.version)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec.Deleted {
+		return rec, outcome.New(outcome.Gone, "resource deleted")
+	}
+	return rec, nil
+}
+
 func readCurrent(tx *bolt.Tx, typ, id string) (*Record, error) {
 	pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
 	if pv == nil {

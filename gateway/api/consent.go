@@ -80,20 +80,6 @@ func (a *API) allowRecord(f *consent.Filter, rec *store.Record) (bool, error) {
 	return f.AllowFacts(rec.Type, consent.FactsOf(m)), nil
 }
 
-// visible reports whether the filter lets the caller see typ/id now; a
-// resource the caller may not see is answered as not found, so that its
-// existence is not disclosed either.
-func (a *API) visible(f *consent.Filter, typ, id string) error {
-	_, ok, err := f.Visible(a.store, typ, id)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return outcome.New(outcome.NotFound, "resource not found")
-	}
-	return nil
-}
-
 // validateWrite applies the business rules a resource must meet before it
 // is stored: Consents are checked for meaning (422 when broken).
 func validateWrite(res proto.Message) error {

@@ -26,11 +26,11 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.store.Read(typ, id)
-	if err != nil {
-		return err
+	rec, err := a.store.ReadAllowed(typ, id, f.Allow)
+	if ferr := f.Err(); ferr != nil {
+		return ferr
 	}
-	if err := a.visible(f, typ, id); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := a.record(w, r, f); err != nil {
