@@ -1,7 +1,6 @@
 package fhirjson
 
 import (
-	"encoding/base64"
 	"reflect"
 	"strconv"
 
@@ -49,9 +48,7 @@ func (w *writer) fastValue(x any) (handled bool, err error) {
 		if !isPlain(x) {
 			return false, nil
 		}
-		w.buf = append(w.buf, '"')
-		w.buf = base64.StdEncoding.AppendEncode(w.buf, x.Value)
-		w.buf = append(w.buf, '"')
+		w.base64(x.Value)
 		return true, nil
 	case *dtpb.Boolean:
 		if !isPlain(x) {

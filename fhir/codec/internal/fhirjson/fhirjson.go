@@ -31,9 +31,11 @@ package fhirjson
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,6 +79,7 @@ type Printer struct {
 	names       sync.Map                            // protoreflect.FieldDescriptor (choice member) -> capitalised JSON name
 	plans       sync.Map                            // reflect.Type -> *plan
 	entryPlan   *plan                               // ContainedResource, as Bundle entries hold resources
+	b64         *[4096]uint16                       // the two base64 characters of every 12 bits, first in the low byte
 }
 
 // New returns a Printer.
@@ -85,7 +88,11 @@ func New() (*Printer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsonformat marshaller: %w", err)
 	}
-	p := &Printer{fallback: m, refPrefixes: map[protoreflect.FieldNumber]string{}}
+	p := &Printer{fallback: m, refPrefixes: map[protoreflect.FieldNumber]string{}, b64: new([4096]uint16)}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for v := range p.b64 {
+		p.b64[v] = uint16(alphabet[v>>6]) | uint16(alphabet[v&63])<<8
+	}
 	p.refOneof = (&dtpb.Reference{}).ProtoReflect().Descriptor().Oneofs().ByName("reference")
 	// The typed fields jsonformat prints as "Type/id": those ending in _id
 	// whose referenced_fhir_type option names the type
@@ -550,9 +557,7 @@ func (w *writer) primitive(m protoreflect.Message, in *info) (bool, error) {
 	f := in.value
 	switch in.prim {
 	case primBase64:
-		w.buf = append(w.buf, '"')
-		w.buf = base64.StdEncoding.AppendEncode(w.buf, m.Get(f).Bytes())
-		w.buf = append(w.buf, '"')
+		w.base64(m.Get(f).Bytes())
 		return true, nil
 	case primString, primStringCode:
 		w.str(m.Get(f).String())
@@ -738,10 +743,48 @@ func (w *writer) str(s string) {
 	w.buf = append(w.buf, '"')
 }
 
+// base64 appends src as a JSON string in standard base64 with padding,
+// as encoding/json prints []byte: six bytes at a time through the table of
+// 12-bit pairs, the tail with package base64.
+func (w *writer) base64(src []byte) {
+	n := base64.StdEncoding.EncodedLen(len(src))
+	w.buf = append(w.buf, '"')
+	w.buf = slices.Grow(w.buf, n+1)
+	start := len(w.buf)
+	dst := w.buf[start : start+n]
+	t := w.p.b64
+	si, di := 0, 0
+	for ; si+8 <= len(src); si, di = si+6, di+8 {
+		x := binary.BigEndian.Uint64(src[si:]) // the top 48 bits are used
+		binary.LittleEndian.PutUint64(dst[di:], uint64(t[x>>52])|uint64(t[x>>40&0xFFF])<<16|
+			uint64(t[x>>28&0xFFF])<<32|uint64(t[x>>16&0xFFF])<<48)
+	}
+	base64.StdEncoding.Encode(dst[di:], src[si:])
+	w.buf = append(w.buf[:start+n], '"')
+}
+
+// safe8 reports whether 8 bytes of a string need neither escaping nor
+// UTF-8 checks: all ASCII, none below 0x20, none '"' or '\\'.
+func safe8(s string) bool {
+	_ = s[7]
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	q, b := x^lsb*'"', x^lsb*'\\'
+	// A byte's high bit is set in (v-lsb)&^v when that byte of v is zero
+	// (and possibly above it), in (x-lsb*0x20)&^x when it is below 0x20,
+	// for ASCII x.
+	return (x|(x-lsb*0x20)&^x|(q-lsb)&^q|(b-lsb)&^b)&msb == 0
+}
+
 // strBody appends the escaped content of a JSON string.
 func (w *writer) strBody(s string) {
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && safe8(s[i:i+8]) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

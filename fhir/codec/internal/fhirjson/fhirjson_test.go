@@ -2,6 +2,8 @@ package fhirjson
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/fhir/go/fhirversion"
@@ -165,5 +167,75 @@ func TestChoiceKeysEveryResource(t *testing.T) {
 	}
 	if cases < 150 {
 		t.Errorf("only %d cases", cases)
+	}
+}
+
+// TestStringsAndBytesAsEncodingJSON compares the string escaper and the
+// base64 encoder, which take 8 and 6 bytes at a time, with encoding/json
+// (jsonformat's printer, HTML escaping off) at every length and offset.
+func TestStringsAndBytesAsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reference := func(v any) []byte {
+		var b bytes.Buffer
+		e := json.NewEncoder(&b)
+		e.SetEscapeHTML(false)
+		if err := e.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	}
+	specials := []string{"\"", "\\", "\n", "\x00", "\x1f", "\x7f", "<", ">", "&", "é", "\u2028", "\u2029", "\xff", "\xe2\x80", "😀", " "}
+	for n := 0; n < 24; n++ {
+		for at := 0; at <= n; at++ {
+			for _, sp := range specials {
+				s := strings.Repeat("a", at) + sp + strings.Repeat("b", n-at)
+				w := &writer{p: p}
+				w.str(s)
+				if want := reference(s); !bytes.Equal(w.buf, want) {
+					t.Errorf("%q: got %s, want %s", s, w.buf, want)
+				}
+			}
+		}
+		data := make([]byte, n*7)
+		for i := range data {
+			data[i] = byte(i*151 + n)
+		}
+		w := &writer{p: p, buf: []byte("x")}
+		w.base64(data)
+		if want := append([]byte("x"), reference(data)...); !bytes.Equal(w.buf, want) {
+			t.Errorf("%d bytes: got %s, want %s", len(data), w.buf, want)
+		}
+	}
+}
+
+func BenchmarkBase64(b *testing.B) {
+	p, err := New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("<ClinicalDocument xmlns=\"urn:hl7-org:v3\">é\n"), 2000)
+	w := &writer{p: p, buf: make([]byte, 0, 2*len(data))}
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		w.buf = w.buf[:0]
+		w.base64(data)
+	}
+}
+
+func BenchmarkString(b *testing.B) {
+	p, err := New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := strings.Repeat(`<div xmlns="http://www.w3.org/1999/xhtml"><table><tr><td>Pression artérielle</td></tr></table></div>`, 50)
+	w := &writer{p: p, buf: make([]byte, 0, 2*len(s))}
+	b.SetBytes(int64(len(s)))
+	for i := 0; i < b.N; i++ {
+		w.buf = w.buf[:0]
+		w.str(s)
 	}
 }
