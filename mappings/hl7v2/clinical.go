@@ -40,15 +40,15 @@ func codeKey(cc *dtpb.CodeableConcept) string {
 
 // codeOrText reads a coded field, falling back to a free-text field (DG1-4,
 // PR1-4 in v2.3).
-func codeOrText(s *er7.Segment, codeField, textField int) *dtpb.CodeableConcept {
-	if cc := concept(s.Field(codeField)); cc != nil {
+func (c *conv) codeOrText(s *er7.Segment, codeField, textField int) *dtpb.CodeableConcept {
+	if cc := c.concept(s.Field(codeField)); cc != nil {
 		if cc.Text == nil {
-			cc.Text = str(text(s.Field(textField)))
+			cc.Text = c.str(text(s.Field(textField)))
 		}
 		return cc
 	}
 	if t := text(s.Field(textField)); t != "" {
-		return &dtpb.CodeableConcept{Text: str(t)}
+		return &dtpb.CodeableConcept{Text: c.str(t)}
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ var diagnosisRoles = map[string][2]string{
 // mapDG1 maps a diagnosis to an encounter-diagnosis Condition, listed in
 // Encounter.diagnosis with its type (DG1-6) and priority (DG1-15).
 func (c *conv) mapDG1(s *er7.Segment) {
-	code := codeOrText(s, 3, 4)
+	code := c.codeOrText(s, 3, 4)
 	if code == nil {
 		c.warn(s, 3, "diagnosis without code or description not mapped")
 		return
@@ -73,13 +73,13 @@ func (c *conv) mapDG1(s *er7.Segment) {
 		Category: []*dtpb.CodeableConcept{{Coding: []*dtpb.Coding{{
 			System:  &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/condition-category"},
 			Code:    &dtpb.Code{Value: "encounter-diagnosis"},
-			Display: str("Encounter Diagnosis"),
+			Display: c.str("Encounter Diagnosis"),
 		}}}},
 	}
 	if t, ok := c.dtm(s, 5); ok {
-		cond.RecordedDate = t.dateTime()
+		cond.RecordedDate = c.dateTime(t)
 	}
-	for _, r := range s.Field(16).Reps() {
+	for r := range s.Field(16).Repetitions() {
 		if ref := c.practitioner(r); ref != nil && cond.Asserter == nil {
 			cond.Asserter = ref
 		}
@@ -97,7 +97,7 @@ func (c *conv) listDiagnosis(s *er7.Segment, id string) {
 	if role, ok := diagnosisRoles[strings.ToUpper(text(s.Field(6)))]; ok {
 		d.Use = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
 			System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/diagnosis-role"},
-			Code:   &dtpb.Code{Value: role[0]}, Display: str(role[1]),
+			Code:   &dtpb.Code{Value: role[0]}, Display: c.str(role[1]),
 		}}}
 	}
 	if p := text(s.Field(15)); isDigits(p) && p != "0" && len(p) < 6 {
@@ -113,7 +113,7 @@ func (c *conv) listDiagnosis(s *er7.Segment, id string) {
 // mapPR1 maps a procedure to a completed Procedure with its date (PR1-5)
 // and surgeon/anaesthetist/practitioners (PR1-8, PR1-11, PR1-12).
 func (c *conv) mapPR1(s *er7.Segment) {
-	code := codeOrText(s, 3, 4)
+	code := c.codeOrText(s, 3, 4)
 	if code == nil {
 		c.warn(s, 3, "procedure without code or description not mapped")
 		return
@@ -126,12 +126,12 @@ func (c *conv) mapPR1(s *er7.Segment) {
 	}
 	when := ""
 	if t, ok := c.dtm(s, 5); ok {
-		pr.Performed = &procpb.Procedure_PerformedX{Choice: &procpb.Procedure_PerformedX_DateTime{DateTime: t.dateTime()}}
+		pr.Performed = &procpb.Procedure_PerformedX{Choice: &procpb.Procedure_PerformedX_DateTime{DateTime: c.dateTime(t)}}
 		when = text(s.Field(5).Comp(1))
 	}
 	pr.Id = &dtpb.Id{Value: bundle.ID("Procedure", c.patientID, c.encKey, codeKey(code), when)}
 	for _, f := range []int{8, 11, 12} {
-		for _, r := range s.Field(f).Reps() {
+		for r := range s.Field(f).Repetitions() {
 			if ref := c.practitioner(r); ref != nil {
 				pr.Performer = append(pr.Performer, &procpb.Procedure_Performer{Actor: ref})
 			}
@@ -161,7 +161,7 @@ var severities = map[string]struct {
 
 // mapAL1 maps an allergy to an active AllergyIntolerance.
 func (c *conv) mapAL1(s *er7.Segment) {
-	code := concept(s.Field(3))
+	code := c.concept(s.Field(3))
 	if code == nil {
 		c.warn(s, 3, "allergy without allergen not mapped")
 		return
@@ -192,7 +192,7 @@ func (c *conv) mapAL1(s *er7.Segment) {
 		ai.Reaction = []*aipb.AllergyIntolerance_Reaction{r}
 	}
 	if t, ok := c.dtm(s, 6); ok {
-		ai.RecordedDate = t.dateTime()
+		ai.RecordedDate = c.dateTime(t)
 	}
 	c.put(ai)
 	c.unmapped(s, 1, 2, 3, 4, 5, 6)
@@ -201,9 +201,9 @@ func (c *conv) mapAL1(s *er7.Segment) {
 // reaction: the manifestations (AL1-5, repeating) with the severity.
 func (c *conv) reaction(s *er7.Segment, sev cpb.AllergyIntoleranceSeverityCode_Value) *aipb.AllergyIntolerance_Reaction {
 	r := &aipb.AllergyIntolerance_Reaction{}
-	for _, m := range s.Field(5).Reps() {
+	for m := range s.Field(5).Repetitions() {
 		if t := text(m); t != "" {
-			r.Manifestation = append(r.Manifestation, &dtpb.CodeableConcept{Text: str(t)})
+			r.Manifestation = append(r.Manifestation, &dtpb.CodeableConcept{Text: c.str(t)})
 		}
 	}
 	if len(r.Manifestation) == 0 {
@@ -226,7 +226,7 @@ var resultStatuses = map[string]cpb.ObservationStatusCode_Value{
 
 // mapOBX maps an observation of an ADT message to an Observation.
 func (c *conv) mapOBX(s *er7.Segment) {
-	code := concept(s.Field(3))
+	code := c.concept(s.Field(3))
 	if code == nil {
 		c.warn(s, 3, "observation without identifier not mapped")
 		return
@@ -243,15 +243,15 @@ func (c *conv) mapOBX(s *er7.Segment) {
 	}
 	when := ""
 	if t, ok := c.dtm(s, 14); ok {
-		o.Effective = &obspb.Observation_EffectiveX{Choice: &obspb.Observation_EffectiveX_DateTime{DateTime: t.dateTime()}}
+		o.Effective = &obspb.Observation_EffectiveX{Choice: &obspb.Observation_EffectiveX_DateTime{DateTime: c.dateTime(t)}}
 		when = text(s.Field(14).Comp(1))
 	}
 	o.Id = &dtpb.Id{Value: bundle.ID("Observation", c.patientID, c.encKey, codeKey(code), text(s.Field(4)), when)}
 	o.Value = c.obxValue(s)
 	if r := text(s.Field(7)); r != "" {
-		o.ReferenceRange = []*obspb.Observation_ReferenceRange{{Text: str(r)}}
+		o.ReferenceRange = []*obspb.Observation_ReferenceRange{{Text: c.str(r)}}
 	}
-	for _, r := range s.Field(8).Reps() {
+	for r := range s.Field(8).Repetitions() {
 		if t := text(r.Comp(1)); t != "" {
 			o.Interpretation = append(o.Interpretation, &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
 				System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"},
@@ -259,7 +259,7 @@ func (c *conv) mapOBX(s *er7.Segment) {
 			}}})
 		}
 	}
-	for _, r := range s.Field(16).Reps() {
+	for r := range s.Field(16).Repetitions() {
 		if ref := c.practitioner(r); ref != nil {
 			o.Performer = append(o.Performer, ref)
 		}
@@ -285,17 +285,17 @@ func (c *conv) obxValue(s *er7.Segment) *obspb.Observation_ValueX {
 	v := reps[0]
 	switch typ {
 	case "NM":
-		if q := quantity(text(v), s.Field(6)); q != nil {
+		if q := c.quantity(text(v), s.Field(6)); q != nil {
 			return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_Quantity{Quantity: q}}
 		}
 	case "CE", "CWE", "CNE", "CF":
-		if cc := concept(v); cc != nil {
+		if cc := c.concept(v); cc != nil {
 			return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_CodeableConcept{CodeableConcept: cc}}
 		}
 		return nil
 	case "DT", "DTM", "TS":
-		if t, ok := parseDTM(text(v.Comp(1)), c.zone); ok {
-			return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_DateTime{DateTime: t.dateTime()}}
+		if t, ok := parseDTM(text(v.Comp(1)), c.zone, &c.zones); ok {
+			return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_DateTime{DateTime: c.dateTime(t)}}
 		}
 	case "ST", "TX", "FT":
 		var lines []string
@@ -317,7 +317,7 @@ func (c *conv) obxValue(s *er7.Segment) *obspb.Observation_ValueX {
 }
 
 // quantity builds a Quantity from an NM value and its units (OBX-6, CWE).
-func quantity(num string, units er7.Value) *dtpb.Quantity {
+func (c *conv) quantity(num string, units er7.Value) *dtpb.Quantity {
 	num = strings.TrimPrefix(strings.TrimSpace(num), "+")
 	if strings.HasPrefix(num, ".") {
 		num = "0" + num
@@ -336,7 +336,7 @@ func quantity(num string, units er7.Value) *dtpb.Quantity {
 	if unit == "" {
 		unit = code
 	}
-	q.Unit = str(unit)
+	q.Unit = c.str(unit)
 	if code != "" {
 		sys := text(units.Comp(3))
 		if uri, ok := codingSystem(sys); ok { // a code needs its system (qty-3)

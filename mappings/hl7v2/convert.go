@@ -31,12 +31,14 @@ type conv struct {
 	encKey     string // what identifies the encounter, for child resource ids
 	restricted bool   // PD1-12 or ARV: label everything R
 	outputs    []proto.Message
+	a          blocks    // where the small protos come from
+	zones      zoneCache // of the date-times read
 }
 
 func newConv(msg *er7.Message, opts Options) *conv {
 	c := &conv{msg: msg, b: bundle.New(Mapping), opts: opts, zone: opts.Zone, outputs: make([]proto.Message, 0, 16)}
 	if c.zone == nil {
-		c.zone = senderZone(msg)
+		c.zone = senderZone(msg, &c.zones)
 	}
 	c.code, c.event, _ = msg.Type()
 	return c
@@ -44,9 +46,9 @@ func newConv(msg *er7.Message, opts Options) *conv {
 
 // senderZone: HL7 reads a time without offset in the sender's zone, which
 // MSH-7's offset (when given) tells; else UTC.
-func senderZone(msg *er7.Message) *time.Location {
+func senderZone(msg *er7.Message, zones *zoneCache) *time.Location {
 	if _, off, ok := splitOffset(text(msg.MSH().Field(7).Comp(1))); ok {
-		return time.FixedZone("", off)
+		return zones.fixed(off)
 	}
 	return time.UTC
 }
@@ -156,7 +158,7 @@ func (c *conv) dtm(s *er7.Segment, field int) (dtm, bool) {
 	if raw == "" {
 		return dtm{}, false
 	}
-	t, ok := parseDTM(raw, c.zone)
+	t, ok := parseDTM(raw, c.zone, &c.zones)
 	if !ok {
 		c.warn(s, field, "invalid date/time, not mapped")
 	}

@@ -296,7 +296,7 @@ func TestDateTimes(t *testing.T) {
 		{"", false, "", 0},
 	}
 	for _, tt := range tests {
-		got, ok := parseDTM(tt.in, paris)
+		got, ok := parseDTM(tt.in, paris, nil)
 		if ok != tt.ok || (ok && (got.t.Format("2006-01-02T15:04:05.9999Z07:00") != tt.want || got.prec != tt.prec)) {
 			t.Errorf("parseDTM(%q) = %v %v %v, want %v %s %v", tt.in, got.t, got.prec, ok, tt.ok, tt.want, tt.prec)
 		}

@@ -14,17 +14,33 @@ import (
 // datatype maps (CX[Identifier], XPN[HumanName], XAD[Address],
 // XTN[ContactPoint], CWE[CodeableConcept]).
 
-func str(s string) *dtpb.String {
+func (c *conv) str(s string) *dtpb.String {
 	if s = strings.TrimSpace(s); s == "" {
 		return nil
 	}
-	return &dtpb.String{Value: s}
+	return c.a.string(s)
 }
 
 func text(v er7.Value) string { return strings.TrimSpace(v.String()) }
 
 // v2System is the canonical URI of HL7 table nnnn.
-func v2System(table string) string { return "http://terminology.hl7.org/CodeSystem/v2-" + table }
+func v2System(table string) string {
+	if uri, ok := v2Systems[table]; ok {
+		return uri
+	}
+	return v2SystemPrefix + table
+}
+
+const v2SystemPrefix = "http://terminology.hl7.org/CodeSystem/v2-"
+
+// v2Systems holds the URIs of the tables the mapping names, made once.
+var v2Systems = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range []string{"0007", "0023", "0063", "0069", "0092", "0099", "0112", "0131", "0203", "0270"} {
+		m[t] = v2SystemPrefix + t
+	}
+	return m
+}()
 
 // codingSystems maps HL7 table 0396 coding-system names to FHIR URIs.
 var codingSystems = map[string]string{
@@ -110,55 +126,56 @@ func isOID(s string) bool {
 }
 
 // coding builds a Coding; system is a 0396 name or URI, resolved here.
-func coding(code, display, system string) *dtpb.Coding {
+func (c *conv) coding(code, display, system string) *dtpb.Coding {
 	code, display = strings.TrimSpace(code), strings.TrimSpace(display)
 	if code == "" {
 		return nil
 	}
-	c := &dtpb.Coding{Code: &dtpb.Code{Value: code}, Display: str(display)}
-	if uri, ok := codingSystem(system); ok {
-		c.System = &dtpb.Uri{Value: uri}
-	}
-	return c
+	uri, _ := codingSystem(system)
+	return c.a.codingOf(uri, code, display)
 }
 
 // concept reads a CE/CWE/CNE: the primary and alternate codings, and the
 // text when there is no code.
-func concept(v er7.Value) *dtpb.CodeableConcept {
-	cc := &dtpb.CodeableConcept{}
-	for _, base := range []int{1, 4} {
-		if c := coding(text(v.Comp(base)), text(v.Comp(base+1)), text(v.Comp(base+2))); c != nil {
-			cc.Coding = append(cc.Coding, c)
+func (c *conv) concept(v er7.Value) *dtpb.CodeableConcept {
+	first := c.coding(text(v.Comp(1)), text(v.Comp(2)), text(v.Comp(3)))
+	alt := c.coding(text(v.Comp(4)), text(v.Comp(5)), text(v.Comp(6)))
+	t := text(v.Comp(9)) // CWE-9 original text
+	if first == nil && alt == nil && t == "" {
+		if t = text(v.Comp(2)); t == "" {
+			t = text(v.Comp(1))
 		}
 	}
-	if t := text(v.Comp(9)); t != "" { // CWE-9 original text
-		cc.Text = str(t)
-	}
-	if len(cc.Coding) == 0 && cc.Text == nil {
-		if t := text(v.Comp(2)); t != "" {
-			cc.Text = str(t)
-		} else if t := text(v.Comp(1)); t != "" {
-			cc.Text = str(t)
-		}
-	}
-	if len(cc.Coding) == 0 && cc.Text == nil {
+	if first == nil && alt == nil && t == "" {
 		return nil
+	}
+	cc := c.a.concepts.new()
+	switch {
+	case first != nil && alt != nil:
+		cc.Coding = []*dtpb.Coding{first, alt}
+	case first != nil:
+		cc.Coding = c.a.codingList.one(first)
+	case alt != nil:
+		cc.Coding = c.a.codingList.one(alt)
+	}
+	if t != "" {
+		cc.Text = c.a.string(t)
 	}
 	return cc
 }
 
 // tableConcept is a code from HL7 table nnnn (an ID or IS field, or a CWE
 // without a coding system).
-func tableConcept(v er7.Value, table string) *dtpb.CodeableConcept {
+func (c *conv) tableConcept(v er7.Value, table string) *dtpb.CodeableConcept {
 	code := text(v.Comp(1))
 	if code == "" {
 		return nil
 	}
-	sys := text(v.Comp(3))
-	if _, ok := codingSystem(sys); !ok {
+	sys, ok := codingSystem(text(v.Comp(3)))
+	if !ok {
 		sys = v2System(table)
 	}
-	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{coding(code, text(v.Comp(2)), sys)}}
+	return c.a.conceptOf(sys, code, text(v.Comp(2)))
 }
 
 // authority reads an HD (as components or subcomponents): the identifier
@@ -208,19 +225,20 @@ func hdComps(v er7.Value) authority {
 
 // identifier builds an Identifier from an id, its authority and its type
 // code (table 0203).
-func identifier(value string, a authority, typ string) *dtpb.Identifier {
+func (c *conv) identifier(value string, a authority, typ string) *dtpb.Identifier {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return nil
 	}
-	id := &dtpb.Identifier{Value: &dtpb.String{Value: value}}
+	id := c.a.identifiers.new()
+	id.Value = c.a.string(value)
 	if a.system != "" {
-		id.System = &dtpb.Uri{Value: a.system}
+		id.System = c.a.uri(a.system)
 	} else if a.namespace != "" {
-		id.Assigner = &dtpb.Reference{Display: str(a.namespace)}
+		id.Assigner = &dtpb.Reference{Display: c.str(a.namespace)}
 	}
 	if typ = strings.TrimSpace(typ); typ != "" {
-		id.Type = identifierType(typ, a.system)
+		id.Type = c.identifierType(typ, a.system)
 	}
 	return id
 }
@@ -233,18 +251,14 @@ var insTypes = map[string]string{
 	"urn:oid:1.2.250.1.213.1.4.11": "INS-NIA-TEST",
 }
 
-func identifierType(code, system string) *dtpb.CodeableConcept {
+func (c *conv) identifierType(code, system string) *dtpb.CodeableConcept {
 	if ins, ok := insTypes[system]; ok {
-		return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-			System: &dtpb.Uri{Value: frCoreIdentifierTypes}, Code: &dtpb.Code{Value: ins},
-		}}}
+		return c.a.conceptOf(frCoreIdentifierTypes, ins, "")
 	}
 	if !v2IdentifierTypes[strings.ToUpper(code)] {
-		return &dtpb.CodeableConcept{Text: str(code)}
+		return c.a.textConcept(code)
 	}
-	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-		System: &dtpb.Uri{Value: v2System("0203")}, Code: &dtpb.Code{Value: strings.ToUpper(code)},
-	}}}
+	return c.a.conceptOf(v2System("0203"), strings.ToUpper(code), "")
 }
 
 // v2IdentifierTypes are the common codes of HL7 table 0203; others (RPPS,
@@ -256,9 +270,9 @@ var v2IdentifierTypes = map[string]bool{
 }
 
 // cx reads one CX repetition.
-func cx(v er7.Value) (*dtpb.Identifier, authority) {
+func (c *conv) cx(v er7.Value) (*dtpb.Identifier, authority) {
 	a := hdSubs(v.Comp(4))
-	id := identifier(text(v.Comp(1)), a, text(v.Comp(5)))
+	id := c.identifier(text(v.Comp(1)), a, text(v.Comp(5)))
 	if id != nil {
 		if _, ins := insTypes[a.system]; ins {
 			id.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_OFFICIAL}
@@ -273,23 +287,35 @@ var nameUses = map[string]cpb.NameUseCode_Value{
 	"S": cpb.NameUseCode_ANONYMOUS, "T": cpb.NameUseCode_TEMP, "C": cpb.NameUseCode_OLD,
 }
 
-// xpn reads an XPN repetition (also the name part of an XCN, starting at
-// component first: 1 for XPN, 2 for XCN).
-func humanName(v er7.Value, first int, typeComp int) *dtpb.HumanName {
-	n := &dtpb.HumanName{Family: str(text(v.Comp(first).Sub(1)))}
-	for _, c := range []int{first + 1, first + 2} {
-		if g := str(text(v.Comp(c))); g != nil && !hasString(n.Given, g.Value) {
-			n.Given = append(n.Given, g)
-		}
+// humanName reads an XPN repetition (also the name part of an XCN,
+// starting at component first: 1 for XPN, 2 for XCN).
+func (c *conv) humanName(v er7.Value, first int, typeComp int) *dtpb.HumanName {
+	family := text(v.Comp(first).Sub(1))
+	g1, g2 := text(v.Comp(first+1)), text(v.Comp(first+2))
+	if g2 == g1 {
+		g2 = ""
 	}
-	if s := str(text(v.Comp(first + 3))); s != nil {
-		n.Suffix = append(n.Suffix, s)
+	if g1 == "" {
+		g1, g2 = g2, ""
 	}
-	if p := str(text(v.Comp(first + 4))); p != nil {
-		n.Prefix = append(n.Prefix, p)
-	}
-	if n.Family == nil && len(n.Given) == 0 {
+	if family == "" && g1 == "" {
 		return nil
+	}
+	n := c.a.names.new()
+	if family != "" {
+		n.Family = c.a.string(family)
+	}
+	switch {
+	case g2 != "":
+		n.Given = []*dtpb.String{c.a.string(g1), c.a.string(g2)}
+	case g1 != "":
+		n.Given = c.a.stringList.one(c.a.string(g1))
+	}
+	if s := text(v.Comp(first + 3)); s != "" {
+		n.Suffix = c.a.stringList.one(c.a.string(s))
+	}
+	if p := text(v.Comp(first + 4)); p != "" {
+		n.Prefix = c.a.stringList.one(c.a.string(p))
 	}
 	if u, ok := nameUses[strings.ToUpper(text(v.Comp(typeComp)))]; ok {
 		n.Use = &dtpb.HumanName_UseCode{Value: u}
@@ -297,65 +323,67 @@ func humanName(v er7.Value, first int, typeComp int) *dtpb.HumanName {
 	return n
 }
 
-func hasString(list []*dtpb.String, s string) bool {
-	for _, x := range list {
-		if x.GetValue() == s {
-			return true
-		}
-	}
-	return false
-}
-
 // address reads an XAD repetition. Birth places (types BDL, BR) are not
 // addresses of the person and give nil.
-func address(v er7.Value) *dtpb.Address {
-	a := &dtpb.Address{
-		City: str(text(v.Comp(3))), State: str(text(v.Comp(4))),
-		PostalCode: str(text(v.Comp(5))), Country: str(text(v.Comp(6))),
-		District: str(text(v.Comp(9))),
-	}
-	for _, l := range []er7.Value{v.Comp(1).Sub(1), v.Comp(2)} {
-		if s := str(text(l)); s != nil {
-			a.Line = append(a.Line, s)
-		}
-	}
-	if a.City == nil && a.State == nil && a.PostalCode == nil && a.Country == nil && len(a.Line) == 0 {
+func (c *conv) address(v er7.Value) *dtpb.Address {
+	city, state, postal, country := text(v.Comp(3)), text(v.Comp(4)), text(v.Comp(5)), text(v.Comp(6))
+	l1, l2 := text(v.Comp(1).Sub(1)), text(v.Comp(2))
+	if city == "" && state == "" && postal == "" && country == "" && l1 == "" && l2 == "" {
 		return nil
 	}
+	var use cpb.AddressUseCode_Value
+	var typ cpb.AddressTypeCode_Value
 	switch strings.ToUpper(text(v.Comp(7))) {
 	case "BDL", "BR", "N":
 		return nil
 	case "H", "P":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_HOME}
+		use = cpb.AddressUseCode_HOME
 	case "B", "O":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_WORK}
+		use = cpb.AddressUseCode_WORK
 	case "C":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_TEMP}
+		use = cpb.AddressUseCode_TEMP
 	case "BA":
-		a.Use = &dtpb.Address_UseCode{Value: cpb.AddressUseCode_OLD}
+		use = cpb.AddressUseCode_OLD
 	case "M":
-		a.Type = &dtpb.Address_TypeCode{Value: cpb.AddressTypeCode_POSTAL}
+		typ = cpb.AddressTypeCode_POSTAL
+	}
+	a := c.a.addresses.new()
+	a.City, a.State, a.PostalCode, a.Country = c.str(city), c.str(state), c.str(postal), c.str(country)
+	a.District = c.str(text(v.Comp(9)))
+	switch {
+	case l1 != "" && l2 != "":
+		a.Line = []*dtpb.String{c.a.string(l1), c.a.string(l2)}
+	case l1 != "":
+		a.Line = c.a.stringList.one(c.a.string(l1))
+	case l2 != "":
+		a.Line = c.a.stringList.one(c.a.string(l2))
+	}
+	if use != cpb.AddressUseCode_INVALID_UNINITIALIZED {
+		a.Use = &dtpb.Address_UseCode{Value: use}
+	}
+	if typ != cpb.AddressTypeCode_INVALID_UNINITIALIZED {
+		a.Type = &dtpb.Address_TypeCode{Value: typ}
 	}
 	return a
 }
 
 // telecom reads an XTN repetition; use is the default ContactPoint.use for
 // the field (home for PID-13, work for PID-14).
-func telecom(v er7.Value, use cpb.ContactPointUseCode_Value) *dtpb.ContactPoint {
+func (c *conv) telecom(v er7.Value, use cpb.ContactPointUseCode_Value) *dtpb.ContactPoint {
 	equip := strings.ToUpper(text(v.Comp(3)))
 	kind := strings.ToUpper(text(v.Comp(2)))
-	cp := &dtpb.ContactPoint{}
+	var system cpb.ContactPointSystemCode_Value
 	value := ""
 	switch {
 	case equip == "INTERNET" || equip == "X.400" || kind == "NET":
-		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_EMAIL}
+		system = cpb.ContactPointSystemCode_EMAIL
 		value = text(v.Comp(4))
 	case equip == "FX":
-		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_FAX}
+		system = cpb.ContactPointSystemCode_FAX
 	case equip == "BP" || kind == "BPN":
-		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_PAGER}
+		system = cpb.ContactPointSystemCode_PAGER
 	default:
-		cp.System = &dtpb.ContactPoint_SystemCode{Value: cpb.ContactPointSystemCode_PHONE}
+		system = cpb.ContactPointSystemCode_PHONE
 	}
 	if value == "" {
 		value = phoneNumber(v)
@@ -363,7 +391,6 @@ func telecom(v er7.Value, use cpb.ContactPointUseCode_Value) *dtpb.ContactPoint 
 	if value == "" {
 		return nil
 	}
-	cp.Value = &dtpb.String{Value: value}
 	switch {
 	case equip == "CP":
 		use = cpb.ContactPointUseCode_MOBILE
@@ -374,10 +401,14 @@ func telecom(v er7.Value, use cpb.ContactPointUseCode_Value) *dtpb.ContactPoint 
 	case kind == "VHN":
 		use = cpb.ContactPointUseCode_TEMP
 	}
+	e := c.a.contacts.new()
+	e.system.Value, e.value.Value = system, value
+	e.cp.System, e.cp.Value = &e.system, &e.value
 	if use != cpb.ContactPointUseCode_INVALID_UNINITIALIZED {
-		cp.Use = &dtpb.ContactPoint_UseCode{Value: use}
+		e.use.Value = use
+		e.cp.Use = &e.use
 	}
-	return cp
+	return &e.cp
 }
 
 // phoneNumber: XTN-12 unformatted number, else +country (area) local

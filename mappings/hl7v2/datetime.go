@@ -15,8 +15,9 @@ type dtm struct {
 }
 
 // parseDTM reads an HL7 date-time; values without an offset are read in
-// zone. ok is false for anything malformed.
-func parseDTM(s string, zone *time.Location) (dtm, bool) {
+// zone. ok is false for anything malformed. zones (possibly nil) keeps the
+// zones of offsets already met.
+func parseDTM(s string, zone *time.Location, zones *zoneCache) (dtm, bool) {
 	s = strings.TrimSpace(s)
 	body, off, hasOff := splitOffset(s)
 	frac := ""
@@ -49,7 +50,7 @@ func parseDTM(s string, zone *time.Location) (dtm, bool) {
 	}
 	loc := zone
 	if hasOff {
-		loc = time.FixedZone("", off)
+		loc = zones.fixed(off)
 	} else if prec <= dtpb.DateTime_DAY {
 		loc = time.UTC // a date is a calendar day wherever it is read
 	}
@@ -116,8 +117,42 @@ func two(n int) string {
 	return strconv.Itoa(n)
 }
 
-func (d dtm) dateTime() *dtpb.DateTime {
-	return &dtpb.DateTime{ValueUs: d.t.UnixMicro(), Timezone: tz(d.t), Precision: d.prec}
+// zoneCache keeps the last fixed zone made and the last offset rendered: a
+// message's date-times nearly all have the same offset.
+type zoneCache struct {
+	off   int
+	loc   *time.Location
+	tzOff int
+	tz    string
+}
+
+// fixed is time.FixedZone("", off).
+func (z *zoneCache) fixed(off int) *time.Location {
+	if z == nil {
+		return time.FixedZone("", off)
+	}
+	if z.loc == nil || z.off != off {
+		z.off, z.loc = off, time.FixedZone("", off)
+	}
+	return z.loc
+}
+
+// tzOf is tz(t).
+func (z *zoneCache) tzOf(t time.Time) string {
+	_, off := t.Zone()
+	if off == 0 {
+		return "Z"
+	}
+	if z.tz == "" || z.tzOff != off {
+		z.tzOff, z.tz = off, tz(t)
+	}
+	return z.tz
+}
+
+func (c *conv) dateTime(d dtm) *dtpb.DateTime {
+	p := c.a.dateTimes.new()
+	p.ValueUs, p.Timezone, p.Precision = d.t.UnixMicro(), c.zones.tzOf(d.t), d.prec
+	return p
 }
 
 // date keeps the calendar day only.

@@ -39,7 +39,7 @@ func (c *conv) startDocument(txa *er7.Segment) *docBuilder {
 	doc := &drpb.DocumentReference{
 		Status:  &drpb.DocumentReference_StatusCode{Value: availability(text(txa.Field(19)))},
 		Subject: c.subject(),
-		Type:    tableConcept(txa.Field(2), "0270"),
+		Type:    c.tableConcept(txa.Field(2), "0270"),
 	}
 	if ds, ok := completion[strings.ToUpper(text(txa.Field(17)))]; ok {
 		doc.DocStatus = &drpb.DocumentReference_DocStatusCode{Value: ds}
@@ -50,7 +50,7 @@ func (c *conv) startDocument(txa *er7.Segment) *docBuilder {
 		}
 	}
 	for _, f := range []int{5, 9} {
-		for _, r := range txa.Field(f).Reps() {
+		for r := range txa.Field(f).Repetitions() {
 			if ref := c.practitioner(r); ref != nil && !hasRef(doc.Author, ref) {
 				doc.Author = append(doc.Author, ref)
 			}
@@ -84,7 +84,7 @@ func hasRef(refs []*dtpb.Reference, r *dtpb.Reference) bool {
 
 // entityID reads an EI (id^namespace^universal id^type) as an Identifier.
 func (c *conv) entityID(v er7.Value) *dtpb.Identifier {
-	return identifier(text(v.Comp(1)), hdOf(text(v.Comp(2)), text(v.Comp(3)), text(v.Comp(4))), "")
+	return c.identifier(text(v.Comp(1)), hdOf(text(v.Comp(2)), text(v.Comp(3)), text(v.Comp(4))), "")
 }
 
 func (c *conv) documentID(id *dtpb.Identifier) string {
@@ -123,11 +123,11 @@ func (d *docBuilder) add(obx *er7.Segment) {
 	}
 	switch typ := strings.ToUpper(text(obx.Field(2))); typ {
 	case "TX", "FT", "ST", "":
-		for _, r := range obx.Field(5).Reps() {
+		for r := range obx.Field(5).Repetitions() {
 			d.lines = append(d.lines, r.String())
 		}
 	case "ED":
-		for _, r := range obx.Field(5).Reps() {
+		for r := range obx.Field(5).Repetitions() {
 			d.encapsulated(obx, r)
 		}
 	case "RP":
@@ -227,7 +227,7 @@ func (d *docBuilder) finish() error {
 	}
 	doc.Content = append(doc.Content, d.parts...)
 	if len(doc.Content) == 0 { // a notification (T01) without the content
-		doc.Content = []*drpb.DocumentReference_Content{{Attachment: &dtpb.Attachment{Title: str("document not transmitted")}}}
+		doc.Content = []*drpb.DocumentReference_Content{{Attachment: &dtpb.Attachment{Title: d.c.str("document not transmitted")}}}
 	}
 	switch strings.ToUpper(text(d.txa.Field(18))) {
 	case "V", "R":

@@ -34,7 +34,7 @@ var pv1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 17, 19, 36, 44,
 // a stay still meet. PV1-2 = N with no visit number means "no visit".
 func (c *conv) mapEncounter(pv1 *er7.Segment) {
 	class := strings.ToUpper(text(pv1.Field(2)))
-	visit, a := cx(pv1.Field(19))
+	visit, a := c.cx(pv1.Field(19))
 	if visit == nil && class == "N" {
 		c.unmapped(pv1, pv1Mapped...)
 		return
@@ -52,14 +52,14 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 		c.warn(pv1, 19, "no visit number nor admission time: encounter identified by this message only")
 	}
 	e.Id = &dtpb.Id{Value: bundle.ID("Encounter", c.encKey)}
-	e.ClassValue = encounterClass(class)
-	if pre, _ := cx(pv1.Field(5)); pre != nil {
+	e.ClassValue = c.encounterClass(class)
+	if pre, _ := c.cx(pv1.Field(5)); pre != nil {
 		e.Hospitalization = &encpb.Encounter_Hospitalization{PreAdmissionIdentifier: pre}
 	}
-	if t := tableConcept(pv1.Field(4), "0007"); t != nil {
+	if t := c.tableConcept(pv1.Field(4), "0007"); t != nil {
 		e.Type = append(e.Type, t)
 	}
-	e.ServiceType = tableConcept(pv1.Field(10), "0069")
+	e.ServiceType = c.tableConcept(pv1.Field(10), "0069")
 	c.encounter = e
 	c.visitPeople(pv1)
 	c.visitLocations(pv1)
@@ -69,14 +69,14 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 	c.unmapped(pv1, pv1Mapped...)
 }
 
-func encounterClass(code string) *dtpb.Coding {
+func (c *conv) encounterClass(code string) *dtpb.Coding {
 	if cl, ok := patientClasses[code]; ok {
-		return &dtpb.Coding{System: &dtpb.Uri{Value: actCode}, Code: &dtpb.Code{Value: cl[0]}, Display: str(cl[1])}
+		return &dtpb.Coding{System: &dtpb.Uri{Value: actCode}, Code: &dtpb.Code{Value: cl[0]}, Display: c.str(cl[1])}
 	}
 	// Encounter.class is required; the v3 null flavour says we do not know.
 	return &dtpb.Coding{
 		System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"},
-		Code:   &dtpb.Code{Value: "UNK"}, Display: str("unknown"),
+		Code:   &dtpb.Code{Value: "UNK"}, Display: c.str("unknown"),
 	}
 }
 
@@ -89,14 +89,14 @@ func (c *conv) visitPeople(pv1 *er7.Segment) {
 		display string
 	}{{7, "ATND", "attender"}, {8, "REF", "referrer"}, {9, "CON", "consultant"}, {17, "ADM", "admitter"}} {
 		var role *dtpb.CodeableConcept // shared by the field's repetitions
-		for _, r := range pv1.Field(p.field).Reps() {
+		for r := range pv1.Field(p.field).Repetitions() {
 			ref := c.practitioner(r)
 			if ref == nil {
 				continue
 			}
 			if role == nil {
 				role = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-					System: &dtpb.Uri{Value: participationType}, Code: &dtpb.Code{Value: p.code}, Display: str(p.display),
+					System: &dtpb.Uri{Value: participationType}, Code: &dtpb.Code{Value: p.code}, Display: c.str(p.display),
 				}}}
 			}
 			c.addParticipant(role, ref)
@@ -146,11 +146,11 @@ func (c *conv) location(v er7.Value) *dtpb.Reference {
 	}
 	l := &locpb.Location{
 		Id:   &dtpb.Id{Value: bundle.ID(append([]string{"Location", facKey}, parts...)...)},
-		Name: str(strings.Join(parts, " ")),
+		Name: c.str(strings.Join(parts, " ")),
 		Mode: &locpb.Location_ModeCode{Value: cpb.LocationModeCode_INSTANCE},
 	}
 	if d := text(v.Comp(9)); d != "" {
-		l.Description = str(d)
+		l.Description = c.str(d)
 	}
 	phys := [2]string{"wa", "Ward"}
 	switch {
@@ -160,7 +160,7 @@ func (c *conv) location(v er7.Value) *dtpb.Reference {
 		phys = [2]string{"ro", "Room"}
 	}
 	l.PhysicalType = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-		System: &dtpb.Uri{Value: locationType}, Code: &dtpb.Code{Value: phys[0]}, Display: str(phys[1]),
+		System: &dtpb.Uri{Value: locationType}, Code: &dtpb.Code{Value: phys[0]}, Display: c.str(phys[1]),
 	}}}
 	c.put(l)
 	return resource.Ref("Location", l.Id.Value)
@@ -170,10 +170,10 @@ func (c *conv) location(v er7.Value) *dtpb.Reference {
 func (c *conv) visitPeriod(pv1 *er7.Segment) {
 	p := &dtpb.Period{}
 	if t, ok := c.dtm(pv1, 44); ok {
-		p.Start = t.dateTime()
+		p.Start = c.dateTime(t)
 	}
 	if t, ok := c.dtm(pv1, 45); ok {
-		p.End = t.dateTime()
+		p.End = c.dateTime(t)
 	}
 	if p.Start != nil || p.End != nil {
 		c.encounter.Period = p
@@ -187,12 +187,12 @@ func (c *conv) hospitalization(pv1 *er7.Segment) {
 	if h == nil {
 		h = &encpb.Encounter_Hospitalization{}
 	}
-	h.ReAdmission = tableConcept(pv1.Field(13), "0092")
-	h.AdmitSource = tableConcept(pv1.Field(14), "0023")
-	if vip := tableConcept(pv1.Field(16), "0099"); vip != nil {
+	h.ReAdmission = c.tableConcept(pv1.Field(13), "0092")
+	h.AdmitSource = c.tableConcept(pv1.Field(14), "0023")
+	if vip := c.tableConcept(pv1.Field(16), "0099"); vip != nil {
 		h.SpecialCourtesy = append(h.SpecialCourtesy, vip)
 	}
-	h.DischargeDisposition = tableConcept(pv1.Field(36), "0112")
+	h.DischargeDisposition = c.tableConcept(pv1.Field(36), "0112")
 	if h.PreAdmissionIdentifier != nil || h.ReAdmission != nil || h.AdmitSource != nil ||
 		len(h.SpecialCourtesy) > 0 || h.DischargeDisposition != nil {
 		c.encounter.Hospitalization = h
@@ -205,7 +205,7 @@ func (c *conv) mapPV2(s *er7.Segment) {
 		c.warnSegment(s)
 		return
 	}
-	if r := concept(s.Field(3)); r != nil {
+	if r := c.concept(s.Field(3)); r != nil {
 		c.encounter.ReasonCode = append(c.encounter.ReasonCode, r)
 	}
 	c.unmapped(s, 3)
@@ -223,13 +223,13 @@ func (c *conv) mapZBE(s *er7.Segment) {
 	e := c.encounter
 	// ZBE-1 is an EI: id^namespace^universal id^universal id type.
 	ei := s.Field(1)
-	if mv := identifier(text(ei.Comp(1)), hdOf(text(ei.Comp(2)), text(ei.Comp(3)), text(ei.Comp(4))), ""); mv != nil {
+	if mv := c.identifier(text(ei.Comp(1)), hdOf(text(ei.Comp(2)), text(ei.Comp(3)), text(ei.Comp(4))), ""); mv != nil {
 		mv.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_SECONDARY}
-		mv.Type = &dtpb.CodeableConcept{Text: str("movement")}
+		mv.Type = &dtpb.CodeableConcept{Text: c.str("movement")}
 		e.Identifier = append(e.Identifier, mv)
 	}
 	if t, ok := c.dtm(s, 2); ok && len(e.Location) > 0 {
-		e.Location[0].Period = &dtpb.Period{Start: t.dateTime()}
+		e.Location[0].Period = &dtpb.Period{Start: c.dateTime(t)}
 	}
 	if org := c.organization(s.Field(7)); org != nil {
 		e.ServiceProvider = org
@@ -286,12 +286,12 @@ func (c *conv) finishEncounter() {
 func (c *conv) eventDateTime() *dtpb.DateTime {
 	evn := c.msg.First("EVN")
 	for _, f := range []int{6, 2} {
-		if t, ok := parseDTM(text(evn.Field(f).Comp(1)), c.zone); ok {
-			return t.dateTime()
+		if t, ok := parseDTM(text(evn.Field(f).Comp(1)), c.zone, &c.zones); ok {
+			return c.dateTime(t)
 		}
 	}
-	if t, ok := parseDTM(text(c.msg.MSH().Field(7).Comp(1)), c.zone); ok {
-		return t.dateTime()
+	if t, ok := parseDTM(text(c.msg.MSH().Field(7).Comp(1)), c.zone, &c.zones); ok {
+		return c.dateTime(t)
 	}
 	return nil
 }

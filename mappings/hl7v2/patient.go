@@ -32,8 +32,8 @@ func (c *conv) mapPatient(pid *er7.Segment) error {
 	p := &ppb.Patient{}
 	var key []string
 	for _, f := range []int{3, 2, 4} {
-		for _, r := range pid.Field(f).Reps() {
-			id, a := cx(r)
+		for r := range pid.Field(f).Repetitions() {
+			id, a := c.cx(r)
 			if id == nil {
 				continue
 			}
@@ -67,8 +67,8 @@ func authorityKey(a authority, scope string) string {
 }
 
 func (c *conv) demographics(pid *er7.Segment, p *ppb.Patient) {
-	for _, r := range pid.Field(5).Reps() {
-		if n := humanName(r, 1, 7); n != nil {
+	for r := range pid.Field(5).Repetitions() {
+		if n := c.humanName(r, 1, 7); n != nil {
 			p.Name = append(p.Name, n)
 		}
 	}
@@ -84,27 +84,27 @@ func (c *conv) demographics(pid *er7.Segment, p *ppb.Patient) {
 	if place := text(pid.Field(23)); place != "" {
 		p.Extension = append(p.Extension, &dtpb.Extension{
 			Url:   &dtpb.Uri{Value: birthPlaceURL},
-			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Address{Address: &dtpb.Address{City: str(place)}}},
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Address{Address: &dtpb.Address{City: c.str(place)}}},
 		})
 	}
 	if g, ok := genders[strings.ToUpper(text(pid.Field(8)))]; ok {
 		p.Gender = &ppb.Patient_GenderCode{Value: g}
 	}
-	for _, r := range pid.Field(11).Reps() {
-		if a := address(r); a != nil {
+	for r := range pid.Field(11).Repetitions() {
+		if a := c.address(r); a != nil {
 			p.Address = append(p.Address, a)
 		}
 	}
-	p.Telecom = append(telecoms(pid.Field(13), cpb.ContactPointUseCode_HOME), telecoms(pid.Field(14), cpb.ContactPointUseCode_WORK)...)
-	p.MaritalStatus = maritalStatus(text(pid.Field(16)))
+	p.Telecom = append(c.telecoms(pid.Field(13), cpb.ContactPointUseCode_HOME), c.telecoms(pid.Field(14), cpb.ContactPointUseCode_WORK)...)
+	p.MaritalStatus = c.maritalStatus(text(pid.Field(16)))
 	c.birthAndDeath(pid, p)
-	p.Extension = append(p.Extension, identityReliability(pid.Field(32))...)
+	p.Extension = append(p.Extension, c.identityReliability(pid.Field(32))...)
 }
 
-func telecoms(v er7.Value, use cpb.ContactPointUseCode_Value) []*dtpb.ContactPoint {
+func (c *conv) telecoms(v er7.Value, use cpb.ContactPointUseCode_Value) []*dtpb.ContactPoint {
 	var out []*dtpb.ContactPoint
-	for _, r := range v.Reps() {
-		if t := telecom(r, use); t != nil {
+	for r := range v.Repetitions() {
+		if t := c.telecom(r, use); t != nil {
 			out = append(out, t)
 		}
 	}
@@ -118,14 +118,21 @@ var genders = map[string]cpb.AdministrativeGenderCode_Value{
 }
 
 // maritalStatus maps HL7 table 0002 to v3-MaritalStatus.
-func maritalStatus(code string) *dtpb.CodeableConcept {
-	v3 := map[string]string{"M": "M", "S": "S", "D": "D", "W": "W", "A": "L", "P": "T", "C": "C", "U": "UNK", "I": "I"}[strings.ToUpper(code)]
-	if v3 == "" {
+func (c *conv) maritalStatus(code string) *dtpb.CodeableConcept {
+	var v3 string
+	switch strings.ToUpper(code) {
+	case "M", "S", "D", "W", "C", "I":
+		v3 = strings.ToUpper(code)
+	case "A":
+		v3 = "L"
+	case "P":
+		v3 = "T"
+	case "U":
+		v3 = "UNK"
+	default:
 		return nil
 	}
-	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-		System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"}, Code: &dtpb.Code{Value: v3},
-	}}}
+	return c.a.conceptOf("http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", v3, "")
 }
 
 // birthAndDeath maps multiple birth (PID-24/25) and death (PID-29/30).
@@ -140,7 +147,7 @@ func (c *conv) birthAndDeath(pid *er7.Segment, p *ppb.Patient) {
 		p.MultipleBirth = &ppb.Patient_MultipleBirthX{Choice: &ppb.Patient_MultipleBirthX_Boolean{Boolean: &dtpb.Boolean{Value: yn == "Y"}}}
 	}
 	if t, ok := c.dtm(pid, 29); ok {
-		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_DateTime{DateTime: t.dateTime()}}
+		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_DateTime{DateTime: c.dateTime(t)}}
 	} else if yn := strings.ToUpper(text(pid.Field(30))); yn == "Y" || yn == "N" {
 		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_Boolean{Boolean: &dtpb.Boolean{Value: yn == "Y"}}}
 	}
@@ -148,9 +155,9 @@ func (c *conv) birthAndDeath(pid *er7.Segment, p *ppb.Patient) {
 
 // identityReliability maps each PID-32 code (VIDE, PROV, VALI, DOUTE,
 // FICTI, ...) to an FR Core identity-reliability extension.
-func identityReliability(v er7.Value) []*dtpb.Extension {
+func (c *conv) identityReliability(v er7.Value) []*dtpb.Extension {
 	var out []*dtpb.Extension
-	for _, r := range v.Reps() {
+	for r := range v.Repetitions() {
 		code := strings.ToUpper(text(r.Comp(1)))
 		if code == "" {
 			continue
@@ -172,10 +179,10 @@ func identityReliability(v er7.Value) []*dtpb.Extension {
 // become Patient.generalPractitioner; PD1-12 = Y (protection indicator)
 // restricts everything the message gives.
 func (c *conv) mapPD1(s *er7.Segment) {
-	for _, r := range s.Field(3).Reps() {
+	for r := range s.Field(3).Repetitions() {
 		c.addGP(c.organization(r))
 	}
-	for _, r := range s.Field(4).Reps() {
+	for r := range s.Field(4).Repetitions() {
 		c.addGP(c.practitioner(r))
 	}
 	if strings.EqualFold(text(s.Field(12)), "Y") {
@@ -196,14 +203,14 @@ func (c *conv) mapROL(s *er7.Segment) {
 		return
 	}
 	role := strings.ToUpper(text(s.Field(3).Comp(1)))
-	for _, r := range s.Field(4).Reps() {
+	for r := range s.Field(4).Repetitions() {
 		ref := c.practitioner(r)
 		switch {
 		case ref == nil:
 		case primaryCareRoles[role]:
 			c.addGP(ref)
 		case c.encounter != nil:
-			c.addParticipant(concept(s.Field(3)), ref)
+			c.addParticipant(c.concept(s.Field(3)), ref)
 		default:
 			c.warn(s, 3, "role without an encounter not mapped")
 		}
@@ -230,8 +237,8 @@ var nk1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 15, 16}
 // labelled ADM and SOC (carers and family are social information).
 func (c *conv) mapNK1(s *er7.Segment) {
 	rp := &rppb.RelatedPerson{Patient: resource.Ref("Patient", c.patientID)}
-	for _, r := range s.Field(2).Reps() {
-		if n := humanName(r, 1, 7); n != nil {
+	for r := range s.Field(2).Repetitions() {
+		if n := c.humanName(r, 1, 7); n != nil {
 			rp.Name = append(rp.Name, n)
 		}
 	}
@@ -239,17 +246,17 @@ func (c *conv) mapNK1(s *er7.Segment) {
 		c.warn(s, 2, "next of kin without a person name not mapped")
 		return
 	}
-	for _, rel := range []*dtpb.CodeableConcept{tableConcept(s.Field(3), "0063"), tableConcept(s.Field(7), "0131")} {
+	for _, rel := range []*dtpb.CodeableConcept{c.tableConcept(s.Field(3), "0063"), c.tableConcept(s.Field(7), "0131")} {
 		if rel != nil {
 			rp.Relationship = append(rp.Relationship, rel)
 		}
 	}
-	for _, r := range s.Field(4).Reps() {
-		if a := address(r); a != nil {
+	for r := range s.Field(4).Repetitions() {
+		if a := c.address(r); a != nil {
 			rp.Address = append(rp.Address, a)
 		}
 	}
-	rp.Telecom = append(telecoms(s.Field(5), cpb.ContactPointUseCode_HOME), telecoms(s.Field(6), cpb.ContactPointUseCode_WORK)...)
+	rp.Telecom = append(c.telecoms(s.Field(5), cpb.ContactPointUseCode_HOME), c.telecoms(s.Field(6), cpb.ContactPointUseCode_WORK)...)
 	if g, ok := genders[strings.ToUpper(text(s.Field(15)))]; ok {
 		rp.Gender = &rppb.RelatedPerson_GenderCode{Value: g}
 	}

@@ -32,24 +32,24 @@ func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 		}
 		id = bundle.ID("Practitioner", key, idValue)
 	} else {
-		if name = humanName(v, 2, 10); name == nil {
+		if name = c.humanName(v, 2, 10); name == nil {
 			return nil
 		}
 		id = bundle.ID("Practitioner", c.scope, "name", name.GetFamily().GetValue(), givenOf(name))
 	}
 	// The first mention of a practitioner in a message is the one kept.
-	if c.b.Get("Practitioner/"+id) != nil {
+	if c.b.GetID("Practitioner", id) != nil {
 		return resource.Ref("Practitioner", id)
 	}
 	if name == nil {
-		name = humanName(v, 2, 10)
+		name = c.humanName(v, 2, 10)
 	}
-	p := &prpb.Practitioner{Id: &dtpb.Id{Value: id}}
+	p := &prpb.Practitioner{Id: c.a.id(id)}
 	if name != nil {
-		p.Name = []*dtpb.HumanName{name}
+		p.Name = c.a.nameList.one(name)
 	}
 	typ := strings.ToUpper(text(v.Comp(13)))
-	if id := identifier(idValue, a, typ); id != nil {
+	if id := c.identifier(idValue, a, typ); id != nil {
 		p.Identifier = append(p.Identifier, id)
 	}
 	if a.system == terminology.IDNPS && typ == "RPPS" && len(idValue) == 12 && idValue[0] == '8' {
@@ -62,6 +62,12 @@ func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 }
 
 func givenOf(n *dtpb.HumanName) string {
+	switch g := n.GetGiven(); len(g) {
+	case 0:
+		return ""
+	case 1: // nearly always: no joining
+		return g[0].GetValue()
+	}
 	var parts []string
 	for _, g := range n.GetGiven() {
 		parts = append(parts, g.GetValue())
@@ -93,11 +99,11 @@ func (c *conv) organization(v er7.Value) *dtpb.Reference {
 		id = bundle.ID("Organization", c.scope, "name", name)
 	}
 	// The first mention of an organization in a message is the one kept.
-	if c.b.Get("Organization/"+id) != nil {
+	if c.b.GetID("Organization", id) != nil {
 		return resource.Ref("Organization", id)
 	}
-	o := &orgpb.Organization{Id: &dtpb.Id{Value: id}, Name: str(name)}
-	if ident := identifier(idValue, a, text(v.Comp(7))); ident != nil {
+	o := &orgpb.Organization{Id: c.a.id(id), Name: c.str(name)}
+	if ident := c.identifier(idValue, a, text(v.Comp(7))); ident != nil {
 		o.Identifier = append(o.Identifier, ident)
 	}
 	c.put(o)

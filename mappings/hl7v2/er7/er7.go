@@ -15,6 +15,7 @@
 package er7
 
 import (
+	"iter"
 	"strings"
 )
 
@@ -234,6 +235,32 @@ func (v Value) Reps() []Value {
 		}
 		out = append(out, Value{s: rest[:i], d: v.d, lvl: repLevel})
 		rest = rest[i+1:]
+	}
+}
+
+// Repetitions yields what Reps returns, without a slice: mappings walk
+// the repetitions of most fields they read.
+func (v Value) Repetitions() iter.Seq[Value] {
+	return func(yield func(Value) bool) {
+		if v.s == "" {
+			return
+		}
+		if v.lvl != fieldLevel {
+			yield(v)
+			return
+		}
+		rest := v.s
+		for {
+			i := strings.IndexByte(rest, v.d.Repetition)
+			if i < 0 {
+				yield(Value{s: rest, d: v.d, lvl: repLevel})
+				return
+			}
+			if !yield(Value{s: rest[:i], d: v.d, lvl: repLevel}) {
+				return
+			}
+			rest = rest[i+1:]
+		}
 	}
 }
 

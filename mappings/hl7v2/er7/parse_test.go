@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -304,4 +305,30 @@ func BenchmarkParse(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(all)), "ns/msg")
 	})
+}
+
+// TestRepetitions: Repetitions yields what Reps returns, for every field of
+// the corpus and at every level.
+func TestRepetitions(t *testing.T) {
+	t.Parallel()
+	for name, data := range corpus(t) {
+		m, err := Parse(data)
+		if err != nil {
+			continue
+		}
+		for _, s := range m.Segments {
+			for i := 1; i <= s.Len(); i++ {
+				f := s.Field(i)
+				for _, v := range []Value{f, f.Rep(0), f.Comp(1), f.Sub(1), {}} {
+					var got []Value
+					for r := range v.Repetitions() {
+						got = append(got, r)
+					}
+					if want := v.Reps(); !slices.Equal(got, want) {
+						t.Fatalf("%s %s-%d: Repetitions gives %v, Reps %v", name, s.Name, i, got, want)
+					}
+				}
+			}
+		}
+	}
 }
