@@ -32,40 +32,68 @@ type Value struct {
 // nobody searches on a novel).
 const maxText = 256
 
-// Extract returns the index entries of res for every parameter of its type.
+// extraction lists, per type, the parameters in name order with their
+// paths split into steps, so that Extract neither splits strings nor
+// depends on map order: a resource gives its values in one order, and an
+// unchanged resource the same encoded values.
+type extractParam struct {
+	p     Param
+	paths [][]protoreflect.Name
+}
+
+var extraction = func() map[string][]extractParam {
+	out := make(map[string][]extractParam, len(registry))
+	for typ := range registry {
+		var eps []extractParam
+		for _, p := range Params(typ) {
+			ep := extractParam{p: p}
+			for _, path := range p.Paths {
+				var steps []protoreflect.Name
+				for _, s := range strings.Split(path, ".") {
+					steps = append(steps, protoreflect.Name(s))
+				}
+				ep.paths = append(ep.paths, steps)
+			}
+			eps = append(eps, ep)
+		}
+		out[typ] = eps
+	}
+	return out
+}()
+
+// Extract returns the index entries of res for every parameter of its
+// type, parameter by parameter in name order.
 func Extract(res proto.Message) []Value {
-	typ := resource.Type(res)
 	var out []Value
-	for _, p := range registry[typ] {
-		for _, path := range p.Paths {
-			walk(res.ProtoReflect(), strings.Split(path, "."), func(m protoreflect.Message) {
-				out = appendValues(out, p, m)
-			})
+	m := res.ProtoReflect()
+	for i := range extraction[resource.Type(res)] {
+		ep := &extraction[resource.Type(res)][i]
+		for _, path := range ep.paths {
+			out = walk(out, ep.p, m, path)
 		}
 	}
 	return dedupe(out)
 }
 
-// walk visits the messages reached by following path from m; repeated fields
-// fan out and choice types ([x]) are entered transparently.
-func walk(m protoreflect.Message, path []string, visit func(protoreflect.Message)) {
+// walk appends the values of p found by following path from m; repeated
+// fields fan out and choice types ([x]) are entered transparently.
+func walk(out []Value, p Param, m protoreflect.Message, path []protoreflect.Name) []Value {
 	m = enterChoice(m)
 	if len(path) == 0 {
-		visit(m)
-		return
+		return appendValues(out, p, m)
 	}
-	f := m.Descriptor().Fields().ByName(protoreflect.Name(path[0]))
+	f := m.Descriptor().Fields().ByName(path[0])
 	if f == nil || f.Kind() != protoreflect.MessageKind || !m.Has(f) {
-		return
+		return out
 	}
 	if f.IsList() {
 		l := m.Get(f).List()
 		for i := 0; i < l.Len(); i++ {
-			walk(l.Get(i).Message(), path[1:], visit)
+			out = walk(out, p, l.Get(i).Message(), path[1:])
 		}
-		return
+		return out
 	}
-	walk(m.Get(f).Message(), path[1:], visit)
+	return walk(out, p, m.Get(f).Message(), path[1:])
 }
 
 // enterChoice returns the chosen value of a google/fhir choice-type message

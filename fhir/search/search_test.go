@@ -220,3 +220,30 @@ func BenchmarkExtractCarePlan(b *testing.B) {
 		Extract(m)
 	}
 }
+
+// TestExtractOrder: values come parameter by parameter in name order, the
+// same on every call, so an unchanged resource encodes the same values.
+func TestExtractOrder(t *testing.T) {
+	data, err := os.ReadFile("../../../shared/corpus/fhir/r4-CarePlan-f001.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := codec.MustNew().Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := Extract(m)
+	if len(first) < 5 {
+		t.Fatalf("only %d values", len(first))
+	}
+	for i := 1; i < len(first); i++ {
+		if first[i].Param < first[i-1].Param {
+			t.Fatalf("value %d (%s) after %s", i, first[i].Param, first[i-1].Param)
+		}
+	}
+	for range 20 {
+		if got := Extract(m); !slices.Equal(got, first) {
+			t.Fatalf("Extract gave another order: %v, then %v", first, got)
+		}
+	}
+}
