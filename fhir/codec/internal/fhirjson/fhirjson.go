@@ -30,6 +30,7 @@
 package fhirjson
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -80,7 +81,11 @@ type Printer struct {
 	plans       sync.Map                            // reflect.Type -> *plan
 	entryPlan   *plan                               // ContainedResource, as Bundle entries hold resources
 	b64         *[4096]uint16                       // the two base64 characters of every 12 bits, first in the low byte
+	bufs        sync.Pool                           // *[]byte: buffers to print into, copied out at the end
 }
+
+// maxPooled bounds the buffers kept for the next Marshal.
+const maxPooled = 8 << 20
 
 // New returns a Printer.
 func New() (*Printer, error) {
@@ -142,7 +147,24 @@ func (p *Printer) Marshal(m proto.Message) ([]byte, error) { return p.marshal(m,
 func (p *Printer) MarshalDirect(m proto.Message) ([]byte, error) { return p.marshal(m, false) }
 
 func (p *Printer) marshal(m proto.Message, fallback bool) ([]byte, error) {
-	w := &writer{p: p, fallback: fallback, buf: make([]byte, 0, sizeHint(m))}
+	// Print into a buffer kept from an earlier call and return an exact
+	// copy: cheaper than a fresh buffer sized by guess, which must be zeroed,
+	// is larger than needed, and copies everything when it grows.
+	bp, _ := p.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := (*bp)[:0]
+	if n := sizeHint(m); cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
+	w := &writer{p: p, fallback: fallback, buf: buf}
+	defer func() {
+		if cap(w.buf) <= maxPooled {
+			*bp = w.buf[:0]
+			p.bufs.Put(bp)
+		}
+	}()
 	v := reflect.ValueOf(m)
 	pl := p.planOf(v.Type())
 	var err error
@@ -154,7 +176,7 @@ func (p *Printer) marshal(m proto.Message, fallback bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.buf, nil
+	return bytes.Clone(w.buf), nil
 }
 
 // info is what the printer needs to know about a message type, computed
