@@ -69,6 +69,7 @@ func Convert(doc []byte, opts Options) (res *bundle.Result, err error) {
 		return nil, &outcome.Error{Kind: outcome.Invalid, Summary: "not a CDA document: unreadable XML", Err: err,
 			Issues: []outcome.Issue{{Severity: outcome.SevError, Text: err.Error()}}}
 	}
+	defer t.release() // after the conversion, which reads it: the output holds only strings
 	root := el{t, 0}
 	if root.name() != "ClinicalDocument" || !root.isCDA() {
 		return nil, outcome.New(outcome.Invalid, "not a CDA document",

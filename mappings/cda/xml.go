@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -70,6 +71,38 @@ type tree struct {
 	ids   map[string]int32 // narrative ID attributes
 }
 
+// trees keeps the arenas of documents converted for the next ones: a
+// tree is garbage once its conversion returns (what the conversion keeps
+// are strings), and allocating and zeroing its arenas anew cost more than
+// parsing into them.
+var trees = sync.Pool{New: func() any { return &tree{ids: map[string]int32{}} }}
+
+// newTree returns an empty tree with room for about nodes nodes and attrs
+// attributes.
+func newTree(nodes, attrs int) *tree {
+	t := trees.Get().(*tree)
+	if cap(t.nodes) < nodes {
+		t.nodes = make([]node, 0, nodes)
+	}
+	if cap(t.attrs) < attrs {
+		t.attrs = make([]attr, 0, attrs)
+	}
+	return t
+}
+
+// release returns t to trees; t must not be used afterwards.
+func (t *tree) release() {
+	if cap(t.nodes) > maxPooledNodes {
+		return
+	}
+	t.nodes, t.attrs = t.nodes[:0], t.attrs[:0]
+	clear(t.ids)
+	trees.Put(t)
+}
+
+// maxPooledNodes bounds the trees kept: a few MB of arenas.
+const maxPooledNodes = 64 << 10
+
 // Parse limits. The size limit is Options.MaxSize.
 const (
 	maxDepth = 256
@@ -128,13 +161,10 @@ func parseXML(doc []byte) (*tree, error) {
 	// Size the arenas once: an element starts at a '<' and a text node ends
 	// at one, and end tags rarely follow text outside narrative, so nodes
 	// are about as many as '<'; every attribute has a '='.
-	p := &parser{s: s, t: &tree{
-		nodes: make([]node, 0, strings.Count(s, "<")+16),
-		attrs: make([]attr, 0, strings.Count(s, "=")+16),
-		ids:   map[string]int32{},
-	}}
+	p := &parser{s: s, t: newTree(strings.Count(s, "<")+16, strings.Count(s, "=")+16)}
 	p.bindings = append(p.bindings, binding{prefix: "xml", ns: nsXML, depth: -1})
 	if err := p.run(); err != nil {
+		p.t.release()
 		return nil, &syntaxError{p.i, err}
 	}
 	return p.t, nil
