@@ -1,6 +1,7 @@
 package search
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -245,5 +246,23 @@ func TestExtractOrder(t *testing.T) {
 		if got := Extract(m); !slices.Equal(got, first) {
 			t.Fatalf("Extract gave another order: %v, then %v", first, got)
 		}
+	}
+}
+
+// BenchmarkExtractCarePlan5KB extracts the index values of the 5 KB
+// CarePlan (24 activities) that the store and API create benchmarks write.
+func BenchmarkExtractCarePlan5KB(b *testing.B) {
+	var acts []string
+	for i := 0; i < 24; i++ {
+		acts = append(acts, fmt.Sprintf(`{"detail":{"kind":"ServiceRequest","code":{"coding":[{"system":"http://snomed.info/sct","code":"2290080%02d","display":"Home nursing visit number %d"}]},"status":"scheduled","description":"Wound care and anticoagulant check, visit %d"}}`, i, i, i))
+	}
+	js := `{"resourceType":"CarePlan","meta":{"lastUpdated":"2026-11-22T10:00:00Z"},"status":"active","intent":"plan","subject":{"reference":"Patient/p1"},"activity":[` + strings.Join(acts, ",") + `]}`
+	m, err := codec.MustNew().Decode([]byte(js))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Extract(m)
 	}
 }
