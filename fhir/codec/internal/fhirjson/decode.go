@@ -32,6 +32,7 @@ import (
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -82,7 +83,9 @@ type msgInfo struct {
 	desc protoreflect.MessageDescriptor
 	keys map[string]*fieldInfo // JSON key -> field, incl. "_x" and choice keys
 
-	required []protoreflect.FieldDescriptor // validation_requirement REQUIRED_BY_FHIR
+	required      []protoreflect.FieldDescriptor // validation_requirement REQUIRED_BY_FHIR
+	requiredSlots []uint                         // their key slots: present iff the slot or slot+1 was seen
+	requiredOther []protoreflect.FieldDescriptor // required fields without a key, checked with Has
 
 	isReference   bool // google.fhir.r4.core.Reference
 	isContained   bool // ContainedResource
@@ -100,8 +103,10 @@ type msgInfo struct {
 	precDay, precSec, precMill protoreflect.EnumNumber
 	precMicro                  protoreflect.EnumNumber
 	regex                      *regexp.Regexp
-	enumNames                  map[string]protoreflect.EnumNumber // upper-case name -> number (not 0)
-	enumCodes                  map[string]protoreflect.EnumNumber // fhir_original_code -> number
+	typ                        protoreflect.MessageType
+	ctor                       func(primValue) protoreflect.Message // concrete constructor, or nil
+	enumNames                  map[string]protoreflect.EnumNumber   // upper-case name -> number (not 0)
+	enumCodes                  map[string]protoreflect.EnumNumber   // fhir_original_code -> number
 }
 
 // fieldInfo is one JSON key of a message.
@@ -122,8 +127,9 @@ type fieldInfo struct {
 // Decoder parses FHIR R4 JSON resources. It is safe for concurrent use.
 type Decoder struct {
 	infos     map[protoreflect.FullName]*msgInfo
-	resources map[string]resourceInfo // resource type -> ContainedResource field and info
-	refFields map[string]protoreflect.FieldDescriptor
+	resources map[string]resourceInfo                 // resource type -> ContainedResource field and info
+	refFields map[string]protoreflect.FieldDescriptor // resource type -> typed Reference field
+	refTypeOf map[protoreflect.FieldNumber]string     // typed Reference field -> resource type
 	ref       refInfo
 	strInfo   *msgInfo
 }
@@ -148,6 +154,7 @@ func NewDecoder() (*Decoder, error) {
 		infos:     map[protoreflect.FullName]*msgInfo{},
 		resources: map[string]resourceInfo{},
 		refFields: map[string]protoreflect.FieldDescriptor{},
+		refTypeOf: map[protoreflect.FieldNumber]string{},
 	}
 	crDesc := (&bcrpb.ContainedResource{}).ProtoReflect().Descriptor()
 	root := d.info(crDesc)
@@ -165,6 +172,7 @@ func NewDecoder() (*Decoder, error) {
 		f := ro.Fields().Get(i)
 		if t := proto.GetExtension(f.Options(), apb.E_ReferencedFhirType).(string); t != "" && f.Message() != nil && f.Message().Name() == "ReferenceId" {
 			d.refFields[t] = f
+			d.refTypeOf[f.Number()] = t
 		}
 	}
 	ridDesc := (&dtpb.ReferenceId{}).ProtoReflect().Descriptor()
@@ -245,6 +253,20 @@ func (d *Decoder) info(md protoreflect.MessageDescriptor) *msgInfo {
 			}
 		}
 	}
+	for _, f := range mi.required {
+		slot, ok := uint(0), false
+		for _, fi := range mi.keys {
+			if fi.fd == f {
+				slot, ok = fi.slot&^1, true
+				break
+			}
+		}
+		if ok {
+			mi.requiredSlots = append(mi.requiredSlots, slot)
+		} else {
+			mi.requiredOther = append(mi.requiredOther, f)
+		}
+	}
 	return mi
 }
 
@@ -315,6 +337,13 @@ func refTypes(f protoreflect.FieldDescriptor) []string {
 func (d *Decoder) primitive(mi *msgInfo) {
 	md := mi.desc
 	fs := md.Fields()
+	mi.ctor = primitiveCtor(md.FullName())
+	if mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName()); err == nil {
+		mi.typ = mt
+	} else {
+		mi.prim = pUnsupported
+		return
+	}
 	mi.value = fs.ByName("value")
 	mi.extension = fs.ByName("extension")
 	switch md.Name() {
@@ -542,7 +571,7 @@ func (p *parser) object(m protoreflect.Message, mi *msgInfo, depth int, isResour
 			if fi.ext {
 				exts = append(exts, fi)
 			}
-			if err := p.field(m, fi, depth); err != nil {
+			if err := p.field(m, fi, depth, fi.ext || seen.has(fi.slot+1)); err != nil {
 				return err
 			}
 		}
@@ -566,7 +595,13 @@ func (p *parser) object(m protoreflect.Message, mi *msgInfo, depth int, isResour
 			return err
 		}
 	}
-	for _, f := range mi.required {
+	// A key seen means its field is set: values are never empty.
+	for _, slot := range mi.requiredSlots {
+		if !seen.has(slot) && !seen.has(slot+1) {
+			return declined("required field missing")
+		}
+	}
+	for _, f := range mi.requiredOther {
 		if !m.Has(f) {
 			return declined("required field missing")
 		}
@@ -577,8 +612,8 @@ func (p *parser) object(m protoreflect.Message, mi *msgInfo, depth int, isResour
 	if mi.isExtension {
 		// jsonformat adds and removes extensions with these URLs itself
 		// (primitiveHasNoValue, base64 separator/stride).
-		url := m.Get(mi.url).Message().Get(mi.urlValue).String()
-		if strings.HasPrefix(url, "https://g.co/fhir/") {
+		e, ok := m.Interface().(*dtpb.Extension)
+		if !ok || strings.HasPrefix(e.GetUrl().GetValue(), "https://g.co/fhir/") {
 			return declined("internal extension URL")
 		}
 	}
@@ -599,8 +634,9 @@ func (p *parser) target(m protoreflect.Message, fi *fieldInfo) (protoreflect.Mes
 	return cm, fi.member, nil
 }
 
-// field reads the value of one key into m.
-func (p *parser) field(m protoreflect.Message, fi *fieldInfo, depth int) error {
+// field reads the value of one key into m. merge says the field may be set
+// already (by the "_x" of a primitive).
+func (p *parser) field(m protoreflect.Message, fi *fieldInfo, depth int, merge bool) error {
 	t, f, err := p.target(m, fi)
 	if err != nil {
 		return err
@@ -610,6 +646,14 @@ func (p *parser) field(m protoreflect.Message, fi *fieldInfo, depth int) error {
 	}
 	if f.IsList() {
 		return p.list(t.Mutable(f).List(), fi, depth)
+	}
+	if fi.msg.prim != pNotPrimitive && !merge {
+		v, err := p.readPrimitive(fi.msg)
+		if err != nil {
+			return err
+		}
+		t.Set(f, protoreflect.ValueOfMessage(fi.msg.newPrimitive(v)))
+		return nil
 	}
 	return p.single(t.Mutable(f).Message(), fi, depth)
 }
@@ -624,7 +668,12 @@ func (p *parser) single(m protoreflect.Message, fi *fieldInfo, depth int) error 
 		}
 		return p.object(m, mi, depth+1, false)
 	case mi.prim != pNotPrimitive:
-		return p.primitive(m, mi)
+		v, err := p.readPrimitive(mi)
+		if err != nil {
+			return err
+		}
+		mi.setPrimitive(m, v)
+		return nil
 	case mi.isContained:
 		if p.peek() != '{' {
 			return declined("resource not an object")
@@ -639,7 +688,7 @@ func (p *parser) single(m protoreflect.Message, fi *fieldInfo, depth int) error 
 		return err
 	}
 	if mi.isReference && fi.refTypes != nil {
-		return p.checkRefType(m, fi.refTypes)
+		return checkRefType(p.refType, fi.refTypes)
 	}
 	return nil
 }
@@ -661,6 +710,12 @@ func (p *parser) list(l protoreflect.List, fi *fieldInfo, depth int) error {
 		}
 		var m protoreflect.Message
 		switch {
+		case n == 0 && fi.msg.prim != pNotPrimitive && !fi.ext:
+			v, err := p.readPrimitive(fi.msg)
+			if err != nil {
+				return err
+			}
+			l.Append(protoreflect.ValueOfMessage(fi.msg.newPrimitive(v)))
 		case n == 0:
 			m = l.AppendMutable().Message()
 		case i < n:
@@ -668,8 +723,10 @@ func (p *parser) list(l protoreflect.List, fi *fieldInfo, depth int) error {
 		default:
 			return declined("array lengths differ")
 		}
-		if err := p.single(m, fi, depth); err != nil {
-			return err
+		if m != nil {
+			if err := p.single(m, fi, depth); err != nil {
+				return err
+			}
 		}
 		i++
 		p.ws()
@@ -783,21 +840,26 @@ func hasPrimitiveValue(m protoreflect.Message, mi *msgInfo) bool {
 }
 
 // normalizeReference mirrors jsonformat's NormalizeReference: "#x" becomes
-// the fragment, "Type/id" and "Type/id/_history/v" the typed id field.
+// the fragment, "Type/id" and "Type/id/_history/v" the typed id field. It
+// leaves the type of a typed reference in p.refType, else "".
 func (p *parser) normalizeReference(m protoreflect.Message) error {
-	r := &p.d.ref
-	if !m.Has(r.uri) {
-		return nil
+	p.refType = ""
+	ref, ok := m.Interface().(*dtpb.Reference)
+	if !ok {
+		return declined("unexpected reference type")
 	}
 	// "_reference" is not a key, so the URI has no id or extension that
 	// normalisation would drop.
-	uri := m.Get(r.uri).Message().Get(p.d.strInfo.value).String()
+	u := ref.GetUri()
+	if u == nil {
+		return nil
+	}
+	uri := u.GetValue()
 	if strings.HasPrefix(uri, "#") {
 		if len(uri) == 1 {
 			return declined("empty fragment")
 		}
-		fm := m.Mutable(r.fragment).Message()
-		fm.Set(p.d.strInfo.value, protoreflect.ValueOfString(uri[1:]))
+		ref.Reference = &dtpb.Reference_Fragment{Fragment: &dtpb.String{Value: uri[1:]}}
 		return nil
 	}
 	slash := strings.IndexByte(uri, '/')
@@ -806,15 +868,19 @@ func (p *parser) normalizeReference(m protoreflect.Message) error {
 	}
 	typ, rest := uri[:slash], uri[slash+1:]
 	var id, hist string
-	switch strings.Count(rest, "/") {
+	switch n := strings.Count(rest, "/"); n {
 	case 0:
 		id = rest
 	case 2:
-		parts := strings.SplitN(rest, "/", 3)
-		if parts[1] != "_history" {
+		a := strings.IndexByte(rest, '/')
+		b := a + 1 + strings.IndexByte(rest[a+1:], '/')
+		if rest[a+1:b] != "_history" {
 			return nil
 		}
-		id, hist = parts[0], parts[2]
+		id, hist = rest[:a], rest[b+1:]
+		if hist == "" {
+			return declined("empty history id")
+		}
 	default:
 		return nil
 	}
@@ -824,34 +890,29 @@ func (p *parser) normalizeReference(m protoreflect.Message) error {
 		// version, which it rejects: leave all such cases to it.
 		return declined("reference to an unknown type")
 	}
-	if id == "" || (hist == "" && strings.Count(rest, "/") == 2) {
+	if id == "" {
 		return declined("empty reference id")
 	}
 	if hist != "" && !validID(hist) {
 		return declined("invalid history id") // fhirvalidate checks the Id
 	}
-	rm := m.Mutable(f).Message()
-	rm.Set(r.idValue, protoreflect.ValueOfString(id))
+	rid := &dtpb.ReferenceId{Value: id}
 	if hist != "" {
-		rm.Mutable(r.idHistory).Message().Set(r.idInfo.value, protoreflect.ValueOfString(hist))
+		rid.History = &dtpb.Id{Value: hist}
 	}
+	m.Set(f, protoreflect.ValueOfMessage(rid.ProtoReflect()))
+	p.refType = typ
 	return nil
 }
 
-// checkRefType mirrors jsonpbhelper.ValidateReferenceType on a normalised
-// reference.
-func (p *parser) checkRefType(m protoreflect.Message, types []string) error {
-	od := m.Descriptor().Oneofs().ByName("reference")
-	f := m.WhichOneof(od)
-	if f == nil || !strings.HasSuffix(string(f.Name()), "_id") {
+// checkRefType mirrors jsonpbhelper.ValidateReferenceType: a typed
+// reference must be to one of the types the field allows.
+func checkRefType(typ string, allowed []string) error {
+	if typ == "" {
 		return nil
 	}
-	t := proto.GetExtension(f.Options(), apb.E_ReferencedFhirType).(string)
-	if t == "" {
-		return nil
-	}
-	for _, v := range types {
-		if v == t {
+	for _, v := range allowed {
+		if v == typ {
 			return nil
 		}
 	}

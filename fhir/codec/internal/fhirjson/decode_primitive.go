@@ -7,78 +7,170 @@ import (
 	"strconv"
 	"time"
 
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // maxStringSize is FHIR's 1 MB limit on strings, which fhirvalidate enforces.
 const maxStringSize = 1024 * 1024
 
-// primitive reads the JSON value of a primitive into m, with the checks of
+// primValue is a parsed primitive value, before it goes into a message.
+type primValue struct {
+	s    string                  // string types, decimals
+	b    []byte                  // base64Binary
+	n    int64                   // boolean (0, 1), integers, value_us of times
+	tz   string                  // time zone of Date, DateTime, Instant
+	enum protoreflect.EnumNumber // precision of times, value of enum codes
+}
+
+// readPrimitive reads the JSON value of a primitive, with the checks of
 // jsonformat's parsePrimitiveType and fhirvalidate's validatePrimitives.
-func (p *parser) primitive(m protoreflect.Message, mi *msgInfo) error {
+func (p *parser) readPrimitive(mi *msgInfo) (primValue, error) {
+	var v primValue
 	switch mi.prim {
 	case pBool:
 		switch {
 		case p.literal("true"):
-			m.Set(mi.value, protoreflect.ValueOfBool(true))
+			v.n = 1
 		case p.literal("false"):
-			m.Set(mi.value, protoreflect.ValueOfBool(false))
 		default:
-			return declined("not a boolean")
+			return v, declined("not a boolean")
 		}
-		return p.endValue()
+		return v, p.endValue()
 	case pInt, pPositiveInt, pUnsignedInt, pDecimal:
-		return p.numeric(m, mi)
+		return p.numeric(mi)
 	case pUnsupported:
-		return declined("unsupported primitive")
+		return v, declined("unsupported primitive")
 	}
 	s, escaped, err := p.str()
 	if err != nil {
-		return err
+		return v, err
 	}
 	if s == "" {
-		return declined("empty string")
+		return v, declined("empty string")
 	}
 	if len(s) > maxStringSize {
-		return declined("string too long")
+		return v, declined("string too long")
 	}
+	v.s = s
 	switch mi.prim {
 	case pString:
 		if escaped && hasControl(s) {
-			return declined("control character") // jsonpbhelper.ValidateString
+			return v, declined("control character") // jsonpbhelper.ValidateString
 		}
 	case pText, pStringCode:
 	case pURI:
 		if !validURI(s) {
-			return declined("invalid URI")
+			return v, declined("invalid URI")
 		}
 	case pCode:
 		if !validCode(s) {
-			return declined("invalid code")
+			return v, declined("invalid code")
 		}
 	case pID:
 		if !validID(s) {
-			return declined("invalid id")
+			return v, declined("invalid id")
 		}
 	case pRegex:
 		if !mi.regex.MatchString(s) {
-			return declined("invalid oid or uuid")
+			return v, declined("invalid oid or uuid")
 		}
 	case pEnumCode:
 		n, ok := enumNumber(mi, s)
 		if !ok {
-			return declined("unknown code")
+			return v, declined("unknown code")
 		}
-		m.Set(mi.value, protoreflect.ValueOfEnum(n))
-		return nil
+		v.enum = n
 	case pBase64:
-		return setBase64(m, mi, s, escaped)
+		v.b, err = base64Value(s, escaped)
 	case pDate, pDateTime, pInstant:
-		return setDateTime(m, mi, s)
+		err = dateTimeValue(&v, mi, s)
 	case pTime:
-		return setTime(m, mi, s)
+		err = timeValue(&v, mi, s)
 	}
-	m.Set(mi.value, protoreflect.ValueOfString(s))
+	return v, err
+}
+
+// newPrimitive returns a new primitive message holding v: a concrete
+// datatypes message where there is one (no reflection), else through
+// protoreflect.
+func (mi *msgInfo) newPrimitive(v primValue) protoreflect.Message {
+	if mi.ctor != nil {
+		return mi.ctor(v)
+	}
+	m := mi.typ.New()
+	mi.setPrimitive(m, v)
+	return m
+}
+
+// setPrimitive writes v into m, which may already hold an id or extensions
+// from "_x".
+func (mi *msgInfo) setPrimitive(m protoreflect.Message, v primValue) {
+	switch mi.prim {
+	case pBool:
+		m.Set(mi.value, protoreflect.ValueOfBool(v.n != 0))
+	case pInt:
+		m.Set(mi.value, protoreflect.ValueOfInt32(int32(v.n)))
+	case pPositiveInt, pUnsignedInt:
+		m.Set(mi.value, protoreflect.ValueOfUint32(uint32(v.n)))
+	case pBase64:
+		m.Set(mi.value, protoreflect.ValueOfBytes(v.b))
+	case pEnumCode:
+		m.Set(mi.value, protoreflect.ValueOfEnum(v.enum))
+	case pDate, pDateTime, pInstant, pTime:
+		m.Set(mi.valueUs, protoreflect.ValueOfInt64(v.n))
+		if mi.tz != nil {
+			m.Set(mi.tz, protoreflect.ValueOfString(v.tz))
+		}
+		m.Set(mi.prec, protoreflect.ValueOfEnum(v.enum))
+	default:
+		m.Set(mi.value, protoreflect.ValueOfString(v.s))
+	}
+}
+
+// primitiveCtor returns a constructor of the concrete R4 datatypes message
+// for a primitive type, or nil.
+func primitiveCtor(name protoreflect.FullName) func(primValue) protoreflect.Message {
+	switch name {
+	case "google.fhir.r4.core.String":
+		return func(v primValue) protoreflect.Message { return (&dtpb.String{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Code":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Code{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Id":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Id{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Uri":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Uri{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Url":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Url{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Canonical":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Canonical{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Markdown":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Markdown{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Xhtml":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Xhtml{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Decimal":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Decimal{Value: v.s}).ProtoReflect() }
+	case "google.fhir.r4.core.Boolean":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Boolean{Value: v.n != 0}).ProtoReflect() }
+	case "google.fhir.r4.core.Integer":
+		return func(v primValue) protoreflect.Message { return (&dtpb.Integer{Value: int32(v.n)}).ProtoReflect() }
+	case "google.fhir.r4.core.PositiveInt":
+		return func(v primValue) protoreflect.Message { return (&dtpb.PositiveInt{Value: uint32(v.n)}).ProtoReflect() }
+	case "google.fhir.r4.core.UnsignedInt":
+		return func(v primValue) protoreflect.Message { return (&dtpb.UnsignedInt{Value: uint32(v.n)}).ProtoReflect() }
+	case "google.fhir.r4.core.Date":
+		return func(v primValue) protoreflect.Message {
+			return (&dtpb.Date{ValueUs: v.n, Timezone: v.tz, Precision: dtpb.Date_Precision(v.enum)}).ProtoReflect()
+		}
+	case "google.fhir.r4.core.DateTime":
+		return func(v primValue) protoreflect.Message {
+			return (&dtpb.DateTime{ValueUs: v.n, Timezone: v.tz, Precision: dtpb.DateTime_Precision(v.enum)}).ProtoReflect()
+		}
+	case "google.fhir.r4.core.Instant":
+		return func(v primValue) protoreflect.Message {
+			return (&dtpb.Instant{ValueUs: v.n, Timezone: v.tz, Precision: dtpb.Instant_Precision(v.enum)}).ProtoReflect()
+		}
+	}
 	return nil
 }
 
@@ -94,51 +186,47 @@ func (p *parser) endValue() error {
 // numeric reads integers and decimals. jsonformat keeps a decimal's text;
 // integers must be plain (no sign on positives, no fraction or exponent)
 // and within FHIR's ranges.
-func (p *parser) numeric(m protoreflect.Message, mi *msgInfo) error {
+func (p *parser) numeric(mi *msgInfo) (primValue, error) {
+	var v primValue
 	c := p.peek()
 	if c != '-' && (c < '0' || c > '9') {
-		return declined("not a number")
+		return v, declined("not a number")
 	}
 	s, err := p.number()
 	if err != nil {
-		return err
+		return v, err
 	}
 	if err := p.endValue(); err != nil {
-		return err
+		return v, err
 	}
 	if mi.prim == pDecimal {
-		m.Set(mi.value, protoreflect.ValueOfString(s))
-		return nil
+		v.s = s
+		return v, nil
 	}
 	if len(s) > 11 || (len(s) > 1 && s[0] == '0') || s == "-0" {
-		return declined("integer form")
+		return v, declined("integer form")
 	}
 	for i := 0; i < len(s); i++ {
 		if (s[i] < '0' || s[i] > '9') && !(i == 0 && s[i] == '-') {
-			return declined("integer form")
+			return v, declined("integer form")
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return declined("integer form")
+		return v, declined("integer form")
 	}
+	lo := int64(math.MinInt32)
 	switch mi.prim {
-	case pInt:
-		if n < math.MinInt32 || n > math.MaxInt32 {
-			return declined("integer out of range")
-		}
-		m.Set(mi.value, protoreflect.ValueOfInt32(int32(n)))
-	case pPositiveInt, pUnsignedInt:
-		lo := int64(0)
-		if mi.prim == pPositiveInt {
-			lo = 1
-		}
-		if n < lo || n > math.MaxInt32 {
-			return declined("integer out of range")
-		}
-		m.Set(mi.value, protoreflect.ValueOfUint32(uint32(n)))
+	case pPositiveInt:
+		lo = 1
+	case pUnsignedInt:
+		lo = 0
 	}
-	return nil
+	if n < lo || n > math.MaxInt32 {
+		return v, declined("integer out of range")
+	}
+	v.n = n
+	return v, nil
 }
 
 // hasControl reports the characters jsonpbhelper.ValidateString rejects:
@@ -218,35 +306,34 @@ func enumNumber(mi *msgInfo, s string) (protoreflect.EnumNumber, bool) {
 	return n, ok
 }
 
-// setBase64 mirrors parseBinary: the raw string text, standard base64.
+// base64Value mirrors parseBinary: the raw string text, standard base64.
 // Texts with spaces (kept by jsonformat as a separator/stride extension)
 // or escapes are declined.
-func setBase64(m protoreflect.Message, mi *msgInfo, s string, escaped bool) error {
+func base64Value(s string, escaped bool) ([]byte, error) {
 	if escaped {
-		return declined("base64 with escapes")
+		return nil, declined("base64 with escapes")
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return declined("base64 character")
+			return nil, declined("base64 character")
 		}
 	}
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
-		return declined("invalid base64")
+		return nil, declined("invalid base64")
 	}
-	m.Set(mi.value, protoreflect.ValueOfBytes(b))
-	return nil
+	return b, nil
 }
 
-// setDateTime reads Date, DateTime and Instant as jsonformat's
+// dateTimeValue reads Date, DateTime and Instant as jsonformat's
 // parseDateFromStr, parseDateTimeFromStr and parseInstant do. The forms:
 // YYYY, YYYY-MM and YYYY-MM-DD (not Instant) at midnight UTC, the time
 // zone for values without one; YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm) (not
 // Date), whose zone is kept as "Z" for Z and as ±hh:mm otherwise ("-00:00"
 // reads as "+00:00"), with precision SECOND, MILLISECOND for 1–3 fraction
 // digits and MICROSECOND beyond.
-func setDateTime(m protoreflect.Message, mi *msgInfo, s string) error {
+func dateTimeValue(v *primValue, mi *msgInfo, s string) error {
 	year, month, day, rest, prec, ok := parseDate(s, mi)
 	if !ok {
 		return declined("invalid date")
@@ -256,7 +343,7 @@ func setDateTime(m protoreflect.Message, mi *msgInfo, s string) error {
 			return declined("instant without time")
 		}
 		t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
-		setTimeFields(m, mi, t.Unix()*1e6, "UTC", prec)
+		v.n, v.tz, v.enum = t.Unix()*1e6, "UTC", prec
 		return nil
 	}
 	if mi.prim == pDate || rest[0] != 'T' {
@@ -282,16 +369,8 @@ func setDateTime(m protoreflect.Message, mi *msgInfo, s string) error {
 	if prec < 0 {
 		return declined("precision")
 	}
-	setTimeFields(m, mi, unix*1e6+int64(nanos/1000), tz, prec)
+	v.n, v.tz, v.enum = unix*1e6+int64(nanos/1000), tz, prec
 	return nil
-}
-
-func setTimeFields(m protoreflect.Message, mi *msgInfo, us int64, tz string, prec protoreflect.EnumNumber) {
-	m.Set(mi.valueUs, protoreflect.ValueOfInt64(us))
-	if mi.tz != nil {
-		m.Set(mi.tz, protoreflect.ValueOfString(tz))
-	}
-	m.Set(mi.prec, protoreflect.ValueOfEnum(prec))
 }
 
 // parseDate reads the date part: a four-digit year (not 0000, declined for
@@ -397,8 +476,8 @@ func parseZone(z string) (offset int, tz string, ok bool) {
 	return offset, z, true
 }
 
-// setTime reads a time of day hh:mm:ss[.f] as jsonpbhelper.ParseTime does.
-func setTime(m protoreflect.Message, mi *msgInfo, s string) error {
+// timeValue reads a time of day hh:mm:ss[.f] as jsonpbhelper.ParseTime does.
+func timeValue(v *primValue, mi *msgInfo, s string) error {
 	secs, nanos, ndig, rest, ok := parseClock(s)
 	if !ok || rest != "" {
 		return declined("invalid time")
@@ -413,8 +492,7 @@ func setTime(m protoreflect.Message, mi *msgInfo, s string) error {
 	if prec < 0 {
 		return declined("precision")
 	}
-	m.Set(mi.valueUs, protoreflect.ValueOfInt64(int64(secs)*1e6+int64(nanos/1000)))
-	m.Set(mi.prec, protoreflect.ValueOfEnum(prec))
+	v.n, v.enum = int64(secs)*1e6+int64(nanos/1000), prec
 	return nil
 }
 

@@ -14,6 +14,9 @@ type parser struct {
 	b []byte
 	s string // string(b)
 	i int
+
+	scratch []byte // unescaping buffer
+	refType string // set by normalizeReference
 }
 
 func (p *parser) peek() byte {
@@ -70,10 +73,19 @@ func (p *parser) plainString() (string, error) {
 	return "", declined("unterminated string")
 }
 
+// strSpecial marks the bytes a string scan must stop at: the quote, the
+// backslash, control characters and non-ASCII bytes.
+var strSpecial = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+	}
+	return t
+}()
+
 // str reads a string value: valid UTF-8, no raw control characters,
 // escapes decoded as encoding/json decodes them (lone surrogates declined).
-// raw is the text between the quotes, for base64 which jsonformat reads
-// undecoded; escaped reports whether it differs from the value.
+// escaped reports whether the value differs from the text between the
+// quotes.
 func (p *parser) str() (val string, escaped bool, err error) {
 	if p.peek() != '"' {
 		return "", false, declined("not a string")
@@ -81,36 +93,47 @@ func (p *parser) str() (val string, escaped bool, err error) {
 	p.i++
 	start := p.i
 	ascii := true
-	for p.i < len(p.b) {
-		c := p.b[p.i]
+	b := p.b
+	for i := p.i; i < len(b); i++ {
+		c := b[i]
+		if !strSpecial[c] {
+			continue
+		}
 		switch {
 		case c == '"':
-			s := p.s[start:p.i]
-			p.i++
+			s := p.s[start:i]
+			p.i = i + 1
 			if !ascii && !utf8.ValidString(s) {
 				return "", false, declined("invalid UTF-8")
 			}
 			return s, false, nil
 		case c == '\\':
+			p.i = i
 			return p.escapedStr(start)
 		case c < 0x20:
 			return "", false, declined("control character in string")
-		case c >= 0x80:
+		default:
 			ascii = false
 		}
-		p.i++
 	}
 	return "", false, declined("unterminated string")
 }
 
 func (p *parser) escapedStr(start int) (string, bool, error) {
-	if !utf8.Valid(p.b[start:p.i]) {
-		return "", false, declined("invalid UTF-8")
-	}
-	out := make([]byte, 0, p.i-start+16)
-	out = append(out, p.b[start:p.i]...)
+	out := append(p.scratch[:0], p.b[start:p.i]...)
+	defer func() { p.scratch = out[:0] }()
 	for p.i < len(p.b) {
 		c := p.b[p.i]
+		if !strSpecial[c] || c >= 0x80 {
+			// Copy the run up to the next quote, backslash or control.
+			j := p.i + 1
+			for j < len(p.b) && (!strSpecial[p.b[j]] || p.b[j] >= 0x80) {
+				j++
+			}
+			out = append(out, p.b[p.i:j]...)
+			p.i = j
+			continue
+		}
 		switch {
 		case c == '"':
 			p.i++
@@ -120,10 +143,6 @@ func (p *parser) escapedStr(start int) (string, bool, error) {
 			return string(out), true, nil
 		case c < 0x20:
 			return "", false, declined("control character in string")
-		case c != '\\':
-			out = append(out, c)
-			p.i++
-			continue
 		}
 		if p.i+1 >= len(p.b) {
 			return "", false, declined("unterminated string")
