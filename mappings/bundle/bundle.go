@@ -39,6 +39,18 @@ func ID(parts ...string) string {
 
 // idOf is ID(append(prefix, parts...)...) without building that slice.
 func idOf(prefix, parts []string) string {
+	var out [32]byte
+	return string(hashID(&out, prefix, parts))
+}
+
+// ID is the package's ID, kept with the Builder's other texts.
+func (b *Builder) ID(parts ...string) string {
+	var out [32]byte
+	return b.texts.of(hashID(&out, nil, parts))
+}
+
+// hashID writes the id of prefix and parts to out and returns it.
+func hashID(out *[32]byte, prefix, parts []string) []byte {
 	var buf [256]byte // ids are made for every resource: keep the input off the heap
 	in := buf[:0]
 	for i, p := range prefix {
@@ -54,9 +66,8 @@ func idOf(prefix, parts []string) string {
 		in = append(in, p...)
 	}
 	h := sha256.Sum256(in)
-	var out [32]byte
 	hex.Encode(out[:], h[:16])
-	return string(out[:])
+	return out[:]
 }
 
 // Mapping names a mapping and its version; the Provenance records it.
@@ -87,6 +98,7 @@ type Builder struct {
 	puts    []put          // what each entry holds, without unwrapping it
 	index   map[refKey]int // type and id -> entry
 	issues  []outcome.Issue
+	texts   texts // references, ids, warning paths
 }
 
 // put is the resource of an entry, with its type and id.
@@ -118,9 +130,9 @@ func (b *Builder) Put(res proto.Message, cats ...category.Code) string {
 	if id == "" {
 		panic(fmt.Sprintf("bundle: %s without id", typ))
 	}
-	label(res, typ, cats)
-	ref := typ + "/" + id
-	e := newPut(resource.MustWrap(res), ref)
+	ref := b.texts.join(typ, "/", id)
+	e, spare := newEntry(res, ref)
+	label(res, typ, cats, spare)
 	k := refKey{typ, id}
 	if i, ok := b.index[k]; ok {
 		b.entries[i] = e
@@ -131,22 +143,6 @@ func (b *Builder) Put(res proto.Message, cats ...category.Code) string {
 	b.entries = append(b.entries, e)
 	b.puts = append(b.puts, put{typ, id, res})
 	return ref
-}
-
-// newPut allocates an entry and its request together: every resource put
-// needs one.
-func newPut(res *bcrpb.ContainedResource, ref string) *bcrpb.Bundle_Entry {
-	e := &struct {
-		entry   bcrpb.Bundle_Entry
-		request bcrpb.Bundle_Entry_Request
-		method  bcrpb.Bundle_Entry_Request_MethodCode
-		url     dtpb.Uri
-	}{}
-	e.method.Value = cpb.HTTPVerbCode_PUT
-	e.url.Value = ref
-	e.request.Method, e.request.Url = &e.method, &e.url
-	e.entry.Resource, e.entry.Request = res, &e.request
-	return &e.entry
 }
 
 // Get returns the resource already put at ref ("Type/id"), or nil.
@@ -162,6 +158,12 @@ func (b *Builder) GetID(typ, id string) proto.Message {
 		return nil
 	}
 	return b.puts[i].res
+}
+
+// WarnBytes is Warn with the path given as bytes, which the Builder keeps
+// with its other texts.
+func (b *Builder) WarnBytes(path []byte, text string) {
+	b.Warn(b.texts.of(path), text)
 }
 
 // Warn records something in the source that was not mapped. path locates it

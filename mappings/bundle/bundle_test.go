@@ -92,6 +92,10 @@ func TestWarningsAsOutcome(t *testing.T) {
 	b.Warn("PID-9", "field not mapped")
 	b.Warn("", "no path")
 	b.Warn("ZBE-3", "")
+	b.Warn("PID-10", "field not mapped") // shares its details with PID-9's
+	for _, text := range []string{"a", "b", "c", "d", "e", "a"} {
+		b.Warn("ZZZ-1", text)
+	}
 	want := outcome.Resource(outcome.Invalid, b.Issues())
 	if got := warnings(b.Issues()); !proto.Equal(got, want) {
 		t.Errorf("warnings() = %v, want %v", got, want)
@@ -142,10 +146,41 @@ func TestLabelAsCategory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			want, got := tc.res(), tc.res()
 			category.Label(want, tc.cats...)
-			label(got, "Patient", tc.cats)
+			label(got, "Patient", tc.cats, nil)
 			if !proto.Equal(want, got) {
 				t.Errorf("label gives %v, category.Label %v", got, want)
 			}
 		})
+	}
+}
+
+// TestKnownEntries: the entries of the types Put knows wrap the resource as
+// resource.Wrap does and label it as category.Label does.
+func TestKnownEntries(t *testing.T) {
+	for _, typ := range []string{"Patient", "RelatedPerson", "Practitioner", "Organization", "Location", "Encounter",
+		"Condition", "Procedure", "AllergyIntolerance", "Observation", "DocumentReference", "Binary", "Device",
+		"Provenance", "OperationOutcome", "CarePlan"} {
+		res, err := resource.New(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resource.SetID(res, "x1")
+		want := proto.Clone(res)
+		category.Label(want, category.Default(typ))
+		b := New(Mapping{Name: "test", Version: "1"})
+		b.Put(res)
+		e := b.entries[0]
+		if got := resource.Unwrap(e.Resource); got != res {
+			t.Errorf("%s: entry holds %v, not the resource put", typ, got)
+		}
+		if !proto.Equal(e.Resource, resource.MustWrap(want)) {
+			t.Errorf("%s: entry resource %v, want %v", typ, e.Resource, want)
+		}
+		if got := e.GetRequest().GetUrl().GetValue(); got != typ+"/x1" {
+			t.Errorf("%s: request url %q", typ, got)
+		}
+		if got := e.GetRequest().GetMethod().GetValue(); got != cpb.HTTPVerbCode_PUT {
+			t.Errorf("%s: request method %v", typ, got)
+		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 // typ, with the codings it adds and the meta.security slice allocated in one
 // block: every resource put is labelled, and Label's three allocations per
 // resource were a tenth of a mapping's. A resource that already carries its
-// labels costs nothing. TestLabelAsCategory checks both agree.
-func label(res proto.Message, typ string, cats []category.Code) {
+// labels costs nothing; spare (possibly nil) is room for a first label.
+// TestLabelAsCategory checks both agree.
+func label(res proto.Message, typ string, cats []category.Code, spare *labelSpare) {
 	meta := resource.PeekMeta(res)
 	if len(cats) == 0 {
 		for _, c := range meta.GetSecurity() {
@@ -43,7 +44,9 @@ func label(res proto.Message, typ string, cats []category.Code) {
 	// sensitivity label more.
 	var security []*dtpb.Coding
 	var elems []labelElements
-	if missing == 1 {
+	if missing == 1 && spare != nil && len(meta.Security) == 0 {
+		security, elems = spare.security[:0], spare.elems[:]
+	} else if missing == 1 {
 		blk := &struct {
 			security [2]*dtpb.Coding
 			elems    [1]labelElements
