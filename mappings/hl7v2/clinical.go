@@ -13,7 +13,6 @@ import (
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	procpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
 
-	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
@@ -66,7 +65,7 @@ func (c *conv) mapDG1(s *er7.Segment) {
 		return
 	}
 	cond := &condpb.Condition{
-		Id:        &dtpb.Id{Value: bundle.ID("Condition", c.patientID, c.encKey, codeKey(code))},
+		Id:        c.a.id(c.b.ID("Condition", c.patientID, c.encKey, codeKey(code))),
 		Subject:   c.subject(),
 		Encounter: c.encounterRef(),
 		Code:      code,
@@ -129,7 +128,7 @@ func (c *conv) mapPR1(s *er7.Segment) {
 		pr.Performed = &procpb.Procedure_PerformedX{Choice: &procpb.Procedure_PerformedX_DateTime{DateTime: c.dateTime(t)}}
 		when = text(s.Field(5).Comp(1))
 	}
-	pr.Id = &dtpb.Id{Value: bundle.ID("Procedure", c.patientID, c.encKey, codeKey(code), when)}
+	pr.Id = c.a.id(c.b.ID("Procedure", c.patientID, c.encKey, codeKey(code), when))
 	for _, f := range []int{8, 11, 12} {
 		for r := range s.Field(f).Repetitions() {
 			if ref := c.practitioner(r); ref != nil {
@@ -167,7 +166,7 @@ func (c *conv) mapAL1(s *er7.Segment) {
 		return
 	}
 	ai := &aipb.AllergyIntolerance{
-		Id:      &dtpb.Id{Value: bundle.ID("AllergyIntolerance", c.patientID, codeKey(code))},
+		Id:      c.a.id(c.b.ID("AllergyIntolerance", c.patientID, codeKey(code))),
 		Patient: c.subject(),
 		Code:    code,
 		ClinicalStatus: &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
@@ -246,7 +245,7 @@ func (c *conv) mapOBX(s *er7.Segment) {
 		o.Effective = &obspb.Observation_EffectiveX{Choice: &obspb.Observation_EffectiveX_DateTime{DateTime: c.dateTime(t)}}
 		when = text(s.Field(14).Comp(1))
 	}
-	o.Id = &dtpb.Id{Value: bundle.ID("Observation", c.patientID, c.encKey, codeKey(code), text(s.Field(4)), when)}
+	o.Id = c.a.id(c.b.ID("Observation", c.patientID, c.encKey, codeKey(code), text(s.Field(4)), when))
 	o.Value = c.obxValue(s)
 	if r := text(s.Field(7)); r != "" {
 		o.ReferenceRange = []*obspb.Observation_ReferenceRange{{Text: c.str(r)}}

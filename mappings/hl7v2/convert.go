@@ -182,7 +182,9 @@ func (c *conv) label() {
 }
 
 func (c *conv) warn(s *er7.Segment, field int, what string) {
-	c.b.Warn(s.Loc(field).String(), what)
+	var buf [32]byte
+	path, _ := s.Loc(field).AppendText(buf[:0])
+	c.b.WarnBytes(path, what)
 }
 
 func (c *conv) warnSegment(s *er7.Segment) {
@@ -190,7 +192,9 @@ func (c *conv) warnSegment(s *er7.Segment) {
 	if s.Name[0] == 'Z' {
 		what = "Z-segment not mapped"
 	}
-	c.b.Warn(s.Loc(0).String(), what)
+	var buf [32]byte
+	path, _ := s.Loc(0).AppendText(buf[:0])
+	c.b.WarnBytes(path, what)
 }
 
 // unmapped warns about every valued field of s not in mapped.

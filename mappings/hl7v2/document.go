@@ -12,7 +12,6 @@ import (
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
-	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
@@ -89,13 +88,13 @@ func (c *conv) entityID(v er7.Value) *dtpb.Identifier {
 
 func (c *conv) documentID(id *dtpb.Identifier) string {
 	if id == nil {
-		return bundle.ID("DocumentReference", c.scope, "message", c.h.ControlID)
+		return c.b.ID("DocumentReference", c.scope, "message", c.h.ControlID)
 	}
 	key := id.GetSystem().GetValue()
 	if key == "" {
 		key = c.scope + "\x1f" + id.GetAssigner().GetDisplay().GetValue()
 	}
-	return bundle.ID("DocumentReference", key, id.Value.Value)
+	return c.b.ID("DocumentReference", key, id.Value.Value)
 }
 
 // availability maps TXA-19 (HL7 table 0273) to DocumentReference.status.

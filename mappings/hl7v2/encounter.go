@@ -9,7 +9,6 @@ import (
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 
-	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
@@ -51,7 +50,7 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 		c.encKey = c.patientID + "\x1fmessage\x1f" + c.h.ControlID
 		c.warn(pv1, 19, "no visit number nor admission time: encounter identified by this message only")
 	}
-	e.Id = &dtpb.Id{Value: bundle.ID("Encounter", c.encKey)}
+	e.Id = c.a.id(c.b.ID("Encounter", c.encKey))
 	e.ClassValue = c.encounterClass(class)
 	if pre, _ := c.cx(pv1.Field(5)); pre != nil {
 		e.Hospitalization = &encpb.Encounter_Hospitalization{PreAdmissionIdentifier: pre}
@@ -130,7 +129,8 @@ func (c *conv) visitLocations(pv1 *er7.Segment) {
 // location maps a PL (point of care^room^bed^facility^...^building^floor)
 // to a Location identified by its facility and parts.
 func (c *conv) location(v er7.Value) *dtpb.Reference {
-	var parts []string
+	var partBuf [3]string
+	parts := partBuf[:0]
 	for _, i := range []int{1, 2, 3} {
 		if p := text(v.Comp(i).Sub(1)); p != "" {
 			parts = append(parts, p)
@@ -145,7 +145,7 @@ func (c *conv) location(v er7.Value) *dtpb.Reference {
 		facKey = c.scope
 	}
 	l := &locpb.Location{
-		Id:   &dtpb.Id{Value: bundle.ID(append([]string{"Location", facKey}, parts...)...)},
+		Id:   c.a.id(c.b.ID(append(append(make([]string, 0, 5), "Location", facKey), parts...)...)),
 		Name: c.str(strings.Join(parts, " ")),
 		Mode: &locpb.Location_ModeCode{Value: cpb.LocationModeCode_INSTANCE},
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
-	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
@@ -47,7 +46,7 @@ func (c *conv) mapPatient(pid *er7.Segment) error {
 	if key == nil {
 		return &er7.Error{Loc: pid.Loc(3), Offset: -1, Condition: er7.RequiredFieldMissing, Reason: "no patient identifier in PID-3"}
 	}
-	c.patientID = bundle.ID("Patient", key[0], key[1])
+	c.patientID = c.b.ID("Patient", key[0], key[1])
 	p.Id = &dtpb.Id{Value: c.patientID}
 	c.demographics(pid, p)
 	c.patient = p
@@ -264,7 +263,7 @@ func (c *conv) mapNK1(s *er7.Segment) {
 		rp.BirthDate = t.date()
 	}
 	n := rp.Name[0]
-	rp.Id = &dtpb.Id{Value: bundle.ID("RelatedPerson", c.patientID, n.GetFamily().GetValue(), givenOf(n))}
+	rp.Id = c.a.id(c.b.ID("RelatedPerson", c.patientID, n.GetFamily().GetValue(), givenOf(n)))
 	c.put(rp, category.ADM, category.SOC)
 	c.unmapped(s, nk1Mapped...)
 }

@@ -8,7 +8,6 @@ import (
 	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
 
-	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 	"github.com/relais-health/relais/mappings/terminology"
 )
@@ -30,12 +29,12 @@ func (c *conv) practitioner(v er7.Value) *dtpb.Reference {
 		if key == "" {
 			key = c.scope
 		}
-		id = bundle.ID("Practitioner", key, idValue)
+		id = c.b.ID("Practitioner", key, idValue)
 	} else {
 		if name = c.humanName(v, 2, 10); name == nil {
 			return nil
 		}
-		id = bundle.ID("Practitioner", c.scope, "name", name.GetFamily().GetValue(), givenOf(name))
+		id = c.b.ID("Practitioner", c.scope, "name", name.GetFamily().GetValue(), givenOf(name))
 	}
 	// The first mention of a practitioner in a message is the one kept.
 	if c.b.GetID("Practitioner", id) != nil {
@@ -94,9 +93,9 @@ func (c *conv) organization(v er7.Value) *dtpb.Reference {
 	}
 	var id string
 	if idValue != "" {
-		id = bundle.ID("Organization", key, idValue)
+		id = c.b.ID("Organization", key, idValue)
 	} else {
-		id = bundle.ID("Organization", c.scope, "name", name)
+		id = c.b.ID("Organization", c.scope, "name", name)
 	}
 	// The first mention of an organization in a message is the one kept.
 	if c.b.GetID("Organization", id) != nil {

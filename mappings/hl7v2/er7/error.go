@@ -65,6 +65,9 @@ func (l Location) String() string {
 	return string(l.appendTo(buf[:0]))
 }
 
+// AppendText appends String's rendering to b.
+func (l Location) AppendText(b []byte) ([]byte, error) { return l.appendTo(b), nil }
+
 func (l Location) appendTo(b []byte) []byte {
 	b = append(b, l.Segment...)
 	if l.Segment == "" {

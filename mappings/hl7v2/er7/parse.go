@@ -225,6 +225,9 @@ func (p *parser) segment(seg *Segment, raw []byte, start int, seqs *seqCounter) 
 			return nil
 		}
 	}
+	if bytes.IndexByte(raw[from:], p.d.Escape) < 0 {
+		return nil // most segments: no escape sequence to check
+	}
 	for i := from; i < len(raw); {
 		j := bytes.IndexByte(raw[i:], p.d.Field)
 		if j < 0 {
@@ -286,12 +289,15 @@ func checkHeader(m *Message) error {
 }
 
 func segmentEnd(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		if b[i] == '\r' || b[i] == '\n' {
-			return i
-		}
+	rest := b[from:]
+	i := bytes.IndexByte(rest, '\r')
+	if i < 0 {
+		i = len(rest)
 	}
-	return len(b)
+	if j := bytes.IndexByte(rest[:i], '\n'); j >= 0 {
+		i = j
+	}
+	return from + i
 }
 
 func skipTerminator(b []byte, end int) int {
