@@ -23,19 +23,23 @@ type plain interface {
 
 func isPlain(p plain) bool { return p.GetId() == nil && len(p.GetExtension()) == 0 }
 
+// noMeta is isPlain on the fields of a concrete type, without the
+// interface calls.
+func noMeta(id *dtpb.String, ext []*dtpb.Extension) bool { return id == nil && len(ext) == 0 }
+
 // fastValue prints x if it is one of the fast types in its plain form.
 func (w *writer) fastValue(x any) (handled bool, err error) {
 	switch x := x.(type) {
 	case *dtpb.String:
-		return w.fastStr(x, x.Value), nil
+		return w.fastStr(noMeta(x.Id, x.Extension), x.Value), nil
 	case *dtpb.Uri:
-		return w.fastStr(x, x.Value), nil
+		return w.fastStr(noMeta(x.Id, x.Extension), x.Value), nil
 	case *dtpb.Code:
-		return w.fastStr(x, x.Value), nil
+		return w.fastStr(noMeta(x.Id, x.Extension), x.Value), nil
 	case *dtpb.Id:
-		return w.fastStr(x, x.Value), nil
+		return w.fastStr(noMeta(x.Id, x.Extension), x.Value), nil
 	case *dtpb.Markdown:
-		return w.fastStr(x, x.Value), nil
+		return w.fastStr(noMeta(x.Id, x.Extension), x.Value), nil
 	case *dtpb.Xhtml:
 		if x.Id != nil {
 			return false, nil
@@ -43,33 +47,33 @@ func (w *writer) fastValue(x any) (handled bool, err error) {
 		w.str(x.Value)
 		return true, nil
 	case *dtpb.Url:
-		return w.fastStr(x, x.Value), nil
+		return w.fastStr(noMeta(x.Id, x.Extension), x.Value), nil
 	case *dtpb.Base64Binary:
-		if !isPlain(x) {
+		if !noMeta(x.Id, x.Extension) {
 			return false, nil
 		}
 		w.base64(x.Value)
 		return true, nil
 	case *dtpb.Boolean:
-		if !isPlain(x) {
+		if !noMeta(x.Id, x.Extension) {
 			return false, nil
 		}
 		w.buf = strconv.AppendBool(w.buf, x.Value)
 		return true, nil
 	case *dtpb.Integer:
-		if !isPlain(x) {
+		if !noMeta(x.Id, x.Extension) {
 			return false, nil
 		}
 		w.buf = strconv.AppendInt(w.buf, int64(x.Value), 10)
 		return true, nil
 	case *dtpb.PositiveInt:
-		if !isPlain(x) {
+		if !noMeta(x.Id, x.Extension) {
 			return false, nil
 		}
 		w.buf = strconv.AppendUint(w.buf, uint64(x.Value), 10)
 		return true, nil
 	case *dtpb.Decimal:
-		if !isPlain(x) || !validNumber(x.Value) {
+		if !noMeta(x.Id, x.Extension) || !validNumber(x.Value) {
 			return false, nil
 		}
 		w.buf = append(w.buf, x.Value...)
@@ -113,7 +117,7 @@ func (w *writer) fastValue(x any) (handled bool, err error) {
 }
 
 func (w *writer) meta(x *dtpb.Meta) (bool, error) {
-	if !isPlain(x) || x.VersionId != nil || x.Source != nil || x.Profile != nil || x.Tag != nil {
+	if !noMeta(x.Id, x.Extension) || x.VersionId != nil || x.Source != nil || x.Profile != nil || x.Tag != nil {
 		return false, nil
 	}
 	o := w.open()
@@ -153,7 +157,7 @@ func (w *writer) codings(cs []*dtpb.Coding) error {
 }
 
 func (w *writer) identifier(x *dtpb.Identifier) (bool, error) {
-	if !isPlain(x) || !plainStr(x.System) || !plainStr(x.Value) {
+	if !noMeta(x.Id, x.Extension) || !plainUri(x.System) || !plainString(x.Value) {
 		return false, nil
 	}
 	o := w.open()
@@ -194,7 +198,7 @@ func (w *writer) identifier(x *dtpb.Identifier) (bool, error) {
 }
 
 func (w *writer) narrative(x *dtpb.Narrative) (bool, error) {
-	if !isPlain(x) || x.Div == nil || x.Div.Id != nil {
+	if !noMeta(x.Id, x.Extension) || x.Div == nil || x.Div.Id != nil {
 		return false, nil
 	}
 	o := w.open()
@@ -230,7 +234,7 @@ func (w *writer) entry(x *bcrpb.Bundle_Entry) (bool, error) {
 }
 
 func (w *writer) request(x *bcrpb.Bundle_Entry_Request) (bool, error) {
-	if x.Id != nil || x.Extension != nil || x.ModifierExtension != nil || x.IfNoneMatch != nil || x.IfModifiedSince != nil || x.IfMatch != nil || x.IfNoneExist != nil || !plainStr(x.Url) {
+	if x.Id != nil || x.Extension != nil || x.ModifierExtension != nil || x.IfNoneMatch != nil || x.IfModifiedSince != nil || x.IfMatch != nil || x.IfNoneExist != nil || !plainUri(x.Url) {
 		return false, nil
 	}
 	o := w.open()
@@ -247,8 +251,8 @@ func (w *writer) request(x *bcrpb.Bundle_Entry_Request) (bool, error) {
 	return true, nil
 }
 
-func (w *writer) fastStr(p plain, s string) bool {
-	if !isPlain(p) {
+func (w *writer) fastStr(plain bool, s string) bool {
+	if !plain {
 		return false
 	}
 	w.str(s)
@@ -290,15 +294,14 @@ func (o *obj) sub(k string, m proto.Message) error {
 	return nil
 }
 
-func plainStr(p interface {
-	plain
-	GetValue() string
-}) bool {
-	return p == nil || isPlain(p)
-}
+// plainString, plainUri and plainCode report whether a string element is
+// absent or has neither id nor extensions.
+func plainString(x *dtpb.String) bool { return x == nil || noMeta(x.Id, x.Extension) }
+func plainUri(x *dtpb.Uri) bool       { return x == nil || noMeta(x.Id, x.Extension) }
+func plainCode(x *dtpb.Code) bool     { return x == nil || noMeta(x.Id, x.Extension) }
 
 func (w *writer) coding(x *dtpb.Coding) (bool, error) {
-	if !isPlain(x) || !plainStr(x.Code) || !plainStr(x.Display) || !plainStr(x.System) || !plainStr(x.Version) || x.UserSelected != nil {
+	if !noMeta(x.Id, x.Extension) || !plainCode(x.Code) || !plainString(x.Display) || !plainUri(x.System) || !plainString(x.Version) || x.UserSelected != nil {
 		return false, nil
 	}
 	o := w.open()
@@ -323,7 +326,7 @@ func (w *writer) coding(x *dtpb.Coding) (bool, error) {
 }
 
 func (w *writer) codeableConcept(x *dtpb.CodeableConcept) (bool, error) {
-	if !isPlain(x) || !plainStr(x.Text) {
+	if !noMeta(x.Id, x.Extension) || !plainString(x.Text) {
 		return false, nil
 	}
 	o := w.open()
@@ -342,7 +345,7 @@ func (w *writer) codeableConcept(x *dtpb.CodeableConcept) (bool, error) {
 }
 
 func (w *writer) period(x *dtpb.Period) (bool, error) {
-	if !isPlain(x) {
+	if !noMeta(x.Id, x.Extension) {
 		return false, nil
 	}
 	o := w.open()
@@ -364,7 +367,7 @@ func (w *writer) period(x *dtpb.Period) (bool, error) {
 // a fragment or a typed id (through the general reference path for the
 // literal).
 func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
-	if !isPlain(x) || x.Identifier != nil || x.Type != nil || !plainStr(x.Display) {
+	if !noMeta(x.Id, x.Extension) || x.Identifier != nil || x.Type != nil || !plainString(x.Display) {
 		return false, nil
 	}
 	lit, ok := "", true
@@ -372,12 +375,12 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 	case nil:
 		ok = false
 	case *dtpb.Reference_Uri:
-		if !isPlain(r.Uri) {
+		if !noMeta(r.Uri.Id, r.Uri.Extension) {
 			return false, nil
 		}
 		lit = r.Uri.Value
 	case *dtpb.Reference_Fragment:
-		if !isPlain(r.Fragment) {
+		if !noMeta(r.Fragment.Id, r.Fragment.Extension) {
 			return false, nil
 		}
 		lit = "#" + r.Fragment.Value
@@ -420,7 +423,7 @@ func (w *writer) fastReference(x *dtpb.Reference) (bool, error) {
 // dateTime, date and instantValue print DateTime, Date and Instant values
 // without reflection, as instant does; handled is false when they cannot.
 func (w *writer) dateTime(x *dtpb.DateTime) (handled bool) {
-	if !isPlain(x) {
+	if !noMeta(x.Id, x.Extension) {
 		return false
 	}
 	utc := x.Timezone == "Z"
@@ -445,7 +448,7 @@ func (w *writer) dateTime(x *dtpb.DateTime) (handled bool) {
 }
 
 func (w *writer) date(x *dtpb.Date) (handled bool) {
-	if !isPlain(x) {
+	if !noMeta(x.Id, x.Extension) {
 		return false
 	}
 	var layout string
@@ -463,7 +466,7 @@ func (w *writer) date(x *dtpb.Date) (handled bool) {
 }
 
 func (w *writer) instantValue(x *dtpb.Instant) (handled bool) {
-	if !isPlain(x) {
+	if !noMeta(x.Id, x.Extension) {
 		return false
 	}
 	utc := x.Timezone == "Z"
@@ -514,7 +517,7 @@ func (o *obj) optSub(k string, m proto.Message, set bool) error {
 
 func plainStrs(ss []*dtpb.String) bool {
 	for _, s := range ss {
-		if s == nil || !isPlain(s) {
+		if s == nil || !noMeta(s.Id, s.Extension) {
 			return false
 		}
 	}
@@ -539,7 +542,7 @@ func (o *obj) strs(k string, ss []*dtpb.String) {
 
 // quantity prints Quantity and SimpleQuantity (comparator nil).
 func (w *writer) quantity(x plain, code *dtpb.Code, comparator *dtpb.Quantity_ComparatorCode, system *dtpb.Uri, unit *dtpb.String, value *dtpb.Decimal) (bool, error) {
-	if !isPlain(x) || !plainStr(code) || !plainStr(system) || !plainStr(unit) {
+	if !isPlain(x) || !plainCode(code) || !plainUri(system) || !plainString(unit) {
 		return false, nil
 	}
 	o := w.open()
@@ -557,7 +560,7 @@ func (w *writer) quantity(x plain, code *dtpb.Code, comparator *dtpb.Quantity_Co
 }
 
 func (w *writer) contactPoint(x *dtpb.ContactPoint) (bool, error) {
-	if !isPlain(x) || !plainStr(x.Value) {
+	if !noMeta(x.Id, x.Extension) || !plainString(x.Value) {
 		return false, nil
 	}
 	o := w.open()
@@ -579,7 +582,7 @@ func (w *writer) contactPoint(x *dtpb.ContactPoint) (bool, error) {
 }
 
 func (w *writer) humanName(x *dtpb.HumanName) (bool, error) {
-	if !isPlain(x) || !plainStr(x.Family) || !plainStr(x.Text) || !plainStrs(x.Given) || !plainStrs(x.Prefix) || !plainStrs(x.Suffix) {
+	if !noMeta(x.Id, x.Extension) || !plainString(x.Family) || !plainString(x.Text) || !plainStrs(x.Given) || !plainStrs(x.Prefix) || !plainStrs(x.Suffix) {
 		return false, nil
 	}
 	o := w.open()
@@ -599,8 +602,8 @@ func (w *writer) humanName(x *dtpb.HumanName) (bool, error) {
 }
 
 func (w *writer) address(x *dtpb.Address) (bool, error) {
-	if !isPlain(x) || !plainStr(x.City) || !plainStr(x.Country) || !plainStr(x.District) || !plainStrs(x.Line) ||
-		!plainStr(x.PostalCode) || !plainStr(x.State) || !plainStr(x.Text) {
+	if !noMeta(x.Id, x.Extension) || !plainString(x.City) || !plainString(x.Country) || !plainString(x.District) || !plainStrs(x.Line) ||
+		!plainString(x.PostalCode) || !plainString(x.State) || !plainString(x.Text) {
 		return false, nil
 	}
 	o := w.open()
