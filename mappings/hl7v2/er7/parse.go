@@ -225,7 +225,7 @@ func (p *parser) segment(seg *Segment, raw []byte, start int, seqs *seqCounter) 
 			return nil
 		}
 	}
-	if bytes.IndexByte(raw[from:], p.d.Escape) < 0 {
+	if from >= len(raw) || bytes.IndexByte(raw[from:], p.d.Escape) < 0 {
 		return nil // most segments: no escape sequence to check
 	}
 	for i := from; i < len(raw); {
