@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -240,10 +241,53 @@ func hasControl(s string) bool {
 	return false
 }
 
-// validURI is fhirvalidate's check: url.Parse succeeds.
+// validURI is fhirvalidate's check: url.Parse succeeds. Two common forms
+// are known to parse without calling it: "urn:" without '%' or control
+// bytes (an opaque URL), and "http(s)://" with a host of letters, digits,
+// dots and hyphens (no port, no user) and a path, query and fragment of
+// plain printable ASCII without '%'.
 func validURI(s string) bool {
+	if plainURI(s) {
+		return true
+	}
 	_, err := url.Parse(s)
 	return err == nil
+}
+
+func plainURI(s string) bool {
+	var rest string
+	switch {
+	case strings.HasPrefix(s, "urn:"):
+		for i := 4; i < len(s); i++ {
+			if c := s[i]; c < 0x21 || c >= 0x7f || c == '%' {
+				return false
+			}
+		}
+		return true
+	case strings.HasPrefix(s, "http://"):
+		rest = s[len("http://"):]
+	case strings.HasPrefix(s, "https://"):
+		rest = s[len("https://"):]
+	default:
+		return false
+	}
+	i := 0
+	for ; i < len(rest); i++ {
+		c := rest[i]
+		if c == '/' || c == '?' || c == '#' {
+			break
+		}
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	for ; i < len(rest); i++ {
+		c := rest[i]
+		if c < 0x21 || c >= 0x7f || c == '%' || c == '@' || c == '[' || c == ']' {
+			return false
+		}
+	}
+	return true
 }
 
 // validCode is the Code value_regex [^\s]+(\s[^\s]+)*, where \s is

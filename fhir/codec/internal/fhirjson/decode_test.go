@@ -3,6 +3,7 @@ package fhirjson
 import (
 	"errors"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -353,6 +354,27 @@ func TestDecodeCheckersMatchRegexes(t *testing.T) {
 		}
 		if got, want := validID(s), idRe.MatchString(s); got != want {
 			t.Errorf("validID(%q) = %v, regex says %v", s, got, want)
+		}
+	}
+}
+
+// TestDecodePlainURIParses checks that what plainURI accepts without
+// url.Parse does parse.
+func TestDecodePlainURIParses(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0", "urn:oid:1.2.3", "urn:x#y?z",
+		"http://loinc.org", "https://snomed.info/sct", "http://a-b.c/d:e/f?g=h&i#j", "https://x/", "http://", "https://x?y", "urn:"} {
+		if !plainURI(s) {
+			t.Errorf("plainURI(%q) = false", s)
+			continue
+		}
+		if _, err := url.Parse(s); err != nil {
+			t.Errorf("plainURI(%q) but url.Parse: %v", s, err)
+		}
+	}
+	for _, s := range []string{"http://x:8080/", "http://u@x/", "http://x/%zz", "urn:%zz", "http://[::1]/", "http://x y/", "ftp://x", ":x"} {
+		if plainURI(s) {
+			t.Errorf("plainURI(%q) = true", s)
 		}
 	}
 }
