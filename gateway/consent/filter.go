@@ -24,7 +24,10 @@ type Filter struct {
 	scopes map[string]*filterScope
 	err    error
 	rf     ResourceFacts // the facts of the resource at hand, slices reused
-	key    []byte        // verdict-cache key buffer
+	// the patients and verdict-cache key of the resource at hand (read)
+	pats   [][]byte
+	patBuf []byte
+	key    []byte
 	// the last resource type seen and where it names its patient
 	lastTyp string
 	lastPP  patientParam
@@ -34,6 +37,7 @@ type Filter struct {
 }
 
 type filterScope struct {
+	patient           string
 	sc                *scope
 	fixed             *Decision // a decision for all the patient's resources (break-the-glass, bad request)
 	permitted, denied int
@@ -74,8 +78,8 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 	if typ != f.lastTyp || f.lastTyp == "" {
 		f.lastTyp, f.lastPP = typ, patientParamOf(typ)
 	}
-	patients := patientsBy(f.lastPP, typ, id, v)
-	if len(patients) == 0 {
+	f.read(typ, id, v)
+	if len(f.pats) == 0 {
 		return slices.Contains(f.e.pol.Unrestricted, typ)
 	}
 	var (
@@ -86,8 +90,8 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 		facts          facts
 		factsConverted bool
 	)
-	for _, p := range patients {
-		fs := f.scope(p)
+	for _, p := range f.pats {
+		fs := f.scopeOf(p)
 		if fs == nil {
 			return false
 		}
@@ -96,13 +100,10 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 		case fs.fixed != nil:
 			ok = fs.fixed.Permit
 		default:
-			if !secRead {
-				sec, secRead = v.Tokens("_security"), true
-			}
 			n := fs.sc.needs
 			var key []byte
 			if n&^labelOnly == 0 {
-				key = f.verdictKey(typ, sec)
+				key = f.key
 				if fs.hasLast && bytes.Equal(fs.lastKey, key) {
 					ok = fs.lastOK
 					break
@@ -112,6 +113,9 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 					fs.lastKey, fs.lastOK, fs.hasLast = append(fs.lastKey[:0], key...), c, true
 					break
 				}
+			}
+			if !secRead {
+				sec, secRead = v.Tokens("_security"), true
 			}
 			if !factsRead || n&^loaded != 0 {
 				loaded |= n
@@ -141,16 +145,56 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 	return true
 }
 
-// verdictKey is the cache key of a resource for a label-only scope: its
-// type and its _security tokens, in the Filter's reused buffer.
-func (f *Filter) verdictKey(typ string, sec []string) []byte {
+// grouped is what the store's IndexValues offer besides the interface: a
+// walk over all of a resource's values that allocates nothing.
+type grouped interface{ Groups() store.Groups }
+
+// read sets f.pats to the patients typ/id is about (as patientsBy finds
+// them) and f.key to its verdict-cache key: the type, then each _security
+// token after a zero byte. With the store's values it is one pass without
+// allocation, and the patients are the store's bytes, valid during this
+// Allow call only.
+func (f *Filter) read(typ, id string, v store.IndexValues) {
+	f.pats, f.patBuf = f.pats[:0], f.patBuf[:0]
 	k := append(f.key[:0], typ...)
-	for _, t := range sec {
-		k = append(k, 0)
-		k = append(k, t...)
+	gv, isGrouped := v.(grouped)
+	param := ""
+	switch {
+	case typ == "Patient":
+		f.patBuf = append(append(f.patBuf, "Patient/"...), id...)
+		f.pats = append(f.pats, f.patBuf)
+	case !isGrouped:
+		for _, p := range patientsBy(f.lastPP, typ, id, v) {
+			f.pats = append(f.pats, []byte(p))
+		}
+	case f.lastPP == byPatient:
+		param = "patient"
+	case f.lastPP == bySubject:
+		param = "subject"
+	}
+	if !isGrouped {
+		for _, t := range v.Tokens("_security") {
+			k = append(append(k, 0), t...)
+		}
+		f.key = k
+		return
+	}
+	gs := gv.Groups()
+	for gs.Next() {
+		switch {
+		case param != "" && gs.Is(param, search.Reference):
+			for t, ok := gs.Text(); ok; t, ok = gs.Text() {
+				if f.lastPP == byPatient || len(t) >= 8 && string(t[:8]) == "Patient/" {
+					f.pats = append(f.pats, t)
+				}
+			}
+		case gs.Is("_security", search.Token):
+			for t, ok := gs.Text(); ok; t, ok = gs.Text() {
+				k = append(append(k, 0), t...)
+			}
+		}
 	}
 	f.key = k
-	return k
 }
 
 // AllowFacts decides like Allow for a resource whose facts come from its
@@ -197,6 +241,19 @@ func (fs *filterScope) count(ok bool) {
 	}
 }
 
+// scopeOf is scope for a patient reference in bytes, which it copies
+// only the first time the filter meets the patient.
+func (f *Filter) scopeOf(patient []byte) *filterScope {
+	if f.lastScope != nil && string(patient) == f.lastPatient {
+		return f.lastScope
+	}
+	if fs, ok := f.scopes[string(patient)]; ok {
+		f.lastPatient, f.lastScope = fs.patient, fs
+		return fs
+	}
+	return f.scope(string(patient))
+}
+
 // scope resolves a patient once per filter; nil after an error.
 func (f *Filter) scope(patient string) *filterScope {
 	if f.lastScope != nil && patient == f.lastPatient {
@@ -211,7 +268,7 @@ func (f *Filter) scope(patient string) *filterScope {
 		f.err = err
 		return nil
 	}
-	fs := &filterScope{sc: sc}
+	fs := &filterScope{patient: patient, sc: sc}
 	f.specialize(sc)
 	req := f.req
 	req.Patient, req.Resource.Type = patient, "-"

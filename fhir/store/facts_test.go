@@ -1,0 +1,112 @@
+package store
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/search"
+)
+
+// walked collects, by walking Groups, what the IndexValues methods return.
+func walked(b []byte, param string, k search.Kind) (texts []string, dates [][2]int64) {
+	v := &storedValues{b: b}
+	gs := v.Groups()
+	for gs.Next() {
+		if !gs.Is(param, k) {
+			continue
+		}
+		for t, ok := gs.Text(); ok; t, ok = gs.Text() {
+			texts = append(texts, string(t))
+		}
+		for s, e, ok := gs.Date(); ok; s, e, ok = gs.Date() {
+			dates = append(dates, [2]int64{s, e})
+		}
+	}
+	return texts, dates
+}
+
+func groupsFixture() []search.Value {
+	return []search.Value{
+		{Param: "patient", Kind: search.Reference, Text: "Patient/p1"},
+		{Param: "patient", Kind: search.Reference, Text: "Patient/p2"},
+		{Param: "subject", Kind: search.Reference, Text: "Patient/p1"},
+		{Param: "subject", Kind: search.Reference, Text: "Group/g1"},
+		{Param: "code", Kind: search.Token, Text: "http://loinc.org|1234-5"},
+		{Param: "code", Kind: search.Token, Text: "1234-5"},
+		{Param: "date", Kind: search.Date, Start: 10, End: 20},
+		{Param: "date", Kind: search.Date, Start: -5, End: 30},
+		{Param: "_security", Kind: search.Token, Text: "http://terminology.hl7.org/CodeSystem/v3-ActCode|PSY"},
+		{Param: "_security", Kind: search.Token, Text: ""},
+		{Param: "status", Kind: search.Token, Text: "final"},
+		// a second group of a parameter already seen
+		{Param: "_security", Kind: search.Token, Text: "https://relais.health/category|CLIN"},
+		{Param: "_lastUpdated", Kind: search.Date, Start: 1, End: 2},
+	}
+}
+
+// TestGroupsAgreeWithIndexValues requires a walk over Groups to find what
+// Tokens, Refs and Dates return, for well-formed values and for every
+// truncation and single-byte corruption of them.
+func TestGroupsAgreeWithIndexValues(t *testing.T) {
+	t.Parallel()
+	good := encodeValues(groupsFixture())
+	inputs := [][]byte{good, nil}
+	for i := range good {
+		inputs = append(inputs, good[:i])
+		for _, x := range []byte{0, 1, 0x7f, 0x80, 0xff} {
+			bad := slices.Clone(good)
+			bad[i] = x
+			inputs = append(inputs, bad)
+		}
+	}
+	lookups := []struct {
+		param string
+		kind  search.Kind
+	}{
+		{"patient", search.Reference}, {"subject", search.Reference}, {"code", search.Token},
+		{"_security", search.Token}, {"status", search.Token}, {"date", search.Date},
+		{"_lastUpdated", search.Date}, {"missing", search.Token},
+	}
+	for n, b := range inputs {
+		for _, l := range lookups {
+			v := &storedValues{b: b}
+			var want []string
+			var wantDates [][2]int64
+			switch l.kind {
+			case search.Token:
+				want = v.Tokens(l.param)
+			case search.Reference:
+				want = v.Refs(l.param)
+			case search.Date:
+				wantDates = v.Dates(l.param)
+			}
+			got, gotDates := walked(b, l.param, l.kind)
+			if !slices.Equal(got, want) || !slices.Equal(gotDates, wantDates) {
+				t.Errorf("input %d, %s: walk found %q %v, IndexValues %q %v", n, l.param, got, gotDates, want, wantDates)
+			}
+		}
+	}
+	if texts, _ := walked(good, "_security", search.Token); len(texts) != 3 {
+		t.Errorf("walk found %q, want the three _security tokens of both groups", texts)
+	}
+}
+
+// TestGroupsDoNotAllocate holds the point of Groups: reading the patient
+// and _security of a resource costs no allocation.
+func TestGroupsDoNotAllocate(t *testing.T) {
+	v := &storedValues{b: encodeValues(groupsFixture())}
+	var n int
+	allocs := testing.AllocsPerRun(100, func() {
+		gs := v.Groups()
+		for gs.Next() {
+			if gs.Is("patient", search.Reference) || gs.Is("_security", search.Token) {
+				for t, ok := gs.Text(); ok; t, ok = gs.Text() {
+					n += len(t)
+				}
+			}
+		}
+	})
+	if allocs != 0 || n == 0 {
+		t.Errorf("walk: %v allocations, %d bytes read", allocs, n)
+	}
+}
