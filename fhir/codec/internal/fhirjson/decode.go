@@ -10,16 +10,24 @@ package fhirjson
 // which then produces the error messages with their element paths. Errors
 // never come from this file.
 //
-// It reads the input once, left to right, and fills the message through
-// protoreflect with per-message-type tables built at New. The rules it
+// It reads the input once, left to right (a resource whose resourceType is
+// not its first key is scanned once more to find it), and fills the
+// message through protoreflect with per-message-type tables built by
+// NewDecoder; primitives and typed references are built as concrete
+// datatypes messages, which is cheaper than reflection. The rules it
 // mirrors are jsonformat v0.7.4's (unmarshaller.go, primitive.go,
 // date_time.go, reference.go, jsonpbhelper, fhirvalidate): see the
 // comments at each rule. Declined on purpose, among others: duplicate
 // keys, keys in another case or with escapes, null, empty strings, objects
 // and arrays, primitives given as objects, "_x" arrays without "x",
 // base64 with spaces, numbers in strings, non-ASCII codes, fractions of
-// more than nine digits, Google's internal extension URLs, and nesting
-// deeper than maxDecodeDepth.
+// more than nine digits, the year 0000, "_x" with a false or 0 value, "_x"
+// without a value on code, id, oid and uuid (fhirvalidate rejects the empty
+// value), references "Type/id" whose type is not an R4 resource,
+// resourceType alone, and nesting deeper than maxDecodeDepth.
+// Contained resources are checked like the others although fhirvalidate
+// does not look inside them (they are Any): what jsonformat accepts
+// there but we do not is declined, never wrong.
 
 import (
 	"errors"
@@ -87,9 +95,8 @@ type msgInfo struct {
 	requiredSlots []uint                         // their key slots: present iff the slot or slot+1 was seen
 	requiredOther []protoreflect.FieldDescriptor // required fields without a key, checked with Has
 
-	isReference   bool // google.fhir.r4.core.Reference
-	isContained   bool // ContainedResource
-	isResource    bool
+	isReference   bool                         // google.fhir.r4.core.Reference
+	isContained   bool                         // ContainedResource
 	isExtension   bool                         // Extension: its url must not be one of jsonformat's own
 	url, urlValue protoreflect.FieldDescriptor // Extension.url and Uri.value
 	nslots        uint                         // keyed fields so far, for fieldInfo.slot
@@ -129,22 +136,11 @@ type Decoder struct {
 	infos     map[protoreflect.FullName]*msgInfo
 	resources map[string]resourceInfo                 // resource type -> ContainedResource field and info
 	refFields map[string]protoreflect.FieldDescriptor // resource type -> typed Reference field
-	refTypeOf map[protoreflect.FieldNumber]string     // typed Reference field -> resource type
-	ref       refInfo
-	strInfo   *msgInfo
 }
 
 type resourceInfo struct {
 	field protoreflect.FieldDescriptor // ContainedResource oneof member
 	info  *msgInfo
-}
-
-// refInfo holds the Reference fields normalisation touches.
-type refInfo struct {
-	uri, fragment protoreflect.FieldDescriptor
-	idValue       protoreflect.FieldDescriptor // ReferenceId.value
-	idHistory     protoreflect.FieldDescriptor // ReferenceId.history
-	idInfo        *msgInfo                     // Id, for history
 }
 
 // NewDecoder builds the tables for every message type reachable from
@@ -154,17 +150,16 @@ func NewDecoder() (*Decoder, error) {
 		infos:     map[protoreflect.FullName]*msgInfo{},
 		resources: map[string]resourceInfo{},
 		refFields: map[string]protoreflect.FieldDescriptor{},
-		refTypeOf: map[protoreflect.FieldNumber]string{},
 	}
 	crDesc := (&bcrpb.ContainedResource{}).ProtoReflect().Descriptor()
-	root := d.info(crDesc)
+	d.info(crDesc)
 	oneof := crDesc.Oneofs().ByName("oneof_resource")
 	if oneof == nil {
 		return nil, fmt.Errorf("fhirjson: ContainedResource has no oneof_resource")
 	}
 	for i := 0; i < oneof.Fields().Len(); i++ {
 		f := oneof.Fields().Get(i)
-		d.resources[string(f.Message().Name())] = resourceInfo{field: f, info: root.keysByField(f)}
+		d.resources[string(f.Message().Name())] = resourceInfo{field: f, info: d.info(f.Message())}
 	}
 	refDesc := (&dtpb.Reference{}).ProtoReflect().Descriptor()
 	ro := refDesc.Oneofs().ByName("reference")
@@ -172,32 +167,12 @@ func NewDecoder() (*Decoder, error) {
 		f := ro.Fields().Get(i)
 		if t := proto.GetExtension(f.Options(), apb.E_ReferencedFhirType).(string); t != "" && f.Message() != nil && f.Message().Name() == "ReferenceId" {
 			d.refFields[t] = f
-			d.refTypeOf[f.Number()] = t
 		}
 	}
-	ridDesc := (&dtpb.ReferenceId{}).ProtoReflect().Descriptor()
-	d.ref = refInfo{
-		uri:       refDesc.Fields().ByName("uri"),
-		fragment:  refDesc.Fields().ByName("fragment"),
-		idValue:   ridDesc.Fields().ByName("value"),
-		idHistory: ridDesc.Fields().ByName("history"),
-		idInfo:    d.info((&dtpb.Id{}).ProtoReflect().Descriptor()),
-	}
-	d.strInfo = d.info((&dtpb.String{}).ProtoReflect().Descriptor())
-	if d.ref.uri == nil || d.ref.fragment == nil || d.ref.idValue == nil || d.ref.idHistory == nil {
-		return nil, fmt.Errorf("fhirjson: unexpected Reference descriptor")
+	if len(d.refFields) == 0 {
+		return nil, fmt.Errorf("fhirjson: Reference has no typed id fields")
 	}
 	return d, nil
-}
-
-// keysByField returns the info of the message type of f, a field of mi.
-func (mi *msgInfo) keysByField(f protoreflect.FieldDescriptor) *msgInfo {
-	for _, fi := range mi.keys {
-		if fi.fd == f {
-			return fi.msg
-		}
-	}
-	return nil
 }
 
 // info returns the table of a message type, building it (and those of the
@@ -224,8 +199,6 @@ func (d *Decoder) info(md protoreflect.MessageDescriptor) *msgInfo {
 			mi.unsupported = true
 		}
 		mi.isReference = true
-	case kind == apb.StructureDefinitionKindValue_KIND_RESOURCE:
-		mi.isResource = true
 	case md.FullName() == "google.fhir.r4.core.Extension":
 		mi.isExtension = true
 		mi.url = md.Fields().ByName("url")
