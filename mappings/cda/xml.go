@@ -529,14 +529,26 @@ func (p *parser) storeAttrs(idx int32) error {
 // resolve splits a qualified name and finds its namespace. Unprefixed
 // attributes are in no namespace; unprefixed elements in the default one.
 func (p *parser) resolve(qname string, element bool) (nsID, string, error) {
-	prefix, local, ok := strings.Cut(qname, ":")
-	if !ok {
+	// Names are short: one loop finds the colon and refuses a second one,
+	// cheaper than strings.Cut and IndexByte.
+	colon := -1
+	for i := 0; i < len(qname); i++ {
+		if qname[i] == ':' {
+			if colon >= 0 {
+				return 0, "", errNotXML
+			}
+			colon = i
+		}
+	}
+	prefix, local := "", qname
+	if colon < 0 {
 		if !element {
 			return nsNone, qname, nil
 		}
-		prefix, local = "", qname
+	} else {
+		prefix, local = qname[:colon], qname[colon+1:]
 	}
-	if local == "" || strings.IndexByte(local, ':') >= 0 {
+	if local == "" {
 		return 0, "", errNotXML
 	}
 	for i := len(p.bindings) - 1; i >= 0; i-- {
