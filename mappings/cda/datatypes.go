@@ -1,6 +1,7 @@
 package cda
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -290,7 +291,7 @@ func parseTS(s string, loc *time.Location) (ts, bool) {
 		if h > 14 || m > 59 {
 			return ts{}, false
 		}
-		l = time.FixedZone("", off)
+		l = zoneAt(off)
 	}
 	t, err := time.ParseInLocation("20060102150405", padded[:14], l)
 	if err != nil {
@@ -308,6 +309,33 @@ func parseTS(s string, loc *time.Location) (ts, bool) {
 		}
 	}
 	return ts{t: t, prec: prec, zone: zone}, true
+}
+
+// quarterZones holds a location and its FHIR name (+hh:mm) for every
+// offset in quarter hours from -14:00 to +14:00, which covers the offsets in
+// use: a timestamp with one then allocates neither. Filled once, read only.
+var quarterZones = func() (z [14*4*2 + 1]struct {
+	loc  *time.Location
+	name string
+}) {
+	for i := range z {
+		off := (i - 14*4) * 15 * 60
+		sign, a := '+', off
+		if off < 0 {
+			sign, a = '-', -off
+		}
+		z[i].loc = time.FixedZone("", off)
+		z[i].name = fmt.Sprintf("%c%02d:%02d", sign, a/3600, a%3600/60)
+	}
+	return z
+}()
+
+// zoneAt returns a location at off seconds east of UTC.
+func zoneAt(off int) *time.Location {
+	if i := off/900 + 14*4; off%900 == 0 && i >= 0 && i < len(quarterZones) {
+		return quarterZones[i].loc
+	}
+	return time.FixedZone("", off)
 }
 
 func allDigits(s string) bool {
@@ -328,6 +356,9 @@ func (v ts) tz() string {
 	}
 	if v.zone == "+0000" || v.zone == "-0000" {
 		return "Z"
+	}
+	if _, off := v.t.Zone(); off%900 == 0 && off/900+14*4 >= 0 && off/900+14*4 < len(quarterZones) {
+		return quarterZones[off/900+14*4].name // what the concatenation below gives, without allocating
 	}
 	return v.zone[:3] + ":" + v.zone[3:]
 }
