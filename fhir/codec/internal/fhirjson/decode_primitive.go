@@ -413,7 +413,13 @@ func dateTimeValue(v *primValue, mi *msgInfo, s string) error {
 	if prec < 0 {
 		return declined("precision")
 	}
-	v.n, v.tz, v.enum = unix*1e6+int64(nanos/1000), tz, prec
+	// jsonpbhelper.GetTimestampUsec drops the fraction of times whose Unix
+	// seconds would overflow in nanoseconds (before 1678).
+	us := unix * 1e6
+	if unix > math.MinInt64/int64(time.Second) {
+		us += int64(nanos / 1000)
+	}
+	v.n, v.tz, v.enum = us, tz, prec
 	return nil
 }
 

@@ -240,6 +240,8 @@ func TestDecodeCases(t *testing.T) {
 		{"dateTime offset", `{"resourceType":"Patient","deceasedDateTime":"2020-02-03T04:05:06.7+05:30"}`, true},
 		{"dateTime minus zero", `{"resourceType":"Patient","deceasedDateTime":"2020-02-03T04:05:06.123456-00:00"}`, true},
 		{"dateTime nanos", `{"resourceType":"Patient","deceasedDateTime":"1969-12-31T23:59:59.999999999-14:00"}`, true},
+		{"dateTime before 1678", `{"resourceType":"Patient","deceasedDateTime":"1500-02-03T04:05:06.789Z"}`, true},
+		{"dateTime year 1", `{"resourceType":"Patient","deceasedDateTime":"0001-01-01T00:00:00.5+01:00"}`, true},
 		{"dateTime no zone", `{"resourceType":"Patient","deceasedDateTime":"2020-02-03T04:05:06"}`, false},
 		{"dateTime no seconds", `{"resourceType":"Patient","deceasedDateTime":"2020-02-03T04:05Z"}`, false},
 		{"dateTime zone out of range", `{"resourceType":"Patient","deceasedDateTime":"2020-02-03T04:05:06+14:30"}`, false},
