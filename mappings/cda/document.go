@@ -1,6 +1,7 @@
 package cda
 
 import (
+	"bytes"
 	"encoding/base64"
 	"path"
 	"strings"
@@ -365,17 +366,23 @@ func (c *conv) nonXMLBody(comp *comppb.Composition, body el) {
 func (c *conv) bodyData(t el) ([]byte, bool) {
 	raw := t.text()
 	if strings.EqualFold(t.attr("representation"), "B64") {
-		clean := strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
-				return -1
+		// White space removed byte by byte: the text is valid UTF-8, and any
+		// byte outside the base64 alphabet fails the decoding anyway.
+		rawText := t.rawText()
+		clean := make([]byte, 0, len(rawText))
+		for i := 0; i < len(rawText); i++ {
+			if c := rawText[i]; c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+				clean = append(clean, c)
 			}
-			return r
-		}, t.rawText())
-		data, err := base64.StdEncoding.DecodeString(clean)
-		if err != nil {
-			data, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(clean, "="))
 		}
-		return data, err == nil && len(data) > 0
+		data := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
+		n, err := base64.StdEncoding.Decode(data, clean)
+		if err != nil {
+			trimmed := bytes.TrimRight(clean, "=")
+			data = make([]byte, base64.RawStdEncoding.DecodedLen(len(trimmed)))
+			n, err = base64.RawStdEncoding.Decode(data, trimmed)
+		}
+		return data[:n], err == nil && n > 0
 	}
 	if t.attr("compression") != "" {
 		return nil, false
