@@ -201,6 +201,11 @@ func (p *parser) numeric(mi *msgInfo) (primValue, error) {
 		return v, err
 	}
 	if mi.prim == pDecimal {
+		// json-iterator rejects numbers beyond float64's range (1e309),
+		// though FHIR's decimal grammar and jsonformat keep the text.
+		if _, err := strconv.ParseFloat(s, 64); err != nil {
+			return v, declined("decimal out of float64 range")
+		}
 		v.s = s
 		return v, nil
 	}

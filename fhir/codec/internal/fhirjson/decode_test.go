@@ -3,6 +3,7 @@ package fhirjson
 import (
 	"errors"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -225,6 +226,9 @@ func TestDecodeCases(t *testing.T) {
 		{"integer", `{"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/1"},"prediction":[{"probabilityDecimal":0.25}]}`, true},
 		{"decimal exponent", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50e+3}}`, true},
 		{"decimal negative zero", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":-0.0}}`, true},
+		{"decimal beyond float64", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.8e308}}`, false},
+		{"decimal underflow", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e-400}}`, true},
+		{"decimal long", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1234567890123456789012345678901234567890.5}}`, true},
 		{"decimal as string", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":"1.5"}}`, false},
 		{"integer value", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":-42}`, true},
 		{"integer too big", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":2147483648}`, false},
@@ -388,4 +392,36 @@ func regexOf(t *testing.T, md protoreflect.MessageDescriptor) *regexp.Regexp {
 		t.Fatalf("%s has no value_regex", md.FullName())
 	}
 	return regexp.MustCompile("^" + re + "$")
+}
+
+// TestDecodePrimitivesRandom runs the contract on random values of every
+// primitive type, built from pieces of the forms they take, so that
+// near-misses of each format meet both decoders.
+func TestDecodePrimitivesRandom(t *testing.T) {
+	t.Parallel()
+	d, ref := newDecoder(t), newReference(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"0", "1", "9", "00", "01", "12", "13", "23", "24", "29", "30", "31", "59", "60", "99",
+		"1500", "1677", "1678", "1970", "2020", "0000", "0001", "9999", "-", "+", ":", ".", "T", "Z", "z", " ",
+		"14:00", "14:30", "-00:00", "+00:00", "e", "E", "e+", "123456789", "1234567890", "a", "A", "_", "/",
+		"urn:", "oid:", "uuid:", "http://", "e308", "e309", "e-400", "8e307", "%", "%41", "#", "é", "\\u0000", "\\t", "\\\"", "\\ud83d\\ude00", "=", "==", "aGVs", "bG8="}
+	forms := []string{"", "2020-02-29", "2021-02-29", "2020-01-01T10:00:00", "10:00:00", "1.5", "-0", "urn:oid:1.2.3", "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"}
+	types := []string{"Base64Binary", "Boolean", "Canonical", "Code", "Date", "DateTime", "Decimal", "Id", "Instant", "Integer",
+		"Markdown", "Oid", "PositiveInt", "String", "Time", "UnsignedInt", "Uri", "Url", "Uuid"}
+	fast := 0
+	for i := 0; i < 20000; i++ {
+		v := forms[r.IntN(len(forms))]
+		for k := r.IntN(6); k > 0; k-- {
+			v += pieces[r.IntN(len(pieces))]
+		}
+		lit := `"` + v + `"`
+		if r.IntN(4) == 0 {
+			lit = v // a bare number, literal or invalid JSON
+		}
+		in := `{"resourceType":"Basic","code":{"text":"x"},"extension":[{"url":"http://x","value` + types[r.IntN(len(types))] + `":` + lit + `}]}`
+		if check(t, d, ref, []byte(in)) == "" {
+			fast++
+		}
+	}
+	t.Logf("%d of 20000 decoded fast", fast)
 }
