@@ -425,3 +425,44 @@ func TestDecodePrimitivesRandom(t *testing.T) {
 	}
 	t.Logf("%d of 20000 decoded fast", fast)
 }
+
+// TestDecodeStructureRandom runs the contract on objects assembled from
+// members in random number and order: values with and without their "_x",
+// choices, arrays, references, contained resources and near-misses.
+func TestDecodeStructureRandom(t *testing.T) {
+	t.Parallel()
+	d, ref := newDecoder(t), newReference(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	members := []string{
+		`"id":"p1"`, `"_id":{"id":"x"}`, `"active":true`, `"active":false`, `"_active":{"id":"a"}`,
+		`"gender":"male"`, `"_gender":{"extension":[{"url":"http://x","valueCode":"c"}]}`,
+		`"birthDate":"1990-01-01"`, `"_birthDate":{"id":"b"}`, `"_birthDate":{}`, `"_birthDate":[{"id":"b"}]`,
+		`"deceasedBoolean":true`, `"deceasedDateTime":"2020-01-01T00:00:00Z"`, `"_deceasedDateTime":{"id":"d"}`, `"_deceasedBoolean":{"id":"d"}`,
+		`"name":[{"given":["a","b"]}]`, `"name":[{"given":["a"],"_given":[{"id":"g"}]}]`, `"name":[{"_given":[{"id":"g"}],"given":["a"]}]`,
+		`"name":[{"given":["a","b"],"_given":[null,{"id":"g"}]}]`, `"name":[{"_given":[{"id":"g"}]}]`, `"name":[{"family":"F","_family":{"id":"f"}}]`,
+		`"managingOrganization":{"reference":"Organization/o1"}`, `"managingOrganization":{"reference":"Patient/o1"}`,
+		`"managingOrganization":{"reference":"#o1","display":"O"}`, `"managingOrganization":{"reference":"Organization/o1/_history/2"}`,
+		`"generalPractitioner":[{"reference":"Practitioner/1"},{"reference":"urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"}]`,
+		`"contained":[{"resourceType":"Organization","id":"o1","name":"O"}]`, `"contained":[{"id":"o1","resourceType":"Organization"}]`,
+		`"contained":[{"resourceType":"Organization"}]`, `"extension":[{"url":"http://x","valueString":"s","_valueString":{"id":"v"}}]`,
+		`"extension":[{"url":"http://x","_valueString":{"id":"v"}}]`, `"extension":[{"url":"http://x","valueString":"s","valueInteger":1}]`,
+		`"multipleBirthInteger":2`, `"multipleBirthBoolean":true`, `"_multipleBirthInteger":{"id":"m"}`,
+		`"telecom":[{"system":"phone","value":"1","use":"home","rank":1}]`, `"telecom":[{"system":"Phone"}]`,
+		`"communication":[{"language":{"text":"fr"},"preferred":true}]`, `"communication":[{"preferred":true}]`,
+		`"meta":{"lastUpdated":"2020-01-01T00:00:00.000+01:00","versionId":"1","tag":[{"code":"t"}]}`,
+		`"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}`, `"text":{"div":"<div/>"}`,
+		`"resourceType":"Patient"`, `"photo":[{"data":"aGVsbG8=","contentType":"image/png"}]`, `"photo":[{"data":"aGVsbG8=","_data":{"id":"d"}}]`,
+	}
+	fast := 0
+	for i := 0; i < 20000; i++ {
+		parts := []string{`"resourceType":"Patient"`}
+		for k := r.IntN(6); k > 0; k-- {
+			parts = append(parts, members[r.IntN(len(members))])
+		}
+		r.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
+		if check(t, d, ref, []byte("{"+strings.Join(parts, ",")+"}")) == "" {
+			fast++
+		}
+	}
+	t.Logf("%d of 20000 decoded fast", fast)
+}
