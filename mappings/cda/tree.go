@@ -197,32 +197,37 @@ func (t *tree) byID(id string) el {
 }
 
 // xpath locates the element for warnings, e.g.
-// /ClinicalDocument/component/structuredBody/component[3]/section.
+// /ClinicalDocument/component/structuredBody/component[3]/section. It is
+// built on the stack and allocated once: statements without ids are keyed
+// by it.
 func (e el) xpath() string {
 	if !e.ok() {
 		return ""
 	}
-	var parts []string
+	var stack [32]int32
+	path := stack[:0]
 	for c := e; c.ok(); c = c.parent() {
-		parts = append(parts, c.step())
+		path = append(path, c.i)
 	}
-	var b strings.Builder
-	for i := len(parts) - 1; i >= 0; i-- {
-		b.WriteByte('/')
-		b.WriteString(parts[i])
+	var buf [256]byte
+	b := buf[:0]
+	for i := len(path) - 1; i >= 0; i-- {
+		b = append(b, '/')
+		b = el{e.t, path[i]}.appendStep(b)
 	}
-	return b.String()
+	return string(b)
 }
 
-// step renders one XPath step with a position when siblings share the name.
-func (e el) step() string {
+// appendStep appends one XPath step, with a position when siblings share
+// the name.
+func (e el) appendStep(b []byte) []byte {
 	n := e.n()
-	name := n.name
 	if n.ns == nsSDTC {
-		name = "sdtc:" + name
+		b = append(b, "sdtc:"...)
 	}
+	b = append(b, n.name...)
 	if n.parent < 0 {
-		return name
+		return b
 	}
 	pos, count := 0, 0
 	for c := e.t.nodes[n.parent].first; c >= 0; c = e.t.nodes[c].next {
@@ -235,9 +240,11 @@ func (e el) step() string {
 		}
 	}
 	if count > 1 {
-		return name + "[" + strconv.Itoa(pos) + "]"
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(pos), 10)
+		b = append(b, ']')
 	}
-	return name
+	return b
 }
 
 // templates returns the templateId roots of the element.

@@ -97,3 +97,23 @@ func TestXSITypeAndNullFlavor(t *testing.T) {
 		t.Errorf("xpath = %q", got)
 	}
 }
+
+func TestXPath(t *testing.T) {
+	t.Parallel()
+	tr, err := parseXML([]byte(`<r xmlns="urn:hl7-org:v3" xmlns:sdtc="urn:hl7-org:sdtc"><a/><b/><a><c/><sdtc:d/><sdtc:d/></a></r>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	el{tr, 0}.each("", func(e el) {
+		got = append(got, e.xpath())
+		e.each("", func(f el) { got = append(got, f.xpath()) })
+	})
+	want := []string{"/r/a[1]", "/r/b", "/r/a[2]", "/r/a[2]/c", "/r/a[2]/sdtc:d[1]", "/r/a[2]/sdtc:d[2]"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if (el{}).xpath() != "" {
+		t.Error("absent element has an xpath")
+	}
+}
