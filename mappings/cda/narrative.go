@@ -22,6 +22,7 @@ func narrative(text el) *dtpb.Narrative {
 		return nil
 	}
 	var b strings.Builder
+	b.Grow(len(xhtmlOpen) + len("</div>") + renderedSize(text))
 	b.WriteString(xhtmlOpen)
 	renderChildren(&b, text)
 	b.WriteString("</div>")
@@ -42,6 +43,21 @@ func textNarrative(s string, status cpb.NarrativeStatusCode_Value) *dtpb.Narrati
 	escapeText(&b, s)
 	b.WriteString("</div>")
 	return &dtpb.Narrative{Status: &dtpb.Narrative_StatusCode{Value: status}, Div: &dtpb.Xhtml{Value: b.String()}}
+}
+
+// renderedSize guesses the size of e's children rendered as XHTML, so that
+// the builder is allocated once: their text, a little more for escapes,
+// and a pair of tags per element.
+func renderedSize(e el) int {
+	n := 0
+	for c := e.n().first; c >= 0; c = e.t.nodes[c].next {
+		if nd := &e.t.nodes[c]; nd.isText {
+			n += len(nd.name) + len(nd.name)/16
+		} else {
+			n += 2*len(nd.name) + 8 + renderedSize(el{e.t, c})
+		}
+	}
+	return n
 }
 
 func hasVisibleText(div string) bool {
