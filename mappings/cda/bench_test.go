@@ -180,3 +180,20 @@ func BenchmarkCorpusEncodeOnly(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
 }
+
+// BenchmarkCorpusParse reads every corpus document into its tree, the
+// first step of Convert.
+func BenchmarkCorpusParse(b *testing.B) {
+	docs, size := loadCorpus(b)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		for _, d := range docs {
+			t, err := parseXML(d)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t.release()
+		}
+	}
+}

@@ -245,6 +245,22 @@ func declaredEncoding(b []byte) string {
 func (p *parser) run() error {
 	rootDone := false
 	for p.i < len(p.s) {
+		if p.inText == 0 {
+			// Outside narrative, the white space between tags is dropped
+			// (text and the end of the document treat it so): skip it
+			// without a call to IndexByte.
+			j := p.i
+			for j < len(p.s) && (p.s[j] == ' ' || p.s[j] == '\n' || p.s[j] == '\t' || p.s[j] == '\r') {
+				j++
+			}
+			if j < len(p.s) && p.s[j] == '<' {
+				p.i = j
+				if err := p.markup(&rootDone); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		lt := strings.IndexByte(p.s[p.i:], '<')
 		if lt < 0 {
 			if len(p.stack) > 0 {
@@ -486,19 +502,30 @@ func (p *parser) attributes() (selfClose bool, err error) {
 		if p.i >= len(p.s) || p.s[p.i] != '"' && p.s[p.i] != '\'' {
 			return false, errNotXML
 		}
-		q := p.s[p.i]
-		end := strings.IndexByte(p.s[p.i+1:], q)
-		if end < 0 {
+		// Values are short: one loop finds the closing quote and notes '<'
+		// (refused) and '&', cheaper than three IndexByte calls.
+		q, start := p.s[p.i], p.i+1
+		j, lt, amp := start, false, false
+		for ; j < len(p.s) && p.s[j] != q; j++ {
+			switch p.s[j] {
+			case '<':
+				lt = true
+			case '&':
+				amp = true
+			}
+		}
+		if j >= len(p.s) {
 			return false, errNotXML
 		}
-		raw := p.s[p.i+1 : p.i+1+end]
-		p.i += end + 2
-		if strings.IndexByte(raw, '<') >= 0 {
+		v := p.s[start:j]
+		p.i = j + 1
+		if lt {
 			return false, errNotXML
 		}
-		v, err := unescape(raw)
-		if err != nil {
-			return false, err
+		if amp {
+			if v, err = unescape(v); err != nil {
+				return false, err
+			}
 		}
 		p.raw = append(p.raw, attr{name: n, value: v})
 	}
