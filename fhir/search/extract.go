@@ -1,6 +1,7 @@
 package search
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -32,68 +33,111 @@ type Value struct {
 // nobody searches on a novel).
 const maxText = 256
 
-// extraction lists, per type, the parameters in name order with their
-// paths split into steps, so that Extract neither splits strings nor
-// depends on map order: a resource gives its values in one order, and an
-// unchanged resource the same encoded values.
-type extractParam struct {
-	p     Param
-	paths [][]protoreflect.Name
+// pathNode is one step of the paths of a type's parameters, merged into a
+// tree so that a resource is walked once: the 24 activities of a CarePlan
+// are visited once for activity-code, performer and activity-reference
+// together. params are the parameters whose path ends at the node.
+type pathNode struct {
+	name     protoreflect.Name
+	params   []*Param
+	children []*pathNode
+	// desc is the message at this node when known before any choice type
+	// is entered, and field the child's field in it: walk then skips the
+	// lookup by name.
+	desc  protoreflect.MessageDescriptor
+	field protoreflect.FieldDescriptor
 }
 
-var extraction = func() map[string][]extractParam {
-	out := make(map[string][]extractParam, len(registry))
+// extraction holds each type's path tree, built once at start-up.
+var extraction = func() map[string]*pathNode {
+	out := make(map[string]*pathNode, len(registry))
 	for typ := range registry {
-		var eps []extractParam
+		root := &pathNode{}
 		for _, p := range Params(typ) {
-			ep := extractParam{p: p}
+			p := p
 			for _, path := range p.Paths {
-				var steps []protoreflect.Name
-				for _, s := range strings.Split(path, ".") {
-					steps = append(steps, protoreflect.Name(s))
+				n := root
+				for _, step := range strings.Split(path, ".") {
+					n = n.child(protoreflect.Name(step))
 				}
-				ep.paths = append(ep.paths, steps)
+				n.params = append(n.params, &p)
 			}
-			eps = append(eps, ep)
 		}
-		out[typ] = eps
+		if m, err := resource.New(typ); err == nil {
+			root.resolve(m.ProtoReflect().Descriptor())
+		}
+		out[typ] = root
 	}
 	return out
 }()
 
-// Extract returns the index entries of res for every parameter of its
-// type, parameter by parameter in name order.
-func Extract(res proto.Message) []Value {
-	var out []Value
-	m := res.ProtoReflect()
-	for i := range extraction[resource.Type(res)] {
-		ep := &extraction[resource.Type(res)][i]
-		for _, path := range ep.paths {
-			out = walk(out, ep.p, m, path)
+// resolve records the descriptors of n's subtree below message d.
+func (n *pathNode) resolve(d protoreflect.MessageDescriptor) {
+	if d == nil || d.Oneofs().ByName("choice") != nil {
+		return // a choice type: the message below depends on the choice
+	}
+	n.desc = d
+	for _, c := range n.children {
+		if c.field = d.Fields().ByName(c.name); c.field != nil && c.field.Kind() == protoreflect.MessageKind {
+			c.resolve(c.field.Message())
 		}
 	}
+}
+
+func (n *pathNode) child(name protoreflect.Name) *pathNode {
+	for _, c := range n.children {
+		if c.name == name {
+			return c
+		}
+	}
+	c := &pathNode{name: name}
+	n.children = append(n.children, c)
+	return c
+}
+
+// Extract returns the index entries of res for every parameter of its
+// type, parameter by parameter in name order (each parameter's values in
+// document order), without duplicates.
+func Extract(res proto.Message) []Value {
+	root := extraction[resource.Type(res)]
+	if root == nil {
+		return nil
+	}
+	out := walk(nil, root, res.ProtoReflect())
+	slices.SortStableFunc(out, func(a, b Value) int { return strings.Compare(a.Param, b.Param) })
 	return dedupe(out)
 }
 
-// walk appends the values of p found by following path from m; repeated
-// fields fan out and choice types ([x]) are entered transparently.
-func walk(out []Value, p Param, m protoreflect.Message, path []protoreflect.Name) []Value {
+// walk appends the values of the parameters of n and its descendants found
+// in m; repeated fields fan out and choice types ([x]) are entered
+// transparently.
+func walk(out []Value, n *pathNode, m protoreflect.Message) []Value {
 	m = enterChoice(m)
-	if len(path) == 0 {
-		return appendValues(out, p, m)
+	for _, p := range n.params {
+		out = appendValues(out, *p, m)
 	}
-	f := m.Descriptor().Fields().ByName(path[0])
-	if f == nil || f.Kind() != protoreflect.MessageKind || !m.Has(f) {
+	if len(n.children) == 0 {
 		return out
 	}
-	if f.IsList() {
-		l := m.Get(f).List()
-		for i := 0; i < l.Len(); i++ {
-			out = walk(out, p, l.Get(i).Message(), path[1:])
+	d := m.Descriptor()
+	for _, c := range n.children {
+		f := c.field
+		if n.desc != d {
+			f = d.Fields().ByName(c.name)
 		}
-		return out
+		if f == nil || f.Kind() != protoreflect.MessageKind || !m.Has(f) {
+			continue
+		}
+		if f.IsList() {
+			l := m.Get(f).List()
+			for i := 0; i < l.Len(); i++ {
+				out = walk(out, c, l.Get(i).Message())
+			}
+			continue
+		}
+		out = walk(out, c, m.Get(f).Message())
 	}
-	return walk(out, p, m.Get(f).Message(), path[1:])
+	return out
 }
 
 // enterChoice returns the chosen value of a google/fhir choice-type message
@@ -113,9 +157,7 @@ func enterChoice(m protoreflect.Message) protoreflect.Message {
 func appendValues(out []Value, p Param, m protoreflect.Message) []Value {
 	switch p.Kind {
 	case Token:
-		for _, t := range tokens(m) {
-			out = append(out, Value{Param: p.Name, Kind: Token, Text: clip(t)})
-		}
+		out = appendTokens(out, p.Name, m)
 	case String:
 		for _, s := range strs(m) {
 			if n := Normalize(s); n != "" {
@@ -137,55 +179,53 @@ func appendValues(out []Value, p Param, m protoreflect.Message) []Value {
 	return out
 }
 
-// tokens gives the token values of a coded element: "system|code" for each
-// coding or identifier, and the FHIR code of enum-coded and primitive fields.
-func tokens(m protoreflect.Message) []string {
+// appendTokens appends the token values of a coded element: "system|code"
+// for each coding or identifier, and the FHIR code of enum-coded and
+// primitive fields.
+func appendTokens(out []Value, param string, m protoreflect.Message) []Value {
 	switch v := m.Interface().(type) {
 	case *dtpb.CodeableConcept:
-		var out []string
 		for _, c := range v.Coding {
-			out = append(out, pair(c.GetSystem().GetValue(), c.GetCode().GetValue()))
+			out = appendToken(out, param, c.GetSystem().GetValue(), c.GetCode().GetValue())
 		}
 		return out
 	case *dtpb.Coding:
-		return []string{pair(v.GetSystem().GetValue(), v.GetCode().GetValue())}
+		return appendToken(out, param, v.GetSystem().GetValue(), v.GetCode().GetValue())
 	case *dtpb.Identifier:
-		return []string{pair(v.GetSystem().GetValue(), v.GetValue().GetValue())}
+		return appendToken(out, param, v.GetSystem().GetValue(), v.GetValue().GetValue())
 	case *dtpb.ContactPoint:
-		return []string{pair("", v.GetValue().GetValue())}
+		return appendToken(out, param, "", v.GetValue().GetValue())
 	case *dtpb.Boolean:
 		if v.Value {
-			return []string{pair("", "true")}
+			return appendToken(out, param, "", "true")
 		}
-		return []string{pair("", "false")}
+		return appendToken(out, param, "", "false")
 	case *dtpb.Code:
-		return []string{pair("", v.Value)}
+		return appendToken(out, param, "", v.Value)
 	case *dtpb.String:
-		return []string{pair("", v.Value)}
+		return appendToken(out, param, "", v.Value)
 	case *dtpb.Uri:
-		return []string{pair("", v.Value)}
+		return appendToken(out, param, "", v.Value)
 	case *dtpb.Canonical:
-		return []string{pair("", v.Value)}
+		return appendToken(out, param, "", v.Value)
 	case *dtpb.Url:
-		return []string{pair("", v.Value)}
+		return appendToken(out, param, "", v.Value)
 	case *dtpb.Id:
-		return []string{pair("", v.Value)}
+		return appendToken(out, param, "", v.Value)
 	}
 	// A google/fhir code enum wrapper: a message with an enum field "value".
 	if f := m.Descriptor().Fields().ByName("value"); f != nil && f.Kind() == protoreflect.EnumKind {
-		if c := enumCode(f, m.Get(f).Enum()); c != "" {
-			return []string{pair("", c)}
-		}
+		return appendToken(out, param, "", enumCode(f, m.Get(f).Enum()))
 	}
-	return nil
+	return out
 }
 
-// pair renders a token as "system|code"; an empty code gives no token.
-func pair(system, code string) string {
+// appendToken appends the token system|code; an empty code gives none.
+func appendToken(out []Value, param, system, code string) []Value {
 	if code == "" {
-		return ""
+		return out
 	}
-	return system + "|" + code
+	return append(out, Value{Param: param, Kind: Token, Text: clip(system + "|" + code)})
 }
 
 // enumCode returns the FHIR code of a google/fhir enum value: its
@@ -258,14 +298,18 @@ func clip(s string) string {
 }
 
 func dedupe(vs []Value) []Value {
-	seen := make(map[Value]bool, len(vs))
 	out := vs[:0]
+	group := 0 // where the current parameter's values start in out
 	for _, v := range vs {
-		if (v.Kind != Date && v.Text == "") || seen[v] {
+		if v.Kind != Date && v.Text == "" {
 			continue
 		}
-		seen[v] = true
-		out = append(out, v)
+		if len(out) > group && out[group].Param != v.Param {
+			group = len(out)
+		}
+		if !slices.Contains(out[group:], v) {
+			out = append(out, v)
+		}
 	}
 	return out
 }
