@@ -246,17 +246,26 @@ func (c *conv) party(role el) *dtpb.Reference {
 	if prac == nil {
 		return orgRef
 	}
+	_, pracID, _, _ := resource.RefTarget(prac)
+	orgID, id := "", ""
+	if orgRef != nil {
+		// A person acting for an organisation always gets a role: look it
+		// up before mapping its codes again.
+		orgID = resource.RefString(orgRef)
+		id = bundle.ID("PractitionerRole", pracID, orgID, role.child("code").attr("code"))
+		if ref := c.already("PractitionerRole", id); ref != nil {
+			return ref
+		}
+	}
 	codes, specialty := c.profession(role.child("code"))
 	if orgRef == nil && codes == nil {
 		return prac
 	}
-	_, pracID, _, _ := resource.RefTarget(prac)
-	orgID := ""
-	if orgRef != nil {
-		orgID = resource.RefString(orgRef)
+	if id == "" {
+		id = bundle.ID("PractitionerRole", pracID, orgID, role.child("code").attr("code"))
 	}
 	r := &prpb.PractitionerRole{
-		Id:           &dtpb.Id{Value: bundle.ID("PractitionerRole", pracID, orgID, role.child("code").attr("code"))},
+		Id:           &dtpb.Id{Value: id},
 		Practitioner: prac,
 		Organization: orgRef,
 		Code:         codes,
@@ -269,17 +278,27 @@ func (c *conv) party(role el) *dtpb.Reference {
 // practitioner maps the person playing a role; nil when the role names no
 // person at all.
 func (c *conv) practitioner(role, person el) *dtpb.Reference {
-	ns := names(person)
-	ids := identifiers(role)
-	if len(ns) == 0 && len(ids) == 0 {
-		return nil
-	}
 	var key []string
 	role.each("id", func(ii el) {
 		if key == nil && ii.attr("extension") != "" && ii.attr("nullFlavor") == "" {
 			key = []string{"Practitioner", ii.attr("root"), ii.attr("extension")}
 		}
 	})
+	// People recur in every entry: when the id comes from an identifier
+	// (which then maps, so the role is not empty), look the practitioner
+	// up before mapping names and identifiers again.
+	id := ""
+	if key != nil && strings.TrimSpace(key[2]) != "" {
+		id = bundle.ID(key...)
+		if ref := c.already("Practitioner", id); ref != nil {
+			return ref
+		}
+	}
+	ns := names(person)
+	ids := identifiers(role)
+	if len(ns) == 0 && len(ids) == 0 {
+		return nil
+	}
 	if key == nil {
 		key = append([]string{"Practitioner", "doc"}, c.setKey...)
 		key = append(key, nameKey(person))
@@ -287,7 +306,9 @@ func (c *conv) practitioner(role, person el) *dtpb.Reference {
 			key = append(key, role.xpath())
 		}
 	}
-	id := bundle.ID(key...)
+	if id == "" {
+		id = bundle.ID(key...)
+	}
 	if ref := c.already("Practitioner", id); ref != nil {
 		return ref
 	}
