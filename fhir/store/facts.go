@@ -36,21 +36,57 @@ func (v *storedValues) Groups() Groups { return Groups{b: v.b} }
 // lengths and count are almost always below 128, one byte each; groups
 // that are not are read by groupReader, which checks the same bounds.
 func (gs *Groups) Next() bool {
-	b := gs.b[gs.next:]
-	if len(b) > 0 && b[0] < 0x80 {
-		n := int(b[0])
-		if len(b) >= n+4 {
-			count, size := b[n+2], b[n+3]
-			if count < 0x80 && count > 0 && size < 0x80 && int(size) <= len(b)-n-4 && int(count) <= len(b)-n-2 {
-				at := gs.next
-				gs.param0, gs.param1, gs.kind = at+1, at+1+n, search.Kind(b[1+n])
-				gs.pos, gs.end, gs.left = at+n+4, at+n+4+int(size), int(count)
-				gs.next = gs.end
+	b, i := gs.b, gs.next
+	if i < len(b) {
+		n := int(b[i])
+		j := i + n + 4 // where the values start
+		if n < 0x80 && j <= len(b) {
+			count, size := int(b[j-2]), int(b[j-1])
+			if 0 < count && count < 0x80 && size < 0x80 && size <= len(b)-j && count <= len(b)-j+2 {
+				gs.param0, gs.param1, gs.kind = i+1, i+1+n, search.Kind(b[j-3])
+				gs.pos, gs.end, gs.left, gs.next = j, j+size, count, j+size
 				return true
 			}
 		}
 	}
-	r := groupReader{b: b}
+	return gs.slow()
+}
+
+// NextOf moves to the next group of parameter a or b (of any kind),
+// reporting false when there is none. It skips the others faster than Next
+// and Is would.
+func (gs *Groups) NextOf(a, b string) bool {
+	buf, i := gs.b, gs.next
+	for i < len(buf) {
+		n := int(buf[i])
+		j := i + n + 4
+		if n >= 0x80 || j > len(buf) {
+			break
+		}
+		count, size := int(buf[j-2]), int(buf[j-1])
+		if count == 0 || count >= 0x80 || size >= 0x80 || size > len(buf)-j || count > len(buf)-j+2 {
+			break
+		}
+		if p := buf[i+1 : i+1+n]; (n == len(a) && string(p) == a) || (n == len(b) && string(p) == b) {
+			gs.param0, gs.param1, gs.kind = i+1, i+1+n, search.Kind(buf[j-3])
+			gs.pos, gs.end, gs.left, gs.next = j, j+size, count, j+size
+			return true
+		}
+		i = j + size
+	}
+	gs.next = i
+	for gs.slow() {
+		if p := string(gs.b[gs.param0:gs.param1]); p == a || p == b {
+			return true
+		}
+	}
+	return false
+}
+
+// slow is Next for the groups whose lengths take more than one byte, and
+// at the end or on malformed values.
+func (gs *Groups) slow() bool {
+	r := groupReader{b: gs.b[gs.next:]}
 	g, ok := r.next()
 	if !ok {
 		gs.next, gs.pos, gs.end, gs.left = len(gs.b), 0, 0, 0
@@ -68,6 +104,11 @@ func (gs *Groups) Next() bool {
 func (gs *Groups) Is(param string, k search.Kind) bool {
 	return gs.kind == k && string(gs.b[gs.param0:gs.param1]) == param
 }
+
+// Raw returns the current group's values not read yet as stored (before
+// any Text or Date: all of them), for use as a key: equal lists of values
+// are equal bytes. Like a Text, it is valid during the Filter call only.
+func (gs *Groups) Raw() []byte { return gs.b[gs.pos:gs.end] }
 
 // Text returns the current group's next token, string or reference; ok is
 // false when none is left (always for a date group).

@@ -25,6 +25,24 @@ func walked(b []byte, param string, k search.Kind) (texts []string, dates [][2]i
 	return texts, dates
 }
 
+// walkedOf is walked with NextOf, asked for param and one more parameter.
+func walkedOf(b []byte, param string, k search.Kind) (texts []string, dates [][2]int64) {
+	v := &storedValues{b: b}
+	gs := v.Groups()
+	for gs.NextOf("status", param) {
+		if !gs.Is(param, k) {
+			continue
+		}
+		for t, ok := gs.Text(); ok; t, ok = gs.Text() {
+			texts = append(texts, string(t))
+		}
+		for s, e, ok := gs.Date(); ok; s, e, ok = gs.Date() {
+			dates = append(dates, [2]int64{s, e})
+		}
+	}
+	return texts, dates
+}
+
 func groupsFixture() []search.Value {
 	return []search.Value{
 		{Param: "patient", Kind: search.Reference, Text: "Patient/p1"},
@@ -84,10 +102,40 @@ func TestGroupsAgreeWithIndexValues(t *testing.T) {
 			if !slices.Equal(got, want) || !slices.Equal(gotDates, wantDates) {
 				t.Errorf("input %d, %s: walk found %q %v, IndexValues %q %v", n, l.param, got, gotDates, want, wantDates)
 			}
+			got, gotDates = walkedOf(b, l.param, l.kind)
+			if !slices.Equal(got, want) || !slices.Equal(gotDates, wantDates) {
+				t.Errorf("input %d, %s: NextOf found %q %v, IndexValues %q %v", n, l.param, got, gotDates, want, wantDates)
+			}
 		}
 	}
 	if texts, _ := walked(good, "_security", search.Token); len(texts) != 3 {
 		t.Errorf("walk found %q, want the three _security tokens of both groups", texts)
+	}
+}
+
+// TestGroupsRaw requires Raw to be a group's values as stored: equal
+// lists of values give equal bytes, and a changed value changes them.
+func TestGroupsRaw(t *testing.T) {
+	t.Parallel()
+	raw := func(vs []search.Value, param string) []byte {
+		v := &storedValues{b: encodeValues(vs)}
+		gs := v.Groups()
+		for gs.Next() {
+			if gs.Is(param, search.Token) {
+				return slices.Clone(gs.Raw())
+			}
+		}
+		return nil
+	}
+	a := groupsFixture()
+	b := groupsFixture()
+	b[6].Start++ // another date: other groups unchanged
+	if x, y := raw(a, "_security"), raw(b, "_security"); x == nil || !slices.Equal(x, y) {
+		t.Errorf("equal _security values give %q and %q", x, y)
+	}
+	b[8].Text = "http://terminology.hl7.org/CodeSystem/v3-ActCode|HIV"
+	if x, y := raw(a, "_security"), raw(b, "_security"); slices.Equal(x, y) {
+		t.Errorf("different _security values give the same raw bytes %q", x)
 	}
 }
 

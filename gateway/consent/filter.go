@@ -3,6 +3,7 @@ package consent
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"slices"
 	"time"
@@ -45,9 +46,47 @@ type filterScope struct {
 	// fact beyond the labels, the decision per resource type and
 	// _security tokens. It lives as long as the Filter (one request).
 	verdicts map[string]bool
-	lastKey  []byte // the last key looked up, checked before the map
-	lastOK   bool
-	hasLast  bool
+	recent   [4]recentVerdict // the last keys looked up, checked before the map
+	next     int              // the slot of recent to fill next
+}
+
+// recentVerdict is a verdict cache entry kept out of the map: results
+// interleave a few label sets, and comparing a few keys costs less than
+// hashing one.
+type recentVerdict struct {
+	key []byte
+	ok  bool
+}
+
+// lookup returns the verdict cached for key.
+func (fs *filterScope) lookup(key []byte) (ok, hit bool) {
+	for i := range fs.recent {
+		if r := &fs.recent[i]; r.key != nil && bytes.Equal(r.key, key) {
+			return r.ok, true
+		}
+	}
+	if ok, hit = fs.verdicts[string(key)]; hit {
+		fs.touch(key, ok)
+	}
+	return ok, hit
+}
+
+// remember caches a verdict just decided.
+func (fs *filterScope) remember(key []byte, ok bool) {
+	if len(fs.verdicts) < maxVerdicts {
+		if fs.verdicts == nil {
+			fs.verdicts = make(map[string]bool)
+		}
+		fs.verdicts[string(key)] = ok
+	}
+	fs.touch(key, ok)
+}
+
+// touch makes key the most recent verdict.
+func (fs *filterScope) touch(key []byte, ok bool) {
+	r := &fs.recent[fs.next]
+	r.key, r.ok = append(r.key[:0], key...), ok
+	fs.next = (fs.next + 1) % len(fs.recent)
 }
 
 // maxVerdicts bounds the verdicts a filterScope keeps.
@@ -104,13 +143,8 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 			var key []byte
 			if n&^labelOnly == 0 {
 				key = f.key
-				if fs.hasLast && bytes.Equal(fs.lastKey, key) {
-					ok = fs.lastOK
-					break
-				}
-				if c, hit := fs.verdicts[string(key)]; hit {
-					ok = c
-					fs.lastKey, fs.lastOK, fs.hasLast = append(fs.lastKey[:0], key...), c, true
+				var hit bool
+				if ok, hit = fs.lookup(key); hit {
 					break
 				}
 			}
@@ -127,14 +161,8 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 			}
 			var buf [8]verdict
 			ok = f.e.judge(fs.sc, &f.req, &facts, f.now, nil, buf[:0]).permit
-			if key != nil && len(fs.verdicts) < maxVerdicts {
-				if fs.verdicts == nil {
-					fs.verdicts = make(map[string]bool)
-				}
-				fs.verdicts[string(key)] = ok
-			}
 			if key != nil {
-				fs.lastKey, fs.lastOK, fs.hasLast = append(fs.lastKey[:0], key...), ok, true
+				fs.remember(key, ok)
 			}
 		}
 		fs.count(ok)
@@ -145,18 +173,34 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 	return true
 }
 
+// appendTokens appends to k the verdict-key form of tokens that are not
+// stored: one group, as store.Groups.Raw gives a stored one.
+func appendTokens(k []byte, tokens []string) []byte {
+	if len(tokens) == 0 {
+		return k
+	}
+	var body []byte
+	for _, t := range tokens {
+		body = binary.AppendUvarint(body, uint64(len(t)))
+		body = append(body, t...)
+	}
+	k = binary.AppendUvarint(k, uint64(len(body)))
+	return append(k, body...)
+}
+
 // grouped is what the store's IndexValues offer besides the interface: a
 // walk over all of a resource's values that allocates nothing.
 type grouped interface{ Groups() store.Groups }
 
 // read sets f.pats to the patients typ/id is about (as patientsBy finds
-// them) and f.key to its verdict-cache key: the type, then each _security
-// token after a zero byte. With the store's values it is one pass without
-// allocation, and the patients are the store's bytes, valid during this
-// Allow call only.
+// them) and f.key to its verdict-cache key: the type, a zero byte, then
+// each stored _security group as its length and its values as stored
+// (store.Groups.Raw). Equal keys thus mean equal _security tokens. With
+// the store's values it is one pass without allocation, and the patients
+// are the store's bytes, valid during this Allow call only.
 func (f *Filter) read(typ, id string, v store.IndexValues) {
 	f.pats, f.patBuf = f.pats[:0], f.patBuf[:0]
-	k := append(f.key[:0], typ...)
+	k := append(append(f.key[:0], typ...), 0)
 	gv, isGrouped := v.(grouped)
 	param := ""
 	switch {
@@ -173,14 +217,11 @@ func (f *Filter) read(typ, id string, v store.IndexValues) {
 		param = "subject"
 	}
 	if !isGrouped {
-		for _, t := range v.Tokens("_security") {
-			k = append(append(k, 0), t...)
-		}
-		f.key = k
+		f.key = appendTokens(k, v.Tokens("_security"))
 		return
 	}
 	gs := gv.Groups()
-	for gs.Next() {
+	for gs.NextOf(param, "_security") {
 		switch {
 		case param != "" && gs.Is(param, search.Reference):
 			for t, ok := gs.Text(); ok; t, ok = gs.Text() {
@@ -189,9 +230,9 @@ func (f *Filter) read(typ, id string, v store.IndexValues) {
 				}
 			}
 		case gs.Is("_security", search.Token):
-			for t, ok := gs.Text(); ok; t, ok = gs.Text() {
-				k = append(append(k, 0), t...)
-			}
+			raw := gs.Raw()
+			k = binary.AppendUvarint(k, uint64(len(raw)))
+			k = append(k, raw...)
 		}
 	}
 	f.key = k
