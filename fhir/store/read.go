@@ -60,27 +60,14 @@ func notFound() error { return outcome.New(outcome.NotFound, "resource not found
 
 // Read returns the current version of typ/id. A deleted resource gives an
 // outcome.Gone error together with its deletion record.
-func (s *Store) Read(typ, id string) (*Record, error) {
-	var rec *Record
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		rec, err = readCurrent(tx, typ, id)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if rec.Deleted {
-		return rec, outcome.New(outcome.Gone, "resource deleted")
-	}
-	return rec, nil
-}
+func (s *Store) Read(typ, id string) (*Record, error) { return s.ReadAllowed(typ, id, nil) }
 
 // ReadAllowed is Read for a caller that may not see every resource: allow
 // decides on the index values stored with the current version, read in the
 // same snapshot as the version returned, so that a change of labels or
 // subject committed in between cannot be served under the earlier decision.
-// A resource allow refuses is NotFound, as if it did not exist.
+// A resource allow refuses is NotFound, as if it did not exist; a nil allow
+// refuses nothing.
 func (s *Store) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
 	var rec *Record
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -92,7 +79,7 @@ func (s *Store) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
 		if err != nil {
 			return err
 		}
-		if !p.deleted && !allow(typ, id, &storedValues{b: pv[pointerSize:]}) {
+		if allow != nil && !p.deleted && !allow(typ, id, &storedValues{b: pv[pointerSize:]}) {
 			return notFound()
 		}
 		rec, err = readVersion(tx, typ, id, p.version)

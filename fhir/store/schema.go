@@ -80,7 +80,11 @@ var migrations = []func(tx *bolt.Tx) error{
 
 // rebuildIndex (version 2 to 3) replaces the index with the keys of the
 // index values each current pointer holds.
-func rebuildIndex(tx *bolt.Tx) error {
+func rebuildIndex(tx *bolt.Tx) error { return rebuildIndexWith(tx, indexKeys) }
+
+// rebuildIndexWith replaces the index with the keys keysOf gives for the
+// values of each current pointer.
+func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value) [][]byte) error {
 	if err := tx.DeleteBucket(bucketIndex); err != nil {
 		return err
 	}
@@ -100,7 +104,7 @@ func rebuildIndex(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("current values of %s: %w", k, err)
 		}
-		for _, key := range indexKeys(typ, id, vs) {
+		for _, key := range keysOf(typ, id, vs) {
 			if err := idx.Put(key, nil); err != nil {
 				return err
 			}

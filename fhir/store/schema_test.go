@@ -279,28 +279,7 @@ func v2IndexKeys(typ, id string, values []search.Value) [][]byte {
 }
 
 // writeV2Index replaces the index with the keys storage version 2 had.
-func writeV2Index(tx *bolt.Tx) error {
-	if err := tx.DeleteBucket(bucketIndex); err != nil {
-		return err
-	}
-	idx, err := tx.CreateBucket(bucketIndex)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
-		typ, id, _ := splitCurrentKey(k)
-		vs, err := decodeValues(pv[pointerSize:])
-		if err != nil {
-			return err
-		}
-		for _, key := range v2IndexKeys(typ, id, vs) {
-			if err := idx.Put(key, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
+func writeV2Index(tx *bolt.Tx) error { return rebuildIndexWith(tx, v2IndexKeys) }
 
 // TestMigrateIndexKeys turns a store's file back into storage version 2
 // (two keys per token and reference), reopens it and expects the version 3
