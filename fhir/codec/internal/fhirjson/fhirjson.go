@@ -205,8 +205,6 @@ const (
 	primStringCode
 )
 
-func (p *Printer) kindOf(d protoreflect.MessageDescriptor) kind { return p.infoOf(d).kind }
-
 func (p *Printer) infoOf(d protoreflect.MessageDescriptor) *info {
 	if in, ok := p.kinds.Load(d); ok {
 		return in.(*info)
@@ -857,7 +855,7 @@ func (w *writer) strBody(s string) {
 func unixMicro(us int64, loc *time.Location) time.Time { return time.UnixMicro(us).In(loc) }
 
 // isChoice recognises google/fhir choice types (ValueX and the like) by
-// their single oneof "choice", without a descriptor-option lookup; kindOf
+// their single oneof "choice", without a descriptor-option lookup; infoOf
 // agrees (the codec's corpus and fuzz tests cover both).
 func isChoice(d protoreflect.MessageDescriptor) bool {
 	o := d.Oneofs()
