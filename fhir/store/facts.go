@@ -28,9 +28,17 @@ type Groups struct {
 }
 
 // Groups returns a walk over v's groups. The store's IndexValues have this
-// method; a filter finds it with a type assertion to an interface of its
-// own.
+// method; a filter finds it with GroupsOf.
 func (v *storedValues) Groups() Groups { return Groups{b: v.b} }
+
+// GroupsOf returns a walk over the groups of v when v is the store's own
+// IndexValues (as a Filter is passed), and false for any other.
+func GroupsOf(v IndexValues) (Groups, bool) {
+	if sv, ok := v.(*storedValues); ok {
+		return Groups{b: sv.b}, true
+	}
+	return Groups{}, false
+}
 
 // Next moves to the next group, reporting false after the last one. The
 // lengths and count are almost always below 128, one byte each; groups
@@ -77,6 +85,33 @@ func (gs *Groups) NextOf(a, b string) bool {
 	gs.next = i
 	for gs.slow() {
 		if p := string(gs.b[gs.param0:gs.param1]); p == a || p == b {
+			return true
+		}
+	}
+	return false
+}
+
+// NextLeading is NextOf for leading parameters (keys.go: "_security",
+// "patient", "subject"), whose groups come before all others: it stops at
+// the first group of another parameter instead of reading to the end.
+// a and b must be leading parameters (or empty) to be found.
+func (gs *Groups) NextLeading(a, b string) bool {
+	for gs.Next() {
+		p := gs.b[gs.param0:gs.param1]
+		if string(p) == a || string(p) == b {
+			return true
+		}
+		if !isLeading(p) {
+			gs.next, gs.pos, gs.end, gs.left = len(gs.b), 0, 0, 0
+			return false
+		}
+	}
+	return false
+}
+
+func isLeading(param []byte) bool {
+	for _, l := range leading {
+		if string(param) == l {
 			return true
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/relais-health/relais/fhir/search"
@@ -156,5 +157,50 @@ func TestGroupsDoNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 || n == 0 {
 		t.Errorf("walk: %v allocations, %d bytes read", allocs, n)
+	}
+}
+
+// TestNextLeading: in stored order (orderValues) a walk for leading
+// parameters finds what a walk over every group finds, and stops at the
+// first group of another parameter.
+func TestNextLeading(t *testing.T) {
+	t.Parallel()
+	vs := groupsFixture()
+	vs = slices.DeleteFunc(vs, func(v search.Value) bool { return v.Text == "" && v.Kind != search.Date })
+	vs = slices.DeleteFunc(vs, func(v search.Value) bool { return v.Text == "https://relais.health/category|CLIN" })
+	slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
+	orderValues(vs)
+	b := encodeValues(vs)
+	for _, pair := range [][2]string{{"patient", "_security"}, {"subject", "_security"}, {"", "_security"}} {
+		var got, want []string
+		gs := (&storedValues{b: b}).Groups()
+		for gs.NextLeading(pair[0], pair[1]) {
+			for t, ok := gs.Text(); ok; t, ok = gs.Text() {
+				got = append(got, string(gs.b[gs.param0:gs.param1])+"="+string(t))
+			}
+		}
+		if gs.next != len(b) {
+			t.Errorf("%v: walk ends at %d of %d", pair, gs.next, len(b))
+		}
+		all := (&storedValues{b: b}).Groups()
+		for all.Next() {
+			p := string(all.b[all.param0:all.param1])
+			if p != pair[0] && p != pair[1] {
+				continue
+			}
+			for t, ok := all.Text(); ok; t, ok = all.Text() {
+				want = append(want, p+"="+string(t))
+			}
+		}
+		if !slices.Equal(got, want) || len(want) == 0 {
+			t.Errorf("%v: NextLeading found %q, a full walk %q", pair, got, want)
+		}
+	}
+	// "code" is not leading: its group ends the walk before "status".
+	gs := (&storedValues{b: b}).Groups()
+	for gs.NextLeading("status", "_security") {
+		if p := string(gs.b[gs.param0:gs.param1]); p == "status" {
+			t.Errorf("NextLeading went past the leading groups to %s", p)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/relais-health/relais/fhir/search"
 )
@@ -66,8 +67,10 @@ func splitVersionKey(k []byte) (typ, id string, v uint64, err error) {
 // storage version 2) are the index values of the current version (none for a
 // deletion), so that a search filter reads them with the pointer it already
 // has and a write finds the index keys to replace without another lookup.
-// They are grouped by parameter, in extraction order; a reader skips the
-// groups it does not want by their size:
+// They are grouped by parameter, one group per parameter: first the
+// leading parameters (below) in their order, then the others by name. A
+// reader skips the groups it does not want by their size, and a reader
+// that wants only leading parameters stops at the first other group:
 //
 //	group: len(param) uvarint, param, kind(1) ('t' 's' 'r' 'd'), count uvarint,
 //	       len(body) uvarint, body: count × value
@@ -106,6 +109,27 @@ func decodePointer(b []byte) (pointer, error) {
 		deleted:     b[8]&flagDeleted != 0,
 		lastUpdated: int64(binary.BigEndian.Uint64(b[9:])),
 	}, nil
+}
+
+// leading are the parameters whose groups come first in the current
+// values, in this order: a resource's sensitivity labels and the patient it
+// is about, which a search filter reads for every resource it meets
+// (Groups.NextLeading). Storage version 3 keeps this order.
+var leading = []string{"_security", "patient", "subject"}
+
+func leadRank(param string) int {
+	for i, p := range leading {
+		if p == param {
+			return i
+		}
+	}
+	return len(leading)
+}
+
+// orderValues puts vs (search.Extract's output: grouped by parameter in
+// name order) in stored order: the leading parameters' values first.
+func orderValues(vs []search.Value) {
+	slices.SortStableFunc(vs, func(a, b search.Value) int { return leadRank(a.Param) - leadRank(b.Param) })
 }
 
 // encodeValues renders index values in the layout above; consecutive values

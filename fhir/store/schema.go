@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -78,9 +80,38 @@ var migrations = []func(tx *bolt.Tx) error{
 	2: rebuildIndex,
 }
 
-// rebuildIndex (version 2 to 3) replaces the index with the keys of the
-// index values each current pointer holds.
-func rebuildIndex(tx *bolt.Tx) error { return rebuildIndexWith(tx, indexKeys) }
+// rebuildIndex (version 2 to 3) puts the index values of each current
+// pointer in version 3's order (the leading parameters first, one group per
+// parameter) and replaces the index with their keys.
+func rebuildIndex(tx *bolt.Tx) error {
+	cur := tx.Bucket(bucketCurrent)
+	type update struct{ k, v []byte }
+	var updates []update
+	err := cur.ForEach(func(k, pv []byte) error {
+		if len(pv) <= pointerSize {
+			return nil
+		}
+		vs, err := decodeValues(pv[pointerSize:])
+		if err != nil {
+			return fmt.Errorf("current values of %s: %w", k, err)
+		}
+		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
+		orderValues(vs)
+		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSize:]) {
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), v...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range updates {
+		if err := cur.Put(u.k, u.v); err != nil {
+			return err
+		}
+	}
+	return rebuildIndexWith(tx, indexKeys)
+}
 
 // rebuildIndexWith replaces the index with the keys keysOf gives for the
 // values of each current pointer.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +49,34 @@ func checkIndex(t *testing.T, db *bolt.DB) {
 			return fmt.Errorf("index has %d keys, the current values give %d", len(have), len(want))
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkLeading verifies the order of every current value's groups: one
+// group per parameter, the leading parameters' groups before the others.
+func checkLeading(t *testing.T, db *bolt.DB) {
+	t.Helper()
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+			r := groupReader{b: pv[pointerSize:]}
+			seen, rank := map[string]bool{}, 0
+			for g, ok := r.next(); ok; g, ok = r.next() {
+				p := string(g.param)
+				if seen[p] {
+					return fmt.Errorf("%s: two groups of %s", k, p)
+				}
+				seen[p] = true
+				if lr := leadRank(p); lr < rank {
+					return fmt.Errorf("%s: %s after a later group", k, p)
+				} else {
+					rank = lr
+				}
+			}
+			return r.err
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +132,7 @@ func TestIndexFollowsUpdates(t *testing.T) {
 			t.Fatalf("write %d: %v", i, err)
 		}
 		checkIndex(t, s.db)
+		checkLeading(t, s.db)
 	}
 	if _, err := s.Delete(ctx, "Observation", "o2", 0); err != nil {
 		t.Fatal(err)
@@ -281,6 +311,32 @@ func v2IndexKeys(typ, id string, values []search.Value) [][]byte {
 // writeV2Index replaces the index with the keys storage version 2 had.
 func writeV2Index(tx *bolt.Tx) error { return rebuildIndexWith(tx, v2IndexKeys) }
 
+// nameOrderValues rewrites every current value with its groups in name
+// order, as storage version 2 could hold them (patient after _lastUpdated,
+// code and date).
+func nameOrderValues(tx *bolt.Tx) error {
+	cur := tx.Bucket(bucketCurrent)
+	rewritten := map[string][]byte{}
+	err := cur.ForEach(func(k, pv []byte) error {
+		vs, err := decodeValues(pv[pointerSize:])
+		if err != nil {
+			return err
+		}
+		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
+		rewritten[string(k)] = append(bytes.Clone(pv[:pointerSize]), encodeValues(vs)...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range rewritten {
+		if err := cur.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TestMigrateIndexKeys turns a store's file back into storage version 2
 // (two keys per token and reference), reopens it and expects the version 3
 // index, with every kind of search answering as before.
@@ -319,6 +375,9 @@ func TestMigrateIndexKeys(t *testing.T) {
 		if err := writeV2Index(tx); err != nil {
 			return err
 		}
+		if err := nameOrderValues(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(2))
 	}); err != nil {
 		t.Fatal(err)
@@ -332,6 +391,7 @@ func TestMigrateIndexKeys(t *testing.T) {
 	}
 	defer s.Close()
 	checkIndex(t, s.db)
+	checkLeading(t, s.db)
 	for _, q := range queries {
 		hits, err := s.Search(query(t, "Observation", q), nil)
 		if err != nil || !slices.Equal(ids(hits), want[q]) {

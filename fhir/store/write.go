@@ -72,6 +72,7 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 	c.stored = encodeVersion(false, method, c.lastUpdated, js)
 	c.json = c.stored[versionHeader:]
 	vs := search.Extract(res)
+	orderValues(vs)
 	c.values, c.keys = encodeValues(vs), indexKeys(c.typ, c.id, vs)
 	return c, nil
 }

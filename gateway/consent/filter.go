@@ -188,10 +188,6 @@ func appendTokens(k []byte, tokens []string) []byte {
 	return append(k, body...)
 }
 
-// grouped is what the store's IndexValues offer besides the interface: a
-// walk over all of a resource's values that allocates nothing.
-type grouped interface{ Groups() store.Groups }
-
 // read sets f.pats to the patients typ/id is about (as patientsBy finds
 // them) and f.key to its verdict-cache key: the type, a zero byte, then
 // each stored _security group as its length and its values as stored
@@ -201,7 +197,7 @@ type grouped interface{ Groups() store.Groups }
 func (f *Filter) read(typ, id string, v store.IndexValues) {
 	f.pats, f.patBuf = f.pats[:0], f.patBuf[:0]
 	k := append(append(f.key[:0], typ...), 0)
-	gv, isGrouped := v.(grouped)
+	gs, isGrouped := store.GroupsOf(v)
 	param := ""
 	switch {
 	case typ == "Patient":
@@ -220,8 +216,14 @@ func (f *Filter) read(typ, id string, v store.IndexValues) {
 		f.key = appendTokens(k, v.Tokens("_security"))
 		return
 	}
-	gs := gv.Groups()
-	for gs.NextOf(param, "_security") {
+	// One group per parameter (storage version 3): the walk ends when
+	// both are found, else at the first group after the leading ones.
+	want := 2
+	if param == "" {
+		want = 1
+	}
+	for want > 0 && gs.NextLeading(param, "_security") {
+		want--
 		switch {
 		case param != "" && gs.Is(param, search.Reference):
 			for t, ok := gs.Text(); ok; t, ok = gs.Text() {

@@ -30,8 +30,8 @@ func BenchmarkIndexValuesFloor(b *testing.B) {
 		}},
 		{"groups", func(_, _ string, v store.IndexValues) bool {
 			n := 0
-			gs := v.(grouped).Groups()
-			for gs.NextOf("patient", "_security") {
+			gs, _ := store.GroupsOf(v)
+			for gs.NextLeading("patient", "_security") {
 				n += len(gs.Raw())
 			}
 			return n >= 0
