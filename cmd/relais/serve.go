@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
@@ -31,8 +33,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.MLLPTLSKey, "mllp-tls-key", "", "MLLP TLS private key (PEM)")
 	fs.StringVar(&cfg.MLLPClientCA, "mllp-client-ca", "", "CA certificates (PEM) that MLLP client certificates must chain to; requires them")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	gcPercent := fs.Int("gc-percent", server.DefaultGCPercent, "garbage collector target (GOGC), unless GOGC is set in the environment")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if _, set := os.LookupEnv("GOGC"); !set && *gcPercent > 0 {
+		debug.SetGCPercent(*gcPercent)
 	}
 	log, err := newLogger(stderr, *level)
 	if err != nil {

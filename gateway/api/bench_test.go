@@ -3,11 +3,13 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"github.com/relais-health/relais/gateway/server"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -67,7 +69,15 @@ func ncpu() int { return runtime.GOMAXPROCS(0) }
 
 // BenchmarkLoopbackBareMuxBolt is the ceiling: a bare mux handler writing a
 // value read from bbolt.
+// serverRuntime runs a loopback benchmark with the garbage collector
+// target relais serve runs with (--gc-percent), restored afterwards.
+func serverRuntime(b *testing.B) {
+	old := debug.SetGCPercent(server.DefaultGCPercent)
+	b.Cleanup(func() { debug.SetGCPercent(old) })
+}
+
 func BenchmarkLoopbackBareMuxBolt(b *testing.B) {
+	serverRuntime(b)
 	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -97,6 +107,7 @@ func BenchmarkLoopbackBareMuxBolt(b *testing.B) {
 // BenchmarkLoopbackRead is an authenticated FHIR read by id through the
 // whole API: routing, token check, scope check, store read, response.
 func BenchmarkLoopbackRead(b *testing.B) {
+	serverRuntime(b)
 	e := newEnv(b, 0)
 	e.do("PUT", "/fhir/Patient/p1", `{"resourceType":"Patient","id":"p1","name":[{"family":"Dupont","given":["Jeanne"]}],"birthDate":"1942-03-15","address":[{"city":"Lille","postalCode":"59000"}]}`)
 	hammer(b, e.url+"/fhir/Patient/p1", "Bearer "+e.token)
@@ -105,6 +116,7 @@ func BenchmarkLoopbackRead(b *testing.B) {
 // BenchmarkLoopbackCreate5KB creates 5 KB CarePlans from 16 concurrent
 // clients with fsync on.
 func BenchmarkLoopbackCreate5KB(b *testing.B) {
+	serverRuntime(b)
 	e := newEnvSync(b)
 	body := carePlanJSON()
 	c := loopbackClient()
@@ -148,6 +160,7 @@ func carePlanJSON() string {
 // Observations over HTTP, one request at a time, and reports latency
 // percentiles.
 func BenchmarkLoopbackSearch20of100k(b *testing.B) {
+	serverRuntime(b)
 	e := newEnv(b, 0)
 	fhirtest.LoadObservations(b, e.store, 100_000)
 	c := loopbackClient()
