@@ -109,6 +109,19 @@ func (gs *Groups) NextLeading(a, b string) bool {
 	return false
 }
 
+// Leading returns the bytes of the leading parameters' groups (keys.go),
+// which start the values: two resources with equal Leading bytes have the
+// same labels and the same patient and subject references. Like a Text it
+// is valid during the Filter call only; it leaves the walk at its start.
+func (gs *Groups) Leading() []byte {
+	w := Groups{b: gs.b}
+	end := 0
+	for w.Next() && isLeading(w.b[w.param0:w.param1]) {
+		end = w.next
+	}
+	return gs.b[:end]
+}
+
 func isLeading(param []byte) bool {
 	for _, l := range leading {
 		if string(param) == l {

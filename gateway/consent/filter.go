@@ -35,6 +35,21 @@ type Filter struct {
 	// the last patient resolved, checked before the scopes map
 	lastPatient string
 	lastScope   *filterScope
+	// memos are the last resources decided on their patients' fixed
+	// decisions or labels alone: a resource of the same type with the same
+	// leading index values (store.Groups.Leading: labels, patient,
+	// subject) gets the same verdicts without being read further. A search
+	// meets a patient's resources with few label sets.
+	memos    [4]verdictMemo
+	nextMemo int
+}
+
+type verdictMemo struct {
+	valid  bool
+	typ    string
+	lead   []byte
+	scopes []*filterScope
+	oks    []bool
 }
 
 type filterScope struct {
@@ -117,10 +132,27 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 	if typ != f.lastTyp || f.lastTyp == "" {
 		f.lastTyp, f.lastPP = typ, patientParamOf(typ)
 	}
+	var lead []byte
+	if gs, ok := store.GroupsOf(v); ok && typ != "Patient" {
+		lead = gs.Leading()
+		for i := range f.memos {
+			if m := &f.memos[i]; m.valid && typ == m.typ && bytes.Equal(lead, m.lead) {
+				ok := true
+				for i, fs := range m.scopes {
+					fs.count(m.oks[i])
+					ok = m.oks[i]
+				}
+				return ok
+			}
+		}
+	}
 	f.read(typ, id, v)
 	if len(f.pats) == 0 {
 		return slices.Contains(f.e.pol.Unrestricted, typ)
 	}
+	memo := lead != nil
+	m := &f.memos[f.nextMemo]
+	m.valid, m.scopes, m.oks = false, m.scopes[:0], m.oks[:0]
 	var (
 		sec            []string
 		secRead        bool
@@ -166,11 +198,25 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 			}
 		}
 		fs.count(ok)
+		if memo = memo && (fs.fixed != nil || fs.sc.needs&^labelOnly == 0); memo {
+			m.scopes, m.oks = append(m.scopes, fs), append(m.oks, ok)
+		}
 		if !ok {
+			f.remember(m, typ, lead, memo)
 			return false
 		}
 	}
+	f.remember(m, typ, lead, memo)
 	return true
+}
+
+// remember keeps the resource just decided as memo m when its verdicts
+// depended on nothing but its leading values.
+func (f *Filter) remember(m *verdictMemo, typ string, lead []byte, ok bool) {
+	if ok {
+		m.valid, m.typ, m.lead = true, typ, append(m.lead[:0], lead...)
+		f.nextMemo = (f.nextMemo + 1) % len(f.memos)
+	}
 }
 
 // appendTokens appends to k the verdict-key form of tokens that are not

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,5 +278,67 @@ func TestFilterSearch(t *testing.T) {
 	found, visible, err := f.Visible(st, "Observation", "o1")
 	if err != nil || !found || visible {
 		t.Errorf("physio read Observation/o1: found %v visible %v err %v, want found and hidden", found, visible, err)
+	}
+}
+
+// TestFilterSearchAgreesPerResource: a filter reused over a search of many
+// stored resources (its verdict cache and leading-value memos warm) hides
+// exactly what a fresh filter per resource hides, for two patients whose
+// Observations come in runs of one patient and one of four label sets, for actors inside and outside
+// the care team, with Consents that read only labels and one that reads
+// dates (which disables the memos for its patient).
+func TestFilterSearchAgreesPerResource(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	storeWorld(t, st, 0)
+	put(t, st, `{"resourceType":"Patient","id":"p2","generalPractitioner":[{"reference":"Practitioner/gp"}]}`)
+	put(t, st, `{"resourceType":"CareTeam","id":"ct2","status":"active","subject":{"reference":"Patient/p2"},
+		"participant":[{"member":{"reference":"PractitionerRole/sw-role"}}]}`)
+	labels := []string{"",
+		`,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]}`,
+		`,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"ETH"}]}`,
+		`,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"},{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"ETH"}]}`}
+	for i := 0; i < 90; i++ {
+		patient, label := 1+(i/15)%2, labels[(i/3)%4]
+		if patient == 2 { // runs that cross the ends of c3's dataPeriod
+			label = labels[(i/7)%2]
+		}
+		put(t, st, fmt.Sprintf(`{"resourceType":"Observation","id":"o%02d"%s,"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"1234-5"}]},
+			"subject":{"reference":"Patient/p%d"},"effectiveDateTime":"2025-06-%02d"}`, i, label, patient, 1+i%28))
+	}
+	put(t, st, consentJSON("c1", "active", "OPTIN", actor("PractitionerRole/sw-role")+","+catClass("CLIN")))
+	put(t, st, consentJSON("c2", "active", "OPTOUT", actor("PractitionerRole/nurse-role")+","+label("http://terminology.hl7.org/CodeSystem/v3-ActCode", "ETH")))
+	put(t, st, strings.Replace(consentJSON("c3", "active", "OPTOUT", `"dataPeriod":{"start":"2025-06-10","end":"2025-06-20"}`), "Patient/p1", "Patient/p2", 1))
+	e := storeEngine(t, st, nil)
+	for _, q := range []*search.Query{{Type: "Observation"}, {Type: "Observation", IDs: []string{"o00", "o19", "o20", "o24", "o41", "o77"}}} {
+		for _, actor := range []string{"PractitionerRole/nurse-role", "PractitionerRole/sw-role", "PractitionerRole/physio-role",
+			"PractitionerRole/gp-role", "PractitionerRole/be-role", "Practitioner/gp"} {
+			f := e.NewFilter(context.Background(), Request{Actor: actor})
+			hits, err := st.Search(q, f.Allow)
+			if err != nil || f.Err() != nil {
+				t.Fatal(err, f.Err())
+			}
+			got := map[string]bool{}
+			for _, h := range hits {
+				got[h.ID] = true
+			}
+			all, _ := st.Search(q, nil)
+			shown := 0
+			for _, h := range all {
+				_, want, err := e.NewFilter(context.Background(), Request{Actor: actor}).Visible(st, "Observation", h.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got[h.ID] != want {
+					t.Errorf("%s, %s: reused filter shows %v, a fresh one %v", actor, h.ID, got[h.ID], want)
+				}
+				if want {
+					shown++
+				}
+			}
+			if q.IDs == nil && (shown == 0 || shown == len(all)) && actor != "PractitionerRole/physio-role" && actor != "PractitionerRole/be-role" {
+				t.Errorf("%s sees %d of %d: the test decides nothing", actor, shown, len(all))
+			}
+		}
 	}
 }
