@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"runtime"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func BenchmarkVerify(b *testing.B) {
 			name := fmt.Sprintf("%s/cached=%v", alg, cached)
 			b.Run(name, func(b *testing.B) {
 				b.ReportAllocs()
-				defer reportCPU(b, cpuTime())
+				defer reportCPU(b, fhirtest.CPUTime())
 				for b.Loop() {
 					if _, err := v.Verify(raw); err != nil {
 						b.Fatal(err)
@@ -43,7 +44,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.Run(name+"/parallel64", func(b *testing.B) {
 				b.ReportAllocs()
 				parallel64(b)
-				defer reportCPU(b, cpuTime())
+				defer reportCPU(b, fhirtest.CPUTime())
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						if _, err := v.Verify(raw); err != nil {
@@ -72,7 +73,7 @@ func BenchmarkVerifyCachedManyClients(b *testing.B) {
 	b.ReportAllocs()
 	parallel64(b)
 	b.ResetTimer()
-	defer reportCPU(b, cpuTime())
+	defer reportCPU(b, fhirtest.CPUTime())
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
@@ -119,7 +120,7 @@ func BenchmarkSignatureOnly(b *testing.B) {
 		}
 		pub := s.priv.Public()
 		b.Run(alg, func(b *testing.B) {
-			defer reportCPU(b, cpuTime())
+			defer reportCPU(b, fhirtest.CPUTime())
 			for b.Loop() {
 				if err := s.method.Verify(raw[:i], sig, pub); err != nil {
 					b.Fatal(err)

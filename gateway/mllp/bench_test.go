@@ -1,17 +1,9 @@
 package mllp_test
 
 import (
-	"syscall"
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"testing"
-	"time"
 )
-
-// cpuTime is the process's user+system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkMLLP is issue 4's end-to-end figure: messages (A01 then A03 of
 // distinct stays) sent over 4 MLLP connections, each waiting for its ACK,
@@ -23,13 +15,13 @@ func BenchmarkMLLP(b *testing.B) {
 	e := newEnv(b, envOptions{sync: true})
 	e.discharges(b, 1<<30, 64, 4) // warm up: connections, codec, file
 	stays := max(b.N/2, 4)
-	cpu := cpuTime()
+	cpu := fhirtest.CPUTime()
 	b.ResetTimer()
 	elapsed := e.discharges(b, 0, stays, 4)
 	b.StopTimer()
 	msgs := float64(2 * stays)
 	b.ReportMetric(msgs/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/msgs, "cpu-µs/msg")
+	b.ReportMetric(float64((fhirtest.CPUTime()-cpu).Microseconds())/msgs, "cpu-µs/msg")
 	st := e.store.Stats()
 	b.ReportMetric(float64(st.Writes)/float64(st.Commits), "writes/commit")
 }

@@ -1,12 +1,11 @@
 package cda
 
 import (
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"os"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/mappings/bundle"
@@ -36,7 +35,7 @@ func benchCorpus(b *testing.B, encode func(*testing.B, *bundle.Result)) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := fhirtest.CPUTime()
 	for i := 0; i < b.N; i++ {
 		for _, d := range docs {
 			res, err := Convert(d, Options{})
@@ -50,15 +49,7 @@ func benchCorpus(b *testing.B, encode func(*testing.B, *bundle.Result)) {
 	b.ReportMetric(n/b.Elapsed().Seconds(), "docs/s")
 	// The machine is shared: CPU time (user+system, GC included) tells what
 	// the code costs when it has a core to itself.
-	b.ReportMetric(n/(cpuTime()-cpu0).Seconds(), "docs/cpu-s")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(n/(fhirtest.CPUTime()-cpu0).Seconds(), "docs/cpu-s")
 }
 
 // BenchmarkCorpus converts every corpus document and prints its Bundle:

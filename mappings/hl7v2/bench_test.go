@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"testing"
 
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
@@ -44,7 +45,7 @@ func BenchmarkADTThroughput(b *testing.B) {
 	set := adtSet(b)
 	opts := testOptions()
 	b.ReportAllocs()
-	cpu := cpuTime()
+	cpu := fhirtest.CPUTime()
 	for b.Loop() {
 		for _, data := range set {
 			msg, err := er7.Parse(data)
@@ -56,7 +57,7 @@ func BenchmarkADTThroughput(b *testing.B) {
 			}
 		}
 	}
-	cpu = cpuTime() - cpu
+	cpu = fhirtest.CPUTime() - cpu
 	n := float64(b.N * len(set))
 	b.ReportMetric(n/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/msg")
