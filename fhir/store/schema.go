@@ -83,38 +83,10 @@ var migrations = []func(tx *bolt.Tx) error{
 // rebuildIndex (version 2 to 3) puts the index values of each current
 // pointer in version 3's order (the leading parameters first, one group per
 // parameter) and replaces the index with their keys.
-func rebuildIndex(tx *bolt.Tx) error {
-	cur := tx.Bucket(bucketCurrent)
-	type update struct{ k, v []byte }
-	var updates []update
-	err := cur.ForEach(func(k, pv []byte) error {
-		if len(pv) <= pointerSize {
-			return nil
-		}
-		vs, err := decodeValues(pv[pointerSize:])
-		if err != nil {
-			return fmt.Errorf("current values of %s: %w", k, err)
-		}
-		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
-		orderValues(vs)
-		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSize:]) {
-			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), v...)})
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, u := range updates {
-		if err := cur.Put(u.k, u.v); err != nil {
-			return err
-		}
-	}
-	return rebuildIndexWith(tx, indexKeys)
-}
+func rebuildIndex(tx *bolt.Tx) error { return rebuildIndexWith(tx, indexKeys) }
 
-// rebuildIndexWith replaces the index with the keys keysOf gives for the
-// values of each current pointer.
+// rebuildIndexWith puts each current pointer's values in stored order and
+// replaces the index with the keys keysOf gives for them.
 func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value) [][]byte) error {
 	if err := tx.DeleteBucket(bucketIndex); err != nil {
 		return err
@@ -123,7 +95,10 @@ func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+	cur := tx.Bucket(bucketCurrent)
+	type update struct{ k, v []byte }
+	var updates []update // a bucket is not written while ForEach reads it
+	err = cur.ForEach(func(k, pv []byte) error {
 		if len(pv) <= pointerSize {
 			return nil
 		}
@@ -135,6 +110,11 @@ func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value
 		if err != nil {
 			return fmt.Errorf("current values of %s: %w", k, err)
 		}
+		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
+		orderValues(vs)
+		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSize:]) {
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), v...)})
+		}
 		for _, key := range keysOf(typ, id, vs) {
 			if err := idx.Put(key, nil); err != nil {
 				return err
@@ -142,6 +122,15 @@ func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, u := range updates {
+		if err := cur.Put(u.k, u.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // moveIdxRev (version 1 to 2) rebuilds every current value with the index
