@@ -116,8 +116,16 @@ func (gs *Groups) NextLeading(a, b string) bool {
 func (gs *Groups) Leading() []byte {
 	w := Groups{b: gs.b}
 	end := 0
-	for w.Next() && isLeading(w.b[w.param0:w.param1]) {
-		end = w.next
+	// The leading groups come in the order of leading, any of them absent.
+	for i := 0; i < len(leading) && w.Next(); {
+		p := w.b[w.param0:w.param1]
+		for i < len(leading) && string(p) != leading[i] {
+			i++
+		}
+		if i == len(leading) {
+			break
+		}
+		end, i = w.next, i+1
 	}
 	return gs.b[:end]
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -201,6 +202,25 @@ func TestNextLeading(t *testing.T) {
 	for gs.NextLeading("status", "_security") {
 		if p := string(gs.b[gs.param0:gs.param1]); p == "status" {
 			t.Errorf("NextLeading went past the leading groups to %s", p)
+		}
+	}
+}
+
+// TestLeading: Leading is exactly the encoding of the leading parameters'
+// values, whichever of them are present.
+func TestLeading(t *testing.T) {
+	t.Parallel()
+	base := groupsFixture()
+	base = slices.DeleteFunc(base, func(v search.Value) bool { return v.Text == "" && v.Kind != search.Date })
+	base = slices.DeleteFunc(base, func(v search.Value) bool { return v.Text == "https://relais.health/category|CLIN" })
+	for _, drop := range []string{"", "_security", "patient", "subject", "code"} {
+		vs := slices.DeleteFunc(slices.Clone(base), func(v search.Value) bool { return v.Param == drop })
+		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
+		orderValues(vs)
+		lead := slices.DeleteFunc(slices.Clone(vs), func(v search.Value) bool { return leadRank(v.Param) == len(leading) })
+		gs := (&storedValues{b: encodeValues(vs)}).Groups()
+		if got, want := gs.Leading(), encodeValues(lead); !bytes.Equal(got, want) {
+			t.Errorf("without %q: Leading %q, want %q", drop, got, want)
 		}
 	}
 }
