@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/relais-health/relais/fhir/search"
@@ -128,6 +129,17 @@ func (gs *Groups) Leading() []byte {
 		end, i = w.next, i+1
 	}
 	return gs.b[:end]
+}
+
+// HasLeading reports whether Leading would return lead (bytes it returned
+// for another resource), reading no more than that and one group header:
+// the values start with lead, and the group after it is not a leading one.
+func (gs *Groups) HasLeading(lead []byte) bool {
+	if len(gs.b) < len(lead) || !bytes.Equal(gs.b[:len(lead)], lead) {
+		return false
+	}
+	w := Groups{b: gs.b, next: len(lead)}
+	return !w.Next() || !isLeading(w.b[w.param0:w.param1])
 }
 
 func isLeading(param []byte) bool {

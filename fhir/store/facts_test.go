@@ -213,6 +213,7 @@ func TestLeading(t *testing.T) {
 	base := groupsFixture()
 	base = slices.DeleteFunc(base, func(v search.Value) bool { return v.Text == "" && v.Kind != search.Date })
 	base = slices.DeleteFunc(base, func(v search.Value) bool { return v.Text == "https://relais.health/category|CLIN" })
+	leads, all := map[string][]byte{}, map[string]Groups{}
 	for _, drop := range []string{"", "_security", "patient", "subject", "code"} {
 		vs := slices.DeleteFunc(slices.Clone(base), func(v search.Value) bool { return v.Param == drop })
 		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
@@ -221,6 +222,15 @@ func TestLeading(t *testing.T) {
 		gs := (&storedValues{b: encodeValues(vs)}).Groups()
 		if got, want := gs.Leading(), encodeValues(lead); !bytes.Equal(got, want) {
 			t.Errorf("without %q: Leading %q, want %q", drop, got, want)
+		}
+		leads[drop] = gs.Leading()
+		all[drop] = gs
+	}
+	for a, ga := range all {
+		for b, lb := range leads {
+			if got, want := ga.HasLeading(lb), bytes.Equal(leads[a], lb); got != want {
+				t.Errorf("values without %q, Leading of those without %q: HasLeading %v, want %v", a, b, got, want)
+			}
 		}
 	}
 }

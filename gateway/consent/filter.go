@@ -134,9 +134,8 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 	}
 	var lead []byte
 	if gs, ok := store.GroupsOf(v); ok && typ != "Patient" {
-		lead = gs.Leading()
 		for i := range f.memos {
-			if m := &f.memos[i]; m.valid && typ == m.typ && bytes.Equal(lead, m.lead) {
+			if m := &f.memos[i]; m.valid && typ == m.typ && gs.HasLeading(m.lead) {
 				ok := true
 				for i, fs := range m.scopes {
 					fs.count(m.oks[i])
@@ -145,6 +144,7 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 				return ok
 			}
 		}
+		lead = gs.Leading()
 	}
 	f.read(typ, id, v)
 	if len(f.pats) == 0 {
