@@ -1,13 +1,11 @@
 package assessment
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,33 +61,6 @@ func convertFile(t testing.TB, file string) (out []byte, res *bundle.Result, err
 	return append(out, '\n'), res, err
 }
 
-func compareGolden(t *testing.T, golden string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("output differs from %s (go test ./mappings/assessment -run Golden -update to accept):\n%s", golden, firstDiff(want, got))
-	}
-}
-
-func firstDiff(a, b []byte) string {
-	al, bl := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
-	for i := 0; i < len(al) && i < len(bl); i++ {
-		if al[i] != bl[i] {
-			return "line " + strconv.Itoa(i+1) + ":\n- " + al[i] + "\n+ " + bl[i]
-		}
-	}
-	return "lengths differ"
-}
-
 // TestGolden converts testdata/<case>.json to testdata/golden/<case>.json.
 func TestGolden(t *testing.T) {
 	t.Parallel()
@@ -100,7 +71,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("rejected: %v\n%s", err, got)
 			}
-			compareGolden(t, filepath.Join("testdata", "golden", caseName(file)+".json"), got)
+			fhirtest.Golden(t, filepath.Join("testdata", "golden", caseName(file)+".json"), got, *update)
 		})
 	}
 }
@@ -146,7 +117,7 @@ func TestGoldenInvalid(t *testing.T) {
 					t.Errorf("issues %v do not name %s", paths, p)
 				}
 			}
-			compareGolden(t, filepath.Join("testdata", "golden", "invalid-"+name+".json"), got)
+			fhirtest.Golden(t, filepath.Join("testdata", "golden", "invalid-"+name+".json"), got, *update)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package hl7v2
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"os"
@@ -98,45 +97,9 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join(goldenDir, strings.TrimSuffix(s.name, ".hl7")+".json")
-			if *update {
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) {
-				t.Errorf("Bundle differs from %s (go test -update rewrites it); first difference near: %s", golden, firstDiff(got, want))
-			}
+			fhirtest.Golden(t, filepath.Join(goldenDir, strings.TrimSuffix(s.name, ".hl7")+".json"), got, *update)
 		})
 	}
-}
-
-func firstDiff(a, b []byte) string {
-	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
-	for i := 0; i < len(la) && i < len(lb); i++ {
-		if la[i] != lb[i] {
-			return "line " + itoa(i+1) + ": got " + strings.TrimSpace(la[i]) + " want " + strings.TrimSpace(lb[i])
-		}
-	}
-	return "length"
-}
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
-
-func fmtInt(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // TestValidates runs the independent FHIR validator over every Bundle the
