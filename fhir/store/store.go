@@ -313,6 +313,18 @@ func (s *Store) runBatch(batch []*op) {
 	}
 }
 
+// Check runs bbolt's consistency check over the whole file (every page
+// reachable once, freelist and buckets agreeing) and returns the first
+// problem found.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+}
+
 // Backup writes a consistent copy of the database to w (bbolt's hot backup).
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64

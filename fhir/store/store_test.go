@@ -35,12 +35,7 @@ func openTest(t testing.TB) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := s.db.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		}); err != nil {
+		if err := s.Check(); err != nil {
 			t.Errorf("bbolt integrity: %v", err)
 		}
 		if err := s.Close(); err != nil {

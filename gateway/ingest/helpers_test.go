@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
 )
@@ -36,12 +34,7 @@ func newTest(t testing.TB) (*Ingester, *store.Store) {
 		if !st.Ready() {
 			return
 		}
-		if err := st.DB().View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		}); err != nil {
+		if err := st.Check(); err != nil {
 			t.Errorf("bbolt integrity: %v", err)
 		}
 		st.Close()

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/ingest"
@@ -74,12 +72,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		if err := e.stop(); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		if err := st.DB().View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return err
-			}
-			return nil
-		}); err != nil {
+		if err := st.Check(); err != nil {
 			t.Errorf("bbolt integrity: %v", err)
 		}
 		st.Close()
