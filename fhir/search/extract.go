@@ -369,7 +369,7 @@ func precisionRange(us int64, tz string, p precision) (int64, int64, bool) {
 	if p == 0 {
 		p = micro
 	}
-	t := time.UnixMicro(us).In(location(tz))
+	t := time.UnixMicro(us).In(resource.Location(tz))
 	var end time.Time
 	switch p {
 	case year:
@@ -386,26 +386,4 @@ func precisionRange(us int64, tz string, p precision) (int64, int64, bool) {
 		end = t.Add(time.Microsecond)
 	}
 	return us, end.UnixMicro(), true
-}
-
-// location resolves google/fhir's timezone strings: "Z", "UTC", "+01:00",
-// or an IANA name.
-func location(tz string) *time.Location {
-	switch tz {
-	case "", "Z", "UTC":
-		return time.UTC
-	}
-	if len(tz) == 6 && (tz[0] == '+' || tz[0] == '-') && tz[3] == ':' {
-		h := int(tz[1]-'0')*10 + int(tz[2]-'0')
-		m := int(tz[4]-'0')*10 + int(tz[5]-'0')
-		off := (h*60 + m) * 60
-		if tz[0] == '-' {
-			off = -off
-		}
-		return time.FixedZone(tz, off)
-	}
-	if l, err := time.LoadLocation(tz); err == nil {
-		return l
-	}
-	return time.UTC
 }

@@ -309,7 +309,7 @@ func periodSpan(p *dtpb.Period) *span {
 // dateTimeEnd is the end of the range a dateTime denotes at its precision,
 // in its own zone ("2016-01-01" ends at midnight the next day).
 func dateTimeEnd(d *dtpb.DateTime) int64 {
-	t := time.UnixMicro(d.ValueUs).In(zone(d.Timezone))
+	t := time.UnixMicro(d.ValueUs).In(resource.Location(d.Timezone))
 	switch d.Precision {
 	case dtpb.DateTime_YEAR:
 		t = t.AddDate(1, 0, 0)
@@ -325,27 +325,4 @@ func dateTimeEnd(d *dtpb.DateTime) int64 {
 		t = t.Add(time.Microsecond)
 	}
 	return t.UnixMicro()
-}
-
-// zone resolves google/fhir time zones: "Z", "UTC", "+01:00" or IANA names.
-func zone(tz string) *time.Location {
-	switch tz {
-	case "", "Z", "UTC":
-		return time.UTC
-	}
-	if len(tz) == 6 && (tz[0] == '+' || tz[0] == '-') && tz[3] == ':' {
-		h, err1 := strconv.Atoi(tz[1:3])
-		m, err2 := strconv.Atoi(tz[4:6])
-		if err1 == nil && err2 == nil {
-			off := (h*60 + m) * 60
-			if tz[0] == '-' {
-				off = -off
-			}
-			return time.FixedZone(tz, off)
-		}
-	}
-	if l, err := time.LoadLocation(tz); err == nil {
-		return l
-	}
-	return time.UTC
 }
