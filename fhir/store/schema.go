@@ -96,7 +96,6 @@ func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value
 		return err
 	}
 	cur := tx.Bucket(bucketCurrent)
-	type update struct{ k, v []byte }
 	var updates []update // a bucket is not written while ForEach reads it
 	err = cur.ForEach(func(k, pv []byte) error {
 		if len(pv) <= pointerSize {
@@ -125,8 +124,15 @@ func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value
 	if err != nil {
 		return err
 	}
+	return putAll(cur, updates)
+}
+
+// update is a Put collected during a ForEach of the bucket it goes to.
+type update struct{ k, v []byte }
+
+func putAll(b *bolt.Bucket, updates []update) error {
 	for _, u := range updates {
-		if err := cur.Put(u.k, u.v); err != nil {
+		if err := b.Put(u.k, u.v); err != nil {
 			return err
 		}
 	}
@@ -142,7 +148,6 @@ func moveIdxRev(tx *bolt.Tx) error {
 		return nil
 	}
 	cur := tx.Bucket(bucketCurrent)
-	type update struct{ k, v []byte }
 	var updates []update
 	err := cur.ForEach(func(k, pv []byte) error {
 		p, err := decodePointer(pv)
@@ -171,10 +176,8 @@ func moveIdxRev(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, u := range updates {
-		if err := cur.Put(u.k, u.v); err != nil {
-			return err
-		}
+	if err := putAll(cur, updates); err != nil {
+		return err
 	}
 	return tx.DeleteBucket(bucketIdxRev)
 }
