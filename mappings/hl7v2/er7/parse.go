@@ -149,7 +149,8 @@ func (p *parser) segments() error {
 	segs := make([]Segment, 0, bytes.Count(in, []byte{'\r'})+bytes.Count(in, []byte{'\n'})+1)
 	p.segs = make([]*Segment, 0, cap(segs))
 	seps := make([]int, 0, bytes.Count(in, []byte{p.d.Field}))
-	var seqs seqCounter
+	var seqBuf [16]seqCount // a message has few distinct segment IDs
+	seqs := seqCounter(seqBuf[:0])
 	for pos := 0; pos < len(in); {
 		end := segmentEnd(in, pos)
 		raw := in[pos:end]
@@ -160,7 +161,8 @@ func (p *parser) segments() error {
 		}
 		segs = append(segs, Segment{})
 		seg := &segs[len(segs)-1]
-		if err := p.segment(seg, raw, start, &seqs); err != nil {
+		var err error
+		if seqs, err = p.segment(seg, raw, start, seqs); err != nil {
 			return err
 		}
 		if seg.Name == "MSH" && seg.Seq > 1 {
@@ -176,33 +178,33 @@ func (p *parser) segments() error {
 
 // seqCounter numbers the occurrences of each segment ID. A message has few
 // distinct IDs, so a list beats a map.
-type seqCounter []struct {
+type seqCounter []seqCount
+
+type seqCount struct {
 	name string
 	n    int
 }
 
-// next returns the number of the next occurrence of name.
-func (c *seqCounter) next(name string) int {
-	for i := range *c {
-		if e := &(*c)[i]; e.name == name {
+// next returns c with the occurrence of name counted, and its number.
+// It returns c rather than appending through a pointer, so that a counter
+// backed by an array of the caller's stays off the heap.
+func (c seqCounter) next(name string) (seqCounter, int) {
+	for i := range c {
+		if e := &c[i]; e.name == name {
 			e.n++
-			return e.n
+			return c, e.n
 		}
 	}
-	*c = append(*c, struct {
-		name string
-		n    int
-	}{name, 1})
-	return 1
+	return append(c, seqCount{name, 1}), 1
 }
 
 // segment checks one segment's ID, encoding and escape sequences, and fills
-// in seg but for its fields.
-func (p *parser) segment(seg *Segment, raw []byte, start int, seqs *seqCounter) error {
+// in seg but for its fields. It returns seqs with seg counted.
+func (p *parser) segment(seg *Segment, raw []byte, start int, seqs seqCounter) (seqCounter, error) {
 	off := p.base + start
 	first := len(p.segs) == 0
 	if len(raw) < 3 || !segmentID(raw[:3]) || (len(raw) > 3 && raw[3] != p.d.Field) {
-		return errAt(Location{Seq: len(p.segs) + 1}, off, SegmentSequenceError, "invalid segment ID: expected 3 upper-case letters or digits then the field separator")
+		return seqs, errAt(Location{Seq: len(p.segs) + 1}, off, SegmentSequenceError, "invalid segment ID: expected 3 upper-case letters or digits then the field separator")
 	}
 	var name string
 	if p.text != "" {
@@ -211,22 +213,24 @@ func (p *parser) segment(seg *Segment, raw []byte, start int, seqs *seqCounter) 
 		name = string(raw[:3])
 	}
 	if first && name != "MSH" {
-		return errAt(Location{Segment: name, Seq: 1}, off, SegmentSequenceError, "message does not start with an MSH segment")
+		return seqs, errAt(Location{Segment: name, Seq: 1}, off, SegmentSequenceError, "message does not start with an MSH segment")
 	}
-	*seg = Segment{Name: name, Seq: seqs.next(name), Offset: off, d: p.d}
+	var seq int
+	seqs, seq = seqs.next(name)
+	*seg = Segment{Name: name, Seq: seq, Offset: off, d: p.d}
 	if p.d.charset == UTF8 && !utf8.Valid(raw) {
 		i := firstInvalidUTF8(raw)
-		return p.fieldErr(seg, raw, i, DataTypeError, "invalid UTF-8")
+		return seqs, p.fieldErr(seg, raw, i, DataTypeError, "invalid UTF-8")
 	}
 	from := 4
 	if name == "MSH" {
 		from = 4 + bytes.IndexByte(raw[4:], p.d.Field) + 1 // after MSH-2
 		if from <= 4 {
-			return nil
+			return seqs, nil
 		}
 	}
 	if from >= len(raw) || bytes.IndexByte(raw[from:], p.d.Escape) < 0 {
-		return nil // most segments: no escape sequence to check
+		return seqs, nil // most segments: no escape sequence to check
 	}
 	for i := from; i < len(raw); {
 		j := bytes.IndexByte(raw[i:], p.d.Field)
@@ -234,11 +238,11 @@ func (p *parser) segment(seg *Segment, raw []byte, start int, seqs *seqCounter) 
 			j = len(raw) - i
 		}
 		if k, reason, ok := checkEscapes(raw[i:i+j], p.d); !ok {
-			return p.fieldErr(seg, raw, i+k, DataTypeError, reason)
+			return seqs, p.fieldErr(seg, raw, i+k, DataTypeError, reason)
 		}
 		i += j + 1
 	}
-	return nil
+	return seqs, nil
 }
 
 // fieldErr builds an error located at byte i of a segment's raw text.
