@@ -269,7 +269,9 @@ func (v Value) Repetitions() iter.Seq[Value] {
 func (v Value) Comp(i int) Value {
 	switch v.lvl {
 	case fieldLevel:
-		v = v.Rep(0)
+		// The first repetition ends at the first repetition separator:
+		// reading its components does not need to find that end first.
+		return Value{s: nthBefore(v.s, v.d.Component, v.d.Repetition, i-1), d: v.d, lvl: compLevel}
 	case compLevel, subLevel, literal:
 		if i == 1 {
 			return v
@@ -296,6 +298,35 @@ func (v Value) Sub(i int) Value {
 // Text returns the decoded text of the first subcomponent of the first
 // component of the first repetition: what a simple (ST, ID, IS, DTM) field holds.
 func (v Value) Text() string { return v.Sub(1).String() }
+
+// nthBefore is nth(nth(s, stop, 0), sep, i) in one pass over the bytes it
+// needs: fields are short, and a component is read far more often than a
+// whole repetition.
+func nthBefore(s string, sep, stop byte, i int) string {
+	if i < 0 {
+		return ""
+	}
+	start := 0
+	for j := 0; j < len(s); j++ {
+		switch s[j] {
+		case sep:
+			if i == 0 {
+				return s[start:j]
+			}
+			i--
+			start = j + 1
+		case stop:
+			if i == 0 {
+				return s[start:j]
+			}
+			return ""
+		}
+	}
+	if i == 0 {
+		return s[start:]
+	}
+	return ""
+}
 
 // nth returns the i-th (0-based) piece of s split at sep, or "".
 func nth(s string, sep byte, i int) string {

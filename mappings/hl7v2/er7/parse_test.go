@@ -268,6 +268,9 @@ func FuzzParse(f *testing.F) {
 					_ = r.Comp(2).Sub(2).String()
 					_ = r.String()
 				}
+				if f := s.Field(i); f.Comp(2) != f.Rep(0).Comp(2) || f.Sub(1) != f.Rep(0).Comp(1).Sub(1) {
+					t.Fatalf("%s-%d: a field's components differ from its first repetition's", s.Name, i)
+				}
 			}
 		}
 		again, err := Parse(Encode(m))
@@ -329,6 +332,41 @@ func TestRepetitions(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestFieldComps: the components of a field are those of its first
+// repetition, which Comp finds without splitting the field first.
+func TestFieldComps(t *testing.T) {
+	t.Parallel()
+	for name, data := range corpus(t) {
+		m, err := Parse(data)
+		if err != nil {
+			continue
+		}
+		for _, s := range m.Segments {
+			for i := 1; i <= s.Len(); i++ {
+				f := s.Field(i)
+				for c := -1; c <= 12; c++ {
+					if got, want := f.Comp(c), f.Rep(0).Comp(c); got != want {
+						t.Fatalf("%s %s-%d: Comp(%d) gives %q, the first repetition's %q", name, s.Name, i, c, got.Raw(), want.Raw())
+					}
+					if got, want := f.Comp(c).Sub(2), f.Rep(0).Comp(c).Sub(2); got != want {
+						t.Fatalf("%s %s-%d: Comp(%d).Sub(2) gives %q, want %q", name, s.Name, i, c, got.Raw(), want.Raw())
+					}
+				}
+			}
+		}
+	}
+	m := mustParse(t, "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rPID|1||a^b~c^d^e|^x~y|~z^w\r")
+	pid := m.First("PID")
+	for _, tc := range []struct {
+		field, comp int
+		want        string
+	}{{3, 1, "a"}, {3, 2, "b"}, {3, 3, ""}, {4, 1, ""}, {4, 2, "x"}, {4, 3, ""}, {5, 1, ""}, {5, 2, ""}} {
+		if got := pid.Field(tc.field).Comp(tc.comp).Raw(); got != tc.want {
+			t.Errorf("PID-%d.%d = %q, want %q", tc.field, tc.comp, got, tc.want)
 		}
 	}
 }
