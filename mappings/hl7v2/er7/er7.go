@@ -301,8 +301,12 @@ func (v Value) Text() string { return v.Sub(1).String() }
 
 // nthBefore is nth(nth(s, stop, 0), sep, i) in one pass over the bytes it
 // needs: fields are short, and a component is read far more often than a
-// whole repetition.
+// whole repetition. A long value (an encapsulated document) is left to
+// nth, whose search is vectorised.
 func nthBefore(s string, sep, stop byte, i int) string {
+	if len(s) > 256 {
+		return nth(nth(s, stop, 0), sep, i)
+	}
 	if i < 0 {
 		return ""
 	}
