@@ -3,6 +3,7 @@ package bundle
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -65,6 +66,37 @@ func TestFinish(t *testing.T) {
 	}
 	if a, b := sample().Bundle.Entry[0].Request.Url.Value, r.Bundle.Entry[0].Request.Url.Value; a != b {
 		t.Errorf("ids are not deterministic: %s vs %s", a, b)
+	}
+}
+
+// TestManyResources: past the number of resources from which the Builder
+// indexes them, Put still replaces and Get still finds every one.
+func TestManyResources(t *testing.T) {
+	for _, n := range []int{indexFrom - 1, indexFrom, indexFrom + 1, 3 * indexFrom} {
+		b := New(Mapping{Name: "test", Version: "1"})
+		id := func(i int) string { return ID("patient", strconv.Itoa(i)) }
+		for i := range n {
+			b.Put(&ppb.Patient{Id: &dtpb.Id{Value: id(i)}})
+		}
+		for _, i := range []int{0, n / 2, n - 1} {
+			b.Put(&ppb.Patient{Id: &dtpb.Id{Value: id(i)}, Gender: &ppb.Patient_GenderCode{Value: cpb.AdministrativeGenderCode_FEMALE}})
+		}
+		b.Put(&condpb.Condition{Id: &dtpb.Id{Value: id(1)}}) // same id, other type: another resource
+		if b.Len() != n+1 {
+			t.Errorf("%d patients: Len = %d, want %d", n, b.Len(), n+1)
+		}
+		for i := range n {
+			p, ok := b.GetID("Patient", id(i)).(*ppb.Patient)
+			if !ok {
+				t.Fatalf("%d patients: Patient %d not found", n, i)
+			}
+			if female := p.GetGender() != nil; female != (i == 0 || i == n/2 || i == n-1) {
+				t.Errorf("%d patients: Patient %d replaced: %v", n, i, female)
+			}
+		}
+		if b.Get("Condition/"+id(1)) == nil || b.GetID("Condition", id(2)) != nil {
+			t.Errorf("%d patients: Condition look-ups wrong", n)
+		}
 	}
 }
 
