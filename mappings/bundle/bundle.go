@@ -6,6 +6,12 @@
 // Provenance that ties them together.
 //
 // Mappings are pure: bytes in, *Result out. Storing is the gateway's job.
+//
+// A Bundle is a graph, not a tree: the resources of one Bundle with the same
+// data category share that label's meta.security coding, and the warnings
+// with the same text share their details. Nothing modifies a coding in place
+// (labels are added, not rewritten); code that would must proto.Clone the
+// resource first. Bundles never share anything with each other.
 package bundle
 
 import (
@@ -99,6 +105,7 @@ type Builder struct {
 	index   map[refKey]int // type and id -> entry, once there are many (see find)
 	issues  []outcome.Issue
 	texts   texts // references, ids, warning paths
+	codings labelCodings
 }
 
 // put is the resource of an entry, with its type and id.
@@ -131,7 +138,7 @@ func (b *Builder) Put(res proto.Message, cats ...category.Code) string {
 	}
 	ref := b.texts.join(typ, "/", id)
 	e, spare := newEntry(res, ref)
-	label(res, typ, cats, spare)
+	label(res, typ, cats, spare, &b.codings)
 	if i, ok := b.find(typ, id); ok {
 		b.entries[i] = e
 		b.puts[i] = put{typ, id, res}

@@ -154,6 +154,7 @@ func TestLabelAsCategory(t *testing.T) {
 		category.LabelSensitive(p, category.R)
 		return p
 	}
+	var shared labelCodings // across the cases, as a Builder's are across its resources
 	for _, tc := range []struct {
 		name string
 		res  func() *ppb.Patient
@@ -176,11 +177,17 @@ func TestLabelAsCategory(t *testing.T) {
 		}, []category.Code{category.ADM, category.SOC}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want, got := tc.res(), tc.res()
+			want, got, spared := tc.res(), tc.res(), tc.res()
 			category.Label(want, tc.cats...)
-			label(got, "Patient", tc.cats, nil)
+			label(got, "Patient", tc.cats, nil, nil)
 			if !proto.Equal(want, got) {
 				t.Errorf("label gives %v, category.Label %v", got, want)
+			}
+			// As Put labels: with room for the first label, and the
+			// codings of the Builder's other resources.
+			label(spared, "Patient", tc.cats, &labelSpare{}, &shared)
+			if !proto.Equal(want, spared) {
+				t.Errorf("label with spare and shared codings gives %v, category.Label %v", spared, want)
 			}
 		})
 	}

@@ -36,7 +36,6 @@ type entryParts struct {
 type labelSpare struct {
 	meta     dtpb.Meta
 	security [2]*dtpb.Coding // room for a sensitivity label
-	elems    [1]labelElements
 }
 
 // entryBlock is everything putting a resource of the types mappings make

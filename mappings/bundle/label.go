@@ -9,12 +9,14 @@ import (
 )
 
 // label does what category.Label(res, cats...) does for a resource of type
-// typ, with the codings it adds and the meta.security slice allocated in one
-// block: every resource put is labelled, and Label's three allocations per
-// resource were a tenth of a mapping's. A resource that already carries its
-// labels costs nothing; spare (possibly nil) is room for a first label.
-// TestLabelAsCategory checks both agree.
-func label(res proto.Message, typ string, cats []category.Code, spare *labelSpare) {
+// typ, without allocating per label: every resource put is labelled, and
+// Label's three allocations per resource were a tenth of a mapping's. The
+// codings come from codings, which gives every resource of a Bundle with
+// the same category the same coding (see the package doc); the
+// meta.security slice is spare's when the resource has no labels yet. A
+// resource that already carries its labels costs nothing; spare and
+// codings may be nil. TestLabelAsCategory checks both agree.
+func label(res proto.Message, typ string, cats []category.Code, spare *labelSpare, codings *labelCodings) {
 	meta := resource.PeekMeta(res)
 	if len(cats) == 0 {
 		for _, c := range meta.GetSecurity() {
@@ -42,39 +44,49 @@ func label(res proto.Message, typ string, cats []category.Code, spare *labelSpar
 	}
 	// A resource gets one or two categories; the slice has room for a
 	// sensitivity label more.
-	var security []*dtpb.Coding
-	var elems []labelElements
-	if missing == 1 && spare != nil && len(meta.Security) == 0 {
-		security, elems = spare.security[:0], spare.elems[:]
-	} else if missing == 1 {
-		blk := &struct {
-			security [2]*dtpb.Coding
-			elems    [1]labelElements
-		}{}
-		security, elems = blk.security[:0], blk.elems[:]
-	} else {
-		blk := &struct {
-			security [3]*dtpb.Coding
-			elems    [2]labelElements
-		}{}
-		security, elems = blk.security[:0], blk.elems[:]
-	}
-	if cap(meta.Security)-len(meta.Security) >= missing {
-		security = meta.Security
-	} else {
-		security = append(security, meta.Security...)
+	security := meta.Security
+	if cap(security)-len(security) < missing {
+		if missing == 1 && spare != nil && len(security) == 0 {
+			security = spare.security[:0]
+		} else {
+			security = append(make([]*dtpb.Coding, 0, len(security)+missing+1), security...)
+		}
 	}
 	for _, c := range cats {
-		if hasLabel(security, c) {
-			continue
+		if !hasLabel(security, c) {
+			security = append(security, codings.of(c))
 		}
-		e := &elems[0]
-		elems = elems[1:]
-		e.system.Value, e.code.Value, e.display.Value = category.System, string(c), category.Display[c]
-		e.coding.System, e.coding.Code, e.coding.Display = &e.system, &e.code, &e.display
-		security = append(security, &e.coding)
 	}
 	meta.Security = security
+}
+
+// labelCodings hands out the meta.security coding of each category, made
+// once per Builder: a message gives a dozen resources in two or three
+// categories, and a coding with its elements per resource was a third of
+// the bytes of its Bundle entry. The nil *labelCodings makes a new coding
+// every time.
+type labelCodings struct {
+	made [6]*labelElements // one per category used so far (there are six)
+	n    int
+}
+
+// of returns the coding of category c.
+func (l *labelCodings) of(c category.Code) *dtpb.Coding {
+	if l != nil {
+		for _, e := range l.made[:l.n] {
+			if e.code.Value == string(c) {
+				return &e.coding
+			}
+		}
+	}
+	e := &labelElements{}
+	e.system.Value, e.code.Value, e.display.Value = category.System, string(c), category.Display[c]
+	e.coding.System, e.coding.Code, e.coding.Display = &e.system, &e.code, &e.display
+	if l != nil && l.n < len(l.made) {
+		l.made[l.n] = e
+		l.n++
+	}
+	return &e.coding
 }
 
 // labelElements are a category label's coding and its elements.
