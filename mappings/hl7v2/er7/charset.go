@@ -1,6 +1,7 @@
 package er7
 
 import (
+	"encoding/binary"
 	"strings"
 	"unicode/utf8"
 )
@@ -76,7 +77,7 @@ func (c Charset) toUTF8(b []byte) string {
 
 // fromUTF8 encodes s in c; runes c cannot represent become '?'.
 func (c Charset) fromUTF8(s string) []byte {
-	if c == UTF8 || isASCII(s) {
+	if c == UTF8 || isASCIIString(s) {
 		return []byte(s)
 	}
 	out := make([]byte, 0, len(s))
@@ -118,17 +119,28 @@ func (c Charset) decodeHex(b []byte) string {
 	return c.toUTF8(b)
 }
 
-func isASCII[T string | []byte](s T) bool {
-	// Eight bytes at a time: whole messages are checked.
+// isASCII reports whether b is all ASCII, eight bytes at a time: whole
+// messages are checked. (A version generic over strings and byte slices did
+// not get its eight loads combined into one, and took four instructions a
+// byte.)
+func isASCII(b []byte) bool {
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&0x8080808080808080 != 0 {
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
 			return false
 		}
 	}
-	for ; i < len(s); i++ {
+	for ; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// isASCIIString is isASCII for a string.
+func isASCIIString(s string) bool {
+	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false
 		}
