@@ -103,7 +103,7 @@ type Builder struct {
 	entries []*bcrpb.Bundle_Entry
 	puts    []put          // what each entry holds, without unwrapping it
 	index   map[refKey]int // type and id -> entry, once there are many (see find)
-	issues  []outcome.Issue
+	warned  warnList
 	texts   texts // references, ids, warning paths
 	codings labelCodings
 }
@@ -202,16 +202,11 @@ func (b *Builder) WarnBytes(path []byte, text string) {
 // (an XPath, an HL7 location such as "PID-11[2]"); text says what it was, free
 // of patient data where possible.
 func (b *Builder) Warn(path, text string) {
-	if b.issues == nil {
-		b.issues = make([]outcome.Issue, 0, 16)
-	}
-	b.issues = append(b.issues, outcome.Issue{
-		Severity: outcome.SevWarning, Code: cpb.IssueTypeCode_NOT_SUPPORTED, Path: path, Text: text,
-	})
+	b.warned.add(path, text)
 }
 
 // Issues returns the warnings recorded so far.
-func (b *Builder) Issues() []outcome.Issue { return b.issues }
+func (b *Builder) Issues() []outcome.Issue { return b.warned.list() }
 
 // Len is the number of resources put so far.
 func (b *Builder) Len() int { return len(b.entries) }
@@ -261,8 +256,9 @@ func (b *Builder) Finish(src Source) *Result {
 	prov.Target = targets
 	prov.Agent[0].Who = resource.Ref("Device", devID)
 	prov.Entity[0].What = resource.Ref("Binary", binID)
-	if len(b.issues) > 0 {
-		oo := warnings(b.issues)
+	issues := b.warned.list()
+	if len(issues) > 0 {
+		oo := b.warned.outcome()
 		oo.Id = &dtpb.Id{Value: idOf([]string{"outcome", "source", b.mapping.Name}, key)}
 		b.Put(oo, category.CLIN)
 		prov.Entity = append(prov.Entity, &f.derivation)
@@ -277,7 +273,7 @@ func (b *Builder) Finish(src Source) *Result {
 	f.bundleMeta.LastUpdated = &f.lastUpdated
 	f.bundleID.Value = idOf([]string{"bundle", "source", b.mapping.Name}, key)
 	bdl.Type, bdl.Entry, bdl.Meta, bdl.Id = &f.bundleType, b.entries, &f.bundleMeta, &f.bundleID
-	return &Result{Bundle: bdl, Issues: b.issues}
+	return &Result{Bundle: bdl, Issues: issues}
 }
 
 // finished holds what Finish adds, but for references and the warnings.

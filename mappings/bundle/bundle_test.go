@@ -3,6 +3,7 @@ package bundle
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -118,19 +119,31 @@ func TestValidates(t *testing.T) {
 }
 
 // TestWarningsAsOutcome: the Builder's own OperationOutcome is the one
-// outcome.Resource builds from the same warnings.
+// outcome.Resource builds from the same warnings, and Issues gives back the
+// warnings recorded.
 func TestWarningsAsOutcome(t *testing.T) {
 	b := New(Mapping{Name: "test", Version: "1"})
-	b.Warn("PID-9", "field not mapped")
-	b.Warn("", "no path")
-	b.Warn("ZBE-3", "")
-	b.Warn("PID-10", "field not mapped") // shares its details with PID-9's
-	for _, text := range []string{"a", "b", "c", "d", "e", "a"} {
-		b.Warn("ZZZ-1", text)
+	var recorded []outcome.Issue
+	warn := func(path, text string) {
+		b.Warn(path, text)
+		recorded = append(recorded, outcome.Issue{Severity: outcome.SevWarning, Code: cpb.IssueTypeCode_NOT_SUPPORTED, Path: path, Text: text})
 	}
-	want := outcome.Resource(outcome.Invalid, b.Issues())
-	if got := warnings(b.Issues()); !proto.Equal(got, want) {
-		t.Errorf("warnings() = %v, want %v", got, want)
+	warn("PID-9", "field not mapped")
+	warn("", "no path")
+	warn("ZBE-3", "")
+	warn("PID-10", "field not mapped") // shares its details with PID-9's
+	for _, text := range []string{"a", "b", "c", "d", "e", "a"} {
+		warn("ZZZ-1", text)
+	}
+	for i := range 40 { // more than a block of issues
+		warn("OBX-"+strconv.Itoa(i), "field not mapped")
+	}
+	if got := b.Issues(); !slices.Equal(got, recorded) {
+		t.Errorf("Issues() = %v, want %v", got, recorded)
+	}
+	want := outcome.Resource(outcome.Invalid, recorded)
+	if got := b.warned.outcome(); !proto.Equal(got, want) {
+		t.Errorf("warnings' outcome = %v, want %v", got, want)
 	}
 }
 
