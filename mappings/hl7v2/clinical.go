@@ -69,11 +69,7 @@ func (c *conv) mapDG1(s *er7.Segment) {
 		Subject:   c.subject(),
 		Encounter: c.encounterRef(),
 		Code:      code,
-		Category: []*dtpb.CodeableConcept{{Coding: []*dtpb.Coding{{
-			System:  &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/condition-category"},
-			Code:    &dtpb.Code{Value: "encounter-diagnosis"},
-			Display: c.str("Encounter Diagnosis"),
-		}}}},
+		Category:  c.a.conceptList.one(c.a.conceptOf("http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis", "Encounter Diagnosis")),
 	}
 	if t, ok := c.dtm(s, 5); ok {
 		cond.RecordedDate = c.dateTime(t)
@@ -94,10 +90,7 @@ func (c *conv) listDiagnosis(s *er7.Segment, id string) {
 	}
 	d := &encpb.Encounter_Diagnosis{Condition: resource.Ref("Condition", id)}
 	if role, ok := diagnosisRoles[strings.ToUpper(text(s.Field(6)))]; ok {
-		d.Use = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-			System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/diagnosis-role"},
-			Code:   &dtpb.Code{Value: role[0]}, Display: c.str(role[1]),
-		}}}
+		d.Use = c.a.conceptOf("http://terminology.hl7.org/CodeSystem/diagnosis-role", role[0], role[1])
 	}
 	if p := text(s.Field(15)); isDigits(p) && p != "0" && len(p) < 6 {
 		n := uint32(0)
@@ -166,13 +159,10 @@ func (c *conv) mapAL1(s *er7.Segment) {
 		return
 	}
 	ai := &aipb.AllergyIntolerance{
-		Id:      c.a.id(c.b.ID("AllergyIntolerance", c.patientID, codeKey(code))),
-		Patient: c.subject(),
-		Code:    code,
-		ClinicalStatus: &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-			System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"},
-			Code:   &dtpb.Code{Value: "active"},
-		}}},
+		Id:             c.a.id(c.b.ID("AllergyIntolerance", c.patientID, codeKey(code))),
+		Patient:        c.subject(),
+		Code:           code,
+		ClinicalStatus: c.a.conceptOf("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", ""),
 	}
 	typ := strings.ToUpper(text(s.Field(2)))
 	if cat, ok := allergenTypes[typ]; ok {
@@ -252,10 +242,7 @@ func (c *conv) mapOBX(s *er7.Segment) {
 	}
 	for r := range s.Field(8).Repetitions() {
 		if t := text(r.Comp(1)); t != "" {
-			o.Interpretation = append(o.Interpretation, &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-				System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"},
-				Code:   &dtpb.Code{Value: t},
-			}}})
+			o.Interpretation = append(o.Interpretation, c.a.conceptOf("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", t, ""))
 		}
 	}
 	for r := range s.Field(16).Repetitions() {

@@ -70,13 +70,10 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 
 func (c *conv) encounterClass(code string) *dtpb.Coding {
 	if cl, ok := patientClasses[code]; ok {
-		return &dtpb.Coding{System: &dtpb.Uri{Value: actCode}, Code: &dtpb.Code{Value: cl[0]}, Display: c.str(cl[1])}
+		return c.a.codingOf(actCode, cl[0], cl[1])
 	}
 	// Encounter.class is required; the v3 null flavour says we do not know.
-	return &dtpb.Coding{
-		System: &dtpb.Uri{Value: "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"},
-		Code:   &dtpb.Code{Value: "UNK"}, Display: c.str("unknown"),
-	}
+	return c.a.codingOf("http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "UNK", "unknown")
 }
 
 // visitPeople: attending (PV1-7), referring (PV1-8), consulting (PV1-9)
@@ -94,9 +91,7 @@ func (c *conv) visitPeople(pv1 *er7.Segment) {
 				continue
 			}
 			if role == nil {
-				role = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-					System: &dtpb.Uri{Value: participationType}, Code: &dtpb.Code{Value: p.code}, Display: c.str(p.display),
-				}}}
+				role = c.a.conceptOf(participationType, p.code, p.display)
 			}
 			c.addParticipant(role, ref)
 		}
@@ -159,9 +154,7 @@ func (c *conv) location(v er7.Value) *dtpb.Reference {
 	case text(v.Comp(2).Sub(1)) != "":
 		phys = [2]string{"ro", "Room"}
 	}
-	l.PhysicalType = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
-		System: &dtpb.Uri{Value: locationType}, Code: &dtpb.Code{Value: phys[0]}, Display: c.str(phys[1]),
-	}}}
+	l.PhysicalType = c.a.conceptOf(locationType, phys[0], phys[1])
 	c.put(l)
 	return resource.Ref("Location", l.Id.Value)
 }
