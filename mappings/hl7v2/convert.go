@@ -197,12 +197,24 @@ func (c *conv) warnSegment(s *er7.Segment) {
 	c.b.WarnBytes(path, what)
 }
 
-// unmapped warns about every valued field of s not in mapped.
+// unmapped warns about every valued field of s not in mapped. It looks at
+// every field of every segment: the fields below 64 are looked up in a bit
+// set rather than in the list.
 func (c *conv) unmapped(s *er7.Segment, mapped ...int) {
-	for f := 1; f <= s.Len(); f++ {
-		if !s.Field(f).Empty() && !hasInt(mapped, f) {
-			c.warn(s, f, "field not mapped")
+	var set uint64
+	for _, f := range mapped {
+		if f >= 0 && f < 64 {
+			set |= 1 << f
 		}
+	}
+	for f, n := 1, s.Len(); f <= n; f++ {
+		if s.Field(f).Empty() {
+			continue
+		}
+		if f < 64 && set&(1<<f) != 0 || f >= 64 && hasInt(mapped, f) {
+			continue
+		}
+		c.warn(s, f, "field not mapped")
 	}
 }
 
