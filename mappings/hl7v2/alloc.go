@@ -2,6 +2,7 @@ package hl7v2
 
 import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 )
 
 // A message gives a few hundred small protos, most of them of a handful of
@@ -49,21 +50,22 @@ func (s *ptrs[T]) one(x *T) []*T {
 
 // blocks are the slabs of one conversion.
 type blocks struct {
-	strings     slab[dtpb.String]
-	uris        slab[dtpb.Uri]
-	codes       slab[dtpb.Code]
-	ids         slab[dtpb.Id]
-	codings     slab[dtpb.Coding]
-	concepts    slab[dtpb.CodeableConcept]
-	identifiers slab[dtpb.Identifier]
-	names       slab[dtpb.HumanName]
-	contacts    slab[contactPoint]
-	addresses   slab[dtpb.Address]
-	dateTimes   slab[dtpb.DateTime]
-	codingList  ptrs[dtpb.Coding]
-	conceptList ptrs[dtpb.CodeableConcept]
-	stringList  ptrs[dtpb.String]
-	nameList    ptrs[dtpb.HumanName]
+	strings      slab[dtpb.String]
+	uris         slab[dtpb.Uri]
+	codes        slab[dtpb.Code]
+	ids          slab[dtpb.Id]
+	codings      slab[dtpb.Coding]
+	concepts     slab[dtpb.CodeableConcept]
+	identifiers  slab[dtpb.Identifier]
+	names        slab[dtpb.HumanName]
+	contacts     slab[contactPoint]
+	addresses    slab[dtpb.Address]
+	dateTimes    slab[dtpb.DateTime]
+	participants slab[participant]
+	codingList   ptrs[dtpb.Coding]
+	conceptList  ptrs[dtpb.CodeableConcept]
+	stringList   ptrs[dtpb.String]
+	nameList     ptrs[dtpb.HumanName]
 }
 
 func (b *blocks) string(s string) *dtpb.String {
@@ -115,6 +117,12 @@ func (b *blocks) textConcept(t string) *dtpb.CodeableConcept {
 	cc := b.concepts.new()
 	cc.Text = b.string(t)
 	return cc
+}
+
+// participant is an Encounter participant with room for its one type.
+type participant struct {
+	part  encpb.Encounter_Participant
+	types [1]*dtpb.CodeableConcept
 }
 
 // contactPoint is a ContactPoint with its elements.

@@ -99,11 +99,13 @@ func (c *conv) visitPeople(pv1 *er7.Segment) {
 }
 
 func (c *conv) addParticipant(role *dtpb.CodeableConcept, ref *dtpb.Reference) {
-	part := &encpb.Encounter_Participant{Individual: ref}
+	e := c.a.participants.new()
+	e.part.Individual = ref
 	if role != nil {
-		part.Type = []*dtpb.CodeableConcept{role}
+		e.types[0] = role
+		e.part.Type = e.types[:]
 	}
-	c.encounter.Participant = append(c.encounter.Participant, part)
+	c.encounter.Participant = append(c.encounter.Participant, &e.part)
 }
 
 // visitLocations: the current (PV1-3) and prior (PV1-6) locations.
