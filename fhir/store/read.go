@@ -69,6 +69,9 @@ func (s *Store) Read(typ, id string) (*Record, error) { return s.ReadAllowed(typ
 // A resource allow refuses is NotFound, as if it did not exist; a nil allow
 // refuses nothing.
 func (s *Store) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
+	if err := s.await(); err != nil {
+		return nil, err
+	}
 	var rec *Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
@@ -117,6 +120,9 @@ func readVersion(tx *bolt.Tx, typ, id string, ver uint64) (*Record, error) {
 // VRead returns version ver of typ/id. Reading the version that deleted a
 // resource gives outcome.Gone.
 func (s *Store) VRead(typ, id string, ver uint64) (*Record, error) {
+	if err := s.await(); err != nil {
+		return nil, err
+	}
 	var rec *Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -148,6 +154,9 @@ type History struct {
 
 // InstanceHistory lists the versions of typ/id; the cursor is a version.
 func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (*History, error) {
+	if err := s.await(); err != nil {
+		return nil, err
+	}
 	var h *History
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketCurrent).Get(currentKey(typ, id)) == nil {
@@ -164,6 +173,9 @@ func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (*History, err
 // TypeHistory lists the changes to every resource of typ, or of all types
 // when typ is ""; the cursor is a change sequence number.
 func (s *Store) TypeHistory(typ string, o HistoryOptions) (*History, error) {
+	if err := s.await(); err != nil {
+		return nil, err
+	}
 	var h *History
 	err := s.db.View(func(tx *bolt.Tx) error {
 		bucket, prefix := bucketLog, []byte(nil)

@@ -24,13 +24,19 @@ import (
 //	index     type 0 param 0 tag value 0 id -> empty
 //	          (tags and values in keys.go: one key per token, string and
 //	          reference value, two per date)
+//	inbox     seq(8) -> payload: a write accepted durably and not applied
+//	          yet (Enqueue, inbox.go); the owner's format
+//	inboxfailed seq(8) -> payload: a queued write its owner could not
+//	          apply (Batch.Reject), kept for an operator
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
 // 17-byte current values; version 2 moves the index values into the
 // current value and drops idxrev. Version 3 keys tokens code first and
 // references id first, one key each where versions 1 and 2 had two; its
-// migration rebuilds the index from the current values.
+// migration rebuilds the index from the current values. Version 4 adds the
+// inbox: a relais that does not know it would leave queued writes
+// unapplied, so it must refuse the file.
 //
 // Buckets kept by gateway packages through DB(), written in the same
 // transaction as the data they describe (TxOptions.Extra):
@@ -54,6 +60,9 @@ var (
 	bucketIndex    = []byte("index")
 	bucketIdxRev   = []byte("idxrev") // storage version 1 only
 
+	bucketInbox       = []byte("inbox")
+	bucketInboxFailed = []byte("inboxfailed")
+
 	// BucketHL7Ack and BucketEventTime belong to gateway/ingest.
 	BucketHL7Ack    = []byte("hl7ack")
 	BucketEventTime = []byte("eventtime")
@@ -63,6 +72,7 @@ var (
 	BucketConsentLogIdx = []byte("consentlogidx")
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex,
+		bucketInbox, bucketInboxFailed,
 		BucketHL7Ack, BucketEventTime, BucketConsentLog, BucketConsentLogIdx}
 
 	keyStorageVersion = []byte("storage-version")
@@ -70,7 +80,7 @@ var (
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 3
+const storageVersion = 4
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -78,6 +88,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	0: func(tx *bolt.Tx) error { return nil },
 	1: moveIdxRev,
 	2: rebuildIndex,
+	3: func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
 }
 
 // rebuildIndex (version 2 to 3) puts the index values of each current

@@ -42,6 +42,9 @@ type IndexValues interface {
 // Search runs q and returns every visible match, sorted, at the versions
 // current in one consistent snapshot.
 func (s *Store) Search(q *search.Query, filter Filter) ([]Hit, error) {
+	if err := s.await(); err != nil {
+		return nil, err
+	}
 	var hits []Hit
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -385,6 +388,9 @@ func sortHits(q *search.Query, hits []Hit) {
 // Refs returns the Type/id references param holds in the current version of
 // typ/id (for _include).
 func (s *Store) Refs(typ, id, param string) ([]string, error) {
+	if err := s.await(); err != nil {
+		return nil, err
+	}
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))

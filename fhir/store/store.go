@@ -56,13 +56,16 @@ type Store struct {
 	closed   sync.WaitGroup
 	once     sync.Once
 
-	commits, writes atomic.Uint64
-	same            sameCache // TransactionWith's KeepUnchanged (txwith.go)
+	commits, writes  atomic.Uint64
+	applied, batches atomic.Uint64 // ApplyQueued (inbox.go)
+	same             sameCache     // TransactionWith's KeepUnchanged (txwith.go)
 
 	// preparing counts writes between their start and their queueing;
 	// lastCommit is how long the last commit took (ns). See gather.
 	preparing  atomic.Int64
 	lastCommit atomic.Int64
+
+	inbox inboxState // writes accepted and not applied yet (inbox.go)
 }
 
 // pending marks one write being prepared (Store.preparing) until it is
@@ -88,10 +91,14 @@ func (p *pending) end() {
 type Stats struct {
 	Commits uint64 // bbolt write transactions
 	Writes  uint64 // write operations (several share a commit under load)
+	Applied uint64 // queued writes applied (ApplyQueued), in Batches commits
+	Batches uint64
 }
 
 // Stats returns the counters.
-func (s *Store) Stats() Stats { return Stats{Commits: s.commits.Load(), Writes: s.writes.Load()} }
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Applied: s.applied.Load(), Batches: s.batches.Load()}
+}
 
 // op is one write waiting for the writer. fn must either fail before
 // writing anything or succeed; solo ops (transactions) may fail after
@@ -121,6 +128,10 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		db: db, codec: opts.Codec, now: opts.Now, log: opts.Logger,
 		ops: make(chan *op, 1024), maxBatch: opts.MaxBatch, closing: make(chan struct{}),
+	}
+	if err := s.inbox.init(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read inbox: %w", err)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -315,15 +326,24 @@ func (s *Store) runBatch(batch []*op) {
 
 // Check runs bbolt's consistency check over the whole file (every page
 // reachable once, freelist and buckets agreeing) and returns the first
-// problem found.
+// problem found. It runs in a write transaction, rolled back: bbolt's check
+// is only reliable when no other write commits meanwhile.
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	var found error
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
-			return err
+			found = err
+			break
 		}
-		return nil
+		return errRollback
 	})
+	if err != errRollback {
+		return err
+	}
+	return found
 }
+
+var errRollback = errors.New("rollback")
 
 // Backup writes a consistent copy of the database to w (bbolt's hot backup).
 func (s *Store) Backup(w io.Writer) (int64, error) {

@@ -43,6 +43,9 @@ var txOrder = map[string]int{"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
 // nothing is stored. References to an entry's fullUrl (urn:uuid:…) are
 // rewritten to the id the entry gets. Results are in entry order.
 func (s *Store) Transaction(ctx context.Context, entries []TxEntry) ([]TxResult, error) {
+	if err := s.await(); err != nil { // its GETs and If-None-Exist read
+		return nil, err
+	}
 	if err := checkTargets(entries); err != nil {
 		return nil, err
 	}

@@ -79,41 +79,59 @@ type txPlan struct {
 // plan reads the targets' current state in one snapshot, then prepares each
 // entry outside any transaction.
 func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
+	var p *txPlan
+	var current []*Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		p, current, err = readPlan(tx, entries, keepUnchanged)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.prepareAll(s, entries, current, s.now()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// readPlan reads in tx the pointer of every target and, where an entry may
+// keep it (IfAbsent, keepUnchanged), its current version.
+func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool) (*txPlan, []*Record, error) {
 	p := &txPlan{
 		keys: make([][]byte, len(entries)), expect: make([]pointer, len(entries)),
 		changes: make([]*change, len(entries)), results: make([]TxResult, len(entries)),
 	}
 	current := make([]*Record, len(entries))
-	err := s.db.View(func(tx *bolt.Tx) error {
-		for i, e := range entries {
-			p.keys[i] = currentKey(e.Type, e.ID)
-			pv := tx.Bucket(bucketCurrent).Get(p.keys[i])
-			if pv == nil {
-				continue
-			}
-			ptr, err := decodePointer(pv)
-			if err != nil {
-				return err
-			}
-			p.expect[i] = ptr
-			if !ptr.deleted && (e.IfAbsent || keepUnchanged) {
-				if current[i], err = readVersion(tx, e.Type, e.ID, ptr.version); err != nil {
-					return err
-				}
+	cur := tx.Bucket(bucketCurrent)
+	for i, e := range entries {
+		p.keys[i] = currentKey(e.Type, e.ID)
+		pv := cur.Get(p.keys[i])
+		if pv == nil {
+			continue
+		}
+		ptr, err := decodePointer(pv)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.expect[i] = ptr
+		if !ptr.deleted && (e.IfAbsent || keepUnchanged) {
+			if current[i], err = readVersion(tx, e.Type, e.ID, ptr.version); err != nil {
+				return nil, nil, err
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	now := s.now()
+	return p, current, nil
+}
+
+// prepareAll prepares every entry against what readPlan found.
+func (p *txPlan) prepareAll(s *Store, entries []TxEntry, current []*Record, now time.Time) error {
 	for i, e := range entries {
 		if err := p.prepareEntry(s, i, e, current[i], now); err != nil {
-			return nil, entryFailed(i, err)
+			return entryFailed(i, err)
 		}
 	}
-	return p, nil
+	return nil
 }
 
 func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.Time) error {

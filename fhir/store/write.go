@@ -245,6 +245,9 @@ func (s *Store) Create(ctx context.Context, res proto.Message) (*Record, error) 
 // fails with PreconditionFailed. The check is repeated inside the write
 // transaction, so two racing conditional creates cannot both create.
 func (s *Store) ConditionalCreate(ctx context.Context, res proto.Message, q *search.Query) (rec *Record, created bool, err error) {
+	if err := s.await(); err != nil {
+		return nil, false, err
+	}
 	w := s.begin()
 	defer w.end()
 	resource.SetID(res, NewID())

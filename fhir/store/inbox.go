@@ -1,0 +1,270 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// The inbox holds writes that were accepted durably but not applied yet.
+//
+// A feed that must acknowledge each message only once it is on disk (HL7 v2
+// over MLLP) would otherwise pay one commit of every B+tree page its
+// resources touch — tens of pages per message, each written and fsync'd —
+// for every handful of messages its connections keep in flight. Instead
+// Enqueue commits the message itself (one append to the inbox, with the
+// caller's records such as its acknowledgement) and returns; its owner
+// applies the queued messages later, in the order they were queued, many in
+// one transaction (ApplyQueued), where the pages they share are written once.
+//
+// Nothing is lost or reordered by the deferral:
+//   - a queued message is on disk before Enqueue returns, and stays in the
+//     inbox until the transaction that applies it commits, so after a crash
+//     its owner finds it again (Queued) and applies it;
+//   - every read of resources (Read, VRead, the histories, Search, Refs)
+//     and every Transaction first waits until the messages queued before it
+//     started are applied, so a client that was told its message is stored
+//     reads what it wrote. With an empty inbox the wait is one atomic load;
+//     while messages are applied it is at most one apply.
+//
+// The inbox's keys are Enqueue's sequence numbers (uint64 BE): the bucket's
+// own sequence, so they are never reused.
+
+// inboxWait bounds how long a read waits for queued writes: past it the
+// reader gets Busy instead of an answer that would miss them.
+const inboxWait = 10 * time.Second
+
+// inboxState tracks the sequence numbers queued and applied.
+type inboxState struct {
+	enqueued atomic.Uint64 // the highest sequence committed to the inbox
+	applied  atomic.Uint64 // every sequence up to this one is applied
+	mu       sync.Mutex
+	signal   chan struct{} // closed and replaced when applied grows
+}
+
+// init reads the inbox at Open: what is in it is queued, not applied.
+func (in *inboxState) init(db *bolt.DB) error {
+	in.signal = make(chan struct{})
+	return db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketInbox).Cursor()
+		first, _ := c.First()
+		last, _ := c.Last()
+		if first == nil {
+			return nil
+		}
+		if len(first) != 8 || len(last) != 8 {
+			return errBadKey
+		}
+		in.enqueued.Store(binary.BigEndian.Uint64(last))
+		in.applied.Store(binary.BigEndian.Uint64(first) - 1)
+		return nil
+	})
+}
+
+func raise(v *atomic.Uint64, to uint64) {
+	for {
+		old := v.Load()
+		if old >= to || v.CompareAndSwap(old, to) {
+			return
+		}
+	}
+}
+
+func (in *inboxState) markApplied(seq uint64) {
+	raise(&in.applied, seq)
+	in.mu.Lock()
+	close(in.signal)
+	in.signal = make(chan struct{})
+	in.mu.Unlock()
+}
+
+// await waits until every write queued before the call is applied.
+func (s *Store) await() error {
+	target := s.inbox.enqueued.Load()
+	if s.inbox.applied.Load() >= target {
+		return nil
+	}
+	timer := time.NewTimer(inboxWait)
+	defer timer.Stop()
+	for {
+		s.inbox.mu.Lock()
+		ch := s.inbox.signal
+		s.inbox.mu.Unlock()
+		if s.inbox.applied.Load() >= target {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return outcome.New(outcome.Busy, "accepted messages are still being stored; try again")
+		case <-s.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// Enqueue durably appends payload to the inbox and returns its sequence
+// number. extra runs first in the same transaction, for the caller's own
+// records (it must fail before writing anything, as TxOptions.Extra); its
+// error is Enqueue's, unchanged. Concurrent Enqueues share commits.
+func (s *Store) Enqueue(ctx context.Context, payload []byte, extra func(tx *bolt.Tx) error) (uint64, error) {
+	var seq uint64
+	w := s.begin()
+	defer w.end()
+	err := s.commit(ctx, w, func(tx *bolt.Tx) error {
+		if extra != nil {
+			if err := extra(tx); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketInbox)
+		n, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		seq = n
+		return b.Put(u64(n), payload)
+	}, false)
+	if err != nil {
+		return 0, err
+	}
+	raise(&s.inbox.enqueued, seq)
+	return seq, nil
+}
+
+// Queued is one write in the inbox.
+type Queued struct {
+	Seq     uint64
+	Payload []byte
+}
+
+// Queued lists the inbox in order: after Open, the writes that were
+// accepted but not applied before the store was last closed.
+func (s *Store) Queued() ([]Queued, error) {
+	var out []Queued
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketInbox).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return errBadKey
+			}
+			out = append(out, Queued{Seq: binary.BigEndian.Uint64(k), Payload: bytes.Clone(v)})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ApplyQueued applies queued writes in one transaction of its own: fn
+// writes what the queued entries seqs (ascending, the oldest in the inbox)
+// stand for, through b, and they leave the inbox in the same commit. An
+// error from fn, or a failed write through b, applies nothing and leaves
+// them queued.
+func (s *Store) ApplyQueued(ctx context.Context, seqs []uint64, fn func(b *Batch) error) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	var applied uint64 // every sequence up to it is out of the inbox
+	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
+		b := &Batch{s: s, tx: tx, now: s.now()}
+		if err := fn(b); err != nil {
+			return err
+		}
+		if b.broken != nil {
+			return b.broken
+		}
+		in, failed := tx.Bucket(bucketInbox), tx.Bucket(bucketInboxFailed)
+		for _, q := range seqs {
+			k := u64(q)
+			if b.rejected[q] {
+				if err := failed.Put(k, bytes.Clone(in.Get(k))); err != nil {
+					return err
+				}
+			}
+			if err := in.Delete(k); err != nil {
+				return err
+			}
+		}
+		applied = in.Sequence()
+		if k, _ := in.Cursor().First(); k != nil {
+			applied = binary.BigEndian.Uint64(k) - 1
+		}
+		return nil
+	}, true)
+	if err != nil {
+		return err
+	}
+	s.inbox.markApplied(applied)
+	s.applied.Add(uint64(len(seqs)))
+	s.batches.Add(1)
+	return nil
+}
+
+// Batch is the transaction applying queued writes (ApplyQueued).
+type Batch struct {
+	s        *Store
+	tx       *bolt.Tx
+	now      time.Time
+	broken   error
+	rejected map[uint64]bool
+}
+
+// Tx is the bbolt transaction, for the owner's own buckets (schema.go).
+func (b *Batch) Tx() *bolt.Tx { return b.tx }
+
+// Reject marks the queued entry seq as one that cannot be applied: it
+// leaves the inbox for the inboxfailed bucket, where an operator finds it.
+func (b *Batch) Reject(seq uint64) {
+	if b.rejected == nil {
+		b.rejected = map[uint64]bool{}
+	}
+	b.rejected[seq] = true
+}
+
+// ErrBatchBroken wraps a failed bbolt write in a Batch: its transaction
+// cannot commit.
+var ErrBatchBroken = errors.New("batch write failed")
+
+// Put stores PUT entries as TransactionWith does (KeepUnchanged as given),
+// against the state the batch has written so far. An error before any
+// write (an entry that cannot be rendered, two entries for one resource)
+// leaves the batch usable and nothing of entries written; a failed write
+// fails the whole batch.
+func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
+	if b.broken != nil {
+		return nil, b.broken
+	}
+	for i, e := range entries {
+		if e.Method != "PUT" || e.Resource == nil || !ValidID(e.ID) || resource.Type(e.Resource) != e.Type {
+			return nil, entryError(outcome.NotSupported, i, "a batch takes PUT entries with a resource and a valid Type/id")
+		}
+	}
+	if err := checkTargets(entries); err != nil {
+		return nil, err
+	}
+	p, current, err := readPlan(b.tx, entries, keepUnchanged)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.prepareAll(b.s, entries, current, b.now); err != nil {
+		return nil, err
+	}
+	for _, c := range p.changes {
+		if c == nil {
+			continue
+		}
+		if err := apply(b.tx, c); err != nil {
+			b.broken = errors.Join(ErrBatchBroken, err)
+			return nil, b.broken
+		}
+	}
+	return p.results, nil
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/outcome"
+)
+
+func patientEntry(t testing.TB, id, family string) TxEntry {
+	return TxEntry{Method: "PUT", Type: "Patient", ID: id,
+		Resource: decode(t, `{"resourceType":"Patient","id":"`+id+`","name":[{"family":"`+family+`"}]}`)}
+}
+
+// TestReadWaitsForQueuedWrites: a read that starts after Enqueue returned
+// sees what the queued write stands for, once it is applied, never the
+// state before it; a read with nothing queued does not wait.
+func TestReadWaitsForQueuedWrites(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	if _, err := s.Read("Patient", "p1"); outcome.KindOf(err) != outcome.NotFound {
+		t.Fatalf("empty store: %v", err)
+	}
+	seq, err := s.Enqueue(ctx, []byte("p1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rec *Record
+		err error
+	}
+	read := make(chan result, 1)
+	go func() {
+		rec, err := s.Read("Patient", "p1")
+		read <- result{rec, err}
+	}()
+	select {
+	case r := <-read:
+		t.Fatalf("read answered before the queued write was applied: %v %v", r.rec, r.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	err = s.ApplyQueued(ctx, []uint64{seq}, func(b *Batch) error {
+		_, err := b.Put([]TxEntry{patientEntry(t, "p1", "Martin")}, true)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-read
+	if r.err != nil || !bytes.Contains(r.rec.JSON, []byte("Martin")) {
+		t.Fatalf("read after apply: %v %v", r.rec, r.err)
+	}
+	hits, err := s.Search(query(t, "Patient", "family=martin"), nil)
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("search: %v %v", hits, err)
+	}
+	if q, err := s.Queued(); err != nil || len(q) != 0 {
+		t.Errorf("inbox after apply: %v %v", q, err)
+	}
+}
+
+// TestInboxSurvivesReopen: what was queued and not applied is found again
+// after the store is closed and opened, in order, and new entries follow it.
+func TestInboxSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relais.db")
+	s, err := Open(path, Options{Codec: testCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var seqs []uint64
+	for _, p := range []string{"first", "second"} {
+		seq, err := s.Enqueue(ctx, []byte(p), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{Codec: testCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q, err := s.Queued()
+	if err != nil || len(q) != 2 || string(q[0].Payload) != "first" || string(q[1].Payload) != "second" || q[0].Seq != seqs[0] || q[1].Seq != seqs[1] {
+		t.Fatalf("queued after reopen: %+v %v", q, err)
+	}
+	if s.inbox.applied.Load() >= s.inbox.enqueued.Load() {
+		t.Fatal("reads would not wait for the queued writes found at open")
+	}
+	err = s.ApplyQueued(ctx, seqs, func(b *Batch) error {
+		_, err := b.Put([]TxEntry{patientEntry(t, "p2", "Durand")}, true)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read("Patient", "p2"); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.Enqueue(ctx, []byte("third"), nil)
+	if err != nil || next <= seqs[1] {
+		t.Errorf("new entry %d after %d: %v", next, seqs[1], err)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestBatchRejectAndFailures: an entry list that fails before writing
+// leaves the batch usable; a rejected entry moves to inboxfailed; an error
+// from fn applies nothing and leaves the inbox as it was.
+func TestBatchRejectAndFailures(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	a, _ := s.Enqueue(ctx, []byte("a"), nil)
+	b, _ := s.Enqueue(ctx, []byte("b"), nil)
+
+	boom := errors.New("boom")
+	err := s.ApplyQueued(ctx, []uint64{a, b}, func(bt *Batch) error {
+		if _, err := bt.Put([]TxEntry{patientEntry(t, "x", "X")}, true); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err %v", err)
+	}
+	if q, _ := s.Queued(); len(q) != 2 {
+		t.Fatalf("a failed apply changed the inbox: %d left", len(q))
+	}
+	err = s.ApplyQueued(ctx, []uint64{a, b}, func(bt *Batch) error {
+		dup := []TxEntry{patientEntry(t, "y", "Y"), patientEntry(t, "y", "Z")}
+		if _, err := bt.Put(dup, true); err == nil {
+			t.Error("two entries for one resource accepted")
+		}
+		bt.Reject(a)
+		_, err := bt.Put([]TxEntry{patientEntry(t, "z", "Z")}, true)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]outcome.Kind{"x": outcome.NotFound, "y": outcome.NotFound} {
+		if _, err := s.Read("Patient", id); outcome.KindOf(err) != want {
+			t.Errorf("Patient/%s: %v", id, err)
+		}
+	}
+	if _, err := s.Read("Patient", "z"); err != nil {
+		t.Error(err)
+	}
+	var failed []string
+	s.DB().View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketInboxFailed).ForEach(func(k, v []byte) error {
+			failed = append(failed, string(v))
+			return nil
+		})
+	})
+	if len(failed) != 1 || failed[0] != "a" {
+		t.Errorf("inboxfailed %q, want [a]", failed)
+	}
+	if q, _ := s.Queued(); len(q) != 0 {
+		t.Errorf("%d left in the inbox", len(q))
+	}
+}
+
+// TestEnqueueExtraRefuses: an error from extra queues nothing and is
+// returned unchanged.
+func TestEnqueueExtraRefuses(t *testing.T) {
+	s := openTest(t)
+	no := errors.New("no")
+	if _, err := s.Enqueue(context.Background(), []byte("x"), func(*bolt.Tx) error { return no }); !errors.Is(err, no) {
+		t.Fatalf("err %v", err)
+	}
+	if q, _ := s.Queued(); len(q) != 0 {
+		t.Errorf("queued %d", len(q))
+	}
+	if _, err := s.Read("Patient", "p"); outcome.KindOf(err) != outcome.NotFound {
+		t.Errorf("read waits for a refused entry: %v", err)
+	}
+}
