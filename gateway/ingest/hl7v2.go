@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -32,19 +31,24 @@ import (
 //   - Ordering. Each resource an HL7 v2 message writes remembers the event
 //     time of that message (EVN-2, else MSH-7; store.BucketEventTime). A PUT
 //     from an older event is not applied: the resource keeps its newer
-//     version, the message is still accepted (AA/CA, with an ERR segment of
-//     severity W in v2.5+ saying how many resources were kept), and the
-//     Provenance of the message no longer claims those resources. Equal times
-//     apply in arrival order. A message without an event time is not
-//     ordered.
+//     version, the Provenance of the message no longer claims it, and the
+//     message is still accepted (its data is not wrong, only superseded).
+//     Equal times apply in arrival order. A message without an event time
+//     is not ordered.
 //   - MDM and the Encounter. The ADT feed owns the Encounter: an MDM
 //     message creates its Encounter only when absent (so the
 //     DocumentReference has a context) and never changes an existing one,
 //     since its PV1 usually lacks the discharge (PV1-45) and status that
 //     an A03 wrote. It records no event time for it either, so that a
 //     delayed ADT event still applies.
-//   - Durability. The ACK is built before the commit but returned only
-//     after it: a transport that gets an error must not acknowledge.
+//   - Durability. A message is acknowledged once it is durably in the
+//     store's inbox together with its ACK record (store.Enqueue), in a
+//     commit shared with the other connections; the resources it maps to
+//     are written shortly after, in arrival order, many messages per
+//     transaction (queue.go). Reads of the store wait for the messages
+//     acknowledged before them, so a client never reads older data than it
+//     was told is stored; after a crash the inbox is applied at start
+//     (Recover). A transport that gets an error must not acknowledge.
 
 // Reply is the answer to one HL7 v2 message.
 type Reply struct {
@@ -63,18 +67,13 @@ type Reply struct {
 	// Resent: the message was already committed; the ACKs are the
 	// original ones and nothing was stored.
 	Resent bool
-	// Older counts the PUTs not applied because newer data was stored.
-	Older int
 	// LogID identifies the message in logs without revealing it: a hash
 	// of sender and control ID.
 	LogID string
-	// Stored is what the message wrote; nil when nothing was.
-	Stored *Stored
+	// Writes lists the resources ("Type/id", in the mapping's order) the
+	// accepted message writes; nil when it was not accepted or is a resend.
+	Writes []string
 }
-
-// errAgain means the stored event times changed between the check and the
-// commit: the message is planned again.
-var errAgain = errors.New("event times changed")
 
 // resentError carries the stored ACK record found inside the transaction.
 type resentError struct{ rec []byte }
@@ -87,6 +86,9 @@ func (resentError) Error() string { return "message already committed" }
 // acknowledge: authz refusing, or the store being unavailable (outcome
 // kinds Forbidden, Busy).
 func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*Reply, error) {
+	q := in.queue()
+	q.accepting.Add(1) // the queue lingers for it (queue.go)
+	defer q.accepting.Add(-1)
 	msg, err := er7.Parse(data)
 	if err != nil {
 		nack := in.acker.Nack(data, err)
@@ -102,15 +104,17 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 	} else if rec != nil {
 		return r.resent(msg, rec), nil
 	}
+	received := in.opts.Now()
 	cv, err := hl7v2.ConvertMessage(msg, data, in.opts.hl7v2())
 	if err != nil {
 		return in.refuse(r, msg, err), nil
 	}
-	for attempt := 0; attempt < 8; attempt++ {
-		err = in.storeHL7(ctx, r, msg, cv, key, authz)
-		if !errors.Is(err, errAgain) {
-			break
-		}
+	entries, err := Entries(cv.Result)
+	if err == nil {
+		err = authorize(authz, entries)
+	}
+	if err == nil {
+		err = in.enqueue(ctx, r, msg, cv, entries, key, data, received)
 	}
 	var re resentError
 	switch {
@@ -120,71 +124,70 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 		return r.resent(msg, re.rec), nil
 	case outcome.KindOf(err) == outcome.Forbidden, outcome.KindOf(err) == outcome.Busy:
 		return nil, err
-	case errors.Is(err, errAgain), outcome.KindOf(err) == outcome.Conflict:
-		in.log.Warn("hl7v2 message kept meeting concurrent updates", "msg", r.LogID)
-		return in.refuse(r, msg, &er7.Error{Offset: -1, Condition: er7.ApplicationRecordLock, Reason: "records busy; send again"}), nil
 	}
 	in.log.Error("hl7v2 store failed", "msg", r.LogID, "error", summary(err))
 	return in.refuse(r, msg, err), nil
 }
 
-// storeHL7 plans the message against the stored event times and commits it
-// with its ACK record.
-func (in *Ingester) storeHL7(ctx context.Context, r *Reply, msg *er7.Message, cv *hl7v2.Converted, key []byte, authz Authorize) error {
-	entries, err := Entries(cv.Result)
-	if err != nil {
-		return err
-	}
-	if err := authorize(authz, entries); err != nil {
-		return err
-	}
-	at := cv.Header.EventTime
-	ordered := ordered(entries, cv.Header)
-	times, err := in.eventTimes(entries, ordered)
-	if err != nil {
-		return err
-	}
-	kept, older := in.planOrder(entries, ordered, times, at)
-	r.Older = len(entries) - len(kept)
-	if r.Older > 0 {
-		dropTargets(kept, older)
-	}
-	r.buildACKs(in.acker, msg, r.Older)
+// enqueue commits the message to the store's inbox with its ACK record,
+// then hands it to the queue that writes its resources.
+func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv *hl7v2.Converted, entries []store.TxEntry, key, data []byte, received time.Time) error {
+	r.buildACKs(in.acker, msg)
 	rec := encodeACKRecord(r)
 	extra := func(tx *bolt.Tx) error {
-		if key != nil {
-			b := tx.Bucket(store.BucketHL7Ack)
-			if v := b.Get(key); v != nil {
-				return resentError{bytes.Clone(v)}
-			}
-		}
-		et := tx.Bucket(store.BucketEventTime)
-		for _, e := range kept {
-			if !ordered[e.Type+"/"+e.ID] || at.IsZero() {
-				continue
-			}
-			if v := et.Get(timeKey(e)); v != nil && decodeTime(v).After(at) {
-				return errAgain
-			}
-		}
-		for _, e := range kept {
-			if ordered[e.Type+"/"+e.ID] && !at.IsZero() {
-				if err := et.Put(timeKey(e), encodeTime(at)); err != nil {
-					return err
-				}
-			}
-		}
 		if key == nil {
 			return nil
 		}
-		return tx.Bucket(store.BucketHL7Ack).Put(key, rec)
+		b := tx.Bucket(store.BucketHL7Ack)
+		if v := b.Get(key); v != nil {
+			return resentError{bytes.Clone(v)}
+		}
+		return b.Put(key, rec)
 	}
-	results, err := in.store.TransactionWith(ctx, kept, store.TxOptions{KeepUnchanged: true, Extra: extra})
+	q := in.queue()
+	seq, err := in.store.Enqueue(ctx, encodeQueued(received, data), extra)
 	if err != nil {
 		return err
 	}
-	r.Stored = &Stored{Results: results, Issues: cv.Issues}
+	r.Writes = make([]string, len(entries))
+	for i, e := range entries {
+		r.Writes[i] = e.Type + "/" + e.ID
+	}
+	q.add(&queued{seq: seq, header: cv.Header, entries: entries, logID: r.LogID})
 	return nil
+}
+
+// applyMessage writes one queued message in b: its entries, minus those a
+// newer event already wrote (their event times are read and written in the
+// same transaction, so arrival order decides between equal times). It
+// returns how many resources were kept at their newer version.
+func applyMessage(b *store.Batch, q *queued) (older int, err error) {
+	at := q.header.EventTime
+	ordered := ordered(q.entries, q.header)
+	et := b.Tx().Bucket(store.BucketEventTime)
+	times := map[string]time.Time{}
+	for _, e := range q.entries {
+		if v := et.Get(timeKey(e)); v != nil && ordered[e.Type+"/"+e.ID] {
+			times[e.Type+"/"+e.ID] = decodeTime(v)
+		}
+	}
+	kept, olderSet := planOrder(q.entries, ordered, times, at)
+	if len(olderSet) > 0 {
+		dropTargets(kept, olderSet)
+	}
+	if _, err := b.Put(kept, true); err != nil {
+		return 0, err
+	}
+	if !at.IsZero() {
+		for _, e := range kept {
+			if ordered[e.Type+"/"+e.ID] {
+				if err := et.Put(timeKey(e), encodeTime(at)); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	return len(q.entries) - len(kept), nil
 }
 
 // ordered marks the entries subject to event ordering: all but an MDM's
@@ -202,27 +205,9 @@ func ordered(entries []store.TxEntry, h hl7v2.Header) map[string]bool {
 	return out
 }
 
-// eventTimes reads the stored event time of every ordered entry.
-func (in *Ingester) eventTimes(entries []store.TxEntry, ordered map[string]bool) (map[string]time.Time, error) {
-	times := map[string]time.Time{}
-	err := in.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(store.BucketEventTime)
-		for _, e := range entries {
-			if !ordered[e.Type+"/"+e.ID] {
-				continue
-			}
-			if v := b.Get(timeKey(e)); v != nil {
-				times[e.Type+"/"+e.ID] = decodeTime(v)
-			}
-		}
-		return nil
-	})
-	return times, err
-}
-
 // planOrder splits entries into those to apply and those a newer event
 // already wrote.
-func (in *Ingester) planOrder(entries []store.TxEntry, ordered map[string]bool, times map[string]time.Time, at time.Time) (kept []store.TxEntry, older map[string]bool) {
+func planOrder(entries []store.TxEntry, ordered map[string]bool, times map[string]time.Time, at time.Time) (kept []store.TxEntry, older map[string]bool) {
 	older = map[string]bool{}
 	for _, e := range entries {
 		ref := e.Type + "/" + e.ID
@@ -256,19 +241,15 @@ func dropTargets(entries []store.TxEntry, older map[string]bool) {
 }
 
 // buildACKs fills the accept ACKs for a message about to be committed.
-func (r *Reply) buildACKs(a er7.Acker, msg *er7.Message, older int) {
-	var warn []byte
-	if older > 0 {
-		warn = olderWarning(msg, older)
-	}
+func (r *Reply) buildACKs(a er7.Acker, msg *er7.Message) {
 	if !msg.Enhanced() {
 		r.Code, r.SendACK = er7.AA, true
-		r.ACK = append(a.Ack(msg, er7.AA), warn...)
+		r.ACK = a.Ack(msg, er7.AA)
 		return
 	}
 	r.Code = er7.AA
-	r.ACK = append(a.Ack(msg, er7.CA), warn...)
-	r.AppACK = append(a.Ack(msg, er7.AA), warn...)
+	r.ACK = a.Ack(msg, er7.CA)
+	r.AppACK = a.Ack(msg, er7.AA)
 	r.SendACK = wants(msg.MSH().Field(15).Text(), true)
 	r.SendAppACK = wants(msg.MSH().Field(16).Text(), true)
 }
@@ -312,20 +293,6 @@ func (r *Reply) resent(msg *er7.Message, rec []byte) *Reply {
 	r.SendACK = !msg.Enhanced() || wants(msg.MSH().Field(15).Text(), true)
 	r.SendAppACK = msg.Enhanced() && app != nil && wants(msg.MSH().Field(16).Text(), true)
 	return r
-}
-
-// olderWarning is an ERR segment (v2.5+ only: earlier versions have no
-// severity) telling that the message was accepted but some of its data
-// was older than what is stored. Condition 0 is "message accepted".
-func olderWarning(msg *er7.Message, n int) []byte {
-	switch msg.Version() {
-	case "2.1", "2.2", "2.3", "2.3.1", "2.4":
-		return nil
-	}
-	d := msg.Delims
-	f, c := string(d.Field), string(d.Component)
-	text := er7.Escape(fmt.Sprintf("event older than stored data: %d resources kept at their newer version", n), d)
-	return []byte("ERR" + f + f + f + "0" + c + "Message accepted" + c + "HL70357" + f + "W" + f + f + f + text + "\r")
 }
 
 func (in *Ingester) storedACK(key []byte) ([]byte, error) {

@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"net/url"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
@@ -109,6 +111,10 @@ type Ingester struct {
 	log   *slog.Logger
 	opts  Options
 	acker er7.Acker
+
+	q         atomic.Pointer[queue] // HL7 v2 messages being written (queue.go)
+	qOnce     sync.Once
+	closeOnce sync.Once
 }
 
 // New builds an Ingester.

@@ -105,7 +105,7 @@ func (c *conn) serve(ctx context.Context) {
 				return
 			}
 			log.Debug("mllp message", "remote", c.remote, "msg", reply.LogID, "ack", string(reply.Code),
-				"resent", reply.Resent, "older", reply.Older, "ms", time.Since(start).Milliseconds())
+				"resent", reply.Resent, "ms", time.Since(start).Milliseconds())
 			if reply.SendACK && reply.ACK != nil {
 				out = appendFrame(out, reply.ACK)
 			}

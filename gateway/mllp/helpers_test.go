@@ -23,10 +23,11 @@ var testCodec = codec.MustNew()
 
 // env is an MLLP server on loopback over a real store.
 type env struct {
-	t     testing.TB
-	addr  string
-	store *store.Store
-	stop  func() error // cancels the server and returns Serve's error
+	t      testing.TB
+	addr   string
+	store  *store.Store
+	ingest *ingest.Ingester
+	stop   func() error // cancels the server and returns Serve's error
 }
 
 type envOptions struct {
@@ -57,7 +58,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	e := &env{t: t, addr: ln.Addr().String(), store: st}
+	e := &env{t: t, addr: ln.Addr().String(), store: st, ingest: in}
 	var stopped bool
 	var stopErr error
 	e.stop = func() error {
@@ -72,6 +73,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		if err := e.stop(); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		in.Close()
 		if err := st.Check(); err != nil {
 			t.Errorf("bbolt integrity: %v", err)
 		}

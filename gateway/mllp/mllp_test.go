@@ -133,6 +133,7 @@ func TestResend(t *testing.T) {
 	c := e.dial()
 	c.send(ingesttest.Admit(1))
 	first := c.mustRead()
+	e.ingest.Sync()
 	before := e.store.Stats().Writes
 	time.Sleep(1100 * time.Millisecond) // a rebuilt ACK would carry another MSH-7
 	c.send(ingesttest.Admit(1))

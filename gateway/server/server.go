@@ -165,6 +165,15 @@ func (s *Server) DevKey() *auth.DevKey { return s.devKey }
 // Run serves until ctx ends, then shuts down gracefully and closes the store.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
+	// HL7 v2 messages acknowledged but not yet written are written before
+	// the store closes (after the transports stop, deferred below), and
+	// those a crash left in the inbox before anything is served.
+	defer s.ingest.Close()
+	if n, err := s.ingest.Recover(ctx); err != nil {
+		return fmt.Errorf("recover accepted HL7 v2 messages: %w", err)
+	} else if n > 0 {
+		s.log.Info("accepted HL7 v2 messages written after restart", "messages", n)
+	}
 	if s.cfg.Demo {
 		if err := demo.Load(ctx, s.store); err != nil {
 			return fmt.Errorf("demo: %w", err)

@@ -1,0 +1,314 @@
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/mappings/hl7v2"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
+)
+
+// The queue writes the resources of accepted HL7 v2 messages. A message is
+// acknowledged once it is in the store's inbox (hl7v2.go); the queue then
+// applies the inbox in arrival order, as many messages per transaction as
+// have arrived, so that the B+tree pages they share are written once.
+//
+// While messages keep arriving it waits up to applyLinger after the oldest
+// one, so that a burst is applied in few large transactions; once none is
+// being accepted and none arrived for applyIdle, it applies at once, so a
+// lone message is written almost without delay. Store reads wait for what was acknowledged before them
+// (store.Enqueue), so the deferral is never seen as missing data.
+
+const (
+	applyLinger = 50 * time.Millisecond
+	applyIdle   = 2 * time.Millisecond
+	applyMax    = 1024 // messages per transaction
+)
+
+// queued is an accepted message waiting to be written.
+type queued struct {
+	seq     uint64
+	header  hl7v2.Header
+	entries []store.TxEntry // nil: it could not be mapped again (Recover)
+	logID   string
+	at      time.Time // when it was queued, for the linger
+}
+
+type queue struct {
+	in        *Ingester
+	accepting atomic.Int64 // HL7v2 calls between their start and their enqueue
+	mu        sync.Mutex
+	items     []*queued
+	last      time.Time     // when the newest item arrived
+	wake      chan struct{} // one pending wake-up
+	idle      *sync.Cond    // on mu: signalled when items empties
+	busy      bool          // a batch is being applied
+	closing   bool          // Close: apply without lingering
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// queue returns the Ingester's queue, starting it on first use.
+func (in *Ingester) queue() *queue {
+	in.qOnce.Do(func() {
+		q := &queue{in: in, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		q.idle = sync.NewCond(&q.mu)
+		in.q.Store(q)
+		go q.run()
+	})
+	return in.q.Load()
+}
+
+func (q *queue) add(it *queued) {
+	it.at = time.Now()
+	q.mu.Lock()
+	q.items = append(q.items, it)
+	q.last = it.at
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) run() {
+	defer close(q.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-q.wake:
+		case <-q.stop:
+			q.flush()
+			return
+		}
+		for {
+			batch := q.take(timer)
+			if batch == nil {
+				break
+			}
+			q.apply(batch)
+		}
+	}
+}
+
+// take waits for the batch to fill (see the package comment above) and
+// removes it from the queue; nil when the queue is empty.
+func (q *queue) take(timer *time.Timer) []*queued {
+	for {
+		q.mu.Lock()
+		n := len(q.items)
+		if n == 0 {
+			q.idle.Broadcast()
+			q.mu.Unlock()
+			return nil
+		}
+		wait := applyLinger - time.Since(q.items[0].at)
+		quiet := applyIdle - time.Since(q.last)
+		if q.accepting.Load() == 0 && quiet <= 0 || n >= applyMax || wait <= 0 || q.closing {
+			batch := q.items[:min(n, applyMax):min(n, applyMax)]
+			q.items = q.items[len(batch):]
+			q.busy = true
+			q.mu.Unlock()
+			return batch
+		}
+		q.mu.Unlock()
+		if quiet > 0 {
+			wait = min(wait, quiet)
+		}
+		timer.Reset(wait)
+		select {
+		case <-q.wake:
+			timer.Stop()
+		case <-timer.C:
+		case <-q.stop:
+			timer.Stop()
+		}
+	}
+}
+
+// apply writes batch in one transaction. A message that cannot be written
+// is set aside in the store (Batch.Reject) and logged; if the transaction
+// itself fails, the batch is tried again, one message at a time after the
+// first failure, until the store is closed.
+func (q *queue) apply(batch []*queued) {
+	defer func() {
+		q.mu.Lock()
+		q.busy = false
+		if len(q.items) == 0 {
+			q.idle.Broadcast()
+		}
+		q.mu.Unlock()
+	}()
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		err := q.write(batch)
+		if err == nil {
+			return
+		}
+		if !q.in.store.Ready() {
+			return // the inbox keeps them: Recover applies them at the next start
+		}
+		q.in.log.Error("hl7v2 queued messages not written; retrying", "messages", len(batch), "error", summary(err))
+		if len(batch) > 1 {
+			for i := range batch {
+				q.apply(batch[i : i+1])
+			}
+			return
+		}
+		select {
+		case <-time.After(pause):
+		case <-q.stop:
+			return
+		}
+	}
+}
+
+func (q *queue) write(batch []*queued) error {
+	seqs := make([]uint64, len(batch))
+	for i, it := range batch {
+		seqs[i] = it.seq
+	}
+	type note struct {
+		logID string
+		older int
+		err   error
+	}
+	var notes []note
+	err := q.in.store.ApplyQueued(context.Background(), seqs, func(b *store.Batch) error {
+		notes = notes[:0]
+		for _, it := range batch {
+			if it.entries == nil {
+				b.Reject(it.seq)
+				notes = append(notes, note{logID: it.logID, err: errUnmappable})
+				continue
+			}
+			older, err := applyMessage(b, it)
+			if err != nil {
+				if errors.Is(err, store.ErrBatchBroken) {
+					return err
+				}
+				b.Reject(it.seq)
+			}
+			if err != nil || older > 0 {
+				notes = append(notes, note{it.logID, older, err})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		if n.err != nil {
+			q.in.log.Error("hl7v2 accepted message could not be written; kept in inboxfailed", "msg", n.logID, "error", summary(n.err))
+		} else {
+			q.in.log.Info("hl7v2 event older than stored data", "msg", n.logID, "kept", n.older)
+		}
+	}
+	return nil
+}
+
+var errUnmappable = errors.New("queued message no longer maps")
+
+// flush applies what is queued (at Close).
+func (q *queue) flush() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	q.mu.Lock()
+	q.closing = true
+	q.mu.Unlock()
+	for {
+		batch := q.take(timer)
+		if batch == nil {
+			return
+		}
+		q.apply(batch)
+	}
+}
+
+// Sync waits until every HL7 v2 message accepted so far is written.
+func (in *Ingester) Sync() {
+	q := in.q.Load()
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	for len(q.items) > 0 || q.busy {
+		q.idle.Wait()
+	}
+	q.mu.Unlock()
+}
+
+// Close writes the messages accepted so far and stops the queue. Call it
+// after the transports stopped accepting and before the store closes;
+// messages still in the inbox after that are written by Recover.
+func (in *Ingester) Close() {
+	q := in.q.Load()
+	if q == nil {
+		return
+	}
+	in.closeOnce.Do(func() { close(q.stop) })
+	<-q.done
+}
+
+// Recover writes the HL7 v2 messages that were accepted but not written
+// before the store was last closed (a crash, or a stop with the store
+// unavailable), mapping each again with the clock at its arrival. Call it
+// once at start, before accepting messages. It returns how many it found.
+func (in *Ingester) Recover(ctx context.Context) (int, error) {
+	pending, err := in.store.Queued()
+	if err != nil || len(pending) == 0 {
+		return 0, err
+	}
+	q := in.queue()
+	for _, p := range pending {
+		it := &queued{seq: p.Seq, logID: "unparsed"}
+		received, data, err := decodeQueued(p.Payload)
+		if err == nil {
+			it.header, it.entries, it.logID = in.remap(data, received)
+		}
+		q.add(it)
+	}
+	in.Sync()
+	return len(pending), ctx.Err()
+}
+
+// remap maps a queued message again as it was mapped when accepted.
+func (in *Ingester) remap(data []byte, received time.Time) (hl7v2.Header, []store.TxEntry, string) {
+	msg, err := er7.Parse(data)
+	if err != nil {
+		return hl7v2.Header{}, nil, logID(nil)
+	}
+	opts := in.opts
+	opts.Now = func() time.Time { return received }
+	cv, err := hl7v2.ConvertMessage(msg, data, opts.hl7v2())
+	if err != nil {
+		return hl7v2.Header{}, nil, logID(msg)
+	}
+	entries, err := Entries(cv.Result)
+	if err != nil {
+		return hl7v2.Header{}, nil, logID(msg)
+	}
+	return cv.Header, entries, logID(msg)
+}
+
+// The inbox payload of an HL7 v2 message: version(1)=1, arrival time
+// (Unix µs, int64 BE), the message as received.
+func encodeQueued(received time.Time, data []byte) []byte {
+	b := make([]byte, 9, 9+len(data))
+	b[0] = 1
+	binary.BigEndian.PutUint64(b[1:], uint64(received.UnixMicro()))
+	return append(b, data...)
+}
+
+func decodeQueued(b []byte) (time.Time, []byte, error) {
+	if len(b) < 9 || b[0] != 1 {
+		return time.Time{}, nil, errors.New("bad queued message")
+	}
+	return time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:]))), b[9:], nil
+}
