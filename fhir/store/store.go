@@ -13,6 +13,11 @@
 // so concurrent clients share fsyncs without any added delay. The expensive
 // part of a write (stamping meta, JSON encoding, index extraction) happens
 // before the transaction, on the caller's goroutine.
+//
+// A feed that acknowledges message by message can also queue its writes
+// (inbox.go): the message is committed durably at once and applied with
+// many others in one transaction; reads wait for what was queued before
+// them.
 package store
 
 import (

@@ -2,8 +2,9 @@
 // transaction Bundle (every entry a PUT to a deterministic Type/id) into one
 // store transaction, and applies the rules of HL7 v2 feeds on the way
 // (hl7v2.go): resends are answered with the original ACK, older events never
-// overwrite newer data, and the ACK exists only once the data is durably
-// committed.
+// overwrite newer data, and the ACK exists only once the message is durably
+// committed (to the store's inbox; queue.go writes its resources in
+// batches).
 //
 // The transports (gateway/api's /ingest routes, gateway/mllp, `relais
 // convert`) call this package; it holds no HTTP or socket code. Map gives
