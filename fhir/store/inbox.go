@@ -268,3 +268,127 @@ func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 	}
 	return p.results, nil
 }
+
+// Planner prepares queued writes before their batch takes the writer:
+// stamping, rendering and index extraction, the costly part of a write,
+// then run beside the commits instead of inside them. It plans against one
+// read snapshot plus what it planned so far, in order, so a resource that
+// several queued messages write is planned from version to version.
+// Batch.Apply writes a plan if its targets are still as planned, and plans
+// again in the transaction otherwise (a write that did not come through
+// the queue changed them meanwhile).
+type Planner struct {
+	s       *Store
+	tx      *bolt.Tx
+	now     time.Time
+	overlay map[string]planned // current key -> state after the plans so far
+}
+
+type planned struct {
+	ptr pointer
+	cur *Record // nil when absent or deleted
+}
+
+// Planned is one entry list prepared by a Planner.
+type Planned struct {
+	entries []TxEntry
+	keep    bool
+	plan    *txPlan
+}
+
+// Planner opens a read snapshot for planning; Close it when done.
+func (s *Store) Planner() (*Planner, error) {
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	return &Planner{s: s, tx: tx, now: s.now(), overlay: map[string]planned{}}, nil
+}
+
+// Tx is the snapshot, for the owner's own buckets.
+func (p *Planner) Tx() *bolt.Tx { return p.tx }
+
+// Close releases the snapshot.
+func (p *Planner) Close() { _ = p.tx.Rollback() }
+
+// Put plans PUT entries as Batch.Put would write them after everything
+// planned so far. Its errors are Batch.Put's: the plan is unusable.
+func (p *Planner) Put(entries []TxEntry, keepUnchanged bool) (*Planned, error) {
+	for i, e := range entries {
+		if e.Method != "PUT" || e.Resource == nil || !ValidID(e.ID) || resource.Type(e.Resource) != e.Type {
+			return nil, entryError(outcome.NotSupported, i, "a batch takes PUT entries with a resource and a valid Type/id")
+		}
+	}
+	if err := checkTargets(entries); err != nil {
+		return nil, err
+	}
+	tp := &txPlan{
+		keys: make([][]byte, len(entries)), expect: make([]pointer, len(entries)),
+		changes: make([]*change, len(entries)), results: make([]TxResult, len(entries)),
+	}
+	current := make([]*Record, len(entries))
+	cur := p.tx.Bucket(bucketCurrent)
+	for i, e := range entries {
+		tp.keys[i] = currentKey(e.Type, e.ID)
+		if st, ok := p.overlay[string(tp.keys[i])]; ok {
+			tp.expect[i], current[i] = st.ptr, st.cur
+			continue
+		}
+		pv := cur.Get(tp.keys[i])
+		if pv == nil {
+			continue
+		}
+		ptr, err := decodePointer(pv)
+		if err != nil {
+			return nil, err
+		}
+		tp.expect[i] = ptr
+		if !ptr.deleted && (e.IfAbsent || keepUnchanged) {
+			if current[i], err = readVersion(p.tx, e.Type, e.ID, ptr.version); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tp.prepareAll(p.s, entries, current, p.now); err != nil {
+		return nil, err
+	}
+	for i, c := range tp.changes {
+		if c != nil {
+			p.overlay[string(tp.keys[i])] = planned{
+				ptr: pointer{version: c.version, lastUpdated: c.lastUpdated}, cur: c.record(),
+			}
+		}
+	}
+	return &Planned{entries: entries, keep: keepUnchanged, plan: tp}, nil
+}
+
+// Apply writes pl: its prepared changes when every target is as it was
+// planned against, else the entries planned again here (Put).
+func (b *Batch) Apply(pl *Planned) ([]TxResult, error) {
+	if b.broken != nil {
+		return nil, b.broken
+	}
+	cur := b.tx.Bucket(bucketCurrent)
+	for i, k := range pl.plan.keys {
+		var have pointer
+		if pv := cur.Get(k); pv != nil {
+			var err error
+			if have, err = decodePointer(pv); err != nil {
+				return nil, err
+			}
+		}
+		if have != pl.plan.expect[i] {
+			return b.Put(pl.entries, pl.keep)
+		}
+	}
+	for _, c := range pl.plan.changes {
+		if c == nil {
+			continue
+		}
+		if err := apply(b.tx, c); err != nil {
+			b.broken = errors.Join(ErrBatchBroken, err)
+			return nil, b.broken
+		}
+	}
+	return pl.plan.results, nil
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -186,5 +187,68 @@ func TestEnqueueExtraRefuses(t *testing.T) {
 	}
 	if _, err := s.Read("Patient", "p"); outcome.KindOf(err) != outcome.NotFound {
 		t.Errorf("read waits for a refused entry: %v", err)
+	}
+}
+
+// TestPlannerChainsAndReplans: a Planner plans a resource from version to
+// version across entry lists (an unchanged repeat is kept), Apply writes
+// the plans, and a plan whose target another write changed meanwhile is
+// planned again in the transaction instead of overwriting that write.
+func TestPlannerChainsAndReplans(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	seq, _ := s.Enqueue(ctx, []byte("q"), nil)
+	if _, _, err := s.Update(ctx, decode(t, `{"resourceType":"Patient","id":"raced","name":[{"family":"Before"}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := s.Planner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plans []*Planned
+	for _, e := range [][]TxEntry{
+		{patientEntry(t, "p", "One")},
+		{patientEntry(t, "p", "Two")},
+		{patientEntry(t, "p", "Two")}, // unchanged: kept at version 2
+		{patientEntry(t, "raced", "Queued")},
+	} {
+		p, err := pl.Put(e, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, p)
+	}
+	pl.Close()
+	// A write that does not go through the queue, after the plans were made.
+	if _, _, err := s.Update(ctx, decode(t, `{"resourceType":"Patient","id":"raced","name":[{"family":"Meanwhile"}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	var versions []uint64
+	err = s.ApplyQueued(ctx, []uint64{seq}, func(b *Batch) error {
+		for _, p := range plans {
+			res, err := b.Apply(p)
+			if err != nil {
+				return err
+			}
+			versions = append(versions, res[0].Record.Version)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{1, 2, 2, 3}; !slices.Equal(versions, want) {
+		t.Errorf("versions %v, want %v", versions, want)
+	}
+	rec, err := s.Read("Patient", "p")
+	if err != nil || rec.Version != 2 || !bytes.Contains(rec.JSON, []byte("Two")) {
+		t.Errorf("Patient/p %v %v", rec, err)
+	}
+	rec, err = s.Read("Patient", "raced")
+	if err != nil || rec.Version != 3 || !bytes.Contains(rec.JSON, []byte("Queued")) {
+		t.Errorf("Patient/raced %v %v", rec, err)
+	}
+	if h, err := s.InstanceHistory("Patient", "raced", HistoryOptions{}); err != nil || len(h.Records) != 3 {
+		t.Errorf("raced history %v %v: the concurrent write was lost", h, err)
 	}
 }

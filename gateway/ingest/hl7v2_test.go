@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
@@ -428,5 +430,51 @@ func TestRecover(t *testing.T) {
 	}
 	if err := st.Check(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestPlanAgainWhenEventTimesChanged: a queued message planned against
+// event times that changed before its batch committed is decided again in
+// the transaction: a newer event stored meanwhile keeps its data.
+func TestPlanAgainWhenEventTimesChanged(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	ctx := context.Background()
+	admit := send(t, in, ingesttest.Admit(8))
+	enc := written(t, st, admit, "Encounter")
+
+	data := ingesttest.Discharge(8)
+	at := time.Now()
+	seq, err := st.Enqueue(ctx, encodeQueued(at, data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := &queued{seq: seq}
+	it.header, it.entries, it.logID = in.remap(data, at)
+	plans := in.plan([]*queued{it})
+	if plans[0] == nil {
+		t.Fatal("the discharge was not planned")
+	}
+	// Meanwhile a newer event is stored for the encounter.
+	newer := encodeTime(it.header.EventTime.Add(time.Hour))
+	err = st.DB().Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(store.BucketEventTime).Put([]byte("Encounter\x00"+enc.ID), newer)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var older int
+	err = st.ApplyQueued(ctx, []uint64{seq}, func(b *store.Batch) error {
+		older, err = applyPlanned(b, it, plans[0])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if older == 0 {
+		t.Error("the planned decision was used although the event times changed")
+	}
+	if got := field(t, st, "Encounter", enc.ID, "status"); got == "finished" {
+		t.Error("an older discharge overwrote the encounter")
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -24,10 +25,14 @@ import (
 // lone message is written almost without delay. Store reads wait for what was acknowledged before them
 // (store.Enqueue), so the deferral is never seen as missing data.
 
+// The queue holds at most maxBacklog messages: past that, accepting waits
+// (the sender waits for its ACK) until a batch is written, so that a feed
+// faster than the store fills no unbounded backlog for reads to wait on.
 const (
 	applyLinger = 50 * time.Millisecond
 	applyIdle   = 2 * time.Millisecond
-	applyMax    = 1024 // messages per transaction
+	applyMax    = 256 // messages per transaction
+	maxBacklog  = 2 * applyMax
 )
 
 // queued is an accepted message waiting to be written.
@@ -47,6 +52,7 @@ type queue struct {
 	last      time.Time     // when the newest item arrived
 	wake      chan struct{} // one pending wake-up
 	idle      *sync.Cond    // on mu: signalled when items empties
+	room      *sync.Cond    // on mu: signalled when items shrinks
 	busy      bool          // a batch is being applied
 	closing   bool          // Close: apply without lingering
 	stop      chan struct{}
@@ -58,10 +64,20 @@ func (in *Ingester) queue() *queue {
 	in.qOnce.Do(func() {
 		q := &queue{in: in, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 		q.idle = sync.NewCond(&q.mu)
+		q.room = sync.NewCond(&q.mu)
 		in.q.Store(q)
 		go q.run()
 	})
 	return in.q.Load()
+}
+
+// admit waits until the backlog has room for one more message.
+func (q *queue) admit() {
+	q.mu.Lock()
+	for len(q.items) >= maxBacklog && !q.closing {
+		q.room.Wait()
+	}
+	q.mu.Unlock()
 }
 
 func (q *queue) add(it *queued) {
@@ -114,6 +130,7 @@ func (q *queue) take(timer *time.Timer) []*queued {
 			batch := q.items[:min(n, applyMax):min(n, applyMax)]
 			q.items = q.items[len(batch):]
 			q.busy = true
+			q.room.Broadcast()
 			q.mu.Unlock()
 			return batch
 		}
@@ -169,6 +186,7 @@ func (q *queue) apply(batch []*queued) {
 }
 
 func (q *queue) write(batch []*queued) error {
+	plans := q.in.plan(batch)
 	seqs := make([]uint64, len(batch))
 	for i, it := range batch {
 		seqs[i] = it.seq
@@ -181,13 +199,13 @@ func (q *queue) write(batch []*queued) error {
 	var notes []note
 	err := q.in.store.ApplyQueued(context.Background(), seqs, func(b *store.Batch) error {
 		notes = notes[:0]
-		for _, it := range batch {
+		for i, it := range batch {
 			if it.entries == nil {
 				b.Reject(it.seq)
 				notes = append(notes, note{logID: it.logID, err: errUnmappable})
 				continue
 			}
-			older, err := applyMessage(b, it)
+			older, err := applyPlanned(b, it, plans[i])
 			if err != nil {
 				if errors.Is(err, store.ErrBatchBroken) {
 					return err
@@ -213,6 +231,98 @@ func (q *queue) write(batch []*queued) error {
 	return nil
 }
 
+// msgPlan is a queued message prepared outside the writer: the entries it
+// keeps, planned (store.Planner), and the event times the decision read.
+type msgPlan struct {
+	planned *store.Planned
+	kept    []store.TxEntry
+	older   int
+	times   map[string][]byte // timeKey -> the stored value read (nil: none)
+}
+
+// plan prepares batch in order against one snapshot: each message sees the
+// event times and versions the ones before it will write. A message it
+// cannot plan gets nil and is handled in the transaction (applyMessage).
+func (in *Ingester) plan(batch []*queued) []*msgPlan {
+	plans := make([]*msgPlan, len(batch))
+	pl, err := in.store.Planner()
+	if err != nil {
+		return plans
+	}
+	defer pl.Close()
+	et := pl.Tx().Bucket(store.BucketEventTime)
+	written := map[string][]byte{} // timeKey -> the value a planned message writes
+	for i, it := range batch {
+		if it.entries == nil {
+			continue
+		}
+		mp := &msgPlan{times: map[string][]byte{}}
+		at := it.header.EventTime
+		ordered := ordered(it.entries, it.header)
+		times := map[string]time.Time{}
+		for _, e := range it.entries {
+			if !ordered[e.Type+"/"+e.ID] {
+				continue
+			}
+			k := string(timeKey(e))
+			v, ok := written[k]
+			if !ok {
+				v = et.Get([]byte(k))
+			}
+			mp.times[k] = v
+			if v != nil {
+				times[e.Type+"/"+e.ID] = decodeTime(v)
+			}
+		}
+		kept, olderSet := planOrder(it.entries, ordered, times, at)
+		if len(olderSet) > 0 {
+			dropTargets(kept, olderSet)
+		}
+		if mp.planned, err = pl.Put(kept, true); err != nil {
+			continue
+		}
+		mp.kept, mp.older = kept, len(it.entries)-len(kept)
+		if !at.IsZero() {
+			for _, e := range kept {
+				if ordered[e.Type+"/"+e.ID] {
+					written[string(timeKey(e))] = encodeTime(at)
+				}
+			}
+		}
+		plans[i] = mp
+	}
+	return plans
+}
+
+// applyPlanned writes a queued message from its plan when the event times
+// it read are still those stored, else from scratch (applyMessage).
+func applyPlanned(b *store.Batch, it *queued, mp *msgPlan) (int, error) {
+	if mp == nil {
+		return applyMessage(b, it)
+	}
+	et := b.Tx().Bucket(store.BucketEventTime)
+	for k, v := range mp.times {
+		if !bytes.Equal(et.Get([]byte(k)), v) {
+			return applyMessage(b, it)
+		}
+	}
+	if _, err := b.Apply(mp.planned); err != nil {
+		return 0, err
+	}
+	at := it.header.EventTime
+	if !at.IsZero() {
+		ordered := ordered(mp.kept, it.header)
+		for _, e := range mp.kept {
+			if ordered[e.Type+"/"+e.ID] {
+				if err := et.Put(timeKey(e), encodeTime(at)); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	return mp.older, nil
+}
+
 var errUnmappable = errors.New("queued message no longer maps")
 
 // flush applies what is queued (at Close).
@@ -221,6 +331,7 @@ func (q *queue) flush() {
 	timer.Stop()
 	q.mu.Lock()
 	q.closing = true
+	q.room.Broadcast()
 	q.mu.Unlock()
 	for {
 		batch := q.take(timer)
