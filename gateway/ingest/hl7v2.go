@@ -192,19 +192,28 @@ func applyMessage(b *store.Batch, q *queued) (older int, err error) {
 }
 
 // ordered marks the entries subject to event ordering: all but an MDM's
-// Encounter, which is only created when absent (see the package rules).
+// Encounter, which is only created when absent (see the package rules), and
+// the message's own record (its source Binary, its Provenance, its
+// warnings), whose ids come from the message itself: no other message
+// writes them (a resend is answered before mapping), so they have no
+// newer version to protect and need no event time kept.
 func ordered(entries []store.TxEntry, h hl7v2.Header) map[string]bool {
 	out := make(map[string]bool, len(entries))
 	for i := range entries {
 		ref := entries[i].Type + "/" + entries[i].ID
-		if h.MessageCode == "MDM" && ref == h.Encounter {
+		switch {
+		case h.MessageCode == "MDM" && ref == h.Encounter:
 			entries[i].IfAbsent = true
+			continue
+		case ownRecord[entries[i].Type]:
 			continue
 		}
 		out[ref] = true
 	}
 	return out
 }
+
+var ownRecord = map[string]bool{"Binary": true, "Provenance": true, "OperationOutcome": true}
 
 // planOrder splits entries into those to apply and those a newer event
 // already wrote.
