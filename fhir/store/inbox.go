@@ -12,7 +12,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/relais-health/relais/fhir/outcome"
-	"github.com/relais-health/relais/fhir/resource"
 )
 
 // The inbox holds writes that were accepted durably but not applied yet.
@@ -242,15 +241,10 @@ func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 	if b.broken != nil {
 		return nil, b.broken
 	}
-	for i, e := range entries {
-		if e.Method != "PUT" || e.Resource == nil || !ValidID(e.ID) || resource.Type(e.Resource) != e.Type {
-			return nil, entryError(outcome.NotSupported, i, "a batch takes PUT entries with a resource and a valid Type/id")
-		}
-	}
-	if err := checkTargets(entries); err != nil {
+	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
-	p, current, err := readPlan(b.tx, entries, keepUnchanged)
+	p, current, err := readPlan(b.tx, entries, keepUnchanged, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -314,40 +308,12 @@ func (p *Planner) Close() { _ = p.tx.Rollback() }
 // Put plans PUT entries as Batch.Put would write them after everything
 // planned so far. Its errors are Batch.Put's: the plan is unusable.
 func (p *Planner) Put(entries []TxEntry, keepUnchanged bool) (*Planned, error) {
-	for i, e := range entries {
-		if e.Method != "PUT" || e.Resource == nil || !ValidID(e.ID) || resource.Type(e.Resource) != e.Type {
-			return nil, entryError(outcome.NotSupported, i, "a batch takes PUT entries with a resource and a valid Type/id")
-		}
-	}
-	if err := checkTargets(entries); err != nil {
+	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
-	tp := &txPlan{
-		keys: make([][]byte, len(entries)), expect: make([]pointer, len(entries)),
-		changes: make([]*change, len(entries)), results: make([]TxResult, len(entries)),
-	}
-	current := make([]*Record, len(entries))
-	cur := p.tx.Bucket(bucketCurrent)
-	for i, e := range entries {
-		tp.keys[i] = currentKey(e.Type, e.ID)
-		if st, ok := p.overlay[string(tp.keys[i])]; ok {
-			tp.expect[i], current[i] = st.ptr, st.cur
-			continue
-		}
-		pv := cur.Get(tp.keys[i])
-		if pv == nil {
-			continue
-		}
-		ptr, err := decodePointer(pv)
-		if err != nil {
-			return nil, err
-		}
-		tp.expect[i] = ptr
-		if !ptr.deleted && (e.IfAbsent || keepUnchanged) {
-			if current[i], err = readVersion(p.tx, e.Type, e.ID, ptr.version); err != nil {
-				return nil, err
-			}
-		}
+	tp, current, err := readPlan(p.tx, entries, keepUnchanged, p.overlay)
+	if err != nil {
+		return nil, err
 	}
 	if err := tp.prepareAll(p.s, entries, current, p.now); err != nil {
 		return nil, err

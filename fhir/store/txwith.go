@@ -40,12 +40,7 @@ type TxOptions struct {
 // are not rewritten. If a target changes between preparation and commit,
 // the transaction is prepared again.
 func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOptions) ([]TxResult, error) {
-	for i, e := range entries {
-		if e.Method != "PUT" || e.Resource == nil || !ValidID(e.ID) || resource.Type(e.Resource) != e.Type {
-			return nil, entryError(outcome.NotSupported, i, "TransactionWith takes PUT entries with a resource and a valid Type/id")
-		}
-	}
-	if err := checkTargets(entries); err != nil {
+	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
 	w := s.begin()
@@ -76,6 +71,17 @@ type txPlan struct {
 	results []TxResult
 }
 
+// checkPuts accepts PUT entries with a resource and a valid Type/id, each
+// resource once: what TransactionWith and the inbox's batches take.
+func checkPuts(entries []TxEntry) error {
+	for i, e := range entries {
+		if e.Method != "PUT" || e.Resource == nil || !ValidID(e.ID) || resource.Type(e.Resource) != e.Type {
+			return entryError(outcome.NotSupported, i, "only PUT entries with a resource and a valid Type/id are taken here")
+		}
+	}
+	return checkTargets(entries)
+}
+
 // plan reads the targets' current state in one snapshot, then prepares each
 // entry outside any transaction.
 func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
@@ -83,7 +89,7 @@ func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
 	var current []*Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		p, current, err = readPlan(tx, entries, keepUnchanged)
+		p, current, err = readPlan(tx, entries, keepUnchanged, nil)
 		return err
 	})
 	if err != nil {
@@ -96,8 +102,9 @@ func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
 }
 
 // readPlan reads in tx the pointer of every target and, where an entry may
-// keep it (IfAbsent, keepUnchanged), its current version.
-func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool) (*txPlan, []*Record, error) {
+// keep it (IfAbsent, keepUnchanged), its current version. A target in
+// overlay (may be nil) is read from there instead (Planner).
+func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool, overlay map[string]planned) (*txPlan, []*Record, error) {
 	p := &txPlan{
 		keys: make([][]byte, len(entries)), expect: make([]pointer, len(entries)),
 		changes: make([]*change, len(entries)), results: make([]TxResult, len(entries)),
@@ -106,6 +113,10 @@ func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool) (*txPlan, []*R
 	cur := tx.Bucket(bucketCurrent)
 	for i, e := range entries {
 		p.keys[i] = currentKey(e.Type, e.ID)
+		if st, ok := overlay[string(p.keys[i])]; ok {
+			p.expect[i], current[i] = st.ptr, st.cur
+			continue
+		}
 		pv := cur.Get(p.keys[i])
 		if pv == nil {
 			continue
