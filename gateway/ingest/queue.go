@@ -29,9 +29,9 @@ import (
 // (the sender waits for its ACK) until a batch is written, so that a feed
 // faster than the store fills no unbounded backlog for reads to wait on.
 const (
-	applyLinger = 50 * time.Millisecond
+	applyLinger = 100 * time.Millisecond
 	applyIdle   = 2 * time.Millisecond
-	applyMax    = 256 // messages per transaction
+	applyMax    = 512 // messages per transaction
 	maxBacklog  = 2 * applyMax
 )
 
