@@ -22,9 +22,10 @@ import (
 // While messages keep arriving it waits up to applyLinger after the oldest
 // one, so that a burst is applied in few large transactions; once none is
 // being accepted and none arrived for applyIdle, it applies at once, so a
-// lone message is written almost without delay. Store reads wait for what was acknowledged before them
-// (store.Enqueue), so the deferral is never seen as missing data.
-
+// lone message is written almost without delay. Store reads wait for what
+// was acknowledged before them (store.Enqueue), so the deferral is never
+// seen as missing data.
+//
 // The queue holds at most maxBacklog messages: past that, accepting waits
 // (the sender waits for its ACK) until a batch is written, so that a feed
 // faster than the store fills no unbounded backlog for reads to wait on.
