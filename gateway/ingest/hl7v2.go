@@ -145,7 +145,9 @@ func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv 
 		return b.Put(key, rec)
 	}
 	q := in.queue()
-	q.admit()
+	if err := q.admit(ctx); err != nil {
+		return err
+	}
 	seq, err := in.store.Enqueue(ctx, encodeQueued(received, data), extra)
 	if err != nil {
 		return err

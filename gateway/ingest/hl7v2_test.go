@@ -478,3 +478,29 @@ func TestPlanAgainWhenEventTimesChanged(t *testing.T) {
 		t.Error("an older discharge overwrote the encounter")
 	}
 }
+
+// TestAdmitWaitsForRoom: with a full backlog a sender waits until a batch
+// leaves the queue, and gives up Busy when its request ends first.
+func TestAdmitWaitsForRoom(t *testing.T) {
+	t.Parallel()
+	q := &queue{room: make(chan struct{}), items: make([]*queued, maxBacklog)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := q.admit(ctx); outcome.KindOf(err) != outcome.Busy {
+		t.Fatalf("full backlog: %v, want Busy", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- q.admit(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("admitted into a full backlog: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	q.mu.Lock()
+	q.items = q.items[:maxBacklog-1]
+	q.shrunk()
+	q.mu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/mappings/hl7v2"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
@@ -34,6 +35,7 @@ const (
 	applyIdle   = 2 * time.Millisecond
 	applyMax    = 512 // messages per transaction
 	maxBacklog  = 2 * applyMax
+	admitWait   = 30 * time.Second
 )
 
 // queued is an accepted message waiting to be written.
@@ -53,7 +55,7 @@ type queue struct {
 	last      time.Time     // when the newest item arrived
 	wake      chan struct{} // one pending wake-up
 	idle      *sync.Cond    // on mu: signalled when items empties
-	room      *sync.Cond    // on mu: signalled when items shrinks
+	room      chan struct{} // closed and replaced when items shrinks
 	busy      bool          // a batch is being applied
 	closing   bool          // Close: apply without lingering
 	stop      chan struct{}
@@ -65,20 +67,43 @@ func (in *Ingester) queue() *queue {
 	in.qOnce.Do(func() {
 		q := &queue{in: in, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 		q.idle = sync.NewCond(&q.mu)
-		q.room = sync.NewCond(&q.mu)
+		q.room = make(chan struct{})
 		in.q.Store(q)
 		go q.run()
 	})
 	return in.q.Load()
 }
 
-// admit waits until the backlog has room for one more message.
-func (q *queue) admit() {
-	q.mu.Lock()
-	for len(q.items) >= maxBacklog && !q.closing {
-		q.room.Wait()
+// admit waits until the backlog has room for one more message. A sender
+// kept waiting past admitWait, or whose ctx ends, gets Busy: it is not
+// acknowledged and sends again.
+func (q *queue) admit(ctx context.Context) error {
+	var timer *time.Timer
+	for {
+		q.mu.Lock()
+		room, full := q.room, len(q.items) >= maxBacklog && !q.closing
+		q.mu.Unlock()
+		if !full {
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(admitWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			return outcome.New(outcome.Busy, "messages are arriving faster than they can be stored; send again")
+		case <-ctx.Done():
+			return outcome.Wrap(outcome.Busy, "request cancelled while the store was busy", ctx.Err())
+		}
 	}
-	q.mu.Unlock()
+}
+
+// shrunk wakes the senders admit keeps waiting; q.mu is held.
+func (q *queue) shrunk() {
+	close(q.room)
+	q.room = make(chan struct{})
 }
 
 func (q *queue) add(it *queued) {
@@ -131,7 +156,7 @@ func (q *queue) take(timer *time.Timer) []*queued {
 			batch := q.items[:min(n, applyMax):min(n, applyMax)]
 			q.items = q.items[len(batch):]
 			q.busy = true
-			q.room.Broadcast()
+			q.shrunk()
 			q.mu.Unlock()
 			return batch
 		}
@@ -332,7 +357,7 @@ func (q *queue) flush() {
 	timer.Stop()
 	q.mu.Lock()
 	q.closing = true
-	q.room.Broadcast()
+	q.shrunk()
 	q.mu.Unlock()
 	for {
 		batch := q.take(timer)
