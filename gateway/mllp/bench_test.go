@@ -1,10 +1,12 @@
 package mllp_test
 
 import (
+	"runtime/debug"
 	"testing"
 	"time"
 
 	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/gateway/server"
 )
 
 // BenchmarkMLLP is issue 4's end-to-end figure: messages (A01 then A03 of
@@ -12,10 +14,13 @@ import (
 // which comes only after the message is in the fsync'd inbox. The time
 // includes writing every message's resources (the last batches are waited
 // for). Reports messages/s, the CPU time and bbolt page writes per message,
-// and how many messages each apply transaction wrote.
+// and how many messages each apply transaction wrote. The garbage collector
+// runs with the server's setting (server.DefaultGCPercent).
 //
 //	go test -run '^$' -bench MLLP -benchtime 4000x ./gateway/mllp
 func BenchmarkMLLP(b *testing.B) {
+	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
+	b.Cleanup(func() { debug.SetGCPercent(old) })
 	e := newEnv(b, envOptions{sync: true})
 	e.discharges(b, 1<<30, 64, 4) // warm up: connections, codec, file
 	stays := max(b.N/2, 4)
