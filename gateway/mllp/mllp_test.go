@@ -209,11 +209,11 @@ func TestFraming(t *testing.T) {
 
 func TestTimeouts(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{cfg: mllp.Config{IdleTimeout: 600 * time.Millisecond, ReadTimeout: 300 * time.Millisecond}})
+	e := newEnv(t, envOptions{cfg: mllp.Config{IdleTimeout: 1500 * time.Millisecond, ReadTimeout: 300 * time.Millisecond}})
 	idle := e.dial()
 	slow := e.dial()
 	slow.write(append([]byte{0x0b}, ingesttest.Admit(1)[:30]...)) // then nothing
-	if !idle.closed(3 * time.Second) {
+	if !idle.closed(6 * time.Second) {
 		t.Error("idle connection not closed")
 	}
 	if !slow.closed(3 * time.Second) {
