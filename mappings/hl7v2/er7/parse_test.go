@@ -3,6 +3,7 @@ package er7
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -314,6 +315,22 @@ func BenchmarkParse(b *testing.B) {
 // the corpus and at every level.
 func TestRepetitions(t *testing.T) {
 	t.Parallel()
+	eachField(t, func(at string, f Value) {
+		for _, v := range []Value{f, f.Rep(0), f.Comp(1), f.Sub(1), {}} {
+			var got []Value
+			for r := range v.Repetitions() {
+				got = append(got, r)
+			}
+			if want := v.Reps(); !slices.Equal(got, want) {
+				t.Fatalf("%s: Repetitions gives %v, Reps %v", at, got, want)
+			}
+		}
+	})
+}
+
+// eachField calls fn with every field of every corpus message that parses,
+// and where it is ("file SEG-n").
+func eachField(t *testing.T, fn func(at string, f Value)) {
 	for name, data := range corpus(t) {
 		m, err := Parse(data)
 		if err != nil {
@@ -321,16 +338,7 @@ func TestRepetitions(t *testing.T) {
 		}
 		for _, s := range m.Segments {
 			for i := 1; i <= s.Len(); i++ {
-				f := s.Field(i)
-				for _, v := range []Value{f, f.Rep(0), f.Comp(1), f.Sub(1), {}} {
-					var got []Value
-					for r := range v.Repetitions() {
-						got = append(got, r)
-					}
-					if want := v.Reps(); !slices.Equal(got, want) {
-						t.Fatalf("%s %s-%d: Repetitions gives %v, Reps %v", name, s.Name, i, got, want)
-					}
-				}
+				fn(fmt.Sprintf("%s %s-%d", name, s.Name, i), s.Field(i))
 			}
 		}
 	}
@@ -340,25 +348,16 @@ func TestRepetitions(t *testing.T) {
 // repetition, which Comp finds without splitting the field first.
 func TestFieldComps(t *testing.T) {
 	t.Parallel()
-	for name, data := range corpus(t) {
-		m, err := Parse(data)
-		if err != nil {
-			continue
-		}
-		for _, s := range m.Segments {
-			for i := 1; i <= s.Len(); i++ {
-				f := s.Field(i)
-				for c := -1; c <= 12; c++ {
-					if got, want := f.Comp(c), f.Rep(0).Comp(c); got != want {
-						t.Fatalf("%s %s-%d: Comp(%d) gives %q, the first repetition's %q", name, s.Name, i, c, got.Raw(), want.Raw())
-					}
-					if got, want := f.Comp(c).Sub(2), f.Rep(0).Comp(c).Sub(2); got != want {
-						t.Fatalf("%s %s-%d: Comp(%d).Sub(2) gives %q, want %q", name, s.Name, i, c, got.Raw(), want.Raw())
-					}
-				}
+	eachField(t, func(at string, f Value) {
+		for c := -1; c <= 12; c++ {
+			if got, want := f.Comp(c), f.Rep(0).Comp(c); got != want {
+				t.Fatalf("%s: Comp(%d) gives %q, the first repetition's %q", at, c, got.Raw(), want.Raw())
+			}
+			if got, want := f.Comp(c).Sub(2), f.Rep(0).Comp(c).Sub(2); got != want {
+				t.Fatalf("%s: Comp(%d).Sub(2) gives %q, want %q", at, c, got.Raw(), want.Raw())
 			}
 		}
-	}
+	})
 	m := mustParse(t, "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rPID|1||a^b~c^d^e|^x~y|~z^w\r")
 	pid := m.First("PID")
 	for _, tc := range []struct {
