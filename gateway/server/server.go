@@ -105,6 +105,14 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	// HL7 v2 messages a crash left acknowledged but not written are written
+	// before anything reads the store: reads would wait for them.
+	if n, err := s.ingest.Recover(context.Background()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("recover accepted HL7 v2 messages: %w", err)
+	} else if n > 0 {
+		log.Info("accepted HL7 v2 messages written after restart", "messages", n)
+	}
 	engine, decisions, err := s.consentEngine(c)
 	if err != nil {
 		st.Close()
@@ -166,14 +174,8 @@ func (s *Server) DevKey() *auth.DevKey { return s.devKey }
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
 	// HL7 v2 messages acknowledged but not yet written are written before
-	// the store closes (after the transports stop, deferred below), and
-	// those a crash left in the inbox before anything is served.
+	// the store closes, after the transports stop (deferred below).
 	defer s.ingest.Close()
-	if n, err := s.ingest.Recover(ctx); err != nil {
-		return fmt.Errorf("recover accepted HL7 v2 messages: %w", err)
-	} else if n > 0 {
-		s.log.Info("accepted HL7 v2 messages written after restart", "messages", n)
-	}
 	if s.cfg.Demo {
 		if err := demo.Load(ctx, s.store); err != nil {
 			return fmt.Errorf("demo: %w", err)
