@@ -148,10 +148,16 @@ type Queued struct {
 
 // Queued lists the inbox in order: after Open, the writes that were
 // accepted but not applied before the store was last closed.
-func (s *Store) Queued() ([]Queued, error) {
+func (s *Store) Queued() ([]Queued, error) { return s.listQueued(bucketInbox) }
+
+// Failed lists, oldest first, the queued writes their owner set aside
+// (Batch.Reject).
+func (s *Store) Failed() ([]Queued, error) { return s.listQueued(bucketInboxFailed) }
+
+func (s *Store) listQueued(bucket []byte) ([]Queued, error) {
 	var out []Queued
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketInbox).ForEach(func(k, v []byte) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return errBadKey
 			}

@@ -399,6 +399,9 @@ func TestTokens(t *testing.T) {
 	if r := e.do("GET", "/admin/backup", "", "Authorization", "Bearer "+ro); r.status != 403 {
 		t.Errorf("backup with user scope = %d", r.status)
 	}
+	if r := e.do("GET", "/admin/inbox", "", "Authorization", "Bearer "+ro); r.status != 403 {
+		t.Errorf("inbox report with user scope = %d", r.status)
+	}
 }
 
 func devPrivateKey(t *testing.T, k *auth.DevKey) *ecdsa.PrivateKey {

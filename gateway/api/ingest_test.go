@@ -68,6 +68,13 @@ func TestIngestHL7v2(t *testing.T) {
 	if msa(t, r) != "AA A01-3" {
 		t.Errorf("enhanced mode over HTTP: %s", r.body)
 	}
+	// The operator's view of the inbox: once a read has waited for them,
+	// every accepted message is written.
+	e.do("GET", "/fhir/Encounter", "")
+	r = e.do("GET", "/admin/inbox", "")
+	if r.status != 200 || string(r.body) != `{"queued":0,"failed":[]}` {
+		t.Errorf("inbox report = %d %s", r.status, r.body)
+	}
 }
 
 // TestIngestRefused: bad input gets a clear answer and stores nothing.

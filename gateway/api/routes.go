@@ -25,6 +25,7 @@ func (a *API) routes() http.Handler {
 	}
 	authed := []route{
 		{"GET", "/admin/backup", a.backup},
+		{"GET", "/admin/inbox", a.inbox},
 		{"GET", "/admin/decisions", a.listDecisions},
 		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
 		{"POST", "/fhir", a.batch},

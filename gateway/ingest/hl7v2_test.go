@@ -425,8 +425,12 @@ func TestRecover(t *testing.T) {
 	if hits[0].Version != 2 {
 		t.Errorf("encounter version %d, want 2", hits[0].Version)
 	}
-	if left, err := st.Queued(); err != nil || len(left) != 0 {
-		t.Errorf("inbox after Recover: %d %v", len(left), err)
+	rep, err := in.Inbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Queued != 0 || len(rep.Failed) != 1 || rep.Failed[0].Seq != 2 || !rep.Failed[0].Received.Equal(arrived) || rep.Failed[0].Message != "unparsed" {
+		t.Errorf("inbox after Recover: %+v, want the unparseable message alone set aside", rep)
 	}
 	if err := st.Check(); err != nil {
 		t.Error(err)

@@ -449,3 +449,44 @@ func decodeQueued(b []byte) (time.Time, []byte, error) {
 	}
 	return time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:]))), b[9:], nil
 }
+
+// InboxReport is what an operator sees of the HL7 v2 messages accepted and
+// not yet written, and of those that could not be written. It names
+// messages by their log id (a hash of sender and control ID), never by
+// content.
+type InboxReport struct {
+	Queued int             `json:"queued"`
+	Failed []FailedMessage `json:"failed"`
+}
+
+// FailedMessage is an accepted message kept in the store's inboxfailed
+// bucket.
+type FailedMessage struct {
+	Seq      uint64    `json:"seq"`      // its inbox sequence number
+	Received time.Time `json:"received"` // when it was accepted
+	Message  string    `json:"message"`  // its log id
+}
+
+// Inbox reports the state of the HL7 v2 inbox.
+func (in *Ingester) Inbox() (*InboxReport, error) {
+	queued, err := in.store.Queued()
+	if err != nil {
+		return nil, err
+	}
+	failed, err := in.store.Failed()
+	if err != nil {
+		return nil, err
+	}
+	r := &InboxReport{Queued: len(queued), Failed: make([]FailedMessage, 0, len(failed))}
+	for _, f := range failed {
+		m := FailedMessage{Seq: f.Seq, Message: logID(nil)}
+		if received, data, err := decodeQueued(f.Payload); err == nil {
+			m.Received = received.UTC()
+			if msg, err := er7.Parse(data); err == nil {
+				m.Message = logID(msg)
+			}
+		}
+		r.Failed = append(r.Failed, m)
+	}
+	return r, nil
+}
