@@ -171,6 +171,9 @@ func (q *queue) take(timer *time.Timer) []*queued {
 		case <-timer.C:
 		case <-q.stop:
 			timer.Stop()
+			q.mu.Lock()
+			q.closing = true // no lingering: Close writes what is queued
+			q.mu.Unlock()
 		}
 	}
 }
