@@ -399,23 +399,34 @@ func (in *Ingester) Close() {
 // Recover writes the HL7 v2 messages that were accepted but not written
 // before the store was last closed (a crash, or a stop with the store
 // unavailable), mapping each again with the clock at its arrival. Call it
-// once at start, before accepting messages. It returns how many it found.
+// once at start, before accepting messages. It returns how many it wrote;
+// if the store fails to write them, the error, and they stay queued.
 func (in *Ingester) Recover(ctx context.Context) (int, error) {
 	pending, err := in.store.Queued()
 	if err != nil || len(pending) == 0 {
 		return 0, err
 	}
-	q := in.queue()
-	for _, p := range pending {
+	items := make([]*queued, len(pending))
+	for i, p := range pending {
 		it := &queued{seq: p.Seq, logID: "unparsed"}
 		received, data, err := decodeQueued(p.Payload)
 		if err == nil {
 			it.header, it.entries, it.logID = in.remap(data, received)
 		}
-		q.add(it)
+		items[i] = it
 	}
-	in.Sync()
-	return len(pending), ctx.Err()
+	q := in.queue()
+	for len(items) > 0 {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		batch := items[:min(len(items), applyMax)]
+		if err := q.write(batch); err != nil {
+			return 0, err // the inbox keeps them for the next start
+		}
+		items = items[len(batch):]
+	}
+	return len(pending), nil
 }
 
 // remap maps a queued message again as it was mapped when accepted.
