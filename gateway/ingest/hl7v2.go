@@ -156,7 +156,7 @@ func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv 
 	for i, e := range entries {
 		r.Writes[i] = e.Type + "/" + e.ID
 	}
-	q.add(&queued{seq: seq, header: cv.Header, entries: entries, logID: r.LogID})
+	q.add(&queued{seq: seq, header: cv.Header, entries: entries, key: key, logID: r.LogID})
 	return nil
 }
 

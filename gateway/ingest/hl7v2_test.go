@@ -454,7 +454,7 @@ func TestPlanAgainWhenEventTimesChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	it := &queued{seq: seq}
-	it.header, it.entries, it.logID = in.remap(data, at)
+	in.remap(it, data, at)
 	plans := in.plan([]*queued{it})
 	if plans[0] == nil {
 		t.Fatal("the discharge was not planned")
@@ -507,4 +507,39 @@ func TestAdmitWaitsForRoom(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRejectedCanBeResent: a message acknowledged but then set aside
+// (inboxfailed) loses its ACK record, so the sender's resend is stored
+// rather than answered as a duplicate.
+func TestRejectedCanBeResent(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	ctx := context.Background()
+	data := ingesttest.Admit(21)
+	msg, err := er7.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ackKey(msg)
+	seq, err := st.Enqueue(ctx, encodeQueued(time.Now(), data), func(tx *bolt.Tx) error {
+		return tx.Bucket(store.BucketHL7Ack).Put(key, encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := &queued{seq: seq}
+	in.remap(it, data, time.Now())
+	it.entries = append(it.entries, it.entries[0]) // two writes of one resource: refused
+	if err := in.queue().write([]*queued{it}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := in.Inbox(); err != nil || len(rep.Failed) != 1 {
+		t.Fatalf("inbox %+v %v, want the message set aside", rep, err)
+	}
+	r := send(t, in, data)
+	if r.Resent {
+		t.Fatal("the resend of a message set aside was answered as a duplicate")
+	}
+	written(t, st, r, "Patient")
 }

@@ -43,6 +43,7 @@ type queued struct {
 	seq     uint64
 	header  hl7v2.Header
 	entries []store.TxEntry // nil: it could not be mapped again (Recover)
+	key     []byte          // its hl7ack key (nil: no control ID)
 	logID   string
 	at      time.Time // when it was queued, for the linger
 }
@@ -230,7 +231,9 @@ func (q *queue) write(batch []*queued) error {
 		notes = notes[:0]
 		for i, it := range batch {
 			if it.entries == nil {
-				b.Reject(it.seq)
+				if err := reject(b, it); err != nil {
+					return err
+				}
 				notes = append(notes, note{logID: it.logID, err: errUnmappable})
 				continue
 			}
@@ -239,7 +242,9 @@ func (q *queue) write(batch []*queued) error {
 				if errors.Is(err, store.ErrBatchBroken) {
 					return err
 				}
-				b.Reject(it.seq)
+				if err := reject(b, it); err != nil {
+					return err
+				}
 			}
 			if err != nil || older > 0 {
 				notes = append(notes, note{it.logID, older, err})
@@ -354,6 +359,17 @@ func applyPlanned(b *store.Batch, it *queued, mp *msgPlan) (int, error) {
 
 var errUnmappable = errors.New("queued message no longer maps")
 
+// reject sets a message that cannot be written aside (store.Batch.Reject)
+// and forgets its ACK record, so that the sender can send it again once
+// the cause is fixed, instead of being answered as for a resend.
+func reject(b *store.Batch, it *queued) error {
+	b.Reject(it.seq)
+	if it.key == nil {
+		return nil
+	}
+	return b.Tx().Bucket(store.BucketHL7Ack).Delete(it.key)
+}
+
 // flush applies what is queued (at Close).
 func (q *queue) flush() {
 	timer := time.NewTimer(time.Hour)
@@ -408,10 +424,9 @@ func (in *Ingester) Recover(ctx context.Context) (int, error) {
 	}
 	items := make([]*queued, len(pending))
 	for i, p := range pending {
-		it := &queued{seq: p.Seq, logID: "unparsed"}
-		received, data, err := decodeQueued(p.Payload)
-		if err == nil {
-			it.header, it.entries, it.logID = in.remap(data, received)
+		it := &queued{seq: p.Seq, logID: logID(nil)}
+		if received, data, err := decodeQueued(p.Payload); err == nil {
+			in.remap(it, data, received)
 		}
 		items[i] = it
 	}
@@ -429,23 +444,24 @@ func (in *Ingester) Recover(ctx context.Context) (int, error) {
 	return len(pending), nil
 }
 
-// remap maps a queued message again as it was mapped when accepted.
-func (in *Ingester) remap(data []byte, received time.Time) (hl7v2.Header, []store.TxEntry, string) {
+// remap fills it by mapping its message again as it was mapped when
+// accepted; it.entries stays nil when that fails.
+func (in *Ingester) remap(it *queued, data []byte, received time.Time) {
+	it.logID = logID(nil)
 	msg, err := er7.Parse(data)
 	if err != nil {
-		return hl7v2.Header{}, nil, logID(nil)
+		return
 	}
+	it.logID, it.key = logID(msg), ackKey(msg)
 	opts := in.opts
 	opts.Now = func() time.Time { return received }
 	cv, err := hl7v2.ConvertMessage(msg, data, opts.hl7v2())
 	if err != nil {
-		return hl7v2.Header{}, nil, logID(msg)
+		return
 	}
-	entries, err := Entries(cv.Result)
-	if err != nil {
-		return hl7v2.Header{}, nil, logID(msg)
+	if entries, err := Entries(cv.Result); err == nil {
+		it.header, it.entries = cv.Header, entries
 	}
-	return cv.Header, entries, logID(msg)
 }
 
 // The inbox payload of an HL7 v2 message: version(1)=1, arrival time
