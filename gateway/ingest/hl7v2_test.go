@@ -543,3 +543,18 @@ func TestRejectedCanBeResent(t *testing.T) {
 	}
 	written(t, st, r, "Patient")
 }
+
+// TestQueueKeepsSequenceOrder: messages handed over out of order (they
+// shared a commit) are written in the order of their inbox sequence.
+func TestQueueKeepsSequenceOrder(t *testing.T) {
+	t.Parallel()
+	q := &queue{wake: make(chan struct{}, 1), room: make(chan struct{})}
+	for _, seq := range []uint64{3, 1, 4, 2, 5} {
+		q.add(&queued{seq: seq})
+	}
+	for i, it := range q.items {
+		if it.seq != uint64(i+1) {
+			t.Fatalf("queue order %v", q.items)
+		}
+	}
+}

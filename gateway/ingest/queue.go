@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,10 +108,16 @@ func (q *queue) shrunk() {
 	q.room = make(chan struct{})
 }
 
+// add queues it in sequence order: concurrent messages may be handed over
+// out of the order their shared commit gave them.
 func (q *queue) add(it *queued) {
 	it.at = time.Now()
 	q.mu.Lock()
-	q.items = append(q.items, it)
+	i := len(q.items)
+	for i > 0 && q.items[i-1].seq > it.seq {
+		i--
+	}
+	q.items = slices.Insert(q.items, i, it)
 	q.last = it.at
 	q.mu.Unlock()
 	select {
