@@ -87,6 +87,25 @@ var (
 	allCats    = category.All
 )
 
+// engine is an engine over the test world with the case's consents on
+// Patient/p1.
+func (tc decideCase) engine(t *testing.T) *Engine {
+	m := world()
+	var cs []*cpb.Consent
+	for _, js := range tc.consents {
+		cs = append(cs, parseConsent(t, js))
+	}
+	m.set("Patient/p1", cs...)
+	return newEngine(t, m, testNow)
+}
+
+// filterable: the case is a decision on one resource of the patient that a
+// search filter also takes (no system caller, break-the-glass reason,
+// explicit patient or deletion).
+func (tc decideCase) filterable() bool {
+	return !tc.system && tc.reason == "" && tc.patient == "" && tc.res.Type != "" && tc.action != "delete"
+}
+
 func decideCases() []decideCase {
 	return []decideCase{
 		// French defaults: the care team, without any Consent.
@@ -327,13 +346,7 @@ func TestDecisionTable(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := world()
-			var cs []*cpb.Consent
-			for _, js := range tc.consents {
-				cs = append(cs, parseConsent(t, js))
-			}
-			m.set("Patient/p1", cs...)
-			e := newEngine(t, m, testNow)
+			e := tc.engine(t)
 			req := Request{Patient: "Patient/p1", Actor: tc.actor, Purpose: tc.purpose, Action: tc.action,
 				BreakGlassReason: tc.reason, System: tc.system, Resource: tc.res, Explain: true}
 			if tc.patient == "-" {

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
-
 	"github.com/relais-health/relais/fhir/category"
 )
 
@@ -52,19 +50,13 @@ func TestFilterAgreesWithDecide(t *testing.T) {
 	t.Parallel()
 	n := 0
 	for _, tc := range decideCases() {
-		if tc.system || tc.reason != "" || tc.patient != "" || tc.res.Type == "" || tc.action == "delete" {
+		if !tc.filterable() {
 			continue
 		}
 		n++
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := world()
-			var cs []*cpb.Consent
-			for _, js := range tc.consents {
-				cs = append(cs, parseConsent(t, js))
-			}
-			m.set("Patient/p1", cs...)
-			e := newEngine(t, m, testNow)
+			e := tc.engine(t)
 			req := Request{Actor: tc.actor, Purpose: tc.purpose, Action: tc.action}
 			f := e.NewFilter(context.Background(), req)
 			typ, id, _ := strings.Cut(tc.res.Ref, "/")
@@ -89,18 +81,12 @@ func TestFilterReuseAgreesWithDecide(t *testing.T) {
 	t.Parallel()
 	all := []ResourceFacts{obs, obs2, oldObs, undated, result, order, task, med, para, pat, gir, social, qr, odd, psy, hiv, restr, normal}
 	for _, tc := range decideCases() {
-		if tc.system || tc.reason != "" || tc.patient != "" || tc.res.Type == "" || tc.action == "delete" {
+		if !tc.filterable() {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := world()
-			var cs []*cpb.Consent
-			for _, js := range tc.consents {
-				cs = append(cs, parseConsent(t, js))
-			}
-			m.set("Patient/p1", cs...)
-			e := newEngine(t, m, testNow)
+			e := tc.engine(t)
 			req := Request{Actor: tc.actor, Purpose: tc.purpose, Action: tc.action}
 			f := e.NewFilter(context.Background(), req)
 			res := append(append(append([]ResourceFacts{}, all...), tc.res), all...)
