@@ -11,27 +11,19 @@ import (
 
 // walked collects, by walking Groups, what the IndexValues methods return.
 func walked(b []byte, param string, k search.Kind) (texts []string, dates [][2]int64) {
-	v := &storedValues{b: b}
-	gs := v.Groups()
-	for gs.Next() {
-		if !gs.Is(param, k) {
-			continue
-		}
-		for t, ok := gs.Text(); ok; t, ok = gs.Text() {
-			texts = append(texts, string(t))
-		}
-		for s, e, ok := gs.Date(); ok; s, e, ok = gs.Date() {
-			dates = append(dates, [2]int64{s, e})
-		}
-	}
-	return texts, dates
+	gs := (&storedValues{b: b}).Groups()
+	return collect(&gs, gs.Next, param, k)
 }
 
 // walkedOf is walked with NextOf, asked for param and one more parameter.
 func walkedOf(b []byte, param string, k search.Kind) (texts []string, dates [][2]int64) {
-	v := &storedValues{b: b}
-	gs := v.Groups()
-	for gs.NextOf("status", param) {
+	gs := (&storedValues{b: b}).Groups()
+	return collect(&gs, func() bool { return gs.NextOf("status", param) }, param, k)
+}
+
+// collect reads the values of param in the groups next moves gs through.
+func collect(gs *Groups, next func() bool, param string, k search.Kind) (texts []string, dates [][2]int64) {
+	for next() {
 		if !gs.Is(param, k) {
 			continue
 		}

@@ -218,14 +218,7 @@ func TestMigrateIdxRev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path, Options{Codec: testCodec, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = reopen(t, s, path)
 	defer s.Close()
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketIdxRev) != nil {
@@ -382,13 +375,7 @@ func TestMigrateIndexKeys(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(path, Options{Codec: testCodec, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = reopen(t, s, path)
 	defer s.Close()
 	checkIndex(t, s.db)
 	checkLeading(t, s.db)
@@ -398,4 +385,17 @@ func TestMigrateIndexKeys(t *testing.T) {
 			t.Errorf("%s after migration: %v, %v; want %v", q, ids(hits), err, want[q])
 		}
 	}
+}
+
+// reopen closes s and opens the file at path again, as a restart would.
+func reopen(t *testing.T, s *Store, path string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
