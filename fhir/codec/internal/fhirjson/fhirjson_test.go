@@ -24,14 +24,7 @@ import (
 // says whether the direct printer must print the case by itself.
 func TestMatchesJSONFormat(t *testing.T) {
 	t.Parallel()
-	p, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ref := printers(t)
 	ext := &dtpb.Extension{Url: &dtpb.Uri{Value: "http://example.org/x"},
 		Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Boolean{Boolean: &dtpb.Boolean{Value: true}}}}
 	contained, err := anypb.New(&bcrpb.ContainedResource{OneofResource: &bcrpb.ContainedResource_Patient{Patient: &ppb.Patient{
@@ -130,14 +123,7 @@ func TestFastRefPrefixes(t *testing.T) {
 // plans place a choice key among the others by its possible names.
 func TestChoiceKeysEveryResource(t *testing.T) {
 	t.Parallel()
-	p, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, ref := printers(t)
 	resources := (&bcrpb.ContainedResource{}).ProtoReflect().Descriptor().Oneofs().ByName("oneof_resource").Fields()
 	cases := 0
 	for i := 0; i < resources.Len(); i++ {
@@ -238,4 +224,19 @@ func BenchmarkString(b *testing.B) {
 		w.buf = w.buf[:0]
 		w.str(s)
 	}
+}
+
+// printers returns the direct printer and jsonformat's marshaller, the
+// reference it must match.
+func printers(t *testing.T) (*Printer, *jsonformat.Marshaller) {
+	t.Helper()
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, ref
 }
