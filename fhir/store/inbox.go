@@ -168,6 +168,59 @@ func (s *Store) listQueued(bucket []byte) ([]Queued, error) {
 	return out, err
 }
 
+// FailedPayload returns the payload of the set-aside write seq, or a
+// NotFound error.
+func (s *Store) FailedPayload(seq uint64) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketInboxFailed).Get(u64(seq))
+		if v == nil {
+			return errNoFailed
+		}
+		out = bytes.Clone(v)
+		return nil
+	})
+	return out, err
+}
+
+var errNoFailed = outcome.New(outcome.NotFound, "no set-aside message with this number")
+
+// RetryFailed applies the set-aside write seq again, in a transaction of its
+// own: fn writes what it stands for through b, and seq leaves inboxfailed in
+// the same commit. An error from fn, or a failed write through b, writes
+// nothing and leaves seq set aside. A seq no longer set aside (discarded, or
+// retried meanwhile) is NotFound and fn does not run.
+func (s *Store) RetryFailed(ctx context.Context, seq uint64, fn func(b *Batch) error) error {
+	return s.commit(ctx, nil, func(tx *bolt.Tx) error {
+		failed := tx.Bucket(bucketInboxFailed)
+		k := u64(seq)
+		if failed.Get(k) == nil {
+			return errNoFailed
+		}
+		b := &Batch{s: s, tx: tx, now: s.now()}
+		if err := fn(b); err != nil {
+			return err
+		}
+		if b.broken != nil {
+			return b.broken
+		}
+		return failed.Delete(k)
+	}, true)
+}
+
+// DiscardFailed deletes the set-aside write seq: an operator decided it is
+// not to be applied. A seq not set aside is NotFound.
+func (s *Store) DiscardFailed(ctx context.Context, seq uint64) error {
+	return s.commit(ctx, nil, func(tx *bolt.Tx) error {
+		failed := tx.Bucket(bucketInboxFailed)
+		k := u64(seq)
+		if failed.Get(k) == nil {
+			return errNoFailed
+		}
+		return failed.Delete(k)
+	}, true)
+}
+
 // ApplyQueued applies queued writes in one transaction of its own: fn
 // writes what the queued entries seqs (ascending, the oldest in the inbox)
 // stand for, through b, and they leave the inbox in the same commit. An

@@ -174,6 +174,76 @@ func TestBatchRejectAndFailures(t *testing.T) {
 	}
 }
 
+// TestRetryAndDiscardFailed: a set-aside write that fails again stays set
+// aside with nothing of it written; one that succeeds leaves inboxfailed in
+// the commit that writes it; a discarded one is gone; an unknown number is
+// NotFound without running the write.
+func TestRetryAndDiscardFailed(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	a, _ := s.Enqueue(ctx, []byte("a"), nil)
+	b, _ := s.Enqueue(ctx, []byte("b"), nil)
+	if err := s.ApplyQueued(ctx, []uint64{a, b}, func(bt *Batch) error {
+		bt.Reject(a)
+		bt.Reject(b)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.FailedPayload(a); err != nil || string(p) != "a" {
+		t.Fatalf("FailedPayload(a) = %q, %v", p, err)
+	}
+
+	boom := errors.New("boom")
+	err := s.RetryFailed(ctx, a, func(bt *Batch) error {
+		if _, err := bt.Put([]TxEntry{patientEntry(t, "x", "X")}, true); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := s.Read("Patient", "x"); outcome.KindOf(err) != outcome.NotFound {
+		t.Errorf("a failed retry wrote Patient/x: %v", err)
+	}
+	if f, _ := s.Failed(); len(f) != 2 {
+		t.Fatalf("after a failed retry %d set aside, want 2", len(f))
+	}
+
+	if err := s.RetryFailed(ctx, a, func(bt *Batch) error {
+		_, err := bt.Put([]TxEntry{patientEntry(t, "x", "X")}, true)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read("Patient", "x"); err != nil {
+		t.Error(err)
+	}
+	if err := s.DiscardFailed(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := s.Failed(); len(f) != 0 {
+		t.Errorf("%d still set aside", len(f))
+	}
+	ran := false
+	for _, seq := range []uint64{a, b, 99} {
+		err := s.RetryFailed(ctx, seq, func(*Batch) error { ran = true; return nil })
+		if outcome.KindOf(err) != outcome.NotFound {
+			t.Errorf("retry %d: %v", seq, err)
+		}
+		if err := s.DiscardFailed(ctx, seq); outcome.KindOf(err) != outcome.NotFound {
+			t.Errorf("discard %d: %v", seq, err)
+		}
+		if _, err := s.FailedPayload(seq); outcome.KindOf(err) != outcome.NotFound {
+			t.Errorf("payload %d: %v", seq, err)
+		}
+	}
+	if ran {
+		t.Error("a retry of a write not set aside ran")
+	}
+}
+
 // TestEnqueueExtraRefuses: an error from extra queues nothing and is
 // returned unchanged.
 func TestEnqueueExtraRefuses(t *testing.T) {

@@ -27,7 +27,8 @@ import (
 //	inbox     seq(8) -> payload: a write accepted durably and not applied
 //	          yet (Enqueue, inbox.go); the owner's format
 //	inboxfailed seq(8) -> payload: a queued write its owner could not
-//	          apply (Batch.Reject), kept for an operator
+//	          apply (Batch.Reject), kept until an operator applies it
+//	          again (RetryFailed) or drops it (DiscardFailed)
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
