@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -30,27 +29,6 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 // metadata: GET /fhir/metadata, the CapabilityStatement built at start-up.
 func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, a.capStmt)
-	return nil
-}
-
-// inbox: GET /admin/inbox reports the HL7 v2 messages accepted and not yet
-// written, and those that could not be written (ingest.InboxReport). It
-// needs a system scope that reads every type.
-func (a *API) inbox(w http.ResponseWriter, r *http.Request) error {
-	p, _ := auth.FromContext(r.Context())
-	if c, ok := p.Scopes.Grant("*", auth.Read); !ok || c != auth.ContextSystem {
-		return outcome.New(outcome.Forbidden, "the inbox report needs system/*.r")
-	}
-	rep, err := a.ingest.Inbox()
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
 	return nil
 }
 

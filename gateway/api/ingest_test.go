@@ -1,9 +1,13 @@
 package api_test
 
 import (
+	"context"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
@@ -157,5 +161,69 @@ func TestIngestAssessment(t *testing.T) {
 	s := e.do("GET", "/fhir/Observation?code=MED-346", "")
 	if total := s.json(t)["total"]; total != 2.0 {
 		t.Errorf("GIR observations: %v, want 2", total)
+	}
+}
+
+// setAside puts data in the store's inboxfailed bucket as the ingest queue
+// does with a message it could not write (its payload: format 1, the
+// arrival time in Unix µs, the message).
+func (e *env) setAside(data []byte) uint64 {
+	e.t.Helper()
+	ctx := context.Background()
+	payload := binary.BigEndian.AppendUint64([]byte{1}, uint64(time.Now().UnixMicro()))
+	seq, err := e.store.Enqueue(ctx, append(payload, data...), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.ApplyQueued(ctx, []uint64{seq}, func(b *store.Batch) error { b.Reject(seq); return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+	return seq
+}
+
+// TestInboxFailedRoutes: the operator lists the set-aside messages, writes
+// one again, and drops one that cannot be written; each route needs its
+// system scope.
+func TestInboxFailedRoutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	good := e.setAside(ingesttest.Admit(41))
+	bad := e.setAside([]byte("not HL7"))
+	ro := "Bearer " + e.mint("system/*.rs", "")
+
+	r := e.do("GET", "/admin/inbox", "")
+	want := fmt.Sprintf(`"seq":%d,`, good)
+	if r.status != 200 || !strings.Contains(string(r.body), want) || !strings.Contains(string(r.body), `"maps":true`) || !strings.Contains(string(r.body), `"maps":false`) {
+		t.Fatalf("inbox report = %d %s", r.status, r.body)
+	}
+	tests := []struct {
+		name, method, path, auth string
+		status                   int
+	}{
+		{"retry read-only", "POST", fmt.Sprintf("/admin/inbox/failed/%d/retry", good), ro, 403},
+		{"discard read-only", "DELETE", fmt.Sprintf("/admin/inbox/failed/%d", bad), ro, 403},
+		{"bad number", "DELETE", "/admin/inbox/failed/x1", "", 400},
+		{"zero", "POST", "/admin/inbox/failed/0/retry", "", 400},
+		{"unknown", "POST", "/admin/inbox/failed/999/retry", "", 404},
+		{"retry unmappable", "POST", fmt.Sprintf("/admin/inbox/failed/%d/retry", bad), "", 422},
+		{"retry", "POST", fmt.Sprintf("/admin/inbox/failed/%d/retry", good), "", 200},
+		{"retry again", "POST", fmt.Sprintf("/admin/inbox/failed/%d/retry", good), "", 404},
+		{"discard", "DELETE", fmt.Sprintf("/admin/inbox/failed/%d", bad), "", 204},
+		{"discard again", "DELETE", fmt.Sprintf("/admin/inbox/failed/%d", bad), "", 404},
+	}
+	for _, tt := range tests {
+		var h []string
+		if tt.auth != "" {
+			h = []string{"Authorization", tt.auth}
+		}
+		if r := e.do(tt.method, tt.path, "", h...); r.status != tt.status {
+			t.Errorf("%s: %d, want %d: %s", tt.name, r.status, tt.status, r.body)
+		}
+	}
+	if s := e.do("GET", "/fhir/Encounter", ""); s.json(t)["total"] != 1.0 {
+		t.Errorf("encounters after the retry: %s", s.body)
+	}
+	if r := e.do("GET", "/admin/inbox", ""); string(r.body) != `{"queued":0,"failed":[]}` {
+		t.Errorf("inbox report at the end = %s", r.body)
 	}
 }

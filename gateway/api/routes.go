@@ -26,6 +26,8 @@ func (a *API) routes() http.Handler {
 	authed := []route{
 		{"GET", "/admin/backup", a.backup},
 		{"GET", "/admin/inbox", a.inbox},
+		{"POST", "/admin/inbox/failed/{seq}/retry", a.retryFailed},
+		{"DELETE", "/admin/inbox/failed/{seq}", a.discardFailed},
 		{"GET", "/admin/decisions", a.listDecisions},
 		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
 		{"POST", "/fhir", a.batch},

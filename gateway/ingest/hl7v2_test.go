@@ -429,7 +429,7 @@ func TestRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Queued != 0 || len(rep.Failed) != 1 || rep.Failed[0].Seq != 2 || !rep.Failed[0].Received.Equal(arrived) || rep.Failed[0].Message != "unparsed" {
+	if rep.Queued != 0 || len(rep.Failed) != 1 || rep.Failed[0].Seq != 2 || !rep.Failed[0].Received.Equal(arrived) || rep.Failed[0].Message != "unparsed" || rep.Failed[0].Maps || rep.Failed[0].Reason == "" {
 		t.Errorf("inbox after Recover: %+v, want the unparseable message alone set aside", rep)
 	}
 	if err := st.Check(); err != nil {

@@ -44,6 +44,7 @@ type queued struct {
 	seq     uint64
 	header  hl7v2.Header
 	entries []store.TxEntry // nil: it could not be mapped again (Recover)
+	mapErr  error           // why, then
 	key     []byte          // its hl7ack key (nil: no control ID)
 	logID   string
 	at      time.Time // when it was queued, for the linger
@@ -241,7 +242,7 @@ func (q *queue) write(batch []*queued) error {
 				if err := reject(b, it); err != nil {
 					return err
 				}
-				notes = append(notes, note{logID: it.logID, err: errUnmappable})
+				notes = append(notes, note{logID: it.logID, err: errors.Join(errUnmappable, it.mapErr)})
 				continue
 			}
 			older, err := applyPlanned(b, it, plans[i])
@@ -264,7 +265,7 @@ func (q *queue) write(batch []*queued) error {
 	}
 	for _, n := range notes {
 		if n.err != nil {
-			q.in.log.Error("hl7v2 accepted message could not be written; kept in inboxfailed", "msg", n.logID, "error", summary(n.err))
+			q.in.log.Error("hl7v2 accepted message could not be written; kept in inboxfailed", "msg", n.logID, "error", reason(n.err))
 		} else {
 			q.in.log.Info("hl7v2 event older than stored data", "msg", n.logID, "kept", n.older)
 		}
@@ -431,10 +432,8 @@ func (in *Ingester) Recover(ctx context.Context) (int, error) {
 	}
 	items := make([]*queued, len(pending))
 	for i, p := range pending {
-		it := &queued{seq: p.Seq, logID: logID(nil)}
-		if received, data, err := decodeQueued(p.Payload); err == nil {
-			in.remap(it, data, received)
-		}
+		it, _, err := in.remapPayload(p.Seq, p.Payload)
+		it.mapErr = err // it.entries nil: set aside
 		items[i] = it
 	}
 	q := in.queue()
@@ -452,23 +451,26 @@ func (in *Ingester) Recover(ctx context.Context) (int, error) {
 }
 
 // remap fills it by mapping its message again as it was mapped when
-// accepted; it.entries stays nil when that fails.
-func (in *Ingester) remap(it *queued, data []byte, received time.Time) {
+// accepted; it.entries stays nil when that fails, and the error says why.
+func (in *Ingester) remap(it *queued, data []byte, received time.Time) error {
 	it.logID = logID(nil)
 	msg, err := er7.Parse(data)
 	if err != nil {
-		return
+		return err
 	}
 	it.logID, it.key = logID(msg), ackKey(msg)
 	opts := in.opts
 	opts.Now = func() time.Time { return received }
 	cv, err := hl7v2.ConvertMessage(msg, data, opts.hl7v2())
 	if err != nil {
-		return
+		return err
 	}
-	if entries, err := Entries(cv.Result); err == nil {
-		it.header, it.entries = cv.Header, entries
+	entries, err := Entries(cv.Result)
+	if err != nil {
+		return err
 	}
+	it.header, it.entries = cv.Header, entries
+	return nil
 }
 
 // The inbox payload of an HL7 v2 message: version(1)=1, arrival time
@@ -480,50 +482,11 @@ func encodeQueued(received time.Time, data []byte) []byte {
 	return append(b, data...)
 }
 
+var errBadQueued = errors.New("unreadable inbox record")
+
 func decodeQueued(b []byte) (time.Time, []byte, error) {
 	if len(b) < 9 || b[0] != 1 {
-		return time.Time{}, nil, errors.New("bad queued message")
+		return time.Time{}, nil, errBadQueued
 	}
 	return time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:]))), b[9:], nil
-}
-
-// InboxReport is what an operator sees of the HL7 v2 messages accepted and
-// not yet written, and of those that could not be written. It names
-// messages by their log id (a hash of sender and control ID), never by
-// content.
-type InboxReport struct {
-	Queued int             `json:"queued"`
-	Failed []FailedMessage `json:"failed"`
-}
-
-// FailedMessage is an accepted message kept in the store's inboxfailed
-// bucket.
-type FailedMessage struct {
-	Seq      uint64    `json:"seq"`      // its inbox sequence number
-	Received time.Time `json:"received"` // when it was accepted
-	Message  string    `json:"message"`  // its log id
-}
-
-// Inbox reports the state of the HL7 v2 inbox.
-func (in *Ingester) Inbox() (*InboxReport, error) {
-	queued, err := in.store.Queued()
-	if err != nil {
-		return nil, err
-	}
-	failed, err := in.store.Failed()
-	if err != nil {
-		return nil, err
-	}
-	r := &InboxReport{Queued: len(queued), Failed: make([]FailedMessage, 0, len(failed))}
-	for _, f := range failed {
-		m := FailedMessage{Seq: f.Seq, Message: logID(nil)}
-		if received, data, err := decodeQueued(f.Payload); err == nil {
-			m.Received = received.UTC()
-			if msg, err := er7.Parse(data); err == nil {
-				m.Message = logID(msg)
-			}
-		}
-		r.Failed = append(r.Failed, m)
-	}
-	return r, nil
 }
