@@ -44,6 +44,9 @@ import (
 //
 //	hl7ack    sendingApp 0 sendingFacility 0 controlID -> the ACK record of a
 //	          committed HL7 v2 message (gateway/ingest: resend detection)
+//	hl7acktime time(8) hl7ack key -> empty: when each ACK record was
+//	          written (Unix µs, sign bit flipped), so that records past
+//	          their retention are found without a scan (gateway/ingest)
 //	eventtime type 0 id  -> int64 BE (Unix µs, sign bit flipped): the event
 //	          time (EVN-2, else MSH-7) of the newest HL7 v2 message that wrote
 //	          the resource (gateway/ingest: older events never overwrite)
@@ -64,9 +67,11 @@ var (
 	bucketInbox       = []byte("inbox")
 	bucketInboxFailed = []byte("inboxfailed")
 
-	// BucketHL7Ack and BucketEventTime belong to gateway/ingest.
-	BucketHL7Ack    = []byte("hl7ack")
-	BucketEventTime = []byte("eventtime")
+	// BucketHL7Ack, BucketHL7AckTime and BucketEventTime belong to
+	// gateway/ingest.
+	BucketHL7Ack     = []byte("hl7ack")
+	BucketHL7AckTime = []byte("hl7acktime")
+	BucketEventTime  = []byte("eventtime")
 
 	// BucketConsentLog and BucketConsentLogIdx belong to gateway/consent.
 	BucketConsentLog    = []byte("consentlog")
@@ -74,7 +79,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
-		BucketHL7Ack, BucketEventTime, BucketConsentLog, BucketConsentLogIdx}
+		BucketHL7Ack, BucketHL7AckTime, BucketEventTime, BucketConsentLog, BucketConsentLogIdx}
 
 	keyStorageVersion = []byte("storage-version")
 )

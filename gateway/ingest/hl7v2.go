@@ -142,6 +142,9 @@ func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv 
 		if v := b.Get(key); v != nil {
 			return resentError{bytes.Clone(v)}
 		}
+		if err := tx.Bucket(store.BucketHL7AckTime).Put(ackTimeKey(received, key), nil); err != nil {
+			return err
+		}
 		return b.Put(key, rec)
 	}
 	q := in.queue()
@@ -156,7 +159,7 @@ func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv 
 	for i, e := range entries {
 		r.Writes[i] = e.Type + "/" + e.ID
 	}
-	q.add(&queued{seq: seq, header: cv.Header, entries: entries, key: key, logID: r.LogID})
+	q.add(&queued{seq: seq, header: cv.Header, entries: entries, key: key, logID: r.LogID, received: received})
 	return nil
 }
 

@@ -102,6 +102,10 @@ func (o Options) assessment(carePlan string) assessment.Options {
 type Config struct {
 	Store  *store.Store // required
 	Logger *slog.Logger // default slog.Default()
+	// ACKRetention is how long the ACK record of an HL7 v2 message is kept
+	// for resend detection (retention.go); 0 means DefaultACKRetention, a
+	// negative value forever.
+	ACKRetention time.Duration
 	Options
 }
 
@@ -112,6 +116,7 @@ type Ingester struct {
 	log   *slog.Logger
 	opts  Options
 	acker er7.Acker
+	keep  time.Duration // ACK records: <0 forever
 
 	q         atomic.Pointer[queue] // HL7 v2 messages being written (queue.go)
 	qOnce     sync.Once
@@ -123,7 +128,10 @@ func New(cfg Config) (*Ingester, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("ingest: Config.Store is required")
 	}
-	in := &Ingester{store: cfg.Store, log: cfg.Logger, opts: cfg.Options}
+	in := &Ingester{store: cfg.Store, log: cfg.Logger, opts: cfg.Options, keep: cfg.ACKRetention}
+	if in.keep == 0 {
+		in.keep = DefaultACKRetention
+	}
 	if in.log == nil {
 		in.log = slog.Default()
 	}

@@ -41,13 +41,14 @@ const (
 
 // queued is an accepted message waiting to be written.
 type queued struct {
-	seq     uint64
-	header  hl7v2.Header
-	entries []store.TxEntry // nil: it could not be mapped again (Recover)
-	mapErr  error           // why, then
-	key     []byte          // its hl7ack key (nil: no control ID)
-	logID   string
-	at      time.Time // when it was queued, for the linger
+	seq      uint64
+	header   hl7v2.Header
+	entries  []store.TxEntry // nil: it could not be mapped again (Recover)
+	mapErr   error           // why, then
+	key      []byte          // its hl7ack key (nil: no control ID)
+	logID    string
+	received time.Time // its arrival, as the inbox and its ACK record have it
+	at       time.Time // when it was queued, for the linger
 }
 
 type queue struct {
@@ -73,6 +74,7 @@ func (in *Ingester) queue() *queue {
 		q.room = make(chan struct{})
 		in.q.Store(q)
 		go q.run()
+		go in.pruneLoop(q.stop)
 	})
 	return in.q.Load()
 }
@@ -375,6 +377,9 @@ func reject(b *store.Batch, it *queued) error {
 	if it.key == nil {
 		return nil
 	}
+	if err := b.Tx().Bucket(store.BucketHL7AckTime).Delete(ackTimeKey(it.received, it.key)); err != nil {
+		return err
+	}
 	return b.Tx().Bucket(store.BucketHL7Ack).Delete(it.key)
 }
 
@@ -458,7 +463,7 @@ func (in *Ingester) remap(it *queued, data []byte, received time.Time) error {
 	if err != nil {
 		return err
 	}
-	it.logID, it.key = logID(msg), ackKey(msg)
+	it.logID, it.key, it.received = logID(msg), ackKey(msg), received
 	opts := in.opts
 	opts.Now = func() time.Time { return received }
 	cv, err := hl7v2.ConvertMessage(msg, data, opts.hl7v2())

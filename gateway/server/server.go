@@ -65,6 +65,9 @@ type Config struct {
 	MLLPTLSCert, MLLPTLSKey, MLLPClientCA string
 	// MLLPReady, when set, receives the MLLP listener's bound address.
 	MLLPReady func(addr string)
+	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
+	// detection (ingest.Config.ACKRetention).
+	HL7ACKRetention time.Duration
 }
 
 // Server is a configured Relais.
@@ -100,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s.ingest, err = ingest.New(ingest.Config{Store: st, Logger: log, Options: ingest.Options{Codec: c}})
+	s.ingest, err = ingest.New(ingest.Config{Store: st, Logger: log, ACKRetention: cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
 	if err != nil {
 		st.Close()
 		return nil, err
