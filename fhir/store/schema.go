@@ -37,7 +37,9 @@ import (
 // references id first, one key each where versions 1 and 2 had two; its
 // migration rebuilds the index from the current values. Version 4 adds the
 // inbox: a relais that does not know it would leave queued writes
-// unapplied, so it must refuse the file.
+// unapplied, so it must refuse the file. The hl7acktime bucket came later
+// without a new version: a relais that does not know it only keeps ACK
+// records longer.
 //
 // Buckets kept by gateway packages through DB(), written in the same
 // transaction as the data they describe (TxOptions.Extra):
