@@ -138,12 +138,17 @@ func (in *Ingester) DiscardFailed(ctx context.Context, seq uint64) error {
 // reason says why a message does not map or write, without its content:
 // an er7.Error names a location, an outcome.Error has its summary.
 func reason(err error) string {
-	if errors.Is(err, errBadQueued) {
-		return err.Error()
-	}
 	var ee *er7.Error
-	if errors.As(err, &ee) {
+	var oe *outcome.Error
+	switch {
+	case errors.As(err, &ee):
 		return ee.Error()
+	case errors.As(err, &oe):
+		return oe.Summary
+	case errors.Is(err, errBadQueued):
+		return errBadQueued.Error()
+	case errors.Is(err, errUnmappable):
+		return errUnmappable.Error()
 	}
-	return summary(err)
+	return "internal error"
 }

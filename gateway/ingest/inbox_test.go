@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
 // setAside queues data as accepted at arrival and writes it so that it
@@ -104,6 +106,32 @@ func TestRetryFailed(t *testing.T) {
 		}
 		if err := in.DiscardFailed(ctx, seq); outcome.KindOf(err) != outcome.NotFound {
 			t.Errorf("discard %d again: %v", seq, err)
+		}
+	}
+}
+
+// TestReason: what an operator and the log are told names a location or a
+// fixed text, never the message's content.
+func TestReason(t *testing.T) {
+	t.Parallel()
+	_, parseErr := er7.Parse([]byte("MSH|^~\\&|HIS|CHU|||20260305||ADT^A01|c1|P|2.5\rPID|1||7^^^CHU^PI||DUPONT\\T^JEAN\r"))
+	if parseErr == nil {
+		t.Fatal("the malformed escape parsed")
+	}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{parseErr, "PID-5"},
+		{errors.Join(errUnmappable, errBadQueued), errBadQueued.Error()},
+		{errors.Join(errUnmappable, nil), errUnmappable.Error()},
+		{outcome.New(outcome.Invalid, "bad entry"), "bad entry"},
+		{errors.New("DUPONT JEAN"), "internal error"},
+	}
+	for _, tt := range tests {
+		got := reason(tt.err)
+		if !strings.Contains(got, tt.want) || strings.Contains(got, "DUPONT") {
+			t.Errorf("reason(%v) = %q, want %q and nothing of the message", tt.err, got, tt.want)
 		}
 	}
 }
