@@ -211,14 +211,7 @@ func (s *Store) RetryFailed(ctx context.Context, seq uint64, fn func(b *Batch) e
 // DiscardFailed deletes the set-aside write seq: an operator decided it is
 // not to be applied. A seq not set aside is NotFound.
 func (s *Store) DiscardFailed(ctx context.Context, seq uint64) error {
-	return s.commit(ctx, nil, func(tx *bolt.Tx) error {
-		failed := tx.Bucket(bucketInboxFailed)
-		k := u64(seq)
-		if failed.Get(k) == nil {
-			return errNoFailed
-		}
-		return failed.Delete(k)
-	}, true)
+	return s.RetryFailed(ctx, seq, func(*Batch) error { return nil }) // one that writes nothing
 }
 
 // ApplyQueued applies queued writes in one transaction of its own: fn

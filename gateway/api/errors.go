@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -49,6 +50,18 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body = []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception"}]}`)
 	}
 	writeJSON(w, kind.Status(), body)
+}
+
+// writePlainJSON answers v as plain JSON (application/json), for the
+// routes that are not FHIR: the admin reports.
+func writePlainJSON(w http.ResponseWriter, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

@@ -260,11 +260,5 @@ func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(map[string]any{"decisions": recs})
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
-	return nil
+	return writePlainJSON(w, map[string]any{"decisions": recs})
 }

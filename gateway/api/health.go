@@ -35,9 +35,8 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
 // backup: GET /admin/backup streams a consistent copy of the database. It
 // needs a system scope that reads every type.
 func (a *API) backup(w http.ResponseWriter, r *http.Request) error {
-	p, _ := auth.FromContext(r.Context())
-	if c, ok := p.Scopes.Grant("*", auth.Read); !ok || c != auth.ContextSystem {
-		return outcome.New(outcome.Forbidden, "backup needs system/*.r")
+	if err := systemScope(r, auth.Read, "backup needs system/*.r"); err != nil {
+		return err
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="relais-`+strconv.FormatInt(a.now().Unix(), 10)+`.db"`)

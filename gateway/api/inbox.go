@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -25,7 +24,7 @@ func (a *API) inbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeAdminJSON(w, rep)
+	return writePlainJSON(w, rep)
 }
 
 // retryFailed: POST /admin/inbox/failed/{seq}/retry writes a set-aside
@@ -43,7 +42,7 @@ func (a *API) retryFailed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeAdminJSON(w, res)
+	return writePlainJSON(w, res)
 }
 
 // discardFailed: DELETE /admin/inbox/failed/{seq} drops a set-aside message
@@ -79,14 +78,4 @@ func failedSeq(r *http.Request) (uint64, error) {
 		return 0, outcome.New(outcome.Invalid, "the message number must be a positive integer")
 	}
 	return seq, nil
-}
-
-func writeAdminJSON(w http.ResponseWriter, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
-	return nil
 }

@@ -155,12 +155,18 @@ func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv 
 	if err != nil {
 		return err
 	}
-	r.Writes = make([]string, len(entries))
-	for i, e := range entries {
-		r.Writes[i] = e.Type + "/" + e.ID
-	}
+	r.Writes = refs(entries)
 	q.add(&queued{seq: seq, header: cv.Header, entries: entries, key: key, logID: r.LogID, received: received})
 	return nil
+}
+
+// refs lists the "Type/id" of entries, in order.
+func refs(entries []store.TxEntry) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.Type + "/" + e.ID
+	}
+	return out
 }
 
 // applyMessage writes one queued message in b: its entries, minus those a

@@ -114,15 +114,11 @@ func (in *Ingester) RetryFailed(ctx context.Context, seq uint64, authz Authorize
 	case k == outcome.NotFound, k == outcome.Busy, errors.Is(err, store.ErrBatchBroken):
 		return nil, err
 	default:
-		in.log.Warn("hl7v2 set-aside message still not written", "seq", seq, "msg", it.logID, "error", summary(err))
+		in.log.Warn("hl7v2 set-aside message still not written", "seq", seq, "msg", it.logID, "error", reason(err))
 		return nil, outcome.New(outcome.Unprocessable, "the message's resources are still refused: "+reason(err))
 	}
 	in.log.Info("hl7v2 set-aside message written on retry", "seq", seq, "msg", it.logID, "kept", older)
-	r := &Retried{Seq: seq, Message: it.logID, Writes: make([]string, len(it.entries)), Older: older}
-	for i, e := range it.entries {
-		r.Writes[i] = e.Type + "/" + e.ID
-	}
-	return r, nil
+	return &Retried{Seq: seq, Message: it.logID, Writes: refs(it.entries), Older: older}, nil
 }
 
 // DiscardFailed drops the set-aside message seq for good; an unknown seq
