@@ -46,7 +46,15 @@ type Options struct {
 	NoSync bool
 	// MaxBatch bounds how many writes share one commit (default 256).
 	MaxBatch int
+	// InitialMmapSize is the address space mapped for the file at Open
+	// (default 1 GiB). The file grows inside it without remapping; past it
+	// bbolt remaps, which waits for every open read transaction. Tests use
+	// a small one to remap often.
+	InitialMmapSize int
 }
+
+// DefaultInitialMmapSize is Options.InitialMmapSize's default.
+const DefaultInitialMmapSize = 1 << 30
 
 // Store is a FHIR resource store. It is safe for concurrent use.
 type Store struct {
@@ -94,15 +102,24 @@ func (p *pending) end() {
 
 // Stats counts the store's work since Open.
 type Stats struct {
-	Commits uint64 // bbolt write transactions
+	Commits uint64 // write transactions
 	Writes  uint64 // write operations (several share a commit under load)
 	Applied uint64 // queued writes applied (ApplyQueued), in Batches commits
 	Batches uint64
+	// PagesWritten counts the pages commits wrote (bbolt's own count):
+	// what a commit costs grows with the pages it dirties.
+	PagesWritten int64
+	// FileSize is the size of the database file in bytes.
+	FileSize int64
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Applied: s.applied.Load(), Batches: s.batches.Load()}
+	st := Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Applied: s.applied.Load(), Batches: s.batches.Load()}
+	bs := s.db.Stats()
+	st.PagesWritten = bs.TxStats.GetWrite()
+	_ = s.db.View(func(tx *bolt.Tx) error { st.FileSize = tx.Size(); return nil })
+	return st
 }
 
 // op is one write waiting for the writer. fn must either fail before
@@ -160,16 +177,21 @@ func Open(path string, opts Options) (*Store, error) {
 //     pages are fsync'd as before, and after a crash or on open bbolt
 //     rebuilds the freelist by walking the file, which costs time at Open
 //     in proportion to the file's size;
-//   - the file is mapped with room to grow to 1 GiB (address space only;
-//     the file itself grows as data is written), so that growing does not
-//     remap, which would wait for every open read transaction.
+//   - the file is mapped with room to grow to InitialMmapSize (address
+//     space only; the file itself grows as data is written), so that
+//     growing does not remap, which would wait for every open read
+//     transaction.
 func boltOptions(opts Options) *bolt.Options {
+	mmap := opts.InitialMmapSize
+	if mmap <= 0 {
+		mmap = DefaultInitialMmapSize
+	}
 	return &bolt.Options{
 		Timeout:         2 * time.Second,
 		NoSync:          opts.NoSync,
 		FreelistType:    bolt.FreelistMapType,
 		NoFreelistSync:  true,
-		InitialMmapSize: 1 << 30,
+		InitialMmapSize: mmap,
 	}
 }
 

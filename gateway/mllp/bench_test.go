@@ -66,6 +66,5 @@ func BenchmarkDischarges10k(b *testing.B) {
 // pwrites counts bbolt's page writes so far: what a commit costs grows with
 // the pages it dirties.
 func pwrites(e *env) int64 {
-	st := e.store.DB().Stats()
-	return st.TxStats.GetWrite()
+	return e.store.Stats().PagesWritten
 }
