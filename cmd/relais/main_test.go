@@ -108,7 +108,8 @@ func waitReady(t *testing.T, url string) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"nope"}, {"serve", "--no-such-flag"}} {
+	for _, args := range [][]string{{}, {"nope"}, {"serve", "--no-such-flag"},
+		{"serve", "--initial-mmap", "0"}, {"serve", "--initial-mmap", "1TB"}, {"serve", "--initial-mmap", "-1MiB"}} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("relais %v succeeded", args)
 		}
@@ -118,6 +119,15 @@ func TestUsageErrors(t *testing.T) {
 	err := run(context.Background(), []string{"serve", "--data", "d", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "no token signing key") {
 		t.Errorf("serve without keys = %v", err)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int{"32768": 32768, "32KiB": 32 << 10, "64MiB": 64 << 20, "1GiB": 1 << 30} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
 	}
 }
 

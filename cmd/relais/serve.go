@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
+	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/ingest"
@@ -34,6 +39,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.MLLPTLSKey, "mllp-tls-key", "", "MLLP TLS private key (PEM)")
 	fs.StringVar(&cfg.MLLPClientCA, "mllp-client-ca", "", "CA certificates (PEM) that MLLP client certificates must chain to; requires them")
 	fs.DurationVar(&cfg.HL7ACKRetention, "hl7-ack-retention", ingest.DefaultACKRetention, "how long HL7 v2 ACKs are kept to answer resends (negative: for ever)")
+	cfg.InitialMmapSize = store.DefaultInitialMmapSize
+	fs.Var((*byteSize)(&cfg.InitialMmapSize), "initial-mmap", "address space mapped for the database at start, e.g. 1GiB, 64MiB (growing past it remaps, which waits for open reads)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	gcPercent := fs.Int("gc-percent", server.DefaultGCPercent, "garbage collector target (GOGC), unless GOGC is set in the environment")
 	if err := fs.Parse(args); err != nil {
@@ -65,4 +72,29 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// byteSize is a flag.Value for sizes in bytes: a whole number with an
+// optional KiB, MiB or GiB suffix.
+type byteSize int
+
+func (b *byteSize) String() string { return strconv.Itoa(int(*b)) }
+
+func (b *byteSize) Set(s string) error {
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || n > math.MaxInt/mult {
+		return errors.New("want a positive size such as 1GiB, 64MiB or 32768")
+	}
+	*b = byteSize(n * mult)
+	return nil
 }

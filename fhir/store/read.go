@@ -62,32 +62,37 @@ func notFound() error { return outcome.New(outcome.NotFound, "resource not found
 // outcome.Gone error together with its deletion record.
 func (s *Store) Read(typ, id string) (*Record, error) { return s.ReadAllowed(typ, id, nil) }
 
+// ReadAllowed is Snapshot.ReadAllowed in a snapshot of its own.
+func (s *Store) ReadAllowed(typ, id string, allow Filter) (rec *Record, err error) {
+	err = s.View(func(r *Snapshot) error {
+		rec, err = r.ReadAllowed(typ, id, allow)
+		return err
+	})
+	return rec, err
+}
+
+// Read returns the current version of typ/id, as Store.Read does.
+func (r *Snapshot) Read(typ, id string) (*Record, error) { return r.ReadAllowed(typ, id, nil) }
+
 // ReadAllowed is Read for a caller that may not see every resource: allow
 // decides on the index values stored with the current version, read in the
 // same snapshot as the version returned, so that a change of labels or
 // subject committed in between cannot be served under the earlier decision.
 // A resource allow refuses is NotFound, as if it did not exist; a nil allow
 // refuses nothing.
-func (s *Store) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
-	if err := s.await(); err != nil {
+func (r *Snapshot) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
+	pv := r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+	if pv == nil {
+		return nil, notFound()
+	}
+	p, err := decodePointer(pv)
+	if err != nil {
 		return nil, err
 	}
-	var rec *Record
-	err := s.db.View(func(tx *bolt.Tx) error {
-		pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
-		if pv == nil {
-			return notFound()
-		}
-		p, err := decodePointer(pv)
-		if err != nil {
-			return err
-		}
-		if allow != nil && !p.deleted && !allow(typ, id, &storedValues{b: pv[pointerSize:]}) {
-			return notFound()
-		}
-		rec, err = readVersion(tx, typ, id, p.version)
-		return err
-	})
+	if allow != nil && !p.deleted && !allow(r, typ, id, &storedValues{b: pv[pointerSize:]}) {
+		return nil, notFound()
+	}
+	rec, err := readVersion(r.tx, typ, id, p.version)
 	if err != nil {
 		return nil, err
 	}
@@ -117,18 +122,19 @@ func readVersion(tx *bolt.Tx, typ, id string, ver uint64) (*Record, error) {
 	return decodeRecord(typ, id, ver, v)
 }
 
-// VRead returns version ver of typ/id. Reading the version that deleted a
-// resource gives outcome.Gone.
-func (s *Store) VRead(typ, id string, ver uint64) (*Record, error) {
-	if err := s.await(); err != nil {
-		return nil, err
-	}
-	var rec *Record
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		rec, err = readVersion(tx, typ, id, ver)
+// VRead is Snapshot.VRead in a snapshot of its own.
+func (s *Store) VRead(typ, id string, ver uint64) (rec *Record, err error) {
+	err = s.View(func(r *Snapshot) error {
+		rec, err = r.VRead(typ, id, ver)
 		return err
 	})
+	return rec, err
+}
+
+// VRead returns version ver of typ/id. Reading the version that deleted a
+// resource gives outcome.Gone.
+func (r *Snapshot) VRead(typ, id string, ver uint64) (*Record, error) {
+	rec, err := readVersion(r.tx, typ, id, ver)
 	if err != nil {
 		return nil, err
 	}
@@ -152,19 +158,28 @@ type History struct {
 	Next    uint64
 }
 
+// InstanceHistory is Snapshot.InstanceHistory in a snapshot of its own.
+func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (h *History, err error) {
+	err = s.View(func(r *Snapshot) error {
+		h, err = r.InstanceHistory(typ, id, o)
+		return err
+	})
+	return h, err
+}
+
 // InstanceHistory lists the versions of typ/id; the cursor is a version.
-func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (*History, error) {
-	if err := s.await(); err != nil {
-		return nil, err
+func (r *Snapshot) InstanceHistory(typ, id string, o HistoryOptions) (*History, error) {
+	if r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id)) == nil {
+		return nil, notFound()
 	}
-	var h *History
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketCurrent).Get(currentKey(typ, id)) == nil {
-			return notFound()
-		}
-		var err error
-		h, err = pageBackwards(tx.Bucket(bucketVersions), versionPrefix(typ, id), o,
-			func(ver uint64, v []byte) (*Record, error) { return decodeRecord(typ, id, ver, v) })
+	return pageBackwards(r.tx.Bucket(bucketVersions), versionPrefix(typ, id), o,
+		func(ver uint64, v []byte) (*Record, error) { return decodeRecord(typ, id, ver, v) })
+}
+
+// TypeHistory is Snapshot.TypeHistory in a snapshot of its own.
+func (s *Store) TypeHistory(typ string, o HistoryOptions) (h *History, err error) {
+	err = s.View(func(r *Snapshot) error {
+		h, err = r.TypeHistory(typ, o)
 		return err
 	})
 	return h, err
@@ -172,22 +187,13 @@ func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (*History, err
 
 // TypeHistory lists the changes to every resource of typ, or of all types
 // when typ is ""; the cursor is a change sequence number.
-func (s *Store) TypeHistory(typ string, o HistoryOptions) (*History, error) {
-	if err := s.await(); err != nil {
-		return nil, err
+func (r *Snapshot) TypeHistory(typ string, o HistoryOptions) (*History, error) {
+	bucket, prefix := bucketLog, []byte(nil)
+	if typ != "" {
+		bucket, prefix = bucketTypeLog, typePrefix(typ)
 	}
-	var h *History
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bucket, prefix := bucketLog, []byte(nil)
-		if typ != "" {
-			bucket, prefix = bucketTypeLog, typePrefix(typ)
-		}
-		var err error
-		h, err = pageBackwards(tx.Bucket(bucket), prefix, o,
-			func(_ uint64, v []byte) (*Record, error) { return recordOfLog(tx, typ, v) })
-		return err
-	})
-	return h, err
+	return pageBackwards(r.tx.Bucket(bucket), prefix, o,
+		func(_ uint64, v []byte) (*Record, error) { return recordOfLog(r.tx, typ, v) })
 }
 
 // pageBackwards reads one page of the entries prefix+cursor(8) of b, newest

@@ -26,7 +26,7 @@ func TestReadAllowedDecidesOnTheVersionRead(t *testing.T) {
 		}
 		return fmt.Sprintf(`{"resourceType":"Observation","id":"o1",%s"status":"final","code":{"text":"round %d"},"subject":{"reference":"Patient/p1"}}`, sec, round)
 	}
-	noPSY := func(_, _ string, v IndexValues) bool {
+	noPSY := func(_ *Snapshot, _, _ string, v IndexValues) bool {
 		for _, tok := range v.Tokens("_security") {
 			if tok == "http://terminology.hl7.org/CodeSystem/v3-ActCode|PSY" {
 				return false

@@ -248,7 +248,7 @@ func TestMigrateIdxRev(t *testing.T) {
 	}
 	checkIndex(t, s.db)
 	var psy int
-	hits, err := s.Search(query(t, "Observation", "patient=p1"), func(_, _ string, v IndexValues) bool {
+	hits, err := s.Search(query(t, "Observation", "patient=p1"), func(_ *Snapshot, _, _ string, v IndexValues) bool {
 		if len(v.Tokens("_security")) > 1 {
 			psy++
 		}

@@ -23,8 +23,10 @@ type Hit struct {
 
 // Filter decides whether a caller may see a matching resource; it is applied
 // before paging and counting. Values are the resource's index entries
-// (labels in _security, references, dates), so no JSON is parsed.
-type Filter func(typ, id string, values IndexValues) bool
+// (labels in _security, references, dates), so no JSON is parsed. r is the
+// snapshot the search runs in: whatever else the filter reads, it reads
+// there (see Snapshot).
+type Filter func(r *Snapshot, typ, id string, values IndexValues) bool
 
 // IndexValues gives a filter the indexed facts of one resource. They are
 // read from the values stored with the current pointer, which the search
@@ -39,23 +41,25 @@ type IndexValues interface {
 	Dates(param string) [][2]int64
 }
 
-// Search runs q and returns every visible match, sorted, at the versions
-// current in one consistent snapshot.
-func (s *Store) Search(q *search.Query, filter Filter) ([]Hit, error) {
-	if err := s.await(); err != nil {
-		return nil, err
-	}
-	var hits []Hit
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		hits, err = s.match(tx, q, filter)
+// Search is Snapshot.Search in a snapshot of its own.
+func (s *Store) Search(q *search.Query, filter Filter) (hits []Hit, err error) {
+	err = s.View(func(r *Snapshot) error {
+		hits, err = r.Search(q, filter)
 		return err
 	})
 	return hits, err
 }
 
-// match evaluates q in tx.
-func (s *Store) match(tx *bolt.Tx, q *search.Query, filter Filter) ([]Hit, error) {
+// Search runs q and returns every match filter allows, sorted, at the
+// versions current in the snapshot.
+func (r *Snapshot) Search(q *search.Query, filter Filter) ([]Hit, error) {
+	return match(r, q, filter)
+}
+
+// match evaluates q in r's transaction (a write transaction too, for the
+// conditional writes).
+func match(r *Snapshot, q *search.Query, filter Filter) ([]Hit, error) {
+	tx := r.tx
 	ids, all, err := candidates(tx, q)
 	if err != nil {
 		return nil, err
@@ -72,7 +76,7 @@ func (s *Store) match(tx *bolt.Tx, q *search.Query, filter Filter) ([]Hit, error
 			return nil
 		}
 		fv.reset(pv[pointerSize:])
-		if filter != nil && !filter(q.Type, id, fv) {
+		if filter != nil && !filter(r, q.Type, id, fv) {
 			return nil
 		}
 		hits = append(hits, Hit{ID: id, Version: p.version, LastUpdated: p.lastUpdated, sortKey: sortKey(q.Sort, fv.b)})
@@ -385,19 +389,21 @@ func sortHits(q *search.Query, hits []Hit) {
 	})
 }
 
-// Refs returns the Type/id references param holds in the current version of
-// typ/id (for _include).
-func (s *Store) Refs(typ, id, param string) ([]string, error) {
-	if err := s.await(); err != nil {
-		return nil, err
-	}
-	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
-		if len(pv) > pointerSize {
-			out = (&storedValues{b: pv[pointerSize:]}).Refs(param)
-		}
+// Refs is Snapshot.Refs in a snapshot of its own.
+func (s *Store) Refs(typ, id, param string) (out []string, err error) {
+	err = s.View(func(r *Snapshot) error {
+		out = r.Refs(typ, id, param)
 		return nil
 	})
 	return out, err
+}
+
+// Refs returns the Type/id references param holds in the current version of
+// typ/id (for _include).
+func (r *Snapshot) Refs(typ, id, param string) []string {
+	pv := r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+	if len(pv) > pointerSize {
+		return (&storedValues{b: pv[pointerSize:]}).Refs(param)
+	}
+	return nil
 }

@@ -254,7 +254,7 @@ func TestSearch(t *testing.T) {
 		}
 	}
 	// A filter sees index values and hides what it rejects.
-	hits, _ := s.Search(query(t, "Observation", "patient=p1"), func(typ, id string, v IndexValues) bool {
+	hits, _ := s.Search(query(t, "Observation", "patient=p1"), func(_ *Snapshot, typ, id string, v IndexValues) bool {
 		return len(v.Refs("subject")) == 1 && v.Tokens("status")[0] != "|preliminary"
 	})
 	if fmt.Sprint(ids(hits)) != "[o1]" {

@@ -135,7 +135,7 @@ func (s *Store) resolveTargets(tx *bolt.Tx, entries []TxEntry) ([]string, map[in
 			continue
 		}
 		if e.IfNoneExist != nil {
-			hits, err := s.match(tx, e.IfNoneExist, nil)
+			hits, err := match(&Snapshot{s: s, tx: tx}, e.IfNoneExist, nil)
 			if err != nil {
 				return nil, nil, entryFailed(i, err)
 			}

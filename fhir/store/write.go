@@ -257,7 +257,7 @@ func (s *Store) ConditionalCreate(ctx context.Context, res proto.Message, q *sea
 	}
 	c.fresh = true
 	err = s.commit(ctx, w, func(tx *bolt.Tx) error {
-		hits, err := s.match(tx, q, nil)
+		hits, err := match(&Snapshot{s: s, tx: tx}, q, nil)
 		if err != nil {
 			return err
 		}

@@ -41,15 +41,17 @@ type env struct {
 	token string // system/*.cruds
 }
 
-func newEnv(t testing.TB, maxBody int64) *env { return newEnvWith(t, maxBody, true) }
+func newEnv(t testing.TB, maxBody int64) *env {
+	return newEnvOpts(t, maxBody, store.Options{Codec: testCodec, NoSync: true})
+}
 
 // newEnvSync is newEnv with fsync on, for write benchmarks.
-func newEnvSync(t testing.TB) *env { return newEnvWith(t, 0, false) }
+func newEnvSync(t testing.TB) *env { return newEnvOpts(t, 0, store.Options{Codec: testCodec}) }
 
-func newEnvWith(t testing.TB, maxBody int64, noSync bool) *env {
+func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: testCodec, NoSync: noSync})
+	st, err := store.Open(filepath.Join(dir, "relais.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,12 @@ import (
 // one labelled PSY; plus another patient's Observation.
 func consentEnv(t *testing.T) *env {
 	t.Helper()
-	e := newEnv(t, 0)
+	return withConsentData(t, newEnv(t, 0))
+}
+
+// withConsentData stores consentEnv's data in e.
+func withConsentData(t *testing.T, e *env) *env {
+	t.Helper()
 	put := func(path, body string) {
 		t.Helper()
 		if r := e.do("PUT", path, body); r.status != 201 && r.status != 200 {

@@ -121,8 +121,9 @@ func (e *Engine) NewFilter(ctx context.Context, req Request) *Filter {
 // Allow reports whether the requester may see typ/id. Resources about no
 // patient pass when their type is in Policy.Unrestricted. A resource about
 // several patients passes only if every one permits. After a source error
-// nothing passes and Err reports it.
-func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
+// nothing passes and Err reports it. A patient met for the first time is
+// resolved in r, the snapshot the search runs in (store.Snapshot).
+func (f *Filter) Allow(r *store.Snapshot, typ, id string, v store.IndexValues) bool {
 	if f.err != nil {
 		return false
 	}
@@ -162,7 +163,7 @@ func (f *Filter) Allow(typ, id string, v store.IndexValues) bool {
 		factsConverted bool
 	)
 	for _, p := range f.pats {
-		fs := f.scopeOf(p)
+		fs := f.scopeOf(r, p)
 		if fs == nil {
 			return false
 		}
@@ -302,7 +303,7 @@ func (f *Filter) AllowFacts(typ string, x Indexed) bool {
 	var facts facts
 	converted := false
 	for _, p := range x.Patients {
-		fs := f.scope(p)
+		fs := f.scope(nil, p)
 		if fs == nil {
 			return false
 		}
@@ -332,7 +333,7 @@ func (fs *filterScope) count(ok bool) {
 
 // scopeOf is scope for a patient reference in bytes, which it copies
 // only the first time the filter meets the patient.
-func (f *Filter) scopeOf(patient []byte) *filterScope {
+func (f *Filter) scopeOf(r *store.Snapshot, patient []byte) *filterScope {
 	if f.lastScope != nil && string(patient) == f.lastPatient {
 		return f.lastScope
 	}
@@ -340,11 +341,12 @@ func (f *Filter) scopeOf(patient []byte) *filterScope {
 		f.lastPatient, f.lastScope = fs.patient, fs
 		return fs
 	}
-	return f.scope(string(patient))
+	return f.scope(r, string(patient))
 }
 
-// scope resolves a patient once per filter; nil after an error.
-func (f *Filter) scope(patient string) *filterScope {
+// scope resolves a patient once per filter, in r when a search holds one
+// (nil: the sources read a snapshot of their own); nil after an error.
+func (f *Filter) scope(r *store.Snapshot, patient string) *filterScope {
 	if f.lastScope != nil && patient == f.lastPatient {
 		return f.lastScope
 	}
@@ -352,7 +354,11 @@ func (f *Filter) scope(patient string) *filterScope {
 		f.lastPatient, f.lastScope = patient, fs
 		return fs
 	}
-	sc, err := f.e.scope(f.ctx, patient, f.req.Actor, nil)
+	ctx := f.ctx
+	if r != nil {
+		ctx = store.WithSnapshot(ctx, r)
+	}
+	sc, err := f.e.scope(ctx, patient, f.req.Actor, nil)
 	if err != nil {
 		f.err = err
 		return nil
@@ -396,18 +402,24 @@ func (f *Filter) specialize(sc *scope) {
 // Err is the first source error met; the request must then fail.
 func (f *Filter) Err() error { return f.err }
 
+// Searcher runs searches: the store (a snapshot per search) or one
+// snapshot.
+type Searcher interface {
+	Search(q *search.Query, filter store.Filter) ([]store.Hit, error)
+}
+
 // Visible decides for one stored resource (read): it runs Allow on the
 // current version's index values. found is false when typ/id does not exist
 // or is deleted. A system request sees everything, so it is answered
 // without a lookup (found is then true whether or not the resource exists:
 // callers read it anyway).
-func (f *Filter) Visible(st *store.Store, typ, id string) (found, visible bool, err error) {
+func (f *Filter) Visible(st Searcher, typ, id string) (found, visible bool, err error) {
 	if f.err == nil && f.req.System {
 		return true, true, nil
 	}
-	hits, err := st.Search(&search.Query{Type: typ, IDs: []string{id}}, func(t, i string, v store.IndexValues) bool {
+	hits, err := st.Search(&search.Query{Type: typ, IDs: []string{id}}, func(r *store.Snapshot, t, i string, v store.IndexValues) bool {
 		found = true
-		return f.Allow(t, i, v)
+		return f.Allow(r, t, i, v)
 	})
 	if err == nil {
 		err = f.err

@@ -60,7 +60,7 @@ func TestFilterAgreesWithDecide(t *testing.T) {
 			req := Request{Actor: tc.actor, Purpose: tc.purpose, Action: tc.action}
 			f := e.NewFilter(context.Background(), req)
 			typ, id, _ := strings.Cut(tc.res.Ref, "/")
-			got := f.Allow(typ, id, factIndex{tc.res})
+			got := f.Allow(nil, typ, id, factIndex{tc.res})
 			if f.Err() != nil {
 				t.Fatal(f.Err())
 			}
@@ -95,7 +95,7 @@ func TestFilterReuseAgreesWithDecide(t *testing.T) {
 					continue
 				}
 				typ, id, _ := strings.Cut(r.Ref, "/")
-				got := f.Allow(typ, id, factIndex{r})
+				got := f.Allow(nil, typ, id, factIndex{r})
 				if f.Err() != nil {
 					t.Fatal(f.Err())
 				}

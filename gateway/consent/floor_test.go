@@ -23,12 +23,12 @@ func BenchmarkIndexValuesFloor(b *testing.B) {
 		f    store.Filter
 	}{
 		{"nil", nil},
-		{"true", func(string, string, store.IndexValues) bool { return true }},
-		{"security", func(_, _ string, v store.IndexValues) bool { return len(v.Tokens("_security")) >= 0 }},
-		{"security+patient", func(_, _ string, v store.IndexValues) bool {
+		{"true", func(*store.Snapshot, string, string, store.IndexValues) bool { return true }},
+		{"security", func(_ *store.Snapshot, _, _ string, v store.IndexValues) bool { return len(v.Tokens("_security")) >= 0 }},
+		{"security+patient", func(_ *store.Snapshot, _, _ string, v store.IndexValues) bool {
 			return len(v.Tokens("_security"))+len(v.Refs("patient")) >= 0
 		}},
-		{"groups", func(_, _ string, v store.IndexValues) bool {
+		{"groups", func(_ *store.Snapshot, _, _ string, v store.IndexValues) bool {
 			n := 0
 			gs, _ := store.GroupsOf(v)
 			for gs.NextLeading("patient", "_security") {

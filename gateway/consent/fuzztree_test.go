@@ -165,7 +165,7 @@ func checkFilter(t *testing.T, c *cpb.Consent, actor string, res ResourceFacts, 
 	e := newEngine(t, m, testNow)
 	f := e.NewFilter(context.Background(), Request{Actor: actor})
 	typ, id, _ := strings.Cut(res.Ref, "/")
-	if got := f.Allow(typ, id, factIndex{res}); got != want {
+	if got := f.Allow(nil, typ, id, factIndex{res}); got != want {
 		t.Fatalf("%s %s: filter %v, Decide %v", actor, res.Ref, got, want)
 	}
 }

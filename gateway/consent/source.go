@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 
 	"github.com/relais-health/relais/fhir/codec"
@@ -22,9 +20,16 @@ import (
 // store. It reads the search indexes (through a capturing store.Filter), so
 // only Consents are ever parsed, and only when they change.
 //
-// Answers are memoised with the bbolt transaction ID they were read after:
-// an answer is reused only while no write transaction has committed since
-// (one read-only transaction tells), so no memo outlives a write.
+// Called from inside a store.Filter (a consent-filtered search resolving a
+// patient it meets), it reads the snapshot the context carries
+// (store.WithSnapshot): the search's own, so that no second read
+// transaction is opened while the first is held (store.Snapshot says why
+// that would freeze the store). Called with no snapshot, each method
+// reads one snapshot of its own.
+//
+// Answers are memoised with the generation of the state they were read
+// from: an answer is reused only while no write has committed since, so no
+// memo outlives a write.
 type StoreSource struct {
 	st    *store.Store
 	codec *codec.Codec
@@ -50,35 +55,45 @@ type memo struct {
 }
 
 type memoEntry struct {
-	txid int
-	v    any
+	gen uint64
+	v   any
 }
 
 // memoised returns the value memoised under key if the database has not
-// changed since, else computes it with fn. The transaction ID is read
-// before fn runs, so a value is never filed under a later ID than the
-// snapshot it was read from.
-func memoised[T any](s *StoreSource, key string, fn func() (T, error)) (T, error) {
-	var zero T
-	var txid int
-	if err := s.st.DB().View(func(tx *bolt.Tx) error { txid = tx.ID(); return nil }); err != nil {
-		return zero, err
+// changed since, else computes it with fn from one snapshot: the one ctx
+// carries, else a snapshot of its own. The value is filed under that
+// snapshot's generation.
+func memoised[T any](ctx context.Context, s *StoreSource, key string, fn func(r *store.Snapshot) (T, error)) (T, error) {
+	if r := store.SnapshotFrom(ctx); r != nil {
+		return memoisedIn(s, r, key, fn)
 	}
+	var v T
+	err := s.st.View(func(r *store.Snapshot) error {
+		var err error
+		v, err = memoisedIn(s, r, key, fn)
+		return err
+	})
+	return v, err
+}
+
+func memoisedIn[T any](s *StoreSource, r *store.Snapshot, key string, fn func(r *store.Snapshot) (T, error)) (T, error) {
+	gen := r.Generation()
 	s.memo.mu.Lock()
 	e, ok := s.memo.m[key]
 	s.memo.mu.Unlock()
-	if ok && e.txid == txid {
+	if ok && e.gen == gen {
 		return e.v.(T), nil
 	}
-	v, err := fn()
+	v, err := fn(r)
 	if err != nil {
+		var zero T
 		return zero, err
 	}
 	s.memo.mu.Lock()
 	if len(s.memo.m) >= memoSize {
 		clear(s.memo.m)
 	}
-	s.memo.m[key] = memoEntry{txid: txid, v: v}
+	s.memo.m[key] = memoEntry{gen: gen, v: v}
 	s.memo.mu.Unlock()
 	return v, nil
 }
@@ -91,11 +106,11 @@ const (
 	careTeamPatient = "patient"
 )
 
-// index calls fn with the index values of the current typ/id, inside the
-// store's read transaction (the values must not be kept); found is false
-// when typ/id does not exist or is deleted.
-func (s *StoreSource) index(typ, id string, fn func(v store.IndexValues)) (found bool, err error) {
-	hits, err := s.st.Search(&search.Query{Type: typ, IDs: []string{id}}, func(_, _ string, v store.IndexValues) bool {
+// index calls fn with the index values of the current typ/id in r (the
+// values must not be kept); found is false when typ/id does not exist or
+// is deleted.
+func index(r *store.Snapshot, typ, id string, fn func(v store.IndexValues)) (found bool, err error) {
+	hits, err := r.Search(&search.Query{Type: typ, IDs: []string{id}}, func(_ *store.Snapshot, _, _ string, v store.IndexValues) bool {
 		fn(v)
 		return true
 	})
@@ -112,27 +127,27 @@ func refQuery(typ, param, ref string) *search.Query {
 // Practitioner and Organization; a Practitioner the union of its active
 // roles (and belongs to them and their organisations); an Organization only
 // its identifiers. The Actor's slices are shared: read only.
-func (s *StoreSource) Actor(_ context.Context, ref string) (Actor, error) {
-	return memoised(s, "a\x00"+ref, func() (Actor, error) { return s.actor(ref) })
+func (s *StoreSource) Actor(ctx context.Context, ref string) (Actor, error) {
+	return memoised(ctx, s, "a\x00"+ref, func(r *store.Snapshot) (Actor, error) { return resolveActor(r, ref) })
 }
 
-func (s *StoreSource) actor(ref string) (Actor, error) {
+func resolveActor(r *store.Snapshot, ref string) (Actor, error) {
 	typ, id, _ := strings.Cut(ref, "/")
 	a := Actor{Ref: ref}
 	var err error
 	switch typ {
 	case "PractitionerRole":
-		err = s.role(id, &a)
+		err = role(r, id, &a)
 	case "Practitioner":
-		err = s.practitioner(id, &a)
+		err = practitioner(r, id, &a)
 	case "Organization":
-		err = s.organization(id, &a)
+		err = organization(r, id, &a)
 	}
 	return a, err
 }
 
-func (s *StoreSource) role(id string, a *Actor) error {
-	found, err := s.index("PractitionerRole", id, func(v store.IndexValues) {
+func role(r *store.Snapshot, id string, a *Actor) error {
+	found, err := index(r, "PractitionerRole", id, func(v store.IndexValues) {
 		a.Active = !slices.Contains(v.Tokens("active"), tokenFalse)
 		a.Roles = append(v.Tokens("role"), v.Tokens("specialty")...)
 		a.Identifiers = v.Tokens("identifier")
@@ -142,21 +157,16 @@ func (s *StoreSource) role(id string, a *Actor) error {
 		return err
 	}
 	a.Known = true
-	for _, b := range a.Belongs {
-		if err := s.identifiers(b, a); err != nil {
-			return err
-		}
-	}
-	return nil
+	return identifiers(r, a)
 }
 
-func (s *StoreSource) practitioner(id string, a *Actor) error {
-	found, err := s.index("Practitioner", id, func(v store.IndexValues) { a.Identifiers = v.Tokens("identifier") })
+func practitioner(r *store.Snapshot, id string, a *Actor) error {
+	found, err := index(r, "Practitioner", id, func(v store.IndexValues) { a.Identifiers = v.Tokens("identifier") })
 	if err != nil || !found {
 		return err
 	}
 	a.Known = true
-	_, err = s.st.Search(refQuery("PractitionerRole", "practitioner", "Practitioner/"+id), func(_, roleID string, v store.IndexValues) bool {
+	_, err = r.Search(refQuery("PractitionerRole", "practitioner", "Practitioner/"+id), func(_ *store.Snapshot, _, roleID string, v store.IndexValues) bool {
 		if slices.Contains(v.Tokens("active"), tokenFalse) {
 			return false
 		}
@@ -169,16 +179,11 @@ func (s *StoreSource) practitioner(id string, a *Actor) error {
 	if err != nil {
 		return err
 	}
-	for _, b := range a.Belongs {
-		if err := s.identifiers(b, a); err != nil {
-			return err
-		}
-	}
-	return nil
+	return identifiers(r, a)
 }
 
-func (s *StoreSource) organization(id string, a *Actor) error {
-	found, err := s.index("Organization", id, func(v store.IndexValues) {
+func organization(r *store.Snapshot, id string, a *Actor) error {
+	found, err := index(r, "Organization", id, func(v store.IndexValues) {
 		a.Active = !slices.Contains(v.Tokens("active"), tokenFalse)
 		a.Identifiers = v.Tokens("identifier")
 	})
@@ -186,31 +191,36 @@ func (s *StoreSource) organization(id string, a *Actor) error {
 	return err
 }
 
-// identifiers adds the identifiers of a Practitioner or Organization the
-// actor belongs to.
-func (s *StoreSource) identifiers(ref string, a *Actor) error {
-	typ, id, _ := strings.Cut(ref, "/")
-	_, err := s.index(typ, id, func(v store.IndexValues) { a.Identifiers = append(a.Identifiers, v.Tokens("identifier")...) })
-	return err
+// identifiers adds the identifiers of the Practitioners, roles and
+// Organizations the actor belongs to.
+func identifiers(r *store.Snapshot, a *Actor) error {
+	for _, ref := range a.Belongs {
+		typ, id, _ := strings.Cut(ref, "/")
+		_, err := index(r, typ, id, func(v store.IndexValues) { a.Identifiers = append(a.Identifiers, v.Tokens("identifier")...) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Circle implements CareTeams: the Patient's generalPractitioner and the
 // members of its CareTeams whose status is active and whose period, if
 // any, includes now (the memo is also keyed by the minute, for periods).
-func (s *StoreSource) Circle(_ context.Context, patient string) (Circle, error) {
+func (s *StoreSource) Circle(ctx context.Context, patient string) (Circle, error) {
 	minute := strconv.FormatInt(s.now().Unix()/60, 10)
-	return memoised(s, "c\x00"+minute+"\x00"+patient, func() (Circle, error) { return s.circle(patient) })
+	return memoised(ctx, s, "c\x00"+minute+"\x00"+patient, func(r *store.Snapshot) (Circle, error) { return s.circle(r, patient) })
 }
 
-func (s *StoreSource) circle(patient string) (Circle, error) {
+func (s *StoreSource) circle(r *store.Snapshot, patient string) (Circle, error) {
 	var c Circle
 	_, id, _ := strings.Cut(patient, "/")
-	found, err := s.index("Patient", id, func(v store.IndexValues) { c.GeneralPractitioners = v.Refs("general-practitioner") })
+	found, err := index(r, "Patient", id, func(v store.IndexValues) { c.GeneralPractitioners = v.Refs("general-practitioner") })
 	if err != nil || !found {
 		return c, err
 	}
 	now := s.now().UnixMicro()
-	_, err = s.st.Search(refQuery("CareTeam", careTeamPatient, patient), func(_, id string, v store.IndexValues) bool {
+	_, err = r.Search(refQuery("CareTeam", careTeamPatient, patient), func(_ *store.Snapshot, _, id string, v store.IndexValues) bool {
 		if !slices.Contains(v.Tokens("status"), tokenActive) || !current(v.Dates("date"), now) {
 			return false
 		}
@@ -232,16 +242,14 @@ func current(periods [][2]int64, now int64) bool {
 
 // Stamp implements Consents: the sorted (id, version) pairs of the
 // patient's current Consents, read from the index in one snapshot.
-func (s *StoreSource) Stamp(_ context.Context, patient string) (string, error) {
-	return memoised(s, "s\x00"+patient, func() (string, error) { return s.stamp(patient) })
-}
-
-func (s *StoreSource) stamp(patient string) (string, error) {
-	hits, err := s.st.Search(refQuery("Consent", "patient", patient), nil)
-	if err != nil {
-		return "", err
-	}
-	return stampOf(hits), nil
+func (s *StoreSource) Stamp(ctx context.Context, patient string) (string, error) {
+	return memoised(ctx, s, "s\x00"+patient, func(r *store.Snapshot) (string, error) {
+		hits, err := r.Search(refQuery("Consent", "patient", patient), nil)
+		if err != nil {
+			return "", err
+		}
+		return stampOf(hits), nil
+	})
 }
 
 func stampOf(hits []store.Hit) string {
@@ -256,15 +264,27 @@ func stampOf(hits []store.Hit) string {
 	return string(b)
 }
 
-// Consents implements Consents: the versions named by the stamp, parsed.
-func (s *StoreSource) Consents(_ context.Context, patient string) ([]*cpb.Consent, string, error) {
-	hits, err := s.st.Search(refQuery("Consent", "patient", patient), nil)
+// Consents implements Consents: the versions named by the stamp, parsed,
+// read from one snapshot (the one ctx carries, else one of its own).
+func (s *StoreSource) Consents(ctx context.Context, patient string) (list []*cpb.Consent, stamp string, err error) {
+	if r := store.SnapshotFrom(ctx); r != nil {
+		return s.consents(r, patient)
+	}
+	err = s.st.View(func(r *store.Snapshot) error {
+		list, stamp, err = s.consents(r, patient)
+		return err
+	})
+	return list, stamp, err
+}
+
+func (s *StoreSource) consents(r *store.Snapshot, patient string) ([]*cpb.Consent, string, error) {
+	hits, err := r.Search(refQuery("Consent", "patient", patient), nil)
 	if err != nil {
 		return nil, "", err
 	}
 	out := make([]*cpb.Consent, 0, len(hits))
 	for _, h := range hits {
-		rec, err := s.st.VRead("Consent", h.ID, h.Version)
+		rec, err := r.VRead("Consent", h.ID, h.Version)
 		if err != nil {
 			return nil, "", fmt.Errorf("read Consent/%s: %w", h.ID, err)
 		}

@@ -68,6 +68,9 @@ type Config struct {
 	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
 	// detection (ingest.Config.ACKRetention).
 	HL7ACKRetention time.Duration
+	// InitialMmapSize is the address space the database is mapped with at
+	// start (store.Options.InitialMmapSize; 0: the store's default).
+	InitialMmapSize int
 }
 
 // Server is a configured Relais.
@@ -93,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log})
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log, InitialMmapSize: cfg.InitialMmapSize})
 	if err != nil {
 		return nil, err
 	}

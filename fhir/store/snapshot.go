@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Snapshot is one consistent read view of the store: every method sees the
+// same committed state, whatever commits meanwhile. It is valid only during
+// the View call that made it, on that call's goroutine.
+//
+// A Filter is passed the Snapshot its search runs in, and whatever it reads
+// to decide (a consent filter reads the patient's care team and Consents)
+// it must read through that Snapshot, never through the Store. A goroutine
+// that holds a read transaction must not begin another: when a writer has
+// to grow bbolt's memory map it waits for every open read transaction, and
+// the second one waits for the writer, so every read and write of the
+// process stops for good. The Store's own read methods each take a
+// snapshot of their own, so they are for code that holds none.
+type Snapshot struct {
+	s  *Store
+	tx *bolt.Tx
+}
+
+// View runs fn with a snapshot taken once the writes queued before the
+// call (inbox.go) are applied. The snapshot, and every byte slice its
+// methods document as the store's own, is valid only until fn returns.
+func (s *Store) View(fn func(r *Snapshot) error) error {
+	if err := s.await(); err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Snapshot{s: s, tx: tx}) })
+}
+
+// Generation identifies the committed state the snapshot reads: it is the
+// same for two snapshots exactly when no write committed between them, so
+// that a value derived from one snapshot can be reused in the other.
+func (r *Snapshot) Generation() uint64 { return uint64(r.tx.ID()) }
+
+// Generation is the generation of the state committed now.
+func (s *Store) Generation() (uint64, error) {
+	var g uint64
+	err := s.db.View(func(tx *bolt.Tx) error { g = uint64(tx.ID()); return nil })
+	return g, err
+}
+
+type snapshotKey struct{}
+
+// WithSnapshot returns ctx carrying r, for code called from inside a
+// Filter that reaches the store through interfaces taking only a context
+// (the consent engine's sources): it must read r, not open a snapshot of
+// its own (see Snapshot).
+func WithSnapshot(ctx context.Context, r *Snapshot) context.Context {
+	return context.WithValue(ctx, snapshotKey{}, r)
+}
+
+// SnapshotFrom returns the snapshot ctx carries (WithSnapshot), or nil.
+func SnapshotFrom(ctx context.Context) *Snapshot {
+	r, _ := ctx.Value(snapshotKey{}).(*Snapshot)
+	return r
+}
