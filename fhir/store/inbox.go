@@ -112,18 +112,17 @@ func (s *Store) await() error {
 }
 
 // Enqueue durably appends payload to the inbox and returns its sequence
-// number. extra runs first in the same transaction, for the caller's own
-// records (it must fail before writing anything, as TxOptions.Extra); its
-// error is Enqueue's, unchanged. Concurrent Enqueues share commits.
-func (s *Store) Enqueue(ctx context.Context, payload []byte, extra func(tx *bolt.Tx) error) (uint64, error) {
+// number. With ack, the message's ACK record is committed with it, unless
+// one is already stored for ack.Key: then nothing is queued and the error
+// is a *ResentError holding the stored record. Concurrent Enqueues share
+// commits.
+func (s *Store) Enqueue(ctx context.Context, payload []byte, ack *MessageACK) (uint64, error) {
 	var seq uint64
 	w := s.begin()
 	defer w.end()
 	err := s.commit(ctx, w, func(tx *bolt.Tx) error {
-		if extra != nil {
-			if err := extra(tx); err != nil {
-				return err
-			}
+		if err := putACK(tx, ack); err != nil {
+			return err
 		}
 		b := tx.Bucket(bucketInbox)
 		n, err := b.NextSequence()
@@ -138,6 +137,26 @@ func (s *Store) Enqueue(ctx context.Context, payload []byte, extra func(tx *bolt
 	}
 	raise(&s.inbox.enqueued, seq)
 	return seq, nil
+}
+
+// putACK stores ack's record and time entry, or fails with a
+// *ResentError before writing anything.
+func putACK(tx *bolt.Tx, ack *MessageACK) error {
+	if ack == nil {
+		return nil
+	}
+	key, ok := ackKey(ack.Key)
+	if !ok {
+		return nil // no key that could recognise a resend
+	}
+	acks := tx.Bucket(bucketHL7Ack)
+	if v := acks.Get(key); v != nil {
+		return &ResentError{Record: bytes.Clone(v)}
+	}
+	if err := tx.Bucket(bucketHL7AckTime).Put(ackTimeKey(ack.At, key), nil); err != nil {
+		return err
+	}
+	return acks.Put(key, ack.Record)
 }
 
 // Queued is one write in the inbox.
@@ -268,9 +287,6 @@ type Batch struct {
 	rejected map[uint64]bool
 }
 
-// Tx is the bbolt transaction, for the owner's own buckets (schema.go).
-func (b *Batch) Tx() *bolt.Tx { return b.tx }
-
 // Reject marks the queued entry seq as one that cannot be applied: it
 // leaves the inbox for the inboxfailed bucket, where an operator finds it.
 func (b *Batch) Reject(seq uint64) {
@@ -284,11 +300,11 @@ func (b *Batch) Reject(seq uint64) {
 // cannot commit.
 var ErrBatchBroken = errors.New("batch write failed")
 
-// Put stores PUT entries as TransactionWith does (KeepUnchanged as given),
-// against the state the batch has written so far. An error before any
-// write (an entry that cannot be rendered, two entries for one resource)
-// leaves the batch usable and nothing of entries written; a failed write
-// fails the whole batch.
+// Put stores PUT entries as TransactionWith does (KeepUnchanged as given,
+// event times kept and compared), against the state the batch has written
+// so far. An error before any write (an entry that cannot be rendered, two
+// entries for one resource) leaves the batch usable and nothing of entries
+// written; a failed write fails the whole batch.
 func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 	if b.broken != nil {
 		return nil, b.broken
@@ -296,21 +312,21 @@ func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
-	p, current, err := readPlan(b.tx, entries, keepUnchanged, nil)
+	p, err := readPlan(b.tx, entries, keepUnchanged, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.prepareAll(b.s, entries, current, b.now); err != nil {
+	if err := p.prepareAll(b.s, entries, b.now); err != nil {
 		return nil, err
 	}
-	for _, c := range p.changes {
-		if c == nil {
-			continue
-		}
-		if err := apply(b.tx, c); err != nil {
-			b.broken = errors.Join(ErrBatchBroken, err)
-			return nil, b.broken
-		}
+	return b.write(p)
+}
+
+// write applies p in the batch; a failure breaks it.
+func (b *Batch) write(p *txPlan) ([]TxResult, error) {
+	if err := p.write(b.tx); err != nil {
+		b.broken = errors.Join(ErrBatchBroken, err)
+		return nil, b.broken
 	}
 	return p.results, nil
 }
@@ -319,20 +335,18 @@ func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 // stamping, rendering and index extraction, the costly part of a write,
 // then run beside the commits instead of inside them. It plans against one
 // read snapshot plus what it planned so far, in order, so a resource that
-// several queued messages write is planned from version to version.
-// Batch.Apply writes a plan if its targets are still as planned, and plans
-// again in the transaction otherwise (a write that did not come through
-// the queue changed them meanwhile).
+// several queued messages write is planned from version to version, and
+// event time to event time. Batch.Apply writes a plan if its targets are
+// still as planned, and plans again in the transaction otherwise (a write
+// that did not come through the queue changed them meanwhile).
+//
+// A Planner holds a read transaction until Close: its owner must open no
+// other one meanwhile (see Snapshot).
 type Planner struct {
 	s       *Store
 	tx      *bolt.Tx
 	now     time.Time
-	overlay map[string]planned // current key -> state after the plans so far
-}
-
-type planned struct {
-	ptr pointer
-	cur *Record // nil when absent or deleted
+	overlay map[string]planState // current key -> state after the plans so far
 }
 
 // Planned is one entry list prepared by a Planner.
@@ -348,11 +362,8 @@ func (s *Store) Planner() (*Planner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Planner{s: s, tx: tx, now: s.now(), overlay: map[string]planned{}}, nil
+	return &Planner{s: s, tx: tx, now: s.now(), overlay: map[string]planState{}}, nil
 }
-
-// Tx is the snapshot, for the owner's own buckets.
-func (p *Planner) Tx() *bolt.Tx { return p.tx }
 
 // Close releases the snapshot.
 func (p *Planner) Close() { _ = p.tx.Rollback() }
@@ -363,19 +374,22 @@ func (p *Planner) Put(entries []TxEntry, keepUnchanged bool) (*Planned, error) {
 	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
-	tp, current, err := readPlan(p.tx, entries, keepUnchanged, p.overlay)
+	tp, err := readPlan(p.tx, entries, keepUnchanged, p.overlay)
 	if err != nil {
 		return nil, err
 	}
-	if err := tp.prepareAll(p.s, entries, current, p.now); err != nil {
+	if err := tp.prepareAll(p.s, entries, p.now); err != nil {
 		return nil, err
 	}
-	for i, c := range tp.changes {
-		if c != nil {
-			p.overlay[string(tp.keys[i])] = planned{
-				ptr: pointer{version: c.version, lastUpdated: c.lastUpdated}, cur: c.record(),
-			}
+	for i := range entries {
+		st := planState{ptr: tp.expect[i], cur: tp.results[i].Record, eventTime: tp.readTime[i]}
+		if c := tp.changes[i]; c != nil {
+			st.ptr = pointer{version: c.version, lastUpdated: c.lastUpdated}
 		}
+		if t := tp.writeTime[i]; t != noTime {
+			st.eventTime = t
+		}
+		p.overlay[string(tp.keys[i])] = st
 	}
 	return &Planned{entries: entries, keep: keepUnchanged, plan: tp}, nil
 }
@@ -386,27 +400,12 @@ func (b *Batch) Apply(pl *Planned) ([]TxResult, error) {
 	if b.broken != nil {
 		return nil, b.broken
 	}
-	cur := b.tx.Bucket(bucketCurrent)
-	for i, k := range pl.plan.keys {
-		var have pointer
-		if pv := cur.Get(k); pv != nil {
-			var err error
-			if have, err = decodePointer(pv); err != nil {
-				return nil, err
-			}
-		}
-		if have != pl.plan.expect[i] {
-			return b.Put(pl.entries, pl.keep)
-		}
+	ok, err := pl.plan.current(b.tx)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range pl.plan.changes {
-		if c == nil {
-			continue
-		}
-		if err := apply(b.tx, c); err != nil {
-			b.broken = errors.Join(ErrBatchBroken, err)
-			return nil, b.broken
-		}
+	if !ok {
+		return b.Put(pl.entries, pl.keep)
 	}
-	return pl.plan.results, nil
+	return b.write(pl.plan)
 }

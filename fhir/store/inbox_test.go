@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -160,7 +161,7 @@ func TestBatchRejectAndFailures(t *testing.T) {
 		t.Error(err)
 	}
 	var failed []string
-	s.DB().View(func(tx *bolt.Tx) error {
+	s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketInboxFailed).ForEach(func(k, v []byte) error {
 			failed = append(failed, string(v))
 			return nil
@@ -244,19 +245,70 @@ func TestRetryAndDiscardFailed(t *testing.T) {
 	}
 }
 
-// TestEnqueueExtraRefuses: an error from extra queues nothing and is
-// returned unchanged.
-func TestEnqueueExtraRefuses(t *testing.T) {
+// TestEnqueueResent: a message whose ACK record is stored already is not
+// queued, and the error holds the stored record; forgetting the record
+// (a message set aside) lets the message be queued again.
+func TestEnqueueResent(t *testing.T) {
 	s := openTest(t)
-	no := errors.New("no")
-	if _, err := s.Enqueue(context.Background(), []byte("x"), func(*bolt.Tx) error { return no }); !errors.Is(err, no) {
-		t.Fatalf("err %v", err)
+	ctx := context.Background()
+	k := MessageKey{App: "HIS", Facility: "CHU", Control: "42"}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	seq, err := s.Enqueue(ctx, []byte("x"), &MessageACK{Key: k, At: at, Record: []byte("ack-1")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if q, _ := s.Queued(); len(q) != 0 {
-		t.Errorf("queued %d", len(q))
+	var re *ResentError
+	if _, err := s.Enqueue(ctx, []byte("y"), &MessageACK{Key: k, At: at, Record: []byte("ack-2")}); !errors.As(err, &re) || string(re.Record) != "ack-1" {
+		t.Fatalf("resend: %v, want a ResentError with the first record", err)
 	}
-	if _, err := s.Read("Patient", "p"); outcome.KindOf(err) != outcome.NotFound {
-		t.Errorf("read waits for a refused entry: %v", err)
+	if q, _ := s.Queued(); len(q) != 1 {
+		t.Errorf("queued %d, want the first message only", len(q))
+	}
+	if rec, err := s.StoredACK(k); err != nil || string(rec) != "ack-1" {
+		t.Errorf("StoredACK = %q, %v", rec, err)
+	}
+	err = s.ApplyQueued(ctx, []uint64{seq}, func(b *Batch) error {
+		b.Reject(seq)
+		return b.ForgetACK(k, at)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, tm, _ := s.ACKCounts(); n != 0 || tm != 0 {
+		t.Errorf("after ForgetACK: %d records, %d time entries", n, tm)
+	}
+	if _, err := s.Enqueue(ctx, []byte("y"), &MessageACK{Key: k, At: at, Record: []byte("ack-2")}); err != nil {
+		t.Errorf("enqueue after the record was forgotten: %v", err)
+	}
+}
+
+// TestPruneACKsInChunks: more expired records than one transaction deletes
+// are all deleted, the younger ones kept.
+func TestPruneACKsInChunks(t *testing.T) {
+	s := openTest(t)
+	const expired, younger = 2*pruneChunk + 345, 10
+	now := time.Date(2026, 3, 5, 9, 0, 0, 0, time.UTC)
+	base := now.Add(-2 * time.Hour)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range expired + younger {
+			at := base.Add(time.Duration(i) * time.Microsecond)
+			if i >= expired {
+				at = now.Add(-time.Minute)
+			}
+			if err := putACK(tx, &MessageACK{Key: MessageKey{"HIS", "CHU", fmt.Sprintf("%06d", i)}, At: at, Record: []byte{1}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneACKs(context.Background(), now.Add(-time.Hour)); n != expired || err != nil {
+		t.Errorf("PruneACKs = %d, %v; want %d", n, err, expired)
+	}
+	if a, tm, _ := s.ACKCounts(); a != younger || tm != younger {
+		t.Errorf("%d ACK records and %d time entries left, want %d", a, tm, younger)
 	}
 }
 

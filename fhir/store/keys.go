@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/relais-health/relais/fhir/search"
 )
@@ -349,4 +351,42 @@ func decodeKeys(b []byte) ([][]byte, error) {
 		b = b[w+int(n):]
 	}
 	return out, nil
+}
+
+// timeKey is an instant as a key part: Unix µs, 8 bytes big-endian with the
+// sign bit flipped, so that keys sort by time (the same as date index
+// bounds). Event times, ACK record times and decision times use it.
+func timeKey(t time.Time) []byte { return i64key(t.UnixMicro()) }
+
+func timeOf(b []byte) time.Time { return time.UnixMicro(i64of(b)).UTC() }
+
+// eventTimeKey is the eventtime key of a resource: its current key.
+func eventTimeKey(typ, id string) []byte { return currentKey(typ, id) }
+
+// ackKey is the hl7ack key of an HL7 v2 message: MSH-3 0 MSH-4 0 MSH-10,
+// as sent (escapes kept). ok is false when a part holds a zero byte, which
+// would make two messages' keys collide.
+func ackKey(k MessageKey) (key []byte, ok bool) {
+	if strings.ContainsRune(k.App, 0) || strings.ContainsRune(k.Facility, 0) || strings.ContainsRune(k.Control, 0) {
+		return nil, false
+	}
+	key = make([]byte, 0, len(k.App)+len(k.Facility)+len(k.Control)+2)
+	key = append(append(key, k.App...), 0)
+	key = append(append(key, k.Facility...), 0)
+	return append(key, k.Control...), true
+}
+
+// ackTimeKey is the hl7acktime key of an ACK record written at t: time(8)
+// then the record's hl7ack key.
+func ackTimeKey(t time.Time, key []byte) []byte { return append(timeKey(t), key...) }
+
+// decisionKey is the consentlog key of a decision: time(8) then its ID.
+func decisionKey(t time.Time, id string) []byte { return append(timeKey(t), id...) }
+
+// decisionIndexKey is a consentlogidx key: kind(1) ('p' patient, 'a' actor,
+// 'b' break-the-glass with an empty ref) ref 0 then the consentlog key.
+func decisionIndexKey(kind byte, ref string, key []byte) []byte {
+	k := make([]byte, 0, 2+len(ref)+len(key))
+	k = append(append(append(k, kind), ref...), 0)
+	return append(k, key...)
 }

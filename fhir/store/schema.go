@@ -29,6 +29,20 @@ import (
 //	inboxfailed seq(8) -> payload: a queued write its owner could not
 //	          apply (Batch.Reject), kept until an operator applies it
 //	          again (RetryFailed) or drops it (DiscardFailed)
+//	hl7ack    MSH-3 0 MSH-4 0 MSH-10 -> the ACK record of a committed HL7 v2
+//	          message, the owner's bytes (hl7ack.go: resend detection),
+//	          written in the same transaction as the message (Enqueue)
+//	hl7acktime time(8) hl7ack key -> empty: when each ACK record was
+//	          written, so that records past their retention are found
+//	          without a scan (PruneACKs)
+//	eventtime type 0 id -> time(8): the event time (HL7 v2 EVN-2, else MSH-7)
+//	          of the newest event that wrote the resource (TxEntry.EventTime:
+//	          an older event never overwrites it)
+//	consentlog    time(8) decisionID -> the owner's decision record
+//	              (decisions.go: append-only)
+//	consentlogidx 'p' patient 0 time(8) decisionID | 'a' actor 0 time(8)
+//	              decisionID | 'b' 0 time(8) decisionID (break-the-glass) -> empty:
+//	              the consentlog key follows the prefix
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
@@ -41,22 +55,8 @@ import (
 // without a new version: a relais that does not know it only keeps ACK
 // records longer.
 //
-// Buckets kept by gateway packages through DB(), written in the same
-// transaction as the data they describe (TxOptions.Extra):
-//
-//	hl7ack    sendingApp 0 sendingFacility 0 controlID -> the ACK record of a
-//	          committed HL7 v2 message (gateway/ingest: resend detection)
-//	hl7acktime time(8) hl7ack key -> empty: when each ACK record was
-//	          written (Unix µs, sign bit flipped), so that records past
-//	          their retention are found without a scan (gateway/ingest)
-//	eventtime type 0 id  -> int64 BE (Unix µs, sign bit flipped): the event
-//	          time (EVN-2, else MSH-7) of the newest HL7 v2 message that wrote
-//	          the resource (gateway/ingest: older events never overwrite)
-//	consentlog    time(8) decisionID -> JSON decision record (gateway/consent:
-//	              append-only; time is Unix µs BE with the sign bit flipped)
-//	consentlogidx 'p' patient 0 time(8) decisionID | 'a' actor 0 time(8)
-//	              decisionID | 'b' 0 time(8) decisionID (break-the-glass) -> empty:
-//	              the consentlog key follows the prefix
+// Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
+// sign bit flipped.
 var (
 	bucketMeta     = []byte("meta")
 	bucketCurrent  = []byte("current")
@@ -69,19 +69,16 @@ var (
 	bucketInbox       = []byte("inbox")
 	bucketInboxFailed = []byte("inboxfailed")
 
-	// BucketHL7Ack, BucketHL7AckTime and BucketEventTime belong to
-	// gateway/ingest.
-	BucketHL7Ack     = []byte("hl7ack")
-	BucketHL7AckTime = []byte("hl7acktime")
-	BucketEventTime  = []byte("eventtime")
+	bucketHL7Ack     = []byte("hl7ack")
+	bucketHL7AckTime = []byte("hl7acktime")
+	bucketEventTime  = []byte("eventtime")
 
-	// BucketConsentLog and BucketConsentLogIdx belong to gateway/consent.
-	BucketConsentLog    = []byte("consentlog")
-	BucketConsentLogIdx = []byte("consentlogidx")
+	bucketConsentLog    = []byte("consentlog")
+	bucketConsentLogIdx = []byte("consentlogidx")
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
-		BucketHL7Ack, BucketHL7AckTime, BucketEventTime, BucketConsentLog, BucketConsentLogIdx}
+		bucketHL7Ack, bucketHL7AckTime, bucketEventTime, bucketConsentLog, bucketConsentLogIdx}
 
 	keyStorageVersion = []byte("storage-version")
 )

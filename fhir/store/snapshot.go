@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -31,6 +32,20 @@ func (s *Store) View(fn func(r *Snapshot) error) error {
 		return err
 	}
 	return s.db.View(func(tx *bolt.Tx) error { return fn(&Snapshot{s: s, tx: tx}) })
+}
+
+// view is View without waiting for queued writes, for records the inbox
+// does not touch (ACK records, the decision log). A closed store is
+// ErrClosed.
+func (s *Store) view(fn func(r *Snapshot) error) error {
+	if !s.Ready() {
+		return ErrClosed
+	}
+	err := s.db.View(func(tx *bolt.Tx) error { return fn(&Snapshot{s: s, tx: tx}) })
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
 // Generation identifies the committed state the snapshot reads: it is the

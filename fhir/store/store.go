@@ -212,17 +212,6 @@ func (s *Store) Ready() bool {
 	}
 }
 
-// DB exposes the bbolt handle to packages that keep their own buckets in the
-// same file (declared in schema.go). Use View/Update only.
-func (s *Store) DB() *bolt.DB { return s.db }
-
-// UpdateOwn runs fn in a write transaction of its own, through the writer,
-// for the caller's own buckets (schema.go) when no resource changes with
-// them (housekeeping such as retention). An error from fn commits nothing.
-func (s *Store) UpdateOwn(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	return s.commit(ctx, nil, fn, true)
-}
-
 // commit queues fn for the writer and waits until it is durably committed
 // (or has failed). Once queued, a write is waited for even if ctx ends, so
 // the caller never reports failure for data that was stored. w (may be

@@ -27,12 +27,25 @@ type TxEntry struct {
 	// IfAbsent makes a PUT create only: when Type/id exists (and is not
 	// deleted) nothing is written and the result is its current version.
 	IfAbsent bool
+	// EventTime, when set, is the time of the event the PUT comes from
+	// (HL7 v2 EVN-2, else MSH-7), for the writes that take it
+	// (TransactionWith, Batch.Put, Planner.Put). The store keeps, per
+	// resource, the time of the newest event that wrote it: a PUT from an
+	// older event is not applied (its result is the current version, with
+	// Older set), and a Provenance among the same entries no longer claims
+	// it as a target (Provenance.target names what the activity wrote:
+	// https://hl7.org/fhir/R4/provenance-definitions.html#Provenance.target).
+	// Equal times apply in order. A zero EventTime is not ordered.
+	EventTime time.Time
 }
 
 // TxResult is the outcome of one entry.
 type TxResult struct {
 	Status string  // "201 Created", "200 OK", "204 No Content"
 	Record *Record // the version written or read (nil for a no-op delete)
+	// Older: nothing was written, a newer event's version stands
+	// (TxEntry.EventTime).
+	Older bool
 }
 
 // txOrder is FHIR's processing order for transactions:

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
@@ -17,13 +21,6 @@ import (
 
 // TxOptions extend a transaction of PUTs (TransactionWith).
 type TxOptions struct {
-	// Extra runs in the same bbolt write transaction as the entries, after
-	// their preconditions were checked and before any of them is written,
-	// so that a caller keeps records of its own (in buckets declared in
-	// schema.go) atomically with the data. The transaction may be shared
-	// with other writers: Extra must return an error only before it has
-	// written anything. Its error is TransactionWith's, unchanged.
-	Extra func(tx *bolt.Tx) error
 	// KeepUnchanged makes a PUT whose resource equals the current version
 	// (apart from meta.versionId and meta.lastUpdated) write nothing: its
 	// result is the current version, "200 OK". Resources that a source
@@ -50,7 +47,7 @@ func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOpti
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return p.apply(tx, o.Extra) }, false)
+		err = s.commit(ctx, w, p.apply, false)
 		if err == errStale {
 			continue
 		}
@@ -62,14 +59,23 @@ func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOpti
 	return nil, outcome.New(outcome.Conflict, "resources are being updated concurrently")
 }
 
-// txPlan is a prepared transaction of PUTs: per entry the pointer it was
-// prepared against and either a change to apply or (kept) nothing.
+// txPlan is a prepared transaction of PUTs: per entry the pointer and the
+// event time it was prepared against, and either a change to apply or
+// (kept) nothing.
 type txPlan struct {
 	keys    [][]byte
 	expect  []pointer
 	changes []*change // nil: the entry keeps the current version
 	results []TxResult
+	// The event time stored when planned (noTime: none), whether the entry
+	// is ordered (has an EventTime), and the time to store (noTime: none,
+	// the entry is older or not ordered).
+	readTime, writeTime []int64
+	ordered             []bool
 }
+
+// noTime stands for "no event time" in txPlan.
+const noTime = math.MinInt64
 
 // checkPuts accepts PUT entries with a resource and a valid Type/id, each
 // resource once: what TransactionWith and the inbox's batches take.
@@ -86,63 +92,123 @@ func checkPuts(entries []TxEntry) error {
 // entry outside any transaction.
 func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
 	var p *txPlan
-	var current []*Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		p, current, err = readPlan(tx, entries, keepUnchanged, nil)
+		p, err = readPlan(tx, entries, keepUnchanged, nil)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := p.prepareAll(s, entries, current, s.now()); err != nil {
+	if err := p.prepareAll(s, entries, s.now()); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// readPlan reads in tx the pointer of every target and, where an entry may
-// keep it (IfAbsent, keepUnchanged), its current version. A target in
-// overlay (may be nil) is read from there instead (Planner).
-func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool, overlay map[string]planned) (*txPlan, []*Record, error) {
-	p := &txPlan{
-		keys: make([][]byte, len(entries)), expect: make([]pointer, len(entries)),
-		changes: make([]*change, len(entries)), results: make([]TxResult, len(entries)),
-	}
-	current := make([]*Record, len(entries))
-	cur := tx.Bucket(bucketCurrent)
-	for i, e := range entries {
-		p.keys[i] = currentKey(e.Type, e.ID)
-		if st, ok := overlay[string(p.keys[i])]; ok {
-			p.expect[i], current[i] = st.ptr, st.cur
-			continue
-		}
-		pv := cur.Get(p.keys[i])
-		if pv == nil {
-			continue
-		}
-		ptr, err := decodePointer(pv)
-		if err != nil {
-			return nil, nil, err
-		}
-		p.expect[i] = ptr
-		if !ptr.deleted && (e.IfAbsent || keepUnchanged) {
-			if current[i], err = readVersion(tx, e.Type, e.ID, ptr.version); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	return p, current, nil
+// planState is what planning reads of one target: its pointer, its current
+// version when an entry may keep it (nil when absent or deleted), and its
+// event time (noTime: none).
+type planState struct {
+	ptr       pointer
+	cur       *Record
+	eventTime int64
 }
 
-// prepareAll prepares every entry against what readPlan found.
-func (p *txPlan) prepareAll(s *Store, entries []TxEntry, current []*Record, now time.Time) error {
+// readPlan reads in tx the state of every target, from overlay (may be
+// nil) when planned there already (Planner), and decides which entries are
+// older than the events stored.
+func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool, overlay map[string]planState) (*txPlan, error) {
+	n := len(entries)
+	p := &txPlan{
+		keys: make([][]byte, n), expect: make([]pointer, n), changes: make([]*change, n),
+		results: make([]TxResult, n), readTime: make([]int64, n), writeTime: make([]int64, n),
+		ordered: make([]bool, n),
+	}
+	cur, times := tx.Bucket(bucketCurrent), tx.Bucket(bucketEventTime)
 	for i, e := range entries {
-		if err := p.prepareEntry(s, i, e, current[i], now); err != nil {
+		p.keys[i] = currentKey(e.Type, e.ID)
+		p.readTime[i], p.writeTime[i] = noTime, noTime
+		st, ok := overlay[string(p.keys[i])]
+		if !ok {
+			var err error
+			want := keepUnchanged || e.IfAbsent || !e.EventTime.IsZero()
+			if st, err = readState(tx, cur, times, e, p.keys[i], want); err != nil {
+				return nil, err
+			}
+		}
+		p.expect[i], p.readTime[i], p.results[i].Record = st.ptr, st.eventTime, st.cur
+		if e.EventTime.IsZero() {
+			continue
+		}
+		p.ordered[i] = true
+		at := e.EventTime.UnixMicro()
+		if st.eventTime != noTime && st.eventTime > at {
+			p.results[i] = TxResult{Status: "200 OK", Record: st.cur, Older: true}
+			continue
+		}
+		p.writeTime[i] = at
+	}
+	return p, nil
+}
+
+// readState reads the state of entry e's target (key) in tx; its current
+// version only when wanted.
+func readState(tx *bolt.Tx, cur, times *bolt.Bucket, e TxEntry, key []byte, want bool) (planState, error) {
+	st := planState{eventTime: noTime}
+	if v := times.Get(key); len(v) == 8 {
+		st.eventTime = i64of(v)
+	}
+	pv := cur.Get(key)
+	if pv == nil {
+		return st, nil
+	}
+	var err error
+	if st.ptr, err = decodePointer(pv); err != nil {
+		return st, err
+	}
+	if want && !st.ptr.deleted {
+		st.cur, err = readVersion(tx, e.Type, e.ID, st.ptr.version)
+	}
+	return st, err
+}
+
+// prepareAll prepares every entry against what readPlan found (the
+// current versions it left in the results); a Provenance no longer claims
+// the entries found older.
+func (p *txPlan) prepareAll(s *Store, entries []TxEntry, now time.Time) error {
+	older := map[string]bool{}
+	for i, e := range entries {
+		if p.results[i].Older {
+			older[e.Type+"/"+e.ID] = true
+		}
+	}
+	for i, e := range entries {
+		if p.results[i].Older {
+			continue
+		}
+		cur := p.results[i].Record
+		p.results[i].Record = nil
+		if len(older) > 0 {
+			e.Resource = withoutTargets(e.Resource, older)
+		}
+		if err := p.prepareEntry(s, i, e, cur, now); err != nil {
 			return entryFailed(i, err)
 		}
 	}
 	return nil
+}
+
+// withoutTargets returns res, or a copy of it without the targets in drop
+// when it is a Provenance that claims some.
+func withoutTargets(res proto.Message, drop map[string]bool) proto.Message {
+	prov, ok := res.(*provpb.Provenance)
+	if !ok || !slices.ContainsFunc(prov.Target, func(t *dtpb.Reference) bool { return drop[resource.RefString(t)] }) {
+		return res
+	}
+	prov = proto.Clone(prov).(*provpb.Provenance)
+	prov.Target = slices.DeleteFunc(prov.Target, func(t *dtpb.Reference) bool { return drop[resource.RefString(t)] })
+	return prov
 }
 
 func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.Time) error {
@@ -236,28 +302,38 @@ func (c *sameCache) put(key string, cur *Record, sum [32]byte) {
 	c.m[key] = sameEntry{version: cur.Version, lastUpdated: cur.LastUpdated, sum: sum}
 }
 
-// apply runs in the writer's transaction: every target must still be as
-// planned (else errStale, before anything is written), then extra, then
-// the writes.
-func (p *txPlan) apply(tx *bolt.Tx, extra func(*bolt.Tx) error) error {
-	cur := tx.Bucket(bucketCurrent)
+// current reports whether every target in tx is still as p was planned
+// against: the same pointer and the same event time.
+func (p *txPlan) current(tx *bolt.Tx) (bool, error) {
+	cur, times := tx.Bucket(bucketCurrent), tx.Bucket(bucketEventTime)
 	for i, k := range p.keys {
 		var have pointer
 		if pv := cur.Get(k); pv != nil {
 			var err error
 			if have, err = decodePointer(pv); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if have != p.expect[i] {
-			return errStale
+			return false, nil
+		}
+		if !p.ordered[i] {
+			continue
+		}
+		t := int64(noTime)
+		if v := times.Get(k); len(v) == 8 {
+			t = i64of(v)
+		}
+		if t != p.readTime[i] {
+			return false, nil
 		}
 	}
-	if extra != nil {
-		if err := extra(tx); err != nil {
-			return err
-		}
-	}
+	return true, nil
+}
+
+// write applies p's changes and stores the event times of the entries it
+// did not find older.
+func (p *txPlan) write(tx *bolt.Tx) error {
 	for _, c := range p.changes {
 		if c == nil {
 			continue
@@ -266,5 +342,26 @@ func (p *txPlan) apply(tx *bolt.Tx, extra func(*bolt.Tx) error) error {
 			return err
 		}
 	}
+	times := tx.Bucket(bucketEventTime)
+	for i, t := range p.writeTime {
+		if t != noTime {
+			if err := times.Put(p.keys[i], i64key(t)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// apply runs in the writer's transaction: every target must still be as
+// planned (else errStale, before anything is written), then the writes.
+func (p *txPlan) apply(tx *bolt.Tx) error {
+	ok, err := p.current(tx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errStale
+	}
+	return p.write(tx)
 }

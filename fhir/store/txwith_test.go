@@ -3,10 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
+	"time"
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
@@ -85,37 +85,59 @@ func TestTransactionWith(t *testing.T) {
 	}
 }
 
-func TestTransactionWithExtra(t *testing.T) {
+// TestEventTimeOrdering: a PUT from an older event than the one that last
+// wrote its target is not applied, and the Provenance written with it no
+// longer claims it; an equal or newer event applies; entries without an
+// event time are not ordered.
+func TestEventTimeOrdering(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
 	ctx := context.Background()
-	bucket := BucketHL7Ack
-	key := []byte("app\x00fac\x00ctl1")
-	extra := func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		if b.Get(key) != nil {
-			return outcome.New(outcome.Conflict, "duplicate")
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	write := func(at time.Time, gender string) []TxResult {
+		t.Helper()
+		p := putEntry(t, `{"resourceType":"Patient","id":"p1","gender":"`+gender+`"}`)
+		p.EventTime = at
+		prov := putEntry(t, `{"resourceType":"Provenance","id":"prov-`+gender+`","recorded":"2026-03-01T10:00:00Z","agent":[{"who":{"display":"x"}}],"target":[{"reference":"Patient/p1"},{"reference":"Binary/b"}]}`)
+		rs, err := s.TransactionWith(ctx, []TxEntry{p, prov}, TxOptions{KeepUnchanged: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return b.Put(key, []byte("ack"))
+		return rs
 	}
-	entries := func() []TxEntry {
-		return []TxEntry{putEntry(t, `{"resourceType":"Patient","id":"p1","gender":"female"}`)}
+	gender := func() string {
+		t.Helper()
+		rec, err := s.Read("Patient", "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(rec.JSON)
 	}
-	if _, err := s.TransactionWith(ctx, entries(), TxOptions{Extra: extra}); err != nil {
+	write(t0, "female")
+	if rs := write(t0.Add(-time.Minute), "male"); !rs[0].Older || rs[0].Record.Version != 1 || rs[1].Older {
+		t.Errorf("older event: results %+v %+v, want the patient kept at v1", rs[0], rs[1])
+	}
+	if g := gender(); !strings.Contains(g, "female") {
+		t.Errorf("an older event overwrote the patient: %s", g)
+	}
+	prov, err := s.Read("Provenance", "prov-male")
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.TransactionWith(ctx, entries(), TxOptions{Extra: extra})
-	if outcome.KindOf(err) != outcome.Conflict {
-		t.Fatalf("second transaction: %v, want the Extra's conflict", err)
+	if strings.Contains(string(prov.JSON), "Patient/p1") || !strings.Contains(string(prov.JSON), "Binary/b") {
+		t.Errorf("the older event's Provenance still claims the patient, or lost its other target: %s", prov.JSON)
 	}
-	rec, err := s.Read("Patient", "p1")
-	if err != nil || rec.Version != 1 {
-		t.Fatalf("patient after refused transaction: %v %v, want version 1", rec, err)
+	if rs := write(t0, "other"); rs[0].Older || rs[0].Record.Version != 2 {
+		t.Errorf("equal time: %+v, want applied as v2", rs[0])
 	}
-	var got []byte
-	_ = s.DB().View(func(tx *bolt.Tx) error { got = append(got, tx.Bucket(bucket).Get(key)...); return nil })
-	if string(got) != "ack" {
-		t.Errorf("extra record %q", got)
+	// Without an event time the PUT is not ordered.
+	p := putEntry(t, `{"resourceType":"Patient","id":"p1","gender":"unknown"}`)
+	if rs, err := s.TransactionWith(ctx, []TxEntry{p}, TxOptions{}); err != nil || rs[0].Older {
+		t.Fatalf("unordered PUT: %+v %v", rs, err)
+	}
+	// The stored event time stays the newest ordered one.
+	if rs := write(t0.Add(-time.Second), "male"); !rs[0].Older {
+		t.Error("an unordered PUT reset the stored event time")
 	}
 }
 

@@ -47,8 +47,10 @@ provision naming the label. Unlabelled resources take [category.Default].
 
 Facts come through small interfaces ([Directory], [CareTeams], [Consents]);
 [StoreSource] implements them over the FHIR store, reading search indexes
-rather than JSON, and memoises its answers under the bbolt transaction ID
-they were read after (reused only while no write has committed since).
+rather than JSON, and memoises its answers under the generation of the
+store snapshot they were read from (reused only while no write has
+committed since). Inside a search it reads the search's own snapshot
+(store.WithSnapshot): a read transaction never opens a second one.
 Compiled Consents are cached per patient and revalidated on every decision
 against the (id, version) set of the patient's Consents, so a revocation is
 seen by the very next decision.
@@ -57,7 +59,7 @@ seen by the very next decision.
 resolves the actor once and specialises each Consent's rule tree to the
 request (actor, purpose, action, clock), so that per resource only the data
 criteria run, on the few index values they need. [Log] keeps the
-append-only decision record in bbolt; [Validate] checks a Consent before it
+append-only decision record in the store; [Validate] checks a Consent before it
 is written; and [CodeSystem] publishes the data-category code system.
 
 # Caveats

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -9,13 +8,7 @@ import (
 	"errors"
 	"time"
 
-	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
-	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
-	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/relais-health/relais/fhir/outcome"
-	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/mappings/hl7v2"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
@@ -25,12 +18,12 @@ import (
 //
 //   - Resends. A message whose sender (MSH-3, MSH-4) and control ID (MSH-10)
 //     were already committed is answered with the ACK bytes sent the first
-//     time, and nothing is stored. The ACK record is written in the same
-//     bbolt transaction as the data (store.BucketHL7Ack), so an ACK exists
-//     if and only if the data does.
+//     time, and nothing is stored. The ACK record is committed with the
+//     message (store.Enqueue), so an ACK exists if and only if the data
+//     does.
 //   - Ordering. Each resource an HL7 v2 message writes remembers the event
-//     time of that message (EVN-2, else MSH-7; store.BucketEventTime). A PUT
-//     from an older event is not applied: the resource keeps its newer
+//     time of that message (EVN-2, else MSH-7; store.TxEntry.EventTime). A
+//     PUT from an older event is not applied: the resource keeps its newer
 //     version, the Provenance of the message no longer claims it, and the
 //     message is still accepted (its data is not wrong, only superseded).
 //     Equal times apply in arrival order. A message without an event time
@@ -75,11 +68,6 @@ type Reply struct {
 	Writes []string
 }
 
-// resentError carries the stored ACK record found inside the transaction.
-type resentError struct{ rec []byte }
-
-func (resentError) Error() string { return "message already committed" }
-
 // HL7v2 maps an HL7 v2 message, stores it unless it is a resend and
 // returns the reply to send. Problems with the message become AE/AR (CE/CR)
 // replies, not errors. The error is for what a transport must not
@@ -111,17 +99,18 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 	}
 	entries, err := Entries(cv.Result)
 	if err == nil {
+		order(entries, cv.Header)
 		err = authorize(authz, entries)
 	}
 	if err == nil {
 		err = in.enqueue(ctx, r, msg, cv, entries, key, data, received)
 	}
-	var re resentError
+	var re *store.ResentError
 	switch {
 	case err == nil:
 		return r, nil
 	case errors.As(err, &re):
-		return r.resent(msg, re.rec), nil
+		return r.resent(msg, re.Record), nil
 	case outcome.KindOf(err) == outcome.Forbidden, outcome.KindOf(err) == outcome.Busy:
 		return nil, err
 	}
@@ -131,27 +120,17 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 
 // enqueue commits the message to the store's inbox with its ACK record,
 // then hands it to the queue that writes its resources.
-func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv *hl7v2.Converted, entries []store.TxEntry, key, data []byte, received time.Time) error {
+func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv *hl7v2.Converted, entries []store.TxEntry, key *store.MessageKey, data []byte, received time.Time) error {
 	r.buildACKs(in.acker, msg)
-	rec := encodeACKRecord(r)
-	extra := func(tx *bolt.Tx) error {
-		if key == nil {
-			return nil
-		}
-		b := tx.Bucket(store.BucketHL7Ack)
-		if v := b.Get(key); v != nil {
-			return resentError{bytes.Clone(v)}
-		}
-		if err := tx.Bucket(store.BucketHL7AckTime).Put(ackTimeKey(received, key), nil); err != nil {
-			return err
-		}
-		return b.Put(key, rec)
+	var ack *store.MessageACK
+	if key != nil {
+		ack = &store.MessageACK{Key: *key, At: received, Record: encodeACKRecord(r)}
 	}
 	q := in.queue()
 	if err := q.admit(ctx); err != nil {
 		return err
 	}
-	seq, err := in.store.Enqueue(ctx, encodeQueued(received, data), extra)
+	seq, err := in.store.Enqueue(ctx, encodeQueued(received, data), ack)
 	if err != nil {
 		return err
 	}
@@ -169,97 +148,43 @@ func refs(entries []store.TxEntry) []string {
 	return out
 }
 
-// applyMessage writes one queued message in b: its entries, minus those a
-// newer event already wrote (their event times are read and written in the
-// same transaction, so arrival order decides between equal times). It
-// returns how many resources were kept at their newer version.
+// applyMessage writes one queued message in b, and returns how many
+// resources kept a newer event's version.
 func applyMessage(b *store.Batch, q *queued) (older int, err error) {
-	at := q.header.EventTime
-	ordered := ordered(q.entries, q.header)
-	et := b.Tx().Bucket(store.BucketEventTime)
-	times := map[string]time.Time{}
-	for _, e := range q.entries {
-		if v := et.Get(timeKey(e)); v != nil && ordered[e.Type+"/"+e.ID] {
-			times[e.Type+"/"+e.ID] = decodeTime(v)
-		}
-	}
-	kept, olderSet := planOrder(q.entries, ordered, times, at)
-	if len(olderSet) > 0 {
-		dropTargets(kept, olderSet)
-	}
-	if _, err := b.Put(kept, true); err != nil {
-		return 0, err
-	}
-	if !at.IsZero() {
-		for _, e := range kept {
-			if ordered[e.Type+"/"+e.ID] {
-				if err := et.Put(timeKey(e), encodeTime(at)); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	return len(q.entries) - len(kept), nil
+	results, err := b.Put(q.entries, true)
+	return countOlder(results), err
 }
 
-// ordered marks the entries subject to event ordering: all but an MDM's
-// Encounter, which is only created when absent (see the package rules), and
-// the message's own record (its source Binary, its Provenance, its
-// warnings), whose ids come from the message itself: no other message
-// writes them (a resend is answered before mapping), so they have no
-// newer version to protect and need no event time kept.
-func ordered(entries []store.TxEntry, h hl7v2.Header) map[string]bool {
-	out := make(map[string]bool, len(entries))
-	for i := range entries {
-		ref := entries[i].Type + "/" + entries[i].ID
-		switch {
-		case h.MessageCode == "MDM" && ref == h.Encounter:
-			entries[i].IfAbsent = true
-			continue
-		case ownRecord[entries[i].Type]:
-			continue
+func countOlder(results []store.TxResult) int {
+	n := 0
+	for _, r := range results {
+		if r.Older {
+			n++
 		}
-		out[ref] = true
 	}
-	return out
+	return n
+}
+
+// order marks the entries subject to event ordering with the message's
+// event time: all but an MDM's Encounter, which is only created when
+// absent (see the package rules), and the message's own record (its
+// source Binary, its Provenance, its warnings), whose ids come from the
+// message itself: no other message writes them (a resend is answered
+// before mapping), so they have no newer version to protect and need no
+// event time kept.
+func order(entries []store.TxEntry, h hl7v2.Header) {
+	for i := range entries {
+		e := &entries[i]
+		switch {
+		case h.MessageCode == "MDM" && e.Type+"/"+e.ID == h.Encounter:
+			e.IfAbsent = true
+		case !ownRecord[e.Type]:
+			e.EventTime = h.EventTime
+		}
+	}
 }
 
 var ownRecord = map[string]bool{"Binary": true, "Provenance": true, "OperationOutcome": true}
-
-// planOrder splits entries into those to apply and those a newer event
-// already wrote.
-func planOrder(entries []store.TxEntry, ordered map[string]bool, times map[string]time.Time, at time.Time) (kept []store.TxEntry, older map[string]bool) {
-	older = map[string]bool{}
-	for _, e := range entries {
-		ref := e.Type + "/" + e.ID
-		if t, ok := times[ref]; ok && ordered[ref] && !at.IsZero() && t.After(at) {
-			older[ref] = true
-			continue
-		}
-		kept = append(kept, e)
-	}
-	return kept, older
-}
-
-// dropTargets replaces the message's Provenance by a copy that no longer
-// claims the resources the message did not write.
-func dropTargets(entries []store.TxEntry, older map[string]bool) {
-	for i, e := range entries {
-		p, ok := e.Resource.(*provpb.Provenance)
-		if !ok {
-			continue
-		}
-		p = proto.Clone(p).(*provpb.Provenance)
-		var targets []*dtpb.Reference
-		for _, t := range p.Target {
-			if !older[resource.RefString(t)] {
-				targets = append(targets, t)
-			}
-		}
-		p.Target = targets
-		entries[i].Resource = p
-	}
-}
 
 // buildACKs fills the accept ACKs for a message about to be committed.
 func (r *Reply) buildACKs(a er7.Acker, msg *er7.Message) {
@@ -316,43 +241,24 @@ func (r *Reply) resent(msg *er7.Message, rec []byte) *Reply {
 	return r
 }
 
-func (in *Ingester) storedACK(key []byte) ([]byte, error) {
+// storedACK returns the ACK record of a message already committed, or nil.
+func (in *Ingester) storedACK(key *store.MessageKey) ([]byte, error) {
 	if key == nil {
 		return nil, nil
 	}
-	var rec []byte
-	err := in.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(store.BucketHL7Ack).Get(key); v != nil {
-			rec = bytes.Clone(v)
-		}
-		return nil
-	})
-	return rec, err
+	return in.store.StoredACK(*key)
 }
 
-// view reads the gateway's own buckets; a closed store is Busy.
-func (in *Ingester) view(fn func(tx *bolt.Tx) error) error {
-	if !in.store.Ready() {
-		return store.ErrClosed
-	}
-	err := in.store.DB().View(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		return store.ErrClosed
-	}
-	return err
-}
-
-// ackKey is the hl7ack key: MSH-3 0 MSH-4 0 MSH-10, as sent (escapes kept).
-// Nil when there is no control ID to recognise a resend by.
-func ackKey(msg *er7.Message) []byte {
+// ackKey names a message for resend detection: MSH-3, MSH-4 and MSH-10 as
+// sent (escapes kept). Nil when there is no control ID to recognise a
+// resend by.
+func ackKey(msg *er7.Message) *store.MessageKey {
 	h := msg.MSH()
 	ctl := h.Field(10).Raw()
 	if ctl == "" {
 		return nil
 	}
-	k := append([]byte(h.Field(3).Raw()), 0)
-	k = append(append(k, h.Field(4).Raw()...), 0)
-	return append(k, ctl...)
+	return &store.MessageKey{App: h.Field(3).Raw(), Facility: h.Field(4).Raw(), Control: ctl}
 }
 
 // The ACK record: version(1)=1, len(ACK) uint32 BE, ACK, AppACK (may be empty).
@@ -376,22 +282,6 @@ func decodeACKRecord(b []byte) (ack, app []byte, err error) {
 		app = nil
 	}
 	return ack, app, nil
-}
-
-// timeKey is the eventtime key: type 0 id.
-func timeKey(e store.TxEntry) []byte { return append(append([]byte(e.Type), 0), e.ID...) }
-
-// Event times are Unix µs, big-endian with the sign bit flipped so that
-// they sort.
-func encodeTime(t time.Time) []byte {
-	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixMicro())^1<<63)
-}
-
-func decodeTime(b []byte) time.Time {
-	if len(b) != 8 {
-		return time.Time{}
-	}
-	return time.UnixMicro(int64(binary.BigEndian.Uint64(b) ^ 1<<63))
 }
 
 // ackCode reads MSA-1 of an ACK we built.

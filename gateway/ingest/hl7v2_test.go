@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
@@ -459,12 +457,13 @@ func TestPlanAgainWhenEventTimesChanged(t *testing.T) {
 	if plans[0] == nil {
 		t.Fatal("the discharge was not planned")
 	}
-	// Meanwhile a newer event is stored for the encounter.
-	newer := encodeTime(it.header.EventTime.Add(time.Hour))
-	err = st.DB().Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.BucketEventTime).Put([]byte("Encounter\x00"+enc.ID), newer)
-	})
+	// Meanwhile a newer event writes the encounter (not through the queue).
+	res, err := testCodec.Decode(enc.JSON)
 	if err != nil {
+		t.Fatal(err)
+	}
+	newer := store.TxEntry{Method: "PUT", Type: "Encounter", ID: enc.ID, Resource: res, EventTime: it.header.EventTime.Add(time.Hour)}
+	if _, err := st.TransactionWith(ctx, []store.TxEntry{newer}, store.TxOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var older int
@@ -521,10 +520,8 @@ func TestRejectedCanBeResent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := ackKey(msg)
-	seq, err := st.Enqueue(ctx, encodeQueued(time.Now(), data), func(tx *bolt.Tx) error {
-		return tx.Bucket(store.BucketHL7Ack).Put(key, encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")}))
-	})
+	ack := &store.MessageACK{Key: *ackKey(msg), At: time.Now(), Record: encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")})}
+	seq, err := st.Enqueue(ctx, encodeQueued(time.Now(), data), ack)
 	if err != nil {
 		t.Fatal(err)
 	}

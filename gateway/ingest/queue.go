@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -43,9 +42,9 @@ const (
 type queued struct {
 	seq      uint64
 	header   hl7v2.Header
-	entries  []store.TxEntry // nil: it could not be mapped again (Recover)
-	mapErr   error           // why, then
-	key      []byte          // its hl7ack key (nil: no control ID)
+	entries  []store.TxEntry   // nil: it could not be mapped again (Recover)
+	mapErr   error             // why, then
+	key      *store.MessageKey // its ACK record's key (nil: no control ID)
 	logID    string
 	received time.Time // its arrival, as the inbox and its ACK record have it
 	at       time.Time // when it was queued, for the linger
@@ -275,96 +274,33 @@ func (q *queue) write(batch []*queued) error {
 	return nil
 }
 
-// msgPlan is a queued message prepared outside the writer: the entries it
-// keeps, planned (store.Planner), and the event times the decision read.
-type msgPlan struct {
-	planned *store.Planned
-	kept    []store.TxEntry
-	older   int
-	times   map[string][]byte // timeKey -> the stored value read (nil: none)
-}
-
-// plan prepares batch in order against one snapshot: each message sees the
-// event times and versions the ones before it will write. A message it
-// cannot plan gets nil and is handled in the transaction (applyMessage).
-func (in *Ingester) plan(batch []*queued) []*msgPlan {
-	plans := make([]*msgPlan, len(batch))
+// plan prepares batch in order against one snapshot (store.Planner): each
+// message sees the versions and event times the ones before it will write.
+// A message it cannot plan gets nil and is handled in the transaction
+// (applyMessage).
+func (in *Ingester) plan(batch []*queued) []*store.Planned {
+	plans := make([]*store.Planned, len(batch))
 	pl, err := in.store.Planner()
 	if err != nil {
 		return plans
 	}
 	defer pl.Close()
-	et := pl.Tx().Bucket(store.BucketEventTime)
-	written := map[string][]byte{} // timeKey -> the value a planned message writes
 	for i, it := range batch {
-		if it.entries == nil {
-			continue
+		if it.entries != nil {
+			plans[i], _ = pl.Put(it.entries, true)
 		}
-		mp := &msgPlan{times: map[string][]byte{}}
-		at := it.header.EventTime
-		ordered := ordered(it.entries, it.header)
-		times := map[string]time.Time{}
-		for _, e := range it.entries {
-			if !ordered[e.Type+"/"+e.ID] {
-				continue
-			}
-			k := string(timeKey(e))
-			v, ok := written[k]
-			if !ok {
-				v = et.Get([]byte(k))
-			}
-			mp.times[k] = v
-			if v != nil {
-				times[e.Type+"/"+e.ID] = decodeTime(v)
-			}
-		}
-		kept, olderSet := planOrder(it.entries, ordered, times, at)
-		if len(olderSet) > 0 {
-			dropTargets(kept, olderSet)
-		}
-		if mp.planned, err = pl.Put(kept, true); err != nil {
-			continue
-		}
-		mp.kept, mp.older = kept, len(it.entries)-len(kept)
-		if !at.IsZero() {
-			for _, e := range kept {
-				if ordered[e.Type+"/"+e.ID] {
-					written[string(timeKey(e))] = encodeTime(at)
-				}
-			}
-		}
-		plans[i] = mp
 	}
 	return plans
 }
 
-// applyPlanned writes a queued message from its plan when the event times
-// it read are still those stored, else from scratch (applyMessage).
-func applyPlanned(b *store.Batch, it *queued, mp *msgPlan) (int, error) {
-	if mp == nil {
+// applyPlanned writes a queued message from its plan (the store plans it
+// again if what it was planned against changed), else from scratch.
+func applyPlanned(b *store.Batch, it *queued, p *store.Planned) (int, error) {
+	if p == nil {
 		return applyMessage(b, it)
 	}
-	et := b.Tx().Bucket(store.BucketEventTime)
-	for k, v := range mp.times {
-		if !bytes.Equal(et.Get([]byte(k)), v) {
-			return applyMessage(b, it)
-		}
-	}
-	if _, err := b.Apply(mp.planned); err != nil {
-		return 0, err
-	}
-	at := it.header.EventTime
-	if !at.IsZero() {
-		ordered := ordered(mp.kept, it.header)
-		for _, e := range mp.kept {
-			if ordered[e.Type+"/"+e.ID] {
-				if err := et.Put(timeKey(e), encodeTime(at)); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	return mp.older, nil
+	results, err := b.Apply(p)
+	return countOlder(results), err
 }
 
 var errUnmappable = errors.New("queued message no longer maps")
@@ -377,10 +313,7 @@ func reject(b *store.Batch, it *queued) error {
 	if it.key == nil {
 		return nil
 	}
-	if err := b.Tx().Bucket(store.BucketHL7AckTime).Delete(ackTimeKey(it.received, it.key)); err != nil {
-		return err
-	}
-	return b.Tx().Bucket(store.BucketHL7Ack).Delete(it.key)
+	return b.ForgetACK(*it.key, it.received)
 }
 
 // flush applies what is queued (at Close).
@@ -474,6 +407,7 @@ func (in *Ingester) remap(it *queued, data []byte, received time.Time) error {
 	if err != nil {
 		return err
 	}
+	order(entries, cv.Header)
 	it.header, it.entries = cv.Header, entries
 	return nil
 }

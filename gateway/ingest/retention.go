@@ -1,13 +1,8 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/relais-health/relais/fhir/store"
 )
 
 // ACK records are what resend detection reads (hl7v2.go). Senders resend
@@ -18,9 +13,8 @@ import (
 // record is gone is stored again, which the deterministic ids and the
 // event-time ordering make harmless (same resources, same or newer data).
 //
-// Each record has an entry in store.BucketHL7AckTime keyed by the time it
-// was written, so that pruning reads only what expired. Records written
-// before that bucket existed have no entry and are kept.
+// The store keeps each record with the time it was written, so that
+// pruning reads only what expired (store.PruneACKs).
 
 // DefaultACKRetention is how long ACK records are kept unless
 // Config.ACKRetention says otherwise.
@@ -29,49 +23,15 @@ const DefaultACKRetention = 30 * 24 * time.Hour
 const (
 	pruneFirst = time.Minute // after start: Recover and the first messages go first
 	pruneEvery = time.Hour
-	pruneChunk = 1000 // records deleted per transaction, so that writes interleave
 )
 
-// ackTimeKey is the BucketHL7AckTime key of an ACK record written at t.
-func ackTimeKey(t time.Time, key []byte) []byte {
-	return append(encodeTime(t), key...)
-}
-
-// PruneACKs deletes the ACK records written longer than the retention ago,
-// a chunk per transaction, and returns how many it deleted.
+// PruneACKs deletes the ACK records written longer than the retention ago
+// and returns how many it deleted.
 func (in *Ingester) PruneACKs(ctx context.Context) (int, error) {
 	if in.keep < 0 {
 		return 0, nil
 	}
-	cutoff := encodeTime(in.opts.Now().Add(-in.keep))
-	total := 0
-	for {
-		n := 0
-		err := in.store.UpdateOwn(ctx, func(tx *bolt.Tx) error {
-			n = 0
-			times, acks := tx.Bucket(store.BucketHL7AckTime), tx.Bucket(store.BucketHL7Ack)
-			c := times.Cursor()
-			for k, _ := c.First(); k != nil && n < pruneChunk && bytes.Compare(k, cutoff) < 0; k, _ = c.First() {
-				if len(k) > 8 {
-					if err := acks.Delete(k[8:]); err != nil {
-						return err
-					}
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if n < pruneChunk {
-			return total, nil
-		}
-	}
+	return in.store.PruneACKs(ctx, in.opts.Now().Add(-in.keep))
 }
 
 // pruneLoop prunes ACK records pruneFirst after start and then every

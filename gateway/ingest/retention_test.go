@@ -2,14 +2,11 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
@@ -37,14 +34,12 @@ func newRetentionTest(t *testing.T, keep time.Duration) (*Ingester, *store.Store
 	return in, st, c
 }
 
-func bucketLen(t *testing.T, st *store.Store, name []byte) int {
+// ackCounts checks how many ACK records and time entries are stored.
+func ackCounts(t *testing.T, st *store.Store, want int, when string) {
 	t.Helper()
-	n := 0
-	st.DB().View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(name).Stats().KeyN
-		return nil
-	})
-	return n
+	if a, tm, err := st.ACKCounts(); err != nil || a != want || tm != want {
+		t.Errorf("%s: %d ACK records and %d time entries (%v), want %d of each", when, a, tm, err, want)
+	}
 }
 
 // TestACKRetention: an ACK record past its retention is deleted, so the
@@ -71,9 +66,7 @@ func TestACKRetention(t *testing.T) {
 	if r := send(t, in, young); !r.Resent {
 		t.Error("the message of 5 hours ago was not answered as a resend")
 	}
-	if a, tm := bucketLen(t, st, store.BucketHL7Ack), bucketLen(t, st, store.BucketHL7AckTime); a != 2 || tm != 2 {
-		t.Errorf("%d ACK records and %d time entries, want 2 and 2", a, tm)
-	}
+	ackCounts(t, st, 2, "after pruning")
 
 	// A message set aside: its ACK record and time entry go.
 	data := ingesttest.Admit(53)
@@ -81,13 +74,9 @@ func TestACKRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, received := ackKey(msg), c.now()
-	seq, err := st.Enqueue(ctx, encodeQueued(received, data), func(tx *bolt.Tx) error {
-		if err := tx.Bucket(store.BucketHL7AckTime).Put(ackTimeKey(received, key), nil); err != nil {
-			return err
-		}
-		return tx.Bucket(store.BucketHL7Ack).Put(key, encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")}))
-	})
+	received := c.now()
+	ack := &store.MessageACK{Key: *ackKey(msg), At: received, Record: encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")})}
+	seq, err := st.Enqueue(ctx, encodeQueued(received, data), ack)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,48 +88,17 @@ func TestACKRetention(t *testing.T) {
 	if err := in.queue().write([]*queued{it}); err != nil {
 		t.Fatal(err)
 	}
-	if a, tm := bucketLen(t, st, store.BucketHL7Ack), bucketLen(t, st, store.BucketHL7AckTime); a != 2 || tm != 2 {
-		t.Errorf("after a message set aside: %d ACK records and %d time entries, want 2 and 2", a, tm)
-	}
+	ackCounts(t, st, 2, "after a message set aside")
 }
 
-// TestPruneInChunks: more expired records than one transaction deletes are
-// all deleted, the younger ones kept; a negative retention keeps all.
-func TestPruneInChunks(t *testing.T) {
+// TestRetentionForever: a negative retention prunes nothing.
+func TestRetentionForever(t *testing.T) {
 	t.Parallel()
-	in, st, c := newRetentionTest(t, time.Hour)
-	const expired, younger = 2*pruneChunk + 345, 10
-	base := c.now().Add(-2 * time.Hour)
-	err := st.DB().Update(func(tx *bolt.Tx) error {
-		for i := range expired + younger {
-			at := base.Add(time.Duration(i) * time.Microsecond)
-			if i >= expired {
-				at = c.now().Add(-time.Minute)
-			}
-			key := []byte(fmt.Sprintf("HIS\x00CHU\x00%06d", i))
-			if err := tx.Bucket(store.BucketHL7AckTime).Put(ackTimeKey(at, key), nil); err != nil {
-				return err
-			}
-			if err := tx.Bucket(store.BucketHL7Ack).Put(key, []byte{1, 0, 0, 0, 0}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	forever, err := New(Config{Store: st, ACKRetention: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Options: Options{Now: c.now}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := forever.PruneACKs(context.Background()); n != 0 || err != nil {
+	in, st, c := newRetentionTest(t, -1)
+	send(t, in, ingesttest.Admit(54))
+	c.add(1000 * 24 * time.Hour)
+	if n, err := in.PruneACKs(context.Background()); n != 0 || err != nil {
 		t.Errorf("a negative retention pruned %d, %v", n, err)
 	}
-	if n, err := in.PruneACKs(context.Background()); n != expired || err != nil {
-		t.Errorf("PruneACKs = %d, %v; want %d", n, err, expired)
-	}
-	if a, tm := bucketLen(t, st, store.BucketHL7Ack), bucketLen(t, st, store.BucketHL7AckTime); a != younger || tm != younger {
-		t.Errorf("%d ACK records and %d time entries left, want %d", a, tm, younger)
-	}
+	ackCounts(t, st, 1, "with a negative retention")
 }
