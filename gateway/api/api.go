@@ -32,8 +32,10 @@ type Config struct {
 	// MaxBody bounds request bodies (default 16 MiB).
 	MaxBody int64
 	Now     func() time.Time
-	// Ingester serves the /ingest routes; nil: one on Store with default
-	// mapping options.
+	// Ingester serves the /ingest and /admin/inbox routes (required). It is
+	// the caller's, as is its lifecycle: the server starts it before serving
+	// and closes it after, so that the API and the MLLP listener share one
+	// queue of HL7 v2 messages.
 	Ingester *ingest.Ingester
 }
 
@@ -56,12 +58,12 @@ type API struct {
 
 // New builds the API handler.
 func New(cfg Config) (*API, error) {
-	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil || cfg.Consent == nil || cfg.Log == nil {
-		return nil, fmt.Errorf("api: Store, Codec, Verifier, Consent and Log are required")
+	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil || cfg.Consent == nil || cfg.Log == nil || cfg.Ingester == nil {
+		return nil, fmt.Errorf("api: Store, Codec, Verifier, Consent, Log and Ingester are required")
 	}
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
-		consent: cfg.Consent, decisions: cfg.Log,
+		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {
@@ -72,14 +74,6 @@ func New(cfg Config) (*API, error) {
 	}
 	if a.now == nil {
 		a.now = time.Now
-	}
-	if a.ingest = cfg.Ingester; a.ingest == nil {
-		var err error
-		a.ingest, err = ingest.New(ingest.Config{Store: cfg.Store, Logger: a.log,
-			Options: ingest.Options{Now: a.now, Codec: cfg.Codec}})
-		if err != nil {
-			return nil, err
-		}
 	}
 	a.pages = newPages(4096, 30*time.Minute, a.now)
 	capStmt, err := capabilityStatement(a.codec, a.now())

@@ -33,7 +33,7 @@ func newRetentionTest(t *testing.T, keep time.Duration) (*Ingester, *store.Store
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(in.Close)
+	start(t, in)
 	return in, st, c
 }
 
@@ -96,7 +96,7 @@ func TestACKRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	it.entries = append(it.entries, it.entries[0]) // refused by the store
-	if err := in.queue().write([]*queued{it}); err != nil {
+	if err := in.q.write([]*queued{it}); err != nil {
 		t.Fatal(err)
 	}
 	if a, tm := bucketLen(t, st, store.BucketHL7Ack), bucketLen(t, st, store.BucketHL7AckTime); a != 2 || tm != 2 {

@@ -45,6 +45,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	cfg := o.cfg
 	cfg.Ingester, cfg.Logger = in, quiet()
 	srv, err := mllp.New(cfg)

@@ -110,20 +110,22 @@ func New(cfg Config) (*Server, error) {
 	}
 	// HL7 v2 messages a crash left acknowledged but not written are written
 	// before anything reads the store: reads would wait for them.
-	if n, err := s.ingest.Recover(context.Background()); err != nil {
+	if n, err := s.ingest.Start(context.Background()); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("recover accepted HL7 v2 messages: %w", err)
+		return nil, err
 	} else if n > 0 {
 		log.Info("accepted HL7 v2 messages written after restart", "messages", n)
 	}
 	engine, decisions, err := s.consentEngine(c)
 	if err != nil {
+		s.ingest.Close()
 		st.Close()
 		return nil, err
 	}
 	s.api, err = api.New(api.Config{Store: st, Codec: c, Verifier: verifier, Logger: log,
 		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions})
 	if err != nil {
+		s.ingest.Close()
 		st.Close()
 		return nil, err
 	}
