@@ -1,13 +1,38 @@
 // Package server assembles a running Relais: it opens the store, sets up
-// authentication, the HTTP API and (optionally) the demo data, serves, and
-// shuts down cleanly when its context ends: in-flight requests finish, then
-// the bbolt file is closed.
+// authentication, the HTTP API, the MLLP listener when configured and
+// (optionally) the demo data, serves, and shuts down cleanly when its
+// context ends.
+//
+// # Start-up
+//
+// New checks every option before it starts anything (options.go): the
+// certificates, keys and client CAs of HTTPS and MLLP over TLS load, a
+// client CA comes with a TLS certificate, the listen addresses parse, the
+// token signing keys load. Only then does it open the store and write the
+// HL7 v2 messages a previous run acknowledged without writing
+// (ingest.Ingester.Start), before anything reads the store. Run binds every
+// listener before it serves on any, so an address in use stops it before a
+// sender is acknowledged.
+//
+// # Shutdown order
+//
+// When Run's context ends (or a listener fails):
+//
+//  1. every listener stops accepting: the HTTP API and MLLP;
+//  2. HTTP requests in flight finish (up to 30 s) and MLLP messages being
+//     processed are committed and acknowledged (mllp.Config.ShutdownTimeout);
+//  3. the ingest queue writes every acknowledged HL7 v2 message;
+//  4. the ACK-retention loop stops (3 and 4: ingest.Ingester.Close);
+//  5. the store closes.
+//
+// So every message acknowledged is written before Run returns; if the store
+// failed meanwhile, it stays in the store's inbox and the next start writes
+// it.
 package server
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +40,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
@@ -74,17 +100,33 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
+	opts   *checked
 	store  *store.Store
 	ingest *ingest.Ingester
 	api    *api.API
+	mllp   *mllp.Server // nil without MLLPAddr
 	devKey *auth.DevKey
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// New opens the database and builds the server.
+// New checks the options, opens the database, writes the HL7 v2 messages
+// a previous run acknowledged and did not write, and builds the server.
+// Call Run, or Close if Run will not be called.
 func New(cfg Config) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	opts, err := check(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, opts: opts}
+	verifier, err := s.verifier()
+	if err != nil {
+		return nil, err
 	}
 	c, err := codec.New()
 	if err != nil {
@@ -97,39 +139,46 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st}
-	verifier, err := s.verifier()
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	s.ingest, err = ingest.New(ingest.Config{Store: st, Logger: log, ACKRetention: cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	// HL7 v2 messages a crash left acknowledged but not written are written
-	// before anything reads the store: reads would wait for them.
-	if n, err := s.ingest.Start(context.Background()); err != nil {
-		st.Close()
-		return nil, err
-	} else if n > 0 {
-		log.Info("accepted HL7 v2 messages written after restart", "messages", n)
-	}
-	engine, decisions, err := s.consentEngine(c)
-	if err != nil {
-		s.ingest.Close()
-		st.Close()
-		return nil, err
-	}
-	s.api, err = api.New(api.Config{Store: st, Codec: c, Verifier: verifier, Logger: log,
-		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions})
-	if err != nil {
-		s.ingest.Close()
-		st.Close()
+	s.store = st
+	if err := s.build(c, verifier); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// build wires the components on the open store.
+func (s *Server) build(c *codec.Codec, verifier *auth.Verifier) error {
+	var err error
+	s.ingest, err = ingest.New(ingest.Config{Store: s.store, Logger: s.log, ACKRetention: s.cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
+	if err != nil {
+		return err
+	}
+	// HL7 v2 messages a crash left acknowledged but not written are written
+	// before anything reads the store: reads would wait for them.
+	n, err := s.ingest.Start(context.Background())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info("accepted HL7 v2 messages written after restart", "messages", n)
+	}
+	engine, decisions, err := s.consentEngine(c)
+	if err != nil {
+		return err
+	}
+	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
+		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions})
+	if err != nil {
+		return err
+	}
+	if s.cfg.MLLPAddr != "" {
+		s.mllp, err = mllp.New(mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody), TLS: s.opts.mllpTLS})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // verifier trusts the configured keys, plus the dev key with --dev.
@@ -175,126 +224,120 @@ func (s *Server) Store() *store.Store { return s.store }
 // DevKey is the development signing key (nil without --dev).
 func (s *Server) DevKey() *auth.DevKey { return s.devKey }
 
-// Run serves until ctx ends, then shuts down gracefully and closes the store.
-func (s *Server) Run(ctx context.Context) error {
-	defer s.store.Close()
-	// HL7 v2 messages acknowledged but not yet written are written before
-	// the store closes, after the transports stop (deferred below).
-	defer s.ingest.Close()
+// Close writes the HL7 v2 messages accepted so far, stops the ingest
+// queue and the ACK-retention loop, and closes the store (steps 3 to 5 of
+// the shutdown order). Run calls it before it returns; call it yourself
+// only when Run is not called. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.ingest != nil {
+			s.ingest.Close()
+		}
+		if s.store != nil {
+			s.closeErr = s.store.Close()
+		}
+	})
+	return s.closeErr
+}
+
+// Run serves until ctx ends, then shuts down in the order of the package
+// comment and closes the store.
+func (s *Server) Run(ctx context.Context) (err error) {
+	defer func() { err = errors.Join(err, s.Close()) }()
 	if s.cfg.Demo {
 		if err := demo.Load(ctx, s.store); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	ls, err := s.listen()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	mllpErr, err := s.startMLLP(ctx)
-	if err != nil {
-		return err
+	httpSrv := s.httpServer(s.api, 5*time.Minute) // backups stream for a while
+	failed := make(chan error, 2)
+	var serving sync.WaitGroup
+	serve := func(name string, fn func() error) {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
 	}
-	if mllpErr != nil {
-		// The MLLP listener ends before the store closes: messages in
-		// flight are committed and acknowledged first.
-		defer func() { cancel(); <-mllpErr }()
+	serve("http", func() error { return httpSrv.Serve(ls.http) })
+	if ls.mllp != nil {
+		// Serve stops accepting when ctx ends, then lets the messages
+		// being processed be committed and acknowledged.
+		serve("mllp", func() error { return s.mllp.Serve(ctx, ls.mllp) })
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return err
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
 	}
-	srv := &http.Server{
-		Handler:           s.api,
+	s.log.Info("shutting down")
+	// 1 and 2: every listener stops accepting at once, then what is in
+	// flight finishes.
+	cancel()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	if sErr := httpSrv.Shutdown(shutdownCtx); sErr != nil {
+		httpSrv.Close()
+		err = errors.Join(err, fmt.Errorf("http shutdown: %w", sErr))
+	}
+	serving.Wait()
+	close(failed)
+	for fErr := range failed {
+		err = errors.Join(err, fErr)
+	}
+	// 3 to 5: the deferred Close.
+	return err
+}
+
+// listeners are Run's bound sockets.
+type listeners struct {
+	http, mllp net.Listener // mllp nil without MLLPAddr
+}
+
+// listen binds every configured address before any serves, closing those
+// already bound if one fails, and reports the bound addresses.
+func (s *Server) listen() (*listeners, error) {
+	var ls listeners
+	var err error
+	if ls.http, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+		return nil, err
+	}
+	if s.opts.httpTLS != nil {
+		ls.http = tls.NewListener(ls.http, s.opts.httpTLS)
+	}
+	if s.cfg.MLLPAddr != "" {
+		if ls.mllp, err = net.Listen("tcp", s.cfg.MLLPAddr); err != nil {
+			ls.http.Close()
+			return nil, fmt.Errorf("mllp: %w", err)
+		}
+		tc := s.opts.mllpTLS
+		s.log.Info("mllp listening", "addr", ls.mllp.Addr().String(), "tls", tc != nil,
+			"client_certs", tc != nil && tc.ClientAuth == tls.RequireAndVerifyClientCert)
+		if s.cfg.MLLPReady != nil {
+			s.cfg.MLLPReady(ls.mllp.Addr().String())
+		}
+	}
+	if s.cfg.Ready != nil {
+		s.cfg.Ready(ls.http.Addr().String())
+	}
+	return &ls, nil
+}
+
+// httpServer serves h with the timeouts every Relais listener uses.
+func (s *Server) httpServer(h http.Handler, writeTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      5 * time.Minute, // backups stream for a while
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("tls: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
-	if s.cfg.Ready != nil {
-		s.cfg.Ready(ln.Addr().String())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case err := <-mllpErr:
-		mllpErr <- err // for the deferred wait
-		if err != nil {
-			srv.Close()
-			return err
-		}
-	case <-ctx.Done():
-	}
-	s.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	return nil
-}
-
-// startMLLP starts the MLLP listener when configured. The channel yields
-// Serve's result once the listener has shut down; it is nil when there is
-// no listener.
-func (s *Server) startMLLP(ctx context.Context) (chan error, error) {
-	if s.cfg.MLLPAddr == "" {
-		return nil, nil
-	}
-	done := make(chan error, 1)
-	cfg := mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody)}
-	if s.cfg.MLLPTLSCert != "" || s.cfg.MLLPTLSKey != "" {
-		tc, err := serverTLS(s.cfg.MLLPTLSCert, s.cfg.MLLPTLSKey, s.cfg.MLLPClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("mllp: %w", err)
-		}
-		cfg.TLS = tc
-	} else if s.cfg.MLLPClientCA != "" {
-		return nil, errors.New("mllp: a client CA needs --mllp-tls-cert and --mllp-tls-key")
-	}
-	m, err := mllp.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", s.cfg.MLLPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("mllp: %w", err)
-	}
-	s.log.Info("mllp listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil,
-		"client_certs", cfg.TLS != nil && cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert)
-	if s.cfg.MLLPReady != nil {
-		s.cfg.MLLPReady(ln.Addr().String())
-	}
-	go func() { done <- m.Serve(ctx, ln) }()
-	return done, nil
-}
-
-// serverTLS loads a certificate and, when caFile is set, requires client
-// certificates signed by its CAs.
-func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("client CA: no certificate in " + caFile)
-		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
