@@ -27,6 +27,7 @@ type env struct {
 	addr   string
 	store  *store.Store
 	ingest *ingest.Ingester
+	srv    *mllp.Server
 	stop   func() error // cancels the server and returns Serve's error
 }
 
@@ -49,7 +50,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	cfg := o.cfg
-	cfg.Ingester, cfg.Logger = in, quiet()
+	cfg.Ingester = in
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
 	srv, err := mllp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +65,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	e := &env{t: t, addr: ln.Addr().String(), store: st, ingest: in}
+	e := &env{t: t, addr: ln.Addr().String(), store: st, ingest: in, srv: srv}
 	var stopped bool
 	var stopErr error
 	e.stop = func() error {
