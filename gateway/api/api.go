@@ -37,6 +37,11 @@ type Config struct {
 	// and closes it after, so that the API and the MLLP listener share one
 	// queue of HL7 v2 messages.
 	Ingester *ingest.Ingester
+	// Metrics, when set, is served at GET /metrics to callers whose token
+	// reads every type in the system context (gateway/metrics Handler).
+	Metrics http.Handler
+	// Observer, when set, is told of every request once it is answered.
+	Observer Observer
 }
 
 // API serves HTTP requests.
@@ -51,6 +56,8 @@ type API struct {
 	maxBody   int64
 	now       func() time.Time
 	ingest    *ingest.Ingester
+	metrics   http.Handler
+	observer  Observer
 	pages     *pages
 	capStmt   []byte
 	handler   http.Handler
@@ -64,6 +71,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
 		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
+		metrics: cfg.Metrics, observer: cfg.Observer,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/gateway/metrics"
 )
 
 var testCodec = codec.MustNew()
@@ -52,7 +53,9 @@ func newEnvSync(t testing.TB) *env { return newEnvWith(t, 0, false) }
 func newEnvWith(t testing.TB, maxBody int64, noSync bool) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: testCodec, NoSync: noSync})
+	m := metrics.New(discardLogger())
+	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: testCodec, NoSync: noSync,
+		OnCommit: m.ObserveCommit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +81,12 @@ func newEnvWith(t testing.TB, maxBody int64, noSync bool) *env {
 	if _, err := in.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Watch(metrics.Sources{Store: st, Consent: engine}); err != nil {
+		t.Fatal(err)
+	}
 	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
-		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in}
+		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
+		Metrics: m.Handler(), Observer: m}
 	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
