@@ -33,6 +33,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.MLLPTLSCert, "mllp-tls-cert", "", "MLLP TLS certificate (PEM); with --mllp-tls-key serves MLLP over TLS")
 	fs.StringVar(&cfg.MLLPTLSKey, "mllp-tls-key", "", "MLLP TLS private key (PEM)")
 	fs.StringVar(&cfg.MLLPClientCA, "mllp-client-ca", "", "CA certificates (PEM) that MLLP client certificates must chain to; requires them")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "listen address serving only GET /metrics, without a token, e.g. 127.0.0.1:9464 (default: none; the API serves /metrics to system tokens)")
 	fs.DurationVar(&cfg.HL7ACKRetention, "hl7-ack-retention", ingest.DefaultACKRetention, "how long HL7 v2 ACKs are kept to answer resends (negative: for ever)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	gcPercent := fs.Int("gc-percent", server.DefaultGCPercent, "garbage collector target (GOGC), unless GOGC is set in the environment")

@@ -36,7 +36,8 @@ func check(cfg Config) (*checked, error) {
 	}
 	add(checkAddr("--addr", cfg.Addr, true))
 	add(checkAddr("--mllp-addr", cfg.MLLPAddr, false))
-	add(distinctAddrs(map[string]string{"--addr": cfg.Addr, "--mllp-addr": cfg.MLLPAddr}))
+	add(checkAddr("--metrics-addr", cfg.MetricsAddr, false))
+	add(distinctAddrs(map[string]string{"--addr": cfg.Addr, "--mllp-addr": cfg.MLLPAddr, "--metrics-addr": cfg.MetricsAddr}))
 
 	var err error
 	c.httpTLS, err = loadTLS("--tls-cert", "--tls-key", cfg.TLSCert, cfg.TLSKey, "")
@@ -99,7 +100,7 @@ func dnsName(s string) bool {
 func distinctAddrs(addrs map[string]string) error {
 	seen := map[string]string{}
 	var errs []error
-	for _, flag := range []string{"--addr", "--mllp-addr"} {
+	for _, flag := range []string{"--addr", "--mllp-addr", "--metrics-addr"} {
 		a := addrs[flag]
 		if _, port, err := net.SplitHostPort(a); a == "" || err != nil || port == "0" || port == "" {
 			continue

@@ -1,7 +1,7 @@
 // Package server assembles a running Relais: it opens the store, sets up
-// authentication, the HTTP API, the MLLP listener when configured and
-// (optionally) the demo data, serves, and shuts down cleanly when its
-// context ends.
+// authentication, the HTTP API, the MLLP listener and the metrics listener
+// when configured, the metrics (gateway/metrics) and (optionally) the demo
+// data, serves, and shuts down cleanly when its context ends.
 //
 // # Start-up
 //
@@ -18,7 +18,7 @@
 //
 // When Run's context ends (or a listener fails):
 //
-//  1. every listener stops accepting: the HTTP API and MLLP;
+//  1. every listener stops accepting: the HTTP API, MLLP, metrics;
 //  2. HTTP requests in flight finish (up to 30 s) and MLLP messages being
 //     processed are committed and acknowledged (mllp.Config.ShutdownTimeout);
 //  3. the ingest queue writes every acknowledged HL7 v2 message;
@@ -49,6 +49,7 @@ import (
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/mllp"
 )
 
@@ -94,18 +95,26 @@ type Config struct {
 	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
 	// detection (ingest.Config.ACKRetention).
 	HL7ACKRetention time.Duration
+
+	// MetricsAddr enables a listener that serves only GET /metrics, without
+	// a token: for a scraper on a private network. The API serves the same
+	// metrics at /metrics to a system token either way.
+	MetricsAddr string
+	// MetricsReady, when set, receives the metrics listener's bound address.
+	MetricsReady func(addr string)
 }
 
 // Server is a configured Relais.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	opts   *checked
-	store  *store.Store
-	ingest *ingest.Ingester
-	api    *api.API
-	mllp   *mllp.Server // nil without MLLPAddr
-	devKey *auth.DevKey
+	cfg     Config
+	log     *slog.Logger
+	opts    *checked
+	store   *store.Store
+	ingest  *ingest.Ingester
+	api     *api.API
+	mllp    *mllp.Server // nil without MLLPAddr
+	metrics *metrics.Metrics
+	devKey  *auth.DevKey
 
 	closeOnce sync.Once
 	closeErr  error
@@ -123,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, opts: opts}
+	s := &Server{cfg: cfg, log: log, opts: opts, metrics: metrics.New(log)}
 	verifier, err := s.verifier()
 	if err != nil {
 		return nil, err
@@ -135,7 +144,8 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log})
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log,
+		OnCommit: s.metrics.ObserveCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -168,17 +178,20 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier) error {
 		return err
 	}
 	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
-		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions})
+		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
+		Metrics: s.metrics.Handler(), Observer: s.metrics})
 	if err != nil {
 		return err
 	}
+	src := metrics.Sources{Store: s.store, Consent: engine}
 	if s.cfg.MLLPAddr != "" {
 		s.mllp, err = mllp.New(mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody), TLS: s.opts.mllpTLS})
 		if err != nil {
 			return err
 		}
+		src.MLLP = s.mllp
 	}
-	return nil
+	return s.metrics.Watch(src)
 }
 
 // verifier trusts the configured keys, plus the dev key with --dev.
@@ -255,50 +268,95 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	httpSrv := s.httpServer(s.api, 5*time.Minute) // backups stream for a while
-	failed := make(chan error, 2)
-	var serving sync.WaitGroup
-	serve := func(name string, fn func() error) {
-		serving.Add(1)
+	sv := s.serve(ctx, ls)
+	select {
+	case <-ctx.Done():
+	case err = <-sv.failed:
+	}
+	s.log.Info("shutting down")
+	// 1 and 2: every listener stops accepting at once (MLLP when ctx
+	// ends), then what is in flight finishes; 3 to 5: the deferred Close.
+	cancel()
+	return errors.Join(err, sv.stop())
+}
+
+// serving is what Run started on its listeners.
+type serving struct {
+	http    []*http.Server // the API, and the metrics listener's
+	failed  chan error     // a server that ended on its own
+	running sync.WaitGroup
+}
+
+// serve starts a server on each listener. MLLP stops accepting when ctx
+// ends and returns once the messages being processed are acknowledged.
+func (s *Server) serve(ctx context.Context, ls *listeners) *serving {
+	sv := &serving{failed: make(chan error, 3)}
+	start := func(name string, fn func() error) {
+		sv.running.Add(1)
 		go func() {
-			defer serving.Done()
+			defer sv.running.Done()
 			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				failed <- fmt.Errorf("%s: %w", name, err)
+				sv.failed <- fmt.Errorf("%s: %w", name, err)
 			}
 		}()
 	}
-	serve("http", func() error { return httpSrv.Serve(ls.http) })
+	apiSrv := s.httpServer(s.api, 5*time.Minute) // backups stream for a while
+	sv.http = append(sv.http, apiSrv)
+	start("http", func() error { return apiSrv.Serve(ls.http) })
+	if ls.metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics.Handler())
+		m := s.httpServer(mux, 30*time.Second)
+		sv.http = append(sv.http, m)
+		start("metrics", func() error { return m.Serve(ls.metrics) })
+	}
 	if ls.mllp != nil {
-		// Serve stops accepting when ctx ends, then lets the messages
-		// being processed be committed and acknowledged.
-		serve("mllp", func() error { return s.mllp.Serve(ctx, ls.mllp) })
+		start("mllp", func() error { return s.mllp.Serve(ctx, ls.mllp) })
 	}
-	select {
-	case <-ctx.Done():
-	case err = <-failed:
+	return sv
+}
+
+// stop shuts the HTTP servers down together (each closes its listener at
+// once, then waits up to 30 s for the requests in flight), waits for every
+// server to return, and reports what failed.
+func (sv *serving) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, len(sv.http))
+	for _, hs := range sv.http {
+		go func() {
+			err := hs.Shutdown(ctx)
+			if err != nil {
+				hs.Close()
+				err = fmt.Errorf("http shutdown: %w", err)
+			}
+			errs <- err
+		}()
 	}
-	s.log.Info("shutting down")
-	// 1 and 2: every listener stops accepting at once, then what is in
-	// flight finishes.
-	cancel()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
-	defer stop()
-	if sErr := httpSrv.Shutdown(shutdownCtx); sErr != nil {
-		httpSrv.Close()
-		err = errors.Join(err, fmt.Errorf("http shutdown: %w", sErr))
+	var err error
+	for range sv.http {
+		err = errors.Join(err, <-errs)
 	}
-	serving.Wait()
-	close(failed)
-	for fErr := range failed {
-		err = errors.Join(err, fErr)
+	sv.running.Wait()
+	close(sv.failed)
+	for f := range sv.failed {
+		err = errors.Join(err, f)
 	}
-	// 3 to 5: the deferred Close.
 	return err
 }
 
 // listeners are Run's bound sockets.
 type listeners struct {
-	http, mllp net.Listener // mllp nil without MLLPAddr
+	http          net.Listener
+	mllp, metrics net.Listener // nil when not configured
+}
+
+func (ls *listeners) close() {
+	for _, l := range []net.Listener{ls.http, ls.mllp, ls.metrics} {
+		if l != nil {
+			l.Close()
+		}
+	}
 }
 
 // listen binds every configured address before any serves, closing those
@@ -314,7 +372,7 @@ func (s *Server) listen() (*listeners, error) {
 	}
 	if s.cfg.MLLPAddr != "" {
 		if ls.mllp, err = net.Listen("tcp", s.cfg.MLLPAddr); err != nil {
-			ls.http.Close()
+			ls.close()
 			return nil, fmt.Errorf("mllp: %w", err)
 		}
 		tc := s.opts.mllpTLS
@@ -322,6 +380,16 @@ func (s *Server) listen() (*listeners, error) {
 			"client_certs", tc != nil && tc.ClientAuth == tls.RequireAndVerifyClientCert)
 		if s.cfg.MLLPReady != nil {
 			s.cfg.MLLPReady(ls.mllp.Addr().String())
+		}
+	}
+	if s.cfg.MetricsAddr != "" {
+		if ls.metrics, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+			ls.close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		s.log.Info("metrics listening", "addr", ls.metrics.Addr().String())
+		if s.cfg.MetricsReady != nil {
+			s.cfg.MetricsReady(ls.metrics.Addr().String())
 		}
 	}
 	if s.cfg.Ready != nil {

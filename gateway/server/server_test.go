@@ -27,6 +27,7 @@ import (
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/devcert"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
+	"github.com/relais-health/relais/gateway/metrics/metricstest"
 	"github.com/relais-health/relais/gateway/server"
 )
 
@@ -116,6 +117,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"host that is no host", func(c *server.Config) { c.Addr = "my host:8080" }, []string{"--addr", "neither an IP address nor a host name"}},
 		{"no address", func(c *server.Config) { c.Addr = "" }, []string{"--addr: a listen address is required"}},
 		{"two listeners on one address", func(c *server.Config) { c.Addr, c.MLLPAddr = "127.0.0.1:2575", "127.0.0.1:2575" }, []string{"--addr and --mllp-addr are the same address"}},
+		{"metrics address without port", func(c *server.Config) { c.MetricsAddr = "127.0.0.1" }, []string{"--metrics-addr", "missing port"}},
+		{"metrics on the API address", func(c *server.Config) { c.Addr, c.MetricsAddr = "127.0.0.1:9090", "127.0.0.1:9090" }, []string{"--addr and --metrics-addr are the same address"}},
 		{"no data directory", func(c *server.Config) { c.DataDir = "" }, []string{"--data"}},
 		{"every problem at once", func(c *server.Config) {
 			c.Addr, c.TLSKey = "nowhere", f.file(devcert.ServerKeyFile)
@@ -323,4 +326,130 @@ func reopen(t *testing.T, dataDir string) *store.Store {
 		t.Fatalf("database not closed cleanly: %v", err)
 	}
 	return st
+}
+
+// TestMetricsListener: --metrics-addr serves GET /metrics without a token
+// and nothing else, while the API's /metrics still wants one; after a
+// write, an MLLP message and a consent-filtered search the scrape has
+// every named metric with sensible values.
+func TestMetricsListener(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.cfg
+	cfg.MLLPAddr, cfg.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0"
+	apiAddr, mllpAddr, metricsAddr := make(chan string, 1), make(chan string, 1), make(chan string, 1)
+	cfg.Ready = func(a string) { apiAddr <- a }
+	cfg.MLLPReady = func(a string) { mllpAddr <- a }
+	cfg.MetricsReady = func(a string) { metricsAddr <- a }
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	api, metricsURL := "http://"+<-apiAddr, "http://"+<-metricsAddr+"/metrics"
+
+	system, err := f.key.Mint(auth.MintOptions{Scope: "system/*.cruds"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := f.key.Mint(auth.MintOptions{Scope: "user/Patient.rs", FHIRUser: "PractitionerRole/stranger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, url, token, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("Content-Type", "application/fhir+json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := call("PUT", api+"/fhir/Patient/m1", system, `{"resourceType":"Patient","id":"m1"}`); got != 201 {
+		t.Fatalf("PUT = %d", got)
+	}
+	if got := call("GET", api+"/fhir/Patient?_id=m1", stranger, ""); got != 200 {
+		t.Fatalf("filtered search = %d", got)
+	}
+	conn, err := net.Dial("tcp", <-mllpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(append(append([]byte{0x0b}, ingesttest.Admit(1)...), 0x1c, 0x0d)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if ack, err := bufio.NewReader(conn).ReadBytes(0x1c); err != nil || !bytes.Contains(ack, []byte("MSA|AA|")) {
+		t.Fatalf("MLLP ACK %q %v", ack, err)
+	}
+
+	for _, c := range []struct {
+		method, url, token string
+		want               int
+	}{
+		{"GET", api + "/metrics", "", 401},
+		{"GET", api + "/metrics", stranger, 403},
+		{"GET", api + "/metrics", system, 200},
+		{"GET", metricsURL, "", 200},
+		{"POST", metricsURL, "", 405},
+		{"GET", strings.TrimSuffix(metricsURL, "/metrics") + "/fhir/Patient/m1", system, 404},
+		{"GET", strings.TrimSuffix(metricsURL, "/metrics") + "/healthz", "", 404},
+	} {
+		if got := call(c.method, c.url, c.token, ""); got != c.want {
+			t.Errorf("%s %s (token %v) = %d, want %d", c.method, c.url, c.token != "", got, c.want)
+		}
+	}
+
+	res, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := metricstest.Parse(t, res.Body)
+	res.Body.Close()
+	for _, c := range []struct {
+		name   string
+		labels []string
+		min    float64
+	}{
+		{"relais_store_commit_seconds", nil, 3}, // code system, PUT, the message in the inbox, its resources
+		{"relais_store_pages_written_total", nil, 1},
+		{"relais_store_size_bytes", nil, 4096},
+		{"relais_inbox_queued", nil, 0},
+		{"relais_inbox_failed", nil, 0},
+		{"relais_mllp_messages_total", []string{"ack", "AA"}, 1},
+		{"relais_mllp_messages_total", []string{"ack", "CR"}, 0},
+		{"relais_http_requests_total", []string{"route", "/fhir/{type}/{id}", "code", "201"}, 1},
+		{"relais_http_requests_total", []string{"route", "/metrics", "code", "401"}, 1},
+		{"relais_http_request_seconds", []string{"route", "/fhir/{type}"}, 1},
+		{"relais_consent_decisions_total", []string{"outcome", "deny"}, 1},
+		{"relais_consent_decisions_total", []string{"outcome", "permit"}, 0},
+		{"go_goroutines", nil, 1},
+	} {
+		if v, ok := fams.Value(c.name, c.labels...); !ok || v < c.min {
+			t.Errorf("%s%v = %v (present %v), want at least %v", c.name, c.labels, v, ok, c.min)
+		}
+	}
+	if v, _ := fams.Value("relais_mllp_messages_total", "ack", "AA"); v != 1 {
+		t.Errorf("relais_mllp_messages_total{ack=AA} = %v, want 1", v)
+	}
+	for _, route := range fams.LabelValues("relais_http_requests_total", "route") {
+		if strings.Contains(route, "m1") {
+			t.Errorf("route label %q carries a resource id", route)
+		}
+	}
 }
