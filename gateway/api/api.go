@@ -1,8 +1,8 @@
 // Package api is Relais's HTTP interface: the FHIR R4 REST API under /fhir,
-// health endpoints and administration. Handlers are thin: they decode the
-// request, call the store or a domain package, and write the response; every
-// route is listed in routes.go and every error becomes an OperationOutcome
-// in errors.go.
+// health endpoints, administration and metrics. Handlers are thin: they
+// decode the request, call the store or a domain package, and write the
+// response; every route is listed in routes.go and every error becomes an
+// OperationOutcome in errors.go.
 package api
 
 import (

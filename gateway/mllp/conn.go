@@ -123,9 +123,10 @@ func (c *conn) serve(ctx context.Context) {
 	}
 }
 
-// answer has a frame stored and appends to out the ACK frames to send, or
-// returns the error for which nothing may be acknowledged. readErr is
-// errTooLarge for a frame over the size limit, refused with a NACK.
+// answer hands a frame to the Ingester and appends to out the ACK frames
+// to send, or returns the error for which nothing may be acknowledged.
+// readErr is errTooLarge for a frame over the size limit, which is refused
+// with a NACK instead.
 func (c *conn) answer(ctx context.Context, frame []byte, readErr error, sent *sentACKs, out []byte) ([]byte, error) {
 	log := c.srv.log
 	if errors.Is(readErr, errTooLarge) {

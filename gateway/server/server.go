@@ -73,7 +73,7 @@ type Config struct {
 	Dev  bool // trust the development signing key under auth.DevKeyDir
 	Demo bool // load the demo directory and patient
 
-	TLSCert, TLSKey string // serve HTTPS when both are set
+	TLSCert, TLSKey string // serve HTTPS with this certificate and key (both or neither)
 
 	JWTKeyFile  string // PEM public keys trusted to sign tokens
 	JWTIssuer   string
@@ -81,7 +81,8 @@ type Config struct {
 
 	MaxBody int64
 	Logger  *slog.Logger
-	// Ready, when set, receives the bound address once the server listens.
+	// Ready, when set, receives the API's bound address once every
+	// listener is bound, just before Run serves.
 	Ready func(addr string)
 
 	// MLLPAddr enables the HL7 v2 MLLP listener (package mllp) on this
