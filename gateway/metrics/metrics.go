@@ -7,15 +7,15 @@
 //
 // The names are stable; dashboards and alerts rely on them:
 //
-//	relais_store_commit_seconds            histogram  store write-transaction commits, fsync included
-//	relais_store_pages_written_total       counter    pages the commits wrote (what a commit costs)
-//	relais_store_size_bytes                gauge      size of the database file
-//	relais_inbox_queued                    gauge      HL7 v2 messages acknowledged and not yet written
-//	relais_inbox_failed                    gauge      HL7 v2 messages set aside (GET /admin/inbox)
-//	relais_mllp_messages_total{ack}        counter    ACKs sent over MLLP by MSA-1 code: AA AE AR CA CE CR
-//	relais_http_requests_total{route,code} counter    HTTP requests by route template and status
-//	relais_http_request_seconds{route}     histogram  HTTP request durations by route template
-//	relais_consent_decisions_total{outcome} counter   consent decisions (permit, deny), as the decision log records them
+//	relais_store_commit_seconds              histogram  store write-transaction commits, fsync included
+//	relais_store_pages_written_total         counter    pages the commits wrote (what a commit costs)
+//	relais_store_size_bytes                  gauge      size of the database file
+//	relais_inbox_queued                      gauge      HL7 v2 messages acknowledged and not yet written
+//	relais_inbox_failed                      gauge      HL7 v2 messages set aside (GET /admin/inbox)
+//	relais_mllp_messages_total{ack}          counter    ACKs sent over MLLP by MSA-1 code: AA AE AR CA CE CR
+//	relais_http_requests_total{route,code}   counter    HTTP requests by route template and status
+//	relais_http_request_seconds{route}       histogram  HTTP request durations by route template
+//	relais_consent_decisions_total{outcome}  counter    consent decisions (permit, deny), one per decision-log record
 //
 // plus the Go runtime (go_*) and process (process_*) collectors. The
 // components below this package import no metrics library: Metrics reads
