@@ -13,24 +13,26 @@ import (
 
 	"github.com/relais-health/relais/gateway/devcert"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
+	"github.com/relais-health/relais/gateway/metrics/metricstest"
 )
 
 // TestServeMLLP: serve --mllp-addr with TLS and required client
 // certificates; a message over MLLP is acknowledged, the same message over
-// HTTP is recognised as a resend (same ACK bytes), and shutdown is clean.
+// HTTP is recognised as a resend (same ACK bytes), --metrics-addr counts
+// the ACK without a token, and shutdown is clean.
 func TestServeMLLP(t *testing.T) {
 	t.Chdir(t.TempDir())
 	if err := run(context.Background(), []string{"certs", "--dir", "certs"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	addr, mllpAddr := freeAddr(t), freeAddr(t)
+	addr, mllpAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--dev", "--addr", addr, "--data", "data", "--log-level", "warn",
 			"--mllp-addr", mllpAddr, "--mllp-tls-cert", "certs/server.crt", "--mllp-tls-key", "certs/server.key",
-			"--mllp-client-ca", "certs/ca.crt"}, io.Discard, io.Discard)
+			"--mllp-client-ca", "certs/ca.crt", "--metrics-addr", metricsAddr}, io.Discard, io.Discard)
 	}()
 	waitReady(t, "http://"+addr+"/readyz")
 
@@ -72,6 +74,16 @@ func TestServeMLLP(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !bytes.Equal(body, ack) {
 		t.Errorf("HTTP resend = %d %q, want the MLLP ACK %q", res.StatusCode, body, ack)
+	}
+
+	res, err = http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := metricstest.Parse(t, res.Body)
+	res.Body.Close()
+	if v, ok := fams.Value("relais_mllp_messages_total", "ack", "AA"); !ok || v != 1 {
+		t.Errorf("relais_mllp_messages_total{ack=AA} = %v (present %v), want 1", v, ok)
 	}
 
 	cancel()

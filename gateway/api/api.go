@@ -1,8 +1,8 @@
 // Package api is Relais's HTTP interface: the FHIR R4 REST API under /fhir,
-// health endpoints and administration. Handlers are thin: they decode the
-// request, call the store or a domain package, and write the response; every
-// route is listed in routes.go and every error becomes an OperationOutcome
-// in errors.go.
+// health endpoints, administration and metrics. Handlers are thin: they
+// decode the request, call the store or a domain package, and write the
+// response; every route is listed in routes.go and every error becomes an
+// OperationOutcome in errors.go.
 package api
 
 import (
@@ -32,9 +32,16 @@ type Config struct {
 	// MaxBody bounds request bodies (default 16 MiB).
 	MaxBody int64
 	Now     func() time.Time
-	// Ingester serves the /ingest routes; nil: one on Store with default
-	// mapping options.
+	// Ingester serves the /ingest and /admin/inbox routes (required). It is
+	// the caller's, as is its lifecycle: the server starts it before serving
+	// and closes it after, so that the API and the MLLP listener share one
+	// queue of HL7 v2 messages.
 	Ingester *ingest.Ingester
+	// Metrics, when set, is served at GET /metrics to callers whose token
+	// reads every type in the system context (gateway/metrics Handler).
+	Metrics http.Handler
+	// Observer, when set, is told of every request once it is answered.
+	Observer Observer
 }
 
 // API serves HTTP requests.
@@ -49,6 +56,8 @@ type API struct {
 	maxBody   int64
 	now       func() time.Time
 	ingest    *ingest.Ingester
+	metrics   http.Handler
+	observer  Observer
 	pages     *pages
 	capStmt   []byte
 	handler   http.Handler
@@ -56,12 +65,13 @@ type API struct {
 
 // New builds the API handler.
 func New(cfg Config) (*API, error) {
-	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil || cfg.Consent == nil || cfg.Log == nil {
-		return nil, fmt.Errorf("api: Store, Codec, Verifier, Consent and Log are required")
+	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil || cfg.Consent == nil || cfg.Log == nil || cfg.Ingester == nil {
+		return nil, fmt.Errorf("api: Store, Codec, Verifier, Consent, Log and Ingester are required")
 	}
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
-		consent: cfg.Consent, decisions: cfg.Log,
+		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
+		metrics: cfg.Metrics, observer: cfg.Observer,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {
@@ -72,14 +82,6 @@ func New(cfg Config) (*API, error) {
 	}
 	if a.now == nil {
 		a.now = time.Now
-	}
-	if a.ingest = cfg.Ingester; a.ingest == nil {
-		var err error
-		a.ingest, err = ingest.New(ingest.Config{Store: cfg.Store, Logger: a.log,
-			Options: ingest.Options{Now: a.now, Codec: cfg.Codec}})
-		if err != nil {
-			return nil, err
-		}
 	}
 	a.pages = newPages(4096, 30*time.Minute, a.now)
 	capStmt, err := capabilityStatement(a.codec, a.now())

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -28,6 +29,8 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/gateway/metrics"
 )
 
 var testCodec = codec.MustNew()
@@ -38,7 +41,8 @@ type env struct {
 	url   string
 	key   *auth.DevKey
 	store *store.Store
-	token string // system/*.cruds
+	token string     // system/*.cruds
+	cfg   api.Config // what the API was built with
 }
 
 func newEnv(t testing.TB, maxBody int64) *env {
@@ -51,6 +55,8 @@ func newEnvSync(t testing.TB) *env { return newEnvOpts(t, 0, store.Options{Codec
 func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	t.Helper()
 	dir := t.TempDir()
+	m := metrics.New(discardLogger())
+	opts.OnCommit = m.ObserveCommit
 	st, err := store.Open(filepath.Join(dir, "relais.db"), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -70,14 +76,28 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := api.New(api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
-		Logger: discardLogger(), Consent: engine, Log: decisions})
+	in, err := ingest.New(ingest.Config{Store: st, Logger: discardLogger(), Options: ingest.Options{Codec: testCodec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Watch(metrics.Sources{Store: st, Consent: engine}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
+		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
+		Metrics: m.Handler(), Observer: m}
+	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(a)
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	e := &env{t: t, url: srv.URL, key: key, store: st}
+	// The server's shutdown order: stop serving, write what was accepted,
+	// close the store.
+	t.Cleanup(func() { srv.Close(); in.Close(); st.Close() })
+	e := &env{t: t, url: srv.URL, key: key, store: st, cfg: cfg}
 	e.token = e.mint("system/*.cruds", "")
 	return e
 }
@@ -138,6 +158,17 @@ func (e *env) do(method, path string, body string, headers ...string) resp {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return resp{res.StatusCode, res.Header, b}
+}
+
+// TestNewRequiresIngester: the API builds no Ingester of its own (a second
+// HL7 v2 queue on the same store would break arrival order and shutdown).
+func TestNewRequiresIngester(t *testing.T) {
+	t.Parallel()
+	cfg := newEnv(t, 0).cfg
+	cfg.Ingester = nil
+	if _, err := api.New(cfg); err == nil || !strings.Contains(err.Error(), "Ingester") {
+		t.Errorf("api.New without an Ingester = %v, want an error naming it", err)
+	}
 }
 
 func TestCorpusPutReadSearch(t *testing.T) {

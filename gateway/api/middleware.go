@@ -28,6 +28,14 @@ type reqInfo struct {
 	id, route string
 }
 
+// Observer is told of every request once it is answered (gateway/metrics
+// implements it). route is the matched template of the route table
+// ("/fhir/{type}/{id}"), or "unmatched": never the path, whose ids and
+// search values can identify a patient.
+type Observer interface {
+	ObserveRequest(route string, status int, d time.Duration)
+}
+
 // common wraps every route.
 func (a *API) common(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,8 +54,12 @@ func (a *API) common(next http.Handler) http.Handler {
 				a.log.Error("panic in handler", "request_id", id, "route", info.route)
 				a.writeError(rw, r, outcome.New(outcome.Internal, "internal error"))
 			}
+			d := time.Since(start)
 			a.log.Info("request", "request_id", id, "method", r.Method, "route", info.route,
-				"status", rw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+				"status", rw.status, "duration_ms", float64(d.Microseconds())/1000)
+			if a.observer != nil {
+				a.observer.ObserveRequest(info.route, rw.status, d)
+			}
 		}()
 		next.ServeHTTP(rw, r)
 	})

@@ -29,6 +29,10 @@ func (a *API) routes() http.Handler {
 		{"POST", "/admin/inbox/failed/{seq}/retry", a.retryFailed},
 		{"DELETE", "/admin/inbox/failed/{seq}", a.discardFailed},
 		{"GET", "/admin/decisions", a.listDecisions},
+		// Prometheus metrics for a scraper holding a system token; the
+		// server can also serve them without a token on a listener of
+		// their own (relais serve --metrics-addr).
+		{"GET", "/metrics", a.metricsScrape},
 		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
 		{"POST", "/fhir", a.batch},
 		{"GET", "/fhir/_history", a.systemHistory},

@@ -54,6 +54,30 @@ type Engine struct {
 	grants      *grants
 	idPrefix    string
 	seq         atomic.Uint64
+
+	permits, denies atomic.Uint64 // Stats
+}
+
+// Stats counts the decisions an Engine made since New, as the decision log
+// records them: one per Decide (a failed Decide denies), and one per
+// patient of a filtered request (one for a system caller), which permits
+// when anything of that patient's was permitted.
+type Stats struct {
+	Permits, Denies uint64
+}
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	return Stats{Permits: e.permits.Load(), Denies: e.denies.Load()}
+}
+
+// tally counts one decision.
+func (e *Engine) tally(permit bool) {
+	if permit {
+		e.permits.Add(1)
+	} else {
+		e.denies.Add(1)
+	}
 }
 
 // New builds an Engine.
@@ -110,9 +134,10 @@ func (e *Engine) newID() string {
 // Decide answers req. On error the decision denies; the caller must fail
 // the request. Every decision (including system access) is recorded when a
 // Recorder is configured.
-func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
+func (e *Engine) Decide(ctx context.Context, req Request) (d Decision, err error) {
+	defer func() { e.tally(err == nil && d.Permit) }()
 	now := e.cfg.Now()
-	d, err := e.decide(ctx, &req, now)
+	d, err = e.decide(ctx, &req, now)
 	d.ID, d.Time = e.newID(), now
 	if err != nil {
 		d = Decision{ID: d.ID, Time: now, Policy: PolicyBadRequest}

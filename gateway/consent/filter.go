@@ -442,6 +442,7 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 		out = append(out, f.summary(p, fs))
 	}
 	for _, r := range out {
+		f.e.tally(r.Permit)
 		if err := f.e.cfg.Recorder.Record(ctx, r); err != nil {
 			return nil, err
 		}

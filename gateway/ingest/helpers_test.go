@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -22,9 +23,11 @@ func tick() func() time.Time {
 	return func() time.Time { return base.Add(time.Duration(n.Add(1)) * time.Second) }
 }
 
-// newTest opens a real store in a temp dir (integrity-checked at the end)
-// and an Ingester on it.
-func newTest(t testing.TB) (*Ingester, *store.Store) {
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// openStore opens a real store in a temp dir, integrity-checked and closed
+// at cleanup.
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "relais.db"), store.Options{Codec: testCodec, NoSync: true})
 	if err != nil {
@@ -39,10 +42,19 @@ func newTest(t testing.TB) (*Ingester, *store.Store) {
 		}
 		st.Close()
 	})
-	in, err := New(Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Options: Options{Now: tick(), Codec: testCodec}})
+	return st
+}
+
+// newTest opens a real store in a temp dir (integrity-checked at the end)
+// and a started Ingester on it, closed before the store.
+func newTest(t testing.TB) (*Ingester, *store.Store) {
+	t.Helper()
+	st := openStore(t)
+	in, err := New(Config{Store: st, Logger: quietLogger(), Options: Options{Now: tick(), Codec: testCodec}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	start(t, in)
 	return in, st
 }
 
@@ -61,4 +73,14 @@ func changes(t testing.TB, st *store.Store) int {
 		}
 		before = h.Next
 	}
+}
+
+// start starts in and closes it at cleanup (before the store, whose
+// cleanup was registered first).
+func start(t testing.TB, in *Ingester) {
+	t.Helper()
+	if _, err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
 }

@@ -41,7 +41,7 @@ import (
 //     transaction (queue.go). Reads of the store wait for the messages
 //     acknowledged before them, so a client never reads older data than it
 //     was told is stored; after a crash the inbox is applied at start
-//     (Recover). A transport that gets an error must not acknowledge.
+//     (Start). A transport that gets an error must not acknowledge.
 
 // Reply is the answer to one HL7 v2 message.
 type Reply struct {
@@ -72,9 +72,16 @@ type Reply struct {
 // returns the reply to send. Problems with the message become AE/AR (CE/CR)
 // replies, not errors. The error is for what a transport must not
 // acknowledge: authz refusing, or the store being unavailable (outcome
-// kinds Forbidden, Busy).
+// kinds Forbidden, Busy), and ErrNotStarted or ErrClosed outside
+// Start..Close.
 func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*Reply, error) {
-	q := in.queue()
+	switch in.state.Load() {
+	case notStarted:
+		return nil, ErrNotStarted
+	case closed:
+		return nil, ErrClosed
+	}
+	q := in.q
 	q.accepting.Add(1) // the queue lingers for it (queue.go)
 	defer q.accepting.Add(-1)
 	msg, err := er7.Parse(data)
@@ -126,7 +133,7 @@ func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv 
 	if key != nil {
 		ack = &store.MessageACK{Key: *key, At: received, Record: encodeACKRecord(r)}
 	}
-	q := in.queue()
+	q := in.q
 	if err := q.admit(ctx); err != nil {
 		return err
 	}

@@ -376,7 +376,7 @@ func TestACKRecordRoundTrip(t *testing.T) {
 }
 
 // TestRecover: messages acknowledged but not written before a stop (in the
-// inbox only) are written by Recover at the next start, mapped as they were
+// inbox only) are written by Start at the next start, mapped as they were
 // when they arrived; one that no longer maps is set aside, not retried.
 func TestRecover(t *testing.T) {
 	t.Parallel()
@@ -406,8 +406,8 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	if n, err := in.Recover(ctx); n != 3 || err != nil {
-		t.Fatalf("Recover: %d %v", n, err)
+	if n, err := in.Start(ctx); n != 3 || err != nil {
+		t.Fatalf("Start: %d %v", n, err)
 	}
 	q, err := search.Parse("Encounter", url.Values{}, true)
 	if err != nil {
@@ -428,7 +428,7 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Queued != 0 || len(rep.Failed) != 1 || rep.Failed[0].Seq != 2 || !rep.Failed[0].Received.Equal(arrived) || rep.Failed[0].Message != "unparsed" || rep.Failed[0].Maps || rep.Failed[0].Reason == "" {
-		t.Errorf("inbox after Recover: %+v, want the unparseable message alone set aside", rep)
+		t.Errorf("inbox after Start: %+v, want the unparseable message alone set aside", rep)
 	}
 	if err := st.Check(); err != nil {
 		t.Error(err)
@@ -528,7 +528,7 @@ func TestRejectedCanBeResent(t *testing.T) {
 	it := &queued{seq: seq}
 	in.remap(it, data, time.Now())
 	it.entries = append(it.entries, it.entries[0]) // two writes of one resource: refused
-	if err := in.queue().write([]*queued{it}); err != nil {
+	if err := in.q.write([]*queued{it}); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := in.Inbox(); err != nil || len(rep.Failed) != 1 {

@@ -10,10 +10,22 @@
 // convert`) call this package; it holds no HTTP or socket code. Map gives
 // the mapping alone, with the same options the server uses, so that `relais
 // convert` prints exactly what would be stored.
+//
+// # Lifecycle
+//
+// New builds an Ingester and starts nothing. Start writes the HL7 v2
+// messages a previous run acknowledged and did not write, then starts the
+// queue that writes accepted messages and the loop that prunes expired ACK
+// records; HL7v2 refuses messages before Start (ErrNotStarted) and after
+// Close (ErrClosed). Close, called once the transports have stopped
+// accepting and before the store closes, writes every message accepted so
+// far, then stops the pruning. CDA, Assessment, Store and the inbox
+// operations need neither.
 package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -118,10 +130,32 @@ type Ingester struct {
 	acker er7.Acker
 	keep  time.Duration // ACK records: <0 forever
 
-	q         atomic.Pointer[queue] // HL7 v2 messages being written (queue.go)
-	qOnce     sync.Once
-	closeOnce sync.Once
+	q *queue // HL7 v2 messages being written (queue.go), built by New
+
+	// state is notStarted, then running after Start, then closed after
+	// Close; mu orders Start and Close.
+	state atomic.Int32
+	mu    sync.Mutex
+	// stopPrune ends the ACK-retention loop (retention.go), which closes
+	// pruned when it has returned.
+	stopPrune context.CancelFunc
+	pruned    chan struct{}
 }
+
+// The states of an Ingester.
+const (
+	notStarted int32 = iota
+	running
+	closed
+)
+
+// Errors HL7v2 returns outside Start..Close: nothing is stored or
+// acknowledged. Calling it before Start is a wiring mistake; after Close
+// the server is shutting down and the sender sends again later.
+var (
+	ErrNotStarted = outcome.New(outcome.Internal, "ingest: HL7 v2 message before Start")
+	ErrClosed     = outcome.New(outcome.Busy, "ingest: shutting down; send again")
+)
 
 // New builds an Ingester.
 func New(cfg Config) (*Ingester, error) {
@@ -139,7 +173,55 @@ func New(cfg Config) (*Ingester, error) {
 		in.opts.Now = time.Now
 	}
 	in.acker = er7.Acker{Now: in.opts.Now}
+	in.q = newQueue(in)
 	return in, nil
+}
+
+// Start writes the HL7 v2 messages acknowledged and not written before the
+// store was last closed (a crash, or a stop with the store unavailable;
+// see recoverQueued) and returns how many; then it starts the queue and
+// the ACK-retention loop. Call it once, before any transport accepts
+// messages and before anything reads the store: reads wait for those
+// messages. ctx bounds the recovery only. If recovery fails, nothing is
+// started, the messages stay in the inbox for the next start, and the
+// Ingester cannot be started again.
+func (in *Ingester) Start(ctx context.Context) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch in.state.Load() {
+	case running:
+		return 0, errors.New("ingest: Start called twice")
+	case closed:
+		return 0, errors.New("ingest: Start after Close")
+	}
+	n, err := in.recoverQueued(ctx)
+	if err != nil {
+		in.state.Store(closed)
+		return 0, fmt.Errorf("recover accepted HL7 v2 messages: %w", err)
+	}
+	go in.q.run()
+	pctx, cancel := context.WithCancel(context.Background())
+	in.stopPrune, in.pruned = cancel, make(chan struct{})
+	go func() { defer close(in.pruned); in.pruneLoop(pctx) }()
+	in.state.Store(running)
+	return n, nil
+}
+
+// Close writes every HL7 v2 message accepted so far, then stops the
+// ACK-retention loop, and returns once both have stopped. Call it after
+// the transports stopped accepting and before the store closes: a message
+// accepted after Close is in the store's inbox only, and the next Start
+// writes it. Close is idempotent, and harmless before Start.
+func (in *Ingester) Close() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.state.Swap(closed) != running {
+		return
+	}
+	close(in.q.stop)
+	<-in.q.done
+	in.stopPrune()
+	<-in.pruned
 }
 
 // Authorize is asked, before anything is stored, whether the caller may

@@ -3,12 +3,14 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/ingest/ingesttest"
 	"github.com/relais-health/relais/mappings/bundle"
 )
 
@@ -160,4 +162,79 @@ func TestNeedsLinkToCarePlan(t *testing.T) {
 	if sr := record(t, second, "ServiceRequest"); !bytes.Contains(sr.JSON, []byte(`"CarePlan/plan1"`)) {
 		t.Errorf("ServiceRequest not based on the active CarePlan: %s", sr.JSON)
 	}
+}
+
+// TestLifecycle: HL7v2 is refused, storing nothing, before Start and after
+// Close; Start runs once; Close is idempotent and harmless before Start.
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	in, err := New(Config{Store: st, Logger: quietLogger(), Options: Options{Now: tick(), Codec: testCodec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.HL7v2(ctx, ingesttest.Admit(1), nil); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("HL7v2 before Start: %v, want ErrNotStarted", err)
+	}
+	if q, err := st.Queued(); err != nil || len(q) != 0 {
+		t.Errorf("inbox after a refused message: %d %v", len(q), err)
+	}
+	if _, err := in.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	if _, err := in.Start(ctx); err == nil {
+		t.Error("a second Start succeeded")
+	}
+	send(t, in, ingesttest.Admit(2))
+	in.Close()
+	in.Close()
+	if _, err := in.HL7v2(ctx, ingesttest.Admit(3), nil); !errors.Is(err, ErrClosed) || outcome.KindOf(err) != outcome.Busy {
+		t.Errorf("HL7v2 after Close: %v, want ErrClosed (Busy: not acknowledged)", err)
+	}
+	if _, err := in.Start(ctx); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+
+	never, err := New(Config{Store: st, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	never.Close() // never started: nothing to stop
+}
+
+// TestCloseWritesAccepted: a message acknowledged and still waiting in the
+// queue when Close is called is written before Close returns. A sender in
+// the middle of a message (accepting) makes the queue linger, so the
+// message is still queued when Close starts.
+func TestCloseWritesAccepted(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	in, err := New(Config{Store: st, Logger: quietLogger(), Options: Options{Now: tick(), Codec: testCodec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	in.q.accepting.Add(1)
+	var r *Reply
+	for i := 1; ; i++ {
+		r = send(t, in, ingesttest.Admit(i))
+		if q, err := st.Queued(); err != nil {
+			t.Fatal(err)
+		} else if len(q) > 0 {
+			break // acknowledged, not written yet
+		}
+		if i == 5 {
+			t.Fatal("every message was written before Close: the queue did not linger")
+		}
+	}
+	in.Close()
+	if q, err := st.Queued(); err != nil || len(q) != 0 {
+		t.Fatalf("inbox after Close: %d %v, want empty", len(q), err)
+	}
+	written(t, st, r, "Encounter")
 }

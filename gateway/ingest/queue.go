@@ -42,7 +42,7 @@ const (
 type queued struct {
 	seq      uint64
 	header   hl7v2.Header
-	entries  []store.TxEntry   // nil: it could not be mapped again (Recover)
+	entries  []store.TxEntry   // nil: it could not be mapped again (recoverQueued)
 	mapErr   error             // why, then
 	key      *store.MessageKey // its ACK record's key (nil: no control ID)
 	logID    string
@@ -65,17 +65,12 @@ type queue struct {
 	done      chan struct{}
 }
 
-// queue returns the Ingester's queue, starting it on first use.
-func (in *Ingester) queue() *queue {
-	in.qOnce.Do(func() {
-		q := &queue{in: in, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-		q.idle = sync.NewCond(&q.mu)
-		q.room = make(chan struct{})
-		in.q.Store(q)
-		go q.run()
-		go in.pruneLoop(q.stop)
-	})
-	return in.q.Load()
+// newQueue builds the queue; Start runs it.
+func newQueue(in *Ingester) *queue {
+	q := &queue{in: in, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	q.idle = sync.NewCond(&q.mu)
+	q.room = make(chan struct{})
+	return q
 }
 
 // admit waits until the backlog has room for one more message. A sender
@@ -207,7 +202,7 @@ func (q *queue) apply(batch []*queued) {
 			return
 		}
 		if !q.in.store.Ready() {
-			return // the inbox keeps them: Recover applies them at the next start
+			return // the inbox keeps them: Start applies them at the next start
 		}
 		q.in.log.Error("hl7v2 queued messages not written; retrying", "messages", len(batch), "error", summary(err))
 		if len(batch) > 1 {
@@ -335,10 +330,7 @@ func (q *queue) flush() {
 
 // Sync waits until every HL7 v2 message accepted so far is written.
 func (in *Ingester) Sync() {
-	q := in.q.Load()
-	if q == nil {
-		return
-	}
+	q := in.q
 	q.mu.Lock()
 	for len(q.items) > 0 || q.busy {
 		q.idle.Wait()
@@ -346,24 +338,12 @@ func (in *Ingester) Sync() {
 	q.mu.Unlock()
 }
 
-// Close writes the messages accepted so far and stops the queue. Call it
-// after the transports stopped accepting and before the store closes;
-// messages still in the inbox after that are written by Recover.
-func (in *Ingester) Close() {
-	q := in.q.Load()
-	if q == nil {
-		return
-	}
-	in.closeOnce.Do(func() { close(q.stop) })
-	<-q.done
-}
-
-// Recover writes the HL7 v2 messages that were accepted but not written
-// before the store was last closed (a crash, or a stop with the store
-// unavailable), mapping each again with the clock at its arrival. Call it
-// once at start, before accepting messages. It returns how many it wrote;
-// if the store fails to write them, the error, and they stay queued.
-func (in *Ingester) Recover(ctx context.Context) (int, error) {
+// recoverQueued writes the HL7 v2 messages that were accepted but not
+// written before the store was last closed, mapping each again with the
+// clock at its arrival, before the queue runs (Start): they come before
+// anything accepted now. It returns how many it wrote; if the store fails
+// to write them, the error, and they stay queued.
+func (in *Ingester) recoverQueued(ctx context.Context) (int, error) {
 	pending, err := in.store.Queued()
 	if err != nil || len(pending) == 0 {
 		return 0, err
@@ -374,13 +354,12 @@ func (in *Ingester) Recover(ctx context.Context) (int, error) {
 		it.mapErr = err // it.entries nil: set aside
 		items[i] = it
 	}
-	q := in.queue()
 	for len(items) > 0 {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		batch := items[:min(len(items), applyMax)]
-		if err := q.write(batch); err != nil {
+		if err := in.q.write(batch); err != nil {
 			return 0, err // the inbox keeps them for the next start
 		}
 		items = items[len(batch):]

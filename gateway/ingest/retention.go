@@ -21,7 +21,7 @@ import (
 const DefaultACKRetention = 30 * 24 * time.Hour
 
 const (
-	pruneFirst = time.Minute // after start: Recover and the first messages go first
+	pruneFirst = time.Minute // after Start: the first messages go first
 	pruneEvery = time.Hour
 )
 
@@ -35,19 +35,20 @@ func (in *Ingester) PruneACKs(ctx context.Context) (int, error) {
 }
 
 // pruneLoop prunes ACK records pruneFirst after start and then every
-// pruneEvery, until stop is closed.
-func (in *Ingester) pruneLoop(stop <-chan struct{}) {
+// pruneEvery, until ctx ends (Close); a prune under way then stops between
+// two chunks.
+func (in *Ingester) pruneLoop(ctx context.Context) {
 	timer := time.NewTimer(pruneFirst)
 	defer timer.Stop()
 	for {
 		select {
 		case <-timer.C:
-		case <-stop:
+		case <-ctx.Done():
 			return
 		}
-		n, err := in.PruneACKs(context.Background())
+		n, err := in.PruneACKs(ctx)
 		switch {
-		case err != nil && in.store.Ready():
+		case err != nil && ctx.Err() == nil && in.store.Ready():
 			in.log.Error("hl7v2 ACK records not pruned", "error", summary(err))
 		case n > 0:
 			in.log.Info("hl7v2 ACK records past their retention deleted", "records", n)

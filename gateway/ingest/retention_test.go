@@ -30,7 +30,7 @@ func newRetentionTest(t *testing.T, keep time.Duration) (*Ingester, *store.Store
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(in.Close)
+	start(t, in)
 	return in, st, c
 }
 
@@ -85,7 +85,7 @@ func TestACKRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	it.entries = append(it.entries, it.entries[0]) // refused by the store
-	if err := in.queue().write([]*queued{it}); err != nil {
+	if err := in.q.write([]*queued{it}); err != nil {
 		t.Fatal(err)
 	}
 	ackCounts(t, st, 2, "after a message set aside")

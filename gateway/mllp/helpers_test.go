@@ -27,6 +27,7 @@ type env struct {
 	addr   string
 	store  *store.Store
 	ingest *ingest.Ingester
+	srv    *mllp.Server
 	stop   func() error // cancels the server and returns Serve's error
 }
 
@@ -45,8 +46,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	cfg := o.cfg
-	cfg.Ingester, cfg.Logger = in, quiet()
+	cfg.Ingester = in
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
 	srv, err := mllp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +65,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	e := &env{t: t, addr: ln.Addr().String(), store: st, ingest: in}
+	e := &env{t: t, addr: ln.Addr().String(), store: st, ingest: in, srv: srv}
 	var stopped bool
 	var stopErr error
 	e.stop = func() error {

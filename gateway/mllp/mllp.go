@@ -16,6 +16,14 @@
 // empty means AL). An ACK received from the sender (its accept
 // acknowledgement of our application ACK) is read and not answered.
 //
+// # Monitoring
+//
+// Every connection is logged when it opens and closes (remote address,
+// TLS or not, how many messages, why it closed), and every message with
+// the MSA-1 codes of the ACKs sent, naming the message by its log id (a
+// hash of sender and control ID), never by its content. Stats counts the
+// ACKs sent by code.
+//
 // # Caveats
 //
 // A connection is served in order: a sender that pipelines messages gets
@@ -37,9 +45,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
 // Ingester stores a message and builds its reply (ingest.Ingester).
@@ -81,6 +91,38 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	wg    sync.WaitGroup
+
+	acks [len(ackCodes)]atomic.Uint64 // ACKs sent, by ackCodes index
+}
+
+// ackCodes are the MSA-1 codes (HL7 table 0008) Stats counts.
+var ackCodes = [...]er7.AckCode{er7.AA, er7.AE, er7.AR, er7.CA, er7.CE, er7.CR}
+
+// Stats counts what a Server has sent since New.
+type Stats struct {
+	// ACKs counts the acknowledgements written, by MSA-1 code; every code
+	// of HL7 table 0008 is present, zero or not.
+	ACKs map[er7.AckCode]uint64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	st := Stats{ACKs: make(map[er7.AckCode]uint64, len(ackCodes))}
+	for i, code := range ackCodes {
+		st.ACKs[code] = s.acks[i].Load()
+	}
+	return st
+}
+
+// count adds the ACKs just written to the counters.
+func (s *Server) count(sent *sentACKs) {
+	for _, code := range sent.codes[:sent.n] {
+		for i, c := range ackCodes {
+			if c == code {
+				s.acks[i].Add(1)
+			}
+		}
+	}
 }
 
 // New checks cfg and fills in the defaults.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/relais-health/relais/gateway/devcert"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
 	"github.com/relais-health/relais/gateway/mllp"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
 // dischargeCount is how many stays TestDischarges sends: 2,000 (1,000 with
@@ -312,4 +314,72 @@ func TestShutdown(t *testing.T) {
 	if !c.closed(time.Second) {
 		t.Error("connection left open")
 	}
+}
+
+// TestLogsAndStats: the opening and closing of each connection (remote
+// address, TLS or not) and the ACK codes sent for each message are logged,
+// never the message's content; Stats counts the ACKs written, by code.
+func TestLogsAndStats(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	e := newEnv(t, envOptions{cfg: mllp.Config{MaxMessage: 8 << 10,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	c := e.dial()
+	c.send(ingesttest.Admit(1))
+	c.mustRead()
+	c.send(ingesttest.ADT{N: 2, Accept: "AL", App: "AL"}.Bytes())
+	c.mustRead()
+	c.mustRead()
+	c.send(append(ingesttest.ADT{N: 3, Control: "BIG"}.Bytes(), bytes.Repeat([]byte("NTE|1||x\r"), 2000)...))
+	c.mustRead()
+	c.send([]byte("not hl7 at all"))
+	c.mustRead()
+	c.nc.Close()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "mllp connection closed"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed connection was not logged")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := e.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[er7.AckCode]uint64{er7.AA: 2, er7.AE: 0, er7.AR: 2, er7.CA: 1, er7.CE: 0, er7.CR: 0}
+	if got := e.srv.Stats().ACKs; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Stats().ACKs = %v, want %v", got, want)
+	}
+	out := logs.String()
+	for _, w := range []string{
+		`msg="mllp connection opened" remote=127.0.0.1:`, "tls=false",
+		`msg="mllp message" remote=127.0.0.1:`, " ack=AA ", " ack=CA,AA ", " ack=AR",
+		`msg="mllp connection closed" remote=127.0.0.1:`, "messages=4", `reason="closed by the sender"`,
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("log lacks %q:\n%s", w, out)
+		}
+	}
+	for _, phi := range []string{"CLAIRE", "LILAS", "P0000001", "A01-1", "0320000000"} {
+		if strings.Contains(out, phi) {
+			t.Errorf("log contains message content %q:\n%s", phi, out)
+		}
+	}
+}
+
+// lockedBuffer collects log output from concurrent connections.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

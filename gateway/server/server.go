@@ -1,13 +1,38 @@
 // Package server assembles a running Relais: it opens the store, sets up
-// authentication, the HTTP API and (optionally) the demo data, serves, and
-// shuts down cleanly when its context ends: in-flight requests finish, then
-// the bbolt file is closed.
+// authentication, the HTTP API, the MLLP listener and the metrics listener
+// when configured, the metrics (gateway/metrics) and (optionally) the demo
+// data, serves, and shuts down cleanly when its context ends.
+//
+// # Start-up
+//
+// New checks every option before it starts anything (options.go): the
+// certificates, keys and client CAs of HTTPS and MLLP over TLS load, a
+// client CA comes with a TLS certificate, the listen addresses parse, the
+// token signing keys load. Only then does it open the store and write the
+// HL7 v2 messages a previous run acknowledged without writing
+// (ingest.Ingester.Start), before anything reads the store. Run binds every
+// listener before it serves on any, so an address in use stops it before a
+// sender is acknowledged.
+//
+// # Shutdown order
+//
+// When Run's context ends (or a listener fails):
+//
+//  1. every listener stops accepting: the HTTP API, MLLP, metrics;
+//  2. HTTP requests in flight finish (up to 30 s) and MLLP messages being
+//     processed are committed and acknowledged (mllp.Config.ShutdownTimeout);
+//  3. the ingest queue writes every acknowledged HL7 v2 message;
+//  4. the ACK-retention loop stops (3 and 4: ingest.Ingester.Close);
+//  5. the store closes.
+//
+// So every message acknowledged is written before Run returns; if the store
+// failed meanwhile, it stays in the store's inbox and the next start writes
+// it.
 package server
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +40,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
@@ -23,6 +49,7 @@ import (
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/mllp"
 )
 
@@ -46,7 +73,7 @@ type Config struct {
 	Dev  bool // trust the development signing key under auth.DevKeyDir
 	Demo bool // load the demo directory and patient
 
-	TLSCert, TLSKey string // serve HTTPS when both are set
+	TLSCert, TLSKey string // serve HTTPS with this certificate and key (both or neither)
 
 	JWTKeyFile  string // PEM public keys trusted to sign tokens
 	JWTIssuer   string
@@ -54,7 +81,8 @@ type Config struct {
 
 	MaxBody int64
 	Logger  *slog.Logger
-	// Ready, when set, receives the bound address once the server listens.
+	// Ready, when set, receives the API's bound address once every
+	// listener is bound, just before Run serves.
 	Ready func(addr string)
 
 	// MLLPAddr enables the HL7 v2 MLLP listener (package mllp) on this
@@ -71,23 +99,47 @@ type Config struct {
 	// InitialMmapSize is the address space the database is mapped with at
 	// start (store.Options.InitialMmapSize; 0: the store's default).
 	InitialMmapSize int
+
+	// MetricsAddr enables a listener that serves only GET /metrics, without
+	// a token: for a scraper on a private network. The API serves the same
+	// metrics at /metrics to a system token either way.
+	MetricsAddr string
+	// MetricsReady, when set, receives the metrics listener's bound address.
+	MetricsReady func(addr string)
 }
 
 // Server is a configured Relais.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *store.Store
-	ingest *ingest.Ingester
-	api    *api.API
-	devKey *auth.DevKey
+	cfg     Config
+	log     *slog.Logger
+	opts    *checked
+	store   *store.Store
+	ingest  *ingest.Ingester
+	api     *api.API
+	mllp    *mllp.Server // nil without MLLPAddr
+	metrics *metrics.Metrics
+	devKey  *auth.DevKey
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// New opens the database and builds the server.
+// New checks the options, opens the database, writes the HL7 v2 messages
+// a previous run acknowledged and did not write, and builds the server.
+// Call Run, or Close if Run will not be called.
 func New(cfg Config) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	opts, err := check(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, opts: opts, metrics: metrics.New(log)}
+	verifier, err := s.verifier()
+	if err != nil {
+		return nil, err
 	}
 	c, err := codec.New()
 	if err != nil {
@@ -96,41 +148,54 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log, InitialMmapSize: cfg.InitialMmapSize})
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log,
+		InitialMmapSize: cfg.InitialMmapSize, OnCommit: s.metrics.ObserveCommit})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st}
-	verifier, err := s.verifier()
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	s.ingest, err = ingest.New(ingest.Config{Store: st, Logger: log, ACKRetention: cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	// HL7 v2 messages a crash left acknowledged but not written are written
-	// before anything reads the store: reads would wait for them.
-	if n, err := s.ingest.Recover(context.Background()); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("recover accepted HL7 v2 messages: %w", err)
-	} else if n > 0 {
-		log.Info("accepted HL7 v2 messages written after restart", "messages", n)
-	}
-	engine, decisions, err := s.consentEngine(c)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	s.api, err = api.New(api.Config{Store: st, Codec: c, Verifier: verifier, Logger: log,
-		BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions})
-	if err != nil {
-		st.Close()
+	s.store = st
+	if err := s.build(c, verifier); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// build wires the components on the open store.
+func (s *Server) build(c *codec.Codec, verifier *auth.Verifier) error {
+	var err error
+	s.ingest, err = ingest.New(ingest.Config{Store: s.store, Logger: s.log, ACKRetention: s.cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
+	if err != nil {
+		return err
+	}
+	// HL7 v2 messages a crash left acknowledged but not written are written
+	// before anything reads the store: reads would wait for them.
+	n, err := s.ingest.Start(context.Background())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info("accepted HL7 v2 messages written after restart", "messages", n)
+	}
+	engine, decisions, err := s.consentEngine(c)
+	if err != nil {
+		return err
+	}
+	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
+		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
+		Metrics: s.metrics.Handler(), Observer: s.metrics})
+	if err != nil {
+		return err
+	}
+	src := metrics.Sources{Store: s.store, Consent: engine}
+	if s.cfg.MLLPAddr != "" {
+		s.mllp, err = mllp.New(mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody), TLS: s.opts.mllpTLS})
+		if err != nil {
+			return err
+		}
+		src.MLLP = s.mllp
+	}
+	return s.metrics.Watch(src)
 }
 
 // verifier trusts the configured keys, plus the dev key with --dev.
@@ -176,126 +241,175 @@ func (s *Server) Store() *store.Store { return s.store }
 // DevKey is the development signing key (nil without --dev).
 func (s *Server) DevKey() *auth.DevKey { return s.devKey }
 
-// Run serves until ctx ends, then shuts down gracefully and closes the store.
-func (s *Server) Run(ctx context.Context) error {
-	defer s.store.Close()
-	// HL7 v2 messages acknowledged but not yet written are written before
-	// the store closes, after the transports stop (deferred below).
-	defer s.ingest.Close()
+// Close writes the HL7 v2 messages accepted so far, stops the ingest
+// queue and the ACK-retention loop, and closes the store (steps 3 to 5 of
+// the shutdown order). Run calls it before it returns; call it yourself
+// only when Run is not called. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.ingest != nil {
+			s.ingest.Close()
+		}
+		if s.store != nil {
+			s.closeErr = s.store.Close()
+		}
+	})
+	return s.closeErr
+}
+
+// Run serves until ctx ends, then shuts down in the order of the package
+// comment and closes the store.
+func (s *Server) Run(ctx context.Context) (err error) {
+	defer func() { err = errors.Join(err, s.Close()) }()
 	if s.cfg.Demo {
 		if err := demo.Load(ctx, s.store); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	ls, err := s.listen()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	mllpErr, err := s.startMLLP(ctx)
-	if err != nil {
-		return err
+	sv := s.serve(ctx, ls)
+	select {
+	case <-ctx.Done():
+	case err = <-sv.failed:
 	}
-	if mllpErr != nil {
-		// The MLLP listener ends before the store closes: messages in
-		// flight are committed and acknowledged first.
-		defer func() { cancel(); <-mllpErr }()
+	s.log.Info("shutting down")
+	// 1 and 2: every listener stops accepting at once (MLLP when ctx
+	// ends), then what is in flight finishes; 3 to 5: the deferred Close.
+	cancel()
+	return errors.Join(err, sv.stop())
+}
+
+// serving is what Run started on its listeners.
+type serving struct {
+	http    []*http.Server // the API, and the metrics listener's
+	failed  chan error     // a server that ended on its own
+	running sync.WaitGroup
+}
+
+// serve starts a server on each listener. MLLP stops accepting when ctx
+// ends and returns once the messages being processed are acknowledged.
+func (s *Server) serve(ctx context.Context, ls *listeners) *serving {
+	sv := &serving{failed: make(chan error, 3)}
+	start := func(name string, fn func() error) {
+		sv.running.Add(1)
+		go func() {
+			defer sv.running.Done()
+			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				sv.failed <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return err
+	apiSrv := s.httpServer(s.api, 5*time.Minute) // backups stream for a while
+	sv.http = append(sv.http, apiSrv)
+	start("http", func() error { return apiSrv.Serve(ls.http) })
+	if ls.metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics.Handler())
+		m := s.httpServer(mux, 30*time.Second)
+		sv.http = append(sv.http, m)
+		start("metrics", func() error { return m.Serve(ls.metrics) })
 	}
-	srv := &http.Server{
-		Handler:           s.api,
+	if ls.mllp != nil {
+		start("mllp", func() error { return s.mllp.Serve(ctx, ls.mllp) })
+	}
+	return sv
+}
+
+// stop shuts the HTTP servers down together (each closes its listener at
+// once, then waits up to 30 s for the requests in flight), waits for every
+// server to return, and reports what failed.
+func (sv *serving) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, len(sv.http))
+	for _, hs := range sv.http {
+		go func() {
+			err := hs.Shutdown(ctx)
+			if err != nil {
+				hs.Close()
+				err = fmt.Errorf("http shutdown: %w", err)
+			}
+			errs <- err
+		}()
+	}
+	var err error
+	for range sv.http {
+		err = errors.Join(err, <-errs)
+	}
+	sv.running.Wait()
+	close(sv.failed)
+	for f := range sv.failed {
+		err = errors.Join(err, f)
+	}
+	return err
+}
+
+// listeners are Run's bound sockets.
+type listeners struct {
+	http          net.Listener
+	mllp, metrics net.Listener // nil when not configured
+}
+
+func (ls *listeners) close() {
+	for _, l := range []net.Listener{ls.http, ls.mllp, ls.metrics} {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+// listen binds every configured address before any serves, closing those
+// already bound if one fails, and reports the bound addresses.
+func (s *Server) listen() (*listeners, error) {
+	var ls listeners
+	var err error
+	if ls.http, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+		return nil, err
+	}
+	if s.opts.httpTLS != nil {
+		ls.http = tls.NewListener(ls.http, s.opts.httpTLS)
+	}
+	if s.cfg.MLLPAddr != "" {
+		if ls.mllp, err = net.Listen("tcp", s.cfg.MLLPAddr); err != nil {
+			ls.close()
+			return nil, fmt.Errorf("mllp: %w", err)
+		}
+		tc := s.opts.mllpTLS
+		s.log.Info("mllp listening", "addr", ls.mllp.Addr().String(), "tls", tc != nil,
+			"client_certs", tc != nil && tc.ClientAuth == tls.RequireAndVerifyClientCert)
+		if s.cfg.MLLPReady != nil {
+			s.cfg.MLLPReady(ls.mllp.Addr().String())
+		}
+	}
+	if s.cfg.MetricsAddr != "" {
+		if ls.metrics, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+			ls.close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		s.log.Info("metrics listening", "addr", ls.metrics.Addr().String())
+		if s.cfg.MetricsReady != nil {
+			s.cfg.MetricsReady(ls.metrics.Addr().String())
+		}
+	}
+	if s.cfg.Ready != nil {
+		s.cfg.Ready(ls.http.Addr().String())
+	}
+	return &ls, nil
+}
+
+// httpServer serves h with the timeouts every Relais listener uses.
+func (s *Server) httpServer(h http.Handler, writeTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      5 * time.Minute, // backups stream for a while
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	if s.cfg.TLSCert != "" || s.cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("tls: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
-	if s.cfg.Ready != nil {
-		s.cfg.Ready(ln.Addr().String())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case err := <-mllpErr:
-		mllpErr <- err // for the deferred wait
-		if err != nil {
-			srv.Close()
-			return err
-		}
-	case <-ctx.Done():
-	}
-	s.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	return nil
-}
-
-// startMLLP starts the MLLP listener when configured. The channel yields
-// Serve's result once the listener has shut down; it is nil when there is
-// no listener.
-func (s *Server) startMLLP(ctx context.Context) (chan error, error) {
-	if s.cfg.MLLPAddr == "" {
-		return nil, nil
-	}
-	done := make(chan error, 1)
-	cfg := mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody)}
-	if s.cfg.MLLPTLSCert != "" || s.cfg.MLLPTLSKey != "" {
-		tc, err := serverTLS(s.cfg.MLLPTLSCert, s.cfg.MLLPTLSKey, s.cfg.MLLPClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("mllp: %w", err)
-		}
-		cfg.TLS = tc
-	} else if s.cfg.MLLPClientCA != "" {
-		return nil, errors.New("mllp: a client CA needs --mllp-tls-cert and --mllp-tls-key")
-	}
-	m, err := mllp.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", s.cfg.MLLPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("mllp: %w", err)
-	}
-	s.log.Info("mllp listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil,
-		"client_certs", cfg.TLS != nil && cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert)
-	if s.cfg.MLLPReady != nil {
-		s.cfg.MLLPReady(ln.Addr().String())
-	}
-	go func() { done <- m.Serve(ctx, ln) }()
-	return done, nil
-}
-
-// serverTLS loads a certificate and, when caFile is set, requires client
-// certificates signed by its CAs.
-func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("client CA: no certificate in " + caFile)
-		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }

@@ -46,6 +46,34 @@ func pick(enhanced bool, orig, enh AckCode) AckCode {
 	return orig
 }
 
+// CodeOf returns MSA-1 of an acknowledgement, "" when it has no MSA
+// segment. It scans the segments without parsing the message: it is meant
+// for ACKs this package built (ASCII delimiters, one of the single-byte
+// character sets), whose code a transport counts and logs as it sends
+// them.
+func CodeOf(ack []byte) AckCode {
+	if len(ack) < 4 || string(ack[:3]) != "MSH" {
+		return ""
+	}
+	fs := ack[3]
+	for len(ack) > 0 {
+		seg := ack
+		if i := bytes.IndexAny(ack, "\r\n"); i >= 0 {
+			seg, ack = ack[:i], ack[i+1:]
+		} else {
+			ack = nil
+		}
+		if len(seg) > 4 && string(seg[:3]) == "MSA" && seg[3] == fs {
+			f := seg[4:]
+			if i := bytes.IndexByte(f, fs); i >= 0 {
+				f = f[:i]
+			}
+			return AckCode(f)
+		}
+	}
+	return ""
+}
+
 // Acker builds acknowledgements. The zero Acker uses time.Now.
 type Acker struct {
 	Now func() time.Time

@@ -135,3 +135,31 @@ func TestNack(t *testing.T) {
 		})
 	}
 }
+
+// TestCodeOf reads MSA-1 back from ACKs and NACKs, whatever the delimiters
+// and character set, and gives "" for what is no ACK.
+func TestCodeOf(t *testing.T) {
+	t.Parallel()
+	orig := mustParse(t, "MSH|^~\\&|A|B|C|D|1||ADT^A01|X1|P|2.5\r")
+	enh := mustParse(t, "MSH#^~\\&#A#B#C#D#1##ADT^A01#X2#P#2.5###AL#AL#8859/1\r")
+	tests := []struct {
+		name string
+		ack  []byte
+		want AckCode
+	}{
+		{"AA", fixed.Ack(orig, AA), AA},
+		{"AE with ERR", fixed.Ack(orig, AE, errors.New("x")), AE},
+		{"CA, other field separator, Latin-1", fixed.Ack(enh, CA), CA},
+		{"AR NACK of garbage", fixed.Nack([]byte("\x00garbage")), AR},
+		{"CR NACK in enhanced mode", fixed.Nack([]byte("MSH|^~\\&|S|F|R|G|1||ADT^A01|C9|P|2.5|||AL|AL\rpid|\r")), CR},
+		{"no MSA", []byte("MSH|^~\\&|A\rPID|1\r"), ""},
+		{"no MSH", []byte("MSA|AA|X\r"), ""},
+		{"empty", nil, ""},
+		{"MSA last, no terminator", []byte("MSH|^~\\&|A\nMSA|AR"), AR},
+	}
+	for _, tt := range tests {
+		if got := CodeOf(tt.ack); got != tt.want {
+			t.Errorf("%s: CodeOf = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package consent
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// countRecorder counts the records it is given.
+type countRecorder struct{ n int }
+
+func (r *countRecorder) Record(context.Context, Record) error { r.n++; return nil }
+
+// TestStats: the counters follow the decision log, one per Decide and one
+// per patient of a filtered request, a failed Decide counting as a denial.
+func TestStats(t *testing.T) {
+	t.Parallel()
+	m := world()
+	rec := &countRecorder{}
+	e, err := New(Config{Directory: m, CareTeams: m, Consents: m, HashKey: []byte("test-key"), Recorder: rec,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	decide := func(actor, patient string) {
+		t.Helper()
+		if _, err := e.Decide(ctx, Request{Patient: patient, Actor: actor, Resource: obs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide("PractitionerRole/nurse-role", "Patient/p1")  // care team: permit
+	decide("PractitionerRole/physio-role", "Patient/p1") // outside it: deny
+	decide("PractitionerRole/nurse-role", "")            // no patient: deny
+	filter := func(actor string) {
+		t.Helper()
+		f := e.NewFilter(ctx, Request{Actor: actor})
+		f.Allow(nil, "Observation", "o1", factIndex{obs})
+		f.Allow(nil, "Observation", "o2", factIndex{obs})
+		if _, err := f.Record(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filter("PractitionerRole/nurse-role")  // one record, permit
+	filter("PractitionerRole/physio-role") // one record, deny
+	if got, want := e.Stats(), (Stats{Permits: 2, Denies: 3}); got != want || rec.n != 5 {
+		t.Errorf("Stats = %+v after %d records, want %+v after 5", got, rec.n, want)
+	}
+}
