@@ -312,7 +312,7 @@ func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
-	p, err := readPlan(b.tx, entries, keepUnchanged, nil)
+	p, err := readPlan(&Snapshot{s: b.s, tx: b.tx}, entries, keepUnchanged, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func (p *Planner) Put(entries []TxEntry, keepUnchanged bool) (*Planned, error) {
 	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
-	tp, err := readPlan(p.tx, entries, keepUnchanged, p.overlay)
+	tp, err := readPlan(&Snapshot{s: p.s, tx: p.tx}, entries, keepUnchanged, p.overlay)
 	if err != nil {
 		return nil, err
 	}

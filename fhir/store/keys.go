@@ -261,18 +261,29 @@ func decodeValues(b []byte) ([]search.Value, error) {
 	}
 }
 
-// version values: flags(1) method(1) lastUpdated(8) JSON.
+// version values: flags(1) method(1) lastUpdated(8) JSON, the JSON
+// compressed when flags has flagCompressed (since storage version 5,
+// compress.go).
 const versionHeader = 10
 
-func encodeVersion(deleted bool, method byte, lastUpdated int64, json []byte) []byte {
-	b := make([]byte, versionHeader+len(json))
+const flagCompressed = 2
+
+// encodeVersion renders a version value, compressing json with z when that
+// pays (z nil: never).
+func encodeVersion(deleted bool, method byte, lastUpdated int64, json []byte, z *codecs) []byte {
+	b := make([]byte, versionHeader, versionHeader+len(json))
 	if deleted {
 		b[0] = flagDeleted
 	}
 	b[1] = method
 	binary.BigEndian.PutUint64(b[2:], uint64(lastUpdated))
-	copy(b[versionHeader:], json)
-	return b
+	if z != nil {
+		if out, ok := z.compress(b, json); ok {
+			out[0] |= flagCompressed
+			return out
+		}
+	}
+	return append(b, json...)
 }
 
 // Index key tags (storage version 3). Versions 1 and 2 keyed tokens as

@@ -39,21 +39,27 @@ func itoa(v uint64) string {
 }
 
 // decodeRecord builds a Record from a version value, copying the bytes out
-// of the transaction.
-func decodeRecord(typ, id string, ver uint64, v []byte) (*Record, error) {
+// of the transaction (decompressing them when stored compressed).
+func (r *Snapshot) decodeRecord(typ, id string, ver uint64, v []byte) (*Record, error) {
 	if len(v) < versionHeader {
 		return nil, errBadKey
 	}
-	r := &Record{
+	rec := &Record{
 		Type: typ, ID: id, Version: ver,
 		Deleted:     v[0]&flagDeleted != 0,
 		Method:      methods[v[1]],
 		LastUpdated: time.UnixMicro(int64(binary.BigEndian.Uint64(v[2:]))).UTC(),
 	}
-	if !r.Deleted {
-		r.JSON = bytes.Clone(v[versionHeader:])
+	if rec.Deleted {
+		return rec, nil
 	}
-	return r, nil
+	if v[0]&flagCompressed == 0 {
+		rec.JSON = bytes.Clone(v[versionHeader:])
+		return rec, nil
+	}
+	var err error
+	rec.JSON, err = r.s.zip.decompress(v[versionHeader:])
+	return rec, err
 }
 
 func notFound() error { return outcome.New(outcome.NotFound, "resource not found") }
@@ -92,7 +98,7 @@ func (r *Snapshot) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
 	if allow != nil && !p.deleted && !allow(r, typ, id, &storedValues{b: pv[pointerSize:]}) {
 		return nil, notFound()
 	}
-	rec, err := readVersion(r.tx, typ, id, p.version)
+	rec, err := r.readVersion(typ, id, p.version)
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +108,8 @@ func (r *Snapshot) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
 	return rec, nil
 }
 
-func readCurrent(tx *bolt.Tx, typ, id string) (*Record, error) {
-	pv := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+func (r *Snapshot) readCurrent(typ, id string) (*Record, error) {
+	pv := r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
 	if pv == nil {
 		return nil, notFound()
 	}
@@ -111,15 +117,15 @@ func readCurrent(tx *bolt.Tx, typ, id string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readVersion(tx, typ, id, p.version)
+	return r.readVersion(typ, id, p.version)
 }
 
-func readVersion(tx *bolt.Tx, typ, id string, ver uint64) (*Record, error) {
-	v := tx.Bucket(bucketVersions).Get(versionKey(typ, id, ver))
+func (r *Snapshot) readVersion(typ, id string, ver uint64) (*Record, error) {
+	v := r.tx.Bucket(bucketVersions).Get(versionKey(typ, id, ver))
 	if v == nil {
 		return nil, notFound()
 	}
-	return decodeRecord(typ, id, ver, v)
+	return r.decodeRecord(typ, id, ver, v)
 }
 
 // VRead is Snapshot.VRead in a snapshot of its own.
@@ -134,7 +140,7 @@ func (s *Store) VRead(typ, id string, ver uint64) (rec *Record, err error) {
 // VRead returns version ver of typ/id. Reading the version that deleted a
 // resource gives outcome.Gone.
 func (r *Snapshot) VRead(typ, id string, ver uint64) (*Record, error) {
-	rec, err := readVersion(r.tx, typ, id, ver)
+	rec, err := r.readVersion(typ, id, ver)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +179,7 @@ func (r *Snapshot) InstanceHistory(typ, id string, o HistoryOptions) (*History, 
 		return nil, notFound()
 	}
 	return pageBackwards(r.tx.Bucket(bucketVersions), versionPrefix(typ, id), o,
-		func(ver uint64, v []byte) (*Record, error) { return decodeRecord(typ, id, ver, v) })
+		func(ver uint64, v []byte) (*Record, error) { return r.decodeRecord(typ, id, ver, v) })
 }
 
 // TypeHistory is Snapshot.TypeHistory in a snapshot of its own.
@@ -193,7 +199,7 @@ func (r *Snapshot) TypeHistory(typ string, o HistoryOptions) (*History, error) {
 		bucket, prefix = bucketTypeLog, typePrefix(typ)
 	}
 	return pageBackwards(r.tx.Bucket(bucket), prefix, o,
-		func(_ uint64, v []byte) (*Record, error) { return recordOfLog(r.tx, typ, v) })
+		func(_ uint64, v []byte) (*Record, error) { return r.recordOfLog(typ, v) })
 }
 
 // pageBackwards reads one page of the entries prefix+cursor(8) of b, newest
@@ -233,7 +239,7 @@ func pageBackwards(b *bolt.Bucket, prefix []byte, o HistoryOptions, record func(
 
 // recordOfLog reads the version a log entry points to. System log values
 // are full version keys; type log values omit the type.
-func recordOfLog(tx *bolt.Tx, typ string, v []byte) (*Record, error) {
+func (r *Snapshot) recordOfLog(typ string, v []byte) (*Record, error) {
 	var key []byte
 	if typ == "" {
 		key = v
@@ -244,7 +250,7 @@ func recordOfLog(tx *bolt.Tx, typ string, v []byte) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readVersion(tx, t, id, ver)
+	return r.readVersion(t, id, ver)
 }
 
 // seekLast positions c on the last key with prefix (nil if none).

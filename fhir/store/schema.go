@@ -53,7 +53,10 @@ import (
 // inbox: a relais that does not know it would leave queued writes
 // unapplied, so it must refuse the file. The hl7acktime bucket came later
 // without a new version: a relais that does not know it only keeps ACK
-// records longer.
+// records longer. Version 5 stores large versions compressed (flag
+// flagCompressed, compress.go): a relais that does not know it would serve
+// compressed bytes as JSON. Its migration rewrites nothing: versions
+// written before it stay as they were, and are read as before.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -85,7 +88,7 @@ var (
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 4
+const storageVersion = 5
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -94,6 +97,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	1: moveIdxRev,
 	2: rebuildIndex,
 	3: func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
+	4: func(tx *bolt.Tx) error { return nil }, // compressed versions: new writes only
 }
 
 // rebuildIndex (version 2 to 3) puts the index values of each current

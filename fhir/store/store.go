@@ -66,6 +66,7 @@ const DefaultInitialMmapSize = 1 << 30
 type Store struct {
 	db    *bolt.DB
 	codec *codec.Codec
+	zip   *codecs // compression of stored versions (compress.go)
 	now   func() time.Time
 	log   *slog.Logger
 
@@ -154,8 +155,13 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	zip, err := newCodecs()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	s := &Store{
-		db: db, codec: opts.Codec, now: opts.Now, log: opts.Logger, onCommit: opts.OnCommit,
+		db: db, codec: opts.Codec, zip: zip, now: opts.Now, log: opts.Logger, onCommit: opts.OnCommit,
 		ops: make(chan *op, 1024), maxBatch: opts.MaxBatch, closing: make(chan struct{}),
 	}
 	if err := s.inbox.init(db); err != nil {

@@ -156,7 +156,7 @@ func (s *Store) resolveTargets(tx *bolt.Tx, entries []TxEntry) ([]string, map[in
 				return nil, nil, entryError(outcome.PreconditionFailed, i, "If-None-Exist matches several resources")
 			}
 			if len(hits) == 1 {
-				rec, err := readVersion(tx, e.Type, hits[0].ID, hits[0].Version)
+				rec, err := (&Snapshot{s: s, tx: tx}).readVersion(e.Type, hits[0].ID, hits[0].Version)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -210,7 +210,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 	}
 	switch e.Method {
 	case "GET":
-		rec, err := readCurrent(tx, typ, id)
+		rec, err := (&Snapshot{s: s, tx: tx}).readCurrent(typ, id)
 		if err != nil {
 			return TxResult{}, err
 		}
@@ -226,7 +226,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 		return TxResult{Status: "204 No Content", Record: c.record()}, apply(tx, c)
 	}
 	if e.IfAbsent && p.version != 0 && !p.deleted {
-		rec, err := readCurrent(tx, typ, id)
+		rec, err := (&Snapshot{s: s, tx: tx}).readCurrent(typ, id)
 		return TxResult{Status: "200 OK", Record: rec}, err
 	}
 	resource.SetID(e.Resource, id)

@@ -94,7 +94,7 @@ func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
 	var p *txPlan
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		p, err = readPlan(tx, entries, keepUnchanged, nil)
+		p, err = readPlan(&Snapshot{s: s, tx: tx}, entries, keepUnchanged, nil)
 		return err
 	})
 	if err != nil {
@@ -118,7 +118,8 @@ type planState struct {
 // readPlan reads in tx the state of every target, from overlay (may be
 // nil) when planned there already (Planner), and decides which entries are
 // older than the events stored.
-func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool, overlay map[string]planState) (*txPlan, error) {
+func readPlan(r *Snapshot, entries []TxEntry, keepUnchanged bool, overlay map[string]planState) (*txPlan, error) {
+	tx := r.tx
 	n := len(entries)
 	p := &txPlan{
 		keys: make([][]byte, n), expect: make([]pointer, n), changes: make([]*change, n),
@@ -133,7 +134,7 @@ func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool, overlay map[st
 		if !ok {
 			var err error
 			want := keepUnchanged || e.IfAbsent || !e.EventTime.IsZero()
-			if st, err = readState(tx, cur, times, e, p.keys[i], want); err != nil {
+			if st, err = readState(r, cur, times, e, p.keys[i], want); err != nil {
 				return nil, err
 			}
 		}
@@ -154,7 +155,7 @@ func readPlan(tx *bolt.Tx, entries []TxEntry, keepUnchanged bool, overlay map[st
 
 // readState reads the state of entry e's target (key) in tx; its current
 // version only when wanted.
-func readState(tx *bolt.Tx, cur, times *bolt.Bucket, e TxEntry, key []byte, want bool) (planState, error) {
+func readState(r *Snapshot, cur, times *bolt.Bucket, e TxEntry, key []byte, want bool) (planState, error) {
 	st := planState{eventTime: noTime}
 	if v := times.Get(key); len(v) == 8 {
 		st.eventTime = i64of(v)
@@ -168,7 +169,7 @@ func readState(tx *bolt.Tx, cur, times *bolt.Bucket, e TxEntry, key []byte, want
 		return st, err
 	}
 	if want && !st.ptr.deleted {
-		st.cur, err = readVersion(tx, e.Type, e.ID, st.ptr.version)
+		st.cur, err = r.readVersion(e.Type, e.ID, st.ptr.version)
 	}
 	return st, err
 }

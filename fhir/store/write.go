@@ -48,7 +48,7 @@ type change struct {
 	method      byte // 'C', 'U' or 'D'
 	version     uint64
 	lastUpdated int64
-	json        []byte   // the rendering; a slice of stored when set
+	json        []byte   // the rendering
 	stored      []byte   // the versions value (encodeVersion), made in prepare
 	values      []byte   // encoded index values (encodeValues)
 	keys        [][]byte // index keys, sorted, without duplicates
@@ -69,8 +69,7 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 		typ: resource.Type(res), id: resource.ID(res), method: method, version: ver,
 		lastUpdated: at.UnixMicro(),
 	}
-	c.stored = encodeVersion(false, method, c.lastUpdated, js)
-	c.json = c.stored[versionHeader:]
+	c.stored, c.json = encodeVersion(false, method, c.lastUpdated, js, s.zip), js
 	vs := search.Extract(res)
 	orderValues(vs)
 	c.values, c.keys = encodeValues(vs), indexKeys(c.typ, c.id, vs)
@@ -100,7 +99,7 @@ func apply(tx *bolt.Tx, c *change) error {
 	}
 	stored := c.stored
 	if stored == nil {
-		stored = encodeVersion(c.method == 'D', c.method, c.lastUpdated, c.json)
+		stored = encodeVersion(c.method == 'D', c.method, c.lastUpdated, c.json, nil)
 	}
 	if err := tx.Bucket(bucketVersions).Put(versionKey(c.typ, c.id, c.version), stored); err != nil {
 		return err
@@ -266,7 +265,7 @@ func (s *Store) ConditionalCreate(ctx context.Context, res proto.Message, q *sea
 			created = true
 			return apply(tx, c)
 		case 1:
-			rec, err = readVersion(tx, q.Type, hits[0].ID, hits[0].Version)
+			rec, err = (&Snapshot{s: s, tx: tx}).readVersion(q.Type, hits[0].ID, hits[0].Version)
 			return err
 		}
 		return outcome.New(outcome.PreconditionFailed, "If-None-Exist matches several resources")
