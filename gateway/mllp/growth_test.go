@@ -1,0 +1,189 @@
+package mllp_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/search"
+)
+
+// corpusA03 is the realistic discharge message of the growth benchmarks: an
+// HL7 v2.8 ADT^A03 of 8.6 KB that maps to 27 resources, the source Binary,
+// the OperationOutcome of what was not mapped and the Provenance among them.
+const corpusA03 = "../../../shared/corpus/hl7v2/ms-ADT-A03-01.hl7"
+
+// corpusMessage makes distinct messages out of one corpus message. Message n
+// differs from it only in MSH-10 (the control ID), in the ID of PID-3's
+// first repetition (the identifier the Patient's id comes from) and in the
+// ID of PV1-19 (the visit number the Encounter's id comes from): each is
+// the original value followed by "-n". Everything else is the file's bytes,
+// its segments ended by CR as MLLP carries them (the corpus keeps the
+// separators of its source: LF for ms-ADT-A03-01).
+type corpusMessage struct {
+	segs [][]byte // without their terminators
+	size int      // of the message with CRs
+	// cut[i] is where message n inserts "-n" in segs[i] (-1: nowhere).
+	cut []int
+	// original MSH-10, PID-3.1 and PV1-19.1.
+	control, patient, visit string
+}
+
+// The fields corpusMessage rewrites, by segment and position after
+// splitting the segment at the field separator (MSH-n is position n-1:
+// MSH-1 is the separator itself).
+var corpusEdits = []struct {
+	seg string
+	pos int
+}{{"MSH", 9}, {"PID", 3}, {"PV1", 19}}
+
+func loadCorpusMessage(tb testing.TB, path string) *corpusMessage {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	m := &corpusMessage{}
+	for _, s := range bytes.FieldsFunc(data, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		m.segs = append(m.segs, s)
+		m.size += len(s) + 1
+		m.cut = append(m.cut, -1)
+	}
+	if len(m.segs) == 0 || len(m.segs[0]) < 8 || string(m.segs[0][:3]) != "MSH" {
+		tb.Fatalf("%s: does not start with MSH", path)
+	}
+	// MSH-1 is the field separator, MSH-2 the component, repetition,
+	// escape and subcomponent separators.
+	msh := m.segs[0]
+	fsep, stop := msh[3], []byte{msh[3], msh[4], msh[5], msh[7]}
+	var values []string
+	for _, ed := range corpusEdits {
+		i := slices.IndexFunc(m.segs, func(s []byte) bool {
+			return len(s) > 3 && string(s[:3]) == ed.seg && s[3] == fsep
+		})
+		if i < 0 {
+			tb.Fatalf("%s: no %s segment", path, ed.seg)
+		}
+		start, ok := fieldStart(m.segs[i], fsep, ed.pos)
+		end := start
+		for ok && end < len(m.segs[i]) && bytes.IndexByte(stop, m.segs[i][end]) < 0 {
+			end++
+		}
+		if !ok || end == start || m.cut[i] >= 0 {
+			tb.Fatalf("%s: %s field %d has no first component to rewrite", path, ed.seg, ed.pos)
+		}
+		m.cut[i] = end
+		values = append(values, string(m.segs[i][start:end]))
+	}
+	m.control, m.patient, m.visit = values[0], values[1], values[2]
+	return m
+}
+
+// fieldStart returns where the field at position pos of seg starts.
+func fieldStart(seg []byte, fsep byte, pos int) (int, bool) {
+	start := 0
+	for range pos {
+		i := bytes.IndexByte(seg[start:], fsep)
+		if i < 0 {
+			return 0, false
+		}
+		start += i + 1
+	}
+	return start, true
+}
+
+// message returns message n.
+func (m *corpusMessage) message(n int) []byte {
+	suffix := "-" + strconv.Itoa(n)
+	out := make([]byte, 0, m.size+3*len(suffix))
+	for i, s := range m.segs {
+		if c := m.cut[i]; c >= 0 {
+			out = append(append(append(out, s[:c]...), suffix...), s[c:]...)
+		} else {
+			out = append(out, s...)
+		}
+		out = append(out, '\r')
+	}
+	return out
+}
+
+// controlID is MSH-10 of message n: what its ACK's MSA-2 echoes.
+func (m *corpusMessage) controlID(n int) string { return m.control + "-" + strconv.Itoa(n) }
+
+// TestCorpusMessages: generated messages are the corpus message but for
+// the three rewritten values, and two of them are two Patients and two
+// Encounters, each acknowledged AA.
+func TestCorpusMessages(t *testing.T) {
+	t.Parallel()
+	m := loadCorpusMessage(t, corpusA03)
+	if m.control != "MSG00001" || m.patient != "PATID1234" || m.visit != "40007716" {
+		t.Fatalf("rewrites MSH-10 %q, PID-3.1 %q, PV1-19.1 %q", m.control, m.patient, m.visit)
+	}
+	orig, err := os.ReadFile(corpusA03)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig = bytes.ReplaceAll(bytes.TrimRight(orig, "\r\n"), []byte("\n"), []byte("\r"))
+	ns := []int{7001, 7002} // "-700" is nowhere in the file
+	for _, n := range ns {
+		msg := m.message(n)
+		suffix := []byte("-" + strconv.Itoa(n))
+		if c := bytes.Count(msg, suffix); c != 3 {
+			t.Errorf("message %d: %d rewritten values, want 3", n, c)
+		}
+		if rest := bytes.TrimSuffix(bytes.ReplaceAll(msg, suffix, nil), []byte("\r")); !bytes.Equal(rest, orig) {
+			t.Errorf("message %d differs from the corpus message beyond its rewritten values", n)
+		}
+	}
+	e := newEnv(t, envOptions{})
+	c := e.dial()
+	for _, n := range ns {
+		if err := c.deliver(m.message(n), m.controlID(n)); err != nil {
+			t.Fatalf("message %d: %v", n, err)
+		}
+	}
+	for _, typ := range []string{"Patient", "Encounter"} {
+		value := map[string]string{"Patient": m.patient, "Encounter": m.visit}[typ]
+		var ids []string
+		for _, n := range ns {
+			q, err := search.Parse(typ, url.Values{"identifier": {value + "-" + strconv.Itoa(n)}}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hits, err := e.store.Search(q, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hits) != 1 {
+				t.Fatalf("message %d: %d %s resources, want 1", n, len(hits), typ)
+			}
+			ids = append(ids, hits[0].ID)
+		}
+		if ids[0] == ids[1] {
+			t.Errorf("both messages wrote %s/%s", typ, ids[0])
+		}
+	}
+}
+
+// deliver sends msg and reads its ACK, which must be AA for control ID
+// ctl. Unlike send it only returns errors, so that any goroutine may call it.
+func (c *client) deliver(msg []byte, ctl string) error {
+	frame := make([]byte, 0, len(msg)+3)
+	frame = append(append(append(frame, 0x0b), msg...), 0x1c, 0x0d)
+	if _, err := c.nc.Write(frame); err != nil {
+		return err
+	}
+	ack, err := c.read()
+	if err != nil {
+		return err
+	}
+	if code, got := msa(c.t, ack); code != "AA" || got != ctl {
+		return fmt.Errorf("ACK %s %s, want AA %s", code, got, ctl)
+	}
+	return nil
+}
