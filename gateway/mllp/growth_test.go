@@ -3,13 +3,21 @@ package mllp_test
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/server"
 )
 
 // corpusA03 is the realistic discharge message of the growth benchmarks: an
@@ -186,4 +194,181 @@ func (c *client) deliver(msg []byte, ctl string) error {
 		return fmt.Errorf("ACK %s %s, want AA %s", code, got, ctl)
 	}
 	return nil
+}
+
+// sendAll sends messages from..to-1 of m, each connection its share in
+// order (connection i sends from+i, from+i+len(conns), ...), each waiting
+// for its ACK.
+func sendAll(tb testing.TB, m *corpusMessage, conns []*client, from, to int) {
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := from + i; n < to; n += len(conns) {
+				if err := c.deliver(m.message(n), m.controlID(n)); err != nil {
+					tb.Errorf("message %d: %v", n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (e *env) dialN(n int) []*client {
+	conns := make([]*client, n)
+	for i := range conns {
+		conns[i] = e.dial()
+	}
+	return conns
+}
+
+// envInt reads a positive count from the environment, def when unset.
+func envInt(tb testing.TB, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return n
+}
+
+// growthWindow is what one window of the growth benchmark measured.
+type growthWindow struct {
+	from, n          int
+	elapsed          time.Duration
+	cpu              time.Duration // of the whole process, senders included
+	pages            int64
+	applied, batches uint64
+	fileSize         int64 // at the window's end
+}
+
+func (w growthWindow) rate() float64 { return float64(w.n) / w.elapsed.Seconds() }
+
+func (w growthWindow) pagesPerMsg() float64 { return float64(w.pages) / float64(w.n) }
+
+// growthWindowSize is how many messages one row of the growth table covers.
+const growthWindowSize = 2000
+
+// BenchmarkMLLPGrowth is the write cost of a database that grows: the
+// corpus discharge message (8.6 KB, 27 resources), distinct per message,
+// sent over 4 connections each waiting for its ACK (durable: fsync on), to
+// a fresh store, 20,000 messages (RELAIS_GROWTH_MSGS). Each window of 2,000
+// messages ends once they are all written (ingest.Sync), so its time
+// counts their writing. A table logs each window's messages/s, bbolt page
+// writes per message, CPU per message, messages per apply transaction and
+// the file's size; at the end the file is compared with the compact JSON
+// of every stored version, what _history serves. One iteration is the
+// whole run. The garbage collector runs with the server's setting.
+//
+//	RELAIS_GROWTH_MSGS=6000 go test -run '^$' -bench MLLPGrowth -benchtime 1x -timeout 60m ./gateway/mllp
+func BenchmarkMLLPGrowth(b *testing.B) {
+	total := envInt(b, "RELAIS_GROWTH_MSGS", 20000)
+	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
+	b.Cleanup(func() { debug.SetGCPercent(old) })
+	m := loadCorpusMessage(b, corpusA03)
+	for range b.N {
+		b.StopTimer()
+		e := newEnv(b, envOptions{sync: true})
+		conns := e.dialN(4)
+		b.StartTimer()
+		windows := e.growth(b, m, conns, total)
+		b.StopTimer()
+		if b.Failed() {
+			return
+		}
+		e.reportGrowth(b, windows)
+		b.StartTimer()
+	}
+}
+
+// growth sends messages 0..total-1 window by window.
+func (e *env) growth(b *testing.B, m *corpusMessage, conns []*client, total int) []growthWindow {
+	var windows []growthWindow
+	for from := 0; from < total && !b.Failed(); from += growthWindowSize {
+		to := min(from+growthWindowSize, total)
+		st0, cpu0, t0 := e.store.Stats(), fhirtest.CPUTime(), time.Now()
+		sendAll(b, m, conns, from, to)
+		e.ingest.Sync()
+		elapsed, cpu, st := time.Since(t0), fhirtest.CPUTime()-cpu0, e.store.Stats()
+		windows = append(windows, growthWindow{
+			from: from, n: to - from, elapsed: elapsed, cpu: cpu,
+			pages:   st.PagesWritten - st0.PagesWritten,
+			applied: st.Applied - st0.Applied, batches: st.Batches - st0.Batches,
+			fileSize: st.FileSize,
+		})
+	}
+	return windows
+}
+
+// reportGrowth logs the table and reports the metrics: the first and last
+// windows' rates and their ratio, the highest page writes per message, and
+// the file against the JSON it stores.
+func (e *env) reportGrowth(b *testing.B, windows []growthWindow) {
+	b.Logf("%-13s %8s %8s %11s %12s %10s %9s", "messages", "seconds", "msgs/s", "pwrites/msg", "cpu-µs/msg", "msgs/apply", "file MiB")
+	maxPages := 0.0
+	for _, w := range windows {
+		maxPages = max(maxPages, w.pagesPerMsg())
+		b.Logf("%6d-%-6d %8.1f %8.0f %11.1f %12.0f %10.1f %9.1f", w.from, w.from+w.n-1, w.elapsed.Seconds(), w.rate(),
+			w.pagesPerMsg(), float64(w.cpu.Microseconds())/float64(w.n), float64(w.applied)/float64(max(w.batches, 1)),
+			float64(w.fileSize)/(1<<20))
+	}
+	first, last := windows[0], windows[len(windows)-1]
+	b.ReportMetric(first.rate(), "first-msgs/s")
+	b.ReportMetric(last.rate(), "last-msgs/s")
+	b.ReportMetric(last.rate()/first.rate(), "last/first")
+	b.ReportMetric(maxPages, "max-pwrites/msg")
+
+	t0 := time.Now()
+	versions, js := storedJSON(b, e.store)
+	file, dir := e.store.Stats().FileSize, dirSize(b, e.dir)
+	b.Logf("%d versions, %.1f MiB of compact JSON (read in %v); file %.1f MiB (%.2f×), data directory %.1f MiB (%.2f×)",
+		versions, float64(js)/(1<<20), time.Since(t0).Round(time.Millisecond),
+		float64(file)/(1<<20), float64(file)/float64(js), float64(dir)/(1<<20), float64(dir)/float64(js))
+	b.ReportMetric(float64(file)/float64(js), "file/json")
+}
+
+// storedJSON pages through the system history, as GET /_history does,
+// and counts the versions and their JSON bytes: what the file stores at
+// the least.
+func storedJSON(tb testing.TB, s *store.Store) (versions int, size int64) {
+	o := store.HistoryOptions{Count: 1000}
+	for {
+		h, err := s.TypeHistory("", o)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, rec := range h.Records {
+			versions++
+			size += int64(len(rec.JSON))
+		}
+		if h.Next == 0 {
+			return versions, size
+		}
+		o.Before = h.Next
+	}
+}
+
+// dirSize is the size of the files under dir.
+func dirSize(tb testing.TB, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n += info.Size()
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
