@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -371,4 +372,140 @@ func dirSize(tb testing.TB, dir string) int64 {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// BenchmarkMLLPAckLatency is the ACK latency under a steady offered load:
+// 300 messages/s of the corpus discharge message, distinct per message, for
+// 20 s (RELAIS_LATENCY_SECONDS), on a store that first gets 5,000 of them
+// (RELAIS_LATENCY_PRELOAD) over 4 connections. Reports the p50, p99 and
+// highest latency, from the time each message was due to the receipt of
+// its ACK, and logs them per 5-second slice.
+//
+// The load is an open loop: message i is due at start + i/300 s whatever
+// happened to the ones before, and its latency counts from then, so a
+// stall of the server is not hidden by the sender waiting for it. Each
+// connection carries one message at a time, as HL7 senders do: a message
+// goes on an idle connection, or on a new one when all are waiting for
+// their ACK (4 to start with, at most 512; the metric conns is how many
+// it took). Pipelining on 4 connections instead would add to each message
+// the time of the ones ahead of it on its connection (the server answers
+// a connection in order): that measures the sender's queue, not the
+// server.
+//
+//	RELAIS_LATENCY_SECONDS=10 go test -run '^$' -bench MLLPAckLatency -benchtime 1x ./gateway/mllp
+func BenchmarkMLLPAckLatency(b *testing.B) {
+	const rate = 300
+	d := time.Duration(envInt(b, "RELAIS_LATENCY_SECONDS", 20)) * time.Second
+	preload := envInt(b, "RELAIS_LATENCY_PRELOAD", 5000)
+	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
+	b.Cleanup(func() { debug.SetGCPercent(old) })
+	m := loadCorpusMessage(b, corpusA03)
+	for range b.N {
+		b.StopTimer()
+		e := newEnv(b, envOptions{sync: true})
+		sendAll(b, m, e.dialN(4), 0, preload)
+		e.ingest.Sync()
+		st0 := e.store.Stats()
+		b.StartTimer()
+		r := e.openLoop(m, preload, rate, d)
+		e.ingest.Sync()
+		b.StopTimer()
+		if b.Failed() {
+			return
+		}
+		st := e.store.Stats()
+		r.report(b)
+		b.ReportMetric(float64(st.PagesWritten-st0.PagesWritten)/float64(len(r.lat)), "pwrites/msg")
+		b.ReportMetric(float64(st.Applied-st0.Applied)/float64(max(st.Batches-st0.Batches, 1)), "msgs/apply")
+		b.StartTimer()
+	}
+}
+
+// loopResult is what an open loop measured: message i was due at i×period
+// after the start and acknowledged lat[i] later.
+type loopResult struct {
+	period time.Duration
+	lat    []time.Duration
+	late   time.Duration // the most a send started after it was due
+	conns  int
+}
+
+// maxLoopConns bounds the connections of an open loop, below the server's
+// default MaxConns.
+const maxLoopConns = 512
+
+// openLoop sends messages from, from+1, ... of m, one every 1/rate s for d,
+// and waits for every ACK.
+func (e *env) openLoop(m *corpusMessage, from, rate int, d time.Duration) *loopResult {
+	r := &loopResult{period: time.Second / time.Duration(rate)}
+	n := int(d / r.period)
+	r.lat = make([]time.Duration, n)
+	late := make([]time.Duration, n)
+	idle := make(chan *client, n)
+	for _, c := range e.dialN(4) {
+		idle <- c
+	}
+	r.conns = 4
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		msg, ctl := m.message(from+i), m.controlID(from+i)
+		due := start.Add(time.Duration(i) * r.period)
+		time.Sleep(time.Until(due))
+		var c *client
+		select {
+		case c = <-idle:
+		default:
+			if r.conns < maxLoopConns {
+				c = e.dial()
+				r.conns++
+			} else {
+				c = <-idle // the send starts late: r.late tells
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			late[i] = time.Since(due)
+			if err := c.deliver(msg, ctl); err != nil {
+				e.t.Errorf("message %d: %v", from+i, err)
+				return // the connection is not reused
+			}
+			r.lat[i] = time.Since(due)
+			idle <- c
+		}()
+	}
+	wg.Wait()
+	r.late = slices.Max(late)
+	return r
+}
+
+// report logs the latencies per 5-second slice and reports those of the
+// whole run.
+func (r *loopResult) report(b *testing.B) {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	slice := int(5 * time.Second / r.period)
+	b.Logf("%-9s %8s %8s %8s", "seconds", "p50 ms", "p99 ms", "max ms")
+	for i := 0; i < len(r.lat); i += slice {
+		p := percentiles(r.lat[i:min(i+slice, len(r.lat))])
+		b.Logf("%3.0f-%-5.0f %8.1f %8.1f %8.1f", (time.Duration(i) * r.period).Seconds(),
+			(time.Duration(min(i+slice, len(r.lat))) * r.period).Seconds(), ms(p.p50), ms(p.p99), ms(p.max))
+	}
+	p := percentiles(r.lat)
+	b.Logf("%d messages at %.0f/s on %d connections; sends started at most %.1f ms late",
+		len(r.lat), float64(time.Second)/float64(r.period), r.conns, ms(r.late))
+	b.ReportMetric(ms(p.p50), "p50-ms")
+	b.ReportMetric(ms(p.p99), "p99-ms")
+	b.ReportMetric(ms(p.max), "max-ms")
+	b.ReportMetric(float64(r.conns), "conns")
+}
+
+type latencies struct{ p50, p99, max time.Duration }
+
+// percentiles of lat, nearest rank.
+func percentiles(lat []time.Duration) latencies {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	rank := func(q float64) time.Duration { return s[max(int(math.Ceil(q*float64(len(s))))-1, 0)] }
+	return latencies{p50: rank(0.50), p99: rank(0.99), max: s[len(s)-1]}
 }
