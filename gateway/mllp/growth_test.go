@@ -264,9 +264,10 @@ const growthWindowSize = 2000
 // writes per message, CPU per message, messages per apply transaction and
 // the file's size; at the end the file is compared with the compact JSON
 // of every stored version, what _history serves. One iteration is the
-// whole run. The garbage collector runs with the server's setting.
+// whole run. The garbage collector runs with the server's setting. Run it
+// with -v to see the whole table (benchmark logs are cut at 10 lines).
 //
-//	RELAIS_GROWTH_MSGS=6000 go test -run '^$' -bench MLLPGrowth -benchtime 1x -timeout 60m ./gateway/mllp
+//	RELAIS_GROWTH_MSGS=6000 go test -run '^$' -bench MLLPGrowth -benchtime 1x -timeout 60m -v ./gateway/mllp
 func BenchmarkMLLPGrowth(b *testing.B) {
 	total := envInt(b, "RELAIS_GROWTH_MSGS", 20000)
 	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
@@ -306,17 +307,14 @@ func (e *env) growth(b *testing.B, m *corpusMessage, conns []*client, total int)
 	return windows
 }
 
-// reportGrowth logs the table and reports the metrics: the first and last
-// windows' rates and their ratio, the highest page writes per message, and
-// the file against the JSON it stores.
+// reportGrowth reports the metrics, the first and last windows' rates and
+// their ratio, the highest page writes per message and the file against
+// the JSON it stores, and logs the sizes, then the table. Benchmark logs
+// are cut after 10 lines unless go test runs with -v.
 func (e *env) reportGrowth(b *testing.B, windows []growthWindow) {
-	b.Logf("%-13s %8s %8s %11s %12s %10s %9s", "messages", "seconds", "msgs/s", "pwrites/msg", "cpu-µs/msg", "msgs/apply", "file MiB")
 	maxPages := 0.0
 	for _, w := range windows {
 		maxPages = max(maxPages, w.pagesPerMsg())
-		b.Logf("%6d-%-6d %8.1f %8.0f %11.1f %12.0f %10.1f %9.1f", w.from, w.from+w.n-1, w.elapsed.Seconds(), w.rate(),
-			w.pagesPerMsg(), float64(w.cpu.Microseconds())/float64(w.n), float64(w.applied)/float64(max(w.batches, 1)),
-			float64(w.fileSize)/(1<<20))
 	}
 	first, last := windows[0], windows[len(windows)-1]
 	b.ReportMetric(first.rate(), "first-msgs/s")
@@ -327,10 +325,16 @@ func (e *env) reportGrowth(b *testing.B, windows []growthWindow) {
 	t0 := time.Now()
 	versions, js := storedJSON(b, e.store)
 	file, dir := e.store.Stats().FileSize, dirSize(b, e.dir)
+	b.ReportMetric(float64(file)/float64(js), "file/json")
 	b.Logf("%d versions, %.1f MiB of compact JSON (read in %v); file %.1f MiB (%.2f×), data directory %.1f MiB (%.2f×)",
 		versions, float64(js)/(1<<20), time.Since(t0).Round(time.Millisecond),
 		float64(file)/(1<<20), float64(file)/float64(js), float64(dir)/(1<<20), float64(dir)/float64(js))
-	b.ReportMetric(float64(file)/float64(js), "file/json")
+	b.Logf("%-13s %8s %8s %11s %12s %10s %9s", "messages", "seconds", "msgs/s", "pwrites/msg", "cpu-µs/msg", "msgs/apply", "file MiB")
+	for _, w := range windows {
+		b.Logf("%6d-%-6d %8.1f %8.0f %11.1f %12.0f %10.1f %9.1f", w.from, w.from+w.n-1, w.elapsed.Seconds(), w.rate(),
+			w.pagesPerMsg(), float64(w.cpu.Microseconds())/float64(w.n), float64(w.applied)/float64(max(w.batches, 1)),
+			float64(w.fileSize)/(1<<20))
+	}
 }
 
 // storedJSON pages through the system history, as GET /_history does,
