@@ -379,13 +379,14 @@ func dirSize(tb testing.TB, dir string) int64 {
 }
 
 // BenchmarkMLLPAckLatency is the ACK latency under a steady offered load:
-// 300 messages/s of the corpus discharge message, distinct per message, for
-// 20 s (RELAIS_LATENCY_SECONDS), on a store that first gets 5,000 of them
-// (RELAIS_LATENCY_PRELOAD) over 4 connections. Reports the p50, p99 and
-// highest latency, from the time each message was due to the receipt of
-// its ACK, and logs them per 5-second slice.
+// 300 messages/s (RELAIS_LATENCY_RATE) of the corpus discharge message,
+// distinct per message, for 20 s (RELAIS_LATENCY_SECONDS), on a store
+// that first gets 5,000 of them (RELAIS_LATENCY_PRELOAD) over 4
+// connections. Reports the p50, p99 and highest latency, from the time
+// each message was due to the receipt of its ACK, and logs them per
+// 5-second slice.
 //
-// The load is an open loop: message i is due at start + i/300 s whatever
+// The load is an open loop: message i is due at start + i/rate whatever
 // happened to the ones before, and its latency counts from then, so a
 // stall of the server is not hidden by the sender waiting for it. Each
 // connection carries one message at a time, as HL7 senders do: a message
@@ -398,7 +399,7 @@ func dirSize(tb testing.TB, dir string) int64 {
 //
 //	RELAIS_LATENCY_SECONDS=10 go test -run '^$' -bench MLLPAckLatency -benchtime 1x ./gateway/mllp
 func BenchmarkMLLPAckLatency(b *testing.B) {
-	const rate = 300
+	rate := envInt(b, "RELAIS_LATENCY_RATE", 300)
 	d := time.Duration(envInt(b, "RELAIS_LATENCY_SECONDS", 20)) * time.Second
 	preload := envInt(b, "RELAIS_LATENCY_PRELOAD", 5000)
 	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
