@@ -19,6 +19,7 @@ import (
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/server"
+	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
 // corpusA03 is the realistic discharge message of the growth benchmarks: an
@@ -191,7 +192,11 @@ func (c *client) deliver(msg []byte, ctl string) error {
 	if err != nil {
 		return err
 	}
-	if code, got := msa(c.t, ack); code != "AA" || got != ctl {
+	m, err := er7.Parse(ack)
+	if err != nil {
+		return fmt.Errorf("ACK does not parse: %w", err)
+	}
+	if code, got := m.First("MSA").Field(1).Text(), m.First("MSA").Field(2).Text(); code != "AA" || got != ctl {
 		return fmt.Errorf("ACK %s %s, want AA %s", code, got, ctl)
 	}
 	return nil
