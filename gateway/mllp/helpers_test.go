@@ -25,6 +25,7 @@ var testCodec = codec.MustNew()
 type env struct {
 	t      testing.TB
 	addr   string
+	dir    string // the data directory: the store's file and nothing else
 	store  *store.Store
 	ingest *ingest.Ingester
 	srv    *mllp.Server
@@ -38,7 +39,8 @@ type envOptions struct {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "relais.db"), store.Options{Codec: testCodec, NoSync: !o.sync})
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: testCodec, NoSync: !o.sync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	e := &env{t: t, addr: ln.Addr().String(), store: st, ingest: in, srv: srv}
+	e := &env{t: t, addr: ln.Addr().String(), dir: dir, store: st, ingest: in, srv: srv}
 	var stopped bool
 	var stopErr error
 	e.stop = func() error {
