@@ -382,12 +382,12 @@ func (p *Planner) Put(entries []TxEntry, keepUnchanged bool) (*Planned, error) {
 		return nil, err
 	}
 	for i := range entries {
-		st := planState{ptr: tp.expect[i], cur: tp.results[i].Record, eventTime: tp.readTime[i]}
+		st := planState{ptr: tp.expect[i], cur: tp.results[i].Record}
 		if c := tp.changes[i]; c != nil {
-			st.ptr = pointer{version: c.version, lastUpdated: c.lastUpdated}
+			st.ptr = pointer{version: c.version, lastUpdated: c.lastUpdated, created: c.created, eventTime: st.ptr.eventTime}
 		}
 		if t := tp.writeTime[i]; t != noTime {
-			st.eventTime = t
+			st.ptr.eventTime = t
 		}
 		p.overlay[string(tp.keys[i])] = st
 	}

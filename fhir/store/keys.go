@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -81,13 +82,29 @@ func splitVersionKey(k []byte) (typ, id string, v uint64, err error) {
 // Dates are sign-flipped big-endian Unix µs, as in index keys.
 const flagDeleted = 1
 
-const pointerSize = 17
+// The pointer (storage version 5): version(8) flags(1) lastUpdated(8)
+// created(8) eventTime(8), then the values. created is when the resource
+// was first stored (Unix µs; for resources stored before version 5, their
+// last update then): index keys carry it before the id (indexKey), so that
+// the keys of resources stored together sit together. eventTime is the
+// time of the newest event that wrote the resource (TxEntry.EventTime),
+// noTime when none. Versions 1 to 4 had the first 17 bytes only
+// (pointerSizeV4; version 4 kept event times in a bucket of their own).
+const (
+	pointerSize   = 33
+	pointerSizeV4 = 17
+)
 
 type pointer struct {
 	version     uint64
 	deleted     bool
 	lastUpdated int64 // Unix µs
+	created     int64 // Unix µs
+	eventTime   int64 // Unix µs, noTime: none
 }
+
+// noTime stands for "no event time".
+const noTime = math.MinInt64
 
 // encode renders p followed by values (the output of encodeValues).
 func (p pointer) encode(values []byte) []byte {
@@ -97,6 +114,8 @@ func (p pointer) encode(values []byte) []byte {
 		b[8] = flagDeleted
 	}
 	binary.BigEndian.PutUint64(b[9:], uint64(p.lastUpdated))
+	binary.BigEndian.PutUint64(b[17:], uint64(p.created))
+	binary.BigEndian.PutUint64(b[25:], uint64(p.eventTime))
 	return append(b, values...)
 }
 
@@ -106,11 +125,26 @@ func decodePointer(b []byte) (pointer, error) {
 	if len(b) < pointerSize {
 		return pointer{}, fmt.Errorf("current pointer: %w", errBadKey)
 	}
+	p := decodePointerV4(b)
+	p.created = int64(binary.BigEndian.Uint64(b[17:]))
+	p.eventTime = int64(binary.BigEndian.Uint64(b[25:]))
+	return p, nil
+}
+
+// decodePointerV4 reads the first 17 bytes of a pointer, all that storage
+// versions 1 to 4 kept (the caller checks the length).
+func decodePointerV4(b []byte) pointer {
 	return pointer{
 		version:     binary.BigEndian.Uint64(b),
 		deleted:     b[8]&flagDeleted != 0,
 		lastUpdated: int64(binary.BigEndian.Uint64(b[9:])),
-	}, nil
+		eventTime:   noTime,
+	}
+}
+
+// encodeV4 renders p as storage versions 1 to 4 did, followed by values.
+func (p pointer) encodeV4(values []byte) []byte {
+	return append(p.encode(nil)[:pointerSizeV4], values...)
 }
 
 // leading are the parameters whose groups come first in the current
@@ -297,27 +331,61 @@ const (
 	tagEnd    = 'e' // value: end(8) start(8)
 )
 
-// indexKey is type 0 param 0 tag value 0 id. For dates value is the 8-byte
-// bound the key orders by, then the other bound.
-func indexKey(typ, param string, tag byte, value []byte, id string) []byte {
-	k := make([]byte, 0, len(typ)+len(param)+len(value)+len(id)+4)
+// indexKey is type 0 param 0 tag value 0 created(8) id. For dates value is
+// the 8-byte bound the key orders by, then the other bound. created is the
+// resource's creation time (the pointer's, time-key encoded): among the
+// resources with one value, those stored together have adjacent keys, so a
+// write dirties the leaf at the end of each value's range instead of one
+// leaf per resource at a place its (often hashed) id decides. Since
+// storage version 5; versions 3 and 4 had value 0 id.
+func indexKey(typ, param string, tag byte, value []byte, created int64, id string) []byte {
+	k := make([]byte, 0, len(typ)+len(param)+len(value)+len(id)+12)
 	k = indexPrefix(k, typ, param, tag)
 	k = append(k, value...)
-	k = append(k, 0)
-	return append(k, id...)
+	return keyTail(k, created, id)
 }
 
-// indexKey2 is type 0 param 0 tag first 0 second 0 id: the token and
-// reference keys, whose value has two parts (neither holds a zero byte:
+// indexKey2 is type 0 param 0 tag first 0 second 0 created(8) id: the token
+// and reference keys, whose value has two parts (neither holds a zero byte:
 // search.Extract removes them).
-func indexKey2(typ, param string, tag byte, first, second, id string) []byte {
-	k := make([]byte, 0, len(typ)+len(param)+len(first)+len(second)+len(id)+6)
+func indexKey2(typ, param string, tag byte, first, second string, created int64, id string) []byte {
+	k := make([]byte, 0, len(typ)+len(param)+len(first)+len(second)+len(id)+14)
 	k = indexPrefix(k, typ, param, tag)
 	k = append(k, first...)
 	k = append(k, 0)
 	k = append(k, second...)
+	return keyTail(k, created, id)
+}
+
+// keyTail appends 0 created(8) id.
+func keyTail(k []byte, created int64, id string) []byte {
 	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(created)^1<<63)
 	return append(k, id...)
+}
+
+// splitIndexKey returns the value and the id of an index key whose value
+// starts at off: parts zero-separated text parts (1 for strings, 2 for
+// tokens and references), or for dates (parts 0) 16 bytes.
+func splitIndexKey(k []byte, off, parts int) (value []byte, id string, err error) {
+	end := off
+	if parts == 0 {
+		end += 16
+	}
+	for p := range parts {
+		i := bytes.IndexByte(k[end:], 0)
+		if i < 0 {
+			return nil, "", errBadKey
+		}
+		end += i
+		if p < parts-1 {
+			end++ // the zero between two parts belongs to the value
+		}
+	}
+	if len(k) < end+1+8+1 || k[end] != 0 {
+		return nil, "", errBadKey
+	}
+	return k[off:end], string(k[end+1+8:]), nil
 }
 
 // indexPrefix appends type 0 param 0 tag to k.

@@ -16,14 +16,17 @@ import (
 // created at Open; the layout of their keys is in keys.go.
 //
 //	meta      "storage-version" -> uint64 BE: the schema version of the file
-//	current   type 0 id                 -> version(8) flags(1) lastUpdated(8) values
-//	          (values: the index values of the current version, keys.go)
+//	current   type 0 id                 -> version(8) flags(1) lastUpdated(8)
+//	          created(8) eventTime(8) values
+//	          (values: the index values of the current version, keys.go;
+//	          eventTime: the newest event that wrote it, TxEntry.EventTime)
 //	versions  type 0 id 0 version(8)    -> flags(1) method(1) lastUpdated(8) JSON
 //	log       seq(8)                    -> type 0 id 0 version(8)   (system history)
 //	typelog   type 0 seq(8)             -> id 0 version(8)          (type history)
-//	index     type 0 param 0 tag value 0 id -> empty
+//	index     type 0 param 0 tag value 0 created(8) id -> empty
 //	          (tags and values in keys.go: one key per token, string and
-//	          reference value, two per date)
+//	          reference value, two per date; created orders the keys of
+//	          one value by arrival)
 //	inbox     seq(8) -> payload: a write accepted durably and not applied
 //	          yet (Enqueue, inbox.go); the owner's format
 //	inboxfailed seq(8) -> payload: a queued write its owner could not
@@ -35,9 +38,6 @@ import (
 //	hl7acktime time(8) hl7ack key -> empty: when each ACK record was
 //	          written, so that records past their retention are found
 //	          without a scan (PruneACKs)
-//	eventtime type 0 id -> time(8): the event time (HL7 v2 EVN-2, else MSH-7)
-//	          of the newest event that wrote the resource (TxEntry.EventTime:
-//	          an older event never overwrites it)
 //	consentlog    time(8) decisionID -> the owner's decision record
 //	              (decisions.go: append-only)
 //	consentlogidx 'p' patient 0 time(8) decisionID | 'a' actor 0 time(8)
@@ -55,8 +55,13 @@ import (
 // without a new version: a relais that does not know it only keeps ACK
 // records longer. Version 5 stores large versions compressed (flag
 // flagCompressed, compress.go): a relais that does not know it would serve
-// compressed bytes as JSON. Its migration rewrites nothing: versions
-// written before it stay as they were, and are read as before.
+// compressed bytes as JSON. Version 5 also moves each resource's event
+// time from the eventtime bucket (type 0 id -> time(8)), which it drops,
+// into the current pointer, adds the creation time there, and keys the
+// index with it: its migration rewrites every pointer (a resource stored
+// before gets its last update as its creation time) and rebuilds the
+// index, in time proportional to the number of resources; stored versions
+// stay as they were, and are read as before.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -74,14 +79,15 @@ var (
 
 	bucketHL7Ack     = []byte("hl7ack")
 	bucketHL7AckTime = []byte("hl7acktime")
-	bucketEventTime  = []byte("eventtime")
 
 	bucketConsentLog    = []byte("consentlog")
 	bucketConsentLogIdx = []byte("consentlogidx")
 
+	bucketEventTime = []byte("eventtime") // storage version 4 only
+
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
-		bucketHL7Ack, bucketHL7AckTime, bucketEventTime, bucketConsentLog, bucketConsentLogIdx}
+		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx}
 
 	keyStorageVersion = []byte("storage-version")
 )
@@ -97,17 +103,76 @@ var migrations = []func(tx *bolt.Tx) error{
 	1: moveIdxRev,
 	2: rebuildIndex,
 	3: func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
-	4: func(tx *bolt.Tx) error { return nil }, // compressed versions: new writes only
+	4: toVersion5,
 }
 
 // rebuildIndex (version 2 to 3) puts the index values of each current
 // pointer in version 3's order (the leading parameters first, one group per
-// parameter) and replaces the index with their keys.
-func rebuildIndex(tx *bolt.Tx) error { return rebuildIndexWith(tx, indexKeys) }
+// parameter). Version 3 also keyed the index anew; toVersion5 does that
+// again, with version 5's keys, so the index is left for it.
+func rebuildIndex(tx *bolt.Tx) error {
+	cur := tx.Bucket(bucketCurrent)
+	var updates []update // a bucket is not written while ForEach reads it
+	err := cur.ForEach(func(k, pv []byte) error {
+		if len(pv) <= pointerSizeV4 {
+			return nil
+		}
+		vs, err := decodeValues(pv[pointerSizeV4:])
+		if err != nil {
+			return fmt.Errorf("current values of %s: %w", k, err)
+		}
+		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
+		orderValues(vs)
+		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSizeV4:]) {
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSizeV4]), v...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return putAll(cur, updates)
+}
 
-// rebuildIndexWith puts each current pointer's values in stored order and
-// replaces the index with the keys keysOf gives for them.
-func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value) [][]byte) error {
+// toVersion5 (4 to 5): each pointer gains the resource's creation time
+// (its last update, for the resources stored before, as the best estimate
+// of the order they came in) and its event time, moved from the eventtime
+// bucket, which goes; the index is rebuilt with the creation times in its
+// keys. Stored versions are kept as they are: uncompressed, read as such.
+func toVersion5(tx *bolt.Tx) error {
+	cur, times := tx.Bucket(bucketCurrent), tx.Bucket(bucketEventTime)
+	var updates []update
+	err := cur.ForEach(func(k, pv []byte) error {
+		if len(pv) < pointerSizeV4 {
+			return fmt.Errorf("current pointer of %s: %w", k, errBadKey)
+		}
+		p := decodePointerV4(pv)
+		p.created = p.lastUpdated
+		if times != nil {
+			if v := times.Get(k); len(v) == 8 {
+				p.eventTime = i64of(v)
+			}
+		}
+		updates = append(updates, update{bytes.Clone(k), p.encode(pv[pointerSizeV4:])})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := putAll(cur, updates); err != nil {
+		return err
+	}
+	if times != nil {
+		if err := tx.DeleteBucket(bucketEventTime); err != nil {
+			return err
+		}
+	}
+	return reindexAll(tx)
+}
+
+// reindexAll replaces the index with the keys of every current pointer's
+// values.
+func reindexAll(tx *bolt.Tx) error {
 	if err := tx.DeleteBucket(bucketIndex); err != nil {
 		return err
 	}
@@ -115,11 +180,10 @@ func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value
 	if err != nil {
 		return err
 	}
-	cur := tx.Bucket(bucketCurrent)
-	var updates []update // a bucket is not written while ForEach reads it
-	err = cur.ForEach(func(k, pv []byte) error {
-		if len(pv) <= pointerSize {
-			return nil
+	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+		p, err := decodePointer(pv)
+		if err != nil || len(pv) == pointerSize {
+			return err
 		}
 		typ, id, err := splitCurrentKey(k)
 		if err != nil {
@@ -129,22 +193,13 @@ func rebuildIndexWith(tx *bolt.Tx, keysOf func(typ, id string, vs []search.Value
 		if err != nil {
 			return fmt.Errorf("current values of %s: %w", k, err)
 		}
-		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
-		orderValues(vs)
-		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSize:]) {
-			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), v...)})
-		}
-		for _, key := range keysOf(typ, id, vs) {
+		for _, key := range indexKeys(typ, id, p.created, vs) {
 			if err := idx.Put(key, nil); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return putAll(cur, updates)
 }
 
 // update is a Put collected during a ForEach of the bucket it goes to.
@@ -170,10 +225,10 @@ func moveIdxRev(tx *bolt.Tx) error {
 	cur := tx.Bucket(bucketCurrent)
 	var updates []update
 	err := cur.ForEach(func(k, pv []byte) error {
-		p, err := decodePointer(pv)
-		if err != nil {
-			return err
+		if len(pv) < pointerSizeV4 {
+			return fmt.Errorf("current pointer of %s: %w", k, errBadKey)
 		}
+		p := decodePointerV4(pv)
 		typ, _, err := splitCurrentKey(k)
 		if err != nil {
 			return err
@@ -190,7 +245,7 @@ func moveIdxRev(tx *bolt.Tx) error {
 			}
 			values = encodeValues(vs)
 		}
-		updates = append(updates, update{bytes.Clone(k), p.encode(values)})
+		updates = append(updates, update{bytes.Clone(k), p.encodeV4(values)})
 		return nil
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -26,11 +27,15 @@ func checkIndex(t *testing.T, db *bolt.DB) {
 			if err != nil {
 				return err
 			}
+			p, err := decodePointer(pv)
+			if err != nil {
+				return err
+			}
 			vs, err := decodeValues(pv[pointerSize:])
 			if err != nil {
 				return err
 			}
-			want = append(want, indexKeys(typ, id, vs)...)
+			want = append(want, indexKeys(typ, id, p.created, vs)...)
 			return nil
 		})
 		if err != nil {
@@ -186,7 +191,11 @@ func TestMigrateIdxRev(t *testing.T) {
 		}
 		cur := tx.Bucket(bucketCurrent)
 		if err := cur.ForEach(func(k, v []byte) error {
-			want[string(k)] = bytes.Clone(v)
+			// What the migration to version 5 makes of it: the creation
+			// time is estimated by the last update.
+			w := bytes.Clone(v)
+			copy(w[17:25], w[9:17])
+			want[string(k)] = w
 			return nil
 		}); err != nil {
 			return err
@@ -206,7 +215,7 @@ func TestMigrateIdxRev(t *testing.T) {
 					return err
 				}
 			}
-			if err := cur.Put([]byte(k), v[:pointerSize]); err != nil {
+			if err := cur.Put([]byte(k), v[:pointerSizeV4]); err != nil {
 				return err
 			}
 		}
@@ -281,28 +290,97 @@ func v2IndexKeys(typ, id string, values []search.Value) [][]byte {
 	for _, v := range values {
 		switch v.Kind {
 		case search.Token:
-			keys = append(keys, indexKey(typ, v.Param, 't', []byte(v.Text), id))
+			keys = append(keys, v2Key(typ, v.Param, 't', []byte(v.Text), id))
 			if _, code, ok := cutBar(v.Text); ok {
-				keys = append(keys, indexKey(typ, v.Param, 'c', []byte(code), id))
+				keys = append(keys, v2Key(typ, v.Param, 'c', []byte(code), id))
 			}
 		case search.String:
-			keys = append(keys, indexKey(typ, v.Param, 's', []byte(v.Text), id))
+			keys = append(keys, v2Key(typ, v.Param, 's', []byte(v.Text), id))
 		case search.Reference:
-			keys = append(keys, indexKey(typ, v.Param, 'r', []byte(v.Text), id))
+			keys = append(keys, v2Key(typ, v.Param, 'r', []byte(v.Text), id))
 			if _, rid, ok := cutSlash(v.Text); ok {
-				keys = append(keys, indexKey(typ, v.Param, 'i', []byte(rid), id))
+				keys = append(keys, v2Key(typ, v.Param, 'i', []byte(rid), id))
 			}
 		case search.Date:
 			keys = append(keys,
-				indexKey(typ, v.Param, 'd', append(i64key(v.Start), i64key(v.End)...), id),
-				indexKey(typ, v.Param, 'e', append(i64key(v.End), i64key(v.Start)...), id))
+				v2Key(typ, v.Param, 'd', append(i64key(v.Start), i64key(v.End)...), id),
+				v2Key(typ, v.Param, 'e', append(i64key(v.End), i64key(v.Start)...), id))
 		}
 	}
 	return keys
 }
 
-// writeV2Index replaces the index with the keys storage version 2 had.
-func writeV2Index(tx *bolt.Tx) error { return rebuildIndexWith(tx, v2IndexKeys) }
+// v2Key is an index key as storage versions 1 to 4 had them: type 0 param
+// 0 tag value 0 id.
+func v2Key(typ, param string, tag byte, value []byte, id string) []byte {
+	k := indexPrefix(nil, typ, param, tag)
+	k = append(append(k, value...), 0)
+	return append(k, id...)
+}
+
+// writeV2Index replaces the index with the keys storage version 2 had for
+// the values of the current pointers (of storage version 4's layout).
+func writeV2Index(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketIndex); err != nil {
+		return err
+	}
+	idx, err := tx.CreateBucket(bucketIndex)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+		if len(pv) <= pointerSizeV4 {
+			return nil
+		}
+		typ, id, err := splitCurrentKey(k)
+		if err != nil {
+			return err
+		}
+		vs, err := decodeValues(pv[pointerSizeV4:])
+		if err != nil {
+			return err
+		}
+		for _, key := range v2IndexKeys(typ, id, vs) {
+			if err := idx.Put(key, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// downgradeToV4 turns the current pointers back into storage version 4's:
+// 17 bytes, the event times in a bucket of their own.
+func downgradeToV4(tx *bolt.Tx) error {
+	times, err := tx.CreateBucketIfNotExists(bucketEventTime)
+	if err != nil {
+		return err
+	}
+	cur := tx.Bucket(bucketCurrent)
+	rewritten := map[string][]byte{}
+	err = cur.ForEach(func(k, pv []byte) error {
+		p, err := decodePointer(pv)
+		if err != nil {
+			return err
+		}
+		if p.eventTime != noTime {
+			if err := times.Put(bytes.Clone(k), i64key(p.eventTime)); err != nil {
+				return err
+			}
+		}
+		rewritten[string(k)] = p.encodeV4(pv[pointerSize:])
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range rewritten {
+		if err := cur.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // nameOrderValues rewrites every current value with its groups in name
 // order, as storage version 2 could hold them (patient after _lastUpdated,
@@ -311,12 +389,12 @@ func nameOrderValues(tx *bolt.Tx) error {
 	cur := tx.Bucket(bucketCurrent)
 	rewritten := map[string][]byte{}
 	err := cur.ForEach(func(k, pv []byte) error {
-		vs, err := decodeValues(pv[pointerSize:])
+		vs, err := decodeValues(pv[pointerSizeV4:])
 		if err != nil {
 			return err
 		}
 		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
-		rewritten[string(k)] = append(bytes.Clone(pv[:pointerSize]), encodeValues(vs)...)
+		rewritten[string(k)] = append(bytes.Clone(pv[:pointerSizeV4]), encodeValues(vs)...)
 		return nil
 	})
 	if err != nil {
@@ -365,6 +443,9 @@ func TestMigrateIndexKeys(t *testing.T) {
 		}
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := downgradeToV4(tx); err != nil {
+			return err
+		}
 		if err := writeV2Index(tx); err != nil {
 			return err
 		}
@@ -398,4 +479,67 @@ func reopen(t *testing.T, s *Store, path string) *Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestMigrateToVersion5 turns a store's file back into storage version 4
+// (17-byte pointers, event times in their own bucket, version 3 index keys)
+// and expects, once reopened, the event times in the pointers (an older
+// event still refused), no eventtime bucket, the version 5 index and the
+// same search answers.
+func TestMigrateToVersion5(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v4.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 12 {
+		e := putEntry(t, fmt.Sprintf(`{"resourceType":"Encounter","id":"e%d","status":"in-progress","class":{"code":"IMP"},"subject":{"reference":"Patient/p%d"}}`, i, i%3))
+		e.EventTime = at
+		if _, err := s.TransactionWith(ctx, []TxEntry{e}, TxOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []string{"patient=p1", "status=in-progress", "class=IMP", "subject=Patient/p2"}
+	want := map[string][]string{}
+	for _, q := range queries {
+		hits, err := s.Search(query(t, "Encounter", q), nil)
+		if err != nil || len(hits) == 0 {
+			t.Fatalf("%s: %v %v", q, ids(hits), err)
+		}
+		want[q] = ids(hits)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := downgradeToV4(tx); err != nil {
+			return err
+		}
+		if err := writeV2Index(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(4))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, path)
+	defer s.Close()
+	checkIndex(t, s.db)
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketEventTime) != nil {
+			t.Error("the eventtime bucket survives the migration")
+		}
+		return nil
+	})
+	for _, q := range queries {
+		if hits, err := s.Search(query(t, "Encounter", q), nil); err != nil || !slices.Equal(ids(hits), want[q]) {
+			t.Errorf("%s after migration: %v, %v; want %v", q, ids(hits), err, want[q])
+		}
+	}
+	older := putEntry(t, `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/p1"}}`)
+	older.EventTime = at.Add(-time.Hour)
+	rs, err := s.TransactionWith(ctx, []TxEntry{older}, TxOptions{})
+	if err != nil || !rs[0].Older {
+		t.Errorf("an older event after migration: %+v %v, want it refused", rs, err)
+	}
 }

@@ -173,6 +173,10 @@ func scan(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string]str
 	default:
 		return fmt.Errorf("search condition tag %q: %w", c.Tag, errBadKey)
 	}
+	parts := 2
+	if tag == tagString {
+		parts = 1
+	}
 	prefix := indexPrefix(nil, typ, param, tag)
 	off := len(prefix)
 	seek := prefix
@@ -184,7 +188,7 @@ func scan(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string]str
 	}
 	cur := idx.Cursor()
 	for k, _ := cur.Seek(seek); k != nil && bytes.HasPrefix(k, seek); k, _ = cur.Next() {
-		id, val, err := idOfIndexKey(k, off, 0)
+		val, id, err := splitIndexKey(k, off, parts)
 		if err != nil {
 			return err
 		}
@@ -218,7 +222,7 @@ func scanDate(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string
 	off := len(prefix)
 	cur := idx.Cursor()
 	for k, _ := cur.Seek(append(bytes.Clone(prefix), i64key(from)...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
-		id, val, err := idOfIndexKey(k, off, 16)
+		val, id, err := splitIndexKey(k, off, 0)
 		if err != nil {
 			return err
 		}

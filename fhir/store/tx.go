@@ -231,7 +231,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 	}
 	resource.SetID(e.Resource, id)
 	method, status := writeKind(p)
-	c, err := s.prepare(e.Resource, method, p.version+1, now)
+	c, err := s.prepare(e.Resource, method, p.version+1, now, p.created)
 	if err != nil {
 		return TxResult{}, err
 	}

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"math"
+	"encoding/binary"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -67,15 +68,10 @@ type txPlan struct {
 	expect  []pointer
 	changes []*change // nil: the entry keeps the current version
 	results []TxResult
-	// The event time stored when planned (noTime: none), whether the entry
-	// is ordered (has an EventTime), and the time to store (noTime: none,
-	// the entry is older or not ordered).
-	readTime, writeTime []int64
-	ordered             []bool
+	// The event time to store (noTime: none, the entry is older or not
+	// ordered); the time stored when planned is expect's.
+	writeTime []int64
 }
-
-// noTime stands for "no event time" in txPlan.
-const noTime = math.MinInt64
 
 // checkPuts accepts PUT entries with a resource and a valid Type/id, each
 // resource once: what TransactionWith and the inbox's batches take.
@@ -106,13 +102,12 @@ func (s *Store) plan(entries []TxEntry, keepUnchanged bool) (*txPlan, error) {
 	return p, nil
 }
 
-// planState is what planning reads of one target: its pointer, its current
-// version when an entry may keep it (nil when absent or deleted), and its
-// event time (noTime: none).
+// planState is what planning reads of one target: its pointer (with its
+// event time) and its current version when an entry may keep it (nil when
+// absent or deleted).
 type planState struct {
-	ptr       pointer
-	cur       *Record
-	eventTime int64
+	ptr pointer
+	cur *Record
 }
 
 // readPlan reads in tx the state of every target, from overlay (may be
@@ -123,28 +118,26 @@ func readPlan(r *Snapshot, entries []TxEntry, keepUnchanged bool, overlay map[st
 	n := len(entries)
 	p := &txPlan{
 		keys: make([][]byte, n), expect: make([]pointer, n), changes: make([]*change, n),
-		results: make([]TxResult, n), readTime: make([]int64, n), writeTime: make([]int64, n),
-		ordered: make([]bool, n),
+		results: make([]TxResult, n), writeTime: make([]int64, n),
 	}
-	cur, times := tx.Bucket(bucketCurrent), tx.Bucket(bucketEventTime)
+	cur := tx.Bucket(bucketCurrent)
 	for i, e := range entries {
 		p.keys[i] = currentKey(e.Type, e.ID)
-		p.readTime[i], p.writeTime[i] = noTime, noTime
+		p.writeTime[i] = noTime
 		st, ok := overlay[string(p.keys[i])]
 		if !ok {
 			var err error
 			want := keepUnchanged || e.IfAbsent || !e.EventTime.IsZero()
-			if st, err = readState(r, cur, times, e, p.keys[i], want); err != nil {
+			if st, err = readState(r, cur, e, p.keys[i], want); err != nil {
 				return nil, err
 			}
 		}
-		p.expect[i], p.readTime[i], p.results[i].Record = st.ptr, st.eventTime, st.cur
+		p.expect[i], p.results[i].Record = st.ptr, st.cur
 		if e.EventTime.IsZero() {
 			continue
 		}
-		p.ordered[i] = true
 		at := e.EventTime.UnixMicro()
-		if st.eventTime != noTime && st.eventTime > at {
+		if st.ptr.eventTime != noTime && st.ptr.eventTime > at {
 			p.results[i] = TxResult{Status: "200 OK", Record: st.cur, Older: true}
 			continue
 		}
@@ -155,11 +148,8 @@ func readPlan(r *Snapshot, entries []TxEntry, keepUnchanged bool, overlay map[st
 
 // readState reads the state of entry e's target (key) in tx; its current
 // version only when wanted.
-func readState(r *Snapshot, cur, times *bolt.Bucket, e TxEntry, key []byte, want bool) (planState, error) {
-	st := planState{eventTime: noTime}
-	if v := times.Get(key); len(v) == 8 {
-		st.eventTime = i64of(v)
-	}
+func readState(r *Snapshot, cur *bolt.Bucket, e TxEntry, key []byte, want bool) (planState, error) {
+	st := planState{ptr: pointer{eventTime: noTime}}
 	pv := cur.Get(key)
 	if pv == nil {
 		return st, nil
@@ -223,7 +213,7 @@ func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.
 		return nil
 	}
 	method, status := writeKind(ptr)
-	c, err := s.prepare(e.Resource, method, ptr.version+1, now)
+	c, err := s.prepare(e.Resource, method, ptr.version+1, now, ptr.created)
 	if err != nil {
 		return err
 	}
@@ -304,11 +294,11 @@ func (c *sameCache) put(key string, cur *Record, sum [32]byte) {
 }
 
 // current reports whether every target in tx is still as p was planned
-// against: the same pointer and the same event time.
+// against: the same pointer, event time included.
 func (p *txPlan) current(tx *bolt.Tx) (bool, error) {
-	cur, times := tx.Bucket(bucketCurrent), tx.Bucket(bucketEventTime)
+	cur := tx.Bucket(bucketCurrent)
 	for i, k := range p.keys {
-		var have pointer
+		have := pointer{eventTime: noTime}
 		if pv := cur.Get(k); pv != nil {
 			var err error
 			if have, err = decodePointer(pv); err != nil {
@@ -318,40 +308,39 @@ func (p *txPlan) current(tx *bolt.Tx) (bool, error) {
 		if have != p.expect[i] {
 			return false, nil
 		}
-		if !p.ordered[i] {
-			continue
-		}
-		t := int64(noTime)
-		if v := times.Get(k); len(v) == 8 {
-			t = i64of(v)
-		}
-		if t != p.readTime[i] {
-			return false, nil
-		}
 	}
 	return true, nil
 }
 
-// write applies p's changes and stores the event times of the entries it
-// did not find older.
+// write applies p's changes, with the event times of the entries it did not
+// find older; an entry kept unchanged gets its newer event time alone.
 func (p *txPlan) write(tx *bolt.Tx) error {
-	for _, c := range p.changes {
-		if c == nil {
-			continue
-		}
-		if err := apply(tx, c); err != nil {
-			return err
-		}
-	}
-	times := tx.Bucket(bucketEventTime)
-	for i, t := range p.writeTime {
-		if t != noTime {
-			if err := times.Put(p.keys[i], i64key(t)); err != nil {
+	for i, c := range p.changes {
+		t := p.writeTime[i]
+		switch {
+		case c != nil:
+			c.eventTime, c.setEvent = t, t != noTime
+			if err := apply(tx, c); err != nil {
+				return err
+			}
+		case t != noTime && t != p.expect[i].eventTime:
+			if err := setEventTime(tx.Bucket(bucketCurrent), p.keys[i], t); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// setEventTime rewrites the event time of the pointer at key.
+func setEventTime(cur *bolt.Bucket, key []byte, t int64) error {
+	pv := cur.Get(key)
+	if len(pv) < pointerSize {
+		return fmt.Errorf("current pointer: %w", errBadKey)
+	}
+	v := bytes.Clone(pv)
+	binary.BigEndian.PutUint64(v[25:], uint64(t))
+	return cur.Put(key, v)
 }
 
 // apply runs in the writer's transaction: every target must still be as

@@ -52,27 +52,34 @@ type change struct {
 	stored      []byte   // the versions value (encodeVersion), made in prepare
 	values      []byte   // encoded index values (encodeValues)
 	keys        [][]byte // index keys, sorted, without duplicates
+	created     int64    // the resource's creation time (pointer.created)
+	eventTime   int64    // the event time to keep, when setEvent (else the stored one)
+	setEvent    bool
 	expect      uint64
 	fresh       bool // must not exist yet (server-assigned id)
 }
 
 // prepare stamps res with version ver and time at, labels it, renders its
-// JSON and extracts its index values.
-func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time) (*change, error) {
+// JSON and extracts its index values. created is the resource's creation
+// time (pointer.created), 0 for a resource that does not exist yet.
+func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time, created int64) (*change, error) {
 	resource.SetVersion(res, ver, at)
 	category.Label(res)
 	js, err := s.codec.Encode(res)
 	if err != nil {
 		return nil, outcome.Wrap(outcome.Invalid, "resource cannot be rendered", err)
 	}
+	if created == 0 {
+		created = at.UnixMicro()
+	}
 	c := &change{
 		typ: resource.Type(res), id: resource.ID(res), method: method, version: ver,
-		lastUpdated: at.UnixMicro(),
+		lastUpdated: at.UnixMicro(), created: created,
 	}
 	c.stored, c.json = encodeVersion(false, method, c.lastUpdated, js, s.zip), js
 	vs := search.Extract(res)
 	orderValues(vs)
-	c.values, c.keys = encodeValues(vs), indexKeys(c.typ, c.id, vs)
+	c.values, c.keys = encodeValues(vs), indexKeys(c.typ, c.id, c.created, vs)
 	return c, nil
 }
 
@@ -82,7 +89,7 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 func apply(tx *bolt.Tx, c *change) error {
 	cur := tx.Bucket(bucketCurrent)
 	ck := currentKey(c.typ, c.id)
-	var have pointer
+	have := pointer{eventTime: noTime}
 	var old []byte // the index values replaced
 	if pv := cur.Get(ck); pv != nil {
 		p, err := decodePointer(pv)
@@ -104,14 +111,20 @@ func apply(tx *bolt.Tx, c *change) error {
 	if err := tx.Bucket(bucketVersions).Put(versionKey(c.typ, c.id, c.version), stored); err != nil {
 		return err
 	}
-	p := pointer{version: c.version, deleted: c.method == 'D', lastUpdated: c.lastUpdated}
+	p := pointer{version: c.version, deleted: c.method == 'D', lastUpdated: c.lastUpdated, created: c.created, eventTime: have.eventTime}
+	if have.version != 0 {
+		p.created = have.created // a deletion's change does not know it
+	}
+	if c.setEvent {
+		p.eventTime = c.eventTime
+	}
 	if err := cur.Put(ck, p.encode(c.values)); err != nil {
 		return err
 	}
 	if err := appendLogs(tx, c); err != nil {
 		return err
 	}
-	return reindex(tx.Bucket(bucketIndex), c, old)
+	return reindex(tx.Bucket(bucketIndex), c, p.created, old)
 }
 
 // errStale means the resource changed between preparation and commit; the
@@ -135,7 +148,7 @@ func appendLogs(tx *bolt.Tx, c *change) error {
 // reindex turns the index entries of the values old (those the current
 // pointer held) into c.keys: only the keys that differ are deleted or put,
 // so that rewriting a resource that barely changed touches few index pages.
-func reindex(idx *bolt.Bucket, c *change, old []byte) error {
+func reindex(idx *bolt.Bucket, c *change, created int64, old []byte) error {
 	if bytes.Equal(old, c.values) {
 		return nil
 	}
@@ -145,7 +158,7 @@ func reindex(idx *bolt.Bucket, c *change, old []byte) error {
 		if err != nil {
 			return err
 		}
-		was = indexKeys(c.typ, c.id, vs)
+		was = indexKeys(c.typ, c.id, created, vs)
 	}
 	now := c.keys
 	for len(was) > 0 || len(now) > 0 {
@@ -182,22 +195,22 @@ func reindex(idx *bolt.Bucket, c *change, old []byte) error {
 // code first ('k': code 0 system), so that one key serves a search by code
 // alone and by system|code; references id first ('f': id 0 Type), so that
 // one key serves a search by id alone and by Type/id (keys.go).
-func indexKeys(typ, id string, values []search.Value) [][]byte {
+func indexKeys(typ, id string, created int64, values []search.Value) [][]byte {
 	keys := make([][]byte, 0, len(values)+4)
 	for _, v := range values {
 		switch v.Kind {
 		case search.Token:
 			system, code, _ := cutBar(v.Text)
-			keys = append(keys, indexKey2(typ, v.Param, tagToken, code, system, id))
+			keys = append(keys, indexKey2(typ, v.Param, tagToken, code, system, created, id))
 		case search.String:
-			keys = append(keys, indexKey(typ, v.Param, tagString, []byte(v.Text), id))
+			keys = append(keys, indexKey(typ, v.Param, tagString, []byte(v.Text), created, id))
 		case search.Reference:
 			rtyp, rid, _ := cutSlash(v.Text)
-			keys = append(keys, indexKey2(typ, v.Param, tagRef, rid, rtyp, id))
+			keys = append(keys, indexKey2(typ, v.Param, tagRef, rid, rtyp, created, id))
 		case search.Date:
 			keys = append(keys,
-				indexKey(typ, v.Param, tagStart, append(i64key(v.Start), i64key(v.End)...), id),
-				indexKey(typ, v.Param, tagEnd, append(i64key(v.End), i64key(v.Start)...), id))
+				indexKey(typ, v.Param, tagStart, append(i64key(v.Start), i64key(v.End)...), created, id),
+				indexKey(typ, v.Param, tagEnd, append(i64key(v.End), i64key(v.Start)...), created, id))
 		}
 	}
 	slices.SortFunc(keys, bytes.Compare)
@@ -228,7 +241,7 @@ func (s *Store) Create(ctx context.Context, res proto.Message) (*Record, error) 
 	w := s.begin()
 	defer w.end()
 	resource.SetID(res, NewID())
-	c, err := s.prepare(res, 'C', 1, s.now())
+	c, err := s.prepare(res, 'C', 1, s.now(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +263,7 @@ func (s *Store) ConditionalCreate(ctx context.Context, res proto.Message, q *sea
 	w := s.begin()
 	defer w.end()
 	resource.SetID(res, NewID())
-	c, err := s.prepare(res, 'C', 1, s.now())
+	c, err := s.prepare(res, 'C', 1, s.now(), 0)
 	if err != nil {
 		return nil, false, err
 	}
@@ -297,7 +310,7 @@ func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (
 			return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 		}
 		method, status := writeKind(cur)
-		c, err := s.prepare(proto.Clone(res), method, cur.version+1, s.now())
+		c, err := s.prepare(proto.Clone(res), method, cur.version+1, s.now(), cur.created)
 		if err != nil {
 			return nil, false, err
 		}
