@@ -34,7 +34,7 @@ func (s *Store) AppendDecisions(ctx context.Context, ds ...Decision) error {
 	w := s.begin()
 	defer w.end()
 	return s.commit(ctx, w, func(tx *bolt.Tx) error {
-		b, idx := tx.Bucket(bucketConsentLog), tx.Bucket(bucketConsentLogIdx)
+		b, idx := writable(tx, bucketConsentLog), tx.Bucket(bucketConsentLogIdx)
 		for _, d := range ds {
 			key := decisionKey(d.Time, d.ID)
 			if err := b.Put(key, d.Record); err != nil {

@@ -124,7 +124,7 @@ func (s *Store) Enqueue(ctx context.Context, payload []byte, ack *MessageACK) (u
 		if err := putACK(tx, ack); err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketInbox)
+		b := writable(tx, bucketInbox)
 		n, err := b.NextSequence()
 		if err != nil {
 			return err
@@ -153,7 +153,7 @@ func putACK(tx *bolt.Tx, ack *MessageACK) error {
 	if v := acks.Get(key); v != nil {
 		return &ResentError{Record: bytes.Clone(v)}
 	}
-	if err := tx.Bucket(bucketHL7AckTime).Put(ackTimeKey(ack.At, key), nil); err != nil {
+	if err := writable(tx, bucketHL7AckTime).Put(ackTimeKey(ack.At, key), nil); err != nil {
 		return err
 	}
 	return acks.Put(key, ack.Record)

@@ -92,6 +92,29 @@ var (
 	keyStorageVersion = []byte("storage-version")
 )
 
+// fills are the fill percents of the buckets whose keys mostly arrive in
+// key order: at the end of the bucket (the logs, the inbox, the ACK times,
+// the decision log), or at the end of a value's range (the index, whose
+// keys put the creation time before the id). bbolt splits a page that
+// grows past a node's size at the bucket's FillPercent, 50% by default,
+// which leaves every page behind an append half empty. The index also
+// takes inserts in the middle (an updated resource's new values), so it
+// keeps some room.
+var fills = map[string]float64{
+	string(bucketLog): 1, string(bucketTypeLog): 1, string(bucketInbox): 1,
+	string(bucketHL7AckTime): 1, string(bucketConsentLog): 1, string(bucketIndex): 0.9,
+}
+
+// writable returns tx's bucket name with its fill percent (fills) set, for
+// writing.
+func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	if f, ok := fills[string(name)]; ok {
+		b.FillPercent = f
+	}
+	return b
+}
+
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
 const storageVersion = 5

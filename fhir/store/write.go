@@ -124,7 +124,7 @@ func apply(tx *bolt.Tx, c *change) error {
 	if err := appendLogs(tx, c); err != nil {
 		return err
 	}
-	return reindex(tx.Bucket(bucketIndex), c, p.created, old)
+	return reindex(writable(tx, bucketIndex), c, p.created, old)
 }
 
 // errStale means the resource changed between preparation and commit; the
@@ -132,7 +132,7 @@ func apply(tx *bolt.Tx, c *change) error {
 var errStale = outcome.New(outcome.Conflict, "concurrent update")
 
 func appendLogs(tx *bolt.Tx, c *change) error {
-	log := tx.Bucket(bucketLog)
+	log := writable(tx, bucketLog)
 	seq, err := log.NextSequence()
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func appendLogs(tx *bolt.Tx, c *change) error {
 	}
 	tk := append(typePrefix(c.typ), u64(seq)...)
 	tv := append(append([]byte(c.id), 0), u64(c.version)...)
-	return tx.Bucket(bucketTypeLog).Put(tk, tv)
+	return writable(tx, bucketTypeLog).Put(tk, tv)
 }
 
 // reindex turns the index entries of the values old (those the current
