@@ -428,14 +428,7 @@ func TestMigrateIndexKeys(t *testing.T) {
 	}
 	queries := []string{"code=1-5", "code=http://loinc.org|2-5", "code=http://loinc.org|", "code=|x1", "code=x0",
 		"patient=p1", "subject=Patient/p2", "subject:Patient=p3", "date=ge2025-06-05", "date=lt2025-06-03"}
-	want := map[string][]string{}
-	for _, q := range queries {
-		hits, err := s.Search(query(t, "Observation", q), nil)
-		if err != nil || len(hits) == 0 {
-			t.Fatalf("%s: %v, %v", q, ids(hits), err)
-		}
-		want[q] = ids(hits)
-	}
+	want := answers(t, s, "Observation", queries...)
 	for q, n := range map[string]int{"code=http://loinc.org|": 20, "code=|x1": 10, "code=x0": 10, "code=1-5": 7,
 		"code=http://loinc.org|2-5": 6, "patient=p1": 5, "subject=Patient/p2": 5, "subject:Patient=p3": 5} {
 		if len(want[q]) != n {
@@ -460,10 +453,30 @@ func TestMigrateIndexKeys(t *testing.T) {
 	defer s.Close()
 	checkIndex(t, s.db)
 	checkLeading(t, s.db)
+	sameAnswers(t, s, "Observation", want)
+}
+
+// answers runs each query and returns the ids each finds; none may find
+// nothing.
+func answers(t *testing.T, s *Store, typ string, queries ...string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
 	for _, q := range queries {
-		hits, err := s.Search(query(t, "Observation", q), nil)
-		if err != nil || !slices.Equal(ids(hits), want[q]) {
-			t.Errorf("%s after migration: %v, %v; want %v", q, ids(hits), err, want[q])
+		hits, err := s.Search(query(t, typ, q), nil)
+		if err != nil || len(hits) == 0 {
+			t.Fatalf("%s: %v, %v", q, ids(hits), err)
+		}
+		out[q] = ids(hits)
+	}
+	return out
+}
+
+// sameAnswers checks that each query still finds what want says.
+func sameAnswers(t *testing.T, s *Store, typ string, want map[string][]string) {
+	t.Helper()
+	for q, w := range want {
+		if hits, err := s.Search(query(t, typ, q), nil); err != nil || !slices.Equal(ids(hits), w) {
+			t.Errorf("%s after migration: %v, %v; want %v", q, ids(hits), err, w)
 		}
 	}
 }
@@ -502,15 +515,7 @@ func TestMigrateToVersion5(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	queries := []string{"patient=p1", "status=in-progress", "class=IMP", "subject=Patient/p2"}
-	want := map[string][]string{}
-	for _, q := range queries {
-		hits, err := s.Search(query(t, "Encounter", q), nil)
-		if err != nil || len(hits) == 0 {
-			t.Fatalf("%s: %v %v", q, ids(hits), err)
-		}
-		want[q] = ids(hits)
-	}
+	want := answers(t, s, "Encounter", "patient=p1", "status=in-progress", "class=IMP", "subject=Patient/p2")
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := downgradeToV4(tx); err != nil {
 			return err
@@ -531,11 +536,7 @@ func TestMigrateToVersion5(t *testing.T) {
 		}
 		return nil
 	})
-	for _, q := range queries {
-		if hits, err := s.Search(query(t, "Encounter", q), nil); err != nil || !slices.Equal(ids(hits), want[q]) {
-			t.Errorf("%s after migration: %v, %v; want %v", q, ids(hits), err, want[q])
-		}
-	}
+	sameAnswers(t, s, "Encounter", want)
 	older := putEntry(t, `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/p1"}}`)
 	older.EventTime = at.Add(-time.Hour)
 	rs, err := s.TransactionWith(ctx, []TxEntry{older}, TxOptions{})
