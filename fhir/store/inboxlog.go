@@ -31,10 +31,11 @@ import (
 //
 // The log is a directory next to the database, <db>.inbox, of segment
 // files named by the first sequence number written to them (16 hex digits,
-// ".log"). Records are appended to the newest segment; a new one is
-// started past logSegmentMax bytes, an older one is deleted once every
-// record in it is applied, and the newest is emptied in place once every
-// record in it is applied and it holds logTruncateMin bytes or more.
+// ".log"). Records are appended to the newest segment, which is grown
+// ahead with zeros (logAllocChunk) and written again from its start once
+// every record in it is applied, so that a sync seldom changes its size: a
+// new segment is started past logSegmentMax bytes, and an older one is
+// deleted once every record in it is applied.
 //
 // A record is, integers big-endian:
 //
@@ -52,8 +53,9 @@ import (
 // bad record anywhere else is corruption, and Open fails.
 const (
 	logSegmentMax  = 64 << 20
-	logTruncateMin = 4 << 20
+	logTruncateMin = 4 << 20   // a reused segment is shrunk to this
 	logRecordMax   = 256 << 20 // a longer length field is a torn or bad record
+	logAllocChunk  = 1 << 20   // the newest segment grows by this much at least
 
 	logKindPayload = 1
 	logKindACK     = 2
@@ -143,10 +145,11 @@ func decodeACKBody(body []byte) (*logEntry, bool) {
 
 // segment is one file of the log.
 type segment struct {
-	path string
-	last uint64 // the highest seq written to it (0: none)
-	size int64
-	f    *os.File // the newest segment only, open for writing
+	path  string
+	last  uint64   // the highest seq written to it (0: none)
+	size  int64    // where its records end
+	alloc int64    // its length: zeros or applied records past size
+	f     *os.File // the newest segment only, open for writing
 }
 
 // logBatch is the records appended while the previous batch was written:
@@ -317,8 +320,11 @@ func (l *inboxLog) readSegment(name string, last bool, done func(uint64) bool) (
 		return 0, err
 	}
 	l.segs = append(l.segs, seg)
+	// What follows the last good record is the space the segment grew
+	// ahead, records already applied before it was reused, or a record
+	// whose sync never returned, never acknowledged.
+	seg.alloc = seg.size
 	if off < len(data) {
-		l.log.Warn("inbox log: cutting off an incomplete record never acknowledged", "segment", name, "offset", off, "bytes", len(data)-off)
 		if err := seg.f.Truncate(int64(off)); err != nil {
 			return 0, err
 		}
@@ -446,10 +452,21 @@ func (l *inboxLog) write(b *logBatch) error {
 			return err
 		}
 	}
+	end := seg.size + int64(len(b.buf))
+	if end > seg.alloc {
+		// Zeros ahead of the records: the syncs of the records that go
+		// there later change no file size or block map, so they need no
+		// journal commit, which would wait for the database's.
+		grow := max(logAllocChunk, end-seg.alloc)
+		if _, err := seg.f.WriteAt(make([]byte, grow), seg.alloc); err != nil {
+			return err
+		}
+		seg.alloc += grow
+	}
 	if _, err := seg.f.WriteAt(b.buf, seg.size); err != nil {
 		return err
 	}
-	seg.size += int64(len(b.buf))
+	seg.size = end
 	seg.last = b.last
 	return l.sync(seg.f)
 }
@@ -461,10 +478,21 @@ func (l *inboxLog) active() *segment {
 	return l.segs[len(l.segs)-1]
 }
 
-// rotate starts a new segment named after first. Its directory entry is
-// synced before any record goes in, or a crash could lose the file with
-// records that were acknowledged.
+// rotate starts a new segment named after first. The one it replaces is
+// cut at its last record first, so that what follows (zeros, records
+// written before it was reused) is not read as a bad record once it is no
+// longer the newest. The new file's directory entry is synced before any
+// record goes in, or a crash could lose the file with records that were
+// acknowledged.
 func (l *inboxLog) rotate(first uint64) (*segment, error) {
+	if old := l.active(); old != nil {
+		if err := old.f.Truncate(old.size); err != nil {
+			return nil, err
+		}
+		if err := l.sync(old.f); err != nil {
+			return nil, err
+		}
+	}
 	path := filepath.Join(l.dir, fmt.Sprintf("%016x%s", first, logFileSuffix))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -495,10 +523,11 @@ func syncDir(dir string) error {
 }
 
 // tidy deletes the segments whose records are all applied, except the
-// newest, which it empties in place when it is large. Emptying is not
-// synced: if a crash undoes it, its records are still applied, and a
-// record written over part of them ends the good records where it ends
-// (recovery cuts off what follows, applied records only).
+// newest, which it reuses from its start once its records are all
+// applied (shrunk to truncMin first if it grew past it). Reuse overwrites
+// without a sync of its own: a record written over applied ones ends the
+// good records where it ends, since what follows fails its CRC or is an
+// applied record; recovery cuts it off.
 func (l *inboxLog) tidy(applied uint64) error {
 	for len(l.segs) > 1 && l.segs[0].last <= applied {
 		if err := os.Remove(l.segs[0].path); err != nil {
@@ -508,13 +537,16 @@ func (l *inboxLog) tidy(applied uint64) error {
 		l.segs = l.segs[1:]
 	}
 	seg := l.active()
-	if seg == nil || len(l.segs) > 1 || seg.last > applied || seg.size < l.truncMin {
+	if seg == nil || len(l.segs) > 1 || seg.last > applied || seg.size == 0 {
 		return nil
 	}
-	if err := seg.f.Truncate(0); err != nil {
-		return err
-	}
 	seg.size = 0
+	if seg.alloc > l.truncMin {
+		if err := seg.f.Truncate(l.truncMin); err != nil {
+			return err
+		}
+		seg.alloc = l.truncMin
+	}
 	return nil
 }
 
