@@ -10,7 +10,7 @@ func (s *Store) InboxCounts() (queued, failed int, err error) {
 	if !s.Ready() {
 		return 0, 0, ErrClosed
 	}
-	queued = len(s.wal.queued())
+	queued = s.wal.count()
 	err = s.db.View(func(tx *bolt.Tx) error {
 		failed = tx.Bucket(bucketInboxFailed).Stats().KeyN
 		return nil

@@ -200,7 +200,7 @@ func openInboxLog(dbPath string, db *bolt.DB, noSync bool, log *slog.Logger) (*i
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+	if err := l.makeDir(); err != nil {
 		return nil, err
 	}
 	names, err := l.segmentNames()
@@ -256,6 +256,21 @@ func (l *inboxLog) readBolt(db *bolt.DB) (done func(uint64) bool, high uint64, e
 	})
 	done = func(seq uint64) bool { _, ok := slices.BinarySearch(above, seq); return seq <= w || ok }
 	return done, high, err
+}
+
+// makeDir creates the log's directory if needed, durably: a segment
+// synced in a directory whose own entry is lost would be lost with it.
+func (l *inboxLog) makeDir() error {
+	if _, err := os.Stat(l.dir); err == nil {
+		return nil
+	}
+	if err := os.Mkdir(l.dir, 0o700); err != nil {
+		return err
+	}
+	if l.noSync {
+		return nil
+	}
+	return syncDir(filepath.Dir(l.dir))
 }
 
 // segmentNames lists the segment files, oldest first.
@@ -562,8 +577,9 @@ func (l *inboxLog) forget(seq uint64) {
 	}
 }
 
-// entries returns the pending entries of seqs (nil for one not pending)
-// and the highest seq below which every seq is applied or among seqs: what
+// entries returns the pending entries of seqs (ascending; nil for one not
+// pending)
+// and the highest seq up to which every seq is applied or among seqs: what
 // "inbox-applied" may say once seqs are applied. Sequence numbers given
 // out later are higher, so it stays true until they commit.
 func (l *inboxLog) entries(seqs []uint64) ([]*logEntry, uint64) {
@@ -575,7 +591,7 @@ func (l *inboxLog) entries(seqs []uint64) ([]*logEntry, uint64) {
 	}
 	low := l.next - 1
 	for seq := range l.pending {
-		if seq <= low && !slices.Contains(seqs, seq) {
+		if _, in := slices.BinarySearch(seqs, seq); seq <= low && !in {
 			low = seq - 1
 		}
 	}
@@ -605,6 +621,19 @@ func (l *inboxLog) storedACK(key []byte) []byte {
 		return bytes.Clone(l.pending[seq].record)
 	}
 	return nil
+}
+
+// count counts the pending entries that are synced.
+func (l *inboxLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for seq := range l.pending {
+		if seq <= l.durable {
+			n++
+		}
+	}
+	return n
 }
 
 // queued lists the pending entries that are synced, in order.
