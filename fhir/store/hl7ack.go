@@ -11,7 +11,10 @@ import (
 // HL7 v2 acknowledgement records. A feed that resends a message (a lost
 // ACK, a connection cut) must get the ACK it was sent the first time and
 // store nothing, so the record of a message's ACK is committed together
-// with the message (Enqueue): it exists if and only if the message does.
+// with the message (Enqueue): it exists if and only if the message does. It
+// is kept with the message in the inbox log until the message is applied,
+// then in bbolt's hl7ack bucket, written by the transaction that applies
+// the message.
 // Each record has an entry in hl7acktime keyed by when it was written, so
 // that records past their retention are found without a scan (PruneACKs).
 
@@ -40,6 +43,11 @@ func (s *Store) StoredACK(k MessageKey) ([]byte, error) {
 	if !ok {
 		return nil, nil
 	}
+	// The log first: an entry leaves it only after its record is committed
+	// to bbolt, so one that is not found there is found in bbolt.
+	if rec := s.wal.storedACK(key); rec != nil {
+		return rec, nil
+	}
 	var rec []byte
 	err := s.view(func(r *Snapshot) error {
 		if v := r.tx.Bucket(bucketHL7Ack).Get(key); v != nil {
@@ -50,14 +58,19 @@ func (s *Store) StoredACK(k MessageKey) ([]byte, error) {
 	return rec, err
 }
 
-// ForgetACK deletes the ACK record of k written at at, in the batch: the
-// message it acknowledged is being set aside (Reject), so that its sender
-// can send it again instead of being answered as for a resend.
+// ForgetACK deletes the ACK record of k written at at, in the batch, and
+// keeps the batch from storing it for a message it applies: the message
+// it acknowledged is being set aside (Reject), so that its sender can send
+// it again instead of being answered as for a resend.
 func (b *Batch) ForgetACK(k MessageKey, at time.Time) error {
 	key, ok := ackKey(k)
 	if !ok {
 		return nil
 	}
+	if b.forgot == nil {
+		b.forgot = map[string]bool{}
+	}
+	b.forgot[string(key)] = true
 	if err := b.tx.Bucket(bucketHL7AckTime).Delete(ackTimeKey(at, key)); err != nil {
 		return err
 	}
@@ -70,8 +83,13 @@ const pruneChunk = 1000
 
 // PruneACKs deletes the ACK records written before before, a chunk per
 // transaction, and returns how many it deleted. Records written before
-// hl7acktime existed have no time entry and are kept.
+// hl7acktime existed have no time entry and are kept. It first waits, as
+// reads do, until the messages queued before it are applied, so that the
+// records still in the inbox log with them are pruned too.
 func (s *Store) PruneACKs(ctx context.Context, before time.Time) (int, error) {
+	if err := s.await(); err != nil {
+		return 0, err
+	}
 	cutoff := timeKey(before)
 	total := 0
 	for {
@@ -103,8 +121,13 @@ func (s *Store) PruneACKs(ctx context.Context, before time.Time) (int, error) {
 	}
 }
 
-// ACKCounts reports how many ACK records and time entries are stored.
+// ACKCounts reports how many ACK records and time entries are stored,
+// once the messages queued before the call, which hold theirs, are
+// applied.
 func (s *Store) ACKCounts() (records, times int, err error) {
+	if err := s.await(); err != nil {
+		return 0, 0, err
+	}
 	err = s.view(func(r *Snapshot) error {
 		records = r.tx.Bucket(bucketHL7Ack).Stats().KeyN
 		times = r.tx.Bucket(bucketHL7AckTime).Stats().KeyN

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,23 +21,28 @@ import (
 // over MLLP) would otherwise pay one commit of every B+tree page its
 // resources touch — tens of pages per message, each written and fsync'd —
 // for every handful of messages its connections keep in flight. Instead
-// Enqueue commits the message itself (one append to the inbox, with the
-// caller's records such as its acknowledgement) and returns; its owner
+// Enqueue appends the message itself to the inbox log (inboxlog.go), with
+// the caller's ACK record, and returns once the log is synced; its owner
 // applies the queued messages later, in the order they were queued, many in
-// one transaction (ApplyQueued), where the pages they share are written once.
+// one transaction (ApplyQueued), where the pages they share are written
+// once. The log is not bbolt's, so an acknowledgement never waits behind
+// an apply holding bbolt's single writer.
 //
 // Nothing is lost or reordered by the deferral:
-//   - a queued message is on disk before Enqueue returns, and stays in the
-//     inbox until the transaction that applies it commits, so after a crash
-//     its owner finds it again (Queued) and applies it;
+//   - a queued message is on disk before Enqueue returns, and the log keeps
+//     it until the transaction that applies it commits (and with it the
+//     meta key "inbox-applied" that says so), so after a crash its owner
+//     finds it again (Queued) and applies it;
 //   - every read of resources (Read, VRead, the histories, Search, Refs)
 //     and every Transaction first waits until the messages queued before it
 //     started are applied, so a client that was told its message is stored
 //     reads what it wrote. With an empty inbox the wait is one atomic load;
 //     while messages are applied it is at most one apply.
 //
-// The inbox's keys are Enqueue's sequence numbers (uint64 BE): the bucket's
-// own sequence, so they are never reused.
+// Sequence numbers continue from the highest the file and the log know of,
+// so they are never reused. A file written before the log may still hold
+// messages in the bbolt inbox bucket: they are queued at Open like the
+// log's and leave the bucket when applied; nothing new is written there.
 
 // inboxWait bounds how long a read waits for queued writes: past it the
 // reader gets Busy instead of an answer that would miss them.
@@ -50,23 +56,12 @@ type inboxState struct {
 	signal   chan struct{} // closed and replaced when applied grows
 }
 
-// init reads the inbox at Open: what is in it is queued, not applied.
-func (in *inboxState) init(db *bolt.DB) error {
+// init sets the inbox's marks from the log as read at Open: what is in
+// it is queued, not applied.
+func (in *inboxState) init(l *inboxLog) {
 	in.signal = make(chan struct{})
-	return db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketInbox).Cursor()
-		first, _ := c.First()
-		last, _ := c.Last()
-		if first == nil {
-			return nil
-		}
-		if len(first) != 8 || len(last) != 8 {
-			return errBadKey
-		}
-		in.enqueued.Store(binary.BigEndian.Uint64(last))
-		in.applied.Store(binary.BigEndian.Uint64(first) - 1)
-		return nil
-	})
+	in.enqueued.Store(l.next - 1)
+	in.applied.Store(l.applied)
 }
 
 func raise(v *atomic.Uint64, to uint64) {
@@ -112,51 +107,42 @@ func (s *Store) await() error {
 }
 
 // Enqueue durably appends payload to the inbox and returns its sequence
-// number. With ack, the message's ACK record is committed with it, unless
-// one is already stored for ack.Key: then nothing is queued and the error
-// is a *ResentError holding the stored record. Concurrent Enqueues share
-// commits.
+// number. With ack, the message's ACK record is kept with it (and stored in
+// bbolt when it is applied), unless one is already kept or stored for
+// ack.Key: then nothing is queued and the error is a *ResentError holding
+// that record; of two concurrent Enqueues with one key, one gets it.
+// Concurrent Enqueues share syncs. Enqueue keeps copies of payload and
+// ack.Record. Once the message is appended, Enqueue waits for the sync even
+// if ctx ends, so that it never reports failure for a message that was
+// stored.
 func (s *Store) Enqueue(ctx context.Context, payload []byte, ack *MessageACK) (uint64, error) {
-	var seq uint64
-	w := s.begin()
-	defer w.end()
-	err := s.commit(ctx, w, func(tx *bolt.Tx) error {
-		if err := putACK(tx, ack); err != nil {
-			return err
+	if err := ctx.Err(); err != nil {
+		return 0, outcome.Wrap(outcome.Busy, "request cancelled before write", err)
+	}
+	e := &logEntry{payload: bytes.Clone(payload)}
+	if ack != nil {
+		if key, ok := ackKey(ack.Key); ok {
+			e.ackKey, e.at, e.record = key, ack.At, bytes.Clone(ack.Record)
 		}
-		b := writable(tx, bucketInbox)
-		n, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		seq = n
-		return b.Put(u64(n), payload)
-	}, false)
+	}
+	seq, b, err := s.wal.append(s, e)
 	if err != nil {
 		return 0, err
+	}
+	<-b.done
+	if b.err != nil {
+		return 0, fmt.Errorf("inbox log: %w", b.err)
 	}
 	raise(&s.inbox.enqueued, seq)
 	return seq, nil
 }
 
-// putACK stores ack's record and time entry, or fails with a
-// *ResentError before writing anything.
-func putACK(tx *bolt.Tx, ack *MessageACK) error {
-	if ack == nil {
-		return nil
-	}
-	key, ok := ackKey(ack.Key)
-	if !ok {
-		return nil // no key that could recognise a resend
-	}
-	acks := tx.Bucket(bucketHL7Ack)
-	if v := acks.Get(key); v != nil {
-		return &ResentError{Record: bytes.Clone(v)}
-	}
-	if err := writable(tx, bucketHL7AckTime).Put(ackTimeKey(ack.At, key), nil); err != nil {
+// putACK stores an ACK record and its time entry, replacing any for key.
+func putACK(tx *bolt.Tx, key []byte, at time.Time, record []byte) error {
+	if err := writable(tx, bucketHL7AckTime).Put(ackTimeKey(at, key), nil); err != nil {
 		return err
 	}
-	return acks.Put(key, ack.Record)
+	return tx.Bucket(bucketHL7Ack).Put(key, record)
 }
 
 // Queued is one write in the inbox.
@@ -167,7 +153,12 @@ type Queued struct {
 
 // Queued lists the inbox in order: after Open, the writes that were
 // accepted but not applied before the store was last closed.
-func (s *Store) Queued() ([]Queued, error) { return s.listQueued(bucketInbox) }
+func (s *Store) Queued() ([]Queued, error) {
+	if !s.Ready() {
+		return nil, ErrClosed
+	}
+	return s.wal.queued(), nil
+}
 
 // Failed lists, oldest first, the queued writes their owner set aside
 // (Batch.Reject).
@@ -235,14 +226,16 @@ func (s *Store) DiscardFailed(ctx context.Context, seq uint64) error {
 
 // ApplyQueued applies queued writes in one transaction of its own: fn
 // writes what the queued entries seqs (ascending, the oldest in the inbox)
-// stand for, through b, and they leave the inbox in the same commit. An
-// error from fn, or a failed write through b, applies nothing and leaves
-// them queued.
+// stand for, through b, and they leave the inbox in the same commit, which
+// also stores their ACK records (except those b forgot, Batch.ForgetACK)
+// and moves those b rejected to inboxfailed. An error from fn, or a failed
+// write through b, applies nothing and leaves them queued. fn runs once.
 func (s *Store) ApplyQueued(ctx context.Context, seqs []uint64, fn func(b *Batch) error) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	var applied uint64 // every sequence up to it is out of the inbox
+	entries, low := s.wal.entries(seqs)
+	var applied uint64 // every sequence up to it is applied
 	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
 		b := &Batch{s: s, tx: tx, now: s.now()}
 		if err := fn(b); err != nil {
@@ -251,30 +244,49 @@ func (s *Store) ApplyQueued(ctx context.Context, seqs []uint64, fn func(b *Batch
 		if b.broken != nil {
 			return b.broken
 		}
-		in, failed := tx.Bucket(bucketInbox), tx.Bucket(bucketInboxFailed)
-		for _, q := range seqs {
-			k := u64(q)
-			if b.rejected[q] {
-				if err := failed.Put(k, bytes.Clone(in.Get(k))); err != nil {
-					return err
-				}
-			}
-			if err := in.Delete(k); err != nil {
-				return err
-			}
+		if err := b.settle(seqs, entries); err != nil {
+			return err
 		}
-		applied = in.Sequence()
-		if k, _ := in.Cursor().First(); k != nil {
-			applied = binary.BigEndian.Uint64(k) - 1
-		}
-		return nil
+		var err error
+		applied, err = putApplied(tx, low, seqs)
+		return err
 	}, true)
 	if err != nil {
 		return err
 	}
+	s.wal.markApplied(seqs, applied)
 	s.inbox.markApplied(applied)
 	s.applied.Add(uint64(len(seqs)))
 	s.batches.Add(1)
+	return nil
+}
+
+// settle writes what the inbox keeps of applied entries: the ACK records,
+// the rejected payloads in inboxfailed, and the deletion of those from the
+// bbolt inbox bucket of a file written before the log.
+func (b *Batch) settle(seqs []uint64, entries []*logEntry) error {
+	in, failed := b.tx.Bucket(bucketInbox), b.tx.Bucket(bucketInboxFailed)
+	for i, seq := range seqs {
+		e, k := entries[i], u64(seq)
+		if e == nil {
+			continue // not queued (applied already): nothing of it is kept
+		}
+		if b.rejected[seq] {
+			if err := failed.Put(k, e.payload); err != nil {
+				return err
+			}
+		}
+		if e.ackKey != nil && !b.forgot[string(e.ackKey)] {
+			if err := putACK(b.tx, e.ackKey, e.at, e.record); err != nil {
+				return err
+			}
+		}
+		if e.inBolt {
+			if err := in.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -285,6 +297,7 @@ type Batch struct {
 	now      time.Time
 	broken   error
 	rejected map[uint64]bool
+	forgot   map[string]bool // hl7ack keys (ForgetACK)
 }
 
 // Reject marks the queued entry seq as one that cannot be applied: it

@@ -295,7 +295,8 @@ func TestPruneACKsInChunks(t *testing.T) {
 			if i >= expired {
 				at = now.Add(-time.Minute)
 			}
-			if err := putACK(tx, &MessageACK{Key: MessageKey{"HIS", "CHU", fmt.Sprintf("%06d", i)}, At: at, Record: []byte{1}}); err != nil {
+			key, _ := ackKey(MessageKey{"HIS", "CHU", fmt.Sprintf("%06d", i)})
+			if err := putACK(tx, key, at, []byte{1}); err != nil {
 				return err
 			}
 		}

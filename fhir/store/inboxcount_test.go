@@ -9,8 +9,9 @@ import (
 )
 
 // TestInboxCountsAndOnCommit: InboxCounts follows the inbox as writes are
-// queued, applied and set aside; OnCommit hears of every commit Stats
-// counts, with a positive duration.
+// queued, applied and set aside; OnCommit hears of every bbolt commit
+// Stats counts (applies, not Enqueues, which go to the inbox log), with a
+// positive duration.
 func TestInboxCountsAndOnCommit(t *testing.T) {
 	t.Parallel()
 	var commits atomic.Uint64
@@ -56,8 +57,8 @@ func TestInboxCountsAndOnCommit(t *testing.T) {
 	counts(1, 1)
 
 	st := s.Stats()
-	if got := commits.Load(); got != st.Commits || got < 4 {
-		t.Errorf("OnCommit called %d times, Stats counts %d commits (want at least 4)", got, st.Commits)
+	if got := commits.Load(); got != st.Commits || got < 1 {
+		t.Errorf("OnCommit called %d times, Stats counts %d commits (want at least 1)", got, st.Commits)
 	}
 	if shortest.Load() <= 0 {
 		t.Errorf("a commit took %v", time.Duration(shortest.Load()))

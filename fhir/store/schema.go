@@ -16,6 +16,9 @@ import (
 // created at Open; the layout of their keys is in keys.go.
 //
 //	meta      "storage-version" -> uint64 BE: the schema version of the file
+//	          "inbox-applied" -> seq(8) then seq(8)...: every inbox entry up
+//	          to the first seq is applied, and so are the ones listed
+//	          (inboxlog.go); written with the transaction that applies them
 //	current   type 0 id                 -> version(8) flags(1) lastUpdated(8)
 //	          created(8) eventTime(8) values
 //	          (values: the index values of the current version, keys.go;
@@ -28,13 +31,17 @@ import (
 //	          reference value, two per date; created orders the keys of
 //	          one value by arrival)
 //	inbox     seq(8) -> payload: a write accepted durably and not applied
-//	          yet (Enqueue, inbox.go); the owner's format
+//	          yet, as versions before the inbox log queued them; read at
+//	          Open (queued with the log's) and emptied as they are applied;
+//	          nothing new is written here: Enqueue appends to the inbox log,
+//	          a file next to the database (inboxlog.go has its layout)
 //	inboxfailed seq(8) -> payload: a queued write its owner could not
 //	          apply (Batch.Reject), kept until an operator applies it
 //	          again (RetryFailed) or drops it (DiscardFailed)
-//	hl7ack    MSH-3 0 MSH-4 0 MSH-10 -> the ACK record of a committed HL7 v2
+//	hl7ack    MSH-3 0 MSH-4 0 MSH-10 -> the ACK record of an applied HL7 v2
 //	          message, the owner's bytes (hl7ack.go: resend detection),
-//	          written in the same transaction as the message (Enqueue)
+//	          written in the transaction that applies the message (until
+//	          then the inbox log keeps it)
 //	hl7acktime time(8) hl7ack key -> empty: when each ACK record was
 //	          written, so that records past their retention are found
 //	          without a scan (PruneACKs)
@@ -61,7 +68,10 @@ import (
 // index with it: its migration rewrites every pointer (a resource stored
 // before gets its last update as its creation time) and rebuilds the
 // index, in time proportional to the number of resources; stored versions
-// stay as they were, and are read as before.
+// stay as they were, and are read as before. Version 6 moves the inbox
+// into the inbox log, a file next to the database: a relais that does not
+// know it would not see the messages queued there, nor their ACK records.
+// Its migration is empty: the inbox bucket is still read at Open.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -90,6 +100,7 @@ var (
 		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx}
 
 	keyStorageVersion = []byte("storage-version")
+	keyInboxApplied   = []byte("inbox-applied")
 )
 
 // fills are the fill percents of the buckets whose keys mostly arrive in
@@ -117,7 +128,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 5
+const storageVersion = 6
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -127,6 +138,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	2: rebuildIndex,
 	3: func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
 	4: toVersion5,
+	5: func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
 }
 
 // rebuildIndex (version 2 to 3) puts the index values of each current

@@ -15,9 +15,9 @@
 // before the transaction, on the caller's goroutine.
 //
 // A feed that acknowledges message by message can also queue its writes
-// (inbox.go): the message is committed durably at once and applied with
-// many others in one transaction; reads wait for what was queued before
-// them.
+// (inbox.go): the message is made durable at once in a log file next to
+// the database (inboxlog.go), outside bbolt, and applied with many others
+// in one transaction; reads wait for what was queued before them.
 package store
 
 import (
@@ -87,6 +87,7 @@ type Store struct {
 	onCommit   func(time.Duration) // Options.OnCommit
 
 	inbox inboxState // writes accepted and not applied yet (inbox.go)
+	wal   *inboxLog  // where they are kept until then (inboxlog.go)
 }
 
 // pending marks one write being prepared (Store.preparing) until it is
@@ -164,16 +165,17 @@ func Open(path string, opts Options) (*Store, error) {
 		db: db, codec: opts.Codec, zip: zip, now: opts.Now, log: opts.Logger, onCommit: opts.OnCommit,
 		ops: make(chan *op, 1024), maxBatch: opts.MaxBatch, closing: make(chan struct{}),
 	}
-	if err := s.inbox.init(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("read inbox: %w", err)
-	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if s.wal, err = openInboxLog(path, db, opts.NoSync, s.log); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read inbox: %w", err)
+	}
+	s.inbox.init(s.wal)
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
@@ -208,9 +210,11 @@ func boltOptions(opts Options) *bolt.Options {
 	}
 }
 
-// Close stops the writer after the writes already queued and closes the file.
+// Close stops the writers after the writes already queued (the inbox
+// log's, then bbolt's) and closes the files.
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.closing) })
+	s.wal.close()
 	s.closed.Wait()
 	return s.db.Close()
 }
@@ -388,7 +392,12 @@ func (s *Store) Check() error {
 var errRollback = errors.New("rollback")
 
 // Backup writes a consistent copy of the database to w (bbolt's hot backup).
+// The inbox log is not in it: Backup first waits, as reads do, until the
+// messages accepted before it are applied, so that the copy holds them.
 func (s *Store) Backup(w io.Writer) (int64, error) {
+	if err := s.await(); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error

@@ -36,7 +36,7 @@ import (
 //     delayed ADT event still applies.
 //   - Durability. A message is acknowledged once it is durably in the
 //     store's inbox together with its ACK record (store.Enqueue), in a
-//     commit shared with the other connections; the resources it maps to
+//     sync shared with the other connections; the resources it maps to
 //     are written shortly after, in arrival order, many messages per
 //     transaction (queue.go). Reads of the store wait for the messages
 //     acknowledged before them, so a client never reads older data than it
