@@ -45,22 +45,7 @@ import (
 // The figures a change is judged by are open-to-first-read (the median and
 // the range) and VmRSS and VmHWM of the process after that read.
 func TestStartup(t *testing.T) {
-	mb, _ := strconv.Atoi(os.Getenv("RELAIS_STARTUP_MB"))
-	if mb <= 0 {
-		t.Skip("set RELAIS_STARTUP_MB (e.g. 200 or 2048) to measure start-up on a database of that size")
-	}
-	dir := os.Getenv("RELAIS_STARTUP_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, fmt.Sprintf("startup-%dmb.db", mb))
-	if _, err := os.Stat(path); os.IsNotExist(err) {
-		buildStartupDB(t, path, int64(mb)<<20)
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	path := startupDB(t)
 	opens, _ := strconv.Atoi(os.Getenv("RELAIS_STARTUP_OPENS"))
 	if opens <= 0 {
 		opens = 5
@@ -79,6 +64,48 @@ func TestStartup(t *testing.T) {
 			t.Logf("%s", summarize(runs, cold))
 		}
 	}
+}
+
+// BenchmarkCreate5KB16Grown is BenchmarkCreate5KB16 on TestStartup's
+// database (skipped unless RELAIS_STARTUP_MB is set): what a commit costs
+// in a file that has grown and has free pages, whose list bbolt writes at
+// each commit. Every create adds a version to that file.
+//
+//	RELAIS_STARTUP_MB=200 RELAIS_STARTUP_DIR=/var/tmp/relais-startup \
+//	  go test -run '^$' -bench 'Create5KB16Grown' -benchtime 3000x ./fhir/store
+func BenchmarkCreate5KB16Grown(b *testing.B) {
+	s, err := store.Open(startupDB(b), store.Options{Codec: benchCodec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	benchCreates(b, s)
+	free, _ := store.FreelistStats(s)
+	b.ReportMetric(float64(free), "free-pages")
+}
+
+// startupDB returns the path of the database of RELAIS_STARTUP_MB megabytes
+// in RELAIS_STARTUP_DIR (else a temporary directory), building it if it is
+// missing; without RELAIS_STARTUP_MB it skips.
+func startupDB(tb testing.TB) string {
+	tb.Helper()
+	mb, _ := strconv.Atoi(os.Getenv("RELAIS_STARTUP_MB"))
+	if mb <= 0 {
+		tb.Skip("set RELAIS_STARTUP_MB (e.g. 200 or 2048) to measure on a database of that size")
+	}
+	dir := os.Getenv("RELAIS_STARTUP_DIR")
+	if dir == "" {
+		dir = tb.TempDir()
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("startup-%dmb.db", mb))
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		buildStartupDB(tb, path, int64(mb)<<20)
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // startupRun is what one child process measured.
@@ -221,7 +248,7 @@ func procStatus(t *testing.T) map[string]int64 {
 // startupTemplates are the corpus examples of a few KB (no Bundles), each
 // with its patient references pointed at one of patients synthetic
 // patients: template i, patient p is templates[i][p].
-func startupTemplates(t *testing.T, patients int) [][]proto.Message {
+func startupTemplates(t testing.TB, patients int) [][]proto.Message {
 	t.Helper()
 	files, err := filepath.Glob("../../../shared/corpus/fhir/r4-*.json")
 	if err != nil || len(files) == 0 {
@@ -265,7 +292,7 @@ type startupResource struct {
 // behind. Writes go in transactions of 250 from three goroutines, each
 // updating only its own resources so that they never conflict, without
 // fsync; the file is renamed into place once complete.
-func buildStartupDB(t *testing.T, path string, size int64) {
+func buildStartupDB(t testing.TB, path string, size int64) {
 	t.Helper()
 	const workers, patients = 3, 32
 	b := &startupBuilder{templates: startupTemplates(t, patients), size: size}
