@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -53,6 +54,9 @@ func TestStartup(t *testing.T) {
 	first := openChild(t, path) // an older file may be converted here
 	t.Logf("first open: %s", first)
 	for _, cold := range []bool{false, true} {
+		if !cold {
+			readFile(t, path)
+		}
 		var runs []startupRun
 		for range opens {
 			if cold && !dropCache(t, path) {
@@ -168,6 +172,19 @@ func openChild(t *testing.T, path string) startupRun {
 	}
 	t.Fatalf("child printed no result:\n%s", out)
 	return startupRun{}
+}
+
+// readFile reads the whole file, which leaves it in the page cache.
+func readFile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(io.Discard, f); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // dropCache writes the file's pages out and asks the kernel to drop them
