@@ -32,5 +32,5 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/serenize/snaker v0.0.0-20201027110005-a7ad2135616e // indirect
 	go.etcd.io/bbolt v1.5.0
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.48.0
 )

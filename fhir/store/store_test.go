@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -430,6 +432,99 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil || !bytes.Equal(got.JSON, rec.JSON) {
 		t.Errorf("restored read = %v %v", got, err)
 	}
+}
+
+// TestOpenWithoutSyncedFreelist opens a file last written with the
+// freelist unsynced (NoFreelistSync, as relais wrote files before): Open
+// finds its free pages by walking it once, serves its data, and leaves the
+// freelist on disk, so that later opens read it instead of walking the
+// file. Check then proves the freelist read back agrees with the pages the
+// file uses.
+func TestOpenWithoutSyncedFreelist(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		p := &ppb.Patient{Id: &dtpb.Id{Value: fmt.Sprintf("p%d", i)}}
+		for range 1 + i%3 {
+			if _, _, err := s.Update(context.Background(), p, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old := boltOptions(Options{NoSync: true})
+	old.NoFreelistSync = true
+	db, err := bolt.Open(path, 0o600, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A commit of the old configuration frees the freelist page and records
+	// none; its own pages add to the free pages only a walk finds.
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("x"), nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if pg := freelistPage(t, path); pg != noFreelist {
+		t.Fatalf("setup: freelist at page %d, want none", pg)
+	}
+	for open := 1; open <= 2; open++ {
+		s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+		if err != nil {
+			t.Fatalf("open %d: %v", open, err)
+		}
+		for _, i := range []int{0, 1, 2, 199} {
+			rec, err := s.Read("Patient", fmt.Sprintf("p%d", i))
+			if err != nil || rec.Version != uint64(1+i%3) {
+				t.Errorf("open %d: Patient/p%d = %v, %v; want version %d", open, i, rec, err, 1+i%3)
+			}
+		}
+		if err := s.Check(); err != nil {
+			t.Errorf("open %d: %v", open, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if pg := freelistPage(t, path); pg == noFreelist {
+			t.Errorf("after open %d: no freelist on disk", open)
+		}
+	}
+}
+
+// noFreelist is the freelist page id of a file without one.
+const noFreelist = math.MaxUint64
+
+// freelistPage reads the freelist page id from the newer of the file's two
+// meta pages. bbolt's layout: pages 0 and 1 are meta pages; each has a
+// 16-byte page header, then magic, version, page size and flags (uint32),
+// the root bucket (root pgid, sequence), the freelist pgid, the high-water
+// pgid and the txid (uint64), in host byte order.
+func freelistPage(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const magic = 0xED0CDAED
+	u32 := func(off int) uint32 { return binary.NativeEndian.Uint32(b[off:]) }
+	u64 := func(off int) uint64 { return binary.NativeEndian.Uint64(b[off:]) }
+	if len(b) < 4096 || u32(16) != magic {
+		t.Fatalf("%s: no bbolt meta page", path)
+	}
+	pageSize := int(u32(24))
+	freelist, txid := u64(48), u64(64)
+	if p1 := pageSize; len(b) >= 2*p1 && u32(p1+16) == magic && u64(p1+64) > txid {
+		freelist = u64(p1 + 48)
+	}
+	return freelist
 }
 
 func TestCorpusStoresAndSearches(t *testing.T) {
