@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,12 +208,8 @@ func (s *Store) RetryFailed(ctx context.Context, seq uint64, fn func(b *Batch) e
 		if failed.Get(k) == nil {
 			return errNoFailed
 		}
-		b := &Batch{s: s, tx: tx, now: s.now()}
-		if err := fn(b); err != nil {
+		if _, err := s.batch(tx, fn); err != nil {
 			return err
-		}
-		if b.broken != nil {
-			return b.broken
 		}
 		return failed.Delete(k)
 	}, true)
@@ -237,17 +234,13 @@ func (s *Store) ApplyQueued(ctx context.Context, seqs []uint64, fn func(b *Batch
 	entries, low := s.wal.entries(seqs)
 	var applied uint64 // every sequence up to it is applied
 	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
-		b := &Batch{s: s, tx: tx, now: s.now()}
-		if err := fn(b); err != nil {
+		b, err := s.batch(tx, fn)
+		if err != nil {
 			return err
-		}
-		if b.broken != nil {
-			return b.broken
 		}
 		if err := b.settle(seqs, entries); err != nil {
 			return err
 		}
-		var err error
 		applied, err = putApplied(tx, low, seqs)
 		return err
 	}, true)
@@ -298,6 +291,66 @@ type Batch struct {
 	broken   error
 	rejected map[uint64]bool
 	forgot   map[string]bool // hl7ack keys (ForgetACK)
+	idx      sortedIndex     // the index writes, made at the end (batch)
+}
+
+// batch runs fn on a Batch in tx, then writes the index entries it made.
+func (s *Store) batch(tx *bolt.Tx, fn func(b *Batch) error) (*Batch, error) {
+	b := &Batch{s: s, tx: tx, now: s.now()}
+	if err := fn(b); err != nil {
+		return nil, err
+	}
+	if b.broken != nil {
+		return nil, b.broken
+	}
+	return b, b.idx.flush(writable(tx, bucketIndex))
+}
+
+// index is where the batch's writes put their index entries.
+func (b *Batch) index() indexWriter { return &b.idx }
+
+// sortedIndex holds a Batch's index writes and makes them in key order at
+// its end. bbolt inserts a key into a page's in-memory node by moving
+// every key after it, and the keys of resources stored together go to the
+// same pages (keys.go): in arrival order, each insert lands before the
+// keys the previous ones added to the page, which costs time quadratic in
+// the batch; in key order, each moves only the page's own keys. Nothing
+// reads the index during a Batch. The last write of a key wins.
+type sortedIndex struct{ ops map[string]bool } // key -> put (true) or delete
+
+// Put implements indexWriter; index values are empty.
+func (d *sortedIndex) Put(key, _ []byte) error { d.set(key, true); return nil }
+
+// Delete implements indexWriter.
+func (d *sortedIndex) Delete(key []byte) error { d.set(key, false); return nil }
+
+func (d *sortedIndex) set(key []byte, put bool) {
+	if d.ops == nil {
+		d.ops = make(map[string]bool)
+	}
+	d.ops[string(key)] = put
+}
+
+// flush makes the writes in key order.
+func (d *sortedIndex) flush(idx *bolt.Bucket) error {
+	keys := make([]string, 0, len(d.ops))
+	for k := range d.ops {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		var err error
+		if d.ops[k] {
+			err = idx.Put([]byte(k), nil)
+		} else {
+			err = idx.Delete([]byte(k))
+		}
+		if err != nil {
+			return errors.Join(ErrBatchBroken, err)
+		}
+	}
+	d.ops = nil
+	return nil
 }
 
 // Reject marks the queued entry seq as one that cannot be applied: it
@@ -337,7 +390,7 @@ func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 
 // write applies p in the batch; a failure breaks it.
 func (b *Batch) write(p *txPlan) ([]TxResult, error) {
-	if err := p.write(b.tx); err != nil {
+	if err := p.write(b.tx, b.index()); err != nil {
 		b.broken = errors.Join(ErrBatchBroken, err)
 		return nil, b.broken
 	}

@@ -314,13 +314,13 @@ func (p *txPlan) current(tx *bolt.Tx) (bool, error) {
 
 // write applies p's changes, with the event times of the entries it did not
 // find older; an entry kept unchanged gets its newer event time alone.
-func (p *txPlan) write(tx *bolt.Tx) error {
+func (p *txPlan) write(tx *bolt.Tx, idx indexWriter) error {
 	for i, c := range p.changes {
 		t := p.writeTime[i]
 		switch {
 		case c != nil:
 			c.eventTime, c.setEvent = t, t != noTime
-			if err := apply(tx, c); err != nil {
+			if err := applyTo(tx, c, idx); err != nil {
 				return err
 			}
 		case t != noTime && t != p.expect[i].eventTime:
@@ -353,5 +353,5 @@ func (p *txPlan) apply(tx *bolt.Tx) error {
 	if !ok {
 		return errStale
 	}
-	return p.write(tx)
+	return p.write(tx, writable(tx, bucketIndex))
 }

@@ -86,7 +86,17 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 // apply writes c in tx: the version, the current pointer, the logs and the
 // index entries. It checks first and fails before writing anything. Keys
 // and values were encoded in prepare, so the writer only compares and puts.
-func apply(tx *bolt.Tx, c *change) error {
+func apply(tx *bolt.Tx, c *change) error { return applyTo(tx, c, writable(tx, bucketIndex)) }
+
+// indexWriter takes apply's index writes: the index bucket itself, or a
+// Batch's buffer that writes them in key order at its end (sortedIndex).
+type indexWriter interface {
+	Put(key, value []byte) error
+	Delete(key []byte) error
+}
+
+// applyTo is apply with the index writes going to idx.
+func applyTo(tx *bolt.Tx, c *change, idx indexWriter) error {
 	cur := tx.Bucket(bucketCurrent)
 	ck := currentKey(c.typ, c.id)
 	have := pointer{eventTime: noTime}
@@ -124,7 +134,7 @@ func apply(tx *bolt.Tx, c *change) error {
 	if err := appendLogs(tx, c); err != nil {
 		return err
 	}
-	return reindex(writable(tx, bucketIndex), c, p.created, old)
+	return reindex(idx, c, p.created, old)
 }
 
 // errStale means the resource changed between preparation and commit; the
@@ -148,7 +158,7 @@ func appendLogs(tx *bolt.Tx, c *change) error {
 // reindex turns the index entries of the values old (those the current
 // pointer held) into c.keys: only the keys that differ are deleted or put,
 // so that rewriting a resource that barely changed touches few index pages.
-func reindex(idx *bolt.Bucket, c *change, created int64, old []byte) error {
+func reindex(idx indexWriter, c *change, created int64, old []byte) error {
 	if bytes.Equal(old, c.values) {
 		return nil
 	}
