@@ -435,25 +435,29 @@ func TestMigrateIndexKeys(t *testing.T) {
 			t.Errorf("%s finds %d, want %d", q, len(want[q]), n)
 		}
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := downgradeToV4(tx); err != nil {
-			return err
-		}
-		if err := writeV2Index(tx); err != nil {
-			return err
-		}
-		if err := nameOrderValues(tx); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(2))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	downgrade(t, s, 2, downgradeToV4, writeV2Index, nameOrderValues)
 	s = reopen(t, s, path)
 	defer s.Close()
 	checkIndex(t, s.db)
 	checkLeading(t, s.db)
 	sameAnswers(t, s, "Observation", want)
+}
+
+// downgrade rewrites s's file with steps, in one transaction, and marks it
+// as storage version v.
+func downgrade(t *testing.T, s *Store, v uint64, steps ...func(*bolt.Tx) error) {
+	t.Helper()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, step := range steps {
+			if err := step(tx); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(v))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // answers runs each query and returns the ids each finds; none may find
@@ -516,17 +520,7 @@ func TestMigrateToVersion5(t *testing.T) {
 		}
 	}
 	want := answers(t, s, "Encounter", "patient=p1", "status=in-progress", "class=IMP", "subject=Patient/p2")
-	if err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := downgradeToV4(tx); err != nil {
-			return err
-		}
-		if err := writeV2Index(tx); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(4))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	downgrade(t, s, 4, downgradeToV4, writeV2Index)
 	s = reopen(t, s, path)
 	defer s.Close()
 	checkIndex(t, s.db)
