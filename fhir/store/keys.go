@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -361,7 +362,33 @@ func indexKey2(typ, param string, tag byte, first, second string, created int64,
 func keyTail(k []byte, created int64, id string) []byte {
 	k = append(k, 0)
 	k = binary.BigEndian.AppendUint64(k, uint64(created)^1<<63)
-	return append(k, id...)
+	return appendID(k, id)
+}
+
+// Ids of 32 lowercase hexadecimal digits (those the mappings derive from
+// business identifiers, and 128-bit server-assigned ones) end index keys
+// as packedID then their 16 bytes: a sixth of an index key, where every
+// resource has a few dozen. packedID cannot start an id
+// ([A-Za-z0-9.-]{1,64}), so any other id is kept as it is.
+const packedID = 1
+
+func appendID(k []byte, id string) []byte {
+	if len(id) != 32 || strings.IndexFunc(id, func(r rune) bool { return (r < '0' || r > '9') && (r < 'a' || r > 'f') }) >= 0 {
+		return append(k, id...)
+	}
+	packed, err := hex.AppendDecode(append(k, packedID), []byte(id))
+	if err != nil { // not after the check above
+		return append(k, id...)
+	}
+	return packed
+}
+
+// idOf reverses appendID.
+func idOf(b []byte) string {
+	if len(b) == 17 && b[0] == packedID {
+		return hex.EncodeToString(b[1:])
+	}
+	return string(b)
 }
 
 // splitIndexKey returns the value and the id of an index key whose value
@@ -385,7 +412,7 @@ func splitIndexKey(k []byte, off, parts int) (value []byte, id string, err error
 	if len(k) < end+1+8+1 || k[end] != 0 {
 		return nil, "", errBadKey
 	}
-	return k[off:end], string(k[end+1+8:]), nil
+	return k[off:end], idOf(k[end+1+8:]), nil
 }
 
 // indexPrefix appends type 0 param 0 tag to k.
