@@ -489,6 +489,11 @@ func TestTransaction(t *testing.T) {
 		t.Fatalf("response = %s", r.body)
 	}
 	pid := strings.Split(out.Entry[0].Response.Location, "/")[1]
+	// The base with a trailing slash is the same endpoint.
+	get := `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/` + pid + `"}}]}`
+	if r := e.do("POST", "/fhir/", get); r.status != 200 || !strings.Contains(string(r.body), `"batch-response"`) {
+		t.Errorf("POST /fhir/ = %d %s", r.status, r.body)
+	}
 	if s := e.do("GET", "/fhir/Encounter?patient="+pid, "").json(t); s["total"].(float64) != 1 {
 		t.Errorf("urn:uuid reference not rewritten")
 	}

@@ -35,6 +35,9 @@ func (a *API) routes() http.Handler {
 		{"GET", "/metrics", a.metricsScrape},
 		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
 		{"POST", "/fhir", a.batch},
+		// The same endpoint: clients join "base" and "" as "base/"
+		// (https://hl7.org/fhir/R4/http.html#transaction posts to [base]).
+		{"POST", "/fhir/", a.batch},
 		{"GET", "/fhir/_history", a.systemHistory},
 		{"GET", "/fhir/{type}", a.search},
 		{"POST", "/fhir/{type}/_search", a.searchPost},
