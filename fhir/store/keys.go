@@ -58,6 +58,23 @@ func versionKey(typ, id string, v uint64) []byte {
 	return append(versionPrefix(typ, id), u64(v)...)
 }
 
+// historyPrefix is type 0 created(8) id 0, the prefix of a resource's keys
+// in the history bucket; historyKey appends the version. The versions of
+// resources stored together are adjacent, so that storing new resources
+// appends instead of writing one page per resource wherever its id falls
+// (storage version 5; versions stored before stay in the versions bucket,
+// under versionKey).
+func historyPrefix(typ string, created int64, id string) []byte {
+	k := make([]byte, 0, len(typ)+len(id)+10+8)
+	k = append(append(k, typ...), 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(created)^1<<63)
+	return append(append(k, id...), 0)
+}
+
+func historyKey(typ string, created int64, id string, v uint64) []byte {
+	return append(historyPrefix(typ, created, id), u64(v)...)
+}
+
 // splitVersionKey reverses versionKey.
 func splitVersionKey(k []byte) (typ, id string, v uint64, err error) {
 	if len(k) < 8+4 || k[len(k)-9] != 0 {

@@ -98,7 +98,7 @@ func (r *Snapshot) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
 	if allow != nil && !p.deleted && !allow(r, typ, id, &storedValues{b: pv[pointerSize:]}) {
 		return nil, notFound()
 	}
-	rec, err := r.readVersion(typ, id, p.version)
+	rec, err := r.versionAt(typ, id, p.created, p.version)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +117,30 @@ func (r *Snapshot) readCurrent(typ, id string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.readVersion(typ, id, p.version)
+	return r.versionAt(typ, id, p.created, p.version)
 }
 
+// readVersion reads version ver of typ/id, whose creation time it finds in
+// the current pointer.
 func (r *Snapshot) readVersion(typ, id string, ver uint64) (*Record, error) {
-	v := r.tx.Bucket(bucketVersions).Get(versionKey(typ, id, ver))
+	pv := r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+	if pv == nil {
+		return nil, notFound()
+	}
+	p, err := decodePointer(pv)
+	if err != nil {
+		return nil, err
+	}
+	return r.versionAt(typ, id, p.created, ver)
+}
+
+// versionAt reads version ver of typ/id created at created: from history,
+// else, for a version stored before storage version 5, from versions.
+func (r *Snapshot) versionAt(typ, id string, created int64, ver uint64) (*Record, error) {
+	v := r.tx.Bucket(bucketHistory).Get(historyKey(typ, created, id, ver))
+	if v == nil {
+		v = r.tx.Bucket(bucketVersions).Get(versionKey(typ, id, ver))
+	}
 	if v == nil {
 		return nil, notFound()
 	}
@@ -174,12 +193,42 @@ func (s *Store) InstanceHistory(typ, id string, o HistoryOptions) (h *History, e
 }
 
 // InstanceHistory lists the versions of typ/id; the cursor is a version.
+// The versions in history are newer than any a resource kept in versions
+// (storage versions before 5), so the page is read there first.
 func (r *Snapshot) InstanceHistory(typ, id string, o HistoryOptions) (*History, error) {
-	if r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id)) == nil {
+	pv := r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+	if pv == nil {
 		return nil, notFound()
 	}
-	return pageBackwards(r.tx.Bucket(bucketVersions), versionPrefix(typ, id), o,
-		func(ver uint64, v []byte) (*Record, error) { return r.decodeRecord(typ, id, ver, v) })
+	p, err := decodePointer(pv)
+	if err != nil {
+		return nil, err
+	}
+	decode := func(ver uint64, v []byte) (*Record, error) { return r.decodeRecord(typ, id, ver, v) }
+	h, err := pageBackwards(r.tx.Bucket(bucketHistory), historyPrefix(typ, p.created, id), o, decode)
+	if err != nil || h.Next != 0 {
+		return h, err
+	}
+	// The rest of the page, or whether there is a next one, is in versions.
+	rest := o
+	if n := len(h.Records); n > 0 {
+		rest.Before = h.Records[n-1].Version
+	}
+	full := len(h.Records) >= pageSize(o.Count)
+	rest.Count = pageSize(o.Count) - len(h.Records)
+	if full {
+		rest.Count = 1
+	}
+	older, err := pageBackwards(r.tx.Bucket(bucketVersions), versionPrefix(typ, id), rest, decode)
+	switch {
+	case err != nil:
+		return nil, err
+	case full && len(older.Records) > 0:
+		h.Next = rest.Before // the cursor excludes itself: the next page starts below it
+	case !full:
+		h.Records, h.Next = append(h.Records, older.Records...), older.Next
+	}
+	return h, nil
 }
 
 // TypeHistory is Snapshot.TypeHistory in a snapshot of its own.

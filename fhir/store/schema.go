@@ -23,7 +23,10 @@ import (
 //	          created(8) eventTime(8) values
 //	          (values: the index values of the current version, keys.go;
 //	          eventTime: the newest event that wrote it, TxEntry.EventTime)
-//	versions  type 0 id 0 version(8)    -> flags(1) method(1) lastUpdated(8) JSON
+//	history   type 0 created(8) id 0 version(8) -> flags(1) method(1)
+//	          lastUpdated(8) JSON: every version (created: the pointer's)
+//	versions  type 0 id 0 version(8)    -> the same: the versions stored
+//	          before storage version 5, read, never written
 //	log       seq(8)                    -> type 0 id 0 version(8)   (system history)
 //	typelog   type 0 seq(8)             -> id 0 version(8)          (type history)
 //	index     type 0 param 0 tag value 0 created(8) id -> empty
@@ -65,10 +68,12 @@ import (
 // compressed bytes as JSON. Version 5 also moves each resource's event
 // time from the eventtime bucket (type 0 id -> time(8)), which it drops,
 // into the current pointer, adds the creation time there, and keys the
-// index with it: its migration rewrites every pointer (a resource stored
-// before gets its last update as its creation time) and rebuilds the
-// index, in time proportional to the number of resources; stored versions
-// stay as they were, and are read as before. Version 6 moves the inbox
+// index with it, and the versions it writes from then on (bucket history,
+// where the versions of resources stored together are adjacent): its
+// migration rewrites every pointer (a resource stored before gets its last
+// update as its creation time) and rebuilds the index, in time
+// proportional to the number of resources; the versions stored before stay
+// in versions, as they were, and are read from there. Version 6 moves the inbox
 // into the inbox log, a file next to the database: a relais that does not
 // know it would not see the messages queued there, nor their ACK records.
 // Its migration is empty: the inbox bucket is still read at Open.
@@ -78,7 +83,8 @@ import (
 var (
 	bucketMeta     = []byte("meta")
 	bucketCurrent  = []byte("current")
-	bucketVersions = []byte("versions")
+	bucketVersions = []byte("versions") // read only since storage version 5
+	bucketHistory  = []byte("history")
 	bucketLog      = []byte("log")
 	bucketTypeLog  = []byte("typelog")
 	bucketIndex    = []byte("index")
@@ -95,7 +101,7 @@ var (
 
 	bucketEventTime = []byte("eventtime") // storage version 4 only
 
-	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketLog, bucketTypeLog, bucketIndex,
+	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketHistory, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
 		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx}
 
@@ -105,15 +111,16 @@ var (
 
 // fills are the fill percents of the buckets whose keys mostly arrive in
 // key order: at the end of the bucket (the logs, the inbox, the ACK times,
-// the decision log), or at the end of a value's range (the index, whose
-// keys put the creation time before the id). bbolt splits a page that
-// grows past a node's size at the bucket's FillPercent, 50% by default,
-// which leaves every page behind an append half empty. The index also
-// takes inserts in the middle (an updated resource's new values), so it
-// keeps some room.
+// the decision log), or at the end of a value's or type's range (the
+// index and history, whose keys put the creation time before the id).
+// bbolt splits a page that grows past a node's size at the bucket's
+// FillPercent, 50% by default, which leaves every page behind an append
+// half empty. The index and history also take inserts in the middle (an
+// updated resource's new values and versions), so they keep some room.
 var fills = map[string]float64{
 	string(bucketLog): 1, string(bucketTypeLog): 1, string(bucketInbox): 1,
 	string(bucketHL7AckTime): 1, string(bucketConsentLog): 1, string(bucketIndex): 0.9,
+	string(bucketHistory): 0.9,
 }
 
 // writable returns tx's bucket name with its fill percent (fills) set, for

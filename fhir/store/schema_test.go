@@ -318,6 +318,32 @@ func v2Key(typ, param string, tag byte, value []byte, id string) []byte {
 	return append(k, id...)
 }
 
+// historyToVersions moves every version to the versions bucket, keyed as
+// storage versions 1 to 4 did.
+func historyToVersions(tx *bolt.Tx) error {
+	hist, vers := tx.Bucket(bucketHistory), tx.Bucket(bucketVersions)
+	var moved [][2][]byte
+	err := hist.ForEach(func(k, v []byte) error {
+		typ, rest, _ := bytes.Cut(k, []byte{0})
+		id, ver := rest[8:len(rest)-9], rest[len(rest)-8:]
+		moved = append(moved, [2][]byte{append(versionPrefix(string(typ), string(id)), ver...), bytes.Clone(v)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range moved {
+		if err := vers.Put(m[0], m[1]); err != nil {
+			return err
+		}
+	}
+	if err := tx.DeleteBucket(bucketHistory); err != nil {
+		return err
+	}
+	_, err = tx.CreateBucket(bucketHistory)
+	return err
+}
+
 // writeV2Index replaces the index with the keys storage version 2 had for
 // the values of the current pointers (of storage version 4's layout).
 func writeV2Index(tx *bolt.Tx) error {
@@ -350,8 +376,12 @@ func writeV2Index(tx *bolt.Tx) error {
 }
 
 // downgradeToV4 turns the current pointers back into storage version 4's:
-// 17 bytes, the event times in a bucket of their own.
+// 17 bytes, the event times in a bucket of their own; and moves the
+// versions back from history to versions.
 func downgradeToV4(tx *bolt.Tx) error {
+	if err := historyToVersions(tx); err != nil {
+		return err
+	}
 	times, err := tx.CreateBucketIfNotExists(bucketEventTime)
 	if err != nil {
 		return err
@@ -531,6 +561,32 @@ func TestMigrateToVersion5(t *testing.T) {
 		return nil
 	})
 	sameAnswers(t, s, "Encounter", want)
+	// A new version goes to history; the resource's history pages from
+	// there into its versions from before.
+	next := putEntry(t, `{"resourceType":"Encounter","id":"e2","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/p2"}}`)
+	if _, err := s.TransactionWith(ctx, []TxEntry{next}, TxOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var vers []uint64
+	for o := (HistoryOptions{Count: 1}); ; {
+		h, err := s.InstanceHistory("Encounter", "e2", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range h.Records {
+			vers = append(vers, r.Version)
+		}
+		if h.Next == 0 {
+			break
+		}
+		o.Before = h.Next
+	}
+	if !slices.Equal(vers, []uint64{2, 1}) {
+		t.Errorf("history across the buckets: versions %v, want [2 1]", vers)
+	}
+	if rec, err := s.VRead("Encounter", "e2", 1); err != nil || !strings.Contains(string(rec.JSON), "in-progress") {
+		t.Errorf("vread of a version from before: %v", err)
+	}
 	older := putEntry(t, `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/p1"}}`)
 	older.EventTime = at.Add(-time.Hour)
 	rs, err := s.TransactionWith(ctx, []TxEntry{older}, TxOptions{})

@@ -368,7 +368,7 @@ func TestTransaction(t *testing.T) {
 func countVersions(t *testing.T, s *Store) int {
 	n := 0
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketVersions).Stats().KeyN
+		n = tx.Bucket(bucketVersions).Stats().KeyN + tx.Bucket(bucketHistory).Stats().KeyN
 		return nil
 	})
 	return n

@@ -118,15 +118,15 @@ func applyTo(tx *bolt.Tx, c *change, idx indexWriter) error {
 	if stored == nil {
 		stored = encodeVersion(c.method == 'D', c.method, c.lastUpdated, c.json, nil)
 	}
-	if err := tx.Bucket(bucketVersions).Put(versionKey(c.typ, c.id, c.version), stored); err != nil {
-		return err
-	}
 	p := pointer{version: c.version, deleted: c.method == 'D', lastUpdated: c.lastUpdated, created: c.created, eventTime: have.eventTime}
 	if have.version != 0 {
 		p.created = have.created // a deletion's change does not know it
 	}
 	if c.setEvent {
 		p.eventTime = c.eventTime
+	}
+	if err := writable(tx, bucketHistory).Put(historyKey(c.typ, p.created, c.id, c.version), stored); err != nil {
+		return err
 	}
 	if err := cur.Put(ck, p.encode(c.values)); err != nil {
 		return err

@@ -76,7 +76,8 @@ func TestLargeVersionsCompressed(t *testing.T) {
 	raw := func(typ, id string) []byte {
 		var v []byte
 		_ = s.db.View(func(tx *bolt.Tx) error {
-			v = bytes.Clone(tx.Bucket(bucketVersions).Get(versionKey(typ, id, 1)))
+			p, _ := decodePointer(tx.Bucket(bucketCurrent).Get(currentKey(typ, id)))
+			v = bytes.Clone(tx.Bucket(bucketHistory).Get(historyKey(typ, p.created, id, 1)))
 			return nil
 		})
 		return v
@@ -95,8 +96,12 @@ func TestLargeVersionsCompressed(t *testing.T) {
 	if err != nil || len(h.Records) != 1 || !bytes.Equal(h.Records[0].JSON, rec.JSON) {
 		t.Errorf("history of the compressed version: %v", err)
 	}
-	// A version written by storage version 4: uncompressed, flag clear.
+	// A version written by storage version 4: in versions, uncompressed.
 	err = s.db.Update(func(tx *bolt.Tx) error {
+		p, _ := decodePointer(tx.Bucket(bucketCurrent).Get(currentKey("OperationOutcome", "oo")))
+		if err := tx.Bucket(bucketHistory).Delete(historyKey("OperationOutcome", p.created, "oo", 1)); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketVersions).Put(versionKey("OperationOutcome", "oo", 1), encodeVersion(false, 'C', rec.LastUpdated.UnixMicro(), rec.JSON, nil))
 	})
 	if err != nil {
