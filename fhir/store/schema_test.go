@@ -387,7 +387,7 @@ func downgradeToV4(tx *bolt.Tx) error {
 		return err
 	}
 	cur := tx.Bucket(bucketCurrent)
-	rewritten := map[string][]byte{}
+	var updates []update
 	err = cur.ForEach(func(k, pv []byte) error {
 		p, err := decodePointer(pv)
 		if err != nil {
@@ -398,18 +398,13 @@ func downgradeToV4(tx *bolt.Tx) error {
 				return err
 			}
 		}
-		rewritten[string(k)] = p.encodeV4(pv[pointerSize:])
+		updates = append(updates, update{bytes.Clone(k), p.encodeV4(pv[pointerSize:])})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for k, v := range rewritten {
-		if err := cur.Put([]byte(k), v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return putAll(cur, updates)
 }
 
 // nameOrderValues rewrites every current value with its groups in name
@@ -417,25 +412,20 @@ func downgradeToV4(tx *bolt.Tx) error {
 // code and date).
 func nameOrderValues(tx *bolt.Tx) error {
 	cur := tx.Bucket(bucketCurrent)
-	rewritten := map[string][]byte{}
+	var updates []update
 	err := cur.ForEach(func(k, pv []byte) error {
 		vs, err := decodeValues(pv[pointerSizeV4:])
 		if err != nil {
 			return err
 		}
 		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
-		rewritten[string(k)] = append(bytes.Clone(pv[:pointerSizeV4]), encodeValues(vs)...)
+		updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSizeV4]), encodeValues(vs)...)})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for k, v := range rewritten {
-		if err := cur.Put([]byte(k), v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return putAll(cur, updates)
 }
 
 // TestMigrateIndexKeys turns a store's file back into storage version 2
