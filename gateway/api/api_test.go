@@ -186,13 +186,6 @@ func TestCorpusPutReadSearch(t *testing.T) {
 		}
 		typ, id := resource.Type(m), resource.ID(m)
 		name := filepath.Base(f)
-		if why, ok := refusedConsents[name]; ok {
-			r := e.do("PUT", "/fhir/"+typ+"/"+id, string(b))
-			if r.status != 422 || !bytes.Contains(r.body, []byte(consent.RuleNesting)) {
-				t.Errorf("%s: PUT = %d, want 422 %s (%s)", name, r.status, consent.RuleNesting, why)
-			}
-			continue
-		}
 		if r := e.do("PUT", "/fhir/"+typ+"/"+id, string(b)); r.status != 201 {
 			t.Errorf("%s: PUT = %d %s", name, r.status, r.body)
 			continue
@@ -211,16 +204,6 @@ func TestCorpusPutReadSearch(t *testing.T) {
 			t.Errorf("%s: not found by %s?%s (%d)", name, typ, q, s.status)
 		}
 	}
-}
-
-// refusedConsents are the corpus Consents that issue 3's validation refuses
-// with 422: each nests a provision of the same type as its parent, which
-// under R4's "nested provisions are exceptions" reading grants nothing more
-// and most likely means a narrower grant than the engine would apply.
-var refusedConsents = map[string]string{
-	"r4-Consent-consent-example-Emergency.json":   "deny nested in an OPTOUT (deny) root",
-	"r4-Consent-consent-example-signature.json":   "permit nested in an OPTIN (permit) root",
-	"r4-Consent-consent-example-smartonfhir.json": "permit nested in an OPTIN (permit) root",
 }
 
 // searchFor builds a query from one of the resource's own indexed values,

@@ -88,6 +88,12 @@ type rule struct {
 	labels     []coding
 	data       []dataRule
 	children   []*rule
+	// refines: the provision states its parent's type again. R4 requires a
+	// type on nested provisions (https://hl7.org/fhir/R4/consent-definitions.html#Consent.provision.type),
+	// so such a child is valid; it is read as a refinement: where it
+	// matches, it decides as its parent would, and its own exceptions are
+	// one level deeper.
+	refines bool
 	// Categories (bits of category.All) and sensitive labels (bits of
 	// category.Sensitive) this provision names in class or securityLabel.
 	namesCats, namesSens uint8
@@ -190,6 +196,7 @@ func compileRule(p *cpb.Consent_Provision, path string, eff effect, withChildren
 				ce = eff.opposite()
 			}
 			c := compileRule(child, path+".provision["+strconv.Itoa(i)+"]", ce, true, depth+1)
+			c.refines = ok && ce == eff
 			r.children = append(r.children, c)
 			r.needs |= c.needs
 		}

@@ -90,8 +90,9 @@ func TestCorpusConsents(t *testing.T) {
 		// "Deny" all other purposeOfUse from good health hospital." The
 		// encoding disagrees: the OPTOUT root (deny) is scoped to ETREAT and
 		// its nested provision is again a deny, so ETREAT is denied and
-		// TREAT falls to the base policy. Validate refuses the nesting.
-		{file: "Emergency", patient: "Patient/f001", validate: RuleNesting, checks: []corpusCheck{
+		// TREAT falls to the base policy. The nested deny refines the root
+		// (R4 requires its type), which the explanation says.
+		{file: "Emergency", patient: "Patient/f001", checks: []corpusCheck{
 			{at: testNow, actor: ghh, purpose: "ETREAT", res: obs, want: false, provision: "Consent/consent-example-Emergency#provision.provision[0]"},
 			{at: testNow, actor: ghh, res: obs, want: true, policy: PolicyCareTeam},
 		}},
@@ -156,8 +157,8 @@ func TestCorpusConsents(t *testing.T) {
 		}},
 		// Signed consent: opt-in for Practitioner/13 (primary recipient) from
 		// 2015-10-10 to 2016-10-10; the nested permit for CDA documents by
-		// their author repeats the parent's type, which Validate refuses.
-		{file: "signature", patient: "Patient/72", validate: RuleNesting, checks: []corpusCheck{
+		// their author repeats the parent's type: a refinement.
+		{file: "signature", patient: "Patient/72", checks: []corpusCheck{
 			{at: day(2016, 1, 1), actor: "PractitionerRole/prac13", res: obs, want: true, provision: "Consent/consent-example-signature#provision"},
 			{at: day(2016, 1, 1), actor: ghh, res: obs, want: true, policy: PolicyCareTeam},
 			{at: testNow, actor: "PractitionerRole/prac13", res: obs, want: true, policy: PolicyCareTeam},
@@ -165,7 +166,7 @@ func TestCorpusConsents(t *testing.T) {
 		// SMART on FHIR authorisation: for 30 minutes on 2016-06-23, access to
 		// MedicationRequests (nested permit under the OPTIN root, again the
 		// same type). Named resource type: passes even to an outsider.
-		{file: "smartonfhir", patient: "Patient/xcda", validate: RuleNesting, checks: []corpusCheck{
+		{file: "smartonfhir", patient: "Patient/xcda", checks: []corpusCheck{
 			{at: smart, actor: outsider, res: medReq, want: true, provision: "Consent/consent-example-smartonfhir#provision.provision[0]"},
 			{at: smart, actor: outsider, res: obs, want: false, policy: PolicyCategory, provision: "Consent/consent-example-smartonfhir#provision"},
 			{at: smart.Add(time.Hour), actor: outsider, res: medReq, want: false, policy: PolicyOutsideTeam},
@@ -195,6 +196,27 @@ func TestCorpusConsents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefinementExplained: the official Emergency example nests a deny
+// under its deny root; the decision's explanation says how that was read.
+func TestRefinementExplained(t *testing.T) {
+	t.Parallel()
+	m := corpusWorld()
+	m.set("Patient/f001", loadCorpus(t, "Emergency"))
+	e := newEngine(t, m, testNow)
+	obs := ResourceFacts{Type: "Observation", Ref: "Observation/o"}
+	d, err := e.Decide(context.Background(), Request{Patient: "Patient/f001", Actor: "Organization/f001", Purpose: "ETREAT", Resource: obs, Explain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said bool
+	for _, line := range d.Trace {
+		said = said || strings.Contains(line, "provision.provision[0] (deny)") && strings.Contains(line, "read as a refinement")
+	}
+	if d.Permit || !said {
+		t.Errorf("permit %v; explanation does not say the nested deny refines its parent:\n  %s", d.Permit, strings.Join(d.Trace, "\n  "))
 	}
 }
 

@@ -22,8 +22,10 @@ fixes them:
     OPTIN/OPTINR: permit, OPTOUT/OPTOUTE: deny); an unknown policy rule makes
     the whole Consent a deny wherever its root matches.
   - Nested provisions, to any depth, are exceptions of the opposite type when
-    they carry no type; the deepest matching provision gives the Consent's
-    answer (deny wins between equally deep siblings).
+    they carry no type; one that states its parent's type is a refinement
+    (R4 requires the type, so it is valid; the explanation says how it was
+    read). The deepest matching provision gives the Consent's answer (deny
+    wins between equally deep siblings).
   - Across applicable Consents deny overrides permit. When none applies the
     base [Policy] decides.
   - Criteria: actor (reference or role code), action, purpose, class (resource

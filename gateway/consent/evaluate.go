@@ -43,7 +43,11 @@ func (r *rule) decide(q *query, c *compiled, depth int, cats, sens uint8, explic
 	t, ex := r.match(q)
 	matched := t == yes || (t == unknown && r.effect == deny)
 	if tr != nil {
-		tr.add(c.ref + "#" + r.path + " (" + r.effect.String() + "): " + triNames[t])
+		line := c.ref + "#" + r.path + " (" + r.effect.String() + "): " + triNames[t]
+		if r.refines {
+			line += "; it has its parent's type, so it is read as a refinement of it, not an exception"
+		}
+		tr.add(line)
 	}
 	if !matched {
 		return verdict{}, false

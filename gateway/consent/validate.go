@@ -20,7 +20,6 @@ const (
 	RulePatient  = "consent-patient"
 	RuleStatus   = "consent-status"
 	RulePolicy   = "consent-policy"
-	RuleNesting  = "consent-nesting"
 	RulePeriod   = "consent-period"
 	RuleData     = "consent-data"
 	RuleTooDeep  = "consent-depth"
@@ -29,8 +28,9 @@ const (
 
 // Validate checks a Consent for meaning before it is written: the patient
 // is present, the status valid, the root's type known (its own or from
-// policyRule), nested provisions alternate permit and deny, periods are
-// ordered, data criteria complete. It returns nil or an *outcome.Error of
+// policyRule), periods are ordered, data criteria complete. A nested
+// provision of its parent's type is valid (R4 requires the type): it is
+// read as a refinement (compile.go, rule.refines). It returns nil or an *outcome.Error of
 // kind Unprocessable (422) with one issue per broken rule, each naming the
 // rule and the element path.
 func Validate(c *cpb.Consent) error {
@@ -77,9 +77,6 @@ func validateProvision(p *cpb.Consent_Provision, path string, eff effect, depth 
 	for i, child := range p.GetProvision() {
 		cp := path + ".provision[" + strconv.Itoa(i) + "]"
 		ce, ok := typeOf(child)
-		if ok && ce == eff {
-			add(RuleNesting, cp+".type", "a nested provision is an exception to its parent (%s) and must be %s", eff, eff.opposite())
-		}
 		if !ok {
 			ce = eff.opposite()
 		}

@@ -28,10 +28,10 @@ func TestValidate(t *testing.T) {
 		{name: "unknown policy without root type", js: c("c", `{"system":"http://terminology.hl7.org/CodeSystem/consentpolicycodes","code":"hipaa-auth"}`, actor(nurse)),
 			rule: RulePolicy, path: "Consent.policyRule"},
 		{name: "unknown policy with root type", js: c("c", `{"system":"http://terminology.hl7.org/CodeSystem/consentpolicycodes","code":"hipaa-auth"}`, denyT+","+actor(nurse))},
-		{name: "nested deny under deny", js: c("c", "OPTOUT", `"provision":[{`+denyT+`}]`),
-			rule: RuleNesting, path: "Consent.provision.provision[0].type"},
-		{name: "third level repeats its parent", js: c("c", "OPTOUT", `"provision":[{"provision":[{`+permitT+`}]}]`),
-			rule: RuleNesting, path: "Consent.provision.provision[0].provision[0].type"},
+		// R4 requires a type on nested provisions: one that repeats its
+		// parent's is a refinement, valid.
+		{name: "nested deny under deny", js: c("c", "OPTOUT", `"provision":[{`+denyT+`}]`)},
+		{name: "third level repeats its parent", js: c("c", "OPTOUT", `"provision":[{"provision":[{`+permitT+`}]}]`)},
 		{name: "explicit alternation", js: c("c", "OPTOUT", `"provision":[{`+permitT+`,"provision":[{`+denyT+`}]}]`)},
 		{name: "period reversed", js: c("c", "OPTOUT", `"period":{"start":"2026-02-01","end":"2026-01-01"}`),
 			rule: RulePeriod, path: "Consent.provision.period"},
