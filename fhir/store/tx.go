@@ -62,6 +62,9 @@ func (s *Store) Transaction(ctx context.Context, entries []TxEntry) ([]TxResult,
 	if err := checkTargets(entries); err != nil {
 		return nil, err
 	}
+	if err := checkLocalRefs(entries); err != nil {
+		return nil, err
+	}
 	var results []TxResult
 	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
 		var err error
@@ -86,6 +89,36 @@ func checkTargets(entries []TxEntry) error {
 			return entryError(outcome.Invalid, i, fmt.Sprintf("entries %d and %d both write %s", j, i, k))
 		}
 		seen[k] = i
+	}
+	return nil
+}
+
+// checkLocalRefs refuses a reference to a urn:uuid: that no entry has as
+// its fullUrl: such a reference names a resource of the Bundle
+// (https://hl7.org/fhir/R4/bundle.html#references), and stored unresolved
+// it would point nowhere.
+func checkLocalRefs(entries []TxEntry) error {
+	urls := map[string]bool{}
+	for _, e := range entries {
+		if e.FullURL != "" {
+			urls[e.FullURL] = true
+		}
+	}
+	for i, e := range entries {
+		if e.Resource == nil {
+			continue
+		}
+		var missing string
+		resource.WalkReferences(e.Resource, func(r *dtpb.Reference) {
+			if u, ok := r.Reference.(*dtpb.Reference_Uri); ok && missing == "" {
+				if v := u.Uri.GetValue(); strings.HasPrefix(v, "urn:uuid:") && !urls[v] {
+					missing = v
+				}
+			}
+		})
+		if missing != "" {
+			return entryError(outcome.Invalid, i, "reference to "+missing+", which no entry of the Bundle has as its fullUrl")
+		}
 	}
 	return nil
 }

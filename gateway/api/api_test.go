@@ -491,6 +491,11 @@ func TestTransaction(t *testing.T) {
 	if r := e.do("POST", "/fhir", stale); r.status != 412 || !bytes.Contains(r.body, []byte("Bundle.entry[2]")) {
 		t.Errorf("stale entry = %d %s", r.status, r.body)
 	}
+	// A reference to a urn:uuid: no entry has: 400, nothing stored.
+	dangling := strings.Replace(tx, `"subject":{"reference":"urn:uuid:3f0a8c56-1111-4c2e-9d65-8a1cf1a0c001"}`, `"subject":{"reference":"urn:uuid:3f0a8c56-2222-4c2e-9d65-8a1cf1a0c009"}`, 1)
+	if r := e.do("POST", "/fhir", dangling); r.status != 400 || !bytes.Contains(r.body, []byte("Bundle.entry[1]")) {
+		t.Errorf("dangling urn:uuid = %d %s", r.status, r.body)
+	}
 	after := e.do("GET", "/fhir/_history?_count=1000", "").json(t)
 	if len(after["entry"].([]any)) != len(before["entry"].([]any)) {
 		t.Errorf("failed transactions left data behind")
