@@ -402,10 +402,18 @@ func (s *Server) listen() (*listeners, error) {
 	return &ls, nil
 }
 
+// maxHeaderBytes bounds a request's header. Above it Go's server answers
+// 431 in plain text before any handler runs; below it an oversized bearer
+// token reaches the verifier, which refuses it with an OperationOutcome
+// (auth.MaxTokenBytes). Go's default (1 MiB) let a 1 MB token get the
+// plain-text answer.
+const maxHeaderBytes = 2 << 20
+
 // httpServer serves h with the timeouts every Relais listener uses.
 func (s *Server) httpServer(h http.Handler, writeTimeout time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      writeTimeout,

@@ -152,6 +152,35 @@ func TestNewRefusesBadOptions(t *testing.T) {
 
 // TestNewThenClose: a server built and never run releases the database
 // with Close.
+// TestLargeTokenOutcome: a 1.5 MB bearer token is refused with a FHIR
+// OperationOutcome, not the plain text of Go's header limit.
+func TestLargeTokenOutcome(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.cfg
+	addr := make(chan string, 1)
+	cfg.Ready = func(a string) { addr <- a }
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	req, _ := http.NewRequest("GET", "http://"+<-addr+"/fhir/Patient/p", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 3<<19))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 401 || !strings.Contains(string(body), `"resourceType":"OperationOutcome"`) {
+		t.Errorf("1.5 MB token: %d %.200s, want 401 with an OperationOutcome", res.StatusCode, body)
+	}
+}
+
 func TestNewThenClose(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
