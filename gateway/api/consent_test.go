@@ -218,7 +218,10 @@ func TestConsentEvaluateAndBreakGlass(t *testing.T) {
 	if r.status != 200 || len(log.Decisions) == 0 || log.Decisions[0]["breakGlass"] != true {
 		t.Errorf("decision log for review = %d %s", r.status, r.body)
 	}
-	if r := e.do("GET", "/admin/decisions", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 200 {
-		t.Errorf("decision log with AuditEvent scope = %d", r.status)
+	if r := e.do("GET", "/admin/decisions", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 403 {
+		t.Errorf("decision log for a professional's user/*.cruds = %d, want 403", r.status)
+	}
+	if r := e.do("GET", "/admin/decisions", "", "Authorization", "Bearer "+e.mint("system/AuditEvent.rs", "")); r.status != 200 {
+		t.Errorf("decision log with system/AuditEvent.rs = %d", r.status)
 	}
 }

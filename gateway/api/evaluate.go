@@ -235,8 +235,11 @@ func decisionParameters(d consent.Decision) *ppb.Parameters {
 // lists decision records, newest first, for administrators (those who may
 // read AuditEvents). The answer is JSON, not FHIR.
 func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
-	if err := allow(r, "AuditEvent", auth.Search); err != nil {
-		return err
+	// The log names every caller's decisions and break-the-glass reasons:
+	// a professional's user scope does not open it, a system one does.
+	p, _ := auth.FromContext(r.Context())
+	if c, ok := p.Scopes.Grant("AuditEvent", auth.Search); !ok || c != auth.ContextSystem {
+		return outcome.New(outcome.Forbidden, "the decision log needs a system scope that searches AuditEvent")
 	}
 	v := r.URL.Query()
 	q := consent.Query{Patient: v.Get("patient"), Actor: v.Get("actor"), BreakGlass: v.Get("breakGlass") == "true"}
