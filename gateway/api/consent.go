@@ -29,8 +29,10 @@ const (
 )
 
 // guard builds the consent filter of a request. The actor is the token's
-// fhirUser; callers with system scopes see everything by configuration (and
-// are recorded as such).
+// fhirUser; what a caller reads under a system scope it sees by
+// configuration (and is recorded as such): every type with a system scope
+// that reads all types, else the types the scope that grants their read is
+// a system one for. A system scope on one type does not open the others.
 func (a *API) guard(r *http.Request) (*consent.Filter, error) {
 	p, ok := auth.FromContext(r.Context())
 	if !ok {
@@ -47,8 +49,16 @@ func (a *API) guard(r *http.Request) (*consent.Filter, error) {
 	}
 	return a.consent.NewFilter(r.Context(), consent.Request{
 		Actor: p.FHIRUser, Action: consent.ActionAccess, Purpose: purpose,
-		System: p.IsSystem(), BreakGlassReason: reason,
+		System: readsAsSystem(p, "*"), SystemTypes: func(typ string) bool { return readsAsSystem(p, typ) },
+		BreakGlassReason: reason,
 	}), nil
+}
+
+// readsAsSystem reports whether the scope that grants p the read of typ
+// ("*": of every type) is a system one.
+func readsAsSystem(p *auth.Principal, typ string) bool {
+	c, ok := p.Scopes.Grant(typ, auth.Read)
+	return ok && c == auth.ContextSystem
 }
 
 // record writes the filter's decisions and names the first in a header.

@@ -225,3 +225,31 @@ func TestConsentEvaluateAndBreakGlass(t *testing.T) {
 		t.Errorf("decision log with system/AuditEvent.rs = %d", r.status)
 	}
 }
+
+// TestSystemScopeOnOneType: a system scope on one type does not switch
+// consent off for the others. A social worker's token that also holds
+// system/Organization.r reads no PSY, CLIN or other patient's data, while
+// the Organization read it was given passes as a system read.
+func TestSystemScopeOnOneType(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	mixed := "Bearer " + e.mint("user/*.rs system/Organization.r", "PractitionerRole/social")
+	for _, path := range []string{"/fhir/Observation/o-psy", "/fhir/Observation/o-clin", "/fhir/Observation/o-other"} {
+		if r := e.do("GET", path, "", "Authorization", mixed); r.status != 404 {
+			t.Errorf("GET %s with a system scope on Organization only = %d, want 404", path, r.status)
+		}
+	}
+	if _, got := ids(t, e.do("GET", "/fhir/Observation?_count=100", "", "Authorization", mixed).body); len(got) != 0 {
+		t.Errorf("search with a system scope on Organization only finds %v", got)
+	}
+	if r := e.do("PUT", "/fhir/Organization/o1", `{"resourceType":"Organization","id":"o1","name":"CH"}`); r.status != 201 {
+		t.Fatalf("PUT Organization = %d", r.status)
+	}
+	if r := e.do("GET", "/fhir/Organization/o1", "", "Authorization", mixed); r.status != 200 {
+		t.Errorf("GET Organization under its system scope = %d, want 200", r.status)
+	}
+	// A system scope on every type still reads everything.
+	if r := e.do("GET", "/fhir/Observation/o-psy", "", "Authorization", "Bearer "+e.mint("system/*.rs", "")); r.status != 200 {
+		t.Errorf("system/*.rs read of o-psy = %d", r.status)
+	}
+}

@@ -23,7 +23,9 @@ type Principal struct {
 	ExpiresAt time.Time
 }
 
-// IsSystem reports whether the principal holds a system/ scope.
+// IsSystem reports whether the principal holds a system/ scope. It says
+// nothing of what that scope grants: a decision about one type asks which
+// scope grants it (Scopes.Grant).
 func (p *Principal) IsSystem() bool { return p.Scopes.Has(ContextSystem) }
 
 // Allows reports whether the principal's scopes permit op on resourceType.

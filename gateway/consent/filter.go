@@ -42,6 +42,8 @@ type Filter struct {
 	// meets a patient's resources with few label sets.
 	memos    [4]verdictMemo
 	nextMemo int
+	// systemSeen: some resource passed under a system scope (recorded).
+	systemSeen bool
 }
 
 type verdictMemo struct {
@@ -127,7 +129,7 @@ func (f *Filter) Allow(r *store.Snapshot, typ, id string, v store.IndexValues) b
 	if f.err != nil {
 		return false
 	}
-	if f.req.System {
+	if f.system(typ) {
 		return true
 	}
 	if typ != f.lastTyp || f.lastTyp == "" {
@@ -294,7 +296,7 @@ func (f *Filter) AllowFacts(typ string, x Indexed) bool {
 	if f.err != nil {
 		return false
 	}
-	if f.req.System {
+	if f.system(typ) {
 		return true
 	}
 	if len(x.Patients) == 0 {
@@ -399,6 +401,16 @@ func (f *Filter) specialize(sc *scope) {
 	sc.consents = out
 }
 
+// system reports whether typ passes without a decision: the caller reads
+// every type, or this one, under a system scope (Request.SystemTypes).
+func (f *Filter) system(typ string) bool {
+	if f.req.System || f.req.SystemTypes != nil && f.req.SystemTypes(typ) {
+		f.systemSeen = true
+		return true
+	}
+	return false
+}
+
 // Err is the first source error met; the request must then fail.
 func (f *Filter) Err() error { return f.err }
 
@@ -414,7 +426,7 @@ type Searcher interface {
 // without a lookup (found is then true whether or not the resource exists:
 // callers read it anyway).
 func (f *Filter) Visible(st Searcher, typ, id string) (found, visible bool, err error) {
-	if f.err == nil && f.req.System {
+	if f.err == nil && f.system(typ) {
 		return true, true, nil
 	}
 	hits, err := st.Search(&search.Query{Type: typ, IDs: []string{id}}, func(r *store.Snapshot, t, i string, v store.IndexValues) bool {
@@ -435,7 +447,7 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 		return nil, errors.New("consent: no recorder configured")
 	}
 	var out []Record
-	if f.req.System {
+	if f.req.System || f.systemSeen {
 		out = append(out, f.summary("", &filterScope{}))
 	}
 	for p, fs := range f.scopes {
@@ -453,11 +465,11 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 func (f *Filter) summary(patient string, fs *filterScope) Record {
 	r := Record{
 		ID: f.e.newID(), Time: f.now, Actor: f.req.Actor, Patient: patient, Permit: fs.permitted > 0,
-		Purpose: f.req.Purpose, Action: f.req.Action, System: f.req.System, Reason: f.req.BreakGlassReason,
-		Permitted: fs.permitted, Denied: fs.denied, Resource: "search",
+		Purpose: f.req.Purpose, Action: f.req.Action, System: patient == "" && (f.req.System || f.systemSeen),
+		Reason: f.req.BreakGlassReason, Permitted: fs.permitted, Denied: fs.denied, Resource: "search",
 	}
 	switch {
-	case f.req.System:
+	case r.System:
 		r.Policy, r.Permit = PolicySystem, true
 	case fs.fixed != nil:
 		r.Policy, r.BreakGlass, r.Expires = fs.fixed.Policy, fs.fixed.BreakGlass, fs.fixed.Expires

@@ -30,9 +30,14 @@ type Request struct {
 	Actor   string
 	Action  string // access (default) or disclose
 	Purpose string // v3-ActReason code, default TREAT
-	// System marks a caller with system scopes (the hospital's integration):
-	// permitted by configuration, still recorded.
+	// System marks a caller whose system scopes read every type (the
+	// hospital's integration): permitted by configuration, still recorded.
 	System bool
+	// SystemTypes, for a Filter, tells the types the caller reads under a
+	// system scope: those pass as for System, the others go through the
+	// engine. Having some system scope is not enough: the scope that
+	// grants the read of that type decides.
+	SystemTypes func(typ string) bool
 	// BreakGlassReason, with purpose ETREAT or BTG, opens a time-limited
 	// break-the-glass grant (X-Break-Glass-Reason).
 	BreakGlassReason string
