@@ -204,6 +204,11 @@ func TestConsentEvaluateAndBreakGlass(t *testing.T) {
 	if r := e.do("POST", "/fhir/Consent/$evaluate", `{"resourceType":"Parameters","parameter":[{"name":"actor","valueReference":{"reference":"PractitionerRole/gp"}}]}`); r.status != 400 {
 		t.Errorf("$evaluate without patient = %d", r.status)
 	}
+	// A professional may not ask what Consents say for others.
+	ask := `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}},{"name":"actor","valueReference":{"reference":"PractitionerRole/social"}},{"name":"resourceType","valueCode":"Observation"}]}`
+	if r := e.do("POST", "/fhir/Consent/$evaluate", ask, "Authorization", e.as("PractitionerRole/gp")); r.status != 403 {
+		t.Errorf("$evaluate by a professional = %d, want 403", r.status)
+	}
 
 	gp := e.as("PractitionerRole/gp")
 	if r := e.do("GET", "/fhir/Observation/o-psy", "", "Authorization", gp, "X-Purpose-Of-Use", "ETREAT"); r.status != 400 {

@@ -25,8 +25,12 @@ import (
 // for purpose? A draft Consent is evaluated as if saved, for administrators'
 // what-ifs. Needs read access to Consents.
 func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
-	if err := allow(r, "Consent", auth.Read); err != nil {
-		return err
+	// The answer tells, for any actor, what a patient's Consents say and
+	// which labels a resource carries: the consent office's application
+	// (a system scope reading Consent) asks, not a professional.
+	p, _ := auth.FromContext(r.Context())
+	if c, ok := p.Scopes.Grant("Consent", auth.Read); !ok || c != auth.ContextSystem {
+		return outcome.New(outcome.Forbidden, "$evaluate needs a system scope that reads Consent")
 	}
 	if err := checkContentType(r); err != nil {
 		return err
