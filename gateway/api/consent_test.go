@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/mappings/terminology"
 )
 
@@ -95,6 +96,17 @@ func TestConsentNoLeak(t *testing.T) {
 	}
 	if _, got := ids(t, e.do("GET", next, "", "Authorization", gp).body); len(got) != 1 || got[0] != "Observation/o-func" {
 		t.Errorf("GP second page: %v", got)
+	}
+	// The link is the GP's: the same subject acting as another fhirUser,
+	// or with other scopes, gets what an expired link gets.
+	sameSubject, err := e.key.Mint(auth.MintOptions{Scope: "user/*.cruds", FHIRUser: "PractitionerRole/social", Subject: "PractitionerRole/gp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{"Bearer " + sameSubject, "Bearer " + e.mint("user/Observation.rs", "PractitionerRole/gp")} {
+		if r := e.do("GET", next, "", "Authorization", other); r.status != 410 {
+			t.Errorf("another caller's next link = %d, want 410 as expired", r.status)
+		}
 	}
 	if total, _ := ids(t, e.do("GET", "/fhir/Observation?_summary=count", "", "Authorization", gp).body); total != 2 {
 		t.Errorf("_summary=count = %d, want 2", total)

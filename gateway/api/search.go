@@ -79,10 +79,12 @@ func (a *API) nextPage(w http.ResponseWriter, r *http.Request, typ, id string, v
 	return a.writePage(w, r, f, snap, offset, min(count, search.MaxCount), true)
 }
 
-// owner identifies the caller for page snapshots.
+// owner names who may page through a search: the same subject, client,
+// fhirUser and scopes (another fhirUser of the same subject is another
+// caller, and the snapshot was filtered for the first).
 func owner(r *http.Request) string {
 	p, _ := auth.FromContext(r.Context())
-	return p.Subject + "\x00" + p.ClientID
+	return p.Subject + "\x00" + p.ClientID + "\x00" + p.FHIRUser + "\x00" + p.Scopes.String()
 }
 
 // writePage answers with entries [offset, offset+count) of a snapshot. On a
