@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -268,5 +270,39 @@ func TestSystemScopeOnOneType(t *testing.T) {
 	// A system scope on every type still reads everything.
 	if r := e.do("GET", "/fhir/Observation/o-psy", "", "Authorization", "Bearer "+e.mint("system/*.rs", "")); r.status != 200 {
 		t.Errorf("system/*.rs read of o-psy = %d", r.status)
+	}
+}
+
+// TestDenialsRecorded: a read refused by consent and a read of nothing both
+// answer 404 with a decision header, and the refusal is in the decision
+// log; so is a search that met nothing.
+func TestDenialsRecorded(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	social := e.as("PractitionerRole/social")
+	hidden := e.do("GET", "/fhir/Observation/o-psy", "", "Authorization", social)
+	absent := e.do("GET", "/fhir/Observation/no-such", "", "Authorization", social)
+	empty := e.do("GET", "/fhir/Observation?code=nothing", "", "Authorization", social)
+	for name, r := range map[string]resp{"hidden": hidden, "absent": absent, "empty search": empty} {
+		if r.header.Get("X-Consent-Decision") == "" {
+			t.Errorf("%s: %d without a decision header", name, r.status)
+		}
+	}
+	if hidden.status != 404 || absent.status != 404 || string(hidden.body) == "" {
+		t.Fatalf("hidden %d, absent %d", hidden.status, absent.status)
+	}
+	errorID := regexp.MustCompile(`error id [0-9a-f]+`)
+	if h, a := errorID.ReplaceAll(hidden.body, nil), errorID.ReplaceAll(absent.body, nil); !bytes.Equal(h, a) {
+		t.Errorf("a hidden resource's answer differs from an absent one's:\n%s\n%s", h, a)
+	}
+	r := e.do("GET", "/admin/decisions?actor=PractitionerRole/social", "")
+	var log struct{ Decisions []map[string]any }
+	_ = json.Unmarshal(r.body, &log)
+	denied := false
+	for _, d := range log.Decisions {
+		denied = denied || d["patient"] == "Patient/p1" && d["denied"] == float64(1)
+	}
+	if r.status != 200 || !denied {
+		t.Errorf("decision log has no record of the refused read: %d %s", r.status, r.body)
 	}
 }

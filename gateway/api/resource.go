@@ -30,10 +30,12 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	if ferr := f.Err(); ferr != nil {
 		return ferr
 	}
-	if err != nil {
-		return err
+	// Recorded whatever the answer: a denial leaves a trace, and an absent
+	// resource's answer carries a decision as a hidden one's does.
+	if rerr := a.record(w, r, f); rerr != nil {
+		return rerr
 	}
-	if err := a.record(w, r, f); err != nil {
+	if err != nil {
 		return err
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == rec.ETag() {
@@ -62,16 +64,19 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rec, err := a.store.VRead(typ, id, v)
-	if err != nil {
-		return err
-	}
-	if ok, err := a.allowRecord(f, rec); err != nil || !ok {
-		if err == nil {
+	if err == nil {
+		var ok bool
+		if ok, err = a.allowRecord(f, rec); err == nil && !ok {
 			err = outcome.New(outcome.NotFound, "no such version")
 		}
+	}
+	if k := outcome.KindOf(err); err != nil && k != outcome.NotFound && k != outcome.Gone {
 		return err
 	}
-	if err := a.record(w, r, f); err != nil {
+	if rerr := a.record(w, r, f); rerr != nil {
+		return rerr
+	}
+	if err != nil {
 		return err
 	}
 	writeRecord(w, http.StatusOK, rec)

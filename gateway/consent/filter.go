@@ -441,7 +441,9 @@ func (f *Filter) Visible(st Searcher, typ, id string) (found, visible bool, err 
 
 // Record appends one decision record per patient the filter decided for,
 // with the counts of resources permitted and denied. System access is
-// recorded once, without a patient.
+// recorded once, without a patient; so is a request that met no resource
+// to decide for, so that every answer names a decision, whether what was
+// asked for is absent or hidden.
 func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 	if f.e.cfg.Recorder == nil {
 		return nil, errors.New("consent: no recorder configured")
@@ -452,6 +454,9 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 	}
 	for p, fs := range f.scopes {
 		out = append(out, f.summary(p, fs))
+	}
+	if len(out) == 0 {
+		out = append(out, f.summary("", &filterScope{}))
 	}
 	for _, r := range out {
 		f.e.tally(r.Permit)
