@@ -306,3 +306,21 @@ func TestDenialsRecorded(t *testing.T) {
 		t.Errorf("decision log has no record of the refused read: %d %s", r.status, r.body)
 	}
 }
+
+// TestAbsoluteFHIRUser: an absolute fhirUser on this server names the local
+// user; one on another server is refused, even with a local-looking path.
+func TestAbsoluteFHIRUser(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	for user, want := range map[string]int{
+		e.url + "/fhir/PractitionerRole/gp":                                                                 200,
+		"https://evil.example/fhir/PractitionerRole/gp":                                                     401,
+		e.url + "/other/fhir/PractitionerRole/gp":                                                           401,
+		e.url + "/fhir/PractitionerRole/gp/_history/2":                                                      200,
+		"http://evil.example" + strings.TrimPrefix(e.url, "http://127.0.0.1") + "/fhir/PractitionerRole/gp": 401,
+	} {
+		if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", "Bearer "+e.mint("user/*.rs", user)); r.status != want {
+			t.Errorf("fhirUser %s: %d, want %d", user, r.status, want)
+		}
+	}
+}

@@ -108,6 +108,11 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		p, err := a.verifier.VerifyHeader(h)
+		if err == nil && p.FHIRUserServer != "" && !strings.EqualFold(p.FHIRUserServer, a.base(r)+"/fhir") {
+			// An absolute fhirUser names a user of the server it is on:
+			// another server's PractitionerRole/x is not ours.
+			err = outcome.New(outcome.Unauthenticated, "fhirUser names a user of another server")
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 			a.writeError(w, r, err)

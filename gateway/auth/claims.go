@@ -52,7 +52,7 @@ func (c *claims) principal() (*Principal, error) {
 		if err != nil {
 			return nil, refused(msgFHIRUser)
 		}
-		p.FHIRUser = u
+		p.FHIRUser, p.FHIRUserServer = u, FHIRUserServer(c.FHIRUser)
 	}
 	return p, nil
 }

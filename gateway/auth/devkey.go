@@ -177,7 +177,7 @@ func (k *DevKey) VerifierConfig() Config {
 // MintOptions describe a development token. Zero fields take defaults.
 type MintOptions struct {
 	Scope    string        // space-separated SMART scopes, e.g. "system/*.cruds"
-	FHIRUser string        // e.g. "PractitionerRole/123"; normalised, must be valid
+	FHIRUser string        // e.g. "PractitionerRole/123", or absolute; must be valid
 	Subject  string        // default: FHIRUser, else DevClientID
 	ClientID string        // default: DevClientID
 	TTL      time.Duration // default: DefaultTokenTTL
@@ -201,13 +201,16 @@ func (o MintOptions) claims() (*claims, error) {
 	if o.TTL < 0 {
 		return nil, errors.New("mint: negative TTL")
 	}
-	fhirUser := ""
+	fhirUser, local := "", ""
 	if o.FHIRUser != "" {
 		u, err := ParseFHIRUser(o.FHIRUser)
 		if err != nil {
 			return nil, fmt.Errorf("mint: %w", err)
 		}
-		fhirUser = u
+		fhirUser, local = o.FHIRUser, u
+		if FHIRUserServer(o.FHIRUser) == "" {
+			fhirUser = u
+		}
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -221,7 +224,7 @@ func (o MintOptions) claims() (*claims, error) {
 	return &claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    or(o.Issuer, DevIssuer),
-			Subject:   or(o.Subject, or(fhirUser, DevClientID)),
+			Subject:   or(o.Subject, or(local, DevClientID)),
 			Audience:  jwt.ClaimStrings{or(o.Audience, DevAudience)},
 			ExpiresAt: jwt.NewNumericDate(now.Add(orDuration(o.TTL, DefaultTokenTTL))),
 			IssuedAt:  jwt.NewNumericDate(now),

@@ -17,10 +17,14 @@ type Principal struct {
 	// FHIRUser is the fhirUser claim normalised to a relative reference
 	// "Type/id" of a Practitioner, PractitionerRole or Organization; empty
 	// when the token has none (typical of system/ backend tokens).
-	FHIRUser  string
-	TokenID   string // jti, for audit; never the token itself
-	Scopes    Scopes
-	ExpiresAt time.Time
+	FHIRUser string
+	// FHIRUserServer is the base of the server an absolute fhirUser names
+	// ("https://host/fhir"), "" for a relative one. Only a fhirUser of this
+	// server names a local resource: the API refuses others.
+	FHIRUserServer string
+	TokenID        string // jti, for audit; never the token itself
+	Scopes         Scopes
+	ExpiresAt      time.Time
 }
 
 // IsSystem reports whether the principal holds a system/ scope. It says
@@ -61,6 +65,28 @@ func ParseFHIRUser(s string) (string, error) {
 		return "", errFHIRUser
 	}
 	return typ + "/" + id, nil
+}
+
+// FHIRUserServer returns the base of the server an absolute fhirUser claim
+// names (what precedes "Type/id" and any "/_history/n"), "" for a relative
+// one. The claim must parse (ParseFHIRUser).
+func FHIRUserServer(s string) string {
+	if !strings.Contains(s, "://") {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	segs := strings.Split(strings.TrimSuffix(u.Path, "/"), "/")
+	if n := len(segs); n >= 4 && segs[n-2] == "_history" {
+		segs = segs[:n-2]
+	}
+	if len(segs) < 2 {
+		return ""
+	}
+	u.Path, u.RawPath = strings.Join(segs[:len(segs)-2], "/"), ""
+	return strings.TrimSuffix(u.String(), "/")
 }
 
 // validFHIRUserType lists the resource types a fhirUser claim may name.

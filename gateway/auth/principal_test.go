@@ -76,3 +76,18 @@ func FuzzParseFHIRUser(f *testing.F) {
 		}
 	})
 }
+
+func TestFHIRUserServer(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"PractitionerRole/1":                                        "",
+		"https://relais.example/fhir/PractitionerRole/1":            "https://relais.example/fhir",
+		"https://relais.example/fhir/PractitionerRole/1/_history/3": "https://relais.example/fhir",
+		"http://127.0.0.1:8080/fhir/Organization/o":                 "http://127.0.0.1:8080/fhir",
+		"https://relais.example/PractitionerRole/1":                 "https://relais.example",
+	} {
+		if got := FHIRUserServer(in); got != want {
+			t.Errorf("FHIRUserServer(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
