@@ -160,14 +160,7 @@ func TestLargeTokenOutcome(t *testing.T) {
 	cfg := f.cfg
 	addr := make(chan string, 1)
 	cfg.Ready = func(a string) { addr <- a }
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	serve(t, cfg)
 	req, _ := http.NewRequest("GET", "http://"+<-addr+"/fhir/Patient/p", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 3<<19))
 	res, err := http.DefaultClient.Do(req)
@@ -179,6 +172,25 @@ func TestLargeTokenOutcome(t *testing.T) {
 	if res.StatusCode != 401 || !strings.Contains(string(body), `"resourceType":"OperationOutcome"`) {
 		t.Errorf("1.5 MB token: %d %.200s, want 401 with an OperationOutcome", res.StatusCode, body)
 	}
+}
+
+// serve runs a server built from cfg until the test ends, and checks that
+// Run then returns no error.
+func serve(t *testing.T, cfg server.Config) {
+	t.Helper()
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
 }
 
 func TestNewThenClose(t *testing.T) {
@@ -370,19 +382,7 @@ func TestMetricsListener(t *testing.T) {
 	cfg.Ready = func(a string) { apiAddr <- a }
 	cfg.MLLPReady = func(a string) { mllpAddr <- a }
 	cfg.MetricsReady = func(a string) { metricsAddr <- a }
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	}()
+	serve(t, cfg)
 	api, metricsURL := "http://"+<-apiAddr, "http://"+<-metricsAddr+"/metrics"
 
 	system, err := f.key.Mint(auth.MintOptions{Scope: "system/*.cruds"})
