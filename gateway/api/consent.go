@@ -49,16 +49,9 @@ func (a *API) guard(r *http.Request) (*consent.Filter, error) {
 	}
 	return a.consent.NewFilter(r.Context(), consent.Request{
 		Actor: p.FHIRUser, Action: consent.ActionAccess, Purpose: purpose,
-		System: readsAsSystem(p, "*"), SystemTypes: func(typ string) bool { return readsAsSystem(p, typ) },
+		System: grantsAsSystem(p, "*", auth.Read), SystemTypes: func(typ string) bool { return grantsAsSystem(p, typ, auth.Read) },
 		BreakGlassReason: reason,
 	}), nil
-}
-
-// readsAsSystem reports whether the scope that grants p the read of typ
-// ("*": of every type) is a system one.
-func readsAsSystem(p *auth.Principal, typ string) bool {
-	c, ok := p.Scopes.Grant(typ, auth.Read)
-	return ok && c == auth.ContextSystem
 }
 
 // record writes the filter's decisions and names the first in a header.

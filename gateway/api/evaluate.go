@@ -28,9 +28,8 @@ func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
 	// The answer tells, for any actor, what a patient's Consents say and
 	// which labels a resource carries: the consent office's application
 	// (a system scope reading Consent) asks, not a professional.
-	p, _ := auth.FromContext(r.Context())
-	if c, ok := p.Scopes.Grant("Consent", auth.Read); !ok || c != auth.ContextSystem {
-		return outcome.New(outcome.Forbidden, "$evaluate needs a system scope that reads Consent")
+	if err := systemScope(r, "Consent", auth.Read, "$evaluate needs a system scope that reads Consent"); err != nil {
+		return err
 	}
 	if err := checkContentType(r); err != nil {
 		return err
@@ -241,9 +240,8 @@ func decisionParameters(d consent.Decision) *ppb.Parameters {
 func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
 	// The log names every caller's decisions and break-the-glass reasons:
 	// a professional's user scope does not open it, a system one does.
-	p, _ := auth.FromContext(r.Context())
-	if c, ok := p.Scopes.Grant("AuditEvent", auth.Search); !ok || c != auth.ContextSystem {
-		return outcome.New(outcome.Forbidden, "the decision log needs a system scope that searches AuditEvent")
+	if err := systemScope(r, "AuditEvent", auth.Search, "the decision log needs a system scope that searches AuditEvent"); err != nil {
+		return err
 	}
 	v := r.URL.Query()
 	q := consent.Query{Patient: v.Get("patient"), Actor: v.Get("actor"), BreakGlass: v.Get("breakGlass") == "true"}

@@ -35,7 +35,7 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
 // backup: GET /admin/backup streams a consistent copy of the database. It
 // needs a system scope that reads every type.
 func (a *API) backup(w http.ResponseWriter, r *http.Request) error {
-	if err := systemScope(r, auth.Read, "backup needs system/*.r"); err != nil {
+	if err := systemScope(r, "*", auth.Read, "backup needs system/*.r"); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

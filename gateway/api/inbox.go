@@ -17,7 +17,7 @@ import (
 // written, and those that could not be written (ingest.InboxReport). It
 // needs a system scope that reads every type.
 func (a *API) inbox(w http.ResponseWriter, r *http.Request) error {
-	if err := systemScope(r, auth.Read, "the inbox report needs system/*.r"); err != nil {
+	if err := systemScope(r, "*", auth.Read, "the inbox report needs system/*.r"); err != nil {
 		return err
 	}
 	rep, err := a.ingest.Inbox()
@@ -35,7 +35,7 @@ func (a *API) retryFailed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := systemScope(r, auth.Update, "retrying a message needs a system scope"); err != nil {
+	if err := systemScope(r, "*", auth.Update, "retrying a message needs a system scope"); err != nil {
 		return err
 	}
 	res, err := a.ingest.RetryFailed(r.Context(), seq, ingestScopes(r))
@@ -52,7 +52,7 @@ func (a *API) discardFailed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := systemScope(r, auth.Delete, "discarding a message needs system/*.d"); err != nil {
+	if err := systemScope(r, "*", auth.Delete, "discarding a message needs system/*.d"); err != nil {
 		return err
 	}
 	if err := a.ingest.DiscardFailed(r.Context(), seq); err != nil {
@@ -62,14 +62,22 @@ func (a *API) discardFailed(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// systemScope checks that the token grants op on every type in the system
-// context.
-func systemScope(r *http.Request, op auth.Op, refusal string) error {
+// systemScope checks that the token grants op on typ ("*": every type) in
+// the system context.
+func systemScope(r *http.Request, typ string, op auth.Op, refusal string) error {
 	p, _ := auth.FromContext(r.Context())
-	if c, ok := p.Scopes.Grant("*", op); !ok || c != auth.ContextSystem {
+	if !grantsAsSystem(p, typ, op) {
 		return outcome.New(outcome.Forbidden, refusal)
 	}
 	return nil
+}
+
+// grantsAsSystem reports whether the scope that grants p op on typ ("*":
+// on every type) is a system one. Holding some system scope is not
+// enough: the scope that grants this type and operation decides.
+func grantsAsSystem(p *auth.Principal, typ string, op auth.Op) bool {
+	c, ok := p.Scopes.Grant(typ, op)
+	return ok && c == auth.ContextSystem
 }
 
 func failedSeq(r *http.Request) (uint64, error) {

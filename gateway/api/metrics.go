@@ -14,7 +14,7 @@ func (a *API) metricsScrape(w http.ResponseWriter, r *http.Request) error {
 	if a.metrics == nil {
 		return errNoRoute
 	}
-	if err := systemScope(r, auth.Read, "metrics need system/*.r"); err != nil {
+	if err := systemScope(r, "*", auth.Read, "metrics need system/*.r"); err != nil {
 		return err
 	}
 	a.metrics.ServeHTTP(w, r)
