@@ -43,19 +43,7 @@ func (s *Store) StoredACK(k MessageKey) ([]byte, error) {
 	if !ok {
 		return nil, nil
 	}
-	// The log first: an entry leaves it only after its record is committed
-	// to bbolt, so one that is not found there is found in bbolt.
-	if rec := s.wal.storedACK(key); rec != nil {
-		return rec, nil
-	}
-	var rec []byte
-	err := s.view(func(r *Snapshot) error {
-		if v := r.tx.Bucket(bucketHL7Ack).Get(key); v != nil {
-			rec = bytes.Clone(v)
-		}
-		return nil
-	})
-	return rec, err
+	return s.wal.storedACK(s, key)
 }
 
 // ForgetACK deletes the ACK record of k written at at, in the batch, and

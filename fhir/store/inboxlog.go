@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -376,14 +377,7 @@ func (l *inboxLog) append(s *Store, e *logEntry) (uint64, *logBatch, error) {
 		return 0, nil, errors.Join(errLogFailed, l.err)
 	}
 	if e.ackKey != nil {
-		if seq, ok := l.acks[string(e.ackKey)]; ok {
-			return 0, nil, &ResentError{Record: bytes.Clone(l.pending[seq].record)}
-		}
-		var stored []byte
-		err := s.view(func(r *Snapshot) error {
-			stored = bytes.Clone(r.tx.Bucket(bucketHL7Ack).Get(e.ackKey))
-			return nil
-		})
+		stored, err := l.ackRecord(s, e.ackKey)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -613,14 +607,27 @@ func (l *inboxLog) markApplied(seqs []uint64, applied uint64) {
 	}
 }
 
-// storedACK returns a copy of the ACK record of a pending entry with key.
-func (l *inboxLog) storedACK(key []byte) []byte {
+// storedACK returns a copy of the ACK record kept for key, or nil.
+func (l *inboxLog) storedACK(s *Store, key []byte) ([]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.ackRecord(s, key)
+}
+
+// ackRecord returns a copy of the ACK record of key: a pending entry's,
+// else bbolt's (an entry leaves the pending ones only once its record is
+// committed there), else nil. l.mu is held, so that a record is never
+// missed between the two.
+func (l *inboxLog) ackRecord(s *Store, key []byte) ([]byte, error) {
 	if seq, ok := l.acks[string(key)]; ok {
-		return bytes.Clone(l.pending[seq].record)
+		return bytes.Clone(l.pending[seq].record), nil
 	}
-	return nil
+	var rec []byte
+	err := s.view(func(r *Snapshot) error {
+		rec = bytes.Clone(r.tx.Bucket(bucketHL7Ack).Get(key))
+		return nil
+	})
+	return rec, err
 }
 
 // count counts the pending entries that are synced.
@@ -646,18 +653,8 @@ func (l *inboxLog) queued() []Queued {
 			out = append(out, Queued{Seq: seq, Payload: bytes.Clone(e.payload)})
 		}
 	}
-	slices.SortFunc(out, func(a, b Queued) int { return cmpU64(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b Queued) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // close writes what was appended, stops the writer and closes the files.

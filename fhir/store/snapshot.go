@@ -53,13 +53,6 @@ func (s *Store) view(fn func(r *Snapshot) error) error {
 // that a value derived from one snapshot can be reused in the other.
 func (r *Snapshot) Generation() uint64 { return uint64(r.tx.ID()) }
 
-// Generation is the generation of the state committed now.
-func (s *Store) Generation() (uint64, error) {
-	var g uint64
-	err := s.db.View(func(tx *bolt.Tx) error { g = uint64(tx.ID()); return nil })
-	return g, err
-}
-
 type snapshotKey struct{}
 
 // WithSnapshot returns ctx carrying r, for code called from inside a

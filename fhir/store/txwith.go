@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -159,7 +157,7 @@ func readState(r *Snapshot, cur *bolt.Bucket, e TxEntry, key []byte, want bool) 
 		return st, err
 	}
 	if want && !st.ptr.deleted {
-		st.cur, err = r.readVersion(e.Type, e.ID, st.ptr.version)
+		st.cur, err = r.versionAt(e.Type, e.ID, st.ptr.created, st.ptr.version)
 	}
 	return st, err
 }
@@ -335,12 +333,12 @@ func (p *txPlan) write(tx *bolt.Tx, idx indexWriter) error {
 // setEventTime rewrites the event time of the pointer at key.
 func setEventTime(cur *bolt.Bucket, key []byte, t int64) error {
 	pv := cur.Get(key)
-	if len(pv) < pointerSize {
-		return fmt.Errorf("current pointer: %w", errBadKey)
+	p, err := decodePointer(pv)
+	if err != nil {
+		return err
 	}
-	v := bytes.Clone(pv)
-	binary.BigEndian.PutUint64(v[25:], uint64(t))
-	return cur.Put(key, v)
+	p.eventTime = t
+	return cur.Put(key, p.encode(pv[pointerSize:]))
 }
 
 // apply runs in the writer's transaction: every target must still be as
