@@ -63,17 +63,20 @@ type memoEntry struct {
 // changed since, else computes it with fn from one snapshot: the one ctx
 // carries, else a snapshot of its own. The value is filed under that
 // snapshot's generation.
-func memoised[T any](ctx context.Context, s *StoreSource, key string, fn func(r *store.Snapshot) (T, error)) (T, error) {
-	if r := store.SnapshotFrom(ctx); r != nil {
-		return memoisedIn(s, r, key, fn)
-	}
-	var v T
-	err := s.st.View(func(r *store.Snapshot) error {
-		var err error
+func memoised[T any](ctx context.Context, s *StoreSource, key string, fn func(r *store.Snapshot) (T, error)) (v T, err error) {
+	err = s.read(ctx, func(r *store.Snapshot) error {
 		v, err = memoisedIn(s, r, key, fn)
 		return err
 	})
 	return v, err
+}
+
+// read runs fn on the snapshot ctx carries, else on one of its own.
+func (s *StoreSource) read(ctx context.Context, fn func(r *store.Snapshot) error) error {
+	if r := store.SnapshotFrom(ctx); r != nil {
+		return fn(r)
+	}
+	return s.st.View(fn)
 }
 
 func memoisedIn[T any](s *StoreSource, r *store.Snapshot, key string, fn func(r *store.Snapshot) (T, error)) (T, error) {
@@ -267,10 +270,7 @@ func stampOf(hits []store.Hit) string {
 // Consents implements Consents: the versions named by the stamp, parsed,
 // read from one snapshot (the one ctx carries, else one of its own).
 func (s *StoreSource) Consents(ctx context.Context, patient string) (list []*cpb.Consent, stamp string, err error) {
-	if r := store.SnapshotFrom(ctx); r != nil {
-		return s.consents(r, patient)
-	}
-	err = s.st.View(func(r *store.Snapshot) error {
+	err = s.read(ctx, func(r *store.Snapshot) error {
 		list, stamp, err = s.consents(r, patient)
 		return err
 	})
