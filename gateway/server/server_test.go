@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
-	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/devcert"
@@ -339,17 +337,12 @@ func TestShutdownWritesAcknowledged(t *testing.T) {
 		// (Searching now would wait for them.)
 		t.Fatalf("inbox after Run returned: %d %v, want every acknowledged message written", len(q), err)
 	}
-	missing := 0
-	acked.Range(func(k, _ any) bool {
-		q, err := search.Parse("Encounter", url.Values{"identifier": {fmt.Sprintf("V%07d", k.(int))}}, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hits, err := st.Search(q, nil); err != nil || len(hits) != 1 {
-			missing++
-		}
-		return true
-	})
+	var ns []int
+	acked.Range(func(k, _ any) bool { ns = append(ns, k.(int)); return true })
+	missing, err := ingesttest.MissingEncounters(st, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if missing > 0 {
 		t.Errorf("%d of %d acknowledged admissions have no Encounter", missing, n.Load())
 	}

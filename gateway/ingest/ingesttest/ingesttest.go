@@ -6,8 +6,12 @@ package ingesttest
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
 )
 
 // Base is the time of the first generated event.
@@ -27,6 +31,31 @@ type ADT struct {
 	Accept, App string
 	// Family is the patient's family name; default FAMILY<N>.
 	Family string
+}
+
+// Visit is the visit number (PV1-19) of stay n: the identifier of its
+// Encounter.
+func Visit(n int) string { return fmt.Sprintf("V%07d", n) }
+
+// MissingEncounters counts the stays of ns that do not have exactly one
+// Encounter in st: after a crash or a shutdown, what an acknowledgement
+// promised and the store does not hold.
+func MissingEncounters(st *store.Store, ns []int) (int, error) {
+	missing := 0
+	for _, n := range ns {
+		q, err := search.Parse("Encounter", url.Values{"identifier": {Visit(n)}}, true)
+		if err != nil {
+			return 0, err
+		}
+		hits, err := st.Search(q, nil)
+		if err != nil {
+			return 0, err
+		}
+		if len(hits) != 1 {
+			missing++
+		}
+	}
+	return missing, nil
 }
 
 // Admit and Discharge build the A01 and the A03 of patient n.
@@ -72,7 +101,7 @@ func (a ADT) Bytes() []byte {
 	pv1[4] = "R"
 	pv1[7] = "801234567897^MEDECIN^PAUL^^^DR^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^D^^^RPPS"
 	pv1[10], pv1[14] = "CAR", "90"
-	pv1[19] = fmt.Sprintf("V%07d^^^%s^AN", a.N, hosp)
+	pv1[19] = Visit(a.N) + "^^^" + hosp + "^AN"
 	pv1[44] = admit.Format("20060102150405")
 	if a.Event == "A03" {
 		pv1[36] = "01^Retour au domicile^HL70112"
