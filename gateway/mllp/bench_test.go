@@ -19,8 +19,7 @@ import (
 //
 //	go test -run '^$' -bench MLLP -benchtime 4000x ./gateway/mllp
 func BenchmarkMLLP(b *testing.B) {
-	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
-	b.Cleanup(func() { debug.SetGCPercent(old) })
+	serverGC(b)
 	e := newEnv(b, envOptions{sync: true})
 	e.discharges(b, 1<<30, 64, 4) // warm up: connections, codec, file
 	stays := max(b.N/2, 4)
@@ -61,6 +60,13 @@ func BenchmarkDischarges10k(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// serverGC runs the garbage collector as `relais serve` does
+// (server.DefaultGCPercent) until the benchmark ends.
+func serverGC(b *testing.B) {
+	old := debug.SetGCPercent(server.DefaultGCPercent)
+	b.Cleanup(func() { debug.SetGCPercent(old) })
 }
 
 // pwrites counts bbolt's page writes so far: what a commit costs grows with

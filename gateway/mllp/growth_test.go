@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
-	"github.com/relais-health/relais/gateway/server"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
@@ -275,8 +273,7 @@ const growthWindowSize = 2000
 //	RELAIS_GROWTH_MSGS=6000 go test -run '^$' -bench MLLPGrowth -benchtime 1x -timeout 60m -v ./gateway/mllp
 func BenchmarkMLLPGrowth(b *testing.B) {
 	total := envInt(b, "RELAIS_GROWTH_MSGS", 20000)
-	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
-	b.Cleanup(func() { debug.SetGCPercent(old) })
+	serverGC(b)
 	m := loadCorpusMessage(b, corpusA03)
 	for range b.N {
 		b.StopTimer()
@@ -407,8 +404,7 @@ func BenchmarkMLLPAckLatency(b *testing.B) {
 	rate := envInt(b, "RELAIS_LATENCY_RATE", 300)
 	d := time.Duration(envInt(b, "RELAIS_LATENCY_SECONDS", 20)) * time.Second
 	preload := envInt(b, "RELAIS_LATENCY_PRELOAD", 5000)
-	old := debug.SetGCPercent(server.DefaultGCPercent) // as `relais serve` runs
-	b.Cleanup(func() { debug.SetGCPercent(old) })
+	serverGC(b)
 	m := loadCorpusMessage(b, corpusA03)
 	for range b.N {
 		b.StopTimer()
