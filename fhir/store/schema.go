@@ -215,6 +215,22 @@ func toVersion5(tx *bolt.Tx) error {
 // reindexAll replaces the index with the keys of every current pointer's
 // values.
 func reindexAll(tx *bolt.Tx) error {
+	return replaceIndex(tx, func(typ, id string, pv []byte) ([][]byte, error) {
+		p, err := decodePointer(pv)
+		if err != nil || len(pv) == pointerSize {
+			return nil, err
+		}
+		vs, err := decodeValues(pv[pointerSize:])
+		if err != nil {
+			return nil, err
+		}
+		return indexKeys(typ, id, p.created, vs), nil
+	})
+}
+
+// replaceIndex replaces the index with the keys keysOf gives for each
+// current value.
+func replaceIndex(tx *bolt.Tx, keysOf func(typ, id string, pv []byte) ([][]byte, error)) error {
 	if err := tx.DeleteBucket(bucketIndex); err != nil {
 		return err
 	}
@@ -223,19 +239,15 @@ func reindexAll(tx *bolt.Tx) error {
 		return err
 	}
 	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
-		p, err := decodePointer(pv)
-		if err != nil || len(pv) == pointerSize {
-			return err
-		}
 		typ, id, err := splitCurrentKey(k)
 		if err != nil {
 			return err
 		}
-		vs, err := decodeValues(pv[pointerSize:])
+		keys, err := keysOf(typ, id, pv)
 		if err != nil {
-			return fmt.Errorf("current values of %s: %w", k, err)
+			return fmt.Errorf("current value of %s: %w", k, err)
 		}
-		for _, key := range indexKeys(typ, id, p.created, vs) {
+		for _, key := range keys {
 			if err := idx.Put(key, nil); err != nil {
 				return err
 			}

@@ -347,31 +347,15 @@ func historyToVersions(tx *bolt.Tx) error {
 // writeV2Index replaces the index with the keys storage version 2 had for
 // the values of the current pointers (of storage version 4's layout).
 func writeV2Index(tx *bolt.Tx) error {
-	if err := tx.DeleteBucket(bucketIndex); err != nil {
-		return err
-	}
-	idx, err := tx.CreateBucket(bucketIndex)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+	return replaceIndex(tx, func(typ, id string, pv []byte) ([][]byte, error) {
 		if len(pv) <= pointerSizeV4 {
-			return nil
-		}
-		typ, id, err := splitCurrentKey(k)
-		if err != nil {
-			return err
+			return nil, nil
 		}
 		vs, err := decodeValues(pv[pointerSizeV4:])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, key := range v2IndexKeys(typ, id, vs) {
-			if err := idx.Put(key, nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		return v2IndexKeys(typ, id, vs), nil
 	})
 }
 
