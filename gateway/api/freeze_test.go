@@ -37,6 +37,9 @@ func TestNoFreezeWhileGrowing(t *testing.T) {
 	}
 	for round := range rounds {
 		served := growWhileReading(t)
+		if served == 0 {
+			t.Fatalf("round %d: no read ran beside the writes", round)
+		}
 		t.Logf("round %d: %d reads served during the writes", round, served)
 	}
 }
