@@ -202,6 +202,12 @@ var byType = map[string][]Param{
 		ref("encounter", "encounter"), date("authored-on", "authored_on"), date("modified", "last_modified"),
 		date("period", "execution_period"),
 	},
+	"Communication": join(subjectOf("subject"), []Param{
+		tok("identifier", "identifier"), tok("category", "category"), tok("status", "status"),
+		date("sent", "sent"), date("received", "received"), ref("sender", "sender"),
+		ref("recipient", "recipient"), ref("encounter", "encounter"), ref("based-on", "based_on"),
+		ref("part-of", "part_of"),
+	}),
 	"Consent": {
 		tok("identifier", "identifier"), refTo("patient", "Patient", "patient"), tok("status", "status"),
 		tok("category", "category"), tok("scope", "scope"), date("date", "date_time"),

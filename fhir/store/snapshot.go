@@ -50,8 +50,16 @@ func (s *Store) view(fn func(r *Snapshot) error) error {
 
 // Generation identifies the committed state the snapshot reads: it is the
 // same for two snapshots exactly when no write committed between them, so
-// that a value derived from one snapshot can be reused in the other.
-func (r *Snapshot) Generation() uint64 { return uint64(r.tx.ID()) }
+// that a value derived from one snapshot can be reused in the other. A
+// snapshot inside a write transaction (a conditional create matching under
+// a filter) reads state that is not committed yet: its generation is 0,
+// which names no committed state, and nothing derived from it may be kept.
+func (r *Snapshot) Generation() uint64 {
+	if r.tx.Writable() {
+		return 0
+	}
+	return uint64(r.tx.ID())
+}
 
 type snapshotKey struct{}
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,7 +38,21 @@ type TxEntry struct {
 	// https://hl7.org/fhir/R4/provenance-definitions.html#Provenance.target).
 	// Equal times apply in order. A zero EventTime is not ordered.
 	EventTime time.Time
+	// Pinned writes only if the current version of Type/id is still Expect
+	// (0: absent), else the transaction fails with ErrMoved before
+	// anything is written: the API decided its access rules on that
+	// version, and decides again on the new one.
+	Pinned bool
+	Expect uint64
+	// Visible, for If-None-Exist, is the caller's consent filter: a
+	// resource it refuses does not match, so that the answer is the same
+	// as if the resource did not exist.
+	Visible Filter
 }
+
+// ErrMoved fails a transaction whose Pinned entry's resource has another
+// version than Expect.
+var ErrMoved = errors.New("store: the resource changed since the write was decided")
 
 // TxResult is the outcome of one entry.
 type TxResult struct {
@@ -181,7 +196,7 @@ func (s *Store) resolveTargets(tx *bolt.Tx, entries []TxEntry) ([]string, map[in
 			continue
 		}
 		if e.IfNoneExist != nil {
-			hits, err := match(&Snapshot{s: s, tx: tx}, e.IfNoneExist, nil)
+			hits, err := match(&Snapshot{s: s, tx: tx}, e.IfNoneExist, e.Visible)
 			if err != nil {
 				return nil, nil, entryFailed(i, err)
 			}
@@ -237,6 +252,9 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 		if p, err = decodePointer(cur); err != nil {
 			return TxResult{}, err
 		}
+	}
+	if e.Pinned && p.version != e.Expect {
+		return TxResult{}, ErrMoved
 	}
 	if e.IfMatch > 0 && p.version != e.IfMatch {
 		return TxResult{}, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")

@@ -60,9 +60,6 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundl
 		}
 		out.Entries = append(out.Entries, e)
 	}
-	if err := a.record(w, r, f); err != nil {
-		return err
-	}
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil
 }
@@ -99,9 +96,6 @@ func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bund
 			return err
 		}
 		out.Entries = append(out.Entries, re)
-	}
-	if err := a.record(w, r, f); err != nil {
-		return err
 	}
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil

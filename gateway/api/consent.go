@@ -10,6 +10,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
 )
@@ -28,16 +29,29 @@ const (
 	headerDecision   = "X-Consent-Decision"
 )
 
-// guard builds the consent filter of a request. The actor is the token's
-// fhirUser; what a caller reads under a system scope it sees by
-// configuration (and is recorded as such): every type with a system scope
-// that reads all types, else the types the scope that grants their read is
-// a system one for. A system scope on one type does not open the others.
+// guard returns the consent filter of the request, built once from the
+// caller's token and headers (pipeline.go records its decisions). The
+// actor is the token's fhirUser; what a caller reads under a system scope
+// it sees by configuration (and is recorded as such): every type with a
+// system scope that reads all types, else the types the scope that grants
+// their read is a system one for. A system scope on one type does not
+// open the others. A consent administrator reads Consents and Patients
+// (to find the patient whose choices she records); a patient, or someone
+// acting for her, reads her own record (consent.Request.Self).
 func (a *API) guard(r *http.Request) (*consent.Filter, error) {
-	p, ok := auth.FromContext(r.Context())
-	if !ok {
+	c := callOf(r)
+	if c == nil {
 		return nil, outcome.New(outcome.Unauthenticated, "no principal")
 	}
+	if c.f != nil || c.fErr != nil {
+		return c.f, c.fErr
+	}
+	c.f, c.fErr = a.newFilter(r, c)
+	return c.f, c.fErr
+}
+
+func (a *API) newFilter(r *http.Request, c *call) (*consent.Filter, error) {
+	p := c.p
 	purpose := strings.TrimSpace(r.Header.Get(headerPurpose))
 	if purpose == "" {
 		purpose = consent.PurposeTreat
@@ -47,26 +61,31 @@ func (a *API) guard(r *http.Request) (*consent.Filter, error) {
 		return nil, outcome.New(outcome.Invalid, "break-the-glass needs a reason",
 			outcome.Issue{Severity: outcome.SevError, Text: headerBreakGlass + " is required with purpose ETREAT or BTG"})
 	}
-	return a.consent.NewFilter(r.Context(), consent.Request{
+	req := consent.Request{
 		Actor: p.FHIRUser, Action: consent.ActionAccess, Purpose: purpose,
-		System: grantsAsSystem(p, "*", auth.Read), SystemTypes: func(typ string) bool { return grantsAsSystem(p, typ, auth.Read) },
-		BreakGlassReason: reason,
-	}), nil
-}
-
-// record writes the filter's decisions and names the first in a header.
-func (a *API) record(w http.ResponseWriter, r *http.Request, f *consent.Filter) error {
-	if err := f.Err(); err != nil {
-		return err
+		System: grantsAsSystem(p, "*", auth.Read), BreakGlassReason: reason, Owner: ownerName(p),
 	}
-	recs, err := f.Record(r.Context())
-	if err != nil {
-		return outcome.Wrap(outcome.Internal, "consent decision not recorded", err)
+	if selfUser(p) {
+		who, err := a.callerOf(r)
+		if err != nil {
+			return nil, err
+		}
+		req.Self = who.Patient
+		if req.Self == "" {
+			req.Self = "Patient/-" // a RelatedPerson acting for nobody: nothing is hers
+		}
 	}
-	if len(recs) > 0 {
-		w.Header().Set(headerDecision, recs[0].ID)
+	req.SystemTypes = func(typ string) bool {
+		if grantsAsSystem(p, typ, auth.Read) {
+			return true
+		}
+		if (typ == "Consent" || typ == "Patient") && p.FHIRUser != "" && !selfUser(p) {
+			who, err := a.callerOf(r)
+			return err == nil && who.Class == access.ConsentAdministrator
+		}
+		return false
 	}
-	return nil
+	return a.consent.NewFilter(r.Context(), req), nil
 }
 
 // allowRecord decides on one stored version from its own content: vread and

@@ -95,9 +95,6 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, load 
 		}
 		b.Entries = append(b.Entries, e)
 	}
-	if err := a.record(w, r, f); err != nil {
-		return err
-	}
 	writeJSON(w, http.StatusOK, b.Marshal())
 	return nil
 }

@@ -99,9 +99,6 @@ func (a *API) writeStored(w http.ResponseWriter, r *http.Request, s *ingest.Stor
 		}
 		out.Entries = append(out.Entries, e)
 	}
-	if err := a.record(w, r, f); err != nil {
-		return err
-	}
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil
 }

@@ -14,9 +14,8 @@ import (
 	"github.com/relais-health/relais/gateway/auth"
 )
 
-// The request pipeline, in order: common (request id, recovery, access log,
-// body limit) -> authenticate -> the handler, which authorises by scope
-// before it acts.
+// The outer middleware: common (request id, recovery, access log, body
+// limit) -> authenticate, which starts the pipeline of pipeline.go.
 
 type ctxKey int
 
@@ -118,7 +117,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+		next.ServeHTTP(a.withCall(w, r, p))
 	})
 }
 
@@ -133,13 +132,19 @@ func allow(r *http.Request, typ string, op auth.Op) error {
 		return outcome.New(outcome.Forbidden, "insufficient scope",
 			outcome.Issue{Severity: outcome.SevError, Text: "the token's scopes do not allow " + op.String() + " on " + typ})
 	}
-	if c == auth.ContextPatient {
-		// Patient-context scopes need the launch patient's compartment, which
-		// Relais does not enforce yet; refusing is the safe answer.
-		return outcome.New(outcome.Forbidden, "patient-context scopes are not supported",
-			outcome.Issue{Severity: outcome.SevError, Text: "use user/ or system/ scopes"})
+	if c == auth.ContextPatient && !selfUser(p) {
+		// A patient/ scope reaches the patient's compartment only, which
+		// Relais knows from a fhirUser that is the patient or acts for her
+		// (the consent filter's Request.Self).
+		return outcome.New(outcome.Forbidden, "patient/ scopes need a Patient or RelatedPerson fhirUser",
+			outcome.Issue{Severity: outcome.SevError, Text: "a professional uses user/ scopes"})
 	}
 	return nil
+}
+
+// selfUser reports whether the caller is the patient or acts for her.
+func selfUser(p *auth.Principal) bool {
+	return strings.HasPrefix(p.FHIRUser, "Patient/") || strings.HasPrefix(p.FHIRUser, "RelatedPerson/")
 }
 
 // statusWriter records the status for the access log.

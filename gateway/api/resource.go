@@ -32,9 +32,6 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Recorded whatever the answer: a denial leaves a trace, and an absent
 	// resource's answer carries a decision as a hidden one's does.
-	if rerr := a.record(w, r, f); rerr != nil {
-		return rerr
-	}
 	if err != nil {
 		return err
 	}
@@ -72,9 +69,6 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	}
 	if k := outcome.KindOf(err); err != nil && k != outcome.NotFound && k != outcome.Gone {
 		return err
-	}
-	if rerr := a.record(w, r, f); rerr != nil {
-		return rerr
 	}
 	if err != nil {
 		return err

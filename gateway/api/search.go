@@ -57,7 +57,7 @@ func (a *API) searchValues(w http.ResponseWriter, r *http.Request, v url.Values)
 	}
 	snap := &snapshot{q: q, hits: hits}
 	if !q.SummaryCount && len(hits) > q.Count {
-		snap.id = a.pages.put(q, hits, owner(r))
+		snap.id = a.pages.put(q, hits, pageOwner(r))
 	}
 	return a.writePage(w, r, f, snap, 0, q.Count, false)
 }
@@ -67,7 +67,7 @@ func (a *API) nextPage(w http.ResponseWriter, r *http.Request, typ, id string, v
 	if err != nil {
 		return err
 	}
-	snap, ok := a.pages.get(id, owner(r))
+	snap, ok := a.pages.get(id, pageOwner(r))
 	if !ok || snap.q.Type != typ {
 		return outcome.New(outcome.Gone, "search results expired; run the search again")
 	}
@@ -79,10 +79,10 @@ func (a *API) nextPage(w http.ResponseWriter, r *http.Request, typ, id string, v
 	return a.writePage(w, r, f, snap, offset, min(count, search.MaxCount), true)
 }
 
-// owner names who may page through a search: the same subject, client,
+// pageOwner names who may page through a search: the same subject, client,
 // fhirUser and scopes (another fhirUser of the same subject is another
 // caller, and the snapshot was filtered for the first).
-func owner(r *http.Request) string {
+func pageOwner(r *http.Request) string {
 	p, _ := auth.FromContext(r.Context())
 	return p.Subject + "\x00" + p.ClientID + "\x00" + p.FHIRUser + "\x00" + p.Scopes.String()
 }
@@ -97,9 +97,6 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filte
 	base := a.base(r) + "/fhir/" + q.Type
 	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: base + "?" + r.URL.RawQuery})
 	if q.SummaryCount {
-		if err := a.record(w, r, f); err != nil {
-			return err
-		}
 		writeJSON(w, http.StatusOK, b.Marshal())
 		return nil
 	}
@@ -139,9 +136,6 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filte
 			return err
 		}
 		b.Entries = append(b.Entries, bundlejson.Entry{Resource: oo, Search: "outcome"})
-	}
-	if err := a.record(w, r, f); err != nil {
-		return err
 	}
 	writeJSON(w, http.StatusOK, b.Marshal())
 	return nil

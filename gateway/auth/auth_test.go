@@ -245,7 +245,7 @@ func TestVerifyRefused(t *testing.T) {
 		{"stranger key without kid", strangerES.sign(t, goodClaims(), "-"), msgSignature},
 		{"stranger key claiming a known kid", strangerES.sign(t, goodClaims(), es.kid), msgSignature},
 		{"EdDSA token naming the ES256 kid", ed.sign(t, goodClaims(), es.kid), msgUnknownKey},
-		{"fhirUser is a Patient", es.sign(t, with(goodClaims(), "fhirUser", "Patient/123"), es.kid), msgFHIRUser},
+		{"fhirUser is a Device", es.sign(t, with(goodClaims(), "fhirUser", "Device/123"), es.kid), msgFHIRUser},
 		{"fhirUser malformed", es.sign(t, with(goodClaims(), "fhirUser", "PractitionerRole/a b"), es.kid), msgFHIRUser},
 	}
 	for _, tt := range tests {

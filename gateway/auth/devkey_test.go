@@ -137,8 +137,8 @@ func TestMintOptionsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, o := range map[string]MintOptions{
-		"Patient fhirUser": {FHIRUser: "Patient/1"},
-		"negative TTL":     {TTL: -time.Hour},
+		"Device fhirUser": {FHIRUser: "Device/1"},
+		"negative TTL":    {TTL: -time.Hour},
 	} {
 		if _, err := k.Mint(o); err == nil {
 			t.Errorf("%s: minted", name)

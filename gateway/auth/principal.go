@@ -15,8 +15,9 @@ type Principal struct {
 	Subject  string // sub
 	ClientID string // client_id, else azp
 	// FHIRUser is the fhirUser claim normalised to a relative reference
-	// "Type/id" of a Practitioner, PractitionerRole or Organization; empty
-	// when the token has none (typical of system/ backend tokens).
+	// "Type/id" of a Practitioner, PractitionerRole, Organization, Patient
+	// (the patient herself) or RelatedPerson (someone acting for her);
+	// empty when the token has none (typical of system/ backend tokens).
 	FHIRUser string
 	// FHIRUserServer is the base of the server an absolute fhirUser names
 	// ("https://host/fhir"), "" for a relative one. Only a fhirUser of this
@@ -37,12 +38,13 @@ func (p *Principal) Allows(resourceType string, op Op) bool {
 	return p.Scopes.Allows(resourceType, op)
 }
 
-var errFHIRUser = errors.New("fhirUser is not a Practitioner, PractitionerRole or Organization reference")
+var errFHIRUser = errors.New("fhirUser is not a Practitioner, PractitionerRole, Organization, Patient or RelatedPerson reference")
 
 // ParseFHIRUser normalises a fhirUser claim, relative ("PractitionerRole/123")
 // or absolute ("https://host/fhir/PractitionerRole/123", optionally with
-// "/_history/n"), to "Type/id". Only Practitioner, PractitionerRole and
-// Organization are accepted; ids follow the FHIR id rule [A-Za-z0-9-.]{1,64}.
+// "/_history/n"), to "Type/id". Only Practitioner, PractitionerRole,
+// Organization, Patient and RelatedPerson are accepted (SMART App Launch
+// 2.x, "fhirUser"); ids follow the FHIR id rule [A-Za-z0-9-.]{1,64}.
 func ParseFHIRUser(s string) (string, error) {
 	path := s
 	if strings.Contains(s, "://") {
@@ -92,7 +94,7 @@ func FHIRUserServer(s string) string {
 // validFHIRUserType lists the resource types a fhirUser claim may name.
 func validFHIRUserType(t string) bool {
 	switch t {
-	case "Practitioner", "PractitionerRole", "Organization":
+	case "Practitioner", "PractitionerRole", "Organization", "Patient", "RelatedPerson":
 		return true
 	}
 	return false

@@ -154,6 +154,13 @@ func (e *Engine) decide(ctx context.Context, req *Request, now time.Time) (Decis
 	if req.System {
 		return Decision{Permit: true, Policy: PolicySystem, Obligations: e.obligations[63]}, nil
 	}
+	if req.Self != "" && badRequest(req) == "" {
+		d := *selfDecision(req, req.Patient)
+		if d.Permit {
+			d.Obligations = e.obligations[63]
+		}
+		return d, nil
+	}
 	if reason := badRequest(req); reason != "" {
 		d := Decision{Policy: PolicyBadRequest}
 		if req.Explain {

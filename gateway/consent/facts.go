@@ -29,6 +29,7 @@ var datePaths = map[string][]string{
 type Indexed struct {
 	Patients []string // "Patient/id"; empty for data about no patient
 	Facts    ResourceFacts
+	Tags     []string // "system|code" of meta.tag (owners, Policy.Owned)
 }
 
 // FromIndex reads the facts of typ/id from its index values. Codes, the
@@ -38,7 +39,7 @@ func FromIndex(typ, id string, v store.IndexValues) Indexed {
 }
 
 func fromIndex(typ, id string, v store.IndexValues, want needs) Indexed {
-	x := Indexed{Patients: patientsOf(typ, id, v)}
+	x := Indexed{Patients: patientsOf(typ, id, v), Tags: v.Tokens("_tag")}
 	readFacts(&x.Facts, typ, id, v, v.Tokens("_security"), want)
 	return x
 }

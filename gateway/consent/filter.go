@@ -44,6 +44,8 @@ type Filter struct {
 	nextMemo int
 	// systemSeen: some resource passed under a system scope (recorded).
 	systemSeen bool
+	// ownedSeen counts the owned resources (Policy.Owned) decided.
+	ownedSeen filterScope
 }
 
 type verdictMemo struct {
@@ -131,6 +133,9 @@ func (f *Filter) Allow(r *store.Snapshot, typ, id string, v store.IndexValues) b
 	}
 	if f.system(typ) {
 		return true
+	}
+	if f.owned(typ) {
+		return f.ownedBy(v.Tokens("_tag"))
 	}
 	if typ != f.lastTyp || f.lastTyp == "" {
 		f.lastTyp, f.lastPP = typ, patientParamOf(typ)
@@ -299,6 +304,9 @@ func (f *Filter) AllowFacts(typ string, x Indexed) bool {
 	if f.system(typ) {
 		return true
 	}
+	if f.owned(typ) {
+		return f.ownedBy(x.Tags)
+	}
 	if len(x.Patients) == 0 {
 		return slices.Contains(f.e.pol.Unrestricted, typ)
 	}
@@ -353,6 +361,14 @@ func (f *Filter) scope(r *store.Snapshot, patient string) *filterScope {
 		return f.lastScope
 	}
 	if fs, ok := f.scopes[patient]; ok {
+		f.lastPatient, f.lastScope = patient, fs
+		return fs
+	}
+	if f.req.Self != "" {
+		// The patient (or her representative) reads her own record and
+		// nothing else; no Consent or care team is consulted.
+		fs := &filterScope{patient: patient, fixed: selfDecision(&f.req, patient)}
+		f.scopes[patient] = fs
 		f.lastPatient, f.lastScope = patient, fs
 		return fs
 	}
@@ -411,6 +427,29 @@ func (f *Filter) system(typ string) bool {
 	return false
 }
 
+// owned reports whether typ passes only for its owner (Policy.Owned).
+func (f *Filter) owned(typ string) bool {
+	return slices.Contains(f.e.pol.Owned, typ)
+}
+
+// ownedBy reports whether the _tag tokens name the requester as owner.
+func (f *Filter) ownedBy(tags []string) bool {
+	ok := f.req.Owner != "" && slices.Contains(tags, OwnerSystem+"|"+f.req.Owner)
+	if f.req.Owner != "" {
+		f.ownedSeen.count(ok)
+	}
+	return ok
+}
+
+// selfDecision decides for a requester who is the patient or acts for her
+// (Request.Self): her own record passes whole, anyone else's does not.
+func selfDecision(req *Request, patient string) *Decision {
+	if patient == req.Self {
+		return &Decision{Permit: true, Policy: PolicySelf}
+	}
+	return &Decision{Policy: PolicyNotSelf}
+}
+
 // Err is the first source error met; the request must then fail.
 func (f *Filter) Err() error { return f.err }
 
@@ -454,6 +493,9 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 	}
 	for p, fs := range f.scopes {
 		out = append(out, f.summary(p, fs))
+	}
+	if f.ownedSeen.permitted+f.ownedSeen.denied > 0 {
+		out = append(out, f.summary("", &f.ownedSeen))
 	}
 	if len(out) == 0 {
 		out = append(out, f.summary("", &filterScope{}))

@@ -35,7 +35,15 @@ type Policy struct {
 	// Unrestricted are resource types that hold no patient data (the
 	// directory); the search filter passes them when they name no patient.
 	Unrestricted []string
+	// Owned are resource types that pass only for their owner (Request.Owner,
+	// the resource's OwnerSystem tag) or a system caller: a Subscription
+	// names a recipient's endpoint and what it watches.
+	Owned []string
 }
+
+// OwnerSystem is the meta.tag system naming the owner of a resource of an
+// Owned type; the server sets it from the token on every write.
+const OwnerSystem = "https://relais-health.github.io/fhir/CodeSystem/owner"
 
 // FrenchLaw is the default base policy (CSP L.1110-4, L.1110-12).
 func FrenchLaw() Policy {
@@ -48,7 +56,8 @@ func FrenchLaw() Policy {
 		BreakGlassPurposes: []string{PurposeEmergency, PurposeBreakGlass},
 		CrossBorderSystems: []string{"https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/"},
 		Unrestricted: []string{"Practitioner", "PractitionerRole", "Organization", "Location",
-			"HealthcareService", "Endpoint", "CodeSystem", "ValueSet", "Subscription"},
+			"HealthcareService", "Endpoint", "CodeSystem", "ValueSet"},
+		Owned: []string{"Subscription"},
 	}
 }
 

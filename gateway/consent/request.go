@@ -38,6 +38,16 @@ type Request struct {
 	// engine. Having some system scope is not enough: the scope that
 	// grants the read of that type decides.
 	SystemTypes func(typ string) bool
+	// Self, when set ("Patient/x"), says the requester is the patient
+	// herself or someone acting for her (a RelatedPerson): she receives
+	// her own record whole (right of access, CSP L.1111-7) and nothing of
+	// anyone else's. Actor is then her Patient or RelatedPerson reference.
+	Self string
+	// Owner names the requester as the owner of the resources of the
+	// Policy.Owned types (a Subscription carries its owner in a meta.tag
+	// of OwnerSystem, set by the server): those pass only for their owner
+	// or a system caller.
+	Owner string
 	// BreakGlassReason, with purpose ETREAT or BTG, opens a time-limited
 	// break-the-glass grant (X-Break-Glass-Reason).
 	BreakGlassReason string
@@ -101,4 +111,6 @@ const (
 	PolicyUnclassified     = "unclassified-actor"
 	PolicyPurpose          = "purpose-requires-permit"
 	PolicyBadRequest       = "invalid-request"
+	PolicySelf             = "patient-own-record"
+	PolicyNotSelf          = "not-the-patients-own-record"
 )

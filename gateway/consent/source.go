@@ -81,6 +81,9 @@ func (s *StoreSource) read(ctx context.Context, fn func(r *store.Snapshot) error
 
 func memoisedIn[T any](s *StoreSource, r *store.Snapshot, key string, fn func(r *store.Snapshot) (T, error)) (T, error) {
 	gen := r.Generation()
+	if gen == 0 { // uncommitted state (store.Snapshot.Generation)
+		return fn(r)
+	}
 	s.memo.mu.Lock()
 	e, ok := s.memo.m[key]
 	s.memo.mu.Unlock()

@@ -1,0 +1,203 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+
+	rppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/related_person_go_proto"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/access"
+	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
+)
+
+// The request pipeline. Every authenticated request runs these steps in
+// this order, and only here:
+//
+//  1. authenticate (middleware.go): a valid bearer token, its principal and
+//     a call in the context;
+//  2. scopes: allow, per type and interaction (the scope that grants the
+//     interaction decides whether the caller acts as a system);
+//  3. decision: the consent filter for what is disclosed (guard), the
+//     write policy for what is changed (authorizeWrite, writes.go);
+//  4. act: the handler's store or domain call;
+//  5. record: the filter's decisions, written before the first byte of
+//     the answer leaves (recorder below), whatever the answer: a 404 or a
+//     403 names its decision as a 200 does;
+//  6. respond.
+//
+// Handlers do 2 to 4 through guard, allow and authorizeWrite; recording
+// and its header are the recorder's, so no handler can answer without it.
+
+type callKey struct{}
+
+// call is one authenticated request's state.
+type call struct {
+	p *auth.Principal
+	// the consent filter, built on first use (guard)
+	f    *consent.Filter
+	fErr error
+	// the caller as the write policy sees it, resolved on first use
+	once      sync.Once
+	caller    *access.Caller
+	callerErr error
+}
+
+func callOf(r *http.Request) *call {
+	c, _ := r.Context().Value(callKey{}).(*call)
+	return c
+}
+
+// withCall starts the pipeline of an authenticated request: the call in
+// the context and the recorder around the writer.
+func (a *API) withCall(w http.ResponseWriter, r *http.Request, p *auth.Principal) (http.ResponseWriter, *http.Request) {
+	c := &call{p: p}
+	ctx := context.WithValue(auth.NewContext(r.Context(), p), callKey{}, c)
+	r = r.WithContext(ctx)
+	return &recorder{ResponseWriter: w, a: a, r: r, c: c}, r
+}
+
+// recorder writes the call's decisions, and names the first in
+// X-Consent-Decision, before the answer's status goes out. If they cannot
+// be written, or the filter met an error, the answer is replaced by a 500:
+// nothing is disclosed without its record.
+type recorder struct {
+	http.ResponseWriter
+	a      *API
+	r      *http.Request
+	c      *call
+	done   bool
+	failed bool
+}
+
+func (w *recorder) before() {
+	if w.done {
+		return
+	}
+	w.done = true
+	f := w.c.f
+	if f == nil {
+		return
+	}
+	err := f.Err()
+	var recs []consent.Record
+	if err == nil {
+		recs, err = f.Record(w.r.Context())
+		if err != nil {
+			err = outcome.Wrap(outcome.Internal, "consent decision not recorded", err)
+		}
+	}
+	if err != nil {
+		w.failed = true
+		h := w.ResponseWriter.Header()
+		for k := range h {
+			if k != "X-Request-Id" {
+				delete(h, k)
+			}
+		}
+		w.a.writeError(w.ResponseWriter, w.r, err)
+		return
+	}
+	if len(recs) > 0 {
+		w.Header().Set(headerDecision, recs[0].ID)
+	}
+}
+
+func (w *recorder) WriteHeader(code int) {
+	w.before()
+	if !w.failed {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	w.before()
+	if w.failed {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming responses (backup) flush through.
+func (w *recorder) Flush() {
+	w.before()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.failed {
+		f.Flush()
+	}
+}
+
+// callerOf resolves the caller once per request: a patient or someone
+// acting for her from the fhirUser, a professional's class from the
+// directory.
+func (a *API) callerOf(r *http.Request) (*access.Caller, error) {
+	c := callOf(r)
+	if c == nil {
+		return nil, outcome.New(outcome.Unauthenticated, "no principal")
+	}
+	c.once.Do(func() { c.caller, c.callerErr = a.resolveCaller(r.Context(), c.p) })
+	return c.caller, c.callerErr
+}
+
+// legalRepresentatives are the RelatedPerson.relationship codes
+// (v3-RoleCode) of someone who may decide for the patient: a guardian or
+// the holder of a power of attorney.
+var legalRepresentatives = map[string]bool{"GUARD": true, "POWATT": true, "HPOWATT": true, "DPOWATT": true, "SPOWATT": true}
+
+func (a *API) resolveCaller(ctx context.Context, p *auth.Principal) (*access.Caller, error) {
+	c := &access.Caller{Actor: p.FHIRUser, Class: access.Unclassified, Owner: ownerName(p)}
+	typ, _, _ := strings.Cut(p.FHIRUser, "/")
+	switch typ {
+	case "":
+		return c, nil
+	case "Patient":
+		c.Class, c.Patient = access.Patient, p.FHIRUser
+		return c, nil
+	case "RelatedPerson":
+		rec, err := a.store.Read("RelatedPerson", strings.TrimPrefix(p.FHIRUser, "RelatedPerson/"))
+		if err != nil {
+			if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
+				return c, nil
+			}
+			return nil, err
+		}
+		m, err := a.codec.Decode(rec.JSON)
+		if err != nil {
+			return nil, outcome.Wrap(outcome.Internal, "stored resource unreadable", err)
+		}
+		rp := m.(*rppb.RelatedPerson)
+		if rp.GetActive() != nil && !rp.GetActive().GetValue() {
+			return c, nil
+		}
+		c.Patient, c.Class = resource.RefString(rp.GetPatient()), access.Related
+		for _, cc := range rp.GetRelationship() {
+			for _, cd := range cc.GetCoding() {
+				if legalRepresentatives[cd.GetCode().GetValue()] {
+					c.Class = access.Representative
+				}
+			}
+		}
+		return c, nil
+	}
+	st, err := a.consent.Standing(ctx, p.FHIRUser)
+	if err != nil {
+		return nil, err
+	}
+	c.Class, c.Refs = access.Classify(st), st.Refs
+	return c, nil
+}
+
+// owner is the name a caller's owned resources (Subscriptions) carry: its
+// fhirUser, else its client, else its subject.
+func ownerName(p *auth.Principal) string {
+	switch {
+	case p.FHIRUser != "":
+		return p.FHIRUser
+	case p.ClientID != "":
+		return "client:" + p.ClientID
+	}
+	return "sub:" + p.Subject
+}
