@@ -120,7 +120,9 @@ func checkLocalRefs(entries []TxEntry) error {
 		}
 	}
 	for i, e := range entries {
-		if e.Resource == nil {
+		if e.Resource == nil || e.Type == "Bundle" {
+			// A Bundle stored as a resource (a document) resolves its
+			// urn:uuid: references among its own entries.
 			continue
 		}
 		var missing string

@@ -34,7 +34,8 @@ func (a *API) batch(w http.ResponseWriter, r *http.Request) error {
 	return outcome.New(outcome.Invalid, "Bundle.type must be transaction or batch")
 }
 
-// transaction applies the Bundle all or nothing.
+// transaction applies the Bundle all or nothing, every entry through the
+// write pipeline (writes.go).
 func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundle) error {
 	entries := make([]store.TxEntry, len(b.Entry))
 	for i, e := range b.Entry {
@@ -48,7 +49,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundl
 	if err != nil {
 		return err
 	}
-	results, err := a.store.Transaction(r.Context(), entries)
+	results, err := a.writeEntries(r, entries)
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,8 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundl
 }
 
 // batchEntries applies each entry on its own; failures are reported in the
-// entry's response and do not affect the others.
+// entry's response and do not affect the others. A GET entry is a read:
+// what the caller may not see answers as what does not exist.
 func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundle) error {
 	f, err := a.guard(r)
 	if err != nil {
@@ -77,9 +79,19 @@ func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bund
 		if err == nil && te.FullURL != "" && strings.HasPrefix(te.FullURL, "urn:") {
 			te.FullURL = "" // batch entries cannot reference each other
 		}
-		var results []store.TxResult
-		if err == nil {
-			results, err = a.store.Transaction(r.Context(), []store.TxEntry{te})
+		var result store.TxResult
+		switch {
+		case err != nil:
+		case te.Method == "GET":
+			var rec *store.Record
+			if rec, err = a.readVisible(r, f, te.Type, te.ID); err == nil {
+				result = store.TxResult{Status: "200 OK", Record: rec}
+			}
+		default:
+			var results []store.TxResult
+			if results, err = a.writeEntries(r, []store.TxEntry{te}); err == nil {
+				result = results[0]
+			}
 		}
 		if err != nil {
 			body, mErr := a.codec.Encode(outcome.FromError(err, requestID(r)))
@@ -91,7 +103,7 @@ func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bund
 				Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), Outcome: body}})
 			continue
 		}
-		re, err := a.responseEntry(r, f, te.Method, results[0].Status, results[0].Record)
+		re, err := a.responseEntry(r, f, te.Method, result.Status, result.Record)
 		if err != nil {
 			return err
 		}

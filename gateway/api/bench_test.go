@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"github.com/relais-health/relais/gateway/server"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relais-health/relais/gateway/server"
 
 	"github.com/gorilla/mux"
 	bolt "go.etcd.io/bbolt"

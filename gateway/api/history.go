@@ -17,7 +17,7 @@ func (a *API) systemHistory(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, "*", auth.Read); err != nil {
 		return err
 	}
-	return a.history(w, r, "/fhir/_history", func(o store.HistoryOptions) (*store.History, error) {
+	return a.history(w, r, "/fhir/_history", false, func(o store.HistoryOptions) (*store.History, error) {
 		return a.store.TypeHistory("", o)
 	})
 }
@@ -31,7 +31,7 @@ func (a *API) typeHistory(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Read); err != nil {
 		return err
 	}
-	return a.history(w, r, "/fhir/"+typ+"/_history", func(o store.HistoryOptions) (*store.History, error) {
+	return a.history(w, r, "/fhir/"+typ+"/_history", false, func(o store.HistoryOptions) (*store.History, error) {
 		return a.store.TypeHistory(typ, o)
 	})
 }
@@ -45,14 +45,18 @@ func (a *API) instanceHistory(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Read); err != nil {
 		return err
 	}
-	return a.history(w, r, "/fhir/"+typ+"/"+id+"/_history", func(o store.HistoryOptions) (*store.History, error) {
-		return a.store.InstanceHistory(typ, id, o)
+	return a.history(w, r, "/fhir/"+typ+"/"+id+"/_history", true, func(o store.HistoryOptions) (*store.History, error) {
+		h, err := a.store.InstanceHistory(typ, id, o)
+		if outcome.KindOf(err) == outcome.NotFound {
+			return nil, errHidden()
+		}
+		return h, err
 	})
 }
 
 // history writes one page of a history Bundle, newest first. Paging uses a
 // cursor (_before), so writes between pages shift nothing.
-func (a *API) history(w http.ResponseWriter, r *http.Request, path string, load func(store.HistoryOptions) (*store.History, error)) error {
+func (a *API) history(w http.ResponseWriter, r *http.Request, path string, instance bool, load func(store.HistoryOptions) (*store.History, error)) error {
 	o, err := historyOptions(r)
 	if err != nil {
 		return err
@@ -94,6 +98,11 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, load 
 			e.Request.URL = rec.Type
 		}
 		b.Entries = append(b.Entries, e)
+	}
+	if instance && len(b.Entries) == 0 && o.Before == 0 && o.Since.IsZero() {
+		// An instance history with nothing the caller may see is the
+		// history of a resource that does not exist.
+		return errHidden()
 	}
 	writeJSON(w, http.StatusOK, b.Marshal())
 	return nil

@@ -10,7 +10,9 @@ import (
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
 )
 
 // read: GET /fhir/{type}/{id}
@@ -26,12 +28,7 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.store.ReadAllowed(typ, id, f.Allow)
-	if ferr := f.Err(); ferr != nil {
-		return ferr
-	}
-	// Recorded whatever the answer: a denial leaves a trace, and an absent
-	// resource's answer carries a decision as a hidden one's does.
+	rec, err := a.readVisible(r, f, typ, id)
 	if err != nil {
 		return err
 	}
@@ -43,7 +40,38 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// vread: GET /fhir/{type}/{id}/_history/{vid}
+// readVisible reads the current version of typ/id for the caller: a
+// resource it may not see is errHidden, as an absent one is. A deleted
+// resource is 410 Gone only to a caller who could see its last version:
+// to anyone else a deletion is no more than an absence.
+func (a *API) readVisible(r *http.Request, f *consent.Filter, typ, id string) (*store.Record, error) {
+	rec, err := a.store.ReadAllowed(typ, id, f.Allow)
+	if ferr := f.Err(); ferr != nil {
+		return nil, ferr
+	}
+	switch outcome.KindOf(err) {
+	case outcome.NotFound:
+		return nil, errHidden()
+	case outcome.Gone:
+		if rec == nil || rec.Version < 2 {
+			return nil, errHidden()
+		}
+		last, verr := a.store.VRead(typ, id, rec.Version-1)
+		if verr != nil {
+			return nil, errHidden()
+		}
+		if ok, aerr := a.allowRecord(f, last); aerr != nil {
+			return nil, aerr
+		} else if !ok {
+			return nil, errHidden()
+		}
+	}
+	return rec, err
+}
+
+// vread: GET /fhir/{type}/{id}/_history/{vid}. A version the caller may
+// not see, of a resource that exists or not, is errHidden; a deletion is
+// 410 only to a caller who could see the version before it.
 func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	typ, id, err := pathTypeID(r)
 	if err != nil {
@@ -52,23 +80,35 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Read); err != nil {
 		return err
 	}
-	v, err := strconv.ParseUint(mux.Vars(r)["vid"], 10, 64)
-	if err != nil || v == 0 {
-		return outcome.New(outcome.NotFound, "no such version")
-	}
 	f, err := a.guard(r)
 	if err != nil {
 		return err
 	}
-	rec, err := a.store.VRead(typ, id, v)
-	if err == nil {
-		var ok bool
-		if ok, err = a.allowRecord(f, rec); err == nil && !ok {
-			err = outcome.New(outcome.NotFound, "no such version")
-		}
+	v, perr := strconv.ParseUint(mux.Vars(r)["vid"], 10, 64)
+	if perr != nil || v == 0 {
+		return errHidden()
 	}
-	if k := outcome.KindOf(err); err != nil && k != outcome.NotFound && k != outcome.Gone {
+	rec, err := a.store.VRead(typ, id, v)
+	shown := rec
+	switch outcome.KindOf(err) {
+	case outcome.NotFound:
+		return errHidden()
+	case outcome.Gone:
+		if v < 2 {
+			return errHidden()
+		}
+		if shown, err = a.store.VRead(typ, id, v-1); err != nil {
+			return errHidden()
+		}
+		err = outcome.New(outcome.Gone, "version is a deletion")
+	}
+	if err != nil && outcome.KindOf(err) != outcome.Gone {
 		return err
+	}
+	if ok, aerr := a.allowRecord(f, shown); aerr != nil {
+		return aerr
+	} else if !ok {
+		return errHidden()
 	}
 	if err != nil {
 		return err
@@ -93,28 +133,35 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	if err := validateWrite(res); err != nil {
 		return err
 	}
+	e := store.TxEntry{Method: "POST", Type: typ, Resource: res}
 	if cond := r.Header.Get("If-None-Exist"); cond != "" {
-		q, err := conditionQuery(typ, cond)
-		if err != nil {
+		if e.IfNoneExist, err = conditionQuery(typ, cond); err != nil {
 			return err
 		}
-		if err := allow(r, typ, auth.Search); err != nil {
-			return err
-		}
-		rec, created, err := a.store.ConditionalCreate(r.Context(), res, q)
-		if err != nil {
-			return err
-		}
-		if !created {
-			return a.writeWritten(w, r, http.StatusOK, rec)
-		}
-		return a.writeWritten(w, r, http.StatusCreated, rec)
 	}
-	rec, err := a.store.Create(r.Context(), res)
+	return a.writeOne(w, r, e)
+}
+
+// writeOne stores one write entry through the write pipeline and answers
+// as FHIR's RESTful interactions do.
+func (a *API) writeOne(w http.ResponseWriter, r *http.Request, e store.TxEntry) error {
+	results, err := a.writeEntries(r, []store.TxEntry{e})
 	if err != nil {
 		return err
 	}
-	return a.writeWritten(w, r, http.StatusCreated, rec)
+	res := results[0]
+	if e.Method == "DELETE" {
+		if res.Record != nil {
+			w.Header().Set("ETag", res.Record.ETag())
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	status := http.StatusOK
+	if res.Status == "201 Created" {
+		status = http.StatusCreated
+	}
+	return a.writeWritten(w, r, status, res.Record)
 }
 
 // conditionQuery parses an If-None-Exist value ("identifier=x|y") strictly:
@@ -127,7 +174,8 @@ func conditionQuery(typ, cond string) (*search.Query, error) {
 	return search.Parse(typ, v, true)
 }
 
-// update: PUT /fhir/{type}/{id}; creates when absent.
+// update: PUT /fhir/{type}/{id}; creates when absent, for system
+// callers (writes.go).
 func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	typ, id, err := pathTypeID(r)
 	if err != nil {
@@ -151,21 +199,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err := validateWrite(res); err != nil {
 		return err
 	}
-	// An update that creates (or revives a deleted resource) needs the
-	// create scope as well.
-	if _, err := a.store.Read(typ, id); err != nil && outcome.KindOf(err) != outcome.Internal {
-		if err := allow(r, typ, auth.Create); err != nil {
-			return err
-		}
-	}
-	rec, created, err := a.store.Update(r.Context(), res, ifMatch)
-	if err != nil {
-		return err
-	}
-	if created {
-		return a.writeWritten(w, r, http.StatusCreated, rec)
-	}
-	return a.writeWritten(w, r, http.StatusOK, rec)
+	return a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: ifMatch})
 }
 
 // delete: DELETE /fhir/{type}/{id}
@@ -181,13 +215,5 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.store.Delete(r.Context(), typ, id, ifMatch)
-	if err != nil {
-		return err
-	}
-	if rec != nil {
-		w.Header().Set("ETag", rec.ETag())
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.writeOne(w, r, store.TxEntry{Method: "DELETE", Type: typ, ID: id, IfMatch: ifMatch})
 }

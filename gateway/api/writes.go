@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/access"
+	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
+)
+
+// The decision step of every write: create, update, patch, delete, their
+// conditional forms and the entries of batches and transactions all come
+// here as store.TxEntry values before the store sees them.
+//
+// The rule that keeps a write from telling a hidden resource from an
+// absent one: a caller without a system scope for the interaction
+//   - is refused by type first (the write policy table, 403), which looks
+//     at no data;
+//   - gets the same 404 for an update, patch or delete of a resource it
+//     may not see as for one that does not exist (and cannot create a
+//     resource under an id of its choosing: update-as-create is for
+//     system callers, so an absent id is a 404 too);
+//   - has If-None-Exist matched among what it may see only: a hidden match
+//     is no match, and the resource is created.
+// What it writes must be about patients whose data it may see, and the
+// rules of the change (access.Change) must hold. The store then writes
+// only if the resource is still the version the decision was made on
+// (TxEntry.Pinned); if not, the decision is made again.
+
+// maxDecideAttempts bounds the decisions made again for a write whose
+// resource keeps changing under it.
+const maxDecideAttempts = 4
+
+// errHidden is the answer for a resource that is absent or that the caller
+// may not see: the same status, text and headers either way.
+func errHidden() error { return outcome.New(outcome.NotFound, "resource not found") }
+
+// entryOp is the scope interaction of a write entry.
+func entryOp(method string) auth.Op {
+	switch method {
+	case "POST":
+		return auth.Create
+	case "DELETE":
+		return auth.Delete
+	case "GET":
+		return auth.Read
+	}
+	return auth.Update
+}
+
+// authorizeWrite runs the scope and decision steps for one write entry and
+// pins it to the version decided on.
+func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
+	c := callOf(r)
+	op := entryOp(e.Method)
+	if err := allow(r, e.Type, op); err != nil {
+		return err
+	}
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
+	if e.Method == "GET" {
+		// A transaction's read: hidden or absent fail it alike.
+		_, err := a.readVisible(r, f, e.Type, e.ID)
+		return err
+	}
+	if e.IfNoneExist != nil {
+		if err := allow(r, e.Type, auth.Search); err != nil {
+			return err
+		}
+		e.Visible = f.Allow
+	}
+	if e.Resource != nil && slices.Contains(consentOwned, e.Type) {
+		access.StampOwner(e.Resource, ownerName(c.p))
+	}
+	system := grantsAsSystem(c.p, e.Type, op)
+	var who *access.Caller
+	if !system {
+		if who, err = a.callerOf(r); err != nil {
+			return err
+		}
+		if err := access.Allowed(who, e.Type, access.Op(op)); err != nil {
+			return err
+		}
+	}
+	w := access.Write{Type: e.Type, Op: access.Op(op), New: e.Resource, System: system}
+	if e.ID != "" {
+		old, ver, err := a.current(r.Context(), f, e.Type, e.ID, system)
+		if err != nil {
+			return err
+		}
+		if !system && old == nil {
+			return errHidden()
+		}
+		if system && old == nil && e.Method == "PUT" {
+			// Update as create needs the create scope as well.
+			if err := allow(r, e.Type, auth.Create); err != nil {
+				return err
+			}
+		}
+		if e.IfMatch > 0 && e.IfMatch != ver {
+			return outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
+		}
+		e.Pinned, e.Expect, w.Old = true, ver, old
+		if old == nil {
+			w.Op = access.OpCreate
+		}
+	}
+	if !system && e.Resource != nil && !f.AllowFacts(e.Type, consent.FactsOf(e.Resource)) {
+		if err := f.Err(); err != nil {
+			return err
+		}
+		return outcome.New(outcome.Forbidden, "the write policy does not allow this",
+			outcome.Issue{Severity: outcome.SevError, Text: "a caller writes only about patients whose data it may see"})
+	}
+	if w.Op == access.OpDelete && w.Old == nil {
+		return nil // nothing to delete (a system caller's idempotent delete)
+	}
+	if who == nil {
+		who = &access.Caller{Actor: c.p.FHIRUser, Owner: ownerName(c.p)}
+	}
+	return access.Change(who, &w)
+}
+
+// consentOwned are the types whose resources carry their owner.
+var consentOwned = consent.FrenchLaw().Owned
+
+// current reads typ/id as the write decides on it: the current version
+// and its number, nil when absent or deleted, and nil too when the caller
+// may not see it (never for a system caller). The version is 0 when
+// absent.
+func (a *API) current(ctx context.Context, f *consent.Filter, typ, id string, system bool) (proto.Message, uint64, error) {
+	var allowFn store.Filter
+	if !system {
+		allowFn = f.Allow
+	}
+	rec, err := a.store.ReadAllowed(typ, id, allowFn)
+	if ferr := f.Err(); ferr != nil {
+		return nil, 0, ferr
+	}
+	switch outcome.KindOf(err) {
+	case outcome.NotFound:
+		return nil, 0, nil
+	case outcome.Gone:
+		if system {
+			return nil, rec.Version, nil
+		}
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := a.codec.Decode(rec.JSON)
+	if err != nil {
+		return nil, 0, outcome.Wrap(outcome.Internal, "stored resource unreadable", err)
+	}
+	return m, rec.Version, nil
+}
+
+// writeEntries authorizes entries and stores them in one transaction,
+// deciding again (up to maxDecideAttempts) when a pinned resource changed
+// in between. The store rewrites ids and references in place, so an
+// attempt that may be repeated works on copies.
+func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.TxResult, error) {
+	pinned := slices.ContainsFunc(entries, func(e store.TxEntry) bool { return e.ID != "" })
+	for attempt := 0; ; attempt++ {
+		try := make([]store.TxEntry, len(entries))
+		for i, e := range entries {
+			if pinned && e.Resource != nil {
+				e.Resource = proto.Clone(e.Resource)
+			}
+			if err := a.authorizeWrite(r, &e); err != nil {
+				if len(entries) > 1 {
+					return nil, atEntry(i, err)
+				}
+				return nil, err
+			}
+			try[i] = e
+		}
+		results, err := a.store.Transaction(r.Context(), try)
+		if !errors.Is(err, store.ErrMoved) {
+			return results, err
+		}
+		if attempt+1 == maxDecideAttempts {
+			return nil, outcome.New(outcome.Conflict, "the resource is being changed concurrently; try again")
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The write policy and the write paths' answers for hidden resources,
+// over consentEnv: the GP and the nurse in p1's care team, a
+// physiotherapist outside it, a social worker without a permit.
+
+// snapshotOf returns the store's current JSON of typ/id ("" when absent
+// or deleted), to check that a refused write changed nothing.
+func (e *env) snapshotOf(typ, id string) string {
+	e.t.Helper()
+	rec, err := e.store.Read(typ, id)
+	if err != nil {
+		return ""
+	}
+	return string(rec.JSON)
+}
+
+func TestWritePolicyRefusals(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	// The patient's objection to the physiotherapist, and a Task from the
+	// GP to the nurse.
+	objection := `{"resourceType":"Consent","id":"obj","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/physio-elsewhere"}}]}}`
+	if r := e.do("PUT", "/fhir/Consent/obj", objection); r.status != 201 {
+		t.Fatalf("objection: %d %s", r.status, r.body)
+	}
+	task := `{"resourceType":"Task","id":"t1","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/nurse"}}`
+	if r := e.do("PUT", "/fhir/Task/t1", task); r.status != 201 {
+		t.Fatalf("task: %d %s", r.status, r.body)
+	}
+	selfPermit := `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/social"}}],"securityLabel":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]}}`
+	tests := []struct {
+		name, who, method, path, body string
+		status                        int
+		unchanged                     [2]string // typ, id that must not change
+	}{
+		{"social worker grants herself a permit", "PractitionerRole/social", "POST", "/fhir/Consent", selfPermit, 403, [2]string{}},
+		{"GP deletes the patient's objection", "PractitionerRole/gp", "DELETE", "/fhir/Consent/obj", "", 403, [2]string{"Consent", "obj"}},
+		{"GP rewrites the patient's objection", "PractitionerRole/gp", "PUT", "/fhir/Consent/obj", strings.Replace(objection, "OPTOUT", "OPTIN", 1), 403, [2]string{"Consent", "obj"}},
+		{"physiotherapist joins the care team", "PractitionerRole/physio-elsewhere", "PUT", "/fhir/CareTeam/ct1",
+			`{"resourceType":"CareTeam","id":"ct1","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"member":{"reference":"PractitionerRole/nurse"}},{"member":{"reference":"PractitionerRole/physio-elsewhere"}}]}`,
+			403, [2]string{"CareTeam", "ct1"}},
+		{"nurse names herself the GP", "PractitionerRole/nurse", "PUT", "/fhir/Patient/p1",
+			`{"resourceType":"Patient","id":"p1","generalPractitioner":[{"reference":"PractitionerRole/nurse"}]}`, 403, [2]string{"Patient", "p1"}},
+		{"social worker deletes the patient", "PractitionerRole/social", "DELETE", "/fhir/Patient/p1", "", 403, [2]string{"Patient", "p1"}},
+		{"GP deletes an Observation", "PractitionerRole/gp", "DELETE", "/fhir/Observation/o-clin", "", 403, [2]string{"Observation", "o-clin"}},
+		{"social worker writes a Condition", "PractitionerRole/social", "PUT", "/fhir/Condition/c1",
+			`{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p1"}}`, 403, [2]string{"Condition", "c1"}},
+		{"physiotherapist writes about a patient she may not see", "PractitionerRole/physio-elsewhere", "POST", "/fhir/Observation",
+			`{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`, 403, [2]string{}},
+		{"physiotherapist takes the nurse's Task", "PractitionerRole/physio-elsewhere", "PUT", "/fhir/Task/t1",
+			strings.Replace(task, "PractitionerRole/nurse", "PractitionerRole/physio-elsewhere", 1), 404, [2]string{"Task", "t1"}},
+		{"nurse re-assigns the Task she owns", "PractitionerRole/nurse", "PUT", "/fhir/Task/t1",
+			strings.Replace(task, "PractitionerRole/nurse", "PractitionerRole/gp", 1), 403, [2]string{"Task", "t1"}},
+		{"nurse cancels the GP's request", "PractitionerRole/nurse", "PUT", "/fhir/Task/t1",
+			strings.Replace(task, `"requested"`, `"cancelled"`, 1), 403, [2]string{"Task", "t1"}},
+		{"nurse completes a Task she never accepted", "PractitionerRole/nurse", "PUT", "/fhir/Task/t1",
+			strings.Replace(task, `"requested"`, `"completed"`, 1), 422, [2]string{"Task", "t1"}},
+		{"GP accepts in the nurse's place", "PractitionerRole/gp", "PUT", "/fhir/Task/t1",
+			strings.Replace(task, `"requested"`, `"accepted"`, 1), 403, [2]string{"Task", "t1"}},
+		{"nurse changes what the Task is for", "PractitionerRole/nurse", "PUT", "/fhir/Task/t1",
+			strings.Replace(strings.Replace(task, `"requested"`, `"accepted"`, 1), `"order"`, `"plan"`, 1), 403, [2]string{"Task", "t1"}},
+		{"GP creates a Task in another's name", "PractitionerRole/gp", "POST", "/fhir/Task",
+			strings.Replace(strings.Replace(task, `"id":"t1",`, "", 1), `"requester":{"reference":"PractitionerRole/gp"}`, `"requester":{"reference":"PractitionerRole/nurse"}`, 1), 403, [2]string{}},
+		{"patient writes another patient's Consent", "Patient/p2", "POST", "/fhir/Consent", selfPermit, 403, [2]string{}},
+		{"update as create by a professional", "PractitionerRole/gp", "PUT", "/fhir/Observation/new-id",
+			`{"resourceType":"Observation","id":"new-id","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`, 404, [2]string{"Observation", "new-id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := ""
+			if tt.unchanged[0] != "" {
+				before = e.snapshotOf(tt.unchanged[0], tt.unchanged[1])
+			}
+			consents := countOf(e, "Consent")
+			r := e.do(tt.method, tt.path, tt.body, "Authorization", e.as(tt.who))
+			if r.status != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, r.status, r.body, tt.status)
+			}
+			if r.header.Get("X-Consent-Decision") == "" {
+				t.Error("no decision header")
+			}
+			if tt.unchanged[0] != "" && e.snapshotOf(tt.unchanged[0], tt.unchanged[1]) != before {
+				t.Errorf("%s/%s changed", tt.unchanged[0], tt.unchanged[1])
+			}
+			if got := countOf(e, "Consent"); got != consents {
+				t.Errorf("Consents: %d, then %d", consents, got)
+			}
+		})
+	}
+}
+
+// countOf counts the current resources of typ (system search).
+func countOf(e *env, typ string) int {
+	e.t.Helper()
+	r := e.do("GET", "/fhir/"+typ+"?_summary=count", "")
+	n, _ := ids(e.t.(*testing.T), r.body)
+	return n
+}
+
+// TestTaskClosedLoop: the owner accepts, starts and completes; the
+// requester cancels another Task; each move is one the R4 state machine has.
+func TestTaskClosedLoop(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	gp, nurse := e.as("PractitionerRole/gp"), e.as("PractitionerRole/nurse")
+	task := `{"resourceType":"Task","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/nurse"}}`
+	r := e.do("POST", "/fhir/Task", task, "Authorization", gp)
+	if r.status != 201 {
+		t.Fatalf("GP creates: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	body := func(status, extra string) string {
+		return fmt.Sprintf(`{"resourceType":"Task","id":"%s","status":"%s","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/nurse"}%s}`, id, status, extra)
+	}
+	for _, step := range []struct{ status, extra string }{
+		{"accepted", ""},
+		{"in-progress", `,"executionPeriod":{"start":"2026-12-07T10:00:00Z"}`},
+		{"completed", `,"executionPeriod":{"start":"2026-12-07T10:00:00Z"},"output":[{"type":{"text":"visit"},"valueString":"done"}]`},
+	} {
+		r := e.do("PUT", "/fhir/Task/"+id, body(step.status, step.extra), "Authorization", nurse)
+		if r.status != 200 {
+			t.Fatalf("nurse moves to %s: %d %s", step.status, r.status, r.body)
+		}
+	}
+	r = e.do("PUT", "/fhir/Task/"+id, body("cancelled", ""), "Authorization", gp)
+	if r.status != 422 {
+		t.Fatalf("GP cancels a completed Task: %d %s", r.status, r.body)
+	}
+	r = e.do("POST", "/fhir/Task", task, "Authorization", gp)
+	id = r.json(t)["id"].(string)
+	if r := e.do("PUT", "/fhir/Task/"+id, body("cancelled", ""), "Authorization", gp); r.status != 200 {
+		t.Fatalf("GP cancels her request: %d %s", r.status, r.body)
+	}
+}
+
+// TestConditionalCreateHidesMatches: If-None-Exist matches only what the
+// caller may see. The nurse may not see the PSY Observation: her
+// conditional create that would match it creates, as it would if nothing
+// matched, and the answer holds none of the hidden resource.
+func TestConditionalCreateHidesMatches(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	nurse := e.as("PractitionerRole/nurse")
+	obs := `{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient/p1"}}`
+	for _, cond := range []string{
+		"_security=http://terminology.hl7.org/CodeSystem/v3-ActCode|PSY",
+		"_id=o-psy",
+		"_id=o-other", // another patient's
+	} {
+		r := e.do("POST", "/fhir/Observation", obs, "Authorization", nurse, "If-None-Exist", cond, "Prefer", "return=representation")
+		if r.status != 201 {
+			t.Fatalf("If-None-Exist %s: %d %s", cond, r.status, r.body)
+		}
+		if bytes.Contains(r.body, []byte("o-psy")) || bytes.Contains(r.body, []byte("PSY")) {
+			t.Fatalf("the answer shows the hidden resource: %s", r.body)
+		}
+	}
+	// A match she may see is the conditional create's usual answer.
+	r := e.do("POST", "/fhir/Observation", obs, "Authorization", nurse, "If-None-Exist", "_id=o-clin")
+	if r.status != 200 || !bytes.Contains(r.body, []byte(`"o-clin"`)) {
+		t.Fatalf("visible match: %d %s", r.status, r.body)
+	}
+}
+
+// TestHiddenEqualsAbsentOnWrites: for a resource the caller may not see,
+// update, delete, vread, history, batch GET and a deleted resource answer
+// exactly as for an id that does not exist.
+func TestHiddenEqualsAbsentOnWrites(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	// A deleted PSY Observation: 410 to whoever could see it, 404 to the
+	// nurse, who could not.
+	e.do("PUT", "/fhir/Observation/o-psy-gone", `{"resourceType":"Observation","id":"o-psy-gone","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]}}`)
+	e.do("DELETE", "/fhir/Observation/o-psy-gone", "")
+	nurse := e.as("PractitionerRole/nurse")
+	obs := func(id string) string {
+		return `{"resourceType":"Observation","id":"` + id + `","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`
+	}
+	batchGET := func(id string) string {
+		return `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Observation/` + id + `"}}]}`
+	}
+	for _, q := range []struct{ method, path, body string }{
+		{"GET", "/fhir/Observation/%s", ""},
+		{"GET", "/fhir/Observation/%s/_history/1", ""},
+		{"GET", "/fhir/Observation/%s/_history/2", ""},
+		{"GET", "/fhir/Observation/%s/_history", ""},
+		{"PUT", "/fhir/Observation/%s", "obs"},
+		{"DELETE", "/fhir/Observation/%s", ""},
+		{"POST", "/fhir", "batch"},
+	} {
+		answer := func(id string) resp {
+			body := q.body
+			switch body {
+			case "obs":
+				body = obs(id)
+			case "batch":
+				body = batchGET(id)
+			}
+			path := q.path
+			if strings.Contains(path, "%s") {
+				path = fmt.Sprintf(path, id)
+			}
+			return e.do(q.method, path, body, "Authorization", nurse, "If-Match", `W/"1"`)
+		}
+		for _, hidden := range []string{"o-psy", "o-other", "o-psy-gone"} {
+			h, a := answer(hidden), answer("no-such-id")
+			if h.status != a.status || !sameAnswer(h.body, a.body) || !sameHeaders(h.header, a.header) {
+				t.Errorf("%s %s: hidden %s answers %d %s %v, absent %d %s %v", q.method, q.path, hidden,
+					h.status, h.body, h.header, a.status, a.body, a.header)
+			}
+		}
+	}
+	if r := e.do("GET", "/fhir/Observation/o-psy-gone", ""); r.status != 410 {
+		t.Errorf("system read of the deleted Observation: %d", r.status)
+	}
+}
+
+// perRequest are the parts of an answer that differ per request: error
+// ids, Bundle ids and timestamps.
+var perRequest = regexp.MustCompile(`error id [0-9a-f]+|"id":"[0-9a-f]{16}"|"(timestamp|lastUpdated)":"[^"]*"`)
+
+// sameAnswer compares two bodies without their per-request parts.
+func sameAnswer(a, b []byte) bool {
+	return bytes.Equal(perRequest.ReplaceAll(a, nil), perRequest.ReplaceAll(b, nil))
+}
+
+func sameHeaders(a, b map[string][]string) bool {
+	for _, k := range []string{"Etag", "Location", "Content-Type", "Last-Modified"} {
+		if strings.Join(a[k], ",") != strings.Join(b[k], ",") {
+			return false
+		}
+	}
+	return (len(a["X-Consent-Decision"]) > 0) == (len(b["X-Consent-Decision"]) > 0)
+}
