@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/devcert"
 	"github.com/relais-health/relais/gateway/server"
 )
@@ -25,8 +27,16 @@ func token(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.FHIRUser, "fhir-user", "", "fhirUser claim, e.g. PractitionerRole/123")
 	fs.StringVar(&o.Subject, "subject", "", "sub claim (default: fhir-user, else the dev client id)")
 	fs.DurationVar(&o.TTL, "ttl", time.Hour, "lifetime")
+	as := fs.String("as", "", "a demo identity, which sets --fhir-user and --scope: "+demoNames())
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *as != "" {
+		id, ok := demo.IdentityNamed(*as)
+		if !ok {
+			return fmt.Errorf("token: no demo identity %q (one of %s)", *as, demoNames())
+		}
+		o.FHIRUser, o.Scope = id.FHIRUser, id.Scope
 	}
 	k, err := auth.LoadOrCreateDevKey(auth.DevKeyDir)
 	if err != nil {
@@ -87,4 +97,13 @@ func backup(_ context.Context, args []string, stdout, stderr io.Writer) error {
 func version(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	fmt.Fprintln(stdout, "relais", api.Version)
 	return nil
+}
+
+// demoNames lists the demo identities.
+func demoNames() string {
+	names := make([]string, len(demo.Identities))
+	for i, id := range demo.Identities {
+		names[i] = id.Name
+	}
+	return strings.Join(names, ", ")
 }

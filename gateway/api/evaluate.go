@@ -16,6 +16,7 @@ import (
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
 )
@@ -28,7 +29,9 @@ func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
 	// The answer tells, for any actor, what a patient's Consents say and
 	// which labels a resource carries: the consent office's application
 	// (a system scope reading Consent) asks, not a professional.
-	if err := systemScope(r, "Consent", auth.Read, "$evaluate needs a system scope that reads Consent"); err != nil {
+	self, err := a.consentOffice(r, "Consent", auth.Read,
+		"$evaluate is for the consent office (a system scope that reads Consent, or a consent administrator) and for the patient about herself")
+	if err != nil {
 		return err
 	}
 	if err := checkContentType(r); err != nil {
@@ -45,6 +48,9 @@ func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
 	req, err := a.evaluationRequest(params, embedded)
 	if err != nil {
 		return err
+	}
+	if self != "" && req.Patient != self {
+		return outcome.New(outcome.Forbidden, "a patient evaluates her own Consents only")
 	}
 	d, err := a.consent.Decide(r.Context(), req)
 	if err != nil {
@@ -240,11 +246,19 @@ func decisionParameters(d consent.Decision) *ppb.Parameters {
 func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
 	// The log names every caller's decisions and break-the-glass reasons:
 	// a professional's user scope does not open it, a system one does.
-	if err := systemScope(r, "AuditEvent", auth.Search, "the decision log needs a system scope that searches AuditEvent"); err != nil {
+	self, err := a.consentOffice(r, "AuditEvent", auth.Search,
+		"the decision log is for a system scope that searches AuditEvent, a consent administrator, and the patient about herself")
+	if err != nil {
 		return err
 	}
 	v := r.URL.Query()
 	q := consent.Query{Patient: v.Get("patient"), Actor: v.Get("actor"), BreakGlass: v.Get("breakGlass") == "true"}
+	if self != "" {
+		if q.Patient != "" && q.Patient != self {
+			return outcome.New(outcome.Forbidden, "a patient reads the decisions about herself only")
+		}
+		q.Patient = self // who accessed her data
+	}
 	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
 		if s := v.Get(name); s != "" {
 			t, err := time.Parse(time.RFC3339, s)
@@ -266,4 +280,29 @@ func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writePlainJSON(w, map[string]any{"decisions": recs})
+}
+
+// consentOffice admits the callers of the consent office's routes: a
+// system scope granting op on typ, a consent administrator whose scopes
+// grant it, or a patient (or her legal representative) whose scopes grant
+// it, about herself only: self is then her "Patient/id", which the route
+// must hold the request to.
+func (a *API) consentOffice(r *http.Request, typ string, op auth.Op, refusal string) (self string, err error) {
+	p, _ := auth.FromContext(r.Context())
+	if grantsAsSystem(p, typ, op) {
+		return "", nil
+	}
+	if allow(r, typ, op) == nil && p.FHIRUser != "" {
+		who, err := a.callerOf(r)
+		if err != nil {
+			return "", err
+		}
+		switch who.Class {
+		case access.ConsentAdministrator:
+			return "", nil
+		case access.Patient, access.Representative:
+			return who.Patient, nil
+		}
+	}
+	return "", outcome.New(outcome.Forbidden, refusal)
 }

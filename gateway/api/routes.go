@@ -29,6 +29,7 @@ func (a *API) routes() http.Handler {
 		{"POST", "/admin/inbox/failed/{seq}/retry", a.retryFailed},
 		{"DELETE", "/admin/inbox/failed/{seq}", a.discardFailed},
 		{"GET", "/admin/decisions", a.listDecisions},
+		{"GET", "/admin/write-policy", a.writePolicy},
 		// Prometheus metrics for a scraper holding a system token; the
 		// server can also serve them without a token on a listener of
 		// their own (relais serve --metrics-addr).

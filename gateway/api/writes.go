@@ -194,3 +194,24 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 		}
 	}
 }
+
+// writePolicy: GET /admin/write-policy serves the write policy to any
+// authenticated caller: the table of who writes what (access.Table), the
+// Task state machine, and the rules that apply to every caller.
+func (a *API) writePolicy(w http.ResponseWriter, r *http.Request) error {
+	return writePlainJSON(w, map[string]any{
+		"systemCallers": "a scope granting the interaction in the system context (system/…) writes every type; the Task state machine still applies",
+		"rules":         access.Table,
+		"taskStateMachine": map[string]any{
+			"next":      access.TaskStatuses(),
+			"anyStatus": "entered-in-error, by the requester or a system caller",
+			"reassign":  "the requester changes Task.owner; a received or rejected Task then goes back to requested",
+		},
+		"everyone": []string{
+			"a caller writes only about patients whose data it may see (the consent engine decides)",
+			"update, patch or delete of a resource the caller may not see answers 404, as for an absent one",
+			"update-as-create (PUT to a new id) is for system callers",
+			"If-None-Exist matches only resources the caller may see",
+		},
+	})
+}

@@ -241,3 +241,95 @@ func sameHeaders(a, b map[string][]string) bool {
 	}
 	return (len(a["X-Consent-Decision"]) > 0) == (len(b["X-Consent-Decision"]) > 0)
 }
+
+// TestPatientsAndConsentOffice: the patient reads her own record and
+// nobody else's, and writes her own objections; her legal representative
+// does the same; a consent administrator writes any patient's Consents and
+// reads them; patient/ scopes need a Patient or RelatedPerson fhirUser.
+func TestPatientsAndConsentOffice(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	e.do("PUT", "/fhir/RelatedPerson/rp-guardian", `{"resourceType":"RelatedPerson","id":"rp-guardian","active":true,"patient":{"reference":"Patient/p1"},"relationship":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-RoleCode","code":"GUARD"}]}]}`)
+	e.do("PUT", "/fhir/RelatedPerson/rp-neighbour", `{"resourceType":"RelatedPerson","id":"rp-neighbour","active":true,"patient":{"reference":"Patient/p1"},"relationship":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-RoleCode","code":"NBOR"}]}]}`)
+	e.do("PUT", "/fhir/PractitionerRole/officer", `{"resourceType":"PractitionerRole","id":"officer","active":true,"code":[{"coding":[{"system":"https://relais-health.github.io/fhir/CodeSystem/role","code":"consent-administrator"}]}]}`)
+	patientTok := "Bearer " + e.mint("patient/*.rs patient/Consent.cud", "Patient/p1")
+	objection := func(patient string) string {
+		return `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"` + patient + `"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/nurse"}}]}}`
+	}
+	for _, c := range []struct {
+		name, auth, method, path, body string
+		status                         int
+	}{
+		{"patient reads her PSY Observation", patientTok, "GET", "/fhir/Observation/o-psy", "", 200},
+		{"patient reads another's Observation", patientTok, "GET", "/fhir/Observation/o-other", "", 404},
+		{"patient reads another patient", patientTok, "GET", "/fhir/Patient/p2", "", 404},
+		{"patient objects", patientTok, "POST", "/fhir/Consent", objection("Patient/p1"), 201},
+		{"patient objects for another", patientTok, "POST", "/fhir/Consent", objection("Patient/p2"), 403},
+		{"patient writes an Observation", patientTok, "POST", "/fhir/Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`, 403},
+		{"guardian objects", "Bearer " + e.mint("patient/*.rs patient/Consent.cud", "RelatedPerson/rp-guardian"), "POST", "/fhir/Consent", objection("Patient/p1"), 201},
+		{"neighbour objects", "Bearer " + e.mint("patient/*.rs patient/Consent.cud", "RelatedPerson/rp-neighbour"), "POST", "/fhir/Consent", objection("Patient/p1"), 403},
+		{"neighbour reads", "Bearer " + e.mint("patient/*.rs", "RelatedPerson/rp-neighbour"), "GET", "/fhir/Observation/o-clin", "", 200},
+		{"professional with patient/ scopes", "Bearer " + e.mint("patient/*.rs", "PractitionerRole/gp"), "GET", "/fhir/Observation/o-clin", "", 403},
+		{"consent officer records an objection", e.as("PractitionerRole/officer"), "POST", "/fhir/Consent", objection("Patient/p2"), 201},
+		{"consent officer reads Consents", e.as("PractitionerRole/officer"), "GET", "/fhir/Consent?patient=p1", "", 200},
+		{"consent officer reads clinical data", e.as("PractitionerRole/officer"), "GET", "/fhir/Observation/o-clin", "", 404},
+		{"consent officer reads the decision log", e.as("PractitionerRole/officer"), "GET", "/admin/decisions?patient=Patient/p1", "", 200},
+		{"GP evaluates", e.as("PractitionerRole/gp"), "POST", "/fhir/Consent/$evaluate", `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}},{"name":"actor","valueReference":{"reference":"PractitionerRole/gp"}},{"name":"resourceType","valueCode":"Observation"}]}`, 403},
+		{"consent officer evaluates", e.as("PractitionerRole/officer"), "POST", "/fhir/Consent/$evaluate", `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}},{"name":"actor","valueReference":{"reference":"PractitionerRole/gp"}},{"name":"resourceType","valueCode":"Observation"}]}`, 200},
+	} {
+		r := e.do(c.method, c.path, c.body, "Authorization", c.auth)
+		if r.status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.status)
+		}
+	}
+	// Her search returns her resources only.
+	r := e.do("GET", "/fhir/Observation", "", "Authorization", patientTok)
+	_, got := ids(t, r.body)
+	for _, id := range got {
+		if id == "Observation/o-other" || id == "o-other" {
+			t.Errorf("the patient's search shows another patient's Observation: %v", got)
+		}
+	}
+	if len(got) < 3 {
+		t.Errorf("the patient's search: %v", got)
+	}
+	// With a scope that searches AuditEvent, she reads who accessed her
+	// data, and only that.
+	auditTok := "Bearer " + e.mint("patient/*.rs patient/AuditEvent.rs", "Patient/p1")
+	if r := e.do("GET", "/admin/decisions", "", "Authorization", auditTok); r.status != 200 || bytes.Contains(r.body, []byte("Patient/p2")) {
+		t.Errorf("her decision log: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/admin/decisions?patient=Patient/p2", "", "Authorization", auditTok); r.status != 403 {
+		t.Errorf("another patient's decision log: %d", r.status)
+	}
+}
+
+// TestSubscriptionOwnership: a Subscription is its owner's: nobody else
+// reads, searches, updates or deletes it, whatever owner tag a body claims.
+func TestSubscriptionOwnership(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	sub := `{"resourceType":"Subscription","status":"requested","reason":"my tasks","criteria":"Task?owner=PractitionerRole/nurse","channel":{"type":"rest-hook","endpoint":"https://nurse.example/hook"},"meta":{"tag":[{"system":"https://relais-health.github.io/fhir/CodeSystem/owner","code":"PractitionerRole/gp"}]}}`
+	nurse, gp := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/gp")
+	r := e.do("POST", "/fhir/Subscription", sub, "Authorization", nurse)
+	if r.status != 201 {
+		t.Fatalf("nurse subscribes: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	if r := e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", nurse); r.status != 200 {
+		t.Errorf("owner reads: %d", r.status)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/fhir/Subscription/" + id, ""},
+		{"DELETE", "/fhir/Subscription/" + id, ""},
+		{"PUT", "/fhir/Subscription/" + id, strings.Replace(sub, `"status":"requested"`, `"id":"`+id+`","status":"off"`, 1)},
+	} {
+		if r := e.do(c.method, c.path, c.body, "Authorization", gp); r.status != 404 {
+			t.Errorf("GP %s: %d %s", c.method, r.status, r.body)
+		}
+	}
+	r = e.do("GET", "/fhir/Subscription?url=https://nurse.example/hook", "", "Authorization", gp)
+	if n, _ := ids(t, r.body); n != 0 || bytes.Contains(r.body, []byte(`"entry"`)) {
+		t.Errorf("GP's search finds the nurse's Subscription: %s", r.body)
+	}
+}

@@ -1,7 +1,8 @@
 // Package demo loads a small directory and one patient, so that a newcomer's
 // `make run` has something to query: a GP, a home nurse, a physiotherapist,
-// a midwife and a home-help service around Jeanne Dupont (a test INS), all
-// fictitious. Loading is idempotent: the resources have fixed ids.
+// a midwife and a home-help service around Jeanne Dupont (a test INS), the
+// hospital's consent officer and a discharge coordinator, and her daughter
+// who holds her healthcare power of attorney, all fictitious. Loading is idempotent: the resources have fixed ids.
 package demo
 
 import (
@@ -26,6 +27,36 @@ const (
 	GPRole    = "PractitionerRole/demo-gp-role"
 	NurseRole = "PractitionerRole/demo-nurse-role"
 )
+
+// Identity is a demo caller: the fhirUser and scopes of its token.
+type Identity struct {
+	Name, FHIRUser, Scope, About string
+}
+
+// Identities are the demo callers `relais token --as NAME` mints tokens
+// for, in the order the banner lists them.
+var Identities = []Identity{
+	{"gp", GPRole, "user/*.cruds", "the patient's GP (in her care team)"},
+	{"nurse", NurseRole, "user/*.cruds", "the home nurse (in her care team)"},
+	{"physio", "PractitionerRole/demo-physio-role", "user/*.cruds", "the physiotherapist (in her care team)"},
+	{"midwife", "PractitionerRole/demo-midwife-role", "user/*.cruds", "a midwife outside her care team"},
+	{"home-help", "PractitionerRole/demo-home-help-role", "user/*.cruds", "the home-help service (needs her permit)"},
+	{"consent-officer", "PractitionerRole/demo-consent-officer-role", "user/*.cruds", "the hospital's consent officer"},
+	{"coordinator", "PractitionerRole/demo-coordinator-role", "user/*.cruds", "a discharge coordinator"},
+	{"patient", "Patient/" + PatientID, "patient/*.rs patient/Consent.cud", "the patient herself"},
+	{"daughter", "RelatedPerson/demo-daughter", "patient/*.rs patient/Consent.cud", "her daughter, her healthcare power of attorney"},
+	{"system", "", "system/*.cruds", "the hospital's integration (no consent filter)"},
+}
+
+// IdentityNamed returns the demo identity called name.
+func IdentityNamed(name string) (Identity, bool) {
+	for _, id := range Identities {
+		if id.Name == name {
+			return id, true
+		}
+	}
+	return Identity{}, false
+}
 
 // Load stores the demo resources that are missing; it leaves alone those
 // already there, so edits made while exploring survive a restart.
@@ -63,6 +94,11 @@ func Banner(base, token string) string {
 	fmt.Fprintf(&b, "Try:\n\n")
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" '%s/fhir/Patient/%s'\n\n", base, PatientID)
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" '%s/fhir/PractitionerRole?_include=PractitionerRole:practitioner'\n\n", base)
-	fmt.Fprintf(&b, "More tokens: relais token --scope \"user/*.rs\" --fhir-user %s\n\n", NurseRole)
+	fmt.Fprintf(&b, "Tokens for the demo's people (relais token --as NAME):\n\n")
+	for _, id := range Identities {
+		fmt.Fprintf(&b, "  %-16s %s\n", id.Name, id.About)
+	}
+	fmt.Fprintf(&b, "\n  export GP=$(relais token --as gp)\n")
+	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $GP\" '%s/fhir/Observation?patient=%s'\n\n", base, PatientID)
 	return b.String()
 }
