@@ -65,7 +65,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				if cfg.TLSCert != "" {
 					scheme = "https"
 				}
-				fmt.Fprint(stdout, demo.Banner(scheme+"://"+addr, tok))
+				fmt.Fprint(stdout, demo.Banner(scheme+"://"+addr, tok, os.Args[0]))
 			}
 		}
 	}

@@ -25,7 +25,7 @@ func capabilityStatement(c *codec.Codec, now time.Time) ([]byte, error) {
 	fmt.Fprintf(&b, `"software":{"name":"Relais","version":%s},"implementation":{"description":"Relais FHIR R4 gateway"},`, q(Version))
 	b.WriteString(`"fhirVersion":"4.0.1","format":["application/fhir+json","json"],"rest":[{"mode":"server",`)
 	b.WriteString(`"security":{"service":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/restful-security-service","code":"SMART-on-FHIR"}]}],`)
-	b.WriteString(`"description":"Bearer JWT (ES256, RS256, EdDSA) with SMART v1/v2 user/ and system/ scopes; patient/ scopes are refused."},"resource":[`)
+	b.WriteString(`"description":"Bearer JWT (ES256, RS256, EdDSA) with SMART v1/v2 user/, patient/ and system/ scopes. Writes follow the write policy served at /admin/write-policy; update-as-create is for system/ scopes."},"resource":[`)
 	for i, typ := range resource.Types() {
 		if i > 0 {
 			b.WriteByte(',')

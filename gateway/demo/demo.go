@@ -86,19 +86,19 @@ func Load(ctx context.Context, st *store.Store) error {
 }
 
 // Banner is what `relais serve --demo` prints: a token and curl commands
-// that work against base.
-func Banner(base, token string) string {
+// that work against base. prog is how the user runs relais (bin/relais).
+func Banner(base, token, prog string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nRelais is serving %s/fhir with the demo data.\n\n", base)
 	fmt.Fprintf(&b, "A development token (system/*.cruds, 1 hour):\n\n  export TOKEN=%s\n\n", token)
 	fmt.Fprintf(&b, "Try:\n\n")
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" '%s/fhir/Patient/%s'\n\n", base, PatientID)
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" '%s/fhir/PractitionerRole?_include=PractitionerRole:practitioner'\n\n", base)
-	fmt.Fprintf(&b, "Tokens for the demo's people (relais token --as NAME):\n\n")
+	fmt.Fprintf(&b, "Tokens for the demo's people (%s token --as NAME):\n\n", prog)
 	for _, id := range Identities {
 		fmt.Fprintf(&b, "  %-16s %s\n", id.Name, id.About)
 	}
-	fmt.Fprintf(&b, "\n  export GP=$(relais token --as gp)\n")
+	fmt.Fprintf(&b, "\n  export GP=$(%s token --as gp)\n", prog)
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $GP\" '%s/fhir/Observation?patient=%s'\n\n", base, PatientID)
 	return b.String()
 }
