@@ -14,10 +14,10 @@ import (
 )
 
 // The ingestion routes take a source document, map it and store the result
-// (package ingest). Authorisation: the token must allow create and update on
-// every resource type the mapping writes (system/*.cu, or e.g.
-// system/Patient.cu and so on); this is checked after mapping and before
-// anything is stored.
+// (package ingest). Authorisation: the token's system scopes must allow
+// create and update on every resource type the mapping writes
+// (system/*.cu, or e.g. system/Patient.cu and so on); this is checked
+// after mapping and before anything is stored.
 
 // ingestHL7v2: POST /ingest/hl7v2. The body is one ER7 message; the answer
 // is its acknowledgement as x-application/hl7-v2+er7, with HTTP 200 even
@@ -103,14 +103,22 @@ func (a *API) writeStored(w http.ResponseWriter, r *http.Request, s *ingest.Stor
 	return nil
 }
 
-// ingestScopes allows a mapping's writes when the token may create and
-// update every type it writes.
+// ingestScopes allows a mapping's writes when the token's system scopes
+// create and update every type it writes: a source document writes
+// Patients, Encounters and clinical data for the hospital, which the write
+// policy leaves to system callers (writes.go), so a user/ scope does not
+// ingest.
 func ingestScopes(r *http.Request) ingest.Authorize {
+	p, _ := auth.FromContext(r.Context())
 	return func(types []string) error {
 		for _, typ := range types {
 			for _, op := range []auth.Op{auth.Create, auth.Update} {
 				if err := allow(r, typ, op); err != nil {
 					return err
+				}
+				if !grantsAsSystem(p, typ, op) {
+					return outcome.New(outcome.Forbidden, "ingestion needs system scopes",
+						outcome.Issue{Severity: outcome.SevError, Text: "the token's scope for " + op.String() + " on " + typ + " is not a system/ one"})
 				}
 			}
 		}

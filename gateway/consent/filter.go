@@ -482,7 +482,8 @@ func (f *Filter) Visible(st Searcher, typ, id string) (found, visible bool, err 
 // with the counts of resources permitted and denied. System access is
 // recorded once, without a patient; so is a request that met no resource
 // to decide for, so that every answer names a decision, whether what was
-// asked for is absent or hidden.
+// asked for is absent or hidden. A request that decided for several
+// patients gets a record of its own, first, that links theirs (Parts).
 func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 	if f.e.cfg.Recorder == nil {
 		return nil, errors.New("consent: no recorder configured")
@@ -500,8 +501,24 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 	if len(out) == 0 {
 		out = append(out, f.summary("", &filterScope{}))
 	}
+	if len(out) > 1 {
+		// The request's own record comes first (the answer names it) and
+		// links the per-patient ones.
+		req := f.summary("", &filterScope{})
+		req.Resource, req.Policy = "request", ""
+		for _, r := range out {
+			req.Parts = append(req.Parts, r.ID)
+			req.Permitted += r.Permitted
+			req.Denied += r.Denied
+			req.Permit = req.Permit || r.Permit
+		}
+		req.System = false
+		out = append([]Record{req}, out...)
+	}
 	for _, r := range out {
-		f.e.tally(r.Permit)
+		if r.Parts == nil { // the request's record counts no decision of its own
+			f.e.tally(r.Permit)
+		}
 		if err := f.e.cfg.Recorder.Record(ctx, r); err != nil {
 			return nil, err
 		}

@@ -32,6 +32,9 @@ type Record struct {
 	// Bundle that this record stands for (0 for a single decision).
 	Permitted int `json:"permitted,omitempty"`
 	Denied    int `json:"denied,omitempty"`
+	// Parts, on the record of a request that decided for several patients
+	// (a search), are the ids of the per-patient records it links.
+	Parts []string `json:"parts,omitempty"`
 }
 
 func recordOf(req *Request, d *Decision) Record {
