@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
@@ -78,7 +79,7 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		}
 		e.Visible = f.Allow
 	}
-	if e.Resource != nil && slices.Contains(consentOwned, e.Type) {
+	if e.Resource != nil && a.consent.Owned(e.Type) {
 		access.StampOwner(e.Resource, ownerName(c.p))
 	}
 	system := grantsAsSystem(c.p, e.Type, op)
@@ -130,9 +131,6 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 	return access.Change(who, &w)
 }
 
-// consentOwned are the types whose resources carry their owner.
-var consentOwned = consent.FrenchLaw().Owned
-
 // current reads typ/id as the write decides on it: the current version
 // and its number, nil when absent or deleted, and nil too when the caller
 // may not see it (never for a system caller). The version is 0 when
@@ -168,7 +166,9 @@ func (a *API) current(ctx context.Context, f *consent.Filter, typ, id string, sy
 // writeEntries authorizes entries and stores them in one transaction,
 // deciding again (up to maxDecideAttempts) when a pinned resource changed
 // in between. The store rewrites ids and references in place, so an
-// attempt that may be repeated works on copies.
+// attempt that may be repeated works on copies. Each write decision, and
+// a refusal, is recorded with the request's others (consent.Filter
+// NoteWrite): who changed what.
 func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.TxResult, error) {
 	pinned := slices.ContainsFunc(entries, func(e store.TxEntry) bool { return e.ID != "" })
 	for attempt := 0; ; attempt++ {
@@ -178,6 +178,7 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 				e.Resource = proto.Clone(e.Resource)
 			}
 			if err := a.authorizeWrite(r, &e); err != nil {
+				a.noteWrite(r, e, nil, err)
 				if len(entries) > 1 {
 					return nil, atEntry(i, err)
 				}
@@ -186,13 +187,51 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			try[i] = e
 		}
 		results, err := a.store.Transaction(r.Context(), try)
-		if !errors.Is(err, store.ErrMoved) {
-			return results, err
+		if errors.Is(err, store.ErrMoved) {
+			if attempt+1 == maxDecideAttempts {
+				return nil, outcome.New(outcome.Conflict, "the resource is being changed concurrently; try again")
+			}
+			continue
 		}
-		if attempt+1 == maxDecideAttempts {
-			return nil, outcome.New(outcome.Conflict, "the resource is being changed concurrently; try again")
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range try {
+			if e.Method != "GET" && results[i].Record != nil {
+				a.noteWrite(r, e, results[i].Record, nil)
+			}
+		}
+		return results, nil
+	}
+}
+
+// noteWrite records one write decision: rec is what was written, err why
+// it was refused.
+func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err error) {
+	c := callOf(r)
+	if c == nil || c.f == nil || e.Method == "GET" {
+		return
+	}
+	op := entryOp(e.Method)
+	w := consent.Write{By: ownerName(c.p), Interaction: access.Op(op), Resource: e.Type,
+		Permit: err == nil, System: grantsAsSystem(c.p, e.Type, op)}
+	if e.ID != "" {
+		w.Resource += "/" + e.ID
+	}
+	if rec != nil {
+		w.Resource = rec.Type + "/" + rec.ID + "/_history/" + strconv.FormatUint(rec.Version, 10)
+	}
+	if e.Resource != nil {
+		w.Patients = consent.FactsOf(e.Resource).Patients
+	}
+	var oe *outcome.Error
+	if errors.As(err, &oe) {
+		w.Rule = oe.Summary
+		if len(oe.Issues) > 0 {
+			w.Rule = oe.Issues[len(oe.Issues)-1].Text
 		}
 	}
+	c.f.NoteWrite(w)
 }
 
 // writePolicy: GET /admin/write-policy serves the write policy to any

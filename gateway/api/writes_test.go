@@ -140,6 +140,16 @@ func TestTaskClosedLoop(t *testing.T) {
 	if r := e.do("PUT", "/fhir/Task/"+id, body("cancelled", ""), "Authorization", gp); r.status != 200 {
 		t.Fatalf("GP cancels her request: %d %s", r.status, r.body)
 	}
+	// Who changed what is in the decision log, refusals included.
+	log := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", "")
+	for _, want := range []string{
+		`"action":"write:update","resource":"Task/` + id + `/_history/2"`,
+		`"permit":false,"policy":"a Task cannot move from completed to cancelled (R4 Task state machine)"`,
+	} {
+		if !bytes.Contains(log.body, []byte(want)) {
+			t.Errorf("decision log lacks %s:\n%s", want, log.body)
+		}
+	}
 }
 
 // TestConditionalCreateHidesMatches: If-None-Exist matches only what the

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -218,3 +219,7 @@ func (e *Engine) record(ctx context.Context, req *Request, d *Decision) error {
 	}
 	return e.cfg.Recorder.Record(ctx, recordOf(req, d))
 }
+
+// Owned reports whether typ's resources pass only for their owner
+// (Policy.Owned): the API stamps the owner on every write of one.
+func (e *Engine) Owned(typ string) bool { return slices.Contains(e.pol.Owned, typ) }

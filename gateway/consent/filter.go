@@ -46,6 +46,8 @@ type Filter struct {
 	systemSeen bool
 	// ownedSeen counts the owned resources (Policy.Owned) decided.
 	ownedSeen filterScope
+	// writes are the write decisions of the request (NoteWrite).
+	writes []Record
 }
 
 type verdictMemo struct {
@@ -450,6 +452,34 @@ func selfDecision(req *Request, patient string) *Decision {
 	return &Decision{Policy: PolicyNotSelf}
 }
 
+// Write is a write decision to record with the request's others: who
+// changed (or was refused to change) what.
+type Write struct {
+	By          string // the fhirUser, else "client:<id>"
+	Interaction string // create, update, delete
+	Resource    string // "Type/id/_history/n" once written, else "Type/id" or "Type"
+	Patients    []string
+	Permit      bool
+	System      bool   // under a system scope
+	Rule        string // the rule that refused it
+}
+
+// NoteWrite adds a write decision to the records of the request, one per
+// patient it is about (one without a patient for data about nobody).
+func (f *Filter) NoteWrite(w Write) {
+	pats := w.Patients
+	if len(pats) == 0 {
+		pats = []string{""}
+	}
+	for _, p := range pats {
+		f.writes = append(f.writes, Record{
+			ID: f.e.newID(), Time: f.now, Actor: w.By, Patient: p, Permit: w.Permit,
+			Action: ActionWrite + ":" + w.Interaction, Resource: w.Resource, System: w.System, Policy: w.Rule,
+			Purpose: f.req.Purpose,
+		})
+	}
+}
+
 // Err is the first source error met; the request must then fail.
 func (f *Filter) Err() error { return f.err }
 
@@ -498,6 +528,7 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 	if f.ownedSeen.permitted+f.ownedSeen.denied > 0 {
 		out = append(out, f.summary("", &f.ownedSeen))
 	}
+	out = append(out, f.writes...)
 	if len(out) == 0 {
 		out = append(out, f.summary("", &filterScope{}))
 	}

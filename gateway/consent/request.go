@@ -14,6 +14,11 @@ const (
 	ActionDisclose = "disclose"
 )
 
+// ActionWrite prefixes the action of a write decision's record
+// ("write:create", "write:update", "write:delete"): the write policy's
+// decisions are recorded with the consent engine's (Filter.NoteWrite).
+const ActionWrite = "write"
+
 // Purposes of use with a meaning of their own here (v3-ActReason).
 const (
 	PurposeTreat      = "TREAT"
