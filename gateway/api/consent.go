@@ -65,25 +65,25 @@ func (a *API) newFilter(r *http.Request, c *call) (*consent.Filter, error) {
 		Actor: p.FHIRUser, Action: consent.ActionAccess, Purpose: purpose,
 		System: grantsAsSystem(p, "*", auth.Read), BreakGlassReason: reason, Owner: ownerName(p),
 	}
-	if selfUser(p) {
+	// The caller is resolved here, before any search runs: the filter is
+	// called inside the search's snapshot, where opening another read
+	// would risk the freeze store.Snapshot describes.
+	admin := false
+	if p.FHIRUser != "" && !req.System {
 		who, err := a.callerOf(r)
 		if err != nil {
 			return nil, err
 		}
-		req.Self = who.Patient
-		if req.Self == "" {
-			req.Self = "Patient/-" // a RelatedPerson acting for nobody: nothing is hers
+		admin = who.Class == access.ConsentAdministrator
+		if selfUser(p) {
+			req.Self = who.Patient
+			if req.Self == "" {
+				req.Self = "Patient/-" // a RelatedPerson acting for nobody: nothing is hers
+			}
 		}
 	}
 	req.SystemTypes = func(typ string) bool {
-		if grantsAsSystem(p, typ, auth.Read) {
-			return true
-		}
-		if (typ == "Consent" || typ == "Patient") && p.FHIRUser != "" && !selfUser(p) {
-			who, err := a.callerOf(r)
-			return err == nil && who.Class == access.ConsentAdministrator
-		}
-		return false
+		return grantsAsSystem(p, typ, auth.Read) || admin && (typ == "Consent" || typ == "Patient")
 	}
 	return a.consent.NewFilter(r.Context(), req), nil
 }
