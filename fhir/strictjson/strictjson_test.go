@@ -157,7 +157,9 @@ func TestCheckCorpus(t *testing.T) {
 
 // FuzzCheck compares Check with encoding/json.Valid: Check accepts only
 // what json.Valid accepts, and refuses what json.Valid accepts only for one
-// of its own reasons, each confirmed independently.
+// of its own reasons, each confirmed independently. The seeds are short:
+// the fuzzer minimises every new input it finds, which on a corpus file of
+// several kilobytes stalls it; TestCheckCorpus covers the corpus.
 func FuzzCheck(f *testing.F) {
 	for _, s := range []string{
 		`{"resourceType":"Patient","name":[{"family":"x","given":["a","b"]}],"active":true,"multipleBirthInteger":2}`,
@@ -165,9 +167,6 @@ func FuzzCheck(f *testing.F) {
 		`{"\u0061":1,"a":2}`, `[[[[]]]]`, `{"a":[{"b":1},{"b":1,"b":2}]}`,
 	} {
 		f.Add([]byte(s))
-	}
-	if b, err := os.ReadFile(filepath.Join(corpus, "r4-Patient-example.json")); err == nil {
-		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, oe := check(b)
