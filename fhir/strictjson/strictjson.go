@@ -353,8 +353,8 @@ func (s *scanner) array(depth int) bool {
 // FHIR documents are mostly string content (a narrative div alone may be
 // most of a Bundle), so the string scan is what keeps Check cheap next to
 // a parse: the next quote and backslash are found with bytes.IndexByte
-// (vector instructions), and the run between is checked eight bytes at a
-// time. Each position is remembered until passed, so a string with many
+// (vector instructions), and the run between is checked sixteen bytes at
+// a time. Each position is remembered until passed, so a string with many
 // escapes is still read in linear time.
 func (s *scanner) str() (escaped, ok bool) {
 	b := s.b
