@@ -2,12 +2,14 @@
 // google/fhir jsonformat Unmarshaller built once at start-up, and prints
 // exactly what jsonformat's Marshaller prints.
 //
-// Decode validates as it parses (required fields, primitive formats,
-// reference types) and reports every problem with its element path. It
-// first tries a direct decoder (internal/fhirjson's Decoder), about ten
-// times cheaper, which returns only what jsonformat would return without
-// any problem and declines everything else; jsonformat then decodes those
-// inputs and produces the errors. Encode
+// Decode refuses JSON that parsers would silently alter (duplicate keys,
+// lone surrogate escapes, invalid UTF-8; see package strictjson), then
+// validates as it parses (required fields, primitive formats, reference
+// types) and reports every problem with its element path. It first tries
+// a direct decoder (internal/fhirjson's Decoder), about ten times cheaper,
+// which returns only what jsonformat would return without any problem and
+// declines everything else; jsonformat then decodes those inputs and
+// produces the errors. Encode
 // prints the compact JSON that the store keeps with each version, so that the
 // read path never marshals again. It goes through a direct printer
 // (internal/fhirjson), byte-identical to jsonformat's Marshaller and several
@@ -29,6 +31,7 @@ import (
 	"github.com/relais-health/relais/fhir/codec/internal/fhirjson"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/strictjson"
 )
 
 // maxDepth bounds JSON nesting so hostile input cannot exhaust the stack.
@@ -72,7 +75,21 @@ func MustNew() *Codec {
 // Decode parses and validates one resource and returns it unwrapped (a
 // *Patient, not a ContainedResource). Failures are *outcome.Error of kind
 // Invalid with one issue per problem.
+//
+// Input that jsonformat would accept but alter is refused first, by
+// strictjson: duplicate keys, which FHIR R4 JSON forbids (json.html) and
+// jsonformat resolves silently (the last wins), lone surrogate escapes,
+// which it stores as U+FFFD, and invalid UTF-8. Every resource that enters
+// through Decode is checked, whichever decoder then parses it.
 func (c *Codec) Decode(b []byte) (proto.Message, error) {
+	if err := strictjson.Check(b); err != nil {
+		return nil, err
+	}
+	return c.decode(b)
+}
+
+// decode is Decode without the strict check.
+func (c *Codec) decode(b []byte) (proto.Message, error) {
 	// The direct decoder accepts only valid JSON objects with a known
 	// resourceType, so checkResourceType, which reads the whole body
 	// again, is needed only when it declines.

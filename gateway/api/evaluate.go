@@ -16,6 +16,7 @@ import (
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/strictjson"
 	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
@@ -70,6 +71,11 @@ func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
 // .resource, so the embedded resources are lifted out of the JSON and
 // decoded on their own; they are returned by parameter index.
 func (a *API) decodeParameters(body []byte) (*ppb.Parameters, map[int]proto.Message, error) {
+	// Checked here, not only by Decode: the maps below would keep the last
+	// of two equal keys.
+	if err := strictjson.Check(body); err != nil {
+		return nil, nil, err
+	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, nil, outcome.New(outcome.Invalid, "invalid JSON")
