@@ -1,0 +1,425 @@
+package api_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+// The attack suite: what an adversary holding a token (or forging one)
+// tries against the API, over a real server and store. Each case asserts
+// the refusal (its exact status and, for the oracles, an answer equal to
+// the one about an absent resource), the decision header where consent
+// was asked, and that the store is as it was: the resources the attack
+// aims at, the number of resources of each type, the number of versions
+// stored, and every decision recorded before it.
+
+// attackReq is one HTTP request of an attack.
+type attackReq struct {
+	auth               string // the Authorization header value
+	method, path, body string
+	headers            []string
+}
+
+type attack struct {
+	name   string
+	req    attackReq
+	status int
+	// decision: a consent decision was made, so the answer names it in
+	// X-Consent-Decision and the decision log holds it.
+	decision bool
+	// absent is the same attack aimed at something that does not exist:
+	// its answer must be the attack's, byte for byte. In the absent
+	// answer swap[1] is read as swap[0] (the ids a self link repeats).
+	absent *attackReq
+	swap   [2]string
+	// before, instead of absent, gives the answer from before the hidden
+	// data existed: it sends the attack, writes the hidden data as a
+	// system caller and returns the first answer.
+	before func(t *testing.T, e *env) resp
+	keep   []string // "Type/id" whose stored versions must not change
+	writes int      // versions the attack stores (a conditional create: 1)
+	then   func(t *testing.T, e *env, r resp)
+}
+
+func (e *env) send(q attackReq) resp {
+	e.t.Helper()
+	return e.do(q.method, q.path, q.body, append([]string{"Authorization", q.auth}, q.headers...)...)
+}
+
+// attackTypes are the types whose resources are counted around each attack.
+var attackTypes = []string{"Patient", "Observation", "Condition", "Consent", "Task", "CareTeam", "Encounter", "Subscription"}
+
+// storeState is what an attack must leave as it found it.
+type storeState struct {
+	kept      map[string]string // "Type/id" -> version and JSON, "" when absent
+	counts    map[string]int
+	versions  int
+	decisions map[string]string // decision id -> its record
+}
+
+func (e *env) stateOf(t *testing.T, keep []string) storeState {
+	t.Helper()
+	s := storeState{kept: map[string]string{}, counts: map[string]int{}, decisions: map[string]string{}}
+	for _, k := range keep {
+		typ, id, _ := strings.Cut(k, "/")
+		if rec, err := e.store.Read(typ, id); err == nil {
+			s.kept[k] = fmt.Sprintf("%d %s", rec.Version, rec.JSON)
+		} else {
+			s.kept[k] = ""
+		}
+	}
+	for _, typ := range attackTypes {
+		s.counts[typ] = countOf(e, typ)
+	}
+	for o := (store.HistoryOptions{Count: 1000}); ; {
+		h, err := e.store.TypeHistory("", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.versions += len(h.Records)
+		if h.Next == 0 {
+			break
+		}
+		o.Before = h.Next
+	}
+	recs, err := e.cfg.Log.List(consent.Query{Limit: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		s.decisions[r.ID] = string(b)
+	}
+	return s
+}
+
+// unchanged compares the state after an attack with the one before it.
+func (s storeState) unchanged(t *testing.T, after storeState, writes int) {
+	t.Helper()
+	for k, v := range s.kept {
+		if after.kept[k] != v {
+			t.Errorf("%s changed:\nbefore %s\nafter  %s", k, v, after.kept[k])
+		}
+	}
+	if writes == 0 {
+		for typ, n := range s.counts {
+			if after.counts[typ] != n {
+				t.Errorf("%d resources of type %s, then %d", n, typ, after.counts[typ])
+			}
+		}
+	}
+	if after.versions != s.versions+writes {
+		t.Errorf("%d versions stored, then %d; want %d new", s.versions, after.versions, writes)
+	}
+	for id, rec := range s.decisions {
+		if after.decisions[id] != rec {
+			t.Errorf("decision %s rewritten or lost:\nbefore %s\nafter  %s", id, rec, after.decisions[id])
+		}
+	}
+}
+
+// pageID is the snapshot id of a search's page links, which differs per search.
+var pageID = regexp.MustCompile(`_page=[0-9a-f]+`)
+
+func sameOracle(hidden, absent resp) bool {
+	h, a := pageID.ReplaceAll(hidden.body, nil), pageID.ReplaceAll(absent.body, nil)
+	return hidden.status == absent.status && sameAnswer(h, a) && sameHeaders(hidden.header, absent.header)
+}
+
+func runAttacks(t *testing.T, e *env, attacks []attack) {
+	t.Helper()
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			var want *resp
+			if a.before != nil {
+				r := a.before(t, e)
+				want = &r
+			}
+			if a.absent != nil {
+				r := e.send(*a.absent)
+				if a.swap[1] != "" {
+					r.body = bytes.ReplaceAll(r.body, []byte(a.swap[1]), []byte(a.swap[0]))
+				}
+				want = &r
+			}
+			before := e.stateOf(t, a.keep)
+			r := e.send(a.req)
+			if r.status != a.status {
+				t.Errorf("%s %s = %d, want %d: %s", a.req.method, a.req.path, r.status, a.status, r.body)
+			}
+			if want != nil && !sameOracle(r, *want) {
+				t.Errorf("the answer differs from the one about nothing:\nattack %d %v\n%s\nabsent %d %v\n%s",
+					r.status, r.header, r.body, want.status, want.header, want.body)
+			}
+			after := e.stateOf(t, a.keep)
+			if a.decision {
+				id := r.header.Get("X-Consent-Decision")
+				if id == "" {
+					t.Error("no X-Consent-Decision header")
+				} else if _, ok := after.decisions[id]; !ok {
+					t.Errorf("decision %s is not in the decision log", id)
+				}
+			}
+			before.unchanged(t, after, a.writes)
+			if a.then != nil && !t.Failed() {
+				a.then(t, e, r)
+			}
+		})
+	}
+}
+
+// Labels and categories of the attack data.
+const (
+	actCode = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	psyMeta = `,"meta":{"security":[{"system":"` + actCode + `","code":"PSY"}]}`
+	hivMeta = `,"meta":{"security":[{"system":"` + actCode + `","code":"HIV"}]}`
+)
+
+// attackEnv is consentEnv (p1 with her GP and the nurse of her care team,
+// a physiotherapist outside it, a social worker without a permit, p2)
+// with more to aim at: a midwife in p1's care team; hidden Observations
+// (PSY, HIV, a deleted PSY one, a PSY one with three versions, two PSY
+// ones sharing an identifier system and code); a PSY Condition; an
+// Encounter; p1's objection to the physiotherapist; a Task from the GP to
+// the nurse.
+func attackEnv(t *testing.T) *env {
+	t.Helper()
+	e := consentEnv(t)
+	put := func(path, body string) {
+		t.Helper()
+		if r := e.do("PUT", path, body); r.status != 201 && r.status != 200 {
+			t.Fatalf("PUT %s = %d %s", path, r.status, r.body)
+		}
+	}
+	put("/fhir/PractitionerRole/midwife", `{"resourceType":"PractitionerRole","id":"midwife","active":true,"code":[{"coding":[{"system":"`+terminology.TREG15+`","code":"50"}]}]}`)
+	put("/fhir/CareTeam/ct1", `{"resourceType":"CareTeam","id":"ct1","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"member":{"reference":"PractitionerRole/nurse"}},{"member":{"reference":"PractitionerRole/midwife"}}]}`)
+	put("/fhir/Observation/o-hiv", obsJSON("o-hiv", "p1", "", hivMeta))
+	put("/fhir/Observation/o-psy-gone", obsJSON("o-psy-gone", "p1", "", psyMeta))
+	if r := e.do("DELETE", "/fhir/Observation/o-psy-gone", ""); r.status != 204 {
+		t.Fatalf("DELETE o-psy-gone = %d", r.status)
+	}
+	for i := 1; i <= 3; i++ {
+		put("/fhir/Observation/o-multi", obsJSON("o-multi", "p1", fmt.Sprintf(`,"valueString":"v%d"`, i), psyMeta))
+	}
+	code := `,"identifier":[{"system":"urn:x-test:psy","value":"psy-2"}],"code":{"coding":[{"system":"http://loinc.org","code":"11111-1"}]}`
+	put("/fhir/Observation/o-psy2", strings.Replace(obsJSON("o-psy2", "p1", code, psyMeta), `"code":{"text":"x"},`, "", 1))
+	put("/fhir/Observation/o-psy3", strings.Replace(obsJSON("o-psy3", "p1", code, psyMeta), `"code":{"text":"x"},`, "", 1))
+	put("/fhir/Condition/c-psy", `{"resourceType":"Condition","id":"c-psy","subject":{"reference":"Patient/p1"},"code":{"text":"y"}`+psyMeta+`}`)
+	put("/fhir/Encounter/e1", `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"system":"`+actCode+`","code":"IMP"},"subject":{"reference":"Patient/p1"}}`)
+	put("/fhir/Consent/obj", objectionJSON("obj", "PractitionerRole/physio-elsewhere"))
+	put("/fhir/Task/t1", taskJSON("requested", "Patient/p1", "PractitionerRole/gp", "PractitionerRole/nurse"))
+	return e
+}
+
+func obsJSON(id, patient, extra, meta string) string {
+	idPart := ""
+	if id != "" {
+		idPart = `"id":"` + id + `",`
+	}
+	return `{"resourceType":"Observation",` + idPart + `"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/` + patient + `"}` + extra + meta + `}`
+}
+
+func consentJSON(id, patient, rule, actor, extra string) string {
+	idPart := ""
+	if id != "" {
+		idPart = `"id":"` + id + `",`
+	}
+	return `{"resourceType":"Consent",` + idPart + `"status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"` + patient + `"},"policyRule":{"coding":[{"system":"` + actCode + `","code":"` + rule + `"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"` + actor + `"}}]` + extra + `}}`
+}
+
+func objectionJSON(id, actor string) string {
+	return consentJSON(id, "Patient/p1", "OPTOUT", actor, "")
+}
+
+// selfPermitJSON is a permit for actor to receive p1's PSY and HIV data.
+func selfPermitJSON(id, actor string) string {
+	return consentJSON(id, "Patient/p1", "OPTIN", actor, `,"securityLabel":[{"system":"`+actCode+`","code":"PSY"},{"system":"`+actCode+`","code":"HIV"}]`)
+}
+
+func taskJSON(status, patient, requester, owner string) string {
+	return `{"resourceType":"Task","id":"t1","status":"` + status + `","intent":"order","for":{"reference":"` + patient + `"},"requester":{"reference":"` + requester + `"},"owner":{"reference":"` + owner + `"}}`
+}
+
+// subscriptionJSON is a Subscription whose body claims owner.
+func subscriptionJSON(id, owner string) string {
+	idPart := ""
+	if id != "" {
+		idPart = `"id":"` + id + `",`
+	}
+	return `{"resourceType":"Subscription",` + idPart + `"status":"requested","reason":"my tasks","criteria":"Task?owner=PractitionerRole/nurse","channel":{"type":"rest-hook","endpoint":"https://nurse.example/hook"},"meta":{"tag":[{"system":"` + consent.OwnerSystem + `","code":"` + owner + `"}]}}`
+}
+
+func bundleJSON(typ string, entries ...string) string {
+	return `{"resourceType":"Bundle","type":"` + typ + `","entry":[` + strings.Join(entries, ",") + `]}`
+}
+
+func getEntry(url string) string { return `{"request":{"method":"GET","url":"` + url + `"}}` }
+
+func writeEntry(method, url, res string) string {
+	return `{"resource":` + res + `,"request":{"method":"` + method + `","url":"` + url + `"}}`
+}
+
+// readable is a then: the resource still answers 404 to who.
+func stillHidden(who, path string) func(t *testing.T, e *env, r resp) {
+	return func(t *testing.T, e *env, _ resp) {
+		if r := e.do("GET", path, "", "Authorization", who); r.status != 404 {
+			t.Errorf("after the attack, GET %s = %d, want 404", path, r.status)
+		}
+	}
+}
+
+func TestAttackTokens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	e.do("PUT", "/fhir/Patient/p1", `{"resourceType":"Patient","id":"p1"}`)
+	now := time.Now()
+	claims := func(mod func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": auth.DevIssuer, "aud": auth.DevAudience, "sub": "attacker",
+			"exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "scope": "system/*.cruds"}
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	signWith := func(key *ecdsa.PrivateKey, c jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+		tok.Header["kid"] = e.key.KeyID()
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	priv := devPrivateKey(t, e.key)
+	sign := func(mod func(jwt.MapClaims)) string { return "Bearer " + signWith(priv, claims(mod)) }
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(e.key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hsTok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil)).SignedString(pubDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	narrow := strings.Split(signWith(priv, claims(func(c jwt.MapClaims) { c["scope"] = "user/Observation.rs" })), ".")
+	widened := narrow[0] + "." + b64(mustJSON(claims(nil))) + "." + narrow[2]
+	huge := sign(func(c jwt.MapClaims) { c["padding"] = strings.Repeat("x", auth.MaxTokenBytes) })
+	write := func(name, authz string) attack {
+		return attack{name: name, status: 401, keep: []string{"Patient/p1"},
+			req: attackReq{auth: authz, method: "PUT", path: "/fhir/Patient/p1",
+				body: `{"resourceType":"Patient","id":"p1","name":[{"family":"Forged"}]}`}}
+	}
+	runAttacks(t, e, []attack{
+		write("alg none", "Bearer "+b64(`{"alg":"none","typ":"JWT"}`)+"."+b64(mustJSON(claims(nil)))+"."),
+		write("HS256 signed with the public key as secret", "Bearer "+hsTok),
+		write("another key under the server's kid", "Bearer "+signWith(other, claims(nil))),
+		write("expired", sign(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() })),
+		write("not yet valid", sign(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Hour).Unix() })),
+		write("wrong issuer", sign(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })),
+		write("wrong audience", sign(func(c jwt.MapClaims) { c["aud"] = "https://elsewhere.example/fhir" })),
+		write("no exp", sign(func(c jwt.MapClaims) { delete(c, "exp") })),
+		write("scope widened after signing", "Bearer "+widened),
+		write("over the size limit", huge),
+		write("fhirUser on another server", sign(func(c jwt.MapClaims) {
+			c["scope"] = "user/*.cruds"
+			c["fhirUser"] = "https://evil.example/fhir/PractitionerRole/gp"
+		})),
+		write("fhirUser of a Device", sign(func(c jwt.MapClaims) {
+			c["scope"] = "user/*.cruds"
+			c["fhirUser"] = "Device/x"
+		})),
+		write("Basic scheme with a valid token", "Basic "+strings.TrimPrefix(sign(nil), "Bearer ")),
+	})
+}
+
+func TestAttackScopes(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	tok := func(scope, fhirUser string) string { return "Bearer " + e.mint(scope, fhirUser) }
+	obsRO := tok("user/Observation.rs", "PractitionerRole/gp")
+	readOnly := tok("user/*.rs", "PractitionerRole/gp")
+	mixed := tok("user/*.rs system/Organization.r", "PractitionerRole/social")
+	mixedWrite := tok("user/*.cruds system/Organization.cruds", "PractitionerRole/social")
+	p2 := tok("patient/*.rs", "Patient/p2")
+	get := func(who, path string) attackReq { return attackReq{auth: who, method: "GET", path: path} }
+	absent := func(path string) *attackReq { return &attackReq{auth: p2, method: "GET", path: path} }
+	absentAs := func(who, path string) *attackReq { return &attackReq{auth: who, method: "GET", path: path} }
+	batchGet := func(who, id string) attackReq {
+		return attackReq{auth: who, method: "POST", path: "/fhir", body: bundleJSON("batch", getEntry("Observation/"+id))}
+	}
+	runAttacks(t, e, []attack{
+		{name: "user/Observation.rs creates an Observation", status: 403, writes: 0,
+			req: attackReq{auth: obsRO, method: "POST", path: "/fhir/Observation", body: obsJSON("", "p1", "", "")}},
+		{name: "user/Observation.rs updates an Observation", status: 403, keep: []string{"Observation/o-clin"},
+			req: attackReq{auth: obsRO, method: "PUT", path: "/fhir/Observation/o-clin", body: obsJSON("o-clin", "p1", `,"valueString":"forged"`, "")}},
+		{name: "user/*.rs deletes an Observation", status: 403, keep: []string{"Observation/o-clin"},
+			req: attackReq{auth: readOnly, method: "DELETE", path: "/fhir/Observation/o-clin"}},
+		{name: "user/*.rs deletes the objection", status: 403, keep: []string{"Consent/obj"},
+			req: attackReq{auth: readOnly, method: "DELETE", path: "/fhir/Consent/obj"}},
+		{name: "system/Organization.r beside user/*.rs reads PSY", status: 404, decision: true,
+			req: get(mixed, "/fhir/Observation/o-psy"), absent: absentAs(mixed, "/fhir/Observation/no-such")},
+		{name: "system/Organization.r beside user/*.rs reads CLIN", status: 404, decision: true,
+			req: get(mixed, "/fhir/Observation/o-clin"), absent: absentAs(mixed, "/fhir/Observation/no-such")},
+		{name: "system/Organization.r beside user/*.rs searches a patient", status: 200, decision: true,
+			req: get(mixed, "/fhir/Observation?patient=p1"), absent: absentAs(mixed, "/fhir/Observation?patient=nosuch"), swap: [2]string{"p1", "nosuch"}},
+		{name: "system/Organization.r beside user/*.rs reads the type history", status: 200, decision: true,
+			req: get(mixed, "/fhir/Observation/_history"),
+			then: func(t *testing.T, e *env, r resp) {
+				if _, got := ids(t, r.body); len(got) != 0 {
+					t.Errorf("history shows %v", got)
+				}
+			}},
+		{name: "system/Organization.cruds beside user/*.cruds deletes an Observation", status: 403, keep: []string{"Observation/o-func"},
+			req: attackReq{auth: mixedWrite, method: "DELETE", path: "/fhir/Observation/o-func"}},
+		{name: "patient/ scopes with a practitioner fhirUser", status: 403,
+			req: get(tok("patient/*.rs", "PractitionerRole/gp"), "/fhir/Observation/o-clin")},
+		{name: "patient/ scopes with a practitioner fhirUser search", status: 403,
+			req: get(tok("patient/*.rs", "PractitionerRole/social"), "/fhir/Observation?patient=p1")},
+		{name: "patient B reads patient A's Observation", status: 404, decision: true,
+			req: get(p2, "/fhir/Observation/o-clin"), absent: absent("/fhir/Observation/no-such")},
+		{name: "patient B reads patient A", status: 404, decision: true,
+			req: get(p2, "/fhir/Patient/p1"), absent: absent("/fhir/Patient/no-such")},
+		{name: "patient B searches patient A's Observations", status: 200, decision: true,
+			req: get(p2, "/fhir/Observation?patient=p1"), absent: absent("/fhir/Observation?patient=nosuch"), swap: [2]string{"p1", "nosuch"}},
+		{name: "patient B includes patient A", status: 200, decision: true,
+			req:    get(p2, "/fhir/Observation?_id=o-other,o-clin&_include=Observation:subject"),
+			absent: absent("/fhir/Observation?_id=o-other,nosuch&_include=Observation:subject"), swap: [2]string{"o-clin", "nosuch"}},
+		{name: "patient B revincludes patient A's Observations", status: 200, decision: true,
+			req:    get(p2, "/fhir/Patient?_id=p1&_revinclude=Observation:subject"),
+			absent: absent("/fhir/Patient?_id=nosuch&_revinclude=Observation:subject"), swap: [2]string{"p1", "nosuch"}},
+		{name: "patient B reads the history of patient A's Observation", status: 404, decision: true,
+			req: get(p2, "/fhir/Observation/o-clin/_history"), absent: absent("/fhir/Observation/no-such/_history")},
+		{name: "patient B vreads patient A's Observation", status: 404, decision: true,
+			req: get(p2, "/fhir/Observation/o-clin/_history/1"), absent: absent("/fhir/Observation/no-such/_history/1")},
+		{name: "patient B reads the type history", status: 200, decision: true,
+			req: get(p2, "/fhir/Observation/_history"),
+			then: func(t *testing.T, e *env, r resp) {
+				if _, got := ids(t, r.body); strings.Join(got, " ") != "Observation/o-other" {
+					t.Errorf("patient B's history shows %v, want only her Observation", got)
+				}
+			}},
+		{name: "patient B batch-reads patient A's Observation", status: 200, decision: true,
+			req: batchGet(p2, "o-clin"), absent: ptr(batchGet(p2, "no-such"))},
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
