@@ -423,3 +423,123 @@ func TestAttackScopes(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestAttackWrites(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	gp, nurse, midwife := e.as("PractitionerRole/gp"), e.as("PractitionerRole/nurse"), e.as("PractitionerRole/midwife")
+	social, physio := e.as("PractitionerRole/social"), e.as("PractitionerRole/physio-elsewhere")
+	w := func(who, method, path, body string, headers ...string) attackReq {
+		return attackReq{auth: who, method: method, path: path, body: body, headers: headers}
+	}
+	task := func(status, patient, requester, owner string) string {
+		return taskJSON(status, patient, requester, owner)
+	}
+	newObs := obsJSON("", "p1", `,"valueString":"new"`, "")
+	// A conditional create whose condition only hidden data matches
+	// creates, and its answer shows nothing of what it matched.
+	created := func(hidden ...string) func(t *testing.T, e *env, r resp) {
+		return func(t *testing.T, e *env, r resp) {
+			for _, h := range append(hidden, "PSY", "HIV") {
+				if bytes.Contains(r.body, []byte(h)) || strings.Contains(r.header.Get("Location"), h) {
+					t.Errorf("the answer shows %s: %v %s", h, r.header, r.body)
+				}
+			}
+		}
+	}
+	conditional := func(name, cond string, hidden ...string) attack {
+		return attack{name: "conditional create matching hidden data: " + name, status: 201, decision: true, writes: 1,
+			keep: []string{"Observation/o-psy", "Observation/o-psy2", "Observation/o-psy3", "Observation/o-hiv", "Observation/o-other"},
+			req:  w(nurse, "POST", "/fhir/Observation", newObs, "If-None-Exist", cond, "Prefer", "return=representation"),
+			then: created(hidden...)}
+	}
+	permit := selfPermitJSON("", "PractitionerRole/social")
+	mixedTx := bundleJSON("transaction",
+		writeEntry("POST", "Observation", newObs),
+		writeEntry("PUT", "Patient/p1", `{"resourceType":"Patient","id":"p1","generalPractitioner":[{"reference":"PractitionerRole/nurse"}]}`))
+	hiddenTx := func(id string) string {
+		return bundleJSON("transaction", writeEntry("POST", "Observation", newObs), getEntry("Observation/"+id))
+	}
+	grantTx := func(typ, id string) string {
+		return bundleJSON(typ, writeEntry("POST", "Consent", permit), getEntry("Observation/"+id))
+	}
+	runAttacks(t, e, []attack{
+		{name: "social worker writes herself a permit", status: 403, decision: true,
+			req:  w(social, "POST", "/fhir/Consent", permit),
+			then: stillHidden(social, "/fhir/Observation/o-psy")},
+		{name: "social worker puts herself a permit under a new id", status: 403, decision: true, keep: []string{"Consent/sw-permit"},
+			req:  w(social, "PUT", "/fhir/Consent/sw-permit", selfPermitJSON("sw-permit", "PractitionerRole/social")),
+			then: stillHidden(social, "/fhir/Observation/o-hiv")},
+		{name: "social worker rewrites the objection into her permit", status: 403, decision: true, keep: []string{"Consent/obj"},
+			req: w(social, "PUT", "/fhir/Consent/obj", selfPermitJSON("obj", "PractitionerRole/social"))},
+		{name: "GP deletes the patient's objection", status: 403, decision: true, keep: []string{"Consent/obj"},
+			req: w(gp, "DELETE", "/fhir/Consent/obj", "")},
+		{name: "GP rewrites the patient's objection", status: 403, decision: true, keep: []string{"Consent/obj"},
+			req: w(gp, "PUT", "/fhir/Consent/obj", strings.Replace(objectionJSON("obj", "PractitionerRole/physio-elsewhere"), "OPTOUT", "OPTIN", 1))},
+		{name: "physiotherapist outside the care team joins it", status: 403, decision: true, keep: []string{"CareTeam/ct1"},
+			req: w(physio, "PUT", "/fhir/CareTeam/ct1", `{"resourceType":"CareTeam","id":"ct1","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"member":{"reference":"PractitionerRole/nurse"}},{"member":{"reference":"PractitionerRole/physio-elsewhere"}}]}`)},
+		{name: "physiotherapist creates a CareTeam with herself", status: 403, decision: true,
+			req: w(physio, "POST", "/fhir/CareTeam", `{"resourceType":"CareTeam","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"member":{"reference":"PractitionerRole/physio-elsewhere"}}]}`)},
+		{name: "physiotherapist names herself the patient's GP", status: 403, decision: true, keep: []string{"Patient/p1"},
+			req: w(physio, "PUT", "/fhir/Patient/p1", `{"resourceType":"Patient","id":"p1","generalPractitioner":[{"reference":"PractitionerRole/physio-elsewhere"}]}`)},
+		{name: "nurse updates a PSY Observation", status: 404, decision: true, keep: []string{"Observation/o-psy"},
+			req:    w(nurse, "PUT", "/fhir/Observation/o-psy", obsJSON("o-psy", "p1", `,"valueString":"forged"`, "")),
+			absent: ptr(w(nurse, "PUT", "/fhir/Observation/no-such", obsJSON("no-such", "p1", `,"valueString":"forged"`, "")))},
+		{name: "nurse updates an HIV Observation to drop its label", status: 404, decision: true, keep: []string{"Observation/o-hiv"},
+			req:    w(nurse, "PUT", "/fhir/Observation/o-hiv", obsJSON("o-hiv", "p1", "", "")),
+			absent: ptr(w(nurse, "PUT", "/fhir/Observation/no-such", obsJSON("no-such", "p1", "", "")))},
+		{name: "nurse deletes a PSY Observation", status: 403, decision: true, keep: []string{"Observation/o-psy"},
+			req: w(nurse, "DELETE", "/fhir/Observation/o-psy", ""), absent: ptr(w(nurse, "DELETE", "/fhir/Observation/no-such", ""))},
+		{name: "nurse updates a PSY Condition", status: 403, decision: true, keep: []string{"Condition/c-psy"},
+			req:    w(nurse, "PUT", "/fhir/Condition/c-psy", `{"resourceType":"Condition","id":"c-psy","subject":{"reference":"Patient/p1"}}`),
+			absent: ptr(w(nurse, "PUT", "/fhir/Condition/no-such", `{"resourceType":"Condition","id":"no-such","subject":{"reference":"Patient/p1"}}`))},
+		{name: "nurse deletes a PSY Condition", status: 403, decision: true, keep: []string{"Condition/c-psy"},
+			req: w(nurse, "DELETE", "/fhir/Condition/c-psy", ""), absent: ptr(w(nurse, "DELETE", "/fhir/Condition/no-such", ""))},
+		{name: "physiotherapist updates an Observation she cannot read", status: 404, decision: true, keep: []string{"Observation/o-clin"},
+			req:    w(physio, "PUT", "/fhir/Observation/o-clin", obsJSON("o-clin", "p1", `,"valueString":"forged"`, "")),
+			absent: ptr(w(physio, "PUT", "/fhir/Observation/no-such", obsJSON("no-such", "p1", `,"valueString":"forged"`, "")))},
+		{name: "midwife cancels another's Task", status: 403, decision: true, keep: []string{"Task/t1"},
+			req: w(midwife, "PUT", "/fhir/Task/t1", task("cancelled", "Patient/p1", "PractitionerRole/gp", "PractitionerRole/nurse"))},
+		{name: "midwife re-assigns another's Task to herself", status: 403, decision: true, keep: []string{"Task/t1"},
+			req: w(midwife, "PUT", "/fhir/Task/t1", task("requested", "Patient/p1", "PractitionerRole/gp", "PractitionerRole/midwife"))},
+		{name: "owner changes what the Task is for", status: 403, decision: true, keep: []string{"Task/t1"},
+			req: w(nurse, "PUT", "/fhir/Task/t1", task("accepted", "Patient/p2", "PractitionerRole/gp", "PractitionerRole/nurse"))},
+		{name: "owner changes the Task's requester", status: 403, decision: true, keep: []string{"Task/t1"},
+			req: w(nurse, "PUT", "/fhir/Task/t1", task("accepted", "Patient/p1", "PractitionerRole/midwife", "PractitionerRole/nurse"))},
+		{name: "requester accepts in the owner's place", status: 403, decision: true, keep: []string{"Task/t1"},
+			req: w(gp, "PUT", "/fhir/Task/t1", task("accepted", "Patient/p1", "PractitionerRole/gp", "PractitionerRole/nurse"))},
+		{name: "owner skips the state machine", status: 422, decision: true, keep: []string{"Task/t1"},
+			req: w(nurse, "PUT", "/fhir/Task/t1", task("in-progress", "Patient/p1", "PractitionerRole/gp", "PractitionerRole/nurse"))},
+		{name: "GP deletes the Task she requested", status: 403, decision: true, keep: []string{"Task/t1"},
+			req: w(gp, "DELETE", "/fhir/Task/t1", "")},
+		{name: "GP deletes the Patient", status: 403, decision: true, keep: []string{"Patient/p1"},
+			req: w(gp, "DELETE", "/fhir/Patient/p1", "")},
+		{name: "GP deletes the Encounter", status: 403, decision: true, keep: []string{"Encounter/e1"},
+			req: w(gp, "DELETE", "/fhir/Encounter/e1", "")},
+		conditional("_security=PSY", "_security="+actCode+"|PSY", "o-psy"),
+		conditional("_security=HIV", "_security="+actCode+"|HIV", "o-hiv"),
+		conditional("_id", "_id=o-psy", "o-psy"),
+		conditional("_id of another patient's", "_id=o-other", "o-other"),
+		conditional("identifier", "identifier=urn:x-test:psy|psy-2", "o-psy2", "psy-2"),
+		conditional("code, two hidden matches", "code=http://loinc.org|11111-1", "o-psy2", "o-psy3", "11111-1"),
+		{name: "batch ifNoneExist matching hidden data", status: 200, decision: true, writes: 1, keep: []string{"Observation/o-psy"},
+			req: w(nurse, "POST", "/fhir", `{"resourceType":"Bundle","type":"batch","entry":[{"resource":`+newObs+`,"request":{"method":"POST","url":"Observation","ifNoneExist":"_id=o-psy"}}]}`, "Prefer", "return=representation"),
+			then: func(t *testing.T, e *env, r resp) {
+				created("o-psy")(t, e, r)
+				if !bytes.Contains(r.body, []byte(`"201 Created"`)) {
+					t.Errorf("the entry did not create: %s", r.body)
+				}
+			}},
+		{name: "transaction mixing an allowed entry and a forbidden one", status: 403, decision: true, keep: []string{"Patient/p1"},
+			req: w(nurse, "POST", "/fhir", mixedTx)},
+		{name: "transaction reading a hidden resource", status: 404, decision: true,
+			req: w(nurse, "POST", "/fhir", hiddenTx("o-psy")), absent: ptr(w(nurse, "POST", "/fhir", hiddenTx("no-such")))},
+		{name: "transaction granting a permit and reading under it", status: 403, decision: true,
+			req:  w(social, "POST", "/fhir", grantTx("transaction", "o-psy")),
+			then: stillHidden(social, "/fhir/Observation/o-psy")},
+		{name: "batch granting a permit and reading under it", status: 200, decision: true,
+			req:    w(social, "POST", "/fhir", grantTx("batch", "o-psy")),
+			absent: ptr(w(social, "POST", "/fhir", grantTx("batch", "no-such"))),
+			then:   stillHidden(social, "/fhir/Observation/o-psy")},
+	})
+}
