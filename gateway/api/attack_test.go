@@ -543,3 +543,118 @@ func TestAttackWrites(t *testing.T) {
 			then:   stillHidden(social, "/fhir/Observation/o-psy")},
 	})
 }
+
+func TestAttackOracles(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	nurse, social := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/social")
+	gpSubject := func(scope, fhirUser string) string {
+		tok, err := e.key.Mint(auth.MintOptions{Scope: scope, FHIRUser: fhirUser, Subject: "PractitionerRole/gp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + tok
+	}
+	gp := gpSubject("user/*.cruds", "PractitionerRole/gp")
+	get := func(who, path string) attackReq { return attackReq{auth: who, method: "GET", path: path} }
+	// oracle is a read by the nurse of a hidden resource and of an absent one.
+	oracle := func(name, hidden, absent string) attack {
+		return attack{name: name, status: 404, decision: true, req: get(nurse, hidden), absent: ptr(get(nurse, absent))}
+	}
+	// afterHidden compares the nurse's answer with her answer from before
+	// more hidden data was written: a PSY and an HIV Observation of p1, an
+	// Observation of p2.
+	hidden := 0
+	afterHidden := func(name, path string) attack {
+		return attack{name: name, status: 200, decision: true, req: get(nurse, path),
+			before: func(t *testing.T, e *env) resp {
+				r := e.send(get(nurse, path))
+				hidden++
+				for i, x := range []string{obsJSON("", "p1", "", psyMeta), obsJSON("", "p1", "", hivMeta), obsJSON("", "p2", "", "")} {
+					id := fmt.Sprintf("hidden-%d-%d", hidden, i)
+					if r := e.do("PUT", "/fhir/Observation/"+id, strings.Replace(x, `"resourceType":"Observation",`, `"resourceType":"Observation","id":"`+id+`",`, 1)); r.status != 201 {
+						t.Fatalf("hidden write: %d %s", r.status, r.body)
+					}
+				}
+				return r
+			}}
+	}
+	batchGet := func(id string) attackReq {
+		return attackReq{auth: nurse, method: "POST", path: "/fhir", body: bundleJSON("batch", getEntry("Observation/"+id))}
+	}
+	put := func(id string, headers ...string) attackReq {
+		return attackReq{auth: nurse, method: "PUT", path: "/fhir/Observation/" + id, body: obsJSON(id, "p1", `,"valueString":"forged"`, ""), headers: headers}
+	}
+	p2 := "Bearer " + e.mint("patient/*.rs patient/Consent.cud", "Patient/p2")
+	formSearch := func(id string) attackReq {
+		return attackReq{auth: nurse, method: "POST", path: "/fhir/Observation/_search", body: "_id=" + id,
+			headers: []string{"Content-Type", "application/x-www-form-urlencoded"}}
+	}
+	// The GP's next link, followed by others: the same subject as another
+	// fhirUser, the GP with other scopes.
+	var page struct {
+		Link []struct{ Relation, URL string }
+	}
+	if err := json.Unmarshal(e.do("GET", "/fhir/Observation?patient=p1&_count=1", "", "Authorization", gp).body, &page); err != nil {
+		t.Fatal(err)
+	}
+	next := ""
+	for _, l := range page.Link {
+		if l.Relation == "next" {
+			next = l.URL
+		}
+	}
+	if next == "" {
+		t.Fatal("the GP's search has no next link")
+	}
+	expired := pageID.ReplaceAllString(next, "_page=00000000000000000000000000000000")
+	keep := []string{"Observation/o-psy"}
+	runAttacks(t, e, []attack{
+		oracle("read PSY", "/fhir/Observation/o-psy", "/fhir/Observation/no-such"),
+		oracle("read HIV", "/fhir/Observation/o-hiv", "/fhir/Observation/no-such"),
+		oracle("read another patient's", "/fhir/Observation/o-other", "/fhir/Observation/no-such"),
+		oracle("read a deleted hidden resource: 404, not 410", "/fhir/Observation/o-psy-gone", "/fhir/Observation/no-such"),
+		oracle("vread version 1", "/fhir/Observation/o-psy/_history/1", "/fhir/Observation/no-such/_history/1"),
+		oracle("vread a version beyond the last", "/fhir/Observation/o-psy/_history/2", "/fhir/Observation/no-such/_history/2"),
+		oracle("vread version 0", "/fhir/Observation/o-psy/_history/0", "/fhir/Observation/no-such/_history/0"),
+		oracle("vread a middle version", "/fhir/Observation/o-multi/_history/2", "/fhir/Observation/no-such/_history/2"),
+		oracle("vread the last version", "/fhir/Observation/o-multi/_history/3", "/fhir/Observation/no-such/_history/3"),
+		oracle("vread a hidden deletion: 404, not 410", "/fhir/Observation/o-psy-gone/_history/2", "/fhir/Observation/no-such/_history/2"),
+		oracle("vread a deleted hidden resource's content", "/fhir/Observation/o-psy-gone/_history/1", "/fhir/Observation/no-such/_history/1"),
+		oracle("instance history", "/fhir/Observation/o-multi/_history", "/fhir/Observation/no-such/_history"),
+		oracle("instance history of a deleted hidden resource", "/fhir/Observation/o-psy-gone/_history", "/fhir/Observation/no-such/_history"),
+		oracle("read a hidden Condition", "/fhir/Condition/c-psy", "/fhir/Condition/no-such"),
+		afterHidden("type history entries", "/fhir/Observation/_history?_count=100"),
+		afterHidden("system history entries", "/fhir/_history?_count=100"),
+		afterHidden("search total and links", "/fhir/Observation?patient=p1&_count=1"),
+		afterHidden("search _summary=count", "/fhir/Observation?patient=p1&_summary=count"),
+		afterHidden("search _revinclude", "/fhir/Patient?_id=p1&_revinclude=Observation:subject"),
+		afterHidden("search by label", "/fhir/Observation?_security="+actCode+"|PSY,"+actCode+"|HIV"),
+		{name: "search by _id", status: 200, decision: true, req: get(nurse, "/fhir/Observation?_id=o-psy,o-clin"),
+			absent: ptr(get(nurse, "/fhir/Observation?_id=nosuch,o-clin")), swap: [2]string{"o-psy", "nosuch"}},
+		{name: "search by identifier", status: 200, decision: true, req: get(nurse, "/fhir/Observation?identifier=urn:x-test:psy|psy-2"),
+			absent: ptr(get(nurse, "/fhir/Observation?identifier=urn:x-test:psy|nosuch")), swap: [2]string{"psy-2", "nosuch"}},
+		{name: "search by _id with POST _search", status: 200, decision: true, req: formSearch("o-psy"),
+			absent: ptr(formSearch("nosuch")), swap: [2]string{"o-psy", "nosuch"}},
+		{name: "search _include of another patient", status: 200, decision: true,
+			req:    get(nurse, "/fhir/Observation?_id=o-clin,o-other&_include=Observation:subject"),
+			absent: ptr(get(nurse, "/fhir/Observation?_id=o-clin,nosuch&_include=Observation:subject")), swap: [2]string{"o-other", "nosuch"}},
+		{name: "batch GET", status: 200, decision: true, req: batchGet("o-psy"), absent: ptr(batchGet("no-such"))},
+		{name: "batch GET of a deleted hidden resource", status: 200, decision: true, req: batchGet("o-psy-gone"), absent: ptr(batchGet("no-such"))},
+		{name: "PUT on a hidden id: neither 200 nor 201", status: 404, decision: true, keep: keep, req: put("o-psy"), absent: ptr(put("no-such"))},
+		{name: "If-Match on a hidden resource: 404, not 412", status: 404, decision: true, keep: keep,
+			req: put("o-psy", "If-Match", `W/"9"`), absent: ptr(put("no-such", "If-Match", `W/"9"`))},
+		{name: "If-Match with the hidden resource's version", status: 404, decision: true, keep: keep,
+			req: put("o-psy", "If-Match", `W/"1"`), absent: ptr(put("no-such", "If-Match", `W/"1"`))},
+		{name: "DELETE another patient's Consent: no ETag", status: 404, decision: true, keep: []string{"Consent/obj"},
+			req:    attackReq{auth: p2, method: "DELETE", path: "/fhir/Consent/obj"},
+			absent: &attackReq{auth: p2, method: "DELETE", path: "/fhir/Consent/no-such"}},
+		{name: "next link followed by another fhirUser of the same subject", status: 410, decision: true,
+			req:    get(gpSubject("user/*.cruds", "PractitionerRole/social"), next),
+			absent: ptr(get(gpSubject("user/*.cruds", "PractitionerRole/social"), expired))},
+		{name: "next link followed with other scopes", status: 410, decision: true,
+			req: get(gpSubject("user/Observation.rs", "PractitionerRole/gp"), next), absent: ptr(get(gp, expired))},
+		{name: "next link followed by another caller", status: 410, decision: true,
+			req: get(social, next), absent: ptr(get(social, expired))},
+	})
+}
