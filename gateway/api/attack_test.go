@@ -658,3 +658,115 @@ func TestAttackOracles(t *testing.T) {
 			req: get(social, next), absent: ptr(get(social, expired))},
 	})
 }
+
+func TestAttackConsentOffice(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	e.do("PUT", "/fhir/RelatedPerson/rp-neighbour", `{"resourceType":"RelatedPerson","id":"rp-neighbour","active":true,"patient":{"reference":"Patient/p1"},"relationship":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-RoleCode","code":"NBOR"}]}]}`)
+	ask := `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}},{"name":"actor","valueReference":{"reference":"PractitionerRole/social"}},{"name":"resourceType","valueCode":"Observation"},{"name":"securityLabel","valueCoding":{"system":"` + actCode + `","code":"PSY"}},{"name":"explain","valueBoolean":true}]}`
+	tok := func(scope, fhirUser string) string { return "Bearer " + e.mint(scope, fhirUser) }
+	p2 := tok("patient/*.rs patient/AuditEvent.rs patient/Consent.cruds", "Patient/p2")
+	evaluate := func(who string) attackReq {
+		return attackReq{auth: who, method: "POST", path: "/fhir/Consent/$evaluate", body: ask}
+	}
+	decisions := func(who, query string) attackReq {
+		return attackReq{auth: who, method: "GET", path: "/admin/decisions" + query}
+	}
+	runAttacks(t, e, []attack{
+		{name: "$evaluate by a GP", status: 403, req: evaluate(e.as("PractitionerRole/gp"))},
+		{name: "$evaluate by a social worker about her own access", status: 403, req: evaluate(e.as("PractitionerRole/social"))},
+		{name: "$evaluate by a patient about another patient", status: 403, req: evaluate(p2)},
+		{name: "$evaluate by a neighbour of the patient", status: 403, req: evaluate(tok("patient/*.rs patient/Consent.rs", "RelatedPerson/rp-neighbour"))},
+		{name: "decision log with a professional's user scope", status: 403, req: decisions(e.as("PractitionerRole/gp"), "")},
+		{name: "decision log with a professional's user/AuditEvent.rs", status: 403, req: decisions(tok("user/AuditEvent.rs", "PractitionerRole/nurse"), "?patient=Patient/p1")},
+		{name: "decision log of another patient", status: 403, req: decisions(p2, "?patient=Patient/p1")},
+		{name: "decision log by a neighbour of the patient", status: 403, req: decisions(tok("patient/*.rs patient/AuditEvent.rs", "RelatedPerson/rp-neighbour"), "?patient=Patient/p1")},
+	})
+}
+
+func TestAttackSubscriptions(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	nurse, gp := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/gp")
+	r := e.do("POST", "/fhir/Subscription", subscriptionJSON("", "PractitionerRole/gp"), "Authorization", nurse)
+	if r.status != 201 {
+		t.Fatalf("the nurse subscribes: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	sub := "Subscription/" + id
+	get := func(path string) attackReq { return attackReq{auth: gp, method: "GET", path: path} }
+	update := func(id, owner string) attackReq {
+		return attackReq{auth: gp, method: "PUT", path: "/fhir/Subscription/" + id,
+			body: strings.Replace(subscriptionJSON(id, owner), "https://nurse.example/hook", "https://gp.example/stolen", 1)}
+	}
+	ownerOf := func(t *testing.T, e *env, id string) string {
+		rec, err := e.store.Read("Subscription", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`"code":"([^"]*)","system":"` + regexp.QuoteMeta(consent.OwnerSystem) + `"`).FindSubmatch(rec.JSON)
+		if m == nil {
+			t.Fatalf("no owner tag: %s", rec.JSON)
+		}
+		return string(m[1])
+	}
+	runAttacks(t, e, []attack{
+		{name: "read another's Subscription", status: 404, decision: true,
+			req: get("/fhir/" + sub), absent: ptr(get("/fhir/Subscription/no-such"))},
+		{name: "vread another's Subscription", status: 404, decision: true,
+			req: get("/fhir/" + sub + "/_history/1"), absent: ptr(get("/fhir/Subscription/no-such/_history/1"))},
+		{name: "read another's Subscription's history", status: 404, decision: true,
+			req: get("/fhir/" + sub + "/_history"), absent: ptr(get("/fhir/Subscription/no-such/_history"))},
+		{name: "search Subscriptions by url", status: 200, decision: true,
+			req: get("/fhir/Subscription?url=https://nurse.example/hook"), absent: ptr(get("/fhir/Subscription?url=https://nobody.example/hook")),
+			swap: [2]string{"nurse", "nobody"}},
+		{name: "search Subscriptions by criteria", status: 200, decision: true,
+			req: get("/fhir/Subscription?criteria=Task"), absent: ptr(get("/fhir/Subscription?criteria=Zzzz")), swap: [2]string{"Task", "Zzzz"}},
+		{name: "search Subscriptions by owner tag", status: 200, decision: true,
+			req:    get("/fhir/Subscription?_tag=" + consent.OwnerSystem + "|PractitionerRole/nurse"),
+			absent: ptr(get("/fhir/Subscription?_tag=" + consent.OwnerSystem + "|PractitionerRole/nobody")), swap: [2]string{"nurse", "nobody"}},
+		{name: "update another's Subscription", status: 404, decision: true, keep: []string{sub},
+			req: update(id, "PractitionerRole/gp"), absent: ptr(update("no-such", "PractitionerRole/gp"))},
+		{name: "update another's Subscription claiming to be its owner", status: 404, decision: true, keep: []string{sub},
+			req: update(id, "PractitionerRole/nurse"), absent: ptr(update("no-such", "PractitionerRole/nurse"))},
+		{name: "delete another's Subscription", status: 404, decision: true, keep: []string{sub},
+			req: attackReq{auth: gp, method: "DELETE", path: "/fhir/" + sub}, absent: &attackReq{auth: gp, method: "DELETE", path: "/fhir/Subscription/no-such"}},
+		{name: "create a Subscription under another's name", status: 201, decision: true, writes: 1, keep: []string{sub},
+			req: attackReq{auth: gp, method: "POST", path: "/fhir/Subscription", body: subscriptionJSON("", "PractitionerRole/nurse")},
+			then: func(t *testing.T, e *env, r resp) {
+				id := r.json(t)["id"].(string)
+				if o := ownerOf(t, e, id); o != "PractitionerRole/gp" {
+					t.Errorf("the Subscription's stored owner is %q, want the GP", o)
+				}
+				stillHidden(nurse, "/fhir/Subscription/"+id)(t, e, r)
+			}},
+	})
+	if o := ownerOf(t, e, id); o != "PractitionerRole/nurse" {
+		t.Errorf("the nurse's Subscription is owned by %q", o)
+	}
+}
+
+// TestAttackBreakGlass runs in an env of its own: an emergency access
+// opens a grant that later reads would use.
+func TestAttackBreakGlass(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	gp, social := e.as("PractitionerRole/gp"), e.as("PractitionerRole/social")
+	glass := func(who, purpose, reason, path string) attackReq {
+		return attackReq{auth: who, method: "GET", path: path, headers: []string{"X-Purpose-Of-Use", purpose, "X-Break-Glass-Reason", reason}}
+	}
+	runAttacks(t, e, []attack{
+		{name: "ETREAT without a reason", status: 400, req: glass(gp, "ETREAT", "", "/fhir/Observation/o-psy")},
+		{name: "BTG without a reason", status: 400, req: glass(gp, "BTG", "", "/fhir/Observation?patient=p1")},
+		{name: "BTG with a blank reason", status: 400, req: glass(gp, "BTG", "   ", "/fhir/Observation/o-psy")},
+		{name: "social worker breaks the glass on PSY", status: 404, decision: true,
+			req: glass(social, "ETREAT", "urgent", "/fhir/Observation/o-psy"), absent: ptr(glass(social, "ETREAT", "urgent", "/fhir/Observation/no-such")),
+			then: stillHidden(social, "/fhir/Observation/o-psy")},
+		{name: "social worker breaks the glass on CLIN", status: 404, decision: true,
+			req: glass(social, "BTG", "urgent", "/fhir/Observation/o-clin"), absent: ptr(glass(social, "BTG", "urgent", "/fhir/Observation/no-such")),
+			then: stillHidden(social, "/fhir/Observation/o-clin")},
+		{name: "social worker breaks the glass on a search", status: 200, decision: true,
+			req: glass(social, "BTG", "urgent", "/fhir/Observation?patient=p1"), absent: ptr(glass(social, "BTG", "urgent", "/fhir/Observation?patient=nosuch")),
+			swap: [2]string{"p1", "nosuch"}},
+	})
+}
