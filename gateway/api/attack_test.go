@@ -681,6 +681,12 @@ func TestAttackConsentOffice(t *testing.T) {
 		{name: "decision log with a professional's user/AuditEvent.rs", status: 403, req: decisions(tok("user/AuditEvent.rs", "PractitionerRole/nurse"), "?patient=Patient/p1")},
 		{name: "decision log of another patient", status: 403, req: decisions(p2, "?patient=Patient/p1")},
 		{name: "decision log by a neighbour of the patient", status: 403, req: decisions(tok("patient/*.rs patient/AuditEvent.rs", "RelatedPerson/rp-neighbour"), "?patient=Patient/p1")},
+		// Her own permit is hers to give, but it opens her data only: a
+		// provision naming another patient's resource opens nothing.
+		{name: "a patient's permit naming another patient's resource", status: 201, decision: true, writes: 1, keep: []string{"Observation/o-other"},
+			req: attackReq{auth: tok("patient/*.rs patient/Consent.cud", "Patient/p1"), method: "POST", path: "/fhir/Consent",
+				body: consentJSON("", "Patient/p1", "OPTIN", "PractitionerRole/social", `,"data":[{"meaning":"instance","reference":{"reference":"Observation/o-other"}}]`)},
+			then: stillHidden(e.as("PractitionerRole/social"), "/fhir/Observation/o-other")},
 	})
 }
 
