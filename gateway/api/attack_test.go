@@ -275,7 +275,7 @@ func writeEntry(method, url, res string) string {
 	return `{"resource":` + res + `,"request":{"method":"` + method + `","url":"` + url + `"}}`
 }
 
-// readable is a then: the resource still answers 404 to who.
+// stillHidden is a then: after the attack, path still answers 404 to who.
 func stillHidden(who, path string) func(t *testing.T, e *env, r resp) {
 	return func(t *testing.T, e *env, _ resp) {
 		if r := e.do("GET", path, "", "Authorization", who); r.status != 404 {
