@@ -464,6 +464,14 @@ func TestAttackWrites(t *testing.T) {
 		return bundleJSON(typ, writeEntry("POST", "Consent", permit), getEntry("Observation/"+id))
 	}
 	runAttacks(t, e, []attack{
+		{name: "duplicate meta drops the PSY label", status: 400,
+			req: w(nurse, "POST", "/fhir/Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"PSY"}]},"meta":{}}`)},
+		{name: "duplicate subject writes about another patient", status: 400,
+			req: w(nurse, "POST", "/fhir/Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"subject":{"reference":"Patient/p2"}}`)},
+		{name: "duplicate Task status skips the state machine", status: 400, keep: []string{"Task/t1"},
+			req: w(nurse, "PUT", "/fhir/Task/t1", `{"resourceType":"Task","id":"t1","status":"accepted","status":"completed","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/nurse"}}`)},
+		{name: "lone surrogate stored as U+FFFD", status: 400,
+			req: w(nurse, "POST", "/fhir/Observation", `{"resourceType":"Observation","status":"final","code":{"text":"\ud800"},"subject":{"reference":"Patient/p1"}}`)},
 		{name: "social worker writes herself a permit", status: 403, decision: true,
 			req:  w(social, "POST", "/fhir/Consent", permit),
 			then: stillHidden(social, "/fhir/Observation/o-psy")},

@@ -95,7 +95,7 @@ func (a *API) allowRecord(f *consent.Filter, rec *store.Record) (bool, error) {
 	if rec.JSON == nil {
 		return f.AllowFacts(rec.Type, consent.Indexed{}), nil
 	}
-	m, err := a.codec.Decode(rec.JSON)
+	m, err := a.codec.DecodeStored(rec.JSON)
 	if err != nil {
 		return false, outcome.Wrap(outcome.Internal, "stored resource unreadable", err)
 	}

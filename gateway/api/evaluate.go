@@ -195,7 +195,7 @@ func (a *API) resourceFacts(req *consent.Request, ref string) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.codec.Decode(rec.JSON)
+	m, err := a.codec.DecodeStored(rec.JSON)
 	if err != nil {
 		return outcome.Wrap(outcome.Internal, "stored resource unreadable", err)
 	}

@@ -164,7 +164,7 @@ func (a *API) resolveCaller(ctx context.Context, p *auth.Principal) (*access.Cal
 			}
 			return nil, err
 		}
-		m, err := a.codec.Decode(rec.JSON)
+		m, err := a.codec.DecodeStored(rec.JSON)
 		if err != nil {
 			return nil, outcome.Wrap(outcome.Internal, "stored resource unreadable", err)
 		}

@@ -156,7 +156,7 @@ func (a *API) current(ctx context.Context, f *consent.Filter, typ, id string, sy
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err := a.codec.Decode(rec.JSON)
+	m, err := a.codec.DecodeStored(rec.JSON)
 	if err != nil {
 		return nil, 0, outcome.Wrap(outcome.Internal, "stored resource unreadable", err)
 	}

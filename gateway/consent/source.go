@@ -291,7 +291,7 @@ func (s *StoreSource) consents(r *store.Snapshot, patient string) ([]*cpb.Consen
 		if err != nil {
 			return nil, "", fmt.Errorf("read Consent/%s: %w", h.ID, err)
 		}
-		m, err := s.codec.Decode(rec.JSON)
+		m, err := s.codec.DecodeStored(rec.JSON)
 		if err != nil {
 			return nil, "", fmt.Errorf("parse Consent/%s: %w", h.ID, err)
 		}
