@@ -303,7 +303,7 @@ func TestErrors(t *testing.T) {
 		{"unknown type", "GET", "/fhir/Spaceship/1", "", nil, 404, "unknown resource type"},
 		{"missing", "GET", "/fhir/Patient/nope", "", nil, 404, "not found"},
 		{"bad id", "GET", "/fhir/Patient/a_b", "", nil, 400, "invalid resource id"},
-		{"method", "PATCH", "/fhir/Patient/1", "", nil, 405, "method not allowed"},
+		{"method", "OPTIONS", "/fhir/Patient/1", "", nil, 405, "method not allowed"},
 		{"invalid JSON", "POST", "/fhir/Patient", `{"resourceType":`, nil, 400, "invalid JSON"},
 		{"invalid element", "POST", "/fhir/Patient", `{"resourceType":"Patient","birthDate":"1990-13-45"}`, nil, 400, "Patient.birthDate"},
 		{"wrong type", "POST", "/fhir/Patient", `{"resourceType":"Observation","status":"final","code":{"text":"x"}}`, nil, 400, "resource type does not match"},

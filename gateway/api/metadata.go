@@ -42,7 +42,7 @@ func capabilityStatement(c *codec.Codec, now time.Time) ([]byte, error) {
 
 func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string) {
 	fmt.Fprintf(b, `{"type":%s,"interaction":[`, q(typ))
-	for i, in := range []string{"read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"} {
+	for i, in := range []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"} {
 		if i > 0 {
 			b.WriteByte(',')
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/relais-health/relais/fhir/jsonpatch"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
@@ -216,4 +217,66 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return a.writeOne(w, r, store.TxEntry{Method: "DELETE", Type: typ, ID: id, IfMatch: ifMatch})
+}
+
+// patch: PATCH /fhir/{type}/{id} with a JSON Patch document (RFC 6902,
+// application/json-patch+json; FHIR R4 http.html#patch). The patch is
+// applied to the current version the caller may see (a resource it may
+// not see is a 404, as an absent one), the result is parsed and checked as
+// a resource, and stored through the write pipeline as an update of that
+// very version: If-Match when the caller gives it, else the version
+// patched, and the patch is applied again to a newer one if another write
+// came first.
+func (a *API) patch(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := pathTypeID(r)
+	if err != nil {
+		return err
+	}
+	if err := allow(r, typ, auth.Update); err != nil {
+		return err
+	}
+	ifMatch, err := parseETag(r.Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	ops, err := readBody(r, "application/json-patch+json")
+	if err != nil {
+		return err
+	}
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		rec, err := a.readVisible(r, f, typ, id)
+		if outcome.KindOf(err) == outcome.Gone {
+			err = errHidden() // nothing to patch
+		}
+		if err != nil {
+			return err
+		}
+		patched, err := jsonpatch.Apply(rec.JSON, ops)
+		if err != nil {
+			return err
+		}
+		res, err := a.codec.Decode(patched)
+		if err != nil {
+			return err
+		}
+		if resource.Type(res) != typ || resource.ID(res) != id {
+			return outcome.New(outcome.Unprocessable, "a patch may not change the resource's type or id")
+		}
+		if err := validateWrite(res); err != nil {
+			return err
+		}
+		expect := ifMatch
+		if expect == 0 {
+			expect = rec.Version
+		}
+		err = a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: expect})
+		if ifMatch == 0 && outcome.KindOf(err) == outcome.PreconditionFailed && attempt+1 < maxDecideAttempts {
+			continue // another write came first: patch the newer version
+		}
+		return err
+	}
 }

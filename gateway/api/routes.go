@@ -46,6 +46,7 @@ func (a *API) routes() http.Handler {
 		{"GET", "/fhir/{type}/_history", a.typeHistory},
 		{"GET", "/fhir/{type}/{id}", a.read},
 		{"PUT", "/fhir/{type}/{id}", a.update},
+		{"PATCH", "/fhir/{type}/{id}", a.patch},
 		{"DELETE", "/fhir/{type}/{id}", a.delete},
 		{"GET", "/fhir/{type}/{id}/_history", a.instanceHistory},
 		{"GET", "/fhir/{type}/{id}/_history/{vid}", a.vread},

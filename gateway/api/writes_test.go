@@ -343,3 +343,51 @@ func TestSubscriptionOwnership(t *testing.T) {
 		t.Errorf("GP's search finds the nurse's Subscription: %s", r.body)
 	}
 }
+
+// TestPatch: JSON Patch under the same policy as PUT.
+func TestPatch(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	task := `{"resourceType":"Task","id":"t1","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/nurse"}}`
+	e.do("PUT", "/fhir/Task/t1", task)
+	patch := func(who, path, ops string, headers ...string) resp {
+		return e.do("PATCH", path, ops, append([]string{"Authorization", who, "Content-Type", "application/json-patch+json"}, headers...)...)
+	}
+	nurse, social := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/social")
+	accept := `[{"op":"test","path":"/status","value":"requested"},{"op":"replace","path":"/status","value":"accepted"}]`
+	if r := patch(nurse, "/fhir/Task/t1", accept); r.status != 200 || !bytes.Contains(r.body, []byte(`"accepted"`)) {
+		t.Fatalf("owner accepts by patch: %d %s", r.status, r.body)
+	}
+	for _, c := range []struct {
+		name, who, path, ops string
+		headers              []string
+		status               int
+	}{
+		{"test fails", nurse, "/fhir/Task/t1", accept, nil, 422},
+		{"state machine", nurse, "/fhir/Task/t1", `[{"op":"replace","path":"/status","value":"requested"}]`, nil, 422},
+		{"owner re-assigns", nurse, "/fhir/Task/t1", `[{"op":"replace","path":"/owner/reference","value":"PractitionerRole/gp"}]`, nil, 403},
+		{"id changed", nurse, "/fhir/Task/t1", `[{"op":"replace","path":"/id","value":"t2"}]`, nil, 422},
+		{"stale If-Match", nurse, "/fhir/Task/t1", `[{"op":"add","path":"/note","value":[{"text":"x"}]}]`, []string{"If-Match", `W/"1"`}, 412},
+		{"hidden", nurse, "/fhir/Observation/o-psy", `[{"op":"add","path":"/valueString","value":"x"}]`, nil, 404},
+		{"absent", nurse, "/fhir/Observation/nothing", `[{"op":"add","path":"/valueString","value":"x"}]`, nil, 404},
+		{"social relabels CLIN", social, "/fhir/Observation/o-func", `[{"op":"remove","path":"/meta/security"}]`, nil, 404},
+		{"malformed", nurse, "/fhir/Task/t1", `{"op":"replace"}`, nil, 400},
+		{"duplicate key", nurse, "/fhir/Task/t1", `[{"op":"replace","op":"remove","path":"/note"}]`, nil, 400},
+	} {
+		before := e.snapshotOf("Task", "t1")
+		r := patch(c.who, c.path, c.ops, c.headers...)
+		if r.status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.status)
+		}
+		if e.snapshotOf("Task", "t1") != before {
+			t.Errorf("%s changed the Task", c.name)
+		}
+	}
+	h, a := patch(nurse, "/fhir/Observation/o-psy", `[]`), patch(nurse, "/fhir/Observation/nothing", `[]`)
+	if h.status != a.status || !sameAnswer(h.body, a.body) {
+		t.Errorf("patching a hidden resource: %d %s; an absent one: %d %s", h.status, h.body, a.status, a.body)
+	}
+	if r := e.do("PATCH", "/fhir/Task/t1", `[]`, "Content-Type", "application/fhir+json"); r.status != 415 {
+		t.Errorf("FHIRPath Patch media type: %d", r.status)
+	}
+}
