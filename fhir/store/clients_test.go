@@ -228,3 +228,19 @@ func TestOpenAddsClientBuckets(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestWriteAfterClose: a write to a closed store fails at once instead of
+// waiting for a writer that is gone (the token endpoint must refuse, not
+// hang, when the record of used assertions cannot be written).
+func TestWriteAfterClose(t *testing.T) {
+	t.Parallel()
+	s := openAt(t, filepath.Join(t.TempDir(), "relais.db"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if err := s.UseJTI(context.Background(), "c\x00j", time.Now().Add(time.Minute)); !errors.Is(err, ErrClosed) {
+			t.Fatalf("UseJTI after Close = %v, want ErrClosed", err)
+		}
+	}
+}
