@@ -234,7 +234,7 @@ func (b *Backend) authenticate(raw, tokenURL string) (store.Client, *jwt.Registe
 	var client store.Client
 	var lookup error
 	p := jwt.NewParser(
-		jwt.WithValidMethods(AssertionAlgs),
+		jwt.WithValidMethods(assertionAlgs),
 		jwt.WithAudience(tokenURL),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),

@@ -22,9 +22,9 @@ const (
 	AlgRS384 = "RS384"
 )
 
-// AssertionAlgs lists the algorithms a client assertion may be signed
+// assertionAlgs lists the algorithms a client assertion may be signed
 // with, as the SMART configuration advertises them.
-var AssertionAlgs = []string{AlgES256, AlgES384, AlgRS384, AlgEdDSA}
+var assertionAlgs = []string{AlgES256, AlgES384, AlgRS384, AlgEdDSA}
 
 // Limits on a registered JWK Set, so that parsing one, and trying its
 // keys, stays cheap.
@@ -248,9 +248,9 @@ func PublicJWK(pub crypto.PublicKey, kid string) (map[string]string, error) {
 	return m, nil
 }
 
-// assertionAlg reports whether alg is one of AssertionAlgs.
+// assertionAlg reports whether alg is one of assertionAlgs.
 func assertionAlg(alg string) bool {
-	for _, a := range AssertionAlgs {
+	for _, a := range assertionAlgs {
 		if a == alg {
 			return true
 		}
