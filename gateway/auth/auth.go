@@ -1,6 +1,8 @@
 // Package auth authenticates FHIR API callers: it verifies their JWT bearer
 // tokens, reads their SMART on FHIR scopes and fhirUser claim into a
-// Principal, and mints development tokens.
+// Principal, and mints development tokens. It is also the authorization
+// server of SMART Backend Services (backend.go): registered clients trade
+// a signed assertion for a short-lived token the Verifier accepts.
 //
 // Verification follows the SMART backend-services and RFC 9068 profiles:
 // the signature must use ES256, RS256 or EdDSA with a key of the issuer
