@@ -3,6 +3,7 @@
 //	relais serve   serve the FHIR API (and the MLLP listener when configured)
 //	relais convert print the FHIR Bundle an HL7 v2, CDA or assessment file maps to
 //	relais token   print a development token that `serve --dev` accepts
+//	relais client  register SMART backend-service clients, sign their assertions
 //	relais certs   create development keys and certificates
 //	relais backup  write a consistent copy of a stopped server's database
 //	relais version print the version
@@ -26,6 +27,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"serve":   serve,
 	"convert": convert,
 	"token":   token,
+	"client":  client,
 	"certs":   certs,
 	"backup":  backup,
 	"version": version,
@@ -37,6 +39,7 @@ commands:
   serve    serve the FHIR API            (relais serve -h for flags)
   convert  map HL7 v2/CDA/assessment files to FHIR Bundles, no server (relais convert -h)
   token    print a development token     (relais token -h)
+  client   add, list backend-service clients; jwks, assertion for one (relais client)
   certs    create development keys/certs (relais certs -h)
   backup   copy a stopped server's database to stdout (relais backup -h)
   version  print the version

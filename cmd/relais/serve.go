@@ -24,7 +24,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cfg server.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
-	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory (holds "+server.DBFile+")")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory (holds "+server.DBFile+" and the token endpoint's key "+auth.IssuingKeyFile+")")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "public base URL (default: from each request)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "trust the development signing key under ./"+auth.DevKeyDir+" (created if absent)")
 	fs.BoolVar(&cfg.Demo, "demo", false, "load the demo directory and patient, print a token and curl examples")

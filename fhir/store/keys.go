@@ -513,3 +513,42 @@ func decisionIndexKey(kind byte, ref string, key []byte) []byte {
 	k = append(append(append(k, kind), ref...), 0)
 	return append(k, key...)
 }
+
+// jtiTimeKey is the jtitime key of an assertion record: its until(8) then
+// its jti key.
+func jtiTimeKey(until time.Time, key []byte) []byte { return append(timeKey(until), key...) }
+
+// Client values: created(8) then name, jwks, scope and fhirUser, each a
+// uvarint length and its bytes. The id is the key; decoding refuses
+// a value with bytes left over.
+func encodeClient(c *Client) []byte {
+	b := make([]byte, 0, 8+len(c.Name)+len(c.JWKS)+len(c.Scope)+len(c.FHIRUser)+4*binary.MaxVarintLen64)
+	b = append(b, timeKey(c.Created)...)
+	for _, f := range [][]byte{[]byte(c.Name), c.JWKS, []byte(c.Scope), []byte(c.FHIRUser)} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// decodeClient reverses encodeClient; the Client owns its bytes.
+func decodeClient(id string, v []byte) (Client, error) {
+	if len(v) < 8 {
+		return Client{}, fmt.Errorf("client %q: %w", id, errBadKey)
+	}
+	c := Client{ID: id, Created: timeOf(v[:8])}
+	b := v[8:]
+	var fields [4][]byte
+	for i := range fields {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < n {
+			return Client{}, fmt.Errorf("client %q: %w", id, errBadKey)
+		}
+		fields[i], b = bytes.Clone(b[w:w+int(n)]), b[w+int(n):]
+	}
+	if len(b) != 0 {
+		return Client{}, fmt.Errorf("client %q: %w", id, errBadKey)
+	}
+	c.Name, c.JWKS, c.Scope, c.FHIRUser = string(fields[0]), fields[1], string(fields[2]), string(fields[3])
+	return c, nil
+}

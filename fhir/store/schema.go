@@ -53,6 +53,12 @@ import (
 //	consentlogidx 'p' patient 0 time(8) decisionID | 'a' actor 0 time(8)
 //	              decisionID | 'b' 0 time(8) decisionID (break-the-glass) -> empty:
 //	              the consentlog key follows the prefix
+//	clients   client id -> the registered backend-service client
+//	          (keys.go: encodeClient)
+//	jti       client assertion key -> until(8): an assertion used, not to
+//	          be accepted again before until (clients.go: UseJTI)
+//	jtitime   until(8) jti key -> empty: the same records by expiry, so
+//	          that expired ones are found without a scan (PruneJTIs)
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
@@ -76,7 +82,12 @@ import (
 // in versions, as they were, and are read from there. Version 6 moves the inbox
 // into the inbox log, a file next to the database: a relais that does not
 // know it would not see the messages queued there, nor their ACK records.
-// Its migration is empty: the inbox bucket is still read at Open.
+// Its migration is empty: the inbox bucket is still read at Open. The
+// clients, jti and jtitime buckets came later without a new version: they
+// are created at Open like every bucket, and a relais that does not know
+// them has no token endpoint, so it neither issues tokens to the clients
+// nor accepts their assertions, and its verifier does not trust the
+// tokens this one issued.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -99,11 +110,16 @@ var (
 	bucketConsentLog    = []byte("consentlog")
 	bucketConsentLogIdx = []byte("consentlogidx")
 
+	bucketClients = []byte("clients")
+	bucketJTI     = []byte("jti")
+	bucketJTITime = []byte("jtitime")
+
 	bucketEventTime = []byte("eventtime") // storage version 4 only
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketHistory, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
-		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx}
+		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx,
+		bucketClients, bucketJTI, bucketJTITime}
 
 	keyStorageVersion = []byte("storage-version")
 	keyInboxApplied   = []byte("inbox-applied")

@@ -241,6 +241,13 @@ func (s *Store) Ready() bool {
 // nil) is the write's mark as being prepared, ended once it is queued.
 func (s *Store) commit(ctx context.Context, w *pending, fn func(tx *bolt.Tx) error, solo bool) error {
 	o := &op{fn: fn, solo: solo, done: make(chan error, 1)}
+	if !s.Ready() {
+		// Checked first: the select below picks at random among ready
+		// cases, and once the writer has drained the queue and returned,
+		// a write queued after Close would wait for ever.
+		w.end()
+		return ErrClosed
+	}
 	select {
 	case s.ops <- o:
 		w.end()

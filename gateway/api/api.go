@@ -42,6 +42,10 @@ type Config struct {
 	Metrics http.Handler
 	// Observer, when set, is told of every request once it is answered.
 	Observer Observer
+	// Tokens, when set, serves the SMART Backend Services token endpoint
+	// (POST /auth/token) and its discovery document; without it both
+	// answer 404.
+	Tokens *auth.Backend
 }
 
 // API serves HTTP requests.
@@ -58,6 +62,7 @@ type API struct {
 	ingest    *ingest.Ingester
 	metrics   http.Handler
 	observer  Observer
+	tokens    *auth.Backend
 	pages     *pages
 	capStmt   []byte
 	handler   http.Handler
@@ -71,7 +76,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
 		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
-		metrics: cfg.Metrics, observer: cfg.Observer,
+		metrics: cfg.Metrics, observer: cfg.Observer, tokens: cfg.Tokens,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {

@@ -22,6 +22,9 @@ func (a *API) routes() http.Handler {
 		{"GET", "/healthz", a.healthz},
 		{"GET", "/readyz", a.readyz},
 		{"GET", "/fhir/metadata", a.metadata},
+		{"GET", "/.well-known/smart-configuration", a.smartConfiguration},
+		{"GET", "/fhir/.well-known/smart-configuration", a.smartConfiguration},
+		{"POST", tokenPath, a.token},
 	}
 	authed := []route{
 		{"GET", "/admin/backup", a.backup},
@@ -30,6 +33,8 @@ func (a *API) routes() http.Handler {
 		{"DELETE", "/admin/inbox/failed/{seq}", a.discardFailed},
 		{"GET", "/admin/decisions", a.listDecisions},
 		{"GET", "/admin/write-policy", a.writePolicy},
+		{"POST", "/admin/clients", a.registerClient},
+		{"GET", "/admin/clients", a.listClients},
 		// Prometheus metrics for a scraper holding a system token; the
 		// server can also serve them without a token on a listener of
 		// their own (relais serve --metrics-addr).

@@ -1,11 +1,14 @@
 // Package auth authenticates FHIR API callers: it verifies their JWT bearer
 // tokens, reads their SMART on FHIR scopes and fhirUser claim into a
-// Principal, and mints development tokens.
+// Principal, and mints development tokens. It is also the authorization
+// server of SMART Backend Services (backend.go): registered clients trade
+// a signed assertion for a short-lived token the Verifier accepts.
 //
 // Verification follows the SMART backend-services and RFC 9068 profiles:
-// the signature must use ES256, RS256 or EdDSA with a configured key; exp
-// is required; iss and aud must match; nbf and iat are honoured; clocks may
-// disagree by a small leeway. A refused token yields an *outcome.Error of kind
+// the signature must use ES256, RS256 or EdDSA with a key of the issuer
+// the token names (a Verifier may trust several: an identity provider and
+// this server's own token endpoint); exp is required; iss and aud must
+// match; nbf and iat are honoured; clocks may disagree by a small leeway. A refused token yields an *outcome.Error of kind
 // Unauthenticated whose summary says what was wrong in static words.
 //
 // The raw token never leaves this package: it is not logged, not wrapped in
@@ -17,6 +20,8 @@
 package auth
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,6 +44,13 @@ type Config struct {
 	Issuer   string // required; compared with iss
 	Audience string // required; must be one of aud
 	Keys     []Key  // trusted signing keys, at least one
+	// Also lists further issuers the Verifier trusts, each with its own
+	// audience and keys, such as this server's token endpoint beside an
+	// identity provider. A token is checked against the issuer its iss
+	// names (Issuer when it names none of them), with that issuer's keys
+	// only: one issuer's key cannot vouch for another's tokens. Every
+	// issuer must be distinct.
+	Also []Trust
 	// Leeway is the clock skew tolerated on exp, nbf and iat; 0 means
 	// DefaultLeeway, negative means none.
 	Leeway time.Duration
@@ -48,45 +60,80 @@ type Config struct {
 	Now       func() time.Time // nil means time.Now
 }
 
+// Trust is an issuer whose tokens a Verifier accepts: its iss, the
+// audience its tokens must name and the keys that sign them.
+type Trust struct {
+	Issuer   string // required; compared with iss
+	Audience string // required; must be one of aud
+	Keys     []Key  // at least one
+}
+
 // Verifier verifies bearer tokens. It is safe for concurrent use.
 type Verifier struct {
-	now    func() time.Time
+	now     func() time.Time
+	issuers []*issuer // Config's own first, then Also's
+	cache   *tokenCache
+}
+
+// issuer is one trusted issuer with its parser, which checks iss and aud.
+type issuer struct {
+	name   string
 	parser *jwt.Parser
 	keys   map[string][]Key // by algorithm
-	cache  *tokenCache
 }
 
 // NewVerifier checks cfg and returns a Verifier.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	if cfg.Issuer == "" || cfg.Audience == "" {
-		return nil, errors.New("auth: issuer and audience are required")
-	}
-	if len(cfg.Keys) == 0 {
-		return nil, errors.New("auth: no signing key configured")
-	}
-	v := &Verifier{now: cfg.Now, keys: make(map[string][]Key), cache: newTokenCache(cacheSize(cfg.CacheSize))}
+	v := &Verifier{now: cfg.Now, cache: newTokenCache(cacheSize(cfg.CacheSize))}
 	if v.now == nil {
 		v.now = time.Now
 	}
-	for i, k := range cfg.Keys {
+	trusts := append([]Trust{{Issuer: cfg.Issuer, Audience: cfg.Audience, Keys: cfg.Keys}}, cfg.Also...)
+	seen := map[string]bool{}
+	for i, tr := range trusts {
+		is, err := newIssuer(tr, leeway(cfg.Leeway), v.now)
+		if err != nil {
+			if i > 0 {
+				err = fmt.Errorf("%w (issuer %q)", err, tr.Issuer)
+			}
+			return nil, err
+		}
+		if seen[tr.Issuer] {
+			return nil, fmt.Errorf("auth: issuer %q trusted twice", tr.Issuer)
+		}
+		seen[tr.Issuer] = true
+		v.issuers = append(v.issuers, is)
+	}
+	return v, nil
+}
+
+func newIssuer(tr Trust, leeway time.Duration, now func() time.Time) (*issuer, error) {
+	if tr.Issuer == "" || tr.Audience == "" {
+		return nil, errors.New("auth: issuer and audience are required")
+	}
+	if len(tr.Keys) == 0 {
+		return nil, errors.New("auth: no signing key configured")
+	}
+	is := &issuer{name: tr.Issuer, keys: make(map[string][]Key)}
+	for i, k := range tr.Keys {
 		k.Public = normalizeKey(k.Public)
 		alg, err := keyAlg(k.Public)
 		if err != nil {
 			return nil, fmt.Errorf("auth: key %d: %w", i, err)
 		}
-		v.keys[alg] = append(v.keys[alg], k)
+		is.keys[alg] = append(is.keys[alg], k)
 	}
-	v.parser = jwt.NewParser(
+	is.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{AlgES256, AlgRS256, AlgEdDSA}),
-		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithAudience(cfg.Audience),
+		jwt.WithIssuer(tr.Issuer),
+		jwt.WithAudience(tr.Audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(leeway(cfg.Leeway)),
-		jwt.WithTimeFunc(v.now),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(now),
 		jwt.WithStrictDecoding(),
 	)
-	return v, nil
+	return is, nil
 }
 
 func leeway(d time.Duration) time.Duration {
@@ -141,20 +188,65 @@ func (v *Verifier) VerifyHeader(authorization string) (*Principal, error) {
 	return v.Verify(strings.TrimLeft(tok, " "))
 }
 
-// verify does the full check: signature, then claims.
+// verify does the full check, against the issuer the token names:
+// signature, then claims.
 func (v *Verifier) verify(raw string) (*Principal, error) {
+	is := v.issuerOf(raw)
 	var c claims
-	tok, err := v.parser.ParseWithClaims(raw, &c, v.keyFor)
+	tok, err := is.parser.ParseWithClaims(raw, &c, is.keyFor)
 	if err != nil {
 		return nil, refused(reason(err, tok, &c))
 	}
 	return c.principal()
 }
 
-// keyFor picks the keys that may have signed tok: those of its algorithm
-// whose ID matches its kid (keys without an ID match any kid).
-func (v *Verifier) keyFor(tok *jwt.Token) (any, error) {
-	cands := v.keys[tok.Method.Alg()]
+// issuerOf returns the trusted issuer raw's iss names, the first one when
+// it names none (or cannot be read): that issuer's parser then refuses
+// the token as a single-issuer Verifier would. Nothing read here is
+// trusted: it only chooses whose keys and claims to check against.
+func (v *Verifier) issuerOf(raw string) *issuer {
+	if len(v.issuers) == 1 {
+		return v.issuers[0]
+	}
+	iss := unverifiedIssuer(raw)
+	for _, is := range v.issuers[1:] {
+		if iss == is.name {
+			return is
+		}
+	}
+	return v.issuers[0]
+}
+
+// unverifiedIssuer reads the iss claim of a JWS compact serialisation
+// without checking anything; "" when there is none to read.
+func unverifiedIssuer(raw string) string {
+	_, rest, ok := strings.Cut(raw, ".")
+	if !ok {
+		return ""
+	}
+	payload, _, ok := strings.Cut(rest, ".")
+	if !ok {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss any `json:"iss"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	s, _ := c.Iss.(string)
+	return s
+}
+
+// keyFor picks the keys that may have signed tok: those of the issuer's
+// of its algorithm whose ID matches its kid (keys without an ID match any
+// kid).
+func (is *issuer) keyFor(tok *jwt.Token) (any, error) {
+	cands := is.keys[tok.Method.Alg()]
 	kid, _ := tok.Header["kid"].(string)
 	var set jwt.VerificationKeySet
 	for _, k := range cands {

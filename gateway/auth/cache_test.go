@@ -21,7 +21,7 @@ func TestCacheSkipsSignature(t *testing.T) {
 	}
 	other := es.sign(t, with(goodClaims(), "jti", "tok-2"), es.kid)
 
-	v.keys = nil // no key can check a signature any more
+	v.issuers[0].keys = nil // no key can check a signature any more
 	second, err := v.Verify(raw)
 	if err != nil {
 		t.Fatalf("cached Verify: %v", err)
@@ -84,7 +84,7 @@ func TestCacheExpiredEntryRefused(t *testing.T) {
 	if _, err := v.Verify(raw); err != nil {
 		t.Fatal(err)
 	}
-	v.keys = nil // only the cache could accept it now
+	v.issuers[0].keys = nil // only the cache could accept it now
 	clk.Add(2 * time.Minute)
 	if _, err := v.Verify(raw); err == nil {
 		t.Fatal("cached token accepted after exp")
@@ -115,7 +115,7 @@ func TestCacheDisabled(t *testing.T) {
 	if _, err := v.Verify(raw); err != nil {
 		t.Fatal(err)
 	}
-	v.keys = nil
+	v.issuers[0].keys = nil
 	if _, err := v.Verify(raw); err == nil {
 		t.Error("token accepted without keys or cache")
 	}

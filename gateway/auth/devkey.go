@@ -51,9 +51,9 @@ func LoadOrCreateDevKey(dir string) (*DevKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev key: %w", err)
 	}
-	err = writeKeyFile(dir, priv, false)
+	err = writeKeyFile(dir, DevKeyFile, priv, false)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
+		return nil, fmt.Errorf("dev key: %w", err)
 	}
 	return LoadDevKey(dir) // the winner's key if another process was first
 }
@@ -65,8 +65,8 @@ func CreateDevKey(dir string) (*DevKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev key: %w", err)
 	}
-	if err := writeKeyFile(dir, priv, true); err != nil {
-		return nil, err
+	if err := writeKeyFile(dir, DevKeyFile, priv, true); err != nil {
+		return nil, fmt.Errorf("dev key: %w", err)
 	}
 	return newDevKey(priv, filepath.Join(dir, DevKeyFile))
 }
@@ -118,20 +118,20 @@ func parseECPrivateKey(data []byte) (*ecdsa.PrivateKey, error) {
 	return priv, nil
 }
 
-// writeKeyFile writes priv as PEM to dir/DevKeyFile with mode 0600. The file
+// writeKeyFile writes priv as PEM to dir/name with mode 0600. The file
 // appears complete or not at all: it is written under a temporary name, then
 // linked (replace false: fails with fs.ErrExist if present) or renamed.
-func writeKeyFile(dir string, priv *ecdsa.PrivateKey, replace bool) error {
+func writeKeyFile(dir, name string, priv *ecdsa.PrivateKey, replace bool) error {
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return fmt.Errorf("dev key: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("dev key: %w", err)
+		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".dev-jwt-*.tmp") // created with mode 0600
+	tmp, err := os.CreateTemp(dir, "."+name+"-*.tmp") // created with mode 0600
 	if err != nil {
-		return fmt.Errorf("dev key: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	err = pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
@@ -142,18 +142,13 @@ func writeKeyFile(dir string, priv *ecdsa.PrivateKey, replace bool) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("dev key: %w", err)
+		return err
 	}
-	path := filepath.Join(dir, DevKeyFile)
+	path := filepath.Join(dir, name)
 	if replace {
-		err = os.Rename(tmp.Name(), path)
-	} else {
-		err = os.Link(tmp.Name(), path)
+		return os.Rename(tmp.Name(), path)
 	}
-	if err != nil {
-		return fmt.Errorf("dev key: %w", err)
-	}
-	return nil
+	return os.Link(tmp.Name(), path)
 }
 
 // Path is the file the key was loaded from or written to.

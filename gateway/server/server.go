@@ -40,6 +40,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ const DefaultGCPercent = 300
 // Config is everything `relais serve` can be told.
 type Config struct {
 	Addr    string // listen address, e.g. 127.0.0.1:8080
-	DataDir string // holds DBFile
+	DataDir string // holds DBFile and the token endpoint's key (auth.IssuingKeyFile)
 	BaseURL string // public base URL; empty: from each request
 
 	Dev  bool // trust the development signing key under auth.DevKeyDir
@@ -137,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, opts: opts, metrics: metrics.New(log)}
-	verifier, err := s.verifier()
+	vc, err := s.verifierConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -148,13 +149,29 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	// The token endpoint's key lives with the data it grants access to.
+	issuing, err := auth.LoadOrCreateIssuingKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	own := auth.Trust{Issuer: s.tokenIssuer(), Audience: vc.Audience, Keys: []auth.Key{issuing.Key()}}
+	vc.Also = append(vc.Also, own)
+	verifier, err := auth.NewVerifier(vc)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{Codec: c, Logger: log,
 		InitialMmapSize: cfg.InitialMmapSize, OnCommit: s.metrics.ObserveCommit})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
-	if err := s.build(c, verifier); err != nil {
+	tokens, err := auth.NewBackend(auth.BackendConfig{Registry: st, Key: issuing, Issuer: own.Issuer, Audience: own.Audience})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.build(c, verifier, tokens); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -162,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // build wires the components on the open store.
-func (s *Server) build(c *codec.Codec, verifier *auth.Verifier) error {
+func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Backend) error {
 	var err error
 	s.ingest, err = ingest.New(ingest.Config{Store: s.store, Logger: s.log, ACKRetention: s.cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
 	if err != nil {
@@ -183,7 +200,7 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier) error {
 	}
 	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
 		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
-		Metrics: s.metrics.Handler(), Observer: s.metrics})
+		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens})
 	if err != nil {
 		return err
 	}
@@ -198,20 +215,21 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier) error {
 	return s.metrics.Watch(src)
 }
 
-// verifier trusts the configured keys, plus the dev key with --dev.
-func (s *Server) verifier() (*auth.Verifier, error) {
+// verifierConfig trusts the configured keys, plus the dev key with --dev.
+// New adds the token endpoint's own key.
+func (s *Server) verifierConfig() (auth.Config, error) {
 	cfg := auth.Config{Issuer: s.cfg.JWTIssuer, Audience: s.cfg.JWTAudience}
 	if s.cfg.JWTKeyFile != "" {
 		keys, err := auth.LoadPublicKeys(s.cfg.JWTKeyFile)
 		if err != nil {
-			return nil, err
+			return cfg, err
 		}
 		cfg.Keys = keys
 	}
 	if s.cfg.Dev {
 		k, err := auth.LoadOrCreateDevKey(auth.DevKeyDir)
 		if err != nil {
-			return nil, fmt.Errorf("dev key: %w", err)
+			return cfg, fmt.Errorf("dev key: %w", err)
 		}
 		s.devKey = k
 		dev := k.VerifierConfig()
@@ -222,14 +240,31 @@ func (s *Server) verifier() (*auth.Verifier, error) {
 			cfg.Audience = dev.Audience
 		}
 		if cfg.Issuer != dev.Issuer || cfg.Audience != dev.Audience {
-			return nil, errors.New("--dev uses the development issuer and audience; do not combine it with --jwt-issuer/--jwt-audience")
+			return cfg, errors.New("--dev uses the development issuer and audience; do not combine it with --jwt-issuer/--jwt-audience")
 		}
 		cfg.Keys = append(cfg.Keys, dev.Keys...)
 	}
 	if len(cfg.Keys) == 0 {
-		return nil, errors.New("no token signing key trusted: give --jwt-key (with --jwt-issuer and --jwt-audience) or --dev")
+		return cfg, errors.New("no token signing key trusted: give --jwt-key (with --jwt-issuer and --jwt-audience) or --dev")
 	}
-	return auth.NewVerifier(cfg)
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return cfg, errors.New("--jwt-key needs --jwt-issuer and --jwt-audience")
+	}
+	return cfg, nil
+}
+
+// LocalIssuer is the iss of the tokens the token endpoint issues when no
+// --base-url is given (with one, it is the base URL).
+const LocalIssuer = "relais"
+
+// tokenIssuer is the iss of the tokens the token endpoint issues: the
+// server's public base URL, or LocalIssuer. Their aud is the audience the
+// Verifier expects of every token (--jwt-audience, or the dev audience).
+func (s *Server) tokenIssuer() string {
+	if b := strings.TrimSuffix(s.cfg.BaseURL, "/"); b != "" {
+		return b
+	}
+	return LocalIssuer
 }
 
 // Handler is the HTTP handler (for tests that serve it with httptest).
