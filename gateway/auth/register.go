@@ -65,7 +65,10 @@ func CheckRegistration(reg Registration) (Scopes, error) {
 		scopes = append(scopes, s)
 	}
 	if reg.FHIRUser != "" {
-		if _, err := ParseFHIRUser(reg.FHIRUser); err != nil {
+		// A backend service acts for a professional or an organisation;
+		// a patient signs in herself (patient/ scopes are refused above).
+		u, err := ParseFHIRUser(reg.FHIRUser)
+		if err != nil || strings.HasPrefix(u, "Patient/") || strings.HasPrefix(u, "RelatedPerson/") {
 			return nil, invalid("fhirUser is not a Practitioner, PractitionerRole or Organization reference", nil)
 		}
 	}
