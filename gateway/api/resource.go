@@ -52,6 +52,7 @@ func (a *API) readVisible(r *http.Request, f *consent.Filter, typ, id string) (*
 	}
 	switch outcome.KindOf(err) {
 	case outcome.NotFound:
+		f.Decoy(typ)
 		return nil, errHidden()
 	case outcome.Gone:
 		if rec == nil || rec.Version < 2 {

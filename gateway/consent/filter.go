@@ -480,6 +480,22 @@ func (f *Filter) NoteWrite(w Write) {
 	}
 }
 
+// Decoy decides, and forgets, as Allow would for a resource of typ about a
+// patient who does not exist: the API runs it when what a caller asked for
+// is absent, so that the answer takes about as long as a refusal of
+// something hidden, which resolves the patient's care team and Consents
+// (an absent resource must not be told from a hidden one by its timing
+// either). Nothing is recorded and the request's filter is untouched.
+func (f *Filter) Decoy(typ string) {
+	if f.err != nil || f.system(typ) || f.req.Self != "" {
+		return
+	}
+	d := &Filter{e: f.e, ctx: f.ctx, req: f.req, now: f.now, scopes: make(map[string]*filterScope, 1)}
+	// One patient per engine: its resolution is memoised as a real
+	// patient's is, as a hidden resource's usually is.
+	d.AllowFacts(typ, Indexed{Patients: []string{"Patient/decoy-" + f.e.idPrefix}, Facts: ResourceFacts{Type: typ}})
+}
+
 // Err is the first source error met; the request must then fail.
 func (f *Filter) Err() error { return f.err }
 
