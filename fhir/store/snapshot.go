@@ -48,10 +48,15 @@ func (s *Store) view(fn func(r *Snapshot) error) error {
 	return err
 }
 
-// Generation identifies the committed state the snapshot reads: it is the
-// same for two snapshots exactly when no write committed between them, so
-// that a value derived from one snapshot can be reused in the other.
-func (r *Snapshot) Generation() uint64 { return uint64(r.tx.ID()) }
+// Generation identifies the resources the snapshot reads: it is the same
+// for two snapshots exactly when no resource was created, updated or
+// deleted between them, so that a value derived from the resources of one
+// (their versions, current pointers and index) can be reused in the other.
+// It is the change log's sequence (appendLogs), which every resource write
+// advances in its own transaction. The other records (the decision log,
+// ACK records, the inbox) leave it as it is: a consent decision recorded
+// by each read must not make the next read resolve its actor again.
+func (r *Snapshot) Generation() uint64 { return r.tx.Bucket(bucketLog).Sequence() }
 
 type snapshotKey struct{}
 
