@@ -416,10 +416,15 @@ func (s *Store) Check() error {
 var errRollback = errors.New("rollback")
 
 // Backup writes a consistent copy of the database to w (bbolt's hot backup).
-// The inbox log is not in it: Backup first waits, as reads do, until the
-// messages accepted before it are applied, so that the copy holds them.
+// The inbox log and the decision journal are not in it: Backup first waits,
+// as reads do, until the messages accepted before it are applied, and
+// moves the decisions recorded before it into bbolt, so that the copy
+// holds them.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	if err := s.await(); err != nil {
+		return 0, err
+	}
+	if err := s.decisions.flush(); err != nil {
 		return 0, err
 	}
 	var n int64
