@@ -87,7 +87,6 @@ type Store struct {
 	// lastCommit is how long the last commit took (ns). See gather.
 	preparing  atomic.Int64
 	lastCommit atomic.Int64
-	lastBatch  int                 // writes in the last commit (writer goroutine only)
 	onCommit   func(time.Duration) // Options.OnCommit
 
 	inbox inboxState // writes accepted and not applied yet (inbox.go)
@@ -291,12 +290,8 @@ const maxLinger = 2 * time.Millisecond
 // prepared (their callers have started them and will queue them shortly),
 // it waits for them up to half the duration of the last commit (at most
 // maxLinger): a write that joins this commit shares its fsync and its
-// branch pages instead of paying a commit of its own. It waits the same
-// way after a commit that several writes shared: under a steady stream of
-// small writes (the decision record of every consent-filtered read, which
-// is queued as soon as it is made, so never counted as being prepared)
-// the next ones are on their way. With no write under way and the last
-// commit a lone one it never waits, so a lone write is not delayed.
+// branch pages instead of paying a commit of its own. With no write under
+// way it never waits, so a lone write is not delayed.
 func (s *Store) gather(first *op, timer *time.Timer) []*op {
 	batch := []*op{first}
 	if first.solo {
@@ -309,7 +304,7 @@ func (s *Store) gather(first *op, timer *time.Timer) []*op {
 		select {
 		case o = <-s.ops:
 		default:
-			if s.preparing.Load() == 0 && s.lastBatch < 2 {
+			if s.preparing.Load() == 0 {
 				if yielded {
 					return batch
 				}
@@ -359,7 +354,6 @@ func (s *Store) drain() {
 // every op is retried alone so one bad write cannot sink the others.
 func (s *Store) runBatch(batch []*op) {
 	results := make([]error, len(batch))
-	s.lastBatch = len(batch)
 	s.commits.Add(1)
 	s.writes.Add(uint64(len(batch)))
 	t0 := time.Now()
