@@ -171,7 +171,7 @@ func BenchmarkLoopbackReadFiltered(b *testing.B) {
 	var top throughput // the ceiling's
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			before, st := e.cfg.Consent.Stats().Permits, e.store.Stats()
+			before := e.cfg.Consent.Stats().Permits
 			t := hammer(b, c.url, c.authz)
 			if c.name == "ceiling" {
 				top = t
@@ -181,9 +181,6 @@ func BenchmarkLoopbackReadFiltered(b *testing.B) {
 			// on two cores of its own (CPU per request, inverted).
 			b.ReportMetric(t.rate/top.rate, "ratio")
 			b.ReportMetric(top.cpuReq/t.cpuReq, "cpu-ratio")
-			// Every read records its decision: how many share a commit.
-			after := e.store.Stats()
-			b.ReportMetric(float64(after.Writes-st.Writes)/float64(max(1, after.Commits-st.Commits)), "writes/commit")
 			if permits := e.cfg.Consent.Stats().Permits - before; c.consent && permits < uint64(b.N) {
 				b.Fatalf("%d permits recorded for %d reads", permits, b.N)
 			}
