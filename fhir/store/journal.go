@@ -43,8 +43,9 @@ import (
 // Recovery (Open) puts every record of both files into bbolt and empties
 // them. The puts are idempotent: a record moved before a crash that left
 // its file unemptied is written again with the same key and value. A file
-// may end in a short record or one that fails its CRC: its sync never
-// returned, so it was never acknowledged, and reading the file stops there.
+// may end in a short record, one that fails its CRC, or zeros: its sync
+// never returned, so it was never acknowledged, and reading the file stops
+// there.
 //
 // Decisions moves what is pending first, so that it sees every record
 // appended before it was called.
@@ -89,7 +90,8 @@ func decodeJournal(b []byte) ([]journalRecord, error) {
 	var out []journalRecord
 	for len(b) >= 8 {
 		n := int(binary.BigEndian.Uint32(b))
-		if n > journalMaxBody || n > len(b)-8 {
+		// No record is empty: zeros are a tail a crash left unwritten.
+		if n == 0 || n > journalMaxBody || n > len(b)-8 {
 			break
 		}
 		body := b[8 : 8+n]

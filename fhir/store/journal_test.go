@@ -20,8 +20,8 @@ func listDecisions(t *testing.T, s *Store, q DecisionQuery) []string {
 }
 
 // TestJournalRecovery: the records a crash left in the journal files are
-// in the decision log after Open, indexed, up to a torn last record; the
-// files are then empty.
+// in the decision log after Open, indexed, up to a torn last record or a
+// zero tail; the files are then empty.
 func TestJournalRecovery(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "relais.db")
@@ -33,6 +33,7 @@ func TestJournalRecovery(t *testing.T) {
 		files[i%2] = r.encode(files[i%2])
 	}
 	torn := journalRecord{key: decisionKey(at.Add(time.Hour), "torn"), record: []byte(`{"torn":true}`), patient: "Patient/p1"}
+	files[0] = append(files[0], make([]byte, 64)...) // a tail never written
 	files[1] = append(files[1], torn.encode(nil)[:20]...)
 	for i, b := range files {
 		if err := os.WriteFile(path+journalSuffix+fmt.Sprint(i), b, 0o600); err != nil {
