@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,4 +161,30 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+// BenchmarkAppendDecisions appends one decision record per call from 64
+// goroutines with fsync on, as 64 connections of consent-filtered reads
+// do, and reports the CPU each costs.
+func BenchmarkAppendDecisions(b *testing.B) {
+	s := openBench(b, false)
+	record := []byte(strings.Repeat("r", 320)) // a read's record, JSON
+	var seq atomic.Int64
+	cpu0 := fhirtest.CPUTime()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			n := seq.Add(1)
+			d := store.Decision{ID: "d" + strconv.FormatInt(n, 36), Time: time.Now(), Patient: fmt.Sprintf("Patient/p%d", n%500),
+				Actor: fmt.Sprintf("PractitionerRole/r%d", n%50), Record: record}
+			if err := s.AppendDecisions(ctx, d); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((fhirtest.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The consent decision log: one record per decision, append-only, indexed
@@ -23,42 +21,29 @@ type Decision struct {
 	Record     []byte // the owner's record, returned as is
 }
 
-// AppendDecisions stores ds, committed with concurrent writes (they share
-// the fsync); it returns once they are durable.
+// AppendDecisions stores ds and returns once they are durable: in the
+// decision journal (journal.go), whose sync concurrent appends share, and
+// from there in bbolt shortly after.
 func (s *Store) AppendDecisions(ctx context.Context, ds ...Decision) error {
-	for _, d := range ds {
+	recs := make([]journalRecord, len(ds))
+	for i, d := range ds {
 		if d.ID == "" || d.Time.IsZero() {
 			return errors.New("decision log: record without id or time")
 		}
+		recs[i] = journalRecord{key: decisionKey(d.Time, d.ID), record: d.Record, patient: d.Patient, actor: d.Actor, breakGlass: d.BreakGlass}
 	}
-	w := s.begin()
-	defer w.end()
-	return s.commit(ctx, w, func(tx *bolt.Tx) error {
-		b, idx := writable(tx, bucketConsentLog), tx.Bucket(bucketConsentLogIdx)
-		for _, d := range ds {
-			key := decisionKey(d.Time, d.ID)
-			if err := b.Put(key, d.Record); err != nil {
-				return err
-			}
-			for _, ik := range decisionIndexKeys(&d, key) {
-				if err := idx.Put(ik, nil); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}, false)
+	return s.decisions.append(recs)
 }
 
-func decisionIndexKeys(d *Decision, key []byte) [][]byte {
+func decisionIndexKeys(patient, actor string, breakGlass bool, key []byte) [][]byte {
 	var out [][]byte
-	if d.Patient != "" {
-		out = append(out, decisionIndexKey('p', d.Patient, key))
+	if patient != "" {
+		out = append(out, decisionIndexKey('p', patient, key))
 	}
-	if d.Actor != "" {
-		out = append(out, decisionIndexKey('a', d.Actor, key))
+	if actor != "" {
+		out = append(out, decisionIndexKey('a', actor, key))
 	}
-	if d.BreakGlass {
+	if breakGlass {
 		out = append(out, decisionIndexKey('b', "", key))
 	}
 	return out
@@ -79,6 +64,9 @@ type DecisionQuery struct {
 // store's own memory: valid during the call only. The index walked narrows
 // the records by one field only: visit checks the others.
 func (s *Store) Decisions(q DecisionQuery, visit func(record []byte) (more bool, err error)) error {
+	if err := s.decisions.flush(); err != nil {
+		return err
+	}
 	return s.view(func(r *Snapshot) error {
 		b, idx := r.tx.Bucket(bucketConsentLog), r.tx.Bucket(bucketConsentLogIdx)
 		var prefix []byte

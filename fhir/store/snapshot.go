@@ -48,17 +48,24 @@ func (s *Store) view(fn func(r *Snapshot) error) error {
 	return err
 }
 
-// Generation identifies the committed state the snapshot reads: it is the
-// same for two snapshots exactly when no write committed between them, so
-// that a value derived from one snapshot can be reused in the other. A
-// snapshot inside a write transaction (a conditional create matching under
-// a filter) reads state that is not committed yet: its generation is 0,
-// which names no committed state, and nothing derived from it may be kept.
+// Generation identifies the resources the snapshot reads: it is the same
+// for two snapshots exactly when no resource was created, updated or
+// deleted between them, so that a value derived from the resources of one
+// (their versions, current pointers and index) can be reused in the other.
+// It is the change log's sequence (appendLogs), which every resource write
+// advances in its own transaction. The other records (the decision log,
+// ACK records, the inbox) leave it as it is: a consent decision recorded
+// by each read must not make the next read resolve its actor again.
+//
+// A snapshot inside a write transaction (a conditional create matching
+// under a filter) reads state that is not committed yet: its generation
+// is 0, which names no committed state (as an empty store's does), and
+// nothing derived from it may be kept.
 func (r *Snapshot) Generation() uint64 {
 	if r.tx.Writable() {
 		return 0
 	}
-	return uint64(r.tx.ID())
+	return r.tx.Bucket(bucketLog).Sequence()
 }
 
 type snapshotKey struct{}

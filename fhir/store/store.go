@@ -17,7 +17,10 @@
 // A feed that acknowledges message by message can also queue its writes
 // (inbox.go): the message is made durable at once in a log file next to
 // the database (inboxlog.go), outside bbolt, and applied with many others
-// in one transaction; reads wait for what was queued before them.
+// in one transaction; reads wait for what was queued before them. The
+// consent decision log is kept the same way (journal.go): a decision is
+// durable once its journal file is synced, and reaches bbolt in large
+// groups.
 package store
 
 import (
@@ -88,6 +91,8 @@ type Store struct {
 
 	inbox inboxState // writes accepted and not applied yet (inbox.go)
 	wal   *inboxLog  // where they are kept until then (inboxlog.go)
+
+	decisions *journal // the decision log's records until in bbolt (journal.go)
 }
 
 // pending marks one write being prepared (Store.preparing) until it is
@@ -176,11 +181,17 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("read inbox: %w", err)
 	}
 	s.inbox.init(s.wal)
+	if s.decisions, err = openJournal(path, db, opts.NoSync, s.log); err != nil {
+		s.wal.close()
+		db.Close()
+		return nil, fmt.Errorf("read decision journal: %w", err)
+	}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
 	}
 	s.closed.Add(1)
 	go s.writer()
+	s.decisions.start(s)
 	return s, nil
 }
 
@@ -216,9 +227,10 @@ func boltOptions(opts Options) *bolt.Options {
 	}
 }
 
-// Close stops the writers after the writes already queued (the inbox
-// log's, then bbolt's) and closes the files.
+// Close stops the writers after the writes already queued (the decision
+// journal's, the inbox log's, then bbolt's) and closes the files.
 func (s *Store) Close() error {
+	s.decisions.close() // it moves its records through the writer
 	s.once.Do(func() { close(s.closing) })
 	s.wal.close()
 	s.closed.Wait()
@@ -405,10 +417,15 @@ func (s *Store) Check() error {
 var errRollback = errors.New("rollback")
 
 // Backup writes a consistent copy of the database to w (bbolt's hot backup).
-// The inbox log is not in it: Backup first waits, as reads do, until the
-// messages accepted before it are applied, so that the copy holds them.
+// The inbox log and the decision journal are not in it: Backup first waits,
+// as reads do, until the messages accepted before it are applied, and
+// moves the decisions recorded before it into bbolt, so that the copy
+// holds them.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	if err := s.await(); err != nil {
+		return 0, err
+	}
+	if err := s.decisions.flush(); err != nil {
 		return 0, err
 	}
 	var n int64

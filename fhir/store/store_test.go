@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
@@ -414,6 +415,11 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A decision just recorded is still in the journal: the backup has it.
+	d := Decision{ID: "d1", Time: time.Now(), Actor: "PractitionerRole/gp", Record: []byte(`{"id":"d1"}`)}
+	if err := s.AppendDecisions(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "backup.db")
 	f, err := os.Create(path)
 	if err != nil {
@@ -431,6 +437,9 @@ func TestBackupRestore(t *testing.T) {
 	got, err := restored.Read("Observation", rec.ID)
 	if err != nil || !bytes.Equal(got.JSON, rec.JSON) {
 		t.Errorf("restored read = %v %v", got, err)
+	}
+	if ds := listDecisions(t, restored, DecisionQuery{Actor: "PractitionerRole/gp"}); len(ds) != 1 {
+		t.Errorf("restored decisions: %v", ds)
 	}
 }
 

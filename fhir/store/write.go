@@ -141,6 +141,9 @@ func applyTo(tx *bolt.Tx, c *change, idx indexWriter) error {
 // write is prepared again.
 var errStale = outcome.New(outcome.Conflict, "concurrent update")
 
+// appendLogs logs c in the change logs. The log's sequence is also the
+// Generation of the snapshots that see c: every write of a resource comes
+// here.
 func appendLogs(tx *bolt.Tx, c *change) error {
 	log := writable(tx, bucketLog)
 	seq, err := log.NextSequence()

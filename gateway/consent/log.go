@@ -57,8 +57,8 @@ type Log struct{ st *store.Store }
 // NewLog returns the decision log kept in st.
 func NewLog(st *store.Store) *Log { return &Log{st: st} }
 
-// Record appends r, committed with concurrent store writes (shared fsync).
-// It returns once r is durable.
+// Record appends r and returns once it is durable: in the store's decision
+// journal, whose sync concurrent records share (store.AppendDecisions).
 func (l *Log) Record(ctx context.Context, r Record) error {
 	d, err := entryOf(r)
 	if err != nil {

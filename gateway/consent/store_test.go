@@ -162,12 +162,13 @@ func TestStoreBaseDecisions(t *testing.T) {
 
 // TestRevocationLoop grants and revokes a permit in a loop, deciding right
 // after each write returns, while other goroutines keep deciding (and
-// refilling the cache): not one decision may be stale.
+// refilling the cache, and committing their decision records, which do not
+// move the store's generation): not one decision may be stale.
 func TestRevocationLoop(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
 	storeWorld(t, st, 0)
-	e := storeEngine(t, st, nil)
+	e := storeEngine(t, st, NewLog(st))
 	ctx := context.Background()
 	req := Request{Patient: "Patient/p1", Actor: "PractitionerRole/sw-role", Resource: task}
 	stop := make(chan struct{})

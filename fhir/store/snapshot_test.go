@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestGeneration: every kind of resource write moves the generation on;
+// a decision record, written on every consent-filtered read, does not.
+func TestGeneration(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	gen := func() uint64 {
+		t.Helper()
+		var g uint64
+		if err := s.View(func(r *Snapshot) error { g = r.Generation(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	rec, err := s.Create(ctx, decode(t, `{"resourceType":"Patient","name":[{"family":"Dupont"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := []struct {
+		name string
+		fn   func() error
+	}{
+		{"update", func() error {
+			_, _, err := s.Update(ctx, decode(t, `{"resourceType":"Patient","id":"`+rec.ID+`","name":[{"family":"Durand"}]}`), 0)
+			return err
+		}},
+		{"transaction", func() error {
+			_, err := s.Transaction(ctx, []TxEntry{{Method: "PUT", Type: "Organization", ID: "org1",
+				Resource: decode(t, `{"resourceType":"Organization","id":"org1","name":"Clinique"}`)}})
+			return err
+		}},
+		{"delete", func() error { _, err := s.Delete(ctx, "Patient", rec.ID, 0); return err }},
+	}
+	for _, w := range writes {
+		before := gen()
+		if err := w.fn(); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		if gen() == before {
+			t.Errorf("%s left the generation at %d", w.name, before)
+		}
+	}
+	before := gen()
+	d := Decision{ID: "d1", Time: time.Now(), Patient: "Patient/" + rec.ID, Actor: "PractitionerRole/gp", Record: []byte(`{}`)}
+	if err := s.AppendDecisions(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if g := gen(); g != before {
+		t.Errorf("a decision record moved the generation from %d to %d", before, g)
+	}
+}
