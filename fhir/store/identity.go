@@ -226,19 +226,35 @@ func (s *Store) IdentityReviews() ([]IdentityReview, error) {
 	return out, err
 }
 
-// Snapshot reads the batch's transaction: what it wrote so far included.
-// Its pending index writes are made first, so that a search sees them.
-// Valid until fn of ApplyQueued returns.
-func (b *Batch) Snapshot() (*Snapshot, error) {
+// Snapshot reads the batch's transaction, what it wrote so far included.
+// The batch makes its index writes at its end (sortedIndex): with
+// searching, they are made now, so that a search sees them; without, a
+// search misses what the batch wrote (reads and claims do not). Valid
+// until fn of ApplyQueued returns.
+func (b *Batch) Snapshot(searching bool) (*Snapshot, error) {
 	if b.broken != nil {
 		return nil, b.broken
 	}
-	if err := b.idx.flush(writable(b.tx, bucketIndex)); err != nil {
-		b.broken = err
-		return nil, err
+	if searching {
+		if err := b.idx.flush(writable(b.tx, bucketIndex)); err != nil {
+			b.broken = err
+			return nil, err
+		}
 	}
 	return &Snapshot{s: b.s, tx: b.tx}, nil
 }
+
+// Fresh reports whether every target of pl is still as it was planned.
+func (b *Batch) Fresh(pl *Planned) (bool, error) {
+	if b.broken != nil {
+		return false, b.broken
+	}
+	return pl.plan.current(b.tx)
+}
+
+// Snapshot reads the planner's snapshot: what was committed when it was
+// opened, without the plans made since. Valid until Close.
+func (p *Planner) Snapshot() *Snapshot { return &Snapshot{s: p.s, tx: p.tx} }
 
 // splitReviewKey reverses reviewKey.
 func splitReviewKey(k []byte) (string, []string, error) {
