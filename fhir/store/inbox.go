@@ -390,6 +390,9 @@ func (b *Batch) Put(entries []TxEntry, keepUnchanged bool) ([]TxResult, error) {
 
 // write applies p in the batch; a failure breaks it.
 func (b *Batch) write(p *txPlan) ([]TxResult, error) {
+	if err := checkClaims(b.tx, p.claims); err != nil {
+		return nil, err // nothing written: the batch stays usable
+	}
 	if err := p.write(b.tx, b.index()); err != nil {
 		b.broken = errors.Join(ErrBatchBroken, err)
 		return nil, b.broken

@@ -552,3 +552,21 @@ func decodeClient(id string, v []byte) (Client, error) {
 	c.Name, c.JWKS, c.Scope, c.FHIRUser = string(fields[0]), fields[1], string(fields[2]), string(fields[3])
 	return c, nil
 }
+
+// claimKey is type 0 system 0 value: an identifier claimed by one resource
+// of type (identity.go). Claims with a zero byte are refused before.
+func claimKey(typ, system, value string) []byte {
+	k := make([]byte, 0, len(typ)+len(system)+len(value)+2)
+	k = append(append(k, typ...), 0)
+	k = append(append(k, system...), 0)
+	return append(k, value...)
+}
+
+// reviewKey is kind 0 resource (0 resource)...: an identity review entry.
+func reviewKey(kind string, resources []string) []byte {
+	k := []byte(kind)
+	for _, r := range resources {
+		k = append(append(k, 0), r...)
+	}
+	return k
+}

@@ -59,6 +59,13 @@ import (
 //	          be accepted again before until (clients.go: UseJTI)
 //	jtitime   until(8) jti key -> empty: the same records by expiry, so
 //	          that expired ones are found without a scan (PruneJTIs)
+//	claims    type 0 system 0 value -> id: the resource of type an
+//	          identifier names (identity.go), written with the write that
+//	          claims it, so that two concurrent writes cannot both create
+//	          a resource for one person
+//	identityreview kind 0 "Type/id" (0 "Type/id")... -> JSON {reason,
+//	          time}: resources an identity administrator must look at
+//	          (probable duplicates, merges)
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
@@ -87,7 +94,10 @@ import (
 // are created at Open like every bucket, and a relais that does not know
 // them has no token endpoint, so it neither issues tokens to the clients
 // nor accepts their assertions, and its verifier does not trust the
-// tokens this one issued.
+// tokens this one issued. The claims and identityreview buckets came later
+// without a new version either: a relais that does not know them writes
+// without claiming, which a later one tolerates (a resource written
+// meanwhile is claimed by its next write).
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -114,12 +124,15 @@ var (
 	bucketJTI     = []byte("jti")
 	bucketJTITime = []byte("jtitime")
 
+	bucketClaims         = []byte("claims")
+	bucketIdentityReview = []byte("identityreview")
+
 	bucketEventTime = []byte("eventtime") // storage version 4 only
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketHistory, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
 		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx,
-		bucketClients, bucketJTI, bucketJTITime}
+		bucketClients, bucketJTI, bucketJTITime, bucketClaims, bucketIdentityReview}
 
 	keyStorageVersion = []byte("storage-version")
 	keyInboxApplied   = []byte("inbox-applied")

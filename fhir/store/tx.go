@@ -48,6 +48,10 @@ type TxEntry struct {
 	// resource it refuses does not match, so that the answer is the same
 	// as if the resource did not exist.
 	Visible Filter
+	// Claims are identifiers the written resource takes for its own
+	// (identity.go): if another resource holds one, the write fails with
+	// a *ClaimError before anything is written.
+	Claims []Claim
 }
 
 // ErrMoved fails a transaction whose Pinned entry's resource has another
@@ -164,6 +168,13 @@ func (s *Store) applyTx(tx *bolt.Tx, entries []TxEntry) ([]TxResult, error) {
 		return nil, err
 	}
 	rewriteRefs(entries, targets)
+	claims := claimsOf(entries, targets)
+	if err := checkClaims(tx, claims); err != nil {
+		return nil, err
+	}
+	if err := writeClaims(tx, claims); err != nil {
+		return nil, err
+	}
 	order := make([]int, len(entries))
 	for i := range order {
 		order[i] = i

@@ -69,6 +69,7 @@ type txPlan struct {
 	// The event time to store (noTime: none, the entry is older or not
 	// ordered); the time stored when planned is expect's.
 	writeTime []int64
+	claims    []claimPut // checked and written with the changes
 }
 
 // checkPuts accepts PUT entries with a resource and a valid Type/id, each
@@ -117,6 +118,7 @@ func readPlan(r *Snapshot, entries []TxEntry, keepUnchanged bool, overlay map[st
 	p := &txPlan{
 		keys: make([][]byte, n), expect: make([]pointer, n), changes: make([]*change, n),
 		results: make([]TxResult, n), writeTime: make([]int64, n),
+		claims: claimsOf(entries, nil),
 	}
 	cur := tx.Bucket(bucketCurrent)
 	for i, e := range entries {
@@ -313,6 +315,9 @@ func (p *txPlan) current(tx *bolt.Tx) (bool, error) {
 // write applies p's changes, with the event times of the entries it did not
 // find older; an entry kept unchanged gets its newer event time alone.
 func (p *txPlan) write(tx *bolt.Tx, idx indexWriter) error {
+	if err := writeClaims(tx, p.claims); err != nil {
+		return err
+	}
 	for i, c := range p.changes {
 		t := p.writeTime[i]
 		switch {
@@ -350,6 +355,9 @@ func (p *txPlan) apply(tx *bolt.Tx) error {
 	}
 	if !ok {
 		return errStale
+	}
+	if err := checkClaims(tx, p.claims); err != nil {
+		return err
 	}
 	return p.write(tx, writable(tx, bucketIndex))
 }

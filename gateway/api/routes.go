@@ -32,6 +32,7 @@ func (a *API) routes() http.Handler {
 		{"POST", "/admin/inbox/failed/{seq}/retry", a.retryFailed},
 		{"DELETE", "/admin/inbox/failed/{seq}", a.discardFailed},
 		{"GET", "/admin/decisions", a.listDecisions},
+		{"GET", "/admin/identity/review", a.identityReview},
 		{"GET", "/admin/write-policy", a.writePolicy},
 		{"POST", "/admin/clients", a.registerClient},
 		{"GET", "/admin/clients", a.listClients},

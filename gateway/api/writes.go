@@ -79,6 +79,9 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		}
 		e.Visible = f.Allow
 	}
+	if err := a.resolveNamedPatients(r, f, e, grantsAsSystem(c.p, "Patient", auth.Read)); err != nil {
+		return err
+	}
 	if e.Resource != nil && a.consent.Owned(e.Type) {
 		access.StampOwner(e.Resource, ownerName(c.p))
 	}

@@ -468,7 +468,7 @@ func TestPlanAgainWhenEventTimesChanged(t *testing.T) {
 	}
 	var older int
 	err = st.ApplyQueued(ctx, []uint64{seq}, func(b *store.Batch) error {
-		older, err = applyPlanned(b, it, plans[0])
+		older, err = in.applyQueued(b, it, plans[0])
 		return err
 	})
 	if err != nil {

@@ -106,7 +106,7 @@ func (in *Ingester) RetryFailed(ctx context.Context, seq uint64, authz Authorize
 	var older int
 	err = in.store.RetryFailed(ctx, seq, func(b *store.Batch) error {
 		var err error
-		older, err = applyMessage(b, it)
+		older, err = in.applyResolved(b, it)
 		return err
 	})
 	switch k := outcome.KindOf(err); {

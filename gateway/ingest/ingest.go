@@ -39,6 +39,7 @@ import (
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/mappings/assessment"
 	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/cda"
@@ -125,6 +126,7 @@ type Config struct {
 // concurrent use.
 type Ingester struct {
 	store *store.Store
+	ident *identity.Resolver // identity.go
 	log   *slog.Logger
 	opts  Options
 	acker er7.Acker
@@ -173,6 +175,11 @@ func New(cfg Config) (*Ingester, error) {
 		in.opts.Now = time.Now
 	}
 	in.acker = er7.Acker{Now: in.opts.Now}
+	c := in.opts.Codec
+	if c == nil {
+		c = codec.MustNew()
+	}
+	in.ident = identity.New(c, in.opts.Now)
 	in.q = newQueue(in)
 	return in, nil
 }
@@ -240,8 +247,9 @@ type Stored struct {
 	Issues []outcome.Issue
 }
 
-// Store stores res with one transaction.
-func (in *Ingester) Store(ctx context.Context, res *bundle.Result, authz Authorize) (*Stored, error) {
+// Store stores res, mapped from src, with one transaction, its identities
+// resolved first (identity.go).
+func (in *Ingester) Store(ctx context.Context, res *bundle.Result, src identity.Source, authz Authorize) (*Stored, error) {
 	entries, err := Entries(res)
 	if err != nil {
 		return nil, err
@@ -249,7 +257,7 @@ func (in *Ingester) Store(ctx context.Context, res *bundle.Result, authz Authori
 	if err := authorize(authz, entries); err != nil {
 		return nil, err
 	}
-	results, err := in.store.TransactionWith(ctx, entries, store.TxOptions{KeepUnchanged: true})
+	results, err := in.storeResolved(ctx, entries, src)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +270,7 @@ func (in *Ingester) CDA(ctx context.Context, doc []byte, authz Authorize) (*Stor
 	if err != nil {
 		return nil, err
 	}
-	return in.Store(ctx, res, authz)
+	return in.Store(ctx, res, identity.CDA, authz)
 }
 
 // Assessment maps an assessment (AGGIR JSON, a TDDUI QuestionnaireResponse
@@ -284,7 +292,7 @@ func (in *Ingester) Assessment(ctx context.Context, input []byte, authz Authoriz
 			}
 		}
 	}
-	return in.Store(ctx, res, authz)
+	return in.Store(ctx, res, identity.Assessment, authz)
 }
 
 // subjectOf is the "Patient/id" the Bundle is about: its first Patient.

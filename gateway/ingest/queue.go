@@ -11,6 +11,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/mappings/hl7v2"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
@@ -42,9 +43,10 @@ const (
 type queued struct {
 	seq      uint64
 	header   hl7v2.Header
-	entries  []store.TxEntry   // nil: it could not be mapped again (recoverQueued)
-	mapErr   error             // why, then
-	key      *store.MessageKey // its ACK record's key (nil: no control ID)
+	entries  []store.TxEntry        // nil: it could not be mapped again (recoverQueued)
+	mapErr   error                  // why, then
+	reviews  []store.IdentityReview // what planning its identities listed (identity.go)
+	key      *store.MessageKey      // its ACK record's key (nil: no control ID)
 	logID    string
 	received time.Time // its arrival, as the inbox and its ACK record have it
 	at       time.Time // when it was queued, for the linger
@@ -241,7 +243,7 @@ func (q *queue) write(batch []*queued) error {
 				notes = append(notes, note{logID: it.logID, err: errors.Join(errUnmappable, it.mapErr)})
 				continue
 			}
-			older, err := applyPlanned(b, it, plans[i])
+			older, err := q.in.applyQueued(b, it, plans[i])
 			if err != nil {
 				if errors.Is(err, store.ErrBatchBroken) {
 					return err
@@ -280,22 +282,13 @@ func (in *Ingester) plan(batch []*queued) []*store.Planned {
 		return plans
 	}
 	defer pl.Close()
+	ov := &identity.Overlay{}
 	for i, it := range batch {
 		if it.entries != nil {
-			plans[i], _ = pl.Put(it.entries, true)
+			plans[i], _ = in.planResolved(pl, ov, it)
 		}
 	}
 	return plans
-}
-
-// applyPlanned writes a queued message from its plan (the store plans it
-// again if what it was planned against changed), else from scratch.
-func applyPlanned(b *store.Batch, it *queued, p *store.Planned) (int, error) {
-	if p == nil {
-		return applyMessage(b, it)
-	}
-	results, err := b.Apply(p)
-	return countOlder(results), err
 }
 
 var errUnmappable = errors.New("queued message no longer maps")

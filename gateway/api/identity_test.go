@@ -1,0 +1,170 @@
+package api_test
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The demo patient's test INS (ANS test range, urn:oid:1.2.250.1.213.1.4.10),
+// as the CI-SIS discharge letter fixture carries it.
+const (
+	insSystem = "urn:oid:1.2.250.1.213.1.4.10"
+	insValue  = "248067512345678"
+)
+
+// a01 is an admission of Louise MARTIN by sender app, with her INS and
+// PID-32 status (VALI: qualified; PROV: provisional), and the sender's own
+// patient number ipp.
+func a01(app, ctl, ipp, status string) string {
+	pid := "PID|1||" + insValue + "^^^INS-NIR-TEST&1.2.250.1.213.1.4.10&ISO^INS~" + ipp + "^^^" + app + "&1.2.250.1.999." + app + "&ISO^PI||MARTIN^LOUISE^^^^^L||19480612|F" +
+		strings.Repeat("|", 24) + status
+	return "MSH|^~\\&|" + app + "|CHU|RELAIS|RELAIS|20260305100000||ADT^A01^ADT_A01|" + ctl + "|P|2.5\r" +
+		"EVN|A01|20260305100000\r" + pid + "\rPV1|1|I|||||||||||||||||V-" + ctl + "\r"
+}
+
+func aggir(system, value, family string) string {
+	return `{"type": "aggir", "date": "2026-03-01",
+ "patient": {"identifier": {"system": "` + system + `", "value": "` + value + `"}, "family": "` + family + `", "given": "Louise", "birthDate": "1948-06-12", "gender": "female"},
+ "assessor": {"identifier": {"system": "https://rpps.esante.gouv.fr", "value": "10101010101"}, "family": "DURAND", "given": "Claire"},
+ "variables": {"coherence": "B", "orientation": "A", "toilette": "C", "habillage": "B", "alimentation": "A",
+               "elimination": "B", "transferts": "B", "deplacement_interieur": "A", "deplacement_exterieur": "C", "alerter": "A",
+               "gestion": "B", "cuisine": "C", "menage": "C", "transports": "C", "achats": "C", "suivi_traitement": "B", "activites_temps_libre": "B"}}`
+}
+
+// patientsWith lists the ids of the Patients holding identifier sys|val.
+func (e *env) patientsWith(sys, val string) []string {
+	e.t.Helper()
+	r := e.do("GET", "/fhir/Patient?identifier="+sys+"|"+val, "")
+	if r.status != 200 {
+		e.t.Fatalf("search: %d %s", r.status, r.body)
+	}
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				ID string `json:"id"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(r.body, &b); err != nil {
+		e.t.Fatal(err)
+	}
+	var ids []string
+	for _, en := range b.Entry {
+		ids = append(ids, en.Resource.ID)
+	}
+	return ids
+}
+
+func (e *env) ingest(path, ct, body string) resp {
+	e.t.Helper()
+	r := e.do("POST", path, body, "Content-Type", ct)
+	if r.status != 200 || (ct == hl7ct && !strings.HasPrefix(msa(e.t, r), "AA")) {
+		e.t.Fatalf("%s: %d %s", path, r.status, r.body)
+	}
+	return r
+}
+
+const hl7ct = "x-application/hl7-v2+er7"
+
+// TestOnePatientAcrossSources: an admission with a qualified INS, a CI-SIS
+// discharge letter, an AGGIR grid and an Observation naming her by
+// identifier end as one Patient; an INS stated provisional does not link,
+// and neither does a namesake with no identifier in common: both are
+// listed for review.
+func TestOnePatientAcrossSources(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	e.ingest("/ingest/hl7v2", hl7ct, a01("HIS", "A01-1", "IPP-1", "VALI"))
+	ids := e.patientsWith(insSystem, insValue)
+	if len(ids) != 1 {
+		t.Fatalf("after the admission: %v", ids)
+	}
+	her := ids[0]
+	e.ingest("/ingest/cda", "application/hl7-cda+xml", fixture(t, "cisis-ldl-ses.xml"))
+	e.ingest("/ingest/assessment", "application/json", aggir(insSystem, insValue, "MARTIN"))
+	obs := `{"resourceType":"Observation","status":"final","code":{"text":"poids"},
+		"subject":{"type":"Patient","identifier":{"system":"` + insSystem + `","value":"` + insValue + `"}},
+		"valueQuantity":{"value":61,"unit":"kg"}}`
+	r := e.do("POST", "/fhir/Observation", obs, "Content-Type", "application/fhir+json", "Prefer", "return=representation")
+	if r.status != 201 || !strings.Contains(string(r.body), `"Patient/`+her+`"`) {
+		t.Fatalf("Observation by identifier: %d %s", r.status, r.body)
+	}
+	if got := e.patientsWith(insSystem, insValue); len(got) != 1 || got[0] != her {
+		t.Fatalf("Patients with her INS: %v, want only %s", got, her)
+	}
+	// Every source's data is hers.
+	for _, q := range []string{"/fhir/Observation?subject=Patient/" + her, "/fhir/Composition?subject=Patient/" + her} {
+		r := e.do("GET", q+"&_summary=count", "")
+		if r.status != 200 || strings.Contains(string(r.body), `"total":0`) {
+			t.Errorf("%s: %d %s", q, r.status, r.body)
+		}
+	}
+	// Her merged Patient keeps every identifier: the hospital's, the CDA's.
+	p := e.do("GET", "/fhir/Patient/"+her, "")
+	for _, want := range []string{"IPP-1", "IPP-778812", `"qualified"`} {
+		if !strings.Contains(string(p.body), want) {
+			t.Errorf("merged Patient lacks %s: %s", want, p.body)
+		}
+	}
+
+	// A provisional INS from another sender does not link.
+	e.ingest("/ingest/hl7v2", hl7ct, a01("OTHER", "A01-2", "X-9", "PROV"))
+	if got := e.patientsWith(insSystem, insValue); len(got) != 2 {
+		t.Fatalf("a provisional INS linked: %v", got)
+	}
+	// A namesake assessment with another identifier is stored apart.
+	e.ingest("/ingest/assessment", "application/json", aggir("urn:oid:1.2.250.1.999.77", "DOSSIER-5", "Martin"))
+	if got := e.patientsWith("urn:oid:1.2.250.1.999.77", "DOSSIER-5"); len(got) != 1 || got[0] == her {
+		t.Fatalf("the namesake: %v", got)
+	}
+	rv := e.do("GET", "/admin/identity/review", "")
+	if rv.status != 200 {
+		t.Fatalf("review: %d %s", rv.status, rv.body)
+	}
+	for _, want := range []string{"same INS, not qualified on both sides", "same family name, given name, birth date and sex"} {
+		if !strings.Contains(string(rv.body), want) {
+			t.Errorf("review list lacks %q: %s", want, rv.body)
+		}
+	}
+	// A professional's token may not read the list.
+	if r := e.do("GET", "/admin/identity/review", "", "Authorization", "Bearer "+e.mint("user/*.rs", "PractitionerRole/x")); r.status != 403 {
+		t.Errorf("review list to a user token: %d", r.status)
+	}
+	// An identifier that names nobody.
+	bad := strings.ReplaceAll(obs, insValue, "299999999999999")
+	if r := e.do("POST", "/fhir/Observation", bad, "Content-Type", "application/fhir+json"); r.status != 422 ||
+		!strings.Contains(string(r.body), "the patient named by identifier was not found") {
+		t.Errorf("unknown identifier: %d %s", r.status, r.body)
+	}
+}
+
+// TestConcurrentNewPatient: an admission and a discharge letter about a
+// patient nobody stored yet, sent at once many times over, make one
+// Patient.
+func TestConcurrentNewPatient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	cda := fixture(t, "cisis-ldl-ses.xml")
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if r := e.do("POST", "/ingest/hl7v2", a01("HIS", "C-"+string(rune('a'+i)), "IPP-1", "VALI"), "Content-Type", hl7ct); r.status != 200 {
+				t.Errorf("admission: %d %s", r.status, r.body)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if r := e.do("POST", "/ingest/cda", cda, "Content-Type", "application/hl7-cda+xml"); r.status != 200 {
+				t.Errorf("letter: %d %s", r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := e.patientsWith(insSystem, insValue); len(got) != 1 {
+		t.Fatalf("Patients with her INS: %v, want one", got)
+	}
+}

@@ -1,0 +1,97 @@
+package identity
+
+import (
+	"strings"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
+
+	"github.com/relais-health/relais/fhir/store"
+)
+
+// nationalIDs gives the national identifiers a directory identifier
+// stands for: itself, and for the ANS composite identifiers (IDNPS,
+// IDNST) the registry number inside them.
+func nationalIDs(typ, system, value string) [][2]string {
+	switch {
+	case typ == "Practitioner" && system == RPPS:
+		return [][2]string{{RPPS, value}}
+	case typ == "Practitioner" && system == IDNPS:
+		out := [][2]string{{IDNPS, value}}
+		if len(value) == 12 && value[0] == '8' && digits(value[1:]) {
+			out = append(out, [2]string{RPPS, value[1:]}) // 8 + RPPS
+		}
+		return out
+	case typ == "Organization" && (system == FINESS || system == SIRET):
+		return [][2]string{{system, value}}
+	case typ == "Organization" && system == IDNST:
+		out := [][2]string{{IDNST, value}}
+		switch {
+		case len(value) == 10 && value[0] == '1':
+			out = append(out, [2]string{FINESS, value[1:]}) // 1 + FINESS
+		case len(value) == 15 && value[0] == '3':
+			out = append(out, [2]string{SIRET, value[1:]}) // 3 + SIRET
+		}
+		return out
+	}
+	return nil
+}
+
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// directory resolves a Practitioner or an Organization by its national
+// identifiers: the first one a stored resource holds decides; the others
+// are claimed for it. The written resource keeps every stored identifier.
+func (v *Resolver) directory(r Reader, e *store.TxEntry, out *Result) error {
+	ids := identifiersOf(e)
+	target := ""
+	var claims []store.Claim
+	for _, id := range ids {
+		for _, n := range nationalIDs(e.Type, id.GetSystem().GetValue(), id.GetValue().GetValue()) {
+			owner := r.ClaimOwner(e.Type, n[0], n[1])
+			if target == "" && owner != "" {
+				target = owner
+			}
+			if owner == "" || owner == target {
+				claims = append(claims, store.Claim{Type: e.Type, System: n[0], Value: n[1]})
+			}
+		}
+	}
+	e.Claims = append(e.Claims, claims...)
+	if target == "" || target == e.ID {
+		return nil
+	}
+	out.Moved[e.Type+"/"+e.ID] = e.Type + "/" + target
+	rec, err := r.Read(e.Type, target)
+	if err != nil {
+		return nil // deleted meanwhile: written anew under the claimed id
+	}
+	m, err := v.decode(rec)
+	if err != nil {
+		return nil
+	}
+	switch stored := m.(type) {
+	case *prpb.Practitioner:
+		in := e.Resource.(*prpb.Practitioner)
+		in.Identifier = unionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
+		fill(in.ProtoReflect(), stored.ProtoReflect())
+	case *orgpb.Organization:
+		in := e.Resource.(*orgpb.Organization)
+		in.Identifier = unionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
+		fill(in.ProtoReflect(), stored.ProtoReflect())
+	}
+	return nil
+}
+
+func identifiersOf(e *store.TxEntry) []*dtpb.Identifier {
+	switch m := e.Resource.(type) {
+	case *prpb.Practitioner:
+		return m.Identifier
+	case *orgpb.Organization:
+		return m.Identifier
+	}
+	return nil
+}

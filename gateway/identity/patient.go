@@ -1,0 +1,405 @@
+package identity
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+)
+
+// insStatus is what the incoming data says of its INS.
+type insStatus int
+
+const (
+	unstated insStatus = iota
+	qualified
+	notQualified
+)
+
+// statusOf reads the FR Core identity-reliability extension of p; without
+// one, the source's default (package comment).
+func statusOf(p *ppb.Patient, src Source) insStatus {
+	found := false
+	for _, ext := range p.GetExtension() {
+		if ext.GetUrl().GetValue() != ReliabilityURL {
+			continue
+		}
+		for _, sub := range ext.GetExtension() {
+			if sub.GetUrl().GetValue() != "identityStatus" {
+				continue
+			}
+			found = true
+			switch strings.ToUpper(sub.GetValue().GetCoding().GetCode().GetValue()) {
+			case "VALI", "QUAL":
+				return qualified
+			}
+		}
+	}
+	switch {
+	case found:
+		return notQualified
+	case src == CDA:
+		return qualified
+	}
+	return unstated
+}
+
+// rankOf is the reliability of p's demographics.
+func rankOf(p *ppb.Patient, st insStatus) Rank {
+	switch st {
+	case notQualified:
+		return Provisional
+	case qualified:
+		for _, id := range p.GetIdentifier() {
+			if IsINS(id.GetSystem().GetValue()) && id.GetValue().GetValue() != "" {
+				return Qualified
+			}
+		}
+	}
+	return Validated
+}
+
+// link is one identifier of an incoming Patient and what it names.
+type link struct {
+	system, value string
+	owner         string // the Patient id holding it, or ""
+	strength      int    // 3 qualified INS, 2 unstated INS, 1 other
+	claim         bool
+}
+
+func (v *Resolver) patient(r Reader, e *store.TxEntry, src Source, out *Result) error {
+	p, ok := e.Resource.(*ppb.Patient)
+	if !ok {
+		return nil
+	}
+	st := statusOf(p, src)
+	rank := rankOf(p, st)
+	var links []link
+	target, best := "", 0
+	for _, id := range p.Identifier {
+		l := link{system: id.GetSystem().GetValue(), value: id.GetValue().GetValue()}
+		if l.system == "" || l.value == "" {
+			continue
+		}
+		switch {
+		case IsINS(l.system) && st == qualified:
+			l.strength, l.claim = 3, true
+		case IsINS(l.system) && st == unstated:
+			l.strength = 2
+		case IsINS(l.system):
+			continue // provisional or doubtful: never links on its own
+		case !patientNumber(id):
+			continue
+		default:
+			l.strength, l.claim = 1, true
+		}
+		l.owner = r.ClaimOwner("Patient", l.system, l.value)
+		if l.owner != "" && l.strength > best {
+			target, best = l.owner, l.strength
+		}
+		links = append(links, l)
+	}
+	from := e.ID
+	if target == "" {
+		target = from
+	}
+	for _, l := range links {
+		if l.owner != "" && l.owner != target {
+			out.Reviews = append(out.Reviews, v.review("identifier-conflict",
+				"identifiers of one incoming patient name different stored patients", "Patient/"+target, "Patient/"+l.owner))
+			continue
+		}
+		if l.claim {
+			e.Claims = append(e.Claims, store.Claim{Type: "Patient", System: l.system, Value: l.value})
+		}
+	}
+	if target != from {
+		out.Moved["Patient/"+from] = "Patient/" + target
+		e.ID = target
+		p.Id = &dtpb.Id{Value: target}
+	}
+	stored, err := v.readPatient(r, target)
+	if err != nil {
+		return err
+	}
+	if stored != nil {
+		e.Resource = merge(stored, p, rank)
+		return nil
+	}
+	setRank(p, rank)
+	return v.duplicates(r, p, out)
+}
+
+// patientNumber reports whether id is an assigning authority's patient
+// number: untyped (CDA and assessments give no type) or typed MR, PI or PT
+// (HL7 table 0203). Other national identifiers (a social security number,
+// a driving licence) do not link: in France the INS is the one national
+// identifier of a person's health record (Référentiel INS).
+func patientNumber(id *dtpb.Identifier) bool {
+	codings := id.GetType().GetCoding()
+	if len(codings) == 0 {
+		return true
+	}
+	for _, c := range codings {
+		switch c.GetCode().GetValue() {
+		case "MR", "PI", "PT":
+			return true
+		}
+	}
+	return false
+}
+
+// readPatient reads Patient/id, nil when absent or deleted.
+func (v *Resolver) readPatient(r Reader, id string) (*ppb.Patient, error) {
+	if o, ok := r.(*Overlay); ok {
+		if p := o.planned(id); p != nil {
+			return p, nil
+		}
+	}
+	rec, err := r.Read("Patient", id)
+	switch outcome.KindOf(err) {
+	case outcome.NotFound, outcome.Gone:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := v.decode(rec)
+	if err != nil {
+		return nil, outcome.Wrap(outcome.Internal, "stored patient unreadable", err)
+	}
+	p, _ := m.(*ppb.Patient)
+	return p, nil
+}
+
+// merge applies the merge rules (package comment) to the stored Patient
+// and the incoming one.
+func merge(stored, in *ppb.Patient, inRank Rank) *ppb.Patient {
+	have := rankTag(stored)
+	win, lose := in, stored
+	if inRank < have {
+		win, lose = stored, in
+	}
+	out := proto.Clone(win).(*ppb.Patient)
+	fill(out.ProtoReflect(), lose.ProtoReflect())
+	out.Identifier = unionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
+	out.Link = unionLinks(cloneLinks(stored.Link), in.Link)
+	out.Id = stored.Id
+	setRank(out, max(inRank, have))
+	return out
+}
+
+// fill sets, in out, every field it lacks that from has; id and meta
+// excepted (they are the stored resource's).
+func fill(out, from protoreflect.Message) {
+	from.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+		switch fd.Name() {
+		case "id", "meta":
+			return true
+		}
+		if !out.Has(fd) {
+			out.Set(fd, val)
+		}
+		return true
+	})
+}
+
+func cloneIdentifiers(ids []*dtpb.Identifier) []*dtpb.Identifier {
+	out := make([]*dtpb.Identifier, len(ids))
+	for i, id := range ids {
+		out[i] = proto.Clone(id).(*dtpb.Identifier)
+	}
+	return out
+}
+
+func cloneLinks(ls []*ppb.Patient_Link) []*ppb.Patient_Link {
+	out := make([]*ppb.Patient_Link, len(ls))
+	for i, l := range ls {
+		out[i] = proto.Clone(l).(*ppb.Patient_Link)
+	}
+	return out
+}
+
+func unionLinks(ls, more []*ppb.Patient_Link) []*ppb.Patient_Link {
+	for _, m := range more {
+		found := false
+		for _, l := range ls {
+			if proto.Equal(l, m) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			ls = append(ls, m)
+		}
+	}
+	return ls
+}
+
+// rankTag reads the rank a stored Patient keeps (Validated when none).
+func rankTag(p *ppb.Patient) Rank {
+	for _, t := range p.GetMeta().GetTag() {
+		if t.GetSystem().GetValue() == ReliabilitySystem {
+			for r, code := range rankCodes {
+				if t.GetCode().GetValue() == code {
+					return r
+				}
+			}
+		}
+	}
+	return Validated
+}
+
+// setRank replaces p's rank tag.
+func setRank(p *ppb.Patient, r Rank) {
+	if p.Meta == nil {
+		p.Meta = &dtpb.Meta{}
+	}
+	tags := p.Meta.Tag[:0:0]
+	for _, t := range p.Meta.Tag {
+		if t.GetSystem().GetValue() != ReliabilitySystem {
+			tags = append(tags, t)
+		}
+	}
+	p.Meta.Tag = append(tags, &dtpb.Coding{
+		System: &dtpb.Uri{Value: ReliabilitySystem}, Code: &dtpb.Code{Value: rankCodes[r]},
+	})
+}
+
+// duplicates lists, for a Patient about to be created, the stored ones
+// that may be the same person: one carrying the same INS that did not link
+// (neither side qualified), or one with the same family name, given name,
+// birth date and sex and no identifier in common. Nothing is merged.
+func (v *Resolver) duplicates(r Reader, p *ppb.Patient, out *Result) error {
+	self := "Patient/" + p.GetId().GetValue()
+	seen := map[string]bool{}
+	for _, id := range p.Identifier {
+		if !IsINS(id.GetSystem().GetValue()) || id.GetValue().GetValue() == "" {
+			continue
+		}
+		hits, err := v.search(r, url.Values{"identifier": {id.GetSystem().GetValue() + "|" + id.GetValue().GetValue()}})
+		if err != nil {
+			return err
+		}
+		for _, h := range hits {
+			if other := "Patient/" + h; other != self && !seen[other] {
+				seen[other] = true
+				out.Reviews = append(out.Reviews, v.review("probable-duplicate", "same INS, not qualified on both sides", self, other))
+			}
+		}
+	}
+	q, ok := demographicsQuery(p)
+	if !ok {
+		return nil
+	}
+	hits, err := v.search(r, q)
+	if err != nil {
+		return err
+	}
+	for _, h := range hits {
+		other := "Patient/" + h
+		if other == self || seen[other] {
+			continue
+		}
+		o, err := v.readPatient(r, h)
+		if err != nil || o == nil {
+			return err
+		}
+		if sharesIdentifier(o, p) || !sameDemographics(o, p) {
+			continue
+		}
+		seen[other] = true
+		out.Reviews = append(out.Reviews, v.review("probable-duplicate",
+			"same family name, given name, birth date and sex; no identifier in common", self, other))
+	}
+	return nil
+}
+
+func (v *Resolver) search(r Reader, q url.Values) ([]string, error) {
+	query, err := search.Parse("Patient", q, false)
+	if err != nil {
+		return nil, nil // a value the parameters cannot express finds nothing
+	}
+	hits, err := r.Search(query, nil)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(hits))
+	for _, h := range hits {
+		ids = append(ids, h.ID)
+	}
+	return ids, nil
+}
+
+// demographicsQuery searches the family name, birth date and sex of p's
+// first name; ok is false when one is missing.
+func demographicsQuery(p *ppb.Patient) (url.Values, bool) {
+	fam, given := nameOf(p)
+	if fam == "" || given == "" || p.GetBirthDate() == nil || p.GetGender() == nil {
+		return nil, false
+	}
+	return url.Values{"family:exact": {fam}}, true
+}
+
+func nameOf(p *ppb.Patient) (family, given string) {
+	for _, n := range p.GetName() {
+		if n.GetFamily().GetValue() == "" {
+			continue
+		}
+		var gs []string
+		for _, g := range n.GetGiven() {
+			gs = append(gs, g.GetValue())
+		}
+		return strings.ToUpper(n.GetFamily().GetValue()), strings.ToUpper(strings.Join(gs, " "))
+	}
+	return "", ""
+}
+
+// sameDemographics: same family and given names (case aside), birth date
+// and sex.
+func sameDemographics(a, b *ppb.Patient) bool {
+	fa, ga := nameOf(a)
+	fb, gb := nameOf(b)
+	firstGiven := func(s string) string { f, _, _ := strings.Cut(s, " "); return f }
+	return fa == fb && firstGiven(ga) == firstGiven(gb) && fa != "" &&
+		dateOf(a.GetBirthDate()) == dateOf(b.GetBirthDate()) && a.GetGender().GetValue() == b.GetGender().GetValue()
+}
+
+func sharesIdentifier(a, b *ppb.Patient) bool {
+	for _, x := range a.GetIdentifier() {
+		for _, y := range b.GetIdentifier() {
+			if sameIdentifier(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// review builds a review entry about resources (sorted, so that the same
+// pair is listed once whichever came first).
+func (v *Resolver) review(kind, reason string, resources ...string) store.IdentityReview {
+	rs := append([]string(nil), resources...)
+	if len(rs) == 2 && rs[1] < rs[0] {
+		rs[0], rs[1] = rs[1], rs[0]
+	}
+	return store.IdentityReview{Kind: kind, Resources: rs, Reason: reason, Time: v.now()}
+}
+
+// dateOf renders a FHIR date as the calendar date it names, whatever the
+// zone it was parsed in.
+func dateOf(d *dtpb.Date) string {
+	if d == nil {
+		return ""
+	}
+	return time.UnixMicro(d.GetValueUs()).In(resource.Location(d.GetTimezone())).Format("2006-01-02")
+}

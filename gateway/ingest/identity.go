@@ -1,0 +1,121 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
+)
+
+// Every source's Patients, Practitioners and Organizations go through the
+// identity resolver (gateway/identity) before they are written, so that one
+// person sent by several sources is one Patient.
+//
+// CDA documents and assessments resolve against a snapshot and write with
+// the claims the resolution made; a write that loses a race for a claim
+// (a store.ClaimError: another message created her meanwhile) resolves
+// again and finds her. HL7 v2 messages resolve inside the batch
+// transaction that writes them (applyResolved), where no other write can
+// come between, so the queue's batches never lose.
+
+// maxResolveAttempts bounds the resolutions made again for a write whose
+// claims keep being taken under it.
+const maxResolveAttempts = 4
+
+// storeResolved resolves entries (from src) and writes them in one
+// transaction, then lists what the resolution asks to review.
+func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, src identity.Source) ([]store.TxResult, error) {
+	for attempt := 0; ; attempt++ {
+		var res *identity.Result
+		err := in.store.View(func(r *store.Snapshot) error {
+			var err error
+			res, err = in.ident.Resolve(r, entries, src)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		results, err := in.store.TransactionWith(ctx, res.Entries, store.TxOptions{KeepUnchanged: true})
+		if store.IsClaimed(err) && attempt+1 < maxResolveAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := in.store.PutIdentityReviews(ctx, res.Reviews...); err != nil {
+			return nil, err
+		}
+		return results, nil
+	}
+}
+
+// applyResolved writes a queued HL7 v2 message in b, its identities
+// resolved in b's own transaction, and returns how many resources kept a
+// newer event's version.
+func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
+	r, err := b.Snapshot(mergesIn(it.entries))
+	if err != nil {
+		return 0, err
+	}
+	res, err := in.ident.Resolve(r, it.entries, identity.HL7v2)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.PutIdentityReviews(res.Reviews...); err != nil {
+		return 0, err
+	}
+	resolved := *it
+	resolved.entries = res.Entries
+	return applyMessage(b, &resolved)
+}
+
+// applyQueued writes a queued message from its plan when the plan still
+// holds (it was resolved against the planner's snapshot: planResolved),
+// else resolves it again in b's transaction.
+func (in *Ingester) applyQueued(b *store.Batch, it *queued, p *store.Planned) (int, error) {
+	if p != nil {
+		if fresh, err := b.Fresh(p); err != nil {
+			return 0, err
+		} else if fresh {
+			results, err := b.Apply(p)
+			if !store.IsClaimed(err) {
+				if err == nil {
+					err = b.PutIdentityReviews(it.reviews...)
+				}
+				return countOlder(results), err
+			}
+		}
+	}
+	return in.applyResolved(b, it)
+}
+
+// planResolved resolves a queued message against a planner's snapshot and
+// plans it. The claims it made and the Patients it wrote are not in the
+// snapshot: ov keeps them for the next messages of the batch.
+func (in *Ingester) planResolved(pl *store.Planner, ov *identity.Overlay, it *queued) (*store.Planned, error) {
+	if mergesIn(it.entries) {
+		return nil, nil // a merge searches what it moves: planned in the batch
+	}
+	ov.Reader = pl.Snapshot()
+	res, err := in.ident.Resolve(ov, it.entries, identity.HL7v2)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pl.Put(res.Entries, true)
+	if err != nil {
+		return nil, err
+	}
+	ov.Note(res.Entries)
+	it.reviews = res.Reviews
+	return p, nil
+}
+
+// mergesIn reports whether entries merge patients (HL7 v2 A40, A34).
+func mergesIn(entries []store.TxEntry) bool {
+	for _, e := range entries {
+		if e.Type == "Patient" && identity.Replaced(e.Resource) != "" {
+			return true
+		}
+	}
+	return false
+}
