@@ -99,6 +99,8 @@ func (c *conv) run() error {
 			c.mapAL1(s)
 		case "ARV":
 			c.restricted = true
+		case "MRG":
+			c.mapMRG(s)
 		case "TXA":
 			doc = c.startDocument(s)
 		case "OBX":

@@ -28,7 +28,6 @@ const (
 // skipped lists corpus messages without a golden Bundle and why. Each is
 // still converted, and must be refused with a rejecting *er7.Error.
 var skipped = map[string]string{
-	"simhosp-ADT-A34-0270.hl7":       "ADT^A34 (merge patient) is not in issue 4's list; refused with 201",
 	"ms-LAB-ORU-1.hl7":               "ORU^R01 (results) is not in issue 4's list; refused with 200",
 	"ms-ORU-R01-01.hl7":              "ORU^R01 (results) is not in issue 4's list; refused with 200",
 	"simhosp-ORU-R01-0000.hl7":       "ORU^R01 (results) is not in issue 4's list; refused with 200",

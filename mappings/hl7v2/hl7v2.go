@@ -4,8 +4,8 @@
 // AllergyIntolerance, Observation and DocumentReference, each labelled with
 // its data category, plus the source message as a Binary and a Provenance.
 //
-// Supported: ADT A01, A02, A03, A04, A08, A11, A13, A16, A25 and MDM T01, T02, T04,
-// T10, versions 2.3 to 2.8, including the IHE PAM France profile (INS in
+// Supported: ADT A01, A02, A03, A04, A08, A11, A13, A16, A25, A34 (without
+// the merge: see mapMRG) and MDM T01, T02, T04, T10, versions 2.3 to 2.8, including the IHE PAM France profile (INS in
 // PID-3, identity reliability in PID-32, the ZBE movement segment, RPPS in
 // XCN). Anything else is refused with an *er7.Error that an AR/CR
 // acknowledgement can carry.
@@ -109,7 +109,7 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 
 // Supported lists the message types and events Convert accepts.
 var supportedEvents = map[string][]string{
-	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13", "A16", "A25"},
+	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13", "A16", "A25", "A34"},
 	"MDM": {"T01", "T02", "T04", "T10"},
 }
 
