@@ -276,10 +276,10 @@ func TestRefused(t *testing.T) {
 	}{
 		{"not hl7", "hello, world", "AR"},
 		{"bad delimiters", "MSH|^~\\", "AR"},
-		{"unsupported type", "MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X1|P|2.5\rPID|1||1^^^H^PI\r", "AR"},
+		{"unsupported type", "MSH|^~\\&|A|B|C|D|20260301||SIU^S12^SIU_S12|X1|P|2.5\rPID|1||1^^^H^PI\r", "AR"},
 		{"no PID", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X2|P|2.5\rEVN||20260301\rPV1|1|I\r", "AR"},
 		{"no patient identifier", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X4|P|2.5\rEVN||20260301\rPID|1||\rPV1|1|I\r", "AE"},
-		{"enhanced mode", "MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X3|P|2.5|||AL|AL\r", "CR"},
+		{"enhanced mode", "MSH|^~\\&|A|B|C|D|20260301||SIU^S12^SIU_S12|X3|P|2.5|||AL|AL\r", "CR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,13 +28,8 @@ const (
 // skipped lists corpus messages without a golden Bundle and why. Each is
 // still converted, and must be refused with a rejecting *er7.Error.
 var skipped = map[string]string{
-	"ms-LAB-ORU-1.hl7":               "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"ms-ORU-R01-01.hl7":              "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"simhosp-ORU-R01-0000.hl7":       "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"simhosp-ORU-R01-0511.hl7":       "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"v2tofhir-ORU-R01-lab-panel.hl7": "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"ms-REF-I12-01.hl7":              "REF^I12 (referral) is not in issue 4's list; refused with 200",
-	"ms-REF-I12-02.hl7":              "REF^I12 (referral) is not in issue 4's list; refused with 200",
+	"ms-REF-I12-01.hl7": "REF^I12 (referral) is not in issue 4's list; refused with 200",
+	"ms-REF-I12-02.hl7": "REF^I12 (referral) is not in issue 4's list; refused with 200",
 }
 
 // testOptions make the output reproducible.
