@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/relais-health/relais/fhir/outcome"
@@ -34,6 +35,11 @@ import (
 //     since its PV1 usually lacks the discharge (PV1-45) and status that
 //     an A03 wrote. It records no event time for it either, so that a
 //     delayed ADT event still applies.
+//   - Referrals and their Task. A REF^I12 or I13 creates the Task
+//     addressed to the referred-to provider only when absent: once sent,
+//     its status is the recipient's (accepted, rejected), and a resend or
+//     a modification of the referral must not set it back to requested.
+//     An I14 (cancel) does replace it, cancelled.
 //   - Durability. A message is acknowledged once it is durably in the
 //     store's inbox together with its ACK record (store.Enqueue), in a
 //     sync shared with the other connections; the resources it maps to
@@ -173,8 +179,9 @@ func countOlder(results []store.TxResult) int {
 }
 
 // order marks the entries subject to event ordering with the message's
-// event time: all but an MDM's Encounter, which is only created when
-// absent (see the package rules), and the message's own record (its
+// event time: all but an MDM's Encounter and what the mapping asks to
+// create only when absent (a referral's Task, whose recipient owns its
+// status; see the package rules), which are only created when absent, and the message's own record (its
 // source Binary, its Provenance, its warnings), whose ids come from the
 // message itself: no other message writes them (a resend is answered
 // before mapping), so they have no newer version to protect and need no
@@ -182,8 +189,11 @@ func countOlder(results []store.TxResult) int {
 func order(entries []store.TxEntry, h hl7v2.Header) {
 	for i := range entries {
 		e := &entries[i]
+		ref := e.Type + "/" + e.ID
 		switch {
-		case h.MessageCode == "MDM" && e.Type+"/"+e.ID == h.Encounter:
+		case h.MessageCode == "MDM" && ref == h.Encounter:
+			e.IfAbsent = true
+		case slices.Contains(h.IfAbsent, ref):
 			e.IfAbsent = true
 		case !ownRecord[e.Type]:
 			e.EventTime = h.EventTime

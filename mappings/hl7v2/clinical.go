@@ -80,6 +80,7 @@ func (c *conv) mapDG1(s *er7.Segment) {
 		}
 	}
 	c.put(cond)
+	c.ref.reasons = append(c.ref.reasons, resource.Ref("Condition", cond.Id.Value)) // a referral's reasons
 	c.listDiagnosis(s, cond.Id.Value)
 	c.unmapped(s, 1, 2, 3, 4, 5, 6, 15, 16)
 }

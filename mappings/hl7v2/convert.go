@@ -35,6 +35,7 @@ type conv struct {
 	report     *drpb.DiagnosticReport // of the last OBR, which the OBX after it add to
 	reportKey  string                 // what identifies it, for its results' ids
 	lastObs    *obspb.Observation     // of the last OBX, which an NTE after it annotates
+	ref        referral               // of a REF message
 	outputs    []proto.Message
 	a          blocks    // where the small protos come from
 	zones      zoneCache // of the date-times read
@@ -129,6 +130,18 @@ func (c *conv) run() error {
 		case "NTE":
 			c.mapNTE(s)
 			continue
+		case "RF1":
+			if c.code != "REF" || c.ref.rf1 != nil {
+				c.warnSegment(s)
+				continue
+			}
+			c.ref.rf1 = s
+		case "PRD":
+			if c.code != "REF" {
+				c.warnSegment(s)
+				continue
+			}
+			c.mapPRD(s)
 		case "PRT": // participations come between an OBX and its notes (v2.7+)
 			c.warnSegment(s)
 			continue
@@ -142,6 +155,11 @@ func (c *conv) run() error {
 			return &er7.Error{Loc: er7.Location{Segment: "TXA"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required TXA segment missing"}
 		}
 		if err := doc.finish(); err != nil {
+			return err
+		}
+	}
+	if c.code == "REF" {
+		if err := c.finishReferral(); err != nil {
 			return err
 		}
 	}

@@ -27,10 +27,7 @@ const (
 
 // skipped lists corpus messages without a golden Bundle and why. Each is
 // still converted, and must be refused with a rejecting *er7.Error.
-var skipped = map[string]string{
-	"ms-REF-I12-01.hl7": "REF^I12 (referral) is not in issue 4's list; refused with 200",
-	"ms-REF-I12-02.hl7": "REF^I12 (referral) is not in issue 4's list; refused with 200",
-}
+var skipped = map[string]string{}
 
 // testOptions make the output reproducible.
 func testOptions() Options {

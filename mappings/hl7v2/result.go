@@ -70,6 +70,7 @@ func (c *conv) startReport(obr *er7.Segment) {
 	}
 	c.report, c.reportKey = dr, strings.Join(key, "\x1f")
 	c.put(dr)
+	c.ref.support = append(c.ref.support, resource.Ref("DiagnosticReport", dr.Id.Value)) // a referral's supporting information
 	c.unmapped(obr, obrMapped...)
 }
 
