@@ -67,6 +67,11 @@ func TestIngestHL7v2(t *testing.T) {
 	if string(first.body) != string(again.body) {
 		t.Errorf("resend ACK differs:\n%q\n%q", first.body, again.body)
 	}
+	// Another message under the same control ID is refused, with ERR 205.
+	reused := e.do("POST", "/ingest/hl7v2", string(ingesttest.ADT{N: 2, Family: "OTHER"}.Bytes()), "Content-Type", ct)
+	if reused.status != 200 || msa(t, reused) != "AR A01-2" || !strings.Contains(string(reused.body), "205") {
+		t.Errorf("reused control ID over HTTP: %d %q", reused.status, reused.body)
+	}
 	// Enhanced mode: the application ACK.
 	r = e.do("POST", "/ingest/hl7v2", string(ingesttest.ADT{N: 3, Accept: "AL", App: "AL"}.Bytes()), "Content-Type", ct)
 	if msa(t, r) != "AA A01-3" {
