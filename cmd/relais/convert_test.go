@@ -74,7 +74,7 @@ func TestConvertOut(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "broken.hl7")
-	if err := os.WriteFile(bad, []byte("MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X1|P|2.5\rPID|1||1^^^H^PI\r"), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte("MSH|^~\\&|A|B|C|D|20260301||SIU^S12^SIU_S12|X1|P|2.5\rPID|1||1^^^H^PI\r"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")

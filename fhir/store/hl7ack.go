@@ -27,7 +27,10 @@ type MessageKey struct{ App, Facility, Control string }
 type MessageACK struct {
 	Key MessageKey
 	At  time.Time // when it was committed: its retention counts from then
-	// Record is the owner's record (the ACK bytes sent), returned as is.
+	// Record is the owner's record, returned as is: the ACK bytes sent and
+	// the content digest that tells a resend from another message under
+	// the same key (gateway/ingest encodes it, with a version byte so that
+	// records written before the digest stay readable).
 	Record []byte
 }
 

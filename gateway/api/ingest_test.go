@@ -67,6 +67,11 @@ func TestIngestHL7v2(t *testing.T) {
 	if string(first.body) != string(again.body) {
 		t.Errorf("resend ACK differs:\n%q\n%q", first.body, again.body)
 	}
+	// Another message under the same control ID is refused, with ERR 205.
+	reused := e.do("POST", "/ingest/hl7v2", string(ingesttest.ADT{N: 2, Family: "OTHER"}.Bytes()), "Content-Type", ct)
+	if reused.status != 200 || msa(t, reused) != "AR A01-2" || !strings.Contains(string(reused.body), "205") {
+		t.Errorf("reused control ID over HTTP: %d %q", reused.status, reused.body)
+	}
 	// Enhanced mode: the application ACK.
 	r = e.do("POST", "/ingest/hl7v2", string(ingesttest.ADT{N: 3, Accept: "AL", App: "AL"}.Bytes()), "Content-Type", ct)
 	if msa(t, r) != "AA A01-3" {
@@ -93,7 +98,7 @@ func TestIngestRefused(t *testing.T) {
 		want                 string // in the body: MSA-1, or an OperationOutcome path or code
 	}{
 		{"hl7 garbage", "/ingest/hl7v2", "not a message", "x-application/hl7-v2+er7", nil, 200, "MSA|AR"},
-		{"hl7 unsupported", "/ingest/hl7v2", "MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X1|P|2.5\rPID|1||1^^^H^PI\r", "text/plain", nil, 200, "MSA|AR|X1"},
+		{"hl7 unsupported", "/ingest/hl7v2", "MSH|^~\\&|A|B|C|D|20260301||SIU^S12^SIU_S12|X1|P|2.5\rPID|1||1^^^H^PI\r", "text/plain", nil, 200, "MSA|AR|X1"},
 		{"hl7 no patient id", "/ingest/hl7v2", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X4|P|2.5\rEVN||20260301\rPID|1||\rPV1|1|I\r", "x-application/hl7-v2+er7", nil, 200, "MSA|AE|X4"},
 		{"hl7 no token", "/ingest/hl7v2", string(ingesttest.Admit(1)), "x-application/hl7-v2+er7", []string{"Authorization", ""}, 401, "login"},
 		{"hl7 read-only scope", "/ingest/hl7v2", string(ingesttest.Admit(1)), "x-application/hl7-v2+er7", []string{"Authorization", "Bearer " + readOnly}, 403, "forbidden"},

@@ -1,11 +1,13 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/relais-health/relais/fhir/outcome"
@@ -18,7 +20,10 @@ import (
 //
 //   - Resends. A message whose sender (MSH-3, MSH-4) and control ID (MSH-10)
 //     were already committed is answered with the ACK bytes sent the first
-//     time, and nothing is stored. The ACK record is committed with the
+//     time, and nothing is stored, if it is the same message (its content
+//     digest, contentDigest, is the one kept in the ACK record); another
+//     message under a used control ID is refused (AR, ERR 205) and not
+//     stored either. The ACK record is committed with the
 //     message (store.Enqueue), so an ACK exists if and only if the data
 //     does.
 //   - Ordering. Each resource an HL7 v2 message writes remembers the event
@@ -34,6 +39,11 @@ import (
 //     since its PV1 usually lacks the discharge (PV1-45) and status that
 //     an A03 wrote. It records no event time for it either, so that a
 //     delayed ADT event still applies.
+//   - Referrals and their Task. A REF^I12 or I13 creates the Task
+//     addressed to the referred-to provider only when absent: once sent,
+//     its status is the recipient's (accepted, rejected), and a resend or
+//     a modification of the referral must not set it back to requested.
+//     An I14 (cancel) does replace it, cancelled.
 //   - Durability. A message is acknowledged once it is durably in the
 //     store's inbox together with its ACK record (store.Enqueue), in a
 //     sync shared with the other connections; the resources it maps to
@@ -94,10 +104,11 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 		return r, nil // a sender's commit ACK of our application ACK
 	}
 	key := ackKey(msg)
+	digest := contentDigest(msg)
 	if rec, err := in.storedACK(key); err != nil {
 		return nil, err
 	} else if rec != nil {
-		return r.resent(msg, rec), nil
+		return in.resent(r, msg, rec, digest), nil
 	}
 	received := in.opts.Now()
 	cv, err := hl7v2.ConvertMessage(msg, data, in.opts.hl7v2())
@@ -110,14 +121,15 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 		err = authorize(authz, entries)
 	}
 	if err == nil {
-		err = in.enqueue(ctx, r, msg, cv, entries, key, data, received)
+		err = in.enqueue(ctx, r, msg, cv, entries, key, digest, data, received)
 	}
 	var re *store.ResentError
 	switch {
 	case err == nil:
 		return r, nil
 	case errors.As(err, &re):
-		return r.resent(msg, re.Record), nil
+		r.ACK, r.AppACK, r.Code = nil, nil, ""
+		return in.resent(r, msg, re.Record, digest), nil
 	case outcome.KindOf(err) == outcome.Forbidden, outcome.KindOf(err) == outcome.Busy:
 		return nil, err
 	}
@@ -127,11 +139,11 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 
 // enqueue commits the message to the store's inbox with its ACK record,
 // then hands it to the queue that writes its resources.
-func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv *hl7v2.Converted, entries []store.TxEntry, key *store.MessageKey, data []byte, received time.Time) error {
+func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv *hl7v2.Converted, entries []store.TxEntry, key *store.MessageKey, digest [sha256.Size]byte, data []byte, received time.Time) error {
 	r.buildACKs(in.acker, msg)
 	var ack *store.MessageACK
 	if key != nil {
-		ack = &store.MessageACK{Key: *key, At: received, Record: encodeACKRecord(r)}
+		ack = &store.MessageACK{Key: *key, At: received, Record: encodeACKRecord(r, digest)}
 	}
 	q := in.q
 	if err := q.admit(ctx); err != nil {
@@ -173,8 +185,9 @@ func countOlder(results []store.TxResult) int {
 }
 
 // order marks the entries subject to event ordering with the message's
-// event time: all but an MDM's Encounter, which is only created when
-// absent (see the package rules), and the message's own record (its
+// event time: all but an MDM's Encounter and what the mapping asks to
+// create only when absent (a referral's Task, whose recipient owns its
+// status; see the package rules), which are only created when absent, and the message's own record (its
 // source Binary, its Provenance, its warnings), whose ids come from the
 // message itself: no other message writes them (a resend is answered
 // before mapping), so they have no newer version to protect and need no
@@ -182,8 +195,11 @@ func countOlder(results []store.TxResult) int {
 func order(entries []store.TxEntry, h hl7v2.Header) {
 	for i := range entries {
 		e := &entries[i]
+		ref := e.Type + "/" + e.ID
 		switch {
-		case h.MessageCode == "MDM" && e.Type+"/"+e.ID == h.Encounter:
+		case h.MessageCode == "MDM" && ref == h.Encounter:
+			e.IfAbsent = true
+		case slices.Contains(h.IfAbsent, ref):
 			e.IfAbsent = true
 		case !ownRecord[e.Type]:
 			e.EventTime = h.EventTime
@@ -236,15 +252,47 @@ func wants(cond string, ok bool) bool {
 	return true
 }
 
-// resent fills r from a stored ACK record.
-func (r *Reply) resent(msg *er7.Message, rec []byte) *Reply {
-	ack, app, err := decodeACKRecord(rec)
+// resent answers a message whose sender and control ID were already
+// committed. The same message sent again (same content digest) gets the
+// original ACK bytes. Another message reusing the control ID is refused
+// (AR, or CR in enhanced mode, with ERR condition 205): MSH-10 must be
+// unique for the sender (HL7 v2.5 section 2.14.9.10), so it is not the
+// resend it claims to be, and it is not stored either, since storing it
+// would leave two messages behind one ACK record. A record written before
+// digests were kept (version 1) cannot tell them apart: its message is
+// taken as resent, as it always was.
+func (in *Ingester) resent(r *Reply, msg *er7.Message, rec []byte, digest [sha256.Size]byte) *Reply {
+	ack, app, stored, err := decodeACKRecord(rec)
+	if err == nil && stored != nil && !bytes.Equal(stored, digest[:]) {
+		in.log.Warn("hl7v2 control ID reused for another message: refused", "msg", r.LogID, "control", msg.MSH().Field(10).Raw())
+		return in.reused(r, msg)
+	}
 	if err != nil {
 		ack = er7.Ack(msg, er7.AA) // unreadable record: still accepted
 	}
 	r.Resent, r.ACK, r.AppACK, r.Code = true, ack, app, er7.AA
 	r.SendACK = !msg.Enhanced() || wants(msg.MSH().Field(15).Text(), true)
 	r.SendAppACK = msg.Enhanced() && app != nil && wants(msg.MSH().Field(16).Text(), true)
+	return r
+}
+
+// errReused is the ERR of a refused reuse of a control ID.
+var errReused = &er7.Error{
+	Loc: er7.Location{Segment: "MSH", Seq: 1, Field: 10}, Offset: -1, Condition: er7.DuplicateKeyIdentifier,
+	Reason: "message control ID already used by this sender for another message",
+}
+
+// reused refuses a message whose control ID names another message: AR in
+// original mode; in enhanced mode CR, and no application ACK, since the
+// message is not accepted for processing.
+func (in *Ingester) reused(r *Reply, msg *er7.Message) *Reply {
+	r.Code, r.AppACK, r.SendAppACK, r.Writes = er7.AR, nil, false, nil
+	if !msg.Enhanced() {
+		r.ACK, r.SendACK = in.acker.Ack(msg, er7.AR, errReused), true
+		return r
+	}
+	r.ACK = in.acker.Ack(msg, er7.CR, errReused)
+	r.SendACK = wants(msg.MSH().Field(15).Text(), false)
 	return r
 }
 
@@ -268,27 +316,65 @@ func ackKey(msg *er7.Message) *store.MessageKey {
 	return &store.MessageKey{App: h.Field(3).Raw(), Facility: h.Field(4).Raw(), Control: ctl}
 }
 
-// The ACK record: version(1)=1, len(ACK) uint32 BE, ACK, AppACK (may be empty).
-func encodeACKRecord(r *Reply) []byte {
-	b := make([]byte, 5, 5+len(r.ACK)+len(r.AppACK))
-	b[0] = 1
-	binary.BigEndian.PutUint32(b[1:], uint32(len(r.ACK)))
+// contentDigest is what "the same message" means for resends: SHA-256 of
+// its segments, field by field as sent (escapes kept, after character set
+// decoding), whatever their terminators (CR, LF or CRLF), without MSH-7.
+// A sender that sends a message again may stamp it with the time of the
+// new attempt (MSH-7, date/time of message), which does not make it
+// another message; any other difference does.
+func contentDigest(msg *er7.Message) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range msg.Segments {
+		h.Write([]byte(s.Name))
+		for f := 1; f <= s.Len(); f++ {
+			h.Write([]byte{0x1f})
+			if s.Name == "MSH" && f == 7 {
+				continue
+			}
+			h.Write([]byte(s.Field(f).Raw()))
+		}
+		h.Write([]byte{0x1e})
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// The ACK record, version 2: version(1)=2, content digest (32), len(ACK)
+// uint32 BE, ACK, AppACK (may be empty). Version 1, written before, has no
+// digest: version(1)=1, len(ACK) uint32 BE, ACK, AppACK. Both are read.
+func encodeACKRecord(r *Reply, digest [sha256.Size]byte) []byte {
+	b := make([]byte, 1+sha256.Size+4, 1+sha256.Size+4+len(r.ACK)+len(r.AppACK))
+	b[0] = 2
+	copy(b[1:], digest[:])
+	binary.BigEndian.PutUint32(b[1+sha256.Size:], uint32(len(r.ACK)))
 	return append(append(b, r.ACK...), r.AppACK...)
 }
 
-func decodeACKRecord(b []byte) (ack, app []byte, err error) {
-	if len(b) < 5 || b[0] != 1 {
-		return nil, nil, errors.New("bad ACK record")
+// decodeACKRecord returns the ACKs of a record and its content digest (nil
+// for a version 1 record).
+func decodeACKRecord(b []byte) (ack, app, digest []byte, err error) {
+	var body []byte // len(ACK), ACK, AppACK
+	switch {
+	case len(b) > sha256.Size && b[0] == 2:
+		digest, body = b[1:1+sha256.Size], b[1+sha256.Size:]
+	case len(b) > 0 && b[0] == 1:
+		body = b[1:]
+	default:
+		return nil, nil, nil, errors.New("bad ACK record")
 	}
-	n := binary.BigEndian.Uint32(b[1:])
-	if uint64(n) > uint64(len(b)-5) {
-		return nil, nil, errors.New("bad ACK record")
+	if len(body) < 4 {
+		return nil, nil, nil, errors.New("bad ACK record")
 	}
-	ack, app = b[5:5+n], b[5+n:]
+	n := binary.BigEndian.Uint32(body)
+	if uint64(n) > uint64(len(body)-4) {
+		return nil, nil, nil, errors.New("bad ACK record")
+	}
+	ack, app = body[4:4+n], body[4+n:]
 	if len(app) == 0 {
 		app = nil
 	}
-	return ack, app, nil
+	return ack, app, digest, nil
 }
 
 // ackCode reads MSA-1 of an ACK we built.

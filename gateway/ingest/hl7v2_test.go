@@ -138,10 +138,8 @@ func TestResend(t *testing.T) {
 	in, st := newTest(t)
 	first := send(t, in, ingesttest.Admit(1))
 	before := changes(t, st)
-	for _, data := range [][]byte{
-		ingesttest.Admit(1),
-		ingesttest.ADT{Event: "A01", N: 1, Family: "CHANGED"}.Bytes(), // same control ID, other content
-	} {
+	restamped := restamp(ingesttest.Admit(1))
+	for _, data := range [][]byte{ingesttest.Admit(1), restamped, bytes.ReplaceAll(ingesttest.Admit(1), []byte("\r"), []byte("\r\n"))} {
 		again := send(t, in, data)
 		if !bytes.Equal(again.ACK, first.ACK) || !again.Resent || again.Writes != nil {
 			t.Errorf("resend: ACK %q (resent %v), want the original %q", again.ACK, again.Resent, first.ACK)
@@ -153,6 +151,50 @@ func TestResend(t *testing.T) {
 	other := send(t, in, ingesttest.ADT{Event: "A01", N: 1, Control: "A01-1b"}.Bytes())
 	if other.Resent {
 		t.Error("a new control ID was taken for a resend")
+	}
+}
+
+// restamp changes MSH-7 (date/time of message) of data, and nothing else.
+func restamp(data []byte) []byte {
+	msh, rest, _ := bytes.Cut(data, []byte("\r"))
+	fields := bytes.Split(msh, []byte("|"))
+	fields[6] = []byte("20991231235959+0100") // MSH-7: MSH-1 is the separator itself
+	return append(append(bytes.Join(fields, []byte("|")), '\r'), rest...)
+}
+
+// TestControlIDReused: another message under a control ID already used by
+// the same sender is refused (AR, ERR 205 at MSH-10), stored nowhere and
+// logged with its control ID only; the true resend still gets the
+// original ACK afterwards.
+func TestControlIDReused(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	var logs bytes.Buffer
+	in, err := New(Config{Store: st, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Options: Options{Now: tick(), Codec: testCodec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, in)
+	first := send(t, in, ingesttest.Admit(1))
+	before := changes(t, st)
+	reused := send(t, in, ingesttest.ADT{Event: "A01", N: 1, Family: "CHANGED"}.Bytes())
+	code, control, errs := ack(t, reused.ACK)
+	if code != "AR" || control != "A01-1" || len(errs) != 1 || errs[0] != "E:205" || reused.Resent || reused.Writes != nil {
+		t.Errorf("reused control ID: %s %s %v (resent %v, writes %v), want AR with ERR 205", code, control, errs, reused.Resent, reused.Writes)
+	}
+	if after := changes(t, st); after != before {
+		t.Errorf("the refused message stored %d versions", after-before)
+	}
+	line := logs.String()
+	if !strings.Contains(line, "control=A01-1") || strings.Contains(line, "CHANGED") {
+		t.Errorf("log %q: want the control ID and no patient data", line)
+	}
+	if again := send(t, in, ingesttest.Admit(1)); !bytes.Equal(again.ACK, first.ACK) || !again.Resent {
+		t.Errorf("the true resend after a refused reuse: %q, want the original ACK", again.ACK)
+	}
+	enhanced := send(t, in, ingesttest.ADT{Event: "A01", N: 1, Family: "CHANGED", Accept: "AL", App: "AL"}.Bytes())
+	if code, _, _ := ack(t, enhanced.ACK); code != "CR" || enhanced.AppACK != nil || enhanced.SendAppACK {
+		t.Errorf("enhanced mode: %s, app ACK %q, want CR and none", code, enhanced.AppACK)
 	}
 }
 
@@ -276,10 +318,10 @@ func TestRefused(t *testing.T) {
 	}{
 		{"not hl7", "hello, world", "AR"},
 		{"bad delimiters", "MSH|^~\\", "AR"},
-		{"unsupported type", "MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X1|P|2.5\rPID|1||1^^^H^PI\r", "AR"},
+		{"unsupported type", "MSH|^~\\&|A|B|C|D|20260301||SIU^S12^SIU_S12|X1|P|2.5\rPID|1||1^^^H^PI\r", "AR"},
 		{"no PID", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X2|P|2.5\rEVN||20260301\rPV1|1|I\r", "AR"},
 		{"no patient identifier", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X4|P|2.5\rEVN||20260301\rPID|1||\rPV1|1|I\r", "AE"},
-		{"enhanced mode", "MSH|^~\\&|A|B|C|D|20260301||ORU^R01^ORU_R01|X3|P|2.5|||AL|AL\r", "CR"},
+		{"enhanced mode", "MSH|^~\\&|A|B|C|D|20260301||SIU^S12^SIU_S12|X3|P|2.5|||AL|AL\r", "CR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -362,16 +404,41 @@ func TestClosedStoreIsNotAcknowledged(t *testing.T) {
 
 func TestACKRecordRoundTrip(t *testing.T) {
 	t.Parallel()
+	digest := [32]byte{1, 2, 3}
 	for _, r := range []*Reply{{ACK: []byte("MSH|a\r")}, {ACK: []byte("MSH|a\r"), AppACK: []byte("MSH|b\r")}} {
-		ack, app, err := decodeACKRecord(encodeACKRecord(r))
-		if err != nil || !bytes.Equal(ack, r.ACK) || !bytes.Equal(app, r.AppACK) {
-			t.Errorf("round trip of %q/%q: %q/%q %v", r.ACK, r.AppACK, ack, app, err)
+		ack, app, d, err := decodeACKRecord(encodeACKRecord(r, digest))
+		if err != nil || !bytes.Equal(ack, r.ACK) || !bytes.Equal(app, r.AppACK) || !bytes.Equal(d, digest[:]) {
+			t.Errorf("round trip of %q/%q: %q/%q %x %v", r.ACK, r.AppACK, ack, app, d, err)
 		}
 	}
-	for _, bad := range [][]byte{nil, {2, 0, 0, 0, 0}, {1, 0, 0, 0, 9, 'x'}} {
-		if _, _, err := decodeACKRecord(bad); err == nil {
+	// A version 1 record, written before digests were kept, is still read.
+	ack, app, d, err := decodeACKRecord([]byte("\x01\x00\x00\x00\x06MSH|a\rMSH|b\r"))
+	if err != nil || string(ack) != "MSH|a\r" || string(app) != "MSH|b\r" || d != nil {
+		t.Errorf("version 1 record: %q/%q %x %v", ack, app, d, err)
+	}
+	for _, bad := range [][]byte{nil, {3, 0, 0, 0, 0}, {1, 0, 0, 0, 9, 'x'}, {1, 0, 0}, append([]byte{2}, digest[:]...)} {
+		if _, _, _, err := decodeACKRecord(bad); err == nil {
 			t.Errorf("%q decoded", bad)
 		}
+	}
+}
+
+// TestOldACKRecordStillResends: a message whose ACK record predates
+// content digests (version 1) is answered as a resend, as it was.
+func TestOldACKRecordStillResends(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	msg, err := er7.Parse(ingesttest.Admit(22))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := []byte("\x01\x00\x00\x00\x06MSH|x\r")
+	if _, err := st.Enqueue(context.Background(), encodeQueued(time.Now(), ingesttest.Admit(22)), &store.MessageACK{Key: *ackKey(msg), At: time.Now(), Record: rec}); err != nil {
+		t.Fatal(err)
+	}
+	r := send(t, in, ingesttest.ADT{Event: "A01", N: 22, Family: "OTHER"}.Bytes())
+	if !r.Resent || string(r.ACK) != "MSH|x\r" {
+		t.Errorf("reply %q (resent %v), want the stored ACK", r.ACK, r.Resent)
 	}
 }
 
@@ -520,7 +587,7 @@ func TestRejectedCanBeResent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack := &store.MessageACK{Key: *ackKey(msg), At: time.Now(), Record: encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")})}
+	ack := &store.MessageACK{Key: *ackKey(msg), At: time.Now(), Record: encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")}, contentDigest(msg))}
 	seq, err := st.Enqueue(ctx, encodeQueued(time.Now(), data), ack)
 	if err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func TestACKRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	received := c.now()
-	ack := &store.MessageACK{Key: *ackKey(msg), At: received, Record: encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")})}
+	ack := &store.MessageACK{Key: *ackKey(msg), At: received, Record: encodeACKRecord(&Reply{ACK: []byte("MSH|x\r")}, contentDigest(msg))}
 	seq, err := st.Enqueue(ctx, encodeQueued(received, data), ack)
 	if err != nil {
 		t.Fatal(err)

@@ -147,6 +147,34 @@ func TestResend(t *testing.T) {
 	}
 }
 
+// TestControlIDReused: another message under a used control ID gets an AR
+// with ERR 205 over MLLP, writes nothing, and leaves the connection open.
+func TestControlIDReused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.dial()
+	c.send(ingesttest.Admit(1))
+	first := c.mustRead()
+	e.ingest.Sync()
+	before := e.store.Stats().Writes
+	c.send(ingesttest.ADT{Event: "A01", N: 1, Family: "OTHER"}.Bytes())
+	reply := c.mustRead()
+	m, err := er7.Parse(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := m.First("MSA").Field(1).Text(); code != "AR" || m.First("ERR").Field(3).Comp(1).Text() != "205" {
+		t.Errorf("reused control ID: %q, want AR with ERR 205", reply)
+	}
+	c.send(ingesttest.Admit(1))
+	if again := c.mustRead(); !bytes.Equal(again, first) {
+		t.Errorf("the true resend after it: %q, want the original %q", again, first)
+	}
+	if after := e.store.Stats().Writes; after != before {
+		t.Errorf("%d writes, want none", after-before)
+	}
+}
+
 // TestOlderEvent: an A08 older than the stored discharge is acknowledged and
 // does not overwrite the newer data.
 func TestOlderEvent(t *testing.T) {

@@ -80,6 +80,7 @@ func (c *conv) mapDG1(s *er7.Segment) {
 		}
 	}
 	c.put(cond)
+	c.ref.reasons = append(c.ref.reasons, resource.Ref("Condition", cond.Id.Value)) // a referral's reasons
 	c.listDiagnosis(s, cond.Id.Value)
 	c.unmapped(s, 1, 2, 3, 4, 5, 6, 15, 16)
 }
@@ -213,12 +214,16 @@ var resultStatuses = map[string]cpb.ObservationStatusCode_Value{
 	"W": cpb.ObservationStatusCode_ENTERED_IN_ERROR, "U": cpb.ObservationStatusCode_FINAL,
 }
 
-// mapOBX maps an observation of an ADT message to an Observation.
-func (c *conv) mapOBX(s *er7.Segment) {
+// mapOBX maps an observation (HL7 v2.5 section 7.4.2) to an Observation:
+// its value by type (OBX-2, OBX-5, OBX-6), reference range (OBX-7),
+// abnormal flags (OBX-8), status (OBX-11), time (OBX-14) and responsible
+// observer (OBX-16). Its id adds the report it belongs to, if any, and
+// the sub-id (OBX-4), so that a corrected result sent again updates it.
+func (c *conv) mapOBX(s *er7.Segment) *obspb.Observation {
 	code := c.concept(s.Field(3))
 	if code == nil {
 		c.warn(s, 3, "observation without identifier not mapped")
-		return
+		return nil
 	}
 	status, ok := resultStatuses[strings.ToUpper(text(s.Field(11)))]
 	if !ok {
@@ -235,14 +240,18 @@ func (c *conv) mapOBX(s *er7.Segment) {
 		o.Effective = &obspb.Observation_EffectiveX{Choice: &obspb.Observation_EffectiveX_DateTime{DateTime: c.dateTime(t)}}
 		when = text(s.Field(14).Comp(1))
 	}
-	o.Id = c.a.id(c.b.ID("Observation", c.patientID, c.encKey, codeKey(code), text(s.Field(4)), when))
+	if c.report != nil {
+		o.Id = c.a.id(c.b.ID("Observation", c.patientID, c.reportKey, codeKey(code), text(s.Field(4))))
+	} else {
+		o.Id = c.a.id(c.b.ID("Observation", c.patientID, c.encKey, codeKey(code), text(s.Field(4)), when))
+	}
 	o.Value = c.obxValue(s)
-	if r := text(s.Field(7)); r != "" {
-		o.ReferenceRange = []*obspb.Observation_ReferenceRange{{Text: c.str(r)}}
+	if r := c.referenceRange(s); r != nil {
+		o.ReferenceRange = []*obspb.Observation_ReferenceRange{r}
 	}
 	for r := range s.Field(8).Repetitions() {
-		if t := text(r.Comp(1)); t != "" {
-			o.Interpretation = append(o.Interpretation, c.a.conceptOf("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", t, ""))
+		if i := c.interpretation(r); i != nil {
+			o.Interpretation = append(o.Interpretation, i)
 		}
 	}
 	for r := range s.Field(16).Repetitions() {
@@ -252,6 +261,35 @@ func (c *conv) mapOBX(s *er7.Segment) {
 	}
 	c.put(o)
 	c.unmapped(s, 1, 2, 3, 4, 5, 6, 7, 8, 11, 14, 16)
+	return o
+}
+
+const interpretationSystem = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+// interpretations lists the codes of HL7 table 0078 (abnormal flags) that
+// are v3 ObservationInterpretation codes too, with their display; the
+// v2-to-FHIR guide maps them one to one.
+var interpretations = map[string]string{
+	"L": "Low", "H": "High", "LL": "Critical low", "HH": "Critical high", "<": "Off scale low",
+	">": "Off scale high", "N": "Normal", "A": "Abnormal", "AA": "Critical abnormal",
+	"U": "Significant change up", "D": "Significant change down", "B": "Better", "W": "Worse",
+	"S": "Susceptible", "R": "Resistant", "I": "Intermediate", "MS": "moderately susceptible",
+	"VS": "very susceptible", "POS": "Positive", "NEG": "Negative", "IND": "Indeterminate",
+	"DET": "Detected", "ND": "Not detected", "HU": "Significantly high", "LU": "Significantly low",
+}
+
+// interpretation maps one OBX-8 repetition: a table 0078 code to its v3
+// equivalent, another code in the system the sender names (else table
+// 0078's), so that no code is given a meaning it does not have.
+func (c *conv) interpretation(v er7.Value) *dtpb.CodeableConcept {
+	code := text(v.Comp(1))
+	if code == "" {
+		return nil
+	}
+	if display, ok := interpretations[strings.ToUpper(code)]; ok {
+		return c.a.conceptOf(interpretationSystem, strings.ToUpper(code), display)
+	}
+	return c.tableConcept(v, "0078")
 }
 
 // fhirDecimal is FHIR's decimal syntax.
@@ -279,6 +317,10 @@ func (c *conv) obxValue(s *er7.Segment) *obspb.Observation_ValueX {
 			return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_CodeableConcept{CodeableConcept: cc}}
 		}
 		return nil
+	case "SN":
+		if x := c.structuredNumeric(v, s.Field(6)); x != nil {
+			return x
+		}
 	case "DT", "DTM", "TS":
 		if t, ok := parseDTM(text(v.Comp(1)), c.zone, &c.zones); ok {
 			return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_DateTime{DateTime: c.dateTime(t)}}
@@ -331,4 +373,87 @@ func (c *conv) quantity(num string, units er7.Value) *dtpb.Quantity {
 		}
 	}
 	return q
+}
+
+// structuredNumeric reads an SN value (HL7 v2.5 section 2.A.73:
+// comparator^num1^separator/suffix^num2): a plain or compared number is a
+// Quantity, "num1-num2" a Range, "num1:num2" or "num1/num2" a Ratio, all
+// in the units of OBX-6. Other forms ("2+") are kept as text by the
+// caller.
+func (c *conv) structuredNumeric(v er7.Value, units er7.Value) *obspb.Observation_ValueX {
+	cmp, n1, sep, n2 := text(v.Comp(1)), text(v.Comp(2)), text(v.Comp(3)), text(v.Comp(4))
+	switch {
+	case sep == "" && n2 == "":
+		q := c.quantity(n1, units)
+		if q == nil {
+			return nil
+		}
+		if cmp != "" && cmp != "=" {
+			op, ok := comparators[cmp]
+			if !ok {
+				return nil
+			}
+			q.Comparator = &dtpb.Quantity_ComparatorCode{Value: op}
+		}
+		return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_Quantity{Quantity: q}}
+	case cmp != "" && cmp != "=":
+		return nil
+	case sep == "-":
+		lo, hi := c.quantity(n1, units), c.quantity(n2, units)
+		if lo == nil || hi == nil {
+			return nil
+		}
+		return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_Range{Range: &dtpb.Range{Low: simple(lo), High: simple(hi)}}}
+	case sep == ":" || sep == "/":
+		num, den := c.quantity(n1, er7.Value{}), c.quantity(n2, er7.Value{})
+		if num == nil || den == nil {
+			return nil
+		}
+		return &obspb.Observation_ValueX{Choice: &obspb.Observation_ValueX_Ratio{Ratio: &dtpb.Ratio{Numerator: num, Denominator: den}}}
+	}
+	return nil
+}
+
+var comparators = map[string]cpb.QuantityComparatorCode_Value{
+	"<": cpb.QuantityComparatorCode_LESS_THAN, "<=": cpb.QuantityComparatorCode_LESS_THAN_OR_EQUAL_TO,
+	">": cpb.QuantityComparatorCode_GREATER_THAN, ">=": cpb.QuantityComparatorCode_GREATER_THAN_OR_EQUAL_TO,
+}
+
+// simple is q without a comparator, as Range and reference ranges need.
+func simple(q *dtpb.Quantity) *dtpb.SimpleQuantity {
+	return &dtpb.SimpleQuantity{Value: q.Value, Unit: q.Unit, System: q.System, Code: q.Code}
+}
+
+// rangeText matches the reference ranges senders write in OBX-7 (HL7 v2.5
+// section 7.4.2.7: "lower-upper", "> lower", "< upper"), with the spaces
+// and brackets some add: "[ 80 - 98 ]", "[ < 0.21 ]".
+var rangeText = regexp.MustCompile(`^\[?\s*(?:([-+]?[0-9.]+)\s*-\s*([-+]?[0-9.]+)|([<>]=?)\s*([-+]?[0-9.]+))\s*\]?$`)
+
+// referenceRange maps OBX-7: its text always, and its bounds, in the
+// units of OBX-6, when it is one of the forms rangeText reads.
+func (c *conv) referenceRange(s *er7.Segment) *obspb.Observation_ReferenceRange {
+	t := text(s.Field(7))
+	if t == "" {
+		return nil
+	}
+	r := &obspb.Observation_ReferenceRange{Text: c.str(t)}
+	m := rangeText.FindStringSubmatch(t)
+	if m == nil {
+		return r
+	}
+	bound := func(num string) *dtpb.SimpleQuantity {
+		if q := c.quantity(num, s.Field(6)); q != nil {
+			return simple(q)
+		}
+		return nil
+	}
+	switch {
+	case m[1] != "":
+		r.Low, r.High = bound(m[1]), bound(m[2])
+	case m[3][0] == '<':
+		r.High = bound(m[4])
+	default:
+		r.Low = bound(m[4])
+	}
+	return r
 }

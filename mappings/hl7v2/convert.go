@@ -3,7 +3,9 @@ package hl7v2
 import (
 	"time"
 
+	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/diagnostic_report_go_proto"
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -28,8 +30,12 @@ type conv struct {
 	patient    *ppb.Patient
 	patientID  string
 	encounter  *encpb.Encounter
-	encKey     string // what identifies the encounter, for child resource ids
-	restricted bool   // PD1-12 or ARV: label everything R
+	encKey     string                 // what identifies the encounter, for child resource ids
+	restricted bool                   // PD1-12 or ARV: label everything R
+	report     *drpb.DiagnosticReport // of the last OBR, which the OBX after it add to
+	reportKey  string                 // what identifies it, for its results' ids
+	lastObs    *obspb.Observation     // of the last OBX, which an NTE after it annotates
+	ref        referral               // of a REF message
 	outputs    []proto.Message
 	a          blocks    // where the small protos come from
 	zones      zoneCache // of the date-times read
@@ -99,23 +105,61 @@ func (c *conv) run() error {
 			c.mapAL1(s)
 		case "ARV":
 			c.restricted = true
+		case "MRG":
+			c.mapMRG(s)
 		case "TXA":
+			if c.code != "MDM" {
+				c.warnSegment(s)
+				continue
+			}
 			doc = c.startDocument(s)
+		case "OBR":
+			if c.code == "MDM" { // the order a document answers, not a result
+				c.warnSegment(s)
+				continue
+			}
+			c.startReport(s)
 		case "OBX":
 			if c.code == "MDM" && doc != nil {
 				doc.add(s)
 				continue
 			}
-			c.mapOBX(s)
+			c.lastObs = c.mapOBX(s)
+			c.addResult(c.lastObs)
+			continue
+		case "NTE":
+			c.mapNTE(s)
+			continue
+		case "RF1":
+			if c.code != "REF" || c.ref.rf1 != nil {
+				c.warnSegment(s)
+				continue
+			}
+			c.ref.rf1 = s
+		case "PRD":
+			if c.code != "REF" {
+				c.warnSegment(s)
+				continue
+			}
+			c.mapPRD(s)
+		case "PRT": // participations come between an OBX and its notes (v2.7+)
+			c.warnSegment(s)
+			continue
 		default:
 			c.warnSegment(s)
 		}
+		c.lastObs = nil // an NTE annotates the OBX right before it only
 	}
 	if c.code == "MDM" {
 		if doc == nil {
 			return &er7.Error{Loc: er7.Location{Segment: "TXA"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required TXA segment missing"}
 		}
 		if err := doc.finish(); err != nil {
+			return err
+		}
+	}
+	if c.code == "REF" {
+		if err := c.finishReferral(); err != nil {
 			return err
 		}
 	}

@@ -155,7 +155,7 @@ func TestBroken(t *testing.T) {
 		err  string
 		ack  er7.AckCode
 	}{
-		{"unsupported-type.hl7", "hl7v2: MSH-9.1: unsupported message type (ADT and MDM are)", er7.AR},
+		{"unsupported-type.hl7", "hl7v2: MSH-9.1: unsupported message type (ADT, MDM, ORU and REF are)", er7.AR},
 		{"unsupported-event.hl7", "hl7v2: MSH-9.2: unsupported trigger event for this message type", er7.AR},
 		{"unsupported-version.hl7", "hl7v2: MSH-12.1: unsupported HL7 version (2.3 to 2.8 are)", er7.AR},
 		{"no-pid.hl7", "hl7v2: PID: required PID segment missing", er7.AR},

@@ -267,6 +267,7 @@ var v2IdentifierTypes = map[string]bool{
 	"MR": true, "PI": true, "PT": true, "AN": true, "VN": true, "SS": true, "NI": true, "NH": true,
 	"DL": true, "PPN": true, "DN": true, "NPI": true, "MD": true, "PRN": true, "EI": true, "XX": true,
 	"FI": true, "TAX": true, "PN": true, "BC": true, "BR": true, "MC": true, "MA": true, "RRI": true,
+	"PLAC": true, "FILL": true,
 }
 
 // cx reads one CX repetition.

@@ -16,6 +16,13 @@ const (
 	actCode           = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 	participationType = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 	locationType      = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+
+	// ExpectedDischargeURL is the extension that carries an Encounter's
+	// expected discharge date-time (PV2-9), so that routing can plan the
+	// hand-over before the A03. No FHIR R4 core element holds it:
+	// Encounter.period.end is the actual end. The independent validator
+	// accepts extensions it has no definition for, without an issue.
+	ExpectedDischargeURL = "https://relais-health.github.io/fhir/StructureDefinition/expected-discharge"
 )
 
 // patientClasses maps PV1-2 (HL7 table 0004) to Encounter.class (v3 ActCode).
@@ -194,7 +201,12 @@ func (c *conv) hospitalization(pv1 *er7.Segment) {
 	}
 }
 
-// mapPV2: the admit reason (PV2-3).
+// mapPV2: the admit reason (PV2-3) and the expected discharge date-time
+// (PV2-9, HL7 v2.5 section 3.4.4.9), which an A16 (pending discharge)
+// announces. An A25 cancels the pending discharge (HL7 v2.5 section
+// 3.3.25): its Encounter carries no expected discharge, whatever its PV2
+// says, and replaces the A16's. An A03 has the actual discharge instead,
+// and the stay an A11 cancels is not expected to end.
 func (c *conv) mapPV2(s *er7.Segment) {
 	if c.encounter == nil {
 		c.warnSegment(s)
@@ -203,7 +215,17 @@ func (c *conv) mapPV2(s *er7.Segment) {
 	if r := c.concept(s.Field(3)); r != nil {
 		c.encounter.ReasonCode = append(c.encounter.ReasonCode, r)
 	}
-	c.unmapped(s, 3)
+	mapped := []int{3}
+	if c.event != "A25" && c.event != "A03" && c.event != "A11" {
+		if t, ok := c.dtm(s, 9); ok {
+			c.encounter.Extension = append(c.encounter.Extension, &dtpb.Extension{
+				Url:   &dtpb.Uri{Value: ExpectedDischargeURL},
+				Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_DateTime{DateTime: c.dateTime(t)}},
+			})
+		}
+		mapped = append(mapped, 9)
+	}
+	c.unmapped(s, mapped...)
 }
 
 // mapZBE maps the IHE PAM France movement segment: the movement id
@@ -234,7 +256,9 @@ func (c *conv) mapZBE(s *er7.Segment) {
 
 // finishEncounter sets the status the trigger event implies: A03 finishes
 // the stay (ending it at PV1-45, else at the event), A11 cancels the
-// admission, A13 cancels the discharge.
+// admission, A13 cancels the discharge. A16 (pending discharge) and A25
+// (its cancellation) leave the stay in progress: the patient has not left,
+// so a discharge date-time in PV1-45 is not the end of the stay.
 func (c *conv) finishEncounter() {
 	e := c.encounter
 	if e == nil {
@@ -252,6 +276,14 @@ func (c *conv) finishEncounter() {
 		}
 	case "A11":
 		status = cpb.EncounterStatusCode_CANCELLED
+	case "A16", "A25":
+		if e.Period != nil && e.Period.End != nil {
+			e.Period.End = nil
+			c.warn(c.msg.First("PV1"), 45, "discharge date-time of a stay not yet discharged not mapped")
+		}
+		if e.Period != nil && e.Period.Start == nil {
+			e.Period = nil
+		}
 	case "A13":
 		if e.Period != nil {
 			e.Period.End = nil

@@ -21,6 +21,18 @@ func FuzzConvert(f *testing.F) {
 	for _, b := range broken {
 		f.Add(read(f, b))
 	}
+	// The new events' edges: a referral without RF1 or providers, results
+	// with odd SN values and ranges, a note before any result, a pending
+	// discharge without a visit.
+	for _, m := range []string{
+		"MSH|^~\\&|A|B|C|D|20240101||REF^I13^REF_I12|R1|P|2.5\rPRD|RT|^^^|||||^IDNPS\rPID|1||1^^^H^PI\r",
+		"MSH|^~\\&|A|B|C|D|20240101||REF^I14^REF_I12|R2|P|2.5\rPID|1||1^^^H^PI\r",
+		"MSH|^~\\&|A|B|C|D|20240101||ORU^R01^ORU_R01|O1|P|2.5\rPID|1||1^^^H^PI\rNTE|1||x\rOBX|1|SN|c^d^LN||>=^^-^|u^u^UCUM|[ < ]|ZZ\rOBR|1|||||||||||||||||||||||\rOBX|2|SN|c^d^LN||^1^/^0||-.5--1\r",
+		"MSH|^~\\&|A|B|C|D|20240101||ADT^A16^ADT_A16|P1|P|2.5\rPID|1||1^^^H^PI\rPV2|||||||||2024\r",
+		"MSH|^~\\&|A|B|C|D|20240101||ADT^A34^ADT_A30|M1|P|2.5\rPID|1||1^^^H^PI\rMRG|1^^^H^PI~~2\r",
+	} {
+		f.Add([]byte(m))
+	}
 	cd := codec.MustNew()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts := testOptions()

@@ -27,18 +27,7 @@ const (
 
 // skipped lists corpus messages without a golden Bundle and why. Each is
 // still converted, and must be refused with a rejecting *er7.Error.
-var skipped = map[string]string{
-	"ms-ADT-A16-01.hl7":                            "ADT^A16 (pending discharge) is not in issue 4's list; refused with 201",
-	"v2tofhir-ADT-A16-redox-pending-discharge.hl7": "ADT^A16 (pending discharge) is not in issue 4's list; refused with 201",
-	"simhosp-ADT-A34-0270.hl7":                     "ADT^A34 (merge patient) is not in issue 4's list; refused with 201",
-	"ms-LAB-ORU-1.hl7":                             "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"ms-ORU-R01-01.hl7":                            "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"simhosp-ORU-R01-0000.hl7":                     "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"simhosp-ORU-R01-0511.hl7":                     "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"v2tofhir-ORU-R01-lab-panel.hl7":               "ORU^R01 (results) is not in issue 4's list; refused with 200",
-	"ms-REF-I12-01.hl7":                            "REF^I12 (referral) is not in issue 4's list; refused with 200",
-	"ms-REF-I12-02.hl7":                            "REF^I12 (referral) is not in issue 4's list; refused with 200",
-}
+var skipped = map[string]string{}
 
 // testOptions make the output reproducible.
 func testOptions() Options {

@@ -1,13 +1,15 @@
-// Package hl7v2 translates HL7 v2 ADT and MDM messages into a FHIR R4
-// transaction Bundle (see mappings/bundle): Patient, RelatedPerson,
-// Practitioner, Organization, Location, Encounter, Condition, Procedure,
-// AllergyIntolerance, Observation and DocumentReference, each labelled with
-// its data category, plus the source message as a Binary and a Provenance.
+// Package hl7v2 translates HL7 v2 ADT, MDM, ORU and REF messages into a
+// FHIR R4 transaction Bundle (see mappings/bundle): Patient, RelatedPerson,
+// Practitioner, PractitionerRole, Organization, Location, Encounter,
+// Condition, Procedure, AllergyIntolerance, Observation, DiagnosticReport,
+// DocumentReference, ServiceRequest and Task, each labelled with its data
+// category, plus the source message as a Binary and a Provenance.
 //
-// Supported: ADT A01, A02, A03, A04, A08, A11, A13 and MDM T01, T02, T04,
-// T10, versions 2.3 to 2.8, including the IHE PAM France profile (INS in
-// PID-3, identity reliability in PID-32, the ZBE movement segment, RPPS in
-// XCN). Anything else is refused with an *er7.Error that an AR/CR
+// Supported: ADT A01, A02, A03, A04, A08, A11, A13, A16, A25, A34 (without
+// the merge: see mapMRG), MDM T01, T02, T04, T10, ORU R01 and REF I12,
+// I13, I14, versions 2.3 to 2.8, including the IHE PAM France profile (INS
+// in PID-3, identity reliability in PID-32, the ZBE movement segment, RPPS
+// in XCN). Anything else is refused with an *er7.Error that an AR/CR
 // acknowledgement can carry.
 //
 // Resource ids are derived (bundle.ID) from the sender's own identifiers:
@@ -66,6 +68,9 @@ type Header struct {
 	// Patient and Encounter are the "Type/id" references of the subject
 	// resources ("" when the message has none).
 	Patient, Encounter string
+	// IfAbsent lists the "Type/id" of resources to create only when absent:
+	// a referral's Task, whose status belongs to its recipient once sent.
+	IfAbsent []string
 }
 
 // Converted is the result of a conversion.
@@ -109,8 +114,10 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 
 // Supported lists the message types and events Convert accepts.
 var supportedEvents = map[string][]string{
-	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13"},
+	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13", "A16", "A25", "A34"},
 	"MDM": {"T01", "T02", "T04", "T10"},
+	"ORU": {"R01"},
+	"REF": {"I12", "I13", "I14"},
 }
 
 var supportedVersions = []string{"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"}
@@ -121,7 +128,7 @@ func supported(msg *er7.Message) error {
 	code, trigger, _ := msg.Type()
 	events, ok := supportedEvents[code]
 	if !ok {
-		return &er7.Error{Loc: loc(msh, 9, 1), Offset: -1, Condition: er7.UnsupportedMessageType, Reason: "unsupported message type (ADT and MDM are)"}
+		return &er7.Error{Loc: loc(msh, 9, 1), Offset: -1, Condition: er7.UnsupportedMessageType, Reason: "unsupported message type (ADT, MDM, ORU and REF are)"}
 	}
 	if !contains(events, trigger) {
 		return &er7.Error{Loc: loc(msh, 9, 2), Offset: -1, Condition: er7.UnsupportedEventCode, Reason: "unsupported trigger event for this message type"}
