@@ -155,24 +155,29 @@ func New(c *codec.Codec, now func() time.Time) *Resolver {
 
 // Result is the outcome of Resolve.
 type Result struct {
-	// Entries are copies of the entries, resolved, with their claims.
+	// Entries are copies of the entries, resolved, with their claims; a
+	// resource Resolve changed is a copy, the others are shared with the
+	// entries given.
 	Entries []store.TxEntry
 	// Reviews are to be added to the identity review list.
 	Reviews []store.IdentityReview
 	// Moved maps a mapping's "Type/id" to the stored one it resolved to,
 	// for those that differ.
 	Moved map[string]string
+	// copied marks the entries whose resource is already a copy.
+	copied []bool
 }
 
 // Resolve resolves the Patients, Practitioners and Organizations written
 // by entries (PUTs with an id, as the mappings give them) against r, and
 // returns the entries to write. The entries given are not modified.
 func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Result, error) {
-	out := &Result{Entries: make([]store.TxEntry, len(entries)), Moved: map[string]string{}}
+	// The caller's entries stay as they are (it may resolve them again):
+	// a resource is copied before it is changed, and only then, since a
+	// message's Binary source and clinical resources are most of its
+	// weight and are usually left alone.
+	out := &Result{Entries: make([]store.TxEntry, len(entries)), Moved: map[string]string{}, copied: make([]bool, len(entries))}
 	for i, e := range entries {
-		if e.Resource != nil {
-			e.Resource = proto.Clone(e.Resource)
-		}
 		e.Claims = append([]store.Claim(nil), e.Claims...)
 		out.Entries[i] = e
 	}
@@ -180,6 +185,10 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 		e := &out.Entries[i]
 		if e.Resource == nil || e.ID == "" || (e.Method != "PUT" && e.Method != "") {
 			continue
+		}
+		switch e.Type {
+		case "Patient", "Practitioner", "Organization":
+			e.Resource, out.copied[i] = proto.Clone(e.Resource), true
 		}
 		var err error
 		switch e.Type {
@@ -192,17 +201,20 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 			return nil, err
 		}
 	}
-	rewrite(out.Entries, out.Moved)
+	rewrite(out.Entries, out.Moved, out.copied)
 	return out, nil
 }
 
 // rewrite points every entry and reference at the resolved ids.
-func rewrite(entries []store.TxEntry, moved map[string]string) {
+func rewrite(entries []store.TxEntry, moved map[string]string, copied []bool) {
 	if len(moved) == 0 {
 		return
 	}
 	for i := range entries {
 		e := &entries[i]
+		if e.Resource != nil && !copied[i] {
+			e.Resource, copied[i] = proto.Clone(e.Resource), true
+		}
 		if to, ok := moved[e.Type+"/"+e.ID]; ok {
 			_, e.ID, _ = strings.Cut(to, "/")
 			resource.SetID(e.Resource, e.ID)

@@ -305,10 +305,14 @@ func (v *Resolver) duplicates(r Reader, p *ppb.Patient, out *Result) error {
 	if err != nil {
 		return err
 	}
+	read := 0
 	for _, h := range hits {
 		other := "Patient/" + h
 		if other == self || seen[other] {
 			continue
+		}
+		if read++; read > maxDuplicates {
+			break
 		}
 		o, err := v.readPatient(r, h)
 		if err != nil || o == nil {
@@ -340,15 +344,23 @@ func (v *Resolver) search(r Reader, q url.Values) ([]string, error) {
 	return ids, nil
 }
 
-// demographicsQuery searches the family name, birth date and sex of p's
-// first name; ok is false when one is missing.
+// demographicsQuery searches the family name of p's first name and its
+// birth date; ok is false when the name, the birth date or the sex is
+// missing.
 func demographicsQuery(p *ppb.Patient) (url.Values, bool) {
 	fam, given := nameOf(p)
 	if fam == "" || given == "" || p.GetBirthDate() == nil || p.GetGender() == nil {
 		return nil, false
 	}
-	return url.Values{"family:exact": {fam}}, true
+	// Sex is compared on the candidates, not searched: its posting list is
+	// half of every Patient, which the index would walk for each new one.
+	return url.Values{"family:exact": {fam}, "birthdate": {dateOf(p.GetBirthDate())}}, true
 }
+
+// maxDuplicates bounds the stored Patients read to tell a probable
+// duplicate: a common name and birth date can match many, and each is
+// parsed. A review lists a few; an administrator finds the others.
+const maxDuplicates = 8
 
 func nameOf(p *ppb.Patient) (family, given string) {
 	for _, n := range p.GetName() {

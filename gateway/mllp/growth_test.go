@@ -27,16 +27,18 @@ const corpusA03 = "../../../shared/corpus/hl7v2/ms-ADT-A03-01.hl7"
 
 // corpusMessage makes distinct messages out of one corpus message. Message n
 // differs from it only in MSH-10 (the control ID), in the ID of PID-3's
-// first repetition (the identifier the Patient's id comes from) and in the
-// ID of PV1-19 (the visit number the Encounter's id comes from): each is
-// the original value followed by "-n". Everything else is the file's bytes,
+// first repetition (the identifier the Patient's id comes from), in the
+// family name of PID-5 (distinct people: thousands of patients do not share
+// one name, birth date and sex, which identity matching lists as probable
+// duplicates) and in the ID of PV1-19 (the visit number the Encounter's id
+// comes from): each is the original value followed by "-n". Everything else is the file's bytes,
 // its segments ended by CR as MLLP carries them (the corpus keeps the
 // separators of its source: LF for ms-ADT-A03-01).
 type corpusMessage struct {
 	segs [][]byte // without their terminators
 	size int      // of the message with CRs
-	// cut[i] is where message n inserts "-n" in segs[i] (-1: nowhere).
-	cut []int
+	// cut[i] are where message n inserts "-n" in segs[i], in order.
+	cut [][]int
 	// original MSH-10, PID-3.1 and PV1-19.1.
 	control, patient, visit string
 }
@@ -47,7 +49,7 @@ type corpusMessage struct {
 var corpusEdits = []struct {
 	seg string
 	pos int
-}{{"MSH", 9}, {"PID", 3}, {"PV1", 19}}
+}{{"MSH", 9}, {"PID", 3}, {"PID", 5}, {"PV1", 19}}
 
 func loadCorpusMessage(tb testing.TB, path string) *corpusMessage {
 	tb.Helper()
@@ -60,7 +62,7 @@ func loadCorpusMessage(tb testing.TB, path string) *corpusMessage {
 	for _, s := range bytes.FieldsFunc(data, func(r rune) bool { return r == '\r' || r == '\n' }) {
 		m.segs = append(m.segs, s)
 		m.size += len(s) + 1
-		m.cut = append(m.cut, -1)
+		m.cut = append(m.cut, nil)
 	}
 	if len(m.segs) == 0 || len(m.segs[0]) < 8 || string(m.segs[0][:3]) != "MSH" {
 		tb.Fatalf("%s: does not start with MSH", path)
@@ -82,13 +84,14 @@ func loadCorpusMessage(tb testing.TB, path string) *corpusMessage {
 		for ok && end < len(m.segs[i]) && bytes.IndexByte(stop, m.segs[i][end]) < 0 {
 			end++
 		}
-		if !ok || end == start || m.cut[i] >= 0 {
+		if !ok || end == start || slices.Contains(m.cut[i], end) {
 			tb.Fatalf("%s: %s field %d has no first component to rewrite", path, ed.seg, ed.pos)
 		}
-		m.cut[i] = end
+		m.cut[i] = append(m.cut[i], end)
+		slices.Sort(m.cut[i])
 		values = append(values, string(m.segs[i][start:end]))
 	}
-	m.control, m.patient, m.visit = values[0], values[1], values[2]
+	m.control, m.patient, m.visit = values[0], values[1], values[3]
 	return m
 }
 
@@ -110,11 +113,12 @@ func (m *corpusMessage) message(n int) []byte {
 	suffix := "-" + strconv.Itoa(n)
 	out := make([]byte, 0, m.size+3*len(suffix))
 	for i, s := range m.segs {
-		if c := m.cut[i]; c >= 0 {
-			out = append(append(append(out, s[:c]...), suffix...), s[c:]...)
-		} else {
-			out = append(out, s...)
+		prev := 0
+		for _, c := range m.cut[i] {
+			out = append(append(out, s[prev:c]...), suffix...)
+			prev = c
 		}
+		out = append(out, s[prev:]...)
 		out = append(out, '\r')
 	}
 	return out
@@ -141,8 +145,8 @@ func TestCorpusMessages(t *testing.T) {
 	for _, n := range ns {
 		msg := m.message(n)
 		suffix := []byte("-" + strconv.Itoa(n))
-		if c := bytes.Count(msg, suffix); c != 3 {
-			t.Errorf("message %d: %d rewritten values, want 3", n, c)
+		if c := bytes.Count(msg, suffix); c != 4 {
+			t.Errorf("message %d: %d rewritten values, want 4", n, c)
 		}
 		if rest := bytes.TrimSuffix(bytes.ReplaceAll(msg, suffix, nil), []byte("\r")); !bytes.Equal(rest, orig) {
 			t.Errorf("message %d differs from the corpus message beyond its rewritten values", n)
