@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -54,8 +55,9 @@ func (a *API) common(next http.Handler) http.Handler {
 				a.writeError(rw, r, outcome.New(outcome.Internal, "internal error"))
 			}
 			d := time.Since(start)
-			a.log.Info("request", "request_id", id, "method", r.Method, "route", info.route,
-				"status", rw.status, "duration_ms", float64(d.Microseconds())/1000)
+			a.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
+				slog.String("method", r.Method), slog.String("route", info.route),
+				slog.Int("status", rw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 			if a.observer != nil {
 				a.observer.ObserveRequest(info.route, rw.status, d)
 			}
@@ -68,8 +70,8 @@ func (a *API) common(next http.Handler) http.Handler {
 // path: ids and search values can identify a patient.
 func routeName(r *http.Request) string {
 	if rt := mux.CurrentRoute(r); rt != nil {
-		if t, err := rt.GetPathTemplate(); err == nil {
-			return t
+		if n := rt.GetName(); n != "" {
+			return n
 		}
 	}
 	return "unmatched"

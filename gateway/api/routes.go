@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -15,6 +16,15 @@ type route struct {
 	h            handlerFunc
 }
 
+// Route variables: a resource type (R4 type names start with a capital)
+// and a logical id, which never starts with "_" (ids are
+// [A-Za-z0-9-.]{1,64}, https://hl7.org/fhir/R4/datatypes.html#id; the
+// handler checks the rest, so that a bad id is a 400, not "no route").
+const (
+	typeVar = "{type:[A-Z][A-Za-z]+}"
+	idVar   = "{id:[^_/][^/]*}"
+)
+
 // routes is the one route table. The unauthenticated routes are the short
 // list in open; everything else requires a bearer token.
 func (a *API) routes() http.Handler {
@@ -26,7 +36,31 @@ func (a *API) routes() http.Handler {
 		{"GET", "/fhir/.well-known/smart-configuration", a.smartConfiguration},
 		{"POST", tokenPath, a.token},
 	}
+	// The FHIR routes come first: mux tries routes in order and reads and
+	// searches are most requests. The patterns cannot overlap: a type
+	// starts with a capital (metadata, _history and .well-known do not),
+	// an id is a FHIR id ([A-Za-z0-9-.]{1,64}: not _history or _search).
 	authed := []route{
+		{"GET", "/fhir/" + typeVar + "/" + idVar, a.read},
+		{"GET", "/fhir/" + typeVar, a.search},
+		{"POST", "/fhir/" + typeVar + "/_search", a.searchPost},
+		{"POST", "/fhir/" + typeVar, a.create},
+		{"PUT", "/fhir/" + typeVar + "/" + idVar, a.update},
+		{"PATCH", "/fhir/" + typeVar + "/" + idVar, a.patch},
+		{"DELETE", "/fhir/" + typeVar + "/" + idVar, a.delete},
+		{"GET", "/fhir/" + typeVar + "/_history", a.typeHistory},
+		{"GET", "/fhir/" + typeVar + "/" + idVar + "/_history", a.instanceHistory},
+		{"GET", "/fhir/" + typeVar + "/" + idVar + "/_history/{vid}", a.vread},
+		{"GET", "/fhir/_history", a.systemHistory},
+		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
+		{"POST", "/fhir", a.batch},
+		// The same endpoint: clients join "base" and "" as "base/"
+		// (https://hl7.org/fhir/R4/http.html#transaction posts to [base]).
+		{"POST", "/fhir/", a.batch},
+		// Source documents mapped to FHIR and stored (ingest.go).
+		{"POST", "/ingest/hl7v2", a.ingestHL7v2},
+		{"POST", "/ingest/cda", a.ingestCDA},
+		{"POST", "/ingest/assessment", a.ingestAssessment},
 		{"GET", "/admin/backup", a.backup},
 		{"GET", "/admin/inbox", a.inbox},
 		{"POST", "/admin/inbox/failed/{seq}/retry", a.retryFailed},
@@ -40,35 +74,34 @@ func (a *API) routes() http.Handler {
 		// server can also serve them without a token on a listener of
 		// their own (relais serve --metrics-addr).
 		{"GET", "/metrics", a.metricsScrape},
-		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
-		{"POST", "/fhir", a.batch},
-		// The same endpoint: clients join "base" and "" as "base/"
-		// (https://hl7.org/fhir/R4/http.html#transaction posts to [base]).
-		{"POST", "/fhir/", a.batch},
-		{"GET", "/fhir/_history", a.systemHistory},
-		{"GET", "/fhir/{type}", a.search},
-		{"POST", "/fhir/{type}/_search", a.searchPost},
-		{"POST", "/fhir/{type}", a.create},
-		{"GET", "/fhir/{type}/_history", a.typeHistory},
-		{"GET", "/fhir/{type}/{id}", a.read},
-		{"PUT", "/fhir/{type}/{id}", a.update},
-		{"PATCH", "/fhir/{type}/{id}", a.patch},
-		{"DELETE", "/fhir/{type}/{id}", a.delete},
-		{"GET", "/fhir/{type}/{id}/_history", a.instanceHistory},
-		{"GET", "/fhir/{type}/{id}/_history/{vid}", a.vread},
-		// Source documents mapped to FHIR and stored (ingest.go).
-		{"POST", "/ingest/hl7v2", a.ingestHL7v2},
-		{"POST", "/ingest/cda", a.ingestCDA},
-		{"POST", "/ingest/assessment", a.ingestAssessment},
 	}
 	r := mux.NewRouter()
-	for _, rt := range open {
-		r.Handle(rt.path, a.serve(rt.h)).Methods(rt.method)
-	}
 	for _, rt := range authed {
-		r.Handle(rt.path, a.authenticate(a.serve(rt.h))).Methods(rt.method)
+		r.Handle(rt.path, a.authenticate(a.serve(rt.h))).Methods(rt.method).Name(template(rt.path))
+	}
+	for _, rt := range open {
+		r.Handle(rt.path, a.serve(rt.h)).Methods(rt.method).Name(template(rt.path))
 	}
 	r.NotFoundHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errNoRoute })
 	r.MethodNotAllowedHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errMethod })
 	return a.common(r)
+}
+
+// template is a route's path without its variables' patterns
+// ("/fhir/{type}/{id}"): the name logs and metrics know it by.
+func template(path string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(path, ":")
+		j := -1
+		if i >= 0 {
+			j = strings.Index(path[i:], "}")
+		}
+		if j < 0 {
+			b.WriteString(path)
+			return b.String()
+		}
+		b.WriteString(path[:i])
+		path = path[i+j:]
+	}
 }
