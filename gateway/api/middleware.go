@@ -2,9 +2,9 @@ package api
 
 import (
 	"context"
-	"log/slog"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
