@@ -15,6 +15,7 @@ import (
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/gateway/ingest"
 )
 
@@ -63,6 +64,7 @@ type API struct {
 	metrics   http.Handler
 	observer  Observer
 	tokens    *auth.Backend
+	ident     *identity.Resolver
 	pages     *pages
 	capStmt   []byte
 	handler   http.Handler
@@ -89,6 +91,7 @@ func New(cfg Config) (*API, error) {
 		a.now = time.Now
 	}
 	a.pages = newPages(4096, 30*time.Minute, a.now)
+	a.ident = identity.New(a.codec, a.now)
 	capStmt, err := capabilityStatement(a.codec, a.now())
 	if err != nil {
 		return nil, err

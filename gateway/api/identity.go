@@ -87,3 +87,53 @@ func (a *API) identityReview(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writePlainJSON(w, map[string]any{"entries": out})
 }
+
+// resolveIdentities passes the Patients, Practitioners and Organizations a
+// system caller writes through the identity resolver, as every source's are
+// (gateway/identity): one written again under another id, or posted anew,
+// that a stored one's identifiers name is that stored one, updated by the
+// merge rules, and the other entries' references follow it. A POST that
+// resolves to a stored resource becomes an update of it. Other callers
+// cannot write these types (the write policy), and conditional creates
+// keep their own matching.
+func (a *API) resolveIdentities(r *http.Request, entries []store.TxEntry) ([]store.TxEntry, []store.IdentityReview, error) {
+	p, _ := auth.FromContext(r.Context())
+	posted := map[int]string{} // entry -> the provisional id a POST resolves under
+	todo := false
+	work := append([]store.TxEntry(nil), entries...)
+	for i := range work {
+		e := &work[i]
+		switch e.Type {
+		case "Patient", "Practitioner", "Organization":
+		default:
+			continue
+		}
+		if e.Resource == nil || e.IfNoneExist != nil || (e.Method != "POST" && e.Method != "PUT") || !grantsAsSystem(p, e.Type, entryOp(e.Method)) {
+			continue
+		}
+		if e.Method == "POST" {
+			posted[i] = store.NewID()
+			e.Method, e.ID = "PUT", posted[i]
+		}
+		todo = true
+	}
+	if !todo {
+		return entries, nil, nil
+	}
+	var res *identity.Result
+	err := a.store.View(func(s *store.Snapshot) error {
+		var err error
+		res, err = a.ident.Resolve(s, work, identity.API)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, tmp := range posted {
+		e := &res.Entries[i]
+		if _, moved := res.Moved[e.Type+"/"+tmp]; !moved {
+			e.Method, e.ID = "POST", "" // still a creation, under the store's id
+		}
+	}
+	return res.Entries, res.Reviews, nil
+}

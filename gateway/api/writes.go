@@ -173,11 +173,20 @@ func (a *API) current(ctx context.Context, f *consent.Filter, typ, id string, sy
 // a refusal, is recorded with the request's others (consent.Filter
 // NoteWrite): who changed what.
 func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.TxResult, error) {
-	pinned := slices.ContainsFunc(entries, func(e store.TxEntry) bool { return e.ID != "" })
+	// A write may be decided again (a pinned version moved, an identifier
+	// was claimed meanwhile): then the store must not have changed the
+	// resources given, so each attempt writes copies.
+	again := slices.ContainsFunc(entries, func(e store.TxEntry) bool {
+		return e.ID != "" || e.Type == "Patient" || e.Type == "Practitioner" || e.Type == "Organization"
+	})
 	for attempt := 0; ; attempt++ {
-		try := make([]store.TxEntry, len(entries))
-		for i, e := range entries {
-			if pinned && e.Resource != nil {
+		resolved, reviews, err := a.resolveIdentities(r, entries)
+		if err != nil {
+			return nil, err
+		}
+		try := make([]store.TxEntry, len(resolved))
+		for i, e := range resolved {
+			if again && e.Resource != nil {
 				e.Resource = proto.Clone(e.Resource)
 			}
 			if err := a.authorizeWrite(r, &e); err != nil {
@@ -190,13 +199,18 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			try[i] = e
 		}
 		results, err := a.store.Transaction(r.Context(), try)
-		if errors.Is(err, store.ErrMoved) {
+		if errors.Is(err, store.ErrMoved) || store.IsClaimed(err) {
+			// Another write changed what this one was decided on, or took
+			// an identifier it claims (identity): decide again.
 			if attempt+1 == maxDecideAttempts {
 				return nil, outcome.New(outcome.Conflict, "the resource is being changed concurrently; try again")
 			}
 			continue
 		}
 		if err != nil {
+			return nil, err
+		}
+		if err := a.store.PutIdentityReviews(r.Context(), reviews...); err != nil {
 			return nil, err
 		}
 		for i, e := range try {

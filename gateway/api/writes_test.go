@@ -391,3 +391,44 @@ func TestPatch(t *testing.T) {
 		t.Errorf("FHIRPath Patch media type: %d", r.status)
 	}
 }
+
+// TestSystemPatientWritesResolveIdentity: a Patient posted or put by a
+// system caller goes through identity matching as every source's does: a
+// qualified INS that a stored Patient holds names that Patient, whatever
+// id the write uses, and the references of the same transaction follow.
+func TestSystemPatientWritesResolveIdentity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	patient := func(id, ins, given string) string {
+		idField := ""
+		if id != "" {
+			idField = `"id":"` + id + `",`
+		}
+		return `{"resourceType":"Patient",` + idField + `"extension":[{"url":"https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability","extension":[{"url":"identityStatus","valueCoding":{"system":"https://mos.esante.gouv.fr/NOS/TRE_R305-StatutIdentite/FHIR/TRE-R305-StatutIdentite","code":"VALI"}}]}],` +
+			`"identifier":[{"system":"urn:oid:1.2.250.1.213.1.4.10","value":"` + ins + `"}],"name":[{"family":"DUPONT","given":["` + given + `"]}],"gender":"female","birthDate":"1942-03-15"}`
+	}
+	if r := e.do("PUT", "/fhir/Patient/jeanne", patient("jeanne", "242034321012345", "JEANNE")); r.status != 201 {
+		t.Fatalf("first Patient: %d %s", r.status, r.body)
+	}
+	r := e.do("POST", "/fhir/Patient", patient("", "242034321012345", "JEANNE"))
+	if r.status != 200 || r.json(t)["id"] != "jeanne" {
+		t.Fatalf("posting her again: %d %s", r.status, r.body)
+	}
+	tx := `{"resourceType":"Bundle","type":"transaction","entry":[` +
+		`{"fullUrl":"urn:uuid:5c5c2c8e-0001-4000-8000-000000000001","resource":` + patient("", "242034321012345", "JEANNE") + `,"request":{"method":"POST","url":"Patient"}},` +
+		`{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:5c5c2c8e-0001-4000-8000-000000000001"}},"request":{"method":"POST","url":"Observation"}}]}`
+	if r := e.do("POST", "/fhir", tx); r.status != 200 {
+		t.Fatalf("transaction: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/fhir/Observation?subject=Patient/jeanne", "")
+	if n, _ := ids(t, r.body); n != 1 {
+		t.Errorf("the transaction's Observation is not hers: %s", r.body)
+	}
+	if n, _ := ids(t, e.do("GET", "/fhir/Patient?identifier=urn:oid:1.2.250.1.213.1.4.10|242034321012345", "").body); n != 1 {
+		t.Errorf("%d Patients hold her INS, want 1", n)
+	}
+	// Another person with another INS is another Patient.
+	if r := e.do("POST", "/fhir/Patient", patient("", "242034321099999", "MARIE")); r.status != 201 || r.json(t)["id"] == "jeanne" {
+		t.Errorf("another person: %d %s", r.status, r.body)
+	}
+}
