@@ -77,11 +77,11 @@ func TestOnePatientAcrossSources(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 0)
 	e.ingest("/ingest/hl7v2", hl7ct, a01("HIS", "A01-1", "IPP-1", "VALI"))
-	ids := e.patientsWith(insSystem, insValue)
-	if len(ids) != 1 {
-		t.Fatalf("after the admission: %v", ids)
+	found := e.patientsWith(insSystem, insValue)
+	if len(found) != 1 {
+		t.Fatalf("after the admission: %v", found)
 	}
-	her := ids[0]
+	her := found[0]
 	e.ingest("/ingest/cda", "application/hl7-cda+xml", fixture(t, "cisis-ldl-ses.xml"))
 	e.ingest("/ingest/assessment", "application/json", aggir(insSystem, insValue, "MARTIN"))
 	obs := `{"resourceType":"Observation","status":"final","code":{"text":"poids"},
@@ -100,6 +100,25 @@ func TestOnePatientAcrossSources(t *testing.T) {
 		if r.status != 200 || strings.Contains(string(r.body), `"total":0`) {
 			t.Errorf("%s: %d %s", q, r.status, r.body)
 		}
+	}
+	// Her care team and her Consents govern all of it: the GP of her care
+	// team reads every source's data, a nurse she objected to reads none.
+	role := func(id, code string) {
+		e.do("PUT", "/fhir/PractitionerRole/"+id, `{"resourceType":"PractitionerRole","id":"`+id+`","active":true,"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante","code":"`+code+`"}]}]}`)
+	}
+	role("her-gp", "10")
+	role("her-nurse", "60")
+	e.do("PUT", "/fhir/CareTeam/her-team", `{"resourceType":"CareTeam","id":"her-team","status":"active","subject":{"reference":"Patient/`+her+`"},"participant":[{"member":{"reference":"PractitionerRole/her-gp"}},{"member":{"reference":"PractitionerRole/her-nurse"}}]}`)
+	e.do("PUT", "/fhir/Consent/her-objection", `{"resourceType":"Consent","id":"her-objection","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/`+her+`"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/her-nurse"}}]}}`)
+	all := e.do("GET", "/fhir/Observation?subject=Patient/"+her+"&_count=1000", "")
+	total, _ := ids(t, all.body)
+	gp := e.do("GET", "/fhir/Observation?subject=Patient/"+her+"&_count=1000", "", "Authorization", "Bearer "+e.mint("user/*.rs", "PractitionerRole/her-gp"))
+	if n, _ := ids(t, gp.body); n == 0 || n != total {
+		t.Errorf("her GP reads %d of her %d Observations (A01, CDA, AGGIR, API)", n, total)
+	}
+	nurse := e.do("GET", "/fhir/Observation?subject=Patient/"+her, "", "Authorization", "Bearer "+e.mint("user/*.rs", "PractitionerRole/her-nurse"))
+	if n, _ := ids(t, nurse.body); n != 0 {
+		t.Errorf("the nurse she objected to reads %d of her Observations", n)
 	}
 	// Her merged Patient keeps every identifier: the hospital's, the CDA's.
 	p := e.do("GET", "/fhir/Patient/"+her, "")
