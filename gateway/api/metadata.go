@@ -49,7 +49,7 @@ func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string)
 		fmt.Fprintf(b, `{"code":%s}`, q(in))
 	}
 	b.WriteString(`],"versioning":"versioned-update","readHistory":true,"updateCreate":true,"conditionalCreate":true,`)
-	b.WriteString(`"conditionalUpdate":false,"conditionalDelete":"not-supported"`)
+	b.WriteString(`"conditionalUpdate":true,"conditionalDelete":"single"`)
 	params := search.Params(typ)
 	var incs []string
 	for _, p := range params {

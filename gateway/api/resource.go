@@ -281,3 +281,116 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 }
+
+// conditionalUpdate: PUT /fhir/{type}?search (R4 http.html#cond-update).
+// The search runs under the caller's consent filter, so it counts only
+// what the caller may see: a hidden match is no match, and several is a
+// 412 only when the caller may see several. One match is updated as a PUT
+// of its id (the body's id, if any, must be that one); none creates the
+// resource with a server-assigned id, as a create whose If-None-Exist is
+// the same search, checked again in the write transaction.
+func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
+	typ, err := pathType(r)
+	if err != nil {
+		return err
+	}
+	for _, op := range []auth.Op{auth.Update, auth.Search} {
+		if err := allow(r, typ, op); err != nil {
+			return err
+		}
+	}
+	q, err := a.conditionOf(r, typ)
+	if err != nil {
+		return err
+	}
+	ifMatch, err := parseETag(r.Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	res, err := a.readResource(r, typ)
+	if err != nil {
+		return err
+	}
+	if err := validateWrite(res); err != nil {
+		return err
+	}
+	hits, err := a.visibleMatches(r, q)
+	if err != nil {
+		return err
+	}
+	switch len(hits) {
+	case 0:
+		if err := allow(r, typ, auth.Create); err != nil {
+			return err
+		}
+		resource.SetID(res, "")
+		return a.writeOne(w, r, store.TxEntry{Method: "POST", Type: typ, Resource: res, IfNoneExist: q})
+	case 1:
+		id := hits[0].ID
+		if bid := resource.ID(res); bid != "" && bid != id {
+			return outcome.New(outcome.Invalid, "the body's id is not the id of the resource the search matches")
+		}
+		resource.SetID(res, id)
+		return a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: ifMatch})
+	}
+	return outcome.New(outcome.PreconditionFailed, "the search matches several resources")
+}
+
+// conditionalDelete: DELETE /fhir/{type}?search (R4 http.html#cdelete),
+// single-match only. The search runs under the caller's consent filter;
+// no match the caller may see is the answer to a delete of an absent
+// resource (204 to a system caller, 404 to anyone else), several a 412.
+func (a *API) conditionalDelete(w http.ResponseWriter, r *http.Request) error {
+	typ, err := pathType(r)
+	if err != nil {
+		return err
+	}
+	for _, op := range []auth.Op{auth.Delete, auth.Search} {
+		if err := allow(r, typ, op); err != nil {
+			return err
+		}
+	}
+	q, err := a.conditionOf(r, typ)
+	if err != nil {
+		return err
+	}
+	hits, err := a.visibleMatches(r, q)
+	if err != nil {
+		return err
+	}
+	switch len(hits) {
+	case 0:
+		p, _ := auth.FromContext(r.Context())
+		if !grantsAsSystem(p, typ, auth.Delete) {
+			return errHidden()
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case 1:
+		return a.writeOne(w, r, store.TxEntry{Method: "DELETE", Type: typ, ID: hits[0].ID})
+	}
+	return outcome.New(outcome.PreconditionFailed, "the search matches several resources")
+}
+
+// conditionOf parses the search of a conditional update or delete
+// strictly (an ignored parameter would match too much); it must not be
+// empty.
+func (a *API) conditionOf(r *http.Request, typ string) (*search.Query, error) {
+	if r.URL.RawQuery == "" {
+		return nil, outcome.New(outcome.Invalid, "a conditional update or delete needs a search")
+	}
+	return conditionQuery(typ, r.URL.RawQuery)
+}
+
+// visibleMatches runs q under the caller's consent filter.
+func (a *API) visibleMatches(r *http.Request, q *search.Query) ([]store.Hit, error) {
+	f, err := a.guard(r)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := a.store.Search(q, f.Allow)
+	if ferr := f.Err(); ferr != nil {
+		return nil, ferr
+	}
+	return hits, err
+}

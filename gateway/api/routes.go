@@ -48,6 +48,8 @@ func (a *API) routes() http.Handler {
 		{"PUT", "/fhir/" + typeVar + "/" + idVar, a.update},
 		{"PATCH", "/fhir/" + typeVar + "/" + idVar, a.patch},
 		{"DELETE", "/fhir/" + typeVar + "/" + idVar, a.delete},
+		{"PUT", "/fhir/" + typeVar, a.conditionalUpdate},
+		{"DELETE", "/fhir/" + typeVar, a.conditionalDelete},
 		{"GET", "/fhir/" + typeVar + "/_history", a.typeHistory},
 		{"GET", "/fhir/" + typeVar + "/" + idVar + "/_history", a.instanceHistory},
 		{"GET", "/fhir/" + typeVar + "/" + idVar + "/_history/{vid}", a.vread},

@@ -432,3 +432,44 @@ func TestSystemPatientWritesResolveIdentity(t *testing.T) {
 		t.Errorf("another person: %d %s", r.status, r.body)
 	}
 }
+
+// TestConditionalUpdateDelete: conditional update and delete count only
+// the matches the caller may see.
+func TestConditionalUpdateDelete(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	nurse := e.as("PractitionerRole/nurse")
+	obs := `{"resourceType":"Observation","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`
+	// o-psy is hidden from the nurse: her conditional update that only it
+	// matches creates, and leaves it alone.
+	before := e.snapshotOf("Observation", "o-psy")
+	r := e.do("PUT", "/fhir/Observation?_id=o-psy", obs, "Authorization", nurse)
+	if r.status != 201 || bytes.Contains(r.body, []byte("o-psy")) || e.snapshotOf("Observation", "o-psy") != before {
+		t.Fatalf("conditional update matching a hidden resource: %d %s", r.status, r.body)
+	}
+	// o-clin and o-psy: one visible match, updated; no 412 for the hidden one.
+	r = e.do("PUT", "/fhir/Observation?_id=o-clin,o-psy", obs, "Authorization", nurse)
+	if r.status != 200 || !bytes.Contains(r.body, []byte(`"o-clin"`)) || e.snapshotOf("Observation", "o-psy") != before {
+		t.Fatalf("conditional update, one visible match: %d %s", r.status, r.body)
+	}
+	if r := e.do("PUT", "/fhir/Observation?_id=o-clin,o-func", obs, "Authorization", nurse); r.status != 412 {
+		t.Errorf("two visible matches: %d %s", r.status, r.body)
+	}
+	if r := e.do("PUT", "/fhir/Observation", obs, "Authorization", nurse); r.status != 400 {
+		t.Errorf("no search: %d", r.status)
+	}
+	// Conditional delete: a professional may not delete Observations at
+	// all; a system caller deletes the one match, 412 on several.
+	if r := e.do("DELETE", "/fhir/Observation?_id=o-clin", "", "Authorization", nurse); r.status != 403 {
+		t.Errorf("nurse's conditional delete: %d", r.status)
+	}
+	if r := e.do("DELETE", "/fhir/Observation?_id=o-func,o-psy", ""); r.status != 412 {
+		t.Errorf("several matches: %d", r.status)
+	}
+	if r := e.do("DELETE", "/fhir/Observation?_id=o-func", ""); r.status != 204 || e.snapshotOf("Observation", "o-func") != "" {
+		t.Errorf("system conditional delete: %d", r.status)
+	}
+	if r := e.do("DELETE", "/fhir/Observation?_id=nothing", ""); r.status != 204 {
+		t.Errorf("no match: %d", r.status)
+	}
+}
