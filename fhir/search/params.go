@@ -97,6 +97,9 @@ var byType = map[string][]Param{
 		tok("gender", "gender"),
 		ref("general-practitioner", "general_practitioner"),
 		ref("organization", "managing_organization"),
+		// Patient.link.other, every link type: the patients a merge
+		// linked (replaces, replaced-by), whose Consents apply together.
+		ref("link", "link.other"),
 	}),
 	"Practitioner":  person(""),
 	"RelatedPerson": join(person(""), subjectOf("patient")[:1]),
@@ -294,6 +297,16 @@ func Params(typ string) []Param {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Types returns the types with indexed search parameters, sorted.
+func Types() []string {
+	out := make([]string, 0, len(byType))
+	for typ := range byType {
+		out = append(out, typ)
+	}
+	sort.Strings(out)
 	return out
 }
 

@@ -148,6 +148,9 @@ type IdentityReview struct {
 	Resources []string  // "Type/id", at least one; with Kind, the entry's key
 	Reason    string    // why it is listed (no patient data)
 	Time      time.Time // when it was first listed
+	// Message names the message that listed it, when one did: an HL7 v2
+	// message's control ID (MSH-10).
+	Message string
 }
 
 func (v IdentityReview) key() []byte {
@@ -188,7 +191,7 @@ func putReviews(tx *bolt.Tx, vs []IdentityReview) error {
 		if b.Get(k) != nil {
 			continue
 		}
-		rec, err := json.Marshal(reviewRecord{Reason: v.Reason, Time: v.Time.UnixMicro()})
+		rec, err := json.Marshal(reviewRecord{Reason: v.Reason, Time: v.Time.UnixMicro(), Message: v.Message})
 		if err != nil {
 			return err
 		}
@@ -201,8 +204,9 @@ func putReviews(tx *bolt.Tx, vs []IdentityReview) error {
 
 // reviewRecord is the stored value of a review entry (JSON).
 type reviewRecord struct {
-	Reason string `json:"reason"`
-	Time   int64  `json:"time"` // Unix µs
+	Reason  string `json:"reason"`
+	Time    int64  `json:"time"`              // Unix µs
+	Message string `json:"message,omitempty"` // IdentityReview.Message
 }
 
 // IdentityReviews lists the review list in key order (kind, then
@@ -219,7 +223,7 @@ func (s *Store) IdentityReviews() ([]IdentityReview, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return errBadKey
 			}
-			out = append(out, IdentityReview{Kind: kind, Resources: res, Reason: rec.Reason, Time: time.UnixMicro(rec.Time).UTC()})
+			out = append(out, IdentityReview{Kind: kind, Resources: res, Reason: rec.Reason, Time: time.UnixMicro(rec.Time).UTC(), Message: rec.Message})
 			return nil
 		})
 	})

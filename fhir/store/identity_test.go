@@ -84,12 +84,12 @@ func TestIdentityReviews(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	v := IdentityReview{Kind: "probable-duplicate", Resources: []string{"Patient/a", "Patient/b"}, Reason: "same name", Time: at}
+	v := IdentityReview{Kind: "merge", Resources: []string{"Patient/a", "Patient/b"}, Reason: "merged", Time: at, Message: "A40-1"}
 	if err := s.PutIdentityReviews(ctx, v); err != nil {
 		t.Fatal(err)
 	}
 	later := v
-	later.Time, later.Reason = at.Add(time.Hour), "again"
+	later.Time, later.Reason, later.Message = at.Add(time.Hour), "again", "A40-2"
 	if err := s.PutIdentityReviews(ctx, later); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestIdentityReviews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Reason != "same name" || !got[0].Time.Equal(at) || len(got[0].Resources) != 2 {
+	if len(got) != 1 || got[0].Reason != "merged" || !got[0].Time.Equal(at) || len(got[0].Resources) != 2 || got[0].Message != "A40-1" {
 		t.Fatalf("reviews %+v, want the first one only", got)
 	}
 }

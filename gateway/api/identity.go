@@ -66,7 +66,8 @@ func (a *API) resolveNamedPatients(r *http.Request, f *consent.Filter, e *store.
 
 // identityReview: GET /admin/identity/review lists what an identity
 // administrator must look at (probable duplicates, identifiers naming two
-// patients), with the reason. It needs a system scope that reads Patient.
+// patients, merges whose two patients' Consents apply together until
+// reviewed), with the reason and the message that listed it. It needs a system scope that reads Patient.
 func (a *API) identityReview(w http.ResponseWriter, r *http.Request) error {
 	if err := systemScope(r, "Patient", auth.Read, "the identity review list needs a system scope that reads Patient"); err != nil {
 		return err
@@ -80,10 +81,11 @@ func (a *API) identityReview(w http.ResponseWriter, r *http.Request) error {
 		Resources []string  `json:"resources"`
 		Reason    string    `json:"reason"`
 		Time      time.Time `json:"time"`
+		Message   string    `json:"message,omitempty"`
 	}
 	out := make([]entry, len(list))
 	for i, v := range list {
-		out[i] = entry{v.Kind, v.Resources, v.Reason, v.Time}
+		out[i] = entry{v.Kind, v.Resources, v.Reason, v.Time, v.Message}
 	}
 	return writePlainJSON(w, map[string]any{"entries": out})
 }

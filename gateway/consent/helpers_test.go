@@ -53,10 +53,10 @@ func (m *memSource) Stamp(_ context.Context, patient string) (string, error) {
 	return strconv.Itoa(m.gen[patient]), nil
 }
 
-func (m *memSource) Consents(_ context.Context, patient string) ([]*cpb.Consent, string, error) {
+func (m *memSource) Consents(_ context.Context, patient string) ([]*cpb.Consent, []string, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.consents[patient], strconv.Itoa(m.gen[patient]), nil
+	return m.consents[patient], []string{patient}, strconv.Itoa(m.gen[patient]), nil
 }
 
 // set replaces the patient's Consents.

@@ -88,13 +88,15 @@ func (e *Engine) consents(ctx context.Context, patient string) ([]*compiled, err
 	if set, ok := e.cache.get(patient, stamp); ok {
 		return set, nil
 	}
-	list, stamp, err := e.cfg.Consents.Consents(ctx, patient)
+	list, patients, stamp, err := e.cfg.Consents.Consents(ctx, patient)
 	if err != nil {
 		return nil, fmt.Errorf("load consents: %w", err)
 	}
 	set := make([]*compiled, 0, len(list))
 	for _, c := range list {
-		if cc := compile(c); cc.patient == patient {
+		// Hers, and those of the patients the source says govern her too
+		// (a merged patient's: Consents).
+		if cc := compile(c); cc.patient == patient || slices.Contains(patients, cc.patient) {
 			set = append(set, cc)
 		}
 	}

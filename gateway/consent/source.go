@@ -246,16 +246,76 @@ func current(periods [][2]int64, now int64) bool {
 	return true
 }
 
-// Stamp implements Consents: the sorted (id, version) pairs of the
-// patient's current Consents, read from the index in one snapshot.
+// The Consents of merged patients. When HL7 v2 merges a patient into
+// another (A40, A34: gateway/identity merge.go), her data, her Consents
+// included, move to the survivor; but until an administrator has reviewed
+// the two patients' Consents (GET /admin/identity/review lists the merge),
+// both patients' choices must govern both: an objection she made applies
+// to the data she now shares with the survivor, and the engine's "deny
+// overrides permit" gives the stricter answer. So the Consents of patient X
+// are X's and those of every Patient X's Patient.link names (the R4
+// search parameter "link"; a merge writes "replaces" on the survivor and
+// "replaced-by" on the prior patient). Every link type is taken: R4 says
+// each names a Patient resource about the same person, so the union can
+// only be stricter. One level only: the Patients linked to X, not those
+// linked to them (a chain of merges repeats the links on each survivor's
+// side it needs: the prior patient keeps hers to the survivor, the
+// survivor to each patient it replaced). A Patient whose links were
+// written before the link parameter existed is not indexed until written
+// again.
+
+// linked returns patient and the Patients its links name, sorted after it.
+func linked(r *store.Snapshot, patient string) ([]string, error) {
+	_, id, _ := strings.Cut(patient, "/")
+	var others []string
+	_, err := index(r, "Patient", id, func(v store.IndexValues) {
+		for _, ref := range v.Refs("link") {
+			if strings.HasPrefix(ref, "Patient/") && ref != patient {
+				others = append(others, ref)
+			}
+		}
+	})
+	slices.Sort(others)
+	return append([]string{patient}, slices.Compact(others)...), err
+}
+
+// Stamp implements Consents: for the patient and each Patient linked to
+// her, the reference and the sorted (id, version) pairs of its current
+// Consents, read from the index in one snapshot.
 func (s *StoreSource) Stamp(ctx context.Context, patient string) (string, error) {
 	return memoised(ctx, s, "s\x00"+patient, func(r *store.Snapshot) (string, error) {
-		hits, err := r.Search(refQuery("Consent", "patient", patient), nil)
-		if err != nil {
-			return "", err
-		}
-		return stampOf(hits), nil
+		_, _, stamp, err := s.gather(r, patient, false)
+		return stamp, err
 	})
+}
+
+// gather reads the current Consents of the patient and of the Patients
+// linked to her (parsed only when parse is set), those patients, and
+// their stamp.
+func (s *StoreSource) gather(r *store.Snapshot, patient string, parse bool) ([]*cpb.Consent, []string, string, error) {
+	patients, err := linked(r, patient)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	var out []*cpb.Consent
+	var b []byte
+	for _, p := range patients {
+		hits, err := r.Search(refQuery("Consent", "patient", p), nil)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		b = append(append(append(b, p...), ':'), stampOf(hits)...)
+		b = append(b, '|')
+		if !parse {
+			continue
+		}
+		list, err := s.parse(r, hits)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		out = append(out, list...)
+	}
+	return out, patients, string(b), nil
 }
 
 func stampOf(hits []store.Hit) string {
@@ -271,33 +331,30 @@ func stampOf(hits []store.Hit) string {
 }
 
 // Consents implements Consents: the versions named by the stamp, parsed,
-// read from one snapshot (the one ctx carries, else one of its own).
-func (s *StoreSource) Consents(ctx context.Context, patient string) (list []*cpb.Consent, stamp string, err error) {
+// the linked patients' included, read from one snapshot (the one ctx
+// carries, else one of its own).
+func (s *StoreSource) Consents(ctx context.Context, patient string) (list []*cpb.Consent, patients []string, stamp string, err error) {
 	err = s.read(ctx, func(r *store.Snapshot) error {
-		list, stamp, err = s.consents(r, patient)
+		list, patients, stamp, err = s.gather(r, patient, true)
 		return err
 	})
-	return list, stamp, err
+	return list, patients, stamp, err
 }
 
-func (s *StoreSource) consents(r *store.Snapshot, patient string) ([]*cpb.Consent, string, error) {
-	hits, err := r.Search(refQuery("Consent", "patient", patient), nil)
-	if err != nil {
-		return nil, "", err
-	}
+func (s *StoreSource) parse(r *store.Snapshot, hits []store.Hit) ([]*cpb.Consent, error) {
 	out := make([]*cpb.Consent, 0, len(hits))
 	for _, h := range hits {
 		rec, err := r.VRead("Consent", h.ID, h.Version)
 		if err != nil {
-			return nil, "", fmt.Errorf("read Consent/%s: %w", h.ID, err)
+			return nil, fmt.Errorf("read Consent/%s: %w", h.ID, err)
 		}
 		m, err := s.codec.DecodeStored(rec.JSON)
 		if err != nil {
-			return nil, "", fmt.Errorf("parse Consent/%s: %w", h.ID, err)
+			return nil, fmt.Errorf("parse Consent/%s: %w", h.ID, err)
 		}
 		if c, ok := m.(*cpb.Consent); ok {
 			out = append(out, c)
 		}
 	}
-	return out, stampOf(hits), nil
+	return out, nil
 }

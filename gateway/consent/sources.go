@@ -52,7 +52,11 @@ type CareTeams interface {
 // checked before every decision, so it must be cheap.
 type Consents interface {
 	Stamp(ctx context.Context, patient string) (string, error)
-	// Consents returns the current Consents of the patient (any status) and
-	// the stamp they correspond to.
-	Consents(ctx context.Context, patient string) ([]*cpb.Consent, string, error)
+	// Consents returns the current Consents that govern the patient (any
+	// status), the patients whose Consents they are, and the stamp they
+	// correspond to: hers, and those of the patients the source says are
+	// the same person (StoreSource: the Patients her Patient.link names,
+	// such as a merge's), which the engine applies together. A Consent of
+	// a patient not listed is ignored.
+	Consents(ctx context.Context, patient string) (list []*cpb.Consent, patients []string, stamp string, err error)
 }

@@ -335,3 +335,56 @@ func TestFilterSearchAgreesPerResource(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkedConsents: the Consents of a Patient linked to the one asked
+// about (a merge's replaces/replaced-by) come with hers, from both sides,
+// and the stamp changes when one of them does.
+func TestLinkedConsents(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	src := NewStoreSource(st, testCodec, nil)
+	ctx := context.Background()
+	consentOf := func(id, patient, version string) string {
+		return `{"resourceType":"Consent","id":"` + id + `","status":"active","scope":{"text":"` + version + `"},"category":[{"text":"x"}],
+			"patient":{"reference":"` + patient + `"},"policyRule":{"text":"x"}}`
+	}
+	put(t, st, `{"resourceType":"Patient","id":"survivor","link":[{"other":{"reference":"Patient/prior"},"type":"replaces"}]}`)
+	put(t, st, `{"resourceType":"Patient","id":"prior","active":false,"link":[{"other":{"reference":"Patient/survivor"},"type":"replaced-by"}]}`)
+	put(t, st, `{"resourceType":"Patient","id":"other"}`)
+	put(t, st, consentOf("c-survivor", "Patient/survivor", "1"))
+	put(t, st, consentOf("c-prior", "Patient/prior", "1"))
+	put(t, st, consentOf("c-other", "Patient/other", "1"))
+	for patient, want := range map[string][]string{
+		"Patient/survivor": {"c-prior", "c-survivor"},
+		"Patient/prior":    {"c-prior", "c-survivor"},
+		"Patient/other":    {"c-other"},
+	} {
+		list, patients, _, err := src.Consents(ctx, patient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range list {
+			got = append(got, c.GetId().GetValue())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) || patients[0] != patient {
+			t.Errorf("%s: Consents %v of %v, want %v", patient, got, patients, want)
+		}
+	}
+	before, err := src.Stamp(ctx, "Patient/survivor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, st, consentOf("c-prior", "Patient/prior", "2"))
+	after, err := src.Stamp(ctx, "Patient/survivor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == after {
+		t.Errorf("the survivor's stamp %q did not change with the prior patient's Consent", after)
+	}
+	if _, _, stamp, _ := src.Consents(ctx, "Patient/survivor"); stamp != after {
+		t.Errorf("Consents stamp %q, Stamp %q", stamp, after)
+	}
+}

@@ -55,6 +55,12 @@
 // Resolution is deterministic: the ids a message resolves to depend only on
 // the claims stored, so resending or replaying it writes the same ids.
 //
+// # Merges
+//
+// An HL7 v2 A40 or A34 merges a prior patient into a surviving one: her
+// data moves to the survivor in new versions, she is retired with links
+// both ways, and the merge is listed for review (merge.go).
+//
 // # Concurrency
 //
 // The store keeps claims in a uniqueness index checked inside the write
@@ -70,6 +76,7 @@ import (
 	"time"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/codec"
@@ -181,7 +188,7 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 		e.Claims = append([]store.Claim(nil), e.Claims...)
 		out.Entries[i] = e
 	}
-	for i := range out.Entries {
+	for i := range len(entries) {
 		e := &out.Entries[i]
 		if e.Resource == nil || e.ID == "" || (e.Method != "PUT" && e.Method != "") {
 			continue
@@ -191,10 +198,12 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 			e.Resource, out.copied[i] = proto.Clone(e.Resource), true
 		}
 		var err error
-		switch e.Type {
-		case "Patient":
+		switch {
+		case e.Type == "Patient" && Replaced(e.Resource) != "":
+			err = v.merge(r, i, out) // may add entries: e is not used after
+		case e.Type == "Patient":
 			err = v.patient(r, e, src, out)
-		case "Practitioner", "Organization":
+		case e.Type == "Practitioner" || e.Type == "Organization":
 			err = v.directory(r, e, out)
 		}
 		if err != nil {
@@ -222,6 +231,15 @@ func rewrite(entries []store.TxEntry, moved map[string]string, copied []bool) {
 		if e.Resource == nil {
 			continue
 		}
+		// Patient.link names another record of the person on purpose (a
+		// merge's replaces and replaced-by are resolved by merge): were a
+		// survivor's link to her prior record rewritten because a message
+		// still names the prior one, the survivor would replace herself.
+		var links []*ppb.Patient_Link
+		p, isPatient := e.Resource.(*ppb.Patient)
+		if isPatient {
+			links, p.Link = p.Link, nil
+		}
 		resource.WalkReferences(e.Resource, func(ref *dtpb.Reference) {
 			if typ, id, _, ok := resource.RefTarget(ref); ok {
 				if to, found := moved[typ+"/"+id]; found {
@@ -229,6 +247,9 @@ func rewrite(entries []store.TxEntry, moved map[string]string, copied []bool) {
 				}
 			}
 		})
+		if isPatient {
+			p.Link = links
+		}
 	}
 }
 

@@ -120,13 +120,19 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 		order(entries, cv.Header)
 		err = authorize(authz, entries)
 	}
+	if err == nil && mergesIn(entries) {
+		err = in.checkMerge(entries, authz)
+	}
 	if err == nil {
 		err = in.enqueue(ctx, r, msg, cv, entries, key, digest, data, received)
 	}
 	var re *store.ResentError
+	var ee *er7.Error
 	switch {
 	case err == nil:
 		return r, nil
+	case errors.As(err, &ee): // the message's content, as checkMerge found it
+		return in.refuse(r, msg, err), nil
 	case errors.As(err, &re):
 		r.ACK, r.AppACK, r.Code = nil, nil, ""
 		return in.resent(r, msg, re.Record, digest), nil

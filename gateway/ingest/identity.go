@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"errors"
 
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
+	"github.com/relais-health/relais/mappings/hl7v2"
 )
 
 // Every source's Patients, Practitioners and Organizations go through the
@@ -61,7 +63,7 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := b.PutIdentityReviews(res.Reviews...); err != nil {
+	if err := b.PutIdentityReviews(fromMessage(res.Reviews, it)...); err != nil {
 		return 0, err
 	}
 	resolved := *it
@@ -80,7 +82,7 @@ func (in *Ingester) applyQueued(b *store.Batch, it *queued, p *store.Planned) (i
 			results, err := b.Apply(p)
 			if !store.IsClaimed(err) {
 				if err == nil {
-					err = b.PutIdentityReviews(it.reviews...)
+					err = b.PutIdentityReviews(fromMessage(it.reviews, it)...)
 				}
 				return countOlder(results), err
 			}
@@ -118,4 +120,40 @@ func mergesIn(entries []store.TxEntry) bool {
 		}
 	}
 	return false
+}
+
+// fromMessage names, in reviews, the message that listed them.
+func fromMessage(reviews []store.IdentityReview, it *queued) []store.IdentityReview {
+	for i := range reviews {
+		reviews[i].Message = it.header.ControlID
+	}
+	return reviews
+}
+
+// checkMerge applies a merge (A40, A34) to a snapshot before the message
+// is acknowledged, so that one the store cannot apply is answered AE or AR
+// and nothing is stored: a prior patient nobody knows (HL7 table 0357
+// code 204), or a patient merged into herself. The snapshot waits for the
+// messages acknowledged before (store.View), so an A01 sent just before
+// the A40 is found. It also checks that the caller may write what the
+// merge moves (Consents, CareTeams, Tasks...), which the mapping alone does
+// not say. The queue applies the merge again in its batch: should a
+// message between the two change the outcome, the message is set aside
+// (Batch.Reject) and listed by GET /admin/inbox.
+func (in *Ingester) checkMerge(entries []store.TxEntry, authz Authorize) error {
+	var res *identity.Result
+	err := in.store.View(func(r *store.Snapshot) error {
+		var err error
+		res, err = in.ident.Resolve(r, entries, identity.HL7v2)
+		return err
+	})
+	switch {
+	case errors.Is(err, identity.ErrUnknownPrior):
+		return hl7v2.ErrUnknownPrior()
+	case errors.Is(err, identity.ErrSelfMerge):
+		return hl7v2.ErrSelfMerge()
+	case err != nil:
+		return err
+	}
+	return authorize(authz, res.Entries)
 }

@@ -32,6 +32,7 @@ type conv struct {
 	encounter  *encpb.Encounter
 	encKey     string                 // what identifies the encounter, for child resource ids
 	restricted bool                   // PD1-12 or ARV: label everything R
+	merged     bool                   // the MRG of an A40 or A34 is mapped
 	report     *drpb.DiagnosticReport // of the last OBR, which the OBX after it add to
 	reportKey  string                 // what identifies it, for its results' ids
 	lastObs    *obspb.Observation     // of the last OBX, which an NTE after it annotates
@@ -106,7 +107,9 @@ func (c *conv) run() error {
 		case "ARV":
 			c.restricted = true
 		case "MRG":
-			c.mapMRG(s)
+			if err := c.mapMRG(s); err != nil {
+				return err
+			}
 		case "TXA":
 			if c.code != "MDM" {
 				c.warnSegment(s)
@@ -157,6 +160,9 @@ func (c *conv) run() error {
 		if err := doc.finish(); err != nil {
 			return err
 		}
+	}
+	if (c.event == "A40" || c.event == "A34") && !c.merged {
+		return &er7.Error{Loc: er7.Location{Segment: "MRG"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required MRG segment missing"}
 	}
 	if c.code == "REF" {
 		if err := c.finishReferral(); err != nil {

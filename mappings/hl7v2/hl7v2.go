@@ -5,8 +5,8 @@
 // DocumentReference, ServiceRequest and Task, each labelled with its data
 // category, plus the source message as a Binary and a Provenance.
 //
-// Supported: ADT A01, A02, A03, A04, A08, A11, A13, A16, A25, A34 (without
-// the merge: see mapMRG), MDM T01, T02, T04, T10, ORU R01 and REF I12,
+// Supported: ADT A01, A02, A03, A04, A08, A11, A13, A16, A25, A34 and A40
+// (the merge as the message states it: see mapMRG), MDM T01, T02, T04, T10, ORU R01 and REF I12,
 // I13, I14, versions 2.3 to 2.8, including the IHE PAM France profile (INS
 // in PID-3, identity reliability in PID-32, the ZBE movement segment, RPPS
 // in XCN). Anything else is refused with an *er7.Error that an AR/CR
@@ -114,7 +114,7 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 
 // Supported lists the message types and events Convert accepts.
 var supportedEvents = map[string][]string{
-	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13", "A16", "A25", "A34"},
+	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13", "A16", "A25", "A34", "A40"},
 	"MDM": {"T01", "T02", "T04", "T10"},
 	"ORU": {"R01"},
 	"REF": {"I12", "I13", "I14"},

@@ -26,14 +26,14 @@ const (
 
 // CodeFor chooses MSA-1 for a processing outcome: accept when err is nil;
 // reject when err is an *Error whose condition rejects the message
-// (structure, unsupported type, event, processing id or version); error
-// otherwise. enhanced selects the commit codes (CA/CE/CR).
+// (structure, unsupported type, event, processing id or version) or that
+// is marked Reject; error otherwise. enhanced selects the commit codes (CA/CE/CR).
 func CodeFor(enhanced bool, err error) AckCode {
 	var e *Error
 	switch {
 	case err == nil:
 		return pick(enhanced, AA, CA)
-	case errors.As(err, &e) && e.Condition.Rejects():
+	case errors.As(err, &e) && (e.Condition.Rejects() || e.Reject):
 		return pick(enhanced, AR, CR)
 	}
 	return pick(enhanced, AE, CE)

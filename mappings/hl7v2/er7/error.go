@@ -107,6 +107,10 @@ type Error struct {
 	Offset    int // byte offset in the input, -1 when not known
 	Condition Condition
 	Reason    string // static, free of patient data
+	// Reject refuses the message as a whole (AR/CR) whatever its
+	// condition: it asks for what the receiver will never do, such as
+	// merging a patient into itself, so sending it again cannot succeed.
+	Reject bool
 }
 
 func (e *Error) Error() string {
