@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/relais-health/relais/gateway/demo"
 )
 
 // The demo patient's test INS (ANS test range, urn:oid:1.2.250.1.213.1.4.10),
@@ -185,5 +188,26 @@ func TestConcurrentNewPatient(t *testing.T) {
 	wg.Wait()
 	if got := e.patientsWith(insSystem, insValue); len(got) != 1 {
 		t.Fatalf("Patients with her INS: %v, want one", got)
+	}
+}
+
+// TestDemoPatientAssessments: the demo patient's qualified INS is claimed
+// when the demo loads, so assessments carrying it (with no identity
+// status of their own) are hers, not a second Patient's.
+func TestDemoPatientAssessments(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	if err := demo.Load(context.Background(), e.store); err != nil {
+		t.Fatal(err)
+	}
+	const ins = "242035912312345"
+	needs := `{"type": "needs-assessment", "date": "2026-03-02", "patient": {"identifier": {"system": "` + insSystem + `", "value": "` + ins + `"}}, "needs": [{"category": "meals", "priority": "routine", "desiredStart": "2026-03-10"}]}`
+	for _, body := range []string{needs, strings.Replace(aggir(insSystem, ins, "DUPONT"), `"Louise", "birthDate": "1948-06-12"`, `"Jeanne", "birthDate": "1942-03-15"`, 1)} {
+		if r := e.ingest("/ingest/assessment", "application/json", body); r.status != 200 {
+			t.Fatalf("assessment: %d %s", r.status, r.body)
+		}
+	}
+	if got := e.patientsWith(insSystem, ins); len(got) != 1 || got[0] != demo.PatientID {
+		t.Fatalf("Patients with her INS: %v, want only %s", got, demo.PatientID)
 	}
 }

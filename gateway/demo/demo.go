@@ -10,12 +10,14 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+	"time"
 
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
 )
 
 //go:embed directory.json
@@ -81,7 +83,19 @@ func Load(ctx context.Context, st *store.Store) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	_, err = st.Transaction(ctx, entries)
+	// Through the identity resolver, as every source's people: her
+	// qualified INS, the RPPS and FINESS numbers are then claimed, so
+	// that an admission or an assessment about her finds her.
+	var res *identity.Result
+	err = st.View(func(r *store.Snapshot) error {
+		var err error
+		res, err = identity.New(c, time.Now).Resolve(r, entries, identity.API)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = st.Transaction(ctx, res.Entries)
 	return err
 }
 
