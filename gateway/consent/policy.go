@@ -33,7 +33,8 @@ type Policy struct {
 	// another jurisdiction, who always need an explicit permit.
 	CrossBorderSystems []string
 	// Unrestricted are resource types that hold no patient data (the
-	// directory); the search filter passes them when they name no patient.
+	// directory, the pathways, terminology and forms); the search filter
+	// passes them when they name no patient.
 	Unrestricted []string
 	// Owned are resource types that pass only for their owner (Request.Owner,
 	// the resource's OwnerSystem tag) or a system caller: a Subscription
@@ -56,7 +57,8 @@ func FrenchLaw() Policy {
 		BreakGlassPurposes: []string{PurposeEmergency, PurposeBreakGlass},
 		CrossBorderSystems: []string{"https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/"},
 		Unrestricted: []string{"Practitioner", "PractitionerRole", "Organization", "Location",
-			"HealthcareService", "Endpoint", "CodeSystem", "ValueSet"},
+			"HealthcareService", "Endpoint", "CodeSystem", "ValueSet",
+			"PlanDefinition", "ActivityDefinition", "Questionnaire"},
 		Owned: []string{"Subscription"},
 	}
 }

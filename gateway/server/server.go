@@ -49,6 +49,7 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
+	"github.com/relais-health/relais/gateway/pathways"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/mllp"
@@ -115,6 +116,7 @@ type Server struct {
 	log     *slog.Logger
 	opts    *checked
 	store   *store.Store
+	codec   *codec.Codec
 	ingest  *ingest.Ingester
 	api     *api.API
 	mllp    *mllp.Server // nil without MLLPAddr
@@ -165,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.store = st
+	s.store, s.codec = st, c
 	tokens, err := auth.NewBackend(auth.BackendConfig{Registry: st, Key: issuing, Issuer: own.Issuer, Audience: own.Audience})
 	if err != nil {
 		s.Close()
@@ -296,6 +298,9 @@ func (s *Server) Close() error {
 // comment and closes the store.
 func (s *Server) Run(ctx context.Context) (err error) {
 	defer func() { err = errors.Join(err, s.Close()) }()
+	if err := pathways.Load(ctx, s.store, s.codec); err != nil {
+		return fmt.Errorf("pathways: %w", err)
+	}
 	if s.cfg.Demo {
 		if err := demo.Load(ctx, s.store); err != nil {
 			return fmt.Errorf("demo: %w", err)
