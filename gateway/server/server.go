@@ -49,10 +49,10 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
-	"github.com/relais-health/relais/gateway/pathways"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/mllp"
+	"github.com/relais-health/relais/gateway/pathways"
 )
 
 // DBFile is the name of the database file inside the data directory.
