@@ -301,9 +301,32 @@ func (v *Resolver) duplicates(r Reader, p *ppb.Patient, out *Result) error {
 	if !ok {
 		return nil
 	}
-	hits, err := v.search(r, q)
+	// The family name is searched, the birth date compared on each hit's
+	// index values: a birth date's posting list holds every Patient born
+	// that day, which the index would walk for each new one, where the
+	// family name's is short.
+	query, err := search.Parse("Patient", q, false)
+	if err != nil {
+		return nil // a name the parameters cannot express finds nothing
+	}
+	born, bornEnd, err := search.ParseDate(dateOf(p.GetBirthDate()))
+	if err != nil {
+		return nil
+	}
+	found, err := r.Search(query, func(_ *store.Snapshot, _, _ string, iv store.IndexValues) bool {
+		for _, d := range iv.Dates("birthdate") {
+			if d[0] <= bornEnd && d[1] >= born {
+				return true
+			}
+		}
+		return false
+	})
 	if err != nil {
 		return err
+	}
+	hits := make([]string, 0, len(found))
+	for _, h := range found {
+		hits = append(hits, h.ID)
 	}
 	read := 0
 	for _, h := range hits {
@@ -344,17 +367,16 @@ func (v *Resolver) search(r Reader, q url.Values) ([]string, error) {
 	return ids, nil
 }
 
-// demographicsQuery searches the family name of p's first name and its
-// birth date; ok is false when the name, the birth date or the sex is
-// missing.
+// demographicsQuery searches the family name of p's first name; ok is
+// false when the name, the birth date or the sex is missing.
 func demographicsQuery(p *ppb.Patient) (url.Values, bool) {
 	fam, given := nameOf(p)
 	if fam == "" || given == "" || p.GetBirthDate() == nil || p.GetGender() == nil {
 		return nil, false
 	}
-	// Sex is compared on the candidates, not searched: its posting list is
-	// half of every Patient, which the index would walk for each new one.
-	return url.Values{"family:exact": {fam}, "birthdate": {dateOf(p.GetBirthDate())}}, true
+	// Sex and birth date are compared on the hits, not searched (their
+	// posting lists are long: duplicates).
+	return url.Values{"family:exact": {fam}}, true
 }
 
 // maxDuplicates bounds the stored Patients read to tell a probable
