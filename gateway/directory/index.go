@@ -25,8 +25,15 @@ import (
 type Index struct {
 	generation uint64
 	entries    []entry
-	byRole     map[Role][]int32 // entries taking a role, sorted by Type/id
+	byRole     map[Role][]int32 // entries taking a role, in entry order
+	// byPlace lists the entries of a role covering a territory, in entry
+	// order, keyed by role and Territory.key(): a query reads the few
+	// lists of the patient's territories instead of every entry of the
+	// role.
+	byPlace map[string][]int32
 }
+
+func placeKey(r Role, territoryKey string) string { return string(r) + "\x00" + territoryKey }
 
 type entry struct {
 	ref         string // "PractitionerRole/id" or "HealthcareService/id"
@@ -72,7 +79,7 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 			services["HealthcareService/"+id] = v
 		}
 	}
-	x := &Index{generation: generation, byRole: map[Role][]int32{}}
+	x := &Index{generation: generation, byRole: map[Role][]int32{}, byPlace: map[string][]int32{}}
 	table := roleByCode()
 	for _, r := range resources {
 		roles := rolesOf(r, table)
@@ -102,6 +109,9 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 	for i, e := range x.entries {
 		for _, role := range e.roles {
 			x.byRole[role] = append(x.byRole[role], int32(i))
+			for k := range e.territories {
+				x.byPlace[placeKey(role, k)] = append(x.byPlace[placeKey(role, k)], int32(i))
+			}
 		}
 	}
 	return x
@@ -263,42 +273,64 @@ const MaxSkipped = 20
 // territorial match first (commune, then département, then région), then
 // by reference. The order is deterministic for one index.
 func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
-	var keys []string
-	for _, t := range q.Place.Territories {
-		keys = append(keys, t.key())
+	// The entries of the role covering one of the patient's territories,
+	// with the most precise territory each covers.
+	in := map[int32]int{} // entry -> index in q.Place.Territories
+	for ti, t := range q.Place.Territories {
+		for _, i := range x.byPlace[placeKey(q.Role, t.key())] {
+			if prev, ok := in[i]; !ok || t.Level > q.Place.Territories[prev].Level {
+				in[i] = ti
+			}
+		}
 	}
+	order := make([]int32, 0, len(in))
+	for i := range in {
+		order = append(order, i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(q.Place.Territories[in[b]].Level, q.Place.Territories[in[a]].Level); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 	var out []Candidate
 	var ex Explanation
-	skip := func(ref, why string) {
-		ex.SkippedTotal++
+	// The reasons are written only for the skipped entries listed.
+	skip := func(e *entry, why func(e *entry) string) {
 		if len(ex.Skipped) < MaxSkipped {
-			ex.Skipped = append(ex.Skipped, Reason{ref, why})
+			ex.Skipped = append(ex.Skipped, Reason{e.ref, why(e)})
 		}
 	}
-	for _, i := range x.byRole[q.Role] {
+	for _, i := range order {
 		e := &x.entries[i]
-		if !e.active {
-			skip(e.ref, "inactive")
+		switch {
+		case !e.active:
+			skip(e, func(*entry) string { return "inactive" })
 			continue
-		}
-		match, ok := e.match(q.Place.Territories, keys)
-		if !ok {
-			skip(e.ref, e.outOfTerritory())
-			continue
-		}
-		if len(q.Languages) > 0 && len(e.langs) > 0 && !overlap(q.Languages, e.langs) {
-			skip(e.ref, "speaks "+strings.Join(e.langs, ", ")+", not "+strings.Join(q.Languages, ", "))
+		case len(q.Languages) > 0 && len(e.langs) > 0 && !overlap(q.Languages, e.langs):
+			skip(e, func(e *entry) string {
+				return "speaks " + strings.Join(e.langs, ", ") + ", not " + strings.Join(q.Languages, ", ")
+			})
 			continue
 		}
 		if !q.At.IsZero() {
 			if ok, why := e.available(q.At); !ok {
-				skip(e.ref, why)
+				skip(e, func(*entry) string { return why })
 				continue
 			}
 		}
-		out = append(out, Candidate{Ref: e.ref, Match: match})
+		out = append(out, Candidate{Ref: e.ref, Match: q.Place.Territories[in[i]]})
 	}
-	slices.SortStableFunc(out, func(a, b Candidate) int { return cmp.Compare(b.Match.Level, a.Match.Level) })
+	// Out of territory: the first entries of the role outside, up to the cap.
+	for _, i := range x.byRole[q.Role] {
+		if len(ex.Skipped) >= MaxSkipped {
+			break
+		}
+		if _, ok := in[i]; !ok {
+			skip(&x.entries[i], (*entry).outOfTerritory)
+		}
+	}
+	ex.SkippedTotal = len(x.byRole[q.Role]) - len(out)
 	if q.Limit > 0 && len(out) > q.Limit {
 		out = out[:q.Limit]
 	}
@@ -306,17 +338,6 @@ func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
 		ex.Kept = append(ex.Kept, Reason{c.Ref, "covers the patient's " + c.Match.String()})
 	}
 	return out, ex
-}
-
-// match returns the most precise of the patient's territories e covers.
-func (e *entry) match(ts []Territory, keys []string) (Territory, bool) {
-	best, found := Territory{}, false
-	for i, k := range keys {
-		if _, ok := e.territories[k]; ok && (!found || ts[i].Level > best.Level) {
-			best, found = ts[i], true
-		}
-	}
-	return best, found
 }
 
 func (e *entry) outOfTerritory() string {
