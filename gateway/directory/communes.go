@@ -12,14 +12,14 @@ import (
 )
 
 // communesGz is the table gen writes from @etalab/decoupage-administratif
-// 6.0.0 (INSEE Code officiel géographique 2025 with La Poste postal codes):
+// 6.0.0 (INSEE Code officiel géographique, millésime 2026, with La Poste postal codes):
 // see gen/main.go for its layout.
 //
 //go:embed communes.tsv.gz
 var communesGz []byte
 
 // CommuneEdition names the edition of the embedded commune table.
-const CommuneEdition = "@etalab/decoupage-administratif 6.0.0 (INSEE COG, communes.json)"
+const CommuneEdition = "@etalab/decoupage-administratif 6.0.0 (INSEE COG millésime 2026, communes.json)"
 
 // Commune is one INSEE COG code: a commune, or a commune déléguée,
 // associée or municipal arrondissement (Parent then names its commune).
