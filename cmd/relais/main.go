@@ -6,6 +6,7 @@
 //	relais client  register SMART backend-service clients, sign their assertions
 //	relais certs   create development keys and certificates
 //	relais backup  write a consistent copy of a stopped server's database
+//	relais directory import a community directory export into a stopped server's database
 //	relais version print the version
 //
 // main only turns flags into configuration and calls the packages that act.
@@ -24,13 +25,14 @@ import (
 )
 
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":   serve,
-	"convert": convert,
-	"token":   token,
-	"client":  client,
-	"certs":   certs,
-	"backup":  backup,
-	"version": version,
+	"serve":     serve,
+	"convert":   convert,
+	"token":     token,
+	"client":    client,
+	"certs":     certs,
+	"backup":    backup,
+	"directory": directoryCmd,
+	"version":   version,
 }
 
 const usage = `usage: relais <command> [flags]
@@ -42,6 +44,7 @@ commands:
   client   add, list backend-service clients; jwks, assertion for one (relais client)
   certs    create development keys/certs (relais certs -h)
   backup   copy a stopped server's database to stdout (relais backup -h)
+  directory import a directory export (Bundle/NDJSON) into a stopped server's database (relais directory)
   version  print the version
 `
 

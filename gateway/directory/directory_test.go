@@ -1,0 +1,149 @@
+package directory
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func importFile(t *testing.T, d *Directory, path string) Summary {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := Import(context.Background(), d.st, testCodec, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestImportIdempotent(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	d := New(st, testCodec)
+	s := importFile(t, d, "testdata/directory.json")
+	if s.Created != 15 || s.Updated != 0 || s.Unchanged != 0 || s.RefusedTotal() != 2 {
+		t.Fatalf("first import: %v", s)
+	}
+	if s.Refused["resource type not part of a directory: Patient"] != 1 || s.Refused["Location without id or identifier"] != 1 {
+		t.Errorf("refusals: %v", s.Refused)
+	}
+	// The same directory as NDJSON: nothing changes.
+	s = importFile(t, d, "testdata/directory.ndjson")
+	if s.Created != 0 || s.Updated != 0 || s.Unchanged != 15 {
+		t.Fatalf("second import: %v", s)
+	}
+	// An id derived from the FINESS identifier.
+	if _, err := st.Read("Organization", "finess-690000002"); err != nil {
+		t.Error(err)
+	}
+	// A changed resource is an update.
+	nd := `{"resourceType":"HealthcareService","id":"aide-paris","active":false}` + "\n"
+	s, err := Import(context.Background(), st, testCodec, strings.NewReader(nd), nil)
+	if err != nil || s.Updated != 1 {
+		t.Errorf("update: %v, %v", s, err)
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	d := New(st, testCodec)
+	importFile(t, d, "testdata/directory.json")
+	c := communes(t)
+	lyon1 := c.PlaceOf(patient(t, `{"postalCode":"69001","city":"Lyon"}`))
+	tournai := c.PlaceOf(patient(t, `{"postalCode":"7500","city":"Tournai","country":"BE"}`))
+	villeurbanne := c.PlaceOf(patient(t, `{"postalCode":"69100","city":"Villeurbanne"}`))
+	grenoble := c.PlaceOf(patient(t, `{"postalCode":"38000","city":"Grenoble"}`))
+	monday := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	sunday := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	holiday := time.Date(2026, 8, 10, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		q       Query
+		want    []string
+		skipped map[string]string // ref -> part of the reason
+	}{
+		{"home help by commune, then région; Paris out of territory; inactive skipped",
+			Query{Role: HomeHelp, Place: lyon1}, []string{"HealthcareService/aide-lyon"},
+			map[string]string{"HealthcareService/aide-paris": "out of territory", "HealthcareService/aide-tournai": "out of territory", "HealthcareService/aide-closed": "inactive"}},
+		{"Villeurbanne: the Lyon service by the région of its providing organization",
+			Query{Role: HomeHelp, Place: villeurbanne}, []string{"HealthcareService/aide-lyon"}, nil},
+		{"belgian postal code", Query{Role: HomeHelp, Place: tournai}, []string{"HealthcareService/aide-tournai"}, nil},
+		{"nurse by département through the organization", Query{Role: Nurse, Place: villeurbanne},
+			[]string{"PractitionerRole/nurse-en-rhone", "PractitionerRole/nurse-fr-rhone"}, nil},
+		{"nurse speaking French", Query{Role: Nurse, Place: villeurbanne, Languages: []string{"fr"}},
+			[]string{"PractitionerRole/nurse-fr-rhone"}, map[string]string{"PractitionerRole/nurse-en-rhone": "speaks en"}},
+		{"nurse out of département", Query{Role: Nurse, Place: grenoble}, nil,
+			map[string]string{"PractitionerRole/nurse-fr-rhone": "out of territory: covers d:69"}},
+		{"gp by arrondissement's commune code", Query{Role: GP, Place: c.PlaceOf(patient(t, `{"postalCode":"69004","city":"Lyon 4e Arrondissement"}`)), At: monday},
+			[]string{"PractitionerRole/gp-croix-rousse"}, nil},
+		{"gp closed on Sunday", Query{Role: GP, Place: c.PlaceOf(patient(t, `{"postalCode":"69004","city":"Lyon 4e Arrondissement"}`)), At: sunday},
+			nil, map[string]string{"PractitionerRole/gp-croix-rousse": "outside its availableTime"}},
+		{"gp on holiday", Query{Role: GP, Place: c.PlaceOf(patient(t, `{"postalCode":"69004","city":"Lyon 4e Arrondissement"}`)), At: holiday},
+			nil, map[string]string{"PractitionerRole/gp-croix-rousse": "notAvailable"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ex, err := d.Candidates(context.Background(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var refs []string
+			for _, c := range got {
+				refs = append(refs, c.Ref)
+			}
+			if !slices.Equal(refs, tt.want) {
+				t.Errorf("candidates %v, want %v (explanation %+v)", refs, tt.want, ex)
+			}
+			if len(ex.Kept) != len(got) {
+				t.Errorf("%d kept reasons for %d candidates", len(ex.Kept), len(got))
+			}
+			for ref, why := range tt.skipped {
+				i := slices.IndexFunc(ex.Skipped, func(r Reason) bool { return r.Ref == ref })
+				if i < 0 || !strings.Contains(ex.Skipped[i].Why, why) {
+					t.Errorf("%s not skipped for %q: %+v", ref, why, ex.Skipped)
+				}
+			}
+		})
+	}
+}
+
+// The commune match ranks before the région match, and the index follows
+// the store's changes.
+func TestCandidatesRankAndRefresh(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	d := New(st, testCodec)
+	importFile(t, d, "testdata/directory.json")
+	add := `{"resourceType":"HealthcareService","id":"aaa-region","active":true,"providedBy":{"reference":"Organization/aura-help"},"type":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge","code":"372"}]}]}` + "\n"
+	x1, err := d.Index(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(context.Background(), st, testCodec, bytes.NewReader([]byte(add)), nil); err != nil {
+		t.Fatal(err)
+	}
+	place := communes(t).PlaceOf(patient(t, `{"postalCode":"69001","city":"Lyon"}`))
+	got, _, err := d.Candidates(context.Background(), Query{Role: HomeHelp, Place: place})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Ref != "HealthcareService/aide-lyon" || got[1].Ref != "HealthcareService/aaa-region" || got[1].Match.Level != LevelRegion {
+		t.Errorf("candidates %+v", got)
+	}
+	x2, _ := d.Index(context.Background())
+	if x1 == x2 || x2.Generation() == x1.Generation() {
+		t.Error("index not rebuilt after a write")
+	}
+	if x3, _ := d.Index(context.Background()); x3 != x2 {
+		t.Error("index rebuilt without a write")
+	}
+}

@@ -1,0 +1,41 @@
+package directory
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/store"
+)
+
+var testCodec = codec.MustNew()
+
+// testCommunes loads the commune table once for every test.
+var testCommunes = sync.OnceValues(LoadCommunes)
+
+func communes(tb testing.TB) *Communes {
+	tb.Helper()
+	c, err := testCommunes()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// openStore opens a real store in a temporary directory, checked for
+// integrity at cleanup.
+func openStore(tb testing.TB) *store.Store {
+	tb.Helper()
+	st, err := store.Open(filepath.Join(tb.TempDir(), "relais.db"), store.Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			tb.Error(err)
+		}
+		st.Close()
+	})
+	return st
+}

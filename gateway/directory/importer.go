@@ -1,0 +1,315 @@
+package directory
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
+)
+
+// ImportTypes are the resource types a directory import takes.
+var ImportTypes = []string{"PractitionerRole", "Practitioner", "HealthcareService", "Organization", "Location", "Endpoint"}
+
+// ImportBatch is how many resources one transaction of an import writes:
+// large enough to share fsyncs, small enough that a failed batch is cheap
+// to find.
+const ImportBatch = 500
+
+// Parser parses and validates one resource (codec.Codec.Decode).
+type Parser interface {
+	Decode(b []byte) (proto.Message, error)
+}
+
+// Writer is the store's transaction API an import writes through.
+type Writer interface {
+	TransactionWith(ctx context.Context, entries []store.TxEntry, o store.TxOptions) ([]store.TxResult, error)
+	Read(typ, id string) (*store.Record, error)
+}
+
+// Summary counts what an import did. Refused maps a PHI-free reason to
+// how many resources it refused.
+type Summary struct {
+	Read, Created, Updated, Unchanged int
+	Refused                           map[string]int
+}
+
+// RefusedTotal is the number of resources refused.
+func (s Summary) RefusedTotal() int {
+	n := 0
+	for _, v := range s.Refused {
+		n += v
+	}
+	return n
+}
+
+func (s Summary) String() string {
+	out := fmt.Sprintf("created %d, updated %d, unchanged %d, refused %d", s.Created, s.Updated, s.Unchanged, s.RefusedTotal())
+	reasons := make([]string, 0, len(s.Refused))
+	for r := range s.Refused {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		out += fmt.Sprintf("\n  refused %d: %s", s.Refused[r], r)
+	}
+	return out
+}
+
+// Import reads a directory export from r, a FHIR Bundle (of any type: its
+// entries' resources are taken) or NDJSON (one resource a line), and
+// stores its resources of ImportTypes by PUT, ImportBatch at a time,
+// keeping unchanged ones as they are: importing the same file twice
+// writes nothing the second time. A resource without an id gets one from
+// its identifiers (DeriveID); one without either, of another type, or
+// invalid is refused and counted. progress, when not nil, is called after
+// each batch.
+func Import(ctx context.Context, w Writer, p Parser, r io.Reader, progress func(Summary)) (Summary, error) {
+	s := Summary{Refused: map[string]int{}}
+	var batch []store.TxEntry
+	inBatch := map[string]bool{}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := writeBatch(ctx, w, batch, &s); err != nil {
+			return err
+		}
+		batch, inBatch = batch[:0], map[string]bool{}
+		if progress != nil {
+			progress(s)
+		}
+		return nil
+	}
+	err := eachResource(r, func(raw []byte) error {
+		s.Read++
+		e, why := entryOf(p, raw)
+		if why != "" {
+			s.Refused[why]++
+			return nil
+		}
+		key := e.Type + "/" + e.ID
+		if inBatch[key] {
+			if err := flush(); err != nil { // a later copy replaces the earlier one
+				return err
+			}
+		}
+		inBatch[key] = true
+		batch = append(batch, e)
+		if len(batch) >= ImportBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	return s, flush()
+}
+
+// writeBatch stores entries and counts them: a version equal to the one
+// read before is unchanged (TxOptions.KeepUnchanged kept it).
+func writeBatch(ctx context.Context, w Writer, entries []store.TxEntry, s *Summary) error {
+	before := make([]uint64, len(entries))
+	for i, e := range entries {
+		if rec, err := w.Read(e.Type, e.ID); err == nil && !rec.Deleted {
+			before[i] = rec.Version
+		}
+	}
+	res, err := w.TransactionWith(ctx, entries, store.TxOptions{KeepUnchanged: true})
+	if err != nil {
+		return fmt.Errorf("directory import: batch of %d: %w", len(entries), err)
+	}
+	for i, r := range res {
+		switch {
+		case r.Record != nil && before[i] != 0 && r.Record.Version == before[i]:
+			s.Unchanged++
+		case before[i] == 0:
+			s.Created++
+		default:
+			s.Updated++
+		}
+	}
+	return nil
+}
+
+// entryOf parses one resource into a PUT, or says why it is refused.
+func entryOf(p Parser, raw []byte) (store.TxEntry, string) {
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return store.TxEntry{}, "not a JSON object"
+	}
+	if !slices.Contains(ImportTypes, head.ResourceType) {
+		return store.TxEntry{}, "resource type not part of a directory: " + head.ResourceType
+	}
+	res, err := p.Decode(raw)
+	if err != nil {
+		return store.TxEntry{}, "invalid " + head.ResourceType
+	}
+	id := resource.ID(res)
+	if id == "" {
+		if id = DeriveID(head.ResourceType, identifiersOf(res)); id == "" {
+			return store.TxEntry{}, head.ResourceType + " without id or identifier"
+		}
+		resource.SetID(res, id)
+	}
+	if !store.ValidID(id) {
+		return store.TxEntry{}, "invalid id"
+	}
+	return store.TxEntry{Method: "PUT", Type: head.ResourceType, ID: id, Resource: res}, ""
+}
+
+// nationalPrefixes name the identifier systems a derived id is read from
+// first, national registries before the others: RPPS and IDNPS for
+// Practitioners, FINESS, SIRET and IDNST for Organizations (the systems
+// gateway/identity matches on).
+var nationalPrefixes = []struct{ system, prefix string }{
+	{identity.RPPS, "rpps"}, {identity.IDNPS, "idnps"},
+	{identity.FINESS, "finess"}, {identity.SIRET, "siret"}, {identity.IDNST, "idnst"},
+}
+
+var plainValue = regexp.MustCompile(`^[A-Za-z0-9.\-]{1,48}$`)
+
+// DeriveID gives a resource without an id a deterministic one from its
+// identifiers: "<registry>-<value>" for a national identifier (e.g.
+// "rpps-10003456789"), else "<type>-" and a hash of the first identifier's
+// system and value (a ROR id, a software's local id). "" when it has no
+// identifier with both a system and a value.
+func DeriveID(typ string, ids []*dtpb.Identifier) string {
+	for _, n := range nationalPrefixes {
+		for _, id := range ids {
+			if id.GetSystem().GetValue() == n.system && plainValue.MatchString(id.GetValue().GetValue()) {
+				return n.prefix + "-" + id.GetValue().GetValue()
+			}
+		}
+	}
+	for _, id := range ids {
+		sys, val := id.GetSystem().GetValue(), id.GetValue().GetValue()
+		if sys != "" && val != "" {
+			sum := sha256.Sum256([]byte(sys + "|" + val))
+			return strings.ToLower(typ) + "-" + hex.EncodeToString(sum[:16])
+		}
+	}
+	return ""
+}
+
+// identifiersOf returns a resource's identifier list (every ImportType
+// has one).
+func identifiersOf(m proto.Message) []*dtpb.Identifier {
+	r := m.ProtoReflect()
+	f := r.Descriptor().Fields().ByName("identifier")
+	if f == nil || !f.IsList() {
+		return nil
+	}
+	l := r.Get(f).List()
+	out := make([]*dtpb.Identifier, 0, l.Len())
+	for i := 0; i < l.Len(); i++ {
+		if id, ok := l.Get(i).Message().Interface().(*dtpb.Identifier); ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// eachResource calls fn with each resource of a Bundle or of NDJSON.
+func eachResource(r io.Reader, fn func(raw []byte) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	first, err := firstByte(br)
+	if err != nil {
+		return err
+	}
+	if first != '{' {
+		return fmt.Errorf("directory import: not JSON")
+	}
+	// A Bundle is one object spanning the file; NDJSON has one per line.
+	// Read the first line: if it is a whole object that is not a Bundle,
+	// the file is NDJSON.
+	line, err := br.ReadBytes('\n')
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if kind := objectKind(line); kind != "" && kind != "Bundle" {
+		if err := fn(bytes.TrimSpace(line)); err != nil {
+			return err
+		}
+		return eachLine(br, fn)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		return err
+	}
+	var b struct {
+		ResourceType string `json:"resourceType"`
+		Entry        []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(append(line, rest...), &b); err != nil || b.ResourceType != "Bundle" {
+		return fmt.Errorf("directory import: neither a Bundle nor NDJSON")
+	}
+	for _, e := range b.Entry {
+		if len(e.Resource) == 0 {
+			continue
+		}
+		if err := fn(e.Resource); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eachLine(br *bufio.Reader, fn func(raw []byte) error) error {
+	for {
+		line, err := br.ReadBytes('\n')
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			if ferr := fn(t); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// objectKind is the resourceType of line when it is one whole JSON object.
+func objectKind(line []byte) string {
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if json.Unmarshal(line, &head) != nil {
+		return ""
+	}
+	return head.ResourceType
+}
+
+func firstByte(br *bufio.Reader) (byte, error) {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return 0, fmt.Errorf("directory import: empty input")
+		}
+		if b != ' ' && b != '\n' && b != '\r' && b != '\t' {
+			return b, br.UnreadByte()
+		}
+	}
+}

@@ -1,0 +1,365 @@
+package directory
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	hspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/healthcare_service_go_proto"
+	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
+	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
+	prrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// Index is an in-memory view of the directory for choosing candidates:
+// every PractitionerRole and HealthcareService with a pathway role, with
+// the territories, languages and hours it was resolved to. It is
+// immutable once built and safe for concurrent use.
+type Index struct {
+	generation uint64
+	entries    []entry
+	byRole     map[Role][]int32 // entries taking a role, in entry order
+	// byPlace lists the entries of a role covering a territory, in entry
+	// order, keyed by role and Territory.key(): a query reads the few
+	// lists of the patient's territories instead of every entry of the
+	// role.
+	byPlace map[string][]int32
+}
+
+func placeKey(r Role, territoryKey string) string { return string(r) + "\x00" + territoryKey }
+
+type entry struct {
+	ref         string // "PractitionerRole/id" or "HealthcareService/id"
+	roles       []Role
+	active      bool
+	territories map[string]Level // Territory.key() -> level
+	langs       []string         // primary language subtags, lower case
+	avail       []window         // availableTime; none: no constraint
+	notAvail    [][2]int64       // notAvailable.during, Unix µs [start, end)
+}
+
+// window is one availableTime: days (bit 1<<time.Weekday) and the hours,
+// µs since midnight [start, end); allDay ignores the hours.
+type window struct {
+	days       uint8
+	allDay     bool
+	start, end int64
+}
+
+// Generation is the store generation the index was built from.
+func (x *Index) Generation() uint64 { return x.generation }
+
+// Len is the number of entries (resources with a pathway role).
+func (x *Index) Len() int { return len(x.entries) }
+
+// BuildIndex indexes resources (PractitionerRole, HealthcareService,
+// Organization, Practitioner; others are ignored). A PractitionerRole
+// covers the territories of its HealthcareServices and its Organization
+// and speaks its Practitioner's languages; a HealthcareService covers its
+// own territories and its providedBy Organization's.
+func BuildIndex(generation uint64, resources []proto.Message) *Index {
+	orgs := map[string]*orgpb.Organization{}
+	pracs := map[string]*prpb.Practitioner{}
+	services := map[string]*hspb.HealthcareService{}
+	for _, r := range resources {
+		id := resource.ID(r)
+		switch v := r.(type) {
+		case *orgpb.Organization:
+			orgs["Organization/"+id] = v
+		case *prpb.Practitioner:
+			pracs["Practitioner/"+id] = v
+		case *hspb.HealthcareService:
+			services["HealthcareService/"+id] = v
+		}
+	}
+	x := &Index{generation: generation, byRole: map[Role][]int32{}, byPlace: map[string][]int32{}}
+	table := roleByCode()
+	for _, r := range resources {
+		roles := rolesOf(r, table)
+		if len(roles) == 0 {
+			continue
+		}
+		e := entry{ref: resource.Type(r) + "/" + resource.ID(r), roles: roles, territories: map[string]Level{}}
+		switch v := r.(type) {
+		case *prrpb.PractitionerRole:
+			e.active = v.GetActive() == nil || v.GetActive().GetValue()
+			for _, s := range v.GetHealthcareService() {
+				e.addTerritories(TerritoriesOf(services[resource.RefString(s)]))
+			}
+			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetOrganization())]))
+			e.langs = languages(pracs[resource.RefString(v.GetPractitioner())].GetCommunication())
+			e.avail, e.notAvail = roleHours(v)
+		case *hspb.HealthcareService:
+			e.active = v.GetActive() == nil || v.GetActive().GetValue()
+			e.addTerritories(TerritoriesOf(v))
+			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetProvidedBy())]))
+			e.langs = languages(v.GetCommunication())
+			e.avail, e.notAvail = serviceHours(v)
+		}
+		x.entries = append(x.entries, e)
+	}
+	slices.SortFunc(x.entries, func(a, b entry) int { return strings.Compare(a.ref, b.ref) })
+	for i, e := range x.entries {
+		for _, role := range e.roles {
+			x.byRole[role] = append(x.byRole[role], int32(i))
+			for k := range e.territories {
+				x.byPlace[placeKey(role, k)] = append(x.byPlace[placeKey(role, k)], int32(i))
+			}
+		}
+	}
+	return x
+}
+
+func (e *entry) addTerritories(ts []Territory) {
+	for _, t := range ts {
+		e.territories[t.key()] = t.Level
+	}
+}
+
+// languages returns the primary subtags of BCP 47 codes ("fr-FR" -> "fr").
+func languages(ccs []*dtpb.CodeableConcept) []string {
+	var out []string
+	for _, cc := range ccs {
+		for _, c := range cc.GetCoding() {
+			if l := primaryLanguage(c.GetCode().GetValue()); l != "" && !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func primaryLanguage(code string) string {
+	l, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(code)), "-")
+	return l
+}
+
+func roleHours(v *prrpb.PractitionerRole) ([]window, [][2]int64) {
+	var ws []window
+	for _, a := range v.GetAvailableTime() {
+		w := window{allDay: a.GetAllDay().GetValue(), start: a.GetAvailableStartTime().GetValueUs(), end: a.GetAvailableEndTime().GetValueUs()}
+		for _, d := range a.GetDaysOfWeek() {
+			w.days |= dayBit(int(d.GetValue()))
+		}
+		ws = append(ws, w)
+	}
+	var na [][2]int64
+	for _, n := range v.GetNotAvailable() {
+		na = append(na, period(n.GetDuring()))
+	}
+	return ws, na
+}
+
+func serviceHours(v *hspb.HealthcareService) ([]window, [][2]int64) {
+	var ws []window
+	for _, a := range v.GetAvailableTime() {
+		w := window{allDay: a.GetAllDay().GetValue(), start: a.GetAvailableStartTime().GetValueUs(), end: a.GetAvailableEndTime().GetValueUs()}
+		for _, d := range a.GetDaysOfWeek() {
+			w.days |= dayBit(int(d.GetValue()))
+		}
+		ws = append(ws, w)
+	}
+	var na [][2]int64
+	for _, n := range v.GetNotAvailable() {
+		na = append(na, period(n.GetDuring()))
+	}
+	return ws, na
+}
+
+// dayBit maps the DaysOfWeek enum (MON=1 … SUN=7) to 1<<time.Weekday.
+func dayBit(d int) uint8 {
+	if d < 1 || d > 7 {
+		return 0
+	}
+	return 1 << uint(d%7)
+}
+
+// period returns [start, end) in Unix µs; an open end is unbounded. The
+// end is taken at its precision's full extent only for seconds: a
+// notAvailable period is usually written with dateTimes.
+func period(p *dtpb.Period) [2]int64 {
+	out := [2]int64{-1 << 62, 1 << 62}
+	if s := p.GetStart(); s != nil {
+		out[0] = s.GetValueUs()
+	}
+	if e := p.GetEnd(); e != nil {
+		out[1] = e.GetValueUs()
+	}
+	return out
+}
+
+// available reports whether e can be reached at t (in loc, for
+// availableTime's local hours): absent availableTime is no constraint.
+func (e *entry) available(t time.Time) (bool, string) {
+	us := t.UnixMicro()
+	for _, n := range e.notAvail {
+		if us >= n[0] && us < n[1] {
+			return false, "notAvailable at that time"
+		}
+	}
+	if len(e.avail) == 0 {
+		return true, ""
+	}
+	day := uint8(1) << uint(t.Weekday())
+	h, m, s := t.Clock()
+	tod := (int64(h)*3600+int64(m)*60+int64(s))*1e6 + int64(t.Nanosecond()/1000)
+	for _, w := range e.avail {
+		if w.days != 0 && w.days&day == 0 {
+			continue
+		}
+		if w.allDay || (tod >= w.start && (w.end == 0 || tod < w.end)) {
+			return true, ""
+		}
+	}
+	return false, "outside its availableTime"
+}
+
+// Query asks for the candidates of a role for a patient.
+type Query struct {
+	Role Role
+	// Place is the patient's (Communes.PlaceOf); with no territory no
+	// candidate is in territory.
+	Place Place
+	// Languages are the patient's (Patient.communication, primary
+	// subtags); none: no constraint.
+	Languages []string
+	// At, when set, keeps only candidates available then (availableTime
+	// in At's location, notAvailable); zero: no constraint.
+	At time.Time
+	// Limit caps the candidates returned (0: all).
+	Limit int
+}
+
+// PatientLanguages returns the languages of Patient.communication.
+func PatientLanguages(p *patpb.Patient) []string {
+	var ccs []*dtpb.CodeableConcept
+	for _, c := range p.GetCommunication() {
+		ccs = append(ccs, c.GetLanguage())
+	}
+	return languages(ccs)
+}
+
+// Candidate is one resource kept for a role.
+type Candidate struct {
+	Ref string // "PractitionerRole/id" or "HealthcareService/id"
+	// Match is the most precise division of the patient's place it covers.
+	Match Territory
+}
+
+// Explanation says why candidates were kept and others skipped.
+type Explanation struct {
+	Kept    []Reason
+	Skipped []Reason // at most MaxSkipped
+	// SkippedTotal counts every skipped resource of the role, listed or not.
+	SkippedTotal int
+}
+
+// Reason is one resource and why.
+type Reason struct{ Ref, Why string }
+
+// MaxSkipped caps Explanation.Skipped.
+const MaxSkipped = 20
+
+// Candidates returns the active resources of q.Role whose territory
+// covers the patient's place, that speak one of her languages (when both
+// say) and are available at q.At (when set), ranked: the most precise
+// territorial match first (commune, then département, then région), then
+// by reference. The order is deterministic for one index.
+func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
+	// The entries of the role covering one of the patient's territories,
+	// with the most precise territory each covers.
+	in := map[int32]int{} // entry -> index in q.Place.Territories
+	for ti, t := range q.Place.Territories {
+		for _, i := range x.byPlace[placeKey(q.Role, t.key())] {
+			if prev, ok := in[i]; !ok || t.Level > q.Place.Territories[prev].Level {
+				in[i] = ti
+			}
+		}
+	}
+	order := make([]int32, 0, len(in))
+	for i := range in {
+		order = append(order, i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(q.Place.Territories[in[b]].Level, q.Place.Territories[in[a]].Level); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	var out []Candidate
+	var ex Explanation
+	// The reasons are written only for the skipped entries listed.
+	skip := func(e *entry, why func(e *entry) string) {
+		if len(ex.Skipped) < MaxSkipped {
+			ex.Skipped = append(ex.Skipped, Reason{e.ref, why(e)})
+		}
+	}
+	for _, i := range order {
+		e := &x.entries[i]
+		switch {
+		case !e.active:
+			skip(e, func(*entry) string { return "inactive" })
+			continue
+		case len(q.Languages) > 0 && len(e.langs) > 0 && !overlap(q.Languages, e.langs):
+			skip(e, func(e *entry) string {
+				return "speaks " + strings.Join(e.langs, ", ") + ", not " + strings.Join(q.Languages, ", ")
+			})
+			continue
+		}
+		if !q.At.IsZero() {
+			if ok, why := e.available(q.At); !ok {
+				skip(e, func(*entry) string { return why })
+				continue
+			}
+		}
+		out = append(out, Candidate{Ref: e.ref, Match: q.Place.Territories[in[i]]})
+	}
+	// Out of territory: the first entries of the role outside, up to the cap.
+	for _, i := range x.byRole[q.Role] {
+		if len(ex.Skipped) >= MaxSkipped {
+			break
+		}
+		if _, ok := in[i]; !ok {
+			skip(&x.entries[i], (*entry).outOfTerritory)
+		}
+	}
+	ex.SkippedTotal = len(x.byRole[q.Role]) - len(out)
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	for _, c := range out {
+		ex.Kept = append(ex.Kept, Reason{c.Ref, "covers the patient's " + c.Match.String()})
+	}
+	return out, ex
+}
+
+func (e *entry) outOfTerritory() string {
+	if len(e.territories) == 0 {
+		return "declares no territory (ror-territorial-division on its service or organization)"
+	}
+	ks := make([]string, 0, len(e.territories))
+	for k := range e.territories {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	if len(ks) > 5 {
+		ks = append(ks[:5], fmt.Sprintf("… %d more", len(e.territories)-5))
+	}
+	return "out of territory: covers " + strings.Join(ks, ", ")
+}
+
+func overlap(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}

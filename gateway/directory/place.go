@@ -1,0 +1,123 @@
+package directory
+
+import (
+	"slices"
+	"strings"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+)
+
+// ExtAddressINSEE is FR Core's extension giving an address's INSEE
+// commune code (FRCoreAddressInseeCodeExtension, valueCoding from
+// TRE_R13-Commune), on Address or on Address.city.
+const ExtAddressINSEE = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
+
+// Place is where a patient lives, resolved to the territories that can
+// cover her: her commune(s) (and the commune a commune déléguée or an
+// arrondissement belongs to), their département(s) and région(s), or a
+// Belgian postal code.
+type Place struct {
+	Territories []Territory
+	// How: "INSEE code", "postal code and city", "postal code" (the city
+	// did not single out a commune: every commune of the postal code),
+	// "Belgian postal code"; "" when unresolved.
+	How string
+}
+
+// PlaceOf resolves the patient's home address: the first address of use
+// home, else the first address that is not old, billing or temp. A
+// French address is resolved through its INSEE code when it carries one,
+// else its postal code and city; a Belgian one (country BE, BEL,
+// Belgique, België, Belgium) by its postal code.
+func (c *Communes) PlaceOf(p *patpb.Patient) Place {
+	a := homeAddress(p.GetAddress())
+	if a == nil {
+		return Place{}
+	}
+	pc := strings.TrimSpace(a.GetPostalCode().GetValue())
+	if belgian(a.GetCountry().GetValue()) {
+		if len(pc) == 4 {
+			return Place{Territories: []Territory{{LevelCommune, pc}}, How: "Belgian postal code"}
+		}
+		return Place{}
+	}
+	if code := inseeCode(a); code != "" {
+		if m, ok := c.Lookup(code); ok {
+			return Place{Territories: c.territories([]*Commune{m}), How: "INSEE code"}
+		}
+	}
+	ms := c.ByPostalCode(pc)
+	if len(ms) == 0 {
+		return Place{}
+	}
+	city := NormalizeName(a.GetCity().GetValue())
+	var named []*Commune
+	for _, m := range ms {
+		if m.norm == city {
+			named = append(named, m)
+		}
+	}
+	if len(named) > 0 {
+		return Place{Territories: c.territories(named), How: "postal code and city"}
+	}
+	return Place{Territories: c.territories(ms), How: "postal code"}
+}
+
+// territories lists the communes, their parents, départements and régions.
+func (c *Communes) territories(ms []*Commune) []Territory {
+	var out []Territory
+	add := func(t Territory) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for _, m := range ms {
+		add(Territory{LevelCommune, m.Code})
+		if m.Parent != "" {
+			add(Territory{LevelCommune, m.Parent})
+		}
+	}
+	for _, m := range ms {
+		add(Territory{LevelDepartement, m.Departement})
+	}
+	for _, m := range ms {
+		add(Territory{LevelRegion, m.Region})
+	}
+	return out
+}
+
+func homeAddress(as []*dtpb.Address) *dtpb.Address {
+	for _, a := range as {
+		if a.GetUse().GetValue() == cpb.AddressUseCode_HOME {
+			return a
+		}
+	}
+	for _, a := range as {
+		switch a.GetUse().GetValue() {
+		case cpb.AddressUseCode_OLD, cpb.AddressUseCode_BILLING, cpb.AddressUseCode_TEMP:
+		default:
+			return a
+		}
+	}
+	return nil
+}
+
+func inseeCode(a *dtpb.Address) string {
+	exts := append(slices.Clone(a.GetExtension()), a.GetCity().GetExtension()...)
+	for _, e := range exts {
+		if e.GetUrl().GetValue() == ExtAddressINSEE {
+			return strings.TrimSpace(firstCode(e.GetValue()))
+		}
+	}
+	return ""
+}
+
+func belgian(country string) bool {
+	switch NormalizeName(country) {
+	case "be", "bel", "belgique", "belgie", "belgium", "belgien":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,73 @@
+package directory
+
+import (
+	"slices"
+	"testing"
+
+	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+)
+
+func patient(t *testing.T, address string) *patpb.Patient {
+	t.Helper()
+	m, err := testCodec.Decode([]byte(`{"resourceType":"Patient","address":[` + address + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.(*patpb.Patient)
+}
+
+func TestPlaceOf(t *testing.T) {
+	t.Parallel()
+	c := communes(t)
+	tests := []struct {
+		name, address, how string
+		want               []Territory
+	}{
+		{"insee code extension (FR Core)", `{"extension":[{"url":"https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code","valueCoding":{"system":"https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune","code":"58059"}}],"postalCode":"99999","city":"nowhere"}`,
+			"INSEE code", []Territory{{LevelCommune, "58059"}, {LevelDepartement, "58"}, {LevelRegion, "27"}}},
+		{"municipal arrondissement carries its commune", `{"use":"home","extension":[{"url":"https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code","valueCoding":{"code":"69381"}}]}`,
+			"INSEE code", []Territory{{LevelCommune, "69381"}, {LevelCommune, "69123"}, {LevelDepartement, "69"}, {LevelRegion, "84"}}},
+		{"postal code and city, abbreviated", `{"postalCode":"42000","city":"ST ETIENNE"}`,
+			"postal code and city", []Territory{{LevelCommune, "42218"}, {LevelDepartement, "42"}, {LevelRegion, "84"}}},
+		{"home address first", `{"use":"work","postalCode":"75001","city":"Paris"},{"use":"home","postalCode":"42000","city":"Saint-Étienne"}`,
+			"postal code and city", []Territory{{LevelCommune, "42218"}, {LevelDepartement, "42"}, {LevelRegion, "84"}}},
+		{"belgian postal code", `{"postalCode":"7500","city":"Tournai","country":"BE"}`,
+			"Belgian postal code", []Territory{{LevelCommune, "7500"}}},
+		{"unknown postal code", `{"postalCode":"00000","city":"x"}`, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := c.PlaceOf(patient(t, tt.address))
+			if got.How != tt.how || !slices.Equal(got.Territories, tt.want) {
+				t.Errorf("PlaceOf = %+v, want %s %v", got, tt.how, tt.want)
+			}
+		})
+	}
+}
+
+// A postal code that serves several communes, with a city that names none
+// of them, keeps them all: the département still decides.
+func TestPlaceOfAmbiguousPostalCode(t *testing.T) {
+	t.Parallel()
+	c := communes(t)
+	if n := len(c.ByPostalCode("01400")); n < 2 {
+		t.Fatalf("01400 serves %d communes, want several", n)
+	}
+	got := c.PlaceOf(patient(t, `{"postalCode":"01400","city":"Lieu-dit inconnu"}`))
+	if got.How != "postal code" || !slices.Contains(got.Territories, Territory{LevelDepartement, "01"}) {
+		t.Errorf("PlaceOf = %+v", got)
+	}
+}
+
+func TestCommuneTable(t *testing.T) {
+	t.Parallel()
+	c := communes(t)
+	if n := len(c.All()); n < 34000 {
+		t.Errorf("%d codes, want the whole COG", n)
+	}
+	m, ok := c.Lookup("2A004")
+	if !ok || m.Departement != "2A" || m.Region != "94" || m.Name != "Ajaccio" {
+		t.Errorf("Lookup(2A004) = %+v, %v", m, ok)
+	}
+}
