@@ -290,16 +290,7 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) error {
 // resource with a server-assigned id, as a create whose If-None-Exist is
 // the same search, checked again in the write transaction.
 func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
-	typ, err := pathType(r)
-	if err != nil {
-		return err
-	}
-	for _, op := range []auth.Op{auth.Update, auth.Search} {
-		if err := allow(r, typ, op); err != nil {
-			return err
-		}
-	}
-	q, err := a.conditionOf(r, typ)
+	typ, q, err := a.conditional(r, auth.Update)
 	if err != nil {
 		return err
 	}
@@ -341,16 +332,7 @@ func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
 // no match the caller may see is the answer to a delete of an absent
 // resource (204 to a system caller, 404 to anyone else), several a 412.
 func (a *API) conditionalDelete(w http.ResponseWriter, r *http.Request) error {
-	typ, err := pathType(r)
-	if err != nil {
-		return err
-	}
-	for _, op := range []auth.Op{auth.Delete, auth.Search} {
-		if err := allow(r, typ, op); err != nil {
-			return err
-		}
-	}
-	q, err := a.conditionOf(r, typ)
+	typ, q, err := a.conditional(r, auth.Delete)
 	if err != nil {
 		return err
 	}
@@ -372,14 +354,24 @@ func (a *API) conditionalDelete(w http.ResponseWriter, r *http.Request) error {
 	return outcome.New(outcome.PreconditionFailed, "the search matches several resources")
 }
 
-// conditionOf parses the search of a conditional update or delete
-// strictly (an ignored parameter would match too much); it must not be
-// empty.
-func (a *API) conditionOf(r *http.Request, typ string) (*search.Query, error) {
-	if r.URL.RawQuery == "" {
-		return nil, outcome.New(outcome.Invalid, "a conditional update or delete needs a search")
+// conditional checks a conditional update or delete's type and scopes
+// (op and search) and parses its search strictly (an ignored parameter
+// would match too much); the search must not be empty.
+func (a *API) conditional(r *http.Request, op auth.Op) (string, *search.Query, error) {
+	typ, err := pathType(r)
+	if err != nil {
+		return "", nil, err
 	}
-	return conditionQuery(typ, r.URL.RawQuery)
+	for _, op := range []auth.Op{op, auth.Search} {
+		if err := allow(r, typ, op); err != nil {
+			return "", nil, err
+		}
+	}
+	if r.URL.RawQuery == "" {
+		return "", nil, outcome.New(outcome.Invalid, "a conditional update or delete needs a search")
+	}
+	q, err := conditionQuery(typ, r.URL.RawQuery)
+	return typ, q, err
 }
 
 // visibleMatches runs q under the caller's consent filter.

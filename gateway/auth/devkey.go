@@ -43,19 +43,40 @@ type DevKey struct {
 // LoadOrCreateDevKey loads dir/DevKeyFile, creating it (and dir) if absent.
 // Two processes racing to create it end up with the same key.
 func LoadOrCreateDevKey(dir string) (*DevKey, error) {
-	k, err := LoadDevKey(dir)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	priv, path, err := loadOrCreateECKey(dir, DevKeyFile, "dev key")
 	if err != nil {
-		return nil, fmt.Errorf("dev key: %w", err)
+		return nil, err
 	}
-	err = writeKeyFile(dir, DevKeyFile, priv, false)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("dev key: %w", err)
+	return newDevKey(priv, path)
+}
+
+// loadOrCreateECKey loads the P-256 key of dir/name, creating it (and dir)
+// if absent; of two processes racing to create it, both load the winner's.
+// label names the key in errors.
+func loadOrCreateECKey(dir, name, label string) (*ecdsa.PrivateKey, string, error) {
+	path := filepath.Join(dir, name)
+	load := func() (*ecdsa.PrivateKey, string, error) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, path, fmt.Errorf("%s: %w", label, err)
+		}
+		priv, err := parseECPrivateKey(data)
+		if err != nil {
+			return nil, path, fmt.Errorf("%s %s: %w", label, path, err)
+		}
+		return priv, path, nil
 	}
-	return LoadDevKey(dir) // the winner's key if another process was first
+	priv, _, err := load()
+	if !errors.Is(err, fs.ErrNotExist) {
+		return priv, path, err
+	}
+	if priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		return nil, path, fmt.Errorf("%s: %w", label, err)
+	}
+	if err := writeKeyFile(dir, name, priv, false); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, path, fmt.Errorf("%s: %w", label, err)
+	}
+	return load()
 }
 
 // CreateDevKey writes a new dev key to dir/DevKeyFile, replacing any

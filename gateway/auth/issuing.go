@@ -2,13 +2,6 @@ package auth
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -31,30 +24,9 @@ type IssuingKey struct {
 // LoadOrCreateIssuingKey loads dir/IssuingKeyFile, creating it (and dir)
 // if absent. Two processes racing to create it end up with the same key.
 func LoadOrCreateIssuingKey(dir string) (*IssuingKey, error) {
-	path := filepath.Join(dir, IssuingKeyFile)
-	k, err := loadIssuingKey(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	priv, path, err := loadOrCreateECKey(dir, IssuingKeyFile, "token issuing key")
 	if err != nil {
-		return nil, fmt.Errorf("token issuing key: %w", err)
-	}
-	err = writeKeyFile(dir, IssuingKeyFile, priv, false)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("token issuing key: %w", err)
-	}
-	return loadIssuingKey(path) // the winner's key if another process was first
-}
-
-func loadIssuingKey(path string) (*IssuingKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("token issuing key: %w", err)
-	}
-	priv, err := parseECPrivateKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("token issuing key %s: %w", path, err)
+		return nil, err
 	}
 	kid, err := Thumbprint(&priv.PublicKey)
 	if err != nil {
