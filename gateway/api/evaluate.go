@@ -23,7 +23,7 @@ import (
 )
 
 // evaluateConsent: POST /fhir/Consent/$evaluate. It takes and answers a
-// Parameters resource (issue 3): may actor receive this resource of patient
+// Parameters resource: may actor receive this resource of patient
 // for purpose? A draft Consent is evaluated as if saved, for administrators'
 // what-ifs. Needs read access to Consents.
 func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {

@@ -49,7 +49,7 @@ func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 12, 0
 
 // TestCorpusConsents evaluates the 12 R4 Consent examples for the scenario
 // each narrative describes. Where the example's encoding says something
-// else than its narrative under issue 3's semantics (a root without type
+// else than its narrative under the engine's reading of R4 (a root without type
 // takes it from policyRule: OPTIN permits, OPTOUT denies), the test asserts
 // what the encoding means and the comment says so.
 func TestCorpusConsents(t *testing.T) {

@@ -1,6 +1,6 @@
 /*
 Package consent decides, for one requester, one patient and one piece of data,
-whether Relais may disclose it: the FHIR R4 Consent decision engine of issue 3.
+whether Relais may disclose it: a FHIR R4 Consent decision engine.
 
 # Basics
 
@@ -14,8 +14,8 @@ The [Decision] says permit or deny, with an ID, the Consents that decided
 (Policy), and the data categories allowed to pass (Obligations). Anything the
 engine cannot establish denies.
 
-The semantics are those of https://hl7.org/fhir/R4/consent.html as issue 3
-fixes them:
+The semantics are those of https://hl7.org/fhir/R4/consent.html, read as
+follows (../shared/DESIGN.md, "Consent model"):
 
   - Only active Consents apply; a Consent applies where its root provision's
     criteria match. A root without type takes it from policyRule (v3 ActCode

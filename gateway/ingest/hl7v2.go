@@ -16,7 +16,7 @@ import (
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
-// HL7 v2 rules (issue 4):
+// HL7 v2 rules (HL7 v2.5 chapter 2, acknowledgments; IHE PAM):
 //
 //   - Resends. A message whose sender (MSH-3, MSH-4) and control ID (MSH-10)
 //     were already committed is answered with the ACK bytes sent the first
