@@ -9,7 +9,7 @@ import (
 	"github.com/relais-health/relais/gateway/server"
 )
 
-// BenchmarkMLLP is issue 4's end-to-end figure: messages (A01 then A03 of
+// BenchmarkMLLP is the end-to-end ingestion figure: messages (A01 then A03 of
 // distinct stays) sent over 4 MLLP connections, each waiting for its ACK,
 // which comes only after the message is in the fsync'd inbox. The time
 // includes writing every message's resources (the last batches are waited
@@ -40,7 +40,7 @@ func BenchmarkMLLP(b *testing.B) {
 	b.ReportMetric(float64(pwrites(e)-pages)/msgs, "pwrites/msg")
 }
 
-// BenchmarkDischarges10k is the full proof of issue 4 (TestDischarges runs
+// BenchmarkDischarges10k is the full discharge proof (TestDischarges runs
 // 2,000 stays): 10,000 distinct stays, A01 then A03, on 8 connections with
 // durable commits, then every ACK and every Encounter checked. Each
 // iteration is the whole run, on a fresh store.

@@ -22,7 +22,7 @@ import (
 )
 
 // dischargeCount is how many stays TestDischarges sends: 2,000 (1,000 with
-// -short), or RELAIS_MLLP_N. The full 10,000 of issue 4 run in
+// -short), or RELAIS_MLLP_N. The full 10,000 run in
 // BenchmarkDischarges10k (make bench), with fsync on.
 func dischargeCount(t *testing.T) int {
 	if s := os.Getenv("RELAIS_MLLP_N"); s != "" {

@@ -8,7 +8,7 @@ import (
 )
 
 // adtSet returns the ADT messages of the corpus and the fixtures that the
-// mapping accepts: the representative set issue 4's throughput target
+// mapping accepts: the representative set the mapping's throughput target
 // (≥ 25,000 ADT messages/s on one core) is measured on.
 func adtSet(b *testing.B) [][]byte {
 	b.Helper()
@@ -32,7 +32,7 @@ func adtSet(b *testing.B) [][]byte {
 	return out
 }
 
-// BenchmarkADTThroughput measures exactly issue 4's figure: er7.Parse plus
+// BenchmarkADTThroughput measures the mapping's throughput: er7.Parse plus
 // ConvertMessage to FHIR protos (no JSON), over the ADT set, as messages per
 // second. Run it on one core:
 //
