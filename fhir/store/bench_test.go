@@ -43,8 +43,8 @@ func query(tb testing.TB, typ, raw string) *search.Query {
 	return q
 }
 
-// carePlan5KB is a CarePlan of about 5 KB of JSON, the size the issue's
-// write figure names.
+// carePlan5KB is a CarePlan of about 5 KB of JSON, the size of the store's
+// write figure.
 func carePlan5KB(tb testing.TB) proto.Message {
 	tb.Helper()
 	acts := ""
@@ -87,7 +87,7 @@ func BenchmarkRead(b *testing.B) {
 }
 
 // BenchmarkCreate5KB16 creates 5 KB resources from 16 concurrent writers
-// with fsync on, as the figure asks.
+// with fsync on, as relais serve writes.
 func BenchmarkCreate5KB16(b *testing.B) {
 	benchCreates(b, openBench(b, false))
 }

@@ -53,7 +53,7 @@ func benchCorpus(b *testing.B, encode func(*testing.B, *bundle.Result)) {
 }
 
 // BenchmarkCorpus converts every corpus document and prints its Bundle:
-// the measure (the npm converter does about 130 docs/s here).
+// the mapping's throughput figure (the npm converter does about 130 docs/s here).
 func BenchmarkCorpus(b *testing.B) {
 	benchCorpus(b, func(b *testing.B, r *bundle.Result) {
 		if _, err := benchCodec.Encode(r.Bundle); err != nil {
