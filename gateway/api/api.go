@@ -17,6 +17,7 @@ import (
 	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/gateway/routing"
 )
 
 // Config configures the API.
@@ -43,6 +44,8 @@ type Config struct {
 	Metrics http.Handler
 	// Observer, when set, is told of every request once it is answered.
 	Observer Observer
+	// Routing, when set, serves POST /fhir/Encounter/{id}/$route.
+	Routing *routing.Planner
 	// Tokens, when set, serves the SMART Backend Services token endpoint
 	// (POST /auth/token) and its discovery document; without it both
 	// answer 404.
@@ -65,6 +68,7 @@ type API struct {
 	observer  Observer
 	tokens    *auth.Backend
 	ident     *identity.Resolver
+	routing   *routing.Planner
 	pages     *pages
 	capStmt   []byte
 	handler   http.Handler
@@ -78,7 +82,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
 		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
-		metrics: cfg.Metrics, observer: cfg.Observer, tokens: cfg.Tokens,
+		metrics: cfg.Metrics, observer: cfg.Observer, routing: cfg.Routing, tokens: cfg.Tokens,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {

@@ -29,8 +29,10 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
+	"github.com/relais-health/relais/gateway/routing"
 )
 
 var testCodec = codec.MustNew()
@@ -86,9 +88,18 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	if err := m.Watch(metrics.Sources{Store: st, Consent: engine}); err != nil {
 		t.Fatal(err)
 	}
+	communes, err := directory.LoadCommunes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	planner, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
+		Communes: communes, Consent: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
 		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
-		Metrics: m.Handler(), Observer: m}
+		Metrics: m.Handler(), Observer: m, Routing: planner}
 	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ func (a *API) routes() http.Handler {
 		{"GET", "/fhir/" + typeVar + "/" + idVar + "/_history/{vid}", a.vread},
 		{"GET", "/fhir/_history", a.systemHistory},
 		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
+		{"POST", "/fhir/Encounter/" + idVar + "/$route", a.routeStay},
 		{"POST", "/fhir", a.batch},
 		// The same endpoint: clients join "base" and "" as "base/"
 		// (https://hl7.org/fhir/R4/http.html#transaction posts to [base]).

@@ -49,10 +49,12 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
+	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/mllp"
 	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/gateway/routing"
 )
 
 // DBFile is the name of the database file inside the data directory.
@@ -200,9 +202,18 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err != nil {
 		return err
 	}
+	communes, err := directory.LoadCommunes()
+	if err != nil {
+		return err
+	}
+	planner, err := routing.New(routing.Config{Store: s.store, Codec: c, Directory: directory.New(s.store, c),
+		Communes: communes, Consent: engine})
+	if err != nil {
+		return err
+	}
 	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
 		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
-		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens})
+		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens, Routing: planner})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,565 @@
+// Package routing plans a discharge: which pathway (gateway/pathways) the
+// stay follows, and for each of its actions, a ServiceRequest and a Task
+// addressed to a chosen recipient (gateway/directory), under a CarePlan that
+// instantiates the pathway. Plan reads and decides; Write stores the plan.
+//
+// The recipient of an action: the GP is always Patient.generalPractitioner;
+// anyone else is the first candidate of the directory (role, territory,
+// language, availability; its documented rank) whom the patient has not
+// objected to. A social recipient needs the patient's explicit permit: her
+// Task is created on-hold with a status reason saying so until one is
+// recorded. No candidate left: the Task goes to the discharging
+// organisation (the Encounter's serviceProvider) with a businessStatus
+// saying why. Every choice is explained in the Task's note.
+//
+// Ids are derived from the Encounter, the pathway and the action, and Write
+// creates only what does not exist yet (PUT if absent): routing a stay
+// again adds what is missing and never duplicates or resets what a
+// recipient already answered.
+//
+// Caveats: routing runs on demand (POST /fhir/Encounter/{id}/$route) and
+// not yet on its own when a discharge is stored; the patient's own
+// professionals (her CareTeam members with the role) are not preferred yet;
+// rejections, time-outs and the next candidate are not handled yet; the
+// eligibility criteria procedure and delivery are read from the stay's
+// Procedures and diagnoses only.
+package routing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
+	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
+	enpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	obpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
+	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	pdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/plan_definition_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
+	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+	vspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/valuesets_go_proto"
+
+	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/directory"
+	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+// Config configures a Planner.
+type Config struct {
+	Store     *store.Store
+	Codec     *codec.Codec
+	Directory *directory.Directory
+	Communes  *directory.Communes
+	Consent   *consent.Engine
+	Now       func() time.Time // default time.Now
+}
+
+// Planner plans discharges. It is safe for concurrent use.
+type Planner struct{ cfg Config }
+
+// New returns a Planner.
+func New(cfg Config) (*Planner, error) {
+	if cfg.Store == nil || cfg.Codec == nil || cfg.Directory == nil || cfg.Communes == nil || cfg.Consent == nil {
+		return nil, fmt.Errorf("routing: Store, Codec, Directory, Communes and Consent are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Planner{cfg: cfg}, nil
+}
+
+// Plan is what routing a stay makes: the CarePlan, and per pathway action
+// its ServiceRequest and Task, in order, with the reasons.
+type Plan struct {
+	Pathway   string // canonical URL|version of the PlanDefinition
+	CarePlan  *cppb.CarePlan
+	Requests  []*srpb.ServiceRequest
+	Tasks     []*tpb.Task
+	Reasons   []string // why this pathway, and each choice
+	encounter string
+}
+
+// Resources returns the plan's resources: the CarePlan, then each
+// ServiceRequest and its Task.
+func (p *Plan) Resources() []proto.Message {
+	out := []proto.Message{p.CarePlan}
+	for i := range p.Requests {
+		out = append(out, p.Requests[i], p.Tasks[i])
+	}
+	return out
+}
+
+// stay is what routing knows of a discharge.
+type stay struct {
+	encounter  *enpb.Encounter
+	patient    *patpb.Patient
+	patientRef string
+	discharge  time.Time
+	requester  *dtpb.Reference // the discharging organisation
+	diagnoses  []*dtpb.Reference
+	codes      []string // ICD-10 codes of the stay's diagnoses
+	procedures []string // "system|code" of its procedures
+	surgery    bool
+	age        int // years at discharge, -1 unknown
+	gir        int // the latest GIR, 0 unknown
+}
+
+// Plan plans the stay of Encounter/id. A stay that fits no pathway is an
+// outcome.Unprocessable error saying so.
+func (pl *Planner) Plan(ctx context.Context, encounterID string) (*Plan, error) {
+	s, err := pl.stayOf(encounterID)
+	if err != nil {
+		return nil, err
+	}
+	pd, why, err := pl.pathway(s)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{encounter: encounterID, Reasons: []string{why}}
+	plan.Pathway = pd.GetUrl().GetValue() + "|" + pd.GetVersion().GetValue()
+	base := "route-" + digest(encounterID, pd.GetUrl().GetValue())
+	plan.CarePlan = carePlan(base, plan.Pathway, s)
+	for _, a := range pd.GetAction() {
+		sr, task, reason, err := pl.action(ctx, base, s, a)
+		if err != nil {
+			return nil, err
+		}
+		plan.Requests, plan.Tasks = append(plan.Requests, sr), append(plan.Tasks, task)
+		plan.Reasons = append(plan.Reasons, reason)
+		plan.CarePlan.Activity = append(plan.CarePlan.Activity, &cppb.CarePlan_Activity{Reference: resource.Ref("ServiceRequest", resource.ID(sr))})
+	}
+	return plan, nil
+}
+
+// Write stores the plan: each resource is created if it does not exist yet
+// and left as it is otherwise, in one transaction.
+func (pl *Planner) Write(ctx context.Context, plan *Plan) ([]store.TxResult, error) {
+	var entries []store.TxEntry
+	for _, m := range plan.Resources() {
+		entries = append(entries, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m, IfAbsent: true})
+	}
+	return pl.cfg.Store.Transaction(ctx, entries)
+}
+
+func digest(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:8])
+}
+
+// read decodes the current typ/id; nil when absent or deleted.
+func (pl *Planner) read(typ, id string) (proto.Message, error) {
+	rec, err := pl.cfg.Store.Read(typ, id)
+	switch outcome.KindOf(err) {
+	case outcome.NotFound, outcome.Gone:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pl.cfg.Codec.DecodeStored(rec.JSON)
+}
+
+// search returns the current resources of typ matching v.
+func (pl *Planner) search(typ string, v url.Values) ([]proto.Message, error) {
+	q, err := search.Parse(typ, v, true)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := pl.cfg.Store.Search(q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []proto.Message
+	for _, h := range hits {
+		m, err := pl.read(typ, h.ID)
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (pl *Planner) stayOf(id string) (*stay, error) {
+	m, err := pl.read("Encounter", id)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, outcome.New(outcome.NotFound, "resource not found")
+	}
+	enc := m.(*enpb.Encounter)
+	s := &stay{encounter: enc, patientRef: resource.RefString(enc.GetSubject()), age: -1, requester: enc.GetServiceProvider()}
+	if !strings.HasPrefix(s.patientRef, "Patient/") {
+		return nil, outcome.New(outcome.Unprocessable, "the Encounter names no Patient")
+	}
+	pm, err := pl.read("Patient", strings.TrimPrefix(s.patientRef, "Patient/"))
+	if err != nil {
+		return nil, err
+	}
+	if pm == nil {
+		return nil, outcome.New(outcome.Unprocessable, "the Encounter's Patient is not stored")
+	}
+	s.patient = pm.(*patpb.Patient)
+	s.discharge = pl.cfg.Now()
+	if end := enc.GetPeriod().GetEnd(); end != nil {
+		s.discharge = time.UnixMicro(end.GetValueUs()).UTC()
+	}
+	if bd := s.patient.GetBirthDate(); bd != nil {
+		born := time.UnixMicro(bd.GetValueUs())
+		s.age = s.discharge.Year() - born.Year()
+		if s.discharge.YearDay() < born.YearDay() {
+			s.age--
+		}
+	}
+	encRef := "Encounter/" + id
+	conds, err := pl.search("Condition", url.Values{"encounter": {encRef}})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range conds {
+		s.diagnoses = append(s.diagnoses, resource.Ref("Condition", resource.ID(c)))
+		for _, cd := range c.(*cdpb.Condition).GetCode().GetCoding() {
+			switch cd.GetSystem().GetValue() {
+			case terminology.ICD10, terminology.CIM10, terminology.ICD10CM:
+				s.codes = append(s.codes, strings.ToUpper(cd.GetCode().GetValue()))
+			}
+		}
+	}
+	procs, err := pl.search("Procedure", url.Values{"encounter": {encRef}})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range procs {
+		s.surgery = true
+		for _, cd := range p.(*prpb.Procedure).GetCode().GetCoding() {
+			s.procedures = append(s.procedures, cd.GetSystem().GetValue()+"|"+cd.GetCode().GetValue())
+		}
+	}
+	s.gir, err = pl.gir(s.patientRef)
+	return s, err
+}
+
+// gir reads the patient's latest GIR: the AGGIR "perte d'autonomie"
+// Observation (TA_ASIP MED-346) whose value is MED-339 (GIR 1) to MED-344
+// (GIR 6); 0 when there is none.
+func (pl *Planner) gir(patient string) (int, error) {
+	obs, err := pl.search("Observation", url.Values{"patient": {patient}, "code": {terminology.TAASIP + "|MED-346"}})
+	if err != nil {
+		return 0, err
+	}
+	var latest time.Time
+	gir := 0
+	for _, m := range obs {
+		o := m.(*obpb.Observation)
+		at := time.UnixMicro(o.GetEffective().GetDateTime().GetValueUs())
+		for _, cd := range o.GetValue().GetCodeableConcept().GetCoding() {
+			code := cd.GetCode().GetValue()
+			if n, err := strconv.Atoi(strings.TrimPrefix(code, "MED-")); err == nil && n >= 339 && n <= 344 && !at.Before(latest) {
+				gir, latest = n-338, at
+			}
+		}
+	}
+	return gir, nil
+}
+
+// pathway chooses the active PlanDefinition of lowest priority that the
+// stay is eligible for.
+func (pl *Planner) pathway(s *stay) (*pdpb.PlanDefinition, string, error) {
+	ms, err := pl.search("PlanDefinition", url.Values{})
+	if err != nil {
+		return nil, "", err
+	}
+	type cand struct {
+		pd   *pdpb.PlanDefinition
+		prio int
+		why  string
+	}
+	var cs []cand
+	for _, m := range ms {
+		pd := m.(*pdpb.PlanDefinition)
+		if pd.GetStatus().GetValue() != codes.PublicationStatusCode_ACTIVE {
+			continue
+		}
+		prio := 1 << 30
+		var eligs []*dtpb.Extension
+		for _, e := range pd.GetExtension() {
+			switch e.GetUrl().GetValue() {
+			case pathways.ExtPriority:
+				prio = int(e.GetValue().GetInteger().GetValue())
+			case pathways.ExtEligibility:
+				eligs = append(eligs, e)
+			}
+		}
+		for _, e := range eligs {
+			if ok, why := eligible(s, e); ok {
+				cs = append(cs, cand{pd, prio, why})
+				break
+			}
+		}
+	}
+	if len(cs) == 0 {
+		return nil, "", outcome.New(outcome.Unprocessable, "the stay fits no pathway",
+			outcome.Issue{Severity: outcome.SevError, Text: "no active PlanDefinition's eligibility holds for this stay (diagnoses, procedures, age, GIR)"})
+	}
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].prio != cs[j].prio {
+			return cs[i].prio < cs[j].prio
+		}
+		return resource.ID(cs[i].pd) < resource.ID(cs[j].pd)
+	})
+	c := cs[0]
+	return c.pd, "pathway " + resource.ID(c.pd) + ": " + c.why, nil
+}
+
+// eligible checks one pathway-eligibility extension: every criterion it
+// states must hold.
+func eligible(s *stay, e *dtpb.Extension) (bool, string) {
+	var why []string
+	diag, proc := false, false
+	var diagOK, procOK bool
+	for _, sub := range e.GetExtension() {
+		v := sub.GetValue()
+		switch sub.GetUrl().GetValue() {
+		case "diagnosis":
+			diag = true
+			prefix := strings.ToUpper(v.GetCoding().GetCode().GetValue())
+			for _, c := range s.codes {
+				if prefix != "" && strings.HasPrefix(strings.ReplaceAll(c, ".", ""), strings.ReplaceAll(prefix, ".", "")) {
+					diagOK = true
+					why = append(why, "diagnosis "+c)
+				}
+			}
+		case "procedure":
+			proc = true
+			want := v.GetCoding().GetSystem().GetValue() + "|" + v.GetCoding().GetCode().GetValue()
+			for _, p := range s.procedures {
+				if p == want {
+					procOK = true
+					why = append(why, "procedure "+p)
+				}
+			}
+		case "minAge":
+			if s.age < 0 || s.age < int(v.GetInteger().GetValue()) {
+				return false, ""
+			}
+			why = append(why, "aged "+strconv.Itoa(s.age))
+		case "maxGIR":
+			if s.gir == 0 || s.gir > int(v.GetInteger().GetValue()) {
+				return false, ""
+			}
+			why = append(why, "GIR "+strconv.Itoa(s.gir))
+		case "surgery":
+			if !s.surgery {
+				return false, ""
+			}
+			why = append(why, "a procedure during the stay")
+		case "delivery":
+			ok := false
+			for _, c := range s.codes {
+				ok = ok || strings.HasPrefix(c, "O8") || strings.HasPrefix(c, "Z37")
+			}
+			if !ok {
+				return false, ""
+			}
+			why = append(why, "a delivery")
+		}
+	}
+	if diag && !diagOK || proc && !procOK || len(why) == 0 {
+		return false, ""
+	}
+	return true, strings.Join(why, ", ")
+}
+
+// carePlan is the plan's CarePlan, its activities added per action.
+func carePlan(id, canonical string, s *stay) *cppb.CarePlan {
+	return &cppb.CarePlan{
+		Id:                    &dtpb.Id{Value: id},
+		Status:                &cppb.CarePlan_StatusCode{Value: codes.RequestStatusCode_ACTIVE},
+		Intent:                &cppb.CarePlan_IntentCode{Value: vspb.CarePlanIntentValueSet_PLAN},
+		InstantiatesCanonical: []*dtpb.Canonical{{Value: canonical}},
+		Title:                 &dtpb.String{Value: "Discharge plan"},
+		Subject:               resource.Ref("Patient", strings.TrimPrefix(s.patientRef, "Patient/")),
+		Encounter:             resource.Ref("Encounter", resource.ID(s.encounter)),
+		Period:                &dtpb.Period{Start: dateTime(s.discharge)},
+		Author:                s.requester,
+	}
+}
+
+func dateTime(t time.Time) *dtpb.DateTime {
+	return &dtpb.DateTime{ValueUs: t.UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND}
+}
+
+// window is an action's time window from discharge (timingRange).
+func window(s *stay, a *pdpb.PlanDefinition_Action) *dtpb.Period {
+	high := a.GetTiming().GetRange().GetHigh()
+	n := high.GetValue().GetValue()
+	d, err := strconv.ParseFloat(n, 64)
+	if err != nil {
+		d = 7
+	}
+	unit := map[string]time.Duration{"h": time.Hour, "d": 24 * time.Hour, "wk": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour}[high.GetCode().GetValue()]
+	if unit == 0 {
+		unit = 24 * time.Hour
+	}
+	return &dtpb.Period{Start: dateTime(s.discharge), End: dateTime(s.discharge.Add(time.Duration(d * float64(unit))))}
+}
+
+// action makes one action's ServiceRequest and Task.
+func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.PlanDefinition_Action) (*srpb.ServiceRequest, *tpb.Task, string, error) {
+	role := ""
+	if cs := a.GetCode(); len(cs) > 0 && len(cs[0].GetCoding()) > 0 {
+		role = cs[0].GetCoding()[0].GetCode().GetValue()
+	}
+	kind, cats := "health", []category.Code(nil)
+	for _, e := range a.GetExtension() {
+		switch e.GetUrl().GetValue() {
+		case pathways.ExtKind:
+			kind = e.GetValue().GetCode().GetValue()
+		case pathways.ExtDataCategory:
+			cats = append(cats, category.Code(e.GetValue().GetCoding().GetCode().GetValue()))
+		}
+	}
+	aid := a.GetId().GetValue()
+	if aid == "" {
+		aid = role
+	}
+	win := window(s, a)
+	sr := &srpb.ServiceRequest{
+		Id:            &dtpb.Id{Value: base + "-" + aid},
+		Status:        &srpb.ServiceRequest_StatusCode{Value: codes.RequestStatusCode_ACTIVE},
+		Intent:        &srpb.ServiceRequest_IntentCode{Value: codes.RequestIntentCode_ORDER},
+		Code:          &dtpb.CodeableConcept{Text: &dtpb.String{Value: a.GetTitle().GetValue()}},
+		Subject:       resource.Ref("Patient", strings.TrimPrefix(s.patientRef, "Patient/")),
+		Encounter:     resource.Ref("Encounter", resource.ID(s.encounter)),
+		BasedOn:       []*dtpb.Reference{resource.Ref("CarePlan", base)},
+		PerformerType: a.GetCode()[0],
+		Occurrence:    &srpb.ServiceRequest_OccurrenceX{Choice: &srpb.ServiceRequest_OccurrenceX_Period{Period: win}},
+		AuthoredOn:    dateTime(pl.cfg.Now()),
+		Requester:     s.requester,
+	}
+	if kind != "social" {
+		sr.ReasonReference = s.diagnoses // a social recipient's request carries no diagnosis
+	}
+	owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if owner != nil {
+		sr.Performer = []*dtpb.Reference{owner}
+	}
+	task := &tpb.Task{
+		Id:          &dtpb.Id{Value: base + "-" + aid + "-1"},
+		Status:      &tpb.Task_StatusCode{Value: status},
+		Intent:      &tpb.Task_IntentCode{Value: vspb.TaskIntentValueSet_ORDER},
+		Focus:       resource.Ref("ServiceRequest", base+"-"+aid),
+		ForValue:    resource.Ref("Patient", strings.TrimPrefix(s.patientRef, "Patient/")),
+		Encounter:   resource.Ref("Encounter", resource.ID(s.encounter)),
+		Requester:   s.requester,
+		Owner:       owner,
+		AuthoredOn:  dateTime(pl.cfg.Now()),
+		Restriction: &tpb.Task_Restriction{Period: win},
+		Note:        []*dtpb.Annotation{{Text: &dtpb.Markdown{Value: why}}},
+		Description: &dtpb.String{Value: a.GetDescription().GetValue()},
+	}
+	if reason != "" {
+		task.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
+	}
+	if owner == nil || resource.RefString(owner) == resource.RefString(s.requester) {
+		task.BusinessStatus = &dtpb.CodeableConcept{Text: &dtpb.String{Value: "no candidate"}}
+	}
+	return sr, task, role + ": " + why, nil
+}
+
+// recipient chooses who receives an action, and the Task's status: the GP
+// from Patient.generalPractitioner; anyone else from the directory, the
+// first candidate the patient has not objected to; a social recipient
+// without the patient's permit waits on-hold.
+func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
+	requested := codes.TaskStatusCode_REQUESTED
+	if role == "gp" {
+		if gps := s.patient.GetGeneralPractitioner(); len(gps) > 0 {
+			return gps[0], requested, "", "the patient's general practitioner (Patient.generalPractitioner)", nil
+		}
+	}
+	place := pl.cfg.Communes.PlaceOf(s.patient)
+	cands, ex, err := pl.cfg.Directory.Candidates(ctx, directory.Query{
+		Role: directory.Role(role), Place: place, Languages: directory.PatientLanguages(s.patient), At: s.discharge, Limit: 20,
+	})
+	if err != nil {
+		return nil, 0, "", "", err
+	}
+	skipped := []string{}
+	for _, sk := range ex.Skipped {
+		skipped = append(skipped, sk.Ref+" ("+sk.Why+")")
+	}
+	for _, c := range cands {
+		d, err := pl.cfg.Consent.Decide(ctx, consent.Request{
+			Patient: s.patientRef, Actor: c.Ref,
+			Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats},
+		})
+		if err != nil {
+			return nil, 0, "", "", err
+		}
+		if !d.Permit && len(d.Basis) > 0 && kind != "social" {
+			skipped = append(skipped, c.Ref+" (the patient objected: "+strings.Join(d.Basis, ", ")+")")
+			continue
+		}
+		why := "first candidate of the directory: " + keptWhy(ex, c.Ref)
+		if len(skipped) > 0 {
+			why += "; skipped: " + strings.Join(skipped, "; ")
+		}
+		if kind == "social" && !d.Permit {
+			if len(d.Basis) > 0 {
+				skipped = append(skipped, c.Ref+" (the patient objected: "+strings.Join(d.Basis, ", ")+")")
+				continue
+			}
+			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, "the patient's explicit permit is required", why + "; waiting for the patient's permit", nil
+		}
+		return refOf(c.Ref), requested, "", why, nil
+	}
+	why := "no candidate in the directory for role " + role
+	if place.How == "" {
+		why += " (the patient's address names no known commune)"
+	}
+	if len(skipped) > 0 {
+		why += "; skipped: " + strings.Join(skipped, "; ")
+	}
+	return s.requester, requested, "", why + "; the discharging organisation follows up", nil
+}
+
+// keptWhy is the directory's reason for keeping ref.
+func keptWhy(ex directory.Explanation, ref string) string {
+	for _, k := range ex.Kept {
+		if k.Ref == ref {
+			return ref + " (" + k.Why + ")"
+		}
+	}
+	return ref
+}
+
+func refOf(ref string) *dtpb.Reference {
+	typ, id, _ := strings.Cut(ref, "/")
+	return resource.Ref(typ, id)
+}

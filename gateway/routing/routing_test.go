@@ -1,0 +1,187 @@
+package routing_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+
+	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/directory"
+	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/gateway/routing"
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+var testCodec = codec.MustNew()
+
+const ror = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-territorial-division"
+
+// territory is the ROR extension of an Organization covering département dep.
+func territory(dep string) string {
+	return `"extension":[{"url":"` + ror + `","extension":[` +
+		`{"url":"typeTerritorialDivision","valueCodeableConcept":{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/JDV_J223-TypeDivisionTerritoriale-ROR/FHIR/JDV-J223-TypeDivisionTerritoriale-ROR","code":"2"}]}},` +
+		`{"url":"codeTerritorialDivision","valueCodeableConcept":{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G09-DepartementOM/FHIR/TRE-G09-DepartementOM","code":"` + dep + `"}]}}]}]`
+}
+
+// world stores a heart-failure stay of a patient of Lille, her GP, an
+// objection to one of the two Lille nurses, and a directory around her.
+func world(t *testing.T) (*routing.Planner, *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "relais.db"), store.Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := pathways.Load(ctx, st, testCodec); err != nil {
+		t.Fatal(err)
+	}
+	role := func(id, org, system, code string) string {
+		return `{"resourceType":"PractitionerRole","id":"` + id + `","active":true,"organization":{"reference":"Organization/` + org + `"},"code":[{"coding":[{"system":"` + system + `","code":"` + code + `"}]}]}`
+	}
+	var entries []store.TxEntry
+	for _, js := range []string{
+		`{"resourceType":"Organization","id":"chu","active":true,"name":"CHU"}`,
+		`{"resourceType":"Organization","id":"cabinet-lille","active":true,"name":"Cabinet Lille",` + territory("59") + `}`,
+		`{"resourceType":"Organization","id":"cabinet-lyon","active":true,"name":"Cabinet Lyon",` + territory("69") + `}`,
+		`{"resourceType":"Organization","id":"aide-lille","active":true,"name":"Aide Lille",` + territory("59") + `}`,
+		role("gp", "cabinet-lille", terminology.TREG15, "10"),
+		role("nurse-a", "cabinet-lille", terminology.TREG15, "60"),
+		role("nurse-b", "cabinet-lille", terminology.TREG15, "60"),
+		role("nurse-lyon", "cabinet-lyon", terminology.TREG15, "60"),
+		role("pharmacist", "cabinet-lille", terminology.TREG15, "21"),
+		`{"resourceType":"HealthcareService","id":"home-help","active":true,"providedBy":{"reference":"Organization/aide-lille"},"type":[{"coding":[{"system":"` + terminology.TRER85 + `","code":"372"}]}]}`,
+		`{"resourceType":"Patient","id":"p1","birthDate":"1942-03-15","address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}],"generalPractitioner":[{"reference":"PractitionerRole/gp"}]}`,
+		`{"resourceType":"Encounter","id":"e1","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"start":"2026-03-01T08:00:00Z","end":"2026-03-05T10:00:00Z"}}`,
+		`{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"I50.9"}]}}`,
+		`{"resourceType":"Consent","id":"obj","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/nurse-a"}}]}}`,
+	} {
+		m, err := testCodec.Decode([]byte(js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		entries = append(entries, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m})
+	}
+	if _, err := st.Transaction(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	src := consent.NewStoreSource(st, testCodec, nil)
+	engine, err := consent.New(consent.Config{Directory: src, CareTeams: src, Consents: src, HashKey: []byte("test-hmac-key-0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	communes, err := directory.LoadCommunes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
+		Communes: communes, Consent: engine, Now: func() time.Time { return time.Date(2026, 3, 5, 11, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl, st
+}
+
+// TestHeartFailure: the stay follows the heart-failure pathway; the GP is
+// hers; the nurse she objected to is skipped for the other one; the
+// home-help waits for her permit; an action with nobody in the directory
+// goes to the discharging hospital; routing again writes nothing new.
+func TestHeartFailure(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	plan, err := pl.Plan(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(plan.Pathway, pathways.Base+"/PlanDefinition/heart-failure|") {
+		t.Fatalf("pathway %s (%v)", plan.Pathway, plan.Reasons)
+	}
+	byRole := map[string]*tpb.Task{}
+	for i, sr := range plan.Requests {
+		byRole[sr.GetPerformerType().GetCoding()[0].GetCode().GetValue()] = plan.Tasks[i]
+	}
+	owner := func(role string) string { return resource.RefString(byRole[role].GetOwner()) }
+	status := func(role string) string { return byRole[role].GetStatus().GetValue().String() }
+	for _, c := range []struct{ role, owner, status string }{
+		{"gp", "PractitionerRole/gp", "REQUESTED"},
+		{"nurse", "PractitionerRole/nurse-b", "REQUESTED"},
+		{"pharmacist", "PractitionerRole/pharmacist", "REQUESTED"},
+		{"home-help", "HealthcareService/home-help", "ON_HOLD"},
+		{"cardiologist", "Organization/chu", "REQUESTED"},
+	} {
+		if byRole[c.role] == nil || owner(c.role) != c.owner || status(c.role) != c.status {
+			t.Errorf("%s: owner %s, status %s; want %s, %s", c.role, owner(c.role), status(c.role), c.owner, c.status)
+		}
+	}
+	if note := byRole["nurse"].GetNote()[0].GetText().GetValue(); !strings.Contains(note, "nurse-a") || !strings.Contains(note, "objected") {
+		t.Errorf("the nurse's explanation does not say why nurse-a was skipped: %s", note)
+	}
+	if byRole["home-help"].GetStatusReason() == nil {
+		t.Error("the home-help's Task says nothing of the permit it waits for")
+	}
+	res, err := pl.Write(ctx, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Status != "201 Created" {
+			t.Errorf("first routing: %s %s/%s", r.Status, r.Record.Type, r.Record.ID)
+		}
+	}
+	again, err := pl.Plan(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = pl.Write(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Status != "200 OK" || r.Record.Version != 1 {
+			t.Errorf("routing again wrote %s %s/%s v%d", r.Status, r.Record.Type, r.Record.ID, r.Record.Version)
+		}
+	}
+	if os.Getenv("RELAIS_VALIDATE") != "" {
+		dir := t.TempDir()
+		for i, m := range plan.Resources() {
+			js, err := testCodec.Encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pretty json.RawMessage = js
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.json", i)), pretty, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fhirtest.RunValidator(t, dir)
+	}
+	_ = st
+}
+
+// TestNoPathway: a stay that fits no pathway is refused with the reason.
+func TestNoPathway(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	m, _ := testCodec.Decode([]byte(`{"resourceType":"Encounter","id":"e2","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/young"},"period":{"end":"2026-03-05T10:00:00Z"}}`))
+	p, _ := testCodec.Decode([]byte(`{"resourceType":"Patient","id":"young","birthDate":"1990-01-01"}`))
+	if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Patient", ID: "young", Resource: p}, {Method: "PUT", Type: "Encounter", ID: "e2", Resource: m}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.Plan(ctx, "e2"); err == nil || !strings.Contains(err.Error(), "fits no pathway") {
+		t.Errorf("a stay of no pathway: %v", err)
+	}
+	if _, err := pl.Plan(ctx, "nothing"); err == nil {
+		t.Error("an absent Encounter was planned")
+	}
+}
