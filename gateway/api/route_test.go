@@ -3,8 +3,10 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
+	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/pathways"
 )
 
@@ -37,5 +39,37 @@ func TestRouteStay(t *testing.T) {
 	}
 	if r := e.do("POST", "/fhir/Encounter/nothing/$route", ""); r.status != 404 {
 		t.Errorf("an absent stay: %d", r.status)
+	}
+}
+
+// TestRouteDemoStay: the demo's heart-failure stay routes to the demo's
+// GP and nurse (the Lyon nurse skipped as out of territory), the
+// home-help waits for a permit, and the nurse accepts her Task by PATCH.
+func TestRouteDemoStay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	ctx := context.Background()
+	if err := pathways.Load(ctx, e.store, testCodec); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Load(ctx, e.store); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("POST", "/fhir/Encounter/demo-stay/$route", "")
+	for _, want := range []string{`"PractitionerRole/demo-gp-role"`, `"PractitionerRole/demo-nurse-role"`, "demo-nurse-lyon-role (out of territory", `"on-hold"`} {
+		if !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("the routed demo stay lacks %s: %s", want, r.body)
+		}
+	}
+	nurse := e.as(demo.NurseRole)
+	mine := e.do("GET", "/fhir/Task?owner="+demo.NurseRole, "", "Authorization", nurse)
+	_, tasks := ids(t, mine.body)
+	if len(tasks) != 1 {
+		t.Fatalf("the nurse's Tasks: %v (%s)", tasks, mine.body)
+	}
+	id := strings.TrimPrefix(tasks[0], "Task/")
+	if r := e.do("PATCH", "/fhir/Task/"+id, `[{"op":"replace","path":"/status","value":"accepted"}]`,
+		"Authorization", nurse, "Content-Type", "application/json-patch+json"); r.status != 200 {
+		t.Errorf("the nurse accepts: %d %s", r.status, r.body)
 	}
 }
