@@ -473,3 +473,31 @@ func TestConditionalUpdateDelete(t *testing.T) {
 		t.Errorf("no match: %d", r.status)
 	}
 }
+
+// TestRoutingCandidateSees: the owner of one of the patient's open Tasks,
+// outside her care team, sees the Task and who the patient is (ADM, ORD),
+// nothing clinical; once the Task is closed, nothing.
+func TestRoutingCandidateSees(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	physio := e.as("PractitionerRole/physio-elsewhere")
+	if r := e.do("GET", "/fhir/Patient/p1", "", "Authorization", physio); r.status != 404 {
+		t.Fatalf("before any Task: %d", r.status)
+	}
+	task := `{"resourceType":"Task","id":"t-physio","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/physio-elsewhere"}}`
+	e.do("PUT", "/fhir/Task/t-physio", task)
+	for path, want := range map[string]int{
+		"/fhir/Task/t-physio":      200,
+		"/fhir/Patient/p1":         200,
+		"/fhir/Observation/o-clin": 404,
+		"/fhir/Observation/o-psy":  404,
+	} {
+		if r := e.do("GET", path, "", "Authorization", physio); r.status != want {
+			t.Errorf("candidate reads %s: %d, want %d", path, r.status, want)
+		}
+	}
+	e.do("PUT", "/fhir/Task/t-physio", strings.Replace(task, `"requested"`, `"cancelled"`, 1))
+	if r := e.do("GET", "/fhir/Patient/p1", "", "Authorization", physio); r.status != 404 {
+		t.Errorf("after the Task is cancelled: %d", r.status)
+	}
+}

@@ -46,15 +46,16 @@ type Recorder interface {
 
 // Engine decides. It is safe for concurrent use.
 type Engine struct {
-	cfg         Config
-	pol         Policy
-	teamMask    uint8
-	permitMask  uint8
-	obligations [64][]category.Code
-	cache       *cache
-	grants      *grants
-	idPrefix    string
-	seq         atomic.Uint64
+	cfg           Config
+	pol           Policy
+	teamMask      uint8
+	permitMask    uint8
+	candidateMask uint8
+	obligations   [64][]category.Code
+	cache         *cache
+	grants        *grants
+	idPrefix      string
+	seq           atomic.Uint64
 
 	permits, denies atomic.Uint64 // Stats
 }
@@ -111,7 +112,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return &Engine{
 		cfg: cfg, pol: pol,
-		teamMask: mask(pol.CareTeam), permitMask: mask(pol.Permit),
+		teamMask: mask(pol.CareTeam), permitMask: mask(pol.Permit), candidateMask: mask(pol.Candidate),
 		obligations: obligationTable(),
 		cache:       newCache(cfg.CacheSize),
 		grants:      newGrants(),

@@ -24,6 +24,11 @@ type Policy struct {
 	CareTeam []category.Code
 	// Permit are the categories an explicit permit passes without naming them.
 	Permit []category.Code
+	// Candidate are the categories the owner of one of the patient's open
+	// Tasks receives without a Consent, to decide whether to accept: who
+	// and where the patient is (ADM) and what is asked (ORD), nothing
+	// clinical (DESIGN.md, "Pathways").
+	Candidate []category.Code
 	// CarePurposes are the purposes of use under which the care team shares
 	// by law; any other purpose needs an explicit permit.
 	CarePurposes []string
@@ -53,6 +58,7 @@ func FrenchLaw() Policy {
 		NonHealthSystems:   []string{terminology.TRER85, terminology.TRER94},
 		CareTeam:           []category.Code{category.ADM, category.CLIN, category.MED, category.ORD, category.FUNC},
 		Permit:             []category.Code{category.ADM, category.ORD, category.FUNC, category.SOC},
+		Candidate:          []category.Code{category.ADM, category.ORD},
 		CarePurposes:       []string{PurposeTreat, PurposeEmergency, PurposeBreakGlass, "COC", "CAREMGT"},
 		BreakGlassPurposes: []string{PurposeEmergency, PurposeBreakGlass},
 		CrossBorderSystems: []string{"https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/"},

@@ -107,6 +107,7 @@ const (
 	PolicyBreakGlass       = "break-glass"
 	PolicyBreakGlassDenied = "break-glass-health-professionals-only"
 	PolicyCareTeam         = "care-team"
+	PolicyCandidate        = "routing-candidate"
 	PolicyCategory         = "category-not-permitted"
 	PolicySensitive        = "sensitive-label-not-named"
 	PolicyExplicitPermit   = "explicit-permit-required"

@@ -17,8 +17,11 @@ type scope struct {
 	actor    string
 	who      who
 	standing standing
-	consents []*compiled
-	needs    needs
+	// candidate: the actor owns one of the patient's open Tasks
+	// (Circle.Candidates) and is not in her care team.
+	candidate bool
+	consents  []*compiled
+	needs     needs
 }
 
 // scope resolves the actor, the care team and the Consents. draft, if any,
@@ -44,6 +47,7 @@ func (e *Engine) scope(ctx context.Context, patient, actorRef string, draft *cpb
 	sc.who.refs = append(append(make([]string, 0, 4+len(actor.Belongs)), actorRef), actor.Belongs...)
 	inTeam := sc.join(&circle)
 	sc.standing = e.pol.classify(&actor, inTeam)
+	sc.candidate = !inTeam && slices.ContainsFunc(circle.Candidates, func(r string) bool { return slices.Contains(sc.who.refs, r) })
 	for _, c := range set {
 		sc.needs |= c.root.needs
 	}

@@ -233,8 +233,22 @@ func (s *StoreSource) circle(r *store.Snapshot, patient string) (Circle, error) 
 		c.Teams = append(c.Teams, Team{Ref: "CareTeam/" + id, Members: v.Refs("member")})
 		return false
 	})
+	if err != nil {
+		return c, err
+	}
+	_, err = r.Search(refQuery("Task", "patient", patient), func(_ *store.Snapshot, _, _ string, v store.IndexValues) bool {
+		if slices.ContainsFunc(v.Tokens("status"), func(t string) bool { return slices.Contains(openTask, t) }) {
+			c.Candidates = append(c.Candidates, v.Refs("owner")...)
+		}
+		return false
+	})
 	return c, err
 }
+
+// openTask are the status tokens of a Task its owner is still asked about
+// or acting on (R4 task-status); an on-hold Task waits for the patient's
+// permit and opens nothing.
+var openTask = []string{"|requested", "|received", "|accepted", "|ready", "|in-progress"}
 
 // current reports whether now is inside every period (none: always).
 func current(periods [][2]int64, now int64) bool {

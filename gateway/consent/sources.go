@@ -29,6 +29,10 @@ type Actor struct {
 type Circle struct {
 	GeneralPractitioners []string // Patient.generalPractitioner references
 	Teams                []Team   // the patient's active CareTeams
+	// Candidates own one of the patient's open Tasks (requested, received,
+	// accepted, ready, in progress): the recipients routing asked to act,
+	// who must see what the Task is and who and where the patient is.
+	Candidates []string
 }
 
 // Team is one active CareTeam and the references of its members.
