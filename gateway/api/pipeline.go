@@ -45,6 +45,8 @@ type call struct {
 	once      sync.Once
 	caller    *access.Caller
 	callerErr error
+	// the Task acceptances of the writes being decided (episode.go)
+	joins []join
 }
 
 func callOf(r *http.Request) *call {

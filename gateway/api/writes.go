@@ -131,7 +131,10 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 	if who == nil {
 		who = &access.Caller{Actor: c.p.FHIRUser, Owner: ownerName(c.p)}
 	}
-	return access.Change(who, &w)
+	if err := access.Change(who, &w); err != nil {
+		return err
+	}
+	return a.noteAcceptance(r, w.Old, w.New)
 }
 
 // current reads typ/id as the write decides on it: the current version
@@ -184,6 +187,8 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 		if err != nil {
 			return nil, err
 		}
+		c := callOf(r)
+		c.joins = c.joins[:0]
 		try := make([]store.TxEntry, len(resolved))
 		for i, e := range resolved {
 			if again && e.Resource != nil {
@@ -198,7 +203,11 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			}
 			try[i] = e
 		}
-		results, err := a.store.Transaction(r.Context(), try)
+		teams, err := a.episodeEntries(r.Context(), c.joins)
+		if err != nil {
+			return nil, err
+		}
+		results, err := a.store.Transaction(r.Context(), append(try, teams...))
 		if errors.Is(err, store.ErrMoved) || store.IsClaimed(err) {
 			// Another write changed what this one was decided on, or took
 			// an identifier it claims (identity): decide again.
@@ -213,12 +222,12 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 		if err := a.store.PutIdentityReviews(r.Context(), reviews...); err != nil {
 			return nil, err
 		}
-		for i, e := range try {
+		for i, e := range append(try, teams...) {
 			if e.Method != "GET" && results[i].Record != nil {
 				a.noteWrite(r, e, results[i].Record, nil)
 			}
 		}
-		return results, nil
+		return results[:len(try)], nil
 	}
 }
 

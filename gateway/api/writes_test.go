@@ -501,3 +501,52 @@ func TestRoutingCandidateSees(t *testing.T) {
 		t.Errorf("after the Task is cancelled: %d", r.status)
 	}
 }
+
+// TestAcceptanceJoinsTheTeam: a health professional outside the care team
+// who accepts her Task joins the stay's care team, in the same write, and
+// then reads the patient's clinical data as the base policy gives it.
+func TestAcceptanceJoinsTheTeam(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	e.do("PUT", "/fhir/Encounter/stay", `{"resourceType":"Encounter","id":"stay","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"}}`)
+	task := `{"resourceType":"Task","id":"t-physio","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/stay"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/physio-elsewhere"}}`
+	e.do("PUT", "/fhir/Task/t-physio", task)
+	physio := e.as("PractitionerRole/physio-elsewhere")
+	if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", physio); r.status != 404 {
+		t.Fatalf("before accepting: %d", r.status)
+	}
+	if r := e.do("PUT", "/fhir/Task/t-physio", strings.Replace(task, `"requested"`, `"accepted"`, 1), "Authorization", physio); r.status != 200 {
+		t.Fatalf("accepting: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", physio); r.status != 200 {
+		t.Errorf("after accepting: %d", r.status)
+	}
+	r := e.do("GET", "/fhir/CareTeam?encounter=Encounter/stay", "")
+	if !bytes.Contains(r.body, []byte("PractitionerRole/physio-elsewhere")) {
+		t.Errorf("the stay's care team: %s", r.body)
+	}
+}
+
+// TestSelfRequestedTaskJoinsNothing: a professional with a permit for
+// orders who asks a Task of herself and accepts it does not join the care
+// team (the permit would otherwise grow into the team's clinical access).
+func TestSelfRequestedTaskJoinsNothing(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	e.do("PUT", "/fhir/Encounter/stay", `{"resourceType":"Encounter","id":"stay","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"}}`)
+	e.do("PUT", "/fhir/Consent/permit", `{"resourceType":"Consent","id":"permit","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/physio-elsewhere"}}]}}`)
+	physio := e.as("PractitionerRole/physio-elsewhere")
+	task := `{"resourceType":"Task","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/stay"},"requester":{"reference":"PractitionerRole/physio-elsewhere"},"owner":{"reference":"PractitionerRole/physio-elsewhere"}}`
+	r := e.do("POST", "/fhir/Task", task, "Authorization", physio)
+	if r.status != 201 {
+		t.Fatalf("her own Task: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	accepted := strings.Replace(strings.Replace(task, `"requested"`, `"accepted"`, 1), `"resourceType":"Task",`, `"resourceType":"Task","id":"`+id+`",`, 1)
+	if r := e.do("PUT", "/fhir/Task/"+id, accepted, "Authorization", physio); r.status != 200 {
+		t.Fatalf("accepting it: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", physio); r.status != 404 {
+		t.Errorf("clinical data after accepting her own Task: %d", r.status)
+	}
+}
