@@ -73,3 +73,36 @@ func TestRouteDemoStay(t *testing.T) {
 		t.Errorf("the nurse accepts: %d %s", r.status, r.body)
 	}
 }
+
+// TestPermitReleasesTask: the home-help's Task waits on hold until the
+// consent officer records the patient's permit for the service's
+// Organization (R4 Consents name no HealthcareService); the same write
+// releases it to requested.
+func TestPermitReleasesTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	ctx := context.Background()
+	if err := pathways.Load(ctx, e.store, testCodec); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Load(ctx, e.store); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("POST", "/fhir/Encounter/demo-stay/$route", ""); r.status != 200 {
+		t.Fatalf("route: %d %s", r.status, r.body)
+	}
+	held := func() int {
+		n, _ := ids(t, e.do("GET", "/fhir/Task?status=on-hold&_summary=count", "").body)
+		return n
+	}
+	if held() != 1 {
+		t.Fatalf("%d Tasks on hold, want the home-help's", held())
+	}
+	permit := `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/demo-patient"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Organization/demo-saad-lille"}}]}}`
+	if r := e.do("POST", "/fhir/Consent", permit, "Authorization", e.as("PractitionerRole/demo-consent-officer-role")); r.status != 201 {
+		t.Fatalf("the permit: %d %s", r.status, r.body)
+	}
+	if held() != 0 {
+		t.Errorf("the home-help's Task is still on hold after the permit")
+	}
+}

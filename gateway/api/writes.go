@@ -203,11 +203,16 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			}
 			try[i] = e
 		}
-		teams, err := a.episodeEntries(r.Context(), c.joins)
+		extra, err := a.episodeEntries(r.Context(), c.joins)
 		if err != nil {
 			return nil, err
 		}
-		results, err := a.store.Transaction(r.Context(), append(try, teams...))
+		released, err := a.releaseEntries(r.Context(), try)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, released...)
+		results, err := a.store.Transaction(r.Context(), append(try, extra...))
 		if errors.Is(err, store.ErrMoved) || store.IsClaimed(err) {
 			// Another write changed what this one was decided on, or took
 			// an identifier it claims (identity): decide again.
@@ -222,7 +227,7 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 		if err := a.store.PutIdentityReviews(r.Context(), reviews...); err != nil {
 			return nil, err
 		}
-		for i, e := range append(try, teams...) {
+		for i, e := range append(try, extra...) {
 			if e.Method != "GET" && results[i].Record != nil {
 				a.noteWrite(r, e, results[i].Record, nil)
 			}

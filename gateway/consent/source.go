@@ -131,8 +131,9 @@ func refQuery(typ, param, ref string) *search.Query {
 
 // Actor implements Directory. A PractitionerRole gives its codes, its
 // Practitioner and Organization; a Practitioner the union of its active
-// roles (and belongs to them and their organisations); an Organization only
-// its identifiers. The Actor's slices are shared: read only.
+// roles (and belongs to them and their organisations); a HealthcareService
+// its type and specialty codes and its providing Organization; an
+// Organization only its identifiers. The Actor's slices are shared: read only.
 func (s *StoreSource) Actor(ctx context.Context, ref string) (Actor, error) {
 	return memoised(ctx, s, "a\x00"+ref, func(r *store.Snapshot) (Actor, error) { return resolveActor(r, ref) })
 }
@@ -148,8 +149,28 @@ func resolveActor(r *store.Snapshot, ref string) (Actor, error) {
 		err = practitioner(r, id, &a)
 	case "Organization":
 		err = organization(r, id, &a)
+	case "HealthcareService":
+		err = service(r, id, &a)
 	}
 	return a, err
+}
+
+// service resolves a HealthcareService (a routing Task's owner): its type
+// and specialty codes are its roles, and it acts for the Organization that
+// provides it, so that a Consent naming that Organization (R4 names no
+// HealthcareService as a Consent actor) covers its services.
+func service(r *store.Snapshot, id string, a *Actor) error {
+	found, err := index(r, "HealthcareService", id, func(v store.IndexValues) {
+		a.Active = !slices.Contains(v.Tokens("active"), tokenFalse)
+		a.Roles = append(v.Tokens("type"), v.Tokens("specialty")...)
+		a.Identifiers = v.Tokens("identifier")
+		a.Belongs = v.Refs("organization")
+	})
+	if err != nil || !found {
+		return err
+	}
+	a.Known = true
+	return identifiers(r, a)
 }
 
 func role(r *store.Snapshot, id string, a *Actor) error {

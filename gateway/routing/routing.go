@@ -63,6 +63,11 @@ import (
 	"github.com/relais-health/relais/mappings/terminology"
 )
 
+// PermitRequired is the statusReason of a social recipient's Task waiting
+// for the patient's explicit permit: recording one releases it
+// (gateway/api releases such Tasks in the transaction that writes it).
+const PermitRequired = "the patient's explicit permit is required"
+
 // Config configures a Planner.
 type Config struct {
 	Store     *store.Store
@@ -535,7 +540,7 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 				skipped = append(skipped, c.Ref+" (the patient objected: "+strings.Join(d.Basis, ", ")+")")
 				continue
 			}
-			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, "the patient's explicit permit is required", why + "; waiting for the patient's permit", nil
+			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", nil
 		}
 		return refOf(c.Ref), requested, "", why, nil
 	}
