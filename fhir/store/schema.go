@@ -136,6 +136,9 @@ var (
 
 	keyStorageVersion = []byte("storage-version")
 	keyInboxApplied   = []byte("inbox-applied")
+	// keyCursorPrefix + a consumer's name: its position in the change log
+	// (Store.Cursor), an 8-byte sequence number.
+	keyCursorPrefix = []byte("cursor/")
 )
 
 // fills are the fill percents of the buckets whose keys mostly arrive in

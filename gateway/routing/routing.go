@@ -17,8 +17,15 @@
 // again adds what is missing and never duplicates or resets what a
 // recipient already answered.
 //
-// Caveats: routing runs on demand (POST /fhir/Encounter/{id}/$route) and
-// not yet on its own when a discharge is stored; the patient's own
+// Routing runs on demand (POST /fhir/Encounter/{id}/$route) and on its own
+// (Run): every Encounter that became finished, read from the store's
+// change log after the routing cursor, is routed once.
+//
+// Caveats: the plan is written by the router shortly after the discharge
+// (within Run's interval), in a transaction of its own, not in the
+// discharge's; a crash in between loses nothing, since the cursor only
+// moves past what was routed. An A16 does not prepare a draft plan yet. The
+// patient's own
 // professionals (her CareTeam members with the role) are not preferred yet;
 // rejections, time-outs and the next candidate are not handled yet; the
 // eligibility criteria procedure and delivery are read from the stay's
@@ -30,6 +37,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strconv"
@@ -567,4 +575,73 @@ func keptWhy(ex directory.Explanation, ref string) string {
 func refOf(ref string) *dtpb.Reference {
 	typ, id, _ := strings.Cut(ref, "/")
 	return resource.Ref(typ, id)
+}
+
+// CursorName is the routing consumer's name in the store's change log
+// (store.Cursor).
+const CursorName = "routing"
+
+// RouteFinished routes every stay whose Encounter became finished since the
+// last call, in the order of the change log, and records how far it went:
+// a discharge stored by any source (HL7 v2 A03, a discharge letter, a
+// FHIR Encounter set to finished) is routed once, even across a restart,
+// and routing again never duplicates (Write). A stay that fits no pathway
+// is passed over. It returns how many stays it routed; on an error it
+// stops where it was, to try again.
+func (pl *Planner) RouteFinished(ctx context.Context) (int, error) {
+	st := pl.cfg.Store
+	after, err := st.Cursor(CursorName)
+	if err != nil {
+		return 0, err
+	}
+	routed := 0
+	for {
+		changes, err := st.ChangesAfter("Encounter", after, 256)
+		if err != nil || len(changes) == 0 {
+			return routed, err
+		}
+		for _, ch := range changes {
+			m, err := pl.read("Encounter", ch.ID)
+			if err != nil {
+				return routed, err
+			}
+			if enc, ok := m.(*enpb.Encounter); ok && enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED {
+				plan, err := pl.Plan(ctx, ch.ID)
+				switch {
+				case outcome.KindOf(err) == outcome.Unprocessable:
+					// no pathway, or no Patient: nothing to route
+				case err != nil:
+					return routed, err
+				default:
+					if _, err := pl.Write(ctx, plan); err != nil {
+						return routed, err
+					}
+					routed++
+				}
+			}
+			after = ch.Seq
+		}
+		if err := st.SetCursor(ctx, CursorName, after); err != nil {
+			return routed, err
+		}
+	}
+}
+
+// Run calls RouteFinished every interval until ctx ends; errors are
+// logged (never with patient data) and retried at the next tick.
+func (pl *Planner) Run(ctx context.Context, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := pl.RouteFinished(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("routing: finished stays not routed yet", "status", outcome.KindOf(err).Status())
+		} else if n > 0 {
+			log.Info("routing: stays routed", "stays", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

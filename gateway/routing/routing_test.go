@@ -15,6 +15,7 @@ import (
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/directory"
@@ -183,5 +184,44 @@ func TestNoPathway(t *testing.T) {
 	}
 	if _, err := pl.Plan(ctx, "nothing"); err == nil {
 		t.Error("an absent Encounter was planned")
+	}
+}
+
+// TestRouteFinished: a stay is routed once it is finished, once: calling
+// again (or after a restart, from the stored cursor) routes nothing more.
+func TestRouteFinished(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	// e1 is finished in world: routed on the first pass.
+	n, err := pl.RouteFinished(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("first pass: %d, %v", n, err)
+	}
+	tasks := func() int {
+		hits, err := st.Search(&search.Query{Type: "Task"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hits)
+	}
+	before := tasks()
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 0 || tasks() != before {
+		t.Errorf("second pass: %d routed, %v, %d Tasks then %d", n, err, before, tasks())
+	}
+	// A stay in progress is not routed until it is finished.
+	in, _ := testCodec.Decode([]byte(`{"resourceType":"Encounter","id":"e3","status":"in-progress","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"}}`))
+	if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Encounter", ID: "e3", Resource: in}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := pl.RouteFinished(ctx); n != 0 {
+		t.Errorf("an in-progress stay was routed")
+	}
+	fin, _ := testCodec.Decode([]byte(`{"resourceType":"Encounter","id":"e3","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"end":"2026-03-06T10:00:00Z"}}`))
+	cond, _ := testCodec.Decode([]byte(`{"resourceType":"Condition","id":"c3","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e3"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`))
+	if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Condition", ID: "c3", Resource: cond}, {Method: "PUT", Type: "Encounter", ID: "e3", Resource: fin}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 {
+		t.Errorf("the finished stay: %d, %v", n, err)
 	}
 }

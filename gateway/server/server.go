@@ -100,6 +100,10 @@ type Config struct {
 	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
 	// detection (ingest.Config.ACKRetention).
 	HL7ACKRetention time.Duration
+	// RouteInterval is how often finished stays are routed (routing.Run);
+	// 0 means DefaultRouteInterval, negative turns automatic routing off
+	// ($route still routes on demand).
+	RouteInterval time.Duration
 	// InitialMmapSize is the address space the database is mapped with at
 	// start (store.Options.InitialMmapSize; 0: the store's default).
 	InitialMmapSize int
@@ -120,6 +124,7 @@ type Server struct {
 	store   *store.Store
 	codec   *codec.Codec
 	ingest  *ingest.Ingester
+	routing *routing.Planner
 	api     *api.API
 	mllp    *mllp.Server // nil without MLLPAddr
 	metrics *metrics.Metrics
@@ -214,6 +219,7 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
 		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
 		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens, Routing: planner})
+	s.routing = planner
 	if err != nil {
 		return err
 	}
@@ -324,15 +330,35 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sv := s.serve(ctx, ls)
+	routed := make(chan struct{})
+	go func() {
+		defer close(routed)
+		if every := s.routeInterval(); every > 0 {
+			s.routing.Run(ctx, s.log, every)
+		}
+	}()
 	select {
 	case <-ctx.Done():
 	case err = <-sv.failed:
 	}
 	s.log.Info("shutting down")
 	// 1 and 2: every listener stops accepting at once (MLLP when ctx
-	// ends), then what is in flight finishes; 3 to 5: the deferred Close.
+	// ends), then what is in flight finishes, and the router stops; 3 to
+	// 5: the deferred Close.
 	cancel()
-	return errors.Join(err, sv.stop())
+	err = errors.Join(err, sv.stop())
+	<-routed
+	return err
+}
+
+// DefaultRouteInterval is how often finished stays are routed by default.
+const DefaultRouteInterval = time.Second
+
+func (s *Server) routeInterval() time.Duration {
+	if s.cfg.RouteInterval == 0 {
+		return DefaultRouteInterval
+	}
+	return s.cfg.RouteInterval
 }
 
 // serving is what Run started on its listeners.
