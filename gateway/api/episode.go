@@ -33,14 +33,21 @@ type join struct {
 	owner              *dtpb.Reference
 }
 
-// noteAcceptance remembers, for writeEntries, that a Task moved to
-// accepted by a health professional owner.
-func (a *API) noteAcceptance(r *http.Request, old, new proto.Message) error {
+// noteTaskMove remembers, for writeEntries, what a Task's move entails: an
+// acceptance by a health professional adds her to the stay's team; a
+// rejection of a routing Task asks the next candidate (rejections).
+func (a *API) noteTaskMove(r *http.Request, old, new proto.Message) error {
 	ot, ok1 := old.(*tpb.Task)
 	nt, ok2 := new.(*tpb.Task)
-	if !ok1 || !ok2 || nt.GetEncounter() == nil || nt.GetOwner() == nil ||
-		ot.GetStatus().GetValue() == codes.TaskStatusCode_ACCEPTED ||
-		nt.GetStatus().GetValue() != codes.TaskStatusCode_ACCEPTED {
+	if !ok1 || !ok2 || ot.GetStatus().GetValue() == nt.GetStatus().GetValue() {
+		return nil
+	}
+	if nt.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED {
+		c := callOf(r)
+		c.rejections = append(c.rejections, nt)
+		return nil
+	}
+	if nt.GetEncounter() == nil || nt.GetOwner() == nil || nt.GetStatus().GetValue() != codes.TaskStatusCode_ACCEPTED {
 		return nil
 	}
 	st, err := a.consent.Standing(r.Context(), resource.RefString(nt.GetOwner()))
@@ -96,6 +103,25 @@ func (a *API) episodeEntries(ctx context.Context, joins []join) ([]store.TxEntry
 		team.Participant = append(team.Participant, &ctpb.CareTeam_Participant{Member: j.owner})
 		at[id] = len(out)
 		out = append(out, store.TxEntry{Method: "PUT", Type: "CareTeam", ID: id, Resource: team, Pinned: true, Expect: ver})
+	}
+	return out, nil
+}
+
+// nextEntries are the Tasks for the next candidates of the routing Tasks
+// rejected, each created only if its id is still free.
+func (a *API) nextEntries(ctx context.Context, rejected []*tpb.Task) ([]store.TxEntry, error) {
+	var out []store.TxEntry
+	for _, t := range rejected {
+		if a.routing == nil {
+			break
+		}
+		next, err := a.routing.Next(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if next != nil {
+			out = append(out, store.TxEntry{Method: "PUT", Type: "Task", ID: next.GetId().GetValue(), Resource: next, Pinned: true})
+		}
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	rppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/related_person_go_proto"
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
@@ -45,8 +46,10 @@ type call struct {
 	once      sync.Once
 	caller    *access.Caller
 	callerErr error
-	// the Task acceptances of the writes being decided (episode.go)
-	joins []join
+	// the Task acceptances and rejections of the writes being decided
+	// (episode.go)
+	joins      []join
+	rejections []*tpb.Task
 }
 
 func callOf(r *http.Request) *call {

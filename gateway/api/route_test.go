@@ -106,3 +106,38 @@ func TestPermitReleasesTask(t *testing.T) {
 		t.Errorf("the home-help's Task is still on hold after the permit")
 	}
 }
+
+// TestRejectionReroutes: the demo nurse rejects her Task; the same write
+// creates the Task for the next candidate (here, with no other nurse in
+// the territory, the hospital), linked to the rejected one.
+func TestRejectionReroutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	ctx := context.Background()
+	if err := pathways.Load(ctx, e.store, testCodec); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Load(ctx, e.store); err != nil {
+		t.Fatal(err)
+	}
+	e.do("POST", "/fhir/Encounter/demo-stay/$route", "")
+	nurse := e.as(demo.NurseRole)
+	_, tasks := ids(t, e.do("GET", "/fhir/Task?owner="+demo.NurseRole, "", "Authorization", nurse).body)
+	if len(tasks) != 1 {
+		t.Fatalf("the nurse's Tasks: %v", tasks)
+	}
+	id := strings.TrimPrefix(tasks[0], "Task/")
+	before := countOf(e, "Task")
+	r := e.do("PATCH", "/fhir/Task/"+id, `[{"op":"replace","path":"/status","value":"rejected"},{"op":"add","path":"/statusReason","value":{"text":"no availability"}}]`,
+		"Authorization", nurse, "Content-Type", "application/json-patch+json")
+	if r.status != 200 {
+		t.Fatalf("rejecting: %d %s", r.status, r.body)
+	}
+	if got := countOf(e, "Task"); got != before+1 {
+		t.Fatalf("Tasks: %d, then %d", before, got)
+	}
+	next := e.do("GET", "/fhir/Task/"+strings.TrimSuffix(id, "-1")+"-2", "")
+	if next.status != 200 || !bytes.Contains(next.body, []byte("Organization/demo-chu-lille")) || !bytes.Contains(next.body, []byte("Task/"+id)) {
+		t.Errorf("the next Task: %d %s", next.status, next.body)
+	}
+}

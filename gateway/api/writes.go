@@ -134,7 +134,7 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 	if err := access.Change(who, &w); err != nil {
 		return err
 	}
-	return a.noteAcceptance(r, w.Old, w.New)
+	return a.noteTaskMove(r, w.Old, w.New)
 }
 
 // current reads typ/id as the write decides on it: the current version
@@ -188,7 +188,7 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			return nil, err
 		}
 		c := callOf(r)
-		c.joins = c.joins[:0]
+		c.joins, c.rejections = c.joins[:0], c.rejections[:0]
 		try := make([]store.TxEntry, len(resolved))
 		for i, e := range resolved {
 			if again && e.Resource != nil {
@@ -212,6 +212,11 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			return nil, err
 		}
 		extra = append(extra, released...)
+		next, err := a.nextEntries(r.Context(), c.rejections)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, next...)
 		results, err := a.store.Transaction(r.Context(), append(try, extra...))
 		if errors.Is(err, store.ErrMoved) || store.IsClaimed(err) {
 			// Another write changed what this one was decided on, or took

@@ -475,7 +475,7 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 	if kind != "social" {
 		sr.ReasonReference = s.diagnoses // a social recipient's request carries no diagnosis
 	}
-	owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats)
+	owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, nil)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -509,9 +509,9 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 // from Patient.generalPractitioner; anyone else from the directory, the
 // first candidate the patient has not objected to; a social recipient
 // without the patient's permit waits on-hold.
-func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
+func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, refused map[string]bool) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
 	requested := codes.TaskStatusCode_REQUESTED
-	if role == "gp" {
+	if role == "gp" && len(refused) == 0 {
 		if gps := s.patient.GetGeneralPractitioner(); len(gps) > 0 {
 			return gps[0], requested, "", "the patient's general practitioner (Patient.generalPractitioner)", nil
 		}
@@ -528,6 +528,10 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		skipped = append(skipped, sk.Ref+" ("+sk.Why+")")
 	}
 	for _, c := range cands {
+		if refused[c.Ref] {
+			skipped = append(skipped, c.Ref+" (refused this request before)")
+			continue
+		}
 		d, err := pl.cfg.Consent.Decide(ctx, consent.Request{
 			Patient: s.patientRef, Actor: c.Ref,
 			Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats},
@@ -644,4 +648,110 @@ func (pl *Planner) Run(ctx context.Context, log *slog.Logger, every time.Duratio
 		case <-t.C:
 		}
 	}
+}
+
+// ExtReplaces links a routing Task to the one it follows for the same
+// ServiceRequest, after a rejection.
+const ExtReplaces = pathways.Base + "/StructureDefinition/task-follows"
+
+// Next is the Task for the next candidate of a routing Task's request,
+// after its owner rejected it: the same ServiceRequest, the next candidate
+// of the directory that the patient has not objected to and that has not
+// refused this request before, or the discharging organisation. It is nil
+// for a Task routing did not make. The caller writes it with the
+// rejection.
+func (pl *Planner) Next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, error) {
+	srID := strings.TrimPrefix(resource.RefString(rejected.GetFocus()), "ServiceRequest/")
+	if !strings.HasPrefix(srID, "route-") {
+		return nil, nil
+	}
+	m, err := pl.read("ServiceRequest", srID)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	sr := m.(*srpb.ServiceRequest)
+	s, err := pl.stayOf(strings.TrimPrefix(resource.RefString(sr.GetEncounter()), "Encounter/"))
+	if err != nil {
+		return nil, err
+	}
+	role := sr.GetPerformerType().GetCoding()[0].GetCode().GetValue()
+	kind, cats := "health", []category.Code(nil)
+	if a := pl.actionOf(sr, role); a != nil {
+		for _, e := range a.GetExtension() {
+			switch e.GetUrl().GetValue() {
+			case pathways.ExtKind:
+				kind = e.GetValue().GetCode().GetValue()
+			case pathways.ExtDataCategory:
+				cats = append(cats, category.Code(e.GetValue().GetCoding().GetCode().GetValue()))
+			}
+		}
+	}
+	// Who refused this request, and how many Tasks it had.
+	tasks, err := pl.search("Task", url.Values{"focus": {"ServiceRequest/" + srID}})
+	if err != nil {
+		return nil, err
+	}
+	refused := map[string]bool{resource.RefString(rejected.GetOwner()): true}
+	for _, m := range tasks {
+		t := m.(*tpb.Task)
+		if t.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED {
+			refused[resource.RefString(t.GetOwner())] = true
+		}
+	}
+	owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, refused)
+	if err != nil {
+		return nil, err
+	}
+	next := proto.Clone(rejected).(*tpb.Task)
+	next.Id = &dtpb.Id{Value: srID + "-" + strconv.Itoa(len(tasks)+1)}
+	next.Meta, next.Text = nil, nil
+	next.Status = &tpb.Task_StatusCode{Value: status}
+	next.StatusReason, next.BusinessStatus, next.Output, next.ExecutionPeriod = nil, nil, nil, nil
+	if reason != "" {
+		next.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
+	}
+	if owner == nil || resource.RefString(owner) == resource.RefString(s.requester) {
+		next.BusinessStatus = &dtpb.CodeableConcept{Text: &dtpb.String{Value: "no candidate"}}
+	}
+	next.Owner = owner
+	next.AuthoredOn = dateTime(pl.cfg.Now())
+	next.Note = []*dtpb.Annotation{{Text: &dtpb.Markdown{Value: "after Task/" + resource.ID(rejected) + " was rejected: " + why}}}
+	next.Extension = append(next.Extension[:0:0], &dtpb.Extension{
+		Url:   &dtpb.Uri{Value: ExtReplaces},
+		Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Reference{Reference: resource.Ref("Task", resource.ID(rejected))}},
+	})
+	return next, nil
+}
+
+// actionOf finds the pathway action a routing ServiceRequest was made for:
+// its CarePlan's PlanDefinition, the action of the same role.
+func (pl *Planner) actionOf(sr *srpb.ServiceRequest, role string) *pdpb.PlanDefinition_Action {
+	if len(sr.GetBasedOn()) == 0 {
+		return nil
+	}
+	m, err := pl.read("CarePlan", strings.TrimPrefix(resource.RefString(sr.GetBasedOn()[0]), "CarePlan/"))
+	if err != nil || m == nil {
+		return nil
+	}
+	cp := m.(*cppb.CarePlan)
+	if len(cp.GetInstantiatesCanonical()) == 0 {
+		return nil
+	}
+	url, _, _ := strings.Cut(cp.GetInstantiatesCanonical()[0].GetValue(), "|")
+	pds, err := pl.search("PlanDefinition", nil)
+	if err != nil {
+		return nil
+	}
+	for _, m := range pds {
+		pd := m.(*pdpb.PlanDefinition)
+		if pd.GetUrl().GetValue() != url {
+			continue
+		}
+		for _, a := range pd.GetAction() {
+			if cs := a.GetCode(); len(cs) > 0 && len(cs[0].GetCoding()) > 0 && cs[0].GetCoding()[0].GetCode().GetValue() == role {
+				return a
+			}
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
 	"github.com/relais-health/relais/fhir/codec"
@@ -60,6 +61,7 @@ func world(t *testing.T) (*routing.Planner, *store.Store) {
 		role("gp", "cabinet-lille", terminology.TREG15, "10"),
 		role("nurse-a", "cabinet-lille", terminology.TREG15, "60"),
 		role("nurse-b", "cabinet-lille", terminology.TREG15, "60"),
+		role("nurse-c", "cabinet-lille", terminology.TREG15, "60"),
 		role("nurse-lyon", "cabinet-lyon", terminology.TREG15, "60"),
 		role("pharmacist", "cabinet-lille", terminology.TREG15, "21"),
 		`{"resourceType":"HealthcareService","id":"home-help","active":true,"providedBy":{"reference":"Organization/aide-lille"},"type":[{"coding":[{"system":"` + terminology.TRER85 + `","code":"372"}]}]}`,
@@ -223,5 +225,62 @@ func TestRouteFinished(t *testing.T) {
 	}
 	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 {
 		t.Errorf("the finished stay: %d, %v", n, err)
+	}
+}
+
+// TestRejectionAsksTheNext: a rejected Task's request goes to the next
+// candidate, never back to one who refused it; when none is left, to the
+// hospital.
+func TestRejectionAsksTheNext(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	plan, err := pl.Plan(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.Write(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	var nurse *tpb.Task
+	for i, sr := range plan.Requests {
+		if sr.GetPerformerType().GetCoding()[0].GetCode().GetValue() == "nurse" {
+			nurse = plan.Tasks[i]
+		}
+	}
+	reject := func(task *tpb.Task) {
+		t.Helper()
+		task.Status.Value = codes.TaskStatusCode_REJECTED
+		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Task", ID: resource.ID(task), Resource: task}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reject(nurse)
+	next, err := pl.Next(ctx, nurse)
+	if err != nil || resource.RefString(next.GetOwner()) != "PractitionerRole/nurse-c" {
+		t.Fatalf("after nurse-b refused: %v, %v", next.GetOwner(), err)
+	}
+	if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Task", ID: resource.ID(next), Resource: next}}); err != nil {
+		t.Fatal(err)
+	}
+	reject(next)
+	last, err := pl.Next(ctx, next)
+	if err != nil || resource.RefString(last.GetOwner()) != "Organization/chu" || last.GetBusinessStatus() == nil {
+		t.Fatalf("after nurse-c refused too (nurse-a objected to): %v, %v", last.GetOwner(), err)
+	}
+	if n := last.GetNote()[0].GetText().GetValue(); !strings.Contains(n, "refused this request before") {
+		t.Errorf("the explanation does not say who refused: %s", n)
+	}
+	if os.Getenv("RELAIS_VALIDATE") != "" {
+		dir := t.TempDir()
+		for i, m := range []*tpb.Task{next, last} {
+			js, err := testCodec.Encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("next%d.json", i)), js, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fhirtest.RunValidator(t, dir)
 	}
 }
