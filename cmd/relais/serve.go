@@ -16,6 +16,7 @@ import (
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/ingest"
+	"github.com/relais-health/relais/gateway/routing"
 	"github.com/relais-health/relais/gateway/server"
 )
 
@@ -40,6 +41,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.MLLPClientCA, "mllp-client-ca", "", "CA certificates (PEM) that MLLP client certificates must chain to; requires them")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "listen address serving only GET /metrics, without a token, e.g. 127.0.0.1:9464 (default: none; the API serves /metrics to system tokens)")
 	fs.DurationVar(&cfg.HL7ACKRetention, "hl7-ack-retention", ingest.DefaultACKRetention, "how long HL7 v2 ACKs are kept to answer resends (negative: for ever)")
+	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", routing.DefaultTaskTimeout, "how long a routing Task's recipient has to answer before the next candidate is asked")
 	fs.DurationVar(&cfg.RouteInterval, "route-interval", server.DefaultRouteInterval, "how often finished stays are routed along their pathway (negative: only on demand, POST /fhir/Encounter/{id}/$route)")
 	cfg.InitialMmapSize = store.DefaultInitialMmapSize
 	fs.Var((*byteSize)(&cfg.InitialMmapSize), "initial-mmap", "address space mapped for the database at start, e.g. 1GiB, 64MiB (growing past it remaps, which waits for open reads)")

@@ -36,6 +36,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -71,6 +72,9 @@ import (
 	"github.com/relais-health/relais/mappings/terminology"
 )
 
+// Consent returns the consent engine the planner decides with.
+func (pl *Planner) Consent() *consent.Engine { return pl.cfg.Consent }
+
 // PermitRequired is the statusReason of a social recipient's Task waiting
 // for the patient's explicit permit: recording one releases it
 // (gateway/api releases such Tasks in the transaction that writes it).
@@ -84,7 +88,14 @@ type Config struct {
 	Communes  *directory.Communes
 	Consent   *consent.Engine
 	Now       func() time.Time // default time.Now
+	// TaskTimeout is how long a recipient has to answer a routing Task
+	// before it is cancelled and the next candidate asked (default
+	// DefaultTaskTimeout).
+	TaskTimeout time.Duration
 }
+
+// DefaultTaskTimeout is how long a recipient has to answer by default.
+const DefaultTaskTimeout = 24 * time.Hour
 
 // Planner plans discharges. It is safe for concurrent use.
 type Planner struct{ cfg Config }
@@ -96,6 +107,9 @@ func New(cfg Config) (*Planner, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TaskTimeout <= 0 {
+		cfg.TaskTimeout = DefaultTaskTimeout
 	}
 	return &Planner{cfg: cfg}, nil
 }
@@ -642,6 +656,11 @@ func (pl *Planner) Run(ctx context.Context, log *slog.Logger, every time.Duratio
 		} else if n > 0 {
 			log.Info("routing: stays routed", "stays", n)
 		}
+		if n, err := pl.TimeOut(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("routing: timed-out Tasks not handled yet", "status", outcome.KindOf(err).Status())
+		} else if n > 0 {
+			log.Info("routing: Tasks timed out and asked of the next candidate", "tasks", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -694,7 +713,9 @@ func (pl *Planner) Next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	refused := map[string]bool{resource.RefString(rejected.GetOwner()): true}
 	for _, m := range tasks {
 		t := m.(*tpb.Task)
-		if t.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED {
+		switch t.GetStatus().GetValue() {
+		case codes.TaskStatusCode_REJECTED, codes.TaskStatusCode_CANCELLED:
+			// refused, or did not answer in time
 			refused[resource.RefString(t.GetOwner())] = true
 		}
 	}
@@ -754,4 +775,66 @@ func (pl *Planner) actionOf(sr *srpb.ServiceRequest, role string) *pdpb.PlanDefi
 		}
 	}
 	return nil
+}
+
+// TimeOut cancels every routing Task still requested TaskTimeout after it
+// was made (authoredOn), with a status reason saying so, and creates the
+// Task for the next candidate of its request, who is not the one who did
+// not answer (Next), in the same transaction. The deadline is derived from
+// what is stored, so it holds across restarts. It returns how many Tasks
+// timed out.
+func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
+	due := pl.cfg.Now().Add(-pl.cfg.TaskTimeout).UTC().Format(time.RFC3339)
+	q, err := search.Parse("Task", url.Values{"status": {"requested"}, "authored-on": {"lt" + due}}, true)
+	if err != nil {
+		return 0, err
+	}
+	hits, err := pl.cfg.Store.Search(q, nil)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, h := range hits {
+		if !strings.HasPrefix(h.ID, "route-") {
+			continue // routing's own Tasks only
+		}
+		rec, err := pl.cfg.Store.VRead("Task", h.ID, h.Version)
+		if err != nil {
+			continue
+		}
+		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
+		if err != nil {
+			return n, err
+		}
+		old := m.(*tpb.Task)
+		if resource.RefString(old.GetOwner()) == resource.RefString(old.GetRequester()) {
+			continue // the hospital's own follow-up: nobody after it
+		}
+		if sr, err := pl.read("ServiceRequest", strings.TrimPrefix(resource.RefString(old.GetFocus()), "ServiceRequest/")); err != nil {
+			return n, err
+		} else if sr, ok := sr.(*srpb.ServiceRequest); ok && len(sr.GetPerformerType().GetCoding()) > 0 &&
+			sr.GetPerformerType().GetCoding()[0].GetCode().GetValue() == "gp" {
+			continue // the GP always receives the plan
+		}
+		cancelled := proto.Clone(old).(*tpb.Task)
+		cancelled.Status.Value = codes.TaskStatusCode_CANCELLED
+		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: "no answer within " + pl.cfg.TaskTimeout.String()}}
+		next, err := pl.Next(ctx, cancelled)
+		if err != nil {
+			return n, err
+		}
+		entries := []store.TxEntry{{Method: "PUT", Type: "Task", ID: h.ID, Resource: cancelled, Pinned: true, Expect: rec.Version}}
+		if next != nil {
+			entries = append(entries, store.TxEntry{Method: "PUT", Type: "Task", ID: resource.ID(next), Resource: next, Pinned: true})
+		}
+		_, err = pl.cfg.Store.Transaction(ctx, entries)
+		if errors.Is(err, store.ErrMoved) {
+			continue // answered meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -284,3 +284,48 @@ func TestRejectionAsksTheNext(t *testing.T) {
 		fhirtest.RunValidator(t, dir)
 	}
 }
+
+// TestTimeOut: a recipient who does not answer within the timeout has her
+// Task cancelled, and the next candidate asked, once; the GP's Task and the
+// hospital's own follow-up do not time out.
+func TestTimeOut(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	plan, err := pl.Plan(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.Write(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pl.TimeOut(ctx); err != nil || n != 0 {
+		t.Fatalf("before the deadline: %d, %v", n, err)
+	}
+	later, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
+		Communes: mustCommunes(t), Consent: pl.Consent(), TaskTimeout: 24 * time.Hour,
+		Now: func() time.Time { return time.Date(2026, 3, 6, 12, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := later.TimeOut(ctx)
+	if err != nil || n != 2 { // the nurse and the pharmacist
+		t.Fatalf("after the deadline: %d timed out, %v", n, err)
+	}
+	rec, err := st.Read("Task", resource.ID(plan.Tasks[1]))
+	if err != nil || !strings.Contains(string(rec.JSON), `"cancelled"`) {
+		t.Errorf("the nurse's Task after the deadline: %s", rec.JSON)
+	}
+	next, err := st.Read("Task", strings.TrimSuffix(resource.ID(plan.Tasks[1]), "-1")+"-2")
+	if err != nil || !strings.Contains(string(next.JSON), "nurse-c") {
+		t.Errorf("the next nurse: %v %s", err, next.JSON)
+	}
+}
+
+func mustCommunes(t *testing.T) *directory.Communes {
+	t.Helper()
+	c, err := directory.LoadCommunes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

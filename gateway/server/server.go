@@ -104,6 +104,9 @@ type Config struct {
 	// 0 means DefaultRouteInterval, negative turns automatic routing off
 	// ($route still routes on demand).
 	RouteInterval time.Duration
+	// TaskTimeout is how long a routing Task's recipient has to answer
+	// (0: routing.DefaultTaskTimeout).
+	TaskTimeout time.Duration
 	// InitialMmapSize is the address space the database is mapped with at
 	// start (store.Options.InitialMmapSize; 0: the store's default).
 	InitialMmapSize int
@@ -212,7 +215,7 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 		return err
 	}
 	planner, err := routing.New(routing.Config{Store: s.store, Codec: c, Directory: directory.New(s.store, c),
-		Communes: communes, Consent: engine})
+		Communes: communes, Consent: engine, TaskTimeout: s.cfg.TaskTimeout})
 	if err != nil {
 		return err
 	}
