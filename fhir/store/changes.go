@@ -59,3 +59,23 @@ func (s *Store) SetCursor(ctx context.Context, name string, seq uint64) error {
 		return tx.Bucket(bucketMeta).Put(append(bytes.Clone(keyCursorPrefix), name...), u64(seq))
 	}, false)
 }
+
+// TypesGeneration is Generation for the resources of the given types only:
+// the sequence number of the newest change to any of them in r (0 when
+// none was ever written). A value derived from those types alone (the
+// directory's index) is reused while it stays the same, whatever else is
+// written.
+func (r *Snapshot) TypesGeneration(types ...string) uint64 {
+	if r.tx.Writable() {
+		return 0
+	}
+	var gen uint64
+	c := r.tx.Bucket(bucketTypeLog).Cursor()
+	for _, typ := range types {
+		prefix := typePrefix(typ)
+		if k, _ := seekLast(c, prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 {
+			gen = max(gen, binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+	}
+	return gen
+}

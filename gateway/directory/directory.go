@@ -74,7 +74,9 @@ func (d *Directory) Index(ctx context.Context) (*Index, error) {
 	var gen uint64
 	var recs []*store.Record
 	err := d.st.View(func(r *store.Snapshot) error {
-		gen = r.Generation()
+		// Only a write to the directory's own types invalidates the index:
+		// routing a stay writes Tasks, not PractitionerRoles.
+		gen = r.TypesGeneration(IndexedTypes...)
 		if d.idx != nil && d.idx.generation == gen && gen != 0 {
 			return nil
 		}

@@ -43,6 +43,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -98,7 +99,14 @@ type Config struct {
 const DefaultTaskTimeout = 24 * time.Hour
 
 // Planner plans discharges. It is safe for concurrent use.
-type Planner struct{ cfg Config }
+type Planner struct {
+	cfg Config
+	// the active PlanDefinitions, parsed, and the PlanDefinition
+	// generation they were read at (store.Snapshot.TypesGeneration)
+	mu       sync.Mutex
+	plans    []*pdpb.PlanDefinition
+	plansGen uint64
+}
 
 // New returns a Planner.
 func New(cfg Config) (*Planner, error) {
@@ -313,8 +321,38 @@ func (pl *Planner) gir(patient string) (int, error) {
 
 // pathway chooses the active PlanDefinition of lowest priority that the
 // stay is eligible for.
-func (pl *Planner) pathway(s *stay) (*pdpb.PlanDefinition, string, error) {
+// definitions returns the stored PlanDefinitions, parsed once per change
+// of any of them.
+func (pl *Planner) definitions() ([]*pdpb.PlanDefinition, error) {
+	var gen uint64
+	if err := pl.cfg.Store.View(func(r *store.Snapshot) error {
+		gen = r.TypesGeneration("PlanDefinition")
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	pl.mu.Lock()
+	if pl.plans != nil && pl.plansGen == gen {
+		defer pl.mu.Unlock()
+		return pl.plans, nil
+	}
+	pl.mu.Unlock()
 	ms, err := pl.search("PlanDefinition", url.Values{})
+	if err != nil {
+		return nil, err
+	}
+	pds := make([]*pdpb.PlanDefinition, 0, len(ms))
+	for _, m := range ms {
+		pds = append(pds, m.(*pdpb.PlanDefinition))
+	}
+	pl.mu.Lock()
+	pl.plans, pl.plansGen = pds, gen
+	pl.mu.Unlock()
+	return pds, nil
+}
+
+func (pl *Planner) pathway(s *stay) (*pdpb.PlanDefinition, string, error) {
+	pds, err := pl.definitions()
 	if err != nil {
 		return nil, "", err
 	}
@@ -324,8 +362,7 @@ func (pl *Planner) pathway(s *stay) (*pdpb.PlanDefinition, string, error) {
 		why  string
 	}
 	var cs []cand
-	for _, m := range ms {
-		pd := m.(*pdpb.PlanDefinition)
+	for _, pd := range pds {
 		if pd.GetStatus().GetValue() != codes.PublicationStatusCode_ACTIVE {
 			continue
 		}
@@ -759,12 +796,11 @@ func (pl *Planner) actionOf(sr *srpb.ServiceRequest, role string) *pdpb.PlanDefi
 		return nil
 	}
 	url, _, _ := strings.Cut(cp.GetInstantiatesCanonical()[0].GetValue(), "|")
-	pds, err := pl.search("PlanDefinition", nil)
+	pds, err := pl.definitions()
 	if err != nil {
 		return nil
 	}
-	for _, m := range pds {
-		pd := m.(*pdpb.PlanDefinition)
+	for _, pd := range pds {
 		if pd.GetUrl().GetValue() != url {
 			continue
 		}

@@ -38,7 +38,7 @@ func territory(dep string) string {
 
 // world stores a heart-failure stay of a patient of Lille, her GP, an
 // objection to one of the two Lille nurses, and a directory around her.
-func world(t *testing.T) (*routing.Planner, *store.Store) {
+func world(t testing.TB) (*routing.Planner, *store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(filepath.Join(t.TempDir(), "relais.db"), store.Options{Codec: testCodec, NoSync: true})
