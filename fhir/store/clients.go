@@ -130,22 +130,7 @@ func (s *Store) UseJTI(ctx context.Context, key string, until time.Time) error {
 // many it deleted.
 func (s *Store) PruneJTIs(ctx context.Context, before time.Time) (int, error) {
 	cutoff := timeKey(before)
-	total := 0
-	for {
-		n := 0
-		err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
-			var err error
-			n, err = pruneJTIs(tx, cutoff, pruneChunk)
-			return err
-		}, true)
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if n < pruneChunk {
-			return total, nil
-		}
-	}
+	return s.pruneInChunks(ctx, func(tx *bolt.Tx) (int, error) { return pruneJTIs(tx, cutoff, pruneChunk) })
 }
 
 // pruneJTIs deletes up to limit records whose until is before cutoff (a

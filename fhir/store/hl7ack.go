@@ -82,25 +82,36 @@ func (s *Store) PruneACKs(ctx context.Context, before time.Time) (int, error) {
 		return 0, err
 	}
 	cutoff := timeKey(before)
+	return s.pruneInChunks(ctx, func(tx *bolt.Tx) (int, error) {
+		n := 0
+		times, acks := tx.Bucket(bucketHL7AckTime), tx.Bucket(bucketHL7Ack)
+		c := times.Cursor()
+		for k, _ := c.First(); k != nil && n < pruneChunk && bytes.Compare(k, cutoff) < 0; k, _ = c.First() {
+			if len(k) > 8 {
+				if err := acks.Delete(k[8:]); err != nil {
+					return n, err
+				}
+			}
+			if err := c.Delete(); err != nil {
+				return n, err
+			}
+			n++
+		}
+		return n, nil
+	})
+}
+
+// pruneInChunks runs prune, which deletes at most pruneChunk entries, in
+// one write transaction after another until it deletes fewer, so that
+// other writes interleave; it returns how many were deleted.
+func (s *Store) pruneInChunks(ctx context.Context, prune func(tx *bolt.Tx) (int, error)) (int, error) {
 	total := 0
 	for {
 		n := 0
 		err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
-			n = 0
-			times, acks := tx.Bucket(bucketHL7AckTime), tx.Bucket(bucketHL7Ack)
-			c := times.Cursor()
-			for k, _ := c.First(); k != nil && n < pruneChunk && bytes.Compare(k, cutoff) < 0; k, _ = c.First() {
-				if len(k) > 8 {
-					if err := acks.Delete(k[8:]); err != nil {
-						return err
-					}
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
+			var err error
+			n, err = prune(tx)
+			return err
 		}, true)
 		if err != nil {
 			return total, err

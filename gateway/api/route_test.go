@@ -47,14 +47,7 @@ func TestRouteStay(t *testing.T) {
 // home-help waits for a permit, and the nurse accepts her Task by PATCH.
 func TestRouteDemoStay(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 0)
-	ctx := context.Background()
-	if err := pathways.Load(ctx, e.store, testCodec); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.Load(ctx, e.store); err != nil {
-		t.Fatal(err)
-	}
+	e := demoEnv(t)
 	r := e.do("POST", "/fhir/Encounter/demo-stay/$route", "")
 	for _, want := range []string{`"PractitionerRole/demo-gp-role"`, `"PractitionerRole/demo-nurse-role"`, "demo-nurse-lyon-role (out of territory", `"on-hold"`} {
 		if !bytes.Contains(r.body, []byte(want)) {
@@ -80,14 +73,7 @@ func TestRouteDemoStay(t *testing.T) {
 // releases it to requested.
 func TestPermitReleasesTask(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 0)
-	ctx := context.Background()
-	if err := pathways.Load(ctx, e.store, testCodec); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.Load(ctx, e.store); err != nil {
-		t.Fatal(err)
-	}
+	e := demoEnv(t)
 	if r := e.do("POST", "/fhir/Encounter/demo-stay/$route", ""); r.status != 200 {
 		t.Fatalf("route: %d %s", r.status, r.body)
 	}
@@ -112,14 +98,7 @@ func TestPermitReleasesTask(t *testing.T) {
 // the territory, the hospital), linked to the rejected one.
 func TestRejectionReroutes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 0)
-	ctx := context.Background()
-	if err := pathways.Load(ctx, e.store, testCodec); err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.Load(ctx, e.store); err != nil {
-		t.Fatal(err)
-	}
+	e := demoEnv(t)
 	e.do("POST", "/fhir/Encounter/demo-stay/$route", "")
 	nurse := e.as(demo.NurseRole)
 	_, tasks := ids(t, e.do("GET", "/fhir/Task?owner="+demo.NurseRole, "", "Authorization", nurse).body)
@@ -140,4 +119,18 @@ func TestRejectionReroutes(t *testing.T) {
 	if next.status != 200 || !bytes.Contains(next.body, []byte("Organization/demo-chu-lille")) || !bytes.Contains(next.body, []byte("Task/"+id)) {
 		t.Errorf("the next Task: %d %s", next.status, next.body)
 	}
+}
+
+// demoEnv is an env holding the default pathways and the demo.
+func demoEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t, 0)
+	ctx := context.Background()
+	if err := pathways.Load(ctx, e.store, testCodec); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Load(ctx, e.store); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

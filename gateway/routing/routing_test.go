@@ -232,15 +232,8 @@ func TestRouteFinished(t *testing.T) {
 // candidate, never back to one who refused it; when none is left, to the
 // hospital.
 func TestRejectionAsksTheNext(t *testing.T) {
-	pl, st := world(t)
+	pl, st, plan := routed(t)
 	ctx := context.Background()
-	plan, err := pl.Plan(ctx, "e1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pl.Write(ctx, plan); err != nil {
-		t.Fatal(err)
-	}
 	var nurse *tpb.Task
 	for i, sr := range plan.Requests {
 		if sr.GetPerformerType().GetCoding()[0].GetCode().GetValue() == "nurse" {
@@ -289,15 +282,8 @@ func TestRejectionAsksTheNext(t *testing.T) {
 // Task cancelled, and the next candidate asked, once; the GP's Task and the
 // hospital's own follow-up do not time out.
 func TestTimeOut(t *testing.T) {
-	pl, st := world(t)
+	pl, st, plan := routed(t)
 	ctx := context.Background()
-	plan, err := pl.Plan(ctx, "e1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pl.Write(ctx, plan); err != nil {
-		t.Fatal(err)
-	}
 	if n, err := pl.TimeOut(ctx); err != nil || n != 0 {
 		t.Fatalf("before the deadline: %d, %v", n, err)
 	}
@@ -328,4 +314,18 @@ func mustCommunes(t *testing.T) *directory.Communes {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// routed is world with e1 planned and written.
+func routed(t *testing.T) (*routing.Planner, *store.Store, *routing.Plan) {
+	t.Helper()
+	pl, st := world(t)
+	plan, err := pl.Plan(context.Background(), "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.Write(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	return pl, st, plan
 }
