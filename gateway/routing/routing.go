@@ -70,6 +70,7 @@ import (
 	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/mappings/hl7v2"
 	"github.com/relais-health/relais/mappings/terminology"
 )
 
@@ -130,6 +131,7 @@ type Plan struct {
 	Requests  []*srpb.ServiceRequest
 	Tasks     []*tpb.Task
 	Reasons   []string // why this pathway, and each choice
+	Draft     bool     // prepared ahead of an expected discharge
 	encounter string
 }
 
@@ -156,7 +158,14 @@ type stay struct {
 	surgery    bool
 	age        int // years at discharge, -1 unknown
 	gir        int // the latest GIR, 0 unknown
+	// draft: the stay is not finished yet, its discharge only expected
+	// (HL7 v2 A16): the plan is prepared as a draft.
+	draft bool
 }
+
+// ExpectedDischargeURL is the extension an A16 puts on the Encounter in
+// progress: the expected discharge date.
+const ExpectedDischargeURL = hl7v2.ExpectedDischargeURL
 
 // Plan plans the stay of Encounter/id. A stay that fits no pathway is an
 // outcome.Unprocessable error saying so.
@@ -182,6 +191,19 @@ func (pl *Planner) Plan(ctx context.Context, encounterID string) (*Plan, error) 
 		plan.Reasons = append(plan.Reasons, reason)
 		plan.CarePlan.Activity = append(plan.CarePlan.Activity, &cppb.CarePlan_Activity{Reference: resource.Ref("ServiceRequest", resource.ID(sr))})
 	}
+	if s.draft {
+		// Prepared ahead of an expected discharge (A16): nothing is asked
+		// of anyone until the stay is finished.
+		plan.Draft = true
+		plan.CarePlan.Status.Value = codes.RequestStatusCode_DRAFT
+		for i := range plan.Requests {
+			plan.Requests[i].Status.Value = codes.RequestStatusCode_DRAFT
+			if plan.Tasks[i].GetStatus().GetValue() == codes.TaskStatusCode_REQUESTED {
+				plan.Tasks[i].Status.Value = codes.TaskStatusCode_DRAFT
+			}
+		}
+		plan.Reasons = append(plan.Reasons, "a draft: the discharge is expected, not done")
+	}
 	return plan, nil
 }
 
@@ -190,9 +212,36 @@ func (pl *Planner) Plan(ctx context.Context, encounterID string) (*Plan, error) 
 func (pl *Planner) Write(ctx context.Context, plan *Plan) ([]store.TxResult, error) {
 	var entries []store.TxEntry
 	for _, m := range plan.Resources() {
-		entries = append(entries, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m, IfAbsent: true})
+		e := store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m, IfAbsent: true}
+		if !plan.Draft {
+			// A draft prepared before the discharge (A16) becomes the plan.
+			rec, err := pl.cfg.Store.Read(e.Type, e.ID)
+			if err == nil {
+				stored, err := pl.cfg.Codec.DecodeStored(rec.JSON)
+				if err != nil {
+					return nil, err
+				}
+				if isDraft(stored) {
+					e.IfAbsent, e.Pinned, e.Expect = false, true, rec.Version
+				}
+			}
+		}
+		entries = append(entries, e)
 	}
 	return pl.cfg.Store.Transaction(ctx, entries)
+}
+
+// isDraft reports whether a routing resource is a draft.
+func isDraft(m proto.Message) bool {
+	switch r := m.(type) {
+	case *cppb.CarePlan:
+		return r.GetStatus().GetValue() == codes.RequestStatusCode_DRAFT
+	case *srpb.ServiceRequest:
+		return r.GetStatus().GetValue() == codes.RequestStatusCode_DRAFT
+	case *tpb.Task:
+		return r.GetStatus().GetValue() == codes.TaskStatusCode_DRAFT
+	}
+	return false
 }
 
 func digest(parts ...string) string {
@@ -260,6 +309,13 @@ func (pl *Planner) stayOf(id string) (*stay, error) {
 	s.discharge = pl.cfg.Now()
 	if end := enc.GetPeriod().GetEnd(); end != nil {
 		s.discharge = time.UnixMicro(end.GetValueUs()).UTC()
+	}
+	if enc.GetStatus().GetValue() != codes.EncounterStatusCode_FINISHED {
+		for _, e := range enc.GetExtension() {
+			if e.GetUrl().GetValue() == ExpectedDischargeURL && e.GetValue().GetDateTime() != nil {
+				s.draft, s.discharge = true, time.UnixMicro(e.GetValue().GetDateTime().GetValueUs()).UTC()
+			}
+		}
 	}
 	if bd := s.patient.GetBirthDate(); bd != nil {
 		born := time.UnixMicro(bd.GetValueUs())
@@ -660,7 +716,7 @@ func (pl *Planner) RouteFinished(ctx context.Context) (int, error) {
 			if err != nil {
 				return routed, err
 			}
-			if enc, ok := m.(*enpb.Encounter); ok && enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED {
+			if enc, ok := m.(*enpb.Encounter); ok && (enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
 				plan, err := pl.Plan(ctx, ch.ID)
 				switch {
 				case outcome.KindOf(err) == outcome.Unprocessable:
@@ -873,4 +929,15 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// expected reports whether a stay in progress has an expected discharge
+// (A16): its plan is prepared as a draft.
+func expected(enc *enpb.Encounter) bool {
+	for _, e := range enc.GetExtension() {
+		if e.GetUrl().GetValue() == ExpectedDischargeURL {
+			return enc.GetStatus().GetValue() != codes.EncounterStatusCode_CANCELLED
+		}
+	}
+	return false
 }

@@ -329,3 +329,49 @@ func routed(t *testing.T) (*routing.Planner, *store.Store, *routing.Plan) {
 	}
 	return pl, st, plan
 }
+
+// TestPendingDischargeDraft: an A16's expected discharge prepares the plan
+// as a draft, asking nothing of anyone; the discharge turns the draft into
+// the plan.
+func TestPendingDischargeDraft(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	put := func(js string) {
+		t.Helper()
+		m, err := testCodec.Decode([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pl.RouteFinished(ctx); err != nil { // e1, finished in world
+		t.Fatal(err)
+	}
+	put(`{"resourceType":"Condition","id":"c4","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e4"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`)
+	put(`{"resourceType":"Encounter","id":"e4","status":"in-progress","extension":[{"url":"` + routing.ExpectedDischargeURL + `","valueDateTime":"2026-03-09T10:00:00Z"}],"class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"}}`)
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 {
+		t.Fatalf("the pending discharge: %d, %v", n, err)
+	}
+	plan, err := pl.Plan(ctx, "e4")
+	if err != nil || !plan.Draft {
+		t.Fatalf("draft plan: %v, %v", plan, err)
+	}
+	cp, err := st.Read("CarePlan", resource.ID(plan.CarePlan))
+	if err != nil || !strings.Contains(string(cp.JSON), `"draft"`) {
+		t.Fatalf("the draft CarePlan: %v %s", err, cp.JSON)
+	}
+	put(`{"resourceType":"Encounter","id":"e4","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"end":"2026-03-09T11:00:00Z"}}`)
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 {
+		t.Fatalf("the discharge: %d, %v", n, err)
+	}
+	cp, _ = st.Read("CarePlan", resource.ID(plan.CarePlan))
+	if !strings.Contains(string(cp.JSON), `"active"`) || cp.Version != 2 {
+		t.Errorf("the CarePlan after the discharge: v%d %s", cp.Version, cp.JSON)
+	}
+	task, _ := st.Read("Task", resource.ID(plan.Tasks[0]))
+	if !strings.Contains(string(task.JSON), `"requested"`) {
+		t.Errorf("the GP's Task after the discharge: %s", task.JSON)
+	}
+}
