@@ -43,13 +43,13 @@ func TestRouteStay(t *testing.T) {
 }
 
 // TestRouteDemoStay: the demo's heart-failure stay routes to the demo's
-// GP and nurse (the Lyon nurse skipped as out of territory), the
+// GP and the nurse of her care team (her own professionals first), the
 // home-help waits for a permit, and the nurse accepts her Task by PATCH.
 func TestRouteDemoStay(t *testing.T) {
 	t.Parallel()
 	e := demoEnv(t)
 	r := e.do("POST", "/fhir/Encounter/demo-stay/$route", "")
-	for _, want := range []string{`"PractitionerRole/demo-gp-role"`, `"PractitionerRole/demo-nurse-role"`, "demo-nurse-lyon-role (out of territory", `"on-hold"`} {
+	for _, want := range []string{`"PractitionerRole/demo-gp-role"`, `"PractitionerRole/demo-nurse-role"`, "her own professionals come first", `"on-hold"`} {
 		if !bytes.Contains(r.body, []byte(want)) {
 			t.Errorf("the routed demo stay lacks %s: %s", want, r.body)
 		}

@@ -4,9 +4,11 @@
 // instantiates the pathway. Plan reads and decides; Write stores the plan.
 //
 // The recipient of an action: the GP is always Patient.generalPractitioner;
-// anyone else is the first candidate of the directory (role, territory,
-// language, availability; its documented rank) whom the patient has not
-// objected to. A social recipient needs the patient's explicit permit: her
+// anyone else is a member of the patient's CareTeams holding the role (her
+// own professionals first), else the first candidate of the directory
+// (role, territory, language, availability; its documented rank) whom the
+// patient has not objected to. A rejection, or no answer within the
+// time-out, asks the next one (Next, TimeOut). A social recipient needs the patient's explicit permit: her
 // Task is created on-hold with a status reason saying so until one is
 // recorded. No candidate left: the Task goes to the discharging
 // organisation (the Encounter's serviceProvider) with a businessStatus
@@ -24,12 +26,9 @@
 // Caveats: the plan is written by the router shortly after the discharge
 // (within Run's interval), in a transaction of its own, not in the
 // discharge's; a crash in between loses nothing, since the cursor only
-// moves past what was routed. An A16 does not prepare a draft plan yet. The
-// patient's own
-// professionals (her CareTeam members with the role) are not preferred yet;
-// rejections, time-outs and the next candidate are not handled yet; the
-// eligibility criteria procedure and delivery are read from the stay's
-// Procedures and diagnoses only.
+// moves past what was routed. The eligibility criteria procedure and
+// delivery are read from the stay's Procedures and diagnoses only; one
+// time-out (Config.TaskTimeout) serves every action.
 package routing
 
 import (
@@ -40,6 +39,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,11 +51,13 @@ import (
 	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
+	ctpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_team_go_proto"
 	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
 	enpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 	obpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	pdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/plan_definition_go_proto"
+	prrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
@@ -623,6 +625,12 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 			return gps[0], requested, "", "the patient's general practitioner (Patient.generalPractitioner)", nil
 		}
 	}
+	if own, err := pl.ownProfessional(s, directory.Role(role), refused); err != nil || own != "" {
+		if err != nil {
+			return nil, 0, "", "", err
+		}
+		return refOf(own), requested, "", own + " is in the patient's care team with this role (her own professionals come first)", nil
+	}
 	place := pl.cfg.Communes.PlaceOf(s.patient)
 	cands, ex, err := pl.cfg.Directory.Candidates(ctx, directory.Query{
 		Role: directory.Role(role), Place: place, Languages: directory.PatientLanguages(s.patient), At: s.discharge, Limit: 20,
@@ -940,4 +948,39 @@ func expected(enc *enpb.Encounter) bool {
 		}
 	}
 	return false
+}
+
+// ownProfessional is a member of the patient's active CareTeams holding
+// role, who has not refused this request: the patient's own professionals
+// come before the directory's (DESIGN.md, "Pathways"). "" when none.
+func (pl *Planner) ownProfessional(s *stay, role directory.Role, refused map[string]bool) (string, error) {
+	teams, err := pl.search("CareTeam", url.Values{"patient": {s.patientRef}, "status": {"active"}})
+	if err != nil {
+		return "", err
+	}
+	var members []string
+	for _, m := range teams {
+		for _, p := range m.(*ctpb.CareTeam).GetParticipant() {
+			if ref := resource.RefString(p.GetMember()); strings.HasPrefix(ref, "PractitionerRole/") && !refused[ref] {
+				members = append(members, ref)
+			}
+		}
+	}
+	sort.Strings(members)
+	for _, ref := range members {
+		m, err := pl.read("PractitionerRole", strings.TrimPrefix(ref, "PractitionerRole/"))
+		if err != nil {
+			return "", err
+		}
+		if m == nil {
+			continue
+		}
+		if pr, ok := m.(*prrpb.PractitionerRole); ok && pr.GetActive() != nil && !pr.GetActive().GetValue() {
+			continue
+		}
+		if slices.Contains(directory.RolesOf(m), role) {
+			return ref, nil
+		}
+	}
+	return "", nil
 }
