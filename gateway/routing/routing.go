@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -625,11 +626,25 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 			return gps[0], requested, "", "the patient's general practitioner (Patient.generalPractitioner)", nil
 		}
 	}
-	if own, err := pl.ownProfessional(s, directory.Role(role), refused); err != nil || own != "" {
+	own, err := pl.ownProfessional(s, directory.Role(role), refused)
+	if err != nil {
+		return nil, 0, "", "", err
+	}
+	if own != "" {
+		d, err := pl.cfg.Consent.Decide(ctx, consent.Request{Patient: s.patientRef, Actor: own,
+			Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats}})
 		if err != nil {
 			return nil, 0, "", "", err
 		}
-		return refOf(own), requested, "", own + " is in the patient's care team with this role (her own professionals come first)", nil
+		if d.Permit || len(d.Basis) == 0 {
+			return refOf(own), requested, "", own + " is in the patient's care team with this role (her own professionals come first)", nil
+		}
+		// She objected to her own professional: the directory then.
+		refused = maps.Clone(refused)
+		if refused == nil {
+			refused = map[string]bool{}
+		}
+		refused[own] = true
 	}
 	place := pl.cfg.Communes.PlaceOf(s.patient)
 	cands, ex, err := pl.cfg.Directory.Candidates(ctx, directory.Query{
