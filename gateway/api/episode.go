@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"net/http"
 	"slices"
+	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
 	ctpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_team_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
@@ -42,8 +45,9 @@ func (a *API) noteTaskMove(r *http.Request, old, new proto.Message) error {
 	if !ok1 || !ok2 || ot.GetStatus().GetValue() == nt.GetStatus().GetValue() {
 		return nil
 	}
+	c := callOf(r)
+	c.moves = append(c.moves, moved{task: nt})
 	if nt.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED {
-		c := callOf(r)
 		c.rejections = append(c.rejections, nt)
 		return nil
 	}
@@ -59,7 +63,6 @@ func (a *API) noteTaskMove(r *http.Request, old, new proto.Message) error {
 		// else's request: accepting it must not open the patient's record.
 		return nil
 	}
-	c := callOf(r)
 	c.joins = append(c.joins, join{patient: nt.GetForValue(), encounter: nt.GetEncounter(), owner: nt.GetOwner()})
 	return nil
 }
@@ -121,6 +124,59 @@ func (a *API) nextEntries(ctx context.Context, rejected []*tpb.Task) ([]store.Tx
 		}
 		if next != nil {
 			out = append(out, store.TxEntry{Method: "PUT", Type: "Task", ID: next.GetId().GetValue(), Resource: next, Pinned: true})
+		}
+	}
+	return out, nil
+}
+
+// moved is a routing Task's status change, to show on its CarePlan.
+type moved struct {
+	task *tpb.Task
+}
+
+// planEntries write, on the CarePlan of each routing Task moved, a progress
+// note on the activity of the Task's ServiceRequest ("Task/x accepted by
+// PractitionerRole/y"): R4 forbids an activity both a reference and a
+// detail with its status (cpl-3), so the plan follows its Tasks through
+// CarePlan.activity.progress, and the GP, who reads the plan, sees who
+// accepted. Each CarePlan is pinned to the version it adds to.
+func (a *API) planEntries(moves []moved) ([]store.TxEntry, error) {
+	var out []store.TxEntry
+	at := map[string]int{}
+	for _, m := range moves {
+		sr := resource.RefString(m.task.GetFocus())
+		id := strings.TrimPrefix(sr, "ServiceRequest/")
+		// routing's ids: the CarePlan "route-<16 hex>", its requests and
+		// their Tasks below it (gateway/routing).
+		if !strings.HasPrefix(id, "route-") || len(id) < 22 {
+			continue
+		}
+		cpID := id[:22]
+		var cp *cppb.CarePlan
+		if i, ok := at[cpID]; ok {
+			cp = out[i].Resource.(*cppb.CarePlan)
+		} else {
+			rec, err := a.store.Read("CarePlan", cpID)
+			if err != nil {
+				continue // no plan to show it on
+			}
+			msg, err := a.codec.DecodeStored(rec.JSON)
+			if err != nil {
+				return nil, err
+			}
+			cp = msg.(*cppb.CarePlan)
+			at[cpID] = len(out)
+			out = append(out, store.TxEntry{Method: "PUT", Type: "CarePlan", ID: cpID, Resource: cp, Pinned: true, Expect: rec.Version})
+		}
+		status := strings.ReplaceAll(strings.ToLower(m.task.GetStatus().GetValue().String()), "_", "-")
+		note := &dtpb.Annotation{
+			Text: &dtpb.Markdown{Value: "Task/" + m.task.GetId().GetValue() + " " + status + " by " + resource.RefString(m.task.GetOwner())},
+			Time: &dtpb.DateTime{ValueUs: time.Now().UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND},
+		}
+		for _, act := range cp.GetActivity() {
+			if resource.RefString(act.GetReference()) == sr {
+				act.Progress = append(act.Progress, note)
+			}
 		}
 	}
 	return out, nil

@@ -50,6 +50,7 @@ type call struct {
 	// (episode.go)
 	joins      []join
 	rejections []*tpb.Task
+	moves      []moved
 }
 
 func callOf(r *http.Request) *call {

@@ -65,6 +65,11 @@ func TestRouteDemoStay(t *testing.T) {
 		"Authorization", nurse, "Content-Type", "application/json-patch+json"); r.status != 200 {
 		t.Errorf("the nurse accepts: %d %s", r.status, r.body)
 	}
+	// The GP reads on the plan who accepted.
+	plan := e.do("GET", "/fhir/CarePlan?subject=Patient/"+demo.PatientID, "", "Authorization", e.as(demo.GPRole))
+	if !bytes.Contains(plan.body, []byte("Task/"+id+" accepted by "+demo.NurseRole)) {
+		t.Errorf("the CarePlan does not show the acceptance: %s", plan.body)
+	}
 }
 
 // TestPermitReleasesTask: the home-help's Task waits on hold until the
