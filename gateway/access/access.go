@@ -61,9 +61,6 @@ type Caller struct {
 	// Patient is the patient a Patient, Representative or Related caller
 	// acts for ("Patient/p").
 	Patient string
-	// Owner is the owner name stamped on the resources of owned types it
-	// creates (consent.OwnerSystem): the fhirUser, else the client.
-	Owner string
 }
 
 // Classify gives a professional's class from her standing.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -46,7 +45,7 @@ func (a *API) noteTaskMove(r *http.Request, old, new proto.Message) error {
 		return nil
 	}
 	c := callOf(r)
-	c.moves = append(c.moves, moved{task: nt})
+	c.moves = append(c.moves, nt)
 	if nt.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED {
 		c.rejections = append(c.rejections, nt)
 		return nil
@@ -129,22 +128,17 @@ func (a *API) nextEntries(ctx context.Context, rejected []*tpb.Task) ([]store.Tx
 	return out, nil
 }
 
-// moved is a routing Task's status change, to show on its CarePlan.
-type moved struct {
-	task *tpb.Task
-}
-
 // planEntries write, on the CarePlan of each routing Task moved, a progress
 // note on the activity of the Task's ServiceRequest ("Task/x accepted by
 // PractitionerRole/y"): R4 forbids an activity both a reference and a
 // detail with its status (cpl-3), so the plan follows its Tasks through
 // CarePlan.activity.progress, and the GP, who reads the plan, sees who
 // accepted. Each CarePlan is pinned to the version it adds to.
-func (a *API) planEntries(moves []moved) ([]store.TxEntry, error) {
+func (a *API) planEntries(moves []*tpb.Task) ([]store.TxEntry, error) {
 	var out []store.TxEntry
 	at := map[string]int{}
-	for _, m := range moves {
-		sr := resource.RefString(m.task.GetFocus())
+	for _, t := range moves {
+		sr := resource.RefString(t.GetFocus())
 		id := strings.TrimPrefix(sr, "ServiceRequest/")
 		// routing's ids: the CarePlan "route-<16 hex>", its requests and
 		// their Tasks below it (gateway/routing).
@@ -168,10 +162,10 @@ func (a *API) planEntries(moves []moved) ([]store.TxEntry, error) {
 			at[cpID] = len(out)
 			out = append(out, store.TxEntry{Method: "PUT", Type: "CarePlan", ID: cpID, Resource: cp, Pinned: true, Expect: rec.Version})
 		}
-		status := strings.ReplaceAll(strings.ToLower(m.task.GetStatus().GetValue().String()), "_", "-")
+		status := strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
 		note := &dtpb.Annotation{
-			Text: &dtpb.Markdown{Value: "Task/" + m.task.GetId().GetValue() + " " + status + " by " + resource.RefString(m.task.GetOwner())},
-			Time: &dtpb.DateTime{ValueUs: time.Now().UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND},
+			Text: &dtpb.Markdown{Value: "Task/" + t.GetId().GetValue() + " " + status + " by " + resource.RefString(t.GetOwner())},
+			Time: &dtpb.DateTime{ValueUs: a.now().UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND},
 		}
 		for _, act := range cp.GetActivity() {
 			if resource.RefString(act.GetReference()) == sr {

@@ -50,7 +50,7 @@ type call struct {
 	// (episode.go)
 	joins      []join
 	rejections []*tpb.Task
-	moves      []moved
+	moves      []*tpb.Task
 }
 
 func callOf(r *http.Request) *call {
@@ -154,7 +154,7 @@ func (a *API) callerOf(r *http.Request) (*access.Caller, error) {
 var legalRepresentatives = map[string]bool{"GUARD": true, "POWATT": true, "HPOWATT": true, "DPOWATT": true, "SPOWATT": true}
 
 func (a *API) resolveCaller(ctx context.Context, p *auth.Principal) (*access.Caller, error) {
-	c := &access.Caller{Actor: p.FHIRUser, Class: access.Unclassified, Owner: ownerName(p)}
+	c := &access.Caller{Actor: p.FHIRUser, Class: access.Unclassified}
 	typ, _, _ := strings.Cut(p.FHIRUser, "/")
 	switch typ {
 	case "":

@@ -129,7 +129,7 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		return nil // nothing to delete (a system caller's idempotent delete)
 	}
 	if who == nil {
-		who = &access.Caller{Actor: c.p.FHIRUser, Owner: ownerName(c.p)}
+		who = &access.Caller{Actor: c.p.FHIRUser}
 	}
 	if err := access.Change(who, &w); err != nil {
 		return err

@@ -77,9 +77,6 @@ import (
 	"github.com/relais-health/relais/mappings/terminology"
 )
 
-// Consent returns the consent engine the planner decides with.
-func (pl *Planner) Consent() *consent.Engine { return pl.cfg.Consent }
-
 // PermitRequired is the statusReason of a social recipient's Task waiting
 // for the patient's explicit permit: recording one releases it
 // (gateway/api releases such Tasks in the transaction that writes it).
@@ -129,13 +126,12 @@ func New(cfg Config) (*Planner, error) {
 // Plan is what routing a stay makes: the CarePlan, and per pathway action
 // its ServiceRequest and Task, in order, with the reasons.
 type Plan struct {
-	Pathway   string // canonical URL|version of the PlanDefinition
-	CarePlan  *cppb.CarePlan
-	Requests  []*srpb.ServiceRequest
-	Tasks     []*tpb.Task
-	Reasons   []string // why this pathway, and each choice
-	Draft     bool     // prepared ahead of an expected discharge
-	encounter string
+	Pathway  string // canonical URL|version of the PlanDefinition
+	CarePlan *cppb.CarePlan
+	Requests []*srpb.ServiceRequest
+	Tasks    []*tpb.Task
+	Reasons  []string // why this pathway, and each choice
+	Draft    bool     // prepared ahead of an expected discharge
 }
 
 // Resources returns the plan's resources: the CarePlan, then each
@@ -181,7 +177,7 @@ func (pl *Planner) Plan(ctx context.Context, encounterID string) (*Plan, error) 
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{encounter: encounterID, Reasons: []string{why}}
+	plan := &Plan{Reasons: []string{why}}
 	plan.Pathway = pd.GetUrl().GetValue() + "|" + pd.GetVersion().GetValue()
 	base := "route-" + digest(encounterID, pd.GetUrl().GetValue())
 	plan.CarePlan = carePlan(base, plan.Pathway, s)
@@ -271,19 +267,32 @@ func (pl *Planner) search(typ string, v url.Values) ([]proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits, err := pl.cfg.Store.Search(q, nil)
+	// The hits and their versions are read in one snapshot.
+	var recs []*store.Record
+	err = pl.cfg.Store.View(func(r *store.Snapshot) error {
+		hits, err := r.Search(q, nil)
+		if err != nil {
+			return err
+		}
+		for _, h := range hits {
+			rec, err := r.VRead(typ, h.ID, h.Version)
+			if err != nil {
+				continue // deleted since the index said otherwise: not there
+			}
+			recs = append(recs, rec)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var out []proto.Message
-	for _, h := range hits {
-		m, err := pl.read(typ, h.ID)
+	out := make([]proto.Message, 0, len(recs))
+	for _, rec := range recs {
+		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
 		if err != nil {
 			return nil, err
 		}
-		if m != nil {
-			out = append(out, m)
-		}
+		out = append(out, m)
 	}
 	return out, nil
 }

@@ -79,6 +79,12 @@ func world(t testing.TB) (*routing.Planner, *store.Store) {
 	if _, err := st.Transaction(ctx, entries); err != nil {
 		t.Fatal(err)
 	}
+	return planner(t, st, time.Date(2026, 3, 5, 11, 0, 0, 0, time.UTC)), st
+}
+
+// planner is a Planner over st whose clock stands at now.
+func planner(t testing.TB, st *store.Store, now time.Time) *routing.Planner {
+	t.Helper()
 	src := consent.NewStoreSource(st, testCodec, nil)
 	engine, err := consent.New(consent.Config{Directory: src, CareTeams: src, Consents: src, HashKey: []byte("test-hmac-key-0123456789abcdef")})
 	if err != nil {
@@ -89,11 +95,11 @@ func world(t testing.TB) (*routing.Planner, *store.Store) {
 		t.Fatal(err)
 	}
 	pl, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
-		Communes: communes, Consent: engine, Now: func() time.Time { return time.Date(2026, 3, 5, 11, 0, 0, 0, time.UTC) }})
+		Communes: communes, Consent: engine, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pl, st
+	return pl
 }
 
 // TestHeartFailure: the stay follows the heart-failure pathway; the GP is
@@ -287,12 +293,8 @@ func TestTimeOut(t *testing.T) {
 	if n, err := pl.TimeOut(ctx); err != nil || n != 0 {
 		t.Fatalf("before the deadline: %d, %v", n, err)
 	}
-	later, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
-		Communes: mustCommunes(t), Consent: pl.Consent(), TaskTimeout: 24 * time.Hour,
-		Now: func() time.Time { return time.Date(2026, 3, 6, 12, 0, 0, 0, time.UTC) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A day and an hour later (the default timeout is 24 h).
+	later := planner(t, st, time.Date(2026, 3, 6, 12, 0, 0, 0, time.UTC))
 	n, err := later.TimeOut(ctx)
 	if err != nil || n != 2 { // the nurse and the pharmacist
 		t.Fatalf("after the deadline: %d timed out, %v", n, err)
@@ -305,15 +307,6 @@ func TestTimeOut(t *testing.T) {
 	if err != nil || !strings.Contains(string(next.JSON), "nurse-c") {
 		t.Errorf("the next nurse: %v %s", err, next.JSON)
 	}
-}
-
-func mustCommunes(t *testing.T) *directory.Communes {
-	t.Helper()
-	c, err := directory.LoadCommunes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // routed is world with e1 planned and written.
