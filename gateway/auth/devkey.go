@@ -34,10 +34,40 @@ const (
 
 // DevKey is the development ES256 signing key. Never use it in production:
 // anyone with the checkout can mint tokens with it.
-type DevKey struct {
+type DevKey struct{ signingKey }
+
+// signingKey is a P-256 key this process signs tokens with (ES256): the
+// development key and the token endpoint's issuing key.
+type signingKey struct {
 	priv *ecdsa.PrivateKey
-	kid  string
+	kid  string // RFC 7638 thumbprint
 	path string
+}
+
+func newSigningKey(priv *ecdsa.PrivateKey, path string) (signingKey, error) {
+	kid, err := Thumbprint(&priv.PublicKey)
+	if err != nil {
+		return signingKey{}, err
+	}
+	return signingKey{priv: priv, kid: kid, path: path}, nil
+}
+
+// Path is the file the key was loaded from or written to.
+func (k *signingKey) Path() string { return k.path }
+
+// Key returns the public key, with its thumbprint as ID, as a Config or
+// Trust key.
+func (k *signingKey) Key() Key { return Key{ID: k.kid, Public: &k.priv.PublicKey} }
+
+// mint signs a token of the claims o describes.
+func (k *signingKey) mint(o MintOptions) (string, error) {
+	c, err := o.claims()
+	if err != nil {
+		return "", err
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	tok.Header["kid"] = k.kid
+	return tok.SignedString(k.priv)
 }
 
 // LoadOrCreateDevKey loads dir/DevKeyFile, creating it (and dir) if absent.
@@ -107,11 +137,11 @@ func LoadDevKey(dir string) (*DevKey, error) {
 }
 
 func newDevKey(priv *ecdsa.PrivateKey, path string) (*DevKey, error) {
-	kid, err := Thumbprint(&priv.PublicKey)
+	k, err := newSigningKey(priv, path)
 	if err != nil {
 		return nil, err
 	}
-	return &DevKey{priv: priv, kid: kid, path: path}, nil
+	return &DevKey{k}, nil
 }
 
 func parseECPrivateKey(data []byte) (*ecdsa.PrivateKey, error) {
@@ -172,17 +202,11 @@ func writeKeyFile(dir, name string, priv *ecdsa.PrivateKey, replace bool) error 
 	return os.Link(tmp.Name(), path)
 }
 
-// Path is the file the key was loaded from or written to.
-func (k *DevKey) Path() string { return k.path }
-
 // Public returns the public half of the key.
 func (k *DevKey) Public() crypto.PublicKey { return &k.priv.PublicKey }
 
 // KeyID is the key's RFC 7638 thumbprint, sent as the kid header.
 func (k *DevKey) KeyID() string { return k.kid }
-
-// Key returns the key as a Config key.
-func (k *DevKey) Key() Key { return Key{ID: k.kid, Public: k.Public()} }
 
 // VerifierConfig returns the Config under which a server trusts this key
 // with the development issuer and audience (relais serve --dev).
@@ -203,15 +227,7 @@ type MintOptions struct {
 }
 
 // Mint signs a development token with k.
-func (k *DevKey) Mint(o MintOptions) (string, error) {
-	c, err := o.claims()
-	if err != nil {
-		return "", err
-	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
-	tok.Header["kid"] = k.kid
-	return tok.SignedString(k.priv)
-}
+func (k *DevKey) Mint(o MintOptions) (string, error) { return k.mint(o) }
 
 func (o MintOptions) claims() (*claims, error) {
 	if o.TTL < 0 {
