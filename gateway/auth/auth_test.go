@@ -37,24 +37,36 @@ type signer struct {
 	priv   crypto.Signer
 }
 
-// testKeys are generated once per test binary: RSA generation is slow.
+// privateKeys are generated once per test binary, for every test that
+// signs: RSA generation is slow.
+var privateKeys = sync.OnceValue(func() (k struct {
+	es256, es384 *ecdsa.PrivateKey
+	rsa          *rsa.PrivateKey
+	ed           ed25519.PrivateKey
+}) {
+	var err error
+	if k.es256, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		panic(err)
+	}
+	if k.es384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader); err != nil {
+		panic(err)
+	}
+	if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		panic(err)
+	}
+	if _, k.ed, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		panic(err)
+	}
+	return k
+})
+
+// testKeys are the keys the verifier tests sign with.
 var testKeys = sync.OnceValue(func() map[string]signer {
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	rs, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	_, ed, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
+	k := privateKeys()
 	return map[string]signer{
-		AlgES256: {AlgES256, "es", jwt.SigningMethodES256, ec},
-		AlgRS256: {AlgRS256, "rs", jwt.SigningMethodRS256, rs},
-		AlgEdDSA: {AlgEdDSA, "ed", jwt.SigningMethodEdDSA, ed},
+		AlgES256: {AlgES256, "es", jwt.SigningMethodES256, k.es256},
+		AlgRS256: {AlgRS256, "rs", jwt.SigningMethodRS256, k.rsa},
+		AlgEdDSA: {AlgEdDSA, "ed", jwt.SigningMethodEdDSA, k.ed},
 	}
 })
 

@@ -3,7 +3,6 @@ package auth
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -25,29 +24,15 @@ type clientSigner struct {
 	priv   crypto.Signer
 }
 
-// clientKeys are generated once per test binary: RSA generation is slow.
+// clientKeys are the keys backend-service clients sign with
+// (privateKeys).
 var clientKeys = sync.OnceValue(func() map[string]clientSigner {
-	es256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	es384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	rs, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	_, ed, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
+	k := privateKeys()
 	return map[string]clientSigner{
-		AlgES256: {AlgES256, "k-es256", jwt.SigningMethodES256, es256},
-		AlgES384: {AlgES384, "k-es384", jwt.SigningMethodES384, es384},
-		AlgRS384: {AlgRS384, "k-rs384", jwt.SigningMethodRS384, rs},
-		AlgEdDSA: {AlgEdDSA, "k-eddsa", jwt.SigningMethodEdDSA, ed},
+		AlgES256: {AlgES256, "k-es256", jwt.SigningMethodES256, k.es256},
+		AlgES384: {AlgES384, "k-es384", jwt.SigningMethodES384, k.es384},
+		AlgRS384: {AlgRS384, "k-rs384", jwt.SigningMethodRS384, k.rsa},
+		AlgEdDSA: {AlgEdDSA, "k-eddsa", jwt.SigningMethodEdDSA, k.ed},
 	}
 })
 
