@@ -67,28 +67,33 @@ type Directory struct {
 func New(st *store.Store, dec Decoder) *Directory { return &Directory{st: st, dec: dec} }
 
 // Index returns an index of the current directory, rebuilt when the
-// store's generation moved since the last one.
+// directory's own types changed since the last one. It reads the snapshot
+// ctx carries (store.WithSnapshot: routing inside a write transaction
+// must not open another), else one of its own.
 func (d *Directory) Index(ctx context.Context) (*Index, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var gen uint64
-	var recs []*store.Record
+	if r := store.SnapshotFrom(ctx); r != nil {
+		return d.indexIn(ctx, r)
+	}
+	var x *Index
 	err := d.st.View(func(r *store.Snapshot) error {
-		// Only a write to the directory's own types invalidates the index:
-		// routing a stay writes Tasks, not PractitionerRoles.
-		gen = r.TypesGeneration(IndexedTypes...)
-		if d.idx != nil && d.idx.generation == gen && gen != 0 {
-			return nil
-		}
 		var err error
-		recs, err = readAll(ctx, r)
+		x, err = d.indexIn(ctx, r)
 		return err
 	})
+	return x, err
+}
+
+func (d *Directory) indexIn(ctx context.Context, r *store.Snapshot) (*Index, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Only a write to the directory's own types invalidates the index:
+	// routing a stay writes Tasks, not PractitionerRoles.
+	if d.idx != nil && r.TypesUnchangedSince(d.idx.generation, IndexedTypes...) {
+		return d.idx, nil
+	}
+	recs, err := readAll(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("directory index: %w", err)
-	}
-	if recs == nil && d.idx != nil && d.idx.generation == gen && gen != 0 {
-		return d.idx, nil
 	}
 	res := make([]proto.Message, 0, len(recs))
 	for _, rec := range recs {
@@ -98,8 +103,14 @@ func (d *Directory) Index(ctx context.Context) (*Index, error) {
 		}
 		res = append(res, m)
 	}
-	d.idx = BuildIndex(gen, res)
-	return d.idx, nil
+	// A write transaction's generation is 0: an index of its uncommitted
+	// state serves it alone.
+	gen := r.TypesGeneration(IndexedTypes...)
+	x := BuildIndex(gen, res)
+	if gen != 0 {
+		d.idx = x
+	}
+	return x, nil
 }
 
 // readAll reads every current resource of IndexedTypes in r.
