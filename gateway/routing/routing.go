@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -108,9 +109,10 @@ type Planner struct {
 	cfg Config
 	// the active PlanDefinitions, parsed, and the PlanDefinition
 	// generation they were read at (store.Snapshot.TypesGeneration)
-	mu       sync.Mutex
-	plans    []*pdpb.PlanDefinition
-	plansGen uint64
+	mu         sync.Mutex
+	plans      []*pdpb.PlanDefinition
+	plansGen   uint64
+	refreshing atomic.Bool // the committed PlanDefinitions are being parsed
 }
 
 // New returns a Planner.
@@ -264,6 +266,12 @@ func (pl *Planner) entries(ctx context.Context, plan *Plan) ([]store.TxEntry, er
 // stay it cannot plan now (no pathway, no Patient yet, an error) is left
 // to the router's next pass (RouteFinished), which logs why.
 func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
+	written := make(map[string]store.Written, len(f.Written()))
+	for _, w := range f.Written() {
+		written[w.Type+"/"+w.ID] = w
+	}
+	// What the transaction wrote is read as written, not decoded again.
+	ctx = context.WithValue(ctx, writtenKey{}, written)
 	for _, w := range f.Written() {
 		enc, ok := w.Resource.(*enpb.Encounter)
 		if !ok || !(enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
@@ -285,6 +293,15 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 		}
 	}
 	return nil
+}
+
+type writtenKey struct{}
+
+// writtenIn is what the transaction ctx follows wrote, by "Type/id": its
+// last version (Follow).
+func writtenIn(ctx context.Context) map[string]store.Written {
+	m, _ := ctx.Value(writtenKey{}).(map[string]store.Written)
+	return m
 }
 
 // routed reports whether the stay of Encounter/id has its plan already: a
@@ -338,6 +355,12 @@ func (pl *Planner) within(ctx context.Context, fn func(ctx context.Context) erro
 
 // read decodes the current typ/id; nil when absent or deleted.
 func (pl *Planner) read(ctx context.Context, typ, id string) (proto.Message, error) {
+	if w, ok := writtenIn(ctx)[typ+"/"+id]; ok {
+		if w.Deleted {
+			return nil, nil
+		}
+		return w.Resource, nil
+	}
 	var rec *store.Record
 	var err error
 	if r := store.SnapshotFrom(ctx); r != nil {
@@ -363,13 +386,19 @@ func (pl *Planner) search(ctx context.Context, typ string, v url.Values) ([]prot
 	}
 	// The hits and their versions are read in one snapshot.
 	var recs []*store.Record
+	var out []proto.Message
 	err = pl.within(ctx, func(ctx context.Context) error {
 		r := store.SnapshotFrom(ctx)
 		hits, err := r.Search(q, nil)
 		if err != nil {
 			return err
 		}
+		written := writtenIn(ctx)
 		for _, h := range hits {
+			if w, ok := written[typ+"/"+h.ID]; ok && w.Version == h.Version && !w.Deleted {
+				out = append(out, w.Resource)
+				continue
+			}
 			rec, err := r.VRead(typ, h.ID, h.Version)
 			if err != nil {
 				continue // deleted since the index said otherwise: not there
@@ -381,7 +410,6 @@ func (pl *Planner) search(ctx context.Context, typ string, v url.Values) ([]prot
 	if err != nil {
 		return nil, err
 	}
-	out := make([]proto.Message, 0, len(recs))
 	for _, rec := range recs {
 		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
 		if err != nil {
@@ -510,10 +538,22 @@ func (pl *Planner) definitions(ctx context.Context) ([]*pdpb.PlanDefinition, err
 	for _, m := range ms {
 		pds = append(pds, m.(*pdpb.PlanDefinition))
 	}
-	if gen != 0 { // not parsed from a write transaction's uncommitted state
+	if gen != 0 {
 		pl.mu.Lock()
 		pl.plans, pl.plansGen = pds, gen
 		pl.mu.Unlock()
+	} else if pl.refreshing.CompareAndSwap(false, true) {
+		// Parsed from a write transaction's uncommitted state: they serve
+		// it alone, and the committed ones are parsed beside it for the
+		// next ones.
+		go func() {
+			defer pl.refreshing.Store(false)
+			_ = pl.cfg.Store.ViewNow(func(r *store.Snapshot) error {
+				// not ctx: it carries the write transaction
+				_, err := pl.definitions(store.WithSnapshot(context.Background(), r))
+				return err
+			})
+		}()
 	}
 	return pds, nil
 }
