@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func (s *scenario) add(res string) { s.entries = append(s.entries, res) }
 
 // org queues an active Organization covering territories.
 func (s *scenario) org(id string, territories ...string) {
-	s.add(`{"resourceType":"Organization","id":"` + id + `","active":true,"name":"` + id + `","extension":[` + strings.Join(territories, ",") + `]}`)
+	s.add(`{"resourceType":"Organization","id":"` + id + `","active":true,"name":"` + id + `"` + list("extension", territories) + `}`)
 }
 
 // professional queues a PractitionerRole of org (and its Practitioner,
@@ -107,13 +108,22 @@ func (s *scenario) professional(id, org string, langs []string, codes []string, 
 	for i, l := range langs {
 		comm[i] = `{"coding":[{"system":"urn:ietf:bcp:47","code":"` + l + `"}]}`
 	}
-	s.add(`{"resourceType":"Practitioner","id":"` + id + `-p","name":[{"family":"` + id + `"}],"communication":[` + strings.Join(comm, ",") + `]}`)
+	s.add(`{"resourceType":"Practitioner","id":"` + id + `-p","name":[{"family":"` + id + `"}]` + list("communication", comm) + `}`)
 	spec := ""
 	if len(specialties) > 0 {
 		spec = `,"specialty":[{"coding":[` + strings.Join(specialties, ",") + `]}]`
 	}
 	s.add(`{"resourceType":"PractitionerRole","id":"` + id + `","active":true,"practitioner":{"reference":"Practitioner/` + id + `-p"},` +
 		`"organization":{"reference":"Organization/` + org + `"},"code":[{"coding":[` + strings.Join(codes, ",") + `]}]` + spec + `}`)
+}
+
+// list is a JSON array property of the elements given, none when empty
+// (FHIR JSON has no empty arrays).
+func list(name string, elements []string) string {
+	if len(elements) == 0 {
+		return ""
+	}
+	return `,"` + name + `":[` + strings.Join(elements, ",") + `]`
 }
 
 // write stores what was queued, in one transaction of PUTs.
@@ -167,7 +177,7 @@ func (s *scenario) discharge(st stay) {
 		comm[i] = `{"language":{"coding":[{"system":"urn:ietf:bcp:47","code":"` + l + `"}]}}`
 	}
 	s.add(`{"resourceType":"Patient","id":"` + st.patient + `","name":[{"family":"` + st.patient + `"}],"gender":"` + st.gender + `","birthDate":"` + st.birthDate + `",` +
-		`"address":[` + st.address + `],"communication":[` + strings.Join(comm, ",") + `],"generalPractitioner":[{"reference":"` + scenGP + `"}]}`)
+		`"address":[` + st.address + `]` + list("communication", comm) + `,"generalPractitioner":[{"reference":"` + scenGP + `"}]}`)
 	s.add(`{"resourceType":"Encounter","id":"` + st.encounter + `","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},` +
 		`"subject":{"reference":"Patient/` + st.patient + `"},"serviceProvider":{"reference":"` + scenHospital + `"},"period":{"start":"2026-03-01T08:00:00Z","end":"` + scenDischarge + `"}}`)
 	for i, code := range st.diagnoses {
@@ -238,8 +248,7 @@ func (s *scenario) planOf(encounter string) *plan {
 // routing gives the first Task and each that follows a refusal.
 func taskSeq(t *tpb.Task) int {
 	id := t.GetId().GetValue()
-	n := 0
-	fmt.Sscanf(id[strings.LastIndexByte(id, '-')+1:], "%d", &n)
+	n, _ := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
 	return n
 }
 
