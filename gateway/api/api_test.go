@@ -97,6 +97,7 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Follow(planner)
 	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
 		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
 		Metrics: m.Handler(), Observer: m, Routing: planner}

@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"net/http"
 	"slices"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
-	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
 	ctpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_team_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
@@ -45,7 +43,6 @@ func (a *API) noteTaskMove(r *http.Request, old, new proto.Message) error {
 		return nil
 	}
 	c := callOf(r)
-	c.moves = append(c.moves, nt)
 	if nt.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED {
 		c.rejections = append(c.rejections, nt)
 		return nil
@@ -123,54 +120,6 @@ func (a *API) nextEntries(ctx context.Context, rejected []*tpb.Task) ([]store.Tx
 		}
 		if next != nil {
 			out = append(out, store.TxEntry{Method: "PUT", Type: "Task", ID: next.GetId().GetValue(), Resource: next, Pinned: true})
-		}
-	}
-	return out, nil
-}
-
-// planEntries write, on the CarePlan of each routing Task moved, a progress
-// note on the activity of the Task's ServiceRequest ("Task/x accepted by
-// PractitionerRole/y"): R4 forbids an activity both a reference and a
-// detail with its status (cpl-3), so the plan follows its Tasks through
-// CarePlan.activity.progress, and the GP, who reads the plan, sees who
-// accepted. Each CarePlan is pinned to the version it adds to.
-func (a *API) planEntries(moves []*tpb.Task) ([]store.TxEntry, error) {
-	var out []store.TxEntry
-	at := map[string]int{}
-	for _, t := range moves {
-		sr := resource.RefString(t.GetFocus())
-		id := strings.TrimPrefix(sr, "ServiceRequest/")
-		// routing's ids: the CarePlan "route-<16 hex>", its requests and
-		// their Tasks below it (gateway/routing).
-		if !strings.HasPrefix(id, "route-") || len(id) < 22 {
-			continue
-		}
-		cpID := id[:22]
-		var cp *cppb.CarePlan
-		if i, ok := at[cpID]; ok {
-			cp = out[i].Resource.(*cppb.CarePlan)
-		} else {
-			rec, err := a.store.Read("CarePlan", cpID)
-			if err != nil {
-				continue // no plan to show it on
-			}
-			msg, err := a.codec.DecodeStored(rec.JSON)
-			if err != nil {
-				return nil, err
-			}
-			cp = msg.(*cppb.CarePlan)
-			at[cpID] = len(out)
-			out = append(out, store.TxEntry{Method: "PUT", Type: "CarePlan", ID: cpID, Resource: cp, Pinned: true, Expect: rec.Version})
-		}
-		status := strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
-		note := &dtpb.Annotation{
-			Text: &dtpb.Markdown{Value: "Task/" + t.GetId().GetValue() + " " + status + " by " + resource.RefString(t.GetOwner())},
-			Time: &dtpb.DateTime{ValueUs: a.now().UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND},
-		}
-		for _, act := range cp.GetActivity() {
-			if resource.RefString(act.GetReference()) == sr {
-				act.Progress = append(act.Progress, note)
-			}
 		}
 	}
 	return out, nil

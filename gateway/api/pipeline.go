@@ -50,7 +50,6 @@ type call struct {
 	// (episode.go)
 	joins      []join
 	rejections []*tpb.Task
-	moves      []*tpb.Task
 }
 
 func callOf(r *http.Request) *call {

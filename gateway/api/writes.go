@@ -188,7 +188,7 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			return nil, err
 		}
 		c := callOf(r)
-		c.joins, c.rejections, c.moves = c.joins[:0], c.rejections[:0], c.moves[:0]
+		c.joins, c.rejections = c.joins[:0], c.rejections[:0]
 		try := make([]store.TxEntry, len(resolved))
 		for i, e := range resolved {
 			if again && e.Resource != nil {
@@ -217,11 +217,6 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			return nil, err
 		}
 		extra = append(extra, next...)
-		plans, err := a.planEntries(c.moves)
-		if err != nil {
-			return nil, err
-		}
-		extra = append(extra, plans...)
 		results, err := a.store.Transaction(r.Context(), append(try, extra...))
 		if errors.Is(err, store.ErrMoved) || store.IsClaimed(err) {
 			// Another write changed what this one was decided on, or took

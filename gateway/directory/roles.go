@@ -28,6 +28,7 @@ const (
 	Neurologist     Role = "neurologist"
 	RehabPhysician  Role = "rehab-physician"
 	Geriatrician    Role = "geriatrician"
+	Paediatrician   Role = "paediatrician"
 	CaseManager     Role = "case-manager"
 	APATeam         Role = "apa-team"
 	SocialWorker    Role = "social-worker"
@@ -72,6 +73,7 @@ var RoleCodes = []RoleCode{
 	{Neurologist, TRER38, "SM84", "Neurologie opt trait interv ischémie céréb aigüe (SM)"},
 	{RehabPhysician, TRER38, "SM29", "Médecine physique et de réadaptation (SM)"},
 	{Geriatrician, TRER38, "SM18", "Gériatrie (SM)"},
+	{Paediatrician, TRER38, "SM40", "Pédiatrie (SM)"},
 	{CaseManager, terminology.TRER85, "309", "Gestionnaire de cas MAIA"},
 	{CaseManager, terminology.TRER85, "330", "Coordonnateur de parcours"},
 	{APATeam, terminology.TRER85, "310", "Equipe médico-sociale APA"},

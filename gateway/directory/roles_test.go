@@ -63,7 +63,7 @@ func TestRoleCodesCoverEveryRole(t *testing.T) {
 		have[rc.Role] = true
 	}
 	for _, r := range []Role{GP, Pharmacist, Midwife, Nurse, Physiotherapist, SpeechTherapist, Cardiologist,
-		Pulmonologist, Neurologist, RehabPhysician, Geriatrician, CaseManager, APATeam, SocialWorker, HomeHelp} {
+		Pulmonologist, Neurologist, RehabPhysician, Geriatrician, Paediatrician, CaseManager, APATeam, SocialWorker, HomeHelp} {
 		if !have[r] {
 			t.Errorf("role %s has no code", r)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/resource"
@@ -130,7 +129,7 @@ func followWithPlanner(tb testing.TB, st *store.Store) {
 		tb.Fatal(err)
 	}
 	pl, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
-		Communes: communes, Consent: engine, Now: time.Now})
+		Communes: communes, Consent: engine, RouteOnWrite: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

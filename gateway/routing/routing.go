@@ -95,6 +95,9 @@ type Config struct {
 	Communes  *directory.Communes
 	Consent   *consent.Engine
 	Now       func() time.Time // default time.Now
+	// RouteOnWrite routes each discharge in the transaction that stores
+	// it (Follow); without, stays are routed by Run and on demand.
+	RouteOnWrite bool
 	// TaskTimeout is how long a recipient has to answer a routing Task
 	// before it is cancelled and the next candidate asked (default
 	// DefaultTaskTimeout).
@@ -259,12 +262,14 @@ func (pl *Planner) entries(ctx context.Context, plan *Plan) ([]store.TxEntry, er
 	return entries, nil
 }
 
-// Follow routes, in the transaction that stores it, each stay a write
-// finished (or gave an expected discharge: a draft plan) and that was not
-// routed yet (routed), so that the plan is committed with the discharge
-// it follows from, whatever the source. It never fails the discharge: a
-// stay it cannot plan now (no pathway, no Patient yet, an error) is left
-// to the router's next pass (RouteFinished), which logs why.
+// Follow writes, in the transaction of a write, what routing makes of it
+// (a store.Follower). With Config.RouteOnWrite, it routes each stay the
+// write finished (or gave an expected discharge: a draft plan) and that
+// was not routed yet (routed), so that the plan is committed with the
+// discharge it follows from, whatever the source; it never fails the
+// discharge: a stay it cannot plan now (no pathway, no Patient yet, an
+// error) is left to the router's next pass (RouteFinished), which logs
+// why. And the CarePlan notes every move of its Tasks (progress).
 func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 	written := make(map[string]store.Written, len(f.Written()))
 	for _, w := range f.Written() {
@@ -273,6 +278,9 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 	// What the transaction wrote is read as written, not decoded again.
 	ctx = context.WithValue(ctx, writtenKey{}, written)
 	for _, w := range f.Written() {
+		if !pl.cfg.RouteOnWrite {
+			break
+		}
 		enc, ok := w.Resource.(*enpb.Encounter)
 		if !ok || !(enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
 			continue
@@ -292,7 +300,83 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 			return err
 		}
 	}
-	return nil
+	notes, err := pl.progress(ctx, f.Snapshot(), f.Written())
+	if err != nil || len(notes) == 0 {
+		return nil // the plan shows fewer moves; the Tasks stand
+	}
+	_, err = f.Put(notes)
+	return err
+}
+
+// progress notes each status change of a routing Task among written, by
+// whomever made it (its owner, its requester, a time-out), on the
+// activity of its ServiceRequest ("Task/x accepted by
+// PractitionerRole/y"): R4 forbids an activity both a reference and a
+// detail with its status (cpl-3), so the plan follows its Tasks through
+// CarePlan.activity.progress, and the GP, who reads the plan, sees who
+// accepted.
+func (pl *Planner) progress(ctx context.Context, r *store.Snapshot, written []store.Written) ([]store.TxEntry, error) {
+	var out []store.TxEntry
+	at := map[string]int{}
+	for _, w := range written {
+		t, ok := w.Resource.(*tpb.Task)
+		if !ok || w.Version < 2 || !strings.HasPrefix(w.ID, "route-") {
+			continue
+		}
+		rec, err := r.VRead("Task", w.ID, w.Version-1)
+		if err != nil {
+			continue
+		}
+		prev, err := pl.cfg.Codec.DecodeStored(rec.JSON)
+		if err != nil {
+			return nil, err
+		}
+		if prev.(*tpb.Task).GetStatus().GetValue() == t.GetStatus().GetValue() {
+			continue
+		}
+		// routing's ids: the CarePlan "route-<16 hex>", its requests and
+		// their Tasks below it.
+		sr := resource.RefString(t.GetFocus())
+		id := strings.TrimPrefix(sr, "ServiceRequest/")
+		if !strings.HasPrefix(id, "route-") || len(id) < 22 {
+			continue
+		}
+		cpID := id[:22]
+		var cp *cppb.CarePlan
+		if i, ok := at[cpID]; ok {
+			cp = out[i].Resource.(*cppb.CarePlan)
+		} else {
+			m, err := pl.read(ctx, "CarePlan", cpID)
+			if err != nil {
+				return nil, err
+			}
+			if m == nil {
+				continue // no plan to show it on
+			}
+			cp = proto.Clone(m).(*cppb.CarePlan)
+			at[cpID] = len(out)
+			out = append(out, store.TxEntry{Method: "PUT", Type: "CarePlan", ID: cpID, Resource: cp})
+		}
+		status := strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
+		text := "Task/" + w.ID + " " + status + " by " + resource.RefString(t.GetOwner())
+		if t.GetStatus().GetValue() == codes.TaskStatusCode_CANCELLED {
+			// cancelled by its requester or by the time-out, not its owner
+			text = "Task/" + w.ID + " cancelled, asked of " + resource.RefString(t.GetOwner())
+		}
+		if r := t.GetStatusReason().GetText().GetValue(); r != "" {
+			text += " (" + r + ")"
+		}
+		note := &dtpb.Annotation{
+			Text: &dtpb.Markdown{Value: text},
+			Time: &dtpb.DateTime{ValueUs: pl.cfg.Now().UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND},
+		}
+		for _, act := range cp.GetActivity() {
+			if resource.RefString(act.GetReference()) == sr {
+				act.Progress = append(act.Progress, note)
+			}
+		}
+	}
+	return out, nil
 }
 
 type writtenKey struct{}
@@ -699,10 +783,14 @@ func window(s *stay, a *pdpb.PlanDefinition_Action) *dtpb.Period {
 
 // action makes one action's ServiceRequest and Task.
 func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.PlanDefinition_Action) (*srpb.ServiceRequest, *tpb.Task, string, error) {
-	role := ""
-	if cs := a.GetCode(); len(cs) > 0 && len(cs[0].GetCoding()) > 0 {
-		role = cs[0].GetCoding()[0].GetCode().GetValue()
+	var roles []string
+	if cs := a.GetCode(); len(cs) > 0 {
+		roles = rolesOf(cs[0])
 	}
+	if len(roles) == 0 {
+		return nil, nil, "", outcome.New(outcome.Unprocessable, "a pathway action names no role")
+	}
+	role := roles[0]
 	kind, cats := "health", []category.Code(nil)
 	for _, e := range a.GetExtension() {
 		switch e.GetUrl().GetValue() {
@@ -733,7 +821,7 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 	if kind != "social" {
 		sr.ReasonReference = s.diagnoses // a social recipient's request carries no diagnosis
 	}
-	owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, nil)
+	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, nil)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -763,11 +851,45 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 	return sr, task, role + ": " + why, nil
 }
 
+// rolesOf lists the pathway roles of an action's code, in order.
+func rolesOf(cc *dtpb.CodeableConcept) []string {
+	var out []string
+	for _, c := range cc.GetCoding() {
+		if v := c.GetCode().GetValue(); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// recipientAmong is recipient for the first of roles that has one: an
+// action may name alternatives in order (a neurologist, else a
+// rehabilitation physician); with none, the discharging organisation,
+// with every role's explanation.
+func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, kind string, cats []category.Code, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
+	var whys []string
+	for i, role := range roles {
+		owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, refused)
+		if err != nil {
+			return nil, 0, "", "", err
+		}
+		found := owner != nil && resource.RefString(owner) != resource.RefString(s.requester)
+		if found || i == len(roles)-1 {
+			if len(whys) > 0 {
+				why = strings.Join(whys, "; ") + "; then " + role + ": " + why
+			}
+			return owner, status, reason, why, nil
+		}
+		whys = append(whys, role+": "+strings.TrimSuffix(why, "; the discharging organisation follows up"))
+	}
+	return s.requester, codes.TaskStatusCode_REQUESTED, "", "no role", nil
+}
+
 // recipient chooses who receives an action, and the Task's status: the GP
 // from Patient.generalPractitioner; anyone else from the directory, the
 // first candidate the patient has not objected to; a social recipient
 // without the patient's permit waits on-hold.
-func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, refused map[string]bool) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
+func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
 	requested := codes.TaskStatusCode_REQUESTED
 	if role == "gp" && len(refused) == 0 {
 		if gps := s.patient.GetGeneralPractitioner(); len(gps) > 0 {
@@ -790,9 +912,9 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		// She objected to her own professional: the directory then.
 		refused = maps.Clone(refused)
 		if refused == nil {
-			refused = map[string]bool{}
+			refused = map[string]string{}
 		}
-		refused[own] = true
+		refused[own] = "the patient objected"
 	}
 	place := pl.cfg.Communes.PlaceOf(s.patient)
 	cands, ex, err := pl.cfg.Directory.Candidates(ctx, directory.Query{
@@ -806,8 +928,8 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		skipped = append(skipped, sk.Ref+" ("+sk.Why+")")
 	}
 	for _, c := range cands {
-		if refused[c.Ref] {
-			skipped = append(skipped, c.Ref+" (refused this request before)")
+		if why := refused[c.Ref]; why != "" {
+			skipped = append(skipped, c.Ref+" ("+why+")")
 			continue
 		}
 		d, err := pl.cfg.Consent.Decide(ctx, consent.Request{
@@ -969,9 +1091,12 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	if err != nil {
 		return nil, err
 	}
-	role := sr.GetPerformerType().GetCoding()[0].GetCode().GetValue()
+	roles := rolesOf(sr.GetPerformerType())
+	if len(roles) == 0 {
+		return nil, nil
+	}
 	kind, cats := "health", []category.Code(nil)
-	if a := pl.actionOf(ctx, sr, role); a != nil {
+	if a := pl.actionOf(ctx, sr, roles[0]); a != nil {
 		for _, e := range a.GetExtension() {
 			switch e.GetUrl().GetValue() {
 			case pathways.ExtKind:
@@ -986,16 +1111,13 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	if err != nil {
 		return nil, err
 	}
-	refused := map[string]bool{resource.RefString(rejected.GetOwner()): true}
-	for _, m := range tasks {
-		t := m.(*tpb.Task)
-		switch t.GetStatus().GetValue() {
-		case codes.TaskStatusCode_REJECTED, codes.TaskStatusCode_CANCELLED:
-			// refused, or did not answer in time
-			refused[resource.RefString(t.GetOwner())] = true
+	refused := map[string]string{}
+	for _, t := range append(tasks, rejected) {
+		if why := answered(t.(*tpb.Task)); why != "" {
+			refused[resource.RefString(t.(*tpb.Task).GetOwner())] = why
 		}
 	}
-	owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, refused)
+	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, refused)
 	if err != nil {
 		return nil, err
 	}
@@ -1012,13 +1134,38 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	}
 	next.Owner = owner
 	next.AuthoredOn = dateTime(pl.cfg.Now())
-	next.Note = []*dtpb.Annotation{{Text: &dtpb.Markdown{Value: "after Task/" + resource.ID(rejected) + " was rejected: " + why}}}
+	after := "was rejected"
+	if rejected.GetStatus().GetValue() == codes.TaskStatusCode_CANCELLED {
+		after = "was cancelled"
+		if r := rejected.GetStatusReason().GetText().GetValue(); r != "" {
+			after += " (" + r + ")"
+		}
+	}
+	next.Note = []*dtpb.Annotation{{Text: &dtpb.Markdown{Value: "after Task/" + resource.ID(rejected) + " " + after + ": " + why}}}
 	next.Extension = append(next.Extension[:0:0], &dtpb.Extension{
 		Url:   &dtpb.Uri{Value: ExtReplaces},
 		Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Reference{Reference: resource.Ref("Task", resource.ID(rejected))}},
 	})
 	return next, nil
 }
+
+// answered says why the owner of a routing Task is not asked again for its
+// request: she refused it, or did not answer in time ("" for neither).
+func answered(t *tpb.Task) string {
+	switch t.GetStatus().GetValue() {
+	case codes.TaskStatusCode_REJECTED:
+		return "refused this request before"
+	case codes.TaskStatusCode_CANCELLED:
+		if strings.HasPrefix(t.GetStatusReason().GetText().GetValue(), noAnswer) {
+			return "did not answer this request in time"
+		}
+		return "was taken off this request before"
+	}
+	return ""
+}
+
+// noAnswer starts the status reason of a Task that timed out (TimeOut).
+const noAnswer = "no answer within "
 
 // actionOf finds the pathway action a routing ServiceRequest was made for:
 // its CarePlan's PlanDefinition, the action of the same role.
@@ -1093,7 +1240,7 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 		}
 		cancelled := proto.Clone(old).(*tpb.Task)
 		cancelled.Status.Value = codes.TaskStatusCode_CANCELLED
-		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: "no answer within " + pl.cfg.TaskTimeout.String()}}
+		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: noAnswer + pl.cfg.TaskTimeout.String()}}
 		next, err := pl.Next(ctx, cancelled)
 		if err != nil {
 			return n, err
@@ -1128,7 +1275,7 @@ func expected(enc *enpb.Encounter) bool {
 // ownProfessional is a member of the patient's active CareTeams holding
 // role, who has not refused this request: the patient's own professionals
 // come before the directory's (DESIGN.md, "Pathways"). "" when none.
-func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.Role, refused map[string]bool) (string, error) {
+func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.Role, refused map[string]string) (string, error) {
 	teams, err := pl.search(ctx, "CareTeam", url.Values{"patient": {s.patientRef}, "status": {"active"}})
 	if err != nil {
 		return "", err
@@ -1136,7 +1283,7 @@ func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.
 	var members []string
 	for _, m := range teams {
 		for _, p := range m.(*ctpb.CareTeam).GetParticipant() {
-			if ref := resource.RefString(p.GetMember()); strings.HasPrefix(ref, "PractitionerRole/") && !refused[ref] {
+			if ref := resource.RefString(p.GetMember()); strings.HasPrefix(ref, "PractitionerRole/") && refused[ref] == "" {
 				members = append(members, ref)
 			}
 		}

@@ -84,6 +84,12 @@ func world(t testing.TB) (*routing.Planner, *store.Store) {
 
 // planner is a Planner over st whose clock stands at now.
 func planner(t testing.TB, st *store.Store, now time.Time) *routing.Planner {
+	return plannerWith(t, st, routing.Config{Now: func() time.Time { return now }})
+}
+
+// plannerWith is a planner over st configured as cfg (Store, Codec,
+// Directory, Communes and Consent are set here).
+func plannerWith(t testing.TB, st *store.Store, cfg routing.Config) *routing.Planner {
 	t.Helper()
 	src := consent.NewStoreSource(st, testCodec, nil)
 	engine, err := consent.New(consent.Config{Directory: src, CareTeams: src, Consents: src, HashKey: []byte("test-hmac-key-0123456789abcdef")})
@@ -94,8 +100,8 @@ func planner(t testing.TB, st *store.Store, now time.Time) *routing.Planner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
-		Communes: communes, Consent: engine, Now: func() time.Time { return now }})
+	cfg.Store, cfg.Codec, cfg.Directory, cfg.Communes, cfg.Consent = st, testCodec, directory.New(st, testCodec), communes, engine
+	pl, err := routing.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +380,8 @@ func TestPendingDischargeDraft(t *testing.T) {
 // commit, whichever write path stores it; writing the stay again adds
 // nothing; a stay that fits no pathway is stored unrouted and not refused.
 func TestDischargeRoutedInItsTransaction(t *testing.T) {
-	pl, st := world(t)
+	_, st := world(t)
+	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
 	st.Follow(pl)
 	ctx := context.Background()
 	put := func(jss ...string) {

@@ -215,7 +215,7 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 		return err
 	}
 	planner, err := routing.New(routing.Config{Store: s.store, Codec: c, Directory: directory.New(s.store, c),
-		Communes: communes, Consent: engine, TaskTimeout: s.cfg.TaskTimeout})
+		Communes: communes, Consent: engine, TaskTimeout: s.cfg.TaskTimeout, RouteOnWrite: s.routeInterval() > 0})
 	if err != nil {
 		return err
 	}
@@ -226,11 +226,10 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err != nil {
 		return err
 	}
-	if s.routeInterval() > 0 {
-		// A discharge's plan is written in the discharge's own
-		// transaction; Run routes what this left for later.
-		s.store.Follow(planner)
-	}
+	// A discharge's plan, and a Task's move on its CarePlan, are written
+	// in the transaction of the write they follow; Run routes what this
+	// left for later.
+	s.store.Follow(planner)
 	src := metrics.Sources{Store: s.store, Consent: engine}
 	if s.cfg.MLLPAddr != "" {
 		s.mllp, err = mllp.New(mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody), TLS: s.opts.mllpTLS})
