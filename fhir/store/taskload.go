@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -80,6 +81,9 @@ func countTaskLoad(tx *bolt.Tx, old, now []byte) error {
 	is, err := openOwners(now)
 	if err != nil {
 		return err
+	}
+	if slices.EqualFunc(was, is, bytes.Equal) {
+		return nil // most moves (accepted, in progress…) keep the owner and an open status
 	}
 	b := tx.Bucket(bucketTaskLoad)
 	for _, o := range was {

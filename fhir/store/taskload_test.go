@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -210,4 +211,64 @@ func TestMigrateTaskLoad(t *testing.T) {
 		t.Errorf("after migration: %v, want %v", got, want)
 	}
 	checkTaskLoad(t, s)
+}
+
+// taskStore fills a store with n Tasks of owners random roles, three in
+// four open.
+func taskStore(b *testing.B, n, owners int) *Store {
+	s := openTest(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	statuses := []string{"requested", "accepted", "in-progress", "completed"}
+	for done := 0; done < n; {
+		var entries []TxEntry
+		for ; done < n && len(entries) < 1000; done++ {
+			entries = append(entries, putEntry(b, taskJSON(fmt.Sprintf("t%d", done), statuses[rng.IntN(4)], fmt.Sprintf("PractitionerRole/r%d", rng.IntN(owners)))))
+		}
+		if _, err := s.Transaction(context.Background(), entries); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkOpenTasks reads the counts of 50 owners (a nurse query's
+// candidates in a dense commune) in one snapshot, in a store of 30,000
+// Tasks over 10,000 owners.
+func BenchmarkOpenTasks(b *testing.B) {
+	s := taskStore(b, 30000, 10000)
+	owners := make([]string, 50)
+	for i := range owners {
+		owners[i] = fmt.Sprintf("PractitionerRole/r%d", i*197)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		err := s.View(func(r *Snapshot) error {
+			_, err := r.OpenTasks(owners)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTaskStatusWrites moves 100 Tasks of a 30,000-Task store to
+// another status per transaction (no fsync): the writes whose counts
+// change.
+func BenchmarkTaskStatusWrites(b *testing.B) {
+	s := taskStore(b, 30000, 10000)
+	statuses := []string{"requested", "completed"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		var entries []TxEntry
+		for j := range 100 {
+			k := (i*100 + j) % 30000
+			entries = append(entries, putEntry(b, taskJSON(fmt.Sprintf("t%d", k), statuses[i%2], fmt.Sprintf("PractitionerRole/r%d", k%10000))))
+		}
+		if _, err := s.Transaction(context.Background(), entries); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
