@@ -570,3 +570,20 @@ func reviewKey(kind string, resources []string) []byte {
 	}
 	return k
 }
+
+// taskLoadKey is the taskload key of an owner: the reference as the index
+// values hold it ("PractitionerRole/id", search.Extract). References never
+// hold a zero byte (search.Extract removes them), so a key is one owner.
+func taskLoadKey(owner string) []byte { return []byte(owner) }
+
+// taskLoadCount reads a taskload value: a count, 8 bytes big-endian; a
+// missing value is 0.
+func taskLoadCount(v []byte) (uint64, error) {
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return 0, fmt.Errorf("taskload count: %w", errBadKey)
+}

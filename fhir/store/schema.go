@@ -66,6 +66,10 @@ import (
 //	identityreview kind 0 "Type/id" (0 "Type/id")... -> JSON {reason,
 //	          time}: resources an identity administrator must look at
 //	          (probable duplicates, merges)
+//	taskload  owner ("Type/id") -> count(8) BE: how many current Tasks
+//	          the owner holds in an open status (taskload.go), derived
+//	          from the current values and kept by every write of a Task
+//	          in its own transaction; no key for a count of 0
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
@@ -97,7 +101,11 @@ import (
 // tokens this one issued. The claims and identityreview buckets came later
 // without a new version either: a relais that does not know them writes
 // without claiming, which a later one tolerates (a resource written
-// meanwhile is claimed by its next write).
+// meanwhile is claimed by its next write). Version 7 adds the taskload
+// bucket: a relais that does not know it would write Tasks without
+// counting them, and every count read after would be wrong, so it must
+// refuse the file. Its migration counts the open Tasks of the current
+// values, in time proportional to the number of resources.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -127,12 +135,14 @@ var (
 	bucketClaims         = []byte("claims")
 	bucketIdentityReview = []byte("identityreview")
 
+	bucketTaskLoad = []byte("taskload")
+
 	bucketEventTime = []byte("eventtime") // storage version 4 only
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketHistory, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
 		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx,
-		bucketClients, bucketJTI, bucketJTITime, bucketClaims, bucketIdentityReview}
+		bucketClients, bucketJTI, bucketJTITime, bucketClaims, bucketIdentityReview, bucketTaskLoad}
 
 	keyStorageVersion = []byte("storage-version")
 	keyInboxApplied   = []byte("inbox-applied")
@@ -167,7 +177,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 6
+const storageVersion = 7
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -178,6 +188,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	3: func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
 	4: toVersion5,
 	5: func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
+	6: rebuildTaskLoad,
 }
 
 // rebuildIndex (version 2 to 3) puts the index values of each current

@@ -84,8 +84,8 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 	return c, nil
 }
 
-// apply writes c in tx: the version, the current pointer, the logs and the
-// index entries. It checks first and fails before writing anything. Keys
+// apply writes c in tx: the version, the current pointer, the logs, the
+// index entries and, for a Task, the open-Task counts (taskload.go). It checks first and fails before writing anything. Keys
 // and values were encoded in prepare, so the writer only compares and puts.
 func (s *Store) apply(tx *bolt.Tx, c *change) error {
 	return s.applyTo(tx, c, writable(tx, bucketIndex))
@@ -136,6 +136,11 @@ func (s *Store) applyTo(tx *bolt.Tx, c *change, idx indexWriter) error {
 	}
 	if err := appendLogs(tx, c); err != nil {
 		return err
+	}
+	if c.typ == "Task" {
+		if err := countTaskLoad(tx, old, c.values); err != nil {
+			return err
+		}
 	}
 	if err := reindex(idx, c, p.created, old); err != nil {
 		return err

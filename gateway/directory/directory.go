@@ -11,14 +11,29 @@
 // Import loads a directory export (a Bundle or NDJSON) into the store,
 // idempotently. Directory keeps an Index of the store's directory and
 // rebuilds it when the store's generation moves; Index.Candidates filters
-// by role, activity, territory, language and availability and explains
-// each decision.
+// by role, activity, territory, language, availability and capacity and
+// explains each decision.
+//
+// Capacity is the project's extension ExtOpenTaskCapacity
+// (https://relais-health.github.io/fhir/StructureDefinition/open-task-capacity,
+// valueUnsignedInt) on a PractitionerRole or a HealthcareService: how
+// many open Tasks it takes at once. The open Tasks are the store's
+// counts (store.Snapshot.OpenTasks: requested, received, accepted, ready,
+// in-progress), read per query, never kept in the Index, which only
+// changes with the directory. A candidate holding as many as its
+// capacity, or more, is skipped ("at capacity: 2 open Tasks of 2"); the
+// others are ranked by load (open Tasks over capacity), then territorial
+// precision, then reference. Like language and availability, a capacity
+// that is absent is no constraint.
 //
 // # Caveats
 //
-//   - Ranking is by territorial precision then reference. Load (open Tasks
-//     relative to a capacity extension) is not read yet: routing, which
-//     creates the Tasks, is not written.
+//   - A candidate stating no capacity ranks as empty (load 0), whatever
+//     it holds: its open Tasks are not read. Stating a capacity can only
+//     move a candidate down the ranking, never up past those that state
+//     none.
+//   - Acceptance history (who accepts what she is asked) does not rank
+//     candidates yet.
 //   - The index is rebuilt whole when any resource changes (Snapshot
 //     Generation), which every write advances; a store with frequent
 //     writes and a large directory rebuilds often. Building it for 50,000
@@ -241,12 +256,28 @@ func readAll(ctx context.Context, r *store.Snapshot) ([]*store.Record, error) {
 	return out, nil
 }
 
-// Candidates is Index.Candidates on the current index.
+// Candidates is Index.Candidates on the current index, with the open
+// Tasks read per query (never kept in the index: every Task written moves
+// them) from the snapshot ctx carries (store.SnapshotFrom), so that a
+// caller inside a transaction sees its own Tasks and opens no second
+// one; without it, from a snapshot of its own, taken only when a
+// capacity is stated somewhere.
 func (d *Directory) Candidates(ctx context.Context, q Query) ([]Candidate, Explanation, error) {
 	x, err := d.Index(ctx)
 	if err != nil {
 		return nil, Explanation{}, err
 	}
-	c, ex := x.Candidates(q)
-	return c, ex, nil
+	if r := store.SnapshotFrom(ctx); r != nil {
+		return x.Candidates(q, r)
+	}
+	if !x.capacities {
+		return x.Candidates(q, nil)
+	}
+	var c []Candidate
+	var ex Explanation
+	err = d.st.View(func(r *store.Snapshot) error {
+		c, ex, err = x.Candidates(q, r)
+		return err
+	})
+	return c, ex, err
 }

@@ -32,7 +32,7 @@ func ExampleIndex_Candidates() {
 	communes, _ := directory.LoadCommunes()
 	pat, _ := c.Decode([]byte(`{"resourceType":"Patient","address":[{"postalCode":"69001","city":"Lyon"}]}`))
 	place := communes.PlaceOf(pat.(*patpb.Patient))
-	got, ex := idx.Candidates(directory.Query{Role: directory.HomeHelp, Place: place})
+	got, ex, _ := idx.Candidates(directory.Query{Role: directory.HomeHelp, Place: place}, nil) // nil: no open Task counted
 	for _, k := range ex.Kept {
 		fmt.Println("kept", k.Ref, "-", k.Why)
 	}

@@ -31,6 +31,9 @@ type Index struct {
 	// lists of the patient's territories instead of every entry of the
 	// role.
 	byPlace map[string][]int32
+	// capacities is whether any entry states a capacity: without one, a
+	// query reads no loads.
+	capacities bool
 }
 
 func placeKey(r Role, territoryKey string) string { return string(r) + "\x00" + territoryKey }
@@ -43,6 +46,7 @@ type entry struct {
 	langs       []string         // primary language subtags, lower case
 	avail       []window         // availableTime; none: no constraint
 	notAvail    [][2]int64       // notAvailable.during, Unix µs [start, end)
+	capacity    int64            // ExtOpenTaskCapacity, noCapacity: none
 }
 
 // window is one availableTime: days (bit 1<<time.Weekday) and the hours,
@@ -94,7 +98,7 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 		if len(roles) == 0 {
 			continue
 		}
-		e := entry{ref: resource.Type(r) + "/" + resource.ID(r), roles: roles, territories: map[string]Level{}}
+		e := entry{ref: resource.Type(r) + "/" + resource.ID(r), roles: roles, territories: map[string]Level{}, capacity: noCapacity}
 		switch v := r.(type) {
 		case *prrpb.PractitionerRole:
 			e.active = v.GetActive() == nil || v.GetActive().GetValue()
@@ -104,13 +108,16 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetOrganization())]))
 			e.langs = languages(pracs[resource.RefString(v.GetPractitioner())].GetCommunication())
 			e.avail, e.notAvail = roleHours(v)
+			e.capacity = capacityOf(v.GetExtension())
 		case *hspb.HealthcareService:
 			e.active = v.GetActive() == nil || v.GetActive().GetValue()
 			e.addTerritories(TerritoriesOf(v))
 			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetProvidedBy())]))
 			e.langs = languages(v.GetCommunication())
 			e.avail, e.notAvail = serviceHours(v)
+			e.capacity = capacityOf(v.GetExtension())
 		}
+		x.capacities = x.capacities || e.capacity != noCapacity
 		x.entries = append(x.entries, e)
 	}
 	slices.SortFunc(x.entries, func(a, b entry) int { return strings.Compare(a.ref, b.ref) })
@@ -275,12 +282,28 @@ type Reason struct{ Ref, Why string }
 // MaxSkipped caps Explanation.Skipped.
 const MaxSkipped = 20
 
+// Loads counts the open Tasks each owner holds, in the order of owners:
+// store.Snapshot.OpenTasks.
+type Loads interface {
+	OpenTasks(owners []string) ([]int, error)
+}
+
 // Candidates returns the active resources of q.Role whose territory
 // covers the patient's place, that speak one of her languages (when both
-// say) and are available at q.At (when set), ranked: the most precise
-// territorial match first (commune, then département, then région), then
-// by reference. The order is deterministic for one index.
-func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
+// say), are available at q.At (when set) and hold fewer open Tasks than
+// their capacity (ExtOpenTaskCapacity, when stated), ranked:
+//
+//  1. the lowest load first: open Tasks over capacity, compared as exact
+//     fractions; a resource stating no capacity has no constraint and
+//     counts as empty (0);
+//  2. then the most precise territorial match (commune, then
+//     département, then région);
+//  3. then by reference.
+//
+// The order is deterministic for one index and one set of loads. loads
+// is read once, for the resources kept so far that state a capacity; nil
+// counts no open Task anywhere (a capacity of 0 still excludes).
+func (x *Index) Candidates(q Query, loads Loads) ([]Candidate, Explanation, error) {
 	// The entries of the role covering one of the patient's territories,
 	// with the most precise territory each covers.
 	in := map[int32]int{} // entry -> index in q.Place.Territories
@@ -301,7 +324,6 @@ func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
 		}
 		return cmp.Compare(a, b)
 	})
-	var out []Candidate
 	var ex Explanation
 	// The reasons are written only for the skipped entries listed.
 	skip := func(e *entry, why func(e *entry) string) {
@@ -309,6 +331,7 @@ func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
 			ex.Skipped = append(ex.Skipped, Reason{e.ref, why(e)})
 		}
 	}
+	kept := make([]int32, 0, len(order))
 	for _, i := range order {
 		e := &x.entries[i]
 		switch {
@@ -327,7 +350,11 @@ func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
 				continue
 			}
 		}
-		out = append(out, Candidate{Ref: e.ref, Match: q.Place.Territories[in[i]]})
+		kept = append(kept, i)
+	}
+	ranked, open, err := x.byLoad(kept, loads, skip)
+	if err != nil {
+		return nil, Explanation{}, err
 	}
 	// Out of territory: the first entries of the role outside, up to the cap.
 	for _, i := range x.byRole[q.Role] {
@@ -338,14 +365,72 @@ func (x *Index) Candidates(q Query) ([]Candidate, Explanation) {
 			skip(&x.entries[i], (*entry).outOfTerritory)
 		}
 	}
-	ex.SkippedTotal = len(x.byRole[q.Role]) - len(out)
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
+	ex.SkippedTotal = len(x.byRole[q.Role]) - len(ranked)
+	if q.Limit > 0 && len(ranked) > q.Limit {
+		ranked = ranked[:q.Limit]
 	}
-	for _, c := range out {
-		ex.Kept = append(ex.Kept, Reason{c.Ref, "covers the patient's " + c.Match.String()})
+	out := make([]Candidate, 0, len(ranked))
+	for _, i := range ranked {
+		e := &x.entries[i]
+		c := Candidate{Ref: e.ref, Match: q.Place.Territories[in[i]]}
+		why := "covers the patient's " + c.Match.String()
+		if e.capacity != noCapacity {
+			why += fmt.Sprintf("; %d open Tasks of %d", open[i], e.capacity)
+		}
+		out = append(out, c)
+		ex.Kept = append(ex.Kept, Reason{c.Ref, why})
 	}
-	return out, ex
+	return out, ex, nil
+}
+
+// byLoad reads the open Tasks of the entries of kept that state a
+// capacity, skips those at or above it, and sorts the others by load
+// (open/capacity, none: 0), stably: kept's order breaks ties. open maps
+// an entry to its open Tasks, for those with a capacity.
+func (x *Index) byLoad(kept []int32, loads Loads, skip func(*entry, func(*entry) string)) ([]int32, map[int32]int64, error) {
+	var refs []string
+	var with []int32
+	for _, i := range kept {
+		if x.entries[i].capacity != noCapacity {
+			refs, with = append(refs, x.entries[i].ref), append(with, i)
+		}
+	}
+	if len(with) == 0 {
+		return kept, nil, nil
+	}
+	open := make(map[int32]int64, len(with))
+	if loads != nil {
+		counts, err := loads.OpenTasks(refs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open Tasks of the candidates: %w", err)
+		}
+		for j, i := range with {
+			open[i] = int64(counts[j])
+		}
+	}
+	out := kept[:0:0]
+	for _, i := range kept {
+		e := &x.entries[i]
+		if n := open[i]; e.capacity != noCapacity && n >= e.capacity {
+			skip(e, func(e *entry) string { return fmt.Sprintf("at capacity: %d open Tasks of %d", n, e.capacity) })
+			continue
+		}
+		out = append(out, i)
+	}
+	// n/c against m/d as n·d against m·c: capacities are capped at 2^31
+	// (capacityOf) and counts are far below, so the products fit.
+	frac := func(i int32) (n, c int64) {
+		if c = x.entries[i].capacity; c == noCapacity {
+			return 0, 1
+		}
+		return open[i], c
+	}
+	slices.SortStableFunc(out, func(a, b int32) int {
+		n, c := frac(a)
+		m, d := frac(b)
+		return cmp.Compare(n*d, m*c)
+	})
+	return out, open, nil
 }
 
 func (e *entry) outOfTerritory() string {
