@@ -60,6 +60,14 @@ func (s *Store) SetCursor(ctx context.Context, name string, seq uint64) error {
 	}, false)
 }
 
+// TypesUnchangedSince reports whether no resource of the given types was
+// written after the change log's sequence gen in r. Unlike
+// TypesGeneration it also answers inside a write transaction: a value
+// derived at gen from those types alone still holds there.
+func (r *Snapshot) TypesUnchangedSince(gen uint64, types ...string) bool {
+	return gen != 0 && r.typesSequence(types) == gen
+}
+
 // TypesGeneration is Generation for the resources of the given types only:
 // the sequence number of the newest change to any of them in r (0 when
 // none was ever written). A value derived from those types alone (the
@@ -69,6 +77,11 @@ func (r *Snapshot) TypesGeneration(types ...string) uint64 {
 	if r.tx.Writable() {
 		return 0
 	}
+	return r.typesSequence(types)
+}
+
+// typesSequence is the sequence of the newest change to types in r.
+func (r *Snapshot) typesSequence(types []string) uint64 {
 	var gen uint64
 	c := r.tx.Bucket(bucketTypeLog).Cursor()
 	for _, typ := range types {

@@ -23,7 +23,9 @@ type Decision struct {
 
 // AppendDecisions stores ds and returns once they are durable: in the
 // decision journal (journal.go), whose sync concurrent appends share, and
-// from there in bbolt shortly after.
+// from there in bbolt shortly after. Decided inside a write transaction
+// (ctx carries its snapshot: a Follower's), they are written in it, and
+// committed, or not, with what they decided.
 func (s *Store) AppendDecisions(ctx context.Context, ds ...Decision) error {
 	recs := make([]journalRecord, len(ds))
 	for i, d := range ds {
@@ -31,6 +33,9 @@ func (s *Store) AppendDecisions(ctx context.Context, ds ...Decision) error {
 			return errors.New("decision log: record without id or time")
 		}
 		recs[i] = journalRecord{key: decisionKey(d.Time, d.ID), record: d.Record, patient: d.Patient, actor: d.Actor, breakGlass: d.BreakGlass}
+	}
+	if r := SnapshotFrom(ctx); r != nil && r.tx.Writable() {
+		return putDecisions(r.tx, recs)
 	}
 	return s.decisions.append(recs)
 }

@@ -393,7 +393,7 @@ func (b *Batch) write(p *txPlan) ([]TxResult, error) {
 	if err := checkClaims(b.tx, p.claims); err != nil {
 		return nil, err // nothing written: the batch stays usable
 	}
-	if err := p.write(b.tx, b.index()); err != nil {
+	if err := p.write(b.s, b.tx, b.index()); err != nil {
 		b.broken = errors.Join(ErrBatchBroken, err)
 		return nil, b.broken
 	}

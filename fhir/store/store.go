@@ -93,6 +93,9 @@ type Store struct {
 	wal   *inboxLog  // where they are kept until then (inboxlog.go)
 
 	decisions *journal // the decision log's records until in bbolt (journal.go)
+
+	followers []Follower // follow.go; registered before writes start
+	following *Following // the write being followed; the writer goroutine's
 }
 
 // pending marks one write being prepared (Store.preparing) until it is
@@ -373,8 +376,8 @@ func (s *Store) runBatch(batch []*op) {
 	}()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i, o := range batch {
-			results[i] = o.fn(tx)
-			if results[i] != nil && o.solo {
+			results[i] = s.runOp(tx, o)
+			if results[i] != nil && (o.solo || errors.Is(results[i], errFollow)) {
 				return results[i]
 			}
 		}
@@ -390,7 +393,7 @@ func (s *Store) runBatch(batch []*op) {
 	default:
 		for _, o := range batch {
 			s.commits.Add(1)
-			o.done <- s.db.Update(o.fn)
+			o.done <- s.db.Update(func(tx *bolt.Tx) error { return s.runOp(tx, o) })
 		}
 	}
 }

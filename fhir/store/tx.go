@@ -287,7 +287,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 			return TxResult{Status: "204 No Content"}, nil
 		}
 		c := &change{typ: typ, id: id, method: 'D', version: p.version + 1, lastUpdated: now.UnixMicro(), expect: p.version}
-		return TxResult{Status: "204 No Content", Record: c.record()}, apply(tx, c)
+		return TxResult{Status: "204 No Content", Record: c.record()}, s.apply(tx, c)
 	}
 	if e.IfAbsent && p.version != 0 && !p.deleted {
 		rec, err := (&Snapshot{s: s, tx: tx}).readCurrent(typ, id)
@@ -300,7 +300,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 		return TxResult{}, err
 	}
 	c.expect = p.version
-	if err := apply(tx, c); err != nil {
+	if err := s.apply(tx, c); err != nil {
 		return TxResult{}, err
 	}
 	return TxResult{Status: status, Record: c.record()}, nil

@@ -46,7 +46,7 @@ func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOpti
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(ctx, w, p.apply, false)
+		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return p.apply(s, tx) }, false)
 		if err == errStale {
 			continue
 		}
@@ -314,7 +314,7 @@ func (p *txPlan) current(tx *bolt.Tx) (bool, error) {
 
 // write applies p's changes, with the event times of the entries it did not
 // find older; an entry kept unchanged gets its newer event time alone.
-func (p *txPlan) write(tx *bolt.Tx, idx indexWriter) error {
+func (p *txPlan) write(s *Store, tx *bolt.Tx, idx indexWriter) error {
 	if err := writeClaims(tx, p.claims); err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (p *txPlan) write(tx *bolt.Tx, idx indexWriter) error {
 		switch {
 		case c != nil:
 			c.eventTime, c.setEvent = t, t != noTime
-			if err := applyTo(tx, c, idx); err != nil {
+			if err := s.applyTo(tx, c, idx); err != nil {
 				return err
 			}
 		case t != noTime && t != p.expect[i].eventTime:
@@ -348,7 +348,7 @@ func setEventTime(cur *bolt.Bucket, key []byte, t int64) error {
 
 // apply runs in the writer's transaction: every target must still be as
 // planned (else errStale, before anything is written), then the writes.
-func (p *txPlan) apply(tx *bolt.Tx) error {
+func (p *txPlan) apply(s *Store, tx *bolt.Tx) error {
 	ok, err := p.current(tx)
 	if err != nil {
 		return err
@@ -359,5 +359,5 @@ func (p *txPlan) apply(tx *bolt.Tx) error {
 	if err := checkClaims(tx, p.claims); err != nil {
 		return err
 	}
-	return p.write(tx, writable(tx, bucketIndex))
+	return p.write(s, tx, writable(tx, bucketIndex))
 }

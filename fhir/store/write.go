@@ -56,7 +56,8 @@ type change struct {
 	eventTime   int64    // the event time to keep, when setEvent (else the stored one)
 	setEvent    bool
 	expect      uint64
-	fresh       bool // must not exist yet (server-assigned id)
+	fresh       bool          // must not exist yet (server-assigned id)
+	res         proto.Message // what was rendered (nil for a deletion), for followers
 }
 
 // prepare stamps res with version ver and time at, labels it, renders its
@@ -74,7 +75,7 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 	}
 	c := &change{
 		typ: resource.Type(res), id: resource.ID(res), method: method, version: ver,
-		lastUpdated: at.UnixMicro(), created: created,
+		lastUpdated: at.UnixMicro(), created: created, res: res,
 	}
 	c.stored, c.json = encodeVersion(false, method, c.lastUpdated, js, s.zip), js
 	vs := search.Extract(res)
@@ -86,7 +87,9 @@ func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time
 // apply writes c in tx: the version, the current pointer, the logs and the
 // index entries. It checks first and fails before writing anything. Keys
 // and values were encoded in prepare, so the writer only compares and puts.
-func apply(tx *bolt.Tx, c *change) error { return applyTo(tx, c, writable(tx, bucketIndex)) }
+func (s *Store) apply(tx *bolt.Tx, c *change) error {
+	return s.applyTo(tx, c, writable(tx, bucketIndex))
+}
 
 // indexWriter takes apply's index writes: the index bucket itself, or a
 // Batch's buffer that writes them in key order at its end (sortedIndex).
@@ -96,7 +99,7 @@ type indexWriter interface {
 }
 
 // applyTo is apply with the index writes going to idx.
-func applyTo(tx *bolt.Tx, c *change, idx indexWriter) error {
+func (s *Store) applyTo(tx *bolt.Tx, c *change, idx indexWriter) error {
 	cur := tx.Bucket(bucketCurrent)
 	ck := currentKey(c.typ, c.id)
 	have := pointer{eventTime: noTime}
@@ -134,7 +137,11 @@ func applyTo(tx *bolt.Tx, c *change, idx indexWriter) error {
 	if err := appendLogs(tx, c); err != nil {
 		return err
 	}
-	return reindex(idx, c, p.created, old)
+	if err := reindex(idx, c, p.created, old); err != nil {
+		return err
+	}
+	s.noteWritten(c)
+	return nil
 }
 
 // errStale means the resource changed between preparation and commit; the
@@ -259,7 +266,7 @@ func (s *Store) Create(ctx context.Context, res proto.Message) (*Record, error) 
 		return nil, err
 	}
 	c.fresh = true
-	if err := s.commit(ctx, w, func(tx *bolt.Tx) error { return apply(tx, c) }, false); err != nil {
+	if err := s.commit(ctx, w, func(tx *bolt.Tx) error { return s.apply(tx, c) }, false); err != nil {
 		return nil, err
 	}
 	return c.record(), nil
@@ -289,7 +296,7 @@ func (s *Store) ConditionalCreate(ctx context.Context, res proto.Message, q *sea
 		switch len(hits) {
 		case 0:
 			created = true
-			return apply(tx, c)
+			return s.apply(tx, c)
 		case 1:
 			rec, err = (&Snapshot{s: s, tx: tx}).readVersion(q.Type, hits[0].ID, hits[0].Version)
 			return err
@@ -328,7 +335,7 @@ func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (
 			return nil, false, err
 		}
 		c.expect = cur.version
-		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return apply(tx, c) }, false)
+		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return s.apply(tx, c) }, false)
 		if err == errStale {
 			if ifMatch > 0 {
 				return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
@@ -362,7 +369,7 @@ func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch uint64) (*Re
 		}
 		c := &change{typ: typ, id: id, method: 'D', version: cur.version + 1,
 			lastUpdated: s.now().UnixMicro(), expect: cur.version}
-		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return apply(tx, c) }, false)
+		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return s.apply(tx, c) }, false)
 		if err == errStale {
 			continue
 		}

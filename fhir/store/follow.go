@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+)
+
+// Followers write what follows from a write in the write's own
+// transaction: what is committed together is never seen apart, and what
+// rolls back leaves nothing behind. Discharge routing is one (the plan
+// of a stay is stored with the discharge that finishes it); they run for
+// every write path (Create, Update, Delete, Transaction, TransactionWith,
+// the queue's batches), since every resource change goes through applyTo.
+//
+// A follower runs on the writer goroutine while it holds bbolt's write
+// transaction: it reads only through Following.Snapshot (opening another
+// transaction would wait for this one for ever, see Snapshot) and must be
+// quick, since every other write waits for it.
+
+// Written is one resource change of the transaction a Following follows.
+type Written struct {
+	Type, ID string
+	Version  uint64
+	Resource proto.Message // nil when Deleted
+	Deleted  bool
+}
+
+// Following is what a Follower sees of the transaction it follows.
+type Following struct {
+	s       *Store
+	tx      *bolt.Tx
+	written []Written
+}
+
+// Snapshot reads the transaction, its writes and the followers' so far
+// included.
+func (f *Following) Snapshot() *Snapshot { return &Snapshot{s: f.s, tx: f.tx} }
+
+// Written lists the resource changes of the transaction so far, in order.
+func (f *Following) Written() []Written { return f.written }
+
+// Put applies entries in the transaction, as Transaction does.
+func (f *Following) Put(entries []TxEntry) ([]TxResult, error) {
+	if err := checkTargets(entries); err != nil {
+		return nil, err
+	}
+	return f.s.applyTx(f.tx, entries)
+}
+
+// Follower writes what follows from a transaction's writes. An error fails
+// the write it follows: a follower that must not block writes (routing
+// does not) returns nil and leaves its work for later.
+type Follower interface {
+	Follow(ctx context.Context, f *Following) error
+}
+
+// Follow registers fl; followers run in the order registered, each seeing
+// what the ones before wrote. Register them before writes start.
+func (s *Store) Follow(fl Follower) {
+	s.followers = append(s.followers, fl)
+}
+
+// errFollow marks a follower's failure in a write that shares its bbolt
+// transaction with others (runBatch): since the write may have left
+// changes behind, the whole transaction is rolled back and each write
+// retried alone.
+var errFollow = errors.New("store: follower failed")
+
+// runOp runs one write in tx, then the followers of what it changed.
+// Called by the writer goroutine only: s.following belongs to it.
+func (s *Store) runOp(tx *bolt.Tx, o *op) error {
+	if len(s.followers) == 0 {
+		return o.fn(tx)
+	}
+	s.following = &Following{s: s, tx: tx}
+	defer func() { s.following = nil }()
+	if err := o.fn(tx); err != nil {
+		return err
+	}
+	f := s.following
+	if len(f.written) == 0 {
+		return nil
+	}
+	ctx := WithSnapshot(context.Background(), f.Snapshot())
+	for _, fl := range s.followers {
+		if err := fl.Follow(ctx, f); err != nil {
+			return errors.Join(errFollow, err)
+		}
+	}
+	return nil
+}
+
+// noteWritten tells the current Following (if any) of c, once written.
+func (s *Store) noteWritten(c *change) {
+	if s.following == nil {
+		return
+	}
+	s.following.written = append(s.following.written, Written{
+		Type: c.typ, ID: c.id, Version: c.version, Resource: c.res, Deleted: c.method == 'D',
+	})
+}

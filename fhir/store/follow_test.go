@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/outcome"
+)
+
+// taskFollower writes, for each Encounter written, a Task named after it,
+// reading the Encounter back through the Following's snapshot (the write
+// it follows must be visible there); with fail, it fails instead.
+type taskFollower struct {
+	t    testing.TB
+	fail bool
+}
+
+func (tf *taskFollower) Follow(ctx context.Context, f *Following) error {
+	var entries []TxEntry
+	for _, w := range f.Written() {
+		if w.Type != "Encounter" || w.Deleted {
+			continue
+		}
+		if tf.fail {
+			return errors.New("follower down")
+		}
+		if SnapshotFrom(ctx) == nil {
+			return errors.New("no snapshot in ctx")
+		}
+		if _, err := f.Snapshot().Read("Encounter", w.ID); err != nil {
+			return err
+		}
+		entries = append(entries, TxEntry{Method: "PUT", Type: "Task", ID: "t-" + w.ID, IfAbsent: true,
+			Resource: decode(tf.t, fmt.Sprintf(`{"resourceType":"Task","id":"t-%s","status":"requested","intent":"order"}`, w.ID))})
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	_, err := f.Put(entries)
+	return err
+}
+
+func TestFollowerWritesInTheSameTransaction(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	tf := &taskFollower{t: t}
+	s.Follow(tf)
+	ctx := context.Background()
+	enc := func(id string) string {
+		return fmt.Sprintf(`{"resourceType":"Encounter","id":"%s","status":"finished","class":{"code":"IMP"}}`, id)
+	}
+	// every write path
+	if _, err := s.Transaction(ctx, []TxEntry{putEntry(t, enc("a"))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TransactionWith(ctx, []TxEntry{putEntry(t, enc("b"))}, TxOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Update(ctx, decode(t, enc("c")), 0); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := s.Enqueue(ctx, []byte("m"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyQueued(ctx, []uint64{seq}, func(b *Batch) error {
+		_, err := b.Put([]TxEntry{putEntry(t, enc("d"))}, false)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if _, err := s.Read("Task", "t-"+id); err != nil {
+			t.Errorf("the Task following Encounter/%s: %v", id, err)
+		}
+	}
+	// writing the Encounter again writes no second Task version
+	if _, err := s.Transaction(ctx, []TxEntry{putEntry(t, enc("a"))}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.Read("Task", "t-a"); rec == nil || rec.Version != 1 {
+		t.Errorf("the follower's IfAbsent Task was rewritten: %+v", rec)
+	}
+}
+
+// TestFollowerFailureRollsBack: a follower's error fails the write it
+// follows and leaves nothing of it, while the writes committed beside it
+// (the writer groups concurrent writes in one bbolt transaction) stand.
+func TestFollowerFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	s.Follow(&taskFollower{t: t, fail: true})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			js := fmt.Sprintf(`{"resourceType":"Patient","id":"p%d"}`, i)
+			if i%4 == 0 {
+				js = fmt.Sprintf(`{"resourceType":"Encounter","id":"e%d","status":"finished","class":{"code":"IMP"}}`, i)
+			}
+			_, errs[i] = s.TransactionWith(ctx, []TxEntry{putEntry(t, js)}, TxOptions{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		typ, id := "Patient", fmt.Sprintf("p%d", i)
+		if i%4 == 0 {
+			typ, id = "Encounter", fmt.Sprintf("e%d", i)
+			if err == nil {
+				t.Errorf("write %d succeeded with its follower failing", i)
+			}
+			if _, rerr := s.Read(typ, id); outcome.KindOf(rerr) != outcome.NotFound {
+				t.Errorf("%s/%s stored although its follower failed: %v", typ, id, rerr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("write %d failed beside a failing follower: %v", i, err)
+		}
+		if _, rerr := s.Read(typ, id); rerr != nil {
+			t.Errorf("%s/%s lost: %v", typ, id, rerr)
+		}
+	}
+}
