@@ -94,6 +94,13 @@ type OutboxCounts struct {
 	Pending, Delivered, Withheld, Dead uint64
 }
 
+// Enqueue adds an event for Subscription sub about w, a change of f's
+// transaction, and returns its number: the event commits, or rolls back,
+// with the write.
+func (f *Following) Enqueue(sub string, w Written) (uint64, error) {
+	return enqueue(f.tx, f.s.now(), sub, w.Type, w.ID, w.Version)
+}
+
 // enqueue adds an event for sub in tx, the write transaction of the write
 // it comes from, and returns its number.
 func enqueue(tx *bolt.Tx, now time.Time, sub, typ, id string, version uint64) (uint64, error) {

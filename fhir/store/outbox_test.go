@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -196,5 +197,53 @@ func TestEventCodec(t *testing.T) {
 	}
 	if _, err := decodeEvent([]byte("s1"), v); !errors.Is(err, errBadKey) {
 		t.Errorf("key without a number: %v", err)
+	}
+}
+
+// outboxFollower enqueues an event for Subscription "s1" per Task written,
+// and fails the write of a Task whose id is "bad" after enqueueing it.
+type outboxFollower struct{}
+
+func (outboxFollower) Follow(ctx context.Context, f *Following) error {
+	for _, w := range f.Written() {
+		if w.Type != "Task" {
+			continue
+		}
+		if _, err := f.Enqueue("s1", w); err != nil {
+			return err
+		}
+		if w.ID == "bad" {
+			return errors.New("refused")
+		}
+	}
+	return nil
+}
+
+func TestEnqueueCommitsWithTheWrite(t *testing.T) {
+	s := openTest(t)
+	s.Follow(outboxFollower{})
+	ctx := context.Background()
+	task := func(id string) TxEntry {
+		return putEntry(t, `{"resourceType":"Task","id":"`+id+`","status":"requested","intent":"order"}`)
+	}
+	if _, err := s.Transaction(ctx, []TxEntry{task("a"), task("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transaction(ctx, []TxEntry{task("c"), task("bad")}); err == nil {
+		t.Fatal("the failing follower's write was stored")
+	}
+	if _, err := s.TransactionWith(ctx, []TxEntry{task("d")}, TxOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events("s1", 0, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.ID+"#"+itoa(e.Number))
+	}
+	if want := "[a#1 b#2 d#3]"; fmt.Sprint(got) != want {
+		t.Fatalf("events %v, want %s: none for the rolled-back write", got, want)
 	}
 }
