@@ -233,11 +233,11 @@ func parseNotification(t *testing.T, body []byte) received {
 		ResourceType string
 		Parameter    []struct {
 			Name           string
-			ValueCode      string          `json:"valueCode"`
+			ValueCode      string                     `json:"valueCode"`
 			ValueReference struct{ Reference string } `json:"valueReference"`
 			Part           []struct {
 				Name           string
-				ValueString    string `json:"valueString"`
+				ValueString    string                     `json:"valueString"`
 				ValueReference struct{ Reference string } `json:"valueReference"`
 			}
 		}

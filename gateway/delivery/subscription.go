@@ -38,7 +38,7 @@ const (
 
 // Content of a notification (backport-payload-content).
 const (
-	ContentEmpty = "empty"
+	ContentEmpty  = "empty"
 	ContentIDOnly = "id-only"
 	ContentFull   = "full-resource"
 )
