@@ -105,6 +105,10 @@ type Config struct {
 	Retention time.Duration
 }
 
+// DefaultGiveUp is Config.GiveUp's default: three days, so that a
+// recipient's weekend outage does not lose a discharge.
+const DefaultGiveUp = 72 * time.Hour
+
 // DeliveryStatusSystem codes the businessStatus of a Task whose
 // notification became a dead letter (code "undelivered").
 const DeliveryStatusSystem = "https://relais-health.github.io/fhir/CodeSystem/delivery-status"
@@ -149,7 +153,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	def(&cfg.RetryBase, 2*time.Second)
 	def(&cfg.RetryMax, 10*time.Minute)
-	def(&cfg.GiveUp, 72*time.Hour)
+	def(&cfg.GiveUp, DefaultGiveUp)
 	def(&cfg.Poll, time.Second)
 	def(&cfg.Retention, 7*24*time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -32,7 +32,7 @@ func (s *Service) subscriptionFor(id string) (*subscription, error) {
 // status Parameters (type query-status), its error and
 // eventsSinceSubscriptionStart (backport IG, OperationDefinition
 // backport-subscription-status).
-func (s *Service) Status(id string, subError string) ([]byte, error) {
+func (s *Service) Status(id string) ([]byte, error) {
 	sub, err := s.subscriptionFor(id)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func (s *Service) Status(id string, subError string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &notification{kind: typeQueryStatus, sub: sub, status: sub.status, since: c.Last, err: subError}
+	n := &notification{kind: typeQueryStatus, sub: sub, status: sub.status, since: c.Last, err: sub.errText}
 	return s.cfg.Codec.Encode(statusBundle(n, s.cfg.Now()))
 }
 

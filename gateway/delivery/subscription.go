@@ -75,13 +75,15 @@ type subscription struct {
 	headers   [][2]string
 	content   string
 	heartbeat time.Duration
+	errText   string // Subscription.error
 }
 
 // parseSubscription reads m, version version, for delivery. A Subscription
 // delivery cannot serve (not rest-hook, bad criteria) comes back with
 // invalid set.
 func parseSubscription(m *subpb.Subscription, version uint64) *subscription {
-	s := &subscription{id: m.GetId().GetValue(), version: version, status: m.GetStatus().GetValue(), content: ContentIDOnly}
+	s := &subscription{id: m.GetId().GetValue(), version: version, status: m.GetStatus().GetValue(), content: ContentIDOnly,
+		errText: m.GetError().GetValue()}
 	for _, t := range m.GetMeta().GetTag() {
 		if t.GetSystem().GetValue() == consent.OwnerSystem {
 			s.owner = t.GetCode().GetValue()
