@@ -29,6 +29,7 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
@@ -97,9 +98,16 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	push, err := delivery.New(delivery.Config{Store: st, Codec: testCodec, Consent: engine, Logger: discardLogger(),
+		RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Follow(push)
+	push.Start()
 	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
 		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
-		Metrics: m.Handler(), Observer: m, Routing: planner}
+		Metrics: m.Handler(), Observer: m, Routing: planner, Delivery: push}
 	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +115,7 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	srv := httptest.NewServer(a)
 	// The server's shutdown order: stop serving, write what was accepted,
 	// close the store.
-	t.Cleanup(func() { srv.Close(); in.Close(); st.Close() })
+	t.Cleanup(func() { srv.Close(); push.Close(); in.Close(); st.Close() })
 	e := &env{t: t, url: srv.URL, key: key, store: st, cfg: cfg}
 	e.token = e.mint("system/*.cruds", "")
 	return e
