@@ -57,6 +57,19 @@ func newEnvSync(t testing.TB) *env { return newEnvOpts(t, 0, store.Options{Codec
 
 func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	t.Helper()
+	return newEnvFull(t, maxBody, opts, false)
+}
+
+// newEnvPush is newEnv with push delivery (gateway/delivery) following the
+// store, its retries in milliseconds. The other tests go without it: its
+// handshakes write the Subscriptions they create.
+func newEnvPush(t testing.TB) *env {
+	t.Helper()
+	return newEnvFull(t, 0, store.Options{Codec: testCodec, NoSync: true}, true)
+}
+
+func newEnvFull(t testing.TB, maxBody int64, opts store.Options, withPush bool) *env {
+	t.Helper()
 	dir := t.TempDir()
 	m := metrics.New(discardLogger())
 	opts.OnCommit = m.ObserveCommit
@@ -98,13 +111,16 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	push, err := delivery.New(delivery.Config{Store: st, Codec: testCodec, Consent: engine, Logger: discardLogger(),
-		RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Poll: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+	var push *delivery.Service
+	if withPush {
+		push, err = delivery.New(delivery.Config{Store: st, Codec: testCodec, Consent: engine, Logger: discardLogger(),
+			RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Poll: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Follow(push)
+		push.Start()
 	}
-	st.Follow(push)
-	push.Start()
 	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
 		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
 		Metrics: m.Handler(), Observer: m, Routing: planner, Delivery: push}
@@ -115,7 +131,14 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	srv := httptest.NewServer(a)
 	// The server's shutdown order: stop serving, write what was accepted,
 	// close the store.
-	t.Cleanup(func() { srv.Close(); push.Close(); in.Close(); st.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		if push != nil {
+			push.Close()
+		}
+		in.Close()
+		st.Close()
+	})
 	e := &env{t: t, url: srv.URL, key: key, store: st, cfg: cfg}
 	e.token = e.mint("system/*.cruds", "")
 	return e

@@ -90,7 +90,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // she and system callers read $status and $events.
 func TestSubscriptionPushAndOperations(t *testing.T) {
 	t.Parallel()
-	e := consentEnv(t)
+	e := withConsentData(t, newEnvPush(t))
 	h := newHook(t)
 	gp, nurse := e.as("PractitionerRole/gp"), e.as("PractitionerRole/nurse")
 	sub := `{"resourceType":"Subscription","status":"requested","reason":"my patients' nursing Tasks",` +
