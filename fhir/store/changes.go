@@ -22,21 +22,28 @@ type Change struct {
 // write committed while it was stopped is still acted on.
 func (s *Store) ChangesAfter(typ string, after uint64, limit int) (out []Change, err error) {
 	err = s.View(func(r *Snapshot) error {
-		prefix := typePrefix(typ)
-		c := r.tx.Bucket(bucketTypeLog).Cursor()
-		for k, v := c.Seek(append(bytes.Clone(prefix), u64(after+1)...)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-			if len(k) != len(prefix)+8 {
-				return errBadKey
-			}
-			id, ver, ok := bytes.Cut(v, []byte{0})
-			if !ok || len(ver) != 8 {
-				return errBadKey
-			}
-			out = append(out, Change{Seq: binary.BigEndian.Uint64(k[len(prefix):]), Type: typ, ID: string(id), Version: binary.BigEndian.Uint64(ver)})
-		}
-		return nil
+		out, err = r.ChangesAfter(typ, after, limit)
+		return err
 	})
 	return out, err
+}
+
+// ChangesAfter is Store.ChangesAfter in r.
+func (r *Snapshot) ChangesAfter(typ string, after uint64, limit int) ([]Change, error) {
+	var out []Change
+	prefix := typePrefix(typ)
+	c := r.tx.Bucket(bucketTypeLog).Cursor()
+	for k, v := c.Seek(append(bytes.Clone(prefix), u64(after+1)...)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+		if len(k) != len(prefix)+8 {
+			return nil, errBadKey
+		}
+		id, ver, ok := bytes.Cut(v, []byte{0})
+		if !ok || len(ver) != 8 {
+			return nil, errBadKey
+		}
+		out = append(out, Change{Seq: binary.BigEndian.Uint64(k[len(prefix):]), Type: typ, ID: string(id), Version: binary.BigEndian.Uint64(ver)})
+	}
+	return out, nil
 }
 
 // Cursor returns the position of the consumer name in the change log (0

@@ -58,9 +58,16 @@ type Follower interface {
 }
 
 // Follow registers fl; followers run in the order registered, each seeing
-// what the ones before wrote. Register them before writes start.
+// what the ones before wrote. A write already under way is not followed.
 func (s *Store) Follow(fl Follower) {
-	s.followers = append(s.followers, fl)
+	s.followMu.Lock()
+	defer s.followMu.Unlock()
+	list := []Follower{}
+	if cur := s.followers.Load(); cur != nil {
+		list = append(list, *cur...)
+	}
+	list = append(list, fl)
+	s.followers.Store(&list)
 }
 
 // errFollow marks a follower's failure in a write that shares its bbolt
@@ -72,7 +79,8 @@ var errFollow = errors.New("store: follower failed")
 // runOp runs one write in tx, then the followers of what it changed.
 // Called by the writer goroutine only: s.following belongs to it.
 func (s *Store) runOp(tx *bolt.Tx, o *op) error {
-	if len(s.followers) == 0 {
+	followers := s.followers.Load()
+	if followers == nil {
 		return o.fn(tx)
 	}
 	s.following = &Following{s: s, tx: tx}
@@ -85,7 +93,7 @@ func (s *Store) runOp(tx *bolt.Tx, o *op) error {
 		return nil
 	}
 	ctx := WithSnapshot(context.Background(), f.Snapshot())
-	for _, fl := range s.followers {
+	for _, fl := range *followers {
 		if err := fl.Follow(ctx, f); err != nil {
 			return errors.Join(errFollow, err)
 		}

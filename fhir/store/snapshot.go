@@ -34,6 +34,12 @@ func (s *Store) View(fn func(r *Snapshot) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(&Snapshot{s: s, tx: tx}) })
 }
 
+// ViewNow is View without waiting for the HL7 v2 messages accepted and not
+// written yet: for values derived from the committed state and checked
+// against it before use (the directory's index, by TypesUnchangedSince),
+// which may be a little behind but must not wait behind a queue.
+func (s *Store) ViewNow(fn func(r *Snapshot) error) error { return s.view(fn) }
+
 // view is View without waiting for queued writes, for records the inbox
 // does not touch (ACK records, the decision log). A closed store is
 // ErrClosed.

@@ -94,8 +94,9 @@ type Store struct {
 
 	decisions *journal // the decision log's records until in bbolt (journal.go)
 
-	followers []Follower // follow.go; registered before writes start
-	following *Following // the write being followed; the writer goroutine's
+	followers atomic.Pointer[[]Follower] // follow.go
+	followMu  sync.Mutex                 // serialises Follow
+	following *Following                 // the write being followed; the writer goroutine's
 }
 
 // pending marks one write being prepared (Store.preparing) until it is

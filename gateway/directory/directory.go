@@ -37,10 +37,16 @@ package directory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
+	hspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/healthcare_service_go_proto"
+	prrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 )
@@ -54,52 +60,163 @@ type Decoder interface {
 }
 
 // Directory serves candidates from the store's directory, keeping an
-// Index until the store's resources change.
+// Index until the directory changes. It keeps the directory's resources
+// decoded, so that a change costs the decoding of what changed; and since
+// the types it reads are also written by every source (the Practitioners
+// and Organizations of HL7 v2 messages and documents), a change to one no
+// role or service refers to keeps the index as it is.
 type Directory struct {
 	st  *store.Store
 	dec Decoder
 
-	mu  sync.Mutex
-	idx *Index
+	mu         sync.Mutex
+	idx        *Index
+	res        map[string]proto.Message // idx's resources, by "Type/id"
+	used       map[string]bool          // what idx's roles and services refer to
+	refreshing atomic.Bool              // an index of the committed state is being built
 }
+
+// maxIncremental bounds the changes applied to the kept resources; more
+// (an import) read the directory again.
+const maxIncremental = 4096
 
 // New returns a Directory over st.
 func New(st *store.Store, dec Decoder) *Directory { return &Directory{st: st, dec: dec} }
 
 // Index returns an index of the current directory, rebuilt when the
-// store's generation moved since the last one.
+// directory's own types changed since the last one. It reads the snapshot
+// ctx carries (store.WithSnapshot: routing inside a write transaction
+// must not open another), else one of its own.
 func (d *Directory) Index(ctx context.Context) (*Index, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var gen uint64
-	var recs []*store.Record
+	if r := store.SnapshotFrom(ctx); r != nil {
+		return d.indexIn(ctx, r)
+	}
+	var x *Index
 	err := d.st.View(func(r *store.Snapshot) error {
-		// Only a write to the directory's own types invalidates the index:
-		// routing a stay writes Tasks, not PractitionerRoles.
-		gen = r.TypesGeneration(IndexedTypes...)
-		if d.idx != nil && d.idx.generation == gen && gen != 0 {
-			return nil
-		}
 		var err error
-		recs, err = readAll(ctx, r)
+		x, err = d.indexIn(ctx, r)
 		return err
 	})
+	return x, err
+}
+
+func (d *Directory) indexIn(ctx context.Context, r *store.Snapshot) (*Index, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Only a write to the directory's own types invalidates the index:
+	// routing a stay writes Tasks, not PractitionerRoles.
+	if d.idx != nil && r.TypesUnchangedSince(d.idx.generation, IndexedTypes...) {
+		return d.idx, nil
+	}
+	// A write transaction's generation is 0: what is derived from its
+	// uncommitted state serves it alone (the kept resources are copied,
+	// not changed), and the committed state's index is built beside it for
+	// the next ones.
+	gen := r.TypesGeneration(IndexedTypes...)
+	res, relevant, err := d.changed(ctx, r, gen != 0)
 	if err != nil {
 		return nil, fmt.Errorf("directory index: %w", err)
 	}
-	if recs == nil && d.idx != nil && d.idx.generation == gen && gen != 0 {
-		return d.idx, nil
+	x := d.idx
+	used := d.used
+	if relevant || x == nil {
+		list := make([]proto.Message, 0, len(res))
+		for _, m := range res {
+			list = append(list, m)
+		}
+		x, used = BuildIndex(gen, list), referred(list)
+	} else {
+		x = x.at(gen)
 	}
-	res := make([]proto.Message, 0, len(recs))
-	for _, rec := range recs {
+	if gen != 0 {
+		d.idx, d.res, d.used = x, res, used
+	} else if d.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			defer d.refreshing.Store(false)
+			_ = d.st.ViewNow(func(r *store.Snapshot) error {
+				_, err := d.indexIn(context.Background(), r) // not ctx: it carries the write transaction
+				return err
+			})
+		}()
+	}
+	return x, nil
+}
+
+// changed returns the directory's resources in r: the kept ones (changed
+// in place when own, else a copy) with what changed since the index,
+// decoded, or all of them read again; relevant is false when no change
+// touches a role, a service or what they refer to.
+func (d *Directory) changed(ctx context.Context, r *store.Snapshot, own bool) (map[string]proto.Message, bool, error) {
+	var changes []store.Change
+	if d.idx != nil && d.res != nil {
+		for _, typ := range IndexedTypes {
+			cs, err := r.ChangesAfter(typ, d.idx.generation, maxIncremental+1)
+			if err != nil {
+				return nil, false, err
+			}
+			changes = append(changes, cs...)
+		}
+	}
+	if d.res == nil || d.idx == nil || len(changes) > maxIncremental {
+		recs, err := readAll(ctx, r)
+		if err != nil {
+			return nil, false, err
+		}
+		res := make(map[string]proto.Message, len(recs))
+		for _, rec := range recs {
+			m, err := d.dec.DecodeStored(rec.JSON)
+			if err != nil {
+				return nil, false, fmt.Errorf("%s/%s: %w", rec.Type, rec.ID, err)
+			}
+			res[rec.Type+"/"+rec.ID] = m
+		}
+		return res, true, nil
+	}
+	res := d.res
+	if !own {
+		res = maps.Clone(d.res)
+	}
+	relevant := false
+	for _, c := range changes {
+		ref := c.Type + "/" + c.ID
+		if c.Type == "PractitionerRole" || c.Type == "HealthcareService" || d.used[ref] {
+			relevant = true
+		}
+		rec, err := r.Read(c.Type, c.ID)
+		switch {
+		case outcome.KindOf(err) == outcome.NotFound || outcome.KindOf(err) == outcome.Gone:
+			delete(res, ref)
+			continue
+		case err != nil:
+			return nil, false, err
+		}
 		m, err := d.dec.DecodeStored(rec.JSON)
 		if err != nil {
-			return nil, fmt.Errorf("directory index: %s/%s: %w", rec.Type, rec.ID, err)
+			return nil, false, fmt.Errorf("%s: %w", ref, err)
 		}
-		res = append(res, m)
+		res[ref] = m
 	}
-	d.idx = BuildIndex(gen, res)
-	return d.idx, nil
+	return res, relevant, nil
+}
+
+// referred lists what the roles and services among res refer to: the
+// Organizations, Practitioners and HealthcareServices whose changes
+// change the index.
+func referred(res []proto.Message) map[string]bool {
+	used := map[string]bool{}
+	for _, m := range res {
+		switch v := m.(type) {
+		case *prrpb.PractitionerRole:
+			used[resource.RefString(v.GetOrganization())] = true
+			used[resource.RefString(v.GetPractitioner())] = true
+			for _, s := range v.GetHealthcareService() {
+				used[resource.RefString(s)] = true
+			}
+		case *hspb.HealthcareService:
+			used[resource.RefString(v.GetProvidedBy())] = true
+		}
+	}
+	return used
 }
 
 // readAll reads every current resource of IndexedTypes in r.

@@ -53,6 +53,14 @@ type window struct {
 	start, end int64
 }
 
+// at is x for generation gen: the same entries, the directory having
+// changed in nothing they depend on.
+func (x *Index) at(gen uint64) *Index {
+	y := *x
+	y.generation = gen
+	return &y
+}
+
 // Generation is the store generation the index was built from.
 func (x *Index) Generation() uint64 { return x.generation }
 

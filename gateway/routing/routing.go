@@ -19,16 +19,20 @@
 // again adds what is missing and never duplicates or resets what a
 // recipient already answered.
 //
-// Routing runs on demand (POST /fhir/Encounter/{id}/$route) and on its own
-// (Run): every Encounter that became finished, read from the store's
-// change log after the routing cursor, is routed once.
+// Routing runs on its own, in the transaction that stores the discharge
+// (Planner.Follow, a store.Follower): the write that finishes a stay, from
+// any source (HL7 v2 A03, a discharge letter, a FHIR Encounter set to
+// finished), commits its plan with it; an A16's expected discharge commits
+// a draft. On demand, POST /fhir/Encounter/{id}/$route plans again. Run
+// routes, from the store's change log, what the transaction left for later
+// (a stay whose Patient came afterwards, a discharge stored before the
+// planner was following) and times out unanswered Tasks.
 //
-// Caveats: the plan is written by the router shortly after the discharge
-// (within Run's interval), in a transaction of its own, not in the
-// discharge's; a crash in between loses nothing, since the cursor only
-// moves past what was routed. The eligibility criteria procedure and
-// delivery are read from the stay's Procedures and diagnoses only; one
-// time-out (Config.TaskTimeout) serves every action.
+// Caveats: the plan reads what the discharge's transaction holds, so the
+// diagnoses a later message adds to a stay routed already do not change
+// its pathway ($route adds what a new plan would). The eligibility
+// criteria procedure and delivery are read from the stay's Procedures and
+// diagnoses only; one time-out (Config.TaskTimeout) serves every action.
 package routing
 
 import (
@@ -45,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -104,9 +109,10 @@ type Planner struct {
 	cfg Config
 	// the active PlanDefinitions, parsed, and the PlanDefinition
 	// generation they were read at (store.Snapshot.TypesGeneration)
-	mu       sync.Mutex
-	plans    []*pdpb.PlanDefinition
-	plansGen uint64
+	mu         sync.Mutex
+	plans      []*pdpb.PlanDefinition
+	plansGen   uint64
+	refreshing atomic.Bool // the committed PlanDefinitions are being parsed
 }
 
 // New returns a Planner.
@@ -168,12 +174,20 @@ const ExpectedDischargeURL = hl7v2.ExpectedDischargeURL
 
 // Plan plans the stay of Encounter/id. A stay that fits no pathway is an
 // outcome.Unprocessable error saying so.
-func (pl *Planner) Plan(ctx context.Context, encounterID string) (*Plan, error) {
-	s, err := pl.stayOf(encounterID)
+func (pl *Planner) Plan(ctx context.Context, encounterID string) (plan *Plan, err error) {
+	err = pl.within(ctx, func(ctx context.Context) error {
+		plan, err = pl.plan(ctx, encounterID)
+		return err
+	})
+	return plan, err
+}
+
+func (pl *Planner) plan(ctx context.Context, encounterID string) (*Plan, error) {
+	s, err := pl.stayOf(ctx, encounterID)
 	if err != nil {
 		return nil, err
 	}
-	pd, why, err := pl.pathway(s)
+	pd, why, err := pl.pathway(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +224,26 @@ func (pl *Planner) Plan(ctx context.Context, encounterID string) (*Plan, error) 
 // and left as it is otherwise, in one transaction.
 func (pl *Planner) Write(ctx context.Context, plan *Plan) ([]store.TxResult, error) {
 	var entries []store.TxEntry
+	err := pl.within(ctx, func(ctx context.Context) error {
+		var err error
+		entries, err = pl.entries(ctx, plan)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pl.cfg.Store.Transaction(ctx, entries)
+}
+
+// entries are the writes of plan: each resource created if absent, but a
+// draft prepared before the discharge (A16) replaced by the plan, pinned
+// to the version read.
+func (pl *Planner) entries(ctx context.Context, plan *Plan) ([]store.TxEntry, error) {
+	var entries []store.TxEntry
 	for _, m := range plan.Resources() {
 		e := store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m, IfAbsent: true}
 		if !plan.Draft {
-			// A draft prepared before the discharge (A16) becomes the plan.
-			rec, err := pl.cfg.Store.Read(e.Type, e.ID)
+			rec, err := store.SnapshotFrom(ctx).Read(e.Type, e.ID)
 			if err == nil {
 				stored, err := pl.cfg.Codec.DecodeStored(rec.JSON)
 				if err != nil {
@@ -227,7 +256,72 @@ func (pl *Planner) Write(ctx context.Context, plan *Plan) ([]store.TxResult, err
 		}
 		entries = append(entries, e)
 	}
-	return pl.cfg.Store.Transaction(ctx, entries)
+	return entries, nil
+}
+
+// Follow routes, in the transaction that stores it, each stay a write
+// finished (or gave an expected discharge: a draft plan) and that was not
+// routed yet (routed), so that the plan is committed with the discharge
+// it follows from, whatever the source. It never fails the discharge: a
+// stay it cannot plan now (no pathway, no Patient yet, an error) is left
+// to the router's next pass (RouteFinished), which logs why.
+func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
+	written := make(map[string]store.Written, len(f.Written()))
+	for _, w := range f.Written() {
+		written[w.Type+"/"+w.ID] = w
+	}
+	// What the transaction wrote is read as written, not decoded again.
+	ctx = context.WithValue(ctx, writtenKey{}, written)
+	for _, w := range f.Written() {
+		enc, ok := w.Resource.(*enpb.Encounter)
+		if !ok || !(enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
+			continue
+		}
+		if done, err := pl.routed(ctx, w.ID); err != nil || done {
+			continue
+		}
+		plan, err := pl.Plan(ctx, w.ID)
+		if err != nil {
+			continue
+		}
+		entries, err := pl.entries(ctx, plan)
+		if err != nil {
+			continue
+		}
+		if _, err := f.Put(entries); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type writtenKey struct{}
+
+// writtenIn is what the transaction ctx follows wrote, by "Type/id": its
+// last version (Follow).
+func writtenIn(ctx context.Context) map[string]store.Written {
+	m, _ := ctx.Value(writtenKey{}).(map[string]store.Written)
+	return m
+}
+
+// routed reports whether the stay of Encounter/id has its plan already: a
+// routing CarePlan, not a draft unless the stay is only expected to end.
+func (pl *Planner) routed(ctx context.Context, id string) (bool, error) {
+	enc, err := pl.read(ctx, "Encounter", id)
+	if err != nil || enc == nil {
+		return false, err
+	}
+	finished := enc.(*enpb.Encounter).GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED
+	plans, err := pl.search(ctx, "CarePlan", url.Values{"encounter": {"Encounter/" + id}})
+	if err != nil {
+		return false, err
+	}
+	for _, m := range plans {
+		if strings.HasPrefix(resource.ID(m), "route-") && (!finished || !isDraft(m)) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // isDraft reports whether a routing resource is a draft.
@@ -248,9 +342,32 @@ func digest(parts ...string) string {
 	return hex.EncodeToString(h[:8])
 }
 
+// within runs fn with ctx carrying a snapshot: the one ctx carries (a
+// Follower's is the discharge's write transaction itself), else one of its
+// own, so that everything a plan reads, the consent engine's and the
+// directory's reads included, comes from one state.
+func (pl *Planner) within(ctx context.Context, fn func(ctx context.Context) error) error {
+	if store.SnapshotFrom(ctx) != nil {
+		return fn(ctx)
+	}
+	return pl.cfg.Store.View(func(r *store.Snapshot) error { return fn(store.WithSnapshot(ctx, r)) })
+}
+
 // read decodes the current typ/id; nil when absent or deleted.
-func (pl *Planner) read(typ, id string) (proto.Message, error) {
-	rec, err := pl.cfg.Store.Read(typ, id)
+func (pl *Planner) read(ctx context.Context, typ, id string) (proto.Message, error) {
+	if w, ok := writtenIn(ctx)[typ+"/"+id]; ok {
+		if w.Deleted {
+			return nil, nil
+		}
+		return w.Resource, nil
+	}
+	var rec *store.Record
+	var err error
+	if r := store.SnapshotFrom(ctx); r != nil {
+		rec, err = r.Read(typ, id)
+	} else {
+		rec, err = pl.cfg.Store.Read(typ, id)
+	}
 	switch outcome.KindOf(err) {
 	case outcome.NotFound, outcome.Gone:
 		return nil, nil
@@ -262,19 +379,26 @@ func (pl *Planner) read(typ, id string) (proto.Message, error) {
 }
 
 // search returns the current resources of typ matching v.
-func (pl *Planner) search(typ string, v url.Values) ([]proto.Message, error) {
+func (pl *Planner) search(ctx context.Context, typ string, v url.Values) ([]proto.Message, error) {
 	q, err := search.Parse(typ, v, true)
 	if err != nil {
 		return nil, err
 	}
 	// The hits and their versions are read in one snapshot.
 	var recs []*store.Record
-	err = pl.cfg.Store.View(func(r *store.Snapshot) error {
+	var out []proto.Message
+	err = pl.within(ctx, func(ctx context.Context) error {
+		r := store.SnapshotFrom(ctx)
 		hits, err := r.Search(q, nil)
 		if err != nil {
 			return err
 		}
+		written := writtenIn(ctx)
 		for _, h := range hits {
+			if w, ok := written[typ+"/"+h.ID]; ok && w.Version == h.Version && !w.Deleted {
+				out = append(out, w.Resource)
+				continue
+			}
 			rec, err := r.VRead(typ, h.ID, h.Version)
 			if err != nil {
 				continue // deleted since the index said otherwise: not there
@@ -286,7 +410,6 @@ func (pl *Planner) search(typ string, v url.Values) ([]proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]proto.Message, 0, len(recs))
 	for _, rec := range recs {
 		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
 		if err != nil {
@@ -297,8 +420,8 @@ func (pl *Planner) search(typ string, v url.Values) ([]proto.Message, error) {
 	return out, nil
 }
 
-func (pl *Planner) stayOf(id string) (*stay, error) {
-	m, err := pl.read("Encounter", id)
+func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
+	m, err := pl.read(ctx, "Encounter", id)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +433,7 @@ func (pl *Planner) stayOf(id string) (*stay, error) {
 	if !strings.HasPrefix(s.patientRef, "Patient/") {
 		return nil, outcome.New(outcome.Unprocessable, "the Encounter names no Patient")
 	}
-	pm, err := pl.read("Patient", strings.TrimPrefix(s.patientRef, "Patient/"))
+	pm, err := pl.read(ctx, "Patient", strings.TrimPrefix(s.patientRef, "Patient/"))
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +460,7 @@ func (pl *Planner) stayOf(id string) (*stay, error) {
 		}
 	}
 	encRef := "Encounter/" + id
-	conds, err := pl.search("Condition", url.Values{"encounter": {encRef}})
+	conds, err := pl.search(ctx, "Condition", url.Values{"encounter": {encRef}})
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +473,7 @@ func (pl *Planner) stayOf(id string) (*stay, error) {
 			}
 		}
 	}
-	procs, err := pl.search("Procedure", url.Values{"encounter": {encRef}})
+	procs, err := pl.search(ctx, "Procedure", url.Values{"encounter": {encRef}})
 	if err != nil {
 		return nil, err
 	}
@@ -360,15 +483,15 @@ func (pl *Planner) stayOf(id string) (*stay, error) {
 			s.procedures = append(s.procedures, cd.GetSystem().GetValue()+"|"+cd.GetCode().GetValue())
 		}
 	}
-	s.gir, err = pl.gir(s.patientRef)
+	s.gir, err = pl.gir(ctx, s.patientRef)
 	return s, err
 }
 
 // gir reads the patient's latest GIR: the AGGIR "perte d'autonomie"
 // Observation (TA_ASIP MED-346) whose value is MED-339 (GIR 1) to MED-344
 // (GIR 6); 0 when there is none.
-func (pl *Planner) gir(patient string) (int, error) {
-	obs, err := pl.search("Observation", url.Values{"patient": {patient}, "code": {terminology.TAASIP + "|MED-346"}})
+func (pl *Planner) gir(ctx context.Context, patient string) (int, error) {
+	obs, err := pl.search(ctx, "Observation", url.Values{"patient": {patient}, "code": {terminology.TAASIP + "|MED-346"}})
 	if err != nil {
 		return 0, err
 	}
@@ -391,21 +514,23 @@ func (pl *Planner) gir(patient string) (int, error) {
 // stay is eligible for.
 // definitions returns the stored PlanDefinitions, parsed once per change
 // of any of them.
-func (pl *Planner) definitions() ([]*pdpb.PlanDefinition, error) {
+func (pl *Planner) definitions(ctx context.Context) ([]*pdpb.PlanDefinition, error) {
 	var gen uint64
-	if err := pl.cfg.Store.View(func(r *store.Snapshot) error {
-		gen = r.TypesGeneration("PlanDefinition")
+	var fresh bool
+	pl.mu.Lock()
+	plans, plansGen := pl.plans, pl.plansGen
+	pl.mu.Unlock()
+	if err := pl.within(ctx, func(ctx context.Context) error {
+		r := store.SnapshotFrom(ctx)
+		gen, fresh = r.TypesGeneration("PlanDefinition"), r.TypesUnchangedSince(plansGen, "PlanDefinition")
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	pl.mu.Lock()
-	if pl.plans != nil && pl.plansGen == gen {
-		defer pl.mu.Unlock()
-		return pl.plans, nil
+	if plans != nil && fresh {
+		return plans, nil
 	}
-	pl.mu.Unlock()
-	ms, err := pl.search("PlanDefinition", url.Values{})
+	ms, err := pl.search(ctx, "PlanDefinition", url.Values{})
 	if err != nil {
 		return nil, err
 	}
@@ -413,14 +538,28 @@ func (pl *Planner) definitions() ([]*pdpb.PlanDefinition, error) {
 	for _, m := range ms {
 		pds = append(pds, m.(*pdpb.PlanDefinition))
 	}
-	pl.mu.Lock()
-	pl.plans, pl.plansGen = pds, gen
-	pl.mu.Unlock()
+	if gen != 0 {
+		pl.mu.Lock()
+		pl.plans, pl.plansGen = pds, gen
+		pl.mu.Unlock()
+	} else if pl.refreshing.CompareAndSwap(false, true) {
+		// Parsed from a write transaction's uncommitted state: they serve
+		// it alone, and the committed ones are parsed beside it for the
+		// next ones.
+		go func() {
+			defer pl.refreshing.Store(false)
+			_ = pl.cfg.Store.ViewNow(func(r *store.Snapshot) error {
+				// not ctx: it carries the write transaction
+				_, err := pl.definitions(store.WithSnapshot(context.Background(), r))
+				return err
+			})
+		}()
+	}
 	return pds, nil
 }
 
-func (pl *Planner) pathway(s *stay) (*pdpb.PlanDefinition, string, error) {
-	pds, err := pl.definitions()
+func (pl *Planner) pathway(ctx context.Context, s *stay) (*pdpb.PlanDefinition, string, error) {
+	pds, err := pl.definitions(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -635,7 +774,7 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 			return gps[0], requested, "", "the patient's general practitioner (Patient.generalPractitioner)", nil
 		}
 	}
-	own, err := pl.ownProfessional(s, directory.Role(role), refused)
+	own, err := pl.ownProfessional(ctx, s, directory.Role(role), refused)
 	if err != nil {
 		return nil, 0, "", "", err
 	}
@@ -744,11 +883,15 @@ func (pl *Planner) RouteFinished(ctx context.Context) (int, error) {
 			return routed, err
 		}
 		for _, ch := range changes {
-			m, err := pl.read("Encounter", ch.ID)
+			m, err := pl.read(ctx, "Encounter", ch.ID)
 			if err != nil {
 				return routed, err
 			}
-			if enc, ok := m.(*enpb.Encounter); ok && (enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
+			done, err := pl.routed(ctx, ch.ID)
+			if err != nil {
+				return routed, err
+			}
+			if enc, ok := m.(*enpb.Encounter); ok && !done && (enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
 				plan, err := pl.Plan(ctx, ch.ID)
 				switch {
 				case outcome.KindOf(err) == outcome.Unprocessable:
@@ -804,23 +947,31 @@ const ExtReplaces = pathways.Base + "/StructureDefinition/task-follows"
 // refused this request before, or the discharging organisation. It is nil
 // for a Task routing did not make. The caller writes it with the
 // rejection.
-func (pl *Planner) Next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, error) {
+func (pl *Planner) Next(ctx context.Context, rejected *tpb.Task) (next *tpb.Task, err error) {
+	err = pl.within(ctx, func(ctx context.Context) error {
+		next, err = pl.next(ctx, rejected)
+		return err
+	})
+	return next, err
+}
+
+func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, error) {
 	srID := strings.TrimPrefix(resource.RefString(rejected.GetFocus()), "ServiceRequest/")
 	if !strings.HasPrefix(srID, "route-") {
 		return nil, nil
 	}
-	m, err := pl.read("ServiceRequest", srID)
+	m, err := pl.read(ctx, "ServiceRequest", srID)
 	if err != nil || m == nil {
 		return nil, err
 	}
 	sr := m.(*srpb.ServiceRequest)
-	s, err := pl.stayOf(strings.TrimPrefix(resource.RefString(sr.GetEncounter()), "Encounter/"))
+	s, err := pl.stayOf(ctx, strings.TrimPrefix(resource.RefString(sr.GetEncounter()), "Encounter/"))
 	if err != nil {
 		return nil, err
 	}
 	role := sr.GetPerformerType().GetCoding()[0].GetCode().GetValue()
 	kind, cats := "health", []category.Code(nil)
-	if a := pl.actionOf(sr, role); a != nil {
+	if a := pl.actionOf(ctx, sr, role); a != nil {
 		for _, e := range a.GetExtension() {
 			switch e.GetUrl().GetValue() {
 			case pathways.ExtKind:
@@ -831,7 +982,7 @@ func (pl *Planner) Next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 		}
 	}
 	// Who refused this request, and how many Tasks it had.
-	tasks, err := pl.search("Task", url.Values{"focus": {"ServiceRequest/" + srID}})
+	tasks, err := pl.search(ctx, "Task", url.Values{"focus": {"ServiceRequest/" + srID}})
 	if err != nil {
 		return nil, err
 	}
@@ -871,11 +1022,11 @@ func (pl *Planner) Next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 
 // actionOf finds the pathway action a routing ServiceRequest was made for:
 // its CarePlan's PlanDefinition, the action of the same role.
-func (pl *Planner) actionOf(sr *srpb.ServiceRequest, role string) *pdpb.PlanDefinition_Action {
+func (pl *Planner) actionOf(ctx context.Context, sr *srpb.ServiceRequest, role string) *pdpb.PlanDefinition_Action {
 	if len(sr.GetBasedOn()) == 0 {
 		return nil
 	}
-	m, err := pl.read("CarePlan", strings.TrimPrefix(resource.RefString(sr.GetBasedOn()[0]), "CarePlan/"))
+	m, err := pl.read(ctx, "CarePlan", strings.TrimPrefix(resource.RefString(sr.GetBasedOn()[0]), "CarePlan/"))
 	if err != nil || m == nil {
 		return nil
 	}
@@ -884,7 +1035,7 @@ func (pl *Planner) actionOf(sr *srpb.ServiceRequest, role string) *pdpb.PlanDefi
 		return nil
 	}
 	url, _, _ := strings.Cut(cp.GetInstantiatesCanonical()[0].GetValue(), "|")
-	pds, err := pl.definitions()
+	pds, err := pl.definitions(ctx)
 	if err != nil {
 		return nil
 	}
@@ -934,7 +1085,7 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 		if resource.RefString(old.GetOwner()) == resource.RefString(old.GetRequester()) {
 			continue // the hospital's own follow-up: nobody after it
 		}
-		if sr, err := pl.read("ServiceRequest", strings.TrimPrefix(resource.RefString(old.GetFocus()), "ServiceRequest/")); err != nil {
+		if sr, err := pl.read(ctx, "ServiceRequest", strings.TrimPrefix(resource.RefString(old.GetFocus()), "ServiceRequest/")); err != nil {
 			return n, err
 		} else if sr, ok := sr.(*srpb.ServiceRequest); ok && len(sr.GetPerformerType().GetCoding()) > 0 &&
 			sr.GetPerformerType().GetCoding()[0].GetCode().GetValue() == "gp" {
@@ -977,8 +1128,8 @@ func expected(enc *enpb.Encounter) bool {
 // ownProfessional is a member of the patient's active CareTeams holding
 // role, who has not refused this request: the patient's own professionals
 // come before the directory's (DESIGN.md, "Pathways"). "" when none.
-func (pl *Planner) ownProfessional(s *stay, role directory.Role, refused map[string]bool) (string, error) {
-	teams, err := pl.search("CareTeam", url.Values{"patient": {s.patientRef}, "status": {"active"}})
+func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.Role, refused map[string]bool) (string, error) {
+	teams, err := pl.search(ctx, "CareTeam", url.Values{"patient": {s.patientRef}, "status": {"active"}})
 	if err != nil {
 		return "", err
 	}
@@ -992,7 +1143,7 @@ func (pl *Planner) ownProfessional(s *stay, role directory.Role, refused map[str
 	}
 	sort.Strings(members)
 	for _, ref := range members {
-		m, err := pl.read("PractitionerRole", strings.TrimPrefix(ref, "PractitionerRole/"))
+		m, err := pl.read(ctx, "PractitionerRole", strings.TrimPrefix(ref, "PractitionerRole/"))
 		if err != nil {
 			return "", err
 		}

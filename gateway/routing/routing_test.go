@@ -368,3 +368,74 @@ func TestPendingDischargeDraft(t *testing.T) {
 		t.Errorf("the GP's Task after the discharge: %s", task.JSON)
 	}
 }
+
+// TestDischargeRoutedInItsTransaction: with the planner following the
+// store, the write that finishes a stay commits its plan with it, in one
+// commit, whichever write path stores it; writing the stay again adds
+// nothing; a stay that fits no pathway is stored unrouted and not refused.
+func TestDischargeRoutedInItsTransaction(t *testing.T) {
+	pl, st := world(t)
+	st.Follow(pl)
+	ctx := context.Background()
+	put := func(jss ...string) {
+		t.Helper()
+		var entries []store.TxEntry
+		for _, js := range jss {
+			m, err := testCodec.Decode([]byte(js))
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m})
+		}
+		if _, err := st.TransactionWith(ctx, entries, store.TxOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(typ, enc string) int {
+		t.Helper()
+		q, err := search.Parse(typ, map[string][]string{"encounter": {"Encounter/" + enc}}, true)
+		if typ == "Task" {
+			q, err = search.Parse(typ, map[string][]string{"patient": {"Patient/p1"}}, true)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, err := st.Search(q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hits)
+	}
+	if _, err := pl.RouteFinished(ctx); err != nil { // the world's stay, stored before
+		t.Fatal(err)
+	}
+	tasks := count("Task", "")
+	commits := st.Stats().Commits
+	put(`{"resourceType":"Encounter","id":"e2","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"end":"2026-04-05T10:00:00Z"}}`,
+		`{"resourceType":"Condition","id":"c2","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e2"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`)
+	if n := st.Stats().Commits - commits; n != 1 {
+		t.Errorf("the discharge and its plan took %d commits, want 1", n)
+	}
+	if count("CarePlan", "e2") != 1 {
+		t.Fatalf("no CarePlan committed with the discharge")
+	}
+	after := count("Task", "")
+	if after <= tasks {
+		t.Fatalf("no Task committed with the discharge: %d then %d", tasks, after)
+	}
+	put(`{"resourceType":"Encounter","id":"e2","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"end":"2026-04-05T10:00:00Z"}}`)
+	if n := count("Task", ""); n != after {
+		t.Errorf("writing the stay again: %d Tasks, then %d", after, n)
+	}
+	// the background router finds it routed and adds nothing
+	if _, err := pl.RouteFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("Task", ""); n != after {
+		t.Errorf("the router routed a stay routed already: %d Tasks, then %d", after, n)
+	}
+	put(`{"resourceType":"Encounter","id":"e3","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},"subject":{"reference":"Patient/nobody"},"period":{"end":"2026-04-05T10:00:00Z"}}`)
+	if count("CarePlan", "e3") != 0 {
+		t.Errorf("a stay without a stored Patient was planned")
+	}
+}

@@ -246,6 +246,11 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err != nil {
 		return err
 	}
+	if s.routeInterval() > 0 {
+		// A discharge's plan is written in the discharge's own
+		// transaction; Run routes what this left for later.
+		s.store.Follow(planner)
+	}
 	src := metrics.Sources{Store: s.store, Consent: engine}
 	if s.cfg.MLLPAddr != "" {
 		s.mllp, err = mllp.New(mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody), TLS: s.opts.mllpTLS})

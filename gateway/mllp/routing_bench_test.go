@@ -1,0 +1,151 @@
+package mllp_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/directory"
+	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/gateway/routing"
+	"github.com/relais-health/relais/mappings/terminology"
+)
+
+// BenchmarkMLLPRouting measures what routing adds to ingesting the
+// realistic discharge: the corpus A03 (as BenchmarkMLLPGrowth sends it,
+// distinct patients and stays over 4 connections, fsync on), its
+// patient living in Lille so that every action searches a directory of
+// 600 roles and services around her and asks consent for each candidate,
+// each stay's plan written in its discharge's transaction. Rounds
+// alternate a store without and with the planner following it, so the
+// ratio compares runs made side by side; it reports the CPU per message
+// of each and their ratio per round (routing must add at most 20%).
+// RELAIS_ROUTING_MSGS sets the messages per run (default 1500).
+func BenchmarkMLLPRouting(b *testing.B) {
+	total := envInt(b, "RELAIS_ROUTING_MSGS", 1500)
+	serverGC(b)
+	m := loadCorpusMessage(b, corpusA03)
+	livesInLille(b, m)
+	var ratios []float64
+	var off, on []float64
+	for range b.N {
+		for _, route := range []bool{false, true} {
+			b.StopTimer()
+			e := newEnv(b, envOptions{sync: true})
+			if route {
+				followWithPlanner(b, e.store)
+			}
+			conns := e.dialN(4)
+			b.StartTimer()
+			cpu := fhirtest.CPUTime()
+			sendAll(b, m, conns, 0, total)
+			e.ingest.Sync()
+			perMsg := float64((fhirtest.CPUTime() - cpu).Microseconds()) / float64(total)
+			b.StopTimer()
+			if route {
+				on = append(on, perMsg)
+				ratios = append(ratios, perMsg/off[len(off)-1])
+				if n := countTasks(b, e.store); n < total {
+					b.Fatalf("%d stays routed to %d Tasks", total, n)
+				}
+			} else {
+				off = append(off, perMsg)
+			}
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(slices.Min(off), "ingest-cpu-µs/msg")
+	b.ReportMetric(slices.Min(on), "routed-cpu-µs/msg")
+	b.ReportMetric(slices.Min(ratios), "min-routed/ingest")
+	b.ReportMetric(slices.Max(ratios), "max-routed/ingest")
+}
+
+// livesInLille gives the corpus patient (PID-11, an address in Ann Arbor)
+// a home address in Lille: the message is otherwise the corpus's.
+func livesInLille(tb testing.TB, m *corpusMessage) {
+	for i, s := range m.segs {
+		if bytes.HasPrefix(s, []byte("PID|")) {
+			const us, fr = "1000&Hospital Lane^Ste. 123^Ann Arbor ^MI^99999^USA", "12 rue Nationale^^Lille^^59000^FRA"
+			if !bytes.Contains(s, []byte(us)) {
+				tb.Fatal("the corpus A03's address changed")
+			}
+			m.segs[i] = bytes.Replace(s, []byte(us), []byte(fr), 1)
+			m.size += len(fr) - len(us)
+			return
+		}
+	}
+	tb.Fatal("no PID segment")
+}
+
+// followWithPlanner loads the pathways and a directory around Lille and
+// lets a planner follow st.
+func followWithPlanner(tb testing.TB, st *store.Store) {
+	ctx := context.Background()
+	if err := pathways.Load(ctx, st, testCodec); err != nil {
+		tb.Fatal(err)
+	}
+	var entries []store.TxEntry
+	put := func(js string) {
+		r, err := testCodec.Decode([]byte(js))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		entries = append(entries, store.TxEntry{Method: "PUT", Type: resource.Type(r), ID: resource.ID(r), Resource: r})
+	}
+	const ror = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-territorial-division"
+	codes := []string{"10", "21", "50", "60", "70", "91"}
+	for i := range 100 {
+		dep := []string{"59", "62", "80", "02"}[i%4]
+		put(fmt.Sprintf(`{"resourceType":"Organization","id":"org%d","active":true,"name":"Cabinet %d","extension":[{"url":"%s","extension":[`+
+			`{"url":"typeTerritorialDivision","valueCodeableConcept":{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/JDV_J223-TypeDivisionTerritoriale-ROR/FHIR/JDV-J223-TypeDivisionTerritoriale-ROR","code":"2"}]}},`+
+			`{"url":"codeTerritorialDivision","valueCodeableConcept":{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G09-DepartementOM/FHIR/TRE-G09-DepartementOM","code":"%s"}]}}]}]}`, i, i, ror, dep))
+		for j, code := range codes {
+			put(fmt.Sprintf(`{"resourceType":"PractitionerRole","id":"r%d-%d","active":true,"organization":{"reference":"Organization/org%d"},"code":[{"coding":[{"system":"%s","code":"%s"}]}]}`,
+				i, j, i, terminology.TREG15, code))
+		}
+		if i%5 == 0 {
+			put(fmt.Sprintf(`{"resourceType":"HealthcareService","id":"hs%d","active":true,"providedBy":{"reference":"Organization/org%d"},"type":[{"coding":[{"system":"%s","code":"372"}]}]}`,
+				i, i, terminology.TRER85))
+		}
+	}
+	if _, err := st.Transaction(ctx, entries); err != nil {
+		tb.Fatal(err)
+	}
+	src := consent.NewStoreSource(st, testCodec, nil)
+	engine, err := consent.New(consent.Config{Directory: src, CareTeams: src, Consents: src, Recorder: consent.NewLog(st),
+		HashKey: []byte("bench-hmac-key-0123456789abcdef!")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	communes, err := directory.LoadCommunes()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pl, err := routing.New(routing.Config{Store: st, Codec: testCodec, Directory: directory.New(st, testCodec),
+		Communes: communes, Consent: engine, Now: time.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st.Follow(pl)
+}
+
+func countTasks(tb testing.TB, st *store.Store) int {
+	n := 0
+	err := st.View(func(r *store.Snapshot) error {
+		hits, err := r.Search(&search.Query{Type: "Task"}, nil)
+		n = len(hits)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
