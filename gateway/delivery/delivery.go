@@ -132,7 +132,9 @@ type Service struct {
 }
 
 // New returns a Service; register it with Store.Follow before writes
-// start, then Start it.
+// start, and after every other follower (followers run in the order
+// registered, and it sees only what the ones before it wrote), then Start
+// it.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Codec == nil || cfg.Consent == nil {
 		return nil, errors.New("delivery: Store, Codec and Consent are required")

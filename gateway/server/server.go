@@ -200,13 +200,30 @@ func New(cfg Config) (*Server, error) {
 
 // build wires the components on the open store.
 func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Backend) error {
-	// The consent engine and push delivery come first: delivery follows
-	// every write (store.Follow), the writes of the messages a crash left
-	// behind included, and must be registered before them. Nothing here
-	// reads the store, which would wait for those messages.
+	// The followers come first (store.Follow): they follow every write,
+	// the writes of the messages a crash left behind included, and must be
+	// registered before them. The planner writes a discharge's plan in the
+	// discharge's own transaction; push delivery is registered last, so
+	// that it sees, and notifies, what the planner wrote (the Tasks above
+	// all). Nothing here reads the store, which would wait for those
+	// messages.
 	engine, decisions, err := s.consentEngine(c)
 	if err != nil {
 		return err
+	}
+	communes, err := directory.LoadCommunes()
+	if err != nil {
+		return err
+	}
+	planner, err := routing.New(routing.Config{Store: s.store, Codec: c, Directory: directory.New(s.store, c),
+		Communes: communes, Consent: engine, TaskTimeout: s.cfg.TaskTimeout})
+	if err != nil {
+		return err
+	}
+	s.routing = planner
+	if s.routeInterval() > 0 {
+		// Run routes what the planner left for later.
+		s.store.Follow(planner)
 	}
 	s.delivery, err = delivery.New(delivery.Config{Store: s.store, Codec: c, Consent: engine, Logger: s.log,
 		BaseURL: strings.TrimSuffix(s.cfg.BaseURL, "/"), GiveUp: s.cfg.DeliveryGiveUp})
@@ -230,26 +247,11 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err := publishCodeSystem(s.store); err != nil {
 		return fmt.Errorf("publish data-category CodeSystem: %w", err)
 	}
-	communes, err := directory.LoadCommunes()
-	if err != nil {
-		return err
-	}
-	planner, err := routing.New(routing.Config{Store: s.store, Codec: c, Directory: directory.New(s.store, c),
-		Communes: communes, Consent: engine, TaskTimeout: s.cfg.TaskTimeout})
-	if err != nil {
-		return err
-	}
 	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
 		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
 		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens, Routing: planner, Delivery: s.delivery})
-	s.routing = planner
 	if err != nil {
 		return err
-	}
-	if s.routeInterval() > 0 {
-		// A discharge's plan is written in the discharge's own
-		// transaction; Run routes what this left for later.
-		s.store.Follow(planner)
 	}
 	src := metrics.Sources{Store: s.store, Consent: engine}
 	if s.cfg.MLLPAddr != "" {
