@@ -14,6 +14,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/routing"
@@ -43,6 +44,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.HL7ACKRetention, "hl7-ack-retention", ingest.DefaultACKRetention, "how long HL7 v2 ACKs are kept to answer resends (negative: for ever)")
 	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", routing.DefaultTaskTimeout, "how long a routing Task's recipient has to answer before the next candidate is asked")
 	fs.DurationVar(&cfg.RouteInterval, "route-interval", server.DefaultRouteInterval, "how often finished stays are routed along their pathway (negative: only on demand, POST /fhir/Encounter/{id}/$route)")
+	fs.DurationVar(&cfg.DeliveryGiveUp, "delivery-give-up", delivery.DefaultGiveUp, "how long a Subscription notification is retried before it is a dead letter (the Subscription goes to error; GET /admin/delivery/dead-letters)")
 	cfg.InitialMmapSize = store.DefaultInitialMmapSize
 	fs.Var((*byteSize)(&cfg.InitialMmapSize), "initial-mmap", "address space mapped for the database at start, e.g. 1GiB, 64MiB (growing past it remaps, which waits for open reads)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")

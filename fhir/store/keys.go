@@ -587,3 +587,133 @@ func taskLoadCount(v []byte) (uint64, error) {
 	}
 	return 0, fmt.Errorf("taskload count: %w", errBadKey)
 }
+
+// outboxKey is subscription 0 number(8): an event's key in outbox,
+// outboxdead and (followed by attempt(4)) outboxtry. A Subscription's
+// events sort by number; subscription ids hold no zero byte.
+func outboxKey(sub string, n uint64) []byte {
+	k := make([]byte, 0, len(sub)+9+4)
+	k = append(append(k, sub...), 0)
+	return binary.BigEndian.AppendUint64(k, n)
+}
+
+// splitOutboxKey reverses outboxKey; a longer key (outboxtry's) keeps its
+// tail after the number.
+func splitOutboxKey(k []byte) (sub string, n uint64, err error) {
+	i := bytes.IndexByte(k, 0)
+	if i <= 0 || len(k) < i+9 {
+		return "", 0, errBadKey
+	}
+	return string(k[:i]), binary.BigEndian.Uint64(k[i+1 : i+9]), nil
+}
+
+// tryKey is an attempt's outboxtry key: outboxKey then attempt(4).
+func tryKey(sub string, n uint64, attempt uint32) []byte {
+	return binary.BigEndian.AppendUint32(outboxKey(sub, n), attempt)
+}
+
+// eventHeader is the fixed part of an outbox value: state(1) attempts(4)
+// version(8) time(8) since(8) next(8).
+const eventHeader = 37
+
+// encodeEvent renders e's outbox value (the key holds its subscription and
+// number).
+func encodeEvent(e *Event) []byte {
+	b := make([]byte, eventHeader, eventHeader+len(e.Type)+len(e.ID)+len(e.LastError)+len(e.Decision)+8)
+	b[0] = byte(e.State)
+	binary.BigEndian.PutUint32(b[1:], e.Attempts)
+	binary.BigEndian.PutUint64(b[5:], e.Version)
+	copy(b[13:], timeKey(e.Time))
+	copy(b[21:], timeKey(e.Since))
+	copy(b[29:], timeKey(e.Next))
+	for _, f := range []string{e.Type, e.ID, e.LastError, e.Decision} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// decodeEvent reverses encodeEvent for the event keyed k; the Event owns
+// its bytes. A value with bytes left over or an unknown state is refused.
+func decodeEvent(k, v []byte) (Event, error) {
+	sub, n, err := splitOutboxKey(k)
+	if err != nil || len(k) != len(sub)+9 || len(v) < eventHeader || !EventState(v[0]).valid() {
+		return Event{}, fmt.Errorf("outbox event: %w", errBadKey)
+	}
+	e := Event{
+		Subscription: sub, Number: n, State: EventState(v[0]),
+		Attempts: binary.BigEndian.Uint32(v[1:]), Version: binary.BigEndian.Uint64(v[5:]),
+		Time: timeOf(v[13:21]), Since: timeOf(v[21:29]), Next: timeOf(v[29:37]),
+	}
+	fields, err := uvarintFields(v[eventHeader:], 4)
+	if err != nil {
+		return Event{}, fmt.Errorf("outbox event %s/%d: %w", sub, n, err)
+	}
+	e.Type, e.ID, e.LastError, e.Decision = fields[0], fields[1], fields[2], fields[3]
+	return e, nil
+}
+
+// uvarintFields reads exactly n uvarint-length-prefixed strings from b.
+func uvarintFields(b []byte, n int) ([]string, error) {
+	out := make([]string, n)
+	for i := range out {
+		l, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < l {
+			return nil, errBadKey
+		}
+		out[i], b = string(b[w:w+int(l)]), b[w+int(l):]
+	}
+	if len(b) != 0 {
+		return nil, errBadKey
+	}
+	return out, nil
+}
+
+// subCounts is an outboxsub value: last(8) head(8) delivered(8)
+// withheld(8) dead(8).
+type subCounts struct{ last, head, delivered, withheld, dead uint64 }
+
+const subCountsSize = 40
+
+func (c subCounts) encode() []byte {
+	b := make([]byte, 0, subCountsSize)
+	for _, v := range []uint64{c.last, c.head, c.delivered, c.withheld, c.dead} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+func decodeSubCounts(v []byte) (subCounts, error) {
+	if v == nil {
+		return subCounts{head: 1}, nil
+	}
+	if len(v) != subCountsSize {
+		return subCounts{}, fmt.Errorf("outbox counts: %w", errBadKey)
+	}
+	u := func(i int) uint64 { return binary.BigEndian.Uint64(v[8*i:]) }
+	return subCounts{last: u(0), head: u(1), delivered: u(2), withheld: u(3), dead: u(4)}, nil
+}
+
+// encodeTry renders an outboxtry value: time(8) state(1) then decision and
+// error, each a uvarint length and its bytes.
+func encodeTry(a Attempt) []byte {
+	b := make([]byte, 9, 9+len(a.Decision)+len(a.Error)+4)
+	copy(b, timeKey(a.Time))
+	b[8] = byte(a.State)
+	for _, f := range []string{a.Decision, a.Error} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+func decodeTry(v []byte) (Attempt, error) {
+	if len(v) < 9 || !EventState(v[8]).valid() {
+		return Attempt{}, fmt.Errorf("outbox attempt: %w", errBadKey)
+	}
+	fields, err := uvarintFields(v[9:], 2)
+	if err != nil {
+		return Attempt{}, fmt.Errorf("outbox attempt: %w", err)
+	}
+	return Attempt{Time: timeOf(v[:8]), State: EventState(v[8]), Decision: fields[0], Error: fields[1]}, nil
+}

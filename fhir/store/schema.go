@@ -70,6 +70,19 @@ import (
 //	          the owner holds in an open status (taskload.go), derived
 //	          from the current values and kept by every write of a Task
 //	          in its own transaction; no key for a count of 0
+//	outbox    subscription 0 number(8) -> state(1) attempts(4) version(8)
+//	          time(8) since(8) next(8) then type, id, error, decision, each a
+//	          uvarint length and its bytes: one notification event
+//	          (outbox.go), written in the transaction of the write it
+//	          comes from (keys.go: encodeEvent)
+//	outboxsub subscription -> last(8) head(8) delivered(8) withheld(8)
+//	          dead(8): a Subscription's event count, the lowest number
+//	          that may still be pending, and how many events ended in each
+//	          state (pruned ones included)
+//	outboxdead subscription 0 number(8) -> empty: the dead letters
+//	outboxtry subscription 0 number(8) attempt(4) -> time(8) state(1)
+//	          then decision and error, each a uvarint length and its
+//	          bytes: every delivery attempt, with its consent decision
 //
 // Storage version 1 kept the index keys of each current version in a bucket
 // of their own (idxrev: type 0 id -> uvarint-prefixed index keys) and
@@ -105,7 +118,9 @@ import (
 // bucket: a relais that does not know it would write Tasks without
 // counting them, and every count read after would be wrong, so it must
 // refuse the file. Its migration counts the open Tasks of the current
-// values, in time proportional to the number of resources.
+// values, in time proportional to the number of resources. The outbox
+// buckets need no version of their own: a relais that does not know them
+// delivers no notifications, and the events wait for one that does.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -135,14 +150,19 @@ var (
 	bucketClaims         = []byte("claims")
 	bucketIdentityReview = []byte("identityreview")
 
-	bucketTaskLoad = []byte("taskload")
+	bucketTaskLoad   = []byte("taskload")
+	bucketOutbox     = []byte("outbox")
+	bucketOutboxSub  = []byte("outboxsub")
+	bucketOutboxDead = []byte("outboxdead")
+	bucketOutboxTry  = []byte("outboxtry")
 
 	bucketEventTime = []byte("eventtime") // storage version 4 only
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketHistory, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
 		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx,
-		bucketClients, bucketJTI, bucketJTITime, bucketClaims, bucketIdentityReview, bucketTaskLoad}
+		bucketClients, bucketJTI, bucketJTITime, bucketClaims, bucketIdentityReview, bucketTaskLoad,
+		bucketOutbox, bucketOutboxSub, bucketOutboxDead, bucketOutboxTry}
 
 	keyStorageVersion = []byte("storage-version")
 	keyInboxApplied   = []byte("inbox-applied")
@@ -162,7 +182,7 @@ var (
 var fills = map[string]float64{
 	string(bucketLog): 1, string(bucketTypeLog): 1, string(bucketInbox): 1,
 	string(bucketHL7AckTime): 1, string(bucketConsentLog): 1, string(bucketIndex): 0.9,
-	string(bucketHistory): 0.9,
+	string(bucketHistory): 0.9, string(bucketOutbox): 0.9, string(bucketOutboxTry): 0.9,
 }
 
 // writable returns tx's bucket name with its fill percent (fills) set, for

@@ -15,6 +15,7 @@ import (
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/routing"
@@ -50,6 +51,10 @@ type Config struct {
 	// (POST /auth/token) and its discovery document; without it both
 	// answer 404.
 	Tokens *auth.Backend
+	// Delivery, when set, serves the Subscription operations ($status,
+	// $events) and the dead-letter administration; without it they
+	// answer 404.
+	Delivery *delivery.Service
 }
 
 // API serves HTTP requests.
@@ -69,6 +74,7 @@ type API struct {
 	tokens    *auth.Backend
 	ident     *identity.Resolver
 	routing   *routing.Planner
+	delivery  *delivery.Service
 	pages     *pages
 	capStmt   []byte
 	handler   http.Handler
@@ -82,7 +88,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
 		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
-		metrics: cfg.Metrics, observer: cfg.Observer, routing: cfg.Routing, tokens: cfg.Tokens,
+		metrics: cfg.Metrics, observer: cfg.Observer, routing: cfg.Routing, tokens: cfg.Tokens, delivery: cfg.Delivery,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {
@@ -96,7 +102,7 @@ func New(cfg Config) (*API, error) {
 	}
 	a.pages = newPages(4096, 30*time.Minute, a.now)
 	a.ident = identity.New(a.codec, a.now)
-	capStmt, err := capabilityStatement(a.codec, a.now())
+	capStmt, err := capabilityStatement(a.codec, a.now(), a.delivery != nil)
 	if err != nil {
 		return nil, err
 	}

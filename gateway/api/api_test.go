@@ -29,6 +29,7 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
@@ -55,6 +56,19 @@ func newEnv(t testing.TB, maxBody int64) *env {
 func newEnvSync(t testing.TB) *env { return newEnvOpts(t, 0, store.Options{Codec: testCodec}) }
 
 func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
+	t.Helper()
+	return newEnvFull(t, maxBody, opts, false)
+}
+
+// newEnvPush is newEnv with push delivery (gateway/delivery) following the
+// store, its retries in milliseconds. The other tests go without it: its
+// handshakes write the Subscriptions they create.
+func newEnvPush(t testing.TB) *env {
+	t.Helper()
+	return newEnvFull(t, 0, store.Options{Codec: testCodec, NoSync: true}, true)
+}
+
+func newEnvFull(t testing.TB, maxBody int64, opts store.Options, withPush bool) *env {
 	t.Helper()
 	dir := t.TempDir()
 	m := metrics.New(discardLogger())
@@ -98,9 +112,19 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 		t.Fatal(err)
 	}
 	st.Follow(planner)
+	var push *delivery.Service
+	if withPush {
+		push, err = delivery.New(delivery.Config{Store: st, Codec: testCodec, Consent: engine, Logger: discardLogger(),
+			RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Poll: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Follow(push)
+		push.Start()
+	}
 	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
 		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
-		Metrics: m.Handler(), Observer: m, Routing: planner}
+		Metrics: m.Handler(), Observer: m, Routing: planner, Delivery: push}
 	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +132,14 @@ func newEnvOpts(t testing.TB, maxBody int64, opts store.Options) *env {
 	srv := httptest.NewServer(a)
 	// The server's shutdown order: stop serving, write what was accepted,
 	// close the store.
-	t.Cleanup(func() { srv.Close(); in.Close(); st.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		if push != nil {
+			push.Close()
+		}
+		in.Close()
+		st.Close()
+	})
 	e := &env{t: t, url: srv.URL, key: key, store: st, cfg: cfg}
 	e.token = e.mint("system/*.cruds", "")
 	return e

@@ -9,6 +9,7 @@ import (
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/gateway/delivery"
 )
 
 // Version is the software version reported in the CapabilityStatement.
@@ -17,12 +18,17 @@ const Version = "0.1.0"
 // capabilityStatement describes exactly what this server does: every R4
 // type with its interactions, and the search parameters of the indexed
 // types (from the same registry the indexes are built from). It is composed
-// as JSON and passed through the codec, which validates it as R4.
-func capabilityStatement(c *codec.Codec, now time.Time) ([]byte, error) {
+// as JSON and passed through the codec, which validates it as R4. With
+// subscriptions (gateway/delivery), the Subscription resource lists the
+// backport IG's operations and says what delivery supports.
+func capabilityStatement(c *codec.Codec, now time.Time, subscriptions bool) ([]byte, error) {
 	var b bytes.Buffer
 	q := func(s string) string { out, _ := json.Marshal(s); return string(out) }
 	fmt.Fprintf(&b, `{"resourceType":"CapabilityStatement","status":"active","date":%s,"kind":"instance",`, q(now.UTC().Format("2006-01-02")))
 	fmt.Fprintf(&b, `"software":{"name":"Relais","version":%s},"implementation":{"description":"Relais FHIR R4 gateway"},`, q(Version))
+	if subscriptions {
+		fmt.Fprintf(&b, `"instantiates":[%s],`, q(backportServer))
+	}
 	b.WriteString(`"fhirVersion":"4.0.1","format":["application/fhir+json","json"],"rest":[{"mode":"server",`)
 	b.WriteString(`"security":{"service":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/restful-security-service","code":"SMART-on-FHIR"}]}],`)
 	b.WriteString(`"description":"Bearer JWT (ES256, RS256, EdDSA) with SMART v1/v2 user/, patient/ and system/ scopes. Writes follow the write policy served at /admin/write-policy; update-as-create is for system/ scopes."},"resource":[`)
@@ -30,7 +36,7 @@ func capabilityStatement(c *codec.Codec, now time.Time) ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeResourceCapability(&b, q, typ)
+		writeResourceCapability(&b, q, typ, subscriptions && typ == "Subscription")
 	}
 	b.WriteString(`],"interaction":[{"code":"transaction"},{"code":"batch"},{"code":"history-system"}]}]}`)
 	m, err := c.Decode(b.Bytes())
@@ -40,8 +46,29 @@ func capabilityStatement(c *codec.Codec, now time.Time) ([]byte, error) {
 	return c.Encode(m)
 }
 
-func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string) {
-	fmt.Fprintf(b, `{"type":%s,"interaction":[`, q(typ))
+// backportServer is the backport IG's CapabilityStatement for R4 servers
+// (version delivery.IGVersion).
+const backportServer = "http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4"
+
+// subscriptionDoc says exactly what push delivery supports.
+var subscriptionDoc = "Push delivery (Subscriptions R5 Backport IG " + delivery.IGVersion + "): channel rest-hook only; " +
+	"criteria an R4 search string (filters only) or a topic " + delivery.TopicBase + "{Task|ServiceRequest|CarePlan|Consent} " +
+	"with backport-filter-criteria on owner, requester, status, patient (CarePlan and Consent: status, patient); " +
+	"backport-payload-content empty, id-only (default) or full-resource; channel.header sent as HTTP headers; " +
+	"backport-heartbeat-period; a handshake before active; notifications are the IG's history Bundle; " +
+	"every create and update raises an event (deletions do not); consent is decided for the owner before every attempt " +
+	"and a denied event is withheld; retries with exponential backoff up to a configured total, then a dead letter " +
+	"(status error, GET /admin/delivery/dead-letters). Not supported: websocket, email, sms and message channels, " +
+	"backport-max-count, backport-timeout, notification-shape other than the Bundle, signed notifications."
+
+func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string, subscriptions bool) {
+	fmt.Fprintf(b, `{"type":%s,`, q(typ))
+	if subscriptions {
+		fmt.Fprintf(b, `"documentation":%s,"operation":[{"name":"status","definition":%s},{"name":"events","definition":%s}],`,
+			q(subscriptionDoc), q("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"),
+			q("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events"))
+	}
+	b.WriteString(`"interaction":[`)
 	for i, in := range []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"} {
 		if i > 0 {
 			b.WriteByte(',')

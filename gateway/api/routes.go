@@ -56,6 +56,10 @@ func (a *API) routes() http.Handler {
 		{"GET", "/fhir/_history", a.systemHistory},
 		{"POST", "/fhir/Consent/$evaluate", a.evaluateConsent},
 		{"POST", "/fhir/Encounter/" + idVar + "/$route", a.routeStay},
+		// The Subscriptions backport IG's operations (subscription.go).
+		{"GET", "/fhir/Subscription/" + idVar + "/$status", a.subscriptionStatus},
+		{"GET", "/fhir/Subscription/" + idVar + "/$events", a.subscriptionEvents},
+		{"POST", "/fhir/Subscription/" + idVar + "/$events", a.subscriptionEvents},
 		{"POST", "/fhir", a.batch},
 		// The same endpoint: clients join "base" and "" as "base/"
 		// (https://hl7.org/fhir/R4/http.html#transaction posts to [base]).
@@ -71,6 +75,8 @@ func (a *API) routes() http.Handler {
 		{"GET", "/admin/decisions", a.listDecisions},
 		{"GET", "/admin/identity/review", a.identityReview},
 		{"GET", "/admin/write-policy", a.writePolicy},
+		{"GET", "/admin/delivery/dead-letters", a.deadLetters},
+		{"POST", "/admin/delivery/dead-letters/{sub}/{n}/replay", a.replayDeadLetter},
 		{"POST", "/admin/clients", a.registerClient},
 		{"GET", "/admin/clients", a.listClients},
 		// Prometheus metrics for a scraper holding a system token; the

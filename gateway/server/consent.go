@@ -20,7 +20,8 @@ import (
 const HashKeyFile = "log-hmac.key"
 
 // consentEngine builds the consent engine over the store, with its decision
-// log, and publishes the data-category CodeSystem.
+// log. It reads nothing of the store (build publishes the data-category
+// CodeSystem once the store may be read).
 func (s *Server) consentEngine(c *codec.Codec) (*consent.Engine, *consent.Log, error) {
 	key, err := loadOrCreateKey(filepath.Join(s.cfg.DataDir, HashKeyFile))
 	if err != nil {
@@ -34,9 +35,6 @@ func (s *Server) consentEngine(c *codec.Codec) (*consent.Engine, *consent.Log, e
 	})
 	if err != nil {
 		return nil, nil, err
-	}
-	if err := publishCodeSystem(s.store); err != nil {
-		return nil, nil, fmt.Errorf("publish data-category CodeSystem: %w", err)
 	}
 	return e, decisions, nil
 }

@@ -21,9 +21,11 @@
 //  1. every listener stops accepting: the HTTP API, MLLP, metrics;
 //  2. HTTP requests in flight finish (up to 30 s) and MLLP messages being
 //     processed are committed and acknowledged (mllp.Config.ShutdownTimeout);
-//  3. the ingest queue writes every acknowledged HL7 v2 message;
-//  4. the ACK-retention loop stops (3 and 4: ingest.Ingester.Close);
-//  5. the store closes.
+//  3. push delivery stops: attempts in flight finish (each bounded by its
+//     HTTP timeout); pending events stay in the outbox for the next start;
+//  4. the ingest queue writes every acknowledged HL7 v2 message;
+//  5. the ACK-retention loop stops (4 and 5: ingest.Ingester.Close);
+//  6. the store closes.
 //
 // So every message acknowledged is written before Run returns; if the store
 // failed meanwhile, it stays in the store's inbox and the next start writes
@@ -48,6 +50,7 @@ import (
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/ingest"
@@ -117,21 +120,26 @@ type Config struct {
 	MetricsAddr string
 	// MetricsReady, when set, receives the metrics listener's bound address.
 	MetricsReady func(addr string)
+
+	// DeliveryGiveUp is how long a Subscription notification is retried
+	// before it is a dead letter (0: delivery.Config's default, 72 h).
+	DeliveryGiveUp time.Duration
 }
 
 // Server is a configured Relais.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	opts    *checked
-	store   *store.Store
-	codec   *codec.Codec
-	ingest  *ingest.Ingester
-	routing *routing.Planner
-	api     *api.API
-	mllp    *mllp.Server // nil without MLLPAddr
-	metrics *metrics.Metrics
-	devKey  *auth.DevKey
+	cfg      Config
+	log      *slog.Logger
+	opts     *checked
+	store    *store.Store
+	codec    *codec.Codec
+	ingest   *ingest.Ingester
+	routing  *routing.Planner
+	delivery *delivery.Service
+	api      *api.API
+	mllp     *mllp.Server // nil without MLLPAddr
+	metrics  *metrics.Metrics
+	devKey   *auth.DevKey
 
 	closeOnce sync.Once
 	closeErr  error
@@ -192,20 +200,13 @@ func New(cfg Config) (*Server, error) {
 
 // build wires the components on the open store.
 func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Backend) error {
-	var err error
-	s.ingest, err = ingest.New(ingest.Config{Store: s.store, Logger: s.log, ACKRetention: s.cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
-	if err != nil {
-		return err
-	}
-	// HL7 v2 messages a crash left acknowledged but not written are written
-	// before anything reads the store: reads would wait for them.
-	n, err := s.ingest.Start(context.Background())
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		s.log.Info("accepted HL7 v2 messages written after restart", "messages", n)
-	}
+	// The followers come first (store.Follow): they follow every write,
+	// the writes of the messages a crash left behind included, and must be
+	// registered before them. The planner writes a discharge's plan in the
+	// discharge's own transaction; push delivery is registered last, so
+	// that it sees, and notifies, what the planner wrote (the Tasks above
+	// all). Nothing here reads the store, which would wait for those
+	// messages.
 	engine, decisions, err := s.consentEngine(c)
 	if err != nil {
 		return err
@@ -219,17 +220,38 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err != nil {
 		return err
 	}
-	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
-		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
-		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens, Routing: planner})
 	s.routing = planner
+	// Run routes what the planner left for later; the planner also notes
+	// every routing Task's move on its CarePlan.
+	s.store.Follow(planner)
+	s.delivery, err = delivery.New(delivery.Config{Store: s.store, Codec: c, Consent: engine, Logger: s.log,
+		BaseURL: strings.TrimSuffix(s.cfg.BaseURL, "/"), GiveUp: s.cfg.DeliveryGiveUp})
 	if err != nil {
 		return err
 	}
-	// A discharge's plan, and a Task's move on its CarePlan, are written
-	// in the transaction of the write they follow; Run routes what this
-	// left for later.
-	s.store.Follow(planner)
+	s.store.Follow(s.delivery)
+	s.ingest, err = ingest.New(ingest.Config{Store: s.store, Logger: s.log, ACKRetention: s.cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
+	if err != nil {
+		return err
+	}
+	// HL7 v2 messages a crash left acknowledged but not written are written
+	// before anything reads the store: reads would wait for them.
+	n, err := s.ingest.Start(context.Background())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info("accepted HL7 v2 messages written after restart", "messages", n)
+	}
+	if err := publishCodeSystem(s.store); err != nil {
+		return fmt.Errorf("publish data-category CodeSystem: %w", err)
+	}
+	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
+		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
+		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens, Routing: planner, Delivery: s.delivery})
+	if err != nil {
+		return err
+	}
 	src := metrics.Sources{Store: s.store, Consent: engine}
 	if s.cfg.MLLPAddr != "" {
 		s.mllp, err = mllp.New(mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody), TLS: s.opts.mllpTLS})
@@ -302,12 +324,15 @@ func (s *Server) Store() *store.Store { return s.store }
 // DevKey is the development signing key (nil without --dev).
 func (s *Server) DevKey() *auth.DevKey { return s.devKey }
 
-// Close writes the HL7 v2 messages accepted so far, stops the ingest
-// queue and the ACK-retention loop, and closes the store (steps 3 to 5 of
+// Close stops push delivery, writes the HL7 v2 messages accepted so far, stops the ingest
+// queue and the ACK-retention loop, and closes the store (steps 3 to 6 of
 // the shutdown order). Run calls it before it returns; call it yourself
 // only when Run is not called. It is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		if s.delivery != nil {
+			s.delivery.Close()
+		}
 		if s.ingest != nil {
 			s.ingest.Close()
 		}
@@ -336,6 +361,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.delivery.Start()
 	sv := s.serve(ctx, ls)
 	routed := make(chan struct{})
 	go func() {
@@ -351,7 +377,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.log.Info("shutting down")
 	// 1 and 2: every listener stops accepting at once (MLLP when ctx
 	// ends), then what is in flight finishes, and the router stops; 3 to
-	// 5: the deferred Close.
+	// 6: the deferred Close.
 	cancel()
 	err = errors.Join(err, sv.stop())
 	<-routed

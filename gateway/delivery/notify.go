@@ -1,0 +1,185 @@
+package delivery
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/parameters_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+)
+
+// Notification types (backport IG, "Notification types": the
+// SubscriptionStatus type parameter).
+const (
+	typeHandshake   = "handshake"
+	typeHeartbeat   = "heartbeat"
+	typeEvent       = "event-notification"
+	typeQueryStatus = "query-status"
+	typeQueryEvent  = "query-event"
+)
+
+// notified is one event as a notification carries it: with its focus
+// (id-only, full-resource) unless withheld, and the resource itself for
+// full-resource.
+type notified struct {
+	number   uint64
+	time     time.Time
+	typ, id  string
+	version  uint64
+	res      proto.Message // full-resource only
+	withheld bool          // the consent decision denied it: number only
+}
+
+// notification is what one status Parameters says, and the events after it.
+type notification struct {
+	kind   string
+	sub    *subscription
+	status cpb.SubscriptionStatusCode_Value
+	since  uint64 // eventsSinceSubscriptionStart
+	events []notified
+	err    string // the Subscription's error, for status queries
+}
+
+// statusParameters is the SubscriptionStatus of n as an R4 Parameters
+// (backport IG, profile backport-subscription-status-r4).
+func statusParameters(n *notification) *ppb.Parameters {
+	p := &ppb.Parameters{
+		Id:   &dtpb.Id{Value: newUUID()},
+		Meta: &dtpb.Meta{Profile: []*dtpb.Canonical{{Value: profileStatus}}},
+	}
+	add := func(name string, v *ppb.Parameters_Parameter_ValueX) {
+		p.Parameter = append(p.Parameter, &ppb.Parameters_Parameter{Name: str(name), Value: v})
+	}
+	add("subscription", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Reference{
+		Reference: resource.Ref("Subscription", n.sub.id)}})
+	if n.sub.topic != "" {
+		add("topic", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Canonical{
+			Canonical: &dtpb.Canonical{Value: n.sub.topic}}})
+	}
+	add("status", codeValue(statusCode(n.status)))
+	add("type", codeValue(n.kind))
+	add("events-since-subscription-start", stringValue(strconv.FormatUint(n.since, 10)))
+	for _, e := range n.events {
+		ev := &ppb.Parameters_Parameter{Name: str("notification-event")}
+		part := func(name string, v *ppb.Parameters_Parameter_ValueX) {
+			ev.Part = append(ev.Part, &ppb.Parameters_Parameter{Name: str(name), Value: v})
+		}
+		part("event-number", stringValue(strconv.FormatUint(e.number, 10)))
+		part("timestamp", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Instant{
+			Instant: resource.Instant(e.time)}})
+		if !e.withheld && n.sub.content != ContentEmpty {
+			part("focus", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Reference{
+				Reference: resource.Ref(e.typ, e.id)}})
+		}
+		p.Parameter = append(p.Parameter, ev)
+	}
+	if n.err != "" {
+		add("error", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_CodeableConcept{
+			CodeableConcept: &dtpb.CodeableConcept{Text: str(n.err)}}})
+	}
+	return p
+}
+
+// bundle is n as the IG's notification Bundle: type history, the status
+// Parameters first, then for id-only and full-resource content an entry
+// per event not withheld (backport IG, "Notifications";
+// https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/notifications.html).
+// base is the server's base URL, for fullUrls.
+func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
+	b := &bcrpb.Bundle{
+		Id:        &dtpb.Id{Value: newUUID()},
+		Meta:      &dtpb.Meta{Profile: []*dtpb.Canonical{{Value: profileNotify}}},
+		Type:      &bcrpb.Bundle_TypeCode{Value: cpb.BundleTypeCode_HISTORY},
+		Timestamp: resource.Instant(now),
+	}
+	status := statusParameters(n)
+	b.Entry = append(b.Entry, &bcrpb.Bundle_Entry{
+		FullUrl:  &dtpb.Uri{Value: "urn:uuid:" + status.GetId().GetValue()},
+		Resource: resource.MustWrap(status),
+		Request: &bcrpb.Bundle_Entry_Request{
+			Method: &bcrpb.Bundle_Entry_Request_MethodCode{Value: cpb.HTTPVerbCode_GET},
+			Url:    &dtpb.Uri{Value: "Subscription/" + n.sub.id + "/$status"},
+		},
+		Response: &bcrpb.Bundle_Entry_Response{Status: str("200")},
+	})
+	if n.sub.content == ContentEmpty {
+		return b
+	}
+	for _, e := range n.events {
+		if e.withheld {
+			continue
+		}
+		entry := &bcrpb.Bundle_Entry{
+			FullUrl: &dtpb.Uri{Value: base + "/fhir/" + e.typ + "/" + e.id},
+			Request: &bcrpb.Bundle_Entry_Request{
+				Method: &bcrpb.Bundle_Entry_Request_MethodCode{Value: cpb.HTTPVerbCode_PUT},
+				Url:    &dtpb.Uri{Value: e.typ + "/" + e.id},
+			},
+			Response: &bcrpb.Bundle_Entry_Response{Status: str("200"), Etag: str(`W/"` + strconv.FormatUint(e.version, 10) + `"`)},
+		}
+		if n.sub.content == ContentFull && e.res != nil {
+			entry.Resource = resource.MustWrap(e.res)
+		}
+		b.Entry = append(b.Entry, entry)
+	}
+	return b
+}
+
+// statusBundle is the answer of $status: a searchset with the status
+// Parameters (backport IG, OperationDefinition backport-subscription-status).
+func statusBundle(n *notification, now time.Time) *bcrpb.Bundle {
+	p := statusParameters(n)
+	return &bcrpb.Bundle{
+		Id:        &dtpb.Id{Value: newUUID()},
+		Type:      &bcrpb.Bundle_TypeCode{Value: cpb.BundleTypeCode_SEARCHSET},
+		Timestamp: resource.Instant(now),
+		Total:     &dtpb.UnsignedInt{Value: 1},
+		Entry: []*bcrpb.Bundle_Entry{{
+			FullUrl:  &dtpb.Uri{Value: "urn:uuid:" + p.GetId().GetValue()},
+			Resource: resource.MustWrap(p),
+			Search:   &bcrpb.Bundle_Entry_Search{Mode: &bcrpb.Bundle_Entry_Search_ModeCode{Value: cpb.SearchEntryModeCode_MATCH}},
+		}},
+	}
+}
+
+func statusCode(s cpb.SubscriptionStatusCode_Value) string {
+	switch s {
+	case cpb.SubscriptionStatusCode_REQUESTED:
+		return "requested"
+	case cpb.SubscriptionStatusCode_ACTIVE:
+		return "active"
+	case cpb.SubscriptionStatusCode_ERROR:
+		return "error"
+	}
+	return "off"
+}
+
+func str(s string) *dtpb.String { return &dtpb.String{Value: s} }
+
+func codeValue(c string) *ppb.Parameters_Parameter_ValueX {
+	return &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_Code{Code: &dtpb.Code{Value: c}}}
+}
+
+// stringValue: the IG carries event numbers as strings, R4 having no
+// 64-bit integer.
+func stringValue(s string) *ppb.Parameters_Parameter_ValueX {
+	return &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_StringValue{StringValue: str(s)}}
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
