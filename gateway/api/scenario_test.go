@@ -891,9 +891,10 @@ func (s *scenario) laterPlanner(ahead time.Duration) *routing.Planner {
 	return pl
 }
 
-// TestScenarioTimeOut: the nurse who does not answer within the time-out
-// (routing.DefaultTaskTimeout) has her Task cancelled with a reason and
-// the next candidate asked, once; the physiotherapist who accepted in
+// TestScenarioTimeOut: the nurse who does not answer within her action's
+// time to answer (12 h for the orthopaedic pathway's 48-hour nurse visit,
+// pathway-answer-within, shorter than routing.DefaultTaskTimeout) has her
+// Task cancelled with a reason and the next candidate asked, once; the physiotherapist who accepted in
 // time, the GP and the home help waiting for the permit are left alone.
 func TestScenarioTimeOut(t *testing.T) {
 	t.Parallel()
@@ -913,13 +914,13 @@ func TestScenarioTimeOut(t *testing.T) {
 	if n, err := s.cfg.Routing.TimeOut(ctx); err != nil || n != 0 {
 		t.Fatalf("before the deadline: %d timed out, %v", n, err)
 	}
-	later := s.laterPlanner(routing.DefaultTaskTimeout + time.Hour)
+	later := s.laterPlanner(13 * time.Hour)
 	if n, err := later.TimeOut(ctx); err != nil || n != 1 {
 		t.Fatalf("after the deadline: %d timed out, %v; want the nurse's Task only", n, err)
 	}
 	id := nurse.GetId().GetValue()
 	cancelled := s.task(id)
-	if taskStatus(cancelled) != "cancelled" || cancelled.GetStatusReason().GetText().GetValue() != "no answer within "+routing.DefaultTaskTimeout.String() {
+	if taskStatus(cancelled) != "cancelled" || cancelled.GetStatusReason().GetText().GetValue() != "no answer within 12h0m0s" {
 		t.Errorf("the unanswered Task/%s: %s, %q", id, taskStatus(cancelled), cancelled.GetStatusReason().GetText().GetValue())
 	}
 	next := s.task(strings.TrimSuffix(id, "-1") + "-2")

@@ -61,6 +61,10 @@ const (
 	ExtPriority     = Base + "/StructureDefinition/pathway-priority"
 	ExtKind         = Base + "/StructureDefinition/pathway-recipient-kind"
 	ExtDataCategory = Base + "/StructureDefinition/pathway-data-category"
+	// ExtAnswerWithin (valueDuration, UCUM min, h or d) on an action is
+	// how long its recipient has to answer her Task before the next
+	// candidate is asked; without it, the server's --task-timeout.
+	ExtAnswerWithin = Base + "/StructureDefinition/pathway-answer-within"
 )
 
 // Defaults returns the default PlanDefinitions, in file name order.

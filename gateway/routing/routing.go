@@ -32,7 +32,7 @@
 // diagnoses a later message adds to a stay routed already do not change
 // its pathway ($route adds what a new plan would). The eligibility
 // criteria procedure and delivery are read from the stay's Procedures and
-// diagnoses only; one time-out (Config.TaskTimeout) serves every action.
+// diagnoses only.
 package routing
 
 import (
@@ -1199,14 +1199,20 @@ func (pl *Planner) actionOf(ctx context.Context, sr *srpb.ServiceRequest, role s
 	return nil
 }
 
-// TimeOut cancels every routing Task still requested TaskTimeout after it
-// was made (authoredOn), with a status reason saying so, and creates the
-// Task for the next candidate of its request, who is not the one who did
-// not answer (Next), in the same transaction. The deadline is derived from
-// what is stored, so it holds across restarts. It returns how many Tasks
-// timed out.
+// TimeOut cancels every routing Task still requested when its time to
+// answer has passed since it was made (authoredOn): its pathway action's
+// (pathways.ExtAnswerWithin), else TaskTimeout. It cancels it with a
+// status reason saying so and creates the Task for the next candidate of
+// its request, who is not the one who did not answer (Next), in the same
+// transaction. The deadline is derived from what is stored, so it holds
+// across restarts. It returns how many Tasks timed out.
 func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
-	due := pl.cfg.Now().Add(-pl.cfg.TaskTimeout).UTC().Format(time.RFC3339)
+	shortest, err := pl.shortestAnswer(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := pl.cfg.Now()
+	due := now.Add(-shortest).UTC().Format(time.RFC3339)
 	q, err := search.Parse("Task", url.Values{"status": {"requested"}, "authored-on": {"lt" + due}}, true)
 	if err != nil {
 		return 0, err
@@ -1232,15 +1238,24 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 		if resource.RefString(old.GetOwner()) == resource.RefString(old.GetRequester()) {
 			continue // the hospital's own follow-up: nobody after it
 		}
-		if sr, err := pl.read(ctx, "ServiceRequest", strings.TrimPrefix(resource.RefString(old.GetFocus()), "ServiceRequest/")); err != nil {
+		sm, err := pl.read(ctx, "ServiceRequest", strings.TrimPrefix(resource.RefString(old.GetFocus()), "ServiceRequest/"))
+		if err != nil {
 			return n, err
-		} else if sr, ok := sr.(*srpb.ServiceRequest); ok && len(sr.GetPerformerType().GetCoding()) > 0 &&
-			sr.GetPerformerType().GetCoding()[0].GetCode().GetValue() == "gp" {
+		}
+		sr, ok := sm.(*srpb.ServiceRequest)
+		if !ok {
+			continue
+		}
+		if roles := rolesOf(sr.GetPerformerType()); len(roles) > 0 && roles[0] == "gp" {
 			continue // the GP always receives the plan
+		}
+		within := pl.answerWithin(pl.actionOf(ctx, sr, rolesOf(sr.GetPerformerType())[0]))
+		if now.Before(time.UnixMicro(old.GetAuthoredOn().GetValueUs()).Add(within)) {
+			continue
 		}
 		cancelled := proto.Clone(old).(*tpb.Task)
 		cancelled.Status.Value = codes.TaskStatusCode_CANCELLED
-		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: noAnswer + pl.cfg.TaskTimeout.String()}}
+		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: noAnswer + within.String()}}
 		next, err := pl.Next(ctx, cancelled)
 		if err != nil {
 			return n, err
@@ -1259,6 +1274,42 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// answerWithin is how long the recipient of action a has to answer.
+func (pl *Planner) answerWithin(a *pdpb.PlanDefinition_Action) time.Duration {
+	for _, e := range a.GetExtension() {
+		if e.GetUrl().GetValue() != pathways.ExtAnswerWithin {
+			continue
+		}
+		d := e.GetValue().GetDuration()
+		unit := map[string]time.Duration{"min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[d.GetCode().GetValue()]
+		if v, err := strconv.ParseFloat(d.GetValue().GetValue(), 64); err == nil && v > 0 && unit > 0 {
+			return time.Duration(v * float64(unit))
+		}
+	}
+	return pl.cfg.TaskTimeout
+}
+
+// shortestAnswer is the shortest time to answer of any active pathway's
+// action, TaskTimeout at most: no Task can time out before it.
+func (pl *Planner) shortestAnswer(ctx context.Context) (time.Duration, error) {
+	pds, err := pl.definitions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	shortest := pl.cfg.TaskTimeout
+	var walk func(as []*pdpb.PlanDefinition_Action)
+	walk = func(as []*pdpb.PlanDefinition_Action) {
+		for _, a := range as {
+			shortest = min(shortest, pl.answerWithin(a))
+			walk(a.GetAction())
+		}
+	}
+	for _, pd := range pds {
+		walk(pd.GetAction())
+	}
+	return shortest, nil
 }
 
 // expected reports whether a stay in progress has an expected discharge
