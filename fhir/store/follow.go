@@ -33,11 +33,15 @@ type Following struct {
 	s       *Store
 	tx      *bolt.Tx
 	written []Written
+	// idx holds the followers' index writes, made in key order before a
+	// search reads the index and at the end (sortedIndex: inserting in
+	// key order moves fewer keys in bbolt's nodes).
+	idx sortedIndex
 }
 
 // Snapshot reads the transaction, its writes and the followers' so far
 // included.
-func (f *Following) Snapshot() *Snapshot { return &Snapshot{s: f.s, tx: f.tx} }
+func (f *Following) Snapshot() *Snapshot { return &Snapshot{s: f.s, tx: f.tx, pending: &f.idx} }
 
 // Written lists the resource changes of the transaction so far, in order.
 func (f *Following) Written() []Written { return f.written }
@@ -47,7 +51,15 @@ func (f *Following) Put(entries []TxEntry) ([]TxResult, error) {
 	if err := checkTargets(entries); err != nil {
 		return nil, err
 	}
-	return f.s.applyTx(f.tx, entries)
+	for _, e := range entries {
+		if e.IfNoneExist != nil { // it searches the index
+			if err := f.idx.flush(writable(f.tx, bucketIndex)); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	return f.s.applyTx(f.tx, entries, &f.idx)
 }
 
 // Follower writes what follows from a transaction's writes. An error fails
@@ -97,6 +109,9 @@ func (s *Store) runOp(tx *bolt.Tx, o *op) error {
 		if err := fl.Follow(ctx, f); err != nil {
 			return errors.Join(errFollow, err)
 		}
+	}
+	if err := f.idx.flush(writable(tx, bucketIndex)); err != nil {
+		return errors.Join(errFollow, err)
 	}
 	return nil
 }

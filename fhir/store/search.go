@@ -60,6 +60,11 @@ func (r *Snapshot) Search(q *search.Query, filter Filter) ([]Hit, error) {
 // conditional writes).
 func match(r *Snapshot, q *search.Query, filter Filter) ([]Hit, error) {
 	tx := r.tx
+	if r.pending != nil {
+		if err := r.pending.flush(writable(tx, bucketIndex)); err != nil {
+			return nil, err
+		}
+	}
 	ids, all, err := candidates(tx, q)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,9 @@ import (
 type Snapshot struct {
 	s  *Store
 	tx *bolt.Tx
+	// pending, in a Following's snapshot, holds index writes made in
+	// key order when a search needs them (Following.Put).
+	pending *sortedIndex
 }
 
 // View runs fn with a snapshot taken once the writes queued before the

@@ -87,7 +87,7 @@ func (s *Store) Transaction(ctx context.Context, entries []TxEntry) ([]TxResult,
 	var results []TxResult
 	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
 		var err error
-		results, err = s.applyTx(tx, entries)
+		results, err = s.applyTx(tx, entries, writable(tx, bucketIndex))
 		return err
 	}, true)
 	if err != nil {
@@ -161,7 +161,8 @@ func entryFailed(i int, err error) error {
 	return &out
 }
 
-func (s *Store) applyTx(tx *bolt.Tx, entries []TxEntry) ([]TxResult, error) {
+// applyTx applies entries in tx, their index writes going to idx.
+func (s *Store) applyTx(tx *bolt.Tx, entries []TxEntry, idx indexWriter) ([]TxResult, error) {
 	results := make([]TxResult, len(entries))
 	targets, existing, err := s.resolveTargets(tx, entries)
 	if err != nil {
@@ -189,7 +190,7 @@ func (s *Store) applyTx(tx *bolt.Tx, entries []TxEntry) ([]TxResult, error) {
 			results[i] = TxResult{Status: "200 OK", Record: rec}
 			continue
 		}
-		res, err := s.applyEntry(tx, e, targets[i], now)
+		res, err := s.applyEntry(tx, e, targets[i], now, idx)
 		if err != nil {
 			return nil, entryFailed(i, err)
 		}
@@ -256,7 +257,7 @@ func rewriteRefs(entries []TxEntry, targets []string) {
 	}
 }
 
-func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time) (TxResult, error) {
+func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time, idx indexWriter) (TxResult, error) {
 	typ, id, _ := strings.Cut(target, "/")
 	cur := tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
 	var p pointer
@@ -287,7 +288,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 			return TxResult{Status: "204 No Content"}, nil
 		}
 		c := &change{typ: typ, id: id, method: 'D', version: p.version + 1, lastUpdated: now.UnixMicro(), expect: p.version}
-		return TxResult{Status: "204 No Content", Record: c.record()}, s.apply(tx, c)
+		return TxResult{Status: "204 No Content", Record: c.record()}, s.applyTo(tx, c, idx)
 	}
 	if e.IfAbsent && p.version != 0 && !p.deleted {
 		rec, err := (&Snapshot{s: s, tx: tx}).readCurrent(typ, id)
@@ -300,7 +301,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time)
 		return TxResult{}, err
 	}
 	c.expect = p.version
-	if err := s.apply(tx, c); err != nil {
+	if err := s.applyTo(tx, c, idx); err != nil {
 		return TxResult{}, err
 	}
 	return TxResult{Status: status, Record: c.record()}, nil
