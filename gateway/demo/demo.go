@@ -1,8 +1,12 @@
 // Package demo loads a small directory and one patient, so that a newcomer's
-// `make run` has something to query: a GP, a home nurse, a physiotherapist,
-// a midwife and a home-help service around Jeanne Dupont (a test INS), the
-// hospital's consent officer and a discharge coordinator, and her daughter
-// who holds her healthcare power of attorney, all fictitious. Loading is idempotent: the resources have fixed ids.
+// `make run` has something to query: Jeanne Dupont (a test INS) with her
+// GP, home nurse and physiotherapist; two or more nurses,
+// physiotherapists, pharmacists, cardiologists, midwives and home-help
+// services around Lille and some in Lyon (out of her territory); the
+// hospital's consent officer and a discharge coordinator; and her daughter
+// who holds her healthcare power of attorney, all fictitious. Loading is
+// idempotent: the resources have fixed ids. discharge-a03.hl7 is the
+// discharge the README's walkthrough sends.
 package demo
 
 import (
