@@ -207,6 +207,20 @@ func (pl *Planner) plan(ctx context.Context, encounterID string) (*Plan, error) 
 		plan.Reasons = append(plan.Reasons, reason)
 		plan.CarePlan.Activity = append(plan.CarePlan.Activity, &cppb.CarePlan_Activity{Reference: resource.Ref("ServiceRequest", resource.ID(sr))})
 	}
+	// The requests the discharge itself carries (a discharge letter's
+	// "Suites à donner", LOINC 18776-5; a C-CDA plan of treatment) join the
+	// plan as activities of their own: they are the hospital's, and routing
+	// neither changes them nor asks anyone for them.
+	own, err := pl.search(ctx, "ServiceRequest", url.Values{"encounter": {"Encounter/" + encounterID}})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range own {
+		if id := resource.ID(m); !strings.HasPrefix(id, "route-") {
+			plan.CarePlan.Activity = append(plan.CarePlan.Activity, &cppb.CarePlan_Activity{Reference: resource.Ref("ServiceRequest", id)})
+			plan.Reasons = append(plan.Reasons, "ServiceRequest/"+id+" of the discharge joins the plan")
+		}
+	}
 	if s.draft {
 		// Prepared ahead of an expected discharge (A16): nothing is asked
 		// of anyone until the stay is finished.

@@ -446,3 +446,33 @@ func TestDischargeRoutedInItsTransaction(t *testing.T) {
 		t.Errorf("a stay without a stored Patient was planned")
 	}
 }
+
+// TestDischargeRequestsJoinThePlan: a request the discharge carries (a
+// letter's "Suites à donner") is an activity of the CarePlan, left as the
+// hospital wrote it, beside the pathway's own.
+func TestDischargeRequestsJoinThePlan(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	m, err := testCodec.Decode([]byte(`{"resourceType":"ServiceRequest","id":"letter-sr","status":"active","intent":"order","code":{"text":"Bilan biologique à J7"},"subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "ServiceRequest", ID: "letter-sr", Resource: m}}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pl.Plan(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := plan.CarePlan.GetActivity()
+	if n := len(acts); n != len(plan.Requests)+1 || resource.RefString(acts[n-1].GetReference()) != "ServiceRequest/letter-sr" {
+		t.Fatalf("the letter's request is not an activity of the plan: %v", acts)
+	}
+	if _, err := pl.Write(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.Read("ServiceRequest", "letter-sr")
+	if err != nil || rec.Version != 1 {
+		t.Errorf("the letter's request was changed: %v %+v", err, rec)
+	}
+}
