@@ -860,9 +860,23 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 		task.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
 	}
 	if owner == nil || resource.RefString(owner) == resource.RefString(s.requester) {
-		task.BusinessStatus = &dtpb.CodeableConcept{Text: &dtpb.String{Value: "no candidate"}}
+		task.BusinessStatus = noCandidate()
 	}
 	return sr, task, role + ": " + why, nil
+}
+
+// RoutingStatus is the code system of routing Tasks' businessStatus:
+// "no-candidate" lists those the discharging organisation follows up
+// (GET /fhir/Task?business-status=RoutingStatus|no-candidate).
+const RoutingStatus = pathways.Base + "/CodeSystem/routing-status"
+
+// noCandidate is the businessStatus of a Task nobody in the directory
+// could take.
+func noCandidate() *dtpb.CodeableConcept {
+	return &dtpb.CodeableConcept{
+		Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: "no-candidate"}, Display: &dtpb.String{Value: "No candidate"}}},
+		Text:   &dtpb.String{Value: "no candidate"},
+	}
 }
 
 // rolesOf lists the pathway roles of an action's code, in order.
@@ -1144,7 +1158,7 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 		next.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
 	}
 	if owner == nil || resource.RefString(owner) == resource.RefString(s.requester) {
-		next.BusinessStatus = &dtpb.CodeableConcept{Text: &dtpb.String{Value: "no candidate"}}
+		next.BusinessStatus = noCandidate()
 	}
 	next.Owner = owner
 	next.AuthoredOn = dateTime(pl.cfg.Now())

@@ -476,3 +476,26 @@ func TestDischargeRequestsJoinThePlan(t *testing.T) {
 		t.Errorf("the letter's request was changed: %v %+v", err, rec)
 	}
 }
+
+// TestNoCandidateListed: the Tasks nobody in the directory could take are
+// found by their coded businessStatus, for the hospital's follow-up.
+func TestNoCandidateListed(t *testing.T) {
+	_, st, plan := routed(t)
+	q, err := search.Parse("Task", map[string][]string{"business-status": {routing.RoutingStatus + "|no-candidate"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := st.Search(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, task := range plan.Tasks {
+		if task.GetBusinessStatus() != nil {
+			want = append(want, resource.ID(task))
+		}
+	}
+	if len(want) == 0 || len(hits) != len(want) {
+		t.Errorf("no-candidate Tasks found %d, want %v", len(hits), want)
+	}
+}
