@@ -76,6 +76,7 @@ import (
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/pathways"
 	"github.com/relais-health/relais/mappings/hl7v2"
@@ -1184,8 +1185,11 @@ func answered(t *tpb.Task) string {
 	case codes.TaskStatusCode_REJECTED:
 		return "refused this request before"
 	case codes.TaskStatusCode_CANCELLED:
-		if strings.HasPrefix(t.GetStatusReason().GetText().GetValue(), noAnswer) {
+		switch r := t.GetStatusReason().GetText().GetValue(); {
+		case strings.HasPrefix(r, noAnswer):
 			return "did not answer this request in time"
+		case r == notDelivered:
+			return "could not be reached for this request"
 		}
 		return "was taken off this request before"
 	}
@@ -1233,7 +1237,9 @@ func (pl *Planner) actionOf(ctx context.Context, sr *srpb.ServiceRequest, role s
 // status reason saying so and creates the Task for the next candidate of
 // its request, who is not the one who did not answer (Next), in the same
 // transaction. The deadline is derived from what is stored, so it holds
-// across restarts. It returns how many Tasks timed out.
+// across restarts. A Task whose notification could not be delivered
+// (UndeliveredStatus) is moved the same way, without waiting. It returns
+// how many Tasks it moved.
 func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 	shortest, err := pl.shortestAnswer(ctx)
 	if err != nil {
@@ -1241,7 +1247,39 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 	}
 	now := pl.cfg.Now()
 	due := now.Add(-shortest).UTC().Format(time.RFC3339)
-	q, err := search.Parse("Task", url.Values{"status": {"requested"}, "authored-on": {"lt" + due}}, true)
+	n, err := pl.askNextFor(ctx, url.Values{"status": {"requested"}, "authored-on": {"lt" + due}},
+		func(old *tpb.Task, a *pdpb.PlanDefinition_Action) string {
+			within := pl.answerWithin(a)
+			if now.Before(time.UnixMicro(old.GetAuthoredOn().GetValueUs()).Add(within)) {
+				return ""
+			}
+			return noAnswer + within.String()
+		})
+	if err != nil {
+		return n, err
+	}
+	// A Task whose notification push delivery gave up on (a dead letter)
+	// was never seen: its recipient is not waited for.
+	m, err := pl.askNextFor(ctx, url.Values{"status": {"requested"}, "business-status": {UndeliveredStatus}},
+		func(*tpb.Task, *pdpb.PlanDefinition_Action) string { return notDelivered })
+	return n + m, err
+}
+
+// UndeliveredStatus is the token of the businessStatus push delivery
+// gives a Task whose notification became a dead letter.
+const UndeliveredStatus = delivery.DeliveryStatusSystem + "|undelivered"
+
+// notDelivered is the status reason of a Task cancelled because its
+// notification could not be delivered.
+const notDelivered = "its notification could not be delivered"
+
+// askNextFor cancels each routing Task matching v that why gives a reason
+// for (none: left as it is), with that reason, and creates the Task for
+// the next candidate of its request (Next), in one transaction pinned to
+// the version read. The GP's Task and the hospital's own follow-up are
+// never moved. It returns how many Tasks it moved.
+func (pl *Planner) askNextFor(ctx context.Context, v url.Values, why func(old *tpb.Task, a *pdpb.PlanDefinition_Action) string) (int, error) {
+	q, err := search.Parse("Task", v, true)
 	if err != nil {
 		return 0, err
 	}
@@ -1271,19 +1309,17 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 			return n, err
 		}
 		sr, ok := sm.(*srpb.ServiceRequest)
-		if !ok {
-			continue
-		}
-		if roles := rolesOf(sr.GetPerformerType()); len(roles) > 0 && roles[0] == "gp" {
+		roles := rolesOf(sr.GetPerformerType())
+		if !ok || len(roles) == 0 || roles[0] == "gp" {
 			continue // the GP always receives the plan
 		}
-		within := pl.answerWithin(pl.actionOf(ctx, sr, rolesOf(sr.GetPerformerType())[0]))
-		if now.Before(time.UnixMicro(old.GetAuthoredOn().GetValueUs()).Add(within)) {
+		reason := why(old, pl.actionOf(ctx, sr, roles[0]))
+		if reason == "" {
 			continue
 		}
 		cancelled := proto.Clone(old).(*tpb.Task)
 		cancelled.Status.Value = codes.TaskStatusCode_CANCELLED
-		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: noAnswer + within.String()}}
+		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
 		next, err := pl.Next(ctx, cancelled)
 		if err != nil {
 			return n, err

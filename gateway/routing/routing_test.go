@@ -11,7 +11,9 @@ import (
 	"time"
 
 	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/fhirtest"
@@ -19,6 +21,7 @@ import (
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/directory"
 	"github.com/relais-health/relais/gateway/pathways"
 	"github.com/relais-health/relais/gateway/routing"
@@ -497,5 +500,38 @@ func TestNoCandidateListed(t *testing.T) {
 	}
 	if len(want) == 0 || len(hits) != len(want) {
 		t.Errorf("no-candidate Tasks found %d, want %v", len(hits), want)
+	}
+}
+
+// TestUndeliveredAsksNext: a Task whose notification push delivery gave up
+// on is not waited for: it is cancelled, saying why, and the next
+// candidate asked at once, who is told the first could not be reached.
+func TestUndeliveredAsksNext(t *testing.T) {
+	pl, st, plan := routed(t)
+	ctx := context.Background()
+	nurse := proto.Clone(plan.Tasks[1]).(*tpb.Task)
+	rec, err := st.Read("Task", resource.ID(nurse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := testCodec.DecodeStored(rec.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nurse = m.(*tpb.Task)
+	nurse.BusinessStatus = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: delivery.DeliveryStatusSystem}, Code: &dtpb.Code{Value: "undelivered"}}}}
+	if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Task", ID: resource.ID(nurse), Resource: nurse}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pl.TimeOut(ctx); err != nil || n != 1 {
+		t.Fatalf("moved %d, %v; want the undelivered nurse's Task", n, err)
+	}
+	old, _ := st.Read("Task", resource.ID(nurse))
+	if !strings.Contains(string(old.JSON), `"cancelled"`) || !strings.Contains(string(old.JSON), "could not be delivered") {
+		t.Errorf("the undelivered Task: %s", old.JSON)
+	}
+	next, err := st.Read("Task", strings.TrimSuffix(resource.ID(nurse), "-1")+"-2")
+	if err != nil || !strings.Contains(string(next.JSON), "could not be reached for this request") {
+		t.Errorf("the next Task: %v %s", err, next.JSON)
 	}
 }
