@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,7 +65,8 @@ func (e *env) open(tune func(*Config)) {
 		t.Fatal(err)
 	}
 	cfg := Config{Store: st, Codec: testCodec, Consent: engine, Logger: quiet(), BaseURL: "https://relais.test",
-		RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUp: time.Hour, Poll: 20 * time.Millisecond}
+		RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUp: time.Hour, Poll: 20 * time.Millisecond,
+		Endpoints: Endpoints{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
 	if tune != nil {
 		tune(&cfg)
 	}
