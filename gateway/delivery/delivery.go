@@ -16,6 +16,11 @@
 // order by a worker of its own: a slow or dead endpoint holds back only
 // its own Subscription.
 //
+// The workers are woken once the write that enqueued an event has
+// committed (store.Following.AfterCommit), so delivery starts at once,
+// without polling; Config.Poll only bounds how late what no one was told
+// of (after a restart) is found.
+//
 // A notification is the IG's history Bundle, its SubscriptionStatus (an R4
 // Parameters) first, then, for id-only and full-resource content, one
 // entry per event. Content is chosen with the backport-payload-content
@@ -59,10 +64,14 @@
 // decided as that actor, never as a system caller, even if the token that
 // created the Subscription had system scopes; a registered client without
 // fhirUser is decided by its registered scopes; any other owner is
-// denied. Deletions raise no event. Events of a Subscription that is
-// deleted or set to off stay pending and are not sent. Endpoint addresses
-// are not restricted (no private-network or HTTPS check) and
-// notifications are not signed.
+// denied. A deletion raises an event for the Subscriptions its last
+// version matched (a DELETE entry, decided on that version). Events of a
+// Subscription that is deleted or set to off are cancelled with that
+// write, never sent, and counted by $status. Endpoints are HTTPS to
+// public addresses unless configured otherwise, checked on the URL and on
+// every connection's resolved address (Endpoints); a Subscription with a
+// secret (ExtSecret) has its notifications signed (SignatureHeader), and
+// the secret is never shown to a reader (WithoutSecret).
 package delivery
 
 import (

@@ -226,7 +226,7 @@ func newClient(p *Endpoints, timeout time.Duration) *http.Client {
 		Proxy:               nil,
 		DialContext:         dial,
 		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 4,
+		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: timeout,
 	}
