@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -45,6 +46,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", routing.DefaultTaskTimeout, "how long a routing Task's recipient has to answer before the next candidate is asked")
 	fs.DurationVar(&cfg.RouteInterval, "route-interval", server.DefaultRouteInterval, "how often finished stays are routed along their pathway (negative: only on demand, POST /fhir/Encounter/{id}/$route)")
 	fs.DurationVar(&cfg.DeliveryGiveUp, "delivery-give-up", delivery.DefaultGiveUp, "how long a Subscription notification is retried before it is a dead letter (the Subscription goes to error; GET /admin/delivery/dead-letters)")
+	fs.Var((*prefixList)(&cfg.AllowEndpointNetworks), "allow-endpoint-network", "a network (CIDR, e.g. 10.20.0.0/16) Subscription endpoints may be in although private, loopback or otherwise special-purpose, over plain HTTP too; repeatable")
 	cfg.InitialMmapSize = store.DefaultInitialMmapSize
 	fs.Var((*byteSize)(&cfg.InitialMmapSize), "initial-mmap", "address space mapped for the database at start, e.g. 1GiB, 64MiB (growing past it remaps, which waits for open reads)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -78,6 +80,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// prefixList is a repeatable flag.Value of CIDR networks.
+type prefixList []netip.Prefix
+
+func (p *prefixList) String() string { return fmt.Sprint([]netip.Prefix(*p)) }
+
+func (p *prefixList) Set(s string) error {
+	n, err := netip.ParsePrefix(s)
+	if err != nil {
+		return errors.New("want a network in CIDR notation, such as 10.20.0.0/16 or fd00::/8")
+	}
+	*p = append(*p, n.Masked())
+	return nil
 }
 
 // byteSize is a flag.Value for sizes in bytes: a whole number with an

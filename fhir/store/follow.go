@@ -46,6 +46,15 @@ func (f *Following) Snapshot() *Snapshot { return &Snapshot{s: f.s, tx: f.tx, pe
 // Written lists the resource changes of the transaction so far, in order.
 func (f *Following) Written() []Written { return f.written }
 
+// AfterCommit registers fn to run once the transaction f follows has
+// committed (fsync included), and never if it rolls back; a group commit
+// that fails and whose writes are retried one by one runs the followers
+// again, and with them the registrations of the writes that commit. fn
+// runs on the writer goroutine before the writers are answered: it must
+// be quick and must not write to the Store (that write would wait for the
+// writer, which waits for fn). It may read, in a snapshot of its own.
+func (f *Following) AfterCommit(fn func()) { f.tx.OnCommit(fn) }
+
 // Put applies entries in the transaction, as Transaction does.
 func (f *Following) Put(entries []TxEntry) ([]TxResult, error) {
 	if err := checkTargets(entries); err != nil {

@@ -128,3 +128,75 @@ func TestFollowerFailureRollsBack(t *testing.T) {
 		}
 	}
 }
+
+// commitFollower registers, for every Patient written, a callback that
+// reads the Patient back in a snapshot of its own: it must see it
+// committed. Encounters fail their write after registering.
+type commitFollower struct {
+	s         *Store
+	mu        sync.Mutex
+	seen, bad []string
+}
+
+func (cf *commitFollower) Follow(ctx context.Context, f *Following) error {
+	for _, w := range f.Written() {
+		f.AfterCommit(func() {
+			_, err := cf.s.Read(w.Type, w.ID)
+			cf.mu.Lock()
+			defer cf.mu.Unlock()
+			if err != nil {
+				cf.bad = append(cf.bad, w.ID)
+			}
+			cf.seen = append(cf.seen, w.ID)
+		})
+		if w.Type == "Encounter" {
+			return errors.New("follower refuses Encounters")
+		}
+	}
+	return nil
+}
+
+// TestAfterCommit: a callback runs once its write is committed and
+// visible, and never for a write that rolled back, also when it shared a
+// group commit with the failing one.
+func TestAfterCommit(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	cf := &commitFollower{s: s}
+	s.Follow(cf)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			js := fmt.Sprintf(`{"resourceType":"Patient","id":"p%d"}`, i)
+			if i%4 == 0 {
+				js = fmt.Sprintf(`{"resourceType":"Encounter","id":"e%d","status":"finished","class":{"code":"IMP"}}`, i)
+			}
+			_, _ = s.TransactionWith(context.Background(), []TxEntry{putEntry(t, js)}, TxOptions{})
+		}()
+	}
+	wg.Wait()
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	if len(cf.bad) > 0 {
+		t.Errorf("callbacks ran before their write was visible: %v", cf.bad)
+	}
+	count := map[string]int{}
+	for _, id := range cf.seen {
+		count[id]++
+	}
+	for i := range 20 {
+		id := fmt.Sprintf("p%d", i)
+		if i%4 == 0 {
+			id = fmt.Sprintf("e%d", i)
+			if count[id] != 0 {
+				t.Errorf("callback of rolled-back %s ran", id)
+			}
+			continue
+		}
+		if count[id] != 1 {
+			t.Errorf("callback of %s ran %d times, want once", id, count[id])
+		}
+	}
+}

@@ -670,14 +670,15 @@ func uvarintFields(b []byte, n int) ([]string, error) {
 }
 
 // subCounts is an outboxsub value: last(8) head(8) delivered(8)
-// withheld(8) dead(8).
-type subCounts struct{ last, head, delivered, withheld, dead uint64 }
+// withheld(8) dead(8) cancelled(8). A 40-byte value, written before
+// events could be cancelled, has no cancelled count (0).
+type subCounts struct{ last, head, delivered, withheld, dead, cancelled uint64 }
 
-const subCountsSize = 40
+const subCountsSize, subCountsSizeV1 = 48, 40
 
 func (c subCounts) encode() []byte {
 	b := make([]byte, 0, subCountsSize)
-	for _, v := range []uint64{c.last, c.head, c.delivered, c.withheld, c.dead} {
+	for _, v := range []uint64{c.last, c.head, c.delivered, c.withheld, c.dead, c.cancelled} {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
 	return b
@@ -687,11 +688,15 @@ func decodeSubCounts(v []byte) (subCounts, error) {
 	if v == nil {
 		return subCounts{head: 1}, nil
 	}
-	if len(v) != subCountsSize {
+	if len(v) != subCountsSize && len(v) != subCountsSizeV1 {
 		return subCounts{}, fmt.Errorf("outbox counts: %w", errBadKey)
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(v[8*i:]) }
-	return subCounts{last: u(0), head: u(1), delivered: u(2), withheld: u(3), dead: u(4)}, nil
+	c := subCounts{last: u(0), head: u(1), delivered: u(2), withheld: u(3), dead: u(4)}
+	if len(v) == subCountsSize {
+		c.cancelled = u(5)
+	}
+	return c, nil
 }
 
 // encodeTry renders an outboxtry value: time(8) state(1) then decision and

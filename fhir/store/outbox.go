@@ -27,17 +27,19 @@ type EventState byte
 
 // The states of an event. An event is pending until it is delivered,
 // withheld (the consent decision of an attempt denied it: nothing of it is
-// sent) or dead (its delivery failed until the sender gave up). A dead
+// sent), dead (its delivery failed until the sender gave up) or cancelled
+// (its Subscription was deleted or set off: it is never sent). A dead
 // letter replayed is pending again.
 const (
 	EventPending   EventState = 'p'
 	EventDelivered EventState = 'd'
 	EventWithheld  EventState = 'w'
 	EventDead      EventState = 'x'
+	EventCancelled EventState = 'c'
 )
 
 func (s EventState) valid() bool {
-	return s == EventPending || s == EventDelivered || s == EventWithheld || s == EventDead
+	return s == EventPending || s == EventDelivered || s == EventWithheld || s == EventDead || s == EventCancelled
 }
 
 func (s EventState) String() string {
@@ -50,6 +52,8 @@ func (s EventState) String() string {
 		return "withheld"
 	case EventDead:
 		return "dead"
+	case EventCancelled:
+		return "cancelled"
 	}
 	return "unknown"
 }
@@ -90,8 +94,8 @@ type Attempt struct {
 type OutboxCounts struct {
 	// Last is the number of the newest event: the backport IG's
 	// eventsSinceSubscriptionStart.
-	Last                               uint64
-	Pending, Delivered, Withheld, Dead uint64
+	Last                                          uint64
+	Pending, Delivered, Withheld, Dead, Cancelled uint64
 }
 
 // Enqueue adds an event for Subscription sub about w, a change of f's
@@ -169,14 +173,17 @@ func (s *Store) OutboxPending() (subs []string, err error) {
 	return subs, err
 }
 
-func (c subCounts) pending() uint64 { return c.last - c.delivered - c.withheld - c.dead }
+func (c subCounts) pending() uint64 {
+	return c.last - c.delivered - c.withheld - c.dead - c.cancelled
+}
 
 // OutboxCounts returns sub's counts; a Subscription without events has
 // zero counts.
 func (s *Store) OutboxCounts(sub string) (oc OutboxCounts, err error) {
 	err = s.view(func(r *Snapshot) error {
 		c, err := decodeSubCounts(r.tx.Bucket(bucketOutboxSub).Get([]byte(sub)))
-		oc = OutboxCounts{Last: c.last, Pending: c.pending(), Delivered: c.delivered, Withheld: c.withheld, Dead: c.dead}
+		oc = OutboxCounts{Last: c.last, Pending: c.pending(), Delivered: c.delivered, Withheld: c.withheld,
+			Dead: c.dead, Cancelled: c.cancelled}
 		return err
 	})
 	return oc, err
@@ -187,7 +194,7 @@ func (s *Store) OutboxCounts(sub string) (oc OutboxCounts, err error) {
 // attempt joins the event's attempt log (Attempts); a dead event becomes
 // a dead letter (DeadLetters).
 func (s *Store) RecordAttempt(ctx context.Context, sub string, n uint64, a Attempt) (e Event, err error) {
-	if a.State == EventPending && a.Next.IsZero() || !a.State.valid() {
+	if a.State == EventPending && a.Next.IsZero() || !a.State.valid() || a.State == EventCancelled {
 		return Event{}, fmt.Errorf("outbox: attempt without next time or with state %q", a.State)
 	}
 	w := s.begin()
@@ -362,7 +369,55 @@ func (s *Store) Replay(ctx context.Context, sub string, n uint64) (e Event, err 
 	return e, err
 }
 
-// PruneEvents deletes the delivered and withheld events written before
+// CancelEvents cancels the pending events of Subscription sub in f's
+// transaction (sub was deleted or set off, by the write f follows), and
+// returns how many: they are never sent, and count as cancelled.
+func (f *Following) CancelEvents(sub string) (int, error) { return cancelEvents(f.tx, sub) }
+
+// CancelEvents cancels the pending events of Subscription sub, in a
+// transaction of its own, and returns how many.
+func (s *Store) CancelEvents(ctx context.Context, sub string) (n int, err error) {
+	err = s.commit(ctx, nil, func(tx *bolt.Tx) error {
+		var err error
+		n, err = cancelEvents(tx, sub)
+		return err
+	}, true)
+	return n, err
+}
+
+func cancelEvents(tx *bolt.Tx, sub string) (int, error) {
+	subs := tx.Bucket(bucketOutboxSub)
+	c, err := decodeSubCounts(subs.Get([]byte(sub)))
+	if err != nil || c.pending() == 0 {
+		return 0, err
+	}
+	box := writable(tx, bucketOutbox)
+	type kv struct{ k, v []byte }
+	var changed []kv
+	prefix := append([]byte(sub), 0)
+	cur := box.Cursor()
+	for k, v := cur.Seek(outboxKey(sub, c.head)); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if len(v) == 0 || EventState(v[0]) != EventPending {
+			continue
+		}
+		e, err := decodeEvent(k, v)
+		if err != nil {
+			return 0, err
+		}
+		e.State, e.Next = EventCancelled, time.Time{}
+		changed = append(changed, kv{bytes.Clone(k), encodeEvent(&e)})
+	}
+	for _, x := range changed {
+		if err := box.Put(x.k, x.v); err != nil {
+			return 0, err
+		}
+	}
+	c.cancelled += uint64(len(changed))
+	c.head = c.last + 1
+	return len(changed), subs.Put([]byte(sub), c.encode())
+}
+
+// PruneEvents deletes the delivered, withheld and cancelled events written before
 // before, with their attempt logs, a chunk per transaction so that other
 // writes interleave, and returns how many it deleted. Pending events and
 // dead letters are kept whatever their age; the counts ($status) keep
@@ -404,7 +459,7 @@ func pruneEvents(tx *bolt.Tx, from []byte, before time.Time) (int, []byte, error
 		if err != nil {
 			return 0, nil, err
 		}
-		if (e.State == EventDelivered || e.State == EventWithheld) && e.Time.Before(before) {
+		if (e.State == EventDelivered || e.State == EventWithheld || e.State == EventCancelled) && e.Time.Before(before) {
 			keys = append(keys, bytes.Clone(k))
 		}
 	}

@@ -247,3 +247,53 @@ func TestEnqueueCommitsWithTheWrite(t *testing.T) {
 		t.Fatalf("events %v, want %s: none for the rolled-back write", got, want)
 	}
 }
+
+// TestCancelEvents: cancelled events leave the head, count as cancelled,
+// keep their number and are pruned like delivered ones; a later event is
+// numbered after them.
+func TestCancelEvents(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	enqueueTest(t, s, "s1", "a", "b", "c")
+	if _, err := s.RecordAttempt(ctx, "s1", 1, Attempt{Time: time.Now(), State: EventDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.CancelEvents(ctx, "s1")
+	if err != nil || n != 2 {
+		t.Fatalf("cancelled %d %v, want 2", n, err)
+	}
+	if _, ok, err := s.OutboxHead("s1"); ok || err != nil {
+		t.Fatalf("head after cancelling: %v %v", ok, err)
+	}
+	c, _ := s.OutboxCounts("s1")
+	if c != (OutboxCounts{Last: 3, Delivered: 1, Cancelled: 2}) {
+		t.Fatalf("counts %+v", c)
+	}
+	if _, err := s.RecordAttempt(ctx, "s1", 2, Attempt{Time: time.Now(), State: EventDelivered}); outcome.KindOf(err) != outcome.Conflict {
+		t.Fatalf("an attempt on a cancelled event: %v", err)
+	}
+	evs, err := s.Events("s1", 2, 2, 10)
+	if err != nil || len(evs) != 1 || evs[0].State != EventCancelled {
+		t.Fatalf("event 2: %+v %v", evs, err)
+	}
+	if ns := enqueueTest(t, s, "s1", "d"); ns[0] != 4 || headNumber(t, s, "s1") != 4 {
+		t.Fatalf("next event %v, head %d", ns, headNumber(t, s, "s1"))
+	}
+	if pruned, err := s.PruneEvents(ctx, time.Now().Add(time.Hour)); err != nil || pruned != 3 {
+		t.Fatalf("pruned %d %v, want 3 (delivered and cancelled)", pruned, err)
+	}
+}
+
+// TestSubCountsV1: 40-byte counts, written before cancelled events, read
+// as none cancelled.
+func TestSubCountsV1(t *testing.T) {
+	c := subCounts{last: 5, head: 3, delivered: 1, withheld: 1, dead: 1, cancelled: 0}
+	got, err := decodeSubCounts(c.encode()[:subCountsSizeV1])
+	if err != nil || got != c {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := decodeSubCounts(make([]byte, 41)); err == nil {
+		t.Fatal("a 41-byte value decoded")
+	}
+}

@@ -76,9 +76,11 @@ import (
 //	          (outbox.go), written in the transaction of the write it
 //	          comes from (keys.go: encodeEvent)
 //	outboxsub subscription -> last(8) head(8) delivered(8) withheld(8)
-//	          dead(8): a Subscription's event count, the lowest number
-//	          that may still be pending, and how many events ended in each
-//	          state (pruned ones included)
+//	          dead(8) cancelled(8): a Subscription's event count, the
+//	          lowest number that may still be pending, and how many events
+//	          ended in each state (pruned ones included); a value written
+//	          before events could be cancelled has 40 bytes, no cancelled
+//	          count, and is read as 0 cancelled
 //	outboxdead subscription 0 number(8) -> empty: the dead letters
 //	outboxtry subscription 0 number(8) attempt(4) -> time(8) state(1)
 //	          then decision and error, each a uvarint length and its
@@ -120,7 +122,10 @@ import (
 // refuse the file. Its migration counts the open Tasks of the current
 // values, in time proportional to the number of resources. The outbox
 // buckets need no version of their own: a relais that does not know them
-// delivers no notifications, and the events wait for one that does.
+// delivers no notifications, and the events wait for one that does. The
+// cancelled count of outboxsub came later without a new version either:
+// a relais that does not know it refuses the 48-byte counts (an error
+// reading that Subscription's outbox), and this one reads the 40-byte ones.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -115,7 +116,8 @@ func newEnvFull(t testing.TB, maxBody int64, opts store.Options, withPush bool) 
 	var push *delivery.Service
 	if withPush {
 		push, err = delivery.New(delivery.Config{Store: st, Codec: testCodec, Consent: engine, Logger: discardLogger(),
-			RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Poll: 20 * time.Millisecond})
+			RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Poll: 20 * time.Millisecond,
+			Endpoints: delivery.Endpoints{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -131,7 +131,7 @@ func (a *API) responseEntry(r *http.Request, f *consent.Filter, method, status s
 			return e, nil
 		}
 		if ok {
-			e.Resource = rec.JSON
+			e.Resource = a.shown(rec)
 		}
 	}
 	e.Response.ETag = rec.ETag()

@@ -90,7 +90,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, insta
 		}
 		e := bundlejson.Entry{
 			FullURL:  base + "/fhir/" + rec.Type + "/" + rec.ID,
-			Resource: rec.JSON,
+			Resource: a.shown(rec),
 			Request:  &bundlejson.Request{Method: rec.Method, URL: rec.Type + "/" + rec.ID},
 			Response: &bundlejson.Response{Status: historyStatus(rec), ETag: rec.ETag(), LastModified: rec.LastUpdated},
 		}

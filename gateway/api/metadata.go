@@ -56,10 +56,14 @@ var subscriptionDoc = "Push delivery (Subscriptions R5 Backport IG " + delivery.
 	"with backport-filter-criteria on owner, requester, status, patient (CarePlan and Consent: status, patient); " +
 	"backport-payload-content empty, id-only (default) or full-resource; channel.header sent as HTTP headers; " +
 	"backport-heartbeat-period; a handshake before active; notifications are the IG's history Bundle; " +
-	"every create and update raises an event (deletions do not); consent is decided for the owner before every attempt " +
+	"every create, update and deletion raises an event (a deletion as a DELETE entry, matched on the version deleted); " +
+	"consent is decided for the owner before every attempt " +
 	"and a denied event is withheld; retries with exponential backoff up to a configured total, then a dead letter " +
 	"(status error, GET /admin/delivery/dead-letters). Not supported: websocket, email, sms and message channels, " +
-	"backport-max-count, backport-timeout, notification-shape other than the Bundle, signed notifications."
+	"backport-max-count, backport-timeout, notification-shape other than the Bundle. " +
+	"Endpoints must be https and not special-purpose addresses (RFC 6890), checked at create and at every connection; " +
+	"with the extension https://relais-health.github.io/fhir/StructureDefinition/subscription-secret notifications carry " +
+	"X-Relais-Signature: sha256=<HMAC-SHA256 of the body>, and the secret is never returned on read."
 
 func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string, subscriptions bool) {
 	fmt.Fprintf(b, `{"type":%s,`, q(typ))

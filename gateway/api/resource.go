@@ -37,7 +37,7 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	writeRecord(w, http.StatusOK, rec)
+	a.writeRecord(w, http.StatusOK, rec)
 	return nil
 }
 
@@ -115,7 +115,7 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeRecord(w, http.StatusOK, rec)
+	a.writeRecord(w, http.StatusOK, rec)
 	return nil
 }
 

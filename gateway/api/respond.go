@@ -14,6 +14,7 @@ import (
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/delivery"
 )
 
 // base is the server's public base URL for this request.
@@ -108,10 +109,23 @@ func (a *API) location(r *http.Request, rec *store.Record) string {
 	return a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID + "/_history/" + strconv.FormatUint(rec.Version, 10)
 }
 
-// writeRecord answers a read with the stored JSON as is.
-func writeRecord(w http.ResponseWriter, status int, rec *store.Record) {
+// writeRecord answers a read with the stored JSON as shown.
+func (a *API) writeRecord(w http.ResponseWriter, status int, rec *store.Record) {
 	setVersionHeaders(w, rec)
-	writeJSON(w, status, rec.JSON)
+	writeJSON(w, status, a.shown(rec))
+}
+
+// shown is rec's JSON as every caller is shown it: the stored rendering,
+// less a Subscription's secret, which is never shown to anyone
+// (delivery.WithoutSecret). Every path that answers with a stored
+// resource goes through here.
+func (a *API) shown(rec *store.Record) []byte {
+	js, err := delivery.WithoutSecret(a.codec, rec.Type, rec.JSON)
+	if err != nil {
+		a.log.Error("render stored resource", "type", rec.Type, "err", err)
+		return []byte(`{"resourceType":"` + rec.Type + `","id":"` + rec.ID + `"}`)
+	}
+	return js
 }
 
 // writeWritten answers a create or update according to Prefer: return=.
@@ -132,7 +146,7 @@ func (a *API) writeWritten(w http.ResponseWriter, r *http.Request, status int, r
 		writeJSON(w, status, body)
 		return nil
 	}
-	writeJSON(w, status, rec.JSON)
+	writeJSON(w, status, a.shown(rec))
 	return nil
 }
 

@@ -68,7 +68,7 @@ func (a *API) routeStay(w http.ResponseWriter, r *http.Request) error {
 		e := bundlejson.Entry{Response: &bundlejson.Response{Status: res.Status}}
 		if rec := res.Record; rec != nil {
 			e.FullURL = base + rec.Type + "/" + rec.ID
-			e.Resource = rec.JSON
+			e.Resource = a.shown(rec)
 			e.Response.ETag, e.Response.LastModified = rec.ETag(), rec.LastUpdated
 		}
 		out.Entries = append(out.Entries, e)

@@ -146,7 +146,7 @@ func pageURL(base, id string, offset, count int) string {
 }
 
 func (a *API) entry(r *http.Request, rec *store.Record, mode string) bundlejson.Entry {
-	return bundlejson.Entry{FullURL: a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID, Resource: rec.JSON, Search: mode}
+	return bundlejson.Entry{FullURL: a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID, Resource: a.shown(rec), Search: mode}
 }
 
 func (a *API) warnings(ws []string) ([]byte, error) {

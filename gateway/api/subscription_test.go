@@ -145,3 +145,44 @@ func TestSubscriptionPushAndOperations(t *testing.T) {
 		t.Errorf("the CapabilityStatement does not describe push delivery")
 	}
 }
+
+// TestSubscriptionEndpointAndSecret: a Subscription whose endpoint is a
+// special-purpose address outside the allowed networks is refused at
+// create (422); a Subscription's secret is never shown, whichever way the
+// Subscription is read.
+func TestSubscriptionEndpointAndSecret(t *testing.T) {
+	t.Parallel()
+	e := withConsentData(t, newEnvPush(t))
+	gp := e.as("PractitionerRole/gp")
+	sub := func(endpoint, ext string) string {
+		return `{"resourceType":"Subscription","status":"requested","reason":"mine",` + ext +
+			`"criteria":"Task?owner=PractitionerRole/nurse","channel":{"type":"rest-hook","endpoint":"` + endpoint + `","payload":"application/fhir+json"}}`
+	}
+	for _, bad := range []string{"http://169.254.169.254/latest", "https://10.0.0.1/hook", "https://[::ffff:192.168.0.1]/hook", "ftp://x.example/"} {
+		if r := e.do("POST", "/fhir/Subscription", sub(bad, ""), "Authorization", gp); r.status != 422 || !strings.Contains(string(r.body), "OperationOutcome") {
+			t.Errorf("%s: %d %s, want 422", bad, r.status, r.body)
+		}
+	}
+	const secret = "do-not-show-me-0123456789"
+	h := newHook(t)
+	r := e.do("POST", "/fhir/Subscription", sub(h.URL, `"extension":[{"url":"https://relais-health.github.io/fhir/StructureDefinition/subscription-secret","valueString":"`+secret+`"}],`),
+		"Authorization", gp, "Prefer", "return=representation")
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	id := strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/Subscription/"), "/")[0]
+	reads := []resp{r}
+	for _, path := range []string{"/fhir/Subscription/" + id, "/fhir/Subscription/" + id + "/_history/1",
+		"/fhir/Subscription?_id=" + id, "/fhir/Subscription/" + id + "/_history", "/fhir/Subscription/_history"} {
+		reads = append(reads, e.do("GET", path, "", "Authorization", gp))
+		reads = append(reads, e.do("GET", path, "", "Authorization", "Bearer "+e.token))
+	}
+	for i, r := range reads {
+		if r.status != 200 && r.status != 201 || !strings.Contains(string(r.body), id) {
+			t.Errorf("read %d: %d %s", i, r.status, r.body)
+		}
+		if strings.Contains(string(r.body), secret) || strings.Contains(string(r.body), "subscription-secret") {
+			t.Errorf("read %d shows the secret: %s", i, r.body)
+		}
+	}
+}

@@ -85,6 +85,11 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 	if e.Resource != nil && a.consent.Owned(e.Type) {
 		access.StampOwner(e.Resource, ownerName(c.p))
 	}
+	if e.Type == "Subscription" && e.Resource != nil && a.delivery != nil {
+		if err := a.delivery.CheckSubscription(e.Resource); err != nil {
+			return err
+		}
+	}
 	system := grantsAsSystem(c.p, e.Type, op)
 	var who *access.Caller
 	if !system {

@@ -7,6 +7,7 @@ import (
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	rppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/related_person_go_proto"
+	subpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/subscription_go_proto"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/outcome"
@@ -19,16 +20,23 @@ import (
 
 // decision is the consent engine's answer for one attempt.
 type decision struct {
-	permit bool
-	id     string        // the decision log record naming it
-	res    proto.Message // the event's version, for full-resource content
+	permit  bool
+	id      string        // the decision log record naming it
+	res     proto.Message // the event's version, for full-resource content
+	deleted bool          // the event is the resource's deletion
 }
 
 // decide asks the engine whether sub's owner may read e's version of the
 // resource, as a vread by the owner would (AllowFacts on that version's
-// own content), and records the decision.
+// own content), and records the decision. For a deletion it decides on
+// the version deleted: whoever could read it is told it is gone.
 func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) (decision, error) {
+	var d decision
 	rec, err := s.st.VRead(e.Type, e.ID, e.Version)
+	if outcome.KindOf(err) == outcome.Gone && e.Version > 1 {
+		d.deleted = true
+		rec, err = s.st.VRead(e.Type, e.ID, e.Version-1)
+	}
 	if err != nil && outcome.KindOf(err) != outcome.Gone {
 		return decision{}, err
 	}
@@ -37,9 +45,8 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 		return decision{}, err
 	}
 	f := s.cfg.Consent.NewFilter(ctx, req)
-	var d decision
 	if rec == nil || rec.JSON == nil {
-		d.permit = f.AllowFacts(e.Type, consent.Indexed{}) // a deletion: system callers only
+		d.permit = f.AllowFacts(e.Type, consent.Indexed{}) // nothing to decide on: system callers only
 	} else {
 		if d.res, err = s.cfg.Codec.DecodeStored(rec.JSON); err != nil {
 			return decision{}, fmt.Errorf("decode %s: %w", e.Type, err)
@@ -56,8 +63,11 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 	if len(recs) > 0 {
 		d.id = recs[0].ID
 	}
-	if !d.permit {
+	if !d.permit || d.deleted {
 		d.res = nil
+	}
+	if sub, ok := d.res.(*subpb.Subscription); ok {
+		dropSecret(sub)
 	}
 	return d, nil
 }

@@ -16,6 +16,11 @@
 // order by a worker of its own: a slow or dead endpoint holds back only
 // its own Subscription.
 //
+// The workers are woken once the write that enqueued an event has
+// committed (store.Following.AfterCommit), so delivery starts at once,
+// without polling; Config.Poll only bounds how late what no one was told
+// of (after a restart) is found.
+//
 // A notification is the IG's history Bundle, its SubscriptionStatus (an R4
 // Parameters) first, then, for id-only and full-resource content, one
 // entry per event. Content is chosen with the backport-payload-content
@@ -59,10 +64,14 @@
 // decided as that actor, never as a system caller, even if the token that
 // created the Subscription had system scopes; a registered client without
 // fhirUser is decided by its registered scopes; any other owner is
-// denied. Deletions raise no event. Events of a Subscription that is
-// deleted or set to off stay pending and are not sent. Endpoint addresses
-// are not restricted (no private-network or HTTPS check) and
-// notifications are not signed.
+// denied. A deletion raises an event for the Subscriptions its last
+// version matched (a DELETE entry, decided on that version). Events of a
+// Subscription that is deleted or set to off are cancelled with that
+// write, never sent, and counted by $status. Endpoints are HTTPS to
+// public addresses unless configured otherwise, checked on the URL and on
+// every connection's resolved address (Endpoints); a Subscription with a
+// secret (ExtSecret) has its notifications signed (SignatureHeader), and
+// the secret is never shown to a reader (WithoutSecret).
 package delivery
 
 import (
@@ -73,6 +82,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
@@ -88,9 +99,13 @@ type Config struct {
 	// BaseURL is the server's public base, for the fullUrls of
 	// notifications (e.g. https://relais.example).
 	BaseURL string
-	// Client sends notifications (default: a client with a 10 s timeout).
-	Client *http.Client
-	Now    func() time.Time
+	// Timeout bounds each notification's request, connection included
+	// (default 10 s).
+	Timeout time.Duration
+	// Endpoints is where notifications may go (the zero value: HTTPS to
+	// public addresses only).
+	Endpoints Endpoints
+	Now       func() time.Time
 	// RetryBase is the delay before the first retry (default 2 s); each
 	// retry doubles it, up to RetryMax (default 10 min), with jitter.
 	RetryBase, RetryMax time.Duration
@@ -115,9 +130,10 @@ const DeliveryStatusSystem = "https://relais-health.github.io/fhir/CodeSystem/de
 
 // Service matches writes against Subscriptions and delivers the events.
 type Service struct {
-	cfg Config
-	st  *store.Store
-	log *slog.Logger
+	cfg    Config
+	st     *store.Store
+	log    *slog.Logger
+	client *http.Client // newClient's: every connection checked (endpoint.go)
 
 	subs   atomic.Pointer[subSet] // the Subscriptions as last loaded
 	parsed sync.Map               // id -> *subscription, by version
@@ -142,9 +158,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -153,17 +166,20 @@ func New(cfg Config) (*Service, error) {
 			*d = v
 		}
 	}
+	def(&cfg.Timeout, 10*time.Second)
 	def(&cfg.RetryBase, 2*time.Second)
 	def(&cfg.RetryMax, 10*time.Minute)
 	def(&cfg.GiveUp, DefaultGiveUp)
 	def(&cfg.Poll, time.Second)
 	def(&cfg.Retention, 7*24*time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
 		cfg: cfg, st: cfg.Store, log: cfg.Logger,
 		workers: map[string]*worker{}, refresh: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel,
-	}, nil
+	}
+	s.client = newClient(&s.cfg.Endpoints, cfg.Timeout)
+	return s, nil
 }
 
 // Start starts the manager, which starts a worker per Subscription with
@@ -239,8 +255,15 @@ func (s *Service) reconcile() error {
 		}
 	}
 	for id := range want {
-		if _, ok := set.byID[id]; ok {
+		sub, ok := set.byID[id]
+		if ok && sub.status != cpb.SubscriptionStatusCode_OFF {
 			s.worker(id).poke()
+			continue
+		}
+		// Deleted or off before their events were cancelled with it (by
+		// a relais before cancelling): cancelled now.
+		if _, err := s.st.CancelEvents(s.ctx, id); err != nil {
+			return err
 		}
 	}
 	return nil

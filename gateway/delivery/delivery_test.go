@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,11 +30,12 @@ var testCodec = codec.MustNew()
 const actCode = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 type env struct {
-	t   *testing.T
-	dir string
-	st  *store.Store
-	svc *Service
-	cfg Config
+	t    testing.TB
+	sync bool // the store fsyncs its commits (benchmarks)
+	dir  string
+	st   *store.Store
+	svc  *Service
+	cfg  Config
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -41,9 +43,12 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // newEnv opens a store in a temp dir with the consent engine and a
 // delivery Service whose retries take milliseconds, and the people of the
 // tests: p1, whose GP is PractitionerRole/gp.
-func newEnv(t *testing.T, tune func(*Config)) *env {
+func newEnv(t testing.TB, tune func(*Config)) *env { return newEnvSync(t, false, tune) }
+
+// newEnvSync is newEnv with a store that fsyncs its commits when sync.
+func newEnvSync(t testing.TB, sync bool, tune func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir()}
+	e := &env{t: t, sync: sync, dir: t.TempDir()}
 	e.open(tune)
 	e.put(fmt.Sprintf(`{"resourceType":"PractitionerRole","id":"gp","active":true,"code":[{"coding":[{"system":"%s","code":"10"}]}]}`, terminology.TREG15))
 	e.put(`{"resourceType":"PractitionerRole","id":"nurse","active":true}`)
@@ -53,7 +58,7 @@ func newEnv(t *testing.T, tune func(*Config)) *env {
 
 func (e *env) open(tune func(*Config)) {
 	t := e.t
-	st, err := store.Open(filepath.Join(e.dir, "relais.db"), store.Options{Codec: testCodec, NoSync: true, Logger: quiet()})
+	st, err := store.Open(filepath.Join(e.dir, "relais.db"), store.Options{Codec: testCodec, NoSync: !e.sync, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +69,8 @@ func (e *env) open(tune func(*Config)) {
 		t.Fatal(err)
 	}
 	cfg := Config{Store: st, Codec: testCodec, Consent: engine, Logger: quiet(), BaseURL: "https://relais.test",
-		RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUp: time.Hour, Poll: 20 * time.Millisecond}
+		RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUp: time.Hour, Poll: 20 * time.Millisecond,
+		Endpoints: Endpoints{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
 	if tune != nil {
 		tune(&cfg)
 	}

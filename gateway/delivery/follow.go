@@ -7,6 +7,7 @@ import (
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	subpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/subscription_go_proto"
 
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 )
@@ -82,11 +83,17 @@ func (s *Service) parse(r *store.Snapshot, id string, version uint64) (*subscrip
 	return sub, nil
 }
 
-// Follow is the store Follower: each resource the transaction wrote (and
-// did not delete) that a matching Subscription's criteria select gets an
-// event in that Subscription's outbox, in the same transaction. The
-// criteria are evaluated by a search restricted to the resource's id in
-// the transaction's own snapshot, on the index values just written.
+// Follow is the store Follower: each resource the transaction wrote that
+// a matching Subscription's criteria select gets an event in that
+// Subscription's outbox, in the same transaction. The criteria are
+// evaluated by a search restricted to the resource's id in the
+// transaction's own snapshot, on the index values just written; a deleted
+// resource is matched on its last version's values (search.Query.Match),
+// so that whoever was told of it is told of its deletion. A Subscription
+// deleted or set off has its pending events cancelled in the same
+// transaction. The workers are woken once the transaction has committed
+// (store.Following.AfterCommit), never before: what they read then is
+// there.
 func (s *Service) Follow(ctx context.Context, f *store.Following) error {
 	r := f.Snapshot()
 	set := s.subs.Load()
@@ -95,31 +102,93 @@ func (s *Service) Follow(ctx context.Context, f *store.Following) error {
 		if set, err = s.loadIn(r); err != nil {
 			return err
 		}
-		s.kick()
+		f.AfterCommit(s.kick)
 	}
-	var woken []string
+	woken := map[string]bool{}
 	for _, w := range f.Written() {
-		if w.Deleted {
+		if w.Type == "Subscription" {
+			if err := cancelIfStopped(f, w); err != nil {
+				return err
+			}
+		}
+		subs := set.byType[w.Type]
+		if len(subs) == 0 {
 			continue
 		}
-		for _, sub := range set.byType[w.Type] {
-			q := *sub.query
-			q.IDs = []string{w.ID}
-			hits, err := r.Search(&q, nil)
+		var last []search.Value // a deleted resource's last values
+		if w.Deleted {
+			var ok bool
+			var err error
+			if last, ok, err = s.lastValues(r, w); err != nil || !ok {
+				return err
+			}
+		}
+		for _, sub := range subs {
+			ok, err := matches(r, sub, w, last)
 			if err != nil {
 				return fmt.Errorf("match Subscription %s: %w", sub.id, err)
 			}
-			if len(hits) == 0 {
+			if !ok {
 				continue
 			}
 			if _, err := f.Enqueue(sub.id, w); err != nil {
 				return err
 			}
-			woken = append(woken, sub.id)
+			woken[sub.id] = true
 		}
 	}
-	for _, id := range woken {
-		s.worker(id).poke()
+	if len(woken) > 0 {
+		f.AfterCommit(func() {
+			for id := range woken {
+				s.worker(id).poke()
+			}
+		})
 	}
 	return nil
+}
+
+// matches reports whether w (with last, its last values, when deleted)
+// is selected by sub's criteria.
+func matches(r *store.Snapshot, sub *subscription, w store.Written, last []search.Value) (bool, error) {
+	if w.Deleted {
+		return sub.query.Match(last), nil
+	}
+	q := *sub.query
+	q.IDs = []string{w.ID}
+	hits, err := r.Search(&q, nil)
+	return len(hits) > 0, err
+}
+
+// lastValues are the index values of the version a deletion w ended; ok
+// is false when there is none (deleted before).
+func (s *Service) lastValues(r *store.Snapshot, w store.Written) ([]search.Value, bool, error) {
+	if w.Version < 2 {
+		return nil, false, nil
+	}
+	rec, err := r.VRead(w.Type, w.ID, w.Version-1)
+	if k := outcome.KindOf(err); k == outcome.Gone || k == outcome.NotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	m, err := s.cfg.Codec.DecodeStored(rec.JSON)
+	if err != nil {
+		return nil, false, fmt.Errorf("decode %s: %w", w.Type, err)
+	}
+	return search.Extract(m), true, nil
+}
+
+// cancelIfStopped cancels the pending events of a Subscription that w
+// deletes or sets off: they are never sent (R4 Subscription.status off:
+// "no further notifications will be sent"), and $status counts them.
+func cancelIfStopped(f *store.Following, w store.Written) error {
+	if !w.Deleted {
+		sub, ok := w.Resource.(*subpb.Subscription)
+		if !ok || sub.GetStatus().GetValue() != cpb.SubscriptionStatusCode_OFF {
+			return nil
+		}
+	}
+	_, err := f.CancelEvents(w.ID)
+	return err
 }

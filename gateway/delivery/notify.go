@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/store"
 )
 
 // Notification types (backport IG, "Notification types": the
@@ -35,6 +36,7 @@ type notified struct {
 	version  uint64
 	res      proto.Message // full-resource only
 	withheld bool          // the consent decision denied it: number only
+	deleted  bool          // the event is the resource's deletion
 }
 
 // notification is what one status Parameters says, and the events after it.
@@ -45,7 +47,17 @@ type notification struct {
 	since  uint64 // eventsSinceSubscriptionStart
 	events []notified
 	err    string // the Subscription's error, for status queries
+	// counts, for status queries, are the events by state (countsParam).
+	counts *store.OutboxCounts
 }
+
+// countsParam names the parameter of $status's status Parameters that
+// counts the Subscription's events by state: a part of each name
+// (pending, delivered, withheld by a consent decision, dead, cancelled
+// because the Subscription was set off or deleted), valueString as the
+// IG's event numbers are, pruned events included. The IG defines no such
+// parameter; it is Relais's own, and only $status carries it.
+const countsParam = "relais-event-counts"
 
 // statusParameters is the SubscriptionStatus of n as an R4 Parameters
 // (backport IG, profile backport-subscription-status-r4).
@@ -80,6 +92,16 @@ func statusParameters(n *notification) *ppb.Parameters {
 		}
 		p.Parameter = append(p.Parameter, ev)
 	}
+	if c := n.counts; c != nil {
+		cp := &ppb.Parameters_Parameter{Name: str(countsParam)}
+		for _, x := range []struct {
+			name string
+			v    uint64
+		}{{"pending", c.Pending}, {"delivered", c.Delivered}, {"withheld", c.Withheld}, {"dead", c.Dead}, {"cancelled", c.Cancelled}} {
+			cp.Part = append(cp.Part, &ppb.Parameters_Parameter{Name: str(x.name), Value: stringValue(strconv.FormatUint(x.v, 10))})
+		}
+		p.Parameter = append(p.Parameter, cp)
+	}
 	if n.err != "" {
 		add("error", &ppb.Parameters_Parameter_ValueX{Choice: &ppb.Parameters_Parameter_ValueX_CodeableConcept{
 			CodeableConcept: &dtpb.CodeableConcept{Text: str(n.err)}}})
@@ -91,7 +113,9 @@ func statusParameters(n *notification) *ppb.Parameters {
 // Parameters first, then for id-only and full-resource content an entry
 // per event not withheld (backport IG, "Notifications";
 // https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/notifications.html).
-// base is the server's base URL, for fullUrls.
+// base is the server's base URL, for fullUrls. A deletion's entry has
+// request DELETE and no resource, as a history Bundle shows a deletion
+// (https://hl7.org/fhir/R4/http.html#history), whatever the content.
 func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 	b := &bcrpb.Bundle{
 		Id:        &dtpb.Id{Value: newUUID()},
@@ -124,7 +148,11 @@ func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 			},
 			Response: &bcrpb.Bundle_Entry_Response{Status: str("200"), Etag: str(`W/"` + strconv.FormatUint(e.version, 10) + `"`)},
 		}
-		if n.sub.content == ContentFull && e.res != nil {
+		if e.deleted {
+			entry.Request.Method.Value = cpb.HTTPVerbCode_DELETE
+			entry.Response = &bcrpb.Bundle_Entry_Response{Status: str("204"),
+				Etag: str(`W/"` + strconv.FormatUint(e.version, 10) + `"`)}
+		} else if n.sub.content == ContentFull && e.res != nil {
 			entry.Resource = resource.MustWrap(e.res)
 		}
 		b.Entry = append(b.Entry, entry)

@@ -31,7 +31,8 @@ func (s *Service) subscriptionFor(id string) (*subscription, error) {
 // Status answers $status: a searchset Bundle holding the Subscription's
 // status Parameters (type query-status), its error and
 // eventsSinceSubscriptionStart (backport IG, OperationDefinition
-// backport-subscription-status).
+// backport-subscription-status), with its events counted by state
+// (countsParam).
 func (s *Service) Status(id string) ([]byte, error) {
 	sub, err := s.subscriptionFor(id)
 	if err != nil {
@@ -41,7 +42,7 @@ func (s *Service) Status(id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &notification{kind: typeQueryStatus, sub: sub, status: sub.status, since: c.Last, err: sub.errText}
+	n := &notification{kind: typeQueryStatus, sub: sub, status: sub.status, since: c.Last, err: sub.errText, counts: &c}
 	return s.cfg.Codec.Encode(statusBundle(n, s.cfg.Now()))
 }
 
@@ -74,7 +75,7 @@ func (s *Service) Events(ctx context.Context, id string, since, until uint64) ([
 			return nil, err
 		}
 		n.events = append(n.events, notified{number: e.Number, time: e.Time, typ: e.Type, id: e.ID,
-			version: e.Version, res: d.res, withheld: !d.permit})
+			version: e.Version, res: d.res, withheld: !d.permit, deleted: d.deleted})
 	}
 	return s.cfg.Codec.Encode(bundle(n, s.cfg.BaseURL, s.cfg.Now()))
 }

@@ -3,6 +3,9 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/store"
 )
 
@@ -58,25 +62,22 @@ func (w *worker) exit() {
 	w.s.mu.Unlock()
 }
 
-// run is the worker's loop. After a poke the event it announces may not
-// be committed yet (the Follower runs inside the write transaction): the
-// worker looks again after 1 ms, then twice as long each time, up to
-// Config.Poll.
+// run is the worker's loop. It is poked once the write of an event has
+// committed (Follow), so a poke finds the event there; without pokes it
+// looks again every Config.Poll, for what it was not told of.
 func (w *worker) run() {
 	defer w.s.wg.Done()
 	defer w.exit()
-	idle := time.Millisecond
 	for {
 		wait, done := w.step()
 		if done {
 			return
 		}
 		if wait < 0 { // something was done: look again at once
-			idle = time.Millisecond
 			continue
 		}
 		if wait == 0 {
-			wait, idle = idle, min(idle*2, w.s.cfg.Poll)
+			wait = w.s.cfg.Poll
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -87,7 +88,6 @@ func (w *worker) run() {
 			t.Stop()
 			return
 		case <-w.wake:
-			idle = time.Millisecond
 		case <-t.C:
 		}
 		t.Stop()
@@ -106,7 +106,7 @@ func (w *worker) step() (wait time.Duration, done bool) {
 	}
 	sub := set.byID[w.id]
 	if sub == nil {
-		return 0, true // deleted: its events stay pending
+		return 0, true // deleted: Follow cancelled its events
 	}
 	if sub.status == requestedStatus {
 		if err := s.handshake(s.ctx, sub); err != nil {
@@ -137,6 +137,9 @@ func (w *worker) step() (wait time.Duration, done bool) {
 		return e.Next.Sub(now), false
 	}
 	if err := s.attempt(s.ctx, sub, e); err != nil {
+		if outcome.KindOf(err) == outcome.Conflict {
+			return -1, false // cancelled meanwhile (the Subscription was deleted or set off)
+		}
 		return w.failed("attempt", err), false
 	}
 	w.lastSent = s.cfg.Now()
@@ -175,7 +178,7 @@ func (s *Service) attempt(ctx context.Context, sub *subscription, e store.Event)
 	if err != nil {
 		// Nothing was decided, so nothing is sent: the attempt fails and is
 		// retried as if the endpoint had.
-		return s.fail(ctx, sub, e, "", "consent decision failed")
+		return s.fail(ctx, sub, e, "", "consent decision failed", false)
 	}
 	if !d.permit {
 		_, err := s.st.RecordAttempt(ctx, sub.id, e.Number, store.Attempt{Time: s.cfg.Now(), State: store.EventWithheld, Decision: d.id})
@@ -186,13 +189,14 @@ func (s *Service) attempt(ctx context.Context, sub *subscription, e store.Event)
 		return err
 	}
 	n := &notification{kind: typeEvent, sub: sub, status: sub.status, since: c.Last, events: []notified{{
-		number: e.Number, time: e.Time, typ: e.Type, id: e.ID, version: e.Version, res: d.res,
+		number: e.Number, time: e.Time, typ: e.Type, id: e.ID, version: e.Version, res: d.res, deleted: d.deleted,
 	}}}
 	if err := s.post(ctx, sub, n); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // shutting down: not the endpoint's failure
 		}
-		return s.fail(ctx, sub, e, d.id, err.Error())
+		var ee *endpointError
+		return s.fail(ctx, sub, e, d.id, err.Error(), errors.As(err, &ee))
 	}
 	if _, err := s.st.RecordAttempt(ctx, sub.id, e.Number, store.Attempt{Time: s.cfg.Now(), State: store.EventDelivered, Decision: d.id}); err != nil {
 		return err
@@ -204,12 +208,13 @@ func (s *Service) attempt(ctx context.Context, sub *subscription, e store.Event)
 }
 
 // fail records a failed attempt: retried after the backoff, or a dead
-// letter once that would pass Config.GiveUp.
-func (s *Service) fail(ctx context.Context, sub *subscription, e store.Event, decision, reason string) error {
+// letter once that would pass Config.GiveUp, or at once when final (the
+// endpoint is refused by policy).
+func (s *Service) fail(ctx context.Context, sub *subscription, e store.Event, decision, reason string, final bool) error {
 	now := s.cfg.Now()
 	next := now.Add(s.backoff(e.Attempts + 1))
 	a := store.Attempt{Time: now, State: store.EventPending, Next: next, Decision: decision, Error: reason}
-	if next.Sub(e.Since) > s.cfg.GiveUp {
+	if final || next.Sub(e.Since) > s.cfg.GiveUp {
 		a.State, a.Next = store.EventDead, time.Time{}
 	}
 	if _, err := s.st.RecordAttempt(ctx, sub.id, e.Number, a); err != nil {
@@ -244,9 +249,26 @@ func (s *Service) backoff(n uint32) time.Duration {
 // errStatus is an endpoint's answer other than 2xx.
 var errStatus = errors.New("endpoint answered")
 
+// SignatureHeader carries the notification's HMAC-SHA256 (RFC 2104) under
+// the Subscription's secret (ExtSecret): "sha256=" and the lower-case hex
+// of the MAC of the exact body bytes.
+const SignatureHeader = "X-Relais-Signature"
+
+// Sign is the SignatureHeader value of body under secret.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
 // post sends n to sub's endpoint; an error says why it was not accepted,
-// without anything of the body (it may hold patient data).
+// without anything of the body (it may hold patient data) or of the URL
+// (it may hold the recipient's token). An *endpointError is a refusal of
+// the endpoint by policy, which no retry can change.
 func (s *Service) post(ctx context.Context, sub *subscription, n *notification) error {
+	if err := s.cfg.Endpoints.check(sub.endpoint); err != nil {
+		return err
+	}
 	body, err := s.cfg.Codec.Encode(bundle(n, s.cfg.BaseURL, s.cfg.Now()))
 	if err != nil {
 		return fmt.Errorf("encode notification: %w", err)
@@ -255,12 +277,22 @@ func (s *Service) post(ctx context.Context, sub *subscription, n *notification) 
 	if err != nil {
 		return errors.New("bad endpoint URL")
 	}
+	if req.URL.Scheme == "http" {
+		req = req.WithContext(context.WithValue(ctx, plainKey{}, true))
+	}
 	for _, h := range sub.headers {
 		req.Header.Add(h[0], h[1])
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
-	resp, err := s.cfg.Client.Do(req)
+	if sub.secret != "" {
+		req.Header.Set(SignatureHeader, Sign(sub.secret, body))
+	}
+	resp, err := s.client.Do(req)
 	if err != nil {
+		var ee *endpointError
+		if errors.As(err, &ee) {
+			return ee
+		}
 		return fmt.Errorf("no answer from the endpoint (%s)", netKind(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

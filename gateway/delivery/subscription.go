@@ -1,9 +1,11 @@
 package delivery
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	subpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/subscription_go_proto"
 
+	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/gateway/consent"
@@ -33,7 +36,11 @@ const (
 	// heartbeats when nothing is sent.
 	ExtHeartbeatPeriod = backport + "backport-heartbeat-period"
 	profileStatus      = backport + "backport-subscription-status-r4"
-	profileNotify      = backport + "backport-subscription-notification-r4"
+	// ExtSecret on the Subscription (valueString): the secret its
+	// notifications are signed with (SignatureHeader). Never shown to a
+	// reader (WithoutSecret).
+	ExtSecret     = "https://relais-health.github.io/fhir/StructureDefinition/subscription-secret"
+	profileNotify = backport + "backport-subscription-notification-r4"
 )
 
 // Content of a notification (backport-payload-content).
@@ -76,6 +83,7 @@ type subscription struct {
 	content   string
 	heartbeat time.Duration
 	errText   string // Subscription.error
+	secret    string // ExtSecret: notifications are signed when set
 }
 
 // parseSubscription reads m, version version, for delivery. A Subscription
@@ -87,6 +95,11 @@ func parseSubscription(m *subpb.Subscription, version uint64) *subscription {
 	for _, t := range m.GetMeta().GetTag() {
 		if t.GetSystem().GetValue() == consent.OwnerSystem {
 			s.owner = t.GetCode().GetValue()
+		}
+	}
+	for _, e := range m.GetExtension() {
+		if e.GetUrl().GetValue() == ExtSecret {
+			s.secret = e.GetValue().GetStringValue().GetValue()
 		}
 	}
 	ch := m.GetChannel()
@@ -211,4 +224,33 @@ func extUnsigned(exts []*dtpb.Extension, u string) (uint32, bool) {
 // events keep being recorded, and delivered once the endpoint answers).
 func (s *subscription) matching() bool {
 	return s.invalid == "" && (s.status == cpb.SubscriptionStatusCode_ACTIVE || s.status == cpb.SubscriptionStatusCode_ERROR)
+}
+
+// dropSecret removes the ExtSecret extensions of m, and reports whether
+// there were any.
+func dropSecret(m *subpb.Subscription) bool {
+	n := len(m.GetExtension())
+	m.Extension = slices.DeleteFunc(m.Extension, func(e *dtpb.Extension) bool {
+		return e.GetUrl().GetValue() == ExtSecret
+	})
+	return len(m.Extension) != n
+}
+
+// WithoutSecret is a stored resource's JSON as anyone reading it is shown
+// it: a Subscription's secret (ExtSecret) is never shown, to its owner
+// neither; it is only used to sign. js is returned as it is unless it is
+// a Subscription that holds one.
+func WithoutSecret(c *codec.Codec, typ string, js []byte) ([]byte, error) {
+	if typ != "Subscription" || !bytes.Contains(js, []byte(ExtSecret)) {
+		return js, nil
+	}
+	m, err := c.DecodeStored(js)
+	if err != nil {
+		return nil, fmt.Errorf("decode Subscription: %w", err)
+	}
+	sub, ok := m.(*subpb.Subscription)
+	if !ok || !dropSecret(sub) {
+		return js, nil
+	}
+	return c.Encode(sub)
 }

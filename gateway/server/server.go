@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,6 +125,11 @@ type Config struct {
 	// DeliveryGiveUp is how long a Subscription notification is retried
 	// before it is a dead letter (0: delivery.Config's default, 72 h).
 	DeliveryGiveUp time.Duration
+	// AllowEndpointNetworks are networks notifications may go to although
+	// their addresses are special-purpose (private, loopback…), over plain
+	// HTTP too (delivery.Endpoints.Networks). With Dev, plain HTTP is
+	// accepted to any address otherwise allowed.
+	AllowEndpointNetworks []netip.Prefix
 }
 
 // Server is a configured Relais.
@@ -225,7 +231,8 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	// every routing Task's move on its CarePlan.
 	s.store.Follow(planner)
 	s.delivery, err = delivery.New(delivery.Config{Store: s.store, Codec: c, Consent: engine, Logger: s.log,
-		BaseURL: strings.TrimSuffix(s.cfg.BaseURL, "/"), GiveUp: s.cfg.DeliveryGiveUp})
+		BaseURL: strings.TrimSuffix(s.cfg.BaseURL, "/"), GiveUp: s.cfg.DeliveryGiveUp,
+		Endpoints: delivery.Endpoints{AllowHTTP: s.cfg.Dev, Networks: s.cfg.AllowEndpointNetworks}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,49 @@
+package search
+
+import (
+	"net/url"
+	"testing"
+)
+
+// TestMatch: Query.Match agrees with what the index would select, on the
+// Patient example's values.
+func TestMatch(t *testing.T) {
+	t.Parallel()
+	pat := decode(t, "r4-Patient-example.json")
+	for _, c := range []struct {
+		query string
+		want  bool
+	}{
+		{"", true},
+		{"gender=male", true},
+		{"gender=female", false},
+		{"gender=|male", true},
+		{"gender=http://hl7.org/fhir/administrative-gender|male", false},
+		{"identifier=urn:oid:1.2.36.146.595.217.0.1|", true},
+		{"identifier=urn:oid:1.2.36.146.595.217.0.1|12345", true},
+		{"identifier=12345", true},
+		{"family=chal", true},
+		{"family:exact=chal", false},
+		{"family:exact=Chalmers", true},
+		{"family:contains=alme", true},
+		{"organization=Organization/1", true},
+		{"organization=1", true},
+		{"organization=Organization/2", false},
+		{"birthdate=1974-12-25", true},
+		{"birthdate=gt1980", false},
+		{"gender=female,male&family=chalmers", true},
+		{"gender=male&family=smith", false},
+	} {
+		v, err := url.ParseQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := Parse("Patient", v, true)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		if got := q.Match(pat); got != c.want {
+			t.Errorf("%q: Match %v, want %v", c.query, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,249 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	subpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/subscription_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/outcome"
+)
+
+// Endpoints is which rest-hook endpoints notifications may go to. The
+// zero value is production's: HTTPS only, and never to a special-purpose
+// address (RFC 6890 and its successors: private, loopback, link-local,
+// unspecified, multicast, shared, documentation, benchmarking, reserved,
+// and the IPv6 forms that embed an IPv4 address).
+//
+// The address is checked twice. Statically, on the URL, when the
+// Subscription is created or updated (CheckEndpoint: a refusal is a 422)
+// and before each handshake and attempt. Then on each connection, on the
+// address actually connected to, after name resolution (net.Dialer
+// Control): a name that resolves, or later re-resolves (DNS rebinding),
+// to a forbidden address is refused at every attempt, and the attempt
+// fails for good (a dead letter, with the reason). No proxy is used and
+// redirects are not followed (a 3xx is a failure), so that the address
+// checked is the one the notification goes to.
+type Endpoints struct {
+	// AllowHTTP accepts plain http:// endpoints anywhere they are
+	// otherwise allowed (relais serve --dev).
+	AllowHTTP bool
+	// Networks are allowed whatever their kind (relais serve
+	// --allow-endpoint-network, e.g. 127.0.0.0/8 in tests, or a private
+	// network of recipients); plain HTTP is accepted to them.
+	Networks []netip.Prefix
+	// AllowList, when set, returns the URL prefixes an endpoint must start
+	// with (relais serve --endpoint-allow-list: the address of every
+	// active directory Endpoint).
+	AllowList func() ([]string, error)
+
+	// redial, in tests only, replaces the address a connection is made
+	// to, as a DNS answer would: the check sees the address connected to.
+	redial func(addr string) string
+}
+
+// special lists the special-purpose blocks that netip.Addr's own
+// predicates (loopback, private, link-local, multicast, unspecified) do
+// not cover: IANA's IPv4 and IPv6 Special-Purpose Address Registries
+// (RFC 6890), and the IPv6 prefixes that carry an IPv4 address, which
+// could lead to a forbidden one.
+var special = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8",          // "this network" (RFC 791)
+		"100.64.0.0/10",      // shared address space, carrier-grade NAT (RFC 6598)
+		"192.0.0.0/24",       // IETF protocol assignments (RFC 6890)
+		"192.0.2.0/24",       // TEST-NET-1 (RFC 5737)
+		"192.88.99.0/24",     // 6to4 relay anycast (RFC 7526)
+		"198.18.0.0/15",      // benchmarking (RFC 2544)
+		"198.51.100.0/24",    // TEST-NET-2 (RFC 5737)
+		"203.0.113.0/24",     // TEST-NET-3 (RFC 5737)
+		"240.0.0.0/4",        // reserved (RFC 1112), and the limited broadcast
+		"::/96",              // IPv4-compatible, unspecified, loopback (RFC 4291)
+		"64:ff9b::/96",       // NAT64 well-known prefix (RFC 6052)
+		"64:ff9b:1::/48",     // local-use NAT64 (RFC 8215)
+		"100::/64",           // discard-only (RFC 6666)
+		"2001::/23",          // IETF protocol assignments, Teredo (RFC 2928, 4380)
+		"2001:db8::/32",      // documentation (RFC 3849)
+		"2002::/16",          // 6to4 (RFC 3056)
+		"fc00::/7",           // unique local (RFC 4193)
+		"fec0::/10",          // site-local, deprecated (RFC 3879)
+		"3fff::/20",          // documentation (RFC 9637)
+		"5f00::/16",          // segment routing SIDs (RFC 9602)
+		"2001:20::/28",       // ORCHIDv2 (RFC 7343)
+		"::ffff:0:0:0/96",    // IPv4-translated (RFC 2765)
+		"ff00::/8",           // multicast
+		"fe80::/10",          // link-local
+		"169.254.0.0/16",     // link-local
+		"224.0.0.0/4",        // multicast
+		"127.0.0.0/8",        // loopback
+		"10.0.0.0/8",         // private (RFC 1918)
+		"172.16.0.0/12",      // private
+		"192.168.0.0/16",     // private
+		"255.255.255.255/32", // limited broadcast (RFC 919)
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
+
+// allowedNet reports whether a is in one of the allowed networks.
+func (p *Endpoints) allowedNet(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, n := range p.Networks {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAddr refuses a special-purpose address outside the allowed
+// networks; an IPv4-mapped IPv6 address is its IPv4 address.
+func (p *Endpoints) checkAddr(a netip.Addr, plain bool) error {
+	a = a.Unmap().WithZone("")
+	if p.allowedNet(a) {
+		return nil
+	}
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || !a.IsValid() {
+		return &endpointError{"the endpoint's address " + a.String() + " is special-purpose (RFC 6890)"}
+	}
+	for _, n := range special {
+		if n.Contains(a) {
+			return &endpointError{"the endpoint's address " + a.String() + " is special-purpose (RFC 6890)"}
+		}
+	}
+	if plain && !p.AllowHTTP {
+		return &endpointError{"plain HTTP to " + a.String() + ", outside the allowed networks"}
+	}
+	return nil
+}
+
+// endpointError is an endpoint refused by policy: retrying cannot help.
+type endpointError struct{ reason string }
+
+func (e *endpointError) Error() string { return "endpoint refused: " + e.reason }
+
+// check is the static check of an endpoint URL: absolute http(s), HTTPS
+// unless allowed, no special-purpose IP literal or local name, and on the
+// allow-list when there is one. The reason names the rule, never the URL
+// (it may carry a token of the recipient's).
+func (p *Endpoints) check(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return &endpointError{"channel.endpoint is not an absolute URL"}
+	}
+	plain := false
+	switch u.Scheme {
+	case "https":
+	case "http":
+		plain = true
+	default:
+		return &endpointError{"channel.endpoint must be https"}
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if a, err := netip.ParseAddr(host); err == nil {
+		if err := p.checkAddr(a, plain); err != nil {
+			return err
+		}
+	} else {
+		if host == "localhost" || strings.HasSuffix(host, ".localhost") || host == "" {
+			// RFC 6761: resolves to loopback, whatever DNS says.
+			if !p.allowedNet(netip.MustParseAddr("127.0.0.1")) && !p.allowedNet(netip.IPv6Loopback()) {
+				return &endpointError{"the endpoint's host is a loopback name (RFC 6761)"}
+			}
+		}
+		if plain && !p.AllowHTTP && len(p.Networks) == 0 {
+			return &endpointError{"channel.endpoint must be https"}
+		}
+	}
+	if p.AllowList != nil {
+		prefixes, err := p.AllowList()
+		if err != nil {
+			return fmt.Errorf("endpoint allow-list: %w", err)
+		}
+		ok := false
+		for _, pre := range prefixes {
+			if pre != "" && strings.HasPrefix(raw, pre) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return &endpointError{"channel.endpoint is not the address of an active directory Endpoint"}
+		}
+	}
+	return nil
+}
+
+// CheckEndpoint is the static check of a Subscription's endpoint, for the
+// API to refuse a Subscription at create or update: an Unprocessable
+// outcome saying which rule it breaks.
+func (s *Service) CheckEndpoint(raw string) error {
+	err := s.cfg.Endpoints.check(raw)
+	var ee *endpointError
+	if errors.As(err, &ee) {
+		return outcome.New(outcome.Unprocessable, "the Subscription's endpoint is not allowed",
+			outcome.Issue{Severity: outcome.SevError, Path: "Subscription.channel.endpoint", Text: ee.reason})
+	}
+	return err
+}
+
+type plainKey struct{}
+
+// newClient is the HTTP client of notifications: every connection it
+// makes is to an address p allows (checked on the resolved address, in
+// the dialer's Control, for each address tried), without proxy or
+// redirects.
+func newClient(p *Endpoints, timeout time.Duration) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		plain, _ := ctx.Value(plainKey{}).(bool)
+		d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second,
+			Control: func(_, address string, _ syscall.RawConn) error {
+				ap, err := netip.ParseAddrPort(address)
+				if err != nil {
+					return &endpointError{"unparsable address"}
+				}
+				return p.checkAddr(ap.Addr(), plain)
+			}}
+		if p.redial != nil {
+			addr = p.redial(addr)
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         dial,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: timeout,
+	}
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// CheckSubscription is CheckEndpoint on m's channel.endpoint, when m is a
+// Subscription with a rest-hook channel (other channels are refused at
+// the handshake).
+func (s *Service) CheckSubscription(m proto.Message) error {
+	sub, ok := m.(*subpb.Subscription)
+	if !ok || sub.GetChannel().GetType().GetValue() != cpb.SubscriptionChannelTypeCode_REST_HOOK {
+		return nil
+	}
+	return s.CheckEndpoint(sub.GetChannel().GetEndpoint().GetValue())
+}
