@@ -103,6 +103,8 @@ func TestForgeryRefused(t *testing.T) {
 		{"other origin", good(), "https://evil.example", ""},
 		{"cross-site", good(), "", "cross-site"},
 		{"same-site is not same-origin", good(), "", "same-site"},
+		{"null origin, cross-site", good(), "null", "cross-site"},
+		{"null origin, no fetch metadata", good(), "null", ""},
 	}
 	for _, c := range cases {
 		if got := post(c.form, c.origin, c.site); got != http.StatusForbidden {

@@ -148,7 +148,7 @@ var catalogue = map[string][2]string{
 	"col.identifiers": {"Identifiers", "Identifiants"}, "col.city": {"City", "Commune"},
 	"col.gender": {"Sex", "Sexe"}, "col.gp": {"GP", "Médecin traitant"},
 	"col.task": {"Task", "Tâche"}, "col.status": {"Status", "Statut"}, "col.owner": {"Asked of", "Destinataire"},
-	"col.deadline": {"Answer by", "Réponse avant"}, "col.why": {"Why", "Pourquoi"}, "col.actions": {"Actions", "Actions"},
+	"col.deadline": {"Answer by", "Réponse avant"}, "col.why": {"Why", "Pourquoi"}, "col.reason": {"Status reason", "Motif"}, "col.actions": {"Actions", "Actions"},
 	"col.when": {"When", "Quand"}, "col.who": {"Who", "Qui"}, "col.what": {"What", "Quoi"}, "col.decision": {"Decision", "Décision"},
 
 	"gender.female": {"female", "féminin"}, "gender.male": {"male", "masculin"},
@@ -231,6 +231,7 @@ var catalogue = map[string][2]string{
 	"plan.nocandidate":    {"no candidate", "aucun candidat"},
 	"plan.timedout":       {"timed out", "sans réponse à temps"},
 	"plan.undelivered":    {"not delivered", "non distribuée"},
+	"plan.act":            {"Re-route or assign by hand", "Réorienter ou confier manuellement"},
 	"plan.assign.to":      {"Assign to", "Confier à"},
 	"plan.assign":         {"Assign", "Confier"},
 	"plan.cancel.reason":  {"Reason to cancel", "Motif d'annulation"},

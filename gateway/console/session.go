@@ -152,7 +152,16 @@ func (c *Console) checkForm(r *http.Request, s *session) error {
 	default:
 		return errForgery
 	}
-	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, c.origin(r)) {
+	site := r.Header.Get("Sec-Fetch-Site")
+	switch o := r.Header.Get("Origin"); {
+	case o == "null":
+		// The console's Referrer-Policy (no-referrer) makes browsers send
+		// Origin: null on form posts (Fetch, "serializing a request
+		// origin"); the Fetch Metadata header then vouches for the origin.
+		if site != "same-origin" {
+			return errForgery
+		}
+	case o != "" && !strings.EqualFold(o, c.origin(r)):
 		return errForgery
 	}
 	if s == nil {
