@@ -127,7 +127,7 @@ func New(cfg Config) (*Console, error) {
 		sessions: newSessions(cfg.Now, cfg.SessionTTL, cfg.IdleTimeout),
 		static:   http.StripPrefix(Prefix+"/static/", http.FileServerFS(sub)),
 	}
-	c.disclose = decisionLog{c.api}
+	c.disclose = firstOf{auditLog{}, decisionLog{}}
 	c.handler = c.routes()
 	return c, nil
 }

@@ -2,18 +2,27 @@ package console
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	aepb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/audit_event_go_proto"
+
+	"github.com/relais-health/relais/fhir/resource"
 
 	"github.com/relais-health/relais/gateway/consent"
 )
 
 // A patient's disclosure log: who received or read what, when, under which
-// decision, break-the-glass flagged. It comes from one source behind
-// disclosureLog: today the consent decision log (GET /admin/decisions,
-// for a consent administrator, a system scope that searches AuditEvent,
-// or the patient about herself).
+// decision, break-the-glass flagged, behind one small interface
+// (disclosureLog). Where the API serves GET /fhir/Patient/{id}/$disclosures
+// (a searchset of IHE BALP AuditEvents,
+// https://profiles.ihe.net/ITI/BALP/) the console reads it; where that
+// route answers 404 it reads the consent decision log
+// (GET /admin/decisions?patient=, for a consent administrator, a system
+// scope that searches AuditEvent, or the patient about herself).
 
 type disclosure struct {
 	ID, Actor, Resource, Purpose, Action, Reason, Basis string
@@ -27,8 +36,72 @@ type disclosureLog interface {
 	disclosures(k caller, patient string, dir *directory) ([]disclosure, error)
 }
 
+// firstOf reads the first log that answers: a 404 from one (a route this
+// server does not serve) passes to the next.
+type firstOf []disclosureLog
+
+func (logs firstOf) disclosures(k caller, patient string, dir *directory) ([]disclosure, error) {
+	var err error
+	for _, l := range logs {
+		var out []disclosure
+		out, err = l.disclosures(k, patient, dir)
+		var ae *apiError
+		if err == nil || !errors.As(err, &ae) || ae.status != http.StatusNotFound {
+			return out, err
+		}
+	}
+	return nil, err
+}
+
+// auditLog reads the patient's disclosures as AuditEvents.
+type auditLog struct{}
+
+func (auditLog) disclosures(k caller, patient string, dir *directory) ([]disclosure, error) {
+	events, err := k.search("/fhir/Patient/" + patient + "/$disclosures?_count=200")
+	if err != nil {
+		return nil, err
+	}
+	var out []disclosure
+	for _, m := range events {
+		ae, ok := m.(*aepb.AuditEvent)
+		if !ok {
+			continue
+		}
+		d := disclosure{ID: resource.ID(ae), Permit: code(ae.GetOutcome().GetValue().String()) == "success",
+			Action: code(ae.GetAction().GetValue().String())}
+		if rec := ae.GetRecorded(); rec != nil {
+			d.Time = time.UnixMicro(rec.GetValueUs()).UTC()
+		}
+		for _, a := range ae.GetAgent() {
+			if a.GetRequestor().GetValue() {
+				if ref := resource.RefString(a.GetWho()); ref != "" {
+					d.Actor = dir.label(ref)
+				} else {
+					d.Actor = a.GetName().GetValue()
+				}
+			}
+		}
+		var what []string
+		for _, e := range ae.GetEntity() {
+			if ref := resource.RefString(e.GetWhat()); ref != "" && ref != "Patient/"+patient {
+				what = append(what, ref)
+			}
+		}
+		d.Resource = strings.Join(what, ", ")
+		for _, p := range ae.GetPurposeOfEvent() {
+			for _, cd := range p.GetCoding() {
+				c := cd.GetCode().GetValue()
+				d.Purpose = c
+				d.BreakGlass = d.BreakGlass || c == "BTG" || c == "ETREAT"
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // decisionLog reads the consent decision log.
-type decisionLog struct{ c *client }
+type decisionLog struct{}
 
 func (decisionLog) disclosures(k caller, patient string, dir *directory) ([]disclosure, error) {
 	res, err := k.get(query("/admin/decisions", url.Values{"patient": {"Patient/" + patient}, "_count": {"200"}}))

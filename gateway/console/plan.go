@@ -182,8 +182,11 @@ func taskOf(t *tpb.Task, dir *directory) taskView {
 	v.NoCandidate = strings.EqualFold(v.Business, "no candidate")
 	v.TimedOut = v.Status == "cancelled" && strings.HasPrefix(v.Reason, noAnswerPrefix)
 	for _, cd := range t.GetBusinessStatus().GetCoding() {
-		if cd.GetCode().GetValue() == "undelivered" {
+		switch cd.GetCode().GetValue() {
+		case "undelivered":
 			v.Undelivered = true
+		case "no-candidate":
+			v.NoCandidate = true
 		}
 	}
 	switch v.Status {
