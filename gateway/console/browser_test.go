@@ -271,7 +271,7 @@ func TestBrowserHomeHelp(t *testing.T) {
 	p := newPage(t, f)
 	p.signIn("home-help")
 	p.do(chromedp.SendKeys(chromedp.CSS("#ins"), demoINS), chromedp.Click(chromedp.CSS("form.search button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS("main h1")))
+		chromedp.WaitVisible(chromedp.CSS("h1#found")))
 	if s := p.text("main"); !strings.Contains(s, "No patient you may see matches.") || strings.Contains(s, "Dupont") {
 		t.Errorf("home-help search shows %q", s)
 	}

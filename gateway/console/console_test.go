@@ -42,6 +42,14 @@ func TestSecurityHeaders(t *testing.T) {
 	if strings.Contains(body, "<script") || strings.Contains(body, "style=") {
 		t.Error("a page carries inline script or style, which the policy forbids")
 	}
+	// No page carries a script: every view works without JavaScript.
+	for _, path := range []string{"/console/", patientPath, patientPath + "/consents", patientPath + "/plan",
+		patientPath + "/what-if?actor=" + nurseRole + "&what=letter", patientPath + "/disclosures", "/console/operations"} {
+		res, body := b.get(path)
+		if res.StatusCode != http.StatusOK || strings.Contains(body, "<script") || res.Header.Get("Content-Security-Policy") != wantCSP {
+			t.Errorf("%s: %d, script or policy missing", path, res.StatusCode)
+		}
+	}
 	// The log names routes, never a patient.
 	for _, phi := range []string{"demo-patient", "Dupont", demoINS} {
 		if strings.Contains(f.logs.String(), phi) {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/gateway/demo"
@@ -101,5 +102,22 @@ func TestTokenClaims(t *testing.T) {
 	}
 	if exp, user := tokenClaims("not a token"); !exp.IsZero() || user != "" {
 		t.Errorf("garbage: %v %q", exp, user)
+	}
+}
+
+// TestAnonymousSessionsBounded: visitors who never sign in cannot grow the
+// session table without bound; signed-in sessions are kept.
+func TestAnonymousSessionsBounded(t *testing.T) {
+	t.Parallel()
+	ss := newSessions(time.Now, time.Hour, time.Hour)
+	kept := ss.signIn(nil, "tok", "PractitionerRole/gp", "gp", time.Time{})
+	for i := 0; i < maxAnonymous+50; i++ {
+		ss.create()
+	}
+	if n := len(ss.m); n > maxAnonymous+1 {
+		t.Errorf("%d sessions", n)
+	}
+	if ss.get(kept.id) == nil {
+		t.Error("a signed-in session was dropped")
 	}
 }

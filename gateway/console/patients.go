@@ -58,6 +58,7 @@ func (c *Console) findPatients(w http.ResponseWriter, r *http.Request, s *sessio
 		q.Set("birthdate", d.BirthDate)
 	}
 	v := c.newView(r, s, "title.patients")
+	v.Path = Prefix + "/" // the language switch cannot repeat a POST
 	if len(q) == 1 {
 		v.Notice = "find.empty"
 		v.Data = d

@@ -78,11 +78,25 @@ func (ss *sessions) get(id string) *session {
 	return s
 }
 
-// create starts an anonymous session.
+// maxAnonymous bounds the sessions of visitors not signed in, which anyone
+// can open by asking for the sign-in page.
+const maxAnonymous = 10000
+
+// create starts an anonymous session, dropping others if too many exist.
 func (ss *sessions) create() *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.sweep()
+	if len(ss.m) >= maxAnonymous {
+		ss.sweep()
+		anonymous := 0
+		for id, s := range ss.m {
+			if s.token == "" {
+				if anonymous++; anonymous >= maxAnonymous/2 {
+					delete(ss.m, id)
+				}
+			}
+		}
+	}
 	now := ss.now()
 	s := &session{id: randomToken(), csrf: randomToken(), seen: now, expires: now.Add(ss.ttl)}
 	ss.m[s.id] = s
@@ -147,12 +161,12 @@ var errForgery = &pageError{status: http.StatusForbidden, key: "err.csrf"}
 
 // checkForm enforces the CSRF defences on a form post of session s.
 func (c *Console) checkForm(r *http.Request, s *session) error {
-	switch r.Header.Get("Sec-Fetch-Site") {
+	site := r.Header.Get("Sec-Fetch-Site")
+	switch site {
 	case "", "same-origin", "none":
 	default:
 		return errForgery
 	}
-	site := r.Header.Get("Sec-Fetch-Site")
 	switch o := r.Header.Get("Origin"); {
 	case o == "null":
 		// The console's Referrer-Policy (no-referrer) makes browsers send
