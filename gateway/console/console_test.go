@@ -318,6 +318,10 @@ func TestOperations(t *testing.T) {
 	if res, _ := co.post("/console/operations/dead-letters/x/1/replay", url.Values{}); res.StatusCode != http.StatusForbidden {
 		t.Errorf("replay as the consent officer: %d", res.StatusCode)
 	}
+	// A message that is not set aside: the API's 404, shown to the operator.
+	if res, body := sys.post("/console/operations/inbox/99/retry", url.Values{}); res.StatusCode != http.StatusNotFound || !strings.Contains(body, "The server says:") {
+		t.Errorf("retry of no message: %d\n%s", res.StatusCode, body)
+	}
 }
 
 // TestPastedToken: the production sign-in takes a token the API accepts,
