@@ -4,6 +4,9 @@ import (
 	"net/http"
 )
 
+// maxForm bounds a form post: the largest is a pasted token.
+const maxForm = 64 << 10
+
 // handler is a console page or form handler; its error is rendered by fail.
 type handler func(w http.ResponseWriter, r *http.Request, s *session) error
 
@@ -58,6 +61,7 @@ func (c *Console) wrap(h handler, signedIn bool) http.Handler {
 		keepLang(w, r)
 		s := c.sessionOf(r)
 		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := c.checkForm(r, s); err != nil {
 				c.fail(w, r, s, err)
 				return
