@@ -108,6 +108,7 @@ func Load(ctx context.Context, st *store.Store) error {
 func Banner(base, token, prog string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nRelais is serving %s/fhir with the demo data.\n\n", base)
+	fmt.Fprintf(&b, "The console: %s/console/ (sign in as one of the people below).\n\n", base)
 	fmt.Fprintf(&b, "A development token (system/*.cruds, 1 hour):\n\n  export TOKEN=%s\n\n", token)
 	fmt.Fprintf(&b, "Try:\n\n")
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" '%s/fhir/Patient/%s'\n\n", base, PatientID)

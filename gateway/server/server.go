@@ -1,7 +1,8 @@
 // Package server assembles a running Relais: it opens the store, sets up
 // authentication, the HTTP API, the MLLP listener and the metrics listener
 // when configured, the metrics (gateway/metrics) and (optionally) the demo
-// data, serves, and shuts down cleanly when its context ends.
+// data and the web console (gateway/console), serves, and shuts down
+// cleanly when its context ends.
 //
 // # Start-up
 //
@@ -51,6 +52,7 @@ import (
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/console"
 	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/directory"
@@ -143,6 +145,7 @@ type Server struct {
 	routing  *routing.Planner
 	delivery *delivery.Service
 	api      *api.API
+	handler  http.Handler // the API, with the console mounted at /console
 	mllp     *mllp.Server // nil without MLLPAddr
 	metrics  *metrics.Metrics
 	devKey   *auth.DevKey
@@ -259,6 +262,17 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err != nil {
 		return err
 	}
+	// The console acts as whoever signs in, through the API's own handler.
+	var minter console.Minter
+	if s.devKey != nil {
+		minter = s.devKey
+	}
+	cons, err := console.New(console.Config{API: s.api, Codec: c, Minter: minter, Logger: s.log,
+		BaseURL: s.cfg.BaseURL, InsecureCookies: s.cfg.Dev && s.cfg.TLSCert == ""})
+	if err != nil {
+		return err
+	}
+	s.handler = console.Mount(s.api, cons)
 	src := metrics.Sources{Store: s.store, Consent: engine}
 	if s.cfg.MLLPAddr != "" {
 		s.mllp, err = mllp.New(mllp.Config{Ingester: s.ingest, Logger: s.log, MaxMessage: int(s.cfg.MaxBody), TLS: s.opts.mllpTLS})
@@ -323,7 +337,7 @@ func (s *Server) tokenIssuer() string {
 }
 
 // Handler is the HTTP handler (for tests that serve it with httptest).
-func (s *Server) Handler() http.Handler { return s.api }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Store is the open store.
 func (s *Server) Store() *store.Store { return s.store }
@@ -421,7 +435,7 @@ func (s *Server) serve(ctx context.Context, ls *listeners) *serving {
 			}
 		}()
 	}
-	apiSrv := s.httpServer(s.api, 5*time.Minute) // backups stream for a while
+	apiSrv := s.httpServer(s.handler, 5*time.Minute) // backups stream for a while
 	sv.http = append(sv.http, apiSrv)
 	start("http", func() error { return apiSrv.Serve(ls.http) })
 	if ls.metrics != nil {

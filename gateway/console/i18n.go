@@ -1,0 +1,301 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Languages: French and English. The choice comes from ?lang= (and is then
+// kept in a cookie that holds nothing else), else that cookie, else the
+// browser's Accept-Language, else French. Every string the console shows
+// is in catalogue.
+
+type lang string
+
+const (
+	en lang = "en"
+	fr lang = "fr"
+)
+
+const langCookie = "relais_lang"
+
+func (l lang) other() lang {
+	if l == en {
+		return fr
+	}
+	return en
+}
+
+func parseLang(s string) (lang, bool) {
+	switch strings.ToLower(s) {
+	case "en":
+		return en, true
+	case "fr":
+		return fr, true
+	}
+	return "", false
+}
+
+func langOf(r *http.Request) lang {
+	if l, ok := parseLang(r.URL.Query().Get("lang")); ok {
+		return l
+	}
+	if ck, err := r.Cookie(langCookie); err == nil {
+		if l, ok := parseLang(ck.Value); ok {
+			return l
+		}
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		base, _, _ := strings.Cut(tag, "-")
+		if l, ok := parseLang(base); ok {
+			return l
+		}
+	}
+	return fr
+}
+
+// keepLang remembers a ?lang= choice.
+func keepLang(w http.ResponseWriter, r *http.Request) {
+	if l, ok := parseLang(r.URL.Query().Get("lang")); ok {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: Prefix, MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// t is the catalogue entry key in l, formatted with args. A code of an
+// open family (status., label.) the catalogue does not know shows as is.
+func (l lang) t(key string, args ...any) string {
+	e, ok := catalogue[key]
+	if !ok {
+		if i := strings.IndexByte(key, '.'); i >= 0 && (strings.HasPrefix(key, "status.") || strings.HasPrefix(key, "label.")) {
+			return key[i+1:]
+		}
+		return key
+	}
+	msg := e[0]
+	if l == fr {
+		msg = e[1]
+	}
+	if len(args) == 0 {
+		return msg
+	}
+	return fmt.Sprintf(msg, args...)
+}
+
+// catalogue holds every string: key -> {English, French}.
+var catalogue = map[string][2]string{
+	"brand.console": {"console", "console"},
+	"lang.switch":   {"Français", "English"},
+	"foot.note": {"Every page reads the API as you: what your token may not see is not shown, and every read is recorded.",
+		"Chaque page lit l'API en votre nom : ce que votre jeton ne permet pas de voir n'est pas affiché, et chaque lecture est tracée."},
+
+	"nav.skip":       {"Skip to content", "Aller au contenu"},
+	"nav.main":       {"Main", "Principale"},
+	"nav.patient":    {"Patient record", "Dossier de la patiente"},
+	"nav.find":       {"Find a patient", "Rechercher une patiente"},
+	"nav.operations": {"Operations", "Exploitation"},
+	"nav.signedin":   {"Signed in as %s", "Connecté·e : %s"},
+	"nav.signout":    {"Sign out", "Se déconnecter"},
+
+	"title.signin":      {"Sign in", "Connexion"},
+	"title.home":        {"Find a patient", "Rechercher une patiente"},
+	"title.patients":    {"Patients found", "Patientes trouvées"},
+	"title.patient":     {"Patient", "Patiente"},
+	"title.consents":    {"Consents", "Consentements"},
+	"title.whatif":      {"What if…", "Et si…"},
+	"title.plan":        {"Discharge plan", "Plan de sortie"},
+	"title.disclosures": {"Disclosure log", "Journal des accès"},
+	"title.operations":  {"Operations", "Exploitation"},
+	"title.error":       {"Error", "Erreur"},
+
+	"signin.demo":        {"Demo identities", "Identités de démonstration"},
+	"signin.demo.help":   {"Development server (--dev): choose who you are. The console mints that person's token.", "Serveur de développement (--dev) : choisissez qui vous êtes. La console crée le jeton de cette personne."},
+	"signin.token":       {"Access token", "Jeton d'accès"},
+	"signin.token.help":  {"Sign in with your hospital's identity provider (SMART App Launch or OpenID Connect), then paste the access token it gave you. It is kept on the server only.", "Connectez-vous auprès du fournisseur d'identité de l'établissement (SMART App Launch ou OpenID Connect), puis collez le jeton d'accès reçu. Il n'est conservé que sur le serveur."},
+	"signin.token.label": {"Access token (JWT)", "Jeton d'accès (JWT)"},
+	"signin.submit":      {"Sign in", "Se connecter"},
+	"signin.expired":     {"Your session has ended: sign in again.", "Votre session a pris fin : reconnectez-vous."},
+	"signin.refused":     {"The token was refused:", "Le jeton a été refusé :"},
+
+	"who.gp":              {"Dr Claire Martin, GP", "Dr Claire Martin, médecin traitant"},
+	"who.nurse":           {"Julien Petit, home nurse", "Julien Petit, infirmier à domicile"},
+	"who.physio":          {"Sophie Bernard, physiotherapist", "Sophie Bernard, kinésithérapeute"},
+	"who.midwife":         {"Léa Moreau, midwife", "Léa Moreau, sage-femme"},
+	"who.home-help":       {"Home-help service (Lille)", "Service d'aide à domicile (Lille)"},
+	"who.consent-officer": {"Sophie Lefebvre, consent officer", "Sophie Lefebvre, chargée des consentements"},
+	"who.coordinator":     {"Julien Moreau, discharge coordinator", "Julien Moreau, coordinateur de sortie"},
+	"who.patient":         {"Jeanne Dupont, the patient", "Jeanne Dupont, la patiente"},
+	"who.daughter":        {"Marie Dupont, her daughter (power of attorney)", "Marie Dupont, sa fille (mandataire)"},
+	"who.system":          {"Hospital integration (system)", "Intégration de l'hôpital (système)"},
+
+	"find.ins.legend":   {"By INS", "Par INS"},
+	"find.ins":          {"INS number (15 digits)", "Numéro INS (15 chiffres)"},
+	"find.name.legend":  {"By name and birth date", "Par nom et date de naissance"},
+	"find.family":       {"Family name", "Nom de naissance"},
+	"find.given":        {"Given name", "Prénom"},
+	"find.birthdate":    {"Birth date", "Date de naissance"},
+	"find.local.legend": {"By local identifier", "Par identifiant local"},
+	"find.local":        {"Local patient identifier (IPP)", "Identifiant local (IPP)"},
+	"find.submit":       {"Search", "Rechercher"},
+	"find.empty":        {"Give at least one criterion.", "Indiquez au moins un critère."},
+	"find.results":      {"%d patient(s) found", "%d patiente(s) trouvée(s)"},
+	"find.none":         {"No patient you may see matches.", "Aucune patiente visible pour vous ne correspond."},
+	"find.again":        {"New search", "Nouvelle recherche"},
+
+	"col.name": {"Name", "Nom"}, "col.birthdate": {"Birth date", "Date de naissance"},
+	"col.identifiers": {"Identifiers", "Identifiants"}, "col.city": {"City", "Commune"},
+	"col.gender": {"Sex", "Sexe"}, "col.gp": {"GP", "Médecin traitant"},
+	"col.task": {"Task", "Tâche"}, "col.status": {"Status", "Statut"}, "col.owner": {"Asked of", "Destinataire"},
+	"col.deadline": {"Answer by", "Réponse avant"}, "col.why": {"Why", "Pourquoi"}, "col.reason": {"Status reason", "Motif"}, "col.actions": {"Actions", "Actions"},
+	"col.when": {"When", "Quand"}, "col.who": {"Who", "Qui"}, "col.what": {"What", "Quoi"}, "col.decision": {"Decision", "Décision"},
+
+	"gender.female": {"female", "féminin"}, "gender.male": {"male", "masculin"},
+	"gender.other": {"other", "autre"}, "gender.unknown": {"unknown", "inconnu"},
+	"patient.born": {"born %s", "née le %s"},
+
+	"tab.summary":         {"Summary", "Synthèse"},
+	"tab.consents":        {"Consents", "Consentements"},
+	"tab.whatif":          {"What if…", "Et si…"},
+	"tab.plan":            {"Discharge plan", "Plan de sortie"},
+	"tab.disclosures":     {"Disclosure log", "Journal des accès"},
+	"summary.consents":    {"Her objections and permits, in plain words; record or revoke one.", "Ses oppositions et autorisations, en clair ; en enregistrer ou en révoquer."},
+	"summary.whatif":      {"Could this person see this data? Asked of the consent engine.", "Cette personne pourrait-elle voir ces données ? Réponse du moteur de consentement."},
+	"summary.plan":        {"Her pathway, each request and who was asked, in order.", "Son parcours, chaque demande et qui a été sollicité, dans l'ordre."},
+	"summary.disclosures": {"Who received or read what, when and why.", "Qui a reçu ou lu quoi, quand et pourquoi."},
+
+	"cat.ADM":   {"identity and contact", "identité et coordonnées"},
+	"cat.CLIN":  {"clinical data", "données cliniques"},
+	"cat.MED":   {"medication", "médicaments"},
+	"cat.ORD":   {"orders", "demandes de prise en charge"},
+	"cat.FUNC":  {"autonomy", "autonomie"},
+	"cat.SOC":   {"social situation", "situation sociale"},
+	"label.PSY": {"mental health", "santé mentale"}, "label.HIV": {"HIV", "VIH"},
+	"label.ETH": {"substance use", "addictions"}, "label.SEX": {"sexual health", "santé sexuelle"},
+	"label.R": {"restricted data", "données restreintes"},
+
+	"consent.deny":           {"%s objects to sharing with %s", "%s s'oppose au partage avec %s"},
+	"consent.deny.what":      {"%s objects to sharing %s with %s", "%s s'oppose au partage de : %s avec %s"},
+	"consent.permit":         {"%s may receive: %s", "%s peut recevoir : %s"},
+	"consent.permit.default": {"%s may receive: identity, orders, autonomy, social situation (the default of a permit)", "%s peut recevoir : identité, demandes, autonomie, situation sociale (par défaut)"},
+	"consent.anyone":         {"anyone", "quiconque"},
+	"consent.patient":        {"The patient", "La patiente"},
+	"consent.until":          {"until %s", "jusqu'au %s"},
+	"consent.exceptions":     {"(with %d exception(s))", "(avec %d exception(s))"},
+
+	"consents.law":             {"Without a choice recorded here, the law decides: her care team shares health data; anyone else needs a permit.", "Sans choix enregistré ici, la loi s'applique : l'équipe de soins partage les données de santé ; toute autre personne a besoin d'une autorisation."},
+	"consents.none":            {"No consent recorded.", "Aucun consentement enregistré."},
+	"consents.updated":         {"updated %s (version %s)", "mis à jour le %s (version %s)"},
+	"consents.revoke":          {"Revoke", "Révoquer"},
+	"consents.revoke.label":    {"Revoke: %s", "Révoquer : %s"},
+	"consents.history":         {"History (%d earlier version(s))", "Historique (%d version(s) antérieure(s))"},
+	"consents.version":         {"version %s, %s", "version %s, %s"},
+	"consents.record":          {"Record a choice", "Enregistrer un choix"},
+	"consents.kind":            {"Her choice", "Son choix"},
+	"consents.kind.deny":       {"She objects to sharing with…", "Elle s'oppose au partage avec…"},
+	"consents.kind.permit":     {"She allows…", "Elle autorise…"},
+	"consents.recipients":      {"Recipients (from the directory)", "Destinataires (annuaire)"},
+	"consents.categories":      {"Data categories", "Catégories de données"},
+	"consents.categories.help": {"None ticked: an objection covers everything; a permit gives the default (identity, orders, autonomy, social situation).", "Aucune cochée : une opposition couvre tout ; une autorisation donne le socle (identité, demandes, autonomie, situation sociale)."},
+	"consents.submit":          {"Record", "Enregistrer"},
+
+	"whatif.help":        {"Asks the consent engine, with her Consents as they are now, and shows its explanation. Nothing is changed.", "Interroge le moteur de consentement avec ses consentements actuels et affiche son explication. Rien n'est modifié."},
+	"whatif.actor":       {"Who", "Qui"},
+	"whatif.what":        {"Which data", "Quelles données"},
+	"whatif.choose":      {"Choose…", "Choisir…"},
+	"whatif.submit":      {"Ask", "Demander"},
+	"whatif.yes":         {"Yes: this would be shared.", "Oui : ce serait partagé."},
+	"whatif.no":          {"No: this would not be shared.", "Non : ce ne serait pas partagé."},
+	"whatif.passes":      {"Categories that would pass:", "Catégories transmises :"},
+	"whatif.basis":       {"Decided by:", "Décidé par :"},
+	"whatif.provision":   {"Provision:", "Clause :"},
+	"whatif.policy":      {"Rule:", "Règle :"},
+	"whatif.explanation": {"Explanation", "Explication"},
+	"subject.letter":     {"the discharge letter", "la lettre de liaison"},
+	"subject.diagnoses":  {"her diagnoses", "ses diagnostics"},
+	"subject.medication": {"her medication", "ses médicaments"},
+	"subject.tasks":      {"the tasks addressed to them", "les demandes qui leur sont adressées"},
+	"subject.autonomy":   {"her autonomy assessment", "son évaluation d'autonomie"},
+	"subject.social":     {"her social situation", "sa situation sociale"},
+	"subject.identity":   {"her identity and contact", "son identité et ses coordonnées"},
+
+	"plan.none":           {"No discharge plan you may see.", "Aucun plan de sortie visible pour vous."},
+	"plan.attention":      {"Tasks needing attention", "Tâches à suivre"},
+	"plan.careplan":       {"Care plan", "Plan de soins"},
+	"plan.pathway":        {"Pathway", "Parcours"},
+	"plan.progress":       {"Moves of its Tasks (%d)", "Évolution des tâches (%d)"},
+	"plan.window":         {"Due", "Échéance"},
+	"plan.chain":          {"Who was asked, in order", "Qui a été sollicité, dans l'ordre"},
+	"plan.waiting":        {"waiting for consent", "en attente de consentement"},
+	"plan.nocandidate":    {"no candidate", "aucun candidat"},
+	"plan.timedout":       {"timed out", "sans réponse à temps"},
+	"plan.undelivered":    {"not delivered", "non distribuée"},
+	"plan.act":            {"Re-route or assign by hand", "Réorienter ou confier manuellement"},
+	"plan.assign.to":      {"Assign to", "Confier à"},
+	"plan.assign":         {"Assign", "Confier"},
+	"plan.cancel.reason":  {"Reason to cancel", "Motif d'annulation"},
+	"plan.cancel":         {"Cancel task", "Annuler la tâche"},
+	"plan.cancel.default": {"cancelled by the discharge coordinator", "annulée par la coordination de sortie"},
+
+	"disclosures.help":       {"Every consent decision about her data: reads, searches and deliveries, newest first.", "Chaque décision de consentement sur ses données : lectures, recherches et envois, les plus récents d'abord."},
+	"disclosures.none":       {"Nothing recorded.", "Rien d'enregistré."},
+	"disclosures.breakglass": {"%d break-the-glass access(es) to review.", "%d accès en urgence (bris de glace) à examiner."},
+	"disclosures.btg":        {"break-the-glass", "bris de glace"},
+	"disclosures.system":     {"system", "système"},
+	"disclosures.counts":     {"(%d shown, %d withheld)", "(%d transmis, %d retenus)"},
+	"decision.permit":        {"shared", "partagé"},
+	"decision.deny":          {"refused", "refusé"},
+
+	"ops.inbox":         {"HL7 v2 inbox", "Boîte de réception HL7 v2"},
+	"ops.refused":       {"Not available to you:", "Non accessible pour vous :"},
+	"ops.queued":        {"%d accepted message(s) not written yet.", "%d message(s) accepté(s) pas encore écrit(s)."},
+	"ops.failed":        {"Set-aside messages", "Messages mis de côté"},
+	"ops.nofailed":      {"No message set aside.", "Aucun message mis de côté."},
+	"ops.message":       {"Message", "Message"},
+	"ops.maps":          {"Maps now", "Convertible"},
+	"ops.maps.yes":      {"yes", "oui"},
+	"ops.maps.no":       {"no:", "non :"},
+	"ops.retry":         {"Retry", "Réessayer"},
+	"ops.retry.label":   {"Retry message %d", "Réessayer le message %d"},
+	"ops.discard":       {"Discard", "Supprimer"},
+	"ops.discard.label": {"Discard message %d", "Supprimer le message %d"},
+	"ops.dead":          {"Delivery dead letters", "Notifications abandonnées"},
+	"ops.nodead":        {"No dead letter.", "Aucune notification abandonnée."},
+	"ops.subscription":  {"Subscription", "Abonnement"},
+	"ops.attempts":      {"Attempts", "Tentatives"},
+	"ops.lasterror":     {"Last error", "Dernière erreur"},
+	"ops.replay":        {"Replay", "Renvoyer"},
+	"ops.replay.label":  {"Replay %s event %d", "Renvoyer %s, événement %d"},
+
+	"done.objection": {"Objection recorded.", "Opposition enregistrée."},
+	"done.permit":    {"Permit recorded.", "Autorisation enregistrée."},
+	"done.revoked":   {"Consent revoked: it no longer applies.", "Consentement révoqué : il ne s'applique plus."},
+	"done.assigned":  {"Task re-assigned.", "Tâche confiée."},
+	"done.cancelled": {"Task cancelled.", "Tâche annulée."},
+	"done.retried":   {"Message written.", "Message écrit."},
+	"done.discarded": {"Message discarded.", "Message supprimé."},
+	"done.replayed":  {"Notification queued again.", "Notification remise en file."},
+
+	"err.api":          {"The server says:", "Le serveur indique :"},
+	"err.csrf":         {"This form has expired or did not come from the console. Reload the page and try again.", "Ce formulaire a expiré ou ne provient pas de la console. Rechargez la page et réessayez."},
+	"err.notfound":     {"Not found, or not disclosed to you", "Introuvable, ou non communiqué pour vous"},
+	"err.forbidden":    {"You may not do this", "Vous ne pouvez pas faire ceci"},
+	"err.conflict":     {"Changed meanwhile: reload and try again", "Modifié entre-temps : rechargez et réessayez"},
+	"err.invalid":      {"The request was refused", "La demande a été refusée"},
+	"err.internal":     {"Something went wrong", "Une erreur est survenue"},
+	"err.identity":     {"Unknown demo identity", "Identité de démonstration inconnue"},
+	"err.token":        {"Paste an access token", "Collez un jeton d'accès"},
+	"err.consent.form": {"Choose her choice and at least one recipient", "Indiquez son choix et au moins un destinataire"},
+	"err.owner":        {"Choose whom to assign the task to", "Choisissez à qui confier la tâche"},
+
+	"status.active": {"active", "actif"}, "status.inactive": {"revoked", "révoqué"},
+	"status.draft": {"draft", "brouillon"}, "status.proposed": {"proposed", "proposé"},
+	"status.rejected": {"rejected", "refusée"}, "status.entered-in-error": {"entered in error", "saisie erronée"},
+	"status.requested": {"requested", "demandée"}, "status.received": {"received", "reçue"},
+	"status.accepted": {"accepted", "acceptée"}, "status.ready": {"ready", "prête"},
+	"status.cancelled": {"cancelled", "annulée"}, "status.in-progress": {"in progress", "en cours"},
+	"status.on-hold": {"on hold", "suspendue"}, "status.failed": {"failed", "échouée"},
+	"status.completed": {"completed", "terminée"}, "status.revoked": {"revoked", "révoquée"},
+	"status.unknown": {"unknown", "inconnu"},
+}
