@@ -16,6 +16,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/routing"
 )
 
 // A health professional who accepts a Task about a stay joins the stay's
@@ -43,7 +44,9 @@ func (a *API) noteTaskMove(r *http.Request, old, new proto.Message) error {
 		return nil
 	}
 	c := callOf(r)
-	if nt.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED {
+	if nt.GetStatus().GetValue() == codes.TaskStatusCode_REJECTED || routing.ReRouted(nt) {
+		// refused by its owner, or taken off her by its requester to
+		// re-route it: the next candidate is asked in the same write
 		c.rejections = append(c.rejections, nt)
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/gateway/routing"
 )
 
 // TestRouteStay: $route?preview=true answers the plan and writes nothing;
@@ -99,8 +100,8 @@ func TestPermitReleasesTask(t *testing.T) {
 }
 
 // TestRejectionReroutes: the demo nurse rejects her Task; the same write
-// creates the Task for the next candidate (here, with no other nurse in
-// the territory, the hospital), linked to the rejected one.
+// creates the Task for the next candidate (the demo's Roubaix nurse; the
+// Lyon one is out of territory), linked to the rejected one.
 func TestRejectionReroutes(t *testing.T) {
 	t.Parallel()
 	e := demoEnv(t)
@@ -121,8 +122,40 @@ func TestRejectionReroutes(t *testing.T) {
 		t.Fatalf("Tasks: %d, then %d", before, got)
 	}
 	next := e.do("GET", "/fhir/Task/"+strings.TrimSuffix(id, "-1")+"-2", "")
-	if next.status != 200 || !bytes.Contains(next.body, []byte("Organization/demo-chu-lille")) || !bytes.Contains(next.body, []byte("Task/"+id)) {
+	if next.status != 200 || !bytes.Contains(next.body, []byte(`"owner":{"reference":"PractitionerRole/demo-nurse-2-role"}`)) || !bytes.Contains(next.body, []byte("Task/"+id)) {
 		t.Errorf("the next Task: %d %s", next.status, next.body)
+	}
+}
+
+// TestCoordinatorReRoutes: the discharge coordinator (of the requesting
+// hospital) cancels the nurse's Task with the re-route reason; the same
+// write asks the next nurse, and says why. A plain cancellation asks
+// nobody.
+func TestCoordinatorReRoutes(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	e.do("POST", "/fhir/Encounter/demo-stay/$route", "")
+	coordinator := e.as("PractitionerRole/demo-coordinator-role")
+	_, tasks := ids(t, e.do("GET", "/fhir/Task?owner="+demo.NurseRole, "").body)
+	if len(tasks) != 1 {
+		t.Fatalf("the nurse's Tasks: %v", tasks)
+	}
+	id := strings.TrimPrefix(tasks[0], "Task/")
+	r := e.do("PATCH", "/fhir/Task/"+id, `[{"op":"replace","path":"/status","value":"cancelled"},{"op":"add","path":"/statusReason","value":{"coding":[{"system":"`+routing.RoutingStatus+`","code":"`+routing.ReRoute+`"}],"text":"the nurse is on leave"}}]`,
+		"Authorization", coordinator, "Content-Type", "application/json-patch+json")
+	if r.status != 200 {
+		t.Fatalf("re-routing: %d %s", r.status, r.body)
+	}
+	next := e.do("GET", "/fhir/Task/"+strings.TrimSuffix(id, "-1")+"-2", "")
+	if next.status != 200 || !bytes.Contains(next.body, []byte(`"owner":{"reference":"PractitionerRole/demo-nurse-2-role"}`)) || !bytes.Contains(next.body, []byte("re-routed by its requester")) {
+		t.Fatalf("the next Task: %d %s", next.status, next.body)
+	}
+	_, tasks = ids(t, e.do("GET", "/fhir/Task?owner=PractitionerRole/demo-nurse-2-role", "").body)
+	before := countOf(e, "Task")
+	r = e.do("PATCH", "/fhir/Task/"+strings.TrimPrefix(tasks[0], "Task/"), `[{"op":"replace","path":"/status","value":"cancelled"}]`,
+		"Authorization", coordinator, "Content-Type", "application/json-patch+json")
+	if r.status != 200 || countOf(e, "Task") != before {
+		t.Errorf("a plain cancellation: %d, %d Tasks then %d", r.status, before, countOf(e, "Task"))
 	}
 }
 

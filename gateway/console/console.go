@@ -29,9 +29,9 @@
 //   - No patient data is logged: the access log names the route pattern,
 //     never the path; patient searches are POSTed so that names and INS
 //     stay out of URLs, history and Referer headers; pages are no-store.
-//   - A coordinator re-routes a Task by re-assigning it, or cancels it;
-//     the API asks the next candidate only after a rejection by the owner
-//     or a time-out.
+//   - A coordinator re-assigns a Task by hand, re-routes it (cancelled
+//     with the routing-status re-route reason: the API asks the next
+//     candidate in the same write), or cancels it.
 package console
 
 import (

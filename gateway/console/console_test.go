@@ -236,6 +236,34 @@ func TestCoordinatorReassigns(t *testing.T) {
 	}
 }
 
+// TestCoordinatorReRoutes: the coordinator re-routes the nurse's Task:
+// the API cancels it and asks the next nurse of the directory in the same
+// write.
+func TestCoordinatorReRoutes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	b := f.browser(t)
+	b.signIn("coordinator")
+	_, body := b.get(patientPath + "/plan")
+	action := regexpFind(`formaction="(/console/patients/demo-patient/tasks/route-[0-9a-f]+-nurse-1/reroute)"`, body)
+	if action == "" {
+		t.Fatal("no re-route button for the nurse's Task")
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(action, "/console/patients/demo-patient/tasks/"), "/reroute")
+	_, tb := f.api(t, "system", "GET", "/fhir/Task/"+id)
+	version := regexpFind(`"versionId":"([0-9]+)"`, string(tb))
+	res, _ := b.post(action, url.Values{"version": {version}, "reason": {"on leave"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("re-route: %d", res.StatusCode)
+	}
+	if _, tb := f.api(t, "system", "GET", "/fhir/Task/"+id); !strings.Contains(string(tb), `"cancelled"`) {
+		t.Errorf("the nurse's Task was not cancelled: %s", tb)
+	}
+	if _, nb := f.api(t, "system", "GET", "/fhir/Task/"+strings.TrimSuffix(id, "-1")+"-2"); !strings.Contains(string(nb), "demo-nurse-2-role") {
+		t.Errorf("the next nurse was not asked: %s", nb)
+	}
+}
+
 // TestHomeHelpSeesNothingClinical: without her permit the home-help
 // service finds no patient and sees nothing of her.
 func TestHomeHelpSeesNothingClinical(t *testing.T) {

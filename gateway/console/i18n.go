@@ -236,6 +236,7 @@ var catalogue = map[string][2]string{
 	"plan.assign":         {"Assign", "Confier"},
 	"plan.cancel.reason":  {"Reason to cancel", "Motif d'annulation"},
 	"plan.cancel":         {"Cancel task", "Annuler la tâche"},
+	"plan.reroute":        {"Ask the next candidate", "Solliciter le candidat suivant"},
 	"plan.cancel.default": {"cancelled by the discharge coordinator", "annulée par la coordination de sortie"},
 
 	"disclosures.help":       {"Every consent decision about her data: reads, searches and deliveries, newest first.", "Chaque décision de consentement sur ses données : lectures, recherches et envois, les plus récents d'abord."},
@@ -273,6 +274,7 @@ var catalogue = map[string][2]string{
 	"done.revoked":   {"Consent revoked: it no longer applies.", "Consentement révoqué : il ne s'applique plus."},
 	"done.assigned":  {"Task re-assigned.", "Tâche confiée."},
 	"done.cancelled": {"Task cancelled.", "Tâche annulée."},
+	"done.rerouted":  {"Task re-routed: the next candidate is asked.", "Tâche réorientée : le candidat suivant est sollicité."},
 	"done.retried":   {"Message written.", "Message écrit."},
 	"done.discarded": {"Message discarded.", "Message supprimé."},
 	"done.replayed":  {"Notification queued again.", "Notification remise en file."},

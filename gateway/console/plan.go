@@ -14,6 +14,7 @@ import (
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/routing"
 )
 
 // A patient's discharge plan as routing wrote it (README, "Pathways"): the
@@ -47,10 +48,6 @@ type taskView struct {
 	Notes                                                     []string
 	Waiting, NoCandidate, TimedOut, Undelivered, Open         bool
 }
-
-// noAnswerPrefix starts the status reason of a routing Task that timed out
-// (gateway/routing).
-const noAnswerPrefix = "no answer within "
 
 func (c *Console) plan(w http.ResponseWriter, r *http.Request, s *session) error {
 	k := c.callerOf(r, s)
@@ -180,7 +177,7 @@ func taskOf(t *tpb.Task, dir *directory) taskView {
 	}
 	v.Waiting = v.Status == "on-hold"
 	v.NoCandidate = strings.EqualFold(v.Business, "no candidate")
-	v.TimedOut = v.Status == "cancelled" && strings.HasPrefix(v.Reason, noAnswerPrefix)
+	v.TimedOut = v.Status == "cancelled" && strings.HasPrefix(v.Reason, routing.NoAnswer)
 	for _, cd := range t.GetBusinessStatus().GetCoding() {
 		switch cd.GetCode().GetValue() {
 		case "undelivered":
@@ -251,6 +248,17 @@ func (c *Console) assignTask(w http.ResponseWriter, r *http.Request, s *session)
 
 // cancelTask cancels a Task (its requester's move) with the reason given.
 func (c *Console) cancelTask(w http.ResponseWriter, r *http.Request, s *session) error {
+	return c.takeOff(w, r, s, false)
+}
+
+// rerouteTask cancels a routing Task with the re-route reason: the API
+// asks the next candidate in the same write (routing.ReRoute).
+func (c *Console) rerouteTask(w http.ResponseWriter, r *http.Request, s *session) error {
+	return c.takeOff(w, r, s, true)
+}
+
+// takeOff cancels a Task, to re-route it or not.
+func (c *Console) takeOff(w http.ResponseWriter, r *http.Request, s *session, reroute bool) error {
 	id, tid, ok := taskPath(r)
 	if !ok {
 		return errNotFound
@@ -259,12 +267,16 @@ func (c *Console) cancelTask(w http.ResponseWriter, r *http.Request, s *session)
 	if reason == "" {
 		reason = langOf(r).t("plan.cancel.default")
 	}
+	coding := ""
+	if reroute {
+		coding = `"coding":[{"system":` + jsonString(routing.RoutingStatus) + `,"code":` + jsonString(routing.ReRoute) + `}],`
+	}
 	ops := []string{`{"op":"replace","path":"/status","value":"cancelled"}`,
-		`{"op":"add","path":"/statusReason","value":{"text":` + jsonString(reason) + `}}`}
+		`{"op":"add","path":"/statusReason","value":{` + coding + `"text":` + jsonString(reason) + `}}`}
 	if err := c.patchTask(c.callerOf(r, s), r, tid, r.PostFormValue("version"), ops); err != nil {
 		return err
 	}
-	done(w, r, Prefix+"/patients/"+id+"/plan", "done.cancelled")
+	done(w, r, Prefix+"/patients/"+id+"/plan", map[bool]string{false: "done.cancelled", true: "done.rerouted"}[reroute])
 	return nil
 }
 

@@ -35,6 +35,7 @@ func (c *Console) routes() http.Handler {
 		{"GET /console/patients/{id}/plan", c.plan},
 		{"POST /console/patients/{id}/tasks/{tid}/assign", c.assignTask},
 		{"POST /console/patients/{id}/tasks/{tid}/cancel", c.cancelTask},
+		{"POST /console/patients/{id}/tasks/{tid}/reroute", c.rerouteTask},
 		{"GET /console/patients/{id}/disclosures", c.disclosures},
 		{"GET /console/operations", c.operations},
 		{"POST /console/operations/inbox/{seq}/retry", c.retryMessage},

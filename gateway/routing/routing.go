@@ -871,6 +871,25 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 // (GET /fhir/Task?business-status=RoutingStatus|no-candidate).
 const RoutingStatus = pathways.Base + "/CodeSystem/routing-status"
 
+// ReRoute is the code, in RoutingStatus, of the statusReason with which a
+// routing Task's requester cancels it to have the next candidate asked:
+// the same write creates the next Task (gateway/api), as a rejection does.
+const ReRoute = "re-route"
+
+// ReRouted reports whether t is a routing Task its requester cancelled to
+// have the next candidate asked.
+func ReRouted(t *tpb.Task) bool {
+	if t.GetStatus().GetValue() != codes.TaskStatusCode_CANCELLED {
+		return false
+	}
+	for _, c := range t.GetStatusReason().GetCoding() {
+		if c.GetSystem().GetValue() == RoutingStatus && c.GetCode().GetValue() == ReRoute {
+			return true
+		}
+	}
+	return false
+}
+
 // noCandidate is the businessStatus of a Task nobody in the directory
 // could take.
 func noCandidate() *dtpb.CodeableConcept {
@@ -1164,7 +1183,9 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	next.Owner = owner
 	next.AuthoredOn = dateTime(pl.cfg.Now())
 	after := "was rejected"
-	if rejected.GetStatus().GetValue() == codes.TaskStatusCode_CANCELLED {
+	if ReRouted(rejected) {
+		after = "was re-routed by its requester"
+	} else if rejected.GetStatus().GetValue() == codes.TaskStatusCode_CANCELLED {
 		after = "was cancelled"
 		if r := rejected.GetStatusReason().GetText().GetValue(); r != "" {
 			after += " (" + r + ")"
@@ -1186,7 +1207,7 @@ func answered(t *tpb.Task) string {
 		return "refused this request before"
 	case codes.TaskStatusCode_CANCELLED:
 		switch r := t.GetStatusReason().GetText().GetValue(); {
-		case strings.HasPrefix(r, noAnswer):
+		case strings.HasPrefix(r, NoAnswer):
 			return "did not answer this request in time"
 		case r == notDelivered:
 			return "could not be reached for this request"
@@ -1196,8 +1217,8 @@ func answered(t *tpb.Task) string {
 	return ""
 }
 
-// noAnswer starts the status reason of a Task that timed out (TimeOut).
-const noAnswer = "no answer within "
+// NoAnswer starts the status reason of a Task that timed out (TimeOut).
+const NoAnswer = "no answer within "
 
 // actionOf finds the pathway action a routing ServiceRequest was made for:
 // its CarePlan's PlanDefinition, the action of the same role.
@@ -1253,7 +1274,7 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 			if now.Before(time.UnixMicro(old.GetAuthoredOn().GetValueUs()).Add(within)) {
 				return ""
 			}
-			return noAnswer + within.String()
+			return NoAnswer + within.String()
 		})
 	if err != nil {
 		return n, err
