@@ -10,6 +10,8 @@ require (
 
 require github.com/klauspost/compress v1.20.5
 
+require github.com/transparency-dev/merkle v0.0.2
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

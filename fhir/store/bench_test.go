@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/search"
@@ -163,12 +164,12 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(pct(0.99), "p99-µs")
 }
 
-// BenchmarkAppendDecisions appends one decision record per call from 64
-// goroutines with fsync on, as 64 connections of consent-filtered reads
-// do, and reports the CPU each costs.
-func BenchmarkAppendDecisions(b *testing.B) {
+// BenchmarkAppendAudit appends a read's two audit entries (its decision
+// and its disclosure) per call from 64 goroutines with fsync on, as 64
+// connections of consent-filtered reads do, and reports the CPU each
+// costs.
+func BenchmarkAppendAudit(b *testing.B) {
 	s := openBench(b, false)
-	record := []byte(strings.Repeat("r", 320)) // a read's record, JSON
 	var seq atomic.Int64
 	cpu0 := fhirtest.CPUTime()
 	b.SetParallelism(32)
@@ -177,9 +178,14 @@ func BenchmarkAppendDecisions(b *testing.B) {
 		ctx := context.Background()
 		for pb.Next() {
 			n := seq.Add(1)
-			d := store.Decision{ID: "d" + strconv.FormatInt(n, 36), Time: time.Now(), Patient: fmt.Sprintf("Patient/p%d", n%500),
-				Actor: fmt.Sprintf("PractitionerRole/r%d", n%50), Record: record}
-			if err := s.AppendDecisions(ctx, d); err != nil {
+			id := "d" + strconv.FormatInt(n, 36)
+			d := audit.Decision{ID: id, Time: time.Now(), Patient: fmt.Sprintf("Patient/p%d", n%500),
+				Actor: fmt.Sprintf("PractitionerRole/r%d", n%50), Permit: true, Policy: "care-team", Purpose: "TREAT", Token: "jti-" + id}
+			read := audit.Event{ID: id + "r", Time: d.Time, Kind: audit.KindDisclosure, Type: audit.TypeRest,
+				Subtype: []audit.Code{audit.SubRead}, Action: audit.ActionRead, Outcome: audit.OutcomeSuccess,
+				Agents:   []audit.Agent{audit.Requester(d.Actor, d.Token)},
+				Entities: []audit.Entity{audit.PatientEntity(d.Patient), {What: "Observation/o1", Type: audit.EntityObject, Role: audit.RoleResource}}}
+			if err := s.AppendAudit(ctx, audit.DecisionEvent(&d), read); err != nil {
 				b.Error(err)
 				return
 			}

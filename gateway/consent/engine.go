@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/category"
 )
 
@@ -41,7 +42,15 @@ type Config struct {
 
 // Recorder keeps decision records; Log implements it.
 type Recorder interface {
-	Record(ctx context.Context, r Record) error
+	Record(ctx context.Context, rs ...Record) error
+}
+
+// EventRecorder is a Recorder that also keeps the other AuditEvents of a
+// request (its disclosure, its changes) in the same append; Log
+// implements it.
+type EventRecorder interface {
+	Recorder
+	RecordEvents(ctx context.Context, rs []Record, also []audit.Event) error
 }
 
 // Engine decides. It is safe for concurrent use.

@@ -1,0 +1,209 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/audit"
+)
+
+// appendTest appends n read events, patients alternating p0 and p1.
+func appendTest(t *testing.T, s *Store, from, n int, at time.Time) [][]byte {
+	t.Helper()
+	var leaves [][]byte
+	for i := from; i < from+n; i++ {
+		e := testEvent(fmt.Sprint("e", i), at.Add(time.Duration(i)*time.Second), fmt.Sprint("Patient/p", i%2), "PractitionerRole/gp")
+		if err := s.AppendAudit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, LeafHash(audit.Render(nil, &e)))
+	}
+	return leaves
+}
+
+// refRoot is RFC 6962's MTH, computed recursively (section 2.1).
+func refRoot(leaves [][]byte) []byte {
+	switch len(leaves) {
+	case 0:
+		return hasher.EmptyRoot()
+	case 1:
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	return hasher.HashChildren(refRoot(leaves[:k]), refRoot(leaves[k:]))
+}
+
+// TestAuditTreeProofs: the root is RFC 6962's for every size, and every
+// inclusion and consistency proof the store serves verifies with
+// transparency-dev/merkle's verifier, before and after pruning.
+func TestAuditTreeProofs(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	var leaves [][]byte
+	for _, n := range []int{1, 6, 13, 17} { // separate moves
+		leaves = append(leaves, appendTest(t, s, len(leaves), n, at)...)
+		size, root, err := s.AuditTree()
+		if err != nil || size != uint64(len(leaves)) || !bytes.Equal(root, refRoot(leaves)) {
+			t.Fatalf("tree of %d: size %d, root %x (%v); want %x", len(leaves), size, root, err, refRoot(leaves))
+		}
+	}
+	check := func() {
+		t.Helper()
+		for size := uint64(1); size <= uint64(len(leaves)); size++ {
+			for i := uint64(0); i < size; i++ {
+				p, err := s.AuditInclusion(i, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := proof.VerifyInclusion(hasher, i, size, leaves[i], p.Path, refRoot(leaves[:size])); err != nil {
+					t.Fatalf("inclusion %d in %d: %v", i, size, err)
+				}
+			}
+			for s1 := uint64(1); s1 <= size; s1++ {
+				path, r1, r2, err := s.AuditConsistency(s1, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := proof.VerifyConsistency(hasher, s1, size, path, r1, r2); err != nil || !bytes.Equal(r1, refRoot(leaves[:s1])) {
+					t.Fatalf("consistency %d to %d: %v", s1, size, err)
+				}
+			}
+		}
+	}
+	check()
+	if _, err := s.AuditInclusion(3, uint64(len(leaves)+1)); err == nil {
+		t.Error("a proof for a size beyond the log's was served")
+	}
+	// Prune the first 20 (one chunk of 8, then the rest).
+	cut := at.Add(20 * time.Second)
+	total := 0
+	for {
+		n, err := s.PruneAudit(context.Background(), audit.KindDisclosure, cut, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		if n < 8 {
+			break
+		}
+	}
+	if total != 20 {
+		t.Errorf("pruned %d, want 20", total)
+	}
+	if got := listAudit(t, s, AuditQuery{Patient: "Patient/p0"}); len(got) != 9 || got[len(got)-1] != "e20" {
+		t.Errorf("after pruning, p0's entries: %v", got)
+	}
+	if _, _, err := s.AuditEvent("e3"); err == nil {
+		t.Error("a pruned entry is still served")
+	}
+	check()
+}
+
+// TestAuditQuery: the indexes select by patient, agent, entity, subtype,
+// kind and time, newest first.
+func TestAuditQuery(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	appendTest(t, s, 0, 6, at)
+	d := audit.Decision{ID: "dec", Time: at.Add(time.Hour), Patient: "Patient/p0", Actor: "PractitionerRole/nurse", Basis: []string{"Consent/c1"}, Policy: "care-team", BreakGlass: true}
+	if err := s.AppendAudit(context.Background(), audit.DecisionEvent(&d)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q    AuditQuery
+		want string
+	}{
+		{AuditQuery{Patient: "Patient/p0"}, "[dec e4 e2 e0]"},
+		{AuditQuery{Patient: "Patient/p0", Subtypes: []string{"read"}}, "[e4 e2 e0]"},
+		{AuditQuery{Agent: "PractitionerRole/nurse"}, "[dec]"},
+		{AuditQuery{Entity: "Consent/c1"}, "[dec]"},
+		{AuditQuery{Kinds: []audit.Kind{audit.KindDecision}}, "[dec]"},
+		{AuditQuery{BreakGlass: true}, "[dec]"},
+		{AuditQuery{Outcomes: []string{"8"}}, "[dec]"},
+		{AuditQuery{Since: at.Add(2 * time.Second), Until: at.Add(4 * time.Second)}, "[e3 e2]"},
+		{AuditQuery{Patient: "Patient/p1", Since: at.Add(2 * time.Second)}, "[e5 e3]"},
+	} {
+		if got := fmt.Sprint(listAudit(t, s, c.q)); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.q, got, c.want)
+		}
+	}
+	_, js, err := s.AuditEvent("dec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := audit.DecisionOf(js)
+	if err != nil || back.Policy != "care-team" || !back.BreakGlass || back.Basis[0] != "Consent/c1" || back.Actor != d.Actor {
+		t.Errorf("decision read back: %+v, %v", back, err)
+	}
+}
+
+// TestMigrateDecisionsToAudit: a version 7 file's decision records are
+// audit entries after Open, in time order, and its decision buckets gone.
+func TestMigrateDecisionsToAudit(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	s, err := Open(path, Options{Codec: testCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketAudit, bucketAuditNode, bucketAuditIdx, bucketAuditID, bucketAuditCheckpoint} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		b, _ := tx.CreateBucket(bucketConsentLog)
+		if _, err := tx.CreateBucket(bucketConsentLogIdx); err != nil {
+			return err
+		}
+		for i := range 3 {
+			d := audit.Decision{ID: fmt.Sprint("old", i), Time: at.Add(time.Duration(-i) * time.Minute), Patient: "Patient/p1", Actor: "PractitionerRole/gp", Permit: i != 1, Policy: "care-team"}
+			js, _ := json.Marshal(d)
+			if err := b.Put(decisionKey(d.Time, d.ID), js); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyStorageVersion, binary.BigEndian.AppendUint64(nil, 7))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{Codec: testCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := fmt.Sprint(listAudit(t, s, AuditQuery{Patient: "Patient/p1"})); got != "[old0 old1 old2]" {
+		t.Errorf("migrated: %s", got)
+	}
+	if got := fmt.Sprint(listAudit(t, s, AuditQuery{Outcomes: []string{audit.OutcomeSerious}})); got != "[old1]" {
+		t.Errorf("migrated denies: %s", got)
+	}
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketConsentLog) != nil {
+			t.Error("consentlog still there")
+		}
+		return nil
+	})
+}
