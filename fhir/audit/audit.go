@@ -195,10 +195,11 @@ func (e *Event) EntityRefs() []string {
 	return out
 }
 
-// SubtypeCode is the first subtype's code, "" for none.
-func (e *Event) SubtypeCode() string {
-	if len(e.Subtype) == 0 {
-		return ""
+// SubtypeCodes are the subtypes' codes.
+func (e *Event) SubtypeCodes() []string {
+	out := make([]string, len(e.Subtype))
+	for i, c := range e.Subtype {
+		out[i] = c.Code
 	}
-	return e.Subtype[0].Code
+	return out
 }

@@ -113,6 +113,29 @@ func DecisionEvent(d *Decision) Event {
 	return e
 }
 
+// ReadEvent is a single-patient read permitted by d, and d itself, as one
+// AuditEvent: the BALP Patient Read pattern
+// (https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead:
+// type rest, subtype the interaction, action R, the requester as the
+// OAuth agent whose policy is the token's jti, the patient, the resource
+// read), whose open slices also carry what DecisionEvent records: the
+// AuthZ-Consent subtype, Relais as the authorization server, the Consents
+// that decided and the decision entity with its details. One entry per
+// read instead of two; the decision log reads it back (DecisionOf) as it
+// reads an AuthZ consent event. Its id is the decision's.
+func ReadEvent(d *Decision, interaction Code, what string) Event {
+	e := DecisionEvent(d)
+	e.Kind, e.Type, e.Action, e.Outcome = KindDisclosure, TypeRest, ActionRead, OutcomeSuccess
+	e.Subtype = []Code{interaction, SubAuthZ}
+	for i := range e.Entities {
+		if e.Entities[i].Role == RolePatient {
+			e.Entities[i].Details = []Detail{{Type: DetailDecision, Value: d.ID}}
+		}
+	}
+	e.Entities = append(e.Entities, Entity{What: what, Type: EntityObject, Role: RoleResource})
+	return e
+}
+
 // requester is the agent who asked: a reference, or a client
 // ("client:<id>"), as the OAuth agent holding the token jti.
 func requester(actor, jti string) Agent {
@@ -180,8 +203,12 @@ func (r ref) name() string {
 	return ""
 }
 
+// ErrNotDecision is DecisionOf's answer for an AuditEvent that records no
+// decision.
+var ErrNotDecision = errors.New("audit event: not a decision")
+
 // DecisionOf reads back the decision an AuthZ consent AuditEvent
-// (DecisionEvent's) records.
+// (DecisionEvent's, or ReadEvent's) records.
 func DecisionOf(js []byte) (Decision, error) {
 	var p parsed
 	if err := json.Unmarshal(js, &p); err != nil {
@@ -222,7 +249,7 @@ func DecisionOf(js []byte) (Decision, error) {
 		}
 	}
 	if !found {
-		return Decision{}, errors.New("audit event: not a decision")
+		return Decision{}, ErrNotDecision
 	}
 	return d, nil
 }

@@ -7,6 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -65,7 +68,7 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 	if e.ID == "" || e.Time.IsZero() || e.Kind == "" {
 		return auditRecord{}, errors.New("audit log: event without id, time or kind")
 	}
-	h := auditHead{time: e.Time.UnixMicro(), kind: string(e.Kind), typ: e.Type.Code, subtype: e.SubtypeCode(),
+	h := auditHead{time: e.Time.UnixMicro(), kind: string(e.Kind), typ: e.Type.Code, subtype: strings.Join(e.SubtypeCodes(), " "),
 		outcome: e.Outcome, patients: e.Patients(), agents: e.AgentRefs(), entities: e.EntityRefs()}
 	if e.BreakGlass {
 		h.flags |= auditFlagBreakGlass
@@ -157,7 +160,7 @@ type AuditHead struct {
 	Time       time.Time
 	Kind       audit.Kind
 	Type       string
-	Subtype    string
+	Subtypes   []string
 	Outcome    string
 	BreakGlass bool
 	Patients   []string
@@ -166,7 +169,7 @@ type AuditHead struct {
 }
 
 func (h *auditHead) export(n uint64) AuditHead {
-	return AuditHead{Index: n, Time: time.UnixMicro(h.time), Kind: audit.Kind(h.kind), Type: h.typ, Subtype: h.subtype,
+	return AuditHead{Index: n, Time: time.UnixMicro(h.time), Kind: audit.Kind(h.kind), Type: h.typ, Subtypes: strings.Fields(h.subtype),
 		Outcome: h.outcome, BreakGlass: h.flags&auditFlagBreakGlass != 0, Patients: h.patients, Agents: h.agents, Entities: h.entities}
 }
 
@@ -202,41 +205,59 @@ func (q *AuditQuery) match(h *AuditHead) bool {
 	for i, k := range q.Kinds {
 		kinds[i] = string(k)
 	}
+	if !q.Since.IsZero() && h.Time.Before(q.Since) || !q.Until.IsZero() && !h.Time.Before(q.Until) {
+		return false
+	}
 	return has(h.Patients, q.Patient) && has(h.Agents, q.Agent) && has(h.Entities, q.Entity) &&
-		in(h.Subtype, q.Subtypes) && in(h.Type, q.Types) && in(h.Outcome, q.Outcomes) && in(string(h.Kind), kinds) &&
+		(len(q.Subtypes) == 0 || slices.ContainsFunc(h.Subtypes, func(s string) bool { return in(s, q.Subtypes) })) && in(h.Type, q.Types) && in(h.Outcome, q.Outcomes) && in(string(h.Kind), kinds) &&
 		(!q.BreakGlass || h.BreakGlass)
 }
 
+// auditSkew bounds how much earlier than the entry numbered before it an
+// entry's time may be: its time is taken when its request was decided,
+// its number when the journal moves it, a request's duration plus
+// journalMoveAge later. A walk of the entries by number newest first
+// stops this far past the lower bound of the time it was asked for.
+const auditSkew = time.Minute
+
 // AuditEvents walks the entries q selects, newest first, through the
-// narrowest index (patient, agent, entity, subtype, kind, break-the-glass,
-// else time), until visit returns false or fails. The JSON passed to visit
-// is the store's own memory: valid during the call only. It first moves
-// into bbolt what the journal holds, so that it sees every entry recorded
-// before it was called.
+// narrowest index (patient, agent, break-the-glass), else the entries
+// themselves, until visit returns false or fails. The JSON passed to
+// visit is the store's own memory: valid during the call only. It first
+// moves into bbolt what the journal holds, so that it sees every entry
+// recorded before it was called.
 func (s *Store) AuditEvents(q AuditQuery, visit func(h AuditHead, js []byte) (more bool, err error)) error {
 	if err := s.decisions.flush(); err != nil {
 		return err
 	}
 	return s.view(func(r *Snapshot) error {
-		b, idx := r.tx.Bucket(bucketAudit), r.tx.Bucket(bucketAuditIdx)
+		b := r.tx.Bucket(bucketAudit)
+		each := func(n uint64, v []byte) (bool, error) {
+			h, js, err := decodeAuditValue(v)
+			if err != nil {
+				return false, fmt.Errorf("audit entry %d: %w", n, err)
+			}
+			if js == nil {
+				return true, nil
+			}
+			head := h.export(n)
+			if !q.match(&head) {
+				return true, nil
+			}
+			return visit(head, js)
+		}
 		var prefix []byte
 		switch {
 		case q.Patient != "":
 			prefix = auditIndexPrefix(auditByPatient, q.Patient)
 		case q.Agent != "":
 			prefix = auditIndexPrefix(auditByAgent, q.Agent)
-		case q.Entity != "":
-			prefix = auditIndexPrefix(auditByEntity, q.Entity)
-		case len(q.Subtypes) == 1:
-			prefix = auditIndexPrefix(auditBySubtype, q.Subtypes[0])
-		case len(q.Kinds) == 1:
-			prefix = auditIndexPrefix(auditByKind, string(q.Kinds[0]))
 		case q.BreakGlass:
 			prefix = auditIndexPrefix(auditByBreakGlass, "")
 		default:
-			prefix = auditIndexPrefix(auditByTime, "")
+			return walkAuditEntries(b, q, each)
 		}
-		c := idx.Cursor()
+		c := r.tx.Bucket(bucketAuditIdx).Cursor()
 		upper := append(bytes.Clone(prefix), 0xff)
 		if !q.Until.IsZero() {
 			upper = append(bytes.Clone(prefix), i64key(q.Until.UnixMicro())...)
@@ -263,24 +284,34 @@ func (s *Store) AuditEvents(q AuditQuery, visit func(h AuditHead, js []byte) (mo
 			if v == nil {
 				continue
 			}
-			h, js, err := decodeAuditValue(v)
-			if err != nil {
-				return fmt.Errorf("audit entry %d: %w", n, err)
-			}
-			if js == nil {
-				continue
-			}
-			head := h.export(n)
-			if !q.match(&head) {
-				continue
-			}
-			more, err := visit(head, js)
-			if err != nil || !more {
+			if more, err := each(n, v); err != nil || !more {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// walkAuditEntries walks the entries by number, newest first, from the
+// last one, until the first older than q.Since by auditSkew.
+func walkAuditEntries(b *bolt.Bucket, q AuditQuery, each func(n uint64, v []byte) (bool, error)) error {
+	var stop int64 = math.MinInt64
+	if !q.Since.IsZero() {
+		stop = q.Since.Add(-auditSkew).UnixMicro()
+	}
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		if len(k) != 8 || len(v) < 10 {
+			return fmt.Errorf("audit entry: %w", errBadKey)
+		}
+		if t := auditValueTime(v); t < stop {
+			return nil
+		}
+		if more, err := each(binary.BigEndian.Uint64(k), v); err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 // AuditEvent returns the entry whose AuditEvent has id, its JSON a copy.
@@ -449,33 +480,50 @@ func rootAt(nodes *bolt.Bucket, size uint64) ([]byte, error) {
 // of kind recorded before before (oldest first), in one commit, and
 // returns how many it pruned: call it again until it returns fewer than
 // max. Leaf hashes and tree nodes stay (the tree does not change).
+//
+// It walks the entries by number from where its last call for kind
+// stopped (meta "audit-pruned/" kind), and stops at the first entry of
+// any kind recorded at or after before: entries are in time order within
+// auditSkew, so an entry a little older than one before it waits for the
+// next call; none is pruned early. A call examines at most 64 × max
+// entries, so that a commit stays short when kind is rare.
 func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Time, max int) (int, error) {
 	if err := s.decisions.flush(); err != nil {
 		return 0, err
 	}
 	n := 0
+	limit := before.UnixMicro()
 	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
 		n = 0
-		b, ids, idx := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditID), tx.Bucket(bucketAuditIdx)
-		prefix := auditIndexPrefix(auditByKind, string(kind))
-		limit := append(bytes.Clone(prefix), i64key(before.UnixMicro())...)
+		b, ids, idx, meta := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditID), tx.Bucket(bucketAuditIdx), tx.Bucket(bucketMeta)
+		posKey := append(bytes.Clone(keyAuditPrunedPrefix), kind...)
+		var from uint64
+		if v := meta.Get(posKey); len(v) == 8 {
+			from = binary.BigEndian.Uint64(v)
+		}
 		type victim struct {
-			n  uint64
-			id string
-			h  auditHead
+			n uint64
+			h auditHead
+			v []byte
 		}
 		var vs []victim
-		c := idx.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, limit) < 0 && len(vs) < max; k, _ = c.Next() {
-			if len(k) != len(prefix)+16 {
-				return fmt.Errorf("audit index: %w", errBadKey)
+		next, c := from, b.Cursor()
+		for k, v := c.Seek(u64(from)); k != nil && len(vs) < max && next-from < 64*uint64(max); k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("audit entry: %w", errBadKey)
 			}
-			num := binary.BigEndian.Uint64(k[len(k)-8:])
-			h, js, err := decodeAuditValue(b.Get(u64(num)))
-			if err != nil || js == nil {
-				return fmt.Errorf("audit entry %d: malformed", num)
+			num := binary.BigEndian.Uint64(k)
+			h, js, err := decodeAuditValue(v)
+			if err != nil {
+				return fmt.Errorf("audit entry %d: %w", num, err)
 			}
-			vs = append(vs, victim{num, auditIDOf(js), h})
+			if h.time >= limit {
+				break
+			}
+			next = num + 1
+			if js != nil && h.kind == string(kind) {
+				vs = append(vs, victim{num, h, bytes.Clone(js)})
+			}
 		}
 		for _, v := range vs {
 			for _, k := range auditIndexKeys(&v.h, v.n) {
@@ -483,8 +531,8 @@ func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Tim
 					return err
 				}
 			}
-			if v.id != "" {
-				if err := ids.Delete([]byte(v.id)); err != nil {
+			if id := auditIDOf(v.v); id != "" {
+				if err := ids.Delete([]byte(id)); err != nil {
 					return err
 				}
 			}
@@ -494,7 +542,7 @@ func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Tim
 			}
 		}
 		n = len(vs)
-		return nil
+		return meta.Put(posKey, u64(next))
 	}, true)
 	return n, err
 }

@@ -103,17 +103,22 @@ func (v *auditVerifier) problem(i uint64, kind, format string, args ...any) {
 
 func (v *auditVerifier) leaves() error {
 	v.stored = make([][]byte, v.size)
-	c := v.nodes.Cursor()
-	for k, h := c.Seek([]byte{0}); k != nil && k[0] == 0; k, h = c.Next() {
-		if len(k) != 9 {
-			return fmt.Errorf("audit node key: %w", errBadKey)
+	err := v.nodes.ForEach(func(k, h []byte) error {
+		level, i, err := decodeAuditNodeKey(k)
+		if err != nil {
+			return fmt.Errorf("audit node key: %w", err)
 		}
-		i := binary.BigEndian.Uint64(k[1:])
-		if i >= v.size {
+		switch {
+		case level != 0:
+		case i >= v.size:
 			v.problem(i, "inserted", "a leaf hash beyond the tree size %d", v.size)
-			continue
+		default:
+			v.stored[i] = bytes.Clone(h)
 		}
-		v.stored[i] = bytes.Clone(h)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for i, h := range v.stored {
 		if len(h) != 32 {

@@ -716,12 +716,15 @@ func decodeTry(v []byte) (Attempt, error) {
 //	audit value:  len(head) uvarint, head, then the AuditEvent JSON (the
 //	              leaf: its bytes are what the leaf hash covers)
 //	head:         time(8) flags(1) (1: break-the-glass), then kind, type,
-//	              subtype, outcome, each a uvarint length and its bytes,
+//	              subtypes (codes separated by spaces), outcome, each a
+//	              uvarint length and its bytes,
 //	              then the patients, the agents and the entities, each a
 //	              uvarint count and that many uvarint-prefixed strings
 //	tombstone:    the head alone, with flag 2: a body pruned (PruneAudit)
-//	auditnode:    level(1) index(8) -> hash(32)
-//	auditidx:     tag(1) [value 0] time(8) index(8) (auditIndexKey)
+//	auditnode:    end(8) level(1) -> hash(32), end = (index+1) << level
+//	              (auditNodeKey)
+//	auditidx:     tag(1) [value 0] time(8) index(8) (auditIndexKey):
+//	              patient, agent, break-the-glass
 //	auditid:      the AuditEvent id -> index(8)
 //	auditcp:      size(8) time(8) -> a signed checkpoint, the owner's bytes
 const (
@@ -759,6 +762,17 @@ func encodeAuditValue(h *auditHead, js []byte) []byte {
 	head := h.encode(nil)
 	v := binary.AppendUvarint(make([]byte, 0, len(head)+len(js)+3), uint64(len(head)))
 	return append(append(v, head...), js...)
+}
+
+// auditValueTime is the time (Unix µs) of a stored audit value, without
+// decoding the rest; v must be at least 10 bytes (a head is 9 or more,
+// its length one byte or more).
+func auditValueTime(v []byte) int64 {
+	_, w := binary.Uvarint(v)
+	if w <= 0 || len(v) < w+8 {
+		return 0
+	}
+	return i64of(v[w : w+8])
 }
 
 // decodeAuditValue splits a stored audit value into its head and JSON
@@ -812,18 +826,14 @@ func decodeAuditValue(v []byte) (h auditHead, js []byte, err error) {
 const (
 	auditByPatient    = 'p'
 	auditByAgent      = 'a'
-	auditByEntity     = 'e'
-	auditBySubtype    = 's'
-	auditByKind       = 'k'
 	auditByBreakGlass = 'b'
-	auditByTime       = 't'
 )
 
 // auditIndexPrefix is tag, then value 0 (for tags with a value).
 func auditIndexPrefix(tag byte, value string) []byte {
 	k := make([]byte, 0, 2+len(value)+16)
 	k = append(k, tag)
-	if tag != auditByBreakGlass && tag != auditByTime {
+	if tag != auditByBreakGlass {
 		k = append(append(k, value...), 0)
 	}
 	return k
@@ -836,20 +846,20 @@ func auditIndexKey(tag byte, value string, t int64, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, n)
 }
 
-// auditIndexKeys are every index key of entry n.
+// auditIndexKeys are every index key of entry n: by patient, by agent,
+// and by break-the-glass. The other search fields (kind, type, subtype,
+// outcome, entity, time) are read from the entry's head while walking
+// one of these, or the entries themselves, which are in time order within
+// auditSkew (audit.go): each key put lands in the middle of the bucket,
+// where bbolt moves the node's tail on every insert until the commit
+// splits it, so an entry carries as few as its searches need.
 func auditIndexKeys(h *auditHead, n uint64) [][]byte {
-	out := [][]byte{auditIndexKey(auditByTime, "", h.time, n), auditIndexKey(auditByKind, h.kind, h.time, n)}
-	if h.subtype != "" {
-		out = append(out, auditIndexKey(auditBySubtype, h.subtype, h.time, n))
-	}
+	out := make([][]byte, 0, len(h.patients)+len(h.agents)+1)
 	for _, p := range h.patients {
 		out = append(out, auditIndexKey(auditByPatient, p, h.time, n))
 	}
 	for _, a := range h.agents {
 		out = append(out, auditIndexKey(auditByAgent, a, h.time, n))
-	}
-	for _, e := range h.entities {
-		out = append(out, auditIndexKey(auditByEntity, e, h.time, n))
 	}
 	if h.flags&auditFlagBreakGlass != 0 {
 		out = append(out, auditIndexKey(auditByBreakGlass, "", h.time, n))
@@ -857,12 +867,26 @@ func auditIndexKeys(h *auditHead, n uint64) [][]byte {
 	return out
 }
 
-// auditNodeKey is level(1) index(8).
+// auditNodeKey is end(8) level(1), end the index after the last leaf the
+// node covers ((index+1) << level): nodes sort in the order appends
+// complete them, so that appending writes at the bucket's end.
 func auditNodeKey(level uint, index uint64) []byte {
 	k := make([]byte, 9)
-	k[0] = byte(level)
-	binary.BigEndian.PutUint64(k[1:], index)
+	binary.BigEndian.PutUint64(k, (index+1)<<level)
+	k[8] = byte(level)
 	return k
+}
+
+// decodeAuditNodeKey is auditNodeKey's inverse.
+func decodeAuditNodeKey(k []byte) (level uint, index uint64, err error) {
+	if len(k) != 9 || k[8] > 63 {
+		return 0, 0, errBadKey
+	}
+	level, end := uint(k[8]), binary.BigEndian.Uint64(k)
+	if end == 0 || end&(1<<level-1) != 0 {
+		return 0, 0, errBadKey
+	}
+	return level, end>>level - 1, nil
 }
 
 // auditCheckpointKey is size(8) time(8).

@@ -52,14 +52,17 @@ import (
 //	          without a scan (PruneACKs)
 //	          "audit-tree" -> size(8) then the audit tree's compact range
 //	          (keys.go: encodeAuditTree)
+//	          "audit-pruned/" kind -> index(8): the first entry PruneAudit
+//	          has not yet examined for that kind
 //	audit     index(8) -> an audit entry: its head (the index fields) and
 //	          its AuditEvent JSON, the tree's leaf, or a tombstone once
 //	          pruned (keys.go: encodeAuditValue; audit.go)
-//	auditnode level(1) index(8) -> hash(32): every node of the audit tree,
-//	          leaf hashes at level 0, kept when entries are pruned
+//	auditnode end(8) level(1) -> hash(32): every node of the audit tree,
+//	          leaf hashes at level 0, kept when entries are pruned; end is
+//	          (index+1) << level, so that appends write at the end
+//	          (keys.go: auditNodeKey)
 //	auditidx  tag(1) [value 0] time(8) index(8) -> empty: the entries by
-//	          patient, agent, entity, subtype, kind, break-the-glass and
-//	          time (keys.go: auditIndexKey)
+//	          patient, agent and break-the-glass (keys.go: auditIndexKey)
 //	auditid   AuditEvent id -> index(8)
 //	auditcp   size(8) time(8) -> a signed checkpoint of the audit tree
 //	clients   client id -> the registered backend-service client
@@ -191,6 +194,8 @@ var (
 	keyStorageVersion = []byte("storage-version")
 	keyInboxApplied   = []byte("inbox-applied")
 	keyAuditTree      = []byte("audit-tree")
+	// keyAuditPrunedPrefix + a kind: PruneAudit's position, index(8).
+	keyAuditPrunedPrefix = []byte("audit-pruned/")
 	// keyCursorPrefix + a consumer's name: its position in the change log
 	// (Store.Cursor), an 8-byte sequence number.
 	keyCursorPrefix = []byte("cursor/")

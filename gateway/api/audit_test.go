@@ -10,8 +10,9 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
-// TestAuditedRead: a professional's read yields its AuthZ consent
-// decision and its BALP read event, with the token's jti; the patient
+// TestAuditedRead: a professional's read yields one BALP Patient Read
+// event that also records its AuthZ consent decision, with the token's
+// jti, listed by the decision log; the patient
 // sees the read in her disclosures, a professional does not (404, as for
 // a patient that does not exist); a signed checkpoint's inclusion proof
 // of the entry verifies.
@@ -26,8 +27,12 @@ func TestAuditedRead(t *testing.T) {
 		t.Fatalf("read event: %d %s", r.status, r.body)
 	}
 	dec := e.do("GET", "/fhir/AuditEvent?agent=PractitionerRole/gp&subtype=AuthZ-Consent&patient=Patient/p1", "")
-	if !strings.Contains(string(dec.body), `"code":"110113"`) || !strings.Contains(string(dec.body), `"outcome":"0"`) {
+	if !strings.Contains(string(dec.body), `"code":"read"`) || !strings.Contains(string(dec.body), `"outcome":"0"`) ||
+		!strings.Contains(string(dec.body), `"system":"urn:relais:decision"`) {
 		t.Fatalf("decision event: %s", dec.body)
+	}
+	if r := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); r.status != 200 || !strings.Contains(string(r.body), `"permit":true`) {
+		t.Fatalf("decision log: %d %s", r.status, r.body)
 	}
 	if r := e.do("GET", "/fhir/AuditEvent", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 403 {
 		t.Errorf("a professional searched the audit log: %d", r.status)

@@ -20,19 +20,27 @@ type Disclosure struct {
 // disclosure AuditEvent (Record).
 func (f *Filter) Describe(d Disclosure) { f.disclosure = &d }
 
-// events are the AuditEvents recorded with the decisions out besides
-// them: the disclosure (Describe), naming each patient whose data passed
-// with the decision it passed under, and one change per write decided
-// (NoteWrite).
-func (f *Filter) events(out []Record) []audit.Event {
-	var evs []audit.Event
+// events are the AuditEvents recorded for out: own, the records that
+// are kept as AuthZ consent events of their own, and also, the others:
+// the disclosure (Describe), naming each patient whose data passed with
+// the decision it passed under, and one change per write decided
+// (NoteWrite). A permitted read of one patient's resource is one event
+// that records both its decision and its disclosure (audit.ReadEvent).
+func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
+	own = out
 	if d := f.disclosure; d != nil {
-		evs = append(evs, f.disclosureEvent(d, out))
+		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && r.Patient != "" && r.Parts == nil &&
+			!strings.HasPrefix(r.Action, ActionWrite) {
+			e := audit.ReadEvent(r, d.Interaction, d.What)
+			e.Agents[0] = f.requester()
+			return nil, []audit.Event{e}
+		}
+		also = append(also, f.disclosureEvent(d, out))
 	}
 	for i := range f.writes {
-		evs = append(evs, f.changeEvent(&f.writes[i]))
+		also = append(also, f.changeEvent(&f.writes[i]))
 	}
-	return evs
+	return own, also
 }
 
 func (f *Filter) requester() audit.Agent {

@@ -569,10 +569,10 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 			f.e.tally(r.Permit)
 		}
 	}
-	also := f.events(out)
-	if er, ok := f.e.cfg.Recorder.(EventRecorder); ok && len(also) > 0 {
-		err := er.RecordEvents(ctx, out, also)
-		return out, err
+	if er, ok := f.e.cfg.Recorder.(EventRecorder); ok {
+		if own, also := f.events(out); len(also) > 0 {
+			return out, er.RecordEvents(ctx, own, also)
+		}
 	}
 	if err := f.e.cfg.Recorder.Record(ctx, out...); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/relais-health/relais/fhir/audit"
@@ -73,8 +74,11 @@ func (l *Log) List(q Query) ([]Record, error) {
 	}
 	var out []Record
 	sq := store.AuditQuery{Patient: q.Patient, Agent: q.Actor, BreakGlass: q.BreakGlass, Since: q.Since, Until: q.Until,
-		Kinds: []audit.Kind{audit.KindDecision}}
-	err := l.st.AuditEvents(sq, func(_ store.AuditHead, js []byte) (bool, error) {
+		Kinds: []audit.Kind{audit.KindDecision, audit.KindDisclosure}}
+	err := l.st.AuditEvents(sq, func(h store.AuditHead, js []byte) (bool, error) {
+		if h.Kind == audit.KindDisclosure && !slices.Contains(h.Subtypes, audit.SubAuthZ.Code) {
+			return true, nil // a disclosure whose decisions are events of their own
+		}
 		r, err := audit.DecisionOf(js)
 		if err != nil {
 			return false, fmt.Errorf("consent log record: %w", err)
