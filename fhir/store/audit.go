@@ -73,8 +73,9 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 	if e.BreakGlass {
 		h.flags |= auditFlagBreakGlass
 	}
-	js := audit.Render(make([]byte, 0, 1024), e)
-	return auditRecord{id: e.ID, value: encodeAuditValue(&h, js)}, nil
+	// the JSON is rendered in place after the head: one buffer, no copy
+	v := appendAuditHead(make([]byte, 0, 1536), &h)
+	return auditRecord{id: e.ID, value: audit.Render(v, e)}, nil
 }
 
 // AppendAudit records events and returns once they are durable: in the

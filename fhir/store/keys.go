@@ -759,9 +759,25 @@ func (h *auditHead) encode(dst []byte) []byte {
 
 // encodeAuditValue is an audit entry's stored value.
 func encodeAuditValue(h *auditHead, js []byte) []byte {
-	head := h.encode(nil)
-	v := binary.AppendUvarint(make([]byte, 0, len(head)+len(js)+3), uint64(len(head)))
-	return append(append(v, head...), js...)
+	return append(appendAuditHead(nil, h), js...)
+}
+
+// appendAuditHead appends the start of an audit value, its head's length
+// and its head, to dst: the JSON follows.
+func appendAuditHead(dst []byte, h *auditHead) []byte {
+	start := len(dst)
+	dst = h.encode(append(dst, 0, 0)) // room for a uvarint up to 16383
+	n := len(dst) - start - 2
+	if n >= 1<<14 {
+		head := bytes.Clone(dst[start+2:])
+		return append(binary.AppendUvarint(dst[:start], uint64(n)), head...)
+	}
+	if n < 1<<7 {
+		dst[start] = byte(n)
+		return append(dst[:start+1], dst[start+2:]...)
+	}
+	binary.PutUvarint(dst[start:start+2], uint64(n))
+	return dst
 }
 
 // auditValueTime is the time (Unix µs) of a stored audit value, without
