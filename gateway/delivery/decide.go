@@ -19,9 +19,10 @@ import (
 
 // decision is the consent engine's answer for one attempt.
 type decision struct {
-	permit bool
-	id     string        // the decision log record naming it
-	res    proto.Message // the event's version, for full-resource content
+	permit  bool
+	id      string        // the decision log record naming it
+	patient string        // the patient it was about, "" for none
+	res     proto.Message // the event's version, for full-resource content
 }
 
 // decide asks the engine whether sub's owner may read e's version of the
@@ -54,7 +55,7 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 		return decision{}, err
 	}
 	if len(recs) > 0 {
-		d.id = recs[0].ID
+		d.id, d.patient = recs[0].ID, recs[0].Patient
 	}
 	if !d.permit {
 		d.res = nil
