@@ -24,16 +24,22 @@ func (f *Filter) Describe(d Disclosure) { f.disclosure = &d }
 // are kept as AuthZ consent events of their own, and also, the others:
 // the disclosure (Describe), naming each patient whose data passed with
 // the decision it passed under, and one change per write decided
-// (NoteWrite). A permitted read of one patient's resource is one event
+// (NoteWrite), and a break-the-glass event for each record that opened
+// (or used, with a reason) a grant. A permitted read of one patient's resource is one event
 // that records both its decision and its disclosure (audit.ReadEvent).
 func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 	own = out
+	for i := range out {
+		if r := &out[i]; r.BreakGlass && r.Permit && r.Reason != "" && r.Patient != "" {
+			also = append(also, audit.BreakGlassEvent(f.e.newID(), r))
+		}
+	}
 	if d := f.disclosure; d != nil {
 		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && r.Patient != "" && r.Parts == nil &&
 			!strings.HasPrefix(r.Action, ActionWrite) {
 			e := audit.ReadEvent(r, d.Interaction, d.What)
 			e.Agents[0] = f.requester()
-			return nil, []audit.Event{e}
+			return nil, append(also, e)
 		}
 		also = append(also, f.disclosureEvent(d, out))
 	}

@@ -227,7 +227,11 @@ func (e *Engine) record(ctx context.Context, req *Request, d *Decision) error {
 	if e.cfg.Recorder == nil {
 		return nil
 	}
-	return e.cfg.Recorder.Record(ctx, recordOf(req, d))
+	r := recordOf(req, d)
+	if er, ok := e.cfg.Recorder.(EventRecorder); ok && r.BreakGlass && r.Permit && r.Reason != "" {
+		return er.RecordEvents(ctx, []Record{r}, []audit.Event{audit.BreakGlassEvent(e.newID(), &r)})
+	}
+	return e.cfg.Recorder.Record(ctx, r)
 }
 
 // Owned reports whether typ's resources pass only for their owner
