@@ -99,6 +99,20 @@ func (s *Store) AppendAudit(ctx context.Context, events ...audit.Event) error {
 	return s.decisions.append(recs)
 }
 
+// AppendAudit records events in b's transaction: committed, or not, with
+// what the batch writes (an ingested message and its event together).
+func (b *Batch) AppendAudit(events ...audit.Event) error {
+	recs := make([]auditRecord, len(events))
+	for i := range events {
+		r, err := auditRecordOf(&events[i])
+		if err != nil {
+			return err
+		}
+		recs[i] = r
+	}
+	return putAudit(b.tx, recs)
+}
+
 // auditTree is the tree's compact range, read from and written to meta.
 func loadAuditTree(tx *bolt.Tx) (*compact.Range, error) {
 	size, hashes, err := decodeAuditTree(tx.Bucket(bucketMeta).Get(keyAuditTree))
