@@ -73,9 +73,13 @@ type Config struct {
 	// Witness, when set, is the URL each checkpoint is POSTed to (as
 	// JSON, Checkpoint).
 	Witness string
-	Client  *http.Client
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Retention per kind (default DefaultRetention()); Run prunes every
+	// PruneInterval (default 1 h).
+	Retention     Retention
+	PruneInterval time.Duration
+	Client        *http.Client
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Checkpoint is a signed checkpoint as Relais serves and stores it.
@@ -133,6 +137,12 @@ func New(cfg Config) (*Log, error) {
 	}
 	if cfg.Origin == "" {
 		cfg.Origin = "relais/audit"
+	}
+	if cfg.Retention == nil {
+		cfg.Retention = DefaultRetention()
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = time.Hour
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
@@ -269,16 +279,27 @@ func (l *Log) Latest() (c Checkpoint, ok bool, err error) {
 	return c, true, json.Unmarshal(js, &c)
 }
 
-// Run signs a checkpoint every Interval (when the log grew) until ctx
-// ends.
+// Run signs a checkpoint every Interval (when the log grew) and prunes
+// the entries past their retention a minute after it starts and then
+// every PruneInterval, until ctx ends.
 func (l *Log) Run(ctx context.Context) {
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
+	prune := time.NewTimer(time.Minute)
+	defer prune.Stop()
 	var last uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-prune.C:
+			if n, err := l.Prune(ctx); err != nil && ctx.Err() == nil {
+				l.cfg.Logger.ErrorContext(ctx, "audit: entries past their retention not pruned", "err", err)
+			} else if n > 0 {
+				l.cfg.Logger.InfoContext(ctx, "audit: entries past their retention pruned", "entries", n)
+			}
+			prune.Reset(l.cfg.PruneInterval)
+			continue
 		case <-t.C:
 		}
 		size, _, err := l.cfg.Store.AuditTree()

@@ -106,6 +106,9 @@ type Config struct {
 	// is the URL each checkpoint is POSTed to.
 	AuditCheckpointInterval time.Duration
 	AuditWitness            string
+	// AuditRetention is how long each kind of audit entry is kept
+	// (auditlog.DefaultRetention() when nil).
+	AuditRetention auditlog.Retention
 	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
 	// detection (ingest.Config.ACKRetention).
 	HL7ACKRetention time.Duration
@@ -254,7 +257,7 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 		return fmt.Errorf("publish data-category CodeSystem: %w", err)
 	}
 	if s.audit, err = auditlog.New(auditlog.Config{Store: s.store, DataDir: s.cfg.DataDir, Interval: s.cfg.AuditCheckpointInterval,
-		Witness: s.cfg.AuditWitness, Logger: s.log}); err != nil {
+		Witness: s.cfg.AuditWitness, Retention: s.cfg.AuditRetention, Logger: s.log}); err != nil {
 		return err
 	}
 	s.api, err = api.New(api.Config{Audit: s.audit, Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
