@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -206,4 +207,52 @@ func TestMigrateDecisionsToAudit(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAuditSizePer1000Reads measures what 1,000 consent-filtered reads
+// add to the audit log: one audit.ReadEvent each, as a GP's read of a
+// clinical Observation records it (decision, token jti, Consent basis),
+// in bbolt (the pages the audit buckets use) and in the journal (the
+// bytes each read's sync writes). The README quotes the figures.
+func TestAuditSizePer1000Reads(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	journal := 0
+	for i := range 1000 {
+		d := audit.Decision{ID: fmt.Sprintf("6c0f3e2a9b1d4c57-%s", strconv.FormatInt(int64(100000+i), 36)), Time: time.Now(),
+			Actor: "PractitionerRole/gp-" + strconv.Itoa(i%20), Patient: "Patient/p" + strconv.Itoa(i%200), Permit: true,
+			Basis: []string{"Consent/c" + strconv.Itoa(i%200)}, Policy: "care-team", Purpose: "TREAT", Action: "access",
+			Resource: "search", Permitted: 1, Token: "Xb3m1qT0_4nQ9f2LkV8sZA"}
+		e := audit.ReadEvent(&d, audit.SubRead, "Observation/o"+strconv.Itoa(i))
+		r, err := auditRecordOf(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		journal += len(r.encode(nil))
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.decisions.flush(); err != nil {
+		t.Fatal(err)
+	}
+	var pages, used int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketAudit, bucketAuditNode, bucketAuditIdx, bucketAuditID} {
+			st := tx.Bucket(name).Stats()
+			pages += (st.BranchPageN + st.LeafPageN + st.LeafOverflowN + st.BranchOverflowN) * tx.DB().Info().PageSize
+			used += st.BranchInuse + st.LeafInuse
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("per 1,000 reads: journal %d bytes; bbolt %d bytes in use in %d bytes of pages", journal, used, pages)
+	// 2.4 KB of AuditEvent JSON per read, the head and index keys
+	// besides: a regression past 3.5 KB per read is one.
+	if used > 3500*1000 || journal > 3500*1000 {
+		t.Errorf("1,000 reads take %d bytes in bbolt, %d in the journal: over 3.5 MB", used, journal)
+	}
 }
