@@ -113,12 +113,13 @@ func DecisionEvent(d *Decision) Event {
 	return e
 }
 
-// ReadEvent is a single-patient read permitted by d, and d itself, as one
+// ReadEvent is a read of one resource permitted by d, and d itself, as one
 // AuditEvent: the BALP Patient Read pattern
 // (https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead:
 // type rest, subtype the interaction, action R, the requester as the
-// OAuth agent whose policy is the token's jti, the patient, the resource
-// read), whose open slices also carry what DecisionEvent records: the
+// OAuth agent whose policy is the token's jti, the patient (none for a
+// system caller's read: its decision names none), the resource read),
+// whose open slices also carry what DecisionEvent records: the
 // AuthZ-Consent subtype, Relais as the authorization server, the Consents
 // that decided and the decision entity with its details. One entry per
 // read instead of two; the decision log reads it back (DecisionOf) as it

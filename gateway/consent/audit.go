@@ -25,8 +25,9 @@ func (f *Filter) Describe(d Disclosure) { f.disclosure = &d }
 // the disclosure (Describe), naming each patient whose data passed with
 // the decision it passed under, and one change per write decided
 // (NoteWrite), and a break-the-glass event for each record that opened
-// (or used, with a reason) a grant. A permitted read of one patient's resource is one event
-// that records both its decision and its disclosure (audit.ReadEvent).
+// (or used, with a reason) a grant. A permitted read of one resource (a
+// system caller's too, whose decision names no patient) is one event that
+// records both its decision and its disclosure (audit.ReadEvent).
 func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 	own = out
 	for i := range out {
@@ -35,7 +36,7 @@ func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 		}
 	}
 	if d := f.disclosure; d != nil {
-		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && r.Patient != "" && r.Parts == nil &&
+		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && r.Parts == nil &&
 			!strings.HasPrefix(r.Action, ActionWrite) {
 			e := audit.ReadEvent(r, d.Interaction, d.What)
 			e.Agents[0] = f.requester()
