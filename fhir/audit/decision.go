@@ -74,13 +74,15 @@ func DecisionEvent(d *Decision) Event {
 		e.Purpose = []string{d.Purpose}
 	}
 	e.Agents = []Agent{requester(d.Actor, d.Token), {Type: AgentServer, Display: "Relais consent engine"}}
+	// room for the patient, the Consents, the decision and a read's resource
+	e.Entities = make([]Entity, 0, len(d.Basis)+3)
 	if d.Patient != "" {
 		e.Entities = append(e.Entities, PatientEntity(d.Patient))
 	}
 	for _, c := range d.Basis {
 		e.Entities = append(e.Entities, Entity{What: c, Type: EntityObject, Role: RoleSecurity})
 	}
-	dec := Entity{IDSystem: SystemDecision, IDValue: d.ID, Type: EntityObject, Role: RoleJob}
+	dec := Entity{IDSystem: SystemDecision, IDValue: d.ID, Type: EntityObject, Role: RoleJob, Details: make([]Detail, 0, 6)}
 	add := func(k, v string) {
 		if v != "" {
 			dec.Details = append(dec.Details, Detail{k, v})

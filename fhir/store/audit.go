@@ -74,7 +74,7 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 		h.flags |= auditFlagBreakGlass
 	}
 	// the JSON is rendered in place after the head: one buffer, no copy
-	v := appendAuditHead(make([]byte, 0, 1536), &h)
+	v := appendAuditHead(make([]byte, 0, 3072), &h) // a read's is 2.5 KB
 	return auditRecord{id: e.ID, value: audit.Render(v, e)}, nil
 }
 

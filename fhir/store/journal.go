@@ -235,6 +235,9 @@ func (j *journal) append(recs []journalRecord) error {
 		j.mu.Unlock()
 		return ErrClosed
 	}
+	if j.buf == nil {
+		j.buf = make([]byte, 0, 64<<10) // a group of about 25 reads without growing
+	}
 	for i := range recs {
 		j.buf = recs[i].encode(j.buf)
 	}
