@@ -493,22 +493,23 @@ func rootAt(nodes *bolt.Bucket, size uint64) ([]byte, error) {
 
 // PruneAudit replaces with tombstones the bodies of at most max entries
 // of kind recorded before before (oldest first), in one commit, and
-// returns how many it pruned: call it again until it returns fewer than
-// max. Leaf hashes and tree nodes stay (the tree does not change).
+// returns how many it pruned, and done once no entry before before is
+// left to examine: call it again until done. Leaf hashes and tree nodes
+// stay (the tree does not change).
 //
 // It walks the entries by number from where its last call for kind
 // stopped (meta "audit-pruned/" kind), and stops at the first entry of
 // any kind recorded at or after before: entries are in time order within
 // auditSkew, so an entry a little older than one before it waits for the
-// next call; none is pruned early. A call examines at most 64 × max
+// next pruning; none is pruned early. A call examines at most 64 × max
 // entries, so that a commit stays short when kind is rare.
-func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Time, max int) (int, error) {
+func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Time, max int) (pruned int, done bool, err error) {
 	if err := s.decisions.flush(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	n := 0
 	limit := before.UnixMicro()
-	err := s.commit(ctx, nil, func(tx *bolt.Tx) error {
+	err = s.commit(ctx, nil, func(tx *bolt.Tx) error {
 		n = 0
 		b, ids, idx, meta := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditID), tx.Bucket(bucketAuditIdx), tx.Bucket(bucketMeta)
 		posKey := append(bytes.Clone(keyAuditPrunedPrefix), kind...)
@@ -523,7 +524,12 @@ func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Tim
 		}
 		var vs []victim
 		next, c := from, b.Cursor()
-		for k, v := c.Seek(u64(from)); k != nil && len(vs) < max && next-from < 64*uint64(max); k, v = c.Next() {
+		done = true
+		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+			if len(vs) == max || next-from == 64*uint64(max) {
+				done = false
+				break
+			}
 			if len(k) != 8 {
 				return fmt.Errorf("audit entry: %w", errBadKey)
 			}
@@ -559,7 +565,7 @@ func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Tim
 		n = len(vs)
 		return meta.Put(posKey, u64(next))
 	}, true)
-	return n, err
+	return n, done, err
 }
 
 // auditIDOf reads the id of a rendered AuditEvent (audit.Render writes it

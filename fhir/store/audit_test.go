@@ -91,14 +91,17 @@ func TestAuditTreeProofs(t *testing.T) {
 	// Prune the first 20 (one chunk of 8, then the rest).
 	cut := at.Add(20 * time.Second)
 	total := 0
-	for {
-		n, err := s.PruneAudit(context.Background(), audit.KindDisclosure, cut, 8)
+	for calls := 0; ; calls++ {
+		n, done, err := s.PruneAudit(context.Background(), audit.KindDisclosure, cut, 8)
 		if err != nil {
 			t.Fatal(err)
 		}
 		total += n
-		if n < 8 {
+		if done {
 			break
+		}
+		if calls > 10 {
+			t.Fatal("pruning never done")
 		}
 	}
 	if total != 20 {
@@ -254,5 +257,32 @@ func TestAuditSizePer1000Reads(t *testing.T) {
 	// besides: a regression past 3.5 KB per read is one.
 	if used > 3500*1000 || journal > 3500*1000 {
 		t.Errorf("1,000 reads take %d bytes in bbolt, %d in the journal: over 3.5 MB", used, journal)
+	}
+}
+
+// TestPruneRareKind: pruning a kind that no entry has walks the log in
+// commits of at most 64 × max entries, and says when it is done.
+func TestPruneRareKind(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 200 {
+		if err := s.AppendAudit(context.Background(), testEvent(fmt.Sprint("e", i), at.Add(time.Duration(i)*time.Second), "Patient/p1", "PractitionerRole/gp")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := 0
+	for done := false; !done; calls++ {
+		n, d, err := s.PruneAudit(context.Background(), audit.KindSecurity, at.Add(time.Hour), 1)
+		if err != nil || n != 0 {
+			t.Fatalf("pruned %d: %v", n, err)
+		}
+		done = d
+		if calls > 10 {
+			t.Fatal("never done")
+		}
+	}
+	if calls != 4 { // 64, 128, 192, then the last 8 and the end
+		t.Errorf("%d calls, want 4", calls)
 	}
 }

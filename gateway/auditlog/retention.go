@@ -75,14 +75,11 @@ func (l *Log) Prune(ctx context.Context) (int, error) {
 		if keep <= 0 {
 			continue
 		}
-		for ctx.Err() == nil {
-			n, err := l.cfg.Store.PruneAudit(ctx, kind, now.Add(-keep), PruneChunk)
-			total += n
+		for done := false; !done && ctx.Err() == nil; {
+			n, d, err := l.cfg.Store.PruneAudit(ctx, kind, now.Add(-keep), PruneChunk)
+			total, done = total+n, d
 			if err != nil {
 				return total, fmt.Errorf("prune %s audit entries: %w", kind, err)
-			}
-			if n < PruneChunk {
-				break
 			}
 		}
 	}
