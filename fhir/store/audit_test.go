@@ -116,8 +116,9 @@ func TestAuditTreeProofs(t *testing.T) {
 	check()
 }
 
-// TestAuditQuery: the indexes select by patient, agent, entity, subtype,
-// kind and time, newest first.
+// TestAuditQuery: queries select by patient, agent, entity, subtype, kind
+// and time, newest first, through the patient and agent indexes or the
+// entries themselves.
 func TestAuditQuery(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
