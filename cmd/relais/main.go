@@ -31,6 +31,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"client":    client,
 	"certs":     certs,
 	"backup":    backup,
+	"audit":     auditCmd,
 	"directory": directoryCmd,
 	"version":   version,
 }
@@ -44,6 +45,7 @@ commands:
   client   add, list backend-service clients; jwks, assertion for one (relais client)
   certs    create development keys/certs (relais certs -h)
   backup   copy a stopped server's database to stdout (relais backup -h)
+  audit    verify a stopped server's audit log offline (relais audit verify --data DIR [--checkpoint FILE])
   directory import a directory export (Bundle/NDJSON) into a stopped server's database (relais directory)
   version  print the version
 `

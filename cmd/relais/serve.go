@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auditlog"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/demo"
@@ -42,6 +43,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.MLLPTLSKey, "mllp-tls-key", "", "MLLP TLS private key (PEM)")
 	fs.StringVar(&cfg.MLLPClientCA, "mllp-client-ca", "", "CA certificates (PEM) that MLLP client certificates must chain to; requires them")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "listen address serving only GET /metrics, without a token, e.g. 127.0.0.1:9464 (default: none; the API serves /metrics to system tokens)")
+	fs.DurationVar(&cfg.AuditCheckpointInterval, "audit-checkpoint-interval", auditlog.DefaultInterval, "how often the audit log's checkpoint is signed (POST /admin/audit/checkpoint signs one on demand)")
+	fs.StringVar(&cfg.AuditWitness, "audit-witness", "", "URL each signed audit checkpoint is POSTed to (JSON), so that a truncated log is detected")
+	fs.Func("audit-retention", "how long each kind of audit entry is kept before its body is pruned (the tree keeps its hash), over the defaults disclosure=6y,decision=6y,change=6y,security=1y,ingest=1y; e.g. security=90d; 0 keeps a kind for ever", func(v string) (err error) {
+		cfg.AuditRetention, err = auditlog.ParseRetention(v)
+		return err
+	})
 	fs.DurationVar(&cfg.HL7ACKRetention, "hl7-ack-retention", ingest.DefaultACKRetention, "how long HL7 v2 ACKs are kept to answer resends (negative: for ever)")
 	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", routing.DefaultTaskTimeout, "how long a routing Task's recipient has to answer before the next candidate is asked")
 	fs.DurationVar(&cfg.RouteInterval, "route-interval", server.DefaultRouteInterval, "how often finished stays are routed along their pathway (negative: only on demand, POST /fhir/Encounter/{id}/$route)")

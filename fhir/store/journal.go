@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -16,17 +17,19 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The decision journal: where AppendDecisions makes a consent decision
-// durable, outside bbolt.
+// The audit journal: where AppendAudit makes an audit entry durable,
+// outside bbolt.
 //
-// Every consent-filtered read records its decision before it answers.
+// Every consent-filtered read records its decision and its disclosure
+// before it answers.
 // Committed through bbolt, each group of records cost what any commit
 // costs: two fdatasyncs (the pages, then the meta page), the B+tree pages
 // rewritten, and a wait behind whatever write was running, such as a large
 // batch of ingested messages. The journal is an append-only file with a
 // goroutine of its own that writes every record appended while the
 // previous sync ran and fdatasyncs once, so that concurrent reads share
-// one sync and none waits for bbolt. Records reach the consentlog buckets
+// one sync and none waits for bbolt. Records reach the audit log (and
+// become leaves of its tree, numbered in the order they arrive there)
 // later, in large groups (journalMoveMax records, or journalMoveAge after
 // the first), through the writer; the file is emptied once bbolt holds
 // them.
@@ -36,13 +39,18 @@ import (
 // emptied once every record in it is in bbolt.
 //
 // A record is length(4) crc(4) body, integers big-endian, crc the CRC-32C
-// (Castagnoli) of body; body is the consentlog key, the stored record, the
-// patient and the actor, each as a uvarint length then its bytes, then one
-// byte, 1 for break-the-glass.
+// (Castagnoli) of body; body is a zero byte, then the AuditEvent id and
+// the audit entry (keys.go: encodeAuditValue), each as a uvarint length
+// then its bytes. Before storage version 8 the body was a decision
+// record: the consentlog key, the stored record, the patient and the
+// actor, each as a uvarint length then its bytes, then one byte, 1 for
+// break-the-glass; its first byte, the key's length, is never zero.
+// Recovery reads those as the migration reads the consentlog
+// (legacyDecision).
 //
 // Recovery (Open) puts every record of both files into bbolt and empties
 // them. The puts are idempotent: a record moved before a crash that left
-// its file unemptied is written again with the same key and value. A file
+// its file unemptied is known by its id and not appended again. A file
 // may end in a short record, one that fails its CRC, or zeros: its sync
 // never returned, so it was never acknowledged, and reading the file stops
 // there.
@@ -58,25 +66,17 @@ const (
 	journalMaxLinger = time.Millisecond
 )
 
-// journalRecord is one decision as the journal and the consentlog hold it.
-type journalRecord struct {
-	key, record    []byte
-	patient, actor string
-	breakGlass     bool
-}
+// journalRecord is one audit entry as the journal holds it.
+type journalRecord = auditRecord
 
-func (r *journalRecord) encode(dst []byte) []byte {
+func (r *auditRecord) encode(dst []byte) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, 8)...)
-	for _, f := range [][]byte{r.key, r.record, []byte(r.patient), []byte(r.actor)} {
-		dst = binary.AppendUvarint(dst, uint64(len(f)))
-		dst = append(dst, f...)
-	}
-	bg := byte(0)
-	if r.breakGlass {
-		bg = 1
-	}
-	dst = append(dst, bg)
+	dst = append(dst, 0)
+	dst = binary.AppendUvarint(dst, uint64(len(r.id)))
+	dst = append(dst, r.id...)
+	dst = binary.AppendUvarint(dst, uint64(len(r.value)))
+	dst = append(dst, r.value...)
 	body := dst[start+8:]
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(body)))
 	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(body, castagnoli))
@@ -98,39 +98,49 @@ func decodeJournal(b []byte) ([]journalRecord, error) {
 		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[4:]) {
 			break
 		}
-		var fields [4][]byte
-		for i := range fields {
-			l, k := binary.Uvarint(body)
-			if k <= 0 || l > uint64(len(body)-k) {
-				return nil, errors.New("decision journal: malformed record")
-			}
-			fields[i], body = body[k:k+int(l)], body[k+int(l):]
+		r, err := decodeJournalBody(body)
+		if err != nil {
+			return nil, err
 		}
-		if len(body) != 1 || len(fields[0]) < 8 {
-			return nil, errors.New("decision journal: malformed record")
-		}
-		out = append(out, journalRecord{key: fields[0], record: fields[1], patient: string(fields[2]),
-			actor: string(fields[3]), breakGlass: body[0] == 1})
+		out = append(out, r)
 		b = b[8+n:]
 	}
 	return out, nil
 }
 
-// putDecisions writes recs into the consentlog buckets.
-func putDecisions(tx *bolt.Tx, recs []journalRecord) error {
-	b, idx := writable(tx, bucketConsentLog), tx.Bucket(bucketConsentLogIdx)
-	for i := range recs {
-		r := &recs[i]
-		if err := b.Put(r.key, r.record); err != nil {
-			return err
-		}
-		for _, ik := range decisionIndexKeys(r.patient, r.actor, r.breakGlass, r.key) {
-			if err := idx.Put(ik, nil); err != nil {
-				return err
-			}
-		}
+// decodeJournalBody reads one record's body: an audit entry, or a
+// decision record of storage version 7.
+func decodeJournalBody(body []byte) (journalRecord, error) {
+	legacy := body[0] != 0
+	if !legacy {
+		body = body[1:]
 	}
-	return nil
+	nf := 2
+	if legacy {
+		nf = 4
+	}
+	fields := make([][]byte, nf)
+	for i := range fields {
+		l, k := binary.Uvarint(body)
+		if k <= 0 || l > uint64(len(body)-k) {
+			return journalRecord{}, errors.New("audit journal: malformed record")
+		}
+		fields[i], body = body[k:k+int(l)], body[k+int(l):]
+	}
+	if !legacy {
+		if len(body) != 0 || len(fields[0]) == 0 {
+			return journalRecord{}, errors.New("audit journal: malformed record")
+		}
+		return journalRecord{id: string(fields[0]), value: bytes.Clone(fields[1])}, nil
+	}
+	if len(body) != 1 || len(fields[0]) < 8 {
+		return journalRecord{}, errors.New("audit journal: malformed record")
+	}
+	r, err := legacyDecision(fields[1])
+	if err != nil {
+		return journalRecord{}, fmt.Errorf("audit journal: decision record: %w", err)
+	}
+	return r, nil
 }
 
 // journalGroup is the records appended while the previous sync ran; done
@@ -194,9 +204,9 @@ func openJournal(dbPath string, db *bolt.DB, noSync bool, log *slog.Logger) (*jo
 		recs = append(recs, rs...)
 	}
 	if len(recs) > 0 {
-		if err := db.Update(func(tx *bolt.Tx) error { return putDecisions(tx, recs) }); err != nil {
+		if err := db.Update(func(tx *bolt.Tx) error { return putAudit(tx, recs) }); err != nil {
 			j.closeFiles()
-			return nil, fmt.Errorf("decision journal: %w", err)
+			return nil, fmt.Errorf("audit journal: %w", err)
 		}
 	}
 	for _, f := range j.files {
@@ -224,6 +234,9 @@ func (j *journal) append(recs []journalRecord) error {
 	if j.closed {
 		j.mu.Unlock()
 		return ErrClosed
+	}
+	if j.buf == nil {
+		j.buf = make([]byte, 0, 64<<10) // a group of about 25 reads without growing
 	}
 	for i := range recs {
 		j.buf = recs[i].encode(j.buf)
@@ -300,7 +313,7 @@ func (j *journal) run() {
 			} else {
 				// The records stay in their file, which is not
 				// appended to until they are moved (move).
-				j.log.Error("decision journal: move into the database failed; retrying", "err", err)
+				j.log.Error("audit journal: move into the database failed; retrying", "err", err)
 				j.retry = time.Now().Add(journalMoveAge)
 				j.replyFlushes(-1, err)
 			}
@@ -374,13 +387,13 @@ func (j *journal) linger() {
 func (j *journal) write(buf []byte) error {
 	f := j.files[j.cur]
 	if _, err := f.Write(buf); err != nil {
-		return fmt.Errorf("decision journal: %w", err)
+		return fmt.Errorf("audit journal: %w", err)
 	}
 	if j.noSync {
 		return nil
 	}
 	if err := fdatasync(f); err != nil {
-		return fmt.Errorf("decision journal: %w", err)
+		return fmt.Errorf("audit journal: %w", err)
 	}
 	return nil
 }
@@ -399,7 +412,7 @@ func (j *journal) move() {
 	}
 	j.failed, j.moving = recs, true
 	go func() {
-		err := j.s.commit(context.Background(), nil, func(tx *bolt.Tx) error { return putDecisions(tx, recs) }, true)
+		err := j.s.commit(context.Background(), nil, func(tx *bolt.Tx) error { return putAudit(tx, recs) }, true)
 		if err == nil {
 			// Unsynced: after a crash the records come back and are put
 			// again, which changes nothing.

@@ -503,16 +503,9 @@ func ackKey(k MessageKey) (key []byte, ok bool) {
 // then the record's hl7ack key.
 func ackTimeKey(t time.Time, key []byte) []byte { return append(timeKey(t), key...) }
 
-// decisionKey is the consentlog key of a decision: time(8) then its ID.
+// decisionKey is the consentlog key of a decision (storage version 7, read
+// by its migration only): time(8) then its ID.
 func decisionKey(t time.Time, id string) []byte { return append(timeKey(t), id...) }
-
-// decisionIndexKey is a consentlogidx key: kind(1) ('p' patient, 'a' actor,
-// 'b' break-the-glass with an empty ref) ref 0 then the consentlog key.
-func decisionIndexKey(kind byte, ref string, key []byte) []byte {
-	k := make([]byte, 0, 2+len(ref)+len(key))
-	k = append(append(append(k, kind), ref...), 0)
-	return append(k, key...)
-}
 
 // jtiTimeKey is the jtitime key of an assertion record: its until(8) then
 // its jti key.
@@ -721,4 +714,227 @@ func decodeTry(v []byte) (Attempt, error) {
 		return Attempt{}, fmt.Errorf("outbox attempt: %w", err)
 	}
 	return Attempt{Time: timeOf(v[:8]), State: EventState(v[8]), Decision: fields[0], Error: fields[1]}, nil
+}
+
+// The audit log (audit.go).
+//
+//	audit value:  len(head) uvarint, head, then the AuditEvent JSON (the
+//	              leaf: its bytes are what the leaf hash covers)
+//	head:         time(8) flags(1) (1: break-the-glass), then kind, type,
+//	              subtypes (codes separated by spaces), outcome, each a
+//	              uvarint length and its bytes,
+//	              then the patients, the agents and the entities, each a
+//	              uvarint count and that many uvarint-prefixed strings
+//	tombstone:    the head alone, with flag 2: a body pruned (PruneAudit)
+//	auditnode:    end(8) level(1) -> hash(32), end = (index+1) << level
+//	              (auditNodeKey)
+//	auditidx:     tag(1) [value 0] time(8) index(8) (auditIndexKey):
+//	              patient, agent, break-the-glass
+//	auditid:      the AuditEvent id -> index(8)
+//	auditcp:      size(8) time(8) -> a signed checkpoint, the owner's bytes
+const (
+	auditFlagBreakGlass = 1
+	auditFlagPruned     = 2
+)
+
+// auditHead is the index fields of an audit entry.
+type auditHead struct {
+	time                        int64 // Unix µs
+	flags                       byte
+	kind, typ, subtype, outcome string
+	patients, agents, entities  []string
+}
+
+func (h *auditHead) encode(dst []byte) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(h.time)^1<<63)
+	dst = append(dst, h.flags)
+	for _, s := range []string{h.kind, h.typ, h.subtype, h.outcome} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	for _, l := range [][]string{h.patients, h.agents, h.entities} {
+		dst = binary.AppendUvarint(dst, uint64(len(l)))
+		for _, s := range l {
+			dst = binary.AppendUvarint(dst, uint64(len(s)))
+			dst = append(dst, s...)
+		}
+	}
+	return dst
+}
+
+// encodeAuditValue is an audit entry's stored value.
+func encodeAuditValue(h *auditHead, js []byte) []byte {
+	return append(appendAuditHead(nil, h), js...)
+}
+
+// appendAuditHead appends the start of an audit value, its head's length
+// and its head, to dst: the JSON follows.
+func appendAuditHead(dst []byte, h *auditHead) []byte {
+	start := len(dst)
+	dst = h.encode(append(dst, 0, 0)) // room for a uvarint up to 16383
+	n := len(dst) - start - 2
+	if n >= 1<<14 {
+		head := bytes.Clone(dst[start+2:])
+		return append(binary.AppendUvarint(dst[:start], uint64(n)), head...)
+	}
+	if n < 1<<7 {
+		dst[start] = byte(n)
+		return append(dst[:start+1], dst[start+2:]...)
+	}
+	binary.PutUvarint(dst[start:start+2], uint64(n))
+	return dst
+}
+
+// auditValueTime is the time (Unix µs) of a stored audit value, without
+// decoding the rest; v must be at least 10 bytes (a head is 9 or more,
+// its length one byte or more).
+func auditValueTime(v []byte) int64 {
+	_, w := binary.Uvarint(v)
+	if w <= 0 || len(v) < w+8 {
+		return 0
+	}
+	return i64of(v[w : w+8])
+}
+
+// decodeAuditValue splits a stored audit value into its head and JSON
+// (nil for a tombstone). js aliases v.
+func decodeAuditValue(v []byte) (h auditHead, js []byte, err error) {
+	n, w := binary.Uvarint(v)
+	if w <= 0 || n > uint64(len(v)-w) || n < 9 {
+		return h, nil, errBadKey
+	}
+	head, js := v[w:w+int(n)], v[w+int(n):]
+	h.time, h.flags, head = i64of(head[:8]), head[8], head[9:]
+	str := func() (string, bool) {
+		l, w := binary.Uvarint(head)
+		if w <= 0 || l > uint64(len(head)-w) {
+			return "", false
+		}
+		s := string(head[w : w+int(l)])
+		head = head[w+int(l):]
+		return s, true
+	}
+	for _, p := range []*string{&h.kind, &h.typ, &h.subtype, &h.outcome} {
+		var ok bool
+		if *p, ok = str(); !ok {
+			return h, nil, errBadKey
+		}
+	}
+	for _, p := range []*[]string{&h.patients, &h.agents, &h.entities} {
+		c, w := binary.Uvarint(head)
+		if w <= 0 || c > uint64(len(head)) {
+			return h, nil, errBadKey
+		}
+		head = head[w:]
+		for range c {
+			s, ok := str()
+			if !ok {
+				return h, nil, errBadKey
+			}
+			*p = append(*p, s)
+		}
+	}
+	if len(head) != 0 {
+		return h, nil, errBadKey
+	}
+	if h.flags&auditFlagPruned != 0 {
+		js = nil
+	}
+	return h, js, nil
+}
+
+// Tags of the audit index keys.
+const (
+	auditByPatient    = 'p'
+	auditByAgent      = 'a'
+	auditByBreakGlass = 'b'
+)
+
+// auditIndexPrefix is tag, then value 0 (for tags with a value).
+func auditIndexPrefix(tag byte, value string) []byte {
+	k := make([]byte, 0, 2+len(value)+16)
+	k = append(k, tag)
+	if tag != auditByBreakGlass {
+		k = append(append(k, value...), 0)
+	}
+	return k
+}
+
+// auditIndexKey is auditIndexPrefix, time(8), index(8).
+func auditIndexKey(tag byte, value string, t int64, n uint64) []byte {
+	k := auditIndexPrefix(tag, value)
+	k = binary.BigEndian.AppendUint64(k, uint64(t)^1<<63)
+	return binary.BigEndian.AppendUint64(k, n)
+}
+
+// auditIndexKeys are every index key of entry n: by patient, by agent,
+// and by break-the-glass. The other search fields (kind, type, subtype,
+// outcome, entity, time) are read from the entry's head while walking
+// one of these, or the entries themselves, which are in time order within
+// auditSkew (audit.go): each key put lands in the middle of the bucket,
+// where bbolt moves the node's tail on every insert until the commit
+// splits it, so an entry carries as few as its searches need.
+func auditIndexKeys(h *auditHead, n uint64) [][]byte {
+	out := make([][]byte, 0, len(h.patients)+len(h.agents)+1)
+	for _, p := range h.patients {
+		out = append(out, auditIndexKey(auditByPatient, p, h.time, n))
+	}
+	for _, a := range h.agents {
+		out = append(out, auditIndexKey(auditByAgent, a, h.time, n))
+	}
+	if h.flags&auditFlagBreakGlass != 0 {
+		out = append(out, auditIndexKey(auditByBreakGlass, "", h.time, n))
+	}
+	return out
+}
+
+// auditNodeKey is end(8) level(1), end the index after the last leaf the
+// node covers ((index+1) << level): nodes sort in the order appends
+// complete them, so that appending writes at the bucket's end.
+func auditNodeKey(level uint, index uint64) []byte {
+	k := make([]byte, 9)
+	binary.BigEndian.PutUint64(k, (index+1)<<level)
+	k[8] = byte(level)
+	return k
+}
+
+// decodeAuditNodeKey is auditNodeKey's inverse.
+func decodeAuditNodeKey(k []byte) (level uint, index uint64, err error) {
+	if len(k) != 9 || k[8] > 63 {
+		return 0, 0, errBadKey
+	}
+	level, end := uint(k[8]), binary.BigEndian.Uint64(k)
+	if end == 0 || end&(1<<level-1) != 0 {
+		return 0, 0, errBadKey
+	}
+	return level, end>>level - 1, nil
+}
+
+// auditCheckpointKey is size(8) time(8).
+func auditCheckpointKey(size uint64, t int64) []byte {
+	return binary.BigEndian.AppendUint64(u64(size), uint64(t)^1<<63)
+}
+
+// encodeAuditTree is the meta value keyAuditTree: size(8) then the
+// hashes of the compact range [0, size), 32 bytes each, left to right.
+func encodeAuditTree(size uint64, hashes [][]byte) []byte {
+	b := u64(size)
+	for _, h := range hashes {
+		b = append(b, h...)
+	}
+	return b
+}
+
+func decodeAuditTree(v []byte) (size uint64, hashes [][]byte, err error) {
+	if v == nil {
+		return 0, nil, nil
+	}
+	if len(v) < 8 || (len(v)-8)%32 != 0 {
+		return 0, nil, errBadKey
+	}
+	size = binary.BigEndian.Uint64(v)
+	for b := v[8:]; len(b) > 0; b = b[32:] {
+		hashes = append(hashes, bytes.Clone(b[:32]))
+	}
+	return size, hashes, nil
 }

@@ -3,12 +3,14 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/search"
 )
 
@@ -48,11 +50,21 @@ import (
 //	hl7acktime time(8) hl7ack key -> empty: when each ACK record was
 //	          written, so that records past their retention are found
 //	          without a scan (PruneACKs)
-//	consentlog    time(8) decisionID -> the owner's decision record
-//	              (decisions.go: append-only)
-//	consentlogidx 'p' patient 0 time(8) decisionID | 'a' actor 0 time(8)
-//	              decisionID | 'b' 0 time(8) decisionID (break-the-glass) -> empty:
-//	              the consentlog key follows the prefix
+//	          "audit-tree" -> size(8) then the audit tree's compact range
+//	          (keys.go: encodeAuditTree)
+//	          "audit-pruned/" kind -> index(8): the first entry PruneAudit
+//	          has not yet examined for that kind
+//	audit     index(8) -> an audit entry: its head (the index fields) and
+//	          its AuditEvent JSON, the tree's leaf, or a tombstone once
+//	          pruned (keys.go: encodeAuditValue; audit.go)
+//	auditnode end(8) level(1) -> hash(32): every node of the audit tree,
+//	          leaf hashes at level 0, kept when entries are pruned; end is
+//	          (index+1) << level, so that appends write at the end
+//	          (keys.go: auditNodeKey)
+//	auditidx  tag(1) [value 0] time(8) index(8) -> empty: the entries by
+//	          patient, agent and break-the-glass (keys.go: auditIndexKey)
+//	auditid   AuditEvent id -> index(8)
+//	auditcp   size(8) time(8) -> a signed checkpoint of the audit tree
 //	clients   client id -> the registered backend-service client
 //	          (keys.go: encodeClient)
 //	jti       client assertion key -> until(8): an assertion used, not to
@@ -126,6 +138,14 @@ import (
 // cancelled count of outboxsub came later without a new version either:
 // a relais that does not know it refuses the 48-byte counts (an error
 // reading that Subscription's outbox), and this one reads the 40-byte ones.
+// Version 8 replaces the decision log (consentlog: time(8) decisionID ->
+// the decision record, JSON; consentlogidx: 'p' patient 0, 'a' actor 0 or
+// 'b' 0, then the consentlog key -> empty) with the audit log: a relais
+// that does not know it would record decisions nowhere it reads, so it
+// must refuse the file. Its migration appends every decision record, in
+// key order, to the audit tree as a BALP AuthZ consent AuditEvent
+// (audit.DecisionEvent of the record, whose JSON audit.Decision reads)
+// and drops both buckets, in time proportional to the number of records.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -145,8 +165,14 @@ var (
 	bucketHL7Ack     = []byte("hl7ack")
 	bucketHL7AckTime = []byte("hl7acktime")
 
-	bucketConsentLog    = []byte("consentlog")
-	bucketConsentLogIdx = []byte("consentlogidx")
+	bucketConsentLog    = []byte("consentlog")    // storage version 7 only
+	bucketConsentLogIdx = []byte("consentlogidx") // storage version 7 only
+
+	bucketAudit           = []byte("audit")
+	bucketAuditNode       = []byte("auditnode")
+	bucketAuditIdx        = []byte("auditidx")
+	bucketAuditID         = []byte("auditid")
+	bucketAuditCheckpoint = []byte("auditcp")
 
 	bucketClients = []byte("clients")
 	bucketJTI     = []byte("jti")
@@ -165,12 +191,16 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketCurrent, bucketVersions, bucketHistory, bucketLog, bucketTypeLog, bucketIndex,
 		bucketInbox, bucketInboxFailed,
-		bucketHL7Ack, bucketHL7AckTime, bucketConsentLog, bucketConsentLogIdx,
+		bucketHL7Ack, bucketHL7AckTime,
+		bucketAudit, bucketAuditNode, bucketAuditIdx, bucketAuditID, bucketAuditCheckpoint,
 		bucketClients, bucketJTI, bucketJTITime, bucketClaims, bucketIdentityReview, bucketTaskLoad,
 		bucketOutbox, bucketOutboxSub, bucketOutboxDead, bucketOutboxTry}
 
 	keyStorageVersion = []byte("storage-version")
 	keyInboxApplied   = []byte("inbox-applied")
+	keyAuditTree      = []byte("audit-tree")
+	// keyAuditPrunedPrefix + a kind: PruneAudit's position, index(8).
+	keyAuditPrunedPrefix = []byte("audit-pruned/")
 	// keyCursorPrefix + a consumer's name: its position in the change log
 	// (Store.Cursor), an 8-byte sequence number.
 	keyCursorPrefix = []byte("cursor/")
@@ -186,7 +216,7 @@ var (
 // updated resource's new values and versions), so they keep some room.
 var fills = map[string]float64{
 	string(bucketLog): 1, string(bucketTypeLog): 1, string(bucketInbox): 1,
-	string(bucketHL7AckTime): 1, string(bucketConsentLog): 1, string(bucketIndex): 0.9,
+	string(bucketHL7AckTime): 1, string(bucketAudit): 1, string(bucketAuditNode): 0.9, string(bucketIndex): 0.9,
 	string(bucketHistory): 0.9, string(bucketOutbox): 0.9, string(bucketOutboxTry): 0.9,
 }
 
@@ -202,7 +232,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 7
+const storageVersion = 8
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -214,6 +244,50 @@ var migrations = []func(tx *bolt.Tx) error{
 	4: toVersion5,
 	5: func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
 	6: rebuildTaskLoad,
+	7: decisionsToAudit,
+}
+
+// decisionsToAudit (7 to 8) appends the decision records to the audit
+// tree, oldest first, and drops the decision log's buckets.
+func decisionsToAudit(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketConsentLog)
+	if b == nil {
+		return nil
+	}
+	var recs []auditRecord
+	err := b.ForEach(func(k, v []byte) error {
+		r, err := legacyDecision(v)
+		if err != nil {
+			return fmt.Errorf("decision record %x: %w", k, err)
+		}
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := putAudit(tx, recs); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bucketConsentLog, bucketConsentLogIdx} {
+		if tx.Bucket(name) != nil {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// legacyDecision is a decision record of storage version 7 (its JSON is
+// audit.Decision's) as an audit entry.
+func legacyDecision(record []byte) (auditRecord, error) {
+	var d audit.Decision
+	if err := json.Unmarshal(record, &d); err != nil {
+		return auditRecord{}, err
+	}
+	e := audit.DecisionEvent(&d)
+	return auditRecordOf(&e)
 }
 
 // rebuildIndex (version 2 to 3) puts the index values of each current

@@ -188,7 +188,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.decisions, err = openJournal(path, db, opts.NoSync, s.log); err != nil {
 		s.wal.close()
 		db.Close()
-		return nil, fmt.Errorf("read decision journal: %w", err)
+		return nil, fmt.Errorf("read audit journal: %w", err)
 	}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 256
@@ -421,7 +421,7 @@ func (s *Store) Check() error {
 var errRollback = errors.New("rollback")
 
 // Backup writes a consistent copy of the database to w (bbolt's hot backup).
-// The inbox log and the decision journal are not in it: Backup first waits,
+// The inbox log and the audit journal are not in it: Backup first waits,
 // as reads do, until the messages accepted before it are applied, and
 // moves the decisions recorded before it into bbolt, so that the copy
 // holds them.

@@ -415,9 +415,8 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A decision just recorded is still in the journal: the backup has it.
-	d := Decision{ID: "d1", Time: time.Now(), Actor: "PractitionerRole/gp", Record: []byte(`{"id":"d1"}`)}
-	if err := s.AppendDecisions(context.Background(), d); err != nil {
+	// An audit entry just recorded is still in the journal: the backup has it.
+	if err := s.AppendAudit(context.Background(), testEvent("d1", time.Now(), "Patient/p1", "PractitionerRole/gp")); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "backup.db")
@@ -438,7 +437,7 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil || !bytes.Equal(got.JSON, rec.JSON) {
 		t.Errorf("restored read = %v %v", got, err)
 	}
-	if ds := listDecisions(t, restored, DecisionQuery{Actor: "PractitionerRole/gp"}); len(ds) != 1 {
+	if ds := listAudit(t, restored, AuditQuery{Agent: "PractitionerRole/gp"}); len(ds) != 1 {
 		t.Errorf("restored decisions: %v", ds)
 	}
 }

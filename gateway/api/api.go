@@ -13,6 +13,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auditlog"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/delivery"
@@ -55,6 +56,9 @@ type Config struct {
 	// $events) and the dead-letter administration; without it they
 	// answer 404.
 	Delivery *delivery.Service
+	// Audit, when set, serves the audit log's checkpoints and their key
+	// (/admin/audit/checkpoint, /admin/audit/key).
+	Audit *auditlog.Log
 }
 
 // API serves HTTP requests.
@@ -75,6 +79,7 @@ type API struct {
 	ident     *identity.Resolver
 	routing   *routing.Planner
 	delivery  *delivery.Service
+	audit     *auditlog.Log
 	pages     *pages
 	capStmt   []byte
 	handler   http.Handler
@@ -88,7 +93,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
 		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
-		metrics: cfg.Metrics, observer: cfg.Observer, routing: cfg.Routing, tokens: cfg.Tokens, delivery: cfg.Delivery,
+		metrics: cfg.Metrics, observer: cfg.Observer, routing: cfg.Routing, tokens: cfg.Tokens, delivery: cfg.Delivery, audit: cfg.Audit,
 		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
 	}
 	if a.log == nil {

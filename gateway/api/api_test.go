@@ -28,6 +28,7 @@ import (
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/api"
+	"github.com/relais-health/relais/gateway/auditlog"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/delivery"
@@ -124,9 +125,13 @@ func newEnvFull(t testing.TB, maxBody int64, opts store.Options, withPush bool) 
 		st.Follow(push)
 		push.Start()
 	}
+	signer, err := auditlog.New(auditlog.Config{Store: st, DataDir: dir, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := api.Config{Store: st, Codec: testCodec, Verifier: v, MaxBody: maxBody,
 		Logger: discardLogger(), Consent: engine, Log: decisions, Ingester: in,
-		Metrics: m.Handler(), Observer: m, Routing: planner, Delivery: push}
+		Metrics: m.Handler(), Observer: m, Routing: planner, Delivery: push, Audit: signer}
 	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)

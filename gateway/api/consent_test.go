@@ -231,6 +231,10 @@ func TestConsentEvaluateAndBreakGlass(t *testing.T) {
 	if r := e.do("GET", "/fhir/Observation/o-psy", "", "Authorization", gp, "X-Purpose-Of-Use", "ETREAT", "X-Break-Glass-Reason", "unconscious in A&E"); r.status != 200 || r.header.Get("X-Consent-Decision") == "" {
 		t.Errorf("break the glass = %d", r.status)
 	}
+	btg := e.do("GET", "/fhir/Patient/p1/$disclosures", "", "Authorization", "Bearer "+e.mint("patient/*.rs", "Patient/p1"))
+	if !strings.Contains(string(btg.body), `"code":"110127"`) || !strings.Contains(string(btg.body), `"code":"BTG"`) {
+		t.Errorf("break-the-glass event in her disclosures: %d %s", btg.status, btg.body)
+	}
 	r := e.do("GET", "/admin/decisions?breakGlass=true", "")
 	var log struct{ Decisions []map[string]any }
 	_ = json.Unmarshal(r.body, &log)

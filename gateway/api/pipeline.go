@@ -3,12 +3,17 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/gorilla/mux"
 
 	rppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/related_person_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/gateway/access"
@@ -90,6 +95,9 @@ func (w *recorder) before() {
 	}
 	err := f.Err()
 	var recs []consent.Record
+	if d, ok := disclosureOf(w.r); ok {
+		f.Describe(d)
+	}
 	if err == nil {
 		recs, err = f.Record(w.r.Context())
 		if err != nil {
@@ -133,6 +141,47 @@ func (w *recorder) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.failed {
 		f.Flush()
 	}
+}
+
+// disclosureOf says what a request that went through the consent filter
+// discloses, for its audit event, from its route: a read, a version read,
+// a history, or a search by type and parameter names.
+func disclosureOf(r *http.Request) (consent.Disclosure, bool) {
+	route := mux.CurrentRoute(r)
+	if route == nil {
+		return consent.Disclosure{}, false
+	}
+	v := mux.Vars(r)
+	switch route.GetName() {
+	case "/fhir/{type}/{id}":
+		if r.Method == http.MethodGet {
+			return consent.Disclosure{Interaction: audit.SubRead, What: v["type"] + "/" + v["id"]}, true
+		}
+	case "/fhir/{type}/{id}/_history/{vid}":
+		return consent.Disclosure{Interaction: audit.SubVRead, What: v["type"] + "/" + v["id"] + "/_history/" + v["vid"]}, true
+	case "/fhir/{type}/{id}/_history":
+		return consent.Disclosure{Interaction: audit.SubHistory, What: v["type"] + "/" + v["id"]}, true
+	case "/fhir/{type}", "/fhir/{type}/_search":
+		if r.Method == http.MethodGet || strings.HasSuffix(r.URL.Path, "/_search") {
+			q := r.Form // a POST _search's parameters, once parsed
+			if q == nil {
+				q = r.URL.Query()
+			}
+			return consent.Disclosure{Interaction: audit.SubSearch, Query: queryShape(v["type"], q)}, true
+		}
+	}
+	return consent.Disclosure{}, false
+}
+
+// queryShape is a search's type and sorted parameter names: what it
+// asked for, without the values (which may be clinical).
+func queryShape(typ string, q url.Values) string {
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return typ + "?" + strings.Join(names, "&")
 }
 
 // callerOf resolves the caller once per request: a patient or someone

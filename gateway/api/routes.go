@@ -41,6 +41,10 @@ func (a *API) routes() http.Handler {
 	// starts with a capital (metadata, _history and .well-known do not),
 	// an id is a FHIR id ([A-Za-z0-9-.]{1,64}: not _history or _search).
 	authed := []route{
+		// The audit log's (audit.go), before the generic routes.
+		{"GET", "/fhir/AuditEvent", a.searchAuditEvents},
+		{"GET", "/fhir/AuditEvent/" + idVar, a.readAuditEvent},
+		{"GET", "/fhir/Patient/" + idVar + "/$disclosures", a.disclosures},
 		{"GET", "/fhir/" + typeVar + "/" + idVar, a.read},
 		{"GET", "/fhir/" + typeVar, a.search},
 		{"POST", "/fhir/" + typeVar + "/_search", a.searchPost},
@@ -73,6 +77,10 @@ func (a *API) routes() http.Handler {
 		{"POST", "/admin/inbox/failed/{seq}/retry", a.retryFailed},
 		{"DELETE", "/admin/inbox/failed/{seq}", a.discardFailed},
 		{"GET", "/admin/decisions", a.listDecisions},
+		{"GET", "/admin/audit/checkpoint", a.auditCheckpoint},
+		{"POST", "/admin/audit/checkpoint", a.auditCheckpoint},
+		{"GET", "/admin/audit/key", a.auditKey},
+		{"GET", "/admin/audit/proof", a.auditProof},
 		{"GET", "/admin/identity/review", a.identityReview},
 		{"GET", "/admin/write-policy", a.writePolicy},
 		{"GET", "/admin/delivery/dead-letters", a.deadLetters},

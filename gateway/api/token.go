@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/gateway/auth"
 )
@@ -39,11 +40,31 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	tok, err := a.issueToken(r)
+	if aerr := a.auditToken(r, tok, err); aerr != nil {
+		// no token without its record
+		tok, err = nil, &auth.TokenError{Code: auth.ErrCodeServerError, Description: "the token request could not be audited"}
+	}
 	if err != nil {
 		a.writeTokenError(w, r, err)
 		return nil
 	}
 	return writePlainJSON(w, tok)
+}
+
+// auditToken records a token request (audit.TokenEvent): the token
+// issued, or the refusal's error code, before the answer goes out.
+func (a *API) auditToken(r *http.Request, tok *auth.Token, refused error) error {
+	claimed := r.PostForm.Get("client_id")
+	t := audit.Token{ID: newRequestID(), Time: a.now(), Client: claimed[:min(len(claimed), 64)]}
+	if tok != nil {
+		t.Client, t.JTI, t.Scope = tok.Client, tok.JTI, tok.Scope
+	} else {
+		t.Refusal = auth.ErrCodeServerError
+		if te := (*auth.TokenError)(nil); errors.As(refused, &te) {
+			t.Refusal = te.Code
+		}
+	}
+	return a.store.AppendAudit(r.Context(), audit.TokenEvent(&t))
 }
 
 func (a *API) issueToken(r *http.Request) (*auth.Token, error) {

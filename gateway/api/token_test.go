@@ -22,6 +22,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/relais-health/relais/fhir/audit"
+	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 )
@@ -453,5 +455,42 @@ func TestAdminClients(t *testing.T) {
 	}
 	if r := e.do("GET", "/admin/clients", ""); !strings.Contains(string(r.body), `"system/Task.r"`) || strings.Count(string(r.body), `"id"`) != 2 {
 		t.Errorf("after the refusals the list is %s, want the two clients registered", r.body)
+	}
+}
+
+// TestTokenAudited: an issued token is recorded (DICOM 110114 User
+// Authentication, outcome 0) with its client and jti, a refusal with its
+// error code (outcome 4); the token itself never is.
+func TestTokenAudited(t *testing.T) {
+	t.Parallel()
+	e := newTokenEnv(t)
+	id := e.register(t, "system/Patient.rs", "", clientKeys()[0])
+	r := e.tokenRequest(t, grant(clientKeys()[0].assertion(t, id, e.url+"/auth/token"), "system/Patient.rs")...)
+	if r.status != 200 {
+		t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	tok, _ := r.json(t)["access_token"].(string)
+	if r := e.tokenRequest(t, "grant_type", "client_credentials"); r.status != 400 {
+		t.Fatalf("refusal: %d", r.status)
+	}
+	var got []string
+	err := e.store.AuditEvents(store.AuditQuery{Kinds: []audit.Kind{audit.KindSecurity}}, func(_ store.AuditHead, js []byte) (bool, error) {
+		got = append(got, string(js))
+		return true, nil
+	})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("token events: %v %d", err, len(got))
+	}
+	refused, issued := got[0], got[1] // newest first
+	for _, want := range []string{`"code":"110114"`, `"outcome":"0"`, `"value":"` + id + `"`, `"system":"urn:relais:token"`} {
+		if !strings.Contains(issued, want) {
+			t.Errorf("issued token event lacks %s: %s", want, issued)
+		}
+	}
+	if !strings.Contains(refused, `"outcome":"4"`) || !strings.Contains(refused, `"outcomeDesc":"invalid_request"`) {
+		t.Errorf("refusal event: %s", refused)
+	}
+	if strings.Contains(issued, tok) || strings.Contains(issued, "eyJ") {
+		t.Errorf("the token itself was recorded: %s", issued)
 	}
 }

@@ -173,6 +173,10 @@ type Token struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope"`
+	// JTI is the token's ID, for the audit log; never sent.
+	JTI string `json:"-"`
+	// Client is the client the assertion proved.
+	Client string `json:"-"`
 }
 
 // Token authenticates the client of req by its assertion and issues an
@@ -198,12 +202,17 @@ func (b *Backend) Token(ctx context.Context, req TokenRequest) (*Token, error) {
 	if scope == "" {
 		return nil, tokenError(ErrCodeInvalidScope, "none of the requested scopes is registered for the client")
 	}
-	raw, err := b.key.mint(MintOptions{Scope: scope, FHIRUser: client.FHIRUser, Subject: client.ID, ClientID: client.ID,
-		TTL: AccessTokenTTL, Issuer: b.issuer, Audience: b.audience, Now: b.now()})
+	jti, err := randomID()
 	if err != nil {
 		return nil, tokenError(ErrCodeServerError, "the access token could not be signed")
 	}
-	return &Token{AccessToken: raw, TokenType: "bearer", ExpiresIn: int(AccessTokenTTL / time.Second), Scope: scope}, nil
+	raw, err := b.key.mint(MintOptions{Scope: scope, FHIRUser: client.FHIRUser, Subject: client.ID, ClientID: client.ID,
+		TTL: AccessTokenTTL, Issuer: b.issuer, Audience: b.audience, Now: b.now(), JTI: jti})
+	if err != nil {
+		return nil, tokenError(ErrCodeServerError, "the access token could not be signed")
+	}
+	return &Token{AccessToken: raw, TokenType: "bearer", ExpiresIn: int(AccessTokenTTL / time.Second), Scope: scope,
+		JTI: jti, Client: client.ID}, nil
 }
 
 // checkRequest checks the parameters before anything is verified.

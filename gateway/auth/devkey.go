@@ -224,6 +224,7 @@ type MintOptions struct {
 	Issuer   string        // default: DevIssuer
 	Audience string        // default: DevAudience
 	Now      time.Time     // issue time; default: time.Now()
+	JTI      string        // the token's ID; default: random
 }
 
 // Mint signs a development token with k.
@@ -248,9 +249,12 @@ func (o MintOptions) claims() (*claims, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	jti, err := randomID()
-	if err != nil {
-		return nil, err
+	jti := o.JTI
+	if jti == "" {
+		var err error
+		if jti, err = randomID(); err != nil {
+			return nil, err
+		}
 	}
 	now = now.Truncate(time.Second)
 	return &claims{

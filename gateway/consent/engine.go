@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/category"
 )
 
@@ -41,7 +42,15 @@ type Config struct {
 
 // Recorder keeps decision records; Log implements it.
 type Recorder interface {
-	Record(ctx context.Context, r Record) error
+	Record(ctx context.Context, rs ...Record) error
+}
+
+// EventRecorder is a Recorder that also keeps the other AuditEvents of a
+// request (its disclosure, its changes) in the same append; Log
+// implements it.
+type EventRecorder interface {
+	Recorder
+	RecordEvents(ctx context.Context, rs []Record, also []audit.Event) error
 }
 
 // Engine decides. It is safe for concurrent use.
@@ -218,7 +227,11 @@ func (e *Engine) record(ctx context.Context, req *Request, d *Decision) error {
 	if e.cfg.Recorder == nil {
 		return nil
 	}
-	return e.cfg.Recorder.Record(ctx, recordOf(req, d))
+	r := recordOf(req, d)
+	if er, ok := e.cfg.Recorder.(EventRecorder); ok && r.BreakGlass && r.Permit && r.Reason != "" {
+		return er.RecordEvents(ctx, []Record{r}, []audit.Event{audit.BreakGlassEvent(e.newID(), &r)})
+	}
+	return e.cfg.Recorder.Record(ctx, r)
 }
 
 // Owned reports whether typ's resources pass only for their owner

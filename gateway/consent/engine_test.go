@@ -10,7 +10,7 @@ import (
 // countRecorder counts the records it is given.
 type countRecorder struct{ n int }
 
-func (r *countRecorder) Record(context.Context, Record) error { r.n++; return nil }
+func (r *countRecorder) Record(_ context.Context, rs ...Record) error { r.n += len(rs); return nil }
 
 // TestStats: the counters follow the decision log, one per Decide and one
 // per patient of a filtered request, a failed Decide counting as a denial.

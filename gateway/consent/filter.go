@@ -48,6 +48,8 @@ type Filter struct {
 	ownedSeen filterScope
 	// writes are the write decisions of the request (NoteWrite).
 	writes []Record
+	// what the request discloses, for its audit event (Describe)
+	disclosure *Disclosure
 }
 
 type verdictMemo struct {
@@ -473,7 +475,7 @@ func (f *Filter) NoteWrite(w Write) {
 	}
 	for _, p := range pats {
 		f.writes = append(f.writes, Record{
-			ID: f.e.newID(), Time: f.now, Actor: w.By, Patient: p, Permit: w.Permit,
+			ID: f.e.newID(), Time: f.now, Actor: w.By, Patient: p, Permit: w.Permit, Token: f.req.Token,
 			Action: ActionWrite + ":" + w.Interaction, Resource: w.Resource, System: w.System, Policy: w.Rule,
 			Purpose: f.req.Purpose,
 		})
@@ -566,16 +568,22 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 		if r.Parts == nil { // the request's record counts no decision of its own
 			f.e.tally(r.Permit)
 		}
-		if err := f.e.cfg.Recorder.Record(ctx, r); err != nil {
-			return nil, err
+	}
+	if er, ok := f.e.cfg.Recorder.(EventRecorder); ok {
+		if own, also := f.events(out); len(also) > 0 {
+			return out, er.RecordEvents(ctx, own, also)
 		}
+	}
+	if err := f.e.cfg.Recorder.Record(ctx, out...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 func (f *Filter) summary(patient string, fs *filterScope) Record {
 	r := Record{
-		ID: f.e.newID(), Time: f.now, Actor: f.req.Actor, Patient: patient, Permit: fs.permitted > 0,
+		Token: f.req.Token,
+		ID:    f.e.newID(), Time: f.now, Actor: f.req.Actor, Patient: patient, Permit: fs.permitted > 0,
 		Purpose: f.req.Purpose, Action: f.req.Action, System: patient == "" && (f.req.System || f.systemSeen),
 		Reason: f.req.BreakGlassReason, Permitted: fs.permitted, Denied: fs.denied, Resource: "search",
 	}

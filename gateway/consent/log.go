@@ -2,40 +2,20 @@ package consent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/store"
 )
 
-// Record is one entry of the decision log. It may hold references (it
+// Record is one entry of the decision log: a consent or write-policy
+// decision, kept in the audit log as a BALP AuthZ consent AuditEvent
+// (audit.DecisionEvent) and read back from it. It may hold references (it
 // stays in the database, for administrators); it never goes to log lines.
-type Record struct {
-	ID         string    `json:"id"`
-	Time       time.Time `json:"time"`
-	Actor      string    `json:"actor,omitempty"`
-	Patient    string    `json:"patient,omitempty"`
-	Permit     bool      `json:"permit"`
-	Basis      []string  `json:"basis,omitempty"`
-	Provision  string    `json:"provision,omitempty"`
-	Policy     string    `json:"policy,omitempty"`
-	Purpose    string    `json:"purpose,omitempty"`
-	Action     string    `json:"action,omitempty"`
-	Resource   string    `json:"resource,omitempty"` // "Type/id", else the type
-	System     bool      `json:"system,omitempty"`
-	BreakGlass bool      `json:"breakGlass,omitempty"`
-	Reason     string    `json:"reason,omitempty"` // break-the-glass reason
-	Expires    time.Time `json:"expires,omitzero"`
-	// Permitted and Denied count the resources of a filtered search or
-	// Bundle that this record stands for (0 for a single decision).
-	Permitted int `json:"permitted,omitempty"`
-	Denied    int `json:"denied,omitempty"`
-	// Parts, on the record of a request that decided for several patients
-	// (a search), are the ids of the per-patient records it links.
-	Parts []string `json:"parts,omitempty"`
-}
+type Record = audit.Decision
 
 func recordOf(req *Request, d *Decision) Record {
 	res := req.Resource.Ref
@@ -46,37 +26,35 @@ func recordOf(req *Request, d *Decision) Record {
 		ID: d.ID, Time: d.Time, Actor: req.Actor, Patient: req.Patient, Permit: d.Permit,
 		Basis: d.Basis, Provision: d.Provision, Policy: d.Policy, Purpose: req.Purpose,
 		Action: req.Action, Resource: res, System: req.System, BreakGlass: d.BreakGlass,
-		Reason: req.BreakGlassReason, Expires: d.Expires,
+		Reason: req.BreakGlassReason, Expires: d.Expires, Token: req.Token,
 	}
 }
 
-// Log is the append-only decision log, kept in the store
-// (store.AppendDecisions).
+// Log is the decision log: a view of the store's audit log, whose
+// decision entries it writes and reads.
 type Log struct{ st *store.Store }
 
 // NewLog returns the decision log kept in st.
 func NewLog(st *store.Store) *Log { return &Log{st: st} }
 
-// Record appends r and returns once it is durable: in the store's decision
-// journal, whose sync concurrent records share (store.AppendDecisions).
-func (l *Log) Record(ctx context.Context, r Record) error {
-	d, err := entryOf(r)
-	if err != nil {
-		return err
-	}
-	return l.st.AppendDecisions(ctx, d)
+// Record appends rs and returns once they are durable: in the store's
+// audit journal, whose sync concurrent records share
+// (store.AppendAudit).
+func (l *Log) Record(ctx context.Context, rs ...Record) error {
+	return l.RecordEvents(ctx, rs, nil)
 }
 
-// entryOf is the store's entry for r.
-func entryOf(r Record) (store.Decision, error) {
-	if r.ID == "" || r.Time.IsZero() {
-		return store.Decision{}, errors.New("consent log: record without id or time")
+// RecordEvents appends rs and the other events of the same request in
+// one append: one wait for the journal's sync.
+func (l *Log) RecordEvents(ctx context.Context, rs []Record, also []audit.Event) error {
+	events := make([]audit.Event, 0, len(rs)+len(also))
+	for i := range rs {
+		if rs[i].ID == "" || rs[i].Time.IsZero() {
+			return errors.New("consent log: record without id or time")
+		}
+		events = append(events, audit.DecisionEvent(&rs[i]))
 	}
-	js, err := json.Marshal(r)
-	if err != nil {
-		return store.Decision{}, fmt.Errorf("consent log: %w", err)
-	}
-	return store.Decision{ID: r.ID, Time: r.Time, Patient: r.Patient, Actor: r.Actor, BreakGlass: r.BreakGlass, Record: js}, nil
+	return l.st.AppendAudit(ctx, append(events, also...)...)
 }
 
 // Query selects log records; zero fields do not restrict.
@@ -95,16 +73,17 @@ func (l *Log) List(q Query) ([]Record, error) {
 		q.Limit = 100
 	}
 	var out []Record
-	sq := store.DecisionQuery{Patient: q.Patient, Actor: q.Actor, BreakGlass: q.BreakGlass, Since: q.Since, Until: q.Until}
-	err := l.st.Decisions(sq, func(v []byte) (bool, error) {
-		var r Record
-		if err := json.Unmarshal(v, &r); err != nil {
+	sq := store.AuditQuery{Patient: q.Patient, Agent: q.Actor, BreakGlass: q.BreakGlass, Since: q.Since, Until: q.Until,
+		Kinds: []audit.Kind{audit.KindDecision, audit.KindDisclosure}}
+	err := l.st.AuditEvents(sq, func(h store.AuditHead, js []byte) (bool, error) {
+		if h.Kind == audit.KindDisclosure && !slices.Contains(h.Subtypes, audit.SubAuthZ.Code) {
+			return true, nil // a disclosure whose decisions are events of their own
+		}
+		r, err := audit.DecisionOf(js)
+		if err != nil {
 			return false, fmt.Errorf("consent log record: %w", err)
 		}
-		// The store walked one index: check the other conditions.
-		if (q.Patient == "" || r.Patient == q.Patient) && (q.Actor == "" || r.Actor == q.Actor) && (!q.BreakGlass || r.BreakGlass) {
-			out = append(out, r)
-		}
+		out = append(out, r)
 		return len(out) < q.Limit, nil
 	})
 	return out, err

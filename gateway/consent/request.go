@@ -56,7 +56,11 @@ type Request struct {
 	// BreakGlassReason, with purpose ETREAT or BTG, opens a time-limited
 	// break-the-glass grant (X-Break-Glass-Reason).
 	BreakGlassReason string
-	Resource         ResourceFacts
+	// Token is the requester's access token ID (jti), recorded with the
+	// decision; Client its client_id, which names a requester without a
+	// fhirUser in the audit log.
+	Token, Client string
+	Resource      ResourceFacts
 	// Draft is evaluated as if saved: it replaces the stored Consent with its
 	// id, or is added. A what-if for administrators; never cached.
 	Draft   *cpb.Consent

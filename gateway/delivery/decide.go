@@ -22,6 +22,7 @@ import (
 type decision struct {
 	permit  bool
 	id      string        // the decision log record naming it
+	patient string        // the patient it was about, "" for none
 	res     proto.Message // the event's version, for full-resource content
 	deleted bool          // the event is the resource's deletion
 }
@@ -61,7 +62,7 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 		return decision{}, err
 	}
 	if len(recs) > 0 {
-		d.id = recs[0].ID
+		d.id, d.patient = recs[0].ID, recs[0].Patient
 	}
 	if !d.permit || d.deleted {
 		d.res = nil

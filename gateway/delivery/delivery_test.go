@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/store"
@@ -522,5 +524,30 @@ func TestPendingEventsSurviveRestart(t *testing.T) {
 	e.waitFor("the deliveries after restart", func() bool { return e.counts("s1").Delivered == 2 })
 	if got := fmt.Sprint(rc.accepted()); got != "[1 2]" {
 		t.Fatalf("accepted %s after restart, want [1 2]", got)
+	}
+}
+
+// TestDeliveryAudited: a delivered notification is recorded as a BALP
+// export AuditEvent naming the patient, the version sent, the
+// Subscription, and the owner as the recipient at the endpoint's host.
+func TestDeliveryAudited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	rc := newRecipient(t, nil)
+	e.subscribe("s1", "PractitionerRole/gp", "Task?owner=PractitionerRole/nurse", rc.URL, ContentFull, "")
+	e.waitFor("the handshake", func() bool { s, _ := e.subStatus("s1"); return s == "active" })
+	e.task("t1", "PractitionerRole/nurse")
+	e.waitFor("the delivery", func() bool { return e.counts("s1").Delivered == 1 })
+	var got []string
+	err := e.st.AuditEvents(store.AuditQuery{Kinds: []audit.Kind{audit.KindDisclosure}, Types: []string{audit.TypeExport.Code}},
+		func(_ store.AuditHead, js []byte) (bool, error) { got = append(got, string(js)); return true, nil })
+	if err != nil || len(got) != 1 {
+		t.Fatalf("export events: %v %d", err, len(got))
+	}
+	for _, want := range []string{`"code":"110106"`, `"reference":"PractitionerRole/gp"`, `"reference":"Patient/p1"`,
+		`"reference":"Task/t1/_history/1"`, `"reference":"Subscription/s1"`, `"address":"127.0.0.1"`} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("export event lacks %s: %s", want, got[0])
+		}
 	}
 }

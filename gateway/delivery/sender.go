@@ -198,6 +198,10 @@ func (s *Service) attempt(ctx context.Context, sub *subscription, e store.Event)
 		var ee *endpointError
 		return s.fail(ctx, sub, e, d.id, err.Error(), errors.As(err, &ee))
 	}
+	if err := s.auditPush(ctx, sub, e, &d); err != nil {
+		// Not recorded as delivered: sent again, at least once.
+		return err
+	}
 	if _, err := s.st.RecordAttempt(ctx, sub.id, e.Number, store.Attempt{Time: s.cfg.Now(), State: store.EventDelivered, Decision: d.id}); err != nil {
 		return err
 	}

@@ -68,6 +68,7 @@ func (in *Ingester) remapPayload(seq uint64, payload []byte) (*queued, time.Time
 	if err != nil {
 		return it, time.Time{}, err
 	}
+	it.received = received
 	return it, received.UTC(), in.remap(it, data, received)
 }
 
@@ -106,8 +107,10 @@ func (in *Ingester) RetryFailed(ctx context.Context, seq uint64, authz Authorize
 	var older int
 	err = in.store.RetryFailed(ctx, seq, func(b *store.Batch) error {
 		var err error
-		older, err = in.applyResolved(b, it)
-		return err
+		if older, err = in.applyResolved(b, it); err != nil {
+			return err
+		}
+		return b.AppendAudit(in.importEvent(it, false))
 	})
 	switch k := outcome.KindOf(err); {
 	case err == nil:

@@ -270,7 +270,15 @@ func (in *Ingester) CDA(ctx context.Context, doc []byte, authz Authorize) (*Stor
 	if err != nil {
 		return nil, err
 	}
-	return in.Store(ctx, res, identity.CDA, authz)
+	st, err := in.Store(ctx, res, identity.CDA, authz)
+	if err != nil {
+		return nil, err
+	}
+	entries, _ := Entries(res)
+	if err := in.auditDocument(ctx, entries, subjectOf(res)); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // Assessment maps an assessment (AGGIR JSON, a TDDUI QuestionnaireResponse

@@ -240,6 +240,9 @@ func (q *queue) write(batch []*queued) error {
 				if err := reject(b, it); err != nil {
 					return err
 				}
+				if err := b.AppendAudit(q.in.importEvent(it, true)); err != nil {
+					return err
+				}
 				notes = append(notes, note{logID: it.logID, err: errors.Join(errUnmappable, it.mapErr)})
 				continue
 			}
@@ -251,6 +254,9 @@ func (q *queue) write(batch []*queued) error {
 				if err := reject(b, it); err != nil {
 					return err
 				}
+			}
+			if err := b.AppendAudit(q.in.importEvent(it, err != nil)); err != nil {
+				return err
 			}
 			if err != nil || older > 0 {
 				notes = append(notes, note{it.logID, older, err})

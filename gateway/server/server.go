@@ -51,6 +51,7 @@ import (
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/api"
+	"github.com/relais-health/relais/gateway/auditlog"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/console"
 	"github.com/relais-health/relais/gateway/delivery"
@@ -103,6 +104,14 @@ type Config struct {
 	MLLPTLSCert, MLLPTLSKey, MLLPClientCA string
 	// MLLPReady, when set, receives the MLLP listener's bound address.
 	MLLPReady func(addr string)
+	// AuditCheckpointInterval is how often the audit log's checkpoint is
+	// signed (auditlog.DefaultInterval when 0); AuditWitness, when set,
+	// is the URL each checkpoint is POSTed to.
+	AuditCheckpointInterval time.Duration
+	AuditWitness            string
+	// AuditRetention is how long each kind of audit entry is kept
+	// (auditlog.DefaultRetention() when nil).
+	AuditRetention auditlog.Retention
 	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
 	// detection (ingest.Config.ACKRetention).
 	HL7ACKRetention time.Duration
@@ -136,6 +145,7 @@ type Config struct {
 
 // Server is a configured Relais.
 type Server struct {
+	audit    *auditlog.Log
 	cfg      Config
 	log      *slog.Logger
 	opts     *checked
@@ -256,7 +266,11 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err := publishCodeSystem(s.store); err != nil {
 		return fmt.Errorf("publish data-category CodeSystem: %w", err)
 	}
-	s.api, err = api.New(api.Config{Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
+	if s.audit, err = auditlog.New(auditlog.Config{Store: s.store, DataDir: s.cfg.DataDir, Interval: s.cfg.AuditCheckpointInterval,
+		Witness: s.cfg.AuditWitness, Retention: s.cfg.AuditRetention, Logger: s.log}); err != nil {
+		return err
+	}
+	s.api, err = api.New(api.Config{Audit: s.audit, Store: s.store, Codec: c, Verifier: verifier, Logger: s.log,
 		BaseURL: s.cfg.BaseURL, MaxBody: s.cfg.MaxBody, Ingester: s.ingest, Consent: engine, Log: decisions,
 		Metrics: s.metrics.Handler(), Observer: s.metrics, Tokens: tokens, Routing: planner, Delivery: s.delivery})
 	if err != nil {
@@ -383,6 +397,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.delivery.Start()
+	go s.audit.Run(ctx)
 	sv := s.serve(ctx, ls)
 	routed := make(chan struct{})
 	go func() {

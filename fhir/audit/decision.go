@@ -1,0 +1,289 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Decision is a consent or write-policy decision as it is audited. Its
+// JSON is the record of the decision log before storage version 8 (the
+// store's migration reads those records with it), and what
+// /admin/decisions serves: the log's view of the decision's AuditEvent.
+type Decision struct {
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time"`
+	Actor      string    `json:"actor,omitempty"`
+	Patient    string    `json:"patient,omitempty"`
+	Permit     bool      `json:"permit"`
+	Basis      []string  `json:"basis,omitempty"`
+	Provision  string    `json:"provision,omitempty"`
+	Policy     string    `json:"policy,omitempty"`
+	Purpose    string    `json:"purpose,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	Resource   string    `json:"resource,omitempty"`
+	System     bool      `json:"system,omitempty"`
+	BreakGlass bool      `json:"breakGlass,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Expires    time.Time `json:"expires,omitzero"`
+	Permitted  int       `json:"permitted,omitempty"`
+	Denied     int       `json:"denied,omitempty"`
+	Parts      []string  `json:"parts,omitempty"`
+	// Token is the requester's access token ID (jti), when it had one.
+	Token string `json:"token,omitempty"`
+}
+
+// Details of a decision's entity (the decision itself, named by its ID).
+const (
+	detailPolicy    = "policy"
+	detailProvision = "provision"
+	detailAction    = "action"
+	detailResource  = "resource"
+	detailSystem    = "system"
+	detailBTG       = "break-glass"
+	detailReason    = "break-glass-reason"
+	detailExpires   = "break-glass-expires"
+	detailPermitted = "permitted"
+	detailDenied    = "denied"
+	detailPart      = "part"
+	// DetailDecision, on a disclosure's entity, names the decision it was
+	// made under.
+	DetailDecision = "decision"
+)
+
+// DecisionEvent is d as a BALP AuthZ consent AuditEvent
+// (https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.AuthZconsent):
+// type DCM 110113 Security Alert, subtype AuthZ-Consent, action E, outcome
+// 0 for permit and 8 for deny (BALP's deny example), the requester as the
+// OAuth agent whose policy is the token's jti, Relais as the authorization
+// server, the patient, the Consents that decided (as security resources),
+// and the decision itself, an entity whose details hold what the decision
+// log holds.
+func DecisionEvent(d *Decision) Event {
+	e := Event{
+		ID: d.ID, Time: d.Time, Kind: KindDecision, Type: TypeAlert, Subtype: []Code{SubAuthZ},
+		Action: ActionExecute, Outcome: OutcomeSerious, OutcomeDesc: d.Policy, BreakGlass: d.BreakGlass,
+	}
+	if d.Permit {
+		e.Outcome = OutcomeSuccess
+	}
+	if d.Purpose != "" {
+		e.Purpose = []string{d.Purpose}
+	}
+	e.Agents = []Agent{requester(d.Actor, d.Token), {Type: AgentServer, Display: "Relais consent engine"}}
+	// room for the patient, the Consents, the decision and a read's resource
+	e.Entities = make([]Entity, 0, len(d.Basis)+3)
+	if d.Patient != "" {
+		e.Entities = append(e.Entities, PatientEntity(d.Patient))
+	}
+	for _, c := range d.Basis {
+		e.Entities = append(e.Entities, Entity{What: c, Type: EntityObject, Role: RoleSecurity})
+	}
+	dec := Entity{IDSystem: SystemDecision, IDValue: d.ID, Type: EntityObject, Role: RoleJob, Details: make([]Detail, 0, 6)}
+	add := func(k, v string) {
+		if v != "" {
+			dec.Details = append(dec.Details, Detail{k, v})
+		}
+	}
+	add(detailPolicy, d.Policy)
+	add(detailProvision, d.Provision)
+	add(detailAction, d.Action)
+	add(detailResource, d.Resource)
+	if d.System {
+		add(detailSystem, "true")
+	}
+	if d.BreakGlass {
+		add(detailBTG, "true")
+	}
+	add(detailReason, d.Reason)
+	if !d.Expires.IsZero() {
+		add(detailExpires, d.Expires.UTC().Format(time.RFC3339Nano))
+	}
+	if d.Permitted != 0 {
+		add(detailPermitted, strconv.Itoa(d.Permitted))
+	}
+	if d.Denied != 0 {
+		add(detailDenied, strconv.Itoa(d.Denied))
+	}
+	for _, p := range d.Parts {
+		add(detailPart, p)
+	}
+	e.Entities = append(e.Entities, dec)
+	return e
+}
+
+// ReadEvent is a read of one resource permitted by d, and d itself, as one
+// AuditEvent: the BALP Patient Read pattern
+// (https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead:
+// type rest, subtype the interaction, action R, the requester as the
+// OAuth agent whose policy is the token's jti, the patient (none for a
+// system caller's read: its decision names none), the resource read),
+// whose open slices also carry what DecisionEvent records: the
+// AuthZ-Consent subtype, Relais as the authorization server, the Consents
+// that decided and the decision entity with its details. One entry per
+// read instead of two; the decision log reads it back (DecisionOf) as it
+// reads an AuthZ consent event. Its id is the decision's.
+func ReadEvent(d *Decision, interaction Code, what string) Event {
+	e := DecisionEvent(d)
+	e.Kind, e.Type, e.Action, e.Outcome = KindDisclosure, TypeRest, ActionRead, OutcomeSuccess
+	e.Subtype = []Code{interaction, SubAuthZ}
+	for i := range e.Entities {
+		if e.Entities[i].Role == RolePatient {
+			e.Entities[i].Details = []Detail{{Type: DetailDecision, Value: d.ID}}
+		}
+	}
+	e.Entities = append(e.Entities, Entity{What: what, Type: EntityObject, Role: RoleResource})
+	return e
+}
+
+// requester is the agent who asked: a reference, or a client
+// ("client:<id>"), as the OAuth agent holding the token jti.
+func requester(actor, jti string) Agent {
+	a := Agent{Type: AgentOAuth, Requestor: true}
+	if c, ok := strings.CutPrefix(actor, "client:"); ok {
+		a.Client = c
+	} else if strings.Contains(actor, "/") {
+		a.Who = actor
+	} else {
+		a.Display = "unidentified requester"
+	}
+	if jti != "" {
+		a.Policy = []string{jti}
+	}
+	return a
+}
+
+// Requester is the agent who asked (actor a reference or "client:<id>"),
+// with the token's jti.
+func Requester(actor, jti string) Agent { return requester(actor, jti) }
+
+// PatientEntity is the patient an event is about.
+func PatientEntity(ref string) Entity {
+	return Entity{What: ref, Type: EntityPerson, Role: RolePatient}
+}
+
+// parsed is the part of a stored AuditEvent the views read back.
+type parsed struct {
+	ID             string `json:"id"`
+	Recorded       string `json:"recorded"`
+	Outcome        string `json:"outcome"`
+	PurposeOfEvent []struct {
+		Coding []struct{ Code string } `json:"coding"`
+	} `json:"purposeOfEvent"`
+	Agent []struct {
+		Who       ref      `json:"who"`
+		Requestor bool     `json:"requestor"`
+		Policy    []string `json:"policy"`
+	} `json:"agent"`
+	Entity []struct {
+		What   ref                   `json:"what"`
+		Role   struct{ Code string } `json:"role"`
+		Detail []struct {
+			Type        string `json:"type"`
+			ValueString string `json:"valueString"`
+		} `json:"detail"`
+	} `json:"entity"`
+}
+
+type ref struct {
+	Reference  string `json:"reference"`
+	Identifier struct {
+		System string `json:"system"`
+		Value  string `json:"value"`
+	} `json:"identifier"`
+}
+
+func (r ref) name() string {
+	if r.Reference != "" {
+		return r.Reference
+	}
+	if r.Identifier.System == SystemClient {
+		return "client:" + r.Identifier.Value
+	}
+	return ""
+}
+
+// ErrNotDecision is DecisionOf's answer for an AuditEvent that records no
+// decision.
+var ErrNotDecision = errors.New("audit event: not a decision")
+
+// DecisionOf reads back the decision an AuthZ consent AuditEvent
+// (DecisionEvent's, or ReadEvent's) records.
+func DecisionOf(js []byte) (Decision, error) {
+	var p parsed
+	if err := json.Unmarshal(js, &p); err != nil {
+		return Decision{}, fmt.Errorf("audit event: %w", err)
+	}
+	t, err := ParseTime(p.Recorded)
+	if err != nil {
+		return Decision{}, fmt.Errorf("audit event time: %w", err)
+	}
+	d := Decision{ID: p.ID, Time: t, Permit: p.Outcome == OutcomeSuccess}
+	for _, pe := range p.PurposeOfEvent {
+		for _, c := range pe.Coding {
+			d.Purpose = c.Code
+		}
+	}
+	for _, a := range p.Agent {
+		if a.Requestor {
+			d.Actor = a.Who.name()
+			if len(a.Policy) > 0 {
+				d.Token = a.Policy[0]
+			}
+		}
+	}
+	found := false
+	for _, en := range p.Entity {
+		switch {
+		case en.Role.Code == RolePatient:
+			d.Patient = en.What.Reference
+		case en.Role.Code == RoleSecurity:
+			d.Basis = append(d.Basis, en.What.Reference)
+		case en.What.Identifier.System == SystemDecision:
+			found = true
+			for _, dt := range en.Detail {
+				if err := d.set(dt.Type, dt.ValueString); err != nil {
+					return Decision{}, err
+				}
+			}
+		}
+	}
+	if !found {
+		return Decision{}, ErrNotDecision
+	}
+	return d, nil
+}
+
+func (d *Decision) set(k, v string) (err error) {
+	switch k {
+	case detailPolicy:
+		d.Policy = v
+	case detailProvision:
+		d.Provision = v
+	case detailAction:
+		d.Action = v
+	case detailResource:
+		d.Resource = v
+	case detailSystem:
+		d.System = v == "true"
+	case detailBTG:
+		d.BreakGlass = v == "true"
+	case detailReason:
+		d.Reason = v
+	case detailExpires:
+		d.Expires, err = time.Parse(time.RFC3339Nano, v)
+	case detailPermitted:
+		d.Permitted, err = strconv.Atoi(v)
+	case detailDenied:
+		d.Denied, err = strconv.Atoi(v)
+	case detailPart:
+		d.Parts = append(d.Parts, v)
+	}
+	if err != nil {
+		return fmt.Errorf("audit event detail %s: %w", k, err)
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"strings"
+	"time"
+)
+
+// Codes of the security and import patterns (DICOM PS3.16 CID 403 and
+// 400, as IHE ITI TF-2 3.20 and BALP use them).
+var (
+	SubEmergencyStart = Code{SystemDCM, "110127", "Emergency Override Started"}
+	SystemTokenID     = "urn:relais:token"
+)
+
+// BreakGlassEvent is the opening (or the use, with a fresh reason) of a
+// break-the-glass grant that d permitted: type DCM 110113 Security Alert,
+// subtype 110127 Emergency Override Started, action E, purpose BTG, the
+// requester, the patient, and the decision (its reason and expiry are in
+// the decision's own event). Kept as a disclosure, so that the patient's
+// disclosure log shows it, flagged.
+func BreakGlassEvent(id string, d *Decision) Event {
+	e := Event{
+		ID: id, Time: d.Time, Kind: KindDisclosure, Type: TypeAlert, Subtype: []Code{SubEmergencyStart},
+		Action: ActionExecute, Outcome: OutcomeSuccess, Purpose: []string{"BTG"}, BreakGlass: true,
+		Agents: []Agent{requester(d.Actor, d.Token)},
+	}
+	if d.Purpose != "" && d.Purpose != "BTG" {
+		e.Purpose = append(e.Purpose, d.Purpose)
+	}
+	pe := PatientEntity(d.Patient)
+	pe.Details = []Detail{{Type: DetailDecision, Value: d.ID}}
+	e.Entities = []Entity{pe, {IDSystem: SystemDecision, IDValue: d.ID, Type: EntityObject, Role: RoleJob}}
+	return e
+}
+
+// Token is an access token request at the token endpoint.
+type Token struct {
+	ID      string
+	Time    time.Time
+	Client  string // the client_id the assertion proved, else the one claimed
+	JTI     string // the token issued, "" when refused
+	Scope   string // granted, else requested: scope names, no content
+	Refusal string // the RFC 6749 error code of a refusal
+}
+
+// TokenEvent is a token request as a BALP-style authentication event:
+// type DCM 110114 User Authentication, subtype 110122 Login, action E,
+// outcome 0 when a token was issued and 4 when refused (its error code as
+// outcomeDesc); the client as the requesting agent whose policy is the
+// token's jti, Relais as the authorization server, and the token itself
+// (by its jti) as a security resource whose detail is the scope.
+func TokenEvent(t *Token) Event {
+	e := Event{
+		ID: t.ID, Time: t.Time, Kind: KindSecurity, Type: TypeAuth, Subtype: []Code{SubLogin},
+		Action: ActionExecute, Outcome: OutcomeSuccess,
+		Agents: []Agent{requester("client:"+t.Client, t.JTI), {Type: AgentServer, Display: "Relais token endpoint"}},
+	}
+	if t.Client == "" {
+		e.Agents[0] = Agent{Type: AgentOAuth, Requestor: true, Display: "unidentified client"}
+	}
+	if t.Refusal != "" {
+		e.Outcome, e.OutcomeDesc = OutcomeMinor, t.Refusal
+	}
+	if t.JTI != "" {
+		e.Entities = []Entity{{IDSystem: SystemTokenID, IDValue: t.JTI, Type: EntityObject, Role: RoleSecurity,
+			Details: []Detail{{Type: "scope", Value: t.Scope}}}}
+	}
+	return e
+}
+
+// Import is a message or document taken in: an HL7 v2 message or a CDA
+// document, its source kept as a Binary and described by a Provenance.
+type Import struct {
+	ID      string
+	Time    time.Time
+	Format  string // "HL7v2 ADT^A01", "CDA"
+	Sender  string // the sending application and facility, or the client
+	Patient string
+	Source  []string // the Binary and Provenance references
+	Failed  bool     // accepted, but its resources could not be written
+}
+
+// ImportEvent is i as an AuditEvent after the BALP create/import pattern
+// (DICOM 110107 Import, action C, as IHE ITI TF-2 3.20.4.1.1.1 and BALP's
+// Create use it): the sender as the source, Relais as the destination,
+// the patient, and the source Binary and Provenance by reference (never
+// the message). Outcome 8 when the message was accepted and could not be
+// written (it waits in the failed inbox).
+func ImportEvent(i *Import) Event {
+	e := Event{
+		ID: i.ID, Time: i.Time, Kind: KindIngest, Type: TypeImport, Subtype: []Code{{SystemDCM, "110107", "Import"}},
+		Action: ActionCreate, Outcome: OutcomeSuccess,
+		Agents: []Agent{{Type: AgentSource, Display: or(i.Sender, "unknown sender"), Requestor: true},
+			{Type: AgentDest, Display: "Relais"}},
+	}
+	if strings.HasPrefix(i.Sender, "client:") {
+		e.Agents[0] = requester(i.Sender, "")
+		e.Agents[0].Type = AgentSource
+	}
+	if i.Failed {
+		e.Outcome = OutcomeSerious
+	}
+	if i.Patient != "" {
+		e.Entities = append(e.Entities, PatientEntity(i.Patient))
+	}
+	for _, s := range i.Source {
+		e.Entities = append(e.Entities, Entity{What: s, Type: EntityObject, Role: RoleResource, Name: i.Format})
+	}
+	return e
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

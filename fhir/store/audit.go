@@ -1,0 +1,602 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/audit"
+	"github.com/relais-health/relais/fhir/outcome"
+)
+
+// The audit log: append-only AuditEvents (package fhir/audit), each the
+// leaf of a Merkle tree in the style of RFC 6962 (section 2.1; RFC 9162
+// section 2.1): leaf hash SHA-256(0x00 || the AuditEvent's JSON bytes),
+// node hash SHA-256(0x01 || left || right).
+//
+// Entries are numbered in the order they reach bbolt, from 0. The tree is
+// kept as every node it has completed (bucket auditnode: the leaf hashes
+// at level 0 and every perfect subtree above), plus the compact range of
+// the whole tree in the meta key audit-tree (RFC 9162 section 2.1.2's
+// right border: at most log2(n) hashes). Appending an entry is then a walk
+// up the right border, O(log n), and writes the nodes it completes; the
+// root of any past size and the inclusion and consistency proofs between
+// sizes (RFC 9162 section 2.1.3 and 2.1.4) are read from stored nodes,
+// with at most one node recomputed (transparency-dev/merkle's proof
+// package).
+//
+// Entries are made durable by the journal (journal.go), whose sync
+// concurrent appends share, and numbered when the journal moves them into
+// bbolt: an entry recorded inside a write transaction (a Follower's) is
+// numbered in it. An entry moved twice (a crash after the move and before
+// its file was emptied) is known by its id (auditid) and not appended
+// again.
+//
+// Pruning (PruneAudit) replaces the body of an entry past its retention
+// with a tombstone (its head alone) and deletes its index keys; its leaf
+// hash and the nodes above stay, so that the tree, its roots and the
+// proofs of the entries kept do not change.
+
+var hasher = rfc6962.DefaultHasher
+
+var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
+
+// LeafHash is the RFC 6962 leaf hash of an entry's bytes.
+func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
+
+// auditRecord is an entry on its way to bbolt: in the journal, or
+// recorded in a write transaction.
+type auditRecord struct {
+	id    string
+	value []byte // encodeAuditValue
+}
+
+// auditRecordOf renders e and its head.
+func auditRecordOf(e *audit.Event) (auditRecord, error) {
+	if e.ID == "" || e.Time.IsZero() || e.Kind == "" {
+		return auditRecord{}, errors.New("audit log: event without id, time or kind")
+	}
+	h := auditHead{time: e.Time.UnixMicro(), kind: string(e.Kind), typ: e.Type.Code, subtype: strings.Join(e.SubtypeCodes(), " "),
+		outcome: e.Outcome, patients: e.Patients(), agents: e.AgentRefs(), entities: e.EntityRefs()}
+	if e.BreakGlass {
+		h.flags |= auditFlagBreakGlass
+	}
+	// the JSON is rendered in place after the head: one buffer, no copy
+	v := appendAuditHead(make([]byte, 0, 3072), &h) // a read's is 2.5 KB
+	return auditRecord{id: e.ID, value: audit.Render(v, e)}, nil
+}
+
+// AppendAudit records events and returns once they are durable: in the
+// journal (journal.go), whose sync concurrent appends share, and from
+// there in bbolt shortly after, where each becomes the next leaf of the
+// tree. Recorded inside a write transaction (ctx carries its snapshot: a
+// Follower's), they are written in it, and committed, or not, with what
+// they record.
+func (s *Store) AppendAudit(ctx context.Context, events ...audit.Event) error {
+	recs := make([]auditRecord, len(events))
+	for i := range events {
+		r, err := auditRecordOf(&events[i])
+		if err != nil {
+			return err
+		}
+		recs[i] = r
+	}
+	if r := SnapshotFrom(ctx); r != nil && r.tx.Writable() {
+		return putAudit(r.tx, recs)
+	}
+	return s.decisions.append(recs)
+}
+
+// AppendAudit records events in b's transaction: committed, or not, with
+// what the batch writes (an ingested message and its event together).
+func (b *Batch) AppendAudit(events ...audit.Event) error {
+	recs := make([]auditRecord, len(events))
+	for i := range events {
+		r, err := auditRecordOf(&events[i])
+		if err != nil {
+			return err
+		}
+		recs[i] = r
+	}
+	return putAudit(b.tx, recs)
+}
+
+// auditTree is the tree's compact range, read from and written to meta.
+func loadAuditTree(tx *bolt.Tx) (*compact.Range, error) {
+	size, hashes, err := decodeAuditTree(tx.Bucket(bucketMeta).Get(keyAuditTree))
+	if err != nil {
+		return nil, fmt.Errorf("audit tree: %w", err)
+	}
+	return rangeFactory.NewRange(0, size, hashes)
+}
+
+// putAudit appends recs to the tree in tx.
+func putAudit(tx *bolt.Tx, recs []auditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tree, err := loadAuditTree(tx)
+	if err != nil {
+		return err
+	}
+	b, ids, idx, nodes := writable(tx, bucketAudit), tx.Bucket(bucketAuditID), tx.Bucket(bucketAuditIdx), writable(tx, bucketAuditNode)
+	var perr error
+	visit := func(id compact.NodeID, hash []byte) {
+		if perr == nil {
+			perr = nodes.Put(auditNodeKey(id.Level, id.Index), hash)
+		}
+	}
+	for i := range recs {
+		r := &recs[i]
+		if ids.Get([]byte(r.id)) != nil {
+			continue // moved before a crash
+		}
+		h, js, err := decodeAuditValue(r.value)
+		if err != nil || js == nil {
+			return fmt.Errorf("audit entry %s: malformed", r.id)
+		}
+		n := tree.End()
+		if err := b.Put(u64(n), r.value); err != nil {
+			return err
+		}
+		if err := ids.Put([]byte(r.id), u64(n)); err != nil {
+			return err
+		}
+		for _, k := range auditIndexKeys(&h, n) {
+			if err := idx.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		if err := tree.Append(hasher.HashLeaf(js), visit); err != nil {
+			return err
+		}
+		if perr != nil {
+			return perr
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyAuditTree, encodeAuditTree(tree.End(), tree.Hashes()))
+}
+
+// AuditHead is what the store keeps of an entry besides its JSON.
+type AuditHead struct {
+	Index      uint64
+	Time       time.Time
+	Kind       audit.Kind
+	Type       string
+	Subtypes   []string
+	Outcome    string
+	BreakGlass bool
+	Patients   []string
+	Agents     []string
+	Entities   []string
+}
+
+func (h *auditHead) export(n uint64) AuditHead {
+	return AuditHead{Index: n, Time: time.UnixMicro(h.time), Kind: audit.Kind(h.kind), Type: h.typ, Subtypes: strings.Fields(h.subtype),
+		Outcome: h.outcome, BreakGlass: h.flags&auditFlagBreakGlass != 0, Patients: h.patients, Agents: h.agents, Entities: h.entities}
+}
+
+// AuditQuery selects audit entries; zero fields do not restrict. Values
+// that are lists (Subtypes, Outcomes, Kinds) match any of theirs.
+type AuditQuery struct {
+	Patient    string
+	Agent      string
+	Entity     string
+	Subtypes   []string
+	Types      []string
+	Outcomes   []string
+	Kinds      []audit.Kind
+	BreakGlass bool
+	Since      time.Time
+	Until      time.Time // exclusive
+}
+
+func (q *AuditQuery) match(h *AuditHead) bool {
+	in := func(v string, l []string) bool {
+		if len(l) == 0 {
+			return true
+		}
+		for _, x := range l {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	has := func(l []string, v string) bool { return v == "" || in(v, l) && len(l) > 0 }
+	kinds := make([]string, len(q.Kinds))
+	for i, k := range q.Kinds {
+		kinds[i] = string(k)
+	}
+	if !q.Since.IsZero() && h.Time.Before(q.Since) || !q.Until.IsZero() && !h.Time.Before(q.Until) {
+		return false
+	}
+	return has(h.Patients, q.Patient) && has(h.Agents, q.Agent) && has(h.Entities, q.Entity) &&
+		(len(q.Subtypes) == 0 || slices.ContainsFunc(h.Subtypes, func(s string) bool { return in(s, q.Subtypes) })) && in(h.Type, q.Types) && in(h.Outcome, q.Outcomes) && in(string(h.Kind), kinds) &&
+		(!q.BreakGlass || h.BreakGlass)
+}
+
+// auditSkew bounds how much earlier than the entry numbered before it an
+// entry's time may be: its time is taken when its request was decided,
+// its number when the journal moves it, a request's duration plus
+// journalMoveAge later. A walk of the entries by number newest first
+// stops this far past the lower bound of the time it was asked for.
+const auditSkew = time.Minute
+
+// AuditEvents walks the entries q selects, newest first, through the
+// narrowest index (patient, agent, break-the-glass), else the entries
+// themselves, until visit returns false or fails. The JSON passed to
+// visit is the store's own memory: valid during the call only. It first
+// moves into bbolt what the journal holds, so that it sees every entry
+// recorded before it was called.
+func (s *Store) AuditEvents(q AuditQuery, visit func(h AuditHead, js []byte) (more bool, err error)) error {
+	if err := s.decisions.flush(); err != nil {
+		return err
+	}
+	return s.view(func(r *Snapshot) error {
+		b := r.tx.Bucket(bucketAudit)
+		each := func(n uint64, v []byte) (bool, error) {
+			h, js, err := decodeAuditValue(v)
+			if err != nil {
+				return false, fmt.Errorf("audit entry %d: %w", n, err)
+			}
+			if js == nil {
+				return true, nil
+			}
+			head := h.export(n)
+			if !q.match(&head) {
+				return true, nil
+			}
+			return visit(head, js)
+		}
+		var prefix []byte
+		switch {
+		case q.Patient != "":
+			prefix = auditIndexPrefix(auditByPatient, q.Patient)
+		case q.Agent != "":
+			prefix = auditIndexPrefix(auditByAgent, q.Agent)
+		case q.BreakGlass:
+			prefix = auditIndexPrefix(auditByBreakGlass, "")
+		default:
+			return walkAuditEntries(b, q, each)
+		}
+		c := r.tx.Bucket(bucketAuditIdx).Cursor()
+		upper := append(bytes.Clone(prefix), 0xff)
+		if !q.Until.IsZero() {
+			upper = append(bytes.Clone(prefix), i64key(q.Until.UnixMicro())...)
+		}
+		var lower []byte
+		if !q.Since.IsZero() {
+			lower = append(bytes.Clone(prefix), i64key(q.Since.UnixMicro())...)
+		}
+		k, _ := c.Seek(upper)
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+			if lower != nil && bytes.Compare(k, lower) < 0 {
+				return nil
+			}
+			if len(k) != len(prefix)+16 {
+				return fmt.Errorf("audit index: %w", errBadKey)
+			}
+			n := binary.BigEndian.Uint64(k[len(k)-8:])
+			v := b.Get(u64(n))
+			if v == nil {
+				continue
+			}
+			if more, err := each(n, v); err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// walkAuditEntries walks the entries by number, newest first, from the
+// last one, until the first older than q.Since by auditSkew.
+func walkAuditEntries(b *bolt.Bucket, q AuditQuery, each func(n uint64, v []byte) (bool, error)) error {
+	var stop int64 = math.MinInt64
+	if !q.Since.IsZero() {
+		stop = q.Since.Add(-auditSkew).UnixMicro()
+	}
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		if len(k) != 8 || len(v) < 10 {
+			return fmt.Errorf("audit entry: %w", errBadKey)
+		}
+		if t := auditValueTime(v); t < stop {
+			return nil
+		}
+		if more, err := each(binary.BigEndian.Uint64(k), v); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// AuditEvent returns the entry whose AuditEvent has id, its JSON a copy.
+func (s *Store) AuditEvent(id string) (AuditHead, []byte, error) {
+	if err := s.decisions.flush(); err != nil {
+		return AuditHead{}, nil, err
+	}
+	var head AuditHead
+	var out []byte
+	err := s.view(func(r *Snapshot) error {
+		nv := r.tx.Bucket(bucketAuditID).Get([]byte(id))
+		if len(nv) != 8 {
+			return outcome.New(outcome.NotFound, "audit event not found")
+		}
+		n := binary.BigEndian.Uint64(nv)
+		v := r.tx.Bucket(bucketAudit).Get(nv)
+		if v == nil {
+			return outcome.New(outcome.NotFound, "audit event not found")
+		}
+		h, js, err := decodeAuditValue(v)
+		if err != nil {
+			return fmt.Errorf("audit entry %d: %w", n, err)
+		}
+		if js == nil {
+			return outcome.New(outcome.Gone, "audit event pruned")
+		}
+		head, out = h.export(n), bytes.Clone(js)
+		return nil
+	})
+	return head, out, err
+}
+
+// AuditTree returns the tree's size and root hash (that of the empty
+// string for size 0, RFC 9162 section 2.1.1).
+func (s *Store) AuditTree() (size uint64, root []byte, err error) {
+	if err := s.decisions.flush(); err != nil {
+		return 0, nil, err
+	}
+	err = s.view(func(r *Snapshot) error {
+		tree, err := loadAuditTree(r.tx)
+		if err != nil {
+			return err
+		}
+		size, root, err = tree.End(), rootOf(tree), nil
+		return err
+	})
+	return size, root, err
+}
+
+func rootOf(tree *compact.Range) []byte {
+	if tree.End() == 0 {
+		return hasher.EmptyRoot()
+	}
+	root, _ := tree.GetRootHash(nil)
+	return root
+}
+
+// AuditProof is an inclusion proof: the entry's leaf hash and the
+// audit path to the root of a tree of Size entries.
+type AuditProof struct {
+	Index, Size uint64
+	LeafHash    []byte
+	Path        [][]byte
+	Root        []byte
+}
+
+// AuditInclusion returns the inclusion proof of entry index in the tree
+// of size entries (RFC 9162 section 2.1.3.1).
+func (s *Store) AuditInclusion(index, size uint64) (AuditProof, error) {
+	p := AuditProof{Index: index, Size: size}
+	if err := s.decisions.flush(); err != nil {
+		return p, err
+	}
+	err := s.view(func(r *Snapshot) error {
+		nodes, err := s.auditSizeCheck(r.tx, size)
+		if err != nil {
+			return err
+		}
+		if index >= size {
+			return outcome.New(outcome.Invalid, "index beyond the tree size")
+		}
+		pn, err := proof.Inclusion(index, size)
+		if err != nil {
+			return outcome.Wrap(outcome.Invalid, "bad proof request", err)
+		}
+		if p.Path, err = fetchProof(nodes, pn); err != nil {
+			return err
+		}
+		p.LeafHash = bytes.Clone(nodes.Get(auditNodeKey(0, index)))
+		p.Root, err = rootAt(nodes, size)
+		return err
+	})
+	return p, err
+}
+
+// AuditConsistency returns the consistency proof between the trees of
+// size1 and size2 entries (RFC 9162 section 2.1.4.1) and their roots.
+func (s *Store) AuditConsistency(size1, size2 uint64) (path [][]byte, root1, root2 []byte, err error) {
+	if err := s.decisions.flush(); err != nil {
+		return nil, nil, nil, err
+	}
+	err = s.view(func(r *Snapshot) error {
+		nodes, err := s.auditSizeCheck(r.tx, size2)
+		if err != nil {
+			return err
+		}
+		pn, err := proof.Consistency(size1, size2)
+		if err != nil {
+			return outcome.Wrap(outcome.Invalid, "bad proof request", err)
+		}
+		if path, err = fetchProof(nodes, pn); err != nil {
+			return err
+		}
+		if root1, err = rootAt(nodes, size1); err != nil {
+			return err
+		}
+		root2, err = rootAt(nodes, size2)
+		return err
+	})
+	return path, root1, root2, err
+}
+
+func (s *Store) auditSizeCheck(tx *bolt.Tx, size uint64) (*bolt.Bucket, error) {
+	tree, err := loadAuditTree(tx)
+	if err != nil {
+		return nil, err
+	}
+	if size > tree.End() {
+		return nil, outcome.New(outcome.Invalid, "tree size beyond the log's")
+	}
+	return tx.Bucket(bucketAuditNode), nil
+}
+
+func fetchProof(nodes *bolt.Bucket, pn proof.Nodes) ([][]byte, error) {
+	hashes := make([][]byte, len(pn.IDs))
+	for i, id := range pn.IDs {
+		h := nodes.Get(auditNodeKey(id.Level, id.Index))
+		if len(h) != sha256.Size {
+			return nil, fmt.Errorf("audit tree node %d/%d missing", id.Level, id.Index)
+		}
+		hashes[i] = bytes.Clone(h)
+	}
+	return pn.Rehash(hashes, hasher.HashChildren)
+}
+
+// rootAt is the root of the tree of the first size entries, from the
+// perfect subtrees that cover them.
+func rootAt(nodes *bolt.Bucket, size uint64) ([]byte, error) {
+	ids := compact.RangeNodes(0, size, nil)
+	hashes := make([][]byte, len(ids))
+	for i, id := range ids {
+		h := nodes.Get(auditNodeKey(id.Level, id.Index))
+		if len(h) != sha256.Size {
+			return nil, fmt.Errorf("audit tree node %d/%d missing", id.Level, id.Index)
+		}
+		hashes[i] = bytes.Clone(h)
+	}
+	tree, err := rangeFactory.NewRange(0, size, hashes)
+	if err != nil {
+		return nil, err
+	}
+	return rootOf(tree), nil
+}
+
+// PruneAudit replaces with tombstones the bodies of at most max entries
+// of kind recorded before before (oldest first), in one commit, and
+// returns how many it pruned, and done once no entry before before is
+// left to examine: call it again until done. Leaf hashes and tree nodes
+// stay (the tree does not change).
+//
+// It walks the entries by number from where its last call for kind
+// stopped (meta "audit-pruned/" kind), and stops at the first entry of
+// any kind recorded at or after before: entries are in time order within
+// auditSkew, so an entry a little older than one before it waits for the
+// next pruning; none is pruned early. A call examines at most 64 × max
+// entries, so that a commit stays short when kind is rare.
+func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Time, max int) (pruned int, done bool, err error) {
+	if err := s.decisions.flush(); err != nil {
+		return 0, false, err
+	}
+	n := 0
+	limit := before.UnixMicro()
+	err = s.commit(ctx, nil, func(tx *bolt.Tx) error {
+		n = 0
+		b, ids, idx, meta := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditID), tx.Bucket(bucketAuditIdx), tx.Bucket(bucketMeta)
+		posKey := append(bytes.Clone(keyAuditPrunedPrefix), kind...)
+		var from uint64
+		if v := meta.Get(posKey); len(v) == 8 {
+			from = binary.BigEndian.Uint64(v)
+		}
+		type victim struct {
+			n uint64
+			h auditHead
+			v []byte
+		}
+		var vs []victim
+		next, c := from, b.Cursor()
+		done = true
+		for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+			if len(vs) == max || next-from == 64*uint64(max) {
+				done = false
+				break
+			}
+			if len(k) != 8 {
+				return fmt.Errorf("audit entry: %w", errBadKey)
+			}
+			num := binary.BigEndian.Uint64(k)
+			h, js, err := decodeAuditValue(v)
+			if err != nil {
+				return fmt.Errorf("audit entry %d: %w", num, err)
+			}
+			if h.time >= limit {
+				break
+			}
+			next = num + 1
+			if js != nil && h.kind == string(kind) {
+				vs = append(vs, victim{num, h, bytes.Clone(js)})
+			}
+		}
+		for _, v := range vs {
+			for _, k := range auditIndexKeys(&v.h, v.n) {
+				if err := idx.Delete(k); err != nil {
+					return err
+				}
+			}
+			if id := auditIDOf(v.v); id != "" {
+				if err := ids.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+			t := auditHead{time: v.h.time, flags: v.h.flags | auditFlagPruned, kind: v.h.kind}
+			if err := b.Put(u64(v.n), encodeAuditValue(&t, nil)); err != nil {
+				return err
+			}
+		}
+		n = len(vs)
+		return meta.Put(posKey, u64(next))
+	}, true)
+	return n, done, err
+}
+
+// auditIDOf reads the id of a rendered AuditEvent (audit.Render writes it
+// first).
+func auditIDOf(js []byte) string {
+	const pre = `{"resourceType":"AuditEvent","id":"`
+	if !bytes.HasPrefix(js, []byte(pre)) {
+		return ""
+	}
+	rest := js[len(pre):]
+	if i := bytes.IndexByte(rest, '"'); i >= 0 {
+		return string(rest[:i])
+	}
+	return ""
+}
+
+// PutAuditCheckpoint keeps a signed checkpoint of the tree at size.
+func (s *Store) PutAuditCheckpoint(ctx context.Context, size uint64, t time.Time, signed []byte) error {
+	return s.commit(ctx, nil, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAuditCheckpoint).Put(auditCheckpointKey(size, t.UnixMicro()), bytes.Clone(signed))
+	}, false)
+}
+
+// LatestAuditCheckpoint returns the newest checkpoint kept (a copy), nil
+// when there is none.
+func (s *Store) LatestAuditCheckpoint() ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, v := tx.Bucket(bucketAuditCheckpoint).Cursor().Last()
+		out = bytes.Clone(v)
+		return nil
+	})
+	return out, err
+}

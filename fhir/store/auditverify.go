@@ -1,0 +1,234 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	bolt "go.etcd.io/bbolt"
+)
+
+// AuditProblem is one departure of a stored audit log from its tree.
+type AuditProblem struct {
+	Index  uint64
+	Kind   string // modified, removed, inserted, reordered, node, root
+	Detail string
+}
+
+func (p AuditProblem) String() string {
+	return fmt.Sprintf("entry %d %s: %s", p.Index, p.Kind, p.Detail)
+}
+
+// AuditReport is what VerifyAudit found.
+type AuditReport struct {
+	TreeSize uint64 // the size the file claims
+	Root     []byte // recomputed from the leaves
+	Entries  uint64 // bodies checked against their leaf hash
+	Pruned   uint64 // tombstones, whose leaf hash was taken as stored
+	// Problems, in entry order, the first is the one to name (at most
+	// maxProblems).
+	Problems []AuditProblem
+	// RootsAt are the recomputed roots at the sizes asked for (those up
+	// to TreeSize).
+	RootsAt map[uint64][]byte
+	// Checkpoints are the checkpoints kept in the file, the owner's
+	// bytes, oldest first.
+	Checkpoints [][]byte
+}
+
+const maxProblems = 20
+
+// VerifyAudit checks the audit log of the database file at path offline
+// (opened read-only: the server must not hold it, or run it on a backup):
+// it recomputes every leaf hash from the stored entries (tombstones keep
+// theirs), the whole tree from the leaves, and compares them with the
+// stored leaves, nodes and root, naming the first entry modified, removed,
+// inserted or reordered. Entries recorded after the last journal move are
+// not in the file yet.
+func VerifyAudit(path string, sizes ...uint64) (AuditReport, error) {
+	rep := AuditReport{RootsAt: map[uint64][]byte{}}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		return rep, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketAudit) == nil {
+			return fmt.Errorf("%s has no audit log (storage version before 8)", path)
+		}
+		tree, err := loadAuditTree(tx)
+		if err != nil {
+			return err
+		}
+		rep.TreeSize = tree.End()
+		v := &auditVerifier{rep: &rep, entries: tx.Bucket(bucketAudit), nodes: tx.Bucket(bucketAuditNode), size: tree.End()}
+		if err := v.leaves(); err != nil {
+			return err
+		}
+		v.entriesCheck()
+		// the roots of the checkpoints kept too (key: size(8) time(8))
+		_ = tx.Bucket(bucketAuditCheckpoint).ForEach(func(k, _ []byte) error {
+			if len(k) == 16 {
+				sizes = append(sizes, binary.BigEndian.Uint64(k))
+			}
+			return nil
+		})
+		v.treeCheck(rootOf(tree), sizes)
+		slices.SortStableFunc(rep.Problems, func(a, b AuditProblem) int { return cmp.Compare(a.Index, b.Index) })
+		return tx.Bucket(bucketAuditCheckpoint).ForEach(func(_, c []byte) error {
+			rep.Checkpoints = append(rep.Checkpoints, bytes.Clone(c))
+			return nil
+		})
+	})
+	return rep, err
+}
+
+type auditVerifier struct {
+	rep            *AuditReport
+	entries, nodes *bolt.Bucket
+	size           uint64
+	stored         [][]byte // the stored leaf hashes
+	byHash         map[string]uint64
+}
+
+func (v *auditVerifier) problem(i uint64, kind, format string, args ...any) {
+	if len(v.rep.Problems) < maxProblems {
+		v.rep.Problems = append(v.rep.Problems, AuditProblem{i, kind, fmt.Sprintf(format, args...)})
+	}
+}
+
+func (v *auditVerifier) leaves() error {
+	v.stored = make([][]byte, v.size)
+	err := v.nodes.ForEach(func(k, h []byte) error {
+		level, i, err := decodeAuditNodeKey(k)
+		if err != nil {
+			return fmt.Errorf("audit node key: %w", err)
+		}
+		switch {
+		case level != 0:
+		case i >= v.size:
+			v.problem(i, "inserted", "a leaf hash beyond the tree size %d", v.size)
+		default:
+			v.stored[i] = bytes.Clone(h)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, h := range v.stored {
+		if len(h) != 32 {
+			v.problem(uint64(i), "removed", "its leaf hash is missing")
+			v.stored[i] = make([]byte, 32)
+		}
+	}
+	return nil
+}
+
+// leafOf is entry i's leaf hash recomputed from its body; pruned for a
+// tombstone, nil when absent.
+func (v *auditVerifier) leafOf(i uint64) (h []byte, pruned bool) {
+	val := v.entries.Get(u64(i))
+	if val == nil {
+		return nil, false
+	}
+	head, js, err := decodeAuditValue(val)
+	if err != nil {
+		return []byte{}, false // unreadable: modified
+	}
+	if js == nil {
+		return nil, head.flags&auditFlagPruned != 0
+	}
+	return hasher.HashLeaf(js), false
+}
+
+func (v *auditVerifier) indexOf(h []byte) (uint64, bool) {
+	if v.byHash == nil {
+		v.byHash = make(map[string]uint64, len(v.stored))
+		for i, s := range v.stored {
+			v.byHash[string(s)] = uint64(i)
+		}
+	}
+	j, ok := v.byHash[string(h)]
+	return j, ok
+}
+
+func (v *auditVerifier) entriesCheck() {
+	for i := uint64(0); i < v.size; i++ {
+		h, pruned := v.leafOf(i)
+		switch {
+		case pruned:
+			v.rep.Pruned++
+			continue
+		case h == nil:
+			v.problem(i, "removed", "no entry at this position, and no tombstone")
+			continue
+		}
+		v.rep.Entries++
+		if bytes.Equal(h, v.stored[i]) {
+			continue
+		}
+		j, ok := v.indexOf(h)
+		switch {
+		case ok && j == i+1:
+			v.problem(i, "removed", "the entry here is entry %d's: entry %d was removed and the ones after it moved up", j, i)
+		case ok && j+1 == i:
+			v.problem(i, "inserted", "the entry here is entry %d's: an entry was inserted before it", j)
+		case ok:
+			if hj, _ := v.leafOf(j); bytes.Equal(hj, v.stored[i]) {
+				v.problem(i, "reordered", "entries %d and %d were swapped", i, j)
+			} else {
+				v.problem(i, "reordered", "the entry here was recorded at position %d", j)
+			}
+		default:
+			if n, _ := v.leafOf(i + 1); i+1 < v.size && bytes.Equal(n, v.stored[i]) {
+				v.problem(i, "inserted", "an entry was inserted here: the next one is this position's")
+			} else {
+				v.problem(i, "modified", "its bytes do not match its leaf hash")
+			}
+		}
+	}
+	if k, _ := v.entries.Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) >= v.size {
+		v.problem(binary.BigEndian.Uint64(k), "inserted", "an entry beyond the tree size %d", v.size)
+	}
+}
+
+// treeCheck recomputes the tree from the stored leaves, compares every
+// node stored and the root, and notes the roots at sizes.
+func (v *auditVerifier) treeCheck(storedRoot []byte, sizes []uint64) {
+	want := map[uint64]bool{}
+	for _, s := range sizes {
+		want[s] = true
+	}
+	r := rangeFactory.NewEmptyRange(0)
+	var bad *compact.NodeID
+	visit := func(id compact.NodeID, h []byte) {
+		if id.Level == 0 || bad != nil {
+			return
+		}
+		if s := v.nodes.Get(auditNodeKey(id.Level, id.Index)); !bytes.Equal(s, h) {
+			bad = &id
+		}
+	}
+	if want[0] {
+		v.rep.RootsAt[0] = hasher.EmptyRoot()
+	}
+	for i := uint64(0); i < v.size; i++ {
+		_ = r.Append(v.stored[i], visit)
+		if want[i+1] {
+			v.rep.RootsAt[i+1] = rootOf(r)
+		}
+	}
+	if bad != nil {
+		begin, _ := bad.Coverage()
+		v.problem(begin, "node", "tree node %d/%d does not match the leaves under it (a leaf hash was rewritten)", bad.Level, bad.Index)
+	}
+	v.rep.Root = rootOf(r)
+	if !bytes.Equal(v.rep.Root, storedRoot) {
+		v.problem(v.size, "root", "the stored root does not match the leaves")
+	}
+}

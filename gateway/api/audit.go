@@ -1,0 +1,241 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/relais-health/relais/fhir/audit"
+	"github.com/relais-health/relais/fhir/bundlejson"
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/auth"
+)
+
+// The audit log's routes: AuditEvent search and read (system callers and
+// consent administrators), a patient's disclosures (the patient, her
+// representatives and consent administrators), and the tamper evidence:
+// signed checkpoints, their key, inclusion and consistency proofs
+// (RFC 9162 section 2.1.3 and 2.1.4).
+
+// auditAdmin admits the callers of the audit log's administration: a
+// system scope searching AuditEvent, or a consent administrator. A
+// patient reads hers at $disclosures.
+func (a *API) auditAdmin(r *http.Request) error {
+	self, err := a.consentOffice(r, "AuditEvent", auth.Search, "the audit log is for a system scope that searches AuditEvent and consent administrators")
+	if err == nil && self != "" {
+		err = outcome.New(outcome.Forbidden, "a patient reads the accesses to her record at Patient/{id}/$disclosures")
+	}
+	return err
+}
+
+// searchAuditEvents serves GET /fhir/AuditEvent: patient, agent, entity,
+// date (ge, gt, le, lt prefixes), type, subtype, outcome, _count.
+func (a *API) searchAuditEvents(w http.ResponseWriter, r *http.Request) error {
+	if err := a.auditAdmin(r); err != nil {
+		return err
+	}
+	v := r.URL.Query()
+	q := store.AuditQuery{Patient: v.Get("patient"), Agent: v.Get("agent"), Entity: v.Get("entity")}
+	for name, dst := range map[string]*[]string{"type": &q.Types, "subtype": &q.Subtypes, "outcome": &q.Outcomes} {
+		for _, s := range v[name] {
+			for _, c := range strings.Split(s, ",") {
+				_, code, ok := strings.Cut(c, "|")
+				if !ok {
+					code = c
+				}
+				*dst = append(*dst, code)
+			}
+		}
+	}
+	for _, d := range v["date"] {
+		prefix, value := d[:min(2, len(d))], d
+		if len(d) > 2 && strings.Contains("gegtlelt", prefix) {
+			value = d[2:]
+		} else {
+			prefix = "eq"
+		}
+		t, err := time.Parse(time.RFC3339, value)
+		if err != nil {
+			if t, err = time.Parse("2006-01-02", value); err != nil {
+				return outcome.New(outcome.Invalid, "date must be a date or an RFC 3339 time")
+			}
+		}
+		switch prefix {
+		case "ge", "gt":
+			q.Since = t
+		case "le", "lt":
+			q.Until = t
+		default:
+			q.Since, q.Until = t, t.Add(24*time.Hour)
+		}
+	}
+	limit, err := countParam(v.Get("_count"))
+	if err != nil {
+		return err
+	}
+	return a.writeAuditBundle(w, r, q, limit)
+}
+
+func countParam(s string) (int, error) {
+	if s == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, outcome.New(outcome.Invalid, "_count must be a positive integer")
+	}
+	return min(n, 1000), nil
+}
+
+func (a *API) writeAuditBundle(w http.ResponseWriter, r *http.Request, q store.AuditQuery, limit int) error {
+	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now()}
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: a.base(r) + r.URL.Path + "?" + r.URL.RawQuery})
+	err := a.store.AuditEvents(q, func(h store.AuditHead, js []byte) (bool, error) {
+		// fullUrl carries the entry's number in the log, for its proof
+		b.Entries = append(b.Entries, bundlejson.Entry{
+			FullURL:  a.base(r) + "/fhir/AuditEvent/" + auditEventID(js) + "?index=" + strconv.FormatUint(h.Index, 10),
+			Resource: append([]byte(nil), js...), Search: "match"})
+		return len(b.Entries) < limit, nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, b.Marshal())
+	return nil
+}
+
+func auditEventID(js []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(js, &v)
+	return v.ID
+}
+
+// readAuditEvent serves GET /fhir/AuditEvent/{id}.
+func (a *API) readAuditEvent(w http.ResponseWriter, r *http.Request) error {
+	if err := a.auditAdmin(r); err != nil {
+		return err
+	}
+	h, js, err := a.store.AuditEvent(mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	w.Header().Set("X-Audit-Index", strconv.FormatUint(h.Index, 10))
+	writeJSON(w, http.StatusOK, js)
+	return nil
+}
+
+// disclosures serves GET /fhir/Patient/{id}/$disclosures: newest first,
+// the reads, searches and push deliveries that disclosed her data, each
+// naming who, what, when, the purpose and the decision, break-the-glass
+// flagged (purposeOfEvent BTG). For anyone but her, her representatives
+// and consent administrators it answers as for a patient that does not
+// exist.
+func (a *API) disclosures(w http.ResponseWriter, r *http.Request) error {
+	patient := "Patient/" + mux.Vars(r)["id"]
+	notFound := outcome.New(outcome.NotFound, "patient not found")
+	self, err := a.consentOffice(r, "Patient", auth.Read, "not found")
+	if err != nil || self != "" && self != patient {
+		return notFound
+	}
+	if _, err := a.store.Read("Patient", mux.Vars(r)["id"]); err != nil {
+		return notFound
+	}
+	limit, err := countParam(r.URL.Query().Get("_count"))
+	if err != nil {
+		return err
+	}
+	q := store.AuditQuery{Patient: patient, Kinds: []audit.Kind{audit.KindDisclosure}, Outcomes: []string{audit.OutcomeSuccess}}
+	return a.writeAuditBundle(w, r, q, limit)
+}
+
+// auditCheckpoint serves GET /admin/audit/checkpoint (the latest) and
+// POST (sign a fresh one).
+func (a *API) auditCheckpoint(w http.ResponseWriter, r *http.Request) error {
+	if err := a.auditAdmin(r); err != nil {
+		return err
+	}
+	if a.audit == nil {
+		return errNoRoute
+	}
+	if r.Method == http.MethodPost {
+		c, err := a.audit.Checkpoint(r.Context())
+		if err != nil {
+			return err
+		}
+		return writePlainJSON(w, c)
+	}
+	c, ok, err := a.audit.Latest()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return outcome.New(outcome.NotFound, "no checkpoint signed yet")
+	}
+	return writePlainJSON(w, c)
+}
+
+// auditKey serves GET /admin/audit/key: the checkpoint verification key.
+func (a *API) auditKey(w http.ResponseWriter, r *http.Request) error {
+	if a.audit == nil {
+		return errNoRoute
+	}
+	return writePlainJSON(w, a.audit.PublicKey())
+}
+
+// auditProof serves GET /admin/audit/proof?index=N&treeSize=M (inclusion)
+// and ?from=M1&treeSize=M2 (consistency). A patient may ask for the
+// inclusion proof of an entry about her.
+func (a *API) auditProof(w http.ResponseWriter, r *http.Request) error {
+	self, err := a.consentOffice(r, "AuditEvent", auth.Search, "audit proofs are for auditors and for the patient about her own entries")
+	if err != nil {
+		return err
+	}
+	v := r.URL.Query()
+	size, err := strconv.ParseUint(v.Get("treeSize"), 10, 64)
+	if err != nil {
+		return outcome.New(outcome.Invalid, "treeSize must be a tree size")
+	}
+	if from := v.Get("from"); from != "" {
+		if self != "" {
+			return outcome.New(outcome.Forbidden, "consistency proofs are for auditors")
+		}
+		size1, err := strconv.ParseUint(from, 10, 64)
+		if err != nil {
+			return outcome.New(outcome.Invalid, "from must be a tree size")
+		}
+		path, r1, r2, err := a.store.AuditConsistency(size1, size)
+		if err != nil {
+			return err
+		}
+		return writePlainJSON(w, map[string]any{"from": size1, "treeSize": size, "fromRoot": r1, "rootHash": r2, "consistency": path})
+	}
+	index, err := strconv.ParseUint(v.Get("index"), 10, 64)
+	if err != nil {
+		return outcome.New(outcome.Invalid, "index must be an entry number")
+	}
+	if self != "" && !a.auditAbout(index, self) {
+		return outcome.New(outcome.NotFound, "no such entry about you")
+	}
+	p, err := a.store.AuditInclusion(index, size)
+	if err != nil {
+		return err
+	}
+	return writePlainJSON(w, map[string]any{"index": p.Index, "treeSize": p.Size, "leafHash": p.LeafHash, "inclusion": p.Path, "rootHash": p.Root})
+}
+
+// auditAbout reports whether entry index names patient.
+func (a *API) auditAbout(index uint64, patient string) bool {
+	found := false
+	_ = a.store.AuditEvents(store.AuditQuery{Patient: patient}, func(h store.AuditHead, _ []byte) (bool, error) {
+		found = h.Index == index
+		return !found, nil
+	})
+	return found
+}

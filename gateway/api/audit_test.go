@@ -1,0 +1,125 @@
+package api_test
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// TestAuditedRead: a professional's read yields one BALP Patient Read
+// event that also records its AuthZ consent decision, with the token's
+// jti, listed by the decision log; the patient
+// sees the read in her disclosures, a professional does not (404, as for
+// a patient that does not exist); a signed checkpoint's inclusion proof
+// of the entry verifies.
+func TestAuditedRead(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 200 {
+		t.Fatalf("GP read = %d", r.status)
+	}
+	r := e.do("GET", "/fhir/AuditEvent?agent=PractitionerRole/gp&subtype=read", "")
+	if r.status != 200 || !strings.Contains(string(r.body), `"reference":"Observation/o-clin"`) || !strings.Contains(string(r.body), `"policy":["`) {
+		t.Fatalf("read event: %d %s", r.status, r.body)
+	}
+	dec := e.do("GET", "/fhir/AuditEvent?agent=PractitionerRole/gp&subtype=AuthZ-Consent&patient=Patient/p1", "")
+	if !strings.Contains(string(dec.body), `"code":"read"`) || !strings.Contains(string(dec.body), `"outcome":"0"`) ||
+		!strings.Contains(string(dec.body), `"system":"urn:relais:decision"`) {
+		t.Fatalf("decision event: %s", dec.body)
+	}
+	if r := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); r.status != 200 || !strings.Contains(string(r.body), `"permit":true`) {
+		t.Fatalf("decision log: %d %s", r.status, r.body)
+	}
+	all := e.do("GET", "/fhir/AuditEvent?_count=1000", "")
+	validate(t, map[string][]byte{"AuditEvent-searchset": all.body, "Patient-p1-disclosures": e.do("GET", "/fhir/Patient/p1/$disclosures", "").body})
+	if r := e.do("GET", "/fhir/AuditEvent", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 403 {
+		t.Errorf("a professional searched the audit log: %d", r.status)
+	}
+	patient := "Bearer " + e.mint("patient/*.rs", "Patient/p1")
+	mine := e.do("GET", "/fhir/Patient/p1/$disclosures", "", "Authorization", patient)
+	if mine.status != 200 || !strings.Contains(string(mine.body), "PractitionerRole/gp") {
+		t.Fatalf("her disclosures: %d %s", mine.status, mine.body)
+	}
+	for _, who := range []string{e.as("PractitionerRole/nurse"), "Bearer " + e.mint("patient/*.rs", "Patient/p2")} {
+		other := e.do("GET", "/fhir/Patient/p1/$disclosures", "", "Authorization", who)
+		absent := e.do("GET", "/fhir/Patient/nobody/$disclosures", "", "Authorization", who)
+		if other.status != 404 || absent.status != 404 {
+			t.Errorf("another's disclosures: %d (absent patient: %d), want 404", other.status, absent.status)
+		}
+	}
+	// The entry's number is in its fullUrl; prove it against a checkpoint.
+	var bundle struct {
+		Entry []struct {
+			FullURL string `json:"fullUrl"`
+		} `json:"entry"`
+	}
+	_ = json.Unmarshal(mine.body, &bundle)
+	var index uint64
+	if _, err := fmt.Sscanf(bundle.Entry[0].FullURL[strings.Index(bundle.Entry[0].FullURL, "?index=")+7:], "%d", &index); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("GET", "/admin/audit/checkpoint", ""); r.status != 404 {
+		t.Errorf("a checkpoint before any was signed: %d", r.status)
+	}
+	if r := e.do("POST", "/admin/audit/checkpoint", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 403 {
+		t.Errorf("a professional signed a checkpoint: %d", r.status)
+	}
+	var c struct {
+		TreeSize  uint64 `json:"treeSize"`
+		RootHash  []byte `json:"rootHash"`
+		KeyID     string `json:"keyId"`
+		Signature []byte `json:"signature"`
+		Note      string `json:"note"`
+	}
+	cp := e.do("POST", "/admin/audit/checkpoint", "")
+	if err := json.Unmarshal(cp.body, &c); err != nil || cp.status != 200 || c.TreeSize <= index || len(c.Signature) != 64 {
+		t.Fatalf("checkpoint: %d %s", cp.status, cp.body)
+	}
+	if latest := e.do("GET", "/admin/audit/checkpoint", ""); latest.status != 200 || !strings.Contains(string(latest.body), c.KeyID) {
+		t.Errorf("latest checkpoint: %d %s", latest.status, latest.body)
+	}
+	var key struct {
+		KeyID     string `json:"keyId"`
+		PublicKey []byte `json:"publicKey"`
+	}
+	if k := e.do("GET", "/admin/audit/key", ""); json.Unmarshal(k.body, &key) != nil || key.KeyID != c.KeyID {
+		t.Errorf("key: %d %s", k.status, k.body)
+	}
+	body := fmt.Sprintf("relais/audit\n%d\n%s\ntime ", c.TreeSize, base64.StdEncoding.EncodeToString(c.RootHash))
+	if !strings.HasPrefix(c.Note, body) || !ed25519.Verify(key.PublicKey, []byte(c.Note[:strings.Index(c.Note, "\n\n")+1]), c.Signature) {
+		t.Errorf("the note's body does not verify with the served key: %q", c.Note)
+	}
+	size := c.TreeSize
+	pr := e.do("GET", fmt.Sprintf("/admin/audit/proof?index=%d&treeSize=%d", index, size), "", "Authorization", patient)
+	var p struct {
+		LeafHash  []byte   `json:"leafHash"`
+		Inclusion [][]byte `json:"inclusion"`
+		RootHash  []byte   `json:"rootHash"`
+	}
+	if err := json.Unmarshal(pr.body, &p); err != nil || pr.status != 200 {
+		t.Fatalf("proof: %d %s", pr.status, pr.body)
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, p.LeafHash, p.Inclusion, c.RootHash); err != nil {
+		t.Errorf("inclusion proof against the signed checkpoint: %v", err)
+	}
+	if r := e.do("GET", fmt.Sprintf("/admin/audit/proof?from=%d&treeSize=%d", index+1, size), "", "Authorization", patient); r.status != 403 {
+		t.Errorf("a patient asked for a consistency proof: %d", r.status)
+	}
+	cons := e.do("GET", fmt.Sprintf("/admin/audit/proof?from=%d&treeSize=%d", index+1, size), "")
+	var cp2 struct {
+		FromRoot    []byte   `json:"fromRoot"`
+		Consistency [][]byte `json:"consistency"`
+	}
+	if err := json.Unmarshal(cons.body, &cp2); err != nil || cons.status != 200 {
+		t.Fatalf("consistency: %d %s", cons.status, cons.body)
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, index+1, size, cp2.Consistency, cp2.FromRoot, c.RootHash); err != nil {
+		t.Errorf("consistency proof: %v", err)
+	}
+}

@@ -1,0 +1,136 @@
+package consent
+
+import (
+	"strings"
+
+	"github.com/relais-health/relais/fhir/audit"
+)
+
+// Disclosure says what a filtered request discloses, for its audit event
+// (IHE BALP's RESTful patterns: Read, Query): the interaction and the
+// resource read ("Type/id"), or the type and parameter names a search
+// used ("Observation?code&patient": names, never values).
+type Disclosure struct {
+	Interaction audit.Code // audit.SubRead, SubVRead, SubSearch, SubHistory
+	What        string     // a read's "Type/id"
+	Query       string     // a search's type and parameter names
+}
+
+// Describe sets what the request discloses: its records then come with a
+// disclosure AuditEvent (Record).
+func (f *Filter) Describe(d Disclosure) { f.disclosure = &d }
+
+// events are the AuditEvents recorded for out: own, the records that
+// are kept as AuthZ consent events of their own, and also, the others:
+// the disclosure (Describe), naming each patient whose data passed with
+// the decision it passed under, and one change per write decided
+// (NoteWrite), and a break-the-glass event for each record that opened
+// (or used, with a reason) a grant. A permitted read of one resource (a
+// system caller's too, whose decision names no patient) is one event that
+// records both its decision and its disclosure (audit.ReadEvent).
+func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
+	own = out
+	for i := range out {
+		if r := &out[i]; r.BreakGlass && r.Permit && r.Reason != "" && r.Patient != "" {
+			also = append(also, audit.BreakGlassEvent(f.e.newID(), r))
+		}
+	}
+	if d := f.disclosure; d != nil {
+		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && r.Parts == nil &&
+			!strings.HasPrefix(r.Action, ActionWrite) {
+			e := audit.ReadEvent(r, d.Interaction, d.What)
+			e.Agents[0] = f.requester()
+			return nil, append(also, e)
+		}
+		also = append(also, f.disclosureEvent(d, out))
+	}
+	for i := range f.writes {
+		also = append(also, f.changeEvent(&f.writes[i]))
+	}
+	return own, also
+}
+
+func (f *Filter) requester() audit.Agent {
+	actor := f.req.Actor
+	if actor == "" && f.req.Client != "" {
+		actor = "client:" + f.req.Client
+	}
+	return audit.Requester(actor, f.req.Token)
+}
+
+func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
+	e := audit.Event{
+		ID: f.e.newID(), Time: f.now, Kind: audit.KindDisclosure, Type: audit.TypeRest,
+		Subtype: []audit.Code{d.Interaction}, Action: audit.ActionRead, Outcome: audit.OutcomeMinor,
+		Purpose: []string{f.req.Purpose}, Agents: []audit.Agent{f.requester()},
+	}
+	if d.Query != "" {
+		e.Action = audit.ActionExecute
+	}
+	for _, r := range out {
+		if r.BreakGlass {
+			e.BreakGlass = true
+		}
+		if r.Permit && r.Parts == nil && r.Action != "" && !strings.HasPrefix(r.Action, ActionWrite) {
+			e.Outcome = audit.OutcomeSuccess
+		}
+		if r.Patient == "" || !r.Permit || strings.HasPrefix(r.Action, ActionWrite) {
+			continue
+		}
+		pe := audit.PatientEntity(r.Patient)
+		pe.Details = []audit.Detail{{Type: audit.DetailDecision, Value: r.ID}}
+		e.Entities = append(e.Entities, pe)
+	}
+	if len(out) > 0 {
+		// the request's own record (out[0]) names all of them
+		e.Entities = append(e.Entities, audit.Entity{IDSystem: audit.SystemDecision, IDValue: out[0].ID,
+			Type: audit.EntityObject, Role: audit.RoleJob})
+	}
+	switch {
+	case d.What != "":
+		e.Entities = append(e.Entities, audit.Entity{What: d.What, Type: audit.EntityObject, Role: audit.RoleResource})
+	case d.Query != "":
+		e.Entities = append(e.Entities, audit.Entity{IDSystem: "urn:relais:query", IDValue: d.Query, Type: audit.EntityObject,
+			Role: audit.RoleQuery, Name: d.Query})
+	}
+	if e.BreakGlass && !containsString(e.Purpose, PurposeBreakGlass) {
+		e.Purpose = append(e.Purpose, PurposeBreakGlass)
+	}
+	return e
+}
+
+// changeEvent is a write decision's BALP Create, Update or Delete event.
+func (f *Filter) changeEvent(r *Record) audit.Event {
+	sub, act := audit.SubCreate, audit.ActionCreate
+	switch strings.TrimPrefix(r.Action, ActionWrite+":") {
+	case "update":
+		sub, act = audit.SubUpdate, audit.ActionUpdate
+	case "delete":
+		sub, act = audit.SubDelete, audit.ActionDelete
+	}
+	e := audit.Event{
+		ID: f.e.newID(), Time: r.Time, Kind: audit.KindChange, Type: audit.TypeRest, Subtype: []audit.Code{sub},
+		Action: act, Outcome: audit.OutcomeSuccess, Purpose: []string{f.req.Purpose},
+		Agents: []audit.Agent{audit.Requester(r.Actor, r.Token)},
+	}
+	if !r.Permit {
+		e.Outcome = audit.OutcomeMinor
+	}
+	if r.Patient != "" {
+		e.Entities = append(e.Entities, audit.PatientEntity(r.Patient))
+	}
+	if strings.Contains(r.Resource, "/") {
+		e.Entities = append(e.Entities, audit.Entity{What: r.Resource, Type: audit.EntityObject, Role: audit.RoleResource,
+			Details: []audit.Detail{{Type: audit.DetailDecision, Value: r.ID}}})
+	}
+	return e
+}
+
+func containsString(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

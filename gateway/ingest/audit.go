@@ -1,0 +1,57 @@
+package ingest
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/relais-health/relais/fhir/audit"
+	"github.com/relais-health/relais/fhir/store"
+)
+
+// The ingestion's AuditEvents (audit.ImportEvent, after IHE BALP's
+// create/import pattern): one per HL7 v2 message written, recorded in the
+// batch that writes it, and one per CDA document stored. They name the
+// patient and the source Binary and Provenance the mapping keeps, never
+// the content.
+
+// importEvent is queued message it's event; failed when it was accepted
+// and could not be written.
+func (in *Ingester) importEvent(it *queued, failed bool) audit.Event {
+	h := it.header
+	at := it.received
+	if at.IsZero() { // its payload could not be read back
+		at = in.opts.Now()
+	}
+	i := audit.Import{
+		ID: "hl7v2-" + strconv.FormatUint(it.seq, 10) + "-" + strconv.FormatInt(in.opts.Now().UnixNano(), 36), Time: at,
+		Format: "HL7v2", Patient: h.Patient,
+		Sender: h.SendingApplication, Failed: failed,
+	}
+	if h.SendingFacility != "" {
+		i.Sender += "@" + h.SendingFacility
+	}
+	if h.MessageCode != "" {
+		i.Format += " " + h.MessageCode + "^" + h.TriggerEvent
+	}
+	i.Source = sources(it.entries)
+	return audit.ImportEvent(&i)
+}
+
+// sources are the message's own record among entries: its source Binary
+// and its Provenance.
+func sources(entries []store.TxEntry) []string {
+	var out []string
+	for _, e := range entries {
+		if e.Type == "Binary" || e.Type == "Provenance" {
+			out = append(out, e.Type+"/"+e.ID)
+		}
+	}
+	return out
+}
+
+// auditDocument records a stored CDA document.
+func (in *Ingester) auditDocument(ctx context.Context, entries []store.TxEntry, patient string) error {
+	i := audit.Import{ID: "cda-" + strconv.FormatInt(in.opts.Now().UnixNano(), 36), Time: in.opts.Now(), Format: "CDA",
+		Patient: patient, Source: sources(entries)}
+	return in.store.AppendAudit(ctx, audit.ImportEvent(&i))
+}
