@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,4 +197,45 @@ func contentURLs(m proto.Message) []string {
 		}
 	})
 	return out
+}
+
+// TestIDsKeyedByPatient: two documents about two patients that reuse the
+// same entry and encounter ids (the HL7 example root 2.16.840.1.113883.19
+// recurs across samples) map to different resources, so that storing the
+// second never rewrites the first patient's records; the same document
+// maps to the same ids each time.
+func TestIDsKeyedByPatient(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join(corpusDir, "hl7-ccda21-discharge-summary.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Replace(doc, []byte(`extension="998991" root="2.16.840.1.113883.19.5.99999.2"`), []byte(`extension="998992" root="2.16.840.1.113883.19.5.99999.2"`), 1)
+	if bytes.Equal(doc, other) {
+		t.Fatal("the document's patient id changed: update the test")
+	}
+	ids := func(d []byte) map[string]bool {
+		res, err := Convert(d, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, e := range res.Bundle.Entry {
+			r := resource.Unwrap(e.Resource)
+			switch resource.Type(r) {
+			case "Encounter", "Condition", "Observation", "Procedure", "MedicationRequest", "AllergyIntolerance", "ServiceRequest":
+				out[resource.Type(r)+"/"+resource.ID(r)] = true
+			}
+		}
+		return out
+	}
+	first, again, second := ids(doc), ids(doc), ids(other)
+	if len(first) == 0 || !maps.Equal(first, again) {
+		t.Fatalf("the same document maps to other ids: %d then %d", len(first), len(again))
+	}
+	for id := range second {
+		if first[id] {
+			t.Errorf("%s is shared by two patients' documents", id)
+		}
+	}
 }

@@ -199,6 +199,14 @@ func (c *conv) entryID(typ string, stmt el) string {
 	stmt.each("id", func(ii el) {
 		if parts == nil && ii.attr("root") != "" && ii.attr("nullFlavor") == "" {
 			parts = append(buf[:0], typ, strings.TrimSpace(ii.attr("root")), strings.TrimSpace(ii.attr("extension"))) // idKey
+			// An II is unique by definition (CDA R2 data types, II), but
+			// senders reuse example and misconfigured roots across
+			// patients: what belongs to a patient is keyed by her too,
+			// so that one patient's document never rewrites another's
+			// records. Devices and Locations belong to no one.
+			if typ != "Device" && typ != "Location" && c.patientID != "" {
+				parts = append(parts, c.patientID)
+			}
 		}
 	})
 	if parts == nil {
