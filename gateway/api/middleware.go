@@ -42,7 +42,7 @@ func (a *API) common(next http.Handler) http.Handler {
 		start := time.Now()
 		id := newRequestID()
 		info := &reqInfo{id: id, route: "unmatched"}
-		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		rw := &StatusWriter{ResponseWriter: w, Status: http.StatusOK}
 		rw.Header().Set("X-Request-Id", id)
 		r = r.WithContext(context.WithValue(r.Context(), infoKey, info))
 		if r.Body != nil {
@@ -57,9 +57,9 @@ func (a *API) common(next http.Handler) http.Handler {
 			d := time.Since(start)
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
 				slog.String("method", r.Method), slog.String("route", info.route),
-				slog.Int("status", rw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+				slog.Int("status", rw.Status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 			if a.observer != nil {
-				a.observer.ObserveRequest(info.route, rw.status, d)
+				a.observer.ObserveRequest(info.route, rw.Status, d)
 			}
 		}()
 		next.ServeHTTP(rw, r)
@@ -149,27 +149,30 @@ func selfUser(p *auth.Principal) bool {
 	return strings.HasPrefix(p.FHIRUser, "Patient/") || strings.HasPrefix(p.FHIRUser, "RelatedPerson/")
 }
 
-// statusWriter records the status for the access log.
-type statusWriter struct {
+// StatusWriter records the status of a response for the access log (the
+// API's and the console's).
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	Status int // set it to http.StatusOK before use
 	wrote  bool
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// WriteHeader implements http.ResponseWriter.
+func (w *StatusWriter) WriteHeader(code int) {
 	if !w.wrote {
-		w.status, w.wrote = code, true
+		w.Status, w.wrote = code, true
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+// Write implements http.ResponseWriter.
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
 }
 
 // Flush lets streaming responses (backup) flush through the wrapper.
-func (w *statusWriter) Flush() {
+func (w *StatusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auth"
 )
 
@@ -135,12 +136,12 @@ func New(cfg Config) (*Console, error) {
 // ServeHTTP implements http.Handler.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := c.cfg.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &api.StatusWriter{ResponseWriter: w, Status: http.StatusOK}
 	securityHeaders(sw.Header())
 	c.handler.ServeHTTP(sw, r)
 	// The pattern, never the path: a path names a patient.
 	c.log.LogAttrs(r.Context(), slog.LevelInfo, "console", slog.String("method", r.Method),
-		slog.String("route", routeOf(r)), slog.Int("status", sw.status),
+		slog.String("route", routeOf(r)), slog.Int("status", sw.Status),
 		slog.Float64("duration_ms", float64(c.cfg.Now().Sub(start).Microseconds())/1000))
 }
 
@@ -174,25 +175,6 @@ func Mount(api http.Handler, c *Console) http.Handler {
 	mux.Handle("GET /{$}", http.RedirectHandler(Prefix+"/", http.StatusSeeOther))
 	mux.Handle("/", api)
 	return mux
-}
-
-// statusWriter records the status for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
 }
 
 // pathID is a path variable that must be a FHIR id
