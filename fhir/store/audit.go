@@ -85,13 +85,9 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 // Follower's), they are written in it, and committed, or not, with what
 // they record.
 func (s *Store) AppendAudit(ctx context.Context, events ...audit.Event) error {
-	recs := make([]auditRecord, len(events))
-	for i := range events {
-		r, err := auditRecordOf(&events[i])
-		if err != nil {
-			return err
-		}
-		recs[i] = r
+	recs, err := auditRecordsOf(events)
+	if err != nil {
+		return err
 	}
 	if r := SnapshotFrom(ctx); r != nil && r.tx.Writable() {
 		return putAudit(r.tx, recs)
@@ -102,15 +98,24 @@ func (s *Store) AppendAudit(ctx context.Context, events ...audit.Event) error {
 // AppendAudit records events in b's transaction: committed, or not, with
 // what the batch writes (an ingested message and its event together).
 func (b *Batch) AppendAudit(events ...audit.Event) error {
+	recs, err := auditRecordsOf(events)
+	if err != nil {
+		return err
+	}
+	return putAudit(b.tx, recs)
+}
+
+// auditRecordsOf renders events as the journal and putAudit take them.
+func auditRecordsOf(events []audit.Event) ([]auditRecord, error) {
 	recs := make([]auditRecord, len(events))
 	for i := range events {
 		r, err := auditRecordOf(&events[i])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		recs[i] = r
 	}
-	return putAudit(b.tx, recs)
+	return recs, nil
 }
 
 // auditTree is the tree's compact range, read from and written to meta.
