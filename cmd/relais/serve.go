@@ -53,6 +53,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", routing.DefaultTaskTimeout, "how long a routing Task's recipient has to answer before the next candidate is asked")
 	fs.DurationVar(&cfg.RouteInterval, "route-interval", server.DefaultRouteInterval, "how often finished stays are routed along their pathway (negative: only on demand, POST /fhir/Encounter/{id}/$route)")
 	fs.DurationVar(&cfg.DeliveryGiveUp, "delivery-give-up", delivery.DefaultGiveUp, "how long a Subscription notification is retried before it is a dead letter (the Subscription goes to error; GET /admin/delivery/dead-letters)")
+	fs.BoolVar(&cfg.EndpointAllowList, "endpoint-allow-list", false, "send notifications only to the address of an active Endpoint of the directory, or below it")
 	fs.Var((*prefixList)(&cfg.AllowEndpointNetworks), "allow-endpoint-network", "a network (CIDR, e.g. 10.20.0.0/16) Subscription endpoints may be in although private, loopback or otherwise special-purpose, over plain HTTP too; repeatable")
 	cfg.InitialMmapSize = store.DefaultInitialMmapSize
 	fs.Var((*byteSize)(&cfg.InitialMmapSize), "initial-mmap", "address space mapped for the database at start, e.g. 1GiB, 64MiB (growing past it remaps, which waits for open reads)")

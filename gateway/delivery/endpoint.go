@@ -175,7 +175,7 @@ func (p *Endpoints) check(raw string) error {
 		}
 		ok := false
 		for _, pre := range prefixes {
-			if pre != "" && strings.HasPrefix(raw, pre) {
+			if under(raw, pre) {
 				ok = true
 				break
 			}
@@ -185,6 +185,22 @@ func (p *Endpoints) check(raw string) error {
 		}
 	}
 	return nil
+}
+
+// under reports whether the URL raw is the address base or below it: the
+// same scheme and host (case-insensitive, RFC 3986 section 6.2.2.1) and a
+// path that is base's or starts with it and a "/", so that an allowed
+// https://gp.example/fhir admits https://gp.example/fhir/notify, not
+// https://gp.example/fhirevil nor https://gp.example.evil.
+func under(raw, base string) bool {
+	u, err1 := url.Parse(raw)
+	b, err2 := url.Parse(base)
+	if err1 != nil || err2 != nil || base == "" || !strings.EqualFold(u.Scheme, b.Scheme) || !strings.EqualFold(u.Host, b.Host) {
+		return false
+	}
+	bp := strings.TrimSuffix(b.EscapedPath(), "/")
+	up := u.EscapedPath()
+	return up == bp || strings.HasPrefix(up, bp+"/") || (bp == "" && up == "")
 }
 
 // CheckEndpoint is the static check of a Subscription's endpoint, for the

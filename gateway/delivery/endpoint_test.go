@@ -127,3 +127,33 @@ func TestRefusedEndpointIsDeadLetter(t *testing.T) {
 		t.Fatal("CheckEndpoint let a private address through")
 	}
 }
+
+// TestEndpointAllowList: with an allow-list, an endpoint must be a listed
+// address or below it: the same scheme and host, a path under it.
+func TestEndpointAllowList(t *testing.T) {
+	t.Parallel()
+	p := &Endpoints{AllowList: func() ([]string, error) {
+		return []string{"https://gp.example.org/fhir", "https://ehr.example.com/"}, nil
+	}}
+	for raw, want := range map[string]bool{
+		"https://gp.example.org/fhir":            true,
+		"https://gp.example.org/fhir/notify":     true,
+		"https://GP.example.org/fhir/notify?x=1": true,
+		"https://ehr.example.com/anything":       true,
+		"https://gp.example.org/fhirevil":        false,
+		"https://gp.example.org/other":           false,
+		"https://gp.example.org.evil.net/fhir":   false,
+		"https://other.example.org/fhir":         false,
+	} {
+		err := p.check(raw)
+		var ee *endpointError
+		if got := err == nil; got != want || (err != nil && !errors.As(err, &ee)) {
+			t.Errorf("%s: allowed %v (%v), want %v", raw, got, err, want)
+		}
+	}
+	broken := &Endpoints{AllowList: func() ([]string, error) { return nil, errors.New("store closed") }}
+	var ee *endpointError
+	if err := broken.check("https://gp.example.org/fhir"); err == nil || errors.As(err, &ee) {
+		t.Errorf("a list that cannot be read must fail, not refuse the endpoint: %v", err)
+	}
+}

@@ -53,11 +53,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
+	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	eppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/endpoint_go_proto"
 	hspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/healthcare_service_go_proto"
 	prrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
 	"github.com/relais-health/relais/fhir/outcome"
@@ -280,4 +283,37 @@ func (d *Directory) Candidates(ctx context.Context, q Query) ([]Candidate, Expla
 		return err
 	})
 	return c, ex, err
+}
+
+// EndpointAddresses lists the address of every active Endpoint of the
+// directory (R4 Endpoint.status active): where push notifications may go
+// when the server keeps to the directory's endpoints
+// (relais serve --endpoint-allow-list).
+func (d *Directory) EndpointAddresses() ([]string, error) {
+	var out []string
+	err := d.st.ViewNow(func(r *store.Snapshot) error {
+		hits, err := r.Search(&search.Query{Type: "Endpoint"}, nil)
+		if err != nil {
+			return err
+		}
+		for _, h := range hits {
+			rec, err := r.VRead("Endpoint", h.ID, h.Version)
+			if err != nil {
+				continue
+			}
+			m, err := d.dec.DecodeStored(rec.JSON)
+			if err != nil {
+				return fmt.Errorf("Endpoint/%s: %w", h.ID, err)
+			}
+			ep, ok := m.(*eppb.Endpoint)
+			if !ok || ep.GetStatus().GetValue() != codes.EndpointStatusCode_ACTIVE {
+				continue
+			}
+			if a := strings.TrimSpace(ep.GetAddress().GetValue()); a != "" {
+				out = append(out, a)
+			}
+		}
+		return nil
+	})
+	return out, err
 }

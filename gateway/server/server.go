@@ -141,6 +141,9 @@ type Config struct {
 	// HTTP too (delivery.Endpoints.Networks). With Dev, plain HTTP is
 	// accepted to any address otherwise allowed.
 	AllowEndpointNetworks []netip.Prefix
+	// EndpointAllowList keeps notifications to the addresses of the
+	// directory's active Endpoint resources (and below them).
+	EndpointAllowList bool
 }
 
 // Server is a configured Relais.
@@ -234,7 +237,8 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if err != nil {
 		return err
 	}
-	planner, err := routing.New(routing.Config{Store: s.store, Codec: c, Directory: directory.New(s.store, c),
+	dir := directory.New(s.store, c)
+	planner, err := routing.New(routing.Config{Store: s.store, Codec: c, Directory: dir,
 		Communes: communes, Consent: engine, TaskTimeout: s.cfg.TaskTimeout, RouteOnWrite: s.routeInterval() > 0})
 	if err != nil {
 		return err
@@ -243,9 +247,12 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	// Run routes what the planner left for later; the planner also notes
 	// every routing Task's move on its CarePlan.
 	s.store.Follow(planner)
+	endpoints := delivery.Endpoints{AllowHTTP: s.cfg.Dev, Networks: s.cfg.AllowEndpointNetworks}
+	if s.cfg.EndpointAllowList {
+		endpoints.AllowList = dir.EndpointAddresses
+	}
 	s.delivery, err = delivery.New(delivery.Config{Store: s.store, Codec: c, Consent: engine, Logger: s.log,
-		BaseURL: strings.TrimSuffix(s.cfg.BaseURL, "/"), GiveUp: s.cfg.DeliveryGiveUp,
-		Endpoints: delivery.Endpoints{AllowHTTP: s.cfg.Dev, Networks: s.cfg.AllowEndpointNetworks}})
+		BaseURL: strings.TrimSuffix(s.cfg.BaseURL, "/"), GiveUp: s.cfg.DeliveryGiveUp, Endpoints: endpoints})
 	if err != nil {
 		return err
 	}
