@@ -27,6 +27,11 @@ func (in *Ingester) importEvent(it *queued, failed bool) audit.Event {
 		Format: "HL7v2", Patient: h.Patient,
 		Sender: h.SendingApplication, Failed: failed,
 	}
+	if it.patient != "" {
+		// the stored Patient identity resolution linked the message to,
+		// not the one its identifiers would have made (gateway/identity)
+		i.Patient = it.patient
+	}
 	if h.SendingFacility != "" {
 		i.Sender += "@" + h.SendingFacility
 	}

@@ -54,3 +54,27 @@ func TestIngestAudited(t *testing.T) {
 		t.Errorf("CDA import event: %d %s", len(evs), evs[0])
 	}
 }
+
+// TestImportNamesResolvedPatient: a message whose first identifier is new
+// but that identity resolution links, by another of its identifiers, to a
+// stored Patient names that Patient in its import event, not the one its
+// identifiers alone would have made.
+func TestImportNamesResolvedPatient(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	r := send(t, in, ingesttest.Admit(1))
+	p := written(t, st, r, "Patient")
+	in.Sync()
+	msg := strings.Replace(string(ingesttest.ADT{Event: "A08", N: 1, Control: "A08-linked"}.Bytes()),
+		"PID|1||P0000001^^^HOPITAL&1.2.250.1.999.1.1&ISO^PI",
+		"PID|1||NEW0001^^^AUTRE&1.2.250.1.999.9.9&ISO^PI~P0000001^^^HOPITAL&1.2.250.1.999.1.1&ISO^PI", 1)
+	if !strings.Contains(msg, "NEW0001") {
+		t.Fatal("the PID of ingesttest changed: update the test")
+	}
+	send(t, in, []byte(msg))
+	in.Close()
+	evs := importEvents(t, st)
+	if len(evs) != 2 || !strings.Contains(evs[0], `"reference":"Patient/`+p.ID+`"`) {
+		t.Errorf("the linked message's import event does not name Patient/%s: %s", p.ID, evs[0])
+	}
+}

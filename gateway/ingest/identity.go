@@ -68,6 +68,7 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 	}
 	resolved := *it
 	resolved.entries = res.Entries
+	it.patient = resolvedPatient(res.Entries)
 	return applyMessage(b, &resolved)
 }
 
@@ -108,8 +109,19 @@ func (in *Ingester) planResolved(pl *store.Planner, ov *identity.Overlay, it *qu
 		return nil, err
 	}
 	ov.Note(res.Entries)
-	it.reviews = res.Reviews
+	it.reviews, it.patient = res.Reviews, resolvedPatient(res.Entries)
 	return p, nil
+}
+
+// resolvedPatient is the "Patient/id" of the first Patient among entries,
+// resolved: the one a message is about once its identities are.
+func resolvedPatient(entries []store.TxEntry) string {
+	for _, e := range entries {
+		if e.Type == "Patient" {
+			return "Patient/" + e.ID
+		}
+	}
+	return ""
 }
 
 // mergesIn reports whether entries merge patients (HL7 v2 A40, A34).

@@ -275,7 +275,14 @@ func (in *Ingester) CDA(ctx context.Context, doc []byte, authz Authorize) (*Stor
 		return nil, err
 	}
 	entries, _ := Entries(res)
-	if err := in.auditDocument(ctx, entries, subjectOf(res)); err != nil {
+	patient := subjectOf(res)
+	for _, r := range st.Results {
+		if r.Record != nil && r.Record.Type == "Patient" {
+			patient = "Patient/" + r.Record.ID // the one identity resolution linked
+			break
+		}
+	}
+	if err := in.auditDocument(ctx, entries, patient); err != nil {
 		return nil, err
 	}
 	return st, nil

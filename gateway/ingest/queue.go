@@ -46,6 +46,7 @@ type queued struct {
 	entries  []store.TxEntry        // nil: it could not be mapped again (recoverQueued)
 	mapErr   error                  // why, then
 	reviews  []store.IdentityReview // what planning its identities listed (identity.go)
+	patient  string                 // "Patient/id" its identities resolved to (its AuditEvent's)
 	key      *store.MessageKey      // its ACK record's key (nil: no control ID)
 	logID    string
 	received time.Time // its arrival, as the inbox and its ACK record have it
