@@ -91,11 +91,12 @@ func (s *Store) Follow(fl Follower) {
 	s.followers.Store(&list)
 }
 
-// errFollow marks a follower's failure in a write that shares its bbolt
-// transaction with others (runBatch): since the write may have left
-// changes behind, the whole transaction is rolled back and each write
-// retried alone.
-var errFollow = errors.New("store: follower failed")
+// errAbort marks a failure after a write, in a write that shares its
+// bbolt transaction with others (runBatch): a follower's, or an audit
+// record's (TransactionWith). Since the write may have left changes
+// behind, the whole transaction is rolled back and each write retried
+// alone.
+var errAbort = errors.New("store: write failed after writing")
 
 // runOp runs one write in tx, then the followers of what it changed.
 // Called by the writer goroutine only: s.following belongs to it.
@@ -116,11 +117,11 @@ func (s *Store) runOp(tx *bolt.Tx, o *op) error {
 	ctx := WithSnapshot(context.Background(), f.Snapshot())
 	for _, fl := range *followers {
 		if err := fl.Follow(ctx, f); err != nil {
-			return errors.Join(errFollow, err)
+			return errors.Join(errAbort, err)
 		}
 	}
 	if err := f.idx.flush(writable(tx, bucketIndex)); err != nil {
-		return errors.Join(errFollow, err)
+		return errors.Join(errAbort, err)
 	}
 	return nil
 }

@@ -378,7 +378,7 @@ func (s *Store) runBatch(batch []*op) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i, o := range batch {
 			results[i] = s.runOp(tx, o)
-			if results[i] != nil && (o.solo || errors.Is(results[i], errFollow)) {
+			if results[i] != nil && (o.solo || errors.Is(results[i], errAbort)) {
 				return results[i]
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
@@ -27,6 +29,10 @@ type TxOptions struct {
 	// hospital's Organization) then keep one version instead of one per
 	// message, and concurrent transactions do not conflict on them.
 	KeepUnchanged bool
+	// Audit are AuditEvents recorded in the same transaction as the
+	// entries (an ingested document's import event): both are committed,
+	// or neither.
+	Audit []audit.Event
 }
 
 // TransactionWith stores PUT entries all or nothing, like Transaction, but
@@ -39,6 +45,10 @@ func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOpti
 	if err := checkPuts(entries); err != nil {
 		return nil, err
 	}
+	recs, err := auditRecordsOf(o.Audit)
+	if err != nil {
+		return nil, err
+	}
 	w := s.begin()
 	defer w.end()
 	for attempt := 0; attempt < 8; attempt++ {
@@ -46,7 +56,15 @@ func (s *Store) TransactionWith(ctx context.Context, entries []TxEntry, o TxOpti
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return p.apply(s, tx) }, false)
+		err = s.commit(ctx, w, func(tx *bolt.Tx) error {
+			if err := p.apply(s, tx); err != nil {
+				return err
+			}
+			if err := putAudit(tx, recs); err != nil {
+				return errors.Join(errAbort, err)
+			}
+			return nil
+		}, false)
 		if err == errStale {
 			continue
 		}

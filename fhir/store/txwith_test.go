@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 )
@@ -254,5 +255,35 @@ func TestKeepUnchangedCache(t *testing.T) {
 	}
 	if v := put(active); v != 4 {
 		t.Errorf("after an update elsewhere: version %d, want 4 (kept, re-checked)", v)
+	}
+}
+
+// TestTransactionWithAudit: the AuditEvents given with a transaction are
+// committed with it; a transaction refused before writing records none.
+func TestTransactionWithAudit(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	count := func() int {
+		n := 0
+		if err := s.AuditEvents(AuditQuery{}, func(AuditHead, []byte) (bool, error) { n++; return true, nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ev := testEvent("import-1", time.Now(), "Patient/p1", "")
+	if _, err := s.TransactionWith(ctx, []TxEntry{putEntry(t, `{"resourceType":"Patient","id":"p1"}`)}, TxOptions{Audit: []audit.Event{ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d audit entries after the transaction, want 1", n)
+	}
+	bad := putEntry(t, `{"resourceType":"Patient","id":"p2"}`)
+	bad.IfMatch = 7 // p2 does not exist: refused before anything is written
+	if _, err := s.TransactionWith(ctx, []TxEntry{bad}, TxOptions{Audit: []audit.Event{testEvent("import-2", time.Now(), "Patient/p2", "")}}); err == nil {
+		t.Fatal("a transaction with a failed precondition succeeded")
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d audit entries after a refused transaction, want 1", n)
 	}
 }

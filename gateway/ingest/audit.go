@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"context"
 	"strconv"
 
 	"github.com/relais-health/relais/fhir/audit"
@@ -54,9 +53,10 @@ func sources(entries []store.TxEntry) []string {
 	return out
 }
 
-// auditDocument records a stored CDA document.
-func (in *Ingester) auditDocument(ctx context.Context, entries []store.TxEntry, patient string) error {
+// documentEvent is the import event of a CDA document whose resolved
+// entries are entries.
+func (in *Ingester) documentEvent(entries []store.TxEntry) audit.Event {
 	i := audit.Import{ID: "cda-" + strconv.FormatInt(in.opts.Now().UnixNano(), 36), Time: in.opts.Now(), Format: "CDA",
-		Patient: patient, Source: sources(entries)}
-	return in.store.AppendAudit(ctx, audit.ImportEvent(&i))
+		Patient: resolvedPatient(entries), Source: sources(entries)}
+	return audit.ImportEvent(&i)
 }

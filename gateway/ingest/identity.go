@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/mappings/hl7v2"
@@ -25,8 +26,9 @@ import (
 const maxResolveAttempts = 4
 
 // storeResolved resolves entries (from src) and writes them in one
-// transaction, then lists what the resolution asks to review.
-func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, src identity.Source) ([]store.TxResult, error) {
+// transaction, with the AuditEvents events makes of the resolved entries
+// (nil: none), then lists what the resolution asks to review.
+func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, src identity.Source, events func([]store.TxEntry) []audit.Event) ([]store.TxResult, error) {
 	for attempt := 0; ; attempt++ {
 		var res *identity.Result
 		err := in.store.View(func(r *store.Snapshot) error {
@@ -37,7 +39,11 @@ func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, 
 		if err != nil {
 			return nil, err
 		}
-		results, err := in.store.TransactionWith(ctx, res.Entries, store.TxOptions{KeepUnchanged: true})
+		o := store.TxOptions{KeepUnchanged: true}
+		if events != nil {
+			o.Audit = events(res.Entries)
+		}
+		results, err := in.store.TransactionWith(ctx, res.Entries, o)
 		if store.IsClaimed(err) && attempt+1 < maxResolveAttempts {
 			continue
 		}

@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
@@ -250,6 +251,12 @@ type Stored struct {
 // Store stores res, mapped from src, with one transaction, its identities
 // resolved first (identity.go).
 func (in *Ingester) Store(ctx context.Context, res *bundle.Result, src identity.Source, authz Authorize) (*Stored, error) {
+	return in.storeAudited(ctx, res, src, authz, nil)
+}
+
+// storeAudited is Store, with the AuditEvents events makes of the resolved
+// entries recorded in the same transaction.
+func (in *Ingester) storeAudited(ctx context.Context, res *bundle.Result, src identity.Source, authz Authorize, events func([]store.TxEntry) []audit.Event) (*Stored, error) {
 	entries, err := Entries(res)
 	if err != nil {
 		return nil, err
@@ -257,7 +264,7 @@ func (in *Ingester) Store(ctx context.Context, res *bundle.Result, src identity.
 	if err := authorize(authz, entries); err != nil {
 		return nil, err
 	}
-	results, err := in.storeResolved(ctx, entries, src)
+	results, err := in.storeResolved(ctx, entries, src, events)
 	if err != nil {
 		return nil, err
 	}
@@ -270,22 +277,11 @@ func (in *Ingester) CDA(ctx context.Context, doc []byte, authz Authorize) (*Stor
 	if err != nil {
 		return nil, err
 	}
-	st, err := in.Store(ctx, res, identity.CDA, authz)
-	if err != nil {
-		return nil, err
-	}
-	entries, _ := Entries(res)
-	patient := subjectOf(res)
-	for _, r := range st.Results {
-		if r.Record != nil && r.Record.Type == "Patient" {
-			patient = "Patient/" + r.Record.ID // the one identity resolution linked
-			break
-		}
-	}
-	if err := in.auditDocument(ctx, entries, patient); err != nil {
-		return nil, err
-	}
-	return st, nil
+	// The document's import event is committed with it, naming the
+	// Patient identity resolution linked it to.
+	return in.storeAudited(ctx, res, identity.CDA, authz, func(resolved []store.TxEntry) []audit.Event {
+		return []audit.Event{in.documentEvent(resolved)}
+	})
 }
 
 // Assessment maps an assessment (AGGIR JSON, a TDDUI QuestionnaireResponse
