@@ -43,6 +43,16 @@ type Following struct {
 // included.
 func (f *Following) Snapshot() *Snapshot { return &Snapshot{s: f.s, tx: f.tx, pending: &f.idx} }
 
+// Unflushed reads the transaction as Snapshot does, but its searches leave
+// the followers' index writes where they wait: they do not find what the
+// followers wrote (reads by id do). For a follower whose searches never
+// look for its own writes (routing plans stay after stay), so that all
+// those writes reach the index together, in one pass in key order, at the
+// end: flushed after each search, each pass would insert among the keys
+// the passes before it left in bbolt's nodes, which split only at commit,
+// and the moves grow with the square of the writes.
+func (f *Following) Unflushed() *Snapshot { return &Snapshot{s: f.s, tx: f.tx} }
+
 // Written lists the resource changes of the transaction so far, in order.
 func (f *Following) Written() []Written { return f.written }
 

@@ -292,9 +292,21 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 	}
 	// What the transaction wrote is read as written, not decoded again.
 	ctx = context.WithValue(ctx, writtenKey{}, written)
+	// Planning searches nothing a plan wrote (a stay's own CarePlan, by
+	// routed, at most, which ids written if absent make harmless): the
+	// plans' index entries are made together at the end.
+	ctx = store.WithSnapshot(ctx, f.Unflushed())
+	seen := map[string]bool{}
 	for _, w := range f.Written() {
 		if !pl.cfg.RouteOnWrite {
 			break
+		}
+		if w.Type != "Encounter" || seen[w.ID] {
+			continue
+		}
+		seen[w.ID] = true
+		if last := written["Encounter/"+w.ID]; last.Version != w.Version {
+			w = last // written again since: its last version is the stay
 		}
 		enc, ok := w.Resource.(*enpb.Encounter)
 		if !ok || !(enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
