@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"testing"
 
 	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/search"
 )
 
 // taskFollower writes, for each Encounter written, a Task named after it,
@@ -198,5 +200,53 @@ func TestAfterCommit(t *testing.T) {
 		if count[id] != 1 {
 			t.Errorf("callback of %s ran %d times, want once", id, count[id])
 		}
+	}
+}
+
+// searchFollower writes a Task, then searches for it through the
+// Following's two snapshots.
+type searchFollower struct {
+	t                  testing.TB
+	unflushed, flushed int
+}
+
+func (sf *searchFollower) Follow(ctx context.Context, f *Following) error {
+	if _, err := f.Put([]TxEntry{{Method: "PUT", Type: "Task", ID: "t1",
+		Resource: decode(sf.t, `{"resourceType":"Task","id":"t1","status":"requested","intent":"order"}`)}}); err != nil {
+		return err
+	}
+	q, err := search.Parse("Task", url.Values{"status": {"requested"}}, true) // an index lookup
+	if err != nil {
+		return err
+	}
+	hits, err := f.Unflushed().Search(q, nil)
+	if err != nil {
+		return err
+	}
+	sf.unflushed = len(hits)
+	if hits, err = f.Snapshot().Search(q, nil); err != nil {
+		return err
+	}
+	sf.flushed = len(hits)
+	return nil
+}
+
+// TestFollowingUnflushed: a search through Unflushed does not find the
+// followers' writes waiting for the index; one through Snapshot does; all
+// of them are in the index once the write commits.
+func TestFollowingUnflushed(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	sf := &searchFollower{t: t}
+	s.Follow(sf)
+	if _, err := s.Transaction(context.Background(), []TxEntry{putEntry(t, `{"resourceType":"Patient","id":"p1"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if sf.unflushed != 0 || sf.flushed != 1 {
+		t.Errorf("unflushed found %d, flushed %d; want 0 and 1", sf.unflushed, sf.flushed)
+	}
+	hits, err := s.Search(&search.Query{Type: "Task"}, nil)
+	if err != nil || len(hits) != 1 {
+		t.Errorf("after the commit: %d Tasks, %v", len(hits), err)
 	}
 }
