@@ -34,16 +34,22 @@ func (s *Service) subscriptionFor(id string) (*subscription, error) {
 // backport-subscription-status), with its events counted by state
 // (countsParam).
 func (s *Service) Status(id string) ([]byte, error) {
-	sub, err := s.subscriptionFor(id)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.st.OutboxCounts(id)
+	sub, c, err := s.withCounts(id)
 	if err != nil {
 		return nil, err
 	}
 	n := &notification{kind: typeQueryStatus, sub: sub, status: sub.status, since: c.Last, err: sub.errText, counts: &c}
 	return s.cfg.Codec.Encode(statusBundle(n, s.cfg.Now()))
+}
+
+// withCounts is the Subscription id and its events counted by state.
+func (s *Service) withCounts(id string) (*subscription, store.OutboxCounts, error) {
+	sub, err := s.subscriptionFor(id)
+	if err != nil {
+		return nil, store.OutboxCounts{}, err
+	}
+	c, err := s.st.OutboxCounts(id)
+	return sub, c, err
 }
 
 // Counts are the Subscription's events by state, for $status's callers
@@ -56,11 +62,7 @@ func (s *Service) Counts(id string) (store.OutboxCounts, error) { return s.st.Ou
 // decision denies is listed by number only, without focus or content
 // (backport IG, OperationDefinition backport-subscription-events).
 func (s *Service) Events(ctx context.Context, id string, since, until uint64) ([]byte, error) {
-	sub, err := s.subscriptionFor(id)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.st.OutboxCounts(id)
+	sub, c, err := s.withCounts(id)
 	if err != nil {
 		return nil, err
 	}
