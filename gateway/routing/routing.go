@@ -818,15 +818,7 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 		return nil, nil, "", outcome.New(outcome.Unprocessable, "a pathway action names no role")
 	}
 	role := roles[0]
-	kind, cats := "health", []category.Code(nil)
-	for _, e := range a.GetExtension() {
-		switch e.GetUrl().GetValue() {
-		case pathways.ExtKind:
-			kind = e.GetValue().GetCode().GetValue()
-		case pathways.ExtDataCategory:
-			cats = append(cats, category.Code(e.GetValue().GetCoding().GetCode().GetValue()))
-		}
-	}
+	kind, cats := needs(a)
 	aid := a.GetId().GetValue()
 	if aid == "" {
 		aid = role
@@ -909,6 +901,22 @@ func noCandidate() *dtpb.CodeableConcept {
 		Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: "no-candidate"}, Display: &dtpb.String{Value: "No candidate"}}},
 		Text:   &dtpb.String{Value: "no candidate"},
 	}
+}
+
+// needs reads what a pathway action's recipient is (pathway-recipient-kind,
+// "health" when unsaid) and the data categories she needs
+// (pathway-data-category); a nil action: a health recipient.
+func needs(a *pdpb.PlanDefinition_Action) (kind string, cats []category.Code) {
+	kind = "health"
+	for _, e := range a.GetExtension() {
+		switch e.GetUrl().GetValue() {
+		case pathways.ExtKind:
+			kind = e.GetValue().GetCode().GetValue()
+		case pathways.ExtDataCategory:
+			cats = append(cats, category.Code(e.GetValue().GetCoding().GetCode().GetValue()))
+		}
+	}
+	return kind, cats
 }
 
 // rolesOf lists the pathway roles of an action's code, in order.
@@ -1155,17 +1163,7 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	if len(roles) == 0 {
 		return nil, nil
 	}
-	kind, cats := "health", []category.Code(nil)
-	if a := pl.actionOf(ctx, sr, roles[0]); a != nil {
-		for _, e := range a.GetExtension() {
-			switch e.GetUrl().GetValue() {
-			case pathways.ExtKind:
-				kind = e.GetValue().GetCode().GetValue()
-			case pathways.ExtDataCategory:
-				cats = append(cats, category.Code(e.GetValue().GetCoding().GetCode().GetValue()))
-			}
-		}
-	}
+	kind, cats := needs(pl.actionOf(ctx, sr, roles[0]))
 	// Who refused this request, and how many Tasks it had.
 	tasks, err := pl.search(ctx, "Task", url.Values{"focus": {"ServiceRequest/" + srID}})
 	if err != nil {
