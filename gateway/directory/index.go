@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	hspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/healthcare_service_go_proto"
 	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
@@ -157,24 +158,31 @@ func primaryLanguage(code string) string {
 }
 
 func roleHours(v *prrpb.PractitionerRole) ([]window, [][2]int64) {
-	var ws []window
-	for _, a := range v.GetAvailableTime() {
-		w := window{allDay: a.GetAllDay().GetValue(), start: a.GetAvailableStartTime().GetValueUs(), end: a.GetAvailableEndTime().GetValueUs()}
-		for _, d := range a.GetDaysOfWeek() {
-			w.days |= dayBit(int(d.GetValue()))
-		}
-		ws = append(ws, w)
-	}
-	var na [][2]int64
-	for _, n := range v.GetNotAvailable() {
-		na = append(na, period(n.GetDuring()))
-	}
-	return ws, na
+	return hours(v.GetAvailableTime(), v.GetNotAvailable())
 }
 
 func serviceHours(v *hspb.HealthcareService) ([]window, [][2]int64) {
+	return hours(v.GetAvailableTime(), v.GetNotAvailable())
+}
+
+// availableTime is what R4's PractitionerRole.availableTime and
+// HealthcareService.availableTime have in common.
+type availableTime[D interface {
+	GetValue() codes.DaysOfWeekCode_Value
+}] interface {
+	GetAllDay() *dtpb.Boolean
+	GetAvailableStartTime() *dtpb.Time
+	GetAvailableEndTime() *dtpb.Time
+	GetDaysOfWeek() []D
+}
+
+// hours reads availableTime and notAvailable.during (the same elements in
+// both resources) as windows and unavailable periods.
+func hours[D interface {
+	GetValue() codes.DaysOfWeekCode_Value
+}, A availableTime[D], N interface{ GetDuring() *dtpb.Period }](times []A, notAvailable []N) ([]window, [][2]int64) {
 	var ws []window
-	for _, a := range v.GetAvailableTime() {
+	for _, a := range times {
 		w := window{allDay: a.GetAllDay().GetValue(), start: a.GetAvailableStartTime().GetValueUs(), end: a.GetAvailableEndTime().GetValueUs()}
 		for _, d := range a.GetDaysOfWeek() {
 			w.days |= dayBit(int(d.GetValue()))
@@ -182,7 +190,7 @@ func serviceHours(v *hspb.HealthcareService) ([]window, [][2]int64) {
 		ws = append(ws, w)
 	}
 	var na [][2]int64
-	for _, n := range v.GetNotAvailable() {
+	for _, n := range notAvailable {
 		na = append(na, period(n.GetDuring()))
 	}
 	return ws, na
