@@ -3,8 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -29,17 +27,7 @@ func TestDischargeIsRouted(t *testing.T) {
 	}
 	do := func(method, path, ct string, body []byte) []byte {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
+		_, b := call(t, method, base+path, ct, string(body), tok)
 		return b
 	}
 	a03 := strings.Join([]string{

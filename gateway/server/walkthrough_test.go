@@ -3,8 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -44,18 +42,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	}
 	do := func(tok, method, path, ct, body string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, b
+		return call(t, method, base+path, ct, body, tok)
 	}
 	type task struct {
 		ID             string                `json:"id"`
