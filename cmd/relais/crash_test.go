@@ -52,26 +52,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	starts := 0
 	start := func() *exec.Cmd {
 		starts++
-		log := filepath.Join(dir, fmt.Sprintf("server-%d.log", starts))
-		f, err := os.Create(log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			f.Close()
-			if b, _ := os.ReadFile(log); t.Failed() && len(b) > 0 {
-				t.Logf("%s:\n%s", filepath.Base(log), b)
-			}
-		})
-		cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
-		cmd.Env = append(os.Environ(), "RELAIS_SERVE_CHILD=serve --dev --addr "+addr+" --data "+data+" --mllp-addr "+mllpAddr+" --log-level warn")
-		cmd.Dir = dir // --dev keeps its key in certs/ there
-		cmd.Stdout, cmd.Stderr = f, f
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitReady(t, "http://"+addr+"/readyz")
-		return cmd
+		return startServer(t, dir, starts, "serve --dev --addr "+addr+" --data "+data+" --mllp-addr "+mllpAddr+" --log-level warn", "http://"+addr)
 	}
 
 	child := start()
@@ -159,4 +140,31 @@ func openStore(t *testing.T, data string) *store.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// startServer starts `relais ARGS` as a child process (TestServeChild) in
+// dir (where --dev keeps its key), its output in server-N.log, shown if
+// the test fails, and waits until base answers /readyz.
+func startServer(t *testing.T, dir string, n int, args, base string) *exec.Cmd {
+	t.Helper()
+	log := filepath.Join(dir, fmt.Sprintf("server-%d.log", n))
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if b, _ := os.ReadFile(log); t.Failed() && len(b) > 0 {
+			t.Logf("%s:\n%s", filepath.Base(log), b)
+		}
+	})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
+	cmd.Env = append(os.Environ(), "RELAIS_SERVE_CHILD="+args)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, base+"/readyz")
+	return cmd
 }

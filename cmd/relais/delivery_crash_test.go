@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -98,27 +97,8 @@ func TestCrashDeliversCommittedEvents(t *testing.T) {
 	starts := 0
 	start := func() *exec.Cmd {
 		starts++
-		log := filepath.Join(dir, fmt.Sprintf("server-%d.log", starts))
-		f, err := os.Create(log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			f.Close()
-			if b, _ := os.ReadFile(log); t.Failed() && len(b) > 0 {
-				t.Logf("%s:\n%s", filepath.Base(log), b)
-			}
-		})
-		cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
-		cmd.Env = append(os.Environ(), "RELAIS_SERVE_CHILD=serve --dev --addr "+addr+" --data "+data+
-			" --allow-endpoint-network 127.0.0.0/8 --route-interval -1s --log-level warn")
-		cmd.Dir = dir // --dev keeps its key in certs/ there
-		cmd.Stdout, cmd.Stderr = f, f
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitReady(t, base+"/readyz")
-		return cmd
+		return startServer(t, dir, starts, "serve --dev --addr "+addr+" --data "+data+
+			" --allow-endpoint-network 127.0.0.0/8 --route-interval -1s --log-level warn", base)
 	}
 	child := start()
 	key, err := auth.LoadOrCreateDevKey(filepath.Join(dir, auth.DevKeyDir))
