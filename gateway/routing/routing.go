@@ -286,6 +286,12 @@ func (pl *Planner) entries(ctx context.Context, plan *Plan) ([]store.TxEntry, er
 // error) is left to the router's next pass (RouteFinished), which logs
 // why. And the CarePlan notes every move of its Tasks (progress).
 func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
+	// Most writes are neither a stay nor a routing Task: nothing to do.
+	if !slices.ContainsFunc(f.Written(), func(w store.Written) bool {
+		return (w.Type == "Encounter" && pl.cfg.RouteOnWrite) || (w.Type == "Task" && strings.HasPrefix(w.ID, "route-"))
+	}) {
+		return nil
+	}
 	written := make(map[string]store.Written, len(f.Written()))
 	for _, w := range f.Written() {
 		written[w.Type+"/"+w.ID] = w
