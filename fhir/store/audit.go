@@ -53,6 +53,12 @@ var hasher = rfc6962.DefaultHasher
 
 var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
 
+// An entry is stored as its event's fields (audit.Encode) and its leaf
+// hash is that of the JSON audit.Render makes of them, which is what
+// /fhir/AuditEvent serves: a patient or an auditor checks a proof against
+// the AuditEvent she reads. Entries stored before storage version 9 hold
+// their JSON itself (auditJSON reads both).
+
 // LeafHash is the RFC 6962 leaf hash of an entry's bytes.
 func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
 
@@ -63,7 +69,7 @@ type auditRecord struct {
 	value []byte // encodeAuditValue
 }
 
-// auditRecordOf renders e and its head.
+// auditRecordOf encodes e and its head.
 func auditRecordOf(e *audit.Event) (auditRecord, error) {
 	if e.ID == "" || e.Time.IsZero() || e.Kind == "" {
 		return auditRecord{}, errors.New("audit log: event without id, time or kind")
@@ -73,9 +79,39 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 	if e.BreakGlass {
 		h.flags |= auditFlagBreakGlass
 	}
-	// the JSON is rendered in place after the head: one buffer, no copy
-	v := appendAuditHead(make([]byte, 0, 3072), &h) // a read's is 2.5 KB
-	return auditRecord{id: e.ID, value: audit.Render(v, e)}, nil
+	// the body is encoded in place after the head: one buffer, no copy
+	v := appendAuditHead(make([]byte, 0, 512), &h) // a read's is 400 bytes
+	return auditRecord{id: e.ID, value: audit.Encode(v, e)}, nil
+}
+
+// auditJSON renders stored audit bodies, reusing its buffer.
+type auditJSON struct{ buf []byte }
+
+// of is the AuditEvent JSON of a stored body: rendered from its stored
+// form into j's buffer (valid until the next call), or the body itself
+// when it is JSON (stored before version 9).
+func (j *auditJSON) of(body []byte) ([]byte, error) {
+	if len(body) > 0 && body[0] == '{' {
+		return body, nil
+	}
+	e, err := audit.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	j.buf = audit.Render(j.buf[:0], &e)
+	return j.buf, nil
+}
+
+// auditIDOf is the id of the event a stored body holds.
+func auditIDOf(body []byte) string {
+	if len(body) > 0 && body[0] == '{' {
+		return auditIDOfJSON(body)
+	}
+	e, err := audit.Decode(body)
+	if err != nil {
+		return ""
+	}
+	return e.ID
 }
 
 // AppendAudit records events and returns once they are durable: in the
@@ -138,6 +174,7 @@ func putAudit(tx *bolt.Tx, recs []auditRecord) error {
 	}
 	b, ids, idx, nodes := writable(tx, bucketAudit), tx.Bucket(bucketAuditID), tx.Bucket(bucketAuditIdx), writable(tx, bucketAuditNode)
 	var perr error
+	var render auditJSON // the JSON each leaf hash is taken of
 	visit := func(id compact.NodeID, hash []byte) {
 		if perr == nil {
 			perr = nodes.Put(auditNodeKey(id.Level, id.Index), hash)
@@ -148,9 +185,13 @@ func putAudit(tx *bolt.Tx, recs []auditRecord) error {
 		if ids.Get([]byte(r.id)) != nil {
 			continue // moved before a crash
 		}
-		h, js, err := decodeAuditValue(r.value)
-		if err != nil || js == nil {
+		h, body, err := decodeAuditValue(r.value)
+		if err != nil || body == nil {
 			return fmt.Errorf("audit entry %s: malformed", r.id)
+		}
+		js, err := render.of(body)
+		if err != nil {
+			return fmt.Errorf("audit entry %s: %w", r.id, err)
 		}
 		n := tree.End()
 		if err := b.Put(u64(n), r.value); err != nil {
@@ -250,19 +291,24 @@ func (s *Store) AuditEvents(q AuditQuery, visit func(h AuditHead, js []byte) (mo
 	if err := s.decisions.flush(); err != nil {
 		return err
 	}
+	var render auditJSON
 	return s.view(func(r *Snapshot) error {
 		b := r.tx.Bucket(bucketAudit)
 		each := func(n uint64, v []byte) (bool, error) {
-			h, js, err := decodeAuditValue(v)
+			h, body, err := decodeAuditValue(v)
 			if err != nil {
 				return false, fmt.Errorf("audit entry %d: %w", n, err)
 			}
-			if js == nil {
+			if body == nil {
 				return true, nil
 			}
 			head := h.export(n)
 			if !q.match(&head) {
 				return true, nil
+			}
+			js, err := render.of(body)
+			if err != nil {
+				return false, fmt.Errorf("audit entry %d: %w", n, err)
 			}
 			return visit(head, js)
 		}
@@ -351,12 +397,16 @@ func (s *Store) AuditEvent(id string) (AuditHead, []byte, error) {
 		if v == nil {
 			return outcome.New(outcome.NotFound, "audit event not found")
 		}
-		h, js, err := decodeAuditValue(v)
+		h, body, err := decodeAuditValue(v)
 		if err != nil {
 			return fmt.Errorf("audit entry %d: %w", n, err)
 		}
-		if js == nil {
+		if body == nil {
 			return outcome.New(outcome.Gone, "audit event pruned")
+		}
+		js, err := new(auditJSON).of(body)
+		if err != nil {
+			return fmt.Errorf("audit entry %d: %w", n, err)
 		}
 		head, out = h.export(n), bytes.Clone(js)
 		return nil
@@ -539,7 +589,7 @@ func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Tim
 				return fmt.Errorf("audit entry: %w", errBadKey)
 			}
 			num := binary.BigEndian.Uint64(k)
-			h, js, err := decodeAuditValue(v)
+			h, body, err := decodeAuditValue(v)
 			if err != nil {
 				return fmt.Errorf("audit entry %d: %w", num, err)
 			}
@@ -547,8 +597,8 @@ func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Tim
 				break
 			}
 			next = num + 1
-			if js != nil && h.kind == string(kind) {
-				vs = append(vs, victim{num, h, bytes.Clone(js)})
+			if body != nil && h.kind == string(kind) {
+				vs = append(vs, victim{num, h, bytes.Clone(body)})
 			}
 		}
 		for _, v := range vs {
@@ -573,9 +623,9 @@ func (s *Store) PruneAudit(ctx context.Context, kind audit.Kind, before time.Tim
 	return n, done, err
 }
 
-// auditIDOf reads the id of a rendered AuditEvent (audit.Render writes it
-// first).
-func auditIDOf(js []byte) string {
+// auditIDOfJSON reads the id of a rendered AuditEvent (audit.Render
+// writes it first).
+func auditIDOfJSON(js []byte) string {
 	const pre = `{"resourceType":"AuditEvent","id":"`
 	if !bytes.HasPrefix(js, []byte(pre)) {
 		return ""

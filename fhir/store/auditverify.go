@@ -93,6 +93,7 @@ type auditVerifier struct {
 	size           uint64
 	stored         [][]byte // the stored leaf hashes
 	byHash         map[string]uint64
+	render         auditJSON
 }
 
 func (v *auditVerifier) problem(i uint64, kind, format string, args ...any) {
@@ -136,12 +137,16 @@ func (v *auditVerifier) leafOf(i uint64) (h []byte, pruned bool) {
 	if val == nil {
 		return nil, false
 	}
-	head, js, err := decodeAuditValue(val)
+	head, body, err := decodeAuditValue(val)
 	if err != nil {
 		return []byte{}, false // unreadable: modified
 	}
-	if js == nil {
+	if body == nil {
 		return nil, head.flags&auditFlagPruned != 0
+	}
+	js, err := v.render.of(body)
+	if err != nil {
+		return []byte{}, false // unreadable: modified
 	}
 	return hasher.HashLeaf(js), false
 }

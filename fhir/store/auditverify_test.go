@@ -98,7 +98,8 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 		{"rewrite an entry and its leaf hash", func(tx *bolt.Tx) error {
 			e := testEvent("forged", time.Now(), "Patient/p0", "PractitionerRole/gp")
 			r, _ := auditRecordOf(&e)
-			_, js, _ := decodeAuditValue(r.value)
+			_, body, _ := decodeAuditValue(r.value)
+			js, _ := new(auditJSON).of(body)
 			if err := tx.Bucket(bucketAudit).Put(u64(8), r.value); err != nil {
 				return err
 			}

@@ -762,13 +762,15 @@ func (h *auditHead) encode(dst []byte) []byte {
 	return dst
 }
 
-// encodeAuditValue is an audit entry's stored value.
-func encodeAuditValue(h *auditHead, js []byte) []byte {
-	return append(appendAuditHead(nil, h), js...)
+// encodeAuditValue is an audit entry's stored value: its head, then its
+// body, the event's stored form (audit.Encode; before storage version 9
+// its JSON, which starts with '{'), empty for a tombstone.
+func encodeAuditValue(h *auditHead, body []byte) []byte {
+	return append(appendAuditHead(nil, h), body...)
 }
 
 // appendAuditHead appends the start of an audit value, its head's length
-// and its head, to dst: the JSON follows.
+// and its head, to dst: the body follows.
 func appendAuditHead(dst []byte, h *auditHead) []byte {
 	start := len(dst)
 	dst = h.encode(append(dst, 0, 0)) // room for a uvarint up to 16383
@@ -796,9 +798,9 @@ func auditValueTime(v []byte) int64 {
 	return i64of(v[w : w+8])
 }
 
-// decodeAuditValue splits a stored audit value into its head and JSON
-// (nil for a tombstone). js aliases v.
-func decodeAuditValue(v []byte) (h auditHead, js []byte, err error) {
+// decodeAuditValue splits a stored audit value into its head and body
+// (nil for a tombstone; auditJSON renders it). body aliases v.
+func decodeAuditValue(v []byte) (h auditHead, body []byte, err error) {
 	n, w := binary.Uvarint(v)
 	if w <= 0 || n > uint64(len(v)-w) || n < 9 {
 		return h, nil, errBadKey

@@ -232,7 +232,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 8
+const storageVersion = 9
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -245,6 +245,9 @@ var migrations = []func(tx *bolt.Tx) error{
 	5: func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
 	6: rebuildTaskLoad,
 	7: decisionsToAudit,
+	// audit entries stored from version 9 on hold their event's stored
+	// form (audit.Encode); the JSON bodies before stay as they are
+	8: func(tx *bolt.Tx) error { return nil },
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit
