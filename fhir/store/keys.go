@@ -315,10 +315,14 @@ func decodeValues(b []byte) ([]search.Value, error) {
 
 // version values: flags(1) method(1) lastUpdated(8) JSON, the JSON
 // compressed when flags has flagCompressed (since storage version 5,
-// compress.go).
+// compress.go), with its large base64 value decoded before when flags
+// also has flagDecoded (since storage version 9).
 const versionHeader = 10
 
-const flagCompressed = 2
+const (
+	flagCompressed = 2
+	flagDecoded    = 4
+)
 
 // encodeVersion renders a version value, compressing json with z when that
 // pays (z nil: never).
@@ -330,8 +334,8 @@ func encodeVersion(deleted bool, method byte, lastUpdated int64, json []byte, z 
 	b[1] = method
 	binary.BigEndian.PutUint64(b[2:], uint64(lastUpdated))
 	if z != nil {
-		if out, ok := z.compress(b, json); ok {
-			out[0] |= flagCompressed
+		if out, flags := z.compress(b, json); flags != 0 {
+			out[0] |= flags
 			return out
 		}
 	}

@@ -58,7 +58,7 @@ func (r *Snapshot) decodeRecord(typ, id string, ver uint64, v []byte) (*Record, 
 		return rec, nil
 	}
 	var err error
-	rec.JSON, err = r.s.zip.decompress(v[versionHeader:])
+	rec.JSON, err = r.s.zip.decompress(v[versionHeader:], v[0])
 	return rec, err
 }
 

@@ -55,8 +55,9 @@ import (
 //	          "audit-pruned/" kind -> index(8): the first entry PruneAudit
 //	          has not yet examined for that kind
 //	audit     index(8) -> an audit entry: its head (the index fields) and
-//	          its AuditEvent JSON, the tree's leaf, or a tombstone once
-//	          pruned (keys.go: encodeAuditValue; audit.go)
+//	          its event's stored form (audit.Encode; its AuditEvent JSON
+//	          before storage version 9), whose JSON is the tree's leaf, or
+//	          a tombstone once pruned (keys.go: encodeAuditValue; audit.go)
 //	auditnode end(8) level(1) -> hash(32): every node of the audit tree,
 //	          leaf hashes at level 0, kept when entries are pruned; end is
 //	          (index+1) << level, so that appends write at the end
@@ -146,6 +147,11 @@ import (
 // key order, to the audit tree as a BALP AuthZ consent AuditEvent
 // (audit.DecisionEvent of the record, whose JSON audit.Decision reads)
 // and drops both buckets, in time proportional to the number of records.
+// Version 9 stores new audit entries as their event's fields (audit.Encode)
+// instead of their JSON, and may store a version's large base64 value as
+// the bytes it encodes (flagDecoded, compress.go): a relais that does not
+// know them would serve either as JSON, so it must refuse the file. Its
+// migration is empty: what version 8 stored reads as it is.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -245,9 +251,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	5: func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
 	6: rebuildTaskLoad,
 	7: decisionsToAudit,
-	// audit entries stored from version 9 on hold their event's stored
-	// form (audit.Encode); the JSON bodies before stay as they are
-	8: func(tx *bolt.Tx) error { return nil },
+	8: func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries, decoded base64
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit
