@@ -308,7 +308,7 @@ func TestAuditJSONBodies(t *testing.T) {
 	}
 	h, _, _ := decodeAuditValue(r.value)
 	r.value = encodeAuditValue(&h, audit.Render(nil, &old)) // as version 8 stored it
-	if err := s.decisions.flush(); err != nil { // e0 and e1 first
+	if err := s.decisions.flush(); err != nil {             // e0 and e1 first
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return putAudit(tx, []auditRecord{r}) }); err != nil {
