@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -67,7 +68,16 @@ func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
 type auditRecord struct {
 	id    string
 	value []byte // encodeAuditValue
+	// leaf is the entry's leaf hash, taken where the event was recorded
+	// (the request's goroutine, so that the one writer moving entries
+	// into bbolt does not render them); nil for a record read back from
+	// the journal, whose leaf putAudit renders.
+	leaf []byte
 }
+
+// renderBuffers are the buffers auditRecordOf renders JSON into to take
+// its leaf hash: a read's is 2.4 KB, and every read records one.
+var renderBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // auditRecordOf encodes e and its head.
 func auditRecordOf(e *audit.Event) (auditRecord, error) {
@@ -81,7 +91,11 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 	}
 	// the body is encoded in place after the head: one buffer, no copy
 	v := appendAuditHead(make([]byte, 0, 512), &h) // a read's is 400 bytes
-	return auditRecord{id: e.ID, value: audit.Encode(v, e)}, nil
+	buf := renderBuffers.Get().(*[]byte)
+	*buf = audit.Render((*buf)[:0], e)
+	leaf := hasher.HashLeaf(*buf)
+	renderBuffers.Put(buf)
+	return auditRecord{id: e.ID, value: audit.Encode(v, e), leaf: leaf}, nil
 }
 
 // auditJSON renders stored audit bodies, reusing its buffer.
@@ -180,36 +194,55 @@ func putAudit(tx *bolt.Tx, recs []auditRecord) error {
 			perr = nodes.Put(auditNodeKey(id.Level, id.Index), hash)
 		}
 	}
+	// The id and index keys of a group land all over their buckets (one
+	// range per patient, per agent): put in key order, each insert into a
+	// leaf bbolt has not split yet (it splits at commit) moves only the
+	// keys it had, not the ones this group added before it.
+	type kv struct{ k, v []byte }
+	var idKeys, idxKeys []kv
+	seen := make(map[string]bool, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		if ids.Get([]byte(r.id)) != nil {
+		if seen[r.id] || ids.Get([]byte(r.id)) != nil {
 			continue // moved before a crash
 		}
+		seen[r.id] = true
 		h, body, err := decodeAuditValue(r.value)
 		if err != nil || body == nil {
 			return fmt.Errorf("audit entry %s: malformed", r.id)
 		}
-		js, err := render.of(body)
-		if err != nil {
-			return fmt.Errorf("audit entry %s: %w", r.id, err)
+		leaf := r.leaf
+		if len(leaf) != sha256.Size {
+			js, err := render.of(body)
+			if err != nil {
+				return fmt.Errorf("audit entry %s: %w", r.id, err)
+			}
+			leaf = hasher.HashLeaf(js)
 		}
 		n := tree.End()
 		if err := b.Put(u64(n), r.value); err != nil {
 			return err
 		}
-		if err := ids.Put([]byte(r.id), u64(n)); err != nil {
-			return err
-		}
+		idKeys = append(idKeys, kv{[]byte(r.id), u64(n)})
 		for _, k := range auditIndexKeys(&h, n) {
-			if err := idx.Put(k, nil); err != nil {
-				return err
-			}
+			idxKeys = append(idxKeys, kv{k, nil})
 		}
-		if err := tree.Append(hasher.HashLeaf(js), visit); err != nil {
+		if err := tree.Append(leaf, visit); err != nil {
 			return err
 		}
 		if perr != nil {
 			return perr
+		}
+	}
+	for _, l := range []struct {
+		b    *bolt.Bucket
+		keys []kv
+	}{{ids, idKeys}, {idx, idxKeys}} {
+		slices.SortFunc(l.keys, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		for _, e := range l.keys {
+			if err := l.b.Put(e.k, e.v); err != nil {
+				return err
+			}
 		}
 	}
 	return tx.Bucket(bucketMeta).Put(keyAuditTree, encodeAuditTree(tree.End(), tree.Hashes()))
