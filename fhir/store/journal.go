@@ -64,6 +64,8 @@ const (
 	journalMaxBody = 16 << 20
 	// journalMaxLinger bounds how long a group waits for more appends.
 	journalMaxLinger = time.Millisecond
+	// journalMaxSpare bounds the buffer kept for the next group.
+	journalMaxSpare = 1 << 20
 )
 
 // journalRecord is one audit entry as the journal holds it.
@@ -158,6 +160,7 @@ type journal struct {
 
 	mu      sync.Mutex
 	buf     []byte          // the encoded records of group, to write
+	spare   []byte          // the buffer of the group written before, for the next
 	recs    []journalRecord // the same records
 	group   *journalGroup
 	flushes []chan error // Decisions and Close waiting for every record to be in bbolt
@@ -236,7 +239,9 @@ func (j *journal) append(recs []journalRecord) error {
 		return ErrClosed
 	}
 	if j.buf == nil {
-		j.buf = make([]byte, 0, 64<<10) // a group of about 25 reads without growing
+		// the previous group's buffer: a group is about as large as the
+		// one before it, so appends rarely grow it
+		j.buf, j.spare = j.spare, nil
 	}
 	for i := range recs {
 		j.buf = recs[i].encode(j.buf)
@@ -334,6 +339,11 @@ func (j *journal) run() {
 				j.unmoved = append(j.unmoved, recs...)
 			}
 			close(g.done)
+			j.mu.Lock()
+			if j.spare == nil && cap(buf) <= journalMaxSpare {
+				j.spare = buf[:0]
+			}
+			j.mu.Unlock()
 		}
 		if closed && !j.moving {
 			return
