@@ -6,6 +6,7 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/store"
 )
@@ -45,7 +46,8 @@ func digits(s string) bool {
 // directory resolves a Practitioner or an Organization by its national
 // identifiers: the first one a stored resource holds decides; the others
 // are claimed for it. The written resource keeps every stored identifier.
-func (v *Resolver) directory(r Reader, e *store.TxEntry, out *Result) error {
+func (v *Resolver) directory(r Reader, i int, out *Result) error {
+	e := &out.Entries[i]
 	ids := identifiersOf(e)
 	target := ""
 	var claims []store.Claim
@@ -72,6 +74,9 @@ func (v *Resolver) directory(r Reader, e *store.TxEntry, out *Result) error {
 	m, err := v.decode(rec)
 	if err != nil {
 		return nil
+	}
+	if !out.copied[i] { // the caller's resource stays as it is
+		e.Resource, out.copied[i] = proto.Clone(e.Resource), true
 	}
 	switch stored := m.(type) {
 	case *prpb.Practitioner:

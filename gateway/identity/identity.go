@@ -193,8 +193,7 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 		if e.Resource == nil || e.ID == "" || (e.Method != "PUT" && e.Method != "") {
 			continue
 		}
-		switch e.Type {
-		case "Patient", "Practitioner", "Organization":
+		if e.Type == "Patient" {
 			e.Resource, out.copied[i] = proto.Clone(e.Resource), true
 		}
 		var err error
@@ -204,7 +203,7 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 		case e.Type == "Patient":
 			err = v.patient(r, e, src, out)
 		case e.Type == "Practitioner" || e.Type == "Organization":
-			err = v.directory(r, e, out)
+			err = v.directory(r, i, out) // copies what it changes
 		}
 		if err != nil {
 			return nil, err
@@ -221,6 +220,10 @@ func rewrite(entries []store.TxEntry, moved map[string]string, copied []bool) {
 	}
 	for i := range entries {
 		e := &entries[i]
+		_, idMoved := moved[e.Type+"/"+e.ID]
+		if !idMoved && (e.Resource == nil || !refersTo(e.Resource, moved)) {
+			continue // nothing to rewrite: no copy (a message's Binary is most of its weight)
+		}
 		if e.Resource != nil && !copied[i] {
 			e.Resource, copied[i] = proto.Clone(e.Resource), true
 		}
@@ -251,6 +254,19 @@ func rewrite(entries []store.TxEntry, moved map[string]string, copied []bool) {
 			p.Link = links
 		}
 	}
+}
+
+// refersTo reports whether m has a reference to a key of moved (a
+// Patient's links included: rewrite then copies it for nothing, and
+// leaves them as they are). It only reads m.
+func refersTo(m proto.Message, moved map[string]string) bool {
+	found := false
+	resource.WalkReferences(m, func(ref *dtpb.Reference) {
+		if typ, id, _, ok := resource.RefTarget(ref); ok && !found {
+			_, found = moved[typ+"/"+id]
+		}
+	})
+	return found
 }
 
 // decode reads a stored record's resource.
