@@ -411,12 +411,24 @@ func (b *Batch) write(p *txPlan) ([]TxResult, error) {
 //
 // A Planner holds a read transaction until Close: its owner must open no
 // other one meanwhile (see Snapshot).
+//
+// A queue may plan its next batch while the one before is being written
+// (PlannerAfter): the next planner starts from what the previous one
+// planned, in whichever state its snapshot finds the previous batch.
 type Planner struct {
 	s       *Store
 	tx      *bolt.Tx
 	now     time.Time
 	overlay map[string]planState // current key -> state after the plans so far
+	own     map[string]planState // the part of overlay this planner's Puts set
 }
+
+// PlannedStates are the states a Planner's own plans leave their targets
+// in, for the planner of the next batch (PlannerAfter).
+type PlannedStates struct{ m map[string]planState }
+
+// Planned returns the states p's plans leave their targets in.
+func (p *Planner) Planned() PlannedStates { return PlannedStates{p.own} }
 
 // Planned is one entry list prepared by a Planner.
 type Planned struct {
@@ -426,12 +438,23 @@ type Planned struct {
 }
 
 // Planner opens a read snapshot for planning; Close it when done.
-func (s *Store) Planner() (*Planner, error) {
+func (s *Store) Planner() (*Planner, error) { return s.PlannerAfter(PlannedStates{}) }
+
+// PlannerAfter is Planner for a batch written after the one prev was
+// planned for, whether or not that one is written yet: its targets are
+// read as prev leaves them. A plan made on a state that is not the one
+// its batch finds (the previous batch failed, or another write came
+// between) is not current, and Batch.Apply plans it again.
+func (s *Store) PlannerAfter(prev PlannedStates) (*Planner, error) {
 	tx, err := s.db.Begin(false)
 	if err != nil {
 		return nil, err
 	}
-	return &Planner{s: s, tx: tx, now: s.now(), overlay: map[string]planState{}}, nil
+	overlay := make(map[string]planState, len(prev.m))
+	for k, st := range prev.m {
+		overlay[k] = st
+	}
+	return &Planner{s: s, tx: tx, now: s.now(), overlay: overlay, own: map[string]planState{}}, nil
 }
 
 // Close releases the snapshot.
@@ -459,6 +482,7 @@ func (p *Planner) Put(entries []TxEntry, keepUnchanged bool) (*Planned, error) {
 			st.ptr.eventTime = t
 		}
 		p.overlay[string(tp.keys[i])] = st
+		p.own[string(tp.keys[i])] = st
 	}
 	return &Planned{entries: entries, keep: keepUnchanged, plan: tp}, nil
 }

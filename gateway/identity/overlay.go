@@ -15,6 +15,23 @@ type Overlay struct {
 	Reader
 	claims   map[string]string       // Type 0 system 0 value -> id
 	patients map[string]*ppb.Patient // id -> as planned
+	// what Note recorded, without what Next carried over
+	ownClaims   map[string]string
+	ownPatients map[string]*ppb.Patient
+}
+
+// Next returns an overlay for the next batch, planned while this one's is
+// still being written: it holds what o noted itself, its Patients copied
+// (the writer of o's batch may stamp the ones it holds).
+func (o *Overlay) Next() *Overlay {
+	n := &Overlay{claims: make(map[string]string, len(o.ownClaims)), patients: make(map[string]*ppb.Patient, len(o.ownPatients))}
+	for k, id := range o.ownClaims {
+		n.claims[k] = id
+	}
+	for id, p := range o.ownPatients {
+		n.patients[id] = proto.Clone(p).(*ppb.Patient)
+	}
+	return n
 }
 
 // ClaimOwner implements Reader: planned claims first.
@@ -30,12 +47,16 @@ func (o *Overlay) Note(entries []store.TxEntry) {
 	if o.claims == nil {
 		o.claims, o.patients = map[string]string{}, map[string]*ppb.Patient{}
 	}
+	if o.ownClaims == nil {
+		o.ownClaims, o.ownPatients = map[string]string{}, map[string]*ppb.Patient{}
+	}
 	for _, e := range entries {
 		for _, c := range e.Claims {
-			o.claims[c.Type+"\x00"+c.System+"\x00"+c.Value] = e.ID
+			k := c.Type + "\x00" + c.System + "\x00" + c.Value
+			o.claims[k], o.ownClaims[k] = e.ID, e.ID
 		}
 		if p, ok := e.Resource.(*ppb.Patient); ok {
-			o.patients[e.ID] = p
+			o.patients[e.ID], o.ownPatients[e.ID] = p, p
 		}
 	}
 }

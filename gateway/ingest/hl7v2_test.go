@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -520,7 +521,7 @@ func TestPlanAgainWhenEventTimesChanged(t *testing.T) {
 	}
 	it := &queued{seq: seq}
 	in.remap(it, data, at)
-	plans := in.plan([]*queued{it})
+	plans, _ := in.plan([]*queued{it}, nil)
 	if plans[0] == nil {
 		t.Fatal("the discharge was not planned")
 	}
@@ -595,7 +596,7 @@ func TestRejectedCanBeResent(t *testing.T) {
 	it := &queued{seq: seq}
 	in.remap(it, data, time.Now())
 	it.entries = append(it.entries, it.entries[0]) // two writes of one resource: refused
-	if err := in.q.write([]*queued{it}); err != nil {
+	if err := in.q.write([]*queued{it}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := in.Inbox(); err != nil || len(rep.Failed) != 1 {
@@ -619,6 +620,72 @@ func TestQueueKeepsSequenceOrder(t *testing.T) {
 	for i, it := range q.items {
 		if it.seq != uint64(i+1) {
 			t.Fatalf("queue order %v", q.items)
+		}
+	}
+}
+
+// TestPlanWhileBatchBeforeIsWritten: the queue plans a batch while the one
+// before it is being written, carrying what that one planned: a discharge
+// planned before its admission is written is current once the admission
+// is (no planning again in the transaction), and is planned again, and
+// written right, when the admission is set aside instead.
+func TestPlanWhileBatchBeforeIsWritten(t *testing.T) {
+	t.Parallel()
+	for _, admitted := range []bool{true, false} {
+		in, st := newTest(t)
+		ctx := context.Background()
+		var items []*queued
+		for _, data := range [][]byte{ingesttest.Admit(9), ingesttest.Discharge(9)} {
+			at := time.Now()
+			seq, err := st.Enqueue(ctx, encodeQueued(at, data), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			it := &queued{seq: seq}
+			if err := in.remap(it, data, at); err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, it)
+		}
+		admit, discharge := items[0], items[1]
+		plansA, next := in.plan([]*queued{admit}, nil)
+		plansB, _ := in.plan([]*queued{discharge}, next) // the admission not written yet
+		if plansA[0] == nil || plansB[0] == nil {
+			t.Fatal("not planned")
+		}
+		apply := func(it *queued, p *store.Planned, wantFresh bool) {
+			t.Helper()
+			err := st.ApplyQueued(ctx, []uint64{it.seq}, func(b *store.Batch) error {
+				fresh, err := b.Fresh(p)
+				if err != nil {
+					return err
+				}
+				if fresh != wantFresh {
+					t.Errorf("admitted %v: plan current %v, want %v", admitted, fresh, wantFresh)
+				}
+				_, err = in.applyQueued(b, it, p)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if admitted {
+			apply(admit, plansA[0], true)
+		} else if err := st.ApplyQueued(ctx, []uint64{admit.seq}, func(b *store.Batch) error { return reject(b, admit) }); err != nil {
+			t.Fatal(err) // set aside, as a message that cannot be written is
+		}
+		apply(discharge, plansB[0], admitted)
+		enc := discharge.entries[slices.IndexFunc(discharge.entries, func(e store.TxEntry) bool { return e.Type == "Encounter" })]
+		rec, err := st.Read("Encounter", enc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]uint64{true: 2, false: 1}[admitted]; rec.Version != want {
+			t.Errorf("admitted %v: Encounter version %d, want %d", admitted, rec.Version, want)
+		}
+		if got := field(t, st, "Encounter", enc.ID, "status"); got != "finished" {
+			t.Errorf("admitted %v: Encounter status %q, want finished", admitted, got)
 		}
 	}
 }

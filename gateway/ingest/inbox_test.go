@@ -26,7 +26,7 @@ func setAside(t *testing.T, in *Ingester, st *store.Store, data []byte, arrival 
 	if in.remap(it, data, arrival) == nil {
 		it.entries = append(it.entries, it.entries[0])
 	}
-	if err := in.q.write([]*queued{it}); err != nil {
+	if err := in.q.write([]*queued{it}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return seq

@@ -19,7 +19,10 @@ import (
 // The queue writes the resources of accepted HL7 v2 messages. A message is
 // acknowledged once it is in the store's inbox (hl7v2.go); the queue then
 // applies the inbox in arrival order, as many messages per transaction as
-// have arrived, so that the B+tree pages they share are written once.
+// have arrived, so that the B+tree pages they share are written once. It
+// plans a batch (identities, rendering, index values: store.Planner) while
+// the batch before it is being committed, so that the one writer and the
+// planning share the two halves of the work (pipe).
 //
 // While messages keep arriving it waits up to applyLinger after the oldest
 // one, so that a burst is applied in few large transactions; once none is
@@ -35,6 +38,7 @@ const (
 	applyLinger = 100 * time.Millisecond
 	applyIdle   = 2 * time.Millisecond
 	applyMax    = 512 // messages per transaction
+	pipeMin     = 64  // messages worth planning while a batch is written (pipe)
 	maxBacklog  = 2 * applyMax
 	admitWait   = 30 * time.Second
 )
@@ -62,10 +66,15 @@ type queue struct {
 	wake      chan struct{} // one pending wake-up
 	idle      *sync.Cond    // on mu: signalled when items empties
 	room      chan struct{} // closed and replaced when items shrinks
-	busy      bool          // a batch is being applied
+	inflight  int           // batches taken and not written yet
 	closing   bool          // Close: apply without lingering
 	stop      chan struct{}
 	done      chan struct{}
+
+	// Owned by run: the write of the batch before, and what its planning
+	// carries for the next one (pipe).
+	writing chan struct{}
+	carried *carry
 }
 
 // newQueue builds the queue; Start runs it.
@@ -134,6 +143,7 @@ func (q *queue) run() {
 		select {
 		case <-q.wake:
 		case <-q.stop:
+			q.wait()
 			q.flush()
 			return
 		}
@@ -142,9 +152,54 @@ func (q *queue) run() {
 			if batch == nil {
 				break
 			}
-			q.apply(batch)
+			q.pipe(batch)
 		}
 	}
+}
+
+// pipe plans batch while the batch taken before it is being written, then,
+// once that one is written, writes batch on a goroutine of its own and
+// returns: the next batch is planned meanwhile. Batches are written in the
+// order they are taken.
+func (q *queue) pipe(batch []*queued) {
+	plans, next := q.in.plan(batch, q.carried)
+	q.wait()
+	done := make(chan struct{})
+	q.writing, q.carried = done, next
+	go func() {
+		defer close(done)
+		defer q.written()
+		q.apply(batch, plans)
+	}()
+}
+
+// writingNow reports whether the batch pipe last started is still being
+// written.
+func (q *queue) writingNow() bool {
+	select {
+	case <-q.writing:
+		return false
+	default:
+		return q.writing != nil
+	}
+}
+
+// wait returns once the batch pipe last started is written.
+func (q *queue) wait() {
+	if q.writing != nil {
+		<-q.writing
+		q.writing = nil
+	}
+}
+
+// written counts a taken batch as written.
+func (q *queue) written() {
+	q.mu.Lock()
+	q.inflight--
+	if len(q.items) == 0 && q.inflight == 0 {
+		q.idle.Broadcast()
+	}
+	q.mu.Unlock()
 }
 
 // take waits for the batch to fill (see the package comment above) and
@@ -160,10 +215,17 @@ func (q *queue) take(timer *time.Timer) []*queued {
 		}
 		wait := applyLinger - time.Since(q.items[0].at)
 		quiet := applyIdle - time.Since(q.last)
-		if q.accepting.Load() == 0 && quiet <= 0 || n >= applyMax || wait <= 0 || q.closing {
+		ready := q.accepting.Load() == 0 && quiet <= 0 || n >= applyMax || wait <= 0 || q.closing
+		if ready && n < pipeMin && wait > 0 && !q.closing && q.writingNow() {
+			// A few messages planned beside a write would be the next
+			// commit alone: they wait for the write and join what comes
+			// meanwhile, as when the writer was busy before pipelining.
+			ready = false
+		}
+		if ready {
 			batch := q.items[:min(n, applyMax):min(n, applyMax)]
 			q.items = q.items[len(batch):]
-			q.busy = true
+			q.inflight++
 			q.shrunk()
 			q.mu.Unlock()
 			return batch
@@ -176,6 +238,8 @@ func (q *queue) take(timer *time.Timer) []*queued {
 		select {
 		case <-q.wake:
 			timer.Stop()
+		case <-q.writing: // nil when none: never
+			timer.Stop()
 		case <-timer.C:
 		case <-q.stop:
 			timer.Stop()
@@ -186,31 +250,25 @@ func (q *queue) take(timer *time.Timer) []*queued {
 	}
 }
 
-// apply writes batch in one transaction. A message that cannot be written
-// is set aside in the store (Batch.Reject) and logged; if the transaction
-// itself fails, the batch is tried again, one message at a time after the
-// first failure, until the store is closed.
-func (q *queue) apply(batch []*queued) {
-	defer func() {
-		q.mu.Lock()
-		q.busy = false
-		if len(q.items) == 0 {
-			q.idle.Broadcast()
-		}
-		q.mu.Unlock()
-	}()
+// apply writes batch in one transaction, with plans when planned before
+// (pipe), else planning it. A message that cannot be written is set aside
+// in the store (Batch.Reject) and logged; if the transaction itself fails,
+// the batch is tried again, one message at a time after the first failure,
+// until the store is closed.
+func (q *queue) apply(batch []*queued, plans []*store.Planned) {
 	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
-		err := q.write(batch)
+		err := q.write(batch, plans)
 		if err == nil {
 			return
 		}
+		plans = nil // planned again: what they were planned on has changed
 		if !q.in.store.Ready() {
 			return // the inbox keeps them: Start applies them at the next start
 		}
 		q.in.log.Error("hl7v2 queued messages not written; retrying", "messages", len(batch), "error", summary(err))
 		if len(batch) > 1 {
 			for i := range batch {
-				q.apply(batch[i : i+1])
+				q.apply(batch[i:i+1], nil)
 			}
 			return
 		}
@@ -222,8 +280,10 @@ func (q *queue) apply(batch []*queued) {
 	}
 }
 
-func (q *queue) write(batch []*queued) error {
-	plans := q.in.plan(batch)
+func (q *queue) write(batch []*queued, plans []*store.Planned) error {
+	if plans == nil {
+		plans, _ = q.in.plan(batch, nil)
+	}
 	seqs := make([]uint64, len(batch))
 	for i, it := range batch {
 		seqs[i] = it.seq
@@ -279,23 +339,35 @@ func (q *queue) write(batch []*queued) error {
 }
 
 // plan prepares batch in order against one snapshot (store.Planner): each
-// message sees the versions and event times the ones before it will write.
-// A message it cannot plan gets nil and is handled in the transaction
-// (applyMessage).
-func (in *Ingester) plan(batch []*queued) []*store.Planned {
+// message sees the versions and event times the ones before it will write,
+// and, after a carry, those the batch written before it will write
+// (whether or not it is written yet). A message it cannot plan gets nil
+// and is handled in the transaction (applyMessage). It returns what the
+// next batch carries.
+func (in *Ingester) plan(batch []*queued, after *carry) ([]*store.Planned, *carry) {
 	plans := make([]*store.Planned, len(batch))
-	pl, err := in.store.Planner()
+	if after == nil {
+		after = &carry{ov: &identity.Overlay{}}
+	}
+	pl, err := in.store.PlannerAfter(after.states)
 	if err != nil {
-		return plans
+		return plans, nil
 	}
 	defer pl.Close()
-	ov := &identity.Overlay{}
+	ov := after.ov
 	for i, it := range batch {
 		if it.entries != nil {
 			plans[i], _ = in.planResolved(pl, ov, it)
 		}
 	}
-	return plans
+	return plans, &carry{states: pl.Planned(), ov: ov.Next()}
+}
+
+// carry is what a batch's planning leaves for the next batch's, planned
+// while the first one is being written.
+type carry struct {
+	states store.PlannedStates
+	ov     *identity.Overlay
 }
 
 var errUnmappable = errors.New("queued message no longer maps")
@@ -324,7 +396,8 @@ func (q *queue) flush() {
 		if batch == nil {
 			return
 		}
-		q.apply(batch)
+		q.apply(batch, nil)
+		q.written()
 	}
 }
 
@@ -332,7 +405,7 @@ func (q *queue) flush() {
 func (in *Ingester) Sync() {
 	q := in.q
 	q.mu.Lock()
-	for len(q.items) > 0 || q.busy {
+	for len(q.items) > 0 || q.inflight > 0 {
 		q.idle.Wait()
 	}
 	q.mu.Unlock()
@@ -359,7 +432,7 @@ func (in *Ingester) recoverQueued(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		batch := items[:min(len(items), applyMax)]
-		if err := in.q.write(batch); err != nil {
+		if err := in.q.write(batch, nil); err != nil {
 			return 0, err // the inbox keeps them for the next start
 		}
 		items = items[len(batch):]

@@ -85,7 +85,7 @@ func TestACKRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	it.entries = append(it.entries, it.entries[0]) // refused by the store
-	if err := in.q.write([]*queued{it}); err != nil {
+	if err := in.q.write([]*queued{it}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ackCounts(t, st, 2, "after a message set aside")
