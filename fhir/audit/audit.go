@@ -1,7 +1,9 @@
 // Package audit is the shape of what Relais audits: FHIR R4 AuditEvents
 // (https://hl7.org/fhir/R4/auditevent.html) following the IHE Basic Audit
 // Log Patterns (BALP, https://profiles.ihe.net/ITI/BALP/), rendered to the
-// JSON the audit log stores, and the index fields the store keeps for each.
+// JSON the audit log's leaf hashes commit to (Render), their stored form
+// (Encode, Decode: binary.go), and the index fields the store keeps for
+// each.
 //
 // An Event names people and resources by reference only ("Patient/p1",
 // "PractitionerRole/gp"), never clinical content: no narrative, no codes

@@ -27,6 +27,12 @@ import (
 // section 2.1): leaf hash SHA-256(0x00 || the AuditEvent's JSON bytes),
 // node hash SHA-256(0x01 || left || right).
 //
+// An entry is stored as its event's fields (audit.Encode), a fifth of its
+// JSON, and its leaf hash is that of the JSON audit.Render makes of them,
+// which is what /fhir/AuditEvent serves: a patient or an auditor checks a
+// proof against the AuditEvent she reads. Entries stored before storage
+// version 9 hold their JSON itself (auditJSON reads both).
+//
 // Entries are numbered in the order they reach bbolt, from 0. The tree is
 // kept as every node it has completed (bucket auditnode: the leaf hashes
 // at level 0 and every perfect subtree above), plus the compact range of
@@ -53,12 +59,6 @@ import (
 var hasher = rfc6962.DefaultHasher
 
 var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
-
-// An entry is stored as its event's fields (audit.Encode) and its leaf
-// hash is that of the JSON audit.Render makes of them, which is what
-// /fhir/AuditEvent serves: a patient or an auditor checks a proof against
-// the AuditEvent she reads. Entries stored before storage version 9 hold
-// their JSON itself (auditJSON reads both).
 
 // LeafHash is the RFC 6962 leaf hash of an entry's bytes.
 func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
