@@ -62,7 +62,7 @@ const (
 	journalMoveAge = 250 * time.Millisecond
 	journalSuffix  = ".decisions."
 	journalMaxBody = 16 << 20
-	// journalMaxLinger bounds how long a group waits for more appends.
+	// journalMaxLinger is how long a group waits for more appends.
 	journalMaxLinger = time.Millisecond
 	// journalMaxSpare bounds the buffer kept for the next group.
 	journalMaxSpare = 1 << 20
@@ -168,16 +168,14 @@ type journal struct {
 	wake    chan struct{} // cap 1: something to do
 
 	// Owned by the run goroutine.
-	cur     int             // the file appended to
-	unmoved []journalRecord // in files[cur], not in bbolt
-	since   time.Time       // when the first of unmoved was synced
-	failed  []journalRecord // in files[1-cur], being moved or whose move failed: moved before any swap
-	retry   time.Time       // when to move failed again
-	moving  bool
-	moved   chan error // the running move's result
-	// the duration and size of the last sync (linger)
-	lastSync  time.Duration
-	lastGroup int
+	cur       int             // the file appended to
+	unmoved   []journalRecord // in files[cur], not in bbolt
+	since     time.Time       // when the first of unmoved was synced
+	failed    []journalRecord // in files[1-cur], being moved or whose move failed: moved before any swap
+	retry     time.Time       // when to move failed again
+	moving    bool
+	moved     chan error // the running move's result
+	lastGroup int        // the size of the last sync (linger)
 	stopped   chan struct{}
 	stopOnce  sync.Once
 }
@@ -329,9 +327,8 @@ func (j *journal) run() {
 		flushes := j.flushes
 		j.mu.Unlock()
 		if g != nil {
-			t0 := time.Now()
 			g.err = j.write(buf)
-			j.lastSync, j.lastGroup = time.Since(t0), len(recs)
+			j.lastGroup = len(recs)
 			if g.err == nil {
 				if len(j.unmoved) == 0 {
 					j.since = time.Now()
@@ -382,14 +379,17 @@ func (j *journal) replyFlushes(n int, err error) {
 	j.flushes = j.flushes[n:]
 }
 
-// linger waits, when the last sync was shared, for as long as it took
-// (journalMaxLinger at most), so that the appends on their way share the
-// next one: under load a sync's CPU (on a virtual disk, more than the
-// rest of a read's recording) is then spread over about twice as many
-// records, for a wait shorter than a sync. A lone append is not delayed.
+// linger waits journalMaxLinger when the last sync was shared, so that
+// the appends on their way share the next one: under load a sync's CPU
+// (on a virtual disk, more than the rest of a read's recording) is then
+// spread over about twice as many records. Lingering only as long as the
+// last sync took (≈ 0.35 ms under load here) made groups of about 13
+// reads and capped 64 concurrent readers below what the CPU could serve;
+// 1 ms (groups of about 25) served 10–15% more, 2 ms fewer. A lone append
+// is not delayed.
 func (j *journal) linger() {
 	if j.lastGroup >= 2 {
-		time.Sleep(min(j.lastSync, journalMaxLinger))
+		time.Sleep(journalMaxLinger)
 	}
 }
 
