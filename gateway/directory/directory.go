@@ -91,6 +91,9 @@ type Directory struct {
 	idx        *Index
 	res        map[string]proto.Message // idx's resources, by "Type/id"
 	used       map[string]bool          // what idx's roles and services refer to
+	// stale are resources changed since res was read that no role or
+	// service referred to then: read again only when the index is rebuilt
+	stale map[string]bool
 	refreshing atomic.Bool              // an index of the committed state is being built
 }
 
@@ -176,6 +179,9 @@ func (d *Directory) changed(ctx context.Context, r *store.Snapshot, own bool) (m
 		}
 	}
 	if d.res == nil || d.idx == nil || len(changes) > maxIncremental {
+		if own {
+			d.stale = nil
+		}
 		recs, err := readAll(ctx, r)
 		if err != nil {
 			return nil, false, err
@@ -190,17 +196,44 @@ func (d *Directory) changed(ctx context.Context, r *store.Snapshot, own bool) (m
 		}
 		return res, true, nil
 	}
+	relevant := false
+	for _, c := range changes {
+		if c.Type == "PractitionerRole" || c.Type == "HealthcareService" || d.used[c.Type+"/"+c.ID] {
+			relevant = true
+			break
+		}
+	}
+	if !relevant {
+		// Every HL7 v2 message writes Practitioners and Organizations
+		// that no role refers to: the index stands, and what changed is
+		// read when a rebuild needs it, not decoded for every plan.
+		if own {
+			if d.stale == nil {
+				d.stale = map[string]bool{}
+			}
+			for _, c := range changes {
+				d.stale[c.Type+"/"+c.ID] = true
+			}
+			if len(d.stale) > maxIncremental {
+				d.res, d.stale = nil, nil // the next index reads them all
+			}
+		}
+		return d.res, false, nil
+	}
 	res := d.res
 	if !own {
 		res = maps.Clone(d.res)
 	}
-	relevant := false
+	refs := make(map[string]bool, len(changes)+len(d.stale))
+	for ref := range d.stale {
+		refs[ref] = true
+	}
 	for _, c := range changes {
-		ref := c.Type + "/" + c.ID
-		if c.Type == "PractitionerRole" || c.Type == "HealthcareService" || d.used[ref] {
-			relevant = true
-		}
-		rec, err := r.Read(c.Type, c.ID)
+		refs[c.Type+"/"+c.ID] = true
+	}
+	for ref := range refs {
+		typ, id, _ := strings.Cut(ref, "/")
+		rec, err := r.Read(typ, id)
 		switch {
 		case outcome.KindOf(err) == outcome.NotFound || outcome.KindOf(err) == outcome.Gone:
 			delete(res, ref)
@@ -213,6 +246,9 @@ func (d *Directory) changed(ctx context.Context, r *store.Snapshot, own bool) (m
 			return nil, false, fmt.Errorf("%s: %w", ref, err)
 		}
 		res[ref] = m
+	}
+	if own {
+		d.stale = nil
 	}
 	return res, relevant, nil
 }

@@ -147,3 +147,48 @@ func TestCandidatesRankAndRefresh(t *testing.T) {
 		t.Error("index rebuilt without a write")
 	}
 }
+
+// TestIndexReadsWhatChangedUnreferenced: a Practitioner written while no
+// role refers to it (every HL7 v2 message writes some) leaves the index as
+// it is and is not decoded then; once a role refers to it, the index reads
+// it as it stands: its last version's languages decide.
+func TestIndexReadsWhatChangedUnreferenced(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	d := New(st, testCodec)
+	ctx := context.Background()
+	importFile(t, d, "testdata/directory.json")
+	put := func(ndjson string) {
+		t.Helper()
+		if _, err := Import(ctx, st, testCodec, strings.NewReader(ndjson+"\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x1, err := d.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	practitioner := func(lang string) string {
+		return `{"resourceType":"Practitioner","id":"nurse-de","name":[{"family":"Weber"}],"communication":[{"coding":[{"system":"urn:ietf:bcp:47","code":"` + lang + `"}]}]}`
+	}
+	put(practitioner("fr"))
+	if x2, err := d.Index(ctx); err != nil || x2.Generation() == x1.Generation() {
+		t.Fatalf("index after an unreferenced Practitioner: %v (generation unchanged)", err)
+	}
+	put(practitioner("de"))
+	if _, err := d.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	put(`{"resourceType":"PractitionerRole","id":"nurse-de-rhone","active":true,"practitioner":{"reference":"Practitioner/nurse-de"},"organization":{"reference":"Organization/ssiad-rhone"},"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante","code":"60"}]}]}`)
+	place := communes(t).PlaceOf(patient(t, `{"postalCode":"69001","city":"Lyon"}`))
+	has := func(langs ...string) bool {
+		got, _, err := d.Candidates(ctx, Query{Role: Nurse, Place: place, Languages: langs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(got, func(c Candidate) bool { return c.Ref == "PractitionerRole/nurse-de-rhone" })
+	}
+	if !has("de") || has("fr") {
+		t.Errorf("the new role's languages are not its Practitioner's last version's: German %v, French %v", has("de"), has("fr"))
+	}
+}
