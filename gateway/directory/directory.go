@@ -87,14 +87,14 @@ type Directory struct {
 	st  *store.Store
 	dec Decoder
 
-	mu         sync.Mutex
-	idx        *Index
-	res        map[string]proto.Message // idx's resources, by "Type/id"
-	used       map[string]bool          // what idx's roles and services refer to
+	mu   sync.Mutex
+	idx  *Index
+	res  map[string]proto.Message // idx's resources, by "Type/id"
+	used map[string]bool          // what idx's roles and services refer to
 	// stale are resources changed since res was read that no role or
 	// service referred to then: read again only when the index is rebuilt
-	stale map[string]bool
-	refreshing atomic.Bool              // an index of the committed state is being built
+	stale      map[string]bool
+	refreshing atomic.Bool // an index of the committed state is being built
 }
 
 // maxIncremental bounds the changes applied to the kept resources; more
