@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
@@ -687,5 +688,29 @@ func TestPlanWhileBatchBeforeIsWritten(t *testing.T) {
 		if got := field(t, st, "Encounter", enc.ID, "status"); got != "finished" {
 			t.Errorf("admitted %v: Encounter status %q, want finished", admitted, got)
 		}
+	}
+}
+
+// TestTakeWaitsIdlyAfterAWrite: a queue lingering for more messages while
+// the write before has finished waits on its timer, not in a loop on the
+// finished write (not parallel: it reads the process's CPU time).
+func TestTakeWaitsIdlyAfterAWrite(t *testing.T) {
+	q := &queue{wake: make(chan struct{}, 1), stop: make(chan struct{}), room: make(chan struct{})}
+	q.idle = sync.NewCond(&q.mu)
+	done := make(chan struct{})
+	close(done)
+	q.writing = done // written, not waited for yet
+	now := time.Now()
+	q.items = []*queued{{seq: 1, at: now}}
+	q.last = now
+	q.accepting.Store(1) // a sender is on its way: linger
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	cpu0, t0 := fhirtest.CPUTime(), time.Now()
+	if batch := q.take(timer); len(batch) != 1 {
+		t.Fatalf("took %d messages", len(batch))
+	}
+	if waited, cpu := time.Since(t0), fhirtest.CPUTime()-cpu0; waited < applyLinger/2 || cpu > waited/3 {
+		t.Errorf("lingered %v using %v of CPU: want about %v, idle", waited, cpu, applyLinger)
 	}
 }

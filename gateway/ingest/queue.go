@@ -234,11 +234,15 @@ func (q *queue) take(timer *time.Timer) []*queued {
 		if quiet > 0 {
 			wait = min(wait, quiet)
 		}
+		var written <-chan struct{} // nil (never ready) when no write is in progress
+		if q.writingNow() {
+			written = q.writing
+		}
 		timer.Reset(wait)
 		select {
 		case <-q.wake:
 			timer.Stop()
-		case <-q.writing: // nil when none: never
+		case <-written:
 			timer.Stop()
 		case <-timer.C:
 		case <-q.stop:
