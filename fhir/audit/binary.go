@@ -68,17 +68,17 @@ func Encode(dst []byte, e *Event) []byte {
 	for _, c := range e.Subtype {
 		b = putCode(b, c)
 	}
-	b = putStr(b, e.Action)
-	b = putStr(b, e.Outcome)
-	b = putStr(b, e.OutcomeDesc)
+	for _, s := range [...]string{e.Action, e.Outcome, e.OutcomeDesc} {
+		b = putStr(b, s)
+	}
 	b = putStrs(b, e.Purpose)
 	b = binary.AppendUvarint(b, uint64(len(e.Agents)))
 	for i := range e.Agents {
 		a := &e.Agents[i]
 		b = putCode(b, a.Type)
-		b = putStr(b, a.Who)
-		b = putStr(b, a.Client)
-		b = putStr(b, a.Display)
+		for _, s := range [...]string{a.Who, a.Client, a.Display} {
+			b = putStr(b, s)
+		}
 		b = putBool(b, a.Requestor)
 		b = putStrs(b, a.Policy)
 		b = putStr(b, a.Network)
