@@ -25,6 +25,10 @@ type Snapshot struct {
 	// pending, in a Following's snapshot, holds index writes made in
 	// key order when a search needs them (Following.Put).
 	pending *sortedIndex
+	// gen is Generation once read (genRead): the consent engine asks for
+	// it at every lookup it memoises, several per read
+	gen     uint64
+	genRead bool
 }
 
 // View runs fn with a snapshot taken once the writes queued before the
@@ -74,7 +78,10 @@ func (r *Snapshot) Generation() uint64 {
 	if r.tx.Writable() {
 		return 0
 	}
-	return r.tx.Bucket(bucketLog).Sequence()
+	if !r.genRead {
+		r.gen, r.genRead = r.tx.Bucket(bucketLog).Sequence(), true
+	}
+	return r.gen
 }
 
 type snapshotKey struct{}
