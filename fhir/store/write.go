@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 
@@ -19,10 +18,22 @@ import (
 	"github.com/relais-health/relais/fhir/search"
 )
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-
-// ValidID reports whether id is a valid FHIR logical id.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// ValidID reports whether id is a valid FHIR logical id: 1 to 64 of
+// A-Z, a-z, 0-9, '-' and '.' (R4 datatypes, id). Every read and write
+// checks one, so it is a loop rather than the regular expression.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // NewID returns a fresh server-assigned id: 128 bits in hex, the first 48
 // the current Unix time in milliseconds and the other 80 random (the layout

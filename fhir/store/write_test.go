@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -180,6 +181,31 @@ func FuzzBase64Data(f *testing.F) {
 		back, err := encodeData(d)
 		if err != nil || !bytes.Equal(back, js) {
 			t.Fatalf("%q read back as %q (%v)", js, back, err)
+		}
+	})
+}
+
+// idRule is R4's id datatype as the specification writes it: the oracle
+// ValidID's loop is checked against.
+var idRule = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+func TestValidID(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"a", "A-1.b", strings.Repeat("x", 64), "", strings.Repeat("x", 65), "a b", "a/b", "é", "a_b", "a\x00", "0"} {
+		if got, want := ValidID(id), idRule.MatchString(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+// FuzzValidID: ValidID accepts exactly what R4's id rule does.
+func FuzzValidID(f *testing.F) {
+	for _, s := range []string{"a", "A-1.b", strings.Repeat("x", 64), "", "a b", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := ValidID(id), idRule.MatchString(id); got != want {
+			t.Fatalf("ValidID(%q) = %v, want %v", id, got, want)
 		}
 	})
 }
