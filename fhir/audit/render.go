@@ -14,16 +14,7 @@ func Render(dst []byte, e *Event) []byte {
 	b = appendString(b, e.ID)
 	b = append(b, `,"type":`...)
 	b = appendCoding(b, e.Type)
-	if len(e.Subtype) > 0 {
-		b = append(b, `,"subtype":[`...)
-		for i, c := range e.Subtype {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendCoding(b, c)
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, `,"subtype":[`, e.Subtype, appendCoding)
 	if e.Action != "" {
 		b = append(b, `,"action":`...)
 		b = appendString(b, e.Action)
@@ -39,42 +30,40 @@ func Render(dst []byte, e *Event) []byte {
 		b = append(b, `,"outcomeDesc":`...)
 		b = appendString(b, e.OutcomeDesc)
 	}
-	if len(e.Purpose) > 0 {
-		b = append(b, `,"purposeOfEvent":[`...)
-		for i, p := range e.Purpose {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"coding":[`...)
-			b = appendCoding(b, Code{System: SystemActReason, Code: p})
-			b = append(b, "]}"...)
-		}
-		b = append(b, ']')
+	b = appendArray(b, `,"purposeOfEvent":[`, e.Purpose, func(b []byte, p string) []byte {
+		b = append(b, `{"coding":[`...)
+		b = appendCoding(b, Code{System: SystemActReason, Code: p})
+		return append(b, "]}"...)
+	})
+	if len(e.Agents) == 0 { // R4 requires an agent: an empty list all the same
+		b = append(b, `,"agent":[]`...)
 	}
-	b = append(b, `,"agent":[`...)
-	for i := range e.Agents {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendAgent(b, &e.Agents[i])
-	}
-	b = append(b, `],"source":{"observer":{"display":"Relais"},"type":[`...)
+	b = appendArray(b, `,"agent":[`, e.Agents, appendAgent)
+	b = append(b, `,"source":{"observer":{"display":"Relais"},"type":[`...)
 	b = appendCoding(b, Code{System: SystemSourceType, Code: "4", Display: "Application Server"})
 	b = append(b, "]}"...)
-	if len(e.Entities) > 0 {
-		b = append(b, `,"entity":[`...)
-		for i := range e.Entities {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendEntity(b, &e.Entities[i])
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, `,"entity":[`, e.Entities, appendEntity)
 	return append(b, '}')
 }
 
-func appendAgent(b []byte, a *Agent) []byte {
+// appendArray appends open (`,"name":[`), items rendered by add and
+// separated by commas, and the closing bracket; nothing when there are
+// none.
+func appendArray[T any](b []byte, open string, items []T, add func([]byte, T) []byte) []byte {
+	if len(items) == 0 {
+		return b
+	}
+	b = append(b, open...)
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = add(b, it)
+	}
+	return append(b, ']')
+}
+
+func appendAgent(b []byte, a Agent) []byte {
 	b = append(b, '{')
 	if a.Type.Code != "" {
 		b = append(b, `"type":{"coding":[`...)
@@ -85,16 +74,7 @@ func appendAgent(b []byte, a *Agent) []byte {
 	b = appendRef(b, a.Who, SystemClient, a.Client, a.Display)
 	b = append(b, `,"requestor":`...)
 	b = strconv.AppendBool(b, a.Requestor)
-	if len(a.Policy) > 0 {
-		b = append(b, `,"policy":[`...)
-		for i, p := range a.Policy {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, p)
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, `,"policy":[`, a.Policy, appendString)
 	if a.Network != "" {
 		b = append(b, `,"network":{"address":`...)
 		b = appendString(b, a.Network)
@@ -103,7 +83,7 @@ func appendAgent(b []byte, a *Agent) []byte {
 	return append(b, '}')
 }
 
-func appendEntity(b []byte, en *Entity) []byte {
+func appendEntity(b []byte, en Entity) []byte {
 	b = append(b, `{"what":`...)
 	b = appendRef(b, en.What, en.IDSystem, en.IDValue, "")
 	if en.Type != "" {
@@ -118,20 +98,13 @@ func appendEntity(b []byte, en *Entity) []byte {
 		b = append(b, `,"name":`...)
 		b = appendString(b, en.Name)
 	}
-	if len(en.Details) > 0 {
-		b = append(b, `,"detail":[`...)
-		for i, d := range en.Details {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"type":`...)
-			b = appendString(b, d.Type)
-			b = append(b, `,"valueString":`...)
-			b = appendString(b, d.Value)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, `,"detail":[`, en.Details, func(b []byte, d Detail) []byte {
+		b = append(b, `{"type":`...)
+		b = appendString(b, d.Type)
+		b = append(b, `,"valueString":`...)
+		b = appendString(b, d.Value)
+		return append(b, '}')
+	})
 	return append(b, '}')
 }
 
