@@ -437,12 +437,10 @@ type Planned struct {
 	plan    *txPlan
 }
 
-// Planner opens a read snapshot for planning; Close it when done.
-func (s *Store) Planner() (*Planner, error) { return s.PlannerAfter(PlannedStates{}) }
-
-// PlannerAfter is Planner for a batch written after the one prev was
-// planned for, whether or not that one is written yet: its targets are
-// read as prev leaves them. A plan made on a state that is not the one
+// PlannerAfter opens a read snapshot for planning a batch written after
+// the one prev was planned for (the zero PlannedStates: none), whether or
+// not that one is written yet: its targets are read as prev leaves them.
+// Close it when done. A plan made on a state that is not the one
 // its batch finds (the previous batch failed, or another write came
 // between) is not current, and Batch.Apply plans it again.
 func (s *Store) PlannerAfter(prev PlannedStates) (*Planner, error) {

@@ -324,7 +324,7 @@ func TestPlannerChainsAndReplans(t *testing.T) {
 	if _, _, err := s.Update(ctx, decode(t, `{"resourceType":"Patient","id":"raced","name":[{"family":"Before"}]}`), 0); err != nil {
 		t.Fatal(err)
 	}
-	pl, err := s.Planner()
+	pl, err := s.PlannerAfter(PlannedStates{})
 	if err != nil {
 		t.Fatal(err)
 	}
