@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ type env struct {
 	ingest *ingest.Ingester
 	srv    *mllp.Server
 	stop   func() error // cancels the server and returns Serve's error
+	close  func()       // stops the server, checks and closes the store (once)
 }
 
 type envOptions struct {
@@ -78,16 +80,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		return stopErr
 	}
-	t.Cleanup(func() {
-		if err := e.stop(); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		in.Close()
-		if err := st.Check(); err != nil {
-			t.Errorf("bbolt integrity: %v", err)
-		}
-		st.Close()
-	})
+	var once sync.Once
+	e.close = func() {
+		once.Do(func() {
+			if err := e.stop(); err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			in.Close()
+			if err := st.Check(); err != nil {
+				t.Errorf("bbolt integrity: %v", err)
+			}
+			st.Close()
+		})
+	}
+	t.Cleanup(e.close)
 	return e
 }
 
