@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"reflect"
 	"strings"
 	"unicode"
 
@@ -14,9 +15,14 @@ import (
 // and back.
 var (
 	refDesc        = (&dtpb.Reference{}).ProtoReflect().Descriptor()
-	refOneof       = refDesc.Oneofs().ByName("reference")
 	refFieldByType = map[string]protoreflect.FieldDescriptor{}
 	refTypeByField = map[protoreflect.FieldNumber]string{}
+	// refTypeByGo maps the Go type of each typed case of the oneof
+	// (*dtpb.Reference_PatientId...) to its resource type: RefTarget
+	// reads a reference without protobuf reflection, whose WhichOneof
+	// costs more than the rest of it on every reference the search index
+	// and the consent engine read.
+	refTypeByGo = map[reflect.Type]string{}
 )
 
 func init() {
@@ -24,6 +30,9 @@ func init() {
 		if f := refDesc.Fields().ByName(protoreflect.Name(snake(t) + "_id")); f != nil {
 			refFieldByType[t] = f
 			refTypeByField[f.Number()] = t
+			r := &dtpb.Reference{}
+			r.ProtoReflect().Set(f, protoreflect.ValueOfMessage((&dtpb.ReferenceId{}).ProtoReflect()))
+			refTypeByGo[reflect.TypeOf(r.Reference)] = t
 		}
 	}
 }
@@ -74,13 +83,13 @@ func RefTarget(ref *dtpb.Reference) (typ, id, uri string, ok bool) {
 	if ref == nil {
 		return "", "", "", false
 	}
-	r := ref.ProtoReflect()
-	f := r.WhichOneof(refOneof)
-	if f == nil {
+	if ref.Reference == nil {
 		return "", "", "", false
 	}
-	if t, found := refTypeByField[f.Number()]; found {
-		return t, r.Get(f).Message().Interface().(*dtpb.ReferenceId).GetValue(), "", true
+	if t, found := refTypeByGo[reflect.TypeOf(ref.Reference)]; found {
+		// every typed case is a struct of one *ReferenceId field
+		id, _ := reflect.ValueOf(ref.Reference).Elem().Field(0).Interface().(*dtpb.ReferenceId)
+		return t, id.GetValue(), "", true
 	}
 	switch v := ref.Reference.(type) {
 	case *dtpb.Reference_Uri:

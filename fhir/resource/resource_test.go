@@ -4,8 +4,10 @@ import (
 	"testing"
 	"time"
 
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 func TestWrapUnwrapNew(t *testing.T) {
@@ -74,5 +76,37 @@ func TestReferences(t *testing.T) {
 	}
 	if got := RefString(Ref("DocumentReference", "d1")); got != "DocumentReference/d1" {
 		t.Errorf("typed ref renders %q", got)
+	}
+}
+
+// TestRefTargetEveryTypedCase: every typed case of Reference's oneof (one
+// per resource type google/fhir has a field for) is read as its type and
+// id, as protobuf reflection reads it, and none is left to the URI path.
+func TestRefTargetEveryTypedCase(t *testing.T) {
+	oneof := refDesc.Oneofs().ByName("reference")
+	typed := 0
+	for i := 0; i < oneof.Fields().Len(); i++ {
+		f := oneof.Fields().Get(i)
+		want, isTyped := refTypeByField[f.Number()]
+		if !isTyped {
+			continue // uri, fragment
+		}
+		typed++
+		ref := &dtpb.Reference{}
+		id := &dtpb.ReferenceId{Value: "x-" + want}
+		ref.ProtoReflect().Set(f, protoreflect.ValueOfMessage(id.ProtoReflect()))
+		if got := ref.ProtoReflect().WhichOneof(oneof); got != f {
+			t.Fatalf("%s: set %s, reflection reads %v", want, f.Name(), got)
+		}
+		typ, gotID, uri, ok := RefTarget(ref)
+		if typ != want || gotID != id.Value || uri != "" || !ok {
+			t.Errorf("%s: RefTarget = %q %q %q %v", f.Name(), typ, gotID, uri, ok)
+		}
+	}
+	if typed < 140 || typed != len(refTypeByGo) {
+		t.Errorf("%d typed cases, %d Go types known", typed, len(refTypeByGo))
+	}
+	if typ, id, uri, ok := RefTarget(&dtpb.Reference{}); typ != "" || id != "" || uri != "" || ok {
+		t.Errorf("empty reference: %q %q %q %v", typ, id, uri, ok)
 	}
 }
