@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -316,7 +317,19 @@ func (b *Batch) index() indexWriter { return &b.idx }
 // keys the previous ones added to the page, which costs time quadratic in
 // the batch; in key order, each moves only the page's own keys. Nothing
 // reads the index during a Batch. The last write of a key wins.
-type sortedIndex struct{ ops map[string]bool } // key -> put (true) or delete
+//
+// The writes are appended to one buffer (a batch of HL7 v2 messages makes
+// tens of thousands): a map of them cost about as much as sorting them.
+type sortedIndex struct {
+	keys []byte    // every key written, end to end
+	ops  []indexOp // in the order they were written
+}
+
+type indexOp struct {
+	end uint32 // the key is keys[end-n : end]
+	n   uint16
+	put bool // else a deletion
+}
 
 // Put implements indexWriter; index values are empty.
 func (d *sortedIndex) Put(key, _ []byte) error { d.set(key, true); return nil }
@@ -325,31 +338,38 @@ func (d *sortedIndex) Put(key, _ []byte) error { d.set(key, true); return nil }
 func (d *sortedIndex) Delete(key []byte) error { d.set(key, false); return nil }
 
 func (d *sortedIndex) set(key []byte, put bool) {
-	if d.ops == nil {
-		d.ops = make(map[string]bool)
-	}
-	d.ops[string(key)] = put
+	d.keys = append(d.keys, key...)
+	d.ops = append(d.ops, indexOp{end: uint32(len(d.keys)), n: uint16(len(key)), put: put})
 }
 
-// flush makes the writes in key order.
+func (d *sortedIndex) key(o indexOp) []byte { return d.keys[o.end-uint32(o.n) : o.end] }
+
+// flush makes the writes in key order, the last of each key, and empties
+// d. bbolt copies the keys it is given, so the buffer is reused.
 func (d *sortedIndex) flush(idx *bolt.Bucket) error {
-	keys := make([]string, 0, len(d.ops))
-	for k := range d.ops {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	// Equal keys keep their order (end grows with each write): the last
+	// one is the write that stands.
+	slices.SortFunc(d.ops, func(a, b indexOp) int {
+		if c := bytes.Compare(d.key(a), d.key(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.end, b.end)
+	})
+	for i, o := range d.ops {
+		if i+1 < len(d.ops) && bytes.Equal(d.key(o), d.key(d.ops[i+1])) {
+			continue // written again after
+		}
 		var err error
-		if d.ops[k] {
-			err = idx.Put([]byte(k), nil)
+		if o.put {
+			err = idx.Put(d.key(o), nil)
 		} else {
-			err = idx.Delete([]byte(k))
+			err = idx.Delete(d.key(o))
 		}
 		if err != nil {
 			return errors.Join(ErrBatchBroken, err)
 		}
 	}
-	d.ops = nil
+	d.keys, d.ops = d.keys[:0], d.ops[:0]
 	return nil
 }
 
