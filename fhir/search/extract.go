@@ -112,14 +112,17 @@ func Extract(res proto.Message) []Value {
 // in m; repeated fields fan out and choice types ([x]) are entered
 // transparently.
 func walk(out []Value, n *pathNode, m protoreflect.Message) []Value {
-	m = enterChoice(m)
+	d := m.Descriptor()
+	if d != n.desc { // n.desc, when known, is never a choice type (resolve)
+		m = enterChoice(m)
+		d = m.Descriptor()
+	}
 	for _, p := range n.params {
 		out = appendValues(out, *p, m)
 	}
 	if len(n.children) == 0 {
 		return out
 	}
-	d := m.Descriptor()
 	for _, c := range n.children {
 		f := c.field
 		if n.desc != d {
