@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -250,26 +251,91 @@ func eachResource(r io.Reader, fn func(raw []byte) error) error {
 		}
 		return eachLine(br, fn)
 	}
-	rest, err := io.ReadAll(br)
-	if err != nil {
-		return err
+	return eachEntry(json.NewDecoder(io.MultiReader(bytes.NewReader(line), br)), fn)
+}
+
+var errNotBundle = errors.New("directory import: neither a Bundle nor NDJSON")
+
+// eachEntry calls fn with the resource of each entry of the Bundle dec
+// reads, as the entries are read: a national directory export runs to
+// hundreds of megabytes, and only the batch being written is held. A
+// Bundle whose entries come before its resourceType (JSON objects are
+// unordered, RFC 8259 section 4) has them held until it is known to be a
+// Bundle. Entries read before a syntax error are imported (each batch is
+// its own transaction, and importing again is idempotent); the error says
+// how many were read.
+func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return errNotBundle
 	}
-	var b struct {
-		ResourceType string `json:"resourceType"`
-		Entry        []struct {
-			Resource json.RawMessage `json:"resource"`
-		} `json:"entry"`
+	bundle := false
+	var held []json.RawMessage // entries seen before resourceType
+	entries := 0
+	fail := func(err error) error {
+		return fmt.Errorf("directory import: the Bundle is not valid JSON after %d entries: %w", entries, err)
 	}
-	if err := json.Unmarshal(append(line, rest...), &b); err != nil || b.ResourceType != "Bundle" {
-		return fmt.Errorf("directory import: neither a Bundle nor NDJSON")
-	}
-	for _, e := range b.Entry {
-		if len(e.Resource) == 0 {
-			continue
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fail(err)
 		}
-		if err := fn(e.Resource); err != nil {
-			return err
+		switch t {
+		case "resourceType":
+			var rt string
+			if err := dec.Decode(&rt); err != nil || rt != "Bundle" {
+				return errNotBundle
+			}
+			bundle = true
+			for _, raw := range held {
+				if err := fn(raw); err != nil {
+					return err
+				}
+			}
+			held = nil
+		case "entry":
+			t, err := dec.Token()
+			if err == nil && t == nil {
+				continue // "entry": null, no entries
+			}
+			if err != nil || t != json.Delim('[') {
+				return fail(errors.New("entry is not an array"))
+			}
+			for dec.More() {
+				var e struct {
+					Resource json.RawMessage `json:"resource"`
+				}
+				if err := dec.Decode(&e); err != nil {
+					return fail(err)
+				}
+				entries++
+				switch {
+				case len(e.Resource) == 0 || string(e.Resource) == "null":
+				case bundle:
+					if err := fn(e.Resource); err != nil {
+						return err
+					}
+				default:
+					held = append(held, e.Resource)
+				}
+			}
+			if _, err := dec.Token(); err != nil { // ]
+				return fail(err)
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return fail(err)
+			}
 		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return fail(err)
+	}
+	if !bundle {
+		return errNotBundle
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail(errors.New("content after the Bundle"))
 	}
 	return nil
 }
