@@ -326,9 +326,8 @@ type sortedIndex struct {
 }
 
 type indexOp struct {
-	end uint32 // the key is keys[end-n : end]
-	n   uint16
-	put bool // else a deletion
+	end, n int  // the key is keys[end-n : end]
+	put    bool // else a deletion
 }
 
 // Put implements indexWriter; index values are empty.
@@ -339,10 +338,10 @@ func (d *sortedIndex) Delete(key []byte) error { d.set(key, false); return nil }
 
 func (d *sortedIndex) set(key []byte, put bool) {
 	d.keys = append(d.keys, key...)
-	d.ops = append(d.ops, indexOp{end: uint32(len(d.keys)), n: uint16(len(key)), put: put})
+	d.ops = append(d.ops, indexOp{end: len(d.keys), n: len(key), put: put})
 }
 
-func (d *sortedIndex) key(o indexOp) []byte { return d.keys[o.end-uint32(o.n) : o.end] }
+func (d *sortedIndex) key(o indexOp) []byte { return d.keys[o.end-o.n : o.end] }
 
 // flush makes the writes in key order, the last of each key, and empties
 // d. bbolt copies the keys it is given, so the buffer is reused.
