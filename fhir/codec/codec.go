@@ -82,11 +82,21 @@ func MustNew() *Codec {
 // which it stores as U+FFFD, and invalid UTF-8. Every resource that enters
 // through Decode is checked, whichever decoder then parses it.
 func (c *Codec) Decode(b []byte) (proto.Message, error) {
+	b = WithoutBOM(b)
 	if err := strictjson.Check(b); err != nil {
 		return nil, err
 	}
 	return c.decode(b)
 }
+
+// ByteOrderMark is U+FEFF in UTF-8, which some editors write before the
+// text they save.
+const ByteOrderMark = "\xef\xbb\xbf"
+
+// WithoutBOM is b without a leading byte order mark: RFC 8259 section 8.1
+// lets a JSON parser ignore one, and the files an operator or a Windows
+// application exports often start with it.
+func WithoutBOM(b []byte) []byte { return bytes.TrimPrefix(b, []byte(ByteOrderMark)) }
 
 // DecodeStored parses a resource this server stored: its JSON was checked
 // by Decode when it came in and printed by the codec since, so the strict

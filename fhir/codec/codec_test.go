@@ -218,3 +218,27 @@ func BenchmarkEncodeIndentCarePlan(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeByteOrderMark: a resource saved with a UTF-8 byte order mark
+// before it decodes as it does without one (RFC 8259 section 8.1); one
+// anywhere else is still refused.
+func TestDecodeByteOrderMark(t *testing.T) {
+	c := MustNew()
+	js := `{"resourceType":"Patient","id":"p1","name":[{"family":"Dupont"}]}`
+	plain, err := c.Decode([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bom, err := c.Decode([]byte(ByteOrderMark + js))
+	if err != nil {
+		t.Fatalf("with a byte order mark: %v", err)
+	}
+	a, _ := c.Encode(plain)
+	b, _ := c.Encode(bom)
+	if string(a) != string(b) {
+		t.Errorf("decoded with a byte order mark: %s, without: %s", b, a)
+	}
+	if _, err := c.Decode([]byte(" " + ByteOrderMark + js)); err == nil {
+		t.Error("a byte order mark after white space was accepted")
+	}
+}

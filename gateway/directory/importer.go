@@ -18,6 +18,7 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
@@ -368,7 +369,12 @@ func objectKind(line []byte) string {
 	return head.ResourceType
 }
 
+// firstByte skips a byte order mark (codec.WithoutBOM) and white space
+// before the first byte, and returns that byte unread.
 func firstByte(br *bufio.Reader) (byte, error) {
+	if bom, err := br.Peek(len(codec.ByteOrderMark)); err == nil && string(bom) == codec.ByteOrderMark {
+		_, _ = br.Discard(3)
+	}
 	for {
 		b, err := br.ReadByte()
 		if err != nil {

@@ -35,6 +35,8 @@ func TestEachResourceForms(t *testing.T) {
 	}{
 		{"ndjson", roleA + "\n" + roleB + "\n", []string{roleA, roleB}, ""},
 		{"ndjson crlf and blank lines", roleA + "\r\n\r\n" + roleB, []string{roleA, roleB}, ""},
+		{"ndjson with a byte order mark", "\xef\xbb\xbf" + roleA + "\n", []string{roleA}, ""},
+		{"bundle with a byte order mark", "\xef\xbb\xbf{\"resourceType\":\"Bundle\",\"entry\":[{\"resource\":" + roleA + "}]}", []string{roleA}, ""},
 		{"bundle on one line", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":` + roleA + `},{"resource":` + roleB + `}]}`, []string{roleA, roleB}, ""},
 		{"bundle pretty", "{\n  \"resourceType\": \"Bundle\",\n  \"entry\": [\n    {\"fullUrl\": \"urn:uuid:1\", \"resource\": " + roleA + "},\n    {\"resource\": " + roleB + "}\n  ]\n}\n", []string{roleA, roleB}, ""},
 		{"entries before resourceType", "{\n\"entry\":[{\"resource\":" + roleA + "}],\n\"resourceType\":\"Bundle\"}", []string{roleA}, ""},
@@ -145,6 +147,7 @@ func FuzzEachResource(f *testing.F) {
 		"{\n}",
 		`{"a":[1,{"b":"c"}],"resourceType":"Bundle"}` + "\n",
 		"  \t\n{\"resourceType\":\"Organization\"}\r\n",
+		"\xef\xbb\xbf" + roleA,
 	} {
 		f.Add([]byte(s))
 	}

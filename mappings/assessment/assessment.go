@@ -111,6 +111,7 @@ func (o Options) carePlan() (string, error) {
 // Detect tells the kind of input from its "type" (aggir, needs-assessment)
 // or "resourceType" (QuestionnaireResponse).
 func Detect(input []byte) (Kind, error) {
+	input = codec.WithoutBOM(input)
 	var head struct {
 		Type         *string `json:"type"`
 		ResourceType *string `json:"resourceType"`
@@ -138,6 +139,7 @@ func Detect(input []byte) (Kind, error) {
 
 // Convert maps any accepted assessment input to a transaction Bundle.
 func Convert(input []byte, opts Options) (*bundle.Result, error) {
+	input = codec.WithoutBOM(input)
 	k, err := Detect(input)
 	if err != nil {
 		return nil, err
@@ -151,6 +153,7 @@ func Convert(input []byte, opts Options) (*bundle.Result, error) {
 // ConvertAGGIR maps an AGGIR grid, as AGGIR JSON or as a TDDUI-style
 // QuestionnaireResponse, and rejects any other input.
 func ConvertAGGIR(input []byte, opts Options) (*bundle.Result, error) {
+	input = codec.WithoutBOM(input)
 	k, err := Detect(input)
 	if err != nil {
 		return nil, err
@@ -172,6 +175,7 @@ func ConvertAGGIR(input []byte, opts Options) (*bundle.Result, error) {
 
 // ConvertNeeds maps a needs-assessment form and rejects any other input.
 func ConvertNeeds(input []byte, opts Options) (*bundle.Result, error) {
+	input = codec.WithoutBOM(input)
 	k, err := Detect(input)
 	if err != nil {
 		return nil, err

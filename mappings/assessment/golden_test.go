@@ -1,6 +1,7 @@
 package assessment
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"os"
@@ -140,4 +141,41 @@ func TestValidates(t *testing.T) {
 		}
 	}
 	fhirtest.RunValidator(t, dir)
+}
+
+// TestByteOrderMark: each input saved with a UTF-8 byte order mark (as
+// editors on Windows save it) converts, by each entry point, to what it
+// converts to without one.
+func TestByteOrderMark(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatal(files, err)
+	}
+	for _, f := range files {
+		in := read(t, f)
+		kind, kerr := Detect(in)
+		bomKind, bomErr := Detect(append([]byte(codec.ByteOrderMark), in...))
+		if kind != bomKind || (kerr == nil) != (bomErr == nil) {
+			t.Errorf("%s: Detect %v, %v; with a byte order mark %v, %v", f, kind, kerr, bomKind, bomErr)
+		}
+		convert := map[string]func([]byte, Options) (*bundle.Result, error){"Convert": Convert, "ConvertAGGIR": ConvertAGGIR, "ConvertNeeds": ConvertNeeds}
+		for name, fn := range convert {
+			opts := testOptions(caseName(f))
+			plain, perr := fn(in, opts)
+			bom, berr := fn(append([]byte(codec.ByteOrderMark), in...), opts)
+			if (perr == nil) != (berr == nil) {
+				t.Errorf("%s: %s %v; with a byte order mark %v", f, name, perr, berr)
+				continue
+			}
+			if perr != nil {
+				continue
+			}
+			a, _ := testCodec.Encode(plain.Bundle)
+			b, _ := testCodec.Encode(bom.Bundle)
+			if !bytes.Equal(a, b) {
+				t.Errorf("%s: %s gives another Bundle with a byte order mark", f, name)
+			}
+		}
+	}
 }
