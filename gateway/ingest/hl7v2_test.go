@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -712,5 +713,61 @@ func TestTakeWaitsIdlyAfterAWrite(t *testing.T) {
 	}
 	if waited, cpu := time.Since(t0), fhirtest.CPUTime()-cpu0; waited < applyLinger/2 || cpu > waited/3 {
 		t.Errorf("lingered %v using %v of CPU: want about %v, idle", waited, cpu, applyLinger)
+	}
+}
+
+// TestPersonEvents: the IHE PAM patient identity feed's A28 (add person)
+// then A31 (update person) write one Patient, the A31 changing her address
+// and her general practitioner, and no Encounter, even when the A31's PV1
+// names a visit (the visit events own encounters).
+func TestPersonEvents(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "..", "mappings", "hl7v2", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r1 := send(t, in, fixture("pam-fr-a28.hl7"))
+	if code, ctl, errs := ack(t, r1.ACK); code != "AA" || ctl != "PAM0028" || errs != nil {
+		t.Fatalf("A28 ACK %s %s %v", code, ctl, errs)
+	}
+	p1 := written(t, st, r1, "Patient")
+	gp1 := field(t, st, "Patient", p1.ID, "generalPractitioner.reference")
+	a31 := fixture("pam-fr-a31.hl7")
+	// the visit a sender may put in an A31 anyway
+	a31 = bytes.Replace(a31, []byte("PV1|1|N\r"), []byte("PV1|1|I|CARDIO^101^1||||||||||||||||88001^^^HOPITAL&1.2.250.1.999.1.1&ISO^AN\r"), 1)
+	r2 := send(t, in, a31)
+	if code, ctl, errs := ack(t, r2.ACK); code != "AA" || ctl != "PAM0031" || errs != nil {
+		t.Fatalf("A31 ACK %s %s %v", code, ctl, errs)
+	}
+	p2 := written(t, st, r2, "Patient")
+	if p2.ID != p1.ID || p2.Version != 2 {
+		t.Fatalf("A31 wrote Patient/%s version %d, want Patient/%s version 2", p2.ID, p2.Version, p1.ID)
+	}
+	if gp2 := field(t, st, "Patient", p2.ID, "generalPractitioner.reference"); gp2 == gp1 || !strings.HasPrefix(gp2, "Practitioner/") {
+		t.Errorf("general practitioner %q after the A31, %q before", gp2, gp1)
+	}
+	if pc := field(t, st, "Patient", p2.ID, "address.postalCode"); pc != "59800" {
+		t.Errorf("postal code %q after the A31 (59000 before)", pc)
+	}
+	for _, r := range []*Reply{r1, r2} {
+		for _, w := range r.Writes {
+			if strings.HasPrefix(w, "Encounter/") {
+				t.Errorf("a person event wrote %s", w)
+			}
+		}
+	}
+	err := st.View(func(r *store.Snapshot) error {
+		hits, err := r.Search(&search.Query{Type: "Encounter"}, nil)
+		if len(hits) != 0 {
+			t.Errorf("%d Encounters stored", len(hits))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

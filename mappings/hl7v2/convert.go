@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"strings"
 	"time"
 
 	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/diagnostic_report_go_proto"
@@ -78,7 +79,11 @@ func (c *conv) run() error {
 		return err
 	}
 	if pv1 := c.msg.First("PV1"); pv1 != nil {
-		c.mapEncounter(pv1)
+		if c.code == "ADT" && personEvent(c.event) {
+			c.personVisit(pv1)
+		} else {
+			c.mapEncounter(pv1)
+		}
 	}
 	var doc *docBuilder
 	for _, s := range c.msg.Segments {
@@ -235,6 +240,28 @@ func (c *conv) warn(s *er7.Segment, field int, what string) {
 	var buf [32]byte
 	path, _ := s.Loc(field).AppendText(buf[:0])
 	c.b.WarnBytes(path, what)
+}
+
+// personEvent reports the events of the IHE PAM patient identity feed
+// (ITI-30, PAM France) that carry a person, not a visit: A28 adds and A31
+// updates person information. Their PV1 is there because the ADT_A05
+// structure requires it, normally empty but for PV1-2 = N (not
+// applicable).
+func personEvent(event string) bool { return event == "A28" || event == "A31" }
+
+// personVisit reads the PV1 of a person event: the Encounter stays for
+// the visit events (A01 to A16) to write, so a visit it names anyway is
+// reported as not mapped rather than created or changed.
+func (c *conv) personVisit(pv1 *er7.Segment) {
+	for i := 3; i <= pv1.Len(); i++ {
+		if !pv1.Field(i).Empty() {
+			c.warn(pv1, i, "a person information event (A28, A31) carries no visit: PV1 not mapped")
+			return
+		}
+	}
+	if class := strings.ToUpper(text(pv1.Field(2))); class != "" && class != "N" {
+		c.warn(pv1, 2, "a person information event (A28, A31) carries no visit: PV1 not mapped")
+	}
 }
 
 func (c *conv) warnSegment(s *er7.Segment) {
