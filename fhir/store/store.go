@@ -365,17 +365,8 @@ func (s *Store) drain() {
 // every op is retried alone so one bad write cannot sink the others.
 func (s *Store) runBatch(batch []*op) {
 	results := make([]error, len(batch))
-	s.commits.Add(1)
 	s.writes.Add(uint64(len(batch)))
-	t0 := time.Now()
-	defer func() {
-		d := time.Since(t0)
-		s.lastCommit.Store(int64(d))
-		if s.onCommit != nil {
-			s.onCommit(d)
-		}
-	}()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.timedUpdate(func(tx *bolt.Tx) error {
 		for i, o := range batch {
 			results[i] = s.runOp(tx, o)
 			if results[i] != nil && (o.solo || errors.Is(results[i], errAbort)) {
@@ -393,10 +384,24 @@ func (s *Store) runBatch(batch []*op) {
 		batch[0].done <- err
 	default:
 		for _, o := range batch {
-			s.commits.Add(1)
-			o.done <- s.db.Update(func(tx *bolt.Tx) error { return s.runOp(tx, o) })
+			o.done <- s.timedUpdate(func(tx *bolt.Tx) error { return s.runOp(tx, o) })
 		}
 	}
+}
+
+// timedUpdate runs fn in one write transaction and counts it (Stats.Commits,
+// Options.OnCommit) before the writers it answers hear of it, so that
+// whoever saw a write done sees its commit counted.
+func (s *Store) timedUpdate(fn func(tx *bolt.Tx) error) error {
+	s.commits.Add(1)
+	t0 := time.Now()
+	err := s.db.Update(fn)
+	d := time.Since(t0)
+	s.lastCommit.Store(int64(d))
+	if s.onCommit != nil {
+		s.onCommit(d)
+	}
+	return err
 }
 
 // Check runs bbolt's consistency check over the whole file (every page
