@@ -373,7 +373,7 @@ func objectKind(line []byte) string {
 // before the first byte, and returns that byte unread.
 func firstByte(br *bufio.Reader) (byte, error) {
 	if bom, err := br.Peek(len(codec.ByteOrderMark)); err == nil && string(bom) == codec.ByteOrderMark {
-		_, _ = br.Discard(3)
+		_, _ = br.Discard(len(codec.ByteOrderMark))
 	}
 	for {
 		b, err := br.ReadByte()
