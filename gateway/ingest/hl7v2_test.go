@@ -771,3 +771,63 @@ func TestPersonEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStayEvents: the IHE PAM France movements of a stay between its
+// admission and its discharge set the Encounter's status: a leave of
+// absence (A21) puts it on leave, the return (A22) back in progress, a
+// change of attending doctor (A54) keeps it in progress with the new
+// doctor; a pre-admission (A05) is planned and its cancellation (A38)
+// cancels it.
+func TestStayEvents(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "..", "mappings", "hl7v2", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// as is b sent again as event ev, under another control ID, its time
+	// (MSH-7, EVN-2) moved from one instant to another
+	as := func(b []byte, from, ev, control, was, at string) []byte {
+		b = bytes.Replace(b, []byte("^"+from+"^"), []byte("^"+ev+"^"), 1)
+		b = bytes.Replace(b, []byte("|PAM00"), []byte("|"+control+"-PAM00"), 1)
+		return bytes.ReplaceAll(b, []byte(was), []byte(at))
+	}
+	var enc string
+	status := func(r *Reply) string {
+		t.Helper()
+		if code, _, errs := ack(t, r.ACK); code != "AA" || errs != nil {
+			t.Fatalf("ACK %s %v", code, errs)
+		}
+		e := written(t, st, r, "Encounter")
+		enc = e.ID
+		return field(t, st, "Encounter", e.ID, "status")
+	}
+	doctor := func() string { return field(t, st, "Encounter", enc, "participant.individual.reference") }
+	if got := status(send(t, in, fixture("pam-fr-a01.hl7"))); got != "in-progress" {
+		t.Errorf("after A01: %s", got)
+	}
+	before := doctor()
+	a21 := fixture("pam-fr-a21.hl7")
+	if got := status(send(t, in, a21)); got != "onleave" {
+		t.Errorf("after A21: %s", got)
+	}
+	if got := status(send(t, in, as(a21, "A21", "A22", "R", "20240106140000+0100", "20240107100000+0100"))); got != "in-progress" {
+		t.Errorf("after A22: %s", got)
+	}
+	if got := status(send(t, in, as(fixture("pam-fr-a54.hl7"), "A54", "A54", "D", "20240104110000+0100", "20240108100000+0100"))); got != "in-progress" {
+		t.Errorf("after A54: %s", got)
+	}
+	if after := doctor(); after == before || after == "" {
+		t.Errorf("attending doctor %q after A54, %q before", after, before)
+	}
+	a05 := fixture("pam-fr-a05.hl7")
+	if got := status(send(t, in, a05)); got != "planned" {
+		t.Errorf("after A05: %s", got)
+	}
+	if got := status(send(t, in, as(a05, "A05", "A38", "C", "20240301090000+0100", "20240302090000+0100"))); got != "cancelled" {
+		t.Errorf("after A38: %s", got)
+	}
+}

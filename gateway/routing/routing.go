@@ -1413,12 +1413,15 @@ func (pl *Planner) shortestAnswer(ctx context.Context) (time.Duration, error) {
 	return shortest, nil
 }
 
-// expected reports whether a stay in progress has an expected discharge
-// (A16): its plan is prepared as a draft.
+// expected reports whether a stay under way has an expected discharge
+// (A16): its plan is prepared as a draft. A planned stay (a pre-admission,
+// A05) is not under way: its discharge is planned with it, and nothing is
+// prepared until it begins.
 func expected(enc *enpb.Encounter) bool {
 	for _, e := range enc.GetExtension() {
 		if e.GetUrl().GetValue() == ExpectedDischargeURL {
-			return enc.GetStatus().GetValue() != codes.EncounterStatusCode_CANCELLED
+			s := enc.GetStatus().GetValue()
+			return s != codes.EncounterStatusCode_CANCELLED && s != codes.EncounterStatusCode_PLANNED
 		}
 	}
 	return false

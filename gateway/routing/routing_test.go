@@ -378,6 +378,40 @@ func TestPendingDischargeDraft(t *testing.T) {
 	}
 }
 
+// TestPlannedStayNotPrepared: a pre-admission (HL7 v2 A05: a planned
+// Encounter) announcing its discharge gets no draft: nothing is prepared
+// until the stay begins; once under way with that expected discharge, it
+// does.
+func TestPlannedStayNotPrepared(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	if _, err := pl.RouteFinished(ctx); err != nil { // e1, finished in world
+		t.Fatal(err)
+	}
+	put := func(js string) {
+		t.Helper()
+		m, err := testCodec.Decode([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(`{"resourceType":"Condition","id":"c5","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e5"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`)
+	enc := func(status string) string {
+		return `{"resourceType":"Encounter","id":"e5","status":"` + status + `","extension":[{"url":"` + routing.ExpectedDischargeURL + `","valueDateTime":"2026-04-09T10:00:00Z"}],"class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"}}`
+	}
+	put(enc("planned"))
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 0 {
+		t.Fatalf("a planned stay: %d prepared, %v", n, err)
+	}
+	put(enc("in-progress"))
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 {
+		t.Fatalf("the stay under way: %d prepared, %v", n, err)
+	}
+}
+
 // TestDischargeRoutedInItsTransaction: with the planner following the
 // store, the write that finishes a stay commits its plan with it, in one
 // commit, whichever write path stores it; writing the stay again adds

@@ -259,6 +259,14 @@ func (c *conv) mapZBE(s *er7.Segment) {
 // admission, A13 cancels the discharge. A16 (pending discharge) and A25
 // (its cancellation) leave the stay in progress: the patient has not left,
 // so a discharge date-time in PV1-45 is not the end of the stay.
+// updateEvents change a stay without moving it in or out: patient
+// information (A08), a change of class (A06, A07), a transfer cancelled
+// (A12), a return from leave (A22) or a leave cancelled (A52), the
+// attending doctor changed or the change cancelled (A54, A55). Their PV1
+// is the stay as it is, and a stay it says has ended (PV1-45) is finished;
+// otherwise it is in progress.
+var updateEvents = map[string]bool{"A06": true, "A07": true, "A08": true, "A12": true, "A22": true, "A52": true, "A54": true, "A55": true}
+
 func (c *conv) finishEncounter() {
 	e := c.encounter
 	if e == nil {
@@ -291,13 +299,19 @@ func (c *conv) finishEncounter() {
 		if e.Hospitalization != nil {
 			e.Hospitalization.DischargeDisposition = nil
 		}
+	case "A05": // pre-admit (HL7 v2.5 section 3.3.5): the stay is planned
+		status = cpb.EncounterStatusCode_PLANNED
+	case "A38": // cancel pre-admit (section 3.3.38)
+		status = cpb.EncounterStatusCode_CANCELLED
+	case "A21", "A53": // leave of absence (3.3.21), its return cancelled (3.3.53)
+		status = cpb.EncounterStatusCode_ONLEAVE
 	default:
 		// An update or a document tells where the stay is only through
 		// PV1-45; an MDM without it does not know.
 		if c.code == "MDM" {
 			status = cpb.EncounterStatusCode_UNKNOWN
 		}
-		if (c.code == "MDM" || c.event == "A08") && e.Period != nil && e.Period.End != nil {
+		if (c.code == "MDM" || updateEvents[c.event]) && e.Period != nil && e.Period.End != nil {
 			status = cpb.EncounterStatusCode_FINISHED
 		}
 	}

@@ -114,7 +114,7 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 
 // Supported lists the message types and events Convert accepts.
 var supportedEvents = map[string][]string{
-	"ADT": {"A01", "A02", "A03", "A04", "A08", "A11", "A13", "A16", "A25", "A28", "A31", "A34", "A40"},
+	"ADT": {"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A16", "A21", "A22", "A25", "A28", "A31", "A34", "A38", "A40", "A52", "A53", "A54", "A55"},
 	"MDM": {"T01", "T02", "T04", "T10"},
 	"ORU": {"R01"},
 	"REF": {"I12", "I13", "I14"},
