@@ -33,6 +33,9 @@ import (
 //     message is still accepted (its data is not wrong, only superseded).
 //     Equal times apply in arrival order. A message without an event time
 //     is not ordered.
+//   - A discharged stay. An update that does not carry the discharge
+//     never reopens a stay an A03 finished; only an A13 does
+//     (discharge.go).
 //   - MDM and the Encounter. The ADT feed owns the Encounter: an MDM
 //     message creates its Encounter only when absent (so the
 //     DocumentReference has a context) and never changes an existing one,

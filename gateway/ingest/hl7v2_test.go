@@ -831,3 +831,43 @@ func TestStayEvents(t *testing.T) {
 		t.Errorf("after A38: %s", got)
 	}
 }
+
+// TestUpdateKeepsDischarge: an A08 whose PV1 lacks the discharge (PV1-45),
+// sent after the A03, updates the stay and leaves it finished, with its
+// end; an A13 (cancel discharge) does reopen it. Sent right behind the
+// A03 (written in the same batch, or planned before it was), the same.
+func TestUpdateKeepsDischarge(t *testing.T) {
+	t.Parallel()
+	for _, backToBack := range []bool{false, true} {
+		in, st := newTest(t)
+		send(t, in, ingesttest.Admit(1))
+		a03 := ingesttest.Discharge(1)
+		a08 := ingesttest.ADT{Event: "A08", N: 1, At: ingesttest.Base.Add(48 * time.Hour), Family: "RENAMED"}.Bytes()
+		var r *Reply
+		if backToBack {
+			if _, err := in.HL7v2(context.Background(), a03, nil); err != nil {
+				t.Fatal(err)
+			}
+			r = send(t, in, a08)
+		} else {
+			send(t, in, a03)
+			r = send(t, in, a08)
+		}
+		e := written(t, st, r, "Encounter")
+		if got := field(t, st, "Encounter", e.ID, "status"); got != "finished" {
+			t.Errorf("back to back %v: the stay is %s after an A08 without PV1-45", backToBack, got)
+		}
+		if end := field(t, st, "Encounter", e.ID, "period.end"); end == "" {
+			t.Errorf("back to back %v: the stay lost its end", backToBack)
+		}
+		p := written(t, st, r, "Patient")
+		if got := field(t, st, "Patient", p.ID, "name.family"); got != "RENAMED" {
+			t.Errorf("back to back %v: the A08's patient update was not applied: %q", backToBack, got)
+		}
+		a13 := ingesttest.ADT{Event: "A13", N: 1, At: ingesttest.Base.Add(72 * time.Hour)}.Bytes()
+		r = send(t, in, a13)
+		if got := field(t, st, "Encounter", written(t, st, r, "Encounter").ID, "status"); got != "in-progress" {
+			t.Errorf("back to back %v: the stay is %s after an A13", backToBack, got)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 		return 0, err
 	}
 	resolved := *it
-	resolved.entries = res.Entries
+	resolved.entries = in.keepDischarge(r, it.header, res.Entries)
 	it.patient = resolvedPatient(res.Entries)
 	return applyMessage(b, &resolved)
 }
@@ -82,6 +82,17 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 // holds (it was resolved against the planner's snapshot: planResolved),
 // else resolves it again in b's transaction.
 func (in *Ingester) applyQueued(b *store.Batch, it *queued, p *store.Planned) (int, error) {
+	if p != nil && hl7v2.UpdateEvent(it.header.TriggerEvent) {
+		// planned against the stay before the batch: it may have been
+		// discharged since (discharge.go)
+		r, err := b.Snapshot(false)
+		if err != nil {
+			return 0, err
+		}
+		if in.reopens(r, it.header, it.entries) {
+			p = nil
+		}
+	}
 	if p != nil {
 		if fresh, err := b.Fresh(p); err != nil {
 			return 0, err

@@ -128,6 +128,7 @@ type Config struct {
 type Ingester struct {
 	store *store.Store
 	ident *identity.Resolver // identity.go
+	codec *codec.Codec       // reads stored resources (discharge.go)
 	log   *slog.Logger
 	opts  Options
 	acker er7.Acker
@@ -180,7 +181,7 @@ func New(cfg Config) (*Ingester, error) {
 	if c == nil {
 		c = codec.MustNew()
 	}
-	in.ident = identity.New(c, in.opts.Now)
+	in.codec, in.ident = c, identity.New(c, in.opts.Now)
 	in.q = newQueue(in)
 	return in, nil
 }

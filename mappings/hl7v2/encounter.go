@@ -267,6 +267,12 @@ func (c *conv) mapZBE(s *er7.Segment) {
 // otherwise it is in progress.
 var updateEvents = map[string]bool{"A06": true, "A07": true, "A08": true, "A12": true, "A22": true, "A52": true, "A54": true, "A55": true}
 
+// UpdateEvent reports whether an ADT trigger event updates a stay without
+// moving it in or out (updateEvents): one that does not carry the
+// discharge (PV1-45) says nothing about it, and must not reopen a stay an
+// A03 finished; only an A13 cancels a discharge.
+func UpdateEvent(event string) bool { return updateEvents[event] }
+
 func (c *conv) finishEncounter() {
 	e := c.encounter
 	if e == nil {
