@@ -198,6 +198,13 @@ func (pl *Planner) plan(ctx context.Context, encounterID string) (*Plan, error) 
 	plan := &Plan{Reasons: []string{why}}
 	plan.Pathway = pd.GetUrl().GetValue() + "|" + pd.GetVersion().GetValue()
 	base := "route-" + digest(encounterID, pd.GetUrl().GetValue())
+	if round, err := pl.withdrawnPlans(ctx, encounterID); err != nil {
+		return nil, err
+	} else if round > 0 {
+		// a discharge again after one cancelled: a plan of its own,
+		// beside the withdrawn one, whose Tasks stay cancelled
+		base = "route-" + digest(encounterID, pd.GetUrl().GetValue(), strconv.Itoa(round))
+	}
 	plan.CarePlan = carePlan(base, plan.Pathway, s)
 	for _, a := range pd.GetAction() {
 		sr, task, reason, err := pl.action(ctx, base, s, a)
@@ -302,6 +309,9 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 	// routed, at most, which ids written if absent make harmless): the
 	// plans' index entries are made together at the end.
 	ctx = store.WithSnapshot(ctx, f.Unflushed())
+	if err := pl.withdrawCancelled(ctx, f, written); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, w := range f.Written() {
 		if !pl.cfg.RouteOnWrite {
@@ -434,11 +444,18 @@ func (pl *Planner) routed(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	for _, m := range plans {
-		if strings.HasPrefix(resource.ID(m), "route-") && (!finished || !isDraft(m)) {
+		if strings.HasPrefix(resource.ID(m), "route-") && !withdrawnPlan(m) && (!finished || !isDraft(m)) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// withdrawnPlan reports whether m is a routing CarePlan withdrawn because
+// its discharge was cancelled (withdrawCancelled).
+func withdrawnPlan(m proto.Message) bool {
+	cp, ok := m.(*cppb.CarePlan)
+	return ok && cp.GetStatus().GetValue() == codes.RequestStatusCode_REVOKED
 }
 
 // isDraft reports whether a routing resource is a draft.
@@ -1421,7 +1438,7 @@ func expected(enc *enpb.Encounter) bool {
 	for _, e := range enc.GetExtension() {
 		if e.GetUrl().GetValue() == ExpectedDischargeURL {
 			s := enc.GetStatus().GetValue()
-			return s != codes.EncounterStatusCode_CANCELLED && s != codes.EncounterStatusCode_PLANNED
+			return s != codes.EncounterStatusCode_CANCELLED && s != codes.EncounterStatusCode_PLANNED && s != codes.EncounterStatusCode_ENTERED_IN_ERROR
 		}
 	}
 	return false

@@ -1,0 +1,180 @@
+package routing
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
+	enpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/store"
+)
+
+// A cancelled discharge withdraws its plan. When a write takes a stay
+// that was finished back to another status (HL7 v2 A13 cancel discharge,
+// A11 cancel admit, a FHIR update), or takes away the expected discharge
+// of a stay whose plan was prepared as a draft (A25), the routing plan of
+// the stay is withdrawn in the same transaction: its CarePlan and
+// ServiceRequests revoked, its Tasks not yet done cancelled with the
+// reason DischargeCancelled (so that push delivery tells their owners, and
+// nobody visits a patient still in hospital). A later discharge is routed
+// again, into a plan of its own: the withdrawn one keeps its history.
+
+// DischargeCancelled is the code, in RoutingStatus, of the status reason
+// of a Task whose discharge was cancelled.
+const DischargeCancelled = "discharge-cancelled"
+
+const dischargeCancelledText = "the discharge was cancelled: the patient stays in hospital"
+
+// withdrawCancelled withdraws the plans of the stays the transaction f
+// follows took back from finished (or from an expected discharge).
+// written maps "Type/id" to the last write of each resource.
+func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, written map[string]store.Written) error {
+	seen := map[string]bool{}
+	var entries []store.TxEntry
+	for _, w := range f.Written() {
+		if w.Type != "Encounter" || seen[w.ID] {
+			continue
+		}
+		seen[w.ID] = true
+		// the stay as it was before this transaction (w is its first
+		// write in it), and as the transaction leaves it
+		if w.Version < 2 {
+			continue
+		}
+		last := written["Encounter/"+w.ID]
+		now, ok := last.Resource.(*enpb.Encounter)
+		if last.Deleted || !ok {
+			continue
+		}
+		rec, err := f.Snapshot().VRead("Encounter", w.ID, w.Version-1)
+		if err != nil {
+			continue // the version before was a deletion
+		}
+		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
+		if err != nil {
+			return err
+		}
+		was, ok := m.(*enpb.Encounter)
+		if !ok || !cancelsDischarge(was, now) {
+			continue
+		}
+		es, err := pl.withdrawal(ctx, w.ID)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, es...)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	_, err := f.Put(entries)
+	return err
+}
+
+// cancelsDischarge reports whether a stay written as now, after was,
+// no longer has the discharge it was routed or prepared for.
+func cancelsDischarge(was, now *enpb.Encounter) bool {
+	finished := func(e *enpb.Encounter) bool { return e.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED }
+	if finished(now) {
+		return false
+	}
+	return finished(was) || expected(was) && !expected(now)
+}
+
+// withdrawal is the writes that withdraw the routing plans of Encounter/id
+// not withdrawn yet: each CarePlan and its ServiceRequests revoked, their
+// Tasks not done cancelled.
+func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.TxEntry, error) {
+	plans, err := pl.search(ctx, "CarePlan", url.Values{"encounter": {"Encounter/" + encounterID}})
+	if err != nil {
+		return nil, err
+	}
+	var out []store.TxEntry
+	put := func(m proto.Message) {
+		out = append(out, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m})
+	}
+	for _, m := range plans {
+		cp, ok := m.(*cppb.CarePlan)
+		if !ok || !strings.HasPrefix(resource.ID(cp), "route-") || done(cp.GetStatus().GetValue()) {
+			continue
+		}
+		cp = proto.Clone(cp).(*cppb.CarePlan)
+		cp.Status.Value = codes.RequestStatusCode_REVOKED
+		cp.Note = append(cp.Note, &dtpb.Annotation{Text: &dtpb.Markdown{Value: "Withdrawn: " + dischargeCancelledText + "."}})
+		put(cp)
+		for _, a := range cp.GetActivity() {
+			typ, id, _, ok := resource.RefTarget(a.GetReference())
+			if !ok || typ != "ServiceRequest" || !strings.HasPrefix(id, "route-") {
+				continue // the discharge letter's own requests are the hospital's
+			}
+			sm, err := pl.read(ctx, "ServiceRequest", id)
+			if err != nil {
+				return nil, err
+			}
+			if sr, ok := sm.(*srpb.ServiceRequest); ok && !done(sr.GetStatus().GetValue()) {
+				sr = proto.Clone(sr).(*srpb.ServiceRequest)
+				sr.Status.Value = codes.RequestStatusCode_REVOKED
+				put(sr)
+			}
+			tasks, err := pl.search(ctx, "Task", url.Values{"focus": {"ServiceRequest/" + id}})
+			if err != nil {
+				return nil, err
+			}
+			for _, tm := range tasks {
+				t, ok := tm.(*tpb.Task)
+				if !ok || !strings.HasPrefix(resource.ID(t), "route-") || taskDone(t.GetStatus().GetValue()) {
+					continue
+				}
+				t = proto.Clone(t).(*tpb.Task)
+				t.Status.Value = codes.TaskStatusCode_CANCELLED
+				t.StatusReason = &dtpb.CodeableConcept{
+					Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: DischargeCancelled}, Display: &dtpb.String{Value: "Discharge cancelled"}}},
+					Text:   &dtpb.String{Value: dischargeCancelledText},
+				}
+				put(t)
+			}
+		}
+	}
+	return out, nil
+}
+
+// withdrawnPlans counts the routing CarePlans of Encounter/id withdrawn
+// so far: a plan made after them gets ids of its own.
+func (pl *Planner) withdrawnPlans(ctx context.Context, encounterID string) (int, error) {
+	plans, err := pl.search(ctx, "CarePlan", url.Values{"encounter": {"Encounter/" + encounterID}})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range plans {
+		if strings.HasPrefix(resource.ID(m), "route-") && withdrawnPlan(m) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// done reports whether a request is over: withdrawn, completed or
+// entered in error.
+func done(s codes.RequestStatusCode_Value) bool {
+	return s == codes.RequestStatusCode_REVOKED || s == codes.RequestStatusCode_COMPLETED || s == codes.RequestStatusCode_ENTERED_IN_ERROR
+}
+
+// taskDone reports whether a Task is in a final status (R4 Task state
+// machine: completed, failed, cancelled, rejected, entered-in-error).
+func taskDone(s codes.TaskStatusCode_Value) bool {
+	switch s {
+	case codes.TaskStatusCode_COMPLETED, codes.TaskStatusCode_FAILED, codes.TaskStatusCode_CANCELLED,
+		codes.TaskStatusCode_REJECTED, codes.TaskStatusCode_ENTERED_IN_ERROR:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,184 @@
+package routing_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/routing"
+)
+
+// routingOf lists the routing resources of type typ stored for the world's
+// patient, as id -> status (and, for a Task, its status reason's code).
+func routingOf(t *testing.T, st *store.Store, typ string) map[string]string {
+	t.Helper()
+	q, err := search.Parse(typ, map[string][]string{"patient": {"Patient/p1"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := st.Search(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, h := range hits {
+		if !strings.HasPrefix(h.ID, "route-") {
+			continue
+		}
+		rec, err := st.Read(typ, h.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Status       string
+			StatusReason struct{ Coding []struct{ Code string } }
+		}
+		if err := json.Unmarshal(rec.JSON, &v); err != nil {
+			t.Fatal(err)
+		}
+		out[h.ID] = v.Status
+		if len(v.StatusReason.Coding) > 0 {
+			out[h.ID] += " " + v.StatusReason.Coding[0].Code
+		}
+	}
+	return out
+}
+
+// TestCancelledDischargeWithdrawsPlan: a stay routed, then taken back to
+// in progress (HL7 v2 A13), has its plan withdrawn in the same write: the
+// CarePlan and ServiceRequests revoked, every Task not done cancelled with
+// the reason discharge-cancelled, a Task already done left as it is. A
+// discharge again is routed into a plan of its own; the withdrawn one
+// stays withdrawn.
+func TestCancelledDischargeWithdrawsPlan(t *testing.T) {
+	_, st := world(t)
+	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+	st.Follow(pl)
+	ctx := context.Background()
+	put := func(js string) {
+		t.Helper()
+		m, err := testCodec.Decode([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 { // e1, finished in world
+		t.Fatalf("routing the world's stay: %d, %v", n, err)
+	}
+	tasks := routingOf(t, st, "Task")
+	if len(tasks) < 3 {
+		t.Fatalf("the plan's Tasks: %v", tasks)
+	}
+	// The GP has already done hers: a Task done is not withdrawn.
+	var gpTask string
+	for id := range tasks {
+		if strings.Contains(id, "-gp-") {
+			gpTask = id
+		}
+	}
+	rec, err := st.Read("Task", gpTask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := strings.Replace(string(rec.JSON), `"status":"requested"`, `"status":"completed"`, 1)
+	put(done)
+
+	const stay = `{"resourceType":"Encounter","id":"e1","status":"%s","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"start":"2026-03-01T08:00:00Z"%s}}`
+	put(strings.Replace(strings.Replace(stay, "%s", "in-progress", 1), "%s", "", 1)) // A13
+	for id, s := range routingOf(t, st, "Task") {
+		switch {
+		case id == gpTask && s != "completed":
+			t.Errorf("the GP's Task done: %s after the cancelled discharge", s)
+		case id != gpTask && s != "cancelled "+routing.DischargeCancelled && !strings.HasPrefix(s, "on-hold") && s != "cancelled":
+			t.Errorf("Task/%s: %s after the cancelled discharge", id, s)
+		case id != gpTask && strings.HasPrefix(s, "requested"):
+			t.Errorf("Task/%s still requested", id)
+		}
+	}
+	for typ, want := range map[string]string{"CarePlan": "revoked", "ServiceRequest": "revoked"} {
+		got := routingOf(t, st, typ)
+		if len(got) == 0 {
+			t.Errorf("no routing %s", typ)
+		}
+		for id, s := range got {
+			if s != want {
+				t.Errorf("%s/%s: %s after the cancelled discharge, want %s", typ, id, s, want)
+			}
+		}
+	}
+	withdrawn := routingOf(t, st, "CarePlan")
+
+	put(strings.Replace(strings.Replace(stay, "%s", "finished", 1), "%s", `,"end":"2026-03-08T10:00:00Z"`, 1)) // A03 again
+	plans := routingOf(t, st, "CarePlan")
+	active := 0
+	for id, s := range plans {
+		if _, old := withdrawn[id]; old {
+			if s != "revoked" {
+				t.Errorf("the withdrawn CarePlan/%s is %s again", id, s)
+			}
+			continue
+		}
+		if s == "active" {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("after the discharge again: CarePlans %v, want one more, active", plans)
+	}
+	requested := 0
+	for _, s := range routingOf(t, st, "Task") {
+		if s == "requested" {
+			requested++
+		}
+	}
+	if requested == 0 {
+		t.Error("no Task requested by the new plan")
+	}
+}
+
+// TestCancelledPendingDischargeWithdrawsDraft: a draft prepared for an
+// expected discharge (A16) is withdrawn when the expected discharge is
+// cancelled (A25).
+func TestCancelledPendingDischargeWithdrawsDraft(t *testing.T) {
+	_, st := world(t)
+	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+	ctx := context.Background()
+	if _, err := pl.RouteFinished(ctx); err != nil { // e1: the world's other stay
+		t.Fatal(err)
+	}
+	st.Follow(pl)
+	put := func(js string) {
+		t.Helper()
+		m, err := testCodec.Decode([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(`{"resourceType":"Condition","id":"c6","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e6"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`)
+	put(`{"resourceType":"Encounter","id":"e6","status":"in-progress","extension":[{"url":"` + routing.ExpectedDischargeURL + `","valueDateTime":"2026-04-09T10:00:00Z"}],"class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"}}`)
+	drafts := 0
+	for _, s := range routingOf(t, st, "CarePlan") {
+		if s == "draft" {
+			drafts++
+		}
+	}
+	if drafts != 1 {
+		t.Fatalf("the draft for the expected discharge: %v", routingOf(t, st, "CarePlan"))
+	}
+	put(`{"resourceType":"Encounter","id":"e6","status":"in-progress","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"}}`)
+	for id, s := range routingOf(t, st, "CarePlan") {
+		if s == "draft" {
+			t.Errorf("CarePlan/%s still a draft after the expected discharge was cancelled", id)
+		}
+	}
+}
