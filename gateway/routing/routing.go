@@ -451,11 +451,19 @@ func (pl *Planner) routed(ctx context.Context, id string) (bool, error) {
 	return false, nil
 }
 
-// withdrawnPlan reports whether m is a routing CarePlan withdrawn because
-// its discharge was cancelled (withdrawCancelled).
+// withdrawnPlan reports whether m is a routing CarePlan routing withdrew
+// because its discharge was cancelled (withdrawCancelled, ExtWithdrawn).
 func withdrawnPlan(m proto.Message) bool {
 	cp, ok := m.(*cppb.CarePlan)
-	return ok && cp.GetStatus().GetValue() == codes.RequestStatusCode_REVOKED
+	if !ok || cp.GetStatus().GetValue() != codes.RequestStatusCode_REVOKED {
+		return false
+	}
+	for _, e := range cp.GetExtension() {
+		if e.GetUrl().GetValue() == ExtWithdrawn {
+			return true
+		}
+	}
+	return false
 }
 
 // isDraft reports whether a routing resource is a draft.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/pathways"
 )
 
 // A cancelled discharge withdraws its plan. When a write takes a stay
@@ -28,8 +29,18 @@ import (
 // again, into a plan of its own: the withdrawn one keeps its history.
 
 // DischargeCancelled is the code, in RoutingStatus, of the status reason
-// of a Task whose discharge was cancelled.
+// of a Task whose discharge was cancelled, and of ExtWithdrawn on its
+// CarePlan.
 const DischargeCancelled = "discharge-cancelled"
+
+// ExtWithdrawn marks a routing CarePlan withdrawn by routing (valueCoding
+// RoutingStatus|DischargeCancelled): R4 CarePlan has no status reason, and
+// a plan revoked by anyone else is not routed again.
+const ExtWithdrawn = pathways.Base + "/StructureDefinition/careplan-withdrawn"
+
+func dischargeCancelledCoding() *dtpb.Coding {
+	return &dtpb.Coding{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: DischargeCancelled}, Display: &dtpb.String{Value: "Discharge cancelled"}}
+}
 
 const dischargeCancelledText = "the discharge was cancelled: the patient stays in hospital"
 
@@ -108,6 +119,8 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.
 		}
 		cp = proto.Clone(cp).(*cppb.CarePlan)
 		cp.Status.Value = codes.RequestStatusCode_REVOKED
+		cp.Extension = append(cp.Extension, &dtpb.Extension{Url: &dtpb.Uri{Value: ExtWithdrawn},
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Coding{Coding: dischargeCancelledCoding()}}})
 		cp.Note = append(cp.Note, &dtpb.Annotation{Text: &dtpb.Markdown{Value: "Withdrawn: " + dischargeCancelledText + "."}})
 		put(cp)
 		for _, a := range cp.GetActivity() {
@@ -135,10 +148,7 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.
 				}
 				t = proto.Clone(t).(*tpb.Task)
 				t.Status.Value = codes.TaskStatusCode_CANCELLED
-				t.StatusReason = &dtpb.CodeableConcept{
-					Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: DischargeCancelled}, Display: &dtpb.String{Value: "Discharge cancelled"}}},
-					Text:   &dtpb.String{Value: dischargeCancelledText},
-				}
+				t.StatusReason = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{dischargeCancelledCoding()}, Text: &dtpb.String{Value: dischargeCancelledText}}
 				put(t)
 			}
 		}

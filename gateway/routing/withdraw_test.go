@@ -3,9 +3,12 @@ package routing_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
@@ -114,6 +117,22 @@ func TestCancelledDischargeWithdrawsPlan(t *testing.T) {
 		}
 	}
 	withdrawn := routingOf(t, st, "CarePlan")
+	if os.Getenv("RELAIS_VALIDATE") != "" {
+		// the withdrawn plan as stored, for the independent validator
+		dir := t.TempDir()
+		for _, typ := range []string{"CarePlan", "ServiceRequest", "Task"} {
+			for id := range routingOf(t, st, typ) {
+				rec, err := st.Read(typ, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, typ+"-"+id+".json"), rec.JSON, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		fhirtest.RunValidator(t, dir)
+	}
 
 	put(strings.Replace(strings.Replace(stay, "%s", "finished", 1), "%s", `,"end":"2026-03-08T10:00:00Z"`, 1)) // A03 again
 	plans := routingOf(t, st, "CarePlan")
