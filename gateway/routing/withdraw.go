@@ -62,8 +62,8 @@ func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, wr
 		}
 		last := written["Encounter/"+w.ID]
 		now, ok := last.Resource.(*enpb.Encounter)
-		if last.Deleted || !ok {
-			continue
+		if last.Deleted || !ok || now.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED {
+			continue // a discharge (the common write) cancels none
 		}
 		rec, err := f.Snapshot().VRead("Encounter", w.ID, w.Version-1)
 		if err != nil {
