@@ -716,6 +716,16 @@ func TestTakeWaitsIdlyAfterAWrite(t *testing.T) {
 	}
 }
 
+// mappingFixture reads an HL7 v2 fixture of the mapping's test data.
+func mappingFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "mappings", "hl7v2", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestPersonEvents: the IHE PAM patient identity feed's A28 (add person)
 // then A31 (update person) write one Patient, the A31 changing her address
 // and her general practitioner, and no Encounter, even when the A31's PV1
@@ -723,13 +733,7 @@ func TestTakeWaitsIdlyAfterAWrite(t *testing.T) {
 func TestPersonEvents(t *testing.T) {
 	t.Parallel()
 	in, st := newTest(t)
-	fixture := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "..", "mappings", "hl7v2", "testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	fixture := func(name string) []byte { return mappingFixture(t, name) }
 	r1 := send(t, in, fixture("pam-fr-a28.hl7"))
 	if code, ctl, errs := ack(t, r1.ACK); code != "AA" || ctl != "PAM0028" || errs != nil {
 		t.Fatalf("A28 ACK %s %s %v", code, ctl, errs)
@@ -781,13 +785,7 @@ func TestPersonEvents(t *testing.T) {
 func TestStayEvents(t *testing.T) {
 	t.Parallel()
 	in, st := newTest(t)
-	fixture := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "..", "mappings", "hl7v2", "testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	fixture := func(name string) []byte { return mappingFixture(t, name) }
 	// as is b sent again as event ev, under another control ID, its time
 	// (MSH-7, EVN-2) moved from one instant to another
 	as := func(b []byte, from, ev, control, was, at string) []byte {

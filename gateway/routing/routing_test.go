@@ -92,6 +92,18 @@ func planner(t testing.TB, st *store.Store, now time.Time) *routing.Planner {
 
 // plannerWith is a planner over st configured as cfg (Store, Codec,
 // Directory, Communes and Consent are set here).
+// putJSON stores the resource js by PUT, in a transaction of its own.
+func putJSON(t *testing.T, st *store.Store, js string) {
+	t.Helper()
+	m, err := testCodec.Decode([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Transaction(context.Background(), []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func plannerWith(t testing.TB, st *store.Store, cfg routing.Config) *routing.Planner {
 	t.Helper()
 	src := consent.NewStoreSource(st, testCodec, nil)
@@ -338,16 +350,7 @@ func routed(t *testing.T) (*routing.Planner, *store.Store, *routing.Plan) {
 func TestPendingDischargeDraft(t *testing.T) {
 	pl, st := world(t)
 	ctx := context.Background()
-	put := func(js string) {
-		t.Helper()
-		m, err := testCodec.Decode([]byte(js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(js string) { t.Helper(); putJSON(t, st, js) }
 	if _, err := pl.RouteFinished(ctx); err != nil { // e1, finished in world
 		t.Fatal(err)
 	}
@@ -388,16 +391,7 @@ func TestPlannedStayNotPrepared(t *testing.T) {
 	if _, err := pl.RouteFinished(ctx); err != nil { // e1, finished in world
 		t.Fatal(err)
 	}
-	put := func(js string) {
-		t.Helper()
-		m, err := testCodec.Decode([]byte(js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(js string) { t.Helper(); putJSON(t, st, js) }
 	put(`{"resourceType":"Condition","id":"c5","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e5"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`)
 	enc := func(status string) string {
 		return `{"resourceType":"Encounter","id":"e5","status":"` + status + `","extension":[{"url":"` + routing.ExpectedDischargeURL + `","valueDateTime":"2026-04-09T10:00:00Z"}],"class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"}}`

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/relais-health/relais/fhir/fhirtest"
-	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/routing"
@@ -62,16 +61,7 @@ func TestCancelledDischargeWithdrawsPlan(t *testing.T) {
 	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
 	st.Follow(pl)
 	ctx := context.Background()
-	put := func(js string) {
-		t.Helper()
-		m, err := testCodec.Decode([]byte(js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(js string) { t.Helper(); putJSON(t, st, js) }
 	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 { // e1, finished in world
 		t.Fatalf("routing the world's stay: %d, %v", n, err)
 	}
@@ -173,16 +163,7 @@ func TestCancelledPendingDischargeWithdrawsDraft(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Follow(pl)
-	put := func(js string) {
-		t.Helper()
-		m, err := testCodec.Decode([]byte(js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(js string) { t.Helper(); putJSON(t, st, js) }
 	put(`{"resourceType":"Condition","id":"c6","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e6"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`)
 	put(`{"resourceType":"Encounter","id":"e6","status":"in-progress","extension":[{"url":"` + routing.ExpectedDischargeURL + `","valueDateTime":"2026-04-09T10:00:00Z"}],"class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"}}`)
 	drafts := 0
