@@ -5,9 +5,11 @@
 // DocumentReference, ServiceRequest and Task, each labelled with its data
 // category, plus the source message as a Binary and a Provenance.
 //
-// Supported: ADT A01, A02, A03, A04, A08, A11, A13, A16, A25, A34 and A40
-// (the merge as the message states it: see mapMRG), MDM T01, T02, T04, T10, ORU R01 and REF I12,
-// I13, I14, versions 2.3 to 2.8, including the IHE PAM France profile (INS
+// Supported (supportedEvents): ADT A01 to A08, A11, A12, A13, A16, A21,
+// A22, A25, A38, A52 to A55 (the stay's movements), A28 and A31 (the
+// person, without a visit), A34 and A40 (the merge as the message states
+// it: see mapMRG), MDM T01, T02, T04, T10, ORU R01 and REF I12, I13, I14,
+// versions 2.3 to 2.8, including the IHE PAM France profile (INS
 // in PID-3, identity reliability in PID-32, the ZBE movement segment, RPPS
 // in XCN). Anything else is refused with an *er7.Error that an AR/CR
 // acknowledgement can carry.
