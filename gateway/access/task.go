@@ -61,6 +61,10 @@ var (
 // TaskStatuses returns the state machine, for documentation.
 func TaskStatuses() map[string][]string { return taskNext }
 
+// Cancellable reports whether t may still be cancelled: its status leads
+// to cancelled in the R4 state machine (taskNext), i.e. it is not final.
+func Cancellable(t *tpb.Task) bool { return slices.Contains(taskNext[taskStatus(t)], taskCancelled) }
+
 func taskStatus(t *tpb.Task) string {
 	return strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
 }

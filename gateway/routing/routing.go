@@ -179,14 +179,25 @@ const ExpectedDischargeURL = hl7v2.ExpectedDischargeURL
 // Plan plans the stay of Encounter/id. A stay that fits no pathway is an
 // outcome.Unprocessable error saying so.
 func (pl *Planner) Plan(ctx context.Context, encounterID string) (plan *Plan, err error) {
+	return pl.planAfter(ctx, encounterID, -1)
+}
+
+// planAfter is Plan knowing how many plans of the stay were withdrawn
+// (routed), or counting them when withdrawn < 0.
+func (pl *Planner) planAfter(ctx context.Context, encounterID string, withdrawn int) (plan *Plan, err error) {
 	err = pl.within(ctx, func(ctx context.Context) error {
-		plan, err = pl.plan(ctx, encounterID)
+		if withdrawn < 0 {
+			if _, withdrawn, err = pl.routed(ctx, encounterID); err != nil {
+				return err
+			}
+		}
+		plan, err = pl.plan(ctx, encounterID, withdrawn)
 		return err
 	})
 	return plan, err
 }
 
-func (pl *Planner) plan(ctx context.Context, encounterID string) (*Plan, error) {
+func (pl *Planner) plan(ctx context.Context, encounterID string, withdrawn int) (*Plan, error) {
 	s, err := pl.stayOf(ctx, encounterID)
 	if err != nil {
 		return nil, err
@@ -198,12 +209,10 @@ func (pl *Planner) plan(ctx context.Context, encounterID string) (*Plan, error) 
 	plan := &Plan{Reasons: []string{why}}
 	plan.Pathway = pd.GetUrl().GetValue() + "|" + pd.GetVersion().GetValue()
 	base := "route-" + digest(encounterID, pd.GetUrl().GetValue())
-	if round, err := pl.withdrawnPlans(ctx, encounterID); err != nil {
-		return nil, err
-	} else if round > 0 {
+	if withdrawn > 0 {
 		// a discharge again after one cancelled: a plan of its own,
 		// beside the withdrawn one, whose Tasks stay cancelled
-		base = "route-" + digest(encounterID, pd.GetUrl().GetValue(), strconv.Itoa(round))
+		base = "route-" + digest(encounterID, pd.GetUrl().GetValue(), strconv.Itoa(withdrawn))
 	}
 	plan.CarePlan = carePlan(base, plan.Pathway, s)
 	for _, a := range pd.GetAction() {
@@ -328,10 +337,11 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 		if !ok || !(enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
 			continue
 		}
-		if done, err := pl.routed(ctx, w.ID); err != nil || done {
+		done, withdrawn, err := pl.routed(ctx, w.ID)
+		if err != nil || done {
 			continue
 		}
-		plan, err := pl.Plan(ctx, w.ID)
+		plan, err := pl.planAfter(ctx, w.ID, withdrawn)
 		if err != nil {
 			continue
 		}
@@ -431,31 +441,51 @@ func writtenIn(ctx context.Context) map[string]store.Written {
 	return m
 }
 
-// routed reports whether the stay of Encounter/id has its plan already: a
-// routing CarePlan, not a draft unless the stay is only expected to end.
-func (pl *Planner) routed(ctx context.Context, id string) (bool, error) {
+// routed reports whether the stay Encounter/id has its routing plan: one
+// not withdrawn (withdrawCancelled), and not a draft once the stay is
+// finished (the discharge then replaces the draft); and how many of its
+// plans were withdrawn, so that a plan made now gets ids of its own.
+func (pl *Planner) routed(ctx context.Context, id string) (done bool, withdrawn int, err error) {
 	enc, err := pl.read(ctx, "Encounter", id)
 	if err != nil || enc == nil {
-		return false, err
+		return false, 0, err
 	}
 	finished := enc.(*enpb.Encounter).GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED
-	plans, err := pl.search(ctx, "CarePlan", url.Values{"encounter": {"Encounter/" + id}})
+	plans, err := pl.routingPlans(ctx, id)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
-	for _, m := range plans {
-		if strings.HasPrefix(resource.ID(m), "route-") && !withdrawnPlan(m) && (!finished || !isDraft(m)) {
-			return true, nil
+	for _, cp := range plans {
+		switch {
+		case withdrawnPlan(cp):
+			withdrawn++
+		case !finished || !isDraft(cp):
+			done = true
 		}
 	}
-	return false, nil
+	return done, withdrawn, nil
+}
+
+// routingPlans are the routing CarePlans of the stay Encounter/id,
+// withdrawn ones included.
+func (pl *Planner) routingPlans(ctx context.Context, id string) ([]*cppb.CarePlan, error) {
+	ms, err := pl.search(ctx, "CarePlan", url.Values{"encounter": {"Encounter/" + id}})
+	if err != nil {
+		return nil, err
+	}
+	var out []*cppb.CarePlan
+	for _, m := range ms {
+		if cp, ok := m.(*cppb.CarePlan); ok && strings.HasPrefix(resource.ID(cp), "route-") {
+			out = append(out, cp)
+		}
+	}
+	return out, nil
 }
 
 // withdrawnPlan reports whether m is a routing CarePlan routing withdrew
 // because its discharge was cancelled (withdrawCancelled, ExtWithdrawn).
-func withdrawnPlan(m proto.Message) bool {
-	cp, ok := m.(*cppb.CarePlan)
-	if !ok || cp.GetStatus().GetValue() != codes.RequestStatusCode_REVOKED {
+func withdrawnPlan(cp *cppb.CarePlan) bool {
+	if cp.GetStatus().GetValue() != codes.RequestStatusCode_REVOKED {
 		return false
 	}
 	for _, e := range cp.GetExtension() {
@@ -1108,12 +1138,12 @@ func (pl *Planner) RouteFinished(ctx context.Context) (int, error) {
 			if err != nil {
 				return routed, err
 			}
-			done, err := pl.routed(ctx, ch.ID)
+			done, withdrawn, err := pl.routed(ctx, ch.ID)
 			if err != nil {
 				return routed, err
 			}
 			if enc, ok := m.(*enpb.Encounter); ok && !done && (enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
-				plan, err := pl.Plan(ctx, ch.ID)
+				plan, err := pl.planAfter(ctx, ch.ID, withdrawn)
 				switch {
 				case outcome.KindOf(err) == outcome.Unprocessable:
 					// no pathway, or no Patient: nothing to route

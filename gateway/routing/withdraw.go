@@ -15,6 +15,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/pathways"
 )
 
@@ -104,7 +105,7 @@ func cancelsDischarge(was, now *enpb.Encounter) bool {
 // not withdrawn yet: each CarePlan and its ServiceRequests revoked, their
 // Tasks not done cancelled.
 func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.TxEntry, error) {
-	plans, err := pl.search(ctx, "CarePlan", url.Values{"encounter": {"Encounter/" + encounterID}})
+	plans, err := pl.routingPlans(ctx, encounterID)
 	if err != nil {
 		return nil, err
 	}
@@ -112,9 +113,8 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.
 	put := func(m proto.Message) {
 		out = append(out, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m})
 	}
-	for _, m := range plans {
-		cp, ok := m.(*cppb.CarePlan)
-		if !ok || !strings.HasPrefix(resource.ID(cp), "route-") || done(cp.GetStatus().GetValue()) {
+	for _, cp := range plans {
+		if done(cp.GetStatus().GetValue()) {
 			continue
 		}
 		cp = proto.Clone(cp).(*cppb.CarePlan)
@@ -143,7 +143,7 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.
 			}
 			for _, tm := range tasks {
 				t, ok := tm.(*tpb.Task)
-				if !ok || !strings.HasPrefix(resource.ID(t), "route-") || taskDone(t.GetStatus().GetValue()) {
+				if !ok || !strings.HasPrefix(resource.ID(t), "route-") || !access.Cancellable(t) {
 					continue
 				}
 				t = proto.Clone(t).(*tpb.Task)
@@ -156,35 +156,8 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.
 	return out, nil
 }
 
-// withdrawnPlans counts the routing CarePlans of Encounter/id withdrawn
-// so far: a plan made after them gets ids of its own.
-func (pl *Planner) withdrawnPlans(ctx context.Context, encounterID string) (int, error) {
-	plans, err := pl.search(ctx, "CarePlan", url.Values{"encounter": {"Encounter/" + encounterID}})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, m := range plans {
-		if strings.HasPrefix(resource.ID(m), "route-") && withdrawnPlan(m) {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // done reports whether a request is over: withdrawn, completed or
 // entered in error.
 func done(s codes.RequestStatusCode_Value) bool {
 	return s == codes.RequestStatusCode_REVOKED || s == codes.RequestStatusCode_COMPLETED || s == codes.RequestStatusCode_ENTERED_IN_ERROR
-}
-
-// taskDone reports whether a Task is in a final status (R4 Task state
-// machine: completed, failed, cancelled, rejected, entered-in-error).
-func taskDone(s codes.TaskStatusCode_Value) bool {
-	switch s {
-	case codes.TaskStatusCode_COMPLETED, codes.TaskStatusCode_FAILED, codes.TaskStatusCode_CANCELLED,
-		codes.TaskStatusCode_REJECTED, codes.TaskStatusCode_ENTERED_IN_ERROR:
-		return true
-	}
-	return false
 }
