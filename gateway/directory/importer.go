@@ -240,19 +240,24 @@ func eachResource(r io.Reader, fn func(raw []byte) error) error {
 		return fmt.Errorf("directory import: not JSON")
 	}
 	// A Bundle is one object spanning the file; NDJSON has one per line.
-	// Read the first line: if it is a whole object that is not a Bundle,
-	// the file is NDJSON.
-	line, err := br.ReadBytes('\n')
-	if err != nil && err != io.EOF {
+	// Look at the first line, without reading it: if it is a whole object
+	// that is not a Bundle, the file is NDJSON. A first line longer than
+	// the reader's buffer is a Bundle written on one line (an NDJSON line
+	// is one directory resource), streamed like any other.
+	ahead, err := br.Peek(br.Size())
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return err
 	}
-	if kind := objectKind(line); kind != "" && kind != "Bundle" {
-		if err := fn(bytes.TrimSpace(line)); err != nil {
-			return err
+	if i := bytes.IndexByte(ahead, '\n'); i >= 0 || err == io.EOF {
+		line := ahead
+		if i >= 0 {
+			line = ahead[:i]
 		}
-		return eachLine(br, fn)
+		if kind := objectKind(line); kind != "" && kind != "Bundle" {
+			return eachLine(br, fn)
+		}
 	}
-	return eachEntry(json.NewDecoder(io.MultiReader(bytes.NewReader(line), br)), fn)
+	return eachEntry(json.NewDecoder(br), fn)
 }
 
 var errNotBundle = errors.New("directory import: neither a Bundle nor NDJSON")

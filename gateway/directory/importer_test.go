@@ -92,31 +92,33 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // on after a small part of the file is read, not after all of it.
 func TestEachResourceStreamsBundles(t *testing.T) {
 	t.Parallel()
-	var b bytes.Buffer
-	b.WriteString("{\n\"resourceType\": \"Bundle\",\n\"type\": \"collection\",\n\"entry\": [\n")
-	const n = 50000 // about 10 MB, ten times the reader's buffer
-	for i := range n {
-		if i > 0 {
-			b.WriteString(",\n")
+	for _, sep := range []string{"\n", ""} { // pretty, and on one line
+		var b bytes.Buffer
+		b.WriteString("{" + sep + "\"resourceType\": \"Bundle\"," + sep + "\"type\": \"collection\"," + sep + "\"entry\": [" + sep)
+		const n = 50000 // about 10 MB, ten times the reader's buffer
+		for i := range n {
+			if i > 0 {
+				b.WriteString("," + sep)
+			}
+			fmt.Fprintf(&b, `{"resource":{"resourceType":"PractitionerRole","id":"r%d","active":true,"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante","code":"60"}]}]}}`, i)
 		}
-		fmt.Fprintf(&b, `{"resource":{"resourceType":"PractitionerRole","id":"r%d","active":true,"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante","code":"60"}]}]}}`, i)
-	}
-	b.WriteString("\n]\n}\n")
-	total := b.Len()
-	cr := &countingReader{r: &b}
-	readAtFirst, count := -1, 0
-	err := eachResource(cr, func([]byte) error {
-		if readAtFirst < 0 {
-			readAtFirst = cr.n
+		b.WriteString(sep + "]" + sep + "}" + sep)
+		total := b.Len()
+		cr := &countingReader{r: &b}
+		readAtFirst, count := -1, 0
+		err := eachResource(cr, func([]byte) error {
+			if readAtFirst < 0 {
+				readAtFirst = cr.n
+			}
+			count++
+			return nil
+		})
+		if err != nil || count != n {
+			t.Fatalf("separator %q: %d resources, %v", sep, count, err)
 		}
-		count++
-		return nil
-	})
-	if err != nil || count != n {
-		t.Fatalf("%d resources, %v", count, err)
-	}
-	if readAtFirst > total/4 {
-		t.Errorf("first resource passed on after %d of %d bytes were read", readAtFirst, total)
+		if readAtFirst > total/4 {
+			t.Errorf("separator %q: first resource passed on after %d of %d bytes were read", sep, readAtFirst, total)
+		}
 	}
 }
 
