@@ -139,7 +139,6 @@ func Detect(input []byte) (Kind, error) {
 
 // Convert maps any accepted assessment input to a transaction Bundle.
 func Convert(input []byte, opts Options) (*bundle.Result, error) {
-	input = codec.WithoutBOM(input)
 	k, err := Detect(input)
 	if err != nil {
 		return nil, err
