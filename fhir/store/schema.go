@@ -151,7 +151,11 @@ import (
 // instead of their JSON, and may store a version's large base64 value as
 // the bytes it encodes (flagDecoded, compress.go): a relais that does not
 // know them would serve either as JSON, so it must refuse the file. Its
-// migration is empty: what version 8 stored reads as it is.
+// migration is empty: what version 8 stored reads as it is. Version 10
+// compresses versions with a dictionary (dictionary.go), small ones too: a
+// relais that does not know the dictionary cannot read them, so it must
+// refuse the file. Its migration is empty: frames written before name no
+// dictionary and read as they are.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -238,7 +242,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 9
+const storageVersion = 10
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -252,6 +256,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	6: rebuildTaskLoad,
 	7: decisionsToAudit,
 	8: func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries, decoded base64
+	9: func(tx *bolt.Tx) error { return nil }, // new encodings only: versions compressed with a dictionary
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit
