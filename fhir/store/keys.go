@@ -369,15 +369,93 @@ func indexKey(typ, param string, tag byte, value []byte, created int64, id strin
 
 // indexKey2 is type 0 param 0 tag first 0 second 0 created(8) id: the token
 // and reference keys, whose value has two parts (neither holds a zero byte:
-// search.Extract removes them).
+// search.Extract removes them). A token's second part is its system as
+// keySystem writes it.
 func indexKey2(typ, param string, tag byte, first, second string, created int64, id string) []byte {
 	k := make([]byte, 0, len(typ)+len(param)+len(first)+len(second)+len(id)+14)
 	k = indexPrefix(k, typ, param, tag)
 	k = append(k, first...)
 	k = append(k, 0)
+	if tag == tagToken {
+		second = keySystem(second)
+	}
 	k = append(k, second...)
 	return keyTail(k, created, id)
 }
+
+// The code systems of a token index key (storage version 11): those below
+// are written as packedSystem and their number, the others as they are.
+// Every resource carries sensitivity labels (meta.security, indexed as
+// _security) whose systems were an eighth of the index's bytes, and the
+// systems of the mappings' common codes follow them. packedSystem cannot
+// start a system (a URI starts with a letter, RFC 3986 §3.1). The table
+// is part of the storage format: an entry is never changed or removed, and
+// one added needs a new storage version whose migration rebuilds the
+// index (reindexAll).
+const packedSystem = 1
+
+var keySystems = [...]string{
+	"", // 0 is not a number: a zero byte ends the value
+	"https://relais-health.github.io/fhir/CodeSystem/data-category",
+	"http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+	"http://terminology.hl7.org/CodeSystem/v3-ActCode",
+	"https://relais-health.github.io/fhir/CodeSystem/identity-reliability",
+	"http://snomed.info/sct",
+	"http://loinc.org",
+	"http://hl7.org/fhir/sid/icd-10",
+	"https://smt.esante.gouv.fr/terminologie-cim-10/",
+	"https://smt.esante.gouv.fr/terminologie-ccam/",
+	"http://terminology.hl7.org/CodeSystem/condition-category",
+	"http://terminology.hl7.org/CodeSystem/condition-clinical",
+	"http://terminology.hl7.org/CodeSystem/condition-ver-status",
+	"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+	"http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+	"http://terminology.hl7.org/CodeSystem/observation-category",
+	"http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+	"http://terminology.hl7.org/CodeSystem/v2-0007",
+	"http://terminology.hl7.org/CodeSystem/v2-0203",
+	"http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+	"http://terminology.hl7.org/CodeSystem/consentscope",
+	"http://terminology.hl7.org/CodeSystem/consentpolicycodes",
+	"http://loinc.org/consent",
+	"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante",
+	"https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale",
+	"https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge",
+	"https://mos.esante.gouv.fr/NOS/TRE_R94-ProfessionSocial/FHIR/TRE-R94-ProfessionSocial",
+	"https://relais-health.github.io/fhir/CodeSystem/routing-status",
+	"https://relais-health.github.io/fhir/CodeSystem/role",
+	"urn:oid:1.2.250.1.213.1.4.8",
+	"urn:oid:1.2.250.1.213.1.4.10",
+	"urn:oid:1.2.250.1.71.4.2.1",
+	"https://rpps.esante.gouv.fr",
+	"https://finess.esante.gouv.fr",
+	"http://www.whocc.no/atc",
+	"http://unitsofmeasure.org",
+}
+
+// keySystemOf is keySystems' inverse, as the packed form.
+var keySystemOf = func() map[string]string {
+	m := make(map[string]string, len(keySystems))
+	for n, sys := range keySystems[1:] {
+		m[sys] = string([]byte{packedSystem, byte(n + 1)})
+	}
+	return m
+}()
+
+// keySystem is system as token index keys hold it. A system that starts
+// with packedSystem anyway (not a URI, but a token's system is what the
+// resource says) gets packedEscape after it, which is no number.
+func keySystem(system string) string {
+	if p, ok := keySystemOf[system]; ok {
+		return p
+	}
+	if len(system) > 0 && system[0] == packedSystem {
+		return string([]byte{packedSystem, packedEscape}) + system
+	}
+	return system
+}
+
+const packedEscape = 0xff
 
 // keyTail appends 0 created(8) id.
 func keyTail(k []byte, created int64, id string) []byte {

@@ -19,3 +19,27 @@ func TestIndexKeyIDs(t *testing.T) {
 		t.Errorf("a packed id takes %d bytes more than a 1-byte one, want 16", len(long)-len(short))
 	}
 }
+
+// TestKeySystems: the packed systems are distinct, none is empty, each
+// packs to two bytes that cannot start a URI, and a system that starts
+// with that byte anyway packs to no packed system's bytes.
+func TestKeySystems(t *testing.T) {
+	seen := map[string]bool{}
+	for n, sys := range keySystems[1:] {
+		if sys == "" || seen[sys] {
+			t.Errorf("system %d: %q empty or repeated", n+1, sys)
+		}
+		seen[sys] = true
+		if got := keySystem(sys); got != string([]byte{packedSystem, byte(n + 1)}) {
+			t.Errorf("%s packs to %q", sys, got)
+		}
+	}
+	if len(keySystems) >= packedEscape {
+		t.Errorf("%d systems: the escape byte is a number", len(keySystems))
+	}
+	for _, sys := range []string{"\x01\x05", "\x01", "http://example.org"} {
+		if got := keySystem(sys); seen[got] || len(got) == 2 && got[0] == packedSystem && got[1] != packedEscape {
+			t.Errorf("%q packs to %q, a packed system's bytes", sys, got)
+		}
+	}
+}

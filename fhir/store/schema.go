@@ -155,7 +155,11 @@ import (
 // compresses versions with a dictionary (dictionary.go), small ones too: a
 // relais that does not know the dictionary cannot read them, so it must
 // refuse the file. Its migration is empty: frames written before name no
-// dictionary and read as they are.
+// dictionary and read as they are. Version 11 writes the common code
+// systems of token index keys as a number (keys.go: keySystem): a relais
+// that does not know it would find none of those tokens by system, so it
+// must refuse the file. Its migration rebuilds the index from the current
+// values (reindexAll), in time proportional to the number of resources.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -242,7 +246,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 10
+const storageVersion = 11
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -257,6 +261,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	7: decisionsToAudit,
 	8: func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries, decoded base64
 	9: func(tx *bolt.Tx) error { return nil }, // new encodings only: versions compressed with a dictionary
+	10: reindexAll, // token keys with packed systems
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit

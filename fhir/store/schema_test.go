@@ -568,3 +568,96 @@ func TestMigrateToVersion5(t *testing.T) {
 		t.Errorf("an older event after migration: %+v %v, want it refused", rs, err)
 	}
 }
+
+// TestMigratePackedSystems turns the index back into storage version 10's
+// (every token's system spelled out) and expects, once reopened, the
+// index rebuilt with the common systems packed, shorter, and the same
+// search answers: by system and code, by code alone, by system alone, by
+// an explicitly absent system, for packed and other systems, labels
+// included.
+func TestMigratePackedSystems(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v10.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	systems := []string{"http://loinc.org", "http://example.org/local", ""}
+	for i := range 12 {
+		coding := fmt.Sprintf(`{"system":%q,"code":"c%d"}`, systems[i%3], i%2)
+		if systems[i%3] == "" {
+			coding = fmt.Sprintf(`{"code":"c%d"}`, i%2)
+		}
+		js := fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","status":"final","code":{"coding":[%s]},
+			"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"%s"}]},
+			"subject":{"reference":"Patient/p%d"}}`, i, coding, []string{"N", "R"}[i%2], i%4)
+		if _, _, err := s.Update(ctx, decode(t, js), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []string{"code=http://loinc.org|c0", "code=http://loinc.org|", "code=c1", "code=http://example.org/local|c1",
+		"code=http://example.org/local|", "code=|c0", "_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|R",
+		"_security=R", "_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|"}
+	want := answers(t, s, "Observation", queries...)
+	for q, n := range map[string]int{"code=http://loinc.org|c0": 2, "code=http://loinc.org|": 4, "code=c1": 6,
+		"code=http://example.org/local|": 4, "code=|c0": 2, "_security=R": 6,
+		"_security=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|": 12} {
+		if len(want[q]) != n {
+			t.Errorf("%s finds %d, want %d", q, len(want[q]), n)
+		}
+	}
+	packed := indexBytes(t, s.db)
+	downgrade(t, s, 10, spellSystems)
+	spelled := indexBytes(t, s.db)
+	s = reopen(t, s, path)
+	defer s.Close()
+	checkIndex(t, s.db)
+	if got := indexBytes(t, s.db); got != packed || got >= spelled {
+		t.Errorf("index of %d bytes after the migration, %d before it, %d packed before the downgrade", got, spelled, packed)
+	}
+	sameAnswers(t, s, "Observation", want)
+}
+
+// indexBytes is the size of the index's keys.
+func indexBytes(t *testing.T, db *bolt.DB) (n int) {
+	t.Helper()
+	_ = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIndex).ForEach(func(k, _ []byte) error { n += len(k); return nil })
+	})
+	return n
+}
+
+// spellSystems rewrites every token key with its system spelled out, as
+// storage versions 5 to 10 keyed them.
+func spellSystems(tx *bolt.Tx) error {
+	idx := tx.Bucket(bucketIndex)
+	var old, spelled [][]byte
+	err := idx.ForEach(func(k, _ []byte) error {
+		i := bytes.IndexByte(k, 0)
+		j := i + 1 + bytes.IndexByte(k[i+1:], 0)
+		if k[j+1] != tagToken {
+			return nil
+		}
+		code := j + 2 + bytes.IndexByte(k[j+2:], 0)
+		if k[code+1] != packedSystem {
+			return nil
+		}
+		sys := keySystems[k[code+2]]
+		old = append(old, bytes.Clone(k))
+		spelled = append(spelled, slices.Concat(k[:code+1], []byte(sys), k[code+3:]))
+		return nil
+	})
+	if err != nil || len(old) == 0 {
+		return fmt.Errorf("no packed system to spell out (%v)", err)
+	}
+	for i := range old {
+		if err := idx.Delete(old[i]); err != nil {
+			return err
+		}
+		if err := idx.Put(spelled[i], nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -164,10 +164,10 @@ func scan(idx *bolt.Bucket, typ, param string, c search.Cond, set map[string]str
 	case 't':
 		sys, code, _ := cutBar(c.Key)
 		if c.Prefix {
-			tag, system, anySystem = tagToken, sys, true
+			tag, system, anySystem = tagToken, keySystem(sys), true
 			break
 		}
-		tag, first, after = tagToken, code, sys+"\x00"
+		tag, first, after = tagToken, code, keySystem(sys)+"\x00"
 	case 'i':
 		tag, first = tagRef, c.Key
 	case 'r':
