@@ -24,8 +24,9 @@ type Groups struct {
 	next           int // the next group
 	param0, param1 int // the current group's parameter
 	kind           search.Kind
-	pos, end       int // the current group's values not read yet
-	left           int // the current date group's ranges not read yet
+	pos, end       int    // the current group's values not read yet
+	left           int    // the current date group's ranges not read yet
+	token          []byte // the last packed token Text expanded
 }
 
 // Groups returns a walk over v's groups. The store's IndexValues have this
@@ -178,8 +179,10 @@ func (gs *Groups) Is(param string, k search.Kind) bool {
 // are equal bytes. Like a Text, it is valid during the Filter call only.
 func (gs *Groups) Raw() []byte { return gs.b[gs.pos:gs.end] }
 
-// Text returns the current group's next token, string or reference; ok is
-// false when none is left (always for a date group).
+// Text returns the current group's next token (as search.Extract wrote
+// it: a packed system is spelled out, into a buffer the next Text call
+// reuses), string or reference; ok is false when none is left (always for
+// a date group).
 func (gs *Groups) Text() (text []byte, ok bool) {
 	b := gs.b[gs.pos:gs.end]
 	if gs.kind == search.Date || len(b) == 0 {
@@ -191,7 +194,12 @@ func (gs *Groups) Text() (text []byte, ok bool) {
 		return nil, false
 	}
 	gs.pos += w + int(n)
-	return b[w : w+int(n)], true
+	text = b[w : w+int(n)]
+	if gs.kind == search.Token && packedToken(text) {
+		gs.token = appendTokenText(gs.token[:0], text)
+		return gs.token, true
+	}
+	return text, true
 }
 
 // Date returns the current date group's next [start, end) range (Unix

@@ -97,6 +97,9 @@ func splitVersionKey(k []byte) (typ, id string, v uint64, err error) {
 //	       len(body) uvarint, body: count × value
 //	value: token, string, reference: len uvarint, text; date: start(8) end(8)
 //
+// A token's text is system|code, its system packed when keySystem packs it
+// (since storage version 12: appendToken).
+//
 // Dates are sign-flipped big-endian Unix µs, as in index keys.
 const flagDeleted = 1
 
@@ -205,13 +208,17 @@ func encodeValues(vs []search.Value) []byte {
 		}
 		body = body[:0]
 		for _, v := range vs[i:j] {
-			if v.Kind == search.Date {
+			switch v.Kind {
+			case search.Date:
 				body = binary.BigEndian.AppendUint64(body, uint64(v.Start)^1<<63)
 				body = binary.BigEndian.AppendUint64(body, uint64(v.End)^1<<63)
-				continue
+			case search.Token:
+				body = binary.AppendUvarint(body, uint64(tokenSize(v.Text)))
+				body = appendToken(body, v.Text)
+			default:
+				body = binary.AppendUvarint(body, uint64(len(v.Text)))
+				body = append(body, v.Text...)
 			}
-			body = binary.AppendUvarint(body, uint64(len(v.Text)))
-			body = append(body, v.Text...)
 		}
 		b = binary.AppendUvarint(b, uint64(len(vs[i].Param)))
 		b = append(b, vs[i].Param...)
@@ -268,10 +275,12 @@ func (r *groupReader) fail() (valueGroup, bool) {
 	return valueGroup{}, false
 }
 
-// each calls fn with each value of g: its text (token, string, reference)
-// or its range (date). It fails on a body that does not hold count values.
+// each calls fn with each value of g: its text (token, string, reference;
+// a token as search.Extract wrote it, valid during the call) or its range
+// (date). It fails on a body that does not hold count values.
 func (g valueGroup) each(fn func(text []byte, start, end int64)) error {
 	b := g.body
+	var token []byte
 	for range g.count {
 		if g.kind == search.Date {
 			if len(b) < 16 {
@@ -285,7 +294,12 @@ func (g valueGroup) each(fn func(text []byte, start, end int64)) error {
 		if w <= 0 || uint64(len(b)-w) < n {
 			return fmt.Errorf("current values: %w", errBadKey)
 		}
-		fn(b[w:w+int(n)], 0, 0)
+		text := b[w : w+int(n)]
+		if g.kind == search.Token && packedToken(text) {
+			token = appendTokenText(token[:0], text)
+			text = token
+		}
+		fn(text, 0, 0)
 		b = b[w+int(n):]
 	}
 	if len(b) != 0 {
@@ -456,6 +470,49 @@ func keySystem(system string) string {
 }
 
 const packedEscape = 0xff
+
+// Token values kept with the current pointer (storage version 12) pack
+// their system the same way: packedSystem, its number, then "|code". A
+// stored token text that starts with packedSystem is always packed: the
+// codec refuses a system holding a control character.
+
+// appendToken appends token text t (search.Extract's "system|code") as
+// current values hold it.
+func appendToken(dst []byte, t string) []byte {
+	if sys, code, ok := cutBar(t); ok {
+		if p, ok := keySystemOf[sys]; ok {
+			dst = append(dst, p...)
+			dst = append(dst, '|')
+			return append(dst, code...)
+		}
+	}
+	return append(dst, t...)
+}
+
+// tokenSize is len(appendToken(nil, t)).
+func tokenSize(t string) int {
+	if sys, code, ok := cutBar(t); ok {
+		if _, ok := keySystemOf[sys]; ok {
+			return 3 + len(code)
+		}
+	}
+	return len(t)
+}
+
+// packedToken reports whether b, a stored token text, has a packed system.
+func packedToken(b []byte) bool {
+	return len(b) >= 2 && b[0] == packedSystem && b[1] != 0 && int(b[1]) < len(keySystems)
+}
+
+// appendTokenText appends stored token text b to dst as search.Extract
+// wrote it.
+func appendTokenText(dst, b []byte) []byte {
+	if packedToken(b) {
+		dst = append(dst, keySystems[b[1]]...)
+		return append(dst, b[2:]...)
+	}
+	return append(dst, b...)
+}
 
 // keyTail appends 0 created(8) id.
 func keyTail(k []byte, created int64, id string) []byte {

@@ -160,6 +160,11 @@ import (
 // that does not know it would find none of those tokens by system, so it
 // must refuse the file. Its migration rebuilds the index from the current
 // values (reindexAll), in time proportional to the number of resources.
+// Version 12 packs those systems in the token values kept with each
+// current pointer too (keys.go: appendToken): a relais that does not know
+// it would read them as systems, so it must refuse the file. Its
+// migration rewrites the current values, in time proportional to the
+// number of resources; the index is unchanged.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -246,22 +251,23 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 11
+const storageVersion = 12
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
 var migrations = []func(tx *bolt.Tx) error{
-	0: func(tx *bolt.Tx) error { return nil },
-	1: moveIdxRev,
-	2: rebuildIndex,
-	3: func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
-	4: toVersion5,
-	5: func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
-	6: rebuildTaskLoad,
-	7: decisionsToAudit,
-	8: func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries, decoded base64
-	9: func(tx *bolt.Tx) error { return nil }, // new encodings only: versions compressed with a dictionary
-	10: reindexAll, // token keys with packed systems
+	0:  func(tx *bolt.Tx) error { return nil },
+	1:  moveIdxRev,
+	2:  rebuildIndex,
+	3:  func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
+	4:  toVersion5,
+	5:  func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
+	6:  rebuildTaskLoad,
+	7:  decisionsToAudit,
+	8:  func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries, decoded base64
+	9:  func(tx *bolt.Tx) error { return nil }, // new encodings only: versions compressed with a dictionary
+	10: reindexAll,                             // token keys with packed systems
+	11: packCurrentTokens,
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit
@@ -326,6 +332,30 @@ func rebuildIndex(tx *bolt.Tx) error {
 		orderValues(vs)
 		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSizeV4:]) {
 			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSizeV4]), v...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return putAll(cur, updates)
+}
+
+// packCurrentTokens (11 to 12) rewrites every current pointer whose token
+// values have a system to pack.
+func packCurrentTokens(tx *bolt.Tx) error {
+	cur := tx.Bucket(bucketCurrent)
+	var updates []update
+	err := cur.ForEach(func(k, pv []byte) error {
+		if len(pv) <= pointerSize {
+			return nil
+		}
+		vs, err := decodeValues(pv[pointerSize:])
+		if err != nil {
+			return fmt.Errorf("current values of %s: %w", k, err)
+		}
+		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSize:]) {
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), v...)})
 		}
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -97,14 +98,28 @@ func TestValuesRoundTrip(t *testing.T) {
 		{Param: "name", Kind: search.String, Text: "dupont"},
 		{Param: "subject", Kind: search.Reference, Text: "Patient/p1"},
 		{Param: "_security", Kind: search.Token, Text: "http://y|CLIN"},
+		{Param: "_security", Kind: search.Token, Text: "https://relais-health.github.io/fhir/CodeSystem/data-category|CLIN"},
+		{Param: "_security", Kind: search.Token, Text: "http://terminology.hl7.org/CodeSystem/v3-Confidentiality|"},
+		{Param: "code", Kind: search.Token, Text: "http://loinc.org|8867-4"},
+		{Param: "code", Kind: search.Token, Text: "http://loinc.org"}, // no bar: not a system
 	}
 	b := encodeValues(vs)
 	got, err := decodeValues(b)
 	if err != nil || !slices.Equal(got, vs) {
 		t.Fatalf("decodeValues = %v, %v; want %v", got, err, vs)
 	}
+	if bytes.Contains(b, []byte("data-category")) || bytes.Contains(b, []byte("v3-Confidentiality")) || bytes.Contains(b, []byte("loinc.org|")) {
+		t.Errorf("packed systems spelled out in %q", b)
+	}
 	sv := &storedValues{b: b}
-	if got := sv.Tokens("_security"); !slices.Equal(got, []string{"http://x|PSY", "|R", "http://y|CLIN"}) {
+	want := []string{"http://x|PSY", "|R", "http://y|CLIN", "https://relais-health.github.io/fhir/CodeSystem/data-category|CLIN",
+		"http://terminology.hl7.org/CodeSystem/v3-Confidentiality|"}
+	for range 2 { // the second time from the search's interned texts
+		if got := sv.Tokens("_security"); !slices.Equal(got, want) {
+			t.Errorf("Tokens = %q", got)
+		}
+	}
+	if got := sv.Tokens("code"); !slices.Equal(got, []string{"http://loinc.org|8867-4", "http://loinc.org"}) {
 		t.Errorf("Tokens = %q", got)
 	}
 	if got := sv.Refs("subject"); !slices.Equal(got, []string{"Patient/p1"}) {
@@ -660,4 +675,99 @@ func spellSystems(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// TestMigratePackedValues turns the current values back into storage
+// version 11's (token systems spelled out) and expects, once reopened,
+// the values packed and smaller, the index unchanged, and the same search
+// answers and values read back.
+func TestMigratePackedValues(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v11.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 8 {
+		js := fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"c%d"},{"system":"http://example.org","code":"e"}]},
+			"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"%s"}]},
+			"subject":{"reference":"Patient/p%d"}}`, i, i%2, []string{"N", "R"}[i%2], i%4)
+		if _, _, err := s.Update(ctx, decode(t, js), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []string{"code=http://loinc.org|c0", "code=http://example.org|e", "_security=R", "patient=p1"}
+	want := answers(t, s, "Observation", queries...)
+	valuesOf := func() (n int, all map[string][]search.Value) {
+		all = map[string][]search.Value{}
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+				n += len(pv)
+				vs, err := decodeValues(pv[pointerSize:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				all[string(k)] = vs
+				return nil
+			})
+		})
+		return n, all
+	}
+	packedSize, packed := valuesOf()
+	index := indexBytes(t, s.db)
+	downgrade(t, s, 11, spellValues)
+	spelledSize, spelled := valuesOf()
+	if spelledSize <= packedSize || !maps.EqualFunc(spelled, packed, slices.Equal) {
+		t.Fatalf("downgraded values: %d bytes for %d packed, or other values", spelledSize, packedSize)
+	}
+	s = reopen(t, s, path)
+	defer s.Close()
+	if n, got := valuesOf(); n != packedSize || !maps.EqualFunc(got, packed, slices.Equal) {
+		t.Errorf("values of %d bytes after the migration, want %d and the same values", n, packedSize)
+	}
+	if got := indexBytes(t, s.db); got != index {
+		t.Errorf("index of %d bytes after the migration, %d before", got, index)
+	}
+	checkIndex(t, s.db)
+	sameAnswers(t, s, "Observation", want)
+}
+
+// spellValues rewrites every current value with its token systems spelled
+// out, as storage versions 2 to 11 kept them.
+func spellValues(tx *bolt.Tx) error {
+	cur := tx.Bucket(bucketCurrent)
+	var updates []update
+	err := cur.ForEach(func(k, pv []byte) error {
+		var b []byte
+		r := groupReader{b: pv[pointerSize:]}
+		for g, ok := r.next(); ok; g, ok = r.next() {
+			var body []byte
+			err := g.each(func(text []byte, start, end int64) {
+				if g.kind == search.Date {
+					body = append(append(body, i64key(start)...), i64key(end)...)
+					return
+				}
+				body = binary.AppendUvarint(body, uint64(len(text)))
+				body = append(body, text...)
+			})
+			if err != nil {
+				return err
+			}
+			b = binary.AppendUvarint(b, uint64(len(g.param)))
+			b = append(append(b, g.param...), byte(g.kind))
+			b = binary.AppendUvarint(b, uint64(g.count))
+			b = binary.AppendUvarint(b, uint64(len(body)))
+			b = append(b, body...)
+		}
+		if r.err != nil {
+			return r.err
+		}
+		updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), b...)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return putAll(cur, updates)
 }

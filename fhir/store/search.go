@@ -296,7 +296,11 @@ func (v *storedValues) texts(param string, k search.Kind) []string {
 			if w <= 0 || n > uint64(len(b)-w) {
 				break
 			}
-			out = append(out, v.str(b[w:w+int(n)]))
+			if text := b[w : w+int(n)]; k == search.Token && packedToken(text) {
+				out = append(out, v.token(text))
+			} else {
+				out = append(out, v.str(text))
+			}
 			b = b[w+int(n):]
 		}
 	}
@@ -322,6 +326,23 @@ func (v *storedValues) str(text []byte) string {
 	}
 	v.recent[v.next] = s
 	v.next = (v.next + 1) % len(v.recent)
+	return s
+}
+
+// token returns a packed token text as search.Extract wrote it, shared
+// with earlier equal texts: the labels every resource carries are
+// expanded once per search.
+func (v *storedValues) token(text []byte) string {
+	if s, ok := v.intern[string(text)]; ok {
+		return s // a packed text is never a key of an unpacked one
+	}
+	s := string(appendTokenText(nil, text))
+	if v.intern == nil {
+		v.intern = make(map[string]string)
+	}
+	if len(v.intern) < maxIntern {
+		v.intern[string(text)] = s
+	}
 	return s
 }
 
