@@ -31,13 +31,22 @@ import (
 // was acknowledged before them (store.Enqueue), so the deferral is never
 // seen as missing data.
 //
+// A transaction holds at most applyMax messages. bbolt writes every page
+// a transaction changes to a free place and frees the old copy, so the
+// file keeps about one transaction's pages free for the next. After
+// 20,000 corpus discharges over MLLP, the data directory was 1.48 times
+// the JSON it stores with at most 512 messages a transaction (about 300
+// under a steady feed, 40 pages each), 1.40 with 256 and 1.36 with 128;
+// the most pages written per message went from 52 to 57 and 66, and
+// throughput did not change measurably.
+//
 // The queue holds at most maxBacklog messages: past that, accepting waits
 // (the sender waits for its ACK) until a batch is written, so that a feed
 // faster than the store fills no unbounded backlog for reads to wait on.
 const (
 	applyLinger = 100 * time.Millisecond
 	applyIdle   = 2 * time.Millisecond
-	applyMax    = 512 // messages per transaction
+	applyMax    = 256 // messages per transaction
 	pipeMin     = 64  // messages worth planning while a batch is written (pipe)
 	maxBacklog  = 2 * applyMax
 	admitWait   = 30 * time.Second
