@@ -28,14 +28,18 @@ const (
 
 // codecs are the store's compressor and decompressor: both are safe for
 // concurrent use (EncodeAll, DecodeAll) and cost memory, so one serves the
-// process.
+// process. The compressor keeps two encoder states: the ingest planner
+// and the writer (which prepares what routing writes in the transaction
+// it follows) compress at the same time, and with one state each waited
+// for the other (a routed discharge's versions took 86 µs each instead
+// of 30–43, wall time).
 type codecs struct {
 	enc *zstd.Encoder
 	dec *zstd.Decoder
 }
 
 func newCodecs() (*codecs, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2),
 		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithEncoderDictRaw(versionDictID, []byte(versionDict)))
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
