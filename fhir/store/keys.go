@@ -330,12 +330,15 @@ func decodeValues(b []byte) ([]search.Value, error) {
 // version values: flags(1) method(1) lastUpdated(8) JSON, the JSON
 // compressed when flags has flagCompressed (since storage version 5,
 // compress.go), with its large base64 value decoded before when flags
-// also has flagDecoded (since storage version 9).
+// also has flagDecoded (since storage version 9), as an S2 block rather
+// than a Zstandard frame when flags also has flagS2 (since storage
+// version 13).
 const versionHeader = 10
 
 const (
 	flagCompressed = 2
 	flagDecoded    = 4
+	flagS2         = 8
 )
 
 // encodeVersion renders a version value, compressing json with z when that

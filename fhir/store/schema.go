@@ -164,7 +164,10 @@ import (
 // current pointer too (keys.go: appendToken): a relais that does not know
 // it would read them as systems, so it must refuse the file. Its
 // migration rewrites the current values, in time proportional to the
-// number of resources; the index is unchanged.
+// number of resources; the index is unchanged. Version 13 stores small
+// versions as S2 blocks (flagS2, compress.go): a relais that does not
+// know them would read them as Zstandard frames and fail, so it must
+// refuse the file. Its migration is empty.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -251,7 +254,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 12
+const storageVersion = 13
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -268,6 +271,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	9:  func(tx *bolt.Tx) error { return nil }, // new encodings only: versions compressed with a dictionary
 	10: reindexAll,                             // token keys with packed systems
 	11: packCurrentTokens,
+	12: func(tx *bolt.Tx) error { return nil }, // new encodings only: small versions as S2 blocks
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit

@@ -114,6 +114,13 @@ func TestLargeVersionsCompressed(t *testing.T) {
 	if v := raw("Condition", "c"); v[0]&flagCompressed == 0 || float64(len(v)) > 0.45*float64(len(cond.JSON)) {
 		t.Errorf("a %d-byte Condition stored in %d bytes (flags %d), want under 45%%", len(cond.JSON), len(v), v[0])
 	}
+	// Small versions are S2 blocks, large ones Zstandard frames.
+	if v := raw("Condition", "c"); v[0]&flagS2 == 0 {
+		t.Errorf("a %d-byte version is not an S2 block (flags %d)", len(cond.JSON), v[0])
+	}
+	if v := raw("OperationOutcome", "oo"); v[0]&flagS2 != 0 {
+		t.Errorf("a %d-byte version is an S2 block", len(rec.JSON))
+	}
 	if got, err := s.Read("Condition", "c"); err != nil || !bytes.Equal(got.JSON, cond.JSON) {
 		t.Errorf("Condition read back: %v", err)
 	}
