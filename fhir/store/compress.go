@@ -35,6 +35,7 @@ const (
 	compressMin   = 128
 	compressRatio = 0.8
 	s2Max         = 4 << 10
+	decodeMax     = 64 << 20 // the most a stored version decompresses to
 )
 
 // codecs are the store's compressors and decompressors: all are safe for
@@ -61,7 +62,7 @@ func newCodecs() (*codecs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20),
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(decodeMax),
 		zstd.WithDecoderDictRaw(versionDictID, []byte(versionDict)))
 	if err != nil {
 		return nil, fmt.Errorf("zstd decoder: %w", err)
@@ -117,6 +118,12 @@ func (c *codecs) decompress(b []byte, flags byte) ([]byte, error) {
 	var out []byte
 	var err error
 	if flags&flagS2 != 0 {
+		// The block states its length: a damaged one is refused before
+		// it is allocated, as the Zstandard decoder refuses frames past
+		// its memory bound.
+		if n, lerr := s2.DecodedLen(b); lerr != nil || n > decodeMax {
+			return nil, fmt.Errorf("stored version: S2 block of %d bytes: %w", n, errBadKey)
+		}
 		out, err = c.small.Decode(nil, b)
 	} else {
 		out, err = c.dec.DecodeAll(b, nil)

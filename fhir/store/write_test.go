@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"regexp"
@@ -277,5 +278,27 @@ func TestFramesWithoutDictionaryRead(t *testing.T) {
 	}
 	if got, err := s.Read("Patient", "p"); err != nil || !bytes.Equal(got.JSON, rec.JSON) {
 		t.Fatalf("a frame without dictionary read back: %v", err)
+	}
+}
+
+// TestDamagedS2BlockRefused: an S2 block whose stated length is past what
+// a version may decompress to is an error, not an allocation.
+func TestDamagedS2BlockRefused(t *testing.T) {
+	t.Parallel()
+	z, err := newCodecs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := binary.AppendUvarint(nil, 1<<40)
+	block = append(block, 0, 'x')
+	if _, err := z.decompress(block, flagCompressed|flagS2); err == nil {
+		t.Fatal("a block stating 1 TiB decompressed")
+	}
+	good, flags := z.compress(nil, []byte(`{"resourceType":"Patient","id":"p","meta":{"security":[{"code":"ADM","system":"https://relais-health.github.io/fhir/CodeSystem/data-category"}]}}`))
+	if flags&flagS2 == 0 {
+		t.Fatalf("a small version compressed with flags %d", flags)
+	}
+	if _, err := z.decompress(good[:len(good)-3], flags); err == nil {
+		t.Error("a truncated block decompressed")
 	}
 }
