@@ -322,44 +322,35 @@ func legacyDecision(record []byte) (auditRecord, error) {
 // parameter). Version 3 also keyed the index anew; toVersion5 does that
 // again, with version 5's keys, so the index is left for it.
 func rebuildIndex(tx *bolt.Tx) error {
-	cur := tx.Bucket(bucketCurrent)
-	var updates []update // a bucket is not written while ForEach reads it
-	err := cur.ForEach(func(k, pv []byte) error {
-		if len(pv) <= pointerSizeV4 {
-			return nil
-		}
-		vs, err := decodeValues(pv[pointerSizeV4:])
-		if err != nil {
-			return fmt.Errorf("current values of %s: %w", k, err)
-		}
+	return rewriteValues(tx, pointerSizeV4, func(vs []search.Value) {
 		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
 		orderValues(vs)
-		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSizeV4:]) {
-			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSizeV4]), v...)})
-		}
-		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return putAll(cur, updates)
 }
 
 // packCurrentTokens (11 to 12) rewrites every current pointer whose token
-// values have a system to pack.
+// values have a system to pack: encodeValues packs them.
 func packCurrentTokens(tx *bolt.Tx) error {
+	return rewriteValues(tx, pointerSize, func([]search.Value) {})
+}
+
+// rewriteValues encodes again the index values of every current pointer
+// whose values follow a header of size bytes, after reorder, and puts
+// those that change.
+func rewriteValues(tx *bolt.Tx, size int, reorder func([]search.Value)) error {
 	cur := tx.Bucket(bucketCurrent)
-	var updates []update
+	var updates []update // a bucket is not written while ForEach reads it
 	err := cur.ForEach(func(k, pv []byte) error {
-		if len(pv) <= pointerSize {
+		if len(pv) <= size {
 			return nil
 		}
-		vs, err := decodeValues(pv[pointerSize:])
+		vs, err := decodeValues(pv[size:])
 		if err != nil {
 			return fmt.Errorf("current values of %s: %w", k, err)
 		}
-		if v := encodeValues(vs); !bytes.Equal(v, pv[pointerSize:]) {
-			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), v...)})
+		reorder(vs)
+		if v := encodeValues(vs); !bytes.Equal(v, pv[size:]) {
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:size]), v...)})
 		}
 		return nil
 	})
