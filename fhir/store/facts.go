@@ -20,6 +20,8 @@ import (
 type Groups struct {
 	// The state is offsets into b rather than slices: a walk then stores
 	// no pointers, so it pays no GC write barrier while a collection runs.
+	// token is the exception, written only when Text reads a token whose
+	// system is packed (a consent filter reads labels with Raw).
 	b              []byte
 	next           int // the next group
 	param0, param1 int // the current group's parameter
