@@ -29,12 +29,15 @@ race:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Short fuzzing of every Fuzz target (FUZZTIME per target).
+# Short fuzzing of every Fuzz target (FUZZTIME per target). Minimising an
+# interesting input may otherwise take up to a minute of the FUZZTIME with
+# no new executions; FUZZMINIMIZE bounds it.
 FUZZTIME ?= 10s
+FUZZMINIMIZE ?= 2s
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg || exit 1; \
 	  done; \
 	done
 

@@ -302,3 +302,40 @@ func TestDamagedS2BlockRefused(t *testing.T) {
 		t.Error("a truncated block decompressed")
 	}
 }
+
+// FuzzCompressRoundTrip: whatever a version holds, what compress makes of
+// it (an S2 block, a Zstandard frame, either after decoding a base64
+// value, or nothing) decompresses to the same bytes.
+func FuzzCompressRoundTrip(f *testing.F) {
+	z, err := newCodecs()
+	if err != nil {
+		f.Fatal(err)
+	}
+	label := `"meta":{"security":[{"code":"CLIN","display":"Clinical: diagnoses, procedures, results, allergies","system":"https://relais-health.github.io/fhir/CodeSystem/data-category"}],"versionId":"1"}`
+	f.Add([]byte(`{"id":"c",` + label + `,"resourceType":"Condition","subject":{"reference":"Patient/p"}}`))
+	f.Add([]byte(`{"contentType":"x-application/hl7-v2+er7","data":"` + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("PID|1||PATID1234^^^MR||DUPONT^JEANNE\r", 40))) + `","id":"b","resourceType":"Binary"}`))
+	f.Add([]byte(`{"id":"oo","issue":[` + strings.Repeat(`{"code":"not-supported","details":{"text":"field not mapped"},"expression":["PID-9"],"severity":"warning"},`, 24) + `{}],"resourceType":"OperationOutcome"}`))
+	f.Add([]byte(strings.Repeat("x", 2500)))
+	f.Fuzz(func(t *testing.T, js []byte) {
+		// Both codecs and the base64 path are reached below 4 KiB; larger
+		// inputs only make each run, and minimising, slow.
+		if len(js) > 4<<10 {
+			return
+		}
+		out, flags := z.compress(nil, js)
+		if flags == 0 {
+			if len(out) != 0 {
+				t.Fatalf("not compressed, yet %d bytes written", len(out))
+			}
+			return
+		}
+		// (a decoded value is an S2 block when its bytes are few enough)
+		if flags&flagCompressed == 0 || flags&flagDecoded == 0 && (flags&flagS2 != 0) != (len(js) < s2Max) {
+			t.Fatalf("flags %d for %d bytes", flags, len(js))
+		}
+		back, err := z.decompress(out, flags)
+		if err != nil || !bytes.Equal(back, js) {
+			t.Fatalf("flags %d: %d bytes back (%v) for %d", flags, len(back), err, len(js))
+		}
+	})
+}
