@@ -67,6 +67,26 @@ func TestIngestHL7v2(t *testing.T) {
 	if string(first.body) != string(again.body) {
 		t.Errorf("resend ACK differs:\n%q\n%q", first.body, again.body)
 	}
+	// A token that may not ingest learns nothing of a message received
+	// before: a resend, and another message under its control ID, get
+	// what a new message gets.
+	issues := func(r resp) string { // less the error id
+		var out []any
+		for _, is := range r.json(t)["issue"].([]any) {
+			m := is.(map[string]any)
+			out = append(out, m["code"], m["details"])
+		}
+		return fmt.Sprint(out)
+	}
+	for _, tok := range []string{e.mint("system/*.rs", ""), e.mint("user/*.cruds", "PractitionerRole/gp")} {
+		fresh := e.do("POST", "/ingest/hl7v2", string(ingesttest.Admit(90)), "Content-Type", ct, "Authorization", "Bearer "+tok)
+		for _, msg := range [][]byte{ingesttest.Admit(2), ingesttest.ADT{N: 2, Family: "OTHER"}.Bytes()} {
+			r := e.do("POST", "/ingest/hl7v2", string(msg), "Content-Type", ct, "Authorization", "Bearer "+tok)
+			if r.status != 403 || r.status != fresh.status || issues(r) != issues(fresh) {
+				t.Errorf("sent again by a token that may not ingest: %d %s; a new message: %d %s", r.status, r.body, fresh.status, fresh.body)
+			}
+		}
+	}
 	// Another message under the same control ID is refused, with ERR 205.
 	reused := e.do("POST", "/ingest/hl7v2", string(ingesttest.ADT{N: 2, Family: "OTHER"}.Bytes()), "Content-Type", ct)
 	if reused.status != 200 || msa(t, reused) != "AR A01-2" || !strings.Contains(string(reused.body), "205") {

@@ -111,6 +111,11 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 	if rec, err := in.storedACK(key); err != nil {
 		return nil, err
 	} else if rec != nil {
+		// A caller who may not ingest this message learns nothing of
+		// the one received before: not whether it came, nor its ACK.
+		if err := in.authorizeResend(msg, data, authz); err != nil {
+			return nil, err
+		}
 		return in.resent(r, msg, rec, digest), nil
 	}
 	received := in.opts.Now()
@@ -283,6 +288,26 @@ func (in *Ingester) resent(r *Reply, msg *er7.Message, rec []byte, digest [sha25
 	r.SendACK = !msg.Enhanced() || wants(msg.MSH().Field(15).Text(), true)
 	r.SendAppACK = msg.Enhanced() && app != nil && wants(msg.MSH().Field(16).Text(), true)
 	return r
+}
+
+// sourceTypes are what every mapped message writes besides its content:
+// its source Binary, the mapping's Device and the Provenance linking them
+// (mappings/bundle, Finish).
+var sourceTypes = []string{"Binary", "Device", "Provenance"}
+
+// authorizeResend asks authz about a message sent again as if it were new:
+// its mapping's types, or, when it no longer maps, the types any message
+// writes.
+func (in *Ingester) authorizeResend(msg *er7.Message, data []byte, authz Authorize) error {
+	if authz == nil {
+		return nil
+	}
+	if cv, err := hl7v2.ConvertMessage(msg, data, in.opts.hl7v2()); err == nil {
+		if entries, err := Entries(cv.Result); err == nil {
+			return authorize(authz, entries)
+		}
+	}
+	return authz(sourceTypes)
 }
 
 // errReused is the ERR of a refused reuse of a control ID.
