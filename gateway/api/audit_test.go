@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relais-health/relais/gateway/auth"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -121,5 +122,53 @@ func TestAuditedRead(t *testing.T) {
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, index+1, size, cp2.Consistency, cp2.FromRoot, c.RootHash); err != nil {
 		t.Errorf("consistency proof: %v", err)
+	}
+}
+
+// TestSystemReadsDisclosed: what a backend service reads about a patient
+// (a read, a search) is in her disclosure log, naming the client, and in
+// no other patient's.
+func TestSystemReadsDisclosed(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	tok, err := e.key.Mint(auth.MintOptions{Scope: "system/*.rs", ClientID: "lab-feed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/fhir/Observation/o-clin", "/fhir/Observation?patient=p1"} {
+		if r := e.do("GET", path, "", "Authorization", "Bearer "+tok); r.status != 200 {
+			t.Fatalf("GET %s = %d", path, r.status)
+		}
+	}
+	count := func(patient string) (reads, searches int) {
+		r := e.do("GET", "/fhir/Patient/"+patient+"/$disclosures", "", "Authorization", "Bearer "+e.mint("patient/*.rs", "Patient/"+patient))
+		if r.status != 200 {
+			t.Fatalf("%s's disclosures: %d %s", patient, r.status, r.body)
+		}
+		var b struct {
+			Entry []struct {
+				Resource json.RawMessage `json:"resource"`
+			} `json:"entry"`
+		}
+		_ = json.Unmarshal(r.body, &b)
+		for _, en := range b.Entry {
+			ev := string(en.Resource)
+			if !strings.Contains(ev, "lab-feed") {
+				continue
+			}
+			switch {
+			case strings.Contains(ev, `"code":"read"`) && strings.Contains(ev, `"reference":"Observation/o-clin"`):
+				reads++
+			case strings.Contains(ev, `"code":"search-type"`):
+				searches++
+			}
+		}
+		return reads, searches
+	}
+	if reads, searches := count("p1"); reads != 1 || searches != 1 {
+		t.Errorf("p1's disclosure log lists %d reads and %d searches by the client, want 1 and 1", reads, searches)
+	}
+	if reads, searches := count("p2"); reads+searches != 0 {
+		t.Errorf("p2's disclosure log lists %d reads and %d searches of p1's data", reads, searches)
 	}
 }

@@ -27,7 +27,10 @@ func (f *Filter) Describe(d Disclosure) { f.disclosure = &d }
 // (NoteWrite), and a break-the-glass event for each record that opened
 // (or used, with a reason) a grant. A permitted read of one resource (a
 // system caller's too, whose decision names no patient) is one event that
-// records both its decision and its disclosure (audit.ReadEvent).
+// records both its decision and its disclosure (audit.ReadEvent). Data
+// passed under a system scope is disclosed too: its patients are named
+// with the system decision, so that each finds the access in her
+// disclosure log.
 func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 	own = out
 	for i := range out {
@@ -38,7 +41,11 @@ func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 	if d := f.disclosure; d != nil {
 		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && r.Parts == nil &&
 			!strings.HasPrefix(r.Action, ActionWrite) {
-			e := audit.ReadEvent(r, d.Interaction, d.What)
+			read := *r
+			if read.System && read.Patient == "" && len(f.sysPatients) == 1 {
+				read.Patient = f.sysPatients[0]
+			}
+			e := audit.ReadEvent(&read, d.Interaction, d.What)
 			e.Agents[0] = f.requester()
 			return nil, append(also, e)
 		}
@@ -80,6 +87,16 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 		pe := audit.PatientEntity(r.Patient)
 		pe.Details = []audit.Detail{{Type: audit.DetailDecision, Value: r.ID}}
 		e.Entities = append(e.Entities, pe)
+	}
+	for _, r := range out {
+		if r.System && r.Patient == "" {
+			for _, p := range f.sysPatients {
+				pe := audit.PatientEntity(p)
+				pe.Details = []audit.Detail{{Type: audit.DetailDecision, Value: r.ID}}
+				e.Entities = append(e.Entities, pe)
+			}
+			break
+		}
 	}
 	if len(out) > 0 {
 		// the request's own record (out[0]) names all of them

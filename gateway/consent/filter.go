@@ -44,6 +44,10 @@ type Filter struct {
 	nextMemo int
 	// systemSeen: some resource passed under a system scope (recorded).
 	systemSeen bool
+	// sysPatients are the patients whose data passed under a system
+	// scope, in the order met: the disclosure names them (audit.go).
+	sysPatients []string
+	sysSeen     map[string]bool
 	// ownedSeen counts the owned resources (Policy.Owned) decided.
 	ownedSeen filterScope
 	// writes are the write decisions of the request (NoteWrite).
@@ -136,6 +140,7 @@ func (f *Filter) Allow(r *store.Snapshot, typ, id string, v store.IndexValues) b
 		return false
 	}
 	if f.system(typ) {
+		f.disclosed(patientsOf(typ, id, v))
 		return true
 	}
 	if f.owned(typ) {
@@ -306,6 +311,7 @@ func (f *Filter) AllowFacts(typ string, x Indexed) bool {
 		return false
 	}
 	if f.system(typ) {
+		f.disclosed(x.Patients)
 		return true
 	}
 	if f.owned(typ) {
@@ -429,6 +435,20 @@ func (f *Filter) system(typ string) bool {
 		return true
 	}
 	return false
+}
+
+// disclosed notes the patients of a resource passed under a system scope.
+func (f *Filter) disclosed(patients []string) {
+	for _, p := range patients {
+		if f.sysSeen[p] {
+			continue
+		}
+		if f.sysSeen == nil {
+			f.sysSeen = map[string]bool{}
+		}
+		f.sysSeen[p] = true
+		f.sysPatients = append(f.sysPatients, p)
+	}
 }
 
 // owned reports whether typ passes only for its owner (Policy.Owned).
