@@ -21,7 +21,7 @@ import (
 type TxEntry struct {
 	FullURL     string        // e.g. "urn:uuid:…", used to rewrite references
 	Method      string        // POST, PUT, DELETE or GET
-	Type, ID    string        // target; ID empty for POST
+	Type, ID    string        // target; for POST, ID is empty (the store picks one) or one NewID gave
 	Resource    proto.Message // for POST and PUT
 	IfMatch     uint64        // PUT/DELETE precondition (0: none)
 	IfNoneExist *search.Query // POST conditional create
@@ -199,8 +199,10 @@ func (s *Store) applyTx(tx *bolt.Tx, entries []TxEntry, idx indexWriter) ([]TxRe
 	return results, nil
 }
 
-// resolveTargets gives every entry its Type/id: POSTs get new ids, or the id
-// of the one resource their If-None-Exist matches (returned in existing).
+// resolveTargets gives every entry its Type/id: POSTs get new ids (the one
+// they carry, when the caller took it from NewID to name the resource
+// before writing it), or the id of the one resource their If-None-Exist
+// matches (returned in existing).
 func (s *Store) resolveTargets(tx *bolt.Tx, entries []TxEntry) ([]string, map[int]*Record, error) {
 	targets := make([]string, len(entries))
 	existing := map[int]*Record{}
@@ -226,6 +228,10 @@ func (s *Store) resolveTargets(tx *bolt.Tx, entries []TxEntry) ([]string, map[in
 				targets[i] = e.Type + "/" + hits[0].ID
 				continue
 			}
+		}
+		if e.ID != "" {
+			targets[i] = e.Type + "/" + e.ID
+			continue
 		}
 		targets[i] = e.Type + "/" + NewID()
 	}
@@ -289,6 +295,10 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 		}
 		c := &change{typ: typ, id: id, method: 'D', version: p.version + 1, lastUpdated: now.UnixMicro(), expect: p.version}
 		return TxResult{Status: "204 No Content", Record: c.record()}, s.applyTo(tx, c, idx)
+	}
+	if e.Method == "POST" && p.version != 0 {
+		// an id NewID gave is never in use: a caller reused one
+		return TxResult{}, outcome.New(outcome.Conflict, "a created resource's id is already in use")
 	}
 	if e.IfAbsent && p.version != 0 && !p.deleted {
 		rec, err := (&Snapshot{s: s, tx: tx}).readCurrent(typ, id)

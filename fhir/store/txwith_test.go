@@ -226,6 +226,32 @@ func TestTransactionIfAbsent(t *testing.T) {
 	}
 }
 
+// TestPostWithGivenID: a POST created under an id NewID gave keeps it
+// (references to its fullUrl follow), and one whose id is in use is
+// refused with nothing written.
+func TestPostWithGivenID(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	id := NewID()
+	post := TxEntry{Method: "POST", Type: "Patient", ID: id, FullURL: "urn:uuid:0b5e2d9c-4c1e-4f7a-9d7e-1f2a3b4c5d6e", Resource: decode(t, `{"resourceType":"Patient","gender":"female"}`)}
+	obs := TxEntry{Method: "POST", Type: "Observation", Resource: decode(t, `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:0b5e2d9c-4c1e-4f7a-9d7e-1f2a3b4c5d6e"}}`)}
+	rs, err := s.Transaction(ctx, []TxEntry{post, obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Status != "201 Created" || rs[0].Record.ID != id || !strings.Contains(string(rs[1].Record.JSON), `"Patient/`+id+`"`) {
+		t.Fatalf("POST with a given id: %s %s, %s", rs[0].Status, rs[0].Record.ID, rs[1].Record.JSON)
+	}
+	again := TxEntry{Method: "POST", Type: "Patient", ID: id, Resource: decode(t, `{"resourceType":"Patient","gender":"male"}`)}
+	if _, err := s.Transaction(ctx, []TxEntry{again}); outcome.KindOf(err) != outcome.Conflict {
+		t.Errorf("POST under an id in use: %v, want a conflict", err)
+	}
+	if rec, err := s.Read("Patient", id); err != nil || rec.Version != 1 {
+		t.Errorf("the resource after the refused POST: %v %v", rec, err)
+	}
+}
+
 // TestKeepUnchangedCache: a resource found unchanged is then recognised by
 // its hash; a change is still written, and a write by another path is
 // noticed.

@@ -114,8 +114,11 @@ func (a *API) resolveIdentities(r *http.Request, entries []store.TxEntry) ([]sto
 			continue
 		}
 		if e.Method == "POST" {
-			posted[i] = store.NewID()
-			e.Method, e.ID = "PUT", posted[i]
+			if e.ID == "" {
+				e.ID = store.NewID()
+			}
+			posted[i] = e.ID
+			e.Method = "PUT"
 		}
 		todo = true
 	}
@@ -134,7 +137,7 @@ func (a *API) resolveIdentities(r *http.Request, entries []store.TxEntry) ([]sto
 	for i, tmp := range posted {
 		e := &res.Entries[i]
 		if _, moved := res.Moved[e.Type+"/"+tmp]; !moved {
-			e.Method, e.ID = "POST", "" // still a creation, under the store's id
+			e.Method, e.ID = "POST", tmp // still a creation, under the id it was resolved with
 		}
 	}
 	return res.Entries, res.Reviews, nil

@@ -150,6 +150,21 @@ func TestOnePatientAcrossSources(t *testing.T) {
 			t.Errorf("review list lacks %q: %s", want, rv.body)
 		}
 	}
+	// A namesake created through the API is listed under the id it got.
+	var twin map[string]any
+	_ = json.Unmarshal(p.body, &twin)
+	delete(twin, "id")
+	delete(twin, "meta")
+	twin["identifier"] = []any{map[string]any{"system": "urn:oid:1.2.250.1.999.78", "value": "DOSSIER-6"}}
+	body, _ := json.Marshal(twin)
+	created := e.do("POST", "/fhir/Patient", string(body), "Content-Type", "application/fhir+json")
+	if created.status != 201 {
+		t.Fatalf("namesake POST: %d %s", created.status, created.body)
+	}
+	newID := created.json(t)["id"].(string)
+	if rv := e.do("GET", "/admin/identity/review", ""); !strings.Contains(string(rv.body), `"Patient/`+newID+`"`) || strings.Contains(string(rv.body), `"Patient/"`) {
+		t.Errorf("review of the namesake created as Patient/%s: %s", newID, rv.body)
+	}
 	// A professional's token may not read the list.
 	if r := e.do("GET", "/admin/identity/review", "", "Authorization", "Bearer "+e.mint("user/*.rs", "PractitionerRole/x")); r.status != 403 {
 		t.Errorf("review list to a user token: %d", r.status)

@@ -326,12 +326,14 @@ func (s *scenario) reject(id, owner, why string) {
 
 // consent has the hospital's consent officer record the patient's
 // Consent (OPTIN, a permit; OPTOUT, an objection) naming actor.
-func (s *scenario) consent(patient, rule, actor string) {
+func (s *scenario) consent(patient, rule, actor string) (id string) {
 	s.t.Helper()
 	r := s.do("POST", "/fhir/Consent", consentJSON("", "Patient/"+patient, rule, actor, ""), "Authorization", s.as(scenOfficer))
 	if r.status != 201 {
 		s.t.Fatalf("the consent officer records %s for %s: %d %s", rule, actor, r.status, r.body)
 	}
+	id, _, _ = strings.Cut(strings.TrimPrefix(r.header.Get("Location"), s.url+"/fhir/Consent/"), "/")
+	return id
 }
 
 // request is the ServiceRequest of action in p, failing when absent.
@@ -991,9 +993,13 @@ func TestScenarioPermitReleasesHomeHelp(t *testing.T) {
 				t.Errorf("the home help's Tasks before the permit: %v", got)
 			}
 
-			s.consent("p1", "OPTIN", actor)
+			permit := s.consent("p1", "OPTIN", actor)
 
 			released := s.task(id)
+			// The release's decision names the permit that decided it.
+			if r := s.do("GET", "/admin/decisions?actor="+helper, ""); !strings.Contains(string(r.body), `"Consent/`+permit+`"`) || strings.Contains(string(r.body), `"Consent/"`) {
+				t.Errorf("the release's decision does not name Consent/%s: %s", permit, r.body)
+			}
 			if taskStatus(released) != "requested" || released.GetStatusReason() != nil || resource.RefString(released.GetOwner()) != helper {
 				t.Fatalf("the home help's Task after the permit: %s for %s, %q", taskStatus(released), resource.RefString(released.GetOwner()), released.GetStatusReason().GetText().GetValue())
 			}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/relais-health/relais/fhir/resource"
 	"net/http"
 	"slices"
 	"strconv"
@@ -101,7 +102,7 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		}
 	}
 	w := access.Write{Type: e.Type, Op: access.Op(op), New: e.Resource, System: system}
-	if e.ID != "" {
+	if e.ID != "" && e.Method != "POST" { // a POST's id is new (writeEntries)
 		old, ver, err := a.current(r.Context(), f, e.Type, e.ID, system)
 		if err != nil {
 			return err
@@ -181,6 +182,15 @@ func (a *API) current(ctx context.Context, f *consent.Filter, typ, id string, sy
 // a refusal, is recorded with the request's others (consent.Filter
 // NoteWrite): who changed what.
 func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.TxResult, error) {
+	// A created resource gets its id now, so that every decision and
+	// record about it (identity reviews, a Consent's releases, the
+	// write's own record) names it.
+	for i := range entries {
+		if e := &entries[i]; e.Method == "POST" && e.ID == "" && e.Resource != nil {
+			e.ID = store.NewID()
+			resource.SetID(e.Resource, e.ID)
+		}
+	}
 	// A write may be decided again (a pinned version moved, an identifier
 	// was claimed meanwhile): then the store must not have changed the
 	// resources given, so each attempt writes copies.
@@ -256,7 +266,7 @@ func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err
 	op := entryOp(e.Method)
 	w := consent.Write{By: ownerName(c.p), Interaction: access.Op(op), Resource: e.Type,
 		Permit: err == nil, System: grantsAsSystem(c.p, e.Type, op)}
-	if e.ID != "" {
+	if e.ID != "" && e.Method != "POST" { // a refused creation names no id
 		w.Resource += "/" + e.ID
 	}
 	if rec != nil {
