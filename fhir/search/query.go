@@ -115,6 +115,9 @@ func (q *Query) add(raw, val string, strict bool) error {
 			return invalid("_count must be a non-negative integer")
 		}
 		q.Count = min(n, MaxCount)
+		// _count=0 asks for the total alone, as _summary=count does
+		// (https://hl7.org/fhir/R4/search.html#count).
+		q.SummaryCount = q.SummaryCount || n == 0
 		return nil
 	case "_sort":
 		return q.addSort(val)

@@ -635,6 +635,10 @@ func TestIncludeAndSort(t *testing.T) {
 	if c := e.do("GET", "/fhir/Observation?_summary=count", "").json(t); c["total"].(float64) != 2 || c["entry"] != nil {
 		t.Errorf("_summary=count = %v", c)
 	}
+	// _count=0 is the same: the total, no entries and no page links.
+	if r := e.do("GET", "/fhir/Observation?_count=0", ""); r.json(t)["total"].(float64) != 2 || r.json(t)["entry"] != nil || strings.Contains(string(r.body), `"next"`) {
+		t.Errorf("_count=0 = %s", r.body)
+	}
 }
 
 func TestBackup(t *testing.T) {
