@@ -635,6 +635,22 @@ func TestIncludeAndSort(t *testing.T) {
 	if c := e.do("GET", "/fhir/Observation?_summary=count", "").json(t); c["total"].(float64) != 2 || c["entry"] != nil {
 		t.Errorf("_summary=count = %v", c)
 	}
+	// A POST _search's self link states the search its body made; a
+	// history's without parameters ends at its path.
+	links := func(r resp) map[string]string {
+		out := map[string]string{}
+		for _, l := range r.json(t)["link"].([]any) {
+			m := l.(map[string]any)
+			out[m["relation"].(string)] = m["url"].(string)
+		}
+		return out
+	}
+	if self := links(e.do("POST", "/fhir/Observation/_search", "_sort=-_lastUpdated&_count=1", "Content-Type", "application/x-www-form-urlencoded"))["self"]; !strings.HasSuffix(self, "/fhir/Observation?_count=1&_sort=-_lastUpdated") {
+		t.Errorf("POST _search self link: %s", self)
+	}
+	if self := links(e.do("GET", "/fhir/Patient/p1/_history", ""))["self"]; !strings.HasSuffix(self, "/fhir/Patient/p1/_history") {
+		t.Errorf("history self link: %s", self)
+	}
 	// _count=0 is the same: the total, no entries and no page links.
 	if r := e.do("GET", "/fhir/Observation?_count=0", ""); r.json(t)["total"].(float64) != 2 || r.json(t)["entry"] != nil || strings.Contains(string(r.body), `"next"`) {
 		t.Errorf("_count=0 = %s", r.body)

@@ -94,7 +94,7 @@ func countParam(s string) (int, error) {
 
 func (a *API) writeAuditBundle(w http.ResponseWriter, r *http.Request, q store.AuditQuery, limit int) error {
 	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now()}
-	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: a.base(r) + r.URL.Path + "?" + r.URL.RawQuery})
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, a.base(r)+r.URL.Path)})
 	err := a.store.AuditEvents(q, func(h store.AuditHead, js []byte) (bool, error) {
 		// fullUrl carries the entry's number in the log, for its proof
 		b.Entries = append(b.Entries, bundlejson.Entry{

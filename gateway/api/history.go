@@ -71,7 +71,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, insta
 	}
 	base := a.base(r)
 	b := &bundlejson.Bundle{Type: "history", ID: newRequestID(), Timestamp: a.now()}
-	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: base + path + "?" + r.URL.RawQuery})
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, base+path)})
 	if h.Next != 0 {
 		next := base + path + "?_count=" + strconv.Itoa(o.Count) + "&_before=" + strconv.FormatUint(h.Next, 10)
 		if !o.Since.IsZero() {

@@ -95,7 +95,7 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filte
 	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now(),
 		Total: len(snap.hits), HasTotal: q.Total != "none"}
 	base := a.base(r) + "/fhir/" + q.Type
-	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: base + "?" + r.URL.RawQuery})
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, base)})
 	if q.SummaryCount {
 		writeJSON(w, http.StatusOK, b.Marshal())
 		return nil
@@ -228,4 +228,19 @@ func cutRef(ref string) (typ, id string, ok bool) {
 		}
 	}
 	return "", ref, false
+}
+
+// selfURL is the self link of a search or history answer: path with the
+// parameters the request gave, in its URL or, for POST _search, its form
+// body (https://hl7.org/fhir/R4/search.html#conformance: the self link
+// states the search as the server understood it).
+func selfURL(r *http.Request, path string) string {
+	raw := r.URL.RawQuery
+	if r.Method == http.MethodPost && r.Form != nil {
+		raw = r.Form.Encode()
+	}
+	if raw == "" {
+		return path
+	}
+	return path + "?" + raw
 }
