@@ -172,3 +172,30 @@ func TestSystemReadsDisclosed(t *testing.T) {
 		t.Errorf("p2's disclosure log lists %d reads and %d searches of p1's data", reads, searches)
 	}
 }
+
+// TestNothingWithheldIsNoDenial: a professional's search that matches
+// nothing withheld nothing: its decision is a permit and the deny count
+// does not move; a read of a resource that does not exist is not a
+// successful disclosure.
+func TestNothingWithheldIsNoDenial(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	gp := e.as("PractitionerRole/gp")
+	denies := e.cfg.Consent.Stats().Denies
+	r := e.do("GET", "/fhir/MedicationRequest?patient=p1", "", "Authorization", gp)
+	id := r.header.Get("X-Consent-Decision")
+	if r.status != 200 || id == "" {
+		t.Fatalf("empty search: %d, decision %q", r.status, id)
+	}
+	if d := e.cfg.Consent.Stats().Denies - denies; d != 0 {
+		t.Errorf("an empty search counted %d denials", d)
+	}
+	log := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", "")
+	if !strings.Contains(string(log.body), `"id":"`+id+`"`) || strings.Contains(string(log.body), `"permit":false`) {
+		t.Errorf("the empty search's decision %s: %s", id, log.body)
+	}
+	e.do("GET", "/fhir/Observation/nothing-here", "", "Authorization", gp)
+	if ev := e.do("GET", "/fhir/AuditEvent?agent=PractitionerRole/gp&entity=Observation/nothing-here&outcome=0", ""); ev.status != 200 || ev.json(t)["entry"] != nil {
+		t.Errorf("a read of nothing recorded as a successful disclosure: %s", ev.body)
+	}
+}

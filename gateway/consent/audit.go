@@ -39,7 +39,7 @@ func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 		}
 	}
 	if d := f.disclosure; d != nil {
-		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && r.Parts == nil &&
+		if r := &out[0]; len(out) == 1 && d.What != "" && r.Permit && (r.Permitted > 0 || r.System) && r.Parts == nil &&
 			!strings.HasPrefix(r.Action, ActionWrite) {
 			read := *r
 			if read.System && read.Patient == "" && len(f.sysPatients) == 1 {
@@ -78,7 +78,10 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 		if r.BreakGlass {
 			e.BreakGlass = true
 		}
-		if r.Permit && r.Parts == nil && r.Action != "" && !strings.HasPrefix(r.Action, ActionWrite) {
+		// a query that withheld nothing succeeded, even with no match; a
+		// read succeeded only if it disclosed what it named
+		if r.Permit && r.Parts == nil && r.Action != "" && !strings.HasPrefix(r.Action, ActionWrite) &&
+			(d.What == "" || r.Permitted > 0 || r.System) {
 			e.Outcome = audit.OutcomeSuccess
 		}
 		if r.Patient == "" || !r.Permit || strings.HasPrefix(r.Action, ActionWrite) {

@@ -603,7 +603,9 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 func (f *Filter) summary(patient string, fs *filterScope) Record {
 	r := Record{
 		Token: f.req.Token,
-		ID:    f.e.newID(), Time: f.now, Actor: f.req.Actor, Patient: patient, Permit: fs.permitted > 0,
+		// a request that withheld nothing is permitted, whether or not
+		// anything matched
+		ID: f.e.newID(), Time: f.now, Actor: f.req.Actor, Patient: patient, Permit: fs.permitted > 0 || fs.denied == 0,
 		Purpose: f.req.Purpose, Action: f.req.Action, System: patient == "" && (f.req.System || f.systemSeen),
 		Reason: f.req.BreakGlassReason, Permitted: fs.permitted, Denied: fs.denied, Resource: "search",
 	}
