@@ -252,7 +252,7 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 		endpoints.AllowList = dir.EndpointAddresses
 	}
 	s.delivery, err = delivery.New(delivery.Config{Store: s.store, Codec: c, Consent: engine, Logger: s.log,
-		BaseURL: strings.TrimSuffix(s.cfg.BaseURL, "/"), GiveUp: s.cfg.DeliveryGiveUp, Endpoints: endpoints})
+		BaseURL: s.notificationBase(), GiveUp: s.cfg.DeliveryGiveUp, Endpoints: endpoints})
 	if err != nil {
 		return err
 	}
@@ -355,6 +355,28 @@ func (s *Server) tokenIssuer() string {
 		return b
 	}
 	return LocalIssuer
+}
+
+// notificationBase is the base of the fullUrls in notifications, which
+// answer no request to take a base from: --base-url, else the listening
+// address (localhost when it names every interface). A Bundle entry's
+// fullUrl is absolute (https://hl7.org/fhir/R4/bundle.html#bundle-unique).
+func (s *Server) notificationBase() string {
+	if b := strings.TrimSuffix(s.cfg.BaseURL, "/"); b != "" {
+		return b
+	}
+	host, port, err := net.SplitHostPort(s.cfg.Addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // Handler is the HTTP handler (for tests that serve it with httptest).
