@@ -118,6 +118,6 @@ func Banner(base, token, prog string) string {
 		fmt.Fprintf(&b, "  %-16s %s\n", id.Name, id.About)
 	}
 	fmt.Fprintf(&b, "\n  export GP=$(%s token --as gp)\n", prog)
-	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $GP\" '%s/fhir/Observation?patient=%s'\n\n", base, PatientID)
+	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $GP\" '%s/fhir/Condition?patient=%s'\n\n", base, PatientID)
 	return b.String()
 }
