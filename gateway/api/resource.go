@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -260,12 +261,20 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		// the type is checked before decoding, which would read the
+		// fields of another type as unknown ones
+		var head struct {
+			ResourceType any `json:"resourceType"`
+		}
+		if json.Unmarshal(patched, &head) != nil || head.ResourceType != typ {
+			return errPatchIdentity()
+		}
 		res, err := a.codec.Decode(patched)
 		if err != nil {
 			return err
 		}
 		if resource.Type(res) != typ || resource.ID(res) != id {
-			return outcome.New(outcome.Unprocessable, "a patch may not change the resource's type or id")
+			return errPatchIdentity()
 		}
 		if err := validateWrite(res); err != nil {
 			return err
@@ -280,6 +289,10 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+}
+
+func errPatchIdentity() error {
+	return outcome.New(outcome.Unprocessable, "a patch may not change the resource's type or id")
 }
 
 // conditionalUpdate: PUT /fhir/{type}?search (R4 http.html#cond-update).

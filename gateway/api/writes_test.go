@@ -367,6 +367,8 @@ func TestPatch(t *testing.T) {
 		{"state machine", nurse, "/fhir/Task/t1", `[{"op":"replace","path":"/status","value":"requested"}]`, nil, 422},
 		{"owner re-assigns", nurse, "/fhir/Task/t1", `[{"op":"replace","path":"/owner/reference","value":"PractitionerRole/gp"}]`, nil, 403},
 		{"id changed", nurse, "/fhir/Task/t1", `[{"op":"replace","path":"/id","value":"t2"}]`, nil, 422},
+		{"type changed", nurse, "/fhir/Task/t1", `[{"op":"replace","path":"/resourceType","value":"Observation"}]`, nil, 422},
+		{"type removed", nurse, "/fhir/Task/t1", `[{"op":"remove","path":"/resourceType"}]`, nil, 422},
 		{"stale If-Match", nurse, "/fhir/Task/t1", `[{"op":"add","path":"/note","value":[{"text":"x"}]}]`, []string{"If-Match", `W/"1"`}, 412},
 		{"hidden", nurse, "/fhir/Observation/o-psy", `[{"op":"add","path":"/valueString","value":"x"}]`, nil, 404},
 		{"absent", nurse, "/fhir/Observation/nothing", `[{"op":"add","path":"/valueString","value":"x"}]`, nil, 404},
