@@ -27,7 +27,8 @@ import (
 // (token, scopes), 413 (size), 415 (media type), 503 (store unavailable:
 // nothing was stored or acknowledged; send again).
 func (a *API) ingestHL7v2(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(r, "x-application/hl7-v2+er7", "application/hl7-v2", "text/plain")
+	// an empty body is a message that does not parse: a NACK says so
+	body, err := readAny(r, "x-application/hl7-v2+er7", "application/hl7-v2", "text/plain")
 	if err != nil {
 		return err
 	}
@@ -129,6 +130,15 @@ func ingestScopes(r *http.Request) ingest.Authorize {
 // readBody checks the media type against the accepted ones and reads a
 // non-empty body (the size limit is common's).
 func readBody(r *http.Request, accepted ...string) ([]byte, error) {
+	body, err := readAny(r, accepted...)
+	if err == nil && len(body) == 0 {
+		return nil, outcome.New(outcome.Invalid, "empty body")
+	}
+	return body, err
+}
+
+// readAny is readBody, empty bodies included.
+func readAny(r *http.Request, accepted ...string) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	ok := false
 	for _, a := range accepted {
@@ -141,9 +151,6 @@ func readBody(r *http.Request, accepted ...string) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, err // MaxBytesError becomes 413 in writeError
-	}
-	if len(body) == 0 {
-		return nil, outcome.New(outcome.Invalid, "empty body")
 	}
 	return body, nil
 }

@@ -118,6 +118,7 @@ func TestIngestRefused(t *testing.T) {
 		want                 string // in the body: MSA-1, or an OperationOutcome path or code
 	}{
 		{"hl7 garbage", "/ingest/hl7v2", "not a message", "x-application/hl7-v2+er7", nil, 200, "MSA|AR"},
+		{"hl7 empty", "/ingest/hl7v2", "", "x-application/hl7-v2+er7", nil, 200, "MSA|AR"},
 		{"hl7 unsupported", "/ingest/hl7v2", "MSH|^~\\&|A|B|C|D|20260301||SIU^S12^SIU_S12|X1|P|2.5\rPID|1||1^^^H^PI\r", "text/plain", nil, 200, "MSA|AR|X1"},
 		{"hl7 no patient id", "/ingest/hl7v2", "MSH|^~\\&|A|B|C|D|20260301||ADT^A01^ADT_A01|X4|P|2.5\rEVN||20260301\rPID|1||\rPV1|1|I\r", "x-application/hl7-v2+er7", nil, 200, "MSA|AE|X4"},
 		{"hl7 no token", "/ingest/hl7v2", string(ingesttest.Admit(1)), "x-application/hl7-v2+er7", []string{"Authorization", ""}, 401, "login"},
