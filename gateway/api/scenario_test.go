@@ -996,6 +996,11 @@ func TestScenarioPermitReleasesHomeHelp(t *testing.T) {
 			permit := s.consent("p1", "OPTIN", actor)
 
 			released := s.task(id)
+			// The plan shows the Task asked again of her, not done by her.
+			cp := s.do("GET", "/fhir/CarePlan/"+p.carePlan.GetId().GetValue(), "")
+			if !strings.Contains(string(cp.body), "Task/"+id+" requested of "+helper) {
+				t.Errorf("the plan's progress after the release: %s", cp.body)
+			}
 			// The release's decision names the permit that decided it.
 			if r := s.do("GET", "/admin/decisions?actor="+helper, ""); !strings.Contains(string(r.body), `"Consent/`+permit+`"`) || strings.Contains(string(r.body), `"Consent/"`) {
 				t.Errorf("the release's decision does not name Consent/%s: %s", permit, r.body)

@@ -412,9 +412,13 @@ func (pl *Planner) progress(ctx context.Context, r *store.Snapshot, written []st
 		}
 		status := strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
 		text := "Task/" + w.ID + " " + status + " by " + resource.RefString(t.GetOwner())
-		if t.GetStatus().GetValue() == codes.TaskStatusCode_CANCELLED {
+		switch t.GetStatus().GetValue() {
+		case codes.TaskStatusCode_CANCELLED:
 			// cancelled by its requester or by the time-out, not its owner
 			text = "Task/" + w.ID + " cancelled, asked of " + resource.RefString(t.GetOwner())
+		case codes.TaskStatusCode_REQUESTED:
+			// asked again (released by a permit, say), not by its owner
+			text = "Task/" + w.ID + " requested of " + resource.RefString(t.GetOwner())
 		}
 		if r := t.GetStatusReason().GetText().GetValue(); r != "" {
 			text += " (" + r + ")"
