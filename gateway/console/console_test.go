@@ -326,6 +326,21 @@ func TestDisclosureLog(t *testing.T) {
 	if res, _ := gp.get(patientPath + "/disclosures"); res.StatusCode != http.StatusForbidden {
 		t.Errorf("GP reading the decision log: %d", res.StatusCode)
 	}
+	// One break-the-glass search is one access to review, though the log
+	// holds its query and its Emergency Override event.
+	req, _ := http.NewRequest("GET", f.ts.URL+"/fhir/Condition?patient=demo-patient", nil)
+	req.Header.Set("Authorization", "Bearer "+f.token(t, "nurse"))
+	req.Header.Set("X-Purpose-Of-Use", "ETREAT")
+	req.Header.Set("X-Break-Glass-Reason", "found unconscious at home")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("break-the-glass search: %v %v", err, res)
+	}
+	res.Body.Close()
+	_, body = b.get(patientPath + "/disclosures")
+	if !strings.Contains(body, "1 break-the-glass access(es) to review.") && !strings.Contains(body, "1 accès en urgence (bris de glace) à examiner.") {
+		t.Errorf("one break-the-glass search, counted:\n%s", body)
+	}
 }
 
 func TestOperations(t *testing.T) {

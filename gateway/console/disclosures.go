@@ -10,6 +10,7 @@ import (
 
 	aepb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/audit_event_go_proto"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/resource"
 
 	"github.com/relais-health/relais/gateway/consent"
@@ -29,6 +30,9 @@ type disclosure struct {
 	Time                                                time.Time
 	Permit, BreakGlass, System                          bool
 	Permitted, Denied                                   int
+	// Override: the BALP Emergency Override event a break-the-glass
+	// access adds beside its read or query (not an access of its own).
+	Override bool
 }
 
 // disclosureLog lists what was disclosed of a patient, newest first.
@@ -80,6 +84,9 @@ func (auditLog) disclosures(k caller, patient string, dir *directory) ([]disclos
 					d.Actor = a.GetName().GetValue()
 				}
 			}
+		}
+		for _, st := range ae.GetSubtype() {
+			d.Override = d.Override || st.GetCode().GetValue() == audit.SubEmergencyStart.Code
 		}
 		var what []string
 		for _, e := range ae.GetEntity() {
@@ -151,7 +158,7 @@ func (c *Console) disclosures(w http.ResponseWriter, r *http.Request, s *session
 	}
 	d := disclosuresData{Entries: entries}
 	for _, e := range entries {
-		if e.BreakGlass {
+		if e.BreakGlass && !e.Override { // one per access
 			d.BreakGlass++
 		}
 	}
