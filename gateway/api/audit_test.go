@@ -34,7 +34,8 @@ func TestAuditedRead(t *testing.T) {
 		!strings.Contains(string(dec.body), `"system":"urn:relais:decision"`) {
 		t.Fatalf("decision event: %s", dec.body)
 	}
-	if r := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); r.status != 200 || !strings.Contains(string(r.body), `"permit":true`) {
+	if r := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); r.status != 200 || !strings.Contains(string(r.body), `"permit":true`) ||
+		!strings.Contains(string(r.body), `"resource":"Observation/o-clin"`) {
 		t.Fatalf("decision log: %d %s", r.status, r.body)
 	}
 	all := e.do("GET", "/fhir/AuditEvent?_count=1000", "")

@@ -609,6 +609,9 @@ func (f *Filter) summary(patient string, fs *filterScope) Record {
 		Purpose: f.req.Purpose, Action: f.req.Action, System: patient == "" && (f.req.System || f.systemSeen),
 		Reason: f.req.BreakGlassReason, Permitted: fs.permitted, Denied: fs.denied, Resource: "search",
 	}
+	if d := f.disclosure; d != nil && d.What != "" {
+		r.Resource = d.What // a read names what it asked for
+	}
 	switch {
 	case r.System:
 		r.Policy, r.Permit = PolicySystem, true
