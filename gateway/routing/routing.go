@@ -629,11 +629,7 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 		}
 	}
 	if bd := s.patient.GetBirthDate(); bd != nil {
-		born := time.UnixMicro(bd.GetValueUs())
-		s.age = s.discharge.Year() - born.Year()
-		if s.discharge.YearDay() < born.YearDay() {
-			s.age--
-		}
+		s.age = ageAt(bd, s.discharge)
 	}
 	encRef := "Encounter/" + id
 	conds, err := pl.search(ctx, "Condition", url.Values{"encounter": {encRef}})
@@ -778,6 +774,20 @@ func (pl *Planner) pathway(ctx context.Context, s *stay) (*pdpb.PlanDefinition, 
 	})
 	c := cs[0]
 	return c.pd, "pathway " + resource.ID(c.pd) + ": " + c.why, nil
+}
+
+// ageAt is the age in whole years on the calendar day of t where the
+// patient was born: a year is counted on the birthday (by month and day,
+// not day of the year, which a leap year shifts after February), and one
+// born on 29 February is a year older on 1 March of other years.
+func ageAt(birth *dtpb.Date, t time.Time) int {
+	loc := resource.Location(birth.GetTimezone())
+	born, now := time.UnixMicro(birth.GetValueUs()).In(loc), t.In(loc)
+	age := now.Year() - born.Year()
+	if now.Month() < born.Month() || now.Month() == born.Month() && now.Day() < born.Day() {
+		age--
+	}
+	return age
 }
 
 // eligible checks one pathway-eligibility extension: every criterion it
