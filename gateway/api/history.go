@@ -45,6 +45,16 @@ func (a *API) instanceHistory(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Read); err != nil {
 		return err
 	}
+	// The history of a resource the caller may not read is that of one
+	// that does not exist, whatever the page asked for (_since, _before,
+	// _count): the resource is decided on as a read decides, first.
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
+	if _, err := a.readVisible(r, f, typ, id); err != nil && outcome.KindOf(err) != outcome.Gone {
+		return err
+	}
 	return a.history(w, r, "/fhir/"+typ+"/"+id+"/_history", true, func(o store.HistoryOptions) (*store.History, error) {
 		h, err := a.store.InstanceHistory(typ, id, o)
 		if outcome.KindOf(err) == outcome.NotFound {

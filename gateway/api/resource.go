@@ -87,21 +87,27 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// what is absent is decided for as a hidden version is (Decoy), so
+	// that the two take as long
+	absent := func() error {
+		f.Decoy(typ)
+		return errHidden()
+	}
 	v, perr := strconv.ParseUint(mux.Vars(r)["vid"], 10, 64)
 	if perr != nil || v == 0 {
-		return errHidden()
+		return absent()
 	}
 	rec, err := a.store.VRead(typ, id, v)
 	shown := rec
 	switch outcome.KindOf(err) {
 	case outcome.NotFound:
-		return errHidden()
+		return absent()
 	case outcome.Gone:
 		if v < 2 {
-			return errHidden()
+			return absent()
 		}
 		if shown, err = a.store.VRead(typ, id, v-1); err != nil {
-			return errHidden()
+			return absent()
 		}
 		err = outcome.New(outcome.Gone, "version is a deletion")
 	}
