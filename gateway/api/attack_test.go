@@ -683,7 +683,26 @@ func TestAttackConsentOffice(t *testing.T) {
 	decisions := func(who, query string) attackReq {
 		return attackReq{auth: who, method: "GET", path: "/admin/decisions" + query}
 	}
+	// A stored resource named to $evaluate must be one the caller may
+	// read: what the answer says depends on what it holds (its labels, its
+	// codes against a draft's provisions).
+	e.do("PUT", "/fhir/PractitionerRole/officer", `{"resourceType":"PractitionerRole","id":"officer","active":true,"code":[{"coding":[{"system":"https://relais-health.github.io/fhir/CodeSystem/role","code":"consent-administrator"}]}]}`)
+	officer := e.as("PractitionerRole/officer")
+	about := func(who, patient, ref string) attackReq {
+		body := `{"resourceType":"Parameters","parameter":[`
+		if patient != "" {
+			body += `{"name":"patient","valueReference":{"reference":"` + patient + `"}},`
+		}
+		body += `{"name":"actor","valueReference":{"reference":"PractitionerRole/gp"}},{"name":"resource","valueReference":{"reference":"` + ref + `"}}]}`
+		return attackReq{auth: who, method: "POST", path: "/fhir/Consent/$evaluate", body: body}
+	}
 	runAttacks(t, e, []attack{
+		{name: "$evaluate by a patient naming another patient's resource", status: 404, decision: true,
+			req: about(p2, "Patient/p2", "Observation/o-clin"), absent: ptr(about(p2, "Patient/p2", "Observation/no-such"))},
+		{name: "$evaluate by a patient naming another patient's resource, no patient given", status: 404, decision: true,
+			req: about(p2, "", "Observation/o-clin"), absent: ptr(about(p2, "", "Observation/no-such"))},
+		{name: "$evaluate by a consent administrator naming clinical data", status: 404, decision: true,
+			req: about(officer, "Patient/p1", "Observation/o-psy"), absent: ptr(about(officer, "Patient/p1", "Observation/no-such"))},
 		{name: "$evaluate by a GP", status: 403, req: evaluate(e.as("PractitionerRole/gp"))},
 		{name: "$evaluate by a social worker about her own access", status: 403, req: evaluate(e.as("PractitionerRole/social"))},
 		{name: "$evaluate by a patient about another patient", status: 403, req: evaluate(p2)},

@@ -46,7 +46,7 @@ func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	req, err := a.evaluationRequest(params, embedded)
+	req, err := a.evaluationRequest(r, params, embedded)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (a *API) decodeParameters(body []byte) (*ppb.Parameters, map[int]proto.Mess
 }
 
 // evaluationRequest reads the input parameters into an engine request.
-func (a *API) evaluationRequest(in *ppb.Parameters, embedded map[int]proto.Message) (consent.Request, error) {
+func (a *API) evaluationRequest(r *http.Request, in *ppb.Parameters, embedded map[int]proto.Message) (consent.Request, error) {
 	req := consent.Request{Action: consent.ActionAccess, Purpose: consent.PurposeTreat}
 	bad := func(name, text string) error {
 		return outcome.New(outcome.Invalid, "invalid $evaluate parameters",
@@ -170,7 +170,7 @@ func (a *API) evaluationRequest(in *ppb.Parameters, embedded map[int]proto.Messa
 		}
 	}
 	if resourceRef != "" {
-		if err := a.resourceFacts(&req, resourceRef); err != nil {
+		if err := a.resourceFacts(r, &req, resourceRef); err != nil {
 			return req, err
 		}
 	}
@@ -185,13 +185,23 @@ func (a *API) evaluationRequest(in *ppb.Parameters, embedded map[int]proto.Messa
 	return req, nil
 }
 
-// resourceFacts fills the request from a stored resource.
-func (a *API) resourceFacts(req *consent.Request, ref string) error {
+// resourceFacts fills the request from a stored resource, which the
+// caller must be able to read: the answer depends on what the resource
+// holds (its labels, its codes against a draft Consent's provisions), so
+// one the caller may not read is answered as one that does not exist.
+func (a *API) resourceFacts(r *http.Request, req *consent.Request, ref string) error {
 	typ, id, ok := strings.Cut(ref, "/")
-	if !ok {
+	if !ok || !resource.Known(typ) {
 		return outcome.New(outcome.Invalid, "resource must be a Type/id reference")
 	}
-	rec, err := a.store.Read(typ, id)
+	if err := allow(r, typ, auth.Read); err != nil {
+		return err
+	}
+	f, err := a.guard(r)
+	if err != nil {
+		return err
+	}
+	rec, err := a.readVisible(r, f, typ, id)
 	if err != nil {
 		return err
 	}
