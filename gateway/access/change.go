@@ -87,13 +87,27 @@ func consentPatient(m proto.Message) string {
 	return ""
 }
 
+// OwnerOf is m's owner tag (consent.OwnerSystem), "" without one.
+func OwnerOf(m proto.Message) string {
+	for _, c := range resource.Meta(m).GetTag() {
+		if c.GetSystem().GetValue() == consent.OwnerSystem {
+			return c.GetCode().GetValue()
+		}
+	}
+	return ""
+}
+
 // StampOwner sets m's owner tag (consent.OwnerSystem) to owner, replacing
-// any the body carried: ownership is the server's to say.
+// any the body carried: ownership is the server's to say. An empty owner
+// removes the tag.
 func StampOwner(m proto.Message, owner string) {
 	meta := resource.Meta(m)
 	meta.Tag = slices.DeleteFunc(meta.Tag, func(c *dtpb.Coding) bool {
 		return c.GetSystem().GetValue() == consent.OwnerSystem
 	})
+	if owner == "" {
+		return
+	}
 	meta.Tag = append(meta.Tag, &dtpb.Coding{
 		System: &dtpb.Uri{Value: consent.OwnerSystem},
 		Code:   &dtpb.Code{Value: owner},

@@ -428,7 +428,10 @@ func TestAttackWrites(t *testing.T) {
 	t.Parallel()
 	e := attackEnv(t)
 	gp, nurse, midwife := e.as("PractitionerRole/gp"), e.as("PractitionerRole/nurse"), e.as("PractitionerRole/midwife")
-	social, physio := e.as("PractitionerRole/social"), e.as("PractitionerRole/physio-elsewhere")
+	if r := e.do("PUT", "/fhir/PractitionerRole/pharmacist", `{"resourceType":"PractitionerRole","id":"pharmacist","active":true,"code":[{"coding":[{"system":"`+terminology.TREG15+`","code":"21"}]}]}`); r.status != 201 {
+		t.Fatalf("PUT pharmacist: %d", r.status)
+	}
+	social, physio := e.as("PractitionerRole/social"), e.as("PractitionerRole/pharmacist")
 	w := func(who, method, path, body string, headers ...string) attackReq {
 		return attackReq{auth: who, method: method, path: path, body: body, headers: headers}
 	}
@@ -812,4 +815,56 @@ func TestAttackBreakGlass(t *testing.T) {
 			req: glass(social, "BTG", "urgent", "/fhir/Observation?patient=p1"), absent: ptr(glass(social, "BTG", "urgent", "/fhir/Observation?patient=nosuch")),
 			swap: [2]string{"p1", "nosuch"}},
 	})
+}
+
+// TestAttackTaskOpensPatient: addressing a Task to someone makes her a
+// routing candidate (who and where the patient is, what is asked) only
+// when the Task comes from a system caller, the patient's GP or her care
+// team: a professional holding only a permit cannot open the patient's
+// record to a third party that way, nor keep it open by updating the Task.
+func TestAttackTaskOpensPatient(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	if r := e.do("PUT", "/fhir/PractitionerRole/pharmacist", `{"resourceType":"PractitionerRole","id":"pharmacist","active":true,"code":[{"coding":[{"system":"`+terminology.TREG15+`","code":"21"}]}]}`); r.status != 201 {
+		t.Fatalf("PUT pharmacist: %d", r.status)
+	}
+	social, pharm := e.as("PractitionerRole/social"), e.as("PractitionerRole/pharmacist")
+	patient := "Bearer " + e.mint("patient/*.rs patient/Consent.cud", "Patient/p1")
+	if r := e.do("POST", "/fhir/Consent", consentJSON("", "Patient/p1", "OPTIN", "PractitionerRole/social", ""), "Authorization", patient); r.status != 201 {
+		t.Fatalf("her permit for the social worker: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/fhir/Patient/p1", "", "Authorization", social); r.status != 200 {
+		t.Fatalf("the social worker under her permit reads her: %d", r.status)
+	}
+	task := func(id, requester, owner string) string {
+		idPart := ""
+		if id != "" {
+			idPart = `"id":"` + id + `",`
+		}
+		return strings.Replace(taskJSON("requested", "Patient/p1", requester, owner), `"id":"t1",`, idPart, 1)
+	}
+	r := e.do("POST", "/fhir/Task", task("", "PractitionerRole/social", "PractitionerRole/pharmacist"), "Authorization", social)
+	if r.status != 201 {
+		t.Fatalf("the social worker's Task: %d %s", r.status, r.body)
+	}
+	if got := e.do("GET", "/fhir/Patient/p1", "", "Authorization", pharm); got.status != 404 {
+		t.Errorf("the pharmacist, addressed a Task by the social worker, reads the patient: %d", got.status)
+	}
+	// The owner updating it (received) keeps it the social worker's.
+	id := r.json(t)["id"].(string)
+	upd := strings.Replace(task(id, "PractitionerRole/social", "PractitionerRole/pharmacist"), `"status":"requested"`, `"status":"received"`, 1)
+	e.do("PUT", "/fhir/Task/"+id, upd, "Authorization", social)
+	if got := e.do("GET", "/fhir/Patient/p1", "", "Authorization", pharm); got.status != 404 {
+		t.Errorf("after an update, the pharmacist reads the patient: %d", got.status)
+	}
+	// Her GP's Task does make the pharmacist a candidate.
+	if r := e.do("POST", "/fhir/Task", task("", "PractitionerRole/gp", "PractitionerRole/pharmacist"), "Authorization", e.as("PractitionerRole/gp")); r.status != 201 {
+		t.Fatalf("the GP's Task: %d %s", r.status, r.body)
+	}
+	if got := e.do("GET", "/fhir/Patient/p1", "", "Authorization", pharm); got.status != 200 {
+		t.Errorf("the pharmacist, addressed a Task by the GP, reads the patient: %d", got.status)
+	}
+	if got := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", pharm); got.status != 404 {
+		t.Errorf("a candidate reads clinical data: %d", got.status)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +60,11 @@ func hammer(b *testing.B, url, authz string) throughput {
 	var failures atomic.Int64
 	b.SetParallelism(max(1, conns/ncpu()))
 	b.ResetTimer()
+	if f := os.Getenv("HAMMER_PROF"); f != "" && strings.Contains(b.Name(), os.Getenv("HAMMER_CASE")) {
+		pf, _ := os.Create(f)
+		pprof.StartCPUProfile(pf)
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	cpu0 := fhirtest.CPUTime()
 	b.RunParallel(func(pb *testing.PB) {
 		req, _ := http.NewRequest("GET", url, nil)

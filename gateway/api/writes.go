@@ -140,6 +140,16 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 	if err := access.Change(who, &w); err != nil {
 		return err
 	}
+	if w.Type == "Task" && w.New != nil && !system {
+		// who issued the Task, which decides whether its owner becomes a
+		// candidate (consent.OwnerSystem): the creator, kept through
+		// later changes
+		issuer := ownerName(c.p)
+		if w.Old != nil {
+			issuer = access.OwnerOf(w.Old)
+		}
+		access.StampOwner(w.New, issuer)
+	}
 	return a.noteTaskMove(r, w.Old, w.New)
 }
 

@@ -48,7 +48,13 @@ type Policy struct {
 }
 
 // OwnerSystem is the meta.tag system naming the owner of a resource of an
-// Owned type; the server sets it from the token on every write.
+// Owned type; the server sets it from the token on every write. On a Task
+// it names the professional who issued it through the API (a system
+// caller's, routing's included, carries none): the owner of an open Task
+// is a routing candidate only when it was issued by a system caller, the
+// patient's general practitioner or a member of her care team (Circle),
+// so that nobody opens a patient's data to someone else by addressing her
+// a Task.
 const OwnerSystem = "https://relais-health.github.io/fhir/CodeSystem/owner"
 
 // FrenchLaw is the default base policy (CSP L.1110-4, L.1110-12).

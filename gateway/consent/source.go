@@ -258,12 +258,34 @@ func (s *StoreSource) circle(r *store.Snapshot, patient string) (Circle, error) 
 		return c, err
 	}
 	_, err = r.Search(refQuery("Task", "patient", patient), func(_ *store.Snapshot, _, _ string, v store.IndexValues) bool {
-		if slices.ContainsFunc(v.Tokens("status"), func(t string) bool { return slices.Contains(openTask, t) }) {
+		if slices.ContainsFunc(v.Tokens("status"), func(t string) bool { return slices.Contains(openTask, t) }) && c.trusts(v.Tokens("_tag")) {
 			c.Candidates = append(c.Candidates, v.Refs("owner")...)
 		}
 		return false
 	})
 	return c, err
+}
+
+// trusts reports whether a Task with these _tag tokens makes its owner a
+// candidate (OwnerSystem): issued by a system caller (no issuer tag), the
+// patient's general practitioner or a member of one of her care teams.
+func (c *Circle) trusts(tags []string) bool {
+	for _, t := range tags {
+		issuer, ok := strings.CutPrefix(t, OwnerSystem+"|")
+		if !ok {
+			continue
+		}
+		if slices.Contains(c.GeneralPractitioners, issuer) {
+			return true
+		}
+		for _, team := range c.Teams {
+			if slices.Contains(team.Members, issuer) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // openTask are the status tokens of a Task its owner is still asked about
