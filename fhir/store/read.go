@@ -177,9 +177,11 @@ type HistoryOptions struct {
 }
 
 // History is one page of a history, newest first. Next is the cursor for
-// the following page, 0 when there is none.
+// the following page, 0 when there is none. Cursors[i] is Records[i]'s:
+// as Before, it starts a page with the entries older than that record.
 type History struct {
 	Records []*Record
+	Cursors []uint64
 	Next    uint64
 }
 
@@ -227,6 +229,7 @@ func (r *Snapshot) InstanceHistory(typ, id string, o HistoryOptions) (*History, 
 		h.Next = rest.Before // the cursor excludes itself: the next page starts below it
 	case !full:
 		h.Records, h.Next = append(h.Records, older.Records...), older.Next
+		h.Cursors = append(h.Cursors, older.Cursors...)
 	}
 	return h, nil
 }
@@ -282,6 +285,7 @@ func pageBackwards(b *bolt.Bucket, prefix []byte, o HistoryOptions, record func(
 			return h, nil
 		}
 		h.Records = append(h.Records, rec)
+		h.Cursors = append(h.Cursors, cursor)
 	}
 	return h, nil
 }

@@ -6,6 +6,7 @@
 package api
 
 import (
+	"crypto/cipher"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -63,6 +64,7 @@ type Config struct {
 
 // API serves HTTP requests.
 type API struct {
+	cursors   cipher.Block // seals type and system history cursors (history.go)
 	store     *store.Store
 	codec     *codec.Codec
 	verifier  *auth.Verifier
@@ -90,6 +92,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil || cfg.Consent == nil || cfg.Log == nil || cfg.Ingester == nil {
 		return nil, fmt.Errorf("api: Store, Codec, Verifier, Consent, Log and Ingester are required")
 	}
+	var err0 error
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
 		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
@@ -106,6 +109,9 @@ func New(cfg Config) (*API, error) {
 		a.now = time.Now
 	}
 	a.pages = newPages(4096, 30*time.Minute, a.now)
+	if a.cursors, err0 = newCursorSeal(); err0 != nil {
+		return nil, err0
+	}
 	a.ident = identity.New(a.codec, a.now)
 	capStmt, err := capabilityStatement(a.codec, a.now(), a.delivery != nil)
 	if err != nil {

@@ -651,6 +651,17 @@ func TestIncludeAndSort(t *testing.T) {
 	if self := links(e.do("GET", "/fhir/Patient/p1/_history", ""))["self"]; !strings.HasSuffix(self, "/fhir/Patient/p1/_history") {
 		t.Errorf("history self link: %s", self)
 	}
+	// A type history's cursor is sealed: one the server did not give is
+	// an expired one, and the one it gave pages on.
+	if r := e.do("GET", "/fhir/Observation/_history?_before=12", ""); r.status != 410 {
+		t.Errorf("a made-up type history cursor: %d", r.status)
+	}
+	first := e.do("GET", "/fhir/Observation/_history?_count=1", "")
+	if next := links(first)["next"]; next == "" {
+		t.Error("type history of one per page has no next link")
+	} else if r := e.do("GET", strings.TrimPrefix(next, e.url), ""); r.status != 200 || len(r.json(t)["entry"].([]any)) != 1 || string(r.body) == string(first.body) {
+		t.Errorf("its next page: %d %s", r.status, r.body)
+	}
 	// _count=0 is the same: the total, no entries and no page links.
 	if r := e.do("GET", "/fhir/Observation?_count=0", ""); r.json(t)["total"].(float64) != 2 || r.json(t)["entry"] != nil || strings.Contains(string(r.body), `"next"`) {
 		t.Errorf("_count=0 = %s", r.body)

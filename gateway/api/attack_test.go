@@ -640,6 +640,8 @@ func TestAttackOracles(t *testing.T) {
 		oracle("read a hidden Condition", "/fhir/Condition/c-psy", "/fhir/Condition/no-such"),
 		afterHidden("type history entries", "/fhir/Observation/_history?_count=100"),
 		afterHidden("system history entries", "/fhir/_history?_count=100"),
+		afterHidden("type history one at a time (links)", "/fhir/Observation/_history?_count=1"),
+		afterHidden("system history one at a time (links)", "/fhir/_history?_count=1"),
 		afterHidden("search total and links", "/fhir/Observation?patient=p1&_count=1"),
 		afterHidden("search _summary=count", "/fhir/Observation?patient=p1&_summary=count"),
 		afterHidden("search _revinclude", "/fhir/Patient?_id=p1&_revinclude=Observation:subject"),

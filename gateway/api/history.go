@@ -1,6 +1,11 @@
 package api
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +15,7 @@ import (
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
 )
 
 // systemHistory: GET /fhir/_history. Every type must be readable.
@@ -65,17 +71,29 @@ func (a *API) instanceHistory(w http.ResponseWriter, r *http.Request) error {
 }
 
 // history writes one page of a history Bundle, newest first. Paging uses a
-// cursor (_before), so writes between pages shift nothing.
+// cursor (_before), so writes between pages shift nothing. The store skips
+// what the caller may not see before it counts the page (Keep), so that a
+// page, its next link and its cursor are those of a store without the
+// hidden versions. An instance history's cursor is a version number, which
+// the caller sees anyway; a type or system history's is a position in the
+// store's log, sealed (cursorSeal) so that the gaps between two cursors do
+// not count the writes the caller may not see.
 func (a *API) history(w http.ResponseWriter, r *http.Request, path string, instance bool, load func(store.HistoryOptions) (*store.History, error)) error {
 	o, err := historyOptions(r)
 	if err != nil {
 		return err
 	}
+	if before := r.URL.Query().Get("_before"); before != "" && !instance {
+		var ok bool
+		if o.Before, ok = openCursor(a.cursors, before); !ok {
+			return outcome.New(outcome.Gone, "history cursor expired or unknown; read the history again")
+		}
+	}
 	f, err := a.guard(r)
 	if err != nil {
 		return err
 	}
-	h, err := load(o)
+	h, err := a.visibleHistory(r, f, o, load)
 	if err != nil {
 		return err
 	}
@@ -83,21 +101,17 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, insta
 	b := &bundlejson.Bundle{Type: "history", ID: newRequestID(), Timestamp: a.now()}
 	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, base+path)})
 	if h.Next != 0 {
-		next := base + path + "?_count=" + strconv.Itoa(o.Count) + "&_before=" + strconv.FormatUint(h.Next, 10)
+		cursor := strconv.FormatUint(h.Next, 10)
+		if !instance {
+			cursor = sealCursor(a.cursors, h.Next)
+		}
+		next := base + path + "?_count=" + strconv.Itoa(o.Count) + "&_before=" + cursor
 		if !o.Since.IsZero() {
 			next += "&_since=" + o.Since.UTC().Format(time.RFC3339Nano)
 		}
 		b.Links = append(b.Links, bundlejson.Link{Relation: "next", URL: next})
 	}
 	for _, rec := range h.Records {
-		if allow(r, rec.Type, auth.Read) != nil {
-			continue
-		}
-		if ok, err := a.allowRecord(f, rec); err != nil {
-			return err
-		} else if !ok {
-			continue
-		}
 		e := bundlejson.Entry{
 			FullURL:  base + "/fhir/" + rec.Type + "/" + rec.ID,
 			Resource: a.shown(rec),
@@ -116,6 +130,38 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, insta
 	}
 	writeJSON(w, http.StatusOK, b.Marshal())
 	return nil
+}
+
+// visibleHistory reads pages from load, outside its snapshots (deciding
+// reads the store), keeping what the caller may see, until it has a page
+// of o.Count and knows whether one more follows.
+func (a *API) visibleHistory(r *http.Request, f *consent.Filter, o store.HistoryOptions, load func(store.HistoryOptions) (*store.History, error)) (*store.History, error) {
+	out := &store.History{}
+	for {
+		h, err := load(o)
+		if err != nil {
+			return nil, err
+		}
+		for i, rec := range h.Records {
+			if allow(r, rec.Type, auth.Read) != nil {
+				continue
+			}
+			if ok, err := a.allowRecord(f, rec); err != nil {
+				return nil, err
+			} else if !ok {
+				continue
+			}
+			if len(out.Records) == o.Count {
+				out.Next = out.Cursors[len(out.Cursors)-1] // the cursor excludes itself
+				return out, nil
+			}
+			out.Records, out.Cursors = append(out.Records, rec), append(out.Cursors, h.Cursors[i])
+		}
+		if h.Next == 0 {
+			return out, nil
+		}
+		o.Before = h.Next
+	}
 }
 
 func historyStatus(rec *store.Record) string {
@@ -147,10 +193,39 @@ func historyOptions(r *http.Request) (store.HistoryOptions, error) {
 	}
 	if s := v.Get("_before"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return o, outcome.New(outcome.Invalid, "_before must be a history cursor")
+		if err == nil {
+			o.Before = n // an instance history's; history reads a sealed one
 		}
-		o.Before = n
 	}
 	return o, nil
+}
+
+// newCursorSeal is the key of this process's history cursors: a cursor
+// from before a restart is answered as an expired one.
+func newCursorSeal() (cipher.Block, error) {
+	var key [16]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, err
+	}
+	return aes.NewCipher(key[:])
+}
+
+// sealCursor encrypts a log position with its 8 zero bytes of check (one
+// AES block).
+func sealCursor(c cipher.Block, n uint64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], n)
+	c.Encrypt(b[:], b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// openCursor is sealCursor's inverse; false for anything it did not make.
+func openCursor(c cipher.Block, s string) (uint64, bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != aes.BlockSize {
+		return 0, false
+	}
+	c.Decrypt(b, b)
+	n := binary.BigEndian.Uint64(b[:8])
+	return n, n != 0 && binary.BigEndian.Uint64(b[8:]) == 0
 }
