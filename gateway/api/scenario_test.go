@@ -397,12 +397,17 @@ func follows(t *tpb.Task) string {
 	return ""
 }
 
-// checkWindow checks a period from the discharge to within after it.
-func checkWindow(t *testing.T, what string, p *dtpb.Period, within time.Duration) {
+// checkWindow checks a period from the discharge to within after it, or
+// to the same day months on (calendar months, as routing reads UCUM mo).
+func checkWindow(t *testing.T, what string, p *dtpb.Period, within time.Duration, months int) {
 	t.Helper()
 	start, end := time.UnixMicro(p.GetStart().GetValueUs()).UTC(), time.UnixMicro(p.GetEnd().GetValueUs()).UTC()
-	if p.GetStart() == nil || p.GetEnd() == nil || !start.Equal(scenDischargeAt) || !end.Equal(scenDischargeAt.Add(within)) {
-		t.Errorf("%s: period %s – %s, want %s – %s", what, start, end, scenDischargeAt, scenDischargeAt.Add(within))
+	want := scenDischargeAt.Add(within)
+	if months > 0 {
+		want = scenDischargeAt.AddDate(0, months, 0)
+	}
+	if p.GetStart() == nil || p.GetEnd() == nil || !start.Equal(scenDischargeAt) || !end.Equal(want) {
+		t.Errorf("%s: period %s – %s, want %s – %s", what, start, end, scenDischargeAt, want)
 	}
 }
 
@@ -446,16 +451,14 @@ func (s *scenario) community() {
 	s.professional("homehelp-nord", "nord", nil, []string{r85("372")})
 }
 
-const (
-	day   = 24 * time.Hour
-	month = 30 * day // routing reads UCUM "mo" as 30 days
-)
+const day = 24 * time.Hour
 
 // recipient is what a pathway action must produce.
 type recipient struct {
 	action, role string
 	owner        string        // who the Task goes to
 	within       time.Duration // the window from discharge
+	months       int           // or this many calendar months
 	// social: a recipient of kind social, whose request carries no
 	// diagnosis and whose Task waits on-hold for the patient's permit
 	// (unless it goes to the hospital)
@@ -486,7 +489,7 @@ var pathwayScenarios = []struct {
 	{"heart-failure", stay{birthDate: "1950-01-01", diagnoses: []string{"I50.9"}}, []recipient{
 		{action: "gp", role: "gp", owner: scenGP, within: 7 * day},
 		{action: "nurse", role: "nurse", owner: "PractitionerRole/nurse-lille", within: 7 * day},
-		{action: "cardiologist", role: "cardiologist", owner: "PractitionerRole/cardio-lille", within: 2 * month},
+		{action: "cardiologist", role: "cardiologist", owner: "PractitionerRole/cardio-lille", months: 2},
 		{action: "pharmacist", role: "pharmacist", owner: "PractitionerRole/pharma-lille", within: 7 * day},
 		{action: "home-help", role: "home-help", owner: "PractitionerRole/homehelp-nord", within: 7 * day, social: true},
 		{action: "meals", role: "meals", owner: scenHospital, within: 7 * day, social: true},
@@ -495,12 +498,12 @@ var pathwayScenarios = []struct {
 		{action: "gp", role: "gp", owner: scenGP, within: 7 * day},
 		{action: "physiotherapist", role: "physiotherapist", owner: "PractitionerRole/physio-lille", within: 7 * day},
 		{action: "nurse", role: "nurse", owner: "PractitionerRole/nurse-lille", within: 48 * time.Hour},
-		{action: "pulmonologist", role: "pulmonologist", owner: "PractitionerRole/pneumo-lille", within: 2 * month},
+		{action: "pulmonologist", role: "pulmonologist", owner: "PractitionerRole/pneumo-lille", months: 2},
 		{action: "home-help", role: "home-help", owner: "PractitionerRole/homehelp-nord", within: 7 * day, social: true},
 	}},
 	{"stroke-tia", stay{birthDate: "1958-01-01", diagnoses: []string{"I63.9"}}, []recipient{
 		{action: "gp", role: "gp", owner: scenGP, within: 7 * day},
-		{action: "neurologist", role: "neurologist", owner: "PractitionerRole/neuro-lille", within: 2 * month},
+		{action: "neurologist", role: "neurologist", owner: "PractitionerRole/neuro-lille", months: 2},
 		{action: "physiotherapist", role: "physiotherapist", owner: "PractitionerRole/physio-lille", within: 7 * day},
 		{action: "speech-therapist", role: "speech-therapist", owner: "PractitionerRole/speech-lille", within: 14 * day},
 		{action: "nurse", role: "nurse", owner: "PractitionerRole/nurse-lille", within: 48 * time.Hour},
@@ -511,7 +514,7 @@ var pathwayScenarios = []struct {
 		{action: "gp", role: "gp", owner: scenGP, within: 7 * day},
 		{action: "nurse", role: "nurse", owner: "PractitionerRole/nurse-lille", within: 48 * time.Hour},
 		{action: "pharmacist", role: "pharmacist", owner: "PractitionerRole/pharma-lille", within: 7 * day},
-		{action: "geriatrician", role: "geriatrician", owner: "PractitionerRole/geria-lille", within: 2 * month},
+		{action: "geriatrician", role: "geriatrician", owner: "PractitionerRole/geria-lille", months: 2},
 		{action: "case-manager", role: "case-manager", owner: "PractitionerRole/casemgr-nord", within: 14 * day, social: true},
 		{action: "apa-team", role: "apa-team", owner: "PractitionerRole/apa-nord", within: 14 * day, social: true},
 		{action: "home-help", role: "home-help", owner: "PractitionerRole/homehelp-nord", within: 48 * time.Hour, social: true},
@@ -592,7 +595,7 @@ func checkPathway(t *testing.T, s *scenario, p *plan, pathway string, st stay, w
 				len(sr.GetBasedOn()) != 1 || resource.RefString(sr.GetBasedOn()[0]) != "CarePlan/"+cpID {
 				t.Errorf("%s: %s", srRef, p.raw[srRef])
 			}
-			checkWindow(t, srRef+".occurrencePeriod", sr.GetOccurrence().GetPeriod(), w.within)
+			checkWindow(t, srRef+".occurrencePeriod", sr.GetOccurrence().GetPeriod(), w.within, w.months)
 			var reasons []string
 			for _, r := range sr.GetReasonReference() {
 				reasons = append(reasons, resource.RefString(r))
@@ -614,7 +617,7 @@ func checkPathway(t *testing.T, s *scenario, p *plan, pathway string, st stay, w
 				resource.RefString(task.GetEncounter()) != "Encounter/"+st.encounter {
 				t.Errorf("Task/%s: %s", id, p.raw["Task/"+id])
 			}
-			checkWindow(t, "Task/"+id+".restriction.period", task.GetRestriction().GetPeriod(), w.within)
+			checkWindow(t, "Task/"+id+".restriction.period", task.GetRestriction().GetPeriod(), w.within, w.months)
 			switch {
 			case w.social && w.owner != hospital:
 				if taskStatus(task) != "on-hold" || task.GetStatusReason().GetText().GetValue() != routing.PermitRequired {

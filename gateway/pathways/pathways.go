@@ -39,6 +39,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	pdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/plan_definition_go_proto"
 	"io/fs"
 	"sort"
 
@@ -90,9 +91,10 @@ func Defaults(c *codec.Codec) ([]proto.Message, error) {
 }
 
 // Load stores the default pathways that are not stored yet, in one
-// transaction; one already stored (a default, or its replacement) is left
-// as it is, deleted ones included: a hospital that removed a pathway does
-// not get it back at the next start.
+// transaction, and upgrades an earlier default (its first stored version,
+// of another PlanDefinition.version under the same url) to the one this
+// release ships; one the hospital replaced or removed is left as it is: a
+// hospital that removed a pathway does not get it back at the next start.
 func Load(ctx context.Context, st *store.Store, c *codec.Codec) error {
 	ms, err := Defaults(c)
 	if err != nil {
@@ -101,8 +103,18 @@ func Load(ctx context.Context, st *store.Store, c *codec.Codec) error {
 	var entries []store.TxEntry
 	for _, m := range ms {
 		typ, id := resource.Type(m), resource.ID(m)
-		_, err := st.Read(typ, id)
+		rec, err := st.Read(typ, id)
 		switch {
+		case err == nil && rec.Version == 1:
+			old, derr := c.DecodeStored(rec.JSON)
+			if derr != nil {
+				return derr
+			}
+			was, now := old.(*pdpb.PlanDefinition), m.(*pdpb.PlanDefinition)
+			if was.GetUrl().GetValue() == now.GetUrl().GetValue() && was.GetVersion().GetValue() != now.GetVersion().GetValue() {
+				entries = append(entries, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: m, IfMatch: 1})
+			}
+			continue
 		case err == nil || outcome.KindOf(err) == outcome.Gone:
 			continue // stored, replaced or removed by the hospital
 		case outcome.KindOf(err) != outcome.NotFound:

@@ -2,6 +2,7 @@ package pathways_test
 
 import (
 	"context"
+	"google.golang.org/protobuf/proto"
 	"os"
 	"path/filepath"
 	"testing"
@@ -121,4 +122,61 @@ func TestValidates(t *testing.T) {
 		t.Skip("set RELAIS_VALIDATE=1 to run the npm FHIR validator")
 	}
 	fhirtest.RunValidator(t, "defaults")
+}
+
+// TestLoadUpgradesEarlierDefault: a default stored by an earlier release
+// (another PlanDefinition.version, never replaced) becomes this release's;
+// the hospital's replacement of another version string is kept.
+func TestLoadUpgradesEarlierDefault(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "relais.db"), store.Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ms, err := pathways.Defaults(testCodec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []store.TxEntry
+	shipped := map[string]string{}
+	for _, m := range ms {
+		pd := m.(*pdpb.PlanDefinition)
+		shipped[pd.GetId().GetValue()] = pd.GetVersion().GetValue()
+		old := proto.Clone(pd).(*pdpb.PlanDefinition)
+		old.Version.Value = "0.9.0" // an earlier release's
+		entries = append(entries, store.TxEntry{Method: "PUT", Type: "PlanDefinition", ID: pd.GetId().GetValue(), Resource: old})
+	}
+	if _, err := st.Transaction(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	// The hospital replaced heart failure (a second stored version).
+	hf := proto.Clone(entries[0].Resource).(*pdpb.PlanDefinition)
+	for _, e := range entries {
+		if e.ID == "heart-failure" {
+			hf = proto.Clone(e.Resource).(*pdpb.PlanDefinition)
+		}
+	}
+	hf.Version.Value = "chu-2"
+	if _, err := st.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "PlanDefinition", ID: "heart-failure", Resource: hf}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pathways.Load(ctx, st, testCodec); err != nil {
+		t.Fatal(err)
+	}
+	for id, version := range shipped {
+		rec, err := st.Read("PlanDefinition", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := testCodec.DecodeStored(rec.JSON)
+		got := m.(*pdpb.PlanDefinition).GetVersion().GetValue()
+		want := version
+		if id == "heart-failure" {
+			want = "chu-2"
+		}
+		if got != want {
+			t.Errorf("%s after Load: version %s, want %s", id, got, want)
+		}
+	}
 }

@@ -652,7 +652,7 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 	for _, p := range procs {
 		s.surgery = true
 		for _, cd := range p.(*prpb.Procedure).GetCode().GetCoding() {
-			s.procedures = append(s.procedures, cd.GetSystem().GetValue()+"|"+cd.GetCode().GetValue())
+			s.procedures = append(s.procedures, canonSystem(cd.GetSystem().GetValue())+"|"+cd.GetCode().GetValue())
 		}
 	}
 	s.gir, err = pl.gir(ctx, s.patientRef)
@@ -663,7 +663,8 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 // Observation (TA_ASIP MED-346) whose value is MED-339 (GIR 1) to MED-344
 // (GIR 6); 0 when there is none.
 func (pl *Planner) gir(ctx context.Context, patient string) (int, error) {
-	obs, err := pl.search(ctx, "Observation", url.Values{"patient": {patient}, "code": {terminology.TAASIP + "|MED-346"}})
+	// TA_ASIP by its URI or by its OID, as CI-SIS documents name it
+	obs, err := pl.search(ctx, "Observation", url.Values{"patient": {patient}, "code": {terminology.TAASIP + "|MED-346,urn:oid:" + terminology.TAASIPOID + "|MED-346"}})
 	if err != nil {
 		return 0, err
 	}
@@ -776,6 +777,66 @@ func (pl *Planner) pathway(ctx context.Context, s *stay) (*pdpb.PlanDefinition, 
 	return c.pd, "pathway " + resource.ID(c.pd) + ": " + c.why, nil
 }
 
+// canonSystem is a code system's canonical URI: an OID the terminology
+// table knows is read as the URI it stands for (urn:oid:1.2.250.1.213.2.5
+// is CCAM), so that a criterion matches however the source named it.
+func canonSystem(system string) string {
+	if oid, ok := strings.CutPrefix(system, "urn:oid:"); ok {
+		if uri := terminology.SystemForOID(oid); uri != "" {
+			return uri
+		}
+	}
+	return system
+}
+
+// procedureIs reports whether p ("system|code", system canonical) is the
+// criterion's procedure: the same SNOMED CT concept, or for a classification
+// whose codes are built by position (CCAM: organ, action, approach;
+// ICD-10-PCS: section, body system, operation, body part) a code the
+// criterion's code begins, as NEKA (hip replacement, open approach) or
+// 0SR9 (replacement of the right hip joint).
+func procedureIs(p, system, code string) bool {
+	ps, pc, _ := strings.Cut(p, "|")
+	if ps != system || code == "" {
+		return false
+	}
+	if system == terminology.SNOMED {
+		return pc == code
+	}
+	norm := func(c string) string { return strings.ToUpper(strings.ReplaceAll(c, ".", "")) }
+	return strings.HasPrefix(norm(pc), norm(code))
+}
+
+// deliveryProcedures are the procedures that are a delivery: CCAM JQGD
+// (vaginal delivery) and JQGA (caesarean extraction), ICD-10-PCS 10D0
+// (caesarean) and 10E0 (delivery), and the SNOMED CT delivery procedure,
+// caesarean section and normal delivery.
+var deliveryProcedures = [][2]string{
+	{terminology.CCAM, "JQGD"}, {terminology.CCAM, "JQGA"},
+	{terminology.ICD10PCS, "10D0"}, {terminology.ICD10PCS, "10E0"},
+	{terminology.SNOMED, "236973005"}, {terminology.SNOMED, "11466000"}, {terminology.SNOMED, "48782003"},
+}
+
+// delivered reports whether the stay includes a delivery: ICD-10 O80–O84
+// (the delivery chapter block; O85–O92 are puerperal complications) or Z37
+// (outcome of delivery), or a delivery procedure.
+func delivered(s *stay) bool {
+	for _, c := range s.codes {
+		c = strings.ReplaceAll(c, ".", "")
+		if len(c) >= 3 && c[:2] == "O8" && c[2] >= '0' && c[2] <= '4' || strings.HasPrefix(c, "Z37") {
+			return true
+		}
+	}
+	for _, p := range s.procedures {
+		for _, d := range deliveryProcedures {
+			if procedureIs(p, d[0], d[1]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ageAt is the age in whole years on the calendar day of t where the
 // patient was born: a year is counted on the birthday (by month and day,
 // not day of the year, which a leap year shifts after February), and one
@@ -810,9 +871,8 @@ func eligible(s *stay, e *dtpb.Extension) (bool, string) {
 			}
 		case "procedure":
 			proc = true
-			want := v.GetCoding().GetSystem().GetValue() + "|" + v.GetCoding().GetCode().GetValue()
 			for _, p := range s.procedures {
-				if p == want {
+				if procedureIs(p, canonSystem(v.GetCoding().GetSystem().GetValue()), v.GetCoding().GetCode().GetValue()) {
 					procOK = true
 					why = append(why, "procedure "+p)
 				}
@@ -833,11 +893,7 @@ func eligible(s *stay, e *dtpb.Extension) (bool, string) {
 			}
 			why = append(why, "a procedure during the stay")
 		case "delivery":
-			ok := false
-			for _, c := range s.codes {
-				ok = ok || strings.HasPrefix(c, "O8") || strings.HasPrefix(c, "Z37")
-			}
-			if !ok {
+			if !delivered(s) {
 				return false, ""
 			}
 			why = append(why, "a delivery")
@@ -876,11 +932,19 @@ func window(s *stay, a *pdpb.PlanDefinition_Action) *dtpb.Period {
 	if err != nil {
 		d = 7
 	}
-	unit := map[string]time.Duration{"h": time.Hour, "d": 24 * time.Hour, "wk": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour}[high.GetCode().GetValue()]
-	if unit == 0 {
-		unit = 24 * time.Hour
+	end := s.discharge
+	if high.GetCode().GetValue() == "mo" && d == float64(int(d)) {
+		// calendar months (UCUM mo is a mean month; "within 2 months"
+		// means the same day two months on)
+		end = end.AddDate(0, int(d), 0)
+	} else {
+		unit := map[string]time.Duration{"h": time.Hour, "d": 24 * time.Hour, "wk": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour}[high.GetCode().GetValue()]
+		if unit == 0 {
+			unit = 24 * time.Hour
+		}
+		end = end.Add(time.Duration(d * float64(unit)))
 	}
-	return &dtpb.Period{Start: dateTime(s.discharge), End: dateTime(s.discharge.Add(time.Duration(d * float64(unit))))}
+	return &dtpb.Period{Start: dateTime(s.discharge), End: dateTime(end)}
 }
 
 // action makes one action's ServiceRequest and Task.

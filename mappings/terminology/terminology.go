@@ -25,6 +25,7 @@ const (
 	ICD9CM     = "http://hl7.org/fhir/sid/icd-9-cm"
 	NUCC       = "http://nucc.org/provider-taxonomy"
 	TAASIP     = "https://smt.esante.gouv.fr/fhir/CodeSystem/terminologie-cisis"
+	TAASIPOID  = "1.2.250.1.213.1.1.4.322" // TA_ASIP's OID, as CI-SIS documents name it
 	INSNIR     = "urn:oid:1.2.250.1.213.1.4.8"
 	INSNIRTest = "urn:oid:1.2.250.1.213.1.4.10"
 	INSNIA     = "urn:oid:1.2.250.1.213.1.4.9"
@@ -55,7 +56,7 @@ const (
 // byOID lists the OIDs with a canonical FHIR URI. Keep it sorted by OID.
 // Extend it with str_replace-style edits: several mappings share it.
 var byOID = map[string]string{
-	"1.2.250.1.213.1.1.4.322":  TAASIP,
+	TAASIPOID:                  TAASIP,
 	"1.2.250.1.213.1.4.10":     INSNIRTest,
 	"1.2.250.1.213.1.4.8":      INSNIR,
 	"1.2.250.1.213.1.4.9":      INSNIA,
