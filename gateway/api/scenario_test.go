@@ -556,7 +556,8 @@ func checkPathway(t *testing.T, s *scenario, p *plan, pathway string, st stay, w
 	patient, hospital := "Patient/"+st.patient, scenHospital
 	cp := p.carePlan
 	cpID := cp.GetId().GetValue()
-	canonical := pathways.Base + "/PlanDefinition/" + pathway + "|1.0.0"
+	version, _ := s.do("GET", "/fhir/PlanDefinition/"+pathway, "").json(t)["version"].(string)
+	canonical := pathways.Base + "/PlanDefinition/" + pathway + "|" + version
 	if got := cp.GetInstantiatesCanonical(); len(got) != 1 || got[0].GetValue() != canonical {
 		t.Errorf("CarePlan.instantiatesCanonical = %v, want %s", got, canonical)
 	}
