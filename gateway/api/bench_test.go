@@ -215,7 +215,7 @@ func (e *env) practitioner(fhirUser string) string {
 // physiotherapist in her CareTeam, a home-help service outside it), her
 // discharge data, an objection to the physiotherapist and an OPTIN permit
 // for the home-help service; then others stays of other patients, each a
-// real corpus discharge (ms-ADT-A03-01, 27 resources) made distinct, and
+// real corpus discharge (ms-ADT-A03-01, 28 resources) made distinct, and
 // for every fourth of them a CareTeam and an objection, so that the
 // indexes the consent engine searches (CareTeam and Consent by patient,
 // PractitionerRole) are those of a grown database.

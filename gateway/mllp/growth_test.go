@@ -21,7 +21,7 @@ import (
 )
 
 // corpusA03 is the realistic discharge message of the growth benchmarks: an
-// HL7 v2.8 ADT^A03 of 8.6 KB that maps to 27 resources, the source Binary,
+// HL7 v2.8 ADT^A03 of 8.6 KB that maps to 28 resources, the source Binary,
 // the OperationOutcome of what was not mapped and the Provenance among them.
 const corpusA03 = "../../../shared/corpus/hl7v2/ms-ADT-A03-01.hl7"
 
@@ -263,7 +263,7 @@ func (w growthWindow) pagesPerMsg() float64 { return float64(w.pages) / float64(
 const growthWindowSize = 2000
 
 // BenchmarkMLLPGrowth is the write cost of a database that grows: the
-// corpus discharge message (8.6 KB, 27 resources), distinct per message,
+// corpus discharge message (8.6 KB, 28 resources), distinct per message,
 // sent over 4 connections each waiting for its ACK (durable: fsync on), to
 // a fresh store, 20,000 messages (RELAIS_GROWTH_MSGS). Each window of 2,000
 // messages ends once they are all written (ingest.Sync), so its time

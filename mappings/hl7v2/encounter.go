@@ -278,6 +278,12 @@ func (c *conv) finishEncounter() {
 	if e == nil {
 		return
 	}
+	if e.ServiceProvider == nil {
+		// Without ZBE-7 the stay's organisation is the facility that sent
+		// the message (MSH-4), which discharges the patient and asks the
+		// community to take over.
+		e.ServiceProvider = c.sendingFacility()
+	}
 	status := cpb.EncounterStatusCode_IN_PROGRESS
 	switch c.event {
 	case "A03":

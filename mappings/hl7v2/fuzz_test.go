@@ -107,6 +107,6 @@ func ExampleConvert() {
 	fmt.Println(ack[1])
 	// Output:
 	// ADT A03 42 2024-01-10 10:30
-	// 7 entries
+	// 8 entries
 	// MSA|AA|42
 }

@@ -74,6 +74,33 @@ func givenOf(n *dtpb.HumanName) string {
 	return strings.Join(parts, " ")
 }
 
+// sendingFacility is the Organization MSH-4 (an HD) names: its namespace
+// as name and, when its universal id is an ISO OID, that OID as identifier
+// (urn:ietf:rfc:3986); nil when MSH-4 is empty.
+func (c *conv) sendingFacility() *dtpb.Reference {
+	hd := c.msg.MSH().Field(4)
+	ns, uid := strings.TrimSpace(text(hd.Comp(1))), strings.TrimSpace(text(hd.Comp(2)))
+	if ns == "" && uid == "" {
+		return nil
+	}
+	id := c.b.ID("Organization", "sending-facility", c.scope)
+	if c.b.GetID("Organization", id) != nil {
+		return resource.Ref("Organization", id)
+	}
+	o := &orgpb.Organization{Id: c.a.id(id)}
+	if ns != "" {
+		o.Name = c.str(ns)
+	}
+	if uid != "" && isOID(uid) {
+		o.Identifier = append(o.Identifier, &dtpb.Identifier{System: c.a.uri("urn:ietf:rfc:3986"), Value: c.a.string("urn:oid:" + uid)})
+	}
+	if o.Name == nil && o.Identifier == nil {
+		o.Name = c.str(uid)
+	}
+	c.put(o)
+	return resource.Ref("Organization", id)
+}
+
 // organization maps an XON (the whole field value v) to an Organization.
 // The identifier is XON-10 (v2.5+) or XON-3, its authority XON-6 and its
 // type XON-7.
