@@ -3,6 +3,7 @@ package directory
 import (
 	"bytes"
 	"context"
+	"github.com/relais-health/relais/gateway/identity"
 	"os"
 	"slices"
 	"strings"
@@ -190,5 +191,31 @@ func TestIndexReadsWhatChangedUnreferenced(t *testing.T) {
 	}
 	if !has("de") || has("fr") {
 		t.Errorf("the new role's languages are not its Practitioner's last version's: German %v, French %v", has("de"), has("fr"))
+	}
+}
+
+// TestImportClaims: an imported Practitioner holds its RPPS (and an
+// Organization its FINESS) so that a feed naming her later links to her
+// (gateway/identity); one already held by another resource stays its
+// holder's, and the import goes on.
+func TestImportClaims(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	nd := `{"resourceType":"Practitioner","id":"gp-martin","identifier":[{"system":"` + identity.IDNPS + `","value":"810001234567"}]}
+{"resourceType":"Organization","id":"ssiad-nord","identifier":[{"system":"` + identity.FINESS + `","value":"590000001"}]}
+{"resourceType":"Practitioner","id":"gp-martin-again","identifier":[{"system":"` + identity.RPPS + `","value":"10001234567"}]}
+`
+	s, err := Import(context.Background(), st, testCodec, strings.NewReader(nd), nil)
+	if err != nil || s.Created != 3 {
+		t.Fatalf("import: %v %v", s, err)
+	}
+	for _, c := range []struct{ typ, system, value, want string }{
+		{"Practitioner", identity.IDNPS, "810001234567", "gp-martin"},
+		{"Practitioner", identity.RPPS, "10001234567", "gp-martin"}, // the RPPS inside her IDNPS
+		{"Organization", identity.FINESS, "590000001", "ssiad-nord"},
+	} {
+		if owner, err := st.ClaimOwner(c.typ, c.system, c.value); err != nil || owner != c.want {
+			t.Errorf("%s %s|%s held by %q (%v), want %s", c.typ, c.system, c.value, owner, err, c.want)
+		}
 	}
 }

@@ -41,7 +41,12 @@ type Parser interface {
 type Writer interface {
 	TransactionWith(ctx context.Context, entries []store.TxEntry, o store.TxOptions) ([]store.TxResult, error)
 	Read(typ, id string) (*store.Record, error)
+	ClaimOwner(typ, system, value string) (string, error)
 }
+
+// claimAttempts bounds how often a batch is written again when a feed
+// claimed one of its identifiers between the check and the write.
+const claimAttempts = 3
 
 // Summary counts what an import did. Refused maps a PHI-free reason to
 // how many resources it refused.
@@ -132,9 +137,20 @@ func writeBatch(ctx context.Context, w Writer, entries []store.TxEntry, s *Summa
 			before[i] = rec.Version
 		}
 	}
-	res, err := w.TransactionWith(ctx, entries, store.TxOptions{KeepUnchanged: true})
-	if err != nil {
-		return fmt.Errorf("directory import: batch of %d: %w", len(entries), err)
+	var res []store.TxResult
+	for attempt := 1; ; attempt++ {
+		if err := claim(w, entries); err != nil {
+			return err
+		}
+		var err error
+		res, err = w.TransactionWith(ctx, entries, store.TxOptions{KeepUnchanged: true})
+		if store.IsClaimed(err) && attempt < claimAttempts {
+			continue // claimed meanwhile: that holder keeps it
+		}
+		if err != nil {
+			return fmt.Errorf("directory import: batch of %d: %w", len(entries), err)
+		}
+		break
 	}
 	for i, r := range res {
 		switch {
@@ -144,6 +160,39 @@ func writeBatch(ctx context.Context, w Writer, entries []store.TxEntry, s *Summa
 			s.Created++
 		default:
 			s.Updated++
+		}
+	}
+	return nil
+}
+
+// claim sets the claims of the Practitioners and Organizations among
+// entries: their national identifiers (identity.NationalIDs) that no other
+// resource holds, so that a feed naming one later links to the imported
+// resource (gateway/identity). One held by another resource stays its
+// holder's: import does not merge.
+func claim(w Writer, entries []store.TxEntry) error {
+	taken := map[[3]string]string{} // by this batch
+	for i := range entries {
+		e := &entries[i]
+		e.Claims = e.Claims[:0]
+		if e.Type != "Practitioner" && e.Type != "Organization" {
+			continue
+		}
+		for _, id := range identifiersOf(e.Resource) {
+			for _, n := range identity.NationalIDs(e.Type, id.GetSystem().GetValue(), id.GetValue().GetValue()) {
+				k := [3]string{e.Type, n[0], n[1]}
+				if other, ok := taken[k]; ok && other != e.ID {
+					continue
+				}
+				owner, err := w.ClaimOwner(e.Type, n[0], n[1])
+				if err != nil {
+					return err
+				}
+				if owner == "" || owner == e.ID {
+					taken[k] = e.ID
+					e.Claims = append(e.Claims, store.Claim{Type: e.Type, System: n[0], Value: n[1]})
+				}
+			}
 		}
 	}
 	return nil

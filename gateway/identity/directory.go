@@ -11,10 +11,11 @@ import (
 	"github.com/relais-health/relais/fhir/store"
 )
 
-// nationalIDs gives the national identifiers a directory identifier
-// stands for: itself, and for the ANS composite identifiers (IDNPS,
-// IDNST) the registry number inside them.
-func nationalIDs(typ, system, value string) [][2]string {
+// NationalIDs gives the national identifiers (system, value) a directory
+// identifier stands for: itself, and for the ANS composite identifiers
+// (IDNPS, IDNST) the registry number inside them; none for another system
+// or type. They are what a Practitioner or an Organization claims.
+func NationalIDs(typ, system, value string) [][2]string {
 	switch {
 	case typ == "Practitioner" && system == RPPS:
 		return [][2]string{{RPPS, value}}
@@ -52,7 +53,7 @@ func (v *Resolver) directory(r Reader, i int, out *Result) error {
 	target := ""
 	var claims []store.Claim
 	for _, id := range ids {
-		for _, n := range nationalIDs(e.Type, id.GetSystem().GetValue(), id.GetValue().GetValue()) {
+		for _, n := range NationalIDs(e.Type, id.GetSystem().GetValue(), id.GetValue().GetValue()) {
 			owner := r.ClaimOwner(e.Type, n[0], n[1])
 			if target == "" && owner != "" {
 				target = owner
