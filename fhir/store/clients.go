@@ -50,15 +50,20 @@ func (s *Store) PutClient(ctx context.Context, c Client) error {
 func (s *Store) Client(id string) (Client, error) {
 	var c Client
 	err := s.view(func(r *Snapshot) error {
-		v := r.tx.Bucket(bucketClients).Get([]byte(id))
-		if v == nil {
-			return outcome.New(outcome.NotFound, "no such client")
-		}
 		var err error
-		c, err = decodeClient(id, v)
+		c, err = r.Client(id)
 		return err
 	})
 	return c, err
+}
+
+// Client is Store.Client in r.
+func (r *Snapshot) Client(id string) (Client, error) {
+	v := r.tx.Bucket(bucketClients).Get([]byte(id))
+	if v == nil {
+		return Client{}, outcome.New(outcome.NotFound, "no such client")
+	}
+	return decodeClient(id, v)
 }
 
 // Clients returns every registered client, by ID. The Clients are the

@@ -73,17 +73,30 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 	return d, nil
 }
 
+// reader is what requestFor reads: the store, or the snapshot of the
+// write transaction an event is enqueued in (Follow).
+type reader interface {
+	Read(typ, id string) (*store.Record, error)
+	Client(id string) (store.Client, error)
+}
+
 // requestFor is the consent request of a read by owner (the name the API
 // stamped on the Subscription: fhirUser, "client:" id or "sub:" subject),
 // built as the API builds a caller's (gateway/api newFilter), from what is
 // stored now.
 func (s *Service) requestFor(ctx context.Context, owner string) (consent.Request, error) {
+	return s.requestIn(ctx, s.st, owner)
+}
+
+// requestIn is requestFor reading st (ctx carries st when it is a
+// snapshot, for the engine's reads).
+func (s *Service) requestIn(ctx context.Context, st reader, owner string) (consent.Request, error) {
 	req := consent.Request{Actor: owner, Action: consent.ActionAccess, Purpose: consent.PurposeTreat, Owner: owner}
 	if client, ok := strings.CutPrefix(owner, "client:"); ok {
 		// A registered client without fhirUser: its registered scopes
 		// say which types it reads as a system.
 		req.Actor = ""
-		c, err := s.st.Client(client)
+		c, err := st.Client(client)
 		if err != nil {
 			if outcome.KindOf(err) == outcome.NotFound {
 				return req, nil // unregistered: nothing passes
@@ -100,7 +113,7 @@ func (s *Service) requestFor(ctx context.Context, owner string) (consent.Request
 		req.Self = owner
 	case "RelatedPerson":
 		req.Self = "Patient/-" // acting for nobody, unless her record says so
-		rec, err := s.st.Read("RelatedPerson", id)
+		rec, err := st.Read("RelatedPerson", id)
 		if err == nil {
 			m, derr := s.cfg.Codec.DecodeStored(rec.JSON)
 			if derr != nil {

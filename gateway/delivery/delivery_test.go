@@ -551,3 +551,29 @@ func TestDeliveryAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestHiddenEventsAreNotNumbered: a resource the Subscription's owner may
+// not read when it is written makes no event in her outbox: nothing is
+// counted, listed or numbered for it, so the next event she may see is
+// number 1 and $status counts one.
+func TestHiddenEventsAreNotNumbered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	rc := newRecipient(t, nil)
+	e.put(`{"resourceType":"Patient","id":"p2","generalPractitioner":[{"reference":"PractitionerRole/gp"}]}`)
+	// p1 objects to her GP, who watches the nurse's Tasks.
+	e.put(`{"resourceType":"Consent","id":"obj","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"` + actCode + `","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/gp"}}]}}`)
+	e.subscribe("s1", "PractitionerRole/gp", "Task?owner=PractitionerRole/nurse", rc.URL, ContentFull, "")
+	e.waitFor("the handshake", func() bool { s, _ := e.subStatus("s1"); return s == "active" })
+	e.task("t1", "PractitionerRole/nurse") // about p1: hidden from the GP
+	e.put(`{"resourceType":"Task","id":"t2","status":"requested","intent":"order","for":{"reference":"Patient/p2"},"owner":{"reference":"PractitionerRole/nurse"}}`)
+	e.waitFor("the visible event delivered", func() bool { return e.counts("s1").Delivered == 1 })
+	if c := e.counts("s1"); c.Withheld != 0 || c.Pending != 0 || c.Last != 1 {
+		t.Errorf("outbox counts %+v: want one event, none withheld", c)
+	}
+	for _, r := range rc.all() {
+		if r.kind == typeEvent && (r.number != 1 || r.focus != "Task/t2") {
+			t.Errorf("notified event %d about %s, want event 1 about Task/t2", r.number, r.focus)
+		}
+	}
+}

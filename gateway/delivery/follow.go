@@ -124,7 +124,7 @@ func (s *Service) Follow(ctx context.Context, f *store.Following) error {
 			}
 		}
 		for _, sub := range subs {
-			ok, err := matches(r, sub, w, last)
+			ok, err := s.matches(ctx, r, sub, w, last)
 			if err != nil {
 				return fmt.Errorf("match Subscription %s: %w", sub.id, err)
 			}
@@ -148,14 +148,29 @@ func (s *Service) Follow(ctx context.Context, f *store.Following) error {
 }
 
 // matches reports whether w (with last, its last values, when deleted)
-// is selected by sub's criteria.
-func matches(r *store.Snapshot, sub *subscription, w store.Written, last []search.Value) (bool, error) {
+// is selected by sub's criteria, among what sub's owner may read: an
+// event about what she may not see is never numbered in her outbox, so
+// that neither its number, nor a gap in the numbers she is sent, nor
+// $status or $events tells her it happened. The decision is made in the
+// write transaction's snapshot (not recorded: each attempt decides again,
+// recorded, so that a revocation since is honoured). A deletion is decided
+// on its last version when it is sent.
+func (s *Service) matches(ctx context.Context, r *store.Snapshot, sub *subscription, w store.Written, last []search.Value) (bool, error) {
 	if w.Deleted {
 		return sub.query.Match(last), nil
 	}
 	q := *sub.query
 	q.IDs = []string{w.ID}
-	hits, err := r.Search(&q, nil)
+	ctx = store.WithSnapshot(ctx, r)
+	req, err := s.requestIn(ctx, r, sub.owner)
+	if err != nil {
+		return false, err
+	}
+	f := s.cfg.Consent.NewFilter(ctx, req)
+	hits, err := r.Search(&q, f.Allow)
+	if err == nil {
+		err = f.Err()
+	}
 	return len(hits) > 0, err
 }
 
