@@ -14,6 +14,15 @@ func (q *Query) Match(vals []Value) bool {
 			return false
 		}
 	}
+	for _, m := range q.Missing {
+		has := false
+		for _, v := range vals {
+			has = has || v.Param == m.Param
+		}
+		if has == m.Missing {
+			return false
+		}
+	}
 	return true
 }
 

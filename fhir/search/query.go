@@ -30,6 +30,17 @@ type Query struct {
 	Include      []Include
 	RevInclude   []Include
 	Warnings     []string // parameters ignored, for the OperationOutcome in the Bundle
+	// Missing are the :missing conditions (ANDed with the clauses): a
+	// resource passes when it has no value of Param exactly when Missing.
+	Missing []MissingCond
+}
+
+// MissingCond is param:missing=true|false
+// (https://hl7.org/fhir/R4/search.html#modifiers): whether the resource
+// has no value for the parameter.
+type MissingCond struct {
+	Param   string
+	Missing bool
 }
 
 // Clause is one parameter occurrence.
@@ -147,6 +158,13 @@ func (q *Query) add(raw, val string, strict bool) error {
 	p, ok := Lookup(q.Type, name)
 	if !ok {
 		return q.ignore(raw, "unknown search parameter", strict)
+	}
+	if modifier == "missing" {
+		if val != "true" && val != "false" {
+			return invalid("%s:missing must be true or false", name)
+		}
+		q.Missing = append(q.Missing, MissingCond{Param: p.Name, Missing: val == "true"})
+		return nil
 	}
 	c, err := plan(p, modifier, val)
 	if err != nil {

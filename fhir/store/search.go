@@ -81,6 +81,11 @@ func match(r *Snapshot, q *search.Query, filter Filter) ([]Hit, error) {
 			return nil
 		}
 		fv.reset(pv[pointerSize:])
+		for _, m := range q.Missing {
+			if fv.has(m.Param) == m.Missing {
+				return nil
+			}
+		}
 		if filter != nil && !filter(r, q.Type, id, fv) {
 			return nil
 		}
@@ -277,6 +282,18 @@ func (v *storedValues) all() []valueGroup {
 		}
 	}
 	return v.groups
+}
+
+// has reports whether the resource has a value of param (the groups hold
+// only parameters with values).
+func (v *storedValues) has(param string) bool {
+	groups := v.all()
+	for i := range groups {
+		if g := &groups[i]; len(g.param) == len(param) && string(g.param) == param && g.count > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // texts returns the texts of param's values of kind k.
