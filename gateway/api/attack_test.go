@@ -870,3 +870,27 @@ func TestAttackTaskOpensPatient(t *testing.T) {
 		t.Errorf("a candidate reads clinical data: %d", got.status)
 	}
 }
+
+// TestAttackRoutePreview: $route answers with the stay's diagnoses and why
+// they chose a pathway, so it needs system scopes that read the stay; a
+// token that only creates Tasks, or whose Encounter read is a user one
+// the patient's Consents govern, learns nothing, not even whether the
+// stay exists.
+func TestAttackRoutePreview(t *testing.T) {
+	t.Parallel()
+	e := attackEnv(t)
+	if r := e.do("PUT", "/fhir/Encounter/e-hidden", `{"resourceType":"Encounter","id":"e-hidden","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p2"}}`); r.status != 201 {
+		t.Fatalf("PUT Encounter: %d %s", r.status, r.body)
+	}
+	preview := func(who, id string) attackReq {
+		return attackReq{auth: who, method: "POST", path: "/fhir/Encounter/" + id + "/$route?preview=true"}
+	}
+	taskOnly := "Bearer " + e.mint("system/Task.c", "")
+	mixed := "Bearer " + e.mint("system/Task.c system/Condition.rs system/Procedure.rs system/Observation.rs system/Patient.rs user/Encounter.rs", "PractitionerRole/nurse")
+	runAttacks(t, e, []attack{
+		{name: "preview with a token that only creates Tasks", status: 403, req: preview(taskOnly, "e-hidden"),
+			absent: ptr(preview(taskOnly, "e-absent"))},
+		{name: "preview of a stay the caller's user scope may not read", status: 404, decision: true, req: preview(mixed, "e-hidden"),
+			absent: ptr(preview(mixed, "e-absent"))},
+	})
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -13,6 +14,10 @@ import (
 	"github.com/relais-health/relais/gateway/auth"
 )
 
+// routedReads are the types routing reads to plan a stay, besides the
+// Encounter (read as the caller may read it).
+var routedReads = []string{"Patient", "Condition", "Procedure", "Observation"}
+
 // routeStay: POST /fhir/Encounter/{id}/$route routes the stay (package
 // routing): the pathway, and per action a ServiceRequest and a Task for
 // the recipient chosen, under a CarePlan, created if absent (routing again
@@ -21,7 +26,11 @@ import (
 // Bundle (transaction-response, or collection for a preview) whose last
 // entry is an OperationOutcome of information issues explaining each
 // choice. Routing is the hospital's act: it needs a system scope that
-// creates Tasks.
+// creates Tasks, and system scopes that read what the plan is made from
+// and tells (routedReads: its answer names the stay's diagnoses and why
+// they chose the pathway); the Encounter is read as the caller may read
+// it, so that one she may not see is answered as an absent one and the
+// disclosure is recorded.
 func (a *API) routeStay(w http.ResponseWriter, r *http.Request) error {
 	if a.routing == nil {
 		return errNoRoute
@@ -29,9 +38,17 @@ func (a *API) routeStay(w http.ResponseWriter, r *http.Request) error {
 	if err := systemScope(r, "Task", auth.Create, "routing needs a system scope that creates Tasks"); err != nil {
 		return err
 	}
+	for _, typ := range routedReads {
+		if err := systemScope(r, typ, auth.Read, "routing needs system scopes that read the stay: "+strings.Join(routedReads, ", ")); err != nil {
+			return err
+		}
+	}
 	id := mux.Vars(r)["id"]
 	if !store.ValidID(id) {
 		return outcome.New(outcome.Invalid, "invalid resource id")
+	}
+	if _, err := a.readAsCaller(r, "Encounter", id); err != nil {
+		return err
 	}
 	plan, err := a.routing.Plan(r.Context(), id)
 	if err != nil {
