@@ -61,6 +61,8 @@ type Caller struct {
 	// Patient is the patient a Patient, Representative or Related caller
 	// acts for ("Patient/p").
 	Patient string
+	// Roles are a professional's role codes (consent.Standing.Roles).
+	Roles []string
 }
 
 // Classify gives a professional's class from her standing.

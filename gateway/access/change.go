@@ -50,33 +50,14 @@ func Change(c *Caller, w *Write) error {
 					return forbidden("a patient writes only her own Consents (Consent.patient)")
 				}
 			}
-		} else if cs, ok := w.New.(*ccpb.Consent); ok && namesAny(cs.GetProvision(), c.Refs) {
+		} else if cs, ok := w.New.(*ccpb.Consent); ok && consent.NamesActor(cs, c.Refs, c.Roles) {
 			// Whatever its type, a provision about its own author would
 			// let her decide her own access: another administrator, or
 			// the patient, writes it.
-			return forbidden("a Consent may not name its author (her role, practitioner or organisation) as an actor")
+			return forbidden("a Consent may not name its author (her role, practitioner or organisation, or a role or Group she falls under) as an actor")
 		}
 	}
 	return nil
-}
-
-// namesAny reports whether p or a provision nested in it names one of refs
-// as an actor.
-func namesAny(p *ccpb.Consent_Provision, refs []string) bool {
-	if p == nil {
-		return false
-	}
-	for _, a := range p.GetActor() {
-		if slices.Contains(refs, resource.RefString(a.GetReference())) {
-			return true
-		}
-	}
-	for _, n := range p.GetProvision() {
-		if namesAny(n, refs) {
-			return true
-		}
-	}
-	return false
 }
 
 // consentPatient is Consent.patient as "Patient/id".

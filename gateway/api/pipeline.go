@@ -240,7 +240,7 @@ func (a *API) resolveCaller(ctx context.Context, p *auth.Principal) (*access.Cal
 	if err != nil {
 		return nil, err
 	}
-	c.Class, c.Refs = access.Classify(st), st.Refs
+	c.Class, c.Refs, c.Roles = access.Classify(st), st.Refs, st.Roles
 	return c, nil
 }
 

@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"fmt"
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 	"slices"
 )
 
@@ -35,6 +36,9 @@ type Standing struct {
 	// Refs are the requester and what it acts for (its Practitioner,
 	// Organization, roles): a Task owned by any of them is the requester's.
 	Refs []string
+	// Roles are its role codes ("system|code"), what a Consent actor
+	// naming a role or a Group matches (NamesActor).
+	Roles []string
 }
 
 // Standing resolves actor ("PractitionerRole/r") in the directory.
@@ -47,9 +51,32 @@ func (e *Engine) Standing(ctx context.Context, actor string) (Standing, error) {
 	if !a.Known || !a.Active {
 		return st, nil
 	}
+	st.Roles = a.Roles
 	st.Social = e.pol.holds(a.Roles, e.pol.NonHealthSystems)
 	st.Health = e.pol.holds(a.Roles, e.pol.HealthSystems) && !st.Social
 	st.ConsentAdministrator = slices.Contains(a.Roles, RoleSystem+"|"+RoleConsentAdministrator)
 	st.DischargeCoordinator = slices.Contains(a.Roles, RoleSystem+"|"+RoleDischargeCoordinator)
 	return st, nil
+}
+
+// NamesActor reports whether a provision of c, nested ones included, has
+// an actor the requester of refs and roles (Standing) could be: one naming
+// her or what she acts for, or one matched by role (a Group, or no
+// reference) whose roles she holds or that names none. It is how a
+// Consent's author is kept from widening her own access.
+func NamesActor(c *cpb.Consent, refs, roles []string) bool {
+	w := &who{refs: refs, roles: roles}
+	var walk func(p *cpb.Consent_Provision) bool
+	walk = func(p *cpb.Consent_Provision) bool {
+		if p == nil {
+			return false
+		}
+		for _, a := range actorRules(p.GetActor()) {
+			if a.match(w) != no {
+				return true
+			}
+		}
+		return slices.ContainsFunc(p.GetProvision(), walk)
+	}
+	return walk(c.GetProvision())
 }
