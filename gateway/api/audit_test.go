@@ -172,6 +172,16 @@ func TestSystemReadsDisclosed(t *testing.T) {
 	if reads, searches := count("p2"); reads+searches != 0 {
 		t.Errorf("p2's disclosure log lists %d reads and %d searches of p1's data", reads, searches)
 	}
+	// A search across both: each finds it in her log, naming nobody else.
+	if r := e.do("GET", "/fhir/Observation?_count=100", "", "Authorization", "Bearer "+tok); r.status != 200 {
+		t.Fatalf("search across patients: %d", r.status)
+	}
+	for _, c := range []struct{ patient, other string }{{"p1", "p2"}, {"p2", "p1"}} {
+		r := e.do("GET", "/fhir/Patient/"+c.patient+"/$disclosures", "", "Authorization", "Bearer "+e.mint("patient/*.rs", "Patient/"+c.patient))
+		if !strings.Contains(string(r.body), "lab-feed") || strings.Contains(string(r.body), `"Patient/`+c.other+`"`) {
+			t.Errorf("%s's disclosure log after a search across patients: %s", c.patient, r.body)
+		}
+	}
 }
 
 // TestNothingWithheldIsNoDenial: a professional's search that matches

@@ -49,7 +49,7 @@ func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 			e.Agents[0] = f.requester()
 			return nil, append(also, e)
 		}
-		also = append(also, f.disclosureEvent(d, out))
+		also = append(also, f.disclosureEvents(d, out)...)
 	}
 	for i := range f.writes {
 		also = append(also, f.changeEvent(&f.writes[i]))
@@ -63,6 +63,35 @@ func (f *Filter) requester() audit.Agent {
 		actor = "client:" + f.req.Client
 	}
 	return audit.Requester(actor, f.req.Token)
+}
+
+// disclosureEvents are the request's disclosure: one event per patient
+// whose data passed (IHE BALP, Query: a query about several patients is
+// recorded once per patient, so that each patient's disclosure log shows
+// her own and names nobody else), or one naming none.
+func (f *Filter) disclosureEvents(d *Disclosure, out []Record) []audit.Event {
+	e := f.disclosureEvent(d, out)
+	var pats, rest []audit.Entity
+	for _, en := range e.Entities {
+		if en.Role == audit.RolePatient {
+			pats = append(pats, en)
+		} else {
+			rest = append(rest, en)
+		}
+	}
+	if len(pats) < 2 {
+		return []audit.Event{e}
+	}
+	evs := make([]audit.Event, len(pats))
+	for i, p := range pats {
+		ev := e
+		if i > 0 {
+			ev.ID = f.e.newID()
+		}
+		ev.Entities = append([]audit.Entity{p}, rest...)
+		evs[i] = ev
+	}
+	return evs
 }
 
 func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
