@@ -325,6 +325,13 @@ func TestTokenRefusals(t *testing.T) {
 			checkOAuthError(t, r, tt.status, tt.code)
 		})
 	}
+	t.Run("unknown client answered as a wrong key", func(t *testing.T) {
+		unknown := e.tokenRequest(t, grant(es.assertion(t, "nobody", tokenURL), "system/Patient.rs")...)
+		wrong := e.tokenRequest(t, grant(strangerKey.assertion(t, id, tokenURL), "system/Patient.rs")...)
+		if unknown.status != wrong.status || string(unknown.body) != string(wrong.body) {
+			t.Errorf("unknown client %d %s; registered client, wrong key %d %s", unknown.status, unknown.body, wrong.status, wrong.body)
+		}
+	})
 	t.Run("not a form", func(t *testing.T) {
 		r := e.do("POST", "/auth/token", `{"grant_type":"client_credentials"}`, "Authorization", "", "Content-Type", "application/json")
 		checkOAuthError(t, r, 400, "invalid_request")

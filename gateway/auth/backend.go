@@ -307,10 +307,11 @@ func clientKey(client store.Client, tok *jwt.Token) (any, error) {
 // decoded before the failure.
 func assertionError(err, lookup error, tok *jwt.Token, c *jwt.RegisteredClaims) *TokenError {
 	client := func(d string) *TokenError { return tokenError(ErrCodeInvalidClient, d) }
+	// An unknown client, a key it did not register and a bad signature get
+	// one answer: which client ids are registered is not told.
+	const unauthenticated = "the assertion is not signed by a key registered for this client_id"
 	switch {
-	case lookup != nil && outcome.KindOf(lookup) == outcome.NotFound:
-		return client("unknown client")
-	case lookup != nil:
+	case lookup != nil && outcome.KindOf(lookup) != outcome.NotFound:
 		return tokenError(ErrCodeServerError, "the client registry could not be read")
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return client("malformed client assertion")
@@ -318,10 +319,8 @@ func assertionError(err, lookup error, tok *jwt.Token, c *jwt.RegisteredClaims) 
 		return client("assertion signing algorithm not allowed (ES256, ES384, RS384 or EdDSA)")
 	case errors.Is(err, errSubject):
 		return client("assertion iss and sub must both be the client_id")
-	case errors.Is(err, errNoJWKKey):
-		return client("no registered key of the client matches the assertion")
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return client("invalid assertion signature")
+	case lookup != nil, errors.Is(err, errNoJWKKey), errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return client(unauthenticated)
 	case c.ExpiresAt == nil:
 		return tokenError(ErrCodeInvalidGrant, "assertion has no expiry (exp)")
 	case len(c.Audience) == 0 || errors.Is(err, jwt.ErrTokenInvalidAudience):
