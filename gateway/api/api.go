@@ -92,12 +92,15 @@ func New(cfg Config) (*API, error) {
 	if cfg.Store == nil || cfg.Codec == nil || cfg.Verifier == nil || cfg.Consent == nil || cfg.Log == nil || cfg.Ingester == nil {
 		return nil, fmt.Errorf("api: Store, Codec, Verifier, Consent, Log and Ingester are required")
 	}
-	var err0 error
+	cursors, err := newCursorSeal()
+	if err != nil {
+		return nil, err
+	}
 	a := &API{
 		store: cfg.Store, codec: cfg.Codec, verifier: cfg.Verifier, log: cfg.Logger,
 		consent: cfg.Consent, decisions: cfg.Log, ingest: cfg.Ingester,
 		metrics: cfg.Metrics, observer: cfg.Observer, routing: cfg.Routing, tokens: cfg.Tokens, delivery: cfg.Delivery, audit: cfg.Audit,
-		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now,
+		baseURL: cfg.BaseURL, maxBody: cfg.MaxBody, now: cfg.Now, cursors: cursors,
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -109,9 +112,6 @@ func New(cfg Config) (*API, error) {
 		a.now = time.Now
 	}
 	a.pages = newPages(4096, 30*time.Minute, a.now)
-	if a.cursors, err0 = newCursorSeal(); err0 != nil {
-		return nil, err0
-	}
 	a.ident = identity.New(a.codec, a.now)
 	capStmt, err := capabilityStatement(a.codec, a.now(), a.delivery != nil)
 	if err != nil {

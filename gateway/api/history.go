@@ -71,21 +71,25 @@ func (a *API) instanceHistory(w http.ResponseWriter, r *http.Request) error {
 }
 
 // history writes one page of a history Bundle, newest first. Paging uses a
-// cursor (_before), so writes between pages shift nothing. The store skips
-// what the caller may not see before it counts the page (Keep), so that a
-// page, its next link and its cursor are those of a store without the
-// hidden versions. An instance history's cursor is a version number, which
-// the caller sees anyway; a type or system history's is a position in the
-// store's log, sealed (cursorSeal) so that the gaps between two cursors do
-// not count the writes the caller may not see.
+// cursor (_before), so writes between pages shift nothing. What the caller
+// may not see is skipped before the page is counted (visibleHistory), so
+// that a page, its next link and its cursor are those of a store without
+// the hidden versions. An instance history's cursor is a version number,
+// which the caller sees anyway; a type or system history's is a position
+// in the store's log, sealed (sealCursor) so that the gaps between two
+// cursors do not count the writes the caller may not see.
 func (a *API) history(w http.ResponseWriter, r *http.Request, path string, instance bool, load func(store.HistoryOptions) (*store.History, error)) error {
 	o, err := historyOptions(r)
 	if err != nil {
 		return err
 	}
-	if before := r.URL.Query().Get("_before"); before != "" && !instance {
+	if before := r.URL.Query().Get("_before"); before != "" {
 		var ok bool
-		if o.Before, ok = openCursor(a.cursors, before); !ok {
+		if instance {
+			if o.Before, err = strconv.ParseUint(before, 10, 64); err != nil {
+				return outcome.New(outcome.Invalid, "_before must be a history cursor")
+			}
+		} else if o.Before, ok = openCursor(a.cursors, before); !ok {
 			return outcome.New(outcome.Gone, "history cursor expired or unknown; read the history again")
 		}
 	}
@@ -191,13 +195,7 @@ func historyOptions(r *http.Request) (store.HistoryOptions, error) {
 		}
 		o.Since = time.UnixMicro(start)
 	}
-	if s := v.Get("_before"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err == nil {
-			o.Before = n // an instance history's; history reads a sealed one
-		}
-	}
-	return o, nil
+	return o, nil // _before: history reads it, by the kind of history
 }
 
 // newCursorSeal is the key of this process's history cursors: a cursor

@@ -113,10 +113,7 @@ func (a *API) resolveIdentities(r *http.Request, entries []store.TxEntry) ([]sto
 		if e.Resource == nil || e.IfNoneExist != nil || (e.Method != "POST" && e.Method != "PUT") || !grantsAsSystem(p, e.Type, entryOp(e.Method)) {
 			continue
 		}
-		if e.Method == "POST" {
-			if e.ID == "" {
-				e.ID = store.NewID()
-			}
+		if e.Method == "POST" { // its id is new (writeEntries gave it)
 			posted[i] = e.ID
 			e.Method = "PUT"
 		}

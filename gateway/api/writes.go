@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"github.com/relais-health/relais/fhir/resource"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"

@@ -3,8 +3,9 @@ package consent
 import (
 	"context"
 	"fmt"
-	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 	"slices"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 )
 
 // RoleSystem is the code system of the roles Relais itself defines for

@@ -41,7 +41,7 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 	if err != nil && outcome.KindOf(err) != outcome.Gone {
 		return decision{}, err
 	}
-	req, err := s.requestFor(ctx, sub.owner)
+	req, err := s.requestFor(ctx, s.st, sub.owner)
 	if err != nil {
 		return decision{}, err
 	}
@@ -82,15 +82,10 @@ type reader interface {
 
 // requestFor is the consent request of a read by owner (the name the API
 // stamped on the Subscription: fhirUser, "client:" id or "sub:" subject),
-// built as the API builds a caller's (gateway/api newFilter), from what is
-// stored now.
-func (s *Service) requestFor(ctx context.Context, owner string) (consent.Request, error) {
-	return s.requestIn(ctx, s.st, owner)
-}
-
-// requestIn is requestFor reading st (ctx carries st when it is a
-// snapshot, for the engine's reads).
-func (s *Service) requestIn(ctx context.Context, st reader, owner string) (consent.Request, error) {
+// built as the API builds a caller's (gateway/api newFilter), from what st
+// holds now: the store, or a write's snapshot, which ctx then carries too
+// for the engine's reads.
+func (s *Service) requestFor(ctx context.Context, st reader, owner string) (consent.Request, error) {
 	req := consent.Request{Actor: owner, Action: consent.ActionAccess, Purpose: consent.PurposeTreat, Owner: owner}
 	if client, ok := strings.CutPrefix(owner, "client:"); ok {
 		// A registered client without fhirUser: its registered scopes

@@ -162,7 +162,7 @@ func (s *Service) matches(ctx context.Context, r *store.Snapshot, sub *subscript
 	q := *sub.query
 	q.IDs = []string{w.ID}
 	ctx = store.WithSnapshot(ctx, r)
-	req, err := s.requestIn(ctx, r, sub.owner)
+	req, err := s.requestFor(ctx, r, sub.owner)
 	if err != nil {
 		return false, err
 	}
