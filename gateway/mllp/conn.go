@@ -109,12 +109,15 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 		if len(out) > 0 {
+			// Counted before the write: a sender holding its ACK must find
+			// it in the counters (a failed write is counted all the same,
+			// and its connection's end is logged).
+			c.srv.count(&sent)
 			_ = c.nc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 			if _, err := c.nc.Write(out); err != nil {
 				why = c.ended(err, "writing an ACK")
 				return
 			}
-			c.srv.count(&sent)
 		}
 		if !c.end() {
 			why = "shutdown"

@@ -100,7 +100,8 @@ var ackCodes = [...]er7.AckCode{er7.AA, er7.AE, er7.AR, er7.CA, er7.CE, er7.CR}
 
 // Stats counts what a Server has sent since New.
 type Stats struct {
-	// ACKs counts the acknowledgements written, by MSA-1 code; every code
+	// ACKs counts the acknowledgements answered, by MSA-1 code, counted as
+	// they are written (a sender holding its ACK finds it counted); every code
 	// of HL7 table 0008 is present, zero or not.
 	ACKs map[er7.AckCode]uint64
 }
