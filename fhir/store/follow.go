@@ -115,8 +115,8 @@ func (s *Store) runOp(tx *bolt.Tx, o *op) error {
 	if followers == nil {
 		return o.fn(tx)
 	}
-	s.following = &Following{s: s, tx: tx}
-	defer func() { s.following = nil }()
+	s.following = &Following{s: s, tx: tx, idx: s.takeIndex()}
+	defer func() { s.giveIndex(s.following.idx); s.following = nil }()
 	if err := o.fn(tx); err != nil {
 		return err
 	}

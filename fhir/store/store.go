@@ -97,6 +97,7 @@ type Store struct {
 	followers atomic.Pointer[[]Follower] // follow.go
 	followMu  sync.Mutex                 // serialises Follow
 	following *Following                 // the write being followed; the writer goroutine's
+	spareIdx  []sortedIndex              // index buffers between transactions; the writer goroutine's (sortedIndex)
 }
 
 // pending marks one write being prepared (Store.preparing) until it is
