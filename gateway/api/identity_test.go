@@ -226,3 +226,73 @@ func TestDemoPatientAssessments(t *testing.T) {
 		t.Fatalf("Patients with her INS: %v, want only %s", got, demo.PatientID)
 	}
 }
+
+// TestOneStayAcrossSources: the ADT feed admits a stay (PV1-19, the visit
+// number and its assigning authority), the discharge letter of the same
+// stay (encompassingEncounter/id, the same identifier) comes by CDA, then
+// the A03: one Encounter, completed by each. Another patient's stay with
+// the same identifier (a sender reusing a root) stays apart.
+func TestOneStayAcrossSources(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	adt := func(event, ctl, ins, extra string) string {
+		return "MSH|^~\\&|HIS|CHU|RELAIS|RELAIS|20260226091500||ADT^" + event + "^ADT_A01|" + ctl + "|P|2.5\r" +
+			"EVN|" + event + "|20260226091500\r" +
+			"PID|1||" + ins + "^^^INS-NIR-TEST&1.2.250.1.213.1.4.10&ISO^INS||MARTIN^LOUISE^^^^^L||19480612|F" + strings.Repeat("|", 24) + "VALI\r" +
+			"PV1|1|I|CARD^210^1||||||||||||||||SEJ-2026-5531^^^CHU&1.2.250.1.999.1.3&ISO^VN" + extra + "\r"
+	}
+	stays := func(ins string) []string {
+		t.Helper()
+		r := e.do("GET", "/fhir/Encounter?identifier=urn:oid:1.2.250.1.999.1.3|SEJ-2026-5531", "")
+		var b struct {
+			Entry []struct {
+				Resource struct {
+					ID      string `json:"id"`
+					Status  string `json:"status"`
+					Subject struct {
+						Reference string `json:"reference"`
+					} `json:"subject"`
+				} `json:"resource"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(r.body, &b); err != nil {
+			t.Fatal(err)
+		}
+		patient := e.patientsWith(insSystem, ins)
+		var out []string
+		for _, en := range b.Entry {
+			if len(patient) == 1 && en.Resource.Subject.Reference == "Patient/"+patient[0] {
+				out = append(out, en.Resource.ID+" "+en.Resource.Status)
+			}
+		}
+		return out
+	}
+	e.ingest("/ingest/hl7v2", hl7ct, adt("A01", "S-1", insValue, ""))
+	first := stays(insValue)
+	if len(first) != 1 {
+		t.Fatalf("after the admission: %v", first)
+	}
+	id, _, _ := strings.Cut(first[0], " ")
+	e.ingest("/ingest/cda", "application/hl7-cda+xml", fixture(t, "cisis-ldl-ses.xml"))
+	if got := stays(insValue); len(got) != 1 || got[0] != id+" finished" {
+		t.Fatalf("after the discharge letter: %v, want [%s finished]", got, id)
+	}
+	// The letter's clinical content names the one stay.
+	r := e.do("GET", "/fhir/Composition?encounter=Encounter/"+id+"&_summary=count", "")
+	if !strings.Contains(string(r.body), `"total":1`) {
+		t.Errorf("the letter's Composition names another stay: %s", r.body)
+	}
+	e.ingest("/ingest/hl7v2", hl7ct, adt("A03", "S-2", insValue, strings.Repeat("|", 26)+"20260305120000"))
+	if got := stays(insValue); len(got) != 1 || got[0] != id+" finished" {
+		t.Errorf("after the A03: %v, want [%s finished]", got, id)
+	}
+	// Another patient, same visit number: her own stay.
+	const other = "160067512345678"
+	e.ingest("/ingest/hl7v2", hl7ct, strings.Replace(adt("A01", "S-3", other, ""), "MARTIN^LOUISE", "DURAND^ANNE", 1))
+	if got := stays(other); len(got) != 1 || strings.HasPrefix(got[0], id) {
+		t.Errorf("another patient's stay: %v (hers: %s)", got, id)
+	}
+	if got := stays(insValue); len(got) != 1 {
+		t.Errorf("her stays after another patient's: %v", got)
+	}
+}

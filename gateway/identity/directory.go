@@ -82,11 +82,11 @@ func (v *Resolver) directory(r Reader, i int, out *Result) error {
 	switch stored := m.(type) {
 	case *prpb.Practitioner:
 		in := e.Resource.(*prpb.Practitioner)
-		in.Identifier = unionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
+		in.Identifier = UnionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
 		fill(in.ProtoReflect(), stored.ProtoReflect())
 	case *orgpb.Organization:
 		in := e.Resource.(*orgpb.Organization)
-		in.Identifier = unionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
+		in.Identifier = UnionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
 		fill(in.ProtoReflect(), stored.ProtoReflect())
 	}
 	return nil

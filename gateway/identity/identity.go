@@ -176,7 +176,8 @@ type Result struct {
 }
 
 // Resolve resolves the Patients, Practitioners and Organizations written
-// by entries (PUTs with an id, as the mappings give them) against r, and
+// by entries (PUTs with an id, as the mappings give them), and the
+// Encounters when a source other than the API writes them, against r, and
 // returns the entries to write. The entries given are not modified.
 func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Result, error) {
 	// The caller's entries stay as they are (it may resolve them again):
@@ -207,6 +208,17 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 		}
 		if err != nil {
 			return nil, err
+		}
+	}
+	if src != API { // stays (encounter.go), once their patients are resolved
+		for i := range len(entries) { // not what a merge moves to the survivor
+			e := &out.Entries[i]
+			if e.Type != "Encounter" || e.Resource == nil || e.ID == "" || (e.Method != "PUT" && e.Method != "") {
+				continue
+			}
+			if err := v.encounter(r, i, out); err != nil {
+				return nil, err
+			}
 		}
 	}
 	rewrite(out.Entries, out.Moved, out.copied)
@@ -279,8 +291,9 @@ func sameIdentifier(a, b *dtpb.Identifier) bool {
 	return a.GetSystem().GetValue() == b.GetSystem().GetValue() && a.GetValue().GetValue() == b.GetValue().GetValue()
 }
 
-// unionIdentifiers appends to ids those of more it lacks.
-func unionIdentifiers(ids, more []*dtpb.Identifier) []*dtpb.Identifier {
+// UnionIdentifiers appends to ids those of more it lacks (same system
+// and value).
+func UnionIdentifiers(ids, more []*dtpb.Identifier) []*dtpb.Identifier {
 	for _, m := range more {
 		found := false
 		for _, id := range ids {

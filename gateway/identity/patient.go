@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
@@ -160,22 +159,9 @@ func patientNumber(id *dtpb.Identifier) bool {
 
 // readPatient reads Patient/id, nil when absent or deleted.
 func (v *Resolver) readPatient(r Reader, id string) (*ppb.Patient, error) {
-	if o, ok := r.(*Overlay); ok {
-		if p := o.planned(id); p != nil {
-			return p, nil
-		}
-	}
-	rec, err := r.Read("Patient", id)
-	switch outcome.KindOf(err) {
-	case outcome.NotFound, outcome.Gone:
-		return nil, nil
-	}
+	m, err := v.Current(r, "Patient", id)
 	if err != nil {
 		return nil, err
-	}
-	m, err := v.decode(rec)
-	if err != nil {
-		return nil, outcome.Wrap(outcome.Internal, "stored patient unreadable", err)
 	}
 	p, _ := m.(*ppb.Patient)
 	return p, nil
@@ -191,7 +177,7 @@ func merge(stored, in *ppb.Patient, inRank Rank) *ppb.Patient {
 	}
 	out := proto.Clone(win).(*ppb.Patient)
 	fill(out.ProtoReflect(), lose.ProtoReflect())
-	out.Identifier = unionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
+	out.Identifier = UnionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
 	out.Link = unionLinks(cloneLinks(stored.Link), in.Link)
 	out.Id = stored.Id
 	setRank(out, max(inRank, have))
@@ -352,7 +338,12 @@ func (v *Resolver) duplicates(r Reader, p *ppb.Patient, out *Result) error {
 }
 
 func (v *Resolver) search(r Reader, q url.Values) ([]string, error) {
-	query, err := search.Parse("Patient", q, false)
+	return v.searchType(r, "Patient", q)
+}
+
+// searchType is search for resources of typ.
+func (v *Resolver) searchType(r Reader, typ string, q url.Values) ([]string, error) {
+	query, err := search.Parse(typ, q, false)
 	if err != nil {
 		return nil, nil // a value the parameters cannot express finds nothing
 	}

@@ -33,7 +33,9 @@ func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, 
 		var res *identity.Result
 		err := in.store.View(func(r *store.Snapshot) error {
 			var err error
-			res, err = in.ident.Resolve(r, entries, src)
+			if res, err = in.ident.Resolve(r, entries, src); err == nil {
+				res.Entries = in.carryStay(r, nil, res.Entries)
+			}
 			return err
 		})
 		if err != nil {
@@ -73,7 +75,8 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 		return 0, err
 	}
 	resolved := *it
-	resolved.entries = in.keepDischarge(r, it.header, res.Entries)
+	h := resolvedHeader(it.header, res)
+	resolved.entries = in.carryStay(r, &h, in.keepDischarge(r, h, res.Entries))
 	it.patient = resolvedPatient(res.Entries)
 	return applyMessage(b, &resolved)
 }
@@ -121,6 +124,8 @@ func (in *Ingester) planResolved(pl *store.Planner, ov *identity.Overlay, it *qu
 	if err != nil {
 		return nil, err
 	}
+	h := resolvedHeader(it.header, res)
+	res.Entries = in.carryStay(ov, &h, res.Entries)
 	p, err := pl.Put(res.Entries, true)
 	if err != nil {
 		return nil, err
@@ -128,6 +133,15 @@ func (in *Ingester) planResolved(pl *store.Planner, ov *identity.Overlay, it *qu
 	ov.Note(res.Entries)
 	it.reviews, it.patient = res.Reviews, resolvedPatient(res.Entries)
 	return p, nil
+}
+
+// resolvedHeader is h naming the stay its message resolved to (a stay a
+// discharge letter or another sender created first keeps its id).
+func resolvedHeader(h hl7v2.Header, res *identity.Result) hl7v2.Header {
+	if to, ok := res.Moved[h.Encounter]; ok {
+		h.Encounter = to
+	}
+	return h
 }
 
 // resolvedPatient is the "Patient/id" of the first Patient among entries,

@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,6 +78,15 @@ func (c *conv) run() error {
 	}
 	if err := c.mapPatient(pid); err != nil {
 		return err
+	}
+	for _, s := range c.msg.Segments {
+		if s.Name == "PV1" || s.Name == "PV2" || s.Name == "ZBE" {
+			for i := 1; i <= s.Len(); i++ {
+				if s.Field(i).Null() {
+					c.h.Nulled = append(c.h.Nulled, s.Name+"-"+strconv.Itoa(i))
+				}
+			}
+		}
 	}
 	if pv1 := c.msg.First("PV1"); pv1 != nil {
 		if c.code == "ADT" && personEvent(c.event) {

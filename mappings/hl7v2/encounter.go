@@ -283,6 +283,7 @@ func (c *conv) finishEncounter() {
 		// the message (MSH-4), which discharges the patient and asks the
 		// community to take over.
 		e.ServiceProvider = c.sendingFacility()
+		c.h.FacilityProvider = e.ServiceProvider != nil
 	}
 	status := cpb.EncounterStatusCode_IN_PROGRESS
 	switch c.event {

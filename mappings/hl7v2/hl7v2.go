@@ -73,6 +73,15 @@ type Header struct {
 	// IfAbsent lists the "Type/id" of resources to create only when absent:
 	// a referral's Task, whose status belongs to its recipient once sent.
 	IfAbsent []string
+	// Nulled lists the fields of the visit segments (PV1, PV2, ZBE) the
+	// message sends as the HL7 null `""` ("PV2-9"): their stored values
+	// are to be deleted, where an absent field leaves them as they are
+	// (HL7 v2.5 section 2.5.3).
+	Nulled []string
+	// FacilityProvider is true when the Encounter's serviceProvider is the
+	// sending facility (MSH-4) for want of a responsible unit (ZBE-7):
+	// a unit stored earlier is the better answer.
+	FacilityProvider bool
 }
 
 // Converted is the result of a conversion.

@@ -1,0 +1,176 @@
+package ingest
+
+import (
+	"slices"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
+	"github.com/relais-health/relais/mappings/hl7v2"
+)
+
+// A message about a stay says what it knows, not the whole stay. In HL7 v2
+// a field that is not present leaves the receiver's value as it is; only
+// the null `""` deletes it (HL7 v2.5 section 2.5.3): a transfer (A02)
+// without PV2 does not cancel the expected discharge an A01 announced
+// (which would withdraw the stay's draft plan and cancel its Tasks), and
+// a leave of absence without DG1 does not drop the stay's diagnoses. A
+// discharge letter (CDA) describes the stay from its header and leaves
+// the movements the ADT feed sent. So the Encounter written keeps, from
+// the stored stay, what the message leaves empty (carried below), except:
+//
+//   - what the message nulls (Header.Nulled, by the fields each element
+//     comes from);
+//   - what its event itself settles: the expected discharge after the
+//     discharge (A03), its cancellation (A25), the admission cancelled
+//     (A11) or the discharge cancelled (A13), and on a stay that is no
+//     longer going on;
+//   - the discharge (period end, discharge disposition), which follows
+//     its own rule (discharge.go), and the status and class, which every
+//     message states.
+//
+// Identifiers are the union of both. A responsible unit (ZBE-7) stored
+// earlier stays the service provider of a message that only names its
+// sending facility (MSH-4).
+
+// carried are the Encounter elements kept from the stored stay when the
+// message leaves them empty, with the HL7 v2 fields they come from.
+var carried = []struct {
+	field  protoreflect.Name // the Encounter proto field
+	fields []string          // the PV1, PV2, ZBE fields that state it
+}{
+	{"type", []string{"PV1-4"}},
+	{"service_type", []string{"PV1-10"}},
+	{"priority", []string{"PV1-4"}},
+	{"participant", []string{"PV1-7", "PV1-8", "PV1-9", "PV1-17"}},
+	{"reason_code", []string{"PV2-3"}},
+	{"reason_reference", nil},
+	{"diagnosis", nil},
+	{"location", []string{"PV1-3"}},
+	{"service_provider", []string{"ZBE-7"}},
+	{"based_on", nil},
+	{"episode_of_care", nil},
+	{"account", nil},
+	{"part_of", nil},
+}
+
+// settlesExpectedDischarge are the events after which a stay has no
+// expected discharge to keep.
+var settlesExpectedDischarge = map[string]bool{"A03": true, "A11": true, "A13": true, "A25": true}
+
+// carryStay returns entries with each stay that is stored completed from
+// it (see above); the same slice when nothing changes. h is the HL7 v2
+// message's header (its Encounter already resolved), nil for another
+// source, whose every Encounter entry is a stay.
+func (in *Ingester) carryStay(r identity.Reader, h *hl7v2.Header, entries []store.TxEntry) []store.TxEntry {
+	var out []store.TxEntry
+	for i, en := range entries {
+		if en.Type != "Encounter" || en.IfAbsent || en.Resource == nil {
+			continue
+		}
+		if h != nil && "Encounter/"+en.ID != h.Encounter {
+			continue
+		}
+		e, ok := en.Resource.(*encpb.Encounter)
+		if !ok {
+			continue
+		}
+		m, err := in.ident.Current(r, "Encounter", en.ID)
+		if err != nil {
+			continue // unreadable: the message as it is
+		}
+		stored, ok := m.(*encpb.Encounter)
+		if !ok {
+			continue // absent or deleted: nothing to keep
+		}
+		merged := completeStay(stored, e, h)
+		if merged == nil {
+			continue
+		}
+		if out == nil {
+			out = append([]store.TxEntry(nil), entries...)
+		}
+		out[i].Resource = merged
+	}
+	if out == nil {
+		return entries
+	}
+	return out
+}
+
+// completeStay returns in completed from stored, or nil when nothing is to keep.
+func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter {
+	nulled := func(fields []string) bool {
+		if h == nil {
+			return false
+		}
+		for _, f := range fields {
+			if slices.Contains(h.Nulled, f) {
+				return true
+			}
+		}
+		return false
+	}
+	out := proto.Clone(in).(*encpb.Encounter)
+	changed := false
+	o, s := out.ProtoReflect(), stored.ProtoReflect()
+	desc := o.Descriptor().Fields()
+	for _, c := range carried {
+		fd := desc.ByName(c.field)
+		if fd == nil || o.Has(fd) || !s.Has(fd) || nulled(c.fields) {
+			continue
+		}
+		o.Set(fd, s.Get(fd))
+		changed = true
+	}
+	if h != nil && h.FacilityProvider && stored.GetServiceProvider() != nil && !nulled([]string{"ZBE-7"}) &&
+		!proto.Equal(stored.GetServiceProvider(), out.GetServiceProvider()) {
+		out.ServiceProvider = stored.GetServiceProvider()
+		changed = true
+	}
+	if out.Period == nil && stored.GetPeriod().GetStart() != nil && !nulled([]string{"PV1-44"}) {
+		out.Period = &dtpb.Period{Start: stored.GetPeriod().GetStart()}
+		changed = true
+	} else if out.Period != nil && out.Period.Start == nil && stored.GetPeriod().GetStart() != nil && !nulled([]string{"PV1-44"}) {
+		out.Period.Start = stored.GetPeriod().GetStart()
+		changed = true
+	}
+	if ids := identity.UnionIdentifiers(out.Identifier, stored.GetIdentifier()); len(ids) != len(out.Identifier) {
+		out.Identifier = ids
+		changed = true
+	}
+	if keepsExpectedDischarge(out, h) && !hasExtension(out.Extension, hl7v2.ExpectedDischargeURL) {
+		for _, x := range stored.GetExtension() {
+			if x.GetUrl().GetValue() == hl7v2.ExpectedDischargeURL {
+				out.Extension = append(out.Extension, x)
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return out
+}
+
+// keepsExpectedDischarge reports whether a stored expected discharge
+// still holds for the stay in, written by h's event (nil: not HL7 v2).
+func keepsExpectedDischarge(in *encpb.Encounter, h *hl7v2.Header) bool {
+	switch in.GetStatus().GetValue() {
+	case cpb.EncounterStatusCode_FINISHED, cpb.EncounterStatusCode_CANCELLED, cpb.EncounterStatusCode_ENTERED_IN_ERROR:
+		return false
+	}
+	if h == nil {
+		return true
+	}
+	return !settlesExpectedDischarge[h.TriggerEvent] && !slices.Contains(h.Nulled, "PV2-9")
+}
+
+func hasExtension(xs []*dtpb.Extension, url string) bool {
+	return slices.ContainsFunc(xs, func(x *dtpb.Extension) bool { return x.GetUrl().GetValue() == url })
+}

@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// stayMsg is an ADT message of one stay (visit V-7 of the CHU), event ev
+// at hour h of 1 Dec 2026, with the extra segments given.
+func stayMsg(ev, control string, h int, segs ...string) []byte {
+	at := "202612" + "01" + twoDigits(h) + "0000+0100"
+	s := "MSH|^~\\&|HIS|CHU|RELAIS|RELAIS|" + at + "||ADT^" + ev + "^ADT_A01|" + control + "|P|2.5\r" +
+		"EVN|" + ev + "|" + at + "\r" +
+		"PID|1||IPP-7^^^CHU&1.2.250.1.999.7&ISO^PI||ROUSSEAU^GERARD||19480909|M\r"
+	for _, seg := range segs {
+		s += seg + "\r"
+	}
+	return []byte(s)
+}
+
+func twoDigits(n int) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
+
+const stayPV1 = "PV1|1|I|CARD^210^1^CHU||||10003456789^MARTIN^JEAN^^^DR^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^L^^^RPPS||||||||||||V-7^^^CHU&1.2.250.1.999.8&ISO^VN"
+
+// TestUpdateLeavesWhatItOmits: a transfer (A02) without PV2 and DG1 keeps
+// the expected discharge and the diagnoses the A01 gave the stay, and its
+// responsible unit (ZBE-7) when a later message names only its sending
+// facility (HL7 v2.5 section 2.5.3: a field not present is left as it
+// is); the null `""` in PV2-9 deletes the expected discharge, and so does
+// an A25. Sent one by one, or back to back (planned before the previous
+// one is written).
+func TestUpdateLeavesWhatItOmits(t *testing.T) {
+	t.Parallel()
+	for _, backToBack := range []bool{false, true} {
+		in, st := newTest(t)
+		apply := func(msgs ...[]byte) *Reply {
+			t.Helper()
+			var r *Reply
+			for i, m := range msgs {
+				if backToBack && i < len(msgs)-1 {
+					if _, err := in.HL7v2(context.Background(), m, nil); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				r = send(t, in, m)
+				if code, _, errs := ack(t, r.ACK); code != "AA" {
+					t.Fatalf("ACK %s %v", code, errs)
+				}
+			}
+			return r
+		}
+		r := apply(stayMsg("A01", "M1", 8, stayPV1, "PV2|||^Dyspnée||||||20261208",
+			"ZBE|MVT-1^CHU^1.2.250.1.999.9^ISO|20261201080000+0100||INSERT|N||Cardiologie^^^^^CHU^UF^^^4101",
+			"DG1|1||I50.1^Insuffisance ventriculaire gauche^I10|||A"))
+		unit := field(t, st, "Encounter", written(t, st, r, "Encounter").ID, "serviceProvider.reference")
+		r = apply(
+			stayMsg("A02", "M2", 9, strings.Replace(stayPV1, "CARD^210^1^CHU", "CARD^305^2^CHU", 1),
+				"ZBE|MVT-2^CHU^1.2.250.1.999.9^ISO|20261201090000+0100||INSERT|N||Cardiologie^^^^^CHU^UF^^^4101"),
+			stayMsg("A08", "M3", 10, stayPV1),
+		)
+		enc := written(t, st, r, "Encounter").ID
+		get := func(path string) string { return field(t, st, "Encounter", enc, path) }
+		rec, err := st.Read("Encounter", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js := string(rec.JSON)
+		for _, want := range []string{"expected-discharge", `"Condition/`, "Dyspnée", "MVT-1", "MVT-2"} {
+			if !strings.Contains(js, want) {
+				t.Errorf("back to back %v: the stay lost %s: %s", backToBack, want, js)
+			}
+		}
+		if got := get("serviceProvider.reference"); unit == "" || got != unit {
+			t.Errorf("back to back %v: service provider %q, want the responsible unit %q", backToBack, got, unit)
+		}
+		if got := get("status"); got != "in-progress" {
+			t.Errorf("back to back %v: status %s", backToBack, got)
+		}
+		// The null deletes it.
+		apply(stayMsg("A08", "M4", 11, stayPV1, `PV2|||||||||""`))
+		if rec, _ := st.Read("Encounter", enc); strings.Contains(string(rec.JSON), "expected-discharge") {
+			t.Errorf("back to back %v: PV2-9 \"\" left the expected discharge", backToBack)
+		}
+		apply(stayMsg("A08", "M5", 12, stayPV1, "PV2|||||||||20261209"), stayMsg("A25", "M6", 13, stayPV1))
+		if rec, _ := st.Read("Encounter", enc); strings.Contains(string(rec.JSON), "expected-discharge") {
+			t.Errorf("back to back %v: the A25 left the expected discharge", backToBack)
+		}
+	}
+}
