@@ -477,8 +477,10 @@ func TestConditionalUpdateDelete(t *testing.T) {
 }
 
 // TestRoutingCandidateSees: the owner of one of the patient's open Tasks,
-// outside her care team, sees the Task and who the patient is (ADM, ORD),
-// nothing clinical; once the Task is closed, nothing.
+// outside her care team, sees the Task, its request and who the patient
+// is, and nothing else: not the plan, the other recipients' Tasks and
+// requests, the stay, nor anything clinical; her searches and includes
+// alike. Once the Task is closed, nothing.
 func TestRoutingCandidateSees(t *testing.T) {
 	t.Parallel()
 	e := consentEnv(t)
@@ -486,16 +488,38 @@ func TestRoutingCandidateSees(t *testing.T) {
 	if r := e.do("GET", "/fhir/Patient/p1", "", "Authorization", physio); r.status != 404 {
 		t.Fatalf("before any Task: %d", r.status)
 	}
-	task := `{"resourceType":"Task","id":"t-physio","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/physio-elsewhere"}}`
+	e.do("PUT", "/fhir/Encounter/stay", `{"resourceType":"Encounter","id":"stay","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"}}`)
+	e.do("PUT", "/fhir/CarePlan/plan", `{"resourceType":"CarePlan","id":"plan","status":"active","intent":"plan","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/stay"},"activity":[{"reference":{"reference":"ServiceRequest/sr-physio"}},{"reference":{"reference":"ServiceRequest/sr-nurse"}}]}`)
+	for _, who := range []string{"physio", "nurse"} {
+		e.do("PUT", "/fhir/ServiceRequest/sr-"+who, `{"resourceType":"ServiceRequest","id":"sr-`+who+`","status":"active","intent":"order","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/stay"},"basedOn":[{"reference":"CarePlan/plan"}]}`)
+	}
+	task := `{"resourceType":"Task","id":"t-physio","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"focus":{"reference":"ServiceRequest/sr-physio"},"encounter":{"reference":"Encounter/stay"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/physio-elsewhere"}}`
 	e.do("PUT", "/fhir/Task/t-physio", task)
+	e.do("PUT", "/fhir/Task/t-nurse", `{"resourceType":"Task","id":"t-nurse","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"focus":{"reference":"ServiceRequest/sr-nurse"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"PractitionerRole/nurse-elsewhere"}}`)
 	for path, want := range map[string]int{
-		"/fhir/Task/t-physio":      200,
-		"/fhir/Patient/p1":         200,
-		"/fhir/Observation/o-clin": 404,
-		"/fhir/Observation/o-psy":  404,
+		"/fhir/Task/t-physio":            200,
+		"/fhir/ServiceRequest/sr-physio": 200,
+		"/fhir/Patient/p1":               200,
+		"/fhir/Task/t-nurse":             404,
+		"/fhir/ServiceRequest/sr-nurse":  404,
+		"/fhir/CarePlan/plan":            404,
+		"/fhir/Encounter/stay":           404,
+		"/fhir/Observation/o-clin":       404,
+		"/fhir/Observation/o-psy":        404,
 	} {
 		if r := e.do("GET", path, "", "Authorization", physio); r.status != want {
 			t.Errorf("candidate reads %s: %d, want %d", path, r.status, want)
+		}
+	}
+	for q, want := range map[string]string{
+		"/fhir/Task?patient=Patient/p1":           "Task/t-physio",
+		"/fhir/ServiceRequest?patient=Patient/p1": "ServiceRequest/sr-physio",
+		"/fhir/CarePlan?patient=Patient/p1":       "",
+		"/fhir/Task?owner=PractitionerRole/physio-elsewhere&_include=Task:encounter&_include=Task:focus": "Task/t-physio ServiceRequest/sr-physio",
+	} {
+		_, got := ids(t, e.do("GET", q, "", "Authorization", physio).body)
+		if strings.Join(got, " ") != want {
+			t.Errorf("candidate searches %s: %v, want [%s]", q, got, want)
 		}
 	}
 	e.do("PUT", "/fhir/Task/t-physio", strings.Replace(task, `"requested"`, `"cancelled"`, 1))

@@ -155,7 +155,7 @@ func (e *Engine) permitted(sc *scope, req *Request, f *facts, vs []verdict) judg
 // base applies the base policy when no Consent applies.
 func (e *Engine) base(sc *scope, req *Request, f *facts) judgement {
 	switch {
-	case sc.standing.policy != PolicyCareTeam && sc.candidate && f.cats&^e.candidateMask == 0 && f.sens == 0:
+	case sc.standing.policy != PolicyCareTeam && f.cats&^e.candidateMask == 0 && f.sens == 0 && sc.sees(f):
 		return judgement{permit: true, policy: PolicyCandidate, allowed: e.candidateMask}
 	case sc.standing.policy != PolicyCareTeam:
 		return judgement{policy: sc.standing.policy}

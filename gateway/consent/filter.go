@@ -412,7 +412,7 @@ func (f *Filter) scope(r *store.Snapshot, patient string) *filterScope {
 func (f *Filter) specialize(sc *scope) {
 	q := query{now: f.now.UnixMicro(), action: f.req.Action, purpose: f.req.Purpose, who: &sc.who}
 	out := make([]*compiled, 0, len(sc.consents))
-	sc.needs = 0
+	sc.needs = sc.baseNeeds()
 	for _, c := range sc.consents {
 		if !c.active() {
 			continue

@@ -27,7 +27,9 @@ type Policy struct {
 	// Candidate are the categories the owner of one of the patient's open
 	// Tasks receives without a Consent, to decide whether to accept: who
 	// and where the patient is (ADM) and what is asked (ORD), nothing
-	// clinical (DESIGN.md, "Pathways").
+	// clinical (DESIGN.md, "Pathways"), and only for the Patient and the
+	// Tasks she is asked (scope.sees); the Tasks' requester receives them
+	// for what names it.
 	Candidate []category.Code
 	// CarePurposes are the purposes of use under which the care team shares
 	// by law; any other purpose needs an explicit permit.

@@ -18,8 +18,13 @@ type scope struct {
 	who      who
 	standing standing
 	// candidate: the actor owns one of the patient's open Tasks
-	// (Circle.Candidates) and is not in her care team.
+	// (Circle.Asked) and is not in her care team; asked are those Tasks
+	// and what they are about, all a candidate sees besides the Patient.
 	candidate bool
+	asked     []string
+	// requester: the actor (or what it belongs to) requested one of the
+	// patient's Tasks (Circle.Requesters) and is not in her care team.
+	requester bool
 	consents  []*compiled
 	needs     needs
 }
@@ -47,11 +52,53 @@ func (e *Engine) scope(ctx context.Context, patient, actorRef string, draft *cpb
 	sc.who.refs = append(append(make([]string, 0, 4+len(actor.Belongs)), actorRef), actor.Belongs...)
 	inTeam := sc.join(&circle)
 	sc.standing = e.pol.classify(&actor, inTeam)
-	sc.candidate = !inTeam && slices.ContainsFunc(circle.Candidates, func(r string) bool { return slices.Contains(sc.who.refs, r) })
+	if !inTeam {
+		mine := func(r string) bool { return slices.Contains(sc.who.refs, r) }
+		for _, a := range circle.Asked {
+			if slices.ContainsFunc(a.Owners, mine) {
+				sc.candidate = true
+				sc.asked = append(sc.asked, a.Refs...)
+			}
+		}
+		sc.requester = slices.ContainsFunc(circle.Requesters, mine)
+	}
+	sc.needs = sc.baseNeeds()
 	for _, c := range set {
 		sc.needs |= c.root.needs
 	}
 	return sc, nil
+}
+
+// baseNeeds are the facts the base policy reads for this scope (sees):
+// which resource it is, for a candidate; what it refers to, for a
+// requester.
+func (sc *scope) baseNeeds() needs {
+	var n needs
+	if sc.candidate {
+		n |= needRef
+	}
+	if sc.requester {
+		n |= needRef | needRelated
+	}
+	return n
+}
+
+// sees reports whether a candidate or a requester (not in the care team)
+// may see the resource f under the base policy, its categories allowing:
+// the Patient (who and where she is); a candidate, the Tasks she is asked
+// and their requests; a requester, what names it (the Tasks and requests
+// it issued, the plan it wrote, its stay). Not the other recipients'
+// Tasks, nor anything clinical (DESIGN.md, "Pathways").
+func (sc *scope) sees(f *facts) bool {
+	switch {
+	case f.typ == "Patient":
+		return sc.candidate || sc.requester
+	case sc.candidate && f.ref != "" && slices.Contains(sc.asked, f.ref):
+		return true
+	case sc.requester:
+		return slices.ContainsFunc(f.related, func(r string) bool { return slices.Contains(sc.who.refs, r) })
+	}
+	return false
 }
 
 // join adds to who.refs the patient's CareTeams the actor is a member of

@@ -257,9 +257,17 @@ func (s *StoreSource) circle(r *store.Snapshot, patient string) (Circle, error) 
 	if err != nil {
 		return c, err
 	}
-	_, err = r.Search(refQuery("Task", "patient", patient), func(_ *store.Snapshot, _, _ string, v store.IndexValues) bool {
-		if slices.ContainsFunc(v.Tokens("status"), func(t string) bool { return slices.Contains(openTask, t) }) && c.trusts(v.Tokens("_tag")) {
-			c.Candidates = append(c.Candidates, v.Refs("owner")...)
+	_, err = r.Search(refQuery("Task", "patient", patient), func(_ *store.Snapshot, _, id string, v store.IndexValues) bool {
+		if !c.trusts(v.Tokens("_tag")) {
+			return false
+		}
+		if slices.ContainsFunc(v.Tokens("status"), func(t string) bool { return slices.Contains(openTask, t) }) {
+			c.Asked = append(c.Asked, Asked{Owners: v.Refs("owner"), Refs: append([]string{"Task/" + id}, v.Refs("focus")...)})
+		}
+		for _, r := range v.Refs("requester") {
+			if !slices.Contains(c.Requesters, r) {
+				c.Requesters = append(c.Requesters, r)
+			}
 		}
 		return false
 	})

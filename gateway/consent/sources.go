@@ -29,10 +29,21 @@ type Actor struct {
 type Circle struct {
 	GeneralPractitioners []string // Patient.generalPractitioner references
 	Teams                []Team   // the patient's active CareTeams
-	// Candidates own one of the patient's open Tasks (requested, received,
-	// accepted, ready, in progress): the recipients routing asked to act,
-	// who must see what the Task is and who and where the patient is.
-	Candidates []string
+	// Asked are the patient's open Tasks (requested, received, accepted,
+	// ready, in progress) that make their owners candidates: the
+	// recipients routing asked to act, who must see what they are asked
+	// and who and where the patient is, and nothing else.
+	Asked []Asked
+	// Requesters requested one of those Tasks or the patient's other
+	// Tasks (Task.requester): the discharging hospital, whose staff
+	// follow up what it asked.
+	Requesters []string
+}
+
+// Asked is one open Task of the patient and what its owner may see for it.
+type Asked struct {
+	Owners []string // Task.owner
+	Refs   []string // the Task and what it is about (Task.focus): "Type/id"
 }
 
 // Team is one active CareTeam and the references of its members.
