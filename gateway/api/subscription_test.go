@@ -186,3 +186,40 @@ func TestSubscriptionEndpointAndSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionActivatedByHandshake: a Subscription written active is
+// stored requested and activated by its handshake (the server activates,
+// R4 subscription.html), which comes before any notification; one whose
+// header would add a header line is refused (422).
+func TestSubscriptionActivatedByHandshake(t *testing.T) {
+	t.Parallel()
+	e := withConsentData(t, newEnvPush(t))
+	h := newHook(t)
+	gp := e.as("PractitionerRole/gp")
+	sub := func(status, header string) string {
+		return `{"resourceType":"Subscription","status":"` + status + `","reason":"mine","criteria":"Task?owner=PractitionerRole/nurse",` +
+			`"channel":{"type":"rest-hook","endpoint":"` + h.URL + `","payload":"application/fhir+json"` + header + `}}`
+	}
+	for _, bad := range []string{`"X-A: a\r\nX-Injected: yes"`, `"no colon"`, `"Bad Name: x"`} {
+		if r := e.do("POST", "/fhir/Subscription", sub("requested", `,"header":[`+bad+`]`), "Authorization", gp); r.status != 422 {
+			t.Errorf("header %s: %d %s, want 422", bad, r.status, r.body)
+		}
+	}
+	r := e.do("POST", "/fhir/Subscription", sub("active", `,"header":["Authorization: Bearer secret-of-the-recipient"]`), "Authorization", gp, "Prefer", "return=representation")
+	if r.status != 201 || !strings.Contains(string(r.body), `"status":"requested"`) {
+		t.Fatalf("create active: %d %s", r.status, r.body)
+	}
+	id := strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/Subscription/"), "/")[0]
+	waitUntil(t, "the handshake", func() bool {
+		r := e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", gp)
+		return strings.Contains(string(r.body), `"status":"active"`)
+	})
+	if got := h.received(); len(got) == 0 || got[0] != "handshake" {
+		t.Errorf("received %q, want the handshake first", got)
+	}
+	// Written again active with its channel unchanged: it stays active.
+	cur := e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", gp)
+	if r := e.do("PUT", "/fhir/Subscription/"+id, strings.Replace(string(cur.body), `"reason":"mine"`, `"reason":"still mine"`, 1), "Authorization", gp, "Prefer", "return=representation"); r.status != 200 || !strings.Contains(string(r.body), `"status":"active"`) {
+		t.Errorf("update keeping the channel: %d %s", r.status, r.body)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/delivery"
 )
 
 // The decision step of every write: create, update, patch, delete, their
@@ -139,6 +140,9 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 	}
 	if err := access.Change(who, &w); err != nil {
 		return err
+	}
+	if w.Type == "Subscription" && w.New != nil {
+		delivery.ClientStatus(w.Old, w.New)
 	}
 	if w.Type == "Task" && w.New != nil && !system {
 		// who issued the Task, which decides whether its owner becomes a

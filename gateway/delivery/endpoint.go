@@ -255,11 +255,56 @@ func newClient(p *Endpoints, timeout time.Duration) *http.Client {
 
 // CheckSubscription is CheckEndpoint on m's channel.endpoint, when m is a
 // Subscription with a rest-hook channel (other channels are refused at
-// the handshake).
+// the handshake), and checks its channel.header: each "Name: value", the
+// name an RFC 9110 token, the value without CR, LF or NUL (RFC 9110
+// section 5.5), so that no header a subscriber writes can add another to
+// the notifications.
 func (s *Service) CheckSubscription(m proto.Message) error {
 	sub, ok := m.(*subpb.Subscription)
 	if !ok || sub.GetChannel().GetType().GetValue() != cpb.SubscriptionChannelTypeCode_REST_HOOK {
 		return nil
 	}
+	for _, h := range sub.GetChannel().GetHeader() {
+		name, value, ok := strings.Cut(h.GetValue(), ":")
+		if !ok || !httpToken(strings.TrimSpace(name)) || strings.ContainsAny(value, "\r\n\x00") {
+			return outcome.New(outcome.Unprocessable, "a Subscription header is not a valid HTTP header",
+				outcome.Issue{Severity: outcome.SevError, Path: "Subscription.channel.header",
+					Text: "each header is \"Name: value\", the name a token and the value on one line (RFC 9110 section 5)"})
+		}
+	}
 	return s.CheckEndpoint(sub.GetChannel().GetEndpoint().GetValue())
+}
+
+// httpToken reports whether s is an RFC 9110 token (section 5.6.2).
+func httpToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ClientStatus applies the Subscription life cycle to a write by a client
+// (R4 subscription.html, "Subscription status"): the client asks, the
+// server activates. A Subscription written active becomes requested, and
+// is activated by its handshake, unless it was stored active with the
+// same channel (the endpoint already answered); off and the rest are the
+// client's to set. old is the stored version (nil when new).
+func ClientStatus(old, m proto.Message) {
+	sub, ok := m.(*subpb.Subscription)
+	if !ok || sub.GetStatus().GetValue() != cpb.SubscriptionStatusCode_ACTIVE {
+		return
+	}
+	if prev, ok := old.(*subpb.Subscription); ok && prev.GetStatus().GetValue() == cpb.SubscriptionStatusCode_ACTIVE &&
+		proto.Equal(prev.GetChannel(), sub.GetChannel()) {
+		return
+	}
+	sub.Status.Value = cpb.SubscriptionStatusCode_REQUESTED
 }
