@@ -210,3 +210,32 @@ func TestNothingWithheldIsNoDenial(t *testing.T) {
 		t.Errorf("a read of nothing recorded as a successful disclosure: %s", ev.body)
 	}
 }
+
+// TestDecisionNamesItsConsents: a read and a search the patient's
+// objection withheld, and a search her care team's base policy passed,
+// are recorded with what decided them: the Consent (IHE BALP AuthZ
+// consent: the consents that decided), else the base-policy rule.
+func TestDecisionNamesItsConsents(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	e.do("PUT", "/fhir/Consent/no-nurse", `{"resourceType":"Consent","id":"no-nurse","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/nurse"}}]}}`)
+	nurse, gp := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/gp")
+	for _, c := range []struct {
+		path, token, actor, want string
+	}{
+		{"/fhir/Observation/o-clin", nurse, "PractitionerRole/nurse", `"basis":["Consent/no-nurse"]`},
+		{"/fhir/Observation?subject=Patient/p1", nurse, "PractitionerRole/nurse", `"basis":["Consent/no-nurse"]`},
+		{"/fhir/Observation?subject=Patient/p1", gp, "PractitionerRole/gp", `"policy":"care-team`},
+	} {
+		r := e.do("GET", c.path, "", "Authorization", c.token)
+		id := r.header.Get("X-Consent-Decision")
+		log := string(e.do("GET", "/admin/decisions?actor="+c.actor, "").body)
+		if id == "" || !strings.Contains(log, c.want) {
+			t.Errorf("%s as %s (decision %s): %s lacks %s", c.path, c.actor, id, log, c.want)
+		}
+	}
+	ev := e.do("GET", "/fhir/AuditEvent?agent=PractitionerRole/nurse", "")
+	if !strings.Contains(string(ev.body), `"reference":"Consent/no-nurse"`) {
+		t.Errorf("the nurse's denied read names no Consent: %s", ev.body)
+	}
+}

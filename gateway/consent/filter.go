@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/relais-health/relais/fhir/search"
@@ -69,6 +70,14 @@ type filterScope struct {
 	sc                *scope
 	fixed             *Decision // a decision for all the patient's resources (break-the-glass, bad request)
 	permitted, denied int
+	// basis are the Consents that decided for the patient's resources
+	// (provision: the first one's deciding provision), policies the
+	// base-policy rules that decided where no Consent did: the request's
+	// record for her names them (IHE BALP AuthZ consent: the consents
+	// that decided).
+	basis     []string
+	provision string
+	policies  []string
 	// verdicts caches, when the patient's specialized Consents read no
 	// fact beyond the labels, the decision per resource type and
 	// _security tokens. It lives as long as the Filter (one request).
@@ -209,7 +218,7 @@ func (f *Filter) Allow(r *store.Snapshot, typ, id string, v store.IndexValues) b
 				facts, factsConverted = factsOf(&f.rf), true
 			}
 			var buf [8]verdict
-			ok = f.e.judge(fs.sc, &f.req, &facts, f.now, nil, buf[:0]).permit
+			ok = fs.note(f.e.judge(fs.sc, &f.req, &facts, f.now, nil, buf[:0]))
 			if key != nil {
 				fs.remember(key, ok)
 			}
@@ -333,7 +342,7 @@ func (f *Filter) AllowFacts(typ string, x Indexed) bool {
 				facts, converted = factsOf(&x.Facts), true
 			}
 			var buf [8]verdict
-			ok = f.e.judge(fs.sc, &f.req, &facts, f.now, nil, buf[:0]).permit
+			ok = fs.note(f.e.judge(fs.sc, &f.req, &facts, f.now, nil, buf[:0]))
 		}
 		fs.count(ok)
 		if !ok {
@@ -341,6 +350,23 @@ func (f *Filter) AllowFacts(typ string, x Indexed) bool {
 		}
 	}
 	return true
+}
+
+// note keeps what decided j for the patient's record, and returns
+// whether j permits.
+func (fs *filterScope) note(j judgement) bool {
+	for _, v := range j.vs {
+		if !slices.Contains(fs.basis, v.c.ref) {
+			fs.basis = append(fs.basis, v.c.ref)
+		}
+		if fs.provision == "" {
+			fs.provision = path(v)
+		}
+	}
+	if len(j.vs) == 0 && j.policy != "" && !slices.Contains(fs.policies, j.policy) {
+		fs.policies = append(fs.policies, j.policy)
+	}
+	return j.permit
 }
 
 func (fs *filterScope) count(ok bool) {
@@ -617,6 +643,10 @@ func (f *Filter) summary(patient string, fs *filterScope) Record {
 		r.Policy, r.Permit = PolicySystem, true
 	case fs.fixed != nil:
 		r.Policy, r.BreakGlass, r.Expires = fs.fixed.Policy, fs.fixed.BreakGlass, fs.fixed.Expires
+		r.Basis, r.Provision = fs.fixed.Basis, fs.fixed.Provision
+	default:
+		r.Basis, r.Provision = fs.basis, fs.provision
+		r.Policy = strings.Join(fs.policies, " ")
 	}
 	return r
 }
