@@ -34,6 +34,9 @@ type Decision struct {
 	Parts      []string  `json:"parts,omitempty"`
 	// Token is the requester's access token ID (jti), when it had one.
 	Token string `json:"token,omitempty"`
+	// Evaluated, on a what-if ($evaluate), is the actor whose access was
+	// evaluated; Actor is then who asked. Nothing was disclosed to either.
+	Evaluated string `json:"evaluated,omitempty"`
 }
 
 // Details of a decision's entity (the decision itself, named by its ID).
@@ -49,6 +52,7 @@ const (
 	detailPermitted = "permitted"
 	detailDenied    = "denied"
 	detailPart      = "part"
+	detailEvaluated = "evaluated-actor"
 	// DetailDecision, on a disclosure's entity, names the decision it was
 	// made under.
 	DetailDecision = "decision"
@@ -111,6 +115,7 @@ func DecisionEvent(d *Decision) Event {
 	for _, p := range d.Parts {
 		add(detailPart, p)
 	}
+	add(detailEvaluated, d.Evaluated)
 	e.Entities = append(e.Entities, dec)
 	return e
 }
@@ -261,6 +266,8 @@ func (d *Decision) set(k, v string) (err error) {
 	switch k {
 	case detailPolicy:
 		d.Policy = v
+	case detailEvaluated:
+		d.Evaluated = v
 	case detailProvision:
 		d.Provision = v
 	case detailAction:

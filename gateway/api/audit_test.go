@@ -239,3 +239,29 @@ func TestDecisionNamesItsConsents(t *testing.T) {
 		t.Errorf("the nurse's denied read names no Consent: %s", ev.body)
 	}
 }
+
+// TestEvaluationIsTheAskers: a consent officer's what-if about the physio
+// is recorded as the officer's evaluation, naming the physio only as the
+// actor evaluated: the physio's own log and AuditEvents show no refusal.
+func TestEvaluationIsTheAskers(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	e.do("PUT", "/fhir/PractitionerRole/officer", `{"resourceType":"PractitionerRole","id":"officer","active":true,"code":[{"coding":[{"system":"https://relais-health.github.io/fhir/CodeSystem/role","code":"consent-administrator"}]}]}`)
+	ask := `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}},` +
+		`{"name":"actor","valueReference":{"reference":"PractitionerRole/physio-elsewhere"}},{"name":"resourceType","valueCode":"Observation"}]}`
+	r := e.do("POST", "/fhir/Consent/$evaluate", ask, "Authorization", e.as("PractitionerRole/officer"))
+	id := r.header.Get("X-Consent-Decision")
+	if r.status != 200 || id == "" {
+		t.Fatalf("$evaluate: %d %s", r.status, r.body)
+	}
+	if log := string(e.do("GET", "/admin/decisions?actor=PractitionerRole/physio-elsewhere", "").body); strings.Contains(log, id) {
+		t.Errorf("the what-if is in the physio's decisions: %s", log)
+	}
+	if ev := string(e.do("GET", "/fhir/AuditEvent?agent=PractitionerRole/physio-elsewhere", "").body); strings.Contains(ev, id) {
+		t.Errorf("the what-if is among the physio's AuditEvents: %s", ev)
+	}
+	log := string(e.do("GET", "/admin/decisions?actor=PractitionerRole/officer", "").body)
+	if !strings.Contains(log, `"id":"`+id+`"`) || !strings.Contains(log, `"evaluated":"PractitionerRole/physio-elsewhere"`) {
+		t.Errorf("the officer's what-if: %s", log)
+	}
+}

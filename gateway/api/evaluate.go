@@ -53,6 +53,14 @@ func (a *API) evaluateConsent(w http.ResponseWriter, r *http.Request) error {
 	if self != "" && req.Patient != self {
 		return outcome.New(outcome.Forbidden, "a patient evaluates her own Consents only")
 	}
+	p := callOf(r).p
+	req.EvaluatedBy, req.Token, req.Client = p.FHIRUser, p.TokenID, p.ClientID
+	if req.EvaluatedBy == "" && p.ClientID != "" {
+		req.EvaluatedBy = "client:" + p.ClientID
+	}
+	if req.EvaluatedBy == "" {
+		req.EvaluatedBy = "unidentified" // recorded as an unidentified requester
+	}
 	d, err := a.consent.Decide(r.Context(), req)
 	if err != nil {
 		return err

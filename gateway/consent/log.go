@@ -22,12 +22,17 @@ func recordOf(req *Request, d *Decision) Record {
 	if res == "" {
 		res = req.Resource.Type
 	}
-	return Record{
+	rec := Record{
 		ID: d.ID, Time: d.Time, Actor: req.Actor, Patient: req.Patient, Permit: d.Permit,
 		Basis: d.Basis, Provision: d.Provision, Policy: d.Policy, Purpose: req.Purpose,
 		Action: req.Action, Resource: res, System: req.System, BreakGlass: d.BreakGlass,
 		Reason: req.BreakGlassReason, Expires: d.Expires, Token: req.Token,
 	}
+	if req.EvaluatedBy != "" {
+		// a what-if: the record is the asker's, the actor only its subject
+		rec.Actor, rec.Evaluated = req.EvaluatedBy, req.Actor
+	}
+	return rec
 }
 
 // Log is the decision log: a view of the store's audit log, whose

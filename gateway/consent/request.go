@@ -60,6 +60,10 @@ type Request struct {
 	// decision; Client its client_id, which names a requester without a
 	// fhirUser in the audit log.
 	Token, Client string
+	// EvaluatedBy, on a what-if ($evaluate), is who asks ("Type/id", or
+	// "client:<id>"): the decision is recorded as hers, about Actor,
+	// whose access is only evaluated.
+	EvaluatedBy string
 	Resource      ResourceFacts
 	// Draft is evaluated as if saved: it replaces the stored Consent with its
 	// id, or is added. A what-if for administrators; never cached.
