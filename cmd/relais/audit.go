@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -14,15 +15,24 @@ import (
 // auditCmd runs the audit log's offline tools: relais audit verify.
 func auditCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: relais audit verify --data DIR [--checkpoint FILE]")
+		fmt.Fprintln(stderr, "usage: relais audit verify --data DIR [--checkpoint FILE] [--key FILE]")
 		return errors.New("unknown audit command")
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./data", "data directory (of a stopped server, or a backup's)")
 	cpFile := fs.String("checkpoint", "", "a checkpoint (JSON, as GET /admin/audit/checkpoint serves it) kept elsewhere: detects truncation")
+	keyFile := fs.String("key", "", "the checkpoint verification key, kept elsewhere (the JSON GET /admin/audit/key serves, or its note verifier key); default: the data directory's")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	var pub ed25519.PublicKey
+	if *keyFile != "" {
+		k, err := auditlog.ReadKey(*keyFile)
+		if err != nil {
+			return err
+		}
+		pub = k
 	}
 	var cp *auditlog.Checkpoint
 	if *cpFile != "" {
@@ -32,7 +42,7 @@ func auditCmd(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		cp = &c
 	}
-	rep, problems, err := auditlog.Verify(*data, cp)
+	rep, problems, err := auditlog.Verify(*data, cp, pub)
 	if err != nil {
 		return err
 	}

@@ -123,3 +123,67 @@ func truncate(t *testing.T, path string, n uint64) {
 		t.Fatal(err)
 	}
 }
+
+// TestAuditVerifyKeyHeldElsewhere: whoever holds the data directory can
+// remove its audit key; a checkpoint whose signature was tampered with
+// then verifies with no key at all unless the auditor gives hers
+// (--key, as GET /admin/audit/key serves it): without a key the check
+// fails, with hers the bad signature is found, and the intact checkpoint
+// verifies with it.
+func TestAuditVerifyKeyHeldElsewhere(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, auditlog.DBFile), store.Options{Codec: codec.MustNew(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d := audit.Decision{ID: "d-1", Time: time.Now(), Actor: "PractitionerRole/gp", Patient: "Patient/p1", Permit: true}
+	if err := st.AppendAudit(ctx, audit.ReadEvent(&d, audit.SubRead, "Observation/o1")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := auditlog.New(auditlog.Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := l.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyJSON, _ := json.Marshal(l.PublicKey())
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(elsewhere, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, _ := json.Marshal(cp)
+	cp.Signature[0] ^= 1
+	bad, _ := json.Marshal(cp)
+	goodFile, badFile, keyFile := write("good.json", good), write("bad.json", bad), write("key.json", keyJSON)
+	verifierFile := write("key.note", []byte(l.PublicKey()["verifierKey"]+"\n"))
+	if err := os.Remove(filepath.Join(dir, auditlog.KeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := auditCmd(ctx, append([]string{"verify", "--data", dir}, args...), &out, io.Discard)
+		return out.String(), err
+	}
+	if out, err := verify("--checkpoint", badFile); err == nil {
+		t.Errorf("a tampered checkpoint with no key to check it verified:\n%s", out)
+	}
+	for _, key := range []string{keyFile, verifierFile} {
+		if out, err := verify("--checkpoint", badFile, "--key", key); err == nil || !strings.Contains(out, "not signed by the auditor's key") {
+			t.Errorf("a tampered checkpoint with the key %s: %v\n%s", key, err, out)
+		}
+		if out, err := verify("--checkpoint", goodFile, "--key", key); err != nil {
+			t.Errorf("the intact checkpoint with the key %s: %v\n%s", key, err, out)
+		}
+	}
+}

@@ -136,7 +136,7 @@ func TestPrune(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rep, problems, err := auditlog.Verify(dir, nil)
+	rep, problems, err := auditlog.Verify(dir, nil, nil)
 	if err != nil || len(problems) != 0 || rep.Pruned != 5 || rep.Entries != 5 {
 		t.Errorf("verify after pruning: %+v %v %v", rep, problems, err)
 	}

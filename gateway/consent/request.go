@@ -64,7 +64,7 @@ type Request struct {
 	// "client:<id>"): the decision is recorded as hers, about Actor,
 	// whose access is only evaluated.
 	EvaluatedBy string
-	Resource      ResourceFacts
+	Resource    ResourceFacts
 	// Draft is evaluated as if saved: it replaces the stored Consent with its
 	// id, or is added. A what-if for administrators; never cached.
 	Draft   *cpb.Consent
