@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,13 +34,32 @@ func (a *API) auditAdmin(r *http.Request) error {
 	return err
 }
 
-// searchAuditEvents serves GET /fhir/AuditEvent: patient, agent, entity,
-// date (ge, gt, le, lt prefixes), type, subtype, outcome, _count.
+// auditSearchParams are the search parameters of the audit log
+// (searchAuditValues reads them; the CapabilityStatement lists them, with
+// their types from the search registry), besides _count.
+var auditSearchParams = []string{"patient", "agent", "entity", "date", "type", "subtype", "outcome"}
+
+// searchAuditEvents serves GET /fhir/AuditEvent.
 func (a *API) searchAuditEvents(w http.ResponseWriter, r *http.Request) error {
+	return a.searchAuditValues(w, r, r.URL.Query())
+}
+
+// searchAuditEventsPost serves POST /fhir/AuditEvent/_search (a form
+// body), so that a search by POST reads the audit log as one by GET does
+// (https://hl7.org/fhir/R4/http.html#search).
+func (a *API) searchAuditEventsPost(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return outcome.New(outcome.Invalid, "invalid form body")
+	}
+	return a.searchAuditValues(w, r, r.Form)
+}
+
+// searchAuditValues searches the audit log: patient, agent, entity, date
+// (ge, gt, le, lt prefixes), type, subtype, outcome, _count.
+func (a *API) searchAuditValues(w http.ResponseWriter, r *http.Request, v url.Values) error {
 	if err := a.auditAdmin(r); err != nil {
 		return err
 	}
-	v := r.URL.Query()
 	q := store.AuditQuery{Patient: v.Get("patient"), Agent: v.Get("agent"), Entity: v.Get("entity")}
 	for name, dst := range map[string]*[]string{"type": &q.Types, "subtype": &q.Subtypes, "outcome": &q.Outcomes} {
 		for _, s := range v[name] {
@@ -94,7 +114,7 @@ func countParam(s string) (int, error) {
 
 func (a *API) writeAuditBundle(w http.ResponseWriter, r *http.Request, q store.AuditQuery, limit int) error {
 	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now()}
-	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, a.base(r)+r.URL.Path)})
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, a.base(r)+strings.TrimSuffix(r.URL.Path, "/_search"))})
 	err := a.store.AuditEvents(q, func(h store.AuditHead, js []byte) (bool, error) {
 		// fullUrl carries the entry's number in the log, for its proof
 		b.Entries = append(b.Entries, bundlejson.Entry{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/relais-health/relais/fhir/codec"
@@ -65,6 +66,10 @@ var subscriptionDoc = "Push delivery (Subscriptions R5 Backport IG " + delivery.
 	"with the extension https://relais-health.github.io/fhir/StructureDefinition/subscription-secret notifications carry " +
 	"X-Relais-Signature: sha256=<HMAC-SHA256 of the body>, and the secret is never returned on read."
 
+// auditLogDoc says what the API does with AuditEvents (interactions.go).
+const auditLogDoc = "The audit log (IHE BALP): AuditEvents are recorded by the server alone, each a leaf of an RFC 9162 Merkle tree, " +
+	"and never changed: read and search (GET, or POST _search) only; any other interaction on the type is a 405."
+
 func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string, subscriptions bool) {
 	fmt.Fprintf(b, `{"type":%s,`, q(typ))
 	if subscriptions {
@@ -72,16 +77,28 @@ func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string,
 			q(subscriptionDoc), q("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"),
 			q("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events"))
 	}
+	if auditLogType(typ) {
+		fmt.Fprintf(b, `"documentation":%s,`, q(auditLogDoc))
+	}
 	b.WriteString(`"interaction":[`)
-	for i, in := range []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"} {
+	for i, in := range interactions(typ) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		fmt.Fprintf(b, `{"code":%s}`, q(in))
 	}
+	params := search.Params(typ)
+	if auditLogType(typ) {
+		// the audit log's entries have no versions and are never written
+		// through the API; its search has parameters of its own (audit.go)
+		b.WriteString(`],"versioning":"no-version","readHistory":false,"updateCreate":false,"conditionalCreate":false,`)
+		b.WriteString(`"conditionalUpdate":false,"conditionalDelete":"not-supported"`)
+		params = slices.DeleteFunc(params, func(p search.Param) bool { return !slices.Contains(auditSearchParams, p.Name) })
+		writeSearchParams(b, q, params)
+		return
+	}
 	b.WriteString(`],"versioning":"versioned-update","readHistory":true,"updateCreate":true,"conditionalCreate":true,`)
 	b.WriteString(`"conditionalUpdate":true,"conditionalDelete":"single"`)
-	params := search.Params(typ)
 	var incs []string
 	for _, p := range params {
 		if p.Kind == search.Reference {
@@ -98,9 +115,18 @@ func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string,
 		}
 		b.WriteString(`]`)
 	}
-	b.WriteString(`,"searchParam":[{"name":"_id","type":"token"}`)
-	for _, p := range params {
-		fmt.Fprintf(b, `,{"name":%s,"type":%s}`, q(p.Name), q(p.Kind.String()))
+	writeSearchParams(b, q, append([]search.Param{{Name: "_id", Kind: search.Token}}, params...))
+}
+
+// writeSearchParams ends a resource's capability with params as its
+// searchParam.
+func writeSearchParams(b *bytes.Buffer, q func(string) string, params []search.Param) {
+	b.WriteString(`,"searchParam":[`)
+	for i, p := range params {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(b, `{"name":%s,"type":%s}`, q(p.Name), q(p.Kind.String()))
 	}
 	b.WriteString(`]}`)
 }

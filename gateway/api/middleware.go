@@ -123,11 +123,15 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// allow checks that the caller's scopes permit op on typ.
+// allow checks that the API serves op on typ (supported: a 405 for every
+// caller, whatever its scopes) and that the caller's scopes permit it.
 func allow(r *http.Request, typ string, op auth.Op) error {
 	p, ok := auth.FromContext(r.Context())
 	if !ok {
 		return outcome.New(outcome.Unauthenticated, "no principal")
+	}
+	if err := supported(typ, op); err != nil {
+		return err
 	}
 	c, ok := p.Scopes.Grant(typ, op)
 	if !ok {

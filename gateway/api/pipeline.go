@@ -26,8 +26,10 @@ import (
 //
 //  1. authenticate (middleware.go): a valid bearer token, its principal and
 //     a call in the context;
-//  2. scopes: allow, per type and interaction (the scope that grants the
-//     interaction decides whether the caller acts as a system);
+//  2. interaction and scopes: allow, per type and interaction: one the
+//     type does not support (interactions.go) is a 405 for everyone, then
+//     the scope that grants the interaction decides whether the caller
+//     acts as a system;
 //  3. decision: the consent filter for what is disclosed (guard), the
 //     write policy for what is changed (authorizeWrite, writes.go);
 //  4. act: the handler's store or domain call;

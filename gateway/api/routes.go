@@ -41,9 +41,11 @@ func (a *API) routes() http.Handler {
 	// starts with a capital (metadata, _history and .well-known do not),
 	// an id is a FHIR id ([A-Za-z0-9-.]{1,64}: not _history or _search).
 	authed := []route{
-		// The audit log's (audit.go), before the generic routes.
+		// The audit log's (audit.go), before the generic routes: the only
+		// interactions on AuditEvent (interactions.go).
 		{"GET", "/fhir/AuditEvent", a.searchAuditEvents},
 		{"GET", "/fhir/AuditEvent/" + idVar, a.readAuditEvent},
+		{"POST", "/fhir/AuditEvent/_search", a.searchAuditEventsPost},
 		{"GET", "/fhir/Patient/" + idVar + "/$disclosures", a.disclosures},
 		{"GET", "/fhir/" + typeVar + "/" + idVar, a.read},
 		{"GET", "/fhir/" + typeVar, a.search},

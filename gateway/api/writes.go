@@ -304,7 +304,7 @@ func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err
 // Task state machine, and the rules that apply to every caller.
 func (a *API) writePolicy(w http.ResponseWriter, r *http.Request) error {
 	return writePlainJSON(w, map[string]any{
-		"systemCallers": "a scope granting the interaction in the system context (system/…) writes every type; the Task state machine still applies",
+		"systemCallers": "a scope granting the interaction in the system context (system/…) writes every type but AuditEvent; the Task state machine still applies",
 		"rules":         access.Table,
 		"taskStateMachine": map[string]any{
 			"next":      access.TaskStatuses(),
@@ -316,6 +316,7 @@ func (a *API) writePolicy(w http.ResponseWriter, r *http.Request) error {
 			"update, patch or delete of a resource the caller may not see answers 404, as for an absent one",
 			"update-as-create (PUT to a new id) is for system callers",
 			"If-None-Exist matches only resources the caller may see",
+			"AuditEvents are recorded by the server alone: a write of one through the API is a 405, whoever asks",
 		},
 	})
 }
