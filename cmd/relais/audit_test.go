@@ -75,10 +75,94 @@ func TestAuditVerifyTruncation(t *testing.T) {
 	}
 }
 
-// truncate removes the entries from n on, rewrites the tree's compact
-// range for n leaves and drops the kept checkpoints, through the byte
-// layout fhir/store documents (schema.go, keys.go), as a careful forger
-// with the file would.
+// TestAuditVerifyIndex: a forger who deletes the search index keys of a
+// break-the-glass access (its read and its Emergency Override event, six
+// keys) hides it from $disclosures, /admin/decisions?breakGlass=true and
+// AuditEvent?patient= without touching an entry; `relais audit verify`
+// refuses the log, naming the first of the two entries.
+func TestAuditVerifyIndex(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, auditlog.DBFile)
+	st, err := store.Open(path, store.Options{Codec: codec.MustNew(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	for i := range 8 {
+		d := audit.Decision{ID: fmt.Sprintf("d-%d", i), Time: at.Add(time.Duration(i) * time.Minute), Actor: "PractitionerRole/gp", Patient: "Patient/p1", Permit: true}
+		events := []audit.Event{audit.ReadEvent(&d, audit.SubRead, "Observation/o1")}
+		if i == 5 {
+			d.Actor, d.Purpose, d.BreakGlass = "PractitionerRole/er", "BTG", true
+			events = []audit.Event{audit.ReadEvent(&d, audit.SubRead, "Observation/o1"), audit.BreakGlassEvent("btg-5", &d)}
+		}
+		if err := st.AppendAudit(ctx, events...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verify := func() (string, error) {
+		var out strings.Builder
+		err := auditCmd(ctx, []string{"verify", "--data", dir}, &out, io.Discard)
+		return out.String(), err
+	}
+	if out, err := verify(); err != nil {
+		t.Fatalf("the intact log: %v\n%s", err, out)
+	}
+	if n := deleteBreakGlassKeys(t, path); n != 6 {
+		t.Fatalf("deleted %d index keys, want the 6 of the two break-the-glass entries", n)
+	}
+	out, err := verify()
+	if err == nil || !strings.Contains(out, "entry 5 index: 3 of its 3 index keys are missing") || !strings.Contains(out, "entry 6 index:") {
+		t.Errorf("a break-the-glass access taken out of the index: %v\n%s", err, out)
+	}
+}
+
+// deleteBreakGlassKeys deletes every auditidx key of the entries the
+// break-the-glass keys name (tag 'b', then time(8) index(8): keys.go),
+// as a forger with the file would, and says how many.
+func deleteBreakGlassKeys(t *testing.T, path string) int {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	err = db.Update(func(tx *bolt.Tx) error {
+		idx := tx.Bucket([]byte("auditidx"))
+		hidden := map[string]bool{}
+		var keys [][]byte
+		_ = idx.ForEach(func(k, _ []byte) error {
+			if k[0] == 'b' {
+				hidden[string(k[len(k)-8:])] = true
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		})
+		for _, k := range keys {
+			if hidden[string(k[len(k)-8:])] {
+				n++
+				if err := idx.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// truncate removes the entries from n on and their index keys, rewrites
+// the tree's compact range for n leaves and drops the kept checkpoints,
+// through the byte layout fhir/store documents (schema.go, keys.go), as a
+// careful forger with the file would.
 func truncate(t *testing.T, path string, n uint64) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
@@ -103,6 +187,19 @@ func truncate(t *testing.T, path string, n uint64) {
 				return err
 			}
 			if err := nodes.Delete(leaf); err != nil {
+				return err
+			}
+		}
+		idx := tx.Bucket([]byte("auditidx"))
+		var gone [][]byte
+		_ = idx.ForEach(func(k, _ []byte) error { // index(8) ends each key
+			if binary.BigEndian.Uint64(k[len(k)-8:]) >= n {
+				gone = append(gone, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range gone {
+			if err := idx.Delete(k); err != nil {
 				return err
 			}
 		}

@@ -84,11 +84,7 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 	if e.ID == "" || e.Time.IsZero() || e.Kind == "" {
 		return auditRecord{}, errors.New("audit log: event without id, time or kind")
 	}
-	h := auditHead{time: e.Time.UnixMicro(), kind: string(e.Kind), typ: e.Type.Code, subtype: strings.Join(e.SubtypeCodes(), " "),
-		outcome: e.Outcome, patients: e.Patients(), agents: e.AgentRefs(), entities: e.EntityRefs()}
-	if e.BreakGlass {
-		h.flags |= auditFlagBreakGlass
-	}
+	h := headOf(e)
 	// the body is encoded in place after the head: one buffer, no copy
 	v := appendAuditHead(make([]byte, 0, 512), &h) // a read's is 400 bytes
 	buf := renderBuffers.Get().(*[]byte)
@@ -98,6 +94,17 @@ func auditRecordOf(e *audit.Event) (auditRecord, error) {
 	return auditRecord{id: e.ID, value: audit.Encode(v, e), leaf: leaf}, nil
 }
 
+// headOf is the head e is stored with: the fields searches read, and
+// from which its index keys are made (auditIndexKeys).
+func headOf(e *audit.Event) auditHead {
+	h := auditHead{time: e.Time.UnixMicro(), kind: string(e.Kind), typ: e.Type.Code, subtype: strings.Join(e.SubtypeCodes(), " "),
+		outcome: e.Outcome, patients: e.Patients(), agents: e.AgentRefs(), entities: e.EntityRefs()}
+	if e.BreakGlass {
+		h.flags |= auditFlagBreakGlass
+	}
+	return h
+}
+
 // auditJSON renders stored audit bodies, reusing its buffer.
 type auditJSON struct{ buf []byte }
 
@@ -105,15 +112,22 @@ type auditJSON struct{ buf []byte }
 // form into j's buffer (valid until the next call), or the body itself
 // when it is JSON (stored before version 9).
 func (j *auditJSON) of(body []byte) ([]byte, error) {
+	js, _, err := j.decode(body)
+	return js, err
+}
+
+// decode is of, with the event a body in its stored form holds (nil for
+// a body stored as JSON).
+func (j *auditJSON) decode(body []byte) ([]byte, *audit.Event, error) {
 	if len(body) > 0 && body[0] == '{' {
-		return body, nil
+		return body, nil, nil
 	}
 	e, err := audit.Decode(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	j.buf = audit.Render(j.buf[:0], &e)
-	return j.buf, nil
+	return j.buf, &e, nil
 }
 
 // auditIDOf is the id of the event a stored body holds.

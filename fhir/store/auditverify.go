@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -15,7 +16,7 @@ import (
 // AuditProblem is one departure of a stored audit log from its tree.
 type AuditProblem struct {
 	Index  uint64
-	Kind   string // modified, removed, inserted, reordered, node, root
+	Kind   string // modified, removed, inserted, reordered, node, root, index
 	Detail string
 }
 
@@ -47,8 +48,13 @@ const maxProblems = 20
 // it recomputes every leaf hash from the stored entries (tombstones keep
 // theirs), the whole tree from the leaves, and compares them with the
 // stored leaves, nodes and root, naming the first entry modified, removed,
-// inserted or reordered. Entries recorded after the last journal move are
-// not in the file yet.
+// inserted or reordered. It also checks the search index (auditidx), which
+// the leaf hashes do not cover, against the entries: each entry's stored
+// search fields are those its event implies, and the index holds exactly
+// the keys those imply (auditIndexKeys), so that no entry is hidden from a
+// search by patient, agent or break-the-glass ($disclosures,
+// /admin/decisions) and none listed where it does not belong. Entries
+// recorded after the last journal move are not in the file yet.
 func VerifyAudit(path string, sizes ...uint64) (AuditReport, error) {
 	rep := AuditReport{RootsAt: map[uint64][]byte{}}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
@@ -65,11 +71,13 @@ func VerifyAudit(path string, sizes ...uint64) (AuditReport, error) {
 			return err
 		}
 		rep.TreeSize = tree.End()
-		v := &auditVerifier{rep: &rep, entries: tx.Bucket(bucketAudit), nodes: tx.Bucket(bucketAuditNode), size: tree.End()}
+		v := &auditVerifier{rep: &rep, entries: tx.Bucket(bucketAudit), nodes: tx.Bucket(bucketAuditNode),
+			index: tx.Bucket(bucketAuditIdx), size: tree.End()}
 		if err := v.leaves(); err != nil {
 			return err
 		}
 		v.entriesCheck()
+		v.indexCheck()
 		// the roots of the checkpoints kept too (key: size(8) time(8))
 		_ = tx.Bucket(bucketAuditCheckpoint).ForEach(func(k, _ []byte) error {
 			if len(k) == 16 {
@@ -78,6 +86,7 @@ func VerifyAudit(path string, sizes ...uint64) (AuditReport, error) {
 			return nil
 		})
 		v.treeCheck(rootOf(tree), sizes)
+		rep.Problems = append(rep.Problems, v.indexProblems[:min(len(v.indexProblems), maxProblems-len(rep.Problems))]...)
 		slices.SortStableFunc(rep.Problems, func(a, b AuditProblem) int { return cmp.Compare(a.Index, b.Index) })
 		return tx.Bucket(bucketAuditCheckpoint).ForEach(func(_, c []byte) error {
 			rep.Checkpoints = append(rep.Checkpoints, bytes.Clone(c))
@@ -88,17 +97,31 @@ func VerifyAudit(path string, sizes ...uint64) (AuditReport, error) {
 }
 
 type auditVerifier struct {
-	rep            *AuditReport
-	entries, nodes *bolt.Bucket
-	size           uint64
-	stored         [][]byte // the stored leaf hashes
-	byHash         map[string]uint64
-	render         auditJSON
+	rep                   *AuditReport
+	entries, nodes, index *bolt.Bucket
+	size                  uint64
+	stored                [][]byte // the stored leaf hashes
+	byHash                map[string]uint64
+	render                auditJSON
+	// the index keys the entries imply (distinct), and whether one of
+	// them is missing (entryIndexCheck)
+	implied       uint64
+	missing       bool
+	indexProblems []AuditProblem
 }
 
 func (v *auditVerifier) problem(i uint64, kind, format string, args ...any) {
 	if len(v.rep.Problems) < maxProblems {
 		v.rep.Problems = append(v.rep.Problems, AuditProblem{i, kind, fmt.Sprintf(format, args...)})
+	}
+}
+
+// indexProblem is a problem of the search index: reported after the
+// tree's, so that of two problems of one entry the change of the entry
+// itself is named first (a forged entry has the index keys of its own).
+func (v *auditVerifier) indexProblem(i uint64, format string, args ...any) {
+	if len(v.indexProblems) < maxProblems {
+		v.indexProblems = append(v.indexProblems, AuditProblem{i, "index", fmt.Sprintf(format, args...)})
 	}
 }
 
@@ -133,22 +156,36 @@ func (v *auditVerifier) leaves() error {
 // leafOf is entry i's leaf hash recomputed from its body; pruned for a
 // tombstone, nil when absent.
 func (v *auditVerifier) leafOf(i uint64) (h []byte, pruned bool) {
+	h, pruned, _, _ = v.entry(i)
+	return h, pruned
+}
+
+// entry is leafOf, with the head entry i's event implies (nil when the
+// entry is unreadable or absent) and whether its stored head is another:
+// headOf its event, or the stored head for a tombstone and for a body
+// stored as JSON (before storage version 9), which has no other.
+func (v *auditVerifier) entry(i uint64) (h []byte, pruned bool, implied *auditHead, forged bool) {
 	val := v.entries.Get(u64(i))
 	if val == nil {
-		return nil, false
+		return nil, false, nil, false
 	}
 	head, body, err := decodeAuditValue(val)
 	if err != nil {
-		return []byte{}, false // unreadable: modified
+		return []byte{}, false, nil, false // unreadable: modified
 	}
 	if body == nil {
-		return nil, head.flags&auditFlagPruned != 0
+		return nil, head.flags&auditFlagPruned != 0, &head, false
 	}
-	js, err := v.render.of(body)
+	js, e, err := v.render.decode(body)
 	if err != nil {
-		return []byte{}, false // unreadable: modified
+		return []byte{}, false, nil, false // unreadable: modified
 	}
-	return hasher.HashLeaf(js), false
+	implied = &head
+	if e != nil {
+		eh := headOf(e)
+		forged, implied = !eh.equal(&head), &eh
+	}
+	return hasher.HashLeaf(js), false, implied, forged
 }
 
 func (v *auditVerifier) indexOf(h []byte) (uint64, bool) {
@@ -164,7 +201,11 @@ func (v *auditVerifier) indexOf(h []byte) (uint64, bool) {
 
 func (v *auditVerifier) entriesCheck() {
 	for i := uint64(0); i < v.size; i++ {
-		h, pruned := v.leafOf(i)
+		h, pruned, implied, forged := v.entry(i)
+		if forged {
+			v.indexProblem(i, "its stored search fields (patients, agents, kind, type, outcome...) are not its event's, and searches read them")
+		}
+		v.entryIndexCheck(i, implied)
 		switch {
 		case pruned:
 			v.rep.Pruned++
@@ -236,4 +277,75 @@ func (v *auditVerifier) treeCheck(storedRoot []byte, sizes []uint64) {
 	if !bytes.Equal(v.rep.Root, storedRoot) {
 		v.problem(v.size, "root", "the stored root does not match the leaves")
 	}
+}
+
+// entryIndexCheck checks that the index holds every key entry n's implied
+// head implies, and counts them.
+func (v *auditVerifier) entryIndexCheck(n uint64, implied *auditHead) {
+	if implied == nil {
+		return
+	}
+	keys := auditIndexKeys(implied, n)
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+	v.implied += uint64(len(keys))
+	var gone []string
+	for _, k := range keys {
+		if v.index.Get(k) == nil {
+			gone = append(gone, auditIndexKeyName(k))
+		}
+	}
+	if len(gone) > 0 {
+		v.missing = true
+		v.indexProblem(n, "%d of its %d index keys are missing (%s): searches by them do not find it",
+			len(gone), len(keys), strings.Join(gone, ", "))
+	}
+}
+
+// indexCheck finds the index keys that no entry implies. Every implied key
+// is present unless entryIndexCheck said otherwise, and implied keys are
+// distinct, so an index of as many keys as implied has no other: only
+// then, or when one is missing, does it look up the entry each key names.
+func (v *auditVerifier) indexCheck() {
+	var count uint64
+	c := v.index.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		count++
+	}
+	if count == v.implied && !v.missing {
+		return
+	}
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		_, _, _, n, err := decodeAuditIndexKey(k)
+		switch {
+		case err != nil:
+			v.indexProblem(v.size, "a malformed index key %q", k)
+		case v.entries.Get(u64(n)) == nil:
+			v.indexProblem(n, "an index key (%s) names it, and the log has no such entry", auditIndexKeyName(k))
+		case !v.implies(n, k):
+			v.indexProblem(n, "an index key names it that it does not imply (%s): searches by it list the entry", auditIndexKeyName(k))
+		}
+	}
+}
+
+// implies reports whether entry n's stored head implies index key k: the
+// head entryIndexCheck compared with the event's.
+func (v *auditVerifier) implies(n uint64, k []byte) bool {
+	h, _, err := decodeAuditValue(v.entries.Get(u64(n)))
+	return err == nil && slices.ContainsFunc(auditIndexKeys(&h, n), func(w []byte) bool { return bytes.Equal(w, k) })
+}
+
+// auditIndexKeyName names an index key in a report: "patient Patient/p1",
+// "agent PractitionerRole/r", "break-the-glass".
+func auditIndexKeyName(k []byte) string {
+	tag, value, _, _, err := decodeAuditIndexKey(k)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("malformed %q", k)
+	case tag == auditByPatient:
+		return "patient " + value
+	case tag == auditByAgent:
+		return "agent " + value
+	}
+	return "break-the-glass"
 }

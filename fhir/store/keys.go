@@ -904,6 +904,12 @@ func (h *auditHead) encode(dst []byte) []byte {
 	return dst
 }
 
+func (h *auditHead) equal(o *auditHead) bool {
+	return h.time == o.time && h.flags == o.flags && h.kind == o.kind && h.typ == o.typ && h.subtype == o.subtype &&
+		h.outcome == o.outcome && slices.Equal(h.patients, o.patients) && slices.Equal(h.agents, o.agents) &&
+		slices.Equal(h.entities, o.entities)
+}
+
 // encodeAuditValue is an audit entry's stored value: its head, then its
 // body, the event's stored form (audit.Encode; before storage version 9
 // its JSON, which starts with '{'), empty for a tombstone.
@@ -1011,6 +1017,28 @@ func auditIndexKey(tag byte, value string, t int64, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, n)
 }
 
+// decodeAuditIndexKey is auditIndexKey's inverse.
+func decodeAuditIndexKey(k []byte) (tag byte, value string, t int64, n uint64, err error) {
+	if len(k) < 17 {
+		return 0, "", 0, 0, errBadKey
+	}
+	tag, v := k[0], k[1:len(k)-16]
+	switch tag {
+	case auditByBreakGlass:
+		if len(v) != 0 {
+			return 0, "", 0, 0, errBadKey
+		}
+	case auditByPatient, auditByAgent:
+		if len(v) < 2 || v[len(v)-1] != 0 || bytes.IndexByte(v[:len(v)-1], 0) >= 0 {
+			return 0, "", 0, 0, errBadKey
+		}
+		value = string(v[:len(v)-1])
+	default:
+		return 0, "", 0, 0, errBadKey
+	}
+	return tag, value, i64of(k[len(k)-16 : len(k)-8]), binary.BigEndian.Uint64(k[len(k)-8:]), nil
+}
+
 // auditIndexKeys are every index key of entry n: by patient, by agent,
 // and by break-the-glass. The other search fields (kind, type, subtype,
 // outcome, entity, time) are read from the entry's head while walking
@@ -1018,7 +1046,11 @@ func auditIndexKey(tag byte, value string, t int64, n uint64) []byte {
 // auditSkew (audit.go): each key put lands in the middle of the bucket,
 // where bbolt moves the node's tail on every insert until the commit
 // splits it, so an entry carries as few as its searches need.
+// A tombstone has none: PruneAudit deletes them with its body.
 func auditIndexKeys(h *auditHead, n uint64) [][]byte {
+	if h.flags&auditFlagPruned != 0 {
+		return nil
+	}
 	out := make([][]byte, 0, len(h.patients)+len(h.agents)+1)
 	for _, p := range h.patients {
 		out = append(out, auditIndexKey(auditByPatient, p, h.time, n))

@@ -63,7 +63,9 @@ import (
 //	          (index+1) << level, so that appends write at the end
 //	          (keys.go: auditNodeKey)
 //	auditidx  tag(1) [value 0] time(8) index(8) -> empty: the entries by
-//	          patient, agent and break-the-glass (keys.go: auditIndexKey)
+//	          patient, agent and break-the-glass (keys.go: auditIndexKey),
+//	          exactly the keys each entry's head implies (auditIndexKeys;
+//	          VerifyAudit checks it: the leaf hashes do not cover them)
 //	auditid   AuditEvent id -> index(8)
 //	auditcp   size(8) time(8) -> a signed checkpoint of the audit tree
 //	clients   client id -> the registered backend-service client
