@@ -225,7 +225,7 @@ func TestDecisionNamesItsConsents(t *testing.T) {
 	}{
 		{"/fhir/Observation/o-clin", nurse, "PractitionerRole/nurse", `"basis":["Consent/no-nurse"]`},
 		{"/fhir/Observation?subject=Patient/p1", nurse, "PractitionerRole/nurse", `"basis":["Consent/no-nurse"]`},
-		{"/fhir/Observation?subject=Patient/p1", gp, "PractitionerRole/gp", `"policy":"care-team`},
+		{"/fhir/Observation?subject=Patient/p1", gp, "PractitionerRole/gp", `"policy":"care-team sensitive-label-not-named"`},
 	} {
 		r := e.do("GET", c.path, "", "Authorization", c.token)
 		id := r.header.Get("X-Consent-Decision")

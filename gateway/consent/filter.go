@@ -646,7 +646,7 @@ func (f *Filter) summary(patient string, fs *filterScope) Record {
 		r.Basis, r.Provision = fs.fixed.Basis, fs.fixed.Provision
 	default:
 		r.Basis, r.Provision = fs.basis, fs.provision
-		r.Policy = strings.Join(fs.policies, " ")
+		r.Policy = strings.Join(slices.Sorted(slices.Values(fs.policies)), " ")
 	}
 	return r
 }
