@@ -240,12 +240,15 @@ func (pl *Planner) plan(ctx context.Context, encounterID string, withdrawn int) 
 	}
 	if s.draft {
 		// Prepared ahead of an expected discharge (A16): nothing is asked
-		// of anyone until the stay is finished.
+		// of anyone until the stay is finished, a social recipient waiting
+		// for the patient's permit included (a permit recorded meanwhile
+		// releases nothing: the discharge plans her Task again).
 		plan.Draft = true
 		plan.CarePlan.Status.Value = codes.RequestStatusCode_DRAFT
 		for i := range plan.Requests {
 			plan.Requests[i].Status.Value = codes.RequestStatusCode_DRAFT
-			if plan.Tasks[i].GetStatus().GetValue() == codes.TaskStatusCode_REQUESTED {
+			switch plan.Tasks[i].GetStatus().GetValue() {
+			case codes.TaskStatusCode_REQUESTED, codes.TaskStatusCode_ON_HOLD:
 				plan.Tasks[i].Status.Value = codes.TaskStatusCode_DRAFT
 			}
 		}

@@ -367,6 +367,18 @@ func TestPendingDischargeDraft(t *testing.T) {
 	if err != nil || !strings.Contains(string(cp.JSON), `"draft"`) {
 		t.Fatalf("the draft CarePlan: %v %s", err, cp.JSON)
 	}
+	social := 0
+	for _, task := range plan.Tasks {
+		if task.GetStatusReason().GetText().GetValue() == routing.PermitRequired {
+			social++
+		}
+		if got := task.GetStatus().GetValue(); got != codes.TaskStatusCode_DRAFT {
+			t.Errorf("a draft plan's Task %s is %v (%s)", resource.ID(task), got, task.GetStatusReason().GetText().GetValue())
+		}
+	}
+	if social == 0 {
+		t.Errorf("no social recipient waiting for a permit in the draft: the case is not covered")
+	}
 	put(`{"resourceType":"Encounter","id":"e4","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"end":"2026-03-09T11:00:00Z"}}`)
 	if n, err := pl.RouteFinished(ctx); err != nil || n != 1 {
 		t.Fatalf("the discharge: %d, %v", n, err)
