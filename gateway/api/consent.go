@@ -94,7 +94,18 @@ func (a *API) newFilter(r *http.Request, c *call) (*consent.Filter, error) {
 // A deletion carries no data; only system callers see it.
 func (a *API) allowRecord(f *consent.Filter, rec *store.Record) (bool, error) {
 	if rec.JSON == nil {
-		return f.AllowFacts(rec.Type, consent.Indexed{}), nil
+		// A deletion is seen by who could see the version before it (R4
+		// http.html: history shows deletions; a read answers 410), and by
+		// nobody else: to them it is no more than an absence. Not inside
+		// a store snapshot: this reads the store.
+		var last *store.Record
+		if rec.Version >= 2 {
+			last, _ = a.store.VRead(rec.Type, rec.ID, rec.Version-1)
+		}
+		if last == nil || last.JSON == nil {
+			return f.AllowFacts(rec.Type, consent.Indexed{}), nil
+		}
+		rec = last
 	}
 	m, err := a.codec.DecodeStored(rec.JSON)
 	if err != nil {

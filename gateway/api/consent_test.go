@@ -328,3 +328,47 @@ func TestAbsoluteFHIRUser(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletionInHistoryAsInRead: a resource the nurse could see is
+// deleted; her read says 410, and every history she may ask (the
+// instance's, the type's, the system's) shows the deletion, as R4
+// http.html's history does. The home-help, who could not see it, finds
+// neither the deletion nor the resource.
+func TestDeletionInHistoryAsInRead(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	if r := e.do("DELETE", "/fhir/Observation/o-clin", ""); r.status != 204 && r.status != 200 {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	nurse, social := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/social")
+	if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", nurse); r.status != 410 {
+		t.Fatalf("the nurse's read: %d", r.status)
+	}
+	deletion := func(tok, path string) bool {
+		t.Helper()
+		r := e.do("GET", path, "", "Authorization", tok)
+		var b struct {
+			Entry []struct {
+				FullURL string `json:"fullUrl"`
+				Request struct{ Method, URL string }
+			}
+		}
+		if err := json.Unmarshal(r.body, &b); err != nil {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		for _, en := range b.Entry {
+			if en.Request.Method == "DELETE" && strings.HasSuffix(en.Request.URL, "Observation/o-clin") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, path := range []string{"/fhir/Observation/o-clin/_history", "/fhir/Observation/_history", "/fhir/_history"} {
+		if !deletion(nurse, path) {
+			t.Errorf("%s: the nurse does not see the deletion", path)
+		}
+		if deletion(social, path) {
+			t.Errorf("%s: the home-help sees the deletion of what she could not see", path)
+		}
+	}
+}

@@ -65,11 +65,7 @@ func (a *API) readVisible(r *http.Request, f *consent.Filter, typ, id string) (*
 		if rec == nil || rec.Version < 2 {
 			return nil, errHidden()
 		}
-		last, verr := a.store.VRead(typ, id, rec.Version-1)
-		if verr != nil {
-			return nil, errHidden()
-		}
-		if ok, aerr := a.allowRecord(f, last); aerr != nil {
+		if ok, aerr := a.allowRecord(f, rec); aerr != nil {
 			return nil, aerr
 		} else if !ok {
 			return nil, errHidden()
