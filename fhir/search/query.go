@@ -3,9 +3,11 @@ package search
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
@@ -79,23 +81,88 @@ var control = map[string]bool{
 	"_revinclude": true, "_format": true, "_pretty": true, "_id": true, "_elements": true,
 }
 
+// Pair is one name=value of a search's query string.
+type Pair struct {
+	Name, Value string // decoded
+	Raw         string // as sent
+	// Bad says why the pair cannot be read, "" when it can.
+	Bad string
+}
+
+// SplitQuery splits a raw query string into its pairs, in the order sent.
+// Unlike url.ParseQuery, which drops a pair it cannot decode and so
+// widens the search, it keeps such a pair with the reason: the search
+// refuses it, or reports it ignored (https://hl7.org/fhir/R4/search.html#errors).
+func SplitQuery(raw string) []Pair {
+	var out []Pair
+	for _, s := range strings.Split(raw, "&") {
+		if s == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(s, "=")
+		p := Pair{Raw: s}
+		name, errName := url.QueryUnescape(k)
+		value, errValue := url.QueryUnescape(v)
+		p.Name, p.Value = name, value
+		switch {
+		case errName != nil || !utf8.ValidString(name):
+			p.Name, p.Bad = k, "the name is not percent-encoded UTF-8"
+		case errValue != nil || !utf8.ValidString(value):
+			p.Bad = "the value is not percent-encoded UTF-8"
+		case strings.Contains(s, ";"):
+			// Some parsers split pairs at ';' (HTML 4, older Go), others
+			// do not: a literal one is sent as %3B.
+			p.Bad = "an unescaped ';' in the parameter"
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// ParseQuery parses a raw query string (SplitQuery) as Parse does.
+func ParseQuery(typ, raw string, strict bool) (*Query, error) {
+	return parse(typ, SplitQuery(raw), strict)
+}
+
 // Parse parses the query string of a search on typ. Unknown parameters are
 // ignored with a warning, or rejected when strict (Prefer: handling=strict).
+// A value the server cannot read is refused whatever strict says: searching
+// without it would answer more than was asked
+// (https://hl7.org/fhir/R4/search.html#errors: a syntactically incorrect
+// parameter is an error).
 func Parse(typ string, v url.Values, strict bool) (*Query, error) {
+	pairs := make([]Pair, 0, len(v))
+	for k, vals := range v {
+		for _, val := range vals {
+			pairs = append(pairs, Pair{Name: k, Value: val, Raw: url.QueryEscape(k) + "=" + url.QueryEscape(val)})
+		}
+	}
+	// Sorted by name, as url.Values.Encode, with each name's values in order.
+	slices.SortStableFunc(pairs, func(a, b Pair) int { return strings.Compare(a.Name, b.Name) })
+	return parse(typ, pairs, strict)
+}
+
+func parse(typ string, pairs []Pair, strict bool) (*Query, error) {
 	if !resource.Known(typ) {
 		return nil, outcome.New(outcome.NotFound, "unknown resource type")
 	}
 	q := &Query{Type: typ, Count: DefaultCount}
-	names := make([]string, 0, len(v))
-	for k := range v {
-		names = append(names, k)
+	order := make([]int, len(pairs))
+	for i := range order {
+		order[i] = i
 	}
-	sort.Strings(names) // deterministic plans and warnings
-	for _, raw := range names {
-		for _, val := range v[raw] {
-			if err := q.add(raw, val, strict); err != nil {
-				return nil, err
-			}
+	// Deterministic plans and warnings, whatever the order sent.
+	sort.SliceStable(order, func(a, b int) bool { return pairs[order[a]].Name < pairs[order[b]].Name })
+	for _, i := range order {
+		p := pairs[i]
+		var err error
+		if p.Bad != "" {
+			err = q.unreadable(p, strict)
+		} else {
+			err = q.add(p.Name, p.Value, strict)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return q, nil
@@ -174,12 +241,26 @@ func (q *Query) add(raw, val string, strict bool) error {
 	return nil
 }
 
+// ignore leaves an unknown or unsupported parameter out of the search,
+// with a warning, or refuses it when strict
+// (https://hl7.org/fhir/R4/search.html#errors).
 func (q *Query) ignore(raw, why string, strict bool) error {
 	if strict {
 		return invalid("%s: %s", raw, why)
 	}
 	q.Warnings = append(q.Warnings, fmt.Sprintf("%s ignored: %s", raw, why))
 	return nil
+}
+
+// unreadable handles a pair that cannot be decoded: an error for a
+// parameter the server knows, whose value it cannot understand; for an
+// unknown one, what any unknown parameter gets.
+func (q *Query) unreadable(p Pair, strict bool) error {
+	name, _, _ := strings.Cut(p.Name, ":")
+	if _, ok := Lookup(q.Type, name); ok || control[name] {
+		return invalid("%s: %s", name, p.Bad)
+	}
+	return q.ignore(p.Name, p.Bad, strict)
 }
 
 func (q *Query) addSort(val string) error {

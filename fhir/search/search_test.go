@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 )
 
@@ -199,16 +201,16 @@ func TestDateMatches(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"patient=123", "code=a|b,c", "date=ge2020-01-01T00:00:00Z", "_sort=-date&_count=3",
-		"name:contains=x", "_include=Observation:patient", "subject:Patient=1", "date=2020-13"} {
+		"name:contains=x", "_include=Observation:patient", "subject:Patient=1", "date=2020-13",
+		"status=%zz", "code=a;b", "colour=%ff&_text=x"} {
 		f.Add("Observation", s)
 	}
 	f.Fuzz(func(t *testing.T, typ, raw string) {
-		v, err := url.ParseQuery(raw)
+		q, err := ParseQuery(typ, raw, false)
 		if err != nil {
 			return
 		}
-		q, err := Parse(typ, v, false)
-		if err == nil && q.Type != typ {
+		if q.Type != typ {
 			t.Fatalf("type changed")
 		}
 	})
@@ -264,5 +266,45 @@ func BenchmarkExtractCarePlan5KB(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Extract(m)
+	}
+}
+
+// TestParseQueryUnreadable: a pair that cannot be decoded is refused,
+// naming the parameter, when the parameter is known, whatever the handling
+// (searching without it would widen the result); an unknown one is handled
+// as any unknown parameter.
+func TestParseQueryUnreadable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, typ, raw string
+		strict         bool
+		wantErr        string // "" for no error
+		wantWarnings   int
+	}{
+		{"bad percent-encoding", "Task", "status=%zz", false, "status: the value is not percent-encoded UTF-8", 0},
+		{"bad percent-encoding, strict", "Task", "status=%zz", true, "status: the value is not percent-encoded UTF-8", 0},
+		{"truncated escape", "Patient", "birthdate=2000%2", false, "birthdate:", 0},
+		{"semicolon", "Task", "status=completed;x=1", false, "status: an unescaped ';'", 0},
+		{"not UTF-8", "Patient", "family=%ff", false, "family: the value is not percent-encoded UTF-8", 0},
+		{"with a modifier", "Patient", "family:exact=%zz", false, "family:", 0},
+		{"a result parameter", "Patient", "_count=%zz", false, "_count:", 0},
+		{"unknown, lenient", "Patient", "colour=%zz", false, "", 1},
+		{"unknown, strict", "Patient", "colour=%zz", true, "colour: the value is not percent-encoded UTF-8", 0},
+		{"bad name, lenient", "Patient", "%zz=1", false, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := ParseQuery(tt.typ, tt.raw, tt.strict)
+			if tt.wantErr == "" {
+				if err != nil || len(q.Warnings) != tt.wantWarnings {
+					t.Fatalf("ParseQuery(%q) = %+v, %v; want %d warnings", tt.raw, q, err, tt.wantWarnings)
+				}
+				return
+			}
+			var oe *outcome.Error
+			if !errors.As(err, &oe) || oe.Kind != outcome.Invalid || len(oe.Issues) != 1 || !strings.HasPrefix(oe.Issues[0].Text, tt.wantErr) {
+				t.Fatalf("ParseQuery(%q) = %v; want an invalid outcome %q", tt.raw, err, tt.wantErr)
+			}
+		})
 	}
 }

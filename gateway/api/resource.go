@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/gorilla/mux"
@@ -178,11 +177,10 @@ func (a *API) writeOne(w http.ResponseWriter, r *http.Request, e store.TxEntry) 
 // conditionQuery parses an If-None-Exist value ("identifier=x|y") strictly:
 // an ignored parameter would make the condition match too much.
 func conditionQuery(typ, cond string) (*search.Query, error) {
-	v, err := url.ParseQuery(cond)
-	if err != nil || len(v) == 0 {
+	if len(search.SplitQuery(cond)) == 0 {
 		return nil, outcome.New(outcome.Invalid, "If-None-Exist is not a search query")
 	}
-	return search.Parse(typ, v, true)
+	return search.ParseQuery(typ, cond, true)
 }
 
 // update: PUT /fhir/{type}/{id}; creates when absent, for system

@@ -16,7 +16,7 @@ import (
 // search: GET /fhir/{type}?params; also serves the pages of an earlier
 // search (_page=<snapshot>&_offset=n).
 func (a *API) search(w http.ResponseWriter, r *http.Request) error {
-	return a.searchValues(w, r, r.URL.Query())
+	return a.searchValues(w, r, r.URL.Query(), r.URL.RawQuery)
 }
 
 // searchPost: POST /fhir/{type}/_search with a form body.
@@ -24,10 +24,13 @@ func (a *API) searchPost(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return outcome.New(outcome.Invalid, "invalid form body")
 	}
-	return a.searchValues(w, r, r.Form)
+	return a.searchValues(w, r, r.Form, r.Form.Encode())
 }
 
-func (a *API) searchValues(w http.ResponseWriter, r *http.Request, v url.Values) error {
+// searchValues runs the search raw states. v serves only the parameters
+// of the page links the server made (_page, _offset, _count); raw is read
+// by search.ParseQuery, which drops no pair it cannot decode.
+func (a *API) searchValues(w http.ResponseWriter, r *http.Request, v url.Values, raw string) error {
 	typ, err := pathType(r)
 	if err != nil {
 		return err
@@ -38,7 +41,7 @@ func (a *API) searchValues(w http.ResponseWriter, r *http.Request, v url.Values)
 	if id := v.Get("_page"); id != "" {
 		return a.nextPage(w, r, typ, id, v)
 	}
-	q, err := search.Parse(typ, v, prefer(r, "handling") == "strict")
+	q, err := search.ParseQuery(typ, raw, prefer(r, "handling") == "strict")
 	if err != nil {
 		return err
 	}
