@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -32,6 +33,11 @@ type Query struct {
 	Include      []Include
 	RevInclude   []Include
 	Warnings     []string // parameters ignored, for the OperationOutcome in the Bundle
+	// Applied are the parameters the search applies, as sent and in the
+	// order sent, ignored ones left out: what its self link repeats, so
+	// that it states the search the server ran
+	// (https://hl7.org/fhir/R4/search.html#conformance).
+	Applied []string
 	// Missing are the :missing conditions (ANDed with the clauses): a
 	// resource passes when it has no value of Param exactly when Missing.
 	Missing []MissingCond
@@ -142,6 +148,9 @@ func Parse(typ string, v url.Values, strict bool) (*Query, error) {
 	return parse(typ, pairs, strict)
 }
 
+// errIgnored is how add reports a parameter left out of the search.
+var errIgnored = errors.New("search parameter ignored")
+
 func parse(typ string, pairs []Pair, strict bool) (*Query, error) {
 	if !resource.Known(typ) {
 		return nil, outcome.New(outcome.NotFound, "unknown resource type")
@@ -153,6 +162,7 @@ func parse(typ string, pairs []Pair, strict bool) (*Query, error) {
 	}
 	// Deterministic plans and warnings, whatever the order sent.
 	sort.SliceStable(order, func(a, b int) bool { return pairs[order[a]].Name < pairs[order[b]].Name })
+	applied := make([]bool, len(pairs))
 	for _, i := range order {
 		p := pairs[i]
 		var err error
@@ -161,8 +171,17 @@ func parse(typ string, pairs []Pair, strict bool) (*Query, error) {
 		} else {
 			err = q.add(p.Name, p.Value, strict)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errIgnored):
+		case err != nil:
 			return nil, err
+		default:
+			applied[i] = true
+		}
+	}
+	for i, p := range pairs {
+		if applied[i] {
+			q.Applied = append(q.Applied, p.Raw)
 		}
 	}
 	return q, nil
@@ -249,7 +268,7 @@ func (q *Query) ignore(raw, why string, strict bool) error {
 		return invalid("%s: %s", raw, why)
 	}
 	q.Warnings = append(q.Warnings, fmt.Sprintf("%s ignored: %s", raw, why))
-	return nil
+	return errIgnored
 }
 
 // unreadable handles a pair that cannot be decoded: an error for a

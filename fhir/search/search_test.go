@@ -213,6 +213,13 @@ func FuzzParse(f *testing.F) {
 		if q.Type != typ {
 			t.Fatalf("type changed")
 		}
+		// The self link repeats only pairs that were sent.
+		sent := strings.Split(raw, "&")
+		for _, a := range q.Applied {
+			if !slices.Contains(sent, a) {
+				t.Fatalf("applied %q was not sent in %q", a, raw)
+			}
+		}
 	})
 }
 
@@ -296,8 +303,8 @@ func TestParseQueryUnreadable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			q, err := ParseQuery(tt.typ, tt.raw, tt.strict)
 			if tt.wantErr == "" {
-				if err != nil || len(q.Warnings) != tt.wantWarnings {
-					t.Fatalf("ParseQuery(%q) = %+v, %v; want %d warnings", tt.raw, q, err, tt.wantWarnings)
+				if err != nil || len(q.Warnings) != tt.wantWarnings || len(q.Applied) != 0 {
+					t.Fatalf("ParseQuery(%q) = %+v, %v; want %d warnings, nothing applied", tt.raw, q, err, tt.wantWarnings)
 				}
 				return
 			}
@@ -306,5 +313,35 @@ func TestParseQueryUnreadable(t *testing.T) {
 				t.Fatalf("ParseQuery(%q) = %v; want an invalid outcome %q", tt.raw, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestParseQueryApplied: Applied keeps the pairs used, as sent and in
+// their order, and none that was ignored.
+func TestParseQueryApplied(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		want []string
+	}{
+		{"status=requested&_count=5", []string{"status=requested", "_count=5"}},
+		{"_text=foo&status=requested", []string{"status=requested"}},
+		{"foo=&status=requested&_filter=x%20eq%201&_elements=id&_summary=true", []string{"status=requested"}},
+		{"code=http://loinc.org|1234-5&_format=json&_summary=false", []string{"code=http://loinc.org|1234-5", "_format=json", "_summary=false"}},
+		{"_text=foo", nil},
+	}
+	for _, tt := range tests {
+		q, err := ParseQuery("Task", tt.raw, false)
+		if err != nil {
+			t.Fatalf("ParseQuery(%q): %v", tt.raw, err)
+		}
+		if !slices.Equal(q.Applied, tt.want) {
+			t.Errorf("ParseQuery(%q).Applied = %q, want %q", tt.raw, q.Applied, tt.want)
+		}
+	}
+	// Parse (values) states them in url.Values.Encode's form and order.
+	q, err := Parse("Task", url.Values{"status": {"requested"}, "_count": {"1"}, "_elements": {"id"}}, false)
+	if err != nil || !slices.Equal(q.Applied, []string{"_count=1", "status=requested"}) {
+		t.Errorf("Parse: Applied = %q, %v", q.Applied, err)
 	}
 }

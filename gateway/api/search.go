@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/relais-health/relais/fhir/bundlejson"
 	"github.com/relais-health/relais/fhir/outcome"
@@ -98,7 +99,16 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filte
 	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now(),
 		Total: len(snap.hits), HasTotal: q.Total != "none"}
 	base := a.base(r) + "/fhir/" + q.Type
-	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, base)})
+	self := selfURL(r, base) // a later page: the page link
+	if !recheck {
+		// The first: the parameters applied, none it ignored
+		// (https://hl7.org/fhir/R4/search.html#conformance).
+		self = base
+		if len(q.Applied) > 0 {
+			self += "?" + strings.Join(q.Applied, "&")
+		}
+	}
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: self})
 	if q.SummaryCount {
 		writeJSON(w, http.StatusOK, b.Marshal())
 		return nil
@@ -233,15 +243,12 @@ func cutRef(ref string) (typ, id string, ok bool) {
 	return "", ref, false
 }
 
-// selfURL is the self link of a search or history answer: path with the
-// parameters the request gave, in its URL or, for POST _search, its form
-// body (https://hl7.org/fhir/R4/search.html#conformance: the self link
-// states the search as the server understood it).
+// selfURL is the self link of a history answer, an audit search or a later
+// page of a search: path with the parameters of the request's URL
+// (https://hl7.org/fhir/R4/search.html#conformance: the self link states
+// the search as the server understood it).
 func selfURL(r *http.Request, path string) string {
 	raw := r.URL.RawQuery
-	if r.Method == http.MethodPost && r.Form != nil {
-		raw = r.Form.Encode()
-	}
 	if raw == "" {
 		return path
 	}

@@ -48,3 +48,37 @@ func TestSearchUnreadableParameter(t *testing.T) {
 		t.Errorf("strict unknown unreadable parameter = %d %s, want 400", r.status, r.body)
 	}
 }
+
+// TestSearchSelfLink: the self link carries the parameters the search
+// applied, as sent, and none it ignored.
+func TestSearchSelfLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	putTasks(e)
+	tests := []struct{ query, want string }{
+		{"_text=foo&status=requested", "/fhir/Task?status=requested"},
+		{"foo=&status=requested&_count=5", "/fhir/Task?status=requested&_count=5"},
+		{"status=requested&_filter=status%20eq%20x&_elements=id&_summary=true", "/fhir/Task?status=requested"},
+		{"_text=foo", "/fhir/Task"},
+	}
+	for _, tt := range tests {
+		r := e.do("GET", "/fhir/Task?"+tt.query, "")
+		b := r.json(t)
+		if r.status != 200 || b["total"] != map[bool]float64{true: 2, false: 1}[tt.query == "_text=foo"] {
+			t.Errorf("Task?%s = %d %s", tt.query, r.status, r.body)
+			continue
+		}
+		self := ""
+		for _, l := range b["link"].([]any) {
+			if m := l.(map[string]any); m["relation"] == "self" {
+				self = m["url"].(string)
+			}
+		}
+		if self != e.url+tt.want {
+			t.Errorf("Task?%s: self link %s, want %s", tt.query, self, e.url+tt.want)
+		}
+		if !bytes.Contains(r.body, []byte(`"mode":"outcome"`)) {
+			t.Errorf("Task?%s: no OperationOutcome reports what was ignored: %s", tt.query, r.body)
+		}
+	}
+}
