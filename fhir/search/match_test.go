@@ -17,8 +17,12 @@ func TestMatch(t *testing.T) {
 		{"", true},
 		{"gender=male", true},
 		{"gender=female", false},
-		{"gender=|male", true},
-		{"gender=http://hl7.org/fhir/administrative-gender|male", false},
+		// gender is a code: its binding implies its system
+		// (https://hl7.org/fhir/R4/search.html#token).
+		{"gender=|male", false},
+		{"gender=http://hl7.org/fhir/administrative-gender|male", true},
+		{"gender=http://hl7.org/fhir/administrative-gender|", true},
+		{"gender=http://example.org/gender|male", false},
 		{"identifier=urn:oid:1.2.36.146.595.217.0.1|", true},
 		{"identifier=urn:oid:1.2.36.146.595.217.0.1|12345", true},
 		{"identifier=12345", true},

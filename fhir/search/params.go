@@ -39,6 +39,9 @@ type Param struct {
 	// Target restricts a reference parameter to references to this type
 	// ("patient" on Observation only matches Patient references).
 	Target string
+	// systems maps each code of a token parameter on a code element to
+	// the code system its binding implies (codeSystems); nil otherwise.
+	systems map[string]string
 }
 
 // Common parameters every type has. _id is answered from the primary key;
@@ -275,6 +278,7 @@ var registry = func() map[string]map[string]Param {
 			m[p.Name] = p
 		}
 		for _, p := range params {
+			p.systems = codeSystems(typ, p)
 			m[p.Name] = p
 		}
 		out[typ] = m

@@ -51,7 +51,8 @@ type MissingCond struct {
 	Missing bool
 }
 
-// Clause is one parameter occurrence.
+// Clause is one parameter occurrence. A clause without Conds matches
+// nothing: each of its values was one that no resource can hold.
 type Clause struct {
 	Param Param
 	Conds []Cond
@@ -329,15 +330,18 @@ func (q *Query) addInclude(name, modifier, val string) error {
 // plan turns one parameter value (a comma-separated OR list) into index lookups.
 func plan(p Param, modifier, val string) (Clause, error) {
 	c := Clause{Param: p}
+	values := 0
 	for _, v := range splitValues(val) {
 		if v == "" {
 			continue
 		}
+		values++
+		var conds []Cond
 		var cond Cond
 		var err error
 		switch p.Kind {
 		case Token:
-			cond, err = planToken(modifier, v)
+			conds, err = planToken(p, modifier, v)
 		case String:
 			cond, err = planString(modifier, v)
 		case Reference:
@@ -348,9 +352,12 @@ func plan(p Param, modifier, val string) (Clause, error) {
 		if err != nil {
 			return c, fmt.Errorf("%s: %w", p.Name, err)
 		}
-		c.Conds = append(c.Conds, cond)
+		if p.Kind != Token {
+			conds = []Cond{cond}
+		}
+		c.Conds = append(c.Conds, conds...)
 	}
-	if len(c.Conds) == 0 {
+	if values == 0 {
 		return c, invalid("%s has no value", p.Name)
 	}
 	return c, nil
@@ -376,19 +383,47 @@ func splitValues(s string) []string {
 	return append(out, b.String())
 }
 
-func planToken(modifier, v string) (Cond, error) {
+// planToken plans one token value; none, or several, when p is on a code
+// element (codeTokens).
+func planToken(p Param, modifier, v string) ([]Cond, error) {
 	if modifier != "" {
-		return Cond{}, invalid("token modifier :%s is not supported", modifier)
+		return nil, invalid("token modifier :%s is not supported", modifier)
 	}
 	system, code, hasBar := strings.Cut(v, "|")
 	switch {
 	case !hasBar:
-		return Cond{Tag: 'c', Key: v}, nil
+		return []Cond{{Tag: 'c', Key: v}}, nil
+	case p.systems != nil:
+		return codeTokens(p.systems, system, code), nil
 	case code == "":
-		return Cond{Tag: 't', Key: system + "|", Prefix: true}, nil
+		return []Cond{{Tag: 't', Key: system + "|", Prefix: true}}, nil
 	default:
-		return Cond{Tag: 't', Key: system + "|" + code}, nil
+		return []Cond{{Tag: 't', Key: system + "|" + code}}, nil
 	}
+}
+
+// codeTokens plans system|code on a code element, whose system its
+// binding implies (https://hl7.org/fhir/R4/search.html#token) and whose
+// index entries hold the code alone: the code when the system is its own,
+// every code of the system for "system|", nothing for another system or
+// for "|code" (a code element always has a system). Resolving it here
+// leaves the index as it is.
+func codeTokens(systems map[string]string, system, code string) []Cond {
+	if code != "" {
+		if systems[code] == system {
+			return []Cond{{Tag: 'c', Key: code}}
+		}
+		return nil
+	}
+	var out []Cond
+	for c, s := range systems {
+		if s == system {
+			out = append(out, Cond{Tag: 'c', Key: c})
+		}
+	}
+	// One plan for one query: the store scans in this order.
+	slices.SortFunc(out, func(a, b Cond) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 func planString(modifier, v string) (Cond, error) {

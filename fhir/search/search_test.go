@@ -345,3 +345,50 @@ func TestParseQueryApplied(t *testing.T) {
 		t.Errorf("Parse: Applied = %q, %v", q.Applied, err)
 	}
 }
+
+// TestParseCodeToken: system|code on a code element is planned as its
+// code when the system is the one its binding implies, and as nothing
+// otherwise; a token on a coded element keeps its system.
+func TestParseCodeToken(t *testing.T) {
+	t.Parallel()
+	code := func(keys ...string) []Cond {
+		var out []Cond
+		for _, k := range keys {
+			out = append(out, Cond{Tag: 'c', Key: k})
+		}
+		return out
+	}
+	tests := []struct {
+		typ, query string
+		want       []Cond
+	}{
+		{"Task", "status=requested", code("requested")},
+		{"Task", "status=http://hl7.org/fhir/task-status|requested", code("requested")},
+		{"Task", "status=http://hl7.org/fhir/task-status|requested,completed", code("requested", "completed")},
+		{"Task", "status=|requested", nil},
+		{"Task", "status=|", nil},
+		{"Task", "status=http://example.org/status|requested", nil},
+		{"Task", "status=http://hl7.org/fhir/task-status|no-such-code", nil},
+		// Task.intent's value set draws on two code systems.
+		{"Task", "intent=http://hl7.org/fhir/request-intent|order", code("order")},
+		{"Task", "intent=http://hl7.org/fhir/task-intent|unknown", code("unknown")},
+		{"Task", "intent=http://hl7.org/fhir/task-intent|order", nil},
+		{"Patient", "gender=http://hl7.org/fhir/administrative-gender|female", code("female")},
+		{"Patient", "gender=http://hl7.org/fhir/administrative-gender|", code("female", "male", "other", "unknown")},
+		{"Observation", "code=http://loinc.org|1234-5", []Cond{{Tag: 't', Key: "http://loinc.org|1234-5"}}},
+		{"Observation", "code=|1234-5", []Cond{{Tag: 't', Key: "|1234-5"}}},
+	}
+	for _, tt := range tests {
+		q, err := ParseQuery(tt.typ, tt.query, true)
+		if err != nil {
+			t.Errorf("%s?%s: %v", tt.typ, tt.query, err)
+			continue
+		}
+		if got := q.Clauses[0].Conds; !slices.Equal(got, tt.want) {
+			t.Errorf("%s?%s: conditions %+v, want %+v", tt.typ, tt.query, got, tt.want)
+		}
+	}
+	if _, err := ParseQuery("Task", "status=,", true); err == nil {
+		t.Error("Task?status=, has no value and was accepted")
+	}
+}

@@ -265,7 +265,10 @@ func searchFor(m proto.Message) string {
 		}
 		switch v.Kind {
 		case search.Token:
-			return url.QueryEscape(v.Param) + "=" + url.QueryEscape(v.Text)
+			// "|code" is how the index holds a code without a system; as a
+			// query it means no system, which an element of type code,
+			// whose binding implies one, never matches: ask for the code.
+			return url.QueryEscape(v.Param) + "=" + url.QueryEscape(strings.TrimPrefix(v.Text, "|"))
 		case search.Reference:
 			return url.QueryEscape(v.Param) + "=" + url.QueryEscape(v.Text)
 		case search.String:

@@ -82,3 +82,33 @@ func TestSearchSelfLink(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchCodeSystem: a token on a code element (Task.status,
+// Task.intent, Patient.gender) matches system|code when the system is the
+// one its binding implies, and never |code.
+func TestSearchCodeSystem(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	putTasks(e)
+	e.do("PUT", "/fhir/Patient/f1", `{"resourceType":"Patient","id":"f1","gender":"female"}`)
+	tests := []struct {
+		query string
+		total float64
+	}{
+		{"Task?status=requested", 1},
+		{"Task?status=http://hl7.org/fhir/task-status|requested", 1},
+		{"Task?status=http://hl7.org/fhir/task-status|requested,completed", 2},
+		{"Task?status=http://hl7.org/fhir/task-status|", 2},
+		{"Task?status=|requested", 0},
+		{"Task?status=http://example.org/status|requested", 0},
+		{"Task?intent=http://hl7.org/fhir/request-intent|order", 2},
+		{"Patient?gender=http://hl7.org/fhir/administrative-gender|female", 1},
+		{"Patient?gender=http://hl7.org/fhir/administrative-gender|male", 0},
+	}
+	for _, tt := range tests {
+		r := e.do("GET", "/fhir/"+tt.query, "", "Prefer", "handling=strict")
+		if r.status != 200 || r.json(t)["total"] != tt.total {
+			t.Errorf("%s = %d %s, want %v matches", tt.query, r.status, r.body, tt.total)
+		}
+	}
+}
