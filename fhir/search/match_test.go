@@ -2,7 +2,10 @@ package search
 
 import (
 	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/relais-health/relais/fhir/codec"
 )
 
 // TestMatch: Query.Match agrees with what the index would select, on the
@@ -48,6 +51,42 @@ func TestMatch(t *testing.T) {
 		}
 		if got := q.Match(pat); got != c.want {
 			t.Errorf("%q: Match %v, want %v", c.query, got, c.want)
+		}
+	}
+}
+
+// TestMatchExact: :exact compares the resource's strings as written, case
+// and accents included, where the index only narrows it down.
+func TestMatchExact(t *testing.T) {
+	t.Parallel()
+	m, err := codec.MustNew().Decode([]byte(`{"resourceType":"Patient","name":[{"family":"Dupónt","given":["Élodie"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		query string
+		want  bool
+	}{
+		{"family:exact=Dupónt", true},
+		{"family:exact=Dupo\u0301nt", true}, // the same accent as a combining mark
+		{"family:exact=Dupont", false},
+		{"family:exact=DUPÓNT", false},
+		{"family:exact=dupónt", false},
+		{"family:exact=Dupón", false},
+		{"family:exact=Dupont,Dupónt", true},
+		{"name:exact=Élodie", true},
+		{"name:exact=Elodie", false},
+		{"family=dup", true}, // no :exact: left to the index
+	} {
+		q, err := ParseQuery("Patient", c.query, true)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		if got := q.MatchExact(m); got != c.want {
+			t.Errorf("%q: MatchExact %v, want %v", c.query, got, c.want)
+		}
+		if q.Exact() != strings.Contains(c.query, ":exact") {
+			t.Errorf("%q: Exact() = %v", c.query, q.Exact())
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 )
@@ -66,6 +68,9 @@ type Cond struct {
 	Key      string
 	Prefix   bool // Key is a prefix (string search, "system|" tokens)
 	Contains bool // string :contains
+	// Exact is a string :exact value as given, in NFC: the index, of
+	// normalised strings, only narrows it down (Query.MatchExact).
+	Exact string
 	// Date conditions: the comparator and the range of the query value.
 	Cmp        string // eq lt le gt ge sa eb
 	Start, End int64
@@ -432,7 +437,7 @@ func planString(modifier, v string) (Cond, error) {
 	case "":
 		return Cond{Tag: 's', Key: n, Prefix: true}, nil
 	case "exact":
-		return Cond{Tag: 's', Key: n}, nil
+		return Cond{Tag: 's', Key: n, Exact: norm.NFC.String(v)}, nil
 	case "contains":
 		return Cond{Tag: 's', Key: n, Contains: true}, nil
 	}

@@ -72,6 +72,7 @@ func match(r *Snapshot, q *search.Query, filter Filter) ([]Hit, error) {
 	cur := tx.Bucket(bucketCurrent)
 	var hits []Hit
 	fv := &storedValues{}
+	exact := q.Exact()
 	visit := func(id string, pv []byte) error {
 		p, err := decodePointer(pv)
 		if err != nil {
@@ -84,6 +85,12 @@ func match(r *Snapshot, q *search.Query, filter Filter) ([]Hit, error) {
 		for _, m := range q.Missing {
 			if fv.has(m.Param) == m.Missing {
 				return nil
+			}
+		}
+		// Before the filter, which must see only matches.
+		if exact {
+			if ok, err := r.matchesExact(q, id, p); err != nil || !ok {
+				return err
 			}
 		}
 		if filter != nil && !filter(r, q.Type, id, fv) {
@@ -111,6 +118,21 @@ func match(r *Snapshot, q *search.Query, filter Filter) ([]Hit, error) {
 	}
 	sortHits(q, hits)
 	return hits, nil
+}
+
+// matchesExact decides q's :exact conditions on the resource itself, at
+// the version p points to: the index holds normalised strings
+// (search.Normalize), which only narrow :exact down.
+func (r *Snapshot) matchesExact(q *search.Query, id string, p pointer) (bool, error) {
+	rec, err := r.versionAt(q.Type, id, p.created, p.version)
+	if err != nil {
+		return false, err
+	}
+	res, err := r.s.codec.DecodeStored(rec.JSON)
+	if err != nil {
+		return false, fmt.Errorf("decode %s/%s for :exact: %w", q.Type, id, err)
+	}
+	return q.MatchExact(res), nil
 }
 
 // candidates intersects the id sets of _id and every clause. all reports

@@ -272,7 +272,9 @@ func searchFor(m proto.Message) string {
 		case search.Reference:
 			return url.QueryEscape(v.Param) + "=" + url.QueryEscape(v.Text)
 		case search.String:
-			return url.QueryEscape(v.Param) + ":exact=" + url.QueryEscape(v.Text)
+			// The index holds the string folded (search.Normalize), which
+			// :exact, case and accent sensitive, need not equal.
+			return url.QueryEscape(v.Param) + "=" + url.QueryEscape(v.Text)
 		}
 	}
 	return "_id=" + resource.ID(m)

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -111,4 +112,43 @@ func TestSearchCodeSystem(t *testing.T) {
 			t.Errorf("%s = %d %s, want %v matches", tt.query, r.status, r.body, tt.total)
 		}
 	}
+}
+
+// TestSearchStringExact: :exact is the whole string, case and accents
+// included (https://hl7.org/fhir/R4/search.html#string), though the index
+// folds both.
+func TestSearchStringExact(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	e.do("PUT", "/fhir/Patient/d1", `{"resourceType":"Patient","id":"d1","name":[{"family":"Dupont"}]}`)
+	e.do("PUT", "/fhir/Patient/d2", `{"resourceType":"Patient","id":"d2","name":[{"family":"Dupónt"}]}`)
+	tests := []struct {
+		query string
+		ids   []string
+	}{
+		{"family=dupont", []string{"d1", "d2"}},
+		{"family:exact=Dupont", []string{"d1"}},
+		{"family:exact=DUPONT", nil},
+		{"family:exact=dupont", nil},
+		{"family:exact=Dup%C3%B3nt", []string{"d2"}},
+		{"family:exact=Dupo%CC%81nt", []string{"d2"}}, // the accent as a combining mark
+		{"family:exact=Dupont,Dup%C3%B3nt", []string{"d1", "d2"}},
+	}
+	for _, tt := range tests {
+		r := e.do("GET", "/fhir/Patient?"+tt.query, "")
+		b := r.json(t)
+		var got []string
+		for _, en := range asList(b["entry"]) {
+			got = append(got, en.(map[string]any)["resource"].(map[string]any)["id"].(string))
+		}
+		slices.Sort(got)
+		if r.status != 200 || !slices.Equal(got, tt.ids) || b["total"] != float64(len(tt.ids)) {
+			t.Errorf("Patient?%s = %d %v (total %v), want %v", tt.query, r.status, got, b["total"], tt.ids)
+		}
+	}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
