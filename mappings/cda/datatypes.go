@@ -2,6 +2,7 @@ package cda
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -495,8 +496,10 @@ func simpleQuantity(pq el) *dtpb.SimpleQuantity {
 }
 
 // humanName maps a PN. CI-SIS marks the birth name with qualifier BR on
-// family/given and the used name with CL; they become an official and a
-// usual name.
+// family/given, the used family name (nom d'usage, often a spouse's) with
+// SP and the used first name with CL (HL7 V3 EntityNamePartQualifier);
+// they become an official and a usual name (FR Core Patient), never one
+// family name made of both.
 func humanName(pn el) []*dtpb.HumanName {
 	if !pn.ok() || pn.null() && !pn.n().hasElement {
 		return nil
@@ -511,6 +514,14 @@ func humanName(pn el) []*dtpb.HumanName {
 	if u := nameUse(pn.attr("use")); u != cpb.NameUseCode_INVALID_UNINITIALIZED {
 		base.Use = &dtpb.HumanName_UseCode{Value: u}
 	}
+	// A spouse's family name is the used one only beside another (a birth
+	// name): alone, as in C-CDA's examples, it is the name.
+	families := 0
+	pn.each("family", func(part el) {
+		if part.text() != "" && part.isCDA() {
+			families++
+		}
+	})
 	var usual *dtpb.HumanName
 	pn.each("", func(part el) {
 		v := part.text()
@@ -518,16 +529,20 @@ func humanName(pn el) []*dtpb.HumanName {
 			return
 		}
 		target := base
-		if strings.Contains(part.attr("qualifier"), "CL") {
+		q := strings.Fields(part.attr("qualifier"))
+		if slices.Contains(q, "CL") || (slices.Contains(q, "SP") && part.name() == "family" && families > 1) {
 			if usual == nil {
 				usual = &dtpb.HumanName{Use: &dtpb.HumanName_UseCode{Value: cpb.NameUseCode_USUAL}}
 			}
 			target = usual
-		} else if strings.Contains(part.attr("qualifier"), "BR") && base.Use == nil {
+		} else if slices.Contains(q, "BR") && base.Use == nil {
 			base.Use = &dtpb.HumanName_UseCode{Value: cpb.NameUseCode_OFFICIAL}
 		}
 		addNamePart(target, part.name(), v)
 	})
+	if usual != nil && usual.Family != nil && usual.Given == nil {
+		usual.Given = base.Given // the used family name, with her first names
+	}
 	var out []*dtpb.HumanName
 	for _, n := range []*dtpb.HumanName{base, usual} {
 		if n != nil && (n.Family != nil || n.Given != nil || n.Prefix != nil || n.Suffix != nil) {

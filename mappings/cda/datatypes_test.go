@@ -2,6 +2,7 @@ package cda
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,6 +36,36 @@ func TestTimestampZones(t *testing.T) {
 					t.Errorf("%s: date %d", zone, d.ValueUs)
 				}
 			}
+		}
+	}
+}
+
+// TestHumanNameParts: a birth name (BR) and a used name (SP, a spouse's)
+// are an official and a usual name, not one family "BÉNARD CŒURDEROY"; a
+// spouse's family name alone is the name (C-CDA's examples).
+func TestHumanNameParts(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ xml, want string }{
+		{`<name><given>Anne</given><family qualifier="BR">BÉNARD</family><family qualifier="SP">CŒURDEROY</family></name>`,
+			"OFFICIAL BÉNARD [Anne]; USUAL CŒURDEROY [Anne]"},
+		{`<name use="L"><given>Eve</given><family qualifier="SP">Betterhalf</family></name>`, "OFFICIAL Betterhalf [Eve]"},
+		{`<name><given qualifier="BR">JEAN PAUL</given><given qualifier="CL">Paul</given><family qualifier="BR">MARTIN</family></name>`,
+			"OFFICIAL MARTIN [JEAN PAUL]; USUAL  [Paul]"},
+	} {
+		tr, err := parseXML([]byte(`<r xmlns="urn:hl7-org:v3">` + c.xml + `</r>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range humanName(el{tr, 0}.child("name")) {
+			var given []string
+			for _, g := range n.GetGiven() {
+				given = append(given, g.GetValue())
+			}
+			got = append(got, fmt.Sprintf("%v %s %v", n.GetUse().GetValue(), n.GetFamily().GetValue(), given))
+		}
+		if s := strings.Join(got, "; "); s != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.xml, s, c.want)
 		}
 	}
 }
