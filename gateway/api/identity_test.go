@@ -296,3 +296,28 @@ func TestOneStayAcrossSources(t *testing.T) {
 		t.Errorf("her stays after another patient's: %v", got)
 	}
 }
+
+// TestDocumentDoesNotRewriteDirectory: a discharge letter names its
+// author's organisation by IDNST (the FINESS 590000001 inside it); the
+// directory's Organization holding that FINESS keeps its name and
+// address, and gains the letter's identifier. A write through the API is a directory write and
+// renames it.
+func TestDocumentDoesNotRewriteDirectory(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	e.do("PUT", "/fhir/Organization/chf", `{"resourceType":"Organization","id":"chf","name":"CH des Flandres (annuaire)","identifier":[{"system":"https://finess.esante.gouv.fr","value":"590000001"}],"address":[{"city":"Hazebrouck","postalCode":"59190"}]}`)
+	e.ingest("/ingest/cda", "application/hl7-cda+xml", fixture(t, "cisis-ldl-ses.xml"))
+	org := string(e.do("GET", "/fhir/Organization/chf", "").body)
+	for _, want := range []string{`"name":"CH des Flandres (annuaire)"`, "Hazebrouck", "1590000001"} {
+		if !strings.Contains(org, want) {
+			t.Errorf("the directory's Organization lacks %s after the letter: %s", want, org)
+		}
+	}
+	if strings.Contains(org, "Centre hospitalier des Flandres") {
+		t.Errorf("the letter renamed the directory's Organization: %s", org)
+	}
+	e.do("PUT", "/fhir/Organization/chf", `{"resourceType":"Organization","id":"chf","name":"Renamed by the directory","identifier":[{"system":"https://finess.esante.gouv.fr","value":"590000001"}]}`)
+	if org := string(e.do("GET", "/fhir/Organization/chf", "").body); !strings.Contains(org, "Renamed by the directory") {
+		t.Errorf("a directory write through the API: %s", org)
+	}
+}

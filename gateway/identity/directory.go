@@ -7,6 +7,7 @@ import (
 	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/relais-health/relais/fhir/store"
 )
@@ -47,7 +48,11 @@ func digits(s string) bool {
 // directory resolves a Practitioner or an Organization by its national
 // identifiers: the first one a stored resource holds decides; the others
 // are claimed for it. The written resource keeps every stored identifier.
-func (v *Resolver) directory(r Reader, i int, out *Result) error {
+// A message or a document names the people and places it mentions (a CDA
+// author's organisation is often the department that wrote the letter):
+// what the directory stored wins, and the source only fills what it left
+// empty. A write through the API is a directory write: it wins.
+func (v *Resolver) directory(r Reader, i int, src Source, out *Result) error {
 	e := &out.Entries[i]
 	ids := identifiersOf(e)
 	target := ""
@@ -79,6 +84,9 @@ func (v *Resolver) directory(r Reader, i int, out *Result) error {
 	if !out.copied[i] { // the caller's resource stays as it is
 		e.Resource, out.copied[i] = proto.Clone(e.Resource), true
 	}
+	if src != API {
+		keepStored(e.Resource.ProtoReflect(), m.ProtoReflect())
+	}
 	switch stored := m.(type) {
 	case *prpb.Practitioner:
 		in := e.Resource.(*prpb.Practitioner)
@@ -90,6 +98,23 @@ func (v *Resolver) directory(r Reader, i int, out *Result) error {
 		fill(in.ProtoReflect(), stored.ProtoReflect())
 	}
 	return nil
+}
+
+// keepStored sets on out every field stored has but its id, meta and
+// identifiers (merged apart): the stored directory entry wins over a
+// source's mention of it.
+func keepStored(out, stored protoreflect.Message) {
+	if out.Descriptor() != stored.Descriptor() {
+		return
+	}
+	stored.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+		switch fd.Name() {
+		case "id", "meta", "identifier":
+			return true
+		}
+		out.Set(fd, val)
+		return true
+	})
 }
 
 func identifiersOf(e *store.TxEntry) []*dtpb.Identifier {

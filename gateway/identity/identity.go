@@ -204,7 +204,7 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 		case e.Type == "Patient":
 			err = v.patient(r, e, src, out)
 		case e.Type == "Practitioner" || e.Type == "Organization":
-			err = v.directory(r, i, out) // copies what it changes
+			err = v.directory(r, i, src, out) // copies what it changes
 		}
 		if err != nil {
 			return nil, err
