@@ -74,7 +74,8 @@ type Import struct {
 	ID      string
 	Time    time.Time
 	Format  string // "HL7v2 ADT^A01", "CDA"
-	Sender  string // the sending application and facility, or the client
+	Sender  string // the sending application and facility, the caller ("Type/id"), or the client ("client:<id>")
+	Token   string // the caller's access token ID (jti), when it had one
 	Patient string
 	Source  []string // the Binary and Provenance references
 	Failed  bool     // accepted, but its resources could not be written
@@ -93,8 +94,8 @@ func ImportEvent(i *Import) Event {
 		Agents: []Agent{{Type: AgentSource, Display: or(i.Sender, "unknown sender"), Requestor: true},
 			{Type: AgentDest, Display: "Relais"}},
 	}
-	if strings.HasPrefix(i.Sender, "client:") {
-		e.Agents[0] = requester(i.Sender, "")
+	if strings.HasPrefix(i.Sender, "client:") || strings.Contains(i.Sender, "/") {
+		e.Agents[0] = requester(i.Sender, i.Token)
 		e.Agents[0].Type = AgentSource
 	}
 	if i.Failed {

@@ -265,3 +265,19 @@ func TestEvaluationIsTheAskers(t *testing.T) {
 		t.Errorf("the officer's what-if: %s", log)
 	}
 }
+
+// TestDocumentImportNamesItsSender: a discharge letter sent by a hospital's
+// integration is recorded as imported from that caller, with its token's
+// jti, not from an unknown sender.
+func TestDocumentImportNamesItsSender(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	tok := "Bearer " + e.mint("system/*.cruds", "Organization/chu-integration")
+	if r := e.do("POST", "/ingest/cda", fixture(t, "cisis-ldl-ses.xml"), "Content-Type", "application/hl7-cda+xml", "Authorization", tok); r.status != 200 {
+		t.Fatalf("CDA: %d %s", r.status, r.body)
+	}
+	ev := string(e.do("GET", "/fhir/AuditEvent?agent=Organization/chu-integration", "").body)
+	if !strings.Contains(ev, "110107") || strings.Contains(ev, "unknown sender") || !strings.Contains(ev, `"policy":[`) {
+		t.Errorf("the letter's import event: %s", ev)
+	}
+}

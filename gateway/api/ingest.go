@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -32,7 +33,7 @@ func (a *API) ingestHL7v2(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reply, err := a.ingest.HL7v2(r.Context(), body, ingestScopes(r))
+	reply, err := a.ingest.HL7v2(ingestContext(r), body, ingestScopes(r))
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func (a *API) ingestCDA(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.ingest.CDA(r.Context(), body, ingestScopes(r))
+	s, err := a.ingest.CDA(ingestContext(r), body, ingestScopes(r))
 	if err != nil {
 		return err
 	}
@@ -73,11 +74,21 @@ func (a *API) ingestAssessment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.ingest.Assessment(r.Context(), body, ingestScopes(r))
+	s, err := a.ingest.Assessment(ingestContext(r), body, ingestScopes(r))
 	if err != nil {
 		return err
 	}
 	return a.writeStored(w, r, s)
+}
+
+// ingestContext names the caller for the ingestion's audit events.
+func ingestContext(r *http.Request) context.Context {
+	p := callOf(r).p
+	who := p.FHIRUser
+	if who == "" && p.ClientID != "" {
+		who = "client:" + p.ClientID
+	}
+	return ingest.WithCaller(r.Context(), who, p.TokenID)
 }
 
 // writeStored answers a stored mapping with a transaction-response Bundle:

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/relais-health/relais/fhir/audit"
@@ -54,9 +55,22 @@ func sources(entries []store.TxEntry) []string {
 }
 
 // documentEvent is the import event of a CDA document whose resolved
-// entries are entries.
-func (in *Ingester) documentEvent(entries []store.TxEntry) audit.Event {
+// entries are entries, sent by the caller ctx names (WithCaller).
+func (in *Ingester) documentEvent(ctx context.Context, entries []store.TxEntry) audit.Event {
+	c, _ := ctx.Value(callerKey{}).(caller)
 	i := audit.Import{ID: "cda-" + strconv.FormatInt(in.opts.Now().UnixNano(), 36), Time: in.opts.Now(), Format: "CDA",
-		Patient: resolvedPatient(entries), Source: sources(entries)}
+		Patient: resolvedPatient(entries), Source: sources(entries), Sender: c.who, Token: c.token}
 	return audit.ImportEvent(&i)
+}
+
+type callerKey struct{}
+
+type caller struct{ who, token string }
+
+// WithCaller names, for the import events of what is ingested with ctx,
+// who sent it: "Type/id" (the token's fhirUser) or "client:<id>", and
+// its access token ID (jti). A document carries no sender of its own, as
+// an HL7 v2 message's MSH does.
+func WithCaller(ctx context.Context, who, token string) context.Context {
+	return context.WithValue(ctx, callerKey{}, caller{who, token})
 }

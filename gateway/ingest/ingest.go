@@ -281,7 +281,7 @@ func (in *Ingester) CDA(ctx context.Context, doc []byte, authz Authorize) (*Stor
 	// The document's import event is committed with it, naming the
 	// Patient identity resolution linked it to.
 	return in.storeAudited(ctx, res, identity.CDA, authz, func(resolved []store.TxEntry) []audit.Event {
-		return []audit.Event{in.documentEvent(resolved)}
+		return []audit.Event{in.documentEvent(ctx, resolved)}
 	})
 }
 
