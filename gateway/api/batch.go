@@ -75,6 +75,10 @@ func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bund
 	}
 	out := &bundlejson.Bundle{Type: "batch-response", ID: newRequestID(), Timestamp: a.now()}
 	for _, e := range b.Entry {
+		if subRequested(e) {
+			out.Entries = append(out.Entries, a.subRequest(r, e))
+			continue
+		}
 		te, err := a.txEntry(r, e)
 		if err == nil && te.FullURL != "" && strings.HasPrefix(te.FullURL, "urn:") {
 			te.FullURL = "" // batch entries cannot reference each other

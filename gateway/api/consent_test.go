@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -370,5 +371,57 @@ func TestDeletionInHistoryAsInRead(t *testing.T) {
 		if deletion(social, path) {
 			t.Errorf("%s: the home-help sees the deletion of what she could not see", path)
 		}
+	}
+}
+
+// TestBatchEntriesAsRequests: a batch's search, vread, history,
+// capabilities, conditional read and PATCH entries are answered as the
+// same requests sent on their own (R4 http.html, batch), consent
+// included: the social worker's search finds none of the patient's
+// Observations, the nurse's finds them.
+func TestBatchEntriesAsRequests(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	batch := func(tok string, entries ...string) []map[string]any {
+		t.Helper()
+		r := e.do("POST", "/fhir", `{"resourceType":"Bundle","type":"batch","entry":[`+strings.Join(entries, ",")+`]}`,
+			"Authorization", tok, "Content-Type", "application/fhir+json")
+		if r.status != 200 {
+			t.Fatalf("batch: %d %s", r.status, r.body)
+		}
+		var b struct{ Entry []map[string]any }
+		if err := json.Unmarshal(r.body, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Entry
+	}
+	get := func(url string) string { return `{"request":{"method":"GET","url":"` + url + `"}}` }
+	status := func(en map[string]any) string { return en["response"].(map[string]any)["status"].(string) }
+	total := func(en map[string]any) float64 {
+		res, _ := en["resource"].(map[string]any)
+		n, _ := res["total"].(float64)
+		return n
+	}
+	nurse, social := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/social")
+	patch := `{"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"` +
+		base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/note","value":[{"text":"seen"}]}]`)) + `"},` +
+		`"request":{"method":"PATCH","url":"Observation/o-clin"}}`
+	out := batch(nurse, get("Observation?subject=Patient/p1"), get("Observation/o-clin/_history/1"), get("Observation/o-clin/_history"),
+		get("metadata"), `{"request":{"method":"GET","url":"Observation/o-clin","ifNoneMatch":"W/\"1\""}}`, patch)
+	want := []string{"200 OK", "200 OK", "200 OK", "200 OK", "304 Not Modified", "200 OK"}
+	for i, w := range want {
+		if got := status(out[i]); got != w {
+			t.Errorf("entry %d: %s, want %s: %v", i, got, w, out[i])
+		}
+	}
+	if n := total(out[0]); n < 2 {
+		t.Errorf("the nurse's search entry found %v", n)
+	}
+	out = batch(social, get("Observation?subject=Patient/p1"), get("Observation/o-clin/_history/1"))
+	if n := total(out[0]); n != 0 || status(out[0]) != "200 OK" {
+		t.Errorf("the social worker's search entry: %s, %v found", status(out[0]), n)
+	}
+	if got := status(out[1]); got != "404 Not Found" {
+		t.Errorf("the social worker's vread entry: %s", got)
 	}
 }
