@@ -34,9 +34,11 @@ import (
 //     its own rule (discharge.go), and the status and class, which every
 //     message states.
 //
-// Identifiers are the union of both. A responsible unit (ZBE-7) stored
-// earlier stays the service provider of a message that only names its
-// sending facility (MSH-4).
+// Identifiers are the union of both, but for the movement a PAM France
+// cancellation cancels. A responsible unit (ZBE-7) stored earlier stays
+// the service provider of a message that only names its sending facility
+// (MSH-4), unless the message cancels a movement (the unit may be that
+// movement's).
 
 // carried are the Encounter elements kept from the stored stay when the
 // message leaves them empty, with the HL7 v2 fields they come from.
@@ -128,7 +130,7 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 		o.Set(fd, s.Get(fd))
 		changed = true
 	}
-	if h != nil && h.FacilityProvider && stored.GetServiceProvider() != nil && !nulled([]string{"ZBE-7"}) &&
+	if h != nil && h.FacilityProvider && h.CancelledMovement == "" && stored.GetServiceProvider() != nil && !nulled([]string{"ZBE-7"}) &&
 		!proto.Equal(stored.GetServiceProvider(), out.GetServiceProvider()) {
 		out.ServiceProvider = stored.GetServiceProvider()
 		changed = true
@@ -140,7 +142,14 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 		out.Period.Start = stored.GetPeriod().GetStart()
 		changed = true
 	}
-	if ids := identity.UnionIdentifiers(out.Identifier, stored.GetIdentifier()); len(ids) != len(out.Identifier) {
+	kept := stored.GetIdentifier()
+	if h != nil && h.CancelledMovement != "" {
+		kept = slices.DeleteFunc(slices.Clone(kept), func(id *dtpb.Identifier) bool {
+			return id.GetSystem().GetValue()+"|"+id.GetValue().GetValue() == h.CancelledMovement
+		})
+		changed = changed || len(kept) != len(stored.GetIdentifier())
+	}
+	if ids := identity.UnionIdentifiers(out.Identifier, kept); len(ids) != len(out.Identifier) {
 		out.Identifier = ids
 		changed = true
 	}

@@ -89,3 +89,39 @@ func TestUpdateLeavesWhatItOmits(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledTransferLeavesNoTrace: a transfer (A02, movement MVT-2 to
+// intensive care) cancelled by an A12 whose ZBE repeats it (IHE PAM
+// France, ZBE-4 CANCEL, ZBE-6 A02): the stay keeps its first movement and
+// loses the cancelled one, and its service provider is not the unit of
+// the transfer that did not happen.
+func TestCancelledTransferLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	card := "ZBE|MVT-1^CHU^1.2.250.1.999.9^ISO|20261201080000+0100||INSERT|N||Cardiologie^^^^^CHU^UF^^^4101"
+	send(t, in, stayMsg("A01", "C1", 8, stayPV1, card))
+	rea := "Reanimation^^^^^CHU^UF^^^4301"
+	send(t, in, stayMsg("A02", "C2", 9, strings.Replace(stayPV1, "CARD^210^1^CHU", "REA^1^1^CHU", 1),
+		"ZBE|MVT-2^CHU^1.2.250.1.999.9^ISO|20261201090000+0100||INSERT|N||"+rea))
+	r := send(t, in, stayMsg("A12", "C3", 10, stayPV1, "ZBE|MVT-2^CHU^1.2.250.1.999.9^ISO|20261201090000+0100||CANCEL|N|A02|"+rea))
+	if code, _, errs := ack(t, r.ACK); code != "AA" {
+		t.Fatalf("A12: %s %v", code, errs)
+	}
+	enc := written(t, st, r, "Encounter").ID
+	rec, err := st.Read("Encounter", enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := string(rec.JSON)
+	if !strings.Contains(js, "MVT-1") || strings.Contains(js, "MVT-2") {
+		t.Errorf("the stay's movements after the cancellation: %s", js)
+	}
+	if strings.Contains(js, "2026-12-01T09:00:00") {
+		t.Errorf("the cancelled transfer's time is on the stay: %s", js)
+	}
+	prov := field(t, st, "Encounter", enc, "serviceProvider.reference")
+	org, err := st.Read("Organization", strings.TrimPrefix(prov, "Organization/"))
+	if err != nil || strings.Contains(string(org.JSON), "4301") {
+		t.Errorf("the stay's service provider is the cancelled transfer's unit: %v %s", err, org.JSON)
+	}
+}

@@ -240,7 +240,24 @@ func (c *conv) mapZBE(s *er7.Segment) {
 	e := c.encounter
 	// ZBE-1 is an EI: id^namespace^universal id^universal id type.
 	ei := s.Field(1)
-	if mv := c.identifier(text(ei.Comp(1)), hdOf(text(ei.Comp(2)), text(ei.Comp(3)), text(ei.Comp(4))), ""); mv != nil {
+	mv := c.identifier(text(ei.Comp(1)), hdOf(text(ei.Comp(2)), text(ei.Comp(3)), text(ei.Comp(4))), "")
+	if strings.EqualFold(text(s.Field(4)), "CANCEL") {
+		// IHE PAM France: a cancellation's ZBE repeats the movement it
+		// cancels (its id, start and unit): not the stay's any more, but
+		// for the unit of a movement that did not move her (ZBE-6, the
+		// event cancelled, other than a transfer A02): hers still.
+		if mv != nil {
+			c.h.CancelledMovement = mv.GetSystem().GetValue() + "|" + mv.GetValue().GetValue()
+		}
+		if text(s.Field(6)) != "A02" {
+			if org := c.organization(s.Field(7)); org != nil {
+				e.ServiceProvider = org
+			}
+		}
+		c.unmapped(s, 1, 2, 4, 5, 6, 7)
+		return
+	}
+	if mv != nil {
 		mv.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_SECONDARY}
 		mv.Type = &dtpb.CodeableConcept{Text: c.str("movement")}
 		e.Identifier = append(e.Identifier, mv)

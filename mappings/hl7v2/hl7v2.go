@@ -82,6 +82,9 @@ type Header struct {
 	// sending facility (MSH-4) for want of a responsible unit (ZBE-7):
 	// a unit stored earlier is the better answer.
 	FacilityProvider bool
+	// CancelledMovement is the "system|value" of the movement a PAM
+	// France cancellation (ZBE-4 CANCEL) cancels: the stay loses it.
+	CancelledMovement string
 }
 
 // Converted is the result of a conversion.
