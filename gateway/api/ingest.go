@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"io"
-	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/relais-health/relais/fhir/bundlejson"
 	"github.com/relais-health/relais/fhir/outcome"
@@ -150,14 +148,8 @@ func readBody(r *http.Request, accepted ...string) ([]byte, error) {
 
 // readAny is readBody, empty bodies included.
 func readAny(r *http.Request, accepted ...string) ([]byte, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	ok := false
-	for _, a := range accepted {
-		ok = ok || (err == nil && mt == a)
-	}
-	if !ok {
-		return nil, outcome.New(outcome.UnsupportedMedia, "unsupported media type",
-			outcome.Issue{Severity: outcome.SevError, Text: "use one of " + strings.Join(accepted, ", ")})
+	if err := checkMediaType(r, accepted...); err != nil {
+		return nil, err
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

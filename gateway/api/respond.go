@@ -4,6 +4,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,17 @@ func checkContentType(r *http.Request) error {
 		return outcome.New(outcome.UnsupportedMedia, "unsupported media type; use application/fhir+json")
 	}
 	return nil
+}
+
+// checkMediaType requires the request's Content-Type to be one of accepted
+// (parameters aside), else 415.
+func checkMediaType(r *http.Request, accepted ...string) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err == nil && slices.Contains(accepted, mt) {
+		return nil
+	}
+	return outcome.New(outcome.UnsupportedMedia, "unsupported media type",
+		outcome.Issue{Severity: outcome.SevError, Text: "use one of " + strings.Join(accepted, ", ")})
 }
 
 // parseETag reads W/"n" or "n" (If-Match); empty gives 0.

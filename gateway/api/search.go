@@ -20,8 +20,17 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 	return a.searchValues(w, r, r.URL.Query(), r.URL.RawQuery)
 }
 
-// searchPost: POST /fhir/{type}/_search with a form body.
+// searchPost: POST /fhir/{type}/_search with a form body. The body must
+// be application/x-www-form-urlencoded (R4 http.html#search, 3.1.0.8):
+// ParseForm reads no other, so a JSON body would otherwise be a search
+// without criteria that answers everything the caller may see. An empty
+// body may come without a Content-Type: its criteria are in the URL.
 func (a *API) searchPost(w http.ResponseWriter, r *http.Request) error {
+	if r.Header.Get("Content-Type") != "" || r.ContentLength != 0 {
+		if err := checkMediaType(r, "application/x-www-form-urlencoded"); err != nil {
+			return err
+		}
+	}
 	if err := r.ParseForm(); err != nil {
 		return outcome.New(outcome.Invalid, "invalid form body")
 	}

@@ -152,3 +152,48 @@ func asList(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+// TestSearchPostNeedsForm: a POST _search's criteria are a form body (R4
+// http.html#search); a body of another type is refused (415), not read
+// as a search without criteria that answers everything.
+func TestSearchPostNeedsForm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	for _, id := range []string{"t1", "t2"} {
+		if r := e.do("PUT", "/fhir/Task/"+id, `{"resourceType":"Task","id":"`+id+`","status":"requested","intent":"order"}`); r.status != 201 {
+			t.Fatalf("PUT Task/%s = %d %s", id, r.status, r.body)
+		}
+	}
+	for _, tc := range []struct {
+		name, body, ct string
+		status, total  int
+	}{
+		{"form body", "_id=t1", "application/x-www-form-urlencoded", 200, 1},
+		{"form body with a charset", "_id=t1", "application/x-www-form-urlencoded; charset=utf-8", 200, 1},
+		{"JSON body", `{"_id":"t1"}`, "application/json", 415, 0},
+		{"FHIR JSON body", `{"resourceType":"Parameters"}`, "application/fhir+json", 415, 0},
+		{"form without a Content-Type", "_id=t1", "", 415, 0},
+		{"no body, criteria in the URL", "", "", 200, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := "/fhir/Task/_search"
+			if tc.body == "" {
+				path += "?_id=t1"
+			}
+			r := e.do("POST", path, tc.body, "Content-Type", tc.ct)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			m := r.json(t)
+			if tc.status != 200 {
+				if m["resourceType"] != "OperationOutcome" || !strings.Contains(string(r.body), "x-www-form-urlencoded") {
+					t.Errorf("refusal is not an OperationOutcome naming the form type: %s", r.body)
+				}
+				return
+			}
+			if got := int(m["total"].(float64)); got != tc.total {
+				t.Errorf("total %d, want %d", got, tc.total)
+			}
+		})
+	}
+}
