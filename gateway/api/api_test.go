@@ -175,6 +175,10 @@ func (r resp) json(t testing.TB) map[string]any {
 	return m
 }
 
+// noRedirects answers what the server answered: a redirect is an answer
+// a test must see, not follow.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // do sends a request with the system token unless headers say otherwise.
 func (e *env) do(method, path string, body string, headers ...string) resp {
 	e.t.Helper()
@@ -201,7 +205,7 @@ func (e *env) do(method, path string, body string, headers ...string) resp {
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := noRedirects.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

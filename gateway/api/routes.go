@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -66,10 +67,10 @@ func (a *API) routes() http.Handler {
 		{"GET", "/fhir/Subscription/" + idVar + "/$status", a.subscriptionStatus},
 		{"GET", "/fhir/Subscription/" + idVar + "/$events", a.subscriptionEvents},
 		{"POST", "/fhir/Subscription/" + idVar + "/$events", a.subscriptionEvents},
+		// https://hl7.org/fhir/R4/http.html#transaction posts to [base];
+		// clients that join "base" and "" as "base/" reach it too, since
+		// the router sees paths in canonical form (canonical below).
 		{"POST", "/fhir", a.batch},
-		// The same endpoint: clients join "base" and "" as "base/"
-		// (https://hl7.org/fhir/R4/http.html#transaction posts to [base]).
-		{"POST", "/fhir/", a.batch},
 		// Source documents mapped to FHIR and stored (ingest.go).
 		{"POST", "/ingest/hl7v2", a.ingestHL7v2},
 		{"POST", "/ingest/cda", a.ingestCDA},
@@ -95,6 +96,9 @@ func (a *API) routes() http.Handler {
 		{"GET", "/metrics", a.metricsScrape},
 	}
 	r := mux.NewRouter()
+	// mux would answer a path not in canonical form with a redirect, not
+	// an OperationOutcome: canonical cleans it instead.
+	r.SkipClean(true)
 	for _, rt := range authed {
 		r.Handle(rt.path, a.authenticate(a.serve(rt.h))).Methods(rt.method).Name(template(rt.path))
 	}
@@ -103,7 +107,26 @@ func (a *API) routes() http.Handler {
 	}
 	r.NotFoundHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errNoRoute })
 	r.MethodNotAllowedHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errMethod })
-	return a.common(r)
+	return a.common(canonical(r))
+}
+
+// canonical routes a request by its path in canonical form: without dot
+// segments (RFC 3986 section 5.2.4), empty segments or a trailing slash,
+// so that /fhir/Task/ is /fhir/Task, as the base with a trailing slash is
+// the base, and /fhir//Task/../Patient/x is /fhir/Patient/x. It is served
+// as such rather than redirected: every answer of the API, an error
+// included, is its own (an OperationOutcome, never an HTML redirect).
+func canonical(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := path.Clean(r.URL.Path); r.URL.Path != "" && p != r.URL.Path {
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			cr := *r
+			cr.URL = &u
+			r = &cr
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // template is a route's path without its variables' patterns

@@ -167,14 +167,23 @@ func routeOf(r *http.Request) string {
 }
 
 // Mount serves the console under Prefix beside api, which serves
-// everything else; "/" leads to the console.
+// everything else; "/" leads to the console. Only the console's paths go
+// through the ServeMux, which answers a path not in canonical form
+// (/fhir//Task) with an HTML redirect: the API answers such paths itself
+// (gateway/api routes.go), as FHIR clients expect.
 func Mount(api http.Handler, c *Console) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(Prefix+"/", c)
 	mux.Handle("GET "+Prefix, http.RedirectHandler(Prefix+"/", http.StatusSeeOther))
 	mux.Handle("GET /{$}", http.RedirectHandler(Prefix+"/", http.StatusSeeOther))
 	mux.Handle("/", api)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/" || p == Prefix || strings.HasPrefix(p, Prefix+"/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // pathID is a path variable that must be a FHIR id

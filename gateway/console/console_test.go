@@ -407,3 +407,22 @@ func TestLanguageSwitch(t *testing.T) {
 		t.Error("English sign-in page")
 	}
 }
+
+// TestMountLeavesAPIPaths: a FHIR path not in canonical form reaches the
+// API, which answers it (gateway/api routes.go), rather than the
+// ServeMux's HTML redirect.
+func TestMountLeavesAPIPaths(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/fhir//metadata", "/fhir/Task/../metadata", "/fhir/metadata/"} {
+		res, err := c.Get(f.ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if ct := res.Header.Get("Content-Type"); res.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "application/fhir+json") {
+			t.Errorf("GET %s = %d %s, want the CapabilityStatement", path, res.StatusCode, ct)
+		}
+	}
+}
