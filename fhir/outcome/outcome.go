@@ -38,6 +38,7 @@ const (
 	Unprocessable           // 422: a business rule was broken
 	Busy                    // 503
 	NotSupported            // 501
+	NotAcceptable           // 406: no representation the request accepts
 )
 
 var kindInfo = map[Kind]struct {
@@ -58,6 +59,7 @@ var kindInfo = map[Kind]struct {
 	Unprocessable:      {http.StatusUnprocessableEntity, cpb.IssueTypeCode_BUSINESS_RULE},
 	Busy:               {http.StatusServiceUnavailable, cpb.IssueTypeCode_TRANSIENT},
 	NotSupported:       {http.StatusNotImplemented, cpb.IssueTypeCode_NOT_SUPPORTED},
+	NotAcceptable:      {http.StatusNotAcceptable, cpb.IssueTypeCode_NOT_SUPPORTED},
 }
 
 // Status returns the HTTP status for k.

@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,6 +124,120 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(a.withCall(w, r, p))
 	})
+}
+
+// fhirMedia puts content negotiation in front of the FHIR routes (those
+// under /fhir; the console and the admin reports are not FHIR): this
+// server speaks R4 JSON only (R4 http.html 3.1.0.1.10, the content types
+// and the fhirVersion MIME parameter). negotiate decides from the
+// request's headers and _format alone, never from data, so its answer
+// tells nothing about what exists.
+func (a *API) fhirMedia(path string, next http.Handler) http.Handler {
+	if path != "/fhir" && !strings.HasPrefix(path, "/fhir/") {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := negotiate(r); err != nil {
+			noteRoute(r)
+			a.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonTypes are the media types of the answers: FHIR JSON, and plain JSON
+// as its alias.
+var jsonTypes = []string{"application/fhir+json", "application/json"}
+
+// negotiate refuses what cannot be answered in R4 JSON: a body of another
+// FHIR version is a 415 (RFC 9110 section 15.5.16); a _format other than
+// JSON (it overrides Accept, R4 http.html 3.1.0.1.10), or an Accept that
+// admits no JSON of FHIR 4.0, is a 406 (RFC 9110 section 15.5.7).
+func negotiate(r *http.Request) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if _, params, err := mime.ParseMediaType(ct); err == nil && !r4(params) {
+			return outcome.New(outcome.UnsupportedMedia, "request body is not FHIR R4",
+				outcome.Issue{Severity: outcome.SevError, Text: "this server takes FHIR 4.0 (fhirVersion=4.0) only"})
+		}
+	}
+	notAcceptable := outcome.New(outcome.NotAcceptable, "no acceptable representation",
+		outcome.Issue{Severity: outcome.SevError, Text: "this server answers FHIR 4.0 JSON (application/fhir+json) only"})
+	if f, ok := r.URL.Query()["_format"]; ok {
+		if len(f) == 0 || !formatJSON(f[0]) {
+			return notAcceptable
+		}
+		return nil
+	}
+	if !acceptsJSON(r.Header.Values("Accept")) {
+		return notAcceptable
+	}
+	return nil
+}
+
+// formatJSON reports whether a _format value asks for R4 JSON: "json" or
+// a JSON media type (R4 http.html 3.1.0.1.10).
+func formatJSON(v string) bool {
+	if strings.EqualFold(strings.TrimSpace(v), "json") {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	return err == nil && slices.Contains(jsonTypes, mt) && r4(params)
+}
+
+// acceptsJSON reports whether Accept admits one of jsonTypes: for each,
+// the most specific media range that matches it (RFC 9110 section
+// 12.5.1) must have a non-zero weight; a range naming a fhirVersion other
+// than 4.0 matches nothing. An Accept absent, or with no valid range, is
+// "anything".
+func acceptsJSON(values []string) bool {
+	type best struct {
+		spec int
+		q    float64
+	}
+	var found [2]best
+	valid := false
+	for _, v := range values {
+		for _, el := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(el))
+			if err != nil {
+				continue
+			}
+			q := 1.0
+			if s, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(s, 64); err != nil || q < 0 || q > 1 {
+					continue
+				}
+			}
+			valid = true
+			for i, t := range jsonTypes {
+				spec := 0
+				switch {
+				case mt == t:
+					spec = 3
+				case mt == "application/*":
+					spec = 2
+				case mt == "*/*":
+					spec = 1
+				}
+				if spec > found[i].spec && r4(params) {
+					found[i] = best{spec, q}
+				}
+			}
+		}
+	}
+	if !valid {
+		return true
+	}
+	return found[0].q > 0 || found[1].q > 0
+}
+
+// r4 reports whether media type parameters name FHIR 4.0, or no version
+// (R4 http.html 3.1.0.1.10: fhirVersion is the major.minor version; 4.0.1
+// is taken as 4.0).
+func r4(params map[string]string) bool {
+	v, ok := params["fhirversion"]
+	return !ok || v == "4.0" || v == "4.0.1"
 }
 
 // allow checks that the API serves op on typ (supported: a 405 for every

@@ -100,10 +100,10 @@ func (a *API) routes() http.Handler {
 	// an OperationOutcome: canonical cleans it instead.
 	r.SkipClean(true)
 	for _, rt := range authed {
-		r.Handle(rt.path, a.authenticate(a.serve(rt.h))).Methods(rt.method).Name(template(rt.path))
+		r.Handle(rt.path, a.fhirMedia(rt.path, a.authenticate(a.serve(rt.h)))).Methods(rt.method).Name(template(rt.path))
 	}
 	for _, rt := range open {
-		r.Handle(rt.path, a.serve(rt.h)).Methods(rt.method).Name(template(rt.path))
+		r.Handle(rt.path, a.fhirMedia(rt.path, a.serve(rt.h))).Methods(rt.method).Name(template(rt.path))
 	}
 	r.NotFoundHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errNoRoute })
 	r.MethodNotAllowedHandler = a.serve(func(http.ResponseWriter, *http.Request) error { return errMethod })
