@@ -24,6 +24,7 @@ type TxEntry struct {
 	Type, ID    string        // target; for POST, ID is empty (the store picks one) or one NewID gave
 	Resource    proto.Message // for POST and PUT
 	IfMatch     uint64        // PUT/DELETE precondition (0: none)
+	IfMatchAny  bool          // PUT/DELETE precondition If-Match: * (RFC 9110 section 13.1.1): a current version exists
 	IfNoneExist *search.Query // POST conditional create
 	// IfAbsent makes a PUT create only: when Type/id exists (and is not
 	// deleted) nothing is written and the result is its current version.
@@ -276,7 +277,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 	if e.Pinned && p.version != e.Expect {
 		return TxResult{}, ErrMoved
 	}
-	if e.IfMatch > 0 && p.version != e.IfMatch {
+	if e.IfMatch > 0 && p.version != e.IfMatch || e.IfMatchAny && (p.version == 0 || p.deleted) {
 		return TxResult{}, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 	}
 	switch e.Method {

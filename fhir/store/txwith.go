@@ -222,7 +222,7 @@ func withoutTargets(res proto.Message, drop map[string]bool) proto.Message {
 
 func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.Time) error {
 	ptr := p.expect[i]
-	if e.IfMatch > 0 && ptr.version != e.IfMatch {
+	if e.IfMatch > 0 && ptr.version != e.IfMatch || e.IfMatchAny && (ptr.version == 0 || ptr.deleted) {
 		return outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 	}
 	resource.SetID(e.Resource, e.ID)

@@ -169,7 +169,7 @@ func (a *API) txEntry(r *http.Request, e *bcrpb.Bundle_Entry) (store.TxEntry, er
 			return te, err
 		}
 	}
-	if te.IfMatch, err = parseETag(req.GetIfMatch().GetValue()); err != nil {
+	if te.IfMatch, te.IfMatchAny, err = parseIfMatch(req.GetIfMatch().GetValue()); err != nil {
 		return te, err
 	}
 	var op auth.Op

@@ -98,7 +98,8 @@ func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string,
 		return
 	}
 	b.WriteString(`],"versioning":"versioned-update","readHistory":true,"updateCreate":true,"conditionalCreate":true,`)
-	b.WriteString(`"conditionalUpdate":true,"conditionalDelete":"single"`)
+	// conditionalRead: If-None-Match and If-Modified-Since (respond.go notModified)
+	b.WriteString(`"conditionalRead":"full-support","conditionalUpdate":true,"conditionalDelete":"single"`)
 	var incs []string
 	for _, p := range params {
 		if p.Kind == search.Reference {

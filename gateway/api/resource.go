@@ -26,11 +26,9 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == rec.ETag() {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	a.writeRecord(w, http.StatusOK, rec)
+	// what the caller may not see was answered above as what does not
+	// exist: its conditions are never compared
+	a.writeRead(w, r, rec)
 	return nil
 }
 
@@ -193,7 +191,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Update); err != nil {
 		return err
 	}
-	ifMatch, err := parseETag(r.Header.Get("If-Match"))
+	ifMatch, anyVersion, err := parseIfMatch(r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
@@ -208,7 +206,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err := validateWrite(res); err != nil {
 		return err
 	}
-	return a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: ifMatch})
+	return a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: ifMatch, IfMatchAny: anyVersion})
 }
 
 // delete: DELETE /fhir/{type}/{id}
@@ -220,11 +218,11 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Delete); err != nil {
 		return err
 	}
-	ifMatch, err := parseETag(r.Header.Get("If-Match"))
+	ifMatch, anyVersion, err := parseIfMatch(r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
-	return a.writeOne(w, r, store.TxEntry{Method: "DELETE", Type: typ, ID: id, IfMatch: ifMatch})
+	return a.writeOne(w, r, store.TxEntry{Method: "DELETE", Type: typ, ID: id, IfMatch: ifMatch, IfMatchAny: anyVersion})
 }
 
 // patch: PATCH /fhir/{type}/{id} with a JSON Patch document (RFC 6902,
@@ -243,7 +241,9 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, typ, auth.Update); err != nil {
 		return err
 	}
-	ifMatch, err := parseETag(r.Header.Get("If-Match"))
+	// If-Match: * asks for a current version, which a patch needs anyway:
+	// what does not exist (or may not be seen) is the 404 below
+	ifMatch, _, err := parseIfMatch(r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
@@ -313,7 +313,7 @@ func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ifMatch, err := parseETag(r.Header.Get("If-Match"))
+	ifMatch, anyVersion, err := parseIfMatch(r.Header.Get("If-Match"))
 	if err != nil {
 		return err
 	}
@@ -330,6 +330,10 @@ func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch len(hits) {
 	case 0:
+		if anyVersion {
+			// no current version the caller may see (RFC 9110 13.1.1)
+			return outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
+		}
 		if err := allow(r, typ, auth.Create); err != nil {
 			return err
 		}
@@ -341,7 +345,7 @@ func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
 			return outcome.New(outcome.Invalid, "the body's id is not the id of the resource the search matches")
 		}
 		resource.SetID(res, id)
-		return a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: ifMatch})
+		return a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: ifMatch, IfMatchAny: anyVersion})
 	}
 	return outcome.New(outcome.PreconditionFailed, "the search matches several resources")
 }

@@ -97,17 +97,59 @@ func checkMediaType(r *http.Request, accepted ...string) error {
 		outcome.Issue{Severity: outcome.SevError, Text: "use one of " + strings.Join(accepted, ", ")})
 }
 
-// parseETag reads W/"n" or "n" (If-Match); empty gives 0.
-func parseETag(h string) (uint64, error) {
-	if h == "" {
-		return 0, nil
+// parseIfMatch reads an If-Match value: W/"n" or "n" is that version, "*"
+// any current version (RFC 9110 section 13.1.1); empty is no condition.
+func parseIfMatch(h string) (version uint64, anyVersion bool, err error) {
+	h = strings.TrimSpace(h)
+	switch h {
+	case "":
+		return 0, false, nil
+	case "*":
+		return 0, true, nil
 	}
-	v := strings.Trim(strings.TrimPrefix(strings.TrimSpace(h), "W/"), `"`)
+	v := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n == 0 {
-		return 0, outcome.New(outcome.Invalid, "If-Match must be a version ETag such as W/\"3\"")
+		return 0, false, outcome.New(outcome.Invalid, "If-Match must be a version ETag such as W/\"3\", or *")
 	}
-	return n, nil
+	return n, false, nil
+}
+
+// notModified reports whether a read's conditions say the caller's copy
+// of rec is current: If-None-Match by weak comparison, where W/"3" and
+// "3" are the same version and "*" matches any (RFC 9110 sections 13.1.2
+// and 8.8.3.2); without it, If-Modified-Since against meta.lastUpdated,
+// ignored when it is not a date or is later than now (section 13.1.3).
+func notModified(r *http.Request, rec *store.Record, now time.Time) bool {
+	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
+		current := strings.TrimPrefix(rec.ETag(), "W/")
+		for _, h := range inm {
+			for _, tag := range strings.Split(h, ",") {
+				tag = strings.TrimSpace(tag)
+				if tag == "*" || strings.TrimPrefix(tag, "W/") == current {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
+		t, err := http.ParseTime(ims)
+		return err == nil && !t.After(now) && !rec.LastUpdated.Truncate(time.Second).After(t)
+	}
+	return false
+}
+
+// writeRead answers a read of rec: a 304 when the caller's copy is current
+// (notModified), carrying the ETag a 200 would (RFC 9110 section 15.4.5),
+// else rec.
+func (a *API) writeRead(w http.ResponseWriter, r *http.Request, rec *store.Record) {
+	if notModified(r, rec, a.now()) {
+		w.Header().Set("ETag", rec.ETag())
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	a.writeRecord(w, http.StatusOK, rec)
 }
 
 // setVersionHeaders sets ETag and Last-Modified for rec.

@@ -117,7 +117,13 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 				return err
 			}
 		}
-		if e.IfMatch > 0 && e.IfMatch != ver {
+		// If-Match: * holds when there is a current version (RFC 9110
+		// section 13.1.1). Only a system caller gets here without one, a
+		// resource it may see is absent or deleted: to anyone else the
+		// hidden and the absent are the 404 above, as without If-Match
+		// (section 13.2.1: a precondition is ignored when the answer
+		// without it would not be a 2xx).
+		if e.IfMatch > 0 && e.IfMatch != ver || e.IfMatchAny && old == nil {
 			return outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 		}
 		e.Pinned, e.Expect, w.Old = true, ver, old
