@@ -61,6 +61,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, b *bcrpb.Bundl
 		}
 		out.Entries = append(out.Entries, e)
 	}
+	distinctFullURLs(out.Entries)
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil
 }
@@ -113,8 +114,36 @@ func (a *API) batchEntries(w http.ResponseWriter, r *http.Request, b *bcrpb.Bund
 		}
 		out.Entries = append(out.Entries, re)
 	}
+	distinctFullURLs(out.Entries)
 	writeJSON(w, http.StatusOK, out.Marshal())
 	return nil
+}
+
+// distinctFullURLs leaves out the fullUrl of a response entry that would
+// repeat an earlier entry's fullUrl and meta.versionId, as a batch that
+// reads one resource twice would: R4 bdl-7 (bundle.html) requires the
+// two to be unique together in every Bundle but a history. A response
+// entry may go without a fullUrl (Bundle.entry.fullUrl is 0..1): its
+// response.location names the resource and version (R4
+// http.html#transaction-response). The key is bdl-7's own,
+// fullUrl & resource.meta.versionId, where an entry without a resource
+// has no version.
+func distinctFullURLs(entries []bundlejson.Entry) {
+	seen := make(map[string]bool, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		if e.FullURL == "" {
+			continue
+		}
+		key := e.FullURL
+		if e.Resource != nil && e.Response != nil {
+			key += strings.Trim(strings.TrimPrefix(e.Response.ETag, "W/"), `"`)
+		}
+		if seen[key] {
+			e.FullURL = ""
+		}
+		seen[key] = true
+	}
 }
 
 // responseEntry answers one entry. GET entries carry their resource, writes
