@@ -86,6 +86,17 @@ func TestAuditedRead(t *testing.T) {
 	if latest := e.do("GET", "/admin/audit/checkpoint", ""); latest.status != 200 || !strings.Contains(string(latest.body), c.KeyID) {
 		t.Errorf("latest checkpoint: %d %s", latest.status, latest.body)
 	}
+	// the patient checks her entries against the signed root: she may
+	// read the latest checkpoint, not sign one; a professional neither
+	if latest := e.do("GET", "/admin/audit/checkpoint", "", "Authorization", patient); latest.status != 200 || !strings.Contains(string(latest.body), c.KeyID) {
+		t.Errorf("the patient's latest checkpoint: %d %s", latest.status, latest.body)
+	}
+	if r := e.do("POST", "/admin/audit/checkpoint", "", "Authorization", patient); r.status != 403 {
+		t.Errorf("the patient signed a checkpoint: %d", r.status)
+	}
+	if r := e.do("GET", "/admin/audit/checkpoint", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 403 {
+		t.Errorf("a professional read the checkpoint: %d", r.status)
+	}
 	var key struct {
 		KeyID     string `json:"keyId"`
 		PublicKey []byte `json:"publicKey"`
