@@ -425,3 +425,17 @@ func TestBatchEntriesAsRequests(t *testing.T) {
 		t.Errorf("the social worker's vread entry: %s", got)
 	}
 }
+
+// TestCapabilitiesListOperations: the CapabilityStatement states the
+// patch format and the operations the route table serves (R4
+// capabilitystatement.html: rest.resource.operation, patchFormat).
+func TestCapabilitiesListOperations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	md := string(e.do("GET", "/fhir/metadata", "").body)
+	for _, want := range []string{`"patchFormat":["application/json-patch+json"]`, `"name":"disclosures"`, `"name":"evaluate"`, `"name":"route"`, `"conditionalRead":"full-support"`} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the CapabilityStatement lacks %s", want)
+		}
+	}
+}

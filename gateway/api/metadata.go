@@ -30,7 +30,7 @@ func capabilityStatement(c *codec.Codec, now time.Time, subscriptions bool) ([]b
 	if subscriptions {
 		fmt.Fprintf(&b, `"instantiates":[%s],`, q(backportServer))
 	}
-	b.WriteString(`"fhirVersion":"4.0.1","format":["application/fhir+json","json"],"rest":[{"mode":"server",`)
+	b.WriteString(`"fhirVersion":"4.0.1","format":["application/fhir+json","json"],"patchFormat":["application/json-patch+json"],"rest":[{"mode":"server",`)
 	b.WriteString(`"security":{"service":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/restful-security-service","code":"SMART-on-FHIR"}]}],`)
 	b.WriteString(`"description":"Bearer JWT (ES256, RS256, EdDSA) with SMART v1/v2 user/, patient/ and system/ scopes. Writes follow the write policy served at /admin/write-policy; update-as-create is for system/ scopes."},"resource":[`)
 	for i, typ := range resource.Types() {
@@ -70,8 +70,28 @@ var subscriptionDoc = "Push delivery (Subscriptions R5 Backport IG " + delivery.
 const auditLogDoc = "The audit log (IHE BALP): AuditEvents are recorded by the server alone, each a leaf of an RFC 9162 Merkle tree, " +
 	"and never changed: read and search (GET, or POST _search) only; any other interaction on the type is a 405."
 
+// operations are the operations of the API on instances or types (route
+// table): name, canonical of their definition, what they do.
+var operations = map[string][][3]string{
+	"Patient":   {{"disclosures", opBase + "Patient-disclosures", "GET Patient/{id}/$disclosures: who received or read what about her, newest first (the patient, her representatives, consent administrators)"}},
+	"Consent":   {{"evaluate", opBase + "Consent-evaluate", "POST Consent/$evaluate: may an actor receive a resource of a patient, with an optional draft Consent (consent administrators, system callers, the patient about herself)"}},
+	"Encounter": {{"route", opBase + "Encounter-route", "POST Encounter/{id}/$route: plan the stay's discharge again (system callers)"}},
+}
+
+const opBase = "https://relais-health.github.io/fhir/OperationDefinition/"
+
 func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string, subscriptions bool) {
 	fmt.Fprintf(b, `{"type":%s,`, q(typ))
+	if ops := operations[typ]; len(ops) > 0 {
+		b.WriteString(`"operation":[`)
+		for i, op := range ops {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(b, `{"name":%s,"definition":%s,"documentation":%s}`, q(op[0]), q(op[1]), q(op[2]))
+		}
+		b.WriteString(`],`)
+	}
 	if subscriptions {
 		fmt.Fprintf(b, `"documentation":%s,"operation":[{"name":"status","definition":%s},{"name":"events","definition":%s}],`,
 			q(subscriptionDoc), q("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"),
