@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
+	_ "time/tzdata" // --source-timezone works on hosts without a zone database
 
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/auditlog"
@@ -47,6 +49,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.AuditWitness, "audit-witness", "", "URL each signed audit checkpoint is POSTed to (JSON), so that a truncated log is detected")
 	fs.Func("audit-retention", "how long each kind of audit entry is kept before its body is pruned (the tree keeps its hash), over the defaults disclosure=6y,decision=6y,change=6y,security=1y,ingest=1y; e.g. security=90d; 0 keeps a kind for ever", func(v string) (err error) {
 		cfg.AuditRetention, err = auditlog.ParseRetention(v)
+		return err
+	})
+	fs.Func("source-timezone", "IANA time zone (e.g. Europe/Paris) of the HL7 v2 and CDA times sent without a UTC offset, summer time included (default: an HL7 v2 message's own MSH-7 offset, else UTC)", func(v string) (err error) {
+		cfg.SourceZone, err = time.LoadLocation(v)
 		return err
 	})
 	fs.DurationVar(&cfg.HL7ACKRetention, "hl7-ack-retention", ingest.DefaultACKRetention, "how long HL7 v2 ACKs are kept to answer resends (negative: for ever)")

@@ -112,6 +112,10 @@ type Config struct {
 	// AuditRetention is how long each kind of audit entry is kept
 	// (auditlog.DefaultRetention() when nil).
 	AuditRetention auditlog.Retention
+	// SourceZone reads the HL7 v2 and CDA times written without a UTC
+	// offset (HL7 v2.5 section 2A.3.22: the sender's local time); nil: an
+	// HL7 v2 message's own MSH-7 offset, else UTC.
+	SourceZone *time.Location
 	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
 	// detection (ingest.Config.ACKRetention).
 	HL7ACKRetention time.Duration
@@ -257,7 +261,7 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 		return err
 	}
 	s.store.Follow(s.delivery)
-	s.ingest, err = ingest.New(ingest.Config{Store: s.store, Logger: s.log, ACKRetention: s.cfg.HL7ACKRetention, Options: ingest.Options{Codec: c}})
+	s.ingest, err = ingest.New(ingest.Config{Store: s.store, Logger: s.log, ACKRetention: s.cfg.HL7ACKRetention, Options: ingest.Options{Codec: c, Zone: s.cfg.SourceZone}})
 	if err != nil {
 		return err
 	}

@@ -302,3 +302,36 @@ func TestDateTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceZone: with the sender's zone configured (relais serve
+// --source-timezone), a time without an offset is read in it, summer
+// time included, whatever offset MSH-7 states (HL7 v2.5 section 2A.3.22:
+// a DTM without an offset is the sender's local time).
+func TestSourceZone(t *testing.T) {
+	t.Parallel()
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for admit, want := range map[string]string{"20260110080000": "2026-01-10T08:00:00+01:00", "20260710080000": "2026-07-10T08:00:00+02:00"} {
+		msg := "MSH|^~\\&|HIS|CHU|RELAIS|RELAIS|20260710080000+0200||ADT^A01^ADT_A01|Z1|P|2.5\r" +
+			"PID|1||IPP-1^^^CHU&1.2.250.1.999.7&ISO^PI||DUPONT^JEAN||19480909|M\r" +
+			"PV1|1|I|||||||||||||||||V-1^^^CHU&1.2.250.1.999.8&ISO^VN|||||||||||||||||||||||||" + admit + "\r"
+		cv, err := Convert([]byte(msg), Options{Zone: paris})
+		if err != nil {
+			t.Fatal(err)
+		}
+		encs := resources[*encpb.Encounter](cv)
+		if len(encs) != 1 {
+			t.Fatalf("%d Encounters", len(encs))
+		}
+		start := encs[0].GetPeriod().GetStart()
+		got := time.UnixMicro(start.GetValueUs()).In(paris).Format(time.RFC3339)
+		if got != want {
+			t.Errorf("PV1-44 %s read as %s, want %s", admit, got, want)
+		}
+		if tz := start.GetTimezone(); tz != want[len(want)-6:] {
+			t.Errorf("PV1-44 %s: zone %q, want the offset %s", admit, tz, want[len(want)-6:])
+		}
+	}
+}
