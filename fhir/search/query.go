@@ -3,6 +3,7 @@ package search
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"sort"
@@ -513,4 +514,23 @@ func (c Cond) Matches(s, e int64) bool {
 		return e <= c.Start
 	}
 	return false
+}
+
+// Bounds is the range [lo, hi) of instants (Unix µs, each taken as a range
+// of one microsecond) that satisfy the condition: what Matches accepts of
+// such a range, for a walk in time order to seek and stop.
+func (c Cond) Bounds() (lo, hi int64) {
+	switch c.Cmp {
+	case "eq":
+		return c.Start, c.End
+	case "lt", "eb":
+		return math.MinInt64, c.Start
+	case "le":
+		return math.MinInt64, c.End
+	case "gt", "sa":
+		return c.End, math.MaxInt64
+	case "ge":
+		return c.Start, math.MaxInt64
+	}
+	return 0, 0
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/search"
 )
 
 // The audit log: append-only AuditEvents (package fhir/audit), each the
@@ -294,6 +295,120 @@ type AuditQuery struct {
 	BreakGlass bool
 	Since      time.Time
 	Until      time.Time // exclusive
+	// Clauses are a search's parameters, ANDed with each other and with
+	// the fields above; each matches when one of its values does
+	// (https://hl7.org/fhir/R4/search.html#combining).
+	Clauses []AuditClause
+	// Before resumes a walk after a page: only entries older than this
+	// position (AuditHead.Pos of the last one served) are visited.
+	Before AuditPos
+}
+
+// AuditPos is an entry's place in the walks of AuditEvents, newest
+// first: by time, then by number. The zero value is "from the newest".
+type AuditPos struct {
+	Time  int64 // Unix µs
+	Index uint64
+}
+
+// Pos is h's position, to resume a walk after it (AuditQuery.Before).
+func (h *AuditHead) Pos() AuditPos { return AuditPos{Time: h.Time.UnixMicro(), Index: h.Index} }
+
+// AuditField is what an AuditClause compares.
+type AuditField byte
+
+// The fields of an entry's head a clause can compare.
+const (
+	AuditPatient AuditField = iota + 1
+	AuditAgent
+	AuditEntity
+	AuditType
+	AuditSubtype
+	AuditOutcome
+	AuditDate
+)
+
+// AuditClause is one search parameter: Refs for patient, agent and entity
+// ("Type/id" matches that resource at any version, "Type/id/_history/n"
+// that version, a bare "id" a resource of any type with that id, as R4
+// reference search reads them: https://hl7.org/fhir/R4/search.html#reference;
+// "client:<id>" a backend client agent), Codes for type, subtype and
+// outcome, Dates for date (the entry's time a range of one microsecond,
+// https://hl7.org/fhir/R4/search.html#date). A clause without values
+// matches nothing.
+type AuditClause struct {
+	Field AuditField
+	Refs  []string
+	Codes []string
+	Dates []search.Cond
+}
+
+func (c *AuditClause) match(h *AuditHead) bool {
+	switch c.Field {
+	case AuditPatient:
+		return anyRef(c.Refs, h.Patients)
+	case AuditAgent:
+		return anyRef(c.Refs, h.Agents)
+	case AuditEntity:
+		return anyRef(c.Refs, h.Entities)
+	case AuditType:
+		return slices.Contains(c.Codes, h.Type)
+	case AuditSubtype:
+		return slices.ContainsFunc(h.Subtypes, func(s string) bool { return slices.Contains(c.Codes, s) })
+	case AuditOutcome:
+		return slices.Contains(c.Codes, h.Outcome)
+	case AuditDate:
+		t := h.Time.UnixMicro()
+		return slices.ContainsFunc(c.Dates, func(d search.Cond) bool { return d.Matches(t, t+1) })
+	}
+	return false
+}
+
+// anyRef reports whether one of refs (query values) matches one of have
+// (an entry's references, which may carry a version).
+func anyRef(refs, have []string) bool {
+	for _, r := range refs {
+		for _, h := range have {
+			if refMatches(r, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func refMatches(q, ref string) bool {
+	if !strings.Contains(q, "/") && !strings.HasPrefix(q, "client:") {
+		_, rest, ok := strings.Cut(ref, "/")
+		id, _, _ := strings.Cut(rest, "/")
+		return ok && id == q
+	}
+	return ref == q || strings.HasPrefix(ref, q) && strings.HasPrefix(ref[len(q):], "/_history/")
+}
+
+// timeRange is the range [lo, hi) of Unix µs that q's times and date
+// clauses allow, for the walks to seek and stop: each date clause allows
+// the hull of its values (search.Cond.Bounds), and clauses intersect.
+func (q *AuditQuery) timeRange() (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !q.Since.IsZero() {
+		lo = q.Since.UnixMicro()
+	}
+	if !q.Until.IsZero() {
+		hi = q.Until.UnixMicro()
+	}
+	for _, c := range q.Clauses {
+		if c.Field != AuditDate {
+			continue
+		}
+		clo, chi := int64(math.MaxInt64), int64(math.MinInt64)
+		for _, d := range c.Dates {
+			dlo, dhi := d.Bounds()
+			clo, chi = min(clo, dlo), max(chi, dhi)
+		}
+		lo, hi = max(lo, clo), min(hi, chi)
+	}
+	return lo, hi
 }
 
 func (q *AuditQuery) match(h *AuditHead) bool {
@@ -316,9 +431,51 @@ func (q *AuditQuery) match(h *AuditHead) bool {
 	if !q.Since.IsZero() && h.Time.Before(q.Since) || !q.Until.IsZero() && !h.Time.Before(q.Until) {
 		return false
 	}
+	for i := range q.Clauses {
+		if !q.Clauses[i].match(h) {
+			return false
+		}
+	}
 	return has(h.Patients, q.Patient) && has(h.Agents, q.Agent) && has(h.Entities, q.Entity) &&
 		(len(q.Subtypes) == 0 || slices.ContainsFunc(h.Subtypes, func(s string) bool { return in(s, q.Subtypes) })) && in(h.Type, q.Types) && in(h.Outcome, q.Outcomes) && in(string(h.Kind), kinds) &&
 		(!q.BreakGlass || h.BreakGlass)
+}
+
+// indexPrefixes are the audit index ranges a walk of q reads, one per
+// value of the narrowest indexed condition (a patient, then an agent,
+// clause whose values are all full references, whose index keys are
+// theirs), or nil when none is: the walk then reads the entries
+// themselves. Entity, type, subtype, outcome and a bare id are not
+// indexed (auditIndexKeys says why): they filter what the walk reads.
+func (q *AuditQuery) indexPrefixes() [][]byte {
+	indexed := func(r string) bool {
+		return (strings.Contains(r, "/") || strings.HasPrefix(r, "client:")) && !strings.Contains(r, "/_history/")
+	}
+	for _, f := range []AuditField{AuditPatient, AuditAgent} {
+		for _, c := range q.Clauses {
+			if c.Field != f || len(c.Refs) == 0 || !allOf(c.Refs, indexed) {
+				continue
+			}
+			tag := byte(auditByPatient)
+			if f == AuditAgent {
+				tag = auditByAgent
+			}
+			out := make([][]byte, len(c.Refs))
+			for i, r := range c.Refs {
+				out[i] = auditIndexPrefix(tag, r)
+			}
+			return out
+		}
+	}
+	switch {
+	case q.Patient != "":
+		return [][]byte{auditIndexPrefix(auditByPatient, q.Patient)}
+	case q.Agent != "":
+		return [][]byte{auditIndexPrefix(auditByAgent, q.Agent)}
+	case q.BreakGlass:
+		return [][]byte{auditIndexPrefix(auditByBreakGlass, "")}
+	}
+	return nil
 }
 
 // auditSkew bounds how much earlier than the entry numbered before it an
@@ -359,61 +516,125 @@ func (s *Store) AuditEvents(q AuditQuery, visit func(h AuditHead, js []byte) (mo
 			}
 			return visit(head, js)
 		}
-		var prefix []byte
-		switch {
-		case q.Patient != "":
-			prefix = auditIndexPrefix(auditByPatient, q.Patient)
-		case q.Agent != "":
-			prefix = auditIndexPrefix(auditByAgent, q.Agent)
-		case q.BreakGlass:
-			prefix = auditIndexPrefix(auditByBreakGlass, "")
-		default:
-			return walkAuditEntries(b, q, each)
+		lo, hi := q.timeRange()
+		if lo >= hi {
+			return nil
 		}
-		c := r.tx.Bucket(bucketAuditIdx).Cursor()
-		upper := append(bytes.Clone(prefix), 0xff)
-		if !q.Until.IsZero() {
-			upper = append(bytes.Clone(prefix), i64key(q.Until.UnixMicro())...)
+		prefixes := q.indexPrefixes()
+		if prefixes == nil {
+			return walkAuditEntries(b, lo, q.Before, each)
 		}
-		var lower []byte
-		if !q.Since.IsZero() {
-			lower = append(bytes.Clone(prefix), i64key(q.Since.UnixMicro())...)
-		}
-		k, _ := c.Seek(upper)
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-			if lower != nil && bytes.Compare(k, lower) < 0 {
-				return nil
-			}
-			if len(k) != len(prefix)+16 {
-				return fmt.Errorf("audit index: %w", errBadKey)
-			}
-			n := binary.BigEndian.Uint64(k[len(k)-8:])
+		return walkAuditIndex(r.tx.Bucket(bucketAuditIdx), prefixes, lo, hi, q.Before, func(n uint64) (bool, error) {
 			v := b.Get(u64(n))
 			if v == nil {
-				continue
+				return true, nil
 			}
-			if more, err := each(n, v); err != nil || !more {
-				return err
-			}
-		}
-		return nil
+			return each(n, v)
+		})
 	})
 }
 
+// walkAuditIndex walks the index ranges of prefixes together, newest
+// first (time, then number), from hi (exclusive) or before, whichever is
+// older, down to lo, visiting each entry once (an entry with two of the
+// values, agents A and B of agent=A,B, is under both).
+func walkAuditIndex(idx *bolt.Bucket, prefixes [][]byte, lo, hi int64, before AuditPos, each func(n uint64) (bool, error)) error {
+	type head struct {
+		c      *bolt.Cursor
+		prefix []byte
+		k      []byte // the current key; nil when the range is done
+	}
+	upper := func(prefix []byte) []byte {
+		k := append(bytes.Clone(prefix), i64key(hi)...)
+		if hi == math.MaxInt64 {
+			k = append(bytes.Clone(prefix), 0xff)
+		}
+		if before != (AuditPos{}) {
+			bk := append(append(bytes.Clone(prefix), i64key(before.Time)...), u64(before.Index)...)
+			if bytes.Compare(bk, k) < 0 {
+				k = bk
+			}
+		}
+		return k
+	}
+	heads := make([]*head, len(prefixes))
+	for i, p := range prefixes {
+		h := &head{c: idx.Cursor(), prefix: p}
+		// the last key below upper: Seek finds the first at or above it
+		if k, _ := h.c.Seek(upper(p)); k == nil {
+			h.k, _ = h.c.Last()
+		} else {
+			h.k, _ = h.c.Prev()
+		}
+		heads[i] = h
+	}
+	var lower []byte
+	done := func(h *head) bool {
+		if h.k == nil || !bytes.HasPrefix(h.k, h.prefix) {
+			return true
+		}
+		if lo != math.MinInt64 {
+			lower = append(append(lower[:0], h.prefix...), i64key(lo)...)
+			return bytes.Compare(h.k, lower) < 0
+		}
+		return false
+	}
+	last, any := uint64(0), false
+	for {
+		var top *head
+		for _, h := range heads {
+			if done(h) {
+				continue
+			}
+			if len(h.k) != len(h.prefix)+16 {
+				return fmt.Errorf("audit index: %w", errBadKey)
+			}
+			if top == nil || bytes.Compare(h.k[len(h.k)-16:], top.k[len(top.k)-16:]) > 0 {
+				top = h
+			}
+		}
+		if top == nil {
+			return nil
+		}
+		n := binary.BigEndian.Uint64(top.k[len(top.k)-8:])
+		top.k, _ = top.c.Prev()
+		if any && n == last {
+			continue // the same entry under another value
+		}
+		last, any = n, true
+		if more, err := each(n); err != nil || !more {
+			return err
+		}
+	}
+}
+
+func allOf(l []string, f func(string) bool) bool {
+	for _, s := range l {
+		if !f(s) {
+			return false
+		}
+	}
+	return true
+}
+
 // walkAuditEntries walks the entries by number, newest first, from the
-// last one, until the first older than q.Since by auditSkew.
-func walkAuditEntries(b *bolt.Bucket, q AuditQuery, each func(n uint64, v []byte) (bool, error)) error {
+// last one or the one numbered before before.Index, until the first older
+// than lo (Unix µs) by auditSkew.
+func walkAuditEntries(b *bolt.Bucket, lo int64, before AuditPos, each func(n uint64, v []byte) (bool, error)) error {
 	var stop int64 = math.MinInt64
-	if !q.Since.IsZero() {
-		stop = q.Since.Add(-auditSkew).UnixMicro()
+	if lo != math.MinInt64 {
+		stop = lo - auditSkew.Microseconds()
 	}
 	c := b.Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+	k, v := c.Last()
+	if before != (AuditPos{}) {
+		if k, v = c.Seek(u64(before.Index)); k != nil {
+			k, v = c.Prev()
+		} else {
+			k, v = c.Last()
+		}
+	}
+	for ; k != nil; k, v = c.Prev() {
 		if len(k) != 8 || len(v) < 10 {
 			return fmt.Errorf("audit entry: %w", errBadKey)
 		}

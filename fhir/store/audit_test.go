@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/relais-health/relais/fhir/audit"
+	"github.com/relais-health/relais/fhir/search"
 )
 
 // appendTest appends n read events, patients alternating p0 and p1.
@@ -343,5 +344,53 @@ func TestAuditJSONBodies(t *testing.T) {
 	rep, err := VerifyAudit(path)
 	if err != nil || len(rep.Problems) != 0 || rep.Pruned != 5 {
 		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// TestAuditClauses: a search's clauses are ANDed and each one's values
+// ORed, through several index ranges merged newest first; a reference
+// without a version matches every version, a bare id any type; date
+// clauses bound the walk with R4 date semantics; Before resumes a walk
+// after a position, on the index and on the entries alike.
+func TestAuditClauses(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	appendTest(t, s, 0, 6, at) // e0..e5: Patient/p0 even, p1 odd; agent gp
+	two := testEvent("two", at.Add(10*time.Second), "Patient/p2", "PractitionerRole/gp")
+	two.Agents = append(two.Agents, audit.Requester("Practitioner/x", "jti"))
+	two.Entities = append(two.Entities, audit.Entity{What: "Consent/c1/_history/3", Type: audit.EntityObject, Role: audit.RoleSecurity})
+	if err := s.AppendAudit(context.Background(), two); err != nil {
+		t.Fatal(err)
+	}
+	day := func(cmp, v string) search.Cond {
+		lo, hi, err := search.ParseDate(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return search.Cond{Tag: 'd', Cmp: cmp, Start: lo, End: hi}
+	}
+	refs := func(f AuditField, r ...string) AuditClause { return AuditClause{Field: f, Refs: r} }
+	for name, c := range map[string]struct {
+		q    AuditQuery
+		want string
+	}{
+		"or":              {AuditQuery{Clauses: []AuditClause{refs(AuditPatient, "Patient/p2", "Patient/p1")}}, "[two e5 e3 e1]"},
+		"and":             {AuditQuery{Clauses: []AuditClause{refs(AuditAgent, "PractitionerRole/gp"), refs(AuditAgent, "Practitioner/x")}}, "[two]"},
+		"or once":         {AuditQuery{Clauses: []AuditClause{refs(AuditAgent, "PractitionerRole/gp", "Practitioner/x"), refs(AuditPatient, "Patient/p2")}}, "[two]"},
+		"bare id":         {AuditQuery{Clauses: []AuditClause{refs(AuditPatient, "p2")}}, "[two]"},
+		"any version":     {AuditQuery{Clauses: []AuditClause{refs(AuditEntity, "Consent/c1")}}, "[two]"},
+		"no prefix match": {AuditQuery{Clauses: []AuditClause{refs(AuditEntity, "Consent/c")}}, "[]"},
+		"no value":        {AuditQuery{Clauses: []AuditClause{refs(AuditPatient)}}, "[]"},
+		"outcome and":     {AuditQuery{Clauses: []AuditClause{{Field: AuditOutcome, Codes: []string{"0"}}, {Field: AuditOutcome, Codes: []string{"8"}}}}, "[]"},
+		"second":          {AuditQuery{Clauses: []AuditClause{{Field: AuditDate, Dates: []search.Cond{day("eq", "2026-03-01T08:00:02Z")}}}}, "[e2]"},
+		"gt excludes":     {AuditQuery{Clauses: []AuditClause{refs(AuditPatient, "Patient/p0", "Patient/p1"), {Field: AuditDate, Dates: []search.Cond{day("gt", "2026-03-01T08:00:03Z")}}}}, "[e5 e4]"},
+		"le includes":     {AuditQuery{Clauses: []AuditClause{{Field: AuditDate, Dates: []search.Cond{day("le", "2026-03-01T08:00:01Z")}}}}, "[e1 e0]"},
+		"before index":    {AuditQuery{Clauses: []AuditClause{refs(AuditPatient, "Patient/p0", "Patient/p1")}, Before: AuditPos{Time: at.Add(3 * time.Second).UnixMicro(), Index: 3}}, "[e2 e1 e0]"},
+		"before entries":  {AuditQuery{Before: AuditPos{Time: at.Add(3 * time.Second).UnixMicro(), Index: 3}}, "[e2 e1 e0]"},
+	} {
+		if got := fmt.Sprint(listAudit(t, s, c.q)); got != c.want {
+			t.Errorf("%s: %s, want %s", name, got, c.want)
+		}
 	}
 }
