@@ -3,10 +3,9 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -34,14 +33,9 @@ func (a *API) auditAdmin(r *http.Request) error {
 	return err
 }
 
-// auditSearchParams are the search parameters of the audit log
-// (searchAuditValues reads them; the CapabilityStatement lists them, with
-// their types from the search registry), besides _count.
-var auditSearchParams = []string{"patient", "agent", "entity", "date", "type", "subtype", "outcome"}
-
 // searchAuditEvents serves GET /fhir/AuditEvent.
 func (a *API) searchAuditEvents(w http.ResponseWriter, r *http.Request) error {
-	return a.searchAuditValues(w, r, r.URL.Query())
+	return a.searchAuditValues(w, r, r.URL.RawQuery)
 }
 
 // searchAuditEventsPost serves POST /fhir/AuditEvent/_search (a form
@@ -51,82 +45,103 @@ func (a *API) searchAuditEventsPost(w http.ResponseWriter, r *http.Request) erro
 	if err := r.ParseForm(); err != nil {
 		return outcome.New(outcome.Invalid, "invalid form body")
 	}
-	return a.searchAuditValues(w, r, r.Form)
+	return a.searchAuditValues(w, r, r.Form.Encode())
 }
 
-// searchAuditValues searches the audit log: patient, agent, entity, date
-// (ge, gt, le, lt prefixes), type, subtype, outcome, _count.
-func (a *API) searchAuditValues(w http.ResponseWriter, r *http.Request, v url.Values) error {
+// searchAuditValues searches the audit log (parseAuditSearch).
+func (a *API) searchAuditValues(w http.ResponseWriter, r *http.Request, raw string) error {
 	if err := a.auditAdmin(r); err != nil {
 		return err
 	}
-	q := store.AuditQuery{Patient: v.Get("patient"), Agent: v.Get("agent"), Entity: v.Get("entity")}
-	for name, dst := range map[string]*[]string{"type": &q.Types, "subtype": &q.Subtypes, "outcome": &q.Outcomes} {
-		for _, s := range v[name] {
-			for _, c := range strings.Split(s, ",") {
-				_, code, ok := strings.Cut(c, "|")
-				if !ok {
-					code = c
-				}
-				*dst = append(*dst, code)
-			}
-		}
-	}
-	for _, d := range v["date"] {
-		prefix, value := d[:min(2, len(d))], d
-		if len(d) > 2 && strings.Contains("gegtlelt", prefix) {
-			value = d[2:]
-		} else {
-			prefix = "eq"
-		}
-		t, err := time.Parse(time.RFC3339, value)
-		if err != nil {
-			if t, err = time.Parse("2006-01-02", value); err != nil {
-				return outcome.New(outcome.Invalid, "date must be a date or an RFC 3339 time")
-			}
-		}
-		switch prefix {
-		case "ge", "gt":
-			q.Since = t
-		case "le", "lt":
-			q.Until = t
-		default:
-			q.Since, q.Until = t, t.Add(24*time.Hour)
-		}
-	}
-	limit, err := countParam(v.Get("_count"))
+	s, err := parseAuditSearch(raw, auditSearchParams, prefer(r, "handling") == "strict")
 	if err != nil {
 		return err
 	}
-	return a.writeAuditBundle(w, r, q, limit)
+	return a.writeAuditBundle(w, r, "/fhir/AuditEvent", s)
 }
 
-func countParam(s string) (int, error) {
-	if s == "" {
-		return 100, nil
+// writeAuditBundle answers one page of s, newest first. Its next link
+// carries a cursor, the position of the page's last entry sealed for this
+// caller and this search (sealAuditCursor): entries recorded between
+// pages shift nothing, and the link opens nothing for anyone else. The
+// self link states the parameters applied, none of those ignored
+// (https://hl7.org/fhir/R4/search.html#conformance).
+func (a *API) writeAuditBundle(w http.ResponseWriter, r *http.Request, path string, s *auditSearch) error {
+	query := strings.Join(s.applied, "&")
+	bound := pageOwner(r) + "\x00" + path + "\x00" + query
+	if s.before != "" {
+		pos, ok := openAuditCursor(a.cursors, s.before, bound)
+		if !ok {
+			return outcome.New(outcome.Gone, "audit page cursor expired or unknown; search again")
+		}
+		s.q.Before = pos
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return 0, outcome.New(outcome.Invalid, "_count must be a positive integer")
+	link := func(before string) string {
+		params := append(slices.Clone(s.applied), "_count="+strconv.Itoa(s.count))
+		if before != "" {
+			params = append(params, "_before="+before)
+		}
+		return a.base(r) + path + "?" + strings.Join(params, "&")
 	}
-	return min(n, 1000), nil
-}
-
-func (a *API) writeAuditBundle(w http.ResponseWriter, r *http.Request, q store.AuditQuery, limit int) error {
 	b := &bundlejson.Bundle{Type: "searchset", ID: newRequestID(), Timestamp: a.now()}
-	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: selfURL(r, a.base(r)+strings.TrimSuffix(r.URL.Path, "/_search"))})
-	err := a.store.AuditEvents(q, func(h store.AuditHead, js []byte) (bool, error) {
-		// fullUrl carries the entry's number in the log, for its proof
-		b.Entries = append(b.Entries, bundlejson.Entry{
-			FullURL:  a.base(r) + "/fhir/AuditEvent/" + auditEventID(js) + "?index=" + strconv.FormatUint(h.Index, 10),
-			Resource: append([]byte(nil), js...), Search: "match"})
-		return len(b.Entries) < limit, nil
-	})
-	if err != nil {
-		return err
+	b.Links = append(b.Links, bundlejson.Link{Relation: "self", URL: link(s.before)})
+	if s.summaryCount || s.total {
+		n, err := a.countAudit(s)
+		if err != nil {
+			return err
+		}
+		b.Total, b.HasTotal = n, true
+	}
+	if !s.summaryCount {
+		var last store.AuditPos
+		more := false
+		err := a.store.AuditEvents(s.q, func(h store.AuditHead, js []byte) (bool, error) {
+			if !s.match(js) {
+				return true, nil
+			}
+			if len(b.Entries) == s.count {
+				more = true
+				return false, nil
+			}
+			// fullUrl carries the entry's number in the log, for its proof
+			b.Entries = append(b.Entries, bundlejson.Entry{
+				FullURL:  a.base(r) + "/fhir/AuditEvent/" + auditEventID(js) + "?index=" + strconv.FormatUint(h.Index, 10),
+				Resource: append([]byte(nil), js...), Search: "match"})
+			last = h.Pos()
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		if more {
+			b.Links = append(b.Links, bundlejson.Link{Relation: "next", URL: link(sealAuditCursor(a.cursors, last, bound))})
+		}
+	}
+	if len(s.warnings) > 0 {
+		oo, err := a.warnings(s.warnings)
+		if err != nil {
+			return err
+		}
+		b.Entries = append(b.Entries, bundlejson.Entry{Resource: oo, Search: "outcome"})
 	}
 	writeJSON(w, http.StatusOK, b.Marshal())
 	return nil
+}
+
+// countAudit counts every entry s matches, for _total and _summary=count
+// (https://hl7.org/fhir/R4/search.html#total): a walk of all of them, so
+// only when asked.
+func (a *API) countAudit(s *auditSearch) (int, error) {
+	q := s.q
+	q.Before = store.AuditPos{}
+	n := 0
+	err := a.store.AuditEvents(q, func(_ store.AuditHead, js []byte) (bool, error) {
+		if s.match(js) {
+			n++
+		}
+		return true, nil
+	})
+	return n, err
 }
 
 func auditEventID(js []byte) string {
@@ -167,12 +182,12 @@ func (a *API) disclosures(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.store.Read("Patient", mux.Vars(r)["id"]); err != nil {
 		return notFound
 	}
-	limit, err := countParam(r.URL.Query().Get("_count"))
+	s, err := parseAuditSearch(r.URL.RawQuery, nil, prefer(r, "handling") == "strict")
 	if err != nil {
 		return err
 	}
-	q := store.AuditQuery{Patient: patient, Kinds: []audit.Kind{audit.KindDisclosure}, Outcomes: []string{audit.OutcomeSuccess}}
-	return a.writeAuditBundle(w, r, q, limit)
+	s.q.Patient, s.q.Kinds, s.q.Outcomes = patient, []audit.Kind{audit.KindDisclosure}, []string{audit.OutcomeSuccess}
+	return a.writeAuditBundle(w, r, "/fhir/"+patient+"/$disclosures", s)
 }
 
 // auditCheckpoint serves GET /admin/audit/checkpoint (the latest) and
