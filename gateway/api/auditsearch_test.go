@@ -290,3 +290,72 @@ func TestAuditSearchPaging(t *testing.T) {
 		t.Errorf("she followed a system caller's link: %d", status)
 	}
 }
+
+// TestDecisionLogPaging: /admin/decisions pages newest first through a
+// "next" URL whose cursor is sealed for the caller and the query: a
+// patient's opens nothing for another patient, nor for a system caller.
+func TestDecisionLogPaging(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	for range 3 {
+		if r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", e.as("PractitionerRole/gp")); r.status != 200 {
+			t.Fatalf("GP read = %d", r.status)
+		}
+	}
+	type page struct {
+		Decisions []struct {
+			ID       string `json:"id"`
+			Actor    string `json:"actor"`
+			Resource string `json:"resource"`
+		} `json:"decisions"`
+		Next string `json:"next"`
+	}
+	get := func(path string, headers ...string) (int, page) {
+		t.Helper()
+		var p page
+		r := e.do("GET", path, "", headers...)
+		if r.status == 200 {
+			if err := json.Unmarshal(r.body, &p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r.status, p
+	}
+	seen := map[string]bool{}
+	var first string
+	for path := "/admin/decisions?actor=PractitionerRole/gp&_count=1"; path != ""; {
+		status, p := get(path)
+		if status != 200 || len(p.Decisions) > 1 || len(seen) > 3 {
+			t.Fatalf("%s: %d, %d decisions", path, status, len(p.Decisions))
+		}
+		for _, d := range p.Decisions {
+			if d.Actor != "PractitionerRole/gp" || seen[d.ID] {
+				t.Errorf("decision %+v (seen: %v)", d, seen[d.ID])
+			}
+			seen[d.ID] = true
+		}
+		if first == "" {
+			first = p.Next
+		}
+		path = p.Next
+	}
+	if len(seen) != 3 {
+		t.Errorf("%d decisions paged, want 3", len(seen))
+	}
+	if status, _ := get(first, "Authorization", "Bearer "+e.mint("system/AuditEvent.rs", "")); status != 410 {
+		t.Errorf("another caller followed the link: %d", status)
+	}
+	her := "Bearer " + e.mint("patient/*.rs", "Patient/p1")
+	status, p := get("/admin/decisions?_count=1", "Authorization", her)
+	if status != 200 || p.Next == "" {
+		t.Fatalf("her decisions: %d, next %q", status, p.Next)
+	}
+	if status, _ := get(p.Next, "Authorization", her); status != 200 {
+		t.Errorf("she followed her link: %d", status)
+	}
+	for _, who := range []string{"Bearer " + e.mint("patient/*.rs", "Patient/p2"), "Bearer " + e.token} {
+		if status, _ := get(p.Next, "Authorization", who); status != 410 {
+			t.Errorf("another caller followed her link: %d", status)
+		}
+	}
+}

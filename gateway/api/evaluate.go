@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/fhir/strictjson"
 	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
@@ -259,7 +262,10 @@ func decisionParameters(d consent.Decision) *ppb.Parameters {
 
 // decisions: GET /admin/decisions?patient=&actor=&breakGlass=true&since=&until=&_count=
 // lists decision records, newest first, for administrators (those who may
-// read AuditEvents). The answer is JSON, not FHIR.
+// read AuditEvents). The answer is JSON, not FHIR: {"decisions": [...]},
+// and "next", the URL of the next page, when more follow; its cursor
+// (_before) is sealed for the caller and the query, as the audit log's
+// search pages are (writeAuditBundle).
 func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
 	// The log names every caller's decisions and break-the-glass reasons:
 	// a professional's user scope does not open it, a system one does.
@@ -269,7 +275,7 @@ func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := r.URL.Query()
-	q := consent.Query{Patient: v.Get("patient"), Actor: v.Get("actor"), BreakGlass: v.Get("breakGlass") == "true"}
+	q := consent.Query{Patient: v.Get("patient"), Actor: v.Get("actor"), BreakGlass: v.Get("breakGlass") == "true", Limit: 100}
 	if self != "" {
 		if q.Patient != "" && q.Patient != self {
 			return outcome.New(outcome.Forbidden, "a patient reads the decisions about herself only")
@@ -290,13 +296,33 @@ func (a *API) listDecisions(w http.ResponseWriter, r *http.Request) error {
 		if err != nil || n <= 0 {
 			return outcome.New(outcome.Invalid, "_count must be a positive integer")
 		}
-		q.Limit = n
+		q.Limit = min(n, search.MaxCount)
 	}
-	recs, err := a.decisions.List(q)
+	query := url.Values{}
+	for _, k := range []string{"patient", "actor", "breakGlass", "since", "until"} {
+		if s := v.Get(k); s != "" {
+			query.Set(k, s)
+		}
+	}
+	bound := pageOwner(r) + "\x00/admin/decisions\x00" + query.Encode()
+	if s := v.Get("_before"); s != "" {
+		pos, ok := openAuditCursor(a.cursors, s, bound)
+		if !ok {
+			return outcome.New(outcome.Gone, "decision log cursor expired or unknown; list again")
+		}
+		q.Before = pos
+	}
+	recs, next, err := a.decisions.Page(q)
 	if err != nil {
 		return err
 	}
-	return writePlainJSON(w, map[string]any{"decisions": recs})
+	out := map[string]any{"decisions": recs}
+	if next != (store.AuditPos{}) {
+		query.Set("_count", strconv.Itoa(q.Limit))
+		query.Set("_before", sealAuditCursor(a.cursors, next, bound))
+		out["next"] = a.base(r) + "/admin/decisions?" + query.Encode()
+	}
+	return writePlainJSON(w, out)
 }
 
 // consentOffice admits the callers of the consent office's routes: a

@@ -70,26 +70,43 @@ type Query struct {
 	Since      time.Time
 	Until      time.Time // exclusive
 	Limit      int       // default 100
+	// Before resumes after a page: the position Page returned as next.
+	Before store.AuditPos
 }
 
 // List returns the records matching q, newest first.
 func (l *Log) List(q Query) ([]Record, error) {
+	out, _, err := l.Page(q)
+	return out, err
+}
+
+// Page returns the records matching q, newest first, and the position to
+// resume after them (Query.Before) when more follow, else the zero one.
+func (l *Log) Page(q Query) (out []Record, next store.AuditPos, err error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
-	var out []Record
+	var last store.AuditPos
+	more := false
 	sq := store.AuditQuery{Patient: q.Patient, Agent: q.Actor, BreakGlass: q.BreakGlass, Since: q.Since, Until: q.Until,
-		Kinds: []audit.Kind{audit.KindDecision, audit.KindDisclosure}}
-	err := l.st.AuditEvents(sq, func(h store.AuditHead, js []byte) (bool, error) {
+		Kinds: []audit.Kind{audit.KindDecision, audit.KindDisclosure}, Before: q.Before}
+	err = l.st.AuditEvents(sq, func(h store.AuditHead, js []byte) (bool, error) {
 		if h.Kind == audit.KindDisclosure && !slices.Contains(h.Subtypes, audit.SubAuthZ.Code) {
 			return true, nil // a disclosure whose decisions are events of their own
+		}
+		if len(out) == q.Limit {
+			more = true
+			return false, nil
 		}
 		r, err := audit.DecisionOf(js)
 		if err != nil {
 			return false, fmt.Errorf("consent log record: %w", err)
 		}
-		out = append(out, r)
-		return len(out) < q.Limit, nil
+		out, last = append(out, r), h.Pos()
+		return true, nil
 	})
-	return out, err
+	if !more {
+		last = store.AuditPos{}
+	}
+	return out, last, err
 }
