@@ -145,7 +145,8 @@ func (s *auditSearch) addParam(p search.Pair, name string) error {
 	field := map[string]store.AuditField{"patient": store.AuditPatient, "agent": store.AuditAgent, "entity": store.AuditEntity,
 		"date": store.AuditDate, "type": store.AuditType, "subtype": store.AuditSubtype, "outcome": store.AuditOutcome}[name]
 	c := store.AuditClause{Field: field}
-	for _, cd := range conds {
+	versions := referenceVersions(p.Value)
+	for i, cd := range conds {
 		switch {
 		case cd.Tag == 'd':
 			c.Dates = append(c.Dates, cd)
@@ -153,6 +154,8 @@ func (s *auditSearch) addParam(p search.Pair, name string) error {
 			for _, t := range agentTargets {
 				c.Refs = append(c.Refs, t+"/"+cd.Key)
 			}
+		case cd.Tag == 'r' && i < len(versions) && versions[i] != "":
+			c.Refs = append(c.Refs, cd.Key+"/_history/"+versions[i])
 		case cd.Tag == 'r' || cd.Tag == 'i':
 			c.Refs = append(c.Refs, cd.Key)
 		case cd.Tag == 'c' && !cd.Prefix:
@@ -168,6 +171,24 @@ func (s *auditSearch) addParam(p search.Pair, name string) error {
 	}
 	s.q.Clauses = append(s.q.Clauses, c)
 	return nil
+}
+
+// referenceVersions are the versions a reference parameter's values name
+// (Type/id/_history/n), "" for a value without one, in the order of its
+// non-empty values, as the planner's conditions are: the planner drops
+// the version, which the audit log keeps (create, update and export
+// events reference the version they wrote), and R4 reference search
+// matches the version given (https://hl7.org/fhir/R4/search.html#reference).
+func referenceVersions(value string) []string {
+	var out []string
+	for _, v := range strings.Split(value, ",") {
+		if v == "" {
+			continue
+		}
+		_, version, _ := strings.Cut(v, "/_history/")
+		out = append(out, version)
+	}
+	return out
 }
 
 func (s *auditSearch) ignore(name, why string, strict bool) error {

@@ -125,6 +125,8 @@ func TestAuditSearchParameters(t *testing.T) {
 		{"agent:identifier=urn:other|lab", ""},
 		{"entity=Consent/x", "e1 e4"},
 		{"entity=x", "e1 e4"},
+		{"entity=Consent/x/_history/2", "e1"},
+		{"entity=Consent/x/_history/3", ""},
 		{"outcome=8&outcome=4", ""},
 		{"outcome=8,4", "e3 e2 e4"},
 		{"action=C", "e2"},
