@@ -124,6 +124,11 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 		return in.refuse(r, msg, err), nil
 	}
 	entries, err := Entries(cv.Result)
+	var oe *outcome.Error
+	if errors.As(err, &oe) && oe.Kind == outcome.Unprocessable && len(oe.Issues) > 0 {
+		// a field longer than FHIR allows a string (HL7 table 0357: 102)
+		err = &er7.Error{Offset: -1, Condition: er7.DataTypeError, Reason: oe.Summary + ": " + oe.Issues[0].Path}
+	}
 	if err == nil {
 		order(entries, cv.Header)
 		err = authorize(authz, entries)

@@ -34,6 +34,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	binpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/binary_go_proto"
+
 	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/outcome"
@@ -343,6 +345,42 @@ func (in *Ingester) activeCarePlan(patient string) (string, error) {
 // Entries turns a mapping's Bundle into store entries: every entry must be
 // a PUT of a resource to its own Type/id.
 func Entries(res *bundle.Result) ([]store.TxEntry, error) {
+	entries, err := entriesOf(res)
+	if err != nil {
+		return nil, err
+	}
+	if path, ok := longString(entries); ok {
+		return nil, outcome.New(outcome.Unprocessable, "a string exceeds 1 MB",
+			outcome.Issue{Severity: outcome.SevError, Path: path, Text: "FHIR R4 strings are at most 1 MB (datatypes.html, string)"})
+	}
+	return entries, nil
+}
+
+// longString finds, in what a source of more than a megabyte mapped to
+// (its source Binary says how large it was), a string over the FHIR limit
+// (resource.MaxString), as "Type.path"; a smaller source cannot hold one.
+func longString(entries []store.TxEntry) (string, bool) {
+	large := false
+	for _, e := range entries {
+		if b, ok := e.Resource.(*binpb.Binary); ok && len(b.GetData().GetValue()) > resource.MaxString {
+			large = true
+		}
+	}
+	if !large {
+		return "", false
+	}
+	for _, e := range entries {
+		if e.Type == "Binary" || e.Resource == nil {
+			continue
+		}
+		if path, ok := resource.LongString(e.Resource); ok {
+			return e.Type + "." + path, true
+		}
+	}
+	return "", false
+}
+
+func entriesOf(res *bundle.Result) ([]store.TxEntry, error) {
 	entries := make([]store.TxEntry, 0, len(res.Bundle.GetEntry()))
 	for i, e := range res.Bundle.GetEntry() {
 		r := resource.Unwrap(e.GetResource())

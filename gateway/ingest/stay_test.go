@@ -125,3 +125,23 @@ func TestCancelledTransferLeavesNoTrace(t *testing.T) {
 		t.Errorf("the stay's service provider is the cancelled transfer's unit: %v %s", err, org.JSON)
 	}
 }
+
+// TestOverlongFieldRefused: a name of more than 1 MB, which FHIR cannot
+// hold in a string (R4 datatypes.html), is refused with an AE naming the
+// element (HL7 table 0357, 102 data type error), and nothing is stored.
+func TestOverlongFieldRefused(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	before := changes(t, st)
+	msg := stayMsg("A01", "L1", 8, stayPV1)
+	msg = []byte(strings.Replace(string(msg), "ROUSSEAU^GERARD", strings.Repeat("X", 1<<20+10)+"^GERARD", 1))
+	r := send(t, in, msg)
+	code, _, errs := ack(t, r.ACK)
+	if code != "AE" || strings.Join(errs, " ") != "E:102" || !strings.Contains(string(r.ACK), "Patient.name.family") {
+		t.Errorf("ACK %s %v, want AE 102 naming Patient.name.family: %.300s", code, errs, r.ACK)
+	}
+	in.Sync()
+	if n := changes(t, st); n != before {
+		t.Errorf("%d changes stored", n-before)
+	}
+}
