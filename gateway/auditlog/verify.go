@@ -93,7 +93,8 @@ func ReadKey(path string) (ed25519.PublicKey, error) {
 	raw := []byte(nil)
 	if json.Unmarshal(b, &served) == nil && served.PublicKey != "" {
 		raw, err = base64.StdEncoding.DecodeString(served.PublicKey)
-	} else if parts := strings.Split(strings.TrimSpace(string(b)), "+"); len(parts) == 3 {
+	} else if parts := strings.SplitN(strings.TrimSpace(string(b)), "+", 3); len(parts) == 3 {
+		// name+hash+key: the name has no "+" (C2SP signed-note), the base64 key may
 		raw, err = base64.StdEncoding.DecodeString(parts[2])
 		if err == nil && (len(raw) != ed25519.PublicKeySize+1 || raw[0] != 0x01) {
 			err = errors.New("not an Ed25519 verifier key")
