@@ -271,12 +271,26 @@ func (q *Query) add(raw, val string, strict bool) error {
 // with a warning, or refuses it when strict
 // (https://hl7.org/fhir/R4/search.html#errors).
 func (q *Query) ignore(raw, why string, strict bool) error {
-	if strict {
-		return invalid("%s: %s", raw, why)
+	if err := Ignore(&q.Warnings, raw, why, strict); err != nil {
+		return err
 	}
-	q.Warnings = append(q.Warnings, fmt.Sprintf("%s ignored: %s", raw, why))
 	return errIgnored
 }
+
+// Ignore is the rule for a parameter a search does not apply, for the
+// searches that parse their own (the audit log's): strict, a 400 naming
+// it; else a warning appended to warnings, for the searchset's
+// OperationOutcome (https://hl7.org/fhir/R4/search.html#errors).
+func Ignore(warnings *[]string, name, why string, strict bool) error {
+	if strict {
+		return invalid("%s: %s", name, why)
+	}
+	*warnings = append(*warnings, fmt.Sprintf("%s ignored: %s", name, why))
+	return nil
+}
+
+// InvalidParam is the 400 of a search parameter that cannot be read.
+func InvalidParam(format string, args ...any) error { return invalid(format, args...) }
 
 // unreadable handles a pair that cannot be decoded: an error for a
 // parameter the server knows, whose value it cannot understand; for an

@@ -6,12 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/relais-health/relais/fhir/audit"
-	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 )
@@ -77,9 +75,9 @@ func (s *auditSearch) add(p search.Pair, name, modifier string, params []string,
 	known := slices.Contains(params, name) || slices.Contains([]string{"_id", "_count", "_summary", "_total", "_sort"}, name)
 	if p.Bad != "" {
 		if known {
-			return false, invalidParam("%s: %s", name, p.Bad)
+			return false, search.InvalidParam("%s: %s", name, p.Bad)
 		}
-		return false, s.ignore(p.Name, p.Bad, strict)
+		return false, search.Ignore(&s.warnings, p.Name, p.Bad, strict)
 	}
 	switch {
 	case name == "_format" || name == "_pretty":
@@ -110,7 +108,7 @@ func (s *auditSearch) add(p search.Pair, name, modifier string, params []string,
 	case name == "_sort" && p.Value == "-date":
 		return true, nil // the order the log is served in
 	case name == "_sort":
-		return false, s.ignore(p.Name, "the audit log is sorted by -date only", strict)
+		return false, search.Ignore(&s.warnings, p.Name, "the audit log is sorted by -date only", strict)
 	case name == "agent" && modifier == "identifier" && slices.Contains(params, name):
 		c := store.AuditClause{Field: store.AuditAgent}
 		for _, v := range strings.Split(p.Value, ",") {
@@ -125,9 +123,9 @@ func (s *auditSearch) add(p search.Pair, name, modifier string, params []string,
 		return true, s.addParam(p, name)
 	}
 	if _, ok := search.Lookup("AuditEvent", name); ok || known {
-		return false, s.ignore(p.Name, "not supported by the audit log", strict)
+		return false, search.Ignore(&s.warnings, p.Name, "not supported by the audit log", strict)
 	}
-	return false, s.ignore(p.Name, "unknown search parameter", strict)
+	return false, search.Ignore(&s.warnings, p.Name, "unknown search parameter", strict)
 }
 
 // addParam plans one parameter as a search of any type would
@@ -139,7 +137,7 @@ func (s *auditSearch) addParam(p search.Pair, name string) error {
 		return err
 	}
 	if len(one.Clauses) != 1 {
-		return invalidParam("%s: modifier not supported by the audit log", p.Name)
+		return search.InvalidParam("%s: modifier not supported by the audit log", p.Name)
 	}
 	conds := one.Clauses[0].Conds
 	field := map[string]store.AuditField{"patient": store.AuditPatient, "agent": store.AuditAgent, "entity": store.AuditEntity,
@@ -189,19 +187,6 @@ func referenceVersions(value string) []string {
 		out = append(out, version)
 	}
 	return out
-}
-
-func (s *auditSearch) ignore(name, why string, strict bool) error {
-	if strict {
-		return invalidParam("%s: %s", name, why)
-	}
-	s.warnings = append(s.warnings, fmt.Sprintf("%s ignored: %s", name, why))
-	return nil
-}
-
-func invalidParam(format string, args ...any) error {
-	return outcome.New(outcome.Invalid, "invalid search parameter",
-		outcome.Issue{Severity: outcome.SevError, Text: fmt.Sprintf(format, args...)})
 }
 
 // match is the part of the search the store's head cannot answer: _id,
