@@ -1,10 +1,7 @@
 package ingest
 
 import (
-	"google.golang.org/protobuf/proto"
-
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
-	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 
 	"github.com/relais-health/relais/fhir/store"
@@ -17,7 +14,8 @@ import (
 // is to a stay an A03 finished, it would take the stay back to in
 // progress, which only an A13 (cancel discharge) may do (HL7 v2.5 section
 // 3.3.13). Such an update is applied with the stay's discharge kept: its
-// status, the end of its period, its discharge disposition.
+// status, the end of its period, its discharge disposition (keepDischarge,
+// applied with what a message leaves out: stay.go).
 //
 // The rule reads the stay as the batch writing the message sees it, so
 // that a discharge written earlier in the same batch counts.
@@ -27,37 +25,6 @@ import (
 func (in *Ingester) reopens(r *store.Snapshot, h hl7v2.Header, entries []store.TxEntry) bool {
 	_, stored := in.dischargeKept(r, h, entries)
 	return stored != nil
-}
-
-// keepDischarge returns entries with the stay's discharge kept (see
-// above): the same slice when nothing is to keep.
-func (in *Ingester) keepDischarge(r *store.Snapshot, h hl7v2.Header, entries []store.TxEntry) []store.TxEntry {
-	i, stored := in.dischargeKept(r, h, entries)
-	if stored == nil {
-		return entries
-	}
-	e := proto.Clone(entries[i].Resource).(*encpb.Encounter)
-	e.Status = stored.GetStatus()
-	if end := stored.GetPeriod().GetEnd(); end != nil {
-		if e.Period == nil {
-			e.Period = &dtpb.Period{}
-		}
-		e.Period.End = end
-	}
-	if d := stored.GetHospitalization().GetDischargeDisposition(); d != nil {
-		if e.Hospitalization == nil {
-			e.Hospitalization = &encpb.Encounter_Hospitalization{}
-		}
-		if e.Hospitalization.DischargeDisposition == nil {
-			e.Hospitalization.DischargeDisposition = d
-		}
-	}
-	for _, l := range e.Location {
-		l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
-	}
-	out := append([]store.TxEntry(nil), entries...)
-	out[i].Resource = e
-	return out
 }
 
 // dischargeKept finds the Encounter entry of an update h that would

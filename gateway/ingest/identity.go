@@ -76,7 +76,7 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 	}
 	resolved := *it
 	h := resolvedHeader(it.header, res)
-	resolved.entries = in.carryStay(r, &h, in.keepDischarge(r, h, res.Entries))
+	resolved.entries = in.carryStay(r, &h, res.Entries)
 	it.patient = resolvedPatient(res.Entries)
 	return applyMessage(b, &resolved)
 }

@@ -119,7 +119,7 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 		return false
 	}
 	out := proto.Clone(in).(*encpb.Encounter)
-	changed := false
+	changed := keepDischarge(stored, out, h)
 	o, s := out.ProtoReflect(), stored.ProtoReflect()
 	desc := o.Descriptor().Fields()
 	for _, c := range carried {
@@ -135,10 +135,10 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 		out.ServiceProvider = stored.GetServiceProvider()
 		changed = true
 	}
-	if out.Period == nil && stored.GetPeriod().GetStart() != nil && !nulled([]string{"PV1-44"}) {
-		out.Period = &dtpb.Period{Start: stored.GetPeriod().GetStart()}
-		changed = true
-	} else if out.Period != nil && out.Period.Start == nil && stored.GetPeriod().GetStart() != nil && !nulled([]string{"PV1-44"}) {
+	if out.GetPeriod().GetStart() == nil && stored.GetPeriod().GetStart() != nil && !nulled([]string{"PV1-44"}) {
+		if out.Period == nil {
+			out.Period = &dtpb.Period{}
+		}
 		out.Period.Start = stored.GetPeriod().GetStart()
 		changed = true
 	}
@@ -165,6 +165,37 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 		return nil
 	}
 	return out
+}
+
+// keepDischarge gives out, an HL7 v2 update h (hl7v2.UpdateEvent) of the
+// stay stored finished, the stored discharge (discharge.go): its status,
+// end, discharge disposition, and its locations completed. It reports
+// whether it did.
+func keepDischarge(stored, out *encpb.Encounter, h *hl7v2.Header) bool {
+	if h == nil || h.MessageCode != "ADT" || !hl7v2.UpdateEvent(h.TriggerEvent) ||
+		stored.GetStatus().GetValue() != cpb.EncounterStatusCode_FINISHED ||
+		out.GetStatus().GetValue() == cpb.EncounterStatusCode_FINISHED {
+		return false
+	}
+	out.Status = stored.GetStatus()
+	if end := stored.GetPeriod().GetEnd(); end != nil {
+		if out.Period == nil {
+			out.Period = &dtpb.Period{}
+		}
+		out.Period.End = end
+	}
+	if d := stored.GetHospitalization().GetDischargeDisposition(); d != nil {
+		if out.Hospitalization == nil {
+			out.Hospitalization = &encpb.Encounter_Hospitalization{}
+		}
+		if out.Hospitalization.DischargeDisposition == nil {
+			out.Hospitalization.DischargeDisposition = d
+		}
+	}
+	for _, l := range out.Location {
+		l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
+	}
+	return true
 }
 
 // keepsExpectedDischarge reports whether a stored expected discharge
