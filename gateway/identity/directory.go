@@ -84,18 +84,20 @@ func (v *Resolver) directory(r Reader, i int, src Source, out *Result) error {
 	if !out.copied[i] { // the caller's resource stays as it is
 		e.Resource, out.copied[i] = proto.Clone(e.Resource), true
 	}
-	if src != API {
-		keepStored(e.Resource.ProtoReflect(), m.ProtoReflect())
-	}
 	switch stored := m.(type) {
 	case *prpb.Practitioner:
 		in := e.Resource.(*prpb.Practitioner)
 		in.Identifier = UnionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
-		fill(in.ProtoReflect(), stored.ProtoReflect())
 	case *orgpb.Organization:
 		in := e.Resource.(*orgpb.Organization)
 		in.Identifier = UnionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
-		fill(in.ProtoReflect(), stored.ProtoReflect())
+	default:
+		return nil
+	}
+	if src != API {
+		keepStored(e.Resource.ProtoReflect(), m.ProtoReflect())
+	} else {
+		fill(e.Resource.ProtoReflect(), m.ProtoReflect())
 	}
 	return nil
 }
