@@ -32,7 +32,7 @@ import (
 //     longer going on;
 //   - the discharge (period end, discharge disposition), which follows
 //     its own rule (discharge.go), and the status and class, which every
-//     message states.
+//     message states but one about a past movement (Header.Historic).
 //
 // Identifiers are the union of both, but for the movement a PAM France
 // cancellation cancels. A responsible unit (ZBE-7) stored earlier stays
@@ -120,6 +120,13 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 	}
 	out := proto.Clone(in).(*encpb.Encounter)
 	changed := keepDischarge(stored, out, h)
+	if h != nil && h.Historic {
+		// a past movement's class and status are not the stay's now
+		if !proto.Equal(out.GetStatus(), stored.GetStatus()) || !proto.Equal(out.GetClassValue(), stored.GetClassValue()) {
+			out.Status, out.ClassValue = stored.GetStatus(), stored.GetClassValue()
+			changed = true
+		}
+	}
 	o, s := out.ProtoReflect(), stored.ProtoReflect()
 	desc := o.Descriptor().Fields()
 	for _, c := range carried {

@@ -145,3 +145,75 @@ func TestOverlongFieldRefused(t *testing.T) {
 		t.Errorf("%d changes stored", n-before)
 	}
 }
+
+// TestMovementCorrected: IHE PAM France corrects a movement with a Z99
+// (ZBE-4 UPDATE, ZBE-6 the event that inserted it; PAM France section
+// 5.3.2), where HL7 would send an A08. A correction of a past movement
+// (ZBE-5 Y: the admission, after a transfer) corrects the stay's data
+// (its admission time) without taking the patient back to that
+// movement's room and unit; a correction of the discharge (the current
+// movement) moves its time and leaves the stay discharged; a correction
+// without PV1-45 leaves the discharge as it was; a correction of a
+// pre-admission leaves the stay planned.
+func TestMovementCorrected(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	apply := func(msg []byte) *Reply {
+		t.Helper()
+		r := send(t, in, msg)
+		if code, _, errs := ack(t, r.ACK); code != "AA" {
+			t.Fatalf("ACK %s %v: %s", code, errs, r.ACK)
+		}
+		return r
+	}
+	card := "Cardiologie^^^^^CHU^UF^^^4101"
+	rea := "Reanimation^^^^^CHU^UF^^^4301"
+	pv1At := func(loc, admit, discharge string) string {
+		s := strings.Replace(stayPV1, "CARD^210^1^CHU", loc, 1) + strings.Repeat("|", 44-19) + admit
+		if discharge != "" {
+			s += "|" + discharge
+		}
+		return s
+	}
+	r := apply(stayMsg("A01", "Z1", 8, pv1At("CARD^210^1^CHU", "202612010800", ""), "ZBE|MVT-1^CHU^1.2.250.1.999.9^ISO|20261201080000+0100||INSERT|N||"+card))
+	enc := written(t, st, r, "Encounter").ID
+	get := func(path string) string { return field(t, st, "Encounter", enc, path) }
+	apply(stayMsg("A02", "Z2", 9, pv1At("REA^1^1^CHU", "", ""), "ZBE|MVT-2^CHU^1.2.250.1.999.9^ISO|20261201090000+0100||INSERT|N||"+rea))
+	loc, unit := get("location.location.reference"), get("serviceProvider.reference")
+
+	// the admission corrected: 07:30 in room 212, a past movement
+	apply(stayMsg("Z99", "Z3", 10, pv1At("CARD^212^1^CHU", "202612010730", ""), "ZBE|MVT-1^CHU^1.2.250.1.999.9^ISO|20261201073000+0100||UPDATE|Y|A01|"+card))
+	if got := get("period.start"); !strings.HasPrefix(got, "2026-12-01T07:30") {
+		t.Errorf("admission after the correction: %s", got)
+	}
+	if got := get("location.location.reference"); got != loc {
+		t.Errorf("the correction of the admission moved the patient: location %s, want %s", got, loc)
+	}
+	if got := get("serviceProvider.reference"); got != unit {
+		t.Errorf("the correction of the admission changed the unit: %s, want %s", got, unit)
+	}
+	if got := get("status"); got != "in-progress" {
+		t.Errorf("status after the correction: %s", got)
+	}
+
+	apply(stayMsg("A03", "Z4", 12, pv1At("REA^1^1^CHU", "", "202612011200"), "ZBE|MVT-3^CHU^1.2.250.1.999.9^ISO|20261201120000+0100||INSERT|N||"+rea))
+	// the discharge corrected: 11:30
+	apply(stayMsg("Z99", "Z5", 13, pv1At("REA^1^1^CHU", "", "202612011130"), "ZBE|MVT-3^CHU^1.2.250.1.999.9^ISO|20261201120000+0100||UPDATE|N|A03|"+rea))
+	if got, end := get("status"), get("period.end"); got != "finished" || !strings.HasPrefix(end, "2026-12-01T11:30") {
+		t.Errorf("after the discharge's correction: status %s, end %s", got, end)
+	}
+	// a correction of the discharge that does not restate its time
+	apply(stayMsg("Z99", "Z6", 14, pv1At("REA^1^1^CHU", "", ""), "ZBE|MVT-3^CHU^1.2.250.1.999.9^ISO|20261201120000+0100||UPDATE|N|A03|"+rea))
+	if got, end := get("status"), get("period.end"); got != "finished" || !strings.HasPrefix(end, "2026-12-01T11:30") {
+		t.Errorf("after a correction without PV1-45: status %s, end %s", got, end)
+	}
+
+	// a pre-admission corrected stays planned
+	pre := strings.Replace(strings.Replace(stayPV1, "V-7^", "V-8^", 1), "|I|", "|P|", 1)
+	r = apply(stayMsg("A05", "Z7", 8, pre, "ZBE|MVT-9^CHU^1.2.250.1.999.9^ISO|20261201080000+0100||INSERT|N||"+card))
+	planned := written(t, st, r, "Encounter").ID
+	apply(stayMsg("Z99", "Z8", 9, strings.Replace(pre, "CARD^210", "CARD^214", 1), "ZBE|MVT-9^CHU^1.2.250.1.999.9^ISO|20261201080000+0100||UPDATE|N|A05|"+card))
+	if got := field(t, st, "Encounter", planned, "status"); got != "planned" {
+		t.Errorf("a corrected pre-admission is %s", got)
+	}
+}

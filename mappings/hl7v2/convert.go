@@ -35,6 +35,7 @@ type conv struct {
 	encKey     string                 // what identifies the encounter, for child resource ids
 	restricted bool                   // PD1-12 or ARV: label everything R
 	merged     bool                   // the MRG of an A40 or A34 is mapped
+	movement   movement               // the PAM France ZBE, read before PV1
 	report     *drpb.DiagnosticReport // of the last OBR, which the OBX after it add to
 	reportKey  string                 // what identifies it, for its results' ids
 	lastObs    *obspb.Observation     // of the last OBX, which an NTE after it annotates
@@ -88,6 +89,8 @@ func (c *conv) run() error {
 			}
 		}
 	}
+	c.movement = c.readMovement()
+	c.h.Historic = c.movement.historic
 	if pv1 := c.msg.First("PV1"); pv1 != nil {
 		if c.code == "ADT" && personEvent(c.event) {
 			c.personVisit(pv1)

@@ -115,8 +115,18 @@ func (c *conv) addParticipant(role *dtpb.CodeableConcept, ref *dtpb.Reference) {
 	c.encounter.Participant = append(c.encounter.Participant, &e.part)
 }
 
-// visitLocations: the current (PV1-3) and prior (PV1-6) locations.
+// visitLocations: the current (PV1-3) and prior (PV1-6) locations, but
+// for a past movement (Header.Historic), whose locations are not where
+// the patient is now.
 func (c *conv) visitLocations(pv1 *er7.Segment) {
+	if c.movement.historic {
+		for _, f := range []int{3, 6} {
+			if !pv1.Field(f).Empty() {
+				c.warn(pv1, f, "location of a past movement (ZBE-5 Y): not applied to the stay")
+			}
+		}
+		return
+	}
 	for _, l := range []struct {
 		field  int
 		status cpb.EncounterLocationStatusCode_Value
@@ -228,6 +238,42 @@ func (c *conv) mapPV2(s *er7.Segment) {
 	c.unmapped(s, mapped...)
 }
 
+// movement is what the IHE PAM France movement segment says of the
+// message (PAM France section 6.13): its action (ZBE-4: INSERT, UPDATE or
+// CANCEL), whether it is about a past movement (ZBE-5 Y) and the event
+// that inserted the movement it updates or cancels (ZBE-6).
+type movement struct {
+	action, original string
+	historic         bool
+}
+
+// readMovement reads the ZBE before PV1 is mapped, since whether the
+// movement is past decides what PV1 says of the stay. A past movement
+// matters only to the events that move a patient within a stay (a
+// correction Z99, a transfer, a leave, the updates): the others begin,
+// end or cancel the stay itself.
+//
+// Z99 (PAM France section 5.3.2, remark 2) is the only event that
+// corrects a movement, current or past, named by ZBE-1, and only with
+// ZBE-4 UPDATE; ZBE-6 is the event that inserted it. PAM France replaces
+// A08 with it for a stay's and a movement's data.
+func (c *conv) readMovement() movement {
+	zbe := c.msg.First("ZBE")
+	if zbe == nil {
+		if c.event == "Z99" {
+			c.warn(c.msg.MSH(), 9, "Z99 without ZBE: taken as a correction of the current movement")
+		}
+		return movement{}
+	}
+	m := movement{action: strings.ToUpper(text(zbe.Field(4))), original: strings.ToUpper(text(zbe.Field(6)))}
+	if c.event == "Z99" && m.action != "UPDATE" {
+		c.warn(zbe, 4, "a Z99 corrects a movement: its action is UPDATE")
+	}
+	within := c.event == "Z99" || updateEvents[c.event] || c.event == "A02" || c.event == "A21" || c.event == "A53"
+	m.historic = within && strings.EqualFold(text(zbe.Field(5)), "Y")
+	return m
+}
+
 // mapZBE maps the IHE PAM France movement segment: the movement id
 // (ZBE-1) as a secondary identifier, its start (ZBE-2) on the current
 // location, and the responsible medical unit (ZBE-7, an XON) as the
@@ -249,7 +295,7 @@ func (c *conv) mapZBE(s *er7.Segment) {
 		if mv != nil {
 			c.h.CancelledMovement = mv.GetSystem().GetValue() + "|" + mv.GetValue().GetValue()
 		}
-		if text(s.Field(6)) != "A02" {
+		if text(s.Field(6)) != "A02" && !c.movement.historic {
 			if org := c.organization(s.Field(7)); org != nil {
 				e.ServiceProvider = org
 			}
@@ -261,6 +307,14 @@ func (c *conv) mapZBE(s *er7.Segment) {
 		mv.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_SECONDARY}
 		mv.Type = &dtpb.CodeableConcept{Text: c.str("movement")}
 		e.Identifier = append(e.Identifier, mv)
+	}
+	if c.movement.historic {
+		// its start and unit are the past movement's (readMovement)
+		if !s.Field(7).Empty() {
+			c.warn(s, 7, "responsible unit of a past movement (ZBE-5 Y): not applied to the stay")
+		}
+		c.unmapped(s, 1, 2, 4, 5, 6, 7)
+		return
 	}
 	if t, ok := c.dtm(s, 2); ok && len(e.Location) > 0 {
 		e.Location[0].Period = &dtpb.Period{Start: c.dateTime(t)}
@@ -279,10 +333,11 @@ func (c *conv) mapZBE(s *er7.Segment) {
 // updateEvents change a stay without moving it in or out: patient
 // information (A08), a change of class (A06, A07), a transfer cancelled
 // (A12), a return from leave (A22) or a leave cancelled (A52), the
-// attending doctor changed or the change cancelled (A54, A55). Their PV1
+// attending doctor changed or the change cancelled (A54, A55), a PAM
+// France correction of a movement (Z99, readMovement). Their PV1
 // is the stay as it is, and a stay it says has ended (PV1-45) is finished;
 // otherwise it is in progress.
-var updateEvents = map[string]bool{"A06": true, "A07": true, "A08": true, "A12": true, "A22": true, "A52": true, "A54": true, "A55": true}
+var updateEvents = map[string]bool{"A06": true, "A07": true, "A08": true, "A12": true, "A22": true, "A52": true, "A54": true, "A55": true, "Z99": true}
 
 // UpdateEvent reports whether an ADT trigger event updates a stay without
 // moving it in or out (updateEvents): one that does not carry the
@@ -303,7 +358,14 @@ func (c *conv) finishEncounter() {
 		c.h.FacilityProvider = e.ServiceProvider != nil
 	}
 	status := cpb.EncounterStatusCode_IN_PROGRESS
-	switch c.event {
+	ev := c.event
+	if ev == "Z99" && !c.movement.historic && (c.movement.original == "A05" || c.movement.original == "A21") {
+		// the correction of the current movement, a pre-admission or a
+		// leave, leaves the stay where that movement put it; a corrected
+		// discharge (A03) is an update whose PV1-45 ends the stay
+		ev = c.movement.original
+	}
+	switch ev {
 	case "A03":
 		status = cpb.EncounterStatusCode_FINISHED
 		if e.Period == nil {

@@ -6,7 +6,8 @@
 // category, plus the source message as a Binary and a Provenance.
 //
 // Supported (supportedEvents): ADT A01 to A08, A11, A12, A13, A16, A21,
-// A22, A25, A38, A52 to A55 (the stay's movements), A28 and A31 (the
+// A22, A25, A38, A52 to A55 (the stay's movements), the PAM France
+// correction of a movement Z99 (see readMovement), A28 and A31 (the
 // person, without a visit), A34 and A40 (the merge as the message states
 // it: see mapMRG), MDM T01, T02, T04, T10, ORU R01 and REF I12, I13, I14,
 // versions 2.3 to 2.8, including the IHE PAM France profile (INS
@@ -85,6 +86,12 @@ type Header struct {
 	// CancelledMovement is the "system|value" of the movement a PAM
 	// France cancellation (ZBE-4 CANCEL) cancels: the stay loses it.
 	CancelledMovement string
+	// Historic is true when the message is about a past movement of the
+	// stay (IHE PAM France ZBE-5 Y: a correction Z99 or a movement
+	// inserted in the history): the location, responsible unit, class
+	// and status it carries are that movement's, so the mapping leaves
+	// out the first two and the stay keeps its own four.
+	Historic bool
 }
 
 // Converted is the result of a conversion.
@@ -128,7 +135,7 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 
 // Supported lists the message types and events Convert accepts.
 var supportedEvents = map[string][]string{
-	"ADT": {"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A16", "A21", "A22", "A25", "A28", "A31", "A34", "A38", "A40", "A52", "A53", "A54", "A55"},
+	"ADT": {"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A16", "A21", "A22", "A25", "A28", "A31", "A34", "A38", "A40", "A52", "A53", "A54", "A55", "Z99"},
 	"MDM": {"T01", "T02", "T04", "T10"},
 	"ORU": {"R01"},
 	"REF": {"I12", "I13", "I14"},
