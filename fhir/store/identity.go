@@ -28,7 +28,9 @@ import (
 // batch's own transaction (Batch.Snapshot), so it never loses.
 //
 // A claim outlives the deletion of its resource: the identifier still
-// names that resource, and the next write about her reuses its id.
+// names that resource, and the next write about her reuses its id. It
+// ends only when a write of its resource releases it (Claim.Release):
+// the identity source said the identifier was never hers (HL7 v2 A47).
 
 // Claim reserves the identifier System|Value for one resource of Type.
 type Claim struct {
@@ -36,6 +38,9 @@ type Claim struct {
 	// From, when set, is an id whose claim this one may take over: a
 	// merge moves the old resource's identifiers to the survivor.
 	From string
+	// Release ends the claim when the resource written holds it (and
+	// does nothing otherwise): the identifier no longer names her.
+	Release bool
 }
 
 func (c Claim) valid() bool {
@@ -96,6 +101,9 @@ func checkClaims(tx *bolt.Tx, puts []claimPut) error {
 	b := tx.Bucket(bucketClaims)
 	mine := map[string]string{}
 	for _, p := range puts {
+		if p.c.Release {
+			continue
+		}
 		if prev, ok := mine[string(p.key)]; ok && prev != p.id {
 			return &ClaimError{Claim: p.c, Owner: prev}
 		}
@@ -111,7 +119,16 @@ func checkClaims(tx *bolt.Tx, puts []claimPut) error {
 func writeClaims(tx *bolt.Tx, puts []claimPut) error {
 	b := tx.Bucket(bucketClaims)
 	for _, p := range puts {
-		if v := b.Get(p.key); v != nil && string(v) == p.id {
+		v := b.Get(p.key)
+		if p.c.Release {
+			if v != nil && string(v) == p.id {
+				if err := b.Delete(p.key); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if v != nil && string(v) == p.id {
 			continue
 		}
 		if err := b.Put(p.key, []byte(p.id)); err != nil {

@@ -101,3 +101,35 @@ func TestIdentityReviews(t *testing.T) {
 		t.Fatalf("reviews %+v, want the first one only", got)
 	}
 }
+
+// TestClaimReleased: a write of the resource that holds a claim may end
+// it; the same release written for another resource leaves it; once
+// released, another resource may claim the identifier.
+func TestClaimReleased(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	if _, err := s.Transaction(ctx, []TxEntry{claimed(t, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	release := func(id string) TxEntry {
+		e := putEntry(t, `{"resourceType":"Patient","id":"`+id+`","active":true}`)
+		e.Claims = []Claim{{Type: "Patient", System: insSystem, Value: "248066913523456", Release: true}}
+		return e
+	}
+	if _, err := s.Transaction(ctx, []TxEntry{release("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if owner, _ := s.ClaimOwner("Patient", insSystem, "248066913523456"); owner != "a" {
+		t.Fatalf("another resource's write released the claim: owner %q", owner)
+	}
+	if _, err := s.TransactionWith(ctx, []TxEntry{release("a")}, TxOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if owner, _ := s.ClaimOwner("Patient", insSystem, "248066913523456"); owner != "" {
+		t.Fatalf("claim still held by %q after its release", owner)
+	}
+	if _, err := s.Transaction(ctx, []TxEntry{claimed(t, "c")}); err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+}

@@ -80,6 +80,13 @@ func (v *Resolver) patient(r Reader, e *store.TxEntry, src Source, out *Result) 
 	if !ok {
 		return nil
 	}
+	var fix *correction
+	if src == HL7v2 {
+		var err error
+		if fix, err = correctionOf(r, p); err != nil {
+			return err
+		}
+	}
 	st := statusOf(p, src)
 	rank := rankOf(p, st)
 	var links []link
@@ -108,7 +115,10 @@ func (v *Resolver) patient(r Reader, e *store.TxEntry, src Source, out *Result) 
 		links = append(links, l)
 	}
 	from := e.ID
-	if target == "" {
+	switch {
+	case fix != nil:
+		target = fix.owner
+	case target == "":
 		target = from
 	}
 	for _, l := range links {
@@ -129,6 +139,15 @@ func (v *Resolver) patient(r Reader, e *store.TxEntry, src Source, out *Result) 
 	stored, err := v.readPatient(r, target)
 	if err != nil {
 		return err
+	}
+	if fix != nil {
+		if stored == nil {
+			return ErrUnknownRetired
+		}
+		e.Resource = fix.apply(r, stored, p, e, src)
+		out.Reviews = append(out.Reviews, v.review("identifiers-changed",
+			"identifiers retired by the identity source: data linked through them may be another person's", "Patient/"+target))
+		return nil
 	}
 	if stored != nil {
 		e.Resource = merge(stored, p, rank)

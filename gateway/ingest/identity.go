@@ -155,10 +155,11 @@ func resolvedPatient(entries []store.TxEntry) string {
 	return ""
 }
 
-// mergesIn reports whether entries merge patients (HL7 v2 A40, A34).
+// mergesIn reports whether entries merge patients (HL7 v2 A40, A34) or
+// retire a patient's identifiers (A47).
 func mergesIn(entries []store.TxEntry) bool {
 	for _, e := range entries {
-		if e.Type == "Patient" && identity.Replaced(e.Resource) != "" {
+		if e.Type == "Patient" && (identity.Replaced(e.Resource) != "" || identity.Retires(e.Resource)) {
 			return true
 		}
 	}
@@ -173,10 +174,11 @@ func fromMessage(reviews []store.IdentityReview, it *queued) []store.IdentityRev
 	return reviews
 }
 
-// checkMerge applies a merge (A40, A34) to a snapshot before the message
-// is acknowledged, so that one the store cannot apply is answered AE or AR
-// and nothing is stored: a prior patient nobody knows (HL7 table 0357
-// code 204), or a patient merged into herself. The snapshot waits for the
+// checkMerge applies a merge (A40, A34) or a change of identifiers (A47)
+// to a snapshot before the message is acknowledged, so that one the store
+// cannot apply is answered AE or AR and nothing is stored: a prior
+// patient nobody knows (HL7 table 0357 code 204), or a patient merged
+// into herself. The snapshot waits for the
 // messages acknowledged before (store.View), so an A01 sent just before
 // the A40 is found. It also checks that the caller may write what the
 // merge moves (Consents, CareTeams, Tasks...), which the mapping alone does
@@ -195,6 +197,8 @@ func (in *Ingester) checkMerge(entries []store.TxEntry, authz Authorize) error {
 		return hl7v2.ErrUnknownPrior()
 	case errors.Is(err, identity.ErrSelfMerge):
 		return hl7v2.ErrSelfMerge()
+	case errors.Is(err, identity.ErrUnknownRetired):
+		return hl7v2.ErrUnknownRetired()
 	case err != nil:
 		return err
 	}

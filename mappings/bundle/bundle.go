@@ -35,6 +35,15 @@ import (
 	"github.com/relais-health/relais/fhir/resource"
 )
 
+// RetiredIdentifierURL is the extension of a Patient a mapping writes to
+// say that its source retires identifiers of the stored patient (HL7 v2
+// A47, change patient identifier list: the identifiers in MRG-1): each
+// one a valueIdentifier, one without a value retiring every identifier of
+// its system's kind (PAM France section 4.4.3: PID-3 "" with the INS
+// authority deletes every INS). The identity resolver applies it and
+// removes it: it is never stored.
+const RetiredIdentifierURL = "https://relais-health.github.io/fhir/StructureDefinition/retired-identifier"
+
 // ID derives a resource id from the parts that identify the thing in its
 // source (for example a namespace, the assigning authority and the value of
 // an identifier). The same parts always give the same id; the id is a hash,

@@ -179,7 +179,7 @@ func (c *conv) run() error {
 			return err
 		}
 	}
-	if (c.event == "A40" || c.event == "A34") && !c.merged {
+	if (c.event == "A40" || c.event == "A34" || c.event == "A47") && !c.merged {
 		return &er7.Error{Loc: er7.Location{Segment: "MRG"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required MRG segment missing"}
 	}
 	if c.code == "REF" {
@@ -260,7 +260,7 @@ func (c *conv) warn(s *er7.Segment, field int, what string) {
 // updates person information. Their PV1 is there because the ADT_A05
 // structure requires it, normally empty but for PV1-2 = N (not
 // applicable).
-func personEvent(event string) bool { return event == "A28" || event == "A31" }
+func personEvent(event string) bool { return event == "A28" || event == "A31" || event == "A47" }
 
 // personVisit reads the PV1 of a person event: the Encounter stays for
 // the visit events (A01 to A16) to write, so a visit it names anyway is

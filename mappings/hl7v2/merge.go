@@ -8,6 +8,7 @@ import (
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 
 	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
@@ -32,6 +33,9 @@ import (
 // One merge per message: ADT_A39 allows several PID/MRG groups, which
 // senders do not use for PAM; a second MRG is reported as not mapped.
 func (c *conv) mapMRG(s *er7.Segment) error {
+	if c.event == "A47" && !c.merged {
+		return c.mapRetired(s)
+	}
 	if (c.event != "A40" && c.event != "A34") || c.merged {
 		c.warnSegment(s)
 		return nil
@@ -67,6 +71,56 @@ func (c *conv) mapMRG(s *er7.Segment) error {
 	return nil
 }
 
+// mapRetired maps the MRG of an A47, change patient identifier list (HL7
+// v2.5 section 3.3.47; ITI-30 in IHE PAM and PAM France section 4): the
+// identifiers of MRG-1 are wrong or obsolete and the patient's are those
+// of PID-3, which also lists identifiers that do not change. PAM France
+// uses it to correct an INS (section 4.4.2: MRG-1 the old INS, PID-3 the
+// new one) and to delete one that was given in error or whose identity
+// is no longer qualified (4.4.3 and 4.4.4: MRG-1 the INS, PID-3 the
+// null "" with the INS authority): every INS of the patient then goes,
+// and the claims they held, so that they link nothing more to her.
+//
+// The mapping says so on the Patient (bundle.RetiredIdentifierURL); the
+// gateway finds the stored patient by MRG-1 (else by PID-3) and applies
+// it (gateway/identity). An MRG-1 identifier that PID-3 also lists is
+// refused: the message would both keep and retire it.
+func (c *conv) mapRetired(s *er7.Segment) error {
+	c.merged = true
+	retire := func(id *dtpb.Identifier) {
+		c.patient.Extension = append(c.patient.Extension, &dtpb.Extension{
+			Url:   &dtpb.Uri{Value: bundle.RetiredIdentifierURL},
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Identifier{Identifier: id}},
+		})
+	}
+	n := 0
+	for r := range s.Field(1).Repetitions() {
+		id, _ := c.cx(r)
+		if id == nil {
+			continue
+		}
+		if hasIdentifier(c.patient.Identifier, id) {
+			return &er7.Error{Loc: s.Loc(1), Offset: -1, Condition: er7.DuplicateKeyIdentifier, Reject: true,
+				Reason: "MRG-1 names an identifier PID-3 keeps: an identifier is not both changed and kept"}
+		}
+		retire(id)
+		n++
+	}
+	if n == 0 {
+		return &er7.Error{Loc: s.Loc(1), Offset: -1, Condition: er7.RequiredFieldMissing, Reason: "no identifier to change in MRG-1"}
+	}
+	for r := range c.msg.First("PID").Field(3).Repetitions() {
+		if !r.Comp(1).Null() {
+			continue
+		}
+		if a := hdSubs(r.Comp(4)); insTypes[a.system] != "" {
+			retire(&dtpb.Identifier{System: &dtpb.Uri{Value: a.system}})
+		}
+	}
+	c.unmapped(s, 1)
+	return nil
+}
+
 // errSelfMerge refuses a merge whose prior patient is the surviving one:
 // sending it again cannot succeed, so AR rather than AE.
 func errSelfMerge(s *er7.Segment) *er7.Error {
@@ -89,6 +143,13 @@ func ErrSelfMerge() *er7.Error {
 func ErrUnknownPrior() *er7.Error {
 	return &er7.Error{Loc: er7.Location{Segment: "MRG", Seq: 1, Field: 1}, Offset: -1, Condition: er7.UnknownKeyIdentifier,
 		Reason: "the prior patient of MRG-1 is not known: nothing was merged"}
+}
+
+// ErrUnknownRetired is the error of an A47 whose identifiers (MRG-1, else
+// PID-3) no stored Patient holds: 204, unknown key identifier, in an AE.
+func ErrUnknownRetired() *er7.Error {
+	return &er7.Error{Loc: er7.Location{Segment: "MRG", Seq: 1, Field: 1}, Offset: -1, Condition: er7.UnknownKeyIdentifier,
+		Reason: "no known patient holds the identifiers of MRG-1: nothing was changed"}
 }
 
 func patientLink(id string, typ cpb.LinkTypeCode_Value) *ppb.Patient_Link {
