@@ -117,6 +117,12 @@ func (a Acker) Ack(m *Message, code AckCode, errs ...error) []byte {
 // Nack: see the package function Nack.
 func (a Acker) Nack(data []byte, errs ...error) []byte {
 	h := readHeaderLoosely(data)
+	if h.control == "" {
+		// MSH-10 of the ACK identifies it (HL7 v2.5 section 2.14.9.10):
+		// without the original's control ID, the input itself does, so
+		// that two inputs refused alike do not share one
+		h.input = data
+	}
 	return a.build(h, pick(h.enhanced, AR, CR), errs)
 }
 
@@ -128,6 +134,7 @@ type ackHeader struct {
 	trigger, control, processing       string
 	version, charsetField              string
 	enhanced                           bool
+	input                              []byte // what names an input without MSH-10
 }
 
 func (a Acker) build(h ackHeader, code AckCode, errs []error) []byte {
@@ -200,10 +207,16 @@ func errFields(e *Error, d Delimiters, old bool) []string {
 }
 
 // ackControlID derives MSH-10 of the ACK from the original's sender,
-// control ID and the code, so that the same outcome gives the same ACK.
+// control ID (else the input itself) and the code, so that the same
+// outcome gives the same ACK.
 func ackControlID(h ackHeader, code AckCode) string {
-	sum := sha256.Sum256([]byte(h.sendApp + "\x1f" + h.sendFac + "\x1f" + h.control + "\x1f" + string(code)))
-	return hex.EncodeToString(sum[:10])
+	d := sha256.New()
+	d.Write([]byte(h.sendApp + "\x1f" + h.sendFac + "\x1f" + h.control + "\x1f" + string(code)))
+	if h.input != nil {
+		d.Write([]byte{0x1f})
+		d.Write(h.input)
+	}
+	return hex.EncodeToString(d.Sum(nil)[:10])
 }
 
 // maxEcho bounds each field echoed from an unparsable header.

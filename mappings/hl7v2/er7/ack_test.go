@@ -136,6 +136,27 @@ func TestNack(t *testing.T) {
 	}
 }
 
+// TestNackControlIDs: the NACKs of two inputs without a control ID
+// (MSH-10) have different control IDs (HL7 v2.5 section 2.14.9.10: MSH-10
+// identifies the message), and the same input gets the same one.
+func TestNackControlIDs(t *testing.T) {
+	t.Parallel()
+	ctl := func(in string) string {
+		_, err := Parse([]byte(in))
+		return strings.Split(segs(fixed.Nack([]byte(in), err))[0], "|")[9]
+	}
+	a, b := ctl("\x00garbage one"), ctl("\x00garbage two")
+	if a == "" || a == b {
+		t.Errorf("NACK control IDs of two inputs: %q and %q", a, b)
+	}
+	if again := ctl("\x00garbage one"); again != a {
+		t.Errorf("NACK control IDs of one input: %q then %q", a, again)
+	}
+	if c, d := ctl("MSH|^~\\&|S|F|R|G|1||ADT^A01|C9|P|2.5\rpid|\r"), ctl("MSH|^~\\&|S|F|R|G|1||ADT^A01|C9|P|2.5\rpid|x\r"); c != d {
+		t.Errorf("NACKs of one control ID differ: %q and %q", c, d)
+	}
+}
+
 // TestCodeOf reads MSA-1 back from ACKs and NACKs, whatever the delimiters
 // and character set, and gives "" for what is no ACK.
 func TestCodeOf(t *testing.T) {
