@@ -780,8 +780,8 @@ func TestPersonEvents(t *testing.T) {
 // admission and its discharge set the Encounter's status: a leave of
 // absence (A21) puts it on leave, the return (A22) back in progress, a
 // change of attending doctor (A54) keeps it in progress with the new
-// doctor; a pre-admission (A05) is planned and its cancellation (A38)
-// cancels it.
+// doctor; a pre-admission (A05) or a pending admission (A14) is planned
+// and its cancellation (A38, A27) cancels it.
 func TestStayEvents(t *testing.T) {
 	t.Parallel()
 	in, st := newTest(t)
@@ -827,6 +827,15 @@ func TestStayEvents(t *testing.T) {
 	}
 	if got := status(send(t, in, as(a05, "A05", "A38", "C", "20240301090000+0100", "20240302090000+0100"))); got != "cancelled" {
 		t.Errorf("after A38: %s", got)
+	}
+	// the pending admission (HL7 v2.5 section 3.3.14) and its cancellation
+	// (3.3.27), another stay
+	a14 := bytes.ReplaceAll(a05, []byte("^VN"), []byte("9^VN"))
+	if got := status(send(t, in, as(a14, "A05", "A14", "P", "20240301090000+0100", "20240303090000+0100"))); got != "planned" {
+		t.Errorf("after A14: %s", got)
+	}
+	if got := status(send(t, in, as(a14, "A05", "A27", "Q", "20240301090000+0100", "20240304090000+0100"))); got != "cancelled" {
+		t.Errorf("after A27: %s", got)
 	}
 }
 

@@ -359,7 +359,7 @@ func (c *conv) finishEncounter() {
 	}
 	status := cpb.EncounterStatusCode_IN_PROGRESS
 	ev := c.event
-	if ev == "Z99" && !c.movement.historic && (c.movement.original == "A05" || c.movement.original == "A21") {
+	if ev == "Z99" && !c.movement.historic && (c.movement.original == "A05" || c.movement.original == "A14" || c.movement.original == "A21") {
 		// the correction of the current movement, a pre-admission or a
 		// leave, leaves the stay where that movement put it; a corrected
 		// discharge (A03) is an update whose PV1-45 ends the stay
@@ -391,9 +391,9 @@ func (c *conv) finishEncounter() {
 		if e.Hospitalization != nil {
 			e.Hospitalization.DischargeDisposition = nil
 		}
-	case "A05": // pre-admit (HL7 v2.5 section 3.3.5): the stay is planned
+	case "A05", "A14": // pre-admit, pending admit (HL7 v2.5 sections 3.3.5, 3.3.14): the stay is planned
 		status = cpb.EncounterStatusCode_PLANNED
-	case "A38": // cancel pre-admit (section 3.3.38)
+	case "A38", "A27": // cancel pre-admit, cancel pending admit (sections 3.3.38, 3.3.27)
 		status = cpb.EncounterStatusCode_CANCELLED
 	case "A21", "A53": // leave of absence (3.3.21), its return cancelled (3.3.53)
 		status = cpb.EncounterStatusCode_ONLEAVE

@@ -5,8 +5,8 @@
 // DocumentReference, ServiceRequest and Task, each labelled with its data
 // category, plus the source message as a Binary and a Provenance.
 //
-// Supported (supportedEvents): ADT A01 to A08, A11, A12, A13, A16, A21,
-// A22, A25, A38, A52 to A55 (the stay's movements), the PAM France
+// Supported (supportedEvents): ADT A01 to A08, A11 to A14, A16, A21,
+// A22, A25, A27, A38, A52 to A55 (the stay's movements), the PAM France
 // correction of a movement Z99 (see readMovement), A28 and A31 (the
 // person, without a visit), A34 and A40 (the merge as the message states
 // it: see mapMRG), A47 (identifiers corrected: see mapRetired), MDM T01, T02, T04, T10, ORU R01 and REF I12, I13, I14,
@@ -135,7 +135,7 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 
 // Supported lists the message types and events Convert accepts.
 var supportedEvents = map[string][]string{
-	"ADT": {"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A16", "A21", "A22", "A25", "A28", "A31", "A34", "A38", "A40", "A47", "A52", "A53", "A54", "A55", "Z99"},
+	"ADT": {"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A14", "A16", "A21", "A22", "A25", "A27", "A28", "A31", "A34", "A38", "A40", "A47", "A52", "A53", "A54", "A55", "Z99"},
 	"MDM": {"T01", "T02", "T04", "T10"},
 	"ORU": {"R01"},
 	"REF": {"I12", "I13", "I14"},
