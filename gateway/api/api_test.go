@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -640,6 +641,24 @@ func TestIncludeAndSort(t *testing.T) {
 	rev := e.do("GET", "/fhir/Patient?_id=p1&_revinclude=Observation:subject&_include=Patient:general-practitioner", "").json(t)
 	if n := len(rev["entry"].([]any)); n != 4 {
 		t.Errorf("revinclude+include gave %d entries, want 4", n)
+	}
+	// the CapabilityStatement says which _include and _revinclude work
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type                            string
+				SearchInclude, SearchRevInclude []string
+			}
+		}
+	}
+	if err := json.Unmarshal(e.do("GET", "/fhir/metadata", "").body, &cs); err != nil || len(cs.Rest) != 1 {
+		t.Fatalf("metadata: %v", err)
+	}
+	for _, res := range cs.Rest[0].Resource {
+		if res.Type == "Patient" && (!slices.Contains(res.SearchRevInclude, "Observation:subject") ||
+			!slices.Contains(res.SearchInclude, "Patient:general-practitioner") || slices.Contains(res.SearchRevInclude, "Encounter:practitioner")) {
+			t.Errorf("Patient's searchInclude %v, searchRevInclude %v", res.SearchInclude, res.SearchRevInclude)
+		}
 	}
 	if c := e.do("GET", "/fhir/Observation?_summary=count", "").json(t); c["total"].(float64) != 2 || c["entry"] != nil {
 		t.Errorf("_summary=count = %v", c)

@@ -126,9 +126,29 @@ func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string,
 			incs = append(incs, typ+":"+p.Name)
 		}
 	}
-	if len(incs) > 0 {
-		b.WriteString(`,"searchInclude":[`)
-		for i, s := range incs {
+	// _revinclude=Source:param names, for each resource found, those of
+	// Source whose param refers to it: a reference parameter that may
+	// refer to typ (R4 capabilitystatement.html, searchRevInclude)
+	var revs []string
+	for _, src := range search.Types() {
+		if auditLogType(src) {
+			continue
+		}
+		for _, p := range search.Params(src) {
+			if p.Kind == search.Reference && (p.Target == "" || p.Target == typ) {
+				revs = append(revs, src+":"+p.Name)
+			}
+		}
+	}
+	for _, l := range []struct {
+		name string
+		vals []string
+	}{{"searchInclude", incs}, {"searchRevInclude", revs}} {
+		if len(l.vals) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, `,%q:[`, l.name)
+		for i, s := range l.vals {
 			if i > 0 {
 				b.WriteByte(',')
 			}
