@@ -98,6 +98,15 @@ func systemForOID(oid string) string {
 	return terminology.SystemForOID(oid)
 }
 
+// isFINESS reports whether s is a FINESS number: nine characters, the
+// département's two (2A and 2B for Corsica) then seven digits.
+func isFINESS(s string) bool {
+	if len(s) != 9 || !isDigits(s[2:]) {
+		return false
+	}
+	return isDigits(s[:2]) || strings.EqualFold(s[:2], "2A") || strings.EqualFold(s[:2], "2B")
+}
+
 func isDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
@@ -192,12 +201,29 @@ var knownNamespaces = map[string]string{
 	"NPI": "http://hl7.org/fhir/sid/us-npi", "RPPS": terminology.RPPS, "FINESS": terminology.FINESS,
 }
 
+// EstablishmentAuthority is the system of the identifiers an
+// establishment assigns (a patient number, a visit number) when an HL7 v2
+// sender names their assigning authority by its FINESS number: in France
+// the universal ID types M and N of an HD are a FINESS-EJ (legal entity)
+// and a FINESS-EG (site) number (IHE ITI Appendix N France, HD and table
+// 0301: 123456789^^^AUT-AFFECTATION&120456789&M^PI). No national system
+// names such identifiers; this one, followed by "ej/" or "eg/" and the
+// number, is the same for every application of the establishment, so
+// that their identifiers link.
+const EstablishmentAuthority = "https://relais-health.github.io/fhir/sid/finess-"
+
 func hdOf(namespace, universal, typ string) authority {
 	a := authority{namespace: strings.TrimSpace(namespace)}
 	universal = strings.TrimSpace(universal)
 	switch {
 	case universal != "" && isOID(universal):
 		a.system = systemForOID(universal)
+	case (strings.EqualFold(typ, "M") || strings.EqualFold(typ, "N")) && isFINESS(universal):
+		kind := "ej/"
+		if strings.EqualFold(typ, "N") {
+			kind = "eg/"
+		}
+		a.system = EstablishmentAuthority + kind + strings.ToUpper(universal)
 	case universal != "" && (strings.EqualFold(typ, "URI") || strings.HasPrefix(universal, "http")):
 		a.system = universal
 	case a.namespace != "":
