@@ -693,7 +693,7 @@ func TestScenarioTerritory(t *testing.T) {
 	s.professional("nurse-lille", "cabinet-lille", nil, []string{g15("60")})
 	s.discharge(surgery("p-lille", lilleAddress))
 	s.discharge(surgery("p-arras", `{"use":"home","city":"Arras","postalCode":"62000","country":"FR",`+
-		`"extension":[{"url":"`+directory.ExtAddressINSEE+`","valueCoding":{"system":"https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune","code":"62041"}}]}`))
+		`"extension":[{"url":"`+terminology.AddressINSEE+`","valueCoding":{"system":"https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune","code":"62041"}}]}`))
 
 	lille := s.route("e-p-lille")
 	task := lille.only(t, "nurse")

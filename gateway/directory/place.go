@@ -7,12 +7,9 @@ import (
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
-)
 
-// ExtAddressINSEE is FR Core's extension giving an address's INSEE
-// commune code (FRCoreAddressInseeCodeExtension, valueCoding from
-// TRE_R13-Commune), on Address or on Address.city.
-const ExtAddressINSEE = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
+	"github.com/relais-health/relais/mappings/terminology"
+)
 
 // Place is where a patient lives, resolved to the territories that can
 // cover her: her commune(s) (and the commune a commune déléguée or an
@@ -107,7 +104,7 @@ func homeAddress(as []*dtpb.Address) *dtpb.Address {
 func inseeCode(a *dtpb.Address) string {
 	exts := append(slices.Clone(a.GetExtension()), a.GetCity().GetExtension()...)
 	for _, e := range exts {
-		if e.GetUrl().GetValue() == ExtAddressINSEE {
+		if e.GetUrl().GetValue() == terminology.AddressINSEE {
 			return strings.TrimSpace(firstCode(e.GetValue()))
 		}
 	}

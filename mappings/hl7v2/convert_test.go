@@ -19,6 +19,7 @@ import (
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
+	"github.com/relais-health/relais/mappings/terminology"
 )
 
 func convert(t *testing.T, path string, opts Options) *Converted {
@@ -333,5 +334,63 @@ func TestSourceZone(t *testing.T) {
 		if tz := start.GetTimezone(); tz != want[len(want)-6:] {
 			t.Errorf("PV1-44 %s: zone %q, want the offset %s", admit, tz, want[len(want)-6:])
 		}
+	}
+}
+
+// TestBirthPlaceAndCommune: IHE France gives the INSEE (COG) code of a
+// commune in XAD-9 (ITI Appendix N France): of the commune of birth on
+// the birth place address (XAD-7 BDL, a trait of the INS), which becomes
+// the patient-birthPlace extension and not an address of hers, and of
+// the commune she lives in on her home address; both carry FR Core's
+// INSEE code extension. A foreign country's code (99...) is not a
+// commune's, and five digits in a message that is not French are not one.
+func TestBirthPlaceAndCommune(t *testing.T) {
+	t.Parallel()
+	msg := func(country, addresses string) []byte {
+		return []byte("MSH|^~\\&|GAM|HOP|RELAIS|RELAIS|20210318151910||ADT^A31^ADT_A05|C1|P|2.5" + country + "\r" +
+			"EVN||20210318151910\r" +
+			"PID|1||1900068^^^&350000121&M^PI||DARK^JEANNE^^^^^L||19600530|F|||" + addresses + "\r" +
+			"PV1|1|N\r")
+	}
+	insee := func(a *dtpb.Address) string {
+		for _, x := range a.GetExtension() {
+			if x.GetUrl().GetValue() == terminology.AddressINSEE {
+				return x.GetValue().GetCoding().GetCode().GetValue()
+			}
+		}
+		return ""
+	}
+	born := func(p *ppb.Patient) *dtpb.Address {
+		for _, x := range p.GetExtension() {
+			if x.GetUrl().GetValue() == "http://hl7.org/fhir/StructureDefinition/patient-birthPlace" {
+				return x.GetValue().GetAddress()
+			}
+		}
+		return nil
+	}
+	c, err := Convert(msg("^FRA^2.10", "^^^^^FRA^BDL^^88154~3 RUE DU CHATEAU^^AMBOISE^^37400^^H^^37003"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := one[*ppb.Patient](t, c)
+	if b := born(p); insee(b) != "88154" || b.GetCountry().GetValue() != "FRA" {
+		t.Errorf("birth place %v", b)
+	}
+	if len(p.Address) != 1 || insee(p.Address[0]) != "37003" {
+		t.Errorf("addresses %v, want her home in commune 37003", p.Address)
+	}
+	c, err = Convert(msg("^FRA^2.10", "^^^^^MAR^BDL^^99350"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := born(one[*ppb.Patient](t, c)); b == nil || insee(b) != "" || b.GetCountry().GetValue() != "MAR" {
+		t.Errorf("born abroad: %v", b)
+	}
+	c, err = Convert(msg("", "1 MAIN ST^^SPRINGFIELD^IL^62701^^H^^17167"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := one[*ppb.Patient](t, c); len(p.Address) != 1 || insee(p.Address[0]) != "" {
+		t.Errorf("a county code outside France taken as a commune's: %v", p.Address)
 	}
 }

@@ -377,6 +377,10 @@ func (c *conv) address(v er7.Value) *dtpb.Address {
 	a := c.a.addresses.new()
 	a.City, a.State, a.PostalCode, a.Country = c.str(city), c.str(state), c.str(postal), c.str(country)
 	a.District = c.str(text(v.Comp(9)))
+	if x := c.inseeCode(text(v.Comp(9)), country); x != nil {
+		// what routing reads to place the patient (gateway/directory)
+		a.Extension = append(a.Extension, x)
+	}
 	switch {
 	case l1 != "" && l2 != "":
 		a.Line = []*dtpb.String{c.a.string(l1), c.a.string(l2)}

@@ -11,6 +11,7 @@ import (
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
+	"github.com/relais-health/relais/mappings/terminology"
 )
 
 // FR Core identity reliability (PID-32, IHE PAM France).
@@ -55,6 +56,59 @@ func (c *conv) mapPatient(pid *er7.Segment) error {
 	return nil
 }
 
+// birthAddress reads the birth place among the addresses of PID-11: the
+// one of type BDL (birth delivery location), whose XAD-9 IHE France
+// gives the INSEE (COG) code of the commune of birth, or of the country
+// for a person born abroad (ITI Appendix N France, XAD-9): one of the
+// traits of the INS (ANS Référentiel INS): a commune's code as FR Core's
+// INSEE code extension (conv.inseeCode).
+func (c *conv) birthAddress(f er7.Value) *dtpb.Address {
+	for r := range f.Repetitions() {
+		if !strings.EqualFold(text(r.Comp(7)), "BDL") {
+			continue
+		}
+		a := &dtpb.Address{City: c.str(text(r.Comp(3))), PostalCode: c.str(text(r.Comp(5))), Country: c.str(text(r.Comp(6)))}
+		if x := c.inseeCode(text(r.Comp(9)), text(r.Comp(6))); x != nil {
+			a.Extension = append(a.Extension, x)
+		}
+		if a.City == nil && a.PostalCode == nil && a.Country == nil && a.Extension == nil {
+			return nil
+		}
+		return a
+	}
+	return nil
+}
+
+// inseeCode is FR Core's INSEE code extension of an address whose XAD-9
+// (county) is a French commune's code in the INSEE COG, as IHE France
+// sends it (ITI Appendix N France, XAD-9): five characters, the
+// département's two (2A, 2B in Corsica) or three (97x overseas) first,
+// in France, or with no country in a French message (MSH-17 or MSH-12's
+// internationalization code FRA: elsewhere five digits may be a US
+// county's FIPS code); nil otherwise (a foreign country's COG code is 99
+// then three digits).
+func (c *conv) inseeCode(code, country string) *dtpb.Extension {
+	switch strings.ToUpper(country) {
+	case "FRA", "FR", "FRANCE":
+	case "":
+		msh := c.msg.MSH()
+		if !strings.EqualFold(text(msh.Field(17)), "FRA") && !strings.EqualFold(text(msh.Field(12).Comp(2)), "FRA") {
+			return nil
+		}
+	default:
+		return nil
+	}
+	if len(code) != 5 || strings.HasPrefix(code, "99") || !isDigits(code[2:]) ||
+		!isDigits(code[:2]) && !strings.EqualFold(code[:2], "2A") && !strings.EqualFold(code[:2], "2B") {
+		return nil
+	}
+	return &dtpb.Extension{
+		Url: &dtpb.Uri{Value: terminology.AddressINSEE},
+		Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Coding{Coding: &dtpb.Coding{
+			System: &dtpb.Uri{Value: terminology.TRER13}, Code: &dtpb.Code{Value: strings.ToUpper(code)}}}},
+	}
+}
+
 // strongKey: the key already comes from a PI/MR identifier.
 func strongKey(key []string) bool { return key[2] == "PI" || key[2] == "MR" }
 
@@ -80,10 +134,19 @@ func (c *conv) demographics(pid *er7.Segment, p *ppb.Patient) {
 	if t, ok := c.dtm(pid, 7); ok {
 		p.BirthDate = t.date()
 	}
+	born := c.birthAddress(pid.Field(11))
 	if place := text(pid.Field(23)); place != "" {
+		if born == nil {
+			born = &dtpb.Address{}
+		}
+		if born.City == nil {
+			born.City = c.str(place)
+		}
+	}
+	if born != nil {
 		p.Extension = append(p.Extension, &dtpb.Extension{
 			Url:   &dtpb.Uri{Value: birthPlaceURL},
-			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Address{Address: &dtpb.Address{City: c.str(place)}}},
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Address{Address: born}},
 		})
 	}
 	if g, ok := genders[strings.ToUpper(text(pid.Field(8)))]; ok {

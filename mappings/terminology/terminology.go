@@ -36,6 +36,10 @@ const (
 	TRER85     = "https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge"
 	TRER94     = "https://mos.esante.gouv.fr/NOS/TRE_R94-ProfessionSocial/FHIR/TRE-R94-ProfessionSocial"
 	V3ActCode  = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	// TRER13 codes the communes (INSEE COG) of FR Core's address
+	// extension AddressINSEE, on Address (or Address.city).
+	TRER13       = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
+	AddressINSEE = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
 
 	// HL7 v3 and v2 code systems that CDA documents name by OID.
 	V3Gender          = "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender"
