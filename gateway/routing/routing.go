@@ -640,6 +640,9 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 		return nil, err
 	}
 	for _, c := range conds {
+		if ruledOut(c.(*cdpb.Condition)) {
+			continue
+		}
 		s.diagnoses = append(s.diagnoses, resource.Ref("Condition", resource.ID(c)))
 		for _, cd := range c.(*cdpb.Condition).GetCode().GetCoding() {
 			switch cd.GetSystem().GetValue() {
@@ -653,6 +656,12 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 		return nil, err
 	}
 	for _, p := range procs {
+		switch p.(*prpb.Procedure).GetStatus().GetValue() {
+		case codes.EventStatusCode_NOT_DONE, codes.EventStatusCode_ENTERED_IN_ERROR:
+			// R4 Procedure.status is a modifier: a procedure not done, or
+			// recorded in error, was not performed during the stay.
+			continue
+		}
 		s.surgery = true
 		for _, cd := range p.(*prpb.Procedure).GetCode().GetCoding() {
 			s.procedures = append(s.procedures, canonSystem(cd.GetSystem().GetValue())+"|"+cd.GetCode().GetValue())
@@ -660,6 +669,26 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 	}
 	s.gir, err = pl.gir(ctx, s.patientRef)
 	return s, err
+}
+
+// condVerStatus is R4's Condition.verificationStatus code system.
+const condVerStatus = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+// ruledOut reports whether a Condition is no diagnosis of the stay: R4
+// Condition.verificationStatus is a modifier, and "refuted" (ruled out)
+// or "entered-in-error" means the patient does not have it, so it neither
+// makes a stay eligible for a pathway nor is the reason of a request.
+func ruledOut(c *cdpb.Condition) bool {
+	for _, cd := range c.GetVerificationStatus().GetCoding() {
+		if cd.GetSystem().GetValue() != condVerStatus {
+			continue
+		}
+		switch cd.GetCode().GetValue() {
+		case "refuted", "entered-in-error":
+			return true
+		}
+	}
+	return false
 }
 
 // gir reads the patient's latest GIR: the AGGIR "perte d'autonomie"

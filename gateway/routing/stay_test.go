@@ -1,0 +1,57 @@
+package routing_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/pathways"
+)
+
+// TestStayModifiers: R4 Condition.verificationStatus and Procedure.status
+// are modifier elements. A diagnosis refuted or entered in error, and a
+// procedure not done or entered in error, are not facts of the stay: they
+// choose no pathway and are no request's reason.
+func TestStayModifiers(t *testing.T) {
+	const ccam = "https://smt.esante.gouv.fr/terminologie-ccam/"
+	proc := func(id, status string) string {
+		return `{"resourceType":"Procedure","id":"` + id + `","status":"` + status + `","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},"code":{"coding":[{"system":"` + ccam + `","code":"NEKA020"}]}}`
+	}
+	cond := func(ver string) string {
+		return `{"resourceType":"Condition","id":"c1","verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"` + ver + `"}]},"subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"I50.9"}]}}`
+	}
+	for _, c := range []struct {
+		name    string
+		writes  []string
+		pathway string
+	}{
+		{"confirmed diagnosis", []string{cond("confirmed")}, "heart-failure"},
+		{"refuted diagnosis", []string{cond("refuted")}, "older-person"}, // she is 84
+		{"diagnosis entered in error", []string{cond("entered-in-error")}, "older-person"},
+		{"hip replacement done", []string{cond("refuted"), proc("pr1", "completed")}, "orthopaedic-surgery"},
+		{"hip replacement not done", []string{cond("refuted"), proc("pr1", "not-done")}, "older-person"},
+		{"procedure entered in error", []string{cond("refuted"), proc("pr1", "entered-in-error")}, "older-person"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pl, st := world(t)
+			for _, js := range c.writes {
+				putJSON(t, st, js)
+			}
+			plan, err := pl.Plan(context.Background(), "e1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(plan.Pathway, pathways.Base+"/PlanDefinition/"+c.pathway+"|") {
+				t.Fatalf("pathway %s, want %s (%v)", plan.Pathway, c.pathway, plan.Reasons)
+			}
+			for _, sr := range plan.Requests {
+				for _, r := range sr.GetReasonReference() {
+					if resource.RefString(r) == "Condition/c1" && c.writes[0] != cond("confirmed") {
+						t.Errorf("%s gives the ruled-out Condition as its reason", resource.ID(sr))
+					}
+				}
+			}
+		})
+	}
+}
