@@ -27,7 +27,7 @@ func TestStayModifiers(t *testing.T) {
 		pathway string
 	}{
 		{"confirmed diagnosis", []string{cond("confirmed")}, "heart-failure"},
-		{"refuted diagnosis", []string{cond("refuted")}, "older-person"}, // she is 84
+		{"refuted diagnosis", []string{cond("refuted")}, "older-person"}, // she is 83
 		{"diagnosis entered in error", []string{cond("entered-in-error")}, "older-person"},
 		{"hip replacement done", []string{cond("refuted"), proc("pr1", "completed")}, "orthopaedic-surgery"},
 		{"hip replacement not done", []string{cond("refuted"), proc("pr1", "not-done")}, "older-person"},
@@ -53,5 +53,21 @@ func TestStayModifiers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiagnosisByOID: a diagnosis whose system is ICD-10 named by its OID
+// (urn:oid:2.16.840.1.113883.6.3, as CDA and HL7 v3 name it, and as FHIR
+// allows: R4 terminologies-systems.html) chooses the pathway its code
+// does, as a procedure named by OID already did.
+func TestDiagnosisByOID(t *testing.T) {
+	pl, st := world(t)
+	putJSON(t, st, `{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},"code":{"coding":[{"system":"urn:oid:2.16.840.1.113883.6.3","code":"J44.1"}]}}`)
+	plan, err := pl.Plan(context.Background(), "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(plan.Pathway, pathways.Base+"/PlanDefinition/copd|") {
+		t.Fatalf("pathway %s, want copd (%v)", plan.Pathway, plan.Reasons)
 	}
 }
