@@ -42,7 +42,7 @@ func placeKey(r Role, territoryKey string) string { return string(r) + "\x00" + 
 type entry struct {
 	ref         string // "PractitionerRole/id" or "HealthcareService/id"
 	roles       []Role
-	active      bool
+	inactive    string           // why it is not in active use; "" when it is
 	territories map[string]Level // Territory.key() -> level
 	langs       []string         // primary language subtags, lower case
 	avail       []window         // availableTime; none: no constraint
@@ -102,7 +102,13 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 		e := entry{ref: resource.Type(r) + "/" + resource.ID(r), roles: roles, territories: map[string]Level{}, capacity: noCapacity}
 		switch v := r.(type) {
 		case *prrpb.PractitionerRole:
-			e.active = v.GetActive() == nil || v.GetActive().GetValue()
+			e.inactive = inactive(v.GetActive(), "")
+			if e.inactive == "" {
+				e.inactive = inactive(pracs[resource.RefString(v.GetPractitioner())].GetActive(), "its Practitioner")
+			}
+			if e.inactive == "" {
+				e.inactive = inactive(orgs[resource.RefString(v.GetOrganization())].GetActive(), "its Organization")
+			}
 			for _, s := range v.GetHealthcareService() {
 				e.addTerritories(TerritoriesOf(services[resource.RefString(s)]))
 			}
@@ -111,7 +117,10 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 			e.avail, e.notAvail = roleHours(v)
 			e.capacity = capacityOf(v.GetExtension())
 		case *hspb.HealthcareService:
-			e.active = v.GetActive() == nil || v.GetActive().GetValue()
+			e.inactive = inactive(v.GetActive(), "")
+			if e.inactive == "" {
+				e.inactive = inactive(orgs[resource.RefString(v.GetProvidedBy())].GetActive(), "its Organization")
+			}
 			e.addTerritories(TerritoriesOf(v))
 			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetProvidedBy())]))
 			e.langs = languages(v.GetCommunication())
@@ -131,6 +140,24 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 		}
 	}
 	return x
+}
+
+// inactive says why a resource whose active element is a is not in
+// active use ("" when it is: R4 reads an absent active as true). A role is
+// taken only while the Practitioner who holds it and the Organization it
+// is for are in active use too (R4 Practitioner.active, Organization.active:
+// "whether this record is in active use"), and a service only while the
+// Organization that provides it is: a practitioner who retired or an
+// organisation that closed leaves its roles and services behind in a
+// directory export.
+func inactive(a *dtpb.Boolean, whose string) string {
+	if a == nil || a.GetValue() {
+		return ""
+	}
+	if whose == "" {
+		return "inactive"
+	}
+	return "inactive (" + whose + ")"
 }
 
 func (e *entry) addTerritories(ts []Territory) {
@@ -343,8 +370,8 @@ func (x *Index) Candidates(q Query, loads Loads) ([]Candidate, Explanation, erro
 	for _, i := range order {
 		e := &x.entries[i]
 		switch {
-		case !e.active:
-			skip(e, func(*entry) string { return "inactive" })
+		case e.inactive != "":
+			skip(e, func(e *entry) string { return e.inactive })
 			continue
 		case len(q.Languages) > 0 && len(e.langs) > 0 && !overlap(q.Languages, e.langs):
 			skip(e, func(e *entry) string {
