@@ -43,8 +43,9 @@
 //     its national identifier (RPPS, IDNPS, FINESS, SIRET …), so that a
 //     re-import updates it, but one already stored under another id from
 //     another feed is not merged with it.
-//   - availableTime hours are compared with Query.At's wall clock in its
-//     own location: pass a time in Europe/Paris (or Brussels).
+//   - availableTime hours are compared with the wall clock of Query.At's
+//     location: pass At in the patient's zone (Place.Location), where the
+//     candidates covering her place work.
 //   - A 4-digit code at commune level is a Belgian postal code; Belgian
 //     patients are matched on their postal code only.
 package directory

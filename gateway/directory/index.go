@@ -47,6 +47,7 @@ type entry struct {
 	langs       []string         // primary language subtags, lower case
 	avail       []window         // availableTime; none: no constraint
 	notAvail    [][2]int64       // notAvailable.during, Unix µs [start, end)
+	period      [2]int64         // PractitionerRole.period, Unix µs [start, end)
 	capacity    int64            // ExtOpenTaskCapacity, noCapacity: none
 }
 
@@ -115,6 +116,7 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetOrganization())]))
 			e.langs = languages(pracs[resource.RefString(v.GetPractitioner())].GetCommunication())
 			e.avail, e.notAvail = roleHours(v)
+			e.period = period(v.GetPeriod())
 			e.capacity = capacityOf(v.GetExtension())
 		case *hspb.HealthcareService:
 			e.inactive = inactive(v.GetActive(), "")
@@ -125,6 +127,7 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetProvidedBy())]))
 			e.langs = languages(v.GetCommunication())
 			e.avail, e.notAvail = serviceHours(v)
+			e.period = period(nil)
 			e.capacity = capacityOf(v.GetExtension())
 		}
 		x.capacities = x.capacities || e.capacity != noCapacity
@@ -245,30 +248,82 @@ func period(p *dtpb.Period) [2]int64 {
 	return out
 }
 
-// available reports whether e can be reached at t (in loc, for
-// availableTime's local hours): absent availableTime is no constraint.
-func (e *entry) available(t time.Time) (bool, string) {
-	us := t.UnixMicro()
-	for _, n := range e.notAvail {
-		if us >= n[0] && us < n[1] {
-			return false, "notAvailable at that time"
-		}
+// maxWindowDays bounds the days of a window read for availableTime: past
+// it, a recipient's weekly hours have long repeated.
+const maxWindowDays = 400
+
+// available reports whether e can be reached at some time in [from, to)
+// (at from alone when to is not after it): inside its period, inside one
+// of its availableTime windows, read as wall-clock hours in from's
+// location, and outside every notAvailable period. Absent availableTime
+// and period are no constraint. A window whose end is not after its start
+// runs past midnight (20:00 to 08:00).
+func (e *entry) available(from, to time.Time) (bool, string) {
+	a, b := from.UnixMicro(), to.UnixMicro()
+	if b <= a {
+		b = a + 1
+	}
+	a, b = max(a, e.period[0]), min(b, e.period[1])
+	if a >= b {
+		return false, "outside its period (PractitionerRole.period)"
 	}
 	if len(e.avail) == 0 {
-		return true, ""
-	}
-	day := uint8(1) << uint(t.Weekday())
-	h, m, s := t.Clock()
-	tod := (int64(h)*3600+int64(m)*60+int64(s))*1e6 + int64(t.Nanosecond()/1000)
-	for _, w := range e.avail {
-		if w.days != 0 && w.days&day == 0 {
-			continue
-		}
-		if w.allDay || (tod >= w.start && (w.end == 0 || tod < w.end)) {
+		if e.free(a, b) {
 			return true, ""
 		}
+		return false, "notAvailable throughout the window"
 	}
-	return false, "outside its availableTime"
+	loc := from.Location()
+	y, m, d := time.UnixMicro(a).In(loc).Date()
+	open := false // some availableTime falls in the window
+	// From the day before a: a window running past midnight reaches it.
+	for i := -1; i <= maxWindowDays; i++ {
+		day := time.Date(y, m, d+i, 0, 0, 0, 0, loc)
+		if day.UnixMicro() >= b {
+			break
+		}
+		bit := uint8(1) << uint(day.Weekday())
+		for _, w := range e.avail {
+			if w.days != 0 && w.days&bit == 0 {
+				continue
+			}
+			s, t := day.UnixMicro(), time.Date(y, m, d+i+1, 0, 0, 0, 0, loc).UnixMicro()
+			if !w.allDay {
+				s = time.Date(y, m, d+i, 0, 0, 0, int(w.start*1000), loc).UnixMicro()
+				if w.end > w.start {
+					t = time.Date(y, m, d+i, 0, 0, 0, int(w.end*1000), loc).UnixMicro()
+				} else if w.end != 0 {
+					t = time.Date(y, m, d+i+1, 0, 0, 0, int(w.end*1000), loc).UnixMicro()
+				}
+			}
+			s, t = max(s, a), min(t, b)
+			if s >= t {
+				continue
+			}
+			open = true
+			if e.free(s, t) {
+				return true, ""
+			}
+		}
+	}
+	if open {
+		return false, "notAvailable throughout the window"
+	}
+	return false, "outside its availableTime throughout the window"
+}
+
+// free reports whether some time in [a, b) lies outside every
+// notAvailable period.
+func (e *entry) free(a, b int64) bool {
+	for moved := true; moved && a < b; {
+		moved = false
+		for _, n := range e.notAvail {
+			if n[0] <= a && a < n[1] {
+				a, moved = n[1], true
+			}
+		}
+	}
+	return a < b
 }
 
 // Query asks for the candidates of a role for a patient.
@@ -281,8 +336,13 @@ type Query struct {
 	// subtags); none: no constraint.
 	Languages []string
 	// At, when set, keeps only candidates available then (availableTime
-	// in At's location, notAvailable); zero: no constraint.
+	// in At's location, notAvailable, PractitionerRole.period); zero: no
+	// constraint. Pass it in the patient's zone (Place.Location).
 	At time.Time
+	// Until, when after At, widens At to the window [At, Until): a
+	// candidate available at some time in it is kept, as one who works
+	// on weekdays is for a visit due within 48 h of a Saturday discharge.
+	Until time.Time
 	// Limit caps the candidates returned (0: all).
 	Limit int
 }
@@ -380,7 +440,7 @@ func (x *Index) Candidates(q Query, loads Loads) ([]Candidate, Explanation, erro
 			continue
 		}
 		if !q.At.IsZero() {
-			if ok, why := e.available(q.At); !ok {
+			if ok, why := e.available(q.At, q.Until); !ok {
 				skip(e, func(*entry) string { return why })
 				continue
 			}

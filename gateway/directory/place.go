@@ -3,6 +3,8 @@ package directory
 import (
 	"slices"
 	"strings"
+	"time"
+	_ "time/tzdata" // the zones of Location on hosts without a zone database
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -83,6 +85,45 @@ func (c *Communes) territories(ms []*Commune) []Territory {
 		add(Territory{LevelRegion, m.Region})
 	}
 	return out
+}
+
+// Location is the time zone of the patient's place, in which the
+// directory reads the hours of availableTime (R4 gives them as times of
+// day without a zone: the local time where the recipient works, which
+// covers the patient's place): the zone of her overseas département
+// (Guadeloupe, Martinique, Guyane, La Réunion, Saint-Pierre-et-Miquelon,
+// Mayotte, Saint-Barthélemy, Saint-Martin), Europe/Brussels for a Belgian
+// place, else Europe/Paris (metropolitan France and Corsica).
+func (p Place) Location() *time.Location {
+	name := "Europe/Paris"
+	for _, t := range p.Territories {
+		if t.Level == LevelCommune && len(t.Code) == 4 {
+			name = "Europe/Brussels"
+			break
+		}
+		if t.Level == LevelDepartement {
+			if z, ok := overseasZones[t.Code]; ok {
+				name = z
+			}
+			break
+		}
+	}
+	return zone(name)
+}
+
+var overseasZones = map[string]string{
+	"971": "America/Guadeloupe", "972": "America/Martinique", "973": "America/Cayenne",
+	"974": "Indian/Reunion", "975": "America/Miquelon", "976": "Indian/Mayotte",
+	"977": "America/St_Barthelemy", "978": "America/Marigot",
+}
+
+// zone loads an IANA zone from the embedded database (time/tzdata: the
+// host may have none); it cannot fail for the names above.
+func zone(name string) *time.Location {
+	if l, err := time.LoadLocation(name); err == nil {
+		return l
+	}
+	return time.UTC
 }
 
 func homeAddress(as []*dtpb.Address) *dtpb.Address {

@@ -1012,7 +1012,7 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 	if kind != "social" {
 		sr.ReasonReference = s.diagnoses // a social recipient's request carries no diagnosis
 	}
-	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, nil)
+	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, win, nil)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -1106,10 +1106,10 @@ func rolesOf(cc *dtpb.CodeableConcept) []string {
 // action may name alternatives in order (a neurologist, else a
 // rehabilitation physician); with none, the discharging organisation,
 // with every role's explanation.
-func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, kind string, cats []category.Code, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
+func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, kind string, cats []category.Code, win *dtpb.Period, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
 	var whys []string
 	for i, role := range roles {
-		owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, refused)
+		owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, win, refused)
 		if err != nil {
 			return nil, 0, "", "", err
 		}
@@ -1127,9 +1127,11 @@ func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, 
 
 // recipient chooses who receives an action, and the Task's status: the GP
 // from Patient.generalPractitioner; anyone else from the directory, the
-// first candidate the patient has not objected to; a social recipient
-// without the patient's permit waits on-hold.
-func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
+// first candidate the patient has not objected to who is available at
+// some time in the action's window win (from discharge; nil: at
+// discharge), her hours read in the patient's local time; a social
+// recipient without the patient's permit waits on-hold.
+func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, win *dtpb.Period, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
 	requested := codes.TaskStatusCode_REQUESTED
 	if role == "gp" && len(refused) == 0 {
 		if gps := s.patient.GetGeneralPractitioner(); len(gps) > 0 {
@@ -1157,8 +1159,16 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		refused[own] = "the patient objected"
 	}
 	place := pl.cfg.Communes.PlaceOf(s.patient)
+	at, until := s.discharge, time.Time{}
+	if win != nil {
+		at = time.UnixMicro(win.GetStart().GetValueUs())
+		if win.GetEnd() != nil {
+			until = time.UnixMicro(win.GetEnd().GetValueUs())
+		}
+	}
 	cands, ex, err := pl.cfg.Directory.Candidates(ctx, directory.Query{
-		Role: directory.Role(role), Place: place, Languages: directory.PatientLanguages(s.patient), At: s.discharge, Limit: 20,
+		Role: directory.Role(role), Place: place, Languages: directory.PatientLanguages(s.patient),
+		At: at.In(place.Location()), Until: until, Limit: 20,
 	})
 	if err != nil {
 		return nil, 0, "", "", err
@@ -1347,7 +1357,13 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 			refused[resource.RefString(t.(*tpb.Task).GetOwner())] = why
 		}
 	}
-	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, refused)
+	// The next candidate is asked from now on, within what is left of
+	// the request's window.
+	win := sr.GetOccurrence().GetPeriod()
+	if now := pl.cfg.Now(); win != nil && time.UnixMicro(win.GetStart().GetValueUs()).Before(now) && (win.GetEnd() == nil || now.Before(time.UnixMicro(win.GetEnd().GetValueUs()))) {
+		win = &dtpb.Period{Start: dateTime(now), End: win.GetEnd()}
+	}
+	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, win, refused)
 	if err != nil {
 		return nil, err
 	}

@@ -71,3 +71,30 @@ func TestDiagnosisByOID(t *testing.T) {
 		t.Fatalf("pathway %s, want copd (%v)", plan.Pathway, plan.Reasons)
 	}
 }
+
+// TestNurseAvailableInWindow: a discharge on Saturday evening goes to a
+// nurse who works weekday mornings, since her visit is due within the
+// action's window, not at the time of discharge.
+func TestNurseAvailableInWindow(t *testing.T) {
+	pl, st := world(t)
+	const g15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+	for _, id := range []string{"nurse-b", "nurse-c"} {
+		putJSON(t, st, `{"resourceType":"PractitionerRole","id":"`+id+`","active":true,"organization":{"reference":"Organization/cabinet-lille"},"code":[{"coding":[{"system":"`+g15+`","code":"60"}]}],`+
+			`"availableTime":[{"daysOfWeek":["mon","tue","wed","thu","fri"],"availableStartTime":"08:00:00","availableEndTime":"12:00:00"}]}`)
+	}
+	// Saturday 7 March 2026, 19:00 in Lille.
+	putJSON(t, st, `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"start":"2026-03-01T08:00:00Z","end":"2026-03-07T19:00:00+01:00"}}`)
+	plan, err := pl.Plan(context.Background(), "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range plan.Tasks {
+		if strings.HasSuffix(resource.ID(task), "-nurse-1") {
+			if got := resource.RefString(task.GetOwner()); got != "PractitionerRole/nurse-b" {
+				t.Errorf("nurse's Task owned by %s, want PractitionerRole/nurse-b (%v)", got, plan.Reasons)
+			}
+			return
+		}
+	}
+	t.Fatalf("no nurse Task: %v", plan.Reasons)
+}
