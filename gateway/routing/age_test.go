@@ -29,6 +29,8 @@ func TestAgeAt(t *testing.T) {
 		{"1952-02-29", "UTC", "2027-02-28T10:00:00Z", 74},
 		{"1952-02-29", "UTC", "2027-03-01T10:00:00Z", 75},
 		{"1951-12-05", "Europe/Paris", "2026-12-04T23:30:00Z", 75}, // already the 5th in Paris
+		{"1951-12-07", "UTC", "2026-12-07T00:30:00+01:00", 75},     // the 7th where she was discharged
+		{"1951-12-07", "UTC", "2026-12-06T23:30:00-04:00", 74},     // still the 6th in Guadeloupe
 	} {
 		if got := ageAt(date(c.born, c.zone), at(c.at)); got != c.want {
 			t.Errorf("born %s (%s), at %s: %d, want %d", c.born, c.zone, c.at, got, c.want)

@@ -621,13 +621,16 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 	}
 	s.patient = pm.(*patpb.Patient)
 	s.discharge = pl.cfg.Now()
+	// The discharge keeps the offset it was written with: its calendar
+	// day, on which the patient's age is counted, is the hospital's.
 	if end := enc.GetPeriod().GetEnd(); end != nil {
-		s.discharge = time.UnixMicro(end.GetValueUs()).UTC()
+		s.discharge = time.UnixMicro(end.GetValueUs()).In(resource.Location(end.GetTimezone()))
 	}
 	if enc.GetStatus().GetValue() != codes.EncounterStatusCode_FINISHED {
 		for _, e := range enc.GetExtension() {
 			if e.GetUrl().GetValue() == ExpectedDischargeURL && e.GetValue().GetDateTime() != nil {
-				s.draft, s.discharge = true, time.UnixMicro(e.GetValue().GetDateTime().GetValueUs()).UTC()
+				dt := e.GetValue().GetDateTime()
+				s.draft, s.discharge = true, time.UnixMicro(dt.GetValueUs()).In(resource.Location(dt.GetTimezone()))
 			}
 		}
 	}
@@ -870,13 +873,18 @@ func delivered(s *stay) bool {
 	return false
 }
 
-// ageAt is the age in whole years on the calendar day of t where the
-// patient was born: a year is counted on the birthday (by month and day,
-// not day of the year, which a leap year shifts after February), and one
-// born on 29 February is a year older on 1 March of other years.
+// ageAt is the age in whole years on the calendar day of t: the day in
+// t's own offset (the discharge as the hospital wrote it), or, for a time
+// in UTC, where the patient was born: a year is counted on the birthday
+// (by month and day, not day of the year, which a leap year shifts after
+// February), and one born on 29 February is a year older on 1 March of
+// other years.
 func ageAt(birth *dtpb.Date, t time.Time) int {
 	loc := resource.Location(birth.GetTimezone())
-	born, now := time.UnixMicro(birth.GetValueUs()).In(loc), t.In(loc)
+	born, now := time.UnixMicro(birth.GetValueUs()).In(loc), t
+	if t.Location() == time.UTC {
+		now = t.In(loc)
+	}
 	age := now.Year() - born.Year()
 	if now.Month() < born.Month() || now.Month() == born.Month() && now.Day() < born.Day() {
 		age--
