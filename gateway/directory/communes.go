@@ -35,6 +35,11 @@ type Commune struct {
 type Communes struct {
 	byCode   map[string]*Commune
 	byPostal map[string][]*Commune
+	// children lists the communes déléguées, associées and municipal
+	// arrondissements of a commune: La Poste gives most of them no postal
+	// code of their own (Lomme, in Lille, has none), an address names them
+	// with their commune's.
+	children map[string][]*Commune
 	all      []*Commune
 }
 
@@ -45,7 +50,7 @@ func LoadCommunes() (*Communes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commune table: %w", err)
 	}
-	c := &Communes{byCode: map[string]*Commune{}, byPostal: map[string][]*Commune{}}
+	c := &Communes{byCode: map[string]*Commune{}, byPostal: map[string][]*Commune{}, children: map[string][]*Commune{}}
 	sc := bufio.NewScanner(zr)
 	for n := 1; sc.Scan(); n++ {
 		f := strings.Split(sc.Text(), "\t")
@@ -57,6 +62,9 @@ func LoadCommunes() (*Communes, error) {
 			m.PostalCodes = strings.Split(f[4], ",")
 		}
 		c.byCode[m.Code] = m
+		if m.Parent != "" {
+			c.children[m.Parent] = append(c.children[m.Parent], m)
+		}
 		c.all = append(c.all, m)
 		for _, p := range m.PostalCodes {
 			c.byPostal[p] = append(c.byPostal[p], m)

@@ -28,8 +28,10 @@ type Place struct {
 // PlaceOf resolves the patient's home address: the first address of use
 // home, else the first address that is not old, billing or temp. A
 // French address is resolved through its INSEE code when it carries one,
-// else its postal code and city; a Belgian one (country BE, BEL,
-// Belgique, België, Belgium) by its postal code.
+// else its postal code and city (the city naming one of the postal code's
+// communes, or a commune déléguée or arrondissement of one of them); a
+// Belgian one (country BE, BEL, Belgique, België, Belgium) by its postal
+// code.
 func (c *Communes) PlaceOf(p *patpb.Patient) Place {
 	a := homeAddress(p.GetAddress())
 	if a == nil {
@@ -56,6 +58,17 @@ func (c *Communes) PlaceOf(p *patpb.Patient) Place {
 	for _, m := range ms {
 		if m.norm == city {
 			named = append(named, m)
+		}
+	}
+	if len(named) == 0 {
+		// A commune déléguée or an arrondissement named with its
+		// commune's postal code ("59160 Lomme").
+		for _, m := range ms {
+			for _, ch := range c.children[m.Code] {
+				if ch.norm == city && !slices.Contains(named, ch) {
+					named = append(named, ch)
+				}
+			}
 		}
 	}
 	if len(named) > 0 {

@@ -31,6 +31,8 @@ func TestPlaceOf(t *testing.T) {
 			"postal code and city", []Territory{{LevelCommune, "42218"}, {LevelDepartement, "42"}, {LevelRegion, "84"}}},
 		{"home address first", `{"use":"work","postalCode":"75001","city":"Paris"},{"use":"home","postalCode":"42000","city":"Saint-Étienne"}`,
 			"postal code and city", []Territory{{LevelCommune, "42218"}, {LevelDepartement, "42"}, {LevelRegion, "84"}}},
+		{"commune déléguée under its commune's postal code", `{"postalCode":"59160","city":"LOMME"}`,
+			"postal code and city", []Territory{{LevelCommune, "59355"}, {LevelCommune, "59350"}, {LevelDepartement, "59"}, {LevelRegion, "32"}}},
 		{"belgian postal code", `{"postalCode":"7500","city":"Tournai","country":"BE"}`,
 			"Belgian postal code", []Territory{{LevelCommune, "7500"}}},
 		{"unknown postal code", `{"postalCode":"00000","city":"x"}`, "", nil},
