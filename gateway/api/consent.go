@@ -7,12 +7,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
+	pdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/plan_definition_go_proto"
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/pathways"
 )
 
 // Consent enforcement on every disclosure. Each request that returns
@@ -115,10 +117,14 @@ func (a *API) allowRecord(f *consent.Filter, rec *store.Record) (bool, error) {
 }
 
 // validateWrite applies the business rules a resource must meet before it
-// is stored: Consents are checked for meaning (422 when broken).
+// is stored: Consents and pathway PlanDefinitions are checked for meaning
+// (422 when broken).
 func validateWrite(res proto.Message) error {
-	if c, ok := res.(*cpb.Consent); ok {
-		return consent.Validate(c)
+	switch r := res.(type) {
+	case *cpb.Consent:
+		return consent.Validate(r)
+	case *pdpb.PlanDefinition:
+		return pathways.Validate(r)
 	}
 	return nil
 }
