@@ -202,6 +202,10 @@ func (pl *Planner) plan(ctx context.Context, encounterID string, withdrawn int) 
 	if err != nil {
 		return nil, err
 	}
+	if why := notHome(s); why != "" {
+		return nil, outcome.New(outcome.Unprocessable, "the patient is not going home: nothing to hand over to the community",
+			outcome.Issue{Severity: outcome.SevError, Text: why})
+	}
 	pd, why, err := pl.pathway(ctx, s)
 	if err != nil {
 		return nil, err
@@ -693,6 +697,44 @@ func ruledOut(c *cdpb.Condition) bool {
 		}
 	}
 	return false
+}
+
+// notHome says why a stay's patient is not handed over to community care,
+// "" when she is: she died (Patient.deceased), or the stay says she left
+// for another establishment or died (Encounter.hospitalization's
+// destination, or its discharge disposition: FHIR's codes, which the HL7
+// v2 and PAM France mappings give, or HL7 v2 table 0112's codes as US
+// senders use them: 20 and 40 to 42 expired; 02 to 05, 43, 51, 61 to 66
+// and 70 another facility, and PAM France's B, to acute care).
+func notHome(s *stay) string {
+	switch d := s.patient.GetDeceased(); {
+	case d.GetBoolean().GetValue(), d.GetDateTime() != nil:
+		return "the patient died (Patient.deceased)"
+	}
+	h := s.encounter.GetHospitalization()
+	for _, c := range h.GetDischargeDisposition().GetCoding() {
+		code := c.GetCode().GetValue()
+		switch c.GetSystem().GetValue() {
+		case hl7v2.DischargeDispositionSystem:
+			switch code {
+			case "exp":
+				return "the patient died in hospital (discharge disposition exp)"
+			case "hosp", "other-hcf", "long", "psy", "rehab", "snf":
+				return "the patient left for another establishment (discharge disposition " + code + ")"
+			}
+		case "http://terminology.hl7.org/CodeSystem/v2-0112":
+			switch code {
+			case "20", "40", "41", "42":
+				return "the patient died (HL7 v2 discharge disposition " + code + ")"
+			case "02", "03", "04", "05", "43", "51", "61", "62", "63", "64", "65", "66", "70", "B":
+				return "the patient left for another establishment (HL7 v2 discharge disposition " + code + ")"
+			}
+		}
+	}
+	if h.GetDestination() != nil {
+		return "the patient left for another establishment (Encounter.hospitalization.destination)"
+	}
+	return ""
 }
 
 // gir reads the patient's latest GIR: the AGGIR "perte d'autonomie"

@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
@@ -573,5 +575,47 @@ func TestUndeliveredAsksNext(t *testing.T) {
 	next, err := st.Read("Task", strings.TrimSuffix(resource.ID(nurse), "-1")+"-2")
 	if err != nil || !strings.Contains(string(next.JSON), "could not be reached for this request") {
 		t.Errorf("the next Task: %v %s", err, next.JSON)
+	}
+}
+
+// TestNotGoingHome: a patient who died, or who left the hospital for
+// another establishment, is handed over to nobody in the community: the
+// stay is not planned, and the reason says why. Her stay discharged home
+// is planned.
+func TestNotGoingHome(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	enc := func(hosp string) string {
+		return `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"start":"2026-03-01T08:00:00Z","end":"2026-03-05T10:00:00Z"}` + hosp + `}`
+	}
+	why := func(err error) string {
+		var oe *outcome.Error
+		if !errors.As(err, &oe) {
+			return ""
+		}
+		return fmt.Sprint(oe.Issues)
+	}
+	disposition := func(system, code string) string {
+		return `,"hospitalization":{"dischargeDisposition":{"coding":[{"system":"` + system + `","code":"` + code + `"}]}}`
+	}
+	for _, c := range []struct{ name, hosp, why string }{
+		{"died", disposition("http://terminology.hl7.org/CodeSystem/discharge-disposition", "exp"), "died"},
+		{"rehabilitation", disposition("http://terminology.hl7.org/CodeSystem/discharge-disposition", "rehab"), "another establishment"},
+		{"HL7 v2 expired", disposition("http://terminology.hl7.org/CodeSystem/v2-0112", "20"), "died"},
+		{"HL7 v2 skilled nursing", disposition("http://terminology.hl7.org/CodeSystem/v2-0112", "03"), "another establishment"},
+		{"destination", `,"hospitalization":{"destination":{"identifier":{"system":"https://finess.esante.gouv.fr","value":"590780193"}}}`, "another establishment"},
+	} {
+		putJSON(t, st, enc(c.hosp))
+		if _, err := pl.Plan(ctx, "e1"); err == nil || !strings.Contains(why(err), c.why) {
+			t.Errorf("%s: planned, or not for the reason: %v %s", c.name, err, why(err))
+		}
+	}
+	putJSON(t, st, enc(disposition("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home")))
+	if _, err := pl.Plan(ctx, "e1"); err != nil {
+		t.Fatalf("discharged home: %v", err)
+	}
+	putJSON(t, st, `{"resourceType":"Patient","id":"p1","birthDate":"1942-03-15","deceasedDateTime":"2026-03-05T09:00:00Z","address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}]}`)
+	if _, err := pl.Plan(ctx, "e1"); err == nil || !strings.Contains(why(err), "died") {
+		t.Errorf("a deceased patient's stay: %v", err)
 	}
 }

@@ -116,6 +116,8 @@ func (c *conv) run() error {
 			c.mapPV2(s)
 		case "ZBE":
 			c.mapZBE(s)
+		case "ZFM":
+			c.mapZFM(s)
 		case "DG1":
 			c.mapDG1(s)
 		case "PR1":

@@ -394,3 +394,49 @@ func TestBirthPlaceAndCommune(t *testing.T) {
 		t.Errorf("a county code outside France taken as a commune's: %v", p.Address)
 	}
 }
+
+// TestDischargeDestination: PAM France says where the patient goes in the
+// PMSI mode of discharge (ZFM-2, and ZFM-4 for a transfer; section 6.17)
+// and the establishment of destination (PV1-37, its FINESS number;
+// section 6.10.16): an A03's become the Encounter's discharge disposition
+// (FHIR's codes) and destination. The ZFM of a transfer within the
+// hospital (A02) ends nothing and is reported as not mapped.
+func TestDischargeDestination(t *testing.T) {
+	t.Parallel()
+	msg := func(ev, pv137, zfm string) []byte {
+		return []byte("MSH|^~\\&|GAM|HOP|RELAIS|RELAIS|20260305090000+0100||ADT^" + ev + "^ADT_A03|C1|P|2.5^FRA^2.10\r" +
+			"EVN||20260305090000+0100\r" +
+			"PID|1||1900068^^^HOP&1.2.250.1.999.1.1&ISO^PI||DARK^JEANNE^^^^^L||19600530|F\r" +
+			"PV1|1|I|CARD^210^1||||||||||||||||V-1^^^HOP&1.2.250.1.999.1.1&ISO^VN" + strings.Repeat("|", 37-19) + pv137 + "\r" +
+			zfm + "\r")
+	}
+	disposition := func(e *encpb.Encounter) string {
+		for _, c := range e.GetHospitalization().GetDischargeDisposition().GetCoding() {
+			if c.GetSystem().GetValue() == DischargeDispositionSystem {
+				return c.GetCode().GetValue()
+			}
+		}
+		return ""
+	}
+	for _, c := range []struct{ ev, zfm, want string }{
+		{"A03", "ZFM||9", "exp"},
+		{"A03", "ZFM||8", "home"},
+		{"A03", "ZFM||7||2", "rehab"},
+		{"A02", "ZFM||6", ""},
+	} {
+		conv, err := Convert(msg(c.ev, "", c.zfm), testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := disposition(one[*encpb.Encounter](t, conv)); got != c.want {
+			t.Errorf("%s %s: discharge disposition %q, want %q", c.ev, c.zfm, got, c.want)
+		}
+	}
+	conv, err := Convert(msg("A03", "590780193", "ZFM||7||1"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := one[*encpb.Encounter](t, conv).GetHospitalization().GetDestination().GetIdentifier(); d.GetValue().GetValue() != "590780193" {
+		t.Errorf("destination %v", d)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
+	"github.com/relais-health/relais/mappings/terminology"
 )
 
 const (
@@ -32,7 +33,7 @@ var patientClasses = map[string][2]string{
 	"E": {"EMER", "emergency"}, "P": {"PRENC", "pre-admission"},
 }
 
-var pv1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 17, 19, 36, 44, 45}
+var pv1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 17, 19, 36, 37, 44, 45}
 
 // mapEncounter maps PV1 to the Encounter. Its id comes from the visit
 // number PV1-19 and its assigning authority; without one, from the
@@ -205,8 +206,19 @@ func (c *conv) hospitalization(pv1 *er7.Segment) {
 		h.SpecialCourtesy = append(h.SpecialCourtesy, vip)
 	}
 	h.DischargeDisposition = c.tableConcept(pv1.Field(36), "0112")
+	if loc := pv1.Field(37).Comp(1); !loc.Empty() {
+		// PV1-37, discharged to location: IHE PAM France gives the FINESS
+		// number of the establishment of destination (section 6.10.16)
+		dest := &dtpb.Reference{}
+		if code := text(loc); isFINESS(code) {
+			dest.Identifier = &dtpb.Identifier{System: &dtpb.Uri{Value: terminology.FINESS}, Value: &dtpb.String{Value: code}}
+		} else {
+			dest.Display = c.str(code)
+		}
+		h.Destination = dest
+	}
 	if h.PreAdmissionIdentifier != nil || h.ReAdmission != nil || h.AdmitSource != nil ||
-		len(h.SpecialCourtesy) > 0 || h.DischargeDisposition != nil {
+		len(h.SpecialCourtesy) > 0 || h.DischargeDisposition != nil || h.Destination != nil {
 		c.encounter.Hospitalization = h
 	}
 }
@@ -323,6 +335,69 @@ func (c *conv) mapZBE(s *er7.Segment) {
 		e.ServiceProvider = org
 	}
 	c.unmapped(s, 1, 2, 4, 5, 6, 7)
+}
+
+// DischargeDispositionSystem is FHIR's code system of where a patient
+// goes when she leaves (R4 valueset-encounter-discharge-disposition).
+const DischargeDispositionSystem = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
+
+// pmsiDischarge maps the PMSI mode of discharge (ZFM-2; PAM France
+// section 6.17.2, table IHE-FRANCE-ZFM-2) that ends a stay, and for a
+// transfer the kind of destination (ZFM-4, table IHE-FRANCE-ZFM-3-4), to
+// FHIR's discharge disposition: 8 home, 9 death, 4 against medical
+// advice, 7 a transfer to another establishment (MCO 1 hospital, SSR 2
+// rehabilitation, USLD 3 long-term care, 4 psychiatry, 6 hospitalisation
+// at home and 7 a social-care home: other care than the community's).
+// The others (0 transfer for a procedure, 5 trial, 6 a move within the
+// hospital) do not end the stay.
+func pmsiDischarge(mode, dest string) (code, display string) {
+	switch mode {
+	case "8":
+		return "home", "Home"
+	case "9":
+		return "exp", "Expired"
+	case "4":
+		return "aadvice", "Left against advice"
+	case "7":
+		switch dest {
+		case "1":
+			return "hosp", "Acute care hospital"
+		case "2":
+			return "rehab", "Rehabilitation"
+		case "3":
+			return "long", "Long-term care"
+		case "4":
+			return "psy", "Psychiatric hospital"
+		case "7":
+			return "snf", "Skilled nursing facility"
+		}
+		return "other-hcf", "Other healthcare facility"
+	}
+	return "", ""
+}
+
+// mapZFM maps the PAM France PMSI movement segment of a discharge (an A03,
+// or a Z99 that corrects one): its mode of discharge and destination
+// (pmsiDischarge), which routing reads (a patient who died or goes to
+// another establishment is not handed over to the community).
+func (c *conv) mapZFM(s *er7.Segment) {
+	discharge := c.event == "A03" || c.event == "Z99" && c.movement.original == "A03"
+	code, display := pmsiDischarge(text(s.Field(2)), text(s.Field(4)))
+	if c.encounter == nil || !discharge || code == "" {
+		c.warnSegment(s)
+		return
+	}
+	e := c.encounter
+	if e.Hospitalization == nil {
+		e.Hospitalization = &encpb.Encounter_Hospitalization{}
+	}
+	dd := e.Hospitalization.DischargeDisposition
+	if dd == nil {
+		dd = &dtpb.CodeableConcept{}
+		e.Hospitalization.DischargeDisposition = dd
+	}
+	dd.Coding = append(dd.Coding, c.a.codingOf(DischargeDispositionSystem, code, display))
+	c.unmapped(s, 2, 4)
 }
 
 // finishEncounter sets the status the trigger event implies: A03 finishes
