@@ -208,14 +208,14 @@ func (c *conv) hospitalization(pv1 *er7.Segment) {
 	h.DischargeDisposition = c.tableConcept(pv1.Field(36), "0112")
 	if loc := pv1.Field(37).Comp(1); !loc.Empty() {
 		// PV1-37, discharged to location: IHE PAM France gives the FINESS
-		// number of the establishment of destination (section 6.10.16)
-		dest := &dtpb.Reference{}
+		// number of the establishment of destination (section 6.10.16).
+		// Elsewhere it is a code of the sender's (table 0113, user
+		// defined), which may be the patient's home: not a destination.
 		if code := text(loc); isFINESS(code) {
-			dest.Identifier = &dtpb.Identifier{System: &dtpb.Uri{Value: terminology.FINESS}, Value: &dtpb.String{Value: code}}
+			h.Destination = &dtpb.Reference{Identifier: &dtpb.Identifier{System: &dtpb.Uri{Value: terminology.FINESS}, Value: &dtpb.String{Value: code}}}
 		} else {
-			dest.Display = c.str(code)
+			c.warn(pv1, 37, "field not mapped")
 		}
-		h.Destination = dest
 	}
 	if h.PreAdmissionIdentifier != nil || h.ReAdmission != nil || h.AdmitSource != nil ||
 		len(h.SpecialCourtesy) > 0 || h.DischargeDisposition != nil || h.Destination != nil {
