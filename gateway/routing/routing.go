@@ -700,16 +700,24 @@ func ruledOut(c *cdpb.Condition) bool {
 }
 
 // notHome says why a stay's patient is not handed over to community care,
-// "" when she is: she died (Patient.deceased), or the stay says she left
+// "" when she is: she died (Patient.deceased: true, or a date that is not
+// before the stay began; an earlier one contradicts the stay the hospital
+// reports and is taken as an error of the record), or the stay says she left
 // for another establishment or died (Encounter.hospitalization's
 // destination, or its discharge disposition: FHIR's codes, which the HL7
 // v2 and PAM France mappings give, or HL7 v2 table 0112's codes as US
 // senders use them: 20 and 40 to 42 expired; 02 to 05, 43, 51, 61 to 66
 // and 70 another facility, and PAM France's B, to acute care).
 func notHome(s *stay) string {
-	switch d := s.patient.GetDeceased(); {
-	case d.GetBoolean().GetValue(), d.GetDateTime() != nil:
+	d := s.patient.GetDeceased()
+	if d.GetBoolean().GetValue() {
 		return "the patient died (Patient.deceased)"
+	}
+	if at := d.GetDateTime(); at != nil {
+		start := s.encounter.GetPeriod().GetStart()
+		if start == nil || at.GetValueUs() >= start.GetValueUs() {
+			return "the patient died (Patient.deceasedDateTime)"
+		}
 	}
 	h := s.encounter.GetHospitalization()
 	for _, c := range h.GetDischargeDisposition().GetCoding() {

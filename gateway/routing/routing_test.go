@@ -614,8 +614,15 @@ func TestNotGoingHome(t *testing.T) {
 	if _, err := pl.Plan(ctx, "e1"); err != nil {
 		t.Fatalf("discharged home: %v", err)
 	}
-	putJSON(t, st, `{"resourceType":"Patient","id":"p1","birthDate":"1942-03-15","deceasedDateTime":"2026-03-05T09:00:00Z","address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}]}`)
-	if _, err := pl.Plan(ctx, "e1"); err == nil || !strings.Contains(why(err), "died") {
-		t.Errorf("a deceased patient's stay: %v", err)
+	// a death recorded before the stay contradicts it: an error of the record
+	putJSON(t, st, `{"resourceType":"Patient","id":"p1","birthDate":"1942-03-15","deceasedDateTime":"2008-08-25T11:16:30+01:15","address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}]}`)
+	if _, err := pl.Plan(ctx, "e1"); err != nil {
+		t.Errorf("a death recorded years before the stay stopped its plan: %v", err)
+	}
+	for _, dead := range []string{`"deceasedDateTime":"2026-03-05T09:00:00Z"`, `"deceasedBoolean":true`} {
+		putJSON(t, st, `{"resourceType":"Patient","id":"p1","birthDate":"1942-03-15",`+dead+`,"address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}]}`)
+		if _, err := pl.Plan(ctx, "e1"); err == nil || !strings.Contains(why(err), "died") {
+			t.Errorf("a deceased patient's stay (%s): %v", dead, err)
+		}
 	}
 }
