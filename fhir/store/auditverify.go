@@ -66,6 +66,11 @@ func VerifyAudit(path string, sizes ...uint64) (AuditReport, error) {
 		if tx.Bucket(bucketAudit) == nil {
 			return fmt.Errorf("%s has no audit log (storage version before 8)", path)
 		}
+		// A newer relais may store entries in a form this one cannot
+		// render: they would all look modified. Refuse, as Open does.
+		if v := tx.Bucket(bucketMeta).Get(keyStorageVersion); len(v) == 8 && binary.BigEndian.Uint64(v) > storageVersion {
+			return fmt.Errorf("%s has storage version %d; this relais reads up to %d", path, binary.BigEndian.Uint64(v), storageVersion)
+		}
 		tree, err := loadAuditTree(tx)
 		if err != nil {
 			return err

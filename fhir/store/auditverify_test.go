@@ -315,3 +315,26 @@ func BenchmarkVerifyAudit100k(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyAuditRefusesNewerFile: a file a newer relais wrote is refused
+// as Open refuses it, not reported as a log whose entries were all
+// modified (its entries may be in a stored form this one cannot render).
+func TestVerifyAuditRefusesNewerFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	s, err := Open(path, Options{Codec: testCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTest(t, s, 0, 3, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	newer := tamperAudit(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyStorageVersion, u64(storageVersion+1))
+	})
+	rep, err := VerifyAudit(newer)
+	if err == nil || !strings.Contains(err.Error(), "storage version") {
+		t.Fatalf("a newer file verified: %+v, %v", rep, err)
+	}
+}
