@@ -7,8 +7,11 @@
 //
 // An Event names people and resources by reference only ("Patient/p1",
 // "PractitionerRole/gp"), never clinical content: no narrative, no codes
-// of the data disclosed, no search values (a query is recorded by its
-// resource type and parameter names).
+// of the data disclosed. A query is the one exception BALP makes: its
+// request as received (entity.query, base64, so that malformed or
+// malicious requests stay on record), with its resource type and
+// parameter names as its cleaned form; recorded once per patient, it is
+// the cleaned form alone (gateway/consent).
 //
 // Events are rendered by hand (Render) rather than through the jsonformat
 // marshaller: one or two are recorded for every read, and the marshaller
@@ -89,6 +92,7 @@ var (
 	SubHistory   = Code{SystemRestful, "history-instance", "history-instance"}
 	SubCreate    = Code{SystemRestful, "create", "create"}
 	SubUpdate    = Code{SystemRestful, "update", "update"}
+	SubPatch     = Code{SystemRestful, "patch", "patch"}
 	SubDelete    = Code{SystemRestful, "delete", "delete"}
 	SubTransmit  = Code{SystemDCM, "110106", "Export"}
 	AgentOAuth   = Code{SystemAgentTypes, "UserOauthAgent", "User OAuth Agent participant"}
@@ -97,14 +101,46 @@ var (
 	AgentDest    = Code{SystemDCM, "110152", "Destination Role ID"}
 	AgentRecip   = Code{SystemParticipant, "IRCP", "information recipient"}
 	AgentCustody = Code{SystemParticipant, "CST", "custodian"}
+	// AgentApplication is the client application of an OAuth token
+	// (BALP OAUTHaccessTokenUse.Comprehensive oClient, AuthZconsent
+	// client, IUA ITI-71 client, PatientDelete client).
+	AgentApplication = Code{SystemDCM, "110150", "Application"}
+	// AgentAuthor is the user who writes (BALP DataSources: Create,
+	// Update, Delete).
+	AgentAuthor = Code{SystemParticipant, "AUT", "author (originator)"}
+	// AgentAuthorizer is the authorization server of BALP AuthZconsent.
+	AgentAuthorizer = Code{"http://terminology.hl7.org/CodeSystem/extra-security-role-type", "authserver", "authorization server"}
+	// AgentCustodian is the server of BALP PatientDelete.
+	AgentCustodian = Code{"http://terminology.hl7.org/CodeSystem/provenance-participant-type", "custodian", "Custodian"}
 )
 
-// Entity types and roles.
-const (
-	EntityPerson = "1" // audit-entity-type: Person
-	EntityObject = "2" // System Object
+// Entity types (AuditEvent.entity.type, bound to R4's
+// AuditEventEntityType: the audit-entity-type codes and the resource
+// types; BALP adds its own).
+var (
+	EntityPerson  = Code{System: SystemEntityType, Code: "1"} // Person
+	EntityObject  = Code{System: SystemEntityType, Code: "2"} // System Object
+	EntityConsent = Code{"http://hl7.org/fhir/resource-types", "Consent", "Consent"}
+	// EntityToken is the access token of BALP AuthZconsent (entity[token]).
+	EntityToken = AgentOAuth
+)
 
-	RolePatient  = "1"  // object-role: Patient
+// Network address types (AuditEvent.agent.network.type,
+// http://hl7.org/fhir/network-type).
+const (
+	NetworkName = "1" // machine name
+	NetworkIP   = "2" // IP address
+	NetworkURI  = "5" // URI
+)
+
+// JTIPrefix prefixes a token's jti where BALP records it
+// (OAUTHaccessTokenUse.Minimal agent.policy, AuthZconsent entity[token]:
+// "jti SHALL be prefixed with urn:ietf:params:oauth:jti:", RFC 3553).
+const JTIPrefix = "urn:ietf:params:oauth:jti:"
+
+// Object roles (AuditEvent.entity.role, object-role).
+const (
+	RolePatient  = "1"  // Patient
 	RoleResource = "4"  // Domain Resource
 	RoleSecurity = "13" // Security Resource
 	RoleQuery    = "24" // Query
@@ -137,11 +173,12 @@ type Agent struct {
 	Client    string
 	Display   string
 	Requestor bool
-	// Policy holds the access token's jti (BALP: agent.policy is the
-	// token ID of an OAuth agent).
+	// Policy holds the access token's jti, JTIPrefix first (BALP:
+	// agent.policy is the token ID of an OAuth agent).
 	Policy []string
-	// Network is the address of a push recipient's endpoint (its host).
-	Network string
+	// Network is the agent's address (agent.network.address) and
+	// NetworkType its kind (NetworkName, NetworkIP, NetworkURI).
+	Network, NetworkType string
 }
 
 // Entity is one object. What is a reference; without one, Identifier is
@@ -150,10 +187,15 @@ type Entity struct {
 	What     string
 	IDSystem string
 	IDValue  string
-	Type     string // EntityPerson, EntityObject
+	Type     Code // EntityPerson, EntityObject, EntityConsent, EntityToken
 	Role     string
-	Name     string // a query's resource type, a message type: no content
-	Details  []Detail
+	Name     string // a message type: no content
+	// Description and Query are a query's (BALP Query entity[query]):
+	// its cleaned form, the parameters' names, and the request as
+	// received, rendered base64.
+	Description string
+	Query       []byte
+	Details     []Detail
 }
 
 // Detail is an entity's additional information (a string value).
@@ -172,11 +214,14 @@ func (e *Event) Patients() []string {
 }
 
 // AgentRefs are the references and client names of the agents
-// ("client:<id>" for a client).
+// ("client:<id>" for a client) but the client application's
+// (AgentApplication): an agent is who asked or received, as the
+// decision log lists them, not the software each request went through.
 func (e *Event) AgentRefs() []string {
 	var out []string
 	for _, a := range e.Agents {
 		switch {
+		case a.Type == AgentApplication && !a.Requestor:
 		case a.Who != "":
 			out = append(out, a.Who)
 		case a.Client != "":

@@ -22,6 +22,13 @@ import (
 // `relais audit verify`. TestRenderFrozen pins it. A new rendering needs a
 // new format byte, with the old renderer kept for the old one.
 //
+// Format 2 (format byte 0x02) is what Encode writes: format 1 with, per
+// agent, str networkType after network, and per entity, its type as a
+// code and str description and str query after name. Decode reads a
+// format 1 event as the same fields that render it as format 1 did: an
+// agent's network type 1 (machine name, the only one it rendered), an
+// entity's type its audit-entity-type code.
+//
 // Format 1, after its format byte 0x01 (a JSON body starts with '{', so
 // the two never mix up):
 //
@@ -39,7 +46,10 @@ import (
 // 0 then str system, str code, str display for a literal coding, or the
 // k-th entry of knownCodes. knownCodes only grows: an entry, once stored,
 // names its coding for ever.
-const format1 = 1
+const (
+	format1 = 1
+	format2 = 2
+)
 
 // knownCodes are the codings a code names by number (from 1), in a fixed
 // order that only grows at its end.
@@ -47,6 +57,9 @@ var knownCodes = []Code{
 	TypeRest, TypeAlert, TypeExport, TypeImport, TypeAuth,
 	SubAuthZ, SubLogin, SubRead, SubVRead, SubSearch, SubHistory, SubCreate, SubUpdate, SubDelete, SubTransmit,
 	AgentOAuth, AgentServer, AgentSource, AgentDest, AgentRecip, AgentCustody, SubEmergencyStart,
+	// format 2
+	SubPatch, AgentApplication, AgentAuthor, AgentAuthorizer, AgentCustodian, EntityPerson, EntityObject, EntityConsent,
+	SubGetToken,
 }
 
 var codeNumbers = func() map[Code]uint64 {
@@ -59,7 +72,7 @@ var codeNumbers = func() map[Code]uint64 {
 
 // Encode appends e's stored form to dst.
 func Encode(dst []byte, e *Event) []byte {
-	b := append(dst, format1)
+	b := append(dst, format2)
 	b = putStr(b, e.ID)
 	b = binary.AppendVarint(b, e.Time.UnixMicro())
 	b = putStr(b, string(e.Kind))
@@ -82,11 +95,16 @@ func Encode(dst []byte, e *Event) []byte {
 		b = putBool(b, a.Requestor)
 		b = putStrs(b, a.Policy)
 		b = putStr(b, a.Network)
+		b = putStr(b, a.NetworkType)
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.Entities)))
 	for i := range e.Entities {
 		en := &e.Entities[i]
-		for _, s := range [...]string{en.What, en.IDSystem, en.IDValue, en.Type, en.Role, en.Name} {
+		for _, s := range [...]string{en.What, en.IDSystem, en.IDValue} {
+			b = putStr(b, s)
+		}
+		b = putCode(b, en.Type)
+		for _, s := range [...]string{en.Role, en.Name, en.Description, string(en.Query)} {
 			b = putStr(b, s)
 		}
 		b = binary.AppendUvarint(b, uint64(len(en.Details)))
@@ -134,7 +152,8 @@ var ErrEncoding = errors.New("audit event: malformed stored form")
 // Decode reads an event Encode stored.
 func Decode(b []byte) (Event, error) {
 	d := decoder{b: b}
-	if d.byte() != format1 {
+	format := d.byte()
+	if format != format1 && format != format2 {
 		return Event{}, ErrEncoding
 	}
 	var e Event
@@ -159,13 +178,30 @@ func Decode(b []byte) (Event, error) {
 			a.Requestor = d.bool()
 			a.Policy = d.strs()
 			a.Network = d.str()
+			if format == format2 {
+				a.NetworkType = d.str()
+			} else if a.Network != "" {
+				a.NetworkType = NetworkName
+			}
 		}
 	}
 	if n := d.count(); n > 0 {
 		e.Entities = make([]Entity, n)
 		for i := range e.Entities {
 			en := &e.Entities[i]
-			en.What, en.IDSystem, en.IDValue, en.Type, en.Role, en.Name = d.str(), d.str(), d.str(), d.str(), d.str(), d.str()
+			en.What, en.IDSystem, en.IDValue = d.str(), d.str(), d.str()
+			if format == format2 {
+				en.Type = d.code()
+				en.Role, en.Name, en.Description = d.str(), d.str(), d.str()
+				if q := d.str(); q != "" {
+					en.Query = []byte(q)
+				}
+			} else {
+				if t := d.str(); t != "" {
+					en.Type = Code{System: SystemEntityType, Code: t}
+				}
+				en.Role, en.Name = d.str(), d.str()
+			}
 			if n := d.count(); n > 0 {
 				en.Details = make([]Detail, n)
 				for j := range en.Details {

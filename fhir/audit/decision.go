@@ -37,6 +37,9 @@ type Decision struct {
 	// Evaluated, on a what-if ($evaluate), is the actor whose access was
 	// evaluated; Actor is then who asked. Nothing was disclosed to either.
 	Evaluated string `json:"evaluated,omitempty"`
+	// Peers are the request's network ends (its AuditEvent's client and
+	// server agents); not in the decision log's JSON.
+	Peers Peers `json:"-"`
 }
 
 // Details of a decision's entity (the decision itself, named by its ID).
@@ -62,10 +65,12 @@ const (
 // (https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.AuthZconsent):
 // type DCM 110113 Security Alert, subtype AuthZ-Consent, action E, outcome
 // 0 for permit and 8 for deny (BALP's deny example), the requester as the
-// OAuth agent whose policy is the token's jti, Relais as the authorization
-// server, the patient, the Consents that decided (as security resources),
-// and the decision itself, an entity whose details hold what the decision
-// log holds.
+// user (information recipient) whose policy is the token's jti, Relais
+// as the authorization server (the source's observer), the client
+// application at its address, the patient, the Consents that decided
+// (entity type Consent, role security resource), the token by its jti
+// (entity[token]), and the decision itself, an entity whose details hold
+// what the decision log holds.
 func DecisionEvent(d *Decision) Event {
 	e := Event{
 		ID: d.ID, Time: d.Time, Kind: KindDecision, Type: TypeAlert, Subtype: []Code{SubAuthZ},
@@ -77,14 +82,19 @@ func DecisionEvent(d *Decision) Event {
 	if d.Purpose != "" {
 		e.Purpose = []string{d.Purpose}
 	}
-	e.Agents = []Agent{requester(d.Actor, d.Token), {Type: AgentServer, Display: "Relais consent engine"}}
-	// room for the patient, the Consents, the decision and a read's resource
-	e.Entities = make([]Entity, 0, len(d.Basis)+3)
+	e.Agents = decisionAgents(d)
+	e.AddPeers(d.Peers)
+	// room for the patient, the Consents, the token, the decision and a
+	// read's resource
+	e.Entities = make([]Entity, 0, len(d.Basis)+4)
 	if d.Patient != "" {
 		e.Entities = append(e.Entities, PatientEntity(d.Patient))
 	}
 	for _, c := range d.Basis {
-		e.Entities = append(e.Entities, Entity{What: c, Type: EntityObject, Role: RoleSecurity})
+		e.Entities = append(e.Entities, Entity{What: c, Type: EntityConsent, Role: RoleSecurity})
+	}
+	if d.Token != "" {
+		e.Entities = append(e.Entities, Entity{IDSystem: SystemTokenID, IDValue: JTIPrefix + d.Token, Type: EntityToken})
 	}
 	dec := Entity{IDSystem: SystemDecision, IDValue: d.ID, Type: EntityObject, Role: RoleJob, Details: make([]Detail, 0, 6)}
 	add := func(k, v string) {
@@ -135,6 +145,8 @@ func ReadEvent(d *Decision, interaction Code, what string) Event {
 	e := DecisionEvent(d)
 	e.Kind, e.Type, e.Action, e.Outcome = KindDisclosure, TypeRest, ActionRead, OutcomeSuccess
 	e.Subtype = []Code{interaction, SubAuthZ}
+	e.Agents = decisionAgents(d)
+	e.AddPeers(d.Peers)
 	for i := range e.Entities {
 		if e.Entities[i].Role == RolePatient {
 			e.Entities[i].Details = []Detail{{Type: DetailDecision, Value: d.ID}}
@@ -144,10 +156,18 @@ func ReadEvent(d *Decision, interaction Code, what string) Event {
 	return e
 }
 
+// decisionAgents are the requester and Relais as the authorization
+// server of d.
+func decisionAgents(d *Decision) []Agent {
+	return []Agent{requester(d.Actor, d.Token), {Type: AgentAuthorizer, Display: serverDisplay}}
+}
+
 // requester is the agent who asked: a reference, or a client
-// ("client:<id>"), as the OAuth agent holding the token jti.
+// ("client:<id>"), as the user (BALP agent[user], information
+// recipient, requestor) whose policy is the token's jti (BALP
+// OAUTHaccessTokenUse: agent.policy, JTIPrefix first).
 func requester(actor, jti string) Agent {
-	a := Agent{Type: AgentOAuth, Requestor: true}
+	a := Agent{Type: AgentRecip, Requestor: true}
 	if c, ok := strings.CutPrefix(actor, "client:"); ok {
 		a.Client = c
 	} else if strings.Contains(actor, "/") {
@@ -156,7 +176,7 @@ func requester(actor, jti string) Agent {
 		a.Display = "unidentified requester"
 	}
 	if jti != "" {
-		a.Policy = []string{jti}
+		a.Policy = []string{JTIPrefix + jti}
 	}
 	return a
 }
@@ -236,7 +256,8 @@ func DecisionOf(js []byte) (Decision, error) {
 		if a.Requestor {
 			d.Actor = a.Who.name()
 			if len(a.Policy) > 0 {
-				d.Token = a.Policy[0]
+				// entries recorded before the prefix have the bare jti
+				d.Token = strings.TrimPrefix(a.Policy[0], JTIPrefix)
 			}
 		}
 	}
@@ -245,7 +266,7 @@ func DecisionOf(js []byte) (Decision, error) {
 		switch {
 		case en.Role.Code == RolePatient:
 			d.Patient = en.What.Reference
-		case en.Role.Code == RoleSecurity:
+		case en.Role.Code == RoleSecurity && en.What.Reference != "":
 			d.Basis = append(d.Basis, en.What.Reference)
 		case en.What.Identifier.System == SystemDecision:
 			found = true

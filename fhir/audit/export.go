@@ -14,6 +14,9 @@ type Push struct {
 	// "client:<id>"); Endpoint the host its notifications go to.
 	Recipient, Endpoint string
 	Subscription        string // "Subscription/id"
+	// Server is the FHIR base URL of Relais, the source's network
+	// address ("" when unknown).
+	Server string
 }
 
 // PushEvent is p as an AuditEvent after the BALP export pattern (DICOM
@@ -21,12 +24,17 @@ type Push struct {
 // type DCM 110106, action R, outcome 0): Relais as the source, the
 // recipient as the destination with the endpoint's host as its network
 // address, the patient, the resource sent, and the Subscription it was
-// sent for; the patient entity names the decision.
+// sent for; the patient entity names the decision. The source is the
+// observer (BALP PrivacyDisclosure.Source: val-audit-source) at the
+// server's base URL.
 func PushEvent(p *Push) Event {
 	e := Event{
 		ID: p.ID, Time: p.Time, Kind: KindDisclosure, Type: TypeExport, Subtype: []Code{SubTransmit},
 		Action: ActionRead, Outcome: OutcomeSuccess, Purpose: []string{"TREAT"},
-		Agents: []Agent{{Type: AgentSource, Display: "Relais", Requestor: true}, destination(p.Recipient, p.Endpoint)},
+		Agents: []Agent{{Type: AgentSource, Display: serverDisplay, Requestor: true}, destination(p.Recipient, p.Endpoint)},
+	}
+	if p.Server != "" {
+		e.Agents[0].Network, e.Agents[0].NetworkType = p.Server, NetworkURI
 	}
 	if p.Patient != "" {
 		pe := PatientEntity(p.Patient)
@@ -42,6 +50,6 @@ func PushEvent(p *Push) Event {
 
 func destination(who, endpoint string) Agent {
 	a := requester(who, "")
-	a.Type, a.Requestor, a.Network = AgentDest, false, endpoint
+	a.Type, a.Requestor, a.Network, a.NetworkType = AgentDest, false, endpoint, NetworkName
 	return a
 }

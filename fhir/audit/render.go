@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/base64"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -78,17 +79,27 @@ func appendAgent(b []byte, a Agent) []byte {
 	if a.Network != "" {
 		b = append(b, `,"network":{"address":`...)
 		b = appendString(b, a.Network)
-		b = append(b, `,"type":"1"}`...)
+		if a.NetworkType != "" {
+			b = append(b, `,"type":`...)
+			b = appendString(b, a.NetworkType)
+		}
+		b = append(b, '}')
 	}
 	return append(b, '}')
 }
 
+// appendEntity renders en. A query (an entity with Query) has no what
+// (BALP Query: entity[query].what 0..0); every other entity has one.
 func appendEntity(b []byte, en Entity) []byte {
-	b = append(b, `{"what":`...)
-	b = appendRef(b, en.What, en.IDSystem, en.IDValue, "")
-	if en.Type != "" {
+	b = append(b, '{')
+	start := len(b)
+	if len(en.Query) == 0 {
+		b = append(b, `,"what":`...)
+		b = appendRef(b, en.What, en.IDSystem, en.IDValue, "")
+	}
+	if en.Type.Code != "" {
 		b = append(b, `,"type":`...)
-		b = appendCoding(b, Code{System: SystemEntityType, Code: en.Type})
+		b = appendCoding(b, en.Type)
 	}
 	if en.Role != "" {
 		b = append(b, `,"role":`...)
@@ -98,6 +109,15 @@ func appendEntity(b []byte, en Entity) []byte {
 		b = append(b, `,"name":`...)
 		b = appendString(b, en.Name)
 	}
+	if en.Description != "" {
+		b = append(b, `,"description":`...)
+		b = appendString(b, en.Description)
+	}
+	if len(en.Query) > 0 {
+		b = append(b, `,"query":"`...)
+		b = base64.StdEncoding.AppendEncode(b, en.Query)
+		b = append(b, '"')
+	}
 	b = appendArray(b, `,"detail":[`, en.Details, func(b []byte, d Detail) []byte {
 		b = append(b, `{"type":`...)
 		b = appendString(b, d.Type)
@@ -105,6 +125,9 @@ func appendEntity(b []byte, en Entity) []byte {
 		b = appendString(b, d.Value)
 		return append(b, '}')
 	})
+	if len(b) > start { // the first field's comma
+		b = append(b[:start], b[start+1:]...)
+	}
 	return append(b, '}')
 }
 

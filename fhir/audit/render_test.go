@@ -17,8 +17,10 @@ var testCodec = codec.MustNew()
 // patterns are an event of every pattern the gateway records.
 func patterns() map[string]audit.Event {
 	at := time.Date(2026, 3, 2, 9, 30, 0, 123456000, time.UTC)
+	peers := audit.Peers{ClientAddr: "2001:db8::7", ClientID: "gp-app", ServerURL: "https://relais.example/fhir"}
 	permit := audit.Decision{ID: "d-1", Time: at, Actor: "PractitionerRole/gp", Patient: "Patient/p1", Permit: true,
-		Basis: []string{"Consent/c1"}, Policy: "care-team", Purpose: "TREAT", Action: "access", Resource: "Observation/o1", Token: "jti-1"}
+		Basis: []string{"Consent/c1"}, Policy: "care-team", Purpose: "TREAT", Action: "access", Resource: "Observation/o1", Token: "jti-1",
+		Peers: peers}
 	deny := audit.Decision{ID: "d-2", Time: at, Actor: "client:lab", Patient: "Patient/p1", Policy: "objection",
 		Purpose: "TREAT", Action: "access", Resource: "Observation", Denied: 3, Parts: []string{"d-3", "d-4"}}
 	btg := audit.Decision{ID: "d-5", Time: at, Actor: "PractitionerRole/er", Patient: "Patient/p1", Permit: true, Purpose: "ETREAT",
@@ -26,8 +28,9 @@ func patterns() map[string]audit.Event {
 	search := audit.Event{ID: "s-1", Time: at, Kind: audit.KindDisclosure, Type: audit.TypeRest, Subtype: []audit.Code{audit.SubSearch},
 		Action: audit.ActionExecute, Outcome: audit.OutcomeSuccess, Purpose: []string{"TREAT"},
 		Agents: []audit.Agent{audit.Requester("PractitionerRole/gp", "jti-1")},
-		Entities: []audit.Entity{audit.PatientEntity("Patient/p1"), {IDSystem: "urn:relais:query", IDValue: "Observation?code&patient",
-			Type: audit.EntityObject, Role: audit.RoleQuery, Name: "Observation?code&patient"}}}
+		Entities: []audit.Entity{audit.PatientEntity("Patient/p1"), {Type: audit.EntityObject, Role: audit.RoleQuery,
+			Description: "Observation?code&patient", Query: []byte("GET /fhir/Observation?patient=p1&code=http://loinc.org|2160-0")}}}
+	search.AddPeers(peers)
 	return map[string]audit.Event{
 		"decision-permit": audit.DecisionEvent(&permit),
 		"decision-deny":   audit.DecisionEvent(&deny),
@@ -35,14 +38,17 @@ func patterns() map[string]audit.Event {
 		"vread":           audit.ReadEvent(&permit, audit.SubVRead, "Observation/o1/_history/2"),
 		"search":          search,
 		"push": audit.PushEvent(&audit.Push{ID: "d-6-push", Time: at, Decision: "d-6", Patient: "Patient/p1",
-			What: "Task/t1/_history/1", Recipient: "PractitionerRole/nurse", Endpoint: "nurse.example", Subscription: "Subscription/s1"}),
-		"break-glass":   audit.BreakGlassEvent("b-1", &btg),
-		"token":         audit.TokenEvent(&audit.Token{ID: "t-1", Time: at, Client: "lab", JTI: "jti-7", Scope: "system/Patient.rs"}),
+			What: "Task/t1/_history/1", Recipient: "PractitionerRole/nurse", Endpoint: "nurse.example", Subscription: "Subscription/s1",
+			Server: "https://relais.example/fhir"}),
+		"break-glass": audit.BreakGlassEvent("b-1", &btg),
+		"token": audit.TokenEvent(&audit.Token{ID: "t-1", Time: at, Client: "lab", JTI: "jti-7", Scope: "system/Patient.rs",
+			Request: []byte("POST /auth/token\n\ngrant_type=client_credentials&scope=system%2FPatient.rs"),
+			Peers:   audit.Peers{ClientAddr: "192.0.2.7", ServerURL: "https://relais.example/auth/token"}}),
 		"token-refused": audit.TokenEvent(&audit.Token{ID: "t-2", Time: at, Refusal: "invalid_client"}),
 		"import-hl7v2": audit.ImportEvent(&audit.Import{ID: "hl7v2-1", Time: at, Format: "HL7v2 ADT^A01", Sender: "HIS@CHU",
 			Patient: "Patient/p1", Source: []string{"Binary/m1", "Provenance/m1"}}),
 		"import-cda-failed": audit.ImportEvent(&audit.Import{ID: "cda-1", Time: at, Format: "CDA", Sender: "client:dmp",
-			Source: []string{"Binary/c1"}, Failed: true}),
+			Source: []string{"Binary/c1"}, Failed: true, Peers: peers}),
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 // 400, as IHE ITI TF-2 3.20 and BALP use them).
 var (
 	SubEmergencyStart = Code{SystemDCM, "110127", "Emergency Override Started"}
-	SystemTokenID     = "urn:relais:token"
+	// SubGetToken is IHE IUA's Get Access Token transaction (ITI-71).
+	SubGetToken   = Code{"urn:ihe:event-type-code", "ITI-71", "Get Access Token"}
+	SystemTokenID = "urn:relais:token"
 )
 
 // BreakGlassEvent is the opening (or the use, with a fresh reason) of a
@@ -24,6 +26,7 @@ func BreakGlassEvent(id string, d *Decision) Event {
 		Action: ActionExecute, Outcome: OutcomeSuccess, Purpose: []string{"BTG"}, BreakGlass: true,
 		Agents: []Agent{requester(d.Actor, d.Token)},
 	}
+	e.AddPeers(d.Peers)
 	if d.Purpose != "" && d.Purpose != "BTG" {
 		e.Purpose = append(e.Purpose, d.Purpose)
 	}
@@ -41,29 +44,45 @@ type Token struct {
 	JTI     string // the token issued, "" when refused
 	Scope   string // granted, else requested: scope names, no content
 	Refusal string // the RFC 6749 error code of a refusal
+	// Request is the token request as received, its credentials left
+	// out (no client_assertion, no client_secret).
+	Request []byte
+	// Peers: the client's address, and ServerURL the token endpoint's.
+	Peers Peers
 }
 
-// TokenEvent is a token request as a BALP-style authentication event:
-// type DCM 110114 User Authentication, subtype 110122 Login, action E,
-// outcome 0 when a token was issued and 4 when refused (its error code as
-// outcomeDesc); the client as the requesting agent whose policy is the
-// token's jti, Relais as the authorization server, and the token itself
-// (by its jti) as a security resource whose detail is the scope.
+// TokenEvent is a token request after IHE IUA's Get Access Token audit
+// (BALP https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.IUA.71):
+// type DCM 110114 User Authentication, subtype ITI-71, action E, outcome
+// 0 when a token was issued and 4 when refused (its error code as
+// outcomeDesc); the client application (DICOM 110150) at its address,
+// the requester, whose policy is the issued token's jti; Relais as the
+// OAuth authorization server at the token endpoint's URL; the request
+// (a query entity, its credentials left out) and the token issued (by
+// its jti, a security resource whose detail is the scope).
 func TokenEvent(t *Token) Event {
-	e := Event{
-		ID: t.ID, Time: t.Time, Kind: KindSecurity, Type: TypeAuth, Subtype: []Code{SubLogin},
-		Action: ActionExecute, Outcome: OutcomeSuccess,
-		Agents: []Agent{requester("client:"+t.Client, t.JTI), {Type: AgentServer, Display: "Relais token endpoint"}},
-	}
+	client := Agent{Type: AgentApplication, Client: t.Client, Requestor: true,
+		Network: t.Peers.ClientAddr, NetworkType: NetworkIP}
 	if t.Client == "" {
-		e.Agents[0] = Agent{Type: AgentOAuth, Requestor: true, Display: "unidentified client"}
+		client.Display = "unidentified client"
+	}
+	if t.JTI != "" {
+		client.Policy = []string{JTIPrefix + t.JTI}
+	}
+	e := Event{
+		ID: t.ID, Time: t.Time, Kind: KindSecurity, Type: TypeAuth, Subtype: []Code{SubGetToken},
+		Action: ActionExecute, Outcome: OutcomeSuccess,
+		Agents: []Agent{client, t.Peers.server(AgentServer)},
 	}
 	if t.Refusal != "" {
 		e.Outcome, e.OutcomeDesc = OutcomeMinor, t.Refusal
 	}
+	if len(t.Request) > 0 {
+		e.Entities = append(e.Entities, Entity{Type: EntityObject, Role: RoleQuery, Query: t.Request})
+	}
 	if t.JTI != "" {
-		e.Entities = []Entity{{IDSystem: SystemTokenID, IDValue: t.JTI, Type: EntityObject, Role: RoleSecurity,
-			Details: []Detail{{Type: "scope", Value: t.Scope}}}}
+		e.Entities = append(e.Entities, Entity{IDSystem: SystemTokenID, IDValue: JTIPrefix + t.JTI, Type: EntityObject, Role: RoleSecurity,
+			Details: []Detail{{Type: "scope", Value: t.Scope}}})
 	}
 	return e
 }
@@ -79,6 +98,9 @@ type Import struct {
 	Patient string
 	Source  []string // the Binary and Provenance references
 	Failed  bool     // accepted, but its resources could not be written
+	// Peers: the sender's address and Relais's base URL, when it came
+	// over HTTP.
+	Peers Peers
 }
 
 // ImportEvent is i as an AuditEvent after the BALP create/import pattern
@@ -97,6 +119,12 @@ func ImportEvent(i *Import) Event {
 	if strings.HasPrefix(i.Sender, "client:") || strings.Contains(i.Sender, "/") {
 		e.Agents[0] = requester(i.Sender, i.Token)
 		e.Agents[0].Type = AgentSource
+	}
+	if i.Peers.ClientAddr != "" {
+		e.Agents[0].Network, e.Agents[0].NetworkType = i.Peers.ClientAddr, NetworkIP
+	}
+	if i.Peers.ServerURL != "" {
+		e.Agents[1].Network, e.Agents[1].NetworkType = i.Peers.ServerURL, NetworkURI
 	}
 	if i.Failed {
 		e.Outcome = OutcomeSerious

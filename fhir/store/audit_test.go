@@ -216,7 +216,8 @@ func TestMigrateDecisionsToAudit(t *testing.T) {
 
 // TestAuditSizePer1000Reads measures what 1,000 consent-filtered reads
 // add to the audit log: one audit.ReadEvent each, as a GP's read of a
-// clinical Observation records it (decision, token jti, Consent basis),
+// clinical Observation records it (decision, token jti, Consent basis,
+// the client's and the server's addresses),
 // in bbolt (the pages the audit buckets use) and in the journal (the
 // bytes each read's sync writes). The README quotes the figures.
 func TestAuditSizePer1000Reads(t *testing.T) {
@@ -228,7 +229,8 @@ func TestAuditSizePer1000Reads(t *testing.T) {
 		d := audit.Decision{ID: fmt.Sprintf("6c0f3e2a9b1d4c57-%s", strconv.FormatInt(int64(100000+i), 36)), Time: time.Now(),
 			Actor: "PractitionerRole/gp-" + strconv.Itoa(i%20), Patient: "Patient/p" + strconv.Itoa(i%200), Permit: true,
 			Basis: []string{"Consent/c" + strconv.Itoa(i%200)}, Policy: "care-team", Purpose: "TREAT", Action: "access",
-			Resource: "search", Permitted: 1, Token: "Xb3m1qT0_4nQ9f2LkV8sZA"}
+			Resource: "search", Permitted: 1, Token: "Xb3m1qT0_4nQ9f2LkV8sZA",
+			Peers: audit.Peers{ClientAddr: "10.20.30.40", ClientID: "gp-software", ServerURL: "https://relais.example.org/fhir"}}
 		e := audit.ReadEvent(&d, audit.SubRead, "Observation/o"+strconv.Itoa(i))
 		r, err := auditRecordOf(&e)
 		if err != nil {

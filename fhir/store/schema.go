@@ -169,7 +169,11 @@ import (
 // number of resources; the index is unchanged. Version 13 stores small
 // versions as S2 blocks (flagS2, compress.go): a relais that does not
 // know them would read them as Zstandard frames and fail, so it must
-// refuse the file. Its migration is empty.
+// refuse the file. Its migration is empty. Version 14 stores new audit
+// entries in the event's second field format (audit.Encode: the agents'
+// network types, a query's request): a relais that does not know it
+// would fail to read them, so it must refuse the file. Its migration is
+// empty: entries in the first format render as they did.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -256,7 +260,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 13
+const storageVersion = 14
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -274,6 +278,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	10: reindexAll,                             // token keys with packed systems
 	11: packCurrentTokens,
 	12: func(tx *bolt.Tx) error { return nil }, // new encodings only: small versions as S2 blocks
+	13: func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries in field format 2
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit
