@@ -66,7 +66,7 @@ func (a *API) newFilter(r *http.Request, c *call) (*consent.Filter, error) {
 	req := consent.Request{
 		Actor: p.FHIRUser, Action: consent.ActionAccess, Purpose: purpose,
 		System: grantsAsSystem(p, "*", auth.Read), BreakGlassReason: reason, Owner: ownerName(p),
-		Token: p.TokenID, Client: p.ClientID,
+		Token: p.TokenID, Client: p.ClientID, Peers: a.peers(r, p.ClientID),
 	}
 	// The caller is resolved here, before any search runs: the filter is
 	// called inside the search's snapshot, where opening another read

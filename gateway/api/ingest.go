@@ -31,7 +31,7 @@ func (a *API) ingestHL7v2(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reply, err := a.ingest.HL7v2(ingestContext(r), body, ingestScopes(r))
+	reply, err := a.ingest.HL7v2(a.ingestContext(r), body, ingestScopes(r))
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (a *API) ingestCDA(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.ingest.CDA(ingestContext(r), body, ingestScopes(r))
+	s, err := a.ingest.CDA(a.ingestContext(r), body, ingestScopes(r))
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (a *API) ingestAssessment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.ingest.Assessment(ingestContext(r), body, ingestScopes(r))
+	s, err := a.ingest.Assessment(a.ingestContext(r), body, ingestScopes(r))
 	if err != nil {
 		return err
 	}
@@ -80,13 +80,13 @@ func (a *API) ingestAssessment(w http.ResponseWriter, r *http.Request) error {
 }
 
 // ingestContext names the caller for the ingestion's audit events.
-func ingestContext(r *http.Request) context.Context {
+func (a *API) ingestContext(r *http.Request) context.Context {
 	p := callOf(r).p
 	who := p.FHIRUser
 	if who == "" && p.ClientID != "" {
 		who = "client:" + p.ClientID
 	}
-	return ingest.WithCaller(r.Context(), who, p.TokenID)
+	return ingest.WithCaller(r.Context(), who, p.TokenID, a.peers(r, p.ClientID))
 }
 
 // writeStored answers a stored mapping with a transaction-response Bundle:

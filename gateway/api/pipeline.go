@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -169,14 +170,39 @@ func disclosureOf(r *http.Request) (consent.Disclosure, bool) {
 			if q == nil {
 				q = r.URL.Query()
 			}
-			return consent.Disclosure{Interaction: audit.SubSearch, Query: queryShape(v["type"], q)}, true
+			return consent.Disclosure{Interaction: audit.SubSearch, Query: queryShape(v["type"], q), Request: rawRequest(r)}, true
 		}
 	}
 	return consent.Disclosure{}, false
 }
 
+// rawRequest is a search as received, for its audit event (IHE BALP
+// Query: entity[query].query is the raw request, so that what was asked,
+// malformed or malicious parts included, stays on record): its request
+// line, and a POST _search's form body after a blank line.
+func rawRequest(r *http.Request) []byte {
+	b := []byte(r.Method + " " + r.URL.RequestURI())
+	if r.Method == http.MethodPost && r.PostForm != nil {
+		b = append(b, "\n\n"...)
+		b = append(b, r.PostForm.Encode()...)
+	}
+	return b
+}
+
+// peers are r's network ends for its AuditEvents (IHE BALP: the client
+// "as known by TCP connection information", never a header it may
+// forge; the server by the base URL the request was addressed to).
+func (a *API) peers(r *http.Request, clientID string) audit.Peers {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return audit.Peers{ClientAddr: host, ClientID: clientID, ServerURL: a.base(r) + "/fhir"}
+}
+
 // queryShape is a search's type and sorted parameter names: what it
-// asked for, without the values (which may be clinical).
+// asked for, without the values (which may be clinical): the cleaned
+// query of its audit event.
 func queryShape(typ string, q url.Values) string {
 	names := make([]string, 0, len(q))
 	for k := range q {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 
 	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/outcome"
@@ -55,7 +56,9 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 // issued, or the refusal's error code, before the answer goes out.
 func (a *API) auditToken(r *http.Request, tok *auth.Token, refused error) error {
 	claimed := r.PostForm.Get("client_id")
-	t := audit.Token{ID: newRequestID(), Time: a.now(), Client: claimed[:min(len(claimed), 64)]}
+	t := audit.Token{ID: newRequestID(), Time: a.now(), Client: claimed[:min(len(claimed), 64)],
+		Request: tokenRequest(r), Peers: a.peers(r, "")}
+	t.Peers.ServerURL = a.base(r) + tokenPath
 	if tok != nil {
 		t.Client, t.JTI, t.Scope = tok.Client, tok.JTI, tok.Scope
 	} else {
@@ -65,6 +68,24 @@ func (a *API) auditToken(r *http.Request, tok *auth.Token, refused error) error 
 		}
 	}
 	return a.store.AppendAudit(r.Context(), audit.TokenEvent(&t))
+}
+
+// tokenRequest is the token request as received, for its audit event
+// (IHE IUA ITI-71 audit: the request in raw form, without its secrets):
+// its request line and form body, the client's credentials left out.
+func tokenRequest(r *http.Request) []byte {
+	form := url.Values{}
+	for k, v := range r.PostForm {
+		if k != "client_assertion" && k != "client_secret" {
+			form[k] = v
+		}
+	}
+	b := []byte(r.Method + " " + r.URL.RequestURI())
+	if len(form) > 0 {
+		b = append(b, "\n\n"...)
+		b = append(b, form.Encode()...)
+	}
+	return b
 }
 
 func (a *API) issueToken(r *http.Request) (*auth.Token, error) {

@@ -8,12 +8,15 @@ import (
 
 // Disclosure says what a filtered request discloses, for its audit event
 // (IHE BALP's RESTful patterns: Read, Query): the interaction and the
-// resource read ("Type/id"), or the type and parameter names a search
-// used ("Observation?code&patient": names, never values).
+// resource read ("Type/id"), or a search: its type and parameter names
+// ("Observation?code&patient", the cleaned query of BALP's
+// entity[query].description) and the request as received (the raw
+// query BALP's entity[query].query holds, base64).
 type Disclosure struct {
 	Interaction audit.Code // audit.SubRead, SubVRead, SubSearch, SubHistory
 	What        string     // a read's "Type/id"
 	Query       string     // a search's type and parameter names
+	Request     []byte     // a search's request line (and form body)
 }
 
 // Describe sets what the request discloses: its records then come with a
@@ -45,6 +48,7 @@ func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 			if read.System && read.Patient == "" && len(f.sysPatients) == 1 {
 				read.Patient = f.sysPatients[0]
 			}
+			read.Peers = f.req.Peers
 			e := audit.ReadEvent(&read, d.Interaction, d.What)
 			e.Agents[0] = f.requester()
 			return nil, append(also, e)
@@ -58,17 +62,27 @@ func (f *Filter) events(out []Record) (own []Record, also []audit.Event) {
 }
 
 func (f *Filter) requester() audit.Agent {
-	actor := f.req.Actor
-	if actor == "" && f.req.Client != "" {
-		actor = "client:" + f.req.Client
+	return audit.Requester(f.req.requester(), f.req.Token)
+}
+
+// requester names who asked, as the audit log records her: the Actor,
+// else the backend client ("client:<id>") whose token has no fhirUser
+// (BALP: the user agent's who is required, and the decision log lists a
+// client's decisions under it).
+func (req *Request) requester() string {
+	if req.Actor == "" && req.Client != "" {
+		return "client:" + req.Client
 	}
-	return audit.Requester(actor, f.req.Token)
+	return req.Actor
 }
 
 // disclosureEvents are the request's disclosure: one event per patient
 // whose data passed (IHE BALP, Query: a query about several patients is
 // recorded once per patient, so that each patient's disclosure log shows
-// her own and names nobody else), or one naming none.
+// her own and names nobody else), or one naming none. The query of an
+// event per patient is its cleaned form, not the request as received:
+// the values another patient was searched by (her name, her INS) would
+// otherwise be in this one's disclosure log.
 func (f *Filter) disclosureEvents(d *Disclosure, out []Record) []audit.Event {
 	e := f.disclosureEvent(d, out)
 	var pats, rest []audit.Entity
@@ -89,6 +103,11 @@ func (f *Filter) disclosureEvents(d *Disclosure, out []Record) []audit.Event {
 			ev.ID = f.e.newID()
 		}
 		ev.Entities = append([]audit.Entity{p}, rest...)
+		for j := range ev.Entities {
+			if en := &ev.Entities[j]; en.Role == audit.RoleQuery {
+				en.Query = []byte(en.Description)
+			}
+		}
 		evs[i] = ev
 	}
 	return evs
@@ -100,6 +119,7 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 		Subtype: []audit.Code{d.Interaction}, Action: audit.ActionRead, Outcome: audit.OutcomeMinor,
 		Purpose: []string{f.req.Purpose}, Agents: []audit.Agent{f.requester()},
 	}
+	e.AddPeers(f.req.Peers)
 	if d.Query != "" {
 		e.Action = audit.ActionExecute
 	}
@@ -139,8 +159,13 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 	case d.What != "":
 		e.Entities = append(e.Entities, audit.Entity{What: d.What, Type: audit.EntityObject, Role: audit.RoleResource})
 	case d.Query != "":
-		e.Entities = append(e.Entities, audit.Entity{IDSystem: "urn:relais:query", IDValue: d.Query, Type: audit.EntityObject,
-			Role: audit.RoleQuery, Name: d.Query})
+		// BALP Query entity[query]: no what, the request base64 (the
+		// cleaned query when the request is unknown), its cleaned form
+		q := d.Request
+		if len(q) == 0 {
+			q = []byte(d.Query)
+		}
+		e.Entities = append(e.Entities, audit.Entity{Type: audit.EntityObject, Role: audit.RoleQuery, Description: d.Query, Query: q})
 	}
 	if e.BreakGlass && !containsString(e.Purpose, PurposeBreakGlass) {
 		e.Purpose = append(e.Purpose, PurposeBreakGlass)
@@ -157,11 +182,14 @@ func (f *Filter) changeEvent(r *Record) audit.Event {
 	case "delete":
 		sub, act = audit.SubDelete, audit.ActionDelete
 	}
+	user := audit.Requester(r.Actor, r.Token)
+	user.Type = audit.AgentAuthor // BALP Create, Update, Delete: agent[user] from DataSources
 	e := audit.Event{
 		ID: f.e.newID(), Time: r.Time, Kind: audit.KindChange, Type: audit.TypeRest, Subtype: []audit.Code{sub},
 		Action: act, Outcome: audit.OutcomeSuccess, Purpose: []string{f.req.Purpose},
-		Agents: []audit.Agent{audit.Requester(r.Actor, r.Token)},
+		Agents: []audit.Agent{user},
 	}
+	e.AddPeers(f.req.Peers)
 	if !r.Permit {
 		e.Outcome = audit.OutcomeMinor
 	}

@@ -521,7 +521,7 @@ func (f *Filter) NoteWrite(w Write) {
 	}
 	for _, p := range pats {
 		f.writes = append(f.writes, Record{
-			ID: f.e.newID(), Time: f.now, Actor: w.By, Patient: p, Permit: w.Permit, Token: f.req.Token,
+			ID: f.e.newID(), Time: f.now, Actor: w.By, Patient: p, Permit: w.Permit, Token: f.req.Token, Peers: f.req.Peers,
 			Action: ActionWrite + ":" + w.Interaction, Resource: w.Resource, System: w.System, Policy: w.Rule,
 			Purpose: f.req.Purpose,
 		})
@@ -628,10 +628,10 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 
 func (f *Filter) summary(patient string, fs *filterScope) Record {
 	r := Record{
-		Token: f.req.Token,
+		Token: f.req.Token, Peers: f.req.Peers,
 		// a request that withheld nothing is permitted, whether or not
 		// anything matched
-		ID: f.e.newID(), Time: f.now, Actor: f.req.Actor, Patient: patient, Permit: fs.permitted > 0 || fs.denied == 0,
+		ID: f.e.newID(), Time: f.now, Actor: f.req.requester(), Patient: patient, Permit: fs.permitted > 0 || fs.denied == 0,
 		Purpose: f.req.Purpose, Action: f.req.Action, System: patient == "" && (f.req.System || f.systemSeen),
 		Reason: f.req.BreakGlassReason, Permitted: fs.permitted, Denied: fs.denied, Resource: "search",
 	}

@@ -23,10 +23,10 @@ func recordOf(req *Request, d *Decision) Record {
 		res = req.Resource.Type
 	}
 	rec := Record{
-		ID: d.ID, Time: d.Time, Actor: req.Actor, Patient: req.Patient, Permit: d.Permit,
+		ID: d.ID, Time: d.Time, Actor: req.requester(), Patient: req.Patient, Permit: d.Permit,
 		Basis: d.Basis, Provision: d.Provision, Policy: d.Policy, Purpose: req.Purpose,
 		Action: req.Action, Resource: res, System: req.System, BreakGlass: d.BreakGlass,
-		Reason: req.BreakGlassReason, Expires: d.Expires, Token: req.Token,
+		Reason: req.BreakGlassReason, Expires: d.Expires, Token: req.Token, Peers: req.Peers,
 	}
 	if req.EvaluatedBy != "" {
 		// a what-if: the record is the asker's, the actor only its subject

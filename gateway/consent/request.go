@@ -5,6 +5,7 @@ import (
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/category"
 )
 
@@ -60,6 +61,9 @@ type Request struct {
 	// decision; Client its client_id, which names a requester without a
 	// fhirUser in the audit log.
 	Token, Client string
+	// Peers are the request's network ends, for its AuditEvents' client
+	// and server agents (zero for the server's own decisions).
+	Peers audit.Peers
 	// EvaluatedBy, on a what-if ($evaluate), is who asks ("Type/id", or
 	// "client:<id>"): the decision is recorded as hers, about Actor,
 	// whose access is only evaluated.

@@ -24,6 +24,9 @@ func (s *Service) auditPush(ctx context.Context, sub *subscription, e store.Even
 		What:      fmt.Sprintf("%s/%s/_history/%d", e.Type, e.ID, e.Version),
 		Recipient: sub.owner, Endpoint: host, Subscription: "Subscription/" + sub.id,
 	}
+	if s.cfg.BaseURL != "" {
+		p.Server = s.cfg.BaseURL + "/fhir"
+	}
 	if err := s.st.AppendAudit(ctx, audit.PushEvent(&p)); err != nil {
 		return fmt.Errorf("audit push: %w", err)
 	}

@@ -59,18 +59,21 @@ func sources(entries []store.TxEntry) []string {
 func (in *Ingester) documentEvent(ctx context.Context, entries []store.TxEntry) audit.Event {
 	c, _ := ctx.Value(callerKey{}).(caller)
 	i := audit.Import{ID: "cda-" + strconv.FormatInt(in.opts.Now().UnixNano(), 36), Time: in.opts.Now(), Format: "CDA",
-		Patient: resolvedPatient(entries), Source: sources(entries), Sender: c.who, Token: c.token}
+		Patient: resolvedPatient(entries), Source: sources(entries), Sender: c.who, Token: c.token, Peers: c.peers}
 	return audit.ImportEvent(&i)
 }
 
 type callerKey struct{}
 
-type caller struct{ who, token string }
+type caller struct {
+	who, token string
+	peers      audit.Peers
+}
 
 // WithCaller names, for the import events of what is ingested with ctx,
-// who sent it: "Type/id" (the token's fhirUser) or "client:<id>", and
-// its access token ID (jti). A document carries no sender of its own, as
-// an HL7 v2 message's MSH does.
-func WithCaller(ctx context.Context, who, token string) context.Context {
-	return context.WithValue(ctx, callerKey{}, caller{who, token})
+// who sent it: "Type/id" (the token's fhirUser) or "client:<id>", its
+// access token ID (jti), and the request's network ends. A document
+// carries no sender of its own, as an HL7 v2 message's MSH does.
+func WithCaller(ctx context.Context, who, token string, peers audit.Peers) context.Context {
+	return context.WithValue(ctx, callerKey{}, caller{who, token, peers})
 }

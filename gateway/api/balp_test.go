@@ -1,0 +1,185 @@
+package api_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/audit"
+	"github.com/relais-health/relais/gateway/auth"
+)
+
+// auditEntries are the AuditEvents a search of the audit log answers.
+func auditEntries(t *testing.T, e *env, query string) []map[string]any {
+	t.Helper()
+	r := e.do("GET", "/fhir/AuditEvent?"+query, "")
+	if r.status != 200 {
+		t.Fatalf("AuditEvent?%s = %d %s", query, r.status, r.body)
+	}
+	var b struct {
+		Entry []struct{ Resource map[string]any } `json:"entry"`
+	}
+	if err := json.Unmarshal(r.body, &b); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, en := range b.Entry {
+		if en.Resource["resourceType"] == "AuditEvent" {
+			out = append(out, en.Resource)
+		}
+	}
+	return out
+}
+
+// agentOf is the first agent of ev whose type has code, nil if none.
+func agentOf(ev map[string]any, code string) map[string]any {
+	for _, a := range ev["agent"].([]any) {
+		a := a.(map[string]any)
+		typ, _ := a["type"].(map[string]any)
+		for _, c := range asList(typ["coding"]) {
+			if c.(map[string]any)["code"] == code {
+				return a
+			}
+		}
+	}
+	return nil
+}
+
+// entityOf is the first entity of ev in role, nil if none.
+func entityOf(ev map[string]any, role string) map[string]any {
+	for _, en := range asList(ev["entity"]) {
+		en := en.(map[string]any)
+		if r, _ := en["role"].(map[string]any); r["code"] == role {
+			return en
+		}
+	}
+	return nil
+}
+
+// network is an agent's network address and type, "" when it has none.
+func network(a map[string]any) (addr, typ string) {
+	n, _ := a["network"].(map[string]any)
+	addr, _ = n["address"].(string)
+	typ, _ = n["type"].(string)
+	return addr, typ
+}
+
+// TestAuditBALPOverHTTP: the AuditEvents of requests made over the API
+// carry what IHE BALP's patterns require of a server: the client and
+// the server agents with their network addresses (the client as its TCP
+// connection knows it, the server by its base URL) in the roles of the
+// interaction, the token's client_id as the client application, the
+// token's jti prefixed as the user's policy and as AuthZ consent's
+// token entity, a query entity holding the request base64; a query
+// recorded per patient holds no value another patient was searched by;
+// a backend client's decisions name it.
+func TestAuditBALPOverHTTP(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	gp := e.as("PractitionerRole/gp")
+	server := e.url + "/fhir"
+	for _, req := range [][2]string{
+		{"GET", "/fhir/Observation/o-clin"},
+		{"GET", "/fhir/Observation?patient=p1&code=x"},
+	} {
+		if r := e.do(req[0], req[1], "", "Authorization", gp); r.status != 200 {
+			t.Fatalf("%s %s = %d", req[0], req[1], r.status)
+		}
+	}
+	check := func(name string, ev map[string]any, client, srv string) {
+		t.Helper()
+		c, s, app := agentOf(ev, client), agentOf(ev, srv), agentOf(ev, "110150")
+		if c == nil || s == nil || app == nil {
+			t.Fatalf("%s: agents %v", name, ev["agent"])
+		}
+		if addr, typ := network(c); addr != "127.0.0.1" || typ != audit.NetworkIP {
+			t.Errorf("%s: client network %q type %q", name, addr, typ)
+		}
+		if addr, typ := network(s); addr != server || typ != audit.NetworkURI {
+			t.Errorf("%s: server network %q type %q, want %q", name, addr, typ, server)
+		}
+		if id, _ := app["who"].(map[string]any)["identifier"].(map[string]any); id["value"] != auth.DevClientID {
+			t.Errorf("%s: client application %v", name, app)
+		}
+	}
+	read := auditEntries(t, e, "agent=PractitionerRole/gp&subtype=read")
+	if len(read) != 1 {
+		t.Fatalf("read events: %d", len(read))
+	}
+	check("read", read[0], "110152", "110153")
+	user := agentOf(read[0], "IRCP")
+	if p := asList(user["policy"]); len(p) != 1 || !strings.HasPrefix(p[0].(string), audit.JTIPrefix) || user["requestor"] != true {
+		t.Errorf("read: user %v", user)
+	}
+	if pe := entityOf(read[0], audit.RolePatient); pe == nil || pe["type"].(map[string]any)["code"] != "1" {
+		t.Errorf("read: patient entity %v", pe)
+	}
+	query := auditEntries(t, e, "agent=PractitionerRole/gp&subtype=search-type")
+	if len(query) != 1 {
+		t.Fatalf("query events: %d", len(query))
+	}
+	check("query", query[0], "110153", "110152")
+	qe := entityOf(query[0], audit.RoleQuery)
+	raw, err := base64.StdEncoding.DecodeString(qe["query"].(string))
+	if err != nil || string(raw) != "GET /fhir/Observation?patient=p1&code=x" || qe["what"] != nil || qe["description"] != "Observation?code&patient" {
+		t.Errorf("query entity %v (query %q)", qe, raw)
+	}
+	decisions := auditEntries(t, e, "agent=PractitionerRole/gp&subtype=AuthZ-Consent&type=110113")
+	if len(decisions) == 0 {
+		t.Fatal("no AuthZ consent event")
+	}
+	if tok := slices.IndexFunc(asList(decisions[0]["entity"]), func(en any) bool {
+		typ, _ := en.(map[string]any)["type"].(map[string]any)
+		return typ["code"] == "UserOauthAgent"
+	}); tok < 0 || agentOf(decisions[0], "authserver") == nil || agentOf(decisions[0], "110150") == nil {
+		t.Errorf("AuthZ consent event: %v", decisions[0])
+	}
+
+	// a backend client's query about two patients, and its writes
+	q := "/fhir/Observation?subject=" + url.QueryEscape("Patient/p1,Patient/p2")
+	if r := e.do("GET", q, ""); r.status != 200 {
+		t.Fatalf("system search: %d", r.status)
+	}
+	for _, p := range []string{"Patient/p1", "Patient/p2"} {
+		evs := auditEntries(t, e, "patient="+p+"&subtype=search-type")
+		if len(evs) != 1 {
+			t.Fatalf("%s: %d query events", p, len(evs))
+		}
+		raw, _ := base64.StdEncoding.DecodeString(entityOf(evs[0], audit.RoleQuery)["query"].(string))
+		if string(raw) != "Observation?subject" {
+			t.Errorf("%s's query event holds %q: the other patient's search value would be in her log", p, raw)
+		}
+	}
+	r := e.do("POST", "/fhir/Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`)
+	var created struct{ ID string }
+	if err := json.Unmarshal(r.body, &created); r.status != 201 || err != nil {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	if r := e.do("DELETE", "/fhir/Observation/"+created.ID, ""); r.status/100 != 2 {
+		t.Fatalf("delete: %d", r.status)
+	}
+	create := auditEntries(t, e, "subtype=create&entity=Observation/"+created.ID)
+	if len(create) != 1 {
+		t.Fatalf("create events: %d", len(create))
+	}
+	check("create", create[0], "110153", "110152")
+	if agentOf(create[0], "AUT") == nil {
+		t.Errorf("create: no author %v", create[0]["agent"])
+	}
+	del := auditEntries(t, e, "subtype=delete")
+	if len(del) != 1 || agentOf(del[0], "custodian") == nil || agentOf(del[0], "110150") == nil {
+		t.Fatalf("delete events: %v", del)
+	}
+	sys := auditEntries(t, e, "subtype=AuthZ-Consent&agent:identifier="+url.QueryEscape(audit.SystemClient+"|"+auth.DevClientID))
+	if len(sys) == 0 {
+		t.Error("a backend client's decisions are not listed under it")
+	}
+	all := e.do("GET", "/fhir/AuditEvent?_count=1000", "")
+	if strings.Contains(string(all.body), "unidentified requester") {
+		t.Error("a decision names no requester")
+	}
+	validate(t, map[string][]byte{"AuditEvent-balp": all.body})
+}
