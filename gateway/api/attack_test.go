@@ -731,6 +731,14 @@ func TestAttackConsentOffice(t *testing.T) {
 				`"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]}`,
 				`"role":{"coding":[{"system":"https://relais-health.github.io/fhir/CodeSystem/role","code":"consent-administrator"}]}`, 1)},
 			then: stillHidden(officer, "/fhir/Observation/o-psy")},
+		// A permit naming no actor applies to everyone, the consent office
+		// included; she receives no patient data whatever a Consent says.
+		{name: "a consent administrator permits everyone", status: 201, decision: true, writes: 1,
+			req:  attackReq{auth: officer, method: "POST", path: "/fhir/Consent", body: permitEveryoneJSON},
+			then: hiddenFromOffice(officer)},
+		{name: "the patient permits everyone", status: 201, decision: true, writes: 1,
+			req:  attackReq{auth: tok("patient/*.rs patient/Consent.cud", "Patient/p1"), method: "POST", path: "/fhir/Consent", body: permitEveryoneJSON},
+			then: hiddenFromOffice(officer)},
 		{name: "$evaluate by a GP", status: 403, req: evaluate(e.as("PractitionerRole/gp"))},
 		{name: "$evaluate by a social worker about her own access", status: 403, req: evaluate(e.as("PractitionerRole/social"))},
 		{name: "$evaluate by a patient about another patient", status: 403, req: evaluate(p2)},
@@ -746,6 +754,29 @@ func TestAttackConsentOffice(t *testing.T) {
 				body: consentJSON("", "Patient/p1", "OPTIN", "PractitionerRole/social", `,"data":[{"meaning":"instance","reference":{"reference":"Observation/o-other"}}]`)},
 			then: stillHidden(e.as("PractitionerRole/social"), "/fhir/Observation/o-other")},
 	})
+}
+
+// permitEveryoneJSON is p1's permit, to no actor in particular, of her
+// clinical and functional data and her PSY-labelled data.
+const permitEveryoneJSON = `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"` + actCode + `","code":"OPTIN"}]},"provision":{"type":"permit","class":[{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"CLIN"},{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"FUNC"}],"provision":[{"type":"permit","securityLabel":[{"system":"` + actCode + `","code":"PSY"}]}]}}`
+
+// hiddenFromOffice is a then: the consent administrator still reads none
+// of p1's Observations, by read or by search, and $evaluate says why.
+func hiddenFromOffice(officer string) func(t *testing.T, e *env, r resp) {
+	return func(t *testing.T, e *env, _ resp) {
+		t.Helper()
+		for _, o := range []string{"o-clin", "o-func", "o-psy"} {
+			stillHidden(officer, "/fhir/Observation/"+o)(t, e, resp{})
+		}
+		if r := e.do("GET", "/fhir/Observation?patient=p1", "", "Authorization", officer); r.status != 200 || !bytes.Contains(r.body, []byte(`"total":0`)) {
+			t.Errorf("the consent administrator searches p1's Observations: %d %s", r.status, r.body)
+		}
+		ask := `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}},{"name":"actor","valueReference":{"reference":"PractitionerRole/officer"}},{"name":"resourceType","valueCode":"Observation"},{"name":"explain","valueBoolean":true}]}`
+		r := e.do("POST", "/fhir/Consent/$evaluate", ask, "Authorization", officer)
+		if r.status != 200 || !bytes.Contains(r.body, []byte(`"valueCode":"deny"`)) || !bytes.Contains(r.body, []byte(consent.PolicyConsentOffice)) {
+			t.Errorf("$evaluate of the consent administrator's own access: %d %s", r.status, r.body)
+		}
+	}
 }
 
 func TestAttackSubscriptions(t *testing.T) {

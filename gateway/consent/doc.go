@@ -46,6 +46,8 @@ FUNC and SOC, and CLIN or MED only when the permit names them (class or
 securityLabel in the category code system, or a criterion naming the very
 resource). Sensitive labels (PSY, HIV, ETH, SEX, R) pass only under a
 provision naming the label. Unlabelled resources take [category.Default].
+A consent administrator (RoleSystem) is no recipient: no Consent applies
+to her, not even a permit naming no actor.
 
 Facts come through small interfaces ([Directory], [CareTeams], [Consents]);
 [StoreSource] implements them over the FHIR store, reading search indexes

@@ -93,6 +93,10 @@ func (e *Engine) evaluate(sc *scope, req *Request, f *facts, now time.Time) Deci
 // judge applies the Consents (deny overrides permit), else the base policy.
 // buf holds the verdicts, so that the search filter does not allocate.
 func (e *Engine) judge(sc *scope, req *Request, f *facts, now time.Time, tr *tracer, buf []verdict) judgement {
+	if sc.standing.policy == PolicyConsentOffice {
+		tr.add("a consent administrator receives no patient data: no Consent applies to her")
+		return judgement{policy: PolicyConsentOffice}
+	}
 	q := query{now: now.UnixMicro(), action: req.Action, purpose: req.Purpose, who: &sc.who, f: f}
 	denied := false
 	for _, c := range sc.consents {

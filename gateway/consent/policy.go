@@ -85,11 +85,18 @@ type standing struct {
 
 // classify places the requester: unknown actors, cross-border recipients,
 // non-health roles and health professionals outside the care team all need
-// an explicit permit.
+// an explicit permit. A consent administrator is no recipient at all: she
+// records patients' choices and reads their Consents and identities (the
+// API opens those types to her), never their data, whatever a Consent
+// says, so that neither a permit without actor nor one she could write
+// for herself opens a record to the consent office.
 func (p *Policy) classify(a *Actor, inTeam bool) standing {
-	health := a.Known && a.Active && p.holds(a.Roles, p.HealthSystems) && !p.holds(a.Roles, p.NonHealthSystems)
+	office := slices.Contains(a.Roles, RoleSystem+"|"+RoleConsentAdministrator)
+	health := a.Known && a.Active && p.holds(a.Roles, p.HealthSystems) && !p.holds(a.Roles, p.NonHealthSystems) && !office
 	st := standing{health: health}
 	switch {
+	case office:
+		st.policy = PolicyConsentOffice
 	case !a.Known || !a.Active:
 		st.policy = PolicyUnclassified
 	case p.crossBorder(a.Identifiers):

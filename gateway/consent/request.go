@@ -127,6 +127,7 @@ const (
 	PolicyOutsideTeam      = "outside-care-team"
 	PolicyCrossBorder      = "cross-border"
 	PolicyUnclassified     = "unclassified-actor"
+	PolicyConsentOffice    = "consent-administrator-not-a-recipient"
 	PolicyPurpose          = "purpose-requires-permit"
 	PolicyBadRequest       = "invalid-request"
 	PolicySelf             = "patient-own-record"
