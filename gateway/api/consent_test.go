@@ -439,3 +439,73 @@ func TestCapabilitiesListOperations(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateAgreesWithReads: a consent officer, who may not name a
+// patient's Observations, asks $evaluate by code and date what a Consent
+// with code and dataPeriod exceptions means for a social worker, and the
+// answers are what the social worker then reads. A parameter sent as
+// another type than its own is refused: read as absent, it would answer
+// for the defaults (TREAT, no date) a question that was not asked.
+func TestEvaluateAgreesWithReads(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	e.do("PUT", "/fhir/PractitionerRole/officer", `{"resourceType":"PractitionerRole","id":"officer","active":true,"code":[{"coding":[{"system":"https://relais-health.github.io/fhir/CodeSystem/role","code":"consent-administrator"}]}]}`)
+	officer, social := e.as("PractitionerRole/officer"), e.as("PractitionerRole/social")
+	soc := `,"meta":{"security":[{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"SOC"}]}`
+	for _, o := range []struct{ id, code, date string }{
+		{"o-housing", "71802-3", "2026-11-20"}, {"o-benefits", "63512-8", "2026-11-20"}, {"o-old-housing", "71802-3", "2014-06-01"},
+	} {
+		body := `{"resourceType":"Observation","id":"` + o.id + `","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"` + o.code + `"}]},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"` + o.date + `"` + soc + `}`
+		if r := e.do("PUT", "/fhir/Observation/"+o.id, body); r.status != 201 {
+			t.Fatalf("PUT %s: %d %s", o.id, r.status, r.body)
+		}
+	}
+	// The social worker may receive p1's social situation, except her
+	// benefits (a LOINC code) and what dates from before 2015.
+	permit := `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"` + actCode + `","code":"OPTIN"}]},` +
+		`"provision":{"type":"permit","actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"PractitionerRole/social"}}],` +
+		`"class":[{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"SOC"}],` +
+		`"provision":[{"type":"deny","code":[{"coding":[{"system":"http://loinc.org","code":"63512-8"}]}]},{"type":"deny","dataPeriod":{"end":"2015-01-01"}}]}}`
+	if r := e.do("POST", "/fhir/Consent", permit, "Authorization", officer); r.status != 201 {
+		t.Fatalf("the officer records the permit: %d %s", r.status, r.body)
+	}
+	ask := func(extra string) resp {
+		return e.do("POST", "/fhir/Consent/$evaluate", `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p1"}},`+
+			`{"name":"actor","valueReference":{"reference":"PractitionerRole/social"}},{"name":"resourceType","valueCode":"Observation"},`+
+			`{"name":"securityLabel","valueCoding":{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"SOC"}}`+extra+`]}`,
+			"Authorization", officer)
+	}
+	code := func(c string) string {
+		return `,{"name":"code","valueCoding":{"system":"http://loinc.org","code":"` + c + `"}}`
+	}
+	for _, c := range []struct {
+		obs, extra string
+	}{
+		{"o-housing", code("71802-3") + `,{"name":"date","valueDate":"2026-11-20"}`},
+		{"o-benefits", code("63512-8") + `,{"name":"date","valueDateTime":"2026-11-20"}`},
+		{"o-old-housing", `,{"name":"code","valueCodeableConcept":{"coding":[{"system":"http://loinc.org","code":"71802-3"}]}},{"name":"date","valueDate":"2014-06-01"}`},
+	} {
+		reads := e.do("GET", "/fhir/Observation/"+c.obs, "", "Authorization", social).status == 200
+		r := ask(c.extra)
+		if r.status != 200 {
+			t.Fatalf("$evaluate for %s: %d %s", c.obs, r.status, r.body)
+		}
+		if says := bytes.Contains(r.body, []byte(`"valueCode":"permit"`)); says != reads {
+			t.Errorf("%s: $evaluate says permit %v, the social worker reads it %v: %s", c.obs, says, reads, r.body)
+		}
+	}
+	if reads := e.do("GET", "/fhir/Observation/o-housing", "", "Authorization", social).status; reads != 200 {
+		t.Errorf("the social worker reads her permitted Observation: %d", reads)
+	}
+	for _, bad := range []struct{ name, param string }{
+		{"purpose", `,{"name":"purpose","valueCode":"HPAYMT"}`},
+		{"action", `,{"name":"action","valueCoding":{"code":"disclose"}}`},
+		{"date", `,{"name":"date","valueString":"2014-06-01"}`},
+		{"code", `,{"name":"code","valueCode":"63512-8"}`},
+	} {
+		r := ask(bad.param)
+		if r.status != 400 || !bytes.Contains(r.body, []byte("Parameters.parameter."+bad.name)) {
+			t.Errorf("%s of the wrong type: %d %s", bad.name, r.status, r.body)
+		}
+	}
+}

@@ -133,15 +133,46 @@ func (a *API) decodeParameters(body []byte) (*ppb.Parameters, map[int]proto.Mess
 
 // evaluationRequest reads the input parameters into an engine request.
 func (a *API) evaluationRequest(r *http.Request, in *ppb.Parameters, embedded map[int]proto.Message) (consent.Request, error) {
-	req := consent.Request{Action: consent.ActionAccess, Purpose: consent.PurposeTreat}
-	bad := func(name, text string) error {
-		return outcome.New(outcome.Invalid, "invalid $evaluate parameters",
-			outcome.Issue{Severity: outcome.SevError, Path: "Parameters.parameter." + name, Text: text})
+	req, resourceRef, err := readEvaluation(in, embedded)
+	if err != nil {
+		return req, err
 	}
-	var resourceRef string
+	if resourceRef != "" {
+		if err := a.resourceFacts(r, &req, resourceRef); err != nil {
+			return req, err
+		}
+	}
+	switch {
+	case !strings.HasPrefix(req.Patient, "Patient/"):
+		return req, badEvaluation("patient", "patient is required, as a reference to a Patient")
+	case req.Actor == "":
+		return req, badEvaluation("actor", "actor is required")
+	case req.Resource.Type == "" || !resource.Known(req.Resource.Type):
+		return req, badEvaluation("resourceType", "give resource, or resourceType with securityLabel, code and date")
+	}
+	return req, nil
+}
+
+func badEvaluation(name, text string) error {
+	return outcome.New(outcome.Invalid, "invalid $evaluate parameters",
+		outcome.Issue{Severity: outcome.SevError, Path: "Parameters.parameter." + name, Text: text})
+}
+
+// readEvaluation reads the $evaluate parameters into a request, and the
+// stored resource it names, if any (evaluationRequest reads it).
+func readEvaluation(in *ppb.Parameters, embedded map[int]proto.Message) (req consent.Request, resourceRef string, err error) {
+	req = consent.Request{Action: consent.ActionAccess, Purpose: consent.PurposeTreat}
 	for i, p := range in.GetParameter() {
 		v := p.GetValue()
-		switch name := p.GetName().GetValue(); name {
+		name := p.GetName().GetValue()
+		// Each parameter has its types (R4 parameters.html, value[x]); one
+		// sent as another type is refused, not read as absent, which would
+		// answer for the defaults (access, TREAT, no date) a question that
+		// was not asked.
+		if want, known := evaluateTypes[name]; known && !valueIs(v, want) {
+			return req, "", badEvaluation(name, name+" takes "+strings.Join(want, " or "))
+		}
+		switch name {
 		case "patient":
 			req.Patient = resource.RefString(v.GetReference())
 		case "actor":
@@ -161,39 +192,74 @@ func (a *API) evaluationRequest(r *http.Request, in *ppb.Parameters, embedded ma
 			} else {
 				req.Resource.Labels = append(req.Resource.Labels, category.Sensitivity{System: c.GetSystem().GetValue(), Code: c.GetCode().GetValue()})
 			}
+		case "code":
+			// As the search index holds a resource's codes, which code
+			// provisions are matched against.
+			codings := v.GetCodeableConcept().GetCoding()
+			if c := v.GetCoding(); c != nil {
+				codings = []*dtpb.Coding{c}
+			}
+			for _, c := range codings {
+				req.Resource.Codes = append(req.Resource.Codes, c.GetSystem().GetValue()+"|"+c.GetCode().GetValue())
+			}
 		case "date":
 			if dt := v.GetDateTime(); dt != nil {
 				req.Resource.Date = time.UnixMicro(dt.GetValueUs())
+			} else {
+				req.Resource.Date = time.UnixMicro(v.GetDate().GetValueUs())
 			}
 		case "explain":
 			req.Explain = v.GetBoolean().GetValue()
 		case "consent":
 			draft, ok := embedded[i].(*cpb.Consent)
 			if !ok {
-				return req, bad(name, "consent must carry a Consent resource")
+				return req, "", badEvaluation(name, "consent must carry a Consent resource")
 			}
 			if err := validateWrite(draft); err != nil {
-				return req, err
+				return req, "", err
 			}
 			req.Draft = draft
 		default:
-			return req, bad(name, "unknown parameter "+strconv.Quote(name))
+			return req, "", badEvaluation(name, "unknown parameter "+strconv.Quote(name))
 		}
 	}
-	if resourceRef != "" {
-		if err := a.resourceFacts(r, &req, resourceRef); err != nil {
-			return req, err
+	return req, resourceRef, nil
+}
+
+// evaluateTypes are the value types each $evaluate parameter takes
+// (consent, a resource, is checked apart).
+var evaluateTypes = map[string][]string{
+	"patient": {"valueReference"}, "actor": {"valueReference"}, "resource": {"valueReference"},
+	"action": {"valueCode"}, "purpose": {"valueCoding"}, "resourceType": {"valueCode"},
+	"securityLabel": {"valueCoding"}, "code": {"valueCoding", "valueCodeableConcept"},
+	"date": {"valueDateTime", "valueDate"}, "explain": {"valueBoolean"},
+}
+
+// valueIs reports whether v is of one of the types.
+func valueIs(v *ppb.Parameters_Parameter_ValueX, types []string) bool {
+	for _, t := range types {
+		var ok bool
+		switch t {
+		case "valueReference":
+			ok = v.GetReference() != nil
+		case "valueCode":
+			ok = v.GetCode() != nil
+		case "valueCoding":
+			ok = v.GetCoding() != nil
+		case "valueCodeableConcept":
+			ok = v.GetCodeableConcept() != nil
+		case "valueDateTime":
+			ok = v.GetDateTime() != nil
+		case "valueDate":
+			ok = v.GetDate() != nil
+		case "valueBoolean":
+			ok = v.GetBoolean() != nil
+		}
+		if ok {
+			return true
 		}
 	}
-	switch {
-	case !strings.HasPrefix(req.Patient, "Patient/"):
-		return req, bad("patient", "patient is required, as a reference to a Patient")
-	case req.Actor == "":
-		return req, bad("actor", "actor is required")
-	case req.Resource.Type == "" || !resource.Known(req.Resource.Type):
-		return req, bad("resourceType", "give resource, or resourceType with securityLabel and date")
-	}
-	return req, nil
+	return false
 }
 
 // resourceFacts fills the request from a stored resource, which the
