@@ -576,3 +576,40 @@ func TestSelfRequestedTaskJoinsNothing(t *testing.T) {
 		t.Errorf("clinical data after accepting her own Task: %d", r.status)
 	}
 }
+
+// TestServiceTaskReachesItsStaff: routing asks a home-help service (a
+// HealthcareService, Task.owner) to act; the PractitionerRole that provides
+// the service (PractitionerRole.healthcareService, R4) is its owner's
+// staff: she reads the Task and who and where the patient is, nothing
+// clinical, and accepts it, as a candidate named directly does.
+func TestServiceTaskReachesItsStaff(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	put := func(path, body string) {
+		t.Helper()
+		if r := e.do("PUT", path, body); r.status != 201 && r.status != 200 {
+			t.Fatalf("PUT %s: %d %s", path, r.status, r.body)
+		}
+	}
+	put("/fhir/Organization/saad", `{"resourceType":"Organization","id":"saad","active":true,"name":"SAAD"}`)
+	put("/fhir/HealthcareService/hh", `{"resourceType":"HealthcareService","id":"hh","active":true,"providedBy":{"reference":"Organization/saad"}}`)
+	put("/fhir/PractitionerRole/hh-role", `{"resourceType":"PractitionerRole","id":"hh-role","active":true,"organization":{"reference":"Organization/saad"},"healthcareService":[{"reference":"HealthcareService/hh"}],"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge","code":"372"}]}]}`)
+	put("/fhir/PractitionerRole/other-role", `{"resourceType":"PractitionerRole","id":"other-role","active":true,"organization":{"reference":"Organization/saad"},"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge","code":"372"}]}]}`)
+	task := `{"resourceType":"Task","id":"t-hh","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"HealthcareService/hh"}}`
+	put("/fhir/Task/t-hh", task)
+	staff := e.as("PractitionerRole/hh-role")
+	for path, want := range map[string]int{"/fhir/Task/t-hh": 200, "/fhir/Patient/p1": 200, "/fhir/Observation/o-clin": 404, "/fhir/Observation/o-func": 404} {
+		if r := e.do("GET", path, "", "Authorization", staff); r.status != want {
+			t.Errorf("the service's staff reads %s: %d, want %d", path, r.status, want)
+		}
+	}
+	// Another role of the same organisation, not providing the service,
+	// is not asked.
+	if r := e.do("GET", "/fhir/Task/t-hh", "", "Authorization", e.as("PractitionerRole/other-role")); r.status != 404 {
+		t.Errorf("a role that does not provide the service reads its Task: %d", r.status)
+	}
+	r := e.do("PATCH", "/fhir/Task/t-hh", `[{"op":"replace","path":"/status","value":"accepted"}]`, "Authorization", staff, "Content-Type", "application/json-patch+json")
+	if r.status != 200 {
+		t.Errorf("the service's staff accepts its Task: %d %s", r.status, r.body)
+	}
+}

@@ -130,8 +130,11 @@ func refQuery(typ, param, ref string) *search.Query {
 }
 
 // Actor implements Directory. A PractitionerRole gives its codes, its
-// Practitioner and Organization; a Practitioner the union of its active
-// roles (and belongs to them and their organisations); a HealthcareService
+// Practitioner and Organization, and the HealthcareServices it provides
+// (R4 PractitionerRole.healthcareService: routing addresses a service's
+// Task to the service, and its staff answer it); a Practitioner the union
+// of its active roles (and belongs to them, their organisations and
+// services); a HealthcareService
 // its type and specialty codes and its providing Organization; an
 // Organization only its identifiers. The Actor's slices are shared: read only.
 func (s *StoreSource) Actor(ctx context.Context, ref string) (Actor, error) {
@@ -178,7 +181,7 @@ func role(r *store.Snapshot, id string, a *Actor) error {
 		a.Active = !slices.Contains(v.Tokens("active"), tokenFalse)
 		a.Roles = append(v.Tokens("role"), v.Tokens("specialty")...)
 		a.Identifiers = v.Tokens("identifier")
-		a.Belongs = append(v.Refs("practitioner"), v.Refs("organization")...)
+		a.Belongs = append(append(v.Refs("practitioner"), v.Refs("organization")...), v.Refs("service")...)
 	})
 	if err != nil || !found {
 		return err
@@ -200,7 +203,7 @@ func practitioner(r *store.Snapshot, id string, a *Actor) error {
 		a.Active = true
 		a.Belongs = append(a.Belongs, "PractitionerRole/"+roleID)
 		a.Roles = append(append(a.Roles, v.Tokens("role")...), v.Tokens("specialty")...)
-		a.Belongs = append(a.Belongs, v.Refs("organization")...)
+		a.Belongs = append(append(a.Belongs, v.Refs("organization")...), v.Refs("service")...)
 		return false
 	})
 	if err != nil {

@@ -14,8 +14,8 @@ type Actor struct {
 	// Practitioner) marked inactive.
 	Active bool
 	// Belongs are the references the actor acts for: a PractitionerRole's
-	// Practitioner and Organization; a Practitioner's active roles and
-	// their organisations.
+	// Practitioner, Organization and HealthcareServices; a Practitioner's
+	// active roles, their organisations and services.
 	Belongs []string
 	// Roles are "system|code" of PractitionerRole.code and specialty (of all
 	// the Practitioner's active roles when the actor is a Practitioner).

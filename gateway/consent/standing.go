@@ -35,7 +35,8 @@ type Standing struct {
 	// ConsentAdministrator, DischargeCoordinator: a RoleSystem role.
 	ConsentAdministrator, DischargeCoordinator bool
 	// Refs are the requester and what it acts for (its Practitioner,
-	// Organization, roles): a Task owned by any of them is the requester's.
+	// Organization, roles, the HealthcareServices it provides): a Task
+	// owned by any of them is the requester's.
 	Refs []string
 	// Roles are its role codes ("system|code"), what a Consent actor
 	// naming a role or a Group matches (NamesActor).
