@@ -22,6 +22,23 @@ type Record struct {
 
 var methods = map[byte]string{'C': "POST", 'U': "PUT", 'D': "DELETE"}
 
+// HistoryRequest is how an entry of a history Bundle shows the
+// interaction that made the record (R4 http.html#history, and
+// bundle.html#bundle-entry for request and response): a creation as
+// POST [type] answered 201 Created, a deletion as DELETE [type]/[id]
+// answered 204 No Content, an update as PUT [type]/[id] answered 200 OK.
+// A notification Bundle shows its events the same way (Subscriptions
+// Backport IG STU 1.1, notifications.html).
+func (r *Record) HistoryRequest() (method, url, status string) {
+	switch r.Method {
+	case "POST":
+		return "POST", r.Type, "201 Created"
+	case "DELETE":
+		return "DELETE", r.Type + "/" + r.ID, "204 No Content"
+	}
+	return "PUT", r.Type + "/" + r.ID, "200 OK"
+}
+
 // ETag is the weak ETag of the record's version.
 func (r *Record) ETag() string { return `W/"` + itoa(r.Version) + `"` }
 

@@ -118,6 +118,7 @@ func newEnvFull(t testing.TB, maxBody int64, opts store.Options, withPush bool) 
 	var push *delivery.Service
 	if withPush {
 		push, err = delivery.New(delivery.Config{Store: st, Codec: testCodec, Consent: engine, Logger: discardLogger(),
+			BaseURL:   "https://relais.test",
 			RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Poll: 20 * time.Millisecond,
 			Endpoints: delivery.Endpoints{Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
 		if err != nil {

@@ -116,16 +116,13 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, path string, insta
 		b.Links = append(b.Links, bundlejson.Link{Relation: "next", URL: next})
 	}
 	for _, rec := range h.Records {
-		e := bundlejson.Entry{
+		method, url, status := rec.HistoryRequest()
+		b.Entries = append(b.Entries, bundlejson.Entry{
 			FullURL:  base + "/fhir/" + rec.Type + "/" + rec.ID,
 			Resource: a.shown(rec),
-			Request:  &bundlejson.Request{Method: rec.Method, URL: rec.Type + "/" + rec.ID},
-			Response: &bundlejson.Response{Status: historyStatus(rec), ETag: rec.ETag(), LastModified: rec.LastUpdated},
-		}
-		if rec.Method == "POST" {
-			e.Request.URL = rec.Type
-		}
-		b.Entries = append(b.Entries, e)
+			Request:  &bundlejson.Request{Method: method, URL: url},
+			Response: &bundlejson.Response{Status: status, ETag: rec.ETag(), LastModified: rec.LastUpdated},
+		})
 	}
 	if instance && len(b.Entries) == 0 && o.Before == 0 && o.Since.IsZero() {
 		// An instance history with nothing the caller may see is the
@@ -166,16 +163,6 @@ func (a *API) visibleHistory(r *http.Request, f *consent.Filter, o store.History
 		}
 		o.Before = h.Next
 	}
-}
-
-func historyStatus(rec *store.Record) string {
-	switch rec.Method {
-	case "POST":
-		return "201 Created"
-	case "DELETE":
-		return "204 No Content"
-	}
-	return "200 OK"
 }
 
 func historyOptions(r *http.Request) (store.HistoryOptions, error) {

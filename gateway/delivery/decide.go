@@ -25,6 +25,7 @@ type decision struct {
 	patient string        // the patient it was about, "" for none
 	res     proto.Message // the event's version, for full-resource content
 	deleted bool          // the event is the resource's deletion
+	method  string        // the interaction that made the version (store.Record.Method)
 }
 
 // decide asks the engine whether sub's owner may read e's version of the
@@ -40,6 +41,12 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 	}
 	if err != nil && outcome.KindOf(err) != outcome.Gone {
 		return decision{}, err
+	}
+	switch {
+	case d.deleted:
+		d.method = "DELETE"
+	case rec != nil:
+		d.method = rec.Method
 	}
 	req, err := s.requestFor(ctx, s.st, sub.owner)
 	if err != nil {

@@ -36,7 +36,7 @@ type notified struct {
 	version  uint64
 	res      proto.Message // full-resource only
 	withheld bool          // the consent decision denied it: number only
-	deleted  bool          // the event is the resource's deletion
+	method   string        // the interaction that made the version: POST, PUT or DELETE
 }
 
 // notification is what one status Parameters says, and the events after it.
@@ -113,9 +113,13 @@ func statusParameters(n *notification) *ppb.Parameters {
 // Parameters first, then for id-only and full-resource content an entry
 // per event not withheld (backport IG, "Notifications";
 // https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/notifications.html).
-// base is the server's base URL, for fullUrls. A deletion's entry has
-// request DELETE and no resource, as a history Bundle shows a deletion
-// (https://hl7.org/fhir/R4/http.html#history), whatever the content.
+// base is the server's base URL, for fullUrls. An event's entry shows
+// the interaction that made its version as a history Bundle does
+// (https://hl7.org/fhir/R4/http.html#history; the IG asks for "a POST or
+// PUT operation on the resource"), store.Record.HistoryRequest: a
+// creation is POST [type] answered 201 Created, an update PUT answered
+// 200 OK, a deletion DELETE answered 204 and without a resource whatever
+// the content.
 func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 	b := &bcrpb.Bundle{
 		Id:        &dtpb.Id{Value: newUUID()},
@@ -140,24 +144,25 @@ func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 		if e.withheld {
 			continue
 		}
+		method, url, code := (&store.Record{Type: e.typ, ID: e.id, Method: e.method}).HistoryRequest()
 		entry := &bcrpb.Bundle_Entry{
 			FullUrl: &dtpb.Uri{Value: base + "/fhir/" + e.typ + "/" + e.id},
 			Request: &bcrpb.Bundle_Entry_Request{
-				Method: &bcrpb.Bundle_Entry_Request_MethodCode{Value: cpb.HTTPVerbCode_PUT},
-				Url:    &dtpb.Uri{Value: e.typ + "/" + e.id},
+				Method: &bcrpb.Bundle_Entry_Request_MethodCode{Value: httpVerb[method]},
+				Url:    &dtpb.Uri{Value: url},
 			},
-			Response: &bcrpb.Bundle_Entry_Response{Status: str("200"), Etag: str(`W/"` + strconv.FormatUint(e.version, 10) + `"`)},
+			Response: &bcrpb.Bundle_Entry_Response{Status: str(code), Etag: str(`W/"` + strconv.FormatUint(e.version, 10) + `"`)},
 		}
-		if e.deleted {
-			entry.Request.Method.Value = cpb.HTTPVerbCode_DELETE
-			entry.Response = &bcrpb.Bundle_Entry_Response{Status: str("204"),
-				Etag: str(`W/"` + strconv.FormatUint(e.version, 10) + `"`)}
-		} else if n.sub.content == ContentFull && e.res != nil {
+		if n.sub.content == ContentFull && e.res != nil {
 			entry.Resource = resource.MustWrap(e.res)
 		}
 		b.Entry = append(b.Entry, entry)
 	}
 	return b
+}
+
+var httpVerb = map[string]cpb.HTTPVerbCode_Value{
+	"POST": cpb.HTTPVerbCode_POST, "PUT": cpb.HTTPVerbCode_PUT, "DELETE": cpb.HTTPVerbCode_DELETE,
 }
 
 // statusBundle is the answer of $status: a searchset with the status

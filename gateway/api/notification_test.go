@@ -1,0 +1,330 @@
+package api_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/fhirtest"
+)
+
+// The tests of this file receive notifications as a community nurse's
+// software would, written from the Subscriptions R5 Backport IG for R4,
+// STU 1.1 (https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/), and
+// R4's history Bundle rules (https://hl7.org/fhir/R4/http.html#history):
+// each body is read as JSON and checked against what they say, not
+// against what Relais happens to send.
+
+const (
+	igBase          = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+	igNotification  = igBase + "backport-subscription-notification-r4"
+	igStatusProfile = igBase + "backport-subscription-status-r4"
+	testBaseURL     = "https://relais.test"
+)
+
+// vendor is a rest-hook endpoint that keeps every request it is sent.
+type vendor struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []received
+	answer int // the status it answers (200 when 0)
+}
+
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+func newVendor(t *testing.T) *vendor {
+	v := &vendor{}
+	v.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		v.mu.Lock()
+		v.got = append(v.got, received{header: r.Header.Clone(), body: b})
+		code := v.answer
+		v.mu.Unlock()
+		if code == 0 {
+			code = http.StatusOK
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(v.Close)
+	return v
+}
+
+func (v *vendor) all() []received {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]received(nil), v.got...)
+}
+
+// notice is what a notification says, read as the IG defines it.
+type notice struct {
+	typ, status, subscription, topic, since string
+	events                                  []noticeEvent
+	entries                                 []noticeEntry // after the status entry
+}
+
+type noticeEvent struct{ number, focus string }
+
+type noticeEntry struct {
+	fullURL, method, url, status, etag string
+	resourceType, resourceID           string // "" without a resource
+}
+
+// readNotice checks body against the IG's notification Bundle for R4 and
+// returns what it says: a history Bundle (profile
+// backport-subscription-notification-r4) whose first entry is the
+// SubscriptionStatus as a Parameters (backport-subscription-status-r4),
+// with the request of a $status call; every other entry has an absolute
+// fullUrl and, as every history entry must (bdl-3, bdl-4), a request and
+// a response.
+func readNotice(t *testing.T, body []byte) notice {
+	t.Helper()
+	var b struct {
+		ResourceType, Type, Timestamp string
+		Meta                          struct{ Profile []string }
+		Entry                         []struct {
+			FullURL  string          `json:"fullUrl"`
+			Resource json.RawMessage `json:"resource"`
+			Request  *struct{ Method, URL string }
+			Response *struct{ Status, Etag string }
+		}
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatalf("notification is not JSON: %v", err)
+	}
+	if b.ResourceType != "Bundle" || b.Type != "history" || b.Timestamp == "" || len(b.Entry) == 0 {
+		t.Fatalf("not a history Bundle with a timestamp and entries: %s", body)
+	}
+	if !contains(b.Meta.Profile, igNotification) {
+		t.Errorf("the Bundle does not claim %s", igNotification)
+	}
+	first := b.Entry[0]
+	var p struct {
+		ResourceType string
+		Meta         struct{ Profile []string }
+		Parameter    []struct {
+			Name           string
+			ValueCode      string `json:"valueCode"`
+			ValueString    string `json:"valueString"`
+			ValueCanonical string `json:"valueCanonical"`
+			ValueReference struct{ Reference string }
+			Part           []struct {
+				Name           string
+				ValueString    string `json:"valueString"`
+				ValueInstant   string `json:"valueInstant"`
+				ValueReference struct{ Reference string }
+			}
+		}
+	}
+	if err := json.Unmarshal(first.Resource, &p); err != nil || p.ResourceType != "Parameters" {
+		t.Fatalf("the first entry is not the SubscriptionStatus Parameters: %s", body)
+	}
+	if !contains(p.Meta.Profile, igStatusProfile) {
+		t.Errorf("the status does not claim %s", igStatusProfile)
+	}
+	var n notice
+	for _, q := range p.Parameter {
+		switch q.Name {
+		case "subscription":
+			n.subscription = q.ValueReference.Reference
+		case "topic":
+			n.topic = q.ValueCanonical
+		case "status":
+			n.status = q.ValueCode
+		case "type":
+			n.typ = q.ValueCode
+		case "events-since-subscription-start":
+			n.since = q.ValueString
+		case "notification-event":
+			var ev noticeEvent
+			for _, part := range q.Part {
+				switch part.Name {
+				case "event-number":
+					ev.number = part.ValueString
+				case "focus":
+					ev.focus = part.ValueReference.Reference
+				}
+			}
+			if ev.number == "" {
+				t.Errorf("a notification-event without its event-number")
+			}
+			n.events = append(n.events, ev)
+		}
+	}
+	if n.subscription == "" || n.status == "" || n.typ == "" {
+		t.Errorf("the status lacks subscription, status or type (each 1..1): %s", first.Resource)
+	}
+	if !strings.HasPrefix(first.FullURL, "urn:uuid:") && !strings.HasPrefix(first.FullURL, "http") {
+		t.Errorf("status entry fullUrl %q is not absolute", first.FullURL)
+	}
+	if first.Request == nil || first.Request.Method != "GET" || !strings.HasSuffix(first.Request.URL, n.subscription+"/$status") ||
+		first.Response == nil || !strings.HasPrefix(first.Response.Status, "200") {
+		t.Errorf("the status entry's request is not the $status call it stands for: %+v %+v", first.Request, first.Response)
+	}
+	for _, e := range b.Entry[1:] {
+		if e.Request == nil || e.Response == nil {
+			t.Fatalf("a history entry without request and response (bdl-3, bdl-4): %s", body)
+		}
+		ne := noticeEntry{fullURL: e.FullURL, method: e.Request.Method, url: e.Request.URL, status: e.Response.Status, etag: e.Response.Etag}
+		if len(e.Resource) > 0 {
+			var r struct{ ResourceType, ID string }
+			if err := json.Unmarshal(e.Resource, &r); err != nil {
+				t.Fatal(err)
+			}
+			ne.resourceType, ne.resourceID = r.ResourceType, r.ID
+		}
+		n.entries = append(n.entries, ne)
+	}
+	return n
+}
+
+// sinceBelow reports whether events-since-subscription-start, a string
+// as the IG carries it, is missing or below n.
+func sinceBelow(since string, n int) bool {
+	v, err := strconv.Atoi(since)
+	return err != nil || v < n
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validateNotifications runs the independent validator over bodies when
+// RELAIS_VALIDATE=1 (it needs Node.js).
+func validateNotifications(t *testing.T, bodies ...[]byte) {
+	t.Helper()
+	if os.Getenv("RELAIS_VALIDATE") != "1" {
+		return
+	}
+	dir := t.TempDir()
+	for i, b := range bodies {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("n%02d.json", i)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fhirtest.RunValidator(t, dir)
+}
+
+// nurseSubscription is the nurse's topic-based Subscription to the Tasks
+// she owns (IG "Subscriptions": criteria the topic's canonical URL,
+// _criteria's backport-filter-criteria, backport-payload-content on
+// _payload), signed with secret.
+func nurseSubscription(endpoint, content, secret string) string {
+	return `{"resourceType":"Subscription","status":"requested","reason":"Tasks addressed to me",` +
+		`"meta":{"profile":["` + igBase + `backport-subscription"]},` +
+		`"extension":[{"url":"https://relais-health.github.io/fhir/StructureDefinition/subscription-secret","valueString":"` + secret + `"}],` +
+		`"criteria":"https://relais-health.github.io/fhir/SubscriptionTopic/Task",` +
+		`"_criteria":{"extension":[{"url":"` + igBase + `backport-filter-criteria","valueString":"Task?owner=PractitionerRole/nurse"}]},` +
+		`"channel":{"type":"rest-hook","endpoint":"` + endpoint + `","payload":"application/fhir+json",` +
+		`"_payload":{"extension":[{"url":"` + igBase + `backport-payload-content","valueCode":"` + content + `"}]}}}`
+}
+
+func signed(secret string, r received) bool {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(r.body)
+	want := "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return hmac.Equal([]byte(r.header.Get("X-Relais-Signature")), []byte(want))
+}
+
+// TestNurseReceivesHerTasksAsTheIGDescribes: the nurse's software
+// subscribes to her Tasks with full-resource content; the hospital
+// creates a Task for her, she accepts it, the hospital deletes it. Each
+// notification is the IG's history Bundle, signed, numbered in order, and
+// each entry shows the interaction as a history Bundle does: a creation
+// is POST [type] answered 201 Created, an update PUT [type]/[id] answered
+// 200 OK, a deletion DELETE answered 204 without a resource (R4
+// http.html#history; IG notifications.html: "a POST or PUT operation on
+// the resource").
+func TestNurseReceivesHerTasksAsTheIGDescribes(t *testing.T) {
+	t.Parallel()
+	e := withConsentData(t, newEnvPush(t))
+	v := newVendor(t)
+	nurse := e.as("PractitionerRole/nurse")
+	const secret = "vendor-shared-secret-42"
+	r := e.do("POST", "/fhir/Subscription", nurseSubscription(v.URL, "full-resource", secret), "Authorization", nurse)
+	if r.status != 201 {
+		t.Fatalf("create Subscription: %d %s", r.status, r.body)
+	}
+	sub := "Subscription/" + strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/Subscription/"), "/")[0]
+	waitUntil(t, "the handshake", func() bool { return len(v.all()) == 1 })
+
+	r = e.do("POST", "/fhir/Task", strings.Replace(taskJSON("requested", "Patient/p1", "PractitionerRole/gp", "PractitionerRole/nurse"), `"id":"t1",`, "", 1))
+	if r.status != 201 {
+		t.Fatalf("POST Task: %d %s", r.status, r.body)
+	}
+	task := strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/"), "/_history")[0]
+	waitUntil(t, "the creation's notification", func() bool { return len(v.all()) == 2 })
+	cur := e.do("GET", "/fhir/"+task, "", "Authorization", nurse)
+	if r := e.do("PUT", "/fhir/"+task, strings.Replace(string(cur.body), `"status":"requested"`, `"status":"accepted"`, 1), "Authorization", nurse); r.status != 200 {
+		t.Fatalf("the nurse accepts: %d %s", r.status, r.body)
+	}
+	waitUntil(t, "the update's notification", func() bool { return len(v.all()) == 3 })
+	if r := e.do("DELETE", "/fhir/"+task, ""); r.status != 204 && r.status != 200 {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	waitUntil(t, "the deletion's notification", func() bool { return len(v.all()) == 4 })
+
+	got := v.all()
+	var bodies [][]byte
+	for i, g := range got {
+		bodies = append(bodies, g.body)
+		if !signed(secret, g) {
+			t.Errorf("notification %d: X-Relais-Signature does not match the body", i)
+		}
+		if ct := g.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+			t.Errorf("notification %d: Content-Type %q", i, ct)
+		}
+	}
+	hs := readNotice(t, got[0].body)
+	if hs.typ != "handshake" || hs.status != "requested" || hs.subscription != sub || len(hs.events) != 0 || len(hs.entries) != 0 ||
+		hs.topic != "https://relais-health.github.io/fhir/SubscriptionTopic/Task" {
+		t.Errorf("handshake: %+v", hs)
+	}
+	fullURL := testBaseURL + "/fhir/" + task
+	id := strings.TrimPrefix(task, "Task/")
+	for i, want := range []noticeEntry{
+		{fullURL: fullURL, method: "POST", url: "Task", status: "201 Created", etag: `W/"1"`, resourceType: "Task", resourceID: id},
+		{fullURL: fullURL, method: "PUT", url: task, status: "200 OK", etag: `W/"2"`, resourceType: "Task", resourceID: id},
+		{fullURL: fullURL, method: "DELETE", url: task, status: "204 No Content", etag: `W/"3"`},
+	} {
+		n := readNotice(t, got[i+1].body)
+		number := fmt.Sprint(i + 1)
+		if n.typ != "event-notification" || n.status != "active" || n.subscription != sub || sinceBelow(n.since, i+1) {
+			t.Errorf("event %s: status %+v", number, n)
+		}
+		if len(n.events) != 1 || n.events[0].number != number || n.events[0].focus != task {
+			t.Errorf("event %s: notification-event %+v, want number %s focus %s", number, n.events, number, task)
+		}
+		if len(n.entries) != 1 {
+			t.Errorf("event %s: %d entries after the status, want 1", number, len(n.entries))
+			continue
+		}
+		// A status may carry its reason phrase or not (R4 Bundle.entry.response.status).
+		g := n.entries[0]
+		if code := strings.Fields(want.status)[0]; g.status == code {
+			g.status = want.status
+		}
+		if g != want {
+			t.Errorf("event %s entry:\n got %+v\nwant %+v", number, g, want)
+		}
+	}
+	validateNotifications(t, bodies...)
+}
