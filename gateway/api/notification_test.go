@@ -328,3 +328,47 @@ func TestNurseReceivesHerTasksAsTheIGDescribes(t *testing.T) {
 	}
 	validateNotifications(t, bodies...)
 }
+
+// TestClientCannotSkipTheHandshake: a client submits a Subscription
+// requested or off; only the server moves it to active, and then to
+// error (R4 Subscription.status, "A client can only submit subscription
+// resources in the requested or off state"). A Subscription written in
+// error, new or with another endpoint, is therefore stored requested and
+// sent its handshake before any notification, as one written active is:
+// no endpoint gets events without having answered one (IG "Handshake").
+func TestClientCannotSkipTheHandshake(t *testing.T) {
+	t.Parallel()
+	e := withConsentData(t, newEnvPush(t))
+	nurse := e.as("PractitionerRole/nurse")
+	first, second := newVendor(t), newVendor(t)
+	body := strings.Replace(nurseSubscription(first.URL, "id-only", "s"), `"status":"requested"`, `"status":"error"`, 1)
+	r := e.do("POST", "/fhir/Subscription", body, "Authorization", nurse, "Prefer", "return=representation")
+	if r.status != 201 || !strings.Contains(string(r.body), `"status":"requested"`) {
+		t.Fatalf("created in error: %d %s, want stored requested", r.status, r.body)
+	}
+	id := strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/Subscription/"), "/")[0]
+	waitUntil(t, "the handshake", func() bool { return len(first.all()) == 1 })
+	if n := readNotice(t, first.all()[0].body); n.typ != "handshake" {
+		t.Fatalf("first request is a %s, want the handshake", n.typ)
+	}
+	waitUntil(t, "active", func() bool {
+		return strings.Contains(string(e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", nurse).body), `"status":"active"`)
+	})
+
+	// The owner points it elsewhere and writes it in error.
+	cur := string(e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", nurse).body)
+	moved := strings.Replace(strings.Replace(cur, first.URL, second.URL, 1), `"status":"active"`, `"status":"error"`, 1)
+	if r := e.do("PUT", "/fhir/Subscription/"+id, moved, "Authorization", nurse, "Prefer", "return=representation"); r.status != 200 || !strings.Contains(string(r.body), `"status":"requested"`) {
+		t.Fatalf("moved in error: %d %s, want stored requested", r.status, r.body)
+	}
+	waitUntil(t, "active again", func() bool {
+		return strings.Contains(string(e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", nurse).body), `"status":"active"`)
+	})
+	if r := e.do("PUT", "/fhir/Task/moved", strings.Replace(taskJSON("requested", "Patient/p1", "PractitionerRole/gp", "PractitionerRole/nurse"), `"id":"t1"`, `"id":"moved"`, 1)); r.status != 201 {
+		t.Fatalf("PUT Task: %d %s", r.status, r.body)
+	}
+	waitUntil(t, "the notification at the new endpoint", func() bool { return len(second.all()) == 2 })
+	if n := readNotice(t, second.all()[0].body); n.typ != "handshake" {
+		t.Errorf("the new endpoint's first request is a %s, want the handshake", n.typ)
+	}
+}

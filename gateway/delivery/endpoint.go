@@ -292,19 +292,34 @@ func httpToken(s string) bool {
 }
 
 // ClientStatus applies the Subscription life cycle to a write by a client
-// (R4 subscription.html, "Subscription status"): the client asks, the
-// server activates. A Subscription written active becomes requested, and
-// is activated by its handshake, unless it was stored active with the
-// same channel (the endpoint already answered); off and the rest are the
-// client's to set. old is the stored version (nil when new).
+// (R4 subscription.html, Subscription.status: "A client can only submit
+// subscription resources in the requested or off state. Only the server
+// can move a subscription from requested to active, and then to error"):
+// the client asks, the server activates. A Subscription written active
+// becomes requested, and is activated by its handshake, unless it was
+// stored active with the same channel (the endpoint already answered);
+// one written error keeps the stored status when that was active or error
+// with the same channel, and is requested otherwise, so that no endpoint
+// is sent events before it answered a handshake. Off and requested are
+// the client's to set. old is the stored version (nil when new).
 func ClientStatus(old, m proto.Message) {
 	sub, ok := m.(*subpb.Subscription)
-	if !ok || sub.GetStatus().GetValue() != cpb.SubscriptionStatusCode_ACTIVE {
+	if !ok {
 		return
 	}
-	if prev, ok := old.(*subpb.Subscription); ok && prev.GetStatus().GetValue() == cpb.SubscriptionStatusCode_ACTIVE &&
-		proto.Equal(prev.GetChannel(), sub.GetChannel()) {
+	written := sub.GetStatus().GetValue()
+	if written != cpb.SubscriptionStatusCode_ACTIVE && written != cpb.SubscriptionStatusCode_ERROR {
 		return
+	}
+	if prev, ok := old.(*subpb.Subscription); ok && proto.Equal(prev.GetChannel(), sub.GetChannel()) {
+		switch stored := prev.GetStatus().GetValue(); {
+		case stored == cpb.SubscriptionStatusCode_ACTIVE && written == cpb.SubscriptionStatusCode_ACTIVE:
+			return
+		case written == cpb.SubscriptionStatusCode_ERROR &&
+			(stored == cpb.SubscriptionStatusCode_ACTIVE || stored == cpb.SubscriptionStatusCode_ERROR):
+			sub.Status.Value = stored
+			return
+		}
 	}
 	sub.Status.Value = cpb.SubscriptionStatusCode_REQUESTED
 }
