@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -370,5 +371,66 @@ func TestClientCannotSkipTheHandshake(t *testing.T) {
 	waitUntil(t, "the notification at the new endpoint", func() bool { return len(second.all()) == 2 })
 	if n := readNotice(t, second.all()[0].body); n.typ != "handshake" {
 		t.Errorf("the new endpoint's first request is a %s, want the handshake", n.typ)
+	}
+}
+
+// TestOthersSubscriptionAnswersAsAnAbsentOne: to the GP, the nurse's
+// Subscription is one that does not exist, through every interaction on
+// it and its operations: the same status and body. And X-Consent-Decision
+// counts nothing: were decision IDs a sequence, how far one moved since
+// the caller's previous request would tell how many decisions her
+// request made, which differs when it is about something she may not
+// see (an update or deletion of another's Subscription decides on what
+// is stored; of an absent one, on nothing).
+func TestOthersSubscriptionAnswersAsAnAbsentOne(t *testing.T) {
+	t.Parallel()
+	e := withConsentData(t, newEnvPush(t))
+	v := newVendor(t)
+	nurse, gp := e.as("PractitionerRole/nurse"), e.as("PractitionerRole/gp")
+	r := e.do("POST", "/fhir/Subscription", nurseSubscription(v.URL, "id-only", "s"), "Authorization", nurse)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	theirs := strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/Subscription/"), "/")[0]
+	waitUntil(t, "the handshake", func() bool { return len(v.all()) == 1 })
+	absent := theirs[:len(theirs)-1] + "0"
+	if absent == theirs {
+		absent = theirs[:len(theirs)-1] + "1"
+	}
+	errID := regexp.MustCompile(`error id [0-9a-f]+`)
+	var ids []string // X-Consent-Decision of each request, in order
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/fhir/Subscription/ID", ""},
+		{"GET", "/fhir/Subscription/ID/$status", ""},
+		{"GET", "/fhir/Subscription/ID/$events", ""},
+		{"GET", "/fhir/Subscription/ID/_history", ""},
+		{"PUT", "/fhir/Subscription/ID", nurseSubscription("https://gp.example/hook", "id-only", "s")},
+		{"DELETE", "/fhir/Subscription/ID", ""},
+	} {
+		var got [2]resp
+		for i, id := range []string{theirs, absent} {
+			body := strings.Replace(c.body, `"resourceType":"Subscription",`, `"resourceType":"Subscription","id":"`+id+`",`, 1)
+			got[i] = e.do(c.method, strings.Replace(c.path, "ID", id, 1), body, "Authorization", gp)
+			ids = append(ids, got[i].header.Get("X-Consent-Decision"))
+		}
+		if got[0].status != got[1].status || errID.ReplaceAllString(string(got[0].body), "") != errID.ReplaceAllString(string(got[1].body), "") {
+			t.Errorf("%s %s: another's answers %d %s, an absent one %d %s", c.method, c.path, got[0].status, got[0].body, got[1].status, got[1].body)
+		}
+	}
+	seen := map[string]bool{}
+	for i, id := range ids {
+		if id == "" || seen[id] {
+			t.Fatalf("request %d: X-Consent-Decision %q missing or repeated", i, id)
+		}
+		seen[id] = true
+	}
+	for i := 1; i < len(ids); i++ {
+		_, a, _ := strings.Cut(ids[i-1], "-")
+		_, b, _ := strings.Cut(ids[i], "-")
+		x, err1 := strconv.ParseUint(a, 36, 64)
+		y, err2 := strconv.ParseUint(b, 36, 64)
+		if err1 == nil && err2 == nil && y > x && y-x < 16 {
+			t.Fatalf("decision IDs %s then %s count the decisions made between them", ids[i-1], ids[i])
+		}
 	}
 }

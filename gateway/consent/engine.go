@@ -2,9 +2,12 @@ package consent
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -64,6 +67,7 @@ type Engine struct {
 	cache         *cache
 	grants        *grants
 	idPrefix      string
+	idKey         cipher.Block // permutes the sequence (newID)
 	seq           atomic.Uint64
 
 	permits, denies atomic.Uint64 // Stats
@@ -116,8 +120,16 @@ func New(cfg Config) (*Engine, error) {
 		pol = *cfg.Policy
 	}
 	var prefix [8]byte
+	var key [16]byte
 	if _, err := rand.Read(prefix[:]); err != nil {
 		return nil, fmt.Errorf("consent: decision id prefix: %w", err)
+	}
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("consent: decision id key: %w", err)
+	}
+	idKey, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("consent: decision id key: %w", err)
 	}
 	return &Engine{
 		cfg: cfg, pol: pol,
@@ -126,6 +138,7 @@ func New(cfg Config) (*Engine, error) {
 		cache:       newCache(cfg.CacheSize),
 		grants:      newGrants(),
 		idPrefix:    hex.EncodeToString(prefix[:]),
+		idKey:       idKey,
 	}, nil
 }
 
@@ -136,10 +149,32 @@ func (e *Engine) Hash(ref string) string {
 	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 
-// newID returns a unique decision ID: a random per-engine prefix and a
-// sequence number.
+// newID returns a unique decision ID: a random per-engine prefix and the
+// engine's sequence number under a keyed permutation, so that unique
+// without telling the order. A caller is sent the IDs of her requests'
+// decisions (X-Consent-Decision): were they a sequence, the distance
+// between two of hers would count the decisions made in between, her own
+// included, which differ when a request is about something she may not
+// see from when it is about nothing (an update of another's resource
+// decides on what is stored, of an absent one on nothing).
 func (e *Engine) newID() string {
-	return e.idPrefix + "-" + strconv.FormatUint(e.seq.Add(1), 36)
+	return e.idPrefix + "-" + strconv.FormatUint(permute(e.idKey, e.seq.Add(1)), 36)
+}
+
+// permute is a permutation of the 64-bit integers keyed by k: four
+// Feistel rounds over 32-bit halves, each round's function AES under k of
+// the round number and the right half (Luby and Rackoff: four rounds of a
+// pseudorandom function make a strong pseudorandom permutation).
+func permute(k cipher.Block, x uint64) uint64 {
+	l, r := uint32(x>>32), uint32(x)
+	for round := range 4 {
+		var b [aes.BlockSize]byte
+		b[0] = byte(round)
+		binary.BigEndian.PutUint32(b[12:], r)
+		k.Encrypt(b[:], b[:])
+		l, r = r, l^binary.BigEndian.Uint32(b[:4])
+	}
+	return uint64(l)<<32 | uint64(r)
 }
 
 // Decide answers req. On error the decision denies; the caller must fail

@@ -2,7 +2,10 @@ package consent
 
 import (
 	"context"
+	"crypto/aes"
 	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +49,41 @@ func TestStats(t *testing.T) {
 	filter("PractitionerRole/physio-role") // one record, deny
 	if got, want := e.Stats(), (Stats{Permits: 2, Denies: 3}); got != want || rec.n != 5 {
 		t.Errorf("Stats = %+v after %d records, want %+v after 5", got, rec.n, want)
+	}
+}
+
+// TestDecisionIDsAreUniqueWithoutOrder: newID's suffix is a permutation
+// of the sequence, so IDs never repeat, and neither their order nor their
+// distance follows the sequence.
+func TestDecisionIDsAreUniqueWithoutOrder(t *testing.T) {
+	e := &Engine{}
+	k, err := aes.NewCipher(make([]byte, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idKey, e.idPrefix = k, "p"
+	seen := map[string]bool{}
+	var prev uint64
+	ascending := 0
+	for i := range 100_000 {
+		id := e.newID()
+		if seen[id] {
+			t.Fatalf("decision %d repeats ID %s", i, id)
+		}
+		seen[id] = true
+		n, err := strconv.ParseUint(strings.TrimPrefix(id, "p-"), 36, 64)
+		if err != nil {
+			t.Fatalf("ID %s: %v", id, err)
+		}
+		if n > prev {
+			ascending++
+		}
+		if i > 0 && n > prev && n-prev < 1<<16 {
+			t.Fatalf("IDs %d and %d are %d apart", i-1, i, n-prev)
+		}
+		prev = n
+	}
+	if ascending < 45_000 || ascending > 55_000 {
+		t.Errorf("%d of 100000 IDs above the one before: they follow an order", ascending)
 	}
 }
