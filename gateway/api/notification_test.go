@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/gateway/auth"
 )
 
 // The tests of this file receive notifications as a community nurse's
@@ -431,6 +432,64 @@ func TestOthersSubscriptionAnswersAsAnAbsentOne(t *testing.T) {
 		y, err2 := strconv.ParseUint(b, 36, 64)
 		if err1 == nil && err2 == nil && y > x && y-x < 16 {
 			t.Fatalf("decision IDs %s then %s count the decisions made between them", ids[i-1], ids[i])
+		}
+	}
+}
+
+// TestSystemCallerChangingASubscriptionKeepsItsOwner: a Subscription is
+// owned by the caller who created it; the hospital's integration setting
+// the nurse's Subscription off and on again (a system caller may change
+// any) leaves it hers: she still reads it, and its events are still
+// decided for her, so that her endpoint is sent nothing about a patient
+// she may not see, as it would be were the events decided for the
+// integration.
+func TestSystemCallerChangingASubscriptionKeepsItsOwner(t *testing.T) {
+	t.Parallel()
+	e := withConsentData(t, newEnvPush(t))
+	v := newVendor(t)
+	nurse := e.as("PractitionerRole/nurse")
+	sub := strings.Replace(nurseSubscription(v.URL, "full-resource", "s"), "Task?owner=PractitionerRole/nurse", "Task?status=requested", 1)
+	r := e.do("POST", "/fhir/Subscription", sub, "Authorization", nurse)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	id := strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/Subscription/"), "/")[0]
+	waitUntil(t, "the handshake", func() bool { return len(v.all()) == 1 })
+
+	// The integration, with a registered client of its own, turns it off and on.
+	tok, err := e.key.Mint(auth.MintOptions{Scope: "system/*.cruds", ClientID: e.register(t, "system/*.cruds", "", clientKeys()[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := "Bearer " + tok
+	for _, status := range []string{"off", "requested"} {
+		cur := e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", client)
+		body := regexp.MustCompile(`"status":"[a-z]+"`).ReplaceAllString(string(cur.body), `"status":"`+status+`"`)
+		if r := e.do("PUT", "/fhir/Subscription/"+id, body, "Authorization", client); r.status != 200 {
+			t.Fatalf("the integration sets it %s: %d %s", status, r.status, r.body)
+		}
+	}
+	waitUntil(t, "the second handshake", func() bool { return len(v.all()) == 2 })
+	if r := e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", nurse); r.status != 200 {
+		t.Fatalf("the nurse reads her Subscription: %d %s", r.status, r.body)
+	}
+	waitUntil(t, "active", func() bool {
+		return strings.Contains(string(e.do("GET", "/fhir/Subscription/"+id, "", "Authorization", nurse).body), `"status":"active"`)
+	})
+	// A Task about p2, whom she does not treat, then one about p1.
+	for _, task := range []struct{ id, patient string }{{"other", "Patient/p2"}, {"hers", "Patient/p1"}} {
+		body := strings.Replace(taskJSON("requested", task.patient, "PractitionerRole/gp", "PractitionerRole/gp"), `"id":"t1"`, `"id":"`+task.id+`"`, 1)
+		if r := e.do("PUT", "/fhir/Task/"+task.id, body); r.status != 201 {
+			t.Fatalf("PUT Task: %d %s", r.status, r.body)
+		}
+	}
+	waitUntil(t, "the notification of her patient's Task", func() bool { return len(v.all()) >= 3 })
+	for _, g := range v.all()[2:] {
+		n := readNotice(t, g.body)
+		for _, ev := range n.events {
+			if ev.focus != "Task/hers" {
+				t.Errorf("event %s about %s sent to the nurse", ev.number, ev.focus)
+			}
 		}
 	}
 }

@@ -84,9 +84,6 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 	if err := a.resolveNamedPatients(r, f, e, grantsAsSystem(c.p, "Patient", auth.Read)); err != nil {
 		return err
 	}
-	if e.Resource != nil && a.consent.Owned(e.Type) {
-		access.StampOwner(e.Resource, ownerName(c.p))
-	}
 	if e.Type == "Subscription" && e.Resource != nil && a.delivery != nil {
 		if err := a.delivery.CheckSubscription(e.Resource); err != nil {
 			return err
@@ -130,6 +127,15 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		if old == nil {
 			w.Op = access.OpCreate
 		}
+	}
+	if e.Resource != nil && a.consent.Owned(e.Type) {
+		// Owned by the caller who created it, whoever changes it later (a
+		// system caller may): its owner decides what its events carry.
+		owner := ownerName(c.p)
+		if w.Old != nil {
+			owner = access.OwnerOf(w.Old)
+		}
+		access.StampOwner(e.Resource, owner)
 	}
 	if !system && e.Resource != nil && !f.AllowFacts(e.Type, consent.FactsOf(e.Resource)) {
 		if err := f.Err(); err != nil {
