@@ -93,6 +93,15 @@ func writeResourceCapability(b *bytes.Buffer, q func(string) string, typ string,
 		b.WriteString(`],`)
 	}
 	if subscriptions {
+		// Topic discovery (backport IG STU 1.1, backport-subscription-server-r4).
+		b.WriteString(`"extension":[`)
+		for i, topic := range delivery.TopicURLs() {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(b, `{"url":%s,"valueCanonical":%s}`, q(delivery.ExtTopicCanonical), q(topic))
+		}
+		fmt.Fprintf(b, `],"supportedProfile":[%s],`, q(delivery.ProfileSubscription))
 		fmt.Fprintf(b, `"documentation":%s,"operation":[{"name":"status","definition":%s},{"name":"events","definition":%s}],`,
 			q(subscriptionDoc), q("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"),
 			q("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events"))

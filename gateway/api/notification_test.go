@@ -493,3 +493,65 @@ func TestSystemCallerChangingASubscriptionKeepsItsOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestVendorDiscoversTopicsFromMetadata: the vendor finds, as the IG's R4
+// server CapabilityStatement (backport-subscription-server-r4) and its
+// topic discovery say, the topics on the Subscription resource's
+// capabilitystatement-subscriptiontopic-canonical extensions, the
+// backport-subscription profile among its supported profiles, and the
+// $status operation.
+func TestVendorDiscoversTopicsFromMetadata(t *testing.T) {
+	t.Parallel()
+	e := newEnvPush(t)
+	var cs struct {
+		Instantiates []string
+		Rest         []struct {
+			Resource []struct {
+				Type      string
+				Extension []struct {
+					URL            string `json:"url"`
+					ValueCanonical string `json:"valueCanonical"`
+				}
+				SupportedProfile []string `json:"supportedProfile"`
+				Operation        []struct{ Name, Definition string }
+			}
+		}
+	}
+	r := e.do("GET", "/fhir/metadata", "")
+	if err := json.Unmarshal(r.body, &cs); err != nil || len(cs.Rest) != 1 {
+		t.Fatalf("metadata: %d %s", r.status, r.body)
+	}
+	if !contains(cs.Instantiates, "http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4") {
+		t.Errorf("instantiates %q", cs.Instantiates)
+	}
+	for _, res := range cs.Rest[0].Resource {
+		if res.Type != "Subscription" {
+			continue
+		}
+		var topics []string
+		for _, x := range res.Extension {
+			if x.URL == igBase+"capabilitystatement-subscriptiontopic-canonical" {
+				topics = append(topics, x.ValueCanonical)
+			}
+		}
+		want := []string{"CarePlan", "Consent", "ServiceRequest", "Task"}
+		for i := range want {
+			want[i] = "https://relais-health.github.io/fhir/SubscriptionTopic/" + want[i]
+		}
+		if strings.Join(topics, " ") != strings.Join(want, " ") {
+			t.Errorf("topics advertised %q, want %q", topics, want)
+		}
+		if !contains(res.SupportedProfile, igBase+"backport-subscription") {
+			t.Errorf("supportedProfile %q lacks backport-subscription", res.SupportedProfile)
+		}
+		ops := ""
+		for _, op := range res.Operation {
+			ops += op.Name + "=" + op.Definition + " "
+		}
+		if !strings.Contains(ops, "status=http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status") {
+			t.Errorf("operations %s", ops)
+		}
+		return
+	}
+	t.Fatal("no Subscription resource in the CapabilityStatement")
+}

@@ -36,6 +36,12 @@ const (
 	// heartbeats when nothing is sent.
 	ExtHeartbeatPeriod = backport + "backport-heartbeat-period"
 	profileStatus      = backport + "backport-subscription-status-r4"
+	// ProfileSubscription is the IG's profile of a topic-based R4
+	// Subscription, which the CapabilityStatement lists as supported.
+	ProfileSubscription = backport + "backport-subscription"
+	// ExtTopicCanonical, on the CapabilityStatement's Subscription
+	// resource, advertises a topic served (IG topic discovery).
+	ExtTopicCanonical = backport + "capabilitystatement-subscriptiontopic-canonical"
 	// ExtSecret on the Subscription (valueString): the secret its
 	// notifications are signed with (SignatureHeader). Never shown to a
 	// reader (WithoutSecret).
@@ -64,6 +70,16 @@ var Topics = map[string]map[string]string{
 	"ServiceRequest": {"owner": "performer", "requester": "requester", "status": "status", "patient": "patient"},
 	"CarePlan":       {"status": "status", "patient": "patient"},
 	"Consent":        {"status": "status", "patient": "patient"},
+}
+
+// TopicURLs are the canonical URLs of Topics, sorted.
+func TopicURLs() []string {
+	var out []string
+	for typ := range Topics {
+		out = append(out, TopicBase+typ)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // subscription is what delivery needs of a stored Subscription.
