@@ -555,3 +555,35 @@ func TestVendorDiscoversTopicsFromMetadata(t *testing.T) {
 	}
 	t.Fatal("no Subscription resource in the CapabilityStatement")
 }
+
+// TestEventsParametersAreStrings: $events's eventsSinceNumber and
+// eventsUntilNumber are strings (IG OperationDefinition
+// backport-subscription-events); a Parameters body giving one as another
+// type is a 400 naming it, never a replay of every event as if it had
+// not been given.
+func TestEventsParametersAreStrings(t *testing.T) {
+	t.Parallel()
+	e := withConsentData(t, newEnvPush(t))
+	v := newVendor(t)
+	nurse := e.as("PractitionerRole/nurse")
+	r := e.do("POST", "/fhir/Subscription", nurseSubscription(v.URL, "id-only", "s"), "Authorization", nurse)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	id := strings.Split(strings.TrimPrefix(r.header.Get("Location"), e.url+"/fhir/Subscription/"), "/")[0]
+	waitUntil(t, "the handshake", func() bool { return len(v.all()) == 1 })
+	for _, param := range []string{
+		`{"name":"eventsSinceNumber","valueInteger":2}`,
+		`{"name":"eventsUntilNumber","valueUnsignedInt":2}`,
+		`{"name":"eventsSinceNumber"}`,
+	} {
+		r := e.do("POST", "/fhir/Subscription/"+id+"/$events", `{"resourceType":"Parameters","parameter":[`+param+`]}`, "Authorization", nurse)
+		if r.status != 400 || !strings.Contains(string(r.body), "must be a non-negative integer") {
+			t.Errorf("%s: %d %s, want 400", param, r.status, r.body)
+		}
+	}
+	r = e.do("POST", "/fhir/Subscription/"+id+"/$events", `{"resourceType":"Parameters","parameter":[{"name":"eventsSinceNumber","valueString":"1"}]}`, "Authorization", nurse)
+	if r.status != 200 {
+		t.Errorf("valueString: %d %s", r.status, r.body)
+	}
+}

@@ -66,6 +66,10 @@ func (a *API) subscriptionEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	bad := func(name string) error {
+		return outcome.New(outcome.Invalid, "bad event number",
+			outcome.Issue{Severity: outcome.SevError, Text: name + " must be a non-negative integer, as a string"})
+	}
 	args := map[string]string{
 		"eventsSinceNumber": r.URL.Query().Get("eventsSinceNumber"),
 		"eventsUntilNumber": r.URL.Query().Get("eventsUntilNumber"),
@@ -76,17 +80,25 @@ func (a *API) subscriptionEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for _, p := range m.(*ppb.Parameters).GetParameter() {
-			if _, ok := args[p.GetName().GetValue()]; ok {
-				args[p.GetName().GetValue()] = p.GetValue().GetStringValue().GetValue()
+			name := p.GetName().GetValue()
+			if _, ok := args[name]; !ok {
+				continue
 			}
+			// Both are strings (the IG's OperationDefinition
+			// backport-subscription-events): another type is refused,
+			// never read as an absent bound.
+			v := p.GetValue().GetStringValue()
+			if v == nil {
+				return bad(name)
+			}
+			args[name] = v.GetValue()
 		}
 	}
 	var bounds [2]uint64
 	for i, name := range []string{"eventsSinceNumber", "eventsUntilNumber"} {
 		if v := args[name]; v != "" {
 			if bounds[i], err = strconv.ParseUint(v, 10, 64); err != nil {
-				return outcome.New(outcome.Invalid, "bad event number",
-					outcome.Issue{Severity: outcome.SevError, Text: name + " must be a non-negative integer"})
+				return bad(name)
 			}
 		}
 	}
