@@ -31,7 +31,7 @@ type Place struct {
 // else its postal code and city (the city naming one of the postal code's
 // communes, or a commune déléguée or arrondissement of one of them); a
 // Belgian one (country BE, BEL, Belgique, België, Belgium) by its postal
-// code.
+// code. An address in another country is not resolved.
 func (c *Communes) PlaceOf(p *patpb.Patient) Place {
 	a := homeAddress(p.GetAddress())
 	if a == nil {
@@ -42,6 +42,10 @@ func (c *Communes) PlaceOf(p *patpb.Patient) Place {
 		if len(pc) == 4 {
 			return Place{Territories: []Territory{{LevelCommune, pc}}, How: "Belgian postal code"}
 		}
+		return Place{}
+	}
+	if !french(a.GetCountry().GetValue()) {
+		// the commune table is France's: a German 59000 is not Lille
 		return Place{}
 	}
 	if code := inseeCode(a); code != "" {
@@ -163,6 +167,18 @@ func inseeCode(a *dtpb.Address) string {
 		}
 	}
 	return ""
+}
+
+// french reports whether an address's country is France or none: FR,
+// FRA, France, or one of the overseas départements and collectivities
+// ISO 3166 codes apart (IHE France's country table does the same).
+func french(country string) bool {
+	switch NormalizeName(country) {
+	case "", "fr", "fra", "france", "gp", "glp", "mq", "mtq", "gf", "guf", "re", "reu", "yt", "myt",
+		"pm", "spm", "bl", "blm", "mf", "maf", "nc", "ncl", "pf", "pyf", "wf", "wlf":
+		return true
+	}
+	return false
 }
 
 func belgian(country string) bool {

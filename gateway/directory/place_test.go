@@ -36,6 +36,9 @@ func TestPlaceOf(t *testing.T) {
 		{"belgian postal code", `{"postalCode":"7500","city":"Tournai","country":"BE"}`,
 			"Belgian postal code", []Territory{{LevelCommune, "7500"}}},
 		{"unknown postal code", `{"postalCode":"00000","city":"x"}`, "", nil},
+		{"another country's postal code", `{"postalCode":"59000","city":"Lille","country":"DE"}`, "", nil},
+		{"France named", `{"postalCode":"42000","city":"Saint-Etienne","country":"France"}`,
+			"postal code and city", []Territory{{LevelCommune, "42218"}, {LevelDepartement, "42"}, {LevelRegion, "84"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
