@@ -580,8 +580,11 @@ func TestSelfRequestedTaskJoinsNothing(t *testing.T) {
 // TestServiceTaskReachesItsStaff: routing asks a home-help service (a
 // HealthcareService, Task.owner) to act; the PractitionerRole that provides
 // the service (PractitionerRole.healthcareService, R4) is its owner's
-// staff: she reads the Task and who and where the patient is, nothing
-// clinical, and accepts it, as a candidate named directly does.
+// staff: under the patient's permit to the service's organisation she
+// reads the Task and who and where the patient is, what the permit
+// passes, nothing clinical, and accepts it, as a candidate named directly
+// does. The permit revoked, she sees none of it (a social recipient is
+// asked only under a permit).
 func TestServiceTaskReachesItsStaff(t *testing.T) {
 	t.Parallel()
 	e := consentEnv(t)
@@ -595,10 +598,14 @@ func TestServiceTaskReachesItsStaff(t *testing.T) {
 	put("/fhir/HealthcareService/hh", `{"resourceType":"HealthcareService","id":"hh","active":true,"providedBy":{"reference":"Organization/saad"}}`)
 	put("/fhir/PractitionerRole/hh-role", `{"resourceType":"PractitionerRole","id":"hh-role","active":true,"organization":{"reference":"Organization/saad"},"healthcareService":[{"reference":"HealthcareService/hh"}],"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge","code":"372"}]}]}`)
 	put("/fhir/PractitionerRole/other-role", `{"resourceType":"PractitionerRole","id":"other-role","active":true,"organization":{"reference":"Organization/saad"},"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge","code":"372"}]}]}`)
+	// the patient's permit to the service's organisation (SOC and FUNC),
+	// without which a social recipient is not asked (DESIGN.md)
+	permit := `{"resourceType":"Consent","id":"saad-permit","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/p1"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Organization/saad"}}],"class":[{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"SOC"},{"system":"https://relais-health.github.io/fhir/CodeSystem/data-category","code":"FUNC"}]}}`
+	put("/fhir/Consent/saad-permit", permit)
 	task := `{"resourceType":"Task","id":"t-hh","status":"requested","intent":"order","for":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/gp"},"owner":{"reference":"HealthcareService/hh"}}`
 	put("/fhir/Task/t-hh", task)
 	staff := e.as("PractitionerRole/hh-role")
-	for path, want := range map[string]int{"/fhir/Task/t-hh": 200, "/fhir/Patient/p1": 200, "/fhir/Observation/o-clin": 404, "/fhir/Observation/o-func": 404} {
+	for path, want := range map[string]int{"/fhir/Task/t-hh": 200, "/fhir/Patient/p1": 200, "/fhir/Observation/o-clin": 404, "/fhir/Observation/o-func": 200} {
 		if r := e.do("GET", path, "", "Authorization", staff); r.status != want {
 			t.Errorf("the service's staff reads %s: %d, want %d", path, r.status, want)
 		}
@@ -611,5 +618,14 @@ func TestServiceTaskReachesItsStaff(t *testing.T) {
 	r := e.do("PATCH", "/fhir/Task/t-hh", `[{"op":"replace","path":"/status","value":"accepted"}]`, "Authorization", staff, "Content-Type", "application/json-patch+json")
 	if r.status != 200 {
 		t.Errorf("the service's staff accepts its Task: %d %s", r.status, r.body)
+	}
+	// The patient revokes her permit: the service no longer sees her, nor
+	// the Task it accepted (a social recipient is asked only under a
+	// permit); absent, it sees nothing either.
+	put("/fhir/Consent/saad-permit", strings.Replace(permit, `"status":"active"`, `"status":"inactive"`, 1))
+	for _, path := range []string{"/fhir/Task/t-hh", "/fhir/Patient/p1", "/fhir/Observation/o-func"} {
+		if r := e.do("GET", path, "", "Authorization", staff); r.status != 404 {
+			t.Errorf("after the permit's revocation the service's staff reads %s: %d", path, r.status)
+		}
 	}
 }

@@ -115,7 +115,7 @@ func (e *Engine) judge(sc *scope, req *Request, f *facts, now time.Time, tr *tra
 	if len(buf) > 0 {
 		return e.permitted(sc, req, f, buf)
 	}
-	return e.base(sc, req, f)
+	return e.base(sc, req, f, &q)
 }
 
 // keep filters vs in place to the verdicts of effect x.
@@ -156,10 +156,11 @@ func (e *Engine) permitted(sc *scope, req *Request, f *facts, vs []verdict) judg
 	return j
 }
 
-// base applies the base policy when no Consent applies.
-func (e *Engine) base(sc *scope, req *Request, f *facts) judgement {
+// base applies the base policy when no Consent applies. q is the query
+// the Consents were asked.
+func (e *Engine) base(sc *scope, req *Request, f *facts, q *query) judgement {
 	switch {
-	case sc.standing.policy != PolicyCareTeam && f.cats&^e.candidateMask == 0 && f.sens == 0 && sc.sees(f):
+	case sc.standing.policy != PolicyCareTeam && f.cats&^e.candidateMask == 0 && f.sens == 0 && sc.sees(f, e.candidateStill(sc, q)):
 		return judgement{permit: true, policy: PolicyCandidate, allowed: e.candidateMask}
 	case sc.standing.policy != PolicyCareTeam:
 		return judgement{policy: sc.standing.policy}
@@ -171,6 +172,39 @@ func (e *Engine) base(sc *scope, req *Request, f *facts) judgement {
 		return judgement{policy: PolicySensitive}
 	}
 	return judgement{permit: true, policy: PolicyCareTeam, allowed: e.teamMask}
+}
+
+// candidateStill reports whether the owner of one of the patient's open
+// Tasks still sees what she is asked. A recipient who needs the patient's
+// explicit permit to be asked at all (a social role, one across the
+// border: routing holds her Task until a permit is recorded) sees it
+// only while the patient's Consents permit her, and deny her nothing of,
+// what such a recipient needs to act (orders and social data, the test
+// that released her Task): a permit revoked, expired or overridden by an
+// objection takes back the Patient, the Task and its request too.
+func (e *Engine) candidateStill(sc *scope, q *query) bool {
+	if !sc.candidate {
+		return false
+	}
+	if sc.standing.policy != PolicyNonHealth && sc.standing.policy != PolicyCrossBorder {
+		return true
+	}
+	f := facts{typ: "Task", cats: catMask(category.ORD) | catMask(category.SOC)}
+	tq := *q
+	tq.f = &f
+	permit := false
+	for _, c := range sc.consents {
+		if !c.active() {
+			continue
+		}
+		if v, ok := c.root.decide(&tq, c, 0, 0, 0, false, nil); ok {
+			if v.effect == deny {
+				return false
+			}
+			permit = true
+		}
+	}
+	return permit
 }
 
 func refs(vs []verdict) []string {

@@ -89,11 +89,14 @@ func (sc *scope) baseNeeds() needs {
 // and their requests; a requester, what names it (the Tasks and requests
 // it issued, the plan it wrote, its stay). Not the other recipients'
 // Tasks, nor anything clinical (DESIGN.md, "Pathways").
-func (sc *scope) sees(f *facts) bool {
+//
+// candidate says whether the actor's standing as a candidate still holds
+// (Engine.candidateStill).
+func (sc *scope) sees(f *facts, candidate bool) bool {
 	switch {
 	case f.typ == "Patient":
-		return sc.candidate || sc.requester
-	case sc.candidate && f.ref != "" && slices.Contains(sc.asked, f.ref):
+		return candidate || sc.requester
+	case candidate && f.ref != "" && slices.Contains(sc.asked, f.ref):
 		return true
 	case sc.requester:
 		return slices.ContainsFunc(f.related, func(r string) bool { return slices.Contains(sc.who.refs, r) })
