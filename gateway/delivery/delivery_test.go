@@ -577,3 +577,43 @@ func TestHiddenEventsAreNotNumbered(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsWhileRequestedAreKept: an owner who moves her Subscription to
+// a new endpoint makes it requested until the new endpoint answers its
+// handshake; what is written meanwhile is kept and delivered there once
+// it has, not lost.
+func TestEventsWhileRequestedAreKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	first := newRecipient(t, nil)
+	e.subscribe("s1", "PractitionerRole/gp", "Task?owner=PractitionerRole/nurse", first.URL, "", "")
+	e.waitFor("the handshake", func() bool { s, _ := e.subStatus("s1"); return s == "active" })
+
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var events []string
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r := parseNotification(t, body)
+		if r.kind == typeHandshake {
+			<-release // answers once the Task below is written
+		}
+		if r.kind == typeEvent {
+			mu.Lock()
+			events = append(events, r.focus)
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(moved.Close)
+	e.subscribe("s1", "PractitionerRole/gp", "Task?owner=PractitionerRole/nurse", moved.URL, "", "")
+	if s, _ := e.subStatus("s1"); s != "requested" {
+		t.Fatalf("the moved Subscription is %s, want requested until its handshake", s)
+	}
+	e.task("t1", "PractitionerRole/nurse")
+	close(release)
+	e.waitFor("the Task at the new endpoint", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) == 1 && events[0] == "Task/t1"
+	})
+}

@@ -236,10 +236,17 @@ func extUnsigned(exts []*dtpb.Extension, u string) (uint32, bool) {
 	return 0, false
 }
 
-// matching reports whether s takes events: active, or in error (its
-// events keep being recorded, and delivered once the endpoint answers).
+// matching reports whether s takes events: active; in error (its events
+// keep being recorded, and delivered once the endpoint answers); or
+// requested, waiting for its handshake: what is written meanwhile is
+// delivered after it, so that an owner who moves her Subscription to a
+// new endpoint loses nothing. Only off stops recording.
 func (s *subscription) matching() bool {
-	return s.invalid == "" && (s.status == cpb.SubscriptionStatusCode_ACTIVE || s.status == cpb.SubscriptionStatusCode_ERROR)
+	switch s.status {
+	case cpb.SubscriptionStatusCode_ACTIVE, cpb.SubscriptionStatusCode_ERROR, requestedStatus:
+		return s.invalid == ""
+	}
+	return false
 }
 
 // dropSecret removes the ExtSecret extensions of m, and reports whether
