@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -153,7 +154,21 @@ func (p *Endpoints) check(raw string) error {
 		return &endpointError{"channel.endpoint must be https"}
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if a, err := netip.ParseAddr(host); err == nil {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		// 10.1, 167772161, 0x0a000001, 012.0.0.1: IPv4 addresses in the
+		// forms a URL parser reads as such (WHATWG URL, IPv4 parser) and
+		// some resolvers do too
+		var numeric bool
+		a, numeric = ipv4Number(host)
+		if numeric && !a.IsValid() {
+			return &endpointError{"the endpoint's host is not a valid IPv4 address"}
+		}
+		if numeric {
+			err = nil
+		}
+	}
+	if err == nil {
 		if err := p.checkAddr(a, plain); err != nil {
 			return err
 		}
@@ -185,6 +200,64 @@ func (p *Endpoints) check(raw string) error {
 		}
 	}
 	return nil
+}
+
+// ipv4Number reads host as the WHATWG URL standard's IPv4 parser does
+// (section 3.5): one to four dot-separated numbers, each decimal, octal
+// (a leading 0) or hexadecimal (0x), the last filling the remaining
+// bytes. numeric reports whether host ends in a number, so is meant as an
+// address; addr is invalid when it is not a valid one.
+func ipv4Number(host string) (addr netip.Addr, numeric bool) {
+	parts := strings.Split(host, ".")
+	if len(parts) > 1 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	last := parts[len(parts)-1]
+	if _, ok := ipv4Part(last); !ok {
+		return netip.Addr{}, false
+	}
+	if len(parts) > 4 {
+		return netip.Addr{}, true
+	}
+	var n uint64
+	for i, p := range parts {
+		v, ok := ipv4Part(p)
+		if !ok {
+			return netip.Addr{}, true
+		}
+		if i < len(parts)-1 {
+			if v > 255 {
+				return netip.Addr{}, true
+			}
+			n = n<<8 | v
+			continue
+		}
+		bits := 8 * uint(5-len(parts))
+		if v >= 1<<bits {
+			return netip.Addr{}, true
+		}
+		n = n<<bits | v
+	}
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
+}
+
+// ipv4Part parses one number of ipv4Number.
+func ipv4Part(p string) (uint64, bool) {
+	base := 10
+	switch {
+	case len(p) >= 2 && (p[:2] == "0x" || p[:2] == "0X"):
+		p, base = p[2:], 16
+		if p == "" {
+			return 0, true
+		}
+	case len(p) > 1 && p[0] == '0':
+		p, base = p[1:], 8
+	}
+	if p == "" {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(p, base, 32)
+	return v, err == nil
 }
 
 // under reports whether the URL raw is the address base or below it: the

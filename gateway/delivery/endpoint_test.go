@@ -51,6 +51,16 @@ func TestEndpointStatic(t *testing.T) {
 		{"https://[2002:a9fe:a9fe::1]/hook", false, false, false},
 		{"https://[2001:db8::1]/hook", false, false, false},
 		{"https://[ff02::1]/hook", false, false, false},
+		// IPv4 in the numeric forms a URL parser reads (WHATWG URL)
+		{"http://0x0a000001/hook", false, false, false},
+		{"http://167772161/hook", false, false, false},
+		{"http://10.1/hook", false, false, false},
+		{"http://012.0.0.1/hook", false, false, false},
+		{"https://0x7f.1/hook", false, false, true},
+		{"https://2130706433/hook", false, false, true},
+		{"https://1.2.3.4.5/hook", false, false, false},
+		{"https://gp.example.300/hook", false, false, false},
+		{"https://1566832398/hook", true, true, true}, // 93.99.x.x, public
 	} {
 		for _, p := range []struct {
 			name string
