@@ -35,7 +35,10 @@ const (
 	TREG15     = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 	TRER85     = "https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge"
 	TRER94     = "https://mos.esante.gouv.fr/NOS/TRE_R94-ProfessionSocial/FHIR/TRE-R94-ProfessionSocial"
-	V3ActCode  = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	// TRER38 codes the physicians' specialties (Spécialité ordinale, "SM"
+	// codes).
+	TRER38    = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+	V3ActCode = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 	// TRER13 codes the communes (INSEE COG) of FR Core's address
 	// extension AddressINSEE, on Address (or Address.city).
 	TRER13       = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
@@ -64,6 +67,7 @@ var byOID = map[string]string{
 	"1.2.250.1.213.1.4.10":     INSNIRTest,
 	"1.2.250.1.213.1.4.8":      INSNIR,
 	"1.2.250.1.213.1.4.9":      INSNIA,
+	"1.2.250.1.213.2.28":       TRER38,
 	"1.2.250.1.213.2.3.1":      CIS,
 	"1.2.250.1.213.2.5":        CCAM,
 	"1.2.250.1.71.1.2.7":       TREG15,
@@ -110,4 +114,36 @@ func SystemForOID(oid string) string {
 func KnownOID(oid string) bool {
 	_, ok := byOID[strings.TrimPrefix(oid, "urn:oid:")]
 	return ok
+}
+
+// nosBase is where the ANS publishes the NOS terminologies (TRE_, JDV_).
+const nosBase = "https://mos.esante.gouv.fr/NOS/"
+
+// Canonical returns a code system's canonical URI, so that a code matches
+// however its source named the system: an OID known here is the URI it
+// stands for (urn:oid:1.2.250.1.213.2.5 is CCAM, urn:oid:1.2.250.1.71.1.2.7
+// TRE_G15), and a NOS terminology named by one of the other forms ANS
+// guides and exports use is its canonical URL: over http, with a trailing
+// slash (the MOS pages' links), or as its FHIR file
+// (".../TRE-G15-ProfessionSante/TRE_G15-ProfessionSante-FHIR.json", which
+// an earlier AsPractitionerRoleProfile of the Annuaire Santé IG fixed as
+// the system of its professionG15 slice).
+func Canonical(system string) string {
+	if oid, ok := strings.CutPrefix(system, "urn:oid:"); ok {
+		if uri, ok := byOID[oid]; ok {
+			return uri
+		}
+		return system
+	}
+	rest, ok := strings.CutPrefix(system, nosBase)
+	if !ok {
+		if rest, ok = strings.CutPrefix(system, "http://mos.esante.gouv.fr/NOS/"); !ok {
+			return system
+		}
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 && strings.HasSuffix(rest, "-FHIR.json") {
+		rest = rest[:i]
+	}
+	return nosBase + rest
 }

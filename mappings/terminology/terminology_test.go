@@ -14,3 +14,23 @@ func TestSystemForOID(t *testing.T) {
 		}
 	}
 }
+
+func TestCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		TREG15:                       TREG15,
+		"urn:oid:1.2.250.1.71.1.2.7": TREG15,
+		"urn:oid:1.2.250.1.213.2.28": TRER38,
+		"urn:oid:1.2.250.1.213.2.5":  CCAM,
+		"urn:oid:1.2.3.4.5":          "urn:oid:1.2.3.4.5",
+		TREG15 + "/":                 TREG15,
+		TREG15 + "/TRE_G15-ProfessionSante-FHIR.json":                                              TREG15,
+		"http://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale": TRER38,
+		LOINC:       LOINC,
+		"":          "",
+		"urn:other": "urn:other",
+	} {
+		if got := Canonical(in); got != want {
+			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
