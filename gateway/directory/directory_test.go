@@ -219,3 +219,63 @@ func TestImportClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexFollowsQualification: a role that the Practitioner's
+// qualifications give (RolesOf) follows every change of that Practitioner:
+// written after the role, changed while referred to, or changed while no
+// role referred to it yet.
+func TestIndexFollowsQualification(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	d := New(st, testCodec)
+	ctx := context.Background()
+	importFile(t, d, "testdata/directory.json")
+	put := func(ndjson string) {
+		t.Helper()
+		if _, err := Import(ctx, st, testCodec, strings.NewReader(ndjson+"\n"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	practitioner := func(id, profession string) string {
+		return `{"resourceType":"Practitioner","id":"` + id + `","qualification":[{"code":{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante","code":"` + profession + `"}]}}]}`
+	}
+	role := func(id, practitioner string) string {
+		return `{"resourceType":"PractitionerRole","id":"` + id + `","practitioner":{"reference":"Practitioner/` + practitioner + `"},"organization":{"reference":"Organization/ssiad-rhone"},` +
+			`"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R21-Fonction/FHIR/TRE-R21-Fonction","code":"FON-AU"}]}]}`
+	}
+	place := communes(t).PlaceOf(patient(t, `{"postalCode":"69001","city":"Lyon"}`))
+	has := func(r Role, ref string) bool {
+		t.Helper()
+		got, _, err := d.Candidates(ctx, Query{Role: r, Place: place})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(got, func(c Candidate) bool { return c.Ref == ref })
+	}
+	// The role first, its Practitioner after.
+	put(role("annu-1", "p-annu-1"))
+	if has(Nurse, "PractitionerRole/annu-1") {
+		t.Fatal("a nurse without a Practitioner saying so")
+	}
+	put(practitioner("p-annu-1", "60"))
+	if !has(Nurse, "PractitionerRole/annu-1") {
+		t.Error("the Practitioner written after its role: not a nurse")
+	}
+	put(practitioner("p-annu-1", "70"))
+	if has(Nurse, "PractitionerRole/annu-1") || !has(Physiotherapist, "PractitionerRole/annu-1") {
+		t.Error("the Practitioner's new profession is not read")
+	}
+	// The Practitioner first, changed while no role refers to it.
+	put(practitioner("p-annu-2", "60"))
+	if _, err := d.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	put(practitioner("p-annu-2", "70"))
+	if _, err := d.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	put(role("annu-2", "p-annu-2"))
+	if has(Nurse, "PractitionerRole/annu-2") || !has(Physiotherapist, "PractitionerRole/annu-2") {
+		t.Error("the role does not read its Practitioner's last version")
+	}
+}

@@ -96,7 +96,11 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 	x := &Index{generation: generation, byRole: map[Role][]int32{}, byPlace: map[string][]int32{}}
 	table := roleByCode()
 	for _, r := range resources {
-		roles := rolesOf(r, table)
+		var holder *prpb.Practitioner
+		if pr, ok := r.(*prrpb.PractitionerRole); ok {
+			holder = pracs[resource.RefString(pr.GetPractitioner())]
+		}
+		roles := rolesOf(r, holder, table)
 		if len(roles) == 0 {
 			continue
 		}

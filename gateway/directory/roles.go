@@ -5,6 +5,7 @@ import (
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	hspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/healthcare_service_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
 	prrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -36,7 +37,7 @@ const (
 )
 
 // TRE_R38 Spécialité ordinale (physicians' specialties, "SM" codes).
-const TRER38 = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+const TRER38 = terminology.TRER38
 
 // RoleCode is one code that gives a role.
 type RoleCode struct {
@@ -48,7 +49,8 @@ type RoleCode struct {
 
 // RoleCodes is the table of the codes each role accepts, read from
 // PractitionerRole.code and .specialty and HealthcareService.type and
-// .specialty. A physician (TRE_G15 10) is given a role by a specialty
+// .specialty, and from the qualifications of a PractitionerRole's
+// Practitioner when its own codes give no role (RolesOf). A physician (TRE_G15 10) is given a role by a specialty
 // only: TRE_G15 10 alone makes no one a GP, since a hospital specialist
 // is a physician too. Codes from TRE_R38 (version 20260928), TRE_G15,
 // TRE_R85 (RolePriseCharge) and TRE_R94 (ProfessionSocial); deprecated
@@ -98,26 +100,45 @@ func roleByCode() map[string]Role {
 
 // RolesOf returns the pathway roles a PractitionerRole or a
 // HealthcareService takes, sorted, without duplicates; nil for other
-// resources.
-func RolesOf(res proto.Message) []Role {
-	return rolesOf(res, roleByCode())
+// resources. A PractitionerRole takes those of its own code and specialty;
+// when these give none, those of the qualifications of practitioner, the
+// Practitioner it refers to (nil: none). The Annuaire Santé
+// (AsPractitionerProfile, qualification slices exercicePro and
+// savoirFaire) and the ROR's later drafts state the profession (TRE_G15)
+// and the specialties (TRE_R38, savoir-faire TRE_R39/R40) there, and keep
+// PractitionerRole.code for the practitioner's situation in the structure
+// (TRE_R21 fonction, TRE_R22 genre d'activité, TRE_R23 mode d'exercice).
+func RolesOf(res proto.Message, practitioner *prpb.Practitioner) []Role {
+	return rolesOf(res, practitioner, roleByCode())
 }
 
-func rolesOf(res proto.Message, table map[string]Role) []Role {
-	var ccs [][]*dtpb.CodeableConcept
+func rolesOf(res proto.Message, practitioner *prpb.Practitioner, table map[string]Role) []Role {
+	var out []Role
 	switch r := res.(type) {
 	case *prrpb.PractitionerRole:
-		ccs = [][]*dtpb.CodeableConcept{r.GetCode(), r.GetSpecialty()}
+		out = codedRoles(table, r.GetCode(), r.GetSpecialty())
+		if len(out) == 0 {
+			var ccs []*dtpb.CodeableConcept
+			for _, q := range practitioner.GetQualification() {
+				ccs = append(ccs, q.GetCode())
+			}
+			out = codedRoles(table, ccs)
+		}
 	case *hspb.HealthcareService:
-		ccs = [][]*dtpb.CodeableConcept{r.GetType(), r.GetSpecialty()}
-	default:
-		return nil
+		out = codedRoles(table, r.GetType(), r.GetSpecialty())
 	}
+	return out
+}
+
+// codedRoles returns the roles the codings of ccs give, sorted, without
+// duplicates; a system is read by its canonical URI (an OID, or another
+// form of a NOS terminology's URL: terminology.Canonical).
+func codedRoles(table map[string]Role, ccs ...[]*dtpb.CodeableConcept) []Role {
 	var out []Role
 	for _, list := range ccs {
 		for _, cc := range list {
 			for _, c := range cc.GetCoding() {
-				if role, ok := table[c.GetSystem().GetValue()+"|"+c.GetCode().GetValue()]; ok {
+				if role, ok := table[terminology.Canonical(c.GetSystem().GetValue())+"|"+c.GetCode().GetValue()]; ok {
 					out = append(out, role)
 				}
 			}

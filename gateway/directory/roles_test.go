@@ -2,7 +2,10 @@ package directory
 
 import (
 	"slices"
+	"strings"
 	"testing"
+
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
 
 	"github.com/relais-health/relais/fhir/codec"
 )
@@ -45,7 +48,7 @@ func TestRolesOf(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := RolesOf(m); !slices.Equal(got, tt.want) {
+			if got := RolesOf(m, nil); !slices.Equal(got, tt.want) {
 				t.Errorf("RolesOf = %v, want %v", got, tt.want)
 			}
 		})
@@ -67,5 +70,66 @@ func TestRoleCodesCoverEveryRole(t *testing.T) {
 		if !have[r] {
 			t.Errorf("role %s has no code", r)
 		}
+	}
+}
+
+// An Annuaire Santé PractitionerRole (AsPractitionerRoleProfile) codes the
+// practitioner's situation (TRE_R21 fonction, TRE_R22 genre d'activité,
+// TRE_R23 mode d'exercice); the profession and the specialties are the
+// Practitioner's qualifications (AsPractitionerProfile: exercicePro,
+// savoirFaire).
+func TestRolesOfQualification(t *testing.T) {
+	t.Parallel()
+	const g15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+	const r38 = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+	const situation = `"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R21-Fonction/FHIR/TRE-R21-Fonction","code":"FON-AU"}]},` +
+		`{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_R22-GenreActivite/FHIR/TRE-R22-GenreActivite","code":"GENR01"}]}]`
+	qual := func(codings ...string) string {
+		out := `{"resourceType":"Practitioner","qualification":[`
+		for i, c := range codings {
+			if i > 0 {
+				out += ","
+			}
+			sys, code, _ := strings.Cut(c, "|")
+			out += `{"code":{"coding":[{"system":"` + sys + `","code":"` + code + `"}]}}`
+		}
+		return out + "]}"
+	}
+	tests := []struct {
+		name, role, practitioner string
+		want                     []Role
+	}{
+		{"nurse", `{"resourceType":"PractitionerRole",` + situation + `}`, qual(g15 + "|60"), []Role{Nurse}},
+		{"gp", `{"resourceType":"PractitionerRole",` + situation + `}`, qual(g15+"|10", r38+"|SM54"), []Role{GP}},
+		{"physician alone is no gp", `{"resourceType":"PractitionerRole",` + situation + `}`, qual(g15 + "|10"), nil},
+		{"physiotherapist", `{"resourceType":"PractitionerRole",` + situation + `}`, qual(g15 + "|70"), []Role{Physiotherapist}},
+		{"own physician code states no role", `{"resourceType":"PractitionerRole","code":[{"coding":[{"system":"` + g15 + `","code":"10"}]}]}`, qual(g15+"|10", r38+"|SM54"), []Role{GP}},
+		{"own code first", `{"resourceType":"PractitionerRole","code":[{"coding":[{"system":"` + g15 + `","code":"60"}]}]}`, qual(g15 + "|70"), []Role{Nurse}},
+		{"g15 by oid", `{"resourceType":"PractitionerRole",` + situation + `}`, qual("urn:oid:1.2.250.1.71.1.2.7|60"), []Role{Nurse}},
+		{"r38 by oid", `{"resourceType":"PractitionerRole",` + situation + `}`, qual(g15+"|10", "urn:oid:1.2.250.1.213.2.28|SM54"), []Role{GP}},
+		{"g15 as its FHIR file", `{"resourceType":"PractitionerRole","code":[{"coding":[{"system":"` + g15 + `/TRE_G15-ProfessionSante-FHIR.json","code":"60"}]}]}`, "", []Role{Nurse}},
+		{"no practitioner", `{"resourceType":"PractitionerRole",` + situation + `}`, "", nil},
+		{"a service reads no practitioner", `{"resourceType":"HealthcareService","type":[{"coding":[{"system":"urn:other","code":"x"}]}]}`, qual(g15 + "|60"), nil},
+	}
+	c := codec.MustNew()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := c.Decode([]byte(tt.role))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pr *prpb.Practitioner
+			if tt.practitioner != "" {
+				p, err := c.Decode([]byte(tt.practitioner))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pr = p.(*prpb.Practitioner)
+			}
+			if got := RolesOf(m, pr); !slices.Equal(got, tt.want) {
+				t.Errorf("RolesOf = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

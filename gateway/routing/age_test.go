@@ -54,7 +54,7 @@ func TestDeliveryAndProcedures(t *testing.T) {
 		{[]string{"O85"}, nil, false},   // puerperal sepsis
 		{[]string{"O88.2"}, nil, false}, // obstetric embolism
 		{[]string{"O60"}, nil, false},
-		{nil, []string{canonSystem(ccamOID) + "|JQGD010"}, true},
+		{nil, []string{terminology.Canonical(ccamOID) + "|JQGD010"}, true},
 		{nil, []string{terminology.ICD10PCS + "|10D00Z1"}, true},
 		{nil, []string{terminology.SNOMED + "|11466000"}, true},
 		{nil, []string{terminology.CCAM + "|NEKA020"}, false},
@@ -67,7 +67,7 @@ func TestDeliveryAndProcedures(t *testing.T) {
 		proc, system, code string
 		want               bool
 	}{
-		{canonSystem(ccamOID) + "|NEKA020", terminology.CCAM, "NEKA", true},
+		{terminology.Canonical(ccamOID) + "|NEKA020", terminology.CCAM, "NEKA", true},
 		{terminology.ICD10PCS + "|0SR9019", terminology.ICD10PCS, "0SR9", true},
 		{terminology.ICD10PCS + "|0SRB019", terminology.ICD10PCS, "0SR9", false},
 		{terminology.SNOMED + "|52734007", terminology.SNOMED, "52734007", true},

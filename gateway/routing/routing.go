@@ -63,6 +63,7 @@ import (
 	obpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	pdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/plan_definition_go_proto"
+	practpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
 	prrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
@@ -653,7 +654,7 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 		s.diagnoses = append(s.diagnoses, resource.Ref("Condition", resource.ID(c)))
 		for _, cd := range c.(*cdpb.Condition).GetCode().GetCoding() {
 			// named by URI or by OID, as procedures are (canonSystem)
-			switch canonSystem(cd.GetSystem().GetValue()) {
+			switch terminology.Canonical(cd.GetSystem().GetValue()) {
 			case terminology.ICD10, terminology.CIM10, terminology.ICD10CM:
 				s.codes = append(s.codes, strings.ToUpper(cd.GetCode().GetValue()))
 			}
@@ -672,7 +673,7 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 		}
 		s.surgery = true
 		for _, cd := range p.(*prpb.Procedure).GetCode().GetCoding() {
-			s.procedures = append(s.procedures, canonSystem(cd.GetSystem().GetValue())+"|"+cd.GetCode().GetValue())
+			s.procedures = append(s.procedures, terminology.Canonical(cd.GetSystem().GetValue())+"|"+cd.GetCode().GetValue())
 		}
 	}
 	s.gir, err = pl.gir(ctx, s.patientRef)
@@ -863,18 +864,6 @@ func (pl *Planner) pathway(ctx context.Context, s *stay) (*pdpb.PlanDefinition, 
 	return c.pd, "pathway " + resource.ID(c.pd) + ": " + c.why, nil
 }
 
-// canonSystem is a code system's canonical URI: an OID the terminology
-// table knows is read as the URI it stands for (urn:oid:1.2.250.1.213.2.5
-// is CCAM), so that a criterion matches however the source named it.
-func canonSystem(system string) string {
-	if oid, ok := strings.CutPrefix(system, "urn:oid:"); ok {
-		if uri := terminology.SystemForOID(oid); uri != "" {
-			return uri
-		}
-	}
-	return system
-}
-
 // procedureIs reports whether p ("system|code", system canonical) is the
 // criterion's procedure: the same SNOMED CT concept, or for a classification
 // whose codes are built by position (CCAM: organ, action, approach;
@@ -963,7 +952,7 @@ func eligible(s *stay, e *dtpb.Extension) (bool, string) {
 		case "procedure":
 			proc = true
 			for _, p := range s.procedures {
-				if procedureIs(p, canonSystem(v.GetCoding().GetSystem().GetValue()), v.GetCoding().GetCode().GetValue()) {
+				if procedureIs(p, terminology.Canonical(v.GetCoding().GetSystem().GetValue()), v.GetCoding().GetCode().GetValue()) {
 					procOK = true
 					why = append(why, "procedure "+p)
 				}
@@ -1695,7 +1684,18 @@ func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.
 		if pr, ok := m.(*prrpb.PractitionerRole); ok && pr.GetActive() != nil && !pr.GetActive().GetValue() {
 			continue
 		}
-		if slices.Contains(directory.RolesOf(m), role) {
+		pr, _ := m.(*prrpb.PractitionerRole)
+		// The role may be stated by its Practitioner's qualifications
+		// only (directory.RolesOf).
+		var holder *practpb.Practitioner
+		if ref := resource.RefString(pr.GetPractitioner()); strings.HasPrefix(ref, "Practitioner/") {
+			h, err := pl.read(ctx, "Practitioner", strings.TrimPrefix(ref, "Practitioner/"))
+			if err != nil {
+				return "", err
+			}
+			holder, _ = h.(*practpb.Practitioner)
+		}
+		if slices.Contains(directory.RolesOf(m, holder), role) {
 			return ref, nil
 		}
 	}
