@@ -19,7 +19,10 @@ import (
 // (TRE_R21 fonction, TRE_R22 genre d'activité, TRE_R23 mode d'exercice).
 // A hip replacement discharged in Lille is previewed to its nurse, its
 // physiotherapist and its GP, and each, a health professional, may be
-// asked under the base policy (no permit needed).
+// asked under the base policy (no permit needed). Routed, the nurse
+// accepts her Task with her own token: she is a health professional by
+// her Practitioner's profession (the write policy lets health
+// professionals update Tasks).
 func TestRouteAnnuaireSante(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 0)
@@ -68,5 +71,18 @@ func TestRouteAnnuaireSante(t *testing.T) {
 		if owners[want] != "requested" {
 			t.Errorf("%s is asked %q; the Tasks' owners: %v\n%s", want, owners[want], owners, r.body)
 		}
+	}
+
+	if r := e.do("POST", "/fhir/Encounter/e-hip/$route", ""); r.status != 200 {
+		t.Fatalf("route: %d %s", r.status, r.body)
+	}
+	nurse := e.as("PractitionerRole/situ-810100000011")
+	_, tasks := ids(t, e.do("GET", "/fhir/Task?owner=PractitionerRole/situ-810100000011", "", "Authorization", nurse).body)
+	if len(tasks) != 1 {
+		t.Fatalf("the nurse's Tasks: %v", tasks)
+	}
+	if r := e.do("PATCH", "/fhir/"+tasks[0], `[{"op":"replace","path":"/status","value":"accepted"}]`,
+		"Authorization", nurse, "Content-Type", "application/json-patch+json"); r.status != 200 {
+		t.Errorf("the nurse accepts her Task: %d %s", r.status, r.body)
 	}
 }

@@ -91,8 +91,9 @@ type standing struct {
 // says, so that neither a permit without actor nor one she could write
 // for herself opens a record to the consent office.
 func (p *Policy) classify(a *Actor, inTeam bool) standing {
-	office := slices.Contains(a.Roles, RoleSystem+"|"+RoleConsentAdministrator)
-	health := a.Known && a.Active && p.holds(a.Roles, p.HealthSystems) && !p.holds(a.Roles, p.NonHealthSystems) && !office
+	roles := p.codes(a)
+	office := slices.Contains(roles, RoleSystem+"|"+RoleConsentAdministrator)
+	health := a.Known && a.Active && p.holds(roles, p.HealthSystems) && !p.holds(roles, p.NonHealthSystems) && !office
 	st := standing{health: health}
 	switch {
 	case office:
@@ -101,7 +102,7 @@ func (p *Policy) classify(a *Actor, inTeam bool) standing {
 		st.policy = PolicyUnclassified
 	case p.crossBorder(a.Identifiers):
 		st.policy = PolicyCrossBorder
-	case p.holds(a.Roles, p.NonHealthSystems):
+	case p.holds(roles, p.NonHealthSystems):
 		st.policy = PolicyNonHealth
 	case !health:
 		st.policy = PolicyUnclassified
@@ -113,11 +114,28 @@ func (p *Policy) classify(a *Actor, inTeam bool) standing {
 	return st
 }
 
-// holds reports whether some role token is coded in one of systems.
+// codes are the role codes a is classified and matched by: its roles'
+// own (PractitionerRole.code and specialty), else, when none of them is
+// in a health, a non-health or Relais's own role system (a consent
+// administrator or a discharge coordinator stays only that), those of its
+// Practitioner's qualifications too. The ANS Annuaire Santé (AsPractitionerProfile,
+// qualification slices exercicePro and savoirFaire) states the profession
+// (TRE_G15) there and codes PractitionerRole.code with the situation in
+// the structure (TRE_R21 fonction, TRE_R22, TRE_R23), no profession; the
+// directory reads roles the same way (directory.RolesOf).
+func (p *Policy) codes(a *Actor) []string {
+	if len(a.Qualifications) == 0 || p.holds(a.Roles, p.HealthSystems) || p.holds(a.Roles, p.NonHealthSystems) || p.holds(a.Roles, []string{RoleSystem}) {
+		return a.Roles
+	}
+	return append(slices.Clip(a.Roles), a.Qualifications...)
+}
+
+// holds reports whether some role token is coded in one of systems, a
+// system named by any of its forms (terminology.Canonical).
 func (p *Policy) holds(roles, systems []string) bool {
 	return slices.ContainsFunc(roles, func(r string) bool {
 		sys, _, _ := strings.Cut(r, "|")
-		return slices.Contains(systems, sys)
+		return slices.Contains(systems, terminology.Canonical(sys))
 	})
 }
 

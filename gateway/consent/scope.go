@@ -48,7 +48,7 @@ func (e *Engine) scope(ctx context.Context, patient, actorRef string, draft *cpb
 		set = withDraft(set, compile(draft), patient)
 	}
 	sc := &scope{patient: patient, actor: actorRef, consents: set}
-	sc.who.roles = actor.Roles
+	sc.who.roles = e.pol.codes(&actor)
 	sc.who.refs = append(append(make([]string, 0, 4+len(actor.Belongs)), actorRef), actor.Belongs...)
 	inTeam := sc.join(&circle)
 	sc.standing = e.pol.classify(&actor, inTeam)

@@ -10,10 +10,13 @@ import (
 	"time"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_go_proto"
 
 	"github.com/relais-health/relais/fhir/codec"
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/mappings/terminology"
 )
 
 // StoreSource implements Directory, CareTeams and Consents over the FHIR
@@ -138,18 +141,29 @@ func refQuery(typ, param, ref string) *search.Query {
 // its type and specialty codes and its providing Organization; an
 // Organization only its identifiers. The Actor's slices are shared: read only.
 func (s *StoreSource) Actor(ctx context.Context, ref string) (Actor, error) {
-	return memoised(ctx, s, "a\x00"+ref, func(r *store.Snapshot) (Actor, error) { return resolveActor(r, ref) })
+	return memoised(ctx, s, "a\x00"+ref, func(r *store.Snapshot) (Actor, error) { return s.resolveActor(r, ref) })
 }
 
-func resolveActor(r *store.Snapshot, ref string) (Actor, error) {
+func (s *StoreSource) resolveActor(r *store.Snapshot, ref string) (Actor, error) {
 	typ, id, _ := strings.Cut(ref, "/")
 	a := Actor{Ref: ref}
 	var err error
 	switch typ {
 	case "PractitionerRole":
 		err = role(r, id, &a)
+		if err == nil && a.Known {
+			for _, p := range a.Belongs {
+				if pid, ok := strings.CutPrefix(p, "Practitioner/"); ok {
+					err = s.qualifications(r, pid, &a)
+					break
+				}
+			}
+		}
 	case "Practitioner":
 		err = practitioner(r, id, &a)
+		if err == nil && a.Known {
+			err = s.qualifications(r, id, &a)
+		}
 	case "Organization":
 		err = organization(r, id, &a)
 	case "HealthcareService":
@@ -210,6 +224,31 @@ func practitioner(r *store.Snapshot, id string, a *Actor) error {
 		return err
 	}
 	return identifiers(r, a)
+}
+
+// qualifications reads the codes of Practitioner id's qualifications (R4
+// Practitioner.qualification.code), which no search parameter indexes.
+func (s *StoreSource) qualifications(r *store.Snapshot, id string, a *Actor) error {
+	rec, err := r.Read("Practitioner", id)
+	switch outcome.KindOf(err) {
+	case outcome.NotFound, outcome.Gone:
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m, err := s.codec.DecodeStored(rec.JSON)
+	if err != nil {
+		return fmt.Errorf("Practitioner/%s: %w", id, err)
+	}
+	pr, _ := m.(*prpb.Practitioner)
+	for _, q := range pr.GetQualification() {
+		for _, c := range q.GetCode().GetCoding() {
+			// canonical, as a Consent's actor role is matched exactly
+			a.Qualifications = append(a.Qualifications, terminology.Canonical(c.GetSystem().GetValue())+"|"+c.GetCode().GetValue())
+		}
+	}
+	return nil
 }
 
 func organization(r *store.Snapshot, id string, a *Actor) error {

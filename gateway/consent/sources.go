@@ -20,6 +20,12 @@ type Actor struct {
 	// Roles are "system|code" of PractitionerRole.code and specialty (of all
 	// the Practitioner's active roles when the actor is a Practitioner).
 	Roles []string
+	// Qualifications are "system|code" of Practitioner.qualification.code
+	// of the actor's Practitioner (or of the actor, a Practitioner): where
+	// the Annuaire Santé states the profession and the specialties, its
+	// PractitionerRole.code coding the practitioner's situation in the
+	// structure instead (Policy.codes).
+	Qualifications []string
 	// Identifiers are "system|value" of the actor's, its Practitioner's and
 	// its Organization's identifiers (for cross-border recipients).
 	Identifiers []string

@@ -53,11 +53,11 @@ func (e *Engine) Standing(ctx context.Context, actor string) (Standing, error) {
 	if !a.Known || !a.Active {
 		return st, nil
 	}
-	st.Roles = a.Roles
-	st.Social = e.pol.holds(a.Roles, e.pol.NonHealthSystems)
-	st.Health = e.pol.holds(a.Roles, e.pol.HealthSystems) && !st.Social
-	st.ConsentAdministrator = slices.Contains(a.Roles, RoleSystem+"|"+RoleConsentAdministrator)
-	st.DischargeCoordinator = slices.Contains(a.Roles, RoleSystem+"|"+RoleDischargeCoordinator)
+	st.Roles = e.pol.codes(&a)
+	st.Social = e.pol.holds(st.Roles, e.pol.NonHealthSystems)
+	st.Health = e.pol.holds(st.Roles, e.pol.HealthSystems) && !st.Social
+	st.ConsentAdministrator = slices.Contains(st.Roles, RoleSystem+"|"+RoleConsentAdministrator)
+	st.DischargeCoordinator = slices.Contains(st.Roles, RoleSystem+"|"+RoleDischargeCoordinator)
 	return st, nil
 }
 
