@@ -3,12 +3,13 @@ package directory
 import (
 	"bytes"
 	"context"
-	"github.com/relais-health/relais/gateway/identity"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relais-health/relais/gateway/identity"
 )
 
 func importFile(t *testing.T, d *Directory, path string) Summary {
