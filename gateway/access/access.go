@@ -147,5 +147,5 @@ func Allowed(c *Caller, typ, op string) error {
 	}
 	return outcome.New(outcome.Forbidden, "the write policy does not allow this",
 		outcome.Issue{Severity: outcome.SevError,
-			Text: "a " + string(c.Class) + " may not " + op + " " + typ + " (GET /admin/write-policy lists what each caller may write)"})
+			Text: "the caller's class (" + string(c.Class) + ") may not " + op + " " + typ + " (GET /admin/write-policy lists what each class may write)"})
 }
