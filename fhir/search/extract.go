@@ -300,22 +300,51 @@ func clip(s string) string {
 	return s
 }
 
+// dedupe drops empty values and repeats of a value within its parameter
+// (the values of one parameter are adjacent). A parameter with many values
+// (a Composition's or a Provenance's thousands of references) is checked
+// with a set: scanning the values kept so far made a large document's
+// extraction quadratic in its size.
 func dedupe(vs []Value) []Value {
 	out := vs[:0]
 	group := 0 // where the current parameter's values start in out
+	var seen map[Value]struct{}
 	for _, v := range vs {
 		if v.Kind != Date && v.Text == "" {
 			continue
 		}
 		if len(out) > group && out[group].Param != v.Param {
-			group = len(out)
+			group, seen = len(out), nil
 		}
-		if !slices.Contains(out[group:], v) {
-			out = append(out, v)
+		kept := out[group:]
+		switch {
+		case seen != nil:
+			if _, dup := seen[v]; dup {
+				continue
+			}
+			seen[v] = struct{}{}
+		case len(kept) < dedupeScan:
+			if slices.Contains(kept, v) {
+				continue
+			}
+		default:
+			seen = make(map[Value]struct{}, 2*len(kept))
+			for _, k := range kept {
+				seen[k] = struct{}{}
+			}
+			if _, dup := seen[v]; dup {
+				continue
+			}
+			seen[v] = struct{}{}
 		}
+		out = append(out, v)
 	}
 	return out
 }
+
+// dedupeScan is how many values of a parameter dedupe compares one by one
+// before it keeps them in a set.
+const dedupeScan = 32
 
 // dateRange gives the range a date-ish element covers.
 func dateRange(v any) (start, end int64, ok bool) {
