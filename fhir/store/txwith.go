@@ -377,5 +377,14 @@ func (p *txPlan) apply(s *Store, tx *bolt.Tx) error {
 	if err := checkClaims(tx, p.claims); err != nil {
 		return err
 	}
-	return p.write(s, tx, writable(tx, bucketIndex))
+	// The index writes are made in key order once every entry is written
+	// (sortedIndex says why): in entry order, a document of tens of
+	// thousands of entries took time quadratic in its size, holding the
+	// store's only writer meanwhile. Nothing reads the index before the
+	// flush: write reads the current values only.
+	var idx sortedIndex
+	if err := p.write(s, tx, &idx); err != nil {
+		return err
+	}
+	return idx.flush(writable(tx, bucketIndex))
 }
