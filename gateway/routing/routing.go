@@ -707,8 +707,10 @@ func ruledOut(c *cdpb.Condition) bool {
 // for another establishment or died (Encounter.hospitalization's
 // destination, or its discharge disposition: FHIR's codes, which the HL7
 // v2 and PAM France mappings give, or HL7 v2 table 0112's codes as US
-// senders use them: 20 and 40 to 42 expired; 02 to 05, 43, 51, 61 to 66
-// and 70 another facility, and PAM France's B, to acute care).
+// senders use them, which are NUBC UB-04 FL17's patient status codes that
+// C-CDA discharge summaries send: 20 and 40 to 42 expired; 02 to 05, 43,
+// 51, 61 to 66, 70, 82 to 85 and 88 to 95 another facility, and PAM
+// France's B, to acute care). A system named by its OID counts as its URI.
 func notHome(s *stay) string {
 	d := s.patient.GetDeceased()
 	if d.GetBoolean().GetValue() {
@@ -723,7 +725,7 @@ func notHome(s *stay) string {
 	h := s.encounter.GetHospitalization()
 	for _, c := range h.GetDischargeDisposition().GetCoding() {
 		code := c.GetCode().GetValue()
-		switch c.GetSystem().GetValue() {
+		switch terminology.Canonical(c.GetSystem().GetValue()) {
 		case hl7v2.DischargeDispositionSystem:
 			switch code {
 			case "exp":
@@ -731,12 +733,17 @@ func notHome(s *stay) string {
 			case "hosp", "other-hcf", "long", "psy", "rehab", "snf":
 				return "the patient left for another establishment (discharge disposition " + code + ")"
 			}
-		case "http://terminology.hl7.org/CodeSystem/v2-0112":
+		case terminology.V2DischargeDisp, terminology.NUBCPatientStatus:
+			// HL7 v2 table 0112's US codes are NUBC's patient status
+			// codes, which C-CDA documents send (dischargeDispositionCode):
+			// 82 to 85 and 88 to 95 are the transfers with a planned
+			// readmission.
 			switch code {
 			case "20", "40", "41", "42":
-				return "the patient died (HL7 v2 discharge disposition " + code + ")"
-			case "02", "03", "04", "05", "43", "51", "61", "62", "63", "64", "65", "66", "70", "B":
-				return "the patient left for another establishment (HL7 v2 discharge disposition " + code + ")"
+				return "the patient died (discharge disposition " + code + ")"
+			case "02", "03", "04", "05", "43", "51", "61", "62", "63", "64", "65", "66", "70", "B",
+				"82", "83", "84", "85", "88", "89", "90", "91", "92", "93", "94", "95":
+				return "the patient left for another establishment (discharge disposition " + code + ")"
 			}
 		}
 	}

@@ -603,6 +603,12 @@ func TestNotGoingHome(t *testing.T) {
 		{"rehabilitation", disposition("http://terminology.hl7.org/CodeSystem/discharge-disposition", "rehab"), "another establishment"},
 		{"HL7 v2 expired", disposition("http://terminology.hl7.org/CodeSystem/v2-0112", "20"), "died"},
 		{"HL7 v2 skilled nursing", disposition("http://terminology.hl7.org/CodeSystem/v2-0112", "03"), "another establishment"},
+		// C-CDA R2.1 discharge summary: NUBC UB-04 FL17 patient status, by URI or by OID
+		{"NUBC expired", disposition("https://www.nubc.org/CodeSystem/PatDischargeStatus", "20"), "died"},
+		{"NUBC expired by OID", disposition("urn:oid:2.16.840.1.113883.6.301.5", "20"), "died"},
+		{"NUBC short-term hospital", disposition("urn:oid:2.16.840.1.113883.6.301.5", "02"), "another establishment"},
+		{"NUBC rehabilitation, readmission planned", disposition("https://www.nubc.org/CodeSystem/PatDischargeStatus", "90"), "another establishment"},
+		{"HL7 v2 expired by OID", disposition("urn:oid:2.16.840.1.113883.12.112", "41"), "died"},
 		{"destination", `,"hospitalization":{"destination":{"identifier":{"system":"https://finess.esante.gouv.fr","value":"590780193"}}}`, "another establishment"},
 	} {
 		putJSON(t, st, enc(c.hosp))
@@ -610,9 +616,14 @@ func TestNotGoingHome(t *testing.T) {
 			t.Errorf("%s: planned, or not for the reason: %v %s", c.name, err, why(err))
 		}
 	}
-	putJSON(t, st, enc(disposition("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home")))
-	if _, err := pl.Plan(ctx, "e1"); err != nil {
-		t.Fatalf("discharged home: %v", err)
+	for _, home := range []string{
+		disposition("http://terminology.hl7.org/CodeSystem/discharge-disposition", "home"),
+		disposition("https://www.nubc.org/CodeSystem/PatDischargeStatus", "06"), // home health service
+	} {
+		putJSON(t, st, enc(home))
+		if _, err := pl.Plan(ctx, "e1"); err != nil {
+			t.Fatalf("discharged home (%s): %v", home, err)
+		}
 	}
 	// a death recorded before the stay contradicts it: an error of the record
 	putJSON(t, st, `{"resourceType":"Patient","id":"p1","birthDate":"1942-03-15","deceasedDateTime":"2008-08-25T11:16:30+01:15","address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}]}`)

@@ -55,6 +55,11 @@ const (
 	V3Route           = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
 	V3NullFlavor      = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
 	V2DischargeDisp   = "http://terminology.hl7.org/CodeSystem/v2-0112"
+	// NUBCPatientStatus is NUBC UB-04 FL17 Patient Status, the code system
+	// of C-CDA's discharge disposition (value set
+	// 2.16.840.1.113883.3.88.12.80.33); its URI is terminology.hl7.org's
+	// AHANUBCPatientDischargeStatus.
+	NUBCPatientStatus = "https://www.nubc.org/CodeSystem/PatDischargeStatus"
 	UNII              = "http://fdasis.nlm.nih.gov"
 	MVX               = "http://hl7.org/fhir/sid/mvx"
 	ICD10PCS          = "http://www.cms.gov/Medicare/Coding/ICD10"
@@ -63,41 +68,42 @@ const (
 // byOID lists the OIDs with a canonical FHIR URI. Keep it sorted by OID.
 // Extend it with str_replace-style edits: several mappings share it.
 var byOID = map[string]string{
-	TAASIPOID:                  TAASIP,
-	"1.2.250.1.213.1.4.10":     INSNIRTest,
-	"1.2.250.1.213.1.4.8":      INSNIR,
-	"1.2.250.1.213.1.4.9":      INSNIA,
-	"1.2.250.1.213.2.28":       TRER38,
-	"1.2.250.1.213.2.3.1":      CIS,
-	"1.2.250.1.213.2.5":        CCAM,
-	"1.2.250.1.71.1.2.7":       TREG15,
-	"1.2.250.1.71.4.2.1":       IDNPS,
-	"2.16.840.1.113883.12.112": V2DischargeDisp,
-	"2.16.840.1.113883.12.227": MVX,
-	"2.16.840.1.113883.12.292": CVX,
-	"2.16.840.1.113883.4.9":    UNII,
-	"2.16.840.1.113883.5.1":    V3Gender,
-	"2.16.840.1.113883.5.1008": V3NullFlavor,
-	"2.16.840.1.113883.5.111":  V3RoleCode,
-	"2.16.840.1.113883.5.112":  V3Route,
-	"2.16.840.1.113883.5.2":    V3Marital,
-	"2.16.840.1.113883.5.25":   V3Confidentiality,
-	"2.16.840.1.113883.5.4":    V3ActCode,
-	"2.16.840.1.113883.5.7":    V3ActPriority,
-	"2.16.840.1.113883.5.83":   V3Interpretation,
-	"2.16.840.1.113883.5.88":   V3ParticipationFn,
-	"2.16.840.1.113883.6.1":    LOINC,
-	"2.16.840.1.113883.6.101":  NUCC,
-	"2.16.840.1.113883.6.103":  ICD9CM,
-	"2.16.840.1.113883.6.12":   CPT,
-	"2.16.840.1.113883.6.3":    ICD10,
-	"2.16.840.1.113883.6.4":    ICD10PCS,
-	"2.16.840.1.113883.6.69":   NDC,
-	"2.16.840.1.113883.6.73":   ATC,
-	"2.16.840.1.113883.6.8":    UCUM,
-	"2.16.840.1.113883.6.88":   RxNorm,
-	"2.16.840.1.113883.6.90":   ICD10CM,
-	"2.16.840.1.113883.6.96":   SNOMED,
+	TAASIPOID:                   TAASIP,
+	"1.2.250.1.213.1.4.10":      INSNIRTest,
+	"1.2.250.1.213.1.4.8":       INSNIR,
+	"1.2.250.1.213.1.4.9":       INSNIA,
+	"1.2.250.1.213.2.28":        TRER38,
+	"1.2.250.1.213.2.3.1":       CIS,
+	"1.2.250.1.213.2.5":         CCAM,
+	"1.2.250.1.71.1.2.7":        TREG15,
+	"1.2.250.1.71.4.2.1":        IDNPS,
+	"2.16.840.1.113883.12.112":  V2DischargeDisp,
+	"2.16.840.1.113883.12.227":  MVX,
+	"2.16.840.1.113883.12.292":  CVX,
+	"2.16.840.1.113883.4.9":     UNII,
+	"2.16.840.1.113883.5.1":     V3Gender,
+	"2.16.840.1.113883.5.1008":  V3NullFlavor,
+	"2.16.840.1.113883.5.111":   V3RoleCode,
+	"2.16.840.1.113883.5.112":   V3Route,
+	"2.16.840.1.113883.5.2":     V3Marital,
+	"2.16.840.1.113883.5.25":    V3Confidentiality,
+	"2.16.840.1.113883.5.4":     V3ActCode,
+	"2.16.840.1.113883.5.7":     V3ActPriority,
+	"2.16.840.1.113883.5.83":    V3Interpretation,
+	"2.16.840.1.113883.5.88":    V3ParticipationFn,
+	"2.16.840.1.113883.6.1":     LOINC,
+	"2.16.840.1.113883.6.101":   NUCC,
+	"2.16.840.1.113883.6.103":   ICD9CM,
+	"2.16.840.1.113883.6.12":    CPT,
+	"2.16.840.1.113883.6.3":     ICD10,
+	"2.16.840.1.113883.6.301.5": NUBCPatientStatus,
+	"2.16.840.1.113883.6.4":     ICD10PCS,
+	"2.16.840.1.113883.6.69":    NDC,
+	"2.16.840.1.113883.6.73":    ATC,
+	"2.16.840.1.113883.6.8":     UCUM,
+	"2.16.840.1.113883.6.88":    RxNorm,
+	"2.16.840.1.113883.6.90":    ICD10CM,
+	"2.16.840.1.113883.6.96":    SNOMED,
 }
 
 // SystemForOID returns the FHIR system URI for an OID: its canonical URI
