@@ -269,11 +269,18 @@ func (b *Builder) Finish(src Source) *Result {
 	if len(issues) > 0 {
 		oo := b.warned.outcome()
 		oo.Id = &dtpb.Id{Value: idOf([]string{"outcome", "source", b.mapping.Name}, key)}
+		category.LabelSensitive(oo, sens...)
 		b.Put(oo, category.CLIN)
 		prov.Entity = append(prov.Entity, &f.derivation)
 		f.derivationRole.Value = cpb.ProvenanceEntityRoleCode_DERIVATION
 		f.derivation.Role, f.derivation.What = &f.derivationRole, resource.Ref("OperationOutcome", oo.Id.Value)
 	}
+	// The Provenance names every output and the warnings describe the
+	// source: each carries the source's sensitivity, so that a reader who
+	// may not see a restricted document's resources does not learn from
+	// them that they exist (a sensitive label is released only by a
+	// provision naming it).
+	category.LabelSensitive(prov, sens...)
 	b.Put(prov, cats...)
 
 	bdl := &f.bundle

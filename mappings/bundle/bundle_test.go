@@ -236,3 +236,32 @@ func TestKnownEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestSensitiveSource: when an output carries a sensitive label, so do the
+// resources Finish adds that describe the source: the Binary, the
+// Provenance naming every output, and the warnings' OperationOutcome. A
+// reader the label keeps from the outputs cannot list them through the
+// Provenance.
+func TestSensitiveSource(t *testing.T) {
+	b := New(Mapping{Name: "test", Version: "1"})
+	pid := ID("patient", "p")
+	pref := b.Put(&ppb.Patient{Id: &dtpb.Id{Value: pid}})
+	cond := &condpb.Condition{Id: &dtpb.Id{Value: ID("condition", "1")}, Subject: resource.Ref("Patient", pid)}
+	category.LabelSensitive(cond, category.HIV)
+	b.Put(cond)
+	b.Warn("/ClinicalDocument/component[2]", "unknown section")
+	r := b.Finish(Source{Data: []byte("<ClinicalDocument/>"), ContentType: "text/xml", Recorded: time.Unix(0, 0), Patient: pref})
+	for _, e := range r.Bundle.Entry {
+		res := resource.Unwrap(e.Resource)
+		switch typ := resource.Type(res); typ {
+		case "Binary", "Provenance", "OperationOutcome":
+			if got := category.SensitivityOf(res); !slices.Equal(got, []category.Sensitivity{category.HIV}) {
+				t.Errorf("%s sensitivity %v, want [HIV]", typ, got)
+			}
+		case "Patient", "Device":
+			if got := category.SensitivityOf(res); len(got) != 0 {
+				t.Errorf("%s sensitivity %v, want none", typ, got)
+			}
+		}
+	}
+}
