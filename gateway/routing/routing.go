@@ -722,7 +722,13 @@ func notHome(s *stay) string {
 			return "the patient died (Patient.deceasedDateTime)"
 		}
 	}
-	h := s.encounter.GetHospitalization()
+	return leftCare(s.encounter)
+}
+
+// leftCare says why a stay's Encounter tells that its patient did not go
+// home (notHome), "" when it does not.
+func leftCare(e *enpb.Encounter) string {
+	h := e.GetHospitalization()
 	for _, c := range h.GetDischargeDisposition().GetCoding() {
 		code := c.GetCode().GetValue()
 		switch terminology.Canonical(c.GetSystem().GetValue()) {

@@ -28,6 +28,14 @@ import (
 // reason DischargeCancelled (so that push delivery tells their owners, and
 // nobody visits a patient still in hospital). A later discharge is routed
 // again, into a plan of its own: the withdrawn one keeps its history.
+//
+// A discharge corrected to say that the patient did not go home (IHE PAM
+// France section 5.3.2: a Z99 whose ZBE-6 is A03, its ZFM-2 a death or a
+// transfer to another establishment, or a PV1-37 destination; a FHIR
+// update of the stay's hospitalization) withdraws its plan the same way,
+// with the reason NotGoingHome: a plan for that stay would not be made
+// (notHome), and one made before the correction must not keep asking the
+// community to care for her.
 
 // DischargeCancelled is the code, in RoutingStatus, of the status reason
 // of a Task whose discharge was cancelled, and of ExtWithdrawn on its
@@ -39,14 +47,26 @@ const DischargeCancelled = "discharge-cancelled"
 // a plan revoked by anyone else is not routed again.
 const ExtWithdrawn = pathways.Base + "/StructureDefinition/careplan-withdrawn"
 
-func dischargeCancelledCoding() *dtpb.Coding {
-	return &dtpb.Coding{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: DischargeCancelled}, Display: &dtpb.String{Value: "Discharge cancelled"}}
+// NotGoingHome is the code, in RoutingStatus, of the status reason of a
+// Task whose stay was corrected to say the patient did not go home, and of
+// ExtWithdrawn on its CarePlan.
+const NotGoingHome = "not-going-home"
+
+// withdrawReason says why a plan is withdrawn, on its CarePlan and Tasks.
+type withdrawReason struct{ code, display, text string }
+
+var (
+	dischargeCancelled = withdrawReason{DischargeCancelled, "Discharge cancelled", "the discharge was cancelled: the patient stays in hospital"}
+	notGoingHome       = withdrawReason{NotGoingHome, "Not going home", "the discharge was corrected: the patient is not going home"}
+)
+
+func (r withdrawReason) coding() *dtpb.Coding {
+	return &dtpb.Coding{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: r.code}, Display: &dtpb.String{Value: r.display}}
 }
 
-const dischargeCancelledText = "the discharge was cancelled: the patient stays in hospital"
-
 // withdrawCancelled withdraws the plans of the stays the transaction f
-// follows took back from finished (or from an expected discharge).
+// follows took back from finished (or from an expected discharge), or
+// corrected to say that the patient did not go home.
 // written maps "Type/id" to the last write of each resource.
 func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, written map[string]store.Written) error {
 	seen := map[string]bool{}
@@ -63,8 +83,8 @@ func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, wr
 		}
 		last := written["Encounter/"+w.ID]
 		now, ok := last.Resource.(*enpb.Encounter)
-		if last.Deleted || !ok || now.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED {
-			continue // a discharge (the common write) cancels none
+		if last.Deleted || !ok || finished(now) && leftCare(now) == "" {
+			continue // a discharge home (the common write) cancels none
 		}
 		rec, err := f.Snapshot().VRead("Encounter", w.ID, w.Version-1)
 		if err != nil {
@@ -75,10 +95,19 @@ func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, wr
 			return err
 		}
 		was, ok := m.(*enpb.Encounter)
-		if !ok || !cancelsDischarge(was, now) {
+		if !ok {
 			continue
 		}
-		es, err := pl.withdrawal(ctx, w.ID)
+		var why withdrawReason
+		switch {
+		case cancelsDischarge(was, now):
+			why = dischargeCancelled
+		case finished(now) && leftCare(was) == "":
+			why = notGoingHome
+		default:
+			continue
+		}
+		es, err := pl.withdrawal(ctx, w.ID, why)
 		if err != nil {
 			return err
 		}
@@ -94,17 +123,20 @@ func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, wr
 // cancelsDischarge reports whether a stay written as now, after was,
 // no longer has the discharge it was routed or prepared for.
 func cancelsDischarge(was, now *enpb.Encounter) bool {
-	finished := func(e *enpb.Encounter) bool { return e.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED }
 	if finished(now) {
 		return false
 	}
 	return finished(was) || expected(was) && !expected(now)
 }
 
+func finished(e *enpb.Encounter) bool {
+	return e.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED
+}
+
 // withdrawal is the writes that withdraw the routing plans of Encounter/id
 // not withdrawn yet: each CarePlan and its ServiceRequests revoked, their
-// Tasks not done cancelled.
-func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.TxEntry, error) {
+// Tasks not done cancelled, for the reason why.
+func (pl *Planner) withdrawal(ctx context.Context, encounterID string, why withdrawReason) ([]store.TxEntry, error) {
 	plans, err := pl.routingPlans(ctx, encounterID)
 	if err != nil {
 		return nil, err
@@ -120,8 +152,8 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.
 		cp = proto.Clone(cp).(*cppb.CarePlan)
 		cp.Status.Value = codes.RequestStatusCode_REVOKED
 		cp.Extension = append(cp.Extension, &dtpb.Extension{Url: &dtpb.Uri{Value: ExtWithdrawn},
-			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Coding{Coding: dischargeCancelledCoding()}}})
-		cp.Note = append(cp.Note, &dtpb.Annotation{Text: &dtpb.Markdown{Value: "Withdrawn: " + dischargeCancelledText + "."}})
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Coding{Coding: why.coding()}}})
+		cp.Note = append(cp.Note, &dtpb.Annotation{Text: &dtpb.Markdown{Value: "Withdrawn: " + why.text + "."}})
 		put(cp)
 		for _, a := range cp.GetActivity() {
 			typ, id, _, ok := resource.RefTarget(a.GetReference())
@@ -148,7 +180,7 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string) ([]store.
 				}
 				t = proto.Clone(t).(*tpb.Task)
 				t.Status.Value = codes.TaskStatusCode_CANCELLED
-				t.StatusReason = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{dischargeCancelledCoding()}, Text: &dtpb.String{Value: dischargeCancelledText}}
+				t.StatusReason = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{why.coding()}, Text: &dtpb.String{Value: why.text}}
 				put(t)
 			}
 		}

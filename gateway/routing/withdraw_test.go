@@ -182,3 +182,57 @@ func TestCancelledPendingDischargeWithdrawsDraft(t *testing.T) {
 		}
 	}
 }
+
+// TestCorrectedDischargeNotHomeWithdrawsPlan: a stay routed when it was
+// discharged home, then corrected to say the patient left for another
+// establishment or died (IHE PAM France Z99 with ZBE-6 A03: ZFM-2 7 and
+// PV1-37, or ZFM-2 9), has its plan withdrawn in the same write, as a plan
+// for her would not be made: nobody in the community is asked to care for
+// a patient who did not go home. Corrected back to home, she is routed
+// into a plan of its own.
+func TestCorrectedDischargeNotHomeWithdrawsPlan(t *testing.T) {
+	for name, hosp := range map[string]string{
+		"transfer":    `,"hospitalization":{"destination":{"identifier":{"system":"https://finess.esante.gouv.fr","value":"590000000"}},"dischargeDisposition":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/discharge-disposition","code":"hosp"}]}}`,
+		"death":       `,"hospitalization":{"dischargeDisposition":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/discharge-disposition","code":"exp"}]}}`,
+		"destination": `,"hospitalization":{"destination":{"identifier":{"system":"https://finess.esante.gouv.fr","value":"590000000"}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, st := world(t)
+			pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+			st.Follow(pl)
+			ctx := context.Background()
+			if n, err := pl.RouteFinished(ctx); err != nil || n != 1 { // e1, finished in world
+				t.Fatalf("routing the world's stay: %d, %v", n, err)
+			}
+			const stay = `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"start":"2026-03-01T08:00:00Z","end":"2026-03-05T10:00:00Z"}%s}`
+			putJSON(t, st, strings.Replace(stay, "%s", hosp, 1)) // Z99 of the A03
+			tasks := routingOf(t, st, "Task")
+			if len(tasks) == 0 {
+				t.Fatal("no routing Task")
+			}
+			for id, s := range tasks {
+				if s != "cancelled "+routing.NotGoingHome {
+					t.Errorf("Task/%s: %q after the discharge was corrected, want cancelled %s", id, s, routing.NotGoingHome)
+				}
+			}
+			withdrawn := routingOf(t, st, "CarePlan")
+			for typ := range map[string]bool{"CarePlan": true, "ServiceRequest": true} {
+				for id, s := range routingOf(t, st, typ) {
+					if s != "revoked" {
+						t.Errorf("%s/%s: %s after the discharge was corrected, want revoked", typ, id, s)
+					}
+				}
+			}
+			putJSON(t, st, strings.Replace(stay, "%s", "", 1)) // corrected back: home
+			active := 0
+			for id, s := range routingOf(t, st, "CarePlan") {
+				if _, old := withdrawn[id]; !old && s == "active" {
+					active++
+				}
+			}
+			if active != 1 {
+				t.Errorf("corrected back to home: CarePlans %v, want one more, active", routingOf(t, st, "CarePlan"))
+			}
+		})
+	}
+}
