@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/mappings/hl7v2"
@@ -149,6 +150,9 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 		out.Period.Start = stored.GetPeriod().GetStart()
 		changed = true
 	}
+	if keepLocationPeriods(stored, out) {
+		changed = true
+	}
 	kept := stored.GetIdentifier()
 	if h != nil && h.CancelledMovement != "" {
 		kept = slices.DeleteFunc(slices.Clone(kept), func(id *dtpb.Identifier) bool {
@@ -220,4 +224,46 @@ func keepsExpectedDischarge(in *encpb.Encounter, h *hl7v2.Header) bool {
 
 func hasExtension(xs []*dtpb.Extension, url string) bool {
 	return slices.ContainsFunc(xs, func(x *dtpb.Extension) bool { return x.GetUrl().GetValue() == url })
+}
+
+// keepLocationPeriods completes the periods of the locations a message
+// states from the stored stay (FHIR R4 Encounter.location.period: when
+// the patient was there): a message names her location (PV1-3) and the one
+// she left (PV1-6) but says when only for the movement it carries (ZBE-2),
+// so a location she was already in keeps the start stored for it; one she
+// left (completed) ends when the current one began, or with the stay. It
+// reports whether it changed out.
+func keepLocationPeriods(stored, out *encpb.Encounter) bool {
+	since := map[string]*dtpb.DateTime{}
+	for _, l := range stored.GetLocation() {
+		if st := l.GetPeriod().GetStart(); st != nil {
+			since[resource.RefString(l.GetLocation())] = st
+		}
+	}
+	var moved *dtpb.DateTime // when she came to her current location
+	for _, l := range out.GetLocation() {
+		if l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_ACTIVE && l.GetPeriod().GetStart() != nil {
+			moved = l.GetPeriod().GetStart()
+			break
+		}
+	}
+	if moved == nil && out.GetStatus().GetValue() == cpb.EncounterStatusCode_FINISHED {
+		moved = out.GetPeriod().GetEnd()
+	}
+	changed := false
+	for _, l := range out.GetLocation() {
+		if st := since[resource.RefString(l.GetLocation())]; st != nil && l.GetPeriod().GetStart() == nil {
+			if l.Period == nil {
+				l.Period = &dtpb.Period{}
+			}
+			l.Period.Start = st
+			changed = true
+		}
+		if l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_COMPLETED && l.GetPeriod().GetStart() != nil &&
+			l.GetPeriod().GetEnd() == nil && moved != nil && moved.GetValueUs() >= l.GetPeriod().GetStart().GetValueUs() {
+			l.Period.End = moved
+			changed = true
+		}
+	}
+	return changed
 }

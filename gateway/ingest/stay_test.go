@@ -217,3 +217,59 @@ func TestMovementCorrected(t *testing.T) {
 		t.Errorf("a corrected pre-admission is %s", got)
 	}
 }
+
+// TestLocationPeriods: the stay's locations say when she was in each
+// (FHIR R4 Encounter.location.period). A message names her location and
+// the one she left but dates only its own movement (IHE PAM France ZBE-2,
+// the effective time of the movement's event): an update (A16) keeps when
+// she came to her location; a transfer (A02) ends the location she left
+// when the new one begins; the discharge (A03) ends her last location at
+// the discharge rather than starting it there.
+func TestLocationPeriods(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	geria := strings.Replace(stayPV1, "CARD^210^1^CHU||||", "GER^12^1^CHU|||CARD^210^1^CHU|", 1)
+	var r *Reply
+	for _, m := range [][]byte{
+		stayMsg("A01", "L1", 8, stayPV1, "ZBE|MVT-1^CHU^1.2.250.1.999.9^ISO|20261201080000+0100||INSERT|N"),
+		stayMsg("A02", "L2", 10, geria, "ZBE|MVT-2^CHU^1.2.250.1.999.9^ISO|20261201100000+0100||INSERT|N"),
+		stayMsg("A16", "L3", 11, strings.Replace(stayPV1, "CARD^210^1^CHU|", "GER^12^1^CHU|", 1), "PV2|||||||||20261203"),
+	} {
+		r = send(t, in, m)
+		if code, _, errs := ack(t, r.ACK); code != "AA" {
+			t.Fatalf("ACK %s %v", code, errs)
+		}
+	}
+	enc := written(t, st, r, "Encounter").ID
+	get := func(path string) string { return field(t, st, "Encounter", enc, path) }
+	if got := get("location.period.start"); got != "2026-12-01T10:00:00+01:00" {
+		t.Errorf("after the A16, her location since %q, want the transfer's 10:00", got)
+	}
+	r = send(t, in, stayMsg("A03", "L4", 12, strings.Replace(stayPV1, "CARD^210^1^CHU|", "GER^12^1^CHU|", 1)+"|||||||||||||||||||||||||20261201080000|20261201120000",
+		"ZBE|MVT-3^CHU^1.2.250.1.999.9^ISO|20261201120000+0100||INSERT|N"))
+	if code, _, errs := ack(t, r.ACK); code != "AA" {
+		t.Fatalf("ACK %s %v", code, errs)
+	}
+	for path, want := range map[string]string{
+		"status":                "finished",
+		"location.status":       "completed",
+		"location.period.start": "2026-12-01T10:00:00+01:00",
+		"location.period.end":   "2026-12-01T12:00:00+01:00",
+	} {
+		if got := get(path); got != want {
+			t.Errorf("after the A03, %s = %q, want %q", path, got, want)
+		}
+	}
+	// the transfer's message: the location she left ends when she moved
+	var versions []string
+	for v := uint64(1); ; v++ {
+		rec, err := st.VRead("Encounter", enc, v)
+		if err != nil {
+			break
+		}
+		versions = append(versions, string(rec.JSON))
+	}
+	if len(versions) < 2 || !strings.Contains(versions[1], `"period":{"end":"2026-12-01T10:00:00+01:00","start":"2026-12-01T08:00:00+01:00"},"status":"completed"`) {
+		t.Errorf("after the A02, the location she left: %s", versions)
+	}
+}

@@ -329,7 +329,14 @@ func (c *conv) mapZBE(s *er7.Segment) {
 		return
 	}
 	if t, ok := c.dtm(s, 2); ok && len(e.Location) > 0 {
-		e.Location[0].Period = &dtpb.Period{Start: c.dateTime(t)}
+		if c.dischargeMovement() {
+			// ZBE-2 is the effective time of the movement's event (PAM
+			// France section 6.13.2): for a discharge, when she left her
+			// location, not when she arrived there
+			e.Location[0].Period = &dtpb.Period{End: c.dateTime(t)}
+		} else {
+			e.Location[0].Period = &dtpb.Period{Start: c.dateTime(t)}
+		}
 	}
 	if org := c.organization(s.Field(7)); org != nil {
 		e.ServiceProvider = org
@@ -376,12 +383,18 @@ func pmsiDischarge(mode, dest string) (code, display string) {
 	return "", ""
 }
 
+// dischargeMovement reports whether the message's movement is the
+// discharge: an A03, or a Z99 that corrects one (ZBE-6 A03).
+func (c *conv) dischargeMovement() bool {
+	return c.event == "A03" || c.event == "Z99" && c.movement.original == "A03"
+}
+
 // mapZFM maps the PAM France PMSI movement segment of a discharge (an A03,
 // or a Z99 that corrects one): its mode of discharge and destination
 // (pmsiDischarge), which routing reads (a patient who died or goes to
 // another establishment is not handed over to the community).
 func (c *conv) mapZFM(s *er7.Segment) {
-	discharge := c.event == "A03" || c.event == "Z99" && c.movement.original == "A03"
+	discharge := c.dischargeMovement()
 	code, display := pmsiDischarge(text(s.Field(2)), text(s.Field(4)))
 	if c.encounter == nil || !discharge || code == "" {
 		c.warnSegment(s)
