@@ -95,6 +95,10 @@ type Source struct {
 	Key         []string  // parts identifying the source (e.g. sender + control id); default: a hash of Data
 	Recorded    time.Time // when the mapping ran; default: now
 	Patient     string    // "Patient/id" the source is about, for Binary.securityContext
+	// Sensitivity labels what the source holds and no output carries (a
+	// segment the mapping recognises but does not map): the source Binary
+	// and the warnings that name it carry them.
+	Sensitivity []category.Sensitivity
 }
 
 // Result is a mapping's output: the transaction Bundle and the issues met on
@@ -251,11 +255,20 @@ func (b *Builder) Finish(src Source) *Result {
 	f.binID.Value, f.binType.Value, f.binData.Value = binID, src.ContentType, src.Data
 	bin.Id, bin.ContentType, bin.Data = &f.binID, &f.binType, &f.binData
 	bin.SecurityContext = securityContext(src.Patient)
-	// The source holds everything its outputs hold: it carries their labels.
-	if len(cats) == 0 {
-		cats = append(cats, category.CLIN)
+	// The source holds everything its outputs hold: it carries their
+	// labels; and what was not mapped, which the warnings name and whose
+	// category is not known: it is labelled as they are (CLIN), with the
+	// sensitivity the mapping recognised in it.
+	provCats := cats
+	issues := b.warned.list()
+	if (len(cats) == 0 || len(issues) > 0) && !slices.Contains(cats, category.CLIN) {
+		cats = append(cats[:len(cats):len(cats)], category.CLIN)
+	}
+	if len(provCats) == 0 {
+		provCats = cats
 	}
 	category.LabelSensitive(bin, sens...)
+	category.LabelSensitive(bin, src.Sensitivity...)
 	b.Put(bin, cats...)
 
 	devID := ID("mapping", b.mapping.Name, b.mapping.Version)
@@ -265,11 +278,11 @@ func (b *Builder) Finish(src Source) *Result {
 	prov.Target = targets
 	prov.Agent[0].Who = resource.Ref("Device", devID)
 	prov.Entity[0].What = resource.Ref("Binary", binID)
-	issues := b.warned.list()
 	if len(issues) > 0 {
 		oo := b.warned.outcome()
 		oo.Id = &dtpb.Id{Value: idOf([]string{"outcome", "source", b.mapping.Name}, key)}
 		category.LabelSensitive(oo, sens...)
+		category.LabelSensitive(oo, src.Sensitivity...)
 		b.Put(oo, category.CLIN)
 		prov.Entity = append(prov.Entity, &f.derivation)
 		f.derivationRole.Value = cpb.ProvenanceEntityRoleCode_DERIVATION
@@ -281,7 +294,7 @@ func (b *Builder) Finish(src Source) *Result {
 	// them that they exist (a sensitive label is released only by a
 	// provision naming it).
 	category.LabelSensitive(prov, sens...)
-	b.Put(prov, cats...)
+	b.Put(prov, provCats...)
 
 	bdl := &f.bundle
 	f.bundleType.Value = cpb.BundleTypeCode_TRANSACTION

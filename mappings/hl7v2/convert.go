@@ -34,6 +34,7 @@ type conv struct {
 	encounter  *encpb.Encounter
 	encKey     string                 // what identifies the encounter, for child resource ids
 	restricted bool                   // PD1-12 or ARV: label everything R
+	sourceSens []category.Sensitivity // what the source holds unmapped (ZFS: PSY)
 	merged     bool                   // the MRG of an A40 or A34 is mapped
 	movement   movement               // the PAM France ZBE, read before PV1
 	report     *drpb.DiagnosticReport // of the last OBR, which the OBX after it add to
@@ -124,6 +125,12 @@ func (c *conv) run() error {
 			c.mapPR1(s)
 		case "AL1":
 			c.mapAL1(s)
+		case "ZFS":
+			// IHE PAM France section 6.19: the legal mode of psychiatric
+			// care (care without consent, ZFS-6) is not mapped, and the
+			// source that holds it is psychiatric information.
+			c.sourceSens = append(c.sourceSens, category.PSY)
+			c.warnSegment(s)
 		case "ARV":
 			c.restricted = true
 		case "MRG":

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -438,5 +439,51 @@ func TestDischargeDestination(t *testing.T) {
 	}
 	if d := one[*encpb.Encounter](t, conv).GetHospitalization().GetDestination().GetIdentifier(); d.GetValue().GetValue() != "590780193" {
 		t.Errorf("destination %v", d)
+	}
+}
+
+// TestSourceLabels: the source Binary holds the whole message, what was
+// not mapped included, so it is labelled for that too: CLIN when anything
+// was left unmapped (as the warnings that name it), and PSY when the
+// message carries a psychiatric legal care mode (IHE PAM France section
+// 6.19, segment ZFS: care without consent), which is never released
+// without a provision naming it; so is the warnings outcome that names
+// the segment.
+func TestSourceLabels(t *testing.T) {
+	t.Parallel()
+	msg := func(extra string) []byte {
+		return []byte("MSH|^~\\&|GAM|HOP|RELAIS|RELAIS|20260305090000+0100||ADT^A01^ADT_A01|C1|P|2.5^FRA^2.10\r" +
+			"EVN||20260305090000+0100\r" +
+			"PID|1||1900068^^^HOP&1.2.250.1.999.1.1&ISO^PI||DARK^JEANNE^^^^^L||19600530|F\r" +
+			"PV1|1|I|PSY^12^1||||||||||||||||V-1^^^HOP&1.2.250.1.999.1.1&ISO^VN\r" + extra)
+	}
+	labels := func(conv *Converted, typ string) (cats []category.Code, sens []category.Sensitivity) {
+		for _, e := range conv.Bundle.Entry {
+			if r := resource.Unwrap(e.Resource); resource.Type(r) == typ {
+				return category.Of(r), category.SensitivityOf(r)
+			}
+		}
+		t.Fatalf("no %s", typ)
+		return nil, nil
+	}
+	conv, err := Convert(msg("ZFS|1|12456789^AUTORITE|20260305090000||INSERT|SDT|3\r"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"Binary", "OperationOutcome"} {
+		cats, sens := labels(conv, typ)
+		if !slices.Contains(sens, category.PSY) || !slices.Contains(cats, category.CLIN) {
+			t.Errorf("%s of a message with ZFS: %v %v, want CLIN and PSY", typ, cats, sens)
+		}
+	}
+	if _, sens := labels(conv, "Encounter"); len(sens) != 0 {
+		t.Errorf("Encounter: %v (ZFS is not mapped to it)", sens)
+	}
+	conv, err = Convert(msg("ZFP|3|42\r"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cats, sens := labels(conv, "Binary"); !slices.Contains(cats, category.CLIN) || len(sens) != 0 {
+		t.Errorf("Binary of a message with an unmapped segment: %v %v, want CLIN, no sensitivity", cats, sens)
 	}
 }

@@ -129,6 +129,7 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 		Key:         []string{c.h.SendingApplication, c.h.SendingFacility, c.h.ControlID},
 		Recorded:    c.now(),
 		Patient:     c.h.Patient,
+		Sensitivity: c.sourceSens,
 	})
 	return &Converted{Result: res, Header: c.h, Message: msg}, nil
 }
