@@ -487,3 +487,31 @@ func TestSourceLabels(t *testing.T) {
 		t.Errorf("Binary of a message with an unmapped segment: %v %v, want CLIN, no sensitivity", cats, sens)
 	}
 }
+
+// TestNIASupersededByNIR: a PID-3 carrying both the INS-NIA and the
+// INS-NIR of a patient (IHE PAM France section 4.4.1, the NIA replaced by
+// the NIR) gives the NIR as her INS: the NIA is kept as an old
+// identifier, not a second official one.
+func TestNIASupersededByNIR(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct{ nia, nir string }{
+		"production": {"1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.8"},
+		"test":       {"1.2.250.1.213.1.4.11", "1.2.250.1.213.1.4.10"},
+	} {
+		msg := "MSH|^~\\&|GAM|HOP|RELAIS|RELAIS|20260305090000+0100||ADT^A31^ADT_A05|C1|P|2.5^FRA^2.10\r" +
+			"EVN||20260305090000+0100\r" +
+			"PID|1||1900068^^^HOP&1.2.250.1.999.1.1&ISO^PI~260058815400244^^^ASIP-SANTE-INS-NIA&" + c.nia + "&ISO^INS~260058815400233^^^ASIP-SANTE-INS-NIR&" + c.nir + "&ISO^INS||DARK^JEANNE^^^^^L||19600530|F|||||||||||||||||||||N||VALI\r" +
+			"PV1|1|N\r"
+		conv, err := Convert([]byte(msg), testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		uses := map[string]string{}
+		for _, id := range one[*ppb.Patient](t, conv).GetIdentifier() {
+			uses[id.GetSystem().GetValue()] = id.GetUse().GetValue().String()
+		}
+		if uses["urn:oid:"+c.nir] != "OFFICIAL" || uses["urn:oid:"+c.nia] != "OLD" {
+			t.Errorf("%s: identifier uses %v, want the NIR official and the NIA old", name, uses)
+		}
+	}
+}

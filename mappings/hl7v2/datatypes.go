@@ -274,7 +274,7 @@ const frCoreIdentifierTypes = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs
 
 var insTypes = map[string]string{
 	terminology.INSNIR: "INS-NIR", terminology.INSNIA: "INS-NIA", terminology.INSNIRTest: "INS-NIR-TEST",
-	"urn:oid:1.2.250.1.213.1.4.11": "INS-NIA-TEST",
+	terminology.INSNIATest: "INS-NIA-TEST",
 }
 
 func (c *conv) identifierType(code, system string) *dtpb.CodeableConcept {

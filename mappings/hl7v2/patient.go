@@ -47,6 +47,7 @@ func (c *conv) mapPatient(pid *er7.Segment) error {
 	if key == nil {
 		return &er7.Error{Loc: pid.Loc(3), Offset: -1, Condition: er7.RequiredFieldMissing, Reason: "no patient identifier in PID-3"}
 	}
+	supersedeNIA(p.Identifier)
 	c.patientID = c.b.ID("Patient", key[0], key[1])
 	p.Id = &dtpb.Id{Value: c.patientID}
 	c.demographics(pid, p)
@@ -54,6 +55,29 @@ func (c *conv) mapPatient(pid *er7.Segment) error {
 	c.h.Patient = c.put(p)
 	c.unmapped(pid, pidMapped...)
 	return nil
+}
+
+// supersededNIA maps each INS-NIR system to the INS-NIA it replaces.
+var supersededNIA = map[string]string{
+	terminology.INSNIR:     terminology.INSNIA,
+	terminology.INSNIRTest: terminology.INSNIATest,
+}
+
+// supersedeNIA marks old the INS-NIA of a patient whose INS-NIR is among
+// ids: when a NIR is attributed, PID-3 may carry both, and the receiver
+// must take the NIR as her INS (IHE PAM France section 4.4.1).
+func supersedeNIA(ids []*dtpb.Identifier) {
+	for _, nir := range ids {
+		nia, ok := supersededNIA[nir.GetSystem().GetValue()]
+		if !ok {
+			continue
+		}
+		for _, id := range ids {
+			if id.GetSystem().GetValue() == nia {
+				id.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_OLD}
+			}
+		}
+	}
 }
 
 // birthAddress reads the birth place among the addresses of PID-11: the

@@ -29,6 +29,7 @@ const (
 	INSNIR     = "urn:oid:1.2.250.1.213.1.4.8"
 	INSNIRTest = "urn:oid:1.2.250.1.213.1.4.10"
 	INSNIA     = "urn:oid:1.2.250.1.213.1.4.9"
+	INSNIATest = "urn:oid:1.2.250.1.213.1.4.11"
 	RPPS       = "https://rpps.esante.gouv.fr"
 	FINESS     = "https://finess.esante.gouv.fr"
 	IDNPS      = "urn:oid:1.2.250.1.71.4.2.1"
