@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	"google.golang.org/protobuf/proto"
@@ -197,10 +198,31 @@ func merge(stored, in *ppb.Patient, inRank Rank) *ppb.Patient {
 	out := proto.Clone(win).(*ppb.Patient)
 	fill(out.ProtoReflect(), lose.ProtoReflect())
 	out.Identifier = UnionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
+	if win == in {
+		retireIdentifiers(out.Identifier, in.Identifier)
+	}
 	out.Link = unionLinks(cloneLinks(stored.Link), in.Link)
 	out.Id = stored.Id
 	setRank(out, max(inRank, have))
 	return out
+}
+
+// retireIdentifiers marks old each of ids that the source of in, at least
+// as reliable as the stored patient's, says is old: an INS-NIA replaced by
+// the NIR (IHE PAM France section 4.4.1) is no longer her INS. An
+// identifier is never taken back from old: a merge retires the prior
+// patient's, and a late message naming her does not make them current.
+func retireIdentifiers(ids, in []*dtpb.Identifier) {
+	for _, m := range in {
+		if m.GetUse().GetValue() != cpb.IdentifierUseCode_OLD {
+			continue
+		}
+		for _, id := range ids {
+			if sameIdentifier(id, m) {
+				id.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_OLD}
+			}
+		}
+	}
 }
 
 // fill sets, in out, every field it lacks that from has; id and meta

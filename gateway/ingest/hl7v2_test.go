@@ -878,3 +878,35 @@ func TestUpdateKeepsDischarge(t *testing.T) {
 		}
 	}
 }
+
+// TestNIAReplacedByNIR: a patient stored with her INS-NIA, then sent with
+// the NIA and the NIR that replaced it (IHE PAM France section 4.4.1, an
+// A31), has the NIR as her only official INS: the NIA is kept, old.
+func TestNIAReplacedByNIR(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	const nia = "~190001234567812^^^ASIP-SANTE-INS-NIA&1.2.250.1.213.1.4.9&ISO^INS"
+	const nir = "~290017512345699^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+	msg := func(control, ids string) []byte {
+		return []byte("MSH|^~\\&|GAM|CHU|RELAIS|RELAIS|20261201100000+0100||ADT^A31^ADT_A05|" + control + "|P|2.5^FRA^2.10\r" +
+			"EVN||20261201100000+0100\r" +
+			"PID|1||IPP-9^^^CHU&1.2.250.1.999.7&ISO^PI" + ids + "||MARTIN^ZOE^^^^^L||19700101|F|||||||||||||||||||||N||VALI\r" +
+			"PV1|1|N\r")
+	}
+	var r *Reply
+	for _, m := range [][]byte{msg("N1", nia), msg("N2", nia+nir)} {
+		r = send(t, in, m)
+		if code, _, errs := ack(t, r.ACK); code != "AA" {
+			t.Fatalf("ACK %s %v", code, errs)
+		}
+	}
+	js := string(written(t, st, r, "Patient").JSON)
+	for _, want := range []string{
+		`{"system":"urn:oid:1.2.250.1.213.1.4.9","type":{"coding":[{"code":"INS-NIA","system":"https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"}]},"use":"old"`,
+		`{"system":"urn:oid:1.2.250.1.213.1.4.8","type":{"coding":[{"code":"INS-NIR","system":"https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"}]},"use":"official"`,
+	} {
+		if !strings.Contains(js, want) {
+			t.Errorf("the Patient lacks %s: %s", want, js)
+		}
+	}
+}
