@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 
 	"github.com/relais-health/relais/fhir/resource"
 )
@@ -110,6 +111,23 @@ func Default(resourceType string) Code {
 		return c
 	}
 	return CLIN
+}
+
+// LabelContent adds to m the categories its content has beyond its type's:
+// an Encounter that states why the patient came or what she was found to
+// have (reasonCode, reasonReference, diagnosis) holds clinical data, CLIN,
+// besides its ADM dates and places; a recipient allowed only ADM (a social
+// role's permit) must not read a diagnosis there. Every writer of a stay
+// that may add such content calls it once the stay is complete.
+func LabelContent(m proto.Message) {
+	e, ok := m.(*encpb.Encounter)
+	if !ok || len(e.GetReasonCode()) == 0 && len(e.GetReasonReference()) == 0 && len(e.GetDiagnosis()) == 0 {
+		return
+	}
+	if len(Of(e)) == 0 {
+		Label(e, Default("Encounter"))
+	}
+	Label(e, CLIN)
 }
 
 // Coding returns the meta.security coding for c.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
@@ -171,6 +172,11 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 				changed = true
 			}
 		}
+	}
+	if changed {
+		// what was carried from the stored stay (a reason, diagnoses)
+		// labels it as it labelled the stored one
+		category.LabelContent(out)
 	}
 	if !changed {
 		return nil

@@ -273,3 +273,26 @@ func TestLocationPeriods(t *testing.T) {
 		t.Errorf("after the A02, the location she left: %s", versions)
 	}
 }
+
+// TestStayReasonIsClinical: a stay whose message gives a reason (PV2-3)
+// is labelled CLIN besides ADM, so that a recipient allowed only ADM (a
+// social role's permit) does not read the reason there; and it stays so
+// after a transfer that leaves the reason out (which the stay keeps).
+func TestStayReasonIsClinical(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	var r *Reply
+	for _, m := range [][]byte{
+		stayMsg("A01", "R1", 8, stayPV1, "PV2|||^Episode dépressif majeur"),
+		stayMsg("A02", "R2", 9, strings.Replace(stayPV1, "CARD^210^1^CHU", "CARD^305^2^CHU", 1)),
+	} {
+		r = send(t, in, m)
+		if code, _, errs := ack(t, r.ACK); code != "AA" {
+			t.Fatalf("ACK %s %v", code, errs)
+		}
+		js := string(written(t, st, r, "Encounter").JSON)
+		if !strings.Contains(js, "dépressif") || !strings.Contains(js, `"code":"CLIN"`) || !strings.Contains(js, `"code":"ADM"`) {
+			t.Errorf("the stay with its reason is not labelled ADM and CLIN: %s", js)
+		}
+	}
+}

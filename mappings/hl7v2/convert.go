@@ -197,6 +197,9 @@ func (c *conv) run() error {
 		}
 	}
 	c.finishEncounter()
+	if c.encounter != nil {
+		category.LabelContent(c.encounter)
+	}
 	c.label()
 	return nil
 }
