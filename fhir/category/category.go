@@ -118,7 +118,8 @@ func Default(resourceType string) Code {
 // have (reasonCode, reasonReference, diagnosis) holds clinical data, CLIN,
 // besides its ADM dates and places; a recipient allowed only ADM (a social
 // role's permit) must not read a diagnosis there. Every writer of a stay
-// that may add such content calls it once the stay is complete.
+// that may add such content calls it once the stay is complete: the HL7
+// v2 mapping and ingestion, and the API's write decision for FHIR writes.
 func LabelContent(m proto.Message) {
 	e, ok := m.(*encpb.Encounter)
 	if !ok || len(e.GetReasonCode()) == 0 && len(e.GetReasonReference()) == 0 && len(e.GetDiagnosis()) == 0 {

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
@@ -127,6 +128,11 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		if old == nil {
 			w.Op = access.OpCreate
 		}
+	}
+	if e.Resource != nil {
+		// what its content holds beyond its type's category, as the
+		// mappings label it: an Encounter's reason is clinical data
+		category.LabelContent(e.Resource)
 	}
 	if e.Resource != nil && a.consent.Owned(e.Type) {
 		// Owned by the caller who created it, whoever changes it later (a

@@ -629,3 +629,30 @@ func TestServiceTaskReachesItsStaff(t *testing.T) {
 		}
 	}
 }
+
+// TestEncounterReasonLabelledClinical: an Encounter written through the
+// API that states why the patient came is clinical data (CLIN) besides
+// its ADM dates and places, as the HL7 v2 and CDA mappings label it
+// (category.LabelContent): a recipient allowed only ADM does not read the
+// reason there.
+func TestEncounterReasonLabelledClinical(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	e.do("PUT", "/fhir/Patient/p1", `{"resourceType":"Patient","id":"p1"}`)
+	for id, want := range map[string]bool{
+		"with-reason": true,
+		"plain":       false,
+	} {
+		body := `{"resourceType":"Encounter","id":"` + id + `","status":"in-progress","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"}`
+		if want {
+			body += `,"reasonCode":[{"text":"Episode dépressif majeur"}]`
+		}
+		if r := e.do("PUT", "/fhir/Encounter/"+id, body+`}`); r.status != 201 {
+			t.Fatalf("PUT %s: %d %s", id, r.status, r.body)
+		}
+		got := e.do("GET", "/fhir/Encounter/"+id, "")
+		if clin := strings.Contains(string(got.body), `"code":"CLIN"`); clin != want {
+			t.Errorf("Encounter %s labelled CLIN %v, want %v: %s", id, clin, want, got.body)
+		}
+	}
+}
