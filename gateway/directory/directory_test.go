@@ -160,12 +160,7 @@ func TestIndexReadsWhatChangedUnreferenced(t *testing.T) {
 	d := New(st, testCodec)
 	ctx := context.Background()
 	importFile(t, d, "testdata/directory.json")
-	put := func(ndjson string) {
-		t.Helper()
-		if _, err := Import(ctx, st, testCodec, strings.NewReader(ndjson+"\n"), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(ndjson string) { importLine(t, st, ndjson) }
 	x1, err := d.Index(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -231,12 +226,7 @@ func TestIndexFollowsQualification(t *testing.T) {
 	d := New(st, testCodec)
 	ctx := context.Background()
 	importFile(t, d, "testdata/directory.json")
-	put := func(ndjson string) {
-		t.Helper()
-		if _, err := Import(ctx, st, testCodec, strings.NewReader(ndjson+"\n"), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(ndjson string) { importLine(t, st, ndjson) }
 	practitioner := func(id, profession string) string {
 		return `{"resourceType":"Practitioner","id":"` + id + `","qualification":[{"code":{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante","code":"` + profession + `"}]}}]}`
 	}

@@ -1,7 +1,9 @@
 package directory
 
 import (
+	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -38,4 +40,12 @@ func openStore(tb testing.TB) *store.Store {
 		st.Close()
 	})
 	return st
+}
+
+// importLine imports one NDJSON line of directory resources into st.
+func importLine(t *testing.T, st *store.Store, ndjson string) {
+	t.Helper()
+	if _, err := Import(context.Background(), st, testCodec, strings.NewReader(ndjson+"\n"), nil); err != nil {
+		t.Fatal(err)
+	}
 }

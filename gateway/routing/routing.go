@@ -653,7 +653,7 @@ func (pl *Planner) stayOf(ctx context.Context, id string) (*stay, error) {
 		}
 		s.diagnoses = append(s.diagnoses, resource.Ref("Condition", resource.ID(c)))
 		for _, cd := range c.(*cdpb.Condition).GetCode().GetCoding() {
-			// named by URI or by OID, as procedures are (canonSystem)
+			// named by URI or by OID, as procedures are (terminology.Canonical)
 			switch terminology.Canonical(cd.GetSystem().GetValue()) {
 			case terminology.ICD10, terminology.CIM10, terminology.ICD10CM:
 				s.codes = append(s.codes, strings.ToUpper(cd.GetCode().GetValue()))

@@ -251,12 +251,12 @@ func (c *conv) mapPV2(s *er7.Segment) {
 }
 
 // movement is what the IHE PAM France movement segment says of the
-// message (PAM France section 6.13): its action (ZBE-4: INSERT, UPDATE or
-// CANCEL), whether it is about a past movement (ZBE-5 Y) and the event
-// that inserted the movement it updates or cancels (ZBE-6).
+// message (PAM France section 6.13): whether it is about a past movement
+// (ZBE-5 Y) and the event that inserted the movement it updates or
+// cancels (ZBE-6).
 type movement struct {
-	action, original string
-	historic         bool
+	original string
+	historic bool
 }
 
 // readMovement reads the ZBE before PV1 is mapped, since whether the
@@ -277,8 +277,8 @@ func (c *conv) readMovement() movement {
 		}
 		return movement{}
 	}
-	m := movement{action: strings.ToUpper(text(zbe.Field(4))), original: strings.ToUpper(text(zbe.Field(6)))}
-	if c.event == "Z99" && m.action != "UPDATE" {
+	m := movement{original: strings.ToUpper(text(zbe.Field(6)))}
+	if c.event == "Z99" && !strings.EqualFold(text(zbe.Field(4)), "UPDATE") {
 		c.warn(zbe, 4, "a Z99 corrects a movement: its action is UPDATE")
 	}
 	within := c.event == "Z99" || updateEvents[c.event] || c.event == "A02" || c.event == "A21" || c.event == "A53"
