@@ -10,7 +10,6 @@ import (
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
-	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
@@ -55,7 +54,7 @@ func (a *API) releaseEntries(ctx context.Context, entries []store.TxEntry) ([]st
 			}
 			d, err := a.consent.Decide(ctx, consent.Request{
 				Patient: patient, Actor: resource.RefString(t.GetOwner()), Draft: c,
-				Resource: consent.ResourceFacts{Type: "Task", Categories: []category.Code{category.ORD, category.SOC}},
+				Resource: consent.PermitToAct(),
 			})
 			if err != nil {
 				return nil, err

@@ -174,13 +174,23 @@ func (e *Engine) base(sc *scope, req *Request, f *facts, q *query) judgement {
 	return judgement{permit: true, policy: PolicyCareTeam, allowed: e.teamMask}
 }
 
+// PermitToAct is what a recipient who needs the patient's explicit
+// permit to be asked (a social role, one across the border) must be
+// permitted to act on a routing Task: its orders and the social data
+// that go with it. Routing releases her Task when the patient's Consents
+// permit her these (api release), and she sees the Task and the patient
+// only while they do (candidateStill).
+func PermitToAct() ResourceFacts {
+	return ResourceFacts{Type: "Task", Categories: []category.Code{category.ORD, category.SOC}}
+}
+
 // candidateStill reports whether the owner of one of the patient's open
 // Tasks still sees what she is asked. A recipient who needs the patient's
 // explicit permit to be asked at all (a social role, one across the
 // border: routing holds her Task until a permit is recorded) sees it
 // only while the patient's Consents permit her, and deny her nothing of,
-// what such a recipient needs to act (orders and social data, the test
-// that released her Task): a permit revoked, expired or overridden by an
+// what such a recipient needs to act (PermitToAct, the test that
+// released her Task): a permit revoked, expired or overridden by an
 // objection takes back the Patient, the Task and its request too.
 func (e *Engine) candidateStill(sc *scope, q *query) bool {
 	if !sc.candidate {
@@ -189,7 +199,8 @@ func (e *Engine) candidateStill(sc *scope, q *query) bool {
 	if sc.standing.policy != PolicyNonHealth && sc.standing.policy != PolicyCrossBorder {
 		return true
 	}
-	f := facts{typ: "Task", cats: catMask(category.ORD) | catMask(category.SOC)}
+	act := PermitToAct()
+	f := factsOf(&act)
 	tq := *q
 	tq.f = &f
 	permit := false
