@@ -2,11 +2,14 @@ package resource
 
 import (
 	"strconv"
+	"sync"
 	"time"
 )
 
 // Location resolves a google/fhir date-time Timezone field: "Z", "UTC",
-// "+01:00" or an IANA name; empty or unknown zones are UTC.
+// "+01:00" or an IANA name; empty or unknown zones are UTC. IANA names are
+// read from the host's zone database, else from the one embedded by a
+// package that imports time/tzdata.
 func Location(tz string) *time.Location {
 	switch tz {
 	case "", "Z", "UTC":
@@ -23,8 +26,17 @@ func Location(tz string) *time.Location {
 			return time.FixedZone(tz, off)
 		}
 	}
-	if l, err := time.LoadLocation(tz); err == nil {
-		return l
+	if l, ok := zones.Load(tz); ok {
+		return l.(*time.Location)
 	}
-	return time.UTC
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		return time.UTC
+	}
+	zones.Store(tz, l) // only names the zone database has: a bounded set
+	return l
 }
+
+// zones are the IANA zones Location loaded, by name: time.LoadLocation
+// reads and parses a zone's data at every call.
+var zones sync.Map

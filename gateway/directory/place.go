@@ -10,6 +10,7 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 
+	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/terminology"
 )
 
@@ -134,14 +135,10 @@ var overseasZones = map[string]string{
 	"977": "America/St_Barthelemy", "978": "America/Marigot",
 }
 
-// zone loads an IANA zone from the embedded database (time/tzdata: the
-// host may have none); it cannot fail for the names above.
-func zone(name string) *time.Location {
-	if l, err := time.LoadLocation(name); err == nil {
-		return l
-	}
-	return time.UTC
-}
+// zone is the IANA zone of that name (resource.Location loads each once;
+// time/tzdata embeds the database: the host may have none). It cannot
+// fail for the names above.
+func zone(name string) *time.Location { return resource.Location(name) }
 
 func homeAddress(as []*dtpb.Address) *dtpb.Address {
 	for _, a := range as {
