@@ -99,6 +99,31 @@ func TestPermitReleasesTask(t *testing.T) {
 	}
 }
 
+// TestPermitWithCodeExceptionReleasesTask: a permit that keeps one
+// diagnosis from the home-help (a nested deny on its ICD-10 code, R4
+// Consent.provision.code) still lets her act on her Task: the Task states
+// its code (R4 task-code "fulfill"), which is not the one denied, so the
+// exception does not apply to it (R4: "if this code is found in an
+// instance, then the rule applies").
+func TestPermitWithCodeExceptionReleasesTask(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	if r := e.do("POST", "/fhir/Encounter/demo-stay/$route", ""); r.status != 200 {
+		t.Fatalf("route: %d %s", r.status, r.body)
+	}
+	permit := `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/demo-patient"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Organization/demo-saad-lille"}}],"provision":[{"type":"deny","code":[{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"I50.9"}]}]}]}}`
+	if r := e.do("POST", "/fhir/Consent", permit, "Authorization", e.as("PractitionerRole/demo-consent-officer-role")); r.status != 201 {
+		t.Fatalf("the permit: %d %s", r.status, r.body)
+	}
+	if n, _ := ids(t, e.do("GET", "/fhir/Task?status=on-hold&_summary=count", "").body); n != 0 {
+		t.Errorf("the home-help's Task is still on hold after a permit that denies one diagnosis")
+	}
+	mine := e.do("GET", "/fhir/Task?owner=HealthcareService/demo-home-help&status=requested", "", "Authorization", e.as(benchHomeHelp))
+	if n, _ := ids(t, mine.body); n != 1 {
+		t.Errorf("the home-help sees %d Tasks, want hers: %s", n, mine.body)
+	}
+}
+
 // TestRejectionReroutes: the demo nurse rejects her Task; the same write
 // creates the Task for the next candidate (the demo's Roubaix nurse; the
 // Lyon one is out of territory), linked to the rejected one.

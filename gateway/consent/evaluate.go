@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/relais-health/relais/fhir/category"
+	"github.com/relais-health/relais/mappings/terminology"
 )
 
 // verdict is one Consent's answer: its deepest matching provision.
@@ -180,8 +181,11 @@ func (e *Engine) base(sc *scope, req *Request, f *facts, q *query) judgement {
 // that go with it. Routing releases her Task when the patient's Consents
 // permit her these (api release), and she sees the Task and the patient
 // only while they do (candidateStill).
+// Its code is a routing Task's (R4 task-code "fulfill"): an exception of
+// the permit for other codes, a diagnosis kept from her, does not apply.
 func PermitToAct() ResourceFacts {
-	return ResourceFacts{Type: "Task", Categories: []category.Code{category.ORD, category.SOC}}
+	return ResourceFacts{Type: "Task", Categories: []category.Code{category.ORD, category.SOC},
+		Codes: []string{terminology.TaskCode + "|" + terminology.TaskFulfil}}
 }
 
 // candidateStill reports whether the owner of one of the patient's open

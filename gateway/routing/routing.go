@@ -1083,6 +1083,7 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 		Id:          &dtpb.Id{Value: base + "-" + aid + "-1"},
 		Status:      &tpb.Task_StatusCode{Value: status},
 		Intent:      &tpb.Task_IntentCode{Value: vspb.TaskIntentValueSet_ORDER},
+		Code:        fulfil(),
 		Focus:       resource.Ref("ServiceRequest", base+"-"+aid),
 		ForValue:    resource.Ref("Patient", strings.TrimPrefix(s.patientRef, "Patient/")),
 		Encounter:   resource.Ref("Encounter", resource.ID(s.encounter)),
@@ -1128,6 +1129,16 @@ func ReRouted(t *tpb.Task) bool {
 
 // noCandidate is the businessStatus of a Task nobody in the directory
 // could take.
+// fulfil is the code of a routing Task: R4 task-code "fulfill", its
+// owner is asked to carry out its focus, the ServiceRequest. Stating it
+// lets a Consent's exception for other codes (provision.code) be told not
+// to apply to the Task.
+func fulfil() *dtpb.CodeableConcept {
+	return &dtpb.CodeableConcept{
+		Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: terminology.TaskCode}, Code: &dtpb.Code{Value: terminology.TaskFulfil}, Display: &dtpb.String{Value: "Fulfill the focal request"}}},
+	}
+}
+
 func noCandidate() *dtpb.CodeableConcept {
 	return &dtpb.CodeableConcept{
 		Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: "no-candidate"}, Display: &dtpb.String{Value: "No candidate"}}},

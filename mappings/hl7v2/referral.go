@@ -265,7 +265,7 @@ func (c *conv) referralTask(sr *srpb.ServiceRequest) {
 		Id:         c.a.id(c.b.ID("Task", sr.Id.Value)),
 		Status:     &taskpb.Task_StatusCode{Value: status},
 		Intent:     &taskpb.Task_IntentCode{Value: vspb.TaskIntentValueSet_ORDER},
-		Code:       c.a.conceptOf("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill the focal request"),
+		Code:       c.a.conceptOf(terminology.TaskCode, terminology.TaskFulfil, "Fulfill the focal request"),
 		Focus:      resource.Ref("ServiceRequest", sr.Id.Value),
 		ForValue:   c.subject(),
 		Encounter:  sr.Encounter,

@@ -56,6 +56,11 @@ const (
 	V3Route           = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
 	V3NullFlavor      = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
 	V2DischargeDisp   = "http://terminology.hl7.org/CodeSystem/v2-0112"
+	// TaskCode is R4's task-code system; its "fulfill" (TaskFulfil) is
+	// the code of a Task that asks its owner to carry out its focus, a
+	// request.
+	TaskCode   = "http://hl7.org/fhir/CodeSystem/task-code"
+	TaskFulfil = "fulfill"
 	// NUBCPatientStatus is NUBC UB-04 FL17 Patient Status, the code system
 	// of C-CDA's discharge disposition (value set
 	// 2.16.840.1.113883.3.88.12.80.33); its URI is terminology.hl7.org's
