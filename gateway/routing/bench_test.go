@@ -13,7 +13,10 @@ import (
 // BenchmarkRouteStay plans and writes the routing of distinct
 // heart-failure stays (6 actions: a CarePlan, 6 ServiceRequests, 6 Tasks,
 // each recipient chosen and consent decided), one after another as the
-// router does, in world's store. Its cpu-µs/stay compares with the
+// router does, in world's store, each of another patient living in Lille
+// whose GP is world's: a stay of the same patient would make each
+// decision read the Tasks of all the stays before it (her care circle), as
+// no patient has thousands. Its cpu-µs/stay compares with the
 // cpu-µs/msg of ingesting the realistic A03 (gateway/mllp
 // BenchmarkMLLPGrowth): routing must add at most a fifth of it.
 func BenchmarkRouteStay(b *testing.B) {
@@ -22,8 +25,9 @@ func BenchmarkRouteStay(b *testing.B) {
 	var entries []store.TxEntry
 	for i := 0; i < b.N; i++ {
 		for _, js := range []string{
-			fmt.Sprintf(`{"resourceType":"Encounter","id":"b%d","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"end":"2026-03-05T10:00:00Z"}}`, i),
-			fmt.Sprintf(`{"resourceType":"Condition","id":"bc%d","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/b%d"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"I50.9"}]}}`, i, i),
+			fmt.Sprintf(`{"resourceType":"Patient","id":"bp%d","birthDate":"1942-03-15","address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}],"generalPractitioner":[{"reference":"PractitionerRole/gp"}]}`, i),
+			fmt.Sprintf(`{"resourceType":"Encounter","id":"b%d","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/bp%d"},"serviceProvider":{"reference":"Organization/chu"},"period":{"end":"2026-03-05T10:00:00Z"}}`, i, i),
+			fmt.Sprintf(`{"resourceType":"Condition","id":"bc%d","subject":{"reference":"Patient/bp%d"},"encounter":{"reference":"Encounter/b%d"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"I50.9"}]}}`, i, i, i),
 		} {
 			m, err := testCodec.Decode([]byte(js))
 			if err != nil {
