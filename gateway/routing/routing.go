@@ -171,6 +171,18 @@ type stay struct {
 	// draft: the stay is not finished yet, its discharge only expected
 	// (HL7 v2 A16): the plan is prepared as a draft.
 	draft bool
+	// place is where the patient lives, resolved once for all the
+	// stay's actions (placeOf).
+	place  directory.Place
+	placed bool
+}
+
+// placeOf is where the patient of s lives (directory.Communes.PlaceOf).
+func (pl *Planner) placeOf(s *stay) directory.Place {
+	if !s.placed {
+		s.place, s.placed = pl.cfg.Communes.PlaceOf(s.patient), true
+	}
+	return s.place
 }
 
 // ExpectedDischargeURL is the extension an A16 puts on the Encounter in
@@ -1229,7 +1241,7 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		}
 		refused[own] = "the patient objected"
 	}
-	place := pl.cfg.Communes.PlaceOf(s.patient)
+	place := pl.placeOf(s)
 	at, until := s.discharge, time.Time{}
 	if win != nil {
 		at = time.UnixMicro(win.GetStart().GetValueUs())
