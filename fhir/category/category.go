@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 
 	"github.com/relais-health/relais/fhir/resource"
@@ -117,18 +118,32 @@ func Default(resourceType string) Code {
 // an Encounter that states why the patient came or what she was found to
 // have (reasonCode, reasonReference, diagnosis) holds clinical data, CLIN,
 // besides its ADM dates and places; a recipient allowed only ADM (a social
-// role's permit) must not read a diagnosis there. Every writer of a stay
-// that may add such content calls it once the stay is complete: the HL7
-// v2 mapping and ingestion, and the API's write decision for FHIR writes.
+// role's permit) must not read a diagnosis there. Likewise a CarePlan that
+// instantiates a care pathway (R4 instantiatesCanonical, instantiatesUri:
+// the heart-failure pathway names the diagnosis) or states the conditions
+// it addresses is CLIN besides ORD: a recipient allowed only orders (a
+// home-help service's permit) reads the Tasks she is asked, not the plan.
+// Every writer of a stay that may add such content calls it once the stay
+// is complete: the HL7 v2 mapping and ingestion, and the API's write
+// decision for FHIR writes; the store applies it to whatever it writes
+// (the routing plans included).
 func LabelContent(m proto.Message) {
-	e, ok := m.(*encpb.Encounter)
-	if !ok || len(e.GetReasonCode()) == 0 && len(e.GetReasonReference()) == 0 && len(e.GetDiagnosis()) == 0 {
+	switch r := m.(type) {
+	case *encpb.Encounter:
+		if len(r.GetReasonCode()) == 0 && len(r.GetReasonReference()) == 0 && len(r.GetDiagnosis()) == 0 {
+			return
+		}
+	case *cppb.CarePlan:
+		if len(r.GetInstantiatesCanonical()) == 0 && len(r.GetInstantiatesUri()) == 0 && len(r.GetAddresses()) == 0 {
+			return
+		}
+	default:
 		return
 	}
-	if len(Of(e)) == 0 {
-		Label(e, Default("Encounter"))
+	if len(Of(m)) == 0 {
+		Label(m, Default(resource.Type(m)))
 	}
-	Label(e, CLIN)
+	Label(m, CLIN)
 }
 
 // Coding returns the meta.security coding for c.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	"google.golang.org/protobuf/proto"
@@ -55,5 +56,25 @@ func TestCoding(t *testing.T) {
 	want = &dtpb.Coding{System: &dtpb.Uri{Value: ActCode}, Code: &dtpb.Code{Value: "PSY"}}
 	if got := PSY.Coding(); !proto.Equal(got, want) {
 		t.Errorf("PSY.Coding() = %v", got)
+	}
+}
+
+// TestLabelContentCarePlan: a plan that instantiates a pathway or names
+// the conditions it addresses states clinical data; a bare plan of orders
+// does not.
+func TestLabelContentCarePlan(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		plan *cppb.CarePlan
+		want []Code
+	}{
+		{"bare", &cppb.CarePlan{}, nil},
+		{"pathway", &cppb.CarePlan{InstantiatesCanonical: []*dtpb.Canonical{{Value: "https://example.org/PlanDefinition/heart-failure"}}}, []Code{ORD, CLIN}},
+		{"addresses", &cppb.CarePlan{Addresses: []*dtpb.Reference{{}}}, []Code{ORD, CLIN}},
+	} {
+		LabelContent(c.plan)
+		if got := Of(c.plan); !slices.Equal(got, c.want) {
+			t.Errorf("%s: labels %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -255,6 +255,7 @@ func (s *Store) unchanged(res proto.Message, cur *Record) bool {
 	r := proto.Clone(res)
 	resource.SetVersion(r, cur.Version, cur.LastUpdated)
 	category.Label(r)
+	category.LabelContent(r)
 	js, err := s.codec.Encode(r)
 	if err != nil || !bytes.Equal(js, cur.JSON) {
 		return false
@@ -269,6 +270,7 @@ func (s *Store) unchanged(res proto.Message, cur *Record) bool {
 // and meta.lastUpdated (labelled, deterministic proto encoding).
 func contentSum(res proto.Message) ([32]byte, bool) {
 	category.Label(res)
+	category.LabelContent(res)
 	meta := resource.Meta(res)
 	ver, at := meta.VersionId, meta.LastUpdated
 	meta.VersionId, meta.LastUpdated = nil, nil

@@ -77,6 +77,7 @@ type change struct {
 func (s *Store) prepare(res proto.Message, method byte, ver uint64, at time.Time, created int64) (*change, error) {
 	resource.SetVersion(res, ver, at)
 	category.Label(res)
+	category.LabelContent(res)
 	js, err := s.codec.Encode(res)
 	if err != nil {
 		return nil, outcome.Wrap(outcome.Invalid, "resource cannot be rendered", err)

@@ -99,6 +99,34 @@ func TestPermitReleasesTask(t *testing.T) {
 	}
 }
 
+// TestPlanNotForSocialRecipient: the discharge plan names the pathway it
+// instantiates (heart failure) and the stay's diagnoses: clinical data. A
+// home-help service holding the patient's permit (by default ADM, ORD,
+// FUNC, SOC: DESIGN.md) reads her own Task, not the plan; the GP, in the
+// care team, reads it.
+func TestPlanNotForSocialRecipient(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	if r := e.do("POST", "/fhir/Encounter/demo-stay/$route", ""); r.status != 200 {
+		t.Fatalf("route: %d %s", r.status, r.body)
+	}
+	permit := `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/demo-patient"},"policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTIN"}]},"provision":{"actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Organization/demo-saad-lille"}}]}}`
+	if r := e.do("POST", "/fhir/Consent", permit, "Authorization", e.as("PractitionerRole/demo-consent-officer-role")); r.status != 201 {
+		t.Fatalf("the permit: %d %s", r.status, r.body)
+	}
+	plans := "/fhir/CarePlan?subject=Patient/" + demo.PatientID
+	if n, _ := ids(t, e.do("GET", plans, "", "Authorization", e.as(benchHomeHelp)).body); n != 0 {
+		t.Errorf("the home-help reads %d discharge plans, want none", n)
+	}
+	if n, _ := ids(t, e.do("GET", plans, "", "Authorization", e.as(demo.GPRole)).body); n != 1 {
+		t.Errorf("the GP reads %d discharge plans, want 1", n)
+	}
+	mine := e.do("GET", "/fhir/Task?owner=HealthcareService/demo-home-help", "", "Authorization", e.as(benchHomeHelp))
+	if n, _ := ids(t, mine.body); n != 1 {
+		t.Errorf("the home-help reads %d of her Tasks, want 1", n)
+	}
+}
+
 // TestPermitWithCodeExceptionReleasesTask: a permit that keeps one
 // diagnosis from the home-help (a nested deny on its ICD-10 code, R4
 // Consent.provision.code) still lets her act on her Task: the Task states
