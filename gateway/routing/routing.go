@@ -322,9 +322,10 @@ func (pl *Planner) entries(ctx context.Context, plan *Plan) ([]store.TxEntry, er
 // error) is left to the router's next pass (RouteFinished), which logs
 // why. And the CarePlan notes every move of its Tasks (progress).
 func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
-	// Most writes are neither a stay nor a routing Task: nothing to do.
+	// Most writes are neither a stay, a patient (whose death withdraws
+	// her plans) nor a routing Task: nothing to do.
 	if !slices.ContainsFunc(f.Written(), func(w store.Written) bool {
-		return (w.Type == "Encounter" && pl.cfg.RouteOnWrite) || (w.Type == "Task" && strings.HasPrefix(w.ID, "route-"))
+		return ((w.Type == "Encounter" || w.Type == "Patient") && pl.cfg.RouteOnWrite) || (w.Type == "Task" && strings.HasPrefix(w.ID, "route-"))
 	}) {
 		return nil
 	}
@@ -713,9 +714,7 @@ func ruledOut(c *cdpb.Condition) bool {
 }
 
 // notHome says why a stay's patient is not handed over to community care,
-// "" when she is: she died (Patient.deceased: true, or a date that is not
-// before the stay began; an earlier one contradicts the stay the hospital
-// reports and is taken as an error of the record), or the stay says she left
+// "" when she is: she died (diedDuring), or the stay says she left
 // for another establishment or died (Encounter.hospitalization's
 // destination, or its discharge disposition: FHIR's codes, which the HL7
 // v2 and PAM France mappings give, or HL7 v2 table 0112's codes as US
@@ -724,17 +723,30 @@ func ruledOut(c *cdpb.Condition) bool {
 // 51, 61 to 66, 70, 82 to 85 and 88 to 95 another facility, and PAM
 // France's B, to acute care). A system named by its OID counts as its URI.
 func notHome(s *stay) string {
-	d := s.patient.GetDeceased()
+	if why := diedDuring(s.patient, s.encounter); why != "" {
+		return why
+	}
+	return leftCare(s.encounter)
+}
+
+// diedDuring says why the patient is taken as dead for the stay e (notHome,
+// and the withdrawal of its plan when her death is reported after it was
+// routed), "" when she is not: Patient.deceasedBoolean true, or a
+// deceasedDateTime that is not before the stay began. A death dated
+// before the stay contradicts the stay the hospital reports and is taken
+// as an error of the record.
+func diedDuring(p *patpb.Patient, e *enpb.Encounter) string {
+	d := p.GetDeceased()
 	if d.GetBoolean().GetValue() {
 		return "the patient died (Patient.deceased)"
 	}
 	if at := d.GetDateTime(); at != nil {
-		start := s.encounter.GetPeriod().GetStart()
+		start := e.GetPeriod().GetStart()
 		if start == nil || at.GetValueUs() >= start.GetValueUs() {
 			return "the patient died (Patient.deceasedDateTime)"
 		}
 	}
-	return leftCare(s.encounter)
+	return ""
 }
 
 // leftCare says why a stay's Encounter tells that its patient did not go

@@ -9,6 +9,7 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
 	enpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 	"google.golang.org/protobuf/proto"
@@ -36,6 +37,13 @@ import (
 // with the reason NotGoingHome: a plan for that stay would not be made
 // (notHome), and one made before the correction must not keep asking the
 // community to care for her.
+//
+// A death reported after the discharge was routed (HL7 v2 A31 or A08 with
+// PID-29/PID-30, a FHIR write of Patient.deceased[x], in any transaction
+// that writes the Patient) withdraws, with the reason PatientDeceased, the
+// plans of her stays that diedDuring takes her as dead for: the rule that
+// keeps a plan from being made. A death dated before a stay began is an
+// error of the record for that stay, and withdraws nothing.
 
 // DischargeCancelled is the code, in RoutingStatus, of the status reason
 // of a Task whose discharge was cancelled, and of ExtWithdrawn on its
@@ -52,12 +60,18 @@ const ExtWithdrawn = pathways.Base + "/StructureDefinition/careplan-withdrawn"
 // ExtWithdrawn on its CarePlan.
 const NotGoingHome = "not-going-home"
 
+// PatientDeceased is the code, in RoutingStatus, of the status reason of
+// a Task whose patient's death was reported after her discharge was
+// routed, and of ExtWithdrawn on its CarePlan.
+const PatientDeceased = "patient-deceased"
+
 // withdrawReason says why a plan is withdrawn, on its CarePlan and Tasks.
 type withdrawReason struct{ code, display, text string }
 
 var (
 	dischargeCancelled = withdrawReason{DischargeCancelled, "Discharge cancelled", "the discharge was cancelled: the patient stays in hospital"}
 	notGoingHome       = withdrawReason{NotGoingHome, "Not going home", "the discharge was corrected: the patient is not going home"}
+	patientDeceased    = withdrawReason{PatientDeceased, "Patient deceased", "the patient died: there is nobody to visit"}
 )
 
 func (r withdrawReason) coding() *dtpb.Coding {
@@ -66,10 +80,11 @@ func (r withdrawReason) coding() *dtpb.Coding {
 
 // withdrawCancelled withdraws the plans of the stays the transaction f
 // follows took back from finished (or from an expected discharge), or
-// corrected to say that the patient did not go home.
+// corrected to say that the patient did not go home, and of the stays of
+// the patients it reports dead (withdrawDeaths).
 // written maps "Type/id" to the last write of each resource.
 func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, written map[string]store.Written) error {
-	seen := map[string]bool{}
+	seen := map[string]bool{} // the stays written (by id), withdrawn or not
 	var entries []store.TxEntry
 	for _, w := range f.Written() {
 		if w.Type != "Encounter" || seen[w.ID] {
@@ -113,11 +128,65 @@ func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, wr
 		}
 		entries = append(entries, es...)
 	}
+	deaths, err := pl.withdrawDeaths(ctx, f, written, seen)
+	if err != nil {
+		return err
+	}
+	entries = append(entries, deaths...)
 	if len(entries) == 0 {
 		return nil
 	}
-	_, err := f.Put(entries)
+	_, err = f.Put(entries)
 	return err
+}
+
+// withdrawDeaths is the withdrawal of the plans not withdrawn yet of the
+// stays of each patient the transaction f follows leaves dead, for each
+// stay diedDuring takes her as dead for; stays in decided are left to
+// withdrawCancelled's own rules (a stay this transaction corrects is
+// decided on its own version).
+func (pl *Planner) withdrawDeaths(ctx context.Context, f *store.Following, written map[string]store.Written, decided map[string]bool) ([]store.TxEntry, error) {
+	var out []store.TxEntry
+	for _, w := range f.Written() {
+		if w.Type != "Patient" || decided["Patient/"+w.ID] {
+			continue
+		}
+		decided["Patient/"+w.ID] = true
+		last := written["Patient/"+w.ID]
+		p, ok := last.Resource.(*patpb.Patient)
+		if last.Deleted || !ok || p.GetDeceased() == nil {
+			continue // the common write: a living patient
+		}
+		cps, err := pl.search(ctx, "CarePlan", url.Values{"patient": {"Patient/" + w.ID}})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range cps {
+			cp, ok := m.(*cppb.CarePlan)
+			if !ok || !strings.HasPrefix(resource.ID(cp), "route-") || done(cp.GetStatus().GetValue()) {
+				continue
+			}
+			typ, id, _, ok := resource.RefTarget(cp.GetEncounter())
+			if !ok || typ != "Encounter" || decided[id] {
+				continue
+			}
+			decided[id] = true
+			em, err := pl.read(ctx, "Encounter", id)
+			if err != nil {
+				return nil, err
+			}
+			e, ok := em.(*enpb.Encounter)
+			if !ok || diedDuring(p, e) == "" {
+				continue
+			}
+			es, err := pl.withdrawal(ctx, id, patientDeceased)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, es...)
+		}
+	}
+	return out, nil
 }
 
 // cancelsDischarge reports whether a stay written as now, after was,

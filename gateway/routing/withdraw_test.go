@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/relais-health/relais/fhir/fhirtest"
+	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/routing"
@@ -232,6 +233,111 @@ func TestCorrectedDischargeNotHomeWithdrawsPlan(t *testing.T) {
 			}
 			if active != 1 {
 				t.Errorf("corrected back to home: CarePlans %v, want one more, active", routingOf(t, st, "CarePlan"))
+			}
+		})
+	}
+}
+
+// TestDeathWithdrawsPlan: a patient whose death is written after her stay
+// was routed (Patient.deceased[x], as an HL7 v2 A31 with PID-29/30 or a
+// FHIR write gives it) has the plan of the stay withdrawn in the same
+// write, with the reason patient-deceased; a Task already done stays so.
+// A death dated before the stay began is an error of the record for that
+// stay (diedDuring) and withdraws nothing. A write that both corrects the
+// discharge and reports the death withdraws the plan once.
+func TestDeathWithdrawsPlan(t *testing.T) {
+	const stay = `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"start":"2026-03-01T08:00:00Z","end":"2026-03-05T10:00:00Z"}%s}`
+	for name, c := range map[string]struct {
+		deceased string // Patient.deceased[x] as JSON members
+		with     string // the stay written in the same transaction, if any
+		want     string // each Task not done: status and reason
+	}{
+		"date after the discharge": {deceased: `"deceasedDateTime":"2026-03-07T06:15:00+01:00"`, want: "cancelled " + routing.PatientDeceased},
+		"date during the stay":     {deceased: `"deceasedDateTime":"2026-03-03"`, want: "cancelled " + routing.PatientDeceased},
+		"boolean":                  {deceased: `"deceasedBoolean":true`, want: "cancelled " + routing.PatientDeceased},
+		"before the stay":          {deceased: `"deceasedDateTime":"2008-08-25"`, want: "requested"},
+		"not deceased":             {deceased: `"deceasedBoolean":false`, want: "requested"},
+		"with a corrected discharge": {deceased: `"deceasedBoolean":true`,
+			with: strings.Replace(stay, "%s", `,"hospitalization":{"dischargeDisposition":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/discharge-disposition","code":"exp"}]}}`, 1),
+			want: "cancelled " + routing.NotGoingHome},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, st := world(t)
+			pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+			st.Follow(pl)
+			ctx := context.Background()
+			if n, err := pl.RouteFinished(ctx); err != nil || n != 1 { // e1, finished in world
+				t.Fatalf("routing the world's stay: %d, %v", n, err)
+			}
+			tasks := routingOf(t, st, "Task")
+			var gpTask string
+			for id := range tasks {
+				if strings.Contains(id, "-gp-") {
+					gpTask = id
+				}
+			}
+			rec, err := st.Read("Task", gpTask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			putJSON(t, st, strings.Replace(string(rec.JSON), `"status":"requested"`, `"status":"completed"`, 1)) // the GP came
+			rec, err = st.Read("Patient", "p1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var entries []store.TxEntry
+			for _, js := range []string{strings.Replace(string(rec.JSON), `"resourceType":"Patient"`, `"resourceType":"Patient",`+c.deceased, 1), c.with} {
+				if js == "" {
+					continue
+				}
+				m, err := testCodec.Decode([]byte(js))
+				if err != nil {
+					t.Fatal(err)
+				}
+				entries = append(entries, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m})
+			}
+			if _, err := st.Transaction(ctx, entries); err != nil {
+				t.Fatal(err)
+			}
+			for id, s := range routingOf(t, st, "Task") {
+				switch {
+				case id == gpTask:
+					if s != "completed" {
+						t.Errorf("the GP's Task done: %s after the death", s)
+					}
+				case c.want == "requested":
+					if s != tasks[id] {
+						t.Errorf("Task/%s: %q, was %q", id, s, tasks[id])
+					}
+				case s != c.want:
+					t.Errorf("Task/%s: %q, want %q", id, s, c.want)
+				}
+			}
+			want := "revoked"
+			if c.want == "requested" {
+				want = "active"
+			}
+			for _, typ := range []string{"CarePlan", "ServiceRequest"} {
+				for id, s := range routingOf(t, st, typ) {
+					if s != want {
+						t.Errorf("%s/%s: %s, want %s", typ, id, s, want)
+					}
+				}
+			}
+			if os.Getenv("RELAIS_VALIDATE") != "" && want == "revoked" {
+				dir := t.TempDir()
+				for _, typ := range []string{"CarePlan", "ServiceRequest", "Task"} {
+					for id := range routingOf(t, st, typ) {
+						rec, err := st.Read(typ, id)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if err := os.WriteFile(filepath.Join(dir, typ+"-"+id+".json"), rec.JSON, 0o644); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				fhirtest.RunValidator(t, dir)
 			}
 		})
 	}
