@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 )
 
 // Location resolves a google/fhir date-time Timezone field: "Z", "UTC",
@@ -40,3 +42,26 @@ func Location(tz string) *time.Location {
 // zones are the IANA zones Location loaded, by name: time.LoadLocation
 // reads and parses a zone's data at every call.
 var zones sync.Map
+
+// DateTimeEnd is the end (exclusive, in microseconds) of the range a
+// dateTime denotes at its precision, in its own zone: "2016-01-01" ends at
+// midnight the next day, "2016" at the next new year (R4 datatypes.html
+// #dateTime: a value is the whole period its precision names).
+func DateTimeEnd(d *dtpb.DateTime) int64 {
+	t := time.UnixMicro(d.GetValueUs()).In(Location(d.GetTimezone()))
+	switch d.GetPrecision() {
+	case dtpb.DateTime_YEAR:
+		t = t.AddDate(1, 0, 0)
+	case dtpb.DateTime_MONTH:
+		t = t.AddDate(0, 1, 0)
+	case dtpb.DateTime_DAY:
+		t = t.AddDate(0, 0, 1)
+	case dtpb.DateTime_SECOND:
+		t = t.Add(time.Second)
+	case dtpb.DateTime_MILLISECOND:
+		t = t.Add(time.Millisecond)
+	default:
+		t = t.Add(time.Microsecond)
+	}
+	return t.UnixMicro()
+}

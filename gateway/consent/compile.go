@@ -2,7 +2,6 @@ package consent
 
 import (
 	"strconv"
-	"time"
 
 	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -308,28 +307,7 @@ func periodSpan(p *dtpb.Period) *span {
 		s.start = p.Start.ValueUs
 	}
 	if p.End != nil {
-		s.end = dateTimeEnd(p.End)
+		s.end = resource.DateTimeEnd(p.End)
 	}
 	return s
-}
-
-// dateTimeEnd is the end of the range a dateTime denotes at its precision,
-// in its own zone ("2016-01-01" ends at midnight the next day).
-func dateTimeEnd(d *dtpb.DateTime) int64 {
-	t := time.UnixMicro(d.ValueUs).In(resource.Location(d.Timezone))
-	switch d.Precision {
-	case dtpb.DateTime_YEAR:
-		t = t.AddDate(1, 0, 0)
-	case dtpb.DateTime_MONTH:
-		t = t.AddDate(0, 1, 0)
-	case dtpb.DateTime_DAY:
-		t = t.AddDate(0, 0, 1)
-	case dtpb.DateTime_SECOND:
-		t = t.Add(time.Second)
-	case dtpb.DateTime_MILLISECOND:
-		t = t.Add(time.Millisecond)
-	default:
-		t = t.Add(time.Microsecond)
-	}
-	return t.UnixMicro()
 }

@@ -89,7 +89,7 @@ func checkPeriod(p *dtpb.Period, path string, add addFunc) {
 	if p.GetStart() == nil || p.GetEnd() == nil {
 		return
 	}
-	if p.Start.ValueUs >= dateTimeEnd(p.End) {
+	if p.Start.ValueUs >= resource.DateTimeEnd(p.End) {
 		add(RulePeriod, path, "period start is after its end")
 	}
 }

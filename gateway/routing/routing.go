@@ -734,7 +734,9 @@ func notHome(s *stay) string {
 // routed), "" when she is not: Patient.deceasedBoolean true, or a
 // deceasedDateTime that is not before the stay began. A death dated
 // before the stay contradicts the stay the hospital reports and is taken
-// as an error of the record.
+// as an error of the record. A date stands for the whole period its
+// precision names (R4 datatypes.html#dateTime): a death dated the day the
+// stay began is not before it.
 func diedDuring(p *patpb.Patient, e *enpb.Encounter) string {
 	d := p.GetDeceased()
 	if d.GetBoolean().GetValue() {
@@ -742,7 +744,7 @@ func diedDuring(p *patpb.Patient, e *enpb.Encounter) string {
 	}
 	if at := d.GetDateTime(); at != nil {
 		start := e.GetPeriod().GetStart()
-		if start == nil || at.GetValueUs() >= start.GetValueUs() {
+		if start == nil || resource.DateTimeEnd(at) > start.GetValueUs() {
 			return "the patient died (Patient.deceasedDateTime)"
 		}
 	}

@@ -254,9 +254,12 @@ func TestDeathWithdrawsPlan(t *testing.T) {
 	}{
 		"date after the discharge": {deceased: `"deceasedDateTime":"2026-03-07T06:15:00+01:00"`, want: "cancelled " + routing.PatientDeceased},
 		"date during the stay":     {deceased: `"deceasedDateTime":"2026-03-03"`, want: "cancelled " + routing.PatientDeceased},
-		"boolean":                  {deceased: `"deceasedBoolean":true`, want: "cancelled " + routing.PatientDeceased},
-		"before the stay":          {deceased: `"deceasedDateTime":"2008-08-25"`, want: "requested"},
-		"not deceased":             {deceased: `"deceasedBoolean":false`, want: "requested"},
+		// a date is its whole day: not before a stay that began at 08:00
+		"the day the stay began": {deceased: `"deceasedDateTime":"2026-03-01"`, want: "cancelled " + routing.PatientDeceased},
+		"the day before":         {deceased: `"deceasedDateTime":"2026-02-28"`, want: "requested"},
+		"boolean":                {deceased: `"deceasedBoolean":true`, want: "cancelled " + routing.PatientDeceased},
+		"before the stay":        {deceased: `"deceasedDateTime":"2008-08-25"`, want: "requested"},
+		"not deceased":           {deceased: `"deceasedBoolean":false`, want: "requested"},
 		"with a corrected discharge": {deceased: `"deceasedBoolean":true`,
 			with: strings.Replace(stay, "%s", `,"hospitalization":{"dischargeDisposition":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/discharge-disposition","code":"exp"}]}}`, 1),
 			want: "cancelled " + routing.NotGoingHome},
