@@ -765,6 +765,10 @@ func leftCare(e *enpb.Encounter) string {
 			case "hosp", "other-hcf", "long", "psy", "rehab", "snf":
 				return "the patient left for another establishment (discharge disposition " + code + ")"
 			}
+		case terminology.TAASIP, terminology.TRER66, terminology.SNOMED:
+			if why := ciSISLeft(terminology.Canonical(c.GetSystem().GetValue()), code); why != "" {
+				return why
+			}
 		case terminology.V2DischargeDisp, terminology.NUBCPatientStatus:
 			// HL7 v2 table 0112's US codes are NUBC's patient status
 			// codes, which C-CDA documents send (dischargeDispositionCode):
@@ -783,6 +787,45 @@ func leftCare(e *enpb.Encounter) string {
 		return "the patient left for another establishment (Encounter.hospitalization.destination)"
 	}
 	return ""
+}
+
+// ciSISLeft says why a CI-SIS mode of discharge tells that the patient
+// did not go home, "" when it does not (home, another destination, or a
+// code of another value set). A CI-SIS discharge letter (LDL-SES) states it
+// in its FR-Modalite-sortie entry (templateId 1.2.250.1.213.1.1.3.48.7,
+// code TA_ASIP ORG-074), whose value comes from ANS's
+// JDV_ModaliteSortie_CISIS (OID 1.2.250.1.213.1.1.5.74, revision of
+// 2023-11-14: SNOMED CT 160849004 home; TRE_R66 109 rehabilitation (SSR),
+// 127 hospitalisation at home (HAD), 500 nursing home (EHPAD); TA_ASIP
+// GEN-092.06.01 another health establishment, GEN-092.06.03 another
+// destination; its revision of 2023-08 coded SSR, HAD and EHPAD as TA_ASIP
+// ORG-071, ORG-072 and ORG-100) "or another value set of the volet":
+// ANS's JDV_ModeSortie_CISIS (1.2.250.1.213.1.1.5.204) adds TA_ASIP
+// ORG-102 to ORG-104 (SSR), ORG-162 (MCO) and SNOMED CT 419620001
+// (death). FR Core binds Encounter.hospitalization.dischargeDisposition to
+// the same value set (jdv-modalite-sortie-cisis), so FHIR writers send
+// these codes too. As for PAM France's PMSI transfers (mappings/hl7v2
+// pmsiDischarge), hospitalisation at home and a nursing home are care
+// other than the community's.
+func ciSISLeft(system, code string) string {
+	var left bool
+	switch system {
+	case terminology.SNOMED:
+		if code == "419620001" {
+			return "the patient died (discharge disposition SNOMED CT 419620001)"
+		}
+	case terminology.TRER66:
+		left = code == "109" || code == "127" || code == "500"
+	case terminology.TAASIP:
+		switch code {
+		case "GEN-092.06.01", "ORG-071", "ORG-072", "ORG-100", "ORG-102", "ORG-103", "ORG-104", "ORG-162":
+			left = true
+		}
+	}
+	if !left {
+		return ""
+	}
+	return "the patient left for another establishment (discharge disposition " + code + ")"
 }
 
 // gir reads the patient's latest GIR: the AGGIR "perte d'autonomie"

@@ -36,6 +36,10 @@ const (
 	TREG15     = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 	TRER85     = "https://mos.esante.gouv.fr/NOS/TRE_R85-RolePriseCharge/FHIR/TRE-R85-RolePriseCharge"
 	TRER94     = "https://mos.esante.gouv.fr/NOS/TRE_R94-ProfessionSocial/FHIR/TRE-R94-ProfessionSocial"
+	// TRER66 codes the categories of establishment (FINESS), OID
+	// 1.2.250.1.213.1.6.1.8; CI-SIS discharge letters name the kind of
+	// establishment a patient left for with it.
+	TRER66 = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement"
 	// TRER38 codes the physicians' specialties (Spécialité ordinale, "SM"
 	// codes).
 	TRER38    = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
@@ -78,6 +82,7 @@ var byOID = map[string]string{
 	"1.2.250.1.213.1.4.10":      INSNIRTest,
 	"1.2.250.1.213.1.4.8":       INSNIR,
 	"1.2.250.1.213.1.4.9":       INSNIA,
+	"1.2.250.1.213.1.6.1.8":     TRER66,
 	"1.2.250.1.213.2.28":        TRER38,
 	"1.2.250.1.213.2.3.1":       CIS,
 	"1.2.250.1.213.2.5":         CCAM,
