@@ -123,10 +123,10 @@ func Default(resourceType string) Code {
 // the heart-failure pathway names the diagnosis) or states the conditions
 // it addresses is CLIN besides ORD: a recipient allowed only orders (a
 // home-help service's permit) reads the Tasks she is asked, not the plan.
-// Every writer of a stay that may add such content calls it once the stay
-// is complete: the HL7 v2 mapping and ingestion, and the API's write
-// decision for FHIR writes; the store applies it to whatever it writes
-// (the routing plans included).
+// Every mapping applies it to its outputs (bundle.Builder's Finish),
+// ingestion to a stay completed from the stored one, the API's write
+// decision to FHIR writes, and the store to whatever it writes (the
+// routing plans included).
 func LabelContent(m proto.Message) {
 	switch r := m.(type) {
 	case *encpb.Encounter:

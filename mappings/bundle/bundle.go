@@ -1,7 +1,8 @@
 // Package bundle assembles what a mapping produces into one FHIR transaction
 // Bundle: every resource as a PUT to a deterministic id (so a resent or
 // updated source updates the same resources instead of duplicating them),
-// labelled with data categories, plus the source kept as a Binary, the
+// labelled with data categories (those of its type, and those its content
+// adds: category.LabelContent), plus the source kept as a Binary, the
 // mapping as a Device, the unmapped content as an OperationOutcome and a
 // Provenance that ties them together.
 //
@@ -242,6 +243,12 @@ func (b *Builder) Finish(src Source) *Result {
 	var catBuf [8]category.Code
 	var sensBuf [4]category.Sensitivity
 	cats, sens := catBuf[:0], sensBuf[:0]
+	for _, p := range b.puts {
+		// what each output's content holds beyond its type's category
+		// (an Encounter's reason is clinical data), once every output
+		// is complete: every mapping's stays are labelled alike
+		category.LabelContent(p.res)
+	}
 	for _, p := range b.puts {
 		targets = append(targets, resource.Ref(p.typ, p.id))
 		cats, sens = appendLabels(cats, sens, p.res)

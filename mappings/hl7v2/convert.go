@@ -196,10 +196,7 @@ func (c *conv) run() error {
 			return err
 		}
 	}
-	c.finishEncounter()
-	if c.encounter != nil {
-		category.LabelContent(c.encounter)
-	}
+	c.finishEncounter() // labelled from its content by the Builder's Finish
 	c.label()
 	return nil
 }
