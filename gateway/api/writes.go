@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
@@ -129,11 +128,6 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 			w.Op = access.OpCreate
 		}
 	}
-	if e.Resource != nil {
-		// what its content holds beyond its type's category, as the
-		// mappings label it: an Encounter's reason is clinical data
-		category.LabelContent(e.Resource)
-	}
 	if e.Resource != nil && a.consent.Owned(e.Type) {
 		// Owned by the caller who created it, whoever changes it later (a
 		// system caller may): its owner decides what its events carry.
@@ -222,6 +216,9 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 			e.ID = store.NewID()
 			resource.SetID(e.Resource, e.ID)
 		}
+	}
+	if err := a.labelEntries(entries); err != nil {
+		return nil, err
 	}
 	// A write may be decided again (a pinned version moved, an identifier
 	// was claimed meanwhile): then the store must not have changed the

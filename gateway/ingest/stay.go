@@ -9,11 +9,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/mappings/hl7v2"
+	"github.com/relais-health/relais/mappings/sensitivity"
 )
 
 // A message about a stay says what it knows, not the whole stay. In HL7 v2
@@ -96,6 +96,25 @@ func (in *Ingester) carryStay(r identity.Reader, h *hl7v2.Header, entries []stor
 		if merged == nil {
 			continue
 		}
+		// what was carried from the stored stay (a reason, diagnoses)
+		// labels it as it labelled the stored one: its diagnoses are
+		// among the message's outputs or stored
+		sensitivity.Label(merged, func(ref *dtpb.Reference) proto.Message {
+			typ, id, _, ok := resource.RefTarget(ref)
+			if !ok {
+				return nil
+			}
+			for _, o := range entries {
+				if o.Type == typ && o.ID == id && o.Resource != nil {
+					return o.Resource
+				}
+			}
+			m, err := in.ident.Current(r, typ, id)
+			if err != nil {
+				return nil
+			}
+			return m
+		})
 		if out == nil {
 			out = append([]store.TxEntry(nil), entries...)
 		}
@@ -172,11 +191,6 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 				changed = true
 			}
 		}
-	}
-	if changed {
-		// what was carried from the stored stay (a reason, diagnoses)
-		// labels it as it labelled the stored one
-		category.LabelContent(out)
 	}
 	if !changed {
 		return nil

@@ -2,7 +2,8 @@
 // Bundle: every resource as a PUT to a deterministic id (so a resent or
 // updated source updates the same resources instead of duplicating them),
 // labelled with data categories (those of its type, and those its content
-// adds: category.LabelContent), plus the source kept as a Binary, the
+// adds: category.LabelContent) and with the sensitivity its content states
+// (mappings/sensitivity), plus the source kept as a Binary, the
 // mapping as a Device, the unmapped content as an OperationOutcome and a
 // Provenance that ties them together.
 //
@@ -34,6 +35,7 @@ import (
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/mappings/sensitivity"
 )
 
 // RetiredIdentifierURL is the extension of a Patient a mapping writes to
@@ -206,6 +208,14 @@ func (b *Builder) GetID(typ, id string) proto.Message {
 	return b.puts[i].res
 }
 
+// resolve finds the output a reference names (sensitivity.Resolver).
+func (b *Builder) resolve(ref *dtpb.Reference) proto.Message {
+	if typ, id, _, ok := resource.RefTarget(ref); ok {
+		return b.GetID(typ, id)
+	}
+	return nil
+}
+
 // WarnBytes is Warn with the path given as bytes, which the Builder keeps
 // with its other texts.
 func (b *Builder) WarnBytes(path []byte, text string) {
@@ -245,9 +255,10 @@ func (b *Builder) Finish(src Source) *Result {
 	cats, sens := catBuf[:0], sensBuf[:0]
 	for _, p := range b.puts {
 		// what each output's content holds beyond its type's category
-		// (an Encounter's reason is clinical data), once every output
-		// is complete: every mapping's stays are labelled alike
-		category.LabelContent(p.res)
+		// (an Encounter's reason is clinical data; the sensitivity its
+		// codes and the outputs it lists as content state), once every
+		// output is complete: every mapping's outputs are labelled alike
+		sensitivity.Label(p.res, b.resolve)
 	}
 	for _, p := range b.puts {
 		targets = append(targets, resource.Ref(p.typ, p.id))
