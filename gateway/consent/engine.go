@@ -63,6 +63,7 @@ type Engine struct {
 	teamMask      uint8
 	permitMask    uint8
 	candidateMask uint8
+	requesterMask uint8
 	obligations   [64][]category.Code
 	cache         *cache
 	grants        *grants
@@ -134,6 +135,7 @@ func New(cfg Config) (*Engine, error) {
 	return &Engine{
 		cfg: cfg, pol: pol,
 		teamMask: mask(pol.CareTeam), permitMask: mask(pol.Permit), candidateMask: mask(pol.Candidate),
+		requesterMask: mask(pol.Requester),
 		obligations: obligationTable(),
 		cache:       newCache(cfg.CacheSize),
 		grants:      newGrants(),

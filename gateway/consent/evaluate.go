@@ -161,8 +161,11 @@ func (e *Engine) permitted(sc *scope, req *Request, f *facts, vs []verdict) judg
 // the Consents were asked.
 func (e *Engine) base(sc *scope, req *Request, f *facts, q *query) judgement {
 	switch {
-	case sc.standing.policy != PolicyCareTeam && f.cats&^e.candidateMask == 0 && f.sens == 0 && sc.sees(f, e.candidateStill(sc, q)):
-		return judgement{permit: true, policy: PolicyCandidate, allowed: e.candidateMask}
+	case sc.standing.policy != PolicyCareTeam && f.sens == 0:
+		if m := e.seen(sc, f, q); m != 0 && f.cats&^m == 0 {
+			return judgement{permit: true, policy: PolicyCandidate, allowed: m}
+		}
+		return judgement{policy: sc.standing.policy}
 	case sc.standing.policy != PolicyCareTeam:
 		return judgement{policy: sc.standing.policy}
 	case !slices.Contains(e.pol.CarePurposes, req.Purpose):

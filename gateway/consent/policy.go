@@ -28,9 +28,15 @@ type Policy struct {
 	// Tasks receives without a Consent, to decide whether to accept: who
 	// and where the patient is (ADM) and what is asked (ORD), nothing
 	// clinical (DESIGN.md, "Pathways"), and only for the Patient and the
-	// Tasks she is asked (scope.sees); the Tasks' requester receives them
-	// for what names it.
+	// Tasks she is asked (Engine.seen); the Tasks' requester receives them
+	// for the Patient.
 	Candidate []category.Code
+	// Requester are the categories the requester of one of the patient's
+	// Tasks receives, without a Consent, of what names it (scope.seen):
+	// the Tasks and requests it issued, the plan it wrote, its stay. What
+	// it wrote states its own clinical reasons (a discharge plan names
+	// its pathway), so CLIN besides ADM and ORD; never a sensitive label.
+	Requester []category.Code
 	// CarePurposes are the purposes of use under which the care team shares
 	// by law; any other purpose needs an explicit permit.
 	CarePurposes []string
@@ -67,6 +73,7 @@ func FrenchLaw() Policy {
 		CareTeam:           []category.Code{category.ADM, category.CLIN, category.MED, category.ORD, category.FUNC},
 		Permit:             []category.Code{category.ADM, category.ORD, category.FUNC, category.SOC},
 		Candidate:          []category.Code{category.ADM, category.ORD},
+		Requester:          []category.Code{category.ADM, category.ORD, category.CLIN},
 		CarePurposes:       []string{PurposeTreat, PurposeEmergency, PurposeBreakGlass, "COC", "CAREMGT"},
 		BreakGlassPurposes: []string{PurposeEmergency, PurposeBreakGlass},
 		CrossBorderSystems: []string{"https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/"},

@@ -69,7 +69,7 @@ func (e *Engine) scope(ctx context.Context, patient, actorRef string, draft *cpb
 	return sc, nil
 }
 
-// baseNeeds are the facts the base policy reads for this scope (sees):
+// baseNeeds are the facts the base policy reads for this scope (seen):
 // which resource it is, for a candidate; what it refers to, for a
 // requester.
 func (sc *scope) baseNeeds() needs {
@@ -83,25 +83,27 @@ func (sc *scope) baseNeeds() needs {
 	return n
 }
 
-// sees reports whether a candidate or a requester (not in the care team)
-// may see the resource f under the base policy, its categories allowing:
-// the Patient (who and where she is); a candidate, the Tasks she is asked
-// and their requests; a requester, what names it (the Tasks and requests
-// it issued, the plan it wrote, its stay). Not the other recipients'
-// Tasks, nor anything clinical (DESIGN.md, "Pathways").
-//
-// candidate says whether the actor's standing as a candidate still holds
-// (Engine.candidateStill).
-func (sc *scope) sees(f *facts, candidate bool) bool {
+// seen is what a candidate or a requester (not in the care team) may see
+// of the resource f under the base policy: the categories that pass, none
+// when f is not hers to see. The Patient (who and where she is); a
+// candidate, the Tasks she is asked and their requests (Policy.Candidate);
+// a requester, what names it (the Tasks and requests it issued, the plan
+// it wrote, its stay: Policy.Requester). Not the other recipients' Tasks,
+// nor anything clinical the requester did not write (DESIGN.md,
+// "Pathways"). A candidate's standing is checked last, only when it
+// matters (Engine.candidateStill).
+func (e *Engine) seen(sc *scope, f *facts, q *query) uint8 {
 	switch {
-	case f.typ == "Patient":
-		return candidate || sc.requester
-	case candidate && f.ref != "" && slices.Contains(sc.asked, f.ref):
-		return true
-	case sc.requester:
-		return slices.ContainsFunc(f.related, func(r string) bool { return slices.Contains(sc.who.refs, r) })
+	case sc.requester && f.typ != "Patient" && slices.ContainsFunc(f.related, func(r string) bool { return slices.Contains(sc.who.refs, r) }):
+		return e.requesterMask
+	case f.typ == "Patient" && sc.requester:
+		return e.candidateMask
+	case f.typ != "Patient" && (f.ref == "" || !slices.Contains(sc.asked, f.ref)):
+		return 0
+	case e.candidateStill(sc, q):
+		return e.candidateMask
 	}
-	return false
+	return 0
 }
 
 // join adds to who.refs the patient's CareTeams the actor is a member of
