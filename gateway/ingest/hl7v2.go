@@ -137,6 +137,9 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 		err = in.checkMerge(entries, authz)
 	}
 	if err == nil {
+		err = in.checkStay(entries, cv.Header)
+	}
+	if err == nil {
 		err = in.enqueue(ctx, r, msg, cv, entries, key, digest, data, received)
 	}
 	var re *store.ResentError
@@ -144,7 +147,7 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 	switch {
 	case err == nil:
 		return r, nil
-	case errors.As(err, &ee): // the message's content, as checkMerge found it
+	case errors.As(err, &ee): // the message's content, as checkMerge or checkStay found it
 		return in.refuse(r, msg, err), nil
 	case errors.As(err, &re):
 		r.ACK, r.AppACK, r.Code = nil, nil, ""

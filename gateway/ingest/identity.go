@@ -179,7 +179,7 @@ func fromMessage(reviews []store.IdentityReview, it *queued) []store.IdentityRev
 // cannot apply is answered AE or AR and nothing is stored: a prior
 // patient nobody knows (HL7 table 0357 code 204), or a patient merged
 // into herself. The snapshot waits for the
-// messages acknowledged before (store.View), so an A01 sent just before
+// messages acknowledged before (viewAccepted), so an A01 sent just before
 // the A40 is found. It also checks that the caller may write what the
 // merge moves (Consents, CareTeams, Tasks...), which the mapping alone does
 // not say. The queue applies the merge again in its batch: should a
@@ -187,7 +187,7 @@ func fromMessage(reviews []store.IdentityReview, it *queued) []store.IdentityRev
 // (Batch.Reject) and listed by GET /admin/inbox.
 func (in *Ingester) checkMerge(entries []store.TxEntry, authz Authorize) error {
 	var res *identity.Result
-	err := in.store.View(func(r *store.Snapshot) error {
+	err := in.viewAccepted(func(r *store.Snapshot) error {
 		var err error
 		res, err = in.ident.Resolve(r, entries, identity.HL7v2)
 		return err

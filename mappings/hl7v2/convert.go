@@ -92,12 +92,16 @@ func (c *conv) run() error {
 	}
 	c.movement = c.readMovement()
 	c.h.Historic = c.movement.historic
-	if pv1 := c.msg.First("PV1"); pv1 != nil {
-		if c.code == "ADT" && personEvent(c.event) {
-			c.personVisit(pv1)
-		} else {
-			c.mapEncounter(pv1)
-		}
+	pv1 := c.msg.First("PV1")
+	switch {
+	case pv1 == nil && c.code == "ADT" && !personEvent(c.event) && !mergeEvent(c.event) && !OpensStay(c.event):
+		// a movement of a stay (opensStay) that does not say which
+		return &er7.Error{Loc: er7.Location{Segment: "PV1"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required PV1 segment missing: a movement names its stay"}
+	case pv1 == nil:
+	case c.code == "ADT" && personEvent(c.event):
+		c.personVisit(pv1)
+	default:
+		c.mapEncounter(pv1)
 	}
 	var doc *docBuilder
 	for _, s := range c.msg.Segments {
@@ -188,7 +192,7 @@ func (c *conv) run() error {
 			return err
 		}
 	}
-	if (c.event == "A40" || c.event == "A34" || c.event == "A47") && !c.merged {
+	if (mergeEvent(c.event) || c.event == "A47") && !c.merged {
 		return &er7.Error{Loc: er7.Location{Segment: "MRG"}, Offset: -1, Condition: er7.SegmentSequenceError, Reason: "required MRG segment missing"}
 	}
 	if c.code == "REF" {
@@ -270,6 +274,9 @@ func (c *conv) warn(s *er7.Segment, field int, what string) {
 // structure requires it, normally empty but for PV1-2 = N (not
 // applicable).
 func personEvent(event string) bool { return event == "A28" || event == "A31" || event == "A47" }
+
+// mergeEvent reports the merges (A40, A34): a patient's, not a visit's.
+func mergeEvent(event string) bool { return event == "A40" || event == "A34" }
 
 // personVisit reads the PV1 of a person event: the Encounter stays for
 // the visit events (A01 to A16) to write, so a visit it names anyway is

@@ -59,6 +59,7 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 		c.warn(pv1, 19, "no visit number nor admission time: encounter identified by this message only")
 	}
 	e.Id = c.a.id(c.b.ID("Encounter", c.encKey))
+	c.h.StayRequired = c.code == "ADT" && !OpensStay(c.event)
 	e.ClassValue = c.encounterClass(class)
 	if pre, _ := c.cx(pv1.Field(5)); pre != nil {
 		e.Hospitalization = &encpb.Encounter_Hospitalization{PreAdmissionIdentifier: pre}
@@ -74,6 +75,32 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 	c.hospitalization(pv1)
 	c.h.Encounter = c.put(e)
 	c.unmapped(pv1, pv1Mapped...)
+}
+
+// opensStay are the ADT events that may name a stay the receiver does not
+// know yet. IHE PAM (ITI TF-2b 3.31; PAM France section 5.1.4 and the
+// table of section 5.3.2) makes a venue a sequence of movements whose
+// first is its entry: a pre-admission (A05), an admission (A01), a
+// pending admission (A14) or an outpatient registration (A04). Every
+// other movement (a transfer, a leave, a change of class or doctor, a
+// pending discharge, a cancellation, a correction Z99) is one of a venue
+// already known, and for an unknown one it is an error, not a new stay.
+// Two more may come first here: the discharge (A03), since a feed
+// filtered to discharges is all a hand-over needs (and a discharge letter
+// creates its stay too), and the generic update A08 (HL7 v2.5 section
+// 3.3.8), which PAM France does not use.
+var opensStay = map[string]bool{"A01": true, "A03": true, "A04": true, "A05": true, "A08": true, "A14": true}
+
+// OpensStay reports whether an ADT trigger event may create the stay it
+// names (opensStay); the others require a stored one (Header.StayRequired).
+func OpensStay(event string) bool { return opensStay[event] }
+
+// ErrUnknownStay is the error of a movement (Header.StayRequired) whose
+// stay no stored Encounter is: HL7 table 0357 code 204, unknown key
+// identifier, at the visit number PV1-19, in an AE; nothing is stored.
+func ErrUnknownStay() *er7.Error {
+	return &er7.Error{Loc: er7.Location{Segment: "PV1", Seq: 1, Field: 19}, Offset: -1, Condition: er7.UnknownKeyIdentifier,
+		Reason: "no known stay has the visit number of PV1-19: a movement of a stay needs its admission first; nothing was stored"}
 }
 
 func (c *conv) encounterClass(code string) *dtpb.Coding {

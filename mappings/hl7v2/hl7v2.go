@@ -92,6 +92,10 @@ type Header struct {
 	// and status it carries are that movement's, so the mapping leaves
 	// out the first two and the stay keeps its own four.
 	Historic bool
+	// StayRequired is true when the message is a movement of a stay the
+	// receiver must already know (OpensStay): the gateway refuses it,
+	// with ErrUnknownStay, when no stored stay is the Encounter's.
+	StayRequired bool
 }
 
 // Converted is the result of a conversion.

@@ -1,0 +1,83 @@
+package ingest
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// pamMsg is an IHE PAM France 2.11 ITI-31 message of Mme Leroy's stay
+// (visit number NDA-55 of the CHU), event ev (structure st) recorded at
+// hour h of 3 Dec 2026, its movement ZBE-1 mvt.
+func pamMsg(ev, st, control string, h int, mvt, action string, pv1Extra ...string) []byte {
+	at := "20261203" + twoDigits(h) + "0000+0100"
+	pv1 := "PV1||I|CARDIO^112^1^CHU&1.2.250.1.999.30&ISO||||||||||||||||NDA-55^^^CHU&1.2.250.1.999.30&ISO^VN"
+	for _, x := range pv1Extra {
+		pv1 += x
+	}
+	return []byte("MSH|^~\\&|GAM|CHU|RELAIS|RELAIS|" + at + "||ADT^" + ev + "^" + st + "|" + control + "|P|2.5^FRA^2.11|||||FRA|8859/1\r" +
+		"EVN||" + at + "|||DUPONT|" + at + "\r" +
+		"PID|||IPP-55^^^CHU&1.2.250.1.999.30&ISO^PI||LEROY^MARIE^^^^^L||19410220|F\r" +
+		pv1 + "\r" +
+		"ZBE|" + mvt + "^CHU^1.2.250.1.999.30^ISO|" + at + "||" + action + "|N||UF-CARDIO^^^^^CHU&1.2.250.1.999.30&ISO^UF^^^4401||HMS\r")
+}
+
+// TestMovementOfUnknownStay: a movement of a stay Relais never received
+// (a transfer, a cancelled discharge, a pending discharge, a leave, a
+// correction, a cancelled admission) is refused with AE, ERR 204 (unknown
+// key identifier) at PV1-19, and stores nothing; the events that open a
+// stay (A01, A04, A05, A14, and the discharge A03) are accepted; once the
+// admission is in, the same transfer is accepted, sent right behind it.
+func TestMovementOfUnknownStay(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	before := changes(t, st)
+	for _, m := range []struct{ ev, st, action string }{
+		{"A02", "ADT_A02", "INSERT"}, {"A13", "ADT_A01", "CANCEL"}, {"A16", "ADT_A16", "INSERT"},
+		{"A25", "ADT_A21", "CANCEL"}, {"A21", "ADT_A21", "INSERT"}, {"A22", "ADT_A21", "INSERT"},
+		{"A06", "ADT_A06", "INSERT"}, {"A12", "ADT_A12", "CANCEL"}, {"A11", "ADT_A09", "CANCEL"},
+		{"A38", "ADT_A38", "CANCEL"}, {"A54", "ADT_A54", "INSERT"}, {"Z99", "ADT_A01", "UPDATE"},
+	} {
+		r := send(t, in, pamMsg(m.ev, m.st, "U-"+m.ev, 9, "MVT-9", m.action))
+		code, ctl, errs := ack(t, r.ACK)
+		if code != "AE" || ctl != "U-"+m.ev || !slices.Equal(errs, []string{"E:204"}) {
+			t.Errorf("%s of an unknown stay: ACK %s %s %v, want AE with ERR 204 at PV1-19", m.ev, code, ctl, errs)
+		}
+		if r.Writes != nil {
+			t.Errorf("%s of an unknown stay writes %v", m.ev, r.Writes)
+		}
+		if !strings.Contains(string(r.ACK), "PV1^1^19") {
+			t.Errorf("%s: the ERR does not locate PV1-19:\n%s", m.ev, r.ACK)
+		}
+	}
+	in.Sync()
+	if n := changes(t, st); n != before {
+		t.Fatalf("refused movements stored %d versions", n-before)
+	}
+	// Without a PV1, a movement names no stay at all.
+	noPV1 := strings.Replace(string(pamMsg("A02", "ADT_A02", "U-NOPV1", 9, "MVT-9", "INSERT")), "PV1||I|", "XXX||I|", 1)
+	if code, _, errs := ack(t, send(t, in, []byte(noPV1)).ACK); code != "AR" || !slices.Equal(errs, []string{"E:100"}) {
+		t.Errorf("an A02 without PV1: %s %v, want AR 100 at PV1", code, errs)
+	}
+
+	for i, m := range []struct{ ev, st string }{{"A05", "ADT_A05"}, {"A14", "ADT_A05"}, {"A04", "ADT_A01"}, {"A03", "ADT_A03"}, {"A01", "ADT_A01"}} {
+		msg := strings.Replace(string(pamMsg(m.ev, m.st, "O-"+m.ev, 10, "MVT-1", "INSERT")), "NDA-55", "NDA-6"+twoDigits(i), 1)
+		if code, _, errs := ack(t, send(t, in, []byte(msg)).ACK); code != "AA" {
+			t.Errorf("%s of a new stay: %s %v, want AA", m.ev, code, errs)
+		}
+	}
+
+	// The admission, then its transfer right behind it (not written yet
+	// when the transfer arrives): accepted.
+	if _, err := in.HL7v2(context.Background(), pamMsg("A01", "ADT_A01", "K-1", 8, "MVT-1", "INSERT"), nil); err != nil {
+		t.Fatal(err)
+	}
+	r := send(t, in, pamMsg("A02", "ADT_A02", "K-2", 9, "MVT-2", "INSERT"))
+	if code, _, errs := ack(t, r.ACK); code != "AA" {
+		t.Fatalf("A02 after its A01: %s %v", code, errs)
+	}
+	if got := field(t, st, "Encounter", written(t, st, r, "Encounter").ID, "status"); got != "in-progress" {
+		t.Errorf("the stay after its transfer: %s", got)
+	}
+}
