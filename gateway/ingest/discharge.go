@@ -9,13 +9,15 @@ import (
 )
 
 // A stay stays discharged. An ADT update (A08 and the other movements
-// that move a stay neither in nor out, hl7v2.UpdateEvent) whose PV1 lacks
-// the discharge (PV1-45) maps to an Encounter in progress: applied as it
-// is to a stay an A03 finished, it would take the stay back to in
-// progress, which only an A13 (cancel discharge) may do (HL7 v2.5 section
-// 3.3.13). Such an update is applied with the stay's discharge kept: its
-// status, the end of its period, its discharge disposition (keepDischarge,
-// applied with what a message leaves out: stay.go).
+// that move a stay neither in nor out) whose PV1 lacks the discharge
+// (PV1-45), or a movement that comes after the discharge (an A16, A25,
+// A02, A21...: hl7v2.KeepsDischarge), maps to an Encounter in progress
+// (or on leave, or planned): applied as it is to a stay an A03 finished,
+// it would take the stay back, which only an A13 (cancel discharge) may do
+// (HL7 v2.5 section 3.3.13), and withdraw its hand-over. Such a message is
+// applied with the stay's discharge kept: its status, the end of its
+// period, its discharge disposition (keepDischarge, applied with what a
+// message leaves out: stay.go).
 //
 // The rule reads the stay as the batch writing the message sees it, so
 // that a discharge written earlier in the same batch counts.
@@ -27,11 +29,11 @@ func (in *Ingester) reopens(r *store.Snapshot, h hl7v2.Header, entries []store.T
 	return stored != nil
 }
 
-// dischargeKept finds the Encounter entry of an update h that would
+// dischargeKept finds the Encounter entry of a message h that would
 // reopen the finished stay r holds: its index and the stored stay; nil
 // when there is none.
 func (in *Ingester) dischargeKept(r *store.Snapshot, h hl7v2.Header, entries []store.TxEntry) (int, *encpb.Encounter) {
-	if h.MessageCode != "ADT" || !hl7v2.UpdateEvent(h.TriggerEvent) || h.Encounter == "" {
+	if h.MessageCode != "ADT" || !hl7v2.KeepsDischarge(h.TriggerEvent) || h.Encounter == "" {
 		return -1, nil
 	}
 	for i, en := range entries {

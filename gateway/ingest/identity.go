@@ -85,7 +85,7 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 // holds (it was resolved against the planner's snapshot: planResolved),
 // else resolves it again in b's transaction.
 func (in *Ingester) applyQueued(b *store.Batch, it *queued, p *store.Planned) (int, error) {
-	if p != nil && hl7v2.UpdateEvent(it.header.TriggerEvent) {
+	if p != nil && hl7v2.KeepsDischarge(it.header.TriggerEvent) {
 		// planned against the stay before the batch: it may have been
 		// discharged since (discharge.go)
 		r, err := b.Snapshot(false)

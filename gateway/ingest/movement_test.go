@@ -81,3 +81,46 @@ func TestMovementOfUnknownStay(t *testing.T) {
 		t.Errorf("the stay after its transfer: %s", got)
 	}
 }
+
+// TestDischargedStayStaysDischarged: once the A03 is in, a later movement
+// that is not its cancellation (a pending discharge, its cancellation, a
+// transfer, a leave: PAM France section 5.3.6 has the A16 always before
+// the A03) does not take the stay back to in progress, which would
+// withdraw its hand-over: the stay keeps its status, end and discharge,
+// and no expected discharge; only the A13 reopens it.
+func TestDischargedStayStaysDischarged(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	r := send(t, in, pamMsg("A01", "ADT_A01", "D-1", 8, "MVT-1", "INSERT"))
+	enc := written(t, st, r, "Encounter").ID
+	send(t, in, pamMsg("A03", "ADT_A03", "D-2", 10, "MVT-2", "INSERT", "|||||||||||||||||||||||||20261203080000+0100|20261203100000+0100"))
+	end := field(t, st, "Encounter", enc, "period.end")
+	if got := field(t, st, "Encounter", enc, "status"); got != "finished" || end == "" {
+		t.Fatalf("after the A03: %s, end %q", got, end)
+	}
+	for i, m := range []struct{ ev, st, extra string }{
+		{"A16", "ADT_A16", ""}, {"A25", "ADT_A21", ""}, {"A02", "ADT_A02", ""},
+		{"A21", "ADT_A21", ""}, {"A22", "ADT_A21", ""}, {"A54", "ADT_A54", ""},
+	} {
+		msg := pamMsg(m.ev, m.st, "D-"+m.ev, 11+i, "MVT-"+m.ev, "INSERT")
+		if m.ev == "A16" {
+			msg = append(msg, "PV2|||||||||20261210120000+0100\r"...)
+		}
+		if code, _, errs := ack(t, send(t, in, msg).ACK); code != "AA" {
+			t.Fatalf("%s: %s %v", m.ev, code, errs)
+		}
+		if got := field(t, st, "Encounter", enc, "status"); got != "finished" {
+			t.Errorf("a %s after the discharge takes the stay back to %s", m.ev, got)
+		}
+		if got := field(t, st, "Encounter", enc, "period.end"); got != end {
+			t.Errorf("after a %s the stay ends at %q, want %q", m.ev, got, end)
+		}
+		if rec, _ := st.Read("Encounter", enc); strings.Contains(string(rec.JSON), "expected-discharge") {
+			t.Errorf("after a %s the discharged stay has an expected discharge", m.ev)
+		}
+	}
+	send(t, in, pamMsg("A13", "ADT_A01", "D-A13", 20, "MVT-2", "CANCEL"))
+	if got := field(t, st, "Encounter", enc, "status"); got != "in-progress" {
+		t.Errorf("after the A13: %s, want in-progress", got)
+	}
+}

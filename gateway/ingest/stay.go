@@ -198,12 +198,13 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 	return out
 }
 
-// keepDischarge gives out, an HL7 v2 update h (hl7v2.UpdateEvent) of the
-// stay stored finished, the stored discharge (discharge.go): its status,
-// end, discharge disposition, and its locations completed. It reports
-// whether it did.
+// keepDischarge gives out, what an HL7 v2 message h that keeps a
+// discharge (hl7v2.KeepsDischarge) makes of the stay stored finished, the
+// stored discharge (discharge.go): its status, end, discharge disposition,
+// its locations completed, and no expected discharge (an A16 come after
+// the A03). It reports whether it did.
 func keepDischarge(stored, out *encpb.Encounter, h *hl7v2.Header) bool {
-	if h == nil || h.MessageCode != "ADT" || !hl7v2.UpdateEvent(h.TriggerEvent) ||
+	if h == nil || h.MessageCode != "ADT" || !hl7v2.KeepsDischarge(h.TriggerEvent) ||
 		stored.GetStatus().GetValue() != cpb.EncounterStatusCode_FINISHED ||
 		out.GetStatus().GetValue() == cpb.EncounterStatusCode_FINISHED {
 		return false
@@ -226,6 +227,9 @@ func keepDischarge(stored, out *encpb.Encounter, h *hl7v2.Header) bool {
 	for _, l := range out.Location {
 		l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
 	}
+	out.Extension = slices.DeleteFunc(out.Extension, func(x *dtpb.Extension) bool {
+		return x.GetUrl().GetValue() == hl7v2.ExpectedDischargeURL
+	})
 	return true
 }
 

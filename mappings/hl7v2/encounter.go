@@ -454,11 +454,22 @@ func (c *conv) mapZFM(s *er7.Segment) {
 // otherwise it is in progress.
 var updateEvents = map[string]bool{"A06": true, "A07": true, "A08": true, "A12": true, "A22": true, "A52": true, "A54": true, "A55": true, "Z99": true}
 
-// UpdateEvent reports whether an ADT trigger event updates a stay without
-// moving it in or out (updateEvents): one that does not carry the
-// discharge (PV1-45) says nothing about it, and must not reopen a stay an
-// A03 finished; only an A13 cancels a discharge.
-func UpdateEvent(event string) bool { return updateEvents[event] }
+// KeepsDischarge reports whether an ADT trigger event, applied to a stay
+// an A03 finished, leaves it finished. Only the cancellation of the
+// discharge (A13, HL7 v2.5 section 3.3.13) takes a discharged patient
+// back; an update (updateEvents) does not carry the discharge unless it
+// says so in PV1-45, and a movement after the discharge (a pending
+// discharge, which PAM France section 5.3.6 has always before the A03, a
+// transfer, a leave) comes late or out of order: neither ends or reopens
+// the stay. The cancellations of the stay itself (A11, A27, A38) cancel
+// it whatever its status.
+func KeepsDischarge(event string) bool {
+	switch event {
+	case "A13", "A11", "A27", "A38":
+		return false
+	}
+	return true
+}
 
 func (c *conv) finishEncounter() {
 	e := c.encounter
