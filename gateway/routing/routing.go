@@ -291,7 +291,8 @@ func (pl *Planner) Write(ctx context.Context, plan *Plan) ([]store.TxResult, err
 
 // entries are the writes of plan: each resource created if absent, but a
 // draft prepared before the discharge (A16) replaced by the plan, pinned
-// to the version read.
+// to the version read, and a draft along another pathway withdrawn
+// (supersededDrafts).
 func (pl *Planner) entries(ctx context.Context, plan *Plan) ([]store.TxEntry, error) {
 	var entries []store.TxEntry
 	for _, m := range plan.Resources() {
@@ -309,6 +310,13 @@ func (pl *Planner) entries(ctx context.Context, plan *Plan) ([]store.TxEntry, er
 			}
 		}
 		entries = append(entries, e)
+	}
+	if !plan.Draft {
+		drafts, err := pl.supersededDrafts(ctx, plan)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, drafts...)
 	}
 	return entries, nil
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strings"
 
 	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -55,6 +56,13 @@ const DischargeCancelled = "discharge-cancelled"
 // a plan revoked by anyone else is not routed again.
 const ExtWithdrawn = pathways.Base + "/StructureDefinition/careplan-withdrawn"
 
+// Superseded is the code, in RoutingStatus, of the status reason of a
+// Task, and of ExtWithdrawn on its CarePlan, of a draft prepared for an
+// expected discharge (A16) along another pathway than the one the
+// discharge itself takes (its diagnoses came meanwhile): the discharge's
+// plan replaces it (supersededDrafts).
+const Superseded = "superseded"
+
 // NotGoingHome is the code, in RoutingStatus, of the status reason of a
 // Task whose stay was corrected to say the patient did not go home, and of
 // ExtWithdrawn on its CarePlan.
@@ -72,6 +80,7 @@ var (
 	dischargeCancelled = withdrawReason{DischargeCancelled, "Discharge cancelled", "the discharge was cancelled: the patient stays in hospital"}
 	notGoingHome       = withdrawReason{NotGoingHome, "Not going home", "the discharge was corrected: the patient is not going home"}
 	patientDeceased    = withdrawReason{PatientDeceased, "Patient deceased", "the patient died: there is nobody to visit"}
+	superseded         = withdrawReason{Superseded, "Superseded", "the discharge was planned along another pathway than this draft"}
 )
 
 func (r withdrawReason) coding() *dtpb.Coding {
@@ -210,6 +219,33 @@ func (pl *Planner) withdrawal(ctx context.Context, encounterID string, why withd
 	if err != nil {
 		return nil, err
 	}
+	return pl.withdraw(ctx, plans, why)
+}
+
+// supersededDrafts is the writes that withdraw the drafts of the stay of
+// plan, a discharge's, that plan does not replace: a draft shares the ids
+// of the discharge's plan only when both take the same pathway (plan
+// ids), and one prepared along another would otherwise stay a draft for
+// ever beside it, its Tasks in their owners' lists.
+func (pl *Planner) supersededDrafts(ctx context.Context, plan *Plan) ([]store.TxEntry, error) {
+	_, encounterID, _, ok := resource.RefTarget(plan.CarePlan.GetEncounter())
+	if !ok {
+		return nil, nil
+	}
+	plans, err := pl.routingPlans(ctx, encounterID)
+	if err != nil {
+		return nil, err
+	}
+	plans = slices.DeleteFunc(plans, func(cp *cppb.CarePlan) bool {
+		return !isDraft(cp) || resource.ID(cp) == resource.ID(plan.CarePlan)
+	})
+	return pl.withdraw(ctx, plans, superseded)
+}
+
+// withdraw is the writes that withdraw plans not withdrawn yet: each
+// CarePlan and its ServiceRequests revoked, their Tasks not done
+// cancelled, for the reason why.
+func (pl *Planner) withdraw(ctx context.Context, plans []*cppb.CarePlan, why withdrawReason) ([]store.TxEntry, error) {
 	var out []store.TxEntry
 	put := func(m proto.Message) {
 		out = append(out, store.TxEntry{Method: "PUT", Type: resource.Type(m), ID: resource.ID(m), Resource: m})

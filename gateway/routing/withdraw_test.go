@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -343,5 +344,45 @@ func TestDeathWithdrawsPlan(t *testing.T) {
 				fhirtest.RunValidator(t, dir)
 			}
 		})
+	}
+}
+
+// TestDischargeSupersedesDraftOfAnotherPathway: a draft prepared for an
+// expected discharge (A16) along one pathway (an older person's, before
+// any diagnosis) is withdrawn when the discharge comes with a diagnosis
+// that routes the stay along another (COPD): the stay has one plan, the
+// discharge's, and no draft Task is left waiting in anyone's list.
+func TestDischargeSupersedesDraftOfAnotherPathway(t *testing.T) {
+	_, st := world(t)
+	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+	st.Follow(pl)
+	put := func(js string) { t.Helper(); putJSON(t, st, js) }
+	const stay = `{"resourceType":"Encounter","id":"e7","status":"%s","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},"subject":{"reference":"Patient/p1"},"serviceProvider":{"reference":"Organization/chu"},"period":{"start":"2026-04-01T08:00:00Z"%s}%s}`
+	put(fmt.Sprintf(stay, "in-progress", "", `,"extension":[{"url":"`+routing.ExpectedDischargeURL+`","valueDateTime":"2026-04-09T10:00:00Z"}]`)) // A16
+	drafts := routingOf(t, st, "CarePlan")
+	if len(drafts) != 1 {
+		t.Fatalf("the draft for the expected discharge: %v", drafts)
+	}
+	put(`{"resourceType":"Condition","id":"c7","subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e7"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"J44.1"}]}}`)
+	put(fmt.Sprintf(stay, "finished", `,"end":"2026-04-09T10:00:00Z"`, "")) // A03
+	plans := routingOf(t, st, "CarePlan")
+	active := 0
+	for id, s := range plans {
+		switch {
+		case s == "active":
+			active++
+		case s == "draft":
+			t.Errorf("CarePlan/%s is still a draft beside the discharge's plan", id)
+		}
+	}
+	if active != 1 {
+		t.Errorf("CarePlans %v: want the discharge's, active", plans)
+	}
+	for typ, none := range map[string]string{"ServiceRequest": "draft", "Task": "draft"} {
+		for id, s := range routingOf(t, st, typ) {
+			if s == none {
+				t.Errorf("%s/%s is still %s after the discharge", typ, id, s)
+			}
+		}
 	}
 }
