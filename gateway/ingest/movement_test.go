@@ -2,9 +2,12 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/relais-health/relais/fhir/store"
 )
 
 // pamMsg is an IHE PAM France 2.11 ITI-31 message of Mme Leroy's stay
@@ -123,4 +126,99 @@ func TestDischargedStayStaysDischarged(t *testing.T) {
 	if got := field(t, st, "Encounter", enc, "status"); got != "in-progress" {
 		t.Errorf("after the A13: %s, want in-progress", got)
 	}
+}
+
+// locationsOf lists the locations of the stored Encounter enc as "name
+// status start..end", names read from the Locations, "(temporary)" after
+// a temporary one.
+func locationsOf(t *testing.T, st *store.Store, enc string) []string {
+	t.Helper()
+	rec, err := st.Read("Encounter", enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Location []struct {
+			Location  struct{ Reference string }
+			Status    string
+			Period    struct{ Start, End string }
+			Extension []json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(rec.JSON, &e); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range e.Location {
+		_, id, _ := strings.Cut(l.Location.Reference, "/")
+		s := field(t, st, "Location", id, "name") + " " + l.Status + " " + hour(l.Period.Start) + ".." + hour(l.Period.End)
+		if len(l.Extension) > 0 && strings.Contains(string(l.Extension[0]), `"temporary"`) {
+			s += " (temporary)"
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// hour is the day and hour of a FHIR dateTime of Dec 2026 ("03T09"), or "".
+func hour(dt string) string {
+	if len(dt) < 13 {
+		return ""
+	}
+	return dt[8:13]
+}
+
+// TestLocationHistory: the stay keeps where the patient has been (R4
+// Encounter.location): a transfer (A02) that leaves PV1-6 out completes
+// her previous location, ending when she moved (ZBE-2); a second one keeps
+// the first stint; the temporary (PV1-11), prior temporary (PV1-43) and
+// pending (PV1-42) locations are kept, active, completed and reserved
+// (HL7 v2-to-FHIR, PV1 to Encounter); a cancelled transfer (A12, ZBE-4
+// CANCEL) puts her back and drops the location she never was in; the
+// discharge completes every location and drops the pending one.
+func TestLocationHistory(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	loc := func(unit, room string) string { return unit + "^" + room + "^1^CHU&1.2.250.1.999.30&ISO" }
+	// transfer is a message whose PV1 is fields (by number) and the visit
+	transfer := func(ev, st, control string, h int, mvt, action string, fields map[int]string) []byte {
+		pv1 := make([]string, 46)
+		pv1[0], pv1[2], pv1[19] = "PV1", "I", "NDA-55^^^CHU&1.2.250.1.999.30&ISO^VN"
+		for f, v := range fields {
+			pv1[f] = v
+		}
+		m := string(pamMsg(ev, st, control, h, mvt, action))
+		i := strings.Index(m, "PV1|")
+		j := i + strings.Index(m[i:], "\r")
+		return []byte(m[:i] + strings.TrimRight(strings.Join(pv1, "|"), "|") + m[j:])
+	}
+	r := send(t, in, pamMsg("A01", "ADT_A01", "L-1", 8, "MVT-1", "INSERT"))
+	enc := written(t, st, r, "Encounter").ID
+	step := func(name string, msg []byte, want ...string) {
+		t.Helper()
+		if code, _, errs := ack(t, send(t, in, msg).ACK); code != "AA" {
+			t.Fatalf("%s: %s %v", name, code, errs)
+		}
+		slices.Sort(want)
+		if got := locationsOf(t, st, enc); !slices.Equal(got, want) {
+			t.Errorf("after %s:\n got %q\nwant %q", name, got, want)
+		}
+	}
+	step("the transfer without PV1-6",
+		transfer("A02", "ADT_A02", "L-2", 9, "MVT-2", "INSERT", map[int]string{3: loc("USIC", "201")}),
+		"CARDIO 112 1 completed 03T08..03T09", "USIC 201 1 active 03T09..")
+	step("a second transfer, with her temporary and pending locations",
+		transfer("A02", "ADT_A02", "L-3", 11, "MVT-3", "INSERT", map[int]string{3: loc("CARDIO", "105"), 6: loc("USIC", "201"), 11: loc("RADIO", "2")}),
+		"CARDIO 112 1 completed 03T08..03T09", "USIC 201 1 completed 03T09..03T11", "CARDIO 105 1 active 03T11..", "RADIO 2 1 active .. (temporary)")
+	step("a pending transfer, back from radiology",
+		transfer("A02", "ADT_A02", "L-4", 12, "MVT-4", "INSERT", map[int]string{3: loc("CARDIO", "105"), 42: loc("CARDIO", "110"), 43: loc("RADIO", "2")}),
+		"CARDIO 112 1 completed 03T08..03T09", "USIC 201 1 completed 03T09..03T11", "CARDIO 105 1 active 03T11..",
+		"RADIO 2 1 completed .. (temporary)", "CARDIO 110 1 reserved ..")
+	step("the cancelled transfer",
+		transfer("A12", "ADT_A12", "L-5", 13, "MVT-3", "CANCEL", map[int]string{3: loc("USIC", "201")}),
+		"CARDIO 112 1 completed 03T08..03T09", "USIC 201 1 active 03T09..", "RADIO 2 1 completed .. (temporary)", "CARDIO 110 1 reserved ..")
+	step("the discharge",
+		transfer("A03", "ADT_A03", "L-6", 15, "MVT-6", "INSERT", map[int]string{3: loc("USIC", "201"), 45: "20261203150000+0100"}),
+		"CARDIO 112 1 completed 03T08..03T09", "USIC 201 1 completed 03T09..03T15", "RADIO 2 1 completed .. (temporary)")
 }

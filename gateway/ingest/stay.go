@@ -32,6 +32,8 @@ import (
 //     discharge (A03), its cancellation (A25), the admission cancelled
 //     (A11) or the discharge cancelled (A13), and on a stay that is no
 //     longer going on;
+//   - the locations, where she has been, which are merged with those the
+//     message names (keepLocations);
 //   - the discharge (period end, discharge disposition), which follows
 //     its own rule (discharge.go), and the status and class, which every
 //     message states but one about a past movement (Header.Historic).
@@ -55,7 +57,6 @@ var carried = []struct {
 	{"reason_code", []string{"PV2-3"}},
 	{"reason_reference", nil},
 	{"diagnosis", nil},
-	{"location", []string{"PV1-3"}},
 	{"service_provider", []string{"ZBE-7"}},
 	{"based_on", nil},
 	{"episode_of_care", nil},
@@ -170,7 +171,10 @@ func completeStay(stored, in *encpb.Encounter, h *hl7v2.Header) *encpb.Encounter
 		out.Period.Start = stored.GetPeriod().GetStart()
 		changed = true
 	}
-	if keepLocationPeriods(stored, out) {
+	if keepLocations(stored, out, h, nulled) {
+		changed = true
+	}
+	if keepLocationPeriods(stored, out, h != nil && h.TriggerEvent == "Z99") {
 		changed = true
 	}
 	kept := stored.GetIdentifier()
@@ -250,6 +254,101 @@ func hasExtension(xs []*dtpb.Extension, url string) bool {
 	return slices.ContainsFunc(xs, func(x *dtpb.Extension) bool { return x.GetUrl().GetValue() == url })
 }
 
+// keepLocations gives out the locations of the stored stay its message
+// does not name, and reports whether it did. FHIR R4 Encounter.location is
+// the list of locations where the patient has been, each with its status
+// and period, while a message names only where she is (PV1-3), where she
+// comes from (PV1-6), and her temporary and pending locations (PV1-11,
+// PV1-43, PV1-42: hl7v2.visitLocations). So:
+//
+//   - a message that names no location keeps the stored ones (HL7 v2.5
+//     section 2.5.3), unless it nulls PV1-3;
+//   - a location she was in and left (completed) stays, as history;
+//   - the assigned location she was in, when the message assigns her
+//     another (a transfer, A02, with or without PV1-6), is completed: it
+//     ends when the new one began (keepLocationPeriods) — but for a
+//     cancellation (ZBE-4 CANCEL: an A12 puts her back where she was),
+//     whose cancelled location she never was in, which is dropped;
+//   - a temporary location stays where she is until a message nulls
+//     PV1-11 or names it as her prior temporary location (PV1-43); a
+//     pending location (reserved) until PV1-42 is nulled or she moves in;
+//   - once the stay is finished, every location is completed and a
+//     pending one dropped (she never went there).
+func keepLocations(stored, out *encpb.Encounter, h *hl7v2.Header, nulled func([]string) bool) bool {
+	if len(stored.GetLocation()) == 0 {
+		return false
+	}
+	if len(out.Location) == 0 {
+		if nulled([]string{"PV1-3"}) {
+			return false
+		}
+		out.Location = stored.GetLocation()
+		completeLocations(out)
+		return true
+	}
+	named := map[string]bool{}
+	moved := false
+	for _, l := range out.Location {
+		named[resource.RefString(l.GetLocation())] = true
+		if l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_ACTIVE && !hl7v2.TemporaryLocation(l) {
+			moved = true
+		}
+	}
+	cancels := h != nil && h.CancelledMovement != ""
+	changed := false
+	for _, l := range stored.GetLocation() {
+		if named[resource.RefString(l.GetLocation())] {
+			continue
+		}
+		left := false
+		switch st := l.GetStatus().GetValue(); {
+		case st == cpb.EncounterLocationStatusCode_COMPLETED:
+		case st == cpb.EncounterLocationStatusCode_RESERVED:
+			if nulled([]string{"PV1-42"}) {
+				continue
+			}
+		case hl7v2.TemporaryLocation(l):
+			left = nulled([]string{"PV1-11"})
+		case moved && cancels:
+			continue // the cancelled movement's: she was never there
+		default:
+			left = moved
+		}
+		if left {
+			l = proto.Clone(l).(*encpb.Encounter_Location)
+			l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
+		}
+		out.Location = append(out.Location, l)
+		changed = true
+	}
+	return completeLocations(out) || changed
+}
+
+// completeLocations completes the locations of a finished stay and drops
+// the one she was to go to; it reports whether it changed out.
+func completeLocations(out *encpb.Encounter) bool {
+	if out.GetStatus().GetValue() != cpb.EncounterStatusCode_FINISHED {
+		return false
+	}
+	changed := false
+	locs := make([]*encpb.Encounter_Location, 0, len(out.Location))
+	for _, l := range out.Location {
+		switch l.GetStatus().GetValue() {
+		case cpb.EncounterLocationStatusCode_COMPLETED:
+		case cpb.EncounterLocationStatusCode_RESERVED:
+			changed = true
+			continue
+		default:
+			l = proto.Clone(l).(*encpb.Encounter_Location)
+			l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
+			changed = true
+		}
+		locs = append(locs, l)
+	}
+	out.Location = locs
+	return changed
+}
+
 // keepLocationPeriods completes the periods of the locations a message
 // states from the stored stay (FHIR R4 Encounter.location.period: when
 // the patient was there): a message names her location (PV1-3) and the one
@@ -257,16 +356,32 @@ func hasExtension(xs []*dtpb.Extension, url string) bool {
 // so a location she was already in keeps the start stored for it; one she
 // left (completed) ends when the current one began, or with the stay. It
 // reports whether it changed out.
-func keepLocationPeriods(stored, out *encpb.Encounter) bool {
+func keepLocationPeriods(stored, out *encpb.Encounter, correction bool) bool {
 	since := map[string]*dtpb.DateTime{}
+	stayed := map[string]*dtpb.DateTime{} // where she is, since when
 	for _, l := range stored.GetLocation() {
 		if st := l.GetPeriod().GetStart(); st != nil {
 			since[resource.RefString(l.GetLocation())] = st
+			if l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_ACTIVE {
+				stayed[resource.RefString(l.GetLocation())] = st
+			}
+		}
+	}
+	changed := false
+	for _, l := range out.GetLocation() {
+		// A movement that leaves her where she is (a change of unit,
+		// doctor or class: PAM France ZBE-9) dates itself, not her
+		// arrival; only a correction (Z99) moves when she came.
+		st := stayed[resource.RefString(l.GetLocation())]
+		if !correction && st != nil && l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_ACTIVE &&
+			l.GetPeriod().GetStart() != nil && st.GetValueUs() < l.GetPeriod().GetStart().GetValueUs() {
+			l.Period.Start = st
+			changed = true
 		}
 	}
 	var moved *dtpb.DateTime // when she came to her current location
 	for _, l := range out.GetLocation() {
-		if l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_ACTIVE && l.GetPeriod().GetStart() != nil {
+		if l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_ACTIVE && l.GetPeriod().GetStart() != nil && !hl7v2.TemporaryLocation(l) {
 			moved = l.GetPeriod().GetStart()
 			break
 		}
@@ -274,7 +389,6 @@ func keepLocationPeriods(stored, out *encpb.Encounter) bool {
 	if moved == nil && out.GetStatus().GetValue() == cpb.EncounterStatusCode_FINISHED {
 		moved = out.GetPeriod().GetEnd()
 	}
-	changed := false
 	for _, l := range out.GetLocation() {
 		if st := since[resource.RefString(l.GetLocation())]; st != nil && l.GetPeriod().GetStart() == nil {
 			if l.Period == nil {

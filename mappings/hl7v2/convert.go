@@ -32,15 +32,16 @@ type conv struct {
 	patient    *ppb.Patient
 	patientID  string
 	encounter  *encpb.Encounter
-	encKey     string                 // what identifies the encounter, for child resource ids
-	restricted bool                   // PD1-12 or ARV: label everything R
-	sourceSens []category.Sensitivity // what the source holds unmapped (ZFS: PSY)
-	merged     bool                   // the MRG of an A40 or A34 is mapped
-	movement   movement               // the PAM France ZBE, read before PV1
-	report     *drpb.DiagnosticReport // of the last OBR, which the OBX after it add to
-	reportKey  string                 // what identifies it, for its results' ids
-	lastObs    *obspb.Observation     // of the last OBX, which an NTE after it annotates
-	ref        referral               // of a REF message
+	encKey     string                    // what identifies the encounter, for child resource ids
+	assigned   *encpb.Encounter_Location // the encounter's PV1-3, which ZBE-2 dates
+	restricted bool                      // PD1-12 or ARV: label everything R
+	sourceSens []category.Sensitivity    // what the source holds unmapped (ZFS: PSY)
+	merged     bool                      // the MRG of an A40 or A34 is mapped
+	movement   movement                  // the PAM France ZBE, read before PV1
+	report     *drpb.DiagnosticReport    // of the last OBR, which the OBX after it add to
+	reportKey  string                    // what identifies it, for its results' ids
+	lastObs    *obspb.Observation        // of the last OBX, which an NTE after it annotates
+	ref        referral                  // of a REF message
 	outputs    []proto.Message
 	a          blocks    // where the small protos come from
 	zones      zoneCache // of the date-times read

@@ -1,7 +1,7 @@
 package hl7v2
 
 import (
-	"github.com/relais-health/relais/fhir/resource"
+	"slices"
 	"strings"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -9,6 +9,7 @@ import (
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 
+	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 	"github.com/relais-health/relais/mappings/terminology"
 )
@@ -33,7 +34,7 @@ var patientClasses = map[string][2]string{
 	"E": {"EMER", "emergency"}, "P": {"PRENC", "pre-admission"},
 }
 
-var pv1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 16, 17, 19, 36, 37, 44, 45}
+var pv1Mapped = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 19, 36, 37, 42, 43, 44, 45}
 
 // mapEncounter maps PV1 to the Encounter. Its id comes from the visit
 // number PV1-19 and its assigning authority; without one, from the
@@ -143,28 +144,81 @@ func (c *conv) addParticipant(role *dtpb.CodeableConcept, ref *dtpb.Reference) {
 	c.encounter.Participant = append(c.encounter.Participant, &e.part)
 }
 
-// visitLocations: the current (PV1-3) and prior (PV1-6) locations, but
-// for a past movement (Header.Historic), whose locations are not where
-// the patient is now.
+// LocationClassificationURL is the extension the HL7 v2-to-FHIR mapping
+// (PV1 to Encounter: PV1-11, PV1-43) puts on an Encounter.location to say
+// the patient is there temporarily, with LocationClassificationSystem's
+// code "temporary": R4 Encounter.location has no element for it, and a
+// temporary location is not the one a transfer leaves.
+const (
+	LocationClassificationURL    = "http://hl7.org/fhir/StructureDefinition/subject-locationClassification"
+	LocationClassificationSystem = "http://hl7.org/fhir/subject-locationClassification"
+)
+
+// TemporaryLocation reports whether l is where the patient is, or was,
+// temporarily (PV1-11, PV1-43), not her assigned location.
+func TemporaryLocation(l *encpb.Encounter_Location) bool {
+	for _, x := range l.GetExtension() {
+		if x.GetUrl().GetValue() == LocationClassificationURL {
+			for _, c := range x.GetValue().GetCodeableConcept().GetCoding() {
+				if c.GetCode().GetValue() == "temporary" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// visitLocations maps the locations PV1 names, as the HL7 v2-to-FHIR
+// mapping does (PV1 to Encounter; R4 Encounter.location.status): the
+// assigned location PV1-3 (where PAM France puts the unit that houses her,
+// section 6.10.2) active, or planned for a stay not begun (a
+// pre-admission A05, a pending admission A14, or the correction of one:
+// v2-to-FHIR reads it from patient class P, which PAM France does not
+// use, and the Encounter is planned for these events); the prior
+// location PV1-6 completed; the temporary location PV1-11 active and the
+// prior temporary location PV1-43 completed, both classified temporary;
+// the pending location PV1-42 (a transfer announced) reserved. A past
+// movement (Header.Historic) names none of where the patient is now.
 func (c *conv) visitLocations(pv1 *er7.Segment) {
 	if c.movement.historic {
-		for _, f := range []int{3, 6} {
+		for _, f := range []int{3, 6, 11, 42, 43} {
 			if !pv1.Field(f).Empty() {
 				c.warn(pv1, f, "location of a past movement (ZBE-5 Y): not applied to the stay")
 			}
 		}
 		return
 	}
+	assigned := cpb.EncounterLocationStatusCode_ACTIVE
+	if c.event == "A05" || c.event == "A14" || c.event == "Z99" && (c.movement.original == "A05" || c.movement.original == "A14") {
+		assigned = cpb.EncounterLocationStatusCode_PLANNED
+	}
 	for _, l := range []struct {
-		field  int
-		status cpb.EncounterLocationStatusCode_Value
-	}{{3, cpb.EncounterLocationStatusCode_ACTIVE}, {6, cpb.EncounterLocationStatusCode_COMPLETED}} {
-		if ref := c.location(pv1.Field(l.field)); ref != nil {
-			c.encounter.Location = append(c.encounter.Location, &encpb.Encounter_Location{
-				Location: ref,
-				Status:   &encpb.Encounter_Location_StatusCode{Value: l.status},
+		field     int
+		status    cpb.EncounterLocationStatusCode_Value
+		temporary bool
+	}{
+		{3, assigned, false},
+		{6, cpb.EncounterLocationStatusCode_COMPLETED, false},
+		{11, cpb.EncounterLocationStatusCode_ACTIVE, true},
+		{43, cpb.EncounterLocationStatusCode_COMPLETED, true},
+		{42, cpb.EncounterLocationStatusCode_RESERVED, false},
+	} {
+		ref := c.location(pv1.Field(l.field))
+		if ref == nil {
+			continue
+		}
+		el := &encpb.Encounter_Location{Location: ref, Status: &encpb.Encounter_Location_StatusCode{Value: l.status}}
+		if l.temporary {
+			el.Extension = append(el.Extension, &dtpb.Extension{
+				Url:   &dtpb.Uri{Value: LocationClassificationURL},
+				Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_CodeableConcept{CodeableConcept: c.a.conceptOf(LocationClassificationSystem, "temporary", "Temporary")}},
 			})
 		}
+		if l.field == 3 {
+			c.assigned = el
+		}
+		c.encounter.Location = append(c.encounter.Location, el)
 	}
 }
 
@@ -355,14 +409,14 @@ func (c *conv) mapZBE(s *er7.Segment) {
 		c.unmapped(s, 1, 2, 4, 5, 6, 7)
 		return
 	}
-	if t, ok := c.dtm(s, 2); ok && len(e.Location) > 0 {
+	if t, ok := c.dtm(s, 2); ok && c.assigned != nil {
 		if c.dischargeMovement() {
 			// ZBE-2 is the effective time of the movement's event (PAM
 			// France section 6.13.2): for a discharge, when she left her
 			// location, not when she arrived there
-			e.Location[0].Period = &dtpb.Period{End: c.dateTime(t)}
+			c.assigned.Period = &dtpb.Period{End: c.dateTime(t)}
 		} else {
-			e.Location[0].Period = &dtpb.Period{Start: c.dateTime(t)}
+			c.assigned.Period = &dtpb.Period{Start: c.dateTime(t)}
 		}
 	}
 	if org := c.organization(s.Field(7)); org != nil {
@@ -534,6 +588,10 @@ func (c *conv) finishEncounter() {
 		}
 	}
 	if status == cpb.EncounterStatusCode_FINISHED {
+		// where she was is completed; where she was to go, she never went
+		e.Location = slices.DeleteFunc(e.Location, func(l *encpb.Encounter_Location) bool {
+			return l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_RESERVED
+		})
 		for _, l := range e.Location {
 			l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
 		}
