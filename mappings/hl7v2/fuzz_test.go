@@ -30,6 +30,11 @@ func FuzzConvert(f *testing.F) {
 		"MSH|^~\\&|A|B|C|D|20240101||ORU^R01^ORU_R01|O1|P|2.5\rPID|1||1^^^H^PI\rNTE|1||x\rOBX|1|SN|c^d^LN||>=^^-^|u^u^UCUM|[ < ]|ZZ\rOBR|1|||||||||||||||||||||||\rOBX|2|SN|c^d^LN||^1^/^0||-.5--1\r",
 		"MSH|^~\\&|A|B|C|D|20240101||ADT^A16^ADT_A16|P1|P|2.5\rPID|1||1^^^H^PI\rPV2|||||||||2024\r",
 		"MSH|^~\\&|A|B|C|D|20240101||ADT^A34^ADT_A30|M1|P|2.5\rPID|1||1^^^H^PI\rMRG|1^^^H^PI~~2\r",
+		// a movement without PV1; the temporary, prior temporary and
+		// pending locations of a discharge, of a past movement
+		"MSH|^~\\&|A|B|C|D|20240101||ADT^A02^ADT_A02|L1|P|2.5\rPID|1||1^^^H^PI\rZBE|1^H|2024||INSERT|N\r",
+		"MSH|^~\\&|A|B|C|D|20240101||ADT^A03^ADT_A03|L2|P|2.5\rPID|1||1^^^H^PI\rPV1||I|U^1^1|||U^2||||||R^1|||||||V1^^^H^VN|||||||||||||||||||||||P^3|R^1\rZBE|1^H|2024||INSERT|N\r",
+		"MSH|^~\\&|A|B|C|D|20240101||ADT^A02^ADT_A02|L3|P|2.5\rPID|1||1^^^H^PI\rPV1||I|U^1^1|||||||||R^1|||||||V1^^^H^VN|||||||||||||||||||||||P^3|R^1\rZBE|1^H|2024||INSERT|Y\r",
 	} {
 		f.Add([]byte(m))
 	}
