@@ -136,11 +136,11 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg, pol: pol,
 		teamMask: mask(pol.CareTeam), permitMask: mask(pol.Permit), candidateMask: mask(pol.Candidate),
 		requesterMask: mask(pol.Requester),
-		obligations: obligationTable(),
-		cache:       newCache(cfg.CacheSize),
-		grants:      newGrants(),
-		idPrefix:    hex.EncodeToString(prefix[:]),
-		idKey:       idKey,
+		obligations:   obligationTable(),
+		cache:         newCache(cfg.CacheSize),
+		grants:        newGrants(),
+		idPrefix:      hex.EncodeToString(prefix[:]),
+		idKey:         idKey,
 	}, nil
 }
 
