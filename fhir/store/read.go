@@ -17,24 +17,41 @@ type Record struct {
 	LastUpdated time.Time
 	Deleted     bool
 	Method      string // the interaction that made it: POST, PUT or DELETE
-	JSON        []byte // the resource as stored; nil for a deletion
+	// Created: the version created the resource, its request answered
+	// 201 Created: a POST, or a PUT of an id that had no current version
+	// (update as create, R4 http.html#upsert, a deleted resource's
+	// included). A version an earlier Relais stored by such a PUT shows
+	// as it was stored: a first version as a POST, a re-creation as an
+	// update.
+	Created bool
+	JSON    []byte // the resource as stored; nil for a deletion
 }
 
-var methods = map[byte]string{'C': "POST", 'U': "PUT", 'D': "DELETE"}
+// methods are the interactions of a version's method byte: 'P' is a PUT
+// that created the resource (writeKind).
+var methods = map[byte]string{'C': "POST", 'P': "PUT", 'U': "PUT", 'D': "DELETE"}
+
+// created reports whether method byte m created its resource.
+func created(m byte) bool { return m == 'C' || m == 'P' }
 
 // HistoryRequest is how an entry of a history Bundle shows the
-// interaction that made the record (R4 http.html#history, and
-// bundle.html#bundle-entry for request and response): a creation as
-// POST [type] answered 201 Created, a deletion as DELETE [type]/[id]
-// answered 204 No Content, an update as PUT [type]/[id] answered 200 OK.
-// A notification Bundle shows its events the same way (Subscriptions
-// Backport IG STU 1.1, notifications.html).
+// request that made the record (R4 http.html#history: "the request that
+// created the version"; bundle.html#bundle-entry for request and
+// response): a creation by POST as POST [type] answered 201 Created, a
+// creation by PUT (update as create, a deleted resource's re-creation
+// included: R4 http.html#update) as PUT [type]/[id] answered 201 Created,
+// a deletion as DELETE [type]/[id] answered 204 No Content, an update as
+// PUT [type]/[id] answered 200 OK. A notification Bundle shows its
+// events the same way (Subscriptions Backport IG STU 1.1,
+// notifications.html).
 func (r *Record) HistoryRequest() (method, url, status string) {
-	switch r.Method {
-	case "POST":
+	switch {
+	case r.Method == "POST":
 		return "POST", r.Type, "201 Created"
-	case "DELETE":
+	case r.Method == "DELETE":
 		return "DELETE", r.Type + "/" + r.ID, "204 No Content"
+	case r.Created:
+		return "PUT", r.Type + "/" + r.ID, "201 Created"
 	}
 	return "PUT", r.Type + "/" + r.ID, "200 OK"
 }
@@ -65,6 +82,7 @@ func (r *Snapshot) decodeRecord(typ, id string, ver uint64, v []byte) (*Record, 
 		Type: typ, ID: id, Version: ver,
 		Deleted:     v[0]&flagDeleted != 0,
 		Method:      methods[v[1]],
+		Created:     created(v[1]),
 		LastUpdated: time.UnixMicro(int64(binary.BigEndian.Uint64(v[2:]))).UTC(),
 	}
 	if rec.Deleted {

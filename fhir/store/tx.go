@@ -306,7 +306,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 		return TxResult{Status: "200 OK", Record: rec}, err
 	}
 	resource.SetID(e.Resource, id)
-	method, status := writeKind(p)
+	method, status := writeKind(p, e.Method)
 	c, err := s.prepare(e.Resource, method, p.version+1, now, p.created)
 	if err != nil {
 		return TxResult{}, err

@@ -56,7 +56,7 @@ func NewID() string {
 // (0: the resource did not exist or the caller does not care).
 type change struct {
 	typ, id     string
-	method      byte // 'C', 'U' or 'D'
+	method      byte // 'C' (POST), 'P' (PUT creating), 'U' or 'D'
 	version     uint64
 	lastUpdated int64
 	json        []byte   // the rendering
@@ -346,7 +346,7 @@ func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (
 		if ifMatch > 0 && cur.version != ifMatch {
 			return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 		}
-		method, status := writeKind(cur)
+		method, status := writeKind(cur, "PUT")
 		c, err := s.prepare(proto.Clone(res), method, cur.version+1, s.now(), cur.created)
 		if err != nil {
 			return nil, false, err
@@ -416,23 +416,25 @@ func (s *Store) pointer(typ, id string) (pointer, error) {
 	return p, nil
 }
 
-// writeKind gives the method and response status of a PUT over the current
-// pointer p: a create when the resource never existed, else an update; a
-// revived deleted resource is an update that answers 201.
-func writeKind(p pointer) (method byte, status string) {
-	method, status = 'U', "200 OK"
-	if p.version == 0 || p.deleted {
-		status = "201 Created"
+// writeKind gives the method byte and response status of a write of
+// request method m (POST or PUT) over the current pointer p: a POST is a
+// creation ('C'); a PUT an update when a current version exists, else a
+// creation by PUT ('P', 201 Created: R4 http.html#update, update as
+// create), a deleted resource's re-creation included, which its history
+// shows as that PUT (Record.HistoryRequest).
+func writeKind(p pointer, m string) (method byte, status string) {
+	switch {
+	case m == "POST":
+		return 'C', "201 Created"
+	case p.version == 0 || p.deleted:
+		return 'P', "201 Created"
 	}
-	if p.version == 0 {
-		method = 'C'
-	}
-	return method, status
+	return 'U', "200 OK"
 }
 
 func (c *change) record() *Record {
 	return &Record{
 		Type: c.typ, ID: c.id, Version: c.version, LastUpdated: time.UnixMicro(c.lastUpdated).UTC(),
-		Deleted: c.method == 'D', Method: methods[c.method], JSON: c.json,
+		Deleted: c.method == 'D', Method: methods[c.method], Created: created(c.method), JSON: c.json,
 	}
 }

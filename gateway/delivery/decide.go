@@ -26,6 +26,7 @@ type decision struct {
 	res     proto.Message // the event's version, for full-resource content
 	deleted bool          // the event is the resource's deletion
 	method  string        // the interaction that made the version (store.Record.Method)
+	created bool          // it created the resource (store.Record.Created)
 }
 
 // decide asks the engine whether sub's owner may read e's version of the
@@ -46,7 +47,7 @@ func (s *Service) decide(ctx context.Context, sub *subscription, e store.Event) 
 	case d.deleted:
 		d.method = "DELETE"
 	case rec != nil:
-		d.method = rec.Method
+		d.method, d.created = rec.Method, rec.Created
 	}
 	req, err := s.requestFor(ctx, s.st, sub.owner)
 	if err != nil {

@@ -37,6 +37,7 @@ type notified struct {
 	res      proto.Message // full-resource only
 	withheld bool          // the consent decision denied it: number only
 	method   string        // the interaction that made the version: POST, PUT or DELETE
+	created  bool          // the version created the resource (answered 201 Created)
 }
 
 // notification is what one status Parameters says, and the events after it.
@@ -117,9 +118,9 @@ func statusParameters(n *notification) *ppb.Parameters {
 // the interaction that made its version as a history Bundle does
 // (https://hl7.org/fhir/R4/http.html#history; the IG asks for "a POST or
 // PUT operation on the resource"), store.Record.HistoryRequest: a
-// creation is POST [type] answered 201 Created, an update PUT answered
-// 200 OK, a deletion DELETE answered 204 and without a resource whatever
-// the content.
+// creation is POST [type] answered 201 Created (by PUT: PUT [type]/[id]
+// answered 201 Created), an update PUT answered 200 OK, a deletion
+// DELETE answered 204 and without a resource whatever the content.
 func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 	b := &bcrpb.Bundle{
 		Id:        &dtpb.Id{Value: newUUID()},
@@ -144,7 +145,7 @@ func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 		if e.withheld {
 			continue
 		}
-		method, url, code := (&store.Record{Type: e.typ, ID: e.id, Method: e.method}).HistoryRequest()
+		method, url, code := (&store.Record{Type: e.typ, ID: e.id, Method: e.method, Created: e.created}).HistoryRequest()
 		entry := &bcrpb.Bundle_Entry{
 			FullUrl: &dtpb.Uri{Value: base + "/fhir/" + e.typ + "/" + e.id},
 			Request: &bcrpb.Bundle_Entry_Request{

@@ -77,7 +77,7 @@ func (s *Service) Events(ctx context.Context, id string, since, until uint64) ([
 			return nil, err
 		}
 		n.events = append(n.events, notified{number: e.Number, time: e.Time, typ: e.Type, id: e.ID,
-			version: e.Version, res: d.res, withheld: !d.permit, method: d.method})
+			version: e.Version, res: d.res, withheld: !d.permit, method: d.method, created: d.created})
 	}
 	return s.cfg.Codec.Encode(bundle(n, s.cfg.BaseURL, s.cfg.Now()))
 }

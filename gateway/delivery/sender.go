@@ -190,6 +190,7 @@ func (s *Service) attempt(ctx context.Context, sub *subscription, e store.Event)
 	}
 	n := &notification{kind: typeEvent, sub: sub, status: sub.status, since: c.Last, events: []notified{{
 		number: e.Number, time: e.Time, typ: e.Type, id: e.ID, version: e.Version, res: d.res, method: d.method,
+		created: d.created,
 	}}}
 	if err := s.post(ctx, sub, n); err != nil {
 		if ctx.Err() != nil {
