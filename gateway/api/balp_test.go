@@ -183,3 +183,35 @@ func TestAuditBALPOverHTTP(t *testing.T) {
 	}
 	validate(t, map[string][]byte{"AuditEvent-balp": all.body})
 }
+
+// TestAuditPatch: a PATCH is recorded as one (R4 restful-interaction
+// patch, action U: IHE BALP Update subtype[anyPatch]), not as an update;
+// a PUT stays an update.
+func TestAuditPatch(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	r := e.do("PATCH", "/fhir/Observation/o-clin", `[{"op":"replace","path":"/status","value":"amended"}]`,
+		"Authorization", e.as("PractitionerRole/gp"), "Content-Type", "application/json-patch+json")
+	if r.status != 200 {
+		t.Fatalf("PATCH = %d %s", r.status, r.body)
+	}
+	evs := auditEntries(t, e, "entity=Observation/o-clin&type=rest&agent=PractitionerRole/gp")
+	if len(evs) != 1 {
+		t.Fatalf("%d change events", len(evs))
+	}
+	sub := asList(evs[0]["subtype"])
+	if len(sub) != 1 || sub[0].(map[string]any)["code"] != "patch" || sub[0].(map[string]any)["system"] != audit.SystemRestful ||
+		evs[0]["action"] != "U" {
+		t.Errorf("PATCH recorded as %v, action %v", sub, evs[0]["action"])
+	}
+	if d := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); !strings.Contains(string(d.body), `"action":"write:patch"`) {
+		t.Errorf("decision log: %s", d.body)
+	}
+	if r := e.do("PUT", "/fhir/Observation/o-clin", `{"resourceType":"Observation","id":"o-clin","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`,
+		"Authorization", e.as("PractitionerRole/gp")); r.status != 200 {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	if evs := auditEntries(t, e, "entity=Observation/o-clin&subtype=update&agent=PractitionerRole/gp"); len(evs) != 1 {
+		t.Errorf("PUT: %d update events", len(evs))
+	}
+}

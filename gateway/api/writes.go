@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/gorilla/mux"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/outcome"
@@ -295,6 +296,14 @@ func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err
 	op := entryOp(e.Method)
 	w := consent.Write{By: ownerName(c.p), Interaction: access.Op(op), Resource: e.Type,
 		Permit: err == nil, System: grantsAsSystem(c.p, e.Type, op)}
+	if v := mux.Vars(r); r.Method == http.MethodPatch && e.Type == v["type"] && e.ID == v["id"] {
+		// The patched resource is written as an update (the policy
+		// decides it as one) but was a patch: R4 restful-interaction
+		// patch, which IHE BALP's Update admits (subtype[anyPatch]). The
+		// other entries of the same write (a CareTeam an accepted Task
+		// joins) are what they are.
+		w.Interaction = consent.InteractionPatch
+	}
 	if e.ID != "" && e.Method != "POST" { // a refused creation names no id
 		w.Resource += "/" + e.ID
 	}

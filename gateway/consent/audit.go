@@ -173,12 +173,20 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 	return e
 }
 
-// changeEvent is a write decision's BALP Create, Update or Delete event.
+// InteractionPatch is the interaction of a write that was a PATCH
+// (Write.Interaction): decided as an update, recorded as a patch.
+const InteractionPatch = "patch"
+
+// changeEvent is a write decision's BALP Create, Update or Delete event;
+// a PATCH's is an Update whose subtype is patch (BALP Update
+// subtype[anyPatch], action U).
 func (f *Filter) changeEvent(r *Record) audit.Event {
 	sub, act := audit.SubCreate, audit.ActionCreate
 	switch strings.TrimPrefix(r.Action, ActionWrite+":") {
 	case "update":
 		sub, act = audit.SubUpdate, audit.ActionUpdate
+	case InteractionPatch:
+		sub, act = audit.SubPatch, audit.ActionUpdate
 	case "delete":
 		sub, act = audit.SubDelete, audit.ActionDelete
 	}

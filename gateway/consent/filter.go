@@ -504,7 +504,7 @@ func selfDecision(req *Request, patient string) *Decision {
 // changed (or was refused to change) what.
 type Write struct {
 	By          string // the fhirUser, else "client:<id>"
-	Interaction string // create, update, delete
+	Interaction string // create, update, delete, or InteractionPatch
 	Resource    string // "Type/id/_history/n" once written, else "Type/id" or "Type"
 	Patients    []string
 	Permit      bool
