@@ -112,6 +112,9 @@ var (
 	AgentAuthorizer = Code{"http://terminology.hl7.org/CodeSystem/extra-security-role-type", "authserver", "authorization server"}
 	// AgentCustodian is the server of BALP PatientDelete.
 	AgentCustodian = Code{"http://terminology.hl7.org/CodeSystem/provenance-participant-type", "custodian", "Custodian"}
+	// AgentUserOrg is the organization the user acts for (BALP
+	// AuthZconsent agent[userorg], requestor false).
+	AgentUserOrg = Code{"http://terminology.hl7.org/CodeSystem/v3-RoleClass", "PROV", "healthcare provider"}
 )
 
 // Entity types (AuditEvent.entity.type, bound to R4's
@@ -123,6 +126,13 @@ var (
 	EntityConsent = Code{"http://hl7.org/fhir/resource-types", "Consent", "Consent"}
 	// EntityToken is the access token of BALP AuthZconsent (entity[token]).
 	EntityToken = AgentOAuth
+	// EntityOther types an entity that names a consent decision
+	// (DecisionRef). BALP's RESTful profiles slice their entities by type
+	// alone, and give System Object (2) to the resource read or written
+	// (Read, Update: entity[data] 1..1) and to the query (Query:
+	// entity[query], role 24, no what, no detail): a decision typed 2
+	// would be taken for a second one of those.
+	EntityOther = Code{System: SystemEntityType, Code: "4", Display: "Other"}
 )
 
 // Network address types (AuditEvent.agent.network.type,
@@ -215,13 +225,15 @@ func (e *Event) Patients() []string {
 
 // AgentRefs are the references and client names of the agents
 // ("client:<id>" for a client) but the client application's
-// (AgentApplication): an agent is who asked or received, as the
-// decision log lists them, not the software each request went through.
+// (AgentApplication) and the user's organization (AgentUserOrg): an
+// agent is who asked or received, as the decision log lists them, not
+// the software each request went through nor everyone its requester
+// works with.
 func (e *Event) AgentRefs() []string {
 	var out []string
 	for _, a := range e.Agents {
 		switch {
-		case a.Type == AgentApplication && !a.Requestor:
+		case a.Type == AgentApplication && !a.Requestor, a.Type == AgentUserOrg:
 		case a.Who != "":
 			out = append(out, a.Who)
 		case a.Client != "":

@@ -155,3 +155,56 @@ func TestBALPEntities(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestBALPAuthZConsentSlices: an AuthZ consent event holds only the
+// entities BALP's AuthZconsent admits (its entity slicing is closed:
+// the patient, once, the Consents, the token), the decision's details
+// on the patient's entity, and names the user's organization
+// (agent[userorg]: v3-RoleClass PROV, not the requestor, no network)
+// when known; the RESTful events' open slices keep one System Object
+// each (BALP Read entity[data] 1..1, Query entity[query] 1..1), whatever
+// decision they name.
+func TestBALPAuthZConsentSlices(t *testing.T) {
+	t.Parallel()
+	p := patterns()
+	for _, name := range []string{"decision-permit", "decision-deny"} {
+		ev := parseBALP(t, p[name])
+		patients := 0
+		for _, en := range ev.Entity {
+			switch {
+			case en.Type.System == audit.SystemEntityType && en.Type.Code == "1" && en.Role.Code == audit.RolePatient:
+				patients++
+				if len(en.Detail) < 2 {
+					t.Errorf("%s: the patient's entity holds no decision details: %+v", name, en)
+				}
+			case en.Type == struct{ System, Code string }{audit.EntityConsent.System, audit.EntityConsent.Code}:
+			case en.Type == struct{ System, Code string }{audit.EntityToken.System, audit.EntityToken.Code}:
+			default:
+				t.Errorf("%s: an entity AuthZconsent does not admit: %+v", name, en)
+			}
+		}
+		if patients != 1 {
+			t.Errorf("%s: %d patient entities, want 1", name, patients)
+		}
+	}
+	dec := parseBALP(t, p["decision-permit"])
+	if i := dec.agent("PROV"); i < 0 || dec.Agent[i].Who.Reference != "Organization/gp-practice" || dec.Agent[i].Requestor ||
+		dec.Agent[i].Network != nil || dec.Agent[i].Type.Coding[0].System != audit.AgentUserOrg.System {
+		t.Errorf("decision: no user organization: %+v", dec.Agent)
+	}
+	if deny := parseBALP(t, p["decision-deny"]); deny.agent("PROV") >= 0 {
+		t.Errorf("a client without an organization named one")
+	}
+	for _, name := range []string{"read", "read-system", "search"} {
+		ev := parseBALP(t, p[name])
+		objects := 0
+		for _, en := range ev.Entity {
+			if en.Type.System == audit.SystemEntityType && en.Type.Code == "2" {
+				objects++
+			}
+		}
+		if objects != 1 {
+			t.Errorf("%s: %d System Object entities, want the one BALP slices: %+v", name, objects, ev.Entity)
+		}
+	}
+}

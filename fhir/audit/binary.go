@@ -52,7 +52,11 @@ const (
 )
 
 // knownCodes are the codings a code names by number (from 1), in a fixed
-// order that only grows at its end.
+// order that only grows at its end. A coding added to the patterns since
+// format 2 (AgentUserOrg, EntityOther) is stored literally instead: a
+// Relais of the same storage version that does not know its number could
+// not decode the entry, while a literal coding it reads and renders as
+// written.
 var knownCodes = []Code{
 	TypeRest, TypeAlert, TypeExport, TypeImport, TypeAuth,
 	SubAuthZ, SubLogin, SubRead, SubVRead, SubSearch, SubHistory, SubCreate, SubUpdate, SubDelete, SubTransmit,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +38,16 @@ type Decision struct {
 	// Evaluated, on a what-if ($evaluate), is the actor whose access was
 	// evaluated; Actor is then who asked. Nothing was disclosed to either.
 	Evaluated string `json:"evaluated,omitempty"`
+	// Org is the organization the requester acts for ("Organization/x"),
+	// when the directory tells one: BALP AuthZconsent's agent[userorg].
+	Org string `json:"organization,omitempty"`
 	// Peers are the request's network ends (its AuditEvent's client and
 	// server agents); not in the decision log's JSON.
 	Peers Peers `json:"-"`
 }
 
-// Details of a decision's entity (the decision itself, named by its ID).
+// Details of a decision, on its patient's entity, else on the entity
+// naming the decision (DecisionEvent).
 const (
 	detailPolicy    = "policy"
 	detailProvision = "provision"
@@ -65,12 +70,17 @@ const (
 // (https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.AuthZconsent):
 // type DCM 110113 Security Alert, subtype AuthZ-Consent, action E, outcome
 // 0 for permit and 8 for deny (BALP's deny example), the requester as the
-// user (information recipient) whose policy is the token's jti, Relais
-// as the authorization server (the source's observer), the client
-// application at its address, the patient, the Consents that decided
-// (entity type Consent, role security resource), the token by its jti
-// (entity[token]), and the decision itself, an entity whose details hold
-// what the decision log holds.
+// user (information recipient) whose policy is the token's jti, the
+// organization she acts for (agent[userorg]) when known, Relais as the
+// authorization server (the source's observer), the client application at
+// its address; and as entities only the three the profile's closed
+// slicing admits: the patient, the Consents that decided (entity type
+// Consent, role security resource) and the token by its jti
+// (entity[token]). The decision's own details (what the decision log
+// holds) are the patient entity's, after the decision's ID: the event is
+// about her. A decision about no patient cannot follow the profile (its
+// patient is 1..1); it names the decision by an entity of its own
+// (DecisionRef) that holds them.
 func DecisionEvent(d *Decision) Event {
 	e := Event{
 		ID: d.ID, Time: d.Time, Kind: KindDecision, Type: TypeAlert, Subtype: []Code{SubAuthZ},
@@ -84,22 +94,38 @@ func DecisionEvent(d *Decision) Event {
 	}
 	e.Agents = decisionAgents(d)
 	e.AddPeers(d.Peers)
-	// room for the patient, the Consents, the token, the decision and a
-	// read's resource
-	e.Entities = make([]Entity, 0, len(d.Basis)+4)
+	// room for the patient (or the decision), the Consents, the token and
+	// a read's resource
+	e.Entities = make([]Entity, 0, len(d.Basis)+3)
+	subject := DecisionRef(d.ID)
 	if d.Patient != "" {
-		e.Entities = append(e.Entities, PatientEntity(d.Patient))
+		subject = PatientEntity(d.Patient)
+		subject.Details = append(make([]Detail, 0, 7), Detail{DetailDecision, d.ID})
 	}
+	subject.Details = d.appendDetails(subject.Details)
+	e.Entities = append(e.Entities, subject)
 	for _, c := range d.Basis {
 		e.Entities = append(e.Entities, Entity{What: c, Type: EntityConsent, Role: RoleSecurity})
 	}
 	if d.Token != "" {
 		e.Entities = append(e.Entities, Entity{IDSystem: SystemTokenID, IDValue: JTIPrefix + d.Token, Type: EntityToken})
 	}
-	dec := Entity{IDSystem: SystemDecision, IDValue: d.ID, Type: EntityObject, Role: RoleJob, Details: make([]Detail, 0, 6)}
+	return e
+}
+
+// DecisionRef is an entity naming a consent decision by its ID, where an
+// event refers to the decision it was made under and names no patient
+// whose entity would (a system caller's request, a query's own record).
+func DecisionRef(id string) Entity {
+	return Entity{IDSystem: SystemDecision, IDValue: id, Type: EntityOther, Role: RoleJob}
+}
+
+// appendDetails appends what the decision log holds of d beyond the
+// event's own fields, as entity details (DecisionOf reads them back).
+func (d *Decision) appendDetails(out []Detail) []Detail {
 	add := func(k, v string) {
 		if v != "" {
-			dec.Details = append(dec.Details, Detail{k, v})
+			out = append(out, Detail{k, v})
 		}
 	}
 	add(detailPolicy, d.Policy)
@@ -126,8 +152,7 @@ func DecisionEvent(d *Decision) Event {
 		add(detailPart, p)
 	}
 	add(detailEvaluated, d.Evaluated)
-	e.Entities = append(e.Entities, dec)
-	return e
+	return out
 }
 
 // ReadEvent is a read of one resource permitted by d, and d itself, as one
@@ -137,29 +162,30 @@ func DecisionEvent(d *Decision) Event {
 // OAuth agent whose policy is the token's jti, the patient (none for a
 // system caller's read: its decision names none), the resource read),
 // whose open slices also carry what DecisionEvent records: the
-// AuthZ-Consent subtype, Relais as the authorization server, the Consents
-// that decided and the decision entity with its details. One entry per
-// read instead of two; the decision log reads it back (DecisionOf) as it
-// reads an AuthZ consent event. Its id is the decision's.
+// AuthZ-Consent subtype, the user's organization, Relais as the
+// authorization server, the Consents that decided, the token, and the
+// decision's details on the patient entity. One entry per read instead of
+// two; the decision log reads it back (DecisionOf) as it reads an AuthZ
+// consent event. Its id is the decision's.
 func ReadEvent(d *Decision, interaction Code, what string) Event {
 	e := DecisionEvent(d)
 	e.Kind, e.Type, e.Action, e.Outcome = KindDisclosure, TypeRest, ActionRead, OutcomeSuccess
 	e.Subtype = []Code{interaction, SubAuthZ}
 	e.Agents = decisionAgents(d)
 	e.AddPeers(d.Peers)
-	for i := range e.Entities {
-		if e.Entities[i].Role == RolePatient {
-			e.Entities[i].Details = []Detail{{Type: DetailDecision, Value: d.ID}}
-		}
-	}
 	e.Entities = append(e.Entities, Entity{What: what, Type: EntityObject, Role: RoleResource})
 	return e
 }
 
-// decisionAgents are the requester and Relais as the authorization
-// server of d.
+// decisionAgents are the requester, the organization she acts for when
+// known, and Relais as the authorization server of d.
 func decisionAgents(d *Decision) []Agent {
-	return []Agent{requester(d.Actor, d.Token), {Type: AgentAuthorizer, Display: serverDisplay}}
+	out := make([]Agent, 0, 5) // and the peers' (AddPeers)
+	out = append(out, requester(d.Actor, d.Token))
+	if d.Org != "" {
+		out = append(out, Agent{Type: AgentUserOrg, Who: d.Org})
+	}
+	return append(out, Agent{Type: AgentAuthorizer, Display: serverDisplay})
 }
 
 // requester is the agent who asked: a reference, or a client
@@ -198,7 +224,11 @@ type parsed struct {
 	PurposeOfEvent []struct {
 		Coding []struct{ Code string } `json:"coding"`
 	} `json:"purposeOfEvent"`
-	Agent []struct {
+	Subtype []coding `json:"subtype"`
+	Agent   []struct {
+		Type struct {
+			Coding []coding `json:"coding"`
+		} `json:"type"`
 		Who       ref      `json:"who"`
 		Requestor bool     `json:"requestor"`
 		Policy    []string `json:"policy"`
@@ -211,6 +241,11 @@ type parsed struct {
 			ValueString string `json:"valueString"`
 		} `json:"detail"`
 	} `json:"entity"`
+}
+
+type coding struct {
+	System string `json:"system"`
+	Code   string `json:"code"`
 }
 
 type ref struct {
@@ -236,11 +271,17 @@ func (r ref) name() string {
 var ErrNotDecision = errors.New("audit event: not a decision")
 
 // DecisionOf reads back the decision an AuthZ consent AuditEvent
-// (DecisionEvent's, or ReadEvent's) records.
+// (DecisionEvent's, or ReadEvent's) records: one whose subtypes hold
+// AuthZ-Consent. Its details are on its patient's entity, or on the
+// entity naming the decision (that of every event recorded before the
+// patient's entity held them).
 func DecisionOf(js []byte) (Decision, error) {
 	var p parsed
 	if err := json.Unmarshal(js, &p); err != nil {
 		return Decision{}, fmt.Errorf("audit event: %w", err)
+	}
+	if !slices.Contains(p.Subtype, coding{SubAuthZ.System, SubAuthZ.Code}) {
+		return Decision{}, ErrNotDecision
 	}
 	t, err := ParseTime(p.Recorded)
 	if err != nil {
@@ -253,6 +294,9 @@ func DecisionOf(js []byte) (Decision, error) {
 		}
 	}
 	for _, a := range p.Agent {
+		if slices.Contains(a.Type.Coding, coding{AgentUserOrg.System, AgentUserOrg.Code}) {
+			d.Org = a.Who.Reference
+		}
 		if a.Requestor {
 			d.Actor = a.Who.name()
 			if len(a.Policy) > 0 {
@@ -261,24 +305,21 @@ func DecisionOf(js []byte) (Decision, error) {
 			}
 		}
 	}
-	found := false
 	for _, en := range p.Entity {
 		switch {
 		case en.Role.Code == RolePatient:
 			d.Patient = en.What.Reference
 		case en.Role.Code == RoleSecurity && en.What.Reference != "":
 			d.Basis = append(d.Basis, en.What.Reference)
-		case en.What.Identifier.System == SystemDecision:
-			found = true
-			for _, dt := range en.Detail {
-				if err := d.set(dt.Type, dt.ValueString); err != nil {
-					return Decision{}, err
-				}
+			continue
+		case en.What.Identifier.System != SystemDecision:
+			continue
+		}
+		for _, dt := range en.Detail {
+			if err := d.set(dt.Type, dt.ValueString); err != nil {
+				return Decision{}, err
 			}
 		}
-	}
-	if !found {
-		return Decision{}, ErrNotDecision
 	}
 	return d, nil
 }

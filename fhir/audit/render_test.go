@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +22,9 @@ func patterns() map[string]audit.Event {
 	peers := audit.Peers{ClientAddr: "2001:db8::7", ClientID: "gp-app", ServerURL: "https://relais.example/fhir"}
 	permit := audit.Decision{ID: "d-1", Time: at, Actor: "PractitionerRole/gp", Patient: "Patient/p1", Permit: true,
 		Basis: []string{"Consent/c1"}, Policy: "care-team", Purpose: "TREAT", Action: "access", Resource: "Observation/o1", Token: "jti-1",
-		Peers: peers}
+		Org: "Organization/gp-practice", Peers: peers}
+	system := audit.Decision{ID: "d-7", Time: at, Actor: "client:lab", Permit: true, Policy: "system-access", Purpose: "TREAT",
+		Action: "access", Resource: "Observation/o2", System: true, Token: "jti-7", Peers: peers}
 	deny := audit.Decision{ID: "d-2", Time: at, Actor: "client:lab", Patient: "Patient/p1", Policy: "objection",
 		Purpose: "TREAT", Action: "access", Resource: "Observation", Denied: 3, Parts: []string{"d-3", "d-4"}}
 	btg := audit.Decision{ID: "d-5", Time: at, Actor: "PractitionerRole/er", Patient: "Patient/p1", Permit: true, Purpose: "ETREAT",
@@ -36,6 +40,8 @@ func patterns() map[string]audit.Event {
 		"decision-deny":   audit.DecisionEvent(&deny),
 		"read":            audit.ReadEvent(&permit, audit.SubRead, "Observation/o1"),
 		"vread":           audit.ReadEvent(&permit, audit.SubVRead, "Observation/o1/_history/2"),
+		"decision-system": audit.DecisionEvent(&system),
+		"read-system":     audit.ReadEvent(&system, audit.SubRead, "Observation/o2"),
 		"search":          search,
 		"push": audit.PushEvent(&audit.Push{ID: "d-6-push", Time: at, Decision: "d-6", Patient: "Patient/p1",
 			What: "Task/t1/_history/1", Recipient: "PractitionerRole/nurse", Endpoint: "nurse.example", Subscription: "Subscription/s1",
@@ -89,16 +95,34 @@ func TestDecisionRoundTrip(t *testing.T) {
 	at := time.Date(2026, 3, 2, 9, 30, 0, 123456000, time.UTC)
 	d := audit.Decision{ID: "d-1", Time: at, Actor: "PractitionerRole/gp", Patient: "Patient/p1", Permit: true,
 		Basis: []string{"Consent/c1"}, Policy: "care-team", Purpose: "TREAT", Action: "access", Resource: "Observation/o1",
-		BreakGlass: true, Reason: "r", Expires: at.Add(time.Hour), Permitted: 1, Token: "jti-1"}
-	for name, e := range map[string]audit.Event{"decision": audit.DecisionEvent(&d), "read": audit.ReadEvent(&d, audit.SubRead, "Observation/o1")} {
-		back, err := audit.DecisionOf(audit.Render(nil, &e))
+		BreakGlass: true, Reason: "r", Expires: at.Add(time.Hour), Permitted: 1, Token: "jti-1",
+		Provision: "Consent/c1#provision", Parts: []string{"d-2"}, Org: "Organization/o1"}
+	sys := audit.Decision{ID: "d-3", Time: at, Actor: "client:lab", Permit: true, Policy: "system-access", Purpose: "TREAT",
+		Action: "access", Resource: "search", System: true, Permitted: 4}
+	for name, c := range map[string]struct {
+		e    audit.Event
+		want audit.Decision
+	}{
+		"decision":        {audit.DecisionEvent(&d), d},
+		"read":            {audit.ReadEvent(&d, audit.SubRead, "Observation/o1"), d},
+		"decision-system": {audit.DecisionEvent(&sys), sys},
+	} {
+		back, err := audit.DecisionOf(audit.Render(nil, &c.e))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if back.ID != d.ID || !back.Time.Equal(d.Time) || back.Actor != d.Actor || back.Patient != d.Patient || back.Permit != d.Permit ||
-			len(back.Basis) != 1 || back.Policy != d.Policy || back.Reason != d.Reason || !back.Expires.Equal(d.Expires) ||
-			back.Token != d.Token || back.Permitted != 1 || !back.BreakGlass {
-			t.Errorf("%s: read back %+v, want %+v", name, back, d)
+		c.want.Time = c.want.Time.UTC()
+		if !reflect.DeepEqual(back, c.want) {
+			t.Errorf("%s: read back\n%+v\nwant\n%+v", name, back, c.want)
+		}
+	}
+	// entries stored before the patient's entity held the decision's
+	// details read back as they did
+	for _, name := range []string{"decision-permit", "read", "decision-permit-2", "read-2", "decision-deny"} {
+		e := frozenEvent(t, name)
+		back, err := audit.DecisionOf(audit.Render(nil, &e))
+		if err != nil || back.Patient != "Patient/p1" || back.Action != "access" || back.Policy == "" || !strings.HasPrefix(back.Resource, "Observation") {
+			t.Errorf("stored %s read back as %+v (%v)", name, back, err)
 		}
 	}
 	push := audit.PushEvent(&audit.Push{ID: "x", Time: at, What: "Task/t1/_history/1"})

@@ -32,7 +32,7 @@ func BreakGlassEvent(id string, d *Decision) Event {
 	}
 	pe := PatientEntity(d.Patient)
 	pe.Details = []Detail{{Type: DetailDecision, Value: d.ID}}
-	e.Entities = []Entity{pe, {IDSystem: SystemDecision, IDValue: d.ID, Type: EntityObject, Role: RoleJob}}
+	e.Entities = []Entity{pe, DecisionRef(d.ID)}
 	return e
 }
 

@@ -31,7 +31,7 @@ func TestAuditedRead(t *testing.T) {
 	}
 	dec := e.do("GET", "/fhir/AuditEvent?agent=PractitionerRole/gp&subtype=AuthZ-Consent&patient=Patient/p1", "")
 	if !strings.Contains(string(dec.body), `"code":"read"`) || !strings.Contains(string(dec.body), `"outcome":"0"`) ||
-		!strings.Contains(string(dec.body), `"system":"urn:relais:decision"`) {
+		!strings.Contains(string(dec.body), `"detail":[{"type":"decision","valueString":"`) {
 		t.Fatalf("decision event: %s", dec.body)
 	}
 	if r := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); r.status != 200 || !strings.Contains(string(r.body), `"permit":true`) ||

@@ -10,6 +10,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/mappings/terminology"
 )
 
 // auditEntries are the AuditEvents a search of the audit log answers.
@@ -213,5 +214,49 @@ func TestAuditPatch(t *testing.T) {
 	}
 	if evs := auditEntries(t, e, "entity=Observation/o-clin&subtype=update&agent=PractitionerRole/gp"); len(evs) != 1 {
 		t.Errorf("PUT: %d update events", len(evs))
+	}
+}
+
+// auditEvent reads the AuditEvent id.
+func auditEvent(t *testing.T, e *env, id string) map[string]any {
+	t.Helper()
+	r := e.do("GET", "/fhir/AuditEvent/"+id, "")
+	if r.status != 200 {
+		t.Fatalf("AuditEvent/%s = %d %s", id, r.status, r.body)
+	}
+	return r.json(t)
+}
+
+// TestAuditUserOrganization: a professional's AuthZ consent event (here
+// the read that records it) names the Organization her PractitionerRole
+// acts for as BALP AuthZconsent's agent[userorg] (v3-RoleClass PROV, not
+// the requestor, no network), the decision log reads it back, and the
+// log's agent index lists her, not everyone of her organization.
+func TestAuditUserOrganization(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	for _, put := range [][2]string{
+		{"/fhir/Organization/cab1", `{"resourceType":"Organization","id":"cab1","name":"Cabinet"}`},
+		{"/fhir/PractitionerRole/gp", `{"resourceType":"PractitionerRole","id":"gp","active":true,"organization":{"reference":"Organization/cab1"},` +
+			`"code":[{"coding":[{"system":"` + terminology.TREG15 + `","code":"10"}]}]}`},
+	} {
+		if r := e.do("PUT", put[0], put[1]); r.status/100 != 2 {
+			t.Fatalf("PUT %s = %d %s", put[0], r.status, r.body)
+		}
+	}
+	r := e.do("GET", "/fhir/Observation/o-clin", "", "Authorization", e.as("PractitionerRole/gp"))
+	if r.status != 200 {
+		t.Fatalf("GP read = %d", r.status)
+	}
+	ev := auditEvent(t, e, r.header.Get("X-Consent-Decision"))
+	org := agentOf(ev, "PROV")
+	if org == nil || org["who"].(map[string]any)["reference"] != "Organization/cab1" || org["requestor"] != false || org["network"] != nil {
+		t.Fatalf("no user organization: %v", ev["agent"])
+	}
+	if d := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); !strings.Contains(string(d.body), `"organization":"Organization/cab1"`) {
+		t.Errorf("decision log: %s", d.body)
+	}
+	if got := auditEntries(t, e, "agent=Organization/cab1"); len(got) != 0 {
+		t.Errorf("the organization is indexed as an agent: %d entries", len(got))
 	}
 }

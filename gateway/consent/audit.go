@@ -152,8 +152,7 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 	}
 	if len(out) > 0 {
 		// the request's own record (out[0]) names all of them
-		e.Entities = append(e.Entities, audit.Entity{IDSystem: audit.SystemDecision, IDValue: out[0].ID,
-			Type: audit.EntityObject, Role: audit.RoleJob})
+		e.Entities = append(e.Entities, audit.DecisionRef(out[0].ID))
 	}
 	switch {
 	case d.What != "":

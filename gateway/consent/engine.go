@@ -265,6 +265,7 @@ func (e *Engine) record(ctx context.Context, req *Request, d *Decision) error {
 		return nil
 	}
 	r := recordOf(req, d)
+	r.Org = e.organization(ctx, r.Actor)
 	if er, ok := e.cfg.Recorder.(EventRecorder); ok && r.BreakGlass && r.Permit && r.Reason != "" {
 		return er.RecordEvents(ctx, []Record{r}, []audit.Event{audit.BreakGlassEvent(e.newID(), &r)})
 	}

@@ -610,10 +610,16 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 		req.System = false
 		out = append([]Record{req}, out...)
 	}
-	for _, r := range out {
+	org, orgOf := "", ""
+	for i := range out {
+		r := &out[i]
 		if r.Parts == nil { // the request's record counts no decision of its own
 			f.e.tally(r.Permit)
 		}
+		if r.Actor != orgOf {
+			org, orgOf = f.e.organization(ctx, r.Actor), r.Actor
+		}
+		r.Org = org
 	}
 	if er, ok := f.e.cfg.Recorder.(EventRecorder); ok {
 		if own, also := f.events(out); len(also) > 0 {

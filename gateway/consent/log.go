@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/relais-health/relais/fhir/audit"
@@ -109,4 +110,33 @@ func (l *Log) Page(q Query) (out []Record, next store.AuditPos, err error) {
 		last = store.AuditPos{}
 	}
 	return out, last, err
+}
+
+// organization is the Organization actor acts for, as the directory tells
+// it (a PractitionerRole's or HealthcareService's organization, the one
+// of every active role of a Practitioner, an Organization itself): the
+// user's organization of BALP AuthZconsent (agent[userorg]). "" when it
+// tells none or several, or cannot be read: the record is written all
+// the same, without it.
+func (e *Engine) organization(ctx context.Context, actor string) string {
+	if strings.HasPrefix(actor, "Organization/") {
+		return actor
+	}
+	if !strings.Contains(actor, "/") || strings.HasPrefix(actor, "Patient/") || strings.HasPrefix(actor, "RelatedPerson/") {
+		return ""
+	}
+	a, err := e.cfg.Directory.Actor(ctx, actor)
+	if err != nil {
+		return ""
+	}
+	org := ""
+	for _, b := range a.Belongs {
+		if strings.HasPrefix(b, "Organization/") && b != org {
+			if org != "" {
+				return ""
+			}
+			org = b
+		}
+	}
+	return org
 }
