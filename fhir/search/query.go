@@ -548,3 +548,35 @@ func (c Cond) Bounds() (lo, hi int64) {
 	}
 	return 0, 0
 }
+
+// Patients are the patients q names: the Patient references among its
+// reference conditions (Observation?patient=x, subject=Patient/x,
+// subject:Patient=x), and its _id values on a Patient search, in the
+// order met and each once. What a search names is what it asks about,
+// whatever it finds: IHE BALP PatientQuery records the patient of a
+// request that "includes a Patient id ... as a query parameter"
+// (https://profiles.ihe.net/ITI/BALP/StructureDefinition-IHE.BasicAudit.PatientQuery.html).
+func (q *Query) Patients() []string {
+	var out []string
+	add := func(ref string) {
+		if !slices.Contains(out, ref) {
+			out = append(out, ref)
+		}
+	}
+	if q.Type == "Patient" {
+		for _, id := range q.IDs {
+			add("Patient/" + id)
+		}
+	}
+	for _, c := range q.Clauses {
+		if c.Param.Kind != Reference {
+			continue
+		}
+		for _, cond := range c.Conds {
+			if cond.Tag == 'r' && strings.HasPrefix(cond.Key, "Patient/") {
+				add(cond.Key)
+			}
+		}
+	}
+	return out
+}

@@ -392,3 +392,33 @@ func TestParseCodeToken(t *testing.T) {
 		t.Error("Task?status=, has no value and was accepted")
 	}
 }
+
+// TestQueryPatients: a search names the patients of its Patient
+// references, with or without the type, by modifier, absolute on this
+// server, ORed, and by _id on Patient; not a reference that may be to
+// another type, nor another type's _id.
+func TestQueryPatients(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		typ, query string
+		want       []string
+	}{
+		{"Observation", "patient=p1", []string{"Patient/p1"}},
+		{"Observation", "subject=Patient/p1&code=x", []string{"Patient/p1"}},
+		{"Observation", "subject:Patient=p1", []string{"Patient/p1"}},
+		{"Observation", "subject=p1", nil},
+		{"Observation", "patient=p1,Patient/p2&subject=Patient/p1", []string{"Patient/p1", "Patient/p2"}},
+		{"Observation", "patient=https://relais.example/fhir/Patient/p3", []string{"Patient/p3"}},
+		{"Observation", "subject=Group/g1&code=x", nil},
+		{"Patient", "_id=p1,p4", []string{"Patient/p1", "Patient/p4"}},
+		{"Observation", "_id=o1", nil},
+	} {
+		q, err := ParseQuery(c.typ, c.query, false)
+		if err != nil {
+			t.Fatalf("%s?%s: %v", c.typ, c.query, err)
+		}
+		if got := q.Patients(); !slices.Equal(got, c.want) {
+			t.Errorf("%s?%s names %q, want %q", c.typ, c.query, got, c.want)
+		}
+	}
+}

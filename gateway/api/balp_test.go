@@ -145,7 +145,9 @@ func TestAuditBALPOverHTTP(t *testing.T) {
 		t.Fatalf("system search: %d", r.status)
 	}
 	for _, p := range []string{"Patient/p1", "Patient/p2"} {
-		evs := auditEntries(t, e, "patient="+p+"&subtype=search-type")
+		evs := slices.DeleteFunc(auditEntries(t, e, "patient="+p+"&subtype=search-type"), func(ev map[string]any) bool {
+			return entityOf(ev, audit.RoleQuery)["description"] != "Observation?subject" // the GP's of p1
+		})
 		if len(evs) != 1 {
 			t.Fatalf("%s: %d query events", p, len(evs))
 		}
@@ -185,38 +187,6 @@ func TestAuditBALPOverHTTP(t *testing.T) {
 	validate(t, map[string][]byte{"AuditEvent-balp": all.body})
 }
 
-// TestAuditPatch: a PATCH is recorded as one (R4 restful-interaction
-// patch, action U: IHE BALP Update subtype[anyPatch]), not as an update;
-// a PUT stays an update.
-func TestAuditPatch(t *testing.T) {
-	t.Parallel()
-	e := consentEnv(t)
-	r := e.do("PATCH", "/fhir/Observation/o-clin", `[{"op":"replace","path":"/status","value":"amended"}]`,
-		"Authorization", e.as("PractitionerRole/gp"), "Content-Type", "application/json-patch+json")
-	if r.status != 200 {
-		t.Fatalf("PATCH = %d %s", r.status, r.body)
-	}
-	evs := auditEntries(t, e, "entity=Observation/o-clin&type=rest&agent=PractitionerRole/gp")
-	if len(evs) != 1 {
-		t.Fatalf("%d change events", len(evs))
-	}
-	sub := asList(evs[0]["subtype"])
-	if len(sub) != 1 || sub[0].(map[string]any)["code"] != "patch" || sub[0].(map[string]any)["system"] != audit.SystemRestful ||
-		evs[0]["action"] != "U" {
-		t.Errorf("PATCH recorded as %v, action %v", sub, evs[0]["action"])
-	}
-	if d := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); !strings.Contains(string(d.body), `"action":"write:patch"`) {
-		t.Errorf("decision log: %s", d.body)
-	}
-	if r := e.do("PUT", "/fhir/Observation/o-clin", `{"resourceType":"Observation","id":"o-clin","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`,
-		"Authorization", e.as("PractitionerRole/gp")); r.status != 200 {
-		t.Fatalf("PUT = %d %s", r.status, r.body)
-	}
-	if evs := auditEntries(t, e, "entity=Observation/o-clin&subtype=update&agent=PractitionerRole/gp"); len(evs) != 1 {
-		t.Errorf("PUT: %d update events", len(evs))
-	}
-}
-
 // auditEvent reads the AuditEvent id.
 func auditEvent(t *testing.T, e *env, id string) map[string]any {
 	t.Helper()
@@ -225,6 +195,101 @@ func auditEvent(t *testing.T, e *env, id string) map[string]any {
 		t.Fatalf("AuditEvent/%s = %d %s", id, r.status, r.body)
 	}
 	return r.json(t)
+}
+
+// patientsOf are the references of ev's patient entities.
+func patientsOf(ev map[string]any) []string {
+	var out []string
+	for _, en := range asList(ev["entity"]) {
+		en := en.(map[string]any)
+		if r, _ := en["role"].(map[string]any); r["code"] == audit.RolePatient {
+			what, _ := en["what"].(map[string]any)
+			ref, _ := what["reference"].(string)
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
+// TestAuditSearchNamesPatient: a search that names a patient is about
+// her whatever it finds (IHE BALP PatientQuery): the request's decision
+// record (its AuthZ consent event, named by X-Consent-Decision) names
+// her, its query event names her, and a search of her record that found
+// nothing is in her disclosure log; a patient whose data it withheld is
+// named by her decision (a deny), and her disclosure log does not claim
+// she was disclosed.
+func TestAuditSearchNamesPatient(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	gp, social := e.as("PractitionerRole/gp"), e.as("PractitionerRole/social")
+	disclosures := func(p string) []map[string]any {
+		t.Helper()
+		r := e.do("GET", "/fhir/"+p+"/$disclosures", "", "Authorization", "Bearer "+e.mint("patient/*.rs", p))
+		if r.status != 200 {
+			t.Fatalf("%s's disclosures: %d %s", p, r.status, r.body)
+		}
+		var b struct {
+			Entry []struct{ Resource map[string]any } `json:"entry"`
+		}
+		_ = json.Unmarshal(r.body, &b)
+		var out []map[string]any
+		for _, en := range b.Entry {
+			out = append(out, en.Resource)
+		}
+		return out
+	}
+	for _, c := range []struct{ name, path, auth string }{
+		{"empty by patient", "/fhir/Observation?patient=p1&code=none", gp},
+		{"empty by subject", "/fhir/Observation?subject=Patient/p1&code=none", gp},
+		{"empty, POST _search", "/fhir/Condition/_search", gp},
+		{"a system caller's", "/fhir/Observation?patient=p2&code=none", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := "Patient/p1"
+			var r resp
+			switch {
+			case strings.HasSuffix(c.path, "_search"):
+				r = e.do("POST", c.path, "patient=p1&code=none", "Authorization", c.auth, "Content-Type", "application/x-www-form-urlencoded")
+			case c.auth == "":
+				p = "Patient/p2"
+				r = e.do("GET", c.path, "")
+			default:
+				r = e.do("GET", c.path, "", "Authorization", c.auth)
+			}
+			if r.status != 200 {
+				t.Fatalf("search = %d %s", r.status, r.body)
+			}
+			dec := auditEvent(t, e, r.header.Get("X-Consent-Decision"))
+			if got := patientsOf(dec); !slices.Equal(got, []string{p}) {
+				t.Errorf("the request's decision names %q, want %s", got, p)
+			}
+			mine := disclosures(p)
+			if !slices.ContainsFunc(mine, func(ev map[string]any) bool {
+				en := entityOf(ev, audit.RolePatient)
+				return en != nil && strings.Contains(string(mustJSON(en["detail"])), r.header.Get("X-Consent-Decision")) &&
+					entityOf(ev, audit.RoleQuery) != nil
+			}) {
+				t.Errorf("%s's disclosures do not list the search: %v", p, mine)
+			}
+		})
+	}
+	// The social worker may see nothing of p1's: her search's decision
+	// about p1 is a deny, which names her, and p1's disclosure log gains
+	// nothing from it.
+	before := len(disclosures("Patient/p1"))
+	r := e.do("GET", "/fhir/Observation?patient=p1", "", "Authorization", social)
+	if _, got := ids(t, r.body); r.status != 200 || len(got) != 0 {
+		t.Fatalf("social search: %d %v", r.status, got)
+	}
+	denied := auditEntries(t, e, "patient=Patient/p1&agent=PractitionerRole/social&subtype=AuthZ-Consent&outcome=8")
+	if len(denied) == 0 {
+		t.Errorf("no deny naming p1 for the social worker's search")
+	}
+	if after := disclosures("Patient/p1"); len(after) != before {
+		t.Errorf("a search that disclosed nothing of hers is in p1's disclosures: %d then %d", before, len(after))
+	}
+	validate(t, map[string][]byte{"p1-disclosures": e.do("GET", "/fhir/Patient/p1/$disclosures", "").body,
+		"AuditEvent-searchset": e.do("GET", "/fhir/AuditEvent?_count=1000", "").body})
 }
 
 // TestAuditUserOrganization: a professional's AuthZ consent event (here
@@ -258,5 +323,37 @@ func TestAuditUserOrganization(t *testing.T) {
 	}
 	if got := auditEntries(t, e, "agent=Organization/cab1"); len(got) != 0 {
 		t.Errorf("the organization is indexed as an agent: %d entries", len(got))
+	}
+}
+
+// TestAuditPatch: a PATCH is recorded as one (R4 restful-interaction
+// patch, action U: IHE BALP Update subtype[anyPatch]), not as an update;
+// a PUT stays an update.
+func TestAuditPatch(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	r := e.do("PATCH", "/fhir/Observation/o-clin", `[{"op":"replace","path":"/status","value":"amended"}]`,
+		"Authorization", e.as("PractitionerRole/gp"), "Content-Type", "application/json-patch+json")
+	if r.status != 200 {
+		t.Fatalf("PATCH = %d %s", r.status, r.body)
+	}
+	evs := auditEntries(t, e, "entity=Observation/o-clin&type=rest&agent=PractitionerRole/gp")
+	if len(evs) != 1 {
+		t.Fatalf("%d change events", len(evs))
+	}
+	sub := asList(evs[0]["subtype"])
+	if len(sub) != 1 || sub[0].(map[string]any)["code"] != "patch" || sub[0].(map[string]any)["system"] != audit.SystemRestful ||
+		evs[0]["action"] != "U" {
+		t.Errorf("PATCH recorded as %v, action %v", sub, evs[0]["action"])
+	}
+	if d := e.do("GET", "/admin/decisions?actor=PractitionerRole/gp", ""); !strings.Contains(string(d.body), `"action":"write:patch"`) {
+		t.Errorf("decision log: %s", d.body)
+	}
+	if r := e.do("PUT", "/fhir/Observation/o-clin", `{"resourceType":"Observation","id":"o-clin","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`,
+		"Authorization", e.as("PractitionerRole/gp")); r.status != 200 {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	if evs := auditEntries(t, e, "entity=Observation/o-clin&subtype=update&agent=PractitionerRole/gp"); len(evs) != 1 {
+		t.Errorf("PUT: %d update events", len(evs))
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
@@ -170,7 +172,8 @@ func disclosureOf(r *http.Request) (consent.Disclosure, bool) {
 			if q == nil {
 				q = r.URL.Query()
 			}
-			return consent.Disclosure{Interaction: audit.SubSearch, Query: queryShape(v["type"], q), Request: rawRequest(r)}, true
+			return consent.Disclosure{Interaction: audit.SubSearch, Query: queryShape(v["type"], q), Request: rawRequest(r),
+				Patients: searchedPatients(v["type"], q)}, true
 		}
 	}
 	return consent.Disclosure{}, false
@@ -198,6 +201,17 @@ func (a *API) peers(r *http.Request, clientID string) audit.Peers {
 		host = r.RemoteAddr
 	}
 	return audit.Peers{ClientAddr: host, ClientID: clientID, ServerURL: a.base(r) + "/fhir"}
+}
+
+// searchedPatients are the patients a search on typ names in q
+// (search.Query.Patients), those with a valid id: a search answered 400
+// names none.
+func searchedPatients(typ string, q url.Values) []string {
+	sq, err := search.Parse(typ, q, false)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(sq.Patients(), func(ref string) bool { return !store.ValidID(strings.TrimPrefix(ref, "Patient/")) })
 }
 
 // queryShape is a search's type and sorted parameter names: what it

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/relais-health/relais/fhir/audit"
@@ -17,6 +18,11 @@ type Disclosure struct {
 	What        string     // a read's "Type/id"
 	Query       string     // a search's type and parameter names
 	Request     []byte     // a search's request line (and form body)
+	// Patients are the patients a search names in its parameters
+	// (search.Query.Patients): it is about them whatever it finds, and an
+	// empty answer is recorded as one about them (IHE BALP PatientQuery:
+	// "success may result in zero or more results").
+	Patients []string
 }
 
 // Describe sets what the request discloses: its records then come with a
@@ -123,6 +129,18 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 	if d.Query != "" {
 		e.Action = audit.ActionExecute
 	}
+	var named []string // the patients named so far, each once
+	patient := func(p, decision string) {
+		if !slices.Contains(named, p) {
+			named = append(named, p)
+			pe := audit.PatientEntity(p)
+			pe.Details = []audit.Detail{{Type: audit.DetailDecision, Value: decision}}
+			e.Entities = append(e.Entities, pe)
+		}
+	}
+	denied := func(p string) bool {
+		return slices.ContainsFunc(out, func(r Record) bool { return r.Patient == p && !r.Permit })
+	}
 	for _, r := range out {
 		if r.BreakGlass {
 			e.BreakGlass = true
@@ -133,21 +151,27 @@ func (f *Filter) disclosureEvent(d *Disclosure, out []Record) audit.Event {
 			(d.What == "" || r.Permitted > 0 || r.System) {
 			e.Outcome = audit.OutcomeSuccess
 		}
-		if r.Patient == "" || !r.Permit || strings.HasPrefix(r.Action, ActionWrite) {
-			continue
+		if strings.HasPrefix(r.Action, ActionWrite) || !r.Permit || r.Parts != nil {
+			continue // the request's own record: the patients named below
 		}
-		pe := audit.PatientEntity(r.Patient)
-		pe.Details = []audit.Detail{{Type: audit.DetailDecision, Value: r.ID}}
-		e.Entities = append(e.Entities, pe)
-	}
-	for _, r := range out {
-		if r.System && r.Patient == "" {
+		if r.System {
+			// the patients whose data passed under the system scope
 			for _, p := range f.sysPatients {
-				pe := audit.PatientEntity(p)
-				pe.Details = []audit.Detail{{Type: audit.DetailDecision, Value: r.ID}}
-				e.Entities = append(e.Entities, pe)
+				patient(p, r.ID)
 			}
-			break
+		}
+		if r.Patient != "" && !denied(r.Patient) {
+			patient(r.Patient, r.ID)
+		}
+	}
+	if len(out) > 0 {
+		// a patient the search named and found nothing of, or nothing it
+		// withheld: the query was about her all the same, under the
+		// request's own record
+		for _, p := range d.Patients {
+			if !denied(p) {
+				patient(p, out[0].ID)
+			}
 		}
 	}
 	if len(out) > 0 {

@@ -610,6 +610,13 @@ func (f *Filter) Record(ctx context.Context) ([]Record, error) {
 		req.System = false
 		out = append([]Record{req}, out...)
 	}
+	if d := f.disclosure; d != nil && len(d.Patients) == 1 && out[0].Patient == "" {
+		// A search that names one patient is about her (IHE BALP
+		// PatientQuery), found or not: its own record names her, in her
+		// decision log, as the AuthZ consent event of a decision about
+		// her does (entity[patient] 1..1).
+		out[0].Patient = d.Patients[0]
+	}
 	org, orgOf := "", ""
 	for i := range out {
 		r := &out[i]
