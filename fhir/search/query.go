@@ -363,11 +363,11 @@ func plan(p Param, modifier, val string) (Clause, error) {
 		case Token:
 			conds, err = planToken(p, modifier, v)
 		case String:
-			cond, err = planString(modifier, v)
+			cond, err = planString(modifier, unescape(v))
 		case Reference:
-			cond, err = planReference(p, modifier, v)
+			cond, err = planReference(p, modifier, unescape(v))
 		case Date:
-			cond, err = planDate(modifier, v)
+			cond, err = planDate(modifier, unescape(v))
 		}
 		if err != nil {
 			return c, fmt.Errorf("%s: %w", p.Name, err)
@@ -383,24 +383,52 @@ func plan(p Param, modifier, val string) (Clause, error) {
 	return c, nil
 }
 
-// splitValues splits on commas not escaped with a backslash, and unescapes
-// \, \| \$ and \\ (https://hl7.org/fhir/R4/search.html#escaping).
+// splitValues splits on commas not escaped with a backslash
+// (https://hl7.org/fhir/R4/search.html#escaping). The pieces keep their
+// escapes: a token's '|' separates system and code only when unescaped
+// (cutUnescaped), and unescape then reads each part.
 func splitValues(s string) []string {
 	var out []string
-	var b strings.Builder
+	start := 0
 	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '\\' && i+1 < len(s) && s[i+1] == ',':
-			b.WriteByte(',')
-			i++
-		case s[i] == ',':
-			out = append(out, b.String())
-			b.Reset()
-		default:
-			b.WriteByte(s[i])
+		switch s[i] {
+		case '\\':
+			i++ // the escaped character, a backslash or comma included
+		case ',':
+			out = append(out, s[start:i])
+			start = i + 1
 		}
 	}
-	return append(out, b.String())
+	return append(out, s[start:])
+}
+
+// cutUnescaped cuts s around the first sep not escaped with a backslash.
+func cutUnescaped(s string, sep byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case sep:
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// unescape reads the escapes \, \| \$ and \\ of a search value (R4
+// search.html#escaping); any other backslash stands for itself.
+func unescape(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && strings.IndexByte(",|$\\", s[i+1]) >= 0 {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // planToken plans one token value; none, or several, when p is on a code
@@ -409,10 +437,11 @@ func planToken(p Param, modifier, v string) ([]Cond, error) {
 	if modifier != "" {
 		return nil, invalid("token modifier :%s is not supported", modifier)
 	}
-	system, code, hasBar := strings.Cut(v, "|")
+	system, code, hasBar := cutUnescaped(v, '|')
+	system, code = unescape(system), unescape(code)
 	switch {
 	case !hasBar:
-		return []Cond{{Tag: 'c', Key: v}}, nil
+		return []Cond{{Tag: 'c', Key: system}}, nil
 	case p.systems != nil:
 		return codeTokens(p.systems, system, code), nil
 	case code == "":

@@ -422,3 +422,36 @@ func TestQueryPatients(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEscapes: R4 search.html#escaping: a value holding ',' '|' '$'
+// or '\' escapes it with '\', so that "12,345" and "A|B" are one value
+// (and not two values, or a system and a code), in every kind of value.
+func TestParseEscapes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		typ, query string
+		want       []Cond
+	}{
+		{"Patient", `identifier=12\,345`, []Cond{{Tag: 'c', Key: "12,345"}}},
+		{"Patient", `identifier=A\|B$7`, []Cond{{Tag: 'c', Key: "A|B$7"}}},
+		{"Patient", `identifier=A\|B\$7`, []Cond{{Tag: 'c', Key: "A|B$7"}}},
+		{"Patient", `identifier=urn:oid:1.2|A\|B`, []Cond{{Tag: 't', Key: "urn:oid:1.2|A|B"}}},
+		{"Patient", `identifier=C:\\tmp,x`, []Cond{{Tag: 'c', Key: `C:\tmp`}, {Tag: 'c', Key: "x"}}},
+		{"Patient", `identifier=a\\,b`, []Cond{{Tag: 'c', Key: `a\`}, {Tag: 'c', Key: "b"}}},
+		{"Patient", `family=O\,Neil`, []Cond{{Tag: 's', Key: "o,neil", Prefix: true}}},
+		{"Patient", `family=a\|b`, []Cond{{Tag: 's', Key: "a|b", Prefix: true}}},
+	}
+	for _, tt := range tests {
+		v := url.Values{}
+		name, val, _ := strings.Cut(tt.query, "=")
+		v.Set(name, val)
+		q, err := Parse(tt.typ, v, true)
+		if err != nil {
+			t.Errorf("%s?%s: %v", tt.typ, tt.query, err)
+			continue
+		}
+		if got := q.Clauses[0].Conds; !slices.Equal(got, tt.want) {
+			t.Errorf("%s?%s: conditions %+v, want %+v", tt.typ, tt.query, got, tt.want)
+		}
+	}
+}
