@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,18 @@ func (p *page) screenshot(name string) {
 		p.t.Fatal(err)
 	}
 	p.t.Logf("screenshot %s", path)
+}
+
+// waitFor polls the page until the expression is true (at most 10 s).
+func (p *page) waitFor(js string) {
+	p.t.Helper()
+	for i := 0; i < 100; i++ {
+		if ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.t.Fatalf("never true: %s (page %s: %q)", js, p.eval(`location.href`), p.eval(`document.body ? document.body.innerText.slice(0, 200) : ""`))
 }
 
 func twoDigits(n int) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
@@ -286,4 +299,42 @@ func TestBrowserHomeHelp(t *testing.T) {
 	}
 	p.accessible("not disclosed")
 	p.screenshot("home-help-nothing")
+}
+
+// TestBrowserBackAfterSearch: after finding a patient and opening her
+// record, Back shows the results again, and a reload repeats no POST
+// (Chromium answers a POST result it may not cache with ERR_CACHE_MISS,
+// "Confirm form resubmission"); nothing of her is left in the page's
+// storage or in a cookie a script can read.
+func TestBrowserBackAfterSearch(t *testing.T) {
+	t.Parallel()
+	chromiumPath(t) // skips before starting a server
+	f := newFixture(t)
+	p := newPage(t, f)
+	p.signIn("consent-officer")
+	p.do(chromedp.SendKeys(chromedp.CSS("#family"), "dupont"), chromedp.SendKeys(chromedp.CSS("#birthdate"), "15/03/1942"),
+		chromedp.Click(chromedp.CSS("form.search button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/console/patients/demo-patient"]`)))
+	results := p.eval(`location.href`)
+	p.do(chromedp.Click(chromedp.CSS(`a[href="/console/patients/demo-patient"]`)), chromedp.WaitVisible(chromedp.CSS("#patient-name")))
+	// history.back(): the person's Back button. chromedp's NavigateBack
+	// and WaitVisible do not see a history navigation end here: the page
+	// is polled instead.
+	p.do(chromedp.Evaluate[chromedp.Void](`history.back()`))
+	p.waitFor(`location.href === ` + strconv.Quote(results) + ` && !!document.querySelector('a[href="/console/patients/demo-patient"]')`)
+	p.do(chromedp.Evaluate[chromedp.Void](`location.reload()`))
+	p.waitFor(`document.readyState === 'complete' && !!document.querySelector('a[href="/console/patients/demo-patient"]')`)
+	if got := p.eval(`location.href`); got != results || strings.Contains(got, "upont") || strings.Contains(got, "1942") {
+		t.Errorf("results at %s after Back and reload (first at %s)", got, results)
+	}
+	p.do(chromedp.Evaluate[chromedp.Void](`history.forward()`))
+	p.waitFor(`!!document.querySelector('#patient-name')`)
+	for _, js := range []string{`JSON.stringify(localStorage)`, `JSON.stringify(sessionStorage)`} {
+		if got := p.eval(js); got != "{}" {
+			t.Errorf("%s = %s", js, got)
+		}
+	}
+	if got := p.eval(`document.cookie`); strings.Contains(got, "relais_console") {
+		t.Errorf("the session cookie is readable by scripts: %q", got)
+	}
 }

@@ -137,11 +137,11 @@ func TestObjectionAgainstNurse(t *testing.T) {
 	f := newFixture(t)
 	b := f.browser(t)
 	b.signIn("consent-officer")
-	_, body := b.post("/console/patients/search", url.Values{"ins": {demoINS}})
+	_, _, body := b.find(url.Values{"ins": {demoINS}})
 	if !strings.Contains(body, `href="/console/patients/demo-patient"`) {
 		t.Fatalf("search by INS did not find her:\n%s", body)
 	}
-	_, body = b.post("/console/patients/search", url.Values{"family": {"dupont"}, "birthdate": {"1942-03-15"}})
+	_, _, body = b.find(url.Values{"family": {"dupont"}, "birthdate": {"1942-03-15"}})
 	if !strings.Contains(body, "Jeanne Dupont") {
 		t.Error("search by name and birth date did not find her")
 	}
@@ -271,7 +271,7 @@ func TestHomeHelpSeesNothingClinical(t *testing.T) {
 	f := newFixture(t)
 	b := f.browser(t)
 	b.signIn("home-help")
-	_, body := b.post("/console/patients/search", url.Values{"ins": {demoINS}})
+	_, _, body := b.find(url.Values{"ins": {demoINS}})
 	if strings.Contains(body, "Dupont") || !strings.Contains(body, "No patient you may see matches.") {
 		t.Errorf("home-help search:\n%s", body)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	ptpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 
@@ -31,42 +32,48 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, s *session) error
 	return nil
 }
 
-type searchData struct {
+// searchCriteria is what the person typed in the search form.
+type searchCriteria struct {
 	INS, Family, Given, BirthDate, Identifier string
-	Searched                                  bool
-	Results                                   []patientView
 }
 
+func (q searchCriteria) empty() bool { return q == searchCriteria{} }
+
+type searchData struct {
+	searchCriteria
+	Searched bool
+	Results  []patientView
+}
+
+// findPatients takes the search form and redirects to its results
+// (POST-redirect-GET): a reload, Back or Forward then repeats a GET, never
+// the POST. The criteria stay in the session, under a random handle: the
+// URL names nothing of the patient.
 func (c *Console) findPatients(w http.ResponseWriter, r *http.Request, s *session) error {
 	f := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
-	d := searchData{INS: f("ins"), Family: f("family"), Given: f("given"), BirthDate: f("birthdate"), Identifier: f("identifier")}
-	q := url.Values{"_count": {"50"}}
-	if d.INS != "" {
-		ins := strings.ReplaceAll(d.INS, " ", "")
-		q.Add("identifier", systemINSNIR+"|"+ins+","+systemINSNIRTest+"|"+ins)
+	q := searchCriteria{INS: f("ins"), Family: f("family"), Given: f("given"), BirthDate: f("birthdate"), Identifier: f("identifier")}
+	http.Redirect(w, r, Prefix+"/patients?q="+c.sessions.remember(s, q), http.StatusSeeOther)
+	return nil
+}
+
+// found shows the patients a remembered search finds now, as the caller
+// may see them.
+func (c *Console) found(w http.ResponseWriter, r *http.Request, s *session) error {
+	crit, ok := c.sessions.recall(s, r.URL.Query().Get("q"))
+	if !ok {
+		// A search of another session, or forgotten: search again.
+		http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
+		return nil
 	}
-	if d.Identifier != "" {
-		q.Add("identifier", d.Identifier)
-	}
-	if d.Family != "" {
-		q.Set("family", d.Family)
-	}
-	if d.Given != "" {
-		q.Set("given", d.Given)
-	}
-	if d.BirthDate != "" {
-		q.Set("birthdate", d.BirthDate)
-	}
+	d := searchData{searchCriteria: crit}
 	v := c.newView(r, s, "title.patients")
-	v.Path = Prefix + "/" // the language switch cannot repeat a POST
-	if len(q) == 1 {
-		v.Notice = "find.empty"
-		v.Data = d
+	params, problem := crit.params()
+	if problem != "" {
+		v.Title, v.Notice, v.Data = "title.home", problem, d
 		c.render(w, http.StatusOK, "home", v)
 		return nil
 	}
-	k := c.callerOf(r, s)
-	found, err := k.search(query("/fhir/Patient", q))
+	found, err := c.callerOf(r, s).search(query("/fhir/Patient", params))
 	if err != nil {
 		return err
 	}
@@ -79,6 +86,72 @@ func (c *Console) findPatients(w http.ResponseWriter, r *http.Request, s *sessio
 	v.Data = d
 	c.render(w, http.StatusOK, "patients", v)
 	return nil
+}
+
+// params are the FHIR search parameters of the criteria, each value
+// escaped (R4 search.html#escaping) so that what was typed is searched as
+// typed; or the catalogue key of what cannot be searched.
+func (q searchCriteria) params() (url.Values, string) {
+	v := url.Values{"_count": {"50"}}
+	if q.empty() {
+		return nil, "find.empty"
+	}
+	if q.INS != "" {
+		ins := escape(strings.ReplaceAll(q.INS, " ", ""))
+		v.Add("identifier", systemINSNIR+"|"+ins+","+systemINSNIRTest+"|"+ins)
+	}
+	if q.Identifier != "" {
+		// system|value when what precedes the first bar is a URI (R4
+		// Identifier.system); otherwise the whole is a value, bars
+		// included.
+		if sys, val, ok := strings.Cut(q.Identifier, "|"); ok && strings.Contains(sys, ":") && !strings.ContainsAny(sys, " ") {
+			v.Add("identifier", escape(sys)+"|"+escape(val))
+		} else {
+			v.Add("identifier", escape(q.Identifier))
+		}
+	}
+	if q.Family != "" {
+		v.Set("family", escape(q.Family))
+	}
+	if q.Given != "" {
+		v.Set("given", escape(q.Given))
+	}
+	if q.BirthDate != "" {
+		d, ok := birthDate(q.BirthDate)
+		if !ok {
+			return nil, "find.baddate"
+		}
+		v.Set("birthdate", d)
+	}
+	return v, ""
+}
+
+// escape is a search value with the characters FHIR search reserves
+// escaped (https://hl7.org/fhir/R4/search.html#escaping).
+var escape = strings.NewReplacer(`\`, `\\`, ",", `\,`, "|", `\|`, "$", `\$`).Replace
+
+// birthDate reads a birth date as people type it: FHIR's yyyy-mm-dd (what a
+// date input sends), yyyy-mm or yyyy, or day first, dd/mm/yyyy (also with
+// '.', '-', a space or nothing), as dates are written in France and Belgium. A date that
+// does not exist is not read.
+func birthDate(s string) (string, bool) {
+	for _, layout := range []string{"2006-01-02", "2006-01", "2006"} {
+		if _, err := time.Parse(layout, s); err == nil {
+			return s, true
+		}
+	}
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == '/' || r == '.' || r == '-' || r == ' ' })
+	if len(s) == 8 && strings.Trim(s, "0123456789") == "" { // ddmmyyyy, typed without separators
+		parts = []string{s[:2], s[2:4], s[4:]}
+	}
+	if len(parts) != 3 || len(parts[2]) != 4 || len(parts[0]) > 2 || len(parts[1]) > 2 {
+		return "", false
+	}
+	t, err := time.Parse("2/1/2006", strings.Join(parts, "/"))
+	if err != nil {
+		return "", false
+	}
+	return t.Format("2006-01-02"), true
 }
 
 func patientOf(p *ptpb.Patient, dir *directory) patientView {

@@ -27,6 +27,7 @@ func (c *Console) routes() http.Handler {
 		{"GET /console/{$}", c.home},
 		{"POST /console/signout", c.signout},
 		{"POST /console/patients/search", c.findPatients},
+		{"GET /console/patients", c.found},
 		{"GET /console/patients/{id}", c.patient},
 		{"GET /console/patients/{id}/consents", c.consents},
 		{"POST /console/patients/{id}/consents", c.recordConsent},

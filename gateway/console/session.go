@@ -40,6 +40,43 @@ type session struct {
 	label    string // who signed in, as the sign-in page named her
 	expires  time.Time
 	seen     time.Time
+	// searches are the criteria of her last patient searches, by handle
+	// (remember); guarded by the sessions' mutex.
+	searches []rememberedSearch
+}
+
+type rememberedSearch struct {
+	handle string
+	q      searchCriteria
+}
+
+// maxSearches is how many searches a session remembers: enough for Back
+// through a morning's searches, no more.
+const maxSearches = 20
+
+// remember keeps q in s and returns its handle, a random value naming
+// nothing of the patient.
+func (ss *sessions) remember(s *session, q searchCriteria) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	h := randomToken()[:22]
+	s.searches = append(s.searches, rememberedSearch{h, q})
+	if len(s.searches) > maxSearches {
+		s.searches = s.searches[len(s.searches)-maxSearches:]
+	}
+	return h
+}
+
+// recall returns the criteria s remembers under handle.
+func (ss *sessions) recall(s *session, handle string) (searchCriteria, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, r := range s.searches {
+		if subtle.ConstantTimeCompare([]byte(r.handle), []byte(handle)) == 1 {
+			return r.q, true
+		}
+	}
+	return searchCriteria{}, false
 }
 
 func (s *session) signedIn() bool { return s != nil && s.token != "" }
