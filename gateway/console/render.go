@@ -109,7 +109,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 				c.sessions.end(s.id)
 			}
 			c.clearCookie(w)
-			http.Redirect(w, r, Prefix+"/signin?expired=1", http.StatusSeeOther)
+			http.Redirect(w, r, signinAgain, http.StatusSeeOther)
 			return
 		}
 		status, v.Data, v.Error = ae.status, statusKey(ae.status), ae.text

@@ -57,24 +57,39 @@ func (c *Console) routes() http.Handler {
 
 // wrap runs h with the request's session: the language choice kept, the
 // forgery checks on posts, and, when signedIn, a signed-in session
-// required (a GET without one goes to the sign-in page).
+// required (a GET without one goes to the sign-in page). A post or a page
+// asked for after the session ended leads to the sign-in page, which says
+// so; a post from another site is refused before that.
 func (c *Console) wrap(h handler, signedIn bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		keepLang(w, r)
-		s := c.sessionOf(r)
+		s, ended := c.sessionOf(r)
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := c.checkForm(r, s); err != nil {
+			if err := c.checkOrigin(r); err != nil {
+				c.fail(w, r, s, err)
+				return
+			}
+			if ended {
+				c.clearCookie(w)
+				http.Redirect(w, r, signinAgain, http.StatusSeeOther)
+				return
+			}
+			if err := checkToken(r, s); err != nil {
 				c.fail(w, r, s, err)
 				return
 			}
 		}
 		if signedIn && !s.signedIn() {
-			if r.Method == http.MethodGet {
+			switch {
+			case r.Method != http.MethodGet:
+				c.fail(w, r, s, errForgery)
+			case ended:
+				c.clearCookie(w)
+				http.Redirect(w, r, signinAgain, http.StatusSeeOther)
+			default:
 				http.Redirect(w, r, Prefix+"/signin", http.StatusSeeOther)
-				return
 			}
-			c.fail(w, r, s, errForgery)
 			return
 		}
 		if err := h(w, r, s); err != nil {

@@ -174,14 +174,22 @@ func (ss *sessions) sweep() {
 	}
 }
 
-// sessionOf returns the request's live session, or nil.
-func (c *Console) sessionOf(r *http.Request) *session {
+// sessionOf returns the request's live session, or nil; ended reports a
+// cookie naming a session that has ended (signed out, idle, past 8 hours
+// or past its token's expiry), so that the person can be told to sign in
+// again rather than refused.
+func (c *Console) sessionOf(r *http.Request) (s *session, ended bool) {
 	ck, err := r.Cookie(CookieName)
 	if err != nil || ck.Value == "" {
-		return nil
+		return nil, false
 	}
-	return c.sessions.get(ck.Value)
+	s = c.sessions.get(ck.Value)
+	return s, s == nil
 }
+
+// signinAgain is where a person whose session ended goes: the sign-in page,
+// saying so.
+const signinAgain = Prefix + "/signin?expired=1"
 
 func (c *Console) setCookie(w http.ResponseWriter, s *session) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: s.id, Path: Prefix, HttpOnly: true,
@@ -196,8 +204,10 @@ func (c *Console) clearCookie(w http.ResponseWriter) {
 // errForgery is the refusal of a form post that fails the CSRF checks.
 var errForgery = &pageError{status: http.StatusForbidden, key: "err.csrf"}
 
-// checkForm enforces the CSRF defences on a form post of session s.
-func (c *Console) checkForm(r *http.Request, s *session) error {
+// checkOrigin refuses a form post that another site sends: a
+// Sec-Fetch-Site other than same-origin (or none: typed by the user), or
+// an Origin other than the console's.
+func (c *Console) checkOrigin(r *http.Request) error {
 	site := r.Header.Get("Sec-Fetch-Site")
 	switch site {
 	case "", "same-origin", "none":
@@ -215,6 +225,11 @@ func (c *Console) checkForm(r *http.Request, s *session) error {
 	case o != "" && !strings.EqualFold(o, c.origin(r)):
 		return errForgery
 	}
+	return nil
+}
+
+// checkToken refuses a form post without session s's synchronizer token.
+func checkToken(r *http.Request, s *session) error {
 	if s == nil {
 		return errForgery
 	}
