@@ -63,7 +63,7 @@ func (c *Console) consents(w http.ResponseWriter, r *http.Request, s *session) e
 			continue
 		}
 		cv := consentView{ID: resource.ID(cn), Version: versionID(cn), Status: consentStatus(cn),
-			Sentence: sentence(v.lang, p.Name, cn, dir), Updated: lastUpdated(cn).Format("2006-01-02 15:04")}
+			Sentence: sentence(v.lang, p.Name, cn, dir), Updated: v.lang.when(lastUpdated(cn))}
 		cv.Active = cv.Status == "active"
 		// Earlier versions, newest first; a history the caller may not
 		// read is left out.
@@ -74,7 +74,7 @@ func (c *Console) consents(w http.ResponseWriter, r *http.Request, s *session) e
 				continue
 			}
 			cv.History = append(cv.History, consentVersion{Version: versionID(hc), Status: consentStatus(hc),
-				Sentence: sentence(v.lang, p.Name, hc, dir), Updated: lastUpdated(hc).Format("2006-01-02 15:04")})
+				Sentence: sentence(v.lang, p.Name, hc, dir), Updated: v.lang.when(lastUpdated(hc))})
 		}
 		d.Consents = append(d.Consents, cv)
 	}
@@ -145,7 +145,7 @@ func sentence(l lang, patient string, cn *consentpb.Consent, dir *directory) str
 		out = l.t("consent.deny.what", patient, strings.Join(what, ", "), who)
 	}
 	if end := pr.GetPeriod().GetEnd(); end != nil {
-		out += " " + l.t("consent.until", dateTimeOf(end).Format("2006-01-02"))
+		out += " " + l.t("consent.until", l.day(dateTimeOf(end)))
 	}
 	if n := len(pr.GetProvision()); n > 0 {
 		out += " " + l.t("consent.exceptions", n)

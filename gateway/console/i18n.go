@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/relais-health/relais/fhir/resource"
 )
 
 // Languages: French and English. The choice comes from ?lang= (and is then
@@ -56,6 +59,49 @@ func langOf(r *http.Request) lang {
 	return fr
 }
 
+// displayZone is the time zone the console writes times in: the
+// hospital's, France's (Belgium shares its offsets). An instant shown
+// without its zone is read as local time by the person reading it.
+var displayZone = resource.Location("Europe/Paris")
+
+// day writes the date of instant t, in the display zone, as l does: French
+// 07/12/2026, English (ISO 8601) 2026-12-07.
+func (l lang) day(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if l == fr {
+		return t.In(displayZone).Format("02/01/2006")
+	}
+	return t.In(displayZone).Format("2006-01-02")
+}
+
+// when writes instant t, in the display zone, as l does.
+func (l lang) when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if l == fr {
+		return t.In(displayZone).Format("02/01/2006 15:04")
+	}
+	return t.In(displayZone).Format("2006-01-02 15:04")
+}
+
+// date writes a FHIR date (yyyy, yyyy-mm or yyyy-mm-dd, a calendar date
+// with no zone: a birth date) as l does.
+func (l lang) date(d string) string {
+	if l != fr {
+		return d
+	}
+	if t, err := time.Parse("2006-01-02", d); err == nil {
+		return t.Format("02/01/2006")
+	}
+	if t, err := time.Parse("2006-01", d); err == nil {
+		return t.Format("01/2006")
+	}
+	return d
+}
+
 // keepLang remembers a ?lang= choice.
 func keepLang(w http.ResponseWriter, r *http.Request) {
 	if l, ok := parseLang(r.URL.Query().Get("lang")); ok {
@@ -93,16 +139,16 @@ var catalogue = map[string][2]string{
 
 	"nav.skip":       {"Skip to content", "Aller au contenu"},
 	"nav.main":       {"Main", "Principale"},
-	"nav.patient":    {"Patient record", "Dossier de la patiente"},
-	"nav.find":       {"Find a patient", "Rechercher une patiente"},
+	"nav.patient":    {"Patient record", "Dossier du patient"},
+	"nav.find":       {"Find a patient", "Rechercher un patient"},
 	"nav.operations": {"Operations", "Exploitation"},
 	"nav.signedin":   {"Signed in as %s", "Connecté·e : %s"},
 	"nav.signout":    {"Sign out", "Se déconnecter"},
 
 	"title.signin":      {"Sign in", "Connexion"},
-	"title.home":        {"Find a patient", "Rechercher une patiente"},
-	"title.patients":    {"Patients found", "Patientes trouvées"},
-	"title.patient":     {"Patient", "Patiente"},
+	"title.home":        {"Find a patient", "Rechercher un patient"},
+	"title.patients":    {"Patients found", "Patients trouvés"},
+	"title.patient":     {"Patient", "Patient"},
 	"title.consents":    {"Consents", "Consentements"},
 	"title.whatif":      {"What if…", "Et si…"},
 	"title.plan":        {"Discharge plan", "Plan de sortie"},
@@ -142,8 +188,8 @@ var catalogue = map[string][2]string{
 	"find.empty":          {"Give at least one criterion.", "Indiquez au moins un critère."},
 	"find.birthdate.hint": {"dd/mm/yyyy, for example 15/03/1942", "jj/mm/aaaa, par exemple 15/03/1942"},
 	"find.baddate":        {"Birth date not understood: write it dd/mm/yyyy (for example 15/03/1942).", "Date de naissance non reconnue : saisissez-la au format jj/mm/aaaa (par exemple 15/03/1942)."},
-	"find.results":        {"%d patient(s) found", "%d patiente(s) trouvée(s)"},
-	"find.none":           {"No patient you may see matches.", "Aucune patiente visible pour vous ne correspond."},
+	"find.results":        {"%d patient(s) found", "%d patient(s) trouvé(s)"},
+	"find.none":           {"No patient you may see matches.", "Aucun patient visible pour vous ne correspond."},
 	"find.again":          {"New search", "Nouvelle recherche"},
 
 	"col.name": {"Name", "Nom"}, "col.birthdate": {"Birth date", "Date de naissance"},
@@ -155,16 +201,17 @@ var catalogue = map[string][2]string{
 
 	"gender.female": {"female", "féminin"}, "gender.male": {"male", "masculin"},
 	"gender.other": {"other", "autre"}, "gender.unknown": {"unknown", "inconnu"},
-	"patient.born": {"born %s", "née le %s"},
+	"patient.born":        {"born %s", "date de naissance : %s"},
+	"patient.born.female": {"born %s", "née le %s"}, "patient.born.male": {"born %s", "né le %s"},
 
 	"tab.summary":         {"Summary", "Synthèse"},
 	"tab.consents":        {"Consents", "Consentements"},
 	"tab.whatif":          {"What if…", "Et si…"},
 	"tab.plan":            {"Discharge plan", "Plan de sortie"},
 	"tab.disclosures":     {"Disclosure log", "Journal des accès"},
-	"summary.consents":    {"Her objections and permits, in plain words; record or revoke one.", "Ses oppositions et autorisations, en clair ; en enregistrer ou en révoquer."},
+	"summary.consents":    {"The patient's objections and permits, in plain words; record or revoke one.", "Ses oppositions et autorisations, en clair ; en enregistrer ou en révoquer."},
 	"summary.whatif":      {"Could this person see this data? Asked of the consent engine.", "Cette personne pourrait-elle voir ces données ? Réponse du moteur de consentement."},
-	"summary.plan":        {"Her pathway, each request and who was asked, in order.", "Son parcours, chaque demande et qui a été sollicité, dans l'ordre."},
+	"summary.plan":        {"The pathway, each request and who was asked, in order.", "Son parcours, chaque demande et qui a été sollicité, dans l'ordre."},
 	"summary.disclosures": {"Who received or read what, when and why.", "Qui a reçu ou lu quoi, quand et pourquoi."},
 
 	"cat.ADM":   {"identity and contact", "identité et coordonnées"},
@@ -182,11 +229,11 @@ var catalogue = map[string][2]string{
 	"consent.permit":         {"%s may receive: %s", "%s peut recevoir : %s"},
 	"consent.permit.default": {"%s may receive: identity, orders, autonomy, social situation (the default of a permit)", "%s peut recevoir : identité, demandes, autonomie, situation sociale (par défaut)"},
 	"consent.anyone":         {"anyone", "quiconque"},
-	"consent.patient":        {"The patient", "La patiente"},
+	"consent.patient":        {"The patient", "Le patient"},
 	"consent.until":          {"until %s", "jusqu'au %s"},
 	"consent.exceptions":     {"(with %d exception(s))", "(avec %d exception(s))"},
 
-	"consents.law":             {"Without a choice recorded here, the law decides: her care team shares health data; anyone else needs a permit.", "Sans choix enregistré ici, la loi s'applique : l'équipe de soins partage les données de santé ; toute autre personne a besoin d'une autorisation."},
+	"consents.law":             {"Without a choice recorded here, the law decides: the patient's care team shares health data; anyone else needs a permit.", "Sans choix enregistré ici, la loi s'applique : l'équipe de soins partage les données de santé ; toute autre personne a besoin d'une autorisation."},
 	"consents.none":            {"No consent recorded.", "Aucun consentement enregistré."},
 	"consents.updated":         {"updated %s (version %s)", "mis à jour le %s (version %s)"},
 	"consents.revoke":          {"Revoke", "Révoquer"},
@@ -194,15 +241,15 @@ var catalogue = map[string][2]string{
 	"consents.history":         {"History (%d earlier version(s))", "Historique (%d version(s) antérieure(s))"},
 	"consents.version":         {"version %s, %s", "version %s, %s"},
 	"consents.record":          {"Record a choice", "Enregistrer un choix"},
-	"consents.kind":            {"Her choice", "Son choix"},
-	"consents.kind.deny":       {"She objects to sharing with…", "Elle s'oppose au partage avec…"},
-	"consents.kind.permit":     {"She allows…", "Elle autorise…"},
+	"consents.kind":            {"The patient's choice", "Choix du patient"},
+	"consents.kind.deny":       {"Objection: do not share with…", "Opposition : ne pas partager avec…"},
+	"consents.kind.permit":     {"Permit: share with…", "Autorisation : partager avec…"},
 	"consents.recipients":      {"Recipients (from the directory)", "Destinataires (annuaire)"},
 	"consents.categories":      {"Data categories", "Catégories de données"},
 	"consents.categories.help": {"None ticked: an objection covers everything; a permit gives the default (identity, orders, autonomy, social situation).", "Aucune cochée : une opposition couvre tout ; une autorisation donne le socle (identité, demandes, autonomie, situation sociale)."},
 	"consents.submit":          {"Record", "Enregistrer"},
 
-	"whatif.help":        {"Asks the consent engine, with her Consents as they are now, and shows its explanation. Nothing is changed.", "Interroge le moteur de consentement avec ses consentements actuels et affiche son explication. Rien n'est modifié."},
+	"whatif.help":        {"Asks the consent engine, with the patient's Consents as they are now, and shows its explanation. Nothing is changed.", "Interroge le moteur de consentement avec ses consentements actuels et affiche son explication. Rien n'est modifié."},
 	"whatif.actor":       {"Who", "Qui"},
 	"whatif.what":        {"Which data", "Quelles données"},
 	"whatif.choose":      {"Choose…", "Choisir…"},
@@ -215,12 +262,12 @@ var catalogue = map[string][2]string{
 	"whatif.policy":      {"Rule:", "Règle :"},
 	"whatif.explanation": {"Explanation", "Explication"},
 	"subject.letter":     {"the discharge letter", "la lettre de liaison"},
-	"subject.diagnoses":  {"her diagnoses", "ses diagnostics"},
-	"subject.medication": {"her medication", "ses médicaments"},
+	"subject.diagnoses":  {"the diagnoses", "ses diagnostics"},
+	"subject.medication": {"the medication", "ses médicaments"},
 	"subject.tasks":      {"the tasks addressed to them", "les demandes qui leur sont adressées"},
-	"subject.autonomy":   {"her autonomy assessment", "son évaluation d'autonomie"},
-	"subject.social":     {"her social situation", "sa situation sociale"},
-	"subject.identity":   {"her identity and contact", "son identité et ses coordonnées"},
+	"subject.autonomy":   {"the autonomy assessment", "son évaluation d'autonomie"},
+	"subject.social":     {"the social situation", "sa situation sociale"},
+	"subject.identity":   {"the identity and contact details", "son identité et ses coordonnées"},
 
 	"plan.none":           {"No discharge plan you may see.", "Aucun plan de sortie visible pour vous."},
 	"plan.attention":      {"Tasks needing attention", "Tâches à suivre"},
@@ -241,7 +288,7 @@ var catalogue = map[string][2]string{
 	"plan.reroute":        {"Ask the next candidate", "Solliciter le candidat suivant"},
 	"plan.cancel.default": {"cancelled by the discharge coordinator", "annulée par la coordination de sortie"},
 
-	"disclosures.help":       {"Every consent decision about her data: reads, searches and deliveries, newest first.", "Chaque décision de consentement sur ses données : lectures, recherches et envois, les plus récents d'abord."},
+	"disclosures.help":       {"Every consent decision about the patient's data: reads, searches and deliveries, newest first.", "Chaque décision de consentement sur ses données : lectures, recherches et envois, les plus récents d'abord."},
 	"disclosures.none":       {"Nothing recorded.", "Rien d'enregistré."},
 	"disclosures.breakglass": {"%d break-the-glass access(es) to review.", "%d accès en urgence (bris de glace) à examiner."},
 	"disclosures.btg":        {"break-the-glass", "bris de glace"},
@@ -290,7 +337,7 @@ var catalogue = map[string][2]string{
 	"err.internal":     {"Something went wrong", "Une erreur est survenue"},
 	"err.identity":     {"Unknown demo identity", "Identité de démonstration inconnue"},
 	"err.token":        {"Paste an access token", "Collez un jeton d'accès"},
-	"err.consent.form": {"Choose her choice and at least one recipient", "Indiquez son choix et au moins un destinataire"},
+	"err.consent.form": {"Choose objection or permit and at least one recipient", "Choisissez opposition ou autorisation et au moins un destinataire"},
 	"err.owner":        {"Choose whom to assign the task to", "Choisissez à qui confier la tâche"},
 
 	"status.active": {"active", "actif"}, "status.inactive": {"revoked", "révoqué"},

@@ -74,7 +74,7 @@ func (c *Console) plan(w http.ResponseWriter, r *http.Request, s *session) error
 	d := &planData{Directory: dir.list}
 	for _, m := range plans {
 		if cp, ok := m.(*cppb.CarePlan); ok {
-			d.Plans = append(d.Plans, carePlanOf(cp, dir))
+			d.Plans = append(d.Plans, carePlanOf(v.lang, cp))
 		}
 	}
 	byFocus := map[string][]taskView{}
@@ -83,7 +83,7 @@ func (c *Console) plan(w http.ResponseWriter, r *http.Request, s *session) error
 		if !ok {
 			continue
 		}
-		tv := taskOf(t, dir)
+		tv := taskOf(v.lang, t, dir)
 		d.count(tv)
 		focus := resource.RefString(t.GetFocus())
 		byFocus[focus] = append(byFocus[focus], tv)
@@ -94,7 +94,7 @@ func (c *Console) plan(w http.ResponseWriter, r *http.Request, s *session) error
 			continue
 		}
 		ref := "ServiceRequest/" + resource.ID(sr)
-		rv := requestOf(sr)
+		rv := requestOf(v.lang, sr)
 		rv.Tasks = byFocus[ref]
 		delete(byFocus, ref)
 		d.Requests = append(d.Requests, rv)
@@ -137,9 +137,9 @@ func chainLess(a, b taskView) bool {
 	return a.ID < b.ID
 }
 
-func carePlanOf(cp *cppb.CarePlan, dir *directory) carePlanView {
+func carePlanOf(l lang, cp *cppb.CarePlan) carePlanView {
 	v := carePlanView{ID: resource.ID(cp), Title: cp.GetTitle().GetValue(), Status: code(cp.GetStatus().GetValue().String()),
-		Period: periodText(cp.GetPeriod())}
+		Period: periodText(l, cp.GetPeriod())}
 	if v.Title == "" {
 		v.Title = cp.GetDescription().GetValue()
 	}
@@ -156,18 +156,18 @@ func carePlanOf(cp *cppb.CarePlan, dir *directory) carePlanView {
 	return v
 }
 
-func requestOf(sr *srpb.ServiceRequest) requestView {
+func requestOf(l lang, sr *srpb.ServiceRequest) requestView {
 	return requestView{ID: "ServiceRequest/" + resource.ID(sr), What: conceptText(sr.GetCode()),
 		Role: conceptText(sr.GetPerformerType()), Status: code(sr.GetStatus().GetValue().String()),
-		Window: periodText(sr.GetOccurrence().GetPeriod())}
+		Window: periodText(l, sr.GetOccurrence().GetPeriod())}
 }
 
-func taskOf(t *tpb.Task, dir *directory) taskView {
+func taskOf(l lang, t *tpb.Task, dir *directory) taskView {
 	v := taskView{ID: resource.ID(t), Version: versionID(t), Status: code(t.GetStatus().GetValue().String()),
 		Owner: dir.label(resource.RefString(t.GetOwner())), Requester: dir.name(resource.RefString(t.GetRequester())),
 		Reason: conceptText(t.GetStatusReason()), Business: conceptText(t.GetBusinessStatus())}
 	if end := t.GetRestriction().GetPeriod().GetEnd(); end != nil {
-		v.Deadline = dateTimeOf(end).Format("2006-01-02 15:04")
+		v.Deadline = l.when(dateTimeOf(end))
 	}
 	if a := t.GetAuthoredOn(); a != nil {
 		v.Authored = dateTimeOf(a).UTC().Format("2006-01-02T15:04:05")
@@ -194,16 +194,16 @@ func taskOf(t *tpb.Task, dir *directory) taskView {
 	return v
 }
 
-func periodText(p *dtpb.Period) string {
+func periodText(l lang, p *dtpb.Period) string {
 	if p == nil {
 		return ""
 	}
 	var s, e string
 	if p.GetStart() != nil {
-		s = dateTimeOf(p.GetStart()).Format("2006-01-02")
+		s = l.day(dateTimeOf(p.GetStart()))
 	}
 	if p.GetEnd() != nil {
-		e = dateTimeOf(p.GetEnd()).Format("2006-01-02")
+		e = l.day(dateTimeOf(p.GetEnd()))
 	}
 	if s == "" && e == "" {
 		return ""

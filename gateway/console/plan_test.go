@@ -36,7 +36,7 @@ func TestTaskFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := taskOf(task(tc.json), dir)
+			v := taskOf(en, task(tc.json), dir)
 			if v.Waiting != tc.waiting || v.NoCandidate != tc.noCandidate || v.TimedOut != tc.timedOut || v.Undelivered != tc.undelivered || v.Open != tc.open {
 				t.Errorf("got %+v", v)
 			}

@@ -14,15 +14,7 @@ import (
 var pageNames = []string{"signin", "home", "patients", "patient", "consents", "whatif", "plan", "disclosures", "operations", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
-	funcs := template.FuncMap{
-		"date": func(t time.Time) string {
-			if t.IsZero() {
-				return ""
-			}
-			return t.Format("2006-01-02 15:04")
-		},
-		"join": strings.Join,
-	}
+	funcs := template.FuncMap{"join": strings.Join}
 	out := map[string]*template.Template{}
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
@@ -52,6 +44,21 @@ type view struct {
 
 // T is the catalogue entry key in the page's language, formatted with args.
 func (v *view) T(key string, args ...any) string { return v.lang.t(key, args...) }
+
+// When is instant t as the page's language writes it, in the hospital's
+// time zone; Date is a FHIR date (a birth date).
+func (v *view) When(t time.Time) string { return v.lang.when(t) }
+
+func (v *view) Date(d string) string { return v.lang.date(d) }
+
+// Born says when p was born, in words that agree with p's gender.
+func (v *view) Born(p *patientView) string {
+	key := "patient.born"
+	if p.Gender == "female" || p.Gender == "male" {
+		key += "." + p.Gender
+	}
+	return v.lang.t(key, v.lang.date(p.BirthDate))
+}
 
 func (c *Console) newView(r *http.Request, s *session, title string) *view {
 	l := langOf(r)
