@@ -2,9 +2,12 @@ package console
 
 import (
 	"net/http"
+	"strings"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	consentpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/consent_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/parameters_go_proto"
+	ptpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
@@ -38,9 +41,9 @@ type whatIfData struct {
 	Subject   string
 	Asked     bool
 	Permit    bool
-	Basis     []string
+	Basis     []string // the deciding Consents, as the consents page says them
 	Provision string
-	Policy    string
+	Policy    string // the base rule, in words
 	Passes    []string
 	Steps     []string
 }
@@ -101,6 +104,12 @@ func (c *Console) evaluate(k caller, patient string, sub subject, dir *directory
 		return err
 	}
 	out, _ := m.(*ppb.Parameters)
+	patientName := ""
+	if pm, _, err := k.read("/fhir/Patient/" + patient); err == nil {
+		if p, ok := pm.(*ptpb.Patient); ok {
+			patientName = humanName(p.GetName())
+		}
+	}
 	d.Asked = true
 	for _, prm := range out.GetParameter() {
 		val := prm.GetValue()
@@ -108,11 +117,11 @@ func (c *Console) evaluate(k caller, patient string, sub subject, dir *directory
 		case "decision":
 			d.Permit = val.GetCode().GetValue() == "permit"
 		case "basis":
-			d.Basis = append(d.Basis, resource.RefString(val.GetReference()))
+			d.Basis = append(d.Basis, c.consentSentence(k, resource.RefString(val.GetReference()), patientName, dir, l))
 		case "provision":
 			d.Provision = val.GetStringValue().GetValue()
 		case "policy":
-			d.Policy = val.GetStringValue().GetValue()
+			d.Policy = l.t("policy." + val.GetStringValue().GetValue())
 		case "obligation":
 			d.Passes = append(d.Passes, l.t("cat."+val.GetCoding().GetCode().GetValue()))
 		case "explanation":
@@ -122,4 +131,18 @@ func (c *Console) evaluate(k caller, patient string, sub subject, dir *directory
 		}
 	}
 	return nil
+}
+
+// consentSentence says the Consent at ref in plain words, as the consents
+// page does; a Consent the caller may not read stays a reference.
+func (c *Console) consentSentence(k caller, ref, patient string, dir *directory, l lang) string {
+	if !strings.HasPrefix(ref, "Consent/") {
+		return ref
+	}
+	m, _, err := k.read("/fhir/" + ref)
+	cn, ok := m.(*consentpb.Consent)
+	if err != nil || !ok {
+		return ref
+	}
+	return sentence(l, patient, cn, dir)
 }

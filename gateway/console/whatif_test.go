@@ -1,0 +1,49 @@
+package console_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestWhatIfInPlainWords: the what-if answer says why in the page's
+// language: the Consent that decided, in the words the consents page uses,
+// and the base rule in plain words; the engine's own trace (English,
+// references) is kept apart, marked as English for screen readers.
+func TestWhatIfInPlainWords(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	b := f.browser(t)
+	b.signIn("consent-officer")
+	b.get(patientPath + "/consents")
+	b.post(patientPath+"/consents", url.Values{"kind": {"deny"}, "actor": {nurseRole}})
+
+	answer := func(path string) string {
+		_, body := b.get(path)
+		i := strings.Index(body, `class="answer`)
+		if i < 0 {
+			t.Fatalf("%s: no answer", path)
+		}
+		a := body[i:]
+		if j := strings.Index(a, "</section>"); j >= 0 {
+			a = a[:j]
+		}
+		// The trace, apart.
+		if j := strings.Index(a, `<details lang="en"`); j >= 0 {
+			a = a[:j]
+		}
+		return a
+	}
+	a := answer(patientPath + "/what-if?lang=fr&actor=" + nurseRole + "&what=letter")
+	if !strings.Contains(a, "Jeanne Dupont s&#39;oppose au partage avec Julien Petit") || strings.Contains(a, "Consent/") {
+		t.Errorf("the nurse's answer, in French, does not name the objection in words:\n%s", a)
+	}
+	a = answer(patientPath + "/what-if?lang=fr&actor=PractitionerRole/demo-physio-role&what=letter")
+	if !strings.Contains(a, "Règle de base : l&#39;équipe de soins") || strings.Contains(a, "care-team") {
+		t.Errorf("the physio's answer, in French, does not give the rule in words:\n%s", a)
+	}
+	a = answer(patientPath + "/what-if?lang=en&actor=PractitionerRole/demo-home-help-role&what=letter")
+	if !strings.Contains(a, "needs the patient&#39;s permit") {
+		t.Errorf("the home-help's answer, in English, does not give the rule in words:\n%s", a)
+	}
+}
