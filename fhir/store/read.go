@@ -143,6 +143,20 @@ func (r *Snapshot) ReadAllowed(typ, id string, allow Filter) (*Record, error) {
 	return rec, nil
 }
 
+// EventTime is the time of the newest event that wrote typ/id
+// (TxEntry.EventTime); false when none is kept or typ/id is absent.
+func (r *Snapshot) EventTime(typ, id string) (time.Time, bool) {
+	pv := r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
+	if pv == nil {
+		return time.Time{}, false
+	}
+	p, err := decodePointer(pv)
+	if err != nil || p.eventTime == noTime {
+		return time.Time{}, false
+	}
+	return time.UnixMicro(p.eventTime), true
+}
+
 func (r *Snapshot) readCurrent(typ, id string) (*Record, error) {
 	pv := r.tx.Bucket(bucketCurrent).Get(currentKey(typ, id))
 	if pv == nil {

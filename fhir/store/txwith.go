@@ -222,6 +222,9 @@ func withoutTargets(res proto.Message, drop map[string]bool) proto.Message {
 
 func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.Time) error {
 	ptr := p.expect[i]
+	if e.Pinned && ptr.version != e.Expect { // as Transaction honours it (applyEntry)
+		return ErrMoved
+	}
 	if e.IfMatch > 0 && ptr.version != e.IfMatch || e.IfMatchAny && (ptr.version == 0 || ptr.deleted) {
 		return outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 	}

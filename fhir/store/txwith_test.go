@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -364,4 +365,31 @@ func cpuTime(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestTransactionWithPinned: a pinned entry writes only over the version
+// it was decided on, as it does in Transaction; otherwise nothing of the
+// transaction is written and the error is ErrMoved.
+func TestTransactionWithPinned(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	const pat = `{"resourceType":"Patient","id":"p1","gender":"female"}`
+	if _, err := s.TransactionWith(ctx, []TxEntry{putEntry(t, pat)}, TxOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	moved := putEntry(t, `{"resourceType":"Patient","id":"p1","gender":"male"}`)
+	moved.Pinned, moved.Expect = true, 2
+	dev := putEntry(t, `{"resourceType":"Device","id":"d1","status":"active"}`)
+	if _, err := s.TransactionWith(ctx, []TxEntry{dev, moved}, TxOptions{}); !errors.Is(err, ErrMoved) {
+		t.Fatalf("pinned to a version that is not current: %v, want ErrMoved", err)
+	}
+	if _, err := s.Read("Device", "d1"); err == nil {
+		t.Error("a transaction that failed wrote its other entry")
+	}
+	moved.Expect = 1
+	rs, err := s.TransactionWith(ctx, []TxEntry{moved}, TxOptions{})
+	if err != nil || rs[0].Record.Version != 2 {
+		t.Fatalf("pinned to the current version: %v, %v", statuses(rs), err)
+	}
 }
