@@ -110,6 +110,24 @@ type Source struct {
 type Result struct {
 	Bundle *bcrpb.Bundle
 	Issues []outcome.Issue
+	// Asserted is when the source's content was stated (a CDA document's
+	// effectiveTime, its creation time: CDA R2 section 4.2.1.6); zero when
+	// the source does not say. The gateway orders a source's statements by
+	// it, so that an earlier version of a document never overwrites a
+	// later one.
+	Asserted time.Time
+	// Replaces are the ids of the Provenances of the sources this one
+	// replaces (a CDA document's relatedDocument RPLC, CDA R2 section
+	// 4.2.3.1): what they produced and this one does not state again is
+	// no longer asserted.
+	Replaces []string
+}
+
+// ProvenanceID is the id of the Provenance Finish writes for the source
+// of mapping m identified by key (Source.Key), so that a later source can
+// name what an earlier one produced.
+func ProvenanceID(m Mapping, key []string) string {
+	return idOf([]string{"provenance", "source", m.Name}, key)
 }
 
 // Builder collects resources for one transaction Bundle. It is not safe for
@@ -292,7 +310,7 @@ func (b *Builder) Finish(src Source) *Result {
 	devID := ID("mapping", b.mapping.Name, b.mapping.Version)
 	b.Put(f.device(devID, b.mapping), category.ADM)
 
-	prov := f.provenance(idOf([]string{"provenance", "source", b.mapping.Name}, key), recorded)
+	prov := f.provenance(ProvenanceID(b.mapping, key), recorded)
 	prov.Target = targets
 	prov.Agent[0].Who = resource.Ref("Device", devID)
 	prov.Entity[0].What = resource.Ref("Binary", binID)

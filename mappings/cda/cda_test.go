@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	binpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/binary_go_proto"
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/category"
@@ -146,6 +148,18 @@ func TestInvariants(t *testing.T) {
 					t.Errorf("%s/%s has no data-category label", resource.Type(r), resource.ID(r))
 				}
 			}
+			// the documents this one replaces are earlier sources'
+			// outputs, never in this Bundle
+			replaced := map[string]bool{}
+			for _, r := range refs {
+				if dr, ok := r.(*drpb.DocumentReference); ok {
+					for _, rt := range dr.GetRelatesTo() {
+						if rt.GetCode().GetValue() == cpb.DocumentRelationshipTypeCode_REPLACES {
+							replaced[resource.RefString(rt.GetTarget())] = true
+						}
+					}
+				}
+			}
 			var binary *binpb.Binary
 			for ref, r := range refs {
 				if b, ok := r.(*binpb.Binary); ok {
@@ -155,7 +169,7 @@ func TestInvariants(t *testing.T) {
 					}
 				}
 				forEachRef(r.ProtoReflect().Interface(), func(target string) {
-					if _, ok := refs[target]; !ok && !strings.HasPrefix(target, "#") {
+					if _, ok := refs[target]; !ok && !replaced[target] && !strings.HasPrefix(target, "#") {
 						t.Errorf("%s references %s, which is not in the Bundle", ref, target)
 					}
 				})

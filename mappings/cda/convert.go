@@ -88,13 +88,20 @@ func Convert(doc []byte, opts Options) (res *bundle.Result, err error) {
 	}()
 	c := newConv(t, opts, doc)
 	c.run()
-	return c.b.Finish(bundle.Source{
+	res = c.b.Finish(bundle.Source{
 		Data:        doc,
 		ContentType: ContentType,
 		Key:         c.docKey,
 		Recorded:    opts.Now(),
 		Patient:     "Patient/" + c.patientID,
-	}), nil
+	})
+	if v, ok := c.ts(c.root.child("effectiveTime")); ok {
+		res.Asserted = v.t
+	}
+	for _, k := range c.replaced {
+		res.Replaces = append(res.Replaces, bundle.ProvenanceID(Mapping, k))
+	}
+	return res, nil
 }
 
 // conv holds the state of one conversion.
@@ -104,8 +111,9 @@ type conv struct {
 	opts Options
 	b    *bundle.Builder
 
-	docKey      []string // identifies the document: its id, else a hash of its bytes
-	setKey      []string // identifies the document set (setId, else docKey)
+	docKey      []string   // identifies the document: its id, else a hash of its bytes
+	setKey      []string   // identifies the document set (setId, else docKey)
+	replaced    [][]string // docKeys of the documents this one replaces (RPLC)
 	used        map[string]bool
 	patientID   string
 	encounterID string

@@ -229,9 +229,13 @@ func (c *conv) relatesTo(comp *comppb.Composition) {
 		default:
 			return
 		}
-		id := identifier(rd.path("parentDocument", "id"))
+		pid := rd.path("parentDocument", "id")
+		id := identifier(pid)
 		if id == nil {
 			return
+		}
+		if k := idKey(pid); code == cpb.DocumentRelationshipTypeCode_REPLACES && k != nil && pid.attr("nullFlavor") == "" {
+			c.replaced = append(c.replaced, k)
 		}
 		comp.RelatesTo = append(comp.RelatesTo, &comppb.Composition_RelatesTo{
 			Code:   &comppb.Composition_RelatesTo_CodeType{Value: code},
@@ -287,10 +291,20 @@ func (c *conv) documentReference() {
 	c.put(dr, category.CLIN)
 }
 
+// docRefID is the id of the DocumentReference of kind for the document
+// key: one per version of a document, not per set, since
+// DocumentReference.masterIdentifier identifies one version
+// (R4 documentreference-definitions.html#DocumentReference.masterIdentifier)
+// and a replaced version stays, superseded, beside the one replacing it
+// (IHE ITI TF-3 4.2.4: a replaced DocumentEntry is Deprecated).
+func docRefID(kind string, key []string) string {
+	return bundle.ID(append([]string{"DocumentReference", kind}, key...)...)
+}
+
 // docRef starts a DocumentReference with the document's header metadata.
 func (c *conv) docRef(kind string) *drpb.DocumentReference {
 	dr := &drpb.DocumentReference{
-		Id:          &dtpb.Id{Value: bundle.ID(append([]string{"DocumentReference", kind}, c.setKey...)...)},
+		Id:          &dtpb.Id{Value: docRefID(kind, c.docKey)},
 		Status:      &drpb.DocumentReference_StatusCode{Value: cpb.DocumentReferenceStatusCode_CURRENT},
 		DocStatus:   &drpb.DocumentReference_DocStatusCode{Value: cpb.CompositionStatusCode_FINAL},
 		Type:        c.concept(c.root.child("code")),
@@ -300,6 +314,12 @@ func (c *conv) docRef(kind string) *drpb.DocumentReference {
 	}
 	if kind == "original" {
 		dr.MasterIdentifier = identifier(c.root.child("id"))
+		for _, k := range c.replaced {
+			dr.RelatesTo = append(dr.RelatesTo, &drpb.DocumentReference_RelatesTo{
+				Code:   &drpb.DocumentReference_RelatesTo_CodeType{Value: cpb.DocumentRelationshipTypeCode_REPLACES},
+				Target: resource.Ref("DocumentReference", docRefID(kind, k)),
+			})
+		}
 	}
 	if v, ok := c.ts(c.root.child("effectiveTime")); ok {
 		dr.Date = v.instant()
@@ -351,7 +371,7 @@ func (c *conv) nonXMLBody(comp *comppb.Composition, body el) {
 	dr.Content = []*drpb.DocumentReference_Content{{Attachment: att}}
 	dr.RelatesTo = []*drpb.DocumentReference_RelatesTo{{
 		Code:   &drpb.DocumentReference_RelatesTo_CodeType{Value: cpb.DocumentRelationshipTypeCode_TRANSFORMS},
-		Target: resource.Ref("DocumentReference", bundle.ID(append([]string{"DocumentReference", "original"}, c.setKey...)...)),
+		Target: resource.Ref("DocumentReference", docRefID("original", c.docKey)),
 	}}
 	drRef := c.put(dr, category.CLIN)
 	comp.Section = append(comp.Section, &comppb.Composition_Section{
