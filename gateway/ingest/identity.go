@@ -7,6 +7,7 @@ import (
 	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
+	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/hl7v2"
 )
 
@@ -16,8 +17,9 @@ import (
 //
 // CDA documents and assessments resolve against a snapshot and write with
 // the claims the resolution made; a write that loses a race for a claim
-// (a store.ClaimError: another message created her meanwhile) resolves
-// again and finds her. HL7 v2 messages resolve inside the batch
+// (a store.ClaimError: another message created her meanwhile), or whose
+// retirement of a replaced document's statements finds one changed
+// (store.ErrMoved), resolves again and finds her. HL7 v2 messages resolve inside the batch
 // transaction that writes them (applyResolved), where no other write can
 // come between, so the queue's batches never lose.
 
@@ -25,17 +27,21 @@ import (
 // claims keep being taken under it.
 const maxResolveAttempts = 4
 
-// storeResolved resolves entries (from src) and writes them in one
-// transaction, with the AuditEvents events makes of the resolved entries
-// (nil: none), then lists what the resolution asks to review.
-func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, src identity.Source, events func([]store.TxEntry) []audit.Event) ([]store.TxResult, error) {
+// storeResolved resolves entries (from src, mapped to mapped) and writes
+// them in one transaction, with the retirement of what the sources mapped
+// replaces produced (replace.go) and the AuditEvents events makes of the
+// resolved entries (nil: none), then lists what the resolution asks to
+// review.
+func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, mapped *bundle.Result, src identity.Source, events func([]store.TxEntry) []audit.Event) ([]store.TxResult, error) {
 	for attempt := 0; ; attempt++ {
 		var res *identity.Result
 		err := in.store.View(func(r *store.Snapshot) error {
 			var err error
-			if res, err = in.ident.Resolve(r, entries, src); err == nil {
-				res.Entries = in.carryStay(r, nil, res.Entries)
+			if res, err = in.ident.Resolve(r, entries, src); err != nil {
+				return err
 			}
+			res.Entries = in.carryStay(r, nil, res.Entries)
+			res.Entries, err = in.supersede(r, res.Entries, mapped)
 			return err
 		})
 		if err != nil {
@@ -46,7 +52,7 @@ func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, 
 			o.Audit = events(res.Entries)
 		}
 		results, err := in.store.TransactionWith(ctx, res.Entries, o)
-		if store.IsClaimed(err) && attempt+1 < maxResolveAttempts {
+		if errRetry(err) && attempt+1 < maxResolveAttempts {
 			continue
 		}
 		if err != nil {

@@ -267,7 +267,7 @@ func (in *Ingester) storeAudited(ctx context.Context, res *bundle.Result, src id
 	if err := authorize(authz, entries); err != nil {
 		return nil, err
 	}
-	results, err := in.storeResolved(ctx, entries, src, events)
+	results, err := in.storeResolved(ctx, entries, res, src, events)
 	if err != nil {
 		return nil, err
 	}

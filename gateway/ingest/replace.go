@@ -1,0 +1,270 @@
+package ingest
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	aipb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/allergy_intolerance_go_proto"
+	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
+	comppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/composition_go_proto"
+	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
+	dusp "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/device_use_statement_go_proto"
+	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
+	goalpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/goal_go_proto"
+	immpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/immunization_go_proto"
+	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/medication_request_go_proto"
+	mspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/medication_statement_go_proto"
+	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
+	procpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
+	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
+	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
+	vspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/valuesets_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/outcome"
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/mappings/bundle"
+)
+
+// A document that replaces another (CDA R2 section 4.2.3.1: relatedDocument
+// typeCode RPLC, the same setId and a higher versionNumber; IHE ITI TF-3
+// 4.2.4.1, where the replaced DocumentEntry becomes Deprecated) withdraws
+// what the replaced version stated: a diagnosis, allergy or medication that
+// only the replaced version stated is no longer asserted by anyone. Such
+// statements stay in the store, their history intact, marked as FHIR R4
+// marks a statement that should not have been made: a Condition's or an
+// AllergyIntolerance's verificationStatus entered-in-error, without
+// clinicalStatus (invariants con-5 and ait-2 forbid it then), the status
+// entered-in-error of the other statements, and superseded for the
+// replaced DocumentReference (R4 DocumentReferenceStatus). A clinical
+// status (resolved, inactive) would state that the patient no longer has
+// the condition, which neither version says: the replaced version's
+// statement is withdrawn, not answered.
+//
+// What the replaced version produced is its Provenance's targets (ids are
+// deterministic: bundle.ProvenanceID); the targets the new version does
+// not write are retired in the transaction that writes it.
+//
+// Versions may arrive in any order. A source's statements are ordered by
+// the time it states them (bundle.Result.Asserted, a CDA document's
+// effectiveTime) with the store's rule that an older event never
+// overwrites newer data (store.TxEntry.EventTime): a replaced version
+// arriving again, or for the first time, after its replacement does not
+// overwrite what the replacement wrote or retired, and when its set's
+// Composition already holds a later version its own statements are
+// written retired.
+
+// retire returns a copy of a statement as withdrawn, or false when the
+// type is not a statement a document makes (a patient, a stay, people and
+// organisations belong to every source and are never retired).
+func retire(m proto.Message) (proto.Message, bool) {
+	m = proto.Clone(m)
+	switch r := m.(type) {
+	case *cdpb.Condition:
+		r.ClinicalStatus = nil
+		r.VerificationStatus = retiredConcept(condVerStatus)
+	case *aipb.AllergyIntolerance:
+		r.ClinicalStatus = nil
+		r.VerificationStatus = retiredConcept(allergyVerStatus)
+	case *obspb.Observation:
+		r.Status = &obspb.Observation_StatusCode{Value: cpb.ObservationStatusCode_ENTERED_IN_ERROR}
+	case *procpb.Procedure:
+		r.Status = &procpb.Procedure_StatusCode{Value: cpb.EventStatusCode_ENTERED_IN_ERROR}
+	case *mspb.MedicationStatement:
+		r.Status = &mspb.MedicationStatement_StatusCode{Value: cpb.MedicationStatementStatusCodes_ENTERED_IN_ERROR}
+	case *mrpb.MedicationRequest:
+		r.Status = &mrpb.MedicationRequest_StatusCode{Value: cpb.MedicationrequestStatusCode_ENTERED_IN_ERROR}
+	case *immpb.Immunization:
+		r.Status = &immpb.Immunization_StatusCode{Value: vspb.ImmunizationStatusCodesValueSet_ENTERED_IN_ERROR}
+	case *srpb.ServiceRequest:
+		r.Status = &srpb.ServiceRequest_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
+	case *cppb.CarePlan:
+		r.Status = &cppb.CarePlan_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
+	case *goalpb.Goal:
+		r.LifecycleStatus = &goalpb.Goal_LifecycleStatusCode{Value: cpb.GoalLifecycleStatusCode_ENTERED_IN_ERROR}
+	case *dusp.DeviceUseStatement:
+		r.Status = &dusp.DeviceUseStatement_StatusCode{Value: cpb.DeviceUseStatementStatusCode_ENTERED_IN_ERROR}
+	case *comppb.Composition:
+		r.Status = &comppb.Composition_StatusCode{Value: cpb.CompositionStatusCode_ENTERED_IN_ERROR}
+	case *drpb.DocumentReference:
+		r.Status = &drpb.DocumentReference_StatusCode{Value: cpb.DocumentReferenceStatusCode_SUPERSEDED}
+	default:
+		return nil, false
+	}
+	return m, true
+}
+
+// statement reports whether entries of type typ are a document's
+// statements: ordered by the time the document states them, and retired
+// when a replacement no longer states them.
+func statement(typ string) bool { return statements[typ] }
+
+var statements = map[string]bool{
+	"Condition": true, "AllergyIntolerance": true, "Observation": true, "Procedure": true,
+	"MedicationStatement": true, "MedicationRequest": true, "Immunization": true,
+	"ServiceRequest": true, "CarePlan": true, "Goal": true, "DeviceUseStatement": true,
+	"Composition": true, "DocumentReference": true,
+}
+
+// The code systems of R4 Condition.verificationStatus and
+// AllergyIntolerance.verificationStatus.
+const (
+	condVerStatus    = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+	allergyVerStatus = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+)
+
+func retiredConcept(system string) *dtpb.CodeableConcept {
+	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{
+		System:  &dtpb.Uri{Value: system},
+		Code:    &dtpb.Code{Value: "entered-in-error"},
+		Display: &dtpb.String{Value: "Entered in Error"},
+	}}}
+}
+
+// supersede orders entries, what src (a mapping's result) maps to, by the
+// time src states them, retires them when a later version of their
+// document is stored already, else appends the retirement of what the
+// versions src replaces produced and src does not state again, each
+// pinned to the version read in r. It runs on the resolved entries, in
+// the snapshot the transaction that writes them is decided on.
+func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src *bundle.Result) ([]store.TxEntry, error) {
+	at := src.Asserted
+	if at.IsZero() && len(src.Replaces) == 0 {
+		return entries, nil
+	}
+	stale := false
+	written := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		written[e.Type+"/"+e.ID] = true
+		if e.Type == "Composition" && !at.IsZero() {
+			if t, ok := r.EventTime(e.Type, e.ID); ok && t.After(at) {
+				stale = true
+			}
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		if !statement(e.Type) {
+			continue
+		}
+		e.EventTime = at
+		if stale {
+			if m, ok := retire(e.Resource); ok {
+				e.Resource = m
+			}
+		}
+	}
+	if stale {
+		return entries, nil // what its replacement states is newer
+	}
+	n := len(entries)
+	for _, id := range src.Replaces {
+		var err error
+		if entries, err = in.retireOutputs(r, id, written, at, entries); err != nil {
+			return nil, err
+		}
+	}
+	claimRetired(entries[:n], entries[n:])
+	return entries, nil
+}
+
+// claimRetired names the retired statements among the targets of the
+// source's Provenance: its activity updated them
+// (https://hl7.org/fhir/R4/provenance-definitions.html#Provenance.target).
+func claimRetired(entries, retired []store.TxEntry) {
+	if len(retired) == 0 {
+		return
+	}
+	for i, e := range entries {
+		prov, ok := e.Resource.(*provpb.Provenance)
+		if !ok {
+			continue
+		}
+		prov = proto.Clone(prov).(*provpb.Provenance)
+		for _, r := range retired {
+			prov.Target = append(prov.Target, resource.Ref(r.Type, r.ID))
+		}
+		entries[i].Resource = prov
+	}
+}
+
+// retireOutputs appends to entries the retirement of what the Provenance
+// id names and written does not hold. A replaced version never stored
+// (it may come later: supersede) has nothing to retire. A target that a
+// later source wrote after the replaced version (its event time is
+// newer) is that source's statement now, and stays.
+func (in *Ingester) retireOutputs(r *store.Snapshot, id string, written map[string]bool, at time.Time, entries []store.TxEntry) ([]store.TxEntry, error) {
+	prov, ok, err := in.readStored(r, "Provenance", id)
+	if err != nil || !ok {
+		return entries, err
+	}
+	targets := prov.(*provpb.Provenance).GetTarget()
+	stated, known := replacedAt(r, targets)
+	for _, t := range targets {
+		ref := resource.RefString(t)
+		typ, tid, _ := strings.Cut(ref, "/")
+		if written[ref] || !statement(typ) {
+			continue
+		}
+		if et, ok := r.EventTime(typ, tid); ok && known && et.After(stated) {
+			continue
+		}
+		rec, err := r.Read(typ, tid)
+		if err != nil {
+			if outcome.KindOf(err) == outcome.NotFound || outcome.KindOf(err) == outcome.Gone {
+				continue
+			}
+			return nil, err
+		}
+		m, err := in.codec.DecodeStored(rec.JSON)
+		if err != nil {
+			return nil, err
+		}
+		ret, ok := retire(m)
+		if !ok || proto.Equal(ret, m) {
+			continue
+		}
+		written[ref] = true
+		entries = append(entries, store.TxEntry{Method: "PUT", Type: typ, ID: tid, Resource: ret,
+			EventTime: at, Pinned: true, Expect: rec.Version})
+	}
+	return entries, nil
+}
+
+// replacedAt is when the replaced version stated what it did: the event
+// time kept with its DocumentReference (the one whose status is not what
+// retire makes it); false for a version stored before statements were
+// ordered.
+func replacedAt(r *store.Snapshot, targets []*dtpb.Reference) (time.Time, bool) {
+	for _, t := range targets {
+		if typ, id, _ := strings.Cut(resource.RefString(t), "/"); typ == "DocumentReference" {
+			if et, ok := r.EventTime(typ, id); ok {
+				return et, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// readStored reads and decodes typ/id; false when it is absent or deleted.
+func (in *Ingester) readStored(r *store.Snapshot, typ, id string) (proto.Message, bool, error) {
+	rec, err := r.Read(typ, id)
+	if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	m, err := in.codec.DecodeStored(rec.JSON)
+	return m, err == nil, err
+}
+
+// errRetry reports whether a write decided on a snapshot must be decided
+// again: an identifier claimed, or a pinned resource changed, meanwhile.
+func errRetry(err error) bool {
+	return store.IsClaimed(err) || errors.Is(err, store.ErrMoved)
+}
