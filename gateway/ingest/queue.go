@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -335,6 +336,7 @@ func (q *queue) write(batch []*queued, plans []*store.Planned) error {
 			if err != nil || older > 0 {
 				notes = append(notes, note{it.logID, older, err})
 			}
+			yield()
 		}
 		return nil
 	})
@@ -372,6 +374,7 @@ func (in *Ingester) plan(batch []*queued, after *carry) ([]*store.Planned, *carr
 		if it.entries != nil {
 			plans[i], _ = in.planResolved(pl, ov, it)
 		}
+		yield()
 	}
 	return plans, &carry{states: pl.Planned(), ov: ov.Next()}
 }
@@ -384,6 +387,19 @@ type carry struct {
 }
 
 var errUnmappable = errors.New("queued message no longer maps")
+
+// yield lets other goroutines run between two messages of a batch being
+// planned or applied. Planning and applying a batch keep both of a small
+// server's cores busy for tens of milliseconds; the goroutines that
+// accept messages and send their ACKs, made ready by the network poller
+// meanwhile, would otherwise wait for the runtime to preempt them (every
+// 10 ms), at each of the hops an ACK takes (read, inbox sync, write), and
+// a sender's ACK for its next message with them. runtime.Gosched makes
+// the scheduler look at its queues and poll the network, at the cost of
+// well under a microsecond a message. At 300 corpus discharges a second
+// (gateway/mllp BenchmarkMLLPAckLatency, two cores), the ACKs' p99 went
+// from 56 and 63 ms to 33 and 29, their p50 from 4.3 and 5.3 ms to 2.9.
+func yield() { runtime.Gosched() }
 
 // reject sets a message that cannot be written aside (store.Batch.Reject)
 // and forgets its ACK record, so that the sender can send it again once
