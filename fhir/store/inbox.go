@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -397,10 +398,19 @@ func (d *sortedIndex) flush(idx *bolt.Bucket) error {
 		if err != nil {
 			return errors.Join(ErrBatchBroken, err)
 		}
+		if i%flushYield == flushYield-1 {
+			runtime.Gosched()
+		}
 	}
 	d.keys, d.ops = d.keys[:0], d.ops[:0]
 	return nil
 }
+
+// flushYield is how many index keys flush puts between two yields: a
+// batch of queued messages puts thousands in one stretch of CPU, and the
+// goroutines that acknowledge messages, made ready meanwhile, would wait
+// for the runtime to preempt it (see gateway/ingest's queue, yield).
+const flushYield = 512
 
 // Reject marks the queued entry seq as one that cannot be applied: it
 // leaves the inbox for the inboxfailed bucket, where an operator finds it.
