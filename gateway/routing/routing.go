@@ -1204,8 +1204,6 @@ func ReRouted(t *tpb.Task) bool {
 	return false
 }
 
-// noCandidate is the businessStatus of a Task nobody in the directory
-// could take.
 // fulfil is the code of a routing Task: R4 task-code "fulfill", its
 // owner is asked to carry out its focus, the ServiceRequest. Stating it
 // lets a Consent's exception for other codes (provision.code) be told not
@@ -1216,6 +1214,8 @@ func fulfil() *dtpb.CodeableConcept {
 	}
 }
 
+// noCandidate is the businessStatus of a Task nobody in the directory
+// could take.
 func noCandidate() *dtpb.CodeableConcept {
 	return &dtpb.CodeableConcept{
 		Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: RoutingStatus}, Code: &dtpb.Code{Value: "no-candidate"}, Display: &dtpb.String{Value: "No candidate"}}},
