@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -29,7 +30,7 @@ func parsePages() (map[string]*template.Template, error) {
 // view is what every page template receives.
 type view struct {
 	Lang, Other string // the page's language and the other one
-	Path        string // the page's path, for the language switch
+	Switch      string // the same page in the other language (switchURL)
 	CSRF        string
 	SignedIn    bool
 	Who         string // who is signed in
@@ -62,7 +63,7 @@ func (v *view) Born(p *patientView) string {
 
 func (c *Console) newView(r *http.Request, s *session, title string) *view {
 	l := langOf(r)
-	v := &view{Lang: string(l), Other: string(l.other()), Path: r.URL.Path, Title: title, lang: l}
+	v := &view{Lang: string(l), Other: string(l.other()), Switch: switchURL(r, l.other()), Title: title, lang: l}
 	if s != nil {
 		v.CSRF, v.SignedIn, v.Who = s.csrf, s.signedIn(), s.label
 	}
@@ -72,6 +73,20 @@ func (c *Console) newView(r *http.Request, s *session, title string) *view {
 		}
 	}
 	return v
+}
+
+// switchURL is the page r asked for, in language other: the same path and
+// question (a what-if's actor and data, a search's handle), without the
+// notice of an action already done. A page that answers a form (a POST)
+// has no address to ask again: its switch leads to the console's home.
+func switchURL(r *http.Request, other lang) string {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return Prefix + "?lang=" + url.QueryEscape(string(other))
+	}
+	q := r.URL.Query()
+	q.Del("done")
+	q.Set("lang", string(other))
+	return r.URL.Path + "?" + q.Encode()
 }
 
 // render writes page name with v.
