@@ -62,52 +62,66 @@ import (
 // type is not a statement a document makes (a patient, a stay, people and
 // organisations belong to every source and are never retired).
 func retire(m proto.Message) (proto.Message, bool) {
-	m = proto.Clone(m)
-	switch r := m.(type) {
-	case *cdpb.Condition:
-		r.ClinicalStatus = nil
-		r.VerificationStatus = retiredConcept(condVerStatus)
-	case *aipb.AllergyIntolerance:
-		r.ClinicalStatus = nil
-		r.VerificationStatus = retiredConcept(allergyVerStatus)
-	case *obspb.Observation:
-		r.Status = &obspb.Observation_StatusCode{Value: cpb.ObservationStatusCode_ENTERED_IN_ERROR}
-	case *procpb.Procedure:
-		r.Status = &procpb.Procedure_StatusCode{Value: cpb.EventStatusCode_ENTERED_IN_ERROR}
-	case *mspb.MedicationStatement:
-		r.Status = &mspb.MedicationStatement_StatusCode{Value: cpb.MedicationStatementStatusCodes_ENTERED_IN_ERROR}
-	case *mrpb.MedicationRequest:
-		r.Status = &mrpb.MedicationRequest_StatusCode{Value: cpb.MedicationrequestStatusCode_ENTERED_IN_ERROR}
-	case *immpb.Immunization:
-		r.Status = &immpb.Immunization_StatusCode{Value: vspb.ImmunizationStatusCodesValueSet_ENTERED_IN_ERROR}
-	case *srpb.ServiceRequest:
-		r.Status = &srpb.ServiceRequest_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
-	case *cppb.CarePlan:
-		r.Status = &cppb.CarePlan_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
-	case *goalpb.Goal:
-		r.LifecycleStatus = &goalpb.Goal_LifecycleStatusCode{Value: cpb.GoalLifecycleStatusCode_ENTERED_IN_ERROR}
-	case *dusp.DeviceUseStatement:
-		r.Status = &dusp.DeviceUseStatement_StatusCode{Value: cpb.DeviceUseStatementStatusCode_ENTERED_IN_ERROR}
-	case *comppb.Composition:
-		r.Status = &comppb.Composition_StatusCode{Value: cpb.CompositionStatusCode_ENTERED_IN_ERROR}
-	case *drpb.DocumentReference:
-		r.Status = &drpb.DocumentReference_StatusCode{Value: cpb.DocumentReferenceStatusCode_SUPERSEDED}
-	default:
+	withdraw, ok := withdrawals[resource.Type(m)]
+	if !ok {
 		return nil, false
 	}
+	m = proto.Clone(m)
+	withdraw(m)
 	return m, true
 }
 
 // statement reports whether entries of type typ are a document's
 // statements: ordered by the time the document states them, and retired
 // when a replacement no longer states them.
-func statement(typ string) bool { return statements[typ] }
+func statement(typ string) bool {
+	_, ok := withdrawals[typ]
+	return ok
+}
 
-var statements = map[string]bool{
-	"Condition": true, "AllergyIntolerance": true, "Observation": true, "Procedure": true,
-	"MedicationStatement": true, "MedicationRequest": true, "Immunization": true,
-	"ServiceRequest": true, "CarePlan": true, "Goal": true, "DeviceUseStatement": true,
-	"Composition": true, "DocumentReference": true,
+// withdrawals mark a statement of each type as withdrawn, in place.
+var withdrawals = map[string]func(proto.Message){
+	"Condition": func(m proto.Message) {
+		r := m.(*cdpb.Condition)
+		r.ClinicalStatus, r.VerificationStatus = nil, retiredConcept(condVerStatus)
+	},
+	"AllergyIntolerance": func(m proto.Message) {
+		r := m.(*aipb.AllergyIntolerance)
+		r.ClinicalStatus, r.VerificationStatus = nil, retiredConcept(allergyVerStatus)
+	},
+	"Observation": func(m proto.Message) {
+		m.(*obspb.Observation).Status = &obspb.Observation_StatusCode{Value: cpb.ObservationStatusCode_ENTERED_IN_ERROR}
+	},
+	"Procedure": func(m proto.Message) {
+		m.(*procpb.Procedure).Status = &procpb.Procedure_StatusCode{Value: cpb.EventStatusCode_ENTERED_IN_ERROR}
+	},
+	"MedicationStatement": func(m proto.Message) {
+		m.(*mspb.MedicationStatement).Status = &mspb.MedicationStatement_StatusCode{Value: cpb.MedicationStatementStatusCodes_ENTERED_IN_ERROR}
+	},
+	"MedicationRequest": func(m proto.Message) {
+		m.(*mrpb.MedicationRequest).Status = &mrpb.MedicationRequest_StatusCode{Value: cpb.MedicationrequestStatusCode_ENTERED_IN_ERROR}
+	},
+	"Immunization": func(m proto.Message) {
+		m.(*immpb.Immunization).Status = &immpb.Immunization_StatusCode{Value: vspb.ImmunizationStatusCodesValueSet_ENTERED_IN_ERROR}
+	},
+	"ServiceRequest": func(m proto.Message) {
+		m.(*srpb.ServiceRequest).Status = &srpb.ServiceRequest_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
+	},
+	"CarePlan": func(m proto.Message) {
+		m.(*cppb.CarePlan).Status = &cppb.CarePlan_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
+	},
+	"Goal": func(m proto.Message) {
+		m.(*goalpb.Goal).LifecycleStatus = &goalpb.Goal_LifecycleStatusCode{Value: cpb.GoalLifecycleStatusCode_ENTERED_IN_ERROR}
+	},
+	"DeviceUseStatement": func(m proto.Message) {
+		m.(*dusp.DeviceUseStatement).Status = &dusp.DeviceUseStatement_StatusCode{Value: cpb.DeviceUseStatementStatusCode_ENTERED_IN_ERROR}
+	},
+	"Composition": func(m proto.Message) {
+		m.(*comppb.Composition).Status = &comppb.Composition_StatusCode{Value: cpb.CompositionStatusCode_ENTERED_IN_ERROR}
+	},
+	"DocumentReference": func(m proto.Message) {
+		m.(*drpb.DocumentReference).Status = &drpb.DocumentReference_StatusCode{Value: cpb.DocumentReferenceStatusCode_SUPERSEDED}
+	},
 }
 
 // The code systems of R4 Condition.verificationStatus and
