@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"slices"
 	"strings"
 
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
@@ -40,10 +41,11 @@ func (in *Ingester) checkStay(entries []store.TxEntry, h hl7v2.Header) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := m.(*encpb.Encounter); !ok {
+		enc, ok := m.(*encpb.Encounter)
+		if !ok {
 			return hl7v2.ErrUnknownStay()
 		}
-		return nil
+		return checkMovement(enc, h)
 	})
 }
 
@@ -61,4 +63,24 @@ func (in *Ingester) viewAccepted(fn func(r *store.Snapshot) error) error {
 	default:
 	}
 	return in.store.View(fn)
+}
+
+// checkMovement reports hl7v2.ErrUnknownMovement when h corrects (Z99) or
+// cancels a movement (ZBE-1) that the stored stay does not have, although
+// it has movements: IHE PAM France identifies the movement a correction
+// or a cancellation applies to by ZBE-1, and one the receiver was never
+// sent cannot be corrected or undone. A stay that records no movement
+// (made by a CDA letter, or by messages without ZBE) has nothing to
+// check against: the message is applied as before.
+func checkMovement(enc *encpb.Encounter, h hl7v2.Header) error {
+	known := hl7v2.Movements(enc.GetIdentifier())
+	if len(known) == 0 {
+		return nil
+	}
+	for _, mv := range []string{h.CorrectedMovement, h.CancelledMovement} {
+		if mv != "" && !slices.Contains(known, mv) {
+			return hl7v2.ErrUnknownMovement()
+		}
+	}
+	return nil
 }

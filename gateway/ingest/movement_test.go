@@ -222,3 +222,57 @@ func TestLocationHistory(t *testing.T) {
 		transfer("A03", "ADT_A03", "L-6", 15, "MVT-6", "INSERT", map[int]string{3: loc("USIC", "201"), 45: "20261203150000+0100"}),
 		"CARDIO 112 1 completed 03T08..03T09", "USIC 201 1 completed 03T09..03T15", "RADIO 2 1 completed .. (temporary)")
 }
+
+// TestCorrectionOfUnknownMovement: a correction (Z99) or a cancellation
+// that names a movement (ZBE-1) the stay does not have, in a stay that
+// records its movements, is refused with AE, ERR 204 at ZBE-1, and
+// stores nothing; naming one it has is applied. A stay that records no
+// movement (its admission had no ZBE) takes them as before.
+func TestCorrectionOfUnknownMovement(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	for i, m := range [][]byte{
+		pamMsg("A01", "ADT_A01", "M-1", 8, "MVT-1", "INSERT"),
+		pamMsg("A02", "ADT_A02", "M-2", 9, "MVT-2", "INSERT"),
+	} {
+		if code, _, errs := ack(t, send(t, in, m).ACK); code != "AA" {
+			t.Fatalf("movement %d: %s %v", i, code, errs)
+		}
+	}
+	in.Sync()
+	before := changes(t, st)
+	for _, m := range []struct{ ev, st, action string }{
+		{"Z99", "ADT_A01", "UPDATE"}, {"A12", "ADT_A12", "CANCEL"},
+	} {
+		r := send(t, in, pamMsg(m.ev, m.st, "U-"+m.ev, 10, "MVT-404", m.action))
+		code, _, errs := ack(t, r.ACK)
+		if code != "AE" || !slices.Equal(errs, []string{"E:204"}) || !strings.Contains(string(r.ACK), "ZBE^1^1") {
+			t.Errorf("%s of an unknown movement: ACK %s %v, want AE with ERR 204 at ZBE-1:\n%s", m.ev, code, errs, r.ACK)
+		}
+		if r.Writes != nil {
+			t.Errorf("%s of an unknown movement writes %v", m.ev, r.Writes)
+		}
+	}
+	in.Sync()
+	if n := changes(t, st); n != before {
+		t.Fatalf("refused corrections stored %d versions", n-before)
+	}
+	for _, m := range []struct{ ev, st, mvt, action string }{
+		{"Z99", "ADT_A01", "MVT-1", "UPDATE"}, {"A12", "ADT_A12", "MVT-2", "CANCEL"},
+	} {
+		if code, _, errs := ack(t, send(t, in, pamMsg(m.ev, m.st, "K-"+m.ev, 11, m.mvt, m.action)).ACK); code != "AA" {
+			t.Errorf("%s of the stay's movement %s: %s %v, want AA", m.ev, m.mvt, code, errs)
+		}
+	}
+
+	// A stay whose admission carried no ZBE records no movement.
+	noZBE := func(b []byte) []byte { s := string(b); return []byte(s[:strings.Index(s, "ZBE|")]) }
+	a01 := strings.ReplaceAll(string(noZBE(pamMsg("A01", "ADT_A01", "N-1", 8, "", ""))), "NDA-55", "NDA-77")
+	if code, _, errs := ack(t, send(t, in, []byte(a01)).ACK); code != "AA" {
+		t.Fatalf("admission without ZBE: %s %v", code, errs)
+	}
+	z99 := strings.ReplaceAll(string(pamMsg("Z99", "ADT_A01", "N-2", 9, "MVT-9", "UPDATE")), "NDA-55", "NDA-77")
+	if code, _, errs := ack(t, send(t, in, []byte(z99)).ACK); code != "AA" {
+		t.Errorf("Z99 of a stay without movements: %s %v, want AA", code, errs)
+	}
+}

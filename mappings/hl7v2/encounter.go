@@ -367,6 +367,30 @@ func (c *conv) readMovement() movement {
 	return m
 }
 
+// movementType is the text of the type of an Encounter's identifier that
+// is one of its movements (ZBE-1).
+const movementType = "movement"
+
+// Movements returns the "system|value" of each movement (ZBE-1) a stay
+// mapped from PAM France messages records among its identifiers.
+func Movements(ids []*dtpb.Identifier) []string {
+	var out []string
+	for _, id := range ids {
+		if id.GetType().GetText().GetValue() == movementType {
+			out = append(out, id.GetSystem().GetValue()+"|"+id.GetValue().GetValue())
+		}
+	}
+	return out
+}
+
+// ErrUnknownMovement is the error of a correction or a cancellation whose
+// movement (ZBE-1) is none of its stay's: HL7 table 0357 code 204,
+// unknown key identifier, at ZBE-1, in an AE; nothing is stored.
+func ErrUnknownMovement() *er7.Error {
+	return &er7.Error{Loc: er7.Location{Segment: "ZBE", Seq: 1, Field: 1}, Offset: -1, Condition: er7.UnknownKeyIdentifier,
+		Reason: "the stay has no movement with the identifier of ZBE-1: a correction or a cancellation names a movement the receiver was sent; nothing was stored"}
+}
+
 // mapZBE maps the IHE PAM France movement segment: the movement id
 // (ZBE-1) as a secondary identifier, its start (ZBE-2) on the current
 // location, and the responsible medical unit (ZBE-7, an XON) as the
@@ -398,8 +422,11 @@ func (c *conv) mapZBE(s *er7.Segment) {
 	}
 	if mv != nil {
 		mv.Use = &dtpb.Identifier_UseCode{Value: cpb.IdentifierUseCode_SECONDARY}
-		mv.Type = &dtpb.CodeableConcept{Text: c.str("movement")}
+		mv.Type = &dtpb.CodeableConcept{Text: c.str(movementType)}
 		e.Identifier = append(e.Identifier, mv)
+		if c.event == "Z99" {
+			c.h.CorrectedMovement = mv.GetSystem().GetValue() + "|" + mv.GetValue().GetValue()
+		}
 	}
 	if c.movement.historic {
 		// its start and unit are the past movement's (readMovement)

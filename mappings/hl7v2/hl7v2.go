@@ -86,6 +86,9 @@ type Header struct {
 	// CancelledMovement is the "system|value" of the movement a PAM
 	// France cancellation (ZBE-4 CANCEL) cancels: the stay loses it.
 	CancelledMovement string
+	// CorrectedMovement is the "system|value" of the movement a PAM
+	// France correction (Z99, ZBE-4 UPDATE) corrects.
+	CorrectedMovement string
 	// Historic is true when the message is about a past movement of the
 	// stay (IHE PAM France ZBE-5 Y: a correction Z99 or a movement
 	// inserted in the history): the location, responsible unit, class
