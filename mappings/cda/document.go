@@ -1,8 +1,6 @@
 package cda
 
 import (
-	"bytes"
-	"encoding/base64"
 	"path"
 	"strings"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/internal/b64"
 	"github.com/relais-health/relais/mappings/terminology"
 )
 
@@ -386,23 +385,8 @@ func (c *conv) nonXMLBody(comp *comppb.Composition, body el) {
 func (c *conv) bodyData(t el) ([]byte, bool) {
 	raw := t.text()
 	if strings.EqualFold(t.attr("representation"), "B64") {
-		// White space removed byte by byte: the text is valid UTF-8, and any
-		// byte outside the base64 alphabet fails the decoding anyway.
-		rawText := t.rawText()
-		clean := make([]byte, 0, len(rawText))
-		for i := 0; i < len(rawText); i++ {
-			if c := rawText[i]; c != ' ' && c != '\n' && c != '\r' && c != '\t' {
-				clean = append(clean, c)
-			}
-		}
-		data := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
-		n, err := base64.StdEncoding.Decode(data, clean)
-		if err != nil {
-			trimmed := bytes.TrimRight(clean, "=")
-			data = make([]byte, base64.RawStdEncoding.DecodedLen(len(trimmed)))
-			n, err = base64.RawStdEncoding.Decode(data, trimmed)
-		}
-		return data[:n], err == nil && n > 0
+		data, err := b64.Decode(t.rawText())
+		return data, err == nil && len(data) > 0
 	}
 	if t.attr("compression") != "" {
 		return nil, false

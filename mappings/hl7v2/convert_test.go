@@ -1,9 +1,11 @@
 package hl7v2
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -254,6 +256,21 @@ func TestEmbeddedCDA(t *testing.T) {
 	att := doc.Content[0].Attachment
 	if att.GetContentType().GetValue() != CDAContentType || !strings.Contains(string(att.GetData().GetValue()), "<ClinicalDocument") {
 		t.Fatalf("CDA attachment not decoded: %s", att.GetContentType().GetValue())
+	}
+	// The same document without its base64 padding, as the ANS's
+	// examples of the CI-SIS "Transmission de documents CDA en HL7 v2"
+	// send it: the same attachment (RFC 4648 section 3.2).
+	msg := read(t, "testdata/mdm-t02-cda.hl7")
+	padded := regexp.MustCompile(`=+\|`)
+	if !padded.Match(msg) {
+		t.Fatal("the test message's base64 has no padding to leave out")
+	}
+	unpadded, err := Convert(padded.ReplaceAll(msg, []byte("|")), testOptions())
+	if err != nil {
+		t.Fatalf("unpadded base64: %v", err)
+	}
+	if got := one[*drpb.DocumentReference](t, unpadded).Content[0].Attachment.GetData().GetValue(); !bytes.Equal(got, att.GetData().GetValue()) {
+		t.Errorf("unpadded base64 decodes to %d bytes, padded to %d", len(got), len(att.GetData().GetValue()))
 	}
 	opts := testOptions()
 	opts.EmbeddedCDA = stubCDA

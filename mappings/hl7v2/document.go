@@ -2,7 +2,6 @@ package hl7v2
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
+	"github.com/relais-health/relais/mappings/internal/b64"
 )
 
 // CDAContentType is the attachment type of an embedded CDA document.
@@ -172,13 +172,7 @@ func (d *docBuilder) encapsulated(obx *er7.Segment, v er7.Value) {
 func decodeED(encoding, data string) ([]byte, error) {
 	switch strings.ToUpper(encoding) {
 	case "BASE64":
-		clean := strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
-				return -1
-			}
-			return r
-		}, data)
-		return base64.StdEncoding.DecodeString(clean)
+		return b64.Decode(data)
 	case "HEX":
 		return hex.DecodeString(strings.TrimSpace(data))
 	}
