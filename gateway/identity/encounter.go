@@ -54,6 +54,14 @@ func (v *Resolver) encounter(r Reader, i int, out *Result) error {
 			continue
 		}
 		sys, val := ident.GetSystem().GetValue(), ident.GetValue().GetValue()
+		if claimedBefore(out.Entries[:i], sys, val) {
+			// Another Encounter of the same source gives it too (a
+			// sender copying an entry's id into the next; CDA R2 wants
+			// an II unique): the first one holds it, this one is written
+			// as the source states it, without claiming it, rather than
+			// failing the whole source.
+			continue
+		}
 		owner := r.ClaimOwner("Encounter", sys, val)
 		if owner == "" {
 			// a stay written before stays claimed their identifiers
@@ -84,6 +92,19 @@ func (v *Resolver) encounter(r Reader, i int, out *Result) error {
 		out.Moved["Encounter/"+e.ID] = "Encounter/" + target
 	}
 	return nil
+}
+
+// claimedBefore reports whether one of entries claims the stay identifier
+// sys|val.
+func claimedBefore(entries []store.TxEntry, sys, val string) bool {
+	for _, e := range entries {
+		for _, c := range e.Claims {
+			if c.Type == "Encounter" && c.System == sys && c.Value == val {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stayIdentifier reports whether id names the stay itself: a system and a
