@@ -9,8 +9,9 @@
 // meta.security, kept apart from the access rules that read the labels.
 //
 // Label is the one entry point: every mapping's output (bundle.Builder's
-// Finish), every FHIR write (gateway/api) and every stay completed from
-// the stored one (gateway/ingest) goes through it. It only adds labels.
+// Finish), every FHIR write (gateway/api), every stay completed from the
+// stored one (gateway/ingest) and what was stored under older rules
+// (gateway/relabel, at start-up) goes through it. It only adds labels.
 //
 // The table (rules, below, and README "Sensitivity labels") is small,
 // explicit and conservative: it names what certainly is sensitive and
@@ -25,7 +26,19 @@
 // reasonCode), and by the labels of the resources it lists as its content:
 // an Encounter's diagnoses and reasonReference, a Composition's section
 // entries (its narrative repeats them), a DiagnosticReport's results, a
-// reasonReference.
+// reasonReference, a Provenance's targets (it names them: a reader who may
+// not see them must not learn from it that they exist). The source a
+// Provenance names (the message or document its targets were mapped
+// from, and the warnings on what was not mapped: EachSource) carries its
+// sensitivity too.
+//
+// # Rules version
+//
+// Version numbers the rules: the table, what Label reads, and
+// category.LabelContent. Data stored under older rules is labelled again
+// once when Relais starts (gateway/relabel), and the version records that
+// it was; a change of the rules that labels anything differently must
+// increase it.
 //
 // # Caveats
 //
@@ -38,6 +51,7 @@ package sensitivity
 import (
 	"strings"
 
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/composition_go_proto"
 	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
@@ -47,12 +61,26 @@ import (
 	mspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/medication_statement_go_proto"
 	obpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
+	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/mappings/terminology"
 )
+
+// Version is the version of the labelling rules (see the package comment);
+// TestVersionPinned fails when the table changes and Version does not.
+const Version = 1
+
+// Types are the resource types Label or category.LabelContent can add a
+// label to from their content: those codesOf and eachContent read, and
+// LabelContent's Encounter and CarePlan. Every other type is labelled
+// from its type alone (category.Label), which no content changes.
+var Types = []string{
+	"Condition", "Observation", "Procedure", "MedicationStatement", "MedicationRequest",
+	"DiagnosticReport", "ServiceRequest", "Encounter", "Composition", "CarePlan", "Provenance",
+}
 
 // Resolver returns the resource a reference names, nil when it knows none
 // (the resources written with it first, then the stored ones).
@@ -190,7 +218,33 @@ func eachContent(m proto.Message, fn func(*dtpb.Reference)) {
 		all(r.GetReasonReference())
 	case *srpb.ServiceRequest:
 		all(r.GetReasonReference())
+	case *provpb.Provenance:
+		all(r.GetTarget())
 	}
+}
+
+// EachSource calls fn with each resource that holds what the Provenance m's
+// targets hold: its entities whose role is source (the message or document
+// they were mapped from, kept as a Binary) or derivation (the
+// OperationOutcome of what was not mapped). bundle.Builder labels them so
+// when it makes them; LabelSource does so for stored ones.
+func EachSource(m proto.Message, fn func(*dtpb.Reference)) {
+	p, ok := m.(*provpb.Provenance)
+	if !ok {
+		return
+	}
+	for _, e := range p.GetEntity() {
+		switch e.GetRole().GetValue() {
+		case cpb.ProvenanceEntityRoleCode_SOURCE, cpb.ProvenanceEntityRoleCode_DERIVATION:
+			fn(e.GetWhat())
+		}
+	}
+}
+
+// LabelSource adds to src, a source of the Provenance prov (EachSource),
+// the sensitivity labels prov carries.
+func LabelSource(src, prov proto.Message) {
+	category.LabelSensitive(src, category.SensitivityOf(prov)...)
 }
 
 // codingSet is what one coding states.
