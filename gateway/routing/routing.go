@@ -1204,6 +1204,21 @@ func ReRouted(t *tpb.Task) bool {
 	return false
 }
 
+// PlanRequest reports whether m is a ServiceRequest of a routing plan:
+// based on its CarePlan, whose id prefixes its own. Routing gives it its
+// stay's diagnoses as reasonReference without their sensitivity (README
+// "Sensitivity labels": a recipient without the label cannot follow
+// them), so that its recipient reads what she is asked: relabelling
+// leaves it as routing wrote it.
+func PlanRequest(m proto.Message) bool {
+	sr, ok := m.(*srpb.ServiceRequest)
+	if !ok || len(sr.GetBasedOn()) != 1 {
+		return false
+	}
+	typ, id, _, ok := resource.RefTarget(sr.GetBasedOn()[0])
+	return ok && typ == "CarePlan" && strings.HasPrefix(sr.GetId().GetValue(), id+"-")
+}
+
 // fulfil is the code of a routing Task: R4 task-code "fulfill", its
 // owner is asked to carry out its focus, the ServiceRequest. Stating it
 // lets a Consent's exception for other codes (provision.code) be told not

@@ -13,6 +13,7 @@ import (
 
 	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -169,6 +170,13 @@ func TestHeartFailure(t *testing.T) {
 	for _, r := range res {
 		if r.Status != "201 Created" {
 			t.Errorf("first routing: %s %s/%s", r.Status, r.Record.Type, r.Record.ID)
+		}
+	}
+	// relabelling (gateway/relabel) knows the plan's requests from a
+	// hospital's own
+	for _, m := range plan.Resources() {
+		if _, isSR := m.(*srpb.ServiceRequest); isSR != routing.PlanRequest(m) {
+			t.Errorf("%s/%s: PlanRequest = %v", resource.Type(m), resource.ID(m), !isSR)
 		}
 	}
 	again, err := pl.Plan(ctx, "e1")
