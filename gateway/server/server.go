@@ -11,9 +11,12 @@
 // client CA comes with a TLS certificate, the listen addresses parse, the
 // token signing keys load. Only then does it open the store and write the
 // HL7 v2 messages a previous run acknowledged without writing
-// (ingest.Ingester.Start), before anything reads the store. Run binds every
-// listener before it serves on any, so an address in use stops it before a
-// sender is acknowledged.
+// (ingest.Ingester.Start), before anything reads the store. Run labels
+// what was stored under older labelling rules under the current ones
+// (gateway/relabel, once per rules version, resumable) before it listens:
+// nothing is served under the old labels. Run binds every listener before
+// it serves on any, so an address in use stops it before a sender is
+// acknowledged.
 //
 // # Shutdown order
 //
@@ -61,6 +64,7 @@ import (
 	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/mllp"
 	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/gateway/relabel"
 	"github.com/relais-health/relais/gateway/routing"
 )
 
@@ -422,6 +426,16 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		if err := demo.Load(ctx, s.store); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
+	}
+	// Data stored under older labelling rules is labelled under the
+	// current ones before anyone reads it: served first, an HIV diagnosis
+	// stored unlabelled would go to whoever may read CLIN. A pass stopped
+	// here goes on at the next start.
+	if _, err := relabel.Run(ctx, relabel.Config{Store: s.store, Codec: s.codec, Logger: s.log, Keep: routing.PlanRequest}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 	ls, err := s.listen()
 	if err != nil {
