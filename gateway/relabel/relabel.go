@@ -113,11 +113,17 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, nil
 	}
 	start := time.Now()
+	// said before the pass, which may take minutes on a large store, so
+	// that an operator knows why the server does not listen yet
+	cfg.Logger.Info("labelling stored data under the current sensitivity rules", "rules", sensitivity.Version, "previous", done)
 	p := &pass{cfg: cfg, sum: &sum}
 	for _, typ := range sensitivity.Types {
+		scanned, relabelled := sum.Scanned, sum.Total()
 		if err := p.walk(ctx, typ); err != nil {
 			return sum, fmt.Errorf("relabel %s: %w", typ, err)
 		}
+		cfg.Logger.Debug("sensitivity labels of a type brought up to date", "type", typ,
+			"scanned", sum.Scanned-scanned, "relabelled", sum.Total()-relabelled)
 	}
 	if err := cfg.Store.SetCursor(ctx, DoneCursor, uint64(sensitivity.Version)); err != nil {
 		return sum, fmt.Errorf("relabel: %w", err)
