@@ -64,9 +64,11 @@ type Config struct {
 	// Chunk is how many change-log entries one transaction covers
 	// (DefaultChunk when 0).
 	Chunk int
-	// Keep reports whether a resource keeps the labels its writer gave it
-	// (routing's plan requests, routing.PlanRequest); nil: none does.
-	Keep func(proto.Message) bool
+	// CodesOnly reports whether a resource is labelled by its own codes
+	// alone, not by what it refers to (routing's plan requests, whose
+	// reasons are references their recipient cannot follow:
+	// routing.PlanRequest); nil: none is.
+	CodesOnly func(proto.Message) bool
 	// Progress, when set, is called after each chunk is recorded, with
 	// the counts so far: a pass whose context ends there stops before the
 	// next chunk.
@@ -242,11 +244,12 @@ func (b *batch) plan(changes []store.Change) error {
 		}
 		seen[key] = true
 		b.scanned++
-		if b.p.cfg.Keep != nil && b.p.cfg.Keep(m) {
-			continue
+		resolve := b.resolver(0)
+		if b.p.cfg.CodesOnly != nil && b.p.cfg.CodesOnly(m) {
+			resolve = nil
 		}
 		before := labels(m)
-		sensitivity.Label(m, b.resolver(0))
+		sensitivity.Label(m, resolve)
 		if b.err != nil {
 			return b.err
 		}

@@ -44,7 +44,10 @@ var old = []string{
 	`{"resourceType":"Composition","id":"letter","status":"final","type":{"coding":[{"system":"http://loinc.org","code":"18842-5"}]},"subject":{"reference":"Patient/p1"},"date":"2024-03-01","author":[{"display":"CH"}],"title":"Discharge summary",
 	  "section":[{"title":"Diagnoses","section":[{"title":"Active","entry":[{"reference":"DiagnosticReport/panel"}]}]}]}`,
 	`{"resourceType":"ServiceRequest","id":"order","status":"active","intent":"order","subject":{"reference":"Patient/p1"},"code":{"text":"home visit"},"reasonReference":[{"reference":"Condition/syphilis"}]}`,
-	// routing's request to the nurse: its reasons are references she cannot follow
+	// routing's request to the nurse: its reasons are references she
+	// cannot follow; one shaped like it but coded as an HIV test is
+	// labelled by its code
+	`{"resourceType":"ServiceRequest","id":"plan1-lab","status":"active","intent":"order","subject":{"reference":"Patient/p1"},"code":{"coding":[{"system":"http://loinc.org","code":"20447-9"}]},"basedOn":[{"reference":"CarePlan/plan1"}]}`,
 	`{"resourceType":"ServiceRequest","id":"plan1-nurse","status":"active","intent":"order","subject":{"reference":"Patient/p1"},"code":{"text":"nurse visit"},"basedOn":[{"reference":"CarePlan/plan1"}],"reasonReference":[{"reference":"Condition/hiv"}]}`,
 	`{"resourceType":"Binary","id":"msg","contentType":"x-application/hl7-v2+er7","data":"TVNIfF5+XCZ8"}`,
 	`{"resourceType":"OperationOutcome","id":"warnings","issue":[{"severity":"warning","code":"informational","diagnostics":"PID-11 not mapped"}]}`,
@@ -70,6 +73,7 @@ var want = map[string][]string{
 	"Encounter/stay":                {"HIV"},
 	"Composition/letter":            {"HIV"},
 	"ServiceRequest/order":          {"SEX"},
+	"ServiceRequest/plan1-lab":      {"HIV"},
 	"Provenance/prov":               {"HIV"},
 	"Binary/msg":                    {"HIV"},
 	"OperationOutcome/warnings":     {"HIV"},
@@ -110,7 +114,7 @@ func seed(t *testing.T, path string) {
 func run(t *testing.T, ctx context.Context, st *store.Store, cfg relabel.Config) (relabel.Summary, string, error) {
 	t.Helper()
 	var log bytes.Buffer
-	cfg.Store, cfg.Codec, cfg.Keep = st, codec.MustNew(), routing.PlanRequest
+	cfg.Store, cfg.Codec, cfg.CodesOnly = st, codec.MustNew(), routing.PlanRequest
 	cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	sum, err := relabel.Run(ctx, cfg)
 	return sum, log.String(), err
@@ -206,16 +210,16 @@ func TestRelabelsStoredData(t *testing.T) {
 	}
 	check(t, st)
 	wantCounts := map[string]int{"Condition": 4, "Observation": 1, "DiagnosticReport": 1, "MedicationStatement": 1,
-		"Encounter": 1, "Composition": 1, "ServiceRequest": 1, "Provenance": 1, "Binary": 1, "OperationOutcome": 1}
+		"Encounter": 1, "Composition": 1, "ServiceRequest": 2, "Provenance": 1, "Binary": 1, "OperationOutcome": 1}
 	for typ, n := range wantCounts {
 		if sum.Relabelled[typ] != n {
 			t.Errorf("%s relabelled %d, want %d (%v)", typ, sum.Relabelled[typ], n, sum.Relabelled)
 		}
 	}
-	if sum.Total() != 13 {
-		t.Errorf("relabelled %d in all, want 13", sum.Total())
+	if sum.Total() != 14 {
+		t.Errorf("relabelled %d in all, want 14", sum.Total())
 	}
-	if !strings.Contains(log, "sensitivity labels brought up to date") || !strings.Contains(log, "relabelled=13") || !strings.Contains(log, "Condition=4") {
+	if !strings.Contains(log, "sensitivity labels brought up to date") || !strings.Contains(log, "relabelled=14") || !strings.Contains(log, "Condition=4") {
 		t.Errorf("log %q, want the summary with counts", log)
 	}
 	for _, phi := range []string{"hiv", "B20", "Patient/p1", "schizo", "20447-9"} {
@@ -297,8 +301,8 @@ func TestRelabelResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, st)
-	if first.Total()+second.Total() != 13 {
-		t.Errorf("relabelled %d then %d, want 13 in all", first.Total(), second.Total())
+	if first.Total()+second.Total() != 14 {
+		t.Errorf("relabelled %d then %d, want 14 in all", first.Total(), second.Total())
 	}
 	if second.Relabelled["Condition"] != 3 {
 		t.Errorf("second pass relabelled %d Conditions, want 3: the first chunk's were done", second.Relabelled["Condition"])

@@ -1209,7 +1209,7 @@ func ReRouted(t *tpb.Task) bool {
 // stay's diagnoses as reasonReference without their sensitivity (README
 // "Sensitivity labels": a recipient without the label cannot follow
 // them), so that its recipient reads what she is asked: relabelling
-// leaves it as routing wrote it.
+// labels it by its own codes alone.
 func PlanRequest(m proto.Message) bool {
 	sr, ok := m.(*srpb.ServiceRequest)
 	if !ok || len(sr.GetBasedOn()) != 1 {

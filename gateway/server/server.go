@@ -431,7 +431,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// current ones before anyone reads it: served first, an HIV diagnosis
 	// stored unlabelled would go to whoever may read CLIN. A pass stopped
 	// here goes on at the next start.
-	if _, err := relabel.Run(ctx, relabel.Config{Store: s.store, Codec: s.codec, Logger: s.log, Keep: routing.PlanRequest}); err != nil {
+	if _, err := relabel.Run(ctx, relabel.Config{Store: s.store, Codec: s.codec, Logger: s.log, CodesOnly: routing.PlanRequest}); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
