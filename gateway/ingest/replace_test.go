@@ -196,7 +196,7 @@ func TestReplacedLetter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(string(rec.JSON), "DOC-2") {
+			if !strings.Contains(string(rec.JSON), `composition-clinicaldocument-versionNumber","valueString":"2"`) {
 				t.Errorf("the set's Composition is not version 2's: %s", rec.JSON)
 			}
 			if os.Getenv("RELAIS_VALIDATE") != "" {

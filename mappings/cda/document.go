@@ -133,7 +133,7 @@ func (c *conv) location(hf el) *dtpb.Reference {
 func (c *conv) composition() *comppb.Composition {
 	comp := &comppb.Composition{
 		Id:         &dtpb.Id{Value: bundle.ID(append([]string{"Composition"}, c.setKey...)...)},
-		Identifier: identifier(c.root.child("id")),
+		Identifier: c.setIdentifier(),
 		Status:     &comppb.Composition_StatusCode{Value: cpb.CompositionStatusCode_FINAL},
 		Type:       c.concept(c.root.child("code")),
 		Subject:    c.patientRef(),
@@ -163,10 +163,34 @@ func (c *conv) composition() *comppb.Composition {
 	if len(comp.Author) == 0 {
 		comp.Author = []*dtpb.Reference{firstRef(comp.Custodian, &dtpb.Reference{Display: str("unknown author")})}
 	}
+	if v := c.root.child("versionNumber").attr("value"); v != "" {
+		comp.Extension = append(comp.Extension, &dtpb.Extension{Url: uri(ExtVersionNumber),
+			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_StringValue{StringValue: str(v)}}})
+	}
 	c.attesters(comp)
 	c.relatesTo(comp)
 	c.events(comp)
 	return comp
+}
+
+// ExtVersionNumber is the R4 core extension that carries, on the
+// Composition, the versionNumber of the document version it holds (CDA R2
+// section 4.2.1.8).
+const ExtVersionNumber = "http://hl7.org/fhir/StructureDefinition/composition-clinicaldocument-versionNumber"
+
+// setIdentifier is the Composition's identifier: R4 defines
+// Composition.identifier as "a version-independent identifier for the
+// Composition", the setId of CDA (composition-definitions.html
+// #Composition.identifier; CDA R2 section 4.2.1.7). The set has one
+// Composition, and each version's own id is its DocumentReference's
+// masterIdentifier. A document without a setId is a set of its own.
+func (c *conv) setIdentifier() *dtpb.Identifier {
+	if set := c.root.child("setId"); set.ok() && set.attr("nullFlavor") == "" {
+		if id := identifier(set); id != nil {
+			return id
+		}
+	}
+	return identifier(c.root.child("id"))
 }
 
 var confidentiality = map[string]vspb.V3ConfidentialityClassificationValueSet_Value{
