@@ -176,7 +176,7 @@ func (in *Ingester) enqueue(ctx context.Context, r *Reply, msg *er7.Message, cv 
 		return err
 	}
 	r.Writes = refs(entries)
-	q.add(&queued{seq: seq, header: cv.Header, entries: entries, key: key, logID: r.LogID, received: received})
+	q.add(&queued{seq: seq, header: cv.Header, entries: entries, doc: documentOf(cv.Result), key: key, logID: r.LogID, received: received})
 	return nil
 }
 

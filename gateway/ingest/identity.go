@@ -41,7 +41,7 @@ func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, 
 				return err
 			}
 			res.Entries = in.carryStay(r, nil, res.Entries)
-			res.Entries, err = in.supersede(r, res.Entries, mapped)
+			res.Entries, err = in.supersede(r, res.Entries, documentOf(mapped))
 			return err
 		})
 		if err != nil {
@@ -69,7 +69,7 @@ func (in *Ingester) storeResolved(ctx context.Context, entries []store.TxEntry, 
 // resolved in b's own transaction, and returns how many resources kept a
 // newer event's version.
 func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
-	r, err := b.Snapshot(mergesIn(it.entries))
+	r, err := b.Snapshot(mergesIn(it.entries) || it.doc.stated())
 	if err != nil {
 		return 0, err
 	}
@@ -83,6 +83,11 @@ func (in *Ingester) applyResolved(b *store.Batch, it *queued) (int, error) {
 	resolved := *it
 	h := resolvedHeader(it.header, res)
 	resolved.entries = in.carryStay(r, &h, res.Entries)
+	// a document the message carries replaces or is replaced as one
+	// posted on its own (replace.go)
+	if resolved.entries, err = in.supersede(r, resolved.entries, it.doc); err != nil {
+		return 0, err
+	}
 	it.patient = resolvedPatient(res.Entries)
 	return applyMessage(b, &resolved)
 }
@@ -122,8 +127,10 @@ func (in *Ingester) applyQueued(b *store.Batch, it *queued, p *store.Planned) (i
 // plans it. The claims it made and the Patients it wrote are not in the
 // snapshot: ov keeps them for the next messages of the batch.
 func (in *Ingester) planResolved(pl *store.Planner, ov *identity.Overlay, it *queued) (*store.Planned, error) {
-	if mergesIn(it.entries) {
-		return nil, nil // a merge searches what it moves: planned in the batch
+	if mergesIn(it.entries) || it.doc.stated() {
+		// a merge searches what it moves, a document what it replaces:
+		// planned in the batch
+		return nil, nil
 	}
 	ov.Reader = pl.Snapshot()
 	res, err := in.ident.Resolve(ov, it.entries, identity.HL7v2)

@@ -58,6 +58,7 @@ type queued struct {
 	seq      uint64
 	header   hl7v2.Header
 	entries  []store.TxEntry        // nil: it could not be mapped again (recoverQueued)
+	doc      document               // of the CDA document it carries (replace.go)
 	mapErr   error                  // why, then
 	reviews  []store.IdentityReview // what planning its identities listed (identity.go)
 	patient  string                 // "Patient/id" its identities resolved to (its AuditEvent's)
@@ -489,7 +490,7 @@ func (in *Ingester) remap(it *queued, data []byte, received time.Time) error {
 		return err
 	}
 	order(entries, cv.Header)
-	it.header, it.entries = cv.Header, entries
+	it.header, it.entries, it.doc = cv.Header, entries, documentOf(cv.Result)
 	return nil
 }
 

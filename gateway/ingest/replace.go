@@ -139,15 +139,33 @@ func retiredConcept(system string) *dtpb.CodeableConcept {
 	}}}
 }
 
-// supersede orders entries, what src (a mapping's result) maps to, by the
-// time src states them, retires them when a later version of their
-// document is stored already, else appends the retirement of what the
-// versions src replaces produced and src does not state again, each
-// pinned to the version read in r. It runs on the resolved entries, in
-// the snapshot the transaction that writes them is decided on.
-func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src *bundle.Result) ([]store.TxEntry, error) {
-	at := src.Asserted
-	if at.IsZero() && len(src.Replaces) == 0 {
+// document is what a source says of the document it is (a CDA document,
+// posted on its own or carried in an HL7 v2 MDM message): when it states
+// its content and the Provenances of the documents it replaces
+// (bundle.Result.Asserted, Replaces).
+type document struct {
+	asserted time.Time
+	replaces []string
+}
+
+func documentOf(res *bundle.Result) document {
+	return document{asserted: res.Asserted, replaces: res.Replaces}
+}
+
+// stated reports whether the source is a document whose statements are
+// ordered or replace others (supersede).
+func (d document) stated() bool { return !d.asserted.IsZero() || len(d.replaces) > 0 }
+
+// supersede orders entries, what the document src maps to, by the time
+// src states them, retires them when a later version of their document
+// is stored already, else appends the retirement of what the versions src
+// replaces produced and src does not state again, each pinned to the
+// version read in r. It runs on the resolved entries, in the snapshot the
+// transaction that writes them is decided on, whatever carried the
+// document: one rule.
+func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src document) ([]store.TxEntry, error) {
+	at := src.asserted
+	if !src.stated() {
 		return entries, nil
 	}
 	stale := false
@@ -176,7 +194,7 @@ func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src *b
 		return entries, nil // what its replacement states is newer
 	}
 	n := len(entries)
-	for _, id := range src.Replaces {
+	for _, id := range src.replaces {
 		var err error
 		if entries, err = in.retireOutputs(r, id, written, at, entries); err != nil {
 			return nil, err

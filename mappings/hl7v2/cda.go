@@ -1,8 +1,13 @@
 package hl7v2
 
 import (
+	"slices"
+	"time"
+
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
+	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -10,14 +15,27 @@ import (
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
 
-// wrapUp lists what a mapping's Finish adds around its resources; the HL7
-// message has its own.
-var wrapUp = map[string]bool{"Binary": true, "Device": true, "Provenance": true, "OperationOutcome": true}
+// wrapUp lists what a mapping's Finish adds around its resources that the
+// HL7 message has its own of: the source (the message holds the
+// document, and the DocumentReference attaches it) and the warnings
+// (merged into the message's).
+var wrapUp = map[string]bool{"Binary": true, "OperationOutcome": true}
 
 // embeddedCDA runs opts.EmbeddedCDA over a CDA document found in an OBX and
 // merges its resources into the Bundle. The CDA's own Patient gives way to
-// the PID Patient: references to it are redirected. The DocumentReference
-// lists the resulting Composition(s) in context.related.
+// the PID Patient, and its Encounter, when it names the stay of the PV1
+// (a visit number both hold), to the message's, which the ADT feed owns
+// (see the MDM rule in gateway/ingest): references to them are redirected.
+// The DocumentReference lists the resulting Composition(s) in
+// context.related.
+//
+// The document is the same document as when it is posted on its own, and
+// a later version replaces it the same way (CDA R2 section 4.2.3.1,
+// gateway/ingest replace.go): its Provenance is kept, under the id the
+// document's id gives it, naming what the document stated and the
+// DocumentReference that carries it, which is its source too; and when it states its
+// content (effectiveTime) and which documents it replaces (RPLC) travels
+// with the message's result.
 func (c *conv) embeddedCDA(obx *er7.Segment, doc []byte, dr *drpb.DocumentReference) {
 	if c.opts.EmbeddedCDA == nil {
 		return
@@ -30,18 +48,37 @@ func (c *conv) embeddedCDA(obx *er7.Segment, doc []byte, dr *drpb.DocumentRefere
 	}
 	patient := "Patient/" + c.patientID
 	redirect := map[string]string{}
+	dropped := map[string]bool{}
 	var keep []proto.Message
 	for _, e := range res.Bundle.Entry {
 		r := resource.Unwrap(e.GetResource())
 		switch {
-		case r == nil || wrapUp[resource.Type(r)]:
+		case r == nil:
+		case wrapUp[resource.Type(r)]:
+			dropped[resource.Type(r)+"/"+resource.ID(r)] = true
+			if resource.Type(r) == "Binary" {
+				redirect["Binary/"+resource.ID(r)] = "DocumentReference/" + dr.GetId().GetValue()
+			}
 		case resource.Type(r) == "Patient":
 			redirect["Patient/"+resource.ID(r)] = patient
+		case resource.Type(r) == "Encounter" && c.sameStay(r.(*encpb.Encounter)):
+			redirect["Encounter/"+resource.ID(r)] = "Encounter/" + c.encounter.GetId().GetValue()
 		default:
 			keep = append(keep, r)
 		}
 	}
 	for _, r := range keep {
+		if p, ok := r.(*provpb.Provenance); ok {
+			// its warnings are the message's now
+			p.Entity = slices.DeleteFunc(p.Entity, func(en *provpb.Provenance_Entity) bool {
+				ref := resource.RefString(en.GetWhat())
+				_, kept := redirect[ref]
+				return dropped[ref] && !kept
+			})
+			// the DocumentReference that carries the document is one of
+			// its outputs: a replacement supersedes it with the others
+			p.Target = append(p.Target, resource.Ref("DocumentReference", dr.GetId().GetValue()))
+		}
 		rewriteRefs(r.ProtoReflect(), redirect)
 		c.put(r)
 		if resource.Type(r) == "Composition" {
@@ -51,9 +88,38 @@ func (c *conv) embeddedCDA(obx *er7.Segment, doc []byte, dr *drpb.DocumentRefere
 			dr.Context.Related = append(dr.Context.Related, resource.Ref("Composition", resource.ID(r)))
 		}
 	}
+	if c.doc.asserted.IsZero() {
+		c.doc.asserted = res.Asserted
+	}
+	c.doc.replaces = append(c.doc.replaces, res.Replaces...)
 	for _, is := range res.Issues {
 		c.b.Warn(where+" "+is.Path, is.Text)
 	}
+}
+
+// sameStay reports whether a CDA document's Encounter names the stay of
+// the message's PV1: a visit number (system and value) both hold.
+func (c *conv) sameStay(e *encpb.Encounter) bool {
+	if c.encounter == nil {
+		return false
+	}
+	for _, a := range e.GetIdentifier() {
+		for _, b := range c.encounter.GetIdentifier() {
+			if a.GetSystem().GetValue() != "" && a.GetValue().GetValue() != "" &&
+				a.GetSystem().GetValue() == b.GetSystem().GetValue() && a.GetValue().GetValue() == b.GetValue().GetValue() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// documentStated is when the documents a message carries state their
+// content, and the Provenances of the documents they replace
+// (bundle.Result.Asserted, Replaces), as their own mapping says.
+type documentStated struct {
+	asserted time.Time
+	replaces []string
 }
 
 var referenceName = (&dtpb.Reference{}).ProtoReflect().Descriptor().FullName()

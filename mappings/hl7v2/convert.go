@@ -42,6 +42,7 @@ type conv struct {
 	reportKey  string                    // what identifies it, for its results' ids
 	lastObs    *obspb.Observation        // of the last OBX, which an NTE after it annotates
 	ref        referral                  // of a REF message
+	doc        documentStated            // by the CDA documents it carries (cda.go)
 	outputs    []proto.Message
 	a          blocks    // where the small protos come from
 	zones      zoneCache // of the date-times read

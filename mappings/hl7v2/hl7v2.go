@@ -138,6 +138,7 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 		Patient:     c.h.Patient,
 		Sensitivity: c.sourceSens,
 	})
+	res.Asserted, res.Replaces = c.doc.asserted, c.doc.replaces
 	return &Converted{Result: res, Header: c.h, Message: msg}, nil
 }
 
