@@ -30,7 +30,8 @@
 //
 // Caveats: the plan reads what the discharge's transaction holds, so the
 // diagnoses a later message adds to a stay routed already do not change
-// its pathway ($route adds what a new plan would). The eligibility
+// its pathway ($route adds what a new plan would); one it withdraws does
+// (withdraw.go). The eligibility
 // criteria procedure and delivery are read from the stay's Procedures and
 // diagnoses only.
 package routing
@@ -333,7 +334,8 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 	// Most writes are neither a stay, a patient (whose death withdraws
 	// her plans) nor a routing Task: nothing to do.
 	if !slices.ContainsFunc(f.Written(), func(w store.Written) bool {
-		return ((w.Type == "Encounter" || w.Type == "Patient") && pl.cfg.RouteOnWrite) || (w.Type == "Task" && strings.HasPrefix(w.ID, "route-"))
+		return ((w.Type == "Encounter" || w.Type == "Patient" || w.Type == "Condition" || w.Type == "Procedure") && pl.cfg.RouteOnWrite) ||
+			(w.Type == "Task" && strings.HasPrefix(w.ID, "route-"))
 	}) {
 		return nil
 	}

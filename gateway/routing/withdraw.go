@@ -9,12 +9,15 @@ import (
 	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
+	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
 	enpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/access"
@@ -46,6 +49,17 @@ import (
 // keeps a plan from being made. A death dated before a stay began is an
 // error of the record for that stay, and withdraws nothing.
 
+//
+// A diagnosis or procedure a plan was made on that is withdrawn (a
+// Condition's verificationStatus turned entered-in-error or refuted, a
+// Procedure's status entered-in-error or not-done: R4 modifier elements;
+// a corrected discharge letter retires what only its replaced version
+// stated, gateway/ingest replace.go) leaves the plan unsupported when the
+// stay no longer takes its pathway: in the transaction that withdraws it,
+// the plan is withdrawn with the reason DiagnosisWithdrawn, and the stay
+// is routed along the pathway what remains supports, if any, into a plan
+// of its own (replanWithdrawn).
+
 // DischargeCancelled is the code, in RoutingStatus, of the status reason
 // of a Task whose discharge was cancelled, and of ExtWithdrawn on its
 // CarePlan.
@@ -73,6 +87,12 @@ const NotGoingHome = "not-going-home"
 // routed, and of ExtWithdrawn on its CarePlan.
 const PatientDeceased = "patient-deceased"
 
+// DiagnosisWithdrawn is the code, in RoutingStatus, of the status reason
+// of a Task, and of ExtWithdrawn on its CarePlan, of a plan whose
+// pathway the stay no longer takes once a diagnosis or procedure it was
+// made on was withdrawn.
+const DiagnosisWithdrawn = "diagnosis-withdrawn"
+
 // withdrawReason says why a plan is withdrawn, on its CarePlan and Tasks.
 type withdrawReason struct{ code, display, text string }
 
@@ -81,6 +101,7 @@ var (
 	notGoingHome       = withdrawReason{NotGoingHome, "Not going home", "the discharge was corrected: the patient is not going home"}
 	patientDeceased    = withdrawReason{PatientDeceased, "Patient deceased", "the patient died: there is nobody to visit"}
 	superseded         = withdrawReason{Superseded, "Superseded", "the discharge was planned along another pathway than this draft"}
+	diagnosisWithdrawn = withdrawReason{DiagnosisWithdrawn, "Diagnosis withdrawn", "a diagnosis or procedure this plan was made on was withdrawn: the stay no longer takes its pathway"}
 )
 
 func (r withdrawReason) coding() *dtpb.Coding {
@@ -90,7 +111,9 @@ func (r withdrawReason) coding() *dtpb.Coding {
 // withdrawCancelled withdraws the plans of the stays the transaction f
 // follows took back from finished (or from an expected discharge), or
 // corrected to say that the patient did not go home, and of the stays of
-// the patients it reports dead (withdrawDeaths).
+// the patients it reports dead (withdrawDeaths); and, routing on write,
+// replans the stays whose diagnoses or procedures it withdraws
+// (replanWithdrawn).
 // written maps "Type/id" to the last write of each resource.
 func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, written map[string]store.Written) error {
 	seen := map[string]bool{} // the stays written (by id), withdrawn or not
@@ -142,6 +165,13 @@ func (pl *Planner) withdrawCancelled(ctx context.Context, f *store.Following, wr
 		return err
 	}
 	entries = append(entries, deaths...)
+	if pl.cfg.RouteOnWrite {
+		replanned, err := pl.replanWithdrawn(ctx, f, written, seen)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, replanned...)
+	}
 	if len(entries) == 0 {
 		return nil
 	}
@@ -297,4 +327,92 @@ func (pl *Planner) withdraw(ctx context.Context, plans []*cppb.CarePlan, why wit
 // entered in error.
 func done(s codes.RequestStatusCode_Value) bool {
 	return s == codes.RequestStatusCode_REVOKED || s == codes.RequestStatusCode_COMPLETED || s == codes.RequestStatusCode_ENTERED_IN_ERROR
+}
+
+// replanWithdrawn is the writes that withdraw, with the reason
+// DiagnosisWithdrawn, the plans in force of the stays of the diagnoses
+// and procedures the transaction f follows withdraws, when the stay no
+// longer takes their pathway, and that route the stay along the one it
+// takes now, if any. decided holds the stays already decided in the
+// transaction (withdrawCancelled), and gets those this decides.
+func (pl *Planner) replanWithdrawn(ctx context.Context, f *store.Following, written map[string]store.Written, decided map[string]bool) ([]store.TxEntry, error) {
+	var out []store.TxEntry
+	for _, w := range f.Written() {
+		last := written[w.Type+"/"+w.ID]
+		var enc *dtpb.Reference
+		switch r := last.Resource.(type) {
+		case *cdpb.Condition:
+			if last.Deleted || !ruledOut(r) {
+				continue
+			}
+			enc = r.GetEncounter()
+		case *prpb.Procedure:
+			if s := r.GetStatus().GetValue(); last.Deleted || s != codes.EventStatusCode_ENTERED_IN_ERROR && s != codes.EventStatusCode_NOT_DONE {
+				continue
+			}
+			enc = r.GetEncounter()
+		default:
+			continue
+		}
+		typ, id, _, ok := resource.RefTarget(enc)
+		if !ok || typ != "Encounter" || decided[id] {
+			continue
+		}
+		decided[id] = true
+		es, err := pl.replan(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
+// replan is the writes that withdraw the plans in force of Encounter/id
+// whose pathway the stay no longer takes, and route it along the one it
+// takes now: nothing when it takes the same one, or has no plan in force.
+func (pl *Planner) replan(ctx context.Context, encounterID string) ([]store.TxEntry, error) {
+	all, err := pl.routingPlans(ctx, encounterID)
+	if err != nil {
+		return nil, err
+	}
+	var inForce []*cppb.CarePlan
+	withdrawn := 0
+	for _, cp := range all {
+		switch {
+		case withdrawnPlan(cp):
+			withdrawn++
+		case !done(cp.GetStatus().GetValue()):
+			inForce = append(inForce, cp)
+		}
+	}
+	if len(inForce) == 0 {
+		return nil, nil // never routed, or withdrawn already: routed as any stay
+	}
+	plan, err := pl.plan(ctx, encounterID, withdrawn+len(inForce))
+	if err != nil && outcome.KindOf(err) != outcome.Unprocessable {
+		return nil, err
+	}
+	var now string
+	if plan != nil {
+		now = pathwayURL(plan.Pathway)
+	}
+	inForce = slices.DeleteFunc(inForce, func(cp *cppb.CarePlan) bool {
+		return slices.ContainsFunc(cp.GetInstantiatesCanonical(), func(c *dtpb.Canonical) bool { return pathwayURL(c.GetValue()) == now })
+	})
+	if len(inForce) == 0 {
+		return nil, nil // the same pathway: the plan stands
+	}
+	out, err := pl.withdraw(ctx, inForce, diagnosisWithdrawn)
+	if err != nil || plan == nil {
+		return out, err // no pathway now: nothing to hand over
+	}
+	es, err := pl.entries(ctx, plan)
+	return append(out, es...), err
+}
+
+// pathwayURL is the PlanDefinition URL of a canonical "url|version".
+func pathwayURL(canonical string) string {
+	u, _, _ := strings.Cut(canonical, "|")
+	return u
 }
