@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"errors"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,8 +29,10 @@ import (
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/mappings/bundle"
+	"github.com/relais-health/relais/mappings/cda"
 )
 
 // A document that replaces another (CDA R2 section 4.2.3.1: relatedDocument
@@ -44,6 +49,10 @@ import (
 // status (resolved, inactive) would state that the patient no longer has
 // the condition, which neither version says: the replaced version's
 // statement is withdrawn, not answered.
+//
+// The versions of a set are numbered (CDA R2 4.2.1.8): a version stored
+// with a lower versionNumber is replaced as well, named by RPLC or not
+// (earlierVersions).
 //
 // What the replaced version produced is its Provenance's targets (ids are
 // deterministic: bundle.ProvenanceID); the targets the new version does
@@ -193,15 +202,85 @@ func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src do
 	if stale {
 		return entries, nil // what its replacement states is newer
 	}
+	replaced, err := in.earlierVersions(r, entries, src.replaces)
+	if err != nil {
+		return nil, err
+	}
 	n := len(entries)
-	for _, id := range src.replaces {
-		var err error
+	for _, id := range replaced {
 		if entries, err = in.retireOutputs(r, id, written, at, entries); err != nil {
 			return nil, err
 		}
 	}
 	claimRetired(entries[:n], entries[n:])
 	return entries, nil
+}
+
+// earlierVersions are the Provenances of the documents a document
+// replaces: those it names (RPLC), and every version of its set stored
+// under a lower versionNumber. CDA R2 numbers the versions of a set
+// (setId, versionNumber: sections 4.2.1.7, 4.2.1.8), a higher one
+// replacing a lower, and a sender may state no relatedDocument, or name a
+// version that never came: the set's Composition (one per set, its
+// versionNumber the extension cda.ExtVersionNumber) holds a lower number,
+// and what stored it is found among the Provenances that name it. A
+// Composition stored without a versionNumber (by an earlier Relais, or a
+// document without one) is replaced only as RPLC says.
+func (in *Ingester) earlierVersions(r *store.Snapshot, entries []store.TxEntry, named []string) ([]string, error) {
+	out := slices.Clone(named)
+	own := map[string]bool{}
+	for _, e := range entries {
+		if e.Type == "Provenance" {
+			own[e.ID] = true
+		}
+	}
+	for _, e := range entries {
+		comp, ok := e.Resource.(*comppb.Composition)
+		if !ok {
+			continue
+		}
+		now, ok := versionNumber(comp)
+		if !ok {
+			continue
+		}
+		stored, found, err := in.readStored(r, "Composition", e.ID)
+		if err != nil {
+			return nil, err
+		}
+		was, ok := 0, false
+		if found {
+			was, ok = versionNumber(stored.(*comppb.Composition))
+		}
+		if !ok || was >= now {
+			continue
+		}
+		q, err := search.Parse("Provenance", url.Values{"target": {"Composition/" + e.ID}}, true)
+		if err != nil {
+			return nil, err
+		}
+		hits, err := r.Search(q, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hits {
+			if !own[h.ID] && !slices.Contains(out, h.ID) {
+				out = append(out, h.ID)
+			}
+		}
+	}
+	return out, nil
+}
+
+// versionNumber is the versionNumber of the document version a Composition
+// holds (cda.ExtVersionNumber); false when it says none.
+func versionNumber(c *comppb.Composition) (int, bool) {
+	for _, x := range c.GetExtension() {
+		if x.GetUrl().GetValue() == cda.ExtVersionNumber {
+			n, err := strconv.Atoi(strings.TrimSpace(x.GetValue().GetStringValue().GetValue()))
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // claimRetired names the retired statements among the targets of the
