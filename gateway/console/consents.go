@@ -193,7 +193,7 @@ func (c *Console) recordConsent(w http.ResponseWriter, r *http.Request, s *sessi
 	if permit {
 		notice = "done.permit"
 	}
-	done(w, r, Prefix+"/patients/"+id+"/consents", notice)
+	c.done(w, r, s, Prefix+"/patients/"+id+"/consents", notice)
 	return nil
 }
 
@@ -250,6 +250,6 @@ func (c *Console) revokeConsent(w http.ResponseWriter, r *http.Request, s *sessi
 	if _, err := k.do("PATCH", "/fhir/Consent/"+cid, []byte(`[{"op":"replace","path":"/status","value":"inactive"}]`), h); err != nil {
 		return err
 	}
-	done(w, r, Prefix+"/patients/"+id+"/consents", "done.revoked")
+	c.done(w, r, s, Prefix+"/patients/"+id+"/consents", "done.revoked")
 	return nil
 }

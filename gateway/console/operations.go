@@ -77,7 +77,7 @@ func (c *Console) retryMessage(w http.ResponseWriter, r *http.Request, s *sessio
 	if _, err := c.callerOf(r, s).do("POST", "/admin/inbox/failed/"+seq+"/retry", nil, nil); err != nil {
 		return err
 	}
-	done(w, r, Prefix+"/operations", "done.retried")
+	c.done(w, r, s, Prefix+"/operations", "done.retried")
 	return nil
 }
 
@@ -89,7 +89,7 @@ func (c *Console) discardMessage(w http.ResponseWriter, r *http.Request, s *sess
 	if _, err := c.callerOf(r, s).do("DELETE", "/admin/inbox/failed/"+seq, nil, nil); err != nil {
 		return err
 	}
-	done(w, r, Prefix+"/operations", "done.discarded")
+	c.done(w, r, s, Prefix+"/operations", "done.discarded")
 	return nil
 }
 
@@ -102,6 +102,6 @@ func (c *Console) replayDeadLetter(w http.ResponseWriter, r *http.Request, s *se
 	if _, err := c.callerOf(r, s).do("POST", "/admin/delivery/dead-letters/"+sub+"/"+n+"/replay", nil, nil); err != nil {
 		return err
 	}
-	done(w, r, Prefix+"/operations", "done.replayed")
+	c.done(w, r, s, Prefix+"/operations", "done.replayed")
 	return nil
 }

@@ -242,7 +242,7 @@ func (c *Console) assignTask(w http.ResponseWriter, r *http.Request, s *session)
 	if err := c.patchTask(k, r, tid, versionID(t), ops); err != nil {
 		return err
 	}
-	done(w, r, Prefix+"/patients/"+id+"/plan", "done.assigned")
+	c.done(w, r, s, Prefix+"/patients/"+id+"/plan", "done.assigned")
 	return nil
 }
 
@@ -276,7 +276,7 @@ func (c *Console) takeOff(w http.ResponseWriter, r *http.Request, s *session, re
 	if err := c.patchTask(c.callerOf(r, s), r, tid, r.PostFormValue("version"), ops); err != nil {
 		return err
 	}
-	done(w, r, Prefix+"/patients/"+id+"/plan", map[bool]string{false: "done.cancelled", true: "done.rerouted"}[reroute])
+	c.done(w, r, s, Prefix+"/patients/"+id+"/plan", map[bool]string{false: "done.cancelled", true: "done.rerouted"}[reroute])
 	return nil
 }
 

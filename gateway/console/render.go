@@ -67,24 +67,21 @@ func (c *Console) newView(r *http.Request, s *session, title string) *view {
 	if s != nil {
 		v.CSRF, v.SignedIn, v.Who = s.csrf, s.signedIn(), s.label
 	}
-	if n := r.URL.Query().Get("done"); n != "" && strings.HasPrefix(n, "done.") {
-		if _, ok := catalogue[n]; ok {
-			v.Notice = n
-		}
+	if s != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		v.Notice = c.sessions.noticeFor(s, r.URL.Path)
 	}
 	return v
 }
 
 // switchURL is the page r asked for, in language other: the same path and
-// question (a what-if's actor and data, a search's handle), without the
-// notice of an action already done. A page that answers a form (a POST)
+// question (a what-if's actor and data, a search's handle). A page that
+// answers a form (a POST)
 // has no address to ask again: its switch leads to the console's home.
 func switchURL(r *http.Request, other lang) string {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return Prefix + "?lang=" + url.QueryEscape(string(other))
 	}
 	q := r.URL.Query()
-	q.Del("done")
 	q.Set("lang", string(other))
 	return r.URL.Path + "?" + q.Encode()
 }
@@ -156,8 +153,9 @@ func statusKey(status int) string {
 	return "err.internal"
 }
 
-// done redirects after a successful form post (POST-redirect-GET), with
-// a notice key for the next page.
-func done(w http.ResponseWriter, r *http.Request, path, notice string) {
-	http.Redirect(w, r, path+"?done="+notice, http.StatusSeeOther)
+// done redirects after a successful form post to the page at path
+// (POST-redirect-GET), which says notice (a catalogue key) once.
+func (c *Console) done(w http.ResponseWriter, r *http.Request, s *session, path, notice string) {
+	c.sessions.announce(s, path, notice)
+	http.Redirect(w, r, path, http.StatusSeeOther)
 }

@@ -43,6 +43,36 @@ type session struct {
 	// searches are the criteria of her last patient searches, by handle
 	// (remember); guarded by the sessions' mutex.
 	searches []rememberedSearch
+	// notice is what her last action did, for the page it led to
+	// (announce, noticeFor); guarded by the sessions' mutex.
+	notice pendingNotice
+}
+
+// pendingNotice is a catalogue key to show once on the page at path.
+type pendingNotice struct{ path, key string }
+
+// announce keeps notice key for the next GET of path in s: the page an
+// action redirects to says what it did, once. In the session, not in
+// the address: a reload, Back or a link kept in the history would say
+// it again, and an address anyone can write would announce an action
+// nobody took (a revocation, say).
+func (ss *sessions) announce(s *session, path, key string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s.notice = pendingNotice{path, key}
+}
+
+// noticeFor takes the notice s keeps for path, "" when none: it is shown
+// once.
+func (ss *sessions) noticeFor(s *session, path string) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if s.notice.key == "" || s.notice.path != path {
+		return ""
+	}
+	key := s.notice.key
+	s.notice = pendingNotice{}
+	return key
 }
 
 type rememberedSearch struct {

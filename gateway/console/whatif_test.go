@@ -50,21 +50,20 @@ func TestWhatIfInPlainWords(t *testing.T) {
 }
 
 // TestLanguageSwitchKeepsTheQuestion: the other language's link of a
-// what-if answer asks the same question, without the notice of an action
-// done before; a page answering a form links to the console's home, not
-// to a GET of the form's address.
+// what-if answer asks the same question; a page answering a form links to
+// the console's home, not to a GET of the form's address.
 func TestLanguageSwitchKeepsTheQuestion(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	b := f.browser(t)
 	b.signIn("consent-officer")
-	_, body := b.get(patientPath + "/what-if?lang=fr&actor=" + url.QueryEscape(nurseRole) + "&what=letter&done=done.objection")
+	_, body := b.get(patientPath + "/what-if?lang=fr&actor=" + url.QueryEscape(nurseRole) + "&what=letter")
 	link := regexpFind(`<a href="([^"]*)" hreflang="en"`, body)
 	u, err := url.Parse(html.UnescapeString(link))
 	if err != nil || u.Path != patientPath+"/what-if" {
 		t.Fatalf("the switch links to %q", link)
 	}
-	if q := u.Query(); q.Get("lang") != "en" || q.Get("actor") != nurseRole || q.Get("what") != "letter" || q.Has("done") {
+	if q := u.Query(); q.Get("lang") != "en" || q.Get("actor") != nurseRole || q.Get("what") != "letter" {
 		t.Errorf("the switch asks %v", q)
 	}
 }
