@@ -26,10 +26,16 @@ import (
 // scope that searches AuditEvent, or the patient about herself).
 
 type disclosure struct {
-	ID, Actor, Resource, Purpose, Action, Reason, Basis string
-	Time                                                time.Time
-	Permit, BreakGlass, System                          bool
-	Permitted, Denied                                   int
+	ID, Actor, Resource, Action string
+	// Purpose is the purpose of use (an HL7 v3 ActReason code), Policy
+	// the engine's base rule (consent.Policy*), Provision the Consent
+	// provision that decided ("Consent/x#..."), Reason the reason given
+	// for breaking the glass: Why says them in the page's language.
+	Purpose, Policy, Provision, Reason string
+	Why                                []string
+	Time                               time.Time
+	Permit, BreakGlass, System         bool
+	Permitted, Denied                  int
 	// Override: the BALP Emergency Override event a break-the-glass
 	// access adds beside its read or query (not an access of its own).
 	Override bool
@@ -102,6 +108,14 @@ func (auditLog) disclosures(k caller, patient string, dir *directory) ([]disclos
 				d.BreakGlass = d.BreakGlass || c == "BTG" || c == "ETREAT"
 			}
 		}
+		// An event that carries its consent decision (BALP AuthZ-Consent)
+		// says which rule or Consent decided, as fhir/audit reads it back.
+		if js, err := k.c.codec.Encode(ae); err == nil {
+			if dec, err := audit.DecisionOf(js); err == nil {
+				d.Policy, d.Provision, d.Reason = dec.Policy, dec.Provision, dec.Reason
+				d.Permitted, d.Denied = dec.Permitted, dec.Denied
+			}
+		}
 		out = append(out, d)
 	}
 	return out, nil
@@ -127,13 +141,9 @@ func (decisionLog) disclosures(k caller, patient string, dir *directory) ([]disc
 		if actor != "" {
 			actor = dir.label(actor)
 		}
-		basis := d.Policy
-		if d.Provision != "" {
-			basis = d.Provision
-		}
 		out = append(out, disclosure{ID: d.ID, Actor: actor, Resource: d.Resource, Purpose: d.Purpose, Action: d.Action,
-			Reason: d.Reason, Basis: basis, Time: d.Time, Permit: d.Permit, BreakGlass: d.BreakGlass, System: d.System,
-			Permitted: d.Permitted, Denied: d.Denied})
+			Reason: d.Reason, Policy: d.Policy, Provision: d.Provision, Time: d.Time, Permit: d.Permit,
+			BreakGlass: d.BreakGlass, System: d.System, Permitted: d.Permitted, Denied: d.Denied})
 	}
 	return out, nil
 }
@@ -157,12 +167,40 @@ func (c *Console) disclosures(w http.ResponseWriter, r *http.Request, s *session
 		return err
 	}
 	d := disclosuresData{Entries: entries}
-	for _, e := range entries {
+	consents := map[string]string{} // each deciding Consent's sentence, read once
+	for i, e := range entries {
 		if e.BreakGlass && !e.Override { // one per access
 			d.BreakGlass++
 		}
+		entries[i].Why = c.why(k, e, p, dir, v.lang, consents)
 	}
 	v.Data = d
 	c.render(w, http.StatusOK, "disclosures", v)
 	return nil
+}
+
+// why says why e was decided as it was, in l: the purpose of use, then the
+// patient's choice that decided (in the consents page's words) or else the
+// base rule, then the reason given for breaking the glass, as typed.
+func (c *Console) why(k caller, e disclosure, p *patientView, dir *directory, l lang, consents map[string]string) []string {
+	var out []string
+	if e.Purpose != "" {
+		out = append(out, l.t("purpose."+e.Purpose))
+	}
+	switch {
+	case e.Provision != "":
+		ref, _, _ := strings.Cut(e.Provision, "#")
+		s, ok := consents[ref]
+		if !ok {
+			s = c.consentSentence(k, ref, p.Name, dir, l)
+			consents[ref] = s
+		}
+		out = append(out, s)
+	case e.Policy != "":
+		out = append(out, l.t("policy."+e.Policy))
+	}
+	if e.Reason != "" {
+		out = append(out, e.Reason)
+	}
+	return out
 }

@@ -115,7 +115,7 @@ func keepLang(w http.ResponseWriter, r *http.Request) {
 func (l lang) t(key string, args ...any) string {
 	e, ok := catalogue[key]
 	if !ok {
-		if i := strings.IndexByte(key, '.'); i >= 0 && (strings.HasPrefix(key, "status.") || strings.HasPrefix(key, "label.") || strings.HasPrefix(key, "policy.")) {
+		if i := strings.IndexByte(key, '.'); i >= 0 && (strings.HasPrefix(key, "status.") || strings.HasPrefix(key, "label.") || strings.HasPrefix(key, "policy.") || strings.HasPrefix(key, "purpose.")) {
 			return key[i+1:]
 		}
 		return key
@@ -311,8 +311,25 @@ var catalogue = map[string][2]string{
 	"disclosures.btg":        {"break-the-glass", "bris de glace"},
 	"disclosures.system":     {"system", "système"},
 	"disclosures.counts":     {"(%d shown, %d withheld)", "(%d transmis, %d retenus)"},
-	"decision.permit":        {"shared", "partagé"},
-	"decision.deny":          {"refused", "refusé"},
+	// Purposes of use (R4 AuditEvent.purposeOfEvent, HL7 v3 ActReason, the
+	// PurposeOfUse value set): their displays, and in French.
+	"purpose.TREAT":     {"treatment", "soins"},
+	"purpose.ETREAT":    {"emergency treatment", "soins en urgence"},
+	"purpose.BTG":       {"break the glass", "bris de glace"},
+	"purpose.CAREMGT":   {"care management", "coordination des soins"},
+	"purpose.COC":       {"continuity of care", "continuité des soins"},
+	"purpose.POPHLTH":   {"population health", "santé des populations"},
+	"purpose.PATRQT":    {"patient requested", "à la demande du patient"},
+	"purpose.FAMRQT":    {"family requested", "à la demande de la famille"},
+	"purpose.PWATRNY":   {"power of attorney", "à la demande de son mandataire"},
+	"purpose.HOPERAT":   {"healthcare operations", "fonctionnement de l'établissement"},
+	"purpose.HPAYMT":    {"healthcare payment", "facturation des soins"},
+	"purpose.PUBHLTH":   {"public health", "santé publique"},
+	"purpose.HRESCH":    {"healthcare research", "recherche en santé"},
+	"purpose.HSYSADMIN": {"health system administration", "administration du système d'information"},
+	"purpose.HLEGAL":    {"legal", "obligation légale"},
+	"decision.permit":   {"shared", "partagé"},
+	"decision.deny":     {"refused", "refusé"},
 
 	"ops.inbox":         {"HL7 v2 inbox", "Boîte de réception HL7 v2"},
 	"ops.refused":       {"Not available to you:", "Non accessible pour vous :"},
