@@ -1,7 +1,7 @@
 package console
 
 import (
-	"sort"
+	"slices"
 	"strings"
 
 	hspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/healthcare_service_go_proto"
@@ -31,7 +31,7 @@ func (p party) Label() string {
 }
 
 type directory struct {
-	list []party // sorted by label
+	list []party // sorted by label, in the page's language's order
 	by   map[string]party
 }
 
@@ -118,8 +118,7 @@ func directoryOf(k caller) *directory {
 		d.by[ref] = p
 		d.list = append(d.list, p)
 	}
-	sort.Slice(d.list, func(i, j int) bool {
-		return strings.ToLower(d.list[i].Label()) < strings.ToLower(d.list[j].Label())
-	})
+	cmp := langOf(k.r).compare()
+	slices.SortStableFunc(d.list, func(a, b party) int { return cmp(a.Label(), b.Label()) })
 	return d
 }

@@ -13,15 +13,9 @@ import (
 // Text of FHIR datatypes, for display.
 
 func humanName(names []*dtpb.HumanName) string {
-	if len(names) == 0 {
+	n := mainName(names)
+	if n == nil {
 		return ""
-	}
-	n := names[0]
-	for _, x := range names {
-		if x.GetUse().GetValue().String() == "OFFICIAL" {
-			n = x
-			break
-		}
 	}
 	if t := n.GetText().GetValue(); t != "" {
 		return t
@@ -37,6 +31,31 @@ func humanName(names []*dtpb.HumanName) string {
 		parts = append(parts, f)
 	}
 	return strings.Join(parts, " ")
+}
+
+// mainName is the name a person is known by: her official one, else
+// the first; nil when she has none.
+func mainName(names []*dtpb.HumanName) *dtpb.HumanName {
+	if len(names) == 0 {
+		return nil
+	}
+	for _, x := range names {
+		if x.GetUse().GetValue().String() == "OFFICIAL" {
+			return x
+		}
+	}
+	return names[0]
+}
+
+// nameParts are the family and given names of the name a person is known
+// by, for ordering people.
+func nameParts(names []*dtpb.HumanName) (family, given string) {
+	n := mainName(names)
+	var gs []string
+	for _, g := range n.GetGiven() {
+		gs = append(gs, g.GetValue())
+	}
+	return n.GetFamily().GetValue(), strings.Join(gs, " ")
 }
 
 func conceptText(cc *dtpb.CodeableConcept) string {

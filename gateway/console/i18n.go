@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+
 	"github.com/relais-health/relais/fhir/resource"
 )
 
@@ -100,6 +103,17 @@ func (l lang) date(d string) string {
 		return t.Format("01/2006")
 	}
 	return d
+}
+
+// compare orders names as l's readers do: the Unicode Collation Algorithm
+// with CLDR's tailoring for l (golang.org/x/text/collate), so that an
+// accented letter sorts with its base letter ("Élodie" between "Eddy" and
+// "Emma", not after "Zoé" as its bytes would), accents and case deciding
+// only between names otherwise equal. A collator is not safe for
+// concurrent use: each call makes its own.
+func (l lang) compare() func(a, b string) int {
+	col := collate.New(language.Make(string(l)))
+	return col.CompareString
 }
 
 // keepLang remembers a ?lang= choice.

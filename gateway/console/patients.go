@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,10 +79,15 @@ func (c *Console) found(w http.ResponseWriter, r *http.Request, s *session) erro
 		return err
 	}
 	d.Searched = true
+	var patients []*ptpb.Patient
 	for _, m := range found {
 		if p, ok := m.(*ptpb.Patient); ok {
-			d.Results = append(d.Results, patientOf(p, nil))
+			patients = append(patients, p)
 		}
+	}
+	sortPatients(v.lang, patients)
+	for _, p := range patients {
+		d.Results = append(d.Results, patientOf(p, nil))
 	}
 	v.Data = d
 	c.render(w, http.StatusOK, "patients", v)
@@ -152,6 +158,23 @@ func birthDate(s string) (string, bool) {
 		return "", false
 	}
 	return t.Format("2006-01-02"), true
+}
+
+// sortPatients orders patients as a list of people is read in l: by
+// family name, then given names, then birth date.
+func sortPatients(l lang, ps []*ptpb.Patient) {
+	cmp := l.compare()
+	slices.SortStableFunc(ps, func(a, b *ptpb.Patient) int {
+		fa, ga := nameParts(a.GetName())
+		fb, gb := nameParts(b.GetName())
+		if c := cmp(fa, fb); c != 0 {
+			return c
+		}
+		if c := cmp(ga, gb); c != 0 {
+			return c
+		}
+		return strings.Compare(dateText(a.GetBirthDate()), dateText(b.GetBirthDate()))
+	})
 }
 
 func patientOf(p *ptpb.Patient, dir *directory) patientView {
