@@ -271,15 +271,26 @@ func strs(m protoreflect.Message) []string {
 	return nil
 }
 
-// Normalize folds a string for string search: NFD, combining marks removed,
-// lower case, runs of space collapsed. "Élodie  Dupré" -> "elodie dupre".
+// Normalize folds a string for string search, what is indexed and what is
+// searched alike: R4 search.html#string matches "after both have been
+// normalized by case and accent" (NFD, combining marks removed, lower
+// case), and leaves the rest to the server, which here reads punctuation
+// as a space between words and collapses runs of them, so that the
+// spellings of a compound name find each other: "Jean-Pierre" and
+// "Jean Pierre" fold to "jean pierre", "Le-Goff" and "Le Goff" to
+// "le goff", "d’Artagnan" to "d artagnan". Stored indexes hold this fold:
+// changing it needs a storage migration (fhir/store schema.go,
+// refoldStrings).
 func Normalize(s string) string {
 	var b strings.Builder
 	space := false
-	for _, r := range norm.NFD.String(s) {
+	// Invalid UTF-8 (a query's bytes) as U+FFFD first: NFD leaves the
+	// text after an invalid byte composed, and a second fold would then
+	// differ from the first.
+	for _, r := range norm.NFD.String(strings.ToValidUTF8(s, "\uFFFD")) {
 		switch {
 		case unicode.Is(unicode.Mn, r):
-		case unicode.IsSpace(r):
+		case unicode.IsSpace(r) || unicode.IsPunct(r):
 			space = b.Len() > 0
 		default:
 			if space {
@@ -290,6 +301,22 @@ func Normalize(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// Refold folds the string values of vs (as Extract gave them, or as a
+// store kept them, under an earlier Normalize) as Extract folds them now,
+// and drops the repeats and empties that makes within a parameter (the
+// values of a parameter adjacent). Normalize is idempotent, so that
+// folding a folded text again is folding what was written, but for a
+// text clipped before (longer than an index value holds), whose new fold
+// is clipped at the same place or before.
+func Refold(vs []Value) []Value {
+	for i, v := range vs {
+		if v.Kind == String {
+			vs[i].Text = clip(Normalize(v.Text))
+		}
+	}
+	return dedupe(vs)
 }
 
 func clip(s string) string {

@@ -173,7 +173,13 @@ import (
 // entries in the event's second field format (audit.Encode: the agents'
 // network types, a query's request): a relais that does not know it
 // would fail to read them, so it must refuse the file. Its migration is
-// empty: entries in the first format render as they did.
+// empty: entries in the first format render as they did. Version 15
+// folds string values with punctuation read as a space (search.Normalize:
+// "le-goff" is "le goff"): a relais that does not know it would find
+// neither spelling of a compound name by the other, so it must refuse the
+// file. Its migration folds the string values of every current pointer
+// again (search.Refold) and rebuilds the index from them (refoldStrings),
+// in time proportional to the number of resources.
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -260,7 +266,7 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 14
+const storageVersion = 15
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
@@ -279,6 +285,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	11: packCurrentTokens,
 	12: func(tx *bolt.Tx) error { return nil }, // new encodings only: small versions as S2 blocks
 	13: func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries in field format 2
+	14: refoldStrings,
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit
@@ -329,22 +336,33 @@ func legacyDecision(record []byte) (auditRecord, error) {
 // parameter). Version 3 also keyed the index anew; toVersion5 does that
 // again, with version 5's keys, so the index is left for it.
 func rebuildIndex(tx *bolt.Tx) error {
-	return rewriteValues(tx, pointerSizeV4, func(vs []search.Value) {
+	return rewriteValues(tx, pointerSizeV4, func(vs []search.Value) []search.Value {
 		slices.SortStableFunc(vs, func(a, b search.Value) int { return strings.Compare(a.Param, b.Param) })
 		orderValues(vs)
+		return vs
 	})
 }
 
 // packCurrentTokens (11 to 12) rewrites every current pointer whose token
 // values have a system to pack: encodeValues packs them.
 func packCurrentTokens(tx *bolt.Tx) error {
-	return rewriteValues(tx, pointerSize, func([]search.Value) {})
+	return rewriteValues(tx, pointerSize, func(vs []search.Value) []search.Value { return vs })
+}
+
+// refoldStrings (14 to 15) folds the string values of every current
+// pointer as writes fold them now (search.Refold), then keys the index
+// anew from the current values.
+func refoldStrings(tx *bolt.Tx) error {
+	if err := rewriteValues(tx, pointerSize, search.Refold); err != nil {
+		return err
+	}
+	return reindexAll(tx)
 }
 
 // rewriteValues encodes again the index values of every current pointer
-// whose values follow a header of size bytes, after reorder, and puts
-// those that change.
-func rewriteValues(tx *bolt.Tx, size int, reorder func([]search.Value)) error {
+// whose values follow a header of size bytes, after reorder (which may
+// drop some), and puts those that change.
+func rewriteValues(tx *bolt.Tx, size int, reorder func([]search.Value) []search.Value) error {
 	cur := tx.Bucket(bucketCurrent)
 	var updates []update // a bucket is not written while ForEach reads it
 	err := cur.ForEach(func(k, pv []byte) error {
@@ -355,7 +373,7 @@ func rewriteValues(tx *bolt.Tx, size int, reorder func([]search.Value)) error {
 		if err != nil {
 			return fmt.Errorf("current values of %s: %w", k, err)
 		}
-		reorder(vs)
+		vs = reorder(vs)
 		if v := encodeValues(vs); !bytes.Equal(v, pv[size:]) {
 			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:size]), v...)})
 		}

@@ -771,3 +771,94 @@ func spellValues(tx *bolt.Tx) error {
 	}
 	return putAll(cur, updates)
 }
+
+// TestMigrateFoldedStrings turns the string values back into storage
+// version 14's fold (punctuation kept: "le-goff") and expects, once
+// reopened, the values and the index folded as new writes fold them, so
+// that a name typed with a space finds the one stored with a hyphen, and
+// the other way round.
+func TestMigrateFoldedStrings(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v14.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for id, name := range map[string][2]string{"p1": {"Le-Goff", "Jean-Pierre"}, "p2": {"Le Goff", "Jean Pierre"}, "p3": {"Legrand", "Anne"}} {
+		js := fmt.Sprintf(`{"resourceType":"Patient","id":%q,"name":[{"family":%q,"given":[%q]}],"address":[{"city":"Saint-Brieuc"}]}`, id, name[0], name[1])
+		if _, _, err := s.Update(ctx, decode(t, js), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folded := func() map[string][]search.Value {
+		all := map[string][]search.Value{}
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketCurrent).ForEach(func(k, pv []byte) error {
+				vs, err := decodeValues(pv[pointerSize:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				all[string(k)] = vs
+				return nil
+			})
+		})
+		return all
+	}
+	want := folded()
+	// Version 14 kept the punctuation: p1's names as written with hyphens.
+	old := map[string]string{"p1": "-"}
+	downgrade(t, s, 14, func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketCurrent)
+		var updates []update
+		err := cur.ForEach(func(k, pv []byte) error {
+			_, id, _ := splitCurrentKey(k)
+			vs, err := decodeValues(pv[pointerSize:])
+			if err != nil {
+				return err
+			}
+			for i, v := range vs {
+				if v.Kind == search.String && (old[id] != "" || strings.Contains(v.Text, "saint")) {
+					vs[i].Text = strings.ReplaceAll(v.Text, " ", "-")
+				}
+			}
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), encodeValues(vs)...)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := putAll(cur, updates); err != nil {
+			return err
+		}
+		return reindexAll(tx)
+	})
+	if len(hits(t, s, "family=le goff")) == 2 {
+		t.Fatal("the downgraded file finds the hyphenated name by its spaced spelling: nothing to migrate")
+	}
+	s = reopen(t, s, path)
+	defer s.Close()
+	checkIndex(t, s.db)
+	if got := folded(); !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("values after the migration:\n%v\nwant\n%v", got, want)
+	}
+	for q, want := range map[string][]string{"family=le goff": {"p1", "p2"}, "family=le-goff": {"p1", "p2"},
+		"family=LE GOFF&given=jean pierre": {"p1", "p2"}, "given=jean-p": {"p1", "p2"}, "name=le goff": {"p1", "p2"},
+		"address-city=saint brieuc": {"p1", "p2", "p3"}} {
+		got := ids(hits(t, s, q))
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s after the migration: %v; want %v", q, got, want)
+		}
+	}
+}
+
+// hits is what the Patient search q finds in s.
+func hits(t *testing.T, s *Store, q string) []Hit {
+	t.Helper()
+	h, err := s.Search(query(t, "Patient", q), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return h
+}

@@ -105,3 +105,29 @@ func TestSearchAsTyped(t *testing.T) {
 		t.Errorf("an impossible date: %d %s", res.StatusCode, body)
 	}
 }
+
+// TestSearchCompoundNames: a compound name typed with a space finds it
+// written with a hyphen, and the other way round (string search ignores
+// punctuation between words as it ignores case and accents).
+func TestSearchCompoundNames(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.put(t, "system", "/fhir/Patient/p-jp", `{"resourceType":"Patient","id":"p-jp",
+		"name":[{"use":"official","family":"Le-Goff","given":["Jean-Pierre"]}],"birthDate":"1951-06-02"}`)
+	f.put(t, "system", "/fhir/Patient/p-ml", `{"resourceType":"Patient","id":"p-ml",
+		"name":[{"use":"official","family":"Le Goff","given":["Marie Louise"]}],"birthDate":"1953-09-20"}`)
+	b := f.browser(t)
+	b.signIn("consent-officer")
+	for _, q := range []url.Values{
+		{"family": {"Le Goff"}, "given": {"Jean Pierre"}},
+		{"family": {"le goff"}, "given": {"jean-pierre"}, "birthdate": {"02/06/1951"}},
+		{"family": {"LE-GOFF"}, "given": {"Jean"}},
+	} {
+		if _, _, body := b.find(q); !strings.Contains(body, `href="/console/patients/p-jp"`) {
+			t.Errorf("%v does not find Jean-Pierre Le-Goff", q)
+		}
+	}
+	if _, _, body := b.find(url.Values{"family": {"Le-Goff"}, "given": {"Marie-Louise"}}); !strings.Contains(body, `href="/console/patients/p-ml"`) {
+		t.Error("Le-Goff Marie-Louise does not find Marie Louise Le Goff")
+	}
+}

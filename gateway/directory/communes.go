@@ -90,18 +90,13 @@ func (c *Communes) ByPostalCode(pc string) []*Commune { return c.byPostal[pc] }
 // table's own: do not modify it.
 func (c *Communes) All() []*Commune { return c.all }
 
-// nameSeparators are the characters NormalizeName reads as spaces. A
-// Replacer builds its tables on first use: one shared Replacer builds
-// them once, not for every name.
-var nameSeparators = strings.NewReplacer("-", " ", "'", " ", "’", " ")
-
-// NormalizeName folds a commune name for matching an address's city:
-// accents and case dropped, hyphens and apostrophes as spaces, and the
-// abbreviations "St"/"Ste" written out, as addresses often carry them
-// ("ST ETIENNE" matches "Saint-Étienne").
+// NormalizeName folds a commune name for matching an address's city as
+// string search folds it (search.Normalize: accents and case dropped,
+// hyphens and apostrophes as spaces), with the abbreviations "St"/"Ste"
+// written out, as addresses often carry them ("ST ETIENNE" matches
+// "Saint-Étienne").
 func NormalizeName(s string) string {
-	s = nameSeparators.Replace(search.Normalize(s))
-	words := strings.Fields(s)
+	words := strings.Fields(search.Normalize(s))
 	for i, w := range words {
 		switch w {
 		case "st":
