@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
@@ -109,11 +110,23 @@ func (l lang) date(d string) string {
 // with CLDR's tailoring for l (golang.org/x/text/collate), so that an
 // accented letter sorts with its base letter ("Élodie" between "Eddy" and
 // "Emma", not after "Zoé" as its bytes would), accents and case deciding
-// only between names otherwise equal. A collator is not safe for
-// concurrent use: each call makes its own.
+// only between names otherwise equal. Punctuation counts as a space, as
+// string search reads it: « Le-Goff » and « Le Goff » sort together, by
+// given name. A collator is not safe for concurrent use: each call makes
+// its own.
 func (l lang) compare() func(a, b string) int {
 	col := collate.New(language.Make(string(l)))
-	return col.CompareString
+	return func(a, b string) int { return col.CompareString(unpunct(a), unpunct(b)) }
+}
+
+// unpunct is s with each punctuation mark as a space.
+func unpunct(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPunct(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // keepLang remembers a ?lang= choice.
