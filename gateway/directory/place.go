@@ -77,9 +77,39 @@ func (c *Communes) PlaceOf(p *patpb.Patient) Place {
 		}
 	}
 	if len(named) > 0 {
-		return Place{Territories: c.territories(named), How: "postal code and city"}
+		return Place{Territories: c.territories(c.district(named, pc)), How: "postal code and city"}
 	}
 	return Place{Territories: c.territories(ms), How: "postal code"}
+}
+
+// district narrows each commune of named to the one municipal
+// arrondissement (or commune déléguée) of it that the postal code serves,
+// when exactly one does: "75011 Paris" is Paris 11e Arrondissement (COG
+// 75111), "69003 Lyon" Lyon 3e (69383), "13001 Marseille" Marseille 1er
+// (13201). An address names the commune ("Paris"), La Poste gives each
+// arrondissement a postal code of its own (in the table, only the 45
+// arrondissements of Paris, Lyon and Marseille have one), and a ROR
+// service may state its territory arrondissement by arrondissement
+// (ror-territorial-division, codes of JDV_J124-Commune); the commune
+// stays among the place's territories, listed after its arrondissement.
+func (c *Communes) district(named []*Commune, pc string) []*Commune {
+	out := make([]*Commune, 0, len(named))
+	for _, m := range named {
+		var only *Commune
+		n := 0
+		for _, ch := range c.children[m.Code] {
+			if slices.Contains(ch.PostalCodes, pc) {
+				only, n = ch, n+1
+			}
+		}
+		if n == 1 {
+			m = only
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // territories lists the communes, their parents, départements and régions.
