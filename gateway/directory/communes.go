@@ -40,6 +40,7 @@ type Communes struct {
 	// code of their own (Lomme, in Lille, has none), an address names them
 	// with their commune's.
 	children map[string][]*Commune
+	byName   map[string][]*Commune // by NormalizeName of the name
 	all      []*Commune
 }
 
@@ -50,7 +51,7 @@ func LoadCommunes() (*Communes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commune table: %w", err)
 	}
-	c := &Communes{byCode: map[string]*Commune{}, byPostal: map[string][]*Commune{}, children: map[string][]*Commune{}}
+	c := &Communes{byCode: map[string]*Commune{}, byPostal: map[string][]*Commune{}, children: map[string][]*Commune{}, byName: map[string][]*Commune{}}
 	sc := bufio.NewScanner(zr)
 	for n := 1; sc.Scan(); n++ {
 		f := strings.Split(sc.Text(), "\t")
@@ -66,6 +67,7 @@ func LoadCommunes() (*Communes, error) {
 			c.children[m.Parent] = append(c.children[m.Parent], m)
 		}
 		c.all = append(c.all, m)
+		c.byName[m.norm] = append(c.byName[m.norm], m)
 		for _, p := range m.PostalCodes {
 			c.byPostal[p] = append(c.byPostal[p], m)
 		}

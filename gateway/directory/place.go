@@ -22,7 +22,9 @@ type Place struct {
 	Territories []Territory
 	// How: "INSEE code", "postal code and city", "postal code" (the city
 	// did not single out a commune: every commune of the postal code),
-	// "Belgian postal code"; "" when unresolved.
+	// "city and CEDEX postal code" (a CEDEX code, which serves no commune:
+	// the commune of that name in the code's département), "Belgian
+	// postal code"; "" when unresolved.
 	How string
 }
 
@@ -54,11 +56,16 @@ func (c *Communes) PlaceOf(p *patpb.Patient) Place {
 			return Place{Territories: c.territories([]*Commune{m}), How: "INSEE code"}
 		}
 	}
+	city, cedex := cityOf(a.GetCity().GetValue())
 	ms := c.ByPostalCode(pc)
+	if len(ms) == 0 && cedex {
+		if named := c.namedIn(city, departementsOf(pc)); len(named) > 0 {
+			return Place{Territories: c.territories(named), How: "city and CEDEX postal code"}
+		}
+	}
 	if len(ms) == 0 {
 		return Place{}
 	}
-	city := NormalizeName(a.GetCity().GetValue())
 	var named []*Commune
 	for _, m := range ms {
 		if m.norm == city {
@@ -106,6 +113,47 @@ func (c *Communes) district(named []*Commune, pc string) []*Commune {
 			m = only
 		}
 		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// cityOf folds an address's city (NormalizeName) without the CEDEX
+// mention La Poste's business addresses carry ("LILLE CEDEX", "Lille
+// Cedex 9"): cedex says it was there. A CEDEX postal code is the
+// delivery office's, shared by no commune in the table.
+func cityOf(s string) (city string, cedex bool) {
+	words := strings.Fields(NormalizeName(s))
+	for i, w := range words {
+		if w == "cedex" && i > 0 && (i == len(words)-1 || i == len(words)-2 && strings.Trim(words[i+1], "0123456789") == "") {
+			return strings.Join(words[:i], " "), true
+		}
+	}
+	return strings.Join(words, " "), false
+}
+
+// departementsOf are the départements a postal code may be in: its first
+// two digits, 2A and 2B for 20 (Corsica), its first three from 97 on
+// (overseas). A CEDEX code follows the same rule.
+func departementsOf(pc string) []string {
+	switch {
+	case len(pc) != 5 || strings.Trim(pc, "0123456789") != "":
+		return nil
+	case pc[:2] == "20":
+		return []string{"2A", "2B"}
+	case pc[:2] >= "97":
+		return []string{pc[:3]}
+	}
+	return []string{pc[:2]}
+}
+
+// namedIn is the communes (or communes déléguées, arrondissements) of
+// one of départements whose name is city, folded.
+func (c *Communes) namedIn(city string, departements []string) []*Commune {
+	var out []*Commune
+	for _, m := range c.byName[city] {
+		if slices.Contains(departements, m.Departement) {
 			out = append(out, m)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 )
 
@@ -39,6 +40,15 @@ func TestPlaceOf(t *testing.T) {
 			"postal code and city", []Territory{{LevelCommune, "69383"}, {LevelCommune, "69123"}, {LevelDepartement, "69"}, {LevelRegion, "84"}}},
 		{"Marseille arrondissement by its postal code", `{"postalCode":"13001","city":"Marseille"}`,
 			"postal code and city", []Territory{{LevelCommune, "13201"}, {LevelCommune, "13055"}, {LevelDepartement, "13"}, {LevelRegion, "93"}}},
+		{"CEDEX postal code: the commune of that name in its département", `{"postalCode":"59046","city":"LILLE CEDEX"}`,
+			"city and CEDEX postal code", []Territory{{LevelCommune, "59350"}, {LevelDepartement, "59"}, {LevelRegion, "32"}}},
+		{"CEDEX in Corsica", `{"postalCode":"20189","city":"Ajaccio Cedex 2"}`,
+			"city and CEDEX postal code", []Territory{{LevelCommune, "2A004"}, {LevelDepartement, "2A"}, {LevelRegion, "94"}}},
+		{"CEDEX overseas", `{"postalCode":"97159","city":"POINTE A PITRE CEDEX"}`,
+			"city and CEDEX postal code", []Territory{{LevelCommune, "97120"}, {LevelDepartement, "971"}, {LevelRegion, "01"}}},
+		{"CEDEX mention on a commune's postal code", `{"postalCode":"69003","city":"LYON CEDEX 03"}`,
+			"postal code and city", []Territory{{LevelCommune, "69383"}, {LevelCommune, "69123"}, {LevelDepartement, "69"}, {LevelRegion, "84"}}},
+		{"CEDEX code, a city of another département", `{"postalCode":"59046","city":"Lyon Cedex"}`, "", nil},
 		{"belgian postal code", `{"postalCode":"7500","city":"Tournai","country":"BE"}`,
 			"Belgian postal code", []Territory{{LevelCommune, "7500"}}},
 		{"unknown postal code", `{"postalCode":"00000","city":"x"}`, "", nil},
@@ -81,4 +91,30 @@ func TestCommuneTable(t *testing.T) {
 	if !ok || m.Departement != "2A" || m.Region != "94" || m.Name != "Ajaccio" {
 		t.Errorf("Lookup(2A004) = %+v, %v", m, ok)
 	}
+}
+
+// FuzzPlaceOf: whatever an address holds, PlaceOf does not fail, and
+// places her only in communes of the table (or a Belgian postal code),
+// their départements and régions.
+func FuzzPlaceOf(f *testing.F) {
+	for _, s := range [][3]string{
+		{"75011", "PARIS", ""}, {"59046", "LILLE CEDEX", "FR"}, {"20189", "Ajaccio Cedex 2", ""},
+		{"97159", "POINTE A PITRE CEDEX", ""}, {"59160", "LOMME", ""}, {"7500", "Tournai", "BE"},
+		{"2", "cedex", ""}, {"97", " cedex 1 cedex", ""}, {"", "", ""},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	c := communes(f)
+	f.Fuzz(func(t *testing.T, postalCode, city, country string) {
+		a := &dtpb.Address{PostalCode: &dtpb.String{Value: postalCode}, City: &dtpb.String{Value: city}, Country: &dtpb.String{Value: country}}
+		got := c.PlaceOf(&patpb.Patient{Address: []*dtpb.Address{a}})
+		if (got.How == "") != (len(got.Territories) == 0) {
+			t.Fatalf("PlaceOf = %+v", got)
+		}
+		for _, tr := range got.Territories {
+			if _, ok := c.Lookup(tr.Code); tr.Level == LevelCommune && !ok && got.How != "Belgian postal code" {
+				t.Fatalf("PlaceOf placed her in %v, not in the table", tr)
+			}
+		}
+	})
 }
