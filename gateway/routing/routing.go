@@ -216,6 +216,11 @@ func (pl *Planner) plan(ctx context.Context, encounterID string, withdrawn int) 
 	if err != nil {
 		return nil, err
 	}
+	if listed, err := pl.listedOnly(ctx, encounterID); err != nil {
+		return nil, err
+	} else if listed {
+		return nil, outcome.New(outcome.Unprocessable, "the Encounter is one a document recounts, not the stay it hands over: nothing to route")
+	}
 	if why := notHome(s); why != "" {
 		return nil, outcome.New(outcome.Unprocessable, "the patient is not going home: nothing to hand over to the community",
 			outcome.Issue{Severity: outcome.SevError, Text: why})
@@ -721,6 +726,23 @@ func ruledOut(c *cdpb.Condition) bool {
 		}
 	}
 	return false
+}
+
+// listedOnly reports whether Encounter/id is only recounted by documents:
+// an entry of a Composition's section (an Encounters section listing the
+// patient's earlier stays: C-CDA's 46240-8, the CI-SIS "Historique des
+// rencontres") and no document's encounter (R4 Composition.encounter, the
+// context a document is about, a discharge letter's stay). Her history is
+// not a discharge: routing it would ask the community to follow up stays
+// that ended years ago.
+func (pl *Planner) listedOnly(ctx context.Context, id string) (bool, error) {
+	ref := url.Values{"entry": {"Encounter/" + id}}
+	listing, err := pl.search(ctx, "Composition", ref)
+	if err != nil || len(listing) == 0 {
+		return false, err
+	}
+	about, err := pl.search(ctx, "Composition", url.Values{"encounter": {"Encounter/" + id}})
+	return len(about) == 0, err
 }
 
 // notHome says why a stay's patient is not handed over to community care,
