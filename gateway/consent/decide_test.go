@@ -21,19 +21,25 @@ var (
 	undated = ResourceFacts{Type: "Observation", Ref: "Observation/o4", Codes: obs2.Codes}
 	result  = ResourceFacts{Type: "Observation", Ref: "Observation/o5", Date: obs.Date, Codes: obs2.Codes,
 		Related: []string{"Patient/p1", "ServiceRequest/sr1"}}
-	order  = ResourceFacts{Type: "ServiceRequest", Ref: "ServiceRequest/sr1", Date: obs.Date}
-	task   = ResourceFacts{Type: "Task", Ref: "Task/t1", Date: obs.Date}
-	med    = ResourceFacts{Type: "MedicationRequest", Ref: "MedicationRequest/m1", Date: obs.Date, Codes: []string{"http://www.whocc.no/atc|B01AC06"}}
-	para   = ResourceFacts{Type: "MedicationRequest", Ref: "MedicationRequest/m2", Date: obs.Date, Codes: []string{"http://www.whocc.no/atc|N02BE01"}}
-	pat    = ResourceFacts{Type: "Patient", Ref: "Patient/p1"}
-	gir    = ResourceFacts{Type: "Observation", Ref: "Observation/gir", Date: obs.Date, Categories: []category.Code{category.FUNC}, Codes: obs2.Codes}
-	social = ResourceFacts{Type: "Observation", Ref: "Observation/soc", Date: obs.Date, Categories: []category.Code{category.SOC}, Codes: obs2.Codes}
-	qr     = ResourceFacts{Type: "QuestionnaireResponse", Ref: "QuestionnaireResponse/q1", Date: obs.Date}
-	odd    = ResourceFacts{Type: "Observation", Ref: "Observation/odd", Date: obs.Date, Categories: []category.Code{"XYZ"}, Codes: obs2.Codes}
-	psy    = ResourceFacts{Type: "Condition", Ref: "Condition/psy", Date: obs.Date, Labels: []category.Sensitivity{category.PSY}, Codes: obs2.Codes}
-	hiv    = ResourceFacts{Type: "Condition", Ref: "Condition/hiv", Date: obs.Date, Labels: []category.Sensitivity{category.HIV}, Codes: obs2.Codes}
-	restr  = ResourceFacts{Type: "Condition", Ref: "Condition/r", Date: obs.Date, Labels: []category.Sensitivity{category.R}, Codes: obs2.Codes}
-	normal = ResourceFacts{Type: "Condition", Ref: "Condition/n", Date: obs.Date, Codes: obs2.Codes,
+	order = ResourceFacts{Type: "ServiceRequest", Ref: "ServiceRequest/sr1", Date: obs.Date}
+	// task is an order addressed to whichever actor the table asks
+	// about (a Task names its owner and requester); theirs and
+	// theirOrder are another recipient's Task and its request.
+	task = ResourceFacts{Type: "Task", Ref: "Task/t1", Date: obs.Date,
+		Related: []string{"Patient/p1", gp, nurse, sw, helper, physio, cm, be, "PractitionerRole/outsider", "PractitionerRole/ghh-nurse"}}
+	theirs     = ResourceFacts{Type: "Task", Ref: "Task/t2", Date: obs.Date, Related: []string{"Patient/p1", "PractitionerRole/cardio-role", "ServiceRequest/sr2"}}
+	theirOrder = ResourceFacts{Type: "ServiceRequest", Ref: "ServiceRequest/sr2", Date: obs.Date, Related: []string{"Patient/p1", "Organization/hospital"}}
+	med        = ResourceFacts{Type: "MedicationRequest", Ref: "MedicationRequest/m1", Date: obs.Date, Codes: []string{"http://www.whocc.no/atc|B01AC06"}}
+	para       = ResourceFacts{Type: "MedicationRequest", Ref: "MedicationRequest/m2", Date: obs.Date, Codes: []string{"http://www.whocc.no/atc|N02BE01"}}
+	pat        = ResourceFacts{Type: "Patient", Ref: "Patient/p1"}
+	gir        = ResourceFacts{Type: "Observation", Ref: "Observation/gir", Date: obs.Date, Categories: []category.Code{category.FUNC}, Codes: obs2.Codes}
+	social     = ResourceFacts{Type: "Observation", Ref: "Observation/soc", Date: obs.Date, Categories: []category.Code{category.SOC}, Codes: obs2.Codes}
+	qr         = ResourceFacts{Type: "QuestionnaireResponse", Ref: "QuestionnaireResponse/q1", Date: obs.Date}
+	odd        = ResourceFacts{Type: "Observation", Ref: "Observation/odd", Date: obs.Date, Categories: []category.Code{"XYZ"}, Codes: obs2.Codes}
+	psy        = ResourceFacts{Type: "Condition", Ref: "Condition/psy", Date: obs.Date, Labels: []category.Sensitivity{category.PSY}, Codes: obs2.Codes}
+	hiv        = ResourceFacts{Type: "Condition", Ref: "Condition/hiv", Date: obs.Date, Labels: []category.Sensitivity{category.HIV}, Codes: obs2.Codes}
+	restr      = ResourceFacts{Type: "Condition", Ref: "Condition/r", Date: obs.Date, Labels: []category.Sensitivity{category.R}, Codes: obs2.Codes}
+	normal     = ResourceFacts{Type: "Condition", Ref: "Condition/n", Date: obs.Date, Codes: obs2.Codes,
 		Labels: []category.Sensitivity{{System: "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", Code: "N"}}}
 )
 
@@ -318,6 +324,16 @@ func decideCases() []decideCase {
 			want: true, provision: "Consent/c1#provision"},
 		{name: "permit/cross-border needs CLIN named", consents: []string{c("c1", "OPTIN", actor(be))}, actor: be, res: obs,
 			want: false, policy: PolicyCategory, provision: "Consent/c1#provision"},
+		{name: "permit/social worker: not another recipient's Task", consents: []string{c("c1", "OPTIN", actor(sw))}, actor: sw, res: theirs,
+			want: false, policy: PolicyNotAddressed, provision: "Consent/c1#provision"},
+		{name: "permit/social worker: nor its request, ORD named", consents: []string{c("c1", "OPTIN", actor(sw)+","+catClass("ORD"))}, actor: sw, res: theirOrder,
+			want: false, policy: PolicyNotAddressed, provision: "Consent/c1#provision"},
+		{name: "permit/home help: another's Task, Tasks named", consents: []string{c("c1", "OPTIN", actor(helper)+","+typeClass("Task"))}, actor: helper, res: theirs,
+			want: true, provision: "Consent/c1#provision"},
+		{name: "permit/outsider physio: not another recipient's Task", consents: []string{c("c1", "OPTIN", actor(physio))}, actor: physio, res: theirs,
+			want: false, policy: PolicyNotAddressed, provision: "Consent/c1#provision"},
+		{name: "permit/the care team: every order", consents: []string{c("c1", "OPTIN", actor(nurse))}, actor: nurse, res: theirs,
+			want: true, provision: "Consent/c1#provision"},
 		{name: "permit/cross-border orders", consents: []string{c("c1", "OPTIN", actor(be))}, actor: be, res: task,
 			want: true, provision: "Consent/c1#provision"},
 		{name: "permit/care team member gets SOC with opt-in", consents: []string{c("c1", "OPTIN", actor(nurse))}, actor: nurse, res: social,

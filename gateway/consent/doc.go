@@ -45,7 +45,11 @@ cross-border recipients - needs an explicit permit, which passes ADM, ORD,
 FUNC and SOC, and CLIN or MED only when the permit names them (class or
 securityLabel in the category code system, or a criterion naming the very
 resource). Sensitive labels (PSY, HIV, ETH, SEX, R) pass only under a
-provision naming the label. Unlabelled resources take [category.Default].
+provision naming the label. Of the orders (Policy.Addressed: Task,
+ServiceRequest), a permit to anyone outside the care team passes only those
+addressed to or from her, unless it names the resource itself: ORD is the
+order addressed to a recipient, not every recipient's. Unlabelled resources
+take [category.Default].
 A consent administrator (RoleSystem) is no recipient: no Consent applies
 to her, not even a permit naming no actor.
 

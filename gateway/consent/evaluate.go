@@ -138,15 +138,22 @@ func (e *Engine) permitted(sc *scope, req *Request, f *facts, vs []verdict) judg
 		allowed |= e.teamMask
 	}
 	var named uint8
+	explicit := false
 	for _, v := range vs {
 		allowed |= v.cats
 		named |= v.sens
 		if v.explicit {
 			allowed |= f.cats
+			explicit = true
 		}
 	}
 	j := judgement{vs: vs, allowed: allowed}
 	switch {
+	case !explicit && sc.standing.policy != PolicyCareTeam && slices.Contains(e.pol.Addressed, f.typ) && !sc.addressedTo(f):
+		// Minimum necessary: a permit passes the orders addressed to
+		// her, not the other recipients'; only one naming the resource
+		// itself (its type, code or instance) passes those.
+		j.policy = PolicyNotAddressed
 	case f.cats&^allowed != 0:
 		j.policy = PolicyCategory
 	case f.sens&^named != 0:

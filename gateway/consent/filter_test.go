@@ -79,7 +79,7 @@ func TestFilterAgreesWithDecide(t *testing.T) {
 // fact buffers are hit, and requires Decide's answer for every one.
 func TestFilterReuseAgreesWithDecide(t *testing.T) {
 	t.Parallel()
-	all := []ResourceFacts{obs, obs2, oldObs, undated, result, order, task, med, para, pat, gir, social, qr, odd, psy, hiv, restr, normal}
+	all := []ResourceFacts{obs, obs2, oldObs, undated, result, order, task, theirs, theirOrder, med, para, pat, gir, social, qr, odd, psy, hiv, restr, normal}
 	for _, tc := range decideCases() {
 		if !tc.filterable() {
 			continue

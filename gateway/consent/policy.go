@@ -49,6 +49,11 @@ type Policy struct {
 	// directory, the pathways, terminology and forms); the search filter
 	// passes them when they name no patient.
 	Unrestricted []string
+	// Addressed are the types of orders addressed to a recipient: an
+	// actor outside the care team receives, under a permit, only those
+	// addressed to or from her (scope.addressedTo), unless the permit
+	// names the resource itself.
+	Addressed []string
 	// Owned are resource types that pass only for their owner (Request.Owner,
 	// the resource's OwnerSystem tag) or a system caller: a Subscription
 	// names a recipient's endpoint and what it watches.
@@ -80,7 +85,8 @@ func FrenchLaw() Policy {
 		Unrestricted: []string{"Practitioner", "PractitionerRole", "Organization", "Location",
 			"HealthcareService", "Endpoint", "CodeSystem", "ValueSet",
 			"PlanDefinition", "ActivityDefinition", "Questionnaire"},
-		Owned: []string{"Subscription"},
+		Addressed: []string{"Task", "ServiceRequest"},
+		Owned:     []string{"Subscription"},
 	}
 }
 

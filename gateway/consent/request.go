@@ -120,6 +120,7 @@ const (
 	PolicyBreakGlassDenied = "break-glass-health-professionals-only"
 	PolicyCareTeam         = "care-team"
 	PolicyCandidate        = "routing-candidate"
+	PolicyNotAddressed     = "order-not-addressed-to-recipient"
 	PolicyCategory         = "category-not-permitted"
 	PolicySensitive        = "sensitive-label-not-named"
 	PolicyExplicitPermit   = "explicit-permit-required"

@@ -25,6 +25,10 @@ type scope struct {
 	// requester: the actor (or what it belongs to) requested one of the
 	// patient's Tasks (Circle.Requesters) and is not in her care team.
 	requester bool
+	// addressed are the patient's Tasks addressed to or from the actor
+	// (Circle.Orders) and what they are about: the orders she needs
+	// (addressedTo).
+	addressed []string
 	consents  []*compiled
 	needs     needs
 }
@@ -61,6 +65,11 @@ func (e *Engine) scope(ctx context.Context, patient, actorRef string, draft *cpb
 			}
 		}
 		sc.requester = slices.ContainsFunc(circle.Requesters, mine)
+		for _, o := range circle.Orders {
+			if slices.ContainsFunc(o.Parties, mine) {
+				sc.addressed = append(sc.addressed, o.Refs...)
+			}
+		}
 	}
 	sc.needs = sc.baseNeeds()
 	for _, c := range set {
@@ -77,10 +86,27 @@ func (sc *scope) baseNeeds() needs {
 	if sc.candidate {
 		n |= needRef
 	}
-	if sc.requester {
+	if sc.requester || sc.standing.policy != PolicyCareTeam {
+		// addressedTo, for whoever is outside the care team.
 		n |= needRef | needRelated
 	}
 	return n
+}
+
+// addressedTo reports whether f, an order (Policy.Addressed), is one the
+// actor needs: a Task addressed to or from her, or what one of those is
+// about, or a request naming her (its performer or requester). An actor
+// outside the care team receives no other order, whatever her permit
+// passes of the category ORD (DESIGN.md, "Data categories": ORD is the
+// order addressed to a recipient; "Pathways": a candidate sees only the
+// Task, its ServiceRequest and who and where the patient is), so that the
+// home help's permit does not show her the cardiologist's consultation,
+// which says the diagnosis. A question about no instance (a what-if, the
+// test that releases a waiting Task: PermitToAct) is about an order
+// addressed to her.
+func (sc *scope) addressedTo(f *facts) bool {
+	return f.ref == "" || slices.Contains(sc.addressed, f.ref) ||
+		slices.ContainsFunc(f.related, func(r string) bool { return slices.Contains(sc.who.refs, r) })
 }
 
 // seen is what a candidate or a requester (not in the care team) may see

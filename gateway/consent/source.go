@@ -300,13 +300,16 @@ func (s *StoreSource) circle(r *store.Snapshot, patient string) (Circle, error) 
 		return c, err
 	}
 	_, err = r.Search(refQuery("Task", "patient", patient), func(_ *store.Snapshot, _, id string, v store.IndexValues) bool {
+		owners, requesters := v.Refs("owner"), v.Refs("requester")
+		refs := append([]string{"Task/" + id}, v.Refs("focus")...)
+		c.Orders = append(c.Orders, Order{Parties: append(slices.Clip(owners), requesters...), Refs: refs})
 		if !c.trusts(v.Tokens("_tag")) {
 			return false
 		}
 		if slices.ContainsFunc(v.Tokens("status"), func(t string) bool { return slices.Contains(openTask, t) }) {
-			c.Asked = append(c.Asked, Asked{Owners: v.Refs("owner"), Refs: append([]string{"Task/" + id}, v.Refs("focus")...)})
+			c.Asked = append(c.Asked, Asked{Owners: owners, Refs: refs})
 		}
-		for _, r := range v.Refs("requester") {
+		for _, r := range requesters {
 			if !slices.Contains(c.Requesters, r) {
 				c.Requesters = append(c.Requesters, r)
 			}

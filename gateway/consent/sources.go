@@ -44,6 +44,16 @@ type Circle struct {
 	// Tasks (Task.requester): the discharging hospital, whose staff
 	// follow up what it asked.
 	Requesters []string
+	// Orders are every Task of the patient, whatever its status or
+	// issuer: the orders (Policy.Addressed) an actor outside the care
+	// team receives under a permit are those addressed to or from her.
+	Orders []Order
+}
+
+// Order is one Task of the patient: whom it is between and what it names.
+type Order struct {
+	Parties []string // Task.owner and Task.requester
+	Refs    []string // the Task and what it is about (Task.focus): "Type/id"
 }
 
 // Asked is one open Task of the patient and what its owner may see for it.

@@ -296,6 +296,7 @@ var catalogue = map[string][2]string{
 	"policy.category-not-permitted":    {"The permit does not cover this category of data.", "L'autorisation ne couvre pas cette catégorie de données."},
 	"policy.sensitive-label-not-named": {"Sensitive data are shared only when a choice of the patient names them.", "Les données sensibles ne sont partagées que si un choix du patient les nomme."},
 	"policy.consent-administrator-not-a-recipient": {"A consent officer receives no patient data.", "Un chargé des consentements ne reçoit aucune donnée de patient."},
+	"policy.order-not-addressed-to-recipient":      {"Outside the care team, a permit shows only the orders addressed to the recipient, not the other recipients'.", "Hors de l'équipe de soins, une autorisation ne montre que les demandes adressées au destinataire, pas celles des autres."},
 	"policy.routing-candidate":                     {"A candidate sees only the request addressed to them until they accept it.", "Un candidat ne voit que la demande qui lui est adressée tant qu'il ne l'a pas acceptée."},
 	"policy.unclassified-actor":                    {"The recipient's profession is not known: nothing is shared without the patient's permit.", "La profession du destinataire est inconnue : rien n'est partagé sans l'autorisation du patient."},
 	"policy.purpose-requires-permit":               {"This purpose needs the patient's permit.", "Cette finalité nécessite l'autorisation du patient."},
