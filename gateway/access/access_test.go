@@ -3,6 +3,10 @@ package access
 import (
 	"testing"
 
+	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+
 	"github.com/relais-health/relais/fhir/outcome"
 )
 
@@ -34,6 +38,34 @@ func TestTaskMoves(t *testing.T) {
 	}
 	if err := taskMove(taskRejected, taskRequested, false); err == nil {
 		t.Error("a rejected Task went back to requested without a new owner")
+	}
+}
+
+// TestRejectionStatesWhy: a refusal carries a statusReason (text or
+// code), whoever writes it, a system caller included.
+func TestRejectionStatesWhy(t *testing.T) {
+	task := func(status codes.TaskStatusCode_Value, reason *dtpb.CodeableConcept) *tpb.Task {
+		return &tpb.Task{Status: &tpb.Task_StatusCode{Value: status}, StatusReason: reason,
+			Owner: &dtpb.Reference{Reference: &dtpb.Reference_PractitionerRoleId{PractitionerRoleId: &dtpb.ReferenceId{Value: "nurse"}}}}
+	}
+	owner := &Caller{Class: Health, Refs: []string{"PractitionerRole/nurse"}}
+	old := task(codes.TaskStatusCode_REQUESTED, nil)
+	for name, c := range map[string]struct {
+		reason *dtpb.CodeableConcept
+		system bool
+		ok     bool
+	}{
+		"no reason":         {},
+		"an empty text":     {reason: &dtpb.CodeableConcept{Text: &dtpb.String{Value: " "}}},
+		"no reason, system": {system: true},
+		"a text":            {reason: &dtpb.CodeableConcept{Text: &dtpb.String{Value: "no visit slot this week"}}, ok: true},
+		"a code":            {reason: &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{Code: &dtpb.Code{Value: "full"}}}}, ok: true},
+		"a text, system":    {reason: &dtpb.CodeableConcept{Text: &dtpb.String{Value: "full"}}, system: true, ok: true},
+	} {
+		err := Change(owner, &Write{Type: "Task", Op: OpUpdate, Old: old, New: task(codes.TaskStatusCode_REJECTED, c.reason), System: c.system})
+		if c.ok && err != nil || !c.ok && outcome.KindOf(err) != outcome.Unprocessable {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

@@ -96,6 +96,12 @@ func taskChange(c *Caller, w *Write) error {
 		if err := taskMove(from, to, reassigned); err != nil {
 			return err
 		}
+		if to == taskRejected && !stated(nt.GetStatusReason()) {
+			// The requester asks the next candidate and the plan shows
+			// why this one refused (R4 Task.statusReason: "why ... was
+			// refused"): a refusal says why.
+			return unprocessable("a Task is rejected with a statusReason saying why")
+		}
 	}
 	if w.System {
 		return nil
@@ -151,6 +157,14 @@ func taskMove(from, to string, reassigned bool) error {
 		return nil
 	}
 	return unprocessable("a Task cannot move from " + from + " to " + to + " (R4 Task state machine)")
+}
+
+// stated reports whether a reason says something: a text or a code.
+func stated(c *dtpb.CodeableConcept) bool {
+	if strings.TrimSpace(c.GetText().GetValue()) != "" {
+		return true
+	}
+	return slices.ContainsFunc(c.GetCoding(), func(cd *dtpb.Coding) bool { return cd.GetCode().GetValue() != "" })
 }
 
 // refersTo reports whether ref names the caller or what it acts for.
