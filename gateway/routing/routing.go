@@ -357,35 +357,23 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 	if err := pl.withdrawCancelled(ctx, f, written); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
+	var stays []string // the stays to route, each once
 	for _, w := range f.Written() {
-		if !pl.cfg.RouteOnWrite {
-			break
+		if pl.cfg.RouteOnWrite && w.Type == "Encounter" && !slices.Contains(stays, w.ID) {
+			stays = append(stays, w.ID)
 		}
-		if w.Type != "Encounter" || seen[w.ID] {
-			continue
+	}
+	revived, err := pl.revived(ctx, f, written)
+	if err != nil {
+		return err
+	}
+	for _, id := range revived {
+		if !slices.Contains(stays, id) {
+			stays = append(stays, id)
 		}
-		seen[w.ID] = true
-		if last := written["Encounter/"+w.ID]; last.Version != w.Version {
-			w = last // written again since: its last version is the stay
-		}
-		enc, ok := w.Resource.(*enpb.Encounter)
-		if !ok || !(enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
-			continue
-		}
-		done, withdrawn, err := pl.routed(ctx, w.ID)
-		if err != nil || done {
-			continue
-		}
-		plan, err := pl.planAfter(ctx, w.ID, withdrawn)
-		if err != nil {
-			continue
-		}
-		entries, err := pl.entries(ctx, plan)
-		if err != nil {
-			continue
-		}
-		if _, err := f.Put(entries); err != nil {
+	}
+	for _, id := range stays {
+		if err := pl.routeWritten(ctx, f, id); err != nil {
 			return err
 		}
 	}
@@ -394,6 +382,35 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 		return nil // the plan shows fewer moves; the Tasks stand
 	}
 	_, err = f.Put(notes)
+	return err
+}
+
+// routeWritten routes, in the transaction f follows, the stay
+// Encounter/id if it is finished (or expects its discharge) and has no
+// plan in force; a stay it cannot plan now is left to the router's next
+// pass. Only a failed write fails the transaction.
+func (pl *Planner) routeWritten(ctx context.Context, f *store.Following, id string) error {
+	m, err := pl.read(ctx, "Encounter", id)
+	if err != nil {
+		return nil
+	}
+	enc, ok := m.(*enpb.Encounter)
+	if !ok || !(enc.GetStatus().GetValue() == codes.EncounterStatusCode_FINISHED || expected(enc)) {
+		return nil
+	}
+	done, withdrawn, err := pl.routed(ctx, id)
+	if err != nil || done {
+		return nil
+	}
+	plan, err := pl.planAfter(ctx, id, withdrawn)
+	if err != nil {
+		return nil
+	}
+	entries, err := pl.entries(ctx, plan)
+	if err != nil {
+		return nil
+	}
+	_, err = f.Put(entries)
 	return err
 }
 

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"slices"
@@ -226,6 +227,70 @@ func (pl *Planner) withdrawDeaths(ctx context.Context, f *store.Following, writt
 		}
 	}
 	return out, nil
+}
+
+// revived are the stays whose plans a death withdrew (PatientDeceased)
+// and that the transaction f follows corrects: a Patient written again
+// whose version before it stated a death (Patient.deceased[x]) and whose
+// last version no longer takes her as dead for the stay (diedDuring).
+// (An HL7 v2 A08 or A31 corrects it with PID-30 N: HL7 v2.5 section
+// 2.5.3, an absent field leaves the stored value.) Follow routes them again, into plans of their own: the withdrawn
+// Tasks were cancelled, which R4's state machine makes final, and their
+// owners were told.
+func (pl *Planner) revived(ctx context.Context, f *store.Following, written map[string]store.Written) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, w := range f.Written() {
+		if w.Type != "Patient" || seen[w.ID] || w.Version < 2 {
+			continue
+		}
+		seen[w.ID] = true
+		last := written["Patient/"+w.ID]
+		p, ok := last.Resource.(*patpb.Patient)
+		if last.Deleted || !ok || p.GetDeceased().GetBoolean().GetValue() {
+			continue
+		}
+		rec, err := f.Snapshot().VRead("Patient", w.ID, w.Version-1)
+		if err != nil || !bytes.Contains(rec.JSON, []byte(`"deceased`)) {
+			continue // the common write: she was not dead before it either
+		}
+		cps, err := pl.search(ctx, "CarePlan", url.Values{"patient": {"Patient/" + w.ID}})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range cps {
+			cp, ok := m.(*cppb.CarePlan)
+			if !ok || !strings.HasPrefix(resource.ID(cp), "route-") || withdrawnFor(cp) != PatientDeceased {
+				continue
+			}
+			typ, id, _, ok := resource.RefTarget(cp.GetEncounter())
+			if !ok || typ != "Encounter" || slices.Contains(out, id) {
+				continue
+			}
+			em, err := pl.read(ctx, "Encounter", id)
+			if err != nil {
+				return nil, err
+			}
+			if e, ok := em.(*enpb.Encounter); ok && diedDuring(p, e) == "" {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}
+
+// withdrawnFor is the code of ExtWithdrawn on a routing CarePlan, "" on
+// one routing did not withdraw.
+func withdrawnFor(cp *cppb.CarePlan) string {
+	if !withdrawnPlan(cp) {
+		return ""
+	}
+	for _, e := range cp.GetExtension() {
+		if e.GetUrl().GetValue() == ExtWithdrawn {
+			return e.GetValue().GetCoding().GetCode().GetValue()
+		}
+	}
+	return ""
 }
 
 // cancelsDischarge reports whether a stay written as now, after was,

@@ -386,3 +386,86 @@ func TestDischargeSupersedesDraftOfAnotherPathway(t *testing.T) {
 		}
 	}
 }
+
+// TestCorrectedDeathRoutesAgain: a death reported in error after the stay
+// was routed (an HL7 v2 A31 or A08 with PID-30 Y) withdraws the plan;
+// its correction (an A31 or A08 with PID-30 N; a FHIR write of
+// Patient.deceased[x] without it, false, or dated before the stay, which
+// diedDuring takes as an error of the record) routes the stay again, into
+// a plan of its own, in the write that corrects it, so that she is not
+// left at home without the follow-up her discharge asked for. A write of
+// the Patient that leaves her dead routes nothing.
+func TestCorrectedDeathRoutesAgain(t *testing.T) {
+	for name, c := range map[string]struct {
+		corrected string // Patient.deceased[x] as JSON members after the correction, "" none
+		again     bool
+	}{
+		"no longer deceased":      {again: true},
+		"deceasedBoolean false":   {corrected: `"deceasedBoolean":false`, again: true},
+		"a death before the stay": {corrected: `"deceasedDateTime":"2008-08-25"`, again: true},
+		"still deceased":          {corrected: `"deceasedDateTime":"2026-03-07"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, st := world(t)
+			pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+			st.Follow(pl)
+			ctx := context.Background()
+			if n, err := pl.RouteFinished(ctx); err != nil || n != 1 { // e1, finished in world
+				t.Fatalf("routing the world's stay: %d, %v", n, err)
+			}
+			rec, err := st.Read("Patient", "p1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			alive := string(rec.JSON)
+			with := func(members string) string {
+				if members == "" {
+					return alive
+				}
+				return strings.Replace(alive, `"resourceType":"Patient"`, `"resourceType":"Patient",`+members, 1)
+			}
+			putJSON(t, st, with(`"deceasedBoolean":true`))
+			withdrawn := routingOf(t, st, "CarePlan")
+			if len(withdrawn) != 1 {
+				t.Fatalf("CarePlans after the death: %v", withdrawn)
+			}
+			for id, s := range withdrawn {
+				if s != "revoked" {
+					t.Fatalf("CarePlan/%s after the death: %s", id, s)
+				}
+			}
+			cancelled := routingOf(t, st, "Task")
+			putJSON(t, st, with(c.corrected))
+			plans := routingOf(t, st, "CarePlan")
+			active := 0
+			for id, s := range plans {
+				if _, old := withdrawn[id]; old && s != "revoked" {
+					t.Errorf("the withdrawn CarePlan/%s: %s", id, s)
+				}
+				if _, old := withdrawn[id]; !old && s == "active" {
+					active++
+				}
+			}
+			if want := map[bool]int{true: 1}[c.again]; active != want {
+				t.Errorf("after the correction: CarePlans %v, want %d new and active", plans, want)
+			}
+			requested := 0
+			for id, s := range routingOf(t, st, "Task") {
+				if _, old := cancelled[id]; old && s != cancelled[id] {
+					t.Errorf("the cancelled Task/%s: %s", id, s)
+				}
+				if _, old := cancelled[id]; !old && (s == "requested" || s == "on-hold") {
+					requested++
+				}
+			}
+			if c.again && requested != len(cancelled) {
+				t.Errorf("after the correction: %d Tasks asked again, want %d: %v", requested, len(cancelled), routingOf(t, st, "Task"))
+			}
+			// Writing her again changes nothing more.
+			putJSON(t, st, with(c.corrected))
+			if got := routingOf(t, st, "CarePlan"); len(got) != len(plans) {
+				t.Errorf("the Patient written again: CarePlans %v, were %v", got, plans)
+			}
+		})
+	}
+}
