@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -529,6 +530,51 @@ func TestNIASupersededByNIR(t *testing.T) {
 		}
 		if uses["urn:oid:"+c.nir] != "OFFICIAL" || uses["urn:oid:"+c.nia] != "OLD" {
 			t.Errorf("%s: identifier uses %v, want the NIR official and the NIA old", name, uses)
+		}
+	}
+}
+
+// TestDeathCorrected: PID-29/30 (HL7 v2.5 section 3.4.2.29-30) as an A31
+// sends them: a death dated or indicated is mapped; an absent field leaves
+// the stored value (no deceased[x]); the null `""` deletes it (section
+// 2.5.3), which a correction of a death reported in error sends: the
+// Patient is then stated not deceased, as PID-30 N states it.
+func TestDeathCorrected(t *testing.T) {
+	t.Parallel()
+	msg := func(death string) []byte {
+		return []byte("MSH|^~\\&|GAM|HOP|RELAIS|RELAIS|20260318151910||ADT^A31^ADT_A05|C1|P|2.5\r" +
+			"EVN||20260318151910\r" +
+			"PID|1||1900068^^^&350000121&M^PI||DARK^JEANNE^^^^^L||19600530|F" + strings.Repeat("|", 21) + death + "\r" +
+			"PV1|1|N\r")
+	}
+	for death, want := range map[string]string{
+		"202603171030|Y": `dateTime`,
+		"|Y":             "true",
+		"|N":             "false",
+		`|""`:            "false",
+		`""|""`:          "false",
+		"":               "absent",
+		"|":              "absent",
+	} {
+		c, err := Convert(msg(death), testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := one[*ppb.Patient](t, c).GetDeceased()
+		got := "absent"
+		switch {
+		case d.GetDateTime() != nil:
+			got = "dateTime"
+		case d.GetBoolean() != nil:
+			got = strconv.FormatBool(d.GetBoolean().GetValue())
+		}
+		if got != want {
+			t.Errorf("PID-29|PID-30 %q: deceased %s, want %s", death, got, want)
+		}
+		for _, is := range c.Issues {
+			if strings.Contains(fmt.Sprint(is), "PID") {
+				t.Errorf("PID-29|PID-30 %q: %v", death, is)
+			}
 		}
 	}
 }

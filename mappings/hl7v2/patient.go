@@ -232,9 +232,19 @@ func (c *conv) birthAndDeath(pid *er7.Segment, p *ppb.Patient) {
 	} else if yn := strings.ToUpper(text(pid.Field(24))); yn == "Y" || yn == "N" {
 		p.MultipleBirth = &ppb.Patient_MultipleBirthX{Choice: &ppb.Patient_MultipleBirthX_Boolean{Boolean: &dtpb.Boolean{Value: yn == "Y"}}}
 	}
+	yn := strings.ToUpper(text(pid.Field(30)))
+	if pid.Field(30).Null() && text(pid.Field(29)) == "" {
+		// HL7 v2.5 section 2.5.3: the null deletes the stored value,
+		// where an absent field leaves it. The death indicator deleted
+		// (a death reported in error, corrected) is stated as not
+		// deceased: the identity merge keeps what a stored Patient has
+		// and an incoming one lacks.
+		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_Boolean{Boolean: &dtpb.Boolean{Value: false}}}
+		return
+	}
 	if t, ok := c.dtm(pid, 29); ok {
 		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_DateTime{DateTime: c.dateTime(t)}}
-	} else if yn := strings.ToUpper(text(pid.Field(30))); yn == "Y" || yn == "N" {
+	} else if yn == "Y" || yn == "N" {
 		p.Deceased = &ppb.Patient_DeceasedX{Choice: &ppb.Patient_DeceasedX_Boolean{Boolean: &dtpb.Boolean{Value: yn == "Y"}}}
 	}
 }
