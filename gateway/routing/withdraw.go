@@ -229,12 +229,14 @@ func (pl *Planner) withdrawDeaths(ctx context.Context, f *store.Following, writt
 	return out, nil
 }
 
-// revived are the stays whose plans a death withdrew (PatientDeceased)
-// and that the transaction f follows corrects: a Patient written again
-// whose version before it stated a death (Patient.deceased[x]) and whose
-// last version no longer takes her as dead for the stay (diedDuring).
-// (An HL7 v2 A08 or A31 corrects it with PID-30 N: HL7 v2.5 section
-// 2.5.3, an absent field leaves the stored value.) Follow routes them again, into plans of their own: the withdrawn
+// revived are the stays a death kept from being handed over and that the
+// transaction f follows corrects: a Patient written again whose version
+// before it took her as dead for the stay (diedDuring) and whose last
+// version no longer does. Their plans were withdrawn (PatientDeceased),
+// or never made (a discharge that reported the death itself). (An HL7 v2
+// A08 or A31 corrects a death with PID-30 N or the null "": HL7 v2.5
+// section 2.5.3, an absent field leaves the stored value.) Follow routes
+// them, a withdrawn plan's stay into a plan of its own: the withdrawn
 // Tasks were cancelled, which R4's state machine makes final, and their
 // owners were told.
 func (pl *Planner) revived(ctx context.Context, f *store.Following, written map[string]store.Written) ([]string, error) {
@@ -254,43 +256,25 @@ func (pl *Planner) revived(ctx context.Context, f *store.Following, written map[
 		if err != nil || !bytes.Contains(rec.JSON, []byte(`"deceased`)) {
 			continue // the common write: she was not dead before it either
 		}
-		cps, err := pl.search(ctx, "CarePlan", url.Values{"patient": {"Patient/" + w.ID}})
+		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range cps {
-			cp, ok := m.(*cppb.CarePlan)
-			if !ok || !strings.HasPrefix(resource.ID(cp), "route-") || withdrawnFor(cp) != PatientDeceased {
-				continue
-			}
-			typ, id, _, ok := resource.RefTarget(cp.GetEncounter())
-			if !ok || typ != "Encounter" || slices.Contains(out, id) {
-				continue
-			}
-			em, err := pl.read(ctx, "Encounter", id)
-			if err != nil {
-				return nil, err
-			}
-			if e, ok := em.(*enpb.Encounter); ok && diedDuring(p, e) == "" {
-				out = append(out, id)
+		was, ok := m.(*patpb.Patient)
+		if !ok || was.GetDeceased().GetDateTime() == nil && !was.GetDeceased().GetBoolean().GetValue() {
+			continue // stated alive (PID-30 N) before it
+		}
+		stays, err := pl.search(ctx, "Encounter", url.Values{"patient": {"Patient/" + w.ID}})
+		if err != nil {
+			return nil, err
+		}
+		for _, sm := range stays {
+			if e, ok := sm.(*enpb.Encounter); ok && diedDuring(was, e) != "" && diedDuring(p, e) == "" {
+				out = append(out, resource.ID(e))
 			}
 		}
 	}
 	return out, nil
-}
-
-// withdrawnFor is the code of ExtWithdrawn on a routing CarePlan, "" on
-// one routing did not withdraw.
-func withdrawnFor(cp *cppb.CarePlan) string {
-	if !withdrawnPlan(cp) {
-		return ""
-	}
-	for _, e := range cp.GetExtension() {
-		if e.GetUrl().GetValue() == ExtWithdrawn {
-			return e.GetValue().GetCoding().GetCode().GetValue()
-		}
-	}
-	return ""
 }
 
 // cancelsDischarge reports whether a stay written as now, after was,

@@ -469,3 +469,35 @@ func TestCorrectedDeathRoutesAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestCorrectedDeathRoutesUnplannedStay: a discharge that reported the
+// death itself (an A03 with PID-30 Y) is not planned; the death corrected
+// (an A31 with PID-30 N), the stay is routed in the write that corrects it.
+func TestCorrectedDeathRoutesUnplannedStay(t *testing.T) {
+	_, st := world(t)
+	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+	st.Follow(pl)
+	ctx := context.Background()
+	rec, err := st.Read("Patient", "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := string(rec.JSON)
+	putJSON(t, st, strings.Replace(alive, `"resourceType":"Patient"`, `"resourceType":"Patient","deceasedDateTime":"2026-03-05T09:00:00Z"`, 1))
+	if n, err := pl.RouteFinished(ctx); err != nil || n != 0 {
+		t.Fatalf("routing the stay of a patient who died: %d, %v", n, err)
+	}
+	if got := routingOf(t, st, "CarePlan"); len(got) != 0 {
+		t.Fatalf("CarePlans of the stay she died in: %v", got)
+	}
+	putJSON(t, st, strings.Replace(alive, `"resourceType":"Patient"`, `"resourceType":"Patient","deceasedBoolean":false`, 1))
+	plans := routingOf(t, st, "CarePlan")
+	if len(plans) != 1 {
+		t.Fatalf("after the correction: CarePlans %v, want one", plans)
+	}
+	for id, s := range plans {
+		if s != "active" {
+			t.Errorf("CarePlan/%s: %s", id, s)
+		}
+	}
+}
