@@ -8,9 +8,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
-	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
-	"github.com/relais-health/relais/gateway/routing"
 )
 
 // earlierStays is an Encounters section (LOINC 46240-8) recounting two
@@ -39,17 +37,7 @@ func TestListedEncountersNotRouted(t *testing.T) {
 	doc := ingesttest.Liaison("LDL-H1", 1, "20260305140000+0100", "", false, "I50.0")
 	doc = bytes.Replace(doc, []byte(`<birthTime value="19520611"/>`), []byte(`<birthTime value="19450611"/>`), 1)
 	doc = bytes.Replace(doc, []byte(" </structuredBody>"), []byte(earlierStays+" </structuredBody>"), 1)
-	_, st := world(t)
-	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
-	st.Follow(pl)
-	in, err := ingest.New(ingest.Config{Store: st, Logger: quiet(), Options: ingest.Options{Codec: testCodec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(in.Close)
+	st, pl, in := routedIngest(t)
 	if _, err := in.CDA(context.Background(), doc, nil); err != nil {
 		t.Fatal(err)
 	}

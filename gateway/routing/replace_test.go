@@ -108,17 +108,7 @@ func TestCorrectedLetterReroutes(t *testing.T) {
 		{"no pathway", "R06.0", "", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, st := world(t)
-			pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
-			st.Follow(pl)
-			in, err := ingest.New(ingest.Config{Store: st, Logger: quiet(), Options: ingest.Options{Codec: testCodec}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := in.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(in.Close)
+			st, _, in := routedIngest(t)
 			if _, err := in.CDA(context.Background(), v1, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -181,6 +171,24 @@ func TestCorrectedLetterReroutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// routedIngest is the world's store, routing each stay on the write that
+// finishes it, and an ingester writing to it.
+func routedIngest(t *testing.T) (*store.Store, *routing.Planner, *ingest.Ingester) {
+	t.Helper()
+	_, st := world(t)
+	pl := plannerWith(t, st, routing.Config{RouteOnWrite: true})
+	st.Follow(pl)
+	in, err := ingest.New(ingest.Config{Store: st, Logger: quiet(), Options: ingest.Options{Codec: testCodec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	return st, pl, in
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
