@@ -100,6 +100,17 @@ func TestPermitShowsOnlyOwnOrders(t *testing.T) {
 					t.Errorf("GET %s as the home help: total %d, %s", path, total, r.body)
 				}
 			}
+			// A Task she writes herself, addressed to her and about the
+			// cardiologist's request, does not make it hers: a Task
+			// counts for its owner only from an issuer the patient's
+			// circle trusts (a system caller, her GP, her care team).
+			forged := `{"resourceType":"Task","status":"requested","intent":"order","for":{"reference":"Patient/p1"},` +
+				`"owner":{"reference":"` + helper + `"},"requester":{"reference":"` + helper + `"},"focus":{"reference":"` + theirRequest + `"}}`
+			if r := s.do("POST", "/fhir/Task", forged, "Authorization", tok); r.status == 201 {
+				if r := s.do("GET", "/fhir/"+theirRequest, "", "Authorization", tok); r.status != 404 {
+					t.Errorf("after addressing a Task to herself about %s, the home help reads it: %d", theirRequest, r.status)
+				}
+			}
 			// The care team still receives the whole plan's orders.
 			if _, got := ids(t, s.do("GET", "/fhir/Task?patient=Patient/p1", "", "Authorization", s.as(scenGP)).body); !slices.Contains(got, theirTask) || !slices.Contains(got, myTask) {
 				t.Errorf("the GP's Tasks of the patient: %v", got)

@@ -300,12 +300,15 @@ func (s *StoreSource) circle(r *store.Snapshot, patient string) (Circle, error) 
 		return c, err
 	}
 	_, err = r.Search(refQuery("Task", "patient", patient), func(_ *store.Snapshot, _, id string, v store.IndexValues) bool {
+		if !c.trusts(v.Tokens("_tag")) {
+			// a Task its issuer could not make a candidate with shows
+			// its owner nothing it names either: else one could address
+			// a Task to herself about another recipient's request
+			return false
+		}
 		owners, requesters := v.Refs("owner"), v.Refs("requester")
 		refs := append([]string{"Task/" + id}, v.Refs("focus")...)
 		c.Orders = append(c.Orders, Order{Parties: append(slices.Clip(owners), requesters...), Refs: refs})
-		if !c.trusts(v.Tokens("_tag")) {
-			return false
-		}
 		if slices.ContainsFunc(v.Tokens("status"), func(t string) bool { return slices.Contains(openTask, t) }) {
 			c.Asked = append(c.Asked, Asked{Owners: owners, Refs: refs})
 		}

@@ -44,9 +44,10 @@ type Circle struct {
 	// Tasks (Task.requester): the discharging hospital, whose staff
 	// follow up what it asked.
 	Requesters []string
-	// Orders are every Task of the patient, whatever its status or
-	// issuer: the orders (Policy.Addressed) an actor outside the care
-	// team receives under a permit are those addressed to or from her.
+	// Orders are every Task of the patient a trusted issuer wrote
+	// (Circle.trusts), whatever its status: the orders (Policy.Addressed)
+	// an actor outside the care team receives under a permit are those
+	// addressed to or from her.
 	Orders []Order
 }
 
