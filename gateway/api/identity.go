@@ -120,7 +120,7 @@ func (a *API) resolveIdentities(r *http.Request, entries []store.TxEntry) ([]sto
 		todo = true
 	}
 	if !todo {
-		return entries, nil, nil
+		return a.resolveLogical(entries)
 	}
 	var res *identity.Result
 	err := a.store.View(func(s *store.Snapshot) error {
@@ -138,4 +138,26 @@ func (a *API) resolveIdentities(r *http.Request, entries []store.TxEntry) ([]sto
 		}
 	}
 	return res.Entries, res.Reviews, nil
+}
+
+// resolveLogical resolves the logical references of the directory
+// resources among entries (identity.ResolveLogical; Resolve does it too),
+// whoever writes them: routing and consent follow literal references only.
+func (a *API) resolveLogical(entries []store.TxEntry) ([]store.TxEntry, []store.IdentityReview, error) {
+	logical := false
+	for _, e := range entries {
+		logical = logical || (e.Resource != nil && identity.HasLogical(e.Type, e.Resource))
+	}
+	if !logical {
+		return entries, nil, nil
+	}
+	work := append([]store.TxEntry(nil), entries...)
+	err := a.store.View(func(s *store.Snapshot) error {
+		identity.ResolveLogical(s, work)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return work, nil, nil
 }

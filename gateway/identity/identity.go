@@ -222,6 +222,9 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 		}
 	}
 	rewrite(out.Entries, out.Moved, out.copied)
+	for i, changed := range ResolveLogical(r, out.Entries) { // once their ids are resolved
+		out.copied[i] = out.copied[i] || changed
+	}
 	return out, nil
 }
 
