@@ -425,6 +425,9 @@ func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
 			for dec.More() {
 				var e struct {
 					Resource json.RawMessage `json:"resource"`
+					Search   struct {
+						Mode string `json:"mode"`
+					} `json:"search"`
 				}
 				if err := dec.Decode(&e); err != nil {
 					return fail(err)
@@ -432,6 +435,10 @@ func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
 				entries++
 				switch {
 				case len(e.Resource) == 0 || string(e.Resource) == "null":
+				case e.Search.Mode == "outcome":
+					// An OperationOutcome about the search a searchset page
+					// answers (R4 bundle.html, Bundle.entry.search.mode
+					// "outcome"): no part of the directory, nor refused.
 				case bundle:
 					if err := fn(e.Resource); err != nil {
 						return err

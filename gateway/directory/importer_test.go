@@ -42,6 +42,8 @@ func TestEachResourceForms(t *testing.T) {
 		{"entries before resourceType", "{\n\"entry\":[{\"resource\":" + roleA + "}],\n\"resourceType\":\"Bundle\"}", []string{roleA}, ""},
 		{"entries without resource, null entry", `{"resourceType":"Bundle","entry":[{"request":{"method":"GET"}},{"resource":null},{"resource":` + roleB + `}]}`, []string{roleB}, ""},
 		{"entry null", `{"resourceType":"Bundle","entry":null}`, nil, ""},
+		{"searchset page with its OperationOutcome", `{"resourceType":"Bundle","type":"searchset","entry":[{"fullUrl":"https://ror.example/fhir/PractitionerRole/a","resource":` + roleA + `,"search":{"mode":"match"}},` +
+			`{"resource":{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"page 1 of 3"}]},"search":{"mode":"outcome"}}]}`, []string{roleA}, ""},
 		{"no entries", `{"resourceType":"Bundle","type":"collection"}`, nil, ""},
 		{"a single resource pretty-printed", "{\n\"resourceType\":\"Practitioner\",\n\"id\":\"p\"\n}", nil, "neither a Bundle nor NDJSON"},
 		{"not a Bundle, entries first", "{\n\"entry\":[{\"resource\":" + roleA + "}],\n\"resourceType\":\"List\"}", nil, "neither a Bundle nor NDJSON"},
