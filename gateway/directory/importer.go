@@ -26,8 +26,9 @@ import (
 	"github.com/relais-health/relais/gateway/identity"
 )
 
-// ImportTypes are the resource types a directory import takes.
-var ImportTypes = []string{"PractitionerRole", "Practitioner", "HealthcareService", "Organization", "Location", "Endpoint"}
+// ImportTypes are the resource types a directory import takes: the
+// directory's, whose logical references its writes resolve.
+var ImportTypes = identity.DirectoryTypes
 
 // ImportBatch is how many resources one transaction of an import writes:
 // large enough to share fsyncs, small enough that a failed batch is cheap
