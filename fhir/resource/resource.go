@@ -187,3 +187,21 @@ func Instant(t time.Time) *dtpb.Instant {
 		Precision: dtpb.Instant_MICROSECOND,
 	}
 }
+
+// Identifiers returns a resource's business identifiers (its repeated
+// element identifier), none for a type without them.
+func Identifiers(m proto.Message) []*dtpb.Identifier {
+	r := m.ProtoReflect()
+	f := r.Descriptor().Fields().ByName("identifier")
+	if f == nil || !f.IsList() {
+		return nil
+	}
+	l := r.Get(f).List()
+	out := make([]*dtpb.Identifier, 0, l.Len())
+	for i := 0; i < l.Len(); i++ {
+		if id, ok := l.Get(i).Message().Interface().(*dtpb.Identifier); ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}

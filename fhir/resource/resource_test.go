@@ -110,3 +110,17 @@ func TestRefTargetEveryTypedCase(t *testing.T) {
 		t.Errorf("empty reference: %q %q %q %v", typ, id, uri, ok)
 	}
 }
+
+func TestIdentifiers(t *testing.T) {
+	p := &ppb.Patient{Identifier: []*dtpb.Identifier{{Value: &dtpb.String{Value: "a"}}, {Value: &dtpb.String{Value: "b"}}}}
+	if got := Identifiers(p); len(got) != 2 || got[1].GetValue().GetValue() != "b" {
+		t.Errorf("Identifiers(Patient) = %v", got)
+	}
+	// Binary has no identifier element; Bundle's is not a list
+	for _, typ := range []string{"Binary", "Bundle"} {
+		m, _ := New(typ)
+		if got := Identifiers(m); got != nil {
+			t.Errorf("Identifiers(%s) = %v", typ, got)
+		}
+	}
+}

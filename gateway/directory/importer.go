@@ -246,7 +246,7 @@ func claim(w Writer, entries []store.TxEntry) error {
 		if e.Type != "Practitioner" && e.Type != "Organization" {
 			continue
 		}
-		for _, id := range identifiersOf(e.Resource) {
+		for _, id := range resource.Identifiers(e.Resource) {
 			for _, n := range identity.NationalIDs(e.Type, id.GetSystem().GetValue(), id.GetValue().GetValue()) {
 				k := [3]string{e.Type, n[0], n[1]}
 				if other, ok := taken[k]; ok && other != e.ID {
@@ -283,7 +283,7 @@ func entryOf(p Parser, raw []byte) (store.TxEntry, string) {
 	}
 	id := resource.ID(res)
 	if id == "" {
-		if id = DeriveID(head.ResourceType, identifiersOf(res)); id == "" {
+		if id = DeriveID(head.ResourceType, resource.Identifiers(res)); id == "" {
 			return store.TxEntry{}, head.ResourceType + " without id or identifier"
 		}
 		resource.SetID(res, id)
@@ -326,24 +326,6 @@ func DeriveID(typ string, ids []*dtpb.Identifier) string {
 		}
 	}
 	return ""
-}
-
-// identifiersOf returns a resource's identifier list (every ImportType
-// has one).
-func identifiersOf(m proto.Message) []*dtpb.Identifier {
-	r := m.ProtoReflect()
-	f := r.Descriptor().Fields().ByName("identifier")
-	if f == nil || !f.IsList() {
-		return nil
-	}
-	l := r.Get(f).List()
-	out := make([]*dtpb.Identifier, 0, l.Len())
-	for i := 0; i < l.Len(); i++ {
-		if id, ok := l.Get(i).Message().Interface().(*dtpb.Identifier); ok {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // eachResource calls fn with each resource of a Bundle or of NDJSON.

@@ -171,7 +171,7 @@ func resolveLogical(r Reader, entries []store.TxEntry, typ string, id *dtpb.Iden
 
 // holds reports whether m has an identifier standing for one of keys.
 func holds(typ string, m proto.Message, keys [][2]string) bool {
-	for _, id := range identifiersOfMessage(m) {
+	for _, id := range resource.Identifiers(m) {
 		own := NationalIDs(typ, id.GetSystem().GetValue(), id.GetValue().GetValue())
 		if len(own) == 0 {
 			own = [][2]string{{id.GetSystem().GetValue(), id.GetValue().GetValue()}}
@@ -185,20 +185,4 @@ func holds(typ string, m proto.Message, keys [][2]string) bool {
 		}
 	}
 	return false
-}
-
-func identifiersOfMessage(m proto.Message) []*dtpb.Identifier {
-	r := m.ProtoReflect()
-	f := r.Descriptor().Fields().ByName("identifier")
-	if f == nil || !f.IsList() {
-		return nil
-	}
-	l := r.Get(f).List()
-	out := make([]*dtpb.Identifier, 0, l.Len())
-	for i := 0; i < l.Len(); i++ {
-		if id, ok := l.Get(i).Message().Interface().(*dtpb.Identifier); ok {
-			out = append(out, id)
-		}
-	}
-	return out
 }
