@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -111,5 +112,58 @@ func postCDA(t *testing.T, in *Ingester, doc []byte) {
 	t.Helper()
 	if _, err := in.CDA(context.Background(), doc, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// mdmText is an HL7 v2.5 MDM message (chapter 9) of a discharge letter
+// sent as a PDF (an OBX-5 of type ED), document number doc (TXA-12),
+// replacing the document parent (TXA-13) in a T10.
+func mdmText(event, control, doc, parent string) []byte {
+	return []byte("MSH|^~\\&|DPI|CHU^1.2.250.1.999.93^ISO|RELAIS|RELAIS|20260306100000+0100||MDM^" + event + "^MDM_T02|" + control + "|P|2.5\r" +
+		"EVN||20260306100000+0100\r" +
+		"PID|1||IPP-93^^^CHU&1.2.250.1.999.93&ISO^PI||MARCHAL^LUCIE^^^^^L||19480203|F\r" +
+		"PV1|1|I|CARDIO^101^1^CHU&1.2.250.1.999.93&ISO||||||||||||||||SEJ-93^^^CHU&1.2.250.1.999.93&ISO^VN\r" +
+		"TXA|1|DS^Discharge summary^HL70270|AP|20260306095000+0100||20260306095000+0100||||||" + doc + "^CHU^1.2.250.1.999.93^ISO|" + parent + "^CHU^1.2.250.1.999.93^ISO|||AU||AV\r" +
+		"OBX|1|ED|11490-0^Lettre de liaison^LN||^application^pdf^Base64^JVBERi0xLjQKJSVFT0YK||||||F\r")
+}
+
+// TestReplacedDocumentSuperseded: an MDM T10 replaces the document its
+// TXA-13 names (HL7 v2.5 section 9.5.10), whatever its content (here a
+// PDF letter): the replaced DocumentReference becomes superseded, so that
+// a recipient does not read two current letters of one stay.
+func TestReplacedDocumentSuperseded(t *testing.T) {
+	t.Parallel()
+	in, st := newTest(t)
+	for _, m := range [][]byte{mdmText("T02", "D-1", "DOC-93-1", ""), mdmText("T10", "D-2", "DOC-93-2", "DOC-93-1")} {
+		if code, _, errs := ack(t, send(t, in, m).ACK); code != "AA" {
+			t.Fatalf("%s: %s %v", m[:60], code, errs)
+		}
+	}
+	in.Sync()
+	q, err := search.Parse("DocumentReference", url.Values{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := st.Search(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, h := range hits {
+		rec, err := st.Read("DocumentReference", h.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Status           string
+			MasterIdentifier struct{ Value string }
+		}
+		if err := json.Unmarshal(rec.JSON, &v); err != nil {
+			t.Fatal(err)
+		}
+		status[v.MasterIdentifier.Value] = v.Status
+	}
+	if status["DOC-93-1"] != "superseded" || status["DOC-93-2"] != "current" {
+		t.Errorf("DocumentReferences by TXA-12: %v, want DOC-93-1 superseded and DOC-93-2 current", status)
 	}
 }

@@ -155,15 +155,33 @@ func retiredConcept(system string) *dtpb.CodeableConcept {
 type document struct {
 	asserted time.Time
 	replaces []string
+	// documents are the DocumentReferences ("Type/id") the source's own
+	// replace (relatesTo replaces: an HL7 v2 MDM T10's TXA-13, HL7 v2.5
+	// section 9.5.10), whatever content it carries: superseded.
+	documents []string
 }
 
 func documentOf(res *bundle.Result) document {
-	return document{asserted: res.Asserted, replaces: res.Replaces}
+	d := document{asserted: res.Asserted, replaces: res.Replaces}
+	for _, e := range res.Bundle.GetEntry() {
+		dr, ok := resource.Unwrap(e.GetResource()).(*drpb.DocumentReference)
+		if !ok {
+			continue
+		}
+		for _, rt := range dr.GetRelatesTo() {
+			if ref := resource.RefString(rt.GetTarget()); rt.GetCode().GetValue() == cpb.DocumentRelationshipTypeCode_REPLACES && strings.HasPrefix(ref, "DocumentReference/") {
+				d.documents = append(d.documents, ref)
+			}
+		}
+	}
+	return d
 }
 
 // stated reports whether the source is a document whose statements are
 // ordered or replace others (supersede).
-func (d document) stated() bool { return !d.asserted.IsZero() || len(d.replaces) > 0 }
+func (d document) stated() bool {
+	return !d.asserted.IsZero() || len(d.replaces) > 0 || len(d.documents) > 0
+}
 
 // supersede orders entries, what the document src maps to, by the time
 // src states them, retires them when a later version of their document
@@ -209,6 +227,11 @@ func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src do
 	n := len(entries)
 	for _, id := range replaced {
 		if entries, err = in.retireOutputs(r, id, written, at, entries); err != nil {
+			return nil, err
+		}
+	}
+	for _, ref := range src.documents {
+		if entries, err = in.retireOne(r, ref, written, at, entries); err != nil {
 			return nil, err
 		}
 	}
@@ -318,32 +341,42 @@ func (in *Ingester) retireOutputs(r *store.Snapshot, id string, written map[stri
 	for _, t := range targets {
 		ref := resource.RefString(t)
 		typ, tid, _ := strings.Cut(ref, "/")
-		if written[ref] || !statement(typ) {
-			continue
-		}
 		if et, ok := r.EventTime(typ, tid); ok && known && et.After(stated) {
 			continue
 		}
-		rec, err := r.Read(typ, tid)
-		if err != nil {
-			if outcome.KindOf(err) == outcome.NotFound || outcome.KindOf(err) == outcome.Gone {
-				continue
-			}
+		if entries, err = in.retireOne(r, ref, written, at, entries); err != nil {
 			return nil, err
 		}
-		m, err := in.codec.DecodeStored(rec.JSON)
-		if err != nil {
-			return nil, err
-		}
-		ret, ok := retire(m)
-		if !ok || proto.Equal(ret, m) {
-			continue
-		}
-		written[ref] = true
-		entries = append(entries, store.TxEntry{Method: "PUT", Type: typ, ID: tid, Resource: ret,
-			EventTime: at, Pinned: true, Expect: rec.Version})
 	}
 	return entries, nil
+}
+
+// retireOne appends to entries the retirement of the stored statement
+// ref (withdrawals), pinned to the version read in r, unless entries
+// write it already or it is retired, absent or not a statement.
+func (in *Ingester) retireOne(r *store.Snapshot, ref string, written map[string]bool, at time.Time, entries []store.TxEntry) ([]store.TxEntry, error) {
+	typ, tid, _ := strings.Cut(ref, "/")
+	if written[ref] || !statement(typ) {
+		return entries, nil
+	}
+	rec, err := r.Read(typ, tid)
+	if err != nil {
+		if outcome.KindOf(err) == outcome.NotFound || outcome.KindOf(err) == outcome.Gone {
+			return entries, nil
+		}
+		return nil, err
+	}
+	m, err := in.codec.DecodeStored(rec.JSON)
+	if err != nil {
+		return nil, err
+	}
+	ret, ok := retire(m)
+	if !ok || proto.Equal(ret, m) {
+		return entries, nil
+	}
+	written[ref] = true
+	return append(entries, store.TxEntry{Method: "PUT", Type: typ, ID: tid, Resource: ret,
+		EventTime: at, Pinned: true, Expect: rec.Version}), nil
 }
 
 // replacedAt is when the replaced version stated what it did: the event
