@@ -69,6 +69,39 @@ func TestRejectionStatesWhy(t *testing.T) {
 	}
 }
 
+// TestTaskNotesAddedTo: the owner and the requester add notes to a Task;
+// routing's explanation and the notes before are never changed or
+// removed, but by a system caller.
+func TestTaskNotesAddedTo(t *testing.T) {
+	note := func(s string) *dtpb.Annotation {
+		return &dtpb.Annotation{Text: &dtpb.Markdown{Value: s}}
+	}
+	task := func(notes ...*dtpb.Annotation) *tpb.Task {
+		return &tpb.Task{Status: &tpb.Task_StatusCode{Value: codes.TaskStatusCode_REQUESTED}, Note: notes,
+			Owner: &dtpb.Reference{Reference: &dtpb.Reference_PractitionerRoleId{PractitionerRoleId: &dtpb.ReferenceId{Value: "nurse"}}}}
+	}
+	owner := &Caller{Class: Health, Refs: []string{"PractitionerRole/nurse"}}
+	why := note("in the patient's care team")
+	old := task(why)
+	for name, c := range map[string]struct {
+		now    *tpb.Task
+		system bool
+		ok     bool
+	}{
+		"a note added":        {now: task(why, note("first visit on Monday")), ok: true},
+		"unchanged":           {now: task(why), ok: true},
+		"routing's removed":   {now: task()},
+		"routing's rewritten": {now: task(note("I was chosen at random"))},
+		"one put before":      {now: task(note("first"), why)},
+		"removed, system":     {now: task(), system: true, ok: true},
+	} {
+		err := Change(owner, &Write{Type: "Task", Op: OpUpdate, Old: old, New: c.now, System: c.system})
+		if c.ok && err != nil || !c.ok && outcome.KindOf(err) != outcome.Forbidden {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 // TestTable: what each class may write, and that what the table does not
 // list is refused.
 func TestTable(t *testing.T) {

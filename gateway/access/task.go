@@ -143,7 +143,27 @@ func taskChange(c *Caller, w *Write) error {
 	if reassigned && !requester {
 		return forbidden("only the Task's requester re-assigns it")
 	}
+	if !notesKept(ot.GetNote(), nt.GetNote()) {
+		return forbidden("a Task's notes are added to, never changed or removed")
+	}
 	return nil
+}
+
+// notesKept reports whether was, a Task's notes, begins now unchanged.
+// R4 Task.note is "information captured about the task as it
+// progresses": routing's explanation of why its owner was asked, and what
+// each party noted since, stay with it; a party adds a note, a system
+// caller alone rewrites them.
+func notesKept(was, now []*dtpb.Annotation) bool {
+	if len(now) < len(was) {
+		return false
+	}
+	for i, n := range was {
+		if !proto.Equal(n, now[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // taskMove checks one status change against the state machine.

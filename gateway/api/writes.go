@@ -334,6 +334,7 @@ func (a *API) writePolicy(w http.ResponseWriter, r *http.Request) error {
 			"next":      access.TaskStatuses(),
 			"anyStatus": "entered-in-error, by the requester or a system caller",
 			"reassign":  "the requester changes Task.owner; a received or rejected Task then goes back to requested",
+			"notes":     "the owner and the requester add to Task.note; a note already there is changed or removed by a system caller only",
 		},
 		"everyone": []string{
 			"a caller writes only about patients whose data it may see (the consent engine decides)",
