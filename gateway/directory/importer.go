@@ -112,13 +112,14 @@ func Import(ctx context.Context, w Writer, p Parser, r io.Reader, progress func(
 		}
 		return nil
 	}
-	err := eachResource(r, func(raw []byte) error {
+	err := eachResource(r, func(raw []byte, fullURL string) error {
 		s.Read++
 		e, why := entryOf(p, raw)
 		if why != "" {
 			s.Refused[why]++
 			return nil
 		}
+		localize(e, fullURL)
 		key := e.Type + "/" + e.ID
 		if inBatch[key] {
 			if err := flush(); err != nil { // a later copy replaces the earlier one
@@ -294,6 +295,31 @@ func entryOf(p Parser, raw []byte) (store.TxEntry, string) {
 	return store.TxEntry{Method: "PUT", Type: head.ResourceType, ID: id, Resource: res}, ""
 }
 
+// localize makes relative the absolute references of e, an entry whose
+// fullUrl is fullURL, to the server that exported it: a directory exported
+// by a FHIR server names its resources by their URL on it (R4
+// bundle.html#references, "https://ror.example/fhir/Organization/o1"),
+// which is the resource "Organization/o1" of that server (R4
+// references.html: a relative reference is relative to the service base
+// URL), so here. The base is what fullURL has before e's own "Type/id";
+// a reference to another server stays as it is.
+func localize(e store.TxEntry, fullURL string) {
+	base, ok := strings.CutSuffix(fullURL, e.Type+"/"+e.ID)
+	if !ok || base == "" || !strings.Contains(base, "://") {
+		return
+	}
+	resource.WalkReferences(e.Resource, func(ref *dtpb.Reference) {
+		u, ok := ref.Reference.(*dtpb.Reference_Uri)
+		if !ok {
+			return
+		}
+		rest, ok := strings.CutPrefix(u.Uri.GetValue(), base)
+		if typ, id, _ := strings.Cut(rest, "/"); ok && resource.Known(typ) && store.ValidID(id) {
+			resource.SetRefString(ref, typ+"/"+id)
+		}
+	})
+}
+
 // nationalPrefixes name the identifier systems a derived id is read from
 // first, national registries before the others: RPPS and IDNPS for
 // Practitioners, FINESS, SIRET and IDNST for Organizations (the systems
@@ -329,7 +355,7 @@ func DeriveID(typ string, ids []*dtpb.Identifier) string {
 }
 
 // eachResource calls fn with each resource of a Bundle or of NDJSON.
-func eachResource(r io.Reader, fn func(raw []byte) error) error {
+func eachResource(r io.Reader, fn func(raw []byte, fullURL string) error) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	first, err := firstByte(br)
 	if err != nil {
@@ -369,12 +395,16 @@ var errNotBundle = errors.New("directory import: neither a Bundle nor NDJSON")
 // Bundle. Entries read before a syntax error are imported (each batch is
 // its own transaction, and importing again is idempotent); the error says
 // how many were read.
-func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
+func eachEntry(dec *json.Decoder, fn func(raw []byte, fullURL string) error) error {
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return errNotBundle
 	}
 	bundle := false
-	var held []json.RawMessage // entries seen before resourceType
+	type entry struct {
+		resource json.RawMessage
+		fullURL  string
+	}
+	var held []entry // entries seen before resourceType
 	entries := 0
 	fail := func(err error) error {
 		return fmt.Errorf("directory import: the Bundle is not valid JSON after %d entries: %w", entries, err)
@@ -391,8 +421,8 @@ func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
 				return errNotBundle
 			}
 			bundle = true
-			for _, raw := range held {
-				if err := fn(raw); err != nil {
+			for _, e := range held {
+				if err := fn(e.resource, e.fullURL); err != nil {
 					return err
 				}
 			}
@@ -407,6 +437,7 @@ func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
 			}
 			for dec.More() {
 				var e struct {
+					FullURL  string          `json:"fullUrl"`
 					Resource json.RawMessage `json:"resource"`
 					Search   struct {
 						Mode string `json:"mode"`
@@ -423,11 +454,11 @@ func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
 					// answers (R4 bundle.html, Bundle.entry.search.mode
 					// "outcome"): no part of the directory, nor refused.
 				case bundle:
-					if err := fn(e.Resource); err != nil {
+					if err := fn(e.Resource, e.FullURL); err != nil {
 						return err
 					}
 				default:
-					held = append(held, e.Resource)
+					held = append(held, entry{e.Resource, e.FullURL})
 				}
 			}
 			if _, err := dec.Token(); err != nil { // ]
@@ -452,11 +483,11 @@ func eachEntry(dec *json.Decoder, fn func(raw []byte) error) error {
 	return nil
 }
 
-func eachLine(br *bufio.Reader, fn func(raw []byte) error) error {
+func eachLine(br *bufio.Reader, fn func(raw []byte, fullURL string) error) error {
 	for {
 		line, err := br.ReadBytes('\n')
 		if t := bytes.TrimSpace(line); len(t) > 0 {
-			if ferr := fn(t); ferr != nil {
+			if ferr := fn(t, ""); ferr != nil {
 				return ferr
 			}
 		}

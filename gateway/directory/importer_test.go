@@ -12,7 +12,7 @@ import (
 // resources reads input with eachResource and returns what it passed on.
 func resources(input string) ([]string, error) {
 	var out []string
-	err := eachResource(strings.NewReader(input), func(raw []byte) error {
+	err := eachResource(strings.NewReader(input), func(raw []byte, _ string) error {
 		out = append(out, string(raw))
 		return nil
 	})
@@ -108,7 +108,7 @@ func TestEachResourceStreamsBundles(t *testing.T) {
 		total := b.Len()
 		cr := &countingReader{r: &b}
 		readAtFirst, count := -1, 0
-		err := eachResource(cr, func([]byte) error {
+		err := eachResource(cr, func([]byte, string) error {
 			if readAtFirst < 0 {
 				readAtFirst = cr.n
 			}
@@ -131,7 +131,7 @@ func TestEachResourceStopsOnCallbackError(t *testing.T) {
 	stop := errors.New("stop")
 	for _, in := range []string{roleA + "\n" + roleB, `{"resourceType":"Bundle","entry":[{"resource":` + roleA + `},{"resource":` + roleB + `}]}`} {
 		calls := 0
-		err := eachResource(strings.NewReader(in), func([]byte) error { calls++; return stop })
+		err := eachResource(strings.NewReader(in), func([]byte, string) error { calls++; return stop })
 		if !errors.Is(err, stop) || calls != 1 {
 			t.Errorf("%.30s…: %d calls, %v", in, calls, err)
 		}
@@ -159,7 +159,7 @@ func FuzzEachResource(f *testing.F) {
 		if len(in) > 1<<16 {
 			return
 		}
-		_ = eachResource(bytes.NewReader(in), func(raw []byte) error {
+		_ = eachResource(bytes.NewReader(in), func(raw []byte, _ string) error {
 			if len(raw) == 0 {
 				t.Fatalf("empty resource passed on from %q", in)
 			}

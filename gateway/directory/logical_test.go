@@ -69,3 +69,40 @@ func TestImportResolvesLogicalReferences(t *testing.T) {
 		})
 	}
 }
+
+// TestImportLocalizesAbsoluteReferences: a directory exported by a FHIR
+// server names its resources by their URL on it (R4
+// bundle.html#references); those of the exporting server become relative,
+// so the role is a candidate by its Organization's territory; a reference
+// to another server stays absolute.
+func TestImportLocalizesAbsoluteReferences(t *testing.T) {
+	t.Parallel()
+	const base = "https://ror.example/fhir/"
+	org := strings.Replace(rorOrg, `{"resourceType":"Organization",`, `{"resourceType":"Organization","id":"org-9",`, 1)
+	role := `{"resourceType":"PractitionerRole","id":"pr-9","active":true,` +
+		`"organization":{"reference":"` + base + `Organization/org-9"},` +
+		`"endpoint":[{"reference":"https://other.example/fhir/Endpoint/e1"}],` +
+		`"code":[{"coding":[{"system":"https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante","code":"60"}]}]}`
+	bundle := `{"resourceType":"Bundle","type":"searchset","entry":[` +
+		`{"fullUrl":"` + base + `PractitionerRole/pr-9","resource":` + role + `},` +
+		`{"fullUrl":"` + base + `Organization/org-9","resource":` + org + `}]}`
+	st := openStore(t)
+	if _, err := Import(context.Background(), st, testCodec, strings.NewReader(bundle), nil); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.Read("PractitionerRole", "pr-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rec.JSON), `"reference":"Organization/org-9"`) || !strings.Contains(string(rec.JSON), `"reference":"https://other.example/fhir/Endpoint/e1"`) {
+		t.Errorf("the stored role: %s", rec.JSON)
+	}
+	place := communes(t).PlaceOf(patient(t, `{"postalCode":"69100","city":"Villeurbanne"}`))
+	got, ex, err := New(st, testCodec).Candidates(context.Background(), Query{Role: Nurse, Place: place})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(got, func(c Candidate) bool { return c.Ref == "PractitionerRole/pr-9" }) {
+		t.Errorf("the role is not a candidate by its Organization's territory: %+v", ex)
+	}
+}
