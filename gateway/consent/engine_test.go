@@ -62,6 +62,8 @@ func TestDecisionIDsAreUniqueWithoutOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.idKey, e.idPrefix = k, "p"
+	at := time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC)
+	e.cfg.Now = func() time.Time { return at }
 	seen := map[string]bool{}
 	var prev uint64
 	ascending := 0
@@ -71,7 +73,7 @@ func TestDecisionIDsAreUniqueWithoutOrder(t *testing.T) {
 			t.Fatalf("decision %d repeats ID %s", i, id)
 		}
 		seen[id] = true
-		n, err := strconv.ParseUint(strings.TrimPrefix(id, "p-"), 36, 64)
+		n, err := strconv.ParseUint(id[strings.LastIndexByte(id, '-')+1:], 36, 64)
 		if err != nil {
 			t.Fatalf("ID %s: %v", id, err)
 		}
@@ -85,5 +87,39 @@ func TestDecisionIDsAreUniqueWithoutOrder(t *testing.T) {
 	}
 	if ascending < 45_000 || ascending > 55_000 {
 		t.Errorf("%d of 100000 IDs above the one before: they follow an order", ascending)
+	}
+}
+
+// TestDecisionIDsSortBySecond: the IDs of a later second sort after
+// those of an earlier one, whatever their sequence, so that the store's
+// index of audit entries by ID grows at its end.
+func TestDecisionIDsSortBySecond(t *testing.T) {
+	e := &Engine{}
+	k, err := aes.NewCipher(make([]byte, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idKey, e.idPrefix = k, "p"
+	at := time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC)
+	e.cfg.Now = func() time.Time { return at }
+	var prev []string
+	for range 50 {
+		var ids []string
+		for range 100 {
+			ids = append(ids, e.newID())
+		}
+		for _, p := range prev {
+			for _, id := range ids {
+				if id <= p {
+					t.Fatalf("ID %s made a second after %s sorts before it", id, p)
+				}
+			}
+		}
+		prev, at = ids, at.Add(time.Second)
+	}
+	// far enough ahead that the second needs all its digits
+	at = time.Date(4000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if id := e.newID(); id <= prev[0] || len(id) > 64 {
+		t.Errorf("ID %s of the year 4000 sorts before %s or is longer than a FHIR id may be", id, prev[0])
 	}
 }
