@@ -53,14 +53,28 @@ func langOf(r *http.Request) lang {
 			return l
 		}
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
-		base, _, _ := strings.Cut(tag, "-")
-		if l, ok := parseLang(base); ok {
-			return l
-		}
+	return acceptedLang(r.Header.Get("Accept-Language"))
+}
+
+// langMatcher chooses between the console's languages, French first: the
+// answer when the browser accepts neither.
+var langMatcher = language.NewMatcher([]language.Tag{language.French, language.English})
+
+// acceptedLang is the language an Accept-Language header prefers: by
+// weight, not by the order it lists them (RFC 9110 section 12.5.4: "en;q=0.1,
+// fr" prefers French), a weight of 0 meaning not acceptable, a regional
+// tag (fr-BE, en-GB) counting for its language; French when it names
+// neither or cannot be read.
+func acceptedLang(header string) lang {
+	tags, _, err := language.ParseAcceptLanguage(header)
+	if err != nil || len(tags) == 0 {
+		return fr
 	}
-	return fr
+	_, i, conf := langMatcher.Match(tags...)
+	if conf == language.No || i != 1 {
+		return fr
+	}
+	return en
 }
 
 // displayZone is the time zone the console writes times in: the

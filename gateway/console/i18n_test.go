@@ -121,3 +121,42 @@ func TestAnonymousSessionsBounded(t *testing.T) {
 		t.Error("a signed-in session was dropped")
 	}
 }
+
+// TestAcceptedLang: the browser's preference is read by weight, as RFC
+// 9110 section 12.5.4 says, not by the order the header lists languages.
+func TestAcceptedLang(t *testing.T) {
+	t.Parallel()
+	for header, want := range map[string]lang{
+		"":                                    fr,
+		"en":                                  en,
+		"en-GB,en;q=0.9":                      en,
+		"fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7": fr,
+		"en;q=0.1, fr":                        fr,
+		"de, en;q=0.5":                        en,
+		"fr;q=0, en;q=0.2":                    en,
+		"nl-BE, fr-BE;q=0.8":                  fr,
+		"de":                                  fr,
+		"*":                                   fr,
+		"en;q=bad":                            fr,
+	} {
+		if got := acceptedLang(header); got != want {
+			t.Errorf("Accept-Language %q: %s, want %s", header, got, want)
+		}
+	}
+}
+
+// FuzzAcceptedLang: any header gives one of the console's languages
+// without panicking.
+func FuzzAcceptedLang(f *testing.F) {
+	for _, s := range []string{"", "en", "fr-FR,fr;q=0.9,en;q=0.7", "en;q=0.1, fr", "*;q=0", "en;q=", ",,;", "x-klingon;q=1.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		if len(header) > 1024 {
+			return
+		}
+		if l := acceptedLang(header); l != fr && l != en {
+			t.Fatalf("Accept-Language %q: %q", header, l)
+		}
+	})
+}
