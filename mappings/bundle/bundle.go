@@ -29,6 +29,7 @@ import (
 	binpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/binary_go_proto"
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	devpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/device_go_proto"
+	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
 	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -224,6 +225,23 @@ func (b *Builder) GetID(typ, id string) proto.Message {
 		return nil
 	}
 	return b.puts[i].res
+}
+
+// GeneralPractitioner is the reference a mapping gives as a patient's
+// general practitioner for ref, the provider its source names in that
+// function: the person (her Practitioner) when ref is a PractitionerRole
+// put in this Bundle, else ref itself. A role made from a source's own
+// context (its code, the organisation the source gives) is one no
+// directory entry or token names, whereas identity resolution links the
+// Practitioner to the directory's by RPPS: naming the role would keep the
+// GP out of her patient's care team, and off the Task routing addresses
+// to her, whatever role she signs in with (R4 Patient.generalPractitioner
+// allows Practitioner, PractitionerRole or Organization).
+func (b *Builder) GeneralPractitioner(ref *dtpb.Reference) *dtpb.Reference {
+	if pr, ok := b.resolve(ref).(*prpb.PractitionerRole); ok && pr.GetPractitioner() != nil {
+		return pr.GetPractitioner()
+	}
+	return ref
 }
 
 // resolve finds the output a reference names (sensitivity.Resolver).

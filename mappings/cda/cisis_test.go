@@ -75,6 +75,12 @@ func TestLDLSESHeader(t *testing.T) {
 	if len(p.GeneralPractitioner) != 1 || len(p.Extension) != 1 || len(p.Contact) != 1 {
 		t.Errorf("GP %v, birthplace %v, contacts %v", p.GeneralPractitioner, p.Extension, p.Contact)
 	}
+	// The médecin traitant is the person the letter identifies, whom her
+	// directory role and her tokens name too; not the role made from the
+	// letter's own context.
+	if gp := p.GetGeneralPractitioner(); len(gp) == 1 && gp[0].GetPractitionerId() == nil {
+		t.Errorf("GP %v: want her Practitioner", gp[0])
+	}
 	e := ofType[*encpb.Encounter](b)[0]
 	if e.Hospitalization.GetDischargeDisposition().GetCoding()[0].GetCode().GetValue() != "GEN-092.01" {
 		t.Errorf("discharge disposition = %v", e.Hospitalization)

@@ -17,7 +17,8 @@
 // legal authenticator and custodian (Practitioner, PractitionerRole with
 // TRE_G15 profession and TRE_R38 speciality split from CI-SIS "G15_10/SM26"
 // codes, Organization, or Device), the general practitioner (participant or
-// performer with functionCode PCP, as Patient.generalPractitioner), the
+// performer with functionCode PCP, as Patient.generalPractitioner naming
+// her Practitioner), the
 // Encounter (with discharge disposition, also taken from the CI-SIS
 // FR-Modalite-sortie entry) and a Composition whose sections keep their
 // narrative as XHTML and reference the resources made from their entries.

@@ -182,22 +182,24 @@ func (c *conv) documentParties() {
 
 // gp maps the patient's general practitioner: a header participant with
 // functionCode PCP (CI-SIS "médecin traitant", C-CDA), or a service event
-// performer with that function (C-CDA CCD).
+// performer with that function (C-CDA CCD), as the person
+// (bundle.Builder.GeneralPractitioner).
 func (c *conv) gp() {
 	var refs []*dtpb.Reference
+	add := func(ref *dtpb.Reference) {
+		if ref != nil {
+			refs = append(refs, c.b.GeneralPractitioner(ref))
+		}
+	}
 	c.root.each("participant", func(pa el) {
 		if pa.child("functionCode").attr("code") == "PCP" {
-			if ref := c.party(pa.child("associatedEntity")); ref != nil {
-				refs = append(refs, ref)
-			}
+			add(c.party(pa.child("associatedEntity")))
 		}
 	})
 	c.root.each("documentationOf", func(d el) {
 		d.child("serviceEvent").each("performer", func(pf el) {
 			if pf.child("functionCode").attr("code") == "PCP" {
-				if ref := c.party(pf.child("assignedEntity")); ref != nil {
-					refs = append(refs, ref)
-				}
+				add(c.party(pf.child("assignedEntity")))
 			}
 		})
 	})

@@ -314,10 +314,14 @@ func (c *conv) mapROL(s *er7.Segment) {
 	c.unmapped(s, 1, 2, 3, 4)
 }
 
+// addGP adds the provider ref names as a general practitioner: the person
+// (bundle.Builder.GeneralPractitioner), so that a PRD's PP role and a PD1
+// or ROL practitioner name her alike.
 func (c *conv) addGP(ref *dtpb.Reference) {
 	if ref == nil {
 		return
 	}
+	ref = c.b.GeneralPractitioner(ref)
 	want := resource.RefString(ref)
 	for _, g := range c.patient.GeneralPractitioner {
 		if resource.RefString(g) == want {

@@ -2,9 +2,11 @@ package hl7v2
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
 	rolepb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	taskpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
@@ -72,5 +74,22 @@ func TestReferral(t *testing.T) {
 		if resource.RefString(requester.Practitioner) != resource.RefString(attending) {
 			t.Errorf("%s: referring provider %v, want the attending doctor %v", tc.file, requester.Practitioner, attending)
 		}
+	}
+}
+
+// TestReferralGP: a PRD of the primary care provider (PP, HL7 table 0286)
+// gives the patient's general practitioner as the person, as a PD1-4
+// does, not the role the PRD makes in its organisation.
+func TestReferralGP(t *testing.T) {
+	t.Parallel()
+	msg := strings.Replace(string(read(t, "testdata/ref-i12.hl7")), "\rPRD|RT",
+		"\rPRD|PP^Primary Care Provider^HL70286|TRAITANT^ANNE||||810000000555^IDNPS|||CABINET^^^^^FINESS&1.2.250.1.71.4.2.2&ISO^FINEG^^^590000001\rPRD|RT", 1)
+	c, err := Convert([]byte(msg), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gps := one[*patpb.Patient](t, c).GetGeneralPractitioner()
+	if len(gps) != 1 || gps[0].GetPractitionerId() == nil {
+		t.Fatalf("the PP provider as general practitioner: %v, want her Practitioner", gps)
 	}
 }
