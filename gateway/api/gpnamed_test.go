@@ -122,6 +122,12 @@ func TestDischargeLetterReachesTheGPItNames(t *testing.T) {
 			}
 		}
 	}
+	// Her software finds it among its work by the role it signs in as
+	// (Task.owner: her one GP role in the directory, not the person the
+	// letter names).
+	if r := s.do("GET", "/fhir/Task?owner=PractitionerRole/gp-rpps&status=requested", "", "Authorization", s.as("PractitionerRole/gp-rpps")); !strings.Contains(string(r.body), task) {
+		t.Errorf("Task?owner= her role does not list the discharge's Task: %d %.300s", r.status, r.body)
+	}
 	r := s.do("PATCH", "/fhir/Task/"+task, `[{"op":"replace","path":"/status","value":"accepted"}]`,
 		"Authorization", s.as("PractitionerRole/gp-rpps"), "Content-Type", "application/json-patch+json")
 	if r.status != 200 {

@@ -41,6 +41,8 @@ func placeKey(r Role, territoryKey string) string { return string(r) + "\x00" + 
 
 type entry struct {
 	ref         string // "PractitionerRole/id" or "HealthcareService/id"
+	holder      string // a PractitionerRole's practitioner: "Practitioner/id"
+	stated      bool   // its active element says true (RoleHeldBy)
 	roles       []Role
 	inactive    string           // why it is not in active use; "" when it is
 	territories map[string]Level // Territory.key() -> level
@@ -107,6 +109,7 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 		e := entry{ref: resource.Type(r) + "/" + resource.ID(r), roles: roles, territories: map[string]Level{}, capacity: noCapacity}
 		switch v := r.(type) {
 		case *prrpb.PractitionerRole:
+			e.holder, e.stated = resource.RefString(v.GetPractitioner()), v.GetActive().GetValue()
 			e.inactive = inactive(v.GetActive(), "")
 			if e.inactive == "" {
 				e.inactive = inactive(pracs[resource.RefString(v.GetPractitioner())].GetActive(), "its Practitioner")
@@ -147,6 +150,33 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 		}
 	}
 	return x
+}
+
+// RoleHeldBy is the one PractitionerRole in which practitioner
+// ("Practitioner/id") takes role, stated active and in its period at at,
+// "" when she holds none or several (then which one acts is not the
+// directory's to say). A source names a patient's general practitioner as
+// the person (HL7 v2 PD1-4, a CDA participant PCP): her Tasks are
+// addressed to her directory role, which her software signs in as and
+// searches its work by (Task.owner). Only a role that states active is
+// taken: directory exports state it (ROR, Annuaire Santé), while the role
+// a mapping makes of a document's author or participant (her profession
+// as the document gives it, no place of practice) never does, and reading
+// its absence as true (R4 PractitionerRole.active) would leave her two.
+func (x *Index) RoleHeldBy(practitioner string, role Role, at time.Time) string {
+	found := ""
+	us := at.UnixMicro()
+	for _, i := range x.byRole[role] {
+		e := &x.entries[i]
+		if e.holder != practitioner || !e.stated || e.inactive != "" || us < e.period[0] || us >= e.period[1] {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = e.ref
+	}
+	return found
 }
 
 // inactive says why a resource whose active element is a is not in

@@ -1339,7 +1339,21 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 	requested := codes.TaskStatusCode_REQUESTED
 	if role == "gp" && len(refused) == 0 {
 		if gps := s.patient.GetGeneralPractitioner(); len(gps) > 0 {
-			return gps[0], requested, "", "the patient's general practitioner (Patient.generalPractitioner)", nil
+			why := "the patient's general practitioner (Patient.generalPractitioner)"
+			gp := resource.RefString(gps[0])
+			if !strings.HasPrefix(gp, "Practitioner/") {
+				return gps[0], requested, "", why, nil
+			}
+			// A source names her as the person; her software signs in
+			// as, and looks for its work under, her directory role.
+			x, err := pl.cfg.Directory.Index(ctx)
+			if err != nil {
+				return nil, 0, "", "", err
+			}
+			if r := x.RoleHeldBy(gp, directory.Role(role), s.discharge); r != "" {
+				return refOf(r), requested, "", why + ", in her role in the directory: " + r, nil
+			}
+			return gps[0], requested, "", why, nil
 		}
 	}
 	own, err := pl.ownProfessional(ctx, s, directory.Role(role), refused)
