@@ -109,6 +109,19 @@ func (a *API) episodeEntries(ctx context.Context, joins []join) ([]store.TxEntry
 	return out, nil
 }
 
+// explainOwner has routing explain, on a routing Task its requester gives
+// to someone else, why the new owner is asked (routing.Reassigned): the
+// write is allowed by then (access.Change keeps a caller from rewriting
+// the explanation herself), and the version it replaces keeps the old one.
+func (a *API) explainOwner(r *http.Request, old, new proto.Message) error {
+	ot, ok1 := old.(*tpb.Task)
+	nt, ok2 := new.(*tpb.Task)
+	if !ok1 || !ok2 || a.routing == nil {
+		return nil
+	}
+	return a.routing.Reassigned(r.Context(), ot, nt, callOf(r).p.FHIRUser)
+}
+
 // nextEntries are the Tasks for the next candidates of the routing Tasks
 // rejected, each created only if its id is still free.
 func (a *API) nextEntries(ctx context.Context, rejected []*tpb.Task) ([]store.TxEntry, error) {

@@ -167,6 +167,9 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		}
 		access.StampOwner(w.New, issuer)
 	}
+	if err := a.explainOwner(r, w.Old, w.New); err != nil {
+		return err
+	}
 	return a.noteTaskMove(r, w.Old, w.New)
 }
 

@@ -1377,17 +1377,7 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		refused[own] = "the patient objected"
 	}
 	place := pl.placeOf(s)
-	at, until := s.discharge, time.Time{}
-	if win != nil {
-		at = time.UnixMicro(win.GetStart().GetValueUs())
-		if win.GetEnd() != nil {
-			until = time.UnixMicro(win.GetEnd().GetValueUs())
-		}
-	}
-	cands, ex, err := pl.cfg.Directory.Candidates(ctx, directory.Query{
-		Role: directory.Role(role), Place: place, Languages: directory.PatientLanguages(s.patient),
-		At: at.In(place.Location()), Until: until, Limit: 20,
-	})
+	cands, ex, err := pl.candidates(ctx, s, role, win, 20)
 	if err != nil {
 		return nil, 0, "", "", err
 	}
@@ -1432,6 +1422,25 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		why += "; skipped: " + strings.Join(skipped, "; ")
 	}
 	return s.requester, requested, "", why + "; the discharging organisation follows up", nil
+}
+
+// candidates asks the directory for the first limit candidates of role
+// (0: all) for the patient of s, available at some time in the window win
+// (from discharge; nil: at discharge), her hours read in the patient's
+// local time.
+func (pl *Planner) candidates(ctx context.Context, s *stay, role string, win *dtpb.Period, limit int) ([]directory.Candidate, directory.Explanation, error) {
+	place := pl.placeOf(s)
+	at, until := s.discharge, time.Time{}
+	if win != nil {
+		at = time.UnixMicro(win.GetStart().GetValueUs())
+		if win.GetEnd() != nil {
+			until = time.UnixMicro(win.GetEnd().GetValueUs())
+		}
+	}
+	return pl.cfg.Directory.Candidates(ctx, directory.Query{
+		Role: directory.Role(role), Place: place, Languages: directory.PatientLanguages(s.patient),
+		At: at.In(place.Location()), Until: until, Limit: limit,
+	})
 }
 
 // keptWhy is the directory's reason for keeping ref.
@@ -1831,9 +1840,20 @@ func expected(enc *enpb.Encounter) bool {
 // role, who has not refused this request: the patient's own professionals
 // come before the directory's (DESIGN.md, "Pathways"). "" when none.
 func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.Role, refused map[string]string) (string, error) {
+	own, err := pl.ownProfessionals(ctx, s, role, refused, 1)
+	if len(own) == 0 {
+		return "", err
+	}
+	return own[0], err
+}
+
+// ownProfessionals are the first limit members (0: all) of the patient's
+// active CareTeams holding role who have not refused this request, in
+// order (ownProfessional).
+func (pl *Planner) ownProfessionals(ctx context.Context, s *stay, role directory.Role, refused map[string]string, limit int) ([]string, error) {
 	teams, err := pl.search(ctx, "CareTeam", url.Values{"patient": {s.patientRef}, "status": {"active"}})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var members []string
 	for _, m := range teams {
@@ -1844,10 +1864,12 @@ func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.
 		}
 	}
 	sort.Strings(members)
+	members = slices.Compact(members)
+	var out []string
 	for _, ref := range members {
 		m, err := pl.read(ctx, "PractitionerRole", strings.TrimPrefix(ref, "PractitionerRole/"))
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if m == nil {
 			continue
@@ -1862,13 +1884,15 @@ func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.
 		if ref := resource.RefString(pr.GetPractitioner()); strings.HasPrefix(ref, "Practitioner/") {
 			h, err := pl.read(ctx, "Practitioner", strings.TrimPrefix(ref, "Practitioner/"))
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			holder, _ = h.(*practpb.Practitioner)
 		}
 		if slices.Contains(directory.RolesOf(m, holder), role) {
-			return ref, nil
+			if out = append(out, ref); len(out) == limit {
+				break
+			}
 		}
 	}
-	return "", nil
+	return out, nil
 }

@@ -1,0 +1,149 @@
+package routing
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/consent"
+	"github.com/relais-health/relais/gateway/directory"
+)
+
+// A routing Task's first note is routing's explanation of why its owner
+// was asked (R4 Task.note, "information captured about the task as it
+// progresses"). When its requester gives the Task to someone else (R4
+// Task.owner: the requester decides who is asked; a round that is full, a
+// role withdrawn, a recipient found by hand), the explanation follows the
+// owner: the new one reads why she was asked, not why her predecessor
+// was, and the Task's history keeps the explanation each version had. A
+// Task that went to the discharging organisation for want of a candidate
+// is no longer one once someone else owns it.
+
+// Reassigned rewrites t, the new version of a routing Task whose owner
+// differs from was's, its version before, for its new owner: routing's
+// explanation (its first note, unless the write changed it itself) says
+// who gave it to her (by, the writer, "" when unnamed) instead of whom,
+// and how she fits the request (the patient's GP, her care team, the
+// directory's candidates for the role); a no-candidate businessStatus the
+// write left as it was goes. A Task routing did not make is left as it is.
+func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) error {
+	from, to := resource.RefString(was.GetOwner()), resource.RefString(t.GetOwner())
+	if from == to || !strings.HasPrefix(resource.ID(t), "route-") || to == "" {
+		return nil
+	}
+	return pl.within(ctx, func(ctx context.Context) error {
+		why, err := pl.fits(ctx, t, to)
+		if err != nil {
+			return err
+		}
+		if by == "" {
+			by = "its requester"
+		}
+		text := "re-assigned by " + by
+		if from != "" {
+			text += " from " + from
+		}
+		text += ": " + why
+		if len(t.Note) > 0 && len(was.Note) > 0 && proto.Equal(t.Note[0], was.Note[0]) {
+			t.Note[0] = &dtpb.Annotation{Text: &dtpb.Markdown{Value: text}}
+		}
+		if to != resource.RefString(t.GetRequester()) && proto.Equal(t.GetBusinessStatus(), was.GetBusinessStatus()) && noCandidateStatus(t.GetBusinessStatus()) {
+			t.BusinessStatus = nil
+		}
+		return nil
+	})
+}
+
+// noCandidateStatus reports whether a businessStatus is noCandidate's.
+func noCandidateStatus(c *dtpb.CodeableConcept) bool {
+	return slices.ContainsFunc(c.GetCoding(), func(cd *dtpb.Coding) bool {
+		return cd.GetSystem().GetValue() == RoutingStatus && cd.GetCode().GetValue() == "no-candidate"
+	})
+}
+
+// fits says how owner, given the routing Task t by hand, fits its request:
+// by the rules that choose a recipient (recipient), whether she is the
+// patient's GP, one of her own professionals with the role, a candidate of
+// the directory (and why it keeps her) or one it skips (and why), and
+// whether the patient objected to her or has yet to permit a social
+// recipient.
+func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (string, error) {
+	m, err := pl.read(ctx, "ServiceRequest", strings.TrimPrefix(resource.RefString(t.GetFocus()), "ServiceRequest/"))
+	if err != nil {
+		return "", err
+	}
+	sr, ok := m.(*srpb.ServiceRequest)
+	roles := rolesOf(sr.GetPerformerType())
+	if !ok || len(roles) == 0 {
+		return owner + ", chosen by hand", nil
+	}
+	s, err := pl.stayOf(ctx, strings.TrimPrefix(resource.RefString(sr.GetEncounter()), "Encounter/"))
+	if err != nil {
+		return "", err
+	}
+	if owner == resource.RefString(s.requester) {
+		return "the discharging organisation follows up", nil
+	}
+	kind, cats := needs(pl.actionOf(ctx, sr, roles[0]))
+	why := ""
+	for _, role := range roles {
+		if why, err = pl.fitsRole(ctx, s, role, sr.GetOccurrence().GetPeriod(), owner); why != "" || err != nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	if why == "" {
+		why = owner + ", chosen by hand: not among the directory's candidates for role " + strings.Join(roles, " or ")
+	}
+	d, err := pl.cfg.Consent.Decide(ctx, consent.Request{Patient: s.patientRef, Actor: owner,
+		Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats}})
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !d.Permit && len(d.Basis) > 0:
+		why += "; the patient objected: " + strings.Join(d.Basis, ", ")
+	case kind == "social" && !d.Permit:
+		why += "; the patient's explicit permit is still required"
+	}
+	return why, nil
+}
+
+// fitsRole says how owner fits role for the stay s: "" when she holds it
+// neither as the patient's GP, nor in her care team, nor in the directory.
+func (pl *Planner) fitsRole(ctx context.Context, s *stay, role string, win *dtpb.Period, owner string) (string, error) {
+	if role == "gp" && slices.ContainsFunc(s.patient.GetGeneralPractitioner(), func(r *dtpb.Reference) bool { return resource.RefString(r) == owner }) {
+		return "the patient's general practitioner (Patient.generalPractitioner)", nil
+	}
+	own, err := pl.ownProfessionals(ctx, s, directory.Role(role), nil, 0)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(own, owner) {
+		return owner + " is in the patient's care team with this role", nil
+	}
+	_, ex, err := pl.candidates(ctx, s, role, win, 0)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range ex.Kept {
+		if k.Ref == owner {
+			return "a candidate of the directory for role " + role + ": " + owner + " (" + k.Why + ")", nil
+		}
+	}
+	for _, sk := range ex.Skipped {
+		if sk.Ref == owner {
+			return owner + ", chosen by hand: the directory would not propose her for role " + role + " (" + sk.Why + ")", nil
+		}
+	}
+	return "", nil
+}
