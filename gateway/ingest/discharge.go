@@ -1,10 +1,16 @@
 package ingest
 
 import (
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/mappings/hl7v2"
 )
 
@@ -58,4 +64,76 @@ func (in *Ingester) dischargeKept(r *store.Snapshot, h hl7v2.Header, entries []s
 		return -1, nil
 	}
 	return -1, nil
+}
+
+// A document discharges its stay whatever carries it. A discharge letter
+// posted as CDA finishes the stay its encompassingEncounter ends (stay.go
+// completes the stored stay with it); the same letter carried in an HL7 v2
+// MDM (the ANS volet "Transmission de documents CDA en HL7 v2", the
+// document in an OBX-5 of type ED) maps its end onto the message's stay
+// (mappings/hl7v2), whose Encounter an MDM only creates when absent: the
+// ADT feed owns the stay, and an MDM's PV1 without PV1-45 must not undo
+// an A03. What the MDM states of the stay's end is no such undoing: it is
+// applied to the stored stay that has not ended (documentDischarge), and
+// nothing else of the MDM's PV1 is.
+
+// documentDischarge is the write that applies the discharge an MDM
+// message h states (its Encounter entry en finished: the letter it
+// carries ends the stay, or its PV1-45 does) to the stay r holds
+// unfinished: the stored stay, finished at that end, with the discharge
+// disposition the message gives when it had none, its locations
+// completed and no expected discharge left. Nil for any other entry, and
+// when the stay is absent (en creates it), finished already, or cancelled.
+func (in *Ingester) documentDischarge(r identity.Reader, h *hl7v2.Header, en store.TxEntry) *store.TxEntry {
+	if h == nil || h.MessageCode != "MDM" || en.Type != "Encounter" || "Encounter/"+en.ID != h.Encounter {
+		return nil
+	}
+	e, ok := en.Resource.(*encpb.Encounter)
+	if !ok || e.GetStatus().GetValue() != cpb.EncounterStatusCode_FINISHED || e.GetPeriod().GetEnd() == nil {
+		return nil
+	}
+	m, err := in.ident.Current(r, "Encounter", en.ID)
+	if err != nil {
+		return nil
+	}
+	stored, ok := m.(*encpb.Encounter)
+	if !ok {
+		return nil
+	}
+	switch stored.GetStatus().GetValue() {
+	case cpb.EncounterStatusCode_FINISHED, cpb.EncounterStatusCode_CANCELLED, cpb.EncounterStatusCode_ENTERED_IN_ERROR:
+		return nil
+	}
+	out := proto.Clone(stored).(*encpb.Encounter)
+	if out.Meta != nil { // its labels stay; its version is the store's
+		out.Meta.VersionId, out.Meta.LastUpdated = nil, nil
+	}
+	out.Status = &encpb.Encounter_StatusCode{Value: cpb.EncounterStatusCode_FINISHED}
+	if out.Period == nil {
+		out.Period = &dtpb.Period{}
+	}
+	out.Period.End = e.GetPeriod().GetEnd()
+	if out.Period.Start == nil {
+		out.Period.Start = e.GetPeriod().GetStart()
+	}
+	if d := e.GetHospitalization().GetDischargeDisposition(); d != nil && out.GetHospitalization().GetDischargeDisposition() == nil {
+		if out.Hospitalization == nil {
+			out.Hospitalization = &encpb.Encounter_Hospitalization{}
+		}
+		out.Hospitalization.DischargeDisposition = d
+	}
+	// where she was is completed; where she was to go, she never went
+	// (as an A03 does: mappings/hl7v2 finishEncounter)
+	out.Location = slices.DeleteFunc(out.Location, func(l *encpb.Encounter_Location) bool {
+		return l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_RESERVED
+	})
+	for _, l := range out.Location {
+		l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
+	}
+	out.Extension = slices.DeleteFunc(out.Extension, func(x *dtpb.Extension) bool {
+		return x.GetUrl().GetValue() == hl7v2.ExpectedDischargeURL
+	})
+	done := en
+	done.Resource, done.IfAbsent = out, false
+	return &done
 }

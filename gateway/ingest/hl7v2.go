@@ -40,8 +40,9 @@ import (
 //     message creates its Encounter only when absent (so the
 //     DocumentReference has a context) and never changes an existing one,
 //     since its PV1 usually lacks the discharge (PV1-45) and status that
-//     an A03 wrote. It records no event time for it either, so that a
-//     delayed ADT event still applies.
+//     an A03 wrote, but for the discharge it states, which finishes a
+//     stay not ended yet (discharge.go, documentDischarge). It records no
+//     event time for it either, so that a delayed ADT event still applies.
 //   - Referrals and their Task. A REF^I12 or I13 creates the Task
 //     addressed to the referred-to provider only when absent: once sent,
 //     its status is the recipient's (accepted, rejected), and a resend or

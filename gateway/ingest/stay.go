@@ -75,6 +75,13 @@ var settlesExpectedDischarge = map[string]bool{"A03": true, "A11": true, "A13": 
 func (in *Ingester) carryStay(r identity.Reader, h *hl7v2.Header, entries []store.TxEntry) []store.TxEntry {
 	var out []store.TxEntry
 	for i, en := range entries {
+		if done := in.documentDischarge(r, h, en); done != nil {
+			if out == nil {
+				out = append([]store.TxEntry(nil), entries...)
+			}
+			out[i] = *done
+			continue
+		}
 		if en.Type != "Encounter" || en.IfAbsent || en.Resource == nil {
 			continue
 		}

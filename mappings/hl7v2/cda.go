@@ -63,6 +63,7 @@ func (c *conv) embeddedCDA(obx *er7.Segment, doc []byte, dr *drpb.DocumentRefere
 			redirect["Patient/"+resource.ID(r)] = patient
 		case resource.Type(r) == "Encounter" && c.sameStay(r.(*encpb.Encounter)):
 			redirect["Encounter/"+resource.ID(r)] = "Encounter/" + c.encounter.GetId().GetValue()
+			c.letterDischarge(r.(*encpb.Encounter))
 		default:
 			keep = append(keep, r)
 		}
@@ -94,6 +95,35 @@ func (c *conv) embeddedCDA(obx *er7.Segment, doc []byte, dr *drpb.DocumentRefere
 	c.doc.replaces = append(c.doc.replaces, res.Replaces...)
 	for _, is := range res.Issues {
 		c.b.Warn(where+" "+is.Path, is.Text)
+	}
+}
+
+// letterDischarge gives the message's stay what the document it carries
+// states of the stay's end and the PV1 does not: CDA R2's
+// encompassingEncounter effectiveTime (section 4.2.3.3), mapped to its
+// period, and its dischargeDispositionCode. A discharge letter carried in
+// an MDM (the ANS volet "Transmission de documents CDA en HL7 v2") is the
+// same letter as one posted on its own, which finishes its stay: so it
+// does here (finishEncounter: an MDM whose stay has an end is finished;
+// gateway/ingest applies that discharge to a stay stored before it).
+func (c *conv) letterDischarge(doc *encpb.Encounter) {
+	e := c.encounter
+	end := doc.GetPeriod().GetEnd()
+	if c.code != "MDM" || end == nil || e.GetPeriod().GetEnd() != nil {
+		return
+	}
+	if e.Period == nil {
+		e.Period = &dtpb.Period{}
+	}
+	e.Period.End = end
+	if e.Period.Start == nil {
+		e.Period.Start = doc.GetPeriod().GetStart()
+	}
+	if dd := doc.GetHospitalization().GetDischargeDisposition(); dd != nil && e.GetHospitalization().GetDischargeDisposition() == nil {
+		if e.Hospitalization == nil {
+			e.Hospitalization = &encpb.Encounter_Hospitalization{}
+		}
+		e.Hospitalization.DischargeDisposition = dd
 	}
 }
 
