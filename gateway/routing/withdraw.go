@@ -59,7 +59,8 @@ import (
 // stay no longer takes its pathway: in the transaction that withdraws it,
 // the plan is withdrawn with the reason DiagnosisWithdrawn, and the stay
 // is routed along the pathway what remains supports, if any, into a plan
-// of its own (replanWithdrawn).
+// of its own (replanWithdrawn). When the stay still takes the pathway, the
+// plan stands and its requests stop naming what was withdrawn (restate).
 
 // DischargeCancelled is the code, in RoutingStatus, of the status reason
 // of a Task whose discharge was cancelled, and of ExtWithdrawn on its
@@ -419,7 +420,8 @@ func (pl *Planner) replanWithdrawn(ctx context.Context, f *store.Following, writ
 
 // replan is the writes that withdraw the plans in force of Encounter/id
 // whose pathway the stay no longer takes, and route it along the one it
-// takes now: nothing when it takes the same one, or has no plan in force.
+// takes now; when it takes the same one, those that restate its plan on
+// the diagnoses that still stand; nothing when it has no plan in force.
 func (pl *Planner) replan(ctx context.Context, encounterID string) ([]store.TxEntry, error) {
 	all, err := pl.routingPlans(ctx, encounterID)
 	if err != nil {
@@ -446,11 +448,17 @@ func (pl *Planner) replan(ctx context.Context, encounterID string) ([]store.TxEn
 	if plan != nil {
 		now = pathwayURL(plan.Pathway)
 	}
+	var stands []*cppb.CarePlan
 	inForce = slices.DeleteFunc(inForce, func(cp *cppb.CarePlan) bool {
-		return slices.ContainsFunc(cp.GetInstantiatesCanonical(), func(c *dtpb.Canonical) bool { return pathwayURL(c.GetValue()) == now })
+		same := slices.ContainsFunc(cp.GetInstantiatesCanonical(), func(c *dtpb.Canonical) bool { return pathwayURL(c.GetValue()) == now })
+		if same {
+			stands = append(stands, cp)
+		}
+		return same
 	})
 	if len(inForce) == 0 {
-		return nil, nil // the same pathway: the plan stands
+		// the same pathway: the plan stands, on what still stands
+		return pl.restate(ctx, encounterID, stands)
 	}
 	out, err := pl.withdraw(ctx, inForce, diagnosisWithdrawn)
 	if err != nil || plan == nil {
@@ -458,6 +466,51 @@ func (pl *Planner) replan(ctx context.Context, encounterID string) ([]store.TxEn
 	}
 	es, err := pl.entries(ctx, plan)
 	return append(out, es...), err
+}
+
+// restate is the writes that leave the requests of plans, which stand,
+// naming as their reasons (ServiceRequest.reasonReference, R4 "explanation
+// or justification for the requested service") only the diagnoses of the
+// stay Encounter/id that still stand (stayOf: a Condition refuted or
+// entered in error is none): a recipient is not pointed at a diagnosis the
+// hospital withdrew. Nothing is added: a request routing gave no diagnosis
+// (a social recipient's) gets none.
+func (pl *Planner) restate(ctx context.Context, encounterID string, plans []*cppb.CarePlan) ([]store.TxEntry, error) {
+	s, err := pl.stayOf(ctx, encounterID)
+	if err != nil {
+		return nil, err
+	}
+	standing := map[string]bool{}
+	for _, d := range s.diagnoses {
+		standing[resource.RefString(d)] = true
+	}
+	var out []store.TxEntry
+	for _, cp := range plans {
+		for _, a := range cp.GetActivity() {
+			typ, id, _, ok := resource.RefTarget(a.GetReference())
+			if !ok || typ != "ServiceRequest" || !strings.HasPrefix(id, "route-") {
+				continue // the discharge letter's own requests are the hospital's
+			}
+			m, err := pl.read(ctx, "ServiceRequest", id)
+			if err != nil {
+				return nil, err
+			}
+			sr, ok := m.(*srpb.ServiceRequest)
+			if !ok || done(sr.GetStatus().GetValue()) {
+				continue
+			}
+			keep := slices.DeleteFunc(slices.Clone(sr.GetReasonReference()), func(r *dtpb.Reference) bool {
+				return strings.HasPrefix(resource.RefString(r), "Condition/") && !standing[resource.RefString(r)]
+			})
+			if len(keep) == len(sr.GetReasonReference()) {
+				continue
+			}
+			sr = proto.Clone(sr).(*srpb.ServiceRequest)
+			sr.ReasonReference = keep
+			out = append(out, store.TxEntry{Method: "PUT", Type: "ServiceRequest", ID: id, Resource: sr})
+		}
+	}
+	return out, nil
 }
 
 // pathwayURL is the PlanDefinition URL of a canonical "url|version".

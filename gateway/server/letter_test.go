@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relais-health/relais/fhir/fhirtest"
 	"github.com/relais-health/relais/gateway/auth"
 )
 
@@ -209,6 +212,150 @@ func TestLetterInMDMDischargesTheStay(t *testing.T) {
 			if e := bundle.Entry[0].Resource; e.Status != "finished" || !strings.HasPrefix(e.Period.End, "2026-04-20T11:30:00") {
 				t.Errorf("the stay is %s, ended %q; want finished on 2026-04-20T11:30:00+02:00", e.Status, e.Period.End)
 			}
+			validateServed(t, do, "Encounter", "CarePlan", "ServiceRequest", "Task")
 		})
 	}
+}
+
+// TestCorrectedDiagnosisLeavesThePlan is the hospital correcting a stay's
+// diagnoses after its discharge was routed along the heart-failure
+// pathway, while the stay still takes it: the letter stated heart failure
+// (I50.1) and hypertensive heart disease with heart failure (I11.0); its
+// correction (version 2, RPLC: CDA R2 section 4.2.3.1) states I11.0 alone,
+// which withdraws the I50.1 Condition (entered-in-error); or the
+// integration marks a Condition entered-in-error through FHIR (R4
+// Condition.verificationStatus, a modifier). The plan stands, but its
+// requests must name only the diagnoses that still stand
+// (ServiceRequest.reasonReference: R4 "explanation/justification for
+// procedure or service"): a recipient is not pointed at a withdrawn one.
+func TestCorrectedDiagnosisLeavesThePlan(t *testing.T) {
+	t.Parallel()
+	type request struct {
+		ID              string
+		Status          string
+		ReasonReference []struct{ Reference string }
+		PerformerType   struct{ Coding []struct{ Code string } }
+	}
+	requests := func(do func(method, path, ct, body string) (int, []byte)) []request {
+		t.Helper()
+		_, b := do("GET", "/fhir/ServiceRequest?_count=100", "", "")
+		var bundle struct{ Entry []struct{ Resource request } }
+		if err := json.Unmarshal(b, &bundle); err != nil {
+			t.Fatal(err)
+		}
+		var out []request
+		for _, e := range bundle.Entry {
+			if strings.HasPrefix(e.Resource.ID, "route-") {
+				out = append(out, e.Resource)
+			}
+		}
+		return out
+	}
+	condition := func(do func(method, path, ct, body string) (int, []byte), code string) (id, verification string) {
+		t.Helper()
+		_, b := do("GET", "/fhir/Condition?code="+code, "", "")
+		var bundle struct {
+			Entry []struct {
+				Resource struct {
+					ID                 string
+					VerificationStatus struct{ Coding []struct{ Code string } }
+				}
+			}
+		}
+		if err := json.Unmarshal(b, &bundle); err != nil || len(bundle.Entry) != 1 {
+			t.Fatalf("Condition %s: %v %s", code, err, b)
+		}
+		r := bundle.Entry[0].Resource
+		if len(r.VerificationStatus.Coding) > 0 {
+			verification = r.VerificationStatus.Coding[0].Code
+		}
+		return r.ID, verification
+	}
+	for _, c := range []struct {
+		name    string
+		correct func(t *testing.T, do func(method, path, ct, body string) (int, []byte), withdrawn string)
+	}{
+		{"corrected letter", func(t *testing.T, do func(method, path, ct, body string) (int, []byte), _ string) {
+			if code, b := do("POST", "/ingest/cda", "application/hl7-cda+xml", ldl(roubaix, 2, "20260421090000+0200", "I11.0")); code != 200 {
+				t.Fatalf("the corrected letter: %d %s", code, b)
+			}
+		}},
+		{"FHIR patch", func(t *testing.T, do func(method, path, ct, body string) (int, []byte), withdrawn string) {
+			patch := `[{"op":"remove","path":"/clinicalStatus"},{"op":"add","path":"/verificationStatus","value":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"entered-in-error"}]}}]`
+			if code, b := do("PATCH", "/fhir/Condition/"+withdrawn, "application/json-patch+json", patch); code != 200 {
+				t.Fatalf("withdrawing Condition/%s: %d %s", withdrawn, code, b)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			do := letterServer(t)
+			if code, b := do("POST", "/ingest/cda", "application/hl7-cda+xml", ldl(roubaix, 1, "20260420140000+0200", "I50.1", "I11.0")); code != 200 {
+				t.Fatalf("the letter: %d %s", code, b)
+			}
+			if got := routedPathways(t, do, 1); got["heart-failure"] != "active" {
+				t.Fatalf("the stay's plans: %v", got)
+			}
+			withdrawn, _ := condition(do, "I50.1")
+			kept, _ := condition(do, "I11.0")
+			before := requests(do)
+			health := 0
+			for _, sr := range before {
+				if len(sr.ReasonReference) == 2 {
+					health++
+				}
+			}
+			if health == 0 {
+				t.Fatalf("no request names both diagnoses: %+v", before)
+			}
+			c.correct(t, do, withdrawn)
+			if _, v := condition(do, "I50.1"); v != "entered-in-error" {
+				t.Fatalf("the I50.1 Condition is %q, want entered-in-error", v)
+			}
+			if got := routedPathways(t, do, 1); len(got) != 1 || got["heart-failure"] != "active" {
+				t.Errorf("the plans after the correction: %v, want the heart-failure one standing", got)
+			}
+			after := requests(do)
+			named := 0
+			for _, sr := range after {
+				for _, r := range sr.ReasonReference {
+					switch r.Reference {
+					case "Condition/" + withdrawn:
+						t.Errorf("ServiceRequest/%s (%v) still names the withdrawn Condition/%s", sr.ID, sr.PerformerType.Coding, withdrawn)
+					case "Condition/" + kept:
+						named++
+					}
+				}
+			}
+			if named != health {
+				t.Errorf("%d requests name the diagnosis that stands, want %d", named, health)
+			}
+			validateServed(t, do, "CarePlan", "ServiceRequest", "Task", "Condition")
+		})
+	}
+}
+
+// validateServed runs the independent FHIR validator over every resource
+// of types the server serves (RELAIS_VALIDATE, as make test sets it).
+func validateServed(t *testing.T, do func(method, path, ct, body string) (int, []byte), types ...string) {
+	t.Helper()
+	if os.Getenv("RELAIS_VALIDATE") == "" {
+		return
+	}
+	dir := t.TempDir()
+	for _, typ := range types {
+		_, b := do("GET", "/fhir/"+typ+"?_count=1000", "", "")
+		var bundle struct {
+			Entry []struct{ Resource json.RawMessage }
+		}
+		if err := json.Unmarshal(b, &bundle); err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range bundle.Entry {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.json", typ, i)), e.Resource, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fhirtest.RunValidator(t, dir)
 }
