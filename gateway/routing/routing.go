@@ -59,7 +59,9 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_plan_go_proto"
 	ctpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/care_team_go_proto"
+	comppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/composition_go_proto"
 	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
+	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
 	enpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 	obpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	patpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
@@ -748,8 +750,10 @@ func ruledOut(c *cdpb.Condition) bool {
 // listedOnly reports whether Encounter/id is only recounted by documents:
 // an entry of a Composition's section (an Encounters section listing the
 // patient's earlier stays: C-CDA's 46240-8, the CI-SIS "Historique des
-// rencontres") and no document's encounter (R4 Composition.encounter, the
-// context a document is about, a discharge letter's stay). Her history is
+// rencontres") and no document's encounter: R4 Composition.encounter, the
+// context a document is about (a CDA letter's stay, posted or carried in
+// an HL7 v2 MDM), or DocumentReference.context.encounter (a letter that
+// came as a PDF in an MDM, or as a FHIR DocumentReference). Her history is
 // not a discharge: routing it would ask the community to follow up stays
 // that ended years ago.
 func (pl *Planner) listedOnly(ctx context.Context, id string) (bool, error) {
@@ -758,8 +762,26 @@ func (pl *Planner) listedOnly(ctx context.Context, id string) (bool, error) {
 	if err != nil || len(listing) == 0 {
 		return false, err
 	}
-	about, err := pl.search(ctx, "Composition", url.Values{"encounter": {"Encounter/" + id}})
-	return len(about) == 0, err
+	for _, typ := range []string{"Composition", "DocumentReference"} {
+		// a document recorded in error is about nothing (R4 status, a
+		// modifier)
+		about, err := pl.search(ctx, typ, url.Values{"encounter": {"Encounter/" + id}})
+		if err != nil || slices.ContainsFunc(about, documentInForce) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// documentInForce reports whether a document is not one recorded in error.
+func documentInForce(m proto.Message) bool {
+	switch d := m.(type) {
+	case *comppb.Composition:
+		return d.GetStatus().GetValue() != codes.CompositionStatusCode_ENTERED_IN_ERROR
+	case *drpb.DocumentReference:
+		return d.GetStatus().GetValue() != codes.DocumentReferenceStatusCode_ENTERED_IN_ERROR
+	}
+	return true
 }
 
 // notHome says why a stay's patient is not handed over to community care,
