@@ -10,6 +10,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/gateway/directory"
+	"github.com/relais-health/relais/gateway/identity"
 )
 
 const directoryUsage = `usage: relais directory <command> [flags]
@@ -56,6 +57,9 @@ func directoryImport(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	defer st.Close()
+	// Roles stored earlier that wait for a resource of this file (by
+	// FINESS, RPPS...) are linked as it is written.
+	st.Follow(identity.NewLinker(c))
 	s, err := directory.Import(ctx, st, c, f, func(s directory.Summary) {
 		fmt.Fprintf(stderr, "directory import: %d read, %d created, %d updated, %d unchanged, %d refused\n",
 			s.Read, s.Created, s.Updated, s.Unchanged, s.RefusedTotal())

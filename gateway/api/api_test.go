@@ -34,6 +34,7 @@ import (
 	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/directory"
+	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/routing"
@@ -114,6 +115,7 @@ func newEnvFull(t testing.TB, maxBody int64, opts store.Options, withPush bool) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Follow(identity.NewLinker(testCodec))
 	st.Follow(planner)
 	var push *delivery.Service
 	if withPush {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/identity"
 )
 
 var testCodec = codec.MustNew()
@@ -33,6 +34,7 @@ func openStore(tb testing.TB) *store.Store {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	st.Follow(identity.NewLinker(testCodec))
 	tb.Cleanup(func() {
 		if err := st.Check(); err != nil {
 			tb.Error(err)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/resource"
-	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/identity"
 )
@@ -88,7 +86,10 @@ func (s Summary) String() string {
 // writes nothing the second time. A resource without an id gets one from
 // its identifiers (DeriveID); one without either, of another type, or
 // invalid is refused and counted. progress, when not nil, is called after
-// each batch.
+// each batch. Logical references are resolved as each batch is written
+// (identity.ResolveLogical); a resource stored earlier, by an earlier
+// batch or import, that waits for one this import stores is linked by the
+// identity.Linker the store follows.
 func Import(ctx context.Context, w Writer, p Parser, r io.Reader, progress func(Summary)) (Summary, error) {
 	s := Summary{Refused: map[string]int{}}
 	var batch []store.TxEntry
@@ -136,65 +137,7 @@ func Import(ctx context.Context, w Writer, p Parser, r io.Reader, progress func(
 	if err != nil {
 		return s, err
 	}
-	if err := flush(); err != nil {
-		return s, err
-	}
-	if s.Created+s.Updated == 0 {
-		return s, nil
-	}
-	return s, relink(ctx, w, p, &s)
-}
-
-// relink resolves the logical references left in the stored directory
-// (identity.ResolveLogical): a role imported before the Organization it
-// names by FINESS, in an earlier batch or an earlier import, then points
-// at it. Its new versions count as updated.
-func relink(ctx context.Context, w Writer, p Parser, s *Summary) error {
-	var entries []store.TxEntry
-	err := w.View(func(r *store.Snapshot) error {
-		for _, typ := range identity.DirectoryTypes {
-			q, err := search.Parse(typ, url.Values{}, false)
-			if err != nil {
-				return err
-			}
-			hits, err := r.Search(q, nil)
-			if err != nil {
-				return err
-			}
-			for _, h := range hits {
-				rec, err := r.Read(typ, h.ID)
-				// A reference's identifier is an object, a resource's a list.
-				if err != nil || rec.Deleted || !bytes.Contains(rec.JSON, []byte(`"identifier":{`)) {
-					continue
-				}
-				res, err := p.Decode(rec.JSON)
-				if err != nil || !identity.HasLogical(typ, res) {
-					continue
-				}
-				entries = append(entries, store.TxEntry{Method: "PUT", Type: typ, ID: h.ID, Resource: res})
-			}
-		}
-		changed := identity.ResolveLogical(r, entries)
-		kept := entries[:0]
-		for i, e := range entries {
-			if changed[i] {
-				kept = append(kept, e)
-			}
-		}
-		entries = kept
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for len(entries) > 0 {
-		n := min(len(entries), ImportBatch)
-		if err := writeBatch(ctx, w, entries[:n], s); err != nil {
-			return err
-		}
-		entries = entries[n:]
-	}
-	return nil
+	return s, flush()
 }
 
 // writeBatch stores entries and counts them: a version equal to the one

@@ -129,10 +129,7 @@ func logicalRefs(typ string, m proto.Message, out []logicalRef) []logicalRef {
 // first, then in r; "" when none or several.
 func resolveLogical(r Reader, entries []store.TxEntry, typ string, id *dtpb.Identifier) string {
 	sys, val := id.GetSystem().GetValue(), id.GetValue().GetValue()
-	keys := NationalIDs(typ, sys, val)
-	if len(keys) == 0 {
-		keys = [][2]string{{sys, val}}
-	}
+	keys := keysOf(typ, sys, val)
 	found := ""
 	for _, e := range entries {
 		if e.Type != typ || e.Resource == nil || e.ID == "" || e.ID == found {
@@ -172,11 +169,7 @@ func resolveLogical(r Reader, entries []store.TxEntry, typ string, id *dtpb.Iden
 // holds reports whether m has an identifier standing for one of keys.
 func holds(typ string, m proto.Message, keys [][2]string) bool {
 	for _, id := range resource.Identifiers(m) {
-		own := NationalIDs(typ, id.GetSystem().GetValue(), id.GetValue().GetValue())
-		if len(own) == 0 {
-			own = [][2]string{{id.GetSystem().GetValue(), id.GetValue().GetValue()}}
-		}
-		for _, o := range own {
+		for _, o := range keysOf(typ, id.GetSystem().GetValue(), id.GetValue().GetValue()) {
 			for _, k := range keys {
 				if o == k {
 					return true

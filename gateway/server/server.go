@@ -60,6 +60,7 @@ import (
 	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/demo"
 	"github.com/relais-health/relais/gateway/directory"
+	"github.com/relais-health/relais/gateway/identity"
 	"github.com/relais-health/relais/gateway/ingest"
 	"github.com/relais-health/relais/gateway/metrics"
 	"github.com/relais-health/relais/gateway/mllp"
@@ -252,6 +253,10 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 		return err
 	}
 	s.routing = planner
+	// The directory's logical references are linked before the planner
+	// reads the directory: a role waiting for the Organization a write
+	// stores takes its territory in that same transaction.
+	s.store.Follow(identity.NewLinker(c))
 	// Run routes what the planner left for later; the planner also notes
 	// every routing Task's move on its CarePlan.
 	s.store.Follow(planner)
