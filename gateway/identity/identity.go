@@ -49,7 +49,10 @@
 //     the rank of the best source that wrote it (a meta.tag of
 //     ReliabilitySystem). Demographics come from the incoming Patient when
 //     its rank is at least the stored one, else the stored ones stay; a
-//     field the chosen side leaves empty keeps the other's value;
+//     field the chosen side leaves empty keeps the other's value, but for
+//     identityFields (names, sex, birth date, death), which a less
+//     reliable source neither fills nor corrects: its report of a death is
+//     listed for review instead;
 //   - Patient.link is the union of both sides.
 //
 // Resolution is deterministic: the ids a message resolves to depend only on

@@ -151,6 +151,10 @@ func (v *Resolver) patient(r Reader, e *store.TxEntry, src Source, out *Result) 
 		return nil
 	}
 	if stored != nil {
+		if rank < rankTag(stored) && !sameDeath(p, stored) {
+			out.Reviews = append(out.Reviews, v.review("death-not-applied",
+				"a source less reliable than the one that wrote this identity reports a death, or corrects one, that was not applied", "Patient/"+target))
+		}
 		e.Resource = merge(stored, p, rank)
 		return nil
 	}
@@ -196,7 +200,11 @@ func merge(stored, in *ppb.Patient, inRank Rank) *ppb.Patient {
 		win, lose = stored, in
 	}
 	out := proto.Clone(win).(*ppb.Patient)
-	fill(out.ProtoReflect(), lose.ProtoReflect())
+	if win == in {
+		fill(out.ProtoReflect(), lose.ProtoReflect())
+	} else {
+		fillExcept(out.ProtoReflect(), lose.ProtoReflect(), identityFields)
+	}
 	out.Identifier = UnionIdentifiers(cloneIdentifiers(stored.Identifier), in.Identifier)
 	if win == in {
 		retireIdentifiers(out.Identifier, in.Identifier)
@@ -225,19 +233,52 @@ func retireIdentifiers(ids, in []*dtpb.Identifier) {
 	}
 }
 
+// identityFields are the elements of a Patient that say who she is (the
+// INS traits a source qualifies: names, sex, birth date; ANS Référentiel
+// INS) and whether she is alive (HL7 v2.5 section 3.4.2.29-30, PID-29 and
+// PID-30: an A03, A08, A13 or A31 records a death, and corrects one
+// recorded in error with PID-30 N or the null ""). Only a source at least
+// as reliable as the best that wrote the stored Patient changes them, to
+// record a value where she has none as to correct one: filling an empty
+// element is a change of her identity like any other, and a death recorded
+// on the wrong person withdraws her care (routing). A less reliable
+// source's other demographics (an address, a telephone) still fill what
+// the stored Patient lacks.
+var identityFields = map[protoreflect.Name]bool{"name": true, "gender": true, "birth_date": true, "deceased": true}
+
 // fill sets, in out, every field it lacks that from has; id and meta
 // excepted (they are the stored resource's).
-func fill(out, from protoreflect.Message) {
+func fill(out, from protoreflect.Message) { fillExcept(out, from, nil) }
+
+// fillExcept is fill but for the fields named in except.
+func fillExcept(out, from protoreflect.Message, except map[protoreflect.Name]bool) {
 	from.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
 		switch fd.Name() {
 		case "id", "meta":
 			return true
 		}
-		if !out.Has(fd) {
+		if !out.Has(fd) && !except[fd.Name()] {
 			out.Set(fd, val)
 		}
 		return true
 	})
+}
+
+// sameDeath reports whether in says nothing of her death (an HL7 v2
+// message without PID-29 or PID-30) or says what stored does: alive (not
+// stated, or deceasedBoolean false), or dead the same way.
+func sameDeath(in, stored *ppb.Patient) bool {
+	d := in.GetDeceased()
+	if d == nil {
+		return true
+	}
+	alive := func(x *ppb.Patient_DeceasedX) bool {
+		return x == nil || (x.GetDateTime() == nil && !x.GetBoolean().GetValue())
+	}
+	if alive(d) || alive(stored.GetDeceased()) {
+		return alive(d) == alive(stored.GetDeceased())
+	}
+	return proto.Equal(d, stored.GetDeceased())
 }
 
 func cloneIdentifiers(ids []*dtpb.Identifier) []*dtpb.Identifier {
