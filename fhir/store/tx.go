@@ -29,6 +29,14 @@ type TxEntry struct {
 	// IfAbsent makes a PUT create only: when Type/id exists (and is not
 	// deleted) nothing is written and the result is its current version.
 	IfAbsent bool
+	// KeepUnchanged makes a PUT whose resource, as it would be stored,
+	// equals the current version (apart from meta.versionId and
+	// meta.lastUpdated) write nothing: its result is the current version,
+	// "200 OK", with no new version, history entry or follower run (R4
+	// http.html#update leaves it to the server whether an update that
+	// changes nothing makes a version). TxOptions.KeepUnchanged sets it
+	// for every entry.
+	KeepUnchanged bool
 	// EventTime, when set, is the time of the event the PUT comes from
 	// (HL7 v2 EVN-2, else MSH-7), for the writes that take it
 	// (TransactionWith, Batch.Put, Planner.Put). The store keeps, per
@@ -306,6 +314,15 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 		return TxResult{Status: "200 OK", Record: rec}, err
 	}
 	resource.SetID(e.Resource, id)
+	if e.KeepUnchanged && e.Method == "PUT" && p.version != 0 && !p.deleted {
+		rec, err := (&Snapshot{s: s, tx: tx}).readCurrent(typ, id)
+		if err != nil {
+			return TxResult{}, err
+		}
+		if s.unchanged(e.Resource, rec) {
+			return TxResult{Status: "200 OK", Record: rec}, nil
+		}
+	}
 	method, status := writeKind(p, e.Method)
 	c, err := s.prepare(e.Resource, method, p.version+1, now, p.created)
 	if err != nil {

@@ -145,7 +145,7 @@ func readPlan(r *Snapshot, entries []TxEntry, keepUnchanged bool, overlay map[st
 		st, ok := overlay[string(p.keys[i])]
 		if !ok {
 			var err error
-			want := keepUnchanged || e.IfAbsent || !e.EventTime.IsZero()
+			want := keepUnchanged || e.KeepUnchanged || e.IfAbsent || !e.EventTime.IsZero()
 			if st, err = readState(r, cur, e, p.keys[i], want); err != nil {
 				return nil, err
 			}

@@ -393,3 +393,48 @@ func TestTransactionWithPinned(t *testing.T) {
 		t.Fatalf("pinned to the current version: %v, %v", statuses(rs), err)
 	}
 }
+
+// TestTransactionKeepUnchanged: in Transaction, a PUT entry with
+// KeepUnchanged whose resource equals the current version (but for
+// meta.versionId and meta.lastUpdated) writes nothing and answers the
+// current version; one that changes, one without the flag and one to a
+// deleted resource make versions; If-Match is checked first.
+func TestTransactionKeepUnchanged(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	const pat = `{"resourceType":"Patient","id":"p1","gender":"female"}`
+	const dev = `{"resourceType":"Device","id":"d1","status":"active"}`
+	if _, err := s.Transaction(ctx, []TxEntry{putEntry(t, pat), putEntry(t, dev)}); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(js string) TxEntry { e := putEntry(t, js); e.KeepUnchanged = true; return e }
+	same := keep(pat)
+	resource.SetVersion(same.Resource, 7, time.Unix(1, 0)) // a client's stale meta is not content
+	rs, err := s.Transaction(ctx, []TxEntry{same, keep(`{"resourceType":"Device","id":"d1","status":"inactive"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(statuses(rs)); got != "[200 OK v1 200 OK v2]" {
+		t.Errorf("results %s, want the unchanged Patient kept at v1 and the Device at v2", got)
+	}
+	if rec, err := s.Read("Patient", "p1"); err != nil || rec.Version != 1 {
+		t.Errorf("Patient stored at %v (%v), want v1", rec, err)
+	}
+	rs, err = s.Transaction(ctx, []TxEntry{putEntry(t, pat)})
+	if err != nil || fmt.Sprint(statuses(rs)) != "[200 OK v2]" {
+		t.Errorf("without KeepUnchanged: %v %v, want a version", statuses(rs), err)
+	}
+	stale := keep(pat)
+	stale.IfMatch = 1
+	if _, err := s.Transaction(ctx, []TxEntry{stale}); outcome.KindOf(err) != outcome.PreconditionFailed {
+		t.Errorf("an unchanged PUT with a stale If-Match: %v, want 412", err)
+	}
+	if _, err := s.Transaction(ctx, []TxEntry{{Method: "DELETE", Type: "Patient", ID: "p1"}}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err = s.Transaction(ctx, []TxEntry{keep(pat)})
+	if err != nil || fmt.Sprint(statuses(rs)) != "[201 Created v4]" {
+		t.Errorf("PUT after a delete: %v %v, want it created again", statuses(rs), err)
+	}
+}

@@ -22,7 +22,7 @@ func TestHistoryShowsTheRequests(t *testing.T) {
 		status       int
 	}{
 		{"PUT", obs, 201},
-		{"PUT", obs, 200},
+		{"PUT", strings.Replace(obs, `"final"`, `"amended"`, 1), 200}, // the same again would make no version
 		{"DELETE", "", 204},
 		{"PUT", obs, 201},
 	} {

@@ -249,6 +249,11 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 				}
 				return nil, err
 			}
+			// An update whose stored result is the current version (the
+			// same resource again, or every change undone: identity merge
+			// rules, server-stamped fields) makes no version
+			// (store.TxEntry.KeepUnchanged).
+			e.KeepUnchanged = e.Method == "PUT"
 			try[i] = e
 		}
 		extra, err := a.episodeEntries(r.Context(), c.joins)
