@@ -329,8 +329,9 @@ func decodeValues(b []byte) ([]search.Value, error) {
 
 // version values: flags(1) method(1) lastUpdated(8) JSON, method 'C' for
 // a POST, 'P' for a PUT that created the resource (since Relais wrote it:
-// an older one reads it as an update), 'U' for an update and 'D' for a
-// deletion (Record.HistoryRequest), the JSON
+// an older one reads it as an update), 'U' for an update, 'A' for a
+// PATCH (since Relais wrote it: an older one reads it as an update) and
+// 'D' for a deletion (Record.HistoryRequest), the JSON
 // compressed when flags has flagCompressed (since storage version 5,
 // compress.go), with its large base64 value decoded before when flags
 // also has flagDecoded (since storage version 9), as an S2 block rather

@@ -16,7 +16,7 @@ type Record struct {
 	Version     uint64
 	LastUpdated time.Time
 	Deleted     bool
-	Method      string // the interaction that made it: POST, PUT or DELETE
+	Method      string // the interaction that made it: POST, PUT, PATCH or DELETE
 	// Created: the version created the resource, its request answered
 	// 201 Created: a POST, or a PUT of an id that had no current version
 	// (update as create, R4 http.html#upsert, a deleted resource's
@@ -28,8 +28,8 @@ type Record struct {
 }
 
 // methods are the interactions of a version's method byte: 'P' is a PUT
-// that created the resource (writeKind).
-var methods = map[byte]string{'C': "POST", 'P': "PUT", 'U': "PUT", 'D': "DELETE"}
+// that created the resource, 'A' a PATCH (writeKind).
+var methods = map[byte]string{'C': "POST", 'P': "PUT", 'U': "PUT", 'A': "PATCH", 'D': "DELETE"}
 
 // created reports whether method byte m created its resource.
 func created(m byte) bool { return m == 'C' || m == 'P' }
@@ -41,7 +41,8 @@ func created(m byte) bool { return m == 'C' || m == 'P' }
 // creation by PUT (update as create, a deleted resource's re-creation
 // included: R4 http.html#update) as PUT [type]/[id] answered 201 Created,
 // a deletion as DELETE [type]/[id] answered 204 No Content, an update as
-// PUT [type]/[id] answered 200 OK. A notification Bundle shows its
+// PUT [type]/[id] answered 200 OK, a patch as PATCH [type]/[id] answered
+// 200 OK (R4 Bundle.entry.request.method admits PATCH). A notification Bundle shows its
 // events the same way (Subscriptions Backport IG STU 1.1,
 // notifications.html).
 func (r *Record) HistoryRequest() (method, url, status string) {
@@ -52,6 +53,8 @@ func (r *Record) HistoryRequest() (method, url, status string) {
 		return "DELETE", r.Type + "/" + r.ID, "204 No Content"
 	case r.Created:
 		return "PUT", r.Type + "/" + r.ID, "201 Created"
+	case r.Method == "PATCH":
+		return "PATCH", r.Type + "/" + r.ID, "200 OK"
 	}
 	return "PUT", r.Type + "/" + r.ID, "200 OK"
 }

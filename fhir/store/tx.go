@@ -26,6 +26,12 @@ type TxEntry struct {
 	IfMatch     uint64        // PUT/DELETE precondition (0: none)
 	IfMatchAny  bool          // PUT/DELETE precondition If-Match: * (RFC 9110 section 13.1.1): a current version exists
 	IfNoneExist *search.Query // POST conditional create
+	// Patch marks a PUT that writes what a PATCH made of the current
+	// version (R4 http.html#patch): the version is stored as made by that
+	// PATCH, which its history shows (Record.HistoryRequest). A patch
+	// creates nothing: without a current version it is an update as any
+	// PUT's (the API pins it to the version it patched).
+	Patch bool
 	// IfAbsent makes a PUT create only: when Type/id exists (and is not
 	// deleted) nothing is written and the result is its current version.
 	IfAbsent bool
@@ -323,7 +329,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 			return TxResult{Status: "200 OK", Record: rec}, nil
 		}
 	}
-	method, status := writeKind(p, e.Method)
+	method, status := writeKind(p, e.Method, e.Patch)
 	c, err := s.prepare(e.Resource, method, p.version+1, now, p.created)
 	if err != nil {
 		return TxResult{}, err

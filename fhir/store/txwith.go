@@ -233,7 +233,7 @@ func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.
 		p.results[i] = TxResult{Status: "200 OK", Record: cur}
 		return nil
 	}
-	method, status := writeKind(ptr, "PUT")
+	method, status := writeKind(ptr, "PUT", false)
 	c, err := s.prepare(e.Resource, method, ptr.version+1, now, ptr.created)
 	if err != nil {
 		return err

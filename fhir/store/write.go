@@ -56,7 +56,7 @@ func NewID() string {
 // (0: the resource did not exist or the caller does not care).
 type change struct {
 	typ, id     string
-	method      byte // 'C' (POST), 'P' (PUT creating), 'U' or 'D'
+	method      byte // 'C' (POST), 'P' (PUT creating), 'U', 'A' (PATCH) or 'D'
 	version     uint64
 	lastUpdated int64
 	json        []byte   // the rendering
@@ -346,7 +346,7 @@ func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (
 		if ifMatch > 0 && cur.version != ifMatch {
 			return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 		}
-		method, status := writeKind(cur, "PUT")
+		method, status := writeKind(cur, "PUT", false)
 		c, err := s.prepare(proto.Clone(res), method, cur.version+1, s.now(), cur.created)
 		if err != nil {
 			return nil, false, err
@@ -418,16 +418,19 @@ func (s *Store) pointer(typ, id string) (pointer, error) {
 
 // writeKind gives the method byte and response status of a write of
 // request method m (POST or PUT) over the current pointer p: a POST is a
-// creation ('C'); a PUT an update when a current version exists, else a
-// creation by PUT ('P', 201 Created: R4 http.html#update, update as
-// create), a deleted resource's re-creation included, which its history
-// shows as that PUT (Record.HistoryRequest).
-func writeKind(p pointer, m string) (method byte, status string) {
+// creation ('C'); a PUT an update when a current version exists ('A'
+// when it writes a PATCH's result: R4 http.html#patch), else a creation
+// by PUT ('P', 201 Created: R4 http.html#update, update as create), a
+// deleted resource's re-creation included, which its history shows as
+// that PUT (Record.HistoryRequest).
+func writeKind(p pointer, m string, patch bool) (method byte, status string) {
 	switch {
 	case m == "POST":
 		return 'C', "201 Created"
 	case p.version == 0 || p.deleted:
 		return 'P', "201 Created"
+	case patch:
+		return 'A', "200 OK"
 	}
 	return 'U', "200 OK"
 }

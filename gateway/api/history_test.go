@@ -61,3 +61,31 @@ func TestHistoryShowsTheRequests(t *testing.T) {
 		t.Errorf("a POST's history: %+v (%v)", h.Entry, err)
 	}
 }
+
+// TestHistoryShowsPatch: a version a PATCH made shows in the history as
+// PATCH [type]/[id] answered 200 OK (R4 Bundle.entry.request.method
+// admits PATCH; http.html#history: the request that made the version),
+// not as a PUT nobody sent.
+func TestHistoryShowsPatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	if r := e.do("PUT", "/fhir/Observation/w1", `{"resourceType":"Observation","id":"w1","status":"final","code":{"text":"weight"}}`); r.status != 201 {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	if r := e.do("PATCH", "/fhir/Observation/w1", `[{"op":"replace","path":"/status","value":"amended"}]`,
+		"Content-Type", "application/json-patch+json"); r.status != 200 {
+		t.Fatalf("PATCH = %d %s", r.status, r.body)
+	}
+	var h struct {
+		Entry []struct {
+			Request  struct{ Method, URL string }
+			Response struct{ Status string }
+		}
+	}
+	if err := json.Unmarshal(e.do("GET", "/fhir/Observation/w1/_history", "").body, &h); err != nil || len(h.Entry) != 2 {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+	if got := h.Entry[0].Request.Method + " " + h.Entry[0].Request.URL + " " + h.Entry[0].Response.Status; got != "PATCH Observation/w1 200 OK" {
+		t.Errorf("the patch shows as %q", got)
+	}
+}

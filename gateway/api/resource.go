@@ -289,7 +289,7 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) error {
 		if expect == 0 {
 			expect = rec.Version
 		}
-		err = a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: expect})
+		err = a.writeOne(w, r, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: res, IfMatch: expect, Patch: true})
 		if ifMatch == 0 && outcome.KindOf(err) == outcome.PreconditionFailed && attempt+1 < maxDecideAttempts {
 			continue // another write came first: patch the newer version
 		}

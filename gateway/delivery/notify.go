@@ -36,7 +36,7 @@ type notified struct {
 	version  uint64
 	res      proto.Message // full-resource only
 	withheld bool          // the consent decision denied it: number only
-	method   string        // the interaction that made the version: POST, PUT or DELETE
+	method   string        // the interaction that made the version: POST, PUT, PATCH or DELETE
 	created  bool          // the version created the resource (answered 201 Created)
 }
 
@@ -119,8 +119,9 @@ func statusParameters(n *notification) *ppb.Parameters {
 // (https://hl7.org/fhir/R4/http.html#history; the IG asks for "a POST or
 // PUT operation on the resource"), store.Record.HistoryRequest: a
 // creation is POST [type] answered 201 Created (by PUT: PUT [type]/[id]
-// answered 201 Created), an update PUT answered 200 OK, a deletion
-// DELETE answered 204 and without a resource whatever the content.
+// answered 201 Created), an update PUT answered 200 OK (a patch PATCH
+// answered 200 OK), a deletion DELETE answered 204 and without a resource
+// whatever the content.
 func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 	b := &bcrpb.Bundle{
 		Id:        &dtpb.Id{Value: newUUID()},
@@ -162,8 +163,9 @@ func bundle(n *notification, base string, now time.Time) *bcrpb.Bundle {
 	return b
 }
 
+// httpVerb codes every method store.Record.HistoryRequest gives.
 var httpVerb = map[string]cpb.HTTPVerbCode_Value{
-	"POST": cpb.HTTPVerbCode_POST, "PUT": cpb.HTTPVerbCode_PUT, "DELETE": cpb.HTTPVerbCode_DELETE,
+	"POST": cpb.HTTPVerbCode_POST, "PUT": cpb.HTTPVerbCode_PUT, "PATCH": cpb.HTTPVerbCode_PATCH, "DELETE": cpb.HTTPVerbCode_DELETE,
 }
 
 // statusBundle is the answer of $status: a searchset with the status
