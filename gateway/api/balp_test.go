@@ -357,3 +357,39 @@ func TestAuditPatch(t *testing.T) {
 		t.Errorf("PUT: %d update events", len(evs))
 	}
 }
+
+// TestAuditUpdateAsCreate: a PUT to an id that has no current version
+// creates the resource (R4 http.html#upsert, update as create; a deleted
+// one's re-creation included) and is recorded as a creation: IHE BALP
+// Create (subtype create, action C), its decision as write:create; a PUT
+// over a current version stays an update.
+func TestAuditUpdateAsCreate(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	const obs = `{"resourceType":"Observation","id":"up1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`
+	for _, step := range []struct {
+		method, body string
+		status       int
+	}{{"PUT", obs, 201}, {"PUT", obs, 200}, {"DELETE", "", 204}, {"PUT", obs, 201}} {
+		if r := e.do(step.method, "/fhir/Observation/up1", step.body); r.status != step.status {
+			t.Fatalf("%s = %d, want %d: %s", step.method, r.status, step.status, r.body)
+		}
+	}
+	var got []string
+	for _, ev := range auditEntries(t, e, "entity=Observation/up1&type=rest") {
+		sub := asList(ev["subtype"])[0].(map[string]any)["code"].(string)
+		got = append(got, sub+" "+ev["action"].(string)+" "+entityOf(ev, audit.RoleResource)["what"].(map[string]any)["reference"].(string))
+	}
+	want := []string{ // newest first
+		"create C Observation/up1/_history/4",
+		"delete D Observation/up1/_history/3",
+		"update U Observation/up1/_history/2",
+		"create C Observation/up1/_history/1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes recorded as\n%q\nwant\n%q", got, want)
+	}
+	if d := e.do("GET", "/admin/decisions?patient=Patient/p1&_count=1000", ""); strings.Count(string(d.body), `"action":"write:create"`) < 2 {
+		t.Errorf("the decisions of the creations by PUT are not write:create: %s", d.body)
+	}
+}

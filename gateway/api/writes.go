@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/gorilla/mux"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/outcome"
@@ -302,16 +301,8 @@ func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err
 		return
 	}
 	op := entryOp(e.Method)
-	w := consent.Write{By: ownerName(c.p), Interaction: access.Op(op), Resource: e.Type,
+	w := consent.Write{By: ownerName(c.p), Interaction: writeInteraction(e, rec), Resource: e.Type,
 		Permit: err == nil, System: grantsAsSystem(c.p, e.Type, op)}
-	if v := mux.Vars(r); r.Method == http.MethodPatch && e.Type == v["type"] && e.ID == v["id"] {
-		// The patched resource is written as an update (the policy
-		// decides it as one) but was a patch: R4 restful-interaction
-		// patch, which IHE BALP's Update admits (subtype[anyPatch]). The
-		// other entries of the same write (a CareTeam an accepted Task
-		// joins) are what they are.
-		w.Interaction = consent.InteractionPatch
-	}
 	if e.ID != "" && e.Method != "POST" { // a refused creation names no id
 		w.Resource += "/" + e.ID
 	}
@@ -329,6 +320,23 @@ func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err
 		}
 	}
 	c.f.NoteWrite(w)
+}
+
+// writeInteraction is the interaction a write is recorded as: what the
+// store did (rec, the version written, which its history shows too), else
+// what was asked. A PUT that created its resource is a create (R4
+// http.html#upsert: update as create, answered 201; IHE BALP Create,
+// action C); one that wrote what a PATCH made is a patch (R4
+// restful-interaction patch, which IHE BALP's Update admits:
+// subtype[anyPatch]), though the policy decides both as updates.
+func writeInteraction(e store.TxEntry, rec *store.Record) string {
+	switch {
+	case rec == nil && e.Patch, rec != nil && rec.Method == "PATCH":
+		return consent.InteractionPatch
+	case rec != nil && rec.Created:
+		return access.OpCreate
+	}
+	return access.Op(entryOp(e.Method))
 }
 
 // writePolicy: GET /admin/write-policy serves the write policy to any
