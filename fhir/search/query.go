@@ -55,10 +55,14 @@ type MissingCond struct {
 }
 
 // Clause is one parameter occurrence. A clause without Conds matches
-// nothing: each of its values was one that no resource can hold.
+// nothing: each of its values was one that no resource can hold; unless
+// it is chained: then it matches the references of Param to the
+// resources Chain finds (R4 search.html#chaining), which only a store
+// can resolve (Match, which reads no store, never matches it).
 type Clause struct {
 	Param Param
 	Conds []Cond
+	Chain *Query
 }
 
 // Cond is one value of a clause, planned as an index lookup.
@@ -201,6 +205,9 @@ func invalid(format string, args ...any) error {
 }
 
 func (q *Query) add(raw, val string, strict bool) error {
+	if head, sub, ok := strings.Cut(raw, "."); ok {
+		return q.addChain(raw, head, sub, val, strict)
+	}
 	name, modifier, _ := strings.Cut(raw, ":")
 	switch name {
 	case "_id":
@@ -265,6 +272,55 @@ func (q *Query) add(raw, val string, strict bool) error {
 	}
 	q.Clauses = append(q.Clauses, c)
 	return nil
+}
+
+// addChain plans a chained parameter (R4 search.html#chaining:
+// patient.identifier=…, subject:Patient.name=…): head is a reference
+// parameter of q's type, with the type it chains to as its modifier when
+// it may reference several, sub a parameter of that type (with its own
+// modifier), one level deep. Left out, it would widen the search to every
+// patient's data where one patient's was asked for: a chain it cannot
+// follow is refused, one naming an unknown parameter is ignored as any
+// unknown parameter is.
+func (q *Query) addChain(raw, head, sub, val string, strict bool) error {
+	name, target, _ := strings.Cut(head, ":")
+	p, ok := Lookup(q.Type, name)
+	if !ok {
+		return q.ignore(raw, "unknown search parameter", strict)
+	}
+	if target == "" {
+		target = p.Target
+	}
+	subName, _, _ := strings.Cut(sub, ":")
+	switch {
+	case p.Kind != Reference:
+		return invalid("%s: only a reference parameter is chained", raw)
+	case target == "":
+		return invalid("%s: %s references several types: name the one chained to, as %s:Patient.%s", raw, name, name, sub)
+	case !resource.Known(target) || p.Target != "" && target != p.Target:
+		return invalid("%s: %s does not reference %s", raw, name, target)
+	case strings.Contains(sub, "."):
+		return invalid("%s: a chain of more than one level is not supported", raw)
+	case subName == "_id":
+	case control[subName]:
+		return invalid("%s: %s is not a search parameter to chain", raw, subName)
+	default:
+		if _, ok := Lookup(target, subName); !ok {
+			return q.ignore(raw, "unknown search parameter", strict)
+		}
+	}
+	inner := &Query{Type: target}
+	if err := inner.add(sub, val, true); err != nil {
+		return err
+	}
+	q.Clauses = append(q.Clauses, Clause{Param: p, Chain: inner})
+	return nil
+}
+
+// Chained reports whether q has a chained parameter, which only a store
+// resolves (Clause.Chain).
+func (q *Query) Chained() bool {
+	return slices.ContainsFunc(q.Clauses, func(c Clause) bool { return c.Chain != nil })
 }
 
 // ignore leaves an unknown or unsupported parameter out of the search,
@@ -605,6 +661,26 @@ func (q *Query) Patients() []string {
 			if cond.Tag == 'r' && strings.HasPrefix(cond.Key, "Patient/") {
 				add(cond.Key)
 			}
+		}
+	}
+	return out
+}
+
+// PatientChains are the searches of q's chains that name patients as
+// Patients does, by what identifies them: a chain to Patient by _id or
+// identifier (Observation?patient.identifier=…, subject:Patient._id=…;
+// R4 search.html#chaining). Only a store knows whom they find. A chain by
+// name, birth date or address asks for whoever matches, as a search of
+// Patient by those does: it names no one.
+func (q *Query) PatientChains() []*Query {
+	var out []*Query
+	for _, c := range q.Clauses {
+		ch := c.Chain
+		if ch == nil || ch.Type != "Patient" {
+			continue
+		}
+		if ch.IDs != nil || len(ch.Clauses) == 1 && ch.Clauses[0].Param.Name == "identifier" {
+			out = append(out, ch)
 		}
 	}
 	return out

@@ -163,6 +163,25 @@ func TestParse(t *testing.T) {
 		{"Observation", "_include=Patient:organization", false, true, nil},
 		{"Spaceship", "", false, true, nil},
 		{"Patient", "_id=a,b", false, false, func(q *Query) bool { return slices.Equal(q.IDs, []string{"a", "b"}) }},
+		// chains (R4 search.html#chaining), one level deep
+		{"Observation", "patient.identifier=sys|1", false, false, func(q *Query) bool {
+			ch := q.Clauses[0].Chain
+			return q.Clauses[0].Param.Name == "patient" && ch.Type == "Patient" && ch.Clauses[0].Conds[0].Key == "sys|1" && q.Chained()
+		}},
+		{"Observation", "subject:Patient.name:exact=Ané", false, false, func(q *Query) bool {
+			ch := q.Clauses[0].Chain
+			return ch.Type == "Patient" && ch.Clauses[0].Param.Name == "name" && ch.Clauses[0].Conds[0].Exact == "Ané"
+		}},
+		{"Observation", "patient._id=p1", false, false, func(q *Query) bool { return slices.Equal(q.Clauses[0].Chain.IDs, []string{"p1"}) }},
+		{"Observation", "patient.colour=blue", false, false, func(q *Query) bool { return len(q.Warnings) == 1 && len(q.Clauses) == 0 }},
+		{"Observation", "patient.colour=blue", true, true, nil},
+		{"Observation", "subject.identifier=x", false, true, nil},        // which type?
+		{"Observation", "patient:Group.identifier=x", false, true, nil},  // patient references Patient only
+		{"Observation", "code.identifier=x", false, true, nil},           // not a reference
+		{"Observation", "patient.organization.name=x", false, true, nil}, // two levels
+		{"Observation", "patient._count=1", false, true, nil},            // not a parameter
+		{"Observation", "patient.birthdate=2000-13", false, true, nil},   // a value it cannot read
+		{"Observation", "patient.identifier=a&code=x", false, false, func(q *Query) bool { return len(q.Clauses) == 2 }},
 	}
 	for _, tt := range tests {
 		v, _ := url.ParseQuery(tt.query)
@@ -233,7 +252,8 @@ func FuzzNormalize(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"patient=123", "code=a|b,c", "date=ge2020-01-01T00:00:00Z", "_sort=-date&_count=3",
 		"name:contains=x", "_include=Observation:patient", "subject:Patient=1", "date=2020-13",
-		"status=%zz", "code=a;b", "colour=%ff&_text=x"} {
+		"status=%zz", "code=a;b", "colour=%ff&_text=x", "patient.identifier=s|1", "subject:Patient.name:exact=x",
+		"patient.organization.name=x", "patient._id=a,b"} {
 		f.Add("Observation", s)
 	}
 	f.Fuzz(func(t *testing.T, typ, raw string) {
@@ -450,6 +470,31 @@ func TestQueryPatients(t *testing.T) {
 		}
 		if got := q.Patients(); !slices.Equal(got, c.want) {
 			t.Errorf("%s?%s names %q, want %q", c.typ, c.query, got, c.want)
+		}
+	}
+}
+
+// TestQueryPatientChains: the chains that name patients are those to
+// Patient by what identifies her (_id, identifier); one by name asks
+// for whoever matches.
+func TestQueryPatientChains(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		query string
+		want  int
+	}{
+		{"patient.identifier=sys|1", 1},
+		{"subject:Patient.identifier=sys|1&patient._id=p1", 2},
+		{"patient.name=Martin", 0},
+		{"performer:Practitioner.identifier=x", 0},
+		{"patient=p1", 0},
+	} {
+		q, err := ParseQuery("Observation", c.query, true)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		if got := len(q.PatientChains()); got != c.want {
+			t.Errorf("%s: %d chains naming patients, want %d", c.query, got, c.want)
 		}
 	}
 }

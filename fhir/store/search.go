@@ -65,7 +65,7 @@ func match(r *Snapshot, q *search.Query, filter Filter) ([]Hit, error) {
 			return nil, err
 		}
 	}
-	ids, all, err := candidates(tx, q)
+	ids, all, err := candidates(r, q, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +136,12 @@ func (r *Snapshot) matchesExact(q *search.Query, id string, p pointer) (bool, er
 }
 
 // candidates intersects the id sets of _id and every clause. all reports
-// that there is no restriction (every resource of the type).
-func candidates(tx *bolt.Tx, q *search.Query) (ids map[string]struct{}, all bool, err error) {
+// that there is no restriction (every resource of the type). A chained
+// clause matches the references to what its own search finds in r
+// (https://hl7.org/fhir/R4/search.html#chaining), through filter: a
+// chain never tests a resource the caller may not see.
+func candidates(r *Snapshot, q *search.Query, filter Filter) (ids map[string]struct{}, all bool, err error) {
+	tx := r.tx
 	all = true
 	if q.IDs != nil {
 		ids = make(map[string]struct{}, len(q.IDs))
@@ -149,7 +153,18 @@ func candidates(tx *bolt.Tx, q *search.Query) (ids map[string]struct{}, all bool
 	idx := tx.Bucket(bucketIndex)
 	for _, cl := range q.Clauses {
 		set := map[string]struct{}{}
-		for _, c := range cl.Conds {
+		conds := cl.Conds
+		if cl.Chain != nil {
+			hits, err := match(r, cl.Chain, filter)
+			if err != nil {
+				return nil, false, err
+			}
+			conds = make([]search.Cond, len(hits))
+			for i, h := range hits {
+				conds[i] = search.Cond{Tag: 'r', Key: cl.Chain.Type + "/" + h.ID}
+			}
+		}
+		for _, c := range conds {
 			if err := scan(idx, q.Type, cl.Param.Name, c, set); err != nil {
 				return nil, false, err
 			}

@@ -136,8 +136,8 @@ func (s *auditSearch) addParam(p search.Pair, name string) error {
 	if err != nil {
 		return err
 	}
-	if len(one.Clauses) != 1 {
-		return search.InvalidParam("%s: modifier not supported by the audit log", p.Name)
+	if len(one.Clauses) != 1 || one.Clauses[0].Chain != nil {
+		return search.InvalidParam("%s: modifier or chain not supported by the audit log", p.Name)
 	}
 	conds := one.Clauses[0].Conds
 	field := map[string]store.AuditField{"patient": store.AuditPatient, "agent": store.AuditAgent, "entity": store.AuditEntity,

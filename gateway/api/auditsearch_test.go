@@ -225,6 +225,11 @@ func TestAuditSearchTotal(t *testing.T) {
 	if status, _ := getBundle(t, e, "/fhir/AuditEvent?date="+url.QueryEscape("2026-13")); status != 400 {
 		t.Errorf("a date that does not parse: %d", status)
 	}
+	// the audit log follows no chain: leaving it out would answer every
+	// patient's entries
+	if status, _ := getBundle(t, e, "/fhir/AuditEvent?patient:Patient.identifier=x"); status != 400 {
+		t.Errorf("a chained parameter: %d", status)
+	}
 }
 
 // TestAuditSearchPaging: the audit log's searches and a patient's

@@ -393,3 +393,59 @@ func TestAuditUpdateAsCreate(t *testing.T) {
 		t.Errorf("the decisions of the creations by PUT are not write:create: %s", d.body)
 	}
 }
+
+// TestAuditChainedSearchNamesPatient: a search that names its patient
+// through a chain (R4 search.html#chaining: patient.identifier=…,
+// subject:Patient.identifier=…) finds that patient's data only, not
+// every patient's, and is about her as patient= is (IHE BALP
+// PatientQuery): its decision and query event name her, and a search of
+// her record that found nothing is in her disclosure log.
+func TestAuditChainedSearchNamesPatient(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	const ins = "urn:oid:1.2.250.1.213.1.4.10|248039912345678"
+	if r := e.do("PUT", "/fhir/Patient/p1", `{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:oid:1.2.250.1.213.1.4.10","value":"248039912345678"}],`+
+		`"generalPractitioner":[{"reference":"PractitionerRole/gp"}]}`); r.status != 200 {
+		t.Fatalf("PUT p1 = %d %s", r.status, r.body)
+	}
+	gp := e.as("PractitionerRole/gp")
+	disclosed := func(decision string) bool {
+		t.Helper()
+		r := e.do("GET", "/fhir/Patient/p1/$disclosures", "", "Authorization", "Bearer "+e.mint("patient/*.rs", "Patient/p1"))
+		return r.status == 200 && strings.Contains(string(r.body), decision)
+	}
+	for _, c := range []struct{ name, query, auth string }{
+		{"patient.identifier", "patient.identifier=" + url.QueryEscape(ins), gp},
+		{"subject:Patient.identifier", "subject:Patient.identifier=" + url.QueryEscape(ins), gp},
+		{"patient._id, system caller", "patient._id=p1", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := []string{}
+			if c.auth != "" {
+				h = []string{"Authorization", c.auth}
+			}
+			r := e.do("GET", "/fhir/Observation?"+c.query, "", h...)
+			_, got := ids(t, r.body)
+			if r.status != 200 || len(got) == 0 || slices.Contains(got, "Observation/o-other") {
+				t.Fatalf("search = %d %v: not p1's data alone", r.status, got)
+			}
+			empty := e.do("GET", "/fhir/Observation?code=none&"+c.query, "", h...)
+			if _, got := ids(t, empty.body); empty.status != 200 || len(got) != 0 {
+				t.Fatalf("empty search = %d %v", empty.status, got)
+			}
+			for _, d := range []string{r.header.Get("X-Consent-Decision"), empty.header.Get("X-Consent-Decision")} {
+				if got := patientsOf(auditEvent(t, e, d)); !slices.Equal(got, []string{"Patient/p1"}) {
+					t.Errorf("the decision %s names %q", d, got)
+				}
+				if !disclosed(d) {
+					t.Errorf("p1's disclosures do not list the search decided by %s", d)
+				}
+			}
+		})
+	}
+	for _, q := range []string{"subject.identifier=x", "patient.organization.name=x", "code.text=x"} {
+		if r := e.do("GET", "/fhir/Observation?"+q, "", "Authorization", gp); r.status != 400 {
+			t.Errorf("%s = %d, want 400: a chain not followed would widen the search", q, r.status)
+		}
+	}
+}

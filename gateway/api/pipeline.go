@@ -100,7 +100,7 @@ func (w *recorder) before() {
 	}
 	err := f.Err()
 	var recs []consent.Record
-	if d, ok := disclosureOf(w.r); ok {
+	if d, ok := w.a.disclosureOf(w.r); ok {
 		f.Describe(d)
 	}
 	if err == nil {
@@ -151,7 +151,7 @@ func (w *recorder) Flush() {
 // disclosureOf says what a request that went through the consent filter
 // discloses, for its audit event, from its route: a read, a version read,
 // a history, or a search by type and parameter names.
-func disclosureOf(r *http.Request) (consent.Disclosure, bool) {
+func (a *API) disclosureOf(r *http.Request) (consent.Disclosure, bool) {
 	route := mux.CurrentRoute(r)
 	if route == nil {
 		return consent.Disclosure{}, false
@@ -173,7 +173,7 @@ func disclosureOf(r *http.Request) (consent.Disclosure, bool) {
 				q = r.URL.Query()
 			}
 			return consent.Disclosure{Interaction: audit.SubSearch, Query: queryShape(v["type"], q), Request: rawRequest(r),
-				Patients: searchedPatients(v["type"], q)}, true
+				Patients: a.searchedPatients(v["type"], q)}, true
 		}
 	}
 	return consent.Disclosure{}, false
@@ -203,15 +203,30 @@ func (a *API) peers(r *http.Request, clientID string) audit.Peers {
 	return audit.Peers{ClientAddr: host, ClientID: clientID, ServerURL: a.base(r) + "/fhir"}
 }
 
-// searchedPatients are the patients a search on typ names in q
-// (search.Query.Patients), those with a valid id: a search answered 400
-// names none.
-func searchedPatients(typ string, q url.Values) []string {
+// searchedPatients are the patients a search on typ names in q, those
+// with a valid id: by reference (search.Query.Patients), and those its
+// chains identify them by (search.Query.PatientChains: patient.identifier=…
+// is as much about her as patient= is), whether or not the caller may see
+// them: her decision then is a deny, which names her. A search answered
+// 400 names none.
+func (a *API) searchedPatients(typ string, q url.Values) []string {
 	sq, err := search.Parse(typ, q, false)
 	if err != nil {
 		return nil
 	}
-	return slices.DeleteFunc(sq.Patients(), func(ref string) bool { return !store.ValidID(strings.TrimPrefix(ref, "Patient/")) })
+	out := sq.Patients()
+	for _, ch := range sq.PatientChains() {
+		hits, err := a.store.Search(ch, nil)
+		if err != nil {
+			return out // the search itself met the same error
+		}
+		for _, h := range hits {
+			if ref := "Patient/" + h.ID; !slices.Contains(out, ref) {
+				out = append(out, ref)
+			}
+		}
+	}
+	return slices.DeleteFunc(out, func(ref string) bool { return !store.ValidID(strings.TrimPrefix(ref, "Patient/")) })
 }
 
 // queryShape is a search's type and sorted parameter names: what it

@@ -196,6 +196,10 @@ func (s *subscription) plan(v url.Values) error {
 	if len(q.Include) > 0 || len(q.RevInclude) > 0 || len(q.Sort) > 0 {
 		return errors.New("criteria: only filters are supported (no _include, _revinclude or _sort)")
 	}
+	if q.Chained() {
+		// matched against the written resource alone (search.Query.Match)
+		return errors.New("criteria: chained parameters are not supported")
+	}
 	s.query = q
 	return nil
 }
