@@ -33,7 +33,7 @@ type Kind string
 const (
 	KindDisclosure Kind = "disclosure" // reads, searches, push deliveries, break-the-glass
 	KindDecision   Kind = "decision"   // consent and write-policy decisions (AuthZ)
-	KindChange     Kind = "change"     // creates, updates, deletes
+	KindChange     Kind = "change"     // creates, updates, deletes, label changes (RelabelEvent)
 	KindSecurity   Kind = "security"   // tokens issued
 	KindIngest     Kind = "ingest"     // HL7 v2 and CDA documents imported
 )

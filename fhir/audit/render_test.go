@@ -55,6 +55,9 @@ func patterns() map[string]audit.Event {
 			Patient: "Patient/p1", Source: []string{"Binary/m1", "Provenance/m1"}}),
 		"import-cda-failed": audit.ImportEvent(&audit.Import{ID: "cda-1", Time: at, Format: "CDA", Sender: "client:dmp",
 			Source: []string{"Binary/c1"}, Failed: true, Peers: peers}),
+		"relabel": audit.RelabelEvent(&audit.Relabel{ID: "relabel-1", Time: at, Patient: "Patient/p1",
+			What: "Condition/c1/_history/2", Rules: 2}),
+		"relabel-no-patient": audit.RelabelEvent(&audit.Relabel{ID: "relabel-2", Time: at, What: "Binary/m1/_history/2", Rules: 2}),
 	}
 }
 

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"strconv"
 	"strings"
 	"time"
 )
@@ -143,4 +144,47 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// SubObjectSecurity is DICOM 110135 Object Security Attributes Changed
+// (PS3.16 CID 403 Security Alert Type).
+var SubObjectSecurity = Code{SystemDCM, "110135", "Object Security Attributes Changed"}
+
+// Relabel is a new version the labelling service wrote of a stored
+// resource whose security labels the current rules change (gateway/relabel).
+type Relabel struct {
+	ID      string
+	Time    time.Time
+	Patient string // "Patient/id", "" when the resource names none
+	What    string // the version written, "Type/id/_history/v"
+	Rules   int    // the version of the labelling rules that changed it
+}
+
+// DetailRules is the detail of a relabelled resource's entity that holds
+// the labelling rules' version.
+const DetailRules = "sensitivity-rules"
+
+// RelabelEvent is r as a change of an object's security attributes: type
+// DCM 110113 Security Alert, subtype 110135 Object Security Attributes
+// Changed (DICOM PS3.15 A.5.3, as IHE BALP records its security alerts),
+// action U, outcome 0; Relais, which changed it, as the requesting
+// application and the observer; the patient, and the version written,
+// whose detail is the rules' version. By reference only: the labels, and
+// the codes that gave them, are in the version and its predecessor, for
+// whoever may read them, not in the log. Kept as a change, for as long.
+// BALP has no profile for a change no user asked for; one event per
+// version written and patient, as its RESTful changes are, lets a
+// patient's log say when the labels of her data changed.
+func RelabelEvent(r *Relabel) Event {
+	e := Event{
+		ID: r.ID, Time: r.Time, Kind: KindChange, Type: TypeAlert, Subtype: []Code{SubObjectSecurity},
+		Action: ActionUpdate, Outcome: OutcomeSuccess,
+		Agents: []Agent{{Type: AgentApplication, Display: serverDisplay, Requestor: true}},
+	}
+	if r.Patient != "" {
+		e.Entities = append(e.Entities, PatientEntity(r.Patient))
+	}
+	e.Entities = append(e.Entities, Entity{What: r.What, Type: EntityObject, Role: RoleResource,
+		Details: []Detail{{Type: DetailRules, Value: strconv.Itoa(r.Rules)}}})
+	return e
 }

@@ -25,6 +25,18 @@
 // When every type is done the rules' version is recorded, and later
 // starts read nothing.
 //
+// Each new version is recorded in the audit log, in its chunk's
+// transaction, as a change of the resource's security attributes
+// (audit.RelabelEvent), one per version and patient it is about: a
+// consent officer sees which labels of a patient's data the rules
+// changed, and when, by reference (the labels are in the versions).
+//
+// The pass runs before the server listens, and no request is served
+// until it ends: until a resource is relabelled its old labels would
+// still decide who reads it (an HIV diagnosis stored unlabelled would go
+// to whoever may read CLIN), so serving reads during the pass is not safe
+// for consent.
+//
 // What it logs is counts per resource type, never an id or a code.
 package relabel
 
@@ -33,15 +45,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/relais-health/relais/fhir/audit"
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/mappings/sensitivity"
 )
 
@@ -73,6 +88,8 @@ type Config struct {
 	// the counts so far: a pass whose context ends there stops before the
 	// next chunk.
 	Progress func(Summary)
+	// Now is the clock of the audit events (time.Now when nil).
+	Now func() time.Time
 }
 
 // Summary is what a pass did.
@@ -103,6 +120,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	if cfg.Chunk <= 0 {
 		cfg.Chunk = DefaultChunk
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	sum := Summary{Version: sensitivity.Version, Relabelled: map[string]int{}}
 	done, err := cfg.Store.Cursor(DoneCursor)
@@ -200,7 +220,7 @@ func (p *pass) chunk(ctx context.Context, changes []store.Change) error {
 			return err
 		}
 		if len(b.entries) > 0 {
-			_, err := p.cfg.Store.TransactionWith(ctx, b.entries, store.TxOptions{})
+			_, err := p.cfg.Store.TransactionWith(ctx, b.entries, store.TxOptions{Audit: b.events()})
 			if errors.Is(err, store.ErrMoved) && attempt < 8 {
 				continue
 			}
@@ -296,6 +316,29 @@ func (b *batch) add(typ, id string, ver uint64, m proto.Message) {
 	b.at[typ+"/"+id] = len(b.entries)
 	b.entries = append(b.entries, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: m, Pinned: true, Expect: ver})
 	b.counts[typ]++
+}
+
+// events are the audit events of the chunk's new versions
+// (audit.RelabelEvent), one per version and patient it is about (one
+// naming none for data about nobody: a source Binary, warnings), recorded
+// with them or not at all. Each entry is pinned to the version it was
+// labelled from: it writes the next.
+func (b *batch) events() []audit.Event {
+	now := b.p.cfg.Now()
+	var out []audit.Event
+	for _, e := range b.entries {
+		r := audit.Relabel{Time: now, Rules: sensitivity.Version,
+			What: e.Type + "/" + e.ID + "/_history/" + strconv.FormatUint(e.Expect+1, 10)}
+		pats := consent.FactsOf(e.Resource).Patients
+		if len(pats) == 0 {
+			pats = []string{""}
+		}
+		for _, p := range pats {
+			r.ID, r.Patient = "relabel-"+store.NewID(), p
+			out = append(out, audit.RelabelEvent(&r))
+		}
+	}
+	return out
 }
 
 // read returns the current version of Type/id decoded, and its number; nil

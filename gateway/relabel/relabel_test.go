@@ -311,3 +311,97 @@ func TestRelabelResumes(t *testing.T) {
 		t.Errorf("rules version %d recorded, want %d", v, sensitivity.Version)
 	}
 }
+
+// relabelEvents are the audit log's label-change events (DICOM 110135
+// Object Security Attributes Changed), newest first.
+func relabelEvents(t *testing.T, st *store.Store) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	err := st.AuditEvents(store.AuditQuery{Subtypes: []string{"110135"}}, func(_ store.AuditHead, js []byte) (bool, error) {
+		var ev map[string]any
+		if err := json.Unmarshal(js, &ev); err != nil {
+			return false, err
+		}
+		out = append(out, ev)
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRelabelAudited: each new version the pass writes is recorded, in
+// the chunk's own transaction, as a change of the resource's security
+// attributes (DICOM 110113 Security Alert, subtype 110135 Object Security
+// Attributes Changed, action U), naming the version written and the
+// patient it is about, so that a consent officer sees which labels of a
+// patient's data the rules changed, and when; by reference only: the
+// event holds neither the labels nor the codes that gave them. A pass
+// resumed after a stop records each version once.
+func TestRelabelAudited(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	seed(t, path)
+	st := open(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, _, err := run(t, ctx, st, relabel.Config{Chunk: 2, Progress: func(relabel.Summary) { cancel() }}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped pass: %v", err)
+	}
+	if _, _, err := run(t, context.Background(), st, relabel.Config{Chunk: 2}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs := relabelEvents(t, st)
+	var versions []string
+	for _, ev := range evs {
+		js, _ := json.Marshal(ev)
+		for _, leak := range []string{"HIV", "B20", "20447-9", "PSY", "v3-ActCode"} {
+			if strings.Contains(string(js), leak) {
+				t.Errorf("the event holds %q: %s", leak, js)
+			}
+		}
+		if ev["action"] != "U" || ev["outcome"] != "0" || ev["type"].(map[string]any)["code"] != "110113" {
+			t.Errorf("event %s", js)
+		}
+		var what, patient string
+		for _, en := range ev["entity"].([]any) {
+			en := en.(map[string]any)
+			ref, _ := en["what"].(map[string]any)["reference"].(string)
+			switch en["role"].(map[string]any)["code"] {
+			case "1":
+				patient = ref
+			case "4":
+				what = ref
+			}
+		}
+		versions = append(versions, what)
+		// named as the consent engine reads a resource's patient
+		// (consent.FactsOf); a source, warnings and a Provenance name none
+		if typ, _, _ := strings.Cut(what, "/"); slices.Contains([]string{"Condition", "Observation", "Encounter", "MedicationStatement", "ServiceRequest"}, typ) &&
+			patient != "Patient/p1" {
+			t.Errorf("%s: patient %q, want Patient/p1", what, patient)
+		}
+	}
+	var wantVersions []string
+	for key, labels := range want {
+		if !(len(labels) == 1 && labels[0] == "R") {
+			wantVersions = append(wantVersions, key+"/_history/2")
+		}
+	}
+	slices.Sort(versions)
+	slices.Sort(wantVersions)
+	if !slices.Equal(versions, wantVersions) {
+		t.Errorf("label changes recorded for\n%q\nwant\n%q", versions, wantVersions)
+	}
+	var hiv []string
+	_ = st.AuditEvents(store.AuditQuery{Patient: "Patient/p1", Subtypes: []string{"110135"}}, func(_ store.AuditHead, js []byte) (bool, error) {
+		if strings.Contains(string(js), "Condition/hiv/_history/2") {
+			hiv = append(hiv, string(js))
+		}
+		return true, nil
+	})
+	if len(hiv) != 1 {
+		t.Errorf("p1's log lists the change of Condition/hiv %d times", len(hiv))
+	}
+}
