@@ -224,17 +224,20 @@ func (v *auditVerifier) entriesCheck() {
 			continue
 		}
 		j, ok := v.indexOf(h)
+		var swapped bool // j holds this position's entry: the two were swapped
+		if ok {
+			hj, _ := v.leafOf(j)
+			swapped = bytes.Equal(hj, v.stored[i])
+		}
 		switch {
+		case swapped: // before the shifts: neighbours swapped look like one
+			v.problem(i, "reordered", "entries %d and %d were swapped", i, j)
 		case ok && j == i+1:
 			v.problem(i, "removed", "the entry here is entry %d's: entry %d was removed and the ones after it moved up", j, i)
 		case ok && j+1 == i:
 			v.problem(i, "inserted", "the entry here is entry %d's: an entry was inserted before it", j)
 		case ok:
-			if hj, _ := v.leafOf(j); bytes.Equal(hj, v.stored[i]) {
-				v.problem(i, "reordered", "entries %d and %d were swapped", i, j)
-			} else {
-				v.problem(i, "reordered", "the entry here was recorded at position %d", j)
-			}
+			v.problem(i, "reordered", "the entry here was recorded at position %d", j)
 		default:
 			if n, _ := v.leafOf(i + 1); i+1 < v.size && bytes.Equal(n, v.stored[i]) {
 				v.problem(i, "inserted", "an entry was inserted here: the next one is this position's")

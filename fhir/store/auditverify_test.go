@@ -90,6 +90,15 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 			}
 			return tx.Bucket(bucketAudit).Put(u64(7), a)
 		}, 2, "reordered", 10},
+		// two neighbours swapped: the first holds the next one's entry, as
+		// after a removal, but the next holds the first's
+		{"swap two neighbours", func(tx *bolt.Tx) error {
+			a, c := get(tx, 4), get(tx, 5)
+			if err := tx.Bucket(bucketAudit).Put(u64(4), c); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketAudit).Put(u64(5), a)
+		}, 4, "reordered", 10},
 		{"insert one", func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketAudit)
 			for i := uint64(9); i > 6; i-- {
