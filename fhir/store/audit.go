@@ -350,7 +350,9 @@ func (c *AuditClause) match(h *AuditHead) bool {
 	case AuditAgent:
 		return anyRef(c.Refs, h.Agents)
 	case AuditEntity:
-		return anyRef(c.Refs, h.Entities)
+		// R4 entity is AuditEvent.entity.what, whatever the role: the
+		// patient's entity is one (auditevent.html#search)
+		return anyRef(c.Refs, h.Entities) || anyRef(c.Refs, h.Patients)
 	case AuditType:
 		return slices.Contains(c.Codes, h.Type)
 	case AuditSubtype:
@@ -436,7 +438,7 @@ func (q *AuditQuery) match(h *AuditHead) bool {
 			return false
 		}
 	}
-	return has(h.Patients, q.Patient) && has(h.Agents, q.Agent) && has(h.Entities, q.Entity) &&
+	return has(h.Patients, q.Patient) && has(h.Agents, q.Agent) && (has(h.Entities, q.Entity) || has(h.Patients, q.Entity)) &&
 		(len(q.Subtypes) == 0 || slices.ContainsFunc(h.Subtypes, func(s string) bool { return in(s, q.Subtypes) })) && in(h.Type, q.Types) && in(h.Outcome, q.Outcomes) && in(string(h.Kind), kinds) &&
 		(!q.BreakGlass || h.BreakGlass)
 }

@@ -127,6 +127,9 @@ func TestAuditSearchParameters(t *testing.T) {
 		{"entity=x", "e1 e4"},
 		{"entity=Consent/x/_history/2", "e1"},
 		{"entity=Consent/x/_history/3", ""},
+		// R4 entity is AuditEvent.entity.what: the patient's entity too
+		{"entity=Patient/demo-patient", "e2 e1 e5"},
+		{"entity=Patient/other,Consent/x", "e3 e1 e4"},
 		{"outcome=8&outcome=4", ""},
 		{"outcome=8,4", "e3 e2 e4"},
 		{"action=C", "e2"},
