@@ -449,3 +449,65 @@ func TestAuditChainedSearchNamesPatient(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditQueryOtherPatientValues: a search's values that name another
+// patient (her INS) stay out of this patient's disclosure log, though the
+// search found nothing the caller may see of the other one: only the
+// cleaned query (type and parameter names) is recorded when a value
+// could name someone else.
+func TestAuditQueryOtherPatientValues(t *testing.T) {
+	t.Parallel()
+	e := consentEnv(t)
+	for _, p := range [][2]string{{"p1", "248039912345678"}, {"p2", "190017512345679"}} {
+		body := `{"resourceType":"Patient","id":"` + p[0] + `","identifier":[{"system":"urn:oid:1.2.250.1.213.1.4.10","value":"` + p[1] + `"}]`
+		if p[0] == "p1" {
+			body += `,"generalPractitioner":[{"reference":"PractitionerRole/gp"}]`
+		}
+		if r := e.do("PUT", "/fhir/Patient/"+p[0], body+`}`); r.status != 200 {
+			t.Fatalf("PUT %s = %d %s", p[0], r.status, r.body)
+		}
+	}
+	gp := e.as("PractitionerRole/gp")
+	for _, q := range []string{
+		"/fhir/Patient?identifier=" + url.QueryEscape("urn:oid:1.2.250.1.213.1.4.10|248039912345678,urn:oid:1.2.250.1.213.1.4.10|190017512345679"),
+		"/fhir/Observation?patient.identifier=" + url.QueryEscape("urn:oid:1.2.250.1.213.1.4.10|248039912345678,urn:oid:1.2.250.1.213.1.4.10|190017512345679"),
+		"/fhir/Patient?family=" + url.QueryEscape("x") + "&identifier=" + url.QueryEscape("190017512345679,248039912345678"),
+	} {
+		r := e.do("GET", q, "", "Authorization", gp)
+		if _, got := ids(t, r.body); r.status != 200 || slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "p2") }) {
+			t.Fatalf("%s = %d %v", q, r.status, got)
+		}
+	}
+	d := e.do("GET", "/fhir/Patient/p1/$disclosures", "", "Authorization", "Bearer "+e.mint("patient/*.rs", "Patient/p1"))
+	var b struct {
+		Entry []struct{ Resource map[string]any } `json:"entry"`
+	}
+	if err := json.Unmarshal(d.body, &b); err != nil || d.status != 200 {
+		t.Fatalf("disclosures: %d %s", d.status, d.body)
+	}
+	for _, en := range b.Entry {
+		qe := entityOf(en.Resource, audit.RoleQuery)
+		if qe == nil {
+			continue
+		}
+		raw, _ := base64.StdEncoding.DecodeString(qe["query"].(string))
+		if strings.Contains(string(raw), "190017512345679") {
+			t.Errorf("p1's disclosure log holds p2's INS: %q", raw)
+		}
+	}
+	// the auditor still has each request as received (IHE BALP Query),
+	// in an event that names no patient
+	asked := 0
+	for _, ev := range auditEntries(t, e, "agent=PractitionerRole/gp&subtype=search-type") {
+		raw, _ := base64.StdEncoding.DecodeString(entityOf(ev, audit.RoleQuery)["query"].(string))
+		if strings.Contains(string(raw), "190017512345679") {
+			asked++
+			if p := patientsOf(ev); len(p) != 0 {
+				t.Errorf("the request as received is in an event naming %v", p)
+			}
+		}
+	}
+	if asked != 3 { // the third found nothing: its one event names no one
+		t.Errorf("%d events hold the requests as received, want 3", asked)
+	}
+}

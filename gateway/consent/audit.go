@@ -85,24 +85,30 @@ func (req *Request) requester() string {
 // disclosureEvents are the request's disclosure: one event per patient
 // whose data passed (IHE BALP, Query: a query about several patients is
 // recorded once per patient, so that each patient's disclosure log shows
-// her own and names nobody else), or one naming none. The query of an
-// event per patient is its cleaned form, not the request as received:
-// the values another patient was searched by (her name, her INS) would
-// otherwise be in this one's disclosure log.
+// her own and names nobody else), or one naming none. A patient's event
+// holds the request as received only when the search named her and no
+// one else in its parameters (Disclosure.Patients); otherwise its query
+// is the cleaned form, since a value of the request may name someone
+// else (another patient's name or INS, among the values of a search
+// that found nothing of hers, or that the caller may not see), and the
+// request as received is kept for auditors in one more event of the
+// query that names no patient (IHE BALP Query).
 func (f *Filter) disclosureEvents(d *Disclosure, out []Record) []audit.Event {
 	e := f.disclosureEvent(d, out)
 	var pats, rest []audit.Entity
+	raw := false // a query entity holds the request as received
 	for _, en := range e.Entities {
 		if en.Role == audit.RolePatient {
 			pats = append(pats, en)
 		} else {
 			rest = append(rest, en)
+			raw = raw || en.Role == audit.RoleQuery && string(en.Query) != en.Description
 		}
 	}
-	if len(pats) < 2 {
+	if len(pats) == 0 || !raw && len(pats) == 1 || raw && len(pats) == 1 && slices.Equal(d.Patients, []string{pats[0].What}) {
 		return []audit.Event{e}
 	}
-	evs := make([]audit.Event, len(pats))
+	evs := make([]audit.Event, 0, len(pats)+1)
 	for i, p := range pats {
 		ev := e
 		if i > 0 {
@@ -114,7 +120,12 @@ func (f *Filter) disclosureEvents(d *Disclosure, out []Record) []audit.Event {
 				en.Query = []byte(en.Description)
 			}
 		}
-		evs[i] = ev
+		evs = append(evs, ev)
+	}
+	if raw {
+		ev := e
+		ev.ID, ev.Entities = f.e.newID(), rest
+		evs = append(evs, ev)
 	}
 	return evs
 }
