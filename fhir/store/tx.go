@@ -80,6 +80,9 @@ type TxResult struct {
 	// Older: nothing was written, a newer event's version stands
 	// (TxEntry.EventTime).
 	Older bool
+	// Kept: nothing was written, the current version is what the update
+	// would have stored (TxEntry.KeepUnchanged); Record is that version.
+	Kept bool
 }
 
 // txOrder is FHIR's processing order for transactions:
@@ -326,7 +329,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 			return TxResult{}, err
 		}
 		if s.unchanged(e.Resource, rec) {
-			return TxResult{Status: "200 OK", Record: rec}, nil
+			return TxResult{Status: "200 OK", Record: rec, Kept: true}, nil
 		}
 	}
 	method, status := writeKind(p, e.Method, e.Patch)

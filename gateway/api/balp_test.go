@@ -367,10 +367,13 @@ func TestAuditUpdateAsCreate(t *testing.T) {
 	t.Parallel()
 	e := consentEnv(t)
 	const obs = `{"resourceType":"Observation","id":"up1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`
+	const changed = `{"resourceType":"Observation","id":"up1","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`
+	// the second PUT changes nothing: no version, recorded as the update
+	// it asked for, naming the version that stands (created by the first)
 	for _, step := range []struct {
 		method, body string
 		status       int
-	}{{"PUT", obs, 201}, {"PUT", obs, 200}, {"DELETE", "", 204}, {"PUT", obs, 201}} {
+	}{{"PUT", obs, 201}, {"PUT", obs, 200}, {"PUT", changed, 200}, {"DELETE", "", 204}, {"PUT", obs, 201}} {
 		if r := e.do(step.method, "/fhir/Observation/up1", step.body); r.status != step.status {
 			t.Fatalf("%s = %d, want %d: %s", step.method, r.status, step.status, r.body)
 		}
@@ -384,6 +387,7 @@ func TestAuditUpdateAsCreate(t *testing.T) {
 		"create C Observation/up1/_history/4",
 		"delete D Observation/up1/_history/3",
 		"update U Observation/up1/_history/2",
+		"update U Observation/up1/_history/1",
 		"create C Observation/up1/_history/1",
 	}
 	if !slices.Equal(got, want) {

@@ -242,7 +242,7 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 				e.Resource = proto.Clone(e.Resource)
 			}
 			if err := a.authorizeWrite(r, &e); err != nil {
-				a.noteWrite(r, e, nil, err)
+				a.noteWrite(r, e, store.TxResult{}, err)
 				if len(entries) > 1 {
 					return nil, atEntry(i, err)
 				}
@@ -286,22 +286,23 @@ func (a *API) writeEntries(r *http.Request, entries []store.TxEntry) ([]store.Tx
 		}
 		for i, e := range append(try, extra...) {
 			if e.Method != "GET" && results[i].Record != nil {
-				a.noteWrite(r, e, results[i].Record, nil)
+				a.noteWrite(r, e, results[i], nil)
 			}
 		}
 		return results[:len(try)], nil
 	}
 }
 
-// noteWrite records one write decision: rec is what was written, err why
-// it was refused.
-func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err error) {
+// noteWrite records one write decision: res is what the store did (its
+// Record the version written, or kept), err why it was refused.
+func (a *API) noteWrite(r *http.Request, e store.TxEntry, res store.TxResult, err error) {
+	rec := res.Record
 	c := callOf(r)
 	if c == nil || c.f == nil || e.Method == "GET" {
 		return
 	}
 	op := entryOp(e.Method)
-	w := consent.Write{By: ownerName(c.p), Interaction: writeInteraction(e, rec), Resource: e.Type,
+	w := consent.Write{By: ownerName(c.p), Interaction: writeInteraction(e, res), Resource: e.Type,
 		Permit: err == nil, System: grantsAsSystem(c.p, e.Type, op)}
 	if e.ID != "" && e.Method != "POST" { // a refused creation names no id
 		w.Resource += "/" + e.ID
@@ -323,13 +324,19 @@ func (a *API) noteWrite(r *http.Request, e store.TxEntry, rec *store.Record, err
 }
 
 // writeInteraction is the interaction a write is recorded as: what the
-// store did (rec, the version written, which its history shows too), else
-// what was asked. A PUT that created its resource is a create (R4
-// http.html#upsert: update as create, answered 201; IHE BALP Create,
+// store did (res.Record, the version written, which its history shows
+// too), else what was asked. A PUT that created its resource is a create
+// (R4 http.html#upsert: update as create, answered 201; IHE BALP Create,
 // action C); one that wrote what a PATCH made is a patch (R4
 // restful-interaction patch, which IHE BALP's Update admits:
-// subtype[anyPatch]), though the policy decides both as updates.
-func writeInteraction(e store.TxEntry, rec *store.Record) string {
+// subtype[anyPatch]), though the policy decides both as updates. An
+// update that changed nothing (res.Kept) is what was asked: the version
+// it names is the one that stands, whoever created it.
+func writeInteraction(e store.TxEntry, res store.TxResult) string {
+	rec := res.Record
+	if res.Kept {
+		rec = nil
+	}
 	switch {
 	case rec == nil && e.Patch, rec != nil && rec.Method == "PATCH":
 		return consent.InteractionPatch
