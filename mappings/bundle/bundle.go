@@ -122,6 +122,14 @@ type Result struct {
 	// 4.2.3.1): what they produced and this one does not state again is
 	// no longer asserted.
 	Replaces []string
+	// OrderedByTime says that the versions of the source's document set
+	// (its Composition) are ordered by Asserted: a version of the set
+	// stored with an earlier Asserted is an earlier version, which this
+	// one replaces as a higher CDA versionNumber replaces a lower. A FHIR
+	// document's Composition.identifier names the set and its
+	// Bundle.identifier the version (R4 composition-definitions.html
+	// #Composition.identifier), and its Bundle.timestamp orders them.
+	OrderedByTime bool
 }
 
 // ProvenanceID is the id of the Provenance Finish writes for the source
