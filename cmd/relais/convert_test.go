@@ -47,6 +47,8 @@ func TestConvert(t *testing.T) {
 		{"hl7v2", "pam-fr-a03.hl7", "Encounter"},
 		{"hl7v2", "mdm-t02-cda.hl7", "Composition"},
 		{"cda", "cisis-ldl-ses.xml", "Composition"},
+		{"fhir", "../../mappings/fhirdoc/testdata/discharge-summary.json", "DocumentReference"},
+		{"fhir", "../../../shared/corpus/fhir/r4-Bundle-father.json", "AllergyIntolerance"},
 		{"aggir", "aggir-variables.json", "QuestionnaireResponse"},
 		{"assessment", "needs-minimal.json", "ServiceRequest"},
 		{"assessment", "tddui-qualifiers.json", "Observation"},
@@ -55,7 +57,11 @@ func TestConvert(t *testing.T) {
 		t.Run(tc.from+"/"+tc.file, func(t *testing.T) {
 			t.Parallel()
 			var out, errs bytes.Buffer
-			if err := run(context.Background(), []string{"convert", "--from", tc.from, fixtures + tc.file}, &out, &errs); err != nil {
+			file := tc.file
+			if !strings.HasPrefix(file, "../") {
+				file = fixtures + file
+			}
+			if err := run(context.Background(), []string{"convert", "--from", tc.from, file}, &out, &errs); err != nil {
 				t.Fatalf("%v\n%s", err, errs.String())
 			}
 			if got := bundleTypes(t, out.Bytes()); got[tc.want] == 0 {
@@ -112,7 +118,7 @@ func TestConvertRefuses(t *testing.T) {
 		{"invalid assessment", []string{"--from", "assessment", fixtures + "needs-invalid.json"}, "needs[1].priority"},
 		{"not cda", []string{"--from", "cda", fixtures + "needs-minimal.json"}, "refused"},
 		{"wrong format for file", []string{"--from", "aggir", fixtures + "needs-minimal.json"}, "refused"},
-		{"unknown format", []string{"--from", "pdf", fixtures + "needs-minimal.json"}, "--from must be one of hl7v2|cda|aggir|assessment"},
+		{"unknown format", []string{"--from", "pdf", fixtures + "needs-minimal.json"}, "--from must be one of hl7v2|cda|fhir|aggir|assessment"},
 		{"no file", []string{"--from", "cda"}, "no input file"},
 		{"missing file", []string{"--from", "cda", "nope.xml"}, "no such file"},
 		{"same output name", []string{"--from", "hl7v2", "--out", t.TempDir(), fixtures + "pam-fr-a03.hl7", "./" + fixtures + "pam-fr-a03.hl7"}, "would both be written"},

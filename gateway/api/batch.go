@@ -31,6 +31,12 @@ func (a *API) batch(w http.ResponseWriter, r *http.Request) error {
 	case cpb.BundleTypeCode_BATCH:
 		return a.batchEntries(w, r, b)
 	}
+	if b.GetType().GetValue() == cpb.BundleTypeCode_DOCUMENT {
+		// a document is content to take in, not an interaction (R4
+		// documents.html): its own route maps and stores it
+		return outcome.New(outcome.Invalid, "Bundle.type must be transaction or batch",
+			outcome.Issue{Severity: outcome.SevError, Path: "Bundle.type", Text: "a document Bundle is taken in by POST /ingest/fhir"})
+	}
 	return outcome.New(outcome.Invalid, "Bundle.type must be transaction or batch")
 }
 

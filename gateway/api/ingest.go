@@ -63,6 +63,21 @@ func (a *API) ingestCDA(w http.ResponseWriter, r *http.Request) error {
 	return a.writeStored(w, r, s)
 }
 
+// ingestFHIRDocument: POST /ingest/fhir (application/fhir+json or
+// application/json): a FHIR R4 document, a Bundle of type document. A
+// transaction or batch is refused (400) with where it goes: POST /fhir.
+func (a *API) ingestFHIRDocument(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(r, "application/fhir+json", "application/json")
+	if err != nil {
+		return err
+	}
+	s, err := a.ingest.FHIRDocument(a.ingestContext(r), body, ingestScopes(r))
+	if err != nil {
+		return err
+	}
+	return a.writeStored(w, r, s)
+}
+
 // ingestAssessment: POST /ingest/assessment (application/json or
 // application/fhir+json): AGGIR JSON, a TDDUI QuestionnaireResponse or a
 // needs assessment. Invalid input is a 400 OperationOutcome whose issues

@@ -74,6 +74,7 @@ func (a *API) routes() http.Handler {
 		// Source documents mapped to FHIR and stored (ingest.go).
 		{"POST", "/ingest/hl7v2", a.ingestHL7v2},
 		{"POST", "/ingest/cda", a.ingestCDA},
+		{"POST", "/ingest/fhir", a.ingestFHIRDocument},
 		{"POST", "/ingest/assessment", a.ingestAssessment},
 		{"GET", "/admin/backup", a.backup},
 		{"GET", "/admin/inbox", a.inbox},

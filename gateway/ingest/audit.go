@@ -10,7 +10,7 @@ import (
 
 // The ingestion's AuditEvents (audit.ImportEvent, after IHE BALP's
 // create/import pattern): one per HL7 v2 message written, recorded in the
-// batch that writes it, and one per CDA document stored. They name the
+// batch that writes it, and one per CDA or FHIR document stored. They name the
 // patient and the source Binary and Provenance the mapping keeps, never
 // the content.
 
@@ -54,11 +54,16 @@ func sources(entries []store.TxEntry) []string {
 	return out
 }
 
-// documentEvent is the import event of a CDA document whose resolved
-// entries are entries, sent by the caller ctx names (WithCaller).
-func (in *Ingester) documentEvent(ctx context.Context, entries []store.TxEntry) audit.Event {
+// documentEvent is the import event of a document of format (CDA, FHIR
+// document) whose resolved entries are entries, sent by the caller ctx
+// names (WithCaller).
+func (in *Ingester) documentEvent(ctx context.Context, format string, entries []store.TxEntry) audit.Event {
 	c, _ := ctx.Value(callerKey{}).(caller)
-	i := audit.Import{ID: "cda-" + strconv.FormatInt(in.opts.Now().UnixNano(), 36), Time: in.opts.Now(), Format: "CDA",
+	prefix := "cda-"
+	if format != "CDA" {
+		prefix = "doc-"
+	}
+	i := audit.Import{ID: prefix + strconv.FormatInt(in.opts.Now().UnixNano(), 36), Time: in.opts.Now(), Format: format,
 		Patient: resolvedPatient(entries), Source: sources(entries), Sender: c.who, Token: c.token, Peers: c.peers}
 	return audit.ImportEvent(&i)
 }

@@ -46,6 +46,7 @@ import (
 	"github.com/relais-health/relais/mappings/assessment"
 	"github.com/relais-health/relais/mappings/bundle"
 	"github.com/relais-health/relais/mappings/cda"
+	"github.com/relais-health/relais/mappings/fhirdoc"
 	"github.com/relais-health/relais/mappings/hl7v2"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
@@ -57,12 +58,13 @@ type Format string
 const (
 	HL7v2      Format = "hl7v2"
 	CDA        Format = "cda"
+	FHIR       Format = "fhir"       // a FHIR R4 document (Bundle of type document)
 	AGGIR      Format = "aggir"      // AGGIR JSON or a TDDUI QuestionnaireResponse
 	Assessment Format = "assessment" // any assessment input (AGGIR, QuestionnaireResponse, needs)
 )
 
 // Formats lists the accepted formats.
-var Formats = []Format{HL7v2, CDA, AGGIR, Assessment}
+var Formats = []Format{HL7v2, CDA, FHIR, AGGIR, Assessment}
 
 // Options configure the mappings, for the server and `relais convert` alike.
 type Options struct {
@@ -90,6 +92,8 @@ func Map(f Format, data []byte, o Options) (*bundle.Result, error) {
 		return cv.Result, nil
 	case CDA:
 		return cda.Convert(data, o.cda())
+	case FHIR:
+		return fhirdoc.Convert(data, o.fhirdoc())
 	case AGGIR:
 		return assessment.ConvertAGGIR(data, o.assessment(""))
 	case Assessment:
@@ -100,6 +104,10 @@ func Map(f Format, data []byte, o Options) (*bundle.Result, error) {
 
 func (o Options) cda() cda.Options {
 	return cda.Options{Now: o.Now, MaxSize: o.MaxCDA, Location: o.Zone}
+}
+
+func (o Options) fhirdoc() fhirdoc.Options {
+	return fhirdoc.Options{Now: o.Now, Codec: o.Codec}
 }
 
 // hl7v2 wires MDM documents that carry CDA to the CDA mapping.
@@ -283,7 +291,22 @@ func (in *Ingester) CDA(ctx context.Context, doc []byte, authz Authorize) (*Stor
 	// The document's import event is committed with it, naming the
 	// Patient identity resolution linked it to.
 	return in.storeAudited(ctx, res, identity.CDA, authz, func(resolved []store.TxEntry) []audit.Event {
-		return []audit.Event{in.documentEvent(ctx, resolved)}
+		return []audit.Event{in.documentEvent(ctx, "CDA", resolved)}
+	})
+}
+
+// FHIRDocument maps a FHIR R4 document (a Bundle of type document) and
+// stores it as a CDA document is stored: its identities resolved, an
+// earlier version of it replaced, its import event committed with it.
+// Its Patient's INS counts as the status its identity-reliability
+// extension states, as for a Patient written through the FHIR API.
+func (in *Ingester) FHIRDocument(ctx context.Context, doc []byte, authz Authorize) (*Stored, error) {
+	res, err := fhirdoc.Convert(doc, in.opts.fhirdoc())
+	if err != nil {
+		return nil, err
+	}
+	return in.storeAudited(ctx, res, identity.API, authz, func(resolved []store.TxEntry) []audit.Event {
+		return []audit.Event{in.documentEvent(ctx, "FHIR document", resolved)}
 	})
 }
 

@@ -155,6 +155,9 @@ func retiredConcept(system string) *dtpb.CodeableConcept {
 type document struct {
 	asserted time.Time
 	replaces []string
+	// byTime: the versions of the document's set are ordered by asserted
+	// (bundle.Result.OrderedByTime), when it states no versionNumber
+	byTime bool
 	// documents are the DocumentReferences ("Type/id") the source's own
 	// replace (relatesTo replaces: an HL7 v2 MDM T10's TXA-13, HL7 v2.5
 	// section 9.5.10), whatever content it carries: superseded.
@@ -162,7 +165,7 @@ type document struct {
 }
 
 func documentOf(res *bundle.Result) document {
-	d := document{asserted: res.Asserted, replaces: res.Replaces}
+	d := document{asserted: res.Asserted, replaces: res.Replaces, byTime: res.OrderedByTime}
 	for _, e := range res.Bundle.GetEntry() {
 		dr, ok := resource.Unwrap(e.GetResource()).(*drpb.DocumentReference)
 		if !ok {
@@ -220,7 +223,7 @@ func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src do
 	if stale {
 		return entries, nil // what its replacement states is newer
 	}
-	replaced, err := in.earlierVersions(r, entries, src.replaces)
+	replaced, err := in.earlierVersions(r, entries, src)
 	if err != nil {
 		return nil, err
 	}
@@ -248,9 +251,12 @@ func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src do
 // versionNumber the extension cda.ExtVersionNumber) holds a lower number,
 // and what stored it is found among the Provenances that name it. A
 // Composition stored without a versionNumber (by an earlier Relais, or a
-// document without one) is replaced only as RPLC says.
-func (in *Ingester) earlierVersions(r *store.Snapshot, entries []store.TxEntry, named []string) ([]string, error) {
-	out := slices.Clone(named)
+// document without one) is replaced only as RPLC says, unless the
+// source's versions are ordered by time (a FHIR document: its set's
+// Composition stored by an earlier Bundle.timestamp is an earlier
+// version).
+func (in *Ingester) earlierVersions(r *store.Snapshot, entries []store.TxEntry, src document) ([]string, error) {
+	out := slices.Clone(src.replaces)
 	own := map[string]bool{}
 	for _, e := range entries {
 		if e.Type == "Provenance" {
@@ -262,19 +268,11 @@ func (in *Ingester) earlierVersions(r *store.Snapshot, entries []store.TxEntry, 
 		if !ok {
 			continue
 		}
-		now, ok := versionNumber(comp)
-		if !ok {
-			continue
-		}
-		stored, found, err := in.readStored(r, "Composition", e.ID)
+		earlier, err := in.earlierInSet(r, e.ID, comp, src)
 		if err != nil {
 			return nil, err
 		}
-		was, ok := 0, false
-		if found {
-			was, ok = versionNumber(stored.(*comppb.Composition))
-		}
-		if !ok || was >= now {
+		if !earlier {
 			continue
 		}
 		q, err := search.Parse("Provenance", url.Values{"target": {"Composition/" + e.ID}}, true)
@@ -292,6 +290,30 @@ func (in *Ingester) earlierVersions(r *store.Snapshot, entries []store.TxEntry, 
 		}
 	}
 	return out, nil
+}
+
+// earlierInSet reports whether the Composition id stored holds an
+// earlier version of the set than comp, the one src writes: a lower
+// versionNumber, or, both without one and src ordered by time, an earlier
+// event time.
+func (in *Ingester) earlierInSet(r *store.Snapshot, id string, comp *comppb.Composition, src document) (bool, error) {
+	now, ok := versionNumber(comp)
+	if !ok && !src.byTime {
+		return false, nil
+	}
+	stored, found, err := in.readStored(r, "Composition", id)
+	if err != nil || !found {
+		return false, err
+	}
+	was, wasOK := versionNumber(stored.(*comppb.Composition))
+	switch {
+	case ok && wasOK:
+		return was < now, nil
+	case ok || wasOK || !src.byTime || src.asserted.IsZero():
+		return false, nil
+	}
+	at, ok := r.EventTime("Composition", id)
+	return ok && at.Before(src.asserted), nil
 }
 
 // versionNumber is the versionNumber of the document version a Composition
