@@ -107,6 +107,13 @@ func Convert(data []byte, opts Options) (res *bundle.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		// Defence in depth: a bug must not take the gateway down. The fuzz
+		// test treats this error as a failure.
+		if r := recover(); r != nil {
+			res, err = nil, outcome.New(outcome.Internal, "FHIR document mapping failed")
+		}
+	}()
 	if len(data) > opts.MaxSize {
 		return nil, outcome.New(outcome.TooLarge, "FHIR document too large",
 			issue("Bundle", fmt.Sprintf("document of %d bytes exceeds the limit of %d bytes", len(data), opts.MaxSize)))
@@ -126,13 +133,6 @@ func Convert(data []byte, opts Options) (res *bundle.Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		// Defence in depth: a bug must not take the gateway down. The fuzz
-		// test treats this error as a failure.
-		if r := recover(); r != nil {
-			res, err = nil, outcome.New(outcome.Internal, "FHIR document mapping failed")
-		}
-	}()
 	return d.convert(data, opts)
 }
 

@@ -36,7 +36,7 @@ type entry struct {
 	typ, was string // resource type and the id it was sent with
 	res      proto.Message
 	id       string // the id it is written with
-	dropped  bool   // not written (dropped)
+	dropped  bool   // not written: a type in notWritten
 }
 
 // read checks the document rules (see the package documentation) and
