@@ -254,6 +254,13 @@ func (q *Query) add(raw, val string, strict bool) error {
 		return nil
 	case "_elements":
 		return q.ignore(raw, "_elements is not supported", strict)
+	case "_has":
+		// Reverse chaining (R4 search.html#has) narrows the search to
+		// what other resources name: left out, it would widen it to
+		// every resource the caller may see (every patient, where the
+		// one with a given result was asked for), so it is refused, as a
+		// chain that cannot be followed is.
+		return invalid("%s: reverse chaining (_has) is not supported", raw)
 	}
 	p, ok := Lookup(q.Type, name)
 	if !ok {

@@ -163,6 +163,10 @@ func TestParse(t *testing.T) {
 		{"Observation", "_include=Patient:organization", false, true, nil},
 		{"Spaceship", "", false, true, nil},
 		{"Patient", "_id=a,b", false, false, func(q *Query) bool { return slices.Equal(q.IDs, []string{"a", "b"}) }},
+		// reverse chaining (R4 search.html#has) is refused, not left out:
+		// it would answer every patient
+		{"Patient", "_has:Observation:patient:code=1234", false, true, nil},
+		{"Patient", "_has:Observation:subject:code=1234", true, true, nil},
 		// chains (R4 search.html#chaining), one level deep
 		{"Observation", "patient.identifier=sys|1", false, false, func(q *Query) bool {
 			ch := q.Clauses[0].Chain
