@@ -6,28 +6,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/relais-health/relais/gateway/auth"
 )
 
 // TestDischargeIsRouted: an HL7 v2 A03 of a heart-failure stay, sent to a
 // running server, is routed along its pathway without anyone asking, once.
 func TestDischargeIsRouted(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	cfg := f.cfg
-	cfg.RouteInterval = 20 * time.Millisecond
-	addr := make(chan string, 1)
-	cfg.Ready = func(a string) { addr <- a }
-	serve(t, cfg)
-	base := "http://" + <-addr
-	tok, err := f.key.Mint(auth.MintOptions{Scope: "system/*.cruds"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := letterServer(t)
 	do := func(method, path, ct string, body []byte) []byte {
 		t.Helper()
-		_, b := call(t, method, base+path, ct, string(body), tok)
+		_, b := call(method, path, ct, string(body))
 		return b
 	}
 	a03 := strings.Join([]string{
