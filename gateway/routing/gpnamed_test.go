@@ -2,7 +2,11 @@ package routing_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/terminology"
@@ -77,4 +81,39 @@ func TestGPNamedAsThePerson(t *testing.T) {
 			t.Errorf("GP Task owner %s, want the person", got)
 		}
 	})
+}
+
+// TestGPTaskGivenToHerRole: a GP Task routing gave the person (she held no
+// role in the directory then), given by hand to the GP role she has since,
+// explains that its new owner is the patient's general practitioner.
+func TestGPTaskGivenToHerRole(t *testing.T) {
+	pl, st := world(t)
+	ctx := context.Background()
+	putJSON(t, st, `{"resourceType":"Practitioner","id":"martin","active":true}`)
+	putJSON(t, st, `{"resourceType":"Patient","id":"p1","birthDate":"1942-03-15","address":[{"use":"home","city":"Lille","postalCode":"59000","country":"FR"}],"generalPractitioner":[{"reference":"Practitioner/martin"}]}`)
+	plan, err := pl.Plan(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pl.Write(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	var was *tpb.Task
+	for i, sr := range plan.Requests {
+		if sr.GetPerformerType().GetCoding()[0].GetCode().GetValue() == "gp" {
+			was = plan.Tasks[i]
+		}
+	}
+	if resource.RefString(was.GetOwner()) != "Practitioner/martin" {
+		t.Fatalf("GP Task owner %s, want the person", resource.RefString(was.GetOwner()))
+	}
+	putJSON(t, st, `{"resourceType":"PractitionerRole","id":"martin-gp","active":true,"practitioner":{"reference":"Practitioner/martin"},"specialty":[{"coding":[{"system":"`+terminology.TRER38+`","code":"SM54"}]}]}`)
+	now := proto.Clone(was).(*tpb.Task)
+	now.Owner = resource.Ref("PractitionerRole", "martin-gp")
+	if err := pl.Reassigned(ctx, was, now, "PractitionerRole/coordinator"); err != nil {
+		t.Fatal(err)
+	}
+	if note := now.GetNote()[0].GetText().GetValue(); !strings.Contains(note, "general practitioner") {
+		t.Errorf("the GP Task given to her role explains: %s", note)
+	}
 }

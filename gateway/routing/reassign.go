@@ -121,8 +121,18 @@ func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (string,
 // fitsRole says how owner fits role for the stay s: "" when she holds it
 // neither as the patient's GP, nor in her care team, nor in the directory.
 func (pl *Planner) fitsRole(ctx context.Context, s *stay, role string, win *dtpb.Period, owner string) (string, error) {
-	if role == "gp" && slices.ContainsFunc(s.patient.GetGeneralPractitioner(), func(r *dtpb.Reference) bool { return resource.RefString(r) == owner }) {
-		return "the patient's general practitioner (Patient.generalPractitioner)", nil
+	if role == "gp" {
+		if slices.ContainsFunc(s.patient.GetGeneralPractitioner(), func(r *dtpb.Reference) bool { return resource.RefString(r) == owner }) {
+			return "the patient's general practitioner (Patient.generalPractitioner)", nil
+		}
+		// or her directory role, routing's choice for her
+		gp, why, err := pl.generalPractitioner(ctx, s)
+		if err != nil {
+			return "", err
+		}
+		if gp != nil && resource.RefString(gp) == owner {
+			return why, nil
+		}
 	}
 	own, err := pl.ownProfessionals(ctx, s, directory.Role(role), nil, 0)
 	if err != nil {

@@ -1360,22 +1360,9 @@ func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, 
 func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, win *dtpb.Period, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
 	requested := codes.TaskStatusCode_REQUESTED
 	if role == "gp" && len(refused) == 0 {
-		if gps := s.patient.GetGeneralPractitioner(); len(gps) > 0 {
-			why := "the patient's general practitioner (Patient.generalPractitioner)"
-			gp := resource.RefString(gps[0])
-			if !strings.HasPrefix(gp, "Practitioner/") {
-				return gps[0], requested, "", why, nil
-			}
-			// A source names her as the person; her software signs in
-			// as, and looks for its work under, her directory role.
-			x, err := pl.cfg.Directory.Index(ctx)
-			if err != nil {
-				return nil, 0, "", "", err
-			}
-			if r := x.RoleHeldBy(gp, directory.Role(role), s.discharge); r != "" {
-				return refOf(r), requested, "", why + ", in her role in the directory: " + r, nil
-			}
-			return gps[0], requested, "", why, nil
+		gp, why, err := pl.generalPractitioner(ctx, s)
+		if err != nil || gp != nil {
+			return gp, requested, "", why, err
 		}
 	}
 	own, err := pl.ownProfessional(ctx, s, directory.Role(role), refused)
@@ -1463,6 +1450,31 @@ func (pl *Planner) candidates(ctx context.Context, s *stay, role string, win *dt
 		Role: directory.Role(role), Place: place, Languages: directory.PatientLanguages(s.patient),
 		At: at.In(place.Location()), Until: until, Limit: limit,
 	})
+}
+
+// generalPractitioner is who receives the GP's action of the stay s: the
+// patient's general practitioner (nil when she names none). A source
+// names her as the person (HL7 v2 PD1-4, a CDA participant PCP): her
+// software signs in as, and looks for its work under, her directory role
+// (directory.Index.RoleHeldBy), when she holds one GP role.
+func (pl *Planner) generalPractitioner(ctx context.Context, s *stay) (*dtpb.Reference, string, error) {
+	gps := s.patient.GetGeneralPractitioner()
+	if len(gps) == 0 {
+		return nil, "", nil
+	}
+	why := "the patient's general practitioner (Patient.generalPractitioner)"
+	gp := resource.RefString(gps[0])
+	if !strings.HasPrefix(gp, "Practitioner/") {
+		return gps[0], why, nil
+	}
+	x, err := pl.cfg.Directory.Index(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if r := x.RoleHeldBy(gp, directory.GP, s.discharge); r != "" {
+		return refOf(r), why + ", in her role in the directory: " + r, nil
+	}
+	return gps[0], why, nil
 }
 
 // keptWhy is the directory's reason for keeping ref.
