@@ -52,18 +52,25 @@ func TestStats(t *testing.T) {
 	}
 }
 
-// TestDecisionIDsAreUniqueWithoutOrder: newID's suffix is a permutation
-// of the sequence, so IDs never repeat, and neither their order nor their
-// distance follows the sequence.
-func TestDecisionIDsAreUniqueWithoutOrder(t *testing.T) {
-	e := &Engine{}
+// idEngine is an Engine that only makes decision IDs, with a fixed key
+// and prefix, its clock reading *at.
+func idEngine(t *testing.T, at *time.Time) *Engine {
+	t.Helper()
 	k, err := aes.NewCipher(make([]byte, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.idKey, e.idPrefix = k, "p"
+	e := &Engine{idKey: k, idPrefix: "p"}
+	e.cfg.Now = func() time.Time { return *at }
+	return e
+}
+
+// TestDecisionIDsAreUniqueWithoutOrder: newID's suffix is a permutation
+// of the sequence, so IDs never repeat, and neither their order nor their
+// distance follows the sequence.
+func TestDecisionIDsAreUniqueWithoutOrder(t *testing.T) {
 	at := time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC)
-	e.cfg.Now = func() time.Time { return at }
+	e := idEngine(t, &at)
 	seen := map[string]bool{}
 	var prev uint64
 	ascending := 0
@@ -94,14 +101,8 @@ func TestDecisionIDsAreUniqueWithoutOrder(t *testing.T) {
 // those of an earlier one, whatever their sequence, so that the store's
 // index of audit entries by ID grows at its end.
 func TestDecisionIDsSortBySecond(t *testing.T) {
-	e := &Engine{}
-	k, err := aes.NewCipher(make([]byte, 16))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.idKey, e.idPrefix = k, "p"
 	at := time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC)
-	e.cfg.Now = func() time.Time { return at }
+	e := idEngine(t, &at)
 	var prev []string
 	for range 50 {
 		var ids []string
