@@ -1,12 +1,9 @@
 package ingest
 
 import (
-	"slices"
-
 	"google.golang.org/protobuf/proto"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
-	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
 
 	"github.com/relais-health/relais/fhir/store"
@@ -108,31 +105,10 @@ func (in *Ingester) documentDischarge(r identity.Reader, h *hl7v2.Header, en sto
 	if out.Meta != nil { // its labels stay; its version is the store's
 		out.Meta.VersionId, out.Meta.LastUpdated = nil, nil
 	}
-	out.Status = &encpb.Encounter_StatusCode{Value: cpb.EncounterStatusCode_FINISHED}
-	if out.Period == nil {
-		out.Period = &dtpb.Period{}
-	}
-	out.Period.End = e.GetPeriod().GetEnd()
+	finishAs(out, e)
 	if out.Period.Start == nil {
 		out.Period.Start = e.GetPeriod().GetStart()
 	}
-	if d := e.GetHospitalization().GetDischargeDisposition(); d != nil && out.GetHospitalization().GetDischargeDisposition() == nil {
-		if out.Hospitalization == nil {
-			out.Hospitalization = &encpb.Encounter_Hospitalization{}
-		}
-		out.Hospitalization.DischargeDisposition = d
-	}
-	// where she was is completed; where she was to go, she never went
-	// (as an A03 does: mappings/hl7v2 finishEncounter)
-	out.Location = slices.DeleteFunc(out.Location, func(l *encpb.Encounter_Location) bool {
-		return l.GetStatus().GetValue() == cpb.EncounterLocationStatusCode_RESERVED
-	})
-	for _, l := range out.Location {
-		l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
-	}
-	out.Extension = slices.DeleteFunc(out.Extension, func(x *dtpb.Extension) bool {
-		return x.GetUrl().GetValue() == hl7v2.ExpectedDischargeURL
-	})
 	done := en
 	done.Resource, done.IfAbsent = out, false
 	return &done

@@ -220,27 +220,7 @@ func keepDischarge(stored, out *encpb.Encounter, h *hl7v2.Header) bool {
 		out.GetStatus().GetValue() == cpb.EncounterStatusCode_FINISHED {
 		return false
 	}
-	out.Status = stored.GetStatus()
-	if end := stored.GetPeriod().GetEnd(); end != nil {
-		if out.Period == nil {
-			out.Period = &dtpb.Period{}
-		}
-		out.Period.End = end
-	}
-	if d := stored.GetHospitalization().GetDischargeDisposition(); d != nil {
-		if out.Hospitalization == nil {
-			out.Hospitalization = &encpb.Encounter_Hospitalization{}
-		}
-		if out.Hospitalization.DischargeDisposition == nil {
-			out.Hospitalization.DischargeDisposition = d
-		}
-	}
-	for _, l := range out.Location {
-		l.Status = &encpb.Encounter_Location_StatusCode{Value: cpb.EncounterLocationStatusCode_COMPLETED}
-	}
-	out.Extension = slices.DeleteFunc(out.Extension, func(x *dtpb.Extension) bool {
-		return x.GetUrl().GetValue() == hl7v2.ExpectedDischargeURL
-	})
+	finishAs(out, stored)
 	return true
 }
 
@@ -329,6 +309,30 @@ func keepLocations(stored, out *encpb.Encounter, h *hl7v2.Header, nulled func([]
 		changed = true
 	}
 	return completeLocations(out) || changed
+}
+
+// finishAs finishes the stay out with the discharge the finished stay from
+// states: its end, its discharge disposition where out gives none, the
+// locations completed and the one she was to go to dropped
+// (completeLocations), and no expected discharge left (an A16's PV2-9).
+func finishAs(out, from *encpb.Encounter) {
+	out.Status = &encpb.Encounter_StatusCode{Value: cpb.EncounterStatusCode_FINISHED}
+	if end := from.GetPeriod().GetEnd(); end != nil {
+		if out.Period == nil {
+			out.Period = &dtpb.Period{}
+		}
+		out.Period.End = end
+	}
+	if d := from.GetHospitalization().GetDischargeDisposition(); d != nil && out.GetHospitalization().GetDischargeDisposition() == nil {
+		if out.Hospitalization == nil {
+			out.Hospitalization = &encpb.Encounter_Hospitalization{}
+		}
+		out.Hospitalization.DischargeDisposition = d
+	}
+	completeLocations(out)
+	out.Extension = slices.DeleteFunc(out.Extension, func(x *dtpb.Extension) bool {
+		return x.GetUrl().GetValue() == hl7v2.ExpectedDischargeURL
+	})
 }
 
 // completeLocations completes the locations of a finished stay and drops
