@@ -162,6 +162,13 @@ var byType = map[string][]Param{
 		ref("based-on", "based_on"), ref("focus", "focus"), ref("has-member", "has_member"),
 		tok("value-concept", "value"), tok("component-code", "component.code"),
 	}),
+	"DiagnosticReport": join(subjectOf("subject"), []Param{
+		tok("identifier", "identifier"), tok("code", "code"), tok("category", "category"), tok("status", "status"),
+		ref("encounter", "encounter"), date("date", "effective"), date("issued", "issued"),
+		ref("performer", "performer"), ref("results-interpreter", "results_interpreter"),
+		ref("result", "result"), ref("based-on", "based_on"), ref("specimen", "specimen"),
+		tok("conclusion", "conclusion_code"),
+	}),
 	"Procedure": join(subjectOf("subject"), []Param{
 		tok("identifier", "identifier"), tok("code", "code"), tok("category", "category"), tok("status", "status"),
 		ref("encounter", "encounter"), date("date", "performed"), ref("performer", "performer.actor"),
@@ -256,7 +263,11 @@ var byType = map[string][]Param{
 		tok("url", "channel.endpoint"), tok("payload", "channel.payload"),
 	},
 	"Device": {tok("identifier", "identifier"), str("device-name", "device_name.name"), tok("status", "status")},
-	"Binary": {},
+	// R4 defines no search parameter for Binary; patient is Relais' own,
+	// the Patient its securityContext names (R4 Binary.securityContext:
+	// access to the Binary is decided as to that resource), so that
+	// consent knows whose a source document is.
+	"Binary": {refTo("patient", "Patient", "security_context")},
 	"Goal": join(subjectOf("subject"), []Param{
 		tok("identifier", "identifier"), tok("lifecycle-status", "lifecycle_status"),
 		tok("category", "category"), date("start-date", "start"),

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/relais-health/relais/fhir/audit"
+	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/search"
 )
 
@@ -179,7 +180,12 @@ import (
 // neither spelling of a compound name by the other, so it must refuse the
 // file. Its migration folds the string values of every current pointer
 // again (search.Refold) and rebuilds the index from them (refoldStrings),
-// in time proportional to the number of resources.
+// in time proportional to the number of resources. Version 16 indexes
+// DiagnosticReport, and Binary by the patient its securityContext names:
+// a relais that does not know them would leave their values stale on
+// write, so it must refuse the file. Its migration extracts them from the
+// stored JSON of the current versions of those types and rebuilds the
+// index (indexTypes).
 //
 // Times in keys and values are timeKey's (keys.go): Unix µs, big-endian,
 // sign bit flipped.
@@ -266,26 +272,27 @@ func writable(tx *bolt.Tx, name []byte) *bolt.Bucket {
 
 // storageVersion is the schema version this code writes. Opening a file with
 // an older version runs the migrations after it; a newer one is refused.
-const storageVersion = 15
+const storageVersion = 16
 
 // migrations[i] upgrades a file from version i to i+1. Version 0 is an empty
 // file: creating the buckets is its migration.
-var migrations = []func(tx *bolt.Tx) error{
-	0:  func(tx *bolt.Tx) error { return nil },
-	1:  moveIdxRev,
-	2:  rebuildIndex,
-	3:  func(tx *bolt.Tx) error { return nil }, // the inbox buckets, created at Open
-	4:  toVersion5,
-	5:  func(tx *bolt.Tx) error { return nil }, // the inbox log; the inbox bucket is read at Open
-	6:  rebuildTaskLoad,
-	7:  decisionsToAudit,
-	8:  func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries, decoded base64
-	9:  func(tx *bolt.Tx) error { return nil }, // new encodings only: versions compressed with a dictionary
-	10: reindexAll,                             // token keys with packed systems
-	11: packCurrentTokens,
-	12: func(tx *bolt.Tx) error { return nil }, // new encodings only: small versions as S2 blocks
-	13: func(tx *bolt.Tx) error { return nil }, // new encodings only: audit entries in field format 2
-	14: refoldStrings,
+var migrations = []func(tx *bolt.Tx, env schemaEnv) error{
+	0:  txOnly(func(tx *bolt.Tx) error { return nil }),
+	1:  txOnly(moveIdxRev),
+	2:  txOnly(rebuildIndex),
+	3:  txOnly(func(tx *bolt.Tx) error { return nil }), // the inbox buckets, created at Open
+	4:  txOnly(toVersion5),
+	5:  txOnly(func(tx *bolt.Tx) error { return nil }), // the inbox log; the inbox bucket is read at Open
+	6:  txOnly(rebuildTaskLoad),
+	7:  txOnly(decisionsToAudit),
+	8:  txOnly(func(tx *bolt.Tx) error { return nil }), // new encodings only: audit entries, decoded base64
+	9:  txOnly(func(tx *bolt.Tx) error { return nil }), // new encodings only: versions compressed with a dictionary
+	10: txOnly(reindexAll),                             // token keys with packed systems
+	11: txOnly(packCurrentTokens),
+	12: txOnly(func(tx *bolt.Tx) error { return nil }), // new encodings only: small versions as S2 blocks
+	13: txOnly(func(tx *bolt.Tx) error { return nil }), // new encodings only: audit entries in field format 2
+	14: txOnly(refoldStrings),
+	15: indexTypes, // DiagnosticReport, and Binary by its securityContext
 }
 
 // decisionsToAudit (7 to 8) appends the decision records to the audit
@@ -568,8 +575,65 @@ func valuesOfKeys(typ string, keys [][]byte) ([]search.Value, error) {
 	return out, nil
 }
 
+// schemaEnv is what a migration may need besides its transaction: the
+// codec and the compressors that read stored versions.
+type schemaEnv struct {
+	codec *codec.Codec
+	zip   *codecs
+}
+
+// txOnly is a migration that needs its transaction alone.
+func txOnly(f func(tx *bolt.Tx) error) func(*bolt.Tx, schemaEnv) error {
+	return func(tx *bolt.Tx, _ schemaEnv) error { return f(tx) }
+}
+
+// indexTypes (15 to 16) extracts, from their stored JSON, the index values
+// of the current versions of the types version 15 did not index: a
+// DiagnosticReport none, a Binary not the patient its securityContext
+// names. Without them the consent engine could tell no one's report or
+// source document from another (only system callers read them); the index
+// is then rebuilt (reindexAll), in time proportional to the number of
+// resources.
+func indexTypes(tx *bolt.Tx, env schemaEnv) error {
+	r := &Snapshot{s: &Store{codec: env.codec, zip: env.zip}, tx: tx}
+	cur := tx.Bucket(bucketCurrent)
+	var updates []update // a bucket is not written while a cursor reads it
+	for _, typ := range []string{"DiagnosticReport", "Binary"} {
+		prefix := currentKey(typ, "")
+		c := cur.Cursor()
+		for k, pv := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, pv = c.Next() {
+			_, id, err := splitCurrentKey(k)
+			if err != nil {
+				return err
+			}
+			p, err := decodePointer(pv)
+			if err != nil {
+				return fmt.Errorf("current value of %s: %w", k, err)
+			}
+			if p.deleted {
+				continue
+			}
+			rec, err := r.versionAt(typ, id, p.created, p.version)
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", typ, id, err)
+			}
+			m, err := env.codec.DecodeStored(rec.JSON)
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", typ, id, err)
+			}
+			vs := search.Extract(m)
+			orderValues(vs)
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), encodeValues(vs)...)})
+		}
+	}
+	if err := putAll(cur, updates); err != nil {
+		return err
+	}
+	return reindexAll(tx)
+}
+
 // initSchema creates missing buckets and brings the file to storageVersion.
-func initSchema(db *bolt.DB) error {
+func initSchema(db *bolt.DB, env schemaEnv) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -588,7 +652,7 @@ func initSchema(db *bolt.DB) error {
 			return fmt.Errorf("database has storage version %d; this relais reads up to %d", have, storageVersion)
 		}
 		for v := have; v < storageVersion; v++ {
-			if err := migrations[v](tx); err != nil {
+			if err := migrations[v](tx, env); err != nil {
 				return fmt.Errorf("migrate storage version %d to %d: %w", v, v+1, err)
 			}
 		}

@@ -862,3 +862,86 @@ func hits(t *testing.T, s *Store, q string) []Hit {
 	}
 	return h
 }
+
+// TestMigrateIndexedTypes: version 16 indexes DiagnosticReport, and Binary
+// by its securityContext's patient; a version 15 file, which kept no
+// values for them, gets them from their stored JSON (a deleted one none),
+// and searches find them.
+func TestMigrateIndexedTypes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v15.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, js := range []string{
+		`{"resourceType":"DiagnosticReport","id":"dr1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"58410-2"}]},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-03-05"}`,
+		`{"resourceType":"DiagnosticReport","id":"dr2","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"24323-8"}]},"subject":{"reference":"Patient/p2"}}`,
+		`{"resourceType":"Binary","id":"b1","contentType":"application/hl7-cda+xml","securityContext":{"reference":"Patient/p1"},"data":"PENsaW5pY2FsRG9jdW1lbnQvPg=="}`,
+		`{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`,
+	} {
+		if _, _, err := s.Update(ctx, decode(t, js), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Delete(ctx, "DiagnosticReport", "dr2", 0); err != nil {
+		t.Fatal(err)
+	}
+	find := func(typ, q string) []string {
+		t.Helper()
+		h, err := s.Search(query(t, typ, q), nil)
+		if err != nil {
+			t.Fatalf("%s?%s: %v", typ, q, err)
+		}
+		return ids(h)
+	}
+	want := map[string][]string{}
+	for _, q := range [][2]string{{"DiagnosticReport", "patient=p1"}, {"DiagnosticReport", "code=58410-2"}, {"DiagnosticReport", "date=2026-03-05"}, {"Binary", "patient=p1"}, {"Observation", "patient=p1"}} {
+		want[q[0]+"?"+q[1]] = find(q[0], q[1])
+		if len(want[q[0]+"?"+q[1]]) != 1 {
+			t.Fatalf("%s?%s finds %v before the downgrade", q[0], q[1], want[q[0]+"?"+q[1]])
+		}
+	}
+	// Version 15 kept no values for a DiagnosticReport, and a Binary's
+	// common ones only.
+	downgrade(t, s, 15, func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketCurrent)
+		var updates []update
+		err := cur.ForEach(func(k, pv []byte) error {
+			typ, _, _ := splitCurrentKey(k)
+			if typ != "DiagnosticReport" && typ != "Binary" || len(pv) <= pointerSize {
+				return nil
+			}
+			vs, err := decodeValues(pv[pointerSize:])
+			if err != nil {
+				return err
+			}
+			vs = slices.DeleteFunc(vs, func(v search.Value) bool { return typ == "DiagnosticReport" || v.Param == "patient" })
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), encodeValues(vs)...)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := putAll(cur, updates); err != nil {
+			return err
+		}
+		return reindexAll(tx)
+	})
+	if got := find("DiagnosticReport", "patient=p1"); len(got) != 0 {
+		t.Fatalf("the downgraded file finds %v: nothing to migrate", got)
+	}
+	s = reopen(t, s, path)
+	defer s.Close()
+	checkIndex(t, s.db)
+	for q, w := range want {
+		typ, qs, _ := strings.Cut(q, "?")
+		if got := find(typ, qs); !slices.Equal(got, w) {
+			t.Errorf("%s after the migration: %v; want %v", q, got, w)
+		}
+	}
+	if got := find("DiagnosticReport", "patient=p2"); len(got) != 0 {
+		t.Errorf("the deleted report is found after the migration: %v", got)
+	}
+}

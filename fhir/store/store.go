@@ -162,12 +162,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := initSchema(db); err != nil {
+	zip, err := newCodecs()
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	zip, err := newCodecs()
-	if err != nil {
+	if err := initSchema(db, schemaEnv{codec: opts.Codec, zip: zip}); err != nil {
 		db.Close()
 		return nil, err
 	}

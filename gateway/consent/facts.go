@@ -21,7 +21,7 @@ var datePaths = map[string][]string{
 	"AllergyIntolerance": {"date"}, "Task": {"authored-on", "period"}, "Immunization": {"date"},
 	"DocumentReference": {"date", "period"}, "Composition": {"date"}, "Goal": {"start-date"},
 	"QuestionnaireResponse": {"authored"}, "CareTeam": {"date"}, "Consent": {"date"},
-	"Provenance": {"recorded"}, "AuditEvent": {"date"},
+	"Provenance": {"recorded"}, "AuditEvent": {"date"}, "DiagnosticReport": {"date", "issued"},
 }
 
 // Indexed is what the search filter knows of a resource: the patients it
