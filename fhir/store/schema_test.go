@@ -808,31 +808,14 @@ func TestMigrateFoldedStrings(t *testing.T) {
 	want := folded()
 	// Version 14 kept the punctuation: p1's names as written with hyphens.
 	old := map[string]string{"p1": "-"}
-	downgrade(t, s, 14, func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bucketCurrent)
-		var updates []update
-		err := cur.ForEach(func(k, pv []byte) error {
-			_, id, _ := splitCurrentKey(k)
-			vs, err := decodeValues(pv[pointerSize:])
-			if err != nil {
-				return err
+	downgrade(t, s, 14, oldValues(func(_, id string, vs []search.Value) []search.Value {
+		for i, v := range vs {
+			if v.Kind == search.String && (old[id] != "" || strings.Contains(v.Text, "saint")) {
+				vs[i].Text = strings.ReplaceAll(v.Text, " ", "-")
 			}
-			for i, v := range vs {
-				if v.Kind == search.String && (old[id] != "" || strings.Contains(v.Text, "saint")) {
-					vs[i].Text = strings.ReplaceAll(v.Text, " ", "-")
-				}
-			}
-			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), encodeValues(vs)...)})
-			return nil
-		})
-		if err != nil {
-			return err
 		}
-		if err := putAll(cur, updates); err != nil {
-			return err
-		}
-		return reindexAll(tx)
-	})
+		return vs
+	}))
 	if len(hits(t, s, "family=le goff")) == 2 {
 		t.Fatal("the downgraded file finds the hyphenated name by its spaced spelling: nothing to migrate")
 	}
@@ -905,30 +888,12 @@ func TestMigrateIndexedTypes(t *testing.T) {
 	}
 	// Version 15 kept no values for a DiagnosticReport, and a Binary's
 	// common ones only.
-	downgrade(t, s, 15, func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bucketCurrent)
-		var updates []update
-		err := cur.ForEach(func(k, pv []byte) error {
-			typ, _, _ := splitCurrentKey(k)
-			if typ != "DiagnosticReport" && typ != "Binary" || len(pv) <= pointerSize {
-				return nil
-			}
-			vs, err := decodeValues(pv[pointerSize:])
-			if err != nil {
-				return err
-			}
-			vs = slices.DeleteFunc(vs, func(v search.Value) bool { return typ == "DiagnosticReport" || v.Param == "patient" })
-			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), encodeValues(vs)...)})
-			return nil
-		})
-		if err != nil {
-			return err
+	downgrade(t, s, 15, oldValues(func(typ, _ string, vs []search.Value) []search.Value {
+		if typ != "DiagnosticReport" && typ != "Binary" {
+			return vs
 		}
-		if err := putAll(cur, updates); err != nil {
-			return err
-		}
-		return reindexAll(tx)
-	})
+		return slices.DeleteFunc(vs, func(v search.Value) bool { return typ == "DiagnosticReport" || v.Param == "patient" })
+	}))
 	if got := find("DiagnosticReport", "patient=p1"); len(got) != 0 {
 		t.Fatalf("the downgraded file finds %v: nothing to migrate", got)
 	}
@@ -943,5 +908,34 @@ func TestMigrateIndexedTypes(t *testing.T) {
 	}
 	if got := find("DiagnosticReport", "patient=p2"); len(got) != 0 {
 		t.Errorf("the deleted report is found after the migration: %v", got)
+	}
+}
+
+// oldValues is a downgrade step: the index values kept with each current
+// pointer as an older version kept them (old, given the type, id and the
+// current values), and the index rebuilt from them.
+func oldValues(old func(typ, id string, vs []search.Value) []search.Value) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bucketCurrent)
+		var updates []update
+		err := cur.ForEach(func(k, pv []byte) error {
+			typ, id, err := splitCurrentKey(k)
+			if err != nil || len(pv) <= pointerSize {
+				return err
+			}
+			vs, err := decodeValues(pv[pointerSize:])
+			if err != nil {
+				return err
+			}
+			updates = append(updates, update{bytes.Clone(k), append(bytes.Clone(pv[:pointerSize]), encodeValues(old(typ, id, vs))...)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := putAll(cur, updates); err != nil {
+			return err
+		}
+		return reindexAll(tx)
 	}
 }
