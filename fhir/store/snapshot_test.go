@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 )
 
 // TestGeneration: every kind of resource write moves the generation on;
 // a decision record, written on every consent-filtered read, does not.
+// The store's Generation, read without a snapshot, is always the one a
+// snapshot taken then reads: a value memoised under it would otherwise
+// outlive a write.
 func TestGeneration(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
@@ -17,6 +21,9 @@ func TestGeneration(t *testing.T) {
 		var g uint64
 		if err := s.View(func(r *Snapshot) error { g = r.Generation(); return nil }); err != nil {
 			t.Fatal(err)
+		}
+		if sg, err := s.Generation(); err != nil || sg != g {
+			t.Fatalf("Store.Generation = %d, %v; a snapshot's is %d", sg, err, g)
 		}
 		return g
 	}
@@ -54,5 +61,38 @@ func TestGeneration(t *testing.T) {
 	}
 	if g := gen(); g != before {
 		t.Errorf("an audit entry moved the generation from %d to %d", before, g)
+	}
+}
+
+// TestGenerationAfterReopen: a store opened on a file that holds writes
+// starts from the file's generation, not from zero, which a value
+// memoised from an empty store is filed under.
+func TestGenerationAfterReopen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	s, err := Open(path, Options{Codec: testCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(context.Background(), decode(t, `{"resourceType":"Patient","name":[{"family":"Dupont"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Generation()
+	if err != nil || want == 0 {
+		t.Fatalf("Generation after a write = %d, %v", want, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Generation(); err == nil {
+		t.Error("a closed store answered Generation")
+	}
+	s, err = Open(path, Options{Codec: testCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Generation(); err != nil || got != want {
+		t.Errorf("Generation after reopening = %d, %v; want %d", got, err, want)
 	}
 }

@@ -88,6 +88,10 @@ type Store struct {
 	preparing  atomic.Int64
 	lastCommit atomic.Int64
 	onCommit   func(time.Duration) // Options.OnCommit
+	// generation is the Generation of the last committed state
+	// (Store.Generation); the writer sets it, the only committer once
+	// the store is open.
+	generation atomic.Uint64
 
 	inbox inboxState // writes accepted and not applied yet (inbox.go)
 	wal   *inboxLog  // where they are kept until then (inboxlog.go)
@@ -181,6 +185,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	_ = db.View(func(tx *bolt.Tx) error { // initSchema made the bucket
+		s.generation.Store(tx.Bucket(bucketLog).Sequence())
+		return nil
+	})
 	if s.wal, err = openInboxLog(path, db, opts.NoSync, s.log); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("read inbox: %w", err)
@@ -396,13 +404,39 @@ func (s *Store) runBatch(batch []*op) {
 func (s *Store) timedUpdate(fn func(tx *bolt.Tx) error) error {
 	s.commits.Add(1)
 	t0 := time.Now()
-	err := s.db.Update(fn)
+	var gen uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		gen = tx.Bucket(bucketLog).Sequence()
+		return nil
+	})
 	d := time.Since(t0)
 	s.lastCommit.Store(int64(d))
+	if err == nil {
+		s.generation.Store(gen)
+	}
 	if s.onCommit != nil {
 		s.onCommit(d)
 	}
 	return err
+}
+
+// Generation is the Generation a snapshot taken now would have (once the
+// writes queued before the call are applied, as View waits for them),
+// without taking one: a value memoised under it is current when it equals
+// the generation the value was derived at. A commit running at the same
+// moment may or may not be counted, as it may or may not be seen by a
+// snapshot begun then; every write acknowledged before the call is.
+func (s *Store) Generation() (uint64, error) {
+	if err := s.await(); err != nil {
+		return 0, err
+	}
+	if !s.Ready() {
+		return 0, ErrClosed
+	}
+	return s.generation.Load(), nil
 }
 
 // Check runs bbolt's consistency check over the whole file (every page

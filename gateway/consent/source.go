@@ -65,8 +65,19 @@ type memoEntry struct {
 // memoised returns the value memoised under key if the database has not
 // changed since, else computes it with fn from one snapshot: the one ctx
 // carries, else a snapshot of its own. The value is filed under that
-// snapshot's generation.
+// snapshot's generation. With no snapshot in ctx, a value still current
+// is found from the store's generation without opening one: a read
+// transaction per lookup cost more than the lookup (several per read).
 func memoised[T any](ctx context.Context, s *StoreSource, key string, fn func(r *store.Snapshot) (T, error)) (v T, err error) {
+	if store.SnapshotFrom(ctx) == nil {
+		gen, err := s.st.Generation()
+		if err != nil {
+			return v, err
+		}
+		if v, ok := memoHit[T](s, key, gen); ok {
+			return v, nil
+		}
+	}
 	err = s.read(ctx, func(r *store.Snapshot) error {
 		v, err = memoisedIn(s, r, key, fn)
 		return err
@@ -82,16 +93,25 @@ func (s *StoreSource) read(ctx context.Context, fn func(r *store.Snapshot) error
 	return s.st.View(fn)
 }
 
+// memoHit is the value memoised under key at generation gen, if any.
+func memoHit[T any](s *StoreSource, key string, gen uint64) (T, bool) {
+	s.memo.mu.Lock()
+	e, ok := s.memo.m[key]
+	s.memo.mu.Unlock()
+	if !ok || e.gen != gen {
+		var zero T
+		return zero, false
+	}
+	return e.v.(T), true
+}
+
 func memoisedIn[T any](s *StoreSource, r *store.Snapshot, key string, fn func(r *store.Snapshot) (T, error)) (T, error) {
 	gen := r.Generation()
 	if gen == 0 { // uncommitted state (store.Snapshot.Generation)
 		return fn(r)
 	}
-	s.memo.mu.Lock()
-	e, ok := s.memo.m[key]
-	s.memo.mu.Unlock()
-	if ok && e.gen == gen {
-		return e.v.(T), nil
+	if v, ok := memoHit[T](s, key, gen); ok {
+		return v, nil
 	}
 	v, err := fn(r)
 	if err != nil {
