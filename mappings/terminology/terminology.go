@@ -153,6 +153,9 @@ func Canonical(system string) string {
 		return system
 	}
 	rest, ok := strings.CutPrefix(system, nosBase)
+	if ok && !strings.HasSuffix(rest, "/") && !strings.HasSuffix(rest, "-FHIR.json") {
+		return system // already canonical: consent asks this of every role at every decision
+	}
 	if !ok {
 		if rest, ok = strings.CutPrefix(system, "http://mos.esante.gouv.fr/NOS/"); !ok {
 			return system

@@ -34,3 +34,12 @@ func TestCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalDoesNotAllocate: the consent engine canonicalises the
+// system of every role it meets at every decision; one already canonical
+// is returned as it is.
+func TestCanonicalDoesNotAllocate(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _ = Canonical(TREG15) }); n != 0 {
+		t.Errorf("Canonical of a canonical URL: %.0f allocations", n)
+	}
+}
