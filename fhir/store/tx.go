@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -147,19 +148,48 @@ func checkLocalRefs(entries []TxEntry) error {
 			// urn:uuid: references among its own entries.
 			continue
 		}
-		var missing string
-		resource.WalkReferences(e.Resource, func(r *dtpb.Reference) {
-			if u, ok := r.Reference.(*dtpb.Reference_Uri); ok && missing == "" {
-				if v := u.Uri.GetValue(); strings.HasPrefix(v, "urn:uuid:") && !urls[v] {
-					missing = v
-				}
+		for _, u := range URNRefs(e.Resource) {
+			if !urls[u] {
+				return entryError(outcome.Invalid, i, "reference to "+u+", which no entry of the Bundle has as its fullUrl")
 			}
-		})
-		if missing != "" {
-			return entryError(outcome.Invalid, i, "reference to "+missing+", which no entry of the Bundle has as its fullUrl")
 		}
 	}
 	return nil
+}
+
+// URNRefs lists the urn:uuid: references of m, each once, in the order
+// met: each names the entry of m's Bundle whose fullUrl it is (R4
+// bundle.html#references), which must be resolved before m is stored.
+func URNRefs(m proto.Message) []string {
+	var out []string
+	resource.WalkReferences(m, func(r *dtpb.Reference) {
+		if u, ok := r.Reference.(*dtpb.Reference_Uri); ok {
+			if v := u.Uri.GetValue(); strings.HasPrefix(v, "urn:uuid:") && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	})
+	return out
+}
+
+// RefMap maps a reference as a Bundle's entries write it, an entry's
+// fullUrl ("urn:uuid:…": R4 bundle.html#references), to the "Type/id" that
+// entry is stored as.
+type RefMap map[string]string
+
+// Rewrite points each reference of m that is a key of l at its value, and
+// reports whether it changed one.
+func (l RefMap) Rewrite(m proto.Message) bool {
+	changed := false
+	resource.WalkReferences(m, func(r *dtpb.Reference) {
+		if u, ok := r.Reference.(*dtpb.Reference_Uri); ok {
+			if t, found := l[u.Uri.GetValue()]; found {
+				resource.SetRefString(r, t)
+				changed = true
+			}
+		}
+	})
+	return changed
 }
 
 func entryError(k outcome.Kind, i int, text string) error {
@@ -258,7 +288,7 @@ func (s *Store) resolveTargets(tx *bolt.Tx, entries []TxEntry) ([]string, map[in
 
 // rewriteRefs points references to an entry's fullUrl at its target.
 func rewriteRefs(entries []TxEntry, targets []string) {
-	byURL := map[string]string{}
+	byURL := RefMap{}
 	for i, e := range entries {
 		if e.FullURL != "" {
 			byURL[e.FullURL] = targets[i]
@@ -268,16 +298,9 @@ func rewriteRefs(entries []TxEntry, targets []string) {
 		return
 	}
 	for _, e := range entries {
-		if e.Resource == nil {
-			continue
+		if e.Resource != nil {
+			byURL.Rewrite(e.Resource)
 		}
-		resource.WalkReferences(e.Resource, func(r *dtpb.Reference) {
-			if u, ok := r.Reference.(*dtpb.Reference_Uri); ok {
-				if t, found := byURL[u.Uri.GetValue()]; found {
-					resource.SetRefString(r, t)
-				}
-			}
-		})
 	}
 }
 

@@ -85,59 +85,103 @@ func (s Summary) String() string {
 // keeping unchanged ones as they are: importing the same file twice
 // writes nothing the second time. A resource without an id gets one from
 // its identifiers (DeriveID); one without either, of another type, or
-// invalid is refused and counted. progress, when not nil, is called after
-// each batch. Logical references are resolved as each batch is written
-// (identity.ResolveLogical); a resource stored earlier, by an earlier
-// batch or import, that waits for one this import stores is linked by the
-// identity.Linker the store follows.
+// invalid is refused and counted. References between the file's entries
+// by fullUrl (urn:uuid:…, R4 bundle.html#references) are resolved to the
+// ids the entries are stored as, across batches; a resource naming a
+// urn:uuid no entry has, or one that was refused, is refused. progress,
+// when not nil, is called after each batch. Logical references are
+// resolved as each batch is written (identity.ResolveLogical); a resource
+// stored earlier, by an earlier batch or import, that waits for one this
+// import stores is linked by the identity.Linker the store follows.
 func Import(ctx context.Context, w Writer, p Parser, r io.Reader, progress func(Summary)) (Summary, error) {
-	s := Summary{Refused: map[string]int{}}
-	var batch []store.TxEntry
-	inBatch := map[string]bool{}
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := w.View(func(r *store.Snapshot) error {
-			identity.ResolveLogical(r, batch)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := writeBatch(ctx, w, batch, &s); err != nil {
-			return err
-		}
-		batch, inBatch = batch[:0], map[string]bool{}
-		if progress != nil {
-			progress(s)
+	im := &importer{ctx: ctx, w: w, p: p, progress: progress, s: Summary{Refused: map[string]int{}},
+		inBatch: map[string]bool{}, local: newLocalRefs()}
+	if err := eachResource(r, im.read); err != nil {
+		return im.s, err
+	}
+	for _, wt := range im.local.unresolved() {
+		im.s.Refused[wt.Type+" with a reference to a urn:uuid that no entry of the file has as its fullUrl"]++
+	}
+	return im.s, im.flush()
+}
+
+// importer is the state of one import: the batch being gathered and the
+// file's references by fullUrl.
+type importer struct {
+	ctx      context.Context
+	w        Writer
+	p        Parser
+	progress func(Summary)
+	s        Summary
+	batch    []store.TxEntry
+	inBatch  map[string]bool // "Type/id" of the batch's entries
+	local    *localRefs
+}
+
+// read takes one resource of the file, fullURL its entry's fullUrl.
+func (im *importer) read(raw []byte, fullURL string) error {
+	im.s.Read++
+	e, why := entryOf(im.p, raw)
+	urn := entryURN(fullURL, e.ID)
+	if why != "" {
+		im.s.Refused[why]++
+		for _, wt := range im.local.refuse(urn) {
+			im.s.Refused[wt.Type+" with a reference to an entry of the file that was refused"]++
 		}
 		return nil
 	}
-	err := eachResource(r, func(raw []byte, fullURL string) error {
-		s.Read++
-		e, why := entryOf(p, raw)
-		if why != "" {
-			s.Refused[why]++
-			return nil
-		}
-		localize(e, fullURL)
-		key := e.Type + "/" + e.ID
-		if inBatch[key] {
-			if err := flush(); err != nil { // a later copy replaces the earlier one
-				return err
-			}
-		}
-		inBatch[key] = true
-		batch = append(batch, e)
-		if len(batch) >= ImportBatch {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		return s, err
+	localize(e, fullURL)
+	if im.local.supersede(e.Type + "/" + e.ID) {
+		// Its earlier copy still waited for an entry: this one replaces it.
+		im.s.Refused["replaced by a later copy of the same resource in the file"]++
 	}
-	return s, flush()
+	ready, refused := im.local.add(urn, e)
+	for _, r := range refused {
+		im.s.Refused[r.Type+" with a reference to an entry of the file that was refused"]++
+	}
+	for _, r := range ready {
+		if err := im.queue(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queue adds e, its references by fullUrl resolved, to the batch.
+func (im *importer) queue(e store.TxEntry) error {
+	key := e.Type + "/" + e.ID
+	if im.inBatch[key] {
+		if err := im.flush(); err != nil { // a later copy replaces the earlier one
+			return err
+		}
+	}
+	im.inBatch[key] = true
+	im.batch = append(im.batch, e)
+	if len(im.batch) >= ImportBatch {
+		return im.flush()
+	}
+	return nil
+}
+
+// flush writes the batch.
+func (im *importer) flush() error {
+	if len(im.batch) == 0 {
+		return nil
+	}
+	if err := im.w.View(func(r *store.Snapshot) error {
+		identity.ResolveLogical(r, im.batch)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := writeBatch(im.ctx, im.w, im.batch, &im.s); err != nil {
+		return err
+	}
+	im.batch, im.inBatch = im.batch[:0], map[string]bool{}
+	if im.progress != nil {
+		im.progress(im.s)
+	}
+	return nil
 }
 
 // writeBatch stores entries and counts them: a version equal to the one
