@@ -61,8 +61,8 @@ func directoryImport(ctx context.Context, args []string, stdout, stderr io.Write
 	// FINESS, RPPS...) are linked as it is written.
 	st.Follow(identity.NewLinker(c))
 	s, err := directory.Import(ctx, st, c, f, func(s directory.Summary) {
-		fmt.Fprintf(stderr, "directory import: %d read, %d created, %d updated, %d unchanged, %d refused\n",
-			s.Read, s.Created, s.Updated, s.Unchanged, s.RefusedTotal())
+		fmt.Fprintf(stderr, "directory import: %d read, %d created, %d updated, %d unchanged, %d refused, %d merged\n",
+			s.Read, s.Created, s.Updated, s.Unchanged, s.RefusedTotal(), len(s.Merged))
 	})
 	fmt.Fprintln(stdout, s)
 	return err

@@ -17,7 +17,7 @@ func TestDirectoryImport(t *testing.T) {
 	if err := run(context.Background(), []string{"directory", "import", "--data", data, file}, &out, &errs); err != nil {
 		t.Fatalf("%v: %s", err, errs.String())
 	}
-	if !strings.HasPrefix(out.String(), "created 15, updated 0, unchanged 0, refused 2\n") {
+	if !strings.HasPrefix(out.String(), "created 15, updated 0, unchanged 0, refused 2, merged 0\n") {
 		t.Errorf("summary: %q", out.String())
 	}
 	if !strings.Contains(errs.String(), "directory import: 17 read, 15 created") {
@@ -27,7 +27,7 @@ func TestDirectoryImport(t *testing.T) {
 	if err := run(context.Background(), []string{"directory", "import", "--data", data, file}, &out, &errs); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "created 0, updated 0, unchanged 15, refused 2\n") {
+	if !strings.HasPrefix(out.String(), "created 0, updated 0, unchanged 15, refused 2, merged 0\n") {
 		t.Errorf("second summary: %q", out.String())
 	}
 	if err := run(context.Background(), []string{"directory", "import", "--data", data + "/missing", file}, &out, &errs); err == nil {

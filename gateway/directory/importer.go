@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -44,6 +45,7 @@ type Writer interface {
 	Read(typ, id string) (*store.Record, error)
 	ClaimOwner(typ, system, value string) (string, error)
 	View(fn func(r *store.Snapshot) error) error
+	PutIdentityReviews(ctx context.Context, vs ...store.IdentityReview) error
 }
 
 // claimAttempts bounds how often a batch is written again when a feed
@@ -51,10 +53,14 @@ type Writer interface {
 const claimAttempts = 3
 
 // Summary counts what an import did. Refused maps a PHI-free reason to
-// how many resources it refused.
+// how many resources it refused. Merged lists the Organizations it merged
+// into stored ones ("Organization/x into Organization/y"), Reviews how
+// many conflicts it listed for review (GET /admin/identity/review).
 type Summary struct {
 	Read, Created, Updated, Unchanged int
 	Refused                           map[string]int
+	Merged                            []string
+	Reviews                           int
 }
 
 // RefusedTotal is the number of resources refused.
@@ -67,7 +73,7 @@ func (s Summary) RefusedTotal() int {
 }
 
 func (s Summary) String() string {
-	out := fmt.Sprintf("created %d, updated %d, unchanged %d, refused %d", s.Created, s.Updated, s.Unchanged, s.RefusedTotal())
+	out := fmt.Sprintf("created %d, updated %d, unchanged %d, refused %d, merged %d", s.Created, s.Updated, s.Unchanged, s.RefusedTotal(), len(s.Merged))
 	reasons := make([]string, 0, len(s.Refused))
 	for r := range s.Refused {
 		reasons = append(reasons, r)
@@ -75,6 +81,12 @@ func (s Summary) String() string {
 	sort.Strings(reasons)
 	for _, r := range reasons {
 		out += fmt.Sprintf("\n  refused %d: %s", s.Refused[r], r)
+	}
+	for _, m := range s.Merged {
+		out += "\n  merged " + m
+	}
+	if s.Reviews > 0 {
+		out += fmt.Sprintf("\n  listed for review %d: GET /admin/identity/review", s.Reviews)
 	}
 	return out
 }
@@ -88,14 +100,26 @@ func (s Summary) String() string {
 // invalid is refused and counted. References between the file's entries
 // by fullUrl (urn:uuid:…, R4 bundle.html#references) are resolved to the
 // ids the entries are stored as, across batches; a resource naming a
-// urn:uuid no entry has, or one that was refused, is refused. progress,
-// when not nil, is called after each batch. Logical references are
-// resolved as each batch is written (identity.ResolveLogical); a resource
-// stored earlier, by an earlier batch or import, that waits for one this
-// import stores is linked by the identity.Linker the store follows.
-func Import(ctx context.Context, w Writer, p Parser, r io.Reader, progress func(Summary)) (Summary, error) {
-	im := &importer{ctx: ctx, w: w, p: p, progress: progress, s: Summary{Refused: map[string]int{}},
-		inBatch: map[string]bool{}, local: newLocalRefs()}
+// urn:uuid no entry has, or one that was refused, is refused. An
+// Organization whose FINESS, SIRET or SIREN a stored one holds under
+// another id (the same establishment from another source) is merged into
+// it, the file's references following, or listed for review when their
+// identifiers disagree (identity.Directory). progress, when not nil, is
+// called after each batch. Logical references are resolved as each batch
+// is written (identity.ResolveLogical); a resource stored earlier, by an
+// earlier batch or import, that waits for one this import stores, or that
+// names an Organization it merged, is linked by the identity.Linker the
+// store follows.
+func Import(ctx context.Context, w Writer, c *codec.Codec, r io.Reader, progress func(Summary)) (Summary, error) {
+	im := &importer{ctx: ctx, w: w, p: c, res: identity.New(c, nil), progress: progress, s: Summary{Refused: map[string]int{}},
+		inBatch: map[string]bool{}, orgIDs: map[[2]string]bool{}, local: newLocalRefs(), merged: map[string]bool{}}
+	if err := w.View(func(r *store.Snapshot) error {
+		var err error
+		im.aliases, err = im.res.Aliases(r)
+		return err
+	}); err != nil {
+		return im.s, err
+	}
 	if err := eachResource(r, im.read); err != nil {
 		return im.s, err
 	}
@@ -105,17 +129,21 @@ func Import(ctx context.Context, w Writer, p Parser, r io.Reader, progress func(
 	return im.s, im.flush()
 }
 
-// importer is the state of one import: the batch being gathered and the
-// file's references by fullUrl.
+// importer is the state of one import: the batch being gathered, the
+// file's references by fullUrl and the Organizations merged.
 type importer struct {
 	ctx      context.Context
 	w        Writer
 	p        Parser
+	res      *identity.Resolver
 	progress func(Summary)
 	s        Summary
 	batch    []store.TxEntry
-	inBatch  map[string]bool // "Type/id" of the batch's entries
+	inBatch  map[string]bool    // "Type/id" of the batch's entries
+	orgIDs   map[[2]string]bool // national identifiers of the batch's Organizations
 	local    *localRefs
+	aliases  map[string]string // "Organization/x" merged into "Organization/y"
+	merged   map[string]bool   // Summary.Merged, as a set
 }
 
 // read takes one resource of the file, fullURL its entry's fullUrl.
@@ -131,6 +159,12 @@ func (im *importer) read(raw []byte, fullURL string) error {
 		return nil
 	}
 	localize(e, fullURL)
+	if to, ok := im.aliases[e.Type+"/"+e.ID]; ok {
+		// merged into another by an earlier import: it is that one
+		im.noteMerge(e.Type+"/"+e.ID, to)
+		_, e.ID, _ = strings.Cut(to, "/")
+		resource.SetID(e.Resource, e.ID)
+	}
 	if im.local.supersede(e.Type + "/" + e.ID) {
 		// Its earlier copy still waited for an entry: this one replaces it.
 		im.s.Refused["replaced by a later copy of the same resource in the file"]++
@@ -150,12 +184,19 @@ func (im *importer) read(raw []byte, fullURL string) error {
 // queue adds e, its references by fullUrl resolved, to the batch.
 func (im *importer) queue(e store.TxEntry) error {
 	key := e.Type + "/" + e.ID
-	if im.inBatch[key] {
-		if err := im.flush(); err != nil { // a later copy replaces the earlier one
+	ids := organizationIDs(e)
+	if im.inBatch[key] || slices.ContainsFunc(ids, func(k [2]string) bool { return im.orgIDs[k] }) {
+		// A later copy replaces the earlier one; a second Organization
+		// with an identifier of one in the batch merges into it once it
+		// is stored.
+		if err := im.flush(); err != nil {
 			return err
 		}
 	}
 	im.inBatch[key] = true
+	for _, k := range ids {
+		im.orgIDs[k] = true
+	}
 	im.batch = append(im.batch, e)
 	if len(im.batch) >= ImportBatch {
 		return im.flush()
@@ -163,77 +204,117 @@ func (im *importer) queue(e store.TxEntry) error {
 	return nil
 }
 
-// flush writes the batch.
+// organizationIDs are the national identifiers of e when it is an
+// Organization.
+func organizationIDs(e store.TxEntry) [][2]string {
+	if e.Type != "Organization" {
+		return nil
+	}
+	var out [][2]string
+	for _, id := range resource.Identifiers(e.Resource) {
+		out = append(out, identity.NationalIDs(e.Type, id.GetSystem().GetValue(), id.GetValue().GetValue())...)
+	}
+	return out
+}
+
+// flush writes the batch, its references to the Organizations merged so
+// far pointed at those they were merged into.
 func (im *importer) flush() error {
 	if len(im.batch) == 0 {
 		return nil
 	}
-	if err := im.w.View(func(r *store.Snapshot) error {
-		identity.ResolveLogical(r, im.batch)
-		return nil
-	}); err != nil {
+	identity.Redirect(im.batch, im.aliases)
+	if err := im.write(); err != nil {
 		return err
 	}
-	if err := writeBatch(im.ctx, im.w, im.batch, &im.s); err != nil {
-		return err
-	}
-	im.batch, im.inBatch = im.batch[:0], map[string]bool{}
+	im.batch, im.inBatch, im.orgIDs = im.batch[:0], map[string]bool{}, map[[2]string]bool{}
 	if im.progress != nil {
 		im.progress(im.s)
 	}
 	return nil
 }
 
-// writeBatch stores entries and counts them: a version equal to the one
-// read before is unchanged (TxOptions.KeepUnchanged kept it).
-func writeBatch(ctx context.Context, w Writer, entries []store.TxEntry, s *Summary) error {
-	before := make([]uint64, len(entries))
-	for i, e := range entries {
-		if rec, err := w.Read(e.Type, e.ID); err == nil && !rec.Deleted {
-			before[i] = rec.Version
-		}
+// noteMerge lists in the summary, once, that the Organization from was
+// merged into to.
+func (im *importer) noteMerge(from, to string) {
+	if m := from + " into " + to; !im.merged[m] {
+		im.merged[m] = true
+		im.s.Merged = append(im.s.Merged, m)
 	}
-	var res []store.TxResult
+}
+
+// write resolves the batch's Organizations (identity.Directory: merged
+// into the stored ones their identifiers name, logical references
+// resolved) and stores it, counting what it did: a version equal to the
+// one read before is unchanged (TxOptions.KeepUnchanged kept it).
+func (im *importer) write() error {
 	for attempt := 1; ; attempt++ {
-		if err := claim(w, entries); err != nil {
+		var res *identity.Result
+		if err := im.w.View(func(r *store.Snapshot) error {
+			var err error
+			res, err = im.res.Resolve(r, im.batch, identity.Directory)
+			return err
+		}); err != nil {
 			return err
 		}
-		var err error
-		res, err = w.TransactionWith(ctx, entries, store.TxOptions{KeepUnchanged: true})
+		entries := res.Entries
+		before := make([]uint64, len(entries))
+		for i, e := range entries {
+			if rec, err := im.w.Read(e.Type, e.ID); err == nil && !rec.Deleted {
+				before[i] = rec.Version
+			}
+		}
+		if err := claim(im.w, entries); err != nil {
+			return err
+		}
+		results, err := im.w.TransactionWith(im.ctx, entries, store.TxOptions{KeepUnchanged: true})
 		if store.IsClaimed(err) && attempt < claimAttempts {
-			continue // claimed meanwhile: that holder keeps it
+			continue // claimed meanwhile: resolved again, that holder keeps it
 		}
 		if err != nil {
 			return fmt.Errorf("directory import: batch of %d: %w", len(entries), err)
 		}
-		break
-	}
-	for i, r := range res {
-		switch {
-		case r.Record != nil && before[i] != 0 && r.Record.Version == before[i]:
-			s.Unchanged++
-		case before[i] == 0:
-			s.Created++
-		default:
-			s.Updated++
+		im.count(results, before)
+		if err := im.w.PutIdentityReviews(im.ctx, res.Reviews...); err != nil {
+			return err
 		}
+		im.s.Reviews += len(res.Reviews)
+		for _, from := range slices.Sorted(maps.Keys(res.Moved)) {
+			im.aliases[from] = res.Moved[from]
+			im.noteMerge(from, res.Moved[from])
+		}
+		return nil
 	}
-	return nil
 }
 
-// claim sets the claims of the Practitioners and Organizations among
-// entries: their national identifiers (identity.NationalIDs) that no other
-// resource holds, so that a feed naming one later links to the imported
-// resource (gateway/identity). One held by another resource stays its
-// holder's: import does not merge.
+// count adds results to the summary.
+func (im *importer) count(results []store.TxResult, before []uint64) {
+	for i, r := range results {
+		switch {
+		case r.Record != nil && before[i] != 0 && r.Record.Version == before[i]:
+			im.s.Unchanged++
+		case before[i] == 0:
+			im.s.Created++
+		default:
+			im.s.Updated++
+		}
+	}
+}
+
+// claim sets the claims of the Practitioners among entries: their
+// national identifiers (identity.NationalIDs) that no other resource
+// holds, so that a feed naming one later links to the imported resource
+// (gateway/identity). One held by another resource stays its holder's: an
+// import does not merge Practitioners. (Its Organizations' claims are
+// identity.Directory's.)
 func claim(w Writer, entries []store.TxEntry) error {
 	taken := map[[3]string]string{} // by this batch
 	for i := range entries {
 		e := &entries[i]
-		e.Claims = e.Claims[:0]
-		if e.Type != "Practitioner" && e.Type != "Organization" {
+		if e.Type != "Practitioner" {
 			continue
 		}
+		e.Claims = e.Claims[:0]
 		for _, id := range resource.Identifiers(e.Resource) {
 			for _, n := range identity.NationalIDs(e.Type, id.GetSystem().GetValue(), id.GetValue().GetValue()) {
 				k := [3]string{e.Type, n[0], n[1]}

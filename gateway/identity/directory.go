@@ -14,8 +14,11 @@ import (
 
 // NationalIDs gives the national identifiers (system, value) a directory
 // identifier stands for: itself, and for the ANS composite identifiers
-// (IDNPS, IDNST) the registry number inside them; none for another system
-// or type. They are what a Practitioner or an Organization claims.
+// (IDNPS, IDNST) the registry number inside them (TRE_G07 type of
+// structure identifier: 1 FINESS, 2 SIREN, 3 SIRET); none for another
+// system or type. They are what a Practitioner or an Organization claims.
+// SIREN and SIRET are both in the SIRENE system (FR Core Organization),
+// whose http form the ROR writes is the same system.
 func NationalIDs(typ, system, value string) [][2]string {
 	switch {
 	case typ == "Practitioner" && system == RPPS:
@@ -26,19 +29,46 @@ func NationalIDs(typ, system, value string) [][2]string {
 			out = append(out, [2]string{RPPS, value[1:]}) // 8 + RPPS
 		}
 		return out
-	case typ == "Organization" && (system == FINESS || system == SIRET):
+	case typ == "Organization" && system == FINESS:
 		return [][2]string{{system, value}}
+	case typ == "Organization" && (system == SIRET || system == sireneHTTP):
+		// a SIRET (14 digits) or a SIREN (9), told apart by length
+		return [][2]string{{SIRET, value}}
 	case typ == "Organization" && system == IDNST:
 		out := [][2]string{{IDNST, value}}
 		switch {
 		case len(value) == 10 && value[0] == '1':
 			out = append(out, [2]string{FINESS, value[1:]}) // 1 + FINESS
+		case len(value) == 10 && value[0] == '2':
+			out = append(out, [2]string{SIRET, value[1:]}) // 2 + SIREN
 		case len(value) == 15 && value[0] == '3':
 			out = append(out, [2]string{SIRET, value[1:]}) // 3 + SIRET
 		}
 		return out
 	}
 	return nil
+}
+
+// sireneHTTP is the SIRENE system as the ROR IG's examples write it for a
+// legal entity's SIREN (ROROrganization, slice siren), the same register
+// as FR Core's https://sirene.fr.
+const sireneHTTP = "http://sirene.fr"
+
+// registry names the register a national identifier (a NationalIDs key)
+// is from, as a review's reason says it: FINESS, SIREN (9 digits), SIRET
+// (14), IDNST; "" for another.
+func registry(system, value string) string {
+	switch {
+	case system == FINESS:
+		return "FINESS"
+	case system == SIRET && len(value) == 9:
+		return "SIREN"
+	case system == SIRET:
+		return "SIRET"
+	case system == IDNST:
+		return "IDNST"
+	}
+	return ""
 }
 
 func digits(s string) bool {

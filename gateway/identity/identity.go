@@ -35,7 +35,9 @@
 //
 // Practitioners link by RPPS or IDNPS (an IDNPS of 8 followed by eleven
 // digits is that RPPS number, ANS "identification des acteurs de santé"),
-// Organizations by FINESS or SIRET (and the IDNST forms 1+FINESS, 3+SIRET).
+// Organizations by FINESS, SIRET or SIREN (and the IDNST forms 1+FINESS,
+// 2+SIREN, 3+SIRET). A directory import merges the Organizations of two
+// sources by them (directoryimport.go).
 //
 // # Merge rules
 //
@@ -127,6 +129,10 @@ const (
 	CDA                      // an INS in a CI-SIS document is qualified
 	Assessment               // unstated
 	API                      // the extension as sent; none: unstated
+	// Directory is a directory import (relais directory import): only its
+	// Organizations are resolved, by the import's merge rules
+	// (directoryimport.go).
+	Directory
 )
 
 // Rank is the reliability of a source of demographics.
@@ -206,6 +212,11 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 			err = v.merge(r, i, out) // may add entries: e is not used after
 		case e.Type == "Patient":
 			err = v.patient(r, e, src, out)
+		case src == Directory && e.Type == "Organization":
+			err = v.importOrganization(r, i, out) // copies what it changes
+		case src == Directory:
+			// an import's Practitioners claim what no other resource
+			// holds (gateway/directory), and merge with nothing
 		case e.Type == "Practitioner" || e.Type == "Organization":
 			err = v.directory(r, i, src, out) // copies what it changes
 		}
@@ -213,7 +224,7 @@ func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Resu
 			return nil, err
 		}
 	}
-	if src != API { // stays (encounter.go), once their patients are resolved
+	if src != API && src != Directory { // stays (encounter.go), once their patients are resolved
 		for i := range len(entries) { // not what a merge moves to the survivor
 			e := &out.Entries[i]
 			if e.Type != "Encounter" || e.Resource == nil || e.ID == "" || (e.Method != "PUT" && e.Method != "") {
@@ -261,17 +272,23 @@ func rewrite(entries []store.TxEntry, moved map[string]string, copied []bool) {
 		if isPatient {
 			links, p.Link = p.Link, nil
 		}
-		resource.WalkReferences(e.Resource, func(ref *dtpb.Reference) {
-			if typ, id, _, ok := resource.RefTarget(ref); ok {
-				if to, found := moved[typ+"/"+id]; found {
-					resource.SetRefString(ref, to)
-				}
-			}
-		})
+		pointAt(e.Resource, moved)
 		if isPatient {
 			p.Link = links
 		}
 	}
+}
+
+// pointAt points every reference of m to a key of moved ("Type/id") at
+// its value.
+func pointAt(m proto.Message, moved map[string]string) {
+	resource.WalkReferences(m, func(ref *dtpb.Reference) {
+		if typ, id, _, ok := resource.RefTarget(ref); ok {
+			if to, found := moved[typ+"/"+id]; found {
+				resource.SetRefString(ref, to)
+			}
+		}
+	})
 }
 
 // refersTo reports whether m has a reference to a key of moved (a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -27,7 +28,10 @@ import (
 // resource itself is written; the Linker, when their target is: the link
 // then does not depend on the order the two arrive in (R4
 // references.html section 2.3.0.3 leaves the resolution of a logical
-// reference to the server).
+// reference to the server). It also points the stored directory resources
+// naming an Organization that a directory import merged into another
+// (MergedFrom) at the one it was merged into, in the transaction that
+// writes that one.
 //
 // It keeps in memory which stored resources wait for which identifiers,
 // read from the store at its first write and kept from every write it
@@ -100,22 +104,104 @@ func (l *Linker) Follow(_ context.Context, f *store.Following) error {
 		typ, id, _ := strings.Cut(key, "/")
 		entries = append(entries, store.TxEntry{Method: "PUT", Type: typ, ID: id, Resource: m})
 	}
-	if len(entries) == 0 {
-		return nil
-	}
 	changed := ResolveLogical(snap, entries)
 	linked := entries[:0]
 	for i, e := range entries {
 		if changed[i] {
 			linked = append(linked, e)
-			l.note(f, e.Type+"/"+e.ID, e.Resource)
 		}
+	}
+	linked, err := l.followMerges(snap, f.Written(), current, linked)
+	if err != nil {
+		return err
 	}
 	if len(linked) == 0 {
 		return nil
 	}
-	_, err := f.Put(linked)
+	for _, e := range linked {
+		l.note(f, e.Type+"/"+e.ID, e.Resource)
+	}
+	_, err = f.Put(linked)
 	return err
+}
+
+// referrers are the search parameters by which a directory resource
+// names an Organization.
+var referrers = []struct{ typ, param string }{
+	{"PractitionerRole", "organization"}, {"HealthcareService", "organization"},
+	{"Location", "organization"}, {"Endpoint", "organization"}, {"Organization", "partof"},
+}
+
+// followMerges adds to linked the stored directory resources naming an
+// Organization that a written one now stands for (a directory import
+// merged it in: MergedFrom), each pointed at the written one: a role that
+// an earlier batch or import wrote with the ROR's id of an establishment
+// the Annuaire Santé's Organization now holds is then found by that
+// Organization's territory. current holds the resources as this
+// transaction wrote them.
+func (l *Linker) followMerges(snap *store.Snapshot, written []store.Written, current map[string]proto.Message, linked []store.TxEntry) ([]store.TxEntry, error) {
+	moved := map[string]string{}
+	for _, w := range written {
+		for _, from := range MergedFrom(w.Resource) {
+			if from != w.ID {
+				moved["Organization/"+from] = "Organization/" + w.ID
+			}
+		}
+	}
+	if len(moved) == 0 {
+		return linked, nil
+	}
+	logical := len(linked)
+	at := map[string]int{} // "Type/id" -> index in linked
+	for i, e := range linked {
+		at[e.Type+"/"+e.ID] = i
+	}
+	for _, from := range slices.Sorted(maps.Keys(moved)) {
+		for _, rf := range referrers {
+			q, err := search.Parse(rf.typ, url.Values{rf.param: {from}}, false)
+			if err != nil {
+				return nil, err
+			}
+			hits, err := snap.Search(q, nil)
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range hits {
+				key := rf.typ + "/" + h.ID
+				if _, ok := at[key]; !ok {
+					m, seen := current[key]
+					if !seen {
+						if m, err = l.read(snap, key); err != nil {
+							return nil, err
+						}
+					}
+					if m == nil {
+						continue
+					}
+					at[key] = len(linked)
+					linked = append(linked, store.TxEntry{Method: "PUT", Type: rf.typ, ID: h.ID, Resource: m})
+				}
+			}
+		}
+	}
+	// Those added are written only if they still name a merged id (a hit
+	// may be an index entry of a version this transaction replaced); the
+	// resources ResolveLogical changed are its copies already.
+	out := linked[:0]
+	for i, e := range linked {
+		if !refersTo(e.Resource, moved) {
+			if i < logical {
+				out = append(out, e)
+			}
+			continue
+		}
+		if i >= logical {
+			e.Resource = proto.Clone(e.Resource)
+		}
+		pointAt(e.Resource, moved)
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // concerned reports whether written holds a directory resource: a
