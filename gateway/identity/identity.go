@@ -185,9 +185,10 @@ type Result struct {
 }
 
 // Resolve resolves the Patients, Practitioners and Organizations written
-// by entries (PUTs with an id, as the mappings give them), and the
-// Encounters when a source other than the API writes them, against r, and
-// returns the entries to write. The entries given are not modified.
+// by entries (PUTs with an id, as the mappings give them; a directory
+// import's Organizations only), and the Encounters when a source other
+// than the API or a directory import writes them, against r, and returns
+// the entries to write. The entries given are not modified.
 func (v *Resolver) Resolve(r Reader, entries []store.TxEntry, src Source) (*Result, error) {
 	// The caller's entries stay as they are (it may resolve them again):
 	// a resource is copied before it is changed, and only then, since a
