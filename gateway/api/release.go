@@ -18,8 +18,9 @@ import (
 )
 
 // releaseEntries releases the routing Tasks that wait for a permit the
-// Consents being written give: each on-hold Task of their patient whose
-// statusReason is routing.PermitRequired, and whose owner the patient's
+// Consents being written give: each Task of their patient held for a
+// permit (routing.WaitsForPermit), whatever put it on hold (routing, the
+// next candidate, a re-assignment by hand), and whose owner the patient's
 // Consents, with the new one as if saved, now permit to receive orders
 // and what a social recipient needs, moves to requested, in the same
 // transaction as the Consent, pinned to the version read.
@@ -49,7 +50,7 @@ func (a *API) releaseEntries(ctx context.Context, entries []store.TxEntry) ([]st
 				return nil, err
 			}
 			t := m.(*tpb.Task)
-			if t.GetStatusReason().GetText().GetValue() != routing.PermitRequired || t.GetOwner() == nil {
+			if !routing.WaitsForPermit(t) || t.GetOwner() == nil {
 				continue
 			}
 			d, err := a.consent.Decide(ctx, consent.Request{

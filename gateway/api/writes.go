@@ -356,7 +356,7 @@ func (a *API) writePolicy(w http.ResponseWriter, r *http.Request) error {
 		"taskStateMachine": map[string]any{
 			"next":      access.TaskStatuses(),
 			"anyStatus": "entered-in-error, by the requester or a system caller",
-			"reassign":  "the requester changes Task.owner; a received or rejected Task then goes back to requested",
+			"reassign":  "the requester changes Task.owner; a received or rejected Task then goes back to requested, or waits on-hold for the patient's explicit permit when the new owner needs one",
 			"notes":     "the owner and the requester add to Task.note; a note already there is changed or removed by a system caller only",
 		},
 		"everyone": []string{

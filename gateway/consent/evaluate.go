@@ -210,7 +210,7 @@ func (e *Engine) candidateStill(sc *scope, q *query) bool {
 	if !sc.candidate {
 		return false
 	}
-	if sc.standing.policy != PolicyNonHealth && sc.standing.policy != PolicyCrossBorder {
+	if !sc.standing.askedOnPermit() {
 		return true
 	}
 	act := PermitToAct()

@@ -96,6 +96,14 @@ type standing struct {
 	health bool   // a health professional (break-the-glass allowed)
 }
 
+// askedOnPermit reports whether the base policy lets this requester be
+// asked to act for a patient only under her explicit permit: a social
+// role or one across the border, whatever the care team (candidateStill,
+// Standing.AskedOnPermit).
+func (st standing) askedOnPermit() bool {
+	return st.policy == PolicyNonHealth || st.policy == PolicyCrossBorder
+}
+
 // classify places the requester: unknown actors, cross-border recipients,
 // non-health roles and health professionals outside the care team all need
 // an explicit permit. A consent administrator is no recipient at all: she

@@ -32,6 +32,12 @@ type Standing struct {
 	Health bool
 	// Social: a social or care-support role (needs explicit permits).
 	Social bool
+	// AskedOnPermit: a recipient the base policy lets be asked to act
+	// for a patient only under her explicit permit (a social role, one
+	// across the border: DESIGN.md, "Consent model"), who sees nothing of
+	// what she is asked until one is recorded (candidateStill). Routing
+	// holds such a recipient's Task until then.
+	AskedOnPermit bool
 	// ConsentAdministrator, DischargeCoordinator: a RoleSystem role.
 	ConsentAdministrator, DischargeCoordinator bool
 	// Refs are the requester and what it acts for (its Practitioner,
@@ -55,6 +61,7 @@ func (e *Engine) Standing(ctx context.Context, actor string) (Standing, error) {
 	}
 	st.Roles = e.pol.codes(&a)
 	st.Social = e.pol.holds(st.Roles, e.pol.NonHealthSystems)
+	st.AskedOnPermit = e.pol.classify(&a, false).askedOnPermit()
 	st.Health = e.pol.holds(st.Roles, e.pol.HealthSystems) && !st.Social
 	st.ConsentAdministrator = slices.Contains(st.Roles, RoleSystem+"|"+RoleConsentAdministrator)
 	st.DischargeCoordinator = slices.Contains(st.Roles, RoleSystem+"|"+RoleDischargeCoordinator)

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
@@ -32,16 +33,28 @@ import (
 // who gave it to her (by, the writer, "" when unnamed) instead of whom,
 // and how she fits the request (the patient's GP, her care team, the
 // directory's candidates for the role); a no-candidate businessStatus the
-// write left as it was goes. A Task routing did not make is left as it is.
+// write left as it was goes. A Task not accepted yet waits for the
+// patient's explicit permit as a routed one does (permitPending): on-hold
+// with the status reason PermitRequired when its new owner needs one the
+// patient has not given, requested when only her predecessor did. A Task
+// routing did not make is left as it is.
 func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) error {
 	from, to := resource.RefString(was.GetOwner()), resource.RefString(t.GetOwner())
 	if from == to || !strings.HasPrefix(resource.ID(t), "route-") || to == "" {
 		return nil
 	}
 	return pl.within(ctx, func(ctx context.Context) error {
-		why, err := pl.fits(ctx, t, to)
+		why, wait, err := pl.fits(ctx, t, to)
 		if err != nil {
 			return err
+		}
+		switch st := t.GetStatus().GetValue(); {
+		case wait && (st == codes.TaskStatusCode_REQUESTED || st == codes.TaskStatusCode_RECEIVED || WaitsForPermit(t)):
+			t.Status = &tpb.Task_StatusCode{Value: codes.TaskStatusCode_ON_HOLD}
+			t.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: PermitRequired}}
+		case !wait && WaitsForPermit(t):
+			t.Status = &tpb.Task_StatusCode{Value: codes.TaskStatusCode_REQUESTED}
+			t.StatusReason = nil
 		}
 		if by == "" {
 			by = "its requester"
@@ -72,34 +85,33 @@ func noCandidateStatus(c *dtpb.CodeableConcept) bool {
 // by the rules that choose a recipient (recipient), whether she is the
 // patient's GP, one of her own professionals with the role, a candidate of
 // the directory (and why it keeps her) or one it skips (and why), and
-// whether the patient objected to her or has yet to permit a social
-// recipient.
-func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (string, error) {
+// whether the patient objected to her or has yet to give the permit she
+// needs to be asked (wait: permitPending).
+func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (why string, wait bool, err error) {
 	m, err := pl.read(ctx, "ServiceRequest", strings.TrimPrefix(resource.RefString(t.GetFocus()), "ServiceRequest/"))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	sr, ok := m.(*srpb.ServiceRequest)
 	roles := rolesOf(sr.GetPerformerType())
 	if !ok || len(roles) == 0 {
-		return owner + ", chosen by hand", nil
+		return owner + ", chosen by hand", false, nil
 	}
 	s, err := pl.stayOf(ctx, strings.TrimPrefix(resource.RefString(sr.GetEncounter()), "Encounter/"))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if owner == resource.RefString(s.requester) {
-		return "the discharging organisation follows up", nil
+		return "the discharging organisation follows up", false, nil
 	}
 	kind, cats := needs(pl.actionOf(ctx, sr, roles[0]))
-	why := ""
 	for _, role := range roles {
 		if why, err = pl.fitsRole(ctx, s, role, sr.GetOccurrence().GetPeriod(), owner); why != "" || err != nil {
 			break
 		}
 	}
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if why == "" {
 		why = owner + ", chosen by hand: not among the directory's candidates for role " + strings.Join(roles, " or ")
@@ -107,15 +119,18 @@ func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (string,
 	d, err := pl.cfg.Consent.Decide(ctx, consent.Request{Patient: s.patientRef, Actor: owner,
 		Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats}})
 	if err != nil {
-		return "", err
+		return "", false, err
+	}
+	if wait, err = pl.permitPending(ctx, owner, kind, d); err != nil {
+		return "", false, err
 	}
 	switch {
 	case !d.Permit && len(d.Basis) > 0:
 		why += "; the patient objected: " + strings.Join(d.Basis, ", ")
-	case kind == "social" && !d.Permit:
+	case wait:
 		why += "; the patient's explicit permit is still required"
 	}
-	return why, nil
+	return why, wait, nil
 }
 
 // fitsRole says how owner fits role for the stay s: "" when she holds it

@@ -8,9 +8,10 @@
 // own professionals first), else the first candidate of the directory
 // (role, territory, language, availability; its documented rank) whom the
 // patient has not objected to. A rejection, or no answer within the
-// time-out, asks the next one (Next, TimeOut). A social recipient needs the patient's explicit permit: her
-// Task is created on-hold with a status reason saying so until one is
-// recorded. No candidate left: the Task goes to the discharging
+// time-out, asks the next one (Next, TimeOut). A social recipient, and
+// anyone across the border, needs the patient's explicit permit: her Task
+// is on-hold with a status reason saying so until one is recorded, however
+// it came to her (permitPending). No candidate left: the Task goes to the discharging
 // organisation (the Encounter's serviceProvider) with a businessStatus
 // saying why. Every choice is explained in the Task's note.
 //
@@ -91,6 +92,13 @@ import (
 // for the patient's explicit permit: recording one releases it
 // (gateway/api releases such Tasks in the transaction that writes it).
 const PermitRequired = "the patient's explicit permit is required"
+
+// WaitsForPermit reports whether t is a routing Task held for the
+// patient's explicit permit (permitPending): on-hold with the status
+// reason PermitRequired.
+func WaitsForPermit(t *tpb.Task) bool {
+	return t.GetStatus().GetValue() == codes.TaskStatusCode_ON_HOLD && t.GetStatusReason().GetText().GetValue() == PermitRequired
+}
 
 // Config configures a Planner.
 type Config struct {
@@ -474,6 +482,11 @@ func (pl *Planner) progress(ctx context.Context, r *store.Snapshot, written []st
 		case codes.TaskStatusCode_REQUESTED:
 			// asked again (released by a permit, say), not by its owner
 			text = "Task/" + w.ID + " requested of " + resource.RefString(t.GetOwner())
+		case codes.TaskStatusCode_ON_HOLD:
+			if WaitsForPermit(t) {
+				// held for the patient's permit, not by its owner
+				text = "Task/" + w.ID + " on-hold for " + resource.RefString(t.GetOwner())
+			}
 		}
 		if r := t.GetStatusReason().GetText().GetValue(); r != "" {
 			text += " (" + r + ")"
@@ -1376,7 +1389,11 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 			return nil, 0, "", "", err
 		}
 		if d.Permit || len(d.Basis) == 0 {
-			return refOf(own), requested, "", own + " is in the patient's care team with this role (her own professionals come first)", nil
+			why := own + " is in the patient's care team with this role (her own professionals come first)"
+			if wait, err := pl.permitPending(ctx, own, kind, d); err != nil || wait {
+				return refOf(own), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", err
+			}
+			return refOf(own), requested, "", why, nil
 		}
 		// She objected to her own professional: the directory then.
 		refused = maps.Clone(refused)
@@ -1406,7 +1423,7 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		if err != nil {
 			return nil, 0, "", "", err
 		}
-		if !d.Permit && len(d.Basis) > 0 && kind != "social" {
+		if !d.Permit && len(d.Basis) > 0 {
 			skipped = append(skipped, c.Ref+" (the patient objected: "+strings.Join(d.Basis, ", ")+")")
 			continue
 		}
@@ -1414,12 +1431,8 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		if len(skipped) > 0 {
 			why += "; skipped: " + strings.Join(skipped, "; ")
 		}
-		if kind == "social" && !d.Permit {
-			if len(d.Basis) > 0 {
-				skipped = append(skipped, c.Ref+" (the patient objected: "+strings.Join(d.Basis, ", ")+")")
-				continue
-			}
-			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", nil
+		if wait, err := pl.permitPending(ctx, c.Ref, kind, d); err != nil || wait {
+			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", err
 		}
 		return refOf(c.Ref), requested, "", why, nil
 	}
@@ -1431,6 +1444,29 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		why += "; skipped: " + strings.Join(skipped, "; ")
 	}
 	return s.requester, requested, "", why + "; the discharging organisation follows up", nil
+}
+
+// permitPending is the rule for a recipient who needs the patient's
+// explicit permit to be asked at all (DESIGN.md, "Consent model": a
+// non-health professional, anyone across the border): the recipient of
+// an action of kind social (pathway-recipient-kind), or one whom the base
+// policy asks only on a permit (consent.Standing.AskedOnPermit: a social
+// role, one across the border, whatever the action), waits while d, the
+// consent decision about what she is asked, does not permit her. Her Task
+// is then on-hold with the status reason PermitRequired until a permit is
+// recorded (gateway/api releases it). Every way a routing Task gets an
+// owner applies it: the plan (recipient), the next candidate after a
+// refusal, a time-out or a departure (Next), a re-assignment by hand
+// (Reassigned).
+func (pl *Planner) permitPending(ctx context.Context, owner, kind string, d consent.Decision) (bool, error) {
+	if d.Permit {
+		return false, nil
+	}
+	if kind == "social" {
+		return true, nil
+	}
+	st, err := pl.cfg.Consent.Standing(ctx, owner)
+	return st.AskedOnPermit, err
 }
 
 // candidates asks the directory for the first limit candidates of role

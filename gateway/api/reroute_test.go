@@ -1,0 +1,178 @@
+package api_test
+
+// The closed loop after a hand changes it: the hospital's discharge
+// coordinator (or its integration) gives a routing Task to someone else
+// (R4 Task.owner: the requester decides who is asked), and the rules a
+// routed Task follows still hold for the new owner (DESIGN.md, "Consent
+// model": a non-health professional and anyone across the border need the
+// patient's explicit permit).
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
+
+	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/routing"
+)
+
+// coordinator queues the hospital's discharge coordinator.
+func (s *scenario) coordinator() {
+	s.add(`{"resourceType":"PractitionerRole","id":"coordinator","active":true,"organization":{"reference":"` + scenHospital + `"},` +
+		`"code":[{"coding":[{"system":"https://relais-health.github.io/fhir/CodeSystem/role","code":"discharge-coordinator"}]}]}`)
+}
+
+// reassign is the coordinator's JSON Patch of Task/id's owner; it
+// returns the Task as stored.
+func (s *scenario) reassign(id, owner string) *tpb.Task {
+	s.t.Helper()
+	r := s.do("PATCH", "/fhir/Task/"+id, `[{"op":"replace","path":"/owner","value":{"reference":"`+owner+`"}}]`,
+		"Authorization", s.as("PractitionerRole/coordinator"), "Content-Type", "application/json-patch+json")
+	if r.status != 200 {
+		s.t.Fatalf("the coordinator re-assigns Task/%s to %s: %d %s", id, owner, r.status, r.body)
+	}
+	return s.task(id)
+}
+
+// reassignByPut is a system caller's PUT of Task/id with another owner.
+func (s *scenario) reassignByPut(id, owner string) *tpb.Task {
+	s.t.Helper()
+	task := s.task(id)
+	typ, rid, _ := strings.Cut(owner, "/")
+	task.Owner = resource.Ref(typ, rid)
+	task.Meta = nil
+	js, err := testCodec.Encode(task)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if r := s.do("PUT", "/fhir/Task/"+id, string(js)); r.status != 200 {
+		s.t.Fatalf("the hospital's system re-assigns Task/%s to %s: %d %s", id, owner, r.status, r.body)
+	}
+	return s.task(id)
+}
+
+// waiting checks that task waits for the patient's permit: on-hold with
+// routing's status reason, listed among the Tasks on hold, and unseen by
+// its owner.
+func (s *scenario) waiting(t *testing.T, task *tpb.Task, patient string) {
+	t.Helper()
+	id, owner := task.GetId().GetValue(), resource.RefString(task.GetOwner())
+	if taskStatus(task) != "on-hold" || task.GetStatusReason().GetText().GetValue() != routing.PermitRequired {
+		t.Errorf("Task/%s given to %s: %s, %q; want on-hold, %q", id, owner, taskStatus(task), task.GetStatusReason().GetText().GetValue(), routing.PermitRequired)
+	}
+	var held []string
+	for _, m := range s.search("/fhir/Task?status=on-hold&patient=Patient/"+patient, nil) {
+		held = append(held, resource.ID(m))
+	}
+	if !slices.Contains(held, id) {
+		t.Errorf("Task/%s is not among the Tasks waiting for a permit: %v", id, held)
+	}
+	if r := s.do("GET", "/fhir/Task/"+id, "", "Authorization", s.as(owner)); r.status != 404 {
+		t.Errorf("%s reads Task/%s before the patient's permit: %d", owner, id, r.status)
+	}
+	if got := s.myWork(owner); len(got) != 0 {
+		t.Errorf("%s finds Tasks before the patient's permit: %v", owner, got)
+	}
+}
+
+// TestReassignedWaitsForPermit: a routing Task given by hand to a social
+// service (TRE_R85, TRE_R94) or to a professional across the border waits
+// on-hold for the patient's explicit permit, as a routed one does, whoever
+// re-assigns it (the coordinator's JSON Patch, the hospital system's
+// PUT): the recipient sees nothing of her until then, the Task is listed
+// among those waiting, and the permit releases it. Given back to a health
+// professional who needs no permit, it is requested again.
+func TestReassignedWaitsForPermit(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.community()
+	s.coordinator()
+	s.professional("meals-nord", "nord", nil, []string{r85("372")})
+	s.add(`{"resourceType":"Organization","id":"cabinet-tournai","active":true,"name":"cabinet-tournai",` +
+		`"identifier":[{"system":"https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/cbe","value":"0412345678"}]}`)
+	s.professional("cardio-tournai", "cabinet-tournai", nil, []string{g15("10")}, r38("SM04"))
+	s.discharge(stay{patient: "p1", encounter: "e-p1", birthDate: "1950-01-01", diagnoses: []string{"I50.9"}})
+	p := s.route("e-p1")
+
+	// The meals Task nobody in the directory could take goes to the meals
+	// service the coordinator found.
+	meals := p.only(t, "meals")
+	if resource.RefString(meals.GetOwner()) != scenHospital || taskStatus(meals) != "requested" {
+		t.Fatalf("the meals Task before: %s for %s", taskStatus(meals), resource.RefString(meals.GetOwner()))
+	}
+	got := s.reassign(meals.GetId().GetValue(), "PractitionerRole/meals-nord")
+	s.waiting(t, got, "p1")
+	if !strings.Contains(noteOf(got), "the patient's explicit permit is still required") {
+		t.Errorf("the meals service's explanation does not say a permit is required: %s", noteOf(got))
+	}
+	validate(t, map[string][]byte{"Task/" + got.GetId().GetValue(): mustEncode(t, got)})
+	// The plan says the Task waits for the permit, not that the service
+	// put it on hold.
+	if cp := s.do("GET", "/fhir/CarePlan/"+p.carePlan.GetId().GetValue(), ""); !strings.Contains(string(cp.body),
+		"Task/"+meals.GetId().GetValue()+" on-hold for PractitionerRole/meals-nord ("+routing.PermitRequired+")") {
+		t.Errorf("the plan's progress after the re-assignment: %s", cp.body)
+	}
+
+	// The hospital's system gives the nurse's Task to the social worker.
+	nurse := p.only(t, "nurse")
+	s.waiting(t, s.reassignByPut(nurse.GetId().GetValue(), "PractitionerRole/social-nord"), "p1")
+	// Given back to a nurse, who needs no permit: asked at once.
+	back := s.reassign(nurse.GetId().GetValue(), "PractitionerRole/nurse-lille")
+	if taskStatus(back) != "requested" || back.GetStatusReason() != nil {
+		t.Errorf("the nurse's Task given back to a nurse: %s, %q; want requested", taskStatus(back), back.GetStatusReason().GetText().GetValue())
+	}
+	if mine := s.myWork("PractitionerRole/nurse-lille"); !slices.Equal(mine, []string{"Task/" + nurse.GetId().GetValue()}) {
+		t.Errorf("the nurse's Tasks: %v", mine)
+	}
+
+	// A cardiologist across the border needs her permit too.
+	cardio := p.only(t, "cardiologist")
+	s.waiting(t, s.reassign(cardio.GetId().GetValue(), "PractitionerRole/cardio-tournai"), "p1")
+
+	// The consent officer records the patient's permit for the meals
+	// service: the same write releases its Task, which it then finds.
+	s.consent("p1", "OPTIN", "PractitionerRole/meals-nord")
+	released := s.task(meals.GetId().GetValue())
+	if taskStatus(released) != "requested" || released.GetStatusReason() != nil {
+		t.Errorf("the meals Task after the permit: %s, %q; want requested", taskStatus(released), released.GetStatusReason().GetText().GetValue())
+	}
+	if mine := s.myWork("PractitionerRole/meals-nord"); !slices.Equal(mine, []string{"Task/" + meals.GetId().GetValue()}) {
+		t.Errorf("the meals service's Tasks after the permit: %v", mine)
+	}
+	// The cardiologist across the border still waits.
+	if c := s.task(cardio.GetId().GetValue()); taskStatus(c) != "on-hold" {
+		t.Errorf("the cross-border cardiologist's Task after another's permit: %s", taskStatus(c))
+	}
+}
+
+// TestRoutedAcrossTheBorderWaitsForPermit: the candidate routing chooses
+// may be across the border (COSERDO's services cover both sides): a
+// health professional there needs the patient's explicit permit as a
+// social recipient does, so that her Task waits on-hold until the permit
+// releases it, instead of asking her what she may not read.
+func TestRoutedAcrossTheBorderWaitsForPermit(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.add(`{"resourceType":"Organization","id":"soins-tournai","active":true,"name":"soins-tournai",` +
+		`"identifier":[{"system":"https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/cbe","value":"0412345678"}]` +
+		list("extension", []string{territory("2", "59")}) + `}`)
+	s.professional("nurse-tournai", "soins-tournai", nil, []string{g15("60")})
+	s.discharge(surgery("p1", lilleAddress))
+	nurse := s.route("e-p1").only(t, "nurse")
+	if got := resource.RefString(nurse.GetOwner()); got != "PractitionerRole/nurse-tournai" {
+		t.Fatalf("the nurse's Task goes to %s (%s)", got, noteOf(nurse))
+	}
+	s.waiting(t, nurse, "p1")
+	if !strings.Contains(noteOf(nurse), "waiting for the patient's permit") {
+		t.Errorf("the explanation does not say the Task waits for her permit: %s", noteOf(nurse))
+	}
+	s.consent("p1", "OPTIN", "PractitionerRole/nurse-tournai")
+	if got := s.task(nurse.GetId().GetValue()); taskStatus(got) != "requested" {
+		t.Errorf("the nurse's Task after the permit: %s", taskStatus(got))
+	}
+	if mine := s.myWork("PractitionerRole/nurse-tournai"); !slices.Equal(mine, []string{"Task/" + nurse.GetId().GetValue()}) {
+		t.Errorf("the Tournai nurse's Tasks after the permit: %v", mine)
+	}
+}
