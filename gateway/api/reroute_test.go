@@ -8,10 +8,14 @@ package api_test
 // patient's explicit permit).
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
 	"github.com/relais-health/relais/fhir/resource"
@@ -175,4 +179,89 @@ func TestRoutedAcrossTheBorderWaitsForPermit(t *testing.T) {
 	if mine := s.myWork("PractitionerRole/nurse-tournai"); !slices.Equal(mine, []string{"Task/" + nurse.GetId().GetValue()}) {
 		t.Errorf("the Tournai nurse's Tasks after the permit: %v", mine)
 	}
+}
+
+// performerOf is the performer the ServiceRequest ref names, as the
+// system caller reads it ("" for none, "several" for more than one).
+func (s *scenario) performerOf(ref string) string {
+	s.t.Helper()
+	srs := s.search("/fhir/ServiceRequest?_id="+strings.TrimPrefix(ref, "ServiceRequest/"), nil)
+	if len(srs) != 1 {
+		s.t.Fatalf("%s: %d found", ref, len(srs))
+	}
+	switch p := srs[0].(*srpb.ServiceRequest).GetPerformer(); len(p) {
+	case 0:
+		return ""
+	case 1:
+		return resource.RefString(p[0])
+	}
+	return "several"
+}
+
+// TestRequestPerformerFollowsTheTask: in R4's workflow a Task's focus is
+// the request, and ServiceRequest.performer the one asked to perform it:
+// whoever the Task goes to, by a re-assignment by hand, a refusal that
+// asks the next candidate or a time-out, the request names her, not the
+// first one asked; the plan the GP reads shows each hand-over on the
+// request's activity.
+func TestRequestPerformerFollowsTheTask(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.coordinator()
+	s.org("nord", territory("2", "59"))
+	s.professional("nurse-lille", "cabinet-lille", nil, []string{g15("60")})
+	s.professional("z-nurse-lille", "cabinet-lille", nil, []string{g15("60")})
+	s.professional("a-nurse-nord", "nord", nil, []string{g15("60")})
+	s.discharge(surgery("p1", lilleAddress))
+	p := s.route("e-p1")
+	first := p.only(t, "nurse")
+	sr := resource.RefString(first.GetFocus())
+	base := strings.TrimPrefix(sr, "ServiceRequest/")
+	if got := s.performerOf(sr); got != "PractitionerRole/nurse-lille" {
+		t.Fatalf("%s names %q as performer, want the nurse routing asked", sr, got)
+	}
+
+	steps := []struct {
+		name, owner string
+		move        func()
+	}{
+		{"re-assigned by hand", "PractitionerRole/z-nurse-lille", func() { s.reassign(base+"-1", "PractitionerRole/z-nurse-lille") }},
+		// z-nurse-lille refuses: the next candidate who did not refuse
+		// is asked
+		{"refused", "PractitionerRole/nurse-lille", func() { s.reject(base+"-1", "PractitionerRole/z-nurse-lille", "no visit slot") }},
+		// nurse-lille does not answer within her 12 hours: the Nord
+		// nurse, whose territory is less precise, comes next
+		{"timed out", "PractitionerRole/a-nurse-nord", func() {
+			if n, err := s.laterPlanner(13 * time.Hour).TimeOut(context.Background()); err != nil || n != 1 {
+				t.Fatalf("the time-out: %d, %v", n, err)
+			}
+		}},
+	}
+	for i, st := range steps {
+		st.move()
+		task := s.task(fmt.Sprintf("%s-%d", base, i+1))
+		if got := resource.RefString(task.GetOwner()); got != st.owner {
+			t.Fatalf("%s: the Task goes to %s, want %s (%s)", st.name, got, st.owner, noteOf(task))
+		}
+		if got := s.performerOf(sr); got != st.owner {
+			t.Errorf("%s: %s names %q as performer, want the Task's owner %s", st.name, sr, got, st.owner)
+		}
+	}
+	// The new owner reads her request naming her.
+	if r := s.do("GET", "/fhir/"+sr, "", "Authorization", s.as("PractitionerRole/a-nurse-nord")); r.status != 200 ||
+		!strings.Contains(string(r.body), `"performer":[{"reference":"PractitionerRole/a-nurse-nord"}]`) {
+		t.Errorf("the last nurse reads her request: %d %s", r.status, r.body)
+	}
+	after := s.planOf("e-p1")
+	plan := string(after.raw["CarePlan/"+after.carePlan.GetId().GetValue()])
+	for _, want := range []string{
+		"Task/" + base + "-1 re-assigned from PractitionerRole/nurse-lille to PractitionerRole/z-nurse-lille",
+		"Task/" + base + "-1 rejected by PractitionerRole/z-nurse-lille (no visit slot)",
+		"Task/" + base + "-2 cancelled, asked of PractitionerRole/nurse-lille (no answer within 12h0m0s)",
+	} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("the CarePlan lacks %q: %s", want, plan)
+		}
+	}
+	validate(t, map[string][]byte{sr: after.raw[sr], "CarePlan/" + after.carePlan.GetId().GetValue(): after.raw["CarePlan/"+after.carePlan.GetId().GetValue()]})
 }

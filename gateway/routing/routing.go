@@ -387,12 +387,71 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 			return err
 		}
 	}
+	requests, err := pl.performers(ctx, f.Written())
+	if err != nil {
+		return err
+	}
+	if len(requests) > 0 {
+		if _, err := f.Put(requests); err != nil {
+			return err
+		}
+	}
 	notes, err := pl.progress(ctx, f.Snapshot(), f.Written())
 	if err != nil || len(notes) == 0 {
 		return nil // the plan shows fewer moves; the Tasks stand
 	}
 	_, err = f.Put(notes)
 	return err
+}
+
+// performers has each routing ServiceRequest name as its performer the
+// owner of its Task that written last asks it of (one neither cancelled,
+// rejected, failed nor entered in error): in R4's workflow the Task's
+// focus is the request, and ServiceRequest.performer "the desired
+// performer for doing the requested service" (workflow.html,
+// servicerequest.html), so that whoever the Task went to, by routing, the
+// next candidate after a refusal, a time-out or a departure, or a
+// re-assignment by hand, the request names her and not the first one
+// asked. A request that already names her is left as it is.
+func (pl *Planner) performers(ctx context.Context, written []store.Written) ([]store.TxEntry, error) {
+	owners := map[string]string{} // ServiceRequest id -> its Task's owner
+	var order []string
+	for _, w := range written {
+		t, ok := w.Resource.(*tpb.Task)
+		if !ok || !strings.HasPrefix(w.ID, "route-") || t.GetOwner() == nil {
+			continue
+		}
+		switch t.GetStatus().GetValue() {
+		case codes.TaskStatusCode_CANCELLED, codes.TaskStatusCode_REJECTED, codes.TaskStatusCode_FAILED, codes.TaskStatusCode_ENTERED_IN_ERROR:
+			continue // asked of nobody now, or of the Task after it
+		}
+		id := strings.TrimPrefix(resource.RefString(t.GetFocus()), "ServiceRequest/")
+		if !strings.HasPrefix(id, "route-") {
+			continue
+		}
+		if _, ok := owners[id]; !ok {
+			order = append(order, id)
+		}
+		owners[id] = resource.RefString(t.GetOwner())
+	}
+	var out []store.TxEntry
+	for _, id := range order {
+		m, err := pl.read(ctx, "ServiceRequest", id)
+		if err != nil {
+			return nil, err
+		}
+		sr, ok := m.(*srpb.ServiceRequest)
+		if !ok {
+			continue
+		}
+		if p := sr.GetPerformer(); len(p) == 1 && resource.RefString(p[0]) == owners[id] {
+			continue
+		}
+		sr = proto.Clone(sr).(*srpb.ServiceRequest)
+		sr.Performer = []*dtpb.Reference{refOf(owners[id])}
+		out = append(out, store.TxEntry{Method: "PUT", Type: "ServiceRequest", ID: id, Resource: sr})
+	}
+	return out, nil
 }
 
 // routeWritten routes, in the transaction f follows, the stay
@@ -425,9 +484,10 @@ func (pl *Planner) routeWritten(ctx context.Context, f *store.Following, id stri
 }
 
 // progress notes each status change of a routing Task among written, by
-// whomever made it (its owner, its requester, a time-out), on the
-// activity of its ServiceRequest ("Task/x accepted by
-// PractitionerRole/y"): R4 forbids an activity both a reference and a
+// whomever made it (its owner, its requester, a time-out), and each
+// change of its owner (a re-assignment), on the activity of its
+// ServiceRequest ("Task/x accepted by PractitionerRole/y", "Task/x
+// re-assigned from A to B"): R4 forbids an activity both a reference and a
 // detail with its status (cpl-3), so the plan follows its Tasks through
 // CarePlan.activity.progress, and the GP, who reads the plan, sees who
 // accepted.
@@ -443,11 +503,14 @@ func (pl *Planner) progress(ctx context.Context, r *store.Snapshot, written []st
 		if err != nil {
 			continue
 		}
-		prev, err := pl.cfg.Codec.DecodeStored(rec.JSON)
+		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
 		if err != nil {
 			return nil, err
 		}
-		if prev.(*tpb.Task).GetStatus().GetValue() == t.GetStatus().GetValue() {
+		prev := m.(*tpb.Task)
+		moved := prev.GetStatus().GetValue() != t.GetStatus().GetValue()
+		from, to := resource.RefString(prev.GetOwner()), resource.RefString(t.GetOwner())
+		if !moved && from == to {
 			continue
 		}
 		// routing's ids: the CarePlan "route-<16 hex>", its requests and
@@ -473,35 +536,45 @@ func (pl *Planner) progress(ctx context.Context, r *store.Snapshot, written []st
 			at[cpID] = len(out)
 			out = append(out, store.TxEntry{Method: "PUT", Type: "CarePlan", ID: cpID, Resource: cp})
 		}
-		status := strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
-		text := "Task/" + w.ID + " " + status + " by " + resource.RefString(t.GetOwner())
-		switch t.GetStatus().GetValue() {
-		case codes.TaskStatusCode_CANCELLED:
-			// cancelled by its requester or by the time-out, not its owner
-			text = "Task/" + w.ID + " cancelled, asked of " + resource.RefString(t.GetOwner())
-		case codes.TaskStatusCode_REQUESTED:
-			// asked again (released by a permit, say), not by its owner
-			text = "Task/" + w.ID + " requested of " + resource.RefString(t.GetOwner())
-		case codes.TaskStatusCode_ON_HOLD:
-			if WaitsForPermit(t) {
-				// held for the patient's permit, not by its owner
-				text = "Task/" + w.ID + " on-hold for " + resource.RefString(t.GetOwner())
-			}
+		now := &dtpb.DateTime{ValueUs: pl.cfg.Now().UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND}
+		var notes []*dtpb.Annotation
+		if from != to {
+			// given to someone else by its requester (R4 Task.owner)
+			notes = append(notes, &dtpb.Annotation{Text: &dtpb.Markdown{Value: "Task/" + w.ID + " re-assigned from " + from + " to " + to}, Time: now})
 		}
-		if r := t.GetStatusReason().GetText().GetValue(); r != "" {
-			text += " (" + r + ")"
-		}
-		note := &dtpb.Annotation{
-			Text: &dtpb.Markdown{Value: text},
-			Time: &dtpb.DateTime{ValueUs: pl.cfg.Now().UnixMicro(), Timezone: "UTC", Precision: dtpb.DateTime_SECOND},
+		if moved {
+			notes = append(notes, &dtpb.Annotation{Text: &dtpb.Markdown{Value: moveNote(w.ID, t)}, Time: now})
 		}
 		for _, act := range cp.GetActivity() {
 			if resource.RefString(act.GetReference()) == sr {
-				act.Progress = append(act.Progress, note)
+				act.Progress = append(act.Progress, notes...)
 			}
 		}
 	}
 	return out, nil
+}
+
+// moveNote is progress's note of a routing Task's new status.
+func moveNote(id string, t *tpb.Task) string {
+	status := strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
+	text := "Task/" + id + " " + status + " by " + resource.RefString(t.GetOwner())
+	switch t.GetStatus().GetValue() {
+	case codes.TaskStatusCode_CANCELLED:
+		// cancelled by its requester or by the time-out, not its owner
+		text = "Task/" + id + " cancelled, asked of " + resource.RefString(t.GetOwner())
+	case codes.TaskStatusCode_REQUESTED:
+		// asked again (released by a permit, say), not by its owner
+		text = "Task/" + id + " requested of " + resource.RefString(t.GetOwner())
+	case codes.TaskStatusCode_ON_HOLD:
+		if WaitsForPermit(t) {
+			// held for the patient's permit, not by its owner
+			text = "Task/" + id + " on-hold for " + resource.RefString(t.GetOwner())
+		}
+	}
+	if r := t.GetStatusReason().GetText().GetValue(); r != "" {
+		text += " (" + r + ")"
+	}
+	return text
 }
 
 type writtenKey struct{}
