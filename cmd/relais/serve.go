@@ -57,7 +57,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	})
 	fs.DurationVar(&cfg.HL7ACKRetention, "hl7-ack-retention", ingest.DefaultACKRetention, "how long HL7 v2 ACKs are kept to answer resends (negative: for ever)")
 	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", routing.DefaultTaskTimeout, "how long a routing Task's recipient has to answer before the next candidate is asked")
-	fs.DurationVar(&cfg.RouteInterval, "route-interval", server.DefaultRouteInterval, "how often finished stays are routed along their pathway (negative: only on demand, POST /fhir/Encounter/{id}/$route)")
+	fs.DurationVar(&cfg.RouteInterval, "route-interval", server.DefaultRouteInterval, "how often finished stays are routed along their pathway, unanswered Tasks timed out and those of recipients who left the directory handed over (negative: routing only on demand, POST /fhir/Encounter/{id}/$route)")
 	fs.DurationVar(&cfg.DeliveryGiveUp, "delivery-give-up", delivery.DefaultGiveUp, "how long a Subscription notification is retried before it is a dead letter (the Subscription goes to error; GET /admin/delivery/dead-letters)")
 	fs.BoolVar(&cfg.EndpointAllowList, "endpoint-allow-list", false, "send notifications only to the address of an active Endpoint of the directory, or below it")
 	fs.Var((*prefixList)(&cfg.AllowEndpointNetworks), "allow-endpoint-network", "a network (CIDR, e.g. 10.20.0.0/16) Subscription endpoints may be in although private, loopback or otherwise special-purpose, over plain HTTP too; repeatable")

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +265,149 @@ func TestRequestPerformerFollowsTheTask(t *testing.T) {
 		}
 	}
 	validate(t, map[string][]byte{sr: after.raw[sr], "CarePlan/" + after.carePlan.GetId().GetValue(): after.raw["CarePlan/"+after.carePlan.GetId().GetValue()]})
+}
+
+// role is a PractitionerRole of the community (scenario.professional's)
+// as stored, with extra elements (`,"active":false`).
+func role(id, org, codes, extra string) string {
+	return `{"resourceType":"PractitionerRole","id":"` + id + `","practitioner":{"reference":"Practitioner/` + id + `-p"},` +
+		`"organization":{"reference":"Organization/` + org + `"},"code":[{"coding":[` + codes + `]}]` + extra + `}`
+}
+
+// TestLeftDirectoryHandsOver: a recipient who leaves the directory (her
+// PractitionerRole set inactive, its period ended, a HealthcareService
+// set inactive) while she holds routing Tasks she has not accepted is not
+// waited for: each is cancelled with a status reason saying she left,
+// and the next candidate asked in a Task that follows it, as after a
+// refusal or a time-out (a home-help service's successor waits for the
+// patient's permit too); the request names the new owner and the plan
+// shows the hand-over. A Task she accepted, and the GP's, stay hers, and
+// are listed for the hospital to follow up.
+func TestLeftDirectoryHandsOver(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.community()
+	s.professional("z-nurse-lille", "cabinet-lille", nil, []string{g15("60")})
+	s.professional("z-pharma-lille", "cabinet-lille", nil, []string{g15("21")})
+	help := `{"resourceType":"HealthcareService","id":"help-nord","providedBy":{"reference":"Organization/nord"},` +
+		`"type":[{"coding":[` + r85("372") + `]}]%s}`
+	s.add(fmt.Sprintf(help, `,"active":true`))
+	s.discharge(stay{patient: "p1", encounter: "e-p1", birthDate: "1950-01-01", diagnoses: []string{"I50.9"}})
+	p := s.route("e-p1")
+	ctx := context.Background()
+	departures := func(pl *routing.Planner, want int) {
+		t.Helper()
+		if n, err := pl.Departures(ctx); err != nil || n != want {
+			t.Fatalf("Departures: %d, %v; want %d", n, err, want)
+		}
+	}
+	departures(s.cfg.Routing, 0) // nobody left yet
+
+	nurse, pharma, cardio, gp := p.only(t, "nurse"), p.only(t, "pharmacist"), p.only(t, "cardiologist"), p.only(t, "gp")
+	homeHelp := p.only(t, "home-help")
+	if got := resource.RefString(homeHelp.GetOwner()); got != "HealthcareService/help-nord" {
+		t.Fatalf("the home-help Task goes to %s (%s)", got, noteOf(homeHelp))
+	}
+	if r := s.do("PATCH", "/fhir/Task/"+cardio.GetId().GetValue(), `[{"op":"replace","path":"/status","value":"accepted"}]`,
+		"Authorization", s.as("PractitionerRole/cardio-lille"), "Content-Type", "application/json-patch+json"); r.status != 200 {
+		t.Fatalf("the cardiologist accepts: %d %s", r.status, r.body)
+	}
+	// The directory changes: the nurse, the cardiologist and the GP
+	// stop, the home-help service closes, the pharmacist's role ends in
+	// an hour.
+	s.add(role("nurse-lille", "cabinet-lille", g15("60"), `,"active":false`))
+	s.add(role("cardio-lille", "cabinet-lille", g15("10"), `,"active":false,"specialty":[{"coding":[`+r38("SM04")+`]}]`))
+	s.add(role("gp-own", "cabinet-lille", g15("10"), `,"active":false,"specialty":[{"coding":[`+r38("SM54")+`]}]`))
+	s.add(fmt.Sprintf(help, `,"active":false`))
+	s.add(role("pharma-lille", "cabinet-lille", g15("21"), `,"active":true,"period":{"end":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`))
+	s.write()
+	departures(s.cfg.Routing, 4) // the nurse's and the home help's handed over, the cardiologist's and the GP's listed
+	departures(s.cfg.Routing, 0) // once
+
+	handed := func(old *tpb.Task, why, next string, status string) {
+		t.Helper()
+		id := old.GetId().GetValue()
+		got := s.task(id)
+		if taskStatus(got) != "cancelled" || got.GetStatusReason().GetText().GetValue() != routing.LeftDirectory+": "+why {
+			t.Errorf("Task/%s of a recipient who left: %s, %q", id, taskStatus(got), got.GetStatusReason().GetText().GetValue())
+		}
+		nextID := strings.TrimSuffix(id, "-1") + "-2"
+		nt := s.task(nextID)
+		if resource.RefString(nt.GetOwner()) != next || taskStatus(nt) != status || follows(nt) != "Task/"+id {
+			t.Errorf("the Task after Task/%s: %s for %s following %q; want %s for %s (%s)", id, taskStatus(nt), resource.RefString(nt.GetOwner()),
+				follows(nt), status, next, noteOf(nt))
+		}
+		if n := noteOf(nt); !strings.Contains(n, "Task/"+id+" was cancelled ("+routing.LeftDirectory) || !strings.Contains(n, resource.RefString(old.GetOwner())+" (") {
+			t.Errorf("the Task after Task/%s does not say %s left: %s", id, resource.RefString(old.GetOwner()), n)
+		}
+		if got := s.performerOf(resource.RefString(old.GetFocus())); got != next {
+			t.Errorf("%s names %s as performer, want %s", resource.RefString(old.GetFocus()), got, next)
+		}
+	}
+	handed(nurse, "inactive", "PractitionerRole/z-nurse-lille", "requested")
+	handed(homeHelp, "inactive", "PractitionerRole/homehelp-nord", "on-hold")
+	if got := s.myWork("PractitionerRole/z-nurse-lille"); !slices.Equal(got, []string{"Task/" + strings.TrimSuffix(nurse.GetId().GetValue(), "-1") + "-2"}) {
+		t.Errorf("the next nurse's Tasks: %v", got)
+	}
+	// Accepted, or the GP's: left to their owner, listed for follow-up.
+	var listed []string
+	for _, m := range s.search("/fhir/Task?business-status="+routing.RoutingStatus+"|"+routing.RecipientLeft, nil) {
+		listed = append(listed, resource.ID(m))
+	}
+	sort.Strings(listed)
+	if want := []string{cardio.GetId().GetValue(), gp.GetId().GetValue()}; !slices.Equal(listed, want) {
+		t.Errorf("the Tasks listed for follow-up: %v, want %v", listed, want)
+	}
+	if got := s.task(cardio.GetId().GetValue()); taskStatus(got) != "accepted" || resource.RefString(got.GetOwner()) != "PractitionerRole/cardio-lille" {
+		t.Errorf("the accepted Task: %s for %s", taskStatus(got), resource.RefString(got.GetOwner()))
+	}
+	if got := s.task(pharma.GetId().GetValue()); taskStatus(got) != "requested" {
+		t.Errorf("the pharmacist's Task before her role ends: %s", taskStatus(got))
+	}
+
+	// Her period over (the router's clock two hours on), the
+	// pharmacist's Task goes to the next one.
+	departures(s.laterPlanner(2*time.Hour), 1)
+	handed(pharma, "its period ended (PractitionerRole.period)", "PractitionerRole/z-pharma-lille", "requested")
+
+	after := s.planOf("e-p1")
+	plan := string(after.raw["CarePlan/"+after.carePlan.GetId().GetValue()])
+	if want := "Task/" + nurse.GetId().GetValue() + " cancelled, asked of PractitionerRole/nurse-lille (" + routing.LeftDirectory + ": inactive)"; !strings.Contains(plan, want) {
+		t.Errorf("the CarePlan lacks %q: %s", want, plan)
+	}
+	raw := map[string][]byte{}
+	for _, id := range []string{nurse.GetId().GetValue(), strings.TrimSuffix(nurse.GetId().GetValue(), "-1") + "-2", cardio.GetId().GetValue()} {
+		raw["Task/"+id] = mustEncode(t, s.task(id))
+	}
+	validate(t, raw)
+}
+
+// TestLeftDirectoryWithItsOrganization: a role is in active use only
+// while the Organization it is for is (R4 Organization.active): the
+// practice closing takes its nurse out of the directory, and her Task
+// goes to the next candidate.
+func TestLeftDirectoryWithItsOrganization(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	s.org("nord", territory("2", "59"))
+	s.org("cabinet-wazemmes", territory("3", "59350"))
+	s.professional("nurse-wazemmes", "cabinet-wazemmes", nil, []string{g15("60")})
+	s.professional("a-nurse-nord", "nord", nil, []string{g15("60")})
+	s.discharge(surgery("p1", lilleAddress))
+	nurse := s.route("e-p1").only(t, "nurse")
+	if got := resource.RefString(nurse.GetOwner()); got != "PractitionerRole/nurse-wazemmes" {
+		t.Fatalf("the nurse's Task goes to %s (%s)", got, noteOf(nurse))
+	}
+	s.add(`{"resourceType":"Organization","id":"cabinet-wazemmes","active":false,"name":"cabinet-wazemmes"` + list("extension", []string{territory("3", "59350")}) + `}`)
+	s.write()
+	if n, err := s.cfg.Routing.Departures(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Departures: %d, %v; want the nurse's Task", n, err)
+	}
+	id := nurse.GetId().GetValue()
+	if got := s.task(id); taskStatus(got) != "cancelled" || got.GetStatusReason().GetText().GetValue() != routing.LeftDirectory+": inactive (its Organization)" {
+		t.Errorf("Task/%s: %s, %q", id, taskStatus(got), got.GetStatusReason().GetText().GetValue())
+	}
+	if next := s.task(strings.TrimSuffix(id, "-1") + "-2"); resource.RefString(next.GetOwner()) != "PractitionerRole/a-nurse-nord" || taskStatus(next) != "requested" {
+		t.Errorf("the next Task: %s for %s (%s)", taskStatus(next), resource.RefString(next.GetOwner()), noteOf(next))
+	}
 }

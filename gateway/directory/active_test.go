@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // TestCandidatesInactiveHolder: a role is in active use only while the
@@ -59,5 +62,55 @@ func TestCandidatesInactiveHolder(t *testing.T) {
 				t.Errorf("%s not skipped as %q: %+v", ref, why, ex.Skipped)
 			}
 		}
+	}
+}
+
+// TestIndexLeft: a role or service has left the directory when it, the
+// Practitioner who holds it or the Organization it is for is no longer
+// in active use, or when its period is over (R4 PractitionerRole.period);
+// Ended lists the roles whose period ended between two times, for those
+// no write reports; a reference the index does not hold is not the
+// directory's to judge.
+func TestIndexLeft(t *testing.T) {
+	t.Parallel()
+	const g15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+	nurse := func(id, extra string) string {
+		return `{"resourceType":"PractitionerRole","id":"` + id + `","practitioner":{"reference":"Practitioner/working"},"organization":{"reference":"Organization/open"},"code":[{"coding":[{"system":"` + g15 + `","code":"60"}]}]` + extra + `}`
+	}
+	var res []proto.Message
+	for _, js := range []string{
+		`{"resourceType":"Organization","id":"open","active":true}`,
+		`{"resourceType":"Organization","id":"closed","active":false}`,
+		`{"resourceType":"Practitioner","id":"working","active":true}`,
+		nurse("in", `,"active":true`),
+		nurse("stopped", `,"active":false`),
+		nurse("ends", `,"period":{"end":"2026-03-10T00:00:00Z"}`),
+		strings.Replace(nurse("closed", ""), "Organization/open", "Organization/closed", 1),
+	} {
+		m, err := testCodec.Decode([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, m)
+	}
+	x := BuildIndex(1, res)
+	before, after := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
+	for ref, want := range map[string][2]string{
+		"PractitionerRole/in":      {"", ""},
+		"PractitionerRole/stopped": {"inactive", "inactive"},
+		"PractitionerRole/ends":    {"", "its period ended (PractitionerRole.period)"},
+		"PractitionerRole/closed":  {"inactive (its Organization)", "inactive (its Organization)"},
+		"PractitionerRole/absent":  {"", ""},
+		"Organization/closed":      {"", ""},
+	} {
+		if got := [2]string{x.Left(ref, before), x.Left(ref, after)}; got != want {
+			t.Errorf("Left(%s) before and after 10 March: %q, want %q", ref, got, want)
+		}
+	}
+	if got := x.Ended(before, after); !slices.Equal(got, []string{"PractitionerRole/ends"}) {
+		t.Errorf("Ended(9 March, 11 March) = %v", got)
+	}
+	if got := x.Ended(after, after.Add(time.Hour)); len(got) != 0 {
+		t.Errorf("Ended after the end: %v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -177,6 +178,42 @@ func (x *Index) RoleHeldBy(practitioner string, role Role, at time.Time) string 
 		found = e.ref
 	}
 	return found
+}
+
+// Left says why ref, a role or service of the index, has left the
+// directory at at: it is not in active use (inactive: itself, the
+// Practitioner who holds it or the Organization it is for), or its period
+// is over (R4 PractitionerRole.period, "the period during which the
+// person is authorized to act as a practitioner in these role(s) for the
+// organization"). "" while it is in, and for a reference the index does
+// not hold (no pathway role: not the directory's to say). Candidates
+// skips for the same reasons.
+func (x *Index) Left(ref string, at time.Time) string {
+	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].ref >= ref })
+	if i == len(x.entries) || x.entries[i].ref != ref {
+		return ""
+	}
+	switch e := &x.entries[i]; {
+	case e.inactive != "":
+		return e.inactive
+	case at.UnixMicro() >= e.period[1]:
+		return "its period ended (PractitionerRole.period)"
+	}
+	return ""
+}
+
+// Ended lists the roles whose period ended in (after, until], in
+// reference order: those Left starts to name as the clock moves, with no
+// write to tell.
+func (x *Index) Ended(after, until time.Time) []string {
+	a, b := after.UnixMicro(), until.UnixMicro()
+	var out []string
+	for i := range x.entries {
+		if end := x.entries[i].period[1]; end > a && end <= b {
+			out = append(out, x.entries[i].ref)
+		}
+	}
+	return out
 }
 
 // inactive says why a resource whose active element is a is not in

@@ -27,7 +27,8 @@
 // a draft. On demand, POST /fhir/Encounter/{id}/$route plans again. Run
 // routes, from the store's change log, what the transaction left for later
 // (a stay whose Patient came afterwards, a discharge stored before the
-// planner was following) and times out unanswered Tasks.
+// planner was following), times out unanswered Tasks, and hands over
+// the Tasks of recipients who left the directory (Departures).
 //
 // Caveats: the plan reads what the discharge's transaction holds, so the
 // diagnoses a later message adds to a stay routed already do not change
@@ -129,6 +130,9 @@ type Planner struct {
 	plans      []*pdpb.PlanDefinition
 	plansGen   uint64
 	refreshing atomic.Bool // the committed PlanDefinitions are being parsed
+	// swept is when Departures last looked for the roles whose period
+	// ended (Unix µs; 0: never)
+	swept atomic.Int64
 }
 
 // New returns a Planner.
@@ -1655,8 +1659,9 @@ func (pl *Planner) RouteFinished(ctx context.Context) (int, error) {
 	}
 }
 
-// Run calls RouteFinished every interval until ctx ends; errors are
-// logged (never with patient data) and retried at the next tick.
+// Run calls RouteFinished, TimeOut and Departures every interval until
+// ctx ends; errors are logged (never with patient data) and retried at
+// the next tick.
 func (pl *Planner) Run(ctx context.Context, log *slog.Logger, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -1670,6 +1675,11 @@ func (pl *Planner) Run(ctx context.Context, log *slog.Logger, every time.Duratio
 			log.Warn("routing: timed-out Tasks not handled yet", "status", outcome.KindOf(err).Status())
 		} else if n > 0 {
 			log.Info("routing: Tasks timed out and asked of the next candidate", "tasks", n)
+		}
+		if n, err := pl.Departures(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("routing: Tasks of recipients who left the directory not handled yet", "status", outcome.KindOf(err).Status())
+		} else if n > 0 {
+			log.Info("routing: Tasks of recipients who left the directory handed over or listed", "tasks", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -1779,6 +1789,8 @@ func answered(t *tpb.Task) string {
 			return "did not answer this request in time"
 		case r == notDelivered:
 			return "could not be reached for this request"
+		case strings.HasPrefix(r, LeftDirectory):
+			return "left the directory"
 		}
 		return "was taken off this request before"
 	}

@@ -124,9 +124,10 @@ type Config struct {
 	// HL7ACKRetention is how long HL7 v2 ACK records are kept for resend
 	// detection (ingest.Config.ACKRetention).
 	HL7ACKRetention time.Duration
-	// RouteInterval is how often finished stays are routed (routing.Run);
-	// 0 means DefaultRouteInterval, negative turns automatic routing off
-	// ($route still routes on demand).
+	// RouteInterval is how often finished stays are routed, unanswered
+	// Tasks timed out and those of recipients who left the directory
+	// handed over (routing.Run); 0 means DefaultRouteInterval, negative
+	// turns automatic routing off ($route still routes on demand).
 	RouteInterval time.Duration
 	// TaskTimeout is how long a routing Task's recipient has to answer
 	// (0: routing.DefaultTaskTimeout).
