@@ -15,6 +15,7 @@ import (
 
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/subset"
 )
 
 // Paging limits.
@@ -35,7 +36,11 @@ type Query struct {
 	Total        string // _total: none, estimate, accurate ("" = accurate)
 	Include      []Include
 	RevInclude   []Include
-	Warnings     []string // parameters ignored, for the OperationOutcome in the Bundle
+	// View is what _summary (true, text, data) and _elements ask to see
+	// of each resource found: it decides how much of each is shown,
+	// never which are found nor the total.
+	View     subset.View
+	Warnings []string // parameters ignored, for the OperationOutcome in the Bundle
 	// Applied are the parameters the search applies, as sent and in the
 	// order sent, ignored ones left out: what its self link repeats, so
 	// that it states the search the server ran
@@ -44,6 +49,10 @@ type Query struct {
 	// Missing are the :missing conditions (ANDed with the clauses): a
 	// resource passes when it has no value of Param exactly when Missing.
 	Missing []MissingCond
+	summary string // the _summary value given, to refuse another
+	// appliedAs is what Applied states of the parameter add just applied,
+	// when not as sent: _elements without the names it ignored
+	appliedAs string
 }
 
 // MissingCond is param:missing=true|false
@@ -173,10 +182,11 @@ func parse(typ string, pairs []Pair, strict bool) (*Query, error) {
 	}
 	// Deterministic plans and warnings, whatever the order sent.
 	sort.SliceStable(order, func(a, b int) bool { return pairs[order[a]].Name < pairs[order[b]].Name })
-	applied := make([]bool, len(pairs))
+	applied := make([]string, len(pairs))
 	for _, i := range order {
 		p := pairs[i]
 		var err error
+		q.appliedAs = ""
 		if p.Bad != "" {
 			err = q.unreadable(p, strict)
 		} else {
@@ -186,16 +196,51 @@ func parse(typ string, pairs []Pair, strict bool) (*Query, error) {
 		case errors.Is(err, errIgnored):
 		case err != nil:
 			return nil, err
+		case q.appliedAs != "":
+			applied[i] = q.appliedAs
 		default:
-			applied[i] = true
+			applied[i] = p.Raw
 		}
 	}
-	for i, p := range pairs {
-		if applied[i] {
-			q.Applied = append(q.Applied, p.Raw)
+	for _, raw := range applied {
+		if raw != "" {
+			q.Applied = append(q.Applied, raw)
 		}
+	}
+	if err := q.checkView(); err != nil {
+		return nil, err
 	}
 	return q, nil
+}
+
+// ParseView reads what a read's raw query string asks to see of the
+// resource: its _summary and _elements, read as a search reads them (R4
+// http.html#parameters: they apply to reads as to searches); the rest is
+// not the read's. _summary=count, a search's total, is refused. The
+// warnings are those a search would put in its OperationOutcome.
+func ParseView(typ, raw string, strict bool) (subset.View, []string, error) {
+	q := &Query{Type: typ}
+	for _, p := range SplitQuery(raw) {
+		if name, _, _ := strings.Cut(p.Name, ":"); name != "_summary" && name != "_elements" {
+			continue
+		}
+		var err error
+		if p.Bad != "" {
+			err = q.unreadable(p, strict)
+		} else {
+			err = q.add(p.Name, p.Value, strict)
+		}
+		if err != nil && !errors.Is(err, errIgnored) {
+			return subset.View{}, nil, err
+		}
+	}
+	if q.SummaryCount {
+		return subset.View{}, nil, invalid("_summary=count is for searches; a read takes true, text, data or false")
+	}
+	if err := q.checkView(); err != nil {
+		return subset.View{}, nil, err
+	}
+	return q.View, q.Warnings, nil
 }
 
 func invalid(format string, args ...any) error {
@@ -233,14 +278,10 @@ func (q *Query) add(raw, val string, strict bool) error {
 	case "_sort":
 		return q.addSort(val)
 	case "_summary":
-		switch val {
-		case "count":
-			q.SummaryCount = true
-		case "false":
-		default:
-			return q.ignore(raw, "only _summary=count is supported", strict)
+		if modifier != "" {
+			return q.ignore(raw, "_summary takes no modifier", strict)
 		}
-		return nil
+		return q.addSummary(val)
 	case "_total":
 		switch val {
 		case "none", "estimate", "accurate":
@@ -253,7 +294,10 @@ func (q *Query) add(raw, val string, strict bool) error {
 	case "_format", "_pretty":
 		return nil
 	case "_elements":
-		return q.ignore(raw, "_elements is not supported", strict)
+		if modifier != "" {
+			return q.ignore(raw, "_elements takes no modifier", strict)
+		}
+		return q.addElements(val, strict)
 	case "_has":
 		// Reverse chaining (R4 search.html#has) narrows the search to
 		// what other resources name: left out, it would widen it to
@@ -278,6 +322,79 @@ func (q *Query) add(raw, val string, strict bool) error {
 		return err
 	}
 	q.Clauses = append(q.Clauses, c)
+	return nil
+}
+
+// addSummary reads _summary (https://hl7.org/fhir/R4/search.html#summary):
+// count asks for the total alone, the others for a view of each resource.
+// A value it cannot read is refused, as any unreadable value of a known
+// parameter is; so is a second, different one, which would leave the
+// view to the order of the parameters.
+func (q *Query) addSummary(val string) error {
+	if q.summary != "" && q.summary != val {
+		return invalid("_summary is given twice, as %s and %s", q.summary, val)
+	}
+	q.summary = val
+	if val == "count" {
+		q.SummaryCount = true
+		return nil
+	}
+	s, ok := subset.ParseSummary(val)
+	if !ok {
+		return invalid("_summary must be true, text, data, count or false")
+	}
+	q.View.Summary = s
+	return nil
+}
+
+// addElements reads _elements (https://hl7.org/fhir/R4/search.html#elements):
+// top-level elements of q's type, comma-separated, each once in the view
+// however often named (repeated, the parameter lists more). A name that
+// is no element of the type is ignored with a warning, or refused when
+// strict, as an unknown parameter is; with none left the parameter is
+// ignored and the resources are shown whole.
+func (q *Query) addElements(val string, strict bool) error {
+	var kept []string
+	names := 0
+	for _, name := range strings.Split(val, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		names++
+		el, ok := subset.Element(q.Type, name)
+		if !ok {
+			if err := Ignore(&q.Warnings, "_elements="+name, "not a top-level element of "+q.Type, strict); err != nil {
+				return err
+			}
+			continue
+		}
+		kept = append(kept, url.QueryEscape(name))
+		if !slices.Contains(q.View.Elements, el) {
+			q.View.Elements = append(q.View.Elements, el)
+		}
+	}
+	switch {
+	case names == 0:
+		return invalid("_elements has no value")
+	case len(kept) == 0:
+		return errIgnored
+	case len(kept) < names:
+		q.appliedAs = "_elements=" + strings.Join(kept, ",")
+	}
+	return nil
+}
+
+// checkView refuses what asks for two views at once: _summary (other
+// than false or count) with _elements, which R4 does not combine, and
+// _summary=text with _include or _revinclude, which "cannot be mixed"
+// (https://hl7.org/fhir/R4/search.html#summary).
+func (q *Query) checkView() error {
+	if q.View.Elements != nil && q.View.Summary != subset.Full {
+		return invalid("_summary=%s and _elements ask for two views: give one", q.View.Summary)
+	}
+	if q.View.Summary == subset.Text && (len(q.Include) > 0 || len(q.RevInclude) > 0) {
+		return invalid("_summary=text cannot be mixed with _include or _revinclude")
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/fhir/subset"
 )
 
 // TestPathsResolve checks every parameter path names real proto fields, so a
@@ -381,7 +382,10 @@ func TestParseQueryApplied(t *testing.T) {
 	}{
 		{"status=requested&_count=5", []string{"status=requested", "_count=5"}},
 		{"_text=foo&status=requested", []string{"status=requested"}},
-		{"foo=&status=requested&_filter=x%20eq%201&_elements=id&_summary=true", []string{"status=requested"}},
+		{"foo=&status=requested&_filter=x%20eq%201&_contained=true", []string{"status=requested"}},
+		// _elements states the names it applied, not those it ignored
+		{"status=requested&_elements=status,colour,owner", []string{"status=requested", "_elements=status,owner"}},
+		{"_elements=colour&_summary=true", []string{"_summary=true"}},
 		{"code=http://loinc.org|1234-5&_format=json&_summary=false", []string{"code=http://loinc.org|1234-5", "_format=json", "_summary=false"}},
 		{"_text=foo", nil},
 	}
@@ -395,7 +399,7 @@ func TestParseQueryApplied(t *testing.T) {
 		}
 	}
 	// Parse (values) states them in url.Values.Encode's form and order.
-	q, err := Parse("Task", url.Values{"status": {"requested"}, "_count": {"1"}, "_elements": {"id"}}, false)
+	q, err := Parse("Task", url.Values{"status": {"requested"}, "_count": {"1"}, "_contained": {"true"}}, false)
 	if err != nil || !slices.Equal(q.Applied, []string{"_count=1", "status=requested"}) {
 		t.Errorf("Parse: Applied = %q, %v", q.Applied, err)
 	}
@@ -534,5 +538,76 @@ func TestParseEscapes(t *testing.T) {
 		if got := q.Clauses[0].Conds; !slices.Equal(got, tt.want) {
 			t.Errorf("%s?%s: conditions %+v, want %+v", tt.typ, tt.query, got, tt.want)
 		}
+	}
+}
+
+// TestParseViewParams: _summary and _elements give the view of each
+// resource found; what cannot be read, or asks for two views, is a 400
+// whatever the handling; an unknown element is ignored with a warning,
+// or refused when strict, as an unknown parameter is.
+func TestParseViewParams(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw      string
+		strict   bool
+		summary  subset.Summary
+		elements []string
+		warns    int
+		bad      bool
+	}{
+		{raw: "_summary=true", summary: subset.True},
+		{raw: "_summary=text", summary: subset.Text},
+		{raw: "_summary=data", summary: subset.Data},
+		{raw: "_summary=false"},
+		{raw: "_summary=true&_summary=true", summary: subset.True},
+		{raw: "_elements=status,value,owner", elements: []string{"status", "owner"}, warns: 1},
+		{raw: "_elements=status&_elements=status,intent", elements: []string{"status", "intent"}},
+		{raw: "_elements=colour", warns: 1},
+		{raw: "_elements=status,colour", strict: true, bad: true},
+		{raw: "_elements:exclude=status", warns: 1},
+		{raw: "_elements=", bad: true},
+		{raw: "_summary=maybe", bad: true},
+		{raw: "_summary=true&_summary=data", bad: true},
+		{raw: "_summary=true&_elements=status", bad: true},
+		{raw: "_summary=text&_include=Task:owner", bad: true},
+		{raw: "_summary=text&_revinclude=Provenance:target", bad: true},
+		{raw: "_summary=true&_include=Task:owner", summary: subset.True},
+	}
+	for _, tt := range tests {
+		q, err := ParseQuery("Task", tt.raw, tt.strict)
+		if tt.bad {
+			if outcome.KindOf(err) != outcome.Invalid {
+				t.Errorf("ParseQuery(%q) = %v, want a 400", tt.raw, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseQuery(%q): %v", tt.raw, err)
+			continue
+		}
+		if q.View.Summary != tt.summary || !slices.Equal(q.View.Elements, tt.elements) || len(q.Warnings) != tt.warns {
+			t.Errorf("ParseQuery(%q) view %v, warnings %q; want %v %q and %d warnings", tt.raw, q.View, q.Warnings, tt.summary, tt.elements, tt.warns)
+		}
+	}
+}
+
+// TestParseView: a read takes _summary and _elements as a search does,
+// and nothing else of its query; _summary=count is a search's.
+func TestParseView(t *testing.T) {
+	t.Parallel()
+	v, warns, err := ParseView("Observation", "_elements=value,colour&status=final&_pretty=true", false)
+	if err != nil || !slices.Equal(v.Elements, []string{"value[x]"}) || len(warns) != 1 {
+		t.Errorf("ParseView = %v %q %v, want value[x] and a warning", v, warns, err)
+	}
+	if _, _, err := ParseView("Observation", "_elements=value,colour", true); outcome.KindOf(err) != outcome.Invalid {
+		t.Errorf("strict, unknown element: %v, want a 400", err)
+	}
+	for _, raw := range []string{"_summary=count", "_summary=%zz", "_summary=text&_elements=code"} {
+		if _, _, err := ParseView("Observation", raw, false); outcome.KindOf(err) != outcome.Invalid {
+			t.Errorf("ParseView(%q) = %v, want a 400", raw, err)
+		}
+	}
+	if v, _, err := ParseView("Observation", "", false); err != nil || !v.Whole() {
+		t.Errorf("no parameter: %v %v, want the whole resource", v, err)
 	}
 }

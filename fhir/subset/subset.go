@@ -80,6 +80,23 @@ func (v View) Whole() bool { return v.Summary == Full && v.Elements == nil }
 // (https://hl7.org/fhir/R4/search.html#elements); the summary does.
 func (v View) Included() View { return View{Summary: v.Summary} }
 
+// Params are the query parameters that ask for v (_summary=true,
+// _elements=status,value), "" for the whole resource: what the page links
+// of a search repeat, so that they state the search they continue.
+func (v View) Params() string {
+	switch {
+	case v.Elements != nil:
+		names := make([]string, len(v.Elements))
+		for i, e := range v.Elements {
+			names[i] = strings.TrimSuffix(e, "[x]")
+		}
+		return "_elements=" + strings.Join(names, ",")
+	case v.Summary != Full:
+		return "_summary=" + v.Summary.String()
+	}
+	return ""
+}
+
 // Element returns the top-level element of typ that a name of _elements
 // denotes: an element's name (status), a choice's without [x] (value) or
 // with it, or one of its JSON names (valueQuantity).

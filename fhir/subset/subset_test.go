@@ -222,3 +222,20 @@ func TestViewsOfExamples(t *testing.T) {
 		fhirtest.RunValidator(t, out)
 	}
 }
+
+func TestParams(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		v    subset.View
+		want string
+	}{
+		{subset.View{}, ""},
+		{subset.View{Summary: subset.Data}, "_summary=data"},
+		{subset.View{Elements: []string{"status", "value[x]"}}, "_elements=status,value"},
+	}
+	for _, tt := range tests {
+		if got := tt.v.Params(); got != tt.want {
+			t.Errorf("%v.Params() = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}

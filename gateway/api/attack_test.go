@@ -638,6 +638,16 @@ func TestAttackOracles(t *testing.T) {
 		oracle("instance history before a cursor", "/fhir/Observation/o-multi/_history?_before=99999999", "/fhir/Observation/no-such/_history?_before=99999999"),
 		oracle("instance history one at a time", "/fhir/Observation/o-multi/_history?_count=1", "/fhir/Observation/no-such/_history?_count=1"),
 		oracle("read a hidden Condition", "/fhir/Condition/c-psy", "/fhir/Condition/no-such"),
+		// A view (_summary, _elements) is cut from what may be seen: of a
+		// hidden resource there is none, as of an absent one.
+		oracle("read a hidden resource in a view", "/fhir/Observation/o-psy?_summary=true", "/fhir/Observation/no-such?_summary=true"),
+		oracle("read some elements of a hidden resource", "/fhir/Observation/o-psy?_elements=status,colour", "/fhir/Observation/no-such?_elements=status,colour"),
+		oracle("vread a hidden resource in a view", "/fhir/Observation/o-psy/_history/1?_summary=data", "/fhir/Observation/no-such/_history/1?_summary=data"),
+		{name: "read a hidden resource with an unknown element, strict: the 400 of an absent one", status: 400,
+			req:    attackReq{auth: nurse, method: "GET", path: "/fhir/Observation/o-psy?_elements=colour", headers: []string{"Prefer", "handling=strict"}},
+			absent: &attackReq{auth: nurse, method: "GET", path: "/fhir/Observation/no-such?_elements=colour", headers: []string{"Prefer", "handling=strict"}}},
+		afterHidden("search in a view one at a time (links)", "/fhir/Observation?patient=p1&_summary=true&_count=1"),
+		afterHidden("search _elements with _revinclude", "/fhir/Patient?_id=p1&_elements=id&_revinclude=Observation:subject"),
 		afterHidden("type history entries", "/fhir/Observation/_history?_count=100"),
 		afterHidden("system history entries", "/fhir/_history?_count=100"),
 		afterHidden("type history one at a time (links)", "/fhir/Observation/_history?_count=1"),

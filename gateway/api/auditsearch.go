@@ -16,9 +16,11 @@ import (
 
 // auditSearchParams are the search parameters the audit log applies
 // (parseAuditSearch; the CapabilityStatement lists them, with their types
-// from the search registry), besides _id, _count, _summary and _total.
-// The others of R4 auditevent.html (policy, site, source, address,
-// agent-name, entity-name...) are reported ignored, as unknown ones are.
+// from the search registry), besides _id, _count, _summary=count and
+// _total. The others of R4 auditevent.html (policy, site, source, address,
+// agent-name, entity-name...) are reported ignored, as unknown ones are,
+// and so are the other _summary values and _elements: the log shows its
+// entries whole.
 var auditSearchParams = []string{"patient", "agent", "entity", "date", "type", "subtype", "outcome", "action"}
 
 // agentTargets are the types agent.who may reference
@@ -72,7 +74,7 @@ func parseAuditSearch(raw string, params []string, strict bool) (*auditSearch, e
 
 // add applies one pair; false when it was ignored or is paging's.
 func (s *auditSearch) add(p search.Pair, name, modifier string, params []string, strict bool) (bool, error) {
-	known := slices.Contains(params, name) || slices.Contains([]string{"_id", "_count", "_summary", "_total", "_sort"}, name)
+	known := slices.Contains(params, name) || slices.Contains([]string{"_id", "_count", "_summary", "_total", "_sort", "_elements"}, name)
 	if p.Bad != "" {
 		if known {
 			return false, search.InvalidParam("%s: %s", name, p.Bad)
@@ -97,6 +99,11 @@ func (s *auditSearch) add(p search.Pair, name, modifier string, params []string,
 			s.count, s.summaryCount = one.Count, s.summaryCount || one.SummaryCount
 			return false, nil
 		case "_summary":
+			if !one.View.Whole() {
+				// Each entry is a leaf of the log's Merkle tree: only
+				// the whole of it is what its proof proves.
+				return false, search.Ignore(&s.warnings, p.Name, "the audit log shows its entries whole", strict)
+			}
 			s.summaryCount = s.summaryCount || one.SummaryCount
 		case "_total":
 			s.total = one.Total != "none"

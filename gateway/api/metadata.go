@@ -31,6 +31,7 @@ func capabilityStatement(c *codec.Codec, now time.Time, subscriptions bool) ([]b
 		fmt.Fprintf(&b, `"instantiates":[%s],`, q(backportServer))
 	}
 	b.WriteString(`"fhirVersion":"4.0.1","format":["application/fhir+json","json"],"patchFormat":["application/json-patch+json"],"rest":[{"mode":"server",`)
+	fmt.Fprintf(&b, `"documentation":%s,`, q(viewDoc))
 	b.WriteString(`"security":{"service":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/restful-security-service","code":"SMART-on-FHIR"}]}],`)
 	b.WriteString(`"description":"Bearer JWT (ES256, RS256, EdDSA) with SMART v1/v2 user/, patient/ and system/ scopes. Writes follow the write policy served at /admin/write-policy; update-as-create is for system/ scopes."},"resource":[`)
 	for i, typ := range resource.Types() {
@@ -65,6 +66,15 @@ var subscriptionDoc = "Push delivery (Subscriptions R5 Backport IG " + delivery.
 	"Endpoints must be https and not special-purpose addresses (RFC 6890), checked at create and at every connection; " +
 	"with the extension https://relais-health.github.io/fhir/StructureDefinition/subscription-secret notifications carry " +
 	"X-Relais-Signature: sha256=<HMAC-SHA256 of the body>, and the secret is never returned on read."
+
+// viewDoc says which views of a resource reads and searches give
+// (fhir/subset): the searchParam lists hold the filters alone.
+const viewDoc = "Every type's read, vread and search (GET or POST _search) take _summary (true, text, data, false; a search " +
+	"also count) and _elements (top-level elements, choices by their name or one of their types: value or valueQuantity), " +
+	"as R4 search.html#summary and #elements define them; a search's pages keep its view, its included resources get its " +
+	"_summary, never its _elements. Every view keeps id, meta, the mandatory and modifier elements and those an invariant needs; " +
+	"a resource shown in part carries meta.tag SUBSETTED (http://terminology.hl7.org/CodeSystem/v3-ObservationValue). " +
+	"_summary=text with _include or _revinclude, and _summary with _elements, are refused (400). The audit log shows its entries whole."
 
 // auditLogDoc says what the API does with AuditEvents (interactions.go).
 const auditLogDoc = "The audit log (IHE BALP): AuditEvents are recorded by the server alone, each a leaf of an RFC 9162 Merkle tree, " +

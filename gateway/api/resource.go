@@ -12,13 +12,18 @@ import (
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/fhir/subset"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
 )
 
-// read: GET /fhir/{type}/{id}
+// read: GET /fhir/{type}/{id}[?_summary=|_elements=]
 func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	typ, id, err := pathTypeID(r)
+	if err != nil {
+		return err
+	}
+	v, err := readView(r, typ)
 	if err != nil {
 		return err
 	}
@@ -28,8 +33,18 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	}
 	// what the caller may not see was answered above as what does not
 	// exist: its conditions are never compared
-	a.writeRead(w, r, rec)
-	return nil
+	return a.writeRead(w, r, rec, v)
+}
+
+// readView is the view a read or vread asks for (search.ParseView). It
+// is read before the resource, so that a view it refuses is refused
+// alike whether the resource exists, may be seen or not. A read's answer
+// has no room for an OperationOutcome (R4 http.html#read): an element
+// ignored, lenient, is ignored silently; Prefer: handling=strict makes it
+// a 400, as in a search.
+func readView(r *http.Request, typ string) (subset.View, error) {
+	v, _, err := search.ParseView(typ, r.URL.RawQuery, prefer(r, "handling") == "strict")
+	return v, err
 }
 
 // readAsCaller is a read of typ/id as the caller may make it: her scopes,
@@ -79,6 +94,10 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	view, err := readView(r, typ)
+	if err != nil {
+		return err
+	}
 	if err := allow(r, typ, auth.Read); err != nil {
 		return err
 	}
@@ -121,8 +140,7 @@ func (a *API) vread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.writeRecord(w, http.StatusOK, rec)
-	return nil
+	return a.writeRecord(w, http.StatusOK, rec, view)
 }
 
 // create: POST /fhir/{type}, optionally conditional with If-None-Exist.

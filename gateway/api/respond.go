@@ -15,6 +15,7 @@ import (
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/fhir/subset"
 	"github.com/relais-health/relais/gateway/delivery"
 )
 
@@ -142,14 +143,14 @@ func notModified(r *http.Request, rec *store.Record, now time.Time) bool {
 
 // writeRead answers a read of rec: a 304 when the caller's copy is current
 // (notModified), carrying the ETag a 200 would (RFC 9110 section 15.4.5),
-// else rec.
-func (a *API) writeRead(w http.ResponseWriter, r *http.Request, rec *store.Record) {
+// else rec in the view v.
+func (a *API) writeRead(w http.ResponseWriter, r *http.Request, rec *store.Record, v subset.View) error {
 	if notModified(r, rec, a.now()) {
 		w.Header().Set("ETag", rec.ETag())
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return nil
 	}
-	a.writeRecord(w, http.StatusOK, rec)
+	return a.writeRecord(w, http.StatusOK, rec, v)
 }
 
 // setVersionHeaders sets ETag and Last-Modified for rec.
@@ -163,10 +164,15 @@ func (a *API) location(r *http.Request, rec *store.Record) string {
 	return a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID + "/_history/" + strconv.FormatUint(rec.Version, 10)
 }
 
-// writeRecord answers a read with the stored JSON as shown.
-func (a *API) writeRecord(w http.ResponseWriter, status int, rec *store.Record) {
+// writeRecord answers a read with the stored JSON as shown, in the view v.
+func (a *API) writeRecord(w http.ResponseWriter, status int, rec *store.Record, v subset.View) error {
+	body, err := a.shownAs(rec, v)
+	if err != nil {
+		return err
+	}
 	setVersionHeaders(w, rec)
-	writeJSON(w, status, a.shown(rec))
+	writeJSON(w, status, body)
+	return nil
 }
 
 // shown is rec's JSON as every caller is shown it: the stored rendering,
@@ -180,6 +186,14 @@ func (a *API) shown(rec *store.Record) []byte {
 		return []byte(`{"resourceType":"` + rec.Type + `","id":"` + rec.ID + `"}`)
 	}
 	return js
+}
+
+// shownAs is rec as shown, in the view v a read or search asked for with
+// _summary or _elements (subset.View): cut out of what shown gives, once
+// everything that decides whether the caller may see rec has decided, so
+// that a view never shows a resource shown would not, nor more of one.
+func (a *API) shownAs(rec *store.Record, v subset.View) ([]byte, error) {
+	return v.Apply(rec.Type, a.shown(rec))
 }
 
 // writeWritten answers a create or update according to Prefer: return=.

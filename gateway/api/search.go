@@ -10,6 +10,7 @@ import (
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/fhir/subset"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
 )
@@ -124,10 +125,10 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filte
 	}
 	end := min(offset+count, len(snap.hits))
 	if snap.id != "" && end < len(snap.hits) {
-		b.Links = append(b.Links, bundlejson.Link{Relation: "next", URL: pageURL(base, snap.id, end, count)})
+		b.Links = append(b.Links, bundlejson.Link{Relation: "next", URL: pageURL(base, snap.id, end, count, q.View)})
 	}
 	if snap.id != "" && offset > 0 {
-		b.Links = append(b.Links, bundlejson.Link{Relation: "previous", URL: pageURL(base, snap.id, max(0, offset-count), count)})
+		b.Links = append(b.Links, bundlejson.Link{Relation: "previous", URL: pageURL(base, snap.id, max(0, offset-count), count, q.View)})
 	}
 	var page []*store.Record
 	if offset < end {
@@ -144,7 +145,11 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filte
 				continue // gone from the snapshot's version: nothing to show
 			}
 			page = append(page, rec)
-			b.Entries = append(b.Entries, a.entry(r, rec, "match"))
+			e, err := a.entry(r, rec, "match", q.View)
+			if err != nil {
+				return err
+			}
+			b.Entries = append(b.Entries, e)
 		}
 	}
 	included, err := a.includes(r, f, q, page)
@@ -163,12 +168,22 @@ func (a *API) writePage(w http.ResponseWriter, r *http.Request, f *consent.Filte
 	return nil
 }
 
-func pageURL(base, id string, offset, count int) string {
-	return base + "?_page=" + id + "&_offset=" + strconv.Itoa(offset) + "&_count=" + strconv.Itoa(count)
+// pageURL links to entries [offset, offset+count) of the snapshot id.
+// The page is shown in the search's view, which the snapshot keeps; the
+// link repeats its _summary or _elements, so that it states the search
+// it continues.
+func pageURL(base, id string, offset, count int, v subset.View) string {
+	u := base + "?_page=" + id + "&_offset=" + strconv.Itoa(offset) + "&_count=" + strconv.Itoa(count)
+	if p := v.Params(); p != "" {
+		u += "&" + p
+	}
+	return u
 }
 
-func (a *API) entry(r *http.Request, rec *store.Record, mode string) bundlejson.Entry {
-	return bundlejson.Entry{FullURL: a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID, Resource: a.shown(rec), Search: mode}
+// entry is rec as a searchset entry, in the view v.
+func (a *API) entry(r *http.Request, rec *store.Record, mode string, v subset.View) (bundlejson.Entry, error) {
+	js, err := a.shownAs(rec, v)
+	return bundlejson.Entry{FullURL: a.base(r) + "/fhir/" + rec.Type + "/" + rec.ID, Resource: js, Search: mode}, err
 }
 
 func (a *API) warnings(ws []string) ([]byte, error) {
@@ -181,7 +196,8 @@ func (a *API) warnings(ws []string) ([]byte, error) {
 
 // includes resolves _include and _revinclude one level deep for the page.
 // Resources the caller's scopes or the consent filter do not let it read
-// are left out.
+// are left out; the others are shown in the search's view for included
+// resources (subset.View.Included: its _summary, not its _elements).
 func (a *API) includes(r *http.Request, f *consent.Filter, q *search.Query, page []*store.Record) ([]bundlejson.Entry, error) {
 	seen := map[string]bool{}
 	for _, rec := range page {
@@ -197,9 +213,15 @@ func (a *API) includes(r *http.Request, f *consent.Filter, q *search.Query, page
 		if _, ok, err := f.Visible(a.store, typ, id); err != nil || !ok {
 			return err
 		}
-		if rec, err := a.store.Read(typ, id); err == nil {
-			out = append(out, a.entry(r, rec, "include"))
+		rec, err := a.store.Read(typ, id)
+		if err != nil {
+			return nil
 		}
+		e, err := a.entry(r, rec, "include", q.View.Included())
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
 		return nil
 	}
 	for _, inc := range q.Include {

@@ -59,7 +59,9 @@ func TestSearchSelfLink(t *testing.T) {
 	tests := []struct{ query, want string }{
 		{"_text=foo&status=requested", "/fhir/Task?status=requested"},
 		{"foo=&status=requested&_count=5", "/fhir/Task?status=requested&_count=5"},
-		{"status=requested&_filter=status%20eq%20x&_elements=id&_summary=true", "/fhir/Task?status=requested"},
+		{"status=requested&_filter=status%20eq%20x&_contained=true", "/fhir/Task?status=requested"},
+		// _elements states the elements it applied, not those it ignored
+		{"status=requested&_elements=status,colour", "/fhir/Task?status=requested&_elements=status"},
 		{"_text=foo", "/fhir/Task"},
 	}
 	for _, tt := range tests {

@@ -193,8 +193,11 @@ func (s *subscription) plan(v url.Values) error {
 	if err != nil {
 		return fmt.Errorf("criteria: %w", err)
 	}
-	if len(q.Include) > 0 || len(q.RevInclude) > 0 || len(q.Sort) > 0 {
-		return errors.New("criteria: only filters are supported (no _include, _revinclude or _sort)")
+	// A view (_summary, _elements) would not shape the notifications, which
+	// carry what the payload content says: refused as the other result
+	// parameters are, never taken and left unapplied.
+	if len(q.Include) > 0 || len(q.RevInclude) > 0 || len(q.Sort) > 0 || !q.View.Whole() {
+		return errors.New("criteria: only filters are supported (no _include, _revinclude, _sort, _summary or _elements)")
 	}
 	if q.Chained() {
 		// matched against the written resource alone (search.Query.Match)

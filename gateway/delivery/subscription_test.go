@@ -23,3 +23,19 @@ func TestCriteriaRefuseChains(t *testing.T) {
 		t.Errorf("criteria patient=p1: %v", err)
 	}
 }
+
+// TestCriteriaRefuseViews: _summary and _elements in a criteria are
+// refused, as the other result parameters are: a notification carries
+// what its payload content says, so that a view asked for would be left
+// unapplied.
+func TestCriteriaRefuseViews(t *testing.T) {
+	t.Parallel()
+	for _, v := range []url.Values{
+		{"patient": {"p1"}, "_summary": {"true"}},
+		{"patient": {"p1"}, "_elements": {"status"}},
+	} {
+		if err := (&subscription{typ: "Observation"}).plan(v); err == nil {
+			t.Errorf("criteria %v accepted", v)
+		}
+	}
+}
