@@ -31,6 +31,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relais-health/relais/fhir/resource"
 )
 
 // Summary is a _summary value other than count, which asks for no
@@ -122,6 +126,17 @@ const (
 	SubsettedSystem = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 	SubsettedCode   = "SUBSETTED"
 )
+
+// Tagged reports whether m carries meta.tag SUBSETTED: it is a view of a
+// resource, never the whole of one.
+func Tagged(m proto.Message) bool {
+	for _, c := range resource.PeekMeta(m).GetTag() {
+		if c.GetSystem().GetValue() == SubsettedSystem && c.GetCode().GetValue() == SubsettedCode {
+			return true
+		}
+	}
+	return false
+}
 
 const subsettedTag = `{"system":"` + SubsettedSystem + `","code":"` + SubsettedCode + `","display":"subsetted"}`
 

@@ -348,3 +348,42 @@ func TestAuditLogWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestSubsettedNotWritten: a view written back (an update, a create, a
+// patch that tags, a transaction entry) is refused with 422 and the
+// resource stays whole: R4 tags a view SUBSETTED so that it never
+// overwrites the complete resource (search.html#summary).
+func TestSubsettedNotWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	if r := e.do("PUT", "/fhir/Observation/o1", viewObs("o1")); r.status != 201 {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	part := e.do("GET", "/fhir/Observation/o1?_summary=true", "").body
+	tag := `{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}`
+	for _, w := range []struct{ method, path, body, contentType string }{
+		{"PUT", "/fhir/Observation/o1", string(part), ""},
+		{"PUT", "/fhir/Observation/absent", strings.Replace(string(part), `"id":"o1"`, `"id":"absent"`, 1), ""},
+		{"POST", "/fhir/Observation", strings.Replace(string(part), `"id":"o1",`, "", 1), ""},
+		{"PATCH", "/fhir/Observation/o1", `[{"op":"add","path":"/meta/tag","value":[` + tag + `]}]`, "application/json-patch+json"},
+		{"POST", "/fhir", `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":` + string(part) + `,"request":{"method":"PUT","url":"Observation/o1"}}]}`, ""},
+	} {
+		var h []string
+		if w.contentType != "" {
+			h = []string{"Content-Type", w.contentType}
+		}
+		if r := e.do(w.method, w.path, w.body, h...); r.status != 422 || !strings.Contains(string(r.body), "SUBSETTED") {
+			t.Errorf("%s %s of a view = %d %s, want 422", w.method, w.path, r.status, r.body)
+		}
+	}
+	r := e.do("GET", "/fhir/Observation/o1", "")
+	if r.header.Get("ETag") != `W/"1"` || !strings.Contains(string(r.body), "interpretation") {
+		t.Errorf("after the refused writes, o1 = %s %s, want version 1 whole", r.header.Get("ETag"), r.body)
+	}
+	if r := e.do("GET", "/fhir/Observation/absent", ""); r.status != 404 {
+		t.Errorf("a refused update created Observation/absent: %d", r.status)
+	}
+	if total, _, _ := searchset(t, e.do("GET", "/fhir/Observation?_summary=count", "")); total != 1 {
+		t.Errorf("%v Observations after the refused writes, want 1", total)
+	}
+}

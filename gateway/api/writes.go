@@ -12,6 +12,7 @@ import (
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/fhir/subset"
 	"github.com/relais-health/relais/gateway/access"
 	"github.com/relais-health/relais/gateway/auth"
 	"github.com/relais-health/relais/gateway/consent"
@@ -74,6 +75,16 @@ func (a *API) authorizeWrite(r *http.Request, e *store.TxEntry) error {
 		// A transaction's read: hidden or absent fail it alike.
 		_, err := a.readVisible(r, f, e.Type, e.ID)
 		return err
+	}
+	if e.Resource != nil && subset.Tagged(e.Resource) {
+		// A view (_summary, _elements) written back would replace the
+		// whole resource with a part of it: R4 tags it SUBSETTED "to
+		// ensure that the incomplete resource is not accidentally used
+		// to overwrite a complete resource" (search.html#summary). Said
+		// whether or not the resource exists or may be seen.
+		return outcome.New(outcome.Unprocessable, "a resource tagged SUBSETTED is not written",
+			outcome.Issue{Severity: outcome.SevError, Path: "meta.tag",
+				Text: "the resource is tagged SUBSETTED (" + subset.SubsettedSystem + "): it is part of a resource, as _summary or _elements show it; write the whole resource, without the tag"})
 	}
 	if e.IfNoneExist != nil {
 		if err := allow(r, e.Type, auth.Search); err != nil {
