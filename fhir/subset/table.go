@@ -4,11 +4,12 @@
 package subset
 
 // resourceTable lists, for each resource type, its top-level elements and
-// those of its backbone elements that are in the summary, mandatory or
-// modifiers, each as path/flags[/types]: flags s (isSummary), m (min >= 1),
-// x (isModifier), c (read by an invariant of its parent); types, for a choice element (value[x]) the types it may
-// take as its JSON names end (valueQuantity), for an element of a data type
-// in datatypeTable that type, for a contentReference >path.
+// those of its backbone elements that are in the summary, mandatory,
+// modifiers or read by an invariant, each as path/flags[/types]: flags s
+// (isSummary), m (min >= 1), x (isModifier), c (read by an invariant of
+// its parent); types, for a choice element (value[x]) the types it may
+// take as its JSON names end (valueQuantity), for an element of a data
+// type in datatypeTable that type, for a contentReference >path.
 var resourceTable = map[string]string{
 	"Account":                           "id/s meta/s implicitRules/sx language/ text/ contained/ extension/ modifierExtension/x identifier/s status/smx type/s name/s subject/s servicePeriod/s coverage/s coverage.modifierExtension/sx coverage.coverage/sm coverage.priority/s owner/s description/s guarantor/ guarantor.modifierExtension/sx guarantor.party/m partOf/",
 	"ActivityDefinition":                "id/s meta/s implicitRules/sx language/ text/ contained/ extension/ modifierExtension/x url/s identifier/s version/s name/s title/s subtitle/ status/smx experimental/s subject[x]//CodeableConcept,Reference date/s publisher/s contact/s description/s useContext/s jurisdiction/s purpose/ usage/ copyright/ approvalDate/ lastReviewDate/ effectivePeriod/s topic/ author/ editor/ reviewer/ endorser/ relatedArtifact//RelatedArtifact library/ kind/s profile/ code/s intent/ priority/ doNotPerform/sx timing[x]//Timing,DateTime,Age,Period,Range,Duration location/ participant/ participant.modifierExtension/sx participant.type/m product[x]//Reference,CodeableConcept quantity/ dosage/ bodySite/ specimenRequirement/ observationRequirement/ observationResultRequirement/ transform/ dynamicValue/ dynamicValue.modifierExtension/sx dynamicValue.path/m dynamicValue.expression/m",
