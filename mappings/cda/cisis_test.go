@@ -6,7 +6,9 @@ import (
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	comppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/composition_go_proto"
 	encpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/encounter_go_proto"
+	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
 	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	procpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/procedure_go_proto"
 	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -93,5 +95,34 @@ func TestLDLSESHeader(t *testing.T) {
 		if s.Text == nil {
 			t.Errorf("section %q lost its narrative", s.Title.GetValue())
 		}
+	}
+}
+
+// TestCRBIOResults checks the results of a CI-SIS CR-BIO: the XD-LAB
+// Laboratory Report Data Processing Entry wraps them in an act whose
+// templateId is on the entry; each is a laboratory Observation with its
+// value, interpretation and reference range, a battery a panel of them.
+func TestCRBIOResults(t *testing.T) {
+	t.Parallel()
+	b := convertFile(t, "testdata/cisis-cr-bio.xml")
+	byCode := map[string]*obspb.Observation{}
+	for _, o := range ofType[*obspb.Observation](b) {
+		byCode[o.GetCode().GetCoding()[0].GetCode().GetValue()] = o
+		if cat := o.GetCategory(); len(cat) != 1 || cat[0].GetCoding()[0].GetCode().GetValue() != "laboratory" {
+			t.Errorf("%s: category %v, want laboratory", o.GetCode().GetCoding()[0].GetCode().GetValue(), cat)
+		}
+	}
+	gly := byCode["14749-6"]
+	if gly == nil {
+		t.Fatalf("no glucose result among %d Observations", len(byCode))
+	}
+	if gly.GetValue().GetQuantity().GetValue().GetValue() != "7.8" || gly.GetInterpretation()[0].GetCoding()[0].GetCode().GetValue() != "H" || len(gly.GetReferenceRange()) != 1 {
+		t.Errorf("glucose = %v", gly)
+	}
+	if panel := byCode["24326-1"]; len(panel.GetHasMember()) != 2 || byCode["2951-2"] == nil || byCode["2823-3"] == nil {
+		t.Errorf("battery %v, members %v %v", panel, byCode["2951-2"], byCode["2823-3"])
+	}
+	if len(ofType[*procpb.Procedure](b)) != 1 {
+		t.Errorf("the specimen collection is not a Procedure")
 	}
 }

@@ -1,7 +1,8 @@
 // Package cda translates HL7 CDA R2 documents — C-CDA R1.1 and R2.1 (discharge
 // and transfer summaries, referral and consultation notes, care plans, CCDs,
-// H&P, progress and operative notes) and the French CI-SIS discharge letters
-// LDL-SES and LDL-EES — into one FHIR R4 transaction Bundle. It is a pure
+// H&P, progress and operative notes), the French CI-SIS discharge letters
+// LDL-SES and LDL-EES and the CI-SIS laboratory report CR-BIO (IHE PaLM
+// XD-LAB) — into one FHIR R4 transaction Bundle. It is a pure
 // function from bytes to FHIR: no I/O, no logging.
 //
 // # Basics
@@ -31,8 +32,10 @@
 // Device with DeviceUseStatement, encounters, and ServiceRequest for every
 // planned act — among them the CI-SIS "Suites à donner" entries FR-Acte,
 // FR-Demande-d-examen-ou-de-suivi and FR-Rencontre, with code, timing and
-// performer type. A plan section also yields a CarePlan over its requests
-// and the document's goals. An unstructured body becomes a DocumentReference
+// performer type; the results an XD-LAB Laboratory Report Data Processing
+// Entry wraps (laboratory observations, battery and isolate organizers as
+// panels, the specimen collection as a Procedure). A plan section also
+// yields a CarePlan over its requests and the document's goals. An unstructured body becomes a DocumentReference
 // holding the text or PDF. A DocumentReference indexes the original, which
 // bundle.Builder.Finish stores as a Binary with a Provenance.
 //

@@ -29,6 +29,12 @@ var (
 	// feed the Encounter.
 	tplModaliteSortie = "1.2.250.1.213.1.1.3.48.7"
 	tplModaliteEntree = "1.2.250.1.213.1.1.3.48.6"
+	// IHE PaLM TF-3 (XD-LAB) Laboratory Report Data Processing Entry, and
+	// its CI-SIS CR-BIO specialisation: an act whose entryRelationships are
+	// the results (Laboratory Observation, Battery and Isolate Organizers)
+	// and the specimen collection. XD-LAB puts its templateId on the entry,
+	// not on the act.
+	tplLabReportEntry = []string{"1.3.6.1.4.1.19376.1.3.1", "1.2.250.1.213.1.1.3.21"}
 )
 
 // Section LOINC codes that decide the type of otherwise generic entries.
@@ -60,12 +66,7 @@ func isRequest(m string) bool {
 
 // entry maps one section entry and returns references to what it made.
 func (c *conv) entry(sec *section, e el) []*dtpb.Reference {
-	var stmt el
-	e.each("", func(ch el) {
-		if !stmt.ok() && ch.isCDA() && statementNames[ch.name()] {
-			stmt = ch
-		}
-	})
+	stmt := clinicalStatement(e)
 	if !stmt.ok() {
 		return nil
 	}
@@ -120,6 +121,18 @@ func (c *conv) statement(sec *section, s el) []*dtpb.Reference {
 	return nil
 }
 
+// clinicalStatement is the clinical statement an entry or entryRelationship
+// holds (CDA R2 section 4.3.4), if any.
+func clinicalStatement(e el) el {
+	var stmt el
+	e.each("", func(ch el) {
+		if !stmt.ok() && ch.isCDA() && statementNames[ch.name()] {
+			stmt = ch
+		}
+	})
+	return stmt
+}
+
 func one(r *dtpb.Reference) []*dtpb.Reference {
 	if r == nil {
 		return nil
@@ -159,6 +172,8 @@ func (c *conv) act(sec *section, s el) []*dtpb.Reference {
 		return one(c.procedure(s))
 	case s.hasTemplate("2.16.840.1.113883.10.20.22.4.141"): // patient referral act
 		return one(c.serviceRequest(sec, s))
+	case s.hasTemplate(tplLabReportEntry...) || s.parent().hasTemplate(tplLabReportEntry...):
+		return c.labReport(sec, s)
 	}
 	// Wrapper acts (C-CDA Discharge Medication .4.35, Admission Medication
 	// .4.36): map what they wrap.
@@ -174,6 +189,29 @@ func (c *conv) act(sec *section, s el) []*dtpb.Reference {
 				sec.requests = append(sec.requests, inner.requests...)
 			}
 		}
+	})
+	return refs
+}
+
+// labReport maps what an XD-LAB Laboratory Report Data Processing Entry
+// holds: its results are laboratory results wherever the section is, so
+// they are read in a results section.
+func (c *conv) labReport(sec *section, act el) []*dtpb.Reference {
+	lab := sec
+	if sec.kind != secResults {
+		lab = &section{e: sec.e, kind: secResults}
+	}
+	var refs []*dtpb.Reference
+	act.each("entryRelationship", func(er el) {
+		stmt := clinicalStatement(er)
+		if !stmt.ok() {
+			return
+		}
+		r := c.statement(lab, stmt)
+		if r == nil {
+			c.warn(stmt, "laboratory report "+stmt.name()+" (moodCode "+mood(stmt)+") not mapped")
+		}
+		refs = append(refs, r...)
 	})
 	return refs
 }

@@ -53,6 +53,11 @@ func sectionKind(s el) secKind {
 	switch {
 	case s.hasTemplate("2.16.840.1.113883.10.20.22.2.3.1", "2.16.840.1.113883.10.20.22.2.3"):
 		return secResults
+	// IHE PaLM TF-3 (XD-LAB) Laboratory Specialty Section and Laboratory
+	// Report Item Section, which the CI-SIS CR-BIO specialises: each
+	// titled by its speciality's LOINC code (Biochimie 18719-5...).
+	case s.hasTemplate("1.3.6.1.4.1.19376.1.3.3.2.1", "1.3.6.1.4.1.19376.1.3.3.2.2"):
+		return secResults
 	case s.hasTemplate("2.16.840.1.113883.10.20.22.2.4.1", "2.16.840.1.113883.10.20.22.2.4"):
 		return secVitals
 	case s.hasTemplate("2.16.840.1.113883.10.20.22.2.10", "2.16.840.1.113883.10.20.1.10", "1.3.6.1.4.1.19376.1.5.3.1.3.36"):
