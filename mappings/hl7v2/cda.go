@@ -82,6 +82,7 @@ func (c *conv) embeddedCDA(obx *er7.Segment, doc []byte, dr *drpb.DocumentRefere
 		}
 		rewriteRefs(r.ProtoReflect(), redirect)
 		c.put(r)
+		c.documents = append(c.documents, r)
 		if resource.Type(r) == "Composition" {
 			if dr.Context == nil {
 				dr.Context = &drpb.DocumentReference_Context{}

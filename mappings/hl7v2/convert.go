@@ -35,6 +35,8 @@ type conv struct {
 	encKey     string                    // what identifies the encounter, for child resource ids
 	assigned   *encpb.Encounter_Location // the encounter's PV1-3, which ZBE-2 dates
 	restricted bool                      // PD1-12 or ARV: label everything R
+	masked     bool                      // MetaDMPMSS MASQUE_PS Y: label the documents R
+	documents  []proto.Message           // the documents carried and what they map to
 	sourceSens []category.Sensitivity    // what the source holds unmapped (ZFS: PSY)
 	merged     bool                      // the MRG of an A40 or A34 is mapped
 	movement   movement                  // the PAM France ZBE, read before PV1
@@ -156,9 +158,18 @@ func (c *conv) run() error {
 			}
 			c.startReport(s)
 		case "OBX":
+			if c.documentMeta(s) {
+				break
+			}
 			if c.code == "MDM" && doc != nil {
 				doc.add(s)
 				continue
+			}
+			if carriesDocument(s) {
+				if err := c.resultDocument(s); err != nil {
+					return err
+				}
+				break
 			}
 			c.lastObs = c.mapOBX(s)
 			c.addResult(c.lastObs)
@@ -256,6 +267,11 @@ func (c *conv) put(res proto.Message, cats ...category.Code) string {
 
 // label marks everything restricted when the sender asked for it.
 func (c *conv) label() {
+	if c.masked && !c.restricted {
+		for _, res := range c.documents {
+			category.LabelSensitive(res, category.R)
+		}
+	}
 	if !c.restricted {
 		return
 	}

@@ -222,14 +222,98 @@ func (d *docBuilder) finish() error {
 	if len(doc.Content) == 0 { // a notification (T01) without the content
 		doc.Content = []*drpb.DocumentReference_Content{{Attachment: &dtpb.Attachment{Title: d.c.str("document not transmitted")}}}
 	}
-	switch strings.ToUpper(text(d.txa.Field(18))) {
-	case "V", "R":
-		category.LabelSensitive(doc, category.R)
-	}
-	switch strings.ToUpper(text(d.txa.Field(2).Comp(1))) {
-	case "PC", "PH":
-		category.LabelSensitive(doc, category.PSY)
+	if d.txa != nil {
+		switch strings.ToUpper(text(d.txa.Field(18))) {
+		case "V", "R":
+			category.LabelSensitive(doc, category.R)
+		}
+		switch strings.ToUpper(text(d.txa.Field(2).Comp(1))) {
+		case "PC", "PH":
+			category.LabelSensitive(doc, category.PSY)
+		}
 	}
 	d.c.put(doc)
+	d.c.documents = append(d.c.documents, doc)
 	return nil
+}
+
+// resultDocument maps an OBX of a result message whose value is
+// encapsulated data (ED): a document, not a measurement. The CI-SIS volet
+// "Transmission de documents CDA en HL7 v2" sends a laboratory report so
+// (ORU^R01: OBX-2 ED, OBX-3 the document's LOINC type, OBX-5 the CDA R2
+// document in Base64): it becomes a DocumentReference related to the
+// report of its OBR, and a CDA document goes through the CDA mapping as an
+// MDM's does. Its id comes from the report and OBX-3/OBX-4, so that the
+// report sent again updates it.
+func (c *conv) resultDocument(obx *er7.Segment) error {
+	code := c.concept(obx.Field(3))
+	dr := &drpb.DocumentReference{
+		Status:  &drpb.DocumentReference_StatusCode{Value: cpb.DocumentReferenceStatusCode_CURRENT},
+		Subject: c.subject(),
+		Type:    code,
+	}
+	key := c.reportKey
+	if c.report == nil {
+		key = c.encKey
+	}
+	dr.Id = &dtpb.Id{Value: c.b.ID("DocumentReference", c.patientID, key, codeKey(code), text(obx.Field(4)))}
+	if t, ok := c.dtm(obx, 14); ok {
+		dr.Date = t.instant()
+	} else if c.report != nil {
+		dr.Date = c.report.GetIssued()
+	}
+	if enc := c.encounterRef(); enc != nil || c.report != nil {
+		dr.Context = &drpb.DocumentReference_Context{}
+		if enc != nil {
+			dr.Context.Encounter = []*dtpb.Reference{enc}
+		}
+		if c.report != nil {
+			dr.Context.Related = []*dtpb.Reference{resource.Ref("DiagnosticReport", c.report.GetId().GetValue())}
+		}
+	}
+	d := &docBuilder{c: c, doc: dr}
+	for r := range obx.Field(5).Repetitions() {
+		d.encapsulated(obx, r)
+	}
+	c.unmapped(obx, 1, 2, 3, 4, 5, 11, 14)
+	return d.finish()
+}
+
+// carriesDocument reports whether an OBX's value is encapsulated data
+// that holds something (OBX-2 ED, OBX-5.5): an ED without its data, as
+// some senders type a number, stays an observation.
+func carriesDocument(obx *er7.Segment) bool {
+	if !strings.EqualFold(text(obx.Field(2)), "ED") {
+		return false
+	}
+	for r := range obx.Field(5).Repetitions() {
+		if strings.TrimSpace(r.Comp(5).String()) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// metaDMPMSS is the coding system of the OBX that carry, beside a
+// document, what the CI-SIS volet "Transmission de documents CDA en HL7
+// v2" calls its DMP and MSSanté metadata (masking, visibility, recipients,
+// acknowledgements, the body of the mail): instructions about the
+// document, not observations of the patient.
+const metaDMPMSS = "METADMPMSS"
+
+// documentMeta takes an OBX of that metadata, reporting whether it was
+// one. MASQUE_PS Y (the document is masked from health professionals)
+// labels the documents the message carries, and what they map to, R; the
+// rest is reported as not mapped.
+func (c *conv) documentMeta(obx *er7.Segment) bool {
+	if strings.ToUpper(text(obx.Field(3).Comp(3))) != metaDMPMSS {
+		return false
+	}
+	if strings.EqualFold(text(obx.Field(3).Comp(1)), "MASQUE_PS") {
+		c.masked = c.masked || strings.EqualFold(text(obx.Field(5).Comp(1)), "Y")
+		c.unmapped(obx, 1, 2, 3, 5, 11)
+		return true
+	}
+	c.warn(obx, 3, "DMP and MSSanté transmission metadata not mapped")
+	return true
 }

@@ -3,8 +3,12 @@ package hl7v2
 import (
 	"testing"
 
+	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/composition_go_proto"
 	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/diagnostic_report_go_proto"
+	docpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
 	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
+	ppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
@@ -77,4 +81,46 @@ func TestResults(t *testing.T) {
 	if resource.ID(one[*drpb.DiagnosticReport](t, again)) != dr.Id.Value {
 		t.Error("the same OBR gave another DiagnosticReport id")
 	}
+}
+
+// TestResultDocument: an ORU^R01 of the CI-SIS volet "Transmission de
+// documents CDA en HL7 v2" carries the laboratory's CDA report in an OBX
+// of type ED, and DMP/MSSanté metadata in OBX coded MetaDMPMSS: the
+// report is a DocumentReference (related to the OBR's DiagnosticReport)
+// whose CDA goes through the CDA mapping, the metadata are no
+// Observations, and MASQUE_PS Y labels the document and what it maps to R.
+func TestResultDocument(t *testing.T) {
+	t.Parallel()
+	opts := testOptions()
+	opts.EmbeddedCDA = stubCDA
+	c := convert(t, "testdata/oru-r01-cda.hl7", opts)
+	if obs := resources[*obspb.Observation](c); len(obs) != 0 {
+		t.Errorf("%d Observations, want none: the OBX are a document and its metadata", len(obs))
+	}
+	dr := one[*drpb.DiagnosticReport](t, c)
+	doc := one[*docpb.DocumentReference](t, c)
+	if doc.GetContent()[0].GetAttachment().GetContentType().GetValue() != CDAContentType {
+		t.Errorf("document content %v", doc.GetContent())
+	}
+	if rel := doc.GetContext().GetRelated(); len(rel) < 2 || resource.RefString(rel[0]) != "DiagnosticReport/"+dr.GetId().GetValue() {
+		t.Errorf("document related %v: want the report, then the CDA's Composition", rel)
+	}
+	comp := one[*cmpb.Composition](t, c)
+	for name, m := range map[string]proto.Message{"DocumentReference": doc, "Composition": comp} {
+		if !hasSensitivity(m, category.R) {
+			t.Errorf("%s not labelled R (MASQUE_PS Y)", name)
+		}
+	}
+	if hasSensitivity(one[*ppb.Patient](t, c), category.R) {
+		t.Error("the Patient is labelled R: only the masked document is")
+	}
+}
+
+func hasSensitivity(m proto.Message, s category.Sensitivity) bool {
+	for _, c := range resource.Meta(m).GetSecurity() {
+		if c.GetSystem().GetValue() == s.System && c.GetCode().GetValue() == s.Code {
+			return true
+		}
+	}
+	return false
 }
