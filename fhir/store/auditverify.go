@@ -57,9 +57,9 @@ const maxProblems = 20
 // recorded after the last journal move are not in the file yet.
 func VerifyAudit(path string, sizes ...uint64) (AuditReport, error) {
 	rep := AuditReport{RootsAt: map[uint64][]byte{}}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	db, err := openBolt(path, true, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
-		return rep, fmt.Errorf("open %s: %w", path, err)
+		return rep, err
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {

@@ -60,6 +60,11 @@ type Options struct {
 	// the counters of Stats need no hook. It runs on the writer goroutine,
 	// which waits for it: it must be quick and must not use the Store.
 	OnCommit func(time.Duration)
+	// Existing opens only a database that exists: Open fails (the error
+	// wraps fs.ErrNotExist) instead of creating an empty one, for the
+	// commands that read a stopped server's data (relais backup), where an
+	// empty database would be taken for the hospital's.
+	Existing bool
 }
 
 // DefaultInitialMmapSize is Options.InitialMmapSize's default.
@@ -157,14 +162,16 @@ type op struct {
 // ErrClosed is returned for writes after Close.
 var ErrClosed = outcome.New(outcome.Busy, "store closed")
 
-// Open opens (creating if needed) the store at path.
+// Open opens (creating if needed, unless Options.Existing) the store at
+// path. A file another process holds fails with ErrInUse; an empty or
+// truncated one is refused (file.go).
 func Open(path string, opts Options) (*Store, error) {
 	if opts.Codec == nil {
 		return nil, errors.New("store: Options.Codec is required")
 	}
-	db, err := bolt.Open(path, 0o600, boltOptions(opts))
+	db, err := openBolt(path, opts.Existing, boltOptions(opts))
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	zip, err := newCodecs()
 	if err != nil {
