@@ -40,8 +40,8 @@ func client(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // openStopped opens the database of a stopped server; a running one holds
-// the file lock.
-func openStopped(data string) (*store.Store, error) {
+// the file lock, and the error then says what to do instead (running).
+func openStopped(data, running string) (*store.Store, error) {
 	// A mistyped --data must not create an empty database to register in.
 	if _, err := os.Stat(data); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -51,10 +51,16 @@ func openStopped(data string) (*store.Store, error) {
 		return nil, err
 	}
 	st, err := store.Open(filepath.Join(data, server.DBFile), store.Options{Codec: c})
-	if err != nil {
-		return nil, fmt.Errorf("%w (if a server is running, use POST /admin/clients)", err)
+	return st, whenRunning(err, running)
+}
+
+// whenRunning adds to err, when another process holds the database's
+// lock, what to do while the server runs.
+func whenRunning(err error, running string) error {
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("%w: %s", err, running)
 	}
-	return st, nil
+	return err
 }
 
 func clientAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -76,7 +82,7 @@ func clientAdd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if reg.JWKS, err = os.ReadFile(*jwks); err != nil {
 		return err
 	}
-	st, err := openStopped(*data)
+	st, err := openStopped(*data, "register with POST /admin/clients, or stop it first")
 	if err != nil {
 		return err
 	}
@@ -96,7 +102,7 @@ func clientList(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := openStopped(*data)
+	st, err := openStopped(*data, "list with GET /admin/clients, or stop it first")
 	if err != nil {
 		return err
 	}

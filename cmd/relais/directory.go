@@ -52,7 +52,7 @@ func directoryImport(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	st, err := openStopped(*data)
+	st, err := openStopped(*data, "stop it first")
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -141,5 +142,56 @@ func TestCerts(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("%s not created: %v", f, err)
 		}
+	}
+}
+
+// TestBackupWithoutDatabase: relais backup of a directory that holds no
+// database (a mistyped --data, a volume not mounted) fails and creates
+// none; it used to print the backup of an empty database it had just made,
+// and exit 0.
+func TestBackupWithoutDatabase(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"backup", "--data", dir}, &out, io.Discard)
+	if err == nil || out.Len() != 0 {
+		t.Errorf("backup of an empty directory: %v, %d bytes written", err, out.Len())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "relais.db")); err == nil {
+		t.Error("backup created a database")
+	}
+}
+
+// TestOfflineCommandsWhileServing: the commands that need a stopped
+// server say, when a server holds the database, that it is in use and
+// what to do instead (each its own way: the hint was the client
+// registration's for a directory import, and every error, a corrupt file's
+// too, got the backup's hint).
+func TestOfflineCommandsWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: codec.MustNew(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // after the parallel subtests
+	dirFile := filepath.Join(t.TempDir(), "directory.json")
+	if err := os.WriteFile(dirFile, []byte(`{"resourceType":"Bundle","type":"collection"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"backup", "--data", dir}, "GET /admin/backup"},
+		{[]string{"client", "list", "--data", dir}, "GET /admin/clients"},
+		{[]string{"directory", "import", "--data", dir, dirFile}, "stop it first"},
+		{[]string{"audit", "verify", "--data", dir}, ""},
+	} {
+		t.Run(c.args[0], func(t *testing.T) {
+			t.Parallel()
+			err := run(context.Background(), c.args, io.Discard, io.Discard)
+			if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), c.hint) {
+				t.Errorf("relais %v: %v; want the database in use, and %q", c.args, err, c.hint)
+			}
+		})
 	}
 }

@@ -85,9 +85,12 @@ func backup(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(filepath.Join(*data, server.DBFile), store.Options{Codec: c})
+	// A backup of a database that is not there is an error, not a copy of
+	// an empty one made for the occasion (a mistyped --data would give a
+	// backup that restores nothing).
+	st, err := store.Open(filepath.Join(*data, server.DBFile), store.Options{Codec: c, Existing: true})
 	if err != nil {
-		return fmt.Errorf("%w (if a server is running, use GET /admin/backup)", err)
+		return whenRunning(err, "use GET /admin/backup")
 	}
 	defer st.Close()
 	_, err = st.Backup(stdout)
