@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/store"
@@ -193,5 +196,47 @@ func TestOfflineCommandsWhileServing(t *testing.T) {
 				t.Errorf("relais %v: %v; want the database in use, and %q", c.args, err, c.hint)
 			}
 		})
+	}
+}
+
+// TestBackupDoesNotUpgrade: relais backup of a data directory an earlier
+// relais wrote (the backup the README asks for before an upgrade) leaves
+// the file at its storage version and says how to copy it; it used to
+// upgrade the file in place and back up the upgraded one.
+func TestBackupDoesNotUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "relais.db")
+	st, err := store.Open(path, store.Options{Codec: codec.MustNew(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// the storage version an earlier relais wrote (schema.go: meta
+	// "storage-version", uint64 big-endian)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var earlier uint64
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		earlier = binary.BigEndian.Uint64(meta.Get([]byte("storage-version"))) - 1
+		return meta.Put([]byte("storage-version"), binary.BigEndian.AppendUint64(nil, earlier))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err = run(context.Background(), []string{"backup", "--data", dir}, &out, io.Discard)
+	if !errors.Is(err, store.ErrUpgradeNeeded) || !strings.Contains(err.Error(), "cp -a") || out.Len() != 0 {
+		t.Errorf("backup of storage version %d: %v (%d bytes written)", earlier, err, out.Len())
+	}
+	if after, err := os.ReadFile(path); err != nil || string(after) != string(before) {
+		t.Errorf("the backup changed the file (%v)", err)
 	}
 }

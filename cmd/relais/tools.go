@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,8 +88,13 @@ func backup(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// A backup of a database that is not there is an error, not a copy of
 	// an empty one made for the occasion (a mistyped --data would give a
-	// backup that restores nothing).
-	st, err := store.Open(filepath.Join(*data, server.DBFile), store.Options{Codec: c, Existing: true})
+	// backup that restores nothing). Nor does it upgrade the file: the
+	// backup an operator takes before an upgrade would be of the upgraded
+	// file, and the file upgraded before the server runs.
+	st, err := store.Open(filepath.Join(*data, server.DBFile), store.Options{Codec: c, Existing: true, NoUpgrade: true})
+	if errors.Is(err, store.ErrUpgradeNeeded) {
+		return fmt.Errorf("%w; relais serve upgrades it, a backup leaves it as it is: to keep a copy from before the upgrade, copy the data directory of the stopped server (cp -a), or back it up with the relais that wrote it", err)
+	}
 	if err != nil {
 		return whenRunning(err, "use GET /admin/backup")
 	}

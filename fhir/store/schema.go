@@ -580,6 +580,8 @@ func valuesOfKeys(typ string, keys [][]byte) ([]search.Value, error) {
 type schemaEnv struct {
 	codec *codec.Codec
 	zip   *codecs
+	// noUpgrade refuses a file of an earlier version (Options.NoUpgrade).
+	noUpgrade bool
 }
 
 // txOnly is a migration that needs its transaction alone.
@@ -650,6 +652,9 @@ func initSchema(db *bolt.DB, env schemaEnv) error {
 		}
 		if have > storageVersion {
 			return fmt.Errorf("database has storage version %d; this relais reads up to %d", have, storageVersion)
+		}
+		if have < storageVersion && env.noUpgrade {
+			return fmt.Errorf("%w: the database has storage version %d, which this relais would upgrade to %d", ErrUpgradeNeeded, have, storageVersion)
 		}
 		for v := have; v < storageVersion; v++ {
 			if err := migrations[v](tx, env); err != nil {

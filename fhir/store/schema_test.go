@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -938,4 +940,46 @@ func oldValues(old func(typ, id string, vs []search.Value) []search.Value) func(
 		}
 		return reindexAll(tx)
 	}
+}
+
+// TestOpenNoUpgrade: with Options.NoUpgrade (relais backup) a file of an
+// earlier storage version is refused and left byte for byte as it was,
+// where Open would upgrade it in place.
+func TestOpenNoUpgrade(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Update(context.Background(), decode(t, `{"resourceType":"Patient","id":"p1"}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	downgrade(t, s, storageVersion-1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{Codec: testCodec, NoUpgrade: true}); !errors.Is(err, ErrUpgradeNeeded) {
+		t.Fatalf("Open(NoUpgrade) of version %d: %v, want ErrUpgradeNeeded", storageVersion-1, err)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("the file changed (%v)", err)
+	}
+	// A file of the current version opens.
+	s, err = Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{Codec: testCodec, NoUpgrade: true})
+	if err != nil {
+		t.Fatalf("Open(NoUpgrade) of the current version: %v", err)
+	}
+	s.Close()
 }

@@ -65,6 +65,11 @@ type Options struct {
 	// commands that read a stopped server's data (relais backup), where an
 	// empty database would be taken for the hospital's.
 	Existing bool
+	// NoUpgrade refuses a file of an earlier storage version (the error
+	// wraps ErrUpgradeNeeded) instead of upgrading it in place, for
+	// relais backup: the copy taken before an upgrade must be of the file
+	// as it was, and the file must stay as it was.
+	NoUpgrade bool
 }
 
 // DefaultInitialMmapSize is Options.InitialMmapSize's default.
@@ -159,6 +164,10 @@ type op struct {
 	done chan error
 }
 
+// ErrUpgradeNeeded is Open's error, with Options.NoUpgrade, for a file
+// of an earlier storage version.
+var ErrUpgradeNeeded = errors.New("storage upgrade needed")
+
 // ErrClosed is returned for writes after Close.
 var ErrClosed = outcome.New(outcome.Busy, "store closed")
 
@@ -178,7 +187,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := initSchema(db, schemaEnv{codec: opts.Codec, zip: zip}); err != nil {
+	if err := initSchema(db, schemaEnv{codec: opts.Codec, zip: zip, noUpgrade: opts.NoUpgrade}); err != nil {
 		db.Close()
 		return nil, err
 	}
