@@ -240,3 +240,28 @@ func TestBackupDoesNotUpgrade(t *testing.T) {
 		t.Errorf("the backup changed the file (%v)", err)
 	}
 }
+
+// TestBackupWithQueuedMessages: a stopped server that left accepted HL7
+// v2 messages unwritten (a crash) cannot be backed up offline; relais
+// backup says so at once and what to do, where it waited 10 s and said
+// "try again", which never succeeds with no server to write them.
+func TestBackupWithQueuedMessages(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "relais.db"), store.Options{Codec: codec.MustNew(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Enqueue(context.Background(), []byte("MSH|^~\\&|A"), nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	start := time.Now()
+	var out bytes.Buffer
+	err = run(context.Background(), []string{"backup", "--data", dir}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "start relais serve once") || out.Len() != 0 {
+		t.Errorf("backup with a queued message: %v (%d bytes written)", err, out.Len())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("backup took %v to refuse", d)
+	}
+}

@@ -99,6 +99,16 @@ func backup(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return whenRunning(err, "use GET /admin/backup")
 	}
 	defer st.Close()
+	// Backup waits for the accepted HL7 v2 messages to be written, which
+	// only a server does: a stopped one's would never be, and the wait
+	// would end, 10 s later, in a "try again" that never succeeds.
+	queued, _, err := st.InboxCounts()
+	if err != nil {
+		return err
+	}
+	if queued > 0 {
+		return fmt.Errorf("%d accepted HL7 v2 messages are not written to the database yet (they are in %s.inbox): start relais serve once to write them, stop it, then back up", queued, server.DBFile)
+	}
 	_, err = st.Backup(stdout)
 	return err
 }
