@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"syscall"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -88,7 +90,7 @@ type Issue struct {
 // Error is a categorised error.
 type Error struct {
 	Kind    Kind
-	Summary string // static, PHI-free
+	Summary string // static, PHI-free: it is logged (Summary)
 	Issues  []Issue
 	Err     error // cause, optional
 }
@@ -140,6 +142,43 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return Internal
+}
+
+// Summary is what may be logged of err: the summaries of the *Errors in
+// its chain, outermost first, joined by ": " ("consent decision not
+// recorded: audit journal write failed"), then the operating system's
+// error number among its causes, if any ("no space left on device"): the
+// number names what the system refused (a full disk, a read-only file
+// system), never the data, and without it an operator reads "internal
+// error" for a full disk. The text of any other error in the chain is left
+// out, as it may quote data. Without a summary it is "internal error".
+func Summary(err error) string {
+	var parts []string
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+			return
+		case *Error:
+			parts = append(parts, e.Summary)
+			walk(e.Err)
+		case interface{ Unwrap() []error }:
+			for _, c := range e.Unwrap() {
+				walk(c)
+			}
+		default:
+			walk(errors.Unwrap(err))
+		}
+	}
+	walk(err)
+	if len(parts) == 0 {
+		parts = append(parts, "internal error")
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		parts = append(parts, errno.Error())
+	}
+	return strings.Join(parts, ": ")
 }
 
 // FromError builds the OperationOutcome the caller sees for err. Internal

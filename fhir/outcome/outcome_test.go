@@ -3,7 +3,9 @@ package outcome
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"syscall"
 	"testing"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -53,5 +55,29 @@ func TestFromErrorKeepsDetailsForTheCaller(t *testing.T) {
 	oo = FromError(errors.New("secret patient name"), "")
 	if got := oo.Issue[0].GetDetails().GetText().GetValue(); got != "internal error" {
 		t.Errorf("internal error text = %q", got)
+	}
+}
+
+// TestSummary: what is logged of an error holds every summary of its
+// chain and the system's error number (a full disk), never the text of
+// the other errors, which may quote data.
+func TestSummary(t *testing.T) {
+	t.Parallel()
+	full := &fs.PathError{Op: "write", Path: "/data/relais.db.decisions.0", Err: syscall.ENOSPC}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{New(NotFound, "resource not found"), "resource not found"},
+		{Wrap(Internal, "consent decision not recorded", fmt.Errorf("journal of Patient/DUPONT: %w", Wrap(Internal, "audit journal write failed", full))),
+			"consent decision not recorded: audit journal write failed: no space left on device"},
+		{Wrap(Internal, "database commit failed", full), "database commit failed: no space left on device"},
+		{errors.Join(New(Internal, "inbox log failed"), full), "inbox log failed: no space left on device"},
+		{fmt.Errorf("wrapped: %w", full), "internal error: no space left on device"},
+		{errors.New("secret patient name"), "internal error"},
+	} {
+		if got := Summary(c.err); got != c.want {
+			t.Errorf("Summary(%v) = %q, want %q", c.err, got, c.want)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -134,7 +133,7 @@ func (s *Store) Enqueue(ctx context.Context, payload []byte, ack *MessageACK) (u
 	}
 	<-b.done
 	if b.err != nil {
-		return 0, fmt.Errorf("inbox log: %w", b.err)
+		return 0, outcome.Wrap(outcome.Internal, "inbox log write failed", b.err)
 	}
 	raise(&s.inbox.enqueued, seq)
 	return seq, nil

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/outcome"
 )
 
 // The inbox log: where Enqueue makes a message durable, outside bbolt.
@@ -360,7 +362,7 @@ func (l *inboxLog) sync(f *os.File) error {
 
 // errLogFailed is Enqueue's error once the log failed to write or sync:
 // what it wrote since can no longer be trusted to be on disk.
-var errLogFailed = errors.New("inbox log failed")
+var errLogFailed = outcome.New(outcome.Internal, "inbox log failed earlier: accepting no more messages until restart")
 
 // append numbers e and adds its record to the batch being gathered, unless
 // it is a resend: an ACK record for its key is pending or stored in bbolt

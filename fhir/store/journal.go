@@ -15,6 +15,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/relais-health/relais/fhir/outcome"
 )
 
 // The audit journal: where AppendAudit makes an audit entry durable,
@@ -397,13 +399,13 @@ func (j *journal) linger() {
 func (j *journal) write(buf []byte) error {
 	f := j.files[j.cur]
 	if _, err := f.Write(buf); err != nil {
-		return fmt.Errorf("audit journal: %w", err)
+		return outcome.Wrap(outcome.Internal, "audit journal write failed", err)
 	}
 	if j.noSync {
 		return nil
 	}
 	if err := fdatasync(f); err != nil {
-		return fmt.Errorf("audit journal: %w", err)
+		return outcome.Wrap(outcome.Internal, "audit journal sync failed", err)
 	}
 	return nil
 }

@@ -417,13 +417,19 @@ func (s *Store) runBatch(batch []*op) {
 // timedUpdate runs fn in one write transaction and counts it (Stats.Commits,
 // Options.OnCommit) before the writers it answers hear of it, so that
 // whoever saw a write done sees its commit counted.
+//
+// An error of fn is returned as it is; one of the commit itself (bbolt
+// writing and syncing the pages: a full disk, an I/O error) is wrapped as
+// "database commit failed", so that what is logged of it names it and the
+// system's error (outcome.Summary) rather than "internal error".
 func (s *Store) timedUpdate(fn func(tx *bolt.Tx) error) error {
 	s.commits.Add(1)
 	t0 := time.Now()
 	var gen uint64
+	var fnErr error
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
+		if fnErr = fn(tx); fnErr != nil {
+			return fnErr
 		}
 		gen = tx.Bucket(bucketLog).Sequence()
 		return nil
@@ -435,6 +441,9 @@ func (s *Store) timedUpdate(fn func(tx *bolt.Tx) error) error {
 	}
 	if s.onCommit != nil {
 		s.onCommit(d)
+	}
+	if err != nil && fnErr == nil {
+		err = outcome.Wrap(outcome.Internal, "database commit failed", err)
 	}
 	return err
 }

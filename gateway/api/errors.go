@@ -34,13 +34,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	kind := outcome.KindOf(err)
 	id := requestID(r)
-	var oe *outcome.Error
-	summary := "internal error"
-	if errors.As(err, &oe) {
-		summary = oe.Summary
-	}
+	summary := outcome.Summary(err)
 	if kind == outcome.Internal {
-		// The cause may quote data; log its type-level summary only.
+		// The cause may quote data; log its summaries only (with the
+		// system's error: a full disk).
 		a.log.Error("request failed", "request_id", id, "route", routeName(r), "error", summary)
 	} else {
 		a.log.Debug("request refused", "request_id", id, "route", routeName(r), "error", summary)

@@ -442,12 +442,9 @@ func logID(msg *er7.Message) string {
 // summary is the static, PHI-free text of an error.
 func summary(err error) string {
 	var oe *outcome.Error
-	if errors.As(err, &oe) {
-		return oe.Summary
-	}
 	var ee *er7.Error
-	if errors.As(err, &ee) {
+	if !errors.As(err, &oe) && errors.As(err, &ee) {
 		return ee.Reason
 	}
-	return "internal error"
+	return outcome.Summary(err)
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -908,5 +911,20 @@ func TestNIAReplacedByNIR(t *testing.T) {
 		if !strings.Contains(js, want) {
 			t.Errorf("the Patient lacks %s: %s", want, js)
 		}
+	}
+}
+
+// TestSummaryNamesTheSystemError: what the queue logs when it cannot
+// write a message names the failed commit and the system's error ("no
+// space left on device"), where it said "database commit failed" alone,
+// or "internal error"; a mapping error is still logged by its reason.
+func TestSummaryNamesTheSystemError(t *testing.T) {
+	t.Parallel()
+	full := &fs.PathError{Op: "write", Path: "/var/lib/relais/relais.db", Err: syscall.ENOSPC}
+	if got, want := summary(outcome.Wrap(outcome.Internal, "database commit failed", full)), "database commit failed: no space left on device"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
+	if got, want := summary(fmt.Errorf("apply: %w", full)), "internal error: no space left on device"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
 	}
 }

@@ -141,7 +141,7 @@ func (c *conn) answer(ctx context.Context, frame []byte, readErr error, sent *se
 	reply, err := c.srv.cfg.Ingester.HL7v2(ctx, bytes.Clone(frame), nil)
 	if err != nil {
 		// Not stored: no ACK, so that the sender keeps the message.
-		log.Warn("mllp message not acknowledged; closing", "remote", c.remote, "status", outcome.KindOf(err).Status())
+		log.Warn("mllp message not acknowledged; closing", "remote", c.remote, "status", outcome.KindOf(err).Status(), "error", outcome.Summary(err))
 		return out, err
 	}
 	if reply.SendACK && reply.ACK != nil {
