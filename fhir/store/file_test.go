@@ -159,3 +159,27 @@ func TestOpenExisting(t *testing.T) {
 		t.Errorf("a database was created: %v", err)
 	}
 }
+
+// TestStatsFileSize: Stats.FileSize (relais_store_size_bytes, "size of
+// the database file") is the file's size on disk, what an operator's disk
+// alert compares with df; it was the pages the database used, which the
+// file outgrows by bbolt's allocation ahead (16 MiB on a new file).
+func TestStatsFileSize(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.Update(context.Background(), &ppb.Patient{Id: &dtpb.Id{Value: "p1"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().FileSize; got != fi.Size() {
+		t.Errorf("Stats().FileSize = %d, the file is %d bytes", got, fi.Size())
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -142,7 +143,11 @@ type Stats struct {
 	// PagesWritten counts the pages commits wrote (bbolt's own count):
 	// what a commit costs grows with the pages it dirties.
 	PagesWritten int64
-	// FileSize is the size of the database file in bytes.
+	// FileSize is the size of the database file in bytes, as the file
+	// system has it: what the disk must hold. bbolt grows the file ahead
+	// of the pages it uses (up to 16 MiB at a time, more when a commit
+	// failed for want of room), so it is larger than the database's
+	// pages.
 	FileSize int64
 }
 
@@ -151,7 +156,9 @@ func (s *Store) Stats() Stats {
 	st := Stats{Commits: s.commits.Load(), Writes: s.writes.Load(), Applied: s.applied.Load(), Batches: s.batches.Load()}
 	bs := s.db.Stats()
 	st.PagesWritten = bs.TxStats.GetWrite()
-	_ = s.db.View(func(tx *bolt.Tx) error { st.FileSize = tx.Size(); return nil })
+	if fi, err := os.Stat(s.db.Path()); err == nil {
+		st.FileSize = fi.Size()
+	}
 	return st
 }
 
