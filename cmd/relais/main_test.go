@@ -265,3 +265,33 @@ func TestBackupWithQueuedMessages(t *testing.T) {
 		t.Errorf("backup took %v to refuse", d)
 	}
 }
+
+// TestServeRefusesNumbersItWouldIgnore: a size or a duration the server
+// would take for its default (0, or a negative one where negative means
+// nothing) is refused before anything starts, every one named, where
+// --task-timeout -1h or --max-body 0 ran with 24 h and 16 MiB.
+func TestServeRefusesNumbersItWouldIgnore(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--max-body", "0"}, []string{"--max-body 0"}},
+		{[]string{"--max-body", "-5", "--task-timeout", "-1h", "--route-interval", "0"},
+			[]string{"--max-body -5", "--task-timeout -1h0m0s", "--route-interval 0"}},
+		{[]string{"--delivery-give-up", "0s"}, []string{"--delivery-give-up 0s"}},
+		{[]string{"--audit-checkpoint-interval", "-1s"}, []string{"--audit-checkpoint-interval -1s"}},
+		{[]string{"--hl7-ack-retention", "0"}, []string{"--hl7-ack-retention 0"}},
+	} {
+		args := append([]string{"serve", "--data", "d", "--addr", "127.0.0.1:0"}, c.args...)
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("relais %v: %v; want %q named", args, err, w)
+			}
+		}
+	}
+	if _, err := os.Stat("d"); err == nil {
+		t.Error("the data directory was created")
+	}
+}

@@ -68,6 +68,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkFlags(fs); err != nil {
+		return err
+	}
 	if _, set := os.LookupEnv("GOGC"); !set && *gcPercent > 0 {
 		debug.SetGCPercent(*gcPercent)
 	}
@@ -94,6 +97,40 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// checkFlags refuses the numbers the server would not take as given: it
+// takes 0 for the default and a negative value for the default or a
+// meaning of its own, so that --task-timeout 0 or -1h, or --max-body 0,
+// ran with the default without a word. Every problem is listed.
+func checkFlags(fs *flag.FlagSet) error {
+	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "max-body":
+			if n := f.Value.(flag.Getter).Get().(int64); n <= 0 {
+				errs = append(errs, fmt.Errorf("--max-body %d: want a positive number of bytes", n))
+			}
+		case "task-timeout", "delivery-give-up", "audit-checkpoint-interval":
+			if d := f.Value.(flag.Getter).Get().(time.Duration); d <= 0 {
+				errs = append(errs, fmt.Errorf("--%s %v: want a positive duration, such as 30m or 24h", f.Name, d))
+			}
+		case "hl7-ack-retention", "route-interval":
+			if d := f.Value.(flag.Getter).Get().(time.Duration); d == 0 {
+				errs = append(errs, fmt.Errorf("--%s 0: want a positive duration, or a negative one for %s", f.Name, negativeMeans[f.Name]))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid options: %w", err)
+	}
+	return nil
+}
+
+// negativeMeans says what a negative value of a duration flag asks for.
+var negativeMeans = map[string]string{
+	"hl7-ack-retention": "ever (ACKs never pruned)",
+	"route-interval":    "routing on demand only",
 }
 
 // prefixList is a repeatable flag.Value of CIDR networks.

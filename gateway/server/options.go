@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -38,6 +39,8 @@ func check(cfg Config) (*checked, error) {
 	add(checkAddr("--mllp-addr", cfg.MLLPAddr, false))
 	add(checkAddr("--metrics-addr", cfg.MetricsAddr, false))
 	add(distinctAddrs(map[string]string{"--addr": cfg.Addr, "--mllp-addr": cfg.MLLPAddr, "--metrics-addr": cfg.MetricsAddr}))
+	add(checkURL("--base-url", cfg.BaseURL, true))
+	add(checkURL("--audit-witness", cfg.AuditWitness, false))
 
 	var err error
 	c.httpTLS, err = loadTLS("--tls-cert", "--tls-key", cfg.TLSCert, cfg.TLSKey, "")
@@ -72,6 +75,31 @@ func checkAddr(flag, addr string, required bool) error {
 	}
 	if _, err := netip.ParseAddr(host); host != "" && err != nil && !dnsName(host) {
 		return fmt.Errorf("%s %q: %q is neither an IP address nor a host name", flag, addr, host)
+	}
+	return nil
+}
+
+// checkURL checks that u, when set, is an absolute http or https URL with
+// a host. A base URL (--base-url, the base of Location headers, fullUrls
+// and links, and the token issuer) holds no query, fragment or user
+// either, which every URL built on it would carry. Without the
+// check, --base-url relais.example (no scheme) served relative links and
+// issued tokens with the issuer "relais.example", and a mistyped witness
+// URL failed once an hour, after the start.
+func checkURL(flag, u string, base bool) error {
+	if u == "" {
+		return nil
+	}
+	p, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s %q: %w", flag, u, err)
+	case p.Scheme != "http" && p.Scheme != "https" || p.Host == "" || p.Opaque != "":
+		return fmt.Errorf("%s %q: want an absolute http or https URL, such as https://relais.example.org", flag, u)
+	case base && (p.RawQuery != "" || p.Fragment != "" || strings.HasSuffix(u, "?") || strings.Contains(u, "#")):
+		return fmt.Errorf("%s %q: a base URL has no query or fragment", flag, u)
+	case base && p.User != nil:
+		return fmt.Errorf("%s %q: a base URL has no user name or password (every link would carry it)", flag, u)
 	}
 	return nil
 }

@@ -118,6 +118,11 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"metrics address without port", func(c *server.Config) { c.MetricsAddr = "127.0.0.1" }, []string{"--metrics-addr", "missing port"}},
 		{"metrics on the API address", func(c *server.Config) { c.Addr, c.MetricsAddr = "127.0.0.1:9090", "127.0.0.1:9090" }, []string{"--addr and --metrics-addr are the same address"}},
 		{"no data directory", func(c *server.Config) { c.DataDir = "" }, []string{"--data"}},
+		{"base URL without a scheme", func(c *server.Config) { c.BaseURL = "relais.example.org" }, []string{"--base-url", "absolute http or https URL"}},
+		{"base URL of another scheme", func(c *server.Config) { c.BaseURL = "ftp://relais.example.org" }, []string{"--base-url", "absolute http or https URL"}},
+		{"base URL with a query", func(c *server.Config) { c.BaseURL = "https://relais.example.org/?x=1" }, []string{"--base-url", "no query or fragment"}},
+		{"base URL with credentials", func(c *server.Config) { c.BaseURL = "https://u:p@relais.example.org" }, []string{"--base-url", "no user name or password"}},
+		{"witness URL that is no URL", func(c *server.Config) { c.AuditWitness = "witness.example.org/checkpoints" }, []string{"--audit-witness", "absolute http or https URL"}},
 		{"every problem at once", func(c *server.Config) {
 			c.Addr, c.TLSKey = "nowhere", f.file(devcert.ServerKeyFile)
 			c.MLLPAddr, c.MLLPClientCA = "127.0.0.1:0", f.file(devcert.CAFile)
