@@ -334,7 +334,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 		if p.version == 0 || p.deleted {
 			return TxResult{Status: "204 No Content"}, nil
 		}
-		c := &change{typ: typ, id: id, method: 'D', version: p.version + 1, lastUpdated: now.UnixMicro(), expect: p.version}
+		c := &change{typ: typ, id: id, method: 'D', version: p.version + 1, lastUpdated: stamp(now, p).UnixMicro(), expect: p.version}
 		return TxResult{Status: "204 No Content", Record: c.record()}, s.applyTo(tx, c, idx)
 	}
 	if e.Method == "POST" && p.version != 0 {
@@ -356,7 +356,7 @@ func (s *Store) applyEntry(tx *bolt.Tx, e TxEntry, target string, now time.Time,
 		}
 	}
 	method, status := writeKind(p, e.Method, e.Patch)
-	c, err := s.prepare(e.Resource, method, p.version+1, now, p.created)
+	c, err := s.prepare(e.Resource, method, p.version+1, stamp(now, p), p.created)
 	if err != nil {
 		return TxResult{}, err
 	}

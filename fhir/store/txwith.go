@@ -234,7 +234,7 @@ func (p *txPlan) prepareEntry(s *Store, i int, e TxEntry, cur *Record, now time.
 		return nil
 	}
 	method, status := writeKind(ptr, "PUT", false)
-	c, err := s.prepare(e.Resource, method, ptr.version+1, now, ptr.created)
+	c, err := s.prepare(e.Resource, method, ptr.version+1, stamp(now, ptr), ptr.created)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,23 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// stamp is the time a new version of the resource p points to gets as
+// its meta.lastUpdated: now, unless the clock went back since the current
+// version was stamped (an NTP step, a virtual machine restored), when it
+// is a microsecond after that version. A version stamped before the one
+// it replaces would be answered 304 Not Modified to the client holding the
+// older one (If-Modified-Since, RFC 9110 section 13.1.3: R4 http.html#cread)
+// and listed out of order in its history.
+func stamp(now time.Time, p pointer) time.Time {
+	if p.version == 0 {
+		return now
+	}
+	if after := time.UnixMicro(p.lastUpdated + 1); now.Before(after) {
+		return after
+	}
+	return now
+}
+
 // change is a prepared write: everything computed, ready to apply in a
 // transaction. expect is the current version the preparation was based on
 // (0: the resource did not exist or the caller does not care).
@@ -347,7 +364,7 @@ func (s *Store) Update(ctx context.Context, res proto.Message, ifMatch uint64) (
 			return nil, false, outcome.New(outcome.PreconditionFailed, "version mismatch (If-Match)")
 		}
 		method, status := writeKind(cur, "PUT", false)
-		c, err := s.prepare(proto.Clone(res), method, cur.version+1, s.now(), cur.created)
+		c, err := s.prepare(proto.Clone(res), method, cur.version+1, stamp(s.now(), cur), cur.created)
 		if err != nil {
 			return nil, false, err
 		}
@@ -385,7 +402,7 @@ func (s *Store) Delete(ctx context.Context, typ, id string, ifMatch uint64) (*Re
 			return nil, nil
 		}
 		c := &change{typ: typ, id: id, method: 'D', version: cur.version + 1,
-			lastUpdated: s.now().UnixMicro(), expect: cur.version}
+			lastUpdated: stamp(s.now(), cur).UnixMicro(), expect: cur.version}
 		err = s.commit(ctx, w, func(tx *bolt.Tx) error { return s.apply(tx, c) }, false)
 		if err == errStale {
 			continue

@@ -8,14 +8,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestNewIDSortsByTime(t *testing.T) {
@@ -338,4 +341,84 @@ func FuzzCompressRoundTrip(f *testing.F) {
 			t.Fatalf("flags %d: %d bytes back (%v) for %d", flags, len(back), err, len(js))
 		}
 	})
+}
+
+// TestClockGoesBack: when the clock goes back (an NTP step, a virtual
+// machine restored), each new version of a resource is still stamped
+// after the one it replaces, through every write path (update, delete,
+// a transaction's PUT and DELETE, TransactionWith's PUT): a version
+// stamped an hour before its predecessor was answered 304 Not Modified to
+// the client holding the predecessor (If-Modified-Since) and listed out
+// of order in its history. A new resource takes the clock as it is.
+func TestClockGoesBack(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	clock := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	back := func() { mu.Lock(); clock = clock.Add(-time.Hour); mu.Unlock() }
+	s, err := Open(filepath.Join(t.TempDir(), "relais.db"), Options{Codec: testCodec, NoSync: true, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	patient := func(id, family string) proto.Message {
+		return decode(t, `{"resourceType":"Patient","id":"`+id+`","name":[{"family":"`+family+`"}]}`)
+	}
+	last := map[string]time.Time{}
+	check := func(what, id string, rec *Record) {
+		t.Helper()
+		if rec == nil {
+			t.Fatalf("%s: no record", what)
+		}
+		if prev, ok := last[id]; ok && !rec.LastUpdated.After(prev) {
+			t.Errorf("%s: version %d stamped %v, not after version %d's %v", what, rec.Version, rec.LastUpdated, rec.Version-1, prev)
+		}
+		got, err := s.Read("Patient", id)
+		if err == nil && !got.Deleted && !got.LastUpdated.Equal(rec.LastUpdated) {
+			t.Errorf("%s: read gives %v, the write %v", what, got.LastUpdated, rec.LastUpdated)
+		}
+		last[id] = rec.LastUpdated
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		rec, _, err := s.Update(ctx, patient(id, "One"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("create "+id, id, rec)
+	}
+	back()
+	rec, _, err := s.Update(ctx, patient("a", "Two"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("update", "a", rec)
+	back()
+	if rec, err = s.Delete(ctx, "Patient", "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	check("delete", "a", rec)
+	back()
+	res, err := s.Transaction(ctx, []TxEntry{
+		{Method: "PUT", Type: "Patient", ID: "b", Resource: patient("b", "Two")},
+		{Method: "DELETE", Type: "Patient", ID: "c"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("transaction PUT", "b", res[0].Record)
+	check("transaction DELETE", "c", res[1].Record)
+	back()
+	res, err = s.TransactionWith(ctx, []TxEntry{{Method: "PUT", Type: "Patient", ID: "b", Resource: patient("b", "Three")}}, TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("TransactionWith PUT", "b", res[0].Record)
+	rec, _, err = s.Update(ctx, patient("d", "New"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.LastUpdated.Equal(now()) {
+		t.Errorf("a new resource is stamped %v, the clock says %v", rec.LastUpdated, now())
+	}
 }
