@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -582,6 +584,9 @@ type schemaEnv struct {
 	zip   *codecs
 	// noUpgrade refuses a file of an earlier version (Options.NoUpgrade).
 	noUpgrade bool
+	// log says when an upgrade starts and ends: it takes time in
+	// proportion to the resources, before the server serves anything.
+	log *slog.Logger
 }
 
 // txOnly is a migration that needs its transaction alone.
@@ -656,11 +661,22 @@ func initSchema(db *bolt.DB, env schemaEnv) error {
 		if have < storageVersion && env.noUpgrade {
 			return fmt.Errorf("%w: the database has storage version %d, which this relais would upgrade to %d", ErrUpgradeNeeded, have, storageVersion)
 		}
+		upgrade := have > 0 && have < storageVersion && env.log != nil
+		start := time.Now()
+		if upgrade {
+			env.log.Info("upgrading the database's storage version (nothing is served meanwhile)", "from", have, "to", storageVersion)
+		}
 		for v := have; v < storageVersion; v++ {
 			if err := migrations[v](tx, env); err != nil {
 				return fmt.Errorf("migrate storage version %d to %d: %w", v, v+1, err)
 			}
 		}
-		return meta.Put(keyStorageVersion, u64(storageVersion))
+		if err := meta.Put(keyStorageVersion, u64(storageVersion)); err != nil {
+			return err
+		}
+		if upgrade {
+			env.log.Info("storage version upgraded (committing)", "from", have, "to", storageVersion, "took", time.Since(start).Round(time.Millisecond))
+		}
+		return nil
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -982,4 +983,36 @@ func TestOpenNoUpgrade(t *testing.T) {
 		t.Fatalf("Open(NoUpgrade) of the current version: %v", err)
 	}
 	s.Close()
+}
+
+// TestOpenLogsUpgrade: an upgrade of the storage version, which runs
+// before anything is served and takes time in proportion to the
+// resources, is logged when it starts and when it is done, where the
+// server used to be silent until it listened; a new database logs none.
+func TestOpenLogsUpgrade(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relais.db")
+	var logs bytes.Buffer
+	s, err := Open(path, Options{Codec: testCodec, NoSync: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "storage version") {
+		t.Errorf("a new database logs an upgrade: %s", logs.String())
+	}
+	downgrade(t, s, storageVersion-1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{Codec: testCodec, NoSync: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	from, to := fmt.Sprintf("from=%d to=%d", storageVersion-1, storageVersion), fmt.Sprintf("to=%d", storageVersion)
+	for _, want := range []string{`msg="upgrading the database's storage version`, `msg="storage version upgraded`, from, to} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
 }

@@ -194,7 +194,10 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := initSchema(db, schemaEnv{codec: opts.Codec, zip: zip, noUpgrade: opts.NoUpgrade}); err != nil {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := initSchema(db, schemaEnv{codec: opts.Codec, zip: zip, noUpgrade: opts.NoUpgrade, log: opts.Logger}); err != nil {
 		db.Close()
 		return nil, err
 	}

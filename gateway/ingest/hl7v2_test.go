@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -474,13 +473,19 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	in, err := New(Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Options: Options{Now: tick(), Codec: testCodec}})
+	var logs bytes.Buffer
+	in, err := New(Config{Store: st, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Options: Options{Now: tick(), Codec: testCodec}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
 	if n, err := in.Start(ctx); n != 3 || err != nil {
 		t.Fatalf("Start: %d %v", n, err)
+	}
+	// Before they are written (nothing is served meanwhile), the log
+	// says why the start waits.
+	if want := `msg="writing the HL7 v2 messages accepted before the last stop" messages=3`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
 	}
 	q, err := search.Parse("Encounter", url.Values{}, true)
 	if err != nil {

@@ -451,6 +451,9 @@ func (in *Ingester) recoverQueued(ctx context.Context) (int, error) {
 	if err != nil || len(pending) == 0 {
 		return 0, err
 	}
+	// Nothing is served meanwhile, for a minute or more after a crash
+	// under load: the log says why.
+	in.log.Info("writing the HL7 v2 messages accepted before the last stop", "messages", len(pending))
 	items := make([]*queued, len(pending))
 	for i, p := range pending {
 		it, _, err := in.remapPayload(p.Seq, p.Payload)

@@ -424,7 +424,11 @@ func (s *Server) Close() error {
 // Run serves until ctx ends, then shuts down in the order of the package
 // comment and closes the store.
 func (s *Server) Run(ctx context.Context) (err error) {
-	defer func() { err = errors.Join(err, s.Close()) }()
+	defer func() {
+		err = errors.Join(err, s.Close())
+		// The last line: a log that ends without it ended in a crash.
+		s.log.Info("stopped", "clean", err == nil)
+	}()
 	if err := pathways.Load(ctx, s.store, s.codec); err != nil {
 		return fmt.Errorf("pathways: %w", err)
 	}
@@ -470,6 +474,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	cancel()
 	err = errors.Join(err, sv.stop())
 	<-routed
+	// Writing them can take a while after a burst (about 30 messages a
+	// second on two busy cores): the log says what the wait is for.
+	if queued, _, qerr := s.store.InboxCounts(); qerr == nil && queued > 0 {
+		s.log.Info("writing the accepted HL7 v2 messages before closing", "messages", queued)
+	}
 	return err
 }
 

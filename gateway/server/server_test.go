@@ -258,6 +258,8 @@ func TestShutdownWritesAcknowledged(t *testing.T) {
 	cfg.Ready = func(a string) { addrs <- a }
 	mllpAddr := make(chan string, 1)
 	cfg.MLLPReady = func(a string) { mllpAddr <- a }
+	var logs bytes.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -334,6 +336,11 @@ func TestShutdownWritesAcknowledged(t *testing.T) {
 	wg.Wait() // every connection was closed by the server
 	if n.Load() < stopAfter {
 		t.Fatalf("only %d messages acknowledged", n.Load())
+	}
+	// The log ends with a line of its own, which a crash never writes.
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "msg=stopped clean=true") {
+		t.Errorf("the log ends with %q, want the stopped line", last)
 	}
 
 	st := reopen(t, cfg.DataDir)
