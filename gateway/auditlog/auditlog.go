@@ -160,7 +160,18 @@ func New(cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Log{cfg: cfg, key: key, pub: key.Public().(ed25519.PublicKey)}, nil
+	l := &Log{cfg: cfg, key: key, pub: key.Public().(ed25519.PublicKey)}
+	// A database restored into a data directory without its KeyFile (a
+	// backup holds the database only) gets a new key here: the checkpoints
+	// it keeps no longer verify with the data directory's key, and relais
+	// audit verify reports them, as it would a forged key. Said at the
+	// start, not found by the auditor months later.
+	if c, ok, err := l.Latest(); err == nil && ok && c.Verify(l.pub) != nil {
+		cfg.Logger.Warn("the audit checkpoints kept in the database were signed with another key than "+KeyFile+
+			" (a database restored without its data directory's key?): restore that key beside it, or verify the older checkpoints with their public key (relais audit verify --key)",
+			"checkpoint_key", c.KeyID, "key", KeyID(cfg.Origin, l.pub))
+	}
+	return l, nil
 }
 
 // LoadOrCreateKey loads dir/KeyFile, creating it if absent.

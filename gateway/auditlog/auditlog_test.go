@@ -1,15 +1,18 @@
 package auditlog_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,5 +159,33 @@ func TestParseRetention(t *testing.T) {
 		if _, err := auditlog.ParseRetention(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestNewWarnsOfAnotherKey: a database restored into a data directory
+// without its audit key (a backup holds the database only) gets a new key
+// at the start, against which the checkpoints it keeps do not verify; the
+// start says so in the log, where relais audit verify found it later, as
+// it would a forged key. The directory's own key logs nothing.
+func TestNewWarnsOfAnotherKey(t *testing.T) {
+	t.Parallel()
+	st, l, dir := openLog(t, 3, time.Now(), auditlog.Config{})
+	if _, err := l.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := auditlog.New(auditlog.Config{Store: st, DataDir: dir, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("the directory's own key: %s", logs.String())
+	}
+	restored := t.TempDir() // a data directory without the key
+	if _, err := auditlog.New(auditlog.Config{Store: st, DataDir: restored, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "signed with another key than "+auditlog.KeyFile) {
+		t.Errorf("a new key over the kept checkpoints: %q", logs.String())
 	}
 }
