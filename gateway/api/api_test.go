@@ -50,6 +50,7 @@ type env struct {
 	store *store.Store
 	token string     // system/*.cruds
 	cfg   api.Config // what the API was built with
+	api   *api.API   // what srv serves, for a server of other settings
 }
 
 func newEnv(t testing.TB, maxBody int64) *env {
@@ -151,7 +152,7 @@ func newEnvFull(t testing.TB, maxBody int64, opts store.Options, withPush bool) 
 		in.Close()
 		st.Close()
 	})
-	e := &env{t: t, url: srv.URL, key: key, store: st, cfg: cfg}
+	e := &env{t: t, url: srv.URL, key: key, store: st, cfg: cfg, api: a}
 	e.token = e.mint("system/*.cruds", "")
 	return e
 }

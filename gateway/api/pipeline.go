@@ -140,6 +140,11 @@ func (w *recorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection (the backup
+// moves its write deadline as it goes); writes still go through the
+// recorder.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // Flush lets streaming responses (backup) flush through.
 func (w *recorder) Flush() {
 	w.before()

@@ -512,7 +512,7 @@ func (s *Server) serve(ctx context.Context, ls *listeners) *serving {
 			}
 		}()
 	}
-	apiSrv := s.httpServer(s.handler, 5*time.Minute) // backups stream for a while
+	apiSrv := s.httpServer(s.handler, 5*time.Minute) // a backup moves its own deadline as it goes (api.backupIdle)
 	sv.http = append(sv.http, apiSrv)
 	start("http", func() error { return apiSrv.Serve(ls.http) })
 	if ls.metrics != nil {
