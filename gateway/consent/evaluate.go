@@ -67,6 +67,7 @@ func (r *rule) decide(q *query, c *compiled, depth int, cats, sens uint8, explic
 // judgement is the outcome of the rules before it becomes a Decision.
 type judgement struct {
 	permit  bool
+	deny    bool // a Consent's deny provision decided (an objection)
 	policy  string
 	vs      []verdict // the deciding Consents: the denies, else the permits
 	allowed uint8     // categories allowed, on permit
@@ -81,9 +82,13 @@ func (e *Engine) evaluate(sc *scope, req *Request, f *facts, now time.Time) Deci
 	}
 	var buf [8]verdict
 	j := e.judge(sc, req, f, now, tr, buf[:0])
-	d := Decision{Permit: j.permit, Policy: j.policy, Trace: tr.result()}
-	if j.permit {
+	d := Decision{Permit: j.permit, Objection: j.deny, Policy: j.policy, Trace: tr.result()}
+	switch {
+	case j.permit:
 		d.Obligations = e.obligations[j.allowed&63]
+	case j.policy == PolicyCategory && len(j.vs) > 0:
+		// a permit that does not name every category asked
+		d.Uncovered = e.obligations[f.cats&^j.allowed&63]
 	}
 	if len(j.vs) > 0 {
 		d.Basis, d.Provision = refs(j.vs), path(j.vs[0])
@@ -111,7 +116,7 @@ func (e *Engine) judge(sc *scope, req *Request, f *facts, now time.Time, tr *tra
 		}
 	}
 	if denied {
-		return judgement{vs: keep(buf, deny)}
+		return judgement{deny: true, vs: keep(buf, deny)}
 	}
 	if len(buf) > 0 {
 		return e.permitted(sc, req, f, buf)

@@ -108,9 +108,21 @@ type Decision struct {
 	// Obligations are the data categories the actor may receive for this
 	// patient under the deciding rule; empty on deny.
 	Obligations []category.Code
-	BreakGlass  bool      // access under a break-the-glass grant, to review
-	Expires     time.Time // end of the break-the-glass grant
-	Trace       []string  // the evaluation, when Request.Explain
+	// Objection: the patient's Consents deny, a deny provision decided
+	// (R4 consent.html: across applicable Consents deny overrides
+	// permit). A permit that applies but does not reach the whole request
+	// (Policy PolicyCategory, PolicySensitive, PolicyNotAddressed) denies
+	// too, and is no objection: what the patient allowed stands, and
+	// Uncovered names what it leaves out. Routing removes a candidate she
+	// objected to, never one she gave a narrow permit.
+	Objection bool
+	// Uncovered are, when the patient's permit applies but does not pass
+	// every data category of the request (PolicyCategory with Basis), the
+	// request's categories it does not pass.
+	Uncovered  []category.Code
+	BreakGlass bool      // access under a break-the-glass grant, to review
+	Expires    time.Time // end of the break-the-glass grant
+	Trace      []string  // the evaluation, when Request.Explain
 }
 
 // Base-policy rules named in Decision.Policy.

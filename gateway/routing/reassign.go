@@ -121,11 +121,12 @@ func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (why str
 	if err != nil {
 		return "", false, err
 	}
-	if wait, err = pl.permitPending(ctx, owner, kind, d); err != nil {
+	if wait, err = pl.permitPending(ctx, s.patientRef, owner, kind, d); err != nil {
 		return "", false, err
 	}
+	why += narrowPermit(d)
 	switch {
-	case !d.Permit && len(d.Basis) > 0:
+	case d.Objection:
 		why += "; the patient objected: " + strings.Join(d.Basis, ", ")
 	case wait:
 		why += "; the patient's explicit permit is still required"

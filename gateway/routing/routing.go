@@ -1465,9 +1465,9 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		if err != nil {
 			return nil, 0, "", "", err
 		}
-		if d.Permit || len(d.Basis) == 0 {
-			why := own + " is in the patient's care team with this role (her own professionals come first)"
-			if wait, err := pl.permitPending(ctx, own, kind, d); err != nil || wait {
+		if !d.Objection {
+			why := own + " is in the patient's care team with this role (her own professionals come first)" + narrowPermit(d)
+			if wait, err := pl.permitPending(ctx, s.patientRef, own, kind, d); err != nil || wait {
 				return refOf(own), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", err
 			}
 			return refOf(own), requested, "", why, nil
@@ -1500,15 +1500,15 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 		if err != nil {
 			return nil, 0, "", "", err
 		}
-		if !d.Permit && len(d.Basis) > 0 {
+		if d.Objection {
 			skipped = append(skipped, c.Ref+" (the patient objected: "+strings.Join(d.Basis, ", ")+")")
 			continue
 		}
-		why := "first candidate of the directory: " + keptWhy(ex, c.Ref)
+		why := "first candidate of the directory: " + keptWhy(ex, c.Ref) + narrowPermit(d)
 		if len(skipped) > 0 {
 			why += "; skipped: " + strings.Join(skipped, "; ")
 		}
-		if wait, err := pl.permitPending(ctx, c.Ref, kind, d); err != nil || wait {
+		if wait, err := pl.permitPending(ctx, s.patientRef, c.Ref, kind, d); err != nil || wait {
 			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", err
 		}
 		return refOf(c.Ref), requested, "", why, nil
@@ -1528,22 +1528,43 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 // non-health professional, anyone across the border): the recipient of
 // an action of kind social (pathway-recipient-kind), or one whom the base
 // policy asks only on a permit (consent.Standing.AskedOnPermit: a social
-// role, one across the border, whatever the action), waits while d, the
-// consent decision about what she is asked, does not permit her. Her Task
-// is then on-hold with the status reason PermitRequired until a permit is
-// recorded (gateway/api releases it). Every way a routing Task gets an
-// owner applies it: the plan (recipient), the next candidate after a
-// refusal, a time-out or a departure (Next), a re-assignment by hand
-// (Reassigned).
-func (pl *Planner) permitPending(ctx context.Context, owner, kind string, d consent.Decision) (bool, error) {
+// role, one across the border, whatever the action), waits unless d, the
+// consent decision about what she is asked, permits her, or the patient's
+// Consents permit her to act on the Task (consent.PermitToAct, the test
+// by which recording a permit releases a waiting Task): a permit that
+// does not name every category the action asks (CLIN and MED only when
+// the patient ticks them) is a permit, and consent gives her on each
+// read what it covers. Her Task is otherwise on-hold with the status
+// reason PermitRequired until a permit is recorded (gateway/api releases
+// it). Every way a routing Task gets an owner applies it: the plan
+// (recipient), the next candidate after a refusal, a time-out or a
+// departure (Next), a re-assignment by hand (Reassigned).
+func (pl *Planner) permitPending(ctx context.Context, patient, owner, kind string, d consent.Decision) (bool, error) {
 	if d.Permit {
 		return false, nil
 	}
-	if kind == "social" {
-		return true, nil
+	if kind != "social" {
+		st, err := pl.cfg.Consent.Standing(ctx, owner)
+		if err != nil || !st.AskedOnPermit {
+			return false, err
+		}
 	}
-	st, err := pl.cfg.Consent.Standing(ctx, owner)
-	return st.AskedOnPermit, err
+	act, err := pl.cfg.Consent.Decide(ctx, consent.Request{Patient: patient, Actor: owner, Resource: consent.PermitToAct()})
+	return !act.Permit, err
+}
+
+// narrowPermit says, when the patient's permit does not pass every data
+// category asked (consent.Decision.Uncovered), which ones: the recipient
+// is asked all the same, and receives on each read what it covers.
+func narrowPermit(d consent.Decision) string {
+	if len(d.Uncovered) == 0 {
+		return ""
+	}
+	cats := make([]string, len(d.Uncovered))
+	for i, c := range d.Uncovered {
+		cats[i] = string(c)
+	}
+	return "; the patient's permit (" + strings.Join(d.Basis, ", ") + ") does not cover " + strings.Join(cats, ", ")
 }
 
 // candidates asks the directory for the first limit candidates of role
