@@ -32,9 +32,15 @@ func TestTaskMoves(t *testing.T) {
 			t.Errorf("%s -> %s: %v, want 422", m[0], m[1], err)
 		}
 	}
-	// Re-assignment asks the next owner again.
-	if err := taskMove(taskRejected, taskRequested, true); err != nil {
-		t.Errorf("re-assigning a rejected Task: %v", err)
+	// Re-assignment asks the next owner again, whatever her predecessor
+	// had done with it, until it ends.
+	for _, from := range []string{taskRejected, taskReceived, taskAccepted, taskReady, taskInProgress, taskOnHold} {
+		if err := taskMove(from, taskRequested, true); err != nil {
+			t.Errorf("re-assigning a %s Task: %v", from, err)
+		}
+	}
+	if err := taskMove(taskCompleted, taskRequested, true); err == nil {
+		t.Error("a completed Task was asked again of another owner")
 	}
 	if err := taskMove(taskRejected, taskRequested, false); err == nil {
 		t.Error("a rejected Task went back to requested without a new owner")

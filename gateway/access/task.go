@@ -37,7 +37,9 @@ const (
 // to. entered-in-error is reachable from every status and leads nowhere;
 // rejected, cancelled, failed and completed are final, except that a
 // requester re-assigning a rejected Task to another owner asks again
-// (requested): the discharge's next candidate.
+// (requested): the discharge's next candidate. A Task re-assigned before
+// it ends is asked of its new owner too (askedAgain): she has accepted
+// nothing of what her predecessor did.
 var taskNext = map[string][]string{
 	taskDraft:      {taskRequested, taskCancelled},
 	taskRequested:  {taskReceived, taskAccepted, taskRejected, taskCancelled},
@@ -47,6 +49,12 @@ var taskNext = map[string][]string{
 	taskInProgress: {taskOnHold, taskCompleted, taskFailed, taskCancelled},
 	taskOnHold:     {taskInProgress, taskFailed, taskCancelled},
 }
+
+// askedAgain are the statuses from which a Task given to another owner
+// goes back to requested: refused or received by her predecessor, or
+// accepted and under way (R4 task.html#statemachine: accepted, ready,
+// in-progress, on-hold are the owner's moves after she accepted).
+var askedAgain = []string{taskRejected, taskReceived, taskAccepted, taskReady, taskInProgress, taskOnHold}
 
 // taskStart are the statuses a new Task may have.
 var taskStart = []string{taskDraft, taskRequested, taskReady}
@@ -171,7 +179,7 @@ func taskMove(from, to string, reassigned bool) error {
 	switch {
 	case to == taskEnteredInError:
 		return nil
-	case reassigned && to == taskRequested && (from == taskRejected || from == taskReceived):
+	case reassigned && to == taskRequested && slices.Contains(askedAgain, from):
 		return nil // asked of another owner
 	case slices.Contains(taskNext[from], to):
 		return nil

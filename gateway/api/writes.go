@@ -367,7 +367,7 @@ func (a *API) writePolicy(w http.ResponseWriter, r *http.Request) error {
 		"taskStateMachine": map[string]any{
 			"next":      access.TaskStatuses(),
 			"anyStatus": "entered-in-error, by the requester or a system caller",
-			"reassign":  "the requester changes Task.owner; a received or rejected Task then goes back to requested, or waits on-hold for the patient's explicit permit when the new owner needs one",
+			"reassign":  "the requester changes Task.owner and may ask the new owner again (requested) of a received, rejected, accepted, ready, in-progress or on-hold Task; a routing Task her predecessor had accepted (accepted, ready, in-progress, on-hold by her) goes back to requested on its own (the new owner has accepted nothing); a routing Task not done waits on-hold for the patient's explicit permit when the new owner needs one",
 			"notes":     "the owner and the requester add to Task.note; a note already there is changed or removed by a system caller only",
 		},
 		"everyone": []string{

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	codes "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	pdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/plan_definition_go_proto"
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
@@ -190,7 +189,7 @@ func (pl *Planner) depart(ctx context.Context, ref, why string) (int, bool, erro
 	reason := LeftDirectory + ": " + why
 	n, err := pl.askNextFor(ctx, url.Values{"owner": {ref}, "status": {"requested,received,on-hold"}},
 		func(old *tpb.Task, _ *pdpb.PlanDefinition_Action) string {
-			if old.GetStatus().GetValue() == codes.TaskStatusCode_ON_HOLD && !WaitsForPermit(old) {
+			if accepted(old) {
 				return "" // put on hold by her, after she started
 			}
 			return reason

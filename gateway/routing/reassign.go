@@ -37,7 +37,12 @@ import (
 // patient's explicit permit as a routed one does (permitPending): on-hold
 // with the status reason PermitRequired when its new owner needs one the
 // patient has not given, requested when only her predecessor did. A Task
-// routing did not make is left as it is.
+// her predecessor accepted (accepted, ready, in progress, on hold by her)
+// and whose status the write left as it was is asked of the new owner
+// the same way, requested or on-hold for the permit: she has accepted
+// nothing. Her predecessor stays in the stay's CareTeam, which her
+// acceptance joined her to (she did act), and the plan notes the move
+// (progress). A Task routing did not make is left as it is.
 func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) error {
 	from, to := resource.RefString(was.GetOwner()), resource.RefString(t.GetOwner())
 	if from == to || !strings.HasPrefix(resource.ID(t), "route-") || to == "" {
@@ -48,11 +53,16 @@ func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) 
 		if err != nil {
 			return err
 		}
+		// What her predecessor accepted, the new owner has not (R4
+		// task.html#statemachine: accepted, then ready, in progress, on
+		// hold, are the owner's moves): a Task whose status the write left
+		// as it was is asked of her anew.
+		taken := accepted(t) && t.GetStatus().GetValue() == was.GetStatus().GetValue()
 		switch st := t.GetStatus().GetValue(); {
-		case wait && (st == codes.TaskStatusCode_REQUESTED || st == codes.TaskStatusCode_RECEIVED || WaitsForPermit(t)):
+		case wait && (st == codes.TaskStatusCode_REQUESTED || st == codes.TaskStatusCode_RECEIVED || WaitsForPermit(t) || taken):
 			t.Status = &tpb.Task_StatusCode{Value: codes.TaskStatusCode_ON_HOLD}
 			t.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: PermitRequired}}
-		case !wait && WaitsForPermit(t):
+		case !wait && (WaitsForPermit(t) || taken):
 			t.Status = &tpb.Task_StatusCode{Value: codes.TaskStatusCode_REQUESTED}
 			t.StatusReason = nil
 		}
@@ -72,6 +82,20 @@ func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) 
 		}
 		return nil
 	})
+}
+
+// accepted reports whether t's owner accepted it: accepted, ready, in
+// progress, or on hold other than waiting for the patient's permit (R4
+// task.html#statemachine: each follows an acceptance, and only the
+// owner moves a Task there).
+func accepted(t *tpb.Task) bool {
+	switch t.GetStatus().GetValue() {
+	case codes.TaskStatusCode_ACCEPTED, codes.TaskStatusCode_READY, codes.TaskStatusCode_IN_PROGRESS:
+		return true
+	case codes.TaskStatusCode_ON_HOLD:
+		return !WaitsForPermit(t)
+	}
+	return false
 }
 
 // noCandidateStatus reports whether a businessStatus is noCandidate's.
