@@ -95,16 +95,17 @@ func TestIndexLeft(t *testing.T) {
 	}
 	x := BuildIndex(1, res)
 	before, after := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
-	for ref, want := range map[string][2]string{
-		"PractitionerRole/in":      {"", ""},
-		"PractitionerRole/stopped": {"inactive", "inactive"},
-		"PractitionerRole/ends":    {"", "its period ended (PractitionerRole.period)"},
-		"PractitionerRole/closed":  {"inactive (its Organization)", "inactive (its Organization)"},
-		"PractitionerRole/absent":  {"", ""},
-		"Organization/closed":      {"", ""},
+	for ref, want := range map[string][4]string{
+		"PractitionerRole/in":      {"", "", "", ""},
+		"PractitionerRole/stopped": {"inactive", "inactive", ReasonInactive, ReasonInactive},
+		"PractitionerRole/ends":    {"", "its period ended (PractitionerRole.period)", "", ReasonPeriodEnded},
+		"PractitionerRole/closed":  {"inactive (its Organization)", "inactive (its Organization)", ReasonInactiveOrganization, ReasonInactiveOrganization},
+		"PractitionerRole/absent":  {"", "", "", ""},
+		"Organization/closed":      {"", "", "", ""},
 	} {
-		if got := [2]string{x.Left(ref, before), x.Left(ref, after)}; got != want {
-			t.Errorf("Left(%s) before and after 10 March: %q, want %q", ref, got, want)
+		b, a := x.Left(ref, before), x.Left(ref, after)
+		if got := [4]string{b.Why, a.Why, b.Code, a.Code}; got != want {
+			t.Errorf("Left(%s) before and after 10 March (why, then code): %q, want %q", ref, got, want)
 		}
 	}
 	if got := x.Ended(before, after); !slices.Equal(got, []string{"PractitionerRole/ends"}) {

@@ -97,6 +97,13 @@ func TestCandidatesCapacity(t *testing.T) {
 			i := slices.IndexFunc(ex.Skipped, func(r Reason) bool { return r.Ref == "PractitionerRole/"+ref })
 			if i < 0 || ex.Skipped[i].Why != why {
 				t.Errorf("%s not skipped for %q: %+v", ref, why, ex.Skipped)
+				continue
+			}
+			// coded too: the open Tasks and the capacity, as numbers
+			var n, c string
+			fmt.Sscanf(why, "at capacity: %s open Tasks of %s", &n, &c)
+			if r := ex.Skipped[i]; r.Code != ReasonAtCapacity || !slices.Equal(r.Detail, []string{n, c}) {
+				t.Errorf("%s skipped as %s %v, want %s [%s %s]", ref, r.Code, r.Detail, ReasonAtCapacity, n, c)
 			}
 		}
 	}
@@ -122,7 +129,8 @@ func TestCandidatesCapacity(t *testing.T) {
 		if err != nil || len(got) != 4 || got[3].Ref != "PractitionerRole/nurse-cap2" {
 			t.Errorf("with one of two open Tasks: %+v, %+v, %v", got, ex, err)
 		}
-		if i := slices.IndexFunc(ex.Kept, func(k Reason) bool { return k.Ref == "PractitionerRole/nurse-cap2" }); i < 0 || !strings.HasSuffix(ex.Kept[i].Why, "; 1 open Tasks of 2") {
+		if i := slices.IndexFunc(ex.Kept, func(k Reason) bool { return k.Ref == "PractitionerRole/nurse-cap2" }); i < 0 || !strings.HasSuffix(ex.Kept[i].Why, "; 1 open Tasks of 2") ||
+			ex.Kept[i].Code != ReasonCoversDepartement || !slices.Equal(ex.Kept[i].Detail, []string{"69", "1", "2"}) {
 			t.Errorf("kept reasons: %+v", ex.Kept)
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,7 @@ type entry struct {
 	holder      string // a PractitionerRole's practitioner: "Practitioner/id"
 	stated      bool   // its active element says true (RoleHeldBy)
 	roles       []Role
-	inactive    string           // why it is not in active use; "" when it is
+	inactive    string           // why it is not in active use (a Reason code); "" when it is
 	territories map[string]Level // Territory.key() -> level
 	langs       []string         // primary language subtags, lower case
 	avail       []window         // availableTime; none: no constraint
@@ -111,12 +112,12 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 		switch v := r.(type) {
 		case *prrpb.PractitionerRole:
 			e.holder, e.stated = resource.RefString(v.GetPractitioner()), v.GetActive().GetValue()
-			e.inactive = inactive(v.GetActive(), "")
+			e.inactive = inactive(v.GetActive(), ReasonInactive)
 			if e.inactive == "" {
-				e.inactive = inactive(pracs[resource.RefString(v.GetPractitioner())].GetActive(), "its Practitioner")
+				e.inactive = inactive(pracs[resource.RefString(v.GetPractitioner())].GetActive(), ReasonInactivePractitioner)
 			}
 			if e.inactive == "" {
-				e.inactive = inactive(orgs[resource.RefString(v.GetOrganization())].GetActive(), "its Organization")
+				e.inactive = inactive(orgs[resource.RefString(v.GetOrganization())].GetActive(), ReasonInactiveOrganization)
 			}
 			for _, s := range v.GetHealthcareService() {
 				e.addTerritories(TerritoriesOf(services[resource.RefString(s)]))
@@ -127,9 +128,9 @@ func BuildIndex(generation uint64, resources []proto.Message) *Index {
 			e.period = period(v.GetPeriod())
 			e.capacity = capacityOf(v.GetExtension())
 		case *hspb.HealthcareService:
-			e.inactive = inactive(v.GetActive(), "")
+			e.inactive = inactive(v.GetActive(), ReasonInactive)
 			if e.inactive == "" {
-				e.inactive = inactive(orgs[resource.RefString(v.GetProvidedBy())].GetActive(), "its Organization")
+				e.inactive = inactive(orgs[resource.RefString(v.GetProvidedBy())].GetActive(), ReasonInactiveOrganization)
 			}
 			e.addTerritories(TerritoriesOf(v))
 			e.addTerritories(TerritoriesOf(orgs[resource.RefString(v.GetProvidedBy())]))
@@ -185,21 +186,22 @@ func (x *Index) RoleHeldBy(practitioner string, role Role, at time.Time) string 
 // Practitioner who holds it or the Organization it is for), or its period
 // is over (R4 PractitionerRole.period, "the period during which the
 // person is authorized to act as a practitioner in these role(s) for the
-// organization"). "" while it is in, and for a reference the index does
-// not hold (no pathway role: not the directory's to say). Candidates
-// skips for the same reasons.
-func (x *Index) Left(ref string, at time.Time) string {
+// organization"): Reason.Code ReasonInactive, ReasonInactivePractitioner,
+// ReasonInactiveOrganization or ReasonPeriodEnded. The zero Reason while
+// it is in, and for a reference the index does not hold (no pathway role:
+// not the directory's to say). Candidates skips for the same reasons.
+func (x *Index) Left(ref string, at time.Time) Reason {
 	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].ref >= ref })
 	if i == len(x.entries) || x.entries[i].ref != ref {
-		return ""
+		return Reason{}
 	}
 	switch e := &x.entries[i]; {
 	case e.inactive != "":
-		return e.inactive
+		return reason(ref, e.inactive)
 	case at.UnixMicro() >= e.period[1]:
-		return "its period ended (PractitionerRole.period)"
+		return reason(ref, ReasonPeriodEnded)
 	}
-	return ""
+	return Reason{}
 }
 
 // Ended lists the roles whose period ended in (after, until], in
@@ -217,21 +219,18 @@ func (x *Index) Ended(after, until time.Time) []string {
 }
 
 // inactive says why a resource whose active element is a is not in
-// active use ("" when it is: R4 reads an absent active as true). A role is
+// active use: code ("" when it is: R4 reads an absent active as true). A role is
 // taken only while the Practitioner who holds it and the Organization it
 // is for are in active use too (R4 Practitioner.active, Organization.active:
 // "whether this record is in active use"), and a service only while the
 // Organization that provides it is: a practitioner who retired or an
 // organisation that closed leaves its roles and services behind in a
 // directory export.
-func inactive(a *dtpb.Boolean, whose string) string {
+func inactive(a *dtpb.Boolean, code string) string {
 	if a == nil || a.GetValue() {
 		return ""
 	}
-	if whose == "" {
-		return "inactive"
-	}
-	return "inactive (" + whose + ")"
+	return code
 }
 
 func (e *entry) addTerritories(ts []Territory) {
@@ -328,21 +327,22 @@ const maxWindowDays = 400
 // of its availableTime windows, read as wall-clock hours in from's
 // location, and outside every notAvailable period. Absent availableTime
 // and period are no constraint. A window whose end is not after its start
-// runs past midnight (20:00 to 08:00).
-func (e *entry) available(from, to time.Time) (bool, string) {
+// runs past midnight (20:00 to 08:00). When it cannot, why is a Reason
+// code.
+func (e *entry) available(from, to time.Time) (ok bool, why string) {
 	a, b := from.UnixMicro(), to.UnixMicro()
 	if b <= a {
 		b = a + 1
 	}
 	a, b = max(a, e.period[0]), min(b, e.period[1])
 	if a >= b {
-		return false, "outside its period (PractitionerRole.period)"
+		return false, ReasonOutsidePeriod
 	}
 	if len(e.avail) == 0 {
 		if e.free(a, b) {
 			return true, ""
 		}
-		return false, "notAvailable throughout the window"
+		return false, ReasonNotAvailable
 	}
 	loc := from.Location()
 	y, m, d := time.UnixMicro(a).In(loc).Date()
@@ -378,9 +378,9 @@ func (e *entry) available(from, to time.Time) (bool, string) {
 		}
 	}
 	if open {
-		return false, "notAvailable throughout the window"
+		return false, ReasonNotAvailable
 	}
-	return false, "outside its availableTime throughout the window"
+	return false, ReasonOutsideHours
 }
 
 // free reports whether some time in [a, b) lies outside every
@@ -442,8 +442,71 @@ type Explanation struct {
 	SkippedTotal int
 }
 
-// Reason is one resource and why.
-type Reason struct{ Ref, Why string }
+// Reason is one resource and why: in English (Why), and coded (Code, one
+// of the Reason constants, with its particulars in Detail: codes and
+// numbers, no words), for routing to carry in its explanations and
+// readers in other languages to say in theirs.
+type Reason struct {
+	Ref, Why string
+	Code     string
+	Detail   []string
+}
+
+// Reason codes. A candidate kept covers the patient's commune, département
+// or région, or her Belgian postal code (Detail: its code, then, when it
+// states a capacity, its open Tasks and its capacity); one skipped is
+// inactive (itself, its Practitioner, its Organization), speaks none of
+// her languages (Detail: its languages, hers), is unavailable throughout
+// the window (outside its period, its notAvailable, outside its
+// availableTime), at capacity (Detail: open Tasks, capacity), out of
+// territory (Detail: the territories it covers, "c:59350, d:59", "+N"
+// for more) or declares none. One that left (Left) is inactive or past
+// its period.
+const (
+	ReasonCoversCommune        = "covers-commune"
+	ReasonCoversDepartement    = "covers-departement"
+	ReasonCoversRegion         = "covers-region"
+	ReasonCoversPostalCode     = "covers-postal-code"
+	ReasonInactive             = "inactive"
+	ReasonInactivePractitioner = "inactive-practitioner"
+	ReasonInactiveOrganization = "inactive-organization"
+	ReasonPeriodEnded          = "period-ended"
+	ReasonLanguage             = "language"
+	ReasonOutsidePeriod        = "outside-period"
+	ReasonNotAvailable         = "not-available"
+	ReasonOutsideHours         = "outside-hours"
+	ReasonAtCapacity           = "at-capacity"
+	ReasonOutOfTerritory       = "out-of-territory"
+	ReasonNoTerritory          = "no-territory"
+)
+
+// reasonWhy is each code's English, %s its Detail in order.
+var reasonWhy = map[string]string{
+	ReasonInactive:             "inactive",
+	ReasonInactivePractitioner: "inactive (its Practitioner)",
+	ReasonInactiveOrganization: "inactive (its Organization)",
+	ReasonPeriodEnded:          "its period ended (PractitionerRole.period)",
+	ReasonLanguage:             "speaks %s, not %s",
+	ReasonOutsidePeriod:        "outside its period (PractitionerRole.period)",
+	ReasonNotAvailable:         "notAvailable throughout the window",
+	ReasonOutsideHours:         "outside its availableTime throughout the window",
+	ReasonAtCapacity:           "at capacity: %s open Tasks of %s",
+	ReasonOutOfTerritory:       "out of territory: covers %s",
+	ReasonNoTerritory:          "declares no territory (ror-territorial-division on its service or organization)",
+}
+
+// reason is ref's Reason code, with its English.
+func reason(ref, code string, detail ...string) Reason {
+	args := make([]any, len(detail))
+	for i, d := range detail {
+		args[i] = d
+	}
+	why := reasonWhy[code]
+	if len(args) > 0 {
+		why = fmt.Sprintf(why, args...)
+	}
+	return Reason{Ref: ref, Why: why, Code: code, Detail: detail}
+}
 
 // MaxSkipped caps Explanation.Skipped.
 const MaxSkipped = 20
@@ -492,9 +555,9 @@ func (x *Index) Candidates(q Query, loads Loads) ([]Candidate, Explanation, erro
 	})
 	var ex Explanation
 	// The reasons are written only for the skipped entries listed.
-	skip := func(e *entry, why func(e *entry) string) {
+	skip := func(e *entry, why func(e *entry) Reason) {
 		if len(ex.Skipped) < MaxSkipped {
-			ex.Skipped = append(ex.Skipped, Reason{e.ref, why(e)})
+			ex.Skipped = append(ex.Skipped, why(e))
 		}
 	}
 	kept := make([]int32, 0, len(order))
@@ -502,17 +565,17 @@ func (x *Index) Candidates(q Query, loads Loads) ([]Candidate, Explanation, erro
 		e := &x.entries[i]
 		switch {
 		case e.inactive != "":
-			skip(e, func(e *entry) string { return e.inactive })
+			skip(e, func(e *entry) Reason { return reason(e.ref, e.inactive) })
 			continue
 		case len(q.Languages) > 0 && len(e.langs) > 0 && !overlap(q.Languages, e.langs):
-			skip(e, func(e *entry) string {
-				return "speaks " + strings.Join(e.langs, ", ") + ", not " + strings.Join(q.Languages, ", ")
+			skip(e, func(e *entry) Reason {
+				return reason(e.ref, ReasonLanguage, strings.Join(e.langs, ", "), strings.Join(q.Languages, ", "))
 			})
 			continue
 		}
 		if !q.At.IsZero() {
 			if ok, why := e.available(q.At, q.Until); !ok {
-				skip(e, func(*entry) string { return why })
+				skip(e, func(e *entry) Reason { return reason(e.ref, why) })
 				continue
 			}
 		}
@@ -539,12 +602,13 @@ func (x *Index) Candidates(q Query, loads Loads) ([]Candidate, Explanation, erro
 	for _, i := range ranked {
 		e := &x.entries[i]
 		c := Candidate{Ref: e.ref, Match: q.Place.Territories[in[i]]}
-		why := "covers the patient's " + c.Match.String()
+		k := Reason{Ref: c.Ref, Why: "covers the patient's " + c.Match.String(), Code: c.Match.covers(), Detail: []string{c.Match.Code}}
 		if e.capacity != noCapacity {
-			why += fmt.Sprintf("; %d open Tasks of %d", open[i], e.capacity)
+			k.Why += fmt.Sprintf("; %d open Tasks of %d", open[i], e.capacity)
+			k.Detail = append(k.Detail, strconv.FormatInt(open[i], 10), strconv.FormatInt(e.capacity, 10))
 		}
 		out = append(out, c)
-		ex.Kept = append(ex.Kept, Reason{c.Ref, why})
+		ex.Kept = append(ex.Kept, k)
 	}
 	return out, ex, nil
 }
@@ -553,7 +617,7 @@ func (x *Index) Candidates(q Query, loads Loads) ([]Candidate, Explanation, erro
 // capacity, skips those at or above it, and sorts the others by load
 // (open/capacity, none: 0), stably: kept's order breaks ties. open maps
 // an entry to its open Tasks, for those with a capacity.
-func (x *Index) byLoad(kept []int32, loads Loads, skip func(*entry, func(*entry) string)) ([]int32, map[int32]int64, error) {
+func (x *Index) byLoad(kept []int32, loads Loads, skip func(*entry, func(*entry) Reason)) ([]int32, map[int32]int64, error) {
 	var refs []string
 	var with []int32
 	for _, i := range kept {
@@ -578,7 +642,9 @@ func (x *Index) byLoad(kept []int32, loads Loads, skip func(*entry, func(*entry)
 	for _, i := range kept {
 		e := &x.entries[i]
 		if n := open[i]; e.capacity != noCapacity && n >= e.capacity {
-			skip(e, func(e *entry) string { return fmt.Sprintf("at capacity: %d open Tasks of %d", n, e.capacity) })
+			skip(e, func(e *entry) Reason {
+				return reason(e.ref, ReasonAtCapacity, strconv.FormatInt(n, 10), strconv.FormatInt(e.capacity, 10))
+			})
 			continue
 		}
 		out = append(out, i)
@@ -599,19 +665,22 @@ func (x *Index) byLoad(kept []int32, loads Loads, skip func(*entry, func(*entry)
 	return out, open, nil
 }
 
-func (e *entry) outOfTerritory() string {
+func (e *entry) outOfTerritory() Reason {
 	if len(e.territories) == 0 {
-		return "declares no territory (ror-territorial-division on its service or organization)"
+		return reason(e.ref, ReasonNoTerritory)
 	}
 	ks := make([]string, 0, len(e.territories))
 	for k := range e.territories {
 		ks = append(ks, k)
 	}
 	slices.Sort(ks)
-	if len(ks) > 5 {
-		ks = append(ks[:5], fmt.Sprintf("… %d more", len(e.territories)-5))
+	if len(ks) <= 5 {
+		return reason(e.ref, ReasonOutOfTerritory, strings.Join(ks, ", "))
 	}
-	return "out of territory: covers " + strings.Join(ks, ", ")
+	more := len(ks) - 5
+	r := reason(e.ref, ReasonOutOfTerritory, strings.Join(ks[:5], ", ")+", … "+strconv.Itoa(more)+" more")
+	r.Detail = []string{strings.Join(ks[:5], ", ") + ", +" + strconv.Itoa(more)}
+	return r
 }
 
 func overlap(a, b []string) bool {

@@ -52,6 +52,19 @@ type Territory struct {
 	Code  string
 }
 
+// covers is the Reason code of a candidate kept for covering t.
+func (t Territory) covers() string {
+	switch {
+	case t.Level == LevelCommune && len(t.Code) == 4:
+		return ReasonCoversPostalCode
+	case t.Level == LevelCommune:
+		return ReasonCoversCommune
+	case t.Level == LevelDepartement:
+		return ReasonCoversDepartement
+	}
+	return ReasonCoversRegion
+}
+
 // key is the territory's key in the index: "c:75056", "d:2A", "r:84",
 // "be:7500".
 func (t Territory) key() string {

@@ -92,9 +92,9 @@ func (pl *Planner) Departures(ctx context.Context) (int, error) {
 	for _, ref := range order {
 		why := x.Left(ref, now)
 		if refs[ref] {
-			why = "removed from it"
+			why = directory.Reason{Ref: ref, Why: "removed from it", Code: RemovedCode}
 		}
-		if why == "" {
+		if why.Why == "" {
 			continue
 		}
 		k, moved, err := pl.depart(ctx, ref, why)
@@ -185,14 +185,15 @@ func (pl *Planner) writtenOut(after uint64) (map[string]bool, uint64, error) {
 // (why): the next candidate is asked for each she had not accepted yet,
 // and each she keeps is listed for follow-up. It returns how many Tasks
 // it moved or listed, and whether one changed while it was listed.
-func (pl *Planner) depart(ctx context.Context, ref, why string) (int, bool, error) {
-	reason := LeftDirectory + ": " + why
+func (pl *Planner) depart(ctx context.Context, ref string, why directory.Reason) (int, bool, error) {
+	// coded RecipientLeft, its step the directory's reason about her
+	reason := reasonOf(RecipientLeft, LeftDirectory+": "+why.Why, Step{Code: why.Code, Who: []string{ref}, Detail: why.Detail})
 	n, err := pl.askNextFor(ctx, url.Values{"owner": {ref}, "status": {"requested,received,on-hold"}},
-		func(old *tpb.Task, _ *pdpb.PlanDefinition_Action) string {
+		func(old *tpb.Task, _ *pdpb.PlanDefinition_Action) *dtpb.CodeableConcept {
 			if accepted(old) {
-				return "" // put on hold by her, after she started
+				return nil // put on hold by her, after she started
 			}
-			return reason
+			return proto.Clone(reason).(*dtpb.CodeableConcept)
 		})
 	if err != nil {
 		return n, false, err

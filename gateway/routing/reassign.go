@@ -49,7 +49,7 @@ func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) 
 		return nil
 	}
 	return pl.within(ctx, func(ctx context.Context) error {
-		why, wait, err := pl.fits(ctx, t, to)
+		fit, wait, err := pl.fits(ctx, t, to)
 		if err != nil {
 			return err
 		}
@@ -61,21 +61,20 @@ func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) 
 		switch st := t.GetStatus().GetValue(); {
 		case wait && (st == codes.TaskStatusCode_REQUESTED || st == codes.TaskStatusCode_RECEIVED || WaitsForPermit(t) || taken):
 			t.Status = &tpb.Task_StatusCode{Value: codes.TaskStatusCode_ON_HOLD}
-			t.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: PermitRequired}}
+			t.StatusReason = permitRequired()
 		case !wait && (WaitsForPermit(t) || taken):
 			t.Status = &tpb.Task_StatusCode{Value: codes.TaskStatusCode_REQUESTED}
 			t.StatusReason = nil
 		}
-		if by == "" {
-			by = "its requester"
+		w := say("re-assigned by its requester", Step{Code: "reassigned-by-requester"})
+		if by != "" {
+			w = say("re-assigned by "+by, Step{Code: "reassigned", Who: []string{by}})
 		}
-		text := "re-assigned by " + by
 		if from != "" {
-			text += " from " + from
+			w = w.then(" ", say("from "+from, Step{Code: "reassigned-from", Who: []string{from}}))
 		}
-		text += ": " + why
 		if len(t.Note) > 0 && len(was.Note) > 0 && proto.Equal(t.Note[0], was.Note[0]) {
-			t.Note[0] = &dtpb.Annotation{Text: &dtpb.Markdown{Value: text}}
+			t.Note[0] = w.then(": ", fit).note()
 		}
 		if to != resource.RefString(t.GetRequester()) && proto.Equal(t.GetBusinessStatus(), was.GetBusinessStatus()) && noCandidateStatus(t.GetBusinessStatus()) {
 			t.BusinessStatus = nil
@@ -111,89 +110,95 @@ func noCandidateStatus(c *dtpb.CodeableConcept) bool {
 // the directory (and why it keeps her) or one it skips (and why), and
 // whether the patient objected to her or has yet to give the permit she
 // needs to be asked (wait: permitPending).
-func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (why string, wait bool, err error) {
+func (pl *Planner) fits(ctx context.Context, t *tpb.Task, owner string) (w why, wait bool, err error) {
 	m, err := pl.read(ctx, "ServiceRequest", strings.TrimPrefix(resource.RefString(t.GetFocus()), "ServiceRequest/"))
 	if err != nil {
-		return "", false, err
+		return why{}, false, err
 	}
 	sr, ok := m.(*srpb.ServiceRequest)
 	roles := rolesOf(sr.GetPerformerType())
 	if !ok || len(roles) == 0 {
-		return owner + ", chosen by hand", false, nil
+		return say(owner+", chosen by hand", Step{Code: "chosen-by-hand", Who: []string{owner}}), false, nil
 	}
 	s, err := pl.stayOf(ctx, strings.TrimPrefix(resource.RefString(sr.GetEncounter()), "Encounter/"))
 	if err != nil {
-		return "", false, err
+		return why{}, false, err
 	}
 	if owner == resource.RefString(s.requester) {
-		return "the discharging organisation follows up", false, nil
+		return followsUp, false, nil
 	}
 	kind, cats := needs(pl.actionOf(ctx, sr, roles[0]))
 	for _, role := range roles {
-		if why, err = pl.fitsRole(ctx, s, role, sr.GetOccurrence().GetPeriod(), owner); why != "" || err != nil {
+		if w, err = pl.fitsRole(ctx, s, role, sr.GetOccurrence().GetPeriod(), owner); w.text != "" || err != nil {
 			break
 		}
 	}
 	if err != nil {
-		return "", false, err
+		return why{}, false, err
 	}
-	if why == "" {
-		why = owner + ", chosen by hand: not among the directory's candidates for role " + strings.Join(roles, " or ")
+	if w.text == "" {
+		w = say(owner+", chosen by hand: not among the directory's candidates for role "+strings.Join(roles, " or "),
+			Step{Code: "not-a-candidate", Who: []string{owner}, Roles: roles})
 	}
 	d, err := pl.cfg.Consent.Decide(ctx, consent.Request{Patient: s.patientRef, Actor: owner,
 		Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats}})
 	if err != nil {
-		return "", false, err
+		return why{}, false, err
 	}
 	if wait, err = pl.permitPending(ctx, s.patientRef, owner, kind, d); err != nil {
-		return "", false, err
+		return why{}, false, err
 	}
-	why += narrowPermit(d)
+	w = w.then("; ", narrowPermit(d))
 	switch {
 	case d.Objection:
-		why += "; the patient objected: " + strings.Join(d.Basis, ", ")
+		w = w.then("; ", say("the patient objected: "+joinRefs(d.Basis), Step{Code: "objected", Consents: d.Basis}))
 	case wait:
-		why += "; the patient's explicit permit is still required"
+		w = w.then("; ", say("the patient's explicit permit is still required", Step{Code: "waiting-permit"}))
 	}
-	return why, wait, nil
+	return w, wait, nil
 }
 
-// fitsRole says how owner fits role for the stay s: "" when she holds it
-// neither as the patient's GP, nor in her care team, nor in the directory.
-func (pl *Planner) fitsRole(ctx context.Context, s *stay, role string, win *dtpb.Period, owner string) (string, error) {
+// fitsRole says how owner fits role for the stay s: nothing when she holds
+// it neither as the patient's GP, nor in her care team, nor in the
+// directory.
+func (pl *Planner) fitsRole(ctx context.Context, s *stay, role string, win *dtpb.Period, owner string) (why, error) {
 	if role == "gp" {
 		if slices.ContainsFunc(s.patient.GetGeneralPractitioner(), func(r *dtpb.Reference) bool { return resource.RefString(r) == owner }) {
-			return "the patient's general practitioner (Patient.generalPractitioner)", nil
+			return say("the patient's general practitioner (Patient.generalPractitioner)", Step{Code: "general-practitioner", Who: []string{owner}}), nil
 		}
 		// or her directory role, routing's choice for her
-		gp, why, err := pl.generalPractitioner(ctx, s)
+		gp, w, err := pl.generalPractitioner(ctx, s)
 		if err != nil {
-			return "", err
+			return why{}, err
 		}
 		if gp != nil && resource.RefString(gp) == owner {
-			return why, nil
+			return w, nil
 		}
 	}
 	own, err := pl.ownProfessionals(ctx, s, directory.Role(role), nil, 0)
 	if err != nil {
-		return "", err
+		return why{}, err
 	}
 	if slices.Contains(own, owner) {
-		return owner + " is in the patient's care team with this role", nil
+		return say(owner+" is in the patient's care team with this role", Step{Code: "care-team", Who: []string{owner}}), nil
 	}
 	_, ex, err := pl.candidates(ctx, s, role, win, 0)
 	if err != nil {
-		return "", err
+		return why{}, err
 	}
 	for _, k := range ex.Kept {
 		if k.Ref == owner {
-			return "a candidate of the directory for role " + role + ": " + owner + " (" + k.Why + ")", nil
+			return why{"a candidate of the directory for role " + role + ": " + owner + " (" + k.Why + ")",
+				append([]Step{{Code: "directory-candidate", Who: []string{owner}, Roles: []string{role}}}, kept(k)...)}, nil
 		}
 	}
 	for _, sk := range ex.Skipped {
 		if sk.Ref == owner {
-			return owner + ", chosen by hand: the directory would not propose her for role " + role + " (" + sk.Why + ")", nil
+			w := say(owner+", chosen by hand: the directory would not propose her for role "+role,
+				Step{Code: "not-proposed", Who: []string{owner}, Roles: []string{role}})
+			r := directoryReason(sk).of(owner)
+			return w.then(" ", why{"(" + sk.Why + ")", r.steps}), nil
 		}
 	}
-	return "", nil
+	return why{}, nil
 }

@@ -147,7 +147,7 @@ func TestCorrectedLetterReroutes(t *testing.T) {
 					t.Errorf("no Task along %s: %v", c.want, tasks)
 				}
 				for _, s := range tasks[c.want] {
-					if s != "requested" && s != "on-hold" {
+					if s != "requested" && s != "on-hold "+routing.PermitRequiredCode {
 						t.Errorf("a %s Task is %q", c.want, s)
 					}
 				}

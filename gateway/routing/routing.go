@@ -13,7 +13,9 @@
 // is on-hold with a status reason saying so until one is recorded, however
 // it came to her (permitPending). No candidate left: the Task goes to the discharging
 // organisation (the Encounter's serviceProvider) with a businessStatus
-// saying why. Every choice is explained in the Task's note.
+// saying why. Every choice is explained in the Task's note, in English
+// and coded (explain.go), as the plan's progress notes and the status
+// reasons routing gives are.
 //
 // Ids are derived from the Encounter, the pathway and the action, and Write
 // creates only what does not exist yet (PUT if absent): routing a stay
@@ -90,15 +92,21 @@ import (
 )
 
 // PermitRequired is the statusReason of a social recipient's Task waiting
-// for the patient's explicit permit: recording one releases it
-// (gateway/api releases such Tasks in the transaction that writes it).
+// for the patient's explicit permit (coded RoutingStatus|permit-required):
+// recording one releases it (gateway/api releases such Tasks in the
+// transaction that writes it).
 const PermitRequired = "the patient's explicit permit is required"
+
+// permitRequired is the statusReason PermitRequired.
+func permitRequired() *dtpb.CodeableConcept { return reasonOf(PermitRequiredCode, PermitRequired) }
 
 // WaitsForPermit reports whether t is a routing Task held for the
 // patient's explicit permit (permitPending): on-hold with the status
-// reason PermitRequired.
+// reason PermitRequired (its code, or its text alone, as versions before
+// it was coded wrote it).
 func WaitsForPermit(t *tpb.Task) bool {
-	return t.GetStatus().GetValue() == codes.TaskStatusCode_ON_HOLD && t.GetStatusReason().GetText().GetValue() == PermitRequired
+	r := t.GetStatusReason()
+	return t.GetStatus().GetValue() == codes.TaskStatusCode_ON_HOLD && (hasCode(r, PermitRequiredCode) || r.GetText().GetValue() == PermitRequired)
 }
 
 // Config configures a Planner.
@@ -544,10 +552,15 @@ func (pl *Planner) progress(ctx context.Context, r *store.Snapshot, written []st
 		var notes []*dtpb.Annotation
 		if from != to {
 			// given to someone else by its requester (R4 Task.owner)
-			notes = append(notes, &dtpb.Annotation{Text: &dtpb.Markdown{Value: "Task/" + w.ID + " re-assigned from " + from + " to " + to}, Time: now})
+			task := "Task/" + w.ID
+			n := say(task+" re-assigned from "+from+" to "+to, Step{Code: "task-reassigned", Who: []string{task, from, to}}).note()
+			n.Time = now
+			notes = append(notes, n)
 		}
 		if moved {
-			notes = append(notes, &dtpb.Annotation{Text: &dtpb.Markdown{Value: moveNote(w.ID, t)}, Time: now})
+			n := moveNote(w.ID, t).note()
+			n.Time = now
+			notes = append(notes, n)
 		}
 		for _, act := range cp.GetActivity() {
 			if resource.RefString(act.GetReference()) == sr {
@@ -559,26 +572,27 @@ func (pl *Planner) progress(ctx context.Context, r *store.Snapshot, written []st
 }
 
 // moveNote is progress's note of a routing Task's new status.
-func moveNote(id string, t *tpb.Task) string {
+func moveNote(id string, t *tpb.Task) why {
 	status := strings.ReplaceAll(strings.ToLower(t.GetStatus().GetValue().String()), "_", "-")
-	text := "Task/" + id + " " + status + " by " + resource.RefString(t.GetOwner())
+	task, owner := "Task/"+id, resource.RefString(t.GetOwner())
+	w := say(task+" "+status+" by "+owner, Step{Code: "task-" + status, Who: []string{task, owner}})
 	switch t.GetStatus().GetValue() {
 	case codes.TaskStatusCode_CANCELLED:
 		// cancelled by its requester or by the time-out, not its owner
-		text = "Task/" + id + " cancelled, asked of " + resource.RefString(t.GetOwner())
+		w = say(task+" cancelled, asked of "+owner, Step{Code: "task-cancelled", Who: []string{task, owner}})
 	case codes.TaskStatusCode_REQUESTED:
 		// asked again (released by a permit, say), not by its owner
-		text = "Task/" + id + " requested of " + resource.RefString(t.GetOwner())
+		w = say(task+" requested of "+owner, Step{Code: "task-requested", Who: []string{task, owner}})
 	case codes.TaskStatusCode_ON_HOLD:
 		if WaitsForPermit(t) {
 			// held for the patient's permit, not by its owner
-			text = "Task/" + id + " on-hold for " + resource.RefString(t.GetOwner())
+			w = say(task+" on-hold for "+owner, Step{Code: "task-held", Who: []string{task, owner}})
 		}
 	}
-	if r := t.GetStatusReason().GetText().GetValue(); r != "" {
-		text += " (" + r + ")"
+	if r := t.GetStatusReason(); r.GetText().GetValue() != "" {
+		w = w.then(" ", why{"(" + r.GetText().GetValue() + ")", reasonSteps(r)})
 	}
-	return text
+	return w
 }
 
 type writtenKey struct{}
@@ -1302,7 +1316,7 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 	if kind != "social" {
 		sr.ReasonReference = s.diagnoses // a social recipient's request carries no diagnosis
 	}
-	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, win, nil)
+	owner, status, reason, w, err := pl.recipientAmong(ctx, s, roles, kind, cats, win, nil)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -1321,16 +1335,16 @@ func (pl *Planner) action(ctx context.Context, base string, s *stay, a *pdpb.Pla
 		Owner:       owner,
 		AuthoredOn:  dateTime(pl.cfg.Now()),
 		Restriction: &tpb.Task_Restriction{Period: win},
-		Note:        []*dtpb.Annotation{{Text: &dtpb.Markdown{Value: why}}},
+		Note:        []*dtpb.Annotation{w.note()},
 		Description: &dtpb.String{Value: a.GetDescription().GetValue()},
 	}
 	if reason != "" {
-		task.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
+		task.StatusReason = permitRequired()
 	}
 	if owner == nil || resource.RefString(owner) == resource.RefString(s.requester) {
 		task.BusinessStatus = noCandidate()
 	}
-	return sr, task, role + ": " + why, nil
+	return sr, task, role + ": " + w.text, nil
 }
 
 // RoutingStatus is the code system of routing Tasks' businessStatus:
@@ -1422,24 +1436,34 @@ func rolesOf(cc *dtpb.CodeableConcept) []string {
 // action may name alternatives in order (a neurologist, else a
 // rehabilitation physician); with none, the discharging organisation,
 // with every role's explanation.
-func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, kind string, cats []category.Code, win *dtpb.Period, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
-	var whys []string
+func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, kind string, cats []category.Code, win *dtpb.Period, refused map[string]reason) (*dtpb.Reference, codes.TaskStatusCode_Value, string, why, error) {
+	var tried why
 	for i, role := range roles {
-		owner, status, reason, why, err := pl.recipient(ctx, s, role, kind, cats, win, refused)
+		owner, status, reason, w, err := pl.recipient(ctx, s, role, kind, cats, win, refused)
 		if err != nil {
-			return nil, 0, "", "", err
+			return nil, 0, "", why{}, err
 		}
 		found := owner != nil && resource.RefString(owner) != resource.RefString(s.requester)
 		if found || i == len(roles)-1 {
-			if len(whys) > 0 {
-				why = strings.Join(whys, "; ") + "; then " + role + ": " + why
+			if len(tried.steps) > 0 {
+				w = tried.then("; then ", why{role + ": " + w.text, w.steps})
 			}
-			return owner, status, reason, why, nil
+			return owner, status, reason, w, nil
 		}
-		whys = append(whys, role+": "+strings.TrimSuffix(why, "; the discharging organisation follows up"))
+		// the next role is tried: the hospital does not follow up yet
+		w.text = strings.TrimSuffix(w.text, "; "+followsUp.text)
+		w.steps = slices.DeleteFunc(slices.Clone(w.steps), func(st Step) bool { return st.Code == followsUp.steps[0].Code })
+		tried = tried.then("; ", why{role + ": " + w.text, w.steps})
 	}
-	return s.requester, codes.TaskStatusCode_REQUESTED, "", "no role", nil
+	return s.requester, codes.TaskStatusCode_REQUESTED, "", say("no role", Step{Code: "no-role"}), nil
 }
+
+// followsUp closes an explanation with no candidate.
+var followsUp = say("the discharging organisation follows up", Step{Code: "hospital-follows-up"})
+
+// waitingPermit closes the explanation of a recipient waiting for the
+// patient's permit.
+var waitingPermit = say("waiting for the patient's permit", Step{Code: "waiting-permit"})
 
 // recipient chooses who receives an action, and the Task's status: the GP
 // from Patient.generalPractitioner; anyone else from the directory, the
@@ -1447,50 +1471,51 @@ func (pl *Planner) recipientAmong(ctx context.Context, s *stay, roles []string, 
 // some time in the action's window win (from discharge; nil: at
 // discharge), her hours read in the patient's local time; a social
 // recipient without the patient's permit waits on-hold.
-func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, win *dtpb.Period, refused map[string]string) (*dtpb.Reference, codes.TaskStatusCode_Value, string, string, error) {
+func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, cats []category.Code, win *dtpb.Period, refused map[string]reason) (*dtpb.Reference, codes.TaskStatusCode_Value, string, why, error) {
 	requested := codes.TaskStatusCode_REQUESTED
 	if role == "gp" && len(refused) == 0 {
-		gp, why, err := pl.generalPractitioner(ctx, s)
+		gp, w, err := pl.generalPractitioner(ctx, s)
 		if err != nil || gp != nil {
-			return gp, requested, "", why, err
+			return gp, requested, "", w, err
 		}
 	}
 	own, err := pl.ownProfessional(ctx, s, directory.Role(role), refused)
 	if err != nil {
-		return nil, 0, "", "", err
+		return nil, 0, "", why{}, err
 	}
 	if own != "" {
 		d, err := pl.cfg.Consent.Decide(ctx, consent.Request{Patient: s.patientRef, Actor: own,
 			Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats}})
 		if err != nil {
-			return nil, 0, "", "", err
+			return nil, 0, "", why{}, err
 		}
 		if !d.Objection {
-			why := own + " is in the patient's care team with this role (her own professionals come first)" + narrowPermit(d)
+			w := say(own+" is in the patient's care team with this role (her own professionals come first)",
+				Step{Code: "care-team", Who: []string{own}}).then("; ", narrowPermit(d))
 			if wait, err := pl.permitPending(ctx, s.patientRef, own, kind, d); err != nil || wait {
-				return refOf(own), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", err
+				return refOf(own), codes.TaskStatusCode_ON_HOLD, PermitRequired, w.then("; ", waitingPermit), err
 			}
-			return refOf(own), requested, "", why, nil
+			return refOf(own), requested, "", w, nil
 		}
 		// She objected to her own professional: the directory then.
 		refused = maps.Clone(refused)
 		if refused == nil {
-			refused = map[string]string{}
+			refused = map[string]reason{}
 		}
-		refused[own] = "the patient objected"
+		refused[own] = reason{"the patient objected", Step{Code: "objection", Consents: d.Basis}}
 	}
 	place := pl.placeOf(s)
 	cands, ex, err := pl.candidates(ctx, s, role, win, 20)
 	if err != nil {
-		return nil, 0, "", "", err
+		return nil, 0, "", why{}, err
 	}
-	skipped := []string{}
+	var skipped why
 	for _, sk := range ex.Skipped {
-		skipped = append(skipped, sk.Ref+" ("+sk.Why+")")
+		skipped = skipped.then("; ", directoryReason(sk).of(sk.Ref))
 	}
 	for _, c := range cands {
-		if why := refused[c.Ref]; why != "" {
-			skipped = append(skipped, c.Ref+" ("+why+")")
+		if r, ok := refused[c.Ref]; ok {
+			skipped = skipped.then("; ", r.of(c.Ref))
 			continue
 		}
 		d, err := pl.cfg.Consent.Decide(ctx, consent.Request{
@@ -1498,29 +1523,23 @@ func (pl *Planner) recipient(ctx context.Context, s *stay, role, kind string, ca
 			Resource: consent.ResourceFacts{Type: "ServiceRequest", Categories: cats},
 		})
 		if err != nil {
-			return nil, 0, "", "", err
+			return nil, 0, "", why{}, err
 		}
 		if d.Objection {
-			skipped = append(skipped, c.Ref+" (the patient objected: "+strings.Join(d.Basis, ", ")+")")
+			skipped = skipped.then("; ", reason{"the patient objected: " + joinRefs(d.Basis), Step{Code: "objection", Consents: d.Basis}}.of(c.Ref))
 			continue
 		}
-		why := "first candidate of the directory: " + keptWhy(ex, c.Ref) + narrowPermit(d)
-		if len(skipped) > 0 {
-			why += "; skipped: " + strings.Join(skipped, "; ")
-		}
+		w := pl.firstCandidate(ex, c.Ref).then("; ", narrowPermit(d)).then("; skipped: ", skipped)
 		if wait, err := pl.permitPending(ctx, s.patientRef, c.Ref, kind, d); err != nil || wait {
-			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, PermitRequired, why + "; waiting for the patient's permit", err
+			return refOf(c.Ref), codes.TaskStatusCode_ON_HOLD, PermitRequired, w.then("; ", waitingPermit), err
 		}
-		return refOf(c.Ref), requested, "", why, nil
+		return refOf(c.Ref), requested, "", w, nil
 	}
-	why := "no candidate in the directory for role " + role
+	w := say("no candidate in the directory for role "+role, Step{Code: "no-candidate-for-role", Roles: []string{role}})
 	if place.How == "" {
-		why += " (the patient's address names no known commune)"
+		w = w.then(" ", say("(the patient's address names no known commune)", Step{Code: "unknown-commune"}))
 	}
-	if len(skipped) > 0 {
-		why += "; skipped: " + strings.Join(skipped, "; ")
-	}
-	return s.requester, requested, "", why + "; the discharging organisation follows up", nil
+	return s.requester, requested, "", w.then("; skipped: ", skipped).then("; ", followsUp), nil
 }
 
 // permitPending is the rule for a recipient who needs the patient's
@@ -1556,15 +1575,16 @@ func (pl *Planner) permitPending(ctx context.Context, patient, owner, kind strin
 // narrowPermit says, when the patient's permit does not pass every data
 // category asked (consent.Decision.Uncovered), which ones: the recipient
 // is asked all the same, and receives on each read what it covers.
-func narrowPermit(d consent.Decision) string {
+func narrowPermit(d consent.Decision) why {
 	if len(d.Uncovered) == 0 {
-		return ""
+		return why{}
 	}
 	cats := make([]string, len(d.Uncovered))
 	for i, c := range d.Uncovered {
 		cats[i] = string(c)
 	}
-	return "; the patient's permit (" + strings.Join(d.Basis, ", ") + ") does not cover " + strings.Join(cats, ", ")
+	return say("the patient's permit ("+joinRefs(d.Basis)+") does not cover "+strings.Join(cats, ", "),
+		Step{Code: "narrow-permit", Consents: d.Basis, Categories: d.Uncovered})
 }
 
 // candidates asks the directory for the first limit candidates of role
@@ -1591,34 +1611,37 @@ func (pl *Planner) candidates(ctx context.Context, s *stay, role string, win *dt
 // names her as the person (HL7 v2 PD1-4, a CDA participant PCP): her
 // software signs in as, and looks for its work under, her directory role
 // (directory.Index.RoleHeldBy), when she holds one GP role.
-func (pl *Planner) generalPractitioner(ctx context.Context, s *stay) (*dtpb.Reference, string, error) {
+func (pl *Planner) generalPractitioner(ctx context.Context, s *stay) (*dtpb.Reference, why, error) {
 	gps := s.patient.GetGeneralPractitioner()
 	if len(gps) == 0 {
-		return nil, "", nil
+		return nil, why{}, nil
 	}
-	why := "the patient's general practitioner (Patient.generalPractitioner)"
 	gp := resource.RefString(gps[0])
+	w := say("the patient's general practitioner (Patient.generalPractitioner)", Step{Code: "general-practitioner", Who: []string{gp}})
 	if !strings.HasPrefix(gp, "Practitioner/") {
-		return gps[0], why, nil
+		return gps[0], w, nil
 	}
 	x, err := pl.cfg.Directory.Index(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, why{}, err
 	}
 	if r := x.RoleHeldBy(gp, directory.GP, s.discharge); r != "" {
-		return refOf(r), why + ", in her role in the directory: " + r, nil
+		return refOf(r), w.then(", ", say("in her role in the directory: "+r, Step{Code: "general-practitioner-role", Who: []string{r}})), nil
 	}
-	return gps[0], why, nil
+	return gps[0], w, nil
 }
 
-// keptWhy is the directory's reason for keeping ref.
-func keptWhy(ex directory.Explanation, ref string) string {
+// firstCandidate is the explanation of ref, the first candidate of the
+// directory: the directory's reason for keeping her.
+func (pl *Planner) firstCandidate(ex directory.Explanation, ref string) why {
+	w := say("first candidate of the directory: "+ref, Step{Code: "first-candidate", Who: []string{ref}})
 	for _, k := range ex.Kept {
 		if k.Ref == ref {
-			return ref + " (" + k.Why + ")"
+			w.text += " (" + k.Why + ")"
+			w.steps = append(w.steps, kept(k)...)
 		}
 	}
-	return ref
+	return w
 }
 
 func refOf(ref string) *dtpb.Reference {
@@ -1752,10 +1775,10 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	if err != nil {
 		return nil, err
 	}
-	refused := map[string]string{}
+	refused := map[string]reason{}
 	for _, t := range append(tasks, rejected) {
-		if why := answered(t.(*tpb.Task)); why != "" {
-			refused[resource.RefString(t.(*tpb.Task).GetOwner())] = why
+		if r := answered(t.(*tpb.Task)); r.text != "" {
+			refused[resource.RefString(t.(*tpb.Task).GetOwner())] = r
 		}
 	}
 	// The next candidate is asked from now on, within what is left of
@@ -1764,7 +1787,7 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	if now := pl.cfg.Now(); win != nil && time.UnixMicro(win.GetStart().GetValueUs()).Before(now) && (win.GetEnd() == nil || now.Before(time.UnixMicro(win.GetEnd().GetValueUs()))) {
 		win = &dtpb.Period{Start: dateTime(now), End: win.GetEnd()}
 	}
-	owner, status, reason, why, err := pl.recipientAmong(ctx, s, roles, kind, cats, win, refused)
+	owner, status, reason, w, err := pl.recipientAmong(ctx, s, roles, kind, cats, win, refused)
 	if err != nil {
 		return nil, err
 	}
@@ -1774,23 +1797,24 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 	next.Status = &tpb.Task_StatusCode{Value: status}
 	next.StatusReason, next.BusinessStatus, next.Output, next.ExecutionPeriod = nil, nil, nil, nil
 	if reason != "" {
-		next.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
+		next.StatusReason = permitRequired()
 	}
 	if owner == nil || resource.RefString(owner) == resource.RefString(s.requester) {
 		next.BusinessStatus = noCandidate()
 	}
 	next.Owner = owner
 	next.AuthoredOn = dateTime(pl.cfg.Now())
-	after := "was rejected"
+	was := "Task/" + resource.ID(rejected)
+	after := say("after "+was+" was rejected", Step{Code: "after-rejected", Who: []string{was}})
 	if ReRouted(rejected) {
-		after = "was re-routed by its requester"
+		after = say("after "+was+" was re-routed by its requester", Step{Code: "after-rerouted", Who: []string{was}})
 	} else if rejected.GetStatus().GetValue() == codes.TaskStatusCode_CANCELLED {
-		after = "was cancelled"
-		if r := rejected.GetStatusReason().GetText().GetValue(); r != "" {
-			after += " (" + r + ")"
+		after = say("after "+was+" was cancelled", Step{Code: "after-cancelled", Who: []string{was}})
+		if r := rejected.GetStatusReason(); r.GetText().GetValue() != "" {
+			after = after.then(" ", why{"(" + r.GetText().GetValue() + ")", reasonSteps(r)})
 		}
 	}
-	next.Note = []*dtpb.Annotation{{Text: &dtpb.Markdown{Value: "after Task/" + resource.ID(rejected) + " " + after + ": " + why}}}
+	next.Note = []*dtpb.Annotation{after.then(": ", w).note()}
 	next.Extension = append(next.Extension[:0:0], &dtpb.Extension{
 		Url:   &dtpb.Uri{Value: ExtReplaces},
 		Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Reference{Reference: resource.Ref("Task", resource.ID(rejected))}},
@@ -1799,23 +1823,26 @@ func (pl *Planner) next(ctx context.Context, rejected *tpb.Task) (*tpb.Task, err
 }
 
 // answered says why the owner of a routing Task is not asked again for its
-// request: she refused it, or did not answer in time ("" for neither).
-func answered(t *tpb.Task) string {
+// request: she refused it, or did not answer in time (no text for
+// neither). Its status reason says which, by its code or, as versions
+// before it was coded wrote it, its text.
+func answered(t *tpb.Task) reason {
 	switch t.GetStatus().GetValue() {
 	case codes.TaskStatusCode_REJECTED:
-		return "refused this request before"
+		return reason{"refused this request before", Step{Code: "refused-before"}}
 	case codes.TaskStatusCode_CANCELLED:
-		switch r := t.GetStatusReason().GetText().GetValue(); {
-		case strings.HasPrefix(r, NoAnswer):
-			return "did not answer this request in time"
-		case r == notDelivered:
-			return "could not be reached for this request"
-		case strings.HasPrefix(r, LeftDirectory):
-			return "left the directory"
+		sr := t.GetStatusReason()
+		switch r := sr.GetText().GetValue(); {
+		case hasCode(sr, NoAnswerCode), strings.HasPrefix(r, NoAnswer):
+			return reason{"did not answer this request in time", Step{Code: "no-answer-before"}}
+		case hasCode(sr, NotDeliveredCode), r == notDelivered:
+			return reason{"could not be reached for this request", Step{Code: "unreachable-before"}}
+		case hasCode(sr, RecipientLeft), strings.HasPrefix(r, LeftDirectory):
+			return reason{"left the directory", Step{Code: "left-before"}}
 		}
-		return "was taken off this request before"
+		return reason{"was taken off this request before", Step{Code: "taken-off-before"}}
 	}
-	return ""
+	return reason{}
 }
 
 // NoAnswer starts the status reason of a Task that timed out (TimeOut).
@@ -1870,12 +1897,12 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 	now := pl.cfg.Now()
 	due := now.Add(-shortest).UTC().Format(time.RFC3339)
 	n, err := pl.askNextFor(ctx, url.Values{"status": {"requested"}, "authored-on": {"lt" + due}},
-		func(old *tpb.Task, a *pdpb.PlanDefinition_Action) string {
+		func(old *tpb.Task, a *pdpb.PlanDefinition_Action) *dtpb.CodeableConcept {
 			within := pl.answerWithin(a)
 			if now.Before(time.UnixMicro(old.GetAuthoredOn().GetValueUs()).Add(within)) {
-				return ""
+				return nil
 			}
-			return NoAnswer + within.String()
+			return reasonOf(NoAnswerCode, NoAnswer+within.String(), Step{Code: "no-answer-within", Detail: []string{within.String()}})
 		})
 	if err != nil {
 		return n, err
@@ -1883,7 +1910,9 @@ func (pl *Planner) TimeOut(ctx context.Context) (int, error) {
 	// A Task whose notification push delivery gave up on (a dead letter)
 	// was never seen: its recipient is not waited for.
 	m, err := pl.askNextFor(ctx, url.Values{"status": {"requested"}, "business-status": {UndeliveredStatus}},
-		func(*tpb.Task, *pdpb.PlanDefinition_Action) string { return notDelivered })
+		func(*tpb.Task, *pdpb.PlanDefinition_Action) *dtpb.CodeableConcept {
+			return reasonOf(NotDeliveredCode, notDelivered)
+		})
 	return n + m, err
 }
 
@@ -1895,12 +1924,12 @@ const UndeliveredStatus = delivery.DeliveryStatusSystem + "|undelivered"
 // notification could not be delivered.
 const notDelivered = "its notification could not be delivered"
 
-// askNextFor cancels each routing Task matching v that why gives a reason
-// for (none: left as it is), with that reason, and creates the Task for
+// askNextFor cancels each routing Task matching v that why gives a status
+// reason for (nil: left as it is), with that reason, and creates the Task for
 // the next candidate of its request (Next), in one transaction pinned to
 // the version read. The GP's Task and the hospital's own follow-up are
 // never moved. It returns how many Tasks it moved.
-func (pl *Planner) askNextFor(ctx context.Context, v url.Values, why func(old *tpb.Task, a *pdpb.PlanDefinition_Action) string) (int, error) {
+func (pl *Planner) askNextFor(ctx context.Context, v url.Values, why func(old *tpb.Task, a *pdpb.PlanDefinition_Action) *dtpb.CodeableConcept) (int, error) {
 	q, err := search.Parse("Task", v, true)
 	if err != nil {
 		return 0, err
@@ -1936,12 +1965,12 @@ func (pl *Planner) askNextFor(ctx context.Context, v url.Values, why func(old *t
 			continue // the GP always receives the plan
 		}
 		reason := why(old, pl.actionOf(ctx, sr, roles[0]))
-		if reason == "" {
+		if reason == nil {
 			continue
 		}
 		cancelled := proto.Clone(old).(*tpb.Task)
 		cancelled.Status.Value = codes.TaskStatusCode_CANCELLED
-		cancelled.StatusReason = &dtpb.CodeableConcept{Text: &dtpb.String{Value: reason}}
+		cancelled.StatusReason = reason
 		next, err := pl.Next(ctx, cancelled)
 		if err != nil {
 			return n, err
@@ -2015,7 +2044,7 @@ func expected(enc *enpb.Encounter) bool {
 // ownProfessional is a member of the patient's active CareTeams holding
 // role, who has not refused this request: the patient's own professionals
 // come before the directory's (DESIGN.md, "Pathways"). "" when none.
-func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.Role, refused map[string]string) (string, error) {
+func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.Role, refused map[string]reason) (string, error) {
 	own, err := pl.ownProfessionals(ctx, s, role, refused, 1)
 	if len(own) == 0 {
 		return "", err
@@ -2026,7 +2055,7 @@ func (pl *Planner) ownProfessional(ctx context.Context, s *stay, role directory.
 // ownProfessionals are the first limit members (0: all) of the patient's
 // active CareTeams holding role who have not refused this request, in
 // order (ownProfessional).
-func (pl *Planner) ownProfessionals(ctx context.Context, s *stay, role directory.Role, refused map[string]string, limit int) ([]string, error) {
+func (pl *Planner) ownProfessionals(ctx context.Context, s *stay, role directory.Role, refused map[string]reason, limit int) ([]string, error) {
 	teams, err := pl.search(ctx, "CareTeam", url.Values{"patient": {s.patientRef}, "status": {"active"}})
 	if err != nil {
 		return nil, err
@@ -2034,7 +2063,7 @@ func (pl *Planner) ownProfessionals(ctx context.Context, s *stay, role directory
 	var members []string
 	for _, m := range teams {
 		for _, p := range m.(*ctpb.CareTeam).GetParticipant() {
-			if ref := resource.RefString(p.GetMember()); strings.HasPrefix(ref, "PractitionerRole/") && refused[ref] == "" {
+			if ref := resource.RefString(p.GetMember()); strings.HasPrefix(ref, "PractitionerRole/") && refused[ref].text == "" {
 				members = append(members, ref)
 			}
 		}

@@ -338,7 +338,7 @@ func (pl *Planner) withdraw(ctx context.Context, plans []*cppb.CarePlan, why wit
 		cp.Status.Value = codes.RequestStatusCode_REVOKED
 		cp.Extension = append(cp.Extension, &dtpb.Extension{Url: &dtpb.Uri{Value: ExtWithdrawn},
 			Value: &dtpb.Extension_ValueX{Choice: &dtpb.Extension_ValueX_Coding{Coding: why.coding()}}})
-		cp.Note = append(cp.Note, &dtpb.Annotation{Text: &dtpb.Markdown{Value: "Withdrawn: " + why.text + "."}})
+		cp.Note = append(cp.Note, say("Withdrawn: "+why.text+".", Step{Code: why.code}).note())
 		put(cp)
 		for _, a := range cp.GetActivity() {
 			typ, id, _, ok := resource.RefTarget(a.GetReference())

@@ -454,7 +454,7 @@ func TestCorrectedDeathRoutesAgain(t *testing.T) {
 				if _, old := cancelled[id]; old && s != cancelled[id] {
 					t.Errorf("the cancelled Task/%s: %s", id, s)
 				}
-				if _, old := cancelled[id]; !old && (s == "requested" || s == "on-hold") {
+				if _, old := cancelled[id]; !old && (s == "requested" || s == "on-hold "+routing.PermitRequiredCode) {
 					requested++
 				}
 			}

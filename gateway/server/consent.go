@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	cspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/code_system_go_proto"
 
 	"github.com/relais-health/relais/fhir/codec"
 	"github.com/relais-health/relais/fhir/outcome"
@@ -39,17 +42,21 @@ func (s *Server) consentEngine(c *codec.Codec) (*consent.Engine, *consent.Log, e
 	return e, decisions, nil
 }
 
-// publishCodeSystem stores the data-category CodeSystem when it is missing,
-// so that GET /fhir/CodeSystem/relais-data-category serves it.
-func publishCodeSystem(st *store.Store) error {
-	_, err := st.Read("CodeSystem", consent.CodeSystemID)
+// publishCodeSystem stores a CodeSystem of the server's own (the data
+// categories, consent.CodeSystem; routing's status and explanation codes,
+// routing.CodeSystem) when it is missing or of another version, so that
+// GET /fhir/CodeSystem/{id} serves the one this release uses.
+func publishCodeSystem(st *store.Store, cs *cspb.CodeSystem) error {
+	rec, err := st.Read("CodeSystem", cs.GetId().GetValue())
 	if err == nil {
-		return nil
-	}
-	if outcome.KindOf(err) != outcome.NotFound && outcome.KindOf(err) != outcome.Gone {
+		var stored struct{ Version string }
+		if json.Unmarshal(rec.JSON, &stored) == nil && stored.Version == cs.GetVersion().GetValue() {
+			return nil
+		}
+	} else if outcome.KindOf(err) != outcome.NotFound && outcome.KindOf(err) != outcome.Gone {
 		return err
 	}
-	_, _, err = st.Update(context.Background(), consent.CodeSystem(), 0)
+	_, _, err = st.Update(context.Background(), cs, 0)
 	return err
 }
 

@@ -56,6 +56,7 @@ import (
 	"github.com/relais-health/relais/gateway/api"
 	"github.com/relais-health/relais/gateway/auditlog"
 	"github.com/relais-health/relais/gateway/auth"
+	"github.com/relais-health/relais/gateway/consent"
 	"github.com/relais-health/relais/gateway/console"
 	"github.com/relais-health/relais/gateway/delivery"
 	"github.com/relais-health/relais/gateway/demo"
@@ -284,8 +285,11 @@ func (s *Server) build(c *codec.Codec, verifier *auth.Verifier, tokens *auth.Bac
 	if n > 0 {
 		s.log.Info("accepted HL7 v2 messages written after restart", "messages", n)
 	}
-	if err := publishCodeSystem(s.store); err != nil {
+	if err := publishCodeSystem(s.store, consent.CodeSystem()); err != nil {
 		return fmt.Errorf("publish data-category CodeSystem: %w", err)
+	}
+	if err := publishCodeSystem(s.store, routing.CodeSystem()); err != nil {
+		return fmt.Errorf("publish routing-status CodeSystem: %w", err)
 	}
 	if s.audit, err = auditlog.New(auditlog.Config{Store: s.store, DataDir: s.cfg.DataDir, Interval: s.cfg.AuditCheckpointInterval,
 		Witness: s.cfg.AuditWitness, Retention: s.cfg.AuditRetention, Logger: s.log}); err != nil {
