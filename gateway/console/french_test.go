@@ -1,7 +1,11 @@
 package console_test
 
 import (
+	"html"
+	"io"
+	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,5 +51,86 @@ func TestFrenchDatesAndWords(t *testing.T) {
 	_, body = b.get("/console/patients/p-eric/consents?lang=en")
 	if strings.Contains(body, "She ") || strings.Contains(body, "Her ") {
 		t.Error("Éric Dupont's consents page calls him she")
+	}
+}
+
+// TestFrenchPlanExplains: the coordinator reads the discharge plan in
+// French, and routing's explanations are French too: why each recipient
+// was asked (the patient's GP, her care team, the directory's first
+// candidate and the ones it skipped, nobody for the meals), what a Task
+// waits for, a re-route and a re-assignment by hand, and the moves the
+// plan notes. Routing writes them in English (FHIR's human-readable
+// text) and codes them beside (routing.ExtExplanation): a French page
+// shows none of the English.
+func TestFrenchPlanExplains(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	b := f.browser(t)
+	b.signIn("coordinator")
+	_, body := b.get(patientPath + "/plan?lang=fr")
+	// re-route the nurse's Task (the next nurse is asked), give the
+	// pharmacist's to the Lyon nurse, who is no candidate for it, and have
+	// the GP accept hers
+	reroute := regexpFind(`formaction="(/console/patients/demo-patient/tasks/route-[0-9a-f]+-nurse-1/reroute)"`, body)
+	id := strings.TrimSuffix(strings.TrimPrefix(reroute, "/console/patients/demo-patient/tasks/"), "/reroute")
+	if res, _ := b.post(reroute, url.Values{}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("re-route: %d", res.StatusCode)
+	}
+	_, body = b.get(patientPath + "/plan")
+	pharmacist := regexpFind(`action="(/console/patients/demo-patient/tasks/route-[0-9a-f]+-pharmacist-1/assign)"`, body)
+	if res, _ := b.post(pharmacist, url.Values{"owner": {"PractitionerRole/demo-nurse-lyon-role"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("assign: %d", res.StatusCode)
+	}
+	gpTask := regexpFind(`id="task-(route-[0-9a-f]+-gp-1)"`, body)
+	f.patch(t, "gp", "/fhir/Task/"+gpTask, `[{"op":"replace","path":"/status","value":"accepted"}]`)
+
+	_, body = b.get(patientPath + "/plan?lang=fr")
+	main := strings.ToLower(html.UnescapeString(body[strings.Index(body, "<main"):]))
+	if os.Getenv("RELAIS_DUMP") != "" {
+		t.Log(main)
+	}
+	for _, english := range []string{"first candidate", "covers the patient", "skipped", "waiting for the patient", "explicit permit",
+		"no candidate", "discharging organisation", "follows up", "re-assigned", "requested of", "on-hold for", "accepted by",
+		"chosen by hand", "not among", "out of territory", "taken off", "was re-routed", "patient's general practitioner",
+		"care team", "in her role", "open tasks", "discharge plan"} {
+		if strings.Contains(main, english) {
+			t.Errorf("the French plan shows the English %q", english)
+		}
+	}
+	for _, french := range []string{"premier candidat de l'annuaire", "hors territoire", "le médecin traitant du patient",
+		"fait partie de l'équipe de soins du patient", "l'autorisation explicite du patient est requise", "aucun candidat dans l'annuaire pour le rôle portage de repas",
+		"l'établissement de sortie assure le suivi", "réorientée par le demandeur", "après la réorientation de task/" + id,
+		"choisi manuellement : hors des candidats de l'annuaire pour le rôle pharmacien", "acceptée par", "confiée à"} {
+		if !strings.Contains(main, strings.ToLower(french)) {
+			t.Errorf("the French plan does not say %q", french)
+		}
+	}
+	// the codes are published
+	if code, _ := f.api(t, "system", "GET", "/fhir/CodeSystem/routing-status"); code != http.StatusOK {
+		t.Errorf("GET /fhir/CodeSystem/routing-status: %d", code)
+	}
+	// in English, the same in English
+	_, body = b.get(patientPath + "/plan?lang=en")
+	for _, want := range []string{"first candidate of the directory", "the patient's explicit permit is required", "re-routed by its requester"} {
+		if !strings.Contains(body, html.EscapeString(want)) {
+			t.Errorf("the English plan does not say %q", want)
+		}
+	}
+}
+
+// patch applies a JSON Patch through the API as a demo identity.
+func (f *fixture) patch(t *testing.T, who, path, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("PATCH", f.ts.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+f.token(t, who))
+	req.Header.Set("Content-Type", "application/json-patch+json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode >= 300 {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("PATCH %s as %s: %d %s", path, who, res.StatusCode, b)
 	}
 }

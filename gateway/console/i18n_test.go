@@ -9,6 +9,8 @@ import (
 
 	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/gateway/demo"
+	"github.com/relais-health/relais/gateway/pathways"
+	"github.com/relais-health/relais/gateway/routing"
 )
 
 // TestCatalogueComplete: every key a template or the code names is in the
@@ -40,6 +42,22 @@ func TestCatalogueComplete(t *testing.T) {
 	}
 	for _, c := range category.All {
 		used["cat."+string(c)] = true
+	}
+	// routing's explanations, by code, each taking the arguments its
+	// sentence in routing's CodeSystem takes, and the pathway roles they
+	// name
+	for _, c := range routing.CodeSystem().GetConcept() {
+		used["why."+c.GetCode().GetValue()] = true
+		if e, ok := catalogue["why."+c.GetCode().GetValue()]; ok && strings.Count(e[0], "%") != strings.Count(c.GetDefinition().GetValue(), "%") {
+			t.Errorf("why.%s takes %d arguments, routing's sentence %q takes %d", c.GetCode().GetValue(), strings.Count(e[0], "%"),
+				c.GetDefinition().GetValue(), strings.Count(c.GetDefinition().GetValue(), "%"))
+		}
+	}
+	for _, r := range pathways.Roles {
+		used["role."+r] = true
+	}
+	for _, k := range []string{"why.sep", "why.or", "why.undelivered"} {
+		used[k] = true
 	}
 	for _, id := range demo.Identities {
 		used["who."+id.Name] = true

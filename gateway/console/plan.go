@@ -14,6 +14,7 @@ import (
 	tpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/task_go_proto"
 
 	"github.com/relais-health/relais/fhir/resource"
+	"github.com/relais-health/relais/gateway/pathways"
 	"github.com/relais-health/relais/gateway/routing"
 )
 
@@ -74,7 +75,7 @@ func (c *Console) plan(w http.ResponseWriter, r *http.Request, s *session) error
 	d := &planData{Directory: dir.list}
 	for _, m := range plans {
 		if cp, ok := m.(*cppb.CarePlan); ok {
-			d.Plans = append(d.Plans, carePlanOf(v.lang, cp))
+			d.Plans = append(d.Plans, carePlanOf(v.lang, dir, cp))
 		}
 	}
 	byFocus := map[string][]taskView{}
@@ -137,11 +138,14 @@ func chainLess(a, b taskView) bool {
 	return a.ID < b.ID
 }
 
-func carePlanOf(l lang, cp *cppb.CarePlan) carePlanView {
+func carePlanOf(l lang, dir *directory, cp *cppb.CarePlan) carePlanView {
 	v := carePlanView{ID: resource.ID(cp), Title: cp.GetTitle().GetValue(), Status: code(cp.GetStatus().GetValue().String()),
 		Period: periodText(l, cp.GetPeriod())}
 	if v.Title == "" {
 		v.Title = cp.GetDescription().GetValue()
+	}
+	if strings.HasPrefix(v.ID, "route-") {
+		v.Title = l.t("title.plan") // routing's: "Discharge plan"
 	}
 	for _, ic := range cp.GetInstantiatesCanonical() {
 		u := ic.GetValue()
@@ -150,22 +154,30 @@ func carePlanOf(l lang, cp *cppb.CarePlan) carePlanView {
 	}
 	for _, a := range cp.GetActivity() {
 		for _, n := range a.GetProgress() {
-			v.Progress = append(v.Progress, n.GetText().GetValue())
+			v.Progress = append(v.Progress, explanation(l, dir, n.GetExtension(), n.GetText().GetValue()))
 		}
 	}
 	return v
 }
 
 func requestOf(l lang, sr *srpb.ServiceRequest) requestView {
-	return requestView{ID: "ServiceRequest/" + resource.ID(sr), What: conceptText(sr.GetCode()),
+	v := requestView{ID: "ServiceRequest/" + resource.ID(sr), What: conceptText(sr.GetCode()),
 		Role: conceptText(sr.GetPerformerType()), Status: code(sr.GetStatus().GetValue().String()),
 		Window: periodText(l, sr.GetOccurrence().GetPeriod())}
+	// a routing request's role, a pathway role, in words of l
+	for _, cd := range sr.GetPerformerType().GetCoding() {
+		if cd.GetSystem().GetValue() == pathways.RoleSystem {
+			v.Role = l.role(cd.GetCode().GetValue())
+			break
+		}
+	}
+	return v
 }
 
 func taskOf(l lang, t *tpb.Task, dir *directory) taskView {
 	v := taskView{ID: resource.ID(t), Version: versionID(t), Status: code(t.GetStatus().GetValue().String()),
 		Owner: dir.label(resource.RefString(t.GetOwner())), Requester: dir.name(resource.RefString(t.GetRequester())),
-		Reason: conceptText(t.GetStatusReason()), Business: conceptText(t.GetBusinessStatus())}
+		Reason: reasonText(l, dir, t.GetStatusReason()), Business: reasonText(l, dir, t.GetBusinessStatus())}
 	if end := t.GetRestriction().GetPeriod().GetEnd(); end != nil {
 		v.Deadline = l.when(dateTimeOf(end))
 	}
@@ -173,11 +185,12 @@ func taskOf(l lang, t *tpb.Task, dir *directory) taskView {
 		v.Authored = dateTimeOf(a).UTC().Format("2006-01-02T15:04:05")
 	}
 	for _, n := range t.GetNote() {
-		v.Notes = append(v.Notes, n.GetText().GetValue())
+		v.Notes = append(v.Notes, explanation(l, dir, n.GetExtension(), n.GetText().GetValue()))
 	}
 	v.Waiting = v.Status == "on-hold"
-	v.NoCandidate = strings.EqualFold(v.Business, "no candidate")
-	v.TimedOut = v.Status == "cancelled" && strings.HasPrefix(v.Reason, routing.NoAnswer)
+	v.NoCandidate = strings.EqualFold(t.GetBusinessStatus().GetText().GetValue(), "no candidate")
+	v.TimedOut = v.Status == "cancelled" && (routing.ReasonCode(t.GetStatusReason()) == routing.NoAnswerCode ||
+		strings.HasPrefix(t.GetStatusReason().GetText().GetValue(), routing.NoAnswer))
 	for _, cd := range t.GetBusinessStatus().GetCoding() {
 		switch cd.GetCode().GetValue() {
 		case "undelivered":
