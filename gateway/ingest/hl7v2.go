@@ -132,7 +132,7 @@ func (in *Ingester) HL7v2(ctx context.Context, data []byte, authz Authorize) (*R
 	}
 	if err == nil {
 		order(entries, cv.Header)
-		err = authorize(authz, entries)
+		err = authorizeSource(authz, entries, documentOf(cv.Result))
 	}
 	if err == nil && mergesIn(entries) {
 		err = in.checkMerge(entries, authz)
@@ -313,7 +313,7 @@ func (in *Ingester) authorizeResend(msg *er7.Message, data []byte, authz Authori
 	}
 	if cv, err := hl7v2.ConvertMessage(msg, data, in.opts.hl7v2()); err == nil {
 		if entries, err := Entries(cv.Result); err == nil {
-			return authorize(authz, entries)
+			return authorizeSource(authz, entries, documentOf(cv.Result))
 		}
 	}
 	return authz(sourceTypes)

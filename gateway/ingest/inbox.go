@@ -101,7 +101,7 @@ func (in *Ingester) RetryFailed(ctx context.Context, seq uint64, authz Authorize
 	if err != nil {
 		return nil, outcome.New(outcome.Unprocessable, "the message still does not map: "+reason(err))
 	}
-	if err := authorize(authz, it.entries); err != nil {
+	if err := authorizeSource(authz, it.entries, it.doc); err != nil {
 		return nil, err
 	}
 	var older int

@@ -419,7 +419,7 @@ func entriesOf(res *bundle.Result) ([]store.TxEntry, error) {
 	return entries, nil
 }
 
-func authorize(authz Authorize, entries []store.TxEntry) error {
+func authorize(authz Authorize, entries []store.TxEntry, more ...string) error {
 	if authz == nil {
 		return nil
 	}
@@ -431,6 +431,22 @@ func authorize(authz Authorize, entries []store.TxEntry) error {
 			types = append(types, e.Type)
 		}
 	}
+	for _, typ := range more {
+		if !seen[typ] {
+			seen[typ] = true
+			types = append(types, typ)
+		}
+	}
 	sort.Strings(types)
 	return authz(types)
+}
+
+// authorizeSource is authorize for what a source writes: its entries and,
+// when it deletes documents (replace.go), every type a withdrawal may
+// write, since what it withdraws is known only once the store is read.
+func authorizeSource(authz Authorize, entries []store.TxEntry, doc document) error {
+	if len(doc.deletes) == 0 {
+		return authorize(authz, entries)
+	}
+	return authorize(authz, entries, withdrawnTypes()...)
 }

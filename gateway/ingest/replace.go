@@ -15,6 +15,7 @@ import (
 	comppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/composition_go_proto"
 	cdpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/condition_go_proto"
 	dusp "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/device_use_statement_go_proto"
+	diagpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/diagnostic_report_go_proto"
 	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/document_reference_go_proto"
 	goalpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/goal_go_proto"
 	immpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/immunization_go_proto"
@@ -67,70 +68,112 @@ import (
 // Composition already holds a later version its own statements are
 // written retired.
 
-// retire returns a copy of a statement as withdrawn, or false when the
-// type is not a statement a document makes (a patient, a stay, people and
-// organisations belong to every source and are never retired).
-func retire(m proto.Message) (proto.Message, bool) {
+// A document deleted (an HL7 v2 deletion: MDM T11, or the CI-SIS volet
+// "Transmission de documents CDA en HL7 v2"'s OBX-11 D and ORC-1 CA;
+// mappings/hl7v2 deletion.go) is withdrawn by the same rule, with nothing
+// stated in its place: what it produced is retired as a replaced
+// version's statements are, ordered by when it was deleted, and its
+// DocumentReference becomes entered-in-error (R4 DocumentReferenceStatus:
+// "this instance of the document reference was created in error"; HL7
+// v2.5 section 9.2.1.2: a canceled document is "removed from a patient's
+// record with no replacement"), not superseded, since no version
+// supersedes it. The report of an order the deletion cancels
+// (DiagnosticReport, R4 status entered-in-error: "the report has been
+// withdrawn following a previous final release") is withdrawn with it.
+// A deletion of a document never stored withdraws nothing.
+
+// withdrawal says why a source withdraws what another produced.
+type withdrawal int
+
+const (
+	replaced withdrawal = iota // a later version of the document replaces it
+	deleted                    // the document is deleted, with no replacement
+)
+
+// retire returns a copy of a statement as withdrawn for why, or false
+// when the type is not one a withdrawal reaches (a patient, a stay,
+// people and organisations belong to every source and are never
+// retired).
+func retire(m proto.Message, why withdrawal) (proto.Message, bool) {
 	withdraw, ok := withdrawals[resource.Type(m)]
 	if !ok {
 		return nil, false
 	}
 	m = proto.Clone(m)
-	withdraw(m)
+	withdraw(m, why)
 	return m, true
 }
 
 // statement reports whether entries of type typ are a document's
 // statements: ordered by the time the document states them, and retired
-// when a replacement no longer states them.
+// when a replacement no longer states them. A report is not one: an HL7
+// v2 result message's DiagnosticReport is the message's, ordered by its
+// event and withdrawn only when a deletion cancels its order.
 func statement(typ string) bool {
 	_, ok := withdrawals[typ]
-	return ok
+	return ok && typ != "DiagnosticReport"
 }
 
-// withdrawals mark a statement of each type as withdrawn, in place.
-var withdrawals = map[string]func(proto.Message){
-	"Condition": func(m proto.Message) {
+// withdrawals mark a resource of each type as withdrawn, in place.
+var withdrawals = map[string]func(proto.Message, withdrawal){
+	"Condition": func(m proto.Message, _ withdrawal) {
 		r := m.(*cdpb.Condition)
 		r.ClinicalStatus, r.VerificationStatus = nil, retiredConcept(condVerStatus)
 	},
-	"AllergyIntolerance": func(m proto.Message) {
+	"AllergyIntolerance": func(m proto.Message, _ withdrawal) {
 		r := m.(*aipb.AllergyIntolerance)
 		r.ClinicalStatus, r.VerificationStatus = nil, retiredConcept(allergyVerStatus)
 	},
-	"Observation": func(m proto.Message) {
+	"Observation": func(m proto.Message, _ withdrawal) {
 		m.(*obspb.Observation).Status = &obspb.Observation_StatusCode{Value: cpb.ObservationStatusCode_ENTERED_IN_ERROR}
 	},
-	"Procedure": func(m proto.Message) {
+	"Procedure": func(m proto.Message, _ withdrawal) {
 		m.(*procpb.Procedure).Status = &procpb.Procedure_StatusCode{Value: cpb.EventStatusCode_ENTERED_IN_ERROR}
 	},
-	"MedicationStatement": func(m proto.Message) {
+	"MedicationStatement": func(m proto.Message, _ withdrawal) {
 		m.(*mspb.MedicationStatement).Status = &mspb.MedicationStatement_StatusCode{Value: cpb.MedicationStatementStatusCodes_ENTERED_IN_ERROR}
 	},
-	"MedicationRequest": func(m proto.Message) {
+	"MedicationRequest": func(m proto.Message, _ withdrawal) {
 		m.(*mrpb.MedicationRequest).Status = &mrpb.MedicationRequest_StatusCode{Value: cpb.MedicationrequestStatusCode_ENTERED_IN_ERROR}
 	},
-	"Immunization": func(m proto.Message) {
+	"Immunization": func(m proto.Message, _ withdrawal) {
 		m.(*immpb.Immunization).Status = &immpb.Immunization_StatusCode{Value: vspb.ImmunizationStatusCodesValueSet_ENTERED_IN_ERROR}
 	},
-	"ServiceRequest": func(m proto.Message) {
+	"ServiceRequest": func(m proto.Message, _ withdrawal) {
 		m.(*srpb.ServiceRequest).Status = &srpb.ServiceRequest_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
 	},
-	"CarePlan": func(m proto.Message) {
+	"CarePlan": func(m proto.Message, _ withdrawal) {
 		m.(*cppb.CarePlan).Status = &cppb.CarePlan_StatusCode{Value: cpb.RequestStatusCode_ENTERED_IN_ERROR}
 	},
-	"Goal": func(m proto.Message) {
+	"Goal": func(m proto.Message, _ withdrawal) {
 		m.(*goalpb.Goal).LifecycleStatus = &goalpb.Goal_LifecycleStatusCode{Value: cpb.GoalLifecycleStatusCode_ENTERED_IN_ERROR}
 	},
-	"DeviceUseStatement": func(m proto.Message) {
+	"DeviceUseStatement": func(m proto.Message, _ withdrawal) {
 		m.(*dusp.DeviceUseStatement).Status = &dusp.DeviceUseStatement_StatusCode{Value: cpb.DeviceUseStatementStatusCode_ENTERED_IN_ERROR}
 	},
-	"Composition": func(m proto.Message) {
+	"Composition": func(m proto.Message, _ withdrawal) {
 		m.(*comppb.Composition).Status = &comppb.Composition_StatusCode{Value: cpb.CompositionStatusCode_ENTERED_IN_ERROR}
 	},
-	"DocumentReference": func(m proto.Message) {
-		m.(*drpb.DocumentReference).Status = &drpb.DocumentReference_StatusCode{Value: cpb.DocumentReferenceStatusCode_SUPERSEDED}
+	"DocumentReference": func(m proto.Message, why withdrawal) {
+		status := cpb.DocumentReferenceStatusCode_SUPERSEDED
+		if why == deleted {
+			status = cpb.DocumentReferenceStatusCode_ENTERED_IN_ERROR
+		}
+		m.(*drpb.DocumentReference).Status = &drpb.DocumentReference_StatusCode{Value: status}
 	},
+	"DiagnosticReport": func(m proto.Message, _ withdrawal) {
+		m.(*diagpb.DiagnosticReport).Status = &diagpb.DiagnosticReport_StatusCode{Value: cpb.DiagnosticReportStatusCode_ENTERED_IN_ERROR}
+	},
+}
+
+// withdrawnTypes are the types a withdrawal may write, sorted.
+func withdrawnTypes() []string {
+	out := make([]string, 0, len(withdrawals))
+	for typ := range withdrawals {
+		out = append(out, typ)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // The code systems of R4 Condition.verificationStatus and
@@ -162,10 +205,13 @@ type document struct {
 	// replace (relatesTo replaces: an HL7 v2 MDM T10's TXA-13, HL7 v2.5
 	// section 9.5.10), whatever content it carries: superseded.
 	documents []string
+	// deletes are what the source deletes (bundle.Result.Deletes):
+	// withdrawn, its DocumentReferences entered-in-error.
+	deletes []string
 }
 
 func documentOf(res *bundle.Result) document {
-	d := document{asserted: res.Asserted, replaces: res.Replaces, byTime: res.OrderedByTime}
+	d := document{asserted: res.Asserted, replaces: res.Replaces, byTime: res.OrderedByTime, deletes: res.Deletes}
 	for _, e := range res.Bundle.GetEntry() {
 		dr, ok := resource.Unwrap(e.GetResource()).(*drpb.DocumentReference)
 		if !ok {
@@ -183,28 +229,36 @@ func documentOf(res *bundle.Result) document {
 // stated reports whether the source is a document whose statements are
 // ordered or replace others (supersede).
 func (d document) stated() bool {
-	return !d.asserted.IsZero() || len(d.replaces) > 0 || len(d.documents) > 0
+	return !d.asserted.IsZero() || len(d.replaces) > 0 || len(d.documents) > 0 || len(d.deletes) > 0
 }
 
 // supersede orders entries, what the document src maps to, by the time
 // src states them, retires them when a later version of their document
 // is stored already, else appends the retirement of what the versions src
-// replaces produced and src does not state again, each pinned to the
-// version read in r. It runs on the resolved entries, in the snapshot the
-// transaction that writes them is decided on, whatever carried the
-// document: one rule.
+// replaces produced and src does not state again, and of what the
+// documents src deletes produced, each pinned to the version read in r.
+// It runs on the resolved entries, in the snapshot the transaction that
+// writes them is decided on, whatever carried the document: one rule.
 func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src document) ([]store.TxEntry, error) {
 	at := src.asserted
 	if !src.stated() {
 		return entries, nil
 	}
-	stale := false
+	stale, why := false, replaced
 	written := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		written[e.Type+"/"+e.ID] = true
 		if e.Type == "Composition" && !at.IsZero() {
 			if t, ok := r.EventTime(e.Type, e.ID); ok && t.After(at) {
 				stale = true
+				// a set whose later version was deleted holds its
+				// Composition entered-in-error: what comes before the
+				// deletion is deleted too, not replaced
+				if deletedSet, err := in.deletedComposition(r, e.ID); err != nil {
+					return nil, err
+				} else if deletedSet {
+					why = deleted
+				}
 			}
 		}
 	}
@@ -215,31 +269,102 @@ func (in *Ingester) supersede(r *store.Snapshot, entries []store.TxEntry, src do
 		}
 		e.EventTime = at
 		if stale {
-			if m, ok := retire(e.Resource); ok {
+			if m, ok := retire(e.Resource, why); ok {
 				e.Resource = m
 			}
 		}
 	}
 	if stale {
-		return entries, nil // what its replacement states is newer
+		return entries, nil // what its replacement or deletion states is newer
 	}
-	replaced, err := in.earlierVersions(r, entries, src)
+	earlier, err := in.earlierVersions(r, entries, src)
 	if err != nil {
 		return nil, err
 	}
 	n := len(entries)
-	for _, id := range replaced {
-		if entries, err = in.retireOutputs(r, id, written, at, entries); err != nil {
+	for _, id := range earlier {
+		if entries, err = in.retireOutputs(r, id, written, at, replaced, entries); err != nil {
 			return nil, err
 		}
 	}
 	for _, ref := range src.documents {
-		if entries, err = in.retireOne(r, ref, written, at, entries); err != nil {
+		if entries, err = in.retireOne(r, ref, written, at, replaced, entries); err != nil {
+			return nil, err
+		}
+	}
+	for _, ref := range src.deletes {
+		if entries, err = in.withdrawDeleted(r, ref, written, at, entries); err != nil {
 			return nil, err
 		}
 	}
 	claimRetired(entries[:n], entries[n:])
 	return entries, nil
+}
+
+// withdrawDeleted appends the withdrawal of what a deletion names
+// (document.deletes): a deleted document's own Provenance, whose targets
+// are what it stated; a DocumentReference, with what the documents it
+// carried stated (the Provenances whose source entity it is: a CDA
+// document carried in an HL7 v2 message, mappings/hl7v2 embeddedCDA); a
+// report whose order was cancelled.
+func (in *Ingester) withdrawDeleted(r *store.Snapshot, ref string, written map[string]bool, at time.Time, entries []store.TxEntry) ([]store.TxEntry, error) {
+	typ, id, _ := strings.Cut(ref, "/")
+	switch typ {
+	case "Provenance":
+		return in.retireOutputs(r, id, written, at, deleted, entries)
+	case "DocumentReference":
+		carried, err := in.carriedBy(r, ref)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range carried {
+			if entries, err = in.retireOutputs(r, p, written, at, deleted, entries); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return in.retireStored(r, ref, written, at, deleted, entries)
+}
+
+// carriedBy lists the ids of the Provenances of the documents the
+// DocumentReference ref carried: those naming it among their targets and
+// as an entity they were derived from.
+func (in *Ingester) carriedBy(r *store.Snapshot, ref string) ([]string, error) {
+	q, err := search.Parse("Provenance", url.Values{"target": {ref}}, true)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := r.Search(q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hits {
+		m, ok, err := in.readStored(r, "Provenance", h.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		for _, en := range m.(*provpb.Provenance).GetEntity() {
+			if resource.RefString(en.GetWhat()) == ref {
+				out = append(out, h.ID)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// deletedComposition reports whether the stored Composition id is
+// withdrawn (entered-in-error): its document was deleted.
+func (in *Ingester) deletedComposition(r *store.Snapshot, id string) (bool, error) {
+	m, ok, err := in.readStored(r, "Composition", id)
+	if err != nil || !ok {
+		return false, err
+	}
+	return m.(*comppb.Composition).GetStatus().GetValue() == cpb.CompositionStatusCode_ENTERED_IN_ERROR, nil
 }
 
 // earlierVersions are the Provenances of the documents a document
@@ -353,7 +478,7 @@ func claimRetired(entries, retired []store.TxEntry) {
 // (it may come later: supersede) has nothing to retire. A target that a
 // later source wrote after the replaced version (its event time is
 // newer) is that source's statement now, and stays.
-func (in *Ingester) retireOutputs(r *store.Snapshot, id string, written map[string]bool, at time.Time, entries []store.TxEntry) ([]store.TxEntry, error) {
+func (in *Ingester) retireOutputs(r *store.Snapshot, id string, written map[string]bool, at time.Time, why withdrawal, entries []store.TxEntry) ([]store.TxEntry, error) {
 	prov, ok, err := in.readStored(r, "Provenance", id)
 	if err != nil || !ok {
 		return entries, err
@@ -366,19 +491,28 @@ func (in *Ingester) retireOutputs(r *store.Snapshot, id string, written map[stri
 		if et, ok := r.EventTime(typ, tid); ok && known && et.After(stated) {
 			continue
 		}
-		if entries, err = in.retireOne(r, ref, written, at, entries); err != nil {
+		if entries, err = in.retireOne(r, ref, written, at, why, entries); err != nil {
 			return nil, err
 		}
 	}
 	return entries, nil
 }
 
-// retireOne appends to entries the retirement of the stored statement
-// ref (withdrawals), pinned to the version read in r, unless entries
-// write it already or it is retired, absent or not a statement.
-func (in *Ingester) retireOne(r *store.Snapshot, ref string, written map[string]bool, at time.Time, entries []store.TxEntry) ([]store.TxEntry, error) {
+// retireOne appends to entries the retirement for why of the stored
+// statement ref, pinned to the version read in r, unless entries write it
+// already or it is retired, absent or not a statement.
+func (in *Ingester) retireOne(r *store.Snapshot, ref string, written map[string]bool, at time.Time, why withdrawal, entries []store.TxEntry) ([]store.TxEntry, error) {
+	if typ, _, _ := strings.Cut(ref, "/"); !statement(typ) {
+		return entries, nil
+	}
+	return in.retireStored(r, ref, written, at, why, entries)
+}
+
+// retireStored is retireOne for any type a withdrawal reaches
+// (withdrawals): a report too, which only a deletion names.
+func (in *Ingester) retireStored(r *store.Snapshot, ref string, written map[string]bool, at time.Time, why withdrawal, entries []store.TxEntry) ([]store.TxEntry, error) {
 	typ, tid, _ := strings.Cut(ref, "/")
-	if written[ref] || !statement(typ) {
+	if _, ok := withdrawals[typ]; written[ref] || !ok {
 		return entries, nil
 	}
 	rec, err := r.Read(typ, tid)
@@ -392,7 +526,7 @@ func (in *Ingester) retireOne(r *store.Snapshot, ref string, written map[string]
 	if err != nil {
 		return nil, err
 	}
-	ret, ok := retire(m)
+	ret, ok := retire(m, why)
 	if !ok || proto.Equal(ret, m) {
 		return entries, nil
 	}

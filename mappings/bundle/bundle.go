@@ -130,6 +130,17 @@ type Result struct {
 	// Bundle.identifier the version (R4 composition-definitions.html
 	// #Composition.identifier), and its Bundle.timestamp orders them.
 	OrderedByTime bool
+	// Deletes names what the source withdraws without replacing it (an
+	// HL7 v2 document deletion: MDM T11, or the CI-SIS volet
+	// "Transmission de documents CDA en HL7 v2"'s OBX-11 D and ORC-1 CA):
+	// "DocumentReference/id" of a document it deletes, withdrawn with
+	// what the documents it carried stated; "Provenance/id" of a deleted
+	// document's own source, whose targets are withdrawn; and
+	// "DiagnosticReport/id" of a report whose order it cancels. Each is
+	// withdrawn as a replaced version's statements are, ordered by
+	// Asserted (for a source that only deletes, when it deleted). A name
+	// nothing stored holds withdraws nothing.
+	Deletes []string
 }
 
 // ProvenanceID is the id of the Provenance Finish writes for the source

@@ -29,25 +29,29 @@ type conv struct {
 	// authority: MSH-4 (or MSH-3).
 	scope string
 
-	patient    *ppb.Patient
-	patientID  string
-	encounter  *encpb.Encounter
-	encKey     string                    // what identifies the encounter, for child resource ids
-	assigned   *encpb.Encounter_Location // the encounter's PV1-3, which ZBE-2 dates
-	restricted bool                      // PD1-12 or ARV: label everything R
-	masked     bool                      // MetaDMPMSS MASQUE_PS Y: label the documents R
-	documents  []proto.Message           // the documents carried and what they map to
-	sourceSens []category.Sensitivity    // what the source holds unmapped (ZFS: PSY)
-	merged     bool                      // the MRG of an A40 or A34 is mapped
-	movement   movement                  // the PAM France ZBE, read before PV1
-	report     *drpb.DiagnosticReport    // of the last OBR, which the OBX after it add to
-	reportKey  string                    // what identifies it, for its results' ids
-	lastObs    *obspb.Observation        // of the last OBX, which an NTE after it annotates
-	ref        referral                  // of a REF message
-	doc        documentStated            // by the CDA documents it carries (cda.go)
-	outputs    []proto.Message
-	a          blocks    // where the small protos come from
-	zones      zoneCache // of the date-times read
+	patient     *ppb.Patient
+	patientID   string
+	encounter   *encpb.Encounter
+	encKey      string                    // what identifies the encounter, for child resource ids
+	assigned    *encpb.Encounter_Location // the encounter's PV1-3, which ZBE-2 dates
+	restricted  bool                      // PD1-12 or ARV: label everything R
+	masked      bool                      // MetaDMPMSS MASQUE_PS Y: label the documents R
+	documents   []proto.Message           // the documents carried and what they map to
+	sourceSens  []category.Sensitivity    // what the source holds unmapped (ZFS: PSY)
+	merged      bool                      // the MRG of an A40 or A34 is mapped
+	movement    movement                  // the PAM France ZBE, read before PV1
+	report      *drpb.DiagnosticReport    // of the last OBR, which the OBX after it add to
+	reportKey   string                    // what identifies it, for its results' ids
+	lastObs     *obspb.Observation        // of the last OBX, which an NTE after it annotates
+	ref         referral                  // of a REF message
+	doc         documentStated            // by the CDA documents it carries (cda.go)
+	deleting    bool                      // the message only deletes documents (deletion.go)
+	deletes     []string                  // what it deletes: bundle.Result.Deletes
+	order       string                    // ORC-1 of the order the next OBR starts
+	reportOrder string                    // ORC-1 of the current report's order
+	outputs     []proto.Message
+	a           blocks    // where the small protos come from
+	zones       zoneCache // of the date-times read
 }
 
 func newConv(msg *er7.Message, opts Options) *conv {
@@ -94,6 +98,9 @@ func (c *conv) run() error {
 			}
 		}
 	}
+	if err := c.readDeletion(); err != nil {
+		return err
+	}
 	c.movement = c.readMovement()
 	c.h.Historic = c.movement.historic
 	pv1 := c.msg.First("PV1")
@@ -104,6 +111,8 @@ func (c *conv) run() error {
 	case pv1 == nil:
 	case c.code == "ADT" && personEvent(c.event):
 		c.personVisit(pv1)
+	case c.deleting:
+		c.deletionVisit(pv1)
 	default:
 		c.mapEncounter(pv1)
 	}
@@ -151,6 +160,11 @@ func (c *conv) run() error {
 				continue
 			}
 			doc = c.startDocument(s)
+		case "ORC":
+			// not mapped: its order control (ORC-1) says whether the
+			// report of its order is cancelled (deletion.go)
+			c.order = strings.ToUpper(text(s.Field(1)))
+			c.warnSegment(s)
 		case "OBR":
 			if c.code == "MDM" { // the order a document answers, not a result
 				c.warnSegment(s)
@@ -164,6 +178,9 @@ func (c *conv) run() error {
 			if c.code == "MDM" && doc != nil {
 				doc.add(s)
 				continue
+			}
+			if err := c.checkOrder(s); err != nil {
+				return err
 			}
 			if carriesDocument(s) {
 				if err := c.resultDocument(s); err != nil {

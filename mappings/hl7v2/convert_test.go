@@ -172,6 +172,11 @@ func TestBroken(t *testing.T) {
 		{"no-msh.hl7", "hl7v2: segment at byte 0: message does not start with an MSH segment", er7.AR},
 		{"bad-encoding-chars.hl7", "hl7v2: MSH-2 at byte 3: invalid or repeated encoding character in MSH-2", er7.AE},
 		{"second-msh.hl7", "hl7v2: MSH(2) at byte 77: more than one MSH segment (batches are not supported)", er7.AR},
+		// the CI-SIS volet "Transmission de documents CDA en HL7 v2": a
+		// deletion's event, ORC-1 and OBX-11 agree (deletion.go)
+		{"mdm-t02-deleted.hl7", "hl7v2: OBX-11: a document deletion (ORC-1 CA, OBX-11 D) is sent as MDM T04 or T11, not T02 (CI-SIS volet Transmission de documents CDA en HL7 v2)", er7.AE},
+		{"oru-cancelled-final.hl7", "hl7v2: OBX-11: an order cancelled (ORC-1 CA) carries only the documents it deletes, with OBX-11 D (CI-SIS volet Transmission de documents CDA en HL7 v2)", er7.AE},
+		{"mdm-t11-without-txa12.hl7", "hl7v2: TXA-12: a document deletion names the document it deletes (TXA-12, unique document number)", er7.AE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

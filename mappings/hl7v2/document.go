@@ -28,12 +28,18 @@ type docBuilder struct {
 	lines []string
 	parts []*drpb.DocumentReference_Content
 	err   error
+	// deleted: the message deletes the document (deletion.go), which is
+	// named, not written
+	deleted bool
 }
 
 var txaMapped = []int{1, 2, 3, 4, 5, 6, 9, 12, 13, 17, 18, 19, 22}
 
 // startDocument maps TXA (HL7 v2.5 section 9.6.1) to a DocumentReference.
 func (c *conv) startDocument(txa *er7.Segment) *docBuilder {
+	if c.deleting {
+		return c.startDeletion(txa)
+	}
 	d := &docBuilder{c: c, txa: txa}
 	doc := &drpb.DocumentReference{
 		Status:  &drpb.DocumentReference_StatusCode{Value: availability(text(txa.Field(19)))},
@@ -68,6 +74,23 @@ func (c *conv) startDocument(txa *er7.Segment) *docBuilder {
 		doc.Context = &drpb.DocumentReference_Context{Encounter: []*dtpb.Reference{enc}}
 	}
 	d.doc = doc
+	c.unmapped(txa, txaMapped...)
+	return d
+}
+
+// startDeletion reads the TXA of an MDM that deletes its document: the
+// document is the one TXA-12 names (HL7 v2.5 section 9.5.11: the unique
+// document number identifies the document cancelled), under the id its
+// original notification gave it.
+func (c *conv) startDeletion(txa *er7.Segment) *docBuilder {
+	d := &docBuilder{c: c, txa: txa, deleted: true, doc: &drpb.DocumentReference{}}
+	d.doc.MasterIdentifier = c.entityID(txa.Field(12))
+	if d.doc.MasterIdentifier == nil {
+		loc := txa.Loc(12)
+		d.err = &er7.Error{Loc: loc, Offset: -1, Condition: er7.RequiredFieldMissing,
+			Reason: "a document deletion names the document it deletes (TXA-12, unique document number)"}
+	}
+	d.doc.Id = &dtpb.Id{Value: c.documentID(d.doc.MasterIdentifier)}
 	c.unmapped(txa, txaMapped...)
 	return d
 }
@@ -120,6 +143,16 @@ func (d *docBuilder) add(obx *er7.Segment) {
 	if d == nil || d.err != nil {
 		return
 	}
+	if d.deleted {
+		// only a CDA document it carries says more of what is deleted
+		if strings.EqualFold(text(obx.Field(2)), "ED") {
+			for r := range obx.Field(5).Repetitions() {
+				d.encapsulated(obx, r)
+			}
+		}
+		d.c.unmapped(obx, 1, 2, 3, 4, 5, 11)
+		return
+	}
 	switch typ := strings.ToUpper(text(obx.Field(2))); typ {
 	case "TX", "FT", "ST", "":
 		for r := range obx.Field(5).Repetitions() {
@@ -149,6 +182,9 @@ func (d *docBuilder) encapsulated(obx *er7.Segment, v er7.Value) {
 	loc := obx.Loc(5)
 	loc.Component = 5
 	if strings.TrimSpace(data) == "" {
+		if d.deleted {
+			return
+		}
 		d.c.b.Warn(loc.String(), "encapsulated data without content")
 		d.parts = append(d.parts, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{
 			ContentType: mediaType(text(v.Comp(2)), text(v.Comp(3))),
@@ -158,6 +194,12 @@ func (d *docBuilder) encapsulated(obx *er7.Segment, v er7.Value) {
 	raw, err := decodeED(text(v.Comp(4)), data)
 	if err != nil {
 		d.err = &er7.Error{Loc: loc, Offset: -1, Condition: er7.DataTypeError, Reason: "encapsulated data does not match its encoding (OBX-5.4)"}
+		return
+	}
+	if d.deleted {
+		if isCDA(raw) {
+			d.c.deletedCDA(obx, raw)
+		}
 		return
 	}
 	ct := mediaType(text(v.Comp(2)), text(v.Comp(3)))
@@ -212,6 +254,10 @@ func (d *docBuilder) finish() error {
 		return d.err
 	}
 	doc := d.doc
+	if d.deleted {
+		d.c.deletes = append(d.c.deletes, "DocumentReference/"+doc.GetId().GetValue())
+		return nil
+	}
 	if t := strings.TrimSpace(strings.Join(d.lines, "\n")); t != "" {
 		doc.Content = append(doc.Content, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{
 			ContentType: &dtpb.Attachment_ContentTypeCode{Value: "text/plain"},
@@ -271,7 +317,8 @@ func (c *conv) resultDocument(obx *er7.Segment) error {
 			dr.Context.Related = []*dtpb.Reference{resource.Ref("DiagnosticReport", c.report.GetId().GetValue())}
 		}
 	}
-	d := &docBuilder{c: c, doc: dr}
+	// OBX-11 D deletes the document (deletion.go): named, not written
+	d := &docBuilder{c: c, doc: dr, deleted: deletes(obx)}
 	for r := range obx.Field(5).Repetitions() {
 		d.encapsulated(obx, r)
 	}
@@ -306,7 +353,7 @@ const metaDMPMSS = "METADMPMSS"
 // labels the documents the message carries, and what they map to, R; the
 // rest is reported as not mapped.
 func (c *conv) documentMeta(obx *er7.Segment) bool {
-	if strings.ToUpper(text(obx.Field(3).Comp(3))) != metaDMPMSS {
+	if !isMeta(obx) {
 		return false
 	}
 	if strings.EqualFold(text(obx.Field(3).Comp(1)), "MASQUE_PS") {
@@ -316,4 +363,10 @@ func (c *conv) documentMeta(obx *er7.Segment) bool {
 	}
 	c.warn(obx, 3, "DMP and MSSanté transmission metadata not mapped")
 	return true
+}
+
+// isMeta reports whether an OBX carries the volet's DMP and MSSanté
+// metadata (OBX-3 coded in MetaDMPMSS).
+func isMeta(obx *er7.Segment) bool {
+	return strings.EqualFold(text(obx.Field(3).Comp(3)), metaDMPMSS)
 }

@@ -48,15 +48,13 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 		return
 	}
 	e := &encpb.Encounter{Subject: resource.Ref("Patient", c.patientID)}
+	c.encKey = c.stayKey(pv1, visit, a)
 	switch {
 	case visit != nil:
 		e.Identifier = append(e.Identifier, visit)
-		c.encKey = authorityKey(a, c.scope) + "\x1f" + visit.Value.Value
 	case !pv1.Field(44).Empty():
-		c.encKey = c.patientID + "\x1fadmit\x1f" + text(pv1.Field(44).Comp(1))
 		c.warn(pv1, 19, "no visit number: encounter identified by patient and admission time")
 	default:
-		c.encKey = c.patientID + "\x1fmessage\x1f" + c.h.ControlID
 		c.warn(pv1, 19, "no visit number nor admission time: encounter identified by this message only")
 	}
 	e.Id = c.a.id(c.b.ID("Encounter", c.encKey))
@@ -76,6 +74,19 @@ func (c *conv) mapEncounter(pv1 *er7.Segment) {
 	c.hospitalization(pv1)
 	c.h.Encounter = c.put(e)
 	c.unmapped(pv1, pv1Mapped...)
+}
+
+// stayKey is what identifies the stay of a PV1, for the ids of the
+// Encounter and of what belongs to it: its visit number (PV1-19), else
+// the patient and her admission time (PV1-44), else the message.
+func (c *conv) stayKey(pv1 *er7.Segment, visit *dtpb.Identifier, a authority) string {
+	switch {
+	case visit != nil:
+		return authorityKey(a, c.scope) + "\x1f" + visit.Value.Value
+	case !pv1.Field(44).Empty():
+		return c.patientID + "\x1fadmit\x1f" + text(pv1.Field(44).Comp(1))
+	}
+	return c.patientID + "\x1fmessage\x1f" + c.h.ControlID
 }
 
 // opensStay are the ADT events that may name a stay the receiver does not

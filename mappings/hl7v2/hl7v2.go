@@ -9,7 +9,8 @@
 // A22, A25, A27, A38, A52 to A55 (the stay's movements), the PAM France
 // correction of a movement Z99 (see readMovement), A28 and A31 (the
 // person, without a visit), A34 and A40 (the merge as the message states
-// it: see mapMRG), A47 (identifiers corrected: see mapRetired), MDM T01, T02, T04, T10, ORU R01 and REF I12, I13, I14,
+// it: see mapMRG), A47 (identifiers corrected: see mapRetired), MDM T01, T02, T04, T10, T11 (a document
+// deleted: see deletion.go), ORU R01 and REF I12, I13, I14,
 // versions 2.3 to 2.8, including the IHE PAM France profile (INS
 // in PID-3, identity reliability in PID-32, the ZBE movement segment, RPPS
 // in XCN). Anything else is refused with an *er7.Error that an AR/CR
@@ -138,14 +139,17 @@ func ConvertMessage(msg *er7.Message, data []byte, opts Options) (*Converted, er
 		Patient:     c.h.Patient,
 		Sensitivity: c.sourceSens,
 	})
-	res.Asserted, res.Replaces = c.doc.asserted, c.doc.replaces
+	res.Asserted, res.Replaces, res.Deletes = c.doc.asserted, c.doc.replaces, c.deletes
+	if len(c.deletes) > 0 && res.Asserted.IsZero() {
+		res.Asserted = c.h.EventTime // what it deletes, it deletes at its event
+	}
 	return &Converted{Result: res, Header: c.h, Message: msg}, nil
 }
 
 // Supported lists the message types and events Convert accepts.
 var supportedEvents = map[string][]string{
 	"ADT": {"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A14", "A16", "A21", "A22", "A25", "A27", "A28", "A31", "A34", "A38", "A40", "A47", "A52", "A53", "A54", "A55", "Z99"},
-	"MDM": {"T01", "T02", "T04", "T10"},
+	"MDM": {"T01", "T02", "T04", "T10", "T11"},
 	"ORU": {"R01"},
 	"REF": {"I12", "I13", "I14"},
 }

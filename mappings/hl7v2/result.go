@@ -69,9 +69,16 @@ func (c *conv) startReport(obr *er7.Segment) {
 		dr.Category = append(dr.Category, cat)
 	}
 	c.report, c.reportKey = dr, strings.Join(key, "\x1f")
+	c.reportOrder, c.order = c.order, ""
+	c.unmapped(obr, obrMapped...)
+	if c.reportOrder == cancelled {
+		// its order is cancelled (ORC-1 CA) and its documents deleted
+		// (deletion.go): the report is withdrawn, not written
+		c.deletes = append(c.deletes, "DiagnosticReport/"+dr.Id.Value)
+		return
+	}
 	c.put(dr)
 	c.ref.support = append(c.ref.support, resource.Ref("DiagnosticReport", dr.Id.Value)) // a referral's supporting information
-	c.unmapped(obr, obrMapped...)
 }
 
 // reportTimes: the observation date-time (OBR-7), with its end (OBR-8) as

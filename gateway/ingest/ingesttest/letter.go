@@ -129,3 +129,46 @@ func MDM(event, control, at, docID, parent string, doc []byte) []byte {
 	}
 	return []byte(strings.Join(segs, "\r") + "\r")
 }
+
+// MDMDeletion is the deletion of the document docID of the stay SEJ-4242:
+// for a T04, as the ANS CI-SIS volet "Transmission de documents CDA en HL7
+// v2" sends it (évènements déclenchants: MDM^T04^MDM_T02; ORC-1 CA, the
+// OBR of the document's type, OBX-11 D, the deleted document doc carried
+// in the OBX-5 ED); for a T11, a document cancel notification (HL7 v2.5
+// section 9.5.11, MDM_T01: TXA-12 names the document, nothing is carried).
+func MDMDeletion(event, control, at, docID string, doc []byte) []byte {
+	structure := "MDM_T02"
+	if event == "T11" {
+		structure = "MDM_T01"
+	}
+	segs := []string{
+		"MSH|^~\\&|DXCARE|CHLILLE|RELAIS|RELAIS|" + at + "||MDM^" + event + "^" + structure + "|" + control + "|P|2.5||||||UNICODE UTF-8|||",
+		"EVN|" + event + "|" + at,
+		"PID|1||IPP-4242^^^CHLILLE&1.2.250.1.999.42.3&ISO^PI||MARCHAND^Jeanne^^^^^L||19520611|F|||3 rue Nationale^^Lille^^59000^FRA^H",
+		"PV1|1|I|CARDIO^^^CHLILLE||||||||||||||||SEJ-4242^^^CHLILLE&1.2.250.1.999.42.4&ISO^VN",
+	}
+	if event != "T11" {
+		segs = append(segs, "ORC|CA", "OBR|1|||11490-0^Lettre de liaison^LN")
+	}
+	segs = append(segs, "TXA|1|DS^Discharge summary^HL70270|AP|"+at+"|||"+at+"|||||"+docID+"^CHLILLE^1.2.250.1.999.42.1^ISO|||||AU||AV")
+	if event != "T11" {
+		segs = append(segs, "OBX|1|ED|11490-0^Lettre de liaison^LN||^text^XML^Base64^"+base64.StdEncoding.EncodeToString(doc)+"||||||D")
+	}
+	return []byte(strings.Join(segs, "\r") + "\r")
+}
+
+// ORU is an HL7 v2.5 ORU^R01 of the stay SEJ-4242 as the ANS CI-SIS volet
+// "Transmission de documents CDA en HL7 v2" sends a document: ORC-1 the
+// request (NW to send it, CA to delete it), the OBR of the order CR-42
+// that the document reports, and the document doc in an OBX-5 ED whose
+// OBX-11 is status (F sent, D deleted).
+func ORU(control, at, orderControl, status string, doc []byte) []byte {
+	return []byte(strings.Join([]string{
+		"MSH|^~\\&|SIL|CHLILLE|RELAIS|RELAIS|" + at + "||ORU^R01^ORU_R01|" + control + "|P|2.5||||||UNICODE UTF-8|||2.1^CISIS_CDA_HL7_V2",
+		"PID|1||IPP-4242^^^CHLILLE&1.2.250.1.999.42.3&ISO^PI||MARCHAND^Jeanne^^^^^L||19520611|F|||3 rue Nationale^^Lille^^59000^FRA^H",
+		"PV1|1|I|CARDIO^^^CHLILLE||||||||||||||||SEJ-4242^^^CHLILLE&1.2.250.1.999.42.4&ISO^VN",
+		"ORC|" + orderControl + "|CMD-42^CHLILLE|CR-42^LABO",
+		"OBR|1|CMD-42^CHLILLE|CR-42^LABO|11490-0^Lettre de liaison^LN|||" + at + "|||||||||||||||" + at + "||LAB|F",
+		"OBX|1|ED|11490-0^Lettre de liaison^LN||^TEXT^XML^Base64^" + base64.StdEncoding.EncodeToString(doc) + "||||||" + status,
+	}, "\r") + "\r")
+}

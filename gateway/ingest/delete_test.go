@@ -1,0 +1,195 @@
+package ingest
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/relais-health/relais/fhir/search"
+	"github.com/relais-health/relais/fhir/store"
+	"github.com/relais-health/relais/gateway/ingest/ingesttest"
+)
+
+// TestDeletedLetter: the hospital's document feed sends the discharge
+// letter (heart failure, a diuretic at discharge), then deletes it: it was
+// filed against the wrong patient (HL7 v2.5 section 9.2.1.2, canceled:
+// "removed from a patient's record with no replacement"). The deletion
+// comes as the ANS CI-SIS volet "Transmission de documents CDA en HL7
+// v2" sends it (an MDM T04, or an ORU R01, with ORC-1 CA and OBX-11 D,
+// carrying the deleted document), or as an MDM T11 naming the document by
+// TXA-12; the letter came by MDM, ORU or posted as CDA. Whatever carried
+// either, everything the letter stated is withdrawn as a replaced
+// version's statements are (one rule, replace.go), its history kept: the
+// diagnosis entered-in-error with no clinical status, the prescription
+// entered-in-error, the Composition entered-in-error, and every
+// DocumentReference of it entered-in-error, not superseded (nothing
+// replaces it). The letter sent again after its deletion (an older event)
+// does not bring it back.
+func TestDeletedLetter(t *testing.T) {
+	t.Parallel()
+	v1 := ingesttest.Liaison("LDL-V1", 1, "20260305140000+0100", "", true, "I50.0")
+	mdm := ingesttest.MDM("T02", "MDM-1", "20260305140500+0100", "LDL-V1", "", v1)
+	oru := ingesttest.ORU("ORU-1", "20260305140500+0100", "NW", "F", v1)
+	t04 := ingesttest.MDMDeletion("T04", "DEL-1", "20260306090000+0100", "LDL-V1", v1)
+	t11 := ingesttest.MDMDeletion("T11", "DEL-1", "20260306090000+0100", "LDL-V1", nil)
+	oruDel := ingesttest.ORU("DEL-1", "20260306090000+0100", "CA", "D", v1)
+	for _, c := range []struct {
+		name       string
+		first      func(t *testing.T, in *Ingester)
+		deletion   []byte
+		reportsToo bool // an ORU's report, whose order the deletion cancels
+	}{
+		{name: "MDM T02, MDM T04", first: func(t *testing.T, in *Ingester) { sendOK(t, in, mdm) }, deletion: t04},
+		{name: "MDM T02, MDM T11", first: func(t *testing.T, in *Ingester) { sendOK(t, in, mdm) }, deletion: t11},
+		{name: "CDA, MDM T04", first: func(t *testing.T, in *Ingester) { postCDA(t, in, v1) }, deletion: t04},
+		{name: "ORU NW, ORU CA", first: func(t *testing.T, in *Ingester) { sendOK(t, in, oru) }, deletion: oruDel, reportsToo: true},
+		{name: "MDM T02, ORU CA", first: func(t *testing.T, in *Ingester) { sendOK(t, in, mdm) }, deletion: oruDel},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			in, st := newTest(t)
+			c.first(t, in)
+			in.Sync()
+			if conds := statuses(t, st, "Condition"); conds["I50.0"] != "active/" {
+				t.Fatalf("before the deletion, Conditions (clinical/verification): %v", conds)
+			}
+			sendOK(t, in, c.deletion)
+			in.Sync()
+			checkDeleted(t, st, c.reportsToo)
+			// the letter again, sent before its deletion: an older event
+			sendOK(t, in, ingesttest.MDM("T02", "MDM-AGAIN", "20260305140500+0100", "LDL-V1", "", v1))
+			in.Sync()
+			checkDeleted(t, st, c.reportsToo)
+			if rep, err := in.Inbox(); err != nil || len(rep.Failed) > 0 {
+				t.Fatalf("messages set aside: %+v %v", rep, err)
+			}
+		})
+	}
+}
+
+// checkDeleted fails unless everything the letter LDL-V1 stated is
+// withdrawn.
+func checkDeleted(t *testing.T, st *store.Store, reports bool) {
+	t.Helper()
+	if conds := statuses(t, st, "Condition"); conds["I50.0"] != "/entered-in-error" {
+		t.Errorf("Conditions (clinical/verification): %v; want I50.0 withdrawn", conds)
+	}
+	for _, typ := range []string{"MedicationRequest", "Composition"} {
+		got := topStatuses(t, st, typ)
+		if len(got) == 0 {
+			t.Errorf("no %s stored", typ)
+		}
+		for id, s := range got {
+			if s != "entered-in-error" {
+				t.Errorf("%s/%s of the deleted letter is %q", typ, id, s)
+			}
+		}
+	}
+	docs := statuses(t, st, "DocumentReference")
+	if len(docs) == 0 {
+		t.Error("no DocumentReference stored")
+	}
+	for ident, s := range docs {
+		if strings.TrimSpace(strings.ReplaceAll(s, "entered-in-error", "")) != "" {
+			t.Errorf("DocumentReference %s is %q, want entered-in-error (%v)", ident, s, docs)
+		}
+	}
+	if reports {
+		for id, s := range topStatuses(t, st, "DiagnosticReport") {
+			if s != "entered-in-error" {
+				t.Errorf("DiagnosticReport/%s of the cancelled order is %q", id, s)
+			}
+		}
+	}
+}
+
+// topStatuses lists the status of every stored resource of typ by id.
+func topStatuses(t *testing.T, st *store.Store, typ string) map[string]string {
+	t.Helper()
+	q, err := search.Parse(typ, url.Values{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := st.Search(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, h := range hits {
+		rec, err := st.Read(typ, h.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ Status string }
+		if err := json.Unmarshal(rec.JSON, &v); err != nil {
+			t.Fatal(err)
+		}
+		out[h.ID] = v.Status
+	}
+	return out
+}
+
+// TestDeletionOfUnknownDocument: a deletion of a document Relais never
+// received (another receiver's, or one whose original was lost) is
+// acknowledged AA and changes nothing clinical: no DocumentReference,
+// Composition, statement or stay is written, and nothing is withdrawn.
+func TestDeletionOfUnknownDocument(t *testing.T) {
+	t.Parallel()
+	other := ingesttest.Liaison("LDL-OTHER", 1, "20260305140000+0100", "", true, "I50.0")
+	for name, m := range map[string][]byte{
+		"MDM T04": ingesttest.MDMDeletion("T04", "DEL-1", "20260306090000+0100", "LDL-OTHER", other),
+		"MDM T11": ingesttest.MDMDeletion("T11", "DEL-1", "20260306090000+0100", "LDL-OTHER", nil),
+		"ORU CA":  ingesttest.ORU("DEL-1", "20260306090000+0100", "CA", "D", other),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in, st := newTest(t)
+			sendOK(t, in, m)
+			in.Sync()
+			for _, typ := range []string{"DocumentReference", "Composition", "Condition", "MedicationRequest", "DiagnosticReport", "Encounter"} {
+				if got := statuses(t, st, typ); len(got) > 0 {
+					t.Errorf("a deletion of a document never received wrote %s: %v", typ, got)
+				}
+			}
+		})
+	}
+}
+
+// TestIncoherentDeletionRefused: the volet has the receiver refuse a
+// message whose ORC-1, OBX-11 and event disagree; a T11 must name the
+// document it cancels (TXA-12). Each is answered AE, with an ERR naming
+// the field, and nothing of it is stored: the letter stays as it was.
+func TestIncoherentDeletionRefused(t *testing.T) {
+	t.Parallel()
+	v1 := ingesttest.Liaison("LDL-V1", 1, "20260305140000+0100", "", true, "I50.0")
+	t04 := string(ingesttest.MDMDeletion("T04", "DEL-1", "20260306090000+0100", "LDL-V1", v1))
+	for _, c := range []struct {
+		name, msg, want string
+	}{
+		{"OBX-11 D in a T02", strings.Replace(strings.Replace(t04, "MDM^T04", "MDM^T02", 1), "ORC|CA\r", "", 1), "E:103"},
+		{"ORC-1 CA with OBX-11 F", strings.Replace(t04, "||||||D", "||||||F", 1), "E:103"},
+		{"T11 without TXA-12", strings.Replace(string(ingesttest.MDMDeletion("T11", "DEL-1", "20260306090000+0100", "LDL-V1", nil)), "LDL-V1^CHLILLE^1.2.250.1.999.42.1^ISO", "", 1), "E:101"},
+		{"ORU CA with OBX-11 F", string(ingesttest.ORU("DEL-1", "20260306090000+0100", "CA", "F", v1)), "E:103"},
+		{"ORU NW with OBX-11 D", string(ingesttest.ORU("DEL-1", "20260306090000+0100", "NW", "D", v1)), "E:103"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			in, st := newTest(t)
+			sendOK(t, in, ingesttest.MDM("T02", "MDM-1", "20260305140500+0100", "LDL-V1", "", v1))
+			in.Sync()
+			before := changes(t, st)
+			code, _, errs := ack(t, send(t, in, []byte(c.msg)).ACK)
+			if code != "AE" || len(errs) != 1 || errs[0] != c.want {
+				t.Errorf("ACK %s %v, want AE with ERR %s", code, errs, c.want)
+			}
+			in.Sync()
+			if after := changes(t, st); after != before {
+				t.Errorf("the refused message wrote %d versions", after-before)
+			}
+			if conds := statuses(t, st, "Condition"); conds["I50.0"] != "active/" {
+				t.Errorf("Conditions: %v; the letter must stay as it was", conds)
+			}
+		})
+	}
+}
