@@ -164,8 +164,10 @@ func (d *docBuilder) add(obx *er7.Segment) {
 		}
 	case "RP":
 		if u := text(obx.Field(5).Comp(1)); strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+			loc := obx.Loc(5)
+			loc.Component = 3
 			d.parts = append(d.parts, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{
-				Url: &dtpb.Url{Value: u}, ContentType: mediaType(text(obx.Field(5).Comp(3)), text(obx.Field(5).Comp(4))),
+				Url: &dtpb.Url{Value: u}, ContentType: d.c.contentType(loc, text(obx.Field(5).Comp(3)), text(obx.Field(5).Comp(4))),
 			}})
 		} else {
 			d.c.warn(obx, 5, "reference pointer that is not a URL not mapped")
@@ -179,15 +181,15 @@ func (d *docBuilder) add(obx *er7.Segment) {
 // encapsulated decodes an ED value: source^type^subtype^encoding^data.
 func (d *docBuilder) encapsulated(obx *er7.Segment, v er7.Value) {
 	data := v.Comp(5).String()
-	loc := obx.Loc(5)
-	loc.Component = 5
+	loc, typeLoc := obx.Loc(5), obx.Loc(5)
+	loc.Component, typeLoc.Component = 5, 2
 	if strings.TrimSpace(data) == "" {
 		if d.deleted {
 			return
 		}
 		d.c.b.Warn(loc.String(), "encapsulated data without content")
 		d.parts = append(d.parts, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{
-			ContentType: mediaType(text(v.Comp(2)), text(v.Comp(3))),
+			ContentType: d.c.contentType(typeLoc, text(v.Comp(2)), text(v.Comp(3))),
 		}})
 		return
 	}
@@ -202,10 +204,12 @@ func (d *docBuilder) encapsulated(obx *er7.Segment, v er7.Value) {
 		}
 		return
 	}
-	ct := mediaType(text(v.Comp(2)), text(v.Comp(3)))
+	var ct *dtpb.Attachment_ContentTypeCode
 	if isCDA(raw) {
 		ct = &dtpb.Attachment_ContentTypeCode{Value: CDAContentType}
 		d.c.embeddedCDA(obx, raw, d.doc)
+	} else {
+		ct = d.c.contentType(typeLoc, text(v.Comp(2)), text(v.Comp(3)))
 	}
 	d.parts = append(d.parts, &drpb.DocumentReference_Content{Attachment: &dtpb.Attachment{ContentType: ct, Data: &dtpb.Base64Binary{Value: raw}}})
 }
@@ -221,21 +225,14 @@ func decodeED(encoding, data string) ([]byte, error) {
 	return []byte(data), nil // "A": ASCII text as it is
 }
 
-// mediaType builds a MIME type from ED type of data and subtype.
-func mediaType(typ, sub string) *dtpb.Attachment_ContentTypeCode {
-	typ, sub = strings.ToLower(strings.TrimSpace(typ)), strings.ToLower(strings.TrimSpace(sub))
-	switch {
-	case typ == "" && sub == "":
-		return &dtpb.Attachment_ContentTypeCode{Value: "application/octet-stream"}
-	case sub == "":
-		sub = "octet-stream"
-	case typ == "":
-		typ = "application"
+// contentType is the attachment type of data of type typ and subtype
+// sub (mediatype.go), warning at loc when they name no format.
+func (c *conv) contentType(loc er7.Location, typ, sub string) *dtpb.Attachment_ContentTypeCode {
+	ct, ok := mediaType(typ, sub)
+	if !ok {
+		c.b.Warn(loc.String(), "type of data and subtype name no known media type: application/octet-stream")
 	}
-	if strings.ContainsAny(typ+sub, " /;") {
-		return &dtpb.Attachment_ContentTypeCode{Value: "application/octet-stream"}
-	}
-	return &dtpb.Attachment_ContentTypeCode{Value: typ + "/" + sub}
+	return &dtpb.Attachment_ContentTypeCode{Value: ct}
 }
 
 // isCDA: an XML document whose root is ClinicalDocument.
