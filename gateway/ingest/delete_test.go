@@ -193,3 +193,56 @@ func TestIncoherentDeletionRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletionKeepsItsDocumentSensitivity: the deletion of a restricted
+// letter (CDA confidentialityCode R, which labels every resource of it R)
+// carries the letter itself, as the volet sends it: its source Binary is
+// labelled R as the letter's was, and so is its Provenance, which names
+// the letter's withdrawn statements. A reader without a provision naming
+// R learns from neither what the letter was, nor that it was there.
+func TestDeletionKeepsItsDocumentSensitivity(t *testing.T) {
+	t.Parallel()
+	v1 := []byte(strings.Replace(string(ingesttest.Liaison("LDL-V1", 1, "20260305140000+0100", "", true, "I50.0")),
+		`<confidentialityCode code="N"`, `<confidentialityCode code="R"`, 1))
+	in, st := newTest(t)
+	sendOK(t, in, ingesttest.MDM("T02", "MDM-1", "20260305140500+0100", "LDL-V1", "", v1))
+	r := send(t, in, ingesttest.MDMDeletion("T04", "DEL-1", "20260306090000+0100", "LDL-V1", v1))
+	if code, _, errs := ack(t, r.ACK); code != "AA" {
+		t.Fatalf("ACK %s %v", code, errs)
+	}
+	in.Sync()
+	checked := 0
+	for _, ref := range r.Writes {
+		typ, id, _ := strings.Cut(ref, "/")
+		if typ != "Binary" && typ != "Provenance" {
+			continue
+		}
+		rec, err := st.Read(typ, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Meta struct {
+				Security []struct{ System, Code string }
+			}
+			Target []struct{ Reference string }
+		}
+		if err := json.Unmarshal(rec.JSON, &v); err != nil {
+			t.Fatal(err)
+		}
+		restricted := false
+		for _, s := range v.Meta.Security {
+			restricted = restricted || s.System == "http://terminology.hl7.org/CodeSystem/v3-Confidentiality" && s.Code == "R"
+		}
+		if !restricted {
+			t.Errorf("the deletion's %s is labelled %v, want R as the letter it deletes", typ, v.Meta.Security)
+		}
+		if typ == "Provenance" && len(v.Target) < 2 {
+			t.Errorf("the deletion's Provenance names %v, want what it withdrew", v.Target)
+		}
+		checked++
+	}
+	if checked != 2 {
+		t.Errorf("checked %d of the deletion's Binary and Provenance (%v)", checked, r.Writes)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	vspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/valuesets_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/fhir/search"
@@ -456,6 +457,11 @@ func versionNumber(c *comppb.Composition) (int, bool) {
 // claimRetired names the retired statements among the targets of the
 // source's Provenance: its activity updated them
 // (https://hl7.org/fhir/R4/provenance-definitions.html#Provenance.target).
+// The Provenance carries their labels, as it carries those of every
+// output it names (mappings/bundle Finish): a reader who may not see a
+// withdrawn statement (its category, or a sensitivity such as R or PSY)
+// does not learn from the Provenance that it was there, which matters
+// most for a deletion, whose own outputs are only its patient.
 func claimRetired(entries, retired []store.TxEntry) {
 	if len(retired) == 0 {
 		return
@@ -468,6 +474,10 @@ func claimRetired(entries, retired []store.TxEntry) {
 		prov = proto.Clone(prov).(*provpb.Provenance)
 		for _, r := range retired {
 			prov.Target = append(prov.Target, resource.Ref(r.Type, r.ID))
+			if cats := category.Of(r.Resource); len(cats) > 0 {
+				category.Label(prov, cats...)
+			}
+			category.LabelSensitive(prov, category.SensitivityOf(r.Resource)...)
 		}
 		entries[i].Resource = prov
 	}

@@ -288,6 +288,9 @@ func (c *conv) label() {
 		for _, res := range c.documents {
 			category.LabelSensitive(res, category.R)
 		}
+		if len(c.deletes) > 0 { // the source holds the masked document it deletes
+			c.sourceSens = append(c.sourceSens, category.R)
+		}
 	}
 	if !c.restricted {
 		return

@@ -5,6 +5,7 @@ import (
 
 	provpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/provenance_go_proto"
 
+	"github.com/relais-health/relais/fhir/category"
 	"github.com/relais-health/relais/fhir/resource"
 	"github.com/relais-health/relais/mappings/hl7v2/er7"
 )
@@ -29,7 +30,11 @@ import (
 // of what its CDA document states, no report for an order it cancels. It
 // names them instead (bundle.Result.Deletes), and the gateway withdraws
 // what the store holds of them as it withdraws a replaced version's
-// statements (gateway/ingest replace.go). A message that only deletes
+// statements (gateway/ingest replace.go). The message holds the document
+// it deletes (or what identifies it): its source Binary and warnings
+// carry the sensitivity labels the document's own outputs would (TXA-18,
+// TXA-2, MASQUE_PS, its CDA document's), and the gateway labels its
+// Provenance with those of what it withdraws. A message that only deletes
 // (every document it carries is deleted) states nothing of the stay
 // either: no Encounter is written, so that a deletion neither creates a
 // stay nor changes one. Its patient is written as every message's PID is.
@@ -158,8 +163,27 @@ func (c *conv) deletedCDA(obx *er7.Segment, doc []byte) {
 		return
 	}
 	for _, e := range res.Bundle.Entry {
-		if p, ok := resource.Unwrap(e.GetResource()).(*provpb.Provenance); ok {
+		r := resource.Unwrap(e.GetResource())
+		if p, ok := r.(*provpb.Provenance); ok {
 			c.deletes = append(c.deletes, "Provenance/"+p.GetId().GetValue())
 		}
+		// the message holds the document: its source carries what the
+		// document's own outputs are labelled (restricted, psychiatric...)
+		c.sourceSens = append(c.sourceSens, category.SensitivityOf(r)...)
+	}
+}
+
+// deletedLabels are the sensitivity labels the TXA of a deleted document
+// gives it, as finish gives them to a document sent (TXA-18 V or R
+// restricted; a psychiatric type, TXA-2 PC or PH): the message that
+// deletes it holds what identifies it, and its source carries them.
+func (c *conv) deletedLabels(txa *er7.Segment) {
+	switch strings.ToUpper(text(txa.Field(18))) {
+	case "V", "R":
+		c.sourceSens = append(c.sourceSens, category.R)
+	}
+	switch strings.ToUpper(text(txa.Field(2).Comp(1))) {
+	case "PC", "PH":
+		c.sourceSens = append(c.sourceSens, category.PSY)
 	}
 }

@@ -91,6 +91,7 @@ func (c *conv) startDeletion(txa *er7.Segment) *docBuilder {
 			Reason: "a document deletion names the document it deletes (TXA-12, unique document number)"}
 	}
 	d.doc.Id = &dtpb.Id{Value: c.documentID(d.doc.MasterIdentifier)}
+	c.deletedLabels(txa)
 	c.unmapped(txa, txaMapped...)
 	return d
 }
