@@ -1,11 +1,14 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/relais-health/relais/fhir/outcome"
 	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
@@ -244,5 +247,37 @@ func TestDeletionKeepsItsDocumentSensitivity(t *testing.T) {
 	}
 	if checked != 2 {
 		t.Errorf("checked %d of the deletion's Binary and Provenance (%v)", checked, r.Writes)
+	}
+}
+
+// TestDeletionNeedsWithdrawnTypes: what a deletion withdraws is known
+// only once the store is read, so its caller must be allowed to update
+// every type a withdrawal writes; a token that may write what the
+// deletion's own mapping writes (a patient, a source) but not Conditions
+// is refused before anything is acknowledged or stored, as a message
+// writing Conditions is.
+func TestDeletionNeedsWithdrawnTypes(t *testing.T) {
+	t.Parallel()
+	v1 := ingesttest.Liaison("LDL-V1", 1, "20260305140000+0100", "", true, "I50.0")
+	in, st := newTest(t)
+	sendOK(t, in, ingesttest.MDM("T02", "MDM-1", "20260305140500+0100", "LDL-V1", "", v1))
+	in.Sync()
+	noConditions := func(types []string) error {
+		if slices.Contains(types, "Condition") {
+			return outcome.New(outcome.Forbidden, "scope does not allow Condition")
+		}
+		return nil
+	}
+	r, err := in.HL7v2(context.Background(), ingesttest.MDMDeletion("T04", "DEL-1", "20260306090000+0100", "LDL-V1", v1), noConditions)
+	if outcome.KindOf(err) != outcome.Forbidden {
+		var ack []byte
+		if r != nil {
+			ack = r.ACK
+		}
+		t.Fatalf("HL7v2 error %v, ACK %q; want Forbidden and no ACK", err, ack)
+	}
+	in.Sync()
+	if conds := statuses(t, st, "Condition"); conds["I50.0"] != "active/" {
+		t.Errorf("Conditions: %v; a refused deletion withdrew the letter", conds)
 	}
 }
