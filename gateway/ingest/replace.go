@@ -75,10 +75,9 @@ import (
 // stated in its place: what it produced is retired as a replaced
 // version's statements are, ordered by when it was deleted, and its
 // DocumentReference becomes entered-in-error (R4 DocumentReferenceStatus:
-// "this instance of the document reference was created in error"; HL7
-// v2.5 section 9.2.1.2: a canceled document is "removed from a patient's
-// record with no replacement"), not superseded, since no version
-// supersedes it. The report of an order the deletion cancels
+// "this reference was created in error"; HL7 v2.5 section 9.2.1.2: a
+// canceled document is "removed" from a patient's record "with no
+// replacement"), not superseded, since no version supersedes it. The report of an order the deletion cancels
 // (DiagnosticReport, R4 status entered-in-error: "the report has been
 // withdrawn following a previous final release") is withdrawn with it.
 // A deletion of a document never stored withdraws nothing.
