@@ -428,6 +428,14 @@ func (pl *Planner) Follow(ctx context.Context, f *store.Following) error {
 func (pl *Planner) performers(ctx context.Context, written []store.Written) ([]store.TxEntry, error) {
 	owners := map[string]string{} // ServiceRequest id -> its Task's owner
 	var order []string
+	// the requests written with their Tasks (a plan's) are read as
+	// written, not decoded again: the context's written map predates them
+	requests := map[string]*srpb.ServiceRequest{}
+	for _, w := range written {
+		if sr, ok := w.Resource.(*srpb.ServiceRequest); ok && !w.Deleted {
+			requests[w.ID] = sr
+		}
+	}
 	for _, w := range written {
 		t, ok := w.Resource.(*tpb.Task)
 		if !ok || !strings.HasPrefix(w.ID, "route-") || t.GetOwner() == nil {
@@ -448,13 +456,15 @@ func (pl *Planner) performers(ctx context.Context, written []store.Written) ([]s
 	}
 	var out []store.TxEntry
 	for _, id := range order {
-		m, err := pl.read(ctx, "ServiceRequest", id)
-		if err != nil {
-			return nil, err
-		}
-		sr, ok := m.(*srpb.ServiceRequest)
+		sr, ok := requests[id]
 		if !ok {
-			continue
+			m, err := pl.read(ctx, "ServiceRequest", id)
+			if err != nil {
+				return nil, err
+			}
+			if sr, ok = m.(*srpb.ServiceRequest); !ok {
+				continue
+			}
 		}
 		if p := sr.GetPerformer(); len(p) == 1 && resource.RefString(p[0]) == owners[id] {
 			continue
