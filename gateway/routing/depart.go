@@ -207,27 +207,13 @@ func (pl *Planner) depart(ctx context.Context, ref string, why directory.Reason)
 // version read; one that has it already is left as it is. moved says
 // that a Task changed between its read and its write.
 func (pl *Planner) listLeft(ctx context.Context, ref string) (n int, moved bool, err error) {
-	q, err := search.Parse("Task", url.Values{"owner": {ref}, "status": {"requested,received,accepted,ready,in-progress,on-hold"}}, true)
+	found, err := pl.routingTasks(url.Values{"owner": {ref}, "status": {"requested,received,accepted,ready,in-progress,on-hold"}})
 	if err != nil {
-		return 0, false, err
+		return n, moved, err
 	}
-	hits, err := pl.cfg.Store.Search(q, nil)
-	if err != nil {
-		return 0, false, err
-	}
-	for _, h := range hits {
-		if !strings.HasPrefix(h.ID, "route-") {
-			continue // routing's own Tasks only
-		}
-		rec, err := pl.cfg.Store.VRead("Task", h.ID, h.Version)
-		if err != nil {
-			continue
-		}
-		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
-		if err != nil {
-			return n, moved, err
-		}
-		t := proto.Clone(m).(*tpb.Task)
+	for _, rt := range found {
+		h, rec := rt.hit, rt.rec
+		t := proto.Clone(rt.task).(*tpb.Task)
 		if leftStatus(t.GetBusinessStatus()) {
 			continue
 		}

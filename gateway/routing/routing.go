@@ -1940,28 +1940,13 @@ const notDelivered = "its notification could not be delivered"
 // the version read. The GP's Task and the hospital's own follow-up are
 // never moved. It returns how many Tasks it moved.
 func (pl *Planner) askNextFor(ctx context.Context, v url.Values, why func(old *tpb.Task, a *pdpb.PlanDefinition_Action) *dtpb.CodeableConcept) (int, error) {
-	q, err := search.Parse("Task", v, true)
-	if err != nil {
-		return 0, err
-	}
-	hits, err := pl.cfg.Store.Search(q, nil)
+	found, err := pl.routingTasks(v)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, h := range hits {
-		if !strings.HasPrefix(h.ID, "route-") {
-			continue // routing's own Tasks only
-		}
-		rec, err := pl.cfg.Store.VRead("Task", h.ID, h.Version)
-		if err != nil {
-			continue
-		}
-		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
-		if err != nil {
-			return n, err
-		}
-		old := m.(*tpb.Task)
+	for _, rt := range found {
+		h, rec, old := rt.hit, rt.rec, rt.task
 		if resource.RefString(old.GetOwner()) == resource.RefString(old.GetRequester()) {
 			continue // the hospital's own follow-up: nobody after it
 		}
@@ -2108,6 +2093,43 @@ func (pl *Planner) ownProfessionals(ctx context.Context, s *stay, role directory
 				break
 			}
 		}
+	}
+	return out, nil
+}
+
+// routingTask is one of routing's own Tasks as a search found it: the
+// hit, the version read and the Task it holds (not to be modified).
+type routingTask struct {
+	hit  store.Hit
+	rec  *store.Record
+	task *tpb.Task
+}
+
+// routingTasks are routing's own Tasks (ids route-…) the Task search v
+// finds, each read at the version found; one gone since is left out.
+func (pl *Planner) routingTasks(v url.Values) ([]routingTask, error) {
+	q, err := search.Parse("Task", v, true)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := pl.cfg.Store.Search(q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []routingTask
+	for _, h := range hits {
+		if !strings.HasPrefix(h.ID, "route-") {
+			continue // routing's own Tasks only
+		}
+		rec, err := pl.cfg.Store.VRead("Task", h.ID, h.Version)
+		if err != nil {
+			continue
+		}
+		m, err := pl.cfg.Codec.DecodeStored(rec.JSON)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, routingTask{hit: h, rec: rec, task: m.(*tpb.Task)})
 	}
 	return out, nil
 }
