@@ -3,13 +3,11 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/relais-health/relais/fhir/outcome"
-	"github.com/relais-health/relais/fhir/search"
 	"github.com/relais-health/relais/fhir/store"
 	"github.com/relais-health/relais/gateway/ingest/ingesttest"
 )
@@ -110,26 +108,14 @@ func checkDeleted(t *testing.T, st *store.Store, reports bool) {
 // topStatuses lists the status of every stored resource of typ by id.
 func topStatuses(t *testing.T, st *store.Store, typ string) map[string]string {
 	t.Helper()
-	q, err := search.Parse(typ, url.Values{}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hits, err := st.Search(q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, h := range hits {
-		rec, err := st.Read(typ, h.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachStored(t, st, typ, func(id string, js []byte) {
 		var v struct{ Status string }
-		if err := json.Unmarshal(rec.JSON, &v); err != nil {
+		if err := json.Unmarshal(js, &v); err != nil {
 			t.Fatal(err)
 		}
-		out[h.ID] = v.Status
-	}
+		out[id] = v.Status
+	})
 	return out
 }
 

@@ -16,21 +16,9 @@ import (
 // "code -> status" for Conditions (clinical/verification), or by id.
 func statuses(t *testing.T, st *store.Store, typ string) map[string]string {
 	t.Helper()
-	q, err := search.Parse(typ, url.Values{}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hits, err := st.Search(q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, h := range hits {
-		rec, err := st.Read(typ, h.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		js := string(rec.JSON)
+	eachStored(t, st, typ, func(id string, json []byte) {
+		js := string(json)
 		switch typ {
 		case "Condition":
 			code := between(between(js, `"code":{"coding":[{`, `}`)+`"`, `"code":"`, `"`)
@@ -40,10 +28,31 @@ func statuses(t *testing.T, st *store.Store, typ string) map[string]string {
 		case "DocumentReference":
 			out[between(js, `"masterIdentifier":{`, `}`)] += between(js, `"status":"`, `"`) + " "
 		default:
-			out[h.ID] = between(js, `"status":"`, `"`)
+			out[id] = between(js, `"status":"`, `"`)
 		}
-	}
+	})
 	return out
+}
+
+// eachStored calls fn with the id and current JSON of every stored
+// resource of typ.
+func eachStored(t *testing.T, st *store.Store, typ string, fn func(id string, json []byte)) {
+	t.Helper()
+	q, err := search.Parse(typ, url.Values{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := st.Search(q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hits {
+		rec, err := st.Read(typ, h.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(h.ID, rec.JSON)
+	}
 }
 
 // TestReplacedLetterInMDM: the hospital's document feed sends the
