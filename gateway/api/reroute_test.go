@@ -289,6 +289,7 @@ func TestLeftDirectoryHandsOver(t *testing.T) {
 	s.community()
 	s.professional("z-nurse-lille", "cabinet-lille", nil, []string{g15("60")})
 	s.professional("z-pharma-lille", "cabinet-lille", nil, []string{g15("21")})
+	s.professional("z-cardio-lille", "cabinet-lille", nil, []string{g15("10")}, r38("SM04"))
 	help := `{"resourceType":"HealthcareService","id":"help-nord","providedBy":{"reference":"Organization/nord"},` +
 		`"type":[{"coding":[` + r85("372") + `]}]%s}`
 	s.add(fmt.Sprintf(help, `,"active":true`))
@@ -374,6 +375,11 @@ func TestLeftDirectoryHandsOver(t *testing.T) {
 	plan := string(after.raw["CarePlan/"+after.carePlan.GetId().GetValue()])
 	if want := "Task/" + nurse.GetId().GetValue() + " cancelled, asked of PractitionerRole/nurse-lille (" + routing.LeftDirectory + ": inactive)"; !strings.Contains(plan, want) {
 		t.Errorf("the CarePlan lacks %q: %s", want, plan)
+	}
+	// The follow-up done: the accepted Task given to another
+	// cardiologist is no longer listed as its recipient's who left.
+	if got := s.reassignByPut(cardio.GetId().GetValue(), "PractitionerRole/z-cardio-lille"); got.GetBusinessStatus() != nil {
+		t.Errorf("the re-assigned Task keeps its businessStatus %v", got.GetBusinessStatus().GetCoding())
 	}
 	raw := map[string][]byte{}
 	for _, id := range []string{nurse.GetId().GetValue(), strings.TrimSuffix(nurse.GetId().GetValue(), "-1") + "-2", cardio.GetId().GetValue()} {

@@ -214,7 +214,7 @@ func (pl *Planner) listLeft(ctx context.Context, ref string) (n int, moved bool,
 	for _, rt := range found {
 		h, rec := rt.hit, rt.rec
 		t := proto.Clone(rt.task).(*tpb.Task)
-		if leftStatus(t.GetBusinessStatus()) {
+		if hasCode(t.GetBusinessStatus(), RecipientLeft) {
 			continue
 		}
 		if t.BusinessStatus == nil {
@@ -233,11 +233,4 @@ func (pl *Planner) listLeft(ctx context.Context, ref string) (n int, moved bool,
 		n++
 	}
 	return n, moved, nil
-}
-
-// leftStatus reports whether a businessStatus is listLeft's.
-func leftStatus(c *dtpb.CodeableConcept) bool {
-	return slices.ContainsFunc(c.GetCoding(), func(cd *dtpb.Coding) bool {
-		return cd.GetSystem().GetValue() == RoutingStatus && cd.GetCode().GetValue() == RecipientLeft
-	})
 }

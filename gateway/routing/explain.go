@@ -206,10 +206,10 @@ func reasonOf(code, text string, steps ...Step) *dtpb.CodeableConcept {
 	return &dtpb.CodeableConcept{Coding: []*dtpb.Coding{coding(code)}, Text: &dtpb.String{Value: text}, Extension: extensions(steps)}
 }
 
-// hasCode reports whether c carries code of RoutingStatus.
-func hasCode(c *dtpb.CodeableConcept, code string) bool {
+// hasCode reports whether c carries one of the codes want of RoutingStatus.
+func hasCode(c *dtpb.CodeableConcept, want ...string) bool {
 	return slices.ContainsFunc(c.GetCoding(), func(cd *dtpb.Coding) bool {
-		return cd.GetSystem().GetValue() == RoutingStatus && cd.GetCode().GetValue() == code
+		return cd.GetSystem().GetValue() == RoutingStatus && slices.Contains(want, cd.GetCode().GetValue())
 	})
 }
 

@@ -32,8 +32,9 @@ import (
 // explanation (its first note, unless the write changed it itself) says
 // who gave it to her (by, the writer, "" when unnamed) instead of whom,
 // and how she fits the request (the patient's GP, her care team, the
-// directory's candidates for the role); a no-candidate businessStatus the
-// write left as it was goes. A Task not accepted yet waits for the
+// directory's candidates for the role); a businessStatus the write left
+// as it was that listed the Task for follow-up because of its owner (no
+// candidate, its recipient left the directory) goes. A Task not accepted yet waits for the
 // patient's explicit permit as a routed one does (permitPending): on-hold
 // with the status reason PermitRequired when its new owner needs one the
 // patient has not given, requested when only her predecessor did. A Task
@@ -76,8 +77,9 @@ func (pl *Planner) Reassigned(ctx context.Context, was, t *tpb.Task, by string) 
 		if len(t.Note) > 0 && len(was.Note) > 0 && proto.Equal(t.Note[0], was.Note[0]) {
 			t.Note[0] = w.then(": ", fit).note()
 		}
-		if to != resource.RefString(t.GetRequester()) && proto.Equal(t.GetBusinessStatus(), was.GetBusinessStatus()) && noCandidateStatus(t.GetBusinessStatus()) {
-			t.BusinessStatus = nil
+		if to != resource.RefString(t.GetRequester()) && proto.Equal(t.GetBusinessStatus(), was.GetBusinessStatus()) &&
+			hasCode(t.GetBusinessStatus(), "no-candidate", RecipientLeft) {
+			t.BusinessStatus = nil // the follow-up it listed the Task for is this re-assignment
 		}
 		return nil
 	})
@@ -95,13 +97,6 @@ func accepted(t *tpb.Task) bool {
 		return !WaitsForPermit(t)
 	}
 	return false
-}
-
-// noCandidateStatus reports whether a businessStatus is noCandidate's.
-func noCandidateStatus(c *dtpb.CodeableConcept) bool {
-	return slices.ContainsFunc(c.GetCoding(), func(cd *dtpb.Coding) bool {
-		return cd.GetSystem().GetValue() == RoutingStatus && cd.GetCode().GetValue() == "no-candidate"
-	})
 }
 
 // fits says how owner, given the routing Task t by hand, fits its request:
