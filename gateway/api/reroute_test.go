@@ -381,6 +381,13 @@ func TestLeftDirectoryHandsOver(t *testing.T) {
 	if got := s.reassignByPut(cardio.GetId().GetValue(), "PractitionerRole/z-cardio-lille"); got.GetBusinessStatus() != nil {
 		t.Errorf("the re-assigned Task keeps its businessStatus %v", got.GetBusinessStatus().GetCoding())
 	}
+	// The GP back in active use: her Task is hers again, off the list.
+	s.add(role("gp-own", "cabinet-lille", g15("10"), `,"active":true,"specialty":[{"coding":[`+r38("SM54")+`]}]`))
+	s.write()
+	departures(s.cfg.Routing, 1)
+	if got := s.task(gp.GetId().GetValue()); got.GetBusinessStatus() != nil {
+		t.Errorf("the GP back, her Task keeps its businessStatus %v", got.GetBusinessStatus().GetCoding())
+	}
 	raw := map[string][]byte{}
 	for _, id := range []string{nurse.GetId().GetValue(), strings.TrimSuffix(nurse.GetId().GetValue(), "-1") + "-2", cardio.GetId().GetValue()} {
 		raw["Task/"+id] = mustEncode(t, s.task(id))

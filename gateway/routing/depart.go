@@ -95,6 +95,12 @@ func (pl *Planner) Departures(ctx context.Context) (int, error) {
 			why = directory.Reason{Ref: ref, Why: "removed from it", Code: RemovedCode}
 		}
 		if why.Why == "" {
+			// written and in the directory: back, if she had left
+			k, moved, err := pl.returned(ctx, ref)
+			if n += k; err != nil {
+				return n, err
+			}
+			retry = retry || moved
 			continue
 		}
 		k, moved, err := pl.depart(ctx, ref, why)
@@ -225,6 +231,37 @@ func (pl *Planner) listLeft(ctx context.Context, ref string) (n int, moved bool,
 		_, err = pl.cfg.Store.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Task", ID: h.ID, Resource: t, Pinned: true, Expect: rec.Version}})
 		if errors.Is(err, store.ErrMoved) {
 			moved = true // changed meanwhile: the next pass sees it, if it is still hers
+			continue
+		}
+		if err != nil {
+			return n, moved, err
+		}
+		n++
+	}
+	return n, moved, nil
+}
+
+// returned takes off the follow-up list the routing Tasks of ref, back in
+// the directory (active again, her period extended), that her departure
+// listed (listLeft): they are hers to carry out again. moved is as for
+// listLeft.
+func (pl *Planner) returned(ctx context.Context, ref string) (n int, moved bool, err error) {
+	found, err := pl.routingTasks(url.Values{"owner": {ref}, "business-status": {RoutingStatus + "|" + RecipientLeft}})
+	if err != nil {
+		return n, moved, err
+	}
+	for _, rt := range found {
+		t := proto.Clone(rt.task).(*tpb.Task)
+		bs := t.GetBusinessStatus()
+		bs.Coding = slices.DeleteFunc(bs.Coding, func(cd *dtpb.Coding) bool {
+			return cd.GetSystem().GetValue() == RoutingStatus && cd.GetCode().GetValue() == RecipientLeft
+		})
+		if len(bs.Coding) == 0 && bs.GetText().GetValue() == LeftDirectory {
+			t.BusinessStatus = nil // what listLeft gave it, whole
+		}
+		_, err = pl.cfg.Store.Transaction(ctx, []store.TxEntry{{Method: "PUT", Type: "Task", ID: rt.hit.ID, Resource: t, Pinned: true, Expect: rt.rec.Version}})
+		if errors.Is(err, store.ErrMoved) {
+			moved = true
 			continue
 		}
 		if err != nil {
