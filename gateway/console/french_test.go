@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -121,16 +120,5 @@ func TestFrenchPlanExplains(t *testing.T) {
 // patch applies a JSON Patch through the API as a demo identity.
 func (f *fixture) patch(t *testing.T, who, path, body string) {
 	t.Helper()
-	req, _ := http.NewRequest("PATCH", f.ts.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+f.token(t, who))
-	req.Header.Set("Content-Type", "application/json-patch+json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode >= 300 {
-		b, _ := io.ReadAll(res.Body)
-		t.Fatalf("PATCH %s as %s: %d %s", path, who, res.StatusCode, b)
-	}
+	f.write(t, who, "PATCH", path, "application/json-patch+json", body)
 }

@@ -11,9 +11,16 @@ import (
 // put writes a resource through the API as a demo identity.
 func (f *fixture) put(t *testing.T, who, path, body string) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", f.ts.URL+path, strings.NewReader(body))
+	f.write(t, who, "PUT", path, "application/fhir+json", body)
+}
+
+// write sends body through the API as a demo identity and fails the test
+// unless it succeeds.
+func (f *fixture) write(t *testing.T, who, method, path, contentType, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.ts.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+f.token(t, who))
-	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("Content-Type", contentType)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +28,7 @@ func (f *fixture) put(t *testing.T, who, path, body string) {
 	defer res.Body.Close()
 	if res.StatusCode >= 300 {
 		b, _ := io.ReadAll(res.Body)
-		t.Fatalf("PUT %s: %d %s", path, res.StatusCode, b)
+		t.Fatalf("%s %s as %s: %d %s", method, path, who, res.StatusCode, b)
 	}
 }
 

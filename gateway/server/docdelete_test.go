@@ -87,13 +87,7 @@ func TestDeletedLetterWithdrawn(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t)
-			cfg := f.cfg
-			cfg.RouteInterval = 20 * time.Millisecond
-			addr := make(chan string, 1)
-			cfg.Ready = func(a string) { addr <- a }
-			serve(t, cfg)
-			base := "http://" + <-addr
+			f, base := routingServer(t)
 			mint := func(scope, fhirUser string) string {
 				tok, err := f.key.Mint(auth.MintOptions{Scope: scope, FHIRUser: fhirUser})
 				if err != nil {

@@ -112,13 +112,7 @@ func a01(s letterStay, control string) string {
 // and a caller with a system token.
 func letterServer(t *testing.T) func(method, path, ct, body string) (int, []byte) {
 	t.Helper()
-	f := newFixture(t)
-	cfg := f.cfg
-	cfg.RouteInterval = 20 * time.Millisecond
-	addr := make(chan string, 1)
-	cfg.Ready = func(a string) { addr <- a }
-	serve(t, cfg)
-	base := "http://" + <-addr
+	f, base := routingServer(t)
 	tok, err := f.key.Mint(auth.MintOptions{Scope: "system/*.cruds"})
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +121,19 @@ func letterServer(t *testing.T) func(method, path, ct, body string) (int, []byte
 		t.Helper()
 		return call(t, method, base+path, ct, body, tok)
 	}
+}
+
+// routingServer runs a server that routes each stay on its discharge
+// (a short router interval) and returns its fixture and base URL.
+func routingServer(t *testing.T) (*fixture, string) {
+	t.Helper()
+	f := newFixture(t)
+	cfg := f.cfg
+	cfg.RouteInterval = 20 * time.Millisecond
+	addr := make(chan string, 1)
+	cfg.Ready = func(a string) { addr <- a }
+	serve(t, cfg)
+	return f, "http://" + <-addr
 }
 
 // routedPathways waits up to a few seconds for the routing CarePlans and
